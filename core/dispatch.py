@@ -1,0 +1,189 @@
+"""From one queue message to a decision: acknowledge it, or let the queue deliver it again.
+
+This is the worker's whole contract with SQS, shared by the container loop and the Lambda
+handler: a message is acknowledged only after its outcome is recorded and announced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+import structlog
+
+from core.errors import FfapiError, JobBusy, as_ffapi_error
+from core.events import EventType, job_event
+from core.intake import normalize
+from core.jobs import derive_job_id
+from core.models import JobRequest
+from core.pipeline import JobPipeline
+from core.ports import EventPublisher, JobStore, ObjectStore, Workspace
+from core.watch import IntakeConfig
+
+log = structlog.get_logger("ffapi.dispatch")
+
+
+@dataclass(frozen=True, slots=True)
+class QueueMessage:
+    message_id: str
+    body: str
+    receive_count: int = 1
+
+
+class Disposition(StrEnum):
+    ACK = "ack"  # done with it: delete from the queue
+    RETRY = "retry"  # leave it: the queue delivers it again (and moves it to the DLQ after N)
+
+
+@dataclass(frozen=True, slots=True)
+class JobOutcome:
+    job_id: str
+    status: str  # COMPLETED | FAILED | RETRYING | DUPLICATE | BUSY
+    error: FfapiError | None = None
+    retry_after: float | None = None
+
+
+@dataclass(slots=True)
+class Outcome:
+    disposition: Disposition = Disposition.ACK
+    retry_after: float | None = None  # seconds, a hint for the queue's visibility timeout
+    jobs: list[JobOutcome] = field(default_factory=list)
+    ignored: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchSettings:
+    intake: IntakeConfig
+    lease_seconds: int
+    max_receive_count: int  # the queue's redrive threshold: the last delivery announces failure
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        settings: DispatchSettings,
+        objects: ObjectStore,
+        jobs: JobStore,
+        events: EventPublisher,
+        workspace: Workspace,
+        pipeline: JobPipeline,
+        now: Callable[[], datetime],
+    ) -> None:
+        self._settings = settings
+        self._objects = objects
+        self._jobs = jobs
+        self._events = events
+        self._workspace = workspace
+        self._pipeline = pipeline
+        self._now = now
+
+    async def handle(self, message: QueueMessage) -> Outcome:
+        structlog.contextvars.bind_contextvars(message_id=message.message_id)
+        try:
+            intake = normalize(message.body, self._settings.intake)
+        except FfapiError as exc:
+            # It can never become a job: announce once under an id derived from the body.
+            job_id = "m-" + hashlib.sha256(message.body.encode()).hexdigest()[:24]
+            log.warning("message.rejected", code=exc.code, reason=exc.message)
+            await self._announce_failure(job_id, None, exc, attempt=message.receive_count)
+            return Outcome(jobs=[JobOutcome(job_id, "FAILED", exc)])
+        finally:
+            structlog.contextvars.unbind_contextvars("message_id")
+        outcome = Outcome(ignored=intake.ignored)
+        for reason in intake.ignored:
+            log.info("message.ignored", message_id=message.message_id, reason=reason)
+        for request in intake.requests:
+            with structlog.contextvars.bound_contextvars(message_id=message.message_id):
+                job = await self._handle_request(request, message.receive_count)
+            outcome.jobs.append(job)
+            if job.status in ("RETRYING", "BUSY"):
+                outcome.disposition = Disposition.RETRY
+                if job.retry_after is not None:
+                    outcome.retry_after = max(outcome.retry_after or 0.0, job.retry_after)
+        return outcome
+
+    async def _handle_request(self, request: JobRequest, receive_count: int) -> JobOutcome:
+        try:
+            request = await self._resolve_identity(request)
+        except FfapiError as exc:
+            if exc.retryable:
+                raise
+            return await self._fail(derive_job_id(request), request, exc, receive_count)
+        job_id = derive_job_id(request)
+        with structlog.contextvars.bound_contextvars(
+            job_id=job_id, correlation_id=request.correlation_id
+        ):
+            claim = await self._jobs.claim(job_id, request, self._settings.lease_seconds)
+            if claim.outcome == "done":
+                log.info("job.duplicate", status=claim.status)
+                return JobOutcome(job_id, "DUPLICATE")
+            if claim.outcome == "busy":
+                log.info("job.busy", lease_remaining=claim.lease_remaining)
+                busy = JobBusy(f"job is leased by another worker for {claim.lease_remaining:.0f}s")
+                return JobOutcome(job_id, "BUSY", busy, retry_after=claim.lease_remaining)
+            return await self._run_claimed(job_id, request, claim.attempt, receive_count)
+
+    async def _run_claimed(
+        self, job_id: str, request: JobRequest, attempt: int, receive_count: int
+    ) -> JobOutcome:
+        log.info("job.started", attempt=attempt, preset=request.preset)
+        await self._events.publish(
+            job_event(EventType.STARTED, job_id, self._now(), _request_data(request, attempt))
+        )
+        try:
+            async with self._workspace.job_dir(job_id) as jobdir:
+                result = await self._pipeline.run(job_id, request, jobdir, attempt)
+        except Exception as exc:  # every failure becomes a coded error; none escapes unrecorded
+            return await self._fail(job_id, request, as_ffapi_error(exc), receive_count)
+        await self._jobs.complete(job_id, result)
+        await self._events.publish(
+            job_event(EventType.COMPLETED, job_id, self._now(), result.event_data())
+        )
+        log.info("job.completed", timings=result.timings)
+        return JobOutcome(job_id, "COMPLETED")
+
+    async def _resolve_identity(self, request: JobRequest) -> JobRequest:
+        """Check the input exists and pin its identity (ETag, size) before claiming the job."""
+        info = await self._objects.head(request.input)
+        ref = request.input.model_copy(update={
+            "etag": request.input.etag or info.etag,
+            "version_id": request.input.version_id or info.version_id,
+            "size": info.size,
+        })  # fmt: skip
+        return request.model_copy(update={"input": ref})
+
+    async def _fail(
+        self, job_id: str, request: JobRequest, error: FfapiError, receive_count: int
+    ) -> JobOutcome:
+        # A transient failure on the queue's last delivery is announced too: the message then
+        # moves to the DLQ, and subscribers learn the job did not finish.
+        final = not error.retryable or receive_count >= self._settings.max_receive_count
+        log.warning("job.failed", code=error.code, retryable=error.retryable, final=final,
+                    reason=error.message)  # fmt: skip
+        await self._jobs.fail(job_id, error.to_dict(), final=final)
+        if final:
+            await self._announce_failure(job_id, request, error, attempt=receive_count)
+        return JobOutcome(job_id, "RETRYING" if error.retryable else "FAILED", error)
+
+    async def _announce_failure(
+        self, job_id: str, request: JobRequest | None, error: FfapiError, attempt: int
+    ) -> None:
+        data: dict[str, object] = (
+            _request_data(request, attempt) if request else {"input": None, "attempt": attempt}
+        )
+        data.update(status="FAILED", error=error.to_dict())
+        await self._events.publish(job_event(EventType.FAILED, job_id, self._now(), data))
+
+
+def _request_data(request: JobRequest, attempt: int) -> dict[str, object]:
+    return {
+        "input": request.input.model_dump(mode="json"),
+        "preset": request.preset,
+        "output": request.output.model_dump(mode="json") if request.output else None,
+        "correlation_id": request.correlation_id,
+        "metadata": request.metadata,
+        "attempt": attempt,
+    }

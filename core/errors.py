@@ -1,0 +1,115 @@
+"""Every way a job can fail, each with a stable code and a retryable flag.
+
+The tree (codes in brackets; ``retryable`` decides whether the message goes back to the queue)::
+
+    FfapiError
+    ├── PermanentError                    retryable=False: one job.failed, message deleted
+    │   ├── InvalidMessage                the queue message can never become a job
+    │   │     [malformed_json, unrecognized_message, invalid_request, unsupported_event]
+    │   ├── InputNotFound                 [input_not_found]
+    │   ├── InputTooLarge                 [input_too_large]
+    │   ├── InvalidMedia                  ffprobe/ffmpeg cannot read it [invalid_media]
+    │   └── UnsupportedMedia              readable, but the preset cannot use it [unsupported_media]
+    └── TransientError                    retryable=True: message returns to the queue, DLQ after N
+        ├── StorageUnavailable            S3/DynamoDB/SNS/SQS errors [storage_unavailable]
+        ├── ResourceExhausted             disk, memory [resource_exhausted]
+        ├── TranscodeTimeout              wall-clock limit hit [transcode_timeout]
+        ├── TranscodeFailed               ffmpeg failed for a cause we cannot classify
+        │                                 [transcode_failed]
+        └── JobBusy                       another worker holds the job's lease [job_busy]
+
+Codes are part of the event contract: add new ones, never rename or reuse one.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class FfapiError(Exception):
+    """Base of every failure the worker reports."""
+
+    default_code: ClassVar[str] = "internal_error"
+    retryable: ClassVar[bool] = True
+
+    def __init__(self, message: str, *, stderr_tail: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.stderr_tail = stderr_tail
+        # A subclass names a family; `code` may refine it (InvalidMessage -> malformed_json).
+        self.code = code or self.default_code
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "code": self.code,
+            "message": self.message,
+            "retryable": self.retryable,
+        }
+        if self.stderr_tail:
+            out["stderr_tail"] = self.stderr_tail
+        return out
+
+
+class PermanentError(FfapiError):
+    """Retrying cannot help: the input or the request is wrong."""
+
+    retryable = False
+
+
+class TransientError(FfapiError):
+    """The same message may succeed later."""
+
+    retryable = True
+
+
+class InvalidMessage(PermanentError):
+    default_code = "invalid_request"
+
+
+class InputNotFound(PermanentError):
+    default_code = "input_not_found"
+
+
+class InputTooLarge(PermanentError):
+    default_code = "input_too_large"
+
+
+class InvalidMedia(PermanentError):
+    default_code = "invalid_media"
+
+
+class UnsupportedMedia(PermanentError):
+    default_code = "unsupported_media"
+
+
+class StorageUnavailable(TransientError):
+    default_code = "storage_unavailable"
+
+
+class ResourceExhausted(TransientError):
+    default_code = "resource_exhausted"
+
+
+class TranscodeTimeout(TransientError):
+    default_code = "transcode_timeout"
+
+
+class TranscodeFailed(TransientError):
+    default_code = "transcode_failed"
+
+
+class JobBusy(TransientError):
+    default_code = "job_busy"
+
+
+class InternalError(TransientError):
+    """A bug: retried (it may be a race), and it ends in the DLQ if it is not."""
+
+    default_code = "internal_error"
+
+
+def as_ffapi_error(exc: BaseException) -> FfapiError:
+    """Wrap anything unexpected so every failure carries a code and a retryable flag."""
+    if isinstance(exc, FfapiError):
+        return exc
+    return InternalError(f"{type(exc).__name__}: {exc}")

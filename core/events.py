@@ -1,0 +1,49 @@
+"""The event contract: CloudEvents 1.0 structured JSON, the same on every channel.
+
+Types are ``ffapi.job.started``, ``ffapi.job.completed`` and ``ffapi.job.failed``; ``subject`` is
+the job id. SNS carries ``type`` and ``status`` as message attributes for filter policies.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+EVENT_SOURCE = "urn:ffapi:worker"
+
+
+class EventType(StrEnum):
+    STARTED = "ffapi.job.started"
+    COMPLETED = "ffapi.job.completed"
+    FAILED = "ffapi.job.failed"
+
+    @property
+    def status(self) -> str:
+        return self.value.rsplit(".", 1)[1]
+
+
+class CloudEvent(BaseModel):
+    specversion: Literal["1.0"] = "1.0"
+    id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    source: str = EVENT_SOURCE
+    type: EventType
+    subject: str
+    time: datetime
+    datacontenttype: Literal["application/json"] = "application/json"
+    data: dict[str, Any]
+
+    def to_json(self) -> str:
+        return self.model_dump_json()
+
+    @property
+    def attributes(self) -> dict[str, str]:
+        """Routing attributes: SNS message attributes, webhook headers."""
+        return {"type": self.type.value, "status": self.type.status}
+
+
+def job_event(type_: EventType, job_id: str, now: datetime, data: dict[str, Any]) -> CloudEvent:
+    return CloudEvent(type=type_, subject=job_id, time=now, data={"job_id": job_id, **data})

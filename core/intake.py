@@ -1,0 +1,217 @@
+"""Normalize every message shape that reaches the jobs queue into :class:`JobRequest` objects.
+
+Accepted shapes: S3 event notifications (``Records``), the same wrapped in an SNS envelope,
+EventBridge "Object Created" events, direct ``JobRequest`` bodies, and ``s3:TestEvent``
+(acknowledged and ignored). Anything else raises :class:`InvalidMessage`: it can never succeed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import unquote_plus
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from core.errors import InvalidMessage
+from core.models import JobRequest, S3ObjectRef
+from core.watch import IntakeConfig
+
+M = TypeVar("M", bound=BaseModel)
+
+MAX_BODY_BYTES = 256 * 1024  # SQS's own limit; anything larger did not come from SQS
+
+
+@dataclass(frozen=True, slots=True)
+class Intake:
+    """What one queue message asks for: zero or more jobs, and why anything was skipped."""
+
+    requests: tuple[JobRequest, ...] = ()
+    ignored: tuple[str, ...] = field(default_factory=tuple)
+
+
+# --- the wire shapes, lenient about fields AWS adds, strict about the ones we use -----------
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class _S3Bucket(_Lenient):
+    name: str
+
+
+class _S3Object(_Lenient):
+    key: str
+    size: int | None = None
+    e_tag: str | None = Field(default=None, alias="eTag")
+    version_id: str | None = Field(default=None, alias="versionId")
+
+
+class _S3Entity(_Lenient):
+    bucket: _S3Bucket
+    object: _S3Object
+
+
+class S3EventRecord(_Lenient):
+    event_source: str = Field(alias="eventSource")
+    event_name: str = Field(alias="eventName")
+    s3: _S3Entity
+
+
+class S3Event(_Lenient):
+    records: list[S3EventRecord] = Field(alias="Records", max_length=100)
+
+
+class SnsEnvelope(_Lenient):
+    type: str = Field(alias="Type")
+    message: str = Field(alias="Message")
+
+
+class _EbObject(_Lenient):
+    key: str
+    size: int | None = None
+    etag: str | None = None
+    version_id: str | None = Field(default=None, alias="version-id")
+
+
+class _EbDetail(_Lenient):
+    bucket: _S3Bucket
+    object: _EbObject
+
+
+class EventBridgeS3Event(_Lenient):
+    source: str
+    detail_type: str = Field(alias="detail-type")
+    detail: _EbDetail
+
+
+# --- normalization ---------------------------------------------------------------------------
+
+
+def normalize(body: str | bytes, config: IntakeConfig) -> Intake:
+    """Turn one SQS message body into the jobs it asks for."""
+    if len(body) > MAX_BODY_BYTES:
+        raise InvalidMessage("message body exceeds 256 KiB", code="invalid_request")
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidMessage(f"message body is not JSON: {exc}", code="malformed_json") from exc
+    if not isinstance(doc, dict):
+        raise InvalidMessage("message body is not a JSON object", code="unrecognized_message")
+    return _normalize_doc(doc, config, depth=0)
+
+
+def _normalize_doc(doc: dict[str, Any], config: IntakeConfig, depth: int) -> Intake:
+    if doc.get("Event") == "s3:TestEvent":
+        return Intake(ignored=("s3:TestEvent",))
+    if "Records" in doc:
+        return _from_s3_event(_parse(S3Event, doc), config)
+    if doc.get("Type") == "Notification" and "Message" in doc and depth == 0:
+        envelope = _parse(SnsEnvelope, doc)
+        try:
+            inner = json.loads(envelope.message)
+        except ValueError as exc:
+            raise InvalidMessage("SNS Message is not JSON", code="malformed_json") from exc
+        if not isinstance(inner, dict):
+            raise InvalidMessage("SNS Message is not a JSON object", code="unrecognized_message")
+        return _normalize_doc(inner, config, depth=1)
+    if doc.get("source") == "aws.s3" and "detail-type" in doc:
+        return _from_eventbridge(_parse(EventBridgeS3Event, doc), config)
+    if "input" in doc or "version" in doc:
+        request = _parse(JobRequest, doc)
+        if request.output is None:
+            request = request.model_copy(update={"output": config.default_output})
+        return Intake(requests=(request,))
+    raise InvalidMessage(
+        "message is not a job request or a known event", code="unrecognized_message"
+    )
+
+
+def _from_s3_event(event: S3Event, config: IntakeConfig) -> Intake:
+    requests: list[JobRequest] = []
+    ignored: list[str] = []
+    for record in event.records:
+        if record.event_source != "aws:s3" or not record.event_name.startswith("ObjectCreated:"):
+            ignored.append(f"{record.event_source} {record.event_name}")
+            continue
+        obj = record.s3.object
+        # S3 URL-encodes keys in notifications, '+' for spaces (moto also encodes '/' as %2F).
+        key = unquote_plus(obj.key)
+        _add(
+            requests,
+            ignored,
+            config,
+            record.s3.bucket.name,
+            key,
+            obj.e_tag,
+            obj.version_id,
+            obj.size,
+        )
+    return Intake(requests=tuple(requests), ignored=tuple(ignored))
+
+
+def _from_eventbridge(event: EventBridgeS3Event, config: IntakeConfig) -> Intake:
+    if event.detail_type != "Object Created":
+        return Intake(ignored=(f"aws.s3 {event.detail_type}",))
+    obj = event.detail.object  # EventBridge carries the key as written, not URL-encoded
+    requests: list[JobRequest] = []
+    ignored: list[str] = []
+    _add(
+        requests,
+        ignored,
+        config,
+        event.detail.bucket.name,
+        obj.key,
+        obj.etag,
+        obj.version_id,
+        obj.size,
+    )
+    return Intake(requests=tuple(requests), ignored=tuple(ignored))
+
+
+def _add(
+    requests: list[JobRequest],
+    ignored: list[str],
+    config: IntakeConfig,
+    bucket: str,
+    key: str,
+    etag: str | None,
+    version_id: str | None,
+    size: int | None,
+) -> None:
+    if key.endswith("/"):
+        ignored.append(f"folder marker s3://{bucket}/{key}")
+        return
+    rule = config.rule_for(bucket, key)
+    if rule is None:
+        ignored.append(f"no watch rule for s3://{bucket}/{key}")
+        return
+    ref = _parse(
+        S3ObjectRef,
+        {
+            "bucket": bucket,
+            "key": key,
+            "etag": etag and etag.strip('"'),
+            "version_id": version_id,
+            "size": size,
+        },
+    )
+    requests.append(JobRequest(input=ref, preset=rule.preset, output=rule.output))
+
+
+def _parse(model: type[M], doc: dict[str, Any]) -> M:
+    try:
+        return model.model_validate(doc)
+    except ValidationError as exc:
+        raise InvalidMessage(_describe(model, exc), code="invalid_request") from exc
+
+
+def _describe(model: type[BaseModel], exc: ValidationError) -> str:
+    # Never echo input values: they are untrusted and may be large.
+    problems = [
+        f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
+        for err in exc.errors(include_input=False, include_url=False)[:5]
+    ]
+    return f"invalid {model.__name__}: " + "; ".join(problems)

@@ -1,0 +1,54 @@
+"""The job request: the one contract every message shape is normalized to.
+
+Strict, versioned and bounded: a request names a preset, never ffmpeg arguments or filter text.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from core.presets import DEFAULT_PRESET, PresetName
+
+# S3's own rules: 3-63 chars, lower-case letters, digits, dots and hyphens.
+BucketName = Annotated[
+    str, StringConstraints(min_length=3, max_length=63, pattern=r"^[a-z0-9][a-z0-9.\-]*[a-z0-9]$")
+]
+ObjectKey = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+KeyPrefix = Annotated[str, StringConstraints(max_length=512, pattern=r"^[^\x00-\x1f]*$")]
+ShortToken = Annotated[
+    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")
+]
+MetaKey = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\w.\-]+$")]
+MetaValue = Annotated[str, StringConstraints(max_length=256)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class S3ObjectRef(_Strict):
+    bucket: BucketName
+    key: ObjectKey
+    version_id: Annotated[str, StringConstraints(min_length=1, max_length=1024)] | None = None
+    etag: ShortToken | None = None
+    size: Annotated[int, Field(ge=0)] | None = None
+
+
+class OutputLocation(_Strict):
+    bucket: BucketName
+    prefix: KeyPrefix = ""
+
+
+class JobRequest(_Strict):
+    """Version 1 of the job request (the SQS body another system may send)."""
+
+    version: Literal[1] = 1
+    input: S3ObjectRef
+    preset: PresetName = DEFAULT_PRESET
+    output: OutputLocation | None = None
+    correlation_id: ShortToken | None = None
+    metadata: Annotated[dict[MetaKey, MetaValue], Field(max_length=16)] = Field(
+        default_factory=dict
+    )

@@ -1,0 +1,121 @@
+"""Pure planning: (preset, probe, paths) -> the exact ffmpeg argv and the files it will write.
+
+One ffmpeg process per job: one decode, ``split`` to the MP4 encode and the poster frame.
+Every number in the filter graph is computed here from the probe; no message text reaches it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from core.errors import UnsupportedMedia
+from core.presets import Mp4Preset
+from core.probe import ProbeResult
+
+# Hardened input: local files only (no nested http/concat/subfile protocols), no stdin.
+INPUT_FLAGS: tuple[str, ...] = ("-protocol_whitelist", "file")
+GLOBAL_FLAGS: tuple[str, ...] = ("-hide_banner", "-nostdin", "-y", "-loglevel", "error")
+
+CONTENT_TYPES = {
+    ".mp4": "video/mp4",
+    ".jpg": "image/jpeg",
+    ".json": "application/json",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedOutput:
+    name: str  # file name inside the job's output directory and under {prefix}/{job}/
+    role: str  # "video" | "poster"
+    content_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class TranscodePlan:
+    argv: tuple[str, ...]
+    outputs: tuple[PlannedOutput, ...]
+    encoder: str
+    width: int
+    height: int
+    fps: float
+    poster_at: float
+    has_audio: bool
+
+
+def fit_size(display_w: int, display_h: int, max_height: int) -> tuple[int, int]:
+    """Cap the height, keep the aspect ratio, never upscale, and keep both sides even."""
+    height = min(display_h, max_height)
+    width = display_w * height / display_h
+    return max(2, _even(width)), max(2, _even(height))
+
+
+def plan_mp4(
+    preset: Mp4Preset, probe: ProbeResult, source: PurePosixPath, out_dir: PurePosixPath
+) -> TranscodePlan:
+    video = probe.video
+    if video is None:
+        raise UnsupportedMedia(f"preset {preset.name} needs a video stream; the input has none")
+    width, height = fit_size(*video.display_size, preset.max_height)
+    fps = min(video.fps, preset.max_fps) if video.fps > 0 else preset.max_fps
+    poster_at = _poster_time(probe.duration)
+    poster_w = min(preset.poster_width, width)
+    poster_h = max(2, _even(height * poster_w / width))
+    vf = [f"scale={width}:{height}:flags=bicubic", "setsar=1"]
+    if video.fps > preset.max_fps:
+        vf.append(f"fps={fps:g}")
+    vf += ["format=yuv420p", "split=2[mp4][still]"]
+    graph = (
+        f"[0:v:0]{','.join(vf)};"
+        f"[still]trim=start={poster_at:.3f},setpts=PTS-STARTPTS,"
+        f"scale={poster_w}:{poster_h}[poster]"
+    )
+    has_audio = probe.audio is not None
+    audio_args = (
+        [
+            "-map",
+            "0:a:0",
+            "-c:a",
+            preset.audio_codec,
+            "-b:a",
+            f"{preset.audio_bitrate_kbps}k",
+            "-ac",
+            str(preset.audio_channels),
+        ]
+        if has_audio
+        else ["-an"]
+    )
+    gop = max(1, round(fps * 2))
+    argv = [
+        "ffmpeg", *GLOBAL_FLAGS, *INPUT_FLAGS, "-i", f"file:{source}",
+        "-filter_complex", graph,
+        "-map", "[mp4]", "-c:v", preset.video_codec, "-preset", preset.x264_preset,
+        "-crf", str(preset.crf), "-profile:v", "high", "-g", str(gop),
+        *audio_args,
+        "-map_metadata", "-1", "-movflags", "+faststart", f"file:{out_dir / 'video.mp4'}",
+        "-map", "[poster]", "-frames:v", "1", "-q:v", "3", f"file:{out_dir / 'poster.jpg'}",
+    ]  # fmt: skip
+    outputs = (
+        PlannedOutput("video.mp4", "video", CONTENT_TYPES[".mp4"]),
+        PlannedOutput("poster.jpg", "poster", CONTENT_TYPES[".jpg"]),
+    )
+    return TranscodePlan(
+        argv=tuple(argv), outputs=outputs, encoder=preset.video_codec, width=width,
+        height=height, fps=fps, poster_at=poster_at, has_audio=has_audio,
+    )  # fmt: skip
+
+
+def probe_argv(path: PurePosixPath) -> tuple[str, ...]:
+    return (
+        "ffprobe", "-hide_banner", "-loglevel", "error", *INPUT_FLAGS,
+        "-print_format", "json", "-show_format", "-show_streams", f"file:{path}",
+    )  # fmt: skip
+
+
+def _poster_time(duration: float) -> float:
+    # A tenth of the way in skips fades from black, capped so short clips still have a frame.
+    return 0.0 if duration < 1.0 else min(duration * 0.1, 10.0)
+
+
+def _even(value: float) -> int:
+    return round(value / 2.0) * 2

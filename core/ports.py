@@ -1,0 +1,82 @@
+"""The seams between the domain and the outside world; ``infra`` implements them.
+
+Tests may pass in-memory fakes; production passes the S3/SQS/SNS/DynamoDB/ffmpeg adapters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from core.events import CloudEvent
+from core.jobs import JobResult
+from core.models import JobRequest, S3ObjectRef
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    size: int
+    etag: str | None
+    version_id: str | None
+
+
+class ObjectStore(Protocol):
+    async def head(self, ref: S3ObjectRef) -> ObjectInfo:
+        """Raise InputNotFound if the object (version) does not exist."""
+        ...
+
+    async def download(self, ref: S3ObjectRef, dest: Path) -> None: ...
+
+    async def upload_file(self, path: Path, bucket: str, key: str, content_type: str) -> int: ...
+
+    async def put_bytes(self, data: bytes, bucket: str, key: str, content_type: str) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    outcome: Literal["claimed", "done", "busy"]
+    attempt: int = 0
+    lease_remaining: float = 0.0  # seconds, when busy
+    status: str | None = None  # the record's status, when done
+
+
+class JobStore(Protocol):
+    async def claim(self, job_id: str, request: JobRequest, lease_seconds: int) -> Claim: ...
+
+    async def complete(self, job_id: str, result: JobResult) -> None: ...
+
+    async def fail(self, job_id: str, error: dict[str, Any], *, final: bool) -> None: ...
+
+    async def get(self, job_id: str) -> dict[str, Any] | None: ...
+
+
+class EventPublisher(Protocol):
+    async def publish(self, event: CloudEvent) -> None: ...
+
+
+class MediaTool(Protocol):
+    async def probe(self, path: Path) -> dict[str, Any]:
+        """ffprobe's JSON; raise InvalidMedia when ffprobe cannot read the file."""
+        ...
+
+    async def transcode(self, argv: Sequence[str], cwd: Path, timeout: float) -> None:
+        """Run ffmpeg; raise a classified FfapiError on failure."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class JobDir:
+    """A fresh private directory for one job attempt; the names are ours, never the key's."""
+
+    root: Path
+    source: Path  # where the input is downloaded
+    out: Path  # where ffmpeg writes; created empty
+
+
+class Workspace(Protocol):
+    def job_dir(self, job_id: str) -> AbstractAsyncContextManager[JobDir]:
+        """Create the job's directory and remove it, whatever happens, afterwards."""
+        ...

@@ -1,0 +1,143 @@
+"""What ffprobe said about a file, reduced to the facts planning needs.
+
+``parse_probe`` takes ffprobe's ``-show_format -show_streams`` JSON (already decoded) and
+raises :class:`InvalidMedia` when the file has nothing a media job can use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from core.errors import InvalidMedia
+
+# Image "formats" ffmpeg happily opens; a still image is not a video source for this worker.
+_STILL_IMAGE_CODECS = frozenset({"png", "mjpeg", "bmp", "gif", "webp", "tiff", "jpegls"})
+
+
+@dataclass(frozen=True, slots=True)
+class VideoStream:
+    codec: str
+    width: int
+    height: int
+    fps: float
+    rotation: int  # degrees clockwise the player rotates the picture: 0, 90, 180 or 270
+    sample_aspect: Fraction
+    pix_fmt: str | None
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """Width and height as shown: square pixels, rotation applied."""
+        width = round(self.width * self.sample_aspect)
+        return (self.height, width) if self.rotation in (90, 270) else (width, self.height)
+
+
+@dataclass(frozen=True, slots=True)
+class AudioStream:
+    codec: str
+    channels: int
+    sample_rate: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    format_name: str
+    duration: float
+    size: int | None
+    video: VideoStream | None
+    audio: AudioStream | None
+
+
+def parse_probe(doc: dict[str, Any], *, still: bool = False) -> ProbeResult:
+    """``still=True`` accepts a single image (a poster we wrote), which has no duration."""
+    fmt = doc.get("format") or {}
+    streams = doc.get("streams") or []
+    video = next((_video(s) for s in streams if _is_video(s, still)), None)
+    audio = next((_audio(s) for s in streams if s.get("codec_type") == "audio"), None)
+    if video is None and audio is None:
+        raise InvalidMedia("no audio or video stream found")
+    duration = _float(fmt.get("duration")) or 0.0
+    if duration <= 0 and not still:
+        raise InvalidMedia("the file has no playable duration")
+    return ProbeResult(
+        format_name=str(fmt.get("format_name", "")),
+        duration=duration,
+        size=_int(fmt.get("size")),
+        video=video,
+        audio=audio,
+    )
+
+
+def _is_video(stream: dict[str, Any], still: bool) -> bool:
+    if stream.get("codec_type") != "video":
+        return False
+    if still:
+        return True
+    attached = (stream.get("disposition") or {}).get("attached_pic") == 1
+    return not attached and stream.get("codec_name") not in _STILL_IMAGE_CODECS
+
+
+def _video(stream: dict[str, Any]) -> VideoStream:
+    width, height = _int(stream.get("width")), _int(stream.get("height"))
+    if not width or not height or width <= 0 or height <= 0:
+        raise InvalidMedia("video stream has no frame size")
+    return VideoStream(
+        codec=str(stream.get("codec_name", "unknown")),
+        width=width,
+        height=height,
+        fps=_rate(stream.get("avg_frame_rate")) or _rate(stream.get("r_frame_rate")) or 0.0,
+        rotation=_rotation(stream),
+        sample_aspect=_ratio(stream.get("sample_aspect_ratio")) or Fraction(1),
+        pix_fmt=stream.get("pix_fmt"),
+    )
+
+
+def _audio(stream: dict[str, Any]) -> AudioStream:
+    return AudioStream(
+        codec=str(stream.get("codec_name", "unknown")),
+        channels=_int(stream.get("channels")) or 0,
+        sample_rate=_int(stream.get("sample_rate")) or 0,
+    )
+
+
+def _rotation(stream: dict[str, Any]) -> int:
+    """Rotation from the display matrix (ffmpeg >= 5) or the legacy ``rotate`` tag."""
+    angle: float | None = None
+    for side in stream.get("side_data_list") or []:
+        if "rotation" in side:
+            # The display matrix rotation is counter-clockwise; players turn it clockwise.
+            angle = -float(side["rotation"])
+    if angle is None:
+        angle = _float((stream.get("tags") or {}).get("rotate")) or 0.0
+    return round(angle / 90.0) * 90 % 360
+
+
+def _rate(value: Any) -> float | None:
+    ratio = _ratio(value, sep="/")
+    return float(ratio) if ratio else None
+
+
+def _ratio(value: Any, sep: str = ":") -> Fraction | None:
+    if not isinstance(value, str) or sep not in value:
+        return None
+    num, _, den = value.partition(sep)
+    try:
+        n, d = int(num), int(den)
+    except ValueError:
+        return None
+    return Fraction(n, d) if n > 0 and d > 0 else None
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,31 @@
+"""Watch rules: which uploaded objects become jobs, with which preset, written where."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.models import OutputLocation
+from core.presets import PresetName
+
+
+@dataclass(frozen=True, slots=True)
+class WatchRule:
+    bucket: str
+    prefix: str
+    preset: PresetName
+    output: OutputLocation
+    suffixes: tuple[str, ...] = ()  # empty: any suffix; compared case-insensitively
+
+    def matches(self, bucket: str, key: str) -> bool:
+        if bucket != self.bucket or not key.startswith(self.prefix):
+            return False
+        return not self.suffixes or key.lower().endswith(tuple(s.lower() for s in self.suffixes))
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeConfig:
+    rules: tuple[WatchRule, ...]
+    default_output: OutputLocation
+
+    def rule_for(self, bucket: str, key: str) -> WatchRule | None:
+        return next((r for r in self.rules if r.matches(bucket, key)), None)

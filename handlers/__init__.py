@@ -1,0 +1,1 @@
+"""Entry points: the ``ffapi`` CLI, the container worker loop and the Lambda handler."""

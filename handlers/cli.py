@@ -1,0 +1,117 @@
+"""The ``ffapi`` command: demo, local, bootstrap, worker, status."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import get_args
+
+from core.presets import PresetName
+from handlers.demo import DemoOptions, run_demo
+from handlers.runtime import open_runtime
+from handlers.worker import Worker
+from infra.bootstrap import bootstrap
+from infra.emulator import embedded_emulator
+from infra.ffmpeg import MissingBinary, require_binaries
+from infra.logs import configure_logging
+from infra.metrics import serve_metrics
+from infra.settings import Settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ffapi", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="run one job end to end on the embedded emulator")
+    demo.add_argument("--input", type=Path, help="your media file (default: a generated clip)")
+    demo.add_argument("--preset", choices=get_args(PresetName), help="output preset")
+    demo.add_argument("--out", type=Path, help="copy the job's outputs into this directory")
+    demo.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the job")
+    demo.add_argument("-v", "--verbose", action="store_true", help="show the worker's JSON logs")
+
+    local = sub.add_parser("local", help="embedded emulator + resources + worker, until Ctrl-C")
+    local.add_argument("--concurrency", type=int)
+
+    sub.add_parser("bootstrap", help="create buckets, queues, topic, table (idempotent)")
+
+    worker = sub.add_parser("worker", help="long-poll the jobs queue and run jobs")
+    worker.add_argument("--concurrency", type=int, help="jobs at once (FFAPI_WORKER_CONCURRENCY)")
+    worker.add_argument("--metrics-port", type=int, default=0, help="serve /metrics (0: off)")
+
+    status = sub.add_parser("status", help="print a job's record")
+    status.add_argument("job_id")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings()
+    quiet = args.command == "demo" and not args.verbose
+    configure_logging("WARNING" if quiet else settings.log_level, settings.log_format)
+    try:
+        return asyncio.run(_dispatch(args, settings))
+    except MissingBinary as exc:
+        print(f"ffapi: {exc}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "demo":
+        options = DemoOptions(args.input, args.preset, args.out, args.timeout)
+        if options.input and not options.input.is_file():
+            print(f"ffapi: {options.input} is not a file", file=sys.stderr)
+            return 2
+        return await run_demo(options, settings)
+    if args.command == "bootstrap":
+        resources = await asyncio.to_thread(bootstrap, settings)
+        print(json.dumps(resources.as_dict(), indent=2))
+        return 0
+    if args.command == "worker":
+        require_binaries("ffmpeg", "ffprobe")
+        if args.metrics_port:
+            serve_metrics(args.metrics_port)
+        return await _run_worker(settings, args.concurrency)
+    if args.command == "local":
+        return await _run_local(settings, args.concurrency)
+    if args.command == "status":
+        async with open_runtime(settings, with_queue=False) as runtime:
+            record = await runtime.jobs.get(args.job_id)
+        if record is None:
+            print(f"ffapi: no job {args.job_id}", file=sys.stderr)
+            return 1
+        print(json.dumps(record, indent=2, sort_keys=True))
+        return 0
+    raise AssertionError(args.command)
+
+
+async def _run_worker(settings: Settings, concurrency: int | None) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):  # ECS sends SIGTERM: finish running jobs first
+        loop.add_signal_handler(sig, stop.set)
+    async with open_runtime(settings) as runtime:
+        await Worker(runtime, concurrency).run(stop)
+    return 0
+
+
+async def _run_local(settings: Settings, concurrency: int | None) -> int:
+    require_binaries("ffmpeg", "ffprobe")
+    with embedded_emulator(settings.region) as emulator:
+        resources = await asyncio.to_thread(bootstrap, settings)
+        print(f"emulator at {emulator.endpoint_url}; upload into "
+              f"s3://{resources.input_bucket}/{settings.watch_prefix} to start a job, e.g.\n"
+              f"  AWS_ENDPOINT_URL={emulator.endpoint_url} AWS_ACCESS_KEY_ID=testing "
+              f"AWS_SECRET_ACCESS_KEY=testing aws s3 cp clip.mp4 "
+              f"s3://{resources.input_bucket}/{settings.watch_prefix}", flush=True)  # fmt: skip
+        return await _run_worker(settings, concurrency)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

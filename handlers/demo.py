@@ -1,0 +1,134 @@
+"""``ffapi demo``: the whole path on the embedded emulator, shown to a newcomer.
+
+Start moto's server in-process, create the resources, upload a clip into the watched prefix so
+that S3's own notification queues the job, run the worker until the job ends, and print what
+happened, including the terminal event as it arrived on a queue subscribed to the SNS topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core.events import EventType
+from core.presets import PresetName
+from handlers.runtime import Runtime, open_runtime
+from handlers.watcher import EventWatcher
+from handlers.worker import Worker
+from infra.bootstrap import Resources, bootstrap
+from infra.emulator import embedded_emulator
+from infra.ffmpeg import make_sample_clip, require_binaries
+from infra.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class DemoOptions:
+    input: Path | None = None
+    preset: PresetName | None = None
+    out: Path | None = None
+    timeout: float = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class DemoResult:
+    event: dict[str, Any]
+    raw_event: str
+    record: dict[str, Any] | None
+    objects: list[tuple[str, int]]  # (key, size) under the job's output prefix
+
+
+async def run_demo(options: DemoOptions, settings: Settings) -> int:
+    require_binaries("ffmpeg", "ffprobe")
+    if options.preset:
+        settings = settings.model_copy(update={"preset": options.preset})
+    with embedded_emulator(settings.region) as emulator, tempfile.TemporaryDirectory() as tmp:
+        print(f"emulator   moto server at {emulator.endpoint_url} (in this process)")
+        resources = await asyncio.to_thread(bootstrap, settings)
+        source = options.input or await make_sample_clip(Path(tmp) / "sample.mp4")
+        described = "your file" if options.input else "generated: 10 s, 1280x720, 30 fps, stereo"
+        key = f"{settings.watch_prefix}{source.name}"
+        async with open_runtime(settings) as runtime:
+            result = await _run_one_job(runtime, resources, source, key, options.timeout)
+            print_summary(settings, source, key, described, result)
+            if options.out and result.event["type"] == EventType.COMPLETED:
+                await _copy_out(runtime, settings.output_bucket, result.objects, options.out)
+    if result.event["type"] != EventType.COMPLETED:
+        error = result.event["data"].get("error") or {}
+        print(f"\njob failed: {error.get('code')}: {error.get('message')}")
+        return 1
+    return 0
+
+
+async def _run_one_job(
+    runtime: Runtime, resources: Resources, source: Path, key: str, timeout: float
+) -> DemoResult:
+    sqs, s3 = runtime.clients.sqs, runtime.clients.s3
+    async with EventWatcher.subscribe(sqs, runtime.clients.sns, resources.topic_arn) as watcher:
+        # The upload itself is the job request: S3's notification puts it on the queue.
+        await s3.upload_file(str(source), resources.input_bucket, key)
+        stop = asyncio.Event()
+        worker = asyncio.create_task(Worker(runtime).run(stop))
+        try:
+            raw = await watcher.wait_for_terminal(timeout)
+        finally:
+            stop.set()
+            await worker
+    event = json.loads(raw)
+    job_id = event["subject"]
+    prefix = f"{runtime.settings.output_prefix.strip('/')}/{job_id}/"
+    listing = await s3.list_objects_v2(Bucket=resources.output_bucket, Prefix=prefix)
+    objects = [(o["Key"], int(o["Size"])) for o in listing.get("Contents", [])]
+    return DemoResult(event, raw, await runtime.jobs.get(job_id), objects)
+
+
+async def _copy_out(
+    runtime: Runtime, bucket: str, objects: list[tuple[str, int]], out: Path
+) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for key, _ in objects:
+        await runtime.clients.s3.download_file(bucket, key, str(out / key.rsplit("/", 1)[1]))
+    print(f"\ncopied     {len(objects)} files to {out}")
+
+
+def print_summary(
+    settings: Settings, source: Path, key: str, described: str, result: DemoResult
+) -> None:
+    data, record = result.event["data"], result.record or {}
+    print(f"input      s3://{settings.input_bucket}/{key}  ({_size(source.stat().st_size)}, "
+          f"{described})")  # fmt: skip
+    print(f"job        {result.event['subject']}  {record.get('status', '?')}  "
+          f"attempt {record.get('attempts', '?')}  preset {settings.preset}")  # fmt: skip
+    if result.event["type"] == EventType.COMPLETED:
+        print(f"encoder    {data['encoder']} ({data['accel_tier']})")
+        timings = "  ".join(f"{k} {v:.2f}s" for k, v in data["timings"].items())
+        print(f"timings    {timings}")
+        described_outputs = {o["key"]: o for o in data["outputs"]}
+        print("outputs")
+        for obj_key, size in result.objects:
+            print(f"  s3://{settings.output_bucket}/{obj_key}  {_size(size)}"
+                  f"{_detail(described_outputs.get(obj_key))}")  # fmt: skip
+    print(f"\n{result.event['type']} as it arrived on an SQS queue subscribed to the SNS topic:")
+    print(result.raw_event)
+
+
+def _detail(output: dict[str, Any] | None) -> str:
+    if not output:
+        return "  (commit marker)"
+    parts = [output["content_type"]]
+    if output.get("width"):
+        parts.append(f"{output['width']}x{output['height']}")
+    if output.get("duration"):
+        parts.append(f"{output['duration']:.2f} s")
+    return "  " + ", ".join(parts)
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"

@@ -1,0 +1,52 @@
+"""The composition root: settings + AWS clients -> a ready Dispatcher and the jobs queue."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from core.dispatch import Dispatcher, DispatchSettings
+from core.pipeline import JobPipeline, PipelineLimits
+from infra.aws import AwsClients, open_clients, topic_arn
+from infra.ffmpeg import FfmpegMedia
+from infra.jobstore import DynamoJobStore
+from infra.notify import SnsPublisher
+from infra.queue import SqsQueue
+from infra.settings import Settings
+from infra.storage import S3ObjectStore
+from infra.workspace import LocalWorkspace
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    settings: Settings
+    clients: AwsClients
+    dispatcher: Dispatcher
+    queue: SqsQueue | None  # None in Lambda, where the event source mapping owns the queue
+    jobs: DynamoJobStore
+
+
+@asynccontextmanager
+async def open_runtime(settings: Settings, with_queue: bool = True) -> AsyncIterator[Runtime]:
+    async with open_clients(settings) as clients:
+        objects = S3ObjectStore(clients.s3, settings.transfer_concurrency)
+        jobs = DynamoJobStore(clients.dynamodb, settings.jobs_table)
+        events = SnsPublisher(
+            clients.sns, topic_arn(settings.events_topic, settings.region, clients.account_id)
+        )
+        pipeline = JobPipeline(
+            objects, FfmpegMedia(),
+            PipelineLimits(settings.max_input_bytes, float(settings.transcode_timeout)), utcnow,
+        )  # fmt: skip
+        dispatcher = Dispatcher(
+            DispatchSettings(settings.intake, settings.lease_seconds, settings.max_receive_count),
+            objects, jobs, events, LocalWorkspace(settings.temp_dir), pipeline, utcnow,
+        )  # fmt: skip
+        queue = await SqsQueue.open(clients.sqs, settings.jobs_queue) if with_queue else None
+        yield Runtime(settings, clients, dispatcher, queue, jobs)

@@ -1,0 +1,55 @@
+"""Lambda entry point: the same core on an SQS batch, with partial batch failures.
+
+Configure the event source mapping with ``FunctionResponseTypes: [ReportBatchItemFailures]``.
+Records that failed transiently are returned in ``batchItemFailures`` and come back; the rest
+are deleted by Lambda. As in Powertools, a batch in which every record failed raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import structlog
+
+from core.dispatch import Disposition, QueueMessage
+from handlers.runtime import open_runtime
+from infra.logs import configure_logging
+from infra.settings import Settings
+
+log = structlog.get_logger("ffapi.lambda")
+
+
+class BatchProcessingError(Exception):
+    """Every record of the batch failed; Lambda retries the whole batch."""
+
+
+def handler(event: dict[str, Any], context: object) -> dict[str, list[dict[str, str]]]:
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return asyncio.run(process_batch(event, settings))
+
+
+async def process_batch(
+    event: dict[str, Any], settings: Settings
+) -> dict[str, list[dict[str, str]]]:
+    records = event.get("Records") or []
+    failures: list[dict[str, str]] = []
+    async with open_runtime(settings, with_queue=False) as runtime:
+        for record in records:
+            message = QueueMessage(
+                message_id=record["messageId"],
+                body=record["body"],
+                receive_count=int(record.get("attributes", {}).get("ApproximateReceiveCount", 1)),
+            )
+            try:
+                outcome = await runtime.dispatcher.handle(message)
+                failed = outcome.disposition is Disposition.RETRY
+            except Exception:  # the job store or SNS is down: the record comes back
+                log.exception("record.unhandled", message_id=message.message_id)
+                failed = True
+            if failed:
+                failures.append({"itemIdentifier": message.message_id})
+    if records and len(failures) == len(records):
+        raise BatchProcessingError(f"all {len(records)} records failed; the batch will be retried")
+    return {"batchItemFailures": failures}

@@ -1,0 +1,109 @@
+"""The container worker: long-poll SQS, run up to N jobs at once, keep their messages invisible
+while they run, and delete a message only after its outcome is recorded and announced."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+
+import structlog
+
+from core.dispatch import Disposition, Outcome
+from core.errors import FfapiError
+from handlers.runtime import Runtime
+from infra.metrics import JOB_ERRORS, JOBS, MESSAGE_SECONDS, MESSAGES
+from infra.queue import Delivery
+
+log = structlog.get_logger("ffapi.worker")
+
+
+def retry_delay(outcome: Outcome, receive_count: int) -> int:
+    """How long the message stays invisible before the queue delivers it again."""
+    if outcome.retry_after is not None:  # another worker holds the lease: come back after it
+        return int(outcome.retry_after) + 1
+    # Exponential backoff with full jitter, capped at 15 minutes.
+    return int(random.uniform(0, min(900, 5 * 2 ** min(receive_count, 8))))  # noqa: S311
+
+
+class Worker:
+    def __init__(self, runtime: Runtime, concurrency: int | None = None) -> None:
+        assert runtime.queue is not None, "the worker needs the jobs queue"
+        self._rt = runtime
+        self._queue = runtime.queue
+        settings = runtime.settings
+        self._concurrency = concurrency or settings.worker_concurrency
+        self._visibility = settings.visibility_timeout
+        self._wait = settings.wait_time_seconds
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll until ``stop`` is set, then let the running jobs finish."""
+        log.info("worker.started", queue=self._queue.url, concurrency=self._concurrency)
+        while not stop.is_set():
+            free = self._concurrency - len(self._tasks)
+            if free <= 0:
+                await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+                continue
+            for delivery in await self._receive(free, stop):
+                task = asyncio.create_task(self._process(delivery))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        if self._tasks:
+            log.info("worker.draining", running=len(self._tasks))
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        log.info("worker.stopped")
+
+    async def _receive(self, free: int, stop: asyncio.Event) -> list[Delivery]:
+        poll = asyncio.create_task(self._queue.receive(free, self._wait))
+        stopping = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait({poll, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if poll not in done:
+            poll.cancel()  # not yet received: nothing is lost by abandoning the long poll
+            return []
+        try:
+            return poll.result()
+        except FfapiError as exc:
+            log.warning("queue.receive_failed", code=exc.code, reason=exc.message)
+            await asyncio.sleep(random.uniform(1, 5))  # noqa: S311 - botocore already retried
+            return []
+
+    async def _process(self, delivery: Delivery) -> None:
+        started = time.monotonic()
+        heartbeat = asyncio.create_task(self._heartbeat(delivery))
+        try:
+            outcome = await self._rt.dispatcher.handle(delivery.message)
+        except Exception as exc:  # an outage of the job store or SNS: try the message again
+            log.exception("message.unhandled", message_id=delivery.message.message_id)
+            outcome = Outcome(Disposition.RETRY)
+            JOB_ERRORS.labels(getattr(exc, "code", "internal_error")).inc()
+        finally:
+            heartbeat.cancel()
+        try:
+            await self._settle(delivery, outcome)
+        except FfapiError as exc:  # the message reappears after its visibility timeout
+            log.warning("message.settle_failed", code=exc.code, reason=exc.message)
+        MESSAGE_SECONDS.observe(time.monotonic() - started)
+
+    async def _settle(self, delivery: Delivery, outcome: Outcome) -> None:
+        for job in outcome.jobs:
+            JOBS.labels(job.status).inc()
+            if job.error is not None:
+                JOB_ERRORS.labels(job.error.code).inc()
+        MESSAGES.labels(outcome.disposition.value).inc()
+        if outcome.disposition is Disposition.ACK:
+            await self._queue.delete(delivery)
+        else:
+            delay = retry_delay(outcome, delivery.message.receive_count)
+            await self._queue.set_visibility(delivery, delay)
+
+    async def _heartbeat(self, delivery: Delivery) -> None:
+        """Keep a running job's message invisible, so no other worker receives it meanwhile."""
+        interval = max(1.0, self._visibility / 3)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self._queue.set_visibility(delivery, self._visibility)
+            except FfapiError as exc:
+                log.warning("heartbeat.failed", code=exc.code, reason=exc.message)

@@ -1,0 +1,85 @@
+"""AWS clients: one aioboto3 session, botocore's own retry mode, endpoints from the environment.
+
+Nothing here takes an endpoint URL: ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_<SERVICE>`` point
+the same code at AWS, LocalStack or moto.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import aioboto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from core.errors import StorageUnavailable
+from infra.settings import Settings
+
+# botocore retries throttling and 5xx with backoff; we never add retries on top of it.
+RETRY_CONFIG = {"mode": "standard", "max_attempts": 5}
+
+
+def client_config(read_timeout: float = 60) -> Config:
+    return Config(retries=RETRY_CONFIG, connect_timeout=5, read_timeout=read_timeout)
+
+
+@dataclass(frozen=True, slots=True)
+class AwsClients:
+    s3: Any
+    sqs: Any
+    sns: Any
+    dynamodb: Any
+    account_id: str
+
+
+@asynccontextmanager
+async def open_clients(settings: Settings) -> AsyncIterator[AwsClients]:
+    session = aioboto3.Session(region_name=settings.region)
+    async with AsyncExitStack() as stack:
+        # A long poll holds the connection for wait_time_seconds; give it room.
+        sqs_config = client_config(read_timeout=settings.wait_time_seconds + 10)
+        s3 = await stack.enter_async_context(session.client("s3", config=client_config()))
+        sqs = await stack.enter_async_context(session.client("sqs", config=sqs_config))
+        sns = await stack.enter_async_context(session.client("sns", config=client_config()))
+        ddb = await stack.enter_async_context(session.client("dynamodb", config=client_config()))
+        sts = await stack.enter_async_context(session.client("sts", config=client_config()))
+        with aws_errors("sts:GetCallerIdentity"):
+            account_id = (await sts.get_caller_identity())["Account"]
+        yield AwsClients(s3=s3, sqs=sqs, sns=sns, dynamodb=ddb, account_id=account_id)
+
+
+def topic_arn(name_or_arn: str, region: str, account_id: str) -> str:
+    if name_or_arn.startswith("arn:"):
+        return name_or_arn
+    return f"arn:aws:sns:{region}:{account_id}:{name_or_arn}"
+
+
+class aws_errors:
+    """Translate SDK failures (after botocore's retries) into StorageUnavailable."""
+
+    def __init__(self, operation: str) -> None:
+        self.operation = operation
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: object) -> None:  # fmt: skip
+        if isinstance(exc, ClientError | BotoCoreError):
+            raise StorageUnavailable(f"{self.operation}: {error_summary(exc)}") from exc
+
+
+def error_code(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def error_summary(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        return f"{err.get('Code', '?')}: {err.get('Message', '')}".strip()
+    return f"{type(exc).__name__}: {exc}"

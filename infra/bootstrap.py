@@ -1,0 +1,133 @@
+"""Create the worker's resources, idempotently, on AWS, LocalStack or moto.
+
+Buckets, the jobs queue with its dead-letter queue and a policy that lets S3 send to it, the
+S3 -> SQS ObjectCreated notification on the watched prefix, the events topic, the jobs table.
+Running it twice changes nothing; it never removes a bucket's other notification rules.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from infra.aws import client_config, error_code
+from infra.settings import Settings
+
+NOTIFICATION_ID = "ffapi-watch"
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    input_bucket: str
+    output_bucket: str
+    queue_url: str
+    queue_arn: str
+    dlq_url: str
+    topic_arn: str
+    table: str
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def bootstrap(settings: Settings) -> Resources:
+    session = boto3.Session(region_name=settings.region)
+    s3, sqs, sns, ddb = (
+        session.client(name, config=client_config()) for name in ("s3", "sqs", "sns", "dynamodb")
+    )
+    for bucket in dict.fromkeys((settings.input_bucket, settings.output_bucket)):
+        _ensure_bucket(s3, bucket, settings.region)
+    dlq_url, dlq_arn = _ensure_queue(sqs, settings.dead_letter_queue, {
+        "MessageRetentionPeriod": str(14 * 24 * 3600),
+    })  # fmt: skip
+    queue_url, queue_arn = _ensure_queue(sqs, settings.jobs_queue, {
+        "VisibilityTimeout": str(settings.visibility_timeout),
+        "ReceiveMessageWaitTimeSeconds": str(settings.wait_time_seconds),
+        "RedrivePolicy": json.dumps({
+            "deadLetterTargetArn": dlq_arn, "maxReceiveCount": settings.max_receive_count,
+        }),
+    })  # fmt: skip
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={
+        "Policy": json.dumps(_s3_may_send(queue_arn, settings.input_bucket)),
+    })  # fmt: skip
+    _ensure_notification(s3, settings.input_bucket, queue_arn, settings.watch_prefix)
+    topic_arn = sns.create_topic(Name=settings.events_topic)["TopicArn"]
+    _ensure_table(ddb, settings.jobs_table)
+    return Resources(
+        input_bucket=settings.input_bucket, output_bucket=settings.output_bucket,
+        queue_url=queue_url, queue_arn=queue_arn, dlq_url=dlq_url, topic_arn=topic_arn,
+        table=settings.jobs_table,
+    )  # fmt: skip
+
+
+def _ensure_bucket(s3: Any, bucket: str, region: str) -> None:
+    kwargs: dict[str, Any] = {"Bucket": bucket}
+    if region != "us-east-1":
+        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    try:
+        s3.create_bucket(**kwargs)
+    except ClientError as exc:
+        if error_code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            raise
+
+
+def _ensure_queue(sqs: Any, name: str, attributes: dict[str, str]) -> tuple[str, str]:
+    try:
+        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+    except ClientError as exc:
+        if error_code(exc) not in ("QueueAlreadyExists", "QueueNameExists"):
+            raise
+        # It exists with other attributes: bring them to what the settings say.
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
+    return url, arn["QueueArn"]
+
+
+def _s3_may_send(queue_arn: str, bucket: str) -> dict[str, Any]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "ffapi-s3-notifications",
+            "Effect": "Allow",
+            "Principal": {"Service": "s3.amazonaws.com"},
+            "Action": "sqs:SendMessage",
+            "Resource": queue_arn,
+            "Condition": {"ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{bucket}"}},
+        }],
+    }  # fmt: skip
+
+
+def _ensure_notification(s3: Any, bucket: str, queue_arn: str, prefix: str) -> None:
+    current = s3.get_bucket_notification_configuration(Bucket=bucket)
+    current.pop("ResponseMetadata", None)
+    ours = {
+        "Id": NOTIFICATION_ID,
+        "QueueArn": queue_arn,
+        "Events": ["s3:ObjectCreated:*"],
+        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}},
+    }
+    existing = current.get("QueueConfigurations", [])
+    if ours in existing:
+        return  # unchanged: rewriting it would make S3 send another s3:TestEvent
+    current["QueueConfigurations"] = [q for q in existing if q.get("Id") != NOTIFICATION_ID]
+    current["QueueConfigurations"].append(ours)
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=current)
+
+
+def _ensure_table(ddb: Any, table: str) -> None:
+    try:
+        ddb.create_table(
+            TableName=table,
+            AttributeDefinitions=[{"AttributeName": "job_id", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    except ClientError as exc:
+        if error_code(exc) != "ResourceInUseException":
+            raise
+    ddb.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1})

@@ -1,0 +1,131 @@
+"""DynamoDB job records: the claim (idempotency with an expiring lease) and the outcome.
+
+The claim is one conditional write. It succeeds when the job is new, was released after a
+transient failure, failed retryably (a redrive from the DLQ), or holds an expired lease; a
+completed or permanently failed job turns every later delivery into a no-op.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import ClientError
+
+from core.jobs import TERMINAL, JobResult, JobStatus
+from core.models import JobRequest
+from core.ports import Claim
+from infra.aws import aws_errors, error_code
+
+_CLAIMABLE = (
+    "attribute_not_exists(job_id) OR #s = :retrying OR (#s = :running AND lease_until < :now)"
+    " OR (#s = :failed AND retryable = :true)"
+)
+_deserializer = TypeDeserializer()
+
+
+class DynamoJobStore:
+    def __init__(self, dynamodb: Any, table: str, clock: Callable[[], float] = time.time) -> None:
+        self._ddb = dynamodb
+        self._table = table
+        self._clock = clock
+
+    async def claim(self, job_id: str, request: JobRequest, lease_seconds: int) -> Claim:
+        now = self._clock()
+        values = {
+            ":running": {"S": JobStatus.RUNNING}, ":retrying": {"S": JobStatus.RETRYING},
+            ":failed": {"S": JobStatus.FAILED}, ":true": {"BOOL": True},
+            ":now": {"N": str(int(now))}, ":lease": {"N": str(int(now + lease_seconds))},
+            ":ts": {"S": _iso(now)}, ":zero": {"N": "0"}, ":one": {"N": "1"},
+            ":req": {"S": request.model_dump_json()}, ":bucket": {"S": request.input.bucket},
+            ":key": {"S": request.input.key}, ":preset": {"S": request.preset},
+        }  # fmt: skip
+        update = (
+            "SET #s = :running, lease_until = :lease, updated_at = :ts,"
+            " created_at = if_not_exists(created_at, :ts),"
+            " attempts = if_not_exists(attempts, :zero) + :one,"
+            " #q = :req, input_bucket = :bucket, input_key = :key, preset = :preset"
+            " REMOVE #e, retryable"
+        )
+        with aws_errors("dynamodb:UpdateItem"):
+            try:
+                resp = await self._ddb.update_item(
+                    TableName=self._table, Key={"job_id": {"S": job_id}},
+                    UpdateExpression=update, ConditionExpression=_CLAIMABLE,
+                    ExpressionAttributeNames={"#s": "status", "#e": "error", "#q": "request"},
+                    ExpressionAttributeValues=values, ReturnValues="ALL_NEW",
+                )  # fmt: skip
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+                return await self._existing_claim(job_id, now)
+        return Claim("claimed", attempt=int(resp["Attributes"]["attempts"]["N"]))
+
+    async def _existing_claim(self, job_id: str, now: float) -> Claim:
+        record = await self.get(job_id) or {}
+        status = record.get("status")
+        if status in TERMINAL:
+            return Claim("done", status=status)
+        remaining = max(0.0, float(record.get("lease_until", now)) - now)
+        return Claim("busy", lease_remaining=remaining, status=status)
+
+    async def complete(self, job_id: str, result: JobResult) -> None:
+        await self._update(
+            job_id,
+            "SET #s = :s, #r = :r, updated_at = :ts REMOVE lease_until, #e, retryable",
+            {":s": {"S": JobStatus.COMPLETED}, ":r": {"S": result.model_dump_json()}},
+            {"#r": "result"},
+        )
+
+    async def fail(self, job_id: str, error: dict[str, Any], *, final: bool) -> None:
+        status = JobStatus.FAILED if final else JobStatus.RETRYING
+        values = {
+            ":s": {"S": status}, ":err": {"S": json.dumps(error)},
+            ":retryable": {"BOOL": bool(error.get("retryable"))},
+        }  # fmt: skip
+        await self._update(
+            job_id,
+            "SET #s = :s, #e = :err, retryable = :retryable, updated_at = :ts REMOVE lease_until",
+            values,
+        )
+
+    async def _update(
+        self, job_id: str, expression: str, values: dict[str, Any],
+        names: dict[str, str] | None = None,
+    ) -> None:  # fmt: skip
+        with aws_errors("dynamodb:UpdateItem"):
+            await self._ddb.update_item(
+                TableName=self._table, Key={"job_id": {"S": job_id}},
+                UpdateExpression=expression,
+                ExpressionAttributeNames={"#s": "status", "#e": "error", **(names or {})},
+                ExpressionAttributeValues={**values, ":ts": {"S": _iso(self._clock())}},
+            )  # fmt: skip
+
+    async def get(self, job_id: str) -> dict[str, Any] | None:
+        with aws_errors("dynamodb:GetItem"):
+            resp = await self._ddb.get_item(
+                TableName=self._table, Key={"job_id": {"S": job_id}}, ConsistentRead=True
+            )
+        item = resp.get("Item")
+        if item is None:
+            return None
+        record = {k: _plain(_deserializer.deserialize(v)) for k, v in item.items()}
+        for field in ("request", "result", "error"):  # stored as JSON text: no float surprises
+            if isinstance(record.get(field), str):
+                record[field] = json.loads(record[field])
+        return record
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")

@@ -1,0 +1,34 @@
+"""structlog configuration: JSON lines (or console) on stderr, context from contextvars."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import structlog
+
+
+def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
+    renderer: structlog.typing.Processor = (
+        structlog.processors.JSONRenderer()
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,  # job_id, message_id, correlation_id
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.dict_tracebacks,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
+        ),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    # botocore and moto log at INFO through the stdlib; keep them out of the job log.
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    for noisy in ("botocore", "aiobotocore", "werkzeug", "moto"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

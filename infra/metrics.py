@@ -1,0 +1,20 @@
+"""Prometheus metrics of the worker; served on ``/metrics`` by ``ffapi worker --metrics-port``."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram, start_http_server
+
+MESSAGES = Counter(
+    "ffapi_messages_total", "Queue messages handled, by disposition", ["disposition"]
+)
+JOBS = Counter("ffapi_jobs_total", "Jobs finished, by status", ["status"])
+JOB_ERRORS = Counter("ffapi_job_errors_total", "Job failures, by error code", ["code"])
+MESSAGE_SECONDS = Histogram(
+    "ffapi_message_seconds",
+    "Wall-clock seconds to handle one queue message",
+    buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600),
+)
+
+
+def serve_metrics(port: int, addr: str = "0.0.0.0") -> None:  # noqa: S104 - scraped by Prometheus
+    start_http_server(port, addr=addr)

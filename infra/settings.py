@@ -1,0 +1,60 @@
+"""Runtime settings from ``FFAPI_*`` environment variables.
+
+AWS endpoints are deliberately absent: boto3 reads the standard ``AWS_ENDPOINT_URL`` and
+``AWS_ENDPOINT_URL_<SERVICE>`` variables, so one build talks to AWS, LocalStack or moto.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.models import OutputLocation
+from core.presets import DEFAULT_PRESET, PresetName
+from core.watch import IntakeConfig, WatchRule
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FFAPI_", extra="ignore")
+
+    region: str = Field(default="us-east-1", description="AWS region of every resource")
+    input_bucket: str = "ffapi-input"
+    output_bucket: str = "ffapi-output"
+    watch_prefix: str = Field(default="incoming/", description="uploads here become jobs")
+    output_prefix: str = "outputs"
+    preset: PresetName = Field(default=DEFAULT_PRESET, description="preset of watched uploads")
+    jobs_queue: str = "ffapi-jobs"
+    dead_letter_queue: str = "ffapi-jobs-dlq"
+    max_receive_count: int = Field(default=3, ge=1, le=1000)
+    events_topic: str = "ffapi-events"
+    jobs_table: str = "ffapi-jobs"
+    worker_concurrency: int = Field(default=2, ge=1, le=64)
+    temp_dir: Path | None = Field(default=None, description="parent of per-job directories")
+    visibility_timeout: int = Field(default=120, ge=10, le=43200)
+    wait_time_seconds: int = Field(default=20, ge=0, le=20)
+    transcode_timeout: int = Field(default=3600, ge=10)
+    max_input_bytes: int = Field(default=10 * 1024**3, ge=1)
+    transfer_concurrency: int = Field(default=8, ge=1, le=64)
+    log_level: str = "INFO"
+    log_format: str = Field(default="json", pattern="^(json|console)$")
+
+    @property
+    def output_location(self) -> OutputLocation:
+        return OutputLocation(bucket=self.output_bucket, prefix=self.output_prefix)
+
+    @property
+    def intake(self) -> IntakeConfig:
+        rule = WatchRule(
+            bucket=self.input_bucket,
+            prefix=self.watch_prefix,
+            preset=self.preset,
+            output=self.output_location,
+        )
+        return IntakeConfig(rules=(rule,), default_output=self.output_location)
+
+    @property
+    def lease_seconds(self) -> int:
+        # A claim outlives the longest transcode, so a live job is never taken over.
+        return self.transcode_timeout + 300

@@ -1,0 +1,63 @@
+"""S3 as the job's object store: managed transfers with a bounded TransferConfig."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import ClientError
+
+from core.errors import InputNotFound
+from core.models import S3ObjectRef
+from core.ports import ObjectInfo
+from infra.aws import aws_errors, error_code
+
+_MISSING = {"404", "NoSuchKey", "NoSuchVersion", "NoSuchBucket", "NotFound"}
+
+
+class S3ObjectStore:
+    def __init__(self, s3: Any, max_concurrency: int = 8) -> None:
+        self._s3 = s3
+        self._transfer = TransferConfig(
+            multipart_threshold=16 * 1024**2,
+            multipart_chunksize=16 * 1024**2,
+            max_concurrency=max_concurrency,
+        )
+
+    async def head(self, ref: S3ObjectRef) -> ObjectInfo:
+        kwargs: dict[str, str] = {"Bucket": ref.bucket, "Key": ref.key}
+        if ref.version_id:
+            kwargs["VersionId"] = ref.version_id
+        with aws_errors("s3:HeadObject"):
+            try:
+                meta = await self._s3.head_object(**kwargs)
+            except ClientError as exc:
+                if error_code(exc) in _MISSING:
+                    raise InputNotFound(f"s3://{ref.bucket}/{ref.key} does not exist") from exc
+                raise
+        return ObjectInfo(
+            size=int(meta["ContentLength"]),
+            etag=str(meta.get("ETag", "")).strip('"') or None,
+            version_id=meta.get("VersionId") or None,
+        )
+
+    async def download(self, ref: S3ObjectRef, dest: Path) -> None:
+        extra = {"VersionId": ref.version_id} if ref.version_id else None
+        with aws_errors("s3:GetObject"):
+            await self._s3.download_file(
+                ref.bucket, ref.key, str(dest), ExtraArgs=extra, Config=self._transfer
+            )
+
+    async def upload_file(self, path: Path, bucket: str, key: str, content_type: str) -> int:
+        with aws_errors("s3:PutObject"):
+            await self._s3.upload_file(
+                str(path), bucket, key,
+                ExtraArgs={"ContentType": content_type}, Config=self._transfer,
+            )  # fmt: skip
+        return path.stat().st_size
+
+    async def put_bytes(self, data: bytes, bucket: str, key: str, content_type: str) -> int:
+        with aws_errors("s3:PutObject"):
+            await self._s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type)
+        return len(data)
