@@ -6,6 +6,7 @@ handler: a message is acknowledged only after its outcome is recorded and announ
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -133,17 +134,30 @@ class Dispatcher:
         await self._events.publish(
             job_event(EventType.STARTED, job_id, self._now(), _request_data(request, attempt))
         )
+        renewal = asyncio.create_task(self._keep_lease(job_id))
         try:
             async with self._workspace.job_dir(job_id) as jobdir:
                 result = await self._pipeline.run(job_id, request, jobdir, attempt)
         except Exception as exc:  # every failure becomes a coded error; none escapes unrecorded
             return await self._fail(job_id, request, as_ffapi_error(exc), receive_count)
+        finally:
+            renewal.cancel()
         await self._jobs.complete(job_id, result)
         await self._events.publish(
             job_event(EventType.COMPLETED, job_id, self._now(), result.event_data())
         )
         log.info("job.completed", timings=result.timings)
         return JobOutcome(job_id, "COMPLETED")
+
+    async def _keep_lease(self, job_id: str) -> None:
+        lease = self._settings.lease_seconds
+        while True:
+            await asyncio.sleep(lease / 3)
+            try:
+                if not await self._jobs.renew(job_id, lease):
+                    log.warning("lease.lost")  # taken over after a stall; the record says by whom
+            except FfapiError as exc:  # the store is unreachable; the next beat may succeed
+                log.warning("lease.renew_failed", code=exc.code, reason=exc.message)
 
     async def _resolve_identity(self, request: JobRequest) -> JobRequest:
         """Check the input exists and pin its identity (ETag, size) before claiming the job."""

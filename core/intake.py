@@ -92,12 +92,10 @@ class EventBridgeS3Event(_Lenient):
 
 def normalize(body: str | bytes, config: IntakeConfig) -> Intake:
     """Turn one SQS message body into the jobs it asks for."""
-    if len(body) > MAX_BODY_BYTES:
+    size = len(body.encode() if isinstance(body, str) else body)
+    if size > MAX_BODY_BYTES:
         raise InvalidMessage("message body exceeds 256 KiB", code="invalid_request")
-    try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidMessage(f"message body is not JSON: {exc}", code="malformed_json") from exc
+    doc = _load_json(body, "message body")
     if not isinstance(doc, dict):
         raise InvalidMessage("message body is not a JSON object", code="unrecognized_message")
     return _normalize_doc(doc, config, depth=0)
@@ -109,11 +107,7 @@ def _normalize_doc(doc: dict[str, Any], config: IntakeConfig, depth: int) -> Int
     if "Records" in doc:
         return _from_s3_event(_parse(S3Event, doc), config)
     if doc.get("Type") == "Notification" and "Message" in doc and depth == 0:
-        envelope = _parse(SnsEnvelope, doc)
-        try:
-            inner = json.loads(envelope.message)
-        except ValueError as exc:
-            raise InvalidMessage("SNS Message is not JSON", code="malformed_json") from exc
+        inner = _load_json(_parse(SnsEnvelope, doc).message, "SNS Message")
         if not isinstance(inner, dict):
             raise InvalidMessage("SNS Message is not a JSON object", code="unrecognized_message")
         return _normalize_doc(inner, config, depth=1)
@@ -201,6 +195,13 @@ def _add(
     requests.append(JobRequest(input=ref, preset=rule.preset, output=rule.output))
 
 
+def _load_json(text: str | bytes, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:  # RecursionError: hostile nesting depth
+        raise InvalidMessage(f"{what} is not JSON", code="malformed_json") from exc
+
+
 def _parse(model: type[M], doc: dict[str, Any]) -> M:
     try:
         return model.model_validate(doc)
@@ -209,9 +210,18 @@ def _parse(model: type[M], doc: dict[str, Any]) -> M:
 
 
 def _describe(model: type[BaseModel], exc: ValidationError) -> str:
-    # Never echo input values: they are untrusted and may be large.
-    problems = [
-        f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
-        for err in exc.errors(include_input=False, include_url=False)[:5]
-    ]
+    # Never echo input: values are left out, and a location names only fields we define
+    # (an unknown field's name or a metadata key is the sender's text, so it is elided).
+    problems = []
+    for err in exc.errors(include_input=False, include_url=False)[:5]:
+        loc = list(err["loc"])
+        if err["type"] == "extra_forbidden":
+            problems.append(f"{_loc(loc[:-1])}: unexpected field")
+        else:
+            problems.append(f"{_loc(loc)}: {err['msg']}")
     return f"invalid {model.__name__}: " + "; ".join(problems)
+
+
+def _loc(parts: list[int | str]) -> str:
+    shown = ["<key>" if i and parts[i - 1] == "metadata" else str(p) for i, p in enumerate(parts)]
+    return ".".join(shown) or "<root>"

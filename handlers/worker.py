@@ -18,12 +18,12 @@ from infra.queue import Delivery
 log = structlog.get_logger("ffapi.worker")
 
 
-def retry_delay(outcome: Outcome, receive_count: int) -> int:
+def retry_delay(outcome: Outcome, receive_count: int, base: float) -> int:
     """How long the message stays invisible before the queue delivers it again."""
     if outcome.retry_after is not None:  # another worker holds the lease: come back after it
         return int(outcome.retry_after) + 1
     # Exponential backoff with full jitter, capped at 15 minutes.
-    return int(random.uniform(0, min(900, 5 * 2 ** min(receive_count, 8))))  # noqa: S311
+    return round(random.uniform(0, min(900, base * 2 ** min(receive_count, 10))))  # noqa: S311
 
 
 class Worker:
@@ -35,6 +35,7 @@ class Worker:
         self._concurrency = concurrency or settings.worker_concurrency
         self._visibility = settings.visibility_timeout
         self._wait = settings.wait_time_seconds
+        self._backoff = settings.retry_backoff_base
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -95,7 +96,7 @@ class Worker:
         if outcome.disposition is Disposition.ACK:
             await self._queue.delete(delivery)
         else:
-            delay = retry_delay(outcome, delivery.message.receive_count)
+            delay = retry_delay(outcome, delivery.message.receive_count, self._backoff)
             await self._queue.set_visibility(delivery, delay)
 
     async def _heartbeat(self, delivery: Delivery) -> None:

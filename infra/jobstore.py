@@ -74,6 +74,26 @@ class DynamoJobStore:
         remaining = max(0.0, float(record.get("lease_until", now)) - now)
         return Claim("busy", lease_remaining=remaining, status=status)
 
+    async def renew(self, job_id: str, lease_seconds: int) -> bool:
+        now = self._clock()
+        with aws_errors("dynamodb:UpdateItem"):
+            try:
+                await self._ddb.update_item(
+                    TableName=self._table, Key={"job_id": {"S": job_id}},
+                    UpdateExpression="SET lease_until = :lease, updated_at = :ts",
+                    ConditionExpression="#s = :running",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={
+                        ":lease": {"N": str(int(now + lease_seconds))},
+                        ":running": {"S": JobStatus.RUNNING}, ":ts": {"S": _iso(now)},
+                    },
+                )  # fmt: skip
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+                return False
+        return True
+
     async def complete(self, job_id: str, result: JobResult) -> None:
         await self._update(
             job_id,

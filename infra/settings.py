@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     temp_dir: Path | None = Field(default=None, description="parent of per-job directories")
     visibility_timeout: int = Field(default=120, ge=10, le=43200)
     wait_time_seconds: int = Field(default=20, ge=0, le=20)
+    retry_backoff_base: float = Field(
+        default=5.0, ge=0, description="seconds; a transient failure waits base*2^n, jittered"
+    )
     transcode_timeout: int = Field(default=3600, ge=10)
     max_input_bytes: int = Field(default=10 * 1024**3, ge=1)
     transfer_concurrency: int = Field(default=8, ge=1, le=64)
@@ -56,5 +59,6 @@ class Settings(BaseSettings):
 
     @property
     def lease_seconds(self) -> int:
-        # A claim outlives the longest transcode, so a live job is never taken over.
-        return self.transcode_timeout + 300
+        # Renewed every third of its length while the job runs: a crashed worker's job can be
+        # taken over this soon after, and a duplicate delivery waits no longer than this.
+        return self.visibility_timeout

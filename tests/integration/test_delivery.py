@@ -1,0 +1,114 @@
+"""Delivery semantics over the real queue: duplicates, permanent and transient failures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from .conftest import Stack, job_record, run_worker
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_same_upload_announced_twice_runs_one_job(stack: Stack, short_clip: Path) -> None:
+    s3, settings = stack.client("s3"), stack.settings
+    key = f"{settings.watch_prefix}twice.mp4"
+    s3.upload_file(str(short_clip), settings.input_bucket, key)
+    s3.upload_file(str(short_clip), settings.input_bucket, key)  # same bytes, same ETag
+
+    # The second delivery finds the job running (busy: it comes back after the lease) or done.
+    quick = stack.settings.model_copy(update={"visibility_timeout": 10})
+    scenario = run_worker(
+        stack, settings=quick, settle=30.0,
+        until=lambda: stack.queue_depth(stack.resources.queue_url) == 0,
+    )  # fmt: skip
+
+    assert len(scenario.of_type("started")) == 1
+    assert len(scenario.of_type("completed")) == 1
+    record = job_record(stack, scenario.of_type("completed")[0]["subject"])
+    assert record["status"]["S"] == "COMPLETED"
+    assert record["attempts"]["N"] == "1"
+    assert stack.queue_depth(stack.resources.queue_url) == 0
+
+
+def test_direct_request_keeps_its_preset_destination_and_metadata(
+    stack: Stack, short_clip: Path
+) -> None:
+    s3, sqs, settings = stack.client("s3"), stack.client("sqs"), stack.settings
+    s3.upload_file(str(short_clip), settings.input_bucket, "library/talk.mp4")
+    request = {
+        "version": 1,
+        "input": {"bucket": settings.input_bucket, "key": "library/talk.mp4"},
+        "preset": "mp4-480p",
+        "output": {"bucket": settings.output_bucket, "prefix": "renditions/2026"},
+        "correlation_id": "order-4711",
+        "metadata": {"tenant": "acme"},
+    }
+    sqs.send_message(QueueUrl=stack.resources.queue_url, MessageBody=json.dumps(request))
+
+    scenario = run_worker(stack)
+
+    [done] = scenario.of_type("completed")
+    data = done["data"]
+    assert data["preset"] == "mp4-480p"
+    assert data["correlation_id"] == "order-4711"
+    assert data["metadata"] == {"tenant": "acme"}
+    video = next(o for o in data["outputs"] if o["role"] == "video")
+    assert video["key"] == f"renditions/2026/{done['subject']}/video.mp4"
+    assert (video["width"], video["height"]) == (320, 180)  # never upscaled to 480p
+    s3.head_object(Bucket=settings.output_bucket, Key=f"renditions/2026/{done['subject']}/job.json")
+
+
+def test_request_for_a_missing_object_fails_permanently(stack: Stack) -> None:
+    sqs, settings = stack.client("sqs"), stack.settings
+    request = {"input": {"bucket": settings.input_bucket, "key": "library/gone.mp4"}}
+    sqs.send_message(QueueUrl=stack.resources.queue_url, MessageBody=json.dumps(request))
+
+    scenario = run_worker(stack, settle=2.0)
+
+    [failed] = scenario.of_type("failed")
+    assert failed["data"]["error"]["code"] == "input_not_found"
+    assert failed["data"]["error"]["retryable"] is False
+    assert scenario.of_type("started") == []  # it never became a running job
+    assert stack.queue_depth(stack.resources.queue_url) == 0
+    assert stack.queue_depth(stack.resources.dlq_url) == 0
+
+
+def test_malformed_message_is_announced_once_and_dropped(stack: Stack) -> None:
+    sqs = stack.client("sqs")
+    sqs.send_message(QueueUrl=stack.resources.queue_url, MessageBody='{"input": {"bucket": ')
+
+    scenario = run_worker(stack, settle=2.0)
+
+    [failed] = scenario.events
+    assert failed["type"] == "ffapi.job.failed"
+    assert failed["subject"].startswith("m-")
+    assert failed["data"]["error"]["code"] == "malformed_json"
+    assert failed["data"]["error"]["retryable"] is False
+    assert stack.queue_depth(stack.resources.queue_url) == 0
+    assert stack.queue_depth(stack.resources.dlq_url) == 0
+
+
+def test_transient_failure_is_retried_then_dead_lettered(stack: Stack, short_clip: Path) -> None:
+    s3, settings = stack.client("s3"), stack.settings
+    s3.upload_file(str(short_clip), settings.input_bucket, f"{settings.watch_prefix}clip.mp4")
+    # The destination bucket does not exist: every upload fails, as in an S3 outage.
+    broken = settings.model_copy(update={"output_bucket": f"{settings.output_bucket}-missing"})
+
+    scenario = run_worker(
+        stack, settings=broken, settle=20.0,
+        until=lambda: stack.queue_depth(stack.resources.dlq_url) == 1,
+    )  # fmt: skip
+
+    # Tried max_receive_count times, announced once on the last try, then kept in the DLQ.
+    assert len(scenario.of_type("started")) == settings.max_receive_count
+    [failed] = scenario.of_type("failed")
+    assert failed["data"]["error"]["code"] == "storage_unavailable"
+    assert failed["data"]["error"]["retryable"] is True
+    record = job_record(stack, failed["subject"])
+    assert record["status"]["S"] == "FAILED"
+    assert record["attempts"]["N"] == str(settings.max_receive_count)
+    assert stack.queue_depth(stack.resources.dlq_url) == 1
+    assert stack.queue_depth(stack.resources.queue_url) == 0

@@ -1,0 +1,66 @@
+"""The Lambda entry point on an SQS batch: partial batch failures, over the real services."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from handlers import sqs_lambda
+from infra.settings import Settings
+
+from .conftest import Stack, drain_events, subscribe_queue
+
+pytestmark = pytest.mark.integration
+
+
+def sqs_record(message_id: str, body: str, receive_count: int = 1) -> dict[str, Any]:
+    return {
+        "messageId": message_id,
+        "receiptHandle": f"handle-{message_id}",
+        "body": body,
+        "attributes": {"ApproximateReceiveCount": str(receive_count)},
+        "messageAttributes": {},
+        "eventSource": "aws:sqs",
+        "awsRegion": "us-east-1",
+    }
+
+
+def test_batch_acknowledges_finished_records(
+    stack: Stack, short_clip: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = stack.settings
+    stack.client("s3").upload_file(str(short_clip), settings.input_bucket, "library/a.mp4")
+    events_queue = subscribe_queue(stack)
+    for name, value in settings.model_dump(exclude_none=True).items():
+        monkeypatch.setenv(f"FFAPI_{name.upper()}", str(value))
+    request = {"input": {"bucket": settings.input_bucket, "key": "library/a.mp4"}}
+    event = {"Records": [sqs_record("m-ok", json.dumps(request)), sqs_record("m-bad", "nope")]}
+
+    response = sqs_lambda.handler(event, None)
+
+    assert response == {"batchItemFailures": []}
+    by_type = {e["type"]: e for e in drain_events(stack, events_queue)}
+    assert set(by_type) == {"ffapi.job.started", "ffapi.job.completed", "ffapi.job.failed"}
+    assert by_type["ffapi.job.failed"]["data"]["error"]["code"] == "malformed_json"
+    outputs = by_type["ffapi.job.completed"]["data"]["outputs"]
+    assert {o["role"] for o in outputs} == {"video", "poster", "probe"}
+
+
+def test_transient_failures_are_reported_per_record(stack: Stack, short_clip: Path) -> None:
+    settings = stack.settings
+    stack.client("s3").upload_file(str(short_clip), settings.input_bucket, "library/b.mp4")
+    # The job store is unreachable: the job cannot be claimed, so it must come back.
+    broken: Settings = settings.model_copy(update={"jobs_table": "no-such-table"})
+    request = json.dumps({"input": {"bucket": settings.input_bucket, "key": "library/b.mp4"}})
+
+    mixed = {"Records": [sqs_record("m-1", request), sqs_record("m-2", "[]")]}
+    response = asyncio.run(sqs_lambda.process_batch(mixed, broken))
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
+
+    every = {"Records": [sqs_record("m-3", request)]}
+    with pytest.raises(sqs_lambda.BatchProcessingError):
+        asyncio.run(sqs_lambda.process_batch(every, broken))

@@ -1,0 +1,139 @@
+"""S3 upload -> S3's own notification -> SQS -> worker -> ffmpeg -> S3 -> SNS -> subscriber."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from infra.ffmpeg import FfmpegMedia
+
+from .conftest import Stack, run_worker
+
+pytestmark = pytest.mark.integration
+
+
+def top_level_boxes(data: bytes) -> list[str]:
+    """The ISO-BMFF top-level box types in file order."""
+    boxes, offset = [], 0
+    while offset + 8 <= len(data):
+        size, kind = struct.unpack(">I4s", data[offset : offset + 8])
+        if size == 1:  # 64-bit size follows the type
+            size = struct.unpack(">Q", data[offset + 8 : offset + 16])[0]
+        boxes.append(kind.decode("latin-1"))
+        if size < 8:
+            break
+        offset += size
+    return boxes
+
+
+def ffprobe_duration(path: Path) -> float:
+    doc = asyncio.run(FfmpegMedia().probe(path))
+    return float(doc["format"]["duration"])
+
+
+def test_upload_into_watched_prefix_completes_the_job(
+    stack: Stack, sample_clip: Path, tmp_path: Path
+) -> None:
+    s3 = stack.client("s3")
+    settings = stack.settings
+    key = f"{settings.watch_prefix}my clip+1.mp4"  # S3 will URL-encode it in the event
+    s3.upload_file(str(sample_clip), settings.input_bucket, key)
+
+    scenario = run_worker(stack)
+
+    assert [e["type"] for e in scenario.events] == ["ffapi.job.started", "ffapi.job.completed"]
+    completed = scenario.of_type("completed")[0]
+    assert completed["specversion"] == "1.0"
+    data = completed["data"]
+    job_id = completed["subject"]
+    assert data["job_id"] == job_id
+    assert data["input"]["bucket"] == settings.input_bucket
+    assert data["input"]["key"] == key
+    assert data["encoder"] == "libx264"
+    assert set(data["timings"]) >= {"download", "probe", "transcode", "upload"}
+
+    # Every output listed exists, with its content type, under {prefix}/{job id}/.
+    prefix = f"{settings.output_prefix}/{job_id}/"
+    listed = {o["key"]: o for o in data["outputs"]}
+    assert set(listed) == {prefix + n for n in ("video.mp4", "poster.jpg", "probe.json")}
+    for obj_key, output in listed.items():
+        head = s3.head_object(Bucket=settings.output_bucket, Key=obj_key)
+        assert head["ContentLength"] == output["size"] > 0
+        assert head["ContentType"] == output["content_type"]
+
+    # job.json is the committed result and says what the event says.
+    job_json = json.loads(
+        s3.get_object(Bucket=settings.output_bucket, Key=prefix + "job.json")["Body"].read()
+    )
+    assert job_json == data | {"job_id": job_id}
+
+    # probe.json is ffprobe's view of the source.
+    probe_json = json.loads(
+        s3.get_object(Bucket=settings.output_bucket, Key=prefix + "probe.json")["Body"].read()
+    )
+    local = asyncio.run(FfmpegMedia().probe(sample_clip))
+    assert probe_json["streams"] == local["streams"]
+    assert probe_json["format"]["duration"] == local["format"]["duration"]
+    assert probe_json["format"]["size"] == local["format"]["size"]
+
+    # The MP4 decodes end to end, keeps the duration, and starts with its moov (faststart).
+    video = tmp_path / "video.mp4"
+    s3.download_file(settings.output_bucket, prefix + "video.mp4", str(video))
+    decode = subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-xerror", "-i", str(video), "-f", "null", "-"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert decode.returncode == 0, decode.stderr
+    assert decode.stderr == ""
+    assert abs(ffprobe_duration(video) - ffprobe_duration(sample_clip)) <= 0.1
+    boxes = top_level_boxes(video.read_bytes())
+    assert boxes.index("moov") < boxes.index("mdat")  # +faststart: playable while downloading
+    streams = {s["codec_type"]: s for s in asyncio.run(FfmpegMedia().probe(video))["streams"]}
+    assert streams["video"]["codec_name"] == "h264"
+    assert (streams["video"]["width"], streams["video"]["height"]) == (1280, 720)
+    assert streams["audio"]["codec_name"] == "aac"
+    assert streams["audio"]["channels"] == 2
+
+    # The job record is COMPLETED, and the queues are empty: the message was deleted.
+    record = stack.client("dynamodb").get_item(
+        TableName=settings.jobs_table, Key={"job_id": {"S": job_id}}
+    )["Item"]
+    assert record["status"]["S"] == "COMPLETED"
+    assert record["attempts"]["N"] == "1"
+    assert stack.queue_depth(stack.resources.queue_url) == 0
+    assert stack.queue_depth(stack.resources.dlq_url) == 0
+
+
+def test_non_media_upload_fails_once_and_is_not_retried(stack: Stack) -> None:
+    s3 = stack.client("s3")
+    settings = stack.settings
+    key = f"{settings.watch_prefix}notes.mp4"
+    s3.put_object(Bucket=settings.input_bucket, Key=key, Body=b"these are meeting notes\n" * 100)
+
+    # Wait longer than a retry would take to come back, to prove none does.
+    scenario = run_worker(stack, settle=4.0)
+
+    failed = scenario.of_type("failed")
+    assert len(failed) == 1
+    error = failed[0]["data"]["error"]
+    assert error["code"] == "invalid_media"
+    assert error["retryable"] is False
+    assert "Invalid data found" in error["stderr_tail"]
+    assert scenario.of_type("completed") == []
+    assert len(scenario.of_type("started")) == 1
+
+    job_id = failed[0]["subject"]
+    record = stack.client("dynamodb").get_item(
+        TableName=settings.jobs_table, Key={"job_id": {"S": job_id}}
+    )["Item"]
+    assert record["status"]["S"] == "FAILED"
+    assert record["attempts"]["N"] == "1"
+    assert stack.queue_depth(stack.resources.queue_url) == 0
+    assert stack.queue_depth(stack.resources.dlq_url) == 0
+    listing = s3.list_objects_v2(Bucket=settings.output_bucket)
+    assert listing.get("KeyCount", 0) == 0  # nothing published for a failed job
