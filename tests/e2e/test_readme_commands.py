@@ -1,0 +1,90 @@
+"""The README's first command, run as a newcomer runs it: a subprocess from the repo root."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[2]
+pytestmark = pytest.mark.e2e
+
+
+def readme_commands() -> list[str]:
+    """The shell commands in the README's first code block."""
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"```(?:sh|bash|console)?\n(.*?)```", readme, re.DOTALL)
+    assert block, "README.md has no code block"
+    return [line.strip() for line in block.group(1).splitlines() if line.strip()]
+
+
+def run(argv: list[str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "FFAPI_"))}
+    return subprocess.run(
+        argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def test_the_readme_names_the_two_commands() -> None:
+    assert readme_commands()[:2] == ["./dev demo", "./dev test"]
+    assert (ROOT / ".ci" / "run").read_text().rstrip().endswith("exec ./dev test")
+
+
+def test_the_first_command_runs_the_demo_and_prints_the_summary() -> None:
+    result = run(readme_commands()[0].split())
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert re.search(r"^emulator\s+moto server at http://127\.0\.0\.1:\d+", out, re.M)
+    assert re.search(r"^job\s+j-[0-9a-f]{24}\s+COMPLETED", out, re.M)
+    assert re.search(r"^encoder\s+libx264 \(cpu\)", out, re.M)
+    assert re.search(r"^timings\s+download [\d.]+s\s+probe [\d.]+s\s+transcode [\d.]+s", out, re.M)
+    for name in ("video.mp4", "poster.jpg", "probe.json", "job.json"):
+        assert re.search(rf"s3://ffapi-output/outputs/j-[0-9a-f]+/{name}\s+[\d.]+ [KM]?B", out)
+    # The last line is the event exactly as the subscribed queue received it.
+    event = json.loads(out.strip().splitlines()[-1])
+    assert event["type"] == "ffapi.job.completed"
+    assert event["specversion"] == "1.0"
+
+
+def test_demo_on_your_own_file_with_a_preset_copies_the_outputs(tmp_path: Path) -> None:
+    clip = tmp_path / "mine.mov"
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i",
+         "testsrc2=size=640x360:rate=25:duration=3", "-c:v", "libx264", str(clip)],
+        check=True,
+    )  # fmt: skip
+    out_dir = tmp_path / "out"
+    ffapi = str(Path(sys.executable).parent / "ffapi")
+    result = run(
+        [ffapi, "demo", "--input", str(clip), "--preset", "mp4-480p", "--out", str(out_dir)]
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sorted(p.name for p in out_dir.iterdir()) == [
+        "job.json", "poster.jpg", "probe.json", "video.mp4",
+    ]  # fmt: skip
+    job = json.loads((out_dir / "job.json").read_text())
+    assert job["preset"] == "mp4-480p"
+    assert job["source"]["audio_codec"] is None  # a silent input makes a silent MP4
+    decoded = subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-i", str(out_dir / "video.mp4"), "-f", "null", "-"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert decoded.returncode == 0
+    assert decoded.stderr == ""
+
+
+def test_demo_exits_non_zero_with_the_error_code_when_the_job_fails(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.mp4"
+    notes.write_text("not a video\n" * 50)
+    ffapi = str(Path(sys.executable).parent / "ffapi")
+    result = run([ffapi, "demo", "--input", str(notes)])
+    assert result.returncode == 1
+    assert "job failed: invalid_media" in result.stdout
+    event = json.loads(result.stdout.split("subscribed to the SNS topic:\n")[1].splitlines()[0])
+    assert event["type"] == "ffapi.job.failed"
+    assert event["data"]["error"]["retryable"] is False

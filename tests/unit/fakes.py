@@ -1,0 +1,131 @@
+"""In-memory implementations of the core ports, for unit tests of the dispatcher."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from core.errors import FfapiError, InputNotFound
+from core.events import CloudEvent
+from core.jobs import TERMINAL, JobResult, JobStatus, SourceInfo
+from core.models import JobRequest, S3ObjectRef
+from core.ports import Claim, JobDir, ObjectInfo
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+class FakeObjects:
+    def __init__(self, existing: dict[tuple[str, str], ObjectInfo] | None = None) -> None:
+        self.existing = existing or {}
+
+    async def head(self, ref: S3ObjectRef) -> ObjectInfo:
+        try:
+            return self.existing[(ref.bucket, ref.key)]
+        except KeyError:
+            raise InputNotFound(f"s3://{ref.bucket}/{ref.key} does not exist") from None
+
+    async def download(self, ref: S3ObjectRef, dest: Path) -> None:  # the pipeline is faked
+        raise AssertionError("not used")
+
+    async def upload_file(self, path: Path, bucket: str, key: str, content_type: str) -> int:
+        raise AssertionError("not used")
+
+    async def put_bytes(self, data: bytes, bucket: str, key: str, content_type: str) -> int:
+        raise AssertionError("not used")
+
+
+@dataclass
+class FakeJobs:
+    """The claim rules of infra.jobstore.DynamoJobStore, on a dict and a settable clock."""
+
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    now: float = 1_000.0
+
+    async def claim(self, job_id: str, request: JobRequest, lease_seconds: int) -> Claim:
+        rec = self.records.get(job_id)
+        claimable = (
+            rec is None
+            or rec["status"] == JobStatus.RETRYING
+            or (rec["status"] == JobStatus.RUNNING and rec["lease_until"] < self.now)
+            or (rec["status"] == JobStatus.FAILED and rec.get("retryable"))
+        )
+        if not claimable:
+            assert rec is not None
+            if rec["status"] in TERMINAL:
+                return Claim("done", status=rec["status"])
+            return Claim("busy", lease_remaining=rec["lease_until"] - self.now)
+        attempts = (rec or {}).get("attempts", 0) + 1
+        self.records[job_id] = {
+            "status": JobStatus.RUNNING, "lease_until": self.now + lease_seconds,
+            "attempts": attempts, "request": request,
+        }  # fmt: skip
+        return Claim("claimed", attempt=attempts)
+
+    async def renew(self, job_id: str, lease_seconds: int) -> bool:
+        rec = self.records[job_id]
+        if rec["status"] != JobStatus.RUNNING:
+            return False
+        rec["lease_until"] = self.now + lease_seconds
+        return True
+
+    async def complete(self, job_id: str, result: JobResult) -> None:
+        self.records[job_id].update(status=JobStatus.COMPLETED, result=result)
+
+    async def fail(self, job_id: str, error: dict[str, Any], *, final: bool) -> None:
+        rec = self.records.setdefault(job_id, {"attempts": 0})
+        rec.update(
+            status=JobStatus.FAILED if final else JobStatus.RETRYING,
+            error=error, retryable=error["retryable"], lease_until=0,
+        )  # fmt: skip
+
+    async def get(self, job_id: str) -> dict[str, Any] | None:
+        return self.records.get(job_id)
+
+
+@dataclass
+class FakeEvents:
+    published: list[CloudEvent] = field(default_factory=list)
+
+    async def publish(self, event: CloudEvent) -> None:
+        self.published.append(event)
+
+    @property
+    def types(self) -> list[str]:
+        return [e.type.value for e in self.published]
+
+
+class FakeWorkspace:
+    def __init__(self) -> None:
+        self.opened: list[str] = []
+
+    @asynccontextmanager
+    async def job_dir(self, job_id: str) -> AsyncIterator[JobDir]:
+        self.opened.append(job_id)
+        root = Path("/nonexistent") / job_id
+        yield JobDir(root=root, source=root / "input" / "source", out=root / "out")
+
+
+class FakePipeline:
+    """Plays a script: each run pops the next outcome (an error to raise, or success)."""
+
+    def __init__(self, *script: FfapiError | Exception | None) -> None:
+        self.script = list(script)
+        self.runs: list[tuple[str, int]] = []
+
+    async def run(
+        self, job_id: str, request: JobRequest, jobdir: JobDir, attempt: int
+    ) -> JobResult:
+        self.runs.append((job_id, attempt))
+        outcome = self.script.pop(0) if self.script else None
+        if outcome is not None:
+            raise outcome
+        assert request.output is not None
+        return JobResult(
+            job_id=job_id, input=request.input, preset=request.preset, output=request.output,
+            source=SourceInfo(format="mov", duration=10.0, size=1000), outputs=[],
+            encoder="libx264", attempt=attempt, started_at=NOW, completed_at=NOW,
+        )  # fmt: skip
