@@ -6,6 +6,7 @@ Every number in the filter graph is computed here from the probe; no message tex
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -43,11 +44,15 @@ class TranscodePlan:
     has_audio: bool
 
 
-def fit_size(display_w: int, display_h: int, max_height: int) -> tuple[int, int]:
-    """Cap the height, keep the aspect ratio, never upscale, and keep both sides even."""
-    height = min(display_h, max_height)
-    width = display_w * height / display_h
-    return max(2, _even(width)), max(2, _even(height))
+def fit_size(display_w: float, display_h: float, max_height: int) -> tuple[int, int]:
+    """Cap the height, keep the aspect ratio, never upscale, and keep both sides even.
+
+    Each side is the nearest even number to its exact size, but never past the source's own
+    (a 1279x719 source becomes 1278x718, not 1280x720).
+    """
+    height = _even_at_most(min(display_h, max_height), display_h)
+    width = _even_at_most(display_w * height / display_h, display_w)
+    return width, height
 
 
 def plan_mp4(
@@ -119,3 +124,8 @@ def _poster_time(duration: float) -> float:
 
 def _even(value: float) -> int:
     return round(value / 2.0) * 2
+
+
+def _even_at_most(value: float, source: float) -> int:
+    limit = math.ceil(source - 1e-9) // 2 * 2  # a 853.33 px wide source may give 854
+    return max(2, min(_even(value), limit))

@@ -6,6 +6,7 @@ raises :class:`InvalidMedia` when the file has nothing a media job can use.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -27,10 +28,12 @@ class VideoStream:
     pix_fmt: str | None
 
     @property
-    def display_size(self) -> tuple[int, int]:
-        """Width and height as shown: square pixels, rotation applied."""
-        width = round(self.width * self.sample_aspect)
-        return (self.height, width) if self.rotation in (90, 270) else (width, self.height)
+    def display_size(self) -> tuple[float, float]:
+        """Width and height as shown: square pixels, rotation applied. Kept exact (720x480 at
+        32:27 is 853.33 wide) so that rounding happens once, when the output size is fitted."""
+        width = float(self.width * self.sample_aspect)
+        height = float(self.height)
+        return (height, width) if self.rotation in (90, 270) else (width, height)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,8 @@ def parse_probe(doc: dict[str, Any], *, still: bool = False) -> ProbeResult:
     if video is None and audio is None:
         raise InvalidMedia("no audio or video stream found")
     duration = _float(fmt.get("duration")) or 0.0
+    if not math.isfinite(duration):
+        duration = 0.0
     if duration <= 0 and not still:
         raise InvalidMedia("the file has no playable duration")
     return ProbeResult(

@@ -1,0 +1,293 @@
+"""Job identity, output keys, the CloudEvents contract and the error tree."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from core import errors
+from core.errors import (
+    FfapiError,
+    InternalError,
+    InvalidMedia,
+    InvalidMessage,
+    PermanentError,
+    TransientError,
+    as_ffapi_error,
+)
+from core.events import EVENT_SOURCE, CloudEvent, EventType, job_event
+from core.jobs import derive_job_id, output_key
+from core.models import JobRequest, OutputLocation, S3ObjectRef
+
+JOB_ID_RE = re.compile(r"^j-[0-9a-f]{24}$")
+NOW = datetime(2024, 5, 1, 12, 30, 15, 123456, tzinfo=UTC)
+
+
+def request(**changes: Any) -> JobRequest:
+    """A fully specified request; `changes` override input/output fields or top-level ones."""
+    ref: dict[str, Any] = {
+        "bucket": "ffapi-input",
+        "key": "incoming/holiday.mov",
+        "version_id": "3HL4kqtJlcpXroDTDmJ-rDSnxvI8vCgE",
+        "etag": "9b2cf535f27731c974343645a3985328",
+        "size": 10_485_760,
+    }
+    out: dict[str, Any] = {"bucket": "ffapi-output", "prefix": "outputs"}
+    top: dict[str, Any] = {"preset": "mp4-720p", "correlation_id": "req-1", "metadata": {}}
+    for name, value in changes.items():
+        if name.startswith("input_"):
+            ref[name.removeprefix("input_")] = value
+        elif name.startswith("output_"):
+            out[name.removeprefix("output_")] = value
+        else:
+            top[name] = value
+    return JobRequest(input=S3ObjectRef(**ref), output=OutputLocation(**out), **top)
+
+
+# --------------------------------------------------------------------------- derive_job_id
+
+
+def test_job_id_format() -> None:
+    assert JOB_ID_RE.match(derive_job_id(request()))
+
+
+def test_job_id_is_stable() -> None:
+    assert derive_job_id(request()) == derive_job_id(request())
+    # Rebuilt from JSON, as a redelivered SQS message would be.
+    again = JobRequest.model_validate_json(request().model_dump_json())
+    assert derive_job_id(again) == derive_job_id(request())
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"input_etag": "0f343b0931126a20f133d67c2b018a3b"},
+        {"input_etag": None},
+        {"input_version_id": "null"},
+        {"input_version_id": None},
+        {"input_key": "incoming/holiday2.mov"},
+        {"input_bucket": "other-input"},
+        {"preset": "mp4-480p"},
+        {"output_bucket": "other-output"},
+        {"output_prefix": "renditions"},
+        {"output_prefix": ""},
+    ],
+    ids=lambda c: next(iter(c)) + "=" + repr(next(iter(c.values()))),
+)
+def test_job_id_changes_with_what_is_asked(change: dict[str, Any]) -> None:
+    assert derive_job_id(request(**change)) != derive_job_id(request())
+    assert JOB_ID_RE.match(derive_job_id(request(**change)))
+
+
+def test_job_id_with_and_without_an_output_location_differ() -> None:
+    base = request()
+    without = base.model_copy(update={"output": None})
+    assert derive_job_id(without) != derive_job_id(base)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"correlation_id": "req-2"},
+        {"correlation_id": None},
+        {"metadata": {"tenant": "acme", "trace": "abc123"}},
+        {"input_size": 1},
+        {"input_size": None},
+    ],
+)
+def test_job_id_ignores_what_does_not_change_the_outputs(change: dict[str, Any]) -> None:
+    # The job id is the idempotency key for the *outputs*: S3 can announce the same object
+    # twice with different correlation ids, and a caller's metadata is echoed in events but
+    # never reaches ffmpeg. Including them would transcode the same object version twice and
+    # write two copies of identical outputs; the object's size is implied by version/etag.
+    assert derive_job_id(request(**change)) == derive_job_id(request())
+
+
+def test_job_id_fields_cannot_bleed_into_each_other() -> None:
+    # Fields are joined with NUL, so moving characters from one field into the next one
+    # (the concatenation stays "ffapi-outputab") still changes the id.
+    a = request(output_bucket="ffapi-output", output_prefix="ab")
+    b = request(output_bucket="ffapi-outputa", output_prefix="b")
+    assert derive_job_id(a) != derive_job_id(b)
+
+
+# --------------------------------------------------------------------------- output_key
+
+
+@pytest.mark.parametrize(
+    ("prefix", "expected"),
+    [
+        ("outputs", "outputs/j-abc/video.mp4"),
+        ("outputs/", "outputs/j-abc/video.mp4"),
+        ("/outputs/", "outputs/j-abc/video.mp4"),
+        ("", "j-abc/video.mp4"),
+        ("/", "j-abc/video.mp4"),
+        ("a/b/c", "a/b/c/j-abc/video.mp4"),
+    ],
+)
+def test_output_key(prefix: str, expected: str) -> None:
+    location = OutputLocation(bucket="ffapi-output", prefix=prefix)
+    assert output_key(location, "j-abc", "video.mp4") == expected
+
+
+# --------------------------------------------------------------------------- events
+
+
+@pytest.mark.parametrize(
+    ("type_", "status"),
+    [
+        (EventType.STARTED, "started"),
+        (EventType.COMPLETED, "completed"),
+        (EventType.FAILED, "failed"),
+    ],
+)
+def test_job_event_envelope(type_: EventType, status: str) -> None:
+    job_id = "j-0123456789abcdef01234567"
+    event = job_event(type_, job_id, NOW, {"attempt": 1})
+    assert isinstance(event, CloudEvent)
+    assert event.specversion == "1.0"
+    assert event.type == type_
+    assert event.type.value == f"ffapi.job.{status}"
+    assert event.subject == job_id
+    assert event.source == EVENT_SOURCE
+    assert event.datacontenttype == "application/json"
+    assert event.data == {"job_id": job_id, "attempt": 1}
+    assert event.attributes == {"type": f"ffapi.job.{status}", "status": status}
+    assert all(isinstance(v, str) for v in event.attributes.values())
+
+
+def test_event_to_json_round_trips() -> None:
+    job_id = "j-0123456789abcdef01234567"
+    error = InvalidMedia("ffmpeg failed: truncated", stderr_tail="moov atom not found")
+    event = job_event(EventType.FAILED, job_id, NOW, {"error": error.to_dict()})
+    body = json.loads(event.to_json())
+    assert body["specversion"] == "1.0"
+    assert body["type"] == "ffapi.job.failed"
+    assert body["subject"] == job_id
+    assert body["id"] == event.id
+    assert body["source"] == EVENT_SOURCE
+    assert body["datacontenttype"] == "application/json"
+    assert body["data"]["job_id"] == job_id
+    assert body["data"]["error"] == {
+        "code": "invalid_media",
+        "message": "ffmpeg failed: truncated",
+        "retryable": False,
+        "stderr_tail": "moov atom not found",
+    }
+    assert isinstance(body["time"], str)
+    parsed = datetime.fromisoformat(body["time"])
+    assert parsed == NOW
+    assert parsed.utcoffset() == timedelta(0)
+    assert CloudEvent.model_validate_json(event.to_json()) == event
+
+
+def test_event_time_keeps_its_offset() -> None:
+    local = datetime(2024, 5, 1, 14, 30, tzinfo=timezone(timedelta(hours=2)))
+    body = json.loads(job_event(EventType.STARTED, "j-x", local, {}).to_json())
+    assert datetime.fromisoformat(body["time"]) == local
+
+
+def test_event_ids_are_unique() -> None:
+    a = job_event(EventType.STARTED, "j-x", NOW, {})
+    b = job_event(EventType.STARTED, "j-x", NOW, {})
+    assert a.id != b.id
+    assert json.loads(a.to_json())["id"] != json.loads(b.to_json())["id"]
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def _all_subclasses(cls: type) -> list[type]:
+    found = []
+    for sub in cls.__subclasses__():
+        found.append(sub)
+        found.extend(_all_subclasses(sub))
+    return found
+
+
+ERROR_CLASSES = [c for c in _all_subclasses(FfapiError) if c.__module__ == errors.__name__]
+FAMILIES = {PermanentError, TransientError}
+CONCRETE = [c for c in ERROR_CLASSES if c not in FAMILIES]
+
+
+def test_the_tree_is_what_the_docstring_says() -> None:
+    names = {c.__name__ for c in CONCRETE}
+    assert names == {
+        "InvalidMessage",
+        "InputNotFound",
+        "InputTooLarge",
+        "InvalidMedia",
+        "UnsupportedMedia",
+        "StorageUnavailable",
+        "ResourceExhausted",
+        "TranscodeTimeout",
+        "TranscodeFailed",
+        "JobBusy",
+        "InternalError",
+    }
+    assert all(issubclass(c, PermanentError | TransientError) for c in CONCRETE)
+
+
+@pytest.mark.parametrize("cls", CONCRETE, ids=lambda c: c.__name__)
+def test_to_dict_has_code_message_retryable(cls: type[FfapiError]) -> None:
+    err = cls("something went wrong")
+    body = err.to_dict()
+    assert body == {
+        "code": cls.default_code,
+        "message": "something went wrong",
+        "retryable": cls.retryable,
+    }
+    assert isinstance(body["retryable"], bool)
+    assert str(err) == "something went wrong"
+    json.dumps(body)
+    with_tail = cls("x", stderr_tail="last line").to_dict()
+    assert with_tail["stderr_tail"] == "last line"
+
+
+@pytest.mark.parametrize("cls", CONCRETE, ids=lambda c: c.__name__)
+def test_retryable_follows_the_family(cls: type[FfapiError]) -> None:
+    if issubclass(cls, PermanentError):
+        assert cls.retryable is False
+        assert cls("x").retryable is False
+    else:
+        assert issubclass(cls, TransientError)
+        assert cls.retryable is True
+        assert cls("x").retryable is True
+
+
+def test_invalid_message_code_is_refined() -> None:
+    err = InvalidMessage("body is not JSON", code="malformed_json")
+    assert err.code == "malformed_json"
+    assert err.retryable is False
+    assert err.to_dict()["code"] == "malformed_json"
+    assert InvalidMessage("bad").code == "invalid_request"
+
+
+def test_as_ffapi_error_wraps_unexpected_exceptions() -> None:
+    wrapped = as_ffapi_error(ValueError("bad value"))
+    assert isinstance(wrapped, InternalError)
+    assert wrapped.code == "internal_error"
+    assert wrapped.retryable is True
+    assert "ValueError" in wrapped.message
+    assert "bad value" in wrapped.message
+
+
+def test_as_ffapi_error_passes_ffapi_errors_through() -> None:
+    for err in (InvalidMedia("x"), InvalidMessage("y", code="malformed_json"), InternalError("z")):
+        assert as_ffapi_error(err) is err
+
+
+def test_default_codes_are_unique() -> None:
+    # Families (PermanentError, TransientError) name no code of their own; every class that
+    # declares one must declare a different one (codes are the event contract).
+    declared = [c for c in ERROR_CLASSES if "default_code" in vars(c)]
+    codes = [c.default_code for c in declared]
+    assert len(codes) == len(set(codes)), sorted(codes)
+    assert {c for c in ERROR_CLASSES if "default_code" not in vars(c)} == FAMILIES
+    # And every concrete class declares its own (none silently inherits a sibling's).
+    assert set(declared) == set(CONCRETE)
+    assert all(re.fullmatch(r"[a-z]+(_[a-z]+)*", code) for code in codes)

@@ -1,0 +1,372 @@
+"""core.plan: output sizing, the ffmpeg argv and the filter graph, from hand-built probes."""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+from pathlib import PurePosixPath
+
+import pytest
+
+from core.errors import UnsupportedMedia
+from core.plan import INPUT_FLAGS, fit_size, plan_mp4, probe_argv
+from core.presets import get_preset
+from core.probe import AudioStream, ProbeResult, VideoStream
+
+P720 = get_preset("mp4-720p")
+P480 = get_preset("mp4-480p")
+SOURCE = PurePosixPath("/tmp/ffapi/j-0123456789abcdef01234567/input")
+OUT_DIR = PurePosixPath("/tmp/ffapi/j-0123456789abcdef01234567/out")
+AAC = AudioStream(codec="aac", channels=2, sample_rate=48000)
+
+# Everything a filter graph built from numbers and fixed filter names may contain.
+SAFE_GRAPH = re.compile(r"^[A-Za-z0-9\[\]:=,;._-]+$")
+
+
+def video(
+    width: int = 1920,
+    height: int = 1080,
+    fps: float = 30.0,
+    rotation: int = 0,
+    sample_aspect: Fraction = Fraction(1),
+) -> VideoStream:
+    return VideoStream(
+        codec="h264",
+        width=width,
+        height=height,
+        fps=fps,
+        rotation=rotation,
+        sample_aspect=sample_aspect,
+        pix_fmt="yuv420p",
+    )
+
+
+def probe(
+    v: VideoStream | None = None,
+    audio: AudioStream | None = AAC,
+    duration: float = 20.0,
+) -> ProbeResult:
+    return ProbeResult(
+        format_name="mov,mp4,m4a,3gp,3g2,mj2",
+        duration=duration,
+        size=1_234_567,
+        video=v if v is not None else video(),
+        audio=audio,
+    )
+
+
+def graph_of(argv: tuple[str, ...]) -> str:
+    return argv[argv.index("-filter_complex") + 1]
+
+
+def scale_of(graph: str) -> tuple[int, int]:
+    m = re.search(r"\[0:v:0\]scale=(\d+):(\d+):", graph)
+    assert m, graph
+    return int(m.group(1)), int(m.group(2))
+
+
+# --------------------------------------------------------------------------- fit_size
+
+
+@pytest.mark.parametrize(
+    ("src", "max_height", "expected"),
+    [
+        ((1920, 1080), 720, (1280, 720)),
+        ((1280, 720), 720, (1280, 720)),
+        ((640, 360), 720, (640, 360)),  # never upscaled
+        ((1080, 1920), 720, (404, 720)),  # portrait: 1080 * 720 / 1920 = 405 -> even
+        ((3840, 1080), 720, (2560, 720)),  # ultra-wide 32:9
+        ((3840, 2160), 720, (1280, 720)),
+        ((1920, 1080), 480, (854, 480)),  # 853.3 -> nearest even
+    ],
+)
+def test_fit_size_table(src: tuple[int, int], max_height: int, expected: tuple[int, int]) -> None:
+    assert fit_size(*src, max_height) == expected
+
+
+def test_fit_size_odd_source_becomes_even() -> None:
+    width, height = fit_size(1279, 719, 720)
+    assert width % 2 == 0
+    assert height % 2 == 0
+    assert height <= 720
+    assert abs(width / height - 1279 / 719) / (1279 / 719) < 0.01
+
+
+def test_fit_size_tiny_source_is_at_least_2x2_and_even() -> None:
+    width, height = fit_size(3, 3, 720)
+    assert width >= 2
+    assert height >= 2
+    assert width % 2 == 0
+    assert height % 2 == 0
+
+
+def _grid() -> list[tuple[int, int]]:
+    sizes = []
+    for w in range(2, 4001, 37):
+        for h in range(2, 4001, 41):
+            if 0.25 <= w / h <= 4:  # beyond that, the 2-pixel floor dominates tiny sides
+                sizes.append((w, h))
+    return sizes
+
+
+def _aspect_close(w: int, h: int, src_w: int, src_h: int) -> bool:
+    ratio = src_w / src_h
+    if abs(w / h - ratio) / ratio <= 0.01:
+        return True
+    # Tiny outputs: one even step (2 px) on either side must bring the ratio within 1%.
+    return any(
+        abs((w + dw) / (h + dh) - ratio) / ratio <= 0.01
+        for dw in (-2, 0, 2)
+        for dh in (-2, 0, 2)
+        if w + dw > 0 and h + dh > 0
+    )
+
+
+def test_fit_size_properties_over_a_grid() -> None:
+    grid = _grid()
+    assert len(grid) > 3000
+    for src_w, src_h in grid:
+        for max_height in (720, 480):
+            w, h = fit_size(src_w, src_h, max_height)
+            where = f"{src_w}x{src_h} cap {max_height} -> {w}x{h}"
+            assert w % 2 == 0, where
+            assert h % 2 == 0, where
+            assert w >= 2, where
+            assert h >= 2, where
+            assert h <= max_height, where
+            assert _aspect_close(w, h, src_w, src_h), where
+
+
+def test_fit_size_never_upscales_even_sources() -> None:
+    for src_w, src_h in _grid():
+        if src_w % 2 or src_h % 2:
+            continue
+        for max_height in (720, 480):
+            w, h = fit_size(src_w, src_h, max_height)
+            where = f"{src_w}x{src_h} cap {max_height} -> {w}x{h}"
+            assert h <= src_h, where
+            assert w <= src_w, where
+
+
+def test_fit_size_never_upscales_odd_sources() -> None:
+    for src_w, src_h in [(1279, 719), (3, 3), (39, 43), *_grid()]:
+        for max_height in (720, 480):
+            w, h = fit_size(src_w, src_h, max_height)
+            where = f"{src_w}x{src_h} cap {max_height} -> {w}x{h}"
+            assert h <= max(src_h, 2), where
+            assert w <= max(src_w, 2), where
+
+
+# --------------------------------------------------------------------------- plan_mp4
+
+
+def test_argv_shape_and_hardening() -> None:
+    plan = plan_mp4(P720, probe(), SOURCE, OUT_DIR)
+    argv = plan.argv
+    assert isinstance(argv, tuple)
+    assert all(isinstance(a, str) for a in argv)
+    assert argv[0] == "ffmpeg"
+    assert "-nostdin" in argv
+    i = argv.index("-i")
+    wl = argv.index("-protocol_whitelist")
+    assert wl < i
+    assert argv[wl + 1] == "file"
+    assert tuple(argv[wl : wl + 2]) == INPUT_FLAGS
+    assert argv[i + 1] == f"file:{SOURCE}"
+    assert argv.count("-i") == 1
+
+
+def test_outputs_are_file_paths_inside_out_dir() -> None:
+    plan = plan_mp4(P720, probe(), SOURCE, OUT_DIR)
+    written = [a for a in plan.argv[plan.argv.index("-i") + 2 :] if a.startswith("file:")]
+    assert written == [f"file:{OUT_DIR / o.name}" for o in plan.outputs]
+    for arg in written:
+        path = PurePosixPath(arg.removeprefix("file:"))
+        assert path.parent == OUT_DIR
+    assert [(o.name, o.role, o.content_type) for o in plan.outputs] == [
+        ("video.mp4", "video", "video/mp4"),
+        ("poster.jpg", "poster", "image/jpeg"),
+    ]
+
+
+def test_filter_graph_numbers_and_safe_characters() -> None:
+    plan = plan_mp4(P720, probe(duration=20.0), SOURCE, OUT_DIR)
+    graph = graph_of(plan.argv)
+    assert SAFE_GRAPH.match(graph), graph
+    assert scale_of(graph) == (1280, 720) == (plan.width, plan.height)
+    assert "trim=start=2.000" in graph
+    assert "scale=640:360[poster]" in graph
+    assert plan.poster_at == pytest.approx(2.0)
+    assert "fps=" not in graph
+    assert plan.argv.index("[mp4]") < plan.argv.index("[poster]")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "in put; rm -rf ~ $(reboot) `id` | cat > /etc/passwd & 'q' \"d\".mp4",
+        "[0:v:0]scale=1:1,drawtext=text=pwn[mp4];movie=http://evil.example/x.mp4",
+        "-i http:x -f lavfi",
+        "ünïcødé\nnewline\ttab.mov",
+    ],
+)
+def test_hostile_source_name_never_reaches_the_filter_graph(name: str) -> None:
+    source = PurePosixPath("/tmp/ffapi/j-x") / name
+    plan = plan_mp4(P720, probe(), source, OUT_DIR)
+    graph = graph_of(plan.argv)
+    assert SAFE_GRAPH.match(graph), graph
+    assert name not in graph
+    assert str(source) not in graph
+    assert "drawtext" not in graph
+    assert "movie" not in graph
+    # The name travels as exactly one argv element (no shell, no splitting).
+    assert plan.argv[plan.argv.index("-i") + 1] == f"file:{source}"
+    assert sum(str(source) in a for a in plan.argv) == 1
+    # Identical graph to a boring name: the path contributes nothing to it.
+    assert graph == graph_of(plan_mp4(P720, probe(), SOURCE, OUT_DIR).argv)
+
+
+def test_audio_is_mapped_when_present() -> None:
+    plan = plan_mp4(P720, probe(), SOURCE, OUT_DIR)
+    argv = plan.argv
+    assert plan.has_audio
+    assert "0:a:0" in argv
+    assert argv[argv.index("-c:a") + 1] == "aac"
+    assert argv[argv.index("-b:a") + 1] == "128k"
+    assert argv[argv.index("-ac") + 1] == "2"
+    assert "-an" not in argv
+
+
+def test_no_audio_stream_means_an_and_no_audio_map() -> None:
+    plan = plan_mp4(P720, probe(audio=None), SOURCE, OUT_DIR)
+    assert not plan.has_audio
+    assert "-an" in plan.argv
+    assert "0:a:0" not in plan.argv
+    assert "-c:a" not in plan.argv
+
+
+def test_fps_under_the_cap_adds_no_fps_filter() -> None:
+    plan = plan_mp4(P720, probe(video(fps=50.0)), SOURCE, OUT_DIR)
+    assert "fps=" not in graph_of(plan.argv)
+    assert plan.fps == 50.0
+    assert plan.argv[plan.argv.index("-g") + 1] == "100"
+
+
+def test_fps_over_the_cap_is_limited() -> None:
+    plan = plan_mp4(P720, probe(video(fps=120.0)), SOURCE, OUT_DIR)
+    graph = graph_of(plan.argv)
+    assert "fps=60," in graph
+    assert SAFE_GRAPH.match(graph)
+    assert plan.fps == 60.0
+    assert plan.argv[plan.argv.index("-g") + 1] == "120"
+
+
+def test_unknown_fps_falls_back_to_the_cap() -> None:
+    plan = plan_mp4(P720, probe(video(fps=0.0)), SOURCE, OUT_DIR)
+    assert plan.fps == 60.0
+    assert "fps=" not in graph_of(plan.argv)
+
+
+@pytest.mark.parametrize("rotation", [90, 270])
+def test_rotated_source_yields_portrait_output(rotation: int) -> None:
+    plan = plan_mp4(P720, probe(video(1920, 1080, rotation=rotation)), SOURCE, OUT_DIR)
+    assert (plan.width, plan.height) == (404, 720)
+    graph = graph_of(plan.argv)
+    assert scale_of(graph) == (404, 720)
+    assert "scale=404:720[poster]" in graph  # poster never wider than the video
+
+
+def test_rotation_180_keeps_landscape() -> None:
+    plan = plan_mp4(P720, probe(video(1920, 1080, rotation=180)), SOURCE, OUT_DIR)
+    assert (plan.width, plan.height) == (1280, 720)
+
+
+def test_anamorphic_source_gets_square_pixels() -> None:
+    # DVD NTSC 16:9: 720x480 coded, SAR 32:27 -> 853.33x480 displayed.
+    v = video(720, 480, sample_aspect=Fraction(32, 27))
+    plan = plan_mp4(P720, probe(v), SOURCE, OUT_DIR)
+    true_width = 720 * 32 / 27
+    assert plan.height == 480  # not upscaled to 720
+    assert plan.width % 2 == 0
+    assert abs(plan.width - true_width) <= 2
+    assert abs(plan.width / plan.height - 16 / 9) / (16 / 9) < 0.01
+    graph = graph_of(plan.argv)
+    assert scale_of(graph) == (plan.width, plan.height)
+    assert "setsar=1" in graph
+
+
+def test_anamorphic_source_width_is_the_nearest_even_display_width() -> None:
+    v = video(720, 480, sample_aspect=Fraction(32, 27))
+    plan = plan_mp4(P720, probe(v), SOURCE, OUT_DIR)
+    assert (plan.width, plan.height) == (854, 480)
+
+
+def test_audio_only_probe_is_unsupported() -> None:
+    audio_only = ProbeResult(
+        format_name="mp3", duration=180.0, size=4_000_000, video=None, audio=AAC
+    )
+    with pytest.raises(UnsupportedMedia) as info:
+        plan_mp4(P720, audio_only, SOURCE, OUT_DIR)
+    err = info.value
+    assert err.code == "unsupported_media"
+    assert err.retryable is False
+    assert err.to_dict()["retryable"] is False
+
+
+@pytest.mark.parametrize(
+    ("duration", "poster_at", "trim"),
+    [
+        (0.5, 0.0, "trim=start=0.000"),
+        (5.0, 0.5, "trim=start=0.500"),
+        (20.0, 2.0, "trim=start=2.000"),
+        (100.0, 10.0, "trim=start=10.000"),
+        (3600.0, 10.0, "trim=start=10.000"),  # capped at 10 s
+    ],
+)
+def test_poster_time(duration: float, poster_at: float, trim: str) -> None:
+    plan = plan_mp4(P720, probe(duration=duration), SOURCE, OUT_DIR)
+    assert plan.poster_at == pytest.approx(poster_at)
+    assert plan.poster_at <= duration
+    assert trim + "," in graph_of(plan.argv)
+
+
+def test_480p_preset_caps_at_480() -> None:
+    plan = plan_mp4(P480, probe(video(1920, 1080)), SOURCE, OUT_DIR)
+    assert (plan.width, plan.height) == (854, 480)
+    assert scale_of(graph_of(plan.argv)) == (854, 480)
+    assert plan.argv[plan.argv.index("-crf") + 1] == "24"
+    assert plan.argv[plan.argv.index("-b:a") + 1] == "96k"
+
+
+def test_480p_preset_never_upscales_small_sources() -> None:
+    plan = plan_mp4(P480, probe(video(426, 240)), SOURCE, OUT_DIR)
+    assert (plan.width, plan.height) == (426, 240)
+
+
+def test_encoder_settings_come_from_the_preset() -> None:
+    plan = plan_mp4(P720, probe(), SOURCE, OUT_DIR)
+    argv = plan.argv
+    assert plan.encoder == "libx264"
+    assert argv[argv.index("-c:v") + 1] == "libx264"
+    assert argv[argv.index("-preset") + 1] == "veryfast"
+    assert argv[argv.index("-crf") + 1] == "23"
+    assert argv[argv.index("-map_metadata") + 1] == "-1"
+    assert argv[argv.index("-movflags") + 1] == "+faststart"
+
+
+# --------------------------------------------------------------------------- probe_argv
+
+
+def test_probe_argv() -> None:
+    path = PurePosixPath("/tmp/ffapi/j-x/input; $(reboot)")
+    argv = probe_argv(path)
+    assert isinstance(argv, tuple)
+    assert all(isinstance(a, str) for a in argv)
+    assert argv[0] == "ffprobe"
+    assert argv[argv.index("-print_format") + 1] == "json"
+    assert "-show_format" in argv
+    assert "-show_streams" in argv
+    wl = argv.index("-protocol_whitelist")
+    assert argv[wl + 1] == "file"
+    assert argv[-1] == f"file:{path}"
+    assert wl < len(argv) - 1
