@@ -52,15 +52,34 @@ async def run_demo(options: DemoOptions, settings: Settings) -> int:
         described = "your file" if options.input else "generated: 10 s, 1280x720, 30 fps, stereo"
         key = f"{settings.watch_prefix}{source.name}"
         async with open_runtime(settings) as runtime:
-            result = await _run_one_job(runtime, resources, source, key, options.timeout)
+            try:
+                result = await _run_one_job(runtime, resources, source, key, options.timeout)
+            except TimeoutError:
+                print(f"\nno job.completed or job.failed event within {options.timeout:.0f} s")
+                return 2
             print_summary(settings, source, key, described, result)
-            if options.out and result.event["type"] == EventType.COMPLETED:
+            problem = _problem(result)
+            if options.out and problem is None:
                 await _copy_out(runtime, settings.output_bucket, result.objects, options.out)
-    if result.event["type"] != EventType.COMPLETED:
-        error = result.event["data"].get("error") or {}
-        print(f"\njob failed: {error.get('code')}: {error.get('message')}")
+    if problem is not None:
+        print(f"\n{problem}")
         return 1
     return 0
+
+
+def _problem(result: DemoResult) -> str | None:
+    """Why the demo did not show a complete job, or None when it did."""
+    data = result.event["data"]
+    if result.event["type"] != EventType.COMPLETED:
+        error = data.get("error") or {}
+        return f"job failed: {error.get('code')}: {error.get('message')}"
+    stored = {key for key, _ in result.objects}
+    missing = [o["key"] for o in data["outputs"] if o["key"] not in stored]
+    if missing or not any(key.endswith("/job.json") for key in stored):
+        return f"job completed but outputs are missing: {missing or ['job.json']}"
+    if (result.record or {}).get("status") != "COMPLETED":
+        return "job completed but its record says otherwise"
+    return None
 
 
 async def _run_one_job(

@@ -1,0 +1,94 @@
+"""`ffapi bootstrap` and `ffapi status` against the emulator, as an operator runs them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from handlers import cli
+from infra.bootstrap import NOTIFICATION_ID, bootstrap
+
+from .conftest import Stack, run_worker
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def ffapi_env(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Stack:
+    for name, value in stack.settings.model_dump(exclude_none=True).items():
+        monkeypatch.setenv(f"FFAPI_{name.upper()}", str(value))
+    return stack
+
+
+def test_bootstrap_twice_changes_nothing(
+    ffapi_env: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = ffapi_env
+    s3, sqs = stack.client("s3"), stack.client("sqs")
+    depth_after_first = stack.queue_depth(stack.resources.queue_url)  # S3's one s3:TestEvent
+
+    assert cli.main(["bootstrap"]) == 0
+
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == stack.resources.as_dict()
+    config = s3.get_bucket_notification_configuration(Bucket=stack.settings.input_bucket)
+    [rule] = config["QueueConfigurations"]
+    assert rule["Id"] == NOTIFICATION_ID
+    assert rule["QueueArn"] == stack.resources.queue_arn
+    assert rule["Filter"]["Key"]["FilterRules"] == [{"Name": "prefix", "Value": "incoming/"}]
+    attrs = sqs.get_queue_attributes(QueueUrl=stack.resources.queue_url, AttributeNames=["All"])
+    redrive = json.loads(attrs["Attributes"]["RedrivePolicy"])
+    dlq_arn = sqs.get_queue_attributes(
+        QueueUrl=stack.resources.dlq_url, AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    assert redrive == {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2}
+    assert json.loads(attrs["Attributes"]["Policy"])["Statement"][0]["Condition"] == {
+        "ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{stack.settings.input_bucket}"}
+    }
+    assert stack.queue_depth(stack.resources.queue_url) == depth_after_first
+
+
+def test_bootstrap_keeps_other_notification_rules(stack: Stack) -> None:
+    s3, sqs = stack.client("s3"), stack.client("sqs")
+    other_url = sqs.create_queue(QueueName=f"other-{stack.settings.jobs_queue}")["QueueUrl"]
+    other_arn = sqs.get_queue_attributes(QueueUrl=other_url, AttributeNames=["QueueArn"])
+    config = s3.get_bucket_notification_configuration(Bucket=stack.settings.input_bucket)
+    config.pop("ResponseMetadata")
+    config["QueueConfigurations"].append({
+        "Id": "someone-else", "QueueArn": other_arn["Attributes"]["QueueArn"],
+        "Events": ["s3:ObjectRemoved:*"],
+    })  # fmt: skip
+    s3.put_bucket_notification_configuration(
+        Bucket=stack.settings.input_bucket, NotificationConfiguration=config
+    )
+
+    moved = stack.settings.model_copy(update={"watch_prefix": "uploads/"})
+    bootstrap(moved)
+
+    rules = s3.get_bucket_notification_configuration(Bucket=stack.settings.input_bucket)
+    by_id = {r["Id"]: r for r in rules["QueueConfigurations"]}
+    assert set(by_id) == {"someone-else", NOTIFICATION_ID}
+    assert by_id[NOTIFICATION_ID]["Filter"]["Key"]["FilterRules"][0]["Value"] == "uploads/"
+
+
+def test_status_prints_the_job_record(
+    ffapi_env: Stack, short_clip: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = ffapi_env
+    stack.client("s3").upload_file(
+        str(short_clip), stack.settings.input_bucket, f"{stack.settings.watch_prefix}s.mp4"
+    )
+    [completed] = run_worker(stack).of_type("completed")
+    capsys.readouterr()
+
+    assert cli.main(["status", completed["subject"]]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["status"] == "COMPLETED"
+    assert record["attempts"] == 1
+    assert record["input_key"] == f"{stack.settings.watch_prefix}s.mp4"
+    assert record["result"]["outputs"] == completed["data"]["outputs"]
+
+    assert cli.main(["status", "j-000000000000000000000000"]) == 1
+    assert "no job j-000000000000000000000000" in capsys.readouterr().err
