@@ -39,10 +39,18 @@ class Disposition(StrEnum):
     RETRY = "retry"  # leave it: the queue delivers it again (and moves it to the DLQ after N)
 
 
+class JobOutcomeStatus(StrEnum):
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"  # permanently, or on the queue's last delivery
+    RETRYING = "RETRYING"  # transient failure: the message comes back
+    DUPLICATE = "DUPLICATE"  # already completed or failed: nothing to do
+    BUSY = "BUSY"  # another delivery holds the lease: come back after it
+
+
 @dataclass(frozen=True, slots=True)
 class JobOutcome:
     job_id: str
-    status: str  # COMPLETED | FAILED | RETRYING | DUPLICATE | BUSY
+    status: JobOutcomeStatus
     error: FfapiError | None = None
     retry_after: float | None = None
 
@@ -82,7 +90,10 @@ class Dispatcher:
         self._now = now
 
     async def handle(self, message: QueueMessage) -> Outcome:
-        structlog.contextvars.bind_contextvars(message_id=message.message_id)
+        with structlog.contextvars.bound_contextvars(message_id=message.message_id):
+            return await self._handle(message)
+
+    async def _handle(self, message: QueueMessage) -> Outcome:
         try:
             intake = normalize(message.body, self._settings.intake)
         except FfapiError as exc:
@@ -90,17 +101,14 @@ class Dispatcher:
             job_id = "m-" + hashlib.sha256(message.body.encode()).hexdigest()[:24]
             log.warning("message.rejected", code=exc.code, reason=exc.message)
             await self._announce_failure(job_id, None, exc, attempt=message.receive_count)
-            return Outcome(jobs=[JobOutcome(job_id, "FAILED", exc)])
-        finally:
-            structlog.contextvars.unbind_contextvars("message_id")
+            return Outcome(jobs=[JobOutcome(job_id, JobOutcomeStatus.FAILED, exc)])
         outcome = Outcome(ignored=intake.ignored)
         for reason in intake.ignored:
-            log.info("message.ignored", message_id=message.message_id, reason=reason)
+            log.info("message.ignored", reason=reason)
         for request in intake.requests:
-            with structlog.contextvars.bound_contextvars(message_id=message.message_id):
-                job = await self._handle_request(request, message.receive_count)
+            job = await self._handle_request(request, message.receive_count)
             outcome.jobs.append(job)
-            if job.status in ("RETRYING", "BUSY"):
+            if job.status in (JobOutcomeStatus.RETRYING, JobOutcomeStatus.BUSY):
                 outcome.disposition = Disposition.RETRY
                 if job.retry_after is not None:
                     outcome.retry_after = max(outcome.retry_after or 0.0, job.retry_after)
@@ -120,11 +128,13 @@ class Dispatcher:
             claim = await self._jobs.claim(job_id, request, self._settings.lease_seconds)
             if claim.outcome == "done":
                 log.info("job.duplicate", status=claim.status)
-                return JobOutcome(job_id, "DUPLICATE")
+                return JobOutcome(job_id, JobOutcomeStatus.DUPLICATE)
             if claim.outcome == "busy":
                 log.info("job.busy", lease_remaining=claim.lease_remaining)
                 busy = JobBusy(f"job is leased by another worker for {claim.lease_remaining:.0f}s")
-                return JobOutcome(job_id, "BUSY", busy, retry_after=claim.lease_remaining)
+                return JobOutcome(
+                    job_id, JobOutcomeStatus.BUSY, busy, retry_after=claim.lease_remaining
+                )
             return await self._run_claimed(job_id, request, claim.attempt, receive_count)
 
     async def _run_claimed(
@@ -139,7 +149,8 @@ class Dispatcher:
             async with self._workspace.job_dir(job_id) as jobdir:
                 result = await self._pipeline.run(job_id, request, jobdir, attempt)
         except Exception as exc:  # every failure becomes a coded error; none escapes unrecorded
-            return await self._fail(job_id, request, as_ffapi_error(exc), receive_count)
+            error = as_ffapi_error(exc)
+            return await self._fail(job_id, request, error, receive_count, attempt)
         finally:
             renewal.cancel()
         await self._jobs.complete(job_id, result)
@@ -147,7 +158,7 @@ class Dispatcher:
             job_event(EventType.COMPLETED, job_id, self._now(), result.event_data())
         )
         log.info("job.completed", timings=result.timings)
-        return JobOutcome(job_id, "COMPLETED")
+        return JobOutcome(job_id, JobOutcomeStatus.COMPLETED)
 
     async def _keep_lease(self, job_id: str) -> None:
         lease = self._settings.lease_seconds
@@ -170,7 +181,12 @@ class Dispatcher:
         return request.model_copy(update={"input": ref})
 
     async def _fail(
-        self, job_id: str, request: JobRequest, error: FfapiError, receive_count: int
+        self,
+        job_id: str,
+        request: JobRequest,
+        error: FfapiError,
+        receive_count: int,
+        attempt: int | None = None,
     ) -> JobOutcome:
         # A transient failure on the queue's last delivery is announced too: the message then
         # moves to the DLQ, and subscribers learn the job did not finish.
@@ -179,8 +195,9 @@ class Dispatcher:
                     reason=error.message)  # fmt: skip
         await self._jobs.fail(job_id, error.to_dict(), final=final)
         if final:
-            await self._announce_failure(job_id, request, error, attempt=receive_count)
-        return JobOutcome(job_id, "RETRYING" if error.retryable else "FAILED", error)
+            await self._announce_failure(job_id, request, error, attempt or receive_count)
+        status = JobOutcomeStatus.RETRYING if error.retryable else JobOutcomeStatus.FAILED
+        return JobOutcome(job_id, status, error)
 
     async def _announce_failure(
         self, job_id: str, request: JobRequest | None, error: FfapiError, attempt: int
