@@ -131,7 +131,8 @@ def _from_s3_event(event: S3Event, config: IntakeConfig) -> Intake:
             ignored.append(f"{record.event_source} {record.event_name}")
             continue
         obj = record.s3.object
-        # S3 URL-encodes keys in notifications, '+' for spaces (moto also encodes '/' as %2F).
+        # S3 URL-encodes keys in notifications: '+' for spaces on AWS, %20 on LocalStack, and
+        # moto also encodes '/' as %2F. unquote_plus reads all three.
         key = unquote_plus(obj.key)
         _add(
             requests,

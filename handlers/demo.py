@@ -43,6 +43,8 @@ class DemoResult:
 
 async def run_demo(options: DemoOptions, settings: Settings) -> int:
     require_binaries("ffmpeg", "ffprobe")
+    # Short polls: the demo stops its worker after one job and should not wait on a long poll.
+    settings = settings.model_copy(update={"wait_time_seconds": 1})
     if options.preset:
         settings = settings.model_copy(update={"preset": options.preset})
     with embedded_emulator(settings.region) as emulator, tempfile.TemporaryDirectory() as tmp:

@@ -58,17 +58,22 @@ class Worker:
     async def _receive(self, free: int, stop: asyncio.Event) -> list[Delivery]:
         poll = asyncio.create_task(self._queue.receive(free, self._wait))
         stopping = asyncio.create_task(stop.wait())
-        done, _ = await asyncio.wait({poll, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({poll, stopping}, return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()
-        if poll not in done:
-            poll.cancel()  # not yet received: nothing is lost by abandoning the long poll
-            return []
+        # A long poll in flight is let finish, never cancelled: SQS may already have taken
+        # messages for it, which would then stay hidden for a whole visibility timeout.
         try:
-            return poll.result()
+            deliveries = await poll
         except FfapiError as exc:
             log.warning("queue.receive_failed", code=exc.code, reason=exc.message)
-            await asyncio.sleep(random.uniform(1, 5))  # noqa: S311 - botocore already retried
+            if not stop.is_set():
+                await asyncio.sleep(random.uniform(1, 5))  # noqa: S311 - botocore retried
             return []
+        if stop.is_set():
+            for delivery in deliveries:  # stopping: hand them straight to another worker
+                await self._queue.set_visibility(delivery, 0)
+            return []
+        return deliveries
 
     async def _process(self, delivery: Delivery) -> None:
         started = time.monotonic()

@@ -112,11 +112,25 @@ def _ensure_notification(s3: Any, bucket: str, queue_arn: str, prefix: str) -> N
         "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}},
     }
     existing = current.get("QueueConfigurations", [])
-    if ours in existing:
+    if any(same_rule(rule, ours) for rule in existing):
         return  # unchanged: rewriting it would make S3 send another s3:TestEvent
     current["QueueConfigurations"] = [q for q in existing if q.get("Id") != NOTIFICATION_ID]
     current["QueueConfigurations"].append(ours)
     s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=current)
+
+
+def same_rule(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Equal notification rules, as S3 returns them: AWS and LocalStack answer "Prefix" where
+    we wrote "prefix", and may order events differently."""
+
+    def key(rule: dict[str, Any]) -> tuple[Any, ...]:
+        filters = rule.get("Filter", {}).get("Key", {}).get("FilterRules", [])
+        return (
+            rule.get("Id"), rule.get("QueueArn"), sorted(rule.get("Events", [])),
+            sorted((f["Name"].lower(), f["Value"]) for f in filters),
+        )  # fmt: skip
+
+    return key(a) == key(b)
 
 
 def _ensure_table(ddb: Any, table: str) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from handlers import cli
-from infra.bootstrap import NOTIFICATION_ID, bootstrap
+from infra.bootstrap import NOTIFICATION_ID, bootstrap, same_rule
 
 from .conftest import Stack, run_worker
 
@@ -92,3 +92,19 @@ def test_status_prints_the_job_record(
 
     assert cli.main(["status", "j-000000000000000000000000"]) == 1
     assert "no job j-000000000000000000000000" in capsys.readouterr().err
+
+
+def test_notification_rules_compare_as_s3_returns_them() -> None:
+    ours = {
+        "Id": NOTIFICATION_ID, "QueueArn": "arn:aws:sqs:us-east-1:1:q",
+        "Events": ["s3:ObjectCreated:*"],
+        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "incoming/"}]}},
+    }  # fmt: skip
+    as_returned = {
+        **ours,
+        "Filter": {"Key": {"FilterRules": [{"Name": "Prefix", "Value": "incoming/"}]}},
+    }
+    assert same_rule(as_returned, ours)
+    moved = {**ours, "Filter": {"Key": {"FilterRules": [{"Name": "Prefix", "Value": "other/"}]}}}
+    assert not same_rule(moved, ours)
+    assert not same_rule({**ours, "QueueArn": "arn:aws:sqs:us-east-1:1:other"}, ours)

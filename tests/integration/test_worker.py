@@ -51,3 +51,33 @@ def test_stopping_the_worker_lets_the_running_job_finish(stack: Stack, sample_cl
     assert sample("ffapi_jobs_total", {"status": "COMPLETED"}) == completed_before + 1
     # The s3:TestEvent from bootstrap and the upload's event were both acknowledged.
     assert sample("ffapi_messages_total", {"disposition": "ack"}) == acked_before + 2
+
+
+def test_stopping_during_a_long_poll_hides_no_message(stack: Stack) -> None:
+    settings = stack.settings.model_copy(update={"wait_time_seconds": 5})
+    sqs = stack.client("sqs")
+    sqs.purge_queue(QueueUrl=stack.resources.queue_url)  # drop bootstrap's s3:TestEvent
+
+    async def scenario() -> None:
+        async with open_runtime(settings) as rt:
+            stop = asyncio.Event()
+            worker = asyncio.create_task(Worker(rt).run(stop))
+            await asyncio.sleep(1.0)  # the worker is now inside a 5 s long poll
+            stop.set()
+            # A message arriving while that poll is still open on the server side:
+            await rt.clients.sqs.send_message(
+                QueueUrl=stack.resources.queue_url, MessageBody='{"Event": "s3:TestEvent"}'
+            )
+            await asyncio.wait_for(worker, 30)
+
+    asyncio.run(scenario())
+
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=stack.resources.queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    # Visible right away for the next worker, not hidden for a visibility timeout.
+    assert attrs == {
+        "ApproximateNumberOfMessages": "1",
+        "ApproximateNumberOfMessagesNotVisible": "0",
+    }
