@@ -8,11 +8,18 @@ from __future__ import annotations
 
 import re
 
-from core.errors import FfapiError, InvalidMedia, ResourceExhausted, TranscodeFailed
+from core.errors import (
+    FfapiError,
+    InvalidMedia,
+    ResourceExhausted,
+    TranscodeFailed,
+    UnsupportedMedia,
+)
 
 _RULES: tuple[tuple[str, type[FfapiError], str], ...] = (
     (r"No space left on device", ResourceExhausted, "the job directory ran out of disk"),
     (r"Cannot allocate memory|Out of memory", ResourceExhausted, "out of memory"),
+    (r"Format not on whitelist", UnsupportedMedia, "container format not accepted"),
     (r"Invalid data found when processing input", InvalidMedia, "not a readable media file"),
     (r"moov atom not found", InvalidMedia, "truncated or incomplete MP4/MOV"),
     (r"could not find codec parameters", InvalidMedia, "stream parameters unreadable"),

@@ -17,7 +17,7 @@ from pathlib import PurePosixPath
 from core.errors import InputTooLarge, InvalidMedia, TranscodeFailed
 from core.jobs import JobResult, OutputFile, SourceInfo, output_key
 from core.models import JobRequest, OutputLocation
-from core.plan import CONTENT_TYPES, TranscodePlan, plan_mp4
+from core.plan import CONTENT_TYPES, OUTPUT_FORMATS, SOURCE_FORMATS, TranscodePlan, plan_mp4
 from core.ports import JobDir, MediaTool, ObjectStore
 from core.presets import get_preset
 from core.probe import ProbeResult, parse_probe
@@ -71,7 +71,7 @@ class JobPipeline:
         with timer.phase("download"):
             await self._objects.download(request.input, jobdir.source)
         with timer.phase("probe"):
-            probe_doc = await self._media.probe(jobdir.source)
+            probe_doc = await self._media.probe(jobdir.source, SOURCE_FORMATS)
             probe = parse_probe(probe_doc)
         plan = plan_mp4(get_preset(request.preset), probe, PurePosixPath(jobdir.source),
                         PurePosixPath(jobdir.out))  # fmt: skip
@@ -103,7 +103,7 @@ class JobPipeline:
         """Probe every output: it must decode as media before anything is published."""
         files = []
         for planned in plan.outputs:
-            doc = await self._media.probe(jobdir.out / planned.name)
+            doc = await self._media.probe(jobdir.out / planned.name, OUTPUT_FORMATS)
             try:
                 info = parse_probe(doc, still=planned.role == "poster")
             except InvalidMedia as exc:  # our output, not the user's input, is at fault

@@ -14,8 +14,23 @@ from core.errors import UnsupportedMedia
 from core.presets import Mp4Preset
 from core.probe import ProbeResult
 
-# Hardened input: local files only (no nested http/concat/subfile protocols), no stdin.
-INPUT_FLAGS: tuple[str, ...] = ("-protocol_whitelist", "file")
+# Demuxers accepted for uploaded media. Playlist and indirection formats (hls, dash, concat,
+# image2 sequences, ...) are refused: they open further files named by the untrusted input.
+SOURCE_FORMATS: tuple[str, ...] = (
+    "mov", "matroska", "avi", "flv", "mpegts", "mpeg", "mxf", "asf", "ogg", "nut", "dv",
+    "wav", "w64", "aiff", "caf", "mp3", "aac", "flac", "ac3", "eac3", "amr", "ivf",
+)  # fmt: skip
+# What our own outputs are read back with when they are verified.
+OUTPUT_FORMATS: tuple[str, ...] = ("mov", "image2")
+
+
+def input_flags(formats: tuple[str, ...] = SOURCE_FORMATS) -> tuple[str, ...]:
+    """Hardened input: local files only (no nested http/concat/subfile protocols), named
+    demuxers only. ffmpeg itself never reads stdin (``-nostdin``)."""
+    return ("-protocol_whitelist", "file", "-format_whitelist", ",".join(formats))
+
+
+INPUT_FLAGS = input_flags()
 GLOBAL_FLAGS: tuple[str, ...] = ("-hide_banner", "-nostdin", "-y", "-loglevel", "error")
 
 CONTENT_TYPES = {
@@ -110,9 +125,9 @@ def plan_mp4(
     )  # fmt: skip
 
 
-def probe_argv(path: PurePosixPath) -> tuple[str, ...]:
+def probe_argv(path: PurePosixPath, formats: tuple[str, ...] = SOURCE_FORMATS) -> tuple[str, ...]:
     return (
-        "ffprobe", "-hide_banner", "-loglevel", "error", *INPUT_FLAGS,
+        "ffprobe", "-hide_banner", "-loglevel", "error", *input_flags(formats),
         "-print_format", "json", "-show_format", "-show_streams", f"file:{path}",
     )  # fmt: skip
 

@@ -62,8 +62,9 @@ class EventPublisher(Protocol):
 
 
 class MediaTool(Protocol):
-    async def probe(self, path: Path) -> dict[str, Any]:
-        """ffprobe's JSON; raise InvalidMedia when ffprobe cannot read the file."""
+    async def probe(self, path: Path, formats: tuple[str, ...]) -> dict[str, Any]:
+        """ffprobe's JSON, reading only the named demuxers; raise InvalidMedia (or
+        UnsupportedMedia for a refused container) when ffprobe cannot read the file."""
         ...
 
     async def transcode(self, argv: Sequence[str], cwd: Path, timeout: float) -> None:

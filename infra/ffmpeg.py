@@ -18,8 +18,8 @@ from typing import Any
 import structlog
 
 from core.diagnose import classify_ffmpeg_failure, stderr_tail
-from core.errors import InvalidMedia, ResourceExhausted, TranscodeTimeout
-from core.plan import probe_argv
+from core.errors import InvalidMedia, ResourceExhausted, TranscodeTimeout, UnsupportedMedia
+from core.plan import SOURCE_FORMATS, probe_argv
 
 log = structlog.get_logger("ffapi.ffmpeg")
 
@@ -43,13 +43,13 @@ def require_binaries(*names: str) -> None:
 class FfmpegMedia:
     """The MediaTool port, backed by the ffmpeg/ffprobe binaries on PATH."""
 
-    async def probe(self, path: Path) -> dict[str, Any]:
+    async def probe(self, path: Path, formats: tuple[str, ...] = SOURCE_FORMATS) -> dict[str, Any]:
         code, stdout, stderr = await run_argv(
-            probe_argv(PurePosixPath(path)), cwd=path.parent, timeout=PROBE_TIMEOUT
+            probe_argv(PurePosixPath(path), formats), cwd=path.parent, timeout=PROBE_TIMEOUT
         )
         if code != 0:
             error = classify_ffmpeg_failure(stderr, tool="ffprobe")
-            if isinstance(error, ResourceExhausted):
+            if isinstance(error, ResourceExhausted | UnsupportedMedia):
                 raise error
             # ffprobe has one job: reading the file. If it cannot, the input is not media.
             raise InvalidMedia(error.message, stderr_tail=error.stderr_tail)

@@ -137,3 +137,20 @@ def test_non_media_upload_fails_once_and_is_not_retried(stack: Stack) -> None:
     assert stack.queue_depth(stack.resources.dlq_url) == 0
     listing = s3.list_objects_v2(Bucket=settings.output_bucket)
     assert listing.get("KeyCount", 0) == 0  # nothing published for a failed job
+
+
+def test_a_playlist_that_points_at_local_files_is_refused(stack: Stack) -> None:
+    s3, settings = stack.client("s3"), stack.settings
+    playlist = "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\nfile:/etc/passwd\n#EXT-X-ENDLIST\n"
+    s3.put_object(
+        Bucket=settings.input_bucket, Key=f"{settings.watch_prefix}clip.mp4", Body=playlist
+    )
+
+    scenario = run_worker(stack, settle=2.0)
+
+    [failed] = scenario.of_type("failed")
+    error = failed["data"]["error"]
+    assert error["code"] == "unsupported_media"
+    assert error["retryable"] is False
+    assert "not on whitelist" in error["stderr_tail"]
+    assert stack.queue_depth(stack.resources.queue_url) == 0

@@ -162,3 +162,12 @@ def test_stderr_tail_is_bounded_for_a_megabyte_single_line() -> None:
     tail = stderr_tail(text)
     assert len(tail) == 2000
     assert tail.endswith("END")
+
+
+def test_a_refused_container_is_unsupported_not_retried() -> None:
+    stderr = (
+        "[hls @ 0x55d1] Format not on whitelist 'mov,matroska'\nfile:/x/source: Invalid argument\n"
+    )
+    error = classify_ffmpeg_failure(stderr, tool="ffprobe")
+    assert error.code == "unsupported_media"
+    assert error.retryable is False

@@ -171,7 +171,9 @@ def test_argv_shape_and_hardening() -> None:
     wl = argv.index("-protocol_whitelist")
     assert wl < i
     assert argv[wl + 1] == "file"
-    assert tuple(argv[wl : wl + 2]) == INPUT_FLAGS
+    assert tuple(argv[wl : wl + 4]) == INPUT_FLAGS
+    assert "hls" not in argv[wl + 3].split(",")
+    assert "concat" not in argv[wl + 3].split(",")
     assert argv[i + 1] == f"file:{SOURCE}"
     assert argv.count("-i") == 1
 
