@@ -12,13 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 import structlog
 
 from core.errors import FfapiError, JobBusy, as_ffapi_error
 from core.events import EventType, job_event
 from core.intake import normalize
-from core.jobs import derive_job_id
+from core.jobs import JobStatus, derive_job_id
 from core.models import JobRequest
 from core.pipeline import JobPipeline
 from core.ports import EventPublisher, JobStore, ObjectStore, Workspace
@@ -100,7 +101,7 @@ class Dispatcher:
             # It can never become a job: announce once under an id derived from the body.
             job_id = "m-" + hashlib.sha256(message.body.encode()).hexdigest()[:24]
             log.warning("message.rejected", code=exc.code, reason=exc.message)
-            await self._announce_failure(job_id, None, exc, attempt=message.receive_count)
+            await self._announce_failure(job_id, None, exc.to_dict(), message.receive_count)
             return Outcome(jobs=[JobOutcome(job_id, JobOutcomeStatus.FAILED, exc)])
         outcome = Outcome(ignored=intake.ignored)
         for reason in intake.ignored:
@@ -127,7 +128,9 @@ class Dispatcher:
         ):
             claim = await self._jobs.claim(job_id, request, self._settings.lease_seconds)
             if claim.outcome == "done":
-                log.info("job.duplicate", status=claim.status)
+                log.info("job.duplicate", status=claim.status, announced=claim.announced)
+                if not claim.announced:  # recorded, then the announcement failed: finish it
+                    await self._reannounce(job_id, request)
                 return JobOutcome(job_id, JobOutcomeStatus.DUPLICATE)
             if claim.outcome == "busy":
                 log.info("job.busy", lease_remaining=claim.lease_remaining)
@@ -141,11 +144,12 @@ class Dispatcher:
         self, job_id: str, request: JobRequest, attempt: int, receive_count: int
     ) -> JobOutcome:
         log.info("job.started", attempt=attempt, preset=request.preset)
-        await self._events.publish(
-            job_event(EventType.STARTED, job_id, self._now(), _request_data(request, attempt))
-        )
         renewal = asyncio.create_task(self._keep_lease(job_id))
         try:
+            started = _request_data(request, attempt)
+            await self._events.publish(
+                job_event(EventType.STARTED, job_id, self._now(), started, attempt)
+            )
             async with self._workspace.job_dir(job_id) as jobdir:
                 result = await self._pipeline.run(job_id, request, jobdir, attempt)
         except Exception as exc:  # every failure becomes a coded error; none escapes unrecorded
@@ -153,10 +157,13 @@ class Dispatcher:
             return await self._fail(job_id, request, error, receive_count, attempt)
         finally:
             renewal.cancel()
+        # Record, announce, then mark announced: a crash in between leaves a record that the
+        # next delivery of this job finds unannounced, and it announces (same event id).
         await self._jobs.complete(job_id, result)
         await self._events.publish(
-            job_event(EventType.COMPLETED, job_id, self._now(), result.event_data())
+            job_event(EventType.COMPLETED, job_id, self._now(), result.event_data(), attempt)
         )
+        await self._jobs.mark_announced(job_id)
         log.info("job.completed", timings=result.timings)
         return JobOutcome(job_id, JobOutcomeStatus.COMPLETED)
 
@@ -195,18 +202,33 @@ class Dispatcher:
                     reason=error.message)  # fmt: skip
         await self._jobs.fail(job_id, error.to_dict(), final=final)
         if final:
-            await self._announce_failure(job_id, request, error, attempt or receive_count)
+            await self._announce_failure(job_id, request, error.to_dict(), attempt or receive_count)
+            await self._jobs.mark_announced(job_id)
         status = JobOutcomeStatus.RETRYING if error.retryable else JobOutcomeStatus.FAILED
         return JobOutcome(job_id, status, error)
 
     async def _announce_failure(
-        self, job_id: str, request: JobRequest | None, error: FfapiError, attempt: int
+        self, job_id: str, request: JobRequest | None, error: dict[str, Any], attempt: int
     ) -> None:
         data: dict[str, object] = (
             _request_data(request, attempt) if request else {"input": None, "attempt": attempt}
         )
-        data.update(status="FAILED", error=error.to_dict())
-        await self._events.publish(job_event(EventType.FAILED, job_id, self._now(), data))
+        data.update(status="FAILED", error=error)
+        await self._events.publish(job_event(EventType.FAILED, job_id, self._now(), data, attempt))
+
+    async def _reannounce(self, job_id: str, request: JobRequest) -> None:
+        record = await self._jobs.get(job_id) or {}
+        attempt = int(record.get("attempts") or 1)
+        if record.get("status") == JobStatus.COMPLETED and record.get("result"):
+            result = record["result"]
+            event = job_event(EventType.COMPLETED, job_id, self._now(), result, attempt)
+            await self._events.publish(event)
+        elif record.get("status") == JobStatus.FAILED and record.get("error"):
+            await self._announce_failure(job_id, request, record["error"], attempt)
+        else:
+            return
+        await self._jobs.mark_announced(job_id)
+        log.info("job.reannounced", status=record.get("status"))
 
 
 def _request_data(request: JobRequest, attempt: int) -> dict[str, object]:

@@ -45,5 +45,15 @@ class CloudEvent(BaseModel):
         return {"type": self.type.value, "status": self.type.status}
 
 
-def job_event(type_: EventType, job_id: str, now: datetime, data: dict[str, Any]) -> CloudEvent:
-    return CloudEvent(type=type_, subject=job_id, time=now, data={"job_id": job_id, **data})
+# Event ids are derived, not random: an event announced again (after a crash between
+# recording and announcing) carries the same id, so consumers can de-duplicate on it.
+_EVENT_ID_NAMESPACE = uuid.UUID("6f0e7c1e-8a4b-5d2c-9a51-3f6f1d2b9c10")
+
+
+def job_event(
+    type_: EventType, job_id: str, now: datetime, data: dict[str, Any], attempt: int
+) -> CloudEvent:
+    event_id = uuid.uuid5(_EVENT_ID_NAMESPACE, f"{job_id}/{type_.value}/{attempt}")
+    return CloudEvent(
+        id=str(event_id), type=type_, subject=job_id, time=now, data={"job_id": job_id, **data}
+    )

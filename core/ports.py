@@ -41,6 +41,7 @@ class Claim:
     attempt: int = 0
     lease_remaining: float = 0.0  # seconds, when busy
     status: str | None = None  # the record's status, when done
+    announced: bool = True  # when done: False if its outcome was recorded but never announced
 
 
 class JobStore(Protocol):
@@ -53,6 +54,10 @@ class JobStore(Protocol):
     async def complete(self, job_id: str, result: JobResult) -> None: ...
 
     async def fail(self, job_id: str, error: dict[str, Any], *, final: bool) -> None: ...
+
+    async def mark_announced(self, job_id: str) -> None:
+        """The terminal event went out; later deliveries need not announce it again."""
+        ...
 
     async def get(self, job_id: str) -> dict[str, Any] | None: ...
 

@@ -70,7 +70,7 @@ class DynamoJobStore:
         record = await self.get(job_id) or {}
         status = record.get("status")
         if status in TERMINAL:
-            return Claim("done", status=status)
+            return Claim("done", status=status, announced=bool(record.get("announced", True)))
         remaining = max(0.0, float(record.get("lease_until", now)) - now)
         return Claim("busy", lease_remaining=remaining, status=status)
 
@@ -97,8 +97,13 @@ class DynamoJobStore:
     async def complete(self, job_id: str, result: JobResult) -> None:
         await self._update(
             job_id,
-            "SET #s = :s, #r = :r, updated_at = :ts REMOVE lease_until, #e, retryable",
-            {":s": {"S": JobStatus.COMPLETED}, ":r": {"S": result.model_dump_json()}},
+            "SET #s = :s, #r = :r, announced = :no, updated_at = :ts"
+            " REMOVE lease_until, #e, retryable",
+            {
+                ":s": {"S": JobStatus.COMPLETED},
+                ":r": {"S": result.model_dump_json()},
+                ":no": {"BOOL": False},
+            },
             {"#r": "result"},
         )
 
@@ -106,24 +111,32 @@ class DynamoJobStore:
         status = JobStatus.FAILED if final else JobStatus.RETRYING
         values = {
             ":s": {"S": status}, ":err": {"S": json.dumps(error)},
-            ":retryable": {"BOOL": bool(error.get("retryable"))},
+            ":retryable": {"BOOL": bool(error.get("retryable"))}, ":announced": {"BOOL": not final},
         }  # fmt: skip
         await self._update(
             job_id,
-            "SET #s = :s, #e = :err, retryable = :retryable, updated_at = :ts REMOVE lease_until",
+            "SET #s = :s, #e = :err, retryable = :retryable, announced = :announced,"
+            " updated_at = :ts REMOVE lease_until",
             values,
+        )
+
+    async def mark_announced(self, job_id: str) -> None:
+        await self._update(
+            job_id, "SET announced = :yes, updated_at = :ts", {":yes": {"BOOL": True}}
         )
 
     async def _update(
         self, job_id: str, expression: str, values: dict[str, Any],
         names: dict[str, str] | None = None,
     ) -> None:  # fmt: skip
+        all_names = {"#s": "status", "#e": "error", **(names or {})}
+        used = {k: v for k, v in all_names.items() if k in expression}  # DynamoDB refuses extras
         with aws_errors("dynamodb:UpdateItem"):
             await self._ddb.update_item(
                 TableName=self._table, Key={"job_id": {"S": job_id}},
                 UpdateExpression=expression,
-                ExpressionAttributeNames={"#s": "status", "#e": "error", **(names or {})},
                 ExpressionAttributeValues={**values, ":ts": {"S": _iso(self._clock())}},
+                **({"ExpressionAttributeNames": used} if used else {}),
             )  # fmt: skip
 
     async def get(self, job_id: str) -> dict[str, Any] | None:

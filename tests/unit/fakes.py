@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from core.errors import FfapiError, InputNotFound
+from core.errors import FfapiError, InputNotFound, StorageUnavailable
 from core.events import CloudEvent
 from core.jobs import TERMINAL, JobResult, JobStatus, SourceInfo
 from core.models import JobRequest, S3ObjectRef
@@ -56,7 +56,7 @@ class FakeJobs:
         if not claimable:
             assert rec is not None
             if rec["status"] in TERMINAL:
-                return Claim("done", status=rec["status"])
+                return Claim("done", status=rec["status"], announced=rec.get("announced", True))
             return Claim("busy", lease_remaining=rec["lease_until"] - self.now)
         attempts = (rec or {}).get("attempts", 0) + 1
         self.records[job_id] = {
@@ -73,14 +73,19 @@ class FakeJobs:
         return True
 
     async def complete(self, job_id: str, result: JobResult) -> None:
-        self.records[job_id].update(status=JobStatus.COMPLETED, result=result)
+        self.records[job_id].update(
+            status=JobStatus.COMPLETED, result=result.model_dump(mode="json"), announced=False
+        )
 
     async def fail(self, job_id: str, error: dict[str, Any], *, final: bool) -> None:
         rec = self.records.setdefault(job_id, {"attempts": 0})
         rec.update(
             status=JobStatus.FAILED if final else JobStatus.RETRYING,
-            error=error, retryable=error["retryable"], lease_until=0,
+            error=error, retryable=error["retryable"], lease_until=0, announced=not final,
         )  # fmt: skip
+
+    async def mark_announced(self, job_id: str) -> None:
+        self.records[job_id]["announced"] = True
 
     async def get(self, job_id: str) -> dict[str, Any] | None:
         return self.records.get(job_id)
@@ -89,8 +94,12 @@ class FakeJobs:
 @dataclass
 class FakeEvents:
     published: list[CloudEvent] = field(default_factory=list)
+    outage: set[str] = field(default_factory=set)  # event types whose next publish fails
 
     async def publish(self, event: CloudEvent) -> None:
+        if event.type.value in self.outage:
+            self.outage.discard(event.type.value)
+            raise StorageUnavailable("sns:Publish: ServiceUnavailable")
         self.published.append(event)
 
     @property

@@ -13,6 +13,7 @@ from structlog.testing import capture_logs
 
 from core.dispatch import Dispatcher, DispatchSettings, Disposition, Outcome, QueueMessage
 from core.errors import InvalidMedia, StorageUnavailable
+from core.events import EventType, job_event
 from core.jobs import JobStatus
 from core.models import OutputLocation
 from core.ports import ObjectInfo
@@ -202,3 +203,48 @@ def test_the_job_and_message_ids_are_bound_to_every_log_line_of_the_job() -> Non
     for entry in (started, completed):
         assert entry["job_id"] == job_id
         assert entry["message_id"] == "msg-1"
+
+
+def test_an_announcement_lost_after_recording_is_made_by_the_next_delivery() -> None:
+    h = Harness(FakePipeline(None))
+    h.events.outage.add("ffapi.job.completed")  # SNS fails right after the record is written
+    with pytest.raises(StorageUnavailable):
+        h.handle(s3_put())  # the worker leaves the message on the queue
+    job_id = next(iter(h.jobs.records))
+    assert h.jobs.records[job_id]["status"] == JobStatus.COMPLETED
+    assert h.events.types == ["ffapi.job.started"]
+
+    outcome = h.handle(s3_put(), receive_count=2)
+
+    assert outcome.disposition is Disposition.ACK
+    assert outcome.jobs[0].status == "DUPLICATE"
+    assert h.events.types == ["ffapi.job.started", "ffapi.job.completed"]
+    assert h.events.published[-1].data["outputs"] == []
+    assert len(h.pipeline.runs) == 1  # announced from the record, not transcoded again
+    # Once announced, further deliveries stay silent.
+    h.handle(s3_put(), receive_count=3)
+    assert len(h.events.published) == 2
+
+
+def test_a_failed_start_announcement_releases_the_job_for_the_next_delivery() -> None:
+    h = Harness(FakePipeline(None))
+    h.events.outage.add("ffapi.job.started")
+    first = h.handle(s3_put())
+    assert first.disposition is Disposition.RETRY
+    assert h.jobs.records[first.jobs[0].job_id]["status"] == JobStatus.RETRYING
+    assert h.pipeline.runs == []
+
+    second = h.handle(s3_put(), receive_count=2)  # no wait for a lease to expire
+    assert second.jobs[0].status == "COMPLETED"
+
+
+def test_an_event_sent_again_keeps_its_id() -> None:
+    h = Harness(FakePipeline(InvalidMedia("not media")))
+    h.events.outage.add("ffapi.job.failed")
+    with pytest.raises(StorageUnavailable):
+        h.handle(s3_put())
+    h.handle(s3_put(), receive_count=2)
+    [failed] = [e for e in h.events.published if e.type.value == "ffapi.job.failed"]
+    assert failed.data["error"]["code"] == "invalid_media"
+    expected = job_event(EventType.FAILED, failed.subject, NOW, {}, 1)
+    assert failed.id == expected.id

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -147,7 +148,7 @@ def test_output_key(prefix: str, expected: str) -> None:
 )
 def test_job_event_envelope(type_: EventType, status: str) -> None:
     job_id = "j-0123456789abcdef01234567"
-    event = job_event(type_, job_id, NOW, {"attempt": 1})
+    event = job_event(type_, job_id, NOW, {"attempt": 1}, 1)
     assert isinstance(event, CloudEvent)
     assert event.specversion == "1.0"
     assert event.type == type_
@@ -163,7 +164,7 @@ def test_job_event_envelope(type_: EventType, status: str) -> None:
 def test_event_to_json_round_trips() -> None:
     job_id = "j-0123456789abcdef01234567"
     error = InvalidMedia("ffmpeg failed: truncated", stderr_tail="moov atom not found")
-    event = job_event(EventType.FAILED, job_id, NOW, {"error": error.to_dict()})
+    event = job_event(EventType.FAILED, job_id, NOW, {"error": error.to_dict()}, 1)
     body = json.loads(event.to_json())
     assert body["specversion"] == "1.0"
     assert body["type"] == "ffapi.job.failed"
@@ -187,15 +188,23 @@ def test_event_to_json_round_trips() -> None:
 
 def test_event_time_keeps_its_offset() -> None:
     local = datetime(2024, 5, 1, 14, 30, tzinfo=timezone(timedelta(hours=2)))
-    body = json.loads(job_event(EventType.STARTED, "j-x", local, {}).to_json())
+    body = json.loads(job_event(EventType.STARTED, "j-x", local, {}, 1).to_json())
     assert datetime.fromisoformat(body["time"]) == local
 
 
-def test_event_ids_are_unique() -> None:
-    a = job_event(EventType.STARTED, "j-x", NOW, {})
-    b = job_event(EventType.STARTED, "j-x", NOW, {})
-    assert a.id != b.id
-    assert json.loads(a.to_json())["id"] != json.loads(b.to_json())["id"]
+def test_event_ids_name_one_announcement() -> None:
+    # The same job, type and attempt is the same announcement: re-sending it keeps the id.
+    first = job_event(EventType.COMPLETED, "j-x", NOW, {}, 1)
+    again = job_event(EventType.COMPLETED, "j-x", NOW + timedelta(minutes=5), {}, 1)
+    assert first.id == again.id
+    others = {
+        job_event(EventType.STARTED, "j-x", NOW, {}, 1).id,
+        job_event(EventType.COMPLETED, "j-x", NOW, {}, 2).id,
+        job_event(EventType.COMPLETED, "j-y", NOW, {}, 1).id,
+    }
+    assert first.id not in others
+    assert len(others) == 3
+    assert str(uuid.UUID(first.id)) == first.id
 
 
 # --------------------------------------------------------------------------- errors
