@@ -41,8 +41,11 @@ class CloudEvent(BaseModel):
 
     @property
     def attributes(self) -> dict[str, str]:
-        """Routing attributes: SNS message attributes, webhook headers."""
-        return {"type": self.type.value, "status": self.type.status}
+        """Routing attributes: SNS message attributes (for filter policies), webhook headers."""
+        attrs = {"type": self.type.value, "status": self.type.status}
+        if isinstance(self.data.get("preset"), str):
+            attrs["preset"] = self.data["preset"]
+        return attrs
 
 
 # Event ids are derived, not random: an event announced again (after a crash between

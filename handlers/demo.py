@@ -128,8 +128,9 @@ def print_summary(
         timings = "  ".join(f"{k} {v:.2f}s" for k, v in data["timings"].items())
         print(f"timings    {timings}")
         described_outputs = {o["key"]: o for o in data["outputs"]}
+        order = {key: i for i, key in enumerate(described_outputs)}  # publishing order
         print("outputs")
-        for obj_key, size in result.objects:
+        for obj_key, size in sorted(result.objects, key=lambda o: order.get(o[0], len(order))):
             print(f"  s3://{settings.output_bucket}/{obj_key}  {_size(size)}"
                   f"{_detail(described_outputs.get(obj_key))}")  # fmt: skip
     print(f"\n{result.event['type']} as it arrived on an SQS queue subscribed to the SNS topic:")

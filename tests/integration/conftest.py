@@ -147,14 +147,17 @@ async def _run(
     return scenario
 
 
-def subscribe_queue(stack: Stack) -> str:
+def subscribe_queue(stack: Stack, filter_policy: dict[str, Any] | None = None) -> str:
     """A queue subscribed to the events topic with raw delivery, as a consumer would have."""
     sqs, sns = stack.client("sqs"), stack.client("sns")
     url = sqs.create_queue(QueueName=f"sub-{uuid.uuid4().hex[:10]}")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
+    attributes = {"RawMessageDelivery": "true"}
+    if filter_policy is not None:
+        attributes["FilterPolicy"] = json.dumps(filter_policy)
     sns.subscribe(
         TopicArn=stack.resources.topic_arn, Protocol="sqs", Endpoint=arn["QueueArn"],
-        Attributes={"RawMessageDelivery": "true"},
+        Attributes=attributes,
     )  # fmt: skip
     return url
 

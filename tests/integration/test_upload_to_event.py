@@ -12,7 +12,7 @@ import pytest
 
 from infra.ffmpeg import FfmpegMedia
 
-from .conftest import Stack, run_worker
+from .conftest import Stack, drain_events, run_worker, subscribe_queue
 
 pytestmark = pytest.mark.integration
 
@@ -114,9 +114,14 @@ def test_non_media_upload_fails_once_and_is_not_retried(stack: Stack) -> None:
     settings = stack.settings
     key = f"{settings.watch_prefix}notes.mp4"
     s3.put_object(Bucket=settings.input_bucket, Key=key, Body=b"these are meeting notes\n" * 100)
+    failures_only = subscribe_queue(stack, filter_policy={"status": ["failed"]})
 
     # Wait longer than a retry would take to come back, to prove none does.
     scenario = run_worker(stack, settle=4.0)
+
+    # A subscriber filtering on the `status` message attribute gets the failure alone.
+    filtered = drain_events(stack, failures_only)
+    assert [e["type"] for e in filtered] == ["ffapi.job.failed"]
 
     failed = scenario.of_type("failed")
     assert len(failed) == 1

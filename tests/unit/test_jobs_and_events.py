@@ -300,3 +300,10 @@ def test_default_codes_are_unique() -> None:
     # And every concrete class declares its own (none silently inherits a sibling's).
     assert set(declared) == set(CONCRETE)
     assert all(re.fullmatch(r"[a-z]+(_[a-z]+)*", code) for code in codes)
+
+
+def test_events_about_a_preset_carry_it_as_a_routing_attribute() -> None:
+    event = job_event(EventType.COMPLETED, "j-x", NOW, {"preset": "mp4-480p"}, 1)
+    assert event.attributes == {
+        "type": "ffapi.job.completed", "status": "completed", "preset": "mp4-480p",
+    }  # fmt: skip
