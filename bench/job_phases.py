@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from handlers.runtime import open_runtime
 from handlers.watcher import EventWatcher
 from handlers.worker import Worker
+from infra.aws import topic_arn
 from infra.bootstrap import bootstrap
 from infra.emulator import embedded_emulator
 from infra.ffmpeg import make_sample_clip
@@ -36,7 +37,7 @@ PHASES = ["download", "probe", "transcode", "verify", "upload"]
 async def one_job(settings: Settings, clip: Path, key: str) -> tuple[dict[str, float], float]:
     async with open_runtime(settings) as rt:
         c = rt.clients
-        topic = f"arn:aws:sns:{settings.region}:{c.account_id}:{settings.events_topic}"
+        topic = await topic_arn(c, settings.events_topic, settings.region)
         async with EventWatcher.subscribe(c.sqs, c.sns, topic) as watcher:
             stop = asyncio.Event()
             worker = asyncio.create_task(Worker(rt).run(stop))

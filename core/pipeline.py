@@ -80,11 +80,10 @@ class JobPipeline:
         with timer.phase("verify"):
             outputs = await self._verify(plan, jobdir, out, job_id)
         with timer.phase("upload"):
-            for item in outputs:
+            for planned, item in zip(plan.outputs, outputs, strict=True):
                 await self._objects.upload_file(
-                    jobdir.out / item.key.rsplit("/", 1)[1], out.bucket, item.key,
-                    item.content_type,
-                )  # fmt: skip
+                    jobdir.out / planned.name, out.bucket, item.key, item.content_type
+                )
             outputs.append(await self._put_json(probe_doc, out, job_id, "probe.json", "probe"))
         result = JobResult(
             job_id=job_id, input=request.input, preset=request.preset, output=out,
@@ -100,7 +99,8 @@ class JobPipeline:
     async def _verify(
         self, plan: TranscodePlan, jobdir: JobDir, out: OutputLocation, job_id: str
     ) -> list[OutputFile]:
-        """Probe every output: it must decode as media before anything is published."""
+        """Probe every output before anything is published: each must open as what it claims
+        to be, and its size and duration go into the result."""
         files = []
         for planned in plan.outputs:
             doc = await self._media.probe(jobdir.out / planned.name, OUTPUT_FORMATS)

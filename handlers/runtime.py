@@ -38,7 +38,7 @@ async def open_runtime(settings: Settings, with_queue: bool = True) -> AsyncIter
         objects = S3ObjectStore(clients.s3, settings.transfer_concurrency)
         jobs = DynamoJobStore(clients.dynamodb, settings.jobs_table)
         events = SnsPublisher(
-            clients.sns, topic_arn(settings.events_topic, settings.region, clients.account_id)
+            clients.sns, await topic_arn(clients, settings.events_topic, settings.region)
         )
         pipeline = JobPipeline(
             objects, FfmpegMedia(),

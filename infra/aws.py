@@ -32,7 +32,7 @@ class AwsClients:
     sqs: Any
     sns: Any
     dynamodb: Any
-    account_id: str
+    sts: Any
 
 
 @asynccontextmanager
@@ -46,15 +46,16 @@ async def open_clients(settings: Settings) -> AsyncIterator[AwsClients]:
         sns = await stack.enter_async_context(session.client("sns", config=client_config()))
         ddb = await stack.enter_async_context(session.client("dynamodb", config=client_config()))
         sts = await stack.enter_async_context(session.client("sts", config=client_config()))
-        with aws_errors("sts:GetCallerIdentity"):
-            account_id = (await sts.get_caller_identity())["Account"]
-        yield AwsClients(s3=s3, sqs=sqs, sns=sns, dynamodb=ddb, account_id=account_id)
+        yield AwsClients(s3=s3, sqs=sqs, sns=sns, dynamodb=ddb, sts=sts)
 
 
-def topic_arn(name_or_arn: str, region: str, account_id: str) -> str:
+async def topic_arn(clients: AwsClients, name_or_arn: str, region: str) -> str:
+    """An ARN as given, or one built from a topic name and the caller's account."""
     if name_or_arn.startswith("arn:"):
         return name_or_arn
-    return f"arn:aws:sns:{region}:{account_id}:{name_or_arn}"
+    with aws_errors("sts:GetCallerIdentity"):
+        account = (await clients.sts.get_caller_identity())["Account"]
+    return f"arn:aws:sns:{region}:{account}:{name_or_arn}"
 
 
 class aws_errors:
