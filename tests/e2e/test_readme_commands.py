@@ -82,9 +82,16 @@ def test_demo_exits_non_zero_with_the_error_code_when_the_job_fails(tmp_path: Pa
     notes = tmp_path / "notes.mp4"
     notes.write_text("not a video\n" * 50)
     ffapi = str(Path(sys.executable).parent / "ffapi")
-    result = run([ffapi, "demo", "--input", str(notes)])
+    result = run([ffapi, "demo", "--input", str(notes), "--verbose"])
     assert result.returncode == 1
     assert "job failed: invalid_media" in result.stdout
+    # --verbose shows the worker's logs: JSON lines, the job's ids bound to each of its lines.
+    logs = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    [failed] = [entry for entry in logs if entry["event"] == "job.failed"]
+    assert failed["level"] == "warning"
+    assert failed["code"] == "invalid_media"
+    assert failed["job_id"].startswith("j-")
+    assert failed["message_id"]
     event = json.loads(result.stdout.split("subscribed to the SNS topic:\n")[1].splitlines()[0])
     assert event["type"] == "ffapi.job.failed"
     assert event["data"]["error"]["retryable"] is False

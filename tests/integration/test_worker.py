@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -12,10 +14,22 @@ from prometheus_client import REGISTRY
 from handlers.runtime import open_runtime
 from handlers.watcher import EventWatcher
 from handlers.worker import Worker
+from infra.metrics import serve_metrics
 
 from .conftest import Stack
 
 pytestmark = pytest.mark.integration
+
+
+def test_metrics_are_served_for_prometheus() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    serve_metrics(port, addr="127.0.0.1")
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        body = resp.read().decode()
+    assert "# TYPE ffapi_jobs_total counter" in body
+    assert "# TYPE ffapi_message_seconds histogram" in body
 
 
 def sample(name: str, labels: dict[str, str]) -> float:
