@@ -124,76 +124,50 @@ def _normalize_doc(doc: dict[str, Any], config: IntakeConfig, depth: int) -> Int
 
 
 def _from_s3_event(event: S3Event, config: IntakeConfig) -> Intake:
-    requests: list[JobRequest] = []
-    ignored: list[str] = []
+    outcomes: list[JobRequest | str] = []
     for record in event.records:
         if record.event_source != "aws:s3" or not record.event_name.startswith("ObjectCreated:"):
-            ignored.append(f"{record.event_source} {record.event_name}")
+            outcomes.append(f"{record.event_source} {record.event_name}")
             continue
         obj = record.s3.object
         # S3 URL-encodes keys in notifications: '+' for spaces on AWS, %20 on LocalStack, and
         # moto also encodes '/' as %2F. unquote_plus reads all three.
         key = unquote_plus(obj.key)
-        _add(
-            requests,
-            ignored,
-            config,
-            record.s3.bucket.name,
-            key,
-            obj.e_tag,
-            obj.version_id,
-            obj.size,
-        )
-    return Intake(requests=tuple(requests), ignored=tuple(ignored))
+        outcomes.append(_job_for(config, record.s3.bucket.name, key=key, etag=obj.e_tag,
+                                 version_id=obj.version_id, size=obj.size))  # fmt: skip
+    return _collect(outcomes)
 
 
 def _from_eventbridge(event: EventBridgeS3Event, config: IntakeConfig) -> Intake:
     if event.detail_type != "Object Created":
         return Intake(ignored=(f"aws.s3 {event.detail_type}",))
     obj = event.detail.object  # EventBridge carries the key as written, not URL-encoded
-    requests: list[JobRequest] = []
-    ignored: list[str] = []
-    _add(
-        requests,
-        ignored,
-        config,
-        event.detail.bucket.name,
-        obj.key,
-        obj.etag,
-        obj.version_id,
-        obj.size,
-    )
-    return Intake(requests=tuple(requests), ignored=tuple(ignored))
+    return _collect([
+        _job_for(config, event.detail.bucket.name, key=obj.key, etag=obj.etag,
+                 version_id=obj.version_id, size=obj.size),
+    ])  # fmt: skip
 
 
-def _add(
-    requests: list[JobRequest],
-    ignored: list[str],
-    config: IntakeConfig,
-    bucket: str,
-    key: str,
-    etag: str | None,
-    version_id: str | None,
+def _job_for(
+    config: IntakeConfig, bucket: str, *, key: str, etag: str | None, version_id: str | None,
     size: int | None,
-) -> None:
+) -> JobRequest | str:  # fmt: skip
+    """The job an object announcement asks for, or why it asks for none."""
     if key.endswith("/"):
-        ignored.append(f"folder marker s3://{bucket}/{key}")
-        return
+        return f"folder marker s3://{bucket}/{key}"
     rule = config.rule_for(bucket, key)
     if rule is None:
-        ignored.append(f"no watch rule for s3://{bucket}/{key}")
-        return
-    ref = _parse(
-        S3ObjectRef,
-        {
-            "bucket": bucket,
-            "key": key,
-            "etag": etag and etag.strip('"'),
-            "version_id": version_id,
-            "size": size,
-        },
+        return f"no watch rule for s3://{bucket}/{key}"
+    ref = _parse(S3ObjectRef, {"bucket": bucket, "key": key, "etag": etag and etag.strip('"'),
+                               "version_id": version_id, "size": size})  # fmt: skip
+    return JobRequest(input=ref, preset=rule.preset, output=rule.output)
+
+
+def _collect(outcomes: list[JobRequest | str]) -> Intake:
+    return Intake(
+        requests=tuple(o for o in outcomes if isinstance(o, JobRequest)),
+        ignored=tuple(o for o in outcomes if isinstance(o, str)),
     )
-    requests.append(JobRequest(input=ref, preset=rule.preset, output=rule.output))
 
 
 def _load_json(text: str | bytes, what: str) -> Any:
