@@ -6,8 +6,8 @@ the same code at AWS, LocalStack or moto.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,19 +58,13 @@ async def topic_arn(clients: AwsClients, name_or_arn: str, region: str) -> str:
     return f"arn:aws:sns:{region}:{account}:{name_or_arn}"
 
 
-class aws_errors:
-    """Translate SDK failures (after botocore's retries) into StorageUnavailable."""
-
-    def __init__(self, operation: str) -> None:
-        self.operation = operation
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: object) -> None:  # fmt: skip
-        if isinstance(exc, ClientError | BotoCoreError):
-            raise StorageUnavailable(f"{self.operation}: {error_summary(exc)}") from exc
+@contextmanager
+def aws_errors(operation: str) -> Iterator[None]:
+    """Translate SDK failures (after botocore's own retries) into StorageUnavailable."""
+    try:
+        yield
+    except (ClientError, BotoCoreError) as exc:
+        raise StorageUnavailable(f"{operation}: {error_summary(exc)}") from exc
 
 
 def error_code(exc: BaseException) -> str:
