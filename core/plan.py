@@ -65,8 +65,10 @@ def fit_size(display_w: float, display_h: float, max_height: int) -> tuple[int, 
     Each side is the nearest even number to its exact size, but never past the source's own
     (a 1279x719 source becomes 1278x718, not 1280x720).
     """
-    height = _even_at_most(min(display_h, max_height), display_h)
-    width = _even_at_most(display_w * height / display_h, display_w)
+    scaled_h = min(display_h, max_height)
+    # Both sides come from the exact scale and are rounded once each, never one from the other.
+    height = _even_at_most(scaled_h, display_h)
+    width = _even_at_most(display_w * scaled_h / display_h, display_w)
     return width, height
 
 
