@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from core.events import EventType
+from core.jobs import output_key
 from core.presets import PresetName
 from handlers.runtime import Runtime, open_runtime
 from handlers.watcher import EventWatcher
@@ -44,9 +45,10 @@ class DemoResult:
 async def run_demo(options: DemoOptions, settings: Settings) -> int:
     require_binaries("ffmpeg", "ffprobe")
     # Short polls: the demo stops its worker after one job and should not wait on a long poll.
-    settings = settings.model_copy(update={"wait_time_seconds": 1})
+    overrides: dict[str, Any] = {"wait_time_seconds": 1}
     if options.preset:
-        settings = settings.model_copy(update={"preset": options.preset})
+        overrides["preset"] = options.preset
+    settings = settings.model_copy(update=overrides)
     with embedded_emulator(settings.region) as emulator, tempfile.TemporaryDirectory() as tmp:
         print(f"emulator   moto server at {emulator.endpoint_url} (in this process)")
         resources = await asyncio.to_thread(bootstrap, settings)
@@ -100,7 +102,7 @@ async def _run_one_job(
             await worker
     event = json.loads(raw)
     job_id = event["subject"]
-    prefix = f"{runtime.settings.output_prefix.strip('/')}/{job_id}/"
+    prefix = output_key(runtime.settings.output_location, job_id, "")
     listing = await s3.list_objects_v2(Bucket=resources.output_bucket, Prefix=prefix)
     objects = [(o["Key"], int(o["Size"])) for o in listing.get("Contents", [])]
     return DemoResult(event, raw, await runtime.jobs.get(job_id), objects)
