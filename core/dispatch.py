@@ -42,10 +42,11 @@ class Disposition(StrEnum):
 
 class JobOutcomeStatus(StrEnum):
     COMPLETED = "COMPLETED"
-    FAILED = "FAILED"  # permanently, or on the queue's last delivery
+    FAILED = "FAILED"  # permanently (a transient failure stays RETRYING, even on the last try)
     RETRYING = "RETRYING"  # transient failure: the message comes back
     DUPLICATE = "DUPLICATE"  # already completed or failed: nothing to do
     BUSY = "BUSY"  # another delivery holds the lease: come back after it
+    SUPERSEDED = "SUPERSEDED"  # our lease lapsed and another worker took the job over
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,13 @@ class DispatchSettings:
     intake: IntakeConfig
     lease_seconds: int
     max_receive_count: int  # the queue's redrive threshold: the last delivery announces failure
+
+
+# Outcomes that leave the message on the queue: the job is not finished, and this delivery
+# (or its redelivery) is what will finish it.
+_COME_BACK = frozenset(
+    {JobOutcomeStatus.RETRYING, JobOutcomeStatus.BUSY, JobOutcomeStatus.SUPERSEDED}
+)
 
 
 class Dispatcher:
@@ -101,7 +109,8 @@ class Dispatcher:
             # It can never become a job: announce once under an id derived from the body.
             job_id = "m-" + hashlib.sha256(message.body.encode()).hexdigest()[:24]
             log.warning("message.rejected", code=exc.code, reason=exc.message)
-            await self._announce_failure(job_id, None, exc.to_dict(), message.receive_count)
+            # Attempt 1 always: a redelivery of the same body re-sends the same event id.
+            await self._announce_failure(job_id, None, exc.to_dict(), attempt=1)
             return Outcome(jobs=[JobOutcome(job_id, JobOutcomeStatus.FAILED, exc)])
         outcome = Outcome(ignored=intake.ignored)
         for reason in intake.ignored:
@@ -109,7 +118,7 @@ class Dispatcher:
         for request in intake.requests:
             job = await self._handle_request(request, message.receive_count)
             outcome.jobs.append(job)
-            if job.status in (JobOutcomeStatus.RETRYING, JobOutcomeStatus.BUSY):
+            if job.status in _COME_BACK:
                 outcome.disposition = Disposition.RETRY
                 if job.retry_after is not None:
                     outcome.retry_after = max(outcome.retry_after or 0.0, job.retry_after)
@@ -144,7 +153,7 @@ class Dispatcher:
         self, job_id: str, request: JobRequest, attempt: int, receive_count: int
     ) -> JobOutcome:
         log.info("job.started", attempt=attempt, preset=request.preset)
-        renewal = asyncio.create_task(self._keep_lease(job_id))
+        renewal = asyncio.create_task(self._keep_lease(job_id, attempt))
         try:
             started = _request_data(request, attempt)
             await self._events.publish(
@@ -159,7 +168,8 @@ class Dispatcher:
             renewal.cancel()
         # Record, announce, then mark announced: a crash in between leaves a record that the
         # next delivery of this job finds unannounced, and it announces (same event id).
-        await self._jobs.complete(job_id, result)
+        if not await self._jobs.complete(job_id, result):
+            return self._superseded(job_id)
         await self._events.publish(
             job_event(EventType.COMPLETED, job_id, self._now(), result.event_data(), attempt)
         )
@@ -167,13 +177,19 @@ class Dispatcher:
         log.info("job.completed", timings=result.timings)
         return JobOutcome(job_id, JobOutcomeStatus.COMPLETED)
 
-    async def _keep_lease(self, job_id: str) -> None:
+    def _superseded(self, job_id: str) -> JobOutcome:
+        log.warning("lease.lost", reason="another worker took the job over; its result stands")
+        lease = float(self._settings.lease_seconds)
+        return JobOutcome(job_id, JobOutcomeStatus.SUPERSEDED, retry_after=lease)
+
+    async def _keep_lease(self, job_id: str, attempt: int) -> None:
         lease = self._settings.lease_seconds
         while True:
             await asyncio.sleep(lease / 3)
             try:
-                if not await self._jobs.renew(job_id, lease):
-                    log.warning("lease.lost")  # taken over after a stall; the record says by whom
+                if not await self._jobs.renew(job_id, lease, attempt):
+                    log.warning("lease.lost")  # our final write will be refused too
+                    return
             except FfapiError as exc:  # the store is unreachable; the next beat may succeed
                 log.warning("lease.renew_failed", code=exc.code, reason=exc.message)
 
@@ -200,9 +216,13 @@ class Dispatcher:
         final = not error.retryable or receive_count >= self._settings.max_receive_count
         log.warning("job.failed", code=error.code, retryable=error.retryable, final=final,
                     reason=error.message)  # fmt: skip
-        await self._jobs.fail(job_id, error.to_dict(), final=final)
+        if not await self._jobs.fail(job_id, error.to_dict(), final=final, attempt=attempt):
+            if attempt is not None:
+                return self._superseded(job_id)
+            log.info("job.duplicate", reason="finished or running elsewhere; not failing it")
+            return JobOutcome(job_id, JobOutcomeStatus.DUPLICATE)
         if final:
-            await self._announce_failure(job_id, request, error.to_dict(), attempt or receive_count)
+            await self._announce_failure(job_id, request, error.to_dict(), attempt or 1)
             await self._jobs.mark_announced(job_id)
         status = JobOutcomeStatus.RETRYING if error.retryable else JobOutcomeStatus.FAILED
         return JobOutcome(job_id, status, error)

@@ -47,13 +47,22 @@ class Claim:
 class JobStore(Protocol):
     async def claim(self, job_id: str, request: JobRequest, lease_seconds: int) -> Claim: ...
 
-    async def renew(self, job_id: str, lease_seconds: int) -> bool:
-        """Extend a running job's lease; False if the job is no longer ours to run."""
+    # Writes after a claim are fenced by its attempt number: each returns False, and writes
+    # nothing, when the job is no longer this claim's to write (its lease lapsed and another
+    # worker took it over).
+
+    async def renew(self, job_id: str, lease_seconds: int, attempt: int) -> bool: ...
+
+    async def complete(self, job_id: str, result: JobResult) -> bool:
+        """Fenced by ``result.attempt``."""
         ...
 
-    async def complete(self, job_id: str, result: JobResult) -> None: ...
-
-    async def fail(self, job_id: str, error: dict[str, Any], *, final: bool) -> None: ...
+    async def fail(
+        self, job_id: str, error: dict[str, Any], *, final: bool, attempt: int | None
+    ) -> bool:
+        """``attempt=None``: a failure before any claim; refused over a finished or running
+        job (a duplicate delivery must not turn COMPLETED into FAILED)."""
+        ...
 
     async def mark_announced(self, job_id: str) -> None:
         """The terminal event went out; later deliveries need not announce it again."""

@@ -74,51 +74,44 @@ class DynamoJobStore:
         remaining = max(0.0, float(record.get("lease_until", now)) - now)
         return Claim("busy", lease_remaining=remaining, status=status)
 
-    async def renew(self, job_id: str, lease_seconds: int) -> bool:
-        now = self._clock()
-        with aws_errors("dynamodb:UpdateItem"):
-            try:
-                await self._ddb.update_item(
-                    TableName=self._table, Key={"job_id": {"S": job_id}},
-                    UpdateExpression="SET lease_until = :lease, updated_at = :ts",
-                    ConditionExpression="#s = :running",
-                    ExpressionAttributeNames={"#s": "status"},
-                    ExpressionAttributeValues={
-                        ":lease": {"N": str(int(now + lease_seconds))},
-                        ":running": {"S": JobStatus.RUNNING}, ":ts": {"S": _iso(now)},
-                    },
-                )  # fmt: skip
-            except ClientError as exc:
-                if error_code(exc) != "ConditionalCheckFailedException":
-                    raise
-                return False
-        return True
+    async def renew(self, job_id: str, lease_seconds: int, attempt: int) -> bool:
+        lease = {":lease": {"N": str(int(self._clock() + lease_seconds))}}
+        return await self._update(
+            job_id, "SET lease_until = :lease, updated_at = :ts", lease, fenced_by=attempt
+        )
 
-    async def complete(self, job_id: str, result: JobResult) -> None:
-        await self._update(
+    async def complete(self, job_id: str, result: JobResult) -> bool:
+        values = {
+            ":s": {"S": JobStatus.COMPLETED}, ":r": {"S": result.model_dump_json()},
+            ":no": {"BOOL": False},
+        }  # fmt: skip
+        return await self._update(
             job_id,
             "SET #s = :s, #r = :r, announced = :no, updated_at = :ts"
             " REMOVE lease_until, #e, retryable",
-            {
-                ":s": {"S": JobStatus.COMPLETED},
-                ":r": {"S": result.model_dump_json()},
-                ":no": {"BOOL": False},
-            },
-            {"#r": "result"},
-        )
+            values, {"#r": "result"}, fenced_by=result.attempt,
+        )  # fmt: skip
 
-    async def fail(self, job_id: str, error: dict[str, Any], *, final: bool) -> None:
+    async def fail(
+        self, job_id: str, error: dict[str, Any], *, final: bool, attempt: int | None
+    ) -> bool:
         status = JobStatus.FAILED if final else JobStatus.RETRYING
         values = {
             ":s": {"S": status}, ":err": {"S": json.dumps(error)},
             ":retryable": {"BOOL": bool(error.get("retryable"))}, ":announced": {"BOOL": not final},
         }  # fmt: skip
-        await self._update(
-            job_id,
+        expression = (
             "SET #s = :s, #e = :err, retryable = :retryable, announced = :announced,"
-            " updated_at = :ts REMOVE lease_until",
-            values,
+            " updated_at = :ts REMOVE lease_until"
         )
+        if attempt is not None:
+            return await self._update(job_id, expression, values, fenced_by=attempt)
+        # Before any claim (the input vanished): never over a finished or running job.
+        values[":retrying"] = {"S": JobStatus.RETRYING}
+        return await self._update(
+            job_id, expression, values,
+            condition="attribute_not_exists(job_id) OR #s = :retrying",
+        )  # fmt: skip
 
     async def mark_announced(self, job_id: str) -> None:
         await self._update(
@@ -127,17 +120,35 @@ class DynamoJobStore:
 
     async def _update(
         self, job_id: str, expression: str, values: dict[str, Any],
-        names: dict[str, str] | None = None,
-    ) -> None:  # fmt: skip
+        names: dict[str, str] | None = None, *, fenced_by: int | None = None,
+        condition: str | None = None,
+    ) -> bool:  # fmt: skip
+        """One UpdateItem; False when its condition does not hold.
+
+        ``fenced_by``: the claim's attempt number. Only the worker holding that claim may
+        write: a worker whose lease lapsed and was taken over finds its writes refused.
+        """
+        values = {**values, ":ts": {"S": _iso(self._clock())}}
+        if fenced_by is not None:
+            condition = "#s = :running AND attempts = :attempt"
+            values |= {":running": {"S": JobStatus.RUNNING}, ":attempt": {"N": str(fenced_by)}}
         all_names = {"#s": "status", "#e": "error", **(names or {})}
-        used = {k: v for k, v in all_names.items() if k in expression}  # DynamoDB refuses extras
+        text = expression + (condition or "")
+        used = {k: v for k, v in all_names.items() if k in text}  # DynamoDB refuses extras
+        extra: dict[str, Any] = {"ExpressionAttributeNames": used} if used else {}
+        if condition:
+            extra["ConditionExpression"] = condition
         with aws_errors("dynamodb:UpdateItem"):
-            await self._ddb.update_item(
-                TableName=self._table, Key={"job_id": {"S": job_id}},
-                UpdateExpression=expression,
-                ExpressionAttributeValues={**values, ":ts": {"S": _iso(self._clock())}},
-                **({"ExpressionAttributeNames": used} if used else {}),
-            )  # fmt: skip
+            try:
+                await self._ddb.update_item(
+                    TableName=self._table, Key={"job_id": {"S": job_id}},
+                    UpdateExpression=expression, ExpressionAttributeValues=values, **extra,
+                )  # fmt: skip
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+                return False
+        return True
 
     async def get(self, job_id: str) -> dict[str, Any] | None:
         with aws_errors("dynamodb:GetItem"):

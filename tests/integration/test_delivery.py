@@ -112,3 +112,26 @@ def test_transient_failure_is_retried_then_dead_lettered(stack: Stack, short_cli
     assert record["attempts"]["N"] == str(settings.max_receive_count)
     assert stack.queue_depth(stack.resources.dlq_url) == 1
     assert stack.queue_depth(stack.resources.queue_url) == 0
+
+
+def test_a_late_duplicate_after_the_upload_was_deleted_changes_nothing(
+    stack: Stack, short_clip: Path
+) -> None:
+    s3, sqs, settings = stack.client("s3"), stack.client("sqs"), stack.settings
+    key = f"{settings.watch_prefix}late.mp4"
+    s3.upload_file(str(short_clip), settings.input_bucket, key)
+    [done] = run_worker(stack).of_type("completed")
+    etag = s3.head_object(Bucket=settings.input_bucket, Key=key)["ETag"].strip('"')
+    s3.delete_object(Bucket=settings.input_bucket, Key=key)  # the client cleans up
+    late = {"Records": [{
+        "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": settings.input_bucket},
+               "object": {"key": "incoming/late.mp4", "eTag": etag, "size": 1}},
+    }]}  # fmt: skip
+    sqs.send_message(QueueUrl=stack.resources.queue_url, MessageBody=json.dumps(late))
+
+    scenario = run_worker(stack, terminal=0, settle=3.0)
+
+    assert scenario.events == []  # no job.failed for a job that completed
+    assert job_record(stack, done["subject"])["status"]["S"] == "COMPLETED"
+    assert stack.queue_depth(stack.resources.queue_url) == 0

@@ -65,24 +65,38 @@ class FakeJobs:
         }  # fmt: skip
         return Claim("claimed", attempt=attempts)
 
-    async def renew(self, job_id: str, lease_seconds: int) -> bool:
-        rec = self.records[job_id]
-        if rec["status"] != JobStatus.RUNNING:
+    def _holds(self, job_id: str, attempt: int) -> bool:
+        rec = self.records.get(job_id) or {}
+        return rec.get("status") == JobStatus.RUNNING and rec.get("attempts") == attempt
+
+    async def renew(self, job_id: str, lease_seconds: int, attempt: int) -> bool:
+        if not self._holds(job_id, attempt):
             return False
-        rec["lease_until"] = self.now + lease_seconds
+        self.records[job_id]["lease_until"] = self.now + lease_seconds
         return True
 
-    async def complete(self, job_id: str, result: JobResult) -> None:
+    async def complete(self, job_id: str, result: JobResult) -> bool:
+        if not self._holds(job_id, result.attempt):
+            return False
         self.records[job_id].update(
             status=JobStatus.COMPLETED, result=result.model_dump(mode="json"), announced=False
         )
+        return True
 
-    async def fail(self, job_id: str, error: dict[str, Any], *, final: bool) -> None:
+    async def fail(
+        self, job_id: str, error: dict[str, Any], *, final: bool, attempt: int | None
+    ) -> bool:
+        if attempt is not None and not self._holds(job_id, attempt):
+            return False
+        current = self.records.get(job_id)
+        if attempt is None and current and current["status"] != JobStatus.RETRYING:
+            return False
         rec = self.records.setdefault(job_id, {"attempts": 0})
         rec.update(
             status=JobStatus.FAILED if final else JobStatus.RETRYING,
             error=error, retryable=error["retryable"], lease_until=0, announced=not final,
         )  # fmt: skip
+        return True
 
     async def mark_announced(self, job_id: str) -> None:
         self.records[job_id]["announced"] = True

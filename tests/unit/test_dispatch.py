@@ -139,7 +139,7 @@ def test_a_job_leased_by_another_worker_comes_back_after_the_lease() -> None:
         ("invalid-unrecognized.json", "unrecognized_message"),
     ],
 )
-def test_a_message_that_can_never_succeed_is_announced_once_and_acknowledged(
+def test_a_message_that_can_never_succeed_is_announced_and_acknowledged(
     name: str, code: str
 ) -> None:
     h = Harness(FakePipeline())
@@ -151,9 +151,10 @@ def test_a_message_that_can_never_succeed_is_announced_once_and_acknowledged(
     assert event.data["error"]["code"] == code
     assert event.data["error"]["retryable"] is False
     assert h.pipeline.runs == []
-    # The same body always maps to the same id, so a consumer can de-duplicate.
-    h.handle(body(name))
+    # Delivered again (a delete that failed), it is the same announcement: same subject and id.
+    h.handle(body(name), receive_count=2)
     assert h.events.published[1].subject == event.subject
+    assert h.events.published[1].id == event.id
 
 
 def test_a_missing_input_is_a_permanent_failure_without_a_start() -> None:
@@ -248,3 +249,45 @@ def test_an_event_sent_again_keeps_its_id() -> None:
     assert failed.data["error"]["code"] == "invalid_media"
     expected = job_event(EventType.FAILED, failed.subject, NOW, {}, 1)
     assert failed.id == expected.id
+
+
+def test_a_duplicate_after_the_source_was_deleted_leaves_the_completed_job_alone() -> None:
+    h = Harness(FakePipeline(None))
+    h.handle(s3_put())
+    job_id = next(iter(h.jobs.records))
+    h.objects.existing.clear()  # the client deleted the upload after job.completed
+
+    outcome = h.handle(s3_put(), receive_count=2)  # S3 announced it twice
+
+    assert outcome.disposition is Disposition.ACK
+    assert outcome.jobs[0].status == "DUPLICATE"
+    assert h.jobs.records[job_id]["status"] == JobStatus.COMPLETED
+    assert h.events.types == ["ffapi.job.started", "ffapi.job.completed"]
+
+
+class TakenOver(FakePipeline):
+    """A pipeline that stalls past its lease: meanwhile another worker claims the job."""
+
+    def __init__(self, jobs: FakeJobs) -> None:
+        super().__init__(None)
+        self.jobs = jobs
+
+    async def run(self, job_id, request, jobdir, attempt):  # type: ignore[no-untyped-def]
+        self.jobs.now += 10_000  # the lease lapsed...
+        await self.jobs.claim(job_id, request, 60)  # ...and another delivery claimed it
+        return await super().run(job_id, request, jobdir, attempt)
+
+
+def test_a_worker_whose_lease_was_taken_over_neither_records_nor_announces() -> None:
+    h = Harness(FakePipeline())
+    h.pipeline = TakenOver(h.jobs)
+    h.dispatcher._pipeline = h.pipeline  # type: ignore[assignment]
+
+    outcome = h.handle(s3_put())
+
+    assert outcome.disposition is Disposition.RETRY  # the message is the new owner's too
+    assert outcome.jobs[0].status == "SUPERSEDED"
+    job_id = outcome.jobs[0].job_id
+    assert h.jobs.records[job_id]["status"] == JobStatus.RUNNING  # the new claim stands
+    assert h.jobs.records[job_id]["attempts"] == 2
+    assert h.events.types == ["ffapi.job.started"]  # no completion from the stale worker
