@@ -20,7 +20,7 @@ from core.models import JobRequest, OutputLocation
 from core.plan import CONTENT_TYPES, OUTPUT_FORMATS, SOURCE_FORMATS, TranscodePlan, plan_mp4
 from core.ports import JobDir, MediaTool, ObjectStore
 from core.presets import get_preset
-from core.probe import ProbeResult, parse_probe
+from core.probe import ProbeResult, parse_probe, public_probe
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +84,9 @@ class JobPipeline:
                 await self._objects.upload_file(
                     jobdir.out / planned.name, out.bucket, item.key, item.content_type
                 )
-            outputs.append(await self._put_json(probe_doc, out, job_id, "probe.json", "probe"))
+            outputs.append(
+                await self._put_json(public_probe(probe_doc), out, job_id, "probe.json", "probe")
+            )
         result = JobResult(
             job_id=job_id, input=request.input, preset=request.preset, output=out,
             source=_source_info(probe), outputs=outputs, encoder=plan.encoder,
@@ -100,14 +102,17 @@ class JobPipeline:
         self, plan: TranscodePlan, jobdir: JobDir, out: OutputLocation, job_id: str
     ) -> list[OutputFile]:
         """Probe every output before anything is published: each must open as what it claims
-        to be, and its size and duration go into the result."""
+        to be (ffprobe reads headers; it does not decode), and its size and duration go into
+        the result."""
         files = []
         for planned in plan.outputs:
-            doc = await self._media.probe(jobdir.out / planned.name, OUTPUT_FORMATS)
             try:
+                doc = await self._media.probe(jobdir.out / planned.name, OUTPUT_FORMATS)
                 info = parse_probe(doc, still=planned.role == "poster")
             except InvalidMedia as exc:  # our output, not the user's input, is at fault
-                raise TranscodeFailed(f"{planned.name} does not decode: {exc.message}") from exc
+                raise TranscodeFailed(f"{planned.name} is unreadable: {exc.message}") from exc
+            if planned.role == "video" and info.duration <= 0:
+                raise TranscodeFailed(f"{planned.name} has no duration")
             files.append(OutputFile(
                 key=output_key(out, job_id, planned.name), role=planned.role,
                 content_type=planned.content_type, size=info.size or 0,

@@ -80,7 +80,8 @@ def plan_mp4(
         raise UnsupportedMedia(f"preset {preset.name} needs a video stream; the input has none")
     width, height = fit_size(*video.display_size, preset.max_height)
     fps = min(video.fps, preset.max_fps) if video.fps > 0 else preset.max_fps
-    poster_at = _poster_time(probe.duration)
+    # The picture may end before the file does (a long audio tail): time the poster on it.
+    poster_at = _poster_time(video.duration or probe.duration)
     poster_w = min(preset.poster_width, width)
     poster_h = max(2, _even(height * poster_w / width))
     vf = [f"scale={width}:{height}:flags=bicubic", "setsar=1"]
@@ -88,7 +89,7 @@ def plan_mp4(
         vf.append(f"fps={fps:g}")
     vf += ["format=yuv420p", "split=2[mp4][still]"]
     graph = (
-        f"[0:v:0]{','.join(vf)};"
+        f"[0:{video.index}]{','.join(vf)};"
         f"[still]trim=start={poster_at:.3f},setpts=PTS-STARTPTS,"
         f"scale={poster_w}:{poster_h}[poster]"
     )
@@ -135,7 +136,8 @@ def probe_argv(path: PurePosixPath, formats: tuple[str, ...] = SOURCE_FORMATS) -
 
 
 def _poster_time(duration: float) -> float:
-    # A tenth of the way in skips fades from black, capped so short clips still have a frame.
+    # A tenth of the way in skips fades from black, capped so short clips still have a frame;
+    # an unknown duration (0.0) takes the first frame.
     return 0.0 if duration < 1.0 else min(duration * 0.1, 10.0)
 
 

@@ -1,7 +1,8 @@
 """What ffprobe said about a file, reduced to the facts planning needs.
 
 ``parse_probe`` takes ffprobe's ``-show_format -show_streams`` JSON (already decoded) and
-raises :class:`InvalidMedia` when the file has nothing a media job can use.
+raises :class:`InvalidMedia` when the file has nothing a media job can use. A duration of 0.0
+means unknown: live-muxed WebM/MKV carry none in their header, and ffmpeg transcodes them.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from typing import Any
 
 from core.errors import InvalidMedia
 
-# Image "formats" ffmpeg happily opens; a still image is not a video source for this worker.
-_STILL_IMAGE_CODECS = frozenset({"png", "mjpeg", "bmp", "gif", "webp", "tiff", "jpegls"})
+# Demuxers of single images: a picture is not a video source (MJPEG inside AVI/MOV is).
+_IMAGE_FORMATS = ("image2", "_pipe")
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,8 @@ class VideoStream:
     rotation: int  # degrees clockwise the player rotates the picture: 0, 90, 180 or 270
     sample_aspect: Fraction
     pix_fmt: str | None
+    duration: float = 0.0  # the stream's own, when known; it may end before the file does
+    index: int = 0  # ffprobe's stream index: the planner maps exactly this stream
 
     @property
     def display_size(self) -> tuple[float, float]:
@@ -53,34 +56,26 @@ class ProbeResult:
 
 
 def parse_probe(doc: dict[str, Any], *, still: bool = False) -> ProbeResult:
-    """``still=True`` accepts a single image (a poster we wrote), which has no duration."""
+    """``still=True`` accepts a single image (a poster we wrote) as the picture stream."""
     fmt = doc.get("format") or {}
     streams = doc.get("streams") or []
-    video = next((_video(s) for s in streams if _is_video(s, still)), None)
+    image = str(fmt.get("format_name", "")).endswith(_IMAGE_FORMATS)
+    video = next((_video(s) for s in streams if _is_video(s) and (still or not image)), None)
     audio = next((_audio(s) for s in streams if s.get("codec_type") == "audio"), None)
     if video is None and audio is None:
         raise InvalidMedia("no audio or video stream found")
-    duration = _float(fmt.get("duration")) or 0.0
-    if not math.isfinite(duration):
-        duration = 0.0
-    if duration <= 0 and not still:
-        raise InvalidMedia("the file has no playable duration")
     return ProbeResult(
         format_name=str(fmt.get("format_name", "")),
-        duration=duration,
+        duration=_seconds(fmt.get("duration")),
         size=_int(fmt.get("size")),
         video=video,
         audio=audio,
     )
 
 
-def _is_video(stream: dict[str, Any], still: bool) -> bool:
-    if stream.get("codec_type") != "video":
-        return False
-    if still:
-        return True
-    attached = (stream.get("disposition") or {}).get("attached_pic") == 1
-    return not attached and stream.get("codec_name") not in _STILL_IMAGE_CODECS
+def _is_video(stream: dict[str, Any]) -> bool:
+    attached = (stream.get("disposition") or {}).get("attached_pic") == 1  # cover art
+    return stream.get("codec_type") == "video" and not attached
 
 
 def _video(stream: dict[str, Any]) -> VideoStream:
@@ -88,6 +83,7 @@ def _video(stream: dict[str, Any]) -> VideoStream:
     if not width or not height or width <= 0 or height <= 0:
         raise InvalidMedia("video stream has no frame size")
     return VideoStream(
+        index=_int(stream.get("index")) or 0,
         codec=str(stream.get("codec_name", "unknown")),
         width=width,
         height=height,
@@ -95,6 +91,7 @@ def _video(stream: dict[str, Any]) -> VideoStream:
         rotation=_rotation(stream),
         sample_aspect=_ratio(stream.get("sample_aspect_ratio")) or Fraction(1),
         pix_fmt=stream.get("pix_fmt"),
+        duration=_seconds(stream.get("duration")),
     )
 
 
@@ -115,6 +112,8 @@ def _rotation(stream: dict[str, Any]) -> int:
             angle = -float(side["rotation"])
     if angle is None:
         angle = _float((stream.get("tags") or {}).get("rotate")) or 0.0
+    if not math.isfinite(angle):
+        return 0
     return round(angle / 90.0) * 90 % 360
 
 
@@ -132,6 +131,26 @@ def _ratio(value: Any, sep: str = ":") -> Fraction | None:
     except ValueError:
         return None
     return Fraction(n, d) if n > 0 and d > 0 else None
+
+
+def _seconds(value: Any) -> float:
+    """A duration in seconds, 0.0 when absent, "N/A", negative or not finite."""
+    seconds = _float(value)
+    return seconds if seconds is not None and math.isfinite(seconds) and seconds > 0 else 0.0
+
+
+def public_probe(doc: dict[str, Any]) -> dict[str, Any]:
+    """ffprobe's JSON fit to publish as ``probe.json``: without our local path, and without
+    metadata tags (GPS position, device, names), except each stream's language."""
+    fmt = {k: v for k, v in (doc.get("format") or {}).items() if k not in ("filename", "tags")}
+    streams = []
+    for stream in doc.get("streams") or []:
+        kept = {k: v for k, v in stream.items() if k != "tags"}
+        language = (stream.get("tags") or {}).get("language")
+        if language:
+            kept["tags"] = {"language": language}
+        streams.append(kept)
+    return {"streams": streams, "format": fmt}
 
 
 def _float(value: Any) -> float | None:

@@ -29,6 +29,8 @@ def video(
     fps: float = 30.0,
     rotation: int = 0,
     sample_aspect: Fraction = Fraction(1),
+    duration: float = 0.0,
+    index: int = 0,
 ) -> VideoStream:
     return VideoStream(
         codec="h264",
@@ -38,6 +40,8 @@ def video(
         rotation=rotation,
         sample_aspect=sample_aspect,
         pix_fmt="yuv420p",
+        duration=duration,
+        index=index,
     )
 
 
@@ -60,7 +64,7 @@ def graph_of(argv: tuple[str, ...]) -> str:
 
 
 def scale_of(graph: str) -> tuple[int, int]:
-    m = re.search(r"\[0:v:0\]scale=(\d+):(\d+):", graph)
+    m = re.search(r"\[0:\d+\]scale=(\d+):(\d+):", graph)
     assert m, graph
     return int(m.group(1)), int(m.group(2))
 
@@ -372,3 +376,16 @@ def test_probe_argv() -> None:
     assert argv[wl + 1] == "file"
     assert argv[-1] == f"file:{path}"
     assert wl < len(argv) - 1
+
+
+def test_the_graph_maps_the_probed_video_stream_by_index() -> None:
+    # Cover art or a data track may come first; the planner uses the stream the probe chose.
+    plan = plan_mp4(P720, probe(v=video(index=2)), SOURCE, OUT_DIR)
+    assert graph_of(plan.argv).startswith("[0:2]scale=")
+
+
+def test_the_poster_is_timed_on_the_picture_not_the_file() -> None:
+    # 0.5 s of video in a 20 s file (a long audio tail): the poster must fall inside the video.
+    plan = plan_mp4(P720, probe(v=video(duration=0.5), duration=20.0), SOURCE, OUT_DIR)
+    assert plan.poster_at == 0.0
+    assert "trim=start=0.000" in graph_of(plan.argv)

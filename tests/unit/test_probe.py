@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from core.errors import InvalidMedia
-from core.probe import ProbeResult, VideoStream, parse_probe
+from core.probe import ProbeResult, VideoStream, parse_probe, public_probe
 
 H264_STREAM: dict[str, Any] = {
     "index": 0,
@@ -317,18 +317,45 @@ def test_no_usable_streams_is_invalid_media(doc: dict[str, Any]) -> None:
     assert info.value.retryable is False
 
 
-@pytest.mark.parametrize("duration", ["0.000000", "0", "N/A", None, "-1.5"])
-def test_no_duration_is_invalid_unless_still(duration: str | None) -> None:
+@pytest.mark.parametrize("duration", ["0.000000", "0", "N/A", None, "-1.5", "nan", "inf"])
+def test_an_unknown_duration_is_zero_not_an_error(duration: str | None) -> None:
+    # A WebM from MediaRecorder has no duration in its header; ffmpeg transcodes it fine.
     doc = mp4_doc()
     if duration is None:
         del doc["format"]["duration"]
     else:
         doc["format"]["duration"] = duration
-    with pytest.raises(InvalidMedia) as info:
-        parse_probe(doc)
-    assert info.value.code == "invalid_media"
-    result = parse_probe(doc, still=True)
+    result = parse_probe(doc)
+    assert result.duration == 0.0
     assert result.video is not None
+
+
+def test_mjpeg_video_in_a_container_is_video() -> None:
+    doc = mp4_doc(video={"codec_name": "mjpeg", "pix_fmt": "yuvj420p"})
+    doc["format"]["format_name"] = "avi"
+    result = parse_probe(doc)
+    assert result.video is not None
+    assert result.video.codec == "mjpeg"
+
+
+def test_a_nonsense_rotate_tag_is_no_rotation() -> None:
+    for value in ("nan", "inf", "-inf", "banana"):
+        doc = mp4_doc(video={"tags": {"rotate": value}, "side_data_list": []})
+        result = parse_probe(doc)
+        assert result.video is not None
+        assert result.video.rotation == 0
+
+
+def test_public_probe_keeps_facts_and_drops_paths_and_tags() -> None:
+    doc = mp4_doc()
+    doc["format"]["tags"] = {"location": "+48.8584+002.2945/", "encoder": "Lavf"}
+    doc["streams"][0]["tags"] = {"language": "eng", "handler_name": "Core Media Video"}
+    public = public_probe(doc)
+    assert "filename" not in public["format"]
+    assert "tags" not in public["format"]
+    assert public["streams"][0]["tags"] == {"language": "eng"}
+    assert public["format"]["duration"] == doc["format"]["duration"]
+    assert public["streams"][0]["codec_name"] == doc["streams"][0]["codec_name"]
 
 
 def test_still_accepts_a_single_mjpeg_image() -> None:
