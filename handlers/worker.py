@@ -9,7 +9,7 @@ import time
 
 import structlog
 
-from core.dispatch import Disposition, Outcome
+from core.dispatch import Disposition, JobOutcomeStatus, Outcome
 from core.errors import FfapiError
 from handlers.runtime import Runtime
 from infra.metrics import JOB_ERRORS, JOBS, MESSAGE_SECONDS, MESSAGES
@@ -71,7 +71,10 @@ class Worker:
             return []
         if stop.is_set():
             for delivery in deliveries:  # stopping: hand them straight to another worker
-                await self._queue.set_visibility(delivery, 0)
+                try:
+                    await self._queue.set_visibility(delivery, 0)
+                except FfapiError as exc:  # it reappears after its visibility timeout anyway
+                    log.warning("queue.release_failed", code=exc.code, reason=exc.message)
             return []
         return deliveries
 
@@ -95,7 +98,7 @@ class Worker:
     async def _settle(self, delivery: Delivery, outcome: Outcome) -> None:
         for job in outcome.jobs:
             JOBS.labels(job.status).inc()
-            if job.error is not None:
+            if job.error is not None and job.status is not JobOutcomeStatus.BUSY:
                 JOB_ERRORS.labels(job.error.code).inc()
         MESSAGES.labels(outcome.disposition.value).inc()
         if outcome.disposition is Disposition.ACK:
@@ -105,11 +108,14 @@ class Worker:
             await self._queue.set_visibility(delivery, delay)
 
     async def _heartbeat(self, delivery: Delivery) -> None:
-        """Keep a running job's message invisible, so no other worker receives it meanwhile."""
+        """Keep a running job's message invisible, so no other worker receives it meanwhile.
+
+        The first beat is immediate: the queue's own visibility timeout may be shorter than
+        ours (a queue made elsewhere, passed by URL)."""
         interval = max(1.0, self._visibility / 3)
         while True:
-            await asyncio.sleep(interval)
             try:
                 await self._queue.set_visibility(delivery, self._visibility)
             except FfapiError as exc:
                 log.warning("heartbeat.failed", code=exc.code, reason=exc.message)
+            await asyncio.sleep(interval)

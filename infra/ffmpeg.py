@@ -24,6 +24,7 @@ from core.plan import SOURCE_FORMATS, probe_argv
 log = structlog.get_logger("ffapi.ffmpeg")
 
 STDERR_LIMIT = 64 * 1024  # keep the tail; a corrupt input can make ffmpeg very chatty
+STDOUT_LIMIT = 16 * 1024**2  # ffprobe's JSON of a sane file is a few KB
 PROBE_TIMEOUT = 60.0
 
 
@@ -66,7 +67,11 @@ class FfmpegMedia:
 
 
 async def run_argv(argv: Sequence[str], cwd: Path, timeout: float) -> tuple[int, str, str]:
-    """Run one process to completion; kill it (and fail with TranscodeTimeout) at the deadline."""
+    """Run one process to completion; kill it (and fail with TranscodeTimeout) at the deadline.
+
+    Returns (exit code, stdout, the last STDERR_LIMIT bytes of stderr). A process killed by a
+    signal we did not send (the OOM killer, most often) fails as ResourceExhausted.
+    """
     proc = await asyncio.create_subprocess_exec(
         *argv,
         cwd=cwd,
@@ -76,22 +81,50 @@ async def run_argv(argv: Sequence[str], cwd: Path, timeout: float) -> tuple[int,
         env=_child_env(),
         start_new_session=True,  # a kill reaches the whole process group, not just ffmpeg
     )
+    assert proc.stdout is not None
+    assert proc.stderr is not None
     try:
-        stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout)
+        stdout, stderr, _ = await asyncio.wait_for(
+            asyncio.gather(
+                _read_all(proc.stdout, STDOUT_LIMIT), _read_tail(proc.stderr, STDERR_LIMIT),
+                proc.wait(),
+            ),
+            timeout,
+        )  # fmt: skip
     except TimeoutError:
         _kill(proc)
         await proc.wait()
         raise TranscodeTimeout(f"{argv[0]} exceeded {timeout:.0f}s and was stopped") from None
-    except asyncio.CancelledError:
+    except BaseException:  # cancelled, or a reader gave up: the process must not outlive us
         _kill(proc)
         await proc.wait()
         raise
-    log.debug("process.exited", tool=argv[0], code=proc.returncode)
-    return (
-        proc.returncode if proc.returncode is not None else -1,
-        stdout.decode(errors="replace"),
-        stderr[-STDERR_LIMIT:].decode(errors="replace"),
-    )
+    code = proc.returncode if proc.returncode is not None else -1
+    log.debug("process.exited", tool=argv[0], code=code)
+    if code < 0:
+        raise ResourceExhausted(
+            f"{argv[0]} was killed by signal {-code}", stderr_tail=stderr_tail(stderr)
+        )
+    return code, stdout, stderr
+
+
+async def _read_tail(stream: asyncio.StreamReader, limit: int) -> str:
+    """Keep only the last ``limit`` bytes: a corrupt input can make ffmpeg log without end."""
+    tail = bytearray()
+    while chunk := await stream.read(65536):
+        tail += chunk
+        del tail[:-limit]
+    return tail.decode(errors="replace")
+
+
+async def _read_all(stream: asyncio.StreamReader, limit: int) -> str:
+    """ffprobe's JSON; more than ``limit`` bytes of it is not a file we will handle."""
+    data = bytearray()
+    while chunk := await stream.read(65536):
+        data += chunk
+        if len(data) > limit:
+            raise InvalidMedia(f"probe output exceeds {limit} bytes")
+    return data.decode(errors="replace")
 
 
 def _kill(proc: asyncio.subprocess.Process) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import InvalidMedia, TranscodeTimeout, UnsupportedMedia
-from infra.ffmpeg import FfmpegMedia, run_argv
+from core.errors import InvalidMedia, ResourceExhausted, TranscodeTimeout, UnsupportedMedia
+from infra.ffmpeg import STDERR_LIMIT, FfmpegMedia, run_argv
 
 pytestmark = pytest.mark.integration
 
@@ -45,3 +45,18 @@ def test_probe_tells_garbage_from_refused_containers(tmp_path: Path) -> None:
     concat.write_text("ffconcat version 1.0\nfile /etc/hostname\n")
     with pytest.raises(UnsupportedMedia):
         asyncio.run(FfmpegMedia().probe(concat))
+
+
+def test_a_process_killed_by_a_signal_is_a_resource_failure(tmp_path: Path) -> None:
+    # What the OOM killer does to ffmpeg: not the input's fault, so retryable.
+    with pytest.raises(ResourceExhausted) as info:
+        asyncio.run(run_argv(["sh", "-c", "kill -9 $$"], cwd=tmp_path, timeout=10))
+    assert info.value.retryable is True
+
+
+def test_stderr_is_kept_to_its_tail_however_much_is_written(tmp_path: Path) -> None:
+    chatty = ["sh", "-c", "yes 'corrupt frame' | head -c 5000000 >&2; echo last line >&2"]
+    code, _, stderr = asyncio.run(run_argv(chatty, cwd=tmp_path, timeout=30))
+    assert code == 0
+    assert len(stderr) <= STDERR_LIMIT
+    assert stderr.endswith("last line\n")
