@@ -117,6 +117,11 @@ def _normalize_doc(doc: dict[str, Any], config: IntakeConfig, depth: int) -> Int
         request = _parse(JobRequest, doc)
         if request.output is None:
             request = request.model_copy(update={"output": config.default_output})
+        elif config.watches(request.output):
+            raise InvalidMessage(
+                "the output location is watched: its files would start new jobs",
+                code="invalid_request",
+            )
         return Intake(requests=(request,))
     raise InvalidMessage(
         "message is not a job request or a known event", code="unrecognized_message"

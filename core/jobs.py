@@ -21,6 +21,7 @@ class JobStatus(StrEnum):
 
 
 TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED})
+JOB_ID_PREFIX = "j-"
 
 
 def derive_job_id(request: JobRequest) -> str:
@@ -36,7 +37,7 @@ def derive_job_id(request: JobRequest) -> str:
         out.bucket if out else "", out.prefix if out else "",
     ]  # fmt: skip
     digest = hashlib.sha256("\x00".join(parts).encode()).hexdigest()
-    return f"j-{digest[:24]}"
+    return f"{JOB_ID_PREFIX}{digest[:24]}"
 
 
 def output_key(location: OutputLocation, job_id: str, name: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.jobs import JOB_ID_PREFIX
 from core.models import OutputLocation
 from core.presets import PresetName
 
@@ -29,3 +30,15 @@ class IntakeConfig:
 
     def rule_for(self, bucket: str, key: str) -> WatchRule | None:
         return next((r for r in self.rules if r.matches(bucket, key)), None)
+
+    def watches(self, location: OutputLocation) -> bool:
+        """Would files written to this location start new jobs (a loop without end)?"""
+        return any(watches_output(rule, location) for rule in self.rules)
+
+
+def watches_output(rule: WatchRule, location: OutputLocation) -> bool:
+    prefix = location.prefix.strip("/")
+    written = f"{prefix}/{JOB_ID_PREFIX}" if prefix else JOB_ID_PREFIX  # every output key's start
+    return rule.bucket == location.bucket and (
+        written.startswith(rule.prefix) or rule.prefix.startswith(written)
+    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.models import OutputLocation
@@ -42,6 +42,15 @@ class Settings(BaseSettings):
     transfer_concurrency: int = Field(default=8, ge=1, le=64)
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|console)$")
+
+    @model_validator(mode="after")
+    def _outputs_are_not_watched(self) -> Settings:
+        if self.intake.watches(self.output_location):
+            raise ValueError(
+                f"outputs under s3://{self.output_bucket}/{self.output_prefix} would land in the "
+                f"watched prefix s3://{self.input_bucket}/{self.watch_prefix} and start new jobs"
+            )
+        return self
 
     @property
     def output_location(self) -> OutputLocation:
