@@ -5,7 +5,7 @@ The tree (codes in brackets; ``retryable`` decides whether the message goes back
     FfapiError
     ├── PermanentError                    retryable=False: one job.failed, message deleted
     │   ├── InvalidMessage                the queue message can never become a job
-    │   │     [malformed_json, unrecognized_message, invalid_request, unsupported_event]
+    │   │     [malformed_json, unrecognized_message, invalid_request]
     │   ├── InputNotFound                 [input_not_found]
     │   ├── InputTooLarge                 [input_too_large]
     │   ├── InvalidMedia                  ffprobe/ffmpeg cannot read it [invalid_media]
@@ -14,9 +14,10 @@ The tree (codes in brackets; ``retryable`` decides whether the message goes back
         ├── StorageUnavailable            S3/DynamoDB/SNS/SQS errors [storage_unavailable]
         ├── ResourceExhausted             disk, memory [resource_exhausted]
         ├── TranscodeTimeout              wall-clock limit hit [transcode_timeout]
-        ├── TranscodeFailed               ffmpeg failed for a cause we cannot classify
-        │                                 [transcode_failed]
-        └── JobBusy                       another worker holds the job's lease [job_busy]
+        ├── TranscodeFailed               ffmpeg failed for a cause we cannot classify, or
+        │                                 an output does not read back [transcode_failed]
+        ├── JobBusy                       another worker holds the job's lease [job_busy]
+        └── InternalError                 a bug; retried, then the DLQ [internal_error]
 
 Codes are part of the event contract: add new ones, never rename or reuse one.
 """

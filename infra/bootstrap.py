@@ -51,9 +51,7 @@ def bootstrap(settings: Settings) -> Resources:
             "deadLetterTargetArn": dlq_arn, "maxReceiveCount": settings.max_receive_count,
         }),
     })  # fmt: skip
-    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={
-        "Policy": json.dumps(_s3_may_send(queue_arn, settings.input_bucket)),
-    })  # fmt: skip
+    _ensure_policy(sqs, queue_url, _s3_may_send(queue_arn, settings.input_bucket))
     _ensure_notification(s3, settings.input_bucket, queue_arn, settings.watch_prefix)
     topic_arn = sns.create_topic(Name=settings.events_topic)["TopicArn"]
     _ensure_table(ddb, settings.jobs_table)
@@ -88,18 +86,28 @@ def _ensure_queue(sqs: Any, name: str, attributes: dict[str, str]) -> tuple[str,
     return url, arn["QueueArn"]
 
 
+def _ensure_policy(sqs: Any, queue_url: str, ours: dict[str, Any]) -> None:
+    """Put our statement in the queue's policy, keeping everyone else's."""
+    attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["Policy"])
+    policy = json.loads(attrs.get("Attributes", {}).get("Policy") or '{"Version": "2012-10-17"}')
+    statements = policy.get("Statement", [])
+    statements = [statements] if isinstance(statements, dict) else statements
+    others = [st for st in statements if st.get("Sid") != ours["Sid"]]
+    if ours in statements and len(others) == len(statements) - 1:
+        return
+    policy["Statement"] = [*others, ours]
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)})
+
+
 def _s3_may_send(queue_arn: str, bucket: str) -> dict[str, Any]:
     return {
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "ffapi-s3-notifications",
-            "Effect": "Allow",
-            "Principal": {"Service": "s3.amazonaws.com"},
-            "Action": "sqs:SendMessage",
-            "Resource": queue_arn,
-            "Condition": {"ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{bucket}"}},
-        }],
-    }  # fmt: skip
+        "Sid": "ffapi-s3-notifications",
+        "Effect": "Allow",
+        "Principal": {"Service": "s3.amazonaws.com"},
+        "Action": "sqs:SendMessage",
+        "Resource": queue_arn,
+        "Condition": {"ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{bucket}"}},
+    }
 
 
 def _ensure_notification(s3: Any, bucket: str, queue_arn: str, prefix: str) -> None:

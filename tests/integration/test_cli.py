@@ -44,10 +44,34 @@ def test_bootstrap_twice_changes_nothing(
         QueueUrl=stack.resources.dlq_url, AttributeNames=["QueueArn"]
     )["Attributes"]["QueueArn"]
     assert redrive == {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2}
-    assert json.loads(attrs["Attributes"]["Policy"])["Statement"][0]["Condition"] == {
+    [statement] = json.loads(attrs["Attributes"]["Policy"])["Statement"]
+    assert statement["Condition"] == {
         "ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{stack.settings.input_bucket}"}
     }
     assert stack.queue_depth(stack.resources.queue_url) == depth_after_first
+
+
+def test_bootstrap_keeps_other_queue_policy_statements(stack: Stack) -> None:
+    sqs = stack.client("sqs")
+    url = stack.resources.queue_url
+    policy = json.loads(
+        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])["Attributes"]["Policy"]
+    )
+    sns_may_send = {
+        "Sid": "sns-fanout", "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
+        "Action": "sqs:SendMessage", "Resource": stack.resources.queue_arn,
+    }  # fmt: skip
+    policy["Statement"].append(sns_may_send)
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
+
+    bootstrap(stack.settings)
+
+    after = json.loads(
+        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])["Attributes"]["Policy"]
+    )
+    assert sorted(st["Sid"] for st in after["Statement"]) == [
+        "ffapi-s3-notifications", "sns-fanout",
+    ]  # fmt: skip
 
 
 def test_bootstrap_keeps_other_notification_rules(stack: Stack) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+import core.errors as errors_module
 from core import errors
 from core.errors import (
     FfapiError,
@@ -224,6 +225,10 @@ CONCRETE = [c for c in ERROR_CLASSES if c not in FAMILIES]
 
 
 def test_the_tree_is_what_the_docstring_says() -> None:
+    doc = errors_module.__doc__ or ""
+    for cls in CONCRETE:  # every class and its code is drawn in the module's docstring
+        assert cls.__name__ in doc
+        assert f"[{cls.default_code}]" in doc or f" {cls.default_code}]" in doc
     names = {c.__name__ for c in CONCRETE}
     assert names == {
         "InvalidMessage",
