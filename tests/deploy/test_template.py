@@ -51,15 +51,3 @@ def test_every_variable_is_a_setting(template: dict[str, Any]) -> None:
         int(env["FFAPI_TRANSCODE_TIMEOUT"])
         < template["Resources"]["WorkerFunction"]["Properties"]["Timeout"]
     )
-
-
-def test_the_sample_lambda_event_is_handled_by_the_same_intake() -> None:
-    import json
-
-    from core.intake import normalize
-
-    event = json.loads((ROOT / "events" / "lambda" / "sqs-batch.json").read_text())
-    settings = Settings(input_bucket="ffapi-input", watch_prefix="incoming/")
-    [record] = event["Records"]
-    [request] = normalize(record["body"], settings.intake).requests
-    assert request.input.key == "incoming/My Clip+1.mp4"
