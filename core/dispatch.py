@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from core.errors import FfapiError, JobBusy, as_ffapi_error
+from core.errors import FfapiError, InputChanged, JobBusy, as_ffapi_error
 from core.events import EventType, job_event
 from core.intake import normalize
 from core.jobs import JobStatus, derive_job_id
@@ -196,6 +196,12 @@ class Dispatcher:
     async def _resolve_identity(self, request: JobRequest) -> JobRequest:
         """Check the input exists and pin its identity (ETag, size) before claiming the job."""
         info = await self._objects.head(request.input)
+        announced = request.input.etag
+        if announced and info.etag and announced != info.etag and not request.input.version_id:
+            raise InputChanged(
+                f"s3://{request.input.bucket}/{request.input.key} was overwritten since it was "
+                "announced; the newer object is a job of its own"
+            )
         ref = request.input.model_copy(update={
             "etag": request.input.etag or info.etag,
             "version_id": request.input.version_id or info.version_id,

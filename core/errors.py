@@ -7,6 +7,7 @@ The tree (codes in brackets; ``retryable`` decides whether the message goes back
     │   ├── InvalidMessage                the queue message can never become a job
     │   │     [malformed_json, unrecognized_message, invalid_request]
     │   ├── InputNotFound                 [input_not_found]
+    │   ├── InputChanged                  overwritten since it was announced [input_changed]
     │   ├── InputTooLarge                 [input_too_large]
     │   ├── InvalidMedia                  ffprobe/ffmpeg cannot read it [invalid_media]
     │   └── UnsupportedMedia              readable, but the preset cannot use it [unsupported_media]
@@ -69,6 +70,12 @@ class InvalidMessage(PermanentError):
 
 class InputNotFound(PermanentError):
     default_code = "input_not_found"
+
+
+class InputChanged(PermanentError):
+    """The announced version was overwritten; the newer one has its own announcement."""
+
+    default_code = "input_changed"
 
 
 class InputTooLarge(PermanentError):

@@ -31,7 +31,7 @@ INTAKE = IntakeConfig(
 
 class Harness:
     def __init__(self, pipeline: FakePipeline, max_receive_count: int = 3) -> None:
-        info = ObjectInfo(size=1234, etag="abc", version_id=None)
+        info = ObjectInfo(size=1234, etag=None, version_id=None)  # the event's ETag stands
         self.objects = FakeObjects({
             ("ffapi-input", "incoming/My Clip+1.mp4"): info,
             ("ffapi-input", "incoming/batch/first.mp4"): info,
@@ -291,3 +291,16 @@ def test_a_worker_whose_lease_was_taken_over_neither_records_nor_announces() -> 
     assert h.jobs.records[job_id]["status"] == JobStatus.RUNNING  # the new claim stands
     assert h.jobs.records[job_id]["attempts"] == 2
     assert h.events.types == ["ffapi.job.started"]  # no completion from the stale worker
+
+
+def test_an_announcement_of_an_overwritten_object_fails_without_running() -> None:
+    h = Harness(FakePipeline(None))
+    newer = ObjectInfo(size=99, etag="another-etag", version_id=None)
+    h.objects.existing[("ffapi-input", "incoming/My Clip+1.mp4")] = newer
+
+    outcome = h.handle(s3_put())
+
+    assert outcome.disposition is Disposition.ACK
+    assert h.events.types == ["ffapi.job.failed"]
+    assert h.events.published[0].data["error"]["code"] == "input_changed"
+    assert h.pipeline.runs == []

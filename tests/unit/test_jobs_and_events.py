@@ -233,6 +233,7 @@ def test_the_tree_is_what_the_docstring_says() -> None:
     assert names == {
         "InvalidMessage",
         "InputNotFound",
+        "InputChanged",
         "InputTooLarge",
         "InvalidMedia",
         "UnsupportedMedia",
