@@ -116,7 +116,7 @@ class Dispatcher:
         for reason in intake.ignored:
             log.info("message.ignored", reason=reason)
         for request in intake.requests:
-            job = await self._handle_request(request, message.receive_count)
+            job = await self._handle_request(request, message)
             outcome.jobs.append(job)
             if job.status in _COME_BACK:
                 outcome.disposition = Disposition.RETRY
@@ -124,7 +124,8 @@ class Dispatcher:
                     outcome.retry_after = max(outcome.retry_after or 0.0, job.retry_after)
         return outcome
 
-    async def _handle_request(self, request: JobRequest, receive_count: int) -> JobOutcome:
+    async def _handle_request(self, request: JobRequest, message: QueueMessage) -> JobOutcome:
+        receive_count = message.receive_count
         try:
             request = await self._resolve_identity(request)
         except FfapiError as exc:
@@ -135,11 +136,18 @@ class Dispatcher:
         with structlog.contextvars.bound_contextvars(
             job_id=job_id, correlation_id=request.correlation_id
         ):
-            claim = await self._jobs.claim(job_id, request, self._settings.lease_seconds)
+            claim = await self._jobs.claim(
+                job_id, request, self._settings.lease_seconds, message.message_id
+            )
             if claim.outcome == "done":
                 log.info("job.duplicate", status=claim.status, announced=claim.announced)
                 if not claim.announced:  # recorded, then the announcement failed: finish it
                     await self._reannounce(job_id, request)
+                return JobOutcome(job_id, JobOutcomeStatus.DUPLICATE)
+            if claim.outcome == "busy" and claim.carrier not in (None, message.message_id):
+                # Another message carries this job and stays queued until its outcome is
+                # recorded: this duplicate can go (a long job would otherwise push it to the DLQ).
+                log.info("job.duplicate", reason="running under another message")
                 return JobOutcome(job_id, JobOutcomeStatus.DUPLICATE)
             if claim.outcome == "busy":
                 log.info("job.busy", lease_remaining=claim.lease_remaining)

@@ -40,12 +40,17 @@ class Claim:
     outcome: Literal["claimed", "done", "busy"]
     attempt: int = 0
     lease_remaining: float = 0.0  # seconds, when busy
+    carrier: str | None = None  # when busy: the queue message whose delivery holds the claim
     status: str | None = None  # the record's status, when done
     announced: bool = True  # when done: False if its outcome was recorded but never announced
 
 
 class JobStore(Protocol):
-    async def claim(self, job_id: str, request: JobRequest, lease_seconds: int) -> Claim: ...
+    async def claim(
+        self, job_id: str, request: JobRequest, lease_seconds: int, carrier: str
+    ) -> Claim:
+        """Claim the job for the delivery of message ``carrier``."""
+        ...
 
     # Writes after a claim are fenced by its attempt number: each returns False, and writes
     # nothing, when the job is no longer this claim's to write (its lease lapsed and another

@@ -35,7 +35,9 @@ class DynamoJobStore:
         self._table = table
         self._clock = clock
 
-    async def claim(self, job_id: str, request: JobRequest, lease_seconds: int) -> Claim:
+    async def claim(
+        self, job_id: str, request: JobRequest, lease_seconds: int, carrier: str
+    ) -> Claim:
         now = self._clock()
         values = {
             ":running": {"S": JobStatus.RUNNING}, ":retrying": {"S": JobStatus.RETRYING},
@@ -44,12 +46,14 @@ class DynamoJobStore:
             ":ts": {"S": _iso(now)}, ":zero": {"N": "0"}, ":one": {"N": "1"},
             ":req": {"S": request.model_dump_json()}, ":bucket": {"S": request.input.bucket},
             ":key": {"S": request.input.key}, ":preset": {"S": request.preset},
+            ":carrier": {"S": carrier},
         }  # fmt: skip
         update = (
             "SET #s = :running, lease_until = :lease, updated_at = :ts,"
             " created_at = if_not_exists(created_at, :ts),"
             " attempts = if_not_exists(attempts, :zero) + :one,"
-            " #q = :req, input_bucket = :bucket, input_key = :key, preset = :preset"
+            " #q = :req, input_bucket = :bucket, input_key = :key, preset = :preset,"
+            " carrier = :carrier"
             " REMOVE #e, retryable"
         )
         with aws_errors("dynamodb:UpdateItem"):
@@ -72,7 +76,9 @@ class DynamoJobStore:
         if status in TERMINAL:
             return Claim("done", status=status, announced=bool(record.get("announced", True)))
         remaining = max(0.0, float(record.get("lease_until", now)) - now)
-        return Claim("busy", lease_remaining=remaining, status=status)
+        return Claim(
+            "busy", lease_remaining=remaining, status=status, carrier=record.get("carrier")
+        )
 
     async def renew(self, job_id: str, lease_seconds: int, attempt: int) -> bool:
         lease = {":lease": {"N": str(int(self._clock() + lease_seconds))}}

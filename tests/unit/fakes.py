@@ -45,7 +45,9 @@ class FakeJobs:
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
     now: float = 1_000.0
 
-    async def claim(self, job_id: str, request: JobRequest, lease_seconds: int) -> Claim:
+    async def claim(
+        self, job_id: str, request: JobRequest, lease_seconds: int, carrier: str = "m"
+    ) -> Claim:
         rec = self.records.get(job_id)
         claimable = (
             rec is None
@@ -57,11 +59,13 @@ class FakeJobs:
             assert rec is not None
             if rec["status"] in TERMINAL:
                 return Claim("done", status=rec["status"], announced=rec.get("announced", True))
-            return Claim("busy", lease_remaining=rec["lease_until"] - self.now)
+            return Claim(
+                "busy", lease_remaining=rec["lease_until"] - self.now, carrier=rec.get("carrier")
+            )
         attempts = (rec or {}).get("attempts", 0) + 1
         self.records[job_id] = {
             "status": JobStatus.RUNNING, "lease_until": self.now + lease_seconds,
-            "attempts": attempts, "request": request,
+            "attempts": attempts, "request": request, "carrier": carrier,
         }  # fmt: skip
         return Claim("claimed", attempt=attempts)
 

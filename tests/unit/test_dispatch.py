@@ -45,8 +45,8 @@ class Harness:
             lambda: NOW,
         )  # fmt: skip
 
-    def handle(self, body: str, receive_count: int = 1) -> Outcome:
-        message = QueueMessage("msg-1", body, receive_count)
+    def handle(self, body: str, receive_count: int = 1, message_id: str = "msg-1") -> Outcome:
+        message = QueueMessage(message_id, body, receive_count)
         return asyncio.run(self.dispatcher.handle(message))
 
 
@@ -115,7 +115,23 @@ def test_a_transient_failure_on_the_last_delivery_is_announced_and_left_for_the_
     assert redriven.jobs[0].status == "COMPLETED"
 
 
+def test_a_duplicate_message_of_a_running_job_is_dropped_not_parked() -> None:
+    h = Harness(FakePipeline(None))
+    h.handle(s3_put())
+    job_id = next(iter(h.jobs.records))
+    h.jobs.records[job_id].update(status=JobStatus.RUNNING, lease_until=h.jobs.now + 42)
+
+    # S3's second notification of the same upload, while the first one's job runs:
+    outcome = h.handle(s3_put(), message_id="msg-2")
+
+    assert outcome.disposition is Disposition.ACK  # msg-1 stays queued until the job ends
+    assert outcome.jobs[0].status == "DUPLICATE"
+    assert len(h.pipeline.runs) == 1
+
+
 def test_a_job_leased_by_another_worker_comes_back_after_the_lease() -> None:
+    # The same message delivered again while its first delivery's lease is live (a worker
+    # that stalled): it must stay queued, since it may be the only carrier of the job.
     h = Harness(FakePipeline(None))
     h.handle(s3_put())
     job_id = next(iter(h.jobs.records))
