@@ -13,13 +13,13 @@ from core.errors import (
     InvalidMedia,
     ResourceExhausted,
     TranscodeFailed,
-    UnsupportedMedia,
+    UnsupportedFormat,
 )
 
 _RULES: tuple[tuple[str, type[FfapiError], str], ...] = (
     (r"No space left on device", ResourceExhausted, "the job directory ran out of disk"),
     (r"Cannot allocate memory|Out of memory", ResourceExhausted, "out of memory"),
-    (r"Format not on whitelist", UnsupportedMedia, "container format not accepted"),
+    (r"Format not on whitelist", UnsupportedFormat, "container format not accepted"),
     (r"Invalid data found when processing input", InvalidMedia, "not a readable media file"),
     (r"moov atom not found", InvalidMedia, "truncated or incomplete MP4/MOV"),
     (r"could not find codec parameters", InvalidMedia, "stream parameters unreadable"),

@@ -11,6 +11,8 @@ The tree (codes in brackets; ``retryable`` decides whether the message goes back
     │   ├── InputTooLarge                 [input_too_large]
     │   ├── InvalidMedia                  ffprobe/ffmpeg cannot read it [invalid_media]
     │   └── UnsupportedMedia              readable, but the preset cannot use it [unsupported_media]
+    │       └── UnsupportedFormat         a container we refuse to open (playlists,
+    │                                     concat scripts, image sequences) [unsupported_format]
     └── TransientError                    retryable=True: message returns to the queue, DLQ after N
         ├── StorageUnavailable            S3/DynamoDB/SNS/SQS errors [storage_unavailable]
         ├── ResourceExhausted             disk, memory [resource_exhausted]
@@ -88,6 +90,12 @@ class InvalidMedia(PermanentError):
 
 class UnsupportedMedia(PermanentError):
     default_code = "unsupported_media"
+
+
+class UnsupportedFormat(UnsupportedMedia):
+    """A demuxer outside the allowlist: formats that open further files are never read."""
+
+    default_code = "unsupported_format"
 
 
 class StorageUnavailable(TransientError):

@@ -155,7 +155,7 @@ def test_a_playlist_that_points_at_local_files_is_refused(stack: Stack) -> None:
 
     [failed] = scenario.of_type("failed")
     error = failed["data"]["error"]
-    assert error["code"] == "unsupported_media"
+    assert error["code"] == "unsupported_format"
     assert error["retryable"] is False
     assert "not on whitelist" in error["stderr_tail"]
     assert stack.queue_depth(stack.resources.queue_url) == 0

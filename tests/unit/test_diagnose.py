@@ -169,5 +169,5 @@ def test_a_refused_container_is_unsupported_not_retried() -> None:
         "[hls @ 0x55d1] Format not on whitelist 'mov,matroska'\nfile:/x/source: Invalid argument\n"
     )
     error = classify_ffmpeg_failure(stderr, tool="ffprobe")
-    assert error.code == "unsupported_media"
+    assert error.code == "unsupported_format"
     assert error.retryable is False

@@ -237,6 +237,7 @@ def test_the_tree_is_what_the_docstring_says() -> None:
         "InputTooLarge",
         "InvalidMedia",
         "UnsupportedMedia",
+        "UnsupportedFormat",
         "StorageUnavailable",
         "ResourceExhausted",
         "TranscodeTimeout",
