@@ -19,7 +19,7 @@ import structlog
 from core.errors import FfapiError, InputChanged, JobBusy, as_ffapi_error
 from core.events import EventType, job_event
 from core.intake import normalize
-from core.jobs import JobStatus, derive_job_id
+from core.jobs import JobResult, JobStatus, derive_job_id
 from core.models import JobRequest
 from core.pipeline import JobPipeline
 from core.ports import EventPublisher, JobStore, ObjectStore, Workspace
@@ -68,7 +68,7 @@ class Outcome:
 @dataclass(frozen=True, slots=True)
 class DispatchSettings:
     intake: IntakeConfig
-    lease_seconds: int
+    lease_seconds: float
     max_receive_count: int  # the queue's redrive threshold: the last delivery announces failure
 
 
@@ -161,19 +161,24 @@ class Dispatcher:
         self, job_id: str, request: JobRequest, attempt: int, receive_count: int
     ) -> JobOutcome:
         log.info("job.started", attempt=attempt, preset=request.preset)
-        renewal = asyncio.create_task(self._keep_lease(job_id, attempt))
+        work = asyncio.create_task(self._attempt(job_id, request, attempt))
+        lease = asyncio.create_task(self._keep_lease(job_id, attempt))  # ends only if lost
         try:
-            started = _request_data(request, attempt)
-            await self._events.publish(
-                job_event(EventType.STARTED, job_id, self._now(), started, attempt)
-            )
-            async with self._workspace.job_dir(job_id) as jobdir:
-                result = await self._pipeline.run(job_id, request, jobdir, attempt)
+            await asyncio.wait({work, lease}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:  # we are being cancelled: the attempt must not run on alone
+            work.cancel()
+            raise
+        finally:
+            lease.cancel()
+        if not work.done():  # taken over: stop our ffmpeg rather than race the new owner
+            work.cancel()
+            await asyncio.gather(work, return_exceptions=True)
+            return self._superseded(job_id)
+        try:
+            result = work.result()
         except Exception as exc:  # every failure becomes a coded error; none escapes unrecorded
             error = as_ffapi_error(exc)
             return await self._fail(job_id, request, error, receive_count, attempt)
-        finally:
-            renewal.cancel()
         # Record, announce, then mark announced: a crash in between leaves a record that the
         # next delivery of this job finds unannounced, and it announces (same event id).
         if not await self._jobs.complete(job_id, result):
@@ -184,6 +189,14 @@ class Dispatcher:
         await self._jobs.mark_announced(job_id)
         log.info("job.completed", timings=result.timings)
         return JobOutcome(job_id, JobOutcomeStatus.COMPLETED)
+
+    async def _attempt(self, job_id: str, request: JobRequest, attempt: int) -> JobResult:
+        started = _request_data(request, attempt)
+        await self._events.publish(
+            job_event(EventType.STARTED, job_id, self._now(), started, attempt)
+        )
+        async with self._workspace.job_dir(job_id) as jobdir:
+            return await self._pipeline.run(job_id, request, jobdir, attempt)
 
     def _superseded(self, job_id: str) -> JobOutcome:
         log.warning("lease.lost", reason="another worker took the job over; its result stands")
@@ -196,7 +209,6 @@ class Dispatcher:
             await asyncio.sleep(lease / 3)
             try:
                 if not await self._jobs.renew(job_id, lease, attempt):
-                    log.warning("lease.lost")  # our final write will be refused too
                     return
             except FfapiError as exc:  # the store is unreachable; the next beat may succeed
                 log.warning("lease.renew_failed", code=exc.code, reason=exc.message)

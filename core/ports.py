@@ -47,7 +47,7 @@ class Claim:
 
 class JobStore(Protocol):
     async def claim(
-        self, job_id: str, request: JobRequest, lease_seconds: int, carrier: str
+        self, job_id: str, request: JobRequest, lease_seconds: float, carrier: str
     ) -> Claim:
         """Claim the job for the delivery of message ``carrier``."""
         ...
@@ -56,7 +56,7 @@ class JobStore(Protocol):
     # nothing, when the job is no longer this claim's to write (its lease lapsed and another
     # worker took it over).
 
-    async def renew(self, job_id: str, lease_seconds: int, attempt: int) -> bool: ...
+    async def renew(self, job_id: str, lease_seconds: float, attempt: int) -> bool: ...
 
     async def complete(self, job_id: str, result: JobResult) -> bool:
         """Fenced by ``result.attempt``."""

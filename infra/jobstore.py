@@ -36,7 +36,7 @@ class DynamoJobStore:
         self._clock = clock
 
     async def claim(
-        self, job_id: str, request: JobRequest, lease_seconds: int, carrier: str
+        self, job_id: str, request: JobRequest, lease_seconds: float, carrier: str
     ) -> Claim:
         now = self._clock()
         values = {
@@ -80,7 +80,7 @@ class DynamoJobStore:
             "busy", lease_remaining=remaining, status=status, carrier=record.get("carrier")
         )
 
-    async def renew(self, job_id: str, lease_seconds: int, attempt: int) -> bool:
+    async def renew(self, job_id: str, lease_seconds: float, attempt: int) -> bool:
         lease = {":lease": {"N": str(int(self._clock() + lease_seconds))}}
         return await self._update(
             job_id, "SET lease_until = :lease, updated_at = :ts", lease, fenced_by=attempt

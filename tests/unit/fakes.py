@@ -46,7 +46,7 @@ class FakeJobs:
     now: float = 1_000.0
 
     async def claim(
-        self, job_id: str, request: JobRequest, lease_seconds: int, carrier: str = "m"
+        self, job_id: str, request: JobRequest, lease_seconds: float, carrier: str = "m"
     ) -> Claim:
         rec = self.records.get(job_id)
         claimable = (
@@ -73,7 +73,7 @@ class FakeJobs:
         rec = self.records.get(job_id) or {}
         return rec.get("status") == JobStatus.RUNNING and rec.get("attempts") == attempt
 
-    async def renew(self, job_id: str, lease_seconds: int, attempt: int) -> bool:
+    async def renew(self, job_id: str, lease_seconds: float, attempt: int) -> bool:
         if not self._holds(job_id, attempt):
             return False
         self.records[job_id]["lease_until"] = self.now + lease_seconds

@@ -30,7 +30,9 @@ INTAKE = IntakeConfig(
 
 
 class Harness:
-    def __init__(self, pipeline: FakePipeline, max_receive_count: int = 3) -> None:
+    def __init__(
+        self, pipeline: FakePipeline, max_receive_count: int = 3, lease_seconds: float = 60
+    ) -> None:
         info = ObjectInfo(size=1234, etag=None, version_id=None)  # the event's ETag stands
         self.objects = FakeObjects({
             ("ffapi-input", "incoming/My Clip+1.mp4"): info,
@@ -40,7 +42,7 @@ class Harness:
         self.jobs, self.events, self.workspace = FakeJobs(), FakeEvents(), FakeWorkspace()
         self.pipeline = pipeline
         self.dispatcher = Dispatcher(
-            DispatchSettings(INTAKE, lease_seconds=60, max_receive_count=max_receive_count),
+            DispatchSettings(INTAKE, lease_seconds, max_receive_count),
             self.objects, self.jobs, self.events, self.workspace, pipeline,  # type: ignore[arg-type]
             lambda: NOW,
         )  # fmt: skip
@@ -320,3 +322,35 @@ def test_an_announcement_of_an_overwritten_object_fails_without_running() -> Non
     assert h.events.types == ["ffapi.job.failed"]
     assert h.events.published[0].data["error"]["code"] == "input_changed"
     assert h.pipeline.runs == []
+
+
+class Stalls(FakePipeline):
+    """An attempt that hangs while another worker takes its job over."""
+
+    def __init__(self, jobs: FakeJobs) -> None:
+        super().__init__()
+        self.jobs = jobs
+        self.cancelled = False
+
+    async def run(self, job_id, request, jobdir, attempt):  # type: ignore[no-untyped-def]
+        self.runs.append((job_id, attempt))
+        self.jobs.records[job_id]["attempts"] += 1  # another worker's claim
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+        raise AssertionError("unreachable")
+
+
+def test_losing_the_lease_stops_the_attempt() -> None:
+    h = Harness(FakePipeline(), lease_seconds=0.03)  # renewals every 10 ms
+    stalls = Stalls(h.jobs)
+    h.dispatcher._pipeline = stalls  # type: ignore[assignment]
+
+    outcome = h.handle(s3_put())
+
+    assert stalls.cancelled  # our ffmpeg would be killed, not left racing the new owner
+    assert outcome.jobs[0].status == "SUPERSEDED"
+    assert outcome.disposition is Disposition.RETRY
+    assert h.events.types == ["ffapi.job.started"]
