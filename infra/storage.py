@@ -49,13 +49,12 @@ class S3ObjectStore:
                 ref.bucket, ref.key, str(dest), ExtraArgs=extra, Config=self._transfer
             )
 
-    async def upload_file(self, path: Path, bucket: str, key: str, content_type: str) -> int:
+    async def upload_file(self, path: Path, bucket: str, key: str, content_type: str) -> None:
         with aws_errors("s3:PutObject"):
             await self._s3.upload_file(
                 str(path), bucket, key,
                 ExtraArgs={"ContentType": content_type}, Config=self._transfer,
             )  # fmt: skip
-        return path.stat().st_size
 
     async def put_bytes(self, data: bytes, bucket: str, key: str, content_type: str) -> int:
         with aws_errors("s3:PutObject"):

@@ -13,7 +13,7 @@ import pytest
 from core.probe import public_probe
 from infra.ffmpeg import FfmpegMedia
 
-from .conftest import Stack, drain_events, run_worker, subscribe_queue
+from .conftest import Stack, drain_events, job_record, run_worker, subscribe_queue
 
 pytestmark = pytest.mark.integration
 
@@ -100,9 +100,7 @@ def test_upload_into_watched_prefix_completes_the_job(
     assert streams["audio"]["channels"] == 2
 
     # The job record is COMPLETED, and the queues are empty: the message was deleted.
-    record = stack.client("dynamodb").get_item(
-        TableName=settings.jobs_table, Key={"job_id": {"S": job_id}}
-    )["Item"]
+    record = job_record(stack, job_id)
     assert record["status"]["S"] == "COMPLETED"
     assert record["attempts"]["N"] == "1"
     assert stack.queue_depth(stack.resources.queue_url) == 0
@@ -133,9 +131,7 @@ def test_non_media_upload_fails_once_and_is_not_retried(stack: Stack) -> None:
     assert len(scenario.of_type("started")) == 1
 
     job_id = failed[0]["subject"]
-    record = stack.client("dynamodb").get_item(
-        TableName=settings.jobs_table, Key={"job_id": {"S": job_id}}
-    )["Item"]
+    record = job_record(stack, job_id)
     assert record["status"]["S"] == "FAILED"
     assert record["attempts"]["N"] == "1"
     assert stack.queue_depth(stack.resources.queue_url) == 0

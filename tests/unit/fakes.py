@@ -31,7 +31,7 @@ class FakeObjects:
     async def download(self, ref: S3ObjectRef, dest: Path) -> None:  # the pipeline is faked
         raise AssertionError("not used")
 
-    async def upload_file(self, path: Path, bucket: str, key: str, content_type: str) -> int:
+    async def upload_file(self, path: Path, bucket: str, key: str, content_type: str) -> None:
         raise AssertionError("not used")
 
     async def put_bytes(self, data: bytes, bucket: str, key: str, content_type: str) -> int:
