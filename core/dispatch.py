@@ -19,10 +19,11 @@ import structlog
 from core.errors import FfapiError, InputChanged, JobBusy, as_ffapi_error
 from core.events import EventType, job_event
 from core.intake import normalize
-from core.jobs import JobResult, JobStatus, derive_job_id
+from core.jobs import JobResult, JobStatus, derive_job_id, resolve_preset
 from core.models import JobRequest
 from core.pipeline import JobPipeline
 from core.ports import EventPublisher, JobStore, ObjectStore, Workspace
+from core.presets import OutputPreset, PresetCatalog
 from core.watch import IntakeConfig
 
 log = structlog.get_logger("ffapi.dispatch")
@@ -68,6 +69,7 @@ class Outcome:
 @dataclass(frozen=True, slots=True)
 class DispatchSettings:
     intake: IntakeConfig
+    presets: PresetCatalog
     lease_seconds: float
     max_receive_count: int  # the queue's redrive threshold: the last delivery announces failure
 
@@ -126,13 +128,16 @@ class Dispatcher:
 
     async def _handle_request(self, request: JobRequest, message: QueueMessage) -> JobOutcome:
         receive_count = message.receive_count
+        preset = None
         try:
+            preset = resolve_preset(self._settings.presets, request)
+            request = request.model_copy(update={"preset": preset.name})
             request = await self._resolve_identity(request)
         except FfapiError as exc:
             if exc.retryable:
                 raise
-            return await self._fail(derive_job_id(request), request, exc, receive_count)
-        job_id = derive_job_id(request)
+            return await self._fail(derive_job_id(request, preset), request, exc, receive_count)
+        job_id = derive_job_id(request, preset)
         with structlog.contextvars.bound_contextvars(
             job_id=job_id, correlation_id=request.correlation_id
         ):
@@ -155,13 +160,18 @@ class Dispatcher:
                 return JobOutcome(
                     job_id, JobOutcomeStatus.BUSY, busy, retry_after=claim.lease_remaining
                 )
-            return await self._run_claimed(job_id, request, claim.attempt, receive_count)
+            return await self._run_claimed(job_id, request, preset, claim.attempt, receive_count)
 
     async def _run_claimed(
-        self, job_id: str, request: JobRequest, attempt: int, receive_count: int
+        self,
+        job_id: str,
+        request: JobRequest,
+        preset: OutputPreset,
+        attempt: int,
+        receive_count: int,
     ) -> JobOutcome:
         log.info("job.started", attempt=attempt, preset=request.preset)
-        work = asyncio.create_task(self._attempt(job_id, request, attempt))
+        work = asyncio.create_task(self._attempt(job_id, request, preset, attempt))
         lease = asyncio.create_task(self._keep_lease(job_id, attempt))  # ends only if lost
         try:
             await asyncio.wait({work, lease}, return_when=asyncio.FIRST_COMPLETED)
@@ -190,13 +200,15 @@ class Dispatcher:
         log.info("job.completed", timings=result.timings)
         return JobOutcome(job_id, JobOutcomeStatus.COMPLETED)
 
-    async def _attempt(self, job_id: str, request: JobRequest, attempt: int) -> JobResult:
+    async def _attempt(
+        self, job_id: str, request: JobRequest, preset: OutputPreset, attempt: int
+    ) -> JobResult:
         started = _request_data(request, attempt)
         await self._events.publish(
             job_event(EventType.STARTED, job_id, self._now(), started, attempt)
         )
         async with self._workspace.job_dir(job_id) as jobdir:
-            return await self._pipeline.run(job_id, request, jobdir, attempt)
+            return await self._pipeline.run(job_id, request, preset, jobdir, attempt)
 
     def _superseded(self, job_id: str) -> JobOutcome:
         log.warning("lease.lost", reason="another worker took the job over; its result stands")

@@ -10,9 +10,11 @@ The tree (codes in brackets; ``retryable`` decides whether the message goes back
     │   ├── InputChanged                  overwritten since it was announced [input_changed]
     │   ├── InputTooLarge                 [input_too_large]
     │   ├── InvalidMedia                  ffprobe/ffmpeg cannot read it [invalid_media]
-    │   └── UnsupportedMedia              readable, but the preset cannot use it [unsupported_media]
-    │       └── UnsupportedFormat         a container we refuse to open (playlists,
-    │                                     concat scripts, image sequences) [unsupported_format]
+    │   ├── UnsupportedMedia              readable, but the preset cannot use it [unsupported_media]
+    │   │   └── UnsupportedFormat         a container we refuse to open (playlists,
+    │   │                                 concat scripts, image sequences) [unsupported_format]
+    │   └── QcFailed                      the package failed its quality gate; nothing of
+    │                                     it was published as complete [qc_failed]
     └── TransientError                    retryable=True: message returns to the queue, DLQ after N
         ├── StorageUnavailable            S3/DynamoDB/SNS/SQS errors [storage_unavailable]
         ├── ResourceExhausted             disk, memory [resource_exhausted]
@@ -36,10 +38,18 @@ class FfapiError(Exception):
     default_code: ClassVar[str] = "internal_error"
     retryable: ClassVar[bool] = True
 
-    def __init__(self, message: str, *, stderr_tail: str | None = None, code: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        stderr_tail: str | None = None,
+        code: str | None = None,
+        details: dict[str, Any] | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.stderr_tail = stderr_tail
+        self.details = details  # structured evidence, e.g. the QC report of a qc_failed
         # A subclass names a family; `code` may refine it (InvalidMessage -> malformed_json).
         self.code = code or self.default_code
 
@@ -51,6 +61,8 @@ class FfapiError(Exception):
         }
         if self.stderr_tail:
             out["stderr_tail"] = self.stderr_tail
+        if self.details:
+            out["details"] = self.details
         return out
 
 
@@ -96,6 +108,12 @@ class UnsupportedFormat(UnsupportedMedia):
     """A demuxer outside the allowlist: formats that open further files are never read."""
 
     default_code = "unsupported_format"
+
+
+class QcFailed(PermanentError):
+    """Encoding is deterministic: a package that fails its checks would fail them again."""
+
+    default_code = "qc_failed"
 
 
 class StorageUnavailable(TransientError):

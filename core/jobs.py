@@ -9,8 +9,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from core.errors import InvalidMessage
 from core.models import JobRequest, OutputLocation, S3ObjectRef
-from core.presets import get_preset
+from core.presets import OutputPreset, PresetCatalog, StreamingPreset
+from core.qc import QcReport
 
 
 class JobStatus(StrEnum):
@@ -24,16 +26,39 @@ TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED})
 JOB_ID_PREFIX = "j-"
 
 
-def derive_job_id(request: JobRequest) -> str:
+def resolve_preset(catalog: PresetCatalog, request: JobRequest) -> OutputPreset:
+    """The effective spec of a request: its named (or the default) preset, with an inline
+    ladder in place of the preset's own. A request that names no usable preset is refused."""
+    name = request.preset or catalog.default
+    preset = catalog.get(name)
+    if preset is None:
+        raise InvalidMessage(f"unknown preset {name!r}", code="invalid_request")
+    if request.ladder is None:
+        return preset
+    if not isinstance(preset, StreamingPreset):
+        raise InvalidMessage(f"preset {name!r} has no ladder to replace", code="invalid_request")
+    try:
+        return StreamingPreset.model_validate({**preset.model_dump(), "ladder": request.ladder})
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        raise InvalidMessage(f"invalid ladder: {_first_line(exc)}", code="invalid_request") from exc
+
+
+def _first_line(exc: Exception) -> str:
+    lines = str(exc).splitlines()
+    return lines[-2].strip() if len(lines) >= 2 else str(exc)
+
+
+def derive_job_id(request: JobRequest, preset: OutputPreset | None) -> str:
     """The idempotency key: the input's identity plus what is asked of it.
 
-    The same object version with the same preset and destination is the same job, however
-    many times S3 announces it (a multipart upload raises two ObjectCreated events).
+    The same object version with the same effective preset and destination is the same job,
+    however many times S3 announces it (a multipart upload raises two ObjectCreated events).
+    ``preset`` is None only for a request refused before its preset resolved.
     """
     ref, out = request.input, request.output
     parts = [
         ref.bucket, ref.key, ref.version_id or "", ref.etag or "",
-        get_preset(request.preset).spec_hash(),
+        preset.spec_hash() if preset else f"unresolved:{request.preset}",
         out.bucket if out else "", out.prefix if out else "",
     ]  # fmt: skip
     digest = hashlib.sha256("\x00".join(parts).encode()).hexdigest()
@@ -53,6 +78,28 @@ class OutputFile(BaseModel):
     duration: float | None = None
     width: int | None = None
     height: int | None = None
+
+
+class Rendition(BaseModel):
+    """One rendition of a streaming package, as its playlist describes it."""
+
+    name: str
+    kind: str  # "video" (with muxed audio in hls-ts) | "audio"
+    playlist: str  # object key of its media playlist
+    width: int | None = None
+    height: int | None = None
+    bitrate_kbps: int  # the target
+    peak_bandwidth: int  # measured, bits/s, as the master playlist states it
+    average_bandwidth: int
+    segments: int
+    duration: float
+    size: int  # bytes of its init and media segments
+
+
+class LadderStep(BaseModel):
+    rung: str
+    kept: bool
+    reason: str
 
 
 class SourceInfo(BaseModel):
@@ -77,6 +124,11 @@ class JobResult(BaseModel):
     outputs: list[OutputFile]
     encoder: str
     accel_tier: str = "cpu"
+    renditions: list[Rendition] = Field(default_factory=list)
+    playback: dict[str, str] = Field(default_factory=dict)  # "hls" / "dash" -> object key
+    ladder: list[LadderStep] = Field(default_factory=list)
+    qc: QcReport | None = None
+    notes: list[str] = Field(default_factory=list)  # conversions made (HDR, bit depth, fps)
     timings: dict[str, float] = Field(default_factory=dict)
     attempt: int = 1
     started_at: datetime

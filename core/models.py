@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from core.presets import DEFAULT_PRESET, PresetName
+from core.presets import MAX_RUNGS, PresetName, Rung
 
 # S3's own rules: 3-63 chars, lower-case letters, digits, dots and hyphens.
 BucketName = Annotated[
@@ -46,7 +46,11 @@ class JobRequest(_Strict):
 
     version: Literal[1] = 1
     input: S3ObjectRef
-    preset: PresetName = DEFAULT_PRESET
+    preset: PresetName | None = None  # None: the catalog's default
+    # Replaces the named streaming preset's ladder; each rung is bounded by its own model.
+    ladder: (
+        Annotated[tuple[Rung, ...], Field(strict=False, min_length=1, max_length=MAX_RUNGS)] | None
+    ) = None
     output: OutputLocation | None = None
     correlation_id: ShortToken | None = None
     metadata: Annotated[dict[MetaKey, MetaValue], Field(max_length=16)] = Field(

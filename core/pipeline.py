@@ -1,48 +1,45 @@
-"""One job attempt, start to finish: download, probe, plan, transcode, verify, publish.
+"""One job attempt, start to finish: download, probe, plan, encode, check, publish.
 
-Publishing order is the commit protocol: media first, then ``probe.json``, then ``job.json``
-last, so a reader that sees ``job.json`` sees every file it lists.
+Publishing order is the commit protocol: media first (segments and pictures, then media
+playlists, then the master playlist and MPD), then ``probe.json``, then ``job.json`` last, so
+a reader that sees ``job.json`` sees every file it lists.
 """
 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import PurePosixPath
+from typing import Any
 
 from core.errors import InputTooLarge, InvalidMedia, TranscodeFailed
-from core.jobs import JobResult, OutputFile, SourceInfo, output_key
+from core.jobs import JobResult, LadderStep, OutputFile, SourceInfo, output_key
 from core.models import JobRequest, OutputLocation
-from core.plan import CONTENT_TYPES, OUTPUT_FORMATS, SOURCE_FORMATS, TranscodePlan, plan_mp4
-from core.ports import JobDir, MediaTool, ObjectStore
-from core.presets import get_preset
+from core.packaging import Package, StreamingPackager
+from core.phases import PhaseTimer
+from core.plan import (
+    CACHE_RESULT,
+    CONTENT_TYPES,
+    OUTPUT_FORMATS,
+    SOURCE_FORMATS,
+    TranscodePlan,
+    plan_mp4,
+)  # fmt: skip
+from core.ports import JobDir, LocalFiles, MediaTool, ObjectStore
+from core.presets import Mp4Preset, OutputPreset
 from core.probe import ProbeResult, parse_probe, public_probe
+from core.publish import Publisher, Upload, headers_for
+
+__all__ = ["JobPipeline", "PhaseTimer", "PipelineLimits"]
 
 
 @dataclass(frozen=True, slots=True)
 class PipelineLimits:
     max_input_bytes: int
     transcode_timeout: float
-
-
-class PhaseTimer:
-    """Wall-clock seconds per phase, in the order the phases ran."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self.timings: dict[str, float] = {}
-
-    @contextmanager
-    def phase(self, name: str) -> Iterator[None]:
-        start = self._clock()
-        try:
-            yield
-        finally:
-            self.timings[name] = round(self._clock() - start, 3)
+    upload_concurrency: int = 8
 
 
 class JobPipeline:
@@ -50,6 +47,7 @@ class JobPipeline:
         self,
         objects: ObjectStore,
         media: MediaTool,
+        files: LocalFiles,
         limits: PipelineLimits,
         now: Callable[[], datetime],
     ) -> None:
@@ -57,10 +55,13 @@ class JobPipeline:
         self._media = media
         self._limits = limits
         self._now = now
+        self._packager = StreamingPackager(media, files)
+        self._publisher = Publisher(objects, limits.upload_concurrency)
 
     async def run(
-        self, job_id: str, request: JobRequest, jobdir: JobDir, attempt: int
-    ) -> JobResult:
+        self, job_id: str, request: JobRequest, preset: OutputPreset, jobdir: JobDir,
+        attempt: int,
+    ) -> JobResult:  # fmt: skip
         started_at, timer, out = self._now(), PhaseTimer(), request.output
         assert out is not None, "intake fills in the output location"
         size = request.input.size
@@ -73,30 +74,42 @@ class JobPipeline:
         with timer.phase("probe"):
             probe_doc = await self._media.probe(jobdir.source, SOURCE_FORMATS)
             probe = parse_probe(probe_doc)
-        plan = plan_mp4(get_preset(request.preset), probe, PurePosixPath(jobdir.source),
-                        PurePosixPath(jobdir.out))  # fmt: skip
-        with timer.phase("transcode"):
-            await self._media.transcode(plan.argv, jobdir.root, self._limits.transcode_timeout)
-        with timer.phase("verify"):
-            outputs = await self._verify(plan, jobdir, out, job_id)
+        if isinstance(preset, Mp4Preset):
+            fields = await self._mp4(preset, probe, jobdir, out, job_id, timer)
+        else:
+            package = await self._packager.produce(
+                preset, probe, jobdir, self._limits.transcode_timeout, timer
+            )
+            with timer.phase("upload"):
+                await self._publisher.publish(jobdir.out, out, job_id, package.files)
+            fields = _streaming_fields(package, out, job_id)
         with timer.phase("upload"):
-            for planned, item in zip(plan.outputs, outputs, strict=True):
-                await self._objects.upload_file(
-                    jobdir.out / planned.name, out.bucket, item.key, item.content_type
-                )
-            outputs.append(
+            fields["outputs"].append(
                 await self._put_json(public_probe(probe_doc), out, job_id, "probe.json", "probe")
             )
         result = JobResult(
-            job_id=job_id, input=request.input, preset=request.preset, output=out,
-            source=_source_info(probe), outputs=outputs, encoder=plan.encoder,
-            timings=timer.timings, attempt=attempt, started_at=started_at,
-            completed_at=self._now(), correlation_id=request.correlation_id,
-            metadata=request.metadata,
+            job_id=job_id, input=request.input, preset=preset.name, output=out,
+            source=_source_info(probe), timings=timer.timings, attempt=attempt,
+            started_at=started_at, completed_at=self._now(),
+            correlation_id=request.correlation_id, metadata=request.metadata, **fields,
         )  # fmt: skip
         # job.json goes last: it is the commit marker, and it lists what came before it.
         await self._put_json(result.model_dump(mode="json"), out, job_id, "job.json", "result")
         return result
+
+    async def _mp4(
+        self, preset: Mp4Preset, probe: ProbeResult, jobdir: JobDir, out: OutputLocation,
+        job_id: str, timer: PhaseTimer,
+    ) -> dict[str, Any]:  # fmt: skip
+        plan = plan_mp4(preset, probe, PurePosixPath(jobdir.source), PurePosixPath(jobdir.out))
+        with timer.phase("encode"):
+            await self._media.transcode(plan.argv, jobdir.root, self._limits.transcode_timeout)
+        with timer.phase("package"):
+            outputs = await self._verify(plan, jobdir, out, job_id)
+        with timer.phase("upload"):
+            uploads = [Upload(p.name, 0) for p in plan.outputs]
+            await self._publisher.publish(jobdir.out, out, job_id, uploads)
+        return {"outputs": outputs, "encoder": plan.encoder}
 
     async def _verify(
         self, plan: TranscodePlan, jobdir: JobDir, out: OutputLocation, job_id: str
@@ -127,8 +140,44 @@ class JobPipeline:
     ) -> OutputFile:
         key = output_key(out, job_id, name)
         body = json.dumps(doc, indent=2, sort_keys=True).encode()
-        size = await self._objects.put_bytes(body, out.bucket, key, CONTENT_TYPES[".json"])
-        return OutputFile(key=key, role=role, content_type=CONTENT_TYPES[".json"], size=size)
+        content_type = CONTENT_TYPES[".json"]
+        size = await self._objects.put_bytes(body, out.bucket, key, content_type, CACHE_RESULT)
+        return OutputFile(key=key, role=role, content_type=content_type, size=size)
+
+
+def _streaming_fields(package: Package, out: OutputLocation, job_id: str) -> dict[str, Any]:
+    plan = package.plan
+    keyed = {p: output_key(out, job_id, p) for p in package.sizes}
+    manifests = [p for p in (plan.master, plan.mpd) if p]
+    pictures = sorted(p for p in package.sizes if p.startswith("thumbnails/"))
+    outputs = [
+        OutputFile(key=keyed[p], role=_role(p), content_type=headers_for(p)[0],
+                   size=package.sizes[p])
+        for p in manifests + pictures
+    ]  # fmt: skip
+    renditions = [
+        r.model_copy(update={"playlist": keyed.get(r.playlist, r.playlist)})
+        for r in package.renditions
+    ]
+    playback = {"hls": keyed[plan.master]}
+    if plan.mpd:
+        playback["dash"] = keyed[plan.mpd]
+    ladder = plan.ladder.decisions if plan.ladder else ()
+    return {
+        "outputs": outputs, "encoder": plan.encoder, "renditions": renditions,
+        "playback": playback, "qc": package.qc, "notes": list(plan.notes),
+        "ladder": [LadderStep(rung=d.name, kept=d.kept, reason=d.reason) for d in ladder],
+    }  # fmt: skip
+
+
+def _role(path: str) -> str:
+    if path.endswith(".m3u8"):
+        return "hls"
+    if path.endswith(".mpd"):
+        return "dash"
+    if "storyboard" in path:
+        return "storyboard"
+    return "poster" if path.endswith("poster.jpg") else "thumbnail"
 
 
 def _source_info(probe: ProbeResult) -> SourceInfo:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import Literal
 
 from core.errors import UnsupportedMedia
 from core.presets import Mp4Preset
@@ -37,7 +38,17 @@ CONTENT_TYPES = {
     ".mp4": "video/mp4",
     ".jpg": "image/jpeg",
     ".json": "application/json",
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".mpd": "application/dash+xml",
+    ".m4s": "video/iso.segment",  # IANA's type for ISO BMFF media segments
+    ".ts": "video/mp2t",
+    ".vtt": "text/vtt",
 }
+# Segments and pictures never change under their name (a job's outputs live under its own
+# id); manifests and the result may be rewritten by a retried attempt, so they stay short.
+CACHE_IMMUTABLE = "public, max-age=31536000, immutable"
+CACHE_MANIFEST = "public, max-age=60"
+CACHE_RESULT = "no-cache"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +92,7 @@ def plan_mp4(
     width, height = fit_size(*video.display_size, preset.max_height)
     fps = min(video.fps, preset.max_fps) if video.fps > 0 else preset.max_fps
     # The picture may end before the file does (a long audio tail): time the poster on it.
-    poster_at = _poster_time(video.duration or probe.duration)
+    poster_at = poster_time(video.duration or probe.duration)
     poster_w = min(preset.poster_width, width)
     poster_h = max(2, _even(height * poster_w / width))
     vf = [f"scale={width}:{height}:flags=bicubic", "setsar=1"]
@@ -135,7 +146,20 @@ def probe_argv(path: PurePosixPath, formats: tuple[str, ...] = SOURCE_FORMATS) -
     )  # fmt: skip
 
 
-def _poster_time(duration: float) -> float:
+def packets_argv(
+    path: PurePosixPath, formats: tuple[str, ...], stream: Literal["v", "a"]
+) -> tuple[str, ...]:
+    """The first video or audio stream's packets as CSV (pts, duration, byte offset, flags),
+    read without decoding."""
+    return (
+        "ffprobe", "-hide_banner", "-loglevel", "error", *input_flags(formats),
+        "-select_streams", f"{stream}:0",
+        "-show_entries", "packet=pts_time,duration_time,flags,pos",
+        "-of", "csv=p=0", f"file:{path}",
+    )  # fmt: skip
+
+
+def poster_time(duration: float) -> float:
     # A tenth of the way in skips fades from black, capped so short clips still have a frame;
     # an unknown duration (0.0) takes the first frame.
     return 0.0 if duration < 1.0 else min(duration * 0.1, 10.0)

@@ -14,6 +14,7 @@ from typing import Any, Literal, Protocol
 from core.events import CloudEvent
 from core.jobs import JobResult
 from core.models import JobRequest, S3ObjectRef
+from core.qc import Packet
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,9 +31,13 @@ class ObjectStore(Protocol):
 
     async def download(self, ref: S3ObjectRef, dest: Path) -> None: ...
 
-    async def upload_file(self, path: Path, bucket: str, key: str, content_type: str) -> None: ...
+    async def upload_file(
+        self, path: Path, bucket: str, key: str, content_type: str, cache_control: str | None
+    ) -> None: ...
 
-    async def put_bytes(self, data: bytes, bucket: str, key: str, content_type: str) -> int: ...
+    async def put_bytes(
+        self, data: bytes, bucket: str, key: str, content_type: str, cache_control: str | None
+    ) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +94,31 @@ class MediaTool(Protocol):
     async def transcode(self, argv: Sequence[str], cwd: Path, timeout: float) -> None:
         """Run ffmpeg; raise a classified FfapiError on failure."""
         ...
+
+    async def packets(
+        self, path: Path, formats: tuple[str, ...], stream: Literal["v", "a"]
+    ) -> list[Packet]:
+        """Every packet of the file's first video (``v``) or audio (``a``) stream: pts,
+        duration, keyframe flag and byte offset, read by ffprobe without decoding."""
+        ...
+
+
+class LocalFiles(Protocol):
+    """The job directory's files, for the steps between ffmpeg and the upload."""
+
+    async def read_text(self, path: Path) -> str: ...
+
+    async def write_text(self, path: Path, text: str) -> None: ...
+
+    async def sizes(self, root: Path) -> dict[str, int]:
+        """Every file under ``root`` by its path relative to it."""
+        ...
+
+    async def concat(self, parts: Sequence[Path], dest: Path) -> list[int]:
+        """Write the parts one after another into ``dest``; return where each starts."""
+        ...
+
+    async def make_dirs(self, root: Path, names: Sequence[str]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,45 +1,184 @@
 """Named output presets: what a job produces, chosen by name, never by free-form arguments.
 
-A preset is data; :mod:`core.plan` turns it into an ffmpeg argv for a given source.
+A preset is data: the shipped ``presets.toml`` beside this module, read over by a user's file
+(``FFAPI_PRESETS_FILE``). :mod:`core.ladder` fits a preset's ladder to a source and
+:mod:`core.plan` / :mod:`core.renditions` turn it into an ffmpeg argv.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
-from typing import Literal
+import tomllib
+from functools import cache
+from importlib import resources
+from typing import Annotated, Any, Literal
 
-PresetName = Literal["mp4-720p", "mp4-480p"]
-DEFAULT_PRESET: PresetName = "mp4-720p"
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+
+PresetName = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9.\-]*$")
+]
+RungName = Annotated[
+    str, StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][\w.\-]*$")
+]
+X264Preset = Literal[
+    "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower"
+]
+MAX_RUNGS = 8
 
 
-@dataclass(frozen=True, slots=True)
-class Mp4Preset:
-    """One progressive H.264/AAC MP4 plus a poster frame."""
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: PresetName
-    max_height: int
-    video_codec: str = "libx264"
-    x264_preset: str = "veryfast"
-    crf: int = 23
-    max_fps: float = 60.0
-    audio_codec: str = "aac"
-    audio_bitrate_kbps: int = 128
-    audio_channels: int = 2
-    poster_width: int = 640
+
+class Rung(_Spec):
+    """One video rendition of a ladder, named by its short side (a ``720p`` rung of a portrait
+    source is 720 pixels wide)."""
+
+    name: RungName
+    short_side: int = Field(ge=144, le=4320)
+    video_kbps: int = Field(ge=100, le=100_000)
+    maxrate_kbps: int = Field(ge=100, le=150_000)
+    bufsize_kbps: int = Field(ge=100, le=300_000)
+
+    @model_validator(mode="after")
+    def _rates_are_ordered(self) -> Rung:
+        if self.maxrate_kbps < self.video_kbps:
+            raise ValueError("maxrate_kbps is below video_kbps")
+        return self
+
+
+class AudioRendition(_Spec):
+    name: RungName = "aac"
+    bitrate_kbps: int = Field(default=128, ge=32, le=512)
+    channels: int = Field(default=2, ge=1, le=2)  # HLS/DASH AAC renditions: mono or stereo
+
+
+class Thumbnails(_Spec):
+    """A poster plus one picture every ``every_seconds``."""
+
+    every_seconds: float = Field(default=10.0, ge=1.0, le=600.0)
+    width: int = Field(default=320, ge=32, le=1920)
+
+
+class Storyboard(_Spec):
+    """Sprite sheets of small tiles plus a WebVTT track of each tile's coordinates."""
+
+    every_seconds: float = Field(default=5.0, ge=1.0, le=600.0)
+    tile_width: int = Field(default=160, ge=32, le=640)
+    columns: int = Field(default=10, ge=1, le=20)
+    rows: int = Field(default=10, ge=1, le=20)
+
+
+class StreamingPreset(_Spec):
+    """An adaptive-streaming package: ``cmaf`` (fMP4 segments shared by HLS and DASH) or
+    ``hls-ts`` (HLS with MPEG-TS segments). An empty ladder makes an audio-only package."""
+
+    kind: Literal["cmaf", "hls-ts"]
+    name: PresetName = "unnamed"
+    ladder: tuple[Rung, ...] = Field(default=(), max_length=MAX_RUNGS)
+    audio: tuple[AudioRendition, ...] = Field(default=(AudioRendition(),), max_length=4)
+    segment_seconds: float = Field(default=4.0, ge=1.0, le=30.0)
+    video_codec: Literal["libx264", "libx265"] = "libx264"
+    encoder_preset: X264Preset = "veryfast"
+    max_fps: float = Field(default=60.0, ge=1.0, le=240.0)
+    # 10-bit and HDR sources become 8-bit SDR unless the preset keeps them (HEVC Main 10 only).
+    hdr: Literal["tonemap", "keep"] = "tonemap"
+    thumbnails: Thumbnails | None = None
+    storyboard: Storyboard | None = None
+
+    @model_validator(mode="after")
+    def _coherent(self) -> StreamingPreset:
+        sides = [r.short_side for r in self.ladder]
+        if sides != sorted(set(sides), reverse=True):
+            raise ValueError("ladder rungs must be in strictly descending short_side order")
+        if len({r.name for r in self.ladder}) != len(self.ladder):
+            raise ValueError("ladder rung names must be unique")
+        if not self.ladder and not self.audio:
+            raise ValueError("a preset needs a ladder, audio renditions, or both")
+        if self.hdr == "keep" and self.video_codec != "libx265":
+            raise ValueError('hdr = "keep" needs video_codec = "libx265" (HEVC Main 10)')
+        if self.kind == "hls-ts" and (self.video_codec != "libx264" or len(self.audio) > 1):
+            raise ValueError("hls-ts carries H.264 video with one muxed audio rendition")
+        return self
 
     def spec_hash(self) -> str:
-        """Identity of what this preset produces; part of the job's idempotency key."""
-        body = json.dumps(asdict(self), sort_keys=True).encode()
-        return hashlib.sha256(body).hexdigest()[:16]
+        return _hash(self)
 
 
-PRESETS: dict[PresetName, Mp4Preset] = {
-    "mp4-720p": Mp4Preset(name="mp4-720p", max_height=720),
-    "mp4-480p": Mp4Preset(name="mp4-480p", max_height=480, crf=24, audio_bitrate_kbps=96),
-}
+class Mp4Preset(_Spec):
+    """One progressive H.264/AAC MP4 plus a poster frame."""
+
+    kind: Literal["mp4"] = "mp4"
+    name: PresetName = "unnamed"
+    max_height: int = Field(ge=144, le=4320)
+    video_codec: Literal["libx264"] = "libx264"
+    x264_preset: X264Preset = "veryfast"
+    crf: int = Field(default=23, ge=0, le=51)
+    max_fps: float = Field(default=60.0, ge=1.0, le=240.0)
+    audio_codec: Literal["aac"] = "aac"
+    audio_bitrate_kbps: int = Field(default=128, ge=32, le=512)
+    audio_channels: int = Field(default=2, ge=1, le=2)
+    poster_width: int = Field(default=640, ge=32, le=1920)
+
+    def spec_hash(self) -> str:
+        return _hash(self)
 
 
-def get_preset(name: PresetName) -> Mp4Preset:
-    return PRESETS[name]
+OutputPreset = Mp4Preset | StreamingPreset
+Preset = Annotated[OutputPreset, Field(discriminator="kind")]
+
+
+class PresetCatalog(_Spec):
+    default: PresetName
+    presets: dict[PresetName, Preset]
+
+    @model_validator(mode="after")
+    def _default_exists(self) -> PresetCatalog:
+        if self.default not in self.presets:
+            raise ValueError(f"default preset {self.default!r} is not defined")
+        return self
+
+    def get(self, name: str) -> OutputPreset | None:
+        return self.presets.get(name)
+
+
+class PresetFileError(ValueError):
+    """A presets file that cannot be used; the worker refuses to start with it."""
+
+
+def parse_catalog(text: str, base: PresetCatalog | None = None) -> PresetCatalog:
+    """Read a presets TOML document, over ``base`` when given (same name: replaced)."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PresetFileError(f"presets file is not TOML: {exc}") from exc
+    presets: dict[str, Any] = dict(base.presets) if base else {}
+    for name, body in (doc.get("presets") or {}).items():
+        presets[name] = {**body, "name": name} if isinstance(body, dict) else body
+    try:
+        return PresetCatalog.model_validate(
+            {"default": doc.get("default", base.default if base else None), "presets": presets}
+        )
+    except ValidationError as exc:
+        raise PresetFileError(f"invalid presets file: {exc}") from exc
+
+
+@cache
+def builtin_catalog() -> PresetCatalog:
+    """The presets shipped in the package (package data, read once)."""
+    return parse_catalog(resources.files("core").joinpath("presets.toml").read_text("utf-8"))
+
+
+def _hash(spec: BaseModel) -> str:
+    """Identity of what a preset produces; part of the idempotency key."""
+    body = json.dumps(spec.model_dump(mode="json"), sort_keys=True).encode()
+    return hashlib.sha256(body).hexdigest()[:16]

@@ -29,6 +29,16 @@ class VideoStream:
     pix_fmt: str | None
     duration: float = 0.0  # the stream's own, when known; it may end before the file does
     index: int = 0  # ffprobe's stream index: the planner maps exactly this stream
+    color_transfer: str | None = None  # smpte2084 (PQ) and arib-std-b67 (HLG) are HDR
+    frames: int = 0  # nb_frames when the container states it
+
+    @property
+    def hdr(self) -> bool:
+        return self.color_transfer in ("smpte2084", "arib-std-b67")
+
+    @property
+    def high_bit_depth(self) -> bool:
+        return bool(self.pix_fmt) and any(d in str(self.pix_fmt) for d in ("10", "12", "16"))
 
     @property
     def display_size(self) -> tuple[float, float]:
@@ -44,6 +54,7 @@ class AudioStream:
     codec: str
     channels: int
     sample_rate: int
+    index: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,12 +103,15 @@ def _video(stream: dict[str, Any]) -> VideoStream:
         sample_aspect=_ratio(stream.get("sample_aspect_ratio")) or Fraction(1),
         pix_fmt=stream.get("pix_fmt"),
         duration=_seconds(stream.get("duration")),
+        color_transfer=stream.get("color_transfer"),
+        frames=_int(stream.get("nb_frames")) or 0,
     )
 
 
 def _audio(stream: dict[str, Any]) -> AudioStream:
     return AudioStream(
         codec=str(stream.get("codec_name", "unknown")),
+        index=_int(stream.get("index")) or 0,
         channels=_int(stream.get("channels")) or 0,
         sample_rate=_int(stream.get("sample_rate")) or 0,
     )

@@ -6,14 +6,13 @@ from dataclasses import dataclass
 
 from core.jobs import JOB_ID_PREFIX
 from core.models import OutputLocation
-from core.presets import PresetName
 
 
 @dataclass(frozen=True, slots=True)
 class WatchRule:
     bucket: str
     prefix: str
-    preset: PresetName
+    preset: str | None  # None: the catalog's default
     output: OutputLocation
     suffixes: tuple[str, ...] = ()  # empty: any suffix; compared case-insensitively
 

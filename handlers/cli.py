@@ -9,9 +9,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import get_args
 
-from core.presets import PresetName
 from handlers.demo import DemoOptions, run_demo
 from handlers.runtime import open_runtime
 from handlers.worker import Worker
@@ -29,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run one job end to end on the embedded emulator")
     demo.add_argument("--input", type=Path, help="your media file (default: a generated clip)")
-    demo.add_argument("--preset", choices=get_args(PresetName), help="output preset")
+    demo.add_argument("--preset", help="output preset (default: web-hls; see core/presets.toml)")
     demo.add_argument("--out", type=Path, help="copy the job's outputs into this directory")
     demo.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the job")
     demo.add_argument("-v", "--verbose", action="store_true", help="show the worker's JSON logs")

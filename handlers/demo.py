@@ -16,7 +16,6 @@ from typing import Any
 
 from core.events import EventType
 from core.jobs import output_key
-from core.presets import PresetName
 from handlers.runtime import Runtime, open_runtime
 from handlers.watcher import EventWatcher
 from handlers.worker import Worker
@@ -29,7 +28,7 @@ from infra.settings import Settings
 @dataclass(frozen=True, slots=True)
 class DemoOptions:
     input: Path | None = None
-    preset: PresetName | None = None
+    preset: str | None = None
     out: Path | None = None
     timeout: float = 600.0
 
@@ -64,7 +63,10 @@ async def run_demo(options: DemoOptions, settings: Settings) -> int:
             print_summary(settings, source, key, described, result)
             problem = _problem(result)
             if options.out and problem is None:
-                await _copy_out(runtime, settings.output_bucket, result.objects, options.out)
+                prefix = output_key(settings.output_location, result.event["subject"], "")
+                await _copy_out(
+                    runtime, settings.output_bucket, result.objects, options.out, prefix
+                )
     if problem is not None:
         print(f"\n{problem}")
         return 1
@@ -78,7 +80,8 @@ def _problem(result: DemoResult) -> str | None:
         error = data.get("error") or {}
         return f"job failed: {error.get('code')}: {error.get('message')}"
     stored = {key for key, _ in result.objects}
-    missing = [o["key"] for o in data["outputs"] if o["key"] not in stored]
+    listed = [o["key"] for o in data["outputs"]] + [r["playlist"] for r in data["renditions"]]
+    missing = [key for key in listed if key not in stored]
     if missing or not any(key.endswith("/job.json") for key in stored):
         return f"job completed but outputs are missing: {missing or ['job.json']}"
     if (result.record or {}).get("status") != "COMPLETED":
@@ -109,11 +112,13 @@ async def _run_one_job(
 
 
 async def _copy_out(
-    runtime: Runtime, bucket: str, objects: list[tuple[str, int]], out: Path
+    runtime: Runtime, bucket: str, objects: list[tuple[str, int]], out: Path, prefix: str
 ) -> None:
-    out.mkdir(parents=True, exist_ok=True)
+    """The job's files under ``out``, laid out as in the bucket (cmaf/, thumbnails/, ...)."""
     for key, _ in objects:
-        await runtime.clients.s3.download_file(bucket, key, str(out / key.rsplit("/", 1)[1]))
+        dest = out / key.removeprefix(prefix)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        await runtime.clients.s3.download_file(bucket, key, str(dest))
     print(f"\ncopied     {len(objects)} files to {out}")
 
 
@@ -124,24 +129,53 @@ def print_summary(
     print(f"input      s3://{settings.input_bucket}/{key}  ({_size(source.stat().st_size)}, "
           f"{described})")  # fmt: skip
     print(f"job        {result.event['subject']}  {record.get('status', '?')}  "
-          f"attempt {record.get('attempts', '?')}  preset {settings.preset}")  # fmt: skip
+          f"attempt {record.get('attempts', '?')}  preset {data.get('preset')}")  # fmt: skip
     if result.event["type"] == EventType.COMPLETED:
         print(f"encoder    {data['encoder']} ({data['accel_tier']})")
         timings = "  ".join(f"{k} {v:.2f}s" for k, v in data["timings"].items())
         print(f"timings    {timings}")
+        _print_package(data)
         described_outputs = {o["key"]: o for o in data["outputs"]}
-        order = {key: i for i, key in enumerate(described_outputs)}  # publishing order
+        segments = [(k, n) for k, n in result.objects if k.endswith((".m4s", ".ts"))]
         print("outputs")
-        for obj_key, size in sorted(result.objects, key=lambda o: order.get(o[0], len(order))):
+        for obj_key, size in result.objects:
+            if (obj_key, size) in segments:
+                continue
             print(f"  s3://{settings.output_bucket}/{obj_key}  {_size(size)}"
-                  f"{_detail(described_outputs.get(obj_key))}")  # fmt: skip
+                  f"{_detail(obj_key, described_outputs.get(obj_key))}")  # fmt: skip
+        if segments:
+            total = sum(n for _, n in segments)
+            print(f"  ... and {len(segments)} segments, {_size(total)}")
     print(f"\n{result.event['type']} as it arrived on an SQS queue subscribed to the SNS topic:")
     print(result.raw_event)
 
 
-def _detail(output: dict[str, Any] | None) -> str:
-    if not output:
+def _print_package(data: dict[str, Any]) -> None:
+    """The ladder as fitted, the renditions as published and the QC verdict."""
+    for step in data.get("ladder") or []:
+        print(f"ladder     {step['rung']:<8} {'kept' if step['kept'] else 'dropped'}: "
+              f"{step['reason']}")  # fmt: skip
+    for r in data.get("renditions") or []:
+        size = f"{r['width']}x{r['height']}" if r.get("width") else "audio"
+        print(f"rendition  {r['name']:<9} {size:<10} target {r['bitrate_kbps']} kb/s  peak "
+              f"{r['peak_bandwidth'] // 1000} kb/s  {r['segments']} segments  "
+              f"{r['duration']:.2f} s")  # fmt: skip
+    if data.get("qc"):
+        verdict = "passed" if data["qc"]["passed"] else "FAILED"
+        print(f"qc         {verdict}: " + ", ".join(c["name"] for c in data["qc"]["checks"]))
+    for note in data.get("notes") or []:
+        print(f"note       {note}")
+    for kind, key in (data.get("playback") or {}).items():
+        print(f"playback   {kind}: {key}")
+
+
+def _detail(key: str, output: dict[str, Any] | None) -> str:
+    if key.endswith("/job.json"):
         return "  (commit marker)"
+    if key.endswith(".m3u8") and not output:
+        return "  media playlist"
+    if not output:
+        return ""
     parts = [output["content_type"]]
     if output.get("width"):
         parts.append(f"{output['width']}x{output['height']}")

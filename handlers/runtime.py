@@ -16,7 +16,7 @@ from infra.notify import SnsPublisher
 from infra.queue import SqsQueue
 from infra.settings import Settings
 from infra.storage import S3ObjectStore
-from infra.workspace import LocalWorkspace
+from infra.workspace import LocalDiskFiles, LocalWorkspace
 
 
 def utcnow() -> datetime:
@@ -34,18 +34,23 @@ class Runtime:
 
 @asynccontextmanager
 async def open_runtime(settings: Settings, with_queue: bool = True) -> AsyncIterator[Runtime]:
+    presets = settings.presets()  # before any client: a bad presets file stops us here
     async with open_clients(settings) as clients:
         objects = S3ObjectStore(clients.s3, settings.transfer_concurrency)
         jobs = DynamoJobStore(clients.dynamodb, settings.jobs_table)
         events = SnsPublisher(
             clients.sns, await topic_arn(clients, settings.events_topic, settings.region)
         )
-        pipeline = JobPipeline(
-            objects, FfmpegMedia(),
-            PipelineLimits(settings.max_input_bytes, float(settings.transcode_timeout)), utcnow,
+        limits = PipelineLimits(
+            settings.max_input_bytes, float(settings.transcode_timeout),
+            settings.transfer_concurrency,
         )  # fmt: skip
+        pipeline = JobPipeline(objects, FfmpegMedia(), LocalDiskFiles(), limits, utcnow)
+        dispatch = DispatchSettings(
+            settings.intake, presets, settings.lease_seconds, settings.max_receive_count
+        )
         dispatcher = Dispatcher(
-            DispatchSettings(settings.intake, settings.lease_seconds, settings.max_receive_count),
+            dispatch,
             objects, jobs, events, LocalWorkspace(settings.temp_dir), pipeline, utcnow,
         )  # fmt: skip
         queue = await SqsQueue.open(clients.sqs, settings.jobs_queue) if with_queue else None

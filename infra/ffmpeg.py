@@ -13,13 +13,20 @@ import shutil
 import signal
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 
 from core.diagnose import classify_ffmpeg_failure, stderr_tail
-from core.errors import InvalidMedia, ResourceExhausted, TranscodeTimeout, UnsupportedMedia
-from core.plan import SOURCE_FORMATS, probe_argv
+from core.errors import (
+    InvalidMedia,
+    ResourceExhausted,
+    TranscodeFailed,
+    TranscodeTimeout,
+    UnsupportedMedia,
+)
+from core.plan import SOURCE_FORMATS, packets_argv, probe_argv
+from core.qc import Packet
 
 log = structlog.get_logger("ffapi.ffmpeg")
 
@@ -64,6 +71,32 @@ class FfmpegMedia:
         code, _, stderr = await run_argv(argv, cwd=cwd, timeout=timeout)
         if code != 0:
             raise classify_ffmpeg_failure(stderr)
+
+    async def packets(
+        self, path: Path, formats: tuple[str, ...], stream: Literal["v", "a"]
+    ) -> list[Packet]:
+        argv = packets_argv(PurePosixPath(path), formats, stream)
+        code, stdout, stderr = await run_argv(argv, cwd=path.parent, timeout=PROBE_TIMEOUT)
+        if code != 0:
+            raise TranscodeFailed(
+                f"cannot read the packets of {path.name}", stderr_tail=stderr_tail(stderr)
+            )
+        return [p for p in map(_packet, stdout.splitlines()) if p is not None]
+
+
+def _packet(line: str) -> Packet | None:
+    """``pts_time,duration_time,pos,flags`` (ffprobe's order); None for a line without a
+    timestamp (a packet with no pts says nothing about timing)."""
+    fields = line.strip().split(",")
+    if len(fields) < 4:
+        return None
+    try:
+        pts = float(fields[0])
+        duration = float(fields[1]) if fields[1] not in ("", "N/A") else 0.0
+        pos = int(fields[2]) if fields[2] not in ("", "N/A") else -1
+    except ValueError:
+        return None
+    return Packet(pts=pts, duration=duration, key=fields[3].startswith("K"), pos=pos)
 
 
 async def run_argv(argv: Sequence[str], cwd: Path, timeout: float) -> tuple[int, str, str]:

@@ -12,7 +12,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.models import OutputLocation
-from core.presets import DEFAULT_PRESET, PresetName
+from core.presets import PresetCatalog, PresetFileError
 from core.watch import IntakeConfig, WatchRule
 
 
@@ -24,7 +24,12 @@ class Settings(BaseSettings):
     output_bucket: str = "ffapi-output"
     watch_prefix: str = Field(default="incoming/", description="uploads here become jobs")
     output_prefix: str = "outputs"
-    preset: PresetName = Field(default=DEFAULT_PRESET, description="preset of watched uploads")
+    preset: str | None = Field(
+        default=None, description="preset of watched uploads (default: the catalog's default)"
+    )
+    presets_file: Path | None = Field(
+        default=None, description="TOML presets read over the shipped ones (core/presets.toml)"
+    )
     jobs_queue: str = "ffapi-jobs"
     dead_letter_queue: str = "ffapi-jobs-dlq"
     max_receive_count: int = Field(default=3, ge=1, le=1000)
@@ -65,6 +70,16 @@ class Settings(BaseSettings):
             output=self.output_location,
         )
         return IntakeConfig(rules=(rule,), default_output=self.output_location)
+
+    def presets(self) -> PresetCatalog:
+        """The catalog in force; raises PresetFileError (and so stops the worker) when the
+        file is unusable or the watched uploads' preset is not in it."""
+        from infra.presets import load_presets  # settings stay importable without a file
+
+        catalog = load_presets(self.presets_file)
+        if self.preset and catalog.get(self.preset) is None:
+            raise PresetFileError(f"FFAPI_PRESET names an unknown preset {self.preset!r}")
+        return catalog
 
     @property
     def lease_seconds(self) -> int:

@@ -49,14 +49,27 @@ class S3ObjectStore:
                 ref.bucket, ref.key, str(dest), ExtraArgs=extra, Config=self._transfer
             )
 
-    async def upload_file(self, path: Path, bucket: str, key: str, content_type: str) -> None:
+    async def upload_file(
+        self, path: Path, bucket: str, key: str, content_type: str, cache_control: str | None
+    ) -> None:
         with aws_errors("s3:PutObject"):
             await self._s3.upload_file(
                 str(path), bucket, key,
-                ExtraArgs={"ContentType": content_type}, Config=self._transfer,
+                ExtraArgs=_headers(content_type, cache_control), Config=self._transfer,
             )  # fmt: skip
 
-    async def put_bytes(self, data: bytes, bucket: str, key: str, content_type: str) -> int:
+    async def put_bytes(
+        self, data: bytes, bucket: str, key: str, content_type: str, cache_control: str | None
+    ) -> int:
         with aws_errors("s3:PutObject"):
-            await self._s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type)
+            await self._s3.put_object(
+                Bucket=bucket, Key=key, Body=data, **_headers(content_type, cache_control)
+            )
         return len(data)
+
+
+def _headers(content_type: str, cache_control: str | None) -> dict[str, str]:
+    headers = {"ContentType": content_type}
+    if cache_control:
+        headers["CacheControl"] = cache_control
+    return headers

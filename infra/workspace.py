@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -28,3 +28,39 @@ class LocalWorkspace:
             yield JobDir(root=root, source=root / "input" / "source", out=root / "out")
         finally:
             await asyncio.to_thread(shutil.rmtree, root, ignore_errors=True)
+
+
+class LocalDiskFiles:
+    """The job directory's files on local disk; blocking calls run in a thread."""
+
+    async def read_text(self, path: Path) -> str:
+        return await asyncio.to_thread(path.read_text, "utf-8")
+
+    async def write_text(self, path: Path, text: str) -> None:
+        await asyncio.to_thread(path.write_text, text, "utf-8")
+
+    async def sizes(self, root: Path) -> dict[str, int]:
+        def walk() -> dict[str, int]:
+            return {
+                p.relative_to(root).as_posix(): p.stat().st_size
+                for p in root.rglob("*")
+                if p.is_file()
+            }
+
+        return await asyncio.to_thread(walk)
+
+    async def concat(self, parts: Sequence[Path], dest: Path) -> list[int]:
+        def join() -> list[int]:
+            offsets = []
+            with dest.open("wb") as out:
+                for part in parts:
+                    offsets.append(out.tell())
+                    with part.open("rb") as src:
+                        shutil.copyfileobj(src, out, 1024 * 1024)
+            return offsets
+
+        return await asyncio.to_thread(join)
+
+    async def make_dirs(self, root: Path, names: Sequence[str]) -> None:
+        for name in names:
+            (root / name).mkdir(parents=True, exist_ok=True)

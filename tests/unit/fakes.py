@@ -14,6 +14,7 @@ from core.events import CloudEvent
 from core.jobs import TERMINAL, JobResult, JobStatus, SourceInfo
 from core.models import JobRequest, S3ObjectRef
 from core.ports import Claim, JobDir, ObjectInfo
+from core.presets import OutputPreset
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -144,7 +145,7 @@ class FakePipeline:
         self.runs: list[tuple[str, int]] = []
 
     async def run(
-        self, job_id: str, request: JobRequest, jobdir: JobDir, attempt: int
+        self, job_id: str, request: JobRequest, preset: OutputPreset, jobdir: JobDir, attempt: int
     ) -> JobResult:
         self.runs.append((job_id, attempt))
         outcome = self.script.pop(0) if self.script else None

@@ -17,6 +17,7 @@ from core.events import EventType, job_event
 from core.jobs import JobStatus
 from core.models import OutputLocation
 from core.ports import ObjectInfo
+from core.presets import builtin_catalog
 from core.watch import IntakeConfig, WatchRule
 
 from .fakes import NOW, FakeEvents, FakeJobs, FakeObjects, FakePipeline, FakeWorkspace
@@ -42,7 +43,7 @@ class Harness:
         self.jobs, self.events, self.workspace = FakeJobs(), FakeEvents(), FakeWorkspace()
         self.pipeline = pipeline
         self.dispatcher = Dispatcher(
-            DispatchSettings(INTAKE, lease_seconds, max_receive_count),
+            DispatchSettings(INTAKE, builtin_catalog(), lease_seconds, max_receive_count),
             self.objects, self.jobs, self.events, self.workspace, pipeline,  # type: ignore[arg-type]
             lambda: NOW,
         )  # fmt: skip
@@ -290,10 +291,10 @@ class TakenOver(FakePipeline):
         super().__init__(None)
         self.jobs = jobs
 
-    async def run(self, job_id, request, jobdir, attempt):  # type: ignore[no-untyped-def]
+    async def run(self, job_id, request, preset, jobdir, attempt):  # type: ignore[no-untyped-def]
         self.jobs.now += 10_000  # the lease lapsed...
         await self.jobs.claim(job_id, request, 60)  # ...and another delivery claimed it
-        return await super().run(job_id, request, jobdir, attempt)
+        return await super().run(job_id, request, preset, jobdir, attempt)
 
 
 def test_a_worker_whose_lease_was_taken_over_neither_records_nor_announces() -> None:
@@ -332,7 +333,7 @@ class Stalls(FakePipeline):
         self.jobs = jobs
         self.cancelled = False
 
-    async def run(self, job_id, request, jobdir, attempt):  # type: ignore[no-untyped-def]
+    async def run(self, job_id, request, preset, jobdir, attempt):  # type: ignore[no-untyped-def]
         self.runs.append((job_id, attempt))
         self.jobs.records[job_id]["attempts"] += 1  # another worker's claim
         try:

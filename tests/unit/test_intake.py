@@ -12,7 +12,9 @@ import pytest
 
 from core.errors import InvalidMessage
 from core.intake import MAX_BODY_BYTES, Intake, normalize
+from core.jobs import resolve_preset
 from core.models import OutputLocation
+from core.presets import builtin_catalog
 from core.watch import IntakeConfig, WatchRule
 
 EVENTS = Path(__file__).parents[2] / "events"
@@ -30,7 +32,7 @@ class Job:
 
     key: str
     bucket: str = "ffapi-input"
-    preset: str = "mp4-720p"
+    preset: str | None = "mp4-720p"
     output: OutputLocation = OUTPUTS
     etag: str | None = None
     version_id: str | None = None
@@ -55,7 +57,14 @@ class Rejected:
     code: str
 
 
-Expectation = Jobs | Ignored | Rejected
+@dataclass(frozen=True)
+class Unresolvable:
+    """A valid message whose request names no usable preset: refused when it is resolved."""
+
+    code: str
+
+
+Expectation = Jobs | Ignored | Rejected | Unresolvable
 
 EXPECTED: dict[str, Expectation] = {
     "s3-put.json": Jobs(
@@ -132,11 +141,11 @@ EXPECTED: dict[str, Expectation] = {
             ),
         )
     ),
-    "job-request-minimal.json": Jobs((Job(key="library/minimal.mp4"),)),
+    "job-request-minimal.json": Jobs((Job(key="library/minimal.mp4", preset=None),)),
     "invalid-bad-json.json": Rejected("malformed_json"),
     "invalid-unknown-field.json": Rejected("invalid_request"),
     "invalid-missing-key.json": Rejected("invalid_request"),
-    "invalid-preset.json": Rejected("invalid_request"),
+    "invalid-preset.json": Unresolvable("invalid_request"),
     "invalid-unrecognized.json": Rejected("unrecognized_message"),
     "invalid-not-object.json": Rejected("unrecognized_message"),
 }
@@ -170,6 +179,12 @@ def test_sample(name: str) -> None:
         assert rejected(body).code == expected.code
         return
     intake = normalize(body, CONFIG)
+    if isinstance(expected, Unresolvable):
+        (request,) = intake.requests
+        with pytest.raises(InvalidMessage) as info:
+            resolve_preset(builtin_catalog(), request)
+        assert info.value.code == expected.code
+        return
     if isinstance(expected, Ignored):
         assert intake.requests == ()
         assert len(intake.ignored) == expected.count
@@ -213,7 +228,8 @@ def test_minimal_job_request_gets_the_default_output_and_preset() -> None:
     default = OutputLocation(bucket="ffapi-output", prefix="defaults")
     config = IntakeConfig(rules=CONFIG.rules, default_output=default)
     (request,) = normalize(read_event("job-request-minimal.json"), config).requests
-    assert request.preset == "mp4-720p"
+    assert request.preset is None  # the catalog's default, chosen when the job is resolved
+    assert resolve_preset(builtin_catalog(), request).name == builtin_catalog().default == "web-hls"
     assert request.output == default
     assert request.correlation_id is None
     assert request.metadata == {}

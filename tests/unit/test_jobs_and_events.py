@@ -22,7 +22,9 @@ from core.errors import (
     as_ffapi_error,
 )
 from core.events import EVENT_SOURCE, CloudEvent, EventType, job_event
-from core.jobs import derive_job_id, output_key
+from core.errors import InvalidMessage
+from core.jobs import derive_job_id, output_key, resolve_preset
+from core.presets import builtin_catalog
 from core.models import JobRequest, OutputLocation, S3ObjectRef
 
 JOB_ID_RE = re.compile(r"^j-[0-9a-f]{24}$")
@@ -53,15 +55,56 @@ def request(**changes: Any) -> JobRequest:
 # --------------------------------------------------------------------------- derive_job_id
 
 
+def job_id(req: JobRequest) -> str:
+    return derive_job_id(req, resolve_preset(builtin_catalog(), req))
+
+
+RUNG = {"name": "540p", "short_side": 540, "video_kbps": 2000, "maxrate_kbps": 2140,
+        "bufsize_kbps": 3000}  # fmt: skip
+
+
+def test_an_inline_ladder_replaces_the_presets_and_is_part_of_the_identity() -> None:
+    base = request(preset="web-hls")
+    inline = JobRequest.model_validate({**base.model_dump(), "ladder": [RUNG]})
+    preset = resolve_preset(builtin_catalog(), inline)
+    assert [r.name for r in preset.ladder] == ["540p"]  # type: ignore[union-attr]
+    assert job_id(inline) != job_id(base)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"preset": "no-such-preset"}, "unknown preset"),
+        ({"preset": "mp4-720p", "ladder": [RUNG]}, "no ladder"),
+        ({"preset": "web-hls", "ladder": [RUNG, {**RUNG, "name": "x", "short_side": 720}]},
+         "descending"),
+    ],
+)  # fmt: skip
+def test_a_request_without_a_usable_preset_is_refused(change: dict, message: str) -> None:
+    req = JobRequest.model_validate({**request().model_dump(), **change})
+    with pytest.raises(InvalidMessage, match=message) as info:
+        resolve_preset(builtin_catalog(), req)
+    assert info.value.code == "invalid_request"
+
+
+def test_inline_ladders_are_bounded() -> None:
+    with pytest.raises(ValueError, match="at most 8"):
+        JobRequest.model_validate({**request().model_dump(), "ladder": [RUNG] * 9})
+    with pytest.raises(ValueError, match="less than or equal to 100000"):
+        JobRequest.model_validate(
+            {**request().model_dump(), "ladder": [{**RUNG, "video_kbps": 10**6}]}
+        )
+
+
 def test_job_id_format() -> None:
-    assert JOB_ID_RE.match(derive_job_id(request()))
+    assert JOB_ID_RE.match(job_id(request()))
 
 
 def test_job_id_is_stable() -> None:
-    assert derive_job_id(request()) == derive_job_id(request())
+    assert job_id(request()) == job_id(request())
     # Rebuilt from JSON, as a redelivered SQS message would be.
     again = JobRequest.model_validate_json(request().model_dump_json())
-    assert derive_job_id(again) == derive_job_id(request())
+    assert job_id(again) == job_id(request())
 
 
 @pytest.mark.parametrize(
@@ -81,14 +124,14 @@ def test_job_id_is_stable() -> None:
     ids=lambda c: next(iter(c)) + "=" + repr(next(iter(c.values()))),
 )
 def test_job_id_changes_with_what_is_asked(change: dict[str, Any]) -> None:
-    assert derive_job_id(request(**change)) != derive_job_id(request())
-    assert JOB_ID_RE.match(derive_job_id(request(**change)))
+    assert job_id(request(**change)) != job_id(request())
+    assert JOB_ID_RE.match(job_id(request(**change)))
 
 
 def test_job_id_with_and_without_an_output_location_differ() -> None:
     base = request()
     without = base.model_copy(update={"output": None})
-    assert derive_job_id(without) != derive_job_id(base)
+    assert job_id(without) != job_id(base)
 
 
 @pytest.mark.parametrize(
@@ -106,7 +149,7 @@ def test_job_id_ignores_what_does_not_change_the_outputs(change: dict[str, Any])
     # twice with different correlation ids, and a caller's metadata is echoed in events but
     # never reaches ffmpeg. Including them would transcode the same object version twice and
     # write two copies of identical outputs; the object's size is implied by version/etag.
-    assert derive_job_id(request(**change)) == derive_job_id(request())
+    assert job_id(request(**change)) == job_id(request())
 
 
 def test_job_id_fields_cannot_bleed_into_each_other() -> None:
@@ -114,7 +157,7 @@ def test_job_id_fields_cannot_bleed_into_each_other() -> None:
     # (the concatenation stays "ffapi-outputab") still changes the id.
     a = request(output_bucket="ffapi-output", output_prefix="ab")
     b = request(output_bucket="ffapi-outputa", output_prefix="b")
-    assert derive_job_id(a) != derive_job_id(b)
+    assert job_id(a) != job_id(b)
 
 
 # --------------------------------------------------------------------------- output_key
@@ -238,6 +281,7 @@ def test_the_tree_is_what_the_docstring_says() -> None:
         "InvalidMedia",
         "UnsupportedMedia",
         "UnsupportedFormat",
+        "QcFailed",
         "StorageUnavailable",
         "ResourceExhausted",
         "TranscodeTimeout",

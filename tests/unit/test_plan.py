@@ -10,11 +10,11 @@ import pytest
 
 from core.errors import UnsupportedMedia
 from core.plan import INPUT_FLAGS, fit_size, plan_mp4, probe_argv
-from core.presets import get_preset
+from core.presets import builtin_catalog
 from core.probe import AudioStream, ProbeResult, VideoStream
 
-P720 = get_preset("mp4-720p")
-P480 = get_preset("mp4-480p")
+P720 = builtin_catalog().presets["mp4-720p"]
+P480 = builtin_catalog().presets["mp4-480p"]
 SOURCE = PurePosixPath("/tmp/ffapi/j-0123456789abcdef01234567/input")
 OUT_DIR = PurePosixPath("/tmp/ffapi/j-0123456789abcdef01234567/out")
 AAC = AudioStream(codec="aac", channels=2, sample_rate=48000)

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.plan import fit_size, plan_mp4
-from core.presets import PRESETS
+from core.presets import Mp4Preset, builtin_catalog
 from core.probe import AudioStream, ProbeResult, VideoStream
 
 sides = st.integers(min_value=2, max_value=8192)
@@ -20,6 +20,7 @@ sars = st.sampled_from([Fraction(1), Fraction(4, 3), Fraction(32, 27), Fraction(
                         Fraction(10, 11), Fraction(16, 11), Fraction(40, 33)])  # fmt: skip
 rotations = st.sampled_from([0, 90, 180, 270])
 rates = st.sampled_from([0.0, 12.0, 23.976, 25.0, 29.97, 30.0, 50.0, 59.94, 60.0, 120.0, 240.0])
+PRESETS = {n: p for n, p in builtin_catalog().presets.items() if isinstance(p, Mp4Preset)}
 SAFE_GRAPH = re.compile(r"^[A-Za-z0-9\[\]:=,;._\-]+$")
 
 
@@ -47,15 +48,15 @@ def test_every_plan_is_a_safe_argv_with_a_numeric_filter_graph(
                         sample_aspect=sar, pix_fmt="yuv420p")  # fmt: skip
     audio = AudioStream(codec="aac", channels=2, sample_rate=48000) if has_audio else None
     probe = ProbeResult(format_name="mov", duration=12.5, size=1, video=video, audio=audio)
-    plan = plan_mp4(PRESETS[preset], probe, PurePosixPath("/w/in/source"), PurePosixPath("/w/out"))  # type: ignore[index]
+    plan = plan_mp4(PRESETS[preset], probe, PurePosixPath("/w/in/source"), PurePosixPath("/w/out"))
 
     assert all(isinstance(arg, str) for arg in plan.argv)
     graph = plan.argv[plan.argv.index("-filter_complex") + 1]
     assert SAFE_GRAPH.match(graph), graph
     assert plan.width % 2 == 0
     assert plan.height % 2 == 0
-    assert plan.height <= PRESETS[preset].max_height  # type: ignore[index]
-    assert 0 < plan.fps <= PRESETS[preset].max_fps  # type: ignore[index]
+    assert plan.height <= PRESETS[preset].max_height
+    assert 0 < plan.fps <= PRESETS[preset].max_fps
     assert ("0:a:0" in plan.argv) is has_audio
     display_w, display_h = video.display_size
     assert plan.height <= max(2, math.ceil(display_h))

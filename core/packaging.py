@@ -1,0 +1,298 @@
+"""Making a streaming package in the job directory: encode, finish the manifests, check.
+
+Nothing here uploads. The result is a :class:`Package`: the files in publishing tiers, the
+renditions as ``job.json`` describes them, and the QC report. A package that fails QC raises
+:class:`QcFailed` with the report attached, and nothing of it is published.
+"""
+
+from __future__ import annotations
+
+import math
+import posixpath
+import re
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Literal
+
+from core.errors import QcFailed
+from core.jobs import Rendition
+from core.phases import PhaseTimer
+from core.playlists import (
+    MasterPlaylist,
+    MediaPlaylist,
+    finish_master,
+    finish_media,
+    measured_rate,
+    read_master,
+    read_media,
+    read_mpd,
+    resolve,
+)
+from core.ports import JobDir, LocalFiles, MediaTool
+from core.presets import StreamingPreset
+from core.probe import ProbeResult
+from core.publish import Upload
+from core.qc import QcInputs, QcReport, RenditionFacts, evaluate, facts_from_packets
+from core.renditions import THUMBNAILS_DIR, StreamingPlan, plan_streaming
+from core.storyboard import sheet_count, storyboard_vtt, tile_count
+
+# Publishing tiers: a reader who finds a manifest finds everything it names.
+SEGMENTS, MEDIA_PLAYLISTS, MANIFESTS = 0, 1, 2
+
+
+@dataclass(slots=True)
+class Package:
+    plan: StreamingPlan
+    files: list[Upload]  # every file to publish, by tier
+    renditions: list[Rendition]
+    qc: QcReport
+    sizes: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Media:
+    name: str
+    kind: Literal["video", "audio"]
+    bitrate_kbps: int
+    playlist: MediaPlaylist  # paths resolved against the output directory
+    width: int | None = None
+    height: int | None = None
+
+
+class StreamingPackager:
+    def __init__(self, media: MediaTool, files: LocalFiles) -> None:
+        self._media = media
+        self._files = files
+
+    async def produce(
+        self,
+        preset: StreamingPreset,
+        probe: ProbeResult,
+        jobdir: JobDir,
+        timeout: float,
+        timer: PhaseTimer,
+    ) -> Package:
+        plan = plan_streaming(
+            preset, probe, PurePosixPath(jobdir.source), PurePosixPath(jobdir.out)
+        )
+        await self._files.make_dirs(jobdir.out, plan.directories)
+        await self._files.make_dirs(jobdir.root, ("qc",))
+        with timer.phase("encode"):
+            await self._media.transcode(plan.argv, jobdir.root, timeout)
+        with timer.phase("package"):
+            return await self._check(plan, probe, jobdir)
+
+    async def _check(self, plan: StreamingPlan, probe: ProbeResult, jobdir: JobDir) -> Package:
+        sizes = await self._files.sizes(jobdir.out)
+        master, medias, missing = await self._finish_hls(plan, jobdir.out, sizes)
+        mismatched = await self._compare_dash(plan, jobdir.out, medias, sizes, missing)
+        facts = await self._measure(plan, jobdir, medias, sizes)
+        images = await self._images(plan, jobdir.out, sizes, facts)
+        report = evaluate(
+            QcInputs(
+                source_duration=_source_duration(probe, plan),
+                segment_seconds=plan.segment_seconds,
+                fps=plan.fps,
+                renditions=tuple(facts),
+                missing=tuple(sorted(missing)),
+                mismatched=tuple(mismatched),
+                images=tuple(images),
+            )
+        )
+        if not report.passed:
+            failed = "; ".join(f"{c.name}: {c.detail}" for c in report.failures())
+            raise QcFailed(f"package failed QC: {failed}", details={"qc": report.model_dump()})
+        sizes = await self._files.sizes(jobdir.out)  # playlists were rewritten, a VTT added
+        files = _tiers(plan, master, medias, sizes)
+        renditions = [
+            _rendition(m, f, sizes) for m, f in zip(medias, _by_media(facts, medias), strict=True)
+        ]
+        return Package(plan, files, renditions, report, sizes)
+
+    async def _finish_hls(
+        self, plan: StreamingPlan, out: Path, sizes: dict[str, int]
+    ) -> tuple[MasterPlaylist, list[_Media], set[str]]:
+        """Rewrite every media playlist (VOD, independent segments, no PDT) and the master
+        (independent segments, measured bandwidths); return them parsed as published."""
+        missing: set[str] = set()
+        if plan.master not in sizes:
+            missing.add(plan.master)
+            return MasterPlaylist((), ()), [], missing
+        master = read_master(await self._files.read_text(out / plan.master))
+        medias: list[_Media] = []
+        for index, uri in enumerate(master.media_uris):
+            path = resolve(plan.master, uri)
+            if path not in sizes:
+                missing.add(path)
+                continue
+            text = finish_media(await self._files.read_text(out / path))
+            await self._files.write_text(out / path, text)
+            parsed = read_media(path, text)
+            playlist = MediaPlaylist(
+                uri=path,
+                init=resolve(path, parsed.init) if parsed.init else None,
+                segments=tuple((resolve(path, u), d) for u, d in parsed.segments),
+                target_duration=parsed.target_duration,
+            )
+            missing.update(f for f in playlist.files if f not in sizes)
+            medias.append(_describe(plan, index, uri, master, playlist))
+        rates = _variant_rates(plan, master, medias, sizes)
+        text = finish_master(await self._files.read_text(out / plan.master), rates, plan.fps)
+        await self._files.write_text(out / plan.master, text)
+        return read_master(text), medias, missing
+
+    async def _compare_dash(
+        self,
+        plan: StreamingPlan,
+        out: Path,
+        medias: list[_Media],
+        sizes: dict[str, int],
+        missing: set[str],
+    ) -> list[str]:
+        """The MPD must name exactly the segments the HLS playlists name: one set of files."""
+        if plan.mpd is None:
+            return []
+        if plan.mpd not in sizes:
+            missing.add(plan.mpd)
+            return []
+        reps = read_mpd(await self._files.read_text(out / plan.mpd))
+        hls_sets = sorted(tuple(m.playlist.files) for m in medias)
+        dash_sets = sorted(tuple(resolve(plan.mpd, f) for f in rep.files) for rep in reps)
+        missing.update(f for files in dash_sets for f in files if f not in sizes)
+        if hls_sets != dash_sets:
+            return [
+                f"manifest.mpd names {len(dash_sets)} renditions' segments that the HLS "
+                f"playlists ({len(hls_sets)}) do not"
+            ]
+        return []
+
+    async def _measure(
+        self, plan: StreamingPlan, jobdir: JobDir, medias: list[_Media], sizes: dict[str, int]
+    ) -> list[RenditionFacts]:
+        """Read every rendition's packets: its init and segments joined into one file."""
+        facts: list[RenditionFacts] = []
+        formats = ("mov",) if plan.kind == "cmaf" else ("mpegts",)
+        for i, media in enumerate(medias):
+            files = media.playlist.files
+            if any(f not in sizes for f in files):
+                continue  # already a failed "references" check
+            joined = jobdir.root / "qc" / f"rendition-{i}{'.mp4' if plan.kind == 'cmaf' else '.ts'}"
+            offsets = await self._files.concat([jobdir.out / f for f in files], joined)
+            segment_offsets = offsets[1:] if media.playlist.init else offsets
+            streams: list[Literal["v", "a"]] = (
+                ["v", "a"]
+                if media.kind == "video" and plan.kind == "hls-ts" and plan.audio
+                else ["v" if media.kind == "video" else "a"]
+            )
+            for stream in streams:
+                packets = await self._media.packets(joined, formats, stream)
+                kind: Literal["video", "audio"] = "video" if stream == "v" else "audio"
+                name = media.name if kind == media.kind else f"{media.name} audio"
+                facts.append(
+                    facts_from_packets(name, kind, media.playlist, packets, segment_offsets)
+                )
+        return facts
+
+    async def _images(
+        self, plan: StreamingPlan, out: Path, sizes: dict[str, int], facts: list[RenditionFacts]
+    ) -> list[str]:
+        """Thumbnails and storyboard sheets: as many as the picture's length calls for; the
+        storyboard's VTT is written here, from the frame count."""
+        frames = next((f.frames for f in facts if f.kind == "video"), 0)
+        problems: list[str] = []
+        if plan.thumbnails:
+            expected = math.ceil(frames / plan.thumbnails.every_frames) if frames else 0
+            found = _count(sizes, plan.thumbnails.pattern)
+            if found != expected or plan.thumbnails.poster not in sizes:
+                problems.append(
+                    f"{found} thumbnails for {expected} expected, poster "
+                    f"{'present' if plan.thumbnails.poster in sizes else 'missing'}"
+                )
+        if plan.storyboard:
+            board = plan.storyboard
+            found, expected = _count(sizes, board.pattern), sheet_count(board, frames)
+            if found != expected:
+                problems.append(
+                    f"{found} storyboard sheets for {expected} expected "
+                    f"({tile_count(board, frames)} tiles)"
+                )
+            await self._files.write_text(out / board.vtt, storyboard_vtt(board, frames, plan.fps))
+        return problems
+
+
+def _describe(
+    plan: StreamingPlan, index: int, uri: str, master: MasterPlaylist, playlist: MediaPlaylist
+) -> _Media:
+    """Which planned rendition a media playlist is. Both muxers name them in stream order:
+    ``media_<n>.m3u8``, video rungs first."""
+    match = re.search(r"media_(\d+)\.m3u8$", uri)
+    n = int(match.group(1)) if match else index
+    if n < len(plan.video):
+        rung = plan.video[n]
+        return _Media(rung.name, "video", rung.video_kbps, playlist, rung.width, rung.height)
+    audio = plan.audio[min(n - len(plan.video), len(plan.audio) - 1)]
+    return _Media(audio.name, "audio", audio.bitrate_kbps, playlist)
+
+
+def _variant_rates(
+    plan: StreamingPlan, master: MasterPlaylist, medias: list[_Media], sizes: dict[str, int]
+) -> dict[str, tuple[int, int]]:
+    by_uri = {posixpath.basename(m.playlist.uri): measured_rate(m.playlist, sizes) for m in medias}
+    audio = [measured_rate(m.playlist, sizes) for m in medias if m.kind == "audio"]
+    rates = {}
+    for variant in master.variants:
+        peak, average = by_uri.get(posixpath.basename(variant.uri), (variant.bandwidth, 0))
+        if variant.audio_group and audio:  # the loudest audio it may be paired with
+            peak, average = peak + max(a[0] for a in audio), average + max(a[1] for a in audio)
+        rates[variant.uri] = (peak, average)
+    return rates
+
+
+def _by_media(facts: list[RenditionFacts], medias: list[_Media]) -> list[RenditionFacts | None]:
+    found = {f.name: f for f in facts}
+    return [found.get(m.name) for m in medias]
+
+
+def _rendition(media: _Media, facts: RenditionFacts | None, sizes: dict[str, int]) -> Rendition:
+    peak, average = measured_rate(media.playlist, sizes)
+    return Rendition(
+        name=media.name,
+        kind=media.kind,
+        playlist=media.playlist.uri,
+        width=media.width,
+        height=media.height,
+        bitrate_kbps=media.bitrate_kbps,
+        peak_bandwidth=peak,
+        average_bandwidth=average,
+        segments=len(media.playlist.segments),
+        duration=round(facts.duration if facts else media.playlist.duration, 3),
+        size=sum(sizes.get(f, 0) for f in media.playlist.files),
+    )
+
+
+def _tiers(
+    plan: StreamingPlan, master: MasterPlaylist, medias: list[_Media], sizes: dict[str, int]
+) -> list[Upload]:
+    files = [Upload(f, SEGMENTS) for m in medias for f in m.playlist.files]
+    files += [Upload(p, SEGMENTS) for p in sorted(sizes) if p.startswith(f"{THUMBNAILS_DIR}/")]
+    files += [Upload(m.playlist.uri, MEDIA_PLAYLISTS) for m in medias]
+    files += [Upload(p, MANIFESTS) for p in (plan.master, plan.mpd) if p]
+    return files
+
+
+def _count(sizes: dict[str, int], pattern: str) -> int:
+    directory, name = posixpath.split(pattern)
+    regex = re.compile(
+        re.escape(name).replace(re.escape("%05d"), r"\d{5}").replace(re.escape("%03d"), r"\d{3}")
+    )
+    return sum(
+        1
+        for p in sizes
+        if posixpath.dirname(p) == directory and regex.fullmatch(posixpath.basename(p))
+    )
+
+
+def _source_duration(probe: ProbeResult, plan: StreamingPlan) -> float:
+    if plan.video and probe.video and probe.video.duration:
+        return probe.video.duration
+    return probe.duration

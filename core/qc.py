@@ -1,0 +1,173 @@
+"""The quality gate a package passes before anything of it is published.
+
+Pure: the caller measures (parses the manifests, reads the packets of each rendition) and
+this module judges. A failed check fails the job with ``qc_failed``; the report goes into
+``job.json`` and the completion event either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel
+
+from core.playlists import MediaPlaylist
+
+DRIFT_LIMIT = 0.1  # seconds between the picture and the sound
+
+
+@dataclass(frozen=True, slots=True)
+class Packet:
+    pts: float
+    duration: float
+    key: bool
+    pos: int  # byte offset in the file probed
+
+
+@dataclass(frozen=True, slots=True)
+class RenditionFacts:
+    name: str
+    kind: Literal["video", "audio"]
+    playlist: MediaPlaylist
+    duration: float  # measured from the packets
+    segment_starts: tuple[float, ...]  # pts of each segment's first packet
+    segment_keyframes: tuple[bool, ...]  # whether that packet is a keyframe
+    frames: int
+
+
+def facts_from_packets(
+    name: str, kind: Literal["video", "audio"], playlist: MediaPlaylist,
+    packets: Sequence[Packet], segment_offsets: Sequence[int],
+) -> RenditionFacts:  # fmt: skip
+    """``segment_offsets``: where each media segment starts in the probed file (the init
+    segment, when there is one, comes before the first)."""
+    starts: list[float] = []
+    keys: list[bool] = []
+    ordered = sorted(packets, key=lambda p: p.pos)
+    cursor = 0
+    for offset in segment_offsets:
+        while cursor < len(ordered) and ordered[cursor].pos < offset:
+            cursor += 1
+        if cursor < len(ordered):
+            starts.append(ordered[cursor].pts)
+            keys.append(ordered[cursor].key)
+    duration = 0.0
+    if packets:
+        duration = max(p.pts + p.duration for p in packets) - min(p.pts for p in packets)
+    return RenditionFacts(name, kind, playlist, duration, tuple(starts), tuple(keys), len(packets))
+
+
+class QcCheck(BaseModel):
+    name: str
+    passed: bool
+    detail: str
+
+
+class QcReport(BaseModel):
+    passed: bool
+    checks: list[QcCheck]
+
+    def failures(self) -> list[QcCheck]:
+        return [c for c in self.checks if not c.passed]
+
+
+@dataclass(frozen=True, slots=True)
+class QcInputs:
+    source_duration: float  # 0.0: unknown
+    segment_seconds: float
+    fps: float  # of the video renditions; 0 when there are none
+    renditions: tuple[RenditionFacts, ...]
+    missing: tuple[str, ...]  # files a manifest references that do not exist
+    mismatched: tuple[str, ...]  # where the HLS and DASH manifests disagree
+    images: tuple[str, ...] = ()  # problems found with thumbnails and the storyboard
+
+
+def evaluate(facts: QcInputs) -> QcReport:
+    checks = [
+        _references(facts), _durations(facts), _segment_lengths(facts), _keyframes(facts),
+        _drift(facts),
+    ]  # fmt: skip
+    if facts.images:
+        checks.append(QcCheck(name="images", passed=False, detail="; ".join(facts.images)))
+    return QcReport(passed=all(c.passed for c in checks), checks=checks)
+
+
+def _references(facts: QcInputs) -> QcCheck:
+    problems = [f"missing {m}" for m in facts.missing[:5]] + list(facts.mismatched[:5])
+    total = sum(len(r.playlist.files) for r in facts.renditions)
+    detail = "; ".join(problems) if problems else f"{total} files referenced, all present"
+    return QcCheck(name="references", passed=not problems, detail=detail)
+
+
+def _durations(facts: QcInputs) -> QcCheck:
+    if facts.source_duration <= 0:
+        return QcCheck(name="durations", passed=True, detail="source duration unknown")
+    off = [
+        f"{r.name} {r.duration:.3f}s" for r in facts.renditions
+        if abs(r.duration - facts.source_duration) > facts.segment_seconds
+        or abs(r.playlist.duration - facts.source_duration) > facts.segment_seconds
+    ]  # fmt: skip
+    detail = (
+        f"more than {facts.segment_seconds:g}s from the source's {facts.source_duration:.3f}s: "
+        + ", ".join(off)
+        if off
+        else f"every rendition within {facts.segment_seconds:g}s of {facts.source_duration:.3f}s"
+    )
+    return QcCheck(name="durations", passed=not off, detail=detail)
+
+
+def _segment_lengths(facts: QcInputs) -> QcCheck:
+    """Every segment within the target (plus a frame's rounding), none but the last short."""
+    target, slack = facts.segment_seconds, 0.5
+    bad = []
+    for r in facts.renditions:
+        lengths = [seconds for _, seconds in r.playlist.segments]
+        if any(s > target + slack for s in lengths) or any(
+            s < target - slack for s in lengths[:-1]
+        ):
+            bad.append(f"{r.name} {[round(s, 3) for s in lengths]}")
+        elif r.playlist.target_duration and any(
+            round(s) > r.playlist.target_duration for s in lengths
+        ):
+            bad.append(f"{r.name} exceeds EXT-X-TARGETDURATION {r.playlist.target_duration}")
+    detail = "; ".join(bad) if bad else f"segments of {target:g}s (the last may be shorter)"
+    return QcCheck(name="segment_durations", passed=not bad, detail=detail)
+
+
+def _keyframes(facts: QcInputs) -> QcCheck:
+    video = [r for r in facts.renditions if r.kind == "video"]
+    if not video:
+        return QcCheck(name="keyframes", passed=True, detail="no video renditions")
+    bad = [
+        f"{r.name} segment {i + 1} starts without a keyframe"
+        for r in video for i, key in enumerate(r.segment_keyframes) if not key
+    ]  # fmt: skip
+    bad += [f"{r.name} has {len(r.segment_starts)} readable segments of {len(r.playlist.segments)}"
+            for r in video if len(r.segment_starts) != len(r.playlist.segments)]  # fmt: skip
+    half_frame = 0.5 / facts.fps if facts.fps else 0.02
+    reference = video[0]
+    for r in video[1:]:
+        pairs = zip(reference.segment_starts, r.segment_starts, strict=False)
+        if len(r.segment_starts) != len(reference.segment_starts) or any(
+            abs(a - b) > half_frame for a, b in pairs
+        ):
+            bad.append(f"{r.name} segment starts differ from {reference.name}")
+    detail = "; ".join(bad[:5]) if bad else (
+        f"{len(video)} renditions, every segment starts on a keyframe at the same time"
+    )  # fmt: skip
+    return QcCheck(name="keyframes", passed=not bad, detail=detail)
+
+
+def _drift(facts: QcInputs) -> QcCheck:
+    video = [r for r in facts.renditions if r.kind == "video"]
+    audio = [r for r in facts.renditions if r.kind == "audio"]
+    if not video or not audio:
+        return QcCheck(name="av_drift", passed=True, detail="no audio and video to compare")
+    worst = max(abs(v.duration - a.duration) for v in video for a in audio)
+    passed = worst < DRIFT_LIMIT
+    detail = f"largest audio/video duration difference {worst * 1000:.0f} ms" + (
+        "" if passed else f" (limit {DRIFT_LIMIT * 1000:.0f} ms)"
+    )
+    return QcCheck(name="av_drift", passed=passed, detail=detail)
