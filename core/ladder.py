@@ -8,7 +8,7 @@ Rules (each is a property test in tests/unit/test_ladder_properties.py):
 - Every rung has exactly the same aspect ratio, square pixels and even sides. DASH players
   switch only inside one adaptation set, and ffmpeg's ``dash`` muxer refuses a set whose
   pictures differ in shape (854x480 beside 1280x720 is 427:240 against 16:9). So the ladder
-  takes the simplest ratio within 0.5% of the source's (1279x719 is 16:9) and each rung is a
+  takes the simplest ratio within 1% of the source's (1279x719 is 16:9) and each rung is a
   whole multiple of that ratio's smallest even size: 16:9 gives 1920x1080, 1280x720, 864x486
   and 640x360, as AWS's own 16:9 presets do (768x432, 960x540).
 - Sizes strictly descend; at least one rung survives for any video source.
@@ -23,7 +23,7 @@ from fractions import Fraction
 
 from core.presets import Rung
 
-ASPECT_TOLERANCE = 0.005  # a 0.5% squeeze is below what anyone sees; the muxer needs equality
+ASPECT_TOLERANCE = 0.01  # a 1% squeeze is below what anyone notices; the muxer needs equality
 SOURCE_RUNG_MARGIN = 1.125  # a source this much above its top kept rung gets a rung of its own
 _MAX_DENOMINATOR = 200
 

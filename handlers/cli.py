@@ -1,4 +1,4 @@
-"""The ``ffapi`` command: demo, local, bootstrap, worker, status."""
+"""The ``ffapi`` command: demo, local, plan, bootstrap, worker, status."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from core.errors import FfapiError
 from handlers.demo import DemoOptions, run_demo
+from handlers.plan import PlanOptions, run_plan
 from handlers.runtime import open_runtime
 from handlers.worker import Worker
 from infra.bootstrap import bootstrap
@@ -41,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--concurrency", type=int, help="jobs at once (FFAPI_WORKER_CONCURRENCY)")
     worker.add_argument("--metrics-port", type=int, default=0, help="serve /metrics (0: off)")
 
+    plan = sub.add_parser("plan", help="probe an input and print the job's plan; encode nothing")
+    plan.add_argument("target", type=Path, help="a media file, or a JobRequest JSON (S3 input)")
+    plan.add_argument("--preset", help="preset to plan with (default: the request's or default)")
+    plan.add_argument("--json", action="store_true", help="print the plan as JSON")
+
     status = sub.add_parser("status", help="print a job's record")
     status.add_argument("job_id")
     return parser
@@ -67,6 +74,15 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             print(f"ffapi: {options.input} is not a file", file=sys.stderr)
             return 2
         return await run_demo(options, settings)
+    if args.command == "plan":
+        if not args.target.is_file():
+            print(f"ffapi: {args.target} is not a file", file=sys.stderr)
+            return 2
+        try:
+            return await run_plan(PlanOptions(args.target, args.preset, args.json), settings)
+        except FfapiError as exc:
+            print(f"ffapi: {exc.code}: {exc.message}", file=sys.stderr)
+            return 2
     if args.command == "bootstrap":
         resources = await asyncio.to_thread(bootstrap, settings)
         print(json.dumps(resources.as_dict(), indent=2))

@@ -70,6 +70,7 @@ def stack(emulator: EmbeddedEmulator, tmp_path: Path) -> Stack:
         dead_letter_queue=f"dlq-{suffix}",
         events_topic=f"events-{suffix}",
         jobs_table=f"jobs-{suffix}",
+        preset="mp4-720p",  # quick: these tests are about delivery; test_streaming has ladders
         wait_time_seconds=1,
         visibility_timeout=30,
         max_receive_count=2,

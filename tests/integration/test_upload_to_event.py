@@ -56,7 +56,7 @@ def test_upload_into_watched_prefix_completes_the_job(
     assert data["input"]["bucket"] == settings.input_bucket
     assert data["input"]["key"] == key
     assert data["encoder"] == "libx264"
-    assert set(data["timings"]) >= {"download", "probe", "transcode", "upload"}
+    assert set(data["timings"]) >= {"download", "probe", "encode", "package", "upload"}
 
     # Every output listed exists, with its content type, under {prefix}/{job id}/.
     prefix = f"{settings.output_prefix}/{job_id}/"

@@ -1,0 +1,125 @@
+"""``ffapi plan JOB.json|FILE``: what a job would do, without encoding anything.
+
+Probes the input (a local media file, or the S3 object a job request names, downloaded into
+a private directory), fits the preset's ladder to it and prints each rung's fate with the
+reason, the renditions and the exact argv the worker would run.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from pydantic import ValidationError
+
+from core.errors import InvalidMessage
+from core.jobs import resolve_preset
+from core.models import JobRequest, S3ObjectRef
+from core.plan import SOURCE_FORMATS, plan_mp4
+from core.presets import Mp4Preset, OutputPreset
+from core.probe import ProbeResult, parse_probe
+from core.renditions import plan_streaming
+from infra.aws import open_clients
+from infra.ffmpeg import FfmpegMedia, require_binaries
+from infra.settings import Settings
+from infra.storage import S3ObjectStore
+
+# The argv names the job directory's own paths; a worker's is a fresh temporary directory.
+JOB_SOURCE = PurePosixPath("job/input/source")
+JOB_OUT = PurePosixPath("job/out")
+
+
+@dataclass(frozen=True, slots=True)
+class PlanOptions:
+    target: Path
+    preset: str | None = None
+    as_json: bool = False
+
+
+async def run_plan(options: PlanOptions, settings: Settings) -> int:
+    require_binaries("ffprobe")
+    in_s3 = options.target.suffix == ".json"
+    request = _job_request(options.target) if in_s3 else _local_request(settings.preset)
+    if options.preset:
+        request = request.model_copy(update={"preset": options.preset})
+    preset = resolve_preset(settings.presets(), request)
+    with tempfile.TemporaryDirectory(prefix="ffapi-plan-") as tmp:
+        source = Path(tmp) / "source"
+        if in_s3:
+            async with open_clients(settings) as clients:
+                await S3ObjectStore(clients.s3).download(request.input, source)
+        else:
+            source.symlink_to(options.target.resolve())  # probed where ffmpeg would see it
+        probe = parse_probe(await FfmpegMedia().probe(source, SOURCE_FORMATS))
+    shown = describe(preset, probe)
+    print(json.dumps(shown, indent=2) if options.as_json else render(shown))
+    return 0
+
+
+def describe(preset: OutputPreset, probe: ProbeResult) -> dict[str, Any]:
+    """The plan as data: source, preset, ladder decisions, renditions and argv."""
+    video = probe.video
+    source: dict[str, Any] = {"format": probe.format_name, "duration": probe.duration}
+    if video:
+        width, height = video.display_size
+        source.update(size=f"{video.width}x{video.height}", display=f"{width:g}x{height:g}",
+                      rotation=video.rotation, fps=round(video.fps, 3), pix_fmt=video.pix_fmt,
+                      transfer=video.color_transfer)  # fmt: skip
+    source["audio"] = f"{probe.audio.codec} {probe.audio.channels}ch" if probe.audio else None
+    if isinstance(preset, Mp4Preset):
+        mp4 = plan_mp4(preset, probe, JOB_SOURCE, JOB_OUT)
+        outputs = [{"name": o.name, "role": o.role} for o in mp4.outputs]
+        return {"preset": preset.name, "kind": "mp4", "source": source, "ladder": [],
+                "renditions": [{"name": "video.mp4", "size": f"{mp4.width}x{mp4.height}",
+                                "fps": mp4.fps}], "outputs": outputs, "notes": [],
+                "argv": list(mp4.argv)}  # fmt: skip
+    plan = plan_streaming(preset, probe, JOB_SOURCE, JOB_OUT)
+    decisions = plan.ladder.decisions if plan.ladder else ()
+    renditions = [
+        {"name": v.name, "size": f"{v.width}x{v.height}", "fps": round(plan.fps, 3),
+         "video_kbps": v.video_kbps, "maxrate_kbps": v.maxrate_kbps}
+        for v in plan.video
+    ] + [{"name": a.name, "audio_kbps": a.bitrate_kbps, "channels": a.channels}
+         for a in plan.audio]  # fmt: skip
+    return {
+        "preset": preset.name, "kind": plan.kind, "source": source,
+        "ladder": [{"rung": d.name, "kept": d.kept, "reason": d.reason} for d in decisions],
+        "renditions": renditions, "segment_seconds": plan.segment_seconds,
+        "outputs": [p for p in (plan.master, plan.mpd) if p], "notes": list(plan.notes),
+        "argv": list(plan.argv),
+    }  # fmt: skip
+
+
+def render(shown: dict[str, Any]) -> str:
+    src = shown["source"]
+    lines = [f"source     {', '.join(f'{k} {v}' for k, v in src.items() if v is not None)}",
+             f"preset     {shown['preset']} ({shown['kind']})"]  # fmt: skip
+    for step in shown["ladder"]:
+        verdict = "kept   " if step["kept"] else "dropped"
+        lines.append(f"ladder     {step['rung']:<8} {verdict} {step['reason']}")
+    for r in shown["renditions"]:
+        detail = ", ".join(f"{k} {v}" for k, v in r.items() if k != "name")
+        lines.append(f"rendition  {r['name']:<9} {detail}")
+    lines += [f"note       {note}" for note in shown["notes"]]
+    lines.append(f"outputs    {', '.join(map(str, shown['outputs']))}")
+    lines.append("argv (run in the job directory; nothing was encoded)")
+    lines.append("  " + shlex.join(shown["argv"]))
+    return "\n".join(lines)
+
+
+def _job_request(target: Path) -> JobRequest:
+    try:
+        return JobRequest.model_validate_json(target.read_bytes())
+    except ValidationError as exc:
+        problem = exc.errors(include_input=False)[0]
+        where = ".".join(map(str, problem["loc"]))
+        raise InvalidMessage(f"{target} is not a job request: {where}: {problem['msg']}") from exc
+
+
+def _local_request(preset: str | None) -> JobRequest:
+    """A stand-in request for a local file: only its preset matters to the plan."""
+    return JobRequest(input=S3ObjectRef(bucket="local", key="file"), preset=preset)
