@@ -17,6 +17,7 @@ from typing import Literal
 from core.errors import QcFailed
 from core.jobs import Rendition
 from core.phases import PhaseTimer
+from core.pictures import THUMBNAILS_DIR
 from core.playlists import (
     MasterPlaylist,
     MediaPlaylist,
@@ -33,7 +34,7 @@ from core.presets import StreamingPreset
 from core.probe import ProbeResult
 from core.publish import Upload
 from core.qc import QcInputs, QcReport, RenditionFacts, evaluate, facts_from_packets
-from core.renditions import THUMBNAILS_DIR, StreamingPlan, plan_streaming
+from core.renditions import StreamingPlan, plan_streaming
 from core.storyboard import sheet_count, storyboard_vtt, tile_count
 
 # Publishing tiers: a reader who finds a manifest finds everything it names.

@@ -165,7 +165,8 @@ def _representation(aset: ET.Element, rep: ET.Element, template: ET.Element) -> 
     width, height = rep.get("width"), rep.get("height")
     return DashRepresentation(
         id=rep_id,
-        content_type=aset.get("contentType") or rep.get("mimeType", "").split("/")[0],
+        content_type=aset.get("contentType")
+        or (rep.get("mimeType") or aset.get("mimeType") or "").split("/")[0],
         width=int(width) if width else None,
         height=int(height) if height else None,
         files=tuple(f for f in files if f),

@@ -162,7 +162,10 @@ def parse_catalog(text: str, base: PresetCatalog | None = None) -> PresetCatalog
     except tomllib.TOMLDecodeError as exc:
         raise PresetFileError(f"presets file is not TOML: {exc}") from exc
     presets: dict[str, Any] = dict(base.presets) if base else {}
-    for name, body in (doc.get("presets") or {}).items():
+    tables = doc.get("presets") or {}
+    if not isinstance(tables, dict):
+        raise PresetFileError("invalid presets file: `presets` must be a table of presets")
+    for name, body in tables.items():
         presets[name] = {**body, "name": name} if isinstance(body, dict) else body
     try:
         return PresetCatalog.model_validate(

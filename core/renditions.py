@@ -11,16 +11,23 @@ Every number in the graph comes from the preset or the probe; no message text re
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from core.errors import UnsupportedMedia
-from core.ladder import FittedLadder, FittedRung, fit_fps, fit_ladder
-from core.plan import GLOBAL_FLAGS, INPUT_FLAGS, poster_time
+from core.ladder import FittedLadder, fit_fps, fit_ladder
+from core.pictures import (
+    THUMBNAILS_DIR,
+    StoryboardPlan,
+    ThumbnailPlan,
+    image_branches,
+    image_outputs,
+    image_plans,
+)
+from core.plan import GLOBAL_FLAGS, INPUT_FLAGS
 from core.presets import StreamingPreset
-from core.probe import ProbeResult, VideoStream
+from core.probe import AudioStream, ProbeResult, VideoStream
 
-THUMBNAILS_DIR = "thumbnails"
 # SDR BT.709 from PQ/HLG: linearize, map primaries, tone-map, then back to BT.709 video range.
 _TONEMAP = (
     "zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,"
@@ -46,27 +53,6 @@ class AudioOut:
 
 
 @dataclass(frozen=True, slots=True)
-class ThumbnailPlan:
-    poster: str
-    pattern: str  # image2 pattern, numbered from 1
-    every_frames: int
-    width: int
-    height: int
-
-
-@dataclass(frozen=True, slots=True)
-class StoryboardPlan:
-    pattern: str
-    vtt: str
-    every_frames: int
-    every_seconds: float
-    tile_width: int
-    tile_height: int
-    columns: int
-    rows: int
-
-
-@dataclass(frozen=True, slots=True)
 class StreamingPlan:
     argv: tuple[str, ...]
     kind: str  # "cmaf" | "hls-ts"
@@ -89,103 +75,99 @@ class StreamingPlan:
         return (self.package_dir, *images)
 
 
+@dataclass(slots=True)
+class _Argv:
+    """The parts of the argv that each stream kind adds to."""
+
+    graph: list[str] = field(default_factory=list)
+    maps: list[str] = field(default_factory=list)
+    codecs: list[str] = field(default_factory=list)
+    images: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Picture:
+    ladder: FittedLadder
+    fps: float
+    thumbnails: ThumbnailPlan | None
+    storyboard: StoryboardPlan | None
+    notes: tuple[str, ...]
+
+
 def plan_streaming(
     preset: StreamingPreset, probe: ProbeResult, source: PurePosixPath, out: PurePosixPath
 ) -> StreamingPlan:
     video = probe.video if preset.ladder else None
-    audio = probe.audio
     audio_outs = tuple(AudioOut(a.name, a.bitrate_kbps, a.channels) for a in preset.audio)
-    if audio is None:
+    if probe.audio is None:
         audio_outs = ()
     if video is None and not audio_outs:
         raise UnsupportedMedia(f"preset {preset.name} needs a stream the input does not have")
+    parts = _Argv()
+    picture = _add_picture(parts, preset, video, probe, out) if video else None
+    n_video = len(picture.ladder.rungs) if picture else 0
+    if probe.audio is not None and audio_outs:
+        # hls-ts muxes one copy of the audio into every variant; CMAF has one per rendition
+        copies = n_video if preset.kind == "hls-ts" and n_video else len(audio_outs)
+        _add_audio(parts, probe.audio, audio_outs, copies, video.duration if video else 0.0)
+        audio_outs = audio_outs[:1] if preset.kind == "hls-ts" and n_video else audio_outs
     package = "cmaf" if preset.kind == "cmaf" else "hls"
-    graph: list[str] = []
-    maps: list[str] = []
-    codec_args: list[str] = []
-    ladder, fps, thumbs, board = None, 0.0, None, None
-    notes: tuple[str, ...] = ()
-    image_outputs: list[str] = []
-    if video is not None:
-        ladder = fit_ladder(preset.ladder, *video.display_size)
-        fps = fit_fps(video.fps, preset.max_fps)
-        thumbs, board = _image_plans(preset, ladder, fps)
-        chain, notes = _condition(preset, video, fps)
-        branches = [f"[r{i}]" for i in range(len(ladder.rungs))]
-        images = _image_branches(thumbs, board, video, probe, fps)
-        branches += [label for label, _ in images]
-        graph.append(f"[0:{video.index}]{chain},split={len(branches)}{''.join(branches)}")
-        for i, rung in enumerate(ladder.rungs):
-            graph.append(f"[r{i}]scale={rung.width}:{rung.height}:flags=bicubic,setsar=1[v{i}]")
-            maps += ["-map", f"[v{i}]"]
-            codec_args += _rung_args(
-                preset, i, rung.video_kbps, rung.maxrate_kbps, rung.bufsize_kbps
-            )
-        graph += [body for _, body in images]
-        codec_args += _gop_args(preset, fps, video)
-        image_outputs = _image_outputs(out, thumbs, board)
-    if audio is not None and audio_outs:
-        copies = len(ladder.rungs) if preset.kind == "hls-ts" and ladder else len(audio_outs)
-        pad = _match_picture(video.duration if video else 0.0)
-        labels = "".join(f"[a{j}]" for j in range(copies))
-        graph.append(f"[0:{audio.index}]aresample=async=1:first_pts=0{pad},asplit={copies}{labels}")
-        for j in range(copies):
-            spec = audio_outs[min(j, len(audio_outs) - 1)]
-            maps += ["-map", f"[a{j}]"]
-            codec_args += [
-                f"-c:a:{j}",
-                "aac",
-                f"-b:a:{j}",
-                f"{spec.bitrate_kbps}k",
-                f"-ac:a:{j}",
-                str(spec.channels),
-                f"-ar:a:{j}",
-                "48000",
-            ]
-    if preset.kind == "hls-ts" and ladder is not None and audio_outs:
-        audio_outs = audio_outs[:1]
-    n_video = len(ladder.rungs) if ladder else 0
-    muxer = (
-        _cmaf_muxer(preset, out, n_video, bool(audio_outs))
-        if package == "cmaf"
-        else _ts_muxer(preset, out, n_video, bool(audio_outs))
-    )
+    make_muxer = _cmaf_muxer if package == "cmaf" else _ts_muxer
+    muxer = make_muxer(preset, out, n_video, bool(audio_outs))
     argv = [
-        "ffmpeg",
-        *GLOBAL_FLAGS,
-        *INPUT_FLAGS,
-        "-i",
-        f"file:{source}",
-        "-filter_complex",
-        ";".join(graph),
-        *maps,
-        *codec_args,
-        "-map_metadata",
-        "-1",
-        "-map_chapters",
-        "-1",
-        *muxer,
-        *image_outputs,
-    ]
+        "ffmpeg", *GLOBAL_FLAGS, *INPUT_FLAGS, "-i", f"file:{source}",
+        "-filter_complex", ";".join(parts.graph), *parts.maps, *parts.codecs,
+        "-map_metadata", "-1", "-map_chapters", "-1", *muxer, *parts.images,
+    ]  # fmt: skip
+    rungs = picture.ladder.rungs if picture else ()
     return StreamingPlan(
-        argv=tuple(argv),
-        kind=preset.kind,
-        package_dir=package,
+        argv=tuple(argv), kind=preset.kind, package_dir=package,
         master=f"{package}/master.m3u8",
         mpd=f"{package}/manifest.mpd" if package == "cmaf" else None,
-        video=tuple(
-            VideoOut(r.name, r.width, r.height, r.video_kbps, r.maxrate_kbps, r.bufsize_kbps)
-            for r in (ladder.rungs if ladder else ())
-        ),
-        audio=audio_outs,
-        ladder=ladder,
-        fps=fps,
-        segment_seconds=preset.segment_seconds,
-        encoder=preset.video_codec if video is not None else "aac",
-        thumbnails=thumbs,
-        storyboard=board,
-        notes=notes,
-    )
+        video=tuple(VideoOut(r.name, r.width, r.height, r.video_kbps, r.maxrate_kbps,
+                             r.bufsize_kbps) for r in rungs),
+        audio=audio_outs, ladder=picture.ladder if picture else None,
+        fps=picture.fps if picture else 0.0, segment_seconds=preset.segment_seconds,
+        encoder=preset.video_codec if picture else "aac",
+        thumbnails=picture.thumbnails if picture else None,
+        storyboard=picture.storyboard if picture else None,
+        notes=picture.notes if picture else (),
+    )  # fmt: skip
+
+
+def _add_picture(
+    parts: _Argv, preset: StreamingPreset, video: VideoStream, probe: ProbeResult,
+    out: PurePosixPath,
+) -> _Picture:  # fmt: skip
+    """One conditioning chain, ``split`` to every rung and picture output."""
+    ladder = fit_ladder(preset.ladder, *video.display_size)
+    fps = fit_fps(video.fps, preset.max_fps)
+    thumbs, board = image_plans(preset, ladder, fps)
+    chain, notes = _condition(preset, video, fps)
+    images = image_branches(thumbs, board, video, probe)
+    branches = [f"[r{i}]" for i in range(len(ladder.rungs))] + [label for label, _ in images]
+    parts.graph.append(f"[0:{video.index}]{chain},split={len(branches)}{''.join(branches)}")
+    for i, rung in enumerate(ladder.rungs):
+        parts.graph.append(f"[r{i}]scale={rung.width}:{rung.height}:flags=bicubic,setsar=1[v{i}]")
+        parts.maps += ["-map", f"[v{i}]"]
+        parts.codecs += _rung_args(preset, i, rung.video_kbps, rung.maxrate_kbps, rung.bufsize_kbps)
+    parts.graph += [body for _, body in images]
+    parts.codecs += _gop_args(preset, fps, video)
+    parts.images += image_outputs(out, thumbs, board)
+    return _Picture(ladder, fps, thumbs, board, notes)
+
+
+def _add_audio(
+    parts: _Argv, audio: AudioStream, outs: tuple[AudioOut, ...], copies: int, picture: float
+) -> None:
+    labels = "".join(f"[a{j}]" for j in range(copies))
+    chain = f"aresample=async=1:first_pts=0{_match_picture(picture)}"
+    parts.graph.append(f"[0:{audio.index}]{chain},asplit={copies}{labels}")
+    for j in range(copies):
+        spec = outs[min(j, len(outs) - 1)]
+        parts.maps += ["-map", f"[a{j}]"]
+        parts.codecs += [f"-c:a:{j}", "aac", f"-b:a:{j}", f"{spec.bitrate_kbps}k",
+                         f"-ac:a:{j}", str(spec.channels), f"-ar:a:{j}", "48000"]  # fmt: skip
 
 
 def _condition(
@@ -322,111 +304,6 @@ def _ts_muxer(preset: StreamingPreset, out: PurePosixPath, n_video: int, audio: 
         f"file:{out / 'hls' / 'seg-%v-%05d.ts'}",
         f"file:{out / 'hls' / 'media_%v.m3u8'}",
     ]
-
-
-def _image_plans(
-    preset: StreamingPreset, ladder: FittedLadder, fps: float
-) -> tuple[ThumbnailPlan | None, StoryboardPlan | None]:
-    top = ladder.rungs[0]
-    thumbs = board = None
-    if preset.thumbnails:
-        width = min(preset.thumbnails.width, top.width)
-        thumbs = ThumbnailPlan(
-            poster=f"{THUMBNAILS_DIR}/poster.jpg",
-            pattern=f"{THUMBNAILS_DIR}/thumb-%05d.jpg",
-            every_frames=max(1, round(preset.thumbnails.every_seconds * fps)),
-            width=width,
-            height=_even_height(width, top),
-        )
-    if preset.storyboard:
-        sb = preset.storyboard
-        width = min(sb.tile_width, top.width)
-        every = max(1, round(sb.every_seconds * fps))
-        board = StoryboardPlan(
-            pattern=f"{THUMBNAILS_DIR}/storyboard-%03d.jpg",
-            vtt=f"{THUMBNAILS_DIR}/storyboard.vtt",
-            every_frames=every,
-            every_seconds=every / fps,
-            tile_width=width,
-            tile_height=_even_height(width, top),
-            columns=sb.columns,
-            rows=sb.rows,
-        )
-    return thumbs, board
-
-
-def _image_branches(
-    thumbs: ThumbnailPlan | None,
-    board: StoryboardPlan | None,
-    video: VideoStream,
-    probe: ProbeResult,
-    fps: float,
-) -> list[tuple[str, str]]:
-    """(split label, filter chain) for each picture output; frames picked by number, which
-    the constant rate makes exact (one every N seconds, from the first)."""
-    branches = []
-    if thumbs:
-        at = poster_time(video.duration or probe.duration)
-        branches.append(
-            (
-                "[p]",
-                f"[p]trim=start={at:.3f},setpts=PTS-STARTPTS,"
-                f"scale={thumbs.width}:{thumbs.height},setsar=1[poster]",
-            )
-        )
-        branches.append(
-            (
-                "[t]",
-                f"[t]select=not(mod(n\\,{thumbs.every_frames})),"
-                f"scale={thumbs.width}:{thumbs.height},setsar=1[thumbs]",
-            )
-        )
-    if board:
-        branches.append(
-            (
-                "[s]",
-                f"[s]select=not(mod(n\\,{board.every_frames})),"
-                f"scale={board.tile_width}:{board.tile_height},setsar=1,"
-                f"tile={board.columns}x{board.rows}[board]",
-            )
-        )
-    return branches
-
-
-def _image_outputs(
-    out: PurePosixPath, thumbs: ThumbnailPlan | None, board: StoryboardPlan | None
-) -> list[str]:
-    args: list[str] = []
-    if thumbs:
-        args += ["-map", "[poster]", "-frames:v", "1", "-q:v", "3", f"file:{out / thumbs.poster}"]
-        args += [
-            "-map",
-            "[thumbs]",
-            "-fps_mode",
-            "passthrough",
-            "-q:v",
-            "4",
-            "-f",
-            "image2",
-            f"file:{out / thumbs.pattern}",
-        ]
-    if board:
-        args += [
-            "-map",
-            "[board]",
-            "-fps_mode",
-            "passthrough",
-            "-q:v",
-            "4",
-            "-f",
-            "image2",
-            f"file:{out / board.pattern}",
-        ]
-    return args
-
-
-def _even_height(width: int, top: FittedRung) -> int:
-    return max(2, round(width * top.height / top.width / 2) * 2)
 
 
 def _rate(fps: float) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import posixpath
 
-from core.renditions import StoryboardPlan
+from core.pictures import StoryboardPlan
 
 
 def tile_count(plan: StoryboardPlan, frames: int) -> int:

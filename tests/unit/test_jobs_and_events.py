@@ -22,10 +22,9 @@ from core.errors import (
     as_ffapi_error,
 )
 from core.events import EVENT_SOURCE, CloudEvent, EventType, job_event
-from core.errors import InvalidMessage
 from core.jobs import derive_job_id, output_key, resolve_preset
-from core.presets import builtin_catalog
 from core.models import JobRequest, OutputLocation, S3ObjectRef
+from core.presets import builtin_catalog
 
 JOB_ID_RE = re.compile(r"^j-[0-9a-f]{24}$")
 NOW = datetime(2024, 5, 1, 12, 30, 15, 123456, tzinfo=UTC)

@@ -1,0 +1,142 @@
+"""Pictures from the same pass as the ladder: a poster, a thumbnail every N seconds, and
+storyboard sprite sheets (their WebVTT track is written by :mod:`core.storyboard`).
+
+Each is a branch of the ladder's ``split``: frames are picked by number from the
+constant-rate picture, so "one every N seconds, from the first" is exact, and the count
+follows from the frame count alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from core.ladder import FittedLadder, FittedRung
+from core.plan import poster_time
+from core.presets import StreamingPreset
+from core.probe import ProbeResult, VideoStream
+
+THUMBNAILS_DIR = "thumbnails"
+
+
+@dataclass(frozen=True, slots=True)
+class ThumbnailPlan:
+    poster: str
+    pattern: str  # image2 pattern, numbered from 1
+    every_frames: int
+    width: int
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoryboardPlan:
+    pattern: str
+    vtt: str
+    every_frames: int
+    every_seconds: float
+    tile_width: int
+    tile_height: int
+    columns: int
+    rows: int
+
+
+def image_plans(
+    preset: StreamingPreset, ladder: FittedLadder, fps: float
+) -> tuple[ThumbnailPlan | None, StoryboardPlan | None]:
+    top = ladder.rungs[0]
+    thumbs = board = None
+    if preset.thumbnails:
+        width = min(preset.thumbnails.width, top.width)
+        thumbs = ThumbnailPlan(
+            poster=f"{THUMBNAILS_DIR}/poster.jpg",
+            pattern=f"{THUMBNAILS_DIR}/thumb-%05d.jpg",
+            every_frames=max(1, round(preset.thumbnails.every_seconds * fps)),
+            width=width,
+            height=_even_height(width, top),
+        )
+    if preset.storyboard:
+        sb = preset.storyboard
+        width = min(sb.tile_width, top.width)
+        every = max(1, round(sb.every_seconds * fps))
+        board = StoryboardPlan(
+            pattern=f"{THUMBNAILS_DIR}/storyboard-%03d.jpg",
+            vtt=f"{THUMBNAILS_DIR}/storyboard.vtt",
+            every_frames=every,
+            every_seconds=every / fps,
+            tile_width=width,
+            tile_height=_even_height(width, top),
+            columns=sb.columns,
+            rows=sb.rows,
+        )
+    return thumbs, board
+
+
+def image_branches(
+    thumbs: ThumbnailPlan | None, board: StoryboardPlan | None, video: VideoStream,
+    probe: ProbeResult,
+) -> list[tuple[str, str]]:  # fmt: skip
+    """(split label, filter chain) for each picture output; frames picked by number, which
+    the constant rate makes exact (one every N seconds, from the first)."""
+    branches = []
+    if thumbs:
+        at = poster_time(video.duration or probe.duration)
+        branches.append(
+            (
+                "[p]",
+                f"[p]trim=start={at:.3f},setpts=PTS-STARTPTS,"
+                f"scale={thumbs.width}:{thumbs.height},setsar=1[poster]",
+            )
+        )
+        branches.append(
+            (
+                "[t]",
+                f"[t]select=not(mod(n\\,{thumbs.every_frames})),"
+                f"scale={thumbs.width}:{thumbs.height},setsar=1[thumbs]",
+            )
+        )
+    if board:
+        branches.append(
+            (
+                "[s]",
+                f"[s]select=not(mod(n\\,{board.every_frames})),"
+                f"scale={board.tile_width}:{board.tile_height},setsar=1,"
+                f"tile={board.columns}x{board.rows}[board]",
+            )
+        )
+    return branches
+
+
+def image_outputs(
+    out: PurePosixPath, thumbs: ThumbnailPlan | None, board: StoryboardPlan | None
+) -> list[str]:
+    args: list[str] = []
+    if thumbs:
+        args += ["-map", "[poster]", "-frames:v", "1", "-q:v", "3", f"file:{out / thumbs.poster}"]
+        args += [
+            "-map",
+            "[thumbs]",
+            "-fps_mode",
+            "passthrough",
+            "-q:v",
+            "4",
+            "-f",
+            "image2",
+            f"file:{out / thumbs.pattern}",
+        ]
+    if board:
+        args += [
+            "-map",
+            "[board]",
+            "-fps_mode",
+            "passthrough",
+            "-q:v",
+            "4",
+            "-f",
+            "image2",
+            f"file:{out / board.pattern}",
+        ]
+    return args
+
+
+def _even_height(width: int, top: FittedRung) -> int:
+    return max(2, round(width * top.height / top.width / 2) * 2)
