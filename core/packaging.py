@@ -192,6 +192,7 @@ class StreamingPackager:
                 facts.append(
                     facts_from_packets(name, kind, media.playlist, packets, segment_offsets)
                 )
+            await self._files.remove(joined)  # a copy of the rendition: free the disk now
         return facts
 
     async def _images(

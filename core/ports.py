@@ -120,6 +120,8 @@ class LocalFiles(Protocol):
 
     async def make_dirs(self, root: Path, names: Sequence[str]) -> None: ...
 
+    async def remove(self, path: Path) -> None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class JobDir:

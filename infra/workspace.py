@@ -64,3 +64,6 @@ class LocalDiskFiles:
     async def make_dirs(self, root: Path, names: Sequence[str]) -> None:
         for name in names:
             (root / name).mkdir(parents=True, exist_ok=True)
+
+    async def remove(self, path: Path) -> None:
+        await asyncio.to_thread(path.unlink, True)

@@ -42,8 +42,14 @@ def test_the_first_command_runs_the_demo_and_prints_the_summary() -> None:
     assert re.search(r"^emulator\s+moto server at http://127\.0\.0\.1:\d+", out, re.M)
     assert re.search(r"^job\s+j-[0-9a-f]{24}\s+COMPLETED", out, re.M)
     assert re.search(r"^encoder\s+libx264 \(cpu\)", out, re.M)
-    assert re.search(r"^timings\s+download [\d.]+s\s+probe [\d.]+s\s+transcode [\d.]+s", out, re.M)
-    for name in ("video.mp4", "poster.jpg", "probe.json", "job.json"):
+    assert re.search(r"^timings\s+download [\d.]+s\s+probe [\d.]+s\s+encode [\d.]+s", out, re.M)
+    assert re.findall(r"^ladder\s+(\w+)\s+(kept|dropped)", out, re.M) == [
+        ("1080p", "dropped"), ("720p", "kept"), ("480p", "kept"), ("360p", "kept"),
+    ]  # fmt: skip
+    assert re.search(r"^qc\s+passed: references, durations", out, re.M)
+    names = ("cmaf/master.m3u8", "cmaf/manifest.mpd", "thumbnails/poster.jpg", "probe.json",
+             "job.json")  # fmt: skip
+    for name in names:
         assert re.search(rf"s3://ffapi-output/outputs/j-[0-9a-f]+/{name}\s+[\d.]+ [KM]?B", out)
     # The last line is the event exactly as the subscribed queue received it.
     event = json.loads(out.strip().splitlines()[-1])
@@ -76,6 +82,36 @@ def test_demo_on_your_own_file_with_a_preset_copies_the_outputs(tmp_path: Path) 
     )  # fmt: skip
     assert decoded.returncode == 0
     assert decoded.stderr == ""
+
+
+def test_plan_prints_the_fitted_ladder_and_argv_without_encoding(tmp_path: Path) -> None:
+    clip = tmp_path / "phone.mp4"
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i",
+         "testsrc2=size=1280x720:rate=60:duration=1", "-c:v", "libx264", "-preset",
+         "ultrafast", str(clip)],
+        check=True,
+    )  # fmt: skip
+    ffapi = str(Path(sys.executable).parent / "ffapi")
+    before = sorted(tmp_path.iterdir())
+    result = run([ffapi, "plan", str(clip), "--json"])
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert [(s["rung"], s["kept"]) for s in plan["ladder"]] == [
+        ("1080p", False), ("720p", True), ("480p", True), ("360p", True),
+    ]  # fmt: skip
+    assert "taller than the source" in plan["ladder"][0]["reason"]
+    assert [r["size"] for r in plan["renditions"]] == ["1280x720", "864x486", "640x360"]
+    assert plan["argv"][0] == "ffmpeg"
+    assert "-filter_complex" in plan["argv"]
+    assert sorted(tmp_path.iterdir()) == before  # nothing was encoded or written
+    text = run([ffapi, "plan", str(clip), "--preset", "hls-ts"])
+    assert text.returncode == 0, text.stderr
+    assert re.search(r"^preset\s+hls-ts", text.stdout, re.M)
+    assert "fps 30" in text.stdout  # 60 fps capped by a whole divisor under hls-ts
+    refused = run([ffapi, "plan", str(clip), "--preset", "no-such"])
+    assert refused.returncode == 2
+    assert "invalid_request: unknown preset 'no-such'" in refused.stderr
 
 
 def test_demo_exits_non_zero_with_the_error_code_when_the_job_fails(tmp_path: Path) -> None:

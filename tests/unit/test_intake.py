@@ -132,6 +132,7 @@ EXPECTED: dict[str, Expectation] = {
             ),
         )
     ),
+    "job-request-ladder.json": Jobs((Job(key="library/lecture.mov", preset="web-hls"),)),
     "job-request.json": Jobs(
         (
             Job(
@@ -222,6 +223,14 @@ def test_direct_job_request_keeps_its_own_fields() -> None:
     assert request.output == OutputLocation(bucket="ffapi-output", prefix="renditions")
     assert request.correlation_id == "order-4711"
     assert request.metadata == {"tenant": "acme"}
+
+
+def test_a_request_may_bring_its_own_ladder() -> None:
+    (request,) = normalize(read_event("job-request-ladder.json"), CONFIG).requests
+    preset = resolve_preset(builtin_catalog(), request)
+    assert [r.short_side for r in preset.ladder] == [720, 540, 270]  # type: ignore[union-attr]
+    assert preset.segment_seconds == 4  # everything else is the named preset's
+    assert request.correlation_id == "course-101"
 
 
 def test_minimal_job_request_gets_the_default_output_and_preset() -> None:

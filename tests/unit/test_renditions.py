@@ -182,6 +182,18 @@ def test_hdr_is_tone_mapped_to_8_bit_sdr():
     assert [v.height for v in p.video] == [1080, 720, 486, 360]
 
 
+def test_a_preset_may_keep_hdr_as_hevc_main10():
+    keep = PRESETS["web-hls"].model_copy(update={"hdr": "keep", "video_codec": "libx265"})
+    p = plan_streaming(keep, source(pix_fmt="yuv420p10le", transfer="arib-std-b67"), SOURCE, OUT)
+    g = graph(p)
+    assert "tonemap" not in g
+    assert "format=yuv420p10le" in g
+    assert after(p.argv, "-profile:v") == "main10"
+    assert after(p.argv, "-color_trc") == "arib-std-b67"
+    assert after(p.argv, "-tag:v") == "hvc1"
+    assert "keyint=120:min-keyint=120:scenecut=0" in after(p.argv, "-x265-params")
+
+
 def test_10_bit_sdr_is_reduced_to_8_bits_without_tone_mapping():
     p = plan(source(pix_fmt="yuv420p10le"))
     assert "tonemap" not in graph(p)
