@@ -4,7 +4,8 @@
 
 Each run uploads a generated clip into the watched prefix and waits for job.completed on a
 subscribed queue; the table prints the median of each phase as reported in the event, the
-wall-clock from upload to event, and the encode speed relative to real time (default preset: the web-hls ladder).
+wall-clock from upload to event, and the encode speed relative to real time (the default
+preset: the web-hls ladder).
 """
 
 from __future__ import annotations

@@ -97,9 +97,11 @@ def per_rung(plan: StreamingPlan, clip: Path, out: Path) -> list[list[str]]:
             "-f", "dash", "-seg_duration", "4", "-hls_playlist", "1", f"{folder}/manifest.mpd",
         ])  # fmt: skip
     (out / "audio").mkdir(parents=True, exist_ok=True)
-    runs.append(["ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-i",
-                 str(clip), "-map", "0:a:0", "-c:a", "aac", "-b:a", "128k", "-f", "dash",
-                 "-seg_duration", "4", "-hls_playlist", "1", f"{out}/audio/manifest.mpd"])  # fmt: skip
+    runs.append([
+        "ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-i", str(clip),
+        "-map", "0:a:0", "-c:a", "aac", "-b:a", "128k", "-f", "dash", "-seg_duration", "4",
+        "-hls_playlist", "1", f"{out}/audio/manifest.mpd",
+    ])  # fmt: skip
     return runs
 
 
