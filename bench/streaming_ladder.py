@@ -128,8 +128,9 @@ def parallel(argvs: list[list[str]]) -> Callable[[], None]:
     return go
 
 
-async def pipeline_job(settings: Settings, clip: Path, key: str) -> float:
-    """Seconds from the upload's start to the completion event's arrival."""
+async def pipeline_job(settings: Settings, clip: Path, key: str) -> tuple[float, dict[str, float]]:
+    """Seconds from the upload's start to the completion event's arrival, and the job's
+    own phase timings from that event."""
     async with open_runtime(settings) as rt:
         c = rt.clients
         topic = await topic_arn(c, settings.events_topic, settings.region)
@@ -143,7 +144,7 @@ async def pipeline_job(settings: Settings, clip: Path, key: str) -> float:
             stop.set()
             await worker
     assert event["type"] == "ffapi.job.completed", event["data"].get("error")
-    return wall
+    return wall, event["data"]["timings"]
 
 
 def measure(seconds: int, runs: int) -> dict[str, list[float]]:
@@ -159,9 +160,11 @@ def measure(seconds: int, runs: int) -> dict[str, list[float]]:
             full = plan_for(web_hls(True), clip, work / "full")
             lean = plan_for(web_hls(False), clip, work / "lean")
             key = f"{settings.watch_prefix}bench-{run}.mp4"
-            wall = asyncio.run(pipeline_job(settings, clip, key))
+            wall, phases = asyncio.run(pipeline_job(settings, clip, key))
             results.setdefault("pipeline", []).append(wall)
-            print(f"  run {run + 1} {'pipeline':<13} {wall:7.2f} s", file=sys.stderr)
+            for phase, seconds in phases.items():
+                results.setdefault(f"phase:{phase}", []).append(seconds)
+            print(f"  run {run + 1} {'pipeline':<13} {wall:7.2f} s {phases}", file=sys.stderr)
             cases = {
                 "bare": sequential([list(full.argv)]),
                 "one-pass": sequential([list(lean.argv)]),
@@ -195,6 +198,8 @@ def report(results: dict[str, list[float]], seconds: int) -> None:
     print(f"|{'-' * 42}|{'-' * 9}|{'-' * 8}|------")
     for name, value, ratio, note in rows:
         print(f"| {name:<40} | {value:7.2f} | {ratio:5.2f}x | {note}")
+    phases = "  ".join(f"{k.split(':')[1]} {v:.2f}s" for k, v in med.items() if ":" in k)
+    print(f"\npipeline phases (median): {phases}")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ renditions as ``job.json`` describes them, and the QC report. A package that fai
 
 from __future__ import annotations
 
+import asyncio
 import math
 import posixpath
 import re
@@ -39,6 +40,7 @@ from core.storyboard import sheet_count, storyboard_vtt, tile_count
 
 # Publishing tiers: a reader who finds a manifest finds everything it names.
 SEGMENTS, MEDIA_PLAYLISTS, MANIFESTS = 0, 1, 2
+_MEASURE_CONCURRENCY = 4
 
 
 @dataclass(slots=True)
@@ -170,29 +172,37 @@ class StreamingPackager:
     async def _measure(
         self, plan: StreamingPlan, jobdir: JobDir, medias: list[_Media], sizes: dict[str, int]
     ) -> list[RenditionFacts]:
-        """Read every rendition's packets: its init and segments joined into one file."""
-        facts: list[RenditionFacts] = []
-        formats = ("mov",) if plan.kind == "cmaf" else ("mpegts",)
-        for i, media in enumerate(medias):
-            files = media.playlist.files
-            if any(f not in sizes for f in files):
-                continue  # already a failed "references" check
-            joined = jobdir.root / "qc" / f"rendition-{i}{'.mp4' if plan.kind == 'cmaf' else '.ts'}"
-            offsets = await self._files.concat([jobdir.out / f for f in files], joined)
-            segment_offsets = offsets[1:] if media.playlist.init else offsets
-            streams: list[Literal["v", "a"]] = (
-                ["v", "a"]
-                if media.kind == "video" and plan.kind == "hls-ts" and plan.audio
-                else ["v" if media.kind == "video" else "a"]
-            )
-            for stream in streams:
-                packets = await self._media.packets(joined, formats, stream)
-                kind: Literal["video", "audio"] = "video" if stream == "v" else "audio"
-                name = media.name if kind == media.kind else f"{media.name} audio"
-                facts.append(
-                    facts_from_packets(name, kind, media.playlist, packets, segment_offsets)
-                )
-            await self._files.remove(joined)  # a copy of the rendition: free the disk now
+        """Read every rendition's packets (init and segments joined into one file), a few
+        renditions at once: the encode is over and the cores are free."""
+        gate = asyncio.Semaphore(_MEASURE_CONCURRENCY)
+
+        async def one(i: int, media: _Media) -> list[RenditionFacts]:
+            if any(f not in sizes for f in media.playlist.files):
+                return []  # already a failed "references" check
+            async with gate:
+                return await self._measure_one(plan, jobdir, i, media)
+
+        found = await asyncio.gather(*(one(i, m) for i, m in enumerate(medias)))
+        return [facts for group in found for facts in group]
+
+    async def _measure_one(
+        self, plan: StreamingPlan, jobdir: JobDir, i: int, media: _Media
+    ) -> list[RenditionFacts]:
+        cmaf = plan.kind == "cmaf"
+        joined = jobdir.root / "qc" / f"rendition-{i}{'.mp4' if cmaf else '.ts'}"
+        offsets = await self._files.concat([jobdir.out / f for f in media.playlist.files], joined)
+        segment_offsets = offsets[1:] if media.playlist.init else offsets
+        # an MPEG-TS variant carries its audio: both are measured, for the drift check
+        both = media.kind == "video" and not cmaf and bool(plan.audio)
+        own: Literal["v", "a"] = "v" if media.kind == "video" else "a"
+        streams: list[Literal["v", "a"]] = ["v", "a"] if both else [own]
+        facts = []
+        for stream in streams:
+            packets = await self._media.packets(joined, ("mov",) if cmaf else ("mpegts",), stream)
+            kind: Literal["video", "audio"] = "video" if stream == "v" else "audio"
+            name = media.name if kind == media.kind else f"{media.name} audio"
+            facts.append(facts_from_packets(name, kind, media.playlist, packets, segment_offsets))
+        await self._files.remove(joined)  # a copy of the rendition: free the disk now
         return facts
 
     async def _images(

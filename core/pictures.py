@@ -83,7 +83,7 @@ def image_branches(
         branches.append(
             (
                 "[p]",
-                f"[p]trim=start={at:.3f},setpts=PTS-STARTPTS,"
+                f"[p]trim=start={at:.3f},trim=end_frame=1,setpts=PTS-STARTPTS,"
                 f"scale={thumbs.width}:{thumbs.height},setsar=1[poster]",
             )
         )
