@@ -60,6 +60,7 @@ class _Media:
     playlist: MediaPlaylist  # paths resolved against the output directory
     width: int | None = None
     height: int | None = None
+    channels: int = 2
 
 
 class StreamingPackager:
@@ -140,7 +141,13 @@ class StreamingPackager:
             missing.update(f for f in playlist.files if f not in sizes)
             medias.append(_describe(plan, index, uri, master, playlist))
         rates = _variant_rates(plan, master, medias, sizes)
-        text = finish_master(await self._files.read_text(out / plan.master), rates, plan.fps)
+        names = {
+            posixpath.basename(m.playlist.uri): (m.name, m.channels)
+            for m in medias
+            if m.kind == "audio"
+        }
+        raw = await self._files.read_text(out / plan.master)
+        text = finish_master(raw, rates, plan.fps, names)
         await self._files.write_text(out / plan.master, text)
         return read_master(text), medias, missing
 
@@ -243,7 +250,7 @@ def _describe(
         rung = plan.video[n]
         return _Media(rung.name, "video", rung.video_kbps, playlist, rung.width, rung.height)
     audio = plan.audio[min(n - len(plan.video), len(plan.audio) - 1)]
-    return _Media(audio.name, "audio", audio.bitrate_kbps, playlist)
+    return _Media(audio.name, "audio", audio.bitrate_kbps, playlist, channels=audio.channels)
 
 
 def _variant_rates(

@@ -97,11 +97,22 @@ def finish_media(text: str) -> str:
     return str(doc.dumps())
 
 
-def finish_master(text: str, rates: Mapping[str, tuple[int, int]], fps: float | None) -> str:
+def finish_master(
+    text: str,
+    rates: Mapping[str, tuple[int, int]],
+    fps: float | None,
+    audio: Mapping[str, tuple[str, int]] | None = None,
+) -> str:
     """Independent segments, and each variant's BANDWIDTH / AVERAGE-BANDWIDTH from
-    ``rates`` (media playlist URI -> (peak, average) bits per second, its audio included)."""
+    ``rates`` (media playlist URI -> (peak, average) bits per second, its audio included).
+    ``audio`` (media URI -> (name, channels)) names the audio renditions and states their
+    CHANNELS, which the muxer leaves out (it names them ``audio_<n>``)."""
     doc = m3u8.loads(text)
     doc.is_independent_segments = True
+    for media in doc.media:
+        if media.type == "AUDIO" and media.uri and audio and media.uri in audio:
+            media.name, channels = audio[media.uri]
+            media.channels = str(channels)
     for playlist in doc.playlists:
         if playlist.uri and playlist.uri in rates:
             peak, average = rates[playlist.uri]

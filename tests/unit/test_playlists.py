@@ -405,3 +405,12 @@ def test_resolve_keeps_paths_inside_the_package(base: str, uri: str, expected: s
 def test_resolve_refuses_references_leaving_the_package(uri: str):
     with pytest.raises(ValueError, match="leaves the package"):
         resolve("media_0.m3u8", uri)
+
+
+def test_finish_master_names_the_audio_rendition_and_states_its_channels():
+    finished = finish_master(CMAF_MASTER, RATES, 30.0, {"media_3.m3u8": ("aac-128k", 2)})
+    (audio,) = m3u8.loads(finished).media
+    assert audio.name == "aac-128k"
+    assert audio.channels == "2"
+    assert audio.group_id == "group_A1"
+    assert 'CHANNELS="2"' in finished
