@@ -6,9 +6,12 @@ variables (``AWS_ENDPOINT_URL`` and dummy credentials), exactly as a user would 
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 EMULATOR_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -25,6 +28,7 @@ class EmbeddedEmulator:
             raise RuntimeError(
                 "the embedded emulator needs moto's server: pip install 'ffapi-worker[embedded]'"
             ) from exc
+        _serialize_dynamodb_writes()
         self._server = ThreadedMotoServer(ip_address=host, port=0, verbose=False)
         self.endpoint_url = ""
 
@@ -44,6 +48,35 @@ class EmbeddedEmulator:
             "AWS_DEFAULT_REGION": region,
             "AWS_REGION": region,
         }
+
+
+_WRITE_LOCK = threading.RLock()
+_ITEM_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
+
+
+def _serialize_dynamodb_writes() -> None:
+    """DynamoDB applies a conditional write atomically: of two claims racing on one job,
+    one wins. moto's threaded server checks the condition and then writes without a lock,
+    so both could win (seen here: S3's two events for one multipart upload, taken by two
+    worker slots at once, started two encodes of one job). One lock around moto's item
+    writes gives the embedded emulator the guarantee the job store is built on."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    for name in _ITEM_WRITES:
+        original = getattr(DynamoDBBackend, name)
+        if getattr(original, "_ffapi_serialized", False):
+            continue
+        setattr(DynamoDBBackend, name, _locked(original))
+
+
+def _locked(write: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(write)
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        with _WRITE_LOCK:
+            return write(*args, **kwargs)
+
+    locked._ffapi_serialized = True  # type: ignore[attr-defined]
+    return locked
 
 
 @contextmanager

@@ -135,10 +135,11 @@ def check_headers(pub: Published) -> None:
     assert pub.heads["job.json"]["CacheControl"] == "no-cache"
 
 
-def check_plays(master: Path) -> None:
-    """ffmpeg reads the whole package back through the master playlist."""
+def check_plays(manifest: Path) -> None:
+    """ffmpeg reads the whole package back through a manifest (its dash demuxer needs an
+    absolute path)."""
     result = subprocess.run(
-        ["ffmpeg", "-v", "error", "-i", str(master), "-map", "0", "-f", "null", "-"],
+        ["ffmpeg", "-v", "error", "-i", str(manifest.resolve()), "-map", "0", "-f", "null", "-"],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -187,6 +188,7 @@ def check_cmaf(pub: Published, clip: Path, preset: str, tmp: Path) -> None:
     assert all(keys == starts[0] for keys in starts), "keyframes align across rungs"
     check_headers(pub)
     check_plays(package / "master.m3u8")
+    check_plays(package / "manifest.mpd")
     assert pub.data["qc"]["passed"]
     assert pub.data["playback"] == {"hls": pub.prefix + "cmaf/master.m3u8",
                                     "dash": pub.prefix + "cmaf/manifest.mpd"}  # fmt: skip

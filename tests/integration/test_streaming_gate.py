@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import m3u8
 import pytest
 
+from handlers.plan import PlanOptions, run_plan
 from infra.ffmpeg import FfmpegMedia
 
 from .conftest import Stack, job_record, run_worker
@@ -82,3 +85,23 @@ def test_a_presets_file_adds_and_replaces_presets(stack: Stack, clip: Path, tmp_
     playlist = m3u8.loads(body["Body"].read().decode())
     assert playlist.target_duration == 2
     assert [s.duration for s in playlist.segments][:2] == [2.0, 2.0]
+
+
+def test_plan_of_a_job_request_probes_its_s3_input_and_encodes_nothing(
+    stack: Stack, clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = stack.settings
+    stack.client("s3").upload_file(str(clip), settings.input_bucket, "library/talk.mp4")
+    request = tmp_path / "job.json"
+    request.write_text(json.dumps({
+        "input": {"bucket": settings.input_bucket, "key": "library/talk.mp4"},
+        "preset": "web-hls",
+    }))  # fmt: skip
+    assert asyncio.run(run_plan(PlanOptions(request, as_json=True), settings)) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["preset"] == "web-hls"
+    assert plan["source"]["size"] == "1280x720"
+    assert [r.get("size") for r in plan["renditions"]] == ["1280x720", "864x486", "640x360", None]
+    assert plan["outputs"] == ["cmaf/master.m3u8", "cmaf/manifest.mpd"]
+    listing = stack.client("s3").list_objects_v2(Bucket=settings.output_bucket)
+    assert listing.get("KeyCount", 0) == 0  # a dry run: nothing was written anywhere

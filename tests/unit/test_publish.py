@@ -82,7 +82,7 @@ def test_headers_by_file_type(path: str, content_type: str, cache: str) -> None:
 
 def test_a_failed_upload_stops_before_the_next_tier_with_its_own_error() -> None:
     store = RecordingStore(fail_on="media_0.m3u8")
-    with pytest.raises(StorageUnavailable, match="media_0.m3u8"):
+    with pytest.raises(StorageUnavailable, match=r"media_0\.m3u8"):
         publish(store)
     published = [key for key, _, _ in store.calls]
     assert not any(key.endswith((".mpd", "master.m3u8")) for key in published)
