@@ -25,7 +25,9 @@ class Settings(BaseSettings):
     watch_prefix: str = Field(default="incoming/", description="uploads here become jobs")
     output_prefix: str = "outputs"
     preset: str | None = Field(
-        default=None, description="preset of watched uploads (default: the catalog's default)"
+        default=None,
+        description="preset of watched uploads and of requests naming none (default: the "
+        "catalog's default)",
     )
     presets_file: Path | None = Field(
         default=None, description="TOML presets read over the shipped ones (core/presets.toml)"
@@ -77,9 +79,12 @@ class Settings(BaseSettings):
         from infra.presets import load_presets  # settings stay importable without a file
 
         catalog = load_presets(self.presets_file)
-        if self.preset and catalog.get(self.preset) is None:
+        if not self.preset:
+            return catalog
+        if catalog.get(self.preset) is None:
             raise PresetFileError(f"FFAPI_PRESET names an unknown preset {self.preset!r}")
-        return catalog
+        # One default for the deployment: watched uploads and requests that name no preset.
+        return catalog.model_copy(update={"default": self.preset})
 
     @property
     def lease_seconds(self) -> int:
