@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import subprocess
 import sys
@@ -27,14 +26,12 @@ from pathlib import Path, PurePosixPath
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from job_phases import one_job  # the same whole job: upload, worker, completion event
+
 from core.plan import SOURCE_FORMATS
 from core.presets import StreamingPreset, builtin_catalog
 from core.probe import parse_probe
 from core.renditions import StreamingPlan, plan_streaming
-from handlers.runtime import open_runtime
-from handlers.watcher import EventWatcher
-from handlers.worker import Worker
-from infra.aws import topic_arn
 from infra.bootstrap import bootstrap
 from infra.emulator import embedded_emulator
 from infra.ffmpeg import FfmpegMedia, make_sample_clip
@@ -128,25 +125,6 @@ def parallel(argvs: list[list[str]]) -> Callable[[], None]:
     return go
 
 
-async def pipeline_job(settings: Settings, clip: Path, key: str) -> tuple[float, dict[str, float]]:
-    """Seconds from the upload's start to the completion event's arrival, and the job's
-    own phase timings from that event."""
-    async with open_runtime(settings) as rt:
-        c = rt.clients
-        topic = await topic_arn(c, settings.events_topic, settings.region)
-        async with EventWatcher.subscribe(c.sqs, c.sns, topic) as watcher:
-            stop = asyncio.Event()
-            worker = asyncio.create_task(Worker(rt).run(stop))
-            started = time.perf_counter()
-            await c.s3.upload_file(str(clip), settings.input_bucket, key)
-            event = json.loads(await watcher.wait_for_terminal(1800))
-            wall = time.perf_counter() - started
-            stop.set()
-            await worker
-    assert event["type"] == "ffapi.job.completed", event["data"].get("error")
-    return wall, event["data"]["timings"]
-
-
 def measure(seconds: int, runs: int) -> dict[str, list[float]]:
     configure_logging("WARNING")
     settings = Settings(wait_time_seconds=1, preset="web-hls")
@@ -163,7 +141,7 @@ def measure(seconds: int, runs: int) -> dict[str, list[float]]:
             # The pipeline right after the bare command: the two numbers of the ratio are
             # taken back to back, under the same machine conditions.
             record(results, run, "bare", timed(sequential([list(full.argv)])))
-            wall, phases = asyncio.run(pipeline_job(settings, clip, key))
+            phases, wall = asyncio.run(one_job(settings, clip, key))  # upload -> event
             record(results, run, "pipeline", wall)
             for phase, spent in phases.items():
                 results.setdefault(f"phase:{phase}", []).append(spent)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from core.errors import UnsupportedMedia
-from core.ladder import FittedLadder, fit_fps, fit_ladder
+from core.ladder import FittedLadder, FittedRung, fit_fps, fit_ladder
 from core.pictures import (
     THUMBNAILS_DIR,
     StoryboardPlan,
@@ -25,7 +25,7 @@ from core.pictures import (
     image_plans,
 )
 from core.plan import GLOBAL_FLAGS, INPUT_FLAGS
-from core.presets import StreamingPreset
+from core.presets import AudioRendition, StreamingPreset
 from core.probe import AudioStream, ProbeResult, VideoStream
 
 # SDR BT.709 from PQ/HLG: linearize, map primaries, tone-map, then back to BT.709 video range.
@@ -36,31 +36,14 @@ _TONEMAP = (
 
 
 @dataclass(frozen=True, slots=True)
-class VideoOut:
-    name: str
-    width: int
-    height: int
-    video_kbps: int
-    maxrate_kbps: int
-    bufsize_kbps: int
-
-
-@dataclass(frozen=True, slots=True)
-class AudioOut:
-    name: str
-    bitrate_kbps: int
-    channels: int
-
-
-@dataclass(frozen=True, slots=True)
 class StreamingPlan:
     argv: tuple[str, ...]
     kind: str  # "cmaf" | "hls-ts"
     package_dir: str  # "cmaf" or "hls", under the job's output directory
     master: str  # relative paths from the job's output directory
     mpd: str | None
-    video: tuple[VideoOut, ...]
-    audio: tuple[AudioOut, ...]
+    video: tuple[FittedRung, ...]  # the fitted ladder's rungs, in stream order
+    audio: tuple[AudioRendition, ...]
     ladder: FittedLadder | None
     fps: float
     segment_seconds: float
@@ -98,7 +81,7 @@ def plan_streaming(
     preset: StreamingPreset, probe: ProbeResult, source: PurePosixPath, out: PurePosixPath
 ) -> StreamingPlan:
     video = probe.video if preset.ladder else None
-    audio_outs = tuple(AudioOut(a.name, a.bitrate_kbps, a.channels) for a in preset.audio)
+    audio_outs = preset.audio
     if probe.audio is None:
         audio_outs = ()
     if video is None and not audio_outs:
@@ -119,13 +102,11 @@ def plan_streaming(
         "-filter_complex", ";".join(parts.graph), *parts.maps, *parts.codecs,
         "-map_metadata", "-1", "-map_chapters", "-1", *muxer, *parts.images,
     ]  # fmt: skip
-    rungs = picture.ladder.rungs if picture else ()
     return StreamingPlan(
         argv=tuple(argv), kind=preset.kind, package_dir=package,
         master=f"{package}/master.m3u8",
         mpd=f"{package}/manifest.mpd" if package == "cmaf" else None,
-        video=tuple(VideoOut(r.name, r.width, r.height, r.video_kbps, r.maxrate_kbps,
-                             r.bufsize_kbps) for r in rungs),
+        video=picture.ladder.rungs if picture else (),
         audio=audio_outs, ladder=picture.ladder if picture else None,
         fps=picture.fps if picture else 0.0, segment_seconds=preset.segment_seconds,
         encoder=preset.video_codec if picture else "aac",
@@ -158,7 +139,7 @@ def _add_picture(
 
 
 def _add_audio(
-    parts: _Argv, audio: AudioStream, outs: tuple[AudioOut, ...], copies: int, picture: float
+    parts: _Argv, audio: AudioStream, outs: tuple[AudioRendition, ...], copies: int, picture: float
 ) -> None:
     labels = "".join(f"[a{j}]" for j in range(copies))
     chain = f"aresample=async=1:first_pts=0{_match_picture(picture)}"
