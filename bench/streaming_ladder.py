@@ -177,10 +177,9 @@ def report(results: dict[str, list[float]], seconds: int) -> None:
     ]  # fmt: skip
     print(f"web-hls ladder, {seconds} s 1920x1080 30 fps source, median of "
           f"{len(results['bare'])} run(s)\n")  # fmt: skip
-    print(f"| {'case':<40} | {'seconds':>7} | {'ratio':>6} | note")
-    print(f"|{'-' * 42}|{'-' * 9}|{'-' * 8}|------")
+    print("| case | seconds | ratio | note |\n|---|---:|---:|---|")
     for name, value, ratio, note in rows:
-        print(f"| {name:<40} | {value:7.2f} | {ratio:5.2f}x | {note}")
+        print(f"| {name} | {value:.2f} | {ratio:.2f}x | {note} |")
     phases = "  ".join(f"{k.split(':')[1]} {v:.2f}s" for k, v in med.items() if ":" in k)
     print(f"\npipeline phases (median): {phases}")
 
