@@ -112,30 +112,17 @@ def image_outputs(
     args: list[str] = []
     if thumbs:
         args += ["-map", "[poster]", "-frames:v", "1", "-q:v", "3", f"file:{out / thumbs.poster}"]
-        args += [
-            "-map",
-            "[thumbs]",
-            "-fps_mode",
-            "passthrough",
-            "-q:v",
-            "4",
-            "-f",
-            "image2",
-            f"file:{out / thumbs.pattern}",
-        ]
+        args += _numbered_jpegs("[thumbs]", out / thumbs.pattern)
     if board:
-        args += [
-            "-map",
-            "[board]",
-            "-fps_mode",
-            "passthrough",
-            "-q:v",
-            "4",
-            "-f",
-            "image2",
-            f"file:{out / board.pattern}",
-        ]
+        args += _numbered_jpegs("[board]", out / board.pattern)
     return args
+
+
+def _numbered_jpegs(label: str, pattern: PurePosixPath) -> list[str]:
+    """One JPEG per frame the branch lets through, numbered from 1 (``-fps_mode
+    passthrough``: the picked frames are written as they come, never duplicated)."""
+    return ["-map", label, "-fps_mode", "passthrough", "-q:v", "4", "-f", "image2",
+            f"file:{pattern}"]  # fmt: skip
 
 
 def _even_height(width: int, top: FittedRung) -> int:

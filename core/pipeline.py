@@ -32,9 +32,6 @@ from core.presets import Mp4Preset, OutputPreset
 from core.probe import ProbeResult, parse_probe, public_probe
 from core.publish import Publisher, Upload, headers_for
 
-__all__ = ["JobPipeline", "PhaseTimer", "PipelineLimits"]
-
-
 @dataclass(frozen=True, slots=True)
 class PipelineLimits:
     max_input_bytes: int
