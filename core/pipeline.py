@@ -32,6 +32,7 @@ from core.presets import Mp4Preset, OutputPreset
 from core.probe import ProbeResult, parse_probe, public_probe
 from core.publish import Publisher, Upload, headers_for
 
+
 @dataclass(frozen=True, slots=True)
 class PipelineLimits:
     max_input_bytes: int
