@@ -88,7 +88,7 @@ class StreamingPackager:
 
     async def _check(self, plan: StreamingPlan, probe: ProbeResult, jobdir: JobDir) -> Package:
         sizes = await self._files.sizes(jobdir.out)
-        master, medias, missing = await self._finish_hls(plan, jobdir.out, sizes)
+        medias, missing = await self._finish_hls(plan, jobdir.out, sizes)
         mismatched = await self._compare_dash(plan, jobdir.out, medias, sizes, missing)
         facts = await self._measure(plan, jobdir, medias, sizes)
         images = await self._images(plan, jobdir.out, sizes, facts)
@@ -107,7 +107,7 @@ class StreamingPackager:
             failed = "; ".join(f"{c.name}: {c.detail}" for c in report.failures())
             raise QcFailed(f"package failed QC: {failed}", details={"qc": report.model_dump()})
         sizes = await self._files.sizes(jobdir.out)  # playlists were rewritten, a VTT added
-        files = _tiers(plan, master, medias, sizes)
+        files = _tiers(plan, medias, sizes)
         renditions = [
             _rendition(m, f, sizes) for m, f in zip(medias, _by_media(facts, medias), strict=True)
         ]
@@ -115,14 +115,16 @@ class StreamingPackager:
 
     async def _finish_hls(
         self, plan: StreamingPlan, out: Path, sizes: dict[str, int]
-    ) -> tuple[MasterPlaylist, list[_Media], set[str]]:
+    ) -> tuple[list[_Media], set[str]]:
         """Rewrite every media playlist (VOD, independent segments, no PDT) and the master
-        (independent segments, measured bandwidths); return them parsed as published."""
+        (independent segments, measured bandwidths); return the media playlists as
+        published and the files they name that are missing."""
         missing: set[str] = set()
         if plan.master not in sizes:
             missing.add(plan.master)
-            return MasterPlaylist((), ()), [], missing
-        master = read_master(await self._files.read_text(out / plan.master))
+            return [], missing
+        raw = await self._files.read_text(out / plan.master)
+        master = read_master(raw)
         medias: list[_Media] = []
         for index, uri in enumerate(master.media_uris):
             path = resolve(plan.master, uri)
@@ -139,17 +141,16 @@ class StreamingPackager:
                 target_duration=parsed.target_duration,
             )
             missing.update(f for f in playlist.files if f not in sizes)
-            medias.append(_describe(plan, index, uri, master, playlist))
-        rates = _variant_rates(plan, master, medias, sizes)
+            medias.append(_describe(plan, index, uri, playlist))
+        rates = _variant_rates(master, medias, sizes)
         names = {
             posixpath.basename(m.playlist.uri): (m.name, m.channels)
             for m in medias
             if m.kind == "audio"
         }
-        raw = await self._files.read_text(out / plan.master)
         text = finish_master(raw, rates, plan.fps, names)
         await self._files.write_text(out / plan.master, text)
-        return read_master(text), medias, missing
+        return medias, missing
 
     async def _compare_dash(
         self,
@@ -239,9 +240,7 @@ class StreamingPackager:
         return problems
 
 
-def _describe(
-    plan: StreamingPlan, index: int, uri: str, master: MasterPlaylist, playlist: MediaPlaylist
-) -> _Media:
+def _describe(plan: StreamingPlan, index: int, uri: str, playlist: MediaPlaylist) -> _Media:
     """Which planned rendition a media playlist is. Both muxers name them in stream order:
     ``media_<n>.m3u8``, video rungs first."""
     match = re.search(r"media_(\d+)\.m3u8$", uri)
@@ -254,7 +253,7 @@ def _describe(
 
 
 def _variant_rates(
-    plan: StreamingPlan, master: MasterPlaylist, medias: list[_Media], sizes: dict[str, int]
+    master: MasterPlaylist, medias: list[_Media], sizes: dict[str, int]
 ) -> dict[str, tuple[int, int]]:
     by_uri = {posixpath.basename(m.playlist.uri): measured_rate(m.playlist, sizes) for m in medias}
     audio = [measured_rate(m.playlist, sizes) for m in medias if m.kind == "audio"]
@@ -289,9 +288,7 @@ def _rendition(media: _Media, facts: RenditionFacts | None, sizes: dict[str, int
     )
 
 
-def _tiers(
-    plan: StreamingPlan, master: MasterPlaylist, medias: list[_Media], sizes: dict[str, int]
-) -> list[Upload]:
+def _tiers(plan: StreamingPlan, medias: list[_Media], sizes: dict[str, int]) -> list[Upload]:
     files = [Upload(f, SEGMENTS) for m in medias for f in m.playlist.files]
     files += [Upload(p, SEGMENTS) for p in sorted(sizes) if p.startswith(f"{THUMBNAILS_DIR}/")]
     files += [Upload(m.playlist.uri, MEDIA_PLAYLISTS) for m in medias]

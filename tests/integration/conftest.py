@@ -22,6 +22,7 @@ from handlers.worker import Worker
 from infra.bootstrap import Resources, bootstrap
 from infra.emulator import EmbeddedEmulator, embedded_emulator
 from infra.ffmpeg import make_sample_clip, require_binaries
+from infra.logs import configure_logging
 from infra.settings import Settings
 
 REGION = "us-east-1"
@@ -55,6 +56,9 @@ class Scenario:
 @pytest.fixture(scope="session")
 def emulator() -> Iterator[EmbeddedEmulator]:
     require_binaries("ffmpeg", "ffprobe")
+    # As every entry point does: JSON logs on stderr (unconfigured structlog prints to
+    # stdout, which a test of a command's output would read as part of it).
+    configure_logging("INFO", "json")
     with embedded_emulator(REGION) as emu:
         yield emu
 
