@@ -21,6 +21,10 @@ The tree (codes in brackets; ``retryable`` decides whether the message goes back
         ├── TranscodeTimeout              wall-clock limit hit [transcode_timeout]
         ├── TranscodeFailed               ffmpeg failed for a cause we cannot classify, or
         │                                 an output does not read back [transcode_failed]
+        ├── AcceleratorFailed             a GPU-class cause (no CUDA, no NVENC session, GPU
+        │                                 memory); the job falls to the next tier in the
+        │                                 same attempt, and escapes only when none is left;
+        │                                 ``details.reason`` names the cause [accelerator_failed]
         ├── JobBusy                       another worker holds the job's lease [job_busy]
         └── InternalError                 a bug; retried, then the DLQ [internal_error]
 
@@ -130,6 +134,16 @@ class TranscodeTimeout(TransientError):
 
 class TranscodeFailed(TransientError):
     default_code = "transcode_failed"
+
+
+class AcceleratorFailed(TransientError):
+    """The GPU path failed, not the input: the job is re-planned on the next tier."""
+
+    default_code = "accelerator_failed"
+
+    def __init__(self, message: str, *, reason: str, stderr_tail: str | None = None) -> None:
+        super().__init__(message, stderr_tail=stderr_tail, details={"reason": reason})
+        self.reason = reason
 
 
 class JobBusy(TransientError):

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from core.accel import TierFailure
 from core.errors import InvalidMessage
 from core.models import JobRequest, OutputLocation, S3ObjectRef
 from core.presets import OutputPreset, PresetCatalog, StreamingPreset
@@ -78,6 +79,7 @@ class OutputFile(BaseModel):
     duration: float | None = None
     width: int | None = None
     height: int | None = None
+    encoder: str | None = None  # the video encoder that made it (h264_nvenc, libx264, ...)
 
 
 class Rendition(BaseModel):
@@ -94,6 +96,7 @@ class Rendition(BaseModel):
     segments: int
     duration: float
     size: int  # bytes of its init and media segments
+    encoder: str | None = None  # h264_nvenc, libx264, aac, ...
 
 
 class LadderStep(BaseModel):
@@ -123,7 +126,9 @@ class JobResult(BaseModel):
     source: SourceInfo
     outputs: list[OutputFile]
     encoder: str
-    accel_tier: str = "cpu"
+    accel_tier: str = "cpu"  # the tier that made the outputs: gpu, gpu-decode or cpu
+    fallback_reason: str | None = None  # why the job left the tier it started on
+    fallbacks: list[TierFailure] = Field(default_factory=list)  # every tier it left, and why
     renditions: list[Rendition] = Field(default_factory=list)
     playback: dict[str, str] = Field(default_factory=dict)  # "hls" / "dash" -> object key
     ladder: list[LadderStep] = Field(default_factory=list)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
+from core.accel import CPU_ONLY, TierChoice
 from core.errors import QcFailed
 from core.jobs import Rendition
 from core.phases import PhaseTimer
@@ -75,9 +76,10 @@ class StreamingPackager:
         jobdir: JobDir,
         timeout: float,
         timer: PhaseTimer,
+        choice: TierChoice = CPU_ONLY,
     ) -> Package:
         plan = plan_streaming(
-            preset, probe, PurePosixPath(jobdir.source), PurePosixPath(jobdir.out)
+            preset, probe, PurePosixPath(jobdir.source), PurePosixPath(jobdir.out), choice
         )
         await self._files.make_dirs(jobdir.out, plan.directories)
         await self._files.make_dirs(jobdir.root, ("qc",))
@@ -85,6 +87,11 @@ class StreamingPackager:
             await self._media.transcode(plan.argv, jobdir.root, timeout)
         with timer.phase("package"):
             return await self._check(plan, probe, jobdir)
+
+    async def discard(self, jobdir: JobDir) -> None:
+        """Forget a failed run's files (partial segments, QC scratch) before another tier."""
+        await self._files.clear(jobdir.out)
+        await self._files.clear(jobdir.root / "qc")
 
     async def _check(self, plan: StreamingPlan, probe: ProbeResult, jobdir: JobDir) -> Package:
         sizes = await self._files.sizes(jobdir.out)
@@ -109,7 +116,8 @@ class StreamingPackager:
         sizes = await self._files.sizes(jobdir.out)  # playlists were rewritten, a VTT added
         files = _tiers(plan, medias, sizes)
         renditions = [
-            _rendition(m, f, sizes) for m, f in zip(medias, _by_media(facts, medias), strict=True)
+            _rendition(m, f, sizes, plan.encoder if m.kind == "video" else "aac")
+            for m, f in zip(medias, _by_media(facts, medias), strict=True)
         ]
         return Package(plan, files, renditions, report, sizes)
 
@@ -271,7 +279,9 @@ def _by_media(facts: list[RenditionFacts], medias: list[_Media]) -> list[Renditi
     return [found.get(m.name) for m in medias]
 
 
-def _rendition(media: _Media, facts: RenditionFacts | None, sizes: dict[str, int]) -> Rendition:
+def _rendition(
+    media: _Media, facts: RenditionFacts | None, sizes: dict[str, int], encoder: str
+) -> Rendition:
     peak, average = measured_rate(media.playlist, sizes)
     return Rendition(
         name=media.name,
@@ -285,6 +295,7 @@ def _rendition(media: _Media, facts: RenditionFacts | None, sizes: dict[str, int
         segments=len(media.playlist.segments),
         duration=round(facts.duration if facts else media.playlist.duration, 3),
         size=sum(sizes.get(f, 0) for f in media.playlist.files),
+        encoder=encoder,
     )
 
 

@@ -73,10 +73,11 @@ def image_plans(
 
 def image_branches(
     thumbs: ThumbnailPlan | None, board: StoryboardPlan | None, video: VideoStream,
-    probe: ProbeResult,
+    probe: ProbeResult, to_cpu: str = "",
 ) -> list[tuple[str, str]]:  # fmt: skip
     """(split label, filter chain) for each picture output; frames picked by number, which
-    the constant rate makes exact (one every N seconds, from the first)."""
+    the constant rate makes exact (one every N seconds, from the first). ``to_cpu`` copies
+    the picked frames out of GPU memory on a GPU tier, before the CPU scales them."""
     branches = []
     if thumbs:
         at = poster_time(video.duration or probe.duration)
@@ -84,14 +85,14 @@ def image_branches(
             (
                 "[p]",
                 f"[p]trim=start={at:.3f},trim=end_frame=1,setpts=PTS-STARTPTS,"
-                f"scale={thumbs.width}:{thumbs.height},setsar=1[poster]",
+                f"{to_cpu}scale={thumbs.width}:{thumbs.height},setsar=1[poster]",
             )
         )
         branches.append(
             (
                 "[t]",
                 f"[t]select=not(mod(n\\,{thumbs.every_frames})),"
-                f"scale={thumbs.width}:{thumbs.height},setsar=1[thumbs]",
+                f"{to_cpu}scale={thumbs.width}:{thumbs.height},setsar=1[thumbs]",
             )
         )
     if board:
@@ -99,7 +100,7 @@ def image_branches(
             (
                 "[s]",
                 f"[s]select=not(mod(n\\,{board.every_frames})),"
-                f"scale={board.tile_width}:{board.tile_height},setsar=1,"
+                f"{to_cpu}scale={board.tile_width}:{board.tile_height},setsar=1,"
                 f"tile={board.columns}x{board.rows}[board]",
             )
         )

@@ -1,8 +1,12 @@
 """One job attempt, start to finish: download, probe, plan, encode, check, publish.
 
+The encode (with the packaging checks) runs down the accelerator tiers
+(:func:`core.fallback.run_on_tiers`): a GPU-class failure re-plans it on the next tier, from
+the same input, before anything is published.
+
 Publishing order is the commit protocol: media first (segments and pictures, then media
-playlists, then the master playlist and MPD), then ``probe.json``, then ``job.json`` last, so
-a reader that sees ``job.json`` sees every file it lists.
+playlists, then the master playlist and MPD), then ``probe.json``, then ``job.json`` last,
+so a reader that sees ``job.json`` sees every file it lists.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any
 
+from core.accel import TierChoice
 from core.errors import InputTooLarge, InvalidMedia, TranscodeFailed
+from core.fallback import TierRun, run_on_tiers
 from core.jobs import JobResult, LadderStep, OutputFile, SourceInfo, output_key
 from core.models import JobRequest, OutputLocation
 from core.packaging import Package, StreamingPackager
@@ -27,7 +33,7 @@ from core.plan import (
     TranscodePlan,
     plan_mp4,
 )  # fmt: skip
-from core.ports import JobDir, LocalFiles, MediaTool, ObjectStore
+from core.ports import Accelerator, JobDir, LocalFiles, MediaTool, ObjectStore
 from core.presets import Mp4Preset, OutputPreset
 from core.probe import ProbeResult, parse_probe, public_probe
 from core.publish import Publisher, Upload, headers_for
@@ -48,9 +54,12 @@ class JobPipeline:
         files: LocalFiles,
         limits: PipelineLimits,
         now: Callable[[], datetime],
+        accel: Accelerator,
     ) -> None:
         self._objects = objects
         self._media = media
+        self._files = files
+        self._accel = accel
         self._limits = limits
         self._now = now
         self._packager = StreamingPackager(media, files)
@@ -75,12 +84,17 @@ class JobPipeline:
         if isinstance(preset, Mp4Preset):
             fields = await self._mp4(preset, probe, jobdir, out, job_id, timer)
         else:
-            package = await self._packager.produce(
-                preset, probe, jobdir, self._limits.transcode_timeout, timer
+            timeout = self._limits.transcode_timeout
+            run = await run_on_tiers(
+                self._accel,
+                lambda choice: self._packager.produce(
+                    preset, probe, jobdir, timeout, timer, choice
+                ),
+                lambda: self._packager.discard(jobdir),
             )
             with timer.phase("upload"):
-                await self._publisher.publish(jobdir.out, out, job_id, package.files)
-            fields = _streaming_fields(package, out, job_id)
+                await self._publisher.publish(jobdir.out, out, job_id, run.result.files)
+            fields = _streaming_fields(run.result, out, job_id) | _tier_fields(run)
         with timer.phase("upload"):
             fields["outputs"].append(
                 await self._put_json(public_probe(probe_doc), out, job_id, "probe.json", "probe")
@@ -99,15 +113,20 @@ class JobPipeline:
         self, preset: Mp4Preset, probe: ProbeResult, jobdir: JobDir, out: OutputLocation,
         job_id: str, timer: PhaseTimer,
     ) -> dict[str, Any]:  # fmt: skip
-        plan = plan_mp4(preset, probe, PurePosixPath(jobdir.source), PurePosixPath(jobdir.out))
-        with timer.phase("encode"):
-            await self._media.transcode(plan.argv, jobdir.root, self._limits.transcode_timeout)
-        with timer.phase("package"):
-            outputs = await self._verify(plan, jobdir, out, job_id)
+        async def attempt(choice: TierChoice) -> tuple[TranscodePlan, list[OutputFile]]:
+            source, dest = PurePosixPath(jobdir.source), PurePosixPath(jobdir.out)
+            plan = plan_mp4(preset, probe, source, dest, choice)
+            with timer.phase("encode"):
+                await self._media.transcode(plan.argv, jobdir.root, self._limits.transcode_timeout)
+            with timer.phase("package"):
+                return plan, await self._verify(plan, jobdir, out, job_id)
+
+        run = await run_on_tiers(self._accel, attempt, lambda: self._files.clear(jobdir.out))
+        plan, outputs = run.result
         with timer.phase("upload"):
             uploads = [Upload(p.name, 0) for p in plan.outputs]
             await self._publisher.publish(jobdir.out, out, job_id, uploads)
-        return {"outputs": outputs, "encoder": plan.encoder}
+        return {"outputs": outputs, "encoder": plan.encoder} | _tier_fields(run)
 
     async def _verify(
         self, plan: TranscodePlan, jobdir: JobDir, out: OutputLocation, job_id: str
@@ -130,6 +149,7 @@ class JobPipeline:
                 duration=info.duration if planned.role == "video" else None,
                 width=info.video.width if info.video else None,
                 height=info.video.height if info.video else None,
+                encoder=plan.encoder if planned.role == "video" else None,
             ))  # fmt: skip
         return files
 
@@ -166,6 +186,11 @@ def _streaming_fields(package: Package, out: OutputLocation, job_id: str) -> dic
         "playback": playback, "qc": package.qc, "notes": list(plan.notes),
         "ladder": [LadderStep(rung=d.name, kept=d.kept, reason=d.reason) for d in ladder],
     }  # fmt: skip
+
+
+def _tier_fields(run: TierRun[Any]) -> dict[str, Any]:
+    return {"accel_tier": run.tier.value, "fallback_reason": run.fallback_reason,
+            "fallbacks": run.fallbacks}  # fmt: skip
 
 
 def _role(path: str) -> str:

@@ -1,7 +1,8 @@
 """Pure planning: (preset, probe, paths) -> the exact ffmpeg argv and the files it will write.
 
-One ffmpeg process per job: one decode, ``split`` to the MP4 encode and the poster frame.
-Every number in the filter graph is computed here from the probe; no message text reaches it.
+One ffmpeg process per job: one decode, ``split`` to the MP4 encode and the poster frame, on
+whichever accelerator tier the job runs (:mod:`core.frames`, :mod:`core.encoders`). Every
+number in the filter graph is computed here from the probe; no message text reaches it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Literal
 
+from core.accel import CPU_ONLY, AccelTier, TierChoice
+from core.encoders import mp4_args
 from core.errors import UnsupportedMedia
+from core.frames import FramePath
 from core.presets import Mp4Preset
 from core.probe import ProbeResult
 
@@ -68,6 +72,7 @@ class TranscodePlan:
     fps: float
     poster_at: float
     has_audio: bool
+    tier: AccelTier = AccelTier.CPU
 
 
 def fit_size(display_w: float, display_h: float, max_height: int) -> tuple[int, int]:
@@ -84,8 +89,9 @@ def fit_size(display_w: float, display_h: float, max_height: int) -> tuple[int, 
 
 
 def plan_mp4(
-    preset: Mp4Preset, probe: ProbeResult, source: PurePosixPath, out_dir: PurePosixPath
-) -> TranscodePlan:
+    preset: Mp4Preset, probe: ProbeResult, source: PurePosixPath, out_dir: PurePosixPath,
+    choice: TierChoice = CPU_ONLY,
+) -> TranscodePlan:  # fmt: skip
     video = probe.video
     if video is None:
         raise UnsupportedMedia(f"preset {preset.name} needs a video stream; the input has none")
@@ -95,13 +101,14 @@ def plan_mp4(
     poster_at = poster_time(video.duration or probe.duration)
     poster_w = min(preset.poster_width, width)
     poster_h = max(2, _even(height * poster_w / width))
-    vf = [f"scale={width}:{height}:flags=bicubic", "setsar=1"]
-    if video.fps > preset.max_fps:
-        vf.append(f"fps={fps:g}")
-    vf += ["format=yuv420p", "split=2[mp4][still]"]
+    frames = FramePath.plan(choice, video, "yuv420p", cpu_filters=False)
+    rate = [f"fps={fps:g}"] if video.fps > preset.max_fps else []
+    vf = _mp4_chain(frames, width, height, rate)
+    # the poster's one frame leaves the GPU after the trim, when NVENC kept them there
+    to_cpu = "hwdownload,format=yuv420p," if frames.tier is AccelTier.GPU else ""
     graph = (
-        f"[0:{video.index}]{','.join(vf)};"
-        f"[still]trim=start={poster_at:.3f},setpts=PTS-STARTPTS,"
+        f"[0:{video.index}]{','.join(vf)},split=2[mp4][still];"
+        f"[still]trim=start={poster_at:.3f},{to_cpu}setpts=PTS-STARTPTS,"
         f"scale={poster_w}:{poster_h}[poster]"
     )
     has_audio = probe.audio is not None
@@ -121,10 +128,8 @@ def plan_mp4(
     )
     gop = max(1, round(fps * 2))
     argv = [
-        "ffmpeg", *GLOBAL_FLAGS, *INPUT_FLAGS, "-i", f"file:{source}",
-        "-filter_complex", graph,
-        "-map", "[mp4]", "-c:v", preset.video_codec, "-preset", preset.x264_preset,
-        "-crf", str(preset.crf), "-profile:v", "high", "-g", str(gop),
+        "ffmpeg", *GLOBAL_FLAGS, *INPUT_FLAGS, *frames.input_args, "-i", f"file:{source}",
+        "-filter_complex", graph, "-map", "[mp4]", *mp4_args(preset, frames.tier, gop),
         *audio_args,
         "-map_metadata", "-1", "-movflags", "+faststart", f"file:{out_dir / 'video.mp4'}",
         "-map", "[poster]", "-frames:v", "1", "-q:v", "3", f"file:{out_dir / 'poster.jpg'}",
@@ -134,9 +139,19 @@ def plan_mp4(
         PlannedOutput("poster.jpg", "poster", CONTENT_TYPES[".jpg"]),
     )
     return TranscodePlan(
-        argv=tuple(argv), outputs=outputs, encoder=preset.video_codec, width=width,
-        height=height, fps=fps, poster_at=poster_at, has_audio=has_audio,
+        argv=tuple(argv), outputs=outputs, encoder=mp4_args(preset, frames.tier, gop)[1],
+        width=width, height=height, fps=fps, poster_at=poster_at, has_audio=has_audio,
+        tier=frames.tier,
     )  # fmt: skip
+
+
+def _mp4_chain(frames: FramePath, width: int, height: int, rate: list[str]) -> list[str]:
+    """Scale (and cap the rate) once, before the split to the MP4 and the poster."""
+    if frames.tier is AccelTier.CPU:
+        return [f"scale={width}:{height}:flags=bicubic", "setsar=1", *rate, "format=yuv420p"]
+    # rotated or not NVDEC-decodable: conditioned on the CPU, uploaded once
+    upload = [] if frames.on_gpu else ["format=yuv420p", f"hwupload_cuda=device={frames.device}"]
+    return [*upload, *rate, frames.scale(width, height, "yuv420p")]
 
 
 def probe_argv(path: PurePosixPath, formats: tuple[str, ...] = SOURCE_FORMATS) -> tuple[str, ...]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from core.accel import AccelTier, TierChoice
 from core.events import CloudEvent
 from core.jobs import JobResult
 from core.models import JobRequest, S3ObjectRef
@@ -103,6 +104,23 @@ class MediaTool(Protocol):
         ...
 
 
+class Accelerator(Protocol):
+    """The machine's accelerator tiers, as one worker sees them (its probe, its GPU slots,
+    its circuit breaker)."""
+
+    def session(self) -> AbstractAsyncContextManager[tuple[TierChoice, ...]]:
+        """The tiers one job may use, best first and ending with the CPU; a GPU slot is held
+        until the session ends. The CPU alone when the breaker is open or every slot is
+        taken."""
+        ...
+
+    def failed(self, tier: AccelTier, reason: str) -> None:
+        """A GPU-class failure on ``tier``: counted, and fed to the circuit breaker."""
+        ...
+
+    def succeeded(self, tier: AccelTier) -> None: ...
+
+
 class LocalFiles(Protocol):
     """The job directory's files, for the steps between ffmpeg and the upload."""
 
@@ -121,6 +139,10 @@ class LocalFiles(Protocol):
     async def make_dirs(self, root: Path, names: Sequence[str]) -> None: ...
 
     async def remove(self, path: Path) -> None: ...
+
+    async def clear(self, root: Path) -> None:
+        """Remove everything under ``root``, keeping ``root`` itself."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

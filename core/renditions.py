@@ -6,6 +6,8 @@ thumbnails, the poster and the storyboard. Every rung gets a fixed GOP of one se
 keyframes forced at segment boundaries, so rungs switch cleanly at every segment. The
 manifests come from ffmpeg's own muxers: ``dash`` with ``-hls_playlist 1`` writes one set of
 CMAF segments behind both ``manifest.mpd`` and ``master.m3u8``; ``hls`` writes MPEG-TS.
+The same plan runs on every accelerator tier (:mod:`core.frames` moves and scales the frames,
+:mod:`core.encoders` picks the encoders); the ladder, GOP and segment times do not change.
 Every number in the graph comes from the preset or the probe; no message text reaches it.
 """
 
@@ -14,7 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
+from core.accel import CPU_ONLY, AccelTier, TierChoice
+from core.encoders import ladder_args, rung_rate_args, video_encoder
 from core.errors import UnsupportedMedia
+from core.frames import FramePath
 from core.ladder import FittedLadder, FittedRung, fit_fps, fit_ladder
 from core.pictures import (
     THUMBNAILS_DIR,
@@ -47,7 +52,8 @@ class StreamingPlan:
     ladder: FittedLadder | None
     fps: float
     segment_seconds: float
-    encoder: str
+    encoder: str  # the video encoder (or "aac" for audio only)
+    tier: AccelTier
     thumbnails: ThumbnailPlan | None
     storyboard: StoryboardPlan | None
     notes: tuple[str, ...]  # conversions a reader of job.json should know about
@@ -78,16 +84,22 @@ class _Picture:
 
 
 def plan_streaming(
-    preset: StreamingPreset, probe: ProbeResult, source: PurePosixPath, out: PurePosixPath
-) -> StreamingPlan:
+    preset: StreamingPreset, probe: ProbeResult, source: PurePosixPath, out: PurePosixPath,
+    choice: TierChoice = CPU_ONLY,
+) -> StreamingPlan:  # fmt: skip
     video = probe.video if preset.ladder else None
+    if video is None:
+        choice = CPU_ONLY  # audio alone: nothing for a GPU to do
     audio_outs = preset.audio
     if probe.audio is None:
         audio_outs = ()
     if video is None and not audio_outs:
         raise UnsupportedMedia(f"preset {preset.name} needs a stream the input does not have")
     parts = _Argv()
-    picture = _add_picture(parts, preset, video, probe, out) if video else None
+    frames = (
+        FramePath.plan(choice, video, _pix_fmt(preset), _tonemaps(preset, video)) if video else None
+    )
+    picture = _add_picture(parts, preset, video, probe, out, frames) if video and frames else None
     n_video = len(picture.ladder.rungs) if picture else 0
     if probe.audio is not None and audio_outs:
         # hls-ts muxes one copy of the audio into every variant; CMAF has one per rendition
@@ -97,8 +109,9 @@ def plan_streaming(
     package = "cmaf" if preset.kind == "cmaf" else "hls"
     make_muxer = _cmaf_muxer if package == "cmaf" else _ts_muxer
     muxer = make_muxer(preset, out, n_video, bool(audio_outs))
+    decode = frames.input_args if frames else ()
     argv = [
-        "ffmpeg", *GLOBAL_FLAGS, *INPUT_FLAGS, "-i", f"file:{source}",
+        "ffmpeg", *GLOBAL_FLAGS, *INPUT_FLAGS, *decode, "-i", f"file:{source}",
         "-filter_complex", ";".join(parts.graph), *parts.maps, *parts.codecs,
         "-map_metadata", "-1", "-map_chapters", "-1", *muxer, *parts.images,
     ]  # fmt: skip
@@ -109,7 +122,8 @@ def plan_streaming(
         video=picture.ladder.rungs if picture else (),
         audio=audio_outs, ladder=picture.ladder if picture else None,
         fps=picture.fps if picture else 0.0, segment_seconds=preset.segment_seconds,
-        encoder=preset.video_codec if picture else "aac",
+        encoder=video_encoder(preset.video_codec, choice.tier) if picture else "aac",
+        tier=choice.tier,
         thumbnails=picture.thumbnails if picture else None,
         storyboard=picture.storyboard if picture else None,
         notes=picture.notes if picture else (),
@@ -118,22 +132,26 @@ def plan_streaming(
 
 def _add_picture(
     parts: _Argv, preset: StreamingPreset, video: VideoStream, probe: ProbeResult,
-    out: PurePosixPath,
+    out: PurePosixPath, frames: FramePath,
 ) -> _Picture:  # fmt: skip
     """One conditioning chain, ``split`` to every rung and picture output."""
     ladder = fit_ladder(preset.ladder, *video.display_size)
     fps = fit_fps(video.fps, preset.max_fps)
     thumbs, board = image_plans(preset, ladder, fps)
-    chain, notes = _condition(preset, video, fps)
-    images = image_branches(thumbs, board, video, probe)
+    chain, notes = _condition(preset, video, fps, frames)
+    images = image_branches(thumbs, board, video, probe, frames.to_cpu)
     branches = [f"[r{i}]" for i in range(len(ladder.rungs))] + [label for label, _ in images]
     parts.graph.append(f"[0:{video.index}]{chain},split={len(branches)}{''.join(branches)}")
+    encoder = video_encoder(preset.video_codec, frames.tier)
     for i, rung in enumerate(ladder.rungs):
-        parts.graph.append(f"[r{i}]scale={rung.width}:{rung.height}:flags=bicubic,setsar=1[v{i}]")
+        scaled = frames.scale(rung.width, rung.height, _pix_fmt(preset))
+        parts.graph.append(f"[r{i}]{scaled}[v{i}]")
         parts.maps += ["-map", f"[v{i}]"]
-        parts.codecs += _rung_args(preset, i, rung.video_kbps, rung.maxrate_kbps, rung.bufsize_kbps)
+        parts.codecs += rung_rate_args(
+            i, encoder, rung.video_kbps, rung.maxrate_kbps, rung.bufsize_kbps
+        )
     parts.graph += [body for _, body in images]
-    parts.codecs += _gop_args(preset, fps, video)
+    parts.codecs += ladder_args(preset, frames.tier, fps, video)
     parts.images += image_outputs(out, thumbs, board)
     return _Picture(ladder, fps, thumbs, board, notes)
 
@@ -151,81 +169,35 @@ def _add_audio(
                          f"-ac:a:{j}", str(spec.channels), f"-ar:a:{j}", "48000"]  # fmt: skip
 
 
+def _pix_fmt(preset: StreamingPreset) -> str:
+    return "yuv420p10le" if preset.hdr == "keep" else "yuv420p"
+
+
+def _tonemaps(preset: StreamingPreset, video: VideoStream | None) -> bool:
+    return video is not None and video.hdr and preset.hdr != "keep"
+
+
 def _condition(
-    preset: StreamingPreset, video: VideoStream, fps: float
+    preset: StreamingPreset, video: VideoStream, fps: float, frames: FramePath
 ) -> tuple[str, tuple[str, ...]]:
-    """The filters every rung shares, run once: dynamic range, bit depth, constant frame rate."""
+    """The filters every rung shares, run once: dynamic range, bit depth, and a constant
+    frame rate (so keyframe times match across rungs)."""
     notes: list[str] = []
-    if preset.hdr == "keep":
-        steps = ["format=yuv420p10le"]
-    elif video.hdr:
-        steps = [_TONEMAP, "format=yuv420p"]
+    cpu_filters = []
+    if _tonemaps(preset, video):
+        cpu_filters.append(_TONEMAP)
         notes.append(f"HDR ({video.color_transfer}) tone-mapped to 8-bit SDR BT.709")
-    else:
-        steps = ["format=yuv420p"]
-        if video.high_bit_depth:
-            notes.append(f"{video.pix_fmt} reduced to 8-bit yuv420p")
+    elif preset.hdr != "keep" and video.high_bit_depth:
+        notes.append(f"{video.pix_fmt} reduced to 8-bit yuv420p")
     if video.fps > fps + 1e-6:
         notes.append(f"frame rate {video.fps:g} capped to {fps:g}")
-    steps.append(f"fps={_rate(fps)}")  # a constant rate: keyframe times match across rungs
-    return ",".join(steps), tuple(notes)
+    return frames.condition(cpu_filters, _pix_fmt(preset), _rate(fps)), tuple(notes)
 
 
 def _match_picture(seconds: float) -> str:
     """Audio padded with silence or cut to the picture's length, so that players see no
     drift between the two (a source's audio often runs a little longer or shorter)."""
     return f",apad=whole_dur={seconds:.3f},atrim=end={seconds:.3f}" if seconds > 0 else ""
-
-
-def _rung_args(preset: StreamingPreset, i: int, kbps: int, maxrate: int, bufsize: int) -> list[str]:
-    return [
-        f"-c:v:{i}",
-        preset.video_codec,
-        f"-b:v:{i}",
-        f"{kbps}k",
-        f"-maxrate:v:{i}",
-        f"{maxrate}k",
-        f"-bufsize:v:{i}",
-        f"{bufsize}k",
-    ]
-
-
-def _gop_args(preset: StreamingPreset, fps: float, video: VideoStream) -> list[str]:
-    gop = max(1, round(fps * preset.segment_seconds))
-    seg = f"{preset.segment_seconds:g}"
-    args = [
-        "-preset",
-        preset.encoder_preset,
-        "-g",
-        str(gop),
-        "-keyint_min",
-        str(gop),
-        "-force_key_frames:v",
-        f"expr:gte(t,n_forced*{seg})",
-    ]
-    if preset.video_codec == "libx264":
-        args += ["-sc_threshold", "0", "-profile:v", "high"]
-    else:
-        args += [
-            "-x265-params",
-            f"keyint={gop}:min-keyint={gop}:scenecut=0:log-level=error",
-            "-tag:v",
-            "hvc1",
-            "-profile:v",
-            "main10" if preset.hdr == "keep" else "main",
-        ]
-    if preset.hdr == "keep" and video.hdr:
-        args += [
-            "-color_primaries",
-            "bt2020",
-            "-colorspace",
-            "bt2020nc",
-            "-color_trc",
-            str(video.color_transfer),
-        ]
-    elif video.hdr:
-        args += ["-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709"]
-    return args
 
 
 def _cmaf_muxer(

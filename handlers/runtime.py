@@ -8,8 +8,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from core.dispatch import Dispatcher, DispatchSettings
+from core.fallback import CpuOnly
 from core.pipeline import JobPipeline, PipelineLimits
+from core.ports import Accelerator
+from infra.accel import AccelConfig, GpuAccelerator
 from infra.aws import AwsClients, open_clients, topic_arn
+from infra.capabilities import probe_capabilities
 from infra.ffmpeg import FfmpegMedia
 from infra.jobstore import DynamoJobStore
 from infra.notify import SnsPublisher
@@ -30,10 +34,22 @@ class Runtime:
     dispatcher: Dispatcher
     queue: SqsQueue | None  # None in Lambda, where the event source mapping owns the queue
     jobs: DynamoJobStore
+    accel: GpuAccelerator | None  # None where only the CPU runs jobs (Lambda)
+
+
+def accelerator(settings: Settings) -> GpuAccelerator:
+    config = AccelConfig(
+        settings.accel, settings.gpu_jobs_per_device, settings.gpu_breaker_failures,
+        settings.gpu_breaker_window, settings.gpu_breaker_cooldown,
+    )  # fmt: skip
+    return GpuAccelerator(config, probe_capabilities)
 
 
 @asynccontextmanager
-async def open_runtime(settings: Settings, with_queue: bool = True) -> AsyncIterator[Runtime]:
+async def open_runtime(
+    settings: Settings, with_queue: bool = True, gpu: bool = True
+) -> AsyncIterator[Runtime]:
+    """``gpu=False``: the CPU tier only, without a probe (Lambda has no GPU)."""
     presets = settings.presets()  # before any client: a bad presets file stops us here
     async with open_clients(settings) as clients:
         objects = S3ObjectStore(clients.s3, settings.transfer_concurrency)
@@ -45,7 +61,9 @@ async def open_runtime(settings: Settings, with_queue: bool = True) -> AsyncIter
             settings.max_input_bytes, float(settings.transcode_timeout),
             settings.transfer_concurrency,
         )  # fmt: skip
-        pipeline = JobPipeline(objects, FfmpegMedia(), LocalDiskFiles(), limits, utcnow)
+        accel = accelerator(settings) if gpu else None
+        tiers: Accelerator = accel or CpuOnly()
+        pipeline = JobPipeline(objects, FfmpegMedia(), LocalDiskFiles(), limits, utcnow, tiers)
         dispatch = DispatchSettings(
             settings.intake, presets, settings.lease_seconds, settings.max_receive_count
         )
@@ -54,4 +72,4 @@ async def open_runtime(settings: Settings, with_queue: bool = True) -> AsyncIter
             objects, jobs, events, LocalWorkspace(settings.temp_dir), pipeline, utcnow,
         )  # fmt: skip
         queue = await SqsQueue.open(clients.sqs, settings.jobs_queue) if with_queue else None
-        yield Runtime(settings, clients, dispatcher, queue, jobs)
+        yield Runtime(settings, clients, dispatcher, queue, jobs, accel)

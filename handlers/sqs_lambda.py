@@ -35,7 +35,7 @@ async def process_batch(
 ) -> dict[str, list[dict[str, str]]]:
     records = event.get("Records") or []
     failures: list[dict[str, str]] = []
-    async with open_runtime(settings, with_queue=False) as runtime:
+    async with open_runtime(settings, with_queue=False, gpu=False) as runtime:
         for record in records:
             message = QueueMessage(
                 message_id=record["messageId"],

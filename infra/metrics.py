@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 MESSAGES = Counter(
     "ffapi_messages_total", "Queue messages handled, by disposition", ["disposition"]
@@ -18,3 +18,14 @@ MESSAGE_SECONDS = Histogram(
 
 def serve_metrics(port: int, addr: str = "0.0.0.0") -> None:  # noqa: S104 - scraped by Prometheus
     start_http_server(port, addr=addr)
+
+
+ACCEL_FALLBACKS = Counter(
+    "ffapi_accel_fallbacks_total",
+    "Encodes that left an accelerator tier for the next one, by tier left and reason",
+    ["tier", "reason"],
+)
+BREAKER_OPEN = Gauge(
+    "ffapi_accel_breaker_open", "1 while the GPU circuit breaker keeps jobs on the CPU"
+)
+GPU_JOBS = Gauge("ffapi_gpu_jobs", "Jobs holding a GPU slot now")

@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.accel import AccelMode
 from core.models import OutputLocation
 from core.presets import PresetCatalog, PresetFileError
 from core.watch import IntakeConfig, WatchRule
@@ -47,6 +48,24 @@ class Settings(BaseSettings):
     transcode_timeout: int = Field(default=3600, ge=10)
     max_input_bytes: int = Field(default=10 * 1024**3, ge=1)
     transfer_concurrency: int = Field(default=8, ge=1, le=64)
+    accel: AccelMode = Field(
+        default="auto",
+        description="accelerator tier: auto (the best that passed its test encode), or force "
+        "gpu, gpu-decode or cpu (a forced GPU tier still falls back on a GPU-class failure)",
+    )
+    gpu_jobs_per_device: int = Field(
+        default=2, ge=1, le=64,
+        description="jobs holding one GPU at once (consumer cards cap NVENC sessions); a job "
+        "that finds every slot taken runs on the CPU",
+    )  # fmt: skip
+    gpu_breaker_failures: int = Field(default=3, ge=1, description="GPU-class failures that...")
+    gpu_breaker_window: float = Field(default=300.0, gt=0, description="...within these seconds")
+    gpu_breaker_cooldown: float = Field(
+        default=600.0, gt=0, description="...keep jobs off the GPU this long, then re-probe"
+    )
+    http_port: int = Field(
+        default=0, ge=0, le=65535, description="serve /healthz and /metrics here (0: off)"
+    )
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|console)$")
 

@@ -67,3 +67,14 @@ class LocalDiskFiles:
 
     async def remove(self, path: Path) -> None:
         await asyncio.to_thread(path.unlink, True)
+
+    async def clear(self, root: Path) -> None:
+        def empty() -> None:
+            for child in root.iterdir():
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
+
+        if root.exists():
+            await asyncio.to_thread(empty)

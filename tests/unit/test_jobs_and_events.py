@@ -13,6 +13,7 @@ import pytest
 import core.errors as errors_module
 from core import errors
 from core.errors import (
+    AcceleratorFailed,
     FfapiError,
     InternalError,
     InvalidMedia,
@@ -285,6 +286,7 @@ def test_the_tree_is_what_the_docstring_says() -> None:
         "ResourceExhausted",
         "TranscodeTimeout",
         "TranscodeFailed",
+        "AcceleratorFailed",
         "JobBusy",
         "InternalError",
     }
@@ -293,17 +295,19 @@ def test_the_tree_is_what_the_docstring_says() -> None:
 
 @pytest.mark.parametrize("cls", CONCRETE, ids=lambda c: c.__name__)
 def test_to_dict_has_code_message_retryable(cls: type[FfapiError]) -> None:
-    err = cls("something went wrong")
+    extra: dict[str, Any] = {"reason": "cuda_error"} if cls is AcceleratorFailed else {}
+    err = cls("something went wrong", **extra)
     body = err.to_dict()
     assert body == {
         "code": cls.default_code,
         "message": "something went wrong",
         "retryable": cls.retryable,
+        **({"details": extra} if extra else {}),
     }
     assert isinstance(body["retryable"], bool)
     assert str(err) == "something went wrong"
     json.dumps(body)
-    with_tail = cls("x", stderr_tail="last line").to_dict()
+    with_tail = cls("x", stderr_tail="last line", **extra).to_dict()
     assert with_tail["stderr_tail"] == "last line"
 
 
@@ -315,7 +319,8 @@ def test_retryable_follows_the_family(cls: type[FfapiError]) -> None:
     else:
         assert issubclass(cls, TransientError)
         assert cls.retryable is True
-        assert cls("x").retryable is True
+        extra = {"reason": "cuda_error"} if cls is AcceleratorFailed else {}
+        assert cls("x", **extra).retryable is True
 
 
 def test_invalid_message_code_is_refined() -> None:

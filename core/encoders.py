@@ -1,0 +1,89 @@
+"""Video encoder arguments per tier: the same quality intent from libx264/libx265 and NVENC.
+
+A preset names a software codec and an x264-style speed preset; the ``gpu`` tier maps them to
+``h264_nvenc``/``hevc_nvenc`` with a comparable speed preset, high-quality tuning, VBR with
+lookahead, spatial AQ and B-frames. Keyframe alignment is identical on every tier: a fixed
+GOP of one segment, keyframes forced at segment times (IDR on NVENC), and no scene-cut
+keyframes, so rungs from any tier switch cleanly and a fallback changes no segment boundary.
+"""
+
+from __future__ import annotations
+
+from core.accel import AccelTier
+from core.presets import Mp4Preset, StreamingPreset
+from core.probe import VideoStream
+
+_NVENC = {"libx264": "h264_nvenc", "libx265": "hevc_nvenc"}
+# x264 speed presets -> NVENC's p1 (fastest) .. p7 (best); NVENC is fast enough at every
+# one of them that the mapping leans to quality.
+_NVENC_PRESET = {
+    "ultrafast": "p1", "superfast": "p2", "veryfast": "p4", "faster": "p4",
+    "fast": "p5", "medium": "p5", "slow": "p6", "slower": "p7",
+}  # fmt: skip
+_LOOKAHEAD_FRAMES = 20
+_B_FRAMES = 3
+
+
+def video_encoder(codec: str, tier: AccelTier) -> str:
+    return _NVENC[codec] if tier is AccelTier.GPU else codec
+
+
+def rung_rate_args(i: int, encoder: str, kbps: int, maxrate: int, bufsize: int) -> list[str]:
+    """One rung's encoder and its constrained VBR (the HLS/DASH bandwidth it is listed at)."""
+    return [
+        f"-c:v:{i}", encoder, f"-b:v:{i}", f"{kbps}k",
+        f"-maxrate:v:{i}", f"{maxrate}k", f"-bufsize:v:{i}", f"{bufsize}k",
+    ]  # fmt: skip
+
+
+def ladder_args(
+    preset: StreamingPreset, tier: AccelTier, fps: float, video: VideoStream
+) -> list[str]:
+    """Arguments every rung shares: speed, GOP and keyframes, profile, colour tags."""
+    gop = max(1, round(fps * preset.segment_seconds))
+    keyframes = ["-force_key_frames:v", f"expr:gte(t,n_forced*{preset.segment_seconds:g})"]
+    ten_bit = preset.hdr == "keep"
+    if tier is AccelTier.GPU:
+        args = [*_nvenc_quality(preset.encoder_preset), "-rc:v", "vbr", "-g:v", str(gop),
+                *keyframes, "-forced-idr:v", "1", "-no-scenecut:v", "1"]  # fmt: skip
+    else:
+        args = ["-preset", preset.encoder_preset, "-g", str(gop), "-keyint_min", str(gop),
+                *keyframes]  # fmt: skip
+        if preset.video_codec == "libx264":
+            args += ["-sc_threshold", "0"]
+        else:
+            args += ["-x265-params", f"keyint={gop}:min-keyint={gop}:scenecut=0:log-level=error"]
+    if preset.video_codec == "libx264":
+        args += ["-profile:v", "high"]
+    else:
+        args += ["-tag:v", "hvc1", "-profile:v", "main10" if ten_bit else "main"]
+    return args + _colour_args(preset, video)
+
+
+def mp4_args(preset: Mp4Preset, tier: AccelTier, gop: int) -> list[str]:
+    """The progressive MP4's video: constant quality (x264's CRF; NVENC's CQ at the same
+    number), high profile, a keyframe every two seconds."""
+    encoder = video_encoder(preset.video_codec, tier)
+    if tier is AccelTier.GPU:
+        quality = [*_nvenc_quality(preset.x264_preset), "-rc:v", "vbr",
+                   "-cq:v", str(preset.crf), "-b:v", "0"]  # fmt: skip
+    else:
+        quality = ["-preset", preset.x264_preset, "-crf", str(preset.crf)]
+    return ["-c:v", encoder, *quality, "-profile:v", "high", "-g", str(gop)]
+
+
+def _nvenc_quality(speed: str) -> list[str]:
+    return [
+        "-preset:v", _NVENC_PRESET[speed], "-tune:v", "hq",
+        "-rc-lookahead:v", str(_LOOKAHEAD_FRAMES), "-spatial-aq:v", "1",
+        "-bf:v", str(_B_FRAMES),
+    ]  # fmt: skip
+
+
+def _colour_args(preset: StreamingPreset, video: VideoStream) -> list[str]:
+    if preset.hdr == "keep" and video.hdr:
+        return ["-color_primaries", "bt2020", "-colorspace", "bt2020nc",
+                "-color_trc", str(video.color_transfer)]  # fmt: skip
+    if video.hdr:
+        return ["-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709"]
+    return []
