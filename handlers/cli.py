@@ -1,4 +1,4 @@
-"""The ``ffapi`` command: demo, local, plan, bootstrap, worker, status."""
+"""The ``ffapi`` command: demo, local, plan, doctor, bootstrap, worker, status."""
 
 from __future__ import annotations
 
@@ -8,18 +8,20 @@ import json
 import signal
 import sys
 from collections.abc import Sequence
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 from core.errors import FfapiError
 from handlers.demo import DemoOptions, run_demo
+from handlers.doctor import run_doctor
 from handlers.plan import PlanOptions, run_plan
 from handlers.runtime import open_runtime
 from handlers.worker import Worker
 from infra.bootstrap import bootstrap
 from infra.emulator import embedded_emulator
 from infra.ffmpeg import MissingBinary, require_binaries
+from infra.health import serve_health
 from infra.logs import configure_logging
-from infra.metrics import serve_metrics
 from infra.settings import Settings
 
 
@@ -41,12 +43,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="long-poll the jobs queue and run jobs")
     worker.add_argument("--concurrency", type=int, help="jobs at once (FFAPI_WORKER_CONCURRENCY)")
-    worker.add_argument("--metrics-port", type=int, default=0, help="serve /metrics (0: off)")
+    worker.add_argument(
+        "--http-port", "--metrics-port", type=int, dest="http_port",
+        help="serve /healthz and /metrics on this port (FFAPI_HTTP_PORT; 0: off)",
+    )  # fmt: skip
 
     plan = sub.add_parser("plan", help="probe an input and print the job's plan; encode nothing")
     plan.add_argument("target", type=Path, help="a media file, or a JobRequest JSON (S3 input)")
     plan.add_argument("--preset", help="preset to plan with (default: the request's or default)")
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
+    plan.add_argument("--accel", choices=["gpu", "gpu-decode", "cpu"], default="cpu",
+                      help="plan for this accelerator tier (default: cpu)")  # fmt: skip
+
+    doctor = sub.add_parser("doctor", help="probe the GPU/CPU tiers; say what jobs run on")
+    doctor.add_argument("--json", action="store_true", help="print the probe as JSON")
 
     status = sub.add_parser("status", help="print a job's record")
     status.add_argument("job_id")
@@ -79,18 +89,21 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             print(f"ffapi: {args.target} is not a file", file=sys.stderr)
             return 2
         try:
-            return await run_plan(PlanOptions(args.target, args.preset, args.json), settings)
+            planned = PlanOptions(args.target, args.preset, args.json, args.accel)
+            return await run_plan(planned, settings)
         except FfapiError as exc:
             print(f"ffapi: {exc.code}: {exc.message}", file=sys.stderr)
             return 2
+    if args.command == "doctor":
+        return await run_doctor(settings, args.json)
     if args.command == "bootstrap":
         resources = await asyncio.to_thread(bootstrap, settings)
         print(json.dumps(resources.as_dict(), indent=2))
         return 0
     if args.command == "worker":
         require_binaries("ffmpeg", "ffprobe")
-        if args.metrics_port:
-            serve_metrics(args.metrics_port)
+        if args.http_port is not None:
+            settings = settings.model_copy(update={"http_port": args.http_port})
         return await _run_worker(settings, args.concurrency)
     if args.command == "local":
         return await _run_local(settings, args.concurrency)
@@ -110,7 +123,12 @@ async def _run_worker(settings: Settings, concurrency: int | None) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):  # ECS sends SIGTERM: finish running jobs first
         loop.add_signal_handler(sig, stop.set)
-    async with open_runtime(settings) as runtime:
+    async with open_runtime(settings) as runtime, AsyncExitStack() as scope:
+        if runtime.accel is not None and settings.accel != "cpu":
+            await runtime.accel.refresh()  # measured before the first job, logged once
+        if settings.http_port:
+            port = await scope.enter_async_context(serve_health(runtime.accel, settings.http_port))
+            print(f"serving /healthz and /metrics on port {port}", file=sys.stderr, flush=True)
         await Worker(runtime, concurrency).run(stop)
     return 0
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from core.accel import CPU_ONLY, AccelTier, TierChoice
 from core.errors import InvalidMessage
 from core.jobs import resolve_preset
 from core.models import JobRequest, S3ObjectRef
@@ -38,6 +39,7 @@ class PlanOptions:
     target: Path
     preset: str | None = None
     as_json: bool = False
+    accel: str = "cpu"
 
 
 async def run_plan(options: PlanOptions, settings: Settings) -> int:
@@ -55,13 +57,15 @@ async def run_plan(options: PlanOptions, settings: Settings) -> int:
         else:
             source.symlink_to(options.target.resolve())  # probed where ffmpeg would see it
         probe = parse_probe(await FfmpegMedia().probe(source, SOURCE_FORMATS))
-    shown = describe(preset, probe)
+    shown = describe(preset, probe, TierChoice(AccelTier(options.accel)))
     print(json.dumps(shown, indent=2) if options.as_json else render(shown))
     return 0
 
 
-def describe(preset: OutputPreset, probe: ProbeResult) -> dict[str, Any]:
-    """The plan as data: source, preset, ladder decisions, renditions and argv."""
+def describe(
+    preset: OutputPreset, probe: ProbeResult, choice: TierChoice = CPU_ONLY
+) -> dict[str, Any]:
+    """The plan as data: source, preset, ladder decisions, renditions and argv, for a tier."""
     video = probe.video
     source: dict[str, Any] = {"format": probe.format_name, "duration": probe.duration}
     if video:
@@ -71,13 +75,14 @@ def describe(preset: OutputPreset, probe: ProbeResult) -> dict[str, Any]:
                       transfer=video.color_transfer)  # fmt: skip
     source["audio"] = f"{probe.audio.codec} {probe.audio.channels}ch" if probe.audio else None
     if isinstance(preset, Mp4Preset):
-        mp4 = plan_mp4(preset, probe, JOB_SOURCE, JOB_OUT)
+        mp4 = plan_mp4(preset, probe, JOB_SOURCE, JOB_OUT, choice)
         outputs = [{"name": o.name, "role": o.role} for o in mp4.outputs]
         return {"preset": preset.name, "kind": "mp4", "source": source, "ladder": [],
                 "renditions": [{"name": "video.mp4", "size": f"{mp4.width}x{mp4.height}",
                                 "fps": mp4.fps}], "outputs": outputs, "notes": [],
+                "tier": mp4.tier.value, "encoder": mp4.encoder,
                 "argv": list(mp4.argv)}  # fmt: skip
-    plan = plan_streaming(preset, probe, JOB_SOURCE, JOB_OUT)
+    plan = plan_streaming(preset, probe, JOB_SOURCE, JOB_OUT, choice)
     decisions = plan.ladder.decisions if plan.ladder else ()
     renditions = [
         {"name": v.name, "size": f"{v.width}x{v.height}", "fps": round(plan.fps, 3),
@@ -90,14 +95,15 @@ def describe(preset: OutputPreset, probe: ProbeResult) -> dict[str, Any]:
         "ladder": [{"rung": d.name, "kept": d.kept, "reason": d.reason} for d in decisions],
         "renditions": renditions, "segment_seconds": plan.segment_seconds,
         "outputs": [p for p in (plan.master, plan.mpd) if p], "notes": list(plan.notes),
-        "argv": list(plan.argv),
+        "tier": plan.tier.value, "encoder": plan.encoder, "argv": list(plan.argv),
     }  # fmt: skip
 
 
 def render(shown: dict[str, Any]) -> str:
     src = shown["source"]
     lines = [f"source     {', '.join(f'{k} {v}' for k, v in src.items() if v is not None)}",
-             f"preset     {shown['preset']} ({shown['kind']})"]  # fmt: skip
+             f"preset     {shown['preset']} ({shown['kind']})",
+             f"tier       {shown['tier']} (video encoder {shown['encoder']})"]  # fmt: skip
     for step in shown["ladder"]:
         verdict = "kept   " if step["kept"] else "dropped"
         lines.append(f"ladder     {step['rung']:<8} {verdict} {step['reason']}")

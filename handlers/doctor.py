@@ -1,0 +1,49 @@
+"""``ffapi doctor``: probe the accelerator tiers now and say what jobs would run on.
+
+The same probe the worker runs at start: the NVIDIA devices ``nvidia-smi`` lists, the NVENC
+encoders, NVDEC decoders, hwaccels and CUDA filters of the ffmpeg build, and a real
+one-second test encode per tier. Exit status 0 when the CPU tier works (jobs can run), 1 when
+not.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from core.accel import AccelTier, Capabilities
+from handlers.runtime import accelerator
+from infra.ffmpeg import require_binaries
+from infra.settings import Settings
+
+
+async def run_doctor(settings: Settings, as_json: bool) -> int:
+    require_binaries("ffmpeg", "ffprobe")
+    accel = accelerator(settings)
+    caps = await accel.refresh()
+    shown = {
+        "mode": settings.accel,
+        "tiers": [t.value for t in accel.order()],
+        "capabilities": caps.model_dump(mode="json"),
+    }
+    print(json.dumps(shown, indent=2) if as_json else render(shown, caps))
+    return 0 if caps.passed(AccelTier.CPU) else 1
+
+
+def render(shown: dict[str, Any], caps: Capabilities) -> str:
+    devices = ", ".join(f"{d.index}: {d.name} (driver {d.driver}, {d.memory_mib} MiB)"
+                        for d in caps.devices)  # fmt: skip
+    cuvid = [d.removesuffix("_cuvid") for d in caps.cuvid_decoders]
+    lines = [
+        f"ffmpeg      {caps.ffmpeg_version}",
+        f"devices     {devices or 'none: ' + (caps.device_note or 'no NVIDIA device visible')}",
+        f"nvenc       {', '.join(caps.nvenc_encoders) or 'none in this build'}",
+        f"nvdec       {', '.join(cuvid) or 'none in this build'}",
+        f"hwaccels    {', '.join(caps.hwaccels) or 'none'}",
+        f"cuda        {', '.join(caps.cuda_filters) or 'no CUDA filters in this build'}",
+    ]
+    for check in caps.checks:
+        verdict = f"ok, test encode {check.seconds:.2f} s" if check.ok else f"no: {check.reason}"
+        lines.append(f"tier        {check.tier.value:<11} {verdict}")
+    lines.append(f"jobs run on {' -> '.join(shown['tiers'])} (FFAPI_ACCEL={shown['mode']})")
+    return "\n".join(lines)
