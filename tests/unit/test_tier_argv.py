@@ -1,0 +1,192 @@
+"""The argv of every accelerator tier, for the MP4 preset and the streaming ladder.
+
+Golden files (tests/unit/golden/) pin each argv exactly; ``FFAPI_UPDATE_GOLDEN=1`` rewrites
+them after a deliberate change (review the diff). The property tests say what must hold on
+every tier whatever the golden text: one decode, scaling where the tier scales, and the same
+keyframe alignment, so a fallback never changes a segment boundary.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from fractions import Fraction
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+from core.accel import TIERS, AccelTier, TierChoice
+from core.plan import TranscodePlan, plan_mp4
+from core.presets import Mp4Preset, StreamingPreset, builtin_catalog
+from core.probe import AudioStream, ProbeResult, VideoStream
+from core.renditions import StreamingPlan, plan_streaming
+
+GOLDEN = Path(__file__).parent / "golden"
+SOURCE = PurePosixPath("/w/in/source")
+OUT = PurePosixPath("/w/out")
+CATALOG = builtin_catalog()
+WEB_HLS = CATALOG.presets["web-hls"]
+MP4 = CATALOG.presets["mp4-720p"]
+AAC = AudioStream(codec="aac", channels=2, sample_rate=48000, index=1)
+
+
+def probe(
+    codec: str = "h264", pix_fmt: str = "yuv420p", *, rotation: int = 0,
+    transfer: str | None = None,
+) -> ProbeResult:  # fmt: skip
+    video = VideoStream(codec=codec, width=1920, height=1080, fps=30.0, rotation=rotation,
+                        sample_aspect=Fraction(1), pix_fmt=pix_fmt, duration=12.0,
+                        color_transfer=transfer)  # fmt: skip
+    return ProbeResult(format_name="mov", duration=12.0, size=1, video=video, audio=AAC)
+
+
+SOURCES = {
+    "h264-1080p": probe(),
+    # PQ, 10-bit, shot in portrait: tone mapping and rotation need the CPU after NVDEC
+    "hevc-pq-rotated": probe("hevc", "yuv420p10le", rotation=90, transfer="smpte2084"),
+    "prores": probe("prores", "yuv422p10le"),  # NVDEC cannot decode it: uploaded
+}
+
+
+def streaming(source: str, tier: AccelTier, device: int = 0) -> StreamingPlan:
+    assert isinstance(WEB_HLS, StreamingPreset)
+    return plan_streaming(WEB_HLS, SOURCES[source], SOURCE, OUT, TierChoice(tier, device))
+
+
+def mp4(source: str, tier: AccelTier, device: int = 0) -> TranscodePlan:
+    assert isinstance(MP4, Mp4Preset)
+    return plan_mp4(MP4, SOURCES[source], SOURCE, OUT, TierChoice(tier, device))
+
+
+def check_golden(name: str, argv: tuple[str, ...]) -> None:
+    path = GOLDEN / f"{name}.json"
+    if os.environ.get("FFAPI_UPDATE_GOLDEN") == "1":
+        GOLDEN.mkdir(exist_ok=True)
+        path.write_text(json.dumps(list(argv), indent=1) + "\n")
+    assert list(argv) == json.loads(path.read_text()), f"{name}: argv differs from golden"
+
+
+@pytest.mark.parametrize("tier", TIERS, ids=str)
+@pytest.mark.parametrize("source", SOURCES)
+def test_streaming_argv_matches_its_golden_file(source: str, tier: AccelTier) -> None:
+    check_golden(f"web-hls-{source}-{tier}", streaming(source, tier).argv)
+
+
+@pytest.mark.parametrize("tier", TIERS, ids=str)
+@pytest.mark.parametrize("source", ["h264-1080p", "hevc-pq-rotated"])
+def test_mp4_argv_matches_its_golden_file(source: str, tier: AccelTier) -> None:
+    check_golden(f"mp4-720p-{source}-{tier}", mp4(source, tier).argv)
+
+
+def after(argv: tuple[str, ...], flag: str) -> str:
+    return argv[argv.index(flag) + 1]
+
+
+def graph(argv: tuple[str, ...]) -> str:
+    return after(argv, "-filter_complex")
+
+
+@pytest.mark.parametrize("tier", TIERS, ids=str)
+@pytest.mark.parametrize("source", SOURCES)
+def test_every_tier_decodes_once_and_splits_to_every_rung(source: str, tier: AccelTier) -> None:
+    plan = streaming(source, tier)
+    assert plan.argv.count("-i") == 1
+    assert after(plan.argv, "-i") == f"file:{SOURCE}"
+    split = re.search(r"split=(\d+)", graph(plan.argv))
+    assert split
+    assert int(split.group(1)) == len(plan.video) + 3
+    assert len(plan.video) == 4  # the same ladder on every tier
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_keyframe_alignment_is_the_same_on_every_tier(source: str) -> None:
+    """Same GOP length, the same forced keyframe times, and no scene-cut keyframes."""
+    plans = {tier: streaming(source, tier).argv for tier in TIERS}
+    forced = {after(argv, "-force_key_frames:v") for argv in plans.values()}
+    assert forced == {"expr:gte(t,n_forced*4)"}
+    gops = {after(argv, "-g:v" if "-g:v" in argv else "-g") for argv in plans.values()}
+    assert gops == {"120"}  # 4 s segments at 30 fps
+    gpu = plans[AccelTier.GPU]
+    assert after(gpu, "-forced-idr:v") == "1"
+    assert after(gpu, "-no-scenecut:v") == "1"
+    for tier in (AccelTier.GPU_DECODE, AccelTier.CPU):  # libx264 on both
+        assert after(plans[tier], "-sc_threshold") == "0"
+        assert after(plans[tier], "-keyint_min") == "120"
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_gpu_tiers_scale_on_the_gpu_and_encode_where_they_say(source: str) -> None:
+    gpu, decode, cpu = (streaming(source, tier) for tier in TIERS)
+    for plan in (gpu, decode):
+        rungs = re.findall(r"\[r\d\]([^;]*)\[v\d\]", graph(plan.argv))
+        assert len(rungs) == 4
+        assert all(r.startswith("scale_cuda=") for r in rungs)
+        assert "flags=bicubic" not in graph(plan.argv)  # no CPU scaling of the rungs
+    assert all("hwdownload" not in r for r in re.findall(r"\[r\d\]([^;]*)\[v", graph(gpu.argv)))
+    assert all("hwdownload" in r for r in re.findall(r"\[r\d\]([^;]*)\[v", graph(decode.argv)))
+    assert [after(gpu.argv, f"-c:v:{i}") for i in range(4)] == ["h264_nvenc"] * 4
+    assert [after(decode.argv, f"-c:v:{i}") for i in range(4)] == ["libx264"] * 4
+    assert (gpu.encoder, decode.encoder, cpu.encoder) == ("h264_nvenc", "libx264", "libx264")
+    assert "cuda" not in " ".join(cpu.argv)  # the CPU tier never asks for a GPU
+
+
+def test_sdr_h264_frames_stay_in_gpu_memory_from_nvdec_to_nvenc() -> None:
+    argv = streaming("h264-1080p", AccelTier.GPU).argv
+    assert after(argv, "-hwaccel") == "cuda"
+    assert after(argv, "-hwaccel_output_format") == "cuda"
+    assert graph(argv).startswith("[0:0]fps=30,split=")  # no CPU filter before the split
+    assert "hwupload_cuda" not in graph(argv)
+    # pictures come from a few picked frames, copied out after the pick
+    assert "[t]select=not(mod(n\\,300)),hwdownload,format=nv12,scale=" in graph(argv)
+
+
+def test_tone_mapping_and_rotation_run_on_the_cpu_between_nvdec_and_the_upload() -> None:
+    argv = streaming("hevc-pq-rotated", AccelTier.GPU).argv
+    assert after(argv, "-hwaccel") == "cuda"
+    assert "-hwaccel_output_format" not in argv
+    first = graph(argv).split(";")[0]
+    assert "tonemap=tonemap=hable" in first
+    assert first.index("tonemap") < first.index("hwupload_cuda=device=0") < first.index("split")
+
+
+def test_a_codec_nvdec_cannot_decode_is_decoded_by_software_then_uploaded() -> None:
+    argv = streaming("prores", AccelTier.GPU).argv
+    assert "-hwaccel" not in argv
+    assert "format=yuv420p,fps=30,hwupload_cuda=device=0,split=" in graph(argv)
+
+
+def test_the_jobs_device_is_named_for_decode_and_upload() -> None:
+    assert after(streaming("h264-1080p", AccelTier.GPU, device=1).argv, "-hwaccel_device") == "1"
+    assert "hwupload_cuda=device=1" in graph(streaming("prores", AccelTier.GPU, 1).argv)
+
+
+def test_hevc_main10_kept_hdr_uses_p010_on_the_gpu() -> None:
+    keep = StreamingPreset.model_validate(
+        {**WEB_HLS.model_dump(), "video_codec": "libx265", "hdr": "keep"}
+    )
+    source = probe("hevc", "yuv420p10le", transfer="smpte2084")
+    gpu = plan_streaming(keep, source, SOURCE, OUT, TierChoice(AccelTier.GPU)).argv
+    decode = plan_streaming(keep, source, SOURCE, OUT, TierChoice(AccelTier.GPU_DECODE)).argv
+    assert after(gpu, "-c:v:0") == "hevc_nvenc"
+    assert after(gpu, "-profile:v") == "main10"
+    assert "format=p010le" in graph(gpu)
+    assert ",hwdownload,format=p010le,format=yuv420p10le," in graph(decode)  # for libx265
+    assert after(decode, "-c:v:0") == "libx265"
+
+
+@pytest.mark.parametrize("tier", TIERS, ids=str)
+def test_mp4_decodes_once_scales_once_and_names_its_encoder(tier: AccelTier) -> None:
+    plan = mp4("h264-1080p", tier)
+    assert plan.argv.count("-i") == 1
+    assert (plan.width, plan.height) == (1280, 720)
+    scaler = "scale_cuda=w=1280:h=720" if tier.on_gpu else "scale=1280:720"
+    assert graph(plan.argv).count(scaler) == 1
+    assert plan.encoder == ("h264_nvenc" if tier is AccelTier.GPU else "libx264")
+    assert after(plan.argv, "-g") == "60"  # a keyframe every two seconds on every tier
+    if tier is AccelTier.GPU:  # constant quality at the preset's CRF number
+        assert after(plan.argv, "-cq:v") == "23"
+        assert after(plan.argv, "-b:v") == "0"
+        assert "trim=start=1.200,hwdownload,format=yuv420p," in graph(plan.argv)
+    else:
+        assert after(plan.argv, "-crf") == "23"
