@@ -131,7 +131,9 @@ def print_summary(
     print(f"job        {result.event['subject']}  {record.get('status', '?')}  "
           f"attempt {record.get('attempts', '?')}  preset {data.get('preset')}")  # fmt: skip
     if result.event["type"] == EventType.COMPLETED:
-        print(f"encoder    {data['encoder']} ({data['accel_tier']})")
+        print(f"encoder    {data['encoder']} (tier {data['accel_tier']})")
+        for step in data.get("fallbacks", []):
+            print(f"fallback   left {step['tier']}: {step['reason']}: {step['message']}")
         timings = "  ".join(f"{k} {v:.2f}s" for k, v in data["timings"].items())
         print(f"timings    {timings}")
         _print_package(data)

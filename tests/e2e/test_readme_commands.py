@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -131,3 +134,73 @@ def test_demo_exits_non_zero_with_the_error_code_when_the_job_fails(tmp_path: Pa
     event = json.loads(result.stdout.split("subscribed to the SNS topic:\n")[1].splitlines()[0])
     assert event["type"] == "ffapi.job.failed"
     assert event["data"]["error"]["retryable"] is False
+
+
+def test_doctor_reports_each_tier_and_what_jobs_run_on() -> None:
+    ffapi = str(Path(sys.executable).parent / "ffapi")
+    result = run([ffapi, "doctor", "--json"], timeout=120)
+    assert result.returncode == 0, result.stderr
+    shown = json.loads(result.stdout)
+    checks = {c["tier"]: c for c in shown["capabilities"]["checks"]}
+    assert set(checks) == {"gpu", "gpu-decode", "cpu"}
+    assert checks["cpu"]["ok"] is True
+    assert checks["cpu"]["seconds"] > 0  # a real test encode ran
+    assert "h264_nvenc" in shown["capabilities"]["nvenc_encoders"]  # Debian builds it in
+    if not shown["capabilities"]["devices"]:  # this CI: no GPU, so only the CPU is used
+        assert shown["tiers"] == ["cpu"]
+        assert checks["gpu"]["ok"] is False
+        assert "nvidia-smi" in checks["gpu"]["reason"]
+    text = run([ffapi, "doctor"], timeout=120)
+    assert re.search(r"^tier\s+cpu\s+ok, test encode", text.stdout, re.M)
+    assert re.search(r"^jobs run on ", text.stdout, re.M)
+
+
+def test_plan_shows_the_argv_of_a_gpu_tier(tmp_path: Path) -> None:
+    clip = tmp_path / "clip.mp4"
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i",
+         "testsrc2=size=640x360:rate=30:duration=1", "-c:v", "libx264", "-preset",
+         "ultrafast", "-pix_fmt", "yuv420p", str(clip)],
+        check=True,
+    )  # fmt: skip
+    ffapi = str(Path(sys.executable).parent / "ffapi")
+    result = run([ffapi, "plan", str(clip), "--accel", "gpu", "--json"])
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert (plan["tier"], plan["encoder"]) == ("gpu", "h264_nvenc")
+    assert plan["argv"][plan["argv"].index("-hwaccel") + 1] == "cuda"
+
+
+def test_the_worker_serves_healthz_with_its_accelerator_state() -> None:
+    """`ffapi local` (emulator + worker) with FFAPI_HTTP_PORT: what the container's
+    HEALTHCHECK asks."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "FFAPI_"))}
+    env["FFAPI_HTTP_PORT"] = str(port)
+    env["FFAPI_WAIT_TIME_SECONDS"] = "1"  # a short long poll: SIGINT is answered sooner
+    ffapi = str(Path(sys.executable).parent / "ffapi")
+    proc = subprocess.Popen(
+        [ffapi, "local"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        deadline, body = time.monotonic() + 120, None
+        while body is None and time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                    assert r.status == 200
+                    body = json.loads(r.read())
+            except OSError:
+                time.sleep(0.5)
+        assert body is not None, "no /healthz answer"
+        assert body["status"] == "ok"
+        assert body["accel"]["tiers"][-1] == "cpu"  # the floor, whatever the machine has
+        assert {c["tier"] for c in body["accel"]["checks"]} == {"gpu", "gpu-decode", "cpu"}
+        assert body["accel"]["breaker"]["state"] == "closed"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            assert b"ffapi_accel_breaker_open" in r.read()
+    finally:
+        proc.send_signal(2)  # SIGINT: the worker stops polling and exits
+        proc.communicate(timeout=60)
+    assert proc.returncode == 0
