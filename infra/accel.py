@@ -41,17 +41,24 @@ class GpuSlots:
         self._busy = dict.fromkeys(devices or [0], 0)
         self._per_device = per_device
 
+    def resized(self, devices: list[int]) -> GpuSlots:
+        """The slots of a re-probed machine: jobs still running keep theirs."""
+        slots = GpuSlots(devices, self._per_device)
+        slots._busy.update({d: n for d, n in self._busy.items() if d in slots._busy})
+        return slots
+
     def take(self) -> int | None:
         device = min(self._busy, key=lambda d: self._busy[d])
         if self._busy[device] >= self._per_device:
             return None
         self._busy[device] += 1
-        GPU_JOBS.inc()
+        GPU_JOBS.set(self.in_use)
         return device
 
     def give_back(self, device: int) -> None:
-        self._busy[device] -= 1
-        GPU_JOBS.dec()
+        if self._busy.get(device, 0) > 0:  # a device gone since the re-probe has no count
+            self._busy[device] -= 1
+        GPU_JOBS.set(self.in_use)
 
     @property
     def in_use(self) -> int:
@@ -86,7 +93,7 @@ class GpuAccelerator:
         """Probe again (``ffapi doctor``, worker start, the end of a breaker's cool-down)."""
         caps = await self._prober(fresh)
         self._caps = caps
-        self._slots = GpuSlots([d.index for d in caps.devices], self._config.jobs_per_device)
+        self._slots = self._slots.resized([d.index for d in caps.devices])
         log.info("accel.capabilities", mode=self._config.mode,
                  tiers=[t.value for t in self.order()],
                  devices=[d.name for d in caps.devices], device_note=caps.device_note,
