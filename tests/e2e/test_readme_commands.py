@@ -44,7 +44,7 @@ def test_the_first_command_runs_the_demo_and_prints_the_summary() -> None:
     out = result.stdout
     assert re.search(r"^emulator\s+moto server at http://127\.0\.0\.1:\d+", out, re.M)
     assert re.search(r"^job\s+j-[0-9a-f]{24}\s+COMPLETED", out, re.M)
-    assert re.search(r"^encoder\s+libx264 \(cpu\)", out, re.M)
+    assert re.search(r"^encoder\s+libx264 \(tier cpu\)", out, re.M)
     assert re.search(r"^timings\s+download [\d.]+s\s+probe [\d.]+s\s+encode [\d.]+s", out, re.M)
     assert re.findall(r"^ladder\s+(\w+)\s+(kept|dropped)", out, re.M) == [
         ("1080p", "dropped"), ("720p", "kept"), ("480p", "kept"), ("360p", "kept"),
