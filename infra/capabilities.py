@@ -47,8 +47,13 @@ async def _probe() -> Capabilities:
     devices, note = await _devices()
     caps = Capabilities(devices=devices, device_note=note, **await _build())
     with tempfile.TemporaryDirectory(prefix="ffapi-accel-") as tmp:
-        clip = await make_sample_clip(Path(tmp) / "clip.mp4", seconds=1, width=320, height=240)
-        caps.checks = [await _check(tier, caps, clip) for tier in TIERS]
+        try:
+            clip = await make_sample_clip(Path(tmp) / "clip.mp4", seconds=1, width=320,
+                                          height=240)  # fmt: skip
+        except RuntimeError as exc:  # a build without libx264: nothing can be tested
+            caps.checks = [TierCheck(tier=t, ok=False, reason=str(exc)) for t in TIERS]
+        else:
+            caps.checks = [await _check(tier, caps, clip) for tier in TIERS]
     caps.probed_at = datetime.now(UTC)
     return caps
 
@@ -63,7 +68,8 @@ async def _devices() -> tuple[list[Device], str | None]:
     except FfapiError as exc:
         return [], f"nvidia-smi failed: {exc.message}"
     if code != 0:
-        return [], f"nvidia-smi failed: {(err or out).strip().splitlines()[-1:] or code}"
+        lines = (err or out).strip().splitlines()
+        return [], f"nvidia-smi failed: {lines[-1] if lines else f'exit code {code}'}"
     devices = [d for d in map(_device, out.splitlines()) if d is not None]
     return devices, None if devices else "nvidia-smi lists no device"
 

@@ -168,7 +168,11 @@ def _kill(proc: asyncio.subprocess.Process) -> None:
 def _child_env() -> dict[str, str]:
     # ffmpeg needs no credentials: hand it PATH and locale only, never the AWS secrets.
     keep = ("PATH", "LANG", "LC_ALL", "HOME", "TMPDIR")
-    return {k: v for k, v in os.environ.items() if k in keep}
+    env = {k: v for k, v in os.environ.items() if k in keep}
+    # CUDA numbers devices fastest first unless told otherwise; nvidia-smi, whose indexes
+    # name a job's device, numbers them by PCI bus.
+    env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
+    return env
 
 
 async def make_sample_clip(dest: Path, seconds: int = 10, width: int = 1280, height: int = 720,

@@ -29,7 +29,8 @@ def test_children_get_no_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyP
     code, stdout, _ = asyncio.run(run_argv(["env"], cwd=tmp_path, timeout=10))
     assert code == 0
     names = {line.split("=", 1)[0] for line in stdout.splitlines()}
-    assert names <= {"PATH", "LANG", "LC_ALL", "HOME", "TMPDIR"}
+    assert names <= {"PATH", "LANG", "LC_ALL", "HOME", "TMPDIR", "CUDA_DEVICE_ORDER"}
+    assert "CUDA_DEVICE_ORDER=PCI_BUS_ID" in stdout.splitlines()  # nvidia-smi's numbering
     assert "do-not-leak" not in stdout
     assert os.environ["AWS_SECRET_ACCESS_KEY"] == "do-not-leak"  # ours is untouched
 
