@@ -1,7 +1,9 @@
 """Video encoder arguments per tier: the same quality intent from libx264/libx265 and NVENC.
 
-A preset names a software codec and an x264-style speed preset; the ``gpu`` tier maps them to
-``h264_nvenc``/``hevc_nvenc`` with a comparable speed preset, high-quality tuning, VBR with
+A preset names a software codec (libx264, libx265, libsvtav1) and an x264-style speed preset;
+the ``gpu`` tier maps them to ``h264_nvenc``/``hevc_nvenc``/``av1_nvenc`` (where the build has
+it: a build without it fails as ``nvenc_unavailable`` and the job moves to ``gpu-decode``)
+with a comparable speed preset, high-quality tuning, VBR with
 lookahead, spatial AQ and B-frames. Keyframe alignment is identical on every tier: a fixed
 GOP of one segment, keyframes forced at segment times (IDR on NVENC), and no scene-cut
 keyframes, so rungs from any tier switch cleanly and a fallback changes no segment boundary.
@@ -13,12 +15,17 @@ from core.accel import AccelTier
 from core.presets import Mp4Preset, StreamingPreset
 from core.probe import VideoStream
 
-_NVENC = {"libx264": "h264_nvenc", "libx265": "hevc_nvenc"}
+_NVENC = {"libx264": "h264_nvenc", "libx265": "hevc_nvenc", "libsvtav1": "av1_nvenc"}
 # x264 speed presets -> NVENC's p1 (fastest) .. p7 (best); NVENC is fast enough at every
 # one of them that the mapping leans to quality.
 _NVENC_PRESET = {
     "ultrafast": "p1", "superfast": "p2", "veryfast": "p4", "faster": "p4",
     "fast": "p5", "medium": "p5", "slow": "p6", "slower": "p7",
+}  # fmt: skip
+# ... and to SVT-AV1's 0 (slowest) .. 13 (fastest), where 10 is already a fast encode
+_SVT_PRESET = {
+    "ultrafast": 12, "superfast": 11, "veryfast": 10, "faster": 9,
+    "fast": 8, "medium": 7, "slow": 5, "slower": 4,
 }  # fmt: skip
 _LOOKAHEAD_FRAMES = 20
 _B_FRAMES = 3
@@ -47,17 +54,23 @@ def ladder_args(
         args = [*_nvenc_quality(preset.encoder_preset), "-rc:v", "vbr", "-g:v", str(gop),
                 *keyframes, "-forced-idr:v", "1", "-no-scenecut:v", "1"]  # fmt: skip
     else:
-        args = ["-preset", preset.encoder_preset, "-g", str(gop), "-keyint_min", str(gop),
-                *keyframes]  # fmt: skip
-        if preset.video_codec == "libx264":
-            args += ["-sc_threshold", "0"]
-        else:
-            args += ["-x265-params", f"keyint={gop}:min-keyint={gop}:scenecut=0:log-level=error"]
+        args = _software_gop(preset, gop, keyframes)
     if preset.video_codec == "libx264":
         args += ["-profile:v", "high"]
-    else:
+    elif preset.video_codec == "libx265":
         args += ["-tag:v", "hvc1", "-profile:v", "main10" if ten_bit else "main"]
     return args + _colour_args(preset, video)
+
+
+def _software_gop(preset: StreamingPreset, gop: int, keyframes: list[str]) -> list[str]:
+    if preset.video_codec == "libsvtav1":  # SVT-AV1 takes a number for its speed
+        speed = str(_SVT_PRESET[preset.encoder_preset])
+        return ["-preset", speed, "-g", str(gop), *keyframes, "-svtav1-params", "scd=0"]
+    args = ["-preset", preset.encoder_preset, "-g", str(gop), "-keyint_min", str(gop),
+            *keyframes]  # fmt: skip
+    if preset.video_codec == "libx264":
+        return [*args, "-sc_threshold", "0"]
+    return [*args, "-x265-params", f"keyint={gop}:min-keyint={gop}:scenecut=0:log-level=error"]
 
 
 def mp4_args(preset: Mp4Preset, tier: AccelTier, gop: int) -> list[str]:

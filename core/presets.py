@@ -87,7 +87,7 @@ class StreamingPreset(_Spec):
     ladder: tuple[Rung, ...] = Field(default=(), max_length=MAX_RUNGS)
     audio: tuple[AudioRendition, ...] = Field(default=(AudioRendition(),), max_length=4)
     segment_seconds: float = Field(default=4.0, ge=1.0, le=30.0)
-    video_codec: Literal["libx264", "libx265"] = "libx264"
+    video_codec: Literal["libx264", "libx265", "libsvtav1"] = "libx264"
     encoder_preset: X264Preset = "veryfast"
     max_fps: float = Field(default=60.0, ge=1.0, le=240.0)
     # 10-bit and HDR sources become 8-bit SDR unless the preset keeps them (HEVC Main 10 only).

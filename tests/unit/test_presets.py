@@ -22,7 +22,14 @@ from core.presets import (
 
 def test_builtin_catalog_names_and_default():
     catalog = builtin_catalog()
-    assert set(catalog.presets) == {"web-hls", "hls-ts", "audio-only", "mp4-720p", "mp4-480p"}
+    assert set(catalog.presets) == {
+        "web-hls",
+        "web-av1",
+        "hls-ts",
+        "audio-only",
+        "mp4-720p",
+        "mp4-480p",
+    }
     assert catalog.default == "web-hls"
     assert catalog.get("web-hls") is catalog.presets["web-hls"]
     assert catalog.get("nope") is None

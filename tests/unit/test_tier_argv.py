@@ -190,3 +190,27 @@ def test_mp4_decodes_once_scales_once_and_names_its_encoder(tier: AccelTier) -> 
         assert "trim=start=1.200,hwdownload,format=yuv420p," in graph(plan.argv)
     else:
         assert after(plan.argv, "-crf") == "23"
+
+
+def av1(tier: AccelTier) -> StreamingPlan:
+    preset = CATALOG.presets["web-av1"]
+    assert isinstance(preset, StreamingPreset)
+    return plan_streaming(preset, SOURCES["h264-1080p"], SOURCE, OUT, TierChoice(tier))
+
+
+@pytest.mark.parametrize("tier", TIERS, ids=str)
+def test_av1_ladder_argv_matches_its_golden_file(tier: AccelTier) -> None:
+    check_golden(f"web-av1-h264-1080p-{tier}", av1(tier).argv)
+
+
+def test_av1_is_nvenc_on_the_gpu_and_svt_elsewhere_with_the_same_keyframes() -> None:
+    gpu, decode, cpu = (av1(tier) for tier in TIERS)
+    assert [after(gpu.argv, f"-c:v:{i}") for i in range(4)] == ["av1_nvenc"] * 4
+    for plan in (decode, cpu):
+        assert [after(plan.argv, f"-c:v:{i}") for i in range(4)] == ["libsvtav1"] * 4
+        assert after(plan.argv, "-preset") == "10"  # veryfast, in SVT-AV1's numbers
+        assert after(plan.argv, "-svtav1-params") == "scd=0"  # no scene-cut keyframes
+        assert "-profile:v" not in plan.argv
+    for plan in (gpu, decode, cpu):
+        assert after(plan.argv, "-force_key_frames:v") == "expr:gte(t,n_forced*4)"
+        assert after(plan.argv, "-g:v" if plan is gpu else "-g") == "120"
