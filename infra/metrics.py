@@ -1,8 +1,8 @@
-"""Prometheus metrics of the worker; served on ``/metrics`` by ``ffapi worker --metrics-port``."""
+"""Prometheus metrics of the worker; served on ``/metrics`` by :mod:`infra.health`."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram
 
 MESSAGES = Counter(
     "ffapi_messages_total", "Queue messages handled, by disposition", ["disposition"]
@@ -14,10 +14,6 @@ MESSAGE_SECONDS = Histogram(
     "Wall-clock seconds to handle one queue message",
     buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600),
 )
-
-
-def serve_metrics(port: int, addr: str = "0.0.0.0") -> None:  # noqa: S104 - scraped by Prometheus
-    start_http_server(port, addr=addr)
 
 
 ACCEL_FALLBACKS = Counter(

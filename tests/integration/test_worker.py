@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import urllib.request
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from prometheus_client import REGISTRY
 from handlers.runtime import open_runtime
 from handlers.watcher import EventWatcher
 from handlers.worker import Worker
-from infra.metrics import serve_metrics
+from infra.health import serve_health
 
 from .conftest import Stack
 
@@ -22,12 +21,13 @@ pytestmark = pytest.mark.integration
 
 
 def test_metrics_are_served_for_prometheus() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    serve_metrics(port, addr="127.0.0.1")
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
-        body = resp.read().decode()
+    async def fetch() -> str:
+        async with serve_health(None, 0, host="127.0.0.1") as port:
+            url = f"http://127.0.0.1:{port}/metrics"
+            with await asyncio.to_thread(urllib.request.urlopen, url, timeout=10) as resp:
+                return str(resp.read().decode())
+
+    body = asyncio.run(fetch())
     assert "# TYPE ffapi_jobs_total counter" in body
     assert "# TYPE ffapi_message_seconds histogram" in body
 
