@@ -24,6 +24,7 @@ from core.models import JobRequest
 from core.pipeline import JobPipeline
 from core.ports import EventPublisher, JobStore, ObjectStore, Workspace
 from core.presets import OutputPreset, PresetCatalog
+from core.reporting import ProgressReporter
 from core.watch import IntakeConfig
 
 log = structlog.get_logger("ffapi.dispatch")
@@ -207,8 +208,16 @@ class Dispatcher:
         await self._events.publish(
             job_event(EventType.STARTED, job_id, self._now(), started, attempt)
         )
-        async with self._workspace.job_dir(job_id) as jobdir:
-            return await self._pipeline.run(job_id, request, preset, jobdir, attempt)
+        context = {"preset": request.preset, "correlation_id": request.correlation_id}
+        report = ProgressReporter(job_id, attempt, context, self._jobs, self._events, self._now)
+        try:
+            async with self._workspace.job_dir(job_id) as jobdir:
+                result = await self._pipeline.run(job_id, request, preset, jobdir, attempt, report)
+        except BaseException:
+            report.cancel()  # a failed job's progress is moot; it must not outlive the attempt
+            raise
+        await report.flush()  # every progress event goes out before the completion event
+        return result
 
     def _superseded(self, job_id: str) -> JobOutcome:
         log.warning("lease.lost", reason="another worker took the job over; its result stands")

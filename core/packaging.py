@@ -11,6 +11,7 @@ import asyncio
 import math
 import posixpath
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Literal
@@ -19,7 +20,7 @@ from core.accel import CPU_ONLY, TierChoice
 from core.errors import QcFailed
 from core.jobs import Rendition
 from core.phases import PhaseTimer
-from core.pictures import THUMBNAILS_DIR
+from core.pictures import THUMBNAILS_DIR, TILES_DIR
 from core.playlists import (
     MasterPlaylist,
     MediaPlaylist,
@@ -34,6 +35,7 @@ from core.playlists import (
 from core.ports import JobDir, LocalFiles, MediaTool
 from core.presets import StreamingPreset
 from core.probe import ProbeResult
+from core.progress import EncodeProgress
 from core.publish import Upload
 from core.qc import QcInputs, QcReport, RenditionFacts, evaluate, facts_from_packets
 from core.renditions import StreamingPlan, plan_streaming
@@ -77,6 +79,7 @@ class StreamingPackager:
         timeout: float,
         timer: PhaseTimer,
         choice: TierChoice = CPU_ONLY,
+        progress: Callable[[EncodeProgress], None] | None = None,
     ) -> Package:
         plan = plan_streaming(
             preset, probe, PurePosixPath(jobdir.source), PurePosixPath(jobdir.out), choice
@@ -84,8 +87,11 @@ class StreamingPackager:
         await self._files.make_dirs(jobdir.out, plan.directories)
         await self._files.make_dirs(jobdir.root, ("qc",))
         with timer.phase("encode"):
-            await self._media.transcode(plan.argv, jobdir.root, timeout)
+            await self._media.transcode(plan.argv, jobdir.root, timeout, progress)
         with timer.phase("package"):
+            if plan.sheets_argv is not None:  # the storyboard's tiles into sprite sheets
+                await self._media.transcode(plan.sheets_argv, jobdir.root, timeout)
+                await self._files.clear(jobdir.out / TILES_DIR)
             return await self._check(plan, probe, jobdir)
 
     async def discard(self, jobdir: JobDir) -> None:

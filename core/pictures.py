@@ -4,6 +4,11 @@ storyboard sprite sheets (their WebVTT track is written by :mod:`core.storyboard
 Each is a branch of the ladder's ``split``: frames are picked by number from the
 constant-rate picture, so "one every N seconds, from the first" is exact, and the count
 follows from the frame count alone.
+
+The storyboard's tiles are written one by one in that pass and laid out into sheets by a
+second, small ffmpeg run afterwards (:func:`storyboard_argv`). A ``tile`` filter in the pass
+would hold its output back until a whole sheet is full, and ffmpeg reports no progress until
+every output has started: with 100 tiles 5 s apart, none for the first 500 s of picture.
 """
 
 from __future__ import annotations
@@ -12,11 +17,12 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from core.ladder import FittedLadder, FittedRung
-from core.plan import poster_time
+from core.plan import GLOBAL_FLAGS, input_flags, poster_time
 from core.presets import StreamingPreset
 from core.probe import ProbeResult, VideoStream
 
 THUMBNAILS_DIR = "thumbnails"
+TILES_DIR = ".storyboard-tiles"  # scratch in the output directory; never published
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +36,8 @@ class ThumbnailPlan:
 
 @dataclass(frozen=True, slots=True)
 class StoryboardPlan:
-    pattern: str
+    pattern: str  # the sheets
+    tiles: str  # the single tiles the pass writes, numbered from 1
     vtt: str
     every_frames: int
     every_seconds: float
@@ -60,6 +67,7 @@ def image_plans(
         every = max(1, round(sb.every_seconds * fps))
         board = StoryboardPlan(
             pattern=f"{THUMBNAILS_DIR}/storyboard-%03d.jpg",
+            tiles=f"{TILES_DIR}/tile-%05d.jpg",
             vtt=f"{THUMBNAILS_DIR}/storyboard.vtt",
             every_frames=every,
             every_seconds=every / fps,
@@ -100,8 +108,7 @@ def image_branches(
             (
                 "[s]",
                 f"[s]select=not(mod(n\\,{board.every_frames})),"
-                f"{to_cpu}scale={board.tile_width}:{board.tile_height},setsar=1,"
-                f"tile={board.columns}x{board.rows}[board]",
+                f"{to_cpu}scale={board.tile_width}:{board.tile_height},setsar=1[board]",
             )
         )
     return branches
@@ -115,8 +122,19 @@ def image_outputs(
         args += ["-map", "[poster]", "-frames:v", "1", "-q:v", "3", f"file:{out / thumbs.poster}"]
         args += _numbered_jpegs("[thumbs]", out / thumbs.pattern)
     if board:
-        args += _numbered_jpegs("[board]", out / board.pattern)
+        args += _numbered_jpegs("[board]", out / board.tiles)
     return args
+
+
+def storyboard_argv(board: StoryboardPlan, out: PurePosixPath) -> tuple[str, ...]:
+    """Lay the pass's tiles out into sheets, columns x rows each (the last one part-filled).
+    Reads only our own numbered JPEGs: the image2 demuxer, local files."""
+    return (
+        "ffmpeg", *GLOBAL_FLAGS, *input_flags(("image2",)), "-f", "image2",
+        "-framerate", "1", "-i", f"file:{out / board.tiles}",
+        "-vf", f"tile={board.columns}x{board.rows}", "-fps_mode", "passthrough",
+        "-q:v", "4", "-f", "image2", f"file:{out / board.pattern}",
+    )  # fmt: skip
 
 
 def _numbered_jpegs(label: str, pattern: PurePosixPath) -> list[str]:

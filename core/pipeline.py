@@ -12,6 +12,7 @@ so a reader that sees ``job.json`` sees every file it lists.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,6 +37,7 @@ from core.plan import (
 from core.ports import Accelerator, JobDir, LocalFiles, MediaTool, ObjectStore
 from core.presets import Mp4Preset, OutputPreset
 from core.probe import ProbeResult, parse_probe, public_probe
+from core.progress import EncodeProgress, ProgressThrottle, ProgressUpdate
 from core.publish import Publisher, Upload, headers_for
 
 
@@ -44,6 +46,11 @@ class PipelineLimits:
     max_input_bytes: int
     transcode_timeout: float
     upload_concurrency: int = 8
+    progress_interval: float = 5.0  # seconds between progress updates, at least
+    progress_step: float = 5.0  # percent between progress updates, at least
+
+
+Report = Callable[[ProgressUpdate], None]
 
 
 class JobPipeline:
@@ -67,7 +74,7 @@ class JobPipeline:
 
     async def run(
         self, job_id: str, request: JobRequest, preset: OutputPreset, jobdir: JobDir,
-        attempt: int,
+        attempt: int, report: Report | None = None,
     ) -> JobResult:  # fmt: skip
         started_at, timer, out = self._now(), PhaseTimer(), request.output
         assert out is not None, "intake fills in the output location"
@@ -81,14 +88,15 @@ class JobPipeline:
         with timer.phase("probe"):
             probe_doc = await self._media.probe(jobdir.source, SOURCE_FORMATS)
             probe = parse_probe(probe_doc)
+        progress = self._progress(probe, report)
         if isinstance(preset, Mp4Preset):
-            fields = await self._mp4(preset, probe, jobdir, out, job_id, timer)
+            fields = await self._mp4(preset, probe, jobdir, out, job_id, timer, progress)
         else:
             timeout = self._limits.transcode_timeout
             run = await run_on_tiers(
                 self._accel,
                 lambda choice: self._packager.produce(
-                    preset, probe, jobdir, timeout, timer, choice
+                    preset, probe, jobdir, timeout, timer, choice, progress
                 ),
                 lambda: self._packager.discard(jobdir),
             )
@@ -111,13 +119,15 @@ class JobPipeline:
 
     async def _mp4(
         self, preset: Mp4Preset, probe: ProbeResult, jobdir: JobDir, out: OutputLocation,
-        job_id: str, timer: PhaseTimer,
+        job_id: str, timer: PhaseTimer, progress: Callable[[EncodeProgress], None] | None,
     ) -> dict[str, Any]:  # fmt: skip
+        timeout = self._limits.transcode_timeout
+
         async def attempt(choice: TierChoice) -> tuple[TranscodePlan, list[OutputFile]]:
             source, dest = PurePosixPath(jobdir.source), PurePosixPath(jobdir.out)
             plan = plan_mp4(preset, probe, source, dest, choice)
             with timer.phase("encode"):
-                await self._media.transcode(plan.argv, jobdir.root, self._limits.transcode_timeout)
+                await self._media.transcode(plan.argv, jobdir.root, timeout, progress)
             with timer.phase("package"):
                 return plan, await self._verify(plan, jobdir, out, job_id)
 
@@ -127,6 +137,25 @@ class JobPipeline:
             uploads = [Upload(p.name, 0) for p in plan.outputs]
             await self._publisher.publish(jobdir.out, out, job_id, uploads)
         return {"outputs": outputs, "encoder": plan.encoder} | _tier_fields(run)
+
+    def _progress(
+        self, probe: ProbeResult, report: Report | None
+    ) -> Callable[[EncodeProgress], None] | None:
+        """ffmpeg's reports, throttled, to ``report``; the length is the picture's (or the
+        file's, for audio alone)."""
+        if report is None:
+            return None
+        total = (probe.video.duration if probe.video else 0.0) or probe.duration
+        limits = self._limits
+        throttle = ProgressThrottle(
+            total, limits.progress_interval, limits.progress_step, time.monotonic
+        )
+
+        def offer(progress: EncodeProgress) -> None:
+            if (update := throttle.offer(progress)) is not None:
+                report(update)
+
+        return offer
 
     async def _verify(
         self, plan: TranscodePlan, jobdir: JobDir, out: OutputLocation, job_id: str

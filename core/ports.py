@@ -5,7 +5,7 @@ Tests may pass in-memory fakes; production passes the S3/SQS/SNS/DynamoDB/ffmpeg
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +15,7 @@ from core.accel import AccelTier, TierChoice
 from core.events import CloudEvent
 from core.jobs import JobResult
 from core.models import JobRequest, S3ObjectRef
+from core.progress import EncodeProgress
 from core.qc import Packet
 
 
@@ -64,6 +65,10 @@ class JobStore(Protocol):
 
     async def renew(self, job_id: str, lease_seconds: float, attempt: int) -> bool: ...
 
+    async def progress(self, job_id: str, progress: dict[str, Any], attempt: int) -> bool:
+        """The running attempt's latest progress (phase, percent, speed, ETA)."""
+        ...
+
     async def complete(self, job_id: str, result: JobResult) -> bool:
         """Fenced by ``result.attempt``."""
         ...
@@ -92,8 +97,12 @@ class MediaTool(Protocol):
         UnsupportedMedia for a refused container) when ffprobe cannot read the file."""
         ...
 
-    async def transcode(self, argv: Sequence[str], cwd: Path, timeout: float) -> None:
-        """Run ffmpeg; raise a classified FfapiError on failure."""
+    async def transcode(
+        self, argv: Sequence[str], cwd: Path, timeout: float,
+        progress: Callable[[EncodeProgress], None] | None = None,
+    ) -> None:  # fmt: skip
+        """Run ffmpeg; raise a classified FfapiError on failure. ``progress`` is called
+        with each of ffmpeg's progress reports while it runs."""
         ...
 
     async def packets(

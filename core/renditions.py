@@ -23,11 +23,13 @@ from core.frames import FramePath
 from core.ladder import FittedLadder, FittedRung, fit_fps, fit_ladder
 from core.pictures import (
     THUMBNAILS_DIR,
+    TILES_DIR,
     StoryboardPlan,
     ThumbnailPlan,
     image_branches,
     image_outputs,
     image_plans,
+    storyboard_argv,
 )
 from core.plan import GLOBAL_FLAGS, INPUT_FLAGS
 from core.presets import AudioRendition, StreamingPreset
@@ -57,11 +59,13 @@ class StreamingPlan:
     thumbnails: ThumbnailPlan | None
     storyboard: StoryboardPlan | None
     notes: tuple[str, ...]  # conversions a reader of job.json should know about
+    sheets_argv: tuple[str, ...] | None = None  # after the pass: storyboard tiles -> sheets
 
     @property
     def directories(self) -> tuple[str, ...]:
         images = (THUMBNAILS_DIR,) if self.thumbnails or self.storyboard else ()
-        return (self.package_dir, *images)
+        tiles = (TILES_DIR,) if self.storyboard else ()
+        return (self.package_dir, *images, *tiles)
 
 
 @dataclass(slots=True)
@@ -127,6 +131,8 @@ def plan_streaming(
         thumbnails=picture.thumbnails if picture else None,
         storyboard=picture.storyboard if picture else None,
         notes=picture.notes if picture else (),
+        sheets_argv=storyboard_argv(picture.storyboard, out) if picture and picture.storyboard
+        else None,
     )  # fmt: skip
 
 

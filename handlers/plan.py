@@ -96,6 +96,7 @@ def describe(
         "renditions": renditions, "segment_seconds": plan.segment_seconds,
         "outputs": [p for p in (plan.master, plan.mpd) if p], "notes": list(plan.notes),
         "tier": plan.tier.value, "encoder": plan.encoder, "argv": list(plan.argv),
+        "then": [list(plan.sheets_argv)] if plan.sheets_argv else [],
     }  # fmt: skip
 
 
@@ -114,6 +115,9 @@ def render(shown: dict[str, Any]) -> str:
     lines.append(f"outputs    {', '.join(map(str, shown['outputs']))}")
     lines.append("argv (run in the job directory; nothing was encoded)")
     lines.append("  " + shlex.join(shown["argv"]))
+    for argv in shown.get("then", []):
+        lines.append("then (the storyboard's tiles into sheets)")
+        lines.append("  " + shlex.join(argv))
     return "\n".join(lines)
 
 

@@ -59,7 +59,7 @@ async def open_runtime(
         )
         limits = PipelineLimits(
             settings.max_input_bytes, float(settings.transcode_timeout),
-            settings.transfer_concurrency,
+            settings.transfer_concurrency, settings.progress_interval, settings.progress_step,
         )  # fmt: skip
         accel = accelerator(settings) if gpu else None
         tiers: Accelerator = accel or CpuOnly()

@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
@@ -26,6 +26,7 @@ from core.errors import (
     UnsupportedMedia,
 )
 from core.plan import SOURCE_FORMATS, packets_argv, probe_argv
+from core.progress import EncodeProgress, ProgressBlocks
 from core.qc import Packet
 
 log = structlog.get_logger("ffapi.ffmpeg")
@@ -67,8 +68,16 @@ class FfmpegMedia:
             raise InvalidMedia("ffprobe printed no JSON", stderr_tail=stderr_tail(stderr)) from exc
         return doc if isinstance(doc, dict) else {}
 
-    async def transcode(self, argv: Sequence[str], cwd: Path, timeout: float) -> None:
-        code, _, stderr = await run_argv(argv, cwd=cwd, timeout=timeout)
+    async def transcode(
+        self, argv: Sequence[str], cwd: Path, timeout: float,
+        progress: Callable[[EncodeProgress], None] | None = None,
+    ) -> None:  # fmt: skip
+        if progress is not None:  # ffmpeg's key=value blocks on stdout, once a second
+            argv = [argv[0], "-progress", "pipe:1", "-stats_period", "1", *argv[1:]]
+        blocks = ProgressBlocks(progress) if progress else None
+        code, _, stderr = await run_argv(
+            argv, cwd=cwd, timeout=timeout, on_line=blocks.feed if blocks else None
+        )
         if code != 0:
             raise classify_ffmpeg_failure(stderr)
 
@@ -99,11 +108,16 @@ def _packet(line: str) -> Packet | None:
     return Packet(pts=pts, duration=duration, key=fields[3].startswith("K"), pos=pos)
 
 
-async def run_argv(argv: Sequence[str], cwd: Path, timeout: float) -> tuple[int, str, str]:
+async def run_argv(
+    argv: Sequence[str], cwd: Path, timeout: float,
+    on_line: Callable[[str], None] | None = None,
+) -> tuple[int, str, str]:  # fmt: skip
     """Run one process to completion; kill it (and fail with TranscodeTimeout) at the deadline.
 
-    Returns (exit code, stdout, the last STDERR_LIMIT bytes of stderr). A process killed by a
-    signal we did not send (the OOM killer, most often) fails as ResourceExhausted.
+    Returns (exit code, stdout, the last STDERR_LIMIT bytes of stderr). With ``on_line``,
+    stdout is handed over line by line as it comes instead (and "" returned for it). A
+    process killed by a signal we did not send (the OOM killer, most often) fails as
+    ResourceExhausted.
     """
     proc = await asyncio.create_subprocess_exec(
         *argv,
@@ -117,13 +131,12 @@ async def run_argv(argv: Sequence[str], cwd: Path, timeout: float) -> tuple[int,
     assert proc.stdout is not None
     assert proc.stderr is not None
     try:
+        reader = (
+            _read_lines(proc.stdout, on_line) if on_line else _read_all(proc.stdout, STDOUT_LIMIT)
+        )
         stdout, stderr, _ = await asyncio.wait_for(
-            asyncio.gather(
-                _read_all(proc.stdout, STDOUT_LIMIT), _read_tail(proc.stderr, STDERR_LIMIT),
-                proc.wait(),
-            ),
-            timeout,
-        )  # fmt: skip
+            asyncio.gather(reader, _read_tail(proc.stderr, STDERR_LIMIT), proc.wait()), timeout
+        )
     except TimeoutError:
         _kill(proc)
         await proc.wait()
@@ -148,6 +161,12 @@ async def _read_tail(stream: asyncio.StreamReader, limit: int) -> str:
         tail += chunk
         del tail[:-limit]
     return tail.decode(errors="replace")
+
+
+async def _read_lines(stream: asyncio.StreamReader, on_line: Callable[[str], None]) -> str:
+    while line := await stream.readline():
+        on_line(line.decode(errors="replace"))
+    return ""
 
 
 async def _read_all(stream: asyncio.StreamReader, limit: int) -> str:

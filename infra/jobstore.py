@@ -119,6 +119,12 @@ class DynamoJobStore:
             condition="attribute_not_exists(job_id) OR #s = :retrying",
         )  # fmt: skip
 
+    async def progress(self, job_id: str, progress: dict[str, Any], attempt: int) -> bool:
+        values = {":p": {"S": json.dumps(progress)}}
+        return await self._update(
+            job_id, "SET progress = :p, updated_at = :ts", values, fenced_by=attempt
+        )
+
     async def mark_announced(self, job_id: str) -> None:
         await self._update(
             job_id, "SET announced = :yes, updated_at = :ts", {":yes": {"BOOL": True}}
@@ -165,7 +171,7 @@ class DynamoJobStore:
         if item is None:
             return None
         record = {k: _plain(_deserializer.deserialize(v)) for k, v in item.items()}
-        for field in ("request", "result", "error"):  # stored as JSON text: no float surprises
+        for field in ("request", "result", "error", "progress"):  # JSON text: no float surprises
             if isinstance(record.get(field), str):
                 record[field] = json.loads(record[field])
         return record

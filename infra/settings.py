@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     gpu_breaker_cooldown: float = Field(
         default=600.0, gt=0, description="...keep jobs off the GPU this long, then re-probe"
     )
+    progress_interval: float = Field(
+        default=5.0, ge=0, description="seconds between a job's progress events, at least"
+    )
+    progress_step: float = Field(
+        default=5.0, ge=0, le=100, description="percent between a job's progress events, at least"
+    )
     http_port: int = Field(
         default=0, ge=0, le=65535, description="serve /healthz and /metrics here (0: off)"
     )

@@ -46,7 +46,8 @@ class Stack:
 
 @dataclass
 class Scenario:
-    events: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)  # lifecycle: all but progress
+    progress: list[dict[str, Any]] = field(default_factory=list)  # ffapi.job.progress, in order
     raw: list[str] = field(default_factory=list)
 
     def of_type(self, suffix: str) -> list[dict[str, Any]]:
@@ -148,7 +149,9 @@ async def _run(
                 stop.set()
                 await worker
             scenario.raw = list(w.received)
-    scenario.events = [json.loads(b) for b in scenario.raw]
+    received = [json.loads(b) for b in scenario.raw]
+    scenario.events = [e for e in received if e["type"] != "ffapi.job.progress"]
+    scenario.progress = [e for e in received if e["type"] == "ffapi.job.progress"]
     return scenario
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,6 +15,7 @@ from core.jobs import TERMINAL, JobResult, JobStatus, SourceInfo
 from core.models import JobRequest, S3ObjectRef
 from core.ports import Claim, JobDir, ObjectInfo
 from core.presets import OutputPreset
+from core.progress import ProgressUpdate
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -103,6 +104,12 @@ class FakeJobs:
         )  # fmt: skip
         return True
 
+    async def progress(self, job_id: str, progress: dict[str, Any], attempt: int) -> bool:
+        if not self._holds(job_id, attempt):
+            return False
+        self.records[job_id]["progress"] = progress
+        return True
+
     async def mark_announced(self, job_id: str) -> None:
         self.records[job_id]["announced"] = True
 
@@ -145,8 +152,9 @@ class FakePipeline:
         self.runs: list[tuple[str, int]] = []
 
     async def run(
-        self, job_id: str, request: JobRequest, preset: OutputPreset, jobdir: JobDir, attempt: int
-    ) -> JobResult:
+        self, job_id: str, request: JobRequest, preset: OutputPreset, jobdir: JobDir, attempt: int,
+        report: Callable[[ProgressUpdate], None] | None = None,
+    ) -> JobResult:  # fmt: skip
         self.runs.append((job_id, attempt))
         outcome = self.script.pop(0) if self.script else None
         if outcome is not None:

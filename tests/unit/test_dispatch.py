@@ -291,7 +291,7 @@ class TakenOver(FakePipeline):
         super().__init__(None)
         self.jobs = jobs
 
-    async def run(self, job_id, request, preset, jobdir, attempt):  # type: ignore[no-untyped-def]
+    async def run(self, job_id, request, preset, jobdir, attempt, report=None):  # type: ignore[no-untyped-def]
         self.jobs.now += 10_000  # the lease lapsed...
         await self.jobs.claim(job_id, request, 60)  # ...and another delivery claimed it
         return await super().run(job_id, request, preset, jobdir, attempt)
@@ -333,7 +333,7 @@ class Stalls(FakePipeline):
         self.jobs = jobs
         self.cancelled = False
 
-    async def run(self, job_id, request, preset, jobdir, attempt):  # type: ignore[no-untyped-def]
+    async def run(self, job_id, request, preset, jobdir, attempt, report=None):  # type: ignore[no-untyped-def]
         self.runs.append((job_id, attempt))
         self.jobs.records[job_id]["attempts"] += 1  # another worker's claim
         try:

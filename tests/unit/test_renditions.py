@@ -89,7 +89,7 @@ def test_web_hls_argv_for_a_720p_source_with_audio():
     assert g.startswith("[0:0]format=yuv420p,fps=30,split=6[r0][r1][r2][p][t][s];")
     for v in p.video:
         assert f"scale={v.width}:{v.height}:" in g
-    assert "tile=10x10[board]" in g
+    assert "setsar=1[board]" in g
     assert "[0:1]aresample=async=1:first_pts=0,apad=whole_dur=12.000" in g
     assert "asplit=1[a0]" in g
     assert maps(argv)[:4] == ["[v0]", "[v1]", "[v2]", "[a0]"]
@@ -106,7 +106,14 @@ def test_web_hls_argv_for_a_720p_source_with_audio():
     assert after(argv, "-b:v:0") == "2800k"
     assert after(argv, "-maxrate:v:2") == "856k"
     assert "file:/w/out/cmaf/manifest.mpd" in argv
-    assert "file:/w/out/thumbnails/storyboard-%03d.jpg" in argv
+    # the storyboard's tiles one by one in the pass, laid out into sheets afterwards
+    assert "file:/w/out/.storyboard-tiles/tile-%05d.jpg" in argv
+    assert "tile=" not in after(argv, "-filter_complex")
+    assert p.sheets_argv is not None
+    assert after(p.sheets_argv, "-i") == "file:/w/out/.storyboard-tiles/tile-%05d.jpg"
+    assert after(p.sheets_argv, "-format_whitelist") == "image2"
+    assert after(p.sheets_argv, "-vf") == "tile=10x10"
+    assert p.sheets_argv[-1] == "file:/w/out/thumbnails/storyboard-%03d.jpg"
     assert (p.kind, p.master, p.mpd, p.fps, p.notes) == (
         "cmaf",
         "cmaf/master.m3u8",
@@ -114,7 +121,7 @@ def test_web_hls_argv_for_a_720p_source_with_audio():
         30.0,
         (),
     )
-    assert p.directories == ("cmaf", "thumbnails")
+    assert p.directories == ("cmaf", "thumbnails", ".storyboard-tiles")
 
 
 def test_an_audio_only_source_under_web_hls_maps_no_video():

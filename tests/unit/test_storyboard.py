@@ -17,6 +17,7 @@ CUE_TEXT = re.compile(r"^(storyboard-\d{3}\.jpg)#xywh=(\d+),(\d+),(\d+),(\d+)$")
 def plan(every_frames: int = 150, columns: int = 10, rows: int = 10) -> StoryboardPlan:
     return StoryboardPlan(
         pattern="thumbnails/storyboard-%03d.jpg",
+        tiles=".storyboard-tiles/tile-%05d.jpg",
         vtt="thumbnails/storyboard.vtt",
         every_frames=every_frames,
         every_seconds=every_frames / 30,
