@@ -13,7 +13,7 @@ from pathlib import PurePosixPath
 from typing import Literal
 
 from core.accel import CPU_ONLY, AccelTier, TierChoice
-from core.encoders import mp4_args
+from core.encoders import mp4_args, video_encoder
 from core.errors import UnsupportedMedia
 from core.frames import FramePath
 from core.presets import Mp4Preset
@@ -139,7 +139,7 @@ def plan_mp4(
         PlannedOutput("poster.jpg", "poster", CONTENT_TYPES[".jpg"]),
     )
     return TranscodePlan(
-        argv=tuple(argv), outputs=outputs, encoder=mp4_args(preset, frames.tier, gop)[1],
+        argv=tuple(argv), outputs=outputs, encoder=video_encoder(preset.video_codec, frames.tier),
         width=width, height=height, fps=fps, poster_at=poster_at, has_audio=has_audio,
         tier=frames.tier,
     )  # fmt: skip
