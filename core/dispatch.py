@@ -16,13 +16,14 @@ from typing import Any
 
 import structlog
 
+from core.announce import Announcer
 from core.errors import FfapiError, InputChanged, JobBusy, as_ffapi_error
-from core.events import EventType, job_event
+from core.events import CloudEvent, EventType, job_event
 from core.intake import normalize
 from core.jobs import JobResult, JobStatus, derive_job_id, resolve_preset
 from core.models import JobRequest
 from core.pipeline import JobPipeline
-from core.ports import EventPublisher, JobStore, ObjectStore, Workspace
+from core.ports import EventPublisher, JobStore, ObjectStore, WebhookSender, Workspace
 from core.presets import OutputPreset, PresetCatalog
 from core.reporting import ProgressReporter
 from core.watch import IntakeConfig
@@ -57,6 +58,8 @@ class JobOutcome:
     status: JobOutcomeStatus
     error: FfapiError | None = None
     retry_after: float | None = None
+    preset: str | None = None  # the effective preset, once resolved
+    result: JobResult | None = None  # when COMPLETED: what the job made, and how long it took
 
 
 @dataclass(slots=True)
@@ -92,11 +95,12 @@ class Dispatcher:
         workspace: Workspace,
         pipeline: JobPipeline,
         now: Callable[[], datetime],
+        hooks: WebhookSender | None = None,
     ) -> None:
         self._settings = settings
         self._objects = objects
         self._jobs = jobs
-        self._events = events
+        self._announcer = Announcer(events, hooks)
         self._workspace = workspace
         self._pipeline = pipeline
         self._now = now
@@ -194,22 +198,30 @@ class Dispatcher:
         # next delivery of this job finds unannounced, and it announces (same event id).
         if not await self._jobs.complete(job_id, result):
             return self._superseded(job_id)
-        await self._events.publish(
-            job_event(EventType.COMPLETED, job_id, self._now(), result.event_data(), attempt)
+        await self._announcer.announce(
+            job_event(EventType.COMPLETED, job_id, self._now(), result.event_data(), attempt),
+            request.webhooks,
         )
         await self._jobs.mark_announced(job_id)
         log.info("job.completed", timings=result.timings)
-        return JobOutcome(job_id, JobOutcomeStatus.COMPLETED)
+        return JobOutcome(job_id, JobOutcomeStatus.COMPLETED, preset=request.preset, result=result)
 
     async def _attempt(
         self, job_id: str, request: JobRequest, preset: OutputPreset, attempt: int
     ) -> JobResult:
         started = _request_data(request, attempt)
-        await self._events.publish(
-            job_event(EventType.STARTED, job_id, self._now(), started, attempt)
+        if attempt == 1:  # the job is accepted: announced once, before its first attempt
+            received = job_event(EventType.RECEIVED, job_id, self._now(), started, attempt)
+            await self._announcer.announce(received, request.webhooks)
+        await self._announcer.announce(
+            job_event(EventType.STARTED, job_id, self._now(), started, attempt), request.webhooks
         )
         context = {"preset": request.preset, "correlation_id": request.correlation_id}
-        report = ProgressReporter(job_id, attempt, context, self._jobs, self._events, self._now)
+
+        async def announce(event: CloudEvent) -> None:
+            await self._announcer.announce(event, request.webhooks)
+
+        report = ProgressReporter(job_id, attempt, context, self._jobs, announce, self._now)
         try:
             async with self._workspace.job_dir(job_id) as jobdir:
                 result = await self._pipeline.run(job_id, request, preset, jobdir, attempt, report)
@@ -272,7 +284,7 @@ class Dispatcher:
             await self._announce_failure(job_id, request, error.to_dict(), attempt or 1)
             await self._jobs.mark_announced(job_id)
         status = JobOutcomeStatus.RETRYING if error.retryable else JobOutcomeStatus.FAILED
-        return JobOutcome(job_id, status, error)
+        return JobOutcome(job_id, status, error, preset=request.preset)
 
     async def _announce_failure(
         self, job_id: str, request: JobRequest | None, error: dict[str, Any], attempt: int
@@ -281,7 +293,8 @@ class Dispatcher:
             _request_data(request, attempt) if request else {"input": None, "attempt": attempt}
         )
         data.update(status="FAILED", error=error)
-        await self._events.publish(job_event(EventType.FAILED, job_id, self._now(), data, attempt))
+        event = job_event(EventType.FAILED, job_id, self._now(), data, attempt)
+        await self._announcer.announce(event, request.webhooks if request else ())
 
     async def _reannounce(self, job_id: str, request: JobRequest) -> None:
         record = await self._jobs.get(job_id) or {}
@@ -289,7 +302,7 @@ class Dispatcher:
         if record.get("status") == JobStatus.COMPLETED and record.get("result"):
             result = record["result"]
             event = job_event(EventType.COMPLETED, job_id, self._now(), result, attempt)
-            await self._events.publish(event)
+            await self._announcer.announce(event, request.webhooks)
         elif record.get("status") == JobStatus.FAILED and record.get("error"):
             await self._announce_failure(job_id, request, record["error"], attempt)
         else:

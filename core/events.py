@@ -18,6 +18,7 @@ EVENT_SOURCE = "urn:ffapi:worker"
 
 
 class EventType(StrEnum):
+    RECEIVED = "ffapi.job.received"
     STARTED = "ffapi.job.started"
     PROGRESS = "ffapi.job.progress"
     COMPLETED = "ffapi.job.completed"

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from core.presets import MAX_RUNGS, PresetName, Rung
+from core.webhooks import MAX_JOB_WEBHOOKS, WebhookTarget
 
 # S3's own rules: 3-63 chars, lower-case letters, digits, dots and hyphens.
 BucketName = Annotated[
@@ -56,3 +57,7 @@ class JobRequest(_Strict):
     metadata: Annotated[dict[MetaKey, MetaValue], Field(max_length=16)] = Field(
         default_factory=dict
     )
+    # This job's own endpoints, beside the deployment's (FFAPI_WEBHOOK_ENDPOINTS).
+    webhooks: Annotated[
+        tuple[WebhookTarget, ...], Field(strict=False, max_length=MAX_JOB_WEBHOOKS)
+    ] = ()

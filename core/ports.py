@@ -17,6 +17,7 @@ from core.jobs import JobResult
 from core.models import JobRequest, S3ObjectRef
 from core.progress import EncodeProgress
 from core.qc import Packet
+from core.webhooks import WebhookTarget
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +81,11 @@ class JobStore(Protocol):
         job (a duplicate delivery must not turn COMPLETED into FAILED)."""
         ...
 
+    async def record_delivery(self, job_id: str, delivery: dict[str, Any]) -> None:
+        """Append one webhook delivery's outcome to the job's record (not fenced: deliveries
+        finish after the job does); nothing when the job has no record."""
+        ...
+
     async def mark_announced(self, job_id: str) -> None:
         """The terminal event went out; later deliveries need not announce it again."""
         ...
@@ -89,6 +95,13 @@ class JobStore(Protocol):
 
 class EventPublisher(Protocol):
     async def publish(self, event: CloudEvent) -> None: ...
+
+
+class WebhookSender(Protocol):
+    def send(self, event: CloudEvent, targets: Sequence[WebhookTarget]) -> None:
+        """Deliver ``event`` to ``targets`` (the job's own endpoints) and the deployment's, in
+        the background: it never raises and never waits for a delivery."""
+        ...
 
 
 class MediaTool(Protocol):

@@ -11,15 +11,15 @@ event precedes the job's completion event.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
 import structlog
 
 from core.errors import FfapiError
-from core.events import EventType, job_event
-from core.ports import EventPublisher, JobStore
+from core.events import CloudEvent, EventType, job_event
+from core.ports import JobStore
 from core.progress import ProgressUpdate
 
 log = structlog.get_logger("ffapi.progress")
@@ -28,13 +28,13 @@ log = structlog.get_logger("ffapi.progress")
 class ProgressReporter:
     def __init__(
         self, job_id: str, attempt: int, context: dict[str, Any], jobs: JobStore,
-        events: EventPublisher, now: Callable[[], datetime],
+        announce: Callable[[CloudEvent], Awaitable[None]], now: Callable[[], datetime],
     ) -> None:  # fmt: skip
         self._job_id = job_id
         self._attempt = attempt
         self._context = context  # preset, correlation id: what every event of the job says
         self._jobs = jobs
-        self._events = events
+        self._announce = announce  # the topic, then the job's webhooks
         self._now = now
         self._pending: ProgressUpdate | None = None
         self._task: asyncio.Task[None] | None = None
@@ -59,7 +59,7 @@ class ProgressReporter:
             try:
                 await self._jobs.progress(self._job_id, progress, self._attempt)
                 data = {**self._context, "attempt": self._attempt, "progress": progress}
-                await self._events.publish(job_event(
+                await self._announce(job_event(
                     EventType.PROGRESS, self._job_id, self._now(), data, self._attempt,
                     step=f"{update.phase}/{update.percent:g}",
                 ))  # fmt: skip

@@ -125,6 +125,13 @@ class DynamoJobStore:
             job_id, "SET progress = :p, updated_at = :ts", values, fenced_by=attempt
         )
 
+    async def record_delivery(self, job_id: str, delivery: dict[str, Any]) -> None:
+        values = {":d": {"L": [{"S": json.dumps(delivery)}]}, ":empty": {"L": []}}
+        await self._update(
+            job_id, "SET webhooks = list_append(if_not_exists(webhooks, :empty), :d),"
+            " updated_at = :ts", values, condition="attribute_exists(job_id)",
+        )  # fmt: skip
+
     async def mark_announced(self, job_id: str) -> None:
         await self._update(
             job_id, "SET announced = :yes, updated_at = :ts", {":yes": {"BOOL": True}}
@@ -174,6 +181,8 @@ class DynamoJobStore:
         for field in ("request", "result", "error", "progress"):  # JSON text: no float surprises
             if isinstance(record.get(field), str):
                 record[field] = json.loads(record[field])
+        if isinstance(record.get("webhooks"), list):
+            record["webhooks"] = [json.loads(d) for d in record["webhooks"]]
         return record
 
 

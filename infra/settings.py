@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.accel import AccelMode
 from core.models import OutputLocation
 from core.presets import PresetCatalog, PresetFileError
 from core.watch import IntakeConfig, WatchRule
+from core.webhooks import WebhookEndpoint
 
 
 class Settings(BaseSettings):
@@ -70,8 +71,30 @@ class Settings(BaseSettings):
         default=5.0, ge=0, le=100, description="percent between a job's progress events, at least"
     )
     http_port: int = Field(
-        default=0, ge=0, le=65535, description="serve /healthz and /metrics here (0: off)"
+        default=0, ge=0, le=65535,
+        description="serve /healthz, /readyz and /metrics here (0: off)",
+    )  # fmt: skip
+    ready_min_free_mb: int = Field(
+        default=1024, ge=0, description="/readyz fails below this much free disk for job dirs"
     )
+    webhook_endpoints: list[WebhookEndpoint] = Field(
+        default_factory=list,
+        description='JSON: every job\'s events go here too, e.g. [{"url": "https://...", '
+        '"secrets": ["whsec_..."], "events": ["ffapi.job.completed"]}]',
+    )
+    webhook_secrets: list[SecretStr] = Field(
+        default_factory=list,
+        description="JSON list of whsec_ secrets that sign per-job webhooks; each signs (list "
+        "two while rotating)",
+    )
+    webhook_deadline: float = Field(
+        default=600.0, gt=0, description="seconds a webhook delivery is retried, at most"
+    )
+    webhook_backoff_base: float = Field(
+        default=1.0, gt=0, description="seconds; retries wait up to base*2^n, fully jittered"
+    )
+    webhook_backoff_max: float = Field(default=120.0, gt=0, description="...capped at this")
+    webhook_timeout: float = Field(default=10.0, gt=0, description="seconds per webhook POST")
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|console)$")
 

@@ -111,7 +111,11 @@ def output_keys(stack: Stack, job_id: str) -> set[str]:
 def assert_one_completion_on_cpu(stack: Stack, scenario: Scenario, tier: str) -> dict[str, Any]:
     """Exactly one completion, made by the CPU after ``tier`` failed; said everywhere; the
     message was deleted after one delivery."""
-    assert [e["type"] for e in scenario.events] == ["ffapi.job.started", "ffapi.job.completed"]
+    assert [e["type"] for e in scenario.events] == [
+        "ffapi.job.received",
+        "ffapi.job.started",
+        "ffapi.job.completed",
+    ]
     data = scenario.of_type("completed")[0]["data"]
     assert data["accel_tier"] == "cpu"
     assert data["fallbacks"][0]["tier"] == tier
@@ -201,7 +205,11 @@ def test_a_corrupt_input_forced_to_gpu_fails_once_with_no_cpu_run(
     log = fake_ffmpeg(tmp_path, monkeypatch, "corrupt")
     upload(stack, short_clip)
     scenario = run(stack, accel="gpu")
-    assert [e["type"] for e in scenario.events] == ["ffapi.job.started", "ffapi.job.failed"]
+    assert [e["type"] for e in scenario.events] == [
+        "ffapi.job.received",
+        "ffapi.job.started",
+        "ffapi.job.failed",
+    ]
     error = scenario.of_type("failed")[0]["data"]["error"]
     assert (error["code"], error["retryable"]) == ("invalid_media", False)
     assert len(encodes(log)) == 1  # the GPU run only: a corrupt input is not re-encoded

@@ -62,7 +62,11 @@ def test_a_short_encode_under_the_default_throttle_says_little(
 
     scenario = run_worker(stack, settle=2.0)
 
-    assert [e["type"] for e in scenario.events] == ["ffapi.job.started", "ffapi.job.completed"]
+    assert [e["type"] for e in scenario.events] == [
+        "ffapi.job.received",
+        "ffapi.job.started",
+        "ffapi.job.completed",
+    ]
     percents = sorted(e["data"]["progress"]["percent"] for e in scenario.progress)
     assert 1 <= len(percents) <= 2  # the first report (if any came) and the end, 5 s apart
     assert percents[-1] == 100.0

@@ -46,7 +46,11 @@ def test_a_package_that_fails_qc_fails_the_job_and_publishes_nothing(
 
     scenario = run_worker(stack, settings=settings, settle=2.0)
 
-    assert [e["type"] for e in scenario.events] == ["ffapi.job.started", "ffapi.job.failed"]
+    assert [e["type"] for e in scenario.events] == [
+        "ffapi.job.received",
+        "ffapi.job.started",
+        "ffapi.job.failed",
+    ]
     failed = scenario.of_type("failed")[0]
     error = failed["data"]["error"]
     assert error["code"] == "qc_failed"

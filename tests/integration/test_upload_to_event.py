@@ -47,7 +47,11 @@ def test_upload_into_watched_prefix_completes_the_job(
 
     scenario = run_worker(stack)
 
-    assert [e["type"] for e in scenario.events] == ["ffapi.job.started", "ffapi.job.completed"]
+    assert [e["type"] for e in scenario.events] == [
+        "ffapi.job.received",
+        "ffapi.job.started",
+        "ffapi.job.completed",
+    ]
     completed = scenario.of_type("completed")[0]
     assert completed["specversion"] == "1.0"
     data = completed["data"]

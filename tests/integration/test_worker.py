@@ -61,7 +61,7 @@ def test_stopping_the_worker_lets_the_running_job_finish(stack: Stack, sample_cl
     events = asyncio.run(scenario())
 
     lifecycle = [e["type"] for e in events if e["type"] != "ffapi.job.progress"]
-    assert lifecycle == ["ffapi.job.started", "ffapi.job.completed"]
+    assert lifecycle == ["ffapi.job.received", "ffapi.job.started", "ffapi.job.completed"]
     assert stack.queue_depth(stack.resources.queue_url) == 0  # deleted before the exit
     assert sample("ffapi_jobs_total", {"status": "COMPLETED"}) == completed_before + 1
     # The s3:TestEvent from bootstrap and the upload's event were both acknowledged.

@@ -110,6 +110,10 @@ class FakeJobs:
         self.records[job_id]["progress"] = progress
         return True
 
+    async def record_delivery(self, job_id: str, delivery: dict[str, Any]) -> None:
+        if job_id in self.records:
+            self.records[job_id].setdefault("webhooks", []).append(delivery)
+
     async def mark_announced(self, job_id: str) -> None:
         self.records[job_id]["announced"] = True
 

@@ -67,7 +67,7 @@ def test_a_finished_job_is_recorded_announced_and_acknowledged() -> None:
     assert outcome.disposition is Disposition.ACK
     [job] = outcome.jobs
     assert job.status == "COMPLETED"
-    assert h.events.types == ["ffapi.job.started", "ffapi.job.completed"]
+    assert h.events.types == ["ffapi.job.received", "ffapi.job.started", "ffapi.job.completed"]
     assert all(e.subject == job.job_id for e in h.events.published)
     assert h.jobs.records[job.job_id]["status"] == JobStatus.COMPLETED
     started = h.events.published[0].data
@@ -79,7 +79,7 @@ def test_a_bad_input_fails_once_permanently_and_is_acknowledged() -> None:
     h = Harness(FakePipeline(InvalidMedia("not media")))
     outcome = h.handle(s3_put())
     assert outcome.disposition is Disposition.ACK
-    assert h.events.types == ["ffapi.job.started", "ffapi.job.failed"]
+    assert h.events.types == ["ffapi.job.received", "ffapi.job.started", "ffapi.job.failed"]
     error = h.events.published[-1].data["error"]
     assert error == {"code": "invalid_media", "message": "not media", "retryable": False}
     assert h.jobs.records[outcome.jobs[0].job_id]["status"] == JobStatus.FAILED
@@ -95,7 +95,10 @@ def test_a_transient_failure_is_retried_silently_then_succeeds() -> None:
     first = h.handle(s3_put(), receive_count=1)
     assert first.disposition is Disposition.RETRY
     assert first.jobs[0].status == "RETRYING"
-    assert h.events.types == ["ffapi.job.started"]  # no failure announced: it is not final
+    assert h.events.types == [
+        "ffapi.job.received",
+        "ffapi.job.started",
+    ]
     assert h.jobs.records[first.jobs[0].job_id]["status"] == JobStatus.RETRYING
 
     second = h.handle(s3_put(), receive_count=2)
@@ -109,7 +112,7 @@ def test_a_transient_failure_on_the_last_delivery_is_announced_and_left_for_the_
     h = Harness(FakePipeline(StorageUnavailable("s3 down"), None), max_receive_count=2)
     last = h.handle(s3_put(), receive_count=2)
     assert last.disposition is Disposition.RETRY  # the queue moves it to the DLQ
-    assert h.events.types == ["ffapi.job.started", "ffapi.job.failed"]
+    assert h.events.types == ["ffapi.job.received", "ffapi.job.started", "ffapi.job.failed"]
     assert h.events.published[-1].data["error"]["retryable"] is True
     job_id = last.jobs[0].job_id
     assert h.jobs.records[job_id]["status"] == JobStatus.FAILED
@@ -232,18 +235,18 @@ def test_an_announcement_lost_after_recording_is_made_by_the_next_delivery() -> 
         h.handle(s3_put())  # the worker leaves the message on the queue
     job_id = next(iter(h.jobs.records))
     assert h.jobs.records[job_id]["status"] == JobStatus.COMPLETED
-    assert h.events.types == ["ffapi.job.started"]
+    assert h.events.types == ["ffapi.job.received", "ffapi.job.started"]
 
     outcome = h.handle(s3_put(), receive_count=2)
 
     assert outcome.disposition is Disposition.ACK
     assert outcome.jobs[0].status == "DUPLICATE"
-    assert h.events.types == ["ffapi.job.started", "ffapi.job.completed"]
+    assert h.events.types == ["ffapi.job.received", "ffapi.job.started", "ffapi.job.completed"]
     assert h.events.published[-1].data["outputs"] == []
     assert len(h.pipeline.runs) == 1  # announced from the record, not transcoded again
     # Once announced, further deliveries stay silent.
     h.handle(s3_put(), receive_count=3)
-    assert len(h.events.published) == 2
+    assert len(h.events.published) == 3
 
 
 def test_a_failed_start_announcement_releases_the_job_for_the_next_delivery() -> None:
@@ -281,7 +284,7 @@ def test_a_duplicate_after_the_source_was_deleted_leaves_the_completed_job_alone
     assert outcome.disposition is Disposition.ACK
     assert outcome.jobs[0].status == "DUPLICATE"
     assert h.jobs.records[job_id]["status"] == JobStatus.COMPLETED
-    assert h.events.types == ["ffapi.job.started", "ffapi.job.completed"]
+    assert h.events.types == ["ffapi.job.received", "ffapi.job.started", "ffapi.job.completed"]
 
 
 class TakenOver(FakePipeline):
@@ -309,7 +312,10 @@ def test_a_worker_whose_lease_was_taken_over_neither_records_nor_announces() -> 
     job_id = outcome.jobs[0].job_id
     assert h.jobs.records[job_id]["status"] == JobStatus.RUNNING  # the new claim stands
     assert h.jobs.records[job_id]["attempts"] == 2
-    assert h.events.types == ["ffapi.job.started"]  # no completion from the stale worker
+    assert h.events.types == [
+        "ffapi.job.received",
+        "ffapi.job.started",
+    ]
 
 
 def test_an_announcement_of_an_overwritten_object_fails_without_running() -> None:
@@ -354,4 +360,4 @@ def test_losing_the_lease_stops_the_attempt() -> None:
     assert stalls.cancelled  # our ffmpeg would be killed, not left racing the new owner
     assert outcome.jobs[0].status == "SUPERSEDED"
     assert outcome.disposition is Disposition.RETRY
-    assert h.events.types == ["ffapi.job.started"]
+    assert h.events.types == ["ffapi.job.received", "ffapi.job.started"]

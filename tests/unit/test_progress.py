@@ -120,7 +120,7 @@ NOW = datetime(2026, 11, 24, tzinfo=UTC)
 
 def reporter(jobs: FakeJobs, events: FakeEvents) -> ProgressReporter:
     jobs.records["j-1"] = {"status": "RUNNING", "attempts": 1}
-    return ProgressReporter("j-1", 1, {"preset": "web-hls"}, jobs, events, lambda: NOW)
+    return ProgressReporter("j-1", 1, {"preset": "web-hls"}, jobs, events.publish, lambda: NOW)
 
 
 def update(percent: float) -> ProgressUpdate:
