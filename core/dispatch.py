@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -288,27 +289,50 @@ class Dispatcher:
 
     async def _announce_failure(
         self, job_id: str, request: JobRequest | None, error: dict[str, Any], attempt: int
-    ) -> None:
+    ) -> CloudEvent:
         data: dict[str, object] = (
             _request_data(request, attempt) if request else {"input": None, "attempt": attempt}
         )
         data.update(status="FAILED", error=error)
         event = job_event(EventType.FAILED, job_id, self._now(), data, attempt)
         await self._announcer.announce(event, request.webhooks if request else ())
+        return event
 
     async def _reannounce(self, job_id: str, request: JobRequest) -> None:
         record = await self._jobs.get(job_id) or {}
-        attempt = int(record.get("attempts") or 1)
-        if record.get("status") == JobStatus.COMPLETED and record.get("result"):
-            result = record["result"]
-            event = job_event(EventType.COMPLETED, job_id, self._now(), result, attempt)
-            await self._announcer.announce(event, request.webhooks)
-        elif record.get("status") == JobStatus.FAILED and record.get("error"):
-            await self._announce_failure(job_id, request, record["error"], attempt)
-        else:
+        if await self._announce_final(job_id, record, request) is None:
             return
         await self._jobs.mark_announced(job_id)
         log.info("job.reannounced", status=record.get("status"))
+
+    async def replay(self, job_id: str) -> CloudEvent | None:
+        """Send a finished job's final event again, to the topic and to its webhooks, under
+        its original id (receivers de-duplicate on it). None: no such finished job."""
+        record = await self._jobs.get(job_id)
+        if record is None:
+            return None
+        request = None
+        if isinstance(record.get("request"), dict):
+            request = JobRequest.model_validate_json(json.dumps(record["request"]))
+        with structlog.contextvars.bound_contextvars(job_id=job_id):
+            event = await self._announce_final(job_id, record, request)
+            log.info("job.replayed", status=record.get("status"), announced=event is not None)
+        return event
+
+    async def _announce_final(
+        self, job_id: str, record: dict[str, Any], request: JobRequest | None
+    ) -> CloudEvent | None:
+        """The terminal event of a finished job, from its record; None when it is not
+        finished."""
+        attempt = int(record.get("attempts") or 1)
+        targets = request.webhooks if request else ()
+        if record.get("status") == JobStatus.COMPLETED and record.get("result"):
+            event = job_event(EventType.COMPLETED, job_id, self._now(), record["result"], attempt)
+            await self._announcer.announce(event, targets)
+            return event
+        if record.get("status") == JobStatus.FAILED and record.get("error"):
+            return await self._announce_failure(job_id, request, record["error"], attempt)
+        return None
 
 
 def _request_data(request: JobRequest, attempt: int) -> dict[str, object]:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import signal
 import sys
 from collections.abc import Sequence
-from contextlib import AsyncExitStack
 from pathlib import Path
 
 from core.errors import FfapiError
@@ -16,11 +14,9 @@ from handlers.demo import DemoOptions, run_demo
 from handlers.doctor import run_doctor
 from handlers.plan import PlanOptions, run_plan
 from handlers.runtime import open_runtime
-from handlers.worker import Worker
+from handlers.service import LocalStack, run_local, run_worker
 from infra.bootstrap import bootstrap
-from infra.emulator import embedded_emulator
-from infra.ffmpeg import MissingBinary, require_binaries
-from infra.health import serve_health
+from infra.ffmpeg import MissingBinary
 from infra.logs import configure_logging
 from infra.settings import Settings
 
@@ -101,12 +97,11 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(resources.as_dict(), indent=2))
         return 0
     if args.command == "worker":
-        require_binaries("ffmpeg", "ffprobe")
         if args.http_port is not None:
             settings = settings.model_copy(update={"http_port": args.http_port})
-        return await _run_worker(settings, args.concurrency)
+        return await run_worker(settings, args.concurrency)
     if args.command == "local":
-        return await _run_local(settings, args.concurrency)
+        return await run_local(settings, args.concurrency, on_ready=_print_local)
     if args.command == "status":
         async with open_runtime(settings, with_queue=False) as runtime:
             record = await runtime.jobs.get(args.job_id)
@@ -118,31 +113,13 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     raise AssertionError(args.command)
 
 
-async def _run_worker(settings: Settings, concurrency: int | None) -> int:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):  # ECS sends SIGTERM: finish running jobs first
-        loop.add_signal_handler(sig, stop.set)
-    async with open_runtime(settings) as runtime, AsyncExitStack() as scope:
-        if runtime.accel is not None and settings.accel != "cpu":
-            await runtime.accel.refresh()  # measured before the first job, logged once
-        if settings.http_port:
-            port = await scope.enter_async_context(serve_health(runtime.accel, settings.http_port))
-            print(f"serving /healthz and /metrics on port {port}", file=sys.stderr, flush=True)
-        await Worker(runtime, concurrency).run(stop)
-    return 0
-
-
-async def _run_local(settings: Settings, concurrency: int | None) -> int:
-    require_binaries("ffmpeg", "ffprobe")
-    with embedded_emulator(settings.region) as emulator:
-        resources = await asyncio.to_thread(bootstrap, settings)
-        print(f"emulator at {emulator.endpoint_url}; upload into "
-              f"s3://{resources.input_bucket}/{settings.watch_prefix} to start a job, e.g.\n"
-              f"  AWS_ENDPOINT_URL={emulator.endpoint_url} AWS_ACCESS_KEY_ID=testing "
-              f"AWS_SECRET_ACCESS_KEY=testing aws s3 cp clip.mp4 "
-              f"s3://{resources.input_bucket}/{settings.watch_prefix}", flush=True)  # fmt: skip
-        return await _run_worker(settings, concurrency)
+def _print_local(stack: LocalStack) -> None:
+    settings_prefix = stack.watch_prefix
+    print(f"emulator at {stack.endpoint_url}; upload into "
+          f"s3://{stack.resources.input_bucket}/{settings_prefix} to start a job, e.g.\n"
+          f"  AWS_ENDPOINT_URL={stack.endpoint_url} AWS_ACCESS_KEY_ID=testing "
+          f"AWS_SECRET_ACCESS_KEY=testing aws s3 cp clip.mp4 "
+          f"s3://{stack.resources.input_bucket}/{settings_prefix}", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Callable
 
 import structlog
 
@@ -27,7 +28,12 @@ def retry_delay(outcome: Outcome, receive_count: int, base: float) -> int:
 
 
 class Worker:
-    def __init__(self, runtime: Runtime, concurrency: int | None = None) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        concurrency: int | None = None,
+        on_outcome: Callable[[Outcome], None] | None = None,
+    ) -> None:
         assert runtime.queue is not None, "the worker needs the jobs queue"
         self._rt = runtime
         self._queue = runtime.queue
@@ -37,6 +43,7 @@ class Worker:
         self._wait = settings.wait_time_seconds
         self._backoff = settings.retry_backoff_base
         self._tasks: set[asyncio.Task[None]] = set()
+        self._on_outcome = on_outcome  # e.g. `ffapi local` printing each job's outcome
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until ``stop`` is set, then let the running jobs finish."""
@@ -89,6 +96,8 @@ class Worker:
             JOB_ERRORS.labels(getattr(exc, "code", "internal_error")).inc()
         finally:
             heartbeat.cancel()
+        if self._on_outcome is not None:
+            self._on_outcome(outcome)
         try:
             await self._settle(delivery, outcome)
         except FfapiError as exc:  # the message reappears after its visibility timeout

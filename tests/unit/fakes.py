@@ -67,7 +67,7 @@ class FakeJobs:
         attempts = (rec or {}).get("attempts", 0) + 1
         self.records[job_id] = {
             "status": JobStatus.RUNNING, "lease_until": self.now + lease_seconds,
-            "attempts": attempts, "request": request, "carrier": carrier,
+            "attempts": attempts, "request": request.model_dump(mode="json"), "carrier": carrier,
         }  # fmt: skip
         return Claim("claimed", attempt=attempts)
 

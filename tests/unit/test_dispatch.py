@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -361,3 +362,47 @@ def test_losing_the_lease_stops_the_attempt() -> None:
     assert outcome.jobs[0].status == "SUPERSEDED"
     assert outcome.disposition is Disposition.RETRY
     assert h.events.types == ["ffapi.job.received", "ffapi.job.started"]
+
+
+@dataclass
+class FakeHooks:
+    sent: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
+
+    def send(self, event, targets) -> None:
+        self.sent.append((event.type.value, tuple(t.url for t in targets)))
+
+
+def test_replay_resends_a_finished_jobs_final_event_under_its_id_to_its_webhooks() -> None:
+    h = Harness(FakePipeline(None))
+    h.dispatcher = Dispatcher(
+        DispatchSettings(INTAKE, builtin_catalog(), 60, 3),
+        h.objects, h.jobs, h.events, h.workspace, h.pipeline,  # type: ignore[arg-type]
+        lambda: NOW, hooks := FakeHooks(),
+    )  # fmt: skip
+    request = json.loads(body("job-request-minimal.json"))
+    request["webhooks"] = [{"url": "https://hooks.example/ffapi"}]
+    h.objects.existing[("ffapi-input", request["input"]["key"])] = ObjectInfo(1, None, None)
+    [job] = h.handle(json.dumps(request)).jobs
+    completed = h.events.published[-1]
+
+    replayed = asyncio.run(h.dispatcher.replay(job.job_id))
+
+    assert replayed is not None
+    assert (replayed.type, replayed.id, replayed.data) == (
+        EventType.COMPLETED, completed.id, completed.data,
+    )  # fmt: skip
+    assert h.events.published[-1].id == completed.id
+    assert hooks.sent[-1] == ("ffapi.job.completed", ("https://hooks.example/ffapi",))
+    assert [t for t, _ in hooks.sent] == [
+        "ffapi.job.received", "ffapi.job.started", "ffapi.job.completed", "ffapi.job.completed",
+    ]  # fmt: skip
+    assert asyncio.run(h.dispatcher.replay("j-unknown")) is None
+
+
+def test_replay_of_a_running_job_sends_nothing() -> None:
+    h = Harness(FakePipeline(None))
+    request = json.loads(body("job-request-minimal.json"))
+    h.objects.existing[("ffapi-input", request["input"]["key"])] = ObjectInfo(1, None, None)
+    h.jobs.records["j-running"] = {"status": JobStatus.RUNNING, "attempts": 1}
+    assert asyncio.run(h.dispatcher.replay("j-running")) is None
+    assert h.events.published == []

@@ -1,0 +1,64 @@
+"""Running the worker as a service: ``ffapi worker`` (against AWS or an emulator) and
+``ffapi local`` (the embedded emulator and the worker in one process)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+
+from core.dispatch import Outcome
+from handlers.runtime import open_runtime
+from handlers.worker import Worker
+from infra.bootstrap import Resources, bootstrap
+from infra.emulator import embedded_emulator
+from infra.ffmpeg import require_binaries
+from infra.health import serve_health
+from infra.settings import Settings
+
+OnOutcome = Callable[[Outcome], None]
+
+
+@dataclass(frozen=True, slots=True)
+class LocalStack:
+    """What ``ffapi local`` made: where to drop files."""
+
+    endpoint_url: str
+    resources: Resources
+    watch_prefix: str
+
+
+async def run_worker(
+    settings: Settings, concurrency: int | None, on_outcome: OnOutcome | None = None
+) -> int:
+    require_binaries("ffmpeg", "ffprobe")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):  # ECS sends SIGTERM: finish running jobs first
+        loop.add_signal_handler(sig, stop.set)
+    async with open_runtime(settings) as runtime, AsyncExitStack() as scope:
+        if runtime.accel is not None and settings.accel != "cpu":
+            await runtime.accel.refresh()  # measured before the first job, logged once
+        if settings.http_port:
+            port = await scope.enter_async_context(serve_health(runtime.accel, settings.http_port))
+            print(f"serving /healthz and /metrics on port {port}", file=sys.stderr, flush=True)
+        await Worker(runtime, concurrency, on_outcome).run(stop)
+    return 0
+
+
+async def run_local(
+    settings: Settings,
+    concurrency: int | None,
+    on_outcome: OnOutcome | None = None,
+    on_ready: Callable[[LocalStack], None] | None = None,
+) -> int:
+    """The embedded emulator, its resources and the worker, until SIGINT/SIGTERM."""
+    require_binaries("ffmpeg", "ffprobe")
+    with embedded_emulator(settings.region) as emulator:
+        resources = await asyncio.to_thread(bootstrap, settings)
+        if on_ready is not None:
+            on_ready(LocalStack(emulator.endpoint_url, resources, settings.watch_prefix))
+        return await run_worker(settings, concurrency, on_outcome)
