@@ -18,8 +18,9 @@ from typing import Any
 import structlog
 
 from core.announce import Announcer
+from core.contract import job_event
 from core.errors import FfapiError, InputChanged, JobBusy, as_ffapi_error
-from core.events import CloudEvent, EventType, job_event
+from core.events import CloudEvent, EventType
 from core.intake import normalize
 from core.jobs import JobResult, JobStatus, derive_job_id, resolve_preset
 from core.models import JobRequest
@@ -118,7 +119,9 @@ class Dispatcher:
             job_id = "m-" + hashlib.sha256(message.body.encode()).hexdigest()[:24]
             log.warning("message.rejected", code=exc.code, reason=exc.message)
             # Attempt 1 always: a redelivery of the same body re-sends the same event id.
-            await self._announce_failure(job_id, None, exc.to_dict(), attempt=1)
+            await self._announce_failure(
+                job_id, None, exc.to_dict(), attempt=1, correlation_id=message.message_id
+            )
             return Outcome(jobs=[JobOutcome(job_id, JobOutcomeStatus.FAILED, exc)])
         outcome = Outcome(ignored=intake.ignored)
         for reason in intake.ignored:
@@ -137,7 +140,11 @@ class Dispatcher:
         preset = None
         try:
             preset = resolve_preset(self._settings.presets, request)
-            request = request.model_copy(update={"preset": preset.name})
+            # A request without a correlation id is traced by the message that carried it.
+            correlation_id = request.correlation_id or message.message_id
+            request = request.model_copy(
+                update={"preset": preset.name, "correlation_id": correlation_id}
+            )
             request = await self._resolve_identity(request)
         except FfapiError as exc:
             if exc.retryable:
@@ -288,10 +295,13 @@ class Dispatcher:
         return JobOutcome(job_id, status, error, preset=request.preset)
 
     async def _announce_failure(
-        self, job_id: str, request: JobRequest | None, error: dict[str, Any], attempt: int
-    ) -> CloudEvent:
+        self, job_id: str, request: JobRequest | None, error: dict[str, Any], attempt: int,
+        correlation_id: str | None = None,
+    ) -> CloudEvent:  # fmt: skip
         data: dict[str, object] = (
-            _request_data(request, attempt) if request else {"input": None, "attempt": attempt}
+            _request_data(request, attempt)
+            if request
+            else {"input": None, "attempt": attempt, "correlation_id": correlation_id}
         )
         data.update(status="FAILED", error=error)
         event = job_event(EventType.FAILED, job_id, self._now(), data, attempt)

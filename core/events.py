@@ -1,8 +1,9 @@
 """The event contract: CloudEvents 1.0 structured JSON, the same on every channel.
 
-Types are ``ffapi.job.started``, ``ffapi.job.progress``, ``ffapi.job.completed`` and
-``ffapi.job.failed``; ``subject`` is the job id. SNS carries ``type`` and ``status`` as message
-attributes for filter policies.
+Types are ``ffapi.job.received``, ``ffapi.job.started``, ``ffapi.job.progress``,
+``ffapi.job.completed`` and ``ffapi.job.failed``; ``subject`` is the job id. SNS carries
+``type``, ``status`` and ``preset`` as message attributes for filter policies. What ``data``
+holds for each type is :mod:`core.contract`, which also builds the events.
 """
 
 from __future__ import annotations
@@ -49,20 +50,3 @@ class CloudEvent(BaseModel):
         if isinstance(self.data.get("preset"), str):
             attrs["preset"] = self.data["preset"]
         return attrs
-
-
-# Event ids are derived, not random: an event announced again (after a crash between
-# recording and announcing) carries the same id, so consumers can de-duplicate on it.
-_EVENT_ID_NAMESPACE = uuid.UUID("6f0e7c1e-8a4b-5d2c-9a51-3f6f1d2b9c10")
-
-
-def job_event(
-    type_: EventType, job_id: str, now: datetime, data: dict[str, Any], attempt: int,
-    step: str = "",
-) -> CloudEvent:  # fmt: skip
-    """``step`` tells apart the events one attempt has several of (progress: the percent)."""
-    seed = f"{job_id}/{type_.value}/{attempt}" + (f"/{step}" if step else "")
-    event_id = uuid.uuid5(_EVENT_ID_NAMESPACE, seed)
-    return CloudEvent(
-        id=str(event_id), type=type_, subject=job_id, time=now, data={"job_id": job_id, **data}
-    )

@@ -17,8 +17,9 @@ from typing import Any
 
 import structlog
 
+from core.contract import job_event
 from core.errors import FfapiError
-from core.events import CloudEvent, EventType, job_event
+from core.events import CloudEvent, EventType
 from core.ports import JobStore
 from core.progress import ProgressUpdate
 

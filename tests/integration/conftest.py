@@ -24,6 +24,7 @@ from infra.emulator import EmbeddedEmulator, embedded_emulator
 from infra.ffmpeg import make_sample_clip, require_binaries
 from infra.logs import configure_logging
 from infra.settings import Settings
+from tests.event_contract import check_event
 
 REGION = "us-east-1"
 
@@ -149,7 +150,8 @@ async def _run(
                 stop.set()
                 await worker
             scenario.raw = list(w.received)
-    received = [json.loads(b) for b in scenario.raw]
+    # Every event any integration test sees is checked against the committed contract.
+    received = [check_event(b) for b in scenario.raw]
     scenario.events = [e for e in received if e["type"] != "ffapi.job.progress"]
     scenario.progress = [e for e in received if e["type"] == "ffapi.job.progress"]
     return scenario
@@ -177,7 +179,7 @@ def drain_events(stack: Stack, url: str) -> list[dict[str, Any]]:
         if not msgs.get("Messages"):
             return events
         for msg in msgs["Messages"]:
-            events.append(json.loads(msg["Body"]))
+            events.append(check_event(msg["Body"]))
             sqs.delete_message(QueueUrl=url, ReceiptHandle=msg["ReceiptHandle"])
 
 

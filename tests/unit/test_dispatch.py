@@ -12,9 +12,10 @@ import pytest
 from structlog.contextvars import merge_contextvars
 from structlog.testing import capture_logs
 
+from core.contract import job_event
 from core.dispatch import Dispatcher, DispatchSettings, Disposition, Outcome, QueueMessage
 from core.errors import InvalidMedia, StorageUnavailable
-from core.events import EventType, job_event
+from core.events import EventType
 from core.jobs import JobStatus
 from core.models import OutputLocation
 from core.ports import ObjectInfo
@@ -82,7 +83,10 @@ def test_a_bad_input_fails_once_permanently_and_is_acknowledged() -> None:
     assert outcome.disposition is Disposition.ACK
     assert h.events.types == ["ffapi.job.received", "ffapi.job.started", "ffapi.job.failed"]
     error = h.events.published[-1].data["error"]
-    assert error == {"code": "invalid_media", "message": "not media", "retryable": False}
+    assert error == {
+        "code": "invalid_media", "message": "not media", "retryable": False,
+        "stderr_tail": None, "details": None,
+    }  # fmt: skip
     assert h.jobs.records[outcome.jobs[0].job_id]["status"] == JobStatus.FAILED
     # A redelivery of the same upload is a no-op: the failure is final.
     again = h.handle(s3_put(), receive_count=2)
@@ -270,7 +274,7 @@ def test_an_event_sent_again_keeps_its_id() -> None:
     h.handle(s3_put(), receive_count=2)
     [failed] = [e for e in h.events.published if e.type.value == "ffapi.job.failed"]
     assert failed.data["error"]["code"] == "invalid_media"
-    expected = job_event(EventType.FAILED, failed.subject, NOW, {}, 1)
+    expected = job_event(EventType.FAILED, failed.subject, NOW, failed.data, 1)
     assert failed.id == expected.id
 
 

@@ -9,9 +9,11 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 import core.errors as errors_module
 from core import errors
+from core.contract import job_event
 from core.errors import (
     AcceleratorFailed,
     FfapiError,
@@ -22,7 +24,7 @@ from core.errors import (
     TransientError,
     as_ffapi_error,
 )
-from core.events import EVENT_SOURCE, CloudEvent, EventType, job_event
+from core.events import EVENT_SOURCE, CloudEvent, EventType
 from core.jobs import derive_job_id, output_key, resolve_preset
 from core.models import JobRequest, OutputLocation, S3ObjectRef
 from core.presets import builtin_catalog
@@ -182,17 +184,27 @@ def test_output_key(prefix: str, expected: str) -> None:
 # --------------------------------------------------------------------------- events
 
 
+CONTEXT = {
+    "input": {"bucket": "ffapi-input", "key": "incoming/a.mp4"}, "preset": "mp4-720p",
+    "attempt": 1,
+}  # fmt: skip
+ERROR = {"code": "invalid_media", "message": "unreadable", "retryable": False}
+FAILED = {**CONTEXT, "error": ERROR}
+
+
 @pytest.mark.parametrize(
-    ("type_", "status"),
+    ("type_", "status", "data"),
     [
-        (EventType.STARTED, "started"),
-        (EventType.COMPLETED, "completed"),
-        (EventType.FAILED, "failed"),
+        (EventType.RECEIVED, "received", CONTEXT),
+        (EventType.STARTED, "started", CONTEXT),
+        (EventType.PROGRESS, "progress", {"attempt": 1, "progress": {"phase": "encode",
+                                                                   "percent": 40.0}}),
+        (EventType.FAILED, "failed", {**CONTEXT, "error": ERROR}),
     ],
-)
-def test_job_event_envelope(type_: EventType, status: str) -> None:
+)  # fmt: skip
+def test_job_event_envelope(type_: EventType, status: str, data: dict[str, object]) -> None:
     job_id = "j-0123456789abcdef01234567"
-    event = job_event(type_, job_id, NOW, {"attempt": 1}, 1)
+    event = job_event(type_, job_id, NOW, data, 1)
     assert isinstance(event, CloudEvent)
     assert event.specversion == "1.0"
     assert event.type == type_
@@ -200,15 +212,32 @@ def test_job_event_envelope(type_: EventType, status: str) -> None:
     assert event.subject == job_id
     assert event.source == EVENT_SOURCE
     assert event.datacontenttype == "application/json"
-    assert event.data == {"job_id": job_id, "attempt": 1}
-    assert event.attributes == {"type": f"ffapi.job.{status}", "status": status}
+    assert event.data["job_id"] == job_id
+    assert event.data["attempt"] == 1
+    preset = {"preset": "mp4-720p"} if "preset" in data else {}
+    assert event.attributes == {"type": f"ffapi.job.{status}", "status": status, **preset}
     assert all(isinstance(v, str) for v in event.attributes.values())
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {**CONTEXT, "surprise": 1},  # an undeclared field
+        {**CONTEXT, "attempt": 0},
+        {"preset": "mp4-720p", "attempt": 1},  # no input key at all
+        {**CONTEXT, "error": {**ERROR, "retryable": "perhaps"}},
+    ],
+)
+def test_an_event_that_breaks_the_contract_is_never_built(data: dict[str, object]) -> None:
+    type_ = EventType.FAILED if "error" in data else EventType.STARTED
+    with pytest.raises(ValidationError):
+        job_event(type_, "j-0123456789abcdef01234567", NOW, data, 1)
 
 
 def test_event_to_json_round_trips() -> None:
     job_id = "j-0123456789abcdef01234567"
     error = InvalidMedia("ffmpeg failed: truncated", stderr_tail="moov atom not found")
-    event = job_event(EventType.FAILED, job_id, NOW, {"error": error.to_dict()}, 1)
+    event = job_event(EventType.FAILED, job_id, NOW, {**CONTEXT, "error": error.to_dict()}, 1)
     body = json.loads(event.to_json())
     assert body["specversion"] == "1.0"
     assert body["type"] == "ffapi.job.failed"
@@ -222,6 +251,7 @@ def test_event_to_json_round_trips() -> None:
         "message": "ffmpeg failed: truncated",
         "retryable": False,
         "stderr_tail": "moov atom not found",
+        "details": None,
     }
     assert isinstance(body["time"], str)
     parsed = datetime.fromisoformat(body["time"])
@@ -232,19 +262,19 @@ def test_event_to_json_round_trips() -> None:
 
 def test_event_time_keeps_its_offset() -> None:
     local = datetime(2024, 5, 1, 14, 30, tzinfo=timezone(timedelta(hours=2)))
-    body = json.loads(job_event(EventType.STARTED, "j-x", local, {}, 1).to_json())
+    body = json.loads(job_event(EventType.STARTED, "j-x", local, CONTEXT, 1).to_json())
     assert datetime.fromisoformat(body["time"]) == local
 
 
 def test_event_ids_name_one_announcement() -> None:
     # The same job, type and attempt is the same announcement: re-sending it keeps the id.
-    first = job_event(EventType.COMPLETED, "j-x", NOW, {}, 1)
-    again = job_event(EventType.COMPLETED, "j-x", NOW + timedelta(minutes=5), {}, 1)
+    first = job_event(EventType.FAILED, "j-x", NOW, FAILED, 1)
+    again = job_event(EventType.FAILED, "j-x", NOW + timedelta(minutes=5), FAILED, 1)
     assert first.id == again.id
     others = {
-        job_event(EventType.STARTED, "j-x", NOW, {}, 1).id,
-        job_event(EventType.COMPLETED, "j-x", NOW, {}, 2).id,
-        job_event(EventType.COMPLETED, "j-y", NOW, {}, 1).id,
+        job_event(EventType.STARTED, "j-x", NOW, CONTEXT, 1).id,
+        job_event(EventType.FAILED, "j-x", NOW, FAILED, 2).id,
+        job_event(EventType.FAILED, "j-y", NOW, FAILED, 1).id,
     }
     assert first.id not in others
     assert len(others) == 3
@@ -358,7 +388,7 @@ def test_default_codes_are_unique() -> None:
 
 
 def test_events_about_a_preset_carry_it_as_a_routing_attribute() -> None:
-    event = job_event(EventType.COMPLETED, "j-x", NOW, {"preset": "mp4-480p"}, 1)
+    event = job_event(EventType.FAILED, "j-x", NOW, {**FAILED, "preset": "mp4-480p"}, 1)
     assert event.attributes == {
-        "type": "ffapi.job.completed", "status": "completed", "preset": "mp4-480p",
+        "type": "ffapi.job.failed", "status": "failed", "preset": "mp4-480p",
     }  # fmt: skip
