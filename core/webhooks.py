@@ -27,7 +27,13 @@ class WebhookTarget(BaseModel):
 
     url: WebhookUrl
     # The event types to deliver; None: every type.
-    events: Annotated[tuple[EventType, ...], Field(strict=False, min_length=1)] | None = None
+    events: (
+        Annotated[
+            tuple[Annotated[EventType, Field(strict=False)], ...],
+            Field(strict=False, min_length=1),
+        ]
+        | None
+    ) = None
 
     def wants(self, type_: EventType) -> bool:
         return self.events is None or type_ in self.events

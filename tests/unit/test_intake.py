@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from core.errors import InvalidMessage
+from core.errors import FfapiError, InvalidMessage
+from core.events import EventType
 from core.intake import MAX_BODY_BYTES, Intake, normalize
 from core.jobs import resolve_preset
 from core.models import OutputLocation
@@ -143,6 +144,7 @@ EXPECTED: dict[str, Expectation] = {
         )
     ),
     "job-request-minimal.json": Jobs((Job(key="library/minimal.mp4", preset=None),)),
+    "job-request-webhooks.json": Jobs((Job(key="library/talk.mp4", preset="web-hls"),)),
     "invalid-bad-json.json": Rejected("malformed_json"),
     "invalid-unknown-field.json": Rejected("invalid_request"),
     "invalid-missing-key.json": Rejected("invalid_request"),
@@ -231,6 +233,34 @@ def test_a_request_may_bring_its_own_ladder() -> None:
     assert [r.short_side for r in preset.ladder] == [720, 540, 270]  # type: ignore[union-attr]
     assert preset.segment_seconds == 4  # everything else is the named preset's
     assert request.correlation_id == "course-101"
+
+
+def test_a_request_may_name_its_own_webhooks() -> None:
+    (request,) = normalize(read_event("job-request-webhooks.json"), CONFIG).requests
+    only_final, everything = request.webhooks
+    assert only_final.url == "https://hooks.example.com/ffapi"
+    assert [only_final.wants(t) for t in EventType] == [False, False, False, True, True]
+    assert everything.events is None
+    assert all(everything.wants(t) for t in EventType)
+
+
+@pytest.mark.parametrize(
+    "hooks",
+    [
+        [{"url": "ftp://hooks.example.com/x"}],  # http(s) only
+        [{"url": "https://hooks.example.com/a b"}],  # no whitespace
+        [{"url": "https://hooks.example.com/" + "a" * 2048}],
+        [{"url": f"https://h{i}.example.com/"} for i in range(5)],  # at most 4
+        [{"url": "https://hooks.example.com/", "events": ["ffapi.job.exploded"]}],
+        [{"url": "https://hooks.example.com/", "events": []}],
+        [{"url": "https://hooks.example.com/", "secret": "whsec_abc"}],  # secrets never travel
+    ],
+)
+def test_webhook_targets_are_bounded(hooks: list[dict[str, object]]) -> None:
+    body = json.loads(read_event("job-request-minimal.json"))
+    with pytest.raises(FfapiError) as info:
+        normalize(json.dumps({**body, "webhooks": hooks}), CONFIG)
+    assert info.value.code == "invalid_request"
 
 
 def test_minimal_job_request_gets_the_default_output_and_preset() -> None:
