@@ -168,4 +168,5 @@ class FakePipeline:
             job_id=job_id, input=request.input, preset=request.preset, output=request.output,
             source=SourceInfo(format="mov", duration=10.0, size=1000), outputs=[],
             encoder="libx264", attempt=attempt, started_at=NOW, completed_at=NOW,
+            correlation_id=request.correlation_id, metadata=request.metadata,
         )  # fmt: skip

@@ -410,3 +410,29 @@ def test_replay_of_a_running_job_sends_nothing() -> None:
     h.jobs.records["j-running"] = {"status": JobStatus.RUNNING, "attempts": 1}
     assert asyncio.run(h.dispatcher.replay("j-running")) is None
     assert h.events.published == []
+
+
+def test_the_correlation_id_is_the_requests_or_the_messages_and_goes_everywhere() -> None:
+    h = Harness(FakePipeline(None))
+    with capture_logs(processors=[merge_contextvars]) as logs:
+        h.handle(s3_put(), message_id="sqs-7")  # an S3 event names none
+    job_lines = [e for e in logs if "job_id" in e]
+    assert job_lines
+    assert {e["correlation_id"] for e in job_lines} == {"sqs-7"}
+    assert {e.data["correlation_id"] for e in h.events.published} == {"sqs-7"}
+
+    request = json.loads(body("job-request.json"))  # it names "order-4711"
+    h.objects.existing[("ffapi-input", request["input"]["key"])] = ObjectInfo(1, None, None)
+    h.events.published.clear()
+    with capture_logs(processors=[merge_contextvars]) as logs:
+        h.handle(json.dumps(request), message_id="sqs-8")
+    assert {e["correlation_id"] for e in logs if "job_id" in e} == {"order-4711"}
+    assert {e.data["correlation_id"] for e in h.events.published} == {"order-4711"}
+
+
+def test_a_message_that_is_no_job_is_announced_with_its_message_id_as_correlation() -> None:
+    h = Harness(FakePipeline())
+    h.handle(body("invalid-bad-json.json"), message_id="sqs-9")
+    [failed] = h.events.published
+    assert failed.data["correlation_id"] == "sqs-9"
+    assert failed.data["input"] is None
