@@ -44,9 +44,14 @@ def test_upload_into_watched_prefix_completes_the_job(
     settings = stack.settings
     key = f"{settings.watch_prefix}my clip+1.mp4"  # S3 will URL-encode it in the event
     s3.upload_file(str(sample_clip), settings.input_bucket, key)
+    # Subscribers filter on the message attributes: this one wants mp4-720p completions only.
+    ours = subscribe_queue(stack, {"preset": ["mp4-720p"], "type": ["ffapi.job.completed"]})
+    others = subscribe_queue(stack, {"preset": ["web-hls"]})
 
     scenario = run_worker(stack)
 
+    assert [e["type"] for e in drain_events(stack, ours)] == ["ffapi.job.completed"]
+    assert drain_events(stack, others) == []
     assert [e["type"] for e in scenario.events] == [
         "ffapi.job.received",
         "ffapi.job.started",
