@@ -6,14 +6,28 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 
 import structlog
 
 from core.dispatch import Disposition, JobOutcomeStatus, Outcome
 from core.errors import FfapiError
+from core.jobs import JobResult
 from handlers.runtime import Runtime
-from infra.metrics import JOB_ERRORS, JOBS, MESSAGE_SECONDS, MESSAGES
+from infra.metrics import (
+    DOWNLOADED_BYTES,
+    ENCODE_SPEED,
+    JOB_ERRORS,
+    JOB_SECONDS,
+    JOBS,
+    JOBS_IN_FLIGHT,
+    MESSAGE_SECONDS,
+    MESSAGES,
+    PHASE_SECONDS,
+    QUEUE_LAG,
+    UPLOADED_BYTES,
+)
 from infra.queue import Delivery
 
 log = structlog.get_logger("ffapi.worker")
@@ -83,32 +97,34 @@ class Worker:
                 except FfapiError as exc:  # it reappears after its visibility timeout anyway
                     log.warning("queue.release_failed", code=exc.code, reason=exc.message)
             return []
+        observe_queue_lag(deliveries)
         return deliveries
 
     async def _process(self, delivery: Delivery) -> None:
-        started = time.monotonic()
+        with JOBS_IN_FLIGHT.track_inprogress():
+            started = time.monotonic()
+            outcome = await self._dispatch(delivery)
+            record_outcome(outcome, time.monotonic() - started)
+            if self._on_outcome is not None:
+                self._on_outcome(outcome)
+            try:
+                await self._settle(delivery, outcome)
+            except FfapiError as exc:  # the message reappears after its visibility timeout
+                log.warning("message.settle_failed", code=exc.code, reason=exc.message)
+            MESSAGE_SECONDS.observe(time.monotonic() - started)
+
+    async def _dispatch(self, delivery: Delivery) -> Outcome:
         heartbeat = asyncio.create_task(self._heartbeat(delivery))
         try:
-            outcome = await self._rt.dispatcher.handle(delivery.message)
+            return await self._rt.dispatcher.handle(delivery.message)
         except Exception as exc:  # an outage of the job store or SNS: try the message again
             log.exception("message.unhandled", message_id=delivery.message.message_id)
-            outcome = Outcome(Disposition.RETRY)
             JOB_ERRORS.labels(getattr(exc, "code", "internal_error")).inc()
+            return Outcome(Disposition.RETRY)
         finally:
             heartbeat.cancel()
-        if self._on_outcome is not None:
-            self._on_outcome(outcome)
-        try:
-            await self._settle(delivery, outcome)
-        except FfapiError as exc:  # the message reappears after its visibility timeout
-            log.warning("message.settle_failed", code=exc.code, reason=exc.message)
-        MESSAGE_SECONDS.observe(time.monotonic() - started)
 
     async def _settle(self, delivery: Delivery, outcome: Outcome) -> None:
-        for job in outcome.jobs:
-            JOBS.labels(job.status).inc()
-            if job.error is not None and job.status is not JobOutcomeStatus.BUSY:
-                JOB_ERRORS.labels(job.error.code).inc()
         MESSAGES.labels(outcome.disposition.value).inc()
         if outcome.disposition is Disposition.ACK:
             await self._queue.delete(delivery)
@@ -128,3 +144,46 @@ class Worker:
             except FfapiError as exc:
                 log.warning("heartbeat.failed", code=exc.code, reason=exc.message)
             await asyncio.sleep(interval)
+
+
+# --- metrics of what the worker did (core stays free of prometheus) ---------------------------
+
+# Outcomes in which the job did no work here: counted, not timed.
+_IDLE = frozenset({JobOutcomeStatus.DUPLICATE, JobOutcomeStatus.BUSY})
+
+
+def observe_queue_lag(deliveries: Iterable[Delivery]) -> None:
+    now = datetime.now(UTC)
+    for delivery in deliveries:
+        if delivery.sent_at is not None:  # clocks differ a little: never a negative lag
+            QUEUE_LAG.observe(max(0.0, (now - delivery.sent_at).total_seconds()))
+
+
+def record_outcome(outcome: Outcome, handled_seconds: float) -> None:
+    """Count each job by status and preset; time the ones that did work. A failure's time is
+    the message's handling time (its result, with the pipeline's own clock, exists only on
+    success)."""
+    for job in outcome.jobs:
+        preset = job.preset or "none"  # refused before a preset was resolved
+        JOBS.labels(job.status, preset).inc()
+        if job.error is not None and job.status is not JobOutcomeStatus.BUSY:
+            JOB_ERRORS.labels(job.error.code).inc()
+        if job.result is not None:
+            record_result(job.result, preset)
+        elif job.status not in _IDLE:
+            JOB_SECONDS.labels(preset, job.status).observe(handled_seconds)
+
+
+def record_result(result: JobResult, preset: str) -> None:
+    seconds = (result.completed_at - result.started_at).total_seconds()
+    JOB_SECONDS.labels(preset, JobOutcomeStatus.COMPLETED).observe(seconds)
+    for phase, phase_seconds in result.timings.items():
+        PHASE_SECONDS.labels(phase).observe(phase_seconds)
+    encode = result.timings.get("encode")
+    if encode and result.source.duration > 0:
+        ENCODE_SPEED.labels(result.accel_tier).observe(result.source.duration / encode)
+    DOWNLOADED_BYTES.inc(result.input.size or 0)
+    # The files the job lists: job.json (written after the result) and media playlists are
+    # not in it; rendition sizes are their init and media segments.
+    uploaded = sum(o.size for o in result.outputs) + sum(r.size for r in result.renditions)
+    UPLOADED_BYTES.inc(uploaded)

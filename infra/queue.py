@@ -1,8 +1,10 @@
-"""The SQS jobs queue: long-poll receive, delete, and visibility changes."""
+"""The SQS jobs queue: long-poll receive, delete, visibility changes, and a cheap backlog
+read that ``/readyz`` uses to tell whether the queue answers."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from core.dispatch import QueueMessage
@@ -13,6 +15,7 @@ from infra.aws import aws_errors
 class Delivery:
     message: QueueMessage
     receipt_handle: str
+    sent_at: datetime | None = None  # SQS's SentTimestamp: queue lag is measured from it
 
 
 class SqsQueue:
@@ -34,19 +37,17 @@ class SqsQueue:
                 QueueUrl=self.url,
                 MaxNumberOfMessages=max(1, min(10, max_messages)),
                 WaitTimeSeconds=wait_seconds,
-                MessageSystemAttributeNames=["ApproximateReceiveCount"],
+                MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
             )
-        return [
-            Delivery(
-                QueueMessage(
-                    message_id=m["MessageId"],
-                    body=m["Body"],
-                    receive_count=int(m.get("Attributes", {}).get("ApproximateReceiveCount", 1)),
-                ),
-                m["ReceiptHandle"],
+        return [_delivery(m) for m in resp.get("Messages", [])]
+
+    async def backlog(self) -> int:
+        """Messages waiting (approximate): one cheap call that proves the queue answers."""
+        with aws_errors("sqs:GetQueueAttributes"):
+            resp = await self._sqs.get_queue_attributes(
+                QueueUrl=self.url, AttributeNames=["ApproximateNumberOfMessages"]
             )
-            for m in resp.get("Messages", [])
-        ]
+        return int(resp.get("Attributes", {}).get("ApproximateNumberOfMessages", 0))
 
     async def delete(self, delivery: Delivery) -> None:
         with aws_errors("sqs:DeleteMessage"):
@@ -59,3 +60,17 @@ class SqsQueue:
                 ReceiptHandle=delivery.receipt_handle,
                 VisibilityTimeout=max(0, min(43200, seconds)),
             )
+
+
+def _delivery(m: dict[str, Any]) -> Delivery:
+    attributes = m.get("Attributes", {})
+    sent = attributes.get("SentTimestamp")  # epoch milliseconds, as a string
+    return Delivery(
+        QueueMessage(
+            message_id=m["MessageId"],
+            body=m["Body"],
+            receive_count=int(attributes.get("ApproximateReceiveCount", 1)),
+        ),
+        m["ReceiptHandle"],
+        datetime.fromtimestamp(int(sent) / 1000, UTC) if sent else None,
+    )

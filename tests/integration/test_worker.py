@@ -38,7 +38,8 @@ def sample(name: str, labels: dict[str, str]) -> float:
 
 def test_stopping_the_worker_lets_the_running_job_finish(stack: Stack, sample_clip: Path) -> None:
     settings = stack.settings
-    completed_before = sample("ffapi_jobs_total", {"status": "COMPLETED"})
+    completed = {"status": "COMPLETED", "preset": "mp4-720p"}  # the stack's preset
+    completed_before = sample("ffapi_jobs_total", completed)
     acked_before = sample("ffapi_messages_total", {"disposition": "ack"})
 
     async def scenario() -> list[dict[str, object]]:
@@ -63,7 +64,7 @@ def test_stopping_the_worker_lets_the_running_job_finish(stack: Stack, sample_cl
     lifecycle = [e["type"] for e in events if e["type"] != "ffapi.job.progress"]
     assert lifecycle == ["ffapi.job.received", "ffapi.job.started", "ffapi.job.completed"]
     assert stack.queue_depth(stack.resources.queue_url) == 0  # deleted before the exit
-    assert sample("ffapi_jobs_total", {"status": "COMPLETED"}) == completed_before + 1
+    assert sample("ffapi_jobs_total", completed) == completed_before + 1
     # The s3:TestEvent from bootstrap and the upload's event were both acknowledged.
     assert sample("ffapi_messages_total", {"disposition": "ack"}) == acked_before + 2
 
