@@ -17,6 +17,7 @@ from infra.bootstrap import Resources, bootstrap
 from infra.emulator import embedded_emulator
 from infra.ffmpeg import require_binaries
 from infra.health import serve_health
+from infra.readiness import worker_readiness
 from infra.settings import Settings
 
 OnOutcome = Callable[[Outcome], None]
@@ -43,8 +44,14 @@ async def run_worker(
         if runtime.accel is not None and settings.accel != "cpu":
             await runtime.accel.refresh()  # measured before the first job, logged once
         if settings.http_port:
-            port = await scope.enter_async_context(serve_health(runtime.accel, settings.http_port))
-            print(f"serving /healthz and /metrics on port {port}", file=sys.stderr, flush=True)
+            backlog = runtime.queue.backlog if runtime.queue is not None else None
+            readiness = worker_readiness(
+                runtime.accel, settings.temp_dir, settings.ready_min_free_mb, backlog
+            )
+            server = serve_health(runtime.accel, settings.http_port, readiness=readiness)
+            port = await scope.enter_async_context(server)
+            note = f"serving /healthz, /readyz and /metrics on port {port}"
+            print(note, file=sys.stderr, flush=True)
         await Worker(runtime, concurrency, on_outcome).run(stop)
     return 0
 
