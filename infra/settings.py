@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.accel import AccelMode
 from core.models import OutputLocation
 from core.presets import PresetCatalog, PresetFileError
 from core.watch import IntakeConfig, WatchRule
-from core.webhooks import WebhookEndpoint
+from core.webhooks import WebhookEndpoint, WebhookSecret
 
 
 class Settings(BaseSettings):
@@ -82,7 +82,7 @@ class Settings(BaseSettings):
         description='JSON: every job\'s events go here too, e.g. [{"url": "https://...", '
         '"secrets": ["whsec_..."], "events": ["ffapi.job.completed"]}]',
     )
-    webhook_secrets: list[SecretStr] = Field(
+    webhook_secrets: list[WebhookSecret] = Field(
         default_factory=list,
         description="JSON list of whsec_ secrets that sign per-job webhooks; each signs (list "
         "two while rotating)",
