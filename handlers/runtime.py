@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -20,6 +20,7 @@ from infra.notify import SnsPublisher
 from infra.queue import SqsQueue
 from infra.settings import Settings
 from infra.storage import S3ObjectStore
+from infra.webhooks import WebhookDispatcher, open_webhooks
 from infra.workspace import LocalDiskFiles, LocalWorkspace
 
 
@@ -35,6 +36,7 @@ class Runtime:
     queue: SqsQueue | None  # None in Lambda, where the event source mapping owns the queue
     jobs: DynamoJobStore
     accel: GpuAccelerator | None  # None where only the CPU runs jobs (Lambda)
+    hooks: WebhookDispatcher
 
 
 def accelerator(settings: Settings) -> GpuAccelerator:
@@ -47,13 +49,18 @@ def accelerator(settings: Settings) -> GpuAccelerator:
 
 @asynccontextmanager
 async def open_runtime(
-    settings: Settings, with_queue: bool = True, gpu: bool = True
-) -> AsyncIterator[Runtime]:
-    """``gpu=False``: the CPU tier only, without a probe (Lambda has no GPU)."""
+    settings: Settings, with_queue: bool = True, gpu: bool = True,
+    *, webhook_grace: float | None = 10.0,
+) -> AsyncIterator[Runtime]:  # fmt: skip
+    """``gpu=False``: the CPU tier only, without a probe (Lambda has no GPU).
+    ``webhook_grace``: seconds webhook deliveries still in flight get on leaving (None: until
+    they finish, as a one-shot command that sends events wants)."""
     presets = settings.presets()  # before any client: a bad presets file stops us here
-    async with open_clients(settings) as clients:
+    async with open_clients(settings) as clients, AsyncExitStack() as scope:
         objects = S3ObjectStore(clients.s3, settings.transfer_concurrency)
         jobs = DynamoJobStore(clients.dynamodb, settings.jobs_table)
+        # Left before the clients close: a delivery's outcome is written to the job store.
+        hooks = await scope.enter_async_context(open_webhooks(settings, jobs, webhook_grace))
         events = SnsPublisher(
             clients.sns, await topic_arn(clients, settings.events_topic, settings.region)
         )
@@ -69,7 +76,7 @@ async def open_runtime(
         )
         dispatcher = Dispatcher(
             dispatch,
-            objects, jobs, events, LocalWorkspace(settings.temp_dir), pipeline, utcnow,
+            objects, jobs, events, LocalWorkspace(settings.temp_dir), pipeline, utcnow, hooks,
         )  # fmt: skip
         queue = await SqsQueue.open(clients.sqs, settings.jobs_queue) if with_queue else None
-        yield Runtime(settings, clients, dispatcher, queue, jobs, accel)
+        yield Runtime(settings, clients, dispatcher, queue, jobs, accel, hooks)

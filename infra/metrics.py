@@ -73,3 +73,6 @@ BREAKER_OPEN = Gauge(
     "ffapi_accel_breaker_open", "1 while the GPU circuit breaker keeps jobs on the CPU"
 )
 GPU_JOBS = Gauge("ffapi_gpu_jobs", "Jobs holding a GPU slot now")
+WEBHOOK_DELIVERIES = Counter(
+    "ffapi_webhook_deliveries_total", "Webhook deliveries, by final outcome", ["outcome"]
+)

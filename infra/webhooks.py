@@ -1,0 +1,411 @@
+"""Webhook delivery: each event POSTed to the job's own endpoints and the deployment's.
+
+Every delivery runs in the background (``send`` returns at once): a slow or failing endpoint
+never fails a job nor holds up the queue. One lane per (job, endpoint) sends that job's events
+to that endpoint one at a time, in the order they were announced; lanes run side by side.
+
+An attempt is signed afresh (Standard Webhooks headers, a new timestamp), is not redirected and
+has ``timeout`` seconds. Connection errors, timeouts, 408, 425, 429 and 5xx are retried with
+fully jittered exponential backoff (at least as long as a ``Retry-After``) until the event's
+deadline, counted from when it was handed over; other answers are final. 410 Gone ends
+delivery of that job's events to that endpoint. Each lifecycle event's outcome is appended
+to the job's record (progress events only to the metrics: they would bloat the item).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import email.utils
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Protocol
+
+import aiohttp
+import structlog
+from pydantic import SecretStr
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
+from tenacity.wait import wait_base, wait_random_exponential
+
+from core.events import CloudEvent, EventType
+from core.ports import JobStore
+from core.webhooks import WebhookEndpoint, WebhookTarget, signature_headers, without_query
+from infra.metrics import WEBHOOK_DELIVERIES
+from infra.settings import Settings
+
+log = structlog.get_logger("ffapi.webhooks")
+
+USER_AGENT = "ffapi-webhooks/1"
+CONTENT_TYPE = "application/cloudevents+json"
+MAX_RESPONSE_BYTES = 64 * 1024  # read and dropped: a receiver cannot make us hold more
+_RETRIED_STATUSES = frozenset({408, 425, 429})
+_REMEMBERED = 10_000  # (job, endpoint) pairs kept in memory for 410 and record look-ups
+
+Lane = tuple[str, str]  # (job id, endpoint url)
+
+
+class Outcome(StrEnum):
+    DELIVERED = "delivered"
+    FAILED = "failed"  # a final answer other than 2xx/410, or nothing to sign with
+    GONE = "gone"  # 410: the endpoint wants no more of this job's events
+    EXPIRED = "expired"  # still failing (or asked to wait) past the deadline
+    ABANDONED = "abandoned"  # still in flight when the process stopped
+
+
+class WebhookUnreachable(Exception):
+    """No HTTP answer: refused, reset, unresolvable or timed out. The message names the
+    cause's kind only (an error's text may repeat the URL, query and all)."""
+
+
+class Transport(Protocol):
+    async def post(
+        self, url: str, headers: Mapping[str, str], body: bytes, timeout: float
+    ) -> tuple[int, Mapping[str, str]]:
+        """POST without following redirects; the status and the response's headers (names
+        lower-cased). Raise WebhookUnreachable when there is no answer in ``timeout``."""
+        ...
+
+
+class AiohttpTransport:
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self._session = session
+
+    async def post(
+        self, url: str, headers: Mapping[str, str], body: bytes, timeout: float
+    ) -> tuple[int, Mapping[str, str]]:
+        limits = aiohttp.ClientTimeout(total=timeout, connect=timeout)
+        try:
+            async with self._session.post(
+                url, data=body, headers=dict(headers), allow_redirects=False, timeout=limits
+            ) as resp:
+                await _discard(resp.content, MAX_RESPONSE_BYTES)
+                return resp.status, {k.lower(): v for k, v in resp.headers.items()}
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise WebhookUnreachable(type(exc).__name__) from None
+
+
+async def _discard(stream: aiohttp.StreamReader, limit: int) -> None:
+    read = 0
+    while read < limit and (chunk := await stream.read(limit - read)):
+        read += len(chunk)
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookConfig:
+    secrets: tuple[SecretStr, ...] = ()  # sign the jobs' own endpoints
+    endpoints: tuple[WebhookEndpoint, ...] = ()  # every job's events, each its own secrets
+    deadline: float = 600.0
+    backoff_base: float = 1.0
+    backoff_max: float = 120.0
+    timeout: float = 10.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WebhookConfig:
+        return cls(
+            tuple(settings.webhook_secrets), tuple(settings.webhook_endpoints),
+            settings.webhook_deadline, settings.webhook_backoff_base,
+            settings.webhook_backoff_max, settings.webhook_timeout,
+        )  # fmt: skip
+
+
+@dataclass(slots=True)
+class _Delivery:
+    event: CloudEvent
+    url: str
+    secrets: tuple[SecretStr, ...]
+    body: str
+    deadline: float  # on the monotonic clock
+    attempts: int = 0
+    status: int | None = None  # of the last attempt
+    reason: str | None = None
+    outcome: Outcome | None = None  # once final
+
+    @property
+    def endpoint(self) -> str:
+        return without_query(self.url)
+
+    def facts(self) -> dict[str, object]:
+        """What logs and the job record say of it: never the query, secret or signature."""
+        return {
+            "job_id": self.event.subject, "event_id": self.event.id,
+            "event_type": self.event.type.value, "endpoint": self.endpoint,
+            "status": self.status, "attempts": self.attempts, "reason": self.reason,
+        }  # fmt: skip
+
+
+class _TryAgain(Exception):
+    def __init__(self, reason: str, retry_after: float = 0.0) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+def _remember(lanes: dict[Lane, None], lane: Lane) -> None:
+    """Add to a bounded set (a dict keeps insertion order: the oldest go first)."""
+    lanes[lane] = None
+    if len(lanes) > _REMEMBERED:
+        del lanes[next(iter(lanes))]
+
+
+class WebhookDispatcher:
+    """The WebhookSender port. ``clock`` (monotonic) times deadlines, ``wall`` stamps
+    attempts; both, ``sleep`` and ``backoff`` are seams for tests."""
+
+    def __init__(
+        self, config: WebhookConfig, transport: Transport, jobs: JobStore, *,
+        clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        backoff: wait_base | None = None,
+    ) -> None:  # fmt: skip
+        self._config = config
+        self._transport = transport
+        self._jobs = jobs
+        self._clock = clock
+        self._wall = wall
+        self._sleep = sleep
+        self._backoff = backoff or wait_random_exponential(
+            multiplier=config.backoff_base, max=config.backoff_max
+        )
+        self._queues: dict[Lane, deque[_Delivery]] = {}
+        self._tasks: dict[Lane, asyncio.Task[None]] = {}
+        self._gone: dict[Lane, None] = {}
+        self._consulted: dict[Lane, None] = {}  # lanes whose record was read for a 410
+        self._closed = False
+
+    def send(self, event: CloudEvent, targets: Sequence[WebhookTarget]) -> None:
+        try:
+            self._send(event, targets)
+        except Exception as exc:  # a webhook problem is never the job's
+            _log_error("webhook.not_queued", exc, job_id=event.subject, event_type=event.type)
+
+    async def aclose(self, grace: float | None) -> None:
+        """Let deliveries in flight finish for up to ``grace`` seconds (None: however long
+        they take), then abandon the rest. Later ``send`` calls are abandoned at once."""
+        self._closed = True
+        tasks = list(self._tasks.values())
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=grace)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    @property
+    def in_flight(self) -> int:
+        return sum(len(q) for q in self._queues.values())
+
+    def _send(self, event: CloudEvent, targets: Sequence[WebhookTarget]) -> None:
+        now = self._clock()
+        for target, secrets in self._routes(targets):
+            if not target.wants(event.type):
+                continue
+            delivery = _Delivery(
+                event, target.url, secrets, event.to_json(), now + self._config.deadline
+            )
+            if self._closed:
+                _abandon([delivery])
+            else:
+                self._enqueue((event.subject, target.url), delivery)
+
+    def _routes(
+        self, targets: Sequence[WebhookTarget]
+    ) -> Iterator[tuple[WebhookTarget, tuple[SecretStr, ...]]]:
+        for target in targets:
+            yield target, self._config.secrets
+        for endpoint in self._config.endpoints:
+            yield endpoint, tuple(endpoint.secrets)
+
+    def _enqueue(self, lane: Lane, delivery: _Delivery) -> None:
+        loop = asyncio.get_running_loop()  # outside a loop: raise before queueing anything
+        self._queues.setdefault(lane, deque()).append(delivery)
+        if lane not in self._tasks:
+            # A fresh context: the lane outlives the message that opened it, whose ids the
+            # caller's context carries; logs name the job and event explicitly instead.
+            self._tasks[lane] = loop.create_task(self._drain(lane), context=contextvars.Context())
+
+    async def _drain(self, lane: Lane) -> None:
+        queue = self._queues[lane]
+        try:
+            while queue:
+                await self._deliver(lane, queue[0])
+                queue.popleft()
+        except asyncio.CancelledError:
+            _abandon([d for d in queue if d.outcome is None])  # not one being recorded
+            raise
+        finally:
+            # No await between the empty check and here: a send cannot slip in unserved.
+            del self._queues[lane], self._tasks[lane]
+
+    async def _deliver(self, lane: Lane, delivery: _Delivery) -> None:
+        try:
+            outcome = await self._outcome(lane, delivery)
+        except Exception as exc:  # a bug here must not stall the lane's later events
+            _log_error("webhook.error", exc, job_id=lane[0], endpoint=delivery.endpoint)
+            delivery.reason, outcome = "internal error", Outcome.FAILED
+        if outcome is Outcome.GONE:
+            _remember(self._gone, lane)
+        await self._finish(delivery, outcome)
+
+    async def _outcome(self, lane: Lane, delivery: _Delivery) -> Outcome:
+        if await self._is_gone(lane):
+            delivery.reason = "the endpoint answered 410 Gone for this job"
+            return Outcome.GONE
+        if not delivery.secrets:
+            delivery.reason = "no FFAPI_WEBHOOK_SECRETS to sign the job's own webhooks with"
+            return Outcome.FAILED
+        retrying = AsyncRetrying(
+            sleep=self._sleep, stop=self._past_deadline(delivery), wait=self._wait,
+            retry=retry_if_exception_type(_TryAgain), before_sleep=_log_retry(delivery),
+            reraise=True,
+        )  # fmt: skip
+        try:
+            return await retrying(self._attempt, delivery)
+        except _TryAgain as exc:
+            delivery.reason = exc.reason
+            return Outcome.EXPIRED
+
+    async def _attempt(self, delivery: _Delivery) -> Outcome:
+        delivery.attempts += 1
+        headers = signature_headers(
+            delivery.secrets, delivery.event.id, int(self._wall()), delivery.body
+        )
+        headers |= {"content-type": CONTENT_TYPE, "user-agent": USER_AGENT}
+        try:
+            status, answer = await self._transport.post(
+                delivery.url, headers, delivery.body.encode(), self._config.timeout
+            )
+        except WebhookUnreachable as exc:
+            delivery.status = None
+            raise _TryAgain(f"no answer ({exc})") from None
+        delivery.status = status
+        return self._judge(status, answer, delivery)
+
+    def _judge(self, status: int, answer: Mapping[str, str], delivery: _Delivery) -> Outcome:
+        if 200 <= status < 300:
+            return Outcome.DELIVERED
+        if status == 410:
+            return Outcome.GONE
+        if status in _RETRIED_STATUSES or status >= 500:
+            wait = retry_after(answer.get("retry-after"), self._wall())
+            raise _TryAgain(f"HTTP {status}", wait)
+        # A redirect is not followed: the endpoint's owner should configure where it leads.
+        delivery.reason = f"HTTP {status}" + (
+            " (redirects are not followed)" if status < 400 else ""
+        )
+        return Outcome.FAILED
+
+    def _wait(self, state: RetryCallState) -> float:
+        failure = state.outcome.exception() if state.outcome else None
+        asked = failure.retry_after if isinstance(failure, _TryAgain) else 0.0
+        return max(float(self._backoff(state)), asked)
+
+    def _past_deadline(self, delivery: _Delivery) -> Callable[[RetryCallState], bool]:
+        # Judged before sleeping: a wait (or a Retry-After) that ends past the deadline is
+        # not waited out. The first attempt is always made, even for an event that waited
+        # behind its lane's earlier ones past its deadline.
+        return lambda state: self._clock() + state.upcoming_sleep > delivery.deadline
+
+    async def _is_gone(self, lane: Lane) -> bool:
+        if lane in self._gone:
+            return True
+        if lane in self._consulted:
+            return False
+        _remember(self._consulted, lane)
+        if await self._recorded_gone(lane):
+            _remember(self._gone, lane)
+            return True
+        return False
+
+    async def _recorded_gone(self, lane: Lane) -> bool:
+        """A 410 recorded on the job by an earlier process (``replay`` honours it too)."""
+        job_id, url = lane
+        try:
+            record = await self._jobs.get(job_id)
+        except Exception as exc:
+            log.warning("webhook.record_unread", job_id=job_id, error=type(exc).__name__)
+            return False
+        endpoint = without_query(url)
+        return any(
+            isinstance(d, dict) and d.get("endpoint") == endpoint and d.get("outcome") == "gone"
+            for d in (record or {}).get("webhooks") or ()
+        )
+
+    async def _finish(self, delivery: _Delivery, outcome: Outcome) -> None:
+        delivery.outcome = outcome
+        WEBHOOK_DELIVERIES.labels(outcome.value).inc()
+        event, facts = delivery.event, delivery.facts()
+        emit = log.info if outcome is Outcome.DELIVERED else log.warning
+        emit(f"webhook.{outcome.value}", **facts)
+        if event.type is EventType.PROGRESS:
+            return
+        record = {k: v for k, v in facts.items() if k != "job_id"} | {
+            "outcome": outcome.value, "at": _iso(self._wall()),
+        }  # fmt: skip
+        try:
+            await self._jobs.record_delivery(event.subject, record)
+        except Exception as exc:
+            log.warning("webhook.not_recorded", **facts, error=type(exc).__name__)
+
+
+def retry_after(value: str | None, now: float) -> float:
+    """Seconds a ``Retry-After`` asks for (delta-seconds or an HTTP-date); 0 when absent or
+    unreadable."""
+    if not value:
+        return 0.0
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return 0.0
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - now)
+
+
+def _abandon(deliveries: list[_Delivery]) -> None:
+    for d in deliveries:
+        WEBHOOK_DELIVERIES.labels(Outcome.ABANDONED.value).inc()
+        log.warning("webhook.abandoned", **d.facts())
+
+
+def _log_retry(delivery: _Delivery) -> Callable[[RetryCallState], None]:
+    def before_sleep(state: RetryCallState) -> None:
+        failure = state.outcome.exception() if state.outcome else None
+        facts = delivery.facts() | {"reason": str(failure)}
+        log.info("webhook.retrying", **facts, wait=round(state.upcoming_sleep, 3))
+
+    return before_sleep
+
+
+def _log_error(name: str, exc: Exception, **facts: object) -> None:
+    # The kind of error only: a traceback's locals (and some errors' text) hold the URL with
+    # its query, the signed headers, the body.
+    log.error(name, error=type(exc).__name__, **facts)
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
+
+
+@asynccontextmanager
+async def open_webhooks(
+    settings: Settings, jobs: JobStore, grace: float | None
+) -> AsyncIterator[WebhookDispatcher]:
+    """The dispatcher over one HTTP session; on leaving, deliveries in flight get ``grace``
+    seconds (None: all the time they need) before they are abandoned."""
+    # No cookies: a receiver must not be able to set state that later requests carry.
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
+        hooks = WebhookDispatcher(
+            WebhookConfig.from_settings(settings), AiohttpTransport(session), jobs
+        )
+        try:
+            yield hooks
+        finally:
+            await hooks.aclose(grace)
