@@ -35,7 +35,11 @@ async def process_batch(
 ) -> dict[str, list[dict[str, str]]]:
     records = event.get("Records") or []
     failures: list[dict[str, str]] = []
-    async with open_runtime(settings, with_queue=False, gpu=False) as runtime:
+    # Webhooks still in flight are waited for (up to their deadline) before returning: a
+    # frozen function delivers nothing.
+    async with open_runtime(
+        settings, with_queue=False, gpu=False, webhook_grace=settings.webhook_deadline
+    ) as runtime:
         for record in records:
             message = QueueMessage(
                 message_id=record["messageId"],

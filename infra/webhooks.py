@@ -7,7 +7,8 @@ to that endpoint one at a time, in the order they were announced; lanes run side
 An attempt is signed afresh (Standard Webhooks headers, a new timestamp), is not redirected and
 has ``timeout`` seconds. Connection errors, timeouts, 408, 425, 429 and 5xx are retried with
 fully jittered exponential backoff (at least as long as a ``Retry-After``) until the event's
-deadline, counted from when it was handed over; other answers are final. 410 Gone ends
+deadline, counted from when it was handed over (a failing progress event, only until a later
+event of its job is waiting behind it); other answers are final. 410 Gone ends
 delivery of that job's events to that endpoint. Each lifecycle event's outcome is appended
 to the job's record (progress events only to the metrics: they would bloat the item).
 """
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import email.utils
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
@@ -24,7 +24,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Protocol
 
 import aiohttp
 import structlog
@@ -37,12 +36,17 @@ from core.ports import JobStore
 from core.webhooks import WebhookEndpoint, WebhookTarget, signature_headers, without_query
 from infra.metrics import WEBHOOK_DELIVERIES
 from infra.settings import Settings
+from infra.webhook_transport import (
+    AiohttpTransport,
+    Transport,
+    WebhookUnreachable,
+    retry_after,
+)
 
 log = structlog.get_logger("ffapi.webhooks")
 
 USER_AGENT = "ffapi-webhooks/1"
 CONTENT_TYPE = "application/cloudevents+json"
-MAX_RESPONSE_BYTES = 64 * 1024  # read and dropped: a receiver cannot make us hold more
 _RETRIED_STATUSES = frozenset({408, 425, 429})
 _REMEMBERED = 10_000  # (job, endpoint) pairs kept in memory for 410 and record look-ups
 
@@ -54,45 +58,8 @@ class Outcome(StrEnum):
     FAILED = "failed"  # a final answer other than 2xx/410, or nothing to sign with
     GONE = "gone"  # 410: the endpoint wants no more of this job's events
     EXPIRED = "expired"  # still failing (or asked to wait) past the deadline
+    SUPERSEDED = "superseded"  # a failing progress event, given up for a later event
     ABANDONED = "abandoned"  # still in flight when the process stopped
-
-
-class WebhookUnreachable(Exception):
-    """No HTTP answer: refused, reset, unresolvable or timed out. The message names the
-    cause's kind only (an error's text may repeat the URL, query and all)."""
-
-
-class Transport(Protocol):
-    async def post(
-        self, url: str, headers: Mapping[str, str], body: bytes, timeout: float
-    ) -> tuple[int, Mapping[str, str]]:
-        """POST without following redirects; the status and the response's headers (names
-        lower-cased). Raise WebhookUnreachable when there is no answer in ``timeout``."""
-        ...
-
-
-class AiohttpTransport:
-    def __init__(self, session: aiohttp.ClientSession) -> None:
-        self._session = session
-
-    async def post(
-        self, url: str, headers: Mapping[str, str], body: bytes, timeout: float
-    ) -> tuple[int, Mapping[str, str]]:
-        limits = aiohttp.ClientTimeout(total=timeout, connect=timeout)
-        try:
-            async with self._session.post(
-                url, data=body, headers=dict(headers), allow_redirects=False, timeout=limits
-            ) as resp:
-                await _discard(resp.content, MAX_RESPONSE_BYTES)
-                return resp.status, {k.lower(): v for k, v in resp.headers.items()}
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise WebhookUnreachable(type(exc).__name__) from None
-
-
-async def _discard(stream: aiohttp.StreamReader, limit: int) -> None:
-    read = 0
-    while read < limit and (chunk := await stream.read(limit - read)):
-        read += len(chunk)
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,7 +226,7 @@ class WebhookDispatcher:
             delivery.reason = "no FFAPI_WEBHOOK_SECRETS to sign the job's own webhooks with"
             return Outcome.FAILED
         retrying = AsyncRetrying(
-            sleep=self._sleep, stop=self._past_deadline(delivery), wait=self._wait,
+            sleep=self._sleep, stop=self._stop(lane, delivery), wait=self._wait,
             retry=retry_if_exception_type(_TryAgain), before_sleep=_log_retry(delivery),
             reraise=True,
         )  # fmt: skip
@@ -267,7 +234,7 @@ class WebhookDispatcher:
             return await retrying(self._attempt, delivery)
         except _TryAgain as exc:
             delivery.reason = exc.reason
-            return Outcome.EXPIRED
+            return Outcome.SUPERSEDED if self._superseded(lane, delivery) else Outcome.EXPIRED
 
     async def _attempt(self, delivery: _Delivery) -> Outcome:
         delivery.attempts += 1
@@ -304,11 +271,20 @@ class WebhookDispatcher:
         asked = failure.retry_after if isinstance(failure, _TryAgain) else 0.0
         return max(float(self._backoff(state)), asked)
 
-    def _past_deadline(self, delivery: _Delivery) -> Callable[[RetryCallState], bool]:
+    def _stop(self, lane: Lane, delivery: _Delivery) -> Callable[[RetryCallState], bool]:
         # Judged before sleeping: a wait (or a Retry-After) that ends past the deadline is
         # not waited out. The first attempt is always made, even for an event that waited
         # behind its lane's earlier ones past its deadline.
-        return lambda state: self._clock() + state.upcoming_sleep > delivery.deadline
+        def stop(state: RetryCallState) -> bool:
+            past = self._clock() + state.upcoming_sleep > delivery.deadline
+            return past or self._superseded(lane, delivery)
+
+        return stop
+
+    def _superseded(self, lane: Lane, delivery: _Delivery) -> bool:
+        """A progress event is stale once a later event of its job waits behind it: retrying
+        it would only hold that one (and the completion) back."""
+        return delivery.event.type is EventType.PROGRESS and len(self._queues.get(lane, ())) > 1
 
     async def _is_gone(self, lane: Lane) -> bool:
         if lane in self._gone:
@@ -350,23 +326,6 @@ class WebhookDispatcher:
             await self._jobs.record_delivery(event.subject, record)
         except Exception as exc:
             log.warning("webhook.not_recorded", **facts, error=type(exc).__name__)
-
-
-def retry_after(value: str | None, now: float) -> float:
-    """Seconds a ``Retry-After`` asks for (delta-seconds or an HTTP-date); 0 when absent or
-    unreadable."""
-    if not value:
-        return 0.0
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return 0.0
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, when.timestamp() - now)
 
 
 def _abandon(deliveries: list[_Delivery]) -> None:

@@ -45,7 +45,8 @@ def test_batch_acknowledges_finished_records(
     assert response == {"batchItemFailures": []}
     by_type = {e["type"]: e for e in drain_events(stack, events_queue)}
     assert set(by_type) == {
-        "ffapi.job.started", "ffapi.job.progress", "ffapi.job.completed", "ffapi.job.failed"
+        "ffapi.job.received", "ffapi.job.started", "ffapi.job.progress", "ffapi.job.completed",
+        "ffapi.job.failed",
     }  # fmt: skip
     assert by_type["ffapi.job.failed"]["data"]["error"]["code"] == "malformed_json"
     outputs = by_type["ffapi.job.completed"]["data"]["outputs"]

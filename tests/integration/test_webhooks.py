@@ -27,7 +27,8 @@ from pydantic import SecretStr
 from core.events import CloudEvent, EventType
 from core.webhooks import WebhookEndpoint, WebhookTarget
 from handlers.runtime import Runtime
-from infra.webhooks import AiohttpTransport, WebhookConfig, WebhookDispatcher
+from infra.webhook_transport import AiohttpTransport
+from infra.webhooks import WebhookConfig, WebhookDispatcher
 from tests.unit.fakes import FakeJobs
 
 from .conftest import Stack, job_record, run_worker

@@ -19,7 +19,8 @@ from tenacity.wait import wait_exponential
 
 from core.events import CloudEvent, EventType
 from core.webhooks import WebhookEndpoint, WebhookTarget
-from infra.webhooks import WebhookConfig, WebhookDispatcher, WebhookUnreachable, retry_after
+from infra.webhook_transport import WebhookUnreachable, retry_after
+from infra.webhooks import WebhookConfig, WebhookDispatcher
 from tests.unit.fakes import NOW, FakeJobs
 
 KEY = bytes(range(32))
@@ -334,6 +335,30 @@ def test_progress_is_counted_but_not_recorded() -> None:
     assert len(r.transport.posts) == 1
     assert r.record() == []
     assert delivered("delivered") == before + 1
+
+
+def test_a_failing_progress_event_gives_way_to_the_next_event_of_its_job() -> None:
+    r = rig(backoff=CEILING)
+    r.transport.script[HOOK] = [503, 503, 503]  # then 200
+    before = delivered("superseded")
+    r.run(
+        (event(EventType.PROGRESS, step="/40"), (target(),)),
+        (event(EventType.COMPLETED), (target(),)),
+    )
+    # One try for the progress event, then the completion (after its own retries).
+    assert [p.event_type for p in r.transport.posts] == [
+        "progress/40", "completed", "completed", "completed",
+    ]  # fmt: skip
+    assert delivered("superseded") == before + 1
+    assert [d["outcome"] for d in r.record()] == ["delivered"]
+
+
+def test_a_failing_progress_event_alone_is_retried_like_any_other() -> None:
+    r = rig(backoff=CEILING)
+    r.transport.script[HOOK] = [503]
+    r.run((event(EventType.PROGRESS, step="/40"), (target(),)))
+    assert [p.event_type for p in r.transport.posts] == ["progress/40", "progress/40"]
+    assert r.time.sleeps == [1]
 
 
 def test_a_recording_failure_is_logged_never_raised() -> None:
