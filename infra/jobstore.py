@@ -185,6 +185,24 @@ class DynamoJobStore:
             record["webhooks"] = [json.loads(d) for d in record["webhooks"]]
         return record
 
+    async def recent(self, status: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        """The newest ``limit`` jobs (by creation), optionally of one status, summarized:
+        no request or result. A Scan reads the whole table: fine for an operator's look at
+        a jobs table; a status/created_at index is the way once the table is large."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "ProjectionExpression": "job_id, #s, preset, input_bucket, input_key, attempts,"
+            " created_at, updated_at, #e, progress",
+            "ExpressionAttributeNames": {"#s": "status", "#e": "error"},
+        }
+        if status is not None:
+            kwargs["FilterExpression"] = "#s = :status"
+            kwargs["ExpressionAttributeValues"] = {":status": {"S": status}}
+        records = [_summary(item) for item in await _scan_pages(self._ddb, **kwargs)]
+        # A job refused before its claim has no created_at; its one write dates it.
+        records.sort(key=lambda r: str(r.get("created_at") or r.get("updated_at")), reverse=True)
+        return records[:limit]
+
 
 def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
@@ -194,3 +212,22 @@ def _plain(value: Any) -> Any:
 
 def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
+
+
+async def _scan_pages(ddb: Any, **kwargs: Any) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    while True:
+        with aws_errors("dynamodb:Scan"):
+            resp = await ddb.scan(**kwargs)
+        items.extend(resp.get("Items", []))
+        if "LastEvaluatedKey" not in resp:
+            return items
+        kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+
+def _summary(item: dict[str, Any]) -> dict[str, Any]:
+    record = {k: _plain(_deserializer.deserialize(v)) for k, v in item.items()}
+    for field in ("error", "progress"):  # stored as JSON text, as get() reads them
+        if isinstance(record.get(field), str):
+            record[field] = json.loads(record[field])
+    return record

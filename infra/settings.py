@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     webhook_timeout: float = Field(default=10.0, gt=0, description="seconds per webhook POST")
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|console)$")
+    submit_prefix: str = Field(
+        default="submitted/",
+        description="`ffapi submit FILE` uploads under this input-bucket prefix; it must not be "
+        "watched (the submitted request is the job, not the upload)",
+    )
 
     @model_validator(mode="after")
     def _outputs_are_not_watched(self) -> Settings:
