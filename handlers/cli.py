@@ -1,125 +1,282 @@
-"""The ``ffapi`` command: demo, local, plan, doctor, bootstrap, worker, status."""
+"""The ``ffapi`` command line: run the worker, submit and follow jobs, watch their events.
+
+Each command is a thin wrapper over a handler module; ``handlers/cli_errors.py`` turns any
+failure into one line with a hint and an exit code (0 ok, 1 job failed or not found, 2 usage
+or input error, 3 ffmpeg missing); the global ``--debug`` adds the traceback.
+"""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Annotated, NoReturn
 
-from core.errors import FfapiError
+import typer
+
+from core.accel import AccelTier
+from core.dispatch import Outcome
+from core.events import EventType
+from core.jobs import JobStatus
+from handlers.cli_errors import Work, run_command
 from handlers.demo import DemoOptions, run_demo
 from handlers.doctor import run_doctor
+from handlers.jobs_view import list_jobs, outcome_lines, show_status
 from handlers.plan import PlanOptions, run_plan
-from handlers.runtime import open_runtime
+from handlers.replay import run_replay
 from handlers.service import LocalStack, run_local, run_worker
+from handlers.submit import SubmitOptions, run_submit
+from handlers.tail import event_type, run_tail
 from infra.bootstrap import bootstrap
-from infra.ffmpeg import MissingBinary
-from infra.logs import configure_logging
 from infra.settings import Settings
 
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ffapi", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    demo = sub.add_parser("demo", help="run one job end to end on the embedded emulator")
-    demo.add_argument("--input", type=Path, help="your media file (default: a generated clip)")
-    demo.add_argument("--preset", help="output preset (default: web-hls; see core/presets.toml)")
-    demo.add_argument("--out", type=Path, help="copy the job's outputs into this directory")
-    demo.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the job")
-    demo.add_argument("-v", "--verbose", action="store_true", help="show the worker's JSON logs")
-
-    local = sub.add_parser("local", help="embedded emulator + resources + worker, until Ctrl-C")
-    local.add_argument("--concurrency", type=int)
-
-    sub.add_parser("bootstrap", help="create buckets, queues, topic, table (idempotent)")
-
-    worker = sub.add_parser("worker", help="long-poll the jobs queue and run jobs")
-    worker.add_argument("--concurrency", type=int, help="jobs at once (FFAPI_WORKER_CONCURRENCY)")
-    worker.add_argument(
-        "--http-port", "--metrics-port", type=int, dest="http_port",
-        help="serve /healthz and /metrics on this port (FFAPI_HTTP_PORT; 0: off)",
-    )  # fmt: skip
-
-    plan = sub.add_parser("plan", help="probe an input and print the job's plan; encode nothing")
-    plan.add_argument("target", type=Path, help="a media file, or a JobRequest JSON (S3 input)")
-    plan.add_argument("--preset", help="preset to plan with (default: the request's or default)")
-    plan.add_argument("--json", action="store_true", help="print the plan as JSON")
-    plan.add_argument("--accel", choices=["gpu", "gpu-decode", "cpu"], default="cpu",
-                      help="plan for this accelerator tier (default: cpu)")  # fmt: skip
-
-    doctor = sub.add_parser("doctor", help="probe the GPU/CPU tiers; say what jobs run on")
-    doctor.add_argument("--json", action="store_true", help="print the probe as JSON")
-
-    status = sub.add_parser("status", help="print a job's record")
-    status.add_argument("job_id")
-    return parser
+app = typer.Typer(
+    name="ffapi",
+    help="Event-driven media worker: S3 upload -> SQS -> ffmpeg -> S3 -> SNS.",
+    no_args_is_help=True,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+events_app = typer.Typer(
+    help="Watch the events topic, or send a job's final event again.", no_args_is_help=True
+)
+app.add_typer(events_app, name="events")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    settings = Settings()
-    quiet = args.command == "demo" and not args.verbose
-    configure_logging("WARNING" if quiet else settings.log_level, settings.log_format)
-    try:
-        return asyncio.run(_dispatch(args, settings))
-    except MissingBinary as exc:
-        print(f"ffapi: {exc}", file=sys.stderr)
-        return 3
-    except KeyboardInterrupt:
-        return 130
+@dataclass(frozen=True, slots=True)
+class Flags:
+    debug: bool = False
 
 
-async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
-    if args.command == "demo":
-        options = DemoOptions(args.input, args.preset, args.out, args.timeout)
-        if options.input and not options.input.is_file():
-            print(f"ffapi: {options.input} is not a file", file=sys.stderr)
-            return 2
-        return await run_demo(options, settings)
-    if args.command == "plan":
-        if not args.target.is_file():
-            print(f"ffapi: {args.target} is not a file", file=sys.stderr)
-            return 2
-        try:
-            planned = PlanOptions(args.target, args.preset, args.json, args.accel)
-            return await run_plan(planned, settings)
-        except FfapiError as exc:
-            print(f"ffapi: {exc.code}: {exc.message}", file=sys.stderr)
-            return 2
-    if args.command == "doctor":
-        return await run_doctor(settings, args.json)
-    if args.command == "bootstrap":
+def _run(ctx: typer.Context, work: Work, *, quiet: bool = True, uses_aws: bool = False) -> NoReturn:
+    flags = ctx.obj if isinstance(ctx.obj, Flags) else Flags()
+    raise typer.Exit(run_command(work, debug=flags.debug, quiet=quiet, uses_aws=uses_aws))
+
+
+@app.callback()
+def _global_options(
+    ctx: typer.Context,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="On failure, print the traceback (and the logs).")
+    ] = False,
+) -> None:
+    ctx.obj = Flags(debug)
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    input_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--input",
+            exists=True,
+            dir_okay=False,
+            help="Your media file (default: a generated clip).",
+        ),
+    ] = None,
+    preset: Annotated[
+        str | None, typer.Option(help="Output preset (default: web-hls; see core/presets.toml).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Copy the job's outputs here.")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the job.")] = 600.0,
+    verbose: Annotated[
+        bool, typer.Option("-v", "--verbose", help="Show the worker's JSON logs.")
+    ] = False,
+) -> None:
+    """Run one job end to end on the embedded emulator."""
+    options = DemoOptions(input_file, preset, out, timeout)
+    _run(ctx, lambda settings: run_demo(options, settings), quiet=not verbose)
+
+
+@app.command()
+def local(
+    ctx: typer.Context,
+    concurrency: Annotated[int | None, typer.Option(help="Jobs at once.")] = None,
+) -> None:
+    """Embedded emulator + resources + worker, until Ctrl-C; one line per job outcome."""
+
+    async def work(settings: Settings) -> int:
+        return await run_local(
+            settings, concurrency, on_outcome=_print_outcome, on_ready=_local_banner(settings)
+        )
+
+    _run(ctx, work, quiet=False)
+
+
+@app.command("bootstrap")
+def bootstrap_command(ctx: typer.Context) -> None:
+    """Create the buckets, queues, topic and table (idempotent)."""
+
+    async def work(settings: Settings) -> int:
         resources = await asyncio.to_thread(bootstrap, settings)
         print(json.dumps(resources.as_dict(), indent=2))
         return 0
-    if args.command == "worker":
-        if args.http_port is not None:
-            settings = settings.model_copy(update={"http_port": args.http_port})
-        return await run_worker(settings, args.concurrency)
-    if args.command == "local":
-        return await run_local(settings, args.concurrency, on_ready=_print_local)
-    if args.command == "status":
-        async with open_runtime(settings, with_queue=False) as runtime:
-            record = await runtime.jobs.get(args.job_id)
-        if record is None:
-            print(f"ffapi: no job {args.job_id}", file=sys.stderr)
-            return 1
-        print(json.dumps(record, indent=2, sort_keys=True))
-        return 0
-    raise AssertionError(args.command)
+
+    _run(ctx, work, uses_aws=True)
 
 
-def _print_local(stack: LocalStack) -> None:
-    settings_prefix = stack.watch_prefix
-    print(f"emulator at {stack.endpoint_url}; upload into "
-          f"s3://{stack.resources.input_bucket}/{settings_prefix} to start a job, e.g.\n"
-          f"  AWS_ENDPOINT_URL={stack.endpoint_url} AWS_ACCESS_KEY_ID=testing "
-          f"AWS_SECRET_ACCESS_KEY=testing aws s3 cp clip.mp4 "
-          f"s3://{stack.resources.input_bucket}/{settings_prefix}", flush=True)  # fmt: skip
+@app.command()
+def worker(
+    ctx: typer.Context,
+    concurrency: Annotated[
+        int | None, typer.Option(help="Jobs at once (FFAPI_WORKER_CONCURRENCY).")
+    ] = None,
+    http_port: Annotated[
+        int | None,
+        typer.Option(
+            "--http-port",
+            "--metrics-port",
+            help="Serve /healthz and /metrics on this port (FFAPI_HTTP_PORT; 0: off).",
+        ),
+    ] = None,
+) -> None:
+    """Long-poll the jobs queue and run jobs (SIGTERM drains running jobs)."""
+
+    async def work(settings: Settings) -> int:
+        if http_port is not None:
+            settings = settings.model_copy(update={"http_port": http_port})
+        return await run_worker(settings, concurrency)
+
+    _run(ctx, work, quiet=False)
+
+
+@app.command()
+def plan(
+    ctx: typer.Context,
+    target: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, help="A media file, or a JobRequest JSON (S3 input)."
+        ),
+    ],
+    preset: Annotated[
+        str | None, typer.Option(help="Preset to plan with (default: the request's or default).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+    accel: Annotated[
+        AccelTier, typer.Option(help="Plan for this accelerator tier.")
+    ] = AccelTier.CPU,
+) -> None:
+    """Probe an input and print the job's plan; encode nothing."""
+    options = PlanOptions(target, preset, as_json, accel.value)
+    _run(ctx, lambda settings: run_plan(options, settings))
+
+
+@app.command()
+def doctor(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the probe as JSON.")] = False,
+) -> None:
+    """Probe the GPU/CPU tiers; say what jobs run on."""
+    _run(ctx, lambda settings: run_doctor(settings, as_json))
+
+
+@app.command()
+def submit(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(help="A media file, or s3://bucket/key.")],
+    preset: Annotated[str | None, typer.Option(help="Preset (default: FFAPI_PRESET's).")] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Follow the job with a progress bar to its end.")
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds --wait waits, at most.")] = 600.0,
+) -> None:
+    """Send a job request to the queue and print its job id (a file is uploaded first)."""
+    options = SubmitOptions(target, preset, wait, timeout)
+    _run(ctx, lambda settings: run_submit(options, settings), uses_aws=True)
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    job_id: Annotated[str, typer.Argument(help="The job id (j-...).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the raw record.")] = False,
+) -> None:
+    """Show a job's record: status, progress, error, outputs."""
+    _run(ctx, lambda settings: show_status(settings, job_id, as_json), uses_aws=True)
+
+
+@app.command()
+def jobs(
+    ctx: typer.Context,
+    status: Annotated[
+        JobStatus | None, typer.Option(case_sensitive=False, help="Only jobs in this state.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many, newest first.")] = 20,
+) -> None:
+    """List recent jobs, newest first."""
+    _run(
+        ctx,
+        lambda settings: list_jobs(settings, status.value if status else None, limit),
+        uses_aws=True,
+    )
+
+
+@events_app.command("tail")
+def events_tail(
+    ctx: typer.Context,
+    types: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--type", help="Only this type (completed, ffapi.job.failed, ...); repeat for more."
+        ),
+    ] = None,
+    count: Annotated[int | None, typer.Option(min=1, help="Stop after this many events.")] = None,
+) -> None:
+    """Print each event published on the topic as it arrives, until Ctrl-C."""
+    wanted = [_event_type(name) for name in types or []]
+    _run(ctx, lambda settings: run_tail(settings, wanted, count), uses_aws=True)
+
+
+@events_app.command("replay")
+def events_replay(
+    ctx: typer.Context, job_id: Annotated[str, typer.Argument(help="A finished job's id.")]
+) -> None:
+    """Send a finished job's final event again (topic and webhooks), under its id."""
+    _run(ctx, lambda settings: run_replay(settings, job_id), uses_aws=True)
+
+
+def _event_type(name: str) -> EventType:
+    try:
+        return event_type(name)
+    except ValueError:
+        known = ", ".join(t.status for t in EventType)
+        raise typer.BadParameter(f"{name!r} is not an event type ({known})") from None
+
+
+def _print_outcome(outcome: Outcome) -> None:
+    for line in outcome_lines(outcome):
+        print(f"{datetime.now():%H:%M:%S}  {line}", flush=True)
+
+
+def _local_banner(settings: Settings) -> Callable[[LocalStack], None]:
+    def show(stack: LocalStack) -> None:
+        bucket, prefix, url = stack.resources.input_bucket, stack.watch_prefix, stack.endpoint_url
+        print(f"emulator   {url} (moto server, in this process)")
+        print(f"bucket     s3://{bucket}  watched prefix {prefix} (uploads there become jobs)")
+        print("try        in another shell (with the same FFAPI_* variables, if any):")
+        print(f"  export AWS_ENDPOINT_URL={url} AWS_ACCESS_KEY_ID=testing "
+              f"AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION={settings.region}")  # fmt: skip
+        print(f"  aws s3 cp clip.mp4 s3://{bucket}/{prefix}")
+        print("  ffapi submit clip.mp4 --wait")
+        print("outcomes   one line per job as it ends (Ctrl-C stops):", flush=True)
+
+    return show
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The console script; returns the exit code instead of exiting (tests call it)."""
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=None if argv is None else list(argv), prog_name="ffapi")
+    except SystemExit as done:  # Typer ends every run, even a successful one, this way
+        return done.code if isinstance(done.code, int) else int(done.code is not None)
+    return 0
 
 
 if __name__ == "__main__":

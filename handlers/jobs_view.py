@@ -1,0 +1,206 @@
+"""Job records as a person reads them: ``ffapi status``, ``ffapi jobs``, outputs and outcomes.
+
+Values that come from a job (keys, error messages) are shown as plain Text, never parsed as
+rich markup: an S3 key may well contain ``[brackets]``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from typing import Any
+
+from rich.console import Console, Group, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from core.dispatch import JobOutcome, Outcome
+from core.jobs import output_key
+from core.models import OutputLocation
+from handlers.cli_errors import EXIT_FAILED, CommandError
+from infra.aws import open_clients
+from infra.jobstore import DynamoJobStore
+from infra.settings import Settings
+
+_STATUS_STYLE = {"COMPLETED": "green", "FAILED": "red", "RUNNING": "cyan", "RETRYING": "yellow"}
+_PIPE_WIDTH = 160  # piped output is read by tools and people alike: do not fold job ids
+
+
+def console(stderr: bool = False) -> Console:
+    out = Console(stderr=stderr, highlight=False)
+    if not out.is_terminal and "COLUMNS" not in os.environ:
+        out.width = _PIPE_WIDTH
+    return out
+
+
+async def show_status(settings: Settings, job_id: str, as_json: bool) -> int:
+    async with open_clients(settings) as clients:
+        record = await DynamoJobStore(clients.dynamodb, settings.jobs_table).get(job_id)
+    if record is None:
+        raise CommandError(f"no job {job_id}", "list recent jobs with `ffapi jobs`", EXIT_FAILED)
+    if as_json:
+        print(json.dumps(record, indent=2, sort_keys=True))
+    else:
+        console().print(record_panel(record))
+    return 0
+
+
+async def list_jobs(settings: Settings, status: str | None, limit: int) -> int:
+    async with open_clients(settings) as clients:
+        store = DynamoJobStore(clients.dynamodb, settings.jobs_table)
+        records = await store.recent(status, limit)
+    out = console()
+    if not records:
+        out.print(f"no {status + ' ' if status else ''}jobs in table {settings.jobs_table}")
+        return 0
+    out.print(jobs_table(records, settings.input_bucket))
+    return 0
+
+
+def record_panel(record: dict[str, Any]) -> RenderableType:
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="bold")
+    facts.add_column()
+    for name, value in _facts(record):
+        facts.add_row(name, value)
+    parts: list[RenderableType] = [facts]
+    result = record.get("result") or {}
+    if result.get("outputs"):
+        parts += [Text(f"outputs in {outputs_folder(result)}", style="bold"), outputs_table(result)]
+    title = Text.assemble(str(record.get("job_id", "")), "  ", status_text(record.get("status")))
+    return Panel(Group(*parts), title=title, title_align="left", expand=False)
+
+
+def _facts(record: dict[str, Any]) -> Iterable[tuple[str, Text]]:
+    yield "attempts", Text(str(record.get("attempts", "-")))
+    yield "preset", Text(str(record.get("preset", "-")))
+    yield "input", Text(f"s3://{record.get('input_bucket', '?')}/{record.get('input_key', '?')}")
+    yield "created", Text(str(record.get("created_at", "-")))
+    yield "updated", Text(str(record.get("updated_at", "-")))
+    correlation = (record.get("request") or {}).get("correlation_id")
+    if correlation:
+        yield "correlation", Text(str(correlation))
+    if record.get("status") in ("RUNNING", "RETRYING") and record.get("progress"):
+        yield "progress", Text(progress_text(record["progress"]))
+    if record.get("error"):
+        yield "error", Text(error_text(record["error"]), style="red")
+    result = record.get("result") or {}
+    if result.get("encoder"):
+        yield "encoder", Text(f"{result['encoder']} (tier {result.get('accel_tier', '?')})")
+    if result.get("fallback_reason"):
+        yield "fallback", Text(str(result["fallback_reason"]))
+    if result.get("timings"):
+        yield "timings", Text("  ".join(f"{k} {v:.2f}s" for k, v in result["timings"].items()))
+    for kind, key in (result.get("playback") or {}).items():
+        yield "playback", Text(f"{kind}: s3://{result['output']['bucket']}/{key}")
+    deliveries = record.get("webhooks") or []
+    if deliveries:
+        yield "webhooks", Text(f"{len(deliveries)} deliveries recorded")
+
+
+def outputs_folder(result: dict[str, Any]) -> str:
+    """Where a job's outputs are, named once: a full key is twice as wide as a key column."""
+    folder = output_key(OutputLocation.model_validate(result["output"]), result["job_id"], "")
+    return f"s3://{result['output']['bucket']}/{folder}"
+
+
+def outputs_table(result: dict[str, Any]) -> Table:
+    """The job's outputs, keys relative to ``outputs_folder``."""
+    folder = output_key(OutputLocation.model_validate(result["output"]), result["job_id"], "")
+    outputs = result.get("outputs") or []
+    timed = any(o.get("duration") for o in outputs)  # a streaming package's files are not
+    table = Table(show_edge=False)
+    table.add_column("key", overflow="fold")
+    table.add_column("role")
+    table.add_column("size", justify="right")
+    if timed:
+        table.add_column("duration", justify="right")
+    for output in outputs:
+        row: list[RenderableType] = [
+            Text(output["key"].removeprefix(folder)), Text(output.get("role", "")),
+            human_size(output.get("size")),
+        ]  # fmt: skip
+        if timed:
+            row.append(f"{output['duration']:.2f} s" if output.get("duration") else "")
+        table.add_row(*row)
+    return table
+
+
+def playback_lines(result: dict[str, Any]) -> list[str]:
+    bucket = result.get("output", {}).get("bucket", "?")
+    return [f"playback   {kind}: s3://{bucket}/{key}" for kind, key in result["playback"].items()]
+
+
+def jobs_table(records: list[dict[str, Any]], input_bucket: str) -> Table:
+    # The job id is the handle every other command takes: never cut. The input last, folded,
+    # its bucket named only when it is not the usual one.
+    table = Table(box=None, pad_edge=False, header_style="bold underline")
+    table.add_column("job", no_wrap=True, min_width=26)
+    for name in ("status", "preset", "created (UTC)"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("detail", overflow="fold")
+    table.add_column("input", overflow="fold")
+    for record in records:
+        created = str(record.get("created_at") or record.get("updated_at") or "")
+        bucket, key = record.get("input_bucket", "?"), str(record.get("input_key", ""))
+        table.add_row(
+            Text(str(record["job_id"])), status_text(record.get("status")),
+            Text(str(record.get("preset", ""))), created[5:19].replace("T", " "),
+            Text(_detail(record)), Text(key if bucket == input_bucket else f"s3://{bucket}/{key}"),
+        )  # fmt: skip
+    return table
+
+
+def _detail(record: dict[str, Any]) -> str:
+    parts = []
+    if record.get("error"):
+        parts.append(str(record["error"].get("code", "")))
+    elif record.get("status") == "RUNNING" and record.get("progress"):
+        parts.append(progress_text(record["progress"]))
+    if int(record.get("attempts") or 1) > 1:
+        parts.append(f"attempt {record['attempts']}")
+    return " ".join(parts)
+
+
+def status_text(status: object) -> Text:
+    return Text(str(status or "?"), style=_STATUS_STYLE.get(str(status), ""))
+
+
+def progress_text(progress: dict[str, Any], with_phase: bool = True) -> str:
+    parts = [str(progress.get("phase", ""))] if with_phase else []
+    parts.append(f"{float(progress.get('percent', 0)):.0f}%")
+    if progress.get("speed"):
+        parts.append(f"{progress['speed']:.2f}x")
+    if progress.get("eta_seconds") is not None:
+        parts.append(f"eta {progress['eta_seconds']:.0f}s")
+    return " ".join(parts)
+
+
+def error_text(error: dict[str, Any]) -> str:
+    return f"{error.get('code', '?')}: {error.get('message', '')}"
+
+
+def outcome_lines(outcome: Outcome) -> list[str]:
+    """One line per job a message carried, as ``ffapi local`` prints them."""
+    return [outcome_line(job) for job in outcome.jobs]
+
+
+def outcome_line(job: JobOutcome) -> str:
+    elapsed = "-"
+    if job.result is not None:  # the attempt's own span, from its result
+        seconds = (job.result.completed_at - job.result.started_at).total_seconds()
+        elapsed = f"{seconds:.2f}s"
+    error = job.error.code if job.error is not None else ""
+    return f"{job.job_id}  {job.status.value:<10} {job.preset or '-':<12} {elapsed:>8}  {error}"
+
+
+def human_size(n: float | None) -> str:
+    if n is None:
+        return ""
+    for unit in ("B", "KB", "MB"):
+        if n < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"

@@ -1,0 +1,201 @@
+"""``ffapi submit FILE|s3://bucket/key``: send one job request and print its job id; with
+``--wait``, follow the job on its record to the end.
+
+A local file is uploaded under ``FFAPI_SUBMIT_PREFIX``, which is not watched: the request
+sent to the queue is the job, and the upload must not start a second one through S3's
+notification. The job id is computed as the worker computes it (the preset resolved with the
+catalog, the object's identity pinned by a HEAD), so it is known before the worker starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import mimetypes
+import re
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn
+from rich.text import Text
+
+from core.jobs import TERMINAL, JobStatus, derive_job_id, resolve_preset
+from core.models import JobRequest, S3ObjectRef
+from core.presets import PresetCatalog
+from handlers.cli_errors import EXIT_FAILED, EXIT_USAGE, CommandError
+from handlers.jobs_view import (
+    console,
+    error_text,
+    human_size,
+    outputs_folder,
+    outputs_table,
+    playback_lines,
+    progress_text,
+)
+from infra.aws import aws_errors, open_clients
+from infra.jobstore import DynamoJobStore
+from infra.queue import SqsQueue
+from infra.settings import Settings
+from infra.storage import S3ObjectStore
+
+POLL_SECONDS = 0.5  # the record changes at most every FFAPI_PROGRESS_INTERVAL seconds
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitOptions:
+    target: str  # a local file or s3://bucket/key
+    preset: str | None = None
+    wait: bool = False
+    timeout: float = 600.0
+
+
+async def run_submit(options: SubmitOptions, settings: Settings) -> int:
+    catalog = settings.presets()  # a bad presets file stops us before anything is uploaded
+    if options.preset and catalog.get(options.preset) is None:
+        known = ", ".join(sorted(catalog.presets))
+        raise CommandError(f"unknown preset {options.preset!r}", f"one of: {known}", EXIT_USAGE)
+    out = console()
+    async with open_clients(settings) as clients:
+        queue = await SqsQueue.open(clients.sqs, settings.jobs_queue)  # before any upload
+        objects = S3ObjectStore(clients.s3, settings.transfer_concurrency)
+        source = await _source(options.target, settings, objects, out)
+        draft = _draft(source, options.preset, settings)
+        request, job_id = await pin_request(draft, catalog, objects)
+        with aws_errors("sqs:SendMessage"):
+            await clients.sqs.send_message(
+                QueueUrl=queue.url, MessageBody=request.model_dump_json(exclude_none=True)
+            )
+        out.print(f"job        {job_id}  preset {request.preset}")
+        out.print(f"correlation {request.correlation_id}")
+        if not options.wait:
+            out.print(f"queued     on {settings.jobs_queue}; follow it: ffapi status {job_id}")
+            return 0
+        store = DynamoJobStore(clients.dynamodb, settings.jobs_table)
+        record = await follow(store, job_id, options.timeout, out)
+    return show_outcome(record, out)
+
+
+async def pin_request(
+    request: JobRequest, catalog: PresetCatalog, objects: S3ObjectStore
+) -> tuple[JobRequest, str]:
+    """The request as the worker will see it, and its job id, derived as ``Dispatcher`` does:
+    the effective preset, and the input's ETag and version from a HEAD (sent along, they
+    also pin the job to exactly this object)."""
+    preset = resolve_preset(catalog, request)
+    info = await objects.head(request.input)
+    ref = S3ObjectRef(
+        bucket=request.input.bucket, key=request.input.key, size=info.size,
+        etag=request.input.etag or info.etag,
+        version_id=request.input.version_id or info.version_id,
+    )  # fmt: skip
+    pinned = request.model_copy(update={"input": ref, "preset": preset.name})
+    return pinned, derive_job_id(pinned, preset)
+
+
+def _draft(source: S3ObjectRef, preset: str | None, settings: Settings) -> JobRequest:
+    try:
+        # The output named here, not left to the worker's default: the id depends on it.
+        return JobRequest(
+            input=source, preset=preset, output=settings.output_location,
+            correlation_id=str(uuid.uuid4()),
+        )  # fmt: skip
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        where = ".".join(str(p) for p in problem["loc"])
+        message = f"invalid request: {where}: {problem['msg']}"
+        raise CommandError(message, exit_code=EXIT_USAGE) from None
+
+
+async def _source(
+    target: str, settings: Settings, objects: S3ObjectStore, out: Console
+) -> S3ObjectRef:
+    if target.startswith("s3://"):
+        bucket, _, key = target.removeprefix("s3://").partition("/")
+        try:
+            return S3ObjectRef(bucket=bucket, key=key)
+        except ValidationError:
+            raise CommandError(
+                f"{target} is not an s3://bucket/key URL", exit_code=EXIT_USAGE
+            ) from None
+    path = Path(target)
+    if not path.is_file():
+        raise CommandError(
+            f"{target}: no such file", "give a media file or an s3://bucket/key URL", EXIT_USAGE
+        )
+    key = submit_key(settings, path.name)
+    content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    await objects.upload_file(path, settings.input_bucket, key, content_type, None)
+    out.print(f"uploaded   s3://{settings.input_bucket}/{key}  "
+              f"({human_size(path.stat().st_size)})")  # fmt: skip
+    return S3ObjectRef(bucket=settings.input_bucket, key=key)
+
+
+def submit_key(settings: Settings, filename: str) -> str:
+    """A fresh key under the submit prefix: the same file submitted twice is two objects."""
+    prefix = settings.submit_prefix.strip("/")
+    name = _UNSAFE.sub("_", filename).strip("._")[-100:] or "input"
+    key = f"{prefix}/{uuid.uuid4().hex[:16]}/{name}" if prefix else f"{uuid.uuid4().hex}/{name}"
+    if settings.intake.rule_for(settings.input_bucket, key) is not None:
+        raise CommandError(
+            f"uploads to s3://{settings.input_bucket}/{prefix}/ are watched: the upload would "
+            "start a second job",
+            "set FFAPI_SUBMIT_PREFIX outside FFAPI_WATCH_PREFIX", EXIT_USAGE,
+        )  # fmt: skip
+    return key
+
+
+async def follow(
+    store: DynamoJobStore, job_id: str, timeout: float, out: Console
+) -> dict[str, Any]:
+    """Poll the job's record, showing its progress, until it is COMPLETED or FAILED."""
+    columns = (
+        TextColumn("{task.description:<18}"), BarColumn(), TextColumn("{task.fields[detail]}"),
+    )  # fmt: skip
+    with Progress(*columns, console=out) as bar:
+        task = bar.add_task("queued", total=100, detail="")
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    record = await store.get(job_id)
+                    _show(bar, task, record)
+                    if record is not None and record.get("status") in TERMINAL:
+                        return record
+                    await asyncio.sleep(POLL_SECONDS)
+        except TimeoutError:
+            raise CommandError(
+                f"job {job_id} did not finish within {timeout:.0f} s",
+                f"it may still be running: ffapi status {job_id}", EXIT_USAGE,
+            ) from None  # fmt: skip
+
+
+def _show(bar: Progress, task: TaskID, record: dict[str, Any] | None) -> None:
+    if record is None or record.get("status") is None:  # not claimed yet: waits for a worker
+        return
+    status = record["status"]
+    progress = record.get("progress") or {}
+    if status == JobStatus.COMPLETED:
+        bar.update(task, description="completed", completed=100, detail="100%")
+        return
+    description = f"{status} #{record.get('attempts', 1)}"
+    if status == JobStatus.RUNNING and progress:
+        description = str(progress.get("phase", status))
+    bar.update(task, description=description, completed=float(progress.get("percent", 0)),
+               detail=progress_text(progress, with_phase=False) if progress else "")  # fmt: skip
+
+
+def show_outcome(record: dict[str, Any], out: Console) -> int:
+    if record.get("status") == JobStatus.FAILED:
+        raise CommandError(
+            f"job {record['job_id']} failed: {error_text(record.get('error') or {})}",
+            f"details: ffapi status {record['job_id']}", EXIT_FAILED,
+        )  # fmt: skip
+    result = record.get("result") or {}
+    out.print(Text(f"outputs in {outputs_folder(result)}"), soft_wrap=True)
+    out.print(outputs_table(result))
+    for line in playback_lines(result):
+        out.print(Text(line), soft_wrap=True)  # one line, however narrow: it is copied whole
+    return 0

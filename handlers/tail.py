@@ -1,0 +1,106 @@
+"""``ffapi events tail``: the events topic as a consumer sees it, one line per event.
+
+It subscribes a queue of its own, made for the occasion: a temporary SQS queue whose policy
+lets only the topic send to it, subscribed with raw delivery (the CloudEvent itself, not an
+SNS envelope) and, with ``--type``, a filter policy on the ``type`` message attribute. It
+sees the events published after it subscribed. The subscription and the queue are removed on
+the way out, also on Ctrl-C: a forgotten subscription would keep filling a queue nobody reads.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from core.events import EventType
+from handlers.jobs_view import progress_text
+from infra.aws import AwsClients, aws_errors, open_clients, topic_arn
+from infra.settings import Settings
+
+
+def event_type(name: str) -> EventType:
+    """``completed`` or ``ffapi.job.completed``; ValueError for anything else."""
+    return EventType(name if name.startswith("ffapi.") else f"ffapi.job.{name}")
+
+
+async def run_tail(settings: Settings, types: Iterable[EventType], count: int | None) -> int:
+    wanted = sorted({t.value for t in types})
+    async with open_clients(settings) as clients:
+        topic = await topic_arn(clients, settings.events_topic, settings.region)
+        async with subscribed_queue(clients, topic, wanted) as queue_url:
+            print(f"tailing {topic} (Ctrl-C stops)", file=sys.stderr, flush=True)
+            seen = 0
+            while count is None or seen < count:
+                for event in await _receive(clients, queue_url, settings.wait_time_seconds):
+                    print(event_line(event), flush=True)
+                    seen += 1
+                    if seen == count:
+                        break
+    return 0
+
+
+@asynccontextmanager
+async def subscribed_queue(clients: AwsClients, topic: str, types: list[str]) -> AsyncIterator[str]:
+    sqs, sns = clients.sqs, clients.sns
+    with aws_errors("sqs:CreateQueue"):
+        url = (await sqs.create_queue(QueueName=f"ffapi-tail-{uuid.uuid4().hex[:12]}"))["QueueUrl"]
+    try:
+        with aws_errors("sns:Subscribe"):
+            arn = (await sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"]))[
+                "Attributes"
+            ]["QueueArn"]
+            policy = json.dumps({"Version": "2012-10-17", "Statement": [{
+                "Sid": "ffapi-tail", "Effect": "Allow",
+                "Principal": {"Service": "sns.amazonaws.com"}, "Action": "sqs:SendMessage",
+                "Resource": arn, "Condition": {"ArnEquals": {"aws:SourceArn": topic}},
+            }]})  # fmt: skip
+            await sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": policy})
+            attributes = {"RawMessageDelivery": "true"}
+            if types:
+                attributes["FilterPolicy"] = json.dumps({"type": types})
+            sub = await sns.subscribe(
+                TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes=attributes,
+                ReturnSubscriptionArn=True,
+            )  # fmt: skip
+        try:
+            yield url
+        finally:
+            with aws_errors("sns:Unsubscribe"):
+                await sns.unsubscribe(SubscriptionArn=sub["SubscriptionArn"])
+    finally:
+        with aws_errors("sqs:DeleteQueue"):
+            await sqs.delete_queue(QueueUrl=url)
+
+
+async def _receive(clients: AwsClients, url: str, wait_seconds: int) -> list[dict[str, Any]]:
+    with aws_errors("sqs:ReceiveMessage"):
+        resp = await clients.sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=max(1, wait_seconds)
+        )
+    messages = resp.get("Messages", [])
+    if messages:
+        entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                   for i, m in enumerate(messages)]  # fmt: skip
+        with aws_errors("sqs:DeleteMessageBatch"):
+            await clients.sqs.delete_message_batch(QueueUrl=url, Entries=entries)
+    # A standard queue does not keep order; within one batch, the events' own times do.
+    return sorted((json.loads(m["Body"]) for m in messages), key=lambda e: str(e.get("time")))
+
+
+def event_line(event: dict[str, Any]) -> str:
+    """time, type, subject, then what the type says: status, percent or error code."""
+    data = event.get("data") or {}
+    kind = str(event.get("type", "?")).removeprefix("ffapi.job.")
+    if kind == "progress":
+        detail = progress_text(data.get("progress") or {})
+    elif kind == "failed":
+        detail = f"FAILED {(data.get('error') or {}).get('code', '?')}"
+    elif kind == "completed":
+        detail = f"COMPLETED {data.get('encoder', '')} ({len(data.get('outputs') or [])} outputs)"
+    else:
+        detail = f"attempt {data.get('attempt', '?')} preset {data.get('preset') or '-'}"
+    return f"{event.get('time', '?')}  {kind:<9}  {event.get('subject', '?')}  {detail}"
