@@ -99,7 +99,10 @@ class _Delivery:
     def facts(self) -> dict[str, object]:
         """What logs and the job record say of it: never the query, secret or signature."""
         return {
-            "job_id": self.event.subject, "event_id": self.event.id,
+            "job_id": self.event.subject,
+            # The lane runs outside the job's log context: the job's correlation id is named.
+            "correlation_id": self.event.data.get("correlation_id"),
+            "event_id": self.event.id,
             "event_type": self.event.type.value, "endpoint": self.endpoint,
             "status": self.status, "attempts": self.attempts, "reason": self.reason,
         }  # fmt: skip
@@ -319,7 +322,7 @@ class WebhookDispatcher:
         emit(f"webhook.{outcome.value}", **facts)
         if event.type is EventType.PROGRESS:
             return
-        record = {k: v for k, v in facts.items() if k != "job_id"} | {
+        record = {k: v for k, v in facts.items() if k not in ("job_id", "correlation_id")} | {
             "outcome": outcome.value, "at": _iso(self._wall()),
         }  # fmt: skip
         try:

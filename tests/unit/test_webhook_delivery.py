@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
+from structlog.testing import capture_logs
 from tenacity.wait import wait_exponential
 
 from core.events import CloudEvent, EventType
@@ -411,3 +412,17 @@ def test_aclose_abandons_what_is_still_in_flight_after_the_grace() -> None:
 )  # fmt: skip
 def test_retry_after_reads_seconds_and_http_dates(value: str | None, seconds: float) -> None:
     assert retry_after(value, EPOCH) == seconds
+
+
+def test_delivery_logs_name_the_job_and_its_correlation_id_never_the_query() -> None:
+    r = rig()
+    completed = CloudEvent(
+        id="j-1:completed", type=EventType.COMPLETED, subject="j-1", time=NOW,
+        data={"correlation_id": "order-4711"},
+    )  # fmt: skip
+    with capture_logs() as logs:
+        r.run((completed, (target(),)))
+    [line] = [e for e in logs if e["event"] == "webhook.delivered"]
+    assert (line["job_id"], line["correlation_id"]) == ("j-1", "order-4711")
+    assert "t0ps3cret" not in str(logs)
+    assert "correlation_id" not in r.record()[0]  # the record is the job's own already
