@@ -23,6 +23,7 @@ from mpegdash.parser import MPEGDASHParser
 from core.presets import StreamingPreset, builtin_catalog
 from core.probe import parse_probe
 from core.renditions import plan_streaming
+from handlers.watcher import TERMINAL_TYPES
 
 from .conftest import Stack, run_worker
 from .sources import make_source, probe_streams
@@ -62,7 +63,7 @@ def publish(stack: Stack, clip: Path, preset: str, tmp: Path) -> Published:
     s3, settings = stack.client("s3"), stack.settings.model_copy(update={"preset": preset})
     s3.upload_file(str(clip), settings.input_bucket, f"{settings.watch_prefix}{clip.name}")
     scenario = run_worker(stack, settings=settings, timeout=300)
-    (event,) = [e for e in scenario.events if e["type"] != "ffapi.job.started"]
+    (event,) = [e for e in scenario.events if e["type"] in TERMINAL_TYPES]
     assert event["type"] == "ffapi.job.completed", event["data"].get("error")
     prefix = f"{settings.output_prefix}/{event['subject']}/"
     listing = s3.list_objects_v2(Bucket=settings.output_bucket, Prefix=prefix)["Contents"]
