@@ -7,8 +7,9 @@ to that endpoint one at a time, in the order they were announced; lanes run side
 An attempt is signed afresh (Standard Webhooks headers, a new timestamp), is not redirected and
 has ``timeout`` seconds. Connection errors, timeouts, 408, 425, 429 and 5xx are retried with
 fully jittered exponential backoff (at least as long as a ``Retry-After``) until the event's
-deadline, counted from when it was handed over (a failing progress event, only until a later
-event of its job is waiting behind it); other answers are final. 410 Gone ends
+deadline, counted from when it was handed over; a failing event that is not final (received,
+started, progress) is retried only until a later event of its job waits behind it, which
+says more (the final event implies them all). Other answers are final. 410 Gone ends
 delivery of that job's events to that endpoint. Each lifecycle event's outcome is appended
 to the job's record (progress events only to the metrics: they would bloat the item).
 """
@@ -48,6 +49,7 @@ log = structlog.get_logger("ffapi.webhooks")
 USER_AGENT = "ffapi-webhooks/1"
 CONTENT_TYPE = "application/cloudevents+json"
 _RETRIED_STATUSES = frozenset({408, 425, 429})
+_FINAL = frozenset({EventType.COMPLETED, EventType.FAILED})
 _REMEMBERED = 10_000  # (job, endpoint) pairs kept in memory for 410 and record look-ups
 
 Lane = tuple[str, str]  # (job id, endpoint url)
@@ -58,7 +60,7 @@ class Outcome(StrEnum):
     FAILED = "failed"  # a final answer other than 2xx/410, or nothing to sign with
     GONE = "gone"  # 410: the endpoint wants no more of this job's events
     EXPIRED = "expired"  # still failing (or asked to wait) past the deadline
-    SUPERSEDED = "superseded"  # a failing progress event, given up for a later event
+    SUPERSEDED = "superseded"  # a failing non-final event, given up for a later one
     ABANDONED = "abandoned"  # still in flight when the process stopped
 
 
@@ -285,9 +287,11 @@ class WebhookDispatcher:
         return stop
 
     def _superseded(self, lane: Lane, delivery: _Delivery) -> bool:
-        """A progress event is stale once a later event of its job waits behind it: retrying
-        it would only hold that one (and the completion) back."""
-        return delivery.event.type is EventType.PROGRESS and len(self._queues.get(lane, ())) > 1
+        """A non-final event is stale once a later event of its job waits behind it:
+        retrying it would only hold back the later one, and at last the final event, which
+        a receiver needs most and which implies everything before it."""
+        final = delivery.event.type in _FINAL
+        return not final and len(self._queues.get(lane, ())) > 1
 
     async def _is_gone(self, lane: Lane) -> bool:
         if lane in self._gone:

@@ -286,18 +286,25 @@ def test_a_410_recorded_by_an_earlier_process_is_honoured() -> None:
 def test_each_endpoint_gets_a_jobs_events_in_order_without_waiting_for_the_others() -> None:
     slow = "https://slow.example/h"
     r = rig(backoff=CEILING)
-    r.transport.script[slow] = [500, 500]
+    refusals = iter([500, 500])
+
+    def answer(url: str, headers: dict[str, str]) -> int | None:
+        if url == slow and headers["webhook-id"].endswith("completed"):
+            return next(refusals, 200)
+        return None
+
+    r.transport.respond = answer
     lifecycle = [EventType.RECEIVED, EventType.STARTED, EventType.PROGRESS, EventType.COMPLETED]
     r.run(*((event(t), (target(slow), target())) for t in lifecycle))
 
     assert [p.event_type for p in r.transport.to(slow)] == [
-        "received", "received", "received", "started", "progress", "completed",
+        "received", "started", "progress", "completed", "completed", "completed",
     ]  # fmt: skip
     fast = r.transport.to(HOOK)
     assert [p.event_type for p in fast] == ["received", "started", "progress", "completed"]
-    # Not held behind the slow endpoint's retries: done before it got past "received".
-    slow_started = next(p for p in r.transport.to(slow) if p.event_type == "started")
-    assert r.transport.posts.index(fast[-1]) < r.transport.posts.index(slow_started)
+    # Not held behind the slow endpoint's retries.
+    last_slow = r.transport.to(slow)[-1]
+    assert r.transport.posts.index(fast[-1]) < r.transport.posts.index(last_slow)
 
 
 def test_the_event_filter_of_a_job_target_and_of_a_global_endpoint() -> None:
@@ -352,6 +359,23 @@ def test_a_failing_progress_event_gives_way_to_the_next_event_of_its_job() -> No
     ]  # fmt: skip
     assert delivered("superseded") == before + 1
     assert [d["outcome"] for d in r.record()] == ["delivered"]
+
+
+def test_while_an_endpoint_is_down_only_the_final_event_is_retried_to_the_deadline() -> None:
+    r = rig(backoff=CEILING, deadline=100.0)
+    r.transport.script[HOOK] = [503] * 40
+    lifecycle = [EventType.RECEIVED, EventType.STARTED, EventType.PROGRESS, EventType.COMPLETED]
+    r.run(*((event(t), (target(),)) for t in lifecycle))
+
+    posts = [p.event_type for p in r.transport.posts]
+    assert posts[:3] == ["received", "started", "progress"]  # one try each: later ones wait
+    assert set(posts[3:]) == {"completed"}
+    assert len(posts) > 5  # the final event is the one retried
+    by_type = {d["event_type"]: d for d in r.record()}
+    assert by_type["ffapi.job.received"]["outcome"] == "superseded"
+    assert by_type["ffapi.job.started"]["outcome"] == "superseded"
+    assert by_type["ffapi.job.completed"]["outcome"] == "expired"
+    assert by_type["ffapi.job.completed"]["attempts"] == len(posts) - 3
 
 
 def test_a_failing_progress_event_alone_is_retried_like_any_other() -> None:
