@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
@@ -95,9 +96,22 @@ def _facts(record: dict[str, Any]) -> Iterable[tuple[str, Text]]:
         yield "timings", Text("  ".join(f"{k} {v:.2f}s" for k, v in result["timings"].items()))
     for kind, key in (result.get("playback") or {}).items():
         yield "playback", Text(f"{kind}: s3://{result['output']['bucket']}/{key}")
-    deliveries = record.get("webhooks") or []
-    if deliveries:
-        yield "webhooks", Text(f"{len(deliveries)} deliveries recorded")
+    for endpoint, outcomes in _deliveries_by_endpoint(record.get("webhooks") or []).items():
+        yield "webhook", Text(f"{endpoint}: {outcomes}")
+
+
+def _deliveries_by_endpoint(deliveries: list[dict[str, Any]]) -> dict[str, str]:
+    """Each endpoint's recorded outcomes, e.g. ``delivered 3, expired 1 (HTTP 503)``."""
+    counts: dict[str, Counter[str]] = {}
+    for d in deliveries:
+        outcome = str(d.get("outcome"))
+        if outcome != "delivered" and d.get("reason"):
+            outcome += f" ({d['reason']})"
+        counts.setdefault(str(d.get("endpoint")), Counter())[outcome] += 1
+    return {
+        endpoint: ", ".join(f"{outcome} x{n}" for outcome, n in c.items())
+        for endpoint, c in counts.items()
+    }
 
 
 def outputs_folder(result: dict[str, Any]) -> str:

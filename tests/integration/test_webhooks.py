@@ -23,9 +23,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 from pydantic import SecretStr
+from rich.console import Console
 
 from core.events import CloudEvent, EventType
 from core.webhooks import WebhookEndpoint, WebhookTarget
+from handlers.jobs_view import record_panel
 from handlers.runtime import Runtime
 from infra.webhook_transport import AiohttpTransport
 from infra.webhooks import WebhookConfig, WebhookDispatcher
@@ -345,3 +347,10 @@ def test_a_jobs_events_reach_its_webhook_and_the_global_one_signed_in_order(
     assert {d["event_id"] for d in deliveries} == set(sns_ids)
     # The outcomes leave the query out (the stored request keeps it: replay needs the URL).
     assert "s3cret" not in json.dumps(deliveries)
+    # `ffapi status` sums them up per endpoint.
+    shown = Console(width=200, record=True)
+    shown.print(record_panel({"job_id": job_id, "status": "COMPLETED", "webhooks": deliveries}))
+    text = shown.export_text()
+    for path in ("/job", "/global"):
+        assert f"{rx.url(path)}: delivered x3" in text
+    assert "s3cret" not in text
