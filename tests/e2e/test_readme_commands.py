@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import queue
 import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
 
+import boto3
 import pytest
+
+from infra.ffmpeg import make_sample_clip
 
 ROOT = Path(__file__).parents[2]
 pytestmark = pytest.mark.e2e
@@ -204,3 +210,50 @@ def test_the_worker_serves_healthz_with_its_accelerator_state() -> None:
         proc.send_signal(2)  # SIGINT: the worker stops polling and exits
         proc.communicate(timeout=60)
     assert proc.returncode == 0
+
+
+def test_ffapi_local_says_where_to_drop_files_and_prints_each_jobs_outcome(
+    tmp_path: Path,
+) -> None:
+    """What the README promises of `ffapi local`: the endpoint, the bucket and the watched
+    prefix, so any S3 client can drop files; then one line per job as it ends."""
+    clip = asyncio.run(make_sample_clip(tmp_path / "clip.mp4", seconds=2, width=320, height=180))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "FFAPI_"))}
+    env |= {"FFAPI_WAIT_TIME_SECONDS": "1", "FFAPI_PRESET": "mp4-480p"}
+    ffapi = str(Path(sys.executable).parent / "ffapi")
+    proc = subprocess.Popen(
+        [ffapi, "local"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        text=True,
+    )  # fmt: skip
+    lines: queue.Queue[str] = queue.Queue()
+    assert proc.stdout is not None
+    threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True).start()
+
+    def next_line(timeout: float = 120) -> str:
+        return lines.get(timeout=timeout)
+
+    try:
+        url = re.search(r"emulator\s+(\S+)", next_line()).group(1)  # type: ignore[union-attr]
+        found = re.search(r"bucket\s+s3://(\S+)\s+watched prefix (\S+)", next_line())
+        assert found is not None
+        bucket, prefix = found.groups()
+        s3 = boto3.client(
+            "s3", endpoint_url=url, region_name="us-east-1",
+            aws_access_key_id="testing", aws_secret_access_key="testing",
+        )  # fmt: skip
+        s3.upload_file(str(clip), bucket, f"{prefix}clip.mp4")
+        s3.put_object(Bucket=bucket, Key=f"{prefix}notes.mp4", Body=b"not a video\n" * 50)
+        outcomes: list[str] = []
+        while len(outcomes) < 2:
+            line = next_line()
+            if re.match(r"\d\d:\d\d:\d\d  j-", line):
+                outcomes.append(line)
+    finally:
+        proc.send_signal(2)
+        proc.wait(timeout=60)
+    assert proc.returncode == 0
+    done = sorted(line.split()[2] for line in outcomes)
+    assert done == ["COMPLETED", "FAILED"]
+    failed = next(line for line in outcomes if " FAILED " in line)
+    assert failed.rstrip().endswith("invalid_media")
+    assert all(" mp4-480p " in line for line in outcomes)
