@@ -18,7 +18,12 @@ The tree (codes in brackets; ``retryable`` decides whether the message goes back
     └── TransientError                    retryable=True: message returns to the queue, DLQ after N
         ├── StorageUnavailable            S3/DynamoDB/SNS/SQS errors [storage_unavailable]
         ├── ResourceExhausted             disk, memory [resource_exhausted]
+        │   └── InsufficientDisk          too little free disk for the input and its
+        │                                 outputs; another worker may have room
+        │                                 [insufficient_disk]
         ├── TranscodeTimeout              wall-clock limit hit [transcode_timeout]
+        ├── TranscodeStalled              ffmpeg's encoded time stopped advancing; the
+        │                                 watchdog killed it [stalled]
         ├── TranscodeFailed               ffmpeg failed for a cause we cannot classify, or
         │                                 an output does not read back [transcode_failed]
         ├── AcceleratorFailed             a GPU-class cause (no CUDA, no NVENC session, GPU
@@ -128,8 +133,22 @@ class ResourceExhausted(TransientError):
     default_code = "resource_exhausted"
 
 
+class InsufficientDisk(ResourceExhausted):
+    """Checked before the download: retried, since another worker (or this one, later) may
+    have the room."""
+
+    default_code = "insufficient_disk"
+
+
 class TranscodeTimeout(TransientError):
     default_code = "transcode_timeout"
+
+
+class TranscodeStalled(TransientError):
+    """A hung ffmpeg (a stuck device, a filter waiting forever) is not the input's fault
+    as far as we can tell: the next attempt may run."""
+
+    default_code = "stalled"
 
 
 class TranscodeFailed(TransientError):
