@@ -5,8 +5,10 @@ The encode (with the packaging checks) runs down the accelerator tiers
 the same input, before anything is published.
 
 Publishing order is the commit protocol: media first (segments and pictures, then media
-playlists, then the master playlist and MPD), then ``probe.json``, then ``job.json`` last,
-so a reader that sees ``job.json`` sees every file it lists.
+playlists, then the master playlist and MPD), then ``probe.json``, then whatever an earlier
+unfinished attempt left is removed, then ``job.json`` last, written once
+(:mod:`core.commit`), so a reader that sees ``job.json`` sees every file it lists and no
+other. An attempt that finds ``job.json`` already there adopts it and encodes nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any
 
+import structlog
+
 from core.accel import TierChoice
+from core.commit import JobCommit
 from core.errors import InputTooLarge, InvalidMedia, TranscodeFailed
 from core.fallback import TierRun, run_on_tiers
 from core.jobs import JobResult, LadderStep, OutputFile, SourceInfo, output_key
@@ -39,6 +44,8 @@ from core.presets import Mp4Preset, OutputPreset
 from core.probe import ProbeResult, parse_probe, public_probe
 from core.progress import EncodeProgress, ProgressThrottle, ProgressUpdate
 from core.publish import Publisher, Upload, headers_for
+
+log = structlog.get_logger("ffapi.pipeline")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +78,7 @@ class JobPipeline:
         self._now = now
         self._packager = StreamingPackager(media, files)
         self._publisher = Publisher(objects, limits.upload_concurrency)
+        self._commit = JobCommit(objects, CONTENT_TYPES[".json"], CACHE_RESULT)
 
     async def run(
         self, job_id: str, request: JobRequest, preset: OutputPreset, jobdir: JobDir,
@@ -83,6 +91,10 @@ class JobPipeline:
             raise InputTooLarge(
                 f"input is {size} bytes; the limit is {self._limits.max_input_bytes}"
             )
+        if (committed := await self._commit.committed(out, job_id)) is not None:
+            # An earlier attempt committed and died before recording it: its result stands.
+            log.info("job.adopted", committed_by_attempt=committed.attempt)
+            return committed.model_copy(update={"attempt": attempt})
         with timer.phase("download"):
             await self._objects.download(request.input, jobdir.source)
         with timer.phase("probe"):
@@ -90,7 +102,7 @@ class JobPipeline:
             probe = parse_probe(probe_doc)
         progress = self._progress(probe, report)
         if isinstance(preset, Mp4Preset):
-            fields = await self._mp4(preset, probe, jobdir, out, job_id, timer, progress)
+            fields, written = await self._mp4(preset, probe, jobdir, out, job_id, timer, progress)
         else:
             timeout = self._limits.transcode_timeout
             run = await run_on_tiers(
@@ -103,10 +115,13 @@ class JobPipeline:
             with timer.phase("upload"):
                 await self._publisher.publish(jobdir.out, out, job_id, run.result.files)
             fields = _streaming_fields(run.result, out, job_id) | _tier_fields(run)
+            written = [output_key(out, job_id, u.path) for u in run.result.files]
         with timer.phase("upload"):
-            fields["outputs"].append(
-                await self._put_json(public_probe(probe_doc), out, job_id, "probe.json", "probe")
+            probe_file = await self._put_json(
+                public_probe(probe_doc), out, job_id, "probe.json", "probe"
             )
+            fields["outputs"].append(probe_file)
+            await self._commit.prune(out, job_id, [*written, probe_file.key])
         result = JobResult(
             job_id=job_id, input=request.input, preset=preset.name, output=out,
             source=_source_info(probe), timings=timer.timings, attempt=attempt,
@@ -114,13 +129,12 @@ class JobPipeline:
             correlation_id=request.correlation_id, metadata=request.metadata, **fields,
         )  # fmt: skip
         # job.json goes last: it is the commit marker, and it lists what came before it.
-        await self._put_json(result.model_dump(mode="json"), out, job_id, "job.json", "result")
-        return result
+        return await self._commit.commit(result)
 
     async def _mp4(
         self, preset: Mp4Preset, probe: ProbeResult, jobdir: JobDir, out: OutputLocation,
         job_id: str, timer: PhaseTimer, progress: Callable[[EncodeProgress], None] | None,
-    ) -> dict[str, Any]:  # fmt: skip
+    ) -> tuple[dict[str, Any], list[str]]:  # fmt: skip
         timeout = self._limits.transcode_timeout
 
         async def attempt(choice: TierChoice) -> tuple[TranscodePlan, list[OutputFile]]:
@@ -136,7 +150,8 @@ class JobPipeline:
         with timer.phase("upload"):
             uploads = [Upload(p.name, 0) for p in plan.outputs]
             await self._publisher.publish(jobdir.out, out, job_id, uploads)
-        return {"outputs": outputs, "encoder": plan.encoder} | _tier_fields(run)
+        fields = {"outputs": outputs, "encoder": plan.encoder} | _tier_fields(run)
+        return fields, [output_key(out, job_id, p.name) for p in plan.outputs]
 
     def _progress(
         self, probe: ProbeResult, report: Report | None

@@ -42,6 +42,21 @@ class ObjectStore(Protocol):
         self, data: bytes, bucket: str, key: str, content_type: str, cache_control: str | None
     ) -> int: ...
 
+    async def put_new(
+        self, data: bytes, bucket: str, key: str, content_type: str, cache_control: str | None
+    ) -> bool:
+        """Write only if nothing is at ``key`` (one conditional request); False when
+        something is."""
+        ...
+
+    async def get_bytes(self, bucket: str, key: str, limit: int) -> bytes | None:
+        """The object's bytes (at most ``limit``, or raise); None when there is none."""
+        ...
+
+    async def list_keys(self, bucket: str, prefix: str) -> list[str]: ...
+
+    async def delete_keys(self, bucket: str, keys: Sequence[str]) -> None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Claim:
@@ -177,6 +192,12 @@ class JobDir:
 
 
 class Workspace(Protocol):
-    def job_dir(self, job_id: str) -> AbstractAsyncContextManager[JobDir]:
-        """Create the job's directory and remove it, whatever happens, afterwards."""
+    def job_dir(
+        self, job_id: str, reserve_bytes: int | None = None
+    ) -> AbstractAsyncContextManager[JobDir]:
+        """Create the job's directory and remove it, whatever happens, afterwards.
+
+        ``reserve_bytes`` is the input's size: with too little free disk for it (and what is
+        made from it) the directory is refused with InsufficientDisk, before anything is
+        created or downloaded. None: the size is unknown, nothing is checked."""
         ...

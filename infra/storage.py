@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
-from core.errors import InputNotFound
+from core.errors import InputNotFound, StorageUnavailable
 from core.models import S3ObjectRef
 from core.ports import ObjectInfo
 from infra.aws import aws_errors, error_code
@@ -66,6 +67,56 @@ class S3ObjectStore:
                 Bucket=bucket, Key=key, Body=data, **_headers(content_type, cache_control)
             )
         return len(data)
+
+    async def put_new(
+        self, data: bytes, bucket: str, key: str, content_type: str, cache_control: str | None
+    ) -> bool:
+        with aws_errors("s3:PutObject"):
+            try:
+                await self._s3.put_object(
+                    Bucket=bucket, Key=key, Body=data, IfNoneMatch="*",
+                    **_headers(content_type, cache_control),
+                )  # fmt: skip
+            except ClientError as exc:
+                # 412: it exists. 409: a concurrent conditional write to the key is under way;
+                # its writer commits, so for us it exists too.
+                if error_code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+                    return False
+                raise
+        return True
+
+    async def get_bytes(self, bucket: str, key: str, limit: int) -> bytes | None:
+        with aws_errors("s3:GetObject"):
+            try:
+                resp = await self._s3.get_object(Bucket=bucket, Key=key)
+            except ClientError as exc:
+                if error_code(exc) in _MISSING:
+                    return None
+                raise
+            if int(resp.get("ContentLength", 0)) > limit:
+                raise StorageUnavailable(f"s3://{bucket}/{key} is larger than {limit} bytes")
+            async with resp["Body"] as body:
+                return bytes(await body.read())
+
+    async def list_keys(self, bucket: str, prefix: str) -> list[str]:
+        keys: list[str] = []
+        with aws_errors("s3:ListObjectsV2"):
+            pages = self._s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            async for page in pages:
+                keys += [obj["Key"] for obj in page.get("Contents", [])]
+        return keys
+
+    async def delete_keys(self, bucket: str, keys: Sequence[str]) -> None:
+        for start in range(0, len(keys), 1000):  # DeleteObjects takes 1000 keys at most
+            batch = [{"Key": k} for k in keys[start : start + 1000]]
+            with aws_errors("s3:DeleteObjects"):
+                resp = await self._s3.delete_objects(
+                    Bucket=bucket, Delete={"Objects": batch, "Quiet": True}
+                )
+            if errors := resp.get("Errors"):
+                raise StorageUnavailable(
+                    f"s3:DeleteObjects: {len(errors)} not deleted, e.g. {errors[0].get('Code')}"
+                )
 
 
 def _headers(content_type: str, cache_control: str | None) -> dict[str, str]:
