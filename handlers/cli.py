@@ -24,6 +24,7 @@ from core.events import EventType
 from core.jobs import JobStatus
 from handlers.cli_errors import Work, run_command
 from handlers.demo import DemoOptions, run_demo
+from handlers.dlq import run_dlq_list, run_dlq_redrive
 from handlers.doctor import run_doctor
 from handlers.jobs_view import list_jobs, outcome_lines, show_status
 from handlers.plan import PlanOptions, run_plan
@@ -45,6 +46,11 @@ events_app = typer.Typer(
     help="Watch the events topic, or send a job's final event again.", no_args_is_help=True
 )
 app.add_typer(events_app, name="events")
+dlq_app = typer.Typer(
+    help="Look at the dead-letter queue, or move dead letters back to the jobs queue.",
+    no_args_is_help=True,
+)
+app.add_typer(dlq_app, name="dlq")
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +245,30 @@ def events_replay(
 ) -> None:
     """Send a finished job's final event again (topic and webhooks), under its id."""
     _run(ctx, lambda settings: run_replay(settings, job_id), uses_aws=True)
+
+
+@dlq_app.command("list")
+def dlq_list(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many, at most.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the raw messages.")] = False,
+) -> None:
+    """Show the dead letters (they stay in the queue, visible to others)."""
+    _run(ctx, lambda settings: run_dlq_list(settings, limit, as_json), uses_aws=True)
+
+
+@dlq_app.command("redrive")
+def dlq_redrive(
+    ctx: typer.Context,
+    message_ids: Annotated[
+        list[str] | None, typer.Argument(help="Message ids (from `ffapi dlq list`).")
+    ] = None,
+    every: Annotated[bool, typer.Option("--all", help="Every dead letter.")] = False,
+    limit: Annotated[int | None, typer.Option(min=1, help="Move this many, at most.")] = None,
+) -> None:
+    """Send dead letters back to the jobs queue (then delete them from the DLQ)."""
+    ids = list(message_ids or [])
+    _run(ctx, lambda settings: run_dlq_redrive(settings, ids, every, limit), uses_aws=True)
 
 
 def _event_type(name: str) -> EventType:

@@ -47,6 +47,10 @@ def accelerator(settings: Settings) -> GpuAccelerator:
     return GpuAccelerator(config, probe_capabilities)
 
 
+def workspace(settings: Settings) -> LocalWorkspace:
+    return LocalWorkspace(settings.temp_dir, settings.disk_headroom_factor)
+
+
 @asynccontextmanager
 async def open_runtime(
     settings: Settings, with_queue: bool = True, gpu: bool = True,
@@ -76,7 +80,7 @@ async def open_runtime(
         )
         dispatcher = Dispatcher(
             dispatch,
-            objects, jobs, events, LocalWorkspace(settings.temp_dir), pipeline, utcnow, hooks,
+            objects, jobs, events, workspace(settings), pipeline, utcnow, hooks,
         )  # fmt: skip
         queue = await SqsQueue.open(clients.sqs, settings.jobs_queue) if with_queue else None
         yield Runtime(settings, clients, dispatcher, queue, jobs, accel, hooks)

@@ -10,8 +10,10 @@ from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
+import structlog
+
 from core.dispatch import Outcome
-from handlers.runtime import open_runtime
+from handlers.runtime import open_runtime, workspace
 from handlers.worker import Worker
 from infra.bootstrap import Resources, bootstrap
 from infra.emulator import embedded_emulator
@@ -21,6 +23,8 @@ from infra.readiness import worker_readiness
 from infra.settings import Settings
 
 OnOutcome = Callable[[Outcome], None]
+
+log = structlog.get_logger("ffapi.service")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +40,9 @@ async def run_worker(
     settings: Settings, concurrency: int | None, on_outcome: OnOutcome | None = None
 ) -> int:
     require_binaries("ffmpeg", "ffprobe")
+    # Job dirs of a killed worker (kill -9, OOM, a spot reclaim) are never cleaned by it.
+    swept = await asyncio.to_thread(workspace(settings).sweep)
+    log.info("workspace.swept", removed=len(swept), names=[p.name for p in swept])
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):  # ECS sends SIGTERM: finish running jobs first

@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     jobs_table: str = "ffapi-jobs"
     worker_concurrency: int = Field(default=2, ge=1, le=64)
     temp_dir: Path | None = Field(default=None, description="parent of per-job directories")
+    disk_headroom_factor: float = Field(
+        default=3.0, ge=1.0,
+        description="free disk a job needs before its download, in multiples of the input's "
+        "size (the input, the outputs, scratch); short: retried, another worker may have room",
+    )  # fmt: skip
     visibility_timeout: int = Field(default=120, ge=10, le=43200)
     wait_time_seconds: int = Field(default=20, ge=0, le=20)
     retry_backoff_base: float = Field(

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from core.errors import FfapiError, InputNotFound, StorageUnavailable
+from core.errors import FfapiError, InputNotFound, InsufficientDisk, StorageUnavailable
 from core.events import CloudEvent
 from core.jobs import TERMINAL, JobResult, JobStatus, SourceInfo
 from core.models import JobRequest, S3ObjectRef
@@ -138,11 +138,19 @@ class FakeEvents:
 
 
 class FakeWorkspace:
-    def __init__(self) -> None:
+    """``free_bytes``: refuse (InsufficientDisk) a reservation above it; None: room for all."""
+
+    def __init__(self, free_bytes: int | None = None) -> None:
         self.opened: list[str] = []
+        self.reserved: list[int | None] = []
+        self.free_bytes = free_bytes
 
     @asynccontextmanager
-    async def job_dir(self, job_id: str) -> AsyncIterator[JobDir]:
+    async def job_dir(self, job_id: str, reserve_bytes: int | None = None) -> AsyncIterator[JobDir]:
+        self.reserved.append(reserve_bytes)
+        free = self.free_bytes
+        if free is not None and reserve_bytes is not None and reserve_bytes > free:
+            raise InsufficientDisk(f"{free} bytes free; {reserve_bytes} needed")
         self.opened.append(job_id)
         root = Path("/nonexistent") / job_id
         yield JobDir(root=root, source=root / "input" / "source", out=root / "out")

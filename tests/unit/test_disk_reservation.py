@@ -1,0 +1,57 @@
+"""The dispatcher reserves disk for the input it pinned from S3 before anything is downloaded:
+a worker short of room hands the job back (transiently) instead of filling its disk."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from core.dispatch import Dispatcher, DispatchSettings, Disposition, Outcome, QueueMessage
+from core.jobs import JobStatus
+from core.models import OutputLocation
+from core.ports import ObjectInfo
+from core.presets import builtin_catalog
+from core.watch import IntakeConfig, WatchRule
+
+from .fakes import NOW, FakeEvents, FakeJobs, FakeObjects, FakePipeline, FakeWorkspace
+
+S3_PUT = (Path(__file__).parents[2] / "events" / "s3-put.json").read_text()
+OUT = OutputLocation(bucket="ffapi-output", prefix="outputs")
+INTAKE = IntakeConfig(
+    rules=(WatchRule(bucket="ffapi-input", prefix="incoming/", preset="mp4-720p", output=OUT),),
+    default_output=OUT,
+)
+SIZE = 5_000_000  # what HEAD says; the event's own size may be stale or absent
+
+
+def handle(workspace: FakeWorkspace, pipeline: FakePipeline, jobs: FakeJobs) -> Outcome:
+    info = ObjectInfo(size=SIZE, etag=None, version_id=None)
+    objects = FakeObjects({("ffapi-input", "incoming/My Clip+1.mp4"): info})
+    dispatcher = Dispatcher(
+        DispatchSettings(INTAKE, builtin_catalog(), 60, 3),
+        objects, jobs, FakeEvents(), workspace, pipeline,  # type: ignore[arg-type]
+        lambda: NOW,
+    )  # fmt: skip
+    return asyncio.run(dispatcher.handle(QueueMessage("msg-1", S3_PUT, 1)))
+
+
+def test_the_job_dir_is_asked_for_the_pinned_input_size() -> None:
+    workspace, pipeline = FakeWorkspace(), FakePipeline(None)
+    outcome = handle(workspace, pipeline, FakeJobs())
+    assert outcome.jobs[0].status == "COMPLETED"
+    assert workspace.reserved == [SIZE]
+
+
+def test_too_little_disk_retries_the_job_without_running_it() -> None:
+    workspace, pipeline, jobs = FakeWorkspace(free_bytes=SIZE - 1), FakePipeline(None), FakeJobs()
+    outcome = handle(workspace, pipeline, jobs)
+    assert outcome.disposition is Disposition.RETRY
+    [job] = outcome.jobs
+    assert job.status == "RETRYING"
+    assert job.error is not None
+    assert (job.error.code, job.error.retryable) == ("insufficient_disk", True)
+    assert pipeline.runs == []  # nothing downloaded, nothing encoded
+    assert workspace.opened == []
+    record = jobs.records[job.job_id]
+    assert record["status"] == JobStatus.RETRYING
+    assert record["error"]["code"] == "insufficient_disk"
