@@ -19,7 +19,7 @@ import structlog
 
 from core.announce import Announcer
 from core.contract import job_event
-from core.errors import FfapiError, InputChanged, JobBusy, as_ffapi_error
+from core.errors import AttemptsExhausted, FfapiError, InputChanged, JobBusy, as_ffapi_error
 from core.events import CloudEvent, EventType
 from core.intake import normalize
 from core.jobs import JobResult, JobStatus, derive_job_id, resolve_preset
@@ -283,6 +283,8 @@ class Dispatcher:
         final = not error.retryable or receive_count >= self._settings.max_receive_count
         log.warning("job.failed", code=error.code, retryable=error.retryable, final=final,
                     reason=error.message)  # fmt: skip
+        if final and error.retryable:  # out of deliveries: said once, with the last cause
+            error = AttemptsExhausted.after(error, attempt or receive_count)
         if not await self._jobs.fail(job_id, error.to_dict(), final=final, attempt=attempt):
             if attempt is not None:
                 return self._superseded(job_id)

@@ -31,6 +31,9 @@ The tree (codes in brackets; ``retryable`` decides whether the message goes back
         │                                 same attempt, and escapes only when none is left;
         │                                 ``details.reason`` names the cause [accelerator_failed]
         ├── JobBusy                       another worker holds the job's lease [job_busy]
+        ├── AttemptsExhausted             the last delivery failed transiently: the job is
+        │                                 FAILED (still retryable by a DLQ redrive), the
+        │                                 cause in ``details.cause`` [max_attempts]
         └── InternalError                 a bug; retried, then the DLQ [internal_error]
 
 Codes are part of the event contract: add new ones, never rename or reuse one.
@@ -167,6 +170,20 @@ class AcceleratorFailed(TransientError):
 
 class JobBusy(TransientError):
     default_code = "job_busy"
+
+
+class AttemptsExhausted(TransientError):
+    """What a transient failure on the queue's last delivery is announced as."""
+
+    default_code = "max_attempts"
+
+    @classmethod
+    def after(cls, cause: FfapiError, attempts: int) -> AttemptsExhausted:
+        return cls(
+            f"gave up after {attempts} attempts; the last: {cause.code}: {cause.message}",
+            stderr_tail=cause.stderr_tail,
+            details={"cause": cause.to_dict(), "attempts": attempts},
+        )
 
 
 class InternalError(TransientError):

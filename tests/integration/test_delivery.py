@@ -103,8 +103,10 @@ def test_transient_failure_is_retried_then_dead_lettered(stack: Stack, short_cli
     # Tried max_receive_count times, announced once on the last try, then kept in the DLQ.
     assert len(scenario.of_type("started")) == settings.max_receive_count
     [failed] = scenario.of_type("failed")
-    assert failed["data"]["error"]["code"] == "storage_unavailable"
-    assert failed["data"]["error"]["retryable"] is True
+    error = failed["data"]["error"]
+    assert (error["code"], error["retryable"]) == ("max_attempts", True)
+    assert error["details"]["cause"]["code"] == "storage_unavailable"
+    assert error["details"]["attempts"] == settings.max_receive_count
     record = job_record(stack, failed["subject"])
     assert record["status"]["S"] == "FAILED"
     assert record["attempts"]["N"] == str(settings.max_receive_count)

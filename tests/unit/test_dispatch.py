@@ -118,8 +118,13 @@ def test_a_transient_failure_on_the_last_delivery_is_announced_and_left_for_the_
     last = h.handle(s3_put(), receive_count=2)
     assert last.disposition is Disposition.RETRY  # the queue moves it to the DLQ
     assert h.events.types == ["ffapi.job.received", "ffapi.job.started", "ffapi.job.failed"]
-    assert h.events.published[-1].data["error"]["retryable"] is True
+    error = h.events.published[-1].data["error"]
+    assert (error["code"], error["retryable"]) == ("max_attempts", True)
+    assert error["details"]["cause"]["code"] == "storage_unavailable"
+    assert error["details"]["attempts"] == 1  # this claim's attempt: one job run
+    assert "storage_unavailable: s3 down" in error["message"]
     job_id = last.jobs[0].job_id
+    assert h.jobs.records[job_id]["error"]["code"] == "max_attempts"
     assert h.jobs.records[job_id]["status"] == JobStatus.FAILED
     # A redrive from the DLQ may claim it again, since the failure was retryable.
     redriven = h.handle(s3_put(), receive_count=1)

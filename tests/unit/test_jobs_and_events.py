@@ -304,6 +304,7 @@ def test_the_tree_is_what_the_docstring_says() -> None:
         assert f"[{cls.default_code}]" in doc or f" {cls.default_code}]" in doc
     names = {c.__name__ for c in CONCRETE}
     assert names == {
+        "AttemptsExhausted",
         "InvalidMessage",
         "InputNotFound",
         "InputChanged",
