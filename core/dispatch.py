@@ -190,6 +190,7 @@ class Dispatcher:
             await asyncio.wait({work, lease}, return_when=asyncio.FIRST_COMPLETED)
         except BaseException:  # we are being cancelled: the attempt must not run on alone
             work.cancel()
+            await self._release(job_id, attempt, work)
             raise
         finally:
             lease.cancel()
@@ -238,6 +239,22 @@ class Dispatcher:
             raise
         await report.flush()  # every progress event goes out before the completion event
         return result
+
+    async def _release(self, job_id: str, attempt: int, work: asyncio.Task[JobResult]) -> None:
+        """The worker is stopping mid-job: wait for the attempt to stop (its ffmpeg killed,
+        its directory removed), then hand the job back so another worker need not wait for
+        the lease to lapse. Shielded: this runs while we are being cancelled."""
+
+        async def release() -> None:
+            await asyncio.gather(work, return_exceptions=True)
+            try:
+                released = await self._jobs.release(job_id, attempt)
+            except FfapiError as exc:  # the lease lapses on its own
+                log.warning("job.release_failed", code=exc.code, reason=exc.message)
+                return
+            log.info("job.released", attempt=attempt, released=released)
+
+        await asyncio.shield(release())
 
     def _superseded(self, job_id: str) -> JobOutcome:
         log.warning("lease.lost", reason="another worker took the job over; its result stands")

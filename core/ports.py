@@ -81,6 +81,11 @@ class JobStore(Protocol):
 
     async def renew(self, job_id: str, lease_seconds: float, attempt: int) -> bool: ...
 
+    async def release(self, job_id: str, attempt: int) -> bool:
+        """Give the job back unfinished (the worker is stopping): RETRYING with no lease, so
+        the next delivery claims it at once."""
+        ...
+
     async def progress(self, job_id: str, progress: dict[str, Any], attempt: int) -> bool:
         """The running attempt's latest progress (phase, percent, speed, ETA)."""
         ...

@@ -56,12 +56,21 @@ class Worker:
         self._visibility = settings.visibility_timeout
         self._wait = settings.wait_time_seconds
         self._backoff = settings.retry_backoff_base
+        self._drain = settings.drain_seconds
         self._tasks: set[asyncio.Task[None]] = set()
         self._on_outcome = on_outcome  # e.g. `ffapi local` printing each job's outcome
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Poll until ``stop`` is set, then let the running jobs finish."""
+        """Poll until ``stop`` is set, then let the running jobs finish within the drain
+        budget; those still running then are stopped and handed back (``_drain_budget``)."""
         log.info("worker.started", queue=self._queue.url, concurrency=self._concurrency)
+        budget = asyncio.create_task(self._drain_budget(stop))
+        try:
+            await self._poll(stop)
+        finally:
+            budget.cancel()
+
+    async def _poll(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             free = self._concurrency - len(self._tasks)
             if free <= 0:
@@ -75,6 +84,17 @@ class Worker:
             log.info("worker.draining", running=len(self._tasks))
             await asyncio.gather(*self._tasks, return_exceptions=True)
         log.info("worker.stopped")
+
+    async def _drain_budget(self, stop: asyncio.Event) -> None:
+        """Counted from the signal (a long poll in flight may take part of it): ECS kills
+        the task ``stopTimeout`` seconds after SIGTERM, so jobs still running by then are
+        stopped by us, cleanly, rather than by SIGKILL."""
+        await stop.wait()
+        await asyncio.sleep(self._drain)
+        if self._tasks:
+            log.warning("worker.drain_expired", interrupted=len(self._tasks))
+        for task in self._tasks:
+            task.cancel()
 
     async def _receive(self, free: int, stop: asyncio.Event) -> list[Delivery]:
         poll = asyncio.create_task(self._queue.receive(free, self._wait))
@@ -103,7 +123,11 @@ class Worker:
     async def _process(self, delivery: Delivery) -> None:
         with JOBS_IN_FLIGHT.track_inprogress():
             started = time.monotonic()
-            outcome = await self._dispatch(delivery)
+            try:
+                outcome = await self._dispatch(delivery)
+            except asyncio.CancelledError:  # stopping: the job was handed back; the message too
+                await asyncio.shield(self._release(delivery))
+                raise
             record_outcome(outcome, time.monotonic() - started)
             if self._on_outcome is not None:
                 self._on_outcome(outcome)
@@ -123,6 +147,15 @@ class Worker:
             return Outcome(Disposition.RETRY)
         finally:
             heartbeat.cancel()
+
+    async def _release(self, delivery: Delivery) -> None:
+        """Visible again at once: another worker takes the job now, not after our
+        visibility timeout."""
+        try:
+            await self._queue.set_visibility(delivery, 0)
+            log.info("message.released", message_id=delivery.message.message_id)
+        except FfapiError as exc:  # it reappears after its visibility timeout anyway
+            log.warning("queue.release_failed", code=exc.code, reason=exc.message)
 
     async def _settle(self, delivery: Delivery, outcome: Outcome) -> None:
         MESSAGES.labels(outcome.disposition.value).inc()

@@ -119,6 +119,12 @@ class DynamoJobStore:
             condition="attribute_not_exists(job_id) OR #s = :retrying",
         )  # fmt: skip
 
+    async def release(self, job_id: str, attempt: int) -> bool:
+        return await self._update(
+            job_id, "SET #s = :retrying, updated_at = :ts REMOVE lease_until",
+            {":retrying": {"S": JobStatus.RETRYING}}, fenced_by=attempt,
+        )  # fmt: skip
+
     async def progress(self, job_id: str, progress: dict[str, Any], attempt: int) -> bool:
         values = {":p": {"S": json.dumps(progress)}}
         return await self._update(

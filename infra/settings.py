@@ -51,7 +51,17 @@ class Settings(BaseSettings):
     retry_backoff_base: float = Field(
         default=5.0, ge=0, description="seconds; a transient failure waits base*2^n, jittered"
     )
+    drain_seconds: float = Field(
+        default=25.0, ge=0,
+        description="on SIGTERM/SIGINT, seconds running jobs may finish in; then they are "
+        "stopped and handed back to the queue (ECS kills 30 s after SIGTERM by default)",
+    )  # fmt: skip
     transcode_timeout: int = Field(default=3600, ge=10)
+    stall_seconds: float = Field(
+        default=120.0, gt=0,
+        description="an encode whose encoded time has not advanced this long is killed and "
+        "retried (stalled)",
+    )  # fmt: skip
     max_input_bytes: int = Field(default=10 * 1024**3, ge=1)
     transfer_concurrency: int = Field(default=8, ge=1, le=64)
     accel: AccelMode = Field(

@@ -104,6 +104,12 @@ class FakeJobs:
         )  # fmt: skip
         return True
 
+    async def release(self, job_id: str, attempt: int) -> bool:
+        if not self._holds(job_id, attempt):
+            return False
+        self.records[job_id].update(status=JobStatus.RETRYING, lease_until=0)
+        return True
+
     async def progress(self, job_id: str, progress: dict[str, Any], attempt: int) -> bool:
         if not self._holds(job_id, attempt):
             return False

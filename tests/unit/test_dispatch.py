@@ -16,7 +16,7 @@ from core.contract import job_event
 from core.dispatch import Dispatcher, DispatchSettings, Disposition, Outcome, QueueMessage
 from core.errors import InvalidMedia, StorageUnavailable
 from core.events import EventType
-from core.jobs import JobStatus
+from core.jobs import JobResult, JobStatus
 from core.models import OutputLocation
 from core.ports import ObjectInfo
 from core.presets import builtin_catalog
@@ -441,3 +441,43 @@ def test_a_message_that_is_no_job_is_announced_with_its_message_id_as_correlatio
     [failed] = h.events.published
     assert failed.data["correlation_id"] == "sqs-9"
     assert failed.data["input"] is None
+
+
+class BlockingPipeline(FakePipeline):
+    """Runs until cancelled, as a long encode does when the worker is told to stop."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.running = asyncio.Event()
+        self.stopped = False
+
+    async def run(self, *args: object, **kwargs: object) -> JobResult:  # type: ignore[override]
+        self.running.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            self.stopped = True
+        raise AssertionError("unreachable")
+
+
+def test_a_job_interrupted_by_shutdown_is_handed_back_for_the_next_delivery() -> None:
+    pipeline = BlockingPipeline()
+    h = Harness(pipeline)
+
+    async def interrupt() -> None:
+        task = asyncio.create_task(h.dispatcher.handle(QueueMessage("msg-1", s3_put(), 1)))
+        await pipeline.running.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(interrupt())
+
+    assert pipeline.stopped
+    [record] = h.jobs.records.values()
+    assert record["status"] == JobStatus.RETRYING  # claimable now, not after the lease
+    assert h.events.types == ["ffapi.job.received", "ffapi.job.started"]  # nothing final
+    h.pipeline = FakePipeline(None)
+    h.dispatcher._pipeline = h.pipeline  # the next worker
+    again = h.handle(s3_put(), receive_count=2)
+    assert again.jobs[0].status == "COMPLETED"
