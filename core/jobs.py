@@ -54,8 +54,12 @@ def derive_job_id(request: JobRequest, preset: OutputPreset | None) -> str:
 
     The same object version with the same effective preset and destination is the same job,
     however many times S3 announces it (a multipart upload raises two ObjectCreated events).
+    A request's own ``idempotency_key`` replaces all of that: one key, one job.
     ``preset`` is None only for a request refused before its preset resolved.
     """
+    if request.idempotency_key:  # the caller names the job; nothing else identifies it
+        digest = hashlib.sha256(f"key\x00{request.idempotency_key}".encode()).hexdigest()
+        return f"{JOB_ID_PREFIX}{digest[:24]}"
     ref, out = request.input, request.output
     parts = [
         ref.bucket, ref.key, ref.version_id or "", ref.etag or "",

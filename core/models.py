@@ -54,6 +54,9 @@ class JobRequest(_Strict):
     ) = None
     output: OutputLocation | None = None
     correlation_id: ShortToken | None = None
+    # The caller's own idempotency key: the same key is the same job, whatever the rest of
+    # the request says (a re-sent request after a timeout, an object overwritten since).
+    idempotency_key: ShortToken | None = None
     metadata: Annotated[dict[MetaKey, MetaValue], Field(max_length=16)] = Field(
         default_factory=dict
     )

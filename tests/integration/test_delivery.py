@@ -12,6 +12,27 @@ from .conftest import Stack, job_record, run_worker
 pytestmark = pytest.mark.integration
 
 
+def test_requests_under_one_idempotency_key_run_one_job(stack: Stack, short_clip: Path) -> None:
+    s3, sqs, settings = stack.client("s3"), stack.client("sqs"), stack.settings
+    s3.upload_file(str(short_clip), settings.input_bucket, "library/keyed.mp4")
+    first = {"input": {"bucket": settings.input_bucket, "key": "library/keyed.mp4"},
+             "preset": "mp4-480p", "idempotency_key": "order-4711"}  # fmt: skip
+    # Re-sent by a client that timed out, and this time asking for another preset.
+    resent = {**first, "preset": "mp4-720p"}
+    for body in (first, resent):
+        sqs.send_message(QueueUrl=stack.resources.queue_url, MessageBody=json.dumps(body))
+
+    scenario = run_worker(
+        stack, settle=10.0, until=lambda: stack.queue_depth(stack.resources.queue_url) == 0
+    )
+
+    assert len(scenario.of_type("received")) == 1
+    assert len(scenario.of_type("started")) == 1
+    [completed] = scenario.of_type("completed")  # as the request that claimed it first asked
+    assert completed["data"]["preset"] in ("mp4-480p", "mp4-720p")
+    assert stack.queue_depth(stack.resources.queue_url) == 0
+
+
 def test_the_same_upload_announced_twice_runs_one_job(stack: Stack, short_clip: Path) -> None:
     s3, settings = stack.client("s3"), stack.settings
     key = f"{settings.watch_prefix}twice.mp4"

@@ -98,6 +98,17 @@ def test_inline_ladders_are_bounded() -> None:
         )
 
 
+def test_a_callers_idempotency_key_is_the_whole_identity() -> None:
+    keyed = JobRequest.model_validate({**request().model_dump(), "idempotency_key": "order-7"})
+    changed = request(input_etag="another", preset="mp4-480p").model_dump()
+    resent = JobRequest.model_validate({**changed, "idempotency_key": "order-7"})
+    assert job_id(keyed) == job_id(resent)  # one key, one job
+    assert JOB_ID_RE.match(job_id(keyed))
+    assert job_id(keyed) != job_id(request())
+    other = JobRequest.model_validate({**request().model_dump(), "idempotency_key": "order-8"})
+    assert job_id(other) != job_id(keyed)
+
+
 def test_job_id_format() -> None:
     assert JOB_ID_RE.match(job_id(request()))
 
