@@ -74,7 +74,8 @@ async def open_runtime(
         )  # fmt: skip
         accel = accelerator(settings) if gpu else None
         tiers: Accelerator = accel or CpuOnly()
-        pipeline = JobPipeline(objects, FfmpegMedia(), LocalDiskFiles(), limits, utcnow, tiers)
+        media = FfmpegMedia(stall_seconds=settings.stall_seconds)
+        pipeline = JobPipeline(objects, media, LocalDiskFiles(), limits, utcnow, tiers)
         dispatch = DispatchSettings(
             settings.intake, presets, settings.lease_seconds, settings.max_receive_count
         )

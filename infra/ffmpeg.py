@@ -1,4 +1,5 @@
-"""Run ffmpeg and ffprobe: argv lists only (never a shell), a wall-clock timeout, bounded stderr.
+"""Run ffmpeg and ffprobe: argv lists only (never a shell), a wall-clock timeout, a stall
+watchdog on encodes that report progress, bounded stderr.
 
 Failures are classified from stderr by :func:`core.diagnose.classify_ffmpeg_failure`.
 """
@@ -11,9 +12,10 @@ import json
 import os
 import shutil
 import signal
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import structlog
 
@@ -22,6 +24,7 @@ from core.errors import (
     InvalidMedia,
     ResourceExhausted,
     TranscodeFailed,
+    TranscodeStalled,
     TranscodeTimeout,
     UnsupportedMedia,
 )
@@ -30,6 +33,8 @@ from core.progress import EncodeProgress, ProgressBlocks
 from core.qc import Packet
 
 log = structlog.get_logger("ffapi.ffmpeg")
+
+T = TypeVar("T")
 
 STDERR_LIMIT = 64 * 1024  # keep the tail; a corrupt input can make ffmpeg very chatty
 STDOUT_LIMIT = 16 * 1024**2  # ffprobe's JSON of a sane file is a few KB
@@ -50,7 +55,13 @@ def require_binaries(*names: str) -> None:
 
 
 class FfmpegMedia:
-    """The MediaTool port, backed by the ffmpeg/ffprobe binaries on PATH."""
+    """The MediaTool port, backed by the ffmpeg/ffprobe binaries on PATH.
+
+    ``stall_seconds``: an encode run with progress is killed when its encoded time has not
+    advanced this long (None: only the wall-clock timeout stops it)."""
+
+    def __init__(self, stall_seconds: float | None = None) -> None:
+        self._stall_seconds = stall_seconds
 
     async def probe(self, path: Path, formats: tuple[str, ...] = SOURCE_FORMATS) -> dict[str, Any]:
         code, stdout, stderr = await run_argv(
@@ -72,12 +83,17 @@ class FfmpegMedia:
         self, argv: Sequence[str], cwd: Path, timeout: float,
         progress: Callable[[EncodeProgress], None] | None = None,
     ) -> None:  # fmt: skip
+        on_line: Callable[[str], None] | None = None
+        stall: StallWatch | None = None
         if progress is not None:  # ffmpeg's key=value blocks on stdout, once a second
             argv = [argv[0], "-progress", "pipe:1", "-stats_period", "1", *argv[1:]]
-        blocks = ProgressBlocks(progress) if progress else None
-        code, _, stderr = await run_argv(
-            argv, cwd=cwd, timeout=timeout, on_line=blocks.feed if blocks else None
-        )
+            blocks = ProgressBlocks(progress)
+            on_line = blocks.feed
+            if self._stall_seconds is not None:
+                stall = StallWatch(self._stall_seconds)
+                on_line = _both(blocks.feed, stall.feed)
+        code, _, stderr = await run_argv(argv, cwd=cwd, timeout=timeout, on_line=on_line,
+                                         stall=stall)  # fmt: skip
         if code != 0:
             raise classify_ffmpeg_failure(stderr)
 
@@ -108,11 +124,54 @@ def _packet(line: str) -> Packet | None:
     return Packet(pts=pts, duration=duration, key=fields[3].startswith("K"), pos=pos)
 
 
+class StallWatch:
+    """ffmpeg's encoded time (``out_time_us``), watched for advances.
+
+    The clock starts with the process: ffmpeg 5.1 prints no progress block until every
+    output has started, and its first blocks may say ``out_time_us=N/A``. Any advance (the
+    first number counts as one) starts it again.
+    """
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self._clock = clock
+        self._since = clock()
+        self._furthest: int | None = None
+
+    def feed(self, line: str) -> None:
+        key, _, value = line.strip().partition("=")
+        if key != "out_time_us":
+            return
+        try:
+            encoded = int(value)
+        except ValueError:  # N/A: nothing muxed yet
+            return
+        if self._furthest is None or encoded > self._furthest:
+            self._furthest, self._since = encoded, self._clock()
+
+    async def stalled(self) -> None:
+        """Return once the encoded time has stood still for ``seconds``."""
+        while True:  # every advance moves the deadline on
+            left = self._since + self.seconds - self._clock()
+            if left <= 0:
+                return
+            await asyncio.sleep(left)
+
+
+def _both(first: Callable[[str], None], second: Callable[[str], None]) -> Callable[[str], None]:
+    def feed(line: str) -> None:
+        first(line)
+        second(line)
+
+    return feed
+
+
 async def run_argv(
     argv: Sequence[str], cwd: Path, timeout: float,
-    on_line: Callable[[str], None] | None = None,
+    on_line: Callable[[str], None] | None = None, stall: StallWatch | None = None,
 ) -> tuple[int, str, str]:  # fmt: skip
-    """Run one process to completion; kill it (and fail with TranscodeTimeout) at the deadline.
+    """Run one process to completion; kill it (and fail with TranscodeTimeout) at the deadline,
+    or (TranscodeStalled) when ``stall`` says its output stopped advancing.
 
     Returns (exit code, stdout, the last STDERR_LIMIT bytes of stderr). With ``on_line``,
     stdout is handed over line by line as it comes instead (and "" returned for it). A
@@ -130,13 +189,14 @@ async def run_argv(
     )
     assert proc.stdout is not None
     assert proc.stderr is not None
+    tail = bytearray()  # filled as stderr comes, so a stopped run still has its last words
     try:
         reader = (
             _read_lines(proc.stdout, on_line) if on_line else _read_all(proc.stdout, STDOUT_LIMIT)
         )
-        stdout, stderr, _ = await asyncio.wait_for(
-            asyncio.gather(reader, _read_tail(proc.stderr, STDERR_LIMIT), proc.wait()), timeout
-        )
+        streams = asyncio.gather(reader, _read_tail(proc.stderr, STDERR_LIMIT, tail), proc.wait())
+        async with asyncio.timeout(timeout):
+            finished = await _unless_stalled(streams, stall)
     except TimeoutError:
         _kill(proc)
         await proc.wait()
@@ -145,6 +205,16 @@ async def run_argv(
         _kill(proc)
         await proc.wait()
         raise
+    stderr = tail.decode(errors="replace")
+    if finished is None:  # the watchdog's verdict: the whole group goes, the attempt is retried
+        _kill(proc)
+        await proc.wait()
+        assert stall is not None
+        raise TranscodeStalled(
+            f"{argv[0]} made no progress for {stall.seconds:g}s and was stopped",
+            stderr_tail=stderr_tail(stderr),
+        )
+    stdout = finished[0]
     code = proc.returncode if proc.returncode is not None else -1
     log.debug("process.exited", tool=argv[0], code=code)
     if code < 0:
@@ -154,13 +224,29 @@ async def run_argv(
     return code, stdout, stderr
 
 
-async def _read_tail(stream: asyncio.StreamReader, limit: int) -> str:
+async def _unless_stalled(work: Awaitable[T], stall: StallWatch | None) -> T | None:
+    """``work``'s result, or None (``work`` cancelled) once ``stall`` says it stalled."""
+    if stall is None:
+        return await work
+    running, watchdog = asyncio.ensure_future(work), asyncio.ensure_future(stall.stalled())
+    try:
+        await asyncio.wait({running, watchdog}, return_when=asyncio.FIRST_COMPLETED)
+    finally:  # also when we are cancelled (the deadline): nothing is left running
+        watchdog.cancel()
+        finished = running.done()
+        if not finished:
+            running.cancel()
+            await asyncio.wait({running})  # its readers end before the process is killed
+            with contextlib.suppress(asyncio.CancelledError):
+                running.exception()  # a cancelled gather ends holding a CancelledError
+    return running.result() if finished else None
+
+
+async def _read_tail(stream: asyncio.StreamReader, limit: int, tail: bytearray) -> None:
     """Keep only the last ``limit`` bytes: a corrupt input can make ffmpeg log without end."""
-    tail = bytearray()
     while chunk := await stream.read(65536):
         tail += chunk
         del tail[:-limit]
-    return tail.decode(errors="replace")
 
 
 async def _read_lines(stream: asyncio.StreamReader, on_line: Callable[[str], None]) -> str:

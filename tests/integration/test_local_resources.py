@@ -1,21 +1,24 @@
 """Local resources under failure: no download without disk room, no job directory outliving a
-killed worker."""
+killed worker, no ffmpeg hanging past its stall time."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import shutil
 import signal
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from core.errors import InsufficientDisk
+from core.errors import InsufficientDisk, TranscodeStalled
+from infra.ffmpeg import FfmpegMedia
 from infra.storage import S3ObjectStore
 from infra.workspace import LocalWorkspace
 
@@ -47,9 +50,23 @@ def test_a_job_dir_is_refused_when_the_disk_is_short(tmp_path: Path) -> None:
     asyncio.run(open_one(0))
 
 
-def scan_jobs(stack: Stack) -> list[dict[str, Any]]:
-    items = stack.client("dynamodb").scan(TableName=stack.settings.jobs_table)["Items"]
-    return [dict(item) for item in items]
+def first_retry(stack: Stack) -> tuple[list[dict[str, Any]], Any]:
+    """A check for run_worker's ``until`` that keeps the job record as it is at the first
+    RETRYING (the next delivery comes back within a second and may already end the job)."""
+    seen: list[dict[str, Any]] = []
+
+    def retrying() -> bool:
+        items = stack.client("dynamodb").scan(TableName=stack.settings.jobs_table)["Items"]
+        seen.extend(item for item in items if item["status"]["S"] == "RETRYING")
+        return bool(seen)
+
+    return seen, retrying
+
+
+def assert_retried_as(record: dict[str, Any], code: str) -> None:
+    error = json.loads(record["error"]["S"])
+    assert (error["code"], error["retryable"]) == (code, True)
+    assert record["retryable"]["BOOL"] is True
 
 
 def test_a_worker_short_of_disk_hands_the_job_back_without_downloading(
@@ -65,19 +82,12 @@ def test_a_worker_short_of_disk_hands_the_job_back_without_downloading(
     monkeypatch.setattr(S3ObjectStore, "download", spy)
     key = f"{stack.settings.watch_prefix}clip.mp4"
     stack.client("s3").upload_file(str(short_clip), stack.settings.input_bucket, key)
-
-    def retrying() -> bool:
-        return any(item["status"]["S"] == "RETRYING" for item in scan_jobs(stack))
-
+    seen, retrying = first_retry(stack)
     settings = stack.settings.model_copy(update={"disk_headroom_factor": 1e12})
-    scenario = run_worker(stack, settings=settings, terminal=0, settle=60, until=retrying)
-    [item] = scan_jobs(stack)
-    assert item["status"]["S"] == "RETRYING"
-    error = json.loads(item["error"]["S"])
-    assert (error["code"], error["retryable"]) == ("insufficient_disk", True)
-    assert item["retryable"]["BOOL"] is True
-    assert downloads == []
-    assert not scenario.of_type("failed")  # not the last delivery: nothing final announced
+    run_worker(stack, settings=settings, terminal=0, settle=60, until=retrying)
+    assert seen, "the job never came back RETRYING"
+    assert_retried_as(seen[0], "insufficient_disk")
+    assert downloads == []  # on any delivery
     assert settings.temp_dir is not None
     assert list(settings.temp_dir.iterdir()) == []
 
@@ -151,3 +161,116 @@ def test_job_dirs_are_named_for_their_owner_and_removed_after_the_job(tmp_path: 
     assert root.name.startswith(f"ffapi-{JOB}-n")
     assert f"-p{os.getpid()}-" in root.name
     assert not root.exists()
+
+
+# -- the stall watchdog ---------------------------------------------------------------------
+
+STALLING = '''#!{python}
+"""An ffmpeg that starts an encode, reports once and then hangs (a stuck device or filter).
+Anything run without progress goes to the real binary."""
+import os, subprocess, sys, time
+argv = sys.argv[1:]
+if "-progress" not in argv:
+    os.execv({real!r}, [{real!r}, *argv])
+helper = subprocess.Popen(["sleep", "600"])  # in our process group: the kill must reach it
+with open({pids!r}, "a") as f:
+    f.write(f"{{os.getpid()}} {{helper.pid}}\\n")
+sys.stdout.write("frame=0\\nout_time_us=N/A\\nprogress=continue\\n")
+sys.stdout.write("frame=1\\nout_time_us=66666\\nprogress=continue\\n")
+sys.stdout.flush()
+time.sleep(600)
+'''
+
+
+def stalling_ffmpeg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Put the stalling fake first on PATH; return the file it lists its pids in."""
+    real = shutil.which("ffmpeg")
+    assert real is not None
+    bindir, pids = tmp_path / "fakebin", tmp_path / "ffmpeg-pids"
+    bindir.mkdir()
+    script = bindir / "ffmpeg"
+    script.write_text(STALLING.format(python=sys.executable, real=real, pids=str(pids)))
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    return pids
+
+
+def _stat(pid: str) -> list[str] | None:
+    """/proc/<pid>/stat after the command name: state, ppid, pgrp, ..."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
+def gone(pid: int) -> bool:
+    """Exited (a zombie waiting for a parent that does not reap counts: it runs nothing)."""
+    fields = _stat(str(pid))
+    return fields is None or fields[0] in ("Z", "X")
+
+
+def group_running(pgid: int) -> list[int]:
+    """Processes of the group that still run, once a SIGKILL sent to it has had a moment to
+    land (the leader's exit is awaited, its children's is not)."""
+    deadline = time.monotonic() + 5
+    while True:
+        members = []
+        for entry in Path("/proc").iterdir():
+            fields = _stat(entry.name) if entry.name.isdigit() else None
+            if fields is not None and int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+                members.append(int(entry.name))
+        if not members or time.monotonic() > deadline:
+            return members
+        time.sleep(0.05)
+
+
+def test_a_stalled_encode_is_killed_with_its_process_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pids = stalling_ffmpeg(tmp_path, monkeypatch)
+    reports: list[Any] = []
+    started = time.monotonic()
+    with pytest.raises(TranscodeStalled) as info:
+        asyncio.run(
+            FfmpegMedia(stall_seconds=2).transcode(
+                ["ffmpeg", "-i", "file:in.mp4", "file:out.mp4"], tmp_path, 60, reports.append
+            )
+        )
+    took = time.monotonic() - started
+    assert (info.value.code, info.value.retryable) == ("stalled", True)
+    assert 1.5 < took < 15  # the stall time after the last advance, well before the timeout
+    assert reports  # its one block still counted as progress
+    leader, helper = map(int, pids.read_text().split())
+    assert group_running(leader) == []  # the leader started its session: pgid == its pid
+    assert gone(leader)
+    assert gone(helper)
+
+
+def test_a_real_encode_longer_than_the_stall_time_completes(tmp_path: Path) -> None:
+    # -re: ffmpeg reads at real time, so the encode lasts 5 s, over twice the stall time.
+    argv = ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-v", "error", "-re",
+            "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=15:duration=5",
+            "-c:v", "libx264", "-preset", "ultrafast", "file:out.mp4"]  # fmt: skip
+    reports: list[Any] = []
+    asyncio.run(FfmpegMedia(stall_seconds=2).transcode(argv, tmp_path, 60, reports.append))
+    assert (tmp_path / "out.mp4").stat().st_size > 0
+    assert len(reports) >= 3
+
+
+def test_a_worker_retries_a_stalling_job(
+    stack: Stack, short_clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pids = stalling_ffmpeg(tmp_path, monkeypatch)
+    key = f"{stack.settings.watch_prefix}clip.mp4"
+    stack.client("s3").upload_file(str(short_clip), stack.settings.input_bucket, key)
+    seen, retrying = first_retry(stack)
+    settings = stack.settings.model_copy(update={"stall_seconds": 2.0})
+    run_worker(stack, settings=settings, terminal=0, settle=60, until=retrying)
+    assert seen, "the job never came back RETRYING"
+    assert_retried_as(seen[0], "stalled")
+    runs = [tuple(map(int, line.split())) for line in pids.read_text().splitlines()]
+    assert runs  # the worker waits for a started attempt before it stops
+    for leader, helper in runs:
+        assert group_running(leader) == []
+        assert gone(leader)
+        assert gone(helper)
