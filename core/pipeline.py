@@ -86,11 +86,7 @@ class JobPipeline:
     ) -> JobResult:  # fmt: skip
         started_at, timer, out = self._now(), PhaseTimer(), request.output
         assert out is not None, "intake fills in the output location"
-        size = request.input.size
-        if size is not None and size > self._limits.max_input_bytes:
-            raise InputTooLarge(
-                f"input is {size} bytes; the limit is {self._limits.max_input_bytes}"
-            )
+        self.admit(request)
         if (committed := await self._commit.committed(out, job_id)) is not None:
             # An earlier attempt committed and died before recording it: its result stands.
             log.info("job.adopted", committed_by_attempt=committed.attempt)
@@ -130,6 +126,15 @@ class JobPipeline:
         )  # fmt: skip
         # job.json goes last: it is the commit marker, and it lists what came before it.
         return await self._commit.commit(result)
+
+    def admit(self, request: JobRequest) -> None:
+        """Refuse, permanently, what no worker would take; before any disk is reserved for
+        it (a too-large input must not be retried as a full disk)."""
+        size = request.input.size
+        if size is not None and size > self._limits.max_input_bytes:
+            raise InputTooLarge(
+                f"input is {size} bytes; the limit is {self._limits.max_input_bytes}"
+            )
 
     async def _mp4(
         self, preset: Mp4Preset, probe: ProbeResult, jobdir: JobDir, out: OutputLocation,

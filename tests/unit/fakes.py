@@ -9,7 +9,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from core.errors import FfapiError, InputNotFound, InsufficientDisk, StorageUnavailable
+from core.errors import (
+    FfapiError,
+    InputNotFound,
+    InputTooLarge,
+    InsufficientDisk,
+    StorageUnavailable,
+)
 from core.events import CloudEvent
 from core.jobs import TERMINAL, JobResult, JobStatus, SourceInfo
 from core.models import JobRequest, S3ObjectRef
@@ -168,6 +174,12 @@ class FakePipeline:
     def __init__(self, *script: FfapiError | Exception | None) -> None:
         self.script = list(script)
         self.runs: list[tuple[str, int]] = []
+        self.max_input_bytes: int | None = None
+
+    def admit(self, request: JobRequest) -> None:
+        size = request.input.size
+        if self.max_input_bytes is not None and size is not None and size > self.max_input_bytes:
+            raise InputTooLarge(f"input is {size} bytes")
 
     async def run(
         self, job_id: str, request: JobRequest, preset: OutputPreset, jobdir: JobDir, attempt: int,

@@ -55,3 +55,14 @@ def test_too_little_disk_retries_the_job_without_running_it() -> None:
     record = jobs.records[job.job_id]
     assert record["status"] == JobStatus.RETRYING
     assert record["error"]["code"] == "insufficient_disk"
+
+
+def test_an_input_over_the_limit_fails_permanently_even_on_a_short_disk() -> None:
+    workspace, pipeline, jobs = FakeWorkspace(free_bytes=1), FakePipeline(None), FakeJobs()
+    pipeline.max_input_bytes = SIZE - 1
+    outcome = handle(workspace, pipeline, jobs)
+    assert outcome.disposition is Disposition.ACK  # final: no retry as a full disk
+    [job] = outcome.jobs
+    assert job.error is not None
+    assert (job.error.code, job.error.retryable) == ("input_too_large", False)
+    assert workspace.reserved == []
