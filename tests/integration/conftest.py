@@ -86,6 +86,16 @@ def stack(emulator: EmbeddedEmulator, tmp_path: Path) -> Stack:
     return Stack(settings, bootstrap(settings))
 
 
+@pytest.fixture
+def ffapi_env(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    """The stack's settings as FFAPI_* variables, for commands that read them (the CLI)."""
+    for name, value in stack.settings.model_dump(exclude_none=True).items():
+        monkeypatch.setenv(f"FFAPI_{name.upper()}", str(value))
+    yield stack
+    # One-shot commands log at WARNING; the tests after these read the worker's INFO lines.
+    configure_logging("INFO", "json")
+
+
 @pytest.fixture(scope="session")
 def sample_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo's clip: 10 s, 1280x720, 30 fps, stereo AAC."""

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,21 +23,11 @@ from handlers import cli
 from handlers.cli_errors import explain
 from infra.bootstrap import NOTIFICATION_ID, bootstrap, same_rule
 from infra.ffmpeg import MissingBinary
-from infra.logs import configure_logging
 from infra.settings import Settings
 
 from .conftest import Stack, drain_events, run_worker, subscribe_queue
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def ffapi_env(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    for name, value in stack.settings.model_dump(exclude_none=True).items():
-        monkeypatch.setenv(f"FFAPI_{name.upper()}", str(value))
-    yield stack
-    # One-shot commands log at WARNING; the tests after these read the worker's INFO lines.
-    configure_logging("INFO", "json")
 
 
 def test_bootstrap_twice_changes_nothing(

@@ -4,14 +4,12 @@ moved back to the jobs queue one by one or all, and a poison message's whole rou
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from handlers import cli
-from infra.logs import configure_logging
 
 from .conftest import Stack, job_record, run_worker
 
@@ -20,15 +18,6 @@ pytestmark = pytest.mark.integration
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 ORIGIN = {"origin": {"DataType": "String", "StringValue": "test-suite"}}
 MARKUP = "[bold red]not a job[/bold red] " + "x" * 80  # text, longer than the preview
-
-
-@pytest.fixture
-def ffapi_env(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    for name, value in stack.settings.model_dump(exclude_none=True).items():
-        monkeypatch.setenv(f"FFAPI_{name.upper()}", str(value))
-    yield stack
-    # One-shot commands log at WARNING; the tests after these read the worker's INFO lines.
-    configure_logging("INFO", "json")
 
 
 def _s3_event(stack: Stack) -> str:
