@@ -86,7 +86,6 @@ class JobPipeline:
     ) -> JobResult:  # fmt: skip
         started_at, timer, out = self._now(), PhaseTimer(), request.output
         assert out is not None, "intake fills in the output location"
-        self.admit(request)
         if (committed := await self._commit.committed(out, job_id)) is not None:
             # An earlier attempt committed and died before recording it: its result stands.
             log.info("job.adopted", committed_by_attempt=committed.attempt)
@@ -128,8 +127,8 @@ class JobPipeline:
         return await self._commit.commit(result)
 
     def admit(self, request: JobRequest) -> None:
-        """Refuse, permanently, what no worker would take; before any disk is reserved for
-        it (a too-large input must not be retried as a full disk)."""
+        """Refuse, permanently, what no worker would take. The dispatcher asks before it
+        reserves disk for the job (a too-large input must not be retried as a full disk)."""
         size = request.input.size
         if size is not None and size > self._limits.max_input_bytes:
             raise InputTooLarge(

@@ -181,15 +181,7 @@ class DynamoJobStore:
                 TableName=self._table, Key={"job_id": {"S": job_id}}, ConsistentRead=True
             )
         item = resp.get("Item")
-        if item is None:
-            return None
-        record = {k: _plain(_deserializer.deserialize(v)) for k, v in item.items()}
-        for field in ("request", "result", "error", "progress"):  # JSON text: no float surprises
-            if isinstance(record.get(field), str):
-                record[field] = json.loads(record[field])
-        if isinstance(record.get("webhooks"), list):
-            record["webhooks"] = [json.loads(d) for d in record["webhooks"]]
-        return record
+        return _record(item) if item is not None else None
 
     async def recent(self, status: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
         """The newest ``limit`` jobs (by creation), optionally of one status, summarized:
@@ -204,7 +196,7 @@ class DynamoJobStore:
         if status is not None:
             kwargs["FilterExpression"] = "#s = :status"
             kwargs["ExpressionAttributeValues"] = {":status": {"S": status}}
-        records = [_summary(item) for item in await _scan_pages(self._ddb, **kwargs)]
+        records = [_record(item) for item in await _scan_pages(self._ddb, **kwargs)]
         # A job refused before its claim has no created_at; its one write dates it.
         records.sort(key=lambda r: str(r.get("created_at") or r.get("updated_at")), reverse=True)
         return records[:limit]
@@ -231,9 +223,13 @@ async def _scan_pages(ddb: Any, **kwargs: Any) -> list[dict[str, Any]]:
         kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
 
 
-def _summary(item: dict[str, Any]) -> dict[str, Any]:
+def _record(item: dict[str, Any]) -> dict[str, Any]:
+    """A DynamoDB item as plain Python; the fields stored as JSON text (no float surprises)
+    parsed back."""
     record = {k: _plain(_deserializer.deserialize(v)) for k, v in item.items()}
-    for field in ("error", "progress"):  # stored as JSON text, as get() reads them
+    for field in ("request", "result", "error", "progress"):
         if isinstance(record.get(field), str):
             record[field] = json.loads(record[field])
+    if isinstance(record.get("webhooks"), list):
+        record["webhooks"] = [json.loads(d) for d in record["webhooks"]]
     return record
