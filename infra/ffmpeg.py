@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import json
 import os
 import shutil
 import signal
+import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path, PurePosixPath
@@ -186,6 +188,7 @@ async def run_argv(
         stderr=asyncio.subprocess.PIPE,
         env=_child_env(),
         start_new_session=True,  # a kill reaches the whole process group, not just ffmpeg
+        preexec_fn=_dies_with(os.getpid()),
     )
     assert proc.stdout is not None
     assert proc.stderr is not None
@@ -268,6 +271,26 @@ async def _read_all(stream: asyncio.StreamReader, limit: int) -> str:
 def _kill(proc: asyncio.subprocess.Process) -> None:
     with contextlib.suppress(ProcessLookupError):  # it exited on its own meanwhile
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _dies_with(parent: int) -> Callable[[], None] | None:
+    """Linux: the child gets SIGKILL when the worker dies. Its own session keeps it out of
+    a signal sent to the worker's group, so without this a worker killed outright (kill -9,
+    the OOM killer) would leave ffmpeg encoding on, orphaned, into a directory the next
+    worker sweeps."""
+    if sys.platform != "linux":
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+    def in_child() -> None:  # between fork and exec: async-signal-safe calls only
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the worker died before prctl took effect
+            os._exit(1)
+
+    return in_child
 
 
 def _child_env() -> dict[str, str]:

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -61,3 +67,39 @@ def test_stderr_is_kept_to_its_tail_however_much_is_written(tmp_path: Path) -> N
     assert code == 0
     assert len(stderr) <= STDERR_LIMIT
     assert stderr.endswith("last line\n")
+
+
+def test_a_worker_killed_outright_takes_its_child_with_it(tmp_path: Path) -> None:
+    """kill -9 runs no cleanup: the child (in its own session, out of reach of a signal to
+    the worker's group) must still die with the worker rather than run on orphaned."""
+    marker = f"{3600 + secrets.randbelow(10**6) / 10**7:.7f}"  # a unique sleep to find
+    script = (
+        "import asyncio, pathlib; from infra.ffmpeg import run_argv; "
+        f"asyncio.run(run_argv(['sleep', '{marker}'], cwd=pathlib.Path('.'), timeout=600))"
+    )
+    worker = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path,
+                              env={**os.environ, "PYTHONPATH": str(Path.cwd())})  # fmt: skip
+    try:
+        assert wait_until(lambda: bool(pids_of(f"sleep {marker}")), 30)
+        worker.kill()
+        worker.wait(10)
+        assert wait_until(lambda: not pids_of(f"sleep {marker}"), 10), "the child outlived it"
+    finally:
+        worker.kill()
+        for pid in pids_of(f"sleep {marker}"):
+            os.kill(pid, signal.SIGKILL)
+
+
+def pids_of(command_line: str) -> list[int]:
+    found = subprocess.run(["pgrep", "-fx", command_line], capture_output=True, text=True,
+                           check=False)  # fmt: skip
+    return [int(pid) for pid in found.stdout.split()]
+
+
+def wait_until(condition: Callable[[], bool], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
