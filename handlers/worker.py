@@ -121,6 +121,9 @@ class Worker:
         return deliveries
 
     async def _process(self, delivery: Delivery) -> None:
+        message = delivery.message
+        log.info("message.received", message_id=message.message_id,
+                 receive_count=message.receive_count)  # fmt: skip
         with JOBS_IN_FLIGHT.track_inprogress():
             started = time.monotonic()
             try:
@@ -159,11 +162,14 @@ class Worker:
 
     async def _settle(self, delivery: Delivery, outcome: Outcome) -> None:
         MESSAGES.labels(outcome.disposition.value).inc()
+        message_id = delivery.message.message_id
         if outcome.disposition is Disposition.ACK:
             await self._queue.delete(delivery)
+            log.info("message.deleted", message_id=message_id)
         else:
             delay = retry_delay(outcome, delivery.message.receive_count, self._backoff)
             await self._queue.set_visibility(delivery, delay)
+            log.info("message.returned", message_id=message_id, visible_in=delay)
 
     async def _heartbeat(self, delivery: Delivery) -> None:
         """Keep a running job's message invisible, so no other worker receives it meanwhile.
