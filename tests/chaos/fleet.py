@@ -68,7 +68,9 @@ class Fleet:
     """Worker processes pointed at one stack, each with its own work directory under
     ``root`` (as each ECS task has its own disk)."""
 
-    def __init__(self, settings: Settings, root: Path, endpoint_url: str) -> None:
+    def __init__(
+        self, settings: Settings, root: Path, endpoint_url: str, stall_encodes: bool = False
+    ) -> None:
         self.settings = settings
         self.root = root
         self.endpoint_url = endpoint_url
@@ -76,7 +78,7 @@ class Fleet:
         self.ffmpeg_runs = root / "ffmpeg-runs.log"
         self._bin = root / "bin"
         self._bin.mkdir(parents=True, exist_ok=True)
-        _recording_ffmpeg(self._bin / "ffmpeg", self.ffmpeg_runs)
+        _recording_ffmpeg(self._bin / "ffmpeg", self.ffmpeg_runs, stall_encodes)
 
     def start(self, name: str, *, hold: str | None = None, marker: Path | None = None,
               **overrides: object) -> WorkerProcess:  # fmt: skip
@@ -149,6 +151,11 @@ class Fleet:
         runs = self.ffmpeg_runs.read_text().splitlines()
         return sum(f"ffapi-{job_id}-" in run and "-progress" in run for run in runs)
 
+    def messages_for(self, job_id: str) -> set[str]:
+        """Ids of the queue messages the workers handled for this job."""
+        lines = (line for w in self.workers for line in w.log())
+        return {line["message_id"] for line in lines if line.get("job_id") == job_id}
+
     def logged(self, event: str) -> list[dict[str, Any]]:
         return [line for w in self.workers for line in w.log() if line.get("event") == event]
 
@@ -161,12 +168,15 @@ class Fleet:
             os.kill(pid, signal.SIGKILL)
 
 
-def _recording_ffmpeg(path: Path, runs: Path) -> None:
+def _recording_ffmpeg(path: Path, runs: Path, stall_encodes: bool) -> None:
+    """With ``stall_encodes``, an encode (a run reporting ``-progress``) hangs without a
+    word, as ffmpeg does on a wedged GPU or a stuck network mount."""
     real = shutil.which("ffmpeg")
     assert real is not None, "ffmpeg is required"
     # ffmpeg's environment is scrubbed by the worker (PATH and locale only): the log's path
     # is written into the script.
-    path.write_text(f'#!/bin/sh\necho "$*" >> {runs}\nexec {real} "$@"\n')
+    stall = 'case " $* " in *" -progress "*) exec sleep 600;; esac\n' if stall_encodes else ""
+    path.write_text(f'#!/bin/sh\necho "$*" >> {runs}\n{stall}exec {real} "$@"\n')
     path.chmod(0o755)
 
 

@@ -1,0 +1,58 @@
+"""A job that runs for several visibility timeouts, with a second worker polling the same
+queue: the heartbeat keeps its message hidden, so it is received once, not again by the
+other worker (which would find the job leased and have to put it back)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from boto3.s3.transfer import TransferConfig
+
+from infra.emulator import EmbeddedEmulator
+from infra.ffmpeg import make_sample_clip
+
+from .conftest import ChaosStack, EventLog, queue_empty
+from .fleet import Fleet, wait_for
+
+pytestmark = pytest.mark.chaos
+
+
+def test_a_job_longer_than_the_visibility_timeout_is_received_once(
+    make_stack: Callable[..., ChaosStack],
+    emulator: EmbeddedEmulator,
+    tmp_path: Path,
+    figure: Callable[[str], None],
+) -> None:
+    clip = asyncio.run(make_sample_clip(tmp_path / "long.mp4", seconds=45))
+    stack = make_stack(tmp_path / "work", preset="web-hls")
+    events = EventLog(stack)
+    with Fleet(stack.settings, tmp_path / "work", emulator.endpoint_url) as fleet:
+        for name in ("a", "b"):
+            fleet.start(name)
+        s3, settings = stack.client("s3"), stack.settings
+        one_part = TransferConfig(multipart_threshold=1024**3)  # one event, not two
+        s3.upload_file(str(clip), settings.input_bucket, f"{settings.watch_prefix}long.mp4",
+                       Config=one_part)  # fmt: skip
+        [completed] = events.wait_terminal(1, 300)
+        wait_for(lambda: queue_empty(stack), 60, "the message to be deleted")
+        assert fleet.stop() == [0, 0]
+        events.poll()
+
+    job_id = completed["subject"]
+    timings = completed["data"]["timings"]
+    took = sum(timings.values())
+    visibility = settings.visibility_timeout
+    assert took > 2 * visibility  # else this case proves nothing
+    [carrier] = fleet.messages_for(job_id)
+    receipts = [e for e in fleet.logged("message.received") if e["message_id"] == carrier]
+    assert [e["receive_count"] for e in receipts] == [1]
+    assert fleet.logged("job.busy") == []
+    assert len(events.of_type("started")) == 1
+    assert len(events.of_type("completed")) == 1
+    figure(
+        f"a {took:.0f}s job ({took / visibility:.1f}x the {visibility}s visibility timeout), "
+        f"2 workers polling: received {len(receipts)} time, 1 started and 1 completed event"
+    )
