@@ -19,7 +19,8 @@ from infra.bootstrap import bootstrap
 from infra.emulator import EmbeddedEmulator, embedded_emulator
 from infra.ffmpeg import make_sample_clip, require_binaries
 from infra.settings import Settings
-from tests.integration.conftest import Stack, drain_events, subscribe_queue
+from tests.event_contract import check_event
+from tests.integration.conftest import Stack, subscribe_queue
 
 from .fleet import wait_for
 
@@ -112,7 +113,17 @@ class EventLog:
         self.events: list[dict[str, Any]] = []
 
     def poll(self) -> list[dict[str, Any]]:
-        self.events.extend(drain_events(self._stack, self._url))
+        """Take what has arrived (a bounded read: progress events keep coming while jobs
+        run, so reading until the queue is empty could take as long as the jobs)."""
+        sqs = self._stack.client("sqs")
+        for _ in range(20):
+            batch = sqs.receive_message(QueueUrl=self._url, MaxNumberOfMessages=10,
+                                        WaitTimeSeconds=1).get("Messages", [])  # fmt: skip
+            for message in batch:
+                self.events.append(check_event(message["Body"]))
+                sqs.delete_message(QueueUrl=self._url, ReceiptHandle=message["ReceiptHandle"])
+            if len(batch) < 10:
+                break
         return self.events
 
     def of_type(self, suffix: str, job_id: str | None = None) -> list[dict[str, Any]]:
