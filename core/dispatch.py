@@ -17,6 +17,7 @@ from typing import Any
 
 import structlog
 
+from core import pulse
 from core.announce import Announcer
 from core.contract import job_event
 from core.errors import AttemptsExhausted, FfapiError, InputChanged, JobBusy, as_ffapi_error
@@ -78,6 +79,9 @@ class DispatchSettings:
     presets: PresetCatalog
     lease_seconds: float
     max_receive_count: int  # the queue's redrive threshold: the last delivery announces failure
+    # A job quiet this long (core/pulse.py) stops renewing its lease, so another worker can
+    # take it over. None: always renew (no pulse is kept, as in Lambda, timed out by AWS).
+    stall_seconds: float | None = None
 
 
 # Outcomes that leave the message on the queue: the job is not finished, and this delivery
@@ -266,11 +270,20 @@ class Dispatcher:
         lease = self._settings.lease_seconds
         while True:
             await asyncio.sleep(lease / 3)
+            if self._stuck():
+                continue  # let it lapse: a worker that is alive may take the job over
             try:
                 if not await self._jobs.renew(job_id, lease, attempt):
                     return
             except FfapiError as exc:  # the store is unreachable; the next beat may succeed
                 log.warning("lease.renew_failed", code=exc.code, reason=exc.message)
+
+    def _stuck(self) -> bool:
+        stall, job = self._settings.stall_seconds, pulse.current()
+        if stall is None or job is None or job.quiet_for() <= stall:
+            return False
+        log.warning("lease.withheld", quiet_for=round(job.quiet_for(), 1))
+        return True
 
     async def _resolve_identity(self, request: JobRequest) -> JobRequest:
         """Check the input exists and pin its identity (ETag, size) before claiming the job."""

@@ -77,8 +77,9 @@ async def open_runtime(
         media = FfmpegMedia(stall_seconds=settings.stall_seconds)
         pipeline = JobPipeline(objects, media, LocalDiskFiles(), limits, utcnow, tiers)
         dispatch = DispatchSettings(
-            settings.intake, presets, settings.lease_seconds, settings.max_receive_count
-        )
+            settings.intake, presets, settings.lease_seconds, settings.max_receive_count,
+            settings.stall_seconds,
+        )  # fmt: skip
         dispatcher = Dispatcher(
             dispatch,
             objects, jobs, events, workspace(settings), pipeline, utcnow, hooks,

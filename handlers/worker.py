@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import structlog
 
+from core import pulse
 from core.dispatch import Disposition, JobOutcomeStatus, Outcome
 from core.errors import FfapiError
 from core.jobs import JobResult
@@ -57,6 +58,7 @@ class Worker:
         self._wait = settings.wait_time_seconds
         self._backoff = settings.retry_backoff_base
         self._drain = settings.drain_seconds
+        self._stall = settings.stall_seconds
         self._tasks: set[asyncio.Task[None]] = set()
         self._on_outcome = on_outcome  # e.g. `ffapi local` printing each job's outcome
 
@@ -141,15 +143,16 @@ class Worker:
             MESSAGE_SECONDS.observe(time.monotonic() - started)
 
     async def _dispatch(self, delivery: Delivery) -> Outcome:
-        heartbeat = asyncio.create_task(self._heartbeat(delivery))
-        try:
-            return await self._rt.dispatcher.handle(delivery.message)
-        except Exception as exc:  # an outage of the job store or SNS: try the message again
-            log.exception("message.unhandled", message_id=delivery.message.message_id)
-            JOB_ERRORS.labels(getattr(exc, "code", "internal_error")).inc()
-            return Outcome(Disposition.RETRY)
-        finally:
-            heartbeat.cancel()
+        with pulse.bound(pulse.Pulse()) as job:  # beaten by ffmpeg's output and S3 transfers
+            heartbeat = asyncio.create_task(self._heartbeat(delivery, job))
+            try:
+                return await self._rt.dispatcher.handle(delivery.message)
+            except Exception as exc:  # the job store or SNS is out: try the message again
+                log.exception("message.unhandled", message_id=delivery.message.message_id)
+                JOB_ERRORS.labels(getattr(exc, "code", "internal_error")).inc()
+                return Outcome(Disposition.RETRY)
+            finally:
+                heartbeat.cancel()
 
     async def _release(self, delivery: Delivery) -> None:
         """Visible again at once: another worker takes the job now, not after our
@@ -171,17 +174,22 @@ class Worker:
             await self._queue.set_visibility(delivery, delay)
             log.info("message.returned", message_id=message_id, visible_in=delay)
 
-    async def _heartbeat(self, delivery: Delivery) -> None:
-        """Keep a running job's message invisible, so no other worker receives it meanwhile.
+    async def _heartbeat(self, delivery: Delivery, job: pulse.Pulse) -> None:
+        """Keep a running job's message invisible, so no other worker receives it meanwhile,
+        as long as the job shows life: one quiet for the stall time is let go (its lease
+        too, core/dispatch.py) for a worker that is alive to take over.
 
         The first beat is immediate: the queue's own visibility timeout may be shorter than
         ours (a queue made elsewhere, passed by URL)."""
         interval = max(1.0, self._visibility / 3)
         while True:
-            try:
-                await self._queue.set_visibility(delivery, self._visibility)
-            except FfapiError as exc:
-                log.warning("heartbeat.failed", code=exc.code, reason=exc.message)
+            if job.quiet_for() > self._stall:
+                log.warning("heartbeat.withheld", quiet_for=round(job.quiet_for(), 1))
+            else:
+                try:
+                    await self._queue.set_visibility(delivery, self._visibility)
+                except FfapiError as exc:
+                    log.warning("heartbeat.failed", code=exc.code, reason=exc.message)
             await asyncio.sleep(interval)
 
 

@@ -21,6 +21,7 @@ from typing import Any, Literal, TypeVar
 
 import structlog
 
+from core import pulse
 from core.diagnose import classify_ffmpeg_failure, stderr_tail
 from core.errors import (
     InvalidMedia,
@@ -245,15 +246,20 @@ async def _unless_stalled(work: Awaitable[T], stall: StallWatch | None) -> T | N
     return running.result() if finished else None
 
 
+# Each read from a child beats the job's pulse (core/pulse.py): output is its sign of life.
+
+
 async def _read_tail(stream: asyncio.StreamReader, limit: int, tail: bytearray) -> None:
     """Keep only the last ``limit`` bytes: a corrupt input can make ffmpeg log without end."""
     while chunk := await stream.read(65536):
+        pulse.beat()
         tail += chunk
         del tail[:-limit]
 
 
 async def _read_lines(stream: asyncio.StreamReader, on_line: Callable[[str], None]) -> str:
     while line := await stream.readline():
+        pulse.beat()
         on_line(line.decode(errors="replace"))
     return ""
 
@@ -262,6 +268,7 @@ async def _read_all(stream: asyncio.StreamReader, limit: int) -> str:
     """ffprobe's JSON; more than ``limit`` bytes of it is not a file we will handle."""
     data = bytearray()
     while chunk := await stream.read(65536):
+        pulse.beat()
         data += chunk
         if len(data) > limit:
             raise InvalidMedia(f"probe output exceeds {limit} bytes")

@@ -9,6 +9,7 @@ from typing import Any
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
+from core import pulse
 from core.errors import InputNotFound, StorageUnavailable
 from core.models import S3ObjectRef
 from core.ports import ObjectInfo
@@ -47,8 +48,9 @@ class S3ObjectStore:
         extra = {"VersionId": ref.version_id} if ref.version_id else None
         with aws_errors("s3:GetObject"):
             await self._s3.download_file(
-                ref.bucket, ref.key, str(dest), ExtraArgs=extra, Config=self._transfer
-            )
+                ref.bucket, ref.key, str(dest), ExtraArgs=extra, Config=self._transfer,
+                Callback=_moved,
+            )  # fmt: skip
 
     async def upload_file(
         self, path: Path, bucket: str, key: str, content_type: str, cache_control: str | None
@@ -57,6 +59,7 @@ class S3ObjectStore:
             await self._s3.upload_file(
                 str(path), bucket, key,
                 ExtraArgs=_headers(content_type, cache_control), Config=self._transfer,
+                Callback=_moved,
             )  # fmt: skip
 
     async def put_bytes(
@@ -117,6 +120,12 @@ class S3ObjectStore:
                 raise StorageUnavailable(
                     f"s3:DeleteObjects: {len(errors)} not deleted, e.g. {errors[0].get('Code')}"
                 )
+
+
+def _moved(_bytes: int) -> None:
+    """Bytes moving are the job's sign of life (core/pulse.py): a long transfer is not a
+    stuck job."""
+    pulse.beat()
 
 
 def _headers(content_type: str, cache_control: str | None) -> dict[str, str]:

@@ -52,6 +52,7 @@ class FakeJobs:
 
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
     now: float = 1_000.0
+    renewals: int = 0
 
     async def claim(
         self, job_id: str, request: JobRequest, lease_seconds: float, carrier: str = "m"
@@ -82,6 +83,7 @@ class FakeJobs:
         return rec.get("status") == JobStatus.RUNNING and rec.get("attempts") == attempt
 
     async def renew(self, job_id: str, lease_seconds: float, attempt: int) -> bool:
+        self.renewals += 1
         if not self._holds(job_id, attempt):
             return False
         self.records[job_id]["lease_until"] = self.now + lease_seconds
