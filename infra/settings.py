@@ -60,7 +60,8 @@ class Settings(BaseSettings):
     stall_seconds: float = Field(
         default=120.0, gt=0,
         description="an encode whose encoded time has not advanced this long is killed and "
-        "retried (stalled)",
+        "retried (stalled); a job showing no life this long lets its message and lease lapse "
+        "for another worker",
     )  # fmt: skip
     max_input_bytes: int = Field(default=10 * 1024**3, ge=1)
     transfer_concurrency: int = Field(default=8, ge=1, le=64)
