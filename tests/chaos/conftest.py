@@ -91,17 +91,17 @@ class ChaosStack(Stack):
         return self._local.session.client(service, region_name=REGION)
 
 
+def make_chaos_stack(root: Path, **overrides: Any) -> ChaosStack:
+    """A fresh set of buckets, queues, topic and table on the shared server (the emulator
+    fixture must be up), with ``root`` for the workers' directories."""
+    root.mkdir(parents=True, exist_ok=True)
+    settings = chaos_settings(root, **overrides)
+    return ChaosStack(settings, bootstrap(settings))
+
+
 @pytest.fixture
 def make_stack(emulator: EmbeddedEmulator) -> Callable[..., ChaosStack]:
-    """A fresh set of buckets, queues, topic and table on the shared server. Make stacks in
-    the test's own thread: bootstrapping uses boto3's default session."""
-
-    def make(root: Path, **overrides: Any) -> ChaosStack:
-        root.mkdir(parents=True, exist_ok=True)
-        settings = chaos_settings(root, **overrides)
-        return ChaosStack(settings, bootstrap(settings))
-
-    return make
+    return make_chaos_stack
 
 
 class EventLog:
