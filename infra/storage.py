@@ -16,15 +16,26 @@ from core.ports import ObjectInfo
 from infra.aws import aws_errors, error_code
 
 _MISSING = {"404", "NoSuchKey", "NoSuchVersion", "NoSuchBucket", "NotFound"}
+PART_SIZE = 16 * 1024**2
 
 
 class S3ObjectStore:
-    def __init__(self, s3: Any, max_concurrency: int = 8) -> None:
+    """Memory per transfer is bounded by the part size, whatever the object's size: a
+    download holds at most ``max_concurrency`` parts (each part's body is read whole before
+    it is written), an upload ``max_concurrency`` being sent + one queued + one being read.
+    With the defaults, 128 MiB and 160 MiB (bench/worker_memory.py measures it)."""
+
+    def __init__(self, s3: Any, max_concurrency: int = 8, part_size: int = PART_SIZE) -> None:
         self._s3 = s3
         self._transfer = TransferConfig(
-            multipart_threshold=16 * 1024**2,
-            multipart_chunksize=16 * 1024**2,
+            multipart_threshold=part_size,
+            multipart_chunksize=part_size,
             max_concurrency=max_concurrency,
+            # aioboto3's upload reads parts ahead into a queue of this many (boto3's default
+            # is 100: 1.6 GiB of 16 MiB parts) whenever the disk outruns the network, which
+            # it does: the worker's memory grew with the output's size. One part ready for
+            # the next free connection keeps every connection busy.
+            max_io_queue=1,
         )
 
     async def head(self, ref: S3ObjectRef) -> ObjectInfo:
