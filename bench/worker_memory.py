@@ -152,7 +152,7 @@ def make_input(dest: Path, size_mb: int) -> Path:
 def subscribe(topic_arn: str) -> str:
     """A queue subscribed to the events topic, as a consumer has (raw delivery)."""
     sqs, sns = boto3.client("sqs"), boto3.client("sns")
-    url = sqs.create_queue(QueueName=f"sub-{uuid.uuid4().hex[:10]}")["QueueUrl"]
+    url = str(sqs.create_queue(QueueName=f"sub-{uuid.uuid4().hex[:10]}")["QueueUrl"])
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn["QueueArn"],
                   Attributes={"RawMessageDelivery": "true"})  # fmt: skip
