@@ -65,6 +65,12 @@ def aws_errors(operation: str) -> Iterator[None]:
         yield
     except (ClientError, BotoCoreError) as exc:
         raise StorageUnavailable(f"{operation}: {error_summary(exc)}") from exc
+    except Exception as exc:
+        # aioboto3's download_file re-raises a failed part's ClientError as a bare Exception.
+        cause = exc.__cause__
+        if type(exc) is Exception and isinstance(cause, ClientError | BotoCoreError):
+            raise StorageUnavailable(f"{operation}: {error_summary(cause)}") from exc
+        raise
 
 
 def error_code(exc: BaseException) -> str:
