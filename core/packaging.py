@@ -37,7 +37,7 @@ from core.presets import StreamingPreset
 from core.probe import ProbeResult
 from core.progress import EncodeProgress
 from core.publish import Upload
-from core.qc import QcInputs, QcReport, RenditionFacts, evaluate, facts_from_packets
+from core.qc import PacketFold, QcInputs, QcReport, RenditionFacts, evaluate
 from core.renditions import StreamingPlan, plan_streaming
 from core.storyboard import sheet_count, storyboard_vtt, tile_count
 
@@ -220,10 +220,11 @@ class StreamingPackager:
         streams: list[Literal["v", "a"]] = ["v", "a"] if both else [own]
         facts = []
         for stream in streams:
-            packets = await self._media.packets(joined, ("mov",) if cmaf else ("mpegts",), stream)
+            fold = PacketFold(segment_offsets)
+            await self._media.packets(joined, ("mov",) if cmaf else ("mpegts",), stream, fold.add)
             kind: Literal["video", "audio"] = "video" if stream == "v" else "audio"
             name = media.name if kind == media.kind else f"{media.name} audio"
-            facts.append(facts_from_packets(name, kind, media.playlist, packets, segment_offsets))
+            facts.append(fold.facts(name, kind, media.playlist))
         await self._files.remove(joined)  # a copy of the rendition: free the disk now
         return facts
 

@@ -139,10 +139,12 @@ class MediaTool(Protocol):
         ...
 
     async def packets(
-        self, path: Path, formats: tuple[str, ...], stream: Literal["v", "a"]
-    ) -> list[Packet]:
-        """Every packet of the file's first video (``v``) or audio (``a``) stream: pts,
-        duration, keyframe flag and byte offset, read by ffprobe without decoding."""
+        self, path: Path, formats: tuple[str, ...], stream: Literal["v", "a"],
+        on_packet: Callable[[Packet], None],
+    ) -> None:  # fmt: skip
+        """Hand over every packet of the file's first video (``v``) or audio (``a``) stream
+        as ffprobe reads it (without decoding): pts, duration, keyframe flag, byte offset.
+        None is kept: a long rendition has hundreds of thousands."""
         ...
 
 

@@ -7,6 +7,8 @@ this module judges. A failed check fails the job with ``qc_failed``; the report 
 
 from __future__ import annotations
 
+import bisect
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -37,26 +39,55 @@ class RenditionFacts:
     frames: int
 
 
+class PacketFold:
+    """A rendition's facts, folded from its packets one at a time in any order: memory is
+    one entry per segment, not per packet (a five-hour rendition has half a million)."""
+
+    def __init__(self, segment_offsets: Sequence[int]) -> None:
+        """``segment_offsets``: where each media segment starts in the probed file (the
+        init segment, when there is one, comes before the first)."""
+        self._offsets = list(segment_offsets)
+        self._first: dict[int, Packet] = {}  # segment index -> its packet nearest the start
+        self._start = math.inf
+        self._end = -math.inf
+        self.count = 0
+
+    def add(self, packet: Packet) -> None:
+        self.count += 1
+        self._start = min(self._start, packet.pts)
+        self._end = max(self._end, packet.pts + packet.duration)
+        segment = bisect.bisect_right(self._offsets, packet.pos) - 1
+        if segment < 0:  # in the init segment
+            return
+        held = self._first.get(segment)
+        if held is None or packet.pos < held.pos:
+            self._first[segment] = packet
+
+    def facts(
+        self, name: str, kind: Literal["video", "audio"], playlist: MediaPlaylist
+    ) -> RenditionFacts:
+        # A segment holding no packet starts, as far as the packets tell, at the next one's.
+        firsts: list[Packet] = []
+        nearest: Packet | None = None
+        for index in reversed(range(len(self._offsets))):
+            nearest = self._first.get(index, nearest)
+            if nearest is not None:
+                firsts.append(nearest)
+        firsts.reverse()
+        starts = tuple(p.pts for p in firsts)
+        keys = tuple(p.key for p in firsts)
+        duration = self._end - self._start if self.count else 0.0
+        return RenditionFacts(name, kind, playlist, duration, starts, keys, self.count)
+
+
 def facts_from_packets(
     name: str, kind: Literal["video", "audio"], playlist: MediaPlaylist,
     packets: Sequence[Packet], segment_offsets: Sequence[int],
 ) -> RenditionFacts:  # fmt: skip
-    """``segment_offsets``: where each media segment starts in the probed file (the init
-    segment, when there is one, comes before the first)."""
-    starts: list[float] = []
-    keys: list[bool] = []
-    ordered = sorted(packets, key=lambda p: p.pos)
-    cursor = 0
-    for offset in segment_offsets:
-        while cursor < len(ordered) and ordered[cursor].pos < offset:
-            cursor += 1
-        if cursor < len(ordered):
-            starts.append(ordered[cursor].pts)
-            keys.append(ordered[cursor].key)
-    duration = 0.0
-    if packets:
-        duration = max(p.pts + p.duration for p in packets) - min(p.pts for p in packets)
-    return RenditionFacts(name, kind, playlist, duration, tuple(starts), tuple(keys), len(packets))
+    fold = PacketFold(segment_offsets)
+    for packet in packets:
+        fold.add(packet)
+    return fold.facts(name, kind, playlist)
 
 
 class QcCheck(BaseModel):

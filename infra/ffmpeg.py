@@ -42,6 +42,8 @@ T = TypeVar("T")
 STDERR_LIMIT = 64 * 1024  # keep the tail; a corrupt input can make ffmpeg very chatty
 STDOUT_LIMIT = 16 * 1024**2  # ffprobe's JSON of a sane file is a few KB
 PROBE_TIMEOUT = 60.0
+# Listing packets reads the whole rendition (no decoding): ~a second per hour of it here.
+PACKETS_TIMEOUT = 600.0
 
 
 class MissingBinary(RuntimeError):
@@ -101,15 +103,21 @@ class FfmpegMedia:
             raise classify_ffmpeg_failure(stderr)
 
     async def packets(
-        self, path: Path, formats: tuple[str, ...], stream: Literal["v", "a"]
-    ) -> list[Packet]:
+        self, path: Path, formats: tuple[str, ...], stream: Literal["v", "a"],
+        on_packet: Callable[[Packet], None],
+    ) -> None:  # fmt: skip
         argv = packets_argv(PurePosixPath(path), formats, stream)
-        code, stdout, stderr = await run_argv(argv, cwd=path.parent, timeout=PROBE_TIMEOUT)
+
+        def on_line(line: str) -> None:  # one packet a line, parsed as it comes
+            if (packet := _packet(line)) is not None:
+                on_packet(packet)
+
+        code, _, stderr = await run_argv(argv, cwd=path.parent, timeout=PACKETS_TIMEOUT,
+                                         on_line=on_line)  # fmt: skip
         if code != 0:
             raise TranscodeFailed(
                 f"cannot read the packets of {path.name}", stderr_tail=stderr_tail(stderr)
             )
-        return [p for p in map(_packet, stdout.splitlines()) if p is not None]
 
 
 def _packet(line: str) -> Packet | None:

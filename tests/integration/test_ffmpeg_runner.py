@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from core.errors import InvalidMedia, ResourceExhausted, TranscodeTimeout, UnsupportedMedia
+from core.playlists import MediaPlaylist
+from core.qc import PacketFold
 from infra.ffmpeg import STDERR_LIMIT, FfmpegMedia, run_argv
 
 pytestmark = pytest.mark.integration
@@ -103,3 +105,27 @@ def wait_until(condition: Callable[[], bool], seconds: float) -> bool:
             return False
         time.sleep(0.05)
     return True
+
+
+def test_packets_are_handed_over_as_they_come_however_many(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Six hours at 30 fps: 648,000 packets, 30 MB of ffprobe output (past the cap a probe's
+    JSON gets). A QC pass of a long rendition reads them all and keeps none."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    fake = bindir / "ffprobe"
+    fake.write_text(
+        "#!/bin/sh\n"
+        "exec awk 'BEGIN { for (i = 0; i < 648000; i++) "
+        'printf "%.6f,0.033333,%d,%s\\n", i / 30, 48 + i * 1000, (i % 60 ? "__" : "K_") }\'\n'
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    fold = PacketFold([48 + n * 120_000 for n in range(5400)])  # 4 s segments: 120 packets
+    asyncio.run(FfmpegMedia().packets(tmp_path / "rendition.mp4", ("mov",), "v", fold.add))
+    facts = fold.facts("1080p", "video", MediaPlaylist("1080p.m3u8", None, (), 4))
+    assert facts.frames == 648_000
+    assert facts.duration == pytest.approx(6 * 3600, abs=0.1)
+    assert len(facts.segment_starts) == 5400
+    assert all(facts.segment_keyframes)

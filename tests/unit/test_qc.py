@@ -13,6 +13,7 @@ from core.playlists import MediaPlaylist
 from core.qc import (
     DRIFT_LIMIT,
     Packet,
+    PacketFold,
     QcInputs,
     QcReport,
     RenditionFacts,
@@ -231,3 +232,20 @@ def test_several_defects_are_all_named():
     report = evaluate(inputs(*rungs, missing=("x.m4s",), images=("no poster",)))
     assert failed(report) == ["references", "keyframes", "av_drift", "images"]
     assert QcReport.model_validate(report.model_dump()) == report
+
+
+def test_the_fold_is_the_same_in_any_order_and_keeps_one_packet_a_segment():
+    pl = video("720p").playlist
+    packets, pos = [], INIT_BYTES
+    for n in range(360):
+        packets.append(Packet(pts=n / FPS, duration=1 / FPS, key=n % 120 == 0, pos=pos))
+        pos += 1000
+    offsets = [INIT_BYTES + k * 120_000 for k in range(3)]
+    shuffled = packets[::-1][1::2] + packets[::-1][0::2]
+    fold = PacketFold(offsets)
+    for packet in shuffled:
+        fold.add(packet)
+    assert fold.facts("720p", "video", pl) == facts_from_packets(
+        "720p", "video", pl, packets, offsets
+    )
+    assert len(fold._first) == 3  # memory: a packet per segment, not per packet
