@@ -24,6 +24,7 @@ from core.errors import AttemptsExhausted, FfapiError, InputChanged, JobBusy, as
 from core.events import CloudEvent, EventType
 from core.intake import normalize
 from core.jobs import JobResult, JobStatus, derive_job_id, resolve_preset
+from core.keepalive import keep_alive
 from core.models import JobRequest
 from core.pipeline import JobPipeline
 from core.ports import EventPublisher, JobStore, ObjectStore, WebhookSender, Workspace
@@ -267,16 +268,16 @@ class Dispatcher:
         return JobOutcome(job_id, JobOutcomeStatus.SUPERSEDED, retry_after=lease)
 
     async def _keep_lease(self, job_id: str, attempt: int) -> None:
+        """Renew the lease every third of it while the job shows life; return when it is
+        lost (taken over)."""
         lease = self._settings.lease_seconds
-        while True:
-            await asyncio.sleep(lease / 3)
+
+        async def renew() -> bool:
             if self._stuck():
-                continue  # let it lapse: a worker that is alive may take the job over
-            try:
-                if not await self._jobs.renew(job_id, lease, attempt):
-                    return
-            except FfapiError as exc:  # the store is unreachable; the next beat may succeed
-                log.warning("lease.renew_failed", code=exc.code, reason=exc.message)
+                return True  # let it lapse: a worker that is alive may take the job over
+            return await self._jobs.renew(job_id, lease, attempt)
+
+        await keep_alive(renew, lease / 3, "lease.renew_failed")
 
     def _stuck(self) -> bool:
         stall, job = self._settings.stall_seconds, pulse.current()

@@ -15,6 +15,7 @@ from core import pulse
 from core.dispatch import Disposition, JobOutcomeStatus, Outcome
 from core.errors import FfapiError
 from core.jobs import JobResult
+from core.keepalive import keep_alive
 from handlers.runtime import Runtime
 from infra.metrics import (
     DOWNLOADED_BYTES,
@@ -177,20 +178,20 @@ class Worker:
     async def _heartbeat(self, delivery: Delivery, job: pulse.Pulse) -> None:
         """Keep a running job's message invisible, so no other worker receives it meanwhile,
         as long as the job shows life: one quiet for the stall time is let go (its lease
-        too, core/dispatch.py) for a worker that is alive to take over.
+        too, core/dispatch.py) for a worker that is alive to take over. A failed beat is
+        tried again within a second (core/keepalive.py says why).
 
         The first beat is immediate: the queue's own visibility timeout may be shorter than
         ours (a queue made elsewhere, passed by URL)."""
-        interval = max(1.0, self._visibility / 3)
-        while True:
+
+        async def beat() -> bool:
             if job.quiet_for() > self._stall:
                 log.warning("heartbeat.withheld", quiet_for=round(job.quiet_for(), 1))
             else:
-                try:
-                    await self._queue.set_visibility(delivery, self._visibility)
-                except FfapiError as exc:
-                    log.warning("heartbeat.failed", code=exc.code, reason=exc.message)
-            await asyncio.sleep(interval)
+                await self._queue.set_visibility(delivery, self._visibility)
+            return True
+
+        await keep_alive(beat, max(1.0, self._visibility / 3), "heartbeat.failed", first=0)
 
 
 # --- metrics of what the worker did (core stays free of prometheus) ---------------------------
