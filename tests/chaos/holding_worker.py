@@ -2,10 +2,11 @@
 
     python -m tests.chaos.holding_worker PHASE MARKER [ffapi worker options]
 
-The first worker process to reach PHASE creates MARKER (holding its pid) and then waits
-forever at that point, its heartbeat still running, as a worker would that is slow there;
-every other process, and every later job, goes through. The production code carries no hook:
-this wraps the one call that starts each phase, from outside.
+The first worker process to reach PHASE creates MARKER (holding its pid) and then waits at
+that point, its heartbeat still running, as a worker would that is slow there: until killed,
+or until the test creates MARKER.release (``released(MARKER)``); every other process, and
+every later job, goes through. The production code carries no hook: this wraps the one call
+that starts each phase, from outside.
 """
 
 from __future__ import annotations
@@ -38,10 +39,22 @@ def hold_at(phase: str, marker: Path) -> None:
 
     async def holding(*args: Any, **kwargs: Any) -> Any:
         if _first_to_arrive(marker):
-            await asyncio.Event().wait()  # until killed
+            await _until_released(marker)  # or killed
         return await original(*args, **kwargs)
 
     setattr(owner, name, holding)
+
+
+def released(marker: Path) -> Path:
+    """The file whose creation lets the holder go on."""
+    return marker.with_name(marker.name + ".release")
+
+
+async def _until_released(marker: Path) -> None:
+    while True:  # the test is another process: its file is looked for, not awaited
+        if released(marker).exists():
+            return
+        await asyncio.sleep(0.1)
 
 
 def _first_to_arrive(marker: Path) -> bool:

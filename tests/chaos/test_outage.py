@@ -6,14 +6,14 @@ the outage begins:
 
 - start: while the workers idle, long-polling; the clip arrives during it.
 - encode: while ffmpeg runs (the heartbeat, the lease renewal and progress writes fail).
-- heartbeat: as the running job's heartbeat is sent, the worst moment for its claims (the
-  message's visibility and the job's lease run out soonest after it).
+- heartbeat: as a claimed job's heartbeat is sent, the worst moment for its claims (the
+  message's visibility and the job's lease run out soonest after it). Its worker is held
+  before the download until the outage ends, so that only the claims' renewals meet it.
 - upload: as the worker puts its first output.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,16 +22,16 @@ from pathlib import Path
 import pytest
 
 from infra.emulator import EmbeddedEmulator
-from infra.ffmpeg import make_sample_clip
 
 from .conftest import ChaosStack, EventLog, queue_empty
 from .fleet import Fleet, wait_for
+from .holding_worker import released
 from .outage import OutageProxy
 from .verify import assert_outputs_complete
 
 pytestmark = pytest.mark.chaos
 
-LONG_CLIP_SECONDS = 24
+CLIP_SECONDS = 8
 
 # Longer than botocore's first retries wait (up to 1 + 2 s), so the calls made during it are
 # retried, and about a third of those made as it begins give up after their five attempts
@@ -43,17 +43,11 @@ OUTAGE_SECONDS = 6.0
 # the last renewal, so an outage that begins just as a renewal is due leaves 4 s after it.
 VISIBILITY = 15
 
-# Where the job must keep its worker: no other worker finds it leased or takes it over. (An
-# outage across a transfer may fail the attempt, and the job then moves, as it should.)
-KEPT = {"encode", "heartbeat"}
-
-
-@pytest.fixture(scope="module")
-def long_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """24 s at 1280x720, for the KEPT phases: the job outlasts a heartbeat interval (there is
-    a beat to cut at) and, here, the outage (it falls on the claims, not on a transfer)."""
-    path = tmp_path_factory.mktemp("media") / "long.mp4"
-    return asyncio.run(make_sample_clip(path, seconds=LONG_CLIP_SECONDS))
+# Where the job must keep its worker: no other worker finds it leased or takes it over. Only
+# where no transfer meets the outage: one that gives up fails the attempt, and the job then
+# moves, as it should (and, rarely, finds its lease still held on the way).
+KEPT = {"heartbeat"}
+HELD = "held"  # the holding worker's marker, under the fleet's root
 
 
 @dataclass
@@ -81,34 +75,38 @@ def upload_and_cut(phase: str, proxy: OutageProxy, fleet: Fleet, stack: ChaosSta
     stack.client("s3").upload_file(
         str(clip), settings.input_bucket, f"{settings.watch_prefix}clip.mp4"
     )
-    if phase in ("encode", "heartbeat"):
+    if phase == "encode":
         wait_for(fleet.encoding, 120, "an encode")
-        if phase == "encode":
-            proxy.down()
-        else:  # the next beat is the running job's: every message's first came before
-            proxy.down_on(b"AmazonSQS.ChangeMessageVisibility")
+        proxy.down()
+    elif phase == "heartbeat":
+        marker = fleet.root / HELD
+        wait_for(lambda: marker.exists() and marker.read_text(), 120, "the job held")
+        # The next beat is the held job's: every message's first came before.
+        proxy.down_on(b"AmazonSQS.ChangeMessageVisibility")
     assert proxy.went_down.wait(120), f"no {phase} to cut"
 
 
 def run_outage(phase: str, stack: ChaosStack, events: EventLog, endpoint: str,
-               clip: Path, seconds: float) -> Trial:  # fmt: skip
+               clip: Path) -> Trial:  # fmt: skip
     root = stack.settings.temp_dir
     assert root is not None
     with OutageProxy(endpoint) as proxy, Fleet(stack.settings, root, proxy.url) as fleet:
+        hold = "download" if phase == "heartbeat" else None  # the first to get there holds
         for name in ("a", "b"):
-            fleet.start(name)
+            fleet.start(name, hold=hold, marker=root / HELD)
         wait_for(lambda: len(fleet.logged("worker.started")) == 2, 60, "the workers")
         upload_and_cut(phase, proxy, fleet, stack, clip)
         time.sleep(OUTAGE_SECONDS)
         proxy.up()
         restored = time.monotonic()
+        released(root / HELD).touch()
         [final] = events.wait_terminal(1, 120)
         wait_for(lambda: queue_empty(stack), 60, "the message to be deleted")
         recovered = time.monotonic() - restored
         exit_codes = fleet.stop()
         events.poll()
         job_id = final["subject"]
-        assert_outputs_complete(stack, job_id, seconds)
+        assert_outputs_complete(stack, job_id, CLIP_SECONDS)
         return Trial(
             completions=len(events.of_type("completed", job_id)),
             failures=len(events.of_type("failed")),
@@ -128,17 +126,12 @@ def test_an_outage_of_the_emulator_loses_nothing_and_does_nothing_twice(
     phase: str,
     make_stack: Callable[..., ChaosStack],
     emulator: EmbeddedEmulator,
+    clip: Path,
     tmp_path: Path,
-    request: pytest.FixtureRequest,
     figure: Callable[[str], None],
 ) -> None:
-    clip, seconds = (
-        (request.getfixturevalue("long_clip"), LONG_CLIP_SECONDS)
-        if phase in KEPT
-        else (request.getfixturevalue("clip"), 8)  # conftest's
-    )
     stack = make_stack(tmp_path, visibility_timeout=VISIBILITY)
-    trial = run_outage(phase, stack, EventLog(stack), emulator.endpoint_url, clip, seconds)
+    trial = run_outage(phase, stack, EventLog(stack), emulator.endpoint_url, clip)
 
     assert trial.resets > 0  # the workers went through the proxy, and lost connections
     assert trial.completions == 1
