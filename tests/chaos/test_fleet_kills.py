@@ -74,7 +74,8 @@ def test_forty_jobs_through_two_workers_killed_at_random(
     assert len(jobs) == JOBS, f"seed {SEED}"
     assert len(ids) == JOBS, f"two completion events for one job (seed {SEED})"
     resent = len(completed) - len(ids)
-    assert resent == len(fleet.logged("job.reannounced"))  # only a kill's re-send repeats
+    # Only a re-announcement repeats an event (one after a kill before the publish does not).
+    assert resent <= len(fleet.logged("job.reannounced"))
     assert events.of_type("failed") == []
     assert exit_codes == [0, 0]
     assert orphans == 0
