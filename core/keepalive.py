@@ -4,8 +4,8 @@ every third of it, so a renewal may fail twice before the claim runs out.
 
 What matters is that the claims do not run out after the store is back. A failed renewal
 that waited a whole interval for the next one, or one left in the SDK's retry backoff
-(botocore's standard mode sleeps up to 1, 2, 4, then 8 s between attempts), came back seconds
-after the store did: in the chaos suite a 6 s outage, shorter than the lease, left the message
+(infra.aws: sleeps of up to 1, 2, 4, 8 and 16 s between attempts), came back seconds after
+the store did: in the chaos suite a 6 s outage, shorter than the lease, left the message
 visible for a second or more, and another worker found the lease 0.8 s, then 0 s, from
 lapsing (it would have taken over a healthy job and encoded it again). So a renewal gets
 ``MAX_WAIT_SECONDS`` and one that failed is tried again a second later: once the store is

@@ -18,7 +18,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from core.errors import StorageUnavailable
 from infra.settings import Settings
 
-# botocore retries throttling and 5xx with backoff; we never add retries on top of it.
+# botocore retries throttling, 5xx and connection errors with backoff; we never add retries
+# on top of it. `max_attempts` counts retries: six attempts, with sleeps of up to 1, 2, 4, 8
+# and 16 s between them (jittered), so a call gives up 0-31 s into an outage.
 RETRY_CONFIG = {"mode": "standard", "max_attempts": 5}
 
 
