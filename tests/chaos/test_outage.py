@@ -8,12 +8,14 @@ the outage begins:
 - encode: while ffmpeg runs (the heartbeat, the lease renewal and progress writes fail).
 - heartbeat: as a claimed job's heartbeat is sent, the worst moment for its claims (the
   message's visibility and the job's lease run out soonest after it). Its worker is held
-  before the download until the outage ends, so that only the claims' renewals meet it.
+  before the download until the outage ends, so that only the claims' renewals meet it, and
+  the job must keep its worker: its message never visible, no other worker finding it leased.
 - upload: as the worker puts its first output.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,19 +35,27 @@ pytestmark = pytest.mark.chaos
 
 CLIP_SECONDS = 8
 
-# Longer than botocore's first retries wait (up to 1 + 2 s), so the calls made during it are
-# retried, and about a third of those made as it begins give up after their five attempts
-# (the backoff is random, 15 s at most); shorter than the claims' margin (VISIBILITY), so a
-# worker that renews them once the emulator is back keeps its job.
-OUTAGE_SECONDS = 6.0
 
-# The message's visibility and the job's lease: renewed every 5 s, they run out 10 s after
-# the last renewal, so an outage that begins just as a renewal is due leaves 4 s after it.
-VISIBILITY = 15
+@dataclass(frozen=True)
+class Outage:
+    seconds: float
+    visibility: int  # the workers' visibility timeout, and so their lease
 
-# Where the job must keep its worker: no other worker finds it leased or takes it over. Only
-# where no transfer meets the outage: one that gives up fails the attempt, and the job then
-# moves, as it should (and, rarely, finds its lease still held on the way).
+
+# 6 s: longer than botocore's first retries wait (up to 1 + 2 s), so the calls made during
+# it are retried (its backoff, up to 31 s in all, brings most of them back after it, some up
+# to 16 s late). At a 15 s visibility timeout the claims, renewed every 5 s, run out 10 s after
+# the last renewal: the job can keep its worker.
+SHORT = Outage(6.0, 15)
+# The claims' case. 11 s: a renewal made as it begins either gives up before it ends or waits
+# in the SDK's backoff past it (up to 16 s). At 24 s the claims, renewed every 8 s, run out
+# 16 s after the last renewal, 5 s after the outage: enough for renewals tried again every
+# second (each given 2 s), not for a whole interval's wait or the SDK's backoff.
+CLAIMS = Outage(11.0, 24)
+PHASES = {"start": SHORT, "encode": SHORT, "heartbeat": CLAIMS, "upload": SHORT}
+
+# Where the job must keep its worker. Only where no transfer meets the outage: one that gives
+# up fails the attempt, and the job then moves, as it should.
 KEPT = {"heartbeat"}
 HELD = "held"  # the holding worker's marker, under the fleet's root
 
@@ -58,10 +68,38 @@ class Trial:
     attempts: int
     deliveries: int  # of the job's message
     contended: int  # other workers finding the job leased, or taking it over
+    visible: int  # samples, from the outage on, in which the queue showed a message
     recovered: float  # seconds from the end of the outage to the message being deleted
     exit_codes: list[int]
     leftovers: list[object]  # ffmpeg processes and job directories once the fleet stopped
     resets: int  # the workers' connections the outage cut
+
+
+class VisibleWatch:
+    """Samples the jobs queue from outside (5 a second) and counts the samples that show a
+    visible message: while a worker holds the job's message, none should."""
+
+    def __init__(self, stack: ChaosStack) -> None:
+        self.samples = 0
+        self._stack = stack
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        sqs, url = self._stack.client("sqs"), self._stack.resources.queue_url
+        while not self._stop.wait(0.2):
+            attrs = sqs.get_queue_attributes(
+                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+            )["Attributes"]
+            self.samples += int(attrs["ApproximateNumberOfMessages"]) > 0
+
+    def __enter__(self) -> VisibleWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
 
 
 def upload_and_cut(phase: str, proxy: OutageProxy, fleet: Fleet, stack: ChaosStack,
@@ -96,11 +134,12 @@ def run_outage(phase: str, stack: ChaosStack, events: EventLog, endpoint: str,
             fleet.start(name, hold=hold, marker=root / HELD)
         wait_for(lambda: len(fleet.logged("worker.started")) == 2, 60, "the workers")
         upload_and_cut(phase, proxy, fleet, stack, clip)
-        time.sleep(OUTAGE_SECONDS)
-        proxy.up()
-        restored = time.monotonic()
-        released(root / HELD).touch()
-        [final] = events.wait_terminal(1, 120)
+        with VisibleWatch(stack) as watch:
+            time.sleep(PHASES[phase].seconds)
+            proxy.up()
+            restored = time.monotonic()
+            released(root / HELD).touch()
+            [final] = events.wait_terminal(1, 120)
         wait_for(lambda: queue_empty(stack), 60, "the message to be deleted")
         recovered = time.monotonic() - restored
         exit_codes = fleet.stop()
@@ -114,6 +153,7 @@ def run_outage(phase: str, stack: ChaosStack, events: EventLog, endpoint: str,
             attempts=max(e["data"]["attempt"] for e in events.of_type("started", job_id)),
             deliveries=max(e["receive_count"] for e in fleet.logged("message.received")),
             contended=len(fleet.logged("job.busy")) + len(fleet.logged("lease.lost")),
+            visible=watch.samples,
             recovered=recovered,
             exit_codes=exit_codes,
             leftovers=[*fleet.ffmpeg_processes(), *fleet.job_dirs()],
@@ -121,7 +161,7 @@ def run_outage(phase: str, stack: ChaosStack, events: EventLog, endpoint: str,
         )
 
 
-@pytest.mark.parametrize("phase", ["start", "encode", "heartbeat", "upload"])
+@pytest.mark.parametrize("phase", list(PHASES))
 def test_an_outage_of_the_emulator_loses_nothing_and_does_nothing_twice(
     phase: str,
     make_stack: Callable[..., ChaosStack],
@@ -130,7 +170,7 @@ def test_an_outage_of_the_emulator_loses_nothing_and_does_nothing_twice(
     tmp_path: Path,
     figure: Callable[[str], None],
 ) -> None:
-    stack = make_stack(tmp_path, visibility_timeout=VISIBILITY)
+    stack = make_stack(tmp_path, visibility_timeout=PHASES[phase].visibility)
     trial = run_outage(phase, stack, EventLog(stack), emulator.endpoint_url, clip)
 
     assert trial.resets > 0  # the workers went through the proxy, and lost connections
@@ -139,9 +179,10 @@ def test_an_outage_of_the_emulator_loses_nothing_and_does_nothing_twice(
     assert trial.exit_codes == [0, 0]
     assert trial.leftovers == []
     if phase in KEPT:
-        assert trial.contended == 0
+        assert (trial.visible, trial.contended) == (0, 0)
     figure(
-        f"outage {OUTAGE_SECONDS:.0f}s, done {trial.recovered:.1f}s after it ended, "
+        f"outage {PHASES[phase].seconds:.0f}s, done {trial.recovered:.1f}s after it ended, "
         f"attempts {trial.attempts}, encodes {trial.encodes}, deliveries {trial.deliveries}, "
-        f"found leased/taken over {trial.contended}, {trial.resets} connections cut"
+        f"message visible in {trial.visible} samples, found leased/taken over "
+        f"{trial.contended}, {trial.resets} connections cut"
     )
