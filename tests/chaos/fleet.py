@@ -140,6 +140,13 @@ class Fleet:
                 return worker
         return None
 
+    def holder(self, marker: Path) -> WorkerProcess | None:
+        """The worker that stopped at a held phase (holding_worker), once one has."""
+        if not marker.exists() or not marker.read_text():
+            return None
+        pid = int(marker.read_text())
+        return next(w for w in self.workers if w.pid == pid)
+
     def job_dirs(self) -> list[Path]:
         """Job directories left in any worker's work directory."""
         return [p for w in self.workers for p in w.work_dir.glob("ffapi-*")]

@@ -51,7 +51,7 @@ def kill_at(phase: str, stack: ChaosStack, events: EventLog, endpoint: str, clip
         s3.upload_file(str(clip), settings.input_bucket, f"{settings.watch_prefix}clip.mp4")
 
         victim: WorkerProcess = wait_for(
-            fleet.encoding if hold is None else lambda: holder(fleet, marker), 120, phase
+            fleet.encoding if hold is None else lambda: fleet.holder(marker), 120, phase
         )
         victim.kill()
         killed = time.monotonic()
@@ -79,13 +79,6 @@ def kill_at(phase: str, stack: ChaosStack, events: EventLog, endpoint: str, clip
             exit_codes=exit_codes,
             leftovers=leftovers,
         )
-
-
-def holder(fleet: Fleet, marker: Path) -> WorkerProcess | None:
-    if not marker.exists() or not marker.read_text():
-        return None
-    pid = int(marker.read_text())
-    return next(w for w in fleet.workers if w.pid == pid)
 
 
 @pytest.fixture(scope="module")

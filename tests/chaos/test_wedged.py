@@ -37,8 +37,7 @@ def test_a_wedged_worker_loses_its_job_to_a_live_one(
             fleet.start(name, hold="download", marker=marker)
         s3, settings = stack.client("s3"), stack.settings
         s3.upload_file(str(clip), settings.input_bucket, f"{settings.watch_prefix}clip.mp4")
-        wait_for(lambda: marker.exists() and marker.read_text(), 60, "a worker to get stuck")
-        wedged = next(w for w in fleet.workers if w.pid == int(marker.read_text()))
+        wedged: WorkerProcess = wait_for(lambda: fleet.holder(marker), 60, "a worker stuck")
         stuck = time.monotonic()
 
         [completed] = events.wait_terminal(1, 120)
