@@ -1,10 +1,11 @@
 """A job's sign of life: what keeps its message hidden and its lease held.
 
 The heartbeat extends a job's message visibility and its lease only while the job shows
-life: ffmpeg writing output, bytes moving to or from S3. A job stuck where nothing times it
-out (a hung call, a deadlock, a worker paused by its host) goes quiet; after the stall time
-the heartbeat withholds its extensions, the message and the lease lapse, and a healthy
-worker takes the job over (the stuck one finds its lease gone if it ever wakes).
+life: ffmpeg or ffprobe running (within their own deadlines), bytes moving to or from S3.
+A job stuck where nothing times it out (a hung call, a deadlock, a worker paused by its
+host) goes quiet; after the stall time the heartbeat withholds its extensions, the message
+and the lease lapse, and a healthy worker takes the job over (the stuck one finds its
+lease gone if it ever wakes).
 
 The pulse of the job being handled travels in a context variable, like structlog's bound
 context: the adapters that see the work happen beat it without being handed anything.

@@ -144,7 +144,7 @@ class Worker:
             MESSAGE_SECONDS.observe(time.monotonic() - started)
 
     async def _dispatch(self, delivery: Delivery) -> Outcome:
-        with pulse.bound(pulse.Pulse()) as job:  # beaten by ffmpeg's output and S3 transfers
+        with pulse.bound(pulse.Pulse()) as job:  # beaten by running ffmpeg and S3 transfers
             heartbeat = asyncio.create_task(self._heartbeat(delivery, job))
             try:
                 return await self._rt.dispatcher.handle(delivery.message)

@@ -188,7 +188,28 @@ async def run_argv(
     stdout is handed over line by line as it comes instead (and "" returned for it). A
     process killed by a signal we did not send (the OOM killer, most often) fails as
     ResourceExhausted.
+
+    While it runs, the job's pulse (core/pulse.py) beats: a child within its deadline is
+    a sign of life, silent or not (a storyboard over hours of input prints nothing for
+    minutes); its own timeout and the stall watchdog are what bound it.
     """
+    alive = asyncio.create_task(_beat_every_second())
+    try:
+        return await _run(argv, cwd, timeout, on_line, stall)
+    finally:
+        alive.cancel()
+
+
+async def _beat_every_second() -> None:
+    while True:
+        pulse.beat()
+        await asyncio.sleep(1)
+
+
+async def _run(
+    argv: Sequence[str], cwd: Path, timeout: float,
+    on_line: Callable[[str], None] | None, stall: StallWatch | None,
+) -> tuple[int, str, str]:  # fmt: skip
     proc = await asyncio.create_subprocess_exec(
         *argv,
         cwd=cwd,
@@ -254,20 +275,15 @@ async def _unless_stalled(work: Awaitable[T], stall: StallWatch | None) -> T | N
     return running.result() if finished else None
 
 
-# Each read from a child beats the job's pulse (core/pulse.py): output is its sign of life.
-
-
 async def _read_tail(stream: asyncio.StreamReader, limit: int, tail: bytearray) -> None:
     """Keep only the last ``limit`` bytes: a corrupt input can make ffmpeg log without end."""
     while chunk := await stream.read(65536):
-        pulse.beat()
         tail += chunk
         del tail[:-limit]
 
 
 async def _read_lines(stream: asyncio.StreamReader, on_line: Callable[[str], None]) -> str:
     while line := await stream.readline():
-        pulse.beat()
         on_line(line.decode(errors="replace"))
     return ""
 
@@ -276,7 +292,6 @@ async def _read_all(stream: asyncio.StreamReader, limit: int) -> str:
     """ffprobe's JSON; more than ``limit`` bytes of it is not a file we will handle."""
     data = bytearray()
     while chunk := await stream.read(65536):
-        pulse.beat()
         data += chunk
         if len(data) > limit:
             raise InvalidMedia(f"probe output exceeds {limit} bytes")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from core import pulse
 from core.errors import InvalidMedia, ResourceExhausted, TranscodeTimeout, UnsupportedMedia
 from core.playlists import MediaPlaylist
 from core.qc import PacketFold
@@ -129,3 +130,20 @@ def test_packets_are_handed_over_as_they_come_however_many(
     assert facts.duration == pytest.approx(6 * 3600, abs=0.1)
     assert len(facts.segment_starts) == 5400
     assert all(facts.segment_keyframes)
+
+
+def test_a_silent_child_keeps_its_jobs_pulse_beating(tmp_path: Path) -> None:
+    """A run that prints nothing for a while (a storyboard over a long input) is not a stuck
+    job: the heartbeat must not let its message go."""
+
+    async def quietest_moment() -> float:
+        job, worst = pulse.Pulse(), 0.0
+        with pulse.bound(job):
+            run = asyncio.create_task(run_argv(["sleep", "3"], cwd=tmp_path, timeout=30))
+            while not run.done():
+                worst = max(worst, job.quiet_for())
+                await asyncio.sleep(0.1)
+            await run
+        return worst
+
+    assert asyncio.run(quietest_moment()) < 1.5
