@@ -23,7 +23,7 @@ from core.ports import Claim
 from infra.aws import aws_errors, error_code
 
 _CLAIMABLE = (
-    "attribute_not_exists(job_id) OR #s = :retrying OR (#s = :running AND lease_until < :now)"
+    "attribute_not_exists(job_id) OR #s = :retrying OR (#s = :running AND lease_until <= :now)"
     " OR (#s = :failed AND retryable = :true)"
 )
 _deserializer = TypeDeserializer()
