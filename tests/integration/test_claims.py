@@ -33,3 +33,24 @@ def test_concurrent_claims_of_one_job_have_one_winner(stack: Stack, round_: int)
     outcomes = asyncio.run(race())
     assert outcomes.count("claimed") == 1, outcomes
     assert outcomes.count("busy") == 11
+
+
+def test_a_lease_is_claimable_from_the_second_it_ends(stack: Stack) -> None:
+    """Leases are stored in whole seconds: one that ended within this second is lapsed. Read
+    as still held (0.0 s left), the message went back to the queue and spent a receive."""
+    request = JobRequest(input=S3ObjectRef(bucket="in-bucket", key="clip.mp4"), preset="web-hls")
+    now = [1_000.25]
+
+    async def claims() -> tuple[str, str, float]:
+        async with open_clients(stack.settings) as clients:
+            store = DynamoJobStore(clients.dynamodb, stack.settings.jobs_table, lambda: now[0])
+            await store.claim("j-lapse", request, 10, "message-1")  # lease until 1010
+            now[0] = 1_009.75
+            held = await store.claim("j-lapse", request, 10, "message-2")
+            now[0] = 1_010.5
+            lapsed = await store.claim("j-lapse", request, 10, "message-2")
+            return held.outcome, lapsed.outcome, held.lease_remaining
+
+    held, lapsed, remaining = asyncio.run(claims())
+    assert (held, remaining) == ("busy", 0.25)
+    assert lapsed == "claimed"
