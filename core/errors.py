@@ -5,7 +5,15 @@ The tree (codes in brackets; ``retryable`` decides whether the message goes back
     FfapiError
     ├── PermanentError                    retryable=False: one job.failed, message deleted
     │   ├── InvalidMessage                the queue message can never become a job
-    │   │     [malformed_json, unrecognized_message, invalid_request]
+    │   │   │ [malformed_json, unrecognized_message, invalid_request]
+    │   │   ├── ForbiddenBucket           a bucket off the allowlists [forbidden_bucket]
+    │   │   ├── InvalidKey                a key or prefix with control characters, a '.'
+    │   │   │                             or '..' segment, a leading '-', or over 1024
+    │   │   │                             bytes [invalid_key]
+    │   │   ├── ForbiddenPrefix           outputs outside the configured output prefix
+    │   │   │                             [forbidden_prefix]
+    │   │   └── ForbiddenWebhook          a webhook URL that is not https or names an
+    │   │                                 address we never call [forbidden_webhook]
     │   ├── InputNotFound                 [input_not_found]
     │   ├── InputChanged                  overwritten since it was announced [input_changed]
     │   ├── InputTooLarge                 [input_too_large]
@@ -92,6 +100,22 @@ class TransientError(FfapiError):
 
 class InvalidMessage(PermanentError):
     default_code = "invalid_request"
+
+
+class ForbiddenBucket(InvalidMessage):
+    default_code = "forbidden_bucket"
+
+
+class InvalidKey(InvalidMessage):
+    default_code = "invalid_key"
+
+
+class ForbiddenPrefix(InvalidMessage):
+    default_code = "forbidden_prefix"
+
+
+class ForbiddenWebhook(InvalidMessage):
+    default_code = "forbidden_webhook"
 
 
 class InputNotFound(PermanentError):

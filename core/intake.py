@@ -14,7 +14,8 @@ from urllib.parse import unquote_plus
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from core.errors import InvalidMessage
+from core.admission import key_problem
+from core.errors import InvalidKey, InvalidMessage
 from core.models import JobRequest, S3ObjectRef
 from core.watch import IntakeConfig
 
@@ -115,9 +116,10 @@ def _normalize_doc(doc: dict[str, Any], config: IntakeConfig, depth: int) -> Int
         return _from_eventbridge(_parse(EventBridgeS3Event, doc), config)
     if "input" in doc or "version" in doc:
         request = _parse(JobRequest, doc)
-        if request.output is None:
-            request = request.model_copy(update={"output": config.default_output})
-        elif config.watches(request.output):
+        output = request.output or config.default_output
+        request = request.model_copy(update={"output": output})
+        config.admission.admit(request)
+        if config.watches(output):
             raise InvalidMessage(
                 "the output location is watched: its files would start new jobs",
                 code="invalid_request",
@@ -163,6 +165,10 @@ def _job_for(
     rule = config.rule_for(bucket, key)
     if rule is None:
         return f"no watch rule for s3://{bucket}/{key}"
+    # A watched upload whose name breaks the key rules fails the message: S3 announces one
+    # object per message, so no other job rides on it.
+    if (problem := key_problem(key)) is not None:
+        raise InvalidKey(f"input key {problem}")
     ref = _parse(S3ObjectRef, {"bucket": bucket, "key": key, "etag": etag and etag.strip('"'),
                                "version_id": version_id, "size": size})  # fmt: skip
     return JobRequest(input=ref, preset=rule.preset, output=rule.output)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.admission import AdmissionPolicy
 from core.jobs import JOB_ID_PREFIX
 from core.models import OutputLocation
 
@@ -26,6 +27,19 @@ class WatchRule:
 class IntakeConfig:
     rules: tuple[WatchRule, ...]
     default_output: OutputLocation
+    # None: only the buckets named here, and outputs under the default output's prefix.
+    policy: AdmissionPolicy | None = None
+
+    @property
+    def admission(self) -> AdmissionPolicy:
+        if self.policy is not None:
+            return self.policy
+        outputs = {self.default_output.bucket, *(r.output.bucket for r in self.rules)}
+        return AdmissionPolicy(
+            input_buckets=frozenset(r.bucket for r in self.rules),
+            output_buckets=frozenset(outputs),
+            output_root=self.default_output.prefix,
+        )
 
     def rule_for(self, bucket: str, key: str) -> WatchRule | None:
         return next((r for r in self.rules if r.matches(bucket, key)), None)

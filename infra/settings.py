@@ -12,6 +12,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.accel import AccelMode
+from core.admission import AdmissionPolicy
 from core.models import OutputLocation
 from core.presets import PresetCatalog, PresetFileError
 from core.watch import IntakeConfig, WatchRule
@@ -25,7 +26,20 @@ class Settings(BaseSettings):
     input_bucket: str = "ffapi-input"
     output_bucket: str = "ffapi-output"
     watch_prefix: str = Field(default="incoming/", description="uploads here become jobs")
-    output_prefix: str = "outputs"
+    output_prefix: str = Field(
+        default="outputs", description="every job's outputs go under this prefix; a request "
+        "may name a prefix below it, never outside (forbidden_prefix)",
+    )  # fmt: skip
+    allowed_input_buckets: list[str] = Field(
+        default_factory=list,
+        description="JSON list of buckets a job request may read from, besides the input "
+        'bucket, e.g. ["media-uploads"]; any other is refused (forbidden_bucket)',
+    )
+    allowed_output_buckets: list[str] = Field(
+        default_factory=list,
+        description="JSON list of buckets a job request may write to, besides the output "
+        "bucket (forbidden_bucket)",
+    )
     preset: str | None = Field(
         default=None,
         description="preset of watched uploads and of requests naming none (default: the "
@@ -140,7 +154,12 @@ class Settings(BaseSettings):
             preset=self.preset,
             output=self.output_location,
         )
-        return IntakeConfig(rules=(rule,), default_output=self.output_location)
+        policy = AdmissionPolicy(
+            input_buckets=frozenset([self.input_bucket, *self.allowed_input_buckets]),
+            output_buckets=frozenset([self.output_bucket, *self.allowed_output_buckets]),
+            output_root=self.output_prefix,
+        )
+        return IntakeConfig(rules=(rule,), default_output=self.output_location, policy=policy)
 
     def presets(self) -> PresetCatalog:
         """The catalog in force; raises PresetFileError (and so stops the worker) when the

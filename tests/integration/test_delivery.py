@@ -56,12 +56,13 @@ def test_direct_request_keeps_its_preset_destination_and_metadata(
     stack: Stack, short_clip: Path
 ) -> None:
     s3, sqs, settings = stack.client("s3"), stack.client("sqs"), stack.settings
+    prefix = settings.output_prefix  # a request may name a folder below it, never outside
     s3.upload_file(str(short_clip), settings.input_bucket, "library/talk.mp4")
     request = {
         "version": 1,
         "input": {"bucket": settings.input_bucket, "key": "library/talk.mp4"},
         "preset": "mp4-480p",
-        "output": {"bucket": settings.output_bucket, "prefix": "renditions/2026"},
+        "output": {"bucket": settings.output_bucket, "prefix": f"{prefix}/renditions/2026"},
         "correlation_id": "order-4711",
         "metadata": {"tenant": "acme"},
     }
@@ -75,9 +76,10 @@ def test_direct_request_keeps_its_preset_destination_and_metadata(
     assert data["correlation_id"] == "order-4711"
     assert data["metadata"] == {"tenant": "acme"}
     video = next(o for o in data["outputs"] if o["role"] == "video")
-    assert video["key"] == f"renditions/2026/{done['subject']}/video.mp4"
+    assert video["key"] == f"{prefix}/renditions/2026/{done['subject']}/video.mp4"
     assert (video["width"], video["height"]) == (320, 180)  # never upscaled to 480p
-    s3.head_object(Bucket=settings.output_bucket, Key=f"renditions/2026/{done['subject']}/job.json")
+    job_json = f"{prefix}/renditions/2026/{done['subject']}/job.json"
+    s3.head_object(Bucket=settings.output_bucket, Key=job_json)
 
 
 def test_request_for_a_missing_object_fails_permanently(stack: Stack) -> None:

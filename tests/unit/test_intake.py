@@ -139,7 +139,7 @@ EXPECTED: dict[str, Expectation] = {
             Job(
                 key="library/talk.mp4",
                 preset="mp4-480p",
-                output=OutputLocation(bucket="ffapi-output", prefix="renditions"),
+                output=OutputLocation(bucket="ffapi-output", prefix="outputs/renditions"),
             ),
         )
     ),
@@ -222,7 +222,7 @@ def test_direct_job_request_keeps_its_own_fields() -> None:
     (request,) = normalize(read_event("job-request.json"), CONFIG).requests
     assert request.version == 1
     assert request.preset == "mp4-480p"
-    assert request.output == OutputLocation(bucket="ffapi-output", prefix="renditions")
+    assert request.output == OutputLocation(bucket="ffapi-output", prefix="outputs/renditions")
     assert request.correlation_id == "order-4711"
     assert request.metadata == {"tenant": "acme"}
 

@@ -317,6 +317,10 @@ def test_the_tree_is_what_the_docstring_says() -> None:
     assert names == {
         "AttemptsExhausted",
         "InvalidMessage",
+        "ForbiddenBucket",
+        "InvalidKey",
+        "ForbiddenPrefix",
+        "ForbiddenWebhook",
         "InputNotFound",
         "InputChanged",
         "InputTooLarge",

@@ -7,6 +7,7 @@ import json
 import pytest
 from pydantic import ValidationError
 
+from core.admission import AdmissionPolicy
 from core.errors import InvalidMessage
 from core.intake import normalize
 from core.models import OutputLocation
@@ -40,7 +41,9 @@ def test_a_rule_on_the_whole_bucket_watches_every_output_there() -> None:
 
 
 def test_a_direct_request_may_not_write_where_uploads_start_jobs() -> None:
-    config = IntakeConfig(rules=(RULE,), default_output=OUT)
+    # A deployment whose outputs may go anywhere in the bucket: the loop is still refused.
+    anywhere = AdmissionPolicy(frozenset({"media"}), frozenset({"media"}), output_root="")
+    config = IntakeConfig(rules=(RULE,), default_output=OUT, policy=anywhere)
     request = {
         "input": {"bucket": "media", "key": "library/a.mp4"},
         "output": {"bucket": "media", "prefix": "incoming/again"},
