@@ -68,6 +68,9 @@ class Unresolvable:
 Expectation = Jobs | Ignored | Rejected | Unresolvable
 
 EXPECTED: dict[str, Expectation] = {
+    "invalid-forbidden-bucket.json": Rejected("forbidden_bucket"),
+    "invalid-key-traversal.json": Rejected("invalid_key"),
+    "invalid-output-prefix.json": Rejected("forbidden_prefix"),
     "s3-put.json": Jobs(
         (
             Job(
