@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.accel import AccelMode
 from core.admission import AdmissionPolicy
+from core.destinations import webhook_url_problem
 from core.models import OutputLocation
 from core.presets import PresetCatalog, PresetFileError
 from core.watch import IntakeConfig, WatchRule
@@ -125,6 +126,10 @@ class Settings(BaseSettings):
     )
     webhook_backoff_max: float = Field(default=120.0, gt=0, description="...capped at this")
     webhook_timeout: float = Field(default=10.0, gt=0, description="seconds per webhook POST")
+    webhook_allow_loopback: bool = Field(
+        default=False,
+        description="development only: allows http:// and loopback addresses for webhooks",
+    )
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|console)$")
     submit_prefix: str = Field(
@@ -140,6 +145,16 @@ class Settings(BaseSettings):
                 f"outputs under s3://{self.output_bucket}/{self.output_prefix} would land in the "
                 f"watched prefix s3://{self.input_bucket}/{self.watch_prefix} and start new jobs"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _endpoints_are_allowed(self) -> Settings:
+        # Refused where configured, as a bad secret is, rather than at every delivery.
+        for endpoint in self.webhook_endpoints:
+            if problem := webhook_url_problem(
+                endpoint.url, allow_loopback=self.webhook_allow_loopback
+            ):
+                raise ValueError(f"FFAPI_WEBHOOK_ENDPOINTS: {problem}")
         return self
 
     @property

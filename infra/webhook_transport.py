@@ -1,16 +1,33 @@
-"""How a webhook is POSTed: the transport seam (tests and the SSRF guard replace or wrap it),
-its aiohttp implementation, and reading a ``Retry-After``."""
+"""How a webhook is POSTed: the transport seam (tests replace it), its aiohttp implementation
+behind the SSRF guard, and reading a ``Retry-After``.
+
+The guard: a literal address in the URL is judged here (aiohttp connects to a literal without
+asking the resolver), a name by ``PinnedResolver`` as it is resolved; either refusal is a
+``ForbiddenDestination``. Redirects are not followed (a 30x could point anywhere), the
+connection has its own, shorter timeout within the attempt's, and at most 64 KiB of an answer
+is read. No proxy from the environment (``trust_env`` stays off): a proxy would resolve the
+name itself, out of the guard's sight."""
 
 from __future__ import annotations
 
 import email.utils
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from datetime import UTC
 from typing import Protocol
 
 import aiohttp
+from yarl import URL
+
+from core.destinations import host_problem
+from infra.pinned_resolver import ForbiddenDestination, Lookup, PinnedResolver, getaddrinfo
+
+__all__ = ["ForbiddenDestination", "Transport", "WebhookUnreachable", "open_transport"]
 
 MAX_RESPONSE_BYTES = 64 * 1024  # read and dropped: a receiver cannot make us hold more
+# Seconds to have a connection (resolving included), within the attempt's timeout: a host
+# that does not answer a SYN gives way well before a slow receiver would.
+CONNECT_TIMEOUT = 5.0
 
 
 class WebhookUnreachable(Exception):
@@ -23,26 +40,64 @@ class Transport(Protocol):
         self, url: str, headers: Mapping[str, str], body: bytes, timeout: float
     ) -> tuple[int, Mapping[str, str]]:
         """POST without following redirects; the status and the response's headers (names
-        lower-cased). Raise WebhookUnreachable when there is no answer in ``timeout``."""
+        lower-cased). Raise WebhookUnreachable when there is no answer in ``timeout``,
+        ForbiddenDestination when the destination may not be contacted."""
         ...
 
 
 class AiohttpTransport:
-    def __init__(self, session: aiohttp.ClientSession) -> None:
+    """Over a session whose connector resolves with a ``PinnedResolver`` of the same
+    ``allow_loopback`` (``open_transport`` builds both)."""
+
+    def __init__(
+        self, session: aiohttp.ClientSession, *, allow_loopback: bool = False,
+        connect_timeout: float = CONNECT_TIMEOUT,
+    ) -> None:  # fmt: skip
         self._session = session
+        self._allow_loopback = allow_loopback
+        self._connect_timeout = connect_timeout
 
     async def post(
         self, url: str, headers: Mapping[str, str], body: bytes, timeout: float
     ) -> tuple[int, Mapping[str, str]]:
-        limits = aiohttp.ClientTimeout(total=timeout, connect=timeout)
+        target = URL(url)  # the very object aiohttp connects by: one parse, one host
+        host = target.raw_host
+        if not host:
+            raise ForbiddenDestination("the URL names no host")
+        if problem := host_problem(host, allow_loopback=self._allow_loopback):
+            raise ForbiddenDestination(problem)
+        limits = aiohttp.ClientTimeout(total=timeout, connect=min(self._connect_timeout, timeout))
         try:
             async with self._session.post(
-                url, data=body, headers=dict(headers), allow_redirects=False, timeout=limits
+                target, data=body, headers=dict(headers), allow_redirects=False, timeout=limits
             ) as resp:
                 await _discard(resp.content, MAX_RESPONSE_BYTES)
                 return resp.status, {k.lower(): v for k, v in resp.headers.items()}
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, ForbiddenDestination):
+                raise exc.os_error from None
+            raise WebhookUnreachable(type(exc).__name__) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise WebhookUnreachable(type(exc).__name__) from None
+
+
+@asynccontextmanager
+async def open_transport(
+    *, allow_loopback: bool = False, connect_timeout: float = CONNECT_TIMEOUT,
+    lookup: Lookup = getaddrinfo,
+) -> AsyncIterator[AiohttpTransport]:  # fmt: skip
+    """The guarded transport over its own session. aiohttp's DNS cache is off: each new
+    connection resolves and is judged afresh (a pooled keep-alive connection is already to a
+    judged address), so an endpoint that moves is followed at the next attempt."""
+    resolver = PinnedResolver(allow_loopback=allow_loopback, lookup=lookup)
+    connector = aiohttp.TCPConnector(resolver=resolver, use_dns_cache=False)
+    # No cookies: a receiver must not be able to set state that later requests carry.
+    async with aiohttp.ClientSession(
+        connector=connector, cookie_jar=aiohttp.DummyCookieJar(), trust_env=False
+    ) as session:
+        yield AiohttpTransport(
+            session, allow_loopback=allow_loopback, connect_timeout=connect_timeout
+        )
 
 
 async def _discard(stream: aiohttp.StreamReader, limit: int) -> None:

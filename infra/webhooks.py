@@ -26,21 +26,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
-import aiohttp
 import structlog
 from pydantic import SecretStr
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 from tenacity.wait import wait_base, wait_random_exponential
 
+from core.destinations import webhook_url_problem
 from core.events import CloudEvent, EventType
 from core.ports import JobStore
 from core.webhooks import WebhookEndpoint, WebhookTarget, signature_headers, without_query
 from infra.metrics import WEBHOOK_DELIVERIES
 from infra.settings import Settings
 from infra.webhook_transport import (
-    AiohttpTransport,
+    ForbiddenDestination,
     Transport,
     WebhookUnreachable,
+    open_transport,
     retry_after,
 )
 
@@ -62,6 +63,11 @@ class Outcome(StrEnum):
     EXPIRED = "expired"  # still failing (or asked to wait) past the deadline
     SUPERSEDED = "superseded"  # a failing non-final event, given up for a later one
     ABANDONED = "abandoned"  # still in flight when the process stopped
+    FORBIDDEN = "forbidden"  # the destination policy refuses the URL or its addresses
+
+
+# The reason of a FORBIDDEN outcome starts with this; the policy's words follow.
+FORBIDDEN_DESTINATION = "forbidden_destination"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +78,7 @@ class WebhookConfig:
     backoff_base: float = 1.0
     backoff_max: float = 120.0
     timeout: float = 10.0
+    allow_loopback: bool = False  # development only: http:// and loopback destinations
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WebhookConfig:
@@ -79,6 +86,7 @@ class WebhookConfig:
             tuple(settings.webhook_secrets), tuple(settings.webhook_endpoints),
             settings.webhook_deadline, settings.webhook_backoff_base,
             settings.webhook_backoff_max, settings.webhook_timeout,
+            settings.webhook_allow_loopback,
         )  # fmt: skip
 
 
@@ -227,6 +235,9 @@ class WebhookDispatcher:
         if await self._is_gone(lane):
             delivery.reason = "the endpoint answered 410 Gone for this job"
             return Outcome.GONE
+        if problem := webhook_url_problem(delivery.url, allow_loopback=self._config.allow_loopback):
+            delivery.reason = f"{FORBIDDEN_DESTINATION}: {problem}"
+            return Outcome.FORBIDDEN
         if not delivery.secrets:
             delivery.reason = "no FFAPI_WEBHOOK_SECRETS to sign the job's own webhooks with"
             return Outcome.FAILED
@@ -254,6 +265,9 @@ class WebhookDispatcher:
         except WebhookUnreachable as exc:
             delivery.status = None
             raise _TryAgain(f"no answer ({exc})") from None
+        except ForbiddenDestination as exc:  # final: where it leads will not change by waiting
+            delivery.status, delivery.reason = None, f"{FORBIDDEN_DESTINATION}: {exc}"
+            return Outcome.FORBIDDEN
         delivery.status = status
         return self._judge(status, answer, delivery)
 
@@ -366,11 +380,9 @@ async def open_webhooks(
 ) -> AsyncIterator[WebhookDispatcher]:
     """The dispatcher over one HTTP session; on leaving, deliveries in flight get ``grace``
     seconds (None: all the time they need) before they are abandoned."""
-    # No cookies: a receiver must not be able to set state that later requests carry.
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
-        hooks = WebhookDispatcher(
-            WebhookConfig.from_settings(settings), AiohttpTransport(session), jobs
-        )
+    config = WebhookConfig.from_settings(settings)
+    async with open_transport(allow_loopback=config.allow_loopback) as transport:
+        hooks = WebhookDispatcher(config, transport, jobs)
         try:
             yield hooks
         finally:
