@@ -1,6 +1,8 @@
 """Webhooks over real HTTP: a receiver on 127.0.0.1 that verifies every request the way the
 Standard Webhooks spec tells a consumer to (written here from the spec, not from our signer),
-scripted failures, and one real job through the worker on the moto server."""
+scripted failures, and one real job through the worker on the moto server. The receiver is on
+loopback over http: every test here turns the development setting on
+(FFAPI_WEBHOOK_ALLOW_LOOPBACK); test_webhook_guard.py shows what it refuses when off."""
 
 from __future__ import annotations
 
@@ -19,7 +21,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from aiohttp import web
 from pydantic import SecretStr
@@ -29,7 +30,7 @@ from core.events import CloudEvent, EventType
 from core.webhooks import WebhookEndpoint, WebhookTarget
 from handlers.jobs_view import record_panel
 from handlers.runtime import Runtime
-from infra.webhook_transport import AiohttpTransport
+from infra.webhook_transport import open_transport
 from infra.webhooks import WebhookConfig, WebhookDispatcher
 from tests.unit.fakes import FakeJobs
 
@@ -185,13 +186,14 @@ def deliver(
     jobs = jobs or FakeJobs(records={"j-1": {"status": "RUNNING"}, "j-2": {"status": "RUNNING"}})
     defaults: dict[str, Any] = {
         "secrets": (SecretStr(whsec(JOB_KEY)),), "backoff_base": 0.05, "backoff_max": 0.5,
-        "deadline": 30.0, "timeout": 5.0,
+        "deadline": 30.0, "timeout": 5.0, "allow_loopback": True,
     }  # fmt: skip
     settings = WebhookConfig(**(defaults | config))
 
     async def scenario() -> None:
-        async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
-            hooks = WebhookDispatcher(settings, AiohttpTransport(session), jobs)
+        # The transport the worker uses (open_webhooks): the guard, with loopback allowed.
+        async with open_transport(allow_loopback=settings.allow_loopback) as transport:
+            hooks = WebhookDispatcher(settings, transport, jobs)
             for e, targets in sends:
                 hooks.send(e, targets)
             await hooks.aclose(None)
@@ -299,7 +301,7 @@ def test_a_jobs_events_reach_its_webhook_and_the_global_one_signed_in_order(
         )
         settings = stack.settings.model_copy(update={
             "webhook_secrets": [SecretStr(whsec(JOB_KEY))], "webhook_endpoints": [global_hook],
-            "webhook_backoff_base": 0.05,
+            "webhook_backoff_base": 0.05, "webhook_allow_loopback": True,
         })  # fmt: skip
         key = "library/hooked.mp4"  # outside the watched prefix: only our request starts it
         stack.client("s3").upload_file(str(short_clip), settings.input_bucket, key)

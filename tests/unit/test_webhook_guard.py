@@ -9,11 +9,14 @@ import socket
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 from structlog.testing import capture_logs
 
 from core.events import EventType
 from infra.pinned_resolver import AddrInfo, ForbiddenDestination, PinnedResolver, getaddrinfo
+from infra.settings import Settings
 from infra.webhook_transport import WebhookUnreachable, open_transport
+from infra.webhooks import WebhookConfig
 from tests.unit.test_webhook_delivery import delivered, event, rig, target
 
 V4, V6 = socket.AF_INET, socket.AF_INET6
@@ -199,3 +202,26 @@ def test_a_destination_the_transport_refuses_is_not_retried() -> None:
         ("forbidden", 1, "forbidden_destination: hooks.example: 10.0.0.7 is private"),
         ("delivered", 1, None),
     ]
+
+
+# --- the setting -----------------------------------------------------------------------------
+
+
+def test_configured_endpoints_are_judged_at_load_and_loopback_needs_the_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    secret = "whsec_" + "Z" * 32
+    hook = '[{{"url": "{}", "secrets": ["' + secret + '"]}}]'
+    monkeypatch.delenv("FFAPI_WEBHOOK_ALLOW_LOOPBACK", raising=False)
+    assert Settings().webhook_allow_loopback is False  # the default
+
+    monkeypatch.setenv("FFAPI_WEBHOOK_ENDPOINTS", hook.format("http://127.0.0.1:8080/in"))
+    with pytest.raises(ValidationError, match="http:// is refused"):
+        Settings()
+    monkeypatch.setenv("FFAPI_WEBHOOK_ALLOW_LOOPBACK", "true")
+    settings = Settings()
+    assert WebhookConfig.from_settings(settings).allow_loopback is True
+
+    monkeypatch.setenv("FFAPI_WEBHOOK_ENDPOINTS", hook.format("https://169.254.169.254/x"))
+    with pytest.raises(ValidationError, match=re.escape("169.254.169.254 is link-local")):
+        Settings()
