@@ -208,6 +208,7 @@ async def main(jobs: int) -> None:
                     # The same for both rows (200 never retries). Failing: a deadline far past
                     # the run and short waits, so every lane keeps retrying the whole run.
                     webhook_deadline=600.0, webhook_backoff_base=0.1, webhook_backoff_max=2.0,
+                    webhook_allow_loopback=True,  # the receiver is on 127.0.0.1, over http
                 )  # fmt: skip
                 result = await run_jobs(settings, clip, f"http-{status}", jobs, receiver)
             rows.append((label, result, receiver))

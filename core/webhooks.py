@@ -23,7 +23,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, St
 
 from core.events import EventType
 
-# http(s) only, no whitespace or control characters; where it may point is checked on delivery.
+# http(s) only, no whitespace or control characters; where it may point: core/destinations.py
+# (webhook_url_problem before anything is sent, each resolved address on delivery).
 WebhookUrl = Annotated[
     str, StringConstraints(min_length=8, max_length=2048, pattern=r"^https?://[\x21-\x7e]+$")
 ]
