@@ -34,9 +34,12 @@ class ForbiddenDestination(OSError):
 
 
 async def getaddrinfo(host: str, port: int, family: int) -> AddrInfo:
-    """The system resolver, off the event loop (asyncio runs it in its executor)."""
+    """The system resolver, off the event loop (asyncio runs it in its executor); as aiohttp's
+    own asks it, no IPv6 address on a host without IPv6 (AI_ADDRCONFIG)."""
     loop = asyncio.get_running_loop()
-    return await loop.getaddrinfo(host, port, family=family, type=socket.SOCK_STREAM)
+    return await loop.getaddrinfo(
+        host, port, family=family, type=socket.SOCK_STREAM, flags=socket.AI_ADDRCONFIG
+    )
 
 
 class PinnedResolver(AbstractResolver):

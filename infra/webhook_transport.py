@@ -22,7 +22,10 @@ from yarl import URL
 from core.destinations import host_problem
 from infra.pinned_resolver import ForbiddenDestination, Lookup, PinnedResolver, getaddrinfo
 
-__all__ = ["ForbiddenDestination", "Transport", "WebhookUnreachable", "open_transport"]
+__all__ = [
+    "CONNECT_TIMEOUT", "MAX_RESPONSE_BYTES", "AiohttpTransport", "ForbiddenDestination",
+    "Transport", "WebhookUnreachable", "open_transport", "retry_after",
+]  # fmt: skip
 
 MAX_RESPONSE_BYTES = 64 * 1024  # read and dropped: a receiver cannot make us hold more
 # Seconds to have a connection (resolving included), within the attempt's timeout: a host
@@ -91,10 +94,13 @@ async def open_transport(
     judged address), so an endpoint that moves is followed at the next attempt."""
     resolver = PinnedResolver(allow_loopback=allow_loopback, lookup=lookup)
     connector = aiohttp.TCPConnector(resolver=resolver, use_dns_cache=False)
-    # No cookies: a receiver must not be able to set state that later requests carry.
+    # No cookies: a receiver must not be able to set state that later requests carry. No
+    # decompression: the answer is dropped, and the cap then counts the bytes that came in,
+    # not what a small gzip body expands to.
     async with aiohttp.ClientSession(
-        connector=connector, cookie_jar=aiohttp.DummyCookieJar(), trust_env=False
-    ) as session:
+        connector=connector, cookie_jar=aiohttp.DummyCookieJar(), trust_env=False,
+        auto_decompress=False,
+    ) as session:  # fmt: skip
         yield AiohttpTransport(
             session, allow_loopback=allow_loopback, connect_timeout=connect_timeout
         )
