@@ -12,7 +12,8 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
-from core.errors import ForbiddenBucket, ForbiddenPrefix, InvalidKey
+from core.destinations import webhook_url_problem
+from core.errors import ForbiddenBucket, ForbiddenPrefix, ForbiddenWebhook, InvalidKey
 from core.models import JobRequest, OutputLocation, S3ObjectRef
 
 MAX_KEY_BYTES = 1024  # S3's own limit is on the UTF-8 encoding, not on characters
@@ -80,3 +81,9 @@ class AdmissionPolicy:
         self.admit_input(request.input)
         if request.output is not None:
             self.admit_output(request.output)
+        for number, hook in enumerate(request.webhooks, 1):
+            problem = webhook_url_problem(hook.url, allow_loopback=self.webhook_loopback)
+            if problem is not None:
+                # What a URL shows is judged here; a name is judged by the addresses it
+                # resolves to, at delivery (infra/pinned_resolver.py).
+                raise ForbiddenWebhook(f"webhook {number}: {problem}")

@@ -173,6 +173,7 @@ class Settings(BaseSettings):
             input_buckets=frozenset([self.input_bucket, *self.allowed_input_buckets]),
             output_buckets=frozenset([self.output_bucket, *self.allowed_output_buckets]),
             output_root=self.output_prefix,
+            webhook_loopback=self.webhook_allow_loopback,
         )
         return IntakeConfig(rules=(rule,), default_output=self.output_location, policy=policy)
 

@@ -182,3 +182,36 @@ def test_eventbridge_keys_follow_the_same_rules() -> None:
         "detail": {"bucket": {"name": "ffapi-input"}, "object": {"key": "incoming/../x.mp4"}},
     }
     assert _refusal(json.dumps(event)).code == "invalid_key"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://hooks.example.com/x",  # not https
+        "https://169.254.169.254/latest/meta-data/",
+        "https://[fd00:ec2::254]/",
+        "https://[::ffff:127.0.0.1]/",
+        "https://user:pass@hooks.example.com/",
+        "https://127.0.0.1:8443/",
+        "http://localhost:8080/",
+    ],
+)
+def test_webhooks_that_point_where_we_never_call_are_refused(url: str) -> None:
+    body = _request(webhooks=[{"url": url}])
+    error = _refusal(body)
+    assert error.code == "forbidden_webhook"
+    assert "pass@" not in error.message
+
+
+def test_a_public_https_webhook_passes_and_loopback_only_when_developing() -> None:
+    [request] = normalize(
+        _request(webhooks=[{"url": "https://hooks.example.com/a"}]), CONFIG
+    ).requests
+    assert request.webhooks[0].url == "https://hooks.example.com/a"
+    local = _request(webhooks=[{"url": "http://127.0.0.1:8080/hook"}])
+    assert _refusal(local).code == "forbidden_webhook"
+    developing = AdmissionPolicy(
+        frozenset({"ffapi-input"}), frozenset({"ffapi-output"}), "outputs", webhook_loopback=True
+    )
+    config = IntakeConfig(rules=(RULE,), default_output=OUT, policy=developing)
+    assert len(normalize(local, config).requests) == 1
