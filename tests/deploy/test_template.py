@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,10 @@ from typing import Any
 import pytest
 from cfnlint.decode import decode
 
+from core.jobs import output_key
+from handlers.submit import submit_key
 from infra.settings import Settings
+from tests.template_role import Stack, allows, as_list, statements
 
 ROOT = Path(__file__).parents[2]
 
@@ -51,3 +55,222 @@ def test_every_variable_is_a_setting(template: dict[str, Any]) -> None:
         int(env["FFAPI_TRANSCODE_TIMEOUT"])
         < template["Resources"]["WorkerFunction"]["Properties"]["Timeout"]
     )
+
+
+# The worker's role. Every call the function makes in Lambda mode, as IAM authorizes it:
+#   S3ObjectStore.head, .download (an input)   s3:GetObject (+ s3:GetObjectVersion with a VersionId)
+#   S3ObjectStore._listed (after a 403)        s3:ListBucket, s3:prefix = the key
+#   .upload_file, .put_bytes, .put_new         s3:PutObject (multipart: create, parts, complete)
+#     a multipart upload that fails            s3:AbortMultipartUpload
+#   .get_bytes (JobCommit.committed)           s3:GetObject
+#   .list_keys (JobCommit.prune)               s3:ListBucket, s3:prefix = the job's prefix
+#   .delete_keys (DeleteObjects)               s3:DeleteObject, checked per key
+#   DynamoJobStore.claim/renew/complete/...    dynamodb:UpdateItem (conditional)
+#   DynamoJobStore.get                         dynamodb:GetItem
+#   SnsPublisher.publish                       sns:Publish
+#   Lambda's SQS poller (not our code)         sqs:ReceiveMessage, DeleteMessage, GetQueueAttributes
+#   Lambda's log agent                         logs:CreateLogStream, logs:PutLogEvents
+# Not called in Lambda mode: sqs:ChangeMessageVisibility and sqs:GetQueueUrl (the container
+# worker's), sts:GetCallerIdentity (the topic is given as an ARN), dynamodb:Scan (`ffapi jobs`).
+NAMES = {
+    "InputBucket": "ffapi-input-123456789012", "OutputBucket": "ffapi-output-bucket",
+    "JobsQueue": "ffapi-JobsQueue", "DeadLetterQueue": "ffapi-DeadLetterQueue",
+    "EventsTopic": "ffapi-EventsTopic", "JobsTable": "ffapi-JobsTable",
+    "WorkerLogGroup": "/aws/lambda/ffapi-worker", "WorkerRole": "ffapi-WorkerRole",
+}  # fmt: skip
+IN, OUT = "arn:aws:s3:::ffapi-input-123456789012", "arn:aws:s3:::ffapi-output-bucket"
+QUEUE = "arn:aws:sqs:us-east-1:123456789012:ffapi-JobsQueue"
+DLQ = "arn:aws:sqs:us-east-1:123456789012:ffapi-DeadLetterQueue"
+TOPIC = "arn:aws:sns:us-east-1:123456789012:ffapi-EventsTopic"
+TABLE = "arn:aws:dynamodb:us-east-1:123456789012:table/ffapi-JobsTable"
+LOGS = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/ffapi-worker"
+
+EXPECTED_STATEMENTS = {
+    "ReadInputs": ({"s3:GetObject", "s3:GetObjectVersion"},
+                   {f"{IN}/incoming/*", f"{IN}/submitted/*"}, None),
+    "ListInputs": ({"s3:ListBucket"}, {IN},
+                   {"StringLike": {"s3:prefix": ["incoming/*", "submitted/*"]}}),
+    "WriteOutputs": ({"s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload"},
+                     {f"{OUT}/outputs/*"}, None),
+    "ListOutputs": ({"s3:ListBucket"}, {OUT}, {"StringLike": {"s3:prefix": "outputs/*"}}),
+    "ConsumeJobs": ({"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"},
+                    {QUEUE}, None),
+    "AnnounceEvents": ({"sns:Publish"}, {TOPIC}, None),
+    "RecordJobs": ({"dynamodb:GetItem", "dynamodb:UpdateItem"}, {TABLE}, None),
+    "WriteLogs": ({"logs:CreateLogStream", "logs:PutLogEvents"}, {f"{LOGS}:*"}, None),
+}  # fmt: skip
+
+NEEDED = [
+    ("s3:GetObject", f"{IN}/incoming/clip.mp4", {}),
+    ("s3:GetObjectVersion", f"{IN}/incoming/clip.mp4", {}),
+    ("s3:GetObject", f"{IN}/submitted/0f3a9c/clip.mp4", {}),
+    ("s3:ListBucket", IN, {"s3:prefix": "incoming/gone.mp4"}),
+    ("s3:ListBucket", IN, {"s3:prefix": "submitted/0f3a9c/clip.mp4"}),
+    ("s3:PutObject", f"{OUT}/outputs/j-1/cmaf/video/seg-1.m4s", {}),
+    ("s3:AbortMultipartUpload", f"{OUT}/outputs/j-1/video.mp4", {}),
+    ("s3:PutObject", f"{OUT}/outputs/team-a/j-1/job.json", {}),  # a request's own, under it
+    ("s3:GetObject", f"{OUT}/outputs/j-1/job.json", {}),
+    ("s3:ListBucket", OUT, {"s3:prefix": "outputs/j-1/"}),
+    ("s3:ListBucket", OUT, {"s3:prefix": "outputs/j-1/job.json"}),
+    ("s3:DeleteObject", f"{OUT}/outputs/j-1/cmaf/video/seg-9.m4s", {}),
+    ("sqs:ReceiveMessage", QUEUE, {}),
+    ("sqs:DeleteMessage", QUEUE, {}),
+    ("sqs:GetQueueAttributes", QUEUE, {}),
+    ("sns:Publish", TOPIC, {}),
+    ("dynamodb:UpdateItem", TABLE, {}),
+    ("dynamodb:GetItem", TABLE, {}),
+    ("logs:CreateLogStream", f"{LOGS}:log-stream:2025/01/01/[$LATEST]abc", {}),
+    ("logs:PutLogEvents", f"{LOGS}:log-stream:2025/01/01/[$LATEST]abc", {}),
+]
+
+REFUSED = [
+    ("s3:GetObject", f"{IN}/library/clip.mp4", {}),  # outside the watch and submit prefixes
+    ("s3:GetObject", f"{IN}/incoming-other/clip.mp4", {}),
+    ("s3:PutObject", f"{IN}/incoming/clip.mp4", {}),  # a write there would start a job
+    ("s3:DeleteObject", f"{IN}/incoming/clip.mp4", {}),
+    ("s3:ListBucket", IN, {}),  # the whole bucket
+    ("s3:ListBucket", IN, {"s3:prefix": ""}),
+    ("s3:ListBucket", IN, {"s3:prefix": "library/"}),
+    ("s3:GetObject", f"{OUT}/elsewhere/j-1/job.json", {}),
+    ("s3:PutObject", f"{OUT}/outputs-x/j-1/video.mp4", {}),
+    ("s3:PutObject", f"{OUT}/video.mp4", {}),
+    ("s3:ListBucket", OUT, {}),
+    ("s3:ListBucket", OUT, {"s3:prefix": "elsewhere/"}),
+    ("s3:PutObjectAcl", f"{OUT}/outputs/j-1/video.mp4", {}),  # no output made public
+    ("s3:PutBucketPolicy", OUT, {}),
+    ("s3:DeleteBucket", OUT, {}),
+    ("sqs:SendMessage", QUEUE, {}),
+    ("sqs:ChangeMessageVisibility", QUEUE, {}),  # the poller settles; our Lambda code never does
+    ("sqs:PurgeQueue", QUEUE, {}),
+    ("sqs:ReceiveMessage", DLQ, {}),  # the DLQ is the operator's (`ffapi dlq`)
+    ("sqs:DeleteMessage", DLQ, {}),
+    ("sns:Publish", "arn:aws:sns:us-east-1:123456789012:another-topic", {}),
+    ("sns:Subscribe", TOPIC, {}),
+    ("dynamodb:Scan", TABLE, {}),
+    ("dynamodb:PutItem", TABLE, {}),
+    ("dynamodb:DeleteItem", TABLE, {}),
+    ("dynamodb:DeleteTable", TABLE, {}),
+    ("dynamodb:GetItem", "arn:aws:dynamodb:us-east-1:123456789012:table/another", {}),
+    ("logs:CreateLogGroup", "arn:aws:logs:us-east-1:123456789012:log-group:/x", {}),
+    ("logs:PutLogEvents", "arn:aws:logs:us-east-1:123456789012:log-group:/x:log-stream:y", {}),
+    ("iam:PassRole", "arn:aws:iam::123456789012:role/ffapi-WorkerRole", {}),
+]
+
+
+@pytest.fixture(scope="module")
+def stack(template: dict[str, Any]) -> Stack:
+    return Stack(template, NAMES, {})
+
+
+def test_the_function_runs_as_its_own_role_and_nothing_else(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    fn = resources["WorkerFunction"]["Properties"]
+    assert fn["Role"] == {"Fn::GetAtt": ["WorkerRole", "Arn"]}
+    assert "Policies" not in fn  # SAM ignores them beside a Role; none is kept to mislead
+    assert fn["LoggingConfig"] == {"LogGroup": {"Ref": "WorkerLogGroup"}}
+    iam = {name for name, r in resources.items() if str(r["Type"]).startswith("AWS::IAM::")}
+    assert iam == {"WorkerRole"}
+    role = resources["WorkerRole"]["Properties"]
+    assert set(role) == {"AssumeRolePolicyDocument", "Policies"}  # no managed policies
+    [trust] = statements(role["AssumeRolePolicyDocument"])
+    assert trust == {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                     "Action": "sts:AssumeRole"}  # fmt: skip
+
+
+def test_the_role_grants_exactly_these_statements(stack: Stack) -> None:
+    found = {}
+    for policy in stack.role_policies():
+        for st in statements(policy):
+            assert st["Effect"] == "Allow"
+            assert st["Sid"] not in found
+            condition = st.get("Condition")
+            found[st["Sid"]] = (set(as_list(st["Action"])), set(as_list(st["Resource"])), condition)
+    assert found == EXPECTED_STATEMENTS
+
+
+def test_no_statement_in_the_template_is_a_wildcard(stack: Stack) -> None:
+    queue_policy = stack.resolve(
+        stack.template["Resources"]["JobsQueuePolicy"]["Properties"]["PolicyDocument"]
+    )
+    for policy in [*stack.role_policies(), queue_policy]:
+        for st in statements(policy):
+            assert set(st) <= {"Sid", "Effect", "Principal", "Action", "Resource", "Condition"}
+            assert all("*" not in action for action in as_list(st["Action"]))
+            for arn in as_list(st["Resource"]):
+                assert arn != "*"
+                assert ":*:" not in arn
+                if arn.startswith("arn:aws:s3:::"):  # an object ARN names a prefix, never bucket/*
+                    bucket, _, key = arn.removeprefix("arn:aws:s3:::").partition("/")
+                    assert "*" not in bucket
+                    assert key != "*"
+    # S3 may send to the queue only from the stack's input bucket, in this account.
+    [send] = statements(queue_policy)
+    assert send["Action"] == "sqs:SendMessage"
+    assert send["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert set(send["Condition"]) == {"ArnLike", "StringEquals"}
+
+
+@pytest.mark.parametrize(("action", "resource", "context"), NEEDED)
+def test_every_call_the_function_makes_is_granted(
+    stack: Stack, action: str, resource: str, context: dict[str, str]
+) -> None:
+    assert allows(stack.role_policies(), action, resource, context)
+
+
+@pytest.mark.parametrize(("action", "resource", "context"), REFUSED)
+def test_everything_else_is_refused(
+    stack: Stack, action: str, resource: str, context: dict[str, str]
+) -> None:
+    assert not allows(stack.role_policies(), action, resource, context)
+
+
+def test_the_keys_the_code_derives_are_the_ones_the_role_covers(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Settings built from the function's own environment, keys made by the code's own
+    functions: what it reads and writes lies where the policy says."""
+    env = stack.resolve(
+        stack.template["Resources"]["WorkerFunction"]["Properties"]["Environment"]["Variables"]
+    )
+    for name, ref in {
+        "FFAPI_INPUT_BUCKET": "InputBucket", "FFAPI_OUTPUT_BUCKET": "OutputBucket",
+        "FFAPI_WATCH_PREFIX": "WatchPrefix", "FFAPI_SUBMIT_PREFIX": "SubmitPrefix",
+        "FFAPI_OUTPUT_PREFIX": "OutputPrefix", "FFAPI_EVENTS_TOPIC": "EventsTopic",
+        "FFAPI_JOBS_TABLE": "JobsTable",
+    }.items():  # fmt: skip
+        assert stack.template["Resources"]["WorkerFunction"]["Properties"]["Environment"][
+            "Variables"
+        ][name] == {"Ref": ref}
+    for name, value in env.items():  # as Lambda hands them to the function
+        monkeypatch.setenv(name, str(value))
+    settings = Settings()
+    assert settings.events_topic.startswith("arn:")  # so topic_arn() never asks STS
+    policies = stack.role_policies()
+    bucket_arn = f"arn:aws:s3:::{settings.input_bucket}"
+    watched = f"{settings.watch_prefix}clip.mp4"
+    submitted = submit_key(settings, "clip.mp4")
+    assert settings.intake.rule_for(settings.input_bucket, watched) is not None
+    for key in (watched, submitted):
+        assert allows(policies, "s3:GetObject", f"{bucket_arn}/{key}")
+        assert allows(policies, "s3:ListBucket", bucket_arn, {"s3:prefix": key})
+    out = settings.output_location
+    out_arn = f"arn:aws:s3:::{out.bucket}"
+    for name in ("job.json", "cmaf/master.m3u8", "thumbnails/poster.jpg"):
+        key = output_key(out, "j-0123456789abcdef01234567", name)
+        for action in ("s3:PutObject", "s3:GetObject", "s3:DeleteObject"):
+            assert allows(policies, action, f"{out_arn}/{key}")
+    job_prefix = output_key(out, "j-0123456789abcdef01234567", "")
+    assert allows(policies, "s3:ListBucket", out_arn, {"s3:prefix": job_prefix})
+    table = f"arn:aws:dynamodb:us-east-1:123456789012:table/{settings.jobs_table}"
+    assert allows(policies, "dynamodb:UpdateItem", table)
+    assert allows(policies, "sns:Publish", settings.events_topic)
+
+
+@pytest.mark.parametrize("name", ["WatchPrefix", "SubmitPrefix", "OutputPrefix"])
+@pytest.mark.parametrize("value", ["", "*", "/", "../x/", "x/../", "./", "a b/", "-x/"])
+def test_a_prefix_that_would_widen_the_grants_is_refused_at_deploy(
+    template: dict[str, Any], name: str, value: str
+) -> None:
+    pattern = template["Parameters"][name]["AllowedPattern"]
+    assert re.fullmatch(pattern, template["Parameters"][name]["Default"])
+    assert not re.fullmatch(pattern, value)

@@ -1,0 +1,143 @@
+"""The SAM template's worker role as IAM will read it: the policy with every intrinsic
+resolved to concrete ARNs for given physical names, and a small evaluator of its Allow
+statements (the subset of IAM's rules the template uses; anything else is refused).
+
+tests/deploy checks the policy statically with it; tests/integration hands the same resolved
+policy to moto's server, which enforces it on a real job.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cfnlint.decode import decode
+
+TEMPLATE = Path(__file__).parents[1] / "template.yaml"
+ROLE = "WorkerRole"
+PARTITION, REGION, ACCOUNT, STACK = "aws", "us-east-1", "123456789012", "ffapi"
+
+
+def load_template() -> dict[str, Any]:
+    doc, problems = decode(str(TEMPLATE))
+    assert not problems, problems
+    return dict(doc)
+
+
+@dataclass(frozen=True)
+class Stack:
+    """What CloudFormation would know at deploy time: parameter values and each resource's
+    physical name (a bucket's, a queue's, a table's...)."""
+
+    template: dict[str, Any]
+    names: Mapping[str, str]
+    parameters: Mapping[str, str]
+
+    def parameter(self, name: str) -> str:
+        if name in self.parameters:
+            return self.parameters[name]
+        return str(self.template["Parameters"][name]["Default"])
+
+    def ref(self, name: str) -> str:
+        pseudo = {"AWS::Partition": PARTITION, "AWS::Region": REGION,
+                  "AWS::AccountId": ACCOUNT, "AWS::StackName": STACK}  # fmt: skip
+        if name in pseudo:
+            return pseudo[name]
+        if name in self.template.get("Parameters", {}):
+            return self.parameter(name)
+        kind, physical = self.template["Resources"][name]["Type"], self.names[name]
+        return {
+            "AWS::SQS::Queue": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{physical}",
+            "AWS::SNS::Topic": f"arn:{PARTITION}:sns:{REGION}:{ACCOUNT}:{physical}",
+        }.get(kind, physical)
+
+    def get_att(self, name: str, attribute: str) -> str:
+        assert attribute == "Arn", attribute
+        kind, physical = self.template["Resources"][name]["Type"], self.names[name]
+        where = f"{REGION}:{ACCOUNT}"
+        return {
+            "AWS::S3::Bucket": f"arn:{PARTITION}:s3:::{physical}",
+            "AWS::SQS::Queue": f"arn:{PARTITION}:sqs:{where}:{physical}",
+            "AWS::DynamoDB::Table": f"arn:{PARTITION}:dynamodb:{where}:table/{physical}",
+            "AWS::Logs::LogGroup": f"arn:{PARTITION}:logs:{where}:log-group:{physical}:*",
+            "AWS::IAM::Role": f"arn:{PARTITION}:iam::{ACCOUNT}:role/{physical}",
+        }[kind]
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        if not isinstance(value, dict):
+            return str(value) if isinstance(value, str) else value
+        if set(value) == {"Ref"}:
+            return self.ref(value["Ref"])
+        if set(value) == {"Fn::GetAtt"}:
+            target = value["Fn::GetAtt"]
+            name, attribute = target if isinstance(target, list) else target.split(".", 1)
+            return self.get_att(name, attribute)
+        if set(value) == {"Fn::Sub"}:
+            assert isinstance(value["Fn::Sub"], str), "only the one-argument Fn::Sub"
+            return re.sub(r"\$\{([^}]+)\}", self._substitute, value["Fn::Sub"])
+        assert not any(k.startswith("Fn::") for k in value), value
+        return {str(k): self.resolve(v) for k, v in value.items()}
+
+    def _substitute(self, match: re.Match[str]) -> str:
+        name, _, attribute = match.group(1).partition(".")
+        return self.get_att(name, attribute) if attribute else self.ref(name)
+
+    def role_policies(self) -> list[dict[str, Any]]:
+        """Every policy document of the worker's role, resolved."""
+        role = self.template["Resources"][ROLE]["Properties"]
+        return [self.resolve(p["PolicyDocument"]) for p in role["Policies"]]
+
+
+def statements(policy: Mapping[str, Any]) -> list[dict[str, Any]]:
+    found = policy["Statement"]
+    return list(found) if isinstance(found, list) else [found]
+
+
+def as_list(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def _glob(pattern: str, value: str, *, case: bool = True) -> bool:
+    """IAM's wildcards: ``*`` any run of characters (``/`` too), ``?`` one character."""
+    regex = "".join(
+        ".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern
+    )  # fmt: skip
+    return re.fullmatch(regex, value, 0 if case else re.IGNORECASE) is not None
+
+
+_OPERATORS = {"StringLike": _glob, "StringEquals": lambda p, v: p == v}
+
+
+def _conditions_hold(condition: Mapping[str, Any], context: Mapping[str, str]) -> bool:
+    for operator, keys in condition.items():
+        test = _OPERATORS[operator]  # KeyError: an operator this evaluator does not know
+        for key, patterns in keys.items():
+            if key not in context:  # AWS: a missing key fails every non-...IfExists test
+                return False
+            if not any(test(p, context[key]) for p in as_list(patterns)):
+                return False
+    return True
+
+
+def allows(
+    policies: list[dict[str, Any]], action: str, resource: str,
+    context: Mapping[str, str] | None = None,
+) -> bool:  # fmt: skip
+    """Does some Allow statement grant ``action`` on ``resource`` in this request context?
+    (The role has no Deny, NotAction or NotResource; the static tests check that.)"""
+    for policy in policies:
+        for st in statements(policy):
+            assert st["Effect"] == "Allow"
+            assert not {"NotAction", "NotResource"} & set(st)
+            if not any(_glob(a, action, case=False) for a in as_list(st["Action"])):
+                continue
+            if not any(_glob(r, resource) for r in as_list(st["Resource"])):
+                continue
+            if _conditions_hold(st.get("Condition", {}), context or {}):
+                return True
+    return False
