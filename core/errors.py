@@ -15,6 +15,8 @@ The tree (codes in brackets; ``retryable`` decides whether the message goes back
     │   │   └── ForbiddenWebhook          a webhook URL that is not https or names an
     │   │                                 address we never call [forbidden_webhook]
     │   ├── InputNotFound                 [input_not_found]
+    │   ├── InputForbidden                the worker may not read it (outside the prefixes
+    │   │                                 its role may read) [input_forbidden]
     │   ├── InputChanged                  overwritten since it was announced [input_changed]
     │   ├── InputTooLarge                 [input_too_large]
     │   ├── InvalidMedia                  ffprobe/ffmpeg cannot read it [invalid_media]
@@ -120,6 +122,13 @@ class ForbiddenWebhook(InvalidMessage):
 
 class InputNotFound(PermanentError):
     default_code = "input_not_found"
+
+
+class InputForbidden(PermanentError):
+    """S3 refuses the read: the object lies outside what the worker's role may read. The
+    same message meets the same policy on every delivery, so it is not retried."""
+
+    default_code = "input_forbidden"
 
 
 class InputChanged(PermanentError):

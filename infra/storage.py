@@ -10,12 +10,16 @@ from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
 from core import pulse
-from core.errors import InputNotFound, StorageUnavailable
+from core.errors import FfapiError, InputForbidden, InputNotFound, StorageUnavailable
 from core.models import S3ObjectRef
 from core.ports import ObjectInfo
 from infra.aws import aws_errors, error_code
 
 _MISSING = {"404", "NoSuchKey", "NoSuchVersion", "NoSuchBucket", "NotFound"}
+# S3 answers 403 for a key it will not say is missing: the caller may not list that prefix
+# (the template's role lists by prefix only, and whether S3 counts a prefix-bound
+# s3:ListBucket for a GET's 404 is not documented). A HEAD's 403 has no body: code "403".
+_FORBIDDEN = {"403", "AccessDenied", "Forbidden"}
 PART_SIZE = 16 * 1024**2
 
 
@@ -48,12 +52,32 @@ class S3ObjectStore:
             except ClientError as exc:
                 if error_code(exc) in _MISSING:
                     raise InputNotFound(f"s3://{ref.bucket}/{ref.key} does not exist") from exc
+                if error_code(exc) in _FORBIDDEN:
+                    raise await self._refused_input(ref) from exc
                 raise
         return ObjectInfo(
             size=int(meta["ContentLength"]),
             etag=str(meta.get("ETag", "")).strip('"') or None,
             version_id=meta.get("VersionId") or None,
         )
+
+    async def _refused_input(self, ref: S3ObjectRef) -> FfapiError:
+        """Why a HEAD was refused: the input is missing (a listing under its key, which the
+        role may make where it may read, lacks it), or not the worker's to read (permanent:
+        every delivery meets the same policy)."""
+        try:
+            if not await self._listed(ref.bucket, ref.key):
+                return InputNotFound(f"s3://{ref.bucket}/{ref.key} does not exist")
+        except ClientError as exc:
+            if error_code(exc) not in _FORBIDDEN:
+                raise
+            # Not even listable: outside the prefixes the role may read.
+        return InputForbidden(f"the worker's role may not read this object of {ref.bucket!r}")
+
+    async def _listed(self, bucket: str, key: str) -> bool:
+        # The first key at or after a prefix is the prefix itself when that key exists.
+        resp = await self._s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
+        return any(obj["Key"] == key for obj in resp.get("Contents", []))
 
     async def download(self, ref: S3ObjectRef, dest: Path) -> None:
         extra = {"VersionId": ref.version_id} if ref.version_id else None
@@ -106,6 +130,8 @@ class S3ObjectStore:
             except ClientError as exc:
                 if error_code(exc) in _MISSING:
                     return None
+                if error_code(exc) in _FORBIDDEN and not await self._listed(bucket, key):
+                    return None  # S3 hiding a 404 from a role that lists by prefix
                 raise
             if int(resp.get("ContentLength", 0)) > limit:
                 raise StorageUnavailable(f"s3://{bucket}/{key} is larger than {limit} bytes")
