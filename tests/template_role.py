@@ -1,13 +1,15 @@
 """The SAM template's worker role as IAM will read it: the policy with every intrinsic
 resolved to concrete ARNs for given physical names, and a small evaluator of its Allow
-statements (the subset of IAM's rules the template uses; anything else is refused).
+statements (the subset of IAM's rules the template uses; anything else is refused). Also the
+container worker's task role as docs/iam.md shows it.
 
-tests/deploy checks the policy statically with it; tests/integration hands the same resolved
-policy to moto's server, which enforces it on a real job.
+tests/deploy checks the policies statically with it; tests/integration hands the same
+policies to moto's server, which enforces them on real jobs.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ from typing import Any
 from cfnlint.decode import decode
 
 TEMPLATE = Path(__file__).parents[1] / "template.yaml"
+IAM_DOC = Path(__file__).parents[1] / "docs" / "iam.md"
 ROLE = "WorkerRole"
 PARTITION, REGION, ACCOUNT, STACK = "aws", "us-east-1", "123456789012", "ffapi"
 
@@ -91,6 +94,12 @@ class Stack:
         """Every policy document of the worker's role, resolved."""
         role = self.template["Resources"][ROLE]["Properties"]
         return [self.resolve(p["PolicyDocument"]) for p in role["Policies"]]
+
+
+def container_policy() -> dict[str, Any]:
+    """The ECS task role's policy, the one JSON block of docs/iam.md."""
+    [block] = re.findall(r"```json\n(.*?)```", IAM_DOC.read_text(), re.DOTALL)
+    return dict(json.loads(block))
 
 
 def statements(policy: Mapping[str, Any]) -> list[dict[str, Any]]:

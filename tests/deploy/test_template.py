@@ -15,7 +15,7 @@ from cfnlint.decode import decode
 from core.jobs import output_key
 from handlers.submit import submit_key
 from infra.settings import Settings
-from tests.template_role import Stack, allows, as_list, statements
+from tests.template_role import Stack, allows, as_list, container_policy, statements
 
 ROOT = Path(__file__).parents[2]
 
@@ -274,3 +274,30 @@ def test_a_prefix_that_would_widen_the_grants_is_refused_at_deploy(
     pattern = template["Parameters"][name]["AllowedPattern"]
     assert re.fullmatch(pattern, template["Parameters"][name]["Default"])
     assert not re.fullmatch(pattern, value)
+
+
+def test_the_documented_task_role_is_the_functions_plus_the_queue_calls_it_makes(
+    template: dict[str, Any],
+) -> None:
+    """docs/iam.md's ECS task role: the template's statements for the documented names,
+    without the log group (the awslogs driver's), with the container worker's two extra
+    queue calls (heartbeat and hand-back; the queue's URL from its name)."""
+    names = {
+        "InputBucket": "my-uploads", "OutputBucket": "my-renditions", "JobsQueue": "ffapi-jobs",
+        "EventsTopic": "ffapi-events", "JobsTable": "ffapi-jobs",
+        "WorkerLogGroup": "/aws/lambda/ffapi-worker",
+    }  # fmt: skip
+    [role] = Stack(template, names, {}).role_policies()
+    expected = {st["Sid"]: st for st in statements(role) if st["Sid"] != "WriteLogs"}
+    expected["ConsumeJobs"]["Action"] = [
+        *expected["ConsumeJobs"]["Action"],
+        "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueUrl",
+    ]
+    documented = {st["Sid"]: st for st in statements(container_policy())}
+    assert set(documented) == set(expected)
+    for sid, st in documented.items():
+        assert set(st) == set(expected[sid]), sid
+        assert set(as_list(st["Action"])) == set(as_list(expected[sid]["Action"])), sid
+        assert set(as_list(st["Resource"])) == set(as_list(expected[sid]["Resource"])), sid
+        assert st.get("Condition") == expected[sid].get("Condition"), sid
