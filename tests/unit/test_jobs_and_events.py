@@ -322,6 +322,7 @@ def test_the_tree_is_what_the_docstring_says() -> None:
         "ForbiddenPrefix",
         "ForbiddenWebhook",
         "InputNotFound",
+        "InputForbidden",
         "InputChanged",
         "InputTooLarge",
         "InvalidMedia",
