@@ -19,9 +19,9 @@ import pytest
 from boto3.s3.transfer import TransferConfig
 
 from infra.emulator import EmbeddedEmulator
+from tests.harness.fleet import Fleet, wait_for
 
 from .conftest import ChaosStack, EventLog, queue_empty
-from .fleet import Fleet, wait_for
 from .verify import assert_outputs_complete
 
 pytestmark = pytest.mark.chaos

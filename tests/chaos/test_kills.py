@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from infra.emulator import EmbeddedEmulator
+from tests.harness.fleet import Fleet, WorkerProcess, wait_for
 
 from .conftest import TRIALS, ChaosStack, EventLog, make_chaos_stack, queue_empty
-from .fleet import Fleet, WorkerProcess, wait_for
 from .verify import assert_outputs_complete
 
 pytestmark = pytest.mark.chaos

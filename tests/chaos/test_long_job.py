@@ -13,9 +13,9 @@ from boto3.s3.transfer import TransferConfig
 
 from infra.emulator import EmbeddedEmulator
 from infra.ffmpeg import make_sample_clip
+from tests.harness.fleet import Fleet, wait_for
 
 from .conftest import ChaosStack, EventLog, queue_empty
-from .fleet import Fleet, wait_for
 
 pytestmark = pytest.mark.chaos
 

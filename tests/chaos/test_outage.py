@@ -24,9 +24,9 @@ from pathlib import Path
 import pytest
 
 from infra.emulator import EmbeddedEmulator
+from tests.harness.fleet import Fleet, wait_for
 
 from .conftest import ChaosStack, EventLog, queue_empty
-from .fleet import Fleet, wait_for
 from .holding_worker import released
 from .outage import OutageProxy
 from .verify import assert_outputs_complete

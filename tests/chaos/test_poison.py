@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from infra.emulator import EmbeddedEmulator
+from tests.harness.fleet import Fleet, wait_for
 
 from .conftest import ChaosStack, EventLog
-from .fleet import Fleet, wait_for
 
 pytestmark = pytest.mark.chaos
 

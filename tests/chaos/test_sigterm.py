@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from infra.emulator import EmbeddedEmulator
+from tests.harness.fleet import Fleet, WorkerProcess, wait_for
 
 from .conftest import ChaosStack, EventLog, queue_empty
-from .fleet import Fleet, WorkerProcess, wait_for
 from .verify import assert_outputs_complete
 
 pytestmark = pytest.mark.chaos

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from infra.emulator import EmbeddedEmulator
+from tests.harness.fleet import Fleet, WorkerProcess, wait_for
 from tests.integration.conftest import job_record
 
 from .conftest import ChaosStack, EventLog, queue_empty
-from .fleet import Fleet, WorkerProcess, wait_for
 from .verify import assert_outputs_complete
 
 pytestmark = pytest.mark.chaos

@@ -1,10 +1,12 @@
-"""Real worker processes for the chaos suite: started as ``ffapi worker`` is in production
-(its own interpreter, settings from ``FFAPI_*``, the emulator by ``AWS_ENDPOINT_URL``), killed
-with real signals, and inspected from outside: its JSON log, the ffmpeg processes under its
-work directory, what is left in that directory.
+"""Real worker processes for the chaos and security suites: started as ``ffapi worker`` is
+in production (its own interpreter, settings from ``FFAPI_*``, the emulator by
+``AWS_ENDPOINT_URL``), killed with real signals, and inspected from outside: its JSON log, the
+ffmpeg processes under its work directory, what is left in that directory.
 
 An ``ffmpeg`` first on the workers' PATH records each run before it execs the real one, so
-a test can count transcodes per job without looking inside the worker.
+a test can count transcodes per job without looking inside the worker. With
+``measure_tools``, ``ffmpeg`` and ``ffprobe`` both record their argv and their peak memory
+(tools.py) instead.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from infra.settings import Settings
+
+from .tools import ToolRun, install_measuring_tools, read_tool_runs
 
 REPO = Path(__file__).resolve().parents[2]
 FFAPI = Path(sys.executable).with_name("ffapi")
@@ -55,6 +59,12 @@ class WorkerProcess:
         code = self.proc.wait(timeout)
         return code, time.monotonic() - began
 
+    def peak_rss_kib(self) -> int:
+        """The worker's own peak resident memory so far (its children not included)."""
+        status = Path(f"/proc/{self.pid}/status").read_text()
+        line = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
+        return int(line.split()[1])
+
     def log(self) -> list[dict[str, Any]]:
         """The worker's structured log lines (JSON on stderr)."""
         lines = []
@@ -69,16 +79,22 @@ class Fleet:
     ``root`` (as each ECS task has its own disk)."""
 
     def __init__(
-        self, settings: Settings, root: Path, endpoint_url: str, stall_encodes: bool = False
-    ) -> None:
+        self, settings: Settings, root: Path, endpoint_url: str, stall_encodes: bool = False,
+        measure_tools: bool = False,
+    ) -> None:  # fmt: skip
         self.settings = settings
         self.root = root
         self.endpoint_url = endpoint_url
         self.workers: list[WorkerProcess] = []
         self.ffmpeg_runs = root / "ffmpeg-runs.log"
+        self.tool_log = root / "tool-runs.jsonl"
         self._bin = root / "bin"
         self._bin.mkdir(parents=True, exist_ok=True)
-        _recording_ffmpeg(self._bin / "ffmpeg", self.ffmpeg_runs, stall_encodes)
+        if measure_tools:
+            assert not stall_encodes, "the measuring tools run every encode"
+            install_measuring_tools(self._bin, self.tool_log)
+        else:
+            _recording_ffmpeg(self._bin / "ffmpeg", self.ffmpeg_runs, stall_encodes)
 
     def start(self, name: str, *, hold: str | None = None, marker: Path | None = None,
               **overrides: object) -> WorkerProcess:  # fmt: skip
@@ -157,6 +173,10 @@ class Fleet:
             return 0
         runs = self.ffmpeg_runs.read_text().splitlines()
         return sum(f"ffapi-{job_id}-" in run and "-progress" in run for run in runs)
+
+    def tool_runs(self) -> list[ToolRun]:
+        """Every ffmpeg and ffprobe run so far (``measure_tools`` only)."""
+        return read_tool_runs(self.tool_log)
 
     def messages_for(self, job_id: str) -> set[str]:
         """Ids of the queue messages the workers handled for this job."""
