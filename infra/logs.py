@@ -13,6 +13,15 @@ def _stderr_logger(*_args: object) -> structlog.PrintLogger:
 
 
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
+    # Tracebacks never show local variables: they hold message bodies (hostile text, a
+    # caller's webhook URL with its token) and whatever else the frame had in hand.
+    tracebacks: structlog.typing.Processor = (
+        structlog.processors.ExceptionRenderer(
+            structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+        )
+        if fmt == "json"
+        else structlog.processors.format_exc_info  # plain text, no locals
+    )
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
@@ -23,7 +32,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
             structlog.contextvars.merge_contextvars,  # job_id, message_id, correlation_id
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.dict_tracebacks,
+            tracebacks,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(
