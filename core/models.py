@@ -32,7 +32,11 @@ class _Strict(BaseModel):
 class S3ObjectRef(_Strict):
     bucket: BucketName
     key: ObjectKey
-    version_id: Annotated[str, StringConstraints(min_length=1, max_length=1024)] | None = None
+    # S3's are opaque URL-ready ASCII ("3sL4kq...+MTRCxf..."): no spaces, no control characters.
+    version_id: (
+        Annotated[str, StringConstraints(min_length=1, max_length=1024, pattern=r"^[\x21-\x7e]+$")]
+        | None
+    ) = None
     etag: ShortToken | None = None
     size: Annotated[int, Field(ge=0)] | None = None
 

@@ -20,6 +20,7 @@ _MISSING = {"404", "NoSuchKey", "NoSuchVersion", "NoSuchBucket", "NotFound"}
 # (the template's role lists by prefix only, and whether S3 counts a prefix-bound
 # s3:ListBucket for a GET's 404 is not documented). A HEAD's 403 has no body: code "403".
 _FORBIDDEN = {"403", "AccessDenied", "Forbidden"}
+_BAD_REQUEST = {"400", "InvalidArgument", "BadRequest"}
 PART_SIZE = 16 * 1024**2
 
 
@@ -54,6 +55,11 @@ class S3ObjectStore:
                     raise InputNotFound(f"s3://{ref.bucket}/{ref.key} does not exist") from exc
                 if error_code(exc) in _FORBIDDEN:
                     raise await self._refused_input(ref) from exc
+                if ref.version_id and error_code(exc) in _BAD_REQUEST:
+                    # S3's answer to a version id it never issued: no delivery can read it.
+                    raise InputNotFound(
+                        f"s3://{ref.bucket} has no such version of the input"
+                    ) from exc
                 raise
         return ObjectInfo(
             size=int(meta["ContentLength"]),

@@ -97,6 +97,24 @@ def test_request_for_a_missing_object_fails_permanently(stack: Stack) -> None:
     assert stack.queue_depth(stack.resources.dlq_url) == 0
 
 
+def test_a_version_never_issued_fails_permanently(stack: Stack, short_clip: Path) -> None:
+    """S3 answers 400 to a version id it never issued (found by the security suite: it was
+    retried as storage_unavailable into the DLQ, unannounced)."""
+    s3, sqs, settings = stack.client("s3"), stack.client("sqs"), stack.settings
+    s3.upload_file(str(short_clip), settings.input_bucket, "library/versioned.mp4")
+    ref = {"bucket": settings.input_bucket, "key": "library/versioned.mp4",
+           "version_id": "not.a.version~id"}  # fmt: skip
+    sqs.send_message(QueueUrl=stack.resources.queue_url, MessageBody=json.dumps({"input": ref}))
+
+    scenario = run_worker(stack, settle=2.0)
+
+    [failed] = scenario.of_type("failed")
+    assert failed["data"]["error"]["code"] == "input_not_found"
+    assert failed["data"]["error"]["retryable"] is False
+    assert stack.queue_depth(stack.resources.queue_url) == 0
+    assert stack.queue_depth(stack.resources.dlq_url) == 0
+
+
 def test_malformed_message_is_announced_once_and_dropped(stack: Stack) -> None:
     sqs = stack.client("sqs")
     sqs.send_message(QueueUrl=stack.resources.queue_url, MessageBody='{"input": {"bucket": ')
