@@ -28,7 +28,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from job_phases import one_job  # the same whole job: upload, worker, completion event
 
-from core.plan import SOURCE_FORMATS
 from core.presets import StreamingPreset, builtin_catalog
 from core.probe import parse_probe
 from core.renditions import StreamingPlan, plan_streaming
@@ -46,7 +45,7 @@ def web_hls(images: bool) -> StreamingPreset:
 
 
 def plan_for(preset: StreamingPreset, clip: Path, out: Path) -> StreamingPlan:
-    probe = parse_probe(asyncio.run(FfmpegMedia().probe(clip, SOURCE_FORMATS)))
+    probe = parse_probe(asyncio.run(FfmpegMedia().probe(clip)))
     plan = plan_streaming(preset, probe, PurePosixPath(clip), PurePosixPath(out))
     for folder in plan.directories:
         (out / folder).mkdir(parents=True, exist_ok=True)

@@ -7,15 +7,23 @@ the messages are stable. Unknown causes are retryable: the DLQ bounds them, noth
 from __future__ import annotations
 
 import re
+import signal
 
 from core.errors import (
     AcceleratorFailed,
+    CpuTimeExceeded,
     FfapiError,
+    FrameTooLarge,
     InvalidMedia,
+    MemoryLimitExceeded,
+    OutputTooLarge,
     ResourceExhausted,
+    TooManyStreams,
     TranscodeFailed,
+    UnsupportedCodec,
     UnsupportedFormat,
 )
+from core.hardening import ResourceLimits
 
 # GPU-class causes come first: a CUDA out-of-memory must not read as the host's, and a GPU
 # failure must not read as a corrupt input. Each names the reason a fallback records.
@@ -38,7 +46,17 @@ _GPU_RULES: tuple[tuple[str, str, str], ...] = (
 )  # fmt: skip
 _GPU_PATTERNS = tuple((re.compile(p, re.IGNORECASE), r, why) for p, r, why in _GPU_RULES)
 
+# What the input guard (core/hardening.py) refused, first: "max_streams" comes with a
+# "Cannot allocate memory" that must not read as the host's.
+_PIXELS = r"exceeds specified max pixel count"
+_GUARD_RULES: tuple[tuple[str, type[FfapiError], str], ...] = (
+    (r"Codec \([\w-]+\) not on whitelist", UnsupportedCodec, "a codec off the allowlist"),
+    (_PIXELS, FrameTooLarge, "a picture larger than the pixel cap"),
+    (r"exceeds max_streams parameter", TooManyStreams, "more streams than the cap"),
+)
 _RULES: tuple[tuple[str, type[FfapiError], str], ...] = (
+    *_GUARD_RULES,
+    (r"File too large", OutputTooLarge, "an output file reached the file-size cap"),
     (r"No space left on device", ResourceExhausted, "the job directory ran out of disk"),
     (r"Cannot allocate memory|Out of memory", ResourceExhausted, "out of memory"),
     (r"Format not on whitelist", UnsupportedFormat, "container format not accepted"),
@@ -51,6 +69,7 @@ _RULES: tuple[tuple[str, type[FfapiError], str], ...] = (
     (r"Error while decoding|corrupt decoded frame|Invalid NAL unit", InvalidMedia, "corrupt media"),
 )
 _PATTERNS = tuple((re.compile(p, re.IGNORECASE), err, why) for p, err, why in _RULES)
+_GUARD_PATTERNS = _PATTERNS[: len(_GUARD_RULES)]
 
 
 def classify_ffmpeg_failure(stderr: str, *, tool: str = "ffmpeg") -> FfapiError:
@@ -65,6 +84,61 @@ def classify_ffmpeg_failure(stderr: str, *, tool: str = "ffmpeg") -> FfapiError:
         if pattern.search(stderr):
             return error(f"{tool} failed: {why}", stderr_tail=tail)
     return TranscodeFailed(f"{tool} failed for an unrecognised reason", stderr_tail=tail)
+
+
+_PIXELS_PATTERN = re.compile(_PIXELS, re.IGNORECASE)
+# How a process reports that RLIMIT_AS refused it memory: libav* (ENOMEM), x264, the dynamic
+# loader (a library that no longer fits), a C++ library (std::bad_alloc).
+_NO_MEMORY = re.compile(
+    r"Cannot allocate memory|Out of memory|malloc of size \d+ failed|"
+    r"failed to map segment from shared object|std::bad_alloc",
+    re.IGNORECASE,
+)
+# ffmpeg catches SIGXCPU, stops, and exits 255 (saying why only at -loglevel info); after a
+# fourth signal it writes this, whatever the log level. ffprobe dies of SIGXCPU itself.
+_CPU_SIGNALS = re.compile(r"received signal 24|Received > 3 system signals", re.IGNORECASE)
+_FFMPEG_SIGNAL_EXIT = 255
+_CRASHES = frozenset({-signal.SIGSEGV, -signal.SIGABRT, -signal.SIGBUS})
+
+
+def limit_breach(stderr: str, code: int, limits: ResourceLimits, *, tool: str = "ffmpeg"
+                 ) -> FfapiError | None:  # fmt: skip
+    """The failure a process's own limits explain, or None. Asked for every exit, 0 too:
+    ffmpeg carries on past decode errors, so a picture over the pixel cap, or frames the
+    memory cap refused, can end in a "successful" run that is missing them."""
+    tail = stderr_tail(stderr)
+    if match := _PIXELS_PATTERN.search(stderr):
+        return FrameTooLarge(f"{tool} refused a picture: {_line_of(stderr, match.start())}",
+                             stderr_tail=tail)  # fmt: skip
+    if code == 0:
+        return _memory(stderr, code, limits, tool)
+    for pattern, error, why in _GUARD_PATTERNS:  # the guard's refusals, not the limits'
+        if pattern.search(stderr):
+            return error(f"{tool} failed: {why}", stderr_tail=tail)
+    cpu_exit = code in (_FFMPEG_SIGNAL_EXIT, -signal.SIGXCPU) or _CPU_SIGNALS.search(stderr)
+    if limits.cpu_seconds is not None and code != 0 and cpu_exit:
+        return CpuTimeExceeded(
+            f"{tool} used its {limits.cpu_seconds} s of CPU time and was stopped",
+            stderr_tail=tail,
+        )
+    if (memory := _memory(stderr, code, limits, tool)) is not None:
+        return memory
+    if limits.file_bytes is not None and "File too large" in stderr:
+        return OutputTooLarge(
+            f"{tool} wrote a file up to its {limits.file_bytes} byte cap", stderr_tail=tail
+        )
+    return None
+
+
+def _memory(stderr: str, code: int, limits: ResourceLimits, tool: str) -> FfapiError | None:
+    if limits.memory_bytes is None:
+        return None
+    if not (_NO_MEMORY.search(stderr) or code in _CRASHES):
+        return None
+    return MemoryLimitExceeded(
+        f"{tool} needed more than its {limits.memory_bytes // 1024**2} MiB of address space",
+        stderr_tail=stderr_tail(stderr),
+    )
 
 
 def _line_of(text: str, at: int) -> str:

@@ -237,7 +237,7 @@ class Dispatcher:
 
         report = ProgressReporter(job_id, attempt, context, self._jobs, announce, self._now)
         try:
-            self._pipeline.admit(request)
+            self._pipeline.admit(request, preset)
             async with self._workspace.job_dir(job_id, request.input.size) as jobdir:
                 result = await self._pipeline.run(job_id, request, preset, jobdir, attempt, report)
         except BaseException:

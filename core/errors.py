@@ -18,11 +18,25 @@ The tree (codes in brackets; ``retryable`` decides whether the message goes back
     │   ├── InputForbidden                the worker may not read it (outside the prefixes
     │   │                                 its role may read) [input_forbidden]
     │   ├── InputChanged                  overwritten since it was announced [input_changed]
-    │   ├── InputTooLarge                 [input_too_large]
+    │   ├── InputTooLarge                 bytes over the global or the preset's limit
+    │   │   │                             [input_too_large]
+    │   │   └── InputTooLong              stated duration over the global or the preset's
+    │   │                                 limit [input_too_long]
     │   ├── InvalidMedia                  ffprobe/ffmpeg cannot read it [invalid_media]
     │   ├── UnsupportedMedia              readable, but the preset cannot use it [unsupported_media]
-    │   │   └── UnsupportedFormat         a container we refuse to open (playlists,
-    │   │                                 concat scripts, image sequences) [unsupported_format]
+    │   │   ├── UnsupportedFormat         a container we refuse to open (playlists,
+    │   │   │                             concat scripts, image sequences) [unsupported_format]
+    │   │   ├── UnsupportedCodec          a stream the job would decode (or ffprobe would
+    │   │   │                             open) uses a codec off the allowlist [unsupported_codec]
+    │   │   ├── FrameTooLarge             width, height or pixel count over the cap
+    │   │   │                             [frame_too_large]
+    │   │   ├── FrameRateTooHigh          frame rate over the cap [frame_rate_too_high]
+    │   │   └── TooManyStreams            streams (or attachments, or data streams) over
+    │   │                                 their caps [too_many_streams]
+    │   ├── MemoryLimitExceeded           ffmpeg hit its address-space cap (CPU tier); the
+    │   │                                 same input would again [memory_limit]
+    │   ├── OutputTooLarge                an output file reached the file-size cap
+    │   │                                 [output_too_large]
     │   └── QcFailed                      the package failed its quality gate; nothing of
     │                                     it was published as complete [qc_failed]
     └── TransientError                    retryable=True: message returns to the queue, DLQ after N
@@ -32,6 +46,8 @@ The tree (codes in brackets; ``retryable`` decides whether the message goes back
         │                                 outputs; another worker may have room
         │                                 [insufficient_disk]
         ├── TranscodeTimeout              wall-clock limit hit [transcode_timeout]
+        │   └── CpuTimeExceeded           the kernel's CPU-time cap (RLIMIT_CPU) stopped
+        │                                 ffmpeg: the wall clock's backstop [cpu_time_exceeded]
         ├── TranscodeStalled              ffmpeg's encoded time stopped advancing; the
         │                                 watchdog killed it [stalled]
         ├── TranscodeFailed               ffmpeg failed for a cause we cannot classify, or
@@ -141,6 +157,12 @@ class InputTooLarge(PermanentError):
     default_code = "input_too_large"
 
 
+class InputTooLong(InputTooLarge):
+    """Longer than a job may be (the stated duration: what ffmpeg would try to make)."""
+
+    default_code = "input_too_long"
+
+
 class InvalidMedia(PermanentError):
     default_code = "invalid_media"
 
@@ -153,6 +175,39 @@ class UnsupportedFormat(UnsupportedMedia):
     """A demuxer outside the allowlist: formats that open further files are never read."""
 
     default_code = "unsupported_format"
+
+
+class UnsupportedCodec(UnsupportedMedia):
+    """Off the codec allowlist: its decoder is never run on an upload."""
+
+    default_code = "unsupported_codec"
+
+
+class FrameTooLarge(UnsupportedMedia):
+    default_code = "frame_too_large"
+
+
+class FrameRateTooHigh(UnsupportedMedia):
+    """Every frame is decoded whatever the output rate: a claimed 10 000 fps costs as much."""
+
+    default_code = "frame_rate_too_high"
+
+
+class TooManyStreams(UnsupportedMedia):
+    default_code = "too_many_streams"
+
+
+class MemoryLimitExceeded(PermanentError):
+    """Memory use follows from the input, the preset and the cores: a retry would hit the
+    same cap, so the job fails at once (raise FFAPI_FFMPEG_MEMORY_MB for such inputs)."""
+
+    default_code = "memory_limit"
+
+
+class OutputTooLarge(PermanentError):
+    """An output file reached the size cap (or the file system's own limit)."""
+
+    default_code = "output_too_large"
 
 
 class QcFailed(PermanentError):
@@ -178,6 +233,13 @@ class InsufficientDisk(ResourceExhausted):
 
 class TranscodeTimeout(TransientError):
     default_code = "transcode_timeout"
+
+
+class CpuTimeExceeded(TranscodeTimeout):
+    """The CPU-time cap is derived from the wall-clock timeout, so it only stops what that
+    timeout failed to: retried like a timeout."""
+
+    default_code = "cpu_time_exceeded"
 
 
 class TranscodeStalled(TransientError):

@@ -18,6 +18,7 @@ from typing import Literal
 
 from core.accel import CPU_ONLY, TierChoice
 from core.errors import QcFailed
+from core.hardening import NO_LIMITS, SOURCE_GUARD, InputGuard, ResourceLimits
 from core.jobs import Rendition
 from core.phases import PhaseTimer
 from core.pictures import THUMBNAILS_DIR, TILES_DIR
@@ -80,17 +81,21 @@ class StreamingPackager:
         timer: PhaseTimer,
         choice: TierChoice = CPU_ONLY,
         progress: Callable[[EncodeProgress], None] | None = None,
+        *,
+        guard: InputGuard = SOURCE_GUARD,
+        limits: ResourceLimits = NO_LIMITS,
     ) -> Package:
-        plan = plan_streaming(
-            preset, probe, PurePosixPath(jobdir.source), PurePosixPath(jobdir.out), choice
-        )
+        """``guard``: the upload's input flags; ``limits``: each ffmpeg process's, for the
+        tier ``choice`` names."""
+        source, out = PurePosixPath(jobdir.source), PurePosixPath(jobdir.out)
+        plan = plan_streaming(preset, probe, source, out, choice, guard)
         await self._files.make_dirs(jobdir.out, plan.directories)
         await self._files.make_dirs(jobdir.root, ("qc",))
         with timer.phase("encode"):
-            await self._media.transcode(plan.argv, jobdir.root, timeout, progress)
+            await self._media.transcode(plan.argv, jobdir.root, timeout, progress, limits)
         with timer.phase("package"):
             if plan.sheets_argv is not None:  # the storyboard's tiles into sprite sheets
-                await self._media.transcode(plan.sheets_argv, jobdir.root, timeout)
+                await self._media.transcode(plan.sheets_argv, jobdir.root, timeout, None, limits)
                 await self._files.clear(jobdir.out / TILES_DIR)
             return await self._check(plan, probe, jobdir)
 

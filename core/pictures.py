@@ -16,13 +16,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from core.hardening import InputGuard
 from core.ladder import FittedLadder, FittedRung
-from core.plan import GLOBAL_FLAGS, input_flags, poster_time
+from core.plan import GLOBAL_FLAGS, poster_time
 from core.presets import StreamingPreset
 from core.probe import ProbeResult, VideoStream
 
 THUMBNAILS_DIR = "thumbnails"
 TILES_DIR = ".storyboard-tiles"  # scratch in the output directory; never published
+# The tiles are our own JPEGs: local files and the image2 demuxer only.
+_TILES = InputGuard(formats=("image2",), codecs=None, max_pixels=None, max_streams=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +133,7 @@ def storyboard_argv(board: StoryboardPlan, out: PurePosixPath) -> tuple[str, ...
     """Lay the pass's tiles out into sheets, columns x rows each (the last one part-filled).
     Reads only our own numbered JPEGs: the image2 demuxer, local files."""
     return (
-        "ffmpeg", *GLOBAL_FLAGS, *input_flags(("image2",)), "-f", "image2",
+        "ffmpeg", *GLOBAL_FLAGS, *_TILES.flags("image2"),
         "-framerate", "1", "-i", f"file:{out / board.tiles}",
         "-vf", f"tile={board.columns}x{board.rows}", "-fps_mode", "passthrough",
         "-q:v", "4", "-f", "image2", f"file:{out / board.pattern}",

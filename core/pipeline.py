@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any
@@ -25,21 +25,16 @@ import structlog
 
 from core.accel import TierChoice
 from core.commit import JobCommit
-from core.errors import InputTooLarge, InvalidMedia, TranscodeFailed
+from core.errors import InvalidMedia, TranscodeFailed
 from core.fallback import TierRun, run_on_tiers
+from core.hardening import NO_LIMITS, OUTPUT_GUARD, ResourceLimits
 from core.jobs import JobResult, LadderStep, OutputFile, SourceInfo, output_key
 from core.models import JobRequest, OutputLocation
 from core.packaging import Package, StreamingPackager
 from core.phases import PhaseTimer
-from core.plan import (
-    CACHE_RESULT,
-    CONTENT_TYPES,
-    OUTPUT_FORMATS,
-    SOURCE_FORMATS,
-    TranscodePlan,
-    plan_mp4,
-)  # fmt: skip
+from core.plan import CACHE_RESULT, CONTENT_TYPES, TranscodePlan, plan_mp4
 from core.ports import Accelerator, JobDir, LocalFiles, MediaTool, ObjectStore
+from core.preflight import MediaLimits, check_media, check_size
 from core.presets import Mp4Preset, OutputPreset
 from core.probe import ProbeResult, parse_probe, public_probe
 from core.progress import EncodeProgress, ProgressThrottle, ProgressUpdate
@@ -50,8 +45,9 @@ log = structlog.get_logger("ffapi.pipeline")
 
 @dataclass(frozen=True, slots=True)
 class PipelineLimits:
-    max_input_bytes: int
     transcode_timeout: float
+    media: MediaLimits = field(default_factory=MediaLimits)  # what an upload may be
+    resources: ResourceLimits = NO_LIMITS  # what one ffmpeg process may use
     upload_concurrency: int = 8
     progress_interval: float = 5.0  # seconds between progress updates, at least
     progress_step: float = 5.0  # percent between progress updates, at least
@@ -92,9 +88,12 @@ class JobPipeline:
             return committed.model_copy(update={"attempt": attempt})
         with timer.phase("download"):
             await self._objects.download(request.input, jobdir.source)
+        media = self._limits.media
         with timer.phase("probe"):
-            probe_doc = await self._media.probe(jobdir.source, SOURCE_FORMATS)
+            probe_doc = await self._media.probe(jobdir.source, media.guard)
             probe = parse_probe(probe_doc)
+            # before any plan or encode: a refusal here is the job's answer
+            check_media(probe, media, preset)
         progress = self._progress(probe, report)
         if isinstance(preset, Mp4Preset):
             fields, written = await self._mp4(preset, probe, jobdir, out, job_id, timer, progress)
@@ -103,7 +102,15 @@ class JobPipeline:
             run = await run_on_tiers(
                 self._accel,
                 lambda choice: self._packager.produce(
-                    preset, probe, jobdir, timeout, timer, choice, progress
+                    preset,
+                    probe,
+                    jobdir,
+                    timeout,
+                    timer,
+                    choice,
+                    progress,
+                    guard=media.guard,
+                    limits=self._limits.resources.for_tier(choice.tier),
                 ),
                 lambda: self._packager.discard(jobdir),
             )
@@ -126,14 +133,11 @@ class JobPipeline:
         # job.json goes last: it is the commit marker, and it lists what came before it.
         return await self._commit.commit(result)
 
-    def admit(self, request: JobRequest) -> None:
+    def admit(self, request: JobRequest, preset: OutputPreset) -> None:
         """Refuse, permanently, what no worker would take. The dispatcher asks before it
-        reserves disk for the job (a too-large input must not be retried as a full disk)."""
-        size = request.input.size
-        if size is not None and size > self._limits.max_input_bytes:
-            raise InputTooLarge(
-                f"input is {size} bytes; the limit is {self._limits.max_input_bytes}"
-            )
+        reserves disk for the job (a too-large input must not be retried as a full disk).
+        An input of unknown size is measured again once downloaded (``check_media``)."""
+        check_size(request.input.size, self._limits.media, preset)
 
     async def _mp4(
         self, preset: Mp4Preset, probe: ProbeResult, jobdir: JobDir, out: OutputLocation,
@@ -143,9 +147,10 @@ class JobPipeline:
 
         async def attempt(choice: TierChoice) -> tuple[TranscodePlan, list[OutputFile]]:
             source, dest = PurePosixPath(jobdir.source), PurePosixPath(jobdir.out)
-            plan = plan_mp4(preset, probe, source, dest, choice)
+            plan = plan_mp4(preset, probe, source, dest, choice, self._limits.media.guard)
+            limits = self._limits.resources.for_tier(plan.tier)
             with timer.phase("encode"):
-                await self._media.transcode(plan.argv, jobdir.root, timeout, progress)
+                await self._media.transcode(plan.argv, jobdir.root, timeout, progress, limits)
             with timer.phase("package"):
                 return plan, await self._verify(plan, jobdir, out, job_id)
 
@@ -185,7 +190,7 @@ class JobPipeline:
         files = []
         for planned in plan.outputs:
             try:
-                doc = await self._media.probe(jobdir.out / planned.name, OUTPUT_FORMATS)
+                doc = await self._media.probe(jobdir.out / planned.name, OUTPUT_GUARD)
                 info = parse_probe(doc, still=planned.role == "poster")
             except InvalidMedia as exc:  # our output, not the user's input, is at fault
                 raise TranscodeFailed(f"{planned.name} is unreadable: {exc.message}") from exc

@@ -16,26 +16,10 @@ from core.accel import CPU_ONLY, AccelTier, TierChoice
 from core.encoders import mp4_args, video_encoder
 from core.errors import UnsupportedMedia
 from core.frames import FramePath
+from core.hardening import SOURCE_GUARD, InputGuard
 from core.presets import Mp4Preset
 from core.probe import ProbeResult
 
-# Demuxers accepted for uploaded media. Playlist and indirection formats (hls, dash, concat,
-# image2 sequences, ...) are refused: they open further files named by the untrusted input.
-SOURCE_FORMATS: tuple[str, ...] = (
-    "mov", "matroska", "avi", "flv", "mpegts", "mpeg", "mxf", "asf", "ogg", "nut", "dv",
-    "wav", "w64", "aiff", "caf", "mp3", "aac", "flac", "ac3", "eac3", "amr", "ivf",
-)  # fmt: skip
-# What our own outputs are read back with when they are verified.
-OUTPUT_FORMATS: tuple[str, ...] = ("mov", "image2")
-
-
-def input_flags(formats: tuple[str, ...] = SOURCE_FORMATS) -> tuple[str, ...]:
-    """Hardened input: local files only (no nested http/concat/subfile protocols), named
-    demuxers only. ffmpeg itself never reads stdin (``-nostdin``)."""
-    return ("-protocol_whitelist", "file", "-format_whitelist", ",".join(formats))
-
-
-INPUT_FLAGS = input_flags()
 GLOBAL_FLAGS: tuple[str, ...] = ("-hide_banner", "-nostdin", "-y", "-loglevel", "error")
 
 CONTENT_TYPES = {
@@ -90,8 +74,9 @@ def fit_size(display_w: float, display_h: float, max_height: int) -> tuple[int, 
 
 def plan_mp4(
     preset: Mp4Preset, probe: ProbeResult, source: PurePosixPath, out_dir: PurePosixPath,
-    choice: TierChoice = CPU_ONLY,
+    choice: TierChoice = CPU_ONLY, guard: InputGuard = SOURCE_GUARD,
 ) -> TranscodePlan:  # fmt: skip
+    """``guard``: the hardened input flags, with the demuxer ffprobe found."""
     video = probe.video
     if video is None:
         raise UnsupportedMedia(f"preset {preset.name} needs a video stream; the input has none")
@@ -128,7 +113,8 @@ def plan_mp4(
     )
     gop = max(1, round(fps * 2))
     argv = [
-        "ffmpeg", *GLOBAL_FLAGS, *INPUT_FLAGS, *frames.input_args, "-i", f"file:{source}",
+        "ffmpeg", *GLOBAL_FLAGS, *guard.flags(guard.demuxer(probe.format_name)),
+        *frames.input_args, "-i", f"file:{source}",
         "-filter_complex", graph, "-map", "[mp4]", *mp4_args(preset, frames.tier, gop),
         *audio_args,
         "-map_metadata", "-1", "-movflags", "+faststart", f"file:{out_dir / 'video.mp4'}",
@@ -154,9 +140,9 @@ def _mp4_chain(frames: FramePath, width: int, height: int, rate: list[str]) -> l
     return [*upload, *rate, frames.scale(width, height, "yuv420p")]
 
 
-def probe_argv(path: PurePosixPath, formats: tuple[str, ...] = SOURCE_FORMATS) -> tuple[str, ...]:
+def probe_argv(path: PurePosixPath, guard: InputGuard = SOURCE_GUARD) -> tuple[str, ...]:
     return (
-        "ffprobe", "-hide_banner", "-loglevel", "error", *input_flags(formats),
+        "ffprobe", "-hide_banner", "-loglevel", "error", *guard.flags(),
         "-print_format", "json", "-show_format", "-show_streams", f"file:{path}",
     )  # fmt: skip
 
@@ -165,9 +151,10 @@ def packets_argv(
     path: PurePosixPath, formats: tuple[str, ...], stream: Literal["v", "a"]
 ) -> tuple[str, ...]:
     """The first video or audio stream's packets as CSV (pts, duration, byte offset, flags),
-    read without decoding."""
+    read without decoding (our own renditions: the format whitelist is the guard)."""
+    guard = InputGuard(formats=formats, codecs=None, max_pixels=None, max_streams=None)
     return (
-        "ffprobe", "-hide_banner", "-loglevel", "error", *input_flags(formats),
+        "ffprobe", "-hide_banner", "-loglevel", "error", *guard.flags(),
         "-select_streams", f"{stream}:0",
         "-show_entries", "packet=pts_time,duration_time,flags,pos",
         "-of", "csv=p=0", f"file:{path}",

@@ -13,6 +13,7 @@ from typing import Any, Literal, Protocol
 
 from core.accel import AccelTier, TierChoice
 from core.events import CloudEvent
+from core.hardening import NO_LIMITS, InputGuard, ResourceLimits
 from core.jobs import JobResult
 from core.models import JobRequest, S3ObjectRef
 from core.progress import EncodeProgress
@@ -125,17 +126,19 @@ class WebhookSender(Protocol):
 
 
 class MediaTool(Protocol):
-    async def probe(self, path: Path, formats: tuple[str, ...]) -> dict[str, Any]:
-        """ffprobe's JSON, reading only the named demuxers; raise InvalidMedia (or
-        UnsupportedMedia for a refused container) when ffprobe cannot read the file."""
+    async def probe(self, path: Path, guard: InputGuard) -> dict[str, Any]:
+        """ffprobe's JSON, read under ``guard`` (demuxers, decoders, caps); raise InvalidMedia
+        when ffprobe cannot read the file, or an UnsupportedMedia (a refused container or
+        codec, a picture over the cap, too many streams) when the guard refused it."""
         ...
 
     async def transcode(
         self, argv: Sequence[str], cwd: Path, timeout: float,
         progress: Callable[[EncodeProgress], None] | None = None,
+        limits: ResourceLimits = NO_LIMITS,
     ) -> None:  # fmt: skip
-        """Run ffmpeg; raise a classified FfapiError on failure. ``progress`` is called
-        with each of ffmpeg's progress reports while it runs."""
+        """Run ffmpeg under ``limits``; raise a classified FfapiError on failure.
+        ``progress`` is called with each of ffmpeg's progress reports while it runs."""
         ...
 
     async def packets(

@@ -33,10 +33,20 @@ X264Preset = Literal[
     "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower"
 ]
 MAX_RUNGS = 8
+# Per-preset admission limits: the stricter of these and the deployment's wins. They decide
+# which inputs a preset takes, not what it makes, so they are no part of its spec hash.
+_LIMIT_FIELDS = frozenset({"max_duration_seconds", "max_input_bytes"})
 
 
 class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Limited(_Spec):
+    """An output preset's own caps on its inputs (None: the deployment's alone)."""
+
+    max_duration_seconds: float | None = Field(default=None, gt=0)
+    max_input_bytes: int | None = Field(default=None, ge=1)
 
 
 class Rung(_Spec):
@@ -78,7 +88,7 @@ class Storyboard(_Spec):
     rows: int = Field(default=10, ge=1, le=20)
 
 
-class StreamingPreset(_Spec):
+class StreamingPreset(_Limited):
     """An adaptive-streaming package: ``cmaf`` (fMP4 segments shared by HLS and DASH) or
     ``hls-ts`` (HLS with MPEG-TS segments). An empty ladder makes an audio-only package."""
 
@@ -114,7 +124,7 @@ class StreamingPreset(_Spec):
         return _hash(self)
 
 
-class Mp4Preset(_Spec):
+class Mp4Preset(_Limited):
     """One progressive H.264/AAC MP4 plus a poster frame."""
 
     kind: Literal["mp4"] = "mp4"
@@ -122,7 +132,9 @@ class Mp4Preset(_Spec):
     max_height: int = Field(ge=144, le=4320)
     video_codec: Literal["libx264"] = "libx264"
     x264_preset: X264Preset = "veryfast"
-    crf: int = Field(default=23, ge=0, le=51)
+    # 0 is lossless, which x264's High profile (the one we ask for) refuses: every such job
+    # would fail as a retried transcode_failed.
+    crf: int = Field(default=23, ge=1, le=51)
     max_fps: float = Field(default=60.0, ge=1.0, le=240.0)
     audio_codec: Literal["aac"] = "aac"
     audio_bitrate_kbps: int = Field(default=128, ge=32, le=512)
@@ -183,5 +195,6 @@ def builtin_catalog() -> PresetCatalog:
 
 def _hash(spec: BaseModel) -> str:
     """Identity of what a preset produces; part of the idempotency key."""
-    body = json.dumps(spec.model_dump(mode="json"), sort_keys=True).encode()
+    body = json.dumps(spec.model_dump(mode="json", exclude=set(_LIMIT_FIELDS)),
+                      sort_keys=True).encode()  # fmt: skip
     return hashlib.sha256(body).hexdigest()[:16]

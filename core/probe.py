@@ -58,12 +58,35 @@ class AudioStream:
 
 
 @dataclass(frozen=True, slots=True)
+class StreamFacts:
+    """Any stream of the file, used or not: what the preflight checks count and cap."""
+
+    index: int
+    kind: str  # ffprobe's codec_type: video, audio, subtitle, data, attachment (or unknown)
+    codec: str
+    width: int = 0
+    height: int = 0
+    duration: float = 0.0
+    attached: bool = False  # cover art: a picture, not the video
+
+
+@dataclass(frozen=True, slots=True)
 class ProbeResult:
     format_name: str
     duration: float
     size: int | None
     video: VideoStream | None
     audio: AudioStream | None
+    streams: tuple[StreamFacts, ...] = ()  # every stream, in the file's order
+
+    def count(self, kind: str) -> int:
+        return sum(1 for s in self.streams if s.kind == kind)
+
+    @property
+    def stated_duration(self) -> float:
+        """The longest duration the container states, for the file or any stream: what
+        ffmpeg would be led to produce (0.0: none stated)."""
+        return max([self.duration, *(s.duration for s in self.streams)])
 
 
 def parse_probe(doc: dict[str, Any], *, still: bool = False) -> ProbeResult:
@@ -81,6 +104,19 @@ def parse_probe(doc: dict[str, Any], *, still: bool = False) -> ProbeResult:
         size=_int(fmt.get("size")),
         video=video,
         audio=audio,
+        streams=tuple(_facts(s) for s in streams if isinstance(s, dict)),
+    )
+
+
+def _facts(stream: dict[str, Any]) -> StreamFacts:
+    return StreamFacts(
+        index=_int(stream.get("index")) or 0,
+        kind=str(stream.get("codec_type") or "unknown"),
+        codec=str(stream.get("codec_name") or "unknown"),
+        width=max(0, _int(stream.get("width")) or 0),
+        height=max(0, _int(stream.get("height")) or 0),
+        duration=_seconds(stream.get("duration")),
+        attached=(stream.get("disposition") or {}).get("attached_pic") == 1,
     )
 
 

@@ -20,6 +20,7 @@ from core.accel import CPU_ONLY, AccelTier, TierChoice
 from core.encoders import ladder_args, rung_rate_args, video_encoder
 from core.errors import UnsupportedMedia
 from core.frames import FramePath
+from core.hardening import SOURCE_GUARD, InputGuard
 from core.ladder import FittedLadder, FittedRung, fit_fps, fit_ladder
 from core.pictures import (
     THUMBNAILS_DIR,
@@ -31,7 +32,7 @@ from core.pictures import (
     image_plans,
     storyboard_argv,
 )
-from core.plan import GLOBAL_FLAGS, INPUT_FLAGS
+from core.plan import GLOBAL_FLAGS
 from core.presets import AudioRendition, StreamingPreset
 from core.probe import AudioStream, ProbeResult, VideoStream
 
@@ -89,8 +90,9 @@ class _Picture:
 
 def plan_streaming(
     preset: StreamingPreset, probe: ProbeResult, source: PurePosixPath, out: PurePosixPath,
-    choice: TierChoice = CPU_ONLY,
+    choice: TierChoice = CPU_ONLY, guard: InputGuard = SOURCE_GUARD,
 ) -> StreamingPlan:  # fmt: skip
+    """``guard``: the hardened input flags, with the demuxer ffprobe found."""
     video = probe.video if preset.ladder else None
     if video is None:
         choice = CPU_ONLY  # audio alone: nothing for a GPU to do
@@ -115,7 +117,8 @@ def plan_streaming(
     muxer = make_muxer(preset, out, n_video, bool(audio_outs))
     decode = frames.input_args if frames else ()
     argv = [
-        "ffmpeg", *GLOBAL_FLAGS, *INPUT_FLAGS, *decode, "-i", f"file:{source}",
+        "ffmpeg", *GLOBAL_FLAGS, *guard.flags(guard.demuxer(probe.format_name)), *decode,
+        "-i", f"file:{source}",
         "-filter_complex", ";".join(parts.graph), *parts.maps, *parts.codecs,
         "-map_metadata", "-1", "-map_chapters", "-1", *muxer, *parts.images,
     ]  # fmt: skip

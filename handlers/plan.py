@@ -18,9 +18,11 @@ from pydantic import ValidationError
 
 from core.accel import CPU_ONLY, AccelTier, TierChoice
 from core.errors import InvalidMessage
+from core.hardening import SOURCE_GUARD, InputGuard
 from core.jobs import resolve_preset
 from core.models import JobRequest, S3ObjectRef
-from core.plan import SOURCE_FORMATS, plan_mp4
+from core.plan import plan_mp4
+from core.preflight import check_media
 from core.presets import Mp4Preset, OutputPreset
 from core.probe import ProbeResult, parse_probe
 from core.renditions import plan_streaming
@@ -56,15 +58,19 @@ async def run_plan(options: PlanOptions, settings: Settings) -> int:
                 await S3ObjectStore(clients.s3).download(request.input, source)
         else:
             source.symlink_to(options.target.resolve())  # probed where ffmpeg would see it
-        probe = parse_probe(await FfmpegMedia().probe(source, SOURCE_FORMATS))
-    shown = describe(preset, probe, TierChoice(AccelTier(options.accel)))
+        limits = settings.media_limits()
+        media = FfmpegMedia(probe_limits=settings.probe_limits())
+        probe = parse_probe(await media.probe(source, limits.guard))
+    check_media(probe, limits, preset)  # what the worker would refuse, refused here too
+    shown = describe(preset, probe, TierChoice(AccelTier(options.accel)), limits.guard)
     print(json.dumps(shown, indent=2) if options.as_json else render(shown))
     return 0
 
 
 def describe(
-    preset: OutputPreset, probe: ProbeResult, choice: TierChoice = CPU_ONLY
-) -> dict[str, Any]:
+    preset: OutputPreset, probe: ProbeResult, choice: TierChoice = CPU_ONLY,
+    guard: InputGuard = SOURCE_GUARD,
+) -> dict[str, Any]:  # fmt: skip
     """The plan as data: source, preset, ladder decisions, renditions and argv, for a tier."""
     video = probe.video
     source: dict[str, Any] = {"format": probe.format_name, "duration": probe.duration}
@@ -75,14 +81,14 @@ def describe(
                       transfer=video.color_transfer)  # fmt: skip
     source["audio"] = f"{probe.audio.codec} {probe.audio.channels}ch" if probe.audio else None
     if isinstance(preset, Mp4Preset):
-        mp4 = plan_mp4(preset, probe, JOB_SOURCE, JOB_OUT, choice)
+        mp4 = plan_mp4(preset, probe, JOB_SOURCE, JOB_OUT, choice, guard)
         outputs = [{"name": o.name, "role": o.role} for o in mp4.outputs]
         return {"preset": preset.name, "kind": "mp4", "source": source, "ladder": [],
                 "renditions": [{"name": "video.mp4", "size": f"{mp4.width}x{mp4.height}",
                                 "fps": mp4.fps}], "outputs": outputs, "notes": [],
                 "tier": mp4.tier.value, "encoder": mp4.encoder,
                 "argv": list(mp4.argv)}  # fmt: skip
-    plan = plan_streaming(preset, probe, JOB_SOURCE, JOB_OUT, choice)
+    plan = plan_streaming(preset, probe, JOB_SOURCE, JOB_OUT, choice, guard)
     decisions = plan.ladder.decisions if plan.ladder else ()
     renditions = [
         {"name": v.name, "size": f"{v.width}x{v.height}", "fps": round(plan.fps, 3),

@@ -69,12 +69,12 @@ async def open_runtime(
             clients.sns, await topic_arn(clients, settings.events_topic, settings.region)
         )
         limits = PipelineLimits(
-            settings.max_input_bytes, float(settings.transcode_timeout),
+            float(settings.transcode_timeout), settings.media_limits(), settings.ffmpeg_limits(),
             settings.transfer_concurrency, settings.progress_interval, settings.progress_step,
         )  # fmt: skip
         accel = accelerator(settings) if gpu else None
         tiers: Accelerator = accel or CpuOnly()
-        media = FfmpegMedia(stall_seconds=settings.stall_seconds)
+        media = FfmpegMedia(settings.stall_seconds, settings.probe_limits())
         pipeline = JobPipeline(objects, media, LocalDiskFiles(), limits, utcnow, tiers)
         dispatch = DispatchSettings(
             settings.intake, presets, settings.lease_seconds, settings.max_receive_count,

@@ -20,6 +20,7 @@ import structlog
 
 from core.accel import TIERS, AccelTier, Capabilities, Device, TierCheck, TierChoice
 from core.errors import FfapiError
+from core.hardening import OUTPUT_GUARD
 from core.plan import plan_mp4
 from core.presets import Mp4Preset
 from core.probe import parse_probe
@@ -138,7 +139,7 @@ async def _check(tier: AccelTier, caps: Capabilities, clip: Path) -> TierCheck:
         plan = plan_mp4(_CHECK_PRESET, probe, PurePosixPath(clip), PurePosixPath(out), choice)
         await media.transcode(plan.argv, out, _TEST_TIMEOUT)
         # the test encode must decode back: probe what it wrote
-        parse_probe(await media.probe(out / "video.mp4", ("mov",)))
+        parse_probe(await media.probe(out / "video.mp4", OUTPUT_GUARD))
     except FfapiError as exc:
         return TierCheck(tier=tier, ok=False, reason=exc.message)
     return TierCheck(tier=tier, ok=True, seconds=round(time.monotonic() - started, 3))

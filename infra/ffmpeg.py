@@ -1,7 +1,9 @@
 """Run ffmpeg and ffprobe: argv lists only (never a shell), a wall-clock timeout, a stall
-watchdog on encodes that report progress, bounded stderr.
+watchdog on encodes that report progress, bounded stderr, and the kernel limits a plan asks
+for (:class:`core.hardening.ResourceLimits`) set in the child before ``exec``.
 
-Failures are classified from stderr by :func:`core.diagnose.classify_ffmpeg_failure`.
+Failures are classified from stderr by :func:`core.diagnose.classify_ffmpeg_failure`, and
+first by :func:`core.diagnose.limit_breach` when a limit explains them.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import contextlib
 import ctypes
 import json
 import os
+import resource
 import shutil
 import signal
 import sys
@@ -22,7 +25,7 @@ from typing import Any, Literal, TypeVar
 import structlog
 
 from core import pulse
-from core.diagnose import classify_ffmpeg_failure, stderr_tail
+from core.diagnose import classify_ffmpeg_failure, limit_breach, stderr_tail
 from core.errors import (
     InvalidMedia,
     ResourceExhausted,
@@ -31,7 +34,8 @@ from core.errors import (
     TranscodeTimeout,
     UnsupportedMedia,
 )
-from core.plan import SOURCE_FORMATS, packets_argv, probe_argv
+from core.hardening import NO_LIMITS, SOURCE_GUARD, InputGuard, ResourceLimits
+from core.plan import packets_argv, probe_argv
 from core.progress import EncodeProgress, ProgressBlocks
 from core.qc import Packet
 
@@ -44,6 +48,9 @@ STDOUT_LIMIT = 16 * 1024**2  # ffprobe's JSON of a sane file is a few KB
 PROBE_TIMEOUT = 60.0
 # Listing packets reads the whole rendition (no decoding): ~a second per hour of it here.
 PACKETS_TIMEOUT = 600.0
+# CPU seconds a process may run on after SIGXCPU before the kernel kills it: ffmpeg stops
+# cleanly on that signal (flushing its encoders), which takes a few seconds of all threads.
+CPU_GRACE_SECONDS = 30
 
 
 class MissingBinary(RuntimeError):
@@ -63,15 +70,20 @@ class FfmpegMedia:
     """The MediaTool port, backed by the ffmpeg/ffprobe binaries on PATH.
 
     ``stall_seconds``: an encode run with progress is killed when its encoded time has not
-    advanced this long (None: only the wall-clock timeout stops it)."""
+    advanced this long (None: only the wall-clock timeout stops it). ``probe_limits``: the
+    kernel limits of every ffprobe run (an encode's come with it)."""
 
-    def __init__(self, stall_seconds: float | None = None) -> None:
+    def __init__(
+        self, stall_seconds: float | None = None, probe_limits: ResourceLimits = NO_LIMITS
+    ) -> None:
         self._stall_seconds = stall_seconds
+        self._probe_limits = probe_limits
 
-    async def probe(self, path: Path, formats: tuple[str, ...] = SOURCE_FORMATS) -> dict[str, Any]:
+    async def probe(self, path: Path, guard: InputGuard = SOURCE_GUARD) -> dict[str, Any]:
         code, stdout, stderr = await run_argv(
-            probe_argv(PurePosixPath(path), formats), cwd=path.parent, timeout=PROBE_TIMEOUT
-        )
+            probe_argv(PurePosixPath(path), guard), cwd=path.parent, timeout=PROBE_TIMEOUT,
+            limits=self._probe_limits,
+        )  # fmt: skip
         if code != 0:
             error = classify_ffmpeg_failure(stderr, tool="ffprobe")
             if isinstance(error, ResourceExhausted | UnsupportedMedia):
@@ -87,6 +99,7 @@ class FfmpegMedia:
     async def transcode(
         self, argv: Sequence[str], cwd: Path, timeout: float,
         progress: Callable[[EncodeProgress], None] | None = None,
+        limits: ResourceLimits = NO_LIMITS,
     ) -> None:  # fmt: skip
         on_line: Callable[[str], None] | None = None
         stall: StallWatch | None = None
@@ -98,7 +111,7 @@ class FfmpegMedia:
                 stall = StallWatch(self._stall_seconds)
                 on_line = _both(blocks.feed, stall.feed)
         code, _, stderr = await run_argv(argv, cwd=cwd, timeout=timeout, on_line=on_line,
-                                         stall=stall)  # fmt: skip
+                                         stall=stall, limits=limits)  # fmt: skip
         if code != 0:
             raise classify_ffmpeg_failure(stderr)
 
@@ -113,7 +126,7 @@ class FfmpegMedia:
                 on_packet(packet)
 
         code, _, stderr = await run_argv(argv, cwd=path.parent, timeout=PACKETS_TIMEOUT,
-                                         on_line=on_line)  # fmt: skip
+                                         on_line=on_line, limits=self._probe_limits)  # fmt: skip
         if code != 0:
             raise TranscodeFailed(
                 f"cannot read the packets of {path.name}", stderr_tail=stderr_tail(stderr)
@@ -180,12 +193,16 @@ def _both(first: Callable[[str], None], second: Callable[[str], None]) -> Callab
 async def run_argv(
     argv: Sequence[str], cwd: Path, timeout: float,
     on_line: Callable[[str], None] | None = None, stall: StallWatch | None = None,
+    limits: ResourceLimits = NO_LIMITS,
 ) -> tuple[int, str, str]:  # fmt: skip
-    """Run one process to completion; kill it (and fail with TranscodeTimeout) at the deadline,
-    or (TranscodeStalled) when ``stall`` says its output stopped advancing.
+    """Run one process to completion under ``limits``; kill it (and fail with
+    TranscodeTimeout) at the deadline, or (TranscodeStalled) when ``stall`` says its output
+    stopped advancing.
 
     Returns (exit code, stdout, the last STDERR_LIMIT bytes of stderr). With ``on_line``,
     stdout is handed over line by line as it comes instead (and "" returned for it). A
+    failure one of ``limits`` explains, or a refusal of the input guard that ffmpeg survived
+    (a picture over ``-max_pixels``), is raised (:func:`core.diagnose.limit_breach`); a
     process killed by a signal we did not send (the OOM killer, most often) fails as
     ResourceExhausted.
 
@@ -195,7 +212,7 @@ async def run_argv(
     """
     alive = asyncio.create_task(_beat_every_second())
     try:
-        return await _run(argv, cwd, timeout, on_line, stall)
+        return await _run(argv, cwd, timeout, on_line, stall, limits)
     finally:
         alive.cancel()
 
@@ -208,7 +225,7 @@ async def _beat_every_second() -> None:
 
 async def _run(
     argv: Sequence[str], cwd: Path, timeout: float,
-    on_line: Callable[[str], None] | None, stall: StallWatch | None,
+    on_line: Callable[[str], None] | None, stall: StallWatch | None, limits: ResourceLimits,
 ) -> tuple[int, str, str]:  # fmt: skip
     proc = await asyncio.create_subprocess_exec(
         *argv,
@@ -218,7 +235,7 @@ async def _run(
         stderr=asyncio.subprocess.PIPE,
         env=_child_env(),
         start_new_session=True,  # a kill reaches the whole process group, not just ffmpeg
-        preexec_fn=_dies_with(os.getpid()),
+        preexec_fn=_in_child(os.getpid(), limits),
     )
     assert proc.stdout is not None
     assert proc.stderr is not None
@@ -250,6 +267,8 @@ async def _run(
     stdout = finished[0]
     code = proc.returncode if proc.returncode is not None else -1
     log.debug("process.exited", tool=argv[0], code=code)
+    if (breach := limit_breach(stderr, code, limits, tool=argv[0])) is not None:
+        raise breach
     if code < 0:
         raise ResourceExhausted(
             f"{argv[0]} was killed by signal {-code}", stderr_tail=stderr_tail(stderr)
@@ -304,23 +323,63 @@ def _kill(proc: asyncio.subprocess.Process) -> None:
 
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
+SIG_IGN = 1  # signal.h's (void (*)(int)) 1
 
 
-def _dies_with(parent: int) -> Callable[[], None] | None:
-    """Linux: the child gets SIGKILL when the worker dies. Its own session keeps it out of
-    a signal sent to the worker's group, so without this a worker killed outright (kill -9,
-    the OOM killer) would leave ffmpeg encoding on, orphaned, into a directory the next
-    worker sweeps."""
+def _in_child(parent: int, limits: ResourceLimits) -> Callable[[], None] | None:
+    """What the child does between fork and exec (Linux): die with the worker, then take
+    on ``limits``.
+
+    Dying with the worker: its own session keeps the child out of a signal sent to the
+    worker's group, so without PR_SET_PDEATHSIG a worker killed outright (kill -9, the OOM
+    killer) would leave ffmpeg encoding on, orphaned, into a directory the next worker
+    sweeps.
+
+    The CPU-time limit is RLIMIT_CPU set here rather than ffmpeg's ``-timelimit``: that
+    option sets soft = hard, so the kernel's SIGKILL follows its SIGXCPU at once and the
+    run ends as -9, which reads as the OOM killer. A soft limit below the hard one lets
+    ffmpeg stop on SIGXCPU (exit 255, classifiable), and SIGKILL only if it does not.
+    SIGXFSZ is ignored (that survives exec) so a write past RLIMIT_FSIZE fails with EFBIG,
+    "File too large", instead of killing ffmpeg without a word."""
     if sys.platform != "linux":
         return None
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    libc = ctypes.CDLL(None, use_errno=True)
+    prctl = libc.prctl
+    set_handler = libc.signal
+    set_handler.argtypes = (ctypes.c_int, ctypes.c_void_p)
+    set_handler.restype = ctypes.c_void_p
+    caps = _rlimits(limits)
 
-    def in_child() -> None:  # between fork and exec: async-signal-safe calls only
+    def in_child() -> None:  # between fork and exec: no locks, no allocation to speak of
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != parent:  # the worker died before prctl took effect
             os._exit(1)
+        if limits.file_bytes is not None:
+            set_handler(signal.SIGXFSZ, SIG_IGN)
+        for which, soft, hard in caps:
+            resource.setrlimit(which, (soft, hard))
 
     return in_child
+
+
+def _rlimits(limits: ResourceLimits) -> list[tuple[int, int, int]]:
+    """(resource, soft, hard) for each limit set, never above the worker's own hard limit
+    (an unprivileged process cannot raise it)."""
+    wanted = [
+        (resource.RLIMIT_CPU, limits.cpu_seconds, CPU_GRACE_SECONDS),
+        (resource.RLIMIT_AS, limits.memory_bytes, 0),
+        (resource.RLIMIT_FSIZE, limits.file_bytes, 0),
+    ]
+    caps = []
+    for which, value, grace in wanted:
+        if value is not None:
+            ceiling = resource.getrlimit(which)[1]
+            caps.append((which, _under(value, ceiling), _under(value + grace, ceiling)))
+    return caps
+
+
+def _under(value: int, ceiling: int) -> int:
+    return value if ceiling == resource.RLIM_INFINITY else min(value, ceiling)
 
 
 def _child_env() -> dict[str, str]:

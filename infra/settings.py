@@ -6,18 +6,26 @@ AWS endpoints are deliberately absent: boto3 reads the standard ``AWS_ENDPOINT_U
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import Field, StringConstraints, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.accel import AccelMode
 from core.admission import AdmissionPolicy
 from core.destinations import webhook_url_problem
+from core.hardening import DEFAULT_CODECS, DEFAULT_MAX_PIXELS, ResourceLimits
 from core.models import OutputLocation
+from core.preflight import MediaLimits
 from core.presets import PresetCatalog, PresetFileError
 from core.watch import IntakeConfig, WatchRule
 from core.webhooks import WebhookEndpoint, WebhookSecret
+from infra.ffmpeg import PROBE_TIMEOUT
+
+# ffprobe's codec names: they go into ffmpeg's -codec_whitelist, joined by commas.
+CodecName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,32}$")]
 
 
 class Settings(BaseSettings):
@@ -79,6 +87,49 @@ class Settings(BaseSettings):
         "for another worker",
     )  # fmt: skip
     max_input_bytes: int = Field(default=10 * 1024**3, ge=1)
+    max_duration_seconds: float = Field(
+        default=6 * 3600.0, gt=0,
+        description="longer inputs (by the duration the file states) fail as input_too_long; "
+        "a preset's max_duration_seconds may be stricter",
+    )  # fmt: skip
+    max_frame_width: int = Field(default=8192, ge=16, description="wider pictures fail as "
+                                 "frame_too_large (cover art too)")  # fmt: skip
+    max_frame_height: int = Field(default=8192, ge=16, description="...taller ones too")
+    max_frame_pixels: int = Field(
+        default=DEFAULT_MAX_PIXELS,
+        ge=256,
+        description="...and larger ones (8192x4320); also ffprobe's and ffmpeg's -max_pixels",
+    )
+    max_frame_rate: float = Field(
+        default=300.0, gt=0, description="faster video fails as frame_rate_too_high"
+    )
+    max_streams: int = Field(
+        default=32, ge=1,
+        description="more streams fail as too_many_streams; also ffprobe's and ffmpeg's "
+        "-max_streams",
+    )  # fmt: skip
+    max_attachment_streams: int = Field(
+        default=16, ge=0, description="more attachments (fonts) fail as too_many_streams"
+    )
+    max_data_streams: int = Field(
+        default=8, ge=0, description="more data streams (timecode, telemetry) fail likewise"
+    )
+    allowed_codecs: list[CodecName] = Field(
+        default_factory=lambda: list(DEFAULT_CODECS), min_length=1,
+        description="JSON list of ffprobe codec names ffprobe/ffmpeg may decode (every stream "
+        "ffprobe opens); a job's video or audio off it fails as unsupported_codec "
+        "(default: core/hardening.py DEFAULT_CODECS)",
+    )  # fmt: skip
+    ffmpeg_memory_mb: int = Field(
+        default=0, ge=0,
+        description="address space (RLIMIT_AS) of each CPU-tier ffmpeg/ffprobe; over it: "
+        "memory_limit. 0: 2048 + 512 per core the worker may use",
+    )  # fmt: skip
+    ffmpeg_max_file_mb: int = Field(
+        default=16384,
+        ge=1,
+        description="largest file ffmpeg may write (RLIMIT_FSIZE); over it: output_too_large",
+    )
     transfer_concurrency: int = Field(default=8, ge=1, le=64)
     accel: AccelMode = Field(
         default="auto",
@@ -189,6 +240,38 @@ class Settings(BaseSettings):
             raise PresetFileError(f"FFAPI_PRESET names an unknown preset {self.preset!r}")
         # One default for the deployment: watched uploads and requests that name no preset.
         return catalog.model_copy(update={"default": self.preset})
+
+    def media_limits(self) -> MediaLimits:
+        return MediaLimits(
+            max_input_bytes=self.max_input_bytes,
+            max_duration_seconds=self.max_duration_seconds,
+            max_width=self.max_frame_width, max_height=self.max_frame_height,
+            max_pixels=self.max_frame_pixels, max_fps=self.max_frame_rate,
+            max_streams=self.max_streams, max_attachments=self.max_attachment_streams,
+            max_data_streams=self.max_data_streams, codecs=tuple(self.allowed_codecs),
+        )  # fmt: skip
+
+    def ffmpeg_limits(self, seconds: float | None = None) -> ResourceLimits:
+        """Kernel limits of one ffmpeg run of at most ``seconds`` (the transcode timeout).
+
+        CPU time: the wall-clock budget times the cores it may use, so it never stops a run
+        the timeout would let finish; it holds when the worker's own kill does not come (a
+        frozen or stopped worker). Memory: 4K HEVC in, x264 out measured about 1.9-2.1 GiB
+        of address space at 2-3 threads here, and about 250 MiB more per thread (32
+        threads: 9.6 GiB); ffmpeg starts a thread or two per core."""
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+        budget = self.transcode_timeout if seconds is None else seconds
+        memory_mb = self.ffmpeg_memory_mb or 2048 + 512 * cores
+        return ResourceLimits(
+            cpu_seconds=max(1, int(budget * cores)),
+            memory_bytes=memory_mb * 1024**2,
+            file_bytes=self.ffmpeg_max_file_mb * 1024**2,
+        )
+
+    def probe_limits(self) -> ResourceLimits:
+        """ffprobe's: the same memory, CPU for its shorter timeout; it writes no file."""
+        limits = self.ffmpeg_limits(PROBE_TIMEOUT)
+        return ResourceLimits(limits.cpu_seconds, limits.memory_bytes, None)
 
     @property
     def lease_seconds(self) -> int:

@@ -178,7 +178,7 @@ class FakePipeline:
         self.runs: list[tuple[str, int]] = []
         self.max_input_bytes: int | None = None
 
-    def admit(self, request: JobRequest) -> None:
+    def admit(self, request: JobRequest, preset: OutputPreset) -> None:
         size = request.input.size
         if self.max_input_bytes is not None and size is not None and size > self.max_input_bytes:
             raise InputTooLarge(f"input is {size} bytes")

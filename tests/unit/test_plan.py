@@ -9,7 +9,8 @@ from pathlib import PurePosixPath
 import pytest
 
 from core.errors import UnsupportedMedia
-from core.plan import INPUT_FLAGS, fit_size, plan_mp4, probe_argv
+from core.hardening import SOURCE_GUARD, InputGuard
+from core.plan import fit_size, plan_mp4, probe_argv
 from core.presets import builtin_catalog
 from core.probe import AudioStream, ProbeResult, VideoStream
 
@@ -175,11 +176,23 @@ def test_argv_shape_and_hardening() -> None:
     wl = argv.index("-protocol_whitelist")
     assert wl < i
     assert argv[wl + 1] == "file"
-    assert tuple(argv[wl : wl + 4]) == INPUT_FLAGS
+    flags = SOURCE_GUARD.flags("mov")
+    assert tuple(argv[wl : wl + len(flags)]) == flags  # the probed demuxer, named with -f
+    assert argv[argv.index("-f") + 1] == "mov"
     assert "hls" not in argv[wl + 3].split(",")
     assert "concat" not in argv[wl + 3].split(",")
     assert argv[i + 1] == f"file:{SOURCE}"
     assert argv.count("-i") == 1
+
+
+def test_the_plan_reads_the_source_under_the_guard_it_is_given() -> None:
+    guard = InputGuard(codecs=("h264", "aac"), max_pixels=1920 * 1080, max_streams=4)
+    argv = plan_mp4(P720, probe(), SOURCE, OUT_DIR, guard=guard).argv
+    i = argv.index("-i")
+    assert argv[argv.index("-codec_whitelist") + 1] == "h264,aac,aac_fixed"
+    assert argv[argv.index("-max_pixels") + 1] == str(1920 * 1080)
+    assert argv[argv.index("-max_streams") + 1] == "4"
+    assert max(argv.index(f) for f in ("-codec_whitelist", "-max_pixels", "-f")) < i
 
 
 def test_outputs_are_file_paths_inside_out_dir() -> None:
@@ -376,6 +389,9 @@ def test_probe_argv() -> None:
     assert argv[wl + 1] == "file"
     assert argv[-1] == f"file:{path}"
     assert wl < len(argv) - 1
+    # the same flags as ffmpeg's, without -f (the demuxer is what ffprobe finds out)
+    assert tuple(argv[wl : wl + len(SOURCE_GUARD.flags())]) == SOURCE_GUARD.flags()
+    assert "-f" not in argv
 
 
 def test_the_graph_maps_the_probed_video_stream_by_index() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from pydantic import ValidationError
 
 from core.presets import (
     AudioRendition,
@@ -186,7 +187,7 @@ MP4_CHANGES = {
 def test_streaming_spec_hash_changes_with_every_field():
     web = builtin_catalog().presets["web-hls"]
     assert isinstance(web, StreamingPreset)
-    assert set(STREAMING_CHANGES) == set(StreamingPreset.model_fields)
+    assert set(STREAMING_CHANGES) | LIMITS == set(StreamingPreset.model_fields)
     hashes = {web.spec_hash()}
     for field, value in STREAMING_CHANGES.items():
         assert getattr(web, field) != value, field
@@ -201,11 +202,44 @@ def test_mp4_spec_hash_changes_with_every_field_it_can():
     mp4 = builtin_catalog().presets["mp4-720p"]
     assert isinstance(mp4, Mp4Preset)
     fixed = {"kind", "video_codec", "audio_codec"}  # single-valued literals
-    assert set(MP4_CHANGES) | fixed == set(Mp4Preset.model_fields)
+    assert set(MP4_CHANGES) | fixed | LIMITS == set(Mp4Preset.model_fields)
     hashes = {mp4.spec_hash()} | {
         mp4.model_copy(update={f: v}).spec_hash() for f, v in MP4_CHANGES.items()
     }
     assert len(hashes) == 1 + len(MP4_CHANGES)
+
+
+# Which inputs a preset takes is not what it makes: its limits leave its identity alone.
+LIMITS = {"max_duration_seconds", "max_input_bytes"}
+
+
+@pytest.mark.parametrize("name", ["web-hls", "mp4-720p"])
+def test_a_presets_limits_are_no_part_of_its_spec_hash(name: str) -> None:
+    preset = builtin_catalog().presets[name]
+    capped = preset.model_copy(update={"max_duration_seconds": 60.0, "max_input_bytes": 1000})
+    assert capped.spec_hash() == preset.spec_hash()
+
+
+def test_preset_limits_are_read_from_a_presets_file() -> None:
+    text = """
+[presets.short-clips]
+kind = "mp4"
+max_height = 480
+max_duration_seconds = 120
+max_input_bytes = 50_000_000
+"""
+    preset = parse_catalog(text, builtin_catalog()).presets["short-clips"]
+    assert (preset.max_duration_seconds, preset.max_input_bytes) == (120.0, 50_000_000)
+    for bad in ("max_duration_seconds = 0", "max_input_bytes = 0", "max_input_bytes = -5"):
+        with pytest.raises(PresetFileError):
+            parse_catalog(f'[presets.x]\nkind = "mp4"\nmax_height = 480\n{bad}\n')
+
+
+def test_lossless_crf_is_refused() -> None:
+    # crf 0 is lossless, which x264's High profile refuses: every job would fail, retried.
+    with pytest.raises(ValidationError):
+        Mp4Preset(max_height=720, crf=0)
+    assert Mp4Preset(max_height=720, crf=1).crf == 1
 
 
 def test_spec_hash_is_stable_and_short():
