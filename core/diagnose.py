@@ -58,7 +58,11 @@ _RULES: tuple[tuple[str, type[FfapiError], str], ...] = (
     *_GUARD_RULES,
     (r"File too large", OutputTooLarge, "an output file reached the file-size cap"),
     (r"No space left on device", ResourceExhausted, "the job directory ran out of disk"),
-    (r"Cannot allocate memory|Out of memory", ResourceExhausted, "out of memory"),
+    (
+        r"Cannot allocate memory|Out of memory|malloc of size \d+ failed",
+        ResourceExhausted,
+        "out of memory",
+    ),
     (r"Format not on whitelist", UnsupportedFormat, "container format not accepted"),
     (r"Invalid data found when processing input", InvalidMedia, "not a readable media file"),
     (r"moov atom not found", InvalidMedia, "truncated or incomplete MP4/MOV"),

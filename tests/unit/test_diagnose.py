@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
-from core.diagnose import classify_ffmpeg_failure, stderr_tail
-from core.errors import InvalidMedia, ResourceExhausted, TranscodeFailed
+from core.diagnose import classify_ffmpeg_failure, limit_breach, stderr_tail
+from core.errors import InvalidMedia, ResourceExhausted, TranscodeFailed, TranscodeTimeout
+from core.hardening import NO_LIMITS, ResourceLimits
 
 INPUT = "file:/tmp/ffapi/j-0123456789abcdef01234567/input"
 OUTPUT = "file:/tmp/ffapi/j-0123456789abcdef01234567/out/video.mp4"
@@ -171,3 +174,122 @@ def test_a_refused_container_is_unsupported_not_retried() -> None:
     error = classify_ffmpeg_failure(stderr, tool="ffprobe")
     assert error.code == "unsupported_format"
     assert error.retryable is False
+
+
+# --------------------------------------------------------------------------- input guard and limits
+# stderr as ffmpeg/ffprobe 5.1 printed it here, under the guard's flags and the kernel limits
+
+CODEC_REFUSED = (
+    "[aac @ 0x555ba666d540] Codec (aac) not on whitelist 'h264'\n"
+    "    Last message repeated 1 times\n"
+)
+PIXELS_REFUSED = (
+    "[png @ 0x562aa7a9ad00] [IMGUTILS @ 0x7ffda05cb0a0] Picture size 16000x16000 exceeds "
+    "specified max pixel count 35389440, see the documentation if you wish to increase it\n"
+)
+STREAMS_REFUSED = (
+    "[matroska,webm @ 0x5650cc594580] Number of streams exceeds max_streams parameter (10), "
+    "see the documentation if you wish to increase it\n"
+    f"{INPUT}: Cannot allocate memory\n"
+)
+FILE_TOO_LARGE = (
+    "av_interleaved_write_frame(): File too large\n    Last message repeated 47 times\n"
+    f"Error writing trailer of {OUTPUT}: File too large\n"
+    f"Error closing file {OUTPUT}: File too large\n"
+)
+X264_NO_MEMORY = (
+    "x264 [error]: malloc of size 7088768 failed\nError submitting video frame to the encoder\n"
+)
+LOADER_NO_MEMORY = (
+    "ffmpeg: error while loading shared libraries: libgomp.so.1: failed to map segment from "
+    "shared object\n"
+)
+DECODER_NO_MEMORY = (  # ffmpeg carries on past decode errors: this run exits 0
+    "Error while decoding stream #0:0: Cannot allocate memory\n"
+    "    Last message repeated 177 times\n"
+)
+ALL = ResourceLimits(cpu_seconds=60, memory_bytes=1 << 30, file_bytes=1 << 20)
+
+
+@pytest.mark.parametrize(
+    ("stderr", "code"),
+    [
+        (CODEC_REFUSED, "unsupported_codec"),
+        (PIXELS_REFUSED, "frame_too_large"),
+        (STREAMS_REFUSED, "too_many_streams"),  # not the host's memory
+        (FILE_TOO_LARGE, "output_too_large"),
+    ],
+)
+def test_the_input_guards_refusals_are_permanent(stderr: str, code: str) -> None:
+    error = classify_ffmpeg_failure(stderr, tool="ffprobe")
+    assert (error.code, error.retryable) == (code, False)
+    breach = limit_breach(stderr, 1, ALL)  # the limits do not hide them
+    assert breach is not None
+    assert breach.code == code
+
+
+def test_a_picture_over_the_cap_is_refused_even_when_ffprobe_succeeds() -> None:
+    # ffprobe exits 0 having zeroed the stream's size: the text is the only evidence
+    breach = limit_breach(PIXELS_REFUSED, 0, NO_LIMITS, tool="ffprobe")
+    assert breach is not None
+    assert breach.code == "frame_too_large"
+    assert "16000x16000" in breach.message
+
+
+@pytest.mark.parametrize("stderr", [X264_NO_MEMORY, LOADER_NO_MEMORY, NO_MEMORY])
+def test_memory_refused_under_the_address_space_cap(stderr: str) -> None:
+    breach = limit_breach(stderr, 1, ALL)
+    assert breach is not None
+    assert (breach.code, breach.retryable) == ("memory_limit", False)
+    assert "1024 MiB" in breach.message
+
+
+def test_the_memory_cap_explains_a_run_that_ended_well_but_lost_frames() -> None:
+    breach = limit_breach(DECODER_NO_MEMORY, 0, ALL)
+    assert breach is not None
+    assert breach.code == "memory_limit"
+    assert limit_breach(DECODER_NO_MEMORY, 0, NO_LIMITS) is None  # no cap: not ours to say
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS])
+def test_a_crash_under_the_memory_cap_is_the_cap(signal_number: int) -> None:
+    # an allocation a library did not check; without the cap it is left to the runner
+    breach = limit_breach("", -signal_number, ALL)
+    assert breach is not None
+    assert breach.code == "memory_limit"
+    assert limit_breach("", -signal_number, NO_LIMITS) is None
+
+
+def test_without_a_memory_cap_no_memory_stays_transient() -> None:
+    assert limit_breach(X264_NO_MEMORY, 1, ResourceLimits(cpu_seconds=60)) is None
+    error = classify_ffmpeg_failure(X264_NO_MEMORY)
+    assert (error.code, error.retryable) == ("resource_exhausted", True)
+
+
+@pytest.mark.parametrize(
+    ("stderr", "exit_code"),
+    [
+        ("", 255),  # ffmpeg caught SIGXCPU and stopped (it says so only at -loglevel info)
+        ("", -signal.SIGXCPU),  # ffprobe does not catch it
+        ("Received > 3 system signals, hard exiting\n", 123),
+    ],
+)
+def test_the_cpu_time_cap(stderr: str, exit_code: int) -> None:
+    breach = limit_breach(stderr, exit_code, ALL)
+    assert breach is not None
+    assert (breach.code, breach.retryable) == ("cpu_time_exceeded", True)
+    assert isinstance(breach, TranscodeTimeout)  # retried like the timeout it backs up
+    assert limit_breach(stderr, exit_code, NO_LIMITS) is None
+
+
+def test_the_file_size_cap_names_its_size() -> None:
+    breach = limit_breach(FILE_TOO_LARGE, 1, ALL)
+    assert breach is not None
+    assert breach.code == "output_too_large"
+    assert str(1 << 20) in breach.message
+
+
+def test_ordinary_failures_are_not_the_limits() -> None:
+    for stderr in (INVALID_DATA, MOOV_MISSING, CORRUPT, UNKNOWN):
+        assert limit_breach(stderr, 1, ALL) is None
+    assert limit_breach("", 0, ALL) is None

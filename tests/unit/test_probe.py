@@ -440,3 +440,50 @@ def test_video_without_a_frame_size_is_invalid(size: tuple[Any, Any]) -> None:
     doc = mp4_doc(video={"width": size[0], "height": size[1]})
     with pytest.raises(InvalidMedia):
         parse_probe(doc)
+
+
+# --------------------------------------------------------------------------- every stream
+
+
+def test_every_stream_is_described_for_the_preflight() -> None:
+    cover = {"index": 2, "codec_name": "png", "codec_type": "video", "width": 16000,
+             "height": 9000, "disposition": {"attached_pic": 1}}  # fmt: skip
+    subtitle = {"index": 3, "codec_name": "mov_text", "codec_type": "subtitle",
+                "duration": "9.5"}  # fmt: skip
+    timecode = {"index": 4, "codec_name": None, "codec_type": "data"}
+    font = {"index": 5, "codec_name": "ttf", "codec_type": "attachment"}
+    doc = mp4_doc()
+    doc["streams"] += [cover, subtitle, timecode, font]
+    result = parse_probe(doc)
+    kinds = [(s.index, s.kind, s.codec) for s in result.streams]
+    assert kinds == [(0, "video", "h264"), (1, "audio", "aac"), (2, "video", "png"),
+                     (3, "subtitle", "mov_text"), (4, "data", "unknown"),
+                     (5, "attachment", "ttf")]  # fmt: skip
+    assert [result.count(k) for k in ("video", "audio", "subtitle", "data", "attachment")] == [
+        2, 1, 1, 1, 1,
+    ]  # fmt: skip
+    art = result.streams[2]
+    assert (art.width, art.height, art.attached) == (16000, 9000, True)
+    assert result.video is not None
+    assert result.video.index == 0
+    assert result.video.fps == pytest.approx(30.0)
+
+
+def test_the_stated_duration_is_the_longest_the_file_or_a_stream_claims() -> None:
+    # A container may state one length and a stream another: ffmpeg is led by both.
+    doc = mp4_doc(video={"duration": "36000.0"}, duration="10.0")
+    result = parse_probe(doc)
+    assert result.duration == pytest.approx(10.0)
+    assert result.stated_duration == pytest.approx(36000.0)
+    unknown = parse_probe(mp4_doc(video={"duration": "N/A"}, audio={"duration": None},
+                                  duration="N/A"))  # fmt: skip
+    assert unknown.stated_duration == 0.0
+
+
+def test_stream_facts_survive_garbage() -> None:
+    doc = mp4_doc()
+    doc["streams"].append({"index": "x", "codec_type": 7, "width": -5, "duration": "nan"})
+    doc["streams"].append("not a stream")
+    facts = parse_probe(doc).streams
+    assert len(facts) == 3
+    assert (facts[2].index, facts[2].kind, facts[2].width, facts[2].duration) == (0, "7", 0, 0.0)
