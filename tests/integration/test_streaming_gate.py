@@ -34,9 +34,9 @@ def test_a_package_that_fails_qc_fails_the_job_and_publishes_nothing(
     encode = FfmpegMedia.transcode
 
     async def lose_a_segment(
-        self: FfmpegMedia, argv: Sequence[str], cwd: Path, timeout: float, progress: Any = None
+        self: FfmpegMedia, argv: Sequence[str], cwd: Path, timeout: float, *rest: Any
     ) -> None:
-        await encode(self, argv, cwd, timeout, progress)
+        await encode(self, argv, cwd, timeout, *rest)
         if "dash" in argv:  # the job's encode (not the storyboard sheets, not the probe's)
             (cwd / "out" / "cmaf" / "seg-1-00002.m4s").unlink()
 
