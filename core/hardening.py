@@ -130,9 +130,6 @@ class InputGuard:
                 return name
         raise UnsupportedFormat(f"container {format_name or 'unknown'} is not accepted")
 
-    def allowing(self, codecs: tuple[str, ...] | None) -> InputGuard:
-        return replace(self, codecs=codecs)
-
 
 SOURCE_GUARD = InputGuard()
 OUTPUT_GUARD = InputGuard(formats=OUTPUT_FORMATS, codecs=None, max_pixels=None, max_streams=None)
