@@ -45,7 +45,7 @@ def in_child(parent: int, limits: ResourceLimits) -> Callable[[], None] | None:
     set_handler.restype = ctypes.c_void_p
     caps = _rlimits(limits)
 
-    def in_child() -> None:  # between fork and exec: no locks, no allocation to speak of
+    def setup() -> None:  # between fork and exec: no locks, no allocation to speak of
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != parent:  # the worker died before prctl took effect
             os._exit(1)
@@ -54,7 +54,7 @@ def in_child(parent: int, limits: ResourceLimits) -> Callable[[], None] | None:
         for which, soft, hard in caps:
             resource.setrlimit(which, (soft, hard))
 
-    return in_child
+    return setup
 
 
 def _rlimits(limits: ResourceLimits) -> list[tuple[int, int, int]]:
