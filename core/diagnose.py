@@ -66,6 +66,9 @@ _RULES: tuple[tuple[str, type[FfapiError], str], ...] = (
     (r"Format not on whitelist", UnsupportedFormat, "container format not accepted"),
     (r"Invalid data found when processing input", InvalidMedia, "not a readable media file"),
     (r"moov atom not found", InvalidMedia, "truncated or incomplete MP4/MOV"),
+    (r"missing mandatory atoms, broken header", InvalidMedia, "a broken MP4/MOV header"),
+    # ffprobe read the headers, but not one frame of the stream decodes (a damaged index)
+    (r"Cannot determine format of input stream", InvalidMedia, "no frame of a stream decodes"),
     (r"could not find codec parameters", InvalidMedia, "stream parameters unreadable"),
     (r"Unknown input format", InvalidMedia, "unknown input format"),
     (r"does not contain any stream", InvalidMedia, "no usable stream"),

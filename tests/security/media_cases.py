@@ -52,7 +52,9 @@ def _truncated(ctx: Ctx) -> bytes:
 # Damage a decoder may or may not get past: a completed job (its outputs checked readable by
 # the worker) is fine, and so is a permanent refusal (a flip may also make the file read as
 # another container, or its codec as none); a retry is not.
-DAMAGED = Expect(frozenset({"invalid_media", "unsupported_codec", "unsupported_format"}),
+DAMAGED = Expect(frozenset({"invalid_media", "unsupported_codec", "unsupported_format",
+                            "frame_rate_too_high", "frame_too_large", "too_many_streams",
+                            "input_too_long", "memory_limit"}),
                  completes=True, may_encode=True)  # fmt: skip
 
 MEDIA_CASES: tuple[Case, ...] = (

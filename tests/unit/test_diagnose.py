@@ -59,6 +59,15 @@ CORRUPT = (
     "Error while decoding stream #0:0: Invalid data found when processing input\n"
 )
 
+# A bit-flipped moov (security suite, seed 17): ffprobe reads the headers, ffmpeg 5.1 then
+# decodes no frame at all.
+NO_FRAME = (
+    "Cannot determine format of input stream 0:0 after EOF\nError marking filters as finished\n"
+)
+BROKEN_HEADER = (
+    "[mov,mp4,m4a,3gp,3g2,mj2 @ 0x5601f2b3c4c0] stream 0, missing mandatory atoms, broken header\n"
+)
+
 WHITELIST = (
     f"[hls @ 0x55c7d0a3f700] Protocol 'http' not on whitelist 'file'!\n{INPUT}: Invalid argument\n"
 )
@@ -72,6 +81,8 @@ WHITELIST = (
         (MOOV_ONLY, InvalidMedia, "invalid_media", False),
         (CORRUPT, InvalidMedia, "invalid_media", False),
         (WHITELIST, InvalidMedia, "invalid_media", False),
+        (NO_FRAME, InvalidMedia, "invalid_media", False),
+        (BROKEN_HEADER, InvalidMedia, "invalid_media", False),
         (DISK_FULL, ResourceExhausted, "resource_exhausted", True),
         (DISK_FULL_MUXING, ResourceExhausted, "resource_exhausted", True),
         (NO_MEMORY, ResourceExhausted, "resource_exhausted", True),
@@ -85,6 +96,8 @@ WHITELIST = (
         "moov-only",
         "corrupt-nal",
         "protocol-whitelist",
+        "no-frame-decodes",
+        "broken-header",
         "disk-full-trailer",
         "disk-full-muxing",
         "no-memory",
