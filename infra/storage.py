@@ -10,7 +10,13 @@ from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
 from core import pulse
-from core.errors import FfapiError, InputForbidden, InputNotFound, StorageUnavailable
+from core.errors import (
+    FfapiError,
+    InputChanged,
+    InputForbidden,
+    InputNotFound,
+    StorageUnavailable,
+)
 from core.models import S3ObjectRef
 from core.ports import ObjectInfo
 from infra.aws import aws_errors, error_code
@@ -21,6 +27,7 @@ _MISSING = {"404", "NoSuchKey", "NoSuchVersion", "NoSuchBucket", "NotFound"}
 # s3:ListBucket for a GET's 404 is not documented). A HEAD's 403 has no body: code "403".
 _FORBIDDEN = {"403", "AccessDenied", "Forbidden"}
 _BAD_REQUEST = {"400", "InvalidArgument", "BadRequest"}
+_CHANGED = {"412", "PreconditionFailed"}
 PART_SIZE = 16 * 1024**2
 
 
@@ -86,12 +93,29 @@ class S3ObjectStore:
         return any(obj["Key"] == key for obj in resp.get("Contents", []))
 
     async def download(self, ref: S3ObjectRef, dest: Path) -> None:
-        extra = {"VersionId": ref.version_id} if ref.version_id else None
+        """The object exactly as its HEAD described it: with the pinned ETag, an object
+        overwritten since (a larger one than the disk was reserved and the size checked for,
+        say) is refused by S3 itself, part by part."""
+        extra: dict[str, str] = {}
+        if ref.version_id:
+            extra["VersionId"] = ref.version_id
+        if ref.etag:
+            extra["IfMatch"] = f'"{ref.etag}"'
         with aws_errors("s3:GetObject"):
-            await self._s3.download_file(
-                ref.bucket, ref.key, str(dest), ExtraArgs=extra, Config=self._transfer,
-                Callback=_moved,
-            )  # fmt: skip
+            try:
+                await self._s3.download_file(
+                    ref.bucket, ref.key, str(dest), ExtraArgs=extra or None,
+                    Config=self._transfer, Callback=_moved,
+                )  # fmt: skip
+            except Exception as exc:
+                # A failed part arrives from aioboto3 as a bare Exception over the ClientError.
+                cause = exc if isinstance(exc, ClientError) else exc.__cause__
+                if isinstance(cause, ClientError) and error_code(cause) in _CHANGED:
+                    raise InputChanged(
+                        "the input was overwritten after it was announced; the newer object "
+                        "is a job of its own"
+                    ) from exc
+                raise
 
     async def upload_file(
         self, path: Path, bucket: str, key: str, content_type: str, cache_control: str | None

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from core.errors import StorageUnavailable
+from core.errors import InputChanged, StorageUnavailable
 from core.models import S3ObjectRef
 from infra.aws import aws_errors
 from infra.storage import S3ObjectStore
@@ -49,3 +49,21 @@ def test_other_errors_are_left_alone() -> None:
     with pytest.raises(Exception, match="plain") as info, aws_errors("s3:GetObject"):
         raise Exception("plain")
     assert type(info.value) is Exception
+
+
+class OverwrittenPart:
+    """A part's GET refused by its If-Match: the object changed under the download."""
+
+    async def download_file(self, bucket: str, key: str, *args: object, **kwargs: object) -> None:
+        try:
+            raise ClientError({"Error": {"Code": "PreconditionFailed"}}, "GetObject")
+        except ClientError as e:
+            raise Exception(f"Couldn't download file from {bucket}/{key}") from e
+
+
+def test_a_part_refused_by_its_etag_is_input_changed(tmp_path: Path) -> None:
+    store = S3ObjectStore(OverwrittenPart())
+    ref = S3ObjectRef(bucket="ffapi-input", key="clip.mp4", etag="0123abcd")
+    with pytest.raises(InputChanged) as info:
+        asyncio.run(store.download(ref, tmp_path / "source"))
+    assert info.value.retryable is False

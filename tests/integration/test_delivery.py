@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
 import pytest
+
+from core.errors import InputChanged
+from core.models import S3ObjectRef
+from infra.aws import open_clients
+from infra.storage import S3ObjectStore
 
 from .conftest import Stack, job_record, run_worker
 
@@ -176,3 +182,30 @@ def test_a_late_duplicate_after_the_upload_was_deleted_changes_nothing(
     assert scenario.events == []  # no job.failed for a job that completed
     assert job_record(stack, done["subject"])["status"]["S"] == "COMPLETED"
     assert stack.queue_depth(stack.resources.queue_url) == 0
+
+
+def test_an_input_overwritten_after_its_head_is_not_downloaded(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """The download is pinned to the ETag the HEAD saw: a larger object put there since
+    (beyond the size checked and the disk reserved) is refused by S3, not fetched."""
+    bucket = stack.settings.input_bucket
+    s3 = stack.client("s3")
+    s3.put_object(Bucket=bucket, Key="library/swap.mp4", Body=b"small")
+
+    async def swap_then_download() -> bytes:
+        async with open_clients(stack.settings) as clients:
+            store = S3ObjectStore(clients.s3)
+            ref = S3ObjectRef(bucket=bucket, key="library/swap.mp4")
+            info = await store.head(ref)
+            pinned = ref.model_copy(update={"etag": info.etag, "size": info.size})
+            s3.put_object(Bucket=bucket, Key="library/swap.mp4", Body=b"x" * 100_000)
+            with pytest.raises(InputChanged):
+                await store.download(pinned, tmp_path / "stale")
+            fresh = await store.head(ref)
+            await store.download(ref.model_copy(update={"etag": fresh.etag}), tmp_path / "new")
+            return (tmp_path / "new").read_bytes()
+
+    assert asyncio.run(swap_then_download()) == b"x" * 100_000
+    stale = tmp_path / "stale"
+    assert not stale.exists() or stale.stat().st_size == 0  # opened, never written
