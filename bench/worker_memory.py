@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from infra.bootstrap import Resources, bootstrap
 from infra.emulator import embedded_emulator
-from infra.settings import Settings
+from infra.settings import Settings, settings_environment
 
 REPO = Path(__file__).resolve().parents[1]
 FFAPI = Path(sys.executable).with_name("ffapi")
@@ -176,8 +176,7 @@ def wait_terminal(url: str, key: str, timeout: float = 1800) -> dict[str, Any]:
 
 def start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FFAPI_")}
-    values = settings.model_dump(exclude_unset=True)
-    env.update({f"FFAPI_{k.upper()}": str(v) for k, v in values.items()})
+    env.update(settings_environment(settings, only_set=True))
     env.update(PYTHONPATH=str(REPO), FFAPI_LOG_LEVEL="WARNING", FFAPI_LOG_FORMAT="json")
     with log.open("wb") as out:
         return subprocess.Popen([str(FFAPI), "worker"], cwd=REPO, env=env, stdout=out,

@@ -6,11 +6,12 @@ AWS endpoints are deliberately absent: boto3 reads the standard ``AWS_ENDPOINT_U
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field, SecretStr, StringConstraints, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.accel import AccelMode
@@ -278,3 +279,27 @@ class Settings(BaseSettings):
         # Renewed every third of its length while the job runs: a crashed worker's job can be
         # taken over this soon after, and a duplicate delivery waits no longer than this.
         return self.visibility_timeout
+
+
+def settings_environment(settings: Settings, *, only_set: bool = False) -> dict[str, str]:
+    """The ``FFAPI_*`` variables that give another process these settings: lists and tables
+    as JSON (as pydantic-settings reads them), secrets revealed (the child needs them)."""
+    values = settings.model_dump(exclude_none=True, exclude_unset=only_set)
+    return {f"FFAPI_{name.upper()}": environment_text(value) for name, value in values.items()}
+
+
+def environment_text(value: object) -> str:
+    """One setting's value as its ``FFAPI_*`` variable holds it."""
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, list | tuple | dict):
+        return json.dumps(value, default=_revealed)
+    return str(value)
+
+
+def _revealed(value: object) -> object:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} has no environment form")

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra.settings import Settings
+from infra.settings import Settings, environment_text, settings_environment
 
 from .tools import ToolRun, install_measuring_tools, read_tool_runs
 
@@ -117,8 +117,9 @@ class Fleet:
 
     def _env(self, work: Path, overrides: dict[str, object]) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("FFAPI_")}
-        values = {**self.settings.model_dump(exclude_none=True), **overrides, "temp_dir": work}
-        env.update({f"FFAPI_{k.upper()}": _env_value(v) for k, v in values.items()})
+        env.update(settings_environment(self.settings))
+        values = {**overrides, "temp_dir": work}
+        env.update({f"FFAPI_{k.upper()}": environment_text(v) for k, v in values.items()})
         env.update(
             AWS_ENDPOINT_URL=self.endpoint_url,
             PATH=f"{self._bin}{os.pathsep}{os.environ['PATH']}",
@@ -210,13 +211,6 @@ def _recording_ffmpeg(path: Path, runs: Path, stall_encodes: bool) -> None:
 def _pids(pattern: str) -> list[int]:
     found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True, check=False)
     return [int(pid) for pid in found.stdout.split() if int(pid) != os.getpid()]
-
-
-def _env_value(value: object) -> str:
-    """As pydantic-settings reads it: lists and tables as JSON, the rest as text."""
-    if isinstance(value, list | tuple | dict):
-        return json.dumps(value, default=str)
-    return str(value)
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, what: str, every: float = 0.1) -> Any:

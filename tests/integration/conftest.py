@@ -23,7 +23,7 @@ from infra.bootstrap import Resources, bootstrap
 from infra.emulator import EmbeddedEmulator, embedded_emulator
 from infra.ffmpeg import make_sample_clip, require_binaries
 from infra.logs import configure_logging
-from infra.settings import Settings
+from infra.settings import Settings, settings_environment
 from tests.event_contract import check_event
 
 REGION = "us-east-1"
@@ -89,8 +89,8 @@ def stack(emulator: EmbeddedEmulator, tmp_path: Path) -> Stack:
 @pytest.fixture
 def ffapi_env(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     """The stack's settings as FFAPI_* variables, for commands that read them (the CLI)."""
-    for name, value in stack.settings.model_dump(exclude_none=True).items():
-        monkeypatch.setenv(f"FFAPI_{name.upper()}", str(value))
+    for name, value in settings_environment(stack.settings).items():
+        monkeypatch.setenv(name, value)
     yield stack
     # One-shot commands log at WARNING; the tests after these read the worker's INFO lines.
     configure_logging("INFO", "json")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from handlers import sqs_lambda
-from infra.settings import Settings
+from infra.settings import Settings, settings_environment
 
 from .conftest import Stack, drain_events, subscribe_queue
 
@@ -35,8 +35,8 @@ def test_batch_acknowledges_finished_records(
     settings = stack.settings
     stack.client("s3").upload_file(str(short_clip), settings.input_bucket, "library/a.mp4")
     events_queue = subscribe_queue(stack)
-    for name, value in settings.model_dump(exclude_none=True).items():
-        monkeypatch.setenv(f"FFAPI_{name.upper()}", str(value))
+    for name, value in settings_environment(settings).items():
+        monkeypatch.setenv(name, value)
     request = {"input": {"bucket": settings.input_bucket, "key": "library/a.mp4"}}
     event = {"Records": [sqs_record("m-ok", json.dumps(request)), sqs_record("m-bad", "nope")]}
 
