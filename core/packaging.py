@@ -95,7 +95,11 @@ class StreamingPackager:
             await self._media.transcode(plan.argv, jobdir.root, timeout, progress, limits)
         with timer.phase("package"):
             if plan.sheets_argv is not None:  # the storyboard's tiles into sprite sheets
-                await self._media.transcode(plan.sheets_argv, jobdir.root, timeout, None, limits)
+                # No tile: not one frame of the picture came through (a damaged input). The
+                # QC says so, permanently; ffmpeg would only fail to find them, and be retried.
+                if await self._files.sizes(jobdir.out / TILES_DIR):
+                    await self._media.transcode(plan.sheets_argv, jobdir.root, timeout, None,
+                                                limits)  # fmt: skip
                 await self._files.clear(jobdir.out / TILES_DIR)
             return await self._check(plan, probe, jobdir)
 

@@ -187,8 +187,16 @@ class JobPipeline:
         """Probe every output before anything is published: each must open as what it claims
         to be (ffprobe reads headers; it does not decode), and its size and duration go into
         the result."""
+        written = await self._files.sizes(jobdir.out)
         files = []
         for planned in plan.outputs:
+            if planned.name not in written:
+                # ffmpeg succeeded, so no frame reached this output: a picture that decodes to
+                # nothing, or ends long before the file says. The same input would again.
+                raise InvalidMedia(
+                    f"no frame of the input's picture reached {planned.name} (the poster is "
+                    f"taken {plan.poster_at:.3f} s in): it is damaged or ends early"
+                )
             try:
                 doc = await self._media.probe(jobdir.out / planned.name, OUTPUT_GUARD)
                 info = parse_probe(doc, still=planned.role == "poster")

@@ -294,3 +294,38 @@ def test_ffmpeg_accepts_every_flag_of_the_guard(tmp_path: Path) -> None:
          "-i", f"file:{source}", "-f", "null", "-"], capture_output=True, text=True,
     )  # fmt: skip
     assert (code.returncode, code.stderr) == (0, "")
+
+
+# ------------------------------------------------------------------ damaged, past the probe
+# Found retried by bench/damaged_media.py: inputs the probe reads, that fail the same way on
+# every delivery once encoded. Each must fail once, permanently.
+
+
+def no_keyframe(tmp_path: Path) -> Path:
+    """H.264 in Matroska with its one IDR picture cut out: ffprobe reads it, ffmpeg decodes no
+    frame of it and still exits 0 (the audio goes through)."""
+    # (in Baseline, as ultrafast makes, ffmpeg says "Error while decoding" and exits 1)
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x180:rate=15:duration=2",
+           "-f", "lavfi", "-i", "sine=duration=2:sample_rate=48000", "-c:v", "libx264",
+           "-preset", "veryfast", "-g", "100", "-c:a", "aac", "gop.mkv", cwd=tmp_path)  # fmt: skip
+    ffmpeg("-i", "gop.mkv", "-c", "copy", "-bsf:v", "filter_units=remove_types=5", "noidr.mkv",
+           cwd=tmp_path)  # fmt: skip
+    return tmp_path / "noidr.mkv"
+
+
+@pytest.mark.parametrize(
+    ("preset", "code", "says"),
+    [
+        (MP4, "invalid_media", "poster.jpg"),  # the poster is the output left unwritten
+        # no storyboard tile, so no sheets to lay out (no second ffmpeg); the QC says why
+        (WEB, "qc_failed", "0 thumbnails"),
+    ],
+    ids=["mp4", "web-hls"],
+)
+def test_a_picture_of_which_no_frame_decodes_fails_once(
+    tmp_path: Path, preset: OutputPreset, code: str, says: str
+) -> None:
+    error, transcodes = run_job(no_keyframe(tmp_path), tmp_path, preset)
+    assert error is not None
+    assert (error.code, error.retryable, transcodes) == (code, False, 1)
+    assert says in error.message
