@@ -74,6 +74,10 @@ _RULES: tuple[tuple[str, type[FfapiError], str], ...] = (
     (r"does not contain any stream", InvalidMedia, "no usable stream"),
     (r"Protocol '\w+' not on whitelist", InvalidMedia, "input references other resources"),
     (r"Error while decoding|corrupt decoded frame|Invalid NAL unit", InvalidMedia, "corrupt media"),
+    # ffmpeg 5.1 sets a filter graph up once each input has a frame; when a stream decodes
+    # to nothing, that is at the end, and the audio encoder is handed frames longer than its
+    # own before their size is set. The same input does it again.
+    (r"more samples than frame size", InvalidMedia, "a stream of which no frame decodes"),
 )
 _PATTERNS = tuple((re.compile(p, re.IGNORECASE), err, why) for p, err, why in _RULES)
 _GUARD_PATTERNS = _PATTERNS[: len(_GUARD_RULES)]

@@ -329,3 +329,16 @@ def test_a_picture_of_which_no_frame_decodes_fails_once(
     assert error is not None
     assert (error.code, error.retryable, transcodes) == (code, False, 1)
     assert says in error.message
+
+
+def test_an_audio_stream_with_no_packet_fails_once(tmp_path: Path) -> None:
+    """One frame of video and an audio stream cut to nothing: ffmpeg 5.1 sets up the filter
+    graph only at the end of the input, and the AAC encoder gets apad's 4096 samples before
+    its own frame size is known ("more samples than frame size")."""
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10:duration=2",
+           "-f", "lavfi", "-i", "sine=duration=2", "-frames:v", "1", "-c:v", "libx264",
+           "-c:a", "aac", "silent.mkv", cwd=tmp_path)  # fmt: skip
+    error, transcodes = run_job(tmp_path / "silent.mkv", tmp_path / "hls", WEB)
+    assert error is not None
+    assert (error.code, error.retryable, transcodes) == ("invalid_media", False, 1)
+    assert "more samples than frame size" in (error.stderr_tail or "")
