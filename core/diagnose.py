@@ -78,6 +78,9 @@ _RULES: tuple[tuple[str, type[FfapiError], str], ...] = (
     # to nothing, that is at the end, and the audio encoder is handed frames longer than its
     # own before their size is set. The same input does it again.
     (r"more samples than frame size", InvalidMedia, "a stream of which no frame decodes"),
+    # A stream whose rate reads as zero (an MPEG-TS cut before its audio's first frame): the
+    # filter graph's input cannot take the time base 1/0.
+    (r"Error setting option time_base to value \d+/0\b", InvalidMedia, "a stream rated zero"),
 )
 _PATTERNS = tuple((re.compile(p, re.IGNORECASE), err, why) for p, err, why in _RULES)
 _GUARD_PATTERNS = _PATTERNS[: len(_GUARD_RULES)]

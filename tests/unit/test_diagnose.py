@@ -74,6 +74,23 @@ AUDIO_ENDS_AT_ONCE = (
     "[aac @ 0x55f2b6997a80] more samples than frame size\n"
     "Error submitting audio frame to the encoder\n"
 )
+# An MPEG-TS cut 14 KB in, before its audio's first frame (the bench, ts/truncate/37):
+# ffprobe states the AAC stream at 0 Hz, and ffmpeg 5.1 cannot set its filter input up.
+ZERO_RATE = (
+    "[abuffer @ 0x562a1278d2c0] Value inf for parameter 'time_base' out of range "
+    "[0 - 2.14748e+09]\n"
+    "    Last message repeated 1 times\n"
+    "[abuffer @ 0x562a1278d2c0] Error setting option time_base to value 1/0.\n"
+    "[graph_1_in_0_1 @ 0x562a1278d180] Error applying options to the filter.\n"
+    "Error reinitializing filters!\n"
+    "Error while filtering: Numerical result out of range\n"
+    "[abuffer @ 0x562a127dd5c0] Value inf for parameter 'time_base' out of range "
+    "[0 - 2.14748e+09]\n"
+    "    Last message repeated 1 times\n"
+    "[abuffer @ 0x562a127dd5c0] Error setting option time_base to value 1/0.\n"
+    "[graph_1_in_0_1 @ 0x562a127dd480] Error applying options to the filter.\n"
+    "Error configuring filter graph\n"
+)
 
 WHITELIST = (
     f"[hls @ 0x55c7d0a3f700] Protocol 'http' not on whitelist 'file'!\n{INPUT}: Invalid argument\n"
@@ -91,6 +108,7 @@ WHITELIST = (
         (NO_FRAME, InvalidMedia, "invalid_media", False),
         (BROKEN_HEADER, InvalidMedia, "invalid_media", False),
         (AUDIO_ENDS_AT_ONCE, InvalidMedia, "invalid_media", False),
+        (ZERO_RATE, InvalidMedia, "invalid_media", False),
         (DISK_FULL, ResourceExhausted, "resource_exhausted", True),
         (DISK_FULL_MUXING, ResourceExhausted, "resource_exhausted", True),
         (NO_MEMORY, ResourceExhausted, "resource_exhausted", True),
@@ -107,6 +125,7 @@ WHITELIST = (
         "no-frame-decodes",
         "broken-header",
         "audio-ends-before-a-frame",
+        "zero-rate",
         "disk-full-trailer",
         "disk-full-muxing",
         "no-memory",
