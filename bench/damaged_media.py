@@ -65,6 +65,7 @@ from infra.workspace import LocalDiskFiles, LocalWorkspace
 KINDS = ("header-bits", "media-bytes", "truncate", "zero-ranges")
 CONTAINERS = {"mp4": "mp4", "mkv": "matroska", "ts": "mpegts"}  # extension -> muxer
 INPUT, OUTPUT = "fuzz-input", "fuzz-output"
+STRETCH = 1.5  # completed jobs whose output outlasts the source this much are listed
 Span = tuple[int, int]
 
 
@@ -353,7 +354,11 @@ async def main(args: argparse.Namespace) -> None:
                         (args.keep / f"{name.replace('/', '-')}.{ext}").write_bytes(data)
     print()
     print_table(outcomes)
-    print_problems([o for runs in outcomes.values() for o in runs if o.retryable or o.bug])
+    every = [o for runs in outcomes.values() for o in runs]
+    print_problems([o for o in every if o.retryable or o.bug])
+    if stretched := [o for o in every if o.stretch > STRETCH]:
+        print(f"\ncompleted with an output over {STRETCH:g}x the source's duration: "
+              + ", ".join(f"{o.name} {o.stretch:.1f}x" for o in stretched))  # fmt: skip
 
 
 def _names(allowed: Sequence[str]) -> Callable[[str], list[str]]:
