@@ -310,6 +310,14 @@ def print_table(outcomes: dict[tuple[str, str], list[Outcome]]) -> None:
 _NUMBERS = re.compile(r"0x[0-9a-f]+|\d+")
 
 
+def print_examples(permanent: list[Outcome]) -> None:
+    """The first message of each permanent code: a refusal must blame the input rightly."""
+    print("\npermanent codes, a first example of each:")
+    for code in sorted({o.code for o in permanent if o.code}):
+        first = next(o for o in permanent if o.code == code)
+        print(f"  {code:<20} {first.name}: {first.message[:110]}")
+
+
 def print_problems(problems: list[Outcome]) -> None:
     """Each distinct retryable message or bug once (numbers aside), with its variants."""
     groups: dict[tuple[str, ...], list[Outcome]] = defaultdict(list)
@@ -355,6 +363,7 @@ async def main(args: argparse.Namespace) -> None:
     print()
     print_table(outcomes)
     every = [o for runs in outcomes.values() for o in runs]
+    print_examples([o for o in every if o.code and not o.retryable])
     print_problems([o for o in every if o.retryable or o.bug])
     if stretched := [o for o in every if o.stretch > STRETCH]:
         print(f"\ncompleted with an output over {STRETCH:g}x the source's duration: "
