@@ -27,8 +27,10 @@ SOURCE_FORMATS: tuple[str, ...] = (
     "mov", "matroska", "avi", "flv", "mpegts", "mpeg", "mxf", "asf", "ogg", "nut", "dv",
     "wav", "w64", "aiff", "caf", "mp3", "aac", "flac", "ac3", "eac3", "amr", "ivf",
 )  # fmt: skip
-# What our own outputs are read back with when they are verified.
-OUTPUT_FORMATS: tuple[str, ...] = ("mov", "image2")
+# What our own outputs are read back with when they are verified. A JPEG that ends within
+# ffprobe's first read (a black or flat poster: 1-2 KB) probes as jpeg_pipe, which then
+# outscores image2's match by extension.
+OUTPUT_FORMATS: tuple[str, ...] = ("mov", "image2", "jpeg_pipe")
 
 # Codecs an upload may carry, by the names ffprobe reports (``codec_name``): what phones,
 # cameras, screen recorders, editors and broadcast captures make. Subtitle and cover-art

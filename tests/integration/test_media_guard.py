@@ -255,6 +255,16 @@ def test_a_playlist_is_refused_before_anything_runs(tmp_path: Path) -> None:
     assert refused(playlist, tmp_path).code == "unsupported_format"
 
 
+def test_a_black_picture_goes_through(tmp_path: Path) -> None:
+    """Its poster is a JPEG of 1-2 KB, which ffprobe reads as jpeg_pipe, not image2: the
+    output's check must take it (it failed such jobs as unsupported_format, the input's
+    fault, before; found by bench/damaged_media.py)."""
+    ffmpeg("-f", "lavfi", "-i", "color=black:size=640x360:rate=25:duration=2",
+           "-f", "lavfi", "-i", "sine=duration=2", "-c:v", "libx264", "-preset", "ultrafast",
+           "-c:a", "aac", "black.mp4", cwd=tmp_path)  # fmt: skip
+    assert run_job(tmp_path / "black.mp4", tmp_path, MP4) == (None, 1)
+
+
 def test_an_ordinary_upload_still_goes_through(tmp_path: Path) -> None:
     # the guard's flags on a real MP4 and a real Matroska: probe, plan, encode all run
     for name in ("clip.mp4", "clip.mkv"):

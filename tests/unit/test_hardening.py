@@ -98,7 +98,7 @@ def test_a_narrower_guard_narrows_every_flag() -> None:
 
 def test_our_own_outputs_are_read_with_the_format_whitelist_alone() -> None:
     flags = OUTPUT_GUARD.flags()
-    assert flags == ("-protocol_whitelist", "file", "-format_whitelist", "mov,image2")
+    assert flags == ("-protocol_whitelist", "file", "-format_whitelist", "mov,image2,jpeg_pipe")
 
 
 def test_the_memory_limit_is_for_the_cpu_tier_only() -> None:
