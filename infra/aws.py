@@ -65,19 +65,27 @@ def aws_errors(operation: str) -> Iterator[None]:
     """Translate SDK failures (after botocore's own retries) into StorageUnavailable."""
     try:
         yield
-    except (ClientError, BotoCoreError) as exc:
-        raise StorageUnavailable(f"{operation}: {error_summary(exc)}") from exc
     except Exception as exc:
-        # aioboto3's download_file re-raises a failed part's ClientError as a bare Exception.
-        cause = exc.__cause__
-        if type(exc) is Exception and isinstance(cause, ClientError | BotoCoreError):
-            raise StorageUnavailable(f"{operation}: {error_summary(cause)}") from exc
+        if (sdk := sdk_error(exc)) is not None:
+            raise StorageUnavailable(f"{operation}: {error_summary(sdk)}") from exc
         raise
 
 
+def sdk_error(exc: BaseException) -> ClientError | BotoCoreError | None:
+    """The SDK's error behind ``exc``: itself, or the one aioboto3's download_file wraps in
+    a bare Exception when a part fails."""
+    if isinstance(exc, ClientError | BotoCoreError):
+        return exc
+    cause = exc.__cause__
+    if type(exc) is Exception and isinstance(cause, ClientError | BotoCoreError):
+        return cause
+    return None
+
+
 def error_code(exc: BaseException) -> str:
-    if isinstance(exc, ClientError):
-        return str(exc.response.get("Error", {}).get("Code", ""))
+    sdk = sdk_error(exc)
+    if isinstance(sdk, ClientError):
+        return str(sdk.response.get("Error", {}).get("Code", ""))
     return ""
 
 

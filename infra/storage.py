@@ -108,9 +108,7 @@ class S3ObjectStore:
                     Config=self._transfer, Callback=_moved,
                 )  # fmt: skip
             except Exception as exc:
-                # A failed part arrives from aioboto3 as a bare Exception over the ClientError.
-                cause = exc if isinstance(exc, ClientError) else exc.__cause__
-                if isinstance(cause, ClientError) and error_code(cause) in _CHANGED:
+                if error_code(exc) in _CHANGED:  # a part's refusal too (see sdk_error)
                     raise InputChanged(
                         "the input was overwritten after it was announced; the newer object "
                         "is a job of its own"
