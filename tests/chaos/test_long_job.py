@@ -26,7 +26,8 @@ def test_a_job_longer_than_the_visibility_timeout_is_received_once(
     tmp_path: Path,
     figure: Callable[[str], None],
 ) -> None:
-    clip = asyncio.run(make_sample_clip(tmp_path / "long.mp4", seconds=45))
+    # 90 s of video: a 40 s job here (4x the visibility timeout), so faster hosts still prove it.
+    clip = asyncio.run(make_sample_clip(tmp_path / "long.mp4", seconds=90))
     # A short stall time: only the job's own progress keeps its message hidden so long.
     stack = make_stack(tmp_path / "work", preset="web-hls", stall_seconds=5)
     events = EventLog(stack)
