@@ -70,15 +70,17 @@ class FramePath:
         args = ("-hwaccel", "cuda", "-hwaccel_device", str(self.device))
         return (*args, "-hwaccel_output_format", "cuda") if self.on_gpu else args
 
-    def condition(self, cpu_filters: list[str], pix_fmt: str, fps: str) -> str:
+    def condition(self, cpu_filters: list[str], pix_fmt: str, fps: str, end: float = 0.0) -> str:
         """The chain before the ``split``: CPU-only filters and the pixel format (on the GPU
-        ``scale_cuda`` converts it per rung instead), the constant frame rate, and the
-        upload when frames were conditioned on the CPU."""
+        ``scale_cuda`` converts it per rung instead), the constant frame rate, the end of
+        the picture (``end`` seconds, when not 0), and the upload when frames were
+        conditioned on the CPU."""
+        timing = [f"fps={fps}", *([f"trim=end={end:.3f}"] if end > 0 else [])]
         if self.tier is AccelTier.CPU:
-            return ",".join([*cpu_filters, f"format={pix_fmt}", f"fps={fps}"])
+            return ",".join([*cpu_filters, f"format={pix_fmt}", *timing])
         if self.on_gpu:
-            return f"fps={fps}"
-        steps = [*cpu_filters, f"format={self.gpu_format}", f"fps={fps}"]
+            return ",".join(timing)
+        steps = [*cpu_filters, f"format={self.gpu_format}", *timing]
         return ",".join([*steps, f"hwupload_cuda=device={self.device}"])
 
     def scale(self, width: int, height: int, pix_fmt: str) -> str:

@@ -37,6 +37,11 @@ CONTENT_TYPES = {
 CACHE_IMMUTABLE = "public, max-age=31536000, immutable"
 CACHE_MANIFEST = "public, max-age=60"
 CACHE_RESULT = "no-cache"
+# Every encode stops at half again the length the input states, and 2 s more. Damaged
+# timestamps can make ffmpeg fill hours with copies of one frame, or with silence (a 2 s
+# MPEG-TS became a 3 h MP4); the slack is for a length that ffprobe only estimated.
+CAP_RATIO = 1.5
+CAP_MARGIN_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,11 +117,12 @@ def plan_mp4(
         else ["-an"]
     )
     gop = max(1, round(fps * 2))
+    cap = encode_cap(probe)
     argv = [
         "ffmpeg", *GLOBAL_FLAGS, *guard.flags(guard.demuxer(probe.format_name)),
         *frames.input_args, "-i", f"file:{source}",
         "-filter_complex", graph, "-map", "[mp4]", *mp4_args(preset, frames.tier, gop),
-        *audio_args,
+        *audio_args, *(["-t", f"{cap:.3f}"] if cap else []),
         "-map_metadata", "-1", "-movflags", "+faststart", f"file:{out_dir / 'video.mp4'}",
         "-map", "[poster]", "-frames:v", "1", "-q:v", "3", f"file:{out_dir / 'poster.jpg'}",
     ]  # fmt: skip
@@ -159,6 +165,13 @@ def packets_argv(
         "-show_entries", "packet=pts_time,duration_time,flags,pos",
         "-of", "csv=p=0", f"file:{path}",
     )  # fmt: skip
+
+
+def encode_cap(probe: ProbeResult) -> float:
+    """The most seconds of output an encode may write (0.0: the input states no length, and
+    the timeout and the kernel's CPU and file-size limits bound it instead)."""
+    stated = probe.stated_duration
+    return stated * CAP_RATIO + CAP_MARGIN_SECONDS if stated > 0 else 0.0
 
 
 def poster_time(duration: float) -> float:

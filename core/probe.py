@@ -31,6 +31,7 @@ class VideoStream:
     index: int = 0  # ffprobe's stream index: the planner maps exactly this stream
     color_transfer: str | None = None  # smpte2084 (PQ) and arib-std-b67 (HLG) are HDR
     frames: int = 0  # nb_frames when the container states it
+    start: float = 0.0  # seconds after the file's start (ffmpeg times frames from the file's)
 
     @property
     def hdr(self) -> bool:
@@ -94,7 +95,10 @@ def parse_probe(doc: dict[str, Any], *, still: bool = False) -> ProbeResult:
     fmt = doc.get("format") or {}
     streams = doc.get("streams") or []
     image = str(fmt.get("format_name", "")).endswith(_IMAGE_FORMATS)
-    video = next((_video(s) for s in streams if _is_video(s) and (still or not image)), None)
+    origin = _float(fmt.get("start_time"))
+    video = next(
+        (_video(s, origin) for s in streams if _is_video(s) and (still or not image)), None
+    )
     audio = next((_audio(s) for s in streams if s.get("codec_type") == "audio"), None)
     if video is None and audio is None:
         raise InvalidMedia("no audio or video stream found")
@@ -125,7 +129,7 @@ def _is_video(stream: dict[str, Any]) -> bool:
     return stream.get("codec_type") == "video" and not attached
 
 
-def _video(stream: dict[str, Any]) -> VideoStream:
+def _video(stream: dict[str, Any], origin: float | None = None) -> VideoStream:
     width, height = _int(stream.get("width")), _int(stream.get("height"))
     if not width or not height or width <= 0 or height <= 0:
         raise InvalidMedia("video stream has no frame size")
@@ -141,7 +145,15 @@ def _video(stream: dict[str, Any]) -> VideoStream:
         duration=_seconds(stream.get("duration")),
         color_transfer=stream.get("color_transfer"),
         frames=_int(stream.get("nb_frames")) or 0,
+        start=_offset(_float(stream.get("start_time")), origin),
     )
+
+
+def _offset(start: float | None, origin: float | None) -> float:
+    """How long after the file's start a stream starts (0.0 when either is unknown)."""
+    if start is None or origin is None:
+        return 0.0
+    return _seconds(start - origin)
 
 
 def _audio(stream: dict[str, Any]) -> AudioStream:

@@ -13,6 +13,7 @@ Every number in the graph comes from the preset or the probe; no message text re
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
@@ -32,7 +33,7 @@ from core.pictures import (
     image_plans,
     storyboard_argv,
 )
-from core.plan import GLOBAL_FLAGS
+from core.plan import GLOBAL_FLAGS, encode_cap
 from core.presets import AudioRendition, StreamingPreset
 from core.probe import AudioStream, ProbeResult, VideoStream
 
@@ -110,7 +111,8 @@ def plan_streaming(
     if probe.audio is not None and audio_outs:
         # hls-ts muxes one copy of the audio into every variant; CMAF has one per rendition
         copies = n_video if preset.kind == "hls-ts" and n_video else len(audio_outs)
-        _add_audio(parts, probe.audio, audio_outs, copies, video.duration if video else 0.0)
+        ends = _audio_end(video.duration if video else 0.0, encode_cap(probe))
+        _add_audio(parts, probe.audio, audio_outs, copies, ends)
         audio_outs = audio_outs[:1] if preset.kind == "hls-ts" and n_video else audio_outs
     package = "cmaf" if preset.kind == "cmaf" else "hls"
     make_muxer = _cmaf_muxer if package == "cmaf" else _ts_muxer
@@ -147,7 +149,8 @@ def _add_picture(
     ladder = fit_ladder(preset.ladder, *video.display_size)
     fps = fit_fps(video.fps, preset.max_fps)
     thumbs, board = image_plans(preset, ladder, fps)
-    chain, notes = _condition(preset, video, fps, frames)
+    # trimmed before the split, so that every branch (rungs, thumbnails, board) stops there
+    chain, notes = _condition(preset, video, fps, frames, _picture_end(video, probe))
     images = image_branches(thumbs, board, video, probe, frames.to_cpu)
     branches = [f"[r{i}]" for i in range(len(ladder.rungs))] + [label for label, _ in images]
     parts.graph.append(f"[0:{video.index}]{chain},split={len(branches)}{''.join(branches)}")
@@ -166,10 +169,10 @@ def _add_picture(
 
 
 def _add_audio(
-    parts: _Argv, audio: AudioStream, outs: tuple[AudioRendition, ...], copies: int, picture: float
+    parts: _Argv, audio: AudioStream, outs: tuple[AudioRendition, ...], copies: int, ends: str
 ) -> None:
     labels = "".join(f"[a{j}]" for j in range(copies))
-    chain = f"aresample=async=1:first_pts=0{_match_picture(picture)}"
+    chain = f"aresample=async=1:first_pts=0{ends}"
     parts.graph.append(f"[0:{audio.index}]{chain},asplit={copies}{labels}")
     for j in range(copies):
         spec = outs[min(j, len(outs) - 1)]
@@ -187,7 +190,7 @@ def _tonemaps(preset: StreamingPreset, video: VideoStream | None) -> bool:
 
 
 def _condition(
-    preset: StreamingPreset, video: VideoStream, fps: float, frames: FramePath
+    preset: StreamingPreset, video: VideoStream, fps: float, frames: FramePath, end: float
 ) -> tuple[str, tuple[str, ...]]:
     """The filters every rung shares, run once: dynamic range, bit depth, and a constant
     frame rate (so keyframe times match across rungs)."""
@@ -200,13 +203,26 @@ def _condition(
         notes.append(f"{video.pix_fmt} reduced to 8-bit yuv420p")
     if video.fps > fps + 1e-6:
         notes.append(f"frame rate {video.fps:g} capped to {fps:g}")
-    return frames.condition(cpu_filters, _pix_fmt(preset), _rate(fps)), tuple(notes)
+    return frames.condition(cpu_filters, _pix_fmt(preset), _rate(fps), end), tuple(notes)
 
 
-def _match_picture(seconds: float) -> str:
+def _picture_end(video: VideoStream, probe: ProbeResult) -> float:
+    """Where the picture stops: where the video says it ends (the audio is cut there too, so
+    frames past it would only fail the drift check), else at the encode's cap."""
+    cap = encode_cap(probe)
+    if video.duration <= 0:
+        return cap
+    end = math.ceil((video.start + video.duration) * 1000) / 1000  # never a frame early
+    return min(end, cap) if cap else end
+
+
+def _audio_end(picture: float, cap: float) -> str:
     """Audio padded with silence or cut to the picture's length, so that players see no
-    drift between the two (a source's audio often runs a little longer or shorter)."""
-    return f",apad=whole_dur={seconds:.3f},atrim=end={seconds:.3f}" if seconds > 0 else ""
+    drift between the two (a source's audio often runs a little longer or shorter); alone,
+    cut at the encode's cap (``aresample`` fills a gap in damaged timestamps with silence)."""
+    if picture > 0:
+        return f",apad=whole_dur={picture:.3f},atrim=end={picture:.3f}"
+    return f",atrim=end={cap:.3f}" if cap > 0 else ""
 
 
 def _cmaf_muxer(

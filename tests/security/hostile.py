@@ -185,6 +185,44 @@ def flip_bits(mp4: bytes, seed: int, flips: int = 24) -> bytes:
 # --- the media fixtures, encoded once ----------------------------------------------------------
 
 
+_TS_PACKET = 188
+_PTS_HZ = 90_000
+
+
+def jump_pts(ts: bytes, seconds: float) -> bytes:
+    """An MPEG-TS whose middle video frame is stamped ``seconds`` late (its PTS only, as one
+    damaged byte does): the file still states its true length (ffprobe reads the first and
+    last timestamps), but ffmpeg, left alone, fills the gap with copies of a frame."""
+    data = bytearray(ts)
+    headers = [
+        at for at in _pes_headers(data) if data[at + 3] == 0xE0 and data[at + 7] & 0xC0 == 0xC0
+    ]
+    at = headers[len(headers) // 2] + 9  # the PTS, after the PES header's fixed part
+    pts = (_read_stamp(data, at) + round(seconds * _PTS_HZ)) % (1 << 33)
+    marker = data[at] & 0xF0  # "0011": a PTS followed by a DTS
+    data[at : at + 5] = bytes([
+        marker | (pts >> 29 & 0x0E) | 1, pts >> 22 & 0xFF, (pts >> 14 & 0xFE) | 1,
+        pts >> 7 & 0xFF, (pts << 1 & 0xFE) | 1,
+    ])  # fmt: skip
+    return bytes(data)
+
+
+def _pes_headers(data: bytearray) -> Iterator[int]:
+    """Where each PES packet starts: in a TS packet that opens a payload, after its header
+    and adaptation field."""
+    for at in range(0, len(data) - _TS_PACKET + 1, _TS_PACKET):
+        if not data[at + 1] & 0x40:  # payload_unit_start_indicator
+            continue
+        start = at + 4 + (1 + data[at + 4] if data[at + 3] & 0x20 else 0)
+        if data[start : start + 3] == b"\x00\x00\x01":
+            yield start
+
+
+def _read_stamp(data: bytearray, at: int) -> int:
+    b = data[at : at + 5]
+    return (b[0] >> 1 & 7) << 30 | b[1] << 22 | (b[2] >> 1) << 15 | b[3] << 7 | b[4] >> 1
+
+
 @dataclass(frozen=True)
 class MediaFixtures:
     clip: bytes  # 2 s, 320x180, H.264/AAC, moov first: a good input
@@ -193,6 +231,7 @@ class MediaFixtures:
     png_mkv: bytes  # that PNG stream-copied into Matroska, never decoded
     ten_hours: bytes  # a 1 s clip whose headers claim ten hours
     many_streams: bytes  # Matroska, 1 video + 39 audio streams
+    pts_jump: bytes  # the clip as MPEG-TS, its middle frame stamped three hours late
 
     @classmethod
     def make(cls, scratch: Path) -> MediaFixtures:
@@ -206,6 +245,18 @@ class MediaFixtures:
             png_mkv=_run_to(scratch / "big.mkv", "-i", f"file:{scratch / 'big.png'}", "-c", "copy"),
             ten_hours=claim_duration(_encode(scratch / "one.mp4", seconds=1, faststart=True)),
             many_streams=_many_streams(scratch / "many.mkv", 40),
+            pts_jump=jump_pts(
+                _run_to(
+                    scratch / "clip.ts",
+                    "-i",
+                    f"file:{scratch / 'clip.mp4'}",
+                    "-c",
+                    "copy",
+                    "-f",
+                    "mpegts",
+                ),
+                3 * 3600,
+            ),
         )
 
 

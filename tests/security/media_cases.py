@@ -18,6 +18,7 @@ from .hostile import (
     xml_entity,
 )
 
+TS = "video/mp2t"
 # Seeds whose flips break the moov in different ways (ffprobe refuses; a codec that reads
 # as none; a broken header found only by ffmpeg; an allocation that fails; decode errors).
 FLIP_SEEDS = (1, 2, 3, 5, 13, 17)
@@ -103,6 +104,13 @@ MEDIA_CASES: tuple[Case, ...] = (
     Case("matroska-40-streams", upload("many.mkv", lambda c: c.media.many_streams,
                                        "video/x-matroska"),
          fails("too_many_streams")),
+    # one frame stamped three hours late (a damaged byte): the file states 2 s, and ffmpeg,
+    # left alone, would fill the gap with copies of a frame until the timeout (then retry)
+    Case("ts-frame-stamped-3h-late", upload("late.ts", lambda c: c.media.pts_jump, TS),
+         COMPLETES),
+    Case("ts-frame-stamped-3h-late-mp4", staged_request(
+        "late.ts", lambda c: c.media.pts_jump, TS, fields=lambda c: {"preset": "mp4-480p"}),
+         COMPLETES),
     # broken files
     Case("empty-file", upload("empty.mp4", lambda c: b""), fails("invalid_media")),
     Case("text-file", upload("t.mp4", lambda c: b"just some text, not a video\n" * 40),

@@ -92,7 +92,8 @@ def test_web_hls_argv_for_a_720p_source_with_audio():
         ("360p", 640, 360),
     ]
     g = graph(p)
-    assert g.startswith("[0:0]format=yuv420p,fps=30,split=6[r0][r1][r2][p][t][s];")
+    # the picture stops where the video says it ends, before the split (and the audio too)
+    assert g.startswith("[0:0]format=yuv420p,fps=30,trim=end=12.000,split=6[r0][r1][r2][p][t][s];")
     for v in p.video:
         assert f"scale={v.width}:{v.height}:" in g
     assert "setsar=1[board]" in g

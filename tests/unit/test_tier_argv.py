@@ -135,7 +135,8 @@ def test_sdr_h264_frames_stay_in_gpu_memory_from_nvdec_to_nvenc() -> None:
     argv = streaming("h264-1080p", AccelTier.GPU).argv
     assert after(argv, "-hwaccel") == "cuda"
     assert after(argv, "-hwaccel_output_format") == "cuda"
-    assert graph(argv).startswith("[0:0]fps=30,split=")  # no CPU filter before the split
+    # no CPU filter before the split; the picture ends where the video says (12 s)
+    assert graph(argv).startswith("[0:0]fps=30,trim=end=12.000,split=")
     assert "hwupload_cuda" not in graph(argv)
     # pictures come from a few picked frames, copied out after the pick
     assert "[t]select=not(mod(n\\,300)),hwdownload,format=nv12,scale=" in graph(argv)
@@ -153,7 +154,7 @@ def test_tone_mapping_and_rotation_run_on_the_cpu_between_nvdec_and_the_upload()
 def test_a_codec_nvdec_cannot_decode_is_decoded_by_software_then_uploaded() -> None:
     argv = streaming("prores", AccelTier.GPU).argv
     assert "-hwaccel" not in argv
-    assert "format=yuv420p,fps=30,hwupload_cuda=device=0,split=" in graph(argv)
+    assert "format=yuv420p,fps=30,trim=end=12.000,hwupload_cuda=device=0,split=" in graph(argv)
 
 
 def test_the_jobs_device_is_named_for_decode_and_upload() -> None:
