@@ -1,6 +1,8 @@
 """Integration harness: moto's real server over HTTP on loopback, the real ffmpeg, our worker.
 
 Each test gets its own buckets, queues, topic and table (unique names) on one shared server.
+The test_iam_*.py modules get a second server with IAM enforcement on (`iam_server`, one per
+module; `moto_iam.py`) and a `deployment` on it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from infra.ffmpeg import make_sample_clip, require_binaries
 from infra.logs import configure_logging
 from infra.settings import Settings, settings_environment
 from tests.event_contract import check_event
+from tests.integration.moto_iam import Deployment, IamServer, deploy, serve_iam
 
 REGION = "us-east-1"
 
@@ -94,6 +97,17 @@ def ffapi_env(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     yield stack
     # One-shot commands log at WARNING; the tests after these read the worker's INFO lines.
     configure_logging("INFO", "json")
+
+
+@pytest.fixture(scope="module")
+def iam_server() -> Iterator[IamServer]:
+    with serve_iam() as server:
+        yield server
+
+
+@pytest.fixture
+def deployment(iam_server: IamServer, tmp_path: Path) -> Deployment:
+    return deploy(iam_server, tmp_path)
 
 
 @pytest.fixture(scope="session")
