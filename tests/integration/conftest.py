@@ -1,6 +1,8 @@
 """Integration harness: moto's real server over HTTP on loopback, the real ffmpeg, our worker.
 
 Each test gets its own buckets, queues, topic and table (unique names) on one shared server.
+The test_iam_*.py modules get a second server with IAM enforcement on (`iam_server`, one per
+module; `moto_iam.py`) and a `deployment` on it.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -25,6 +27,9 @@ from infra.ffmpeg import make_sample_clip, require_binaries
 from infra.logs import configure_logging
 from infra.settings import Settings, settings_environment
 from tests.event_contract import check_event
+
+if TYPE_CHECKING:
+    from tests.integration.moto_iam import Deployment, IamServer
 
 REGION = "us-east-1"
 
@@ -94,6 +99,22 @@ def ffapi_env(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     yield stack
     # One-shot commands log at WARNING; the tests after these read the worker's INFO lines.
     configure_logging("INFO", "json")
+
+
+@pytest.fixture(scope="module")
+def iam_server() -> Iterator[IamServer]:
+    # Imported here: moto_iam loads cfn-lint (0.6 s), which only the test_iam_* modules need.
+    from tests.integration.moto_iam import serve_iam
+
+    with serve_iam() as server:
+        yield server
+
+
+@pytest.fixture
+def deployment(iam_server: IamServer, tmp_path: Path) -> Deployment:
+    from tests.integration.moto_iam import deploy
+
+    return deploy(iam_server, tmp_path)
 
 
 @pytest.fixture(scope="session")

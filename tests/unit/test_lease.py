@@ -11,8 +11,8 @@ from core import pulse
 from core.dispatch import Disposition, Outcome, QueueMessage
 from core.jobs import JobStatus
 
+from .dispatch_harness import Harness, s3_put
 from .fakes import FakeJobs, FakePipeline
-from .test_dispatch import Harness, s3_put
 
 
 class TakenOver(FakePipeline):

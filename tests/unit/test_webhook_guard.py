@@ -17,7 +17,7 @@ from infra.pinned_resolver import AddrInfo, ForbiddenDestination, PinnedResolver
 from infra.settings import Settings
 from infra.webhook_transport import WebhookUnreachable, open_transport
 from infra.webhooks import WebhookConfig
-from tests.unit.test_webhook_delivery import delivered, event, rig, target
+from tests.unit.webhook_rig import delivered, event, rig, target
 
 V4, V6 = socket.AF_INET, socket.AF_INET6
 

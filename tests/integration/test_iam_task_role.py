@@ -1,0 +1,86 @@
+"""The container worker's task role, enforced: a real job runs through `Worker` with the
+credentials of an IAM user holding the task role docs/iam.md shows, on moto's server with its
+IAM access control switched on (`moto_iam`), the queue found by name and nothing refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from handlers.runtime import open_runtime
+from handlers.worker import Worker
+from infra.bootstrap import Resources
+from infra.settings import Settings
+from tests.integration.moto_iam import Deployment, IamServer, drain
+from tests.template_role import as_list, container_policy, statements
+
+pytestmark = pytest.mark.integration
+
+
+def task_role_policy(settings: Settings, resources: Resources) -> dict[str, Any]:
+    """docs/iam.md's ECS task role, its example names replaced by this deployment's."""
+    text = json.dumps(container_policy())
+    for example, real in {
+        "my-uploads": settings.input_bucket, "my-renditions": settings.output_bucket,
+        "arn:aws:sqs:us-east-1:123456789012:ffapi-jobs": resources.queue_arn,
+    }.items():  # fmt: skip
+        text = text.replace(example, real)
+    policy = json.loads(text)
+    for st in statements(policy):
+        if all(a.startswith(("sns:", "dynamodb:")) for a in as_list(st["Action"])):
+            st["Resource"] = "*"  # moto authorizes these two services against "*"
+    # ...and GetQueueUrl too (it finds no queue in the request to name).
+    policy["Statement"].append({"Effect": "Allow", "Action": "sqs:GetQueueUrl", "Resource": "*"})
+    return dict(policy)
+
+
+def test_the_container_worker_runs_on_the_documented_task_role(
+    iam_server: IamServer, deployment: Deployment, short_clip: Path,
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    endpoint = iam_server.endpoint
+    worker = iam_server.user(task_role_policy(deployment.settings, deployment.resources))
+    # The queue by name, as FFAPI_JOBS_QUEUE usually is: sqs:GetQueueUrl is used too.
+    settings = deployment.settings.model_copy(update={"wait_time_seconds": 1})
+    assert not settings.jobs_queue.startswith("http")
+    admin_s3 = iam_server.admin.client(endpoint, "s3")
+    admin_s3.upload_file(str(short_clip), settings.input_bucket, "incoming/clip.mp4")
+    for name, value in worker.env().items():
+        monkeypatch.setenv(name, value)
+    admin_sqs = iam_server.admin.client(endpoint, "sqs")
+
+    async def run() -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        async with open_runtime(settings) as rt:
+            assert rt.queue is not None
+            await rt.queue.backlog()  # /readyz's call
+            stop = asyncio.Event()
+            running = asyncio.create_task(Worker(rt).run(stop))
+            try:
+                async with asyncio.timeout(120):
+                    while not any(e["type"] == "ffapi.job.completed" for e in events):
+                        events += await asyncio.to_thread(drain, admin_sqs, deployment.events_queue)
+            finally:
+                stop.set()
+                await running
+        return events
+
+    events = asyncio.run(run())
+
+    assert [e["type"] for e in events if e["type"] != "ffapi.job.progress"] == [
+        "ffapi.job.received", "ffapi.job.started", "ffapi.job.completed",
+    ]  # fmt: skip
+    left = admin_sqs.get_queue_attributes(
+        QueueUrl=deployment.resources.queue_url, AttributeNames=["All"]
+    )["Attributes"]
+    assert left["ApproximateNumberOfMessages"] == "0"
+    assert left["ApproximateNumberOfMessagesNotVisible"] == "0"  # deleted, not left hidden
+    # Nothing refused on the way, heartbeats included (a failed one is only logged).
+    logged = capfd.readouterr()
+    assert "heartbeat.failed" not in logged.err + logged.out
+    assert "not authorized" not in logged.err + logged.out
