@@ -7,7 +7,7 @@ resent copy is refused with the item, as ``ReturnValuesOnConditionCheckFailure``
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +43,7 @@ class ResendingTable:
         refusal: dict[str, Any] = {"Error": {"Code": "ConditionalCheckFailedException"}}
         if self.returns_item and call.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD":
             refusal["Item"] = _typed(self.item)
-        raise ClientError(refusal, "UpdateItem")  # type: ignore[arg-type]
+        raise ClientError(refusal, "UpdateItem")
 
     async def get_item(self, **call: Any) -> dict[str, Any]:
         self.reads.append(call)
@@ -78,7 +78,7 @@ ERROR = {"code": "transcode_failed", "message": "x", "retryable": True}
 # Each fenced write by the holder of attempt 2, and the state its first copy leaves. Renew
 # and progress leave their own condition true, so on DynamoDB their resent copy applies again
 # (the integration test shows it); they are here because they carry the token all the same.
-FENCED: dict[str, tuple[Callable[[DynamoJobStore], Awaitable[bool]], dict[str, Any]]] = {
+FENCED: dict[str, tuple[Callable[[DynamoJobStore], Coroutine[Any, Any, bool]], dict[str, Any]]] = {
     "complete": (lambda s: s.complete("j-1", result(2)), {"status": JobStatus.COMPLETED}),
     "fail": (lambda s: s.fail("j-1", ERROR, final=True, attempt=2), {"status": JobStatus.FAILED}),
     "retrying": (
