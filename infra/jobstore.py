@@ -3,12 +3,20 @@
 The claim is one conditional write. It succeeds when the job is new, was released after a
 transient failure, failed retryably (a redrive from the DLQ), or holds an expired lease; a
 completed or permanently failed job turns every later delivery into a no-op.
+
+Every conditional write carries a write token of its own, set on the item (``last_write``).
+botocore resends a write whose response was lost (a connection reset after DynamoDB applied
+it), and the resent copy's condition then fails against our own write: a claim would read its
+own lease as another's, a completion as a takeover. The item DynamoDB returns with the failed
+condition tells the two apart: our token on it means the first copy applied, and the write
+stands.
 """
 
 from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -26,6 +34,7 @@ _CLAIMABLE = (
     "attribute_not_exists(job_id) OR #s = :retrying OR (#s = :running AND lease_until <= :now)"
     " OR (#s = :failed AND retryable = :true)"
 )
+LAST_WRITE = "last_write"  # the write token of the item's latest conditional write
 _deserializer = TypeDeserializer()
 
 
@@ -38,7 +47,7 @@ class DynamoJobStore:
     async def claim(
         self, job_id: str, request: JobRequest, lease_seconds: float, carrier: str
     ) -> Claim:
-        now = self._clock()
+        now, token = self._clock(), _write_token()
         values = {
             ":running": {"S": JobStatus.RUNNING}, ":retrying": {"S": JobStatus.RETRYING},
             ":failed": {"S": JobStatus.FAILED}, ":true": {"BOOL": True},
@@ -46,14 +55,14 @@ class DynamoJobStore:
             ":ts": {"S": _iso(now)}, ":zero": {"N": "0"}, ":one": {"N": "1"},
             ":req": {"S": request.model_dump_json()}, ":bucket": {"S": request.input.bucket},
             ":key": {"S": request.input.key}, ":preset": {"S": request.preset},
-            ":carrier": {"S": carrier},
+            ":carrier": {"S": carrier}, ":token": {"S": token},
         }  # fmt: skip
         update = (
             "SET #s = :running, lease_until = :lease, updated_at = :ts,"
             " created_at = if_not_exists(created_at, :ts),"
             " attempts = if_not_exists(attempts, :zero) + :one,"
             " #q = :req, input_bucket = :bucket, input_key = :key, preset = :preset,"
-            " carrier = :carrier"
+            " carrier = :carrier, last_write = :token"
             " REMOVE #e, retryable"
         )
         with aws_errors("dynamodb:UpdateItem"):
@@ -63,15 +72,17 @@ class DynamoJobStore:
                     UpdateExpression=update, ConditionExpression=_CLAIMABLE,
                     ExpressionAttributeNames={"#s": "status", "#e": "error", "#q": "request"},
                     ExpressionAttributeValues=values, ReturnValues="ALL_NEW",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )  # fmt: skip
             except ClientError as exc:
                 if error_code(exc) != "ConditionalCheckFailedException":
                     raise
-                return await self._existing_claim(job_id, now)
+                return self._existing_claim(await self._refusing(job_id, exc), token, now)
         return Claim("claimed", attempt=int(resp["Attributes"]["attempts"]["N"]))
 
-    async def _existing_claim(self, job_id: str, now: float) -> Claim:
-        record = await self.get(job_id) or {}
+    def _existing_claim(self, record: dict[str, Any], token: str, now: float) -> Claim:
+        if record.get(LAST_WRITE) == token:  # our claim applied; its answer was lost and resent
+            return Claim("claimed", attempt=int(record["attempts"]))
         status = record.get("status")
         if status in TERMINAL:
             return Claim("done", status=status, announced=bool(record.get("announced", True)))
@@ -132,14 +143,16 @@ class DynamoJobStore:
         )
 
     async def record_delivery(self, job_id: str, delivery: dict[str, Any]) -> None:
+        # No write token: webhook lanes record in the background, and theirs would replace a
+        # fenced write's token between its first copy and its resent one.
         values = {":d": {"L": [{"S": json.dumps(delivery)}]}, ":empty": {"L": []}}
-        await self._update(
+        await self._write(
             job_id, "SET webhooks = list_append(if_not_exists(webhooks, :empty), :d),"
             " updated_at = :ts", values, condition="attribute_exists(job_id)",
         )  # fmt: skip
 
     async def mark_announced(self, job_id: str) -> None:
-        await self._update(
+        await self._write(
             job_id, "SET announced = :yes, updated_at = :ts", {":yes": {"BOOL": True}}
         )
 
@@ -148,21 +161,39 @@ class DynamoJobStore:
         names: dict[str, str] | None = None, *, fenced_by: int | None = None,
         condition: str | None = None,
     ) -> bool:  # fmt: skip
-        """One UpdateItem; False when its condition does not hold.
+        """One conditional UpdateItem with a write token; False when its condition does not
+        hold, unless the item bears the token (ours applied, and botocore resent it).
 
         ``fenced_by``: the claim's attempt number. Only the worker holding that claim may
         write: a worker whose lease lapsed and was taken over finds its writes refused.
         """
-        values = {**values, ":ts": {"S": _iso(self._clock())}}
+        token = _write_token()
+        values = {**values, ":token": {"S": token}}
         if fenced_by is not None:
             condition = "#s = :running AND attempts = :attempt"
             values |= {":running": {"S": JobStatus.RUNNING}, ":attempt": {"N": str(fenced_by)}}
+        assert condition is not None, "a write token only tells conditional writes apart"
+        assert expression.startswith("SET "), expression
+        expression = f"SET {LAST_WRITE} = :token, {expression.removeprefix('SET ')}"
+        refused = await self._write(job_id, expression, values, names, condition=condition)
+        if refused is None:
+            return True
+        return (await self._refusing(job_id, refused)).get(LAST_WRITE) == token
+
+    async def _write(
+        self, job_id: str, expression: str, values: dict[str, Any],
+        names: dict[str, str] | None = None, *, condition: str | None = None,
+    ) -> ClientError | None:  # fmt: skip
+        """One UpdateItem; the ConditionalCheckFailedException when its condition does not
+        hold (with the item as the condition saw it)."""
+        values = {**values, ":ts": {"S": _iso(self._clock())}}
         all_names = {"#s": "status", "#e": "error", **(names or {})}
         text = expression + (condition or "")
         used = {k: v for k, v in all_names.items() if k in text}  # DynamoDB refuses extras
         extra: dict[str, Any] = {"ExpressionAttributeNames": used} if used else {}
         if condition:
-            extra["ConditionExpression"] = condition
+            extra |= {"ConditionExpression": condition,
+                      "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}  # fmt: skip
         with aws_errors("dynamodb:UpdateItem"):
             try:
                 await self._ddb.update_item(
@@ -172,8 +203,16 @@ class DynamoJobStore:
             except ClientError as exc:
                 if error_code(exc) != "ConditionalCheckFailedException":
                     raise
-                return False
-        return True
+                return exc
+        return None
+
+    async def _refusing(self, job_id: str, refused: ClientError) -> dict[str, Any]:
+        """The item that failed a condition, as DynamoDB returned it with the refusal; read
+        (consistently) when the refusal lacks it: no item, or an emulator that omits it."""
+        item = refused.response.get("Item")
+        if item is not None:
+            return _record(item)
+        return await self.get(job_id) or {}
 
     async def get(self, job_id: str) -> dict[str, Any] | None:
         with aws_errors("dynamodb:GetItem"):
@@ -206,6 +245,10 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     return value
+
+
+def _write_token() -> str:
+    return uuid.uuid4().hex
 
 
 def _iso(epoch: float) -> str:

@@ -12,6 +12,9 @@ workers talk to moto through this proxy, and only their path is cut:
   (a request line, an ``X-Amz-Target``): that request is lost, the outage begins exactly as
   the worker starts that call.
 - ``up()``: listening again on the same port (the workers' endpoint URL does not change).
+- ``lose_answer(*markers)``: the next request containing every marker goes through and is
+  answered, and the answer is lost: the client's connection is reset instead (once). The
+  write applied, the client cannot know it, and its SDK sends it again.
 
 Stdlib only: asyncio in a daemon thread of its own, driven from the test's thread.
 """
@@ -24,6 +27,7 @@ import socket
 import struct
 import threading
 from collections.abc import Coroutine
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -49,6 +53,8 @@ class OutageProxy:
         self._server: asyncio.Server | None = None
         self._open: set[asyncio.StreamWriter] = set()  # both ends of every live connection
         self._trigger: bytes | None = None
+        self._lose: tuple[bytes, ...] | None = None  # lose_answer's markers, until matched
+        self.lost_answers = 0
 
     @property
     def url(self) -> str:
@@ -63,6 +69,12 @@ class OutageProxy:
     def down_on(self, marker: bytes) -> None:
         """Go down when a client next sends ``marker`` (that request never arrives)."""
         self._trigger = marker
+
+    def lose_answer(self, *markers: bytes) -> None:
+        """Lose the answer to the next request that contains every marker (a header and a
+        piece of the body, say): it reaches the upstream, its answer never reaches the
+        client, whose connection is reset as the answer comes."""
+        self._lose = markers
 
     def __enter__(self) -> OutageProxy:
         self._thread.start()
@@ -111,9 +123,11 @@ class OutageProxy:
             return
         pair = {client_w, upstream_w}
         self._open |= pair
+        exchange = _Exchange(ends=(client_w, upstream_w))
         try:
             await asyncio.gather(
-                self._pipe(client_r, upstream_w, watch=True), self._pipe(upstream_r, client_w)
+                self._pipe(client_r, upstream_w, exchange, watch=True),
+                self._pipe(upstream_r, client_w, exchange),
             )
         finally:
             self._open -= pair
@@ -121,21 +135,48 @@ class OutageProxy:
                 writer.close()
 
     async def _pipe(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, watch: bool = False
-    ) -> None:
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, exchange: _Exchange,
+        watch: bool = False,
+    ) -> None:  # fmt: skip
         """Copy one direction until EOF, and pass the EOF on. ``watch``: the client's
-        direction, where the trigger is looked for."""
+        direction, where the triggers are looked for; the other carries the answers."""
         try:
             while data := await reader.read(_CHUNK):
                 if watch and self._trigger is not None and self._trigger in data:
                     await self._cut()  # this request is lost with everything in flight
                     return
+                if watch:
+                    self._watch_request(exchange, data)
+                elif exchange.lose_answer:
+                    self.lost_answers += 1
+                    for end in exchange.ends:  # the answer is dropped with the connection
+                        _reset(end)
+                    return
+                else:
+                    exchange.request.clear()  # an answer began: the next bytes are a new request
                 writer.write(data)
                 await writer.drain()
             if writer.can_write_eof():
                 writer.write_eof()
         except OSError:  # the other end reset: so does this one
             _reset(writer)
+
+    def _watch_request(self, exchange: _Exchange, data: bytes) -> None:
+        if self._lose is None:
+            return
+        exchange.request += data
+        if all(marker in exchange.request for marker in self._lose):
+            self._lose, exchange.lose_answer = None, True
+
+
+@dataclass
+class _Exchange:
+    """One connection's current request, as the client has sent it so far (only while an
+    answer is to be lost), and whether its answer is."""
+
+    ends: tuple[asyncio.StreamWriter, asyncio.StreamWriter]
+    request: bytearray = field(default_factory=bytearray)
+    lose_answer: bool = False
 
 
 def _reset(writer: asyncio.StreamWriter) -> None:
