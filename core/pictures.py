@@ -18,7 +18,7 @@ from pathlib import PurePosixPath
 
 from core.hardening import InputGuard
 from core.ladder import FittedLadder, FittedRung
-from core.plan import GLOBAL_FLAGS, poster_time
+from core.plan import GLOBAL_FLAGS, poster_pick, poster_time
 from core.presets import StreamingPreset
 from core.probe import ProbeResult, VideoStream
 
@@ -95,7 +95,7 @@ def image_branches(
         branches.append(
             (
                 "[p]",
-                f"[p]trim=start={at:.3f},trim=end_frame=1,setpts=PTS-STARTPTS,"
+                f"[p]{poster_pick(at)},setpts=PTS-STARTPTS,"
                 f"{to_cpu}scale={thumbs.width}:{thumbs.height},setsar=1[poster]",
             )
         )

@@ -191,11 +191,12 @@ class JobPipeline:
         files = []
         for planned in plan.outputs:
             if planned.name not in written:
-                # ffmpeg succeeded, so no frame reached this output: a picture that decodes to
-                # nothing, or ends long before the file says. The same input would again.
+                # ffmpeg succeeded, so no frame reached this output (the poster takes the
+                # last frame when the picture ends before its time): a picture that decodes
+                # to nothing. The same input would again.
                 raise InvalidMedia(
-                    f"no frame of the input's picture reached {planned.name} (the poster is "
-                    f"taken {plan.poster_at:.3f} s in): it is damaged or ends early"
+                    f"no frame of the input's picture reached {planned.name}: not one frame "
+                    "of it decodes"
                 )
             try:
                 doc = await self._media.probe(jobdir.out / planned.name, OUTPUT_GUARD)

@@ -98,7 +98,7 @@ def plan_mp4(
     to_cpu = "hwdownload,format=yuv420p," if frames.tier is AccelTier.GPU else ""
     graph = (
         f"[0:{video.index}]{','.join(vf)},split=2[mp4][still];"
-        f"[still]trim=start={poster_at:.3f},{to_cpu}setpts=PTS-STARTPTS,"
+        f"[still]{poster_pick(poster_at)},{to_cpu}setpts=PTS-STARTPTS,"
         f"scale={poster_w}:{poster_h}[poster]"
     )
     has_audio = probe.audio is not None
@@ -172,6 +172,14 @@ def encode_cap(probe: ProbeResult) -> float:
     the timeout and the kernel's CPU and file-size limits bound it instead)."""
     stated = probe.stated_duration
     return stated * CAP_RATIO + CAP_MARGIN_SECONDS if stated > 0 else 0.0
+
+
+def poster_pick(at: float) -> str:
+    """The poster's frame: the first at ``at`` seconds, or the last one when the picture ends
+    sooner (a file's length can run past its picture: one H.264 frame beside 2 s of sound),
+    so that a poster is always written. ``tpad`` clones only then; ``trim`` takes one frame
+    and closes the branch, which stops the cloning."""
+    return f"tpad=stop=-1:stop_mode=clone,trim=start={at:.3f},trim=end_frame=1"
 
 
 def poster_time(duration: float) -> float:

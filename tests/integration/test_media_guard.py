@@ -341,6 +341,19 @@ def test_a_picture_of_which_no_frame_decodes_fails_once(
     assert says in error.message
 
 
+def test_a_picture_that_ends_before_its_poster_time_gives_its_last_frame(tmp_path: Path) -> None:
+    """One H.264 frame beside 2 s of sound, in Matroska: the video states the file's 2 s, so
+    the poster is timed 0.2 s in, past the only frame (it failed invalid_media). A ladder of
+    it still fails the QC's drift check (one frame of picture against 2 s of sound)."""
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x180:rate=15", "-frames:v", "1",
+           "-c:v", "libx264", "one.mp4", cwd=tmp_path)  # fmt: skip
+    ffmpeg("-i", "one.mp4", "-f", "lavfi", "-i", "sine=duration=2:sample_rate=48000",
+           "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac", "one.mkv",
+           cwd=tmp_path)  # fmt: skip
+    error, transcodes = run_job(tmp_path / "one.mkv", tmp_path, MP4)
+    assert (error, transcodes) == (None, 1)  # the poster was read back as a picture
+
+
 def test_an_audio_stream_with_no_packet_fails_once(tmp_path: Path) -> None:
     """One frame of video and an audio stream cut to nothing: ffmpeg 5.1 sets up the filter
     graph only at the end of the input, and the AAC encoder gets apad's 4096 samples before
