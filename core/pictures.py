@@ -88,15 +88,16 @@ def image_branches(
 ) -> list[tuple[str, str]]:  # fmt: skip
     """(split label, filter chain) for each picture output; frames picked by number, which
     the constant rate makes exact (one every N seconds, from the first). ``to_cpu`` copies
-    the picked frames out of GPU memory on a GPU tier, before the CPU scales them."""
+    the picked frames out of GPU memory on a GPU tier, before the CPU scales them (the
+    poster's, before the pick: see ``poster_pick``)."""
     branches = []
     if thumbs:
         at = poster_time(video.duration or probe.duration)
         branches.append(
             (
                 "[p]",
-                f"[p]{poster_pick(at)},setpts=PTS-STARTPTS,"
-                f"{to_cpu}scale={thumbs.width}:{thumbs.height},setsar=1[poster]",
+                f"[p]{poster_pick(at, to_cpu)},setpts=PTS-STARTPTS,"
+                f"scale={thumbs.width}:{thumbs.height},setsar=1[poster]",
             )
         )
         branches.append(

@@ -94,11 +94,10 @@ def plan_mp4(
     frames = FramePath.plan(choice, video, "yuv420p", cpu_filters=False)
     rate = [f"fps={fps:g}"] if video.fps > preset.max_fps else []
     vf = _mp4_chain(frames, width, height, rate)
-    # the poster's one frame leaves the GPU after the trim, when NVENC kept them there
     to_cpu = "hwdownload,format=yuv420p," if frames.tier is AccelTier.GPU else ""
     graph = (
         f"[0:{video.index}]{','.join(vf)},split=2[mp4][still];"
-        f"[still]{poster_pick(poster_at)},{to_cpu}setpts=PTS-STARTPTS,"
+        f"[still]{poster_pick(poster_at, to_cpu)},setpts=PTS-STARTPTS,"
         f"scale={poster_w}:{poster_h}[poster]"
     )
     has_audio = probe.audio is not None
@@ -174,12 +173,14 @@ def encode_cap(probe: ProbeResult) -> float:
     return stated * CAP_RATIO + CAP_MARGIN_SECONDS if stated > 0 else 0.0
 
 
-def poster_pick(at: float) -> str:
+def poster_pick(at: float, to_cpu: str = "") -> str:
     """The poster's frame: the first at ``at`` seconds, or the last one when the picture ends
     sooner (a file's length can run past its picture: one H.264 frame beside 2 s of sound),
     so that a poster is always written. ``tpad`` clones only then; ``trim`` takes one frame
-    and closes the branch, which stops the cloning."""
-    return f"tpad=stop=-1:stop_mode=clone,trim=start={at:.3f},trim=end_frame=1"
+    and closes the branch, which stops the cloning. ``to_cpu`` goes first: ffmpeg 5.1's
+    tpad takes no GPU frames, so on the GPU tier the frames up to the poster's (10 s at
+    most) are copied out, a small cost beside the encode."""
+    return f"{to_cpu}tpad=stop=-1:stop_mode=clone,trim=start={at:.3f},trim=end_frame=1"
 
 
 def poster_time(duration: float) -> float:
