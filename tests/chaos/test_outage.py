@@ -25,10 +25,10 @@ import pytest
 
 from infra.emulator import EmbeddedEmulator
 from tests.harness.fleet import Fleet, wait_for
+from tests.harness.outage import OutageProxy
 
 from .conftest import ChaosStack, EventLog, queue_empty
 from .holding_worker import released
-from .outage import OutageProxy
 from .verify import assert_outputs_complete
 
 pytestmark = pytest.mark.chaos

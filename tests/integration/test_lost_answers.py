@@ -27,7 +27,7 @@ from infra.aws import open_clients
 from infra.emulator import EmbeddedEmulator
 from infra.jobstore import DynamoJobStore
 from infra.notify import SnsPublisher
-from tests.chaos.outage import OutageProxy
+from tests.harness.outage import OutageProxy
 
 from .conftest import REGION, Stack, drain_events, subscribe_queue
 
