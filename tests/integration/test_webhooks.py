@@ -192,7 +192,7 @@ def deliver(
 
     async def scenario() -> None:
         # The transport the worker uses (open_webhooks): the guard, with loopback allowed.
-        async with open_transport(allow_loopback=settings.allow_loopback) as transport:
+        async with open_transport(policy=settings.policy(configured=False)) as transport:
             hooks = WebhookDispatcher(settings, transport, jobs)
             for e, targets in sends:
                 hooks.send(e, targets)
