@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import ssl
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
@@ -33,12 +34,14 @@ from pydantic import SecretStr
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 from tenacity.wait import wait_base, wait_random_exponential
 
-from core.destinations import DestinationPolicy, webhook_url_problem
+from core.destinations import webhook_url_problem
 from core.events import CloudEvent, EventType
 from core.ports import JobStore
-from core.webhooks import WebhookEndpoint, WebhookTarget, signature_headers, without_query
+from core.webhooks import WebhookTarget, signature_headers, without_query
 from infra.metrics import WEBHOOK_DELIVERIES
+from infra.pinned_resolver import Lookup, getaddrinfo
 from infra.settings import Settings
+from infra.webhook_config import WebhookConfig
 from infra.webhook_transport import (
     ForbiddenDestination,
     Transport,
@@ -70,32 +73,6 @@ class Outcome(StrEnum):
 
 # The reason of a FORBIDDEN outcome starts with this; the policy's words follow.
 FORBIDDEN_DESTINATION = "forbidden_destination"
-
-
-@dataclass(frozen=True, slots=True)
-class WebhookConfig:
-    secrets: tuple[SecretStr, ...] = ()  # sign the jobs' own endpoints
-    endpoints: tuple[WebhookEndpoint, ...] = ()  # every job's events, each its own secrets
-    deadline: float = 600.0
-    backoff_base: float = 1.0
-    backoff_max: float = 120.0
-    timeout: float = 10.0
-    allow_loopback: bool = False  # development only: http:// and loopback destinations
-    endpoints_allow_private: bool = False  # the deployment's endpoints only, never a job's
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> WebhookConfig:
-        return cls(
-            tuple(settings.webhook_secrets), tuple(settings.webhook_endpoints),
-            settings.webhook_deadline, settings.webhook_backoff_base,
-            settings.webhook_backoff_max, settings.webhook_timeout,
-            settings.webhook_allow_loopback, settings.webhook_endpoints_allow_private,
-        )  # fmt: skip
-
-    def policy(self, configured: bool) -> DestinationPolicy:
-        """Where a delivery may go: a deployment endpoint's (``configured``) or a job's."""
-        private = configured and self.endpoints_allow_private
-        return DestinationPolicy(allow_loopback=self.allow_loopback, allow_private=private)
 
 
 @dataclass(slots=True)
@@ -394,17 +371,19 @@ def _iso(epoch: float) -> str:
 
 @asynccontextmanager
 async def open_webhooks(
-    settings: Settings, jobs: JobStore, grace: float | None
-) -> AsyncIterator[WebhookDispatcher]:
+    settings: Settings, jobs: JobStore, grace: float | None, *,
+    lookup: Lookup = getaddrinfo, tls: ssl.SSLContext | None = None,
+) -> AsyncIterator[WebhookDispatcher]:  # fmt: skip
     """The dispatcher over two HTTP sessions (jobs' own webhooks, the deployment's endpoints:
     each its policy, its pool); on leaving, deliveries in flight get ``grace`` seconds (None:
-    all the time they need) before they are abandoned."""
+    all the time they need) before they are abandoned. ``lookup`` and ``tls``: the
+    transport's seams (``open_transport``)."""
     config = WebhookConfig.from_settings(settings)
     async with (
-        open_transport(policy=config.policy(configured=False)) as own,
-        open_transport(policy=config.policy(configured=True)) as deployments,
+        open_transport(policy=config.policy(configured=False), lookup=lookup, tls=tls) as own,
+        open_transport(policy=config.policy(configured=True), lookup=lookup, tls=tls) as ends,
     ):
-        hooks = WebhookDispatcher(config, own, jobs, endpoint_transport=deployments)
+        hooks = WebhookDispatcher(config, own, jobs, endpoint_transport=ends)
         try:
             yield hooks
         finally:

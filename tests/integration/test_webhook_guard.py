@@ -18,8 +18,9 @@ from core.destinations import DestinationPolicy
 from core.events import EventType
 from core.webhooks import WebhookTarget
 from infra.pinned_resolver import AddrInfo, ForbiddenDestination, PinnedResolver, getaddrinfo
+from infra.webhook_config import WebhookConfig
 from infra.webhook_transport import MAX_RESPONSE_BYTES, open_transport
-from infra.webhooks import WebhookConfig, WebhookDispatcher
+from infra.webhooks import WebhookDispatcher
 from tests.unit.fakes import FakeJobs
 
 from .test_webhooks import JOB_KEY, event, whsec

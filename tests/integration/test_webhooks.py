@@ -30,8 +30,9 @@ from core.events import CloudEvent, EventType
 from core.webhooks import WebhookEndpoint, WebhookTarget
 from handlers.jobs_view import record_panel
 from handlers.runtime import Runtime
+from infra.webhook_config import WebhookConfig
 from infra.webhook_transport import open_transport
-from infra.webhooks import WebhookConfig, WebhookDispatcher
+from infra.webhooks import WebhookDispatcher
 from tests.unit.fakes import FakeJobs
 
 from .conftest import Stack, job_record, run_worker

@@ -16,7 +16,8 @@ from core.events import CloudEvent, EventType
 from core.intake import normalize
 from core.webhooks import WebhookEndpoint, WebhookTarget
 from infra.settings import Settings
-from infra.webhooks import WebhookConfig, WebhookDispatcher
+from infra.webhook_config import WebhookConfig
+from infra.webhooks import WebhookDispatcher
 from tests.unit.fakes import FakeJobs
 from tests.unit.webhook_rig import (
     GLOBAL_KEY,

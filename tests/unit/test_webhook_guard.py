@@ -16,8 +16,8 @@ from core.destinations import PUBLIC_ONLY, DestinationPolicy
 from core.events import EventType
 from infra.pinned_resolver import AddrInfo, ForbiddenDestination, PinnedResolver, getaddrinfo
 from infra.settings import Settings
+from infra.webhook_config import WebhookConfig
 from infra.webhook_transport import WebhookUnreachable, open_transport
-from infra.webhooks import WebhookConfig
 from tests.unit.webhook_rig import delivered, event, rig, target
 
 V4, V6 = socket.AF_INET, socket.AF_INET6
