@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import json
+import ssl
 import threading
 import time
 import urllib.error
@@ -101,10 +102,11 @@ class Received:
 
 class Receiver:
     """An aiohttp server in its own thread (the worker runs its own event loop). Each path
-    trusts its own secrets; a request that does not verify gets 401."""
+    trusts its own secrets; a request that does not verify gets 401. ``tls``: serve https."""
 
-    def __init__(self, trusts: dict[str, list[str]]) -> None:
+    def __init__(self, trusts: dict[str, list[str]], tls: ssl.SSLContext | None = None) -> None:
         self.trusts = trusts
+        self.tls = tls
         self.script: dict[str, list[Answer]] = {}  # per path, then 200
         self.respond: Callable[[Received], Answer | None] | None = None
         self._requests: list[Received] = []
@@ -138,7 +140,7 @@ class Receiver:
         app.router.add_post("/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        await web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.tls).start()
         return int(self._runner.addresses[0][1])
 
     async def _handle(self, request: web.Request) -> web.Response:
