@@ -12,7 +12,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
-from core.destinations import webhook_url_problem
+from core.destinations import DestinationPolicy, webhook_url_problem
 from core.errors import ForbiddenBucket, ForbiddenPrefix, ForbiddenWebhook, InvalidKey
 from core.models import JobRequest, OutputLocation, S3ObjectRef
 
@@ -82,7 +82,10 @@ class AdmissionPolicy:
         if request.output is not None:
             self.admit_output(request.output)
         for number, hook in enumerate(request.webhooks, 1):
-            problem = webhook_url_problem(hook.url, allow_loopback=self.webhook_loopback)
+            # A request's own webhook: never private addresses, whatever the deployment's
+            # endpoints may reach.
+            policy = DestinationPolicy(allow_loopback=self.webhook_loopback)
+            problem = webhook_url_problem(hook.url, policy=policy)
             if problem is not None:
                 # What a URL shows is judged here; a name is judged by the addresses it
                 # resolves to, at delivery (infra/pinned_resolver.py).

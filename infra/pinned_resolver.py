@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from core.destinations import address_problem
+from core.destinations import PUBLIC_ONLY, DestinationPolicy, address_problem
 
 # getaddrinfo's answer: (family, type, proto, canonname, sockaddr) tuples.
 AddrInfo = list[tuple[Any, ...]]
@@ -43,10 +43,14 @@ async def getaddrinfo(host: str, port: int, family: int) -> AddrInfo:
 
 
 class PinnedResolver(AbstractResolver):
-    """``lookup`` is the seam tests answer through (default: the system's getaddrinfo)."""
+    """Judges by one ``policy``: a session serves one kind of destination (a request's own
+    webhooks or the deployment's endpoints), as pooled connections are shared within it.
+    ``lookup`` is the seam tests answer through (default: the system's getaddrinfo)."""
 
-    def __init__(self, *, allow_loopback: bool = False, lookup: Lookup = getaddrinfo) -> None:
-        self._allow_loopback = allow_loopback
+    def __init__(
+        self, *, policy: DestinationPolicy = PUBLIC_ONLY, lookup: Lookup = getaddrinfo
+    ) -> None:
+        self._policy = policy
         self._lookup = lookup
 
     async def resolve(
@@ -58,7 +62,7 @@ class PinnedResolver(AbstractResolver):
             if fam not in (socket.AF_INET, socket.AF_INET6):
                 continue
             ip = ipaddress.ip_address(sockaddr[0])
-            if problem := address_problem(ip, allow_loopback=self._allow_loopback):
+            if problem := address_problem(ip, policy=self._policy):
                 raise ForbiddenDestination(f"{host}: {problem}")
             results.append(
                 ResolveResult(

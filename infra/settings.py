@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.accel import AccelMode
 from core.admission import AdmissionPolicy
-from core.destinations import webhook_url_problem
+from core.destinations import DestinationPolicy, webhook_url_problem
 from core.hardening import DEFAULT_CODECS, DEFAULT_MAX_PIXELS, ResourceLimits
 from core.models import OutputLocation
 from core.preflight import MediaLimits
@@ -182,6 +182,11 @@ class Settings(BaseSettings):
         default=False,
         description="development only: allows http:// and loopback addresses for webhooks",
     )
+    webhook_endpoints_allow_private: bool = Field(
+        default=False,
+        description="lets FFAPI_WEBHOOK_ENDPOINTS (never a request's own webhooks) reach "
+        "private addresses: 10/8, 172.16/12, 192.168/16, fc00::/7",
+    )
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|console)$")
     submit_prefix: str = Field(
@@ -202,10 +207,12 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _endpoints_are_allowed(self) -> Settings:
         # Refused where configured, as a bad secret is, rather than at every delivery.
+        policy = DestinationPolicy(
+            allow_loopback=self.webhook_allow_loopback,
+            allow_private=self.webhook_endpoints_allow_private,
+        )
         for endpoint in self.webhook_endpoints:
-            if problem := webhook_url_problem(
-                endpoint.url, allow_loopback=self.webhook_allow_loopback
-            ):
+            if problem := webhook_url_problem(endpoint.url, policy=policy):
                 raise ValueError(f"FFAPI_WEBHOOK_ENDPOINTS: {problem}")
         return self
 

@@ -6,11 +6,17 @@ asking the resolver), a name by ``PinnedResolver`` as it is resolved; either ref
 ``ForbiddenDestination``. Redirects are not followed (a 30x could point anywhere), the
 connection has its own, shorter timeout within the attempt's, and at most 64 KiB of an answer
 is read. No proxy from the environment (``trust_env`` stays off): a proxy would resolve the
-name itself, out of the guard's sight."""
+name itself, out of the guard's sight.
+
+A session judges by one ``DestinationPolicy``: the dispatcher opens one for a request's own
+webhooks and another for the deployment's endpoints. Sharing one would let a request's URL
+ride a pooled keep-alive connection that an endpoint's policy judged (aiohttp pools by host
+and port, and a pooled connection is not resolved again)."""
 
 from __future__ import annotations
 
 import email.utils
+import ssl
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC
@@ -19,7 +25,7 @@ from typing import Protocol
 import aiohttp
 from yarl import URL
 
-from core.destinations import host_problem
+from core.destinations import PUBLIC_ONLY, DestinationPolicy, host_problem
 from infra.pinned_resolver import ForbiddenDestination, Lookup, PinnedResolver, getaddrinfo
 
 __all__ = [
@@ -50,14 +56,14 @@ class Transport(Protocol):
 
 class AiohttpTransport:
     """Over a session whose connector resolves with a ``PinnedResolver`` of the same
-    ``allow_loopback`` (``open_transport`` builds both)."""
+    ``policy`` (``open_transport`` builds both)."""
 
     def __init__(
-        self, session: aiohttp.ClientSession, *, allow_loopback: bool = False,
+        self, session: aiohttp.ClientSession, *, policy: DestinationPolicy = PUBLIC_ONLY,
         connect_timeout: float = CONNECT_TIMEOUT,
     ) -> None:  # fmt: skip
         self._session = session
-        self._allow_loopback = allow_loopback
+        self._policy = policy
         self._connect_timeout = connect_timeout
 
     async def post(
@@ -67,7 +73,7 @@ class AiohttpTransport:
         host = target.raw_host
         if not host:
             raise ForbiddenDestination("the URL names no host")
-        if problem := host_problem(host, allow_loopback=self._allow_loopback):
+        if problem := host_problem(host, policy=self._policy):
             raise ForbiddenDestination(problem)
         limits = aiohttp.ClientTimeout(total=timeout, connect=min(self._connect_timeout, timeout))
         try:
@@ -86,14 +92,18 @@ class AiohttpTransport:
 
 @asynccontextmanager
 async def open_transport(
-    *, allow_loopback: bool = False, connect_timeout: float = CONNECT_TIMEOUT,
-    lookup: Lookup = getaddrinfo,
+    *, policy: DestinationPolicy = PUBLIC_ONLY, connect_timeout: float = CONNECT_TIMEOUT,
+    lookup: Lookup = getaddrinfo, tls: ssl.SSLContext | None = None,
 ) -> AsyncIterator[AiohttpTransport]:  # fmt: skip
-    """The guarded transport over its own session. aiohttp's DNS cache is off: each new
-    connection resolves and is judged afresh (a pooled keep-alive connection is already to a
-    judged address), so an endpoint that moves is followed at the next attempt."""
-    resolver = PinnedResolver(allow_loopback=allow_loopback, lookup=lookup)
-    connector = aiohttp.TCPConnector(resolver=resolver, use_dns_cache=False)
+    """The guarded transport over its own session, judging by ``policy``. aiohttp's DNS
+    cache is off: each new connection resolves and is judged afresh (a pooled keep-alive
+    connection is already to a judged address), so an endpoint that moves is followed at the
+    next attempt. ``tls`` verifies receivers' certificates (None: the system's trust store;
+    tests pass one trusting their own CA)."""
+    resolver = PinnedResolver(policy=policy, lookup=lookup)
+    connector = aiohttp.TCPConnector(
+        resolver=resolver, use_dns_cache=False, ssl=True if tls is None else tls
+    )
     # No cookies: a receiver must not be able to set state that later requests carry. No
     # decompression: the answer is dropped, and the cap then counts the bytes that came in,
     # not what a small gzip body expands to.
@@ -101,9 +111,7 @@ async def open_transport(
         connector=connector, cookie_jar=aiohttp.DummyCookieJar(), trust_env=False,
         auto_decompress=False,
     ) as session:  # fmt: skip
-        yield AiohttpTransport(
-            session, allow_loopback=allow_loopback, connect_timeout=connect_timeout
-        )
+        yield AiohttpTransport(session, policy=policy, connect_timeout=connect_timeout)
 
 
 async def _discard(stream: aiohttp.StreamReader, limit: int) -> None:

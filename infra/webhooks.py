@@ -12,12 +12,15 @@ started, progress) is retried only until a later event of its job waits behind i
 says more (the final event implies them all). Other answers are final. 410 Gone ends
 delivery of that job's events to that endpoint. Each lifecycle event's outcome is appended
 to the job's record (progress events only to the metrics: they would bloat the item).
+A job's own endpoints and the deployment's go through separate transports (sessions, pools),
+each with its destination policy: only the deployment's may reach private addresses.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import ssl
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
@@ -34,9 +37,11 @@ from tenacity.wait import wait_base, wait_random_exponential
 from core.destinations import webhook_url_problem
 from core.events import CloudEvent, EventType
 from core.ports import JobStore
-from core.webhooks import WebhookEndpoint, WebhookTarget, signature_headers, without_query
+from core.webhooks import WebhookTarget, signature_headers, without_query
 from infra.metrics import WEBHOOK_DELIVERIES
+from infra.pinned_resolver import Lookup, getaddrinfo
 from infra.settings import Settings
+from infra.webhook_config import WebhookConfig
 from infra.webhook_transport import (
     ForbiddenDestination,
     Transport,
@@ -70,26 +75,6 @@ class Outcome(StrEnum):
 FORBIDDEN_DESTINATION = "forbidden_destination"
 
 
-@dataclass(frozen=True, slots=True)
-class WebhookConfig:
-    secrets: tuple[SecretStr, ...] = ()  # sign the jobs' own endpoints
-    endpoints: tuple[WebhookEndpoint, ...] = ()  # every job's events, each its own secrets
-    deadline: float = 600.0
-    backoff_base: float = 1.0
-    backoff_max: float = 120.0
-    timeout: float = 10.0
-    allow_loopback: bool = False  # development only: http:// and loopback destinations
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> WebhookConfig:
-        return cls(
-            tuple(settings.webhook_secrets), tuple(settings.webhook_endpoints),
-            settings.webhook_deadline, settings.webhook_backoff_base,
-            settings.webhook_backoff_max, settings.webhook_timeout,
-            settings.webhook_allow_loopback,
-        )  # fmt: skip
-
-
 @dataclass(slots=True)
 class _Delivery:
     event: CloudEvent
@@ -97,6 +82,7 @@ class _Delivery:
     secrets: tuple[SecretStr, ...]
     body: str
     deadline: float  # on the monotonic clock
+    configured: bool  # one of the deployment's endpoints, not one the job named
     attempts: int = 0
     status: int | None = None  # of the last attempt
     reason: str | None = None
@@ -133,17 +119,20 @@ def _remember(lanes: dict[Lane, None], lane: Lane) -> None:
 
 
 class WebhookDispatcher:
-    """The WebhookSender port. ``clock`` (monotonic) times deadlines, ``wall`` stamps
+    """The WebhookSender port. ``transport`` carries a job's own webhooks,
+    ``endpoint_transport`` the deployment's endpoints (None: ``transport`` too, which then
+    holds them to the job's policy). ``clock`` (monotonic) times deadlines, ``wall`` stamps
     attempts; both, ``sleep`` and ``backoff`` are seams for tests."""
 
     def __init__(
         self, config: WebhookConfig, transport: Transport, jobs: JobStore, *,
+        endpoint_transport: Transport | None = None,
         clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         backoff: wait_base | None = None,
     ) -> None:  # fmt: skip
         self._config = config
-        self._transport = transport
+        self._transports = {False: transport, True: endpoint_transport or transport}
         self._jobs = jobs
         self._clock = clock
         self._wall = wall
@@ -181,11 +170,16 @@ class WebhookDispatcher:
 
     def _send(self, event: CloudEvent, targets: Sequence[WebhookTarget]) -> None:
         now = self._clock()
-        for target, secrets in self._routes(targets):
+        for target, secrets, configured in self._routes(targets):
             if not target.wants(event.type):
                 continue
             delivery = _Delivery(
-                event, target.url, secrets, event.to_json(), now + self._config.deadline
+                event,
+                target.url,
+                secrets,
+                event.to_json(),
+                now + self._config.deadline,
+                configured,
             )
             if self._closed:
                 _abandon([delivery])
@@ -194,11 +188,11 @@ class WebhookDispatcher:
 
     def _routes(
         self, targets: Sequence[WebhookTarget]
-    ) -> Iterator[tuple[WebhookTarget, tuple[SecretStr, ...]]]:
+    ) -> Iterator[tuple[WebhookTarget, tuple[SecretStr, ...], bool]]:
         for target in targets:
-            yield target, self._config.secrets
+            yield target, self._config.secrets, False
         for endpoint in self._config.endpoints:
-            yield endpoint, tuple(endpoint.secrets)
+            yield endpoint, tuple(endpoint.secrets), True
 
     def _enqueue(self, lane: Lane, delivery: _Delivery) -> None:
         loop = asyncio.get_running_loop()  # outside a loop: raise before queueing anything
@@ -235,7 +229,8 @@ class WebhookDispatcher:
         if await self._is_gone(lane):
             delivery.reason = "the endpoint answered 410 Gone for this job"
             return Outcome.GONE
-        if problem := webhook_url_problem(delivery.url, allow_loopback=self._config.allow_loopback):
+        policy = self._config.policy(delivery.configured)
+        if problem := webhook_url_problem(delivery.url, policy=policy):
             delivery.reason = f"{FORBIDDEN_DESTINATION}: {problem}"
             return Outcome.FORBIDDEN
         if not delivery.secrets:
@@ -259,7 +254,7 @@ class WebhookDispatcher:
         )
         headers |= {"content-type": CONTENT_TYPE, "user-agent": USER_AGENT}
         try:
-            status, answer = await self._transport.post(
+            status, answer = await self._transports[delivery.configured].post(
                 delivery.url, headers, delivery.body.encode(), self._config.timeout
             )
         except WebhookUnreachable as exc:
@@ -376,13 +371,19 @@ def _iso(epoch: float) -> str:
 
 @asynccontextmanager
 async def open_webhooks(
-    settings: Settings, jobs: JobStore, grace: float | None
-) -> AsyncIterator[WebhookDispatcher]:
-    """The dispatcher over one HTTP session; on leaving, deliveries in flight get ``grace``
-    seconds (None: all the time they need) before they are abandoned."""
+    settings: Settings, jobs: JobStore, grace: float | None, *,
+    lookup: Lookup = getaddrinfo, tls: ssl.SSLContext | None = None,
+) -> AsyncIterator[WebhookDispatcher]:  # fmt: skip
+    """The dispatcher over two HTTP sessions (jobs' own webhooks, the deployment's endpoints:
+    each its policy, its pool); on leaving, deliveries in flight get ``grace`` seconds (None:
+    all the time they need) before they are abandoned. ``lookup`` and ``tls``: the
+    transport's seams (``open_transport``)."""
     config = WebhookConfig.from_settings(settings)
-    async with open_transport(allow_loopback=config.allow_loopback) as transport:
-        hooks = WebhookDispatcher(config, transport, jobs)
+    async with (
+        open_transport(policy=config.policy(configured=False), lookup=lookup, tls=tls) as own,
+        open_transport(policy=config.policy(configured=True), lookup=lookup, tls=tls) as ends,
+    ):
+        hooks = WebhookDispatcher(config, own, jobs, endpoint_transport=ends)
         try:
             yield hooks
         finally:

@@ -14,11 +14,13 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from core.destinations import DestinationPolicy
 from core.events import EventType
 from core.webhooks import WebhookTarget
 from infra.pinned_resolver import AddrInfo, ForbiddenDestination, PinnedResolver, getaddrinfo
+from infra.webhook_config import WebhookConfig
 from infra.webhook_transport import MAX_RESPONSE_BYTES, open_transport
-from infra.webhooks import WebhookConfig, WebhookDispatcher
+from infra.webhooks import WebhookDispatcher
 from tests.unit.fakes import FakeJobs
 
 from .test_webhooks import JOB_KEY, event, whsec
@@ -158,7 +160,8 @@ def deliver(
     } | config))  # fmt: skip
 
     async def scenario() -> None:
-        async with open_transport(allow_loopback=allow_loopback, lookup=lookup) as transport:
+        policy = DestinationPolicy(allow_loopback=allow_loopback)
+        async with open_transport(policy=policy, lookup=lookup) as transport:
             hooks = WebhookDispatcher(settings, transport, jobs)
             hooks.send(event(EventType.COMPLETED), tuple(WebhookTarget(url=u) for u in urls))
             await hooks.aclose(None)
@@ -171,7 +174,8 @@ def post(url: str, *, allow_loopback: bool, lookup: Any = getaddrinfo) -> tuple[
     """The transport alone (no URL check before it): what the connection layer lets through."""
 
     async def go() -> tuple[int, Any]:
-        async with open_transport(allow_loopback=allow_loopback, lookup=lookup) as transport:
+        policy = DestinationPolicy(allow_loopback=allow_loopback)
+        async with open_transport(policy=policy, lookup=lookup) as transport:
             return await transport.post(url, {}, b"{}", 5.0)
 
     return asyncio.run(go())

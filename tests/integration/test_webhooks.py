@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import json
+import ssl
 import threading
 import time
 import urllib.error
@@ -30,8 +31,9 @@ from core.events import CloudEvent, EventType
 from core.webhooks import WebhookEndpoint, WebhookTarget
 from handlers.jobs_view import record_panel
 from handlers.runtime import Runtime
+from infra.webhook_config import WebhookConfig
 from infra.webhook_transport import open_transport
-from infra.webhooks import WebhookConfig, WebhookDispatcher
+from infra.webhooks import WebhookDispatcher
 from tests.unit.fakes import FakeJobs
 
 from .conftest import Stack, job_record, run_worker
@@ -100,10 +102,11 @@ class Received:
 
 class Receiver:
     """An aiohttp server in its own thread (the worker runs its own event loop). Each path
-    trusts its own secrets; a request that does not verify gets 401."""
+    trusts its own secrets; a request that does not verify gets 401. ``tls``: serve https."""
 
-    def __init__(self, trusts: dict[str, list[str]]) -> None:
+    def __init__(self, trusts: dict[str, list[str]], tls: ssl.SSLContext | None = None) -> None:
         self.trusts = trusts
+        self.tls = tls
         self.script: dict[str, list[Answer]] = {}  # per path, then 200
         self.respond: Callable[[Received], Answer | None] | None = None
         self._requests: list[Received] = []
@@ -137,7 +140,7 @@ class Receiver:
         app.router.add_post("/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        await web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.tls).start()
         return int(self._runner.addresses[0][1])
 
     async def _handle(self, request: web.Request) -> web.Response:
@@ -192,7 +195,7 @@ def deliver(
 
     async def scenario() -> None:
         # The transport the worker uses (open_webhooks): the guard, with loopback allowed.
-        async with open_transport(allow_loopback=settings.allow_loopback) as transport:
+        async with open_transport(policy=settings.policy(configured=False)) as transport:
             hooks = WebhookDispatcher(settings, transport, jobs)
             for e, targets in sends:
                 hooks.send(e, targets)

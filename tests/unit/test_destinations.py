@@ -6,7 +6,15 @@ from ipaddress import ip_address
 
 import pytest
 
-from core.destinations import address_problem, host_problem, is_loopback_host, webhook_url_problem
+from core.destinations import (
+    DestinationPolicy,
+    address_problem,
+    host_problem,
+    is_loopback_host,
+    webhook_url_problem,
+)
+
+DEV = DestinationPolicy(allow_loopback=True)
 
 PUBLIC = [
     "8.8.8.8", "1.1.1.1", "52.94.236.248", "100.63.255.255", "100.128.0.0", "172.15.255.255",
@@ -21,7 +29,7 @@ REFUSED = [
     ("127.0.0.1", "loopback"), ("127.255.255.254", "loopback"), ("::1", "loopback"),
     ("10.0.0.1", "private"), ("172.16.0.1", "private"), ("172.31.255.255", "private"),
     ("192.168.1.1", "private"), ("fd00::1", "private"), ("fc00::1", "private"),
-    ("fd00:ec2::254", "private"),  # EC2's IPv6 metadata service
+    ("fd00:ec2::254", "an EC2 instance service"),  # EC2's IPv6 metadata service
     ("169.254.169.254", "link-local"),  # the instance metadata service
     ("169.254.0.1", "link-local"), ("fe80::1", "link-local"), ("fe80::1%eth0", "link-local"),
     ("224.0.0.1", "multicast"), ("239.255.255.250", "multicast"), ("ff02::1", "multicast"),
@@ -62,7 +70,7 @@ def test_addresses_that_are_not_globally_routable_are_refused(address: str, why:
 
 @pytest.mark.parametrize("address", ["127.0.0.1", "127.8.9.10", "::1"])
 def test_the_development_setting_admits_loopback(address: str) -> None:
-    assert address_problem(ip_address(address), allow_loopback=True) is None
+    assert address_problem(ip_address(address), policy=DEV) is None
 
 
 @pytest.mark.parametrize(
@@ -71,7 +79,7 @@ def test_the_development_setting_admits_loopback(address: str) -> None:
      "fd00:ec2::254", "0.0.0.0", "::"],
 )  # fmt: skip
 def test_the_development_setting_admits_loopback_only_plainly(address: str) -> None:
-    assert address_problem(ip_address(address), allow_loopback=True) is not None
+    assert address_problem(ip_address(address), policy=DEV) is not None
 
 
 URLS: list[tuple[str, bool, str | None]] = [
@@ -95,7 +103,7 @@ URLS: list[tuple[str, bool, str | None]] = [
     ("https://[::1]/in", False, "::1 is loopback"),
     ("https://169.254.169.254/latest/meta-data/", False, "link-local"),
     ("https://169.254.169.254/latest/meta-data/", True, "link-local"),
-    ("https://[fd00:ec2::254]/latest/meta-data/", True, "private"),
+    ("https://[fd00:ec2::254]/latest/meta-data/", True, "EC2 instance service"),
     ("https://10.1.2.3/in", False, "private"),
     ("https://[::ffff:169.254.169.254]/", False, "IPv4-mapped"),
     ("http://[::ffff:169.254.169.254]/", True, "http:// is refused"),
@@ -131,7 +139,7 @@ URLS: list[tuple[str, bool, str | None]] = [
 
 @pytest.mark.parametrize(("url", "allow_loopback", "words"), URLS)
 def test_webhook_urls(url: str, allow_loopback: bool, words: str | None) -> None:
-    problem = webhook_url_problem(url, allow_loopback=allow_loopback)
+    problem = webhook_url_problem(url, policy=DestinationPolicy(allow_loopback=allow_loopback))
     if words is None:
         assert problem is None
     else:
@@ -141,7 +149,9 @@ def test_webhook_urls(url: str, allow_loopback: bool, words: str | None) -> None
 
 def test_a_refusal_never_repeats_the_path_or_query() -> None:
     problems = [
-        webhook_url_problem(u, allow_loopback=a) for u, a, _ in URLS if "?" in u or "/in" in u
+        webhook_url_problem(u, policy=DestinationPolicy(allow_loopback=a))
+        for u, a, _ in URLS
+        if "?" in u or "/in" in u
     ]
     assert all("token" not in (p or "") and "/in" not in (p or "") for p in problems)
 

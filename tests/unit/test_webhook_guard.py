@@ -12,11 +12,12 @@ import pytest
 from pydantic import ValidationError
 from structlog.testing import capture_logs
 
+from core.destinations import PUBLIC_ONLY, DestinationPolicy
 from core.events import EventType
 from infra.pinned_resolver import AddrInfo, ForbiddenDestination, PinnedResolver, getaddrinfo
 from infra.settings import Settings
+from infra.webhook_config import WebhookConfig
 from infra.webhook_transport import WebhookUnreachable, open_transport
-from infra.webhooks import WebhookConfig
 from tests.unit.webhook_rig import delivered, event, rig, target
 
 V4, V6 = socket.AF_INET, socket.AF_INET6
@@ -47,8 +48,8 @@ class Dns:
         return self.answers[key]
 
 
-def resolve(dns: Dns, host: str, *, allow_loopback: bool = False) -> Any:
-    resolver = PinnedResolver(allow_loopback=allow_loopback, lookup=dns)
+def resolve(dns: Dns, host: str, policy: DestinationPolicy = PUBLIC_ONLY) -> Any:
+    resolver = PinnedResolver(policy=policy, lookup=dns)
     return asyncio.run(resolver.resolve(host, 443, socket.AF_UNSPEC))
 
 
@@ -69,7 +70,7 @@ def test_the_checked_addresses_are_returned_under_the_hosts_name_resolved_once()
     ("addresses", "words"),
     [(("93.184.215.14", "10.0.0.7"), "10.0.0.7 is private"),
      (("10.0.0.7", "93.184.215.14"), "10.0.0.7 is private"),
-     (("2606:4700::1111", "fd00:ec2::254"), "fd00:ec2::254 is private"),
+     (("2606:4700::1111", "fd00:ec2::254"), "fd00:ec2::254 is an EC2 instance service"),
      (("169.254.169.254",), "169.254.169.254 is link-local"),
      (("::ffff:a9fe:a9fe",), "IPv4-mapped"),
      (("127.0.0.1",), "127.0.0.1 is loopback")],
@@ -88,7 +89,8 @@ def test_loopback_answers_pass_only_with_the_development_setting() -> None:
     dns = Dns(localhost=answer("127.0.0.1", "::1"))
     with pytest.raises(ForbiddenDestination, match="loopback"):
         resolve(dns, "localhost")
-    assert [r["host"] for r in resolve(dns, "localhost", allow_loopback=True)] == [
+    allowed = resolve(dns, "localhost", DestinationPolicy(allow_loopback=True))
+    assert [r["host"] for r in allowed] == [
         "127.0.0.1", "::1",
     ]  # fmt: skip
 

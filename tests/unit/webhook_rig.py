@@ -18,7 +18,8 @@ from tenacity.wait import wait_exponential
 
 from core.events import CloudEvent, EventType
 from core.webhooks import WebhookTarget
-from infra.webhooks import WebhookConfig, WebhookDispatcher
+from infra.webhook_config import WebhookConfig
+from infra.webhooks import WebhookDispatcher
 from tests.unit.fakes import NOW, FakeJobs
 
 KEY = bytes(range(32))
