@@ -41,11 +41,13 @@ def ffmpeg(*args: str, cwd: Path) -> None:
 
 
 class LocalObjects:
-    """The input 'bucket' is a local file; what is published is kept by key, in memory."""
+    """The input 'bucket' is a local file; what is published is kept by key, in memory (the
+    sizes, and the bodies of what is put from memory: probe.json, job.json)."""
 
     def __init__(self, source: Path) -> None:
         self.source = source
         self.published: dict[str, int] = {}
+        self.bodies: dict[str, bytes] = {}
 
     async def get_bytes(self, bucket: str, key: str, limit: int) -> bytes | None:
         return None
@@ -58,6 +60,7 @@ class LocalObjects:
 
     async def put_bytes(self, data: bytes, bucket: str, key: str, *headers: Any) -> int:
         self.published[key] = len(data)
+        self.bodies[key] = data
         return len(data)
 
     async def put_new(self, data: bytes, bucket: str, key: str, *headers: Any) -> bool:
@@ -69,6 +72,7 @@ class LocalObjects:
     async def delete_keys(self, bucket: str, keys: Sequence[str]) -> None:
         for key in keys:
             self.published.pop(key, None)
+            self.bodies.pop(key, None)
 
 
 class CountingMedia(FfmpegMedia):
@@ -94,6 +98,7 @@ class Outcome:
     out: Path  # the job's output directory, as the pipeline left it
     result: JobResult | None = None
     published: dict[str, int] = field(default_factory=dict)  # key -> bytes
+    bodies: dict[str, bytes] = field(default_factory=dict)  # key -> what was put from memory
 
 
 def run_local(
@@ -114,7 +119,7 @@ def run_local(
         output=OutputLocation(bucket="ffapi-output", prefix="outputs"),
         preset=preset.name,
     )
-    outcome = Outcome(None, 0, jobdir.out, published=objects.published)
+    outcome = Outcome(None, 0, jobdir.out, published=objects.published, bodies=objects.bodies)
     try:
         outcome.result = asyncio.run(pipeline.run("j-" + "0" * 24, request, preset, jobdir, 1))
     except FfapiError as exc:
