@@ -50,8 +50,11 @@ _GPU_PATTERNS = tuple((re.compile(p, re.IGNORECASE), r, why) for p, r, why in _G
 # "Cannot allocate memory" that must not read as the host's.
 _PIXELS = r"exceeds specified max pixel count"
 _GUARD_RULES: tuple[tuple[str, type[FfapiError], str], ...] = (
-    (r"Codec \((?P<decoder>[\w-]+)\) not on whitelist", UnsupportedCodec,
-     "a codec off the allowlist"),
+    (
+        r"Codec \((?P<decoder>[\w-]+)\) not on whitelist",
+        UnsupportedCodec,
+        "a codec off the allowlist",
+    ),
     (_PIXELS, FrameTooLarge, "a picture larger than the pixel cap"),
     (r"exceeds max_streams parameter", TooManyStreams, "more streams than the cap"),
 )
