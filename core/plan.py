@@ -15,7 +15,7 @@ from typing import Literal
 from core.accel import CPU_ONLY, AccelTier, TierChoice
 from core.encoders import mp4_args, video_encoder
 from core.errors import UnsupportedMedia
-from core.frames import FramePath
+from core.frames import FramePath, deinterlace
 from core.hardening import SOURCE_GUARD, InputGuard
 from core.presets import Mp4Preset
 from core.probe import ProbeResult
@@ -91,9 +91,10 @@ def plan_mp4(
     poster_at = poster_time(video.duration or probe.duration)
     poster_w = min(preset.poster_width, width)
     poster_h = max(2, _even(height * poster_w / width))
-    frames = FramePath.plan(choice, video, "yuv420p", cpu_filters=False)
+    fields = deinterlace(video)
+    frames = FramePath.plan(choice, video, "yuv420p", cpu_filters=bool(fields))
     rate = [f"fps={fps:g}"] if video.fps > preset.max_fps else []
-    vf = _mp4_chain(frames, width, height, rate)
+    vf = _mp4_chain(frames, width, height, fields, rate)
     to_cpu = "hwdownload,format=yuv420p," if frames.tier is AccelTier.GPU else ""
     graph = (
         f"[0:{video.index}]{','.join(vf)},split=2[mp4][still];"
@@ -136,13 +137,17 @@ def plan_mp4(
     )  # fmt: skip
 
 
-def _mp4_chain(frames: FramePath, width: int, height: int, rate: list[str]) -> list[str]:
-    """Scale (and cap the rate) once, before the split to the MP4 and the poster."""
+def _mp4_chain(
+    frames: FramePath, width: int, height: int, fields: list[str], rate: list[str]
+) -> list[str]:
+    """Deinterlace (``fields``), scale and cap the rate once, before the split to the MP4 and
+    the poster."""
     if frames.tier is AccelTier.CPU:
-        return [f"scale={width}:{height}:flags=bicubic", "setsar=1", *rate, "format=yuv420p"]
-    # rotated or not NVDEC-decodable: conditioned on the CPU, uploaded once
-    upload = [] if frames.on_gpu else ["format=yuv420p", f"hwupload_cuda=device={frames.device}"]
-    return [*upload, *rate, frames.scale(width, height, "yuv420p")]
+        return [*fields, f"scale={width}:{height}:flags=bicubic", "setsar=1", *rate,
+                "format=yuv420p"]  # fmt: skip
+    # rotated, interlaced or not NVDEC-decodable: conditioned on the CPU, uploaded once
+    upload = [*fields, "format=yuv420p", f"hwupload_cuda=device={frames.device}"]
+    return [*([] if frames.on_gpu else upload), *rate, frames.scale(width, height, "yuv420p")]
 
 
 def probe_argv(path: PurePosixPath, guard: InputGuard = SOURCE_GUARD) -> tuple[str, ...]:

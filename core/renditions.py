@@ -20,7 +20,7 @@ from pathlib import PurePosixPath
 from core.accel import CPU_ONLY, AccelTier, TierChoice
 from core.encoders import ladder_args, rung_rate_args, video_encoder
 from core.errors import UnsupportedMedia
-from core.frames import FramePath
+from core.frames import FramePath, deinterlace
 from core.hardening import SOURCE_GUARD, InputGuard
 from core.ladder import FittedLadder, FittedRung, fit_fps, fit_ladder
 from core.pictures import (
@@ -103,9 +103,9 @@ def plan_streaming(
     if video is None and not audio_outs:
         raise UnsupportedMedia(f"preset {preset.name} needs a stream the input does not have")
     parts = _Argv()
-    frames = (
-        FramePath.plan(choice, video, _pix_fmt(preset), _tonemaps(preset, video)) if video else None
-    )
+    # tone mapping and deinterlacing run on the CPU
+    cpu_filters = video is not None and (_tonemaps(preset, video) or video.interlaced)
+    frames = FramePath.plan(choice, video, _pix_fmt(preset), cpu_filters) if video else None
     picture = _add_picture(parts, preset, video, probe, out, frames) if video and frames else None
     n_video = len(picture.ladder.rungs) if picture else 0
     if probe.audio is not None and audio_outs:
@@ -192,10 +192,12 @@ def _tonemaps(preset: StreamingPreset, video: VideoStream | None) -> bool:
 def _condition(
     preset: StreamingPreset, video: VideoStream, fps: float, frames: FramePath, end: float
 ) -> tuple[str, tuple[str, ...]]:
-    """The filters every rung shares, run once: dynamic range, bit depth, and a constant
-    frame rate (so keyframe times match across rungs)."""
+    """The filters every rung shares, run once: fields to frames, dynamic range, bit depth,
+    and a constant frame rate (so keyframe times match across rungs)."""
     notes: list[str] = []
-    cpu_filters = []
+    cpu_filters = deinterlace(video)
+    if cpu_filters:
+        notes.append(f"interlaced ({video.field_order or 'DV'}) deinterlaced")
     if _tonemaps(preset, video):
         cpu_filters.append(_TONEMAP)
         notes.append(f"HDR ({video.color_transfer}) tone-mapped to 8-bit SDR BT.709")

@@ -30,6 +30,12 @@ def tone(freq: int = 440, rate: int = 48000) -> list[str]:
 X264 = ["-c:v", "libx264", "-preset", "ultrafast"]
 
 
+def fields(first: str) -> str:
+    """Interlaced pictures from a moving source at twice the rate: each frame's two fields
+    were shot 1/50 s (or 1/60 s) apart, so they comb where anything moves."""
+    return f"tinterlace=mode=interleave_{first},setfield={first[0]}ff"
+
+
 # ---------------------------------------------------------------- phones and cameras
 
 
@@ -170,8 +176,8 @@ def dvb_ts(work: Path) -> Path:
     """A DVB-S recording: 16:9 PAL (720x576 at SAR 64:45), interlaced MPEG-2 (top field first),
     MP2 and AC-3 audio, DVB subtitles, in two programs (services)."""
     subs = _bitmap_subtitles(work, 720, 576)
-    ffmpeg(*picture("720x576", "25"), *tone(440), *tone(660), "-i", subs,
-           "-map", "0:v", "-map", "1:a", "-map", "2:a", "-map", "3:s",
+    ffmpeg(*picture("720x576", "50"), *tone(440), *tone(660), "-i", subs,
+           "-map", "0:v", "-map", "1:a", "-map", "2:a", "-map", "3:s", "-vf", fields("top"),
            "-c:v", "mpeg2video", "-b:v", "3M", "-flags", "+ilme+ildct", "-top", "1",
            "-aspect", "16:9", "-c:a:0", "mp2", "-b:a:0", "192k", "-c:a:1", "ac3",
            "-ac:a:1", "2", "-c:s", "dvbsub", "-metadata:s:a:0", "language=deu",
@@ -204,7 +210,8 @@ def avchd_m2ts(work: Path) -> Path:
 
 def minidv(work: Path) -> Path:
     """A MiniDV capture: raw DV, PAL 4:3 (720x576 at SAR 16:15), interlaced, 16-bit PCM."""
-    ffmpeg(*picture("720x576", "25"), *tone(), "-target", "pal-dv", "clip.dv", cwd=work)
+    ffmpeg(*picture("720x576", "50"), *tone(), "-vf", fields("bottom"), "-target", "pal-dv",
+           "clip.dv", cwd=work)  # fmt: skip
     return work / "clip.dv"
 
 
@@ -212,8 +219,9 @@ def dvd_vob(work: Path) -> Path:
     """A DVD's VOB (MPEG-2 program stream with navigation packets): NTSC 4:3 720x480 (SAR
     8:9), interlaced (bottom field first), AC-3, DVD subtitles."""
     subs = _bitmap_subtitles(work, 720, 480)
-    ffmpeg(*picture("720x480", "30000/1001"), *tone(), "-i", subs, "-map", "0:v",
-           "-map", "1:a", "-map", "2:s", "-target", "ntsc-dvd", "-aspect", "4:3",
+    ffmpeg(*picture("720x480", "60000/1001"), *tone(), "-i", subs, "-map", "0:v",
+           "-map", "1:a", "-map", "2:s", "-vf", fields("bottom"), "-target", "ntsc-dvd",
+           "-aspect", "4:3",
            "-flags", "+ilme+ildct", "-top", "0",
            "-c:s", "dvdsub", "dvd.vob", cwd=work)  # fmt: skip
     return work / "dvd.vob"

@@ -12,6 +12,7 @@ the shape shown (rotation, non-square pixels), the sound kept, what is not taken
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -56,6 +57,8 @@ REFUSED: dict[str, tuple[str, str]] = {
     "flash-flv1-mp3": ("unsupported_codec", "decoder flv"),
 }
 assert set(SHOWN) | set(REFUSED) == set(VIDEO)
+# Fields shot 1/50 s apart (real interlacing, not only the flag): the outputs are frames.
+INTERLACED = ("dvb-s-mpeg2-ts", "dvd-vob", "minidv-dv")
 
 CASES = [
     *((name, preset) for name in VIDEO for preset in (WEB, MP4)),
@@ -138,6 +141,8 @@ def check_mp4(name: str, outcome: Outcome) -> None:
     assert video.get("sample_aspect_ratio", "1:1") == "1:1"
     assert audio["channels"] == 2  # 4.0 PCM and mono tracks alike
     assert abs(float(doc["format"]["duration"]) - 1.5) < 0.2
+    if name in INTERLACED:
+        assert_not_combed(outcome.out / "video.mp4")
 
 
 def check_streaming(name: str, outcome: Outcome) -> None:
@@ -148,8 +153,31 @@ def check_streaming(name: str, outcome: Outcome) -> None:
         assert not any("/thumbnails/" in key for key in outcome.published)
     else:
         assert resolutions(master)[0] == SHOWN[name]
+    if name in INTERLACED:  # the top rung: its init segment and media segments, joined
+        cmaf = outcome.out / "cmaf"
+        top = outcome.out / "top-rung.mp4"
+        parts = [cmaf / "init-0.m4s", *sorted(cmaf.glob("seg-0-*.m4s"))]
+        top.write_bytes(b"".join(part.read_bytes() for part in parts))
+        assert_not_combed(top)
     probe_json = next(v for k, v in outcome.bodies.items() if k.endswith("/probe.json"))
     assert b"37.3349" not in probe_json  # an iPhone's position is not published
+
+
+def assert_not_combed(video: Path) -> None:
+    """ffmpeg's idet (interlace detection) over the whole picture: interlaced frames comb
+    where anything moves; a deinterlaced picture reads as progressive (idet's first few
+    frames are undecided)."""
+    stderr = subprocess.run(
+        ["ffmpeg", "-hide_banner", "-nostdin", "-i", str(video), "-map", "0:v", "-vf", "idet",
+         "-f", "null", "-"], capture_output=True, text=True, check=True,
+    ).stderr  # fmt: skip
+    found = re.search(r"Multi frame detection: TFF:\s*(\d+) BFF:\s*(\d+) Progressive:\s*(\d+)",
+                      stderr)  # fmt: skip
+    assert found is not None, stderr
+    tff, bff, progressive = map(int, found.groups())
+    assert progressive >= 4 * (tff + bff), (
+        f"combed: {tff} TFF, {bff} BFF, {progressive} progressive"
+    )
 
 
 def check_audio_only(name: str, outcome: Outcome) -> None:
