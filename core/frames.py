@@ -27,6 +27,14 @@ _NVDEC_10BIT = frozenset({"yuv420p10le", "p010le"})
 _NVDEC_10BIT_CODECS = frozenset({"hevc", "vp9", "av1"})
 
 
+# SDR BT.709 from PQ/HLG: linearize, map primaries, tone-map, then back to BT.709 video range.
+TONEMAP = (
+    "zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,"
+    "tonemap=tonemap=hable:desat=0,zscale=t=bt709:m=bt709:r=tv"
+)
+SDR_TAGS = ("-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709")
+
+
 def deinterlace(video: VideoStream) -> list[str]:
     """The first filter of an interlaced source: one frame a frame (25i -> 25p), and only the
     frames flagged interlaced (a mixed source's progressive frames pass untouched). Left

@@ -20,7 +20,7 @@ from pathlib import PurePosixPath
 from core.accel import CPU_ONLY, AccelTier, TierChoice
 from core.encoders import ladder_args, rung_rate_args, video_encoder
 from core.errors import UnsupportedMedia
-from core.frames import FramePath, deinterlace
+from core.frames import TONEMAP, FramePath, deinterlace
 from core.hardening import SOURCE_GUARD, InputGuard
 from core.ladder import FittedLadder, FittedRung, fit_fps, fit_ladder
 from core.pictures import (
@@ -36,12 +36,6 @@ from core.pictures import (
 from core.plan import GLOBAL_FLAGS, encode_cap
 from core.presets import AudioRendition, StreamingPreset
 from core.probe import AudioStream, ProbeResult, VideoStream
-
-# SDR BT.709 from PQ/HLG: linearize, map primaries, tone-map, then back to BT.709 video range.
-_TONEMAP = (
-    "zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,"
-    "tonemap=tonemap=hable:desat=0,zscale=t=bt709:m=bt709:r=tv"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +193,7 @@ def _condition(
     if cpu_filters:
         notes.append(f"interlaced ({video.field_order or 'DV'}) deinterlaced")
     if _tonemaps(preset, video):
-        cpu_filters.append(_TONEMAP)
+        cpu_filters.append(TONEMAP)
         notes.append(f"HDR ({video.color_transfer}) tone-mapped to 8-bit SDR BT.709")
     elif preset.hdr != "keep" and video.high_bit_depth:
         notes.append(f"{video.pix_fmt} reduced to 8-bit yuv420p")

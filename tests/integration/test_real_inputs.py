@@ -59,6 +59,7 @@ REFUSED: dict[str, tuple[str, str]] = {
 assert set(SHOWN) | set(REFUSED) == set(VIDEO)
 # Fields shot 1/50 s apart (real interlacing, not only the flag): the outputs are frames.
 INTERLACED = ("dvb-s-mpeg2-ts", "dvd-vob", "minidv-dv")
+HDR = ("iphone-hevc-hlg-mov",)  # HLG: every output is tone-mapped to SDR BT.709
 
 CASES = [
     *((name, preset) for name in VIDEO for preset in (WEB, MP4)),
@@ -143,6 +144,8 @@ def check_mp4(name: str, outcome: Outcome) -> None:
     assert abs(float(doc["format"]["duration"]) - 1.5) < 0.2
     if name in INTERLACED:
         assert_not_combed(outcome.out / "video.mp4")
+    if name in HDR:
+        assert video["color_transfer"] == "bt709"
 
 
 def check_streaming(name: str, outcome: Outcome) -> None:
@@ -153,6 +156,9 @@ def check_streaming(name: str, outcome: Outcome) -> None:
         assert not any("/thumbnails/" in key for key in outcome.published)
     else:
         assert resolutions(master)[0] == SHOWN[name]
+    if name in HDR:
+        [rung] = ffprobe(outcome.out / "cmaf" / "init-0.m4s")["streams"]
+        assert rung["color_transfer"] == "bt709"
     if name in INTERLACED:  # the top rung: its init segment and media segments, joined
         cmaf = outcome.out / "cmaf"
         top = outcome.out / "top-rung.mp4"
