@@ -36,6 +36,11 @@ def fields(first: str) -> str:
     return f"tinterlace=mode=interleave_{first},setfield={first[0]}ff"
 
 
+def _bitmap_subtitles(work: Path, width: int, height: int) -> str:
+    (work / "subs.sup").write_bytes(pgs_subtitles(width, height))
+    return "subs.sup"
+
+
 # ---------------------------------------------------------------- phones and cameras
 
 
@@ -79,6 +84,16 @@ def gopro(work: Path) -> Path:
     return work / "gopro.mp4"
 
 
+def android_av1(work: Path) -> Path:
+    """A recent Android phone's AV1 MP4, held the other way round from the iPhone's
+    (rotate=90), with AAC."""
+    ffmpeg(*picture(), *tone(), "-c:v", "libsvtav1", "-preset", "12", "-c:a", "aac",
+           "av1.mp4", cwd=work)  # fmt: skip
+    ffmpeg("-i", "av1.mp4", "-map", "0", "-c", "copy", "-metadata:s:v", "rotate=90",
+           "android.mp4", cwd=work)  # fmt: skip
+    return work / "android.mp4"
+
+
 def phone_vfr(work: Path) -> Path:
     """A phone's variable frame rate: 30 fps for half a second, then 15 fps (low light: every
     other frame dropped, the rest keep their times), AAC."""
@@ -103,6 +118,18 @@ def matroska_multitrack(work: Path) -> Path:
            "-metadata:s:a:1", "language=eng", "-metadata:s:a:2", "title=Commentary",
            "multi.mkv", cwd=work)  # fmt: skip
     return work / "multi.mkv"
+
+
+def bluray_remux(work: Path) -> Path:
+    """A Blu-ray remux in Matroska: 23.976 fps H.264, 5.1 TrueHD, DTS and E-AC-3 tracks (each
+    decoded by the probe, whichever the job takes), PGS subtitles."""
+    subs = _bitmap_subtitles(work, 320, 240)
+    surround = ["-f", "lavfi", "-i", f"sine=duration={SECONDS},aformat=channel_layouts=5.1"]
+    ffmpeg(*picture("320x240", "24000/1001"), *surround, "-i", subs, "-map", "0:v",
+           *["-map", "1:a"] * 3, "-map", "2:s", *X264, "-c:a:0", "truehd", "-c:a:1", "dca",
+           "-c:a:2", "eac3", "-strict", "-2", "-c:s", "copy", "remux.mkv",
+           cwd=work)  # fmt: skip
+    return work / "remux.mkv"
 
 
 def webm_vp9(work: Path) -> Path:
@@ -165,11 +192,6 @@ def asf_wmv(work: Path) -> Path:
 
 
 # ---------------------------------------------------------------- broadcast and disc
-
-
-def _bitmap_subtitles(work: Path, width: int, height: int) -> str:
-    (work / "subs.sup").write_bytes(pgs_subtitles(width, height))
-    return "subs.sup"
 
 
 def dvb_ts(work: Path) -> Path:
@@ -302,8 +324,10 @@ VIDEO: dict[str, Callable[[Path], Path]] = {
     "iphone-hevc-hlg-mov": iphone_hevc,
     "prores-camera-mov": prores_camera,
     "gopro-mp4": gopro,
+    "android-av1-mp4": android_av1,
     "phone-vfr-mp4": phone_vfr,
     "matroska-multitrack": matroska_multitrack,
+    "bluray-remux-mkv": bluray_remux,
     "webm-vp9-opus": webm_vp9,
     "flv-h264-aac": flv_h264,
     "ogg-theora-vorbis": ogg_theora,

@@ -32,8 +32,10 @@ SHOWN: dict[str, tuple[int, int]] = {
     "iphone-hevc-hlg-mov": (240, 320),  # 320x240 stored, turned to portrait
     "prores-camera-mov": (320, 180),
     "gopro-mp4": (320, 240),
+    "android-av1-mp4": (240, 320),
     "phone-vfr-mp4": (320, 240),
     "matroska-multitrack": (320, 240),
+    "bluray-remux-mkv": (320, 240),
     "webm-vp9-opus": (320, 240),
     "flv-h264-aac": (320, 240),
     "ogg-theora-vorbis": (320, 240),
