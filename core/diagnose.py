@@ -50,7 +50,11 @@ _GPU_PATTERNS = tuple((re.compile(p, re.IGNORECASE), r, why) for p, r, why in _G
 # "Cannot allocate memory" that must not read as the host's.
 _PIXELS = r"exceeds specified max pixel count"
 _GUARD_RULES: tuple[tuple[str, type[FfapiError], str], ...] = (
-    (r"Codec \([\w-]+\) not on whitelist", UnsupportedCodec, "a codec off the allowlist"),
+    (
+        r"Codec \((?P<decoder>[\w-]+)\) not on whitelist",
+        UnsupportedCodec,
+        "a codec off the allowlist",
+    ),
     (_PIXELS, FrameTooLarge, "a picture larger than the pixel cap"),
     (r"exceeds max_streams parameter", TooManyStreams, "more streams than the cap"),
 )
@@ -95,9 +99,15 @@ def classify_ffmpeg_failure(stderr: str, *, tool: str = "ffmpeg") -> FfapiError:
             return AcceleratorFailed(f"{tool} failed: {why}: {line}", reason=reason,
                                      stderr_tail=tail)  # fmt: skip
     for pattern, error, why in _PATTERNS:
-        if pattern.search(stderr):
-            return error(f"{tool} failed: {why}", stderr_tail=tail)
+        if match := pattern.search(stderr):
+            return error(f"{tool} failed: {_named(why, match)}", stderr_tail=tail)
     return TranscodeFailed(f"{tool} failed for an unrecognised reason", stderr_tail=tail)
+
+
+def _named(why: str, match: re.Match[str]) -> str:
+    """``why``, and the decoder the stderr named (the tail is mostly the allowlist itself)."""
+    decoder = match.groupdict().get("decoder")
+    return f"{why} (decoder {decoder})" if decoder else why
 
 
 _PIXELS_PATTERN = re.compile(_PIXELS, re.IGNORECASE)
@@ -127,8 +137,8 @@ def limit_breach(stderr: str, code: int, limits: ResourceLimits, *, tool: str = 
     if code == 0:
         return _memory(stderr, code, limits, tool)
     for pattern, error, why in _GUARD_PATTERNS:  # the guard's refusals, not the limits'
-        if pattern.search(stderr):
-            return error(f"{tool} failed: {why}", stderr_tail=tail)
+        if match := pattern.search(stderr):
+            return error(f"{tool} failed: {_named(why, match)}", stderr_tail=tail)
     cpu_exit = code in (_FFMPEG_SIGNAL_EXIT, -signal.SIGXCPU) or _CPU_SIGNALS.search(stderr)
     if limits.cpu_seconds is not None and code != 0 and cpu_exit:
         return CpuTimeExceeded(

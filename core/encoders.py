@@ -12,6 +12,7 @@ keyframes, so rungs from any tier switch cleanly and a fallback changes no segme
 from __future__ import annotations
 
 from core.accel import AccelTier
+from core.frames import SDR_TAGS
 from core.presets import Mp4Preset, StreamingPreset
 from core.probe import VideoStream
 
@@ -98,5 +99,5 @@ def _colour_args(preset: StreamingPreset, video: VideoStream) -> list[str]:
         return ["-color_primaries", "bt2020", "-colorspace", "bt2020nc",
                 "-color_trc", str(video.color_transfer)]  # fmt: skip
     if video.hdr:
-        return ["-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709"]
+        return list(SDR_TAGS)
     return []

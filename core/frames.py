@@ -4,7 +4,8 @@ move and scale them.
 The CPU tier decodes, conditions and scales in system memory. The GPU tiers decode with
 NVDEC and scale with ``scale_cuda``; frames stay in GPU memory unless a filter only the CPU
 has is needed first (HDR tone mapping, the rotation ffmpeg applies on decode), in which case
-NVDEC's frames are copied out, conditioned, and uploaded once, before the ``split``. The
+NVDEC's frames are copied out, conditioned, and uploaded once, before the ``split`` (and so
+are an interlaced source's: :func:`deinterlace` runs on the CPU). The
 ``gpu`` tier hands GPU frames to NVENC; ``gpu-decode`` downloads each scaled rung for the
 CPU encoders. Pictures (poster, thumbnails, storyboard) are always made on the CPU, from the
 few frames they pick.
@@ -24,6 +25,21 @@ _NVDEC_CODECS = frozenset(
 _NVDEC_8BIT = frozenset({"yuv420p", "yuvj420p", "nv12"})
 _NVDEC_10BIT = frozenset({"yuv420p10le", "p010le"})
 _NVDEC_10BIT_CODECS = frozenset({"hevc", "vp9", "av1"})
+
+
+# SDR BT.709 from PQ/HLG: linearize, map primaries, tone-map, then back to BT.709 video range.
+TONEMAP = (
+    "zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,"
+    "tonemap=tonemap=hable:desat=0,zscale=t=bt709:m=bt709:r=tv"
+)
+SDR_TAGS = ("-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709")
+
+
+def deinterlace(video: VideoStream) -> list[str]:
+    """The first filter of an interlaced source: one frame a frame (25i -> 25p), and only the
+    frames flagged interlaced (a mixed source's progressive frames pass untouched). Left
+    interlaced, the fields comb on every movement, and a rung scaled down blends them."""
+    return ["bwdif=mode=send_frame:parity=auto:deint=interlaced"] if video.interlaced else []
 
 
 def gpu_pix_fmt(pix_fmt: str) -> str:
@@ -52,7 +68,7 @@ class FramePath:
         cls, choice: TierChoice, video: VideoStream, pix_fmt: str, cpu_filters: bool
     ) -> FramePath:
         """``pix_fmt``: what the encoders take; ``cpu_filters``: the conditioning needs a
-        CPU-only filter (tone mapping)."""
+        CPU-only filter (tone mapping, deinterlacing)."""
         if not choice.tier.on_gpu:
             return cls(AccelTier.CPU, 0, False, False, pix_fmt)
         nvdec = nvdec_decodes(video)

@@ -33,23 +33,30 @@ SOURCE_FORMATS: tuple[str, ...] = (
 OUTPUT_FORMATS: tuple[str, ...] = ("mov", "image2", "jpeg_pipe")
 
 # Codecs an upload may carry, by the names ffprobe reports (``codec_name``): what phones,
-# cameras, screen recorders, editors and broadcast captures make. Subtitle and cover-art
-# codecs are listed because ffprobe opens a decoder for every stream it finds, used or not.
-# Left out: legacy and exotic decoders (msmpeg4, wmv1/2, cinepak, game formats, ...) whose
-# code sees little use and less fuzzing, and libzvbi's DVB teletext.
+# cameras, screen recorders, editors, broadcast and disc captures make. Every stream of the
+# file counts, used by the job or not: ffprobe (and ffmpeg, reading the headers) opens a
+# decoder for each, and may decode packets of any audio or video stream to learn its
+# parameters, so a second audio track is decoded whichever the job takes. Subtitle decoders
+# are only opened (initialised) there, never fed a packet (except PGS, for its size), and no
+# preset decodes them; they are listed because an unlisted one fails the whole probe.
+# Left out: legacy and exotic decoders (msmpeg4, wmv1/2, flv1, vp6, cinepak, indeo, game
+# formats, ...) whose code sees little use and less fuzzing. Ut Video (OBS's lossless
+# recordings) and QuickTime Animation (motion-graphics exports) are in; LATM is how DVB
+# carries AAC; teletext rides along in most European DVB recordings.
 DEFAULT_CODECS: tuple[str, ...] = (
     # video
     "h264", "hevc", "vp8", "vp9", "av1", "mpeg1video", "mpeg2video", "mpeg4", "h263",
     "prores", "dnxhd", "mjpeg", "dvvideo", "theora", "vc1", "wmv3", "ffv1", "png", "rawvideo",
+    "utvideo", "qtrle",
     # audio
-    "aac", "mp3", "mp2", "opus", "vorbis", "flac", "alac", "ac3", "eac3", "dts", "truehd",
-    "wmav2", "amr_nb", "amr_wb",
+    "aac", "aac_latm", "mp3", "mp2", "opus", "vorbis", "flac", "alac", "ac3", "eac3", "dts",
+    "truehd", "wmav2", "amr_nb", "amr_wb",
     "pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_s24be", "pcm_s32le", "pcm_s32be",
     "pcm_f32le", "pcm_f32be", "pcm_f64le", "pcm_u8", "pcm_alaw", "pcm_mulaw",
     "pcm_bluray", "pcm_dvd",
-    # subtitles (never decoded by a job; ffprobe opens them)
+    # subtitles (never decoded by a job; ffprobe and ffmpeg open them)
     "mov_text", "subrip", "ass", "webvtt", "text", "dvd_subtitle", "dvb_subtitle",
-    "hdmv_pgs_subtitle", "eia_608",
+    "hdmv_pgs_subtitle", "eia_608", "dvb_teletext",
 )  # fmt: skip
 
 # ``-codec_whitelist`` names decoders, not codecs: where FFmpeg's software decoders for a
@@ -75,6 +82,9 @@ _DECODERS: dict[str, tuple[str, ...]] = {
     "dvb_subtitle": ("dvbsub",),
     "hdmv_pgs_subtitle": ("pgssub",),
     "eia_608": ("cc_dec",),
+    # libzvbi's; opening it reads nothing from the file (its page decoder starts on the
+    # first packet, and no job feeds it one)
+    "dvb_teletext": ("libzvbi_teletextdec",),
 }
 
 # 8K (DCI 8192x4320) in pixels, either way round: no camera or editor exports more.

@@ -15,7 +15,7 @@ from typing import Literal
 from core.accel import CPU_ONLY, AccelTier, TierChoice
 from core.encoders import mp4_args, video_encoder
 from core.errors import UnsupportedMedia
-from core.frames import FramePath
+from core.frames import SDR_TAGS, TONEMAP, FramePath, deinterlace
 from core.hardening import SOURCE_GUARD, InputGuard
 from core.presets import Mp4Preset
 from core.probe import ProbeResult
@@ -91,9 +91,11 @@ def plan_mp4(
     poster_at = poster_time(video.duration or probe.duration)
     poster_w = min(preset.poster_width, width)
     poster_h = max(2, _even(height * poster_w / width))
-    frames = FramePath.plan(choice, video, "yuv420p", cpu_filters=False)
+    # an 8-bit H.264 cannot carry PQ/HLG: tone-mapped to SDR, as the ladders are
+    conditioning = [*deinterlace(video), *([TONEMAP] if video.hdr else [])]
+    frames = FramePath.plan(choice, video, "yuv420p", cpu_filters=bool(conditioning))
     rate = [f"fps={fps:g}"] if video.fps > preset.max_fps else []
-    vf = _mp4_chain(frames, width, height, rate)
+    vf = _mp4_chain(frames, width, height, conditioning, rate)
     to_cpu = "hwdownload,format=yuv420p," if frames.tier is AccelTier.GPU else ""
     graph = (
         f"[0:{video.index}]{','.join(vf)},split=2[mp4][still];"
@@ -121,6 +123,7 @@ def plan_mp4(
         "ffmpeg", *GLOBAL_FLAGS, *guard.flags(guard.demuxer(probe.format_name)),
         *frames.input_args, "-i", f"file:{source}",
         "-filter_complex", graph, "-map", "[mp4]", *mp4_args(preset, frames.tier, gop),
+        *(SDR_TAGS if video.hdr else ()),
         *audio_args, *(["-t", f"{cap:.3f}"] if cap else []),
         "-map_metadata", "-1", "-movflags", "+faststart", f"file:{out_dir / 'video.mp4'}",
         "-map", "[poster]", "-frames:v", "1", "-q:v", "3", f"file:{out_dir / 'poster.jpg'}",
@@ -136,13 +139,17 @@ def plan_mp4(
     )  # fmt: skip
 
 
-def _mp4_chain(frames: FramePath, width: int, height: int, rate: list[str]) -> list[str]:
-    """Scale (and cap the rate) once, before the split to the MP4 and the poster."""
+def _mp4_chain(
+    frames: FramePath, width: int, height: int, conditioning: list[str], rate: list[str]
+) -> list[str]:
+    """Condition (deinterlace, tone-map), scale and cap the rate once, before the split to
+    the MP4 and the poster."""
     if frames.tier is AccelTier.CPU:
-        return [f"scale={width}:{height}:flags=bicubic", "setsar=1", *rate, "format=yuv420p"]
-    # rotated or not NVDEC-decodable: conditioned on the CPU, uploaded once
-    upload = [] if frames.on_gpu else ["format=yuv420p", f"hwupload_cuda=device={frames.device}"]
-    return [*upload, *rate, frames.scale(width, height, "yuv420p")]
+        return [*conditioning, f"scale={width}:{height}:flags=bicubic", "setsar=1", *rate,
+                "format=yuv420p"]  # fmt: skip
+    # rotated, conditioned or not NVDEC-decodable: on the CPU, then uploaded once
+    upload = [*conditioning, "format=yuv420p", f"hwupload_cuda=device={frames.device}"]
+    return [*([] if frames.on_gpu else upload), *rate, frames.scale(width, height, "yuv420p")]
 
 
 def probe_argv(path: PurePosixPath, guard: InputGuard = SOURCE_GUARD) -> tuple[str, ...]:

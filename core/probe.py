@@ -14,6 +14,7 @@ from typing import Any
 
 from core.errors import InvalidMedia
 
+_FIELDS = ("tt", "bb", "tb", "bt")  # top or bottom field first, coded and shown
 # Demuxers of single images: a picture is not a video source (MJPEG inside AVI/MOV is).
 _IMAGE_FORMATS = ("image2", "_pipe")
 
@@ -32,10 +33,20 @@ class VideoStream:
     color_transfer: str | None = None  # smpte2084 (PQ) and arib-std-b67 (HLG) are HDR
     frames: int = 0  # nb_frames when the container states it
     start: float = 0.0  # seconds after the file's start (ffmpeg times frames from the file's)
+    field_order: str | None = None  # ffprobe's: progressive, tt, bb, tb, bt (interlaced), unknown
 
     @property
     def hdr(self) -> bool:
         return self.color_transfer in ("smpte2084", "arib-std-b67")
+
+    @property
+    def interlaced(self) -> bool:
+        """Fields, not frames: broadcast, DVD, DV and tape captures. DV states no field order
+        at probe time and is interlaced by its standard (its progressive modes flag their
+        frames as such, and the deinterlacer leaves those alone)."""
+        if self.field_order in _FIELDS:
+            return True
+        return self.codec == "dvvideo" and self.field_order in (None, "unknown")
 
     @property
     def high_bit_depth(self) -> bool:
@@ -146,6 +157,7 @@ def _video(stream: dict[str, Any], origin: float | None = None) -> VideoStream:
         color_transfer=stream.get("color_transfer"),
         frames=_int(stream.get("nb_frames")) or 0,
         start=_offset(_float(stream.get("start_time")), origin),
+        field_order=stream.get("field_order"),
     )
 
 

@@ -20,7 +20,7 @@ from pathlib import PurePosixPath
 from core.accel import CPU_ONLY, AccelTier, TierChoice
 from core.encoders import ladder_args, rung_rate_args, video_encoder
 from core.errors import UnsupportedMedia
-from core.frames import FramePath
+from core.frames import TONEMAP, FramePath, deinterlace
 from core.hardening import SOURCE_GUARD, InputGuard
 from core.ladder import FittedLadder, FittedRung, fit_fps, fit_ladder
 from core.pictures import (
@@ -36,12 +36,6 @@ from core.pictures import (
 from core.plan import GLOBAL_FLAGS, encode_cap
 from core.presets import AudioRendition, StreamingPreset
 from core.probe import AudioStream, ProbeResult, VideoStream
-
-# SDR BT.709 from PQ/HLG: linearize, map primaries, tone-map, then back to BT.709 video range.
-_TONEMAP = (
-    "zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,"
-    "tonemap=tonemap=hable:desat=0,zscale=t=bt709:m=bt709:r=tv"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,9 +97,9 @@ def plan_streaming(
     if video is None and not audio_outs:
         raise UnsupportedMedia(f"preset {preset.name} needs a stream the input does not have")
     parts = _Argv()
-    frames = (
-        FramePath.plan(choice, video, _pix_fmt(preset), _tonemaps(preset, video)) if video else None
-    )
+    # tone mapping and deinterlacing run on the CPU
+    cpu_filters = video is not None and (_tonemaps(preset, video) or video.interlaced)
+    frames = FramePath.plan(choice, video, _pix_fmt(preset), cpu_filters) if video else None
     picture = _add_picture(parts, preset, video, probe, out, frames) if video and frames else None
     n_video = len(picture.ladder.rungs) if picture else 0
     if probe.audio is not None and audio_outs:
@@ -192,12 +186,14 @@ def _tonemaps(preset: StreamingPreset, video: VideoStream | None) -> bool:
 def _condition(
     preset: StreamingPreset, video: VideoStream, fps: float, frames: FramePath, end: float
 ) -> tuple[str, tuple[str, ...]]:
-    """The filters every rung shares, run once: dynamic range, bit depth, and a constant
-    frame rate (so keyframe times match across rungs)."""
+    """The filters every rung shares, run once: fields to frames, dynamic range, bit depth,
+    and a constant frame rate (so keyframe times match across rungs)."""
     notes: list[str] = []
-    cpu_filters = []
+    cpu_filters = deinterlace(video)
+    if cpu_filters:
+        notes.append(f"interlaced ({video.field_order or 'DV'}) deinterlaced")
     if _tonemaps(preset, video):
-        cpu_filters.append(_TONEMAP)
+        cpu_filters.append(TONEMAP)
         notes.append(f"HDR ({video.color_transfer}) tone-mapped to 8-bit SDR BT.709")
     elif preset.hdr != "keep" and video.high_bit_depth:
         notes.append(f"{video.pix_fmt} reduced to 8-bit yuv420p")

@@ -2,127 +2,31 @@
 each generated fixture with its own code, from the probe, before any transcode starts.
 
 The pipeline runs for real (download, ffprobe under the guard, preflight); only the object
-store is a local copy and the media tool counts the transcodes it is asked for.
+store is a local copy and the media tool counts the transcodes it is asked for
+(``tests/integration/local_job.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-import shutil
 import struct
 import subprocess
 import zlib
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from core.errors import FfapiError
-from core.fallback import CpuOnly
-from core.hardening import (
-    DEFAULT_CODECS,
-    NO_LIMITS,
-    SOURCE_GUARD,
-    InputGuard,
-    ResourceLimits,
-    decoders,
-)
-from core.models import JobRequest, OutputLocation, S3ObjectRef
-from core.pipeline import JobPipeline, PipelineLimits
-from core.ports import JobDir
+from core.hardening import DEFAULT_CODECS, SOURCE_GUARD, InputGuard, decoders
 from core.preflight import MediaLimits, check_media
-from core.presets import OutputPreset, builtin_catalog
+from core.presets import OutputPreset
 from core.probe import parse_probe
-from core.progress import EncodeProgress
 from infra.ffmpeg import FfmpegMedia
-from infra.workspace import LocalDiskFiles
+from tests.integration.local_job import AUDIO_ONLY, MP4, WEB, ffmpeg, run_job
 
 pytestmark = pytest.mark.integration
-
-WEB = builtin_catalog().presets["web-hls"]
-MP4 = builtin_catalog().presets["mp4-720p"]
-AUDIO_ONLY = builtin_catalog().presets["audio-only"]
-
-
-def ffmpeg(*args: str, cwd: Path) -> None:
-    """Fixture making, with the plain ffmpeg (no guard): what an uploader could send."""
-    subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "error", *args],
-                   cwd=cwd, check=True)  # fmt: skip
-
-
-class LocalObjects:
-    """The input 'bucket' is a local file; what is published is kept by key, in memory."""
-
-    def __init__(self, source: Path) -> None:
-        self.source = source
-        self.published: dict[str, int] = {}
-
-    async def get_bytes(self, bucket: str, key: str, limit: int) -> bytes | None:
-        return None
-
-    async def download(self, ref: S3ObjectRef, dest: Path) -> None:
-        shutil.copyfile(self.source, dest)
-
-    async def upload_file(self, path: Path, bucket: str, key: str, *headers: Any) -> None:
-        self.published[key] = path.stat().st_size
-
-    async def put_bytes(self, data: bytes, bucket: str, key: str, *headers: Any) -> int:
-        self.published[key] = len(data)
-        return len(data)
-
-    async def put_new(self, data: bytes, bucket: str, key: str, *headers: Any) -> bool:
-        return key not in self.published and bool(await self.put_bytes(data, bucket, key))
-
-    async def list_keys(self, bucket: str, prefix: str) -> list[str]:
-        return [k for k in self.published if k.startswith(prefix)]
-
-    async def delete_keys(self, bucket: str, keys: Sequence[str]) -> None:
-        for key in keys:
-            self.published.pop(key, None)
-
-
-class CountingMedia(FfmpegMedia):
-    """The real ffprobe/ffmpeg, counting the encodes it is asked to start."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.transcodes = 0
-
-    async def transcode(
-        self, argv: Sequence[str], cwd: Path, timeout: float,
-        progress: Callable[[EncodeProgress], None] | None = None,
-        limits: ResourceLimits = NO_LIMITS,
-    ) -> None:  # fmt: skip
-        self.transcodes += 1
-        await super().transcode(argv, cwd, timeout, progress, limits)
-
-
-def run_job(
-    source: Path, tmp_path: Path, preset: OutputPreset = WEB, media: MediaLimits | None = None
-) -> tuple[FfapiError | None, int]:
-    """One attempt of the real pipeline on ``source``: (its failure or None, transcodes)."""
-    tool = CountingMedia()
-    limits = PipelineLimits(120.0, media or MediaLimits())
-    objects: Any = LocalObjects(source)
-    pipeline = JobPipeline(objects, tool, LocalDiskFiles(), limits, lambda: datetime.now(UTC),
-                           CpuOnly())  # fmt: skip
-    root = tmp_path / "job"
-    (root / "input").mkdir(parents=True)
-    (root / "out").mkdir()
-    jobdir = JobDir(root=root, source=root / "input" / "source", out=root / "out")
-    request = JobRequest(
-        input=S3ObjectRef(bucket="ffapi-input", key="incoming/upload"),
-        output=OutputLocation(bucket="ffapi-output", prefix="outputs"),
-        preset=preset.name,
-    )
-    try:
-        asyncio.run(pipeline.run("j-" + "0" * 24, request, preset, jobdir, 1))
-    except FfapiError as exc:
-        return exc, tool.transcodes
-    return None, tool.transcodes
 
 
 def refused(source: Path, tmp_path: Path, **kwargs: Any) -> FfapiError:

@@ -269,6 +269,19 @@ def test_the_input_guards_refusals_are_permanent(stderr: str, code: str) -> None
     assert breach.code == code
 
 
+def test_a_codec_refusal_names_the_decoder() -> None:
+    # ffprobe names it on the line it refuses it; the rest of the line is the allowlist
+    stderr = (
+        "[libzvbi_teletextdec @ 0x5572] Codec (libzvbi_teletextdec) not on whitelist "
+        "'h264,hevc,aac'\n    Last message repeated 1 times\n"
+    )
+    said = "ffprobe failed: a codec off the allowlist (decoder libzvbi_teletextdec)"
+    assert classify_ffmpeg_failure(stderr, tool="ffprobe").message == said
+    breach = limit_breach(stderr, 1, ALL, tool="ffprobe")
+    assert breach is not None
+    assert breach.message == said
+
+
 def test_a_picture_over_the_cap_is_refused_even_when_ffprobe_succeeds() -> None:
     # ffprobe exits 0 having zeroed the stream's size: the text is the only evidence
     breach = limit_breach(PIXELS_REFUSED, 0, NO_LIMITS, tool="ffprobe")

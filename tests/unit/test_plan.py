@@ -4,6 +4,7 @@ own: test_plan_sizing.py)."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import PurePosixPath
 
@@ -227,6 +228,24 @@ def test_anamorphic_source_width_is_the_nearest_even_display_width() -> None:
     v = video(720, 480, sample_aspect=Fraction(32, 27))
     plan = plan_mp4(P720, probe(v), SOURCE, OUT_DIR)
     assert (plan.width, plan.height) == (854, 480)
+
+
+@pytest.mark.parametrize("transfer", ["smpte2084", "arib-std-b67"])
+def test_hdr_is_tone_mapped_to_sdr_before_the_scale_and_tagged_bt709(transfer: str) -> None:
+    """An iPhone's HLG or an HDR10 PQ source: the 8-bit H.264 MP4 (and its poster) are SDR
+    BT.709, as the ladders are; left alone they kept the source's HDR tags on 8 bits."""
+    hdr = replace(video(), pix_fmt="yuv420p10le", color_transfer=transfer, codec="hevc")
+    plan = plan_mp4(P720, probe(hdr), SOURCE, OUT_DIR)
+    graph = graph_of(plan.argv)
+    assert graph.startswith("[0:0]zscale=t=linear:npl=100,")
+    assert (
+        graph.index("tonemap=tonemap=hable") < graph.index("scale=1280:720") < graph.index("split")
+    )
+    tags = plan.argv[plan.argv.index("-color_trc") - 2 : plan.argv.index("-color_trc") + 4]
+    assert tags == ("-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709")
+    sdr = plan_mp4(P720, probe(), SOURCE, OUT_DIR)
+    assert "tonemap" not in graph_of(sdr.argv)
+    assert "-color_trc" not in sdr.argv  # an SDR source's own tags pass through
 
 
 def test_audio_only_probe_is_unsupported() -> None:

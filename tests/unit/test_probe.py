@@ -35,6 +35,27 @@ def test_h264_aac_mp4() -> None:
     assert (a.codec, a.channels, a.sample_rate) == ("aac", 2, 48000)
 
 
+@pytest.mark.parametrize(
+    ("codec", "field_order", "interlaced"),
+    [
+        ("h264", "progressive", False),
+        ("mpeg2video", "tt", True),  # DVB, DVD: top field first
+        ("mpeg2video", "bb", True),
+        ("h264", "tb", True),  # coded one way, shown the other
+        ("h264", None, False),  # not stated: taken as frames
+        ("dvvideo", "unknown", True),  # DV states none at probe time; its standard is fields
+        ("dvvideo", "progressive", False),
+    ],
+)
+def test_interlacing_is_read_from_the_field_order(
+    codec: str, field_order: str | None, interlaced: bool
+) -> None:
+    doc = mp4_doc({"codec_name": codec, "field_order": field_order})
+    video = parse_probe(doc).video
+    assert video is not None
+    assert video.interlaced is interlaced
+
+
 def test_cover_art_is_not_a_video_stream() -> None:
     # An M4A/MP3 with embedded artwork: the picture is a "video" stream with attached_pic.
     cover = {

@@ -33,11 +33,11 @@ AAC = AudioStream(codec="aac", channels=2, sample_rate=48000, index=1)
 
 def probe(
     codec: str = "h264", pix_fmt: str = "yuv420p", *, rotation: int = 0,
-    transfer: str | None = None,
+    transfer: str | None = None, field_order: str | None = None,
 ) -> ProbeResult:  # fmt: skip
     video = VideoStream(codec=codec, width=1920, height=1080, fps=30.0, rotation=rotation,
                         sample_aspect=Fraction(1), pix_fmt=pix_fmt, duration=12.0,
-                        color_transfer=transfer)  # fmt: skip
+                        color_transfer=transfer, field_order=field_order)  # fmt: skip
     return ProbeResult(format_name="mov", duration=12.0, size=1, video=video, audio=AAC)
 
 
@@ -46,6 +46,8 @@ SOURCES = {
     # PQ, 10-bit, shot in portrait: tone mapping and rotation need the CPU after NVDEC
     "hevc-pq-rotated": probe("hevc", "yuv420p10le", rotation=90, transfer="smpte2084"),
     "prores": probe("prores", "yuv422p10le"),  # NVDEC cannot decode it: uploaded
+    # broadcast 1080i: NVDEC decodes it, the CPU deinterlaces it, then it is uploaded
+    "mpeg2-interlaced": probe("mpeg2video", field_order="tt"),
 }
 
 
@@ -155,6 +157,21 @@ def test_a_codec_nvdec_cannot_decode_is_decoded_by_software_then_uploaded() -> N
     argv = streaming("prores", AccelTier.GPU).argv
     assert "-hwaccel" not in argv
     assert "format=yuv420p,fps=30,trim=end=12.000,hwupload_cuda=device=0,split=" in graph(argv)
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_an_interlaced_source_is_deinterlaced_first_on_the_cpu(tier: AccelTier) -> None:
+    """Broadcast and DVD MPEG-2 (top field first): bwdif, one frame a frame, before anything
+    else and before any upload; NVDEC's frames are copied out for it."""
+    for argv in (streaming("mpeg2-interlaced", tier).argv, mp4("mpeg2-interlaced", tier).argv):
+        first = graph(argv).split(";")[0]
+        assert first.startswith("[0:0]bwdif=mode=send_frame:parity=auto:deint=interlaced,")
+        assert "-hwaccel_output_format" not in argv
+        if tier.on_gpu:
+            assert after(argv, "-hwaccel") == "cuda"
+            assert first.index("bwdif") < first.index("hwupload_cuda")
+    for argv in (streaming("h264-1080p", tier).argv, mp4("h264-1080p", tier).argv):
+        assert "bwdif" not in graph(argv)  # progressive: untouched
 
 
 def test_the_jobs_device_is_named_for_decode_and_upload() -> None:
