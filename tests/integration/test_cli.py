@@ -4,6 +4,7 @@ status, jobs, events tail and replay, and how failures are reported."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
@@ -288,14 +289,22 @@ def test_events_tail_prints_each_event_of_a_job_and_cleans_up(
 def test_events_tail_cleans_up_on_ctrl_c(ffapi_env: Stack) -> None:
     stack = ffapi_env
     ffapi = str(Path(sys.executable).parent / "ffapi")
+    # faulthandler: a tail that outlives its Ctrl-C is made to print every thread's stack
+    env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
     proc = subprocess.Popen(
-        [ffapi, "events", "tail"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+        [ffapi, "events", "tail"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env,
+    )  # fmt: skip
     try:
         _wait_until(lambda: _tail_subscriptions(stack) and _tail_queues(stack))
     finally:
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
+        try:
+            _, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)
+            _, err = proc.communicate()
+            pytest.fail(f"ffapi events tail still running 60 s after Ctrl-C:\n{err[-8000:]}")
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     assert _tail_subscriptions(stack) == []
