@@ -291,10 +291,17 @@ def test_events_tail_cleans_up_on_ctrl_c(ffapi_env: Stack) -> None:
     ffapi = str(Path(sys.executable).parent / "ffapi")
     # faulthandler: a tail that outlives its Ctrl-C is made to print every thread's stack
     env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
-    proc = subprocess.Popen(
-        [ffapi, "events", "tail"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=env,
-    )  # fmt: skip
+    # A terminal's Ctrl-C: SIGINT at its default in the child whatever this process inherited
+    # (a shell's background job starts with it ignored, and exec passes that on: the tail
+    # would then never see the signal, as happened when CI was started in the background).
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(
+            [ffapi, "events", "tail"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, env=env,
+        )  # fmt: skip
+    finally:
+        signal.signal(signal.SIGINT, inherited)
     try:
         _wait_until(lambda: _tail_subscriptions(stack) and _tail_queues(stack))
     finally:
