@@ -21,7 +21,7 @@ ARG NV_CODEC_HEADERS_SHA256=
 # The project's wheel, built once for both targets (pure Python: any CPython >= 3.11).
 FROM python:${PYTHON_VERSION}-slim-bookworm AS wheel
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements.txt ./
 COPY core ./core
 COPY infra ./infra
 COPY handlers ./handlers
@@ -96,9 +96,13 @@ RUN for want in "-encoders h264_nvenc" "-encoders hevc_nvenc" "-encoders libx264
       set -- $want; \
       ffmpeg -hide_banner "$1" | grep -qw -- "$2" || { echo "ffmpeg lacks $2" >&2; exit 1; }; \
     done
+# The dependencies are the locked ones, hashes checked; the wheel brings only the project.
 RUN --mount=type=bind,from=wheel,source=/wheels,target=/wheels \
+    --mount=type=bind,from=wheel,source=/src/requirements.txt,target=/tmp/requirements.txt \
     python3 -m venv /opt/venv \
- && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check /wheels/*.whl
+ && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check --require-hashes \
+      -r /tmp/requirements.txt \
+ && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check --no-deps /wheels/*.whl
 RUN groupadd --system --gid 10001 ffapi \
  && useradd --system --no-log-init --uid 10001 --gid ffapi \
       --home-dir /var/lib/ffapi --shell /usr/sbin/nologin ffapi \
@@ -133,9 +137,13 @@ ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ffmpeg \
  && rm -rf /var/lib/apt/lists/*
+# The dependencies are the locked ones, hashes checked; the wheel brings only the project.
 RUN --mount=type=bind,from=wheel,source=/wheels,target=/wheels \
+    --mount=type=bind,from=wheel,source=/src/requirements.txt,target=/tmp/requirements.txt \
     python -m venv /opt/venv \
- && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check /wheels/*.whl
+ && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check --require-hashes \
+      -r /tmp/requirements.txt \
+ && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check --no-deps /wheels/*.whl
 RUN groupadd --system --gid 10001 ffapi \
  && useradd --system --no-log-init --uid 10001 --gid ffapi \
       --home-dir /var/lib/ffapi --shell /usr/sbin/nologin ffapi \
