@@ -24,12 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from handlers.runtime import open_runtime
 from handlers.watcher import EventWatcher
 from handlers.worker import Worker
-from infra.aws import topic_arn
 from infra.bootstrap import bootstrap
 from infra.emulator import embedded_emulator
 from infra.ffmpeg import make_sample_clip
 from infra.logs import configure_logging
 from infra.settings import Settings
+from infra.topic import EventsTopic, events_topic_arn
 
 SOURCES = [(640, 360, 10), (1280, 720, 10), (1920, 1080, 10)]
 PHASES = ["download", "probe", "encode", "package", "upload"]
@@ -38,7 +38,9 @@ PHASES = ["download", "probe", "encode", "package", "upload"]
 async def one_job(settings: Settings, clip: Path, key: str) -> tuple[dict[str, float], float]:
     async with open_runtime(settings) as rt:
         c = rt.clients
-        topic = await topic_arn(c, settings.events_topic, settings.region)
+        topic = await events_topic_arn(
+            c.sqs, EventsTopic.parse(settings.events_topic, settings.region), settings.jobs_queue
+        )
         async with EventWatcher.subscribe(c.sqs, c.sns, topic) as watcher:
             stop = asyncio.Event()
             worker = asyncio.create_task(Worker(rt).run(stop))

@@ -47,12 +47,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from handlers.runtime import open_runtime
 from handlers.watcher import EventWatcher
 from handlers.worker import Worker
-from infra.aws import open_clients, topic_arn
+from infra.aws import open_clients
 from infra.bootstrap import bootstrap
 from infra.emulator import embedded_emulator
 from infra.ffmpeg import make_sample_clip
 from infra.logs import configure_logging
 from infra.settings import Settings
+from infra.topic import EventsTopic, events_topic_arn
 from infra.webhooks import Outcome
 
 PRESET = "mp4-480p"
@@ -148,7 +149,9 @@ async def run_jobs(
     # The client's side (upload, subscriber) has clients of its own: the runtime below is the
     # worker's alone, so leaving it times exactly the worker's shutdown.
     async with open_clients(settings) as c:
-        topic = await topic_arn(c, settings.events_topic, settings.region)
+        topic = await events_topic_arn(
+            c.sqs, EventsTopic.parse(settings.events_topic, settings.region), settings.jobs_queue
+        )
         async with EventWatcher.subscribe(c.sqs, c.sns, topic) as watcher:
             stop = asyncio.Event()
             walls, completed = [], 0

@@ -37,8 +37,11 @@ The tree (codes in brackets; ``retryable`` decides whether the message goes back
     │   │                                 same input would again [memory_limit]
     │   ├── OutputTooLarge                an output file reached the file-size cap
     │   │                                 [output_too_large]
-    │   └── QcFailed                      the package failed its quality gate; nothing of
-    │                                     it was published as complete [qc_failed]
+    │   ├── QcFailed                      the package failed its quality gate; nothing of
+    │   │                                 it was published as complete [qc_failed]
+    │   └── InvalidTopic                  FFAPI_EVENTS_TOPIC names no topic this worker can
+    │                                     use: not a name or an SNS ARN, another region, or
+    │                                     (bootstrap) another account [invalid_topic]
     └── TransientError                    retryable=True: message returns to the queue, DLQ after N
         ├── StorageUnavailable            S3/DynamoDB/SNS/SQS errors [storage_unavailable]
         ├── ResourceExhausted             disk, memory [resource_exhausted]
@@ -214,6 +217,13 @@ class QcFailed(PermanentError):
     """Encoding is deterministic: a package that fails its checks would fail them again."""
 
     default_code = "qc_failed"
+
+
+class InvalidTopic(PermanentError):
+    """A setting, not a job, is wrong: every command that publishes or subscribes refuses it
+    at start, before anything is made or received."""
+
+    default_code = "invalid_topic"
 
 
 class StorageUnavailable(TransientError):

@@ -26,9 +26,9 @@ from pydantic_settings import SettingsError
 from core.errors import FfapiError
 from core.presets import PresetFileError
 from infra.aws import error_code
-from infra.ffmpeg import MissingBinary
 from infra.logs import configure_logging
 from infra.settings import Settings
+from infra.tools import MissingBinary
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_MISSING_BINARY, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 

@@ -21,8 +21,9 @@ from handlers.watcher import EventWatcher
 from handlers.worker import Worker
 from infra.bootstrap import Resources, bootstrap
 from infra.emulator import embedded_emulator
-from infra.ffmpeg import make_sample_clip, require_binaries
+from infra.ffmpeg import make_sample_clip
 from infra.settings import Settings
+from infra.tools import use_tools
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +43,7 @@ class DemoResult:
 
 
 async def run_demo(options: DemoOptions, settings: Settings) -> int:
-    require_binaries("ffmpeg", "ffprobe")
+    use_tools(settings.tools())
     # Short polls: the demo stops its worker after one job and should not wait on a long poll.
     overrides: dict[str, Any] = {"wait_time_seconds": 1}
     if options.preset:

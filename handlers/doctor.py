@@ -13,15 +13,16 @@ from typing import Any
 
 from core.accel import AccelTier, Capabilities
 from handlers.runtime import accelerator
-from infra.ffmpeg import require_binaries
 from infra.settings import Settings
+from infra.tools import use_tools
 
 
 async def run_doctor(settings: Settings, as_json: bool) -> int:
-    require_binaries("ffmpeg", "ffprobe")
+    tools = use_tools(settings.tools())
     accel = accelerator(settings)
     caps = await accel.refresh()
     shown = {
+        "tools": {"ffmpeg": tools.ffmpeg, "ffprobe": tools.ffprobe},
         "mode": settings.accel,
         "tiers": [t.value for t in accel.order()],
         "capabilities": caps.model_dump(mode="json"),
@@ -35,7 +36,8 @@ def render(shown: dict[str, Any], caps: Capabilities) -> str:
                         for d in caps.devices)  # fmt: skip
     cuvid = [d.removesuffix("_cuvid") for d in caps.cuvid_decoders]
     lines = [
-        f"ffmpeg      {caps.ffmpeg_version}",
+        f"ffmpeg      {shown['tools']['ffmpeg']} ({caps.ffmpeg_version or 'version unknown'})",
+        f"ffprobe     {shown['tools']['ffprobe']}",
         f"devices     {devices or 'none: ' + (caps.device_note or 'no NVIDIA device visible')}",
         f"nvenc       {', '.join(caps.nvenc_encoders) or 'none in this build'}",
         f"nvdec       {', '.join(cuvid) or 'none in this build'}",

@@ -27,9 +27,10 @@ from core.presets import Mp4Preset, OutputPreset
 from core.probe import ProbeResult, parse_probe
 from core.renditions import plan_streaming
 from infra.aws import open_clients
-from infra.ffmpeg import FfmpegMedia, require_binaries
+from infra.ffmpeg import FfmpegMedia
 from infra.settings import Settings
 from infra.storage import S3ObjectStore
+from infra.tools import use_tools
 
 # The argv names the job directory's own paths; a worker's is a fresh temporary directory.
 JOB_SOURCE = PurePosixPath("job/input/source")
@@ -45,7 +46,7 @@ class PlanOptions:
 
 
 async def run_plan(options: PlanOptions, settings: Settings) -> int:
-    require_binaries("ffprobe")
+    use_tools(settings.tools())
     in_s3 = options.target.suffix == ".json"
     request = _job_request(options.target) if in_s3 else _local_request(settings.preset)
     if options.preset:

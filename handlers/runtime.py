@@ -12,7 +12,7 @@ from core.fallback import CpuOnly
 from core.pipeline import JobPipeline, PipelineLimits
 from core.ports import Accelerator
 from infra.accel import AccelConfig, GpuAccelerator
-from infra.aws import AwsClients, open_clients, topic_arn
+from infra.aws import AwsClients, open_clients
 from infra.capabilities import probe_capabilities
 from infra.ffmpeg import FfmpegMedia
 from infra.jobstore import DynamoJobStore
@@ -20,6 +20,7 @@ from infra.notify import SnsPublisher
 from infra.queue import SqsQueue
 from infra.settings import Settings
 from infra.storage import S3ObjectStore
+from infra.topic import EventsTopic, events_topic_arn
 from infra.webhooks import WebhookDispatcher, open_webhooks
 from infra.workspace import LocalDiskFiles, LocalWorkspace
 
@@ -60,14 +61,17 @@ async def open_runtime(
     ``webhook_grace``: seconds webhook deliveries still in flight get on leaving (None: until
     they finish, as a one-shot command that sends events wants)."""
     presets = settings.presets()  # before any client: a bad presets file stops us here
+    events_topic = EventsTopic.parse(settings.events_topic, settings.region)  # and a bad topic
     async with open_clients(settings) as clients, AsyncExitStack() as scope:
         objects = S3ObjectStore(clients.s3, settings.transfer_concurrency)
         jobs = DynamoJobStore(clients.dynamodb, settings.jobs_table)
         # Left before the clients close: a delivery's outcome is written to the job store.
         hooks = await scope.enter_async_context(open_webhooks(settings, jobs, webhook_grace))
-        events = SnsPublisher(
-            clients.sns, await topic_arn(clients, settings.events_topic, settings.region)
+        queue = await SqsQueue.open(clients.sqs, settings.jobs_queue) if with_queue else None
+        topic = await events_topic_arn(
+            clients.sqs, events_topic, queue.url if queue else settings.jobs_queue
         )
+        events = SnsPublisher(clients.sns, topic)
         limits = PipelineLimits(
             float(settings.transcode_timeout), settings.media_limits(), settings.ffmpeg_limits(),
             settings.transfer_concurrency, settings.progress_interval, settings.progress_step,
@@ -84,5 +88,4 @@ async def open_runtime(
             dispatch,
             objects, jobs, events, workspace(settings), pipeline, utcnow, hooks,
         )  # fmt: skip
-        queue = await SqsQueue.open(clients.sqs, settings.jobs_queue) if with_queue else None
         yield Runtime(settings, clients, dispatcher, queue, jobs, accel, hooks)

@@ -17,10 +17,10 @@ from handlers.runtime import open_runtime, workspace
 from handlers.worker import Worker
 from infra.bootstrap import Resources, bootstrap
 from infra.emulator import embedded_emulator
-from infra.ffmpeg import require_binaries
 from infra.health import serve_health
 from infra.readiness import worker_readiness
 from infra.settings import Settings
+from infra.tools import use_tools
 
 OnOutcome = Callable[[Outcome], None]
 
@@ -39,7 +39,7 @@ class LocalStack:
 async def run_worker(
     settings: Settings, concurrency: int | None, on_outcome: OnOutcome | None = None
 ) -> int:
-    require_binaries("ffmpeg", "ffprobe")
+    use_tools(settings.tools())
     # Job dirs of a killed worker (kill -9, OOM, a spot reclaim) are never cleaned by it.
     swept = await asyncio.to_thread(workspace(settings).sweep)
     log.info("workspace.swept", removed=len(swept), names=[p.name for p in swept])
@@ -70,7 +70,7 @@ async def run_local(
     on_ready: Callable[[LocalStack], None] | None = None,
 ) -> int:
     """The embedded emulator, its resources and the worker, until SIGINT/SIGTERM."""
-    require_binaries("ffmpeg", "ffprobe")
+    use_tools(settings.tools())
     with embedded_emulator(settings.region) as emulator:
         resources = await asyncio.to_thread(bootstrap, settings)
         if on_ready is not None:

@@ -16,6 +16,7 @@ from core.dispatch import Disposition, QueueMessage
 from handlers.runtime import open_runtime
 from infra.logs import configure_logging
 from infra.settings import Settings
+from infra.tools import use_tools
 
 log = structlog.get_logger("ffapi.lambda")
 
@@ -27,6 +28,7 @@ class BatchProcessingError(Exception):
 def handler(event: dict[str, Any], context: object) -> dict[str, list[dict[str, str]]]:
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
+    use_tools(settings.tools())
     return asyncio.run(process_batch(event, settings))
 
 

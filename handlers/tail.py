@@ -18,8 +18,9 @@ from typing import Any
 
 from core.events import EventType
 from handlers.jobs_view import progress_text
-from infra.aws import AwsClients, aws_errors, open_clients, topic_arn
+from infra.aws import AwsClients, aws_errors, open_clients
 from infra.settings import Settings
+from infra.topic import EventsTopic
 
 
 def event_type(name: str) -> EventType:
@@ -29,22 +30,27 @@ def event_type(name: str) -> EventType:
 
 async def run_tail(settings: Settings, types: Iterable[EventType], count: int | None) -> int:
     wanted = sorted({t.value for t in types})
-    async with open_clients(settings) as clients:
-        topic = await topic_arn(clients, settings.events_topic, settings.region)
-        async with subscribed_queue(clients, topic, wanted) as queue_url:
-            print(f"tailing {topic} (Ctrl-C stops)", file=sys.stderr, flush=True)
-            seen = 0
-            while count is None or seen < count:
-                for event in await _receive(clients, queue_url, settings.wait_time_seconds):
-                    print(event_line(event), flush=True)
-                    seen += 1
-                    if seen == count:
-                        break
+    events_topic = EventsTopic.parse(settings.events_topic, settings.region)
+    async with (
+        open_clients(settings) as clients,
+        subscribed_queue(clients, events_topic, wanted) as (queue_url, topic),
+    ):
+        print(f"tailing {topic} (Ctrl-C stops)", file=sys.stderr, flush=True)
+        seen = 0
+        while count is None or seen < count:
+            for event in await _receive(clients, queue_url, settings.wait_time_seconds):
+                print(event_line(event), flush=True)
+                seen += 1
+                if seen == count:
+                    break
     return 0
 
 
 @asynccontextmanager
-async def subscribed_queue(clients: AwsClients, topic: str, types: list[str]) -> AsyncIterator[str]:
+async def subscribed_queue(
+    clients: AwsClients, events_topic: EventsTopic, types: list[str]
+) -> AsyncIterator[tuple[str, str]]:
+    """The queue's URL and the topic's ARN: a topic given by name is in the queue's account."""
     sqs, sns = clients.sqs, clients.sns
     with aws_errors("sqs:CreateQueue"):
         url = (await sqs.create_queue(QueueName=f"ffapi-tail-{uuid.uuid4().hex[:12]}"))["QueueUrl"]
@@ -53,6 +59,7 @@ async def subscribed_queue(clients: AwsClients, topic: str, types: list[str]) ->
             arn = (await sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"]))[
                 "Attributes"
             ]["QueueArn"]
+            topic = events_topic.in_account_of(arn)
             policy = json.dumps({"Version": "2012-10-17", "Statement": [{
                 "Sid": "ffapi-tail", "Effect": "Allow",
                 "Principal": {"Service": "sns.amazonaws.com"}, "Action": "sqs:SendMessage",
@@ -67,7 +74,7 @@ async def subscribed_queue(clients: AwsClients, topic: str, types: list[str]) ->
                 ReturnSubscriptionArn=True,
             )  # fmt: skip
         try:
-            yield url
+            yield url, topic
         finally:
             with aws_errors("sns:Unsubscribe"):
                 await sns.unsubscribe(SubscriptionArn=sub["SubscriptionArn"])

@@ -34,7 +34,6 @@ class AwsClients:
     sqs: Any
     sns: Any
     dynamodb: Any
-    sts: Any
 
 
 @asynccontextmanager
@@ -47,17 +46,7 @@ async def open_clients(settings: Settings) -> AsyncIterator[AwsClients]:
         sqs = await stack.enter_async_context(session.client("sqs", config=sqs_config))
         sns = await stack.enter_async_context(session.client("sns", config=client_config()))
         ddb = await stack.enter_async_context(session.client("dynamodb", config=client_config()))
-        sts = await stack.enter_async_context(session.client("sts", config=client_config()))
-        yield AwsClients(s3=s3, sqs=sqs, sns=sns, dynamodb=ddb, sts=sts)
-
-
-async def topic_arn(clients: AwsClients, name_or_arn: str, region: str) -> str:
-    """An ARN as given, or one built from a topic name and the caller's account."""
-    if name_or_arn.startswith("arn:"):
-        return name_or_arn
-    with aws_errors("sts:GetCallerIdentity"):
-        account = (await clients.sts.get_caller_identity())["Account"]
-    return f"arn:aws:sns:{region}:{account}:{name_or_arn}"
+        yield AwsClients(s3=s3, sqs=sqs, sns=sns, dynamodb=ddb)
 
 
 @contextmanager

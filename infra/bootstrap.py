@@ -14,8 +14,10 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
+from core.errors import InvalidTopic
 from infra.aws import client_config, error_code
 from infra.settings import Settings
+from infra.topic import Arn, EventsTopic
 
 NOTIFICATION_ID = "ffapi-watch"
 
@@ -35,6 +37,7 @@ class Resources:
 
 
 def bootstrap(settings: Settings) -> Resources:
+    topic = EventsTopic.parse(settings.events_topic, settings.region)  # before making anything
     session = boto3.Session(region_name=settings.region)
     s3, sqs, sns, ddb = (
         session.client(name, config=client_config()) for name in ("s3", "sqs", "sns", "dynamodb")
@@ -53,13 +56,37 @@ def bootstrap(settings: Settings) -> Resources:
     })  # fmt: skip
     _ensure_policy(sqs, queue_url, _s3_may_send(queue_arn, settings.input_bucket))
     _ensure_notification(s3, settings.input_bucket, queue_arn, settings.watch_prefix)
-    topic_arn = sns.create_topic(Name=settings.events_topic)["TopicArn"]
+    topic_arn = _ensure_topic(sns, topic, queue_arn)
     _ensure_table(ddb, settings.jobs_table)
     return Resources(
         input_bucket=settings.input_bucket, output_bucket=settings.output_bucket,
         queue_url=queue_url, queue_arn=queue_arn, dlq_url=dlq_url, topic_arn=topic_arn,
         table=settings.jobs_table,
     )  # fmt: skip
+
+
+def _ensure_topic(sns: Any, topic: EventsTopic, queue_arn: str) -> str:
+    """Create the topic by its name (CreateTopic takes no ARN) where the queue was made: a
+    topic given as an ARN must be in that account, or the workers would publish to a topic
+    this never made."""
+    if topic.arn is not None:
+        _check_same_account(topic.arn, queue_arn)
+    made = str(sns.create_topic(Name=topic.name)["TopicArn"])
+    if topic.arn is not None and made != str(topic.arn):
+        raise InvalidTopic(f"FFAPI_EVENTS_TOPIC is {topic.arn}, but SNS made {made}: these "
+                           "credentials and endpoint answer for another account")  # fmt: skip
+    return made
+
+
+def _check_same_account(topic: Arn, queue_arn: str) -> None:
+    queue = Arn.parse(queue_arn)
+    if queue is not None and (queue.partition, queue.account) != (topic.partition, topic.account):
+        raise InvalidTopic(
+            f"FFAPI_EVENTS_TOPIC is in account {topic.account} ({topic.partition}), but these "
+            f"credentials make resources in account {queue.account} ({queue.partition}, the "
+            f"jobs queue {queue_arn}): bootstrap with that account's credentials, or give the "
+            "topic's name"
+        )
 
 
 def _ensure_bucket(s3: Any, bucket: str, region: str) -> None:

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
 import signal
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -36,6 +35,7 @@ from core.plan import packets_argv, probe_argv
 from core.progress import EncodeProgress, ProgressBlocks
 from core.qc import Packet
 from infra.confinement import child_env, in_child
+from infra.tools import tools_in_force
 
 log = structlog.get_logger("ffapi.ffmpeg")
 
@@ -48,21 +48,9 @@ PROBE_TIMEOUT = 60.0
 PACKETS_TIMEOUT = 600.0
 
 
-class MissingBinary(RuntimeError):
-    pass
-
-
-def require_binaries(*names: str) -> None:
-    missing = [n for n in names if shutil.which(n) is None]
-    if missing:
-        raise MissingBinary(
-            f"{', '.join(missing)} not found on PATH. On Debian/Ubuntu: "
-            "`sudo apt-get install -y ffmpeg`; on macOS: `brew install ffmpeg`."
-        )
-
-
 class FfmpegMedia:
-    """The MediaTool port, backed by the ffmpeg/ffprobe binaries on PATH.
+    """The MediaTool port, backed by the ffmpeg/ffprobe binaries resolved at start
+    (infra/tools.py).
 
     ``stall_seconds``: an encode run with progress is killed when its encoded time has not
     advanced this long (None: only the wall-clock timeout stops it). ``probe_limits``: the
@@ -205,6 +193,7 @@ async def run_argv(
     a sign of life, silent or not (a storyboard over hours of input prints nothing for
     minutes); its own timeout and the stall watchdog are what bound it.
     """
+    argv = tools_in_force().argv(argv)  # ffmpeg/ffprobe: the paths resolved at start
     alive = asyncio.create_task(_beat_every_second())
     try:
         return await _run(argv, cwd, timeout, on_line, stall, limits)

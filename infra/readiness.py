@@ -15,6 +15,7 @@ it can do work. Each check answers ``ok`` and a ``detail`` a person can act on:
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import tempfile
 import time
@@ -25,6 +26,7 @@ from typing import Any
 
 from core.errors import FfapiError
 from infra.accel import GpuAccelerator
+from infra.tools import tools_in_force
 
 MIB = 1024 * 1024
 QUEUE_TIMEOUT = 2.0  # seconds: a probe must answer well within the orchestrator's timeout
@@ -66,8 +68,10 @@ async def _guarded(check: Check) -> CheckResult:
 
 def binary(name: str) -> Check:
     async def check() -> CheckResult:
-        path = shutil.which(name)  # the PATH of this moment, not the one at start
-        return CheckResult(path is not None, path or f"{name} not found on PATH")
+        path = tools_in_force().executable(name)  # what jobs run: resolved at start
+        if os.access(path, os.X_OK) and os.path.isfile(path):
+            return CheckResult(True, path)
+        return CheckResult(False, f"{path} is gone or not executable")
 
     return check
 

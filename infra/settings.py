@@ -24,6 +24,7 @@ from core.presets import PresetCatalog, PresetFileError
 from core.watch import IntakeConfig, WatchRule
 from core.webhooks import WebhookEndpoint, WebhookSecret
 from infra.ffmpeg import PROBE_TIMEOUT
+from infra.tools import ToolPaths, resolve_tools
 
 # ffprobe's codec names: they go into ffmpeg's -codec_whitelist, joined by commas.
 CodecName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,32}$")]
@@ -81,6 +82,11 @@ class Settings(BaseSettings):
         "stopped and handed back to the queue (ECS kills 30 s after SIGTERM by default)",
     )  # fmt: skip
     transcode_timeout: int = Field(default=3600, ge=10)
+    ffmpeg: str = Field(
+        default="", description="the ffmpeg that runs: a path (or a name looked up on PATH), "
+        "resolved once at start; empty: the first ffmpeg on PATH at start",
+    )  # fmt: skip
+    ffprobe: str = Field(default="", description="the ffprobe that runs, as FFAPI_FFMPEG")
     stall_seconds: float = Field(
         default=120.0, gt=0,
         description="an encode whose encoded time has not advanced this long is killed and "
@@ -235,6 +241,10 @@ class Settings(BaseSettings):
             webhook_loopback=self.webhook_allow_loopback,
         )
         return IntakeConfig(rules=(rule,), default_output=self.output_location, policy=policy)
+
+    def tools(self) -> ToolPaths:
+        """ffmpeg and ffprobe as absolute paths, resolved now (MissingBinary if one is not)."""
+        return resolve_tools(self.ffmpeg, self.ffprobe)
 
     def presets(self) -> PresetCatalog:
         """The catalog in force; raises PresetFileError (and so stops the worker) when the

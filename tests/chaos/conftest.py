@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from infra.emulator import EmbeddedEmulator, embedded_emulator
-from infra.ffmpeg import make_sample_clip, require_binaries
+from infra.ffmpeg import make_sample_clip
+from infra.tools import tools_in_force
 from tests.harness.stack import REGION, EventLog, make_fleet_stack, queue_empty
 from tests.harness.stack import FleetStack as ChaosStack
 
@@ -45,7 +46,7 @@ def figure(request: pytest.FixtureRequest) -> Callable[[str], None]:
 
 @pytest.fixture(scope="session")
 def emulator() -> Iterator[EmbeddedEmulator]:
-    require_binaries("ffmpeg", "ffprobe")
+    tools_in_force()
     with embedded_emulator(REGION) as emu:
         yield emu
 

@@ -71,7 +71,7 @@ def test_every_variable_is_a_setting(template: dict[str, Any]) -> None:
 #   Lambda's SQS poller (not our code)         sqs:ReceiveMessage, DeleteMessage, GetQueueAttributes
 #   Lambda's log agent                         logs:CreateLogStream, logs:PutLogEvents
 # Not called in Lambda mode: sqs:ChangeMessageVisibility and sqs:GetQueueUrl (the container
-# worker's), sts:GetCallerIdentity (the topic is given as an ARN), dynamodb:Scan (`ffapi jobs`).
+# worker's), dynamodb:Scan (`ffapi jobs`). The topic is given as an ARN: nothing is called for it.
 NAMES = {
     "InputBucket": "ffapi-input-123456789012", "OutputBucket": "ffapi-output-bucket",
     "JobsQueue": "ffapi-JobsQueue", "DeadLetterQueue": "ffapi-DeadLetterQueue",
@@ -244,7 +244,7 @@ def test_the_keys_the_code_derives_are_the_ones_the_role_covers(
     for name, value in env.items():  # as Lambda hands them to the function
         monkeypatch.setenv(name, str(value))
     settings = Settings()
-    assert settings.events_topic.startswith("arn:")  # so topic_arn() never asks STS
+    assert settings.events_topic.startswith("arn:")  # so nothing is called to find it
     policies = stack.role_policies()
     bucket_arn = f"arn:aws:s3:::{settings.input_bucket}"
     watched = f"{settings.watch_prefix}clip.mp4"

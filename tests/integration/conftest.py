@@ -23,9 +23,10 @@ from handlers.watcher import TERMINAL_TYPES, EventWatcher
 from handlers.worker import Worker
 from infra.bootstrap import Resources, bootstrap
 from infra.emulator import EmbeddedEmulator, embedded_emulator
-from infra.ffmpeg import make_sample_clip, require_binaries
+from infra.ffmpeg import make_sample_clip
 from infra.logs import configure_logging
 from infra.settings import Settings, settings_environment
+from infra.tools import resolve_tools, tools_in_force
 from tests.event_contract import check_event
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ class Scenario:
 
 @pytest.fixture(scope="session")
 def emulator() -> Iterator[EmbeddedEmulator]:
-    require_binaries("ffmpeg", "ffprobe")
+    tools_in_force()
     # As every entry point does: JSON logs on stderr (unconfigured structlog prints to
     # stdout, which a test of a command's output would read as part of it).
     configure_logging("INFO", "json")
@@ -129,6 +130,14 @@ def short_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small clip for tests about the queue rather than the picture."""
     path = tmp_path_factory.mktemp("media") / "short.mp4"
     return asyncio.run(make_sample_clip(path, seconds=2, width=320, height=180, fps=15))
+
+
+def use_tools_for_test(
+    monkeypatch: pytest.MonkeyPatch, *, ffmpeg: str = "", ffprobe: str = ""
+) -> None:
+    """The tools a worker started with these FFAPI_FFMPEG / FFAPI_FFPROBE would run, for this
+    test only (a fake first on PATH no longer runs: the paths are resolved at start)."""
+    monkeypatch.setattr("infra.tools._in_force", resolve_tools(ffmpeg, ffprobe))
 
 
 def run_worker(

@@ -21,7 +21,7 @@ import pytest
 
 from infra.settings import Settings
 
-from .conftest import Scenario, Stack, job_record, run_worker
+from .conftest import Scenario, Stack, job_record, run_worker, use_tools_for_test
 
 pytestmark = pytest.mark.integration
 
@@ -60,7 +60,7 @@ os.execv({real!r}, [{real!r}, *argv])
 
 
 def fake_ffmpeg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str) -> Path:
-    """Put the fake first on PATH; return the log of the argv it was given."""
+    """Make the fake the ffmpeg that runs; return the log of the argv it was given."""
     real = shutil.which("ffmpeg")
     assert real is not None
     bindir, log = tmp_path / "fakebin", tmp_path / "ffmpeg-calls.jsonl"
@@ -68,7 +68,7 @@ def fake_ffmpeg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str) -> P
     script = bindir / "ffmpeg"
     script.write_text(FAKE.format(python=sys.executable, mode=mode, log=str(log), real=real))
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    use_tools_for_test(monkeypatch, ffmpeg=str(script))
     return log
 
 

@@ -23,8 +23,8 @@ from core.errors import InvalidMedia, StorageUnavailable
 from handlers import cli
 from handlers.cli_errors import explain
 from infra.bootstrap import NOTIFICATION_ID, bootstrap, same_rule
-from infra.ffmpeg import MissingBinary
 from infra.settings import Settings
+from infra.tools import MissingBinary
 
 from .conftest import Stack, drain_events, run_worker, subscribe_queue
 

@@ -20,6 +20,8 @@ from core.playlists import MediaPlaylist
 from core.qc import PacketFold
 from infra.ffmpeg import STDERR_LIMIT, FfmpegMedia, run_argv
 
+from .conftest import use_tools_for_test
+
 pytestmark = pytest.mark.integration
 
 
@@ -122,7 +124,7 @@ def test_packets_are_handed_over_as_they_come_however_many(
         'printf "%.6f,0.033333,%d,%s\\n", i / 30, 48 + i * 1000, (i % 60 ? "__" : "K_") }\'\n'
     )
     fake.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    use_tools_for_test(monkeypatch, ffprobe=str(fake))
     fold = PacketFold([48 + n * 120_000 for n in range(5400)])  # 4 s segments: 120 packets
     asyncio.run(FfmpegMedia().packets(tmp_path / "rendition.mp4", ("mov",), "v", fold.add))
     facts = fold.facts("1080p", "video", MediaPlaylist("1080p.m3u8", None, (), 4))

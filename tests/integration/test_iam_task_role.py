@@ -39,14 +39,20 @@ def task_role_policy(settings: Settings, resources: Resources) -> dict[str, Any]
     return dict(policy)
 
 
+@pytest.mark.parametrize("topic_form", ["arn", "name"])
 def test_the_container_worker_runs_on_the_documented_task_role(
     iam_server: IamServer, deployment: Deployment, short_clip: Path,
-    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str], topic_form: str,
 ) -> None:  # fmt: skip
     endpoint = iam_server.endpoint
     worker = iam_server.user(task_role_policy(deployment.settings, deployment.resources))
-    # The queue by name, as FFAPI_JOBS_QUEUE usually is: sqs:GetQueueUrl is used too.
-    settings = deployment.settings.model_copy(update={"wait_time_seconds": 1})
+    # The queue by name, as FFAPI_JOBS_QUEUE usually is: sqs:GetQueueUrl is used too. The
+    # topic by name needs no more: its account comes from the queue's ARN (no STS).
+    topic = deployment.resources.topic_arn
+    settings = deployment.settings.model_copy(update={
+        "wait_time_seconds": 1,
+        "events_topic": topic if topic_form == "arn" else topic.rsplit(":", 1)[1],
+    })  # fmt: skip
     assert not settings.jobs_queue.startswith("http")
     admin_s3 = iam_server.admin.client(endpoint, "s3")
     admin_s3.upload_file(str(short_clip), settings.input_bucket, "incoming/clip.mp4")

@@ -22,7 +22,7 @@ from infra.ffmpeg import FfmpegMedia
 from infra.storage import S3ObjectStore
 from infra.workspace import LocalWorkspace
 
-from .conftest import Stack, run_worker
+from .conftest import Stack, run_worker, use_tools_for_test
 
 pytestmark = pytest.mark.integration
 
@@ -183,7 +183,7 @@ time.sleep(600)
 
 
 def stalling_ffmpeg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Put the stalling fake first on PATH; return the file it lists its pids in."""
+    """Make the stalling fake the ffmpeg that runs; return the file it lists its pids in."""
     real = shutil.which("ffmpeg")
     assert real is not None
     bindir, pids = tmp_path / "fakebin", tmp_path / "ffmpeg-pids"
@@ -191,7 +191,7 @@ def stalling_ffmpeg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     script = bindir / "ffmpeg"
     script.write_text(STALLING.format(python=sys.executable, real=real, pids=str(pids)))
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    use_tools_for_test(monkeypatch, ffmpeg=str(script))
     return pids
 
 

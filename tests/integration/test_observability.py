@@ -36,7 +36,7 @@ from infra.readiness import (
 from infra.settings import Settings
 from tests.event_contract import check_event
 
-from .conftest import REGION, Stack
+from .conftest import REGION, Stack, use_tools_for_test
 from .test_accel_service import GPU, FakeProber, accelerator, capabilities, offered
 
 pytestmark = pytest.mark.integration
@@ -224,21 +224,22 @@ def test_readyz_is_200_when_every_check_passes(stack: Stack) -> None:
     assert "reachable" in body["checks"]["queue"]["detail"]
 
 
-def test_readyz_is_503_when_ffmpeg_leaves_the_path(
+def test_readyz_is_503_when_the_ffmpeg_resolved_at_start_is_gone(
     stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    only_ffprobe = tmp_path / "bin"
-    only_ffprobe.mkdir()
-    ffprobe = shutil.which("ffprobe")
-    assert ffprobe is not None
-    (only_ffprobe / "ffprobe").symlink_to(ffprobe)
-    monkeypatch.setenv("PATH", str(only_ffprobe))  # after start: checked at request time
+    real = shutil.which("ffmpeg")
+    assert real is not None
+    ffmpeg = tmp_path / "bin" / "ffmpeg"
+    ffmpeg.parent.mkdir()
+    ffmpeg.symlink_to(real)
+    use_tools_for_test(monkeypatch, ffmpeg=str(ffmpeg))
+    ffmpeg.unlink()  # after start: checked at request time
     status, body, health = stack_readyz(stack)
     assert status == 503
     assert health == 200  # alive all the same: restarting would not bring ffmpeg back
     assert body["status"] == "not ready"
     assert failing(body) == {"ffmpeg"}
-    assert "not found on PATH" in body["checks"]["ffmpeg"]["detail"]
+    assert body["checks"]["ffmpeg"]["detail"] == f"{ffmpeg} is gone or not executable"
 
 
 def test_readyz_is_503_below_the_free_disk_threshold(stack: Stack) -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from core.webhooks import SECRET_PREFIX
 from infra.emulator import EmbeddedEmulator, embedded_emulator
-from infra.ffmpeg import require_binaries
+from infra.tools import tools_in_force
 from tests.harness.fleet import Fleet
 from tests.harness.stack import REGION, make_fleet_stack
 
@@ -112,14 +112,14 @@ def _share(what: str, verdicts: list[Verdict], kind: Callable[[Expect], bool]) -
 
 @pytest.fixture(scope="session")
 def emulator() -> Iterator[EmbeddedEmulator]:
-    require_binaries("ffmpeg", "ffprobe")
+    tools_in_force()
     with embedded_emulator(REGION) as emu:
         yield emu
 
 
 @pytest.fixture(scope="session")
 def media(tmp_path_factory: pytest.TempPathFactory) -> MediaFixtures:
-    require_binaries("ffmpeg", "ffprobe")
+    tools_in_force()
     return MediaFixtures.make(tmp_path_factory.mktemp("hostile-media"))
 
 

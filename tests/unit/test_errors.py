@@ -65,6 +65,7 @@ def test_the_tree_is_what_the_docstring_says() -> None:
         "OutputTooLarge",
         "CpuTimeExceeded",
         "QcFailed",
+        "InvalidTopic",
         "StorageUnavailable",
         "ResourceExhausted",
         "InsufficientDisk",
