@@ -19,9 +19,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from core.errors import AcceleratorFailed, FfapiError, QcFailed
+from core.scrub import scrub
 
 
 class AccelTier(StrEnum):
@@ -132,4 +133,9 @@ class TierFailure(BaseModel):
 
     tier: AccelTier
     reason: str
-    message: str
+    message: str  # the tool's words, scrubbed: job.json and events carry it
+
+    @field_validator("message")
+    @classmethod
+    def _public(cls, message: str) -> str:
+        return scrub(message)  # the job.fallback log line keeps it raw

@@ -8,7 +8,8 @@ worker. The JSON Schemas in ``events/schemas/`` are generated from these models
 What every job event says (``JobContext``): the job id, the input, the preset, the output
 location, the caller's correlation id and ``metadata`` echoed back (bounded by the request's
 own limits: 16 keys, 256 characters each), and the attempt. ``completed`` adds the result
-(``job.json``); ``failed`` adds ``{code, message, retryable, stderr_tail, details}``.
+(``job.json``); ``failed`` adds ``{code, message, retryable, stderr_tail, details}``, their
+text scrubbed of memory addresses and filesystem paths (:mod:`core.scrub`).
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.events import CloudEvent, EventType
 from core.jobs import JobResult
 from core.models import OutputLocation, S3ObjectRef
 from core.progress import ProgressUpdate
+from core.scrub import scrub, scrub_values
 
 # Every field is always sent (null when unknown): the schemas say so, for consumers.
 _CONTRACT = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
@@ -72,6 +74,18 @@ class ErrorInfo(_Data):
     retryable: bool
     stderr_tail: str | None = Field(default=None, description="the end of ffmpeg's stderr")
     details: dict[str, Any] | None = Field(default=None, description="e.g. the QC report")
+
+    # Where an error becomes an event: tool text is scrubbed of addresses and paths here,
+    # once, whatever raised it (the job record and the log keep it raw).
+    @field_validator("message", "stderr_tail")
+    @classmethod
+    def _public_text(cls, text: str | None) -> str | None:
+        return scrub(text) if text is not None else None
+
+    @field_validator("details")
+    @classmethod
+    def _public_details(cls, details: dict[str, Any] | None) -> dict[str, Any] | None:
+        return scrub_values(details) if details is not None else None
 
 
 class FailedData(JobContext):

@@ -9,6 +9,7 @@ canary's record of connections, and what the buckets and the job table hold afte
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -30,6 +31,9 @@ SETTLE_TIMEOUT = 150.0  # seconds for every case to be settled; each case fails 
 QUIET_SECONDS = 5.0  # queue empty and no new event this long: nothing more is coming
 
 TERMINAL = ("ffapi.job.completed", "ffapi.job.failed")
+# What a job.failed event must not carry (core/scrub.py): a tool's memory address
+# (`[png @ 0x55…]`; not the 0x of 16000x16000), or an absolute path or file: URL.
+INTERNALS = re.compile(r"\b0x[0-9a-fA-F]+|file:|(?<![\w.:/-])/(?!/)[\w.-]+/")
 _TAG_LETTERS = "ghjkmnpqrstvwxyz"  # no hex digit: a tag never occurs inside a message id
 
 
@@ -111,6 +115,11 @@ class Verdict:
             found.append(f"injected text in ffmpeg/ffprobe argv: {self.injected_in_argv}")
         if self.leaks:
             found.append(f"the canary's secret in: {self.leaks}")
+        found += [
+            f"job.failed event says {match.group()!r}"
+            for e in self.terminal if e["type"] == "ffapi.job.failed"
+            if (match := INTERNALS.search(json.dumps(e["data"]["error"])))
+        ]  # fmt: skip
         tools = sorted({r.tool for r in self.runs})
         if (outcome in UNOPENED_CODES or outcome == "ignored") and tools:
             found.append(f"refused before its download, yet {tools} ran for it")
