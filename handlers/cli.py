@@ -23,11 +23,13 @@ from core.dispatch import Outcome
 from core.events import EventType
 from core.jobs import JobStatus
 from handlers.cli_errors import Work, run_command
+from handlers.cli_help import FlagCommand, FlagGroup, flag
 from handlers.demo import DemoOptions, run_demo
 from handlers.dlq import run_dlq_list, run_dlq_redrive
 from handlers.doctor import run_doctor
 from handlers.jobs_view import list_jobs, outcome_lines, show_status
 from handlers.plan import PlanOptions, run_plan
+from handlers.preset_option import preset_help
 from handlers.replay import run_replay
 from handlers.service import LocalStack, run_local, run_worker
 from handlers.submit import SubmitOptions, run_submit
@@ -41,16 +43,27 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
+    cls=FlagGroup,
 )
 events_app = typer.Typer(
-    help="Watch the events topic, or send a job's final event again.", no_args_is_help=True
-)
+    help="Watch the events topic, or send a job's final event again.", no_args_is_help=True,
+    cls=FlagGroup,
+)  # fmt: skip
 app.add_typer(events_app, name="events")
 dlq_app = typer.Typer(
     help="Look at the dead-letter queue, or move dead letters back to the jobs queue.",
     no_args_is_help=True,
+    cls=FlagGroup,
 )
 app.add_typer(dlq_app, name="dlq")
+
+
+# --concurrency's default is the setting's: typer would show a str default in parentheses
+# (and the help is rich markup: a bracket is escaped).
+_CONCURRENCY = (
+    "Jobs at once. \\[default: FFAPI_WORKER_CONCURRENCY, else "
+    f"{Settings.model_fields['worker_concurrency'].default}]"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,13 +80,13 @@ def _run(ctx: typer.Context, work: Work, *, quiet: bool = True, uses_aws: bool =
 def _global_options(
     ctx: typer.Context,
     debug: Annotated[
-        bool, typer.Option("--debug", help="On failure, print the traceback (and the logs).")
+        bool, flag("--debug", help="On failure, print the traceback (and the logs).")
     ] = False,
 ) -> None:
     ctx.obj = Flags(debug)
 
 
-@app.command()
+@app.command(cls=FlagCommand)
 def demo(
     ctx: typer.Context,
     input_file: Annotated[
@@ -85,24 +98,23 @@ def demo(
             help="Your media file (default: a generated clip).",
         ),
     ] = None,
-    preset: Annotated[
-        str | None, typer.Option(help="Output preset (default: web-hls; see core/presets.toml).")
-    ] = None,
+    preset: Annotated[str | None, typer.Option(help=preset_help("Output preset"))] = None,
     out: Annotated[Path | None, typer.Option(help="Copy the job's outputs here.")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the job.")] = 600.0,
-    verbose: Annotated[
-        bool, typer.Option("-v", "--verbose", help="Show the worker's JSON logs.")
-    ] = False,
+    verbose: Annotated[bool, flag("-v", "--verbose", help="Show the worker's JSON logs.")] = False,
 ) -> None:
     """Run one job end to end on the embedded emulator."""
     options = DemoOptions(input_file, preset, out, timeout)
     _run(ctx, lambda settings: run_demo(options, settings), quiet=not verbose)
 
 
-@app.command()
+@app.command(cls=FlagCommand)
 def local(
     ctx: typer.Context,
-    concurrency: Annotated[int | None, typer.Option(help="Jobs at once.")] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(help=_CONCURRENCY),
+    ] = None,
 ) -> None:
     """Embedded emulator + resources + worker, until Ctrl-C; one line per job outcome."""
 
@@ -114,7 +126,7 @@ def local(
     _run(ctx, work, quiet=False)
 
 
-@app.command("bootstrap")
+@app.command("bootstrap", cls=FlagCommand)
 def bootstrap_command(ctx: typer.Context) -> None:
     """Create the buckets, queues, topic and table (idempotent)."""
 
@@ -126,11 +138,12 @@ def bootstrap_command(ctx: typer.Context) -> None:
     _run(ctx, work, uses_aws=True)
 
 
-@app.command()
+@app.command(cls=FlagCommand)
 def worker(
     ctx: typer.Context,
     concurrency: Annotated[
-        int | None, typer.Option(help="Jobs at once (FFAPI_WORKER_CONCURRENCY).")
+        int | None,
+        typer.Option(help=_CONCURRENCY),
     ] = None,
     http_port: Annotated[
         int | None,
@@ -151,7 +164,7 @@ def worker(
     _run(ctx, work, quiet=False)
 
 
-@app.command()
+@app.command(cls=FlagCommand)
 def plan(
     ctx: typer.Context,
     target: Annotated[
@@ -161,9 +174,9 @@ def plan(
         ),
     ],
     preset: Annotated[
-        str | None, typer.Option(help="Preset to plan with (default: the request's or default).")
+        str | None, typer.Option(help=preset_help("Preset to plan with (else the request's)"))
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+    as_json: Annotated[bool, flag("--json", help="Print the plan as JSON.")] = False,
     accel: Annotated[
         AccelTier, typer.Option(help="Plan for this accelerator tier.")
     ] = AccelTier.CPU,
@@ -173,22 +186,24 @@ def plan(
     _run(ctx, lambda settings: run_plan(options, settings))
 
 
-@app.command()
+@app.command(cls=FlagCommand)
 def doctor(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the probe as JSON.")] = False,
+    as_json: Annotated[bool, flag("--json", help="Print the probe as JSON.")] = False,
 ) -> None:
     """Probe the GPU/CPU tiers; say what jobs run on."""
     _run(ctx, lambda settings: run_doctor(settings, as_json))
 
 
-@app.command()
+@app.command(cls=FlagCommand)
 def submit(
     ctx: typer.Context,
     target: Annotated[str, typer.Argument(help="A media file, or s3://bucket/key.")],
-    preset: Annotated[str | None, typer.Option(help="Preset (default: FFAPI_PRESET's).")] = None,
+    preset: Annotated[
+        str | None, typer.Option(help=preset_help("Preset (else FFAPI_PRESET's)"))
+    ] = None,
     wait: Annotated[
-        bool, typer.Option("--wait", help="Follow the job with a progress bar to its end.")
+        bool, flag("--wait", help="Follow the job with a progress bar to its end.")
     ] = False,
     timeout: Annotated[float, typer.Option(help="Seconds --wait waits, at most.")] = 600.0,
 ) -> None:
@@ -197,17 +212,17 @@ def submit(
     _run(ctx, lambda settings: run_submit(options, settings), uses_aws=True)
 
 
-@app.command()
+@app.command(cls=FlagCommand)
 def status(
     ctx: typer.Context,
     job_id: Annotated[str, typer.Argument(help="The job id (j-...).")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print the raw record.")] = False,
+    as_json: Annotated[bool, flag("--json", help="Print the raw record.")] = False,
 ) -> None:
     """Show a job's record: status, progress, error, outputs."""
     _run(ctx, lambda settings: show_status(settings, job_id, as_json), uses_aws=True)
 
 
-@app.command()
+@app.command(cls=FlagCommand)
 def jobs(
     ctx: typer.Context,
     status: Annotated[
@@ -223,7 +238,7 @@ def jobs(
     )
 
 
-@events_app.command("tail")
+@events_app.command("tail", cls=FlagCommand)
 def events_tail(
     ctx: typer.Context,
     types: Annotated[
@@ -239,7 +254,7 @@ def events_tail(
     _run(ctx, lambda settings: run_tail(settings, wanted, count), uses_aws=True)
 
 
-@events_app.command("replay")
+@events_app.command("replay", cls=FlagCommand)
 def events_replay(
     ctx: typer.Context, job_id: Annotated[str, typer.Argument(help="A finished job's id.")]
 ) -> None:
@@ -247,23 +262,23 @@ def events_replay(
     _run(ctx, lambda settings: run_replay(settings, job_id), uses_aws=True)
 
 
-@dlq_app.command("list")
+@dlq_app.command("list", cls=FlagCommand)
 def dlq_list(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="How many, at most.")] = 20,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the raw messages.")] = False,
+    as_json: Annotated[bool, flag("--json", help="Print the raw messages.")] = False,
 ) -> None:
     """Show the dead letters (they stay in the queue, visible to others)."""
     _run(ctx, lambda settings: run_dlq_list(settings, limit, as_json), uses_aws=True)
 
 
-@dlq_app.command("redrive")
+@dlq_app.command("redrive", cls=FlagCommand)
 def dlq_redrive(
     ctx: typer.Context,
     message_ids: Annotated[
         list[str] | None, typer.Argument(help="Message ids (from `ffapi dlq list`).")
     ] = None,
-    every: Annotated[bool, typer.Option("--all", help="Every dead letter.")] = False,
+    every: Annotated[bool, flag("--all", help="Every dead letter.")] = False,
     limit: Annotated[int | None, typer.Option(min=1, help="Move this many, at most.")] = None,
 ) -> None:
     """Send dead letters back to the jobs queue (then delete them from the DLQ)."""

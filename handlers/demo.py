@@ -16,6 +16,7 @@ from typing import Any
 
 from core.events import EventType
 from core.jobs import output_key
+from handlers.preset_option import require_preset
 from handlers.runtime import Runtime, open_runtime
 from handlers.watcher import EventWatcher
 from handlers.worker import Worker
@@ -44,6 +45,7 @@ class DemoResult:
 
 async def run_demo(options: DemoOptions, settings: Settings) -> int:
     use_tools(settings.tools())
+    require_preset(settings, options.preset)  # before the emulator starts
     # Short polls: the demo stops its worker after one job and should not wait on a long poll.
     overrides: dict[str, Any] = {"wait_time_seconds": 1}
     if options.preset:

@@ -26,6 +26,7 @@ from core.preflight import check_media
 from core.presets import Mp4Preset, OutputPreset
 from core.probe import ProbeResult, parse_probe
 from core.renditions import plan_streaming
+from handlers.preset_option import require_preset
 from infra.aws import open_clients
 from infra.ffmpeg import FfmpegMedia
 from infra.settings import Settings
@@ -47,6 +48,7 @@ class PlanOptions:
 
 async def run_plan(options: PlanOptions, settings: Settings) -> int:
     use_tools(settings.tools())
+    require_preset(settings, options.preset)
     in_s3 = options.target.suffix == ".json"
     request = _job_request(options.target) if in_s3 else _local_request(settings.preset)
     if options.preset:

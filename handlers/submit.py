@@ -35,6 +35,7 @@ from handlers.jobs_view import (
     playback_lines,
     progress_text,
 )
+from handlers.preset_option import require_preset
 from infra.aws import aws_errors, open_clients
 from infra.jobstore import DynamoJobStore
 from infra.queue import SqsQueue
@@ -54,10 +55,8 @@ class SubmitOptions:
 
 
 async def run_submit(options: SubmitOptions, settings: Settings) -> int:
-    catalog = settings.presets()  # a bad presets file stops us before anything is uploaded
-    if options.preset and catalog.get(options.preset) is None:
-        known = ", ".join(sorted(catalog.presets))
-        raise CommandError(f"unknown preset {options.preset!r}", f"one of: {known}", EXIT_USAGE)
+    require_preset(settings, options.preset)  # before anything is uploaded
+    catalog = settings.presets()  # a bad presets file stops us there too
     out = console()
     async with open_clients(settings) as clients:
         queue = await SqsQueue.open(clients.sqs, settings.jobs_queue)  # before any upload

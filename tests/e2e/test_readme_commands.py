@@ -120,7 +120,7 @@ def test_plan_prints_the_fitted_ladder_and_argv_without_encoding(tmp_path: Path)
     assert "fps 30" in text.stdout  # 60 fps capped by a whole divisor under hls-ts
     refused = run([ffapi, "plan", str(clip), "--preset", "no-such"])
     assert refused.returncode == 2
-    assert "invalid_request: unknown preset 'no-such'" in refused.stderr
+    assert "--preset 'no-such' is not a preset" in refused.stderr
 
 
 def test_demo_exits_non_zero_with_the_error_code_when_the_job_fails(tmp_path: Path) -> None:

@@ -220,8 +220,8 @@ def test_submit_of_an_s3_object_with_a_preset_prints_the_workers_job_id(
     assert "is not an s3://bucket/key URL" in capsys.readouterr().err
     assert cli.main(["submit", url, "--preset", "no-such"]) == 2
     refused = capsys.readouterr().err
-    assert "ffapi: unknown preset 'no-such'" in refused
-    assert "hint: one of: " in refused
+    assert "ffapi: --preset 'no-such' is not a preset" in refused
+    assert "hint: one of: web-hls, hls-ts, " in refused
 
 
 def test_submit_wait_exits_1_with_the_error_code_of_a_failed_job(
@@ -391,3 +391,45 @@ def test_sdk_failures_and_bad_settings_are_explained() -> None:
     assert problem.exit_code == 2
     assert explain(InvalidMedia("no streams")).message == "invalid_media: no streams"
     assert explain(MissingBinary("ffmpeg not found")).exit_code == 3
+
+
+COMMANDS = (["demo"], ["local"], ["bootstrap"], ["worker"], ["plan"], ["doctor"], ["submit"],
+            ["status"], ["jobs"], ["events", "tail"], ["events", "replay"], ["dlq", "list"],
+            ["dlq", "redrive"], [])  # fmt: skip
+PRESETS = ("web-hls", "hls-ts", "web-av1", "audio-only", "mp4-720p", "mp4-480p")
+
+
+def _help(command: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    assert cli.main([*command, "--help"]) == 0
+    return capsys.readouterr().out
+
+
+def test_help_shows_flags_as_flags_and_names_the_presets(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # one line per option: no name split by wrapping
+    for command in COMMANDS:
+        text = _help(command, capsys)
+        assert "--help" in text
+        assert "<bool>" not in text, command
+        if "--preset" in text:
+            line = next(line for line in text.splitlines() if "--preset" in line)
+            assert all(name in line for name in PRESETS), line
+    assert re.search(r"--json\s+Print the plan as JSON", _help(["plan"], capsys))
+    assert re.search(r"-v\s+Show the worker's JSON logs", _help(["demo"], capsys))
+    local = _help(["local"], capsys)
+    assert "[default: FFAPI_WORKER_CONCURRENCY, else 2]" in local
+
+
+def test_an_unknown_preset_is_refused_by_its_flag_before_anything_starts(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    clip = tmp_path / "c.mp4"
+    clip.write_bytes(b"never read")
+    for command in (["demo"], ["plan", str(clip)], ["submit", str(clip)]):
+        assert cli.main([*command, "--preset", "bogus"]) == 2
+        said = capsys.readouterr()
+        assert "emulator" not in said.out  # the demo refused before starting its emulator
+        assert "ffapi: --preset 'bogus' is not a preset" in said.err
+        assert f"hint: one of: {', '.join(PRESETS)}" in said.err
+        assert "FFAPI_PRESET" not in said.err
