@@ -64,17 +64,24 @@ class TranscodePlan:
     tier: AccelTier = AccelTier.CPU
 
 
-def fit_size(display_w: float, display_h: float, max_height: int) -> tuple[int, int]:
-    """Cap the height, keep the aspect ratio, never upscale, and keep both sides even.
+def fit_size(display_w: float, display_h: float, max_short_side: int) -> tuple[int, int]:
+    """Cap the short side (a landscape picture's height, a portrait one's width: as the
+    ladders' rungs are named), keep the aspect ratio, never upscale, keep both sides even.
 
     Each side is the nearest even number to its exact size, but never past the source's own
     (a 1279x719 source becomes 1278x718, not 1280x720).
     """
-    scaled_h = min(display_h, max_height)
+    scale = min(1.0, max_short_side / min(display_w, display_h))
     # Both sides come from the exact scale and are rounded once each, never one from the other.
-    height = _even_at_most(scaled_h, display_h)
-    width = _even_at_most(display_w * scaled_h / display_h, display_w)
-    return width, height
+    return _even_at_most(display_w * scale, display_w), _even_at_most(display_h * scale, display_h)
+
+
+def poster_size(width: int, height: int, long_side: int) -> tuple[int, int]:
+    """The poster of a ``width`` x ``height`` picture: its shape, its long side at most
+    ``long_side`` (a preset's ``poster_width``: 640 gives 640x360 beside a landscape 16:9
+    video, 360x640 beside a portrait one), never larger than the picture."""
+    scale = min(1.0, long_side / max(width, height))
+    return max(2, _even(width * scale)), max(2, _even(height * scale))
 
 
 def plan_mp4(
@@ -89,8 +96,7 @@ def plan_mp4(
     fps = min(video.fps, preset.max_fps) if video.fps > 0 else preset.max_fps
     # The picture may end before the file does (a long audio tail): time the poster on it.
     poster_at = poster_time(video.duration or probe.duration)
-    poster_w = min(preset.poster_width, width)
-    poster_h = max(2, _even(height * poster_w / width))
+    poster_w, poster_h = poster_size(width, height, preset.poster_width)
     # an 8-bit H.264 cannot carry PQ/HLG: tone-mapped to SDR, as the ladders are
     conditioning = [*deinterlace(video), *([TONEMAP] if video.hdr else [])]
     frames = FramePath.plan(choice, video, "yuv420p", cpu_filters=bool(conditioning))

@@ -129,6 +129,8 @@ class Mp4Preset(_Limited):
 
     kind: Literal["mp4"] = "mp4"
     name: PresetName = "unnamed"
+    # The cap of the short side: a landscape picture's height, a portrait one's width (as the
+    # ladders' rungs); the name is kept for the preset files that use it.
     max_height: int = Field(ge=144, le=4320)
     video_codec: Literal["libx264"] = "libx264"
     x264_preset: X264Preset = "veryfast"
@@ -139,6 +141,8 @@ class Mp4Preset(_Limited):
     audio_codec: Literal["aac"] = "aac"
     audio_bitrate_kbps: int = Field(default=128, ge=32, le=512)
     audio_channels: int = Field(default=2, ge=1, le=2)
+    # The poster's long side (its width beside a landscape video, its height beside a
+    # portrait one); the poster has the video's shape.
     poster_width: int = Field(default=640, ge=32, le=1920)
 
     def spec_hash(self) -> str:

@@ -13,10 +13,11 @@ import pytest
 from core.errors import UnsupportedMedia
 from core.hardening import SOURCE_GUARD, InputGuard
 from core.plan import plan_mp4, probe_argv
-from core.presets import builtin_catalog
+from core.presets import Mp4Preset, builtin_catalog
 from core.probe import AudioStream, ProbeResult, VideoStream
 
 P720 = builtin_catalog().presets["mp4-720p"]
+P480 = builtin_catalog().presets["mp4-480p"]
 P480 = builtin_catalog().presets["mp4-480p"]
 SOURCE = PurePosixPath("/tmp/ffapi/j-0123456789abcdef01234567/input")
 OUT_DIR = PurePosixPath("/tmp/ffapi/j-0123456789abcdef01234567/out")
@@ -198,11 +199,29 @@ def test_unknown_fps_falls_back_to_the_cap() -> None:
 
 @pytest.mark.parametrize("rotation", [90, 270])
 def test_rotated_source_yields_portrait_output(rotation: int) -> None:
+    # fitted by the short side, as the ladders are: 720 wide, not 720 tall
     plan = plan_mp4(P720, probe(video(1920, 1080, rotation=rotation)), SOURCE, OUT_DIR)
-    assert (plan.width, plan.height) == (404, 720)
+    assert (plan.width, plan.height) == (720, 1280)
     graph = graph_of(plan.argv)
-    assert scale_of(graph) == (404, 720)
-    assert "scale=404:720[poster]" in graph  # poster never wider than the video
+    assert scale_of(graph) == (720, 1280)
+    assert "scale=360:640[poster]" in graph  # the video's shape, its long side the poster's
+
+
+@pytest.mark.parametrize(
+    ("size", "preset", "fitted", "poster"),
+    [
+        ((1080, 1920), P480, (480, 854), (360, 640)),  # portrait: the ladder's 480p is 486x864
+        ((1920, 1080), P480, (854, 480), (640, 360)),
+        ((720, 1280), P720, (720, 1280), (360, 640)),  # never upscaled
+        ((1080, 1080), P480, (480, 480), (480, 480)),  # square: never larger than the video
+    ],
+)  # fmt: skip
+def test_mp4_fits_the_short_side_and_the_poster_follows_the_shape(
+    size: tuple[int, int], preset: Mp4Preset, fitted: tuple[int, int], poster: tuple[int, int]
+) -> None:
+    plan = plan_mp4(preset, probe(video(*size)), SOURCE, OUT_DIR)
+    assert (plan.width, plan.height) == fitted
+    assert f"scale={poster[0]}:{poster[1]}[poster]" in graph_of(plan.argv)
 
 
 def test_rotation_180_keeps_landscape() -> None:

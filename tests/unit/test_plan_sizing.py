@@ -1,5 +1,5 @@
-"""core.plan.fit_size: the output size for a source under a height cap, from a table and
-over a grid of sources (even, at least 2x2, capped, aspect kept, never upscaled)."""
+"""core.plan.fit_size: the output size for a source under a cap of its short side, from a table
+and over a grid of sources (even, at least 2x2, capped, aspect kept, never upscaled)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from core.plan import fit_size
         ((1920, 1080), 720, (1280, 720)),
         ((1280, 720), 720, (1280, 720)),
         ((640, 360), 720, (640, 360)),  # never upscaled
-        ((1080, 1920), 720, (404, 720)),  # portrait: 1080 * 720 / 1920 = 405 -> even
+        ((1080, 1920), 720, (720, 1280)),  # portrait: the short side is its width
+        ((1080, 1920), 480, (480, 854)),  # 853.3 -> nearest even
         ((3840, 1080), 720, (2560, 720)),  # ultra-wide 32:9
         ((3840, 2160), 720, (1280, 720)),
         ((1920, 1080), 480, (854, 480)),  # 853.3 -> nearest even
@@ -73,7 +74,7 @@ def test_fit_size_properties_over_a_grid() -> None:
             assert h % 2 == 0, where
             assert w >= 2, where
             assert h >= 2, where
-            assert h <= max_height, where
+            assert min(w, h) <= max_height, where
             assert _aspect_close(w, h, src_w, src_h), where
 
 
