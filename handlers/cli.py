@@ -111,10 +111,7 @@ def demo(
 @app.command(cls=FlagCommand)
 def local(
     ctx: typer.Context,
-    concurrency: Annotated[
-        int | None,
-        typer.Option(help=_CONCURRENCY),
-    ] = None,
+    concurrency: Annotated[int | None, typer.Option(help=_CONCURRENCY)] = None,
 ) -> None:
     """Embedded emulator + resources + worker, until Ctrl-C; one line per job outcome."""
 
@@ -141,10 +138,7 @@ def bootstrap_command(ctx: typer.Context) -> None:
 @app.command(cls=FlagCommand)
 def worker(
     ctx: typer.Context,
-    concurrency: Annotated[
-        int | None,
-        typer.Option(help=_CONCURRENCY),
-    ] = None,
+    concurrency: Annotated[int | None, typer.Option(help=_CONCURRENCY)] = None,
     http_port: Annotated[
         int | None,
         typer.Option(
