@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from core.accel import AccelTier
 from core.frames import SDR_TAGS
-from core.presets import Mp4Preset, StreamingPreset
+from core.presets import Mp4Preset, OutputPreset, StreamingPreset
 from core.probe import VideoStream
 
 _NVENC = {"libx264": "h264_nvenc", "libx265": "hevc_nvenc", "libsvtav1": "av1_nvenc"}
@@ -47,6 +47,18 @@ _SVT_MIB_PER_MEGAPIXEL = 160
 
 def video_encoder(codec: str, tier: AccelTier) -> str:
     return _NVENC[codec] if tier is AccelTier.GPU else codec
+
+
+def needed_encoders(preset: OutputPreset, tier: AccelTier) -> tuple[str, ...]:
+    """The encoders a job of ``preset`` runs on ``tier`` (pictures use ffmpeg's own mjpeg)."""
+    if isinstance(preset, StreamingPreset) and not preset.ladder:
+        return ("aac",)  # audio alone, on the CPU whatever the tier
+    return (video_encoder(preset.video_codec, tier), "aac")
+
+
+def missing_encoder(preset: OutputPreset, tier: AccelTier, build: frozenset[str]) -> str | None:
+    """The first encoder ``preset`` needs on ``tier`` that the ffmpeg ``build`` lacks."""
+    return next((e for e in needed_encoders(preset, tier) if e not in build), None)
 
 
 def rung_rate_args(i: int, encoder: str, kbps: int, maxrate: int, bufsize: int) -> list[str]:

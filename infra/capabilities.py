@@ -33,6 +33,7 @@ _TEST_TIMEOUT = 60.0
 _CUDA_FILTERS = ("scale_cuda", "hwupload_cuda", "hwdownload")
 _CHECK_PRESET = Mp4Preset(name="accel-check", max_height=144, poster_width=64)
 _cache: dict[str, Capabilities] = {}  # by PATH: which ffmpeg and nvidia-smi were asked
+_encoders: dict[str, frozenset[str]] = {}  # by PATH, likewise
 
 
 async def probe_capabilities(fresh: bool = True) -> Capabilities:
@@ -103,6 +104,24 @@ async def _build() -> dict[str, object]:
         "hwaccels": [h for h in hwaccels if h],
         "cuda_filters": sorted(n for n in filters if n in _CUDA_FILTERS or n.endswith("_cuda")),
     }
+
+
+async def ffmpeg_encoders() -> frozenset[str] | None:
+    """Every encoder the ffmpeg on PATH has (``ffmpeg -encoders``), asked once per process
+    and PATH: a job whose preset needs another is refused before it starts. None when
+    ffmpeg cannot be asked (readiness reports that); nothing is refused then."""
+    key = os.environ.get("PATH", "")
+    if key not in _encoders:
+        argv = ("ffmpeg", "-hide_banner", "-encoders")
+        try:
+            code, out, _ = await run_argv(argv, cwd=Path.cwd(), timeout=_LIST_TIMEOUT)
+        except (FfapiError, OSError) as exc:
+            log.warning("ffmpeg.encoders_unknown", reason=str(exc))
+            return None
+        if code != 0:
+            return None
+        _encoders[key] = frozenset(_names(out.splitlines()))
+    return _encoders[key]
 
 
 def _names(lines: list[str]) -> set[str]:
