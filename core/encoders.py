@@ -31,18 +31,19 @@ _SVT_PRESET = {
 _LOOKAHEAD_FRAMES = 20
 _B_FRAMES = 3
 # SVT-AV1's level of parallelism, per rung. Left at 0 (auto) it sizes its threads and
-# picture buffers from the host's cores, for each encoder: one 720p rung reserved 3.1 GiB of
-# address space on 2 cores and 12 GiB on 16 (bench/ladder_memory.py), mostly thread stacks,
-# so a ladder broke the process's RLIMIT_AS, worse on bigger hosts. Level 1 (about 20
-# threads, the fewest picture buffers) means the same in SVT-AV1 1.x (cores) and 2.x
-# (levels); already 2 starts about 200 threads on 1.4. The rungs of one ffmpeg encode in
+# picture buffers from the host's cores, for each encoder: a 1080p web-av1 ladder reserved
+# 8.9 GiB of address space on 2 cores and 44 GiB with 16 cores seen (bench/ladder_memory.py),
+# mostly thread stacks, so it broke the process's RLIMIT_AS, worse on bigger hosts. Level 1
+# (about 20 threads, the fewest picture buffers) means the same in SVT-AV1 1.x (cores) and
+# 2.x (levels); already 2 starts about 200 threads on 1.4. The rungs of one ffmpeg encode in
 # parallel, so a ladder still keeps a core per rung busy.
 SVT_PARALLELISM = 1
 # What one SVT-AV1 rung at that level reserves beyond ffmpeg's own, in MiB: a fixed part
-# (threads, their stacks) and a part per pixel of the rung (picture buffers), from
-# bench/ladder_memory.py (1080p: about 700 MiB, 360p: about 420 MiB).
-_SVT_FIXED_MIB = 380
-_SVT_MIB_PER_MEGAPIXEL = 160
+# (threads, their stacks) and a part per pixel of the rung (picture buffers). Measured as
+# the VmPeak of one encode less that of the same decode and scale without it (SVT-AV1 1.4):
+# 1080p +766, 720p +562, 360p +438.
+_SVT_FIXED_MIB = 400
+_SVT_MIB_PER_MEGAPIXEL = 175
 
 
 def video_encoder(codec: str, tier: AccelTier) -> str:
