@@ -10,6 +10,7 @@ codec the preset names, and an MP4 holds its video and its audio.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import tomllib
@@ -19,7 +20,10 @@ from pathlib import Path
 import m3u8
 import pytest
 
+from core.accel import AccelTier
+from core.encoders import missing_encoder
 from core.presets import Mp4Preset, OutputPreset, StreamingPreset
+from infra.capabilities import ffmpeg_encoders
 from infra.settings import Settings
 
 from .local_job import run_local
@@ -96,3 +100,16 @@ def test_every_shipped_preset_completes_on_its_defaults(
         check_mp4(outcome.out)
     else:
         check_package(preset, outcome.out)
+
+
+def test_the_worker_reads_its_ffmpegs_encoders_and_would_admit_every_preset(
+    defaults: Settings,
+) -> None:
+    """What the worker lists at start (``ffmpeg -encoders``) has every encoder each shipped
+    preset needs on the CPU tier, so none is refused here as encoder_unavailable."""
+    build = asyncio.run(ffmpeg_encoders())
+    assert build is not None
+    assert {"libx264", "libsvtav1", "aac", "mjpeg"} <= build
+    for name in NAMES:
+        assert missing_encoder(defaults.presets().presets[name], AccelTier.CPU, build) is None
+    assert asyncio.run(ffmpeg_encoders()) is build  # asked once per process and PATH
