@@ -10,13 +10,15 @@ from typing import Any, cast
 import pytest
 
 from core.accel import CPU_ONLY, AccelTier, TierChoice
+from core.dispatch import Disposition
 from core.encoders import missing_encoder, needed_encoders
 from core.errors import EncoderUnavailable
 from core.fallback import CpuOnly, run_on_tiers
 from core.models import JobRequest, S3ObjectRef
 from core.pipeline import JobPipeline, PipelineLimits
 from core.presets import builtin_catalog
-from tests.unit.fakes import FakeObjects
+from tests.unit.fakes import FakeJobs, FakeObjects, FakeWorkspace
+from tests.unit.test_disk_reservation import handle
 from tests.unit.test_fallback import EVERY_TIER, FakeAccelerator, Script
 
 CATALOG = builtin_catalog()
@@ -88,3 +90,18 @@ def test_with_no_tier_left_the_cpu_runs_the_job() -> None:
     accel, script = FakeAccelerator(EVERY_TIER[:2]), Script()
     run = asyncio.run(run_on_tiers(accel, script.attempt, script.discard, lambda t: False))
     assert (run.result, script.calls) == ("cpu ok", [CPU_ONLY])
+
+
+def test_the_dispatcher_fails_such_a_job_at_once_before_any_disk_or_download() -> None:
+    """The watch rule's preset (mp4-720p) needs libx264; a build without it: one permanent
+    failure, the message acknowledged, nothing reserved, nothing downloaded or encoded."""
+    workspace, jobs = FakeWorkspace(), FakeJobs()
+    outcome = handle(workspace, pipeline(WITHOUT_SVT - {"libx264"}), jobs)  # type: ignore[arg-type]
+    assert outcome.disposition is Disposition.ACK
+    [job] = outcome.jobs
+    assert job.error is not None
+    assert (job.error.code, job.error.retryable) == ("encoder_unavailable", False)
+    assert "mp4-720p" in job.error.message
+    assert "libx264" in job.error.message
+    assert workspace.reserved == []
+    assert jobs.records[job.job_id]["error"]["code"] == "encoder_unavailable"
