@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from core.accel import AccelTier
 from core.frames import SDR_TAGS
-from core.presets import Mp4Preset, StreamingPreset
+from core.presets import Mp4Preset, OutputPreset, StreamingPreset
 from core.probe import VideoStream
 
 _NVENC = {"libx264": "h264_nvenc", "libx265": "hevc_nvenc", "libsvtav1": "av1_nvenc"}
@@ -30,18 +30,57 @@ _SVT_PRESET = {
 }  # fmt: skip
 _LOOKAHEAD_FRAMES = 20
 _B_FRAMES = 3
+# SVT-AV1's level of parallelism, per rung. Left at 0 (auto) it sizes its threads and
+# picture buffers from the host's cores, for each encoder: a 1080p web-av1 ladder reserved
+# 8.9 GiB of address space on 2 cores and 44 GiB with 16 cores seen (bench/ladder_memory.py),
+# mostly thread stacks, so it broke the process's RLIMIT_AS, worse on bigger hosts. Level 1
+# (about 20 threads, the fewest picture buffers) means the same in SVT-AV1 1.x (cores) and
+# 2.x (levels); already 2 starts about 200 threads on 1.4. The rungs of one ffmpeg encode in
+# parallel, so a ladder still keeps a core per rung busy.
+SVT_PARALLELISM = 1
+# What one SVT-AV1 rung at that level reserves beyond ffmpeg's own, in MiB: a fixed part
+# (threads, their stacks) and a part per pixel of the rung (picture buffers). Measured as
+# the VmPeak of one encode less that of the same decode and scale without it (SVT-AV1 1.4):
+# 1080p +766, 720p +562, 360p +438.
+_SVT_FIXED_MIB = 400
+_SVT_MIB_PER_MEGAPIXEL = 175
 
 
 def video_encoder(codec: str, tier: AccelTier) -> str:
     return _NVENC[codec] if tier is AccelTier.GPU else codec
 
 
+def needed_encoders(preset: OutputPreset, tier: AccelTier) -> tuple[str, ...]:
+    """The encoders a job of ``preset`` runs on ``tier`` (pictures use ffmpeg's own mjpeg)."""
+    if isinstance(preset, StreamingPreset) and not preset.ladder:
+        return ("aac",)  # audio alone, on the CPU whatever the tier
+    return (video_encoder(preset.video_codec, tier), "aac")
+
+
+def missing_encoder(preset: OutputPreset, tier: AccelTier, build: frozenset[str]) -> str | None:
+    """The first encoder ``preset`` needs on ``tier`` that the ffmpeg ``build`` lacks."""
+    return next((e for e in needed_encoders(preset, tier) if e not in build), None)
+
+
 def rung_rate_args(i: int, encoder: str, kbps: int, maxrate: int, bufsize: int) -> list[str]:
-    """One rung's encoder and its constrained VBR (the HLS/DASH bandwidth it is listed at)."""
-    return [
+    """One rung's encoder and its constrained VBR (the HLS/DASH bandwidth it is listed at);
+    SVT-AV1's own parameters per rung (no scene-cut keyframes, its parallelism)."""
+    args = [
         f"-c:v:{i}", encoder, f"-b:v:{i}", f"{kbps}k",
         f"-maxrate:v:{i}", f"{maxrate}k", f"-bufsize:v:{i}", f"{bufsize}k",
     ]  # fmt: skip
+    if encoder == "libsvtav1":
+        args += [f"-svtav1-params:v:{i}", f"scd=0:lp={SVT_PARALLELISM}"]
+    return args
+
+
+def encoder_reserve_mib(encoder: str, width: int, height: int) -> int:
+    """Address space one rung's encoder reserves beyond what ffmpeg's own limit covers (the
+    deployment's FFAPI_FFMPEG_MEMORY_MB): SVT-AV1's, sized from the rung; 0 for the others
+    (x264 and x265 share ffmpeg's threads, and NVENC runs without an address-space cap)."""
+    if encoder != "libsvtav1":
+        return 0
+    return _SVT_FIXED_MIB + round(_SVT_MIB_PER_MEGAPIXEL * width * height / 1e6)
 
 
 def ladder_args(
@@ -66,7 +105,7 @@ def ladder_args(
 def _software_gop(preset: StreamingPreset, gop: int, keyframes: list[str]) -> list[str]:
     if preset.video_codec == "libsvtav1":  # SVT-AV1 takes a number for its speed
         speed = str(_SVT_PRESET[preset.encoder_preset])
-        return ["-preset", speed, "-g", str(gop), *keyframes, "-svtav1-params", "scd=0"]
+        return ["-preset", speed, "-g", str(gop), *keyframes]  # the rest per rung
     args = ["-preset", preset.encoder_preset, "-g", str(gop), "-keyint_min", str(gop),
             *keyframes]  # fmt: skip
     if preset.video_codec == "libx264":

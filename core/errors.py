@@ -35,6 +35,8 @@ The tree (codes in brackets; ``retryable`` decides whether the message goes back
     │   │                                 their caps [too_many_streams]
     │   ├── MemoryLimitExceeded           ffmpeg hit its address-space cap (CPU tier); the
     │   │                                 same input would again [memory_limit]
+    │   ├── EncoderUnavailable            the preset names an encoder this worker's ffmpeg
+    │   │                                 lacks; refused before the download [encoder_unavailable]
     │   ├── OutputTooLarge                an output file reached the file-size cap
     │   │                                 [output_too_large]
     │   ├── QcFailed                      the package failed its quality gate; nothing of
@@ -205,6 +207,13 @@ class MemoryLimitExceeded(PermanentError):
     same cap, so the job fails at once (raise FFAPI_FFMPEG_MEMORY_MB for such inputs)."""
 
     default_code = "memory_limit"
+
+
+class EncoderUnavailable(PermanentError):
+    """The preset needs an encoder the running ffmpeg build does not have (web-av1 where
+    ffmpeg was built without libsvtav1): every attempt on this worker would fail the same."""
+
+    default_code = "encoder_unavailable"
 
 
 class OutputTooLarge(PermanentError):

@@ -40,8 +40,12 @@ async def run_on_tiers(
     accel: Accelerator,
     attempt: Callable[[TierChoice], Awaitable[T]],
     discard: Callable[[], Awaitable[None]],
+    can_run: Callable[[AccelTier], bool] = lambda _: True,
 ) -> TierRun[T]:
-    async with accel.session() as choices:
+    """``can_run``: whether the job can run on a tier at all (its encoder is in the build);
+    a tier that cannot is left out of the order, never tried (nor counted as a failure)."""
+    async with accel.session() as offered:
+        choices = tuple(c for c in offered if can_run(c.tier)) or (CPU_ONLY,)
         order = tuple(c.tier for c in choices)
         fallbacks: list[TierFailure] = []
         choice = choices[0]

@@ -162,5 +162,11 @@ class ResourceLimits:
     def for_tier(self, tier: AccelTier) -> ResourceLimits:
         return replace(self, memory_bytes=None) if tier.on_gpu else self
 
+    def widened(self, memory_bytes: int) -> ResourceLimits:
+        """More address space (what a plan's encoders reserve), where it is capped at all."""
+        if self.memory_bytes is None or memory_bytes <= 0:
+            return self
+        return replace(self, memory_bytes=self.memory_bytes + memory_bytes)
+
 
 NO_LIMITS = ResourceLimits()

@@ -92,7 +92,9 @@ class StreamingPackager:
         await self._files.make_dirs(jobdir.out, plan.directories)
         await self._files.make_dirs(jobdir.root, ("qc",))
         with timer.phase("encode"):
-            await self._media.transcode(plan.argv, jobdir.root, timeout, progress, limits)
+            await self._media.transcode(
+                plan.argv, jobdir.root, timeout, progress, plan.limits(limits)
+            )
         with timer.phase("package"):
             if plan.sheets_argv is not None:  # the storyboard's tiles into sprite sheets
                 # No tile: not one frame of the picture came through (a damaged input). The

@@ -23,9 +23,10 @@ from typing import Any
 
 import structlog
 
-from core.accel import TierChoice
+from core.accel import AccelTier, TierChoice
 from core.commit import JobCommit
-from core.errors import InvalidMedia, TranscodeFailed
+from core.encoders import missing_encoder
+from core.errors import EncoderUnavailable, InvalidMedia, TranscodeFailed
 from core.fallback import TierRun, run_on_tiers
 from core.hardening import NO_LIMITS, OUTPUT_GUARD, ResourceLimits
 from core.jobs import JobResult, LadderStep, OutputFile, SourceInfo, output_key
@@ -51,6 +52,7 @@ class PipelineLimits:
     upload_concurrency: int = 8
     progress_interval: float = 5.0  # seconds between progress updates, at least
     progress_step: float = 5.0  # percent between progress updates, at least
+    encoders: frozenset[str] | None = None  # the ffmpeg build's (None: not known, not checked)
 
 
 Report = Callable[[ProgressUpdate], None]
@@ -113,6 +115,7 @@ class JobPipeline:
                     limits=self._limits.resources.for_tier(choice.tier),
                 ),
                 lambda: self._packager.discard(jobdir),
+                self._can_run(preset),
             )
             with timer.phase("upload"):
                 await self._publisher.publish(jobdir.out, out, job_id, run.result.files)
@@ -138,6 +141,20 @@ class JobPipeline:
         reserves disk for the job (a too-large input must not be retried as a full disk).
         An input of unknown size is measured again once downloaded (``check_media``)."""
         check_size(request.input.size, self._limits.media, preset)
+        build = self._limits.encoders
+        # the CPU tier is every job's floor: what it needs, the build must have
+        if build is not None and (missing := missing_encoder(preset, AccelTier.CPU, build)):
+            raise EncoderUnavailable(
+                f"preset {preset.name} needs the {missing} encoder, which this worker's ffmpeg "
+                "does not have",
+                details={"preset": preset.name, "encoder": missing},
+            )
+
+    def _can_run(self, preset: OutputPreset) -> Callable[[AccelTier], bool]:
+        """A GPU tier whose encoder the build lacks (av1_nvenc before ffmpeg 6) is skipped:
+        trying it would only fail, and count against the GPU's circuit breaker."""
+        build = self._limits.encoders
+        return lambda tier: build is None or missing_encoder(preset, tier, build) is None
 
     async def _mp4(
         self, preset: Mp4Preset, probe: ProbeResult, jobdir: JobDir, out: OutputLocation,
@@ -154,7 +171,9 @@ class JobPipeline:
             with timer.phase("package"):
                 return plan, await self._verify(plan, jobdir, out, job_id)
 
-        run = await run_on_tiers(self._accel, attempt, lambda: self._files.clear(jobdir.out))
+        run = await run_on_tiers(
+            self._accel, attempt, lambda: self._files.clear(jobdir.out), self._can_run(preset)
+        )
         plan, outputs = run.result
         with timer.phase("upload"):
             uploads = [Upload(p.name, 0) for p in plan.outputs]

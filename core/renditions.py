@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from core.accel import CPU_ONLY, AccelTier, TierChoice
-from core.encoders import ladder_args, rung_rate_args, video_encoder
+from core.encoders import encoder_reserve_mib, ladder_args, rung_rate_args, video_encoder
 from core.errors import UnsupportedMedia
 from core.frames import TONEMAP, FramePath, deinterlace
-from core.hardening import SOURCE_GUARD, InputGuard
+from core.hardening import SOURCE_GUARD, InputGuard, ResourceLimits
 from core.ladder import FittedLadder, FittedRung, fit_fps, fit_ladder
 from core.pictures import (
     THUMBNAILS_DIR,
@@ -56,6 +56,12 @@ class StreamingPlan:
     storyboard: StoryboardPlan | None
     notes: tuple[str, ...]  # conversions a reader of job.json should know about
     sheets_argv: tuple[str, ...] | None = None  # after the pass: storyboard tiles -> sheets
+    # address space the rungs' encoders reserve beyond ffmpeg's own limit (SVT-AV1's)
+    encoder_reserve_mib: int = 0
+
+    def limits(self, base: ResourceLimits) -> ResourceLimits:
+        """The run's kernel limits: the deployment's, with room for this ladder's encoders."""
+        return base.widened(self.encoder_reserve_mib * 1024**2)
 
     @property
     def directories(self) -> tuple[str, ...]:
@@ -112,6 +118,8 @@ def plan_streaming(
     make_muxer = _cmaf_muxer if package == "cmaf" else _ts_muxer
     muxer = make_muxer(preset, out, n_video, bool(audio_outs))
     decode = frames.input_args if frames else ()
+    encoder = video_encoder(preset.video_codec, choice.tier) if picture else "aac"
+    rungs = picture.ladder.rungs if picture else ()
     argv = [
         "ffmpeg", *GLOBAL_FLAGS, *guard.flags(guard.demuxer(probe.format_name)), *decode,
         "-i", f"file:{source}",
@@ -125,13 +133,13 @@ def plan_streaming(
         video=picture.ladder.rungs if picture else (),
         audio=audio_outs, ladder=picture.ladder if picture else None,
         fps=picture.fps if picture else 0.0, segment_seconds=preset.segment_seconds,
-        encoder=video_encoder(preset.video_codec, choice.tier) if picture else "aac",
-        tier=choice.tier,
+        encoder=encoder, tier=choice.tier,
         thumbnails=picture.thumbnails if picture else None,
         storyboard=picture.storyboard if picture else None,
         notes=picture.notes if picture else (),
         sheets_argv=storyboard_argv(picture.storyboard, out) if picture and picture.storyboard
         else None,
+        encoder_reserve_mib=sum(encoder_reserve_mib(encoder, r.width, r.height) for r in rungs),
     )  # fmt: skip
 
 

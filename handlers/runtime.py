@@ -13,7 +13,7 @@ from core.pipeline import JobPipeline, PipelineLimits
 from core.ports import Accelerator
 from infra.accel import AccelConfig, GpuAccelerator
 from infra.aws import AwsClients, open_clients
-from infra.capabilities import probe_capabilities
+from infra.capabilities import ffmpeg_encoders, probe_capabilities
 from infra.ffmpeg import FfmpegMedia
 from infra.jobstore import DynamoJobStore
 from infra.notify import SnsPublisher
@@ -75,6 +75,7 @@ async def open_runtime(
         limits = PipelineLimits(
             float(settings.transcode_timeout), settings.media_limits(), settings.ffmpeg_limits(),
             settings.transfer_concurrency, settings.progress_interval, settings.progress_step,
+            await ffmpeg_encoders(),
         )  # fmt: skip
         accel = accelerator(settings) if gpu else None
         tiers: Accelerator = accel or CpuOnly()

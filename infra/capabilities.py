@@ -25,6 +25,7 @@ from core.plan import plan_mp4
 from core.presets import Mp4Preset
 from core.probe import parse_probe
 from infra.ffmpeg import FfmpegMedia, make_sample_clip, run_argv
+from infra.tools import MissingBinary, tools_in_force
 
 log = structlog.get_logger("ffapi.accel")
 
@@ -32,12 +33,24 @@ _LIST_TIMEOUT = 20.0
 _TEST_TIMEOUT = 60.0
 _CUDA_FILTERS = ("scale_cuda", "hwupload_cuda", "hwdownload")
 _CHECK_PRESET = Mp4Preset(name="accel-check", max_height=144, poster_width=64)
-_cache: dict[str, Capabilities] = {}  # by PATH: which ffmpeg and nvidia-smi were asked
+_cache: dict[str, Capabilities] = {}  # by ffmpeg and PATH: the ffmpeg and nvidia-smi asked
+_encoders: dict[str, frozenset[str]] = {}  # by ffmpeg: the binary that was asked
+
+
+def _ffmpeg_in_force() -> str:
+    try:
+        return tools_in_force().ffmpeg
+    except MissingBinary:  # the probe itself says so
+        return ""
+
+
+def _asked() -> str:
+    return f"{_ffmpeg_in_force()}\0{os.environ.get('PATH', '')}"
 
 
 async def probe_capabilities(fresh: bool = True) -> Capabilities:
     """Probe the machine; ``fresh=False`` reuses this process's last answer."""
-    key = os.environ.get("PATH", "")
+    key = _asked()
     if not fresh and key in _cache:
         return _cache[key]
     _cache[key] = caps = await _probe()
@@ -103,6 +116,24 @@ async def _build() -> dict[str, object]:
         "hwaccels": [h for h in hwaccels if h],
         "cuda_filters": sorted(n for n in filters if n in _CUDA_FILTERS or n.endswith("_cuda")),
     }
+
+
+async def ffmpeg_encoders() -> frozenset[str] | None:
+    """Every encoder the ffmpeg in force has (``ffmpeg -encoders``), asked once per process
+    and binary: a job whose preset needs another is refused before it starts. None when
+    ffmpeg cannot be asked (readiness reports that); nothing is refused then."""
+    key = _ffmpeg_in_force()
+    if key not in _encoders:
+        argv = ("ffmpeg", "-hide_banner", "-encoders")
+        try:
+            code, out, _ = await run_argv(argv, cwd=Path.cwd(), timeout=_LIST_TIMEOUT)
+        except (FfapiError, OSError) as exc:
+            log.warning("ffmpeg.encoders_unknown", reason=str(exc))
+            return None
+        if code != 0:
+            return None
+        _encoders[key] = frozenset(_names(out.splitlines()))
+    return _encoders[key]
 
 
 def _names(lines: list[str]) -> set[str]:

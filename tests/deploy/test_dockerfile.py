@@ -189,7 +189,7 @@ def test_the_gpu_ffmpeg_has_nvenc_nvdec_and_cuda_filters_and_stays_free(
     assert "-devel-" in stage.base
     wanted = {"--enable-gpl", "--enable-nvenc", "--enable-nvdec", "--enable-cuvid",
               "--enable-ffnvcodec", "--enable-cuda-llvm", "--enable-libx264",
-              "--enable-libx265", "--enable-libzimg"}  # fmt: skip
+              "--enable-libx265", "--enable-libzimg", "--enable-libsvtav1"}  # fmt: skip
     assert wanted <= set(configure)
     # nonfree (or its nvcc/libnpp/fdk-aac paths) would make the binary unredistributable.
     text = "\n".join(logical_lines((ROOT / "Dockerfile").read_text()))
@@ -199,6 +199,27 @@ def test_the_gpu_ffmpeg_has_nvenc_nvdec_and_cuda_filters_and_stays_free(
     assert any(f"--from={stage.name} " in c for c in gpu.args_of("COPY"))
     runtime, devel = gpu.base.split(":")[1], stage.base.split(":")[1]
     assert runtime.replace("runtime", "devel") == devel  # same CUDA version and Ubuntu
+
+
+def test_every_shipped_video_codec_has_its_encoder_in_the_gpu_image(
+    dockerfile: Dockerfile,
+) -> None:
+    """web-av1 names libsvtav1: the GPU build links it (the dev package in the build stage, the
+    runtime library in the image) and the image's self-check asks the binary for it, as for
+    every encoder a shipped preset names."""
+    build, configure = ffmpeg_build(dockerfile)
+    gpu = dockerfile.stage("gpu")
+    installed = " ".join(build.args_of("RUN"))
+    runtime = " ".join(gpu.args_of("RUN"))
+    shipped = tomllib.loads((ROOT / "core" / "presets.toml").read_text())["presets"]
+    codecs = {p.get("video_codec", "libx264") for p in shipped.values() if p.get("kind") != "mp4"}
+    assert "libsvtav1" in codecs
+    for codec in codecs:
+        library = codec.removeprefix("lib")
+        assert f"--enable-lib{library}" in configure
+        assert re.search(rf"\blib{library}(enc)?-dev\b", installed), codec
+        assert re.search(rf"\blib{library}(enc)?[-\w]*\d\b", runtime), codec
+        assert re.search(rf'"-encoders {codec}"', runtime), f"the self-check skips {codec}"
 
 
 @pytest.mark.parametrize("target", TARGETS)

@@ -102,11 +102,13 @@ class Outcome:
 
 
 def run_local(
-    source: Path, tmp_path: Path, preset: OutputPreset = WEB, media: MediaLimits | None = None
-) -> Outcome:
-    """One attempt of the real pipeline on ``source``, in ``tmp_path / "job"``."""
+    source: Path, tmp_path: Path, preset: OutputPreset = WEB, media: MediaLimits | None = None,
+    resources: ResourceLimits = NO_LIMITS,
+) -> Outcome:  # fmt: skip
+    """One attempt of the real pipeline on ``source``, in ``tmp_path / "job"``; ``resources``:
+    the kernel limits of each ffmpeg run (none unless asked)."""
     tool = CountingMedia()
-    limits = PipelineLimits(120.0, media or MediaLimits())
+    limits = PipelineLimits(120.0, media or MediaLimits(), resources)
     objects = LocalObjects(source)
     pipeline = JobPipeline(objects, tool, LocalDiskFiles(), limits,  # type: ignore[arg-type]
                            lambda: datetime.now(UTC), CpuOnly())  # fmt: skip

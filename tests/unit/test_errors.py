@@ -62,6 +62,7 @@ def test_the_tree_is_what_the_docstring_says() -> None:
         "TooManyStreams",
         "InputTooLong",
         "MemoryLimitExceeded",
+        "EncoderUnavailable",
         "OutputTooLarge",
         "CpuTimeExceeded",
         "QcFailed",

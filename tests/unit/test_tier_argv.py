@@ -17,6 +17,8 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from core.accel import TIERS, AccelTier, TierChoice
+from core.encoders import encoder_reserve_mib
+from core.hardening import ResourceLimits
 from core.plan import TranscodePlan, plan_mp4
 from core.presets import Mp4Preset, StreamingPreset, builtin_catalog
 from core.probe import AudioStream, ProbeResult, VideoStream
@@ -227,8 +229,35 @@ def test_av1_is_nvenc_on_the_gpu_and_svt_elsewhere_with_the_same_keyframes() -> 
     for plan in (decode, cpu):
         assert [after(plan.argv, f"-c:v:{i}") for i in range(4)] == ["libsvtav1"] * 4
         assert after(plan.argv, "-preset") == "10"  # veryfast, in SVT-AV1's numbers
-        assert after(plan.argv, "-svtav1-params") == "scd=0"  # no scene-cut keyframes
+        # no scene-cut keyframes; the fewest threads and buffers per rung, whatever the host
+        assert [after(plan.argv, f"-svtav1-params:v:{i}") for i in range(4)] == ["scd=0:lp=1"] * 4
         assert "-profile:v" not in plan.argv
     for plan in (gpu, decode, cpu):
         assert after(plan.argv, "-force_key_frames:v") == "expr:gte(t,n_forced*4)"
         assert after(plan.argv, "-g:v" if plan is gpu else "-g") == "120"
+
+
+def test_an_svt_av1_ladder_widens_the_address_space_limit_by_what_its_rungs_reserve() -> None:
+    """SVT-AV1 reserves its threads and picture buffers per rung: the plan says how much, and
+    the run's RLIMIT_AS grows by that (the GPU tiers have no such cap; NVENC reserves none)."""
+    base = ResourceLimits(cpu_seconds=10, memory_bytes=3072 * 1024**2, file_bytes=1)
+    gpu, decode, cpu = (av1(tier) for tier in TIERS)
+    assert gpu.encoder_reserve_mib == 0
+    assert decode.encoder_reserve_mib == cpu.encoder_reserve_mib
+    # 1080p, 720p, 480p, 360p: larger rungs reserve more, every one at least the fixed part
+    reserves = [encoder_reserve_mib("libsvtav1", r.width, r.height) for r in cpu.video]
+    assert reserves == sorted(reserves, reverse=True)
+    assert min(reserves) > 300
+    assert cpu.encoder_reserve_mib == sum(reserves)
+    widened = cpu.limits(base)
+    assert widened.memory_bytes == (3072 + sum(reserves)) * 1024**2
+    assert (widened.cpu_seconds, widened.file_bytes) == (10, 1)
+    assert cpu.limits(base.for_tier(AccelTier.GPU_DECODE)).memory_bytes is None
+
+
+def test_an_x264_ladder_runs_under_the_deployments_limit_as_it_is() -> None:
+    base = ResourceLimits(memory_bytes=3072 * 1024**2)
+    plan = streaming("h264-1080p", AccelTier.CPU)
+    assert plan.encoder_reserve_mib == 0
+    assert plan.limits(base) == base
+    assert "-svtav1-params" not in " ".join(plan.argv)
