@@ -227,8 +227,14 @@ def _cmaf_muxer(
     sets = []
     if n_video:
         sets.append("id=0,streams=v")
-    if audio:
-        sets.append(f"id={len(sets)},streams=a")
+    if audio and n_video:
+        # The muxer cuts the audio wherever it cuts the video, and also once the audio's
+        # own segment reaches seg_duration: past the last video cut that made a runt of the
+        # audio's last few frames (53 ms after a 20 s picture). At twice the video's, the
+        # audio's own limit is never reached, and the last segment takes what remains.
+        sets.append(f"id=1,seg_duration={2 * preset.segment_seconds:g},streams=a")
+    elif audio:
+        sets.append("id=0,streams=a")
     return [
         "-f",
         "dash",
