@@ -27,6 +27,7 @@ from core.playlists import (
     MediaPlaylist,
     finish_master,
     finish_media,
+    finish_mpd,
     measured_rate,
     read_master,
     read_media,
@@ -111,7 +112,7 @@ class StreamingPackager:
     async def _check(self, plan: StreamingPlan, probe: ProbeResult, jobdir: JobDir) -> Package:
         sizes = await self._files.sizes(jobdir.out)
         medias, missing = await self._finish_hls(plan, jobdir.out, sizes)
-        mismatched = await self._compare_dash(plan, jobdir.out, medias, sizes, missing)
+        mismatched = await self._finish_dash(plan, jobdir.out, medias, sizes, missing)
         facts = await self._measure(plan, jobdir, medias, sizes)
         images = await self._images(plan, jobdir.out, sizes, facts)
         report = evaluate(
@@ -175,7 +176,7 @@ class StreamingPackager:
         await self._files.write_text(out / plan.master, text)
         return medias, missing
 
-    async def _compare_dash(
+    async def _finish_dash(
         self,
         plan: StreamingPlan,
         out: Path,
@@ -183,21 +184,26 @@ class StreamingPackager:
         sizes: dict[str, int],
         missing: set[str],
     ) -> list[str]:
-        """The MPD must name exactly the segments the HLS playlists name: one set of files."""
+        """The MPD must name exactly the segments the HLS playlists name: one set of files.
+        Then each representation's bandwidth is its HLS media playlist's measured peak."""
         if plan.mpd is None:
             return []
         if plan.mpd not in sizes:
             missing.add(plan.mpd)
             return []
-        reps = read_mpd(await self._files.read_text(out / plan.mpd))
-        hls_sets = sorted(tuple(m.playlist.files) for m in medias)
-        dash_sets = sorted(tuple(resolve(plan.mpd, f) for f in rep.files) for rep in reps)
-        missing.update(f for files in dash_sets for f in files if f not in sizes)
-        if hls_sets != dash_sets:
+        raw = await self._files.read_text(out / plan.mpd)
+        reps = read_mpd(raw)
+        by_files = {m.playlist.files: m for m in medias}
+        dash_sets = {rep.id: tuple(resolve(plan.mpd, f) for f in rep.files) for rep in reps}
+        missing.update(f for files in dash_sets.values() for f in files if f not in sizes)
+        if sorted(m.playlist.files for m in medias) != sorted(dash_sets.values()):
             return [
                 f"manifest.mpd names {len(dash_sets)} renditions' segments that the HLS "
-                f"playlists ({len(hls_sets)}) do not"
+                f"playlists ({len(medias)}) do not"
             ]
+        peaks = {rep: measured_rate(by_files[files].playlist, sizes)[0]
+                 for rep, files in dash_sets.items()}  # fmt: skip
+        await self._files.write_text(out / plan.mpd, finish_mpd(raw, peaks))
         return []
 
     async def _measure(
