@@ -39,7 +39,7 @@ from core.presets import StreamingPreset
 from core.probe import ProbeResult
 from core.progress import EncodeProgress
 from core.publish import Upload
-from core.qc import PacketFold, QcInputs, QcReport, RenditionFacts, evaluate
+from core.qc import PacketFold, QcInputs, QcReport, RateCap, RenditionFacts, evaluate
 from core.renditions import StreamingPlan, plan_streaming
 from core.storyboard import sheet_count, storyboard_vtt, tile_count
 
@@ -124,6 +124,10 @@ class StreamingPackager:
                 missing=tuple(sorted(missing)),
                 mismatched=tuple(mismatched),
                 images=tuple(images),
+                rate_caps=tuple(
+                    RateCap(r.name, 1000 * r.maxrate_kbps, 1000 * r.bufsize_kbps)
+                    for r in plan.video
+                ),
             )
         )
         if not report.passed:
