@@ -41,7 +41,7 @@ from core.progress import EncodeProgress
 from core.publish import Upload
 from core.qc import PacketFold, QcInputs, QcReport, RateCap, RenditionFacts, evaluate
 from core.renditions import StreamingPlan, plan_streaming
-from core.storyboard import sheet_count, storyboard_vtt, tile_count
+from core.storyboard import sheet_count, sheets_argvs, storyboard_vtt, tile_count
 
 # Publishing tiers: a reader who finds a manifest finds everything it names.
 SEGMENTS, MEDIA_PLAYLISTS, MANIFESTS = 0, 1, 2
@@ -95,12 +95,12 @@ class StreamingPackager:
         with timer.phase("encode"):
             await self._media.transcode(plan.argv, jobdir.root, timeout, progress, limits)
         with timer.phase("package"):
-            if plan.sheets_argv is not None:  # the storyboard's tiles into sprite sheets
-                # No tile: not one frame of the picture came through (a damaged input). The
-                # QC says so, permanently; ffmpeg would only fail to find them, and be retried.
-                if await self._files.sizes(jobdir.out / TILES_DIR):
-                    await self._media.transcode(plan.sheets_argv, jobdir.root, timeout, None,
-                                                limits)  # fmt: skip
+            if plan.storyboard is not None:  # the storyboard's tiles into sprite sheets
+                # No tile, no run: not one frame of the picture came through (a damaged input).
+                # The QC says so, permanently; ffmpeg would only fail to find them, and be retried.
+                tiles = len(await self._files.sizes(jobdir.out / TILES_DIR))
+                for argv in sheets_argvs(plan.storyboard, out, tiles):
+                    await self._media.transcode(argv, jobdir.root, timeout, None, limits)
                 await self._files.clear(jobdir.out / TILES_DIR)
             return await self._check(plan, probe, jobdir)
 

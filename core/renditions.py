@@ -31,7 +31,6 @@ from core.pictures import (
     image_branches,
     image_outputs,
     image_plans,
-    storyboard_argv,
 )
 from core.plan import GLOBAL_FLAGS, encode_cap
 from core.presets import AudioRendition, StreamingPreset
@@ -55,7 +54,6 @@ class StreamingPlan:
     thumbnails: ThumbnailPlan | None
     storyboard: StoryboardPlan | None
     notes: tuple[str, ...]  # conversions a reader of job.json should know about
-    sheets_argv: tuple[str, ...] | None = None  # after the pass: storyboard tiles -> sheets
 
     @property
     def directories(self) -> tuple[str, ...]:
@@ -130,8 +128,6 @@ def plan_streaming(
         thumbnails=picture.thumbnails if picture else None,
         storyboard=picture.storyboard if picture else None,
         notes=picture.notes if picture else (),
-        sheets_argv=storyboard_argv(picture.storyboard, out) if picture and picture.storyboard
-        else None,
     )  # fmt: skip
 
 
