@@ -139,10 +139,10 @@ def measured_rate(media: MediaPlaylist, sizes: Mapping[str, int]) -> tuple[int, 
     target = media.target_duration or math.ceil(max(seconds, default=0.0))
     total_bits, total_seconds = 8 * sizes.get(media.init or "", 0) + sum(bits), sum(seconds)
     average = total_bits / total_seconds if total_seconds else 0.0
-    return math.ceil(_peak_rate(bits, seconds, target)), math.ceil(average)
+    return math.ceil(peak_rate(bits, seconds, target)), math.ceil(average)
 
 
-def _peak_rate(bits: Sequence[int], seconds: Sequence[float], target: float) -> float:
+def peak_rate(bits: Sequence[int], seconds: Sequence[float], target: float) -> float:
     """The largest rate of a run of segments lasting 0.5 to 1.5 targets; where no run does
     (a playlist shorter than half its target), the largest rate of one segment."""
     peak, shortest, longest = 0.0, 0.5 * target, 1.5 * target

@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from core.playlists import MediaPlaylist
+from core.playlists import MediaPlaylist, peak_rate
 
 DRIFT_LIMIT = 0.1  # seconds between the picture and the sound
 
@@ -236,18 +236,18 @@ def _bitrates(facts: QcInputs) -> QcCheck:
     for r, cap in rated:
         seconds = [length for _, length in r.playlist.segments]
         bits = (list(r.segment_bits) + [0] * len(seconds))[: len(seconds)]
-        peak = max((b / s for b, s in zip(bits, seconds, strict=False) if s > 0), default=0.0)
+        peak = peak_rate(bits, seconds, r.playlist.target_duration or facts.segment_seconds)
         peaks.append(f"{r.name} {peak / 1000:.0f}/{cap.maxrate / 1000:.0f}")
         excess, first, last = _largest_excess(bits, seconds, cap.maxrate)
         if excess > cap.bufsize:
             bad.append(
                 f"{r.name} segments {first + 1}-{last + 1} carry {excess / 1000:.0f} kbit over "
                 f"its maxrate of {cap.maxrate / 1000:.0f} kb/s, more than its "
-                f"{cap.bufsize / 1000:.0f} kbit buffer allows (peak segment "
+                f"{cap.bufsize / 1000:.0f} kbit buffer allows (peak "
                 f"{peak / 1000:.0f} kb/s)"
             )
     detail = "; ".join(bad) if bad else (
-        "within maxrate and buffer; peak segment/maxrate kb/s: " + ", ".join(peaks)
+        "within maxrate and buffer; peak/maxrate kb/s: " + ", ".join(peaks)
     )  # fmt: skip
     return QcCheck(name="bitrates", passed=not bad, detail=detail)
 

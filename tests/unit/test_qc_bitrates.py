@@ -72,7 +72,7 @@ def test_a_long_run_a_little_above_maxrate_fails_though_no_segment_alone_would()
     assert not result.passed
     assert result.detail == (
         "720p segments 1-4 carry 1600 kbit over its maxrate of 1000 kb/s, more than its "
-        "1500 kbit buffer allows (peak segment 1100 kb/s)"
+        "1500 kbit buffer allows (peak 1100 kb/s)"
     )
 
 
