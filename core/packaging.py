@@ -27,6 +27,7 @@ from core.playlists import (
     MediaPlaylist,
     finish_master,
     finish_media,
+    finish_mpd,
     measured_rate,
     read_master,
     read_media,
@@ -38,9 +39,9 @@ from core.presets import StreamingPreset
 from core.probe import ProbeResult
 from core.progress import EncodeProgress
 from core.publish import Upload
-from core.qc import PacketFold, QcInputs, QcReport, RenditionFacts, evaluate
+from core.qc import PacketFold, QcInputs, QcReport, RateCap, RenditionFacts, evaluate
 from core.renditions import StreamingPlan, plan_streaming
-from core.storyboard import sheet_count, storyboard_vtt, tile_count
+from core.storyboard import sheet_count, sheets_argvs, storyboard_vtt, tile_count
 
 # Publishing tiers: a reader who finds a manifest finds everything it names.
 SEGMENTS, MEDIA_PLAYLISTS, MANIFESTS = 0, 1, 2
@@ -96,12 +97,12 @@ class StreamingPackager:
                 plan.argv, jobdir.root, timeout, progress, plan.limits(limits)
             )
         with timer.phase("package"):
-            if plan.sheets_argv is not None:  # the storyboard's tiles into sprite sheets
-                # No tile: not one frame of the picture came through (a damaged input). The
-                # QC says so, permanently; ffmpeg would only fail to find them, and be retried.
-                if await self._files.sizes(jobdir.out / TILES_DIR):
-                    await self._media.transcode(plan.sheets_argv, jobdir.root, timeout, None,
-                                                limits)  # fmt: skip
+            if plan.storyboard is not None:  # the storyboard's tiles into sprite sheets
+                # No tile, no run: not one frame of the picture came through (a damaged input).
+                # The QC says so, permanently; ffmpeg would only fail to find them, and be retried.
+                tiles = len(await self._files.sizes(jobdir.out / TILES_DIR))
+                for argv in sheets_argvs(plan.storyboard, out, tiles):
+                    await self._media.transcode(argv, jobdir.root, timeout, None, limits)
                 await self._files.clear(jobdir.out / TILES_DIR)
             return await self._check(plan, probe, jobdir)
 
@@ -113,7 +114,7 @@ class StreamingPackager:
     async def _check(self, plan: StreamingPlan, probe: ProbeResult, jobdir: JobDir) -> Package:
         sizes = await self._files.sizes(jobdir.out)
         medias, missing = await self._finish_hls(plan, jobdir.out, sizes)
-        mismatched = await self._compare_dash(plan, jobdir.out, medias, sizes, missing)
+        mismatched = await self._finish_dash(plan, jobdir.out, medias, sizes, missing)
         facts = await self._measure(plan, jobdir, medias, sizes)
         images = await self._images(plan, jobdir.out, sizes, facts)
         report = evaluate(
@@ -125,6 +126,10 @@ class StreamingPackager:
                 missing=tuple(sorted(missing)),
                 mismatched=tuple(mismatched),
                 images=tuple(images),
+                rate_caps=tuple(
+                    RateCap(r.name, 1000 * r.maxrate_kbps, 1000 * r.bufsize_kbps)
+                    for r in plan.video
+                ),
             )
         )
         if not report.passed:
@@ -177,7 +182,7 @@ class StreamingPackager:
         await self._files.write_text(out / plan.master, text)
         return medias, missing
 
-    async def _compare_dash(
+    async def _finish_dash(
         self,
         plan: StreamingPlan,
         out: Path,
@@ -185,21 +190,26 @@ class StreamingPackager:
         sizes: dict[str, int],
         missing: set[str],
     ) -> list[str]:
-        """The MPD must name exactly the segments the HLS playlists name: one set of files."""
+        """The MPD must name exactly the segments the HLS playlists name: one set of files.
+        Then each representation's bandwidth is its HLS media playlist's measured peak."""
         if plan.mpd is None:
             return []
         if plan.mpd not in sizes:
             missing.add(plan.mpd)
             return []
-        reps = read_mpd(await self._files.read_text(out / plan.mpd))
-        hls_sets = sorted(tuple(m.playlist.files) for m in medias)
-        dash_sets = sorted(tuple(resolve(plan.mpd, f) for f in rep.files) for rep in reps)
-        missing.update(f for files in dash_sets for f in files if f not in sizes)
-        if hls_sets != dash_sets:
+        raw = await self._files.read_text(out / plan.mpd)
+        reps = read_mpd(raw)
+        by_files = {m.playlist.files: m for m in medias}
+        dash_sets = {rep.id: tuple(resolve(plan.mpd, f) for f in rep.files) for rep in reps}
+        missing.update(f for files in dash_sets.values() for f in files if f not in sizes)
+        if sorted(m.playlist.files for m in medias) != sorted(dash_sets.values()):
             return [
                 f"manifest.mpd names {len(dash_sets)} renditions' segments that the HLS "
-                f"playlists ({len(hls_sets)}) do not"
+                f"playlists ({len(medias)}) do not"
             ]
+        peaks = {rep: measured_rate(by_files[files].playlist, sizes)[0]
+                 for rep, files in dash_sets.items()}  # fmt: skip
+        await self._files.write_text(out / plan.mpd, finish_mpd(raw, peaks))
         return []
 
     async def _measure(

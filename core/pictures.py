@@ -6,7 +6,8 @@ constant-rate picture, so "one every N seconds, from the first" is exact, and th
 follows from the frame count alone.
 
 The storyboard's tiles are written one by one in that pass and laid out into sheets by a
-second, small ffmpeg run afterwards (:func:`storyboard_argv`). A ``tile`` filter in the pass
+second, small ffmpeg run afterwards (:func:`core.storyboard.sheets_argvs`, once the tiles are
+counted: each sheet is sized to the tiles it holds). A ``tile`` filter in the pass
 would hold its output back until a whole sheet is full, and ffmpeg reports no progress until
 every output has started: with 100 tiles 5 s apart, none for the first 500 s of picture.
 """
@@ -16,16 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from core.hardening import InputGuard
 from core.ladder import FittedLadder, FittedRung
-from core.plan import GLOBAL_FLAGS, poster_pick, poster_time
+from core.plan import poster_pick, poster_time
 from core.presets import StreamingPreset
 from core.probe import ProbeResult, VideoStream
 
 THUMBNAILS_DIR = "thumbnails"
 TILES_DIR = ".storyboard-tiles"  # scratch in the output directory; never published
-# The tiles are our own JPEGs: local files and the image2 demuxer only.
-_TILES = InputGuard(formats=("image2",), codecs=None, max_pixels=None, max_streams=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,17 +126,6 @@ def image_outputs(
     if board:
         args += _numbered_jpegs("[board]", out / board.tiles)
     return args
-
-
-def storyboard_argv(board: StoryboardPlan, out: PurePosixPath) -> tuple[str, ...]:
-    """Lay the pass's tiles out into sheets, columns x rows each (the last one part-filled).
-    Reads only our own numbered JPEGs: the image2 demuxer, local files."""
-    return (
-        "ffmpeg", *GLOBAL_FLAGS, *_TILES.flags("image2"),
-        "-framerate", "1", "-i", f"file:{out / board.tiles}",
-        "-vf", f"tile={board.columns}x{board.rows}", "-fps_mode", "passthrough",
-        "-q:v", "4", "-f", "image2", f"file:{out / board.pattern}",
-    )  # fmt: skip
 
 
 def _numbered_jpegs(label: str, pattern: PurePosixPath) -> list[str]:

@@ -168,13 +168,13 @@ def probe_argv(path: PurePosixPath, guard: InputGuard = SOURCE_GUARD) -> tuple[s
 def packets_argv(
     path: PurePosixPath, formats: tuple[str, ...], stream: Literal["v", "a"]
 ) -> tuple[str, ...]:
-    """The first video or audio stream's packets as CSV (pts, duration, byte offset, flags),
-    read without decoding (our own renditions: the format whitelist is the guard)."""
+    """The first video or audio stream's packets as CSV (pts, duration, size, byte offset,
+    flags), read without decoding (our own renditions: the format whitelist is the guard)."""
     guard = InputGuard(formats=formats, codecs=None, max_pixels=None, max_streams=None)
     return (
         "ffprobe", "-hide_banner", "-loglevel", "error", *guard.flags(),
         "-select_streams", f"{stream}:0",
-        "-show_entries", "packet=pts_time,duration_time,flags,pos",
+        "-show_entries", "packet=pts_time,duration_time,size,pos,flags",
         "-of", "csv=p=0", f"file:{path}",
     )  # fmt: skip
 

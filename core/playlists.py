@@ -5,7 +5,10 @@ or ``#EXT-X-INDEPENDENT-SEGMENTS``, with a program-date-time line on every segme
 with the encode's wall clock, meaningless for VOD), and no muxer option changes that; its
 master playlist (like the ``hls`` muxer's) lacks ``#EXT-X-INDEPENDENT-SEGMENTS`` and states
 nominal bitrates where HLS wants the measured peak. Those tags are rewritten here through the
-``m3u8`` library's model, never by editing text. The MPD is only read (ElementTree).
+``m3u8`` library's model, never by editing text. Its MPD states the encoders' targets as
+bandwidths, the target as the longest segment, and bitstream switching where each
+representation has its own initialization segment: :func:`finish_mpd` rewrites those
+attributes through a DOM (ElementTree reads it; minidom keeps the rest as ffmpeg wrote it).
 """
 
 from __future__ import annotations
@@ -14,12 +17,14 @@ import math
 import posixpath
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from xml.dom import minidom
 
 import m3u8
 
-_DASH_NS = "{urn:mpeg:dash:schema:mpd:2011}"
+_DASH_URI = "urn:mpeg:dash:schema:mpd:2011"
+_DASH_NS = f"{{{_DASH_URI}}}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,21 +129,41 @@ def finish_master(
 
 
 def measured_rate(media: MediaPlaylist, sizes: Mapping[str, int]) -> tuple[int, int]:
-    """(peak, average) bits per second over a playlist's segments, as HLS defines them:
-    the peak is the largest segment bitrate; the init segment counts toward the average."""
-    peak, total_bits, total_seconds = 0.0, 8 * sizes.get(media.init or "", 0), 0.0
-    for uri, seconds in media.segments:
-        bits = 8 * sizes.get(uri, 0)
-        if seconds > 0:
-            peak = max(peak, bits / seconds)
-        total_bits, total_seconds = total_bits + bits, total_seconds + seconds
+    """(peak, average) bits per second over a playlist's segments, as HLS defines them
+    (RFC 8216, 4.3.4.2): the peak is the largest rate of any run of consecutive segments
+    lasting between half and one and a half target durations, so a runt of a few
+    milliseconds, whose own rate means nothing, counts only together with its neighbour;
+    the init segment counts toward the average."""
+    bits = [8 * sizes.get(uri, 0) for uri, _ in media.segments]
+    seconds = [length for _, length in media.segments]
+    target = media.target_duration or math.ceil(max(seconds, default=0.0))
+    total_bits, total_seconds = 8 * sizes.get(media.init or "", 0) + sum(bits), sum(seconds)
     average = total_bits / total_seconds if total_seconds else 0.0
-    return math.ceil(peak), math.ceil(average)
+    return math.ceil(peak_rate(bits, seconds, target)), math.ceil(average)
+
+
+def peak_rate(bits: Sequence[int], seconds: Sequence[float], target: float) -> float:
+    """The largest rate of a run of segments lasting 0.5 to 1.5 targets; where no run does
+    (a playlist shorter than half its target), the largest rate of one segment."""
+    peak, shortest, longest = 0.0, 0.5 * target, 1.5 * target
+    for start in range(len(seconds)):
+        run_bits, run_seconds = 0, 0.0
+        for end in range(start, len(seconds)):
+            run_bits, run_seconds = run_bits + bits[end], run_seconds + seconds[end]
+            if run_seconds > longest:
+                break
+            if run_seconds >= shortest:
+                peak = max(peak, run_bits / run_seconds)
+    if peak == 0.0:
+        peak = max((b / s for b, s in zip(bits, seconds, strict=True) if s > 0), default=0.0)
+    return peak
 
 
 @dataclass(frozen=True, slots=True)
 class DashRepresentation:
     id: str
+    adaptation_set: int  # the set's place in the MPD, from 0
+    init: str | None
     content_type: str
     width: int | None
     height: int | None
@@ -150,18 +175,54 @@ def read_mpd(text: str) -> tuple[DashRepresentation, ...]:
     """Every representation with the files its SegmentTemplate/SegmentTimeline names."""
     root = ET.fromstring(text)  # noqa: S314 - written by our ffmpeg in our job directory
     reps = []
-    for aset in root.iter(f"{_DASH_NS}AdaptationSet"):
+    for index, aset in enumerate(root.iter(f"{_DASH_NS}AdaptationSet")):
         for rep in aset.iter(f"{_DASH_NS}Representation"):
             template = rep.find(f"{_DASH_NS}SegmentTemplate")
             if template is None:
                 template = aset.find(f"{_DASH_NS}SegmentTemplate")
             if template is None:
                 continue
-            reps.append(_representation(aset, rep, template))
+            reps.append(_representation(index, aset, rep, template))
     return tuple(reps)
 
 
-def _representation(aset: ET.Element, rep: ET.Element, template: ET.Element) -> DashRepresentation:
+def finish_mpd(text: str, bandwidths: Mapping[str, int]) -> str:
+    """The MPD with what ffmpeg's muxer states wrongly made right: each Representation's
+    ``@bandwidth`` the measured figure in ``bandwidths`` (id -> bits per second), not the
+    encoder's target; ``@maxSegmentDuration`` the longest segment of any representation
+    (AAC frames and NTSC frame times make segments a little longer than the target the
+    muxer states) and ``@mediaPresentationDuration`` the longest representation (the muxer
+    cuts it to a tenth of a second); and no ``@bitstreamSwitching`` on a set whose
+    representations each have their own initialization segment (one decoder set up once
+    cannot take their segments in turn)."""
+    reps = read_mpd(text)
+    doc = minidom.parseString(text)  # noqa: S318 - written by our ffmpeg in our job directory
+    root = doc.documentElement
+    assert root is not None  # a parsed document has its root element
+    if any(rep.durations for rep in reps):
+        longest = max(d for rep in reps for d in rep.durations)
+        root.setAttribute("maxSegmentDuration", _iso_seconds(longest))
+        total = max(sum(rep.durations) for rep in reps)
+        root.setAttribute("mediaPresentationDuration", _iso_seconds(total))
+    for index, aset in enumerate(root.getElementsByTagNameNS(_DASH_URI, "AdaptationSet")):
+        inits = {rep.init for rep in reps if rep.adaptation_set == index}
+        if len(inits) > 1 and aset.hasAttribute("bitstreamSwitching"):
+            aset.removeAttribute("bitstreamSwitching")
+    for rep in root.getElementsByTagNameNS(_DASH_URI, "Representation"):
+        if rep.getAttribute("id") in bandwidths:
+            rep.setAttribute("bandwidth", str(bandwidths[rep.getAttribute("id")]))
+    return f'<?xml version="1.0" encoding="utf-8"?>\n{root.toxml()}\n'
+
+
+def _iso_seconds(seconds: float) -> str:
+    """An xs:duration rounded up to the millisecond: never below the time it states."""
+    millis = math.ceil(round(seconds * 1000, 6))
+    return f"PT{millis // 1000}.{millis % 1000:03d}S"
+
+
+def _representation(
+    index: int, aset: ET.Element, rep: ET.Element, template: ET.Element
+) -> DashRepresentation:
     rep_id = rep.get("id", "")
     timescale = int(template.get("timescale", "1"))
     number = int(template.get("startNumber", "1"))
@@ -171,11 +232,14 @@ def _representation(aset: ET.Element, rep: ET.Element, template: ET.Element) -> 
         repeat = int(entry.get("r", "0"))
         durations += [int(entry.get("d", "0")) / timescale] * (repeat + 1)
     media = template.get("media", "")
-    files = [_expand(template.get("initialization", ""), rep_id, None)]
+    init = _expand(template.get("initialization", ""), rep_id, None)
+    files = [init]
     files += [_expand(media, rep_id, number + i) for i in range(len(durations))]
     width, height = rep.get("width"), rep.get("height")
     return DashRepresentation(
         id=rep_id,
+        adaptation_set=index,
+        init=init or None,
         content_type=aset.get("contentType")
         or (rep.get("mimeType") or aset.get("mimeType") or "").split("/")[0],
         width=int(width) if width else None,

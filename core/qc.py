@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from core.playlists import MediaPlaylist
+from core.playlists import MediaPlaylist, peak_rate
 
 DRIFT_LIMIT = 0.1  # seconds between the picture and the sound
 
@@ -26,6 +26,7 @@ class Packet:
     duration: float
     key: bool
     pos: int  # byte offset in the file probed
+    size: int = 0  # bytes of the elementary stream (the container's wrapping not counted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,7 @@ class RenditionFacts:
     segment_starts: tuple[float, ...]  # pts of each segment's first packet
     segment_keyframes: tuple[bool, ...]  # whether that packet is a keyframe
     frames: int
+    segment_bits: tuple[int, ...] = ()  # the elementary stream's bits in each segment
 
 
 class PacketFold:
@@ -48,6 +50,7 @@ class PacketFold:
         init segment, when there is one, comes before the first)."""
         self._offsets = list(segment_offsets)
         self._first: dict[int, Packet] = {}  # segment index -> its packet nearest the start
+        self._bytes = [0] * len(self._offsets)  # segment index -> its packets' bytes
         self._start = math.inf
         self._end = -math.inf
         self.count = 0
@@ -59,6 +62,7 @@ class PacketFold:
         segment = bisect.bisect_right(self._offsets, packet.pos) - 1
         if segment < 0:  # in the init segment
             return
+        self._bytes[segment] += packet.size
         held = self._first.get(segment)
         if held is None or packet.pos < held.pos:
             self._first[segment] = packet
@@ -77,7 +81,8 @@ class PacketFold:
         starts = tuple(p.pts for p in firsts)
         keys = tuple(p.key for p in firsts)
         duration = self._end - self._start if self.count else 0.0
-        return RenditionFacts(name, kind, playlist, duration, starts, keys, self.count)
+        bits = tuple(8 * b for b in self._bytes)
+        return RenditionFacts(name, kind, playlist, duration, starts, keys, self.count, bits)
 
 
 def facts_from_packets(
@@ -105,6 +110,15 @@ class QcReport(BaseModel):
 
 
 @dataclass(frozen=True, slots=True)
+class RateCap:
+    """A video rung's constrained VBR, as its encoder was given it."""
+
+    name: str  # the rendition's
+    maxrate: int  # bits per second
+    bufsize: int  # bits
+
+
+@dataclass(frozen=True, slots=True)
 class QcInputs:
     source_duration: float  # 0.0: unknown
     segment_seconds: float
@@ -113,12 +127,13 @@ class QcInputs:
     missing: tuple[str, ...]  # files a manifest references that do not exist
     mismatched: tuple[str, ...]  # where the HLS and DASH manifests disagree
     images: tuple[str, ...] = ()  # problems found with thumbnails and the storyboard
+    rate_caps: tuple[RateCap, ...] = ()  # the video rungs' maxrate and buffer
 
 
 def evaluate(facts: QcInputs) -> QcReport:
     checks = [
         _references(facts), _durations(facts), _segment_lengths(facts), _keyframes(facts),
-        _drift(facts),
+        _drift(facts), _bitrates(facts),
     ]  # fmt: skip
     if facts.images:
         checks.append(QcCheck(name="images", passed=False, detail="; ".join(facts.images)))
@@ -202,3 +217,52 @@ def _drift(facts: QcInputs) -> QcCheck:
         "" if passed else f" (limit {DRIFT_LIMIT * 1000:.0f} ms)"
     )
     return QcCheck(name="av_drift", passed=passed, detail=detail)
+
+
+def _bitrates(facts: QcInputs) -> QcCheck:
+    """Every video rendition within its rung's maxrate, as far as the encoder's VBV (a leaky
+    bucket of bufsize bits, drained at maxrate) lets a conforming stream go: over any run of
+    segments lasting t seconds, at most maxrate * t + bufsize bits, since the buffer can be
+    full at the run's start and no fuller. So one segment may rise above maxrate by
+    bufsize / its length (a 4 s segment with a 1.4 s buffer: 35 %), a longer run by less,
+    and nothing more is tolerated: beyond that the encoder did not keep to its maxrate.
+    Counted on the elementary stream (packet sizes): the fMP4 or TS wrapping is no part of
+    the encoder's budget, and over hours of segments it would add up past any buffer."""
+    caps = {cap.name: cap for cap in facts.rate_caps}
+    rated = [(r, caps[r.name]) for r in facts.renditions if r.kind == "video" and r.name in caps]
+    if not rated:
+        return QcCheck(name="bitrates", passed=True, detail="no video rung with a maxrate")
+    bad, peaks = [], []
+    for r, cap in rated:
+        seconds = [length for _, length in r.playlist.segments]
+        bits = (list(r.segment_bits) + [0] * len(seconds))[: len(seconds)]
+        peak = peak_rate(bits, seconds, r.playlist.target_duration or facts.segment_seconds)
+        peaks.append(f"{r.name} {peak / 1000:.0f}/{cap.maxrate / 1000:.0f}")
+        excess, first, last = _largest_excess(bits, seconds, cap.maxrate)
+        if excess > cap.bufsize:
+            bad.append(
+                f"{r.name} segments {first + 1}-{last + 1} carry {excess / 1000:.0f} kbit over "
+                f"its maxrate of {cap.maxrate / 1000:.0f} kb/s, more than its "
+                f"{cap.bufsize / 1000:.0f} kbit buffer allows (peak "
+                f"{peak / 1000:.0f} kb/s)"
+            )
+    detail = "; ".join(bad) if bad else (
+        "within maxrate and buffer; peak/maxrate kb/s: " + ", ".join(peaks)
+    )  # fmt: skip
+    return QcCheck(name="bitrates", passed=not bad, detail=detail)
+
+
+def _largest_excess(
+    bits: Sequence[int], seconds: Sequence[float], maxrate: int
+) -> tuple[float, int, int]:
+    """The run of consecutive segments whose bits exceed maxrate * their length the most
+    (Kadane's scan, one pass): (excess bits, first segment, last segment)."""
+    best, best_run = -math.inf, (0, 0)
+    run, start = 0.0, 0
+    for i, (b, s) in enumerate(zip(bits, seconds, strict=True)):
+        if run <= 0:
+            run, start = 0.0, i
+        run += b - maxrate * s
+        if run > best:
+            best, best_run = run, (start, i)
+    return best, *best_run

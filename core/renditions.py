@@ -31,7 +31,6 @@ from core.pictures import (
     image_branches,
     image_outputs,
     image_plans,
-    storyboard_argv,
 )
 from core.plan import GLOBAL_FLAGS, encode_cap
 from core.presets import AudioRendition, StreamingPreset
@@ -55,7 +54,6 @@ class StreamingPlan:
     thumbnails: ThumbnailPlan | None
     storyboard: StoryboardPlan | None
     notes: tuple[str, ...]  # conversions a reader of job.json should know about
-    sheets_argv: tuple[str, ...] | None = None  # after the pass: storyboard tiles -> sheets
     # address space the rungs' encoders reserve beyond ffmpeg's own limit (SVT-AV1's)
     encoder_reserve_mib: int = 0
 
@@ -137,8 +135,6 @@ def plan_streaming(
         thumbnails=picture.thumbnails if picture else None,
         storyboard=picture.storyboard if picture else None,
         notes=picture.notes if picture else (),
-        sheets_argv=storyboard_argv(picture.storyboard, out) if picture and picture.storyboard
-        else None,
         encoder_reserve_mib=sum(encoder_reserve_mib(encoder, r.width, r.height) for r in rungs),
     )  # fmt: skip
 
@@ -235,8 +231,14 @@ def _cmaf_muxer(
     sets = []
     if n_video:
         sets.append("id=0,streams=v")
-    if audio:
-        sets.append(f"id={len(sets)},streams=a")
+    if audio and n_video:
+        # The muxer cuts the audio wherever it cuts the video, and also once the audio's
+        # own segment reaches seg_duration: past the last video cut that made a runt of the
+        # audio's last few frames (53 ms after a 20 s picture). At twice the video's, the
+        # audio's own limit is never reached, and the last segment takes what remains.
+        sets.append(f"id=1,seg_duration={2 * preset.segment_seconds:g},streams=a")
+    elif audio:
+        sets.append("id=0,streams=a")
     return [
         "-f",
         "dash",

@@ -25,7 +25,8 @@ from core.plan import plan_mp4
 from core.preflight import check_media
 from core.presets import Mp4Preset, OutputPreset
 from core.probe import ProbeResult, parse_probe
-from core.renditions import plan_streaming
+from core.renditions import StreamingPlan, plan_streaming
+from core.storyboard import sheets_argvs, tile_count
 from handlers.preset_option import require_preset
 from infra.aws import open_clients
 from infra.ffmpeg import FfmpegMedia
@@ -105,8 +106,17 @@ def describe(
         "renditions": renditions, "segment_seconds": plan.segment_seconds,
         "outputs": [p for p in (plan.master, plan.mpd) if p], "notes": list(plan.notes),
         "tier": plan.tier.value, "encoder": plan.encoder, "argv": list(plan.argv),
-        "then": [list(plan.sheets_argv)] if plan.sheets_argv else [],
+        "then": [list(argv) for argv in _sheets(plan, probe)],
     }  # fmt: skip
+
+
+def _sheets(plan: StreamingPlan, probe: ProbeResult) -> tuple[tuple[str, ...], ...]:
+    """The storyboard's sheets runs for the tiles the picture's stated length makes (the
+    worker counts the tiles the pass wrote)."""
+    if plan.storyboard is None or probe.video is None:
+        return ()
+    frames = round(probe.video.duration * plan.fps)
+    return sheets_argvs(plan.storyboard, JOB_OUT, tile_count(plan.storyboard, frames))
 
 
 def render(shown: dict[str, Any]) -> str:

@@ -117,18 +117,19 @@ class FfmpegMedia:
 
 
 def _packet(line: str) -> Packet | None:
-    """``pts_time,duration_time,pos,flags`` (ffprobe's order); None for a line without a
-    timestamp (a packet with no pts says nothing about timing)."""
+    """``pts_time,duration_time,size,pos,flags`` (ffprobe's order); None for a line without
+    a timestamp (a packet with no pts says nothing about timing)."""
     fields = line.strip().split(",")
-    if len(fields) < 4:
+    if len(fields) < 5:
         return None
     try:
         pts = float(fields[0])
         duration = float(fields[1]) if fields[1] not in ("", "N/A") else 0.0
-        pos = int(fields[2]) if fields[2] not in ("", "N/A") else -1
+        size = int(fields[2]) if fields[2] not in ("", "N/A") else 0
+        pos = int(fields[3]) if fields[3] not in ("", "N/A") else -1
     except ValueError:
         return None
-    return Packet(pts=pts, duration=duration, key=fields[3].startswith("K"), pos=pos)
+    return Packet(pts=pts, duration=duration, key=fields[4].startswith("K"), pos=pos, size=size)
 
 
 class StallWatch:

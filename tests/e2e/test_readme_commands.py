@@ -113,6 +113,8 @@ def test_plan_prints_the_fitted_ladder_and_argv_without_encoding(tmp_path: Path)
     assert [r["size"] for r in plan["renditions"]] == ["1280x720", "864x486", "640x360"]
     assert plan["argv"][0] == "ffmpeg"
     assert "-filter_complex" in plan["argv"]
+    # then the storyboard's one tile (1 s: a tile every 5 s) on a sheet of its own size
+    assert [a for argv in plan["then"] for a in argv if a.startswith("tile=")] == ["tile=1x1"]
     assert sorted(tmp_path.iterdir()) == before  # nothing was encoded or written
     text = run([ffapi, "plan", str(clip), "--preset", "hls-ts"])
     assert text.returncode == 0, text.stderr

@@ -113,7 +113,7 @@ def wait_until(condition: Callable[[], bool], seconds: float) -> bool:
 def test_packets_are_handed_over_as_they_come_however_many(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Six hours at 30 fps: 648,000 packets, 30 MB of ffprobe output (past the cap a probe's
+    """Six hours at 30 fps: 648,000 packets, 35 MB of ffprobe output (past the cap a probe's
     JSON gets). A QC pass of a long rendition reads them all and keeps none."""
     bindir = tmp_path / "bin"
     bindir.mkdir()
@@ -121,7 +121,7 @@ def test_packets_are_handed_over_as_they_come_however_many(
     fake.write_text(
         "#!/bin/sh\n"
         "exec awk 'BEGIN { for (i = 0; i < 648000; i++) "
-        'printf "%.6f,0.033333,%d,%s\\n", i / 30, 48 + i * 1000, (i % 60 ? "__" : "K_") }\'\n'
+        'printf "%.6f,0.033333,1000,%d,%s\\n", i / 30, 48 + i * 1000, (i % 60 ? "__" : "K_") }\'\n'
     )
     fake.chmod(0o755)
     use_tools_for_test(monkeypatch, ffprobe=str(fake))
@@ -132,6 +132,7 @@ def test_packets_are_handed_over_as_they_come_however_many(
     assert facts.duration == pytest.approx(6 * 3600, abs=0.1)
     assert len(facts.segment_starts) == 5400
     assert all(facts.segment_keyframes)
+    assert facts.segment_bits == (8 * 120 * 1000,) * 5400  # packet sizes, per segment
 
 
 def test_a_silent_child_keeps_its_jobs_pulse_beating(tmp_path: Path) -> None:

@@ -4,6 +4,8 @@ rates, frame rate and named audio, both idempotent; and measuring the rates."""
 
 from __future__ import annotations
 
+import math
+
 import m3u8
 import pytest
 
@@ -21,6 +23,8 @@ from tests.unit.ffmpeg_manifests import (
     CMAF_MEDIA_3,
     CMAF_SIZES,
     RATES,
+    RUNT_MEDIA_3,
+    RUNT_SIZES,
     TS_MASTER,
     TS_MEDIA_0,
 )
@@ -141,7 +145,7 @@ def test_finish_master_is_idempotent(raw: str):
     assert finish_master(once, RATES, 29.97) == once
 
 
-def test_measured_rate_peak_is_the_largest_segment_and_average_counts_init():
+def test_measured_rate_of_a_recorded_playlist_average_counts_init():
     video = read_media("media_0.m3u8", CMAF_MEDIA_0)
     peak, average = measured_rate(video, CMAF_SIZES)
     assert peak == 2_801_476  # ceil(max(8 * 1400738 / 4, 8 * 698829 / 2))
@@ -154,7 +158,36 @@ def test_measured_rate_peak_is_the_largest_segment_and_average_counts_init():
 def test_measured_rate_synthetic():
     media = MediaPlaylist("m.m3u8", "init.mp4", (("a", 2.0), ("b", 1.0), ("c", 0.0)), 2)
     sizes = {"init.mp4": 1000, "a": 500, "b": 400, "c": 10_000}
-    # Peak from the short segment; a zero-length segment is no rate but counts in the total.
-    assert measured_rate(media, sizes) == (3200, 8 * 11_900 // 3 + 1)
+    # Runs of 1 to 3 s (half to one and a half targets): a, a+b, b, b+c, a+b+c; b+c is the
+    # densest (a segment of no length has no rate of its own, but its bits count in a run).
+    assert measured_rate(media, sizes) == (8 * 10_400, 8 * 11_900 // 3 + 1)
     assert measured_rate(MediaPlaylist("m", None, (("a", 2.0),), 2), {}) == (0, 0)
     assert measured_rate(MediaPlaylist("m", None, (), 0), {"x": 1}) == (0, 0)
+
+
+def test_measured_rate_counts_a_runt_only_with_its_neighbour():
+    # 4 s segments and a last one of 50 ms: alone it would be 8 * 1000 / 0.05 = 160 kb/s.
+    media = MediaPlaylist("m", None, (("a", 4.0), ("b", 4.0), ("c", 0.05)), 4)
+    sizes = {"a": 50_000, "b": 60_000, "c": 1_000}
+    assert measured_rate(media, sizes)[0] == 120_494  # ceil(8 * 61_000 / 4.05)
+    # two short segments make a run; one alone (under half the target) does not
+    media = MediaPlaylist("m", None, (("a", 1.0), ("b", 1.0), ("c", 4.0)), 4)
+    sizes = {"a": 30_000, "b": 10_000, "c": 40_000}
+    assert measured_rate(media, sizes)[0] == 160_000  # a+b: 8 * 40_000 / 2
+
+
+def test_measured_rate_of_a_playlist_shorter_than_half_its_target_is_its_densest_segment():
+    media = MediaPlaylist("m", None, (("a", 0.5), ("b", 1.0)), 4)
+    assert measured_rate(media, {"a": 1_000, "b": 1_000})[0] == 16_000
+
+
+def test_measured_rate_of_a_recorded_runt_audio_segment():
+    """The 53 ms last audio segment ffmpeg cut after 20 s of sound (RUNT_MEDIA_3): counted
+    alone it made a peak of 173,702 b/s; in a run with the segment before it, 130,518."""
+    audio = read_media("media_3.m3u8", RUNT_MEDIA_3)
+    assert [round(d, 6) for _, d in audio.segments][-2:] == [4.010667, 0.053333]
+    peak, average = measured_rate(audio, RUNT_SIZES)
+    assert peak == math.ceil(8 * (65_145 + 1_158) / (4.010667 + 0.053333))
+    assert peak < 131_000
+    assert abs(audio.duration - 20.0) < 1e-5
+    assert average == math.ceil(8 * sum(RUNT_SIZES.values()) / audio.duration)

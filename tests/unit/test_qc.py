@@ -24,7 +24,7 @@ from core.qc import (
 FPS = 30.0
 SEG = 4.0
 INIT_BYTES = 800
-CHECKS = ["references", "durations", "segment_durations", "keyframes", "av_drift"]
+CHECKS = ["references", "durations", "segment_durations", "keyframes", "av_drift", "bitrates"]
 
 
 def playlist(name: str, lengths: list[float], target: int = 4) -> MediaPlaylist:
@@ -48,7 +48,9 @@ def video(
         offsets.append(pos)
         for k in range(round(seconds * FPS)):
             key = k == 0 and i != not_key
-            packets.append(Packet(pts=n / FPS + shift, duration=1 / FPS, key=key, pos=pos))
+            packets.append(
+                Packet(pts=n / FPS + shift, duration=1 / FPS, key=key, pos=pos, size=1000)
+            )
             n, pos = n + 1, pos + 1000
     return facts_from_packets(name, "video", playlist(name, lengths, target), packets, offsets)
 
@@ -89,6 +91,7 @@ def test_facts_from_packets_finds_each_segments_first_packet():
     assert facts.duration == pytest.approx(12.0)
     assert facts.segment_starts == pytest.approx((0.0, 4.0, 8.0))
     assert facts.segment_keyframes == (True, True, True)
+    assert facts.segment_bits == (8 * 120 * 1000,) * 3
     assert facts.playlist.duration == 12.0
 
 

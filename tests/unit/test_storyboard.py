@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import itertools
 import re
+from pathlib import PurePosixPath
 
 import pytest
 
 from core.pictures import StoryboardPlan
-from core.storyboard import sheet_count, storyboard_vtt, tile_count
+from core.storyboard import sheet_count, sheet_grid, sheets_argvs, storyboard_vtt, tile_count
 
 CUE_TIME = re.compile(r"^(\d{2}):(\d{2}):(\d{2})\.(\d{3}) --> (\d{2}):(\d{2}):(\d{2})\.(\d{3})$")
 CUE_TEXT = re.compile(r"^(storyboard-\d{3}\.jpg)#xywh=(\d+),(\d+),(\d+),(\d+)$")
@@ -126,3 +127,70 @@ def test_the_default_grid_rolls_over_after_a_hundred_tiles():
 def test_no_frames_no_cues():
     assert storyboard_vtt(plan(), frames=0, fps=30.0) == "WEBVTT\n"
     assert cues(storyboard_vtt(plan(), frames=0, fps=30.0)) == []
+
+
+def after(argv: tuple[str, ...], flag: str, nth: int = 0) -> str:
+    return [argv[i + 1] for i, a in enumerate(argv) if a == flag][nth]
+
+
+def sheet_size(p: StoryboardPlan, tiles: int) -> tuple[int, int]:
+    columns, rows = sheet_grid(p, tiles)
+    return columns * p.tile_width, rows * p.tile_height
+
+
+GRIDS = [(1, (1, 1)), (6, (6, 1)), (10, (10, 1)), (11, (10, 2)), (23, (10, 3)),
+         (100, (10, 10)), (250, (10, 10))]  # fmt: skip
+
+
+@pytest.mark.parametrize(("tiles", "grid"), GRIDS)
+def test_a_sheet_is_as_big_as_the_tiles_it_holds(tiles: int, grid: tuple[int, int]):
+    assert sheet_grid(plan(), tiles) == grid
+
+
+def test_a_30s_clip_makes_one_960x90_sheet_and_its_cues_lie_on_it():
+    """Six tiles, 5 s apart: the sheet the issue saw at 1600x900, five sixths of it black."""
+    p, frames = plan(), 30 * 30
+    tiles = tile_count(p, frames)
+    assert tiles == 6
+    assert sheet_size(p, tiles) == (960, 90)
+    for _, _, sheet, (x, y, w, h) in cues(storyboard_vtt(p, frames, 30.0)):
+        assert sheet == "storyboard-001.jpg"
+        assert x + w <= 960
+        assert y + h <= 90
+
+
+def test_every_cue_lies_on_its_sheet_however_the_tiles_fall():
+    p = plan(every_frames=30, columns=3, rows=2)
+    for seconds in range(1, 20):
+        tiles = tile_count(p, 30 * seconds)
+        per_sheet = p.columns * p.rows
+        for _, _, sheet, (x, y, w, h) in cues(storyboard_vtt(p, 30 * seconds, 30.0)):
+            index = int(sheet[len("storyboard-") : -len(".jpg")]) - 1
+            held = min(per_sheet, tiles - index * per_sheet)
+            width, height = sheet_size(p, held)
+            assert x + w <= width, (seconds, sheet, x)
+            assert y + h <= height, (seconds, sheet, y)
+
+
+def test_full_sheets_in_one_run_and_the_last_at_its_own_size():
+    p, out = plan(every_frames=30, columns=3, rows=2), PurePosixPath("/w/out")
+    full, last = sheets_argvs(p, out, 14)  # two sheets of 3x2 and one of two tiles
+    for argv in (full, last):
+        assert after(argv, "-format_whitelist") == "image2"
+        assert after(argv, "-i") == "file:/w/out/.storyboard-tiles/tile-%05d.jpg"
+        assert argv[-1] == "file:/w/out/thumbnails/storyboard-%03d.jpg"
+    assert (after(full, "-start_number"), after(full, "-vf"), after(full, "-frames:v")) == (
+        "1", "tile=3x2", "2")  # fmt: skip
+    assert after(full, "-start_number", 1) == "1"  # the first sheet's number
+    assert (after(last, "-start_number"), after(last, "-vf"), after(last, "-frames:v")) == (
+        "13", "tile=2x1", "1")  # fmt: skip
+    assert after(last, "-start_number", 1) == "3"
+
+
+def test_one_run_when_the_sheets_are_all_full_or_there_is_only_one():
+    p, out = plan(), PurePosixPath("o")
+    (only,) = sheets_argvs(p, out, 6)
+    assert (after(only, "-vf"), after(only, "-start_number")) == ("tile=6x1", "1")
+    (full,) = sheets_argvs(p, out, 200)
+    assert (after(full, "-vf"), after(full, "-frames:v")) == ("tile=10x10", "2")
+    assert sheets_argvs(p, out, 0) == ()
