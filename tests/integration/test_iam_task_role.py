@@ -21,6 +21,8 @@ from tests.template_role import as_list, container_policy, statements
 
 pytestmark = pytest.mark.integration
 
+FINAL = ("ffapi.job.completed", "ffapi.job.failed")
+
 
 def task_role_policy(settings: Settings, resources: Resources) -> dict[str, Any]:
     """docs/iam.md's ECS task role, its example names replaced by this deployment's."""
@@ -68,8 +70,8 @@ def test_the_container_worker_runs_on_the_documented_task_role(
             stop = asyncio.Event()
             running = asyncio.create_task(Worker(rt).run(stop))
             try:
-                async with asyncio.timeout(120):
-                    while not any(e["type"] == "ffapi.job.completed" for e in events):
+                async with asyncio.timeout(120):  # until the job's final event, either one
+                    while not any(e["type"] in FINAL for e in events):
                         events += await asyncio.to_thread(drain, admin_sqs, deployment.events_queue)
             finally:
                 stop.set()
@@ -78,6 +80,8 @@ def test_the_container_worker_runs_on_the_documented_task_role(
 
     events = asyncio.run(run())
 
+    refusals = [e["data"]["error"] for e in events if e["type"] == "ffapi.job.failed"]
+    assert not refusals, refusals  # e.g. input_forbidden: a grant the role lacks, or moto's
     assert [e["type"] for e in events if e["type"] != "ffapi.job.progress"] == [
         "ffapi.job.received", "ffapi.job.started", "ffapi.job.completed",
     ]  # fmt: skip
