@@ -1,15 +1,18 @@
 """The job request: the one contract every message shape is normalized to.
 
-Strict, versioned and bounded: a request names a preset, never ffmpeg arguments or filter text.
+Strict, versioned and bounded: a request names a preset (version 1 or 2) or lists typed
+steps (version 2, :mod:`core.steps`), never ffmpeg arguments or filter text.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from core.presets import MAX_RUNGS, PresetName, Rung
+from core.step_outputs import StepList, steps_problem
+from core.steps import Concat, Overlay, StepObject
 from core.webhooks import MAX_JOB_WEBHOOKS, WebhookTarget
 
 # S3's own rules: 3-63 chars, lower-case letters, digits, dots and hyphens.
@@ -47,11 +50,13 @@ class OutputLocation(_Strict):
 
 
 class JobRequest(_Strict):
-    """Version 1 of the job request (the SQS body another system may send)."""
+    """The job request (the SQS body another system may send). Version 1 names a preset;
+    version 2 names a preset or lists ``steps`` (one or the other)."""
 
-    version: Literal[1] = 1
+    version: Literal[1, 2] = 1
     input: S3ObjectRef
-    preset: PresetName | None = None  # None: the catalog's default
+    preset: PresetName | None = None  # None: the catalog's default (or the steps)
+    steps: StepList | None = None
     # Replaces the named streaming preset's ladder; each rung is bounded by its own model.
     ladder: (
         Annotated[tuple[Rung, ...], Field(strict=False, min_length=1, max_length=MAX_RUNGS)] | None
@@ -68,3 +73,36 @@ class JobRequest(_Strict):
     webhooks: Annotated[
         tuple[WebhookTarget, ...], Field(strict=False, max_length=MAX_JOB_WEBHOOKS)
     ] = ()
+
+    @model_validator(mode="after")
+    def _steps_or_preset(self) -> JobRequest:
+        if self.steps is None:
+            return self
+        if self.version < 2:
+            raise ValueError("steps need version 2")
+        if self.preset is not None or self.ladder is not None:
+            raise ValueError("give preset or steps, not both")
+        if (problem := steps_problem(self.steps)) is not None:
+            raise ValueError(problem)
+        return self
+
+    def step_objects(self) -> tuple[tuple[str, S3ObjectRef], ...]:
+        """Every object the steps name, with where (``steps[1].image``), each in the input's
+        bucket unless it names its own."""
+        return step_objects(self.steps or (), self.input.bucket)
+
+
+def step_objects(steps: tuple[object, ...], bucket: str) -> tuple[tuple[str, S3ObjectRef], ...]:
+    found: list[tuple[str, S3ObjectRef]] = []
+    for i, step in enumerate(steps):
+        if isinstance(step, Overlay):
+            found.append((f"steps[{i}].image", _ref(step.image, bucket)))
+        elif isinstance(step, Concat):
+            found += [
+                (f"steps[{i}].inputs[{j}]", _ref(o, bucket)) for j, o in enumerate(step.inputs)
+            ]
+    return tuple(found)
+
+
+def _ref(obj: StepObject, bucket: str) -> S3ObjectRef:
+    return S3ObjectRef(bucket=obj.bucket or bucket, key=obj.key, version_id=obj.version_id)

@@ -1,0 +1,136 @@
+"""The output steps of a job: each writes files under its own folder of the job's output.
+
+``encode`` (any preset, ladders included), ``frames``, ``preview`` (GIF or WebP),
+``scenes`` (``scenes.json`` and a picture per scene) and ``quality`` (SSIM and PSNR of every
+encoded rendition against the transformed source). The one union of every step, and the
+rules a list of them obeys, are here too.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from core.steps import (
+    MAX_STEPS,
+    TRANSFORM_OPS,
+    Concat,
+    Crop,
+    Flip,
+    Fps,
+    Overlay,
+    Rotate,
+    Scale,
+    Seconds,
+    Speed,
+    StepName,
+    Text,
+    Trim,
+    _Step,
+)
+
+PresetRef = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9.\-]*$")]
+MAX_FRAMES = 500  # pictures one frames step may write, whatever the input's length
+MAX_AT = 100
+ImageFormat = Literal["jpg", "png", "webp"]
+
+
+class _Output(_Step):
+    op: str
+    name: StepName | None = None  # the folder; default the op, numbered when repeated
+
+
+class Encode(_Output):
+    """Encode with a preset of the catalog: an MP4 or a streaming package (a ladder)."""
+
+    op: Literal["encode"]
+    preset: PresetRef
+
+
+class Frames(_Output):
+    """Pictures: one ``every`` N seconds from the first frame, ``at`` these times, or
+    ``count`` spread evenly over the picture."""
+
+    op: Literal["frames"]
+    every: Annotated[float, Field(ge=0.1, le=3600.0)] | None = None
+    at: (
+        Annotated[tuple[Seconds, ...], Field(strict=False, min_length=1, max_length=MAX_AT)] | None
+    ) = None
+    count: Annotated[int, Field(ge=1, le=MAX_FRAMES)] | None = None
+    format: ImageFormat = "jpg"
+    width: Annotated[int, Field(ge=16, le=3840)] = 320
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> Frames:
+        if sum(v is not None for v in (self.every, self.at, self.count)) != 1:
+            raise ValueError("give exactly one of every, at or count")
+        return self
+
+
+class Preview(_Output):
+    """A short animated picture: a GIF (with a palette made from its own frames) or WebP."""
+
+    op: Literal["preview"]
+    format: Literal["gif", "webp"] = "gif"
+    start: Seconds = 0.0
+    duration: Annotated[float, Field(gt=0.0, le=30.0)] = 3.0
+    fps: Annotated[float, Field(ge=1.0, le=30.0)] = 10.0
+    width: Annotated[int, Field(ge=16, le=1280)] = 320
+
+
+class Scenes(_Output):
+    """Hard cuts (``scene`` score over ``threshold``) into ``scenes.json``, and a picture of
+    each scene's first frame."""
+
+    op: Literal["scenes"]
+    threshold: Annotated[float, Field(ge=0.05, le=1.0)] = 0.3
+    thumbnails: bool = True
+    width: Annotated[int, Field(ge=16, le=1920)] = 320
+
+
+class Quality(_Output):
+    """SSIM and PSNR of every rendition the job's encodes made, against the transformed
+    source, compared at one resolution (VMAF only where the build has libvmaf)."""
+
+    op: Literal["quality"]
+
+
+OutputStep = Encode | Frames | Preview | Scenes | Quality
+Step = Annotated[
+    Trim | Concat | Crop | Scale | Rotate | Flip | Fps | Speed | Overlay | Text
+    | Encode | Frames | Preview | Scenes | Quality,
+    Field(discriminator="op"),
+]  # fmt: skip
+StepList = Annotated[tuple[Step, ...], Field(strict=False, min_length=1, max_length=MAX_STEPS)]
+
+
+def steps_problem(steps: tuple[object, ...]) -> str | None:
+    """What makes a list of steps unusable as a whole (each step is valid on its own)."""
+    ops = [getattr(s, "op", "") for s in steps]
+    outputs = [i for i, op in enumerate(ops) if op not in TRANSFORM_OPS]
+    if not outputs:
+        return "steps: at least one output step (encode, frames, preview, scenes, quality)"
+    late = [i for i, op in enumerate(ops) if op in TRANSFORM_OPS and i > outputs[0]]
+    if late:
+        return f"steps[{late[0]}] ({ops[late[0]]}): transforms come before every output step"
+    if "quality" in ops and "encode" not in ops:
+        return "steps: quality compares what encode steps make, and there is none"
+    names = step_folders(steps)
+    if len(set(names.values())) != len(names):
+        return "steps: two output steps have the same name"
+    return None
+
+
+def step_folders(steps: tuple[object, ...]) -> dict[int, str]:
+    """Each output step's folder, by its index: its name, else its op (``frames``), numbered
+    from the second of the same op on (``encode``, ``encode-2``)."""
+    seen: dict[str, int] = {}
+    folders: dict[int, str] = {}
+    for i, step in enumerate(steps):
+        if not isinstance(step, _Output):
+            continue
+        op = str(step.op)
+        seen[op] = seen.get(op, 0) + 1
+        folders[i] = step.name or (op if seen[op] == 1 else f"{op}-{seen[op]}")
+    return folders

@@ -1,0 +1,201 @@
+"""The steps of a job (request version 2): typed, bounded, discriminated by ``op``.
+
+Transforms change the picture or sound before any output (trim, concat, crop, scale,
+rotate, flip, fps, speed, overlay, text); outputs write files (:mod:`core.step_outputs`).
+A step never carries ffmpeg syntax: every field is a number within bounds, a choice from a
+closed set, an object in a bucket, or (``text``) words that reach ffmpeg through a file.
+:mod:`core.transforms` and :mod:`core.compile` turn a list of them into passes.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+# A step's own name: the folder its files go under ({prefix}/{job}/{name}/...).
+StepName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9\-]{0,31}$")]
+BucketName = Annotated[
+    str, StringConstraints(min_length=3, max_length=63, pattern=r"^[a-z0-9][a-z0-9.\-]*[a-z0-9]$")
+]
+ObjectKey = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+Colour = Annotated[str, StringConstraints(pattern=r"^#[0-9a-fA-F]{6}([0-9a-fA-F]{2})?$")]
+# Seconds on the input's (or the transformed picture's) timeline: up to the longest input.
+Seconds = Annotated[float, Field(ge=0.0, le=24 * 3600.0)]
+Corner = Literal["top-left", "top-right", "bottom-left", "bottom-right", "center"]
+Place = Literal["top-left", "top", "top-right", "center", "bottom-left", "bottom", "bottom-right"]
+MAX_STEPS = 32
+MAX_CONCAT_INPUTS = 8
+MAX_CAPTION_CHARS = 2000
+
+
+class _Step(BaseModel):
+    # strict: "1.0" is not a number here; but ints are accepted where floats are
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class StepObject(_Step):
+    """An object a step names (an overlay image, a clip to append). ``bucket`` defaults to
+    the input's; it is held to the same bucket allowlist and key rules as the input."""
+
+    bucket: BucketName | None = None
+    key: ObjectKey
+    version_id: (
+        Annotated[str, StringConstraints(min_length=1, max_length=1024, pattern=r"^[\x21-\x7e]+$")]
+        | None
+    ) = None
+
+
+class _Span(_Step):
+    """When a drawn step shows: from ``start`` to ``end`` seconds (None: from the first or
+    to the last frame)."""
+
+    start: Seconds | None = None
+    end: Seconds | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> _Span:
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class Trim(_Step):
+    """Keep ``start``..``end`` (or ``duration`` from ``start``). ``accurate`` cuts at the
+    exact frame; ``keyframe`` snaps the start to the keyframe at or before it, decodes less,
+    and writes a stream copy of the cut as well (``clip``)."""
+
+    op: Literal["trim"]
+    start: Seconds = 0.0
+    end: Seconds | None = None
+    duration: Annotated[float, Field(gt=0.0, le=24 * 3600.0)] | None = None
+    mode: Literal["accurate", "keyframe"] = "accurate"
+
+    @model_validator(mode="after")
+    def _one_end(self) -> Trim:
+        if self.end is not None and self.duration is not None:
+            raise ValueError("give end or duration, not both")
+        if self.end is not None and self.end <= self.start:
+            raise ValueError("end must be after start")
+        if self.end is None and self.duration is None and self.start == 0:
+            raise ValueError("a trim needs start, end or duration")
+        return self
+
+    @property
+    def stop(self) -> float | None:
+        """Where the kept part ends on the input's timeline (None: at its end)."""
+        return (
+            self.end
+            if self.end is not None
+            else (self.start + self.duration if self.duration is not None else None)
+        )
+
+
+class Concat(_Step):
+    """Append these objects after the main input, normalized to its picture and sound."""
+
+    op: Literal["concat"]
+    inputs: Annotated[tuple[StepObject, ...], Field(strict=False, min_length=1,
+                                                    max_length=MAX_CONCAT_INPUTS)]  # fmt: skip
+
+
+class Crop(_Step):
+    """A ``width`` x ``height`` window at ``x``, ``y`` (centred when not given), or the
+    largest centred window of ``aspect`` (``"9:16"``)."""
+
+    op: Literal["crop"]
+    width: Annotated[int, Field(ge=16, le=8192)] | None = None
+    height: Annotated[int, Field(ge=16, le=8192)] | None = None
+    x: Annotated[int, Field(ge=0, le=8192)] | None = None
+    y: Annotated[int, Field(ge=0, le=8192)] | None = None
+    aspect: (
+        Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{0,2}:[1-9][0-9]{0,2}$")] | None
+    ) = None
+
+    @model_validator(mode="after")
+    def _window(self) -> Crop:
+        sized = self.width is not None and self.height is not None
+        if self.aspect is not None and (self.width or self.height or self.x or self.y):
+            raise ValueError("give aspect, or width and height (and x, y), not both")
+        if self.aspect is None and not sized:
+            raise ValueError("a crop needs width and height, or aspect")
+        return self
+
+
+class Scale(_Step):
+    """Resize to ``width`` x ``height``; with one of them, the other keeps the aspect."""
+
+    op: Literal["scale"]
+    width: Annotated[int, Field(ge=16, le=7680)] | None = None
+    height: Annotated[int, Field(ge=16, le=7680)] | None = None
+
+    @model_validator(mode="after")
+    def _some(self) -> Scale:
+        if self.width is None and self.height is None:
+            raise ValueError("a scale needs width, height or both")
+        return self
+
+
+class Rotate(_Step):
+    op: Literal["rotate"]
+    degrees: Literal[90, 180, 270]  # clockwise
+
+
+class Flip(_Step):
+    op: Literal["flip"]
+    direction: Literal["horizontal", "vertical"]
+
+
+class Fps(_Step):
+    op: Literal["fps"]
+    fps: Annotated[float, Field(ge=1.0, le=120.0)]
+
+
+class Speed(_Step):
+    """Play ``factor`` times as fast (0.5: twice as long); the sound keeps its pitch."""
+
+    op: Literal["speed"]
+    factor: Annotated[float, Field(ge=0.25, le=4.0)]
+
+
+class Overlay(_Span):
+    """An image (a logo) drawn over the picture: by corner with ``margin``, or at ``x``,
+    ``y``; ``width`` is a fraction of the frame's."""
+
+    op: Literal["overlay"]
+    image: StepObject
+    position: Corner = "top-right"
+    margin: Annotated[int, Field(ge=0, le=1000)] = 16
+    x: Annotated[int, Field(ge=0, le=8192)] | None = None
+    y: Annotated[int, Field(ge=0, le=8192)] | None = None
+    width: Annotated[float, Field(gt=0.0, le=1.0)] = 0.15
+    opacity: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0
+
+    @model_validator(mode="after")
+    def _placed(self) -> Overlay:
+        if (self.x is None) != (self.y is None):
+            raise ValueError("give both x and y, or neither")
+        return self
+
+
+class Text(_Span):
+    """A caption drawn on the picture. The words reach ffmpeg only through a file in the job
+    directory (``textfile=``, ``expansion=none``): never as filter syntax."""
+
+    op: Literal["text"]
+    text: Annotated[str, StringConstraints(min_length=1, max_length=MAX_CAPTION_CHARS)]
+    position: Place = "bottom"
+    margin: Annotated[int, Field(ge=0, le=1000)] = 24
+    size: Annotated[int, Field(ge=8, le=300)] = 36
+    color: Colour = "#ffffff"
+    box: bool = False
+    box_color: Colour = "#00000099"
+
+
+TransformStep = Annotated[
+    Trim | Concat | Crop | Scale | Rotate | Flip | Fps | Speed | Overlay | Text,
+    Field(discriminator="op"),
+]
+TRANSFORM_OPS = frozenset(
+    {"trim", "concat", "crop", "scale", "rotate", "flip", "fps", "speed", "overlay", "text"}
+)
