@@ -79,6 +79,11 @@ class AdmissionPolicy:
     def admit(self, request: JobRequest) -> None:
         """Raise the permanent refusal of ``request``, if any (its output is filled in)."""
         self.admit_input(request.input)
+        for where, ref in request.step_objects():  # overlay images, clips to append
+            if ref.bucket not in self.input_buckets:
+                raise ForbiddenBucket(f"{where}: bucket {ref.bucket!r} is not on the allowlist")
+            if (problem := key_problem(ref.key)) is not None:
+                raise InvalidKey(f"{where}: key {problem}")
         if request.output is not None:
             self.admit_output(request.output)
         for number, hook in enumerate(request.webhooks, 1):

@@ -147,9 +147,8 @@ class Dispatcher:
             preset = resolve_preset(self._settings.presets, request)
             # A request without a correlation id is traced by the message that carried it.
             correlation_id = request.correlation_id or message.message_id
-            request = request.model_copy(
-                update={"preset": preset.name, "correlation_id": correlation_id}
-            )
+            named = {} if request.steps is not None else {"preset": preset.name}
+            request = request.model_copy(update={**named, "correlation_id": correlation_id})
             request = await self._resolve_identity(request)
         except FfapiError as exc:
             if exc.retryable:
@@ -188,7 +187,7 @@ class Dispatcher:
         attempt: int,
         receive_count: int,
     ) -> JobOutcome:
-        log.info("job.started", attempt=attempt, preset=request.preset)
+        log.info("job.started", attempt=attempt, preset=request.preset_name)
         work = asyncio.create_task(self._attempt(job_id, request, preset, attempt))
         lease = asyncio.create_task(self._keep_lease(job_id, attempt))  # ends only if lost
         try:
@@ -218,7 +217,9 @@ class Dispatcher:
         )
         await self._jobs.mark_announced(job_id)
         log.info("job.completed", timings=result.timings)
-        return JobOutcome(job_id, JobOutcomeStatus.COMPLETED, preset=request.preset, result=result)
+        return JobOutcome(
+            job_id, JobOutcomeStatus.COMPLETED, preset=request.preset_name, result=result
+        )
 
     async def _attempt(
         self, job_id: str, request: JobRequest, preset: OutputPreset, attempt: int
@@ -230,7 +231,7 @@ class Dispatcher:
         await self._announcer.announce(
             job_event(EventType.STARTED, job_id, self._now(), started, attempt), request.webhooks
         )
-        context = {"preset": request.preset, "correlation_id": request.correlation_id}
+        context = {"preset": request.preset_name, "correlation_id": request.correlation_id}
 
         async def announce(event: CloudEvent) -> None:
             await self._announcer.announce(event, request.webhooks)
@@ -326,7 +327,7 @@ class Dispatcher:
             await self._announce_failure(job_id, request, error.to_dict(), attempt or 1)
             await self._jobs.mark_announced(job_id)
         status = JobOutcomeStatus.RETRYING if error.retryable else JobOutcomeStatus.FAILED
-        return JobOutcome(job_id, status, error, preset=request.preset)
+        return JobOutcome(job_id, status, error, preset=request.preset_name)
 
     async def _announce_failure(
         self, job_id: str, request: JobRequest | None, error: dict[str, Any], attempt: int,
@@ -382,7 +383,7 @@ class Dispatcher:
 def _request_data(request: JobRequest, attempt: int) -> dict[str, object]:
     return {
         "input": request.input.model_dump(mode="json"),
-        "preset": request.preset,
+        "preset": request.preset_name,
         "output": request.output.model_dump(mode="json") if request.output else None,
         "correlation_id": request.correlation_id,
         "metadata": request.metadata,

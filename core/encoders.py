@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from core.accel import AccelTier
 from core.frames import SDR_TAGS
-from core.presets import Mp4Preset, OutputPreset, StreamingPreset
+from core.presets import Mp4Preset, OutputPreset, StepsPreset, StreamingPreset
 from core.probe import VideoStream
 
 _NVENC = {"libx264": "h264_nvenc", "libx265": "hevc_nvenc", "libsvtav1": "av1_nvenc"}
@@ -52,6 +52,9 @@ def video_encoder(codec: str, tier: AccelTier) -> str:
 
 def needed_encoders(preset: OutputPreset, tier: AccelTier) -> tuple[str, ...]:
     """The encoders a job of ``preset`` runs on ``tier`` (pictures use ffmpeg's own mjpeg)."""
+    if isinstance(preset, StepsPreset):  # every encode step's, once each
+        needed = [e for p in preset.encodes.values() for e in needed_encoders(p, tier)]
+        return tuple(dict.fromkeys(needed))
     if isinstance(preset, StreamingPreset) and not preset.ladder:
         return ("aac",)  # audio alone, on the CPU whatever the tier
     return (video_encoder(preset.video_codec, tier), "aac")

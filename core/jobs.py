@@ -11,9 +11,10 @@ from pydantic import BaseModel, Field
 
 from core.accel import TierFailure
 from core.errors import InvalidMessage
-from core.models import JobRequest, OutputLocation, S3ObjectRef
-from core.presets import OutputPreset, PresetCatalog, StreamingPreset
+from core.models import STEPS_PRESET, JobRequest, OutputLocation, S3ObjectRef
+from core.presets import EncodePreset, OutputPreset, PresetCatalog, StepsPreset, StreamingPreset
 from core.qc import QcReport
+from core.step_outputs import Encode
 
 
 class JobStatus(StrEnum):
@@ -29,11 +30,16 @@ JOB_ID_PREFIX = "j-"
 
 def resolve_preset(catalog: PresetCatalog, request: JobRequest) -> OutputPreset:
     """The effective spec of a request: its named (or the default) preset, with an inline
-    ladder in place of the preset's own. A request that names no usable preset is refused."""
+    ladder in place of the preset's own, or its own steps. A request that names no usable
+    preset is refused; so is a step that names one."""
+    if request.steps is not None:
+        return _resolve_steps(catalog, StepsPreset(name=STEPS_PRESET, steps=request.steps))
     name = request.preset or catalog.default
     preset = catalog.get(name)
     if preset is None:
         raise InvalidMessage(f"unknown preset {name!r}", code="invalid_request")
+    if isinstance(preset, StepsPreset) and request.ladder is None:
+        return _resolve_steps(catalog, preset)
     if request.ladder is None:
         return preset
     if not isinstance(preset, StreamingPreset):
@@ -42,6 +48,26 @@ def resolve_preset(catalog: PresetCatalog, request: JobRequest) -> OutputPreset:
         return StreamingPreset.model_validate({**preset.model_dump(), "ladder": request.ladder})
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise InvalidMessage(f"invalid ladder: {_first_line(exc)}", code="invalid_request") from exc
+
+
+def _resolve_steps(catalog: PresetCatalog, preset: StepsPreset) -> StepsPreset:
+    """The presets its encode steps name, pinned as they are now."""
+    encodes: dict[str, EncodePreset] = {}
+    for i, step in enumerate(preset.steps):
+        if not isinstance(step, Encode):
+            continue
+        named = catalog.get(step.preset)
+        if named is None:
+            raise InvalidMessage(
+                f"steps[{i}].preset: unknown preset {step.preset!r}", code="invalid_request"
+            )
+        if isinstance(named, StepsPreset):
+            raise InvalidMessage(
+                f"steps[{i}].preset: {step.preset!r} is a list of steps, not an encode",
+                code="invalid_request",
+            )
+        encodes[step.preset] = named
+    return preset.model_copy(update={"encodes": encodes})
 
 
 def _first_line(exc: Exception) -> str:

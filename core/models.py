@@ -28,6 +28,9 @@ MetaKey = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=
 MetaValue = Annotated[str, StringConstraints(max_length=256)]
 
 
+STEPS_PRESET = "steps"  # the name a request's own list of steps runs under
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -85,6 +88,11 @@ class JobRequest(_Strict):
         if (problem := steps_problem(self.steps)) is not None:
             raise ValueError(problem)
         return self
+
+    @property
+    def preset_name(self) -> str | None:
+        """What the job runs, by name: its preset, or ``steps`` for its own list of steps."""
+        return STEPS_PRESET if self.steps is not None else self.preset
 
     def step_objects(self) -> tuple[tuple[str, S3ObjectRef], ...]:
         """Every object the steps name, with where (``steps[1].image``), each in the input's

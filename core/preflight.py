@@ -21,7 +21,7 @@ from core.errors import (
     UnsupportedCodec,
 )
 from core.hardening import DEFAULT_CODECS, DEFAULT_MAX_PIXELS, SOURCE_FORMATS, InputGuard
-from core.presets import Mp4Preset, OutputPreset
+from core.presets import OutputPreset, StreamingPreset
 from core.probe import ProbeResult
 
 
@@ -109,8 +109,10 @@ def _duration(probe: ProbeResult, limits: MediaLimits, preset: OutputPreset) -> 
 def _codecs(probe: ProbeResult, limits: MediaLimits, preset: OutputPreset) -> None:
     """The streams this preset would decode: the picture (unless the preset has no video)
     and the first audio (unless it makes none)."""
-    uses_video = isinstance(preset, Mp4Preset) or bool(preset.ladder)
-    uses_audio = isinstance(preset, Mp4Preset) or bool(preset.audio)
+    # an MP4 takes both; so do a steps job's transforms, whatever its outputs use
+    uses_video = uses_audio = True
+    if isinstance(preset, StreamingPreset):
+        uses_video, uses_audio = bool(preset.ladder), bool(preset.audio)
     decoded = [
         (kind, stream.codec, stream.index)
         for kind, stream, used in (

@@ -23,6 +23,8 @@ from pydantic import (
     model_validator,
 )
 
+from core.step_outputs import StepList, steps_problem
+
 PresetName = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9.\-]*$")
 ]
@@ -149,7 +151,34 @@ class Mp4Preset(_Limited):
         return _hash(self)
 
 
-OutputPreset = Mp4Preset | StreamingPreset
+EncodePreset = Mp4Preset | StreamingPreset
+
+
+class StepsPreset(_Limited):
+    """A saved pipeline: a named list of steps (what a version 2 request's ``steps`` says),
+    such as trim + crop 9:16 + text + encode. A request's own ``steps`` run as one of these,
+    named ``steps``."""
+
+    kind: Literal["steps"] = "steps"
+    name: PresetName = "unnamed"
+    steps: StepList
+    # The presets its encode steps name, as they are when a job resolves it (part of the
+    # spec hash: a changed encode preset makes a new job). Filled in by resolve_preset.
+    encodes: dict[PresetName, Annotated[EncodePreset, Field(discriminator="kind")]] = Field(
+        default_factory=dict
+    )
+
+    @model_validator(mode="after")
+    def _coherent(self) -> StepsPreset:
+        if (problem := steps_problem(self.steps)) is not None:
+            raise ValueError(problem)
+        return self
+
+    def spec_hash(self) -> str:
+        return _hash(self)
+
+
+OutputPreset = Mp4Preset | StreamingPreset | StepsPreset
 Preset = Annotated[OutputPreset, Field(discriminator="kind")]
 
 

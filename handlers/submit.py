@@ -68,7 +68,7 @@ async def run_submit(options: SubmitOptions, settings: Settings) -> int:
             await clients.sqs.send_message(
                 QueueUrl=queue.url, MessageBody=request.model_dump_json(exclude_none=True)
             )
-        out.print(f"job        {job_id}  preset {request.preset}")
+        out.print(f"job        {job_id}  preset {request.preset_name}")
         out.print(f"correlation {request.correlation_id}")
         if not options.wait:
             out.print(f"queued     on {settings.jobs_queue}; follow it: ffapi status {job_id}")

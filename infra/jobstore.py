@@ -54,7 +54,7 @@ class DynamoJobStore:
             ":now": {"N": str(int(now))}, ":lease": {"N": str(int(now + lease_seconds))},
             ":ts": {"S": _iso(now)}, ":zero": {"N": "0"}, ":one": {"N": "1"},
             ":req": {"S": request.model_dump_json()}, ":bucket": {"S": request.input.bucket},
-            ":key": {"S": request.input.key}, ":preset": {"S": request.preset},
+            ":key": {"S": request.input.key}, ":preset": {"S": request.preset_name},
             ":carrier": {"S": carrier}, ":token": {"S": token},
         }  # fmt: skip
         update = (
