@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any
@@ -26,33 +25,23 @@ import structlog
 from core.accel import AccelTier, TierChoice
 from core.commit import JobCommit
 from core.encoders import missing_encoder
-from core.errors import EncoderUnavailable, InvalidMedia, TranscodeFailed
+from core.errors import EncoderUnavailable
 from core.fallback import TierRun, run_on_tiers
-from core.hardening import NO_LIMITS, OUTPUT_GUARD, ResourceLimits
 from core.jobs import JobResult, LadderStep, OutputFile, SourceInfo, output_key
+from core.limits import PipelineLimits
 from core.models import JobRequest, OutputLocation
 from core.packaging import Package, StreamingPackager
 from core.phases import PhaseTimer
 from core.plan import CACHE_RESULT, CONTENT_TYPES, TranscodePlan, plan_mp4
 from core.ports import Accelerator, JobDir, LocalFiles, MediaTool, ObjectStore
-from core.preflight import MediaLimits, check_media, check_size
+from core.preflight import check_media, check_size
 from core.presets import Mp4Preset, OutputPreset
 from core.probe import ProbeResult, parse_probe, public_probe
 from core.progress import EncodeProgress, ProgressThrottle, ProgressUpdate
 from core.publish import Publisher, Upload, headers_for
+from core.verify import verify_mp4
 
 log = structlog.get_logger("ffapi.pipeline")
-
-
-@dataclass(frozen=True, slots=True)
-class PipelineLimits:
-    transcode_timeout: float
-    media: MediaLimits = field(default_factory=MediaLimits)  # what an upload may be
-    resources: ResourceLimits = NO_LIMITS  # what one ffmpeg process may use
-    upload_concurrency: int = 8
-    progress_interval: float = 5.0  # seconds between progress updates, at least
-    progress_step: float = 5.0  # percent between progress updates, at least
-    encoders: frozenset[str] | None = None  # the ffmpeg build's (None: not known, not checked)
 
 
 Report = Callable[[ProgressUpdate], None]
@@ -169,7 +158,7 @@ class JobPipeline:
             with timer.phase("encode"):
                 await self._media.transcode(plan.argv, jobdir.root, timeout, progress, limits)
             with timer.phase("package"):
-                return plan, await self._verify(plan, jobdir, out, job_id)
+                return plan, await verify_mp4(self._media, self._files, plan, jobdir, out, job_id)
 
         run = await run_on_tiers(
             self._accel, attempt, lambda: self._files.clear(jobdir.out), self._can_run(preset)
@@ -199,40 +188,6 @@ class JobPipeline:
                 report(update)
 
         return offer
-
-    async def _verify(
-        self, plan: TranscodePlan, jobdir: JobDir, out: OutputLocation, job_id: str
-    ) -> list[OutputFile]:
-        """Probe every output before anything is published: each must open as what it claims
-        to be (ffprobe reads headers; it does not decode), and its size and duration go into
-        the result."""
-        written = await self._files.sizes(jobdir.out)
-        files = []
-        for planned in plan.outputs:
-            if planned.name not in written:
-                # ffmpeg succeeded, so no frame reached this output (the poster takes the
-                # last frame when the picture ends before its time): a picture that decodes
-                # to nothing. The same input would again.
-                raise InvalidMedia(
-                    f"no frame of the input's picture reached {planned.name}: not one frame "
-                    "of it decodes"
-                )
-            try:
-                doc = await self._media.probe(jobdir.out / planned.name, OUTPUT_GUARD)
-                info = parse_probe(doc, still=planned.role == "poster")
-            except InvalidMedia as exc:  # our output, not the user's input, is at fault
-                raise TranscodeFailed(f"{planned.name} is unreadable: {exc.message}") from exc
-            if planned.role == "video" and info.duration <= 0:
-                raise TranscodeFailed(f"{planned.name} has no duration")
-            files.append(OutputFile(
-                key=output_key(out, job_id, planned.name), role=planned.role,
-                content_type=planned.content_type, size=info.size or 0,
-                duration=info.duration if planned.role == "video" else None,
-                width=info.video.width if info.video else None,
-                height=info.video.height if info.video else None,
-                encoder=plan.encoder if planned.role == "video" else None,
-            ))  # fmt: skip
-        return files
 
     async def _put_json(
         self, doc: object, out: OutputLocation, job_id: str, name: str, role: str
