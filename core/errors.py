@@ -96,6 +96,12 @@ class FfapiError(Exception):
         # A subclass names a family; `code` may refine it (InvalidMessage -> malformed_json).
         self.code = code or self.default_code
 
+    def at(self, where: str) -> FfapiError:
+        """The same failure, said of one part of the request (``steps[1].image: ...``)."""
+        self.message = f"{where}: {self.message}"
+        self.args = (self.message,)
+        return self
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "code": self.code,

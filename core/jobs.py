@@ -14,6 +14,8 @@ from core.errors import InvalidMessage
 from core.models import STEPS_PRESET, JobRequest, OutputLocation, S3ObjectRef
 from core.presets import EncodePreset, OutputPreset, PresetCatalog, StepsPreset, StreamingPreset
 from core.qc import QcReport
+from core.quality import QualityReport
+from core.scenes import ScenesReport
 from core.step_outputs import Encode
 
 
@@ -110,6 +112,8 @@ class OutputFile(BaseModel):
     width: int | None = None
     height: int | None = None
     encoder: str | None = None  # the video encoder that made it (h264_nvenc, libx264, ...)
+    step: str | None = Field(default=None, description="the output step that made it, by name")
+    time: float | None = Field(default=None, description="a frame's time in the picture, s")
 
 
 class Rendition(BaseModel):
@@ -133,6 +137,23 @@ class LadderStep(BaseModel):
     rung: str
     kept: bool
     reason: str
+
+
+class StepResult(BaseModel):
+    """What one output step of a steps job made."""
+
+    step: int = Field(description="its index in the steps")
+    op: str
+    name: str = Field(description="its folder under the job's output")
+    preset: str | None = Field(default=None, description="an encode step's preset")
+    tier: str | None = Field(default=None, description="the accelerator tier that ran it")
+    outputs: list[OutputFile] = Field(default_factory=list)
+    renditions: list[Rendition] = Field(default_factory=list)
+    playback: dict[str, str] = Field(default_factory=dict)
+    ladder: list[LadderStep] = Field(default_factory=list)
+    qc: QcReport | None = None
+    scenes: ScenesReport | None = None
+    quality: QualityReport | None = None
 
 
 class SourceInfo(BaseModel):
@@ -164,6 +185,9 @@ class JobResult(BaseModel):
     ladder: list[LadderStep] = Field(default_factory=list)
     qc: QcReport | None = None
     notes: list[str] = Field(default_factory=list)  # conversions made (HDR, bit depth, fps)
+    steps: list[StepResult] = Field(
+        default_factory=list, description="a steps job's output steps, each with its files"
+    )
     timings: dict[str, float] = Field(default_factory=dict)
     attempt: int = 1
     started_at: datetime

@@ -35,7 +35,9 @@ from core.phases import PhaseTimer
 from core.plan import CACHE_RESULT, CONTENT_TYPES, TranscodePlan, plan_mp4
 from core.ports import Accelerator, JobDir, LocalFiles, MediaTool, ObjectStore
 from core.preflight import check_media, check_size
-from core.presets import Mp4Preset, OutputPreset
+from core.presets import Mp4Preset, OutputPreset, StepsPreset
+from core.step_results import StepResults
+from core.steps_run import StepsRunner
 from core.probe import ProbeResult, parse_probe, public_probe
 from core.progress import EncodeProgress, ProgressThrottle, ProgressUpdate
 from core.publish import Publisher, Upload, headers_for
@@ -64,6 +66,8 @@ class JobPipeline:
         self._limits = limits
         self._now = now
         self._packager = StreamingPackager(media, files)
+        self._steps = StepsRunner(objects, media, files, self._packager, accel, limits)
+        self._results = StepResults(media, files)
         self._publisher = Publisher(objects, limits.upload_concurrency)
         self._commit = JobCommit(objects, CONTENT_TYPES[".json"], CACHE_RESULT)
 
@@ -85,8 +89,12 @@ class JobPipeline:
             probe = parse_probe(probe_doc)
             # before any plan or encode: a refusal here is the job's answer
             check_media(probe, media, preset)
-        progress = self._progress(probe, report)
-        if isinstance(preset, Mp4Preset):
+        total = (probe.video.duration if probe.video else 0.0) or probe.duration
+        progress = self._progress(total, report)
+        if isinstance(preset, StepsPreset):
+            fields, written = await self._run_steps(preset, request, probe, jobdir, job_id, timer,
+                                                    report)  # fmt: skip
+        elif isinstance(preset, Mp4Preset):
             fields, written = await self._mp4(preset, probe, jobdir, out, job_id, timer, progress)
         else:
             timeout = self._limits.transcode_timeout
@@ -170,14 +178,32 @@ class JobPipeline:
         fields = {"outputs": outputs, "encoder": plan.encoder} | _tier_fields(run)
         return fields, [output_key(out, job_id, p.name) for p in plan.outputs]
 
+    async def _run_steps(
+        self, preset: StepsPreset, request: JobRequest, probe: ProbeResult, jobdir: JobDir,
+        job_id: str, timer: PhaseTimer, report: Report | None,
+    ) -> tuple[dict[str, Any], list[str]]:  # fmt: skip
+        out = request.output
+        assert out is not None
+        with timer.phase("download"):
+            attached = await self._steps.fetch(preset, request.input.bucket, jobdir)
+        run = await self._steps.run(
+            preset, probe, attached, jobdir, out, job_id, timer,
+            lambda total: self._progress(total, report),
+        )  # fmt: skip
+        with timer.phase("package"):
+            outcome = await self._results.collect(run.result, jobdir, out, job_id, run.tier.value)
+        with timer.phase("upload"):
+            await self._publisher.publish(jobdir.out, out, job_id, outcome.uploads)
+        written = [output_key(out, job_id, u.path) for u in outcome.uploads]
+        return outcome.fields(run) | _tier_fields(run), written
+
     def _progress(
-        self, probe: ProbeResult, report: Report | None
+        self, total: float, report: Report | None
     ) -> Callable[[EncodeProgress], None] | None:
-        """ffmpeg's reports, throttled, to ``report``; the length is the picture's (or the
-        file's, for audio alone)."""
+        """ffmpeg's reports, throttled, to ``report``; ``total``: the seconds of work (the
+        picture's length, or the file's for audio alone; a steps job's passes together)."""
         if report is None:
             return None
-        total = (probe.video.duration if probe.video else 0.0) or probe.duration
         limits = self._limits
         throttle = ProgressThrottle(
             total, limits.progress_interval, limits.progress_step, time.monotonic

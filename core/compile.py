@@ -1,0 +1,224 @@
+"""Compiling a steps job into passes: as few ffmpeg runs as the steps allow.
+
+The transforms become one chain (:mod:`core.transforms`) and every output step hangs off one
+``split`` of its picture (and ``asplit`` of its sound): encodes (an MP4, or a whole ladder),
+frames, the preview (its GIF palette made from its own frames inside the same graph) and the
+scene scan. One decode feeds them all. Only the quality comparison needs its own pass: it
+reads back what the first one wrote. On a GPU tier the chain's filters run on CPU frames
+(NVDEC decodes, the CPU draws, each encode uploads once), and the plan says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+from core.accel import CPU_ONLY, AccelTier, TierChoice
+from core.encode_branch import mp4_branch, streaming_branch
+from core.encoders import encoder_reserve_mib
+from core.errors import UnsupportedMedia
+from core.frames import FramePath
+from core.hardening import SOURCE_GUARD, InputGuard
+from core.plan import GLOBAL_FLAGS, TranscodePlan
+from core.presets import Mp4Preset, StepsPreset, StreamingPreset
+from core.probe import ProbeResult
+from core.renditions import StreamingPlan
+from core.stage import CHAIN_PIX_FMT, Attached, Branch, Chain, shaped_probe
+from core.step_branches import frame_times, frames_branch, preview_branch, scenes_branch
+from core.step_outputs import Encode, Frames, OutputStep, Preview, Quality, Scenes, step_folders
+from core.steps import TRANSFORM_OPS
+from core.transforms import compile_transforms
+
+# Filters only the CPU has: a chain with any of them keeps its frames in system memory.
+_CPU_OPS = {"overlay": "overlay", "text": "drawtext", "concat": "concat", "crop": "crop"}
+SCAN_DIR = "scan"  # scratch beside the outputs (metadata of the scene scan); never published
+
+
+@dataclass(frozen=True, slots=True)
+class StepTarget:
+    """What one output step writes, for verifying and reporting it."""
+
+    index: int
+    step: OutputStep
+    folder: str
+    mp4: TranscodePlan | None = None
+    package: StreamingPlan | None = None
+    times: tuple[float, ...] = ()  # the frames step's picture times
+
+    @property
+    def where(self) -> str:
+        return f"steps[{self.index}]"
+
+
+@dataclass(frozen=True, slots=True)
+class Pass:
+    name: str  # "main" | "quality"
+    argv: tuple[str, ...]
+    tier: AccelTier
+    why: str
+    weight: float  # expected work, in seconds of media decoded or encoded
+
+
+@dataclass(frozen=True, slots=True)
+class StepsPlan:
+    chain: Chain
+    main: Pass
+    targets: tuple[StepTarget, ...]
+    dirs: tuple[str, ...]  # under the job's output directory, made before the main pass
+    cpu_steps: tuple[str, ...] = ()  # why the frames are on the CPU, by step
+    encoder_reserve_mib: int = 0
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def encodes(self) -> tuple[StepTarget, ...]:
+        return tuple(t for t in self.targets if isinstance(t.step, Encode))
+
+    @property
+    def quality(self) -> StepTarget | None:
+        return next((t for t in self.targets if isinstance(t.step, Quality)), None)
+
+
+def compile_steps(
+    preset: StepsPreset, probe: ProbeResult, source: PurePosixPath, out: PurePosixPath,
+    attached: Mapping[str, Attached], choice: TierChoice = CPU_ONLY,
+    guard: InputGuard = SOURCE_GUARD, font: str | None = None,
+) -> StepsPlan:  # fmt: skip
+    """The main pass of ``preset``'s steps over ``probe``'s file at ``source``."""
+    transforms = [s for s in preset.steps if s.op in TRANSFORM_OPS]
+    cpu_steps = tuple(
+        f"steps[{i}] {s.op}: {_CPU_OPS[s.op]} runs on CPU frames"
+        for i, s in enumerate(preset.steps)
+        if s.op in _CPU_OPS
+    )
+    if probe.video is None or not choice.tier.on_gpu:
+        choice = CPU_ONLY if probe.video is None else choice
+    decode = _decode_args(choice, probe)
+    chain = compile_transforms(transforms, probe, source, attached, guard, decode, font)
+    folders = step_folders(preset.steps)
+    targets: list[StepTarget] = []
+    branches: dict[int, Branch] = {}
+    for index, folder in folders.items():
+        step = preset.steps[index]
+        assert isinstance(step, Encode | Frames | Preview | Scenes | Quality)
+        target, branch = _output(preset, step, index, folder, chain, out, choice)
+        targets.append(target)
+        if branch is not None:
+            branches[index] = branch
+    graph = [
+        *chain.graph,
+        *_splits(chain, branches),
+        *(s for b in branches.values() for s in b.graph),
+    ]
+    argv = (
+        "ffmpeg", *GLOBAL_FLAGS, *chain.inputs, "-filter_complex", ";".join(graph),
+        *(a for b in branches.values() for a in b.args),
+    )  # fmt: skip
+    reserve = sum(
+        encoder_reserve_mib(t.package.encoder, r.width, r.height)
+        for t in targets
+        if t.package is not None
+        for r in t.package.video
+    )
+    tier = choice.tier if any(isinstance(t.step, Encode) for t in targets) else AccelTier.CPU
+    main = Pass("main", argv, tier, _why(choice, cpu_steps, targets), _weight(chain, targets))
+    dirs = tuple(d for b in branches.values() for d in b.dirs)
+    return StepsPlan(chain, main, tuple(targets), dirs, cpu_steps, reserve, chain.notes)
+
+
+def _output(
+    preset: StepsPreset, step: OutputStep, index: int, folder: str, chain: Chain,
+    out: PurePosixPath, choice: TierChoice,
+) -> tuple[StepTarget, Branch | None]:  # fmt: skip
+    """One output step's branch, its labels ``[vN]``/``[aN]`` and internal labels ``sN``."""
+    shape, tag, video = chain.shape, f"s{index}", f"[v{index}]"
+    if isinstance(step, Encode):
+        return _encode(preset, step, index, folder, chain, out, choice)
+    if isinstance(step, Frames):
+        branch = frames_branch(step, shape, out, folder, video, tag)
+        return StepTarget(index, step, folder, times=frame_times(step, shape)), branch
+    if isinstance(step, Preview):
+        return StepTarget(index, step, folder), preview_branch(step, shape, out, folder, video, tag)
+    if isinstance(step, Scenes):
+        scan = f"{SCAN_DIR}/{folder}.txt"
+        return StepTarget(index, step, folder), scenes_branch(
+            step, shape, out, folder, video, tag, scan
+        )
+    return StepTarget(index, step, folder), None  # quality: a pass of its own, afterwards
+
+
+def _encode(
+    preset: StepsPreset, step: Encode, index: int, folder: str, chain: Chain,
+    out: PurePosixPath, choice: TierChoice,
+) -> tuple[StepTarget, Branch]:  # fmt: skip
+    spec = preset.encodes[step.preset]
+    shaped = shaped_probe(chain.shape)
+    video = f"[v{index}]" if chain.shape.has_video else None
+    audio = f"[a{index}]" if chain.shape.has_audio else None
+    tag = f"s{index}"
+    if isinstance(spec, Mp4Preset):
+        if shaped.video is None or video is None:
+            raise UnsupportedMedia(
+                f"steps[{index}]: preset {spec.name} needs a video stream; the input has none"
+            )
+        frames = FramePath.plan(choice, shaped.video, CHAIN_PIX_FMT, cpu_filters=True)
+        branch, mp4 = mp4_branch(spec, shaped, out, folder, frames, video, audio, tag)
+        return StepTarget(index, step, folder, mp4=mp4), branch
+    assert isinstance(spec, StreamingPreset)
+    pix = "yuv420p10le" if spec.hdr == "keep" else CHAIN_PIX_FMT
+    # audio alone: nothing for a GPU to do
+    tier = choice if spec.ladder else CPU_ONLY
+    rungs = FramePath.plan(tier, shaped.video, pix, cpu_filters=True) if shaped.video else None
+    branch, package = streaming_branch(spec, shaped, out, folder, rungs, video, audio, tag)
+    return StepTarget(index, step, folder, package=package), branch
+
+
+def _splits(chain: Chain, branches: Mapping[int, Branch]) -> list[str]:
+    """The chain's picture and sound, one copy per branch that takes it (a pad no branch
+    takes is sunk: ffmpeg refuses a graph with an unconnected output)."""
+    statements = []
+    for label, takes, split, sink, prefix in (
+        (chain.video, [i for i, b in branches.items() if b.takes_video], "split", "nullsink", "v"),
+        (
+            chain.audio,
+            [i for i, b in branches.items() if b.takes_audio],
+            "asplit",
+            "anullsink",
+            "a",
+        ),
+    ):
+        if label is None:
+            continue
+        names = "".join(f"[{prefix}{i}]" for i in takes)
+        if not takes:
+            statements.append(f"{label}{sink}")
+        else:
+            statements.append(f"{label}{split}={len(takes)}{names}")
+    return statements
+
+
+def _decode_args(choice: TierChoice, probe: ProbeResult) -> tuple[str, ...]:
+    """NVDEC decodes on a GPU tier; the chain's filters then take its frames on the CPU."""
+    if probe.video is None or not choice.tier.on_gpu:
+        return ()
+    frames = FramePath.plan(choice, probe.video, CHAIN_PIX_FMT, cpu_filters=True)
+    return frames.input_args
+
+
+def _why(choice: TierChoice, cpu_steps: tuple[str, ...], targets: list[StepTarget]) -> str:
+    outputs = ", ".join(f"{t.folder} ({t.step.op})" for t in targets if t.step.op != "quality")
+    where = "one decode, split to " + outputs
+    if not choice.tier.on_gpu:
+        return where
+    frames = "; frames on the CPU: " + "; ".join(cpu_steps) if cpu_steps else ""
+    return f"{where}; {choice.tier.value}: NVDEC decodes, NVENC encodes{frames}"
+
+
+def _weight(chain: Chain, targets: list[StepTarget]) -> float:
+    """The pass's work: the picture's length, once per encoded rendition and once for the
+    decode and the pictures."""
+    renditions = sum(
+        1 if t.mp4 else len(t.package.video) + len(t.package.audio) if t.package else 0
+        for t in targets
+    )
+    return max(chain.shape.duration, 1.0) * (1 + renditions)

@@ -1,0 +1,160 @@
+"""What a steps job made, step by step: the files to publish and the result that lists them.
+
+Each output step's files are under its folder; ``scenes`` and ``quality`` write their
+reports there as JSON (``scenes.json``, ``quality.json``) beside their pictures. Every file
+is listed with the step that made it; pictures are read back (one per step: a step's
+pictures share their size) so the result states their size.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from core.compile import SCAN_DIR, StepTarget
+from core.errors import TranscodeFailed
+from core.fallback import TierRun
+from core.hardening import OUTPUT_GUARD
+from core.jobs import LadderStep, OutputFile, StepResult, output_key
+from core.models import OutputLocation
+from core.packaging import Package
+from core.ports import JobDir, LocalFiles, MediaTool
+from core.probe import parse_probe
+from core.publish import Upload, headers_for
+from core.scenes import parse_scenes
+from core.step_outputs import Frames, Preview, Quality, Scenes
+from core.steps_run import StepsRun
+
+_PICTURE_ROLES = {"frames": "frame", "preview": "preview", "scenes": "scene"}
+
+
+@dataclass(frozen=True, slots=True)
+class StepsOutcome:
+    steps: list[StepResult]
+    uploads: list[Upload]  # every file, by publishing tier, relative to the output directory
+
+    def fields(self, run: TierRun[StepsRun]) -> dict[str, Any]:
+        """The JobResult fields a steps job fills."""
+        outputs = [o for s in self.steps for o in s.outputs]
+        encoders = [o.encoder for o in outputs if o.encoder]
+        playback = next((s.playback for s in self.steps if s.playback), {})
+        return {
+            "outputs": outputs, "steps": self.steps, "playback": playback,
+            "encoder": encoders[0] if encoders else "none", "notes": list(run.result.plan.notes),
+        }  # fmt: skip
+
+
+class StepResults:
+    def __init__(self, media: MediaTool, files: LocalFiles) -> None:
+        self._media = media
+        self._files = files
+
+    async def collect(
+        self, run: StepsRun, jobdir: JobDir, out: OutputLocation, job_id: str, tier: str
+    ) -> StepsOutcome:
+        steps, uploads = [], []
+        for target in run.plan.targets:
+            result, files = await self._one(run, target, jobdir, out, job_id)
+            steps.append(result.model_copy(update={"tier": tier}))
+            uploads += files
+        return StepsOutcome(steps, uploads)
+
+    async def _one(
+        self, run: StepsRun, target: StepTarget, jobdir: JobDir, out: OutputLocation,
+        job_id: str,
+    ) -> tuple[StepResult, list[Upload]]:  # fmt: skip
+        step, folder = target.step, target.folder
+        base = StepResult(step=target.index, op=step.op, name=folder)
+        if target.index in run.packages:
+            return _package(base, run.packages[target.index], target, out, job_id)
+        if target.index in run.mp4s:
+            outputs = [o.model_copy(update={"step": folder}) for o in run.mp4s[target.index]]
+            preset = getattr(step, "preset", None)
+            uploads = [Upload(o.key.rsplit(f"{job_id}/", 1)[1], 0) for o in outputs]
+            return base.model_copy(update={"outputs": outputs, "preset": preset}), uploads
+        extra: dict[str, Any] = {}
+        if isinstance(step, Scenes):
+            scan = await self._files.read_text(jobdir.root / SCAN_DIR / f"{folder}.txt")
+            extra["scenes"] = parse_scenes(scan, run.plan.chain.shape.duration, step.threshold)
+            await self._write_json(jobdir, f"{folder}/scenes.json", extra["scenes"].model_dump())
+        if isinstance(step, Quality) and run.quality is not None:
+            extra["quality"] = run.quality
+            await self._write_json(jobdir, f"{folder}/quality.json", run.quality.model_dump())
+        outputs = await self._listed(target, jobdir, out, job_id)
+        uploads = [Upload(o.key.rsplit(f"{job_id}/", 1)[1], 0) for o in outputs]
+        return base.model_copy(update={"outputs": outputs, **extra}), uploads
+
+    async def _listed(
+        self, target: StepTarget, jobdir: JobDir, out: OutputLocation, job_id: str
+    ) -> list[OutputFile]:
+        folder = target.folder
+        sizes = await self._files.sizes(jobdir.out / folder)
+        names = sorted(sizes)
+        if isinstance(target.step, Frames | Preview) and not names:
+            raise TranscodeFailed(f"{target.where} ({target.step.op}) wrote nothing")
+        facts = await self._picture_size(jobdir, folder, names)
+        times = target.times if isinstance(target.step, Frames) else ()
+        outputs = []
+        for n, name in enumerate(names):
+            path = f"{folder}/{name}"
+            is_json = name.endswith(".json")
+            outputs.append(OutputFile(
+                key=output_key(out, job_id, path), step=folder,
+                role=target.step.op if is_json else _PICTURE_ROLES.get(target.step.op, "file"),
+                content_type=headers_for(path)[0], size=sizes[name],
+                width=None if is_json else facts[0], height=None if is_json else facts[1],
+                time=times[n] if n < len(times) else None,
+            ))  # fmt: skip
+        return outputs
+
+    async def _picture_size(
+        self, jobdir: JobDir, folder: str, names: list[str]
+    ) -> tuple[int | None, int | None]:
+        pictures = [n for n in names if not n.endswith(".json")]
+        if not pictures:
+            return None, None
+        doc = await self._media.probe(jobdir.out / folder / pictures[0], OUTPUT_GUARD)
+        video = parse_probe(doc, still=True).video
+        return (video.width, video.height) if video else (None, None)
+
+    async def _write_json(self, jobdir: JobDir, path: str, doc: object) -> None:
+        text = json.dumps(doc, indent=2, sort_keys=True)
+        await self._files.write_text(jobdir.out / path, text)
+
+
+def _package(
+    base: StepResult, package: Package, target: StepTarget, out: OutputLocation, job_id: str
+) -> tuple[StepResult, list[Upload]]:
+    """A streaming package's files under its step's folder, as a plain job lists them."""
+    folder, plan = target.folder, package.plan
+    keyed = {p: output_key(out, job_id, f"{folder}/{p}") for p in package.sizes}
+    manifests = [p for p in (plan.master, plan.mpd) if p]
+    pictures = sorted(p for p in package.sizes if p.startswith("thumbnails/"))
+    outputs = [
+        OutputFile(key=keyed[p], role=_role(p), content_type=headers_for(p)[0],
+                   size=package.sizes[p], step=folder)
+        for p in manifests + pictures
+    ]  # fmt: skip
+    renditions = [
+        r.model_copy(update={"playlist": keyed.get(r.playlist, r.playlist)})
+        for r in package.renditions
+    ]
+    playback = {"hls": keyed[plan.master], **({"dash": keyed[plan.mpd]} if plan.mpd else {})}
+    ladder = plan.ladder.decisions if plan.ladder else ()
+    result = base.model_copy(update={
+        "preset": getattr(target.step, "preset", None), "outputs": outputs,
+        "renditions": renditions, "playback": playback, "qc": package.qc,
+        "ladder": [LadderStep(rung=d.name, kept=d.kept, reason=d.reason) for d in ladder],
+    })  # fmt: skip
+    return result, [Upload(f"{folder}/{u.path}", u.tier) for u in package.files]
+
+
+def _role(path: str) -> str:
+    if path.endswith(".m3u8"):
+        return "hls"
+    if path.endswith(".mpd"):
+        return "dash"
+    if "storyboard" in path:
+        return "storyboard"
+    return "poster" if path.endswith("poster.jpg") else "thumbnail"

@@ -1,0 +1,256 @@
+"""Running a steps job: fetch what its steps name, run its passes, check what they wrote.
+
+The objects a step names (overlay images, clips to append) are fetched into the job
+directory first and held to the same intake limits as the input: formats, codecs, size,
+pixels, streams, duration; a refusal names the step (``steps[1].image: ...``). Then the
+plan (:mod:`core.compile`) runs down the accelerator tiers like any job: the main pass, each
+streaming package finished and checked, each MP4 read back, and the quality pass last.
+Progress is one 0 to 100 over every pass, each weighted by its expected work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from core.accel import AccelTier, TierChoice
+from core.compile import SCAN_DIR, StepsPlan, StepTarget, compile_steps
+from core.encoders import missing_encoder
+from core.errors import FfapiError, InputTooLong, InvalidMedia
+from core.fallback import TierRun, run_on_tiers
+from core.hardening import IMAGE_GUARD
+from core.jobs import OutputFile
+from core.limits import PipelineLimits
+from core.models import OutputLocation, S3ObjectRef, step_objects
+from core.packaging import Package, StreamingPackager
+from core.phases import PhaseTimer
+from core.ports import Accelerator, JobDir, LocalFiles, MediaTool, ObjectStore
+from core.preflight import check_media, check_size
+from core.presets import StepsPreset
+from core.probe import ProbeResult, parse_probe
+from core.progress import EncodeProgress
+from core.quality import QualityReport, RenditionRef, parse_quality, quality_argv, stats_files
+from core.stage import Attached, shaped_probe
+from core.verify import verify_mp4
+
+ATTACH_DIR = "attach"  # the step objects, under our own names (never the key's)
+QUALITY_DIR = "qc-quality"  # the renditions joined into single files, and the stats
+
+Progress = Callable[[EncodeProgress], None]
+
+
+@dataclass(slots=True)
+class StepsRun:
+    plan: StepsPlan
+    packages: dict[int, Package] = field(default_factory=dict)
+    mp4s: dict[int, list[OutputFile]] = field(default_factory=dict)
+    quality: QualityReport | None = None
+
+
+class PassProgress:
+    """Each pass's own progress, placed in its share of the whole job's."""
+
+    def __init__(self, weights: tuple[float, ...], sink: Progress | None) -> None:
+        self._weights = weights
+        self._sink = sink
+
+    @property
+    def total(self) -> float:
+        return sum(self._weights)
+
+    def of(self, index: int, length: float) -> Progress | None:
+        sink = self._sink
+        if sink is None:
+            return None
+        before, weight = sum(self._weights[:index]), self._weights[index]
+        last = index == len(self._weights) - 1
+
+        def offer(progress: EncodeProgress) -> None:
+            share = min(1.0, progress.out_seconds / length) if length > 0 else 0.0
+            done = progress.done and last
+            out = self.total if done else before + weight * (1.0 if progress.done else share)
+            sink(EncodeProgress(out, progress.speed, done))
+
+        return offer
+
+
+class StepsRunner:
+    def __init__(
+        self, objects: ObjectStore, media: MediaTool, files: LocalFiles,
+        packager: StreamingPackager, accel: Accelerator, limits: PipelineLimits,
+    ) -> None:  # fmt: skip
+        self._objects = objects
+        self._media = media
+        self._files = files
+        self._packager = packager
+        self._accel = accel
+        self._limits = limits
+        self.font: str | None = None  # the caption font (None: fontconfig's "Sans")
+
+    async def fetch(self, preset: StepsPreset, bucket: str, jobdir: JobDir) -> dict[str, Attached]:
+        """Every object the steps name, downloaded and probed, each refused as an input
+        would be (the message names the step)."""
+        found: dict[str, Attached] = {}
+        named = step_objects(preset.steps, bucket)
+        if named:
+            await self._files.make_dirs(jobdir.root, (ATTACH_DIR,))
+        for number, (where, ref) in enumerate(named):
+            path = jobdir.root / ATTACH_DIR / str(number)
+            try:
+                found[where] = await self._fetch_one(preset, where, ref, path)
+            except FfapiError as exc:
+                raise exc.at(where) from None
+        return found
+
+    async def _fetch_one(
+        self, preset: StepsPreset, where: str, ref: S3ObjectRef, path: Path
+    ) -> Attached:
+        media = self._limits.media
+        info = await self._objects.head(ref)
+        check_size(info.size, media, preset)
+        await self._objects.download(ref.model_copy(update={"etag": info.etag}), path)
+        image = where.endswith(".image")
+        doc = await self._media.probe(path, IMAGE_GUARD if image else media.guard)
+        probe = parse_probe(doc, still=image)
+        if image and probe.video is None:
+            raise InvalidMedia("is not a picture")
+        check_media(probe, media, preset)
+        return Attached(where, PurePosixPath(path), probe)
+
+    async def run(
+        self, preset: StepsPreset, probe: ProbeResult, attached: Mapping[str, Attached],
+        jobdir: JobDir, out: OutputLocation, job_id: str, timer: PhaseTimer,
+        progress: Callable[[float], Progress | None],
+    ) -> TierRun[StepsRun]:  # fmt: skip
+        """``progress(total)``: the job's progress sink for a whole of ``total`` seconds of
+        work."""
+
+        async def attempt(choice: TierChoice) -> StepsRun:
+            plan = compile_steps(
+                preset, probe, PurePosixPath(jobdir.source), PurePosixPath(jobdir.out),
+                attached, choice, self._limits.media.guard, self.font,
+            )  # fmt: skip
+            self._check_length(plan)
+            weights = (plan.main.weight, *((_quality_weight(plan),) if plan.quality else ()))
+            passes = PassProgress(weights, progress(sum(weights)))
+            run = await self._main(plan, jobdir, out, job_id, timer, passes)
+            if plan.quality is not None:
+                with timer.phase("quality"):
+                    run.quality = await self._quality(run, jobdir, passes)
+            return run
+
+        async def discard() -> None:
+            await self._packager.discard(jobdir)
+
+        return await run_on_tiers(self._accel, attempt, discard, self._can_run(preset))
+
+    def _can_run(self, preset: StepsPreset) -> Callable[[AccelTier], bool]:
+        build = self._limits.encoders
+        return lambda tier: build is None or missing_encoder(preset, tier, build) is None
+
+    def _check_length(self, plan: StepsPlan) -> None:
+        """The input-length cap counts what the steps make of it (clips appended, speed)."""
+        limit = self._limits.media.max_duration_seconds
+        if plan.chain.shape.duration > limit:
+            raise InputTooLong(
+                f"steps: the picture the steps make is {plan.chain.shape.duration:.0f} s; "
+                f"the limit is {limit:.0f} s"
+            )
+
+    async def _main(
+        self, plan: StepsPlan, jobdir: JobDir, out: OutputLocation, job_id: str,
+        timer: PhaseTimer, passes: PassProgress,
+    ) -> StepsRun:  # fmt: skip
+        files = self._files
+        await files.make_dirs(jobdir.out, plan.dirs)
+        scratch = {str(PurePosixPath(f.name).parent) for f in plan.chain.files}
+        await files.make_dirs(jobdir.root, (SCAN_DIR, *sorted(scratch)))
+        for caption in plan.chain.files:  # the words reach ffmpeg through these files only
+            await files.write_text(jobdir.root / caption.name, caption.text)
+        limits = self._limits.resources.for_tier(plan.main.tier)
+        with timer.phase("encode"):
+            await self._media.transcode(
+                plan.main.argv, jobdir.root, self._limits.transcode_timeout,
+                passes.of(0, plan.chain.shape.duration),
+                limits.widened(plan.encoder_reserve_mib * 1024**2),
+            )  # fmt: skip
+        run = StepsRun(plan)
+        shaped = shaped_probe(plan.chain.shape)
+        for target in plan.encodes:
+            if target.package is not None:
+                sub = JobDir(jobdir.root, jobdir.source, jobdir.out / target.folder)
+                run.packages[target.index] = await self._packager.finish(
+                    target.package, shaped, sub, self._limits.transcode_timeout, timer, limits
+                )
+            elif target.mp4 is not None:
+                with timer.phase("package"):
+                    run.mp4s[target.index] = await verify_mp4(
+                        self._media, files, target.mp4, jobdir, out, job_id
+                    )
+        return run
+
+    async def _quality(self, run: StepsRun, jobdir: JobDir, passes: PassProgress) -> QualityReport:
+        """Every rendition the encodes made against the transformed source: the chain
+        decoded again, each rendition read back as one file."""
+        await self._files.make_dirs(jobdir.root, (QUALITY_DIR,))
+        refs = await self._rendition_refs(run, jobdir)
+        if not refs:
+            return QualityReport.nothing_encoded()
+        chain = run.plan.chain
+        width = max(r.width for r in refs)
+        height = max(r.height for r in refs)
+        argv = quality_argv(chain, refs, width, height, QUALITY_DIR)
+        limits = self._limits.resources.for_tier(AccelTier.CPU)
+        await self._media.transcode(
+            argv, jobdir.root, self._limits.transcode_timeout,
+            passes.of(1, chain.shape.duration), limits,
+        )  # fmt: skip
+        measured = []
+        for ref in refs:
+            ssim, psnr = stats_files(QUALITY_DIR, ref.name)
+            measured.append(parse_quality(
+                await self._files.read_text(jobdir.root / ssim),
+                await self._files.read_text(jobdir.root / psnr), ref,
+            ))  # fmt: skip
+        return QualityReport.of(measured, width, height)
+
+    async def _rendition_refs(self, run: StepsRun, jobdir: JobDir) -> list[RenditionRef]:
+        refs: list[RenditionRef] = []
+        for target in run.plan.encodes:
+            if target.mp4 is not None:
+                video = next(p for p in target.mp4.outputs if p.role == "video")
+                refs.append(RenditionRef(
+                    f"{target.folder}/video.mp4", PurePosixPath(jobdir.out / video.name),
+                    target.mp4.width, target.mp4.height,
+                ))  # fmt: skip
+            elif target.package is not None:
+                refs += await self._joined(target, jobdir)
+        return refs
+
+    async def _joined(self, target: StepTarget, jobdir: JobDir) -> list[RenditionRef]:
+        """A package's video renditions, each joined into one file (its init segment and
+        media segments in order, which is a whole fragmented MP4, or MPEG-TS)."""
+        plan = target.package
+        assert plan is not None
+        package_dir = jobdir.out / target.folder / plan.package_dir
+        names = sorted(await self._files.sizes(package_dir))
+        refs = []
+        for i, rung in enumerate(plan.video):
+            parts = [n for n in names if n.startswith((f"init-{i}.", f"seg-{i}-"))]
+            if plan.kind == "hls-ts":
+                parts = [n for n in names if n.startswith(f"seg-{i}-")]
+            dest = jobdir.root / QUALITY_DIR / f"{target.folder}-{rung.name}.bin"
+            await self._files.concat([package_dir / n for n in parts], dest)
+            name = f"{target.folder}/{rung.name}"
+            refs.append(RenditionRef(name, PurePosixPath(dest), rung.width, rung.height))
+        return refs
+
+
+def _quality_weight(plan: StepsPlan) -> float:
+    """The reference decoded again, and every rendition decoded once."""
+    renditions = sum(
+        1 if t.mp4 is not None else len(t.package.video) if t.package is not None else 0
+        for t in plan.encodes
+    )
+    return max(plan.chain.shape.duration, 1.0) * (1 + renditions) * 0.5
