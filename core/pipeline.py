@@ -36,11 +36,11 @@ from core.plan import CACHE_RESULT, CONTENT_TYPES, TranscodePlan, plan_mp4
 from core.ports import Accelerator, JobDir, LocalFiles, MediaTool, ObjectStore
 from core.preflight import check_media, check_size
 from core.presets import Mp4Preset, OutputPreset, StepsPreset
-from core.step_results import StepResults
-from core.steps_run import StepsRunner
 from core.probe import ProbeResult, parse_probe, public_probe
 from core.progress import EncodeProgress, ProgressThrottle, ProgressUpdate
 from core.publish import Publisher, Upload, headers_for
+from core.step_results import StepResults
+from core.steps_run import StepsRunner
 from core.verify import verify_mp4
 
 log = structlog.get_logger("ffapi.pipeline")

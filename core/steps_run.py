@@ -193,18 +193,18 @@ class StepsRunner:
     async def _quality(self, run: StepsRun, jobdir: JobDir, passes: PassProgress) -> QualityReport:
         """Every rendition the encodes made against the transformed source: the chain
         decoded again, each rendition read back as one file."""
+        plan = run.plan
         await self._files.make_dirs(jobdir.root, (QUALITY_DIR,))
-        refs = await self._rendition_refs(run, jobdir)
-        if not refs:
+        refs = planned_refs(plan, PurePosixPath(jobdir.out), PurePosixPath(QUALITY_DIR))
+        for target in plan.encodes:
+            await self._join(target, jobdir)
+        argv = planned_quality(plan, PurePosixPath(jobdir.out), PurePosixPath(QUALITY_DIR))
+        if argv is None:
             return QualityReport.nothing_encoded()
-        chain = run.plan.chain
-        width = max(r.width for r in refs)
-        height = max(r.height for r in refs)
-        argv = quality_argv(chain, refs, width, height, QUALITY_DIR)
         limits = self._limits.resources.for_tier(AccelTier.CPU)
         await self._media.transcode(
             argv, jobdir.root, self._limits.transcode_timeout,
-            passes.of(1, chain.shape.duration), limits,
+            passes.of(1, plan.chain.shape.duration), limits,
         )  # fmt: skip
         measured = []
         for ref in refs:
@@ -213,38 +213,62 @@ class StepsRunner:
                 await self._files.read_text(jobdir.root / ssim),
                 await self._files.read_text(jobdir.root / psnr), ref,
             ))  # fmt: skip
-        return QualityReport.of(measured, width, height)
+        return QualityReport.of(measured, *_common_size(refs))
 
-    async def _rendition_refs(self, run: StepsRun, jobdir: JobDir) -> list[RenditionRef]:
-        refs: list[RenditionRef] = []
-        for target in run.plan.encodes:
-            if target.mp4 is not None:
-                video = next(p for p in target.mp4.outputs if p.role == "video")
-                refs.append(RenditionRef(
-                    f"{target.folder}/video.mp4", PurePosixPath(jobdir.out / video.name),
-                    target.mp4.width, target.mp4.height,
-                ))  # fmt: skip
-            elif target.package is not None:
-                refs += await self._joined(target, jobdir)
-        return refs
-
-    async def _joined(self, target: StepTarget, jobdir: JobDir) -> list[RenditionRef]:
+    async def _join(self, target: StepTarget, jobdir: JobDir) -> None:
         """A package's video renditions, each joined into one file (its init segment and
-        media segments in order, which is a whole fragmented MP4, or MPEG-TS)."""
+        media segments in order: a whole fragmented MP4, or MPEG-TS)."""
         plan = target.package
-        assert plan is not None
+        if plan is None:
+            return
         package_dir = jobdir.out / target.folder / plan.package_dir
         names = sorted(await self._files.sizes(package_dir))
-        refs = []
         for i, rung in enumerate(plan.video):
-            parts = [n for n in names if n.startswith((f"init-{i}.", f"seg-{i}-"))]
-            if plan.kind == "hls-ts":
-                parts = [n for n in names if n.startswith(f"seg-{i}-")]
-            dest = jobdir.root / QUALITY_DIR / f"{target.folder}-{rung.name}.bin"
+            first = () if plan.kind == "hls-ts" else (f"init-{i}.",)
+            parts = [n for n in names if n.startswith((*first, f"seg-{i}-"))]
+            parts.sort(key=lambda n: not n.startswith("init-"))  # the init segment first
+            dest = jobdir.root / QUALITY_DIR / _joined_name(target, rung.name)
             await self._files.concat([package_dir / n for n in parts], dest)
-            name = f"{target.folder}/{rung.name}"
-            refs.append(RenditionRef(name, PurePosixPath(dest), rung.width, rung.height))
-        return refs
+
+
+def planned_refs(plan: StepsPlan, out: PurePosixPath, joined: PurePosixPath) -> list[RenditionRef]:
+    """The renditions the quality pass compares: each MP4 as written, each ladder rung as
+    the one file its segments are joined into (under ``joined``)."""
+    refs: list[RenditionRef] = []
+    for target in plan.encodes:
+        if target.mp4 is not None:
+            video = next(p for p in target.mp4.outputs if p.role == "video")
+            refs.append(RenditionRef(
+                f"{target.folder}/video", out / video.name, target.mp4.width, target.mp4.height
+            ))  # fmt: skip
+        elif target.package is not None:
+            refs += [
+                RenditionRef(f"{target.folder}/{r.name}", joined / _joined_name(target, r.name),
+                             r.width, r.height)
+                for r in target.package.video
+            ]  # fmt: skip
+    return refs
+
+
+def planned_quality(
+    plan: StepsPlan, out: PurePosixPath, joined: PurePosixPath
+) -> tuple[str, ...] | None:
+    """The quality pass's argv (None: the job has no quality step, or nothing to compare)."""
+    refs = planned_refs(plan, out, joined)
+    if plan.quality is None or not refs:
+        return None
+    return quality_argv(plan.chain, refs, *_common_size(refs), str(joined))
+
+
+def _common_size(refs: list[RenditionRef]) -> tuple[int, int]:
+    """Where renditions are compared: the largest one's size (the others scaled up to it,
+    as a player would show them)."""
+    top = max(refs, key=lambda r: r.width * r.height)
+    return top.width, top.height
+
+
+def _joined_name(target: StepTarget, rung: str) -> str:
+    return f"{target.folder}-{rung}.bin"
 
 
 def _quality_weight(plan: StepsPlan) -> float:

@@ -29,6 +29,7 @@ from handlers.dlq import run_dlq_list, run_dlq_redrive
 from handlers.doctor import run_doctor
 from handlers.jobs_view import list_jobs, outcome_lines, show_status
 from handlers.plan import PlanOptions, run_plan
+from handlers.plan_steps import StepsPlanOptions, attachment, run_steps_plan
 from handlers.preset_option import preset_help
 from handlers.replay import run_replay
 from handlers.service import LocalStack, run_local, run_worker
@@ -102,9 +103,24 @@ def demo(
     out: Annotated[Path | None, typer.Option(help="Copy the job's outputs here.")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the job.")] = 600.0,
     verbose: Annotated[bool, flag("-v", "--verbose", help="Show the worker's JSON logs.")] = False,
-) -> None:
+    request: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True, dir_okay=False,
+            help="A JobRequest JSON (version 2 steps) to run on the input, sent to the queue.",
+        ),
+    ] = None,
+    attach: Annotated[
+        list[str] | None,
+        typer.Option(help="KEY=FILE: upload FILE to the input bucket as KEY (an overlay image, "
+                     "a clip to append); repeatable."),
+    ] = None,
+) -> None:  # fmt: skip
     """Run one job end to end on the embedded emulator."""
-    options = DemoOptions(input_file, preset, out, timeout)
+    if preset and request:
+        raise typer.BadParameter("give --preset or --request, not both", param_hint="--preset")
+    attached = tuple(attachment(a) for a in attach or ())
+    options = DemoOptions(input_file, preset, out, timeout, request, attached)
     _run(ctx, lambda settings: run_demo(options, settings), quiet=not verbose)
 
 
@@ -162,11 +178,22 @@ def worker(
 def plan(
     ctx: typer.Context,
     target: Annotated[
-        Path,
+        Path | None,
         typer.Argument(
-            exists=True, dir_okay=False, help="A media file, or a JobRequest JSON (S3 input)."
+            exists=True,
+            dir_okay=False,
+            help="A media file, or a JobRequest JSON (S3 input); with --request, the file to "
+            "use as its input (else the request's S3 input).",
         ),
-    ],
+    ] = None,
+    request: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="A JobRequest JSON whose steps to plan."),
+    ] = None,
+    attach: Annotated[
+        list[str] | None,
+        typer.Option(help="KEY=FILE: a local FILE for the object KEY its steps name."),
+    ] = None,
     preset: Annotated[
         str | None, typer.Option(help=preset_help("Preset to plan with (else the request's)"))
     ] = None,
@@ -176,6 +203,13 @@ def plan(
     ] = AccelTier.CPU,
 ) -> None:
     """Probe an input and print the job's plan; encode nothing."""
+    if request is not None:
+        attached = tuple(attachment(a) for a in attach or ())
+        steps = StepsPlanOptions(request, target, attached, as_json, accel.value)
+        _run(ctx, lambda settings: run_steps_plan(steps, settings))
+        return
+    if target is None:
+        raise typer.BadParameter("give a media file or a JobRequest JSON", param_hint="TARGET")
     options = PlanOptions(target, preset, as_json, accel.value)
     _run(ctx, lambda settings: run_plan(options, settings))
 

@@ -14,8 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
+from core.errors import InvalidMessage
 from core.events import EventType
 from core.jobs import output_key
+from core.models import JobRequest
+from handlers.demo_steps import print_steps
 from handlers.preset_option import require_preset
 from handlers.runtime import Runtime, open_runtime
 from handlers.watcher import EventWatcher
@@ -26,6 +31,8 @@ from infra.ffmpeg import make_sample_clip
 from infra.settings import Settings
 from infra.tools import use_tools
 
+DEMO_PREFIX = "demo/"  # a request's input: outside the watched prefix, so it is one job
+
 
 @dataclass(frozen=True, slots=True)
 class DemoOptions:
@@ -33,6 +40,8 @@ class DemoOptions:
     preset: str | None = None
     out: Path | None = None
     timeout: float = 600.0
+    request: Path | None = None  # a JobRequest to send (its input: the uploaded file)
+    attach: tuple[tuple[str, Path], ...] = ()  # objects its steps name: (key, local file)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +65,13 @@ async def run_demo(options: DemoOptions, settings: Settings) -> int:
         resources = await asyncio.to_thread(bootstrap, settings)
         source = options.input or await make_sample_clip(Path(tmp) / "sample.mp4")
         described = "your file" if options.input else "generated: 10 s, 1280x720, 30 fps, stereo"
-        key = f"{settings.watch_prefix}{source.name}"
+        # A request is sent as it is; a file alone is announced by S3 (the watched prefix).
+        key = f"{DEMO_PREFIX if options.request else settings.watch_prefix}{source.name}"
+        body = request_body(options.request, resources.input_bucket, key)
         async with open_runtime(settings) as runtime:
             try:
-                result = await _run_one_job(runtime, resources, source, key, options.timeout)
+                await _attach(runtime, resources, options.attach)
+                result = await _run_one_job(runtime, resources, source, key, options.timeout, body)
             except TimeoutError:
                 print(f"\nno job.completed or job.failed event within {options.timeout:.0f} s")
                 return 2
@@ -92,13 +104,47 @@ def _problem(result: DemoResult) -> str | None:
     return None
 
 
+def request_body(path: Path | None, bucket: str, key: str) -> str | None:
+    """The request file with its input replaced by the uploaded file (checked here, so a
+    mistake in it is said before the emulator runs a job)."""
+    if path is None:
+        return None
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InvalidMessage(f"{path} is not a JSON job request: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise InvalidMessage(f"{path} is not a JSON object")
+    doc["input"] = {"bucket": bucket, "key": key}
+    doc.pop("output", None)  # the demo's output bucket
+    try:
+        JobRequest.model_validate(doc)
+    except ValidationError as exc:
+        problem = exc.errors(include_input=False)[0]
+        where = ".".join(map(str, problem["loc"])) or "request"
+        raise InvalidMessage(f"{path}: {where}: {problem['msg']}") from exc
+    return json.dumps(doc)
+
+
+async def _attach(
+    runtime: Runtime, resources: Resources, attach: tuple[tuple[str, Path], ...]
+) -> None:
+    for key, path in attach:  # the objects the steps name, into the input bucket
+        await runtime.clients.s3.upload_file(str(path), resources.input_bucket, key)
+        print(f"attached   s3://{resources.input_bucket}/{key}  ({_size(path.stat().st_size)})")
+
+
 async def _run_one_job(
-    runtime: Runtime, resources: Resources, source: Path, key: str, timeout: float
-) -> DemoResult:
+    runtime: Runtime, resources: Resources, source: Path, key: str, timeout: float,
+    body: str | None = None,
+) -> DemoResult:  # fmt: skip
     sqs, s3 = runtime.clients.sqs, runtime.clients.s3
     async with EventWatcher.subscribe(sqs, runtime.clients.sns, resources.topic_arn) as watcher:
-        # The upload itself is the job request: S3's notification puts it on the queue.
+        # Without a request, the upload itself is the job request: S3's notification puts it
+        # on the queue.
         await s3.upload_file(str(source), resources.input_bucket, key)
+        if body is not None:
+            await sqs.send_message(QueueUrl=resources.queue_url, MessageBody=body)
         stop = asyncio.Event()
         worker = asyncio.create_task(Worker(runtime).run(stop))
         try:
@@ -140,6 +186,7 @@ def print_summary(
         timings = "  ".join(f"{k} {v:.2f}s" for k, v in data["timings"].items())
         print(f"timings    {timings}")
         _print_package(data)
+        print_steps(data)
         described_outputs = {o["key"]: o for o in data["outputs"]}
         segments = [(k, n) for k, n in result.objects if k.endswith((".m4s", ".ts"))]
         print("outputs")

@@ -1,0 +1,120 @@
+"""A steps job through the worker's real pipeline on local files, without AWS.
+
+The input 'bucket' maps keys to local files (the input and each object its steps name);
+what is published is kept by key; the job's files stay in ``tmp_path / "job" / "out"``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from core.errors import FfapiError, InputNotFound
+from core.fallback import CpuOnly
+from core.jobs import JobResult, resolve_preset
+from core.limits import PipelineLimits
+from core.models import JobRequest, S3ObjectRef
+from core.pipeline import JobPipeline
+from core.ports import JobDir, ObjectInfo
+from core.preflight import MediaLimits
+from core.presets import builtin_catalog
+from core.progress import ProgressUpdate
+from infra.workspace import LocalDiskFiles
+from tests.integration.local_job import CountingMedia, LocalObjects
+
+INPUT_KEY = "library/talk.mp4"
+
+
+class KeyedObjects(LocalObjects):
+    """Objects by key: the input and the files the steps name."""
+
+    def __init__(self, files: dict[str, Path]) -> None:
+        super().__init__(files[INPUT_KEY])
+        self.files = files
+
+    async def head(self, ref: S3ObjectRef) -> ObjectInfo:
+        path = self.files.get(ref.key)
+        if path is None:
+            raise InputNotFound("the object does not exist")
+        return ObjectInfo(size=path.stat().st_size, etag="e", version_id=None)
+
+    async def download(self, ref: S3ObjectRef, dest: Path) -> None:
+        shutil.copyfile(self.files[ref.key], dest)
+
+
+@dataclass
+class StepsOutcome:
+    error: FfapiError | None
+    transcodes: int
+    out: Path
+    result: JobResult | None = None
+    published: dict[str, int] = field(default_factory=dict)
+    progress: list[ProgressUpdate] = field(default_factory=list)
+
+    def step(self, name: str) -> Any:
+        assert self.result is not None, self.error
+        return next(s for s in self.result.steps if s.name == name)
+
+
+def run_steps(
+    source: Path, tmp_path: Path, steps: list[dict[str, Any]],
+    attached: dict[str, Path] | None = None, media: MediaLimits | None = None,
+) -> StepsOutcome:  # fmt: skip
+    """One attempt of the real pipeline running ``steps`` (request version 2) on ``source``."""
+    request = JobRequest.model_validate({
+        "version": 2, "input": {"bucket": "ffapi-input", "key": INPUT_KEY}, "steps": steps,
+        "output": {"bucket": "ffapi-output", "prefix": "outputs"},
+    })  # fmt: skip
+    preset = resolve_preset(builtin_catalog(), request)
+    tool = CountingMedia()
+    objects = KeyedObjects({INPUT_KEY: source, **(attached or {})})
+    limits = PipelineLimits(300.0, media or MediaLimits(), progress_interval=0.0,
+                            progress_step=0.0)  # fmt: skip
+    pipeline = JobPipeline(objects, tool, LocalDiskFiles(), limits,  # type: ignore[arg-type]
+                           lambda: datetime.now(UTC), CpuOnly())  # fmt: skip
+    root = tmp_path / "job"
+    (root / "input").mkdir(parents=True)
+    (root / "out").mkdir()
+    jobdir = JobDir(root=root, source=root / "input" / "source", out=root / "out")
+    outcome = StepsOutcome(None, 0, jobdir.out, published=objects.published)
+    try:
+        outcome.result = asyncio.run(
+            pipeline.run("j-" + "1" * 24, request, preset, jobdir, 1, outcome.progress.append)
+        )
+    except FfapiError as exc:
+        outcome.error = exc
+    outcome.transcodes = tool.transcodes
+    return outcome
+
+
+def make(tmp_path: Path, name: str, *args: str) -> Path:
+    """A fixture file made by the plain ffmpeg (what an uploader could send)."""
+    dest = tmp_path / name
+    subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "error", *args,
+                    str(dest)], check=True)  # fmt: skip
+    return dest
+
+
+def probe(path: Path) -> dict[str, Any]:
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_format", "-show_streams", "-count_frames",
+         "-of", "json", str(path)],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    doc: dict[str, Any] = json.loads(out)
+    return doc
+
+
+def frame_rgb(path: Path, at: float, width: int, height: int) -> bytes:
+    """One decoded frame at ``at`` seconds as packed RGB."""
+    return subprocess.run(
+        ["ffmpeg", "-v", "error", "-ss", f"{at}", "-i", str(path), "-frames:v", "1",
+         "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        check=True, capture_output=True,
+    ).stdout[: width * height * 3]  # fmt: skip

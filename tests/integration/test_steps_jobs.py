@@ -1,0 +1,120 @@
+"""Steps jobs through the real pipeline: what each output holds, decoded and measured."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.integration.steps_job import frame_rgb, make, probe, run_steps
+
+pytestmark = pytest.mark.integration
+
+# The issue's example request, on a 640x360 clip: black for 5 s, then grey (one hard cut).
+EXAMPLE = [
+    {"op": "trim", "start": 1.0, "end": 11.0},
+    {"op": "overlay", "image": {"key": "brand/logo.png"}, "position": "top-right",
+     "margin": 16, "width": 0.12, "opacity": 0.85},
+    {"op": "encode", "preset": "mp4-480p"},
+    {"op": "frames", "every": 2.0, "format": "jpg", "width": 320},
+    {"op": "preview", "format": "gif", "start": 0.0, "duration": 3.0, "fps": 10, "width": 320},
+    {"op": "scenes", "threshold": 0.3},
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def talk(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    tmp = tmp_path_factory.mktemp("talk")
+    clip = make(
+        tmp, "talk.mp4",
+        "-f", "lavfi", "-i", "color=c=black:s=640x360:r=25:d=5",
+        "-f", "lavfi", "-i", "color=c=0x808080:s=640x360:r=25:d=9",
+        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=14",
+        "-filter_complex", "[0:v][1:v]concat=n=2:v=1:a=0[v]", "-map", "[v]", "-map", "2:a",
+        "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-pix_fmt", "yuv420p",
+        "-c:a", "aac",
+    )  # fmt: skip
+    logo = make(tmp, "logo.png", "-f", "lavfi", "-i", "color=c=0x00ff00:s=200x100",
+                "-frames:v", "1")  # fmt: skip
+    return clip, logo
+
+
+@pytest.fixture(scope="module")
+def example(talk: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory):
+    clip, logo = talk
+    return run_steps(clip, tmp_path_factory.mktemp("example"), EXAMPLE,
+                     {"brand/logo.png": logo})  # fmt: skip
+
+
+def test_the_example_runs_in_one_pass(example) -> None:
+    assert example.error is None, example.error
+    assert example.transcodes == 1  # one decode for the encode, frames, preview and scenes
+    assert [s.name for s in example.result.steps] == ["encode", "frames", "preview", "scenes"]
+    assert all(o.step for o in example.result.outputs if not o.key.endswith("probe.json"))
+    assert example.progress[-1].percent == 100.0
+
+
+def test_the_trimmed_mp4_is_ten_seconds_with_the_logo_top_right(example) -> None:
+    mp4 = example.out / "encode" / "video.mp4"
+    doc = probe(mp4)
+    video = next(s for s in doc["streams"] if s["codec_type"] == "video")
+    assert (video["width"], video["height"]) == (640, 360)
+    assert abs(float(doc["format"]["duration"]) - 10.0) <= 0.05
+    assert any(s["codec_type"] == "audio" for s in doc["streams"])
+    rgb = frame_rgb(mp4, 1.0, 640, 360)
+
+    def pixel(x: int, y: int) -> tuple[int, int, int]:
+        i = (y * 640 + x) * 3
+        return rgb[i], rgb[i + 1], rgb[i + 2]
+
+    r, g, b = pixel(586, 35)  # inside the 76x38 logo, 16 px from the top-right corner
+    assert g > 150, (r, g, b)
+    assert max(r, b) < 80, (r, g, b)
+    assert max(pixel(100, 200)) < 40  # black elsewhere
+    assert max(pixel(530, 35)) < 40  # just left of the logo
+
+
+def test_frames_every_two_seconds(example) -> None:
+    frames = example.step("frames").outputs
+    assert [o.time for o in frames] == [0.0, 2.0, 4.0, 6.0, 8.0]
+    assert all(o.width == 320 and o.height == 180 for o in frames)
+    assert sorted(p.name for p in (example.out / "frames").iterdir())[0].endswith(".jpg")
+
+
+def test_the_preview_gif_has_thirty_frames(example) -> None:
+    gif = example.out / "preview" / "preview.gif"
+    video = probe(gif)["streams"][0]
+    assert video["codec_name"] == "gif"
+    assert (video["width"], video["height"]) == (320, 180)
+    assert int(video["nb_read_frames"]) == 30
+
+
+def test_scenes_finds_the_cut_after_the_trim(example) -> None:
+    scenes = example.step("scenes").scenes
+    starts = [s.start for s in scenes.scenes]
+    assert len(starts) == 2
+    assert starts[0] == 0.0
+    assert abs(starts[1] - 4.0) <= 0.04  # the cut at 5 s of the source, trimmed by 1 s
+    doc = json.loads((example.out / "scenes" / "scenes.json").read_text())
+    assert len(doc["scenes"]) == 2
+
+
+def test_a_missing_overlay_image_is_named(talk, tmp_path: Path) -> None:
+    clip, _ = talk
+    outcome = run_steps(clip, tmp_path, EXAMPLE)
+    assert outcome.error is not None
+    assert outcome.error.code == "input_not_found"
+    assert outcome.error.message.startswith("steps[1].image: ")
+    assert outcome.transcodes == 0
+
+
+def test_a_trim_past_the_end_is_refused_before_any_encode(talk, tmp_path: Path) -> None:
+    clip, _ = talk
+    steps = [{"op": "trim", "start": 30.0}, {"op": "encode", "preset": "mp4-480p"}]
+    outcome = run_steps(clip, tmp_path, steps)
+    assert outcome.error is not None
+    assert outcome.error.code == "invalid_request"
+    assert "steps[0]" in outcome.error.message
+    assert "start" in outcome.error.message
+    assert outcome.transcodes == 0
