@@ -220,3 +220,30 @@ def test_quality_orders_renditions_as_their_quality(tmp_path: Path) -> None:
     assert low.ssim_min <= low.ssim_mean
     assert 15.0 < low.psnr_mean < high.psnr_mean < 100.0
     assert high.psnr_capped_frames == 0
+
+
+def test_a_cmaf_rendition_joined_into_one_file_is_compared_whole(tmp_path: Path) -> None:
+    """A CMAF rendition is read as its init segment and media segments joined, in order,
+    into one fragmented MP4 (what the caller does before the pass): every frame compared."""
+    clip = f"testsrc2=s=320x240:r={FPS}:d=3"
+    package = tmp_path / "hls"
+    package.mkdir()
+    subprocess.run(
+        [*FFMPEG, "-f", "lavfi", "-i", clip, "-c:v", "libx264", "-preset", "ultrafast", "-crf",
+         "20", "-g", str(FPS), "-pix_fmt", "yuv420p", "-f", "hls", "-hls_time", "1",
+         "-hls_segment_type", "fmp4", "-hls_fmp4_init_filename", "init.mp4",
+         "-hls_segment_filename", f"{package}/seg-%03d.m4s", f"{package}/media.m3u8"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    segments = sorted(package.glob("seg-*.m4s"))
+    assert len(segments) >= 3
+    joined = tmp_path / "joined.mp4"
+    joined.write_bytes(b"".join(p.read_bytes() for p in [package / "init.mp4", *segments]))
+    (tmp_path / "q").mkdir()
+    argv = quality_argv(("-f", "lavfi", "-i", clip), (CHAIN,), "[vmain]",
+                        [RenditionRef("cmaf", PurePosixPath(joined))], 320, 240, "q")  # fmt: skip
+    subprocess.run([*FFMPEG, *argv], cwd=tmp_path, check=True, capture_output=True, timeout=120)
+    ssim, psnr = (Path(tmp_path / f).read_text() for f in stats_files("q", 0))
+    score = parse_quality(ssim, psnr, "cmaf")
+    assert score.frames == 3 * FPS
+    assert score.ssim_mean > 0.95
