@@ -25,12 +25,20 @@ from core.limits import PipelineLimits
 from core.models import OutputLocation, S3ObjectRef, step_objects
 from core.packaging import Package, StreamingPackager
 from core.phases import PhaseTimer
+from core.plan import GLOBAL_FLAGS
 from core.ports import Accelerator, JobDir, LocalFiles, MediaTool, ObjectStore
 from core.preflight import check_media, check_size
 from core.presets import StepsPreset
 from core.probe import ProbeResult, parse_probe
 from core.progress import EncodeProgress
-from core.quality import QualityReport, RenditionRef, parse_quality, quality_argv, stats_files
+from core.quality import (
+    QualityReport,
+    RenditionRef,
+    common_size,
+    parse_quality,
+    quality_argv,
+    stats_files,
+)
 from core.stage import Attached, shaped_probe
 from core.verify import verify_mp4
 
@@ -199,21 +207,21 @@ class StepsRunner:
         for target in plan.encodes:
             await self._join(target, jobdir)
         argv = planned_quality(plan, PurePosixPath(jobdir.out), PurePosixPath(QUALITY_DIR))
-        if argv is None:
-            return QualityReport.nothing_encoded()
+        assert argv is not None, "a quality step needs an encode step (steps_problem)"
         limits = self._limits.resources.for_tier(AccelTier.CPU)
         await self._media.transcode(
             argv, jobdir.root, self._limits.transcode_timeout,
             passes.of(1, plan.chain.shape.duration), limits,
         )  # fmt: skip
         measured = []
-        for ref in refs:
-            ssim, psnr = stats_files(QUALITY_DIR, ref.name)
+        for i, (ref, _) in enumerate(refs):
+            ssim, psnr = stats_files(QUALITY_DIR, i)
             measured.append(parse_quality(
                 await self._files.read_text(jobdir.root / ssim),
-                await self._files.read_text(jobdir.root / psnr), ref,
+                await self._files.read_text(jobdir.root / psnr), ref.name,
             ))  # fmt: skip
-        return QualityReport.of(measured, *_common_size(refs))
+        width, height = common_size([size for _, size in refs])
+        return QualityReport(width=width, height=height, renditions=tuple(measured))
 
     async def _join(self, target: StepTarget, jobdir: JobDir) -> None:
         """A package's video renditions, each joined into one file (its init segment and
@@ -231,20 +239,22 @@ class StepsRunner:
             await self._files.concat([package_dir / n for n in parts], dest)
 
 
-def planned_refs(plan: StepsPlan, out: PurePosixPath, joined: PurePosixPath) -> list[RenditionRef]:
-    """The renditions the quality pass compares: each MP4 as written, each ladder rung as
-    the one file its segments are joined into (under ``joined``)."""
-    refs: list[RenditionRef] = []
+Sized = tuple[RenditionRef, tuple[int, int]]
+
+
+def planned_refs(plan: StepsPlan, out: PurePosixPath, joined: PurePosixPath) -> list[Sized]:
+    """The renditions the quality pass compares, with their sizes: each MP4 as written, each
+    ladder rung as the one file its segments are joined into (under ``joined``)."""
+    refs: list[Sized] = []
     for target in plan.encodes:
         if target.mp4 is not None:
             video = next(p for p in target.mp4.outputs if p.role == "video")
-            refs.append(RenditionRef(
-                f"{target.folder}/video", out / video.name, target.mp4.width, target.mp4.height
-            ))  # fmt: skip
+            ref = RenditionRef(f"{target.folder}/video", out / video.name)
+            refs.append((ref, (target.mp4.width, target.mp4.height)))
         elif target.package is not None:
             refs += [
-                RenditionRef(f"{target.folder}/{r.name}", joined / _joined_name(target, r.name),
-                             r.width, r.height)
+                (RenditionRef(f"{target.folder}/{r.name}", joined / _joined_name(target, r.name)),
+                 (r.width, r.height))
                 for r in target.package.video
             ]  # fmt: skip
     return refs
@@ -257,14 +267,14 @@ def planned_quality(
     refs = planned_refs(plan, out, joined)
     if plan.quality is None or not refs:
         return None
-    return quality_argv(plan.chain, refs, *_common_size(refs), str(joined))
-
-
-def _common_size(refs: list[RenditionRef]) -> tuple[int, int]:
-    """Where renditions are compared: the largest one's size (the others scaled up to it,
-    as a player would show them)."""
-    top = max(refs, key=lambda r: r.width * r.height)
-    return top.width, top.height
+    chain = plan.chain
+    assert chain.video is not None, "a quality step needs an encode of the picture"
+    # the renditions are compared at the largest one's size, as a player would show them
+    width, height = common_size([size for _, size in refs])
+    sinks = (chain.audio,) if chain.audio else ()
+    body = quality_argv(chain.inputs, chain.graph, chain.video, [r for r, _ in refs], width,
+                        height, str(joined), sinks)  # fmt: skip
+    return ("ffmpeg", *GLOBAL_FLAGS, *body)
 
 
 def _joined_name(target: StepTarget, rung: str) -> str:
