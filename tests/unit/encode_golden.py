@@ -34,10 +34,16 @@ def _video(width: int, height: int, **kw: object) -> VideoStream:
 PROBES = {
     "landscape": _probe(_video(1920, 1080)),
     "portrait": _probe(_video(1080, 1920, fps=60.0)),
-    "hdr": _probe(_video(3840, 2160, codec="hevc", pix_fmt="yuv420p10le",
-                         color_transfer="smpte2084", fps=59.94)),  # fmt: skip
-    "interlaced": _probe(_video(720, 576, codec="mpeg2video", fps=25.0, field_order="tt",
-                                sample_aspect=Fraction(16, 15))),  # fmt: skip
+    "hdr": _probe(
+        _video(
+            3840, 2160, codec="hevc", pix_fmt="yuv420p10le", color_transfer="smpte2084", fps=59.94
+        )
+    ),
+    "interlaced": _probe(
+        _video(
+            720, 576, codec="mpeg2video", fps=25.0, field_order="tt", sample_aspect=Fraction(16, 15)
+        )
+    ),
     "audio": _probe(None),
 }
 # (preset, probe) pairs; each on every tier in TIERS
