@@ -30,7 +30,7 @@ def mp4_branch(
 ) -> tuple[Branch, TranscodePlan]:  # fmt: skip
     """``out/folder/video.mp4`` and ``poster.jpg`` from the ``video`` (and ``audio``) labels;
     the plan's output names are relative to ``out`` (``folder/video.mp4``), its argv empty."""
-    source = Mp4Source(video, audio, [], tag=tag, folder=folder)
+    source = Mp4Source(video, audio, (), tag=tag, folder=folder)
     graph, args, plan = mp4_encode(preset, probe, out / folder, frames, source)
     branch = Branch(graph=graph, args=args, dirs=(folder,), takes_audio=audio is not None)
     return branch, plan

@@ -94,7 +94,7 @@ def plan_mp4(
     # an 8-bit H.264 cannot carry PQ/HLG: tone-mapped to SDR, as the ladders are
     conditioning = [*deinterlace(video), *([TONEMAP] if video.hdr else [])]
     frames = FramePath.plan(choice, video, "yuv420p", cpu_filters=bool(conditioning))
-    source_of = Mp4Source(f"[0:{video.index}]", "0:a:0" if probe.audio else None, conditioning)
+    source_of = Mp4Source(f"[0:{video.index}]", "0:a:0" if probe.audio else None, (*conditioning,))
     graph, args, plan = mp4_encode(preset, probe, out_dir, frames, source_of)
     argv = [
         "ffmpeg", *GLOBAL_FLAGS, *guard.flags(guard.demuxer(probe.format_name)),
@@ -112,7 +112,7 @@ class Mp4Source:
 
     video: str
     audio: str | None
-    conditioning: list[str]
+    conditioning: tuple[str, ...]
     tag: str = ""
     folder: str = ""
 
@@ -130,7 +130,7 @@ def mp4_encode(
     poster_at = poster_time(video.duration or probe.duration)
     poster_w, poster_h = poster_size(width, height, preset.poster_width)
     rate = [f"fps={fps:g}"] if video.fps > preset.max_fps else []
-    vf = _mp4_chain(frames, width, height, source.conditioning, rate)
+    vf = _mp4_chain(frames, width, height, [*source.conditioning], rate)
     to_cpu = "hwdownload,format=yuv420p," if frames.tier is AccelTier.GPU else ""
     mp4, still, poster = (f"[{source.tag}{name}]" for name in ("mp4", "still", "poster"))
     graph = (
