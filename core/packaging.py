@@ -91,16 +91,31 @@ class StreamingPackager:
         source, out = PurePosixPath(jobdir.source), PurePosixPath(jobdir.out)
         plan = plan_streaming(preset, probe, source, out, choice, guard)
         await self._files.make_dirs(jobdir.out, plan.directories)
-        await self._files.make_dirs(jobdir.root, ("qc",))
         with timer.phase("encode"):
             await self._media.transcode(
                 plan.argv, jobdir.root, timeout, progress, plan.limits(limits)
             )
+        return await self.finish(plan, probe, jobdir, timeout, timer, limits)
+
+    async def finish(
+        self,
+        plan: StreamingPlan,
+        probe: ProbeResult,
+        jobdir: JobDir,
+        timeout: float,
+        timer: PhaseTimer,
+        limits: ResourceLimits = NO_LIMITS,
+    ) -> Package:
+        """All that follows the encode, whoever's pass wrote the segments: the storyboard's
+        sheets, the manifests finished, the QC. ``jobdir.out`` is the package's own output
+        directory (the plan's paths are relative to it)."""
+        await self._files.make_dirs(jobdir.root, ("qc",))
         with timer.phase("package"):
             if plan.storyboard is not None:  # the storyboard's tiles into sprite sheets
                 # No tile, no run: not one frame of the picture came through (a damaged input).
                 # The QC says so, permanently; ffmpeg would only fail to find them, and be retried.
                 tiles = len(await self._files.sizes(jobdir.out / TILES_DIR))
+                out = PurePosixPath(jobdir.out)
                 for argv in sheets_argvs(plan.storyboard, out, tiles):
                     await self._media.transcode(argv, jobdir.root, timeout, None, limits)
                 await self._files.clear(jobdir.out / TILES_DIR)

@@ -82,49 +82,50 @@ def image_plans(
 
 def image_branches(
     thumbs: ThumbnailPlan | None, board: StoryboardPlan | None, video: VideoStream,
-    probe: ProbeResult, to_cpu: str = "",
+    probe: ProbeResult, to_cpu: str = "", tag: str = "",
 ) -> list[tuple[str, str]]:  # fmt: skip
     """(split label, filter chain) for each picture output; frames picked by number, which
     the constant rate makes exact (one every N seconds, from the first). ``to_cpu`` copies
     the picked frames out of GPU memory on a GPU tier, before the CPU scales them (the
-    poster's, before the pick: see ``poster_pick``)."""
+    poster's, before the pick: see ``poster_pick``). ``tag`` prefixes every label."""
     branches = []
     if thumbs:
         at = poster_time(video.duration or probe.duration)
         branches.append(
             (
-                "[p]",
-                f"[p]{poster_pick(at, to_cpu)},setpts=PTS-STARTPTS,"
-                f"scale={thumbs.width}:{thumbs.height},setsar=1[poster]",
+                f"[{tag}p]",
+                f"[{tag}p]{poster_pick(at, to_cpu)},setpts=PTS-STARTPTS,"
+                f"scale={thumbs.width}:{thumbs.height},setsar=1[{tag}poster]",
             )
         )
         branches.append(
             (
-                "[t]",
-                f"[t]select=not(mod(n\\,{thumbs.every_frames})),"
-                f"{to_cpu}scale={thumbs.width}:{thumbs.height},setsar=1[thumbs]",
+                f"[{tag}t]",
+                f"[{tag}t]select=not(mod(n\\,{thumbs.every_frames})),"
+                f"{to_cpu}scale={thumbs.width}:{thumbs.height},setsar=1[{tag}thumbs]",
             )
         )
     if board:
         branches.append(
             (
-                "[s]",
-                f"[s]select=not(mod(n\\,{board.every_frames})),"
-                f"{to_cpu}scale={board.tile_width}:{board.tile_height},setsar=1[board]",
+                f"[{tag}s]",
+                f"[{tag}s]select=not(mod(n\\,{board.every_frames})),"
+                f"{to_cpu}scale={board.tile_width}:{board.tile_height},setsar=1[{tag}board]",
             )
         )
     return branches
 
 
 def image_outputs(
-    out: PurePosixPath, thumbs: ThumbnailPlan | None, board: StoryboardPlan | None
+    out: PurePosixPath, thumbs: ThumbnailPlan | None, board: StoryboardPlan | None, tag: str = ""
 ) -> list[str]:
     args: list[str] = []
     if thumbs:
-        args += ["-map", "[poster]", "-frames:v", "1", "-q:v", "3", f"file:{out / thumbs.poster}"]
-        args += _numbered_jpegs("[thumbs]", out / thumbs.pattern)
+        poster = f"[{tag}poster]"
+        args += ["-map", poster, "-frames:v", "1", "-q:v", "3", f"file:{out / thumbs.poster}"]
+        args += _numbered_jpegs(f"[{tag}thumbs]", out / thumbs.pattern)
     if board:
-        args += _numbered_jpegs("[board]", out / board.tiles)
+        args += _numbered_jpegs(f"[{tag}board]", out / board.tiles)
     return args
 
 

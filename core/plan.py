@@ -8,7 +8,8 @@ number in the filter graph is computed here from the probe; no message text reac
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import posixpath
+from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 from typing import Literal
 
@@ -18,7 +19,7 @@ from core.errors import UnsupportedMedia
 from core.frames import SDR_TAGS, TONEMAP, FramePath, deinterlace
 from core.hardening import SOURCE_GUARD, InputGuard
 from core.presets import Mp4Preset
-from core.probe import ProbeResult
+from core.probe import ProbeResult, VideoStream
 
 GLOBAL_FLAGS: tuple[str, ...] = ("-hide_banner", "-nostdin", "-y", "-loglevel", "error")
 
@@ -89,60 +90,85 @@ def plan_mp4(
     choice: TierChoice = CPU_ONLY, guard: InputGuard = SOURCE_GUARD,
 ) -> TranscodePlan:  # fmt: skip
     """``guard``: the hardened input flags, with the demuxer ffprobe found."""
-    video = probe.video
-    if video is None:
-        raise UnsupportedMedia(f"preset {preset.name} needs a video stream; the input has none")
+    video = _picture(preset, probe)
+    # an 8-bit H.264 cannot carry PQ/HLG: tone-mapped to SDR, as the ladders are
+    conditioning = [*deinterlace(video), *([TONEMAP] if video.hdr else [])]
+    frames = FramePath.plan(choice, video, "yuv420p", cpu_filters=bool(conditioning))
+    source_of = Mp4Source(f"[0:{video.index}]", "0:a:0" if probe.audio else None, (*conditioning,))
+    graph, args, plan = mp4_encode(preset, probe, out_dir, frames, source_of)
+    argv = [
+        "ffmpeg", *GLOBAL_FLAGS, *guard.flags(guard.demuxer(probe.format_name)),
+        *frames.input_args, "-i", f"file:{source}", "-filter_complex", ";".join(graph), *args,
+    ]  # fmt: skip
+    return replace(plan, argv=tuple(argv))
+
+
+@dataclass(frozen=True, slots=True)
+class Mp4Source:
+    """Where an MP4 encode takes its picture and sound: the graph label of the picture,
+    what ``-map`` names for the sound (None: no sound), the CPU filters the picture needs
+    first; ``tag`` prefixes every label the encode makes (several encodes in one graph)
+    and ``folder`` every output's name (relative to the job's output directory)."""
+
+    video: str
+    audio: str | None
+    conditioning: tuple[str, ...]
+    tag: str = ""
+    folder: str = ""
+
+
+def mp4_encode(
+    preset: Mp4Preset, probe: ProbeResult, out_dir: PurePosixPath, frames: FramePath,
+    source: Mp4Source,
+) -> tuple[tuple[str, ...], tuple[str, ...], TranscodePlan]:  # fmt: skip
+    """The MP4 and its poster from ``source``: the filter statements, the output arguments
+    (files under ``out_dir``), and the plan (its ``argv`` empty: the caller's)."""
+    video = _picture(preset, probe)
     width, height = fit_size(*video.display_size, preset.max_height)
     fps = min(video.fps, preset.max_fps) if video.fps > 0 else preset.max_fps
     # The picture may end before the file does (a long audio tail): time the poster on it.
     poster_at = poster_time(video.duration or probe.duration)
     poster_w, poster_h = poster_size(width, height, preset.poster_width)
-    # an 8-bit H.264 cannot carry PQ/HLG: tone-mapped to SDR, as the ladders are
-    conditioning = [*deinterlace(video), *([TONEMAP] if video.hdr else [])]
-    frames = FramePath.plan(choice, video, "yuv420p", cpu_filters=bool(conditioning))
     rate = [f"fps={fps:g}"] if video.fps > preset.max_fps else []
-    vf = _mp4_chain(frames, width, height, conditioning, rate)
+    vf = _mp4_chain(frames, width, height, [*source.conditioning], rate)
     to_cpu = "hwdownload,format=yuv420p," if frames.tier is AccelTier.GPU else ""
+    mp4, still, poster = (f"[{source.tag}{name}]" for name in ("mp4", "still", "poster"))
     graph = (
-        f"[0:{video.index}]{','.join(vf)},split=2[mp4][still];"
-        f"[still]{poster_pick(poster_at, to_cpu)},setpts=PTS-STARTPTS,"
-        f"scale={poster_w}:{poster_h}[poster]"
+        f"{source.video}{','.join(vf)},split=2{mp4}{still}",
+        f"{still}{poster_pick(poster_at, to_cpu)},setpts=PTS-STARTPTS,"
+        f"scale={poster_w}:{poster_h}{poster}",
     )
-    has_audio = probe.audio is not None
     audio_args = (
-        [
-            "-map",
-            "0:a:0",
-            "-c:a",
-            preset.audio_codec,
-            "-b:a",
-            f"{preset.audio_bitrate_kbps}k",
-            "-ac",
-            str(preset.audio_channels),
-        ]
-        if has_audio
+        ["-map", source.audio, "-c:a", preset.audio_codec, "-b:a",
+         f"{preset.audio_bitrate_kbps}k", "-ac", str(preset.audio_channels)]
+        if source.audio
         else ["-an"]
-    )
-    gop = max(1, round(fps * 2))
+    )  # fmt: skip
     cap = encode_cap(probe)
-    argv = [
-        "ffmpeg", *GLOBAL_FLAGS, *guard.flags(guard.demuxer(probe.format_name)),
-        *frames.input_args, "-i", f"file:{source}",
-        "-filter_complex", graph, "-map", "[mp4]", *mp4_args(preset, frames.tier, gop),
+    args = [
+        "-map", mp4, *mp4_args(preset, frames.tier, max(1, round(fps * 2))),
         *(SDR_TAGS if video.hdr else ()),
         *audio_args, *(["-t", f"{cap:.3f}"] if cap else []),
         "-map_metadata", "-1", "-movflags", "+faststart", f"file:{out_dir / 'video.mp4'}",
-        "-map", "[poster]", "-frames:v", "1", "-q:v", "3", f"file:{out_dir / 'poster.jpg'}",
+        "-map", poster, "-frames:v", "1", "-q:v", "3", f"file:{out_dir / 'poster.jpg'}",
     ]  # fmt: skip
+    named = posixpath.join(source.folder, "video.mp4"), posixpath.join(source.folder, "poster.jpg")
     outputs = (
-        PlannedOutput("video.mp4", "video", CONTENT_TYPES[".mp4"]),
-        PlannedOutput("poster.jpg", "poster", CONTENT_TYPES[".jpg"]),
+        PlannedOutput(named[0], "video", CONTENT_TYPES[".mp4"]),
+        PlannedOutput(named[1], "poster", CONTENT_TYPES[".jpg"]),
     )
-    return TranscodePlan(
-        argv=tuple(argv), outputs=outputs, encoder=video_encoder(preset.video_codec, frames.tier),
-        width=width, height=height, fps=fps, poster_at=poster_at, has_audio=has_audio,
-        tier=frames.tier,
+    plan = TranscodePlan(
+        argv=(), outputs=outputs, encoder=video_encoder(preset.video_codec, frames.tier),
+        width=width, height=height, fps=fps, poster_at=poster_at,
+        has_audio=source.audio is not None, tier=frames.tier,
     )  # fmt: skip
+    return graph, tuple(args), plan
+
+
+def _picture(preset: Mp4Preset, probe: ProbeResult) -> VideoStream:
+    if probe.video is None:
+        raise UnsupportedMedia(f"preset {preset.name} needs a video stream; the input has none")
+    return probe.video
 
 
 def _mp4_chain(

@@ -14,7 +14,7 @@ Every number in the graph comes from the preset or the probe; no message text re
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 
 from core.accel import CPU_ONLY, AccelTier, TierChoice
@@ -34,7 +34,7 @@ from core.pictures import (
 )
 from core.plan import GLOBAL_FLAGS, encode_cap
 from core.presets import AudioRendition, StreamingPreset
-from core.probe import AudioStream, ProbeResult, VideoStream
+from core.probe import ProbeResult, VideoStream
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +87,16 @@ class _Picture:
     notes: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class LadderSource:
+    """Where a ladder takes its picture and sound in the filter graph (None: none), and the
+    prefix of every label it makes (several encodes in one graph)."""
+
+    video: str | None
+    audio: str | None
+    tag: str = ""
+
+
 def plan_streaming(
     preset: StreamingPreset, probe: ProbeResult, source: PurePosixPath, out: PurePosixPath,
     choice: TierChoice = CPU_ONLY, guard: InputGuard = SOURCE_GUARD,
@@ -95,43 +105,66 @@ def plan_streaming(
     video = probe.video if preset.ladder else None
     if video is None:
         choice = CPU_ONLY  # audio alone: nothing for a GPU to do
-    audio_outs = preset.audio
-    if probe.audio is None:
-        audio_outs = ()
-    if video is None and not audio_outs:
-        raise UnsupportedMedia(f"preset {preset.name} needs a stream the input does not have")
-    parts = _Argv()
     # tone mapping and deinterlacing run on the CPU
     cpu_filters = video is not None and (_tonemaps(preset, video) or video.interlaced)
     frames = FramePath.plan(choice, video, _pix_fmt(preset), cpu_filters) if video else None
-    picture = _add_picture(parts, preset, video, probe, out, frames) if video and frames else None
+    labels = LadderSource(
+        f"[0:{video.index}]" if video else None,
+        f"[0:{probe.audio.index}]" if probe.audio else None,
+    )
+    graph, args, plan = ladder_encode(preset, probe, out, frames, labels)
+    argv = [
+        "ffmpeg", *GLOBAL_FLAGS, *guard.flags(guard.demuxer(probe.format_name)),
+        *(frames.input_args if frames else ()), "-i", f"file:{source}",
+        "-filter_complex", ";".join(graph), *args,
+    ]  # fmt: skip
+    return replace(plan, argv=tuple(argv))
+
+
+def ladder_encode(
+    preset: StreamingPreset, probe: ProbeResult, out: PurePosixPath, frames: FramePath | None,
+    source: LadderSource,
+) -> tuple[tuple[str, ...], tuple[str, ...], StreamingPlan]:  # fmt: skip
+    """The ladder, its pictures and its audio from ``source``: the filter statements, the
+    output arguments (files under ``out``), and the plan (its ``argv`` empty: the
+    caller's). No picture where ``frames`` or the source's picture is None."""
+    video = probe.video if preset.ladder and source.video and frames else None
+    audio_outs = preset.audio if probe.audio is not None and source.audio else ()
+    if video is None and not audio_outs:
+        raise UnsupportedMedia(f"preset {preset.name} needs a stream the input does not have")
+    parts = _Argv()
+    picture = None
+    if video and frames:
+        picture = _add_picture(parts, preset, video, probe, out, frames, source)
     n_video = len(picture.ladder.rungs) if picture else 0
-    if probe.audio is not None and audio_outs:
+    if probe.audio is not None and source.audio and audio_outs:
         # hls-ts muxes one copy of the audio into every variant; CMAF has one per rendition
         copies = n_video if preset.kind == "hls-ts" and n_video else len(audio_outs)
         ends = _audio_end(video.duration if video else 0.0, encode_cap(probe))
-        _add_audio(parts, probe.audio, audio_outs, copies, ends)
+        _add_audio(parts, source, audio_outs, copies, ends)
         audio_outs = audio_outs[:1] if preset.kind == "hls-ts" and n_video else audio_outs
     package = "cmaf" if preset.kind == "cmaf" else "hls"
     make_muxer = _cmaf_muxer if package == "cmaf" else _ts_muxer
     muxer = make_muxer(preset, out, n_video, bool(audio_outs))
-    decode = frames.input_args if frames else ()
-    encoder = video_encoder(preset.video_codec, choice.tier) if picture else "aac"
+    args = [*parts.maps, *parts.codecs, "-map_metadata", "-1", "-map_chapters", "-1", *muxer,
+            *parts.images]  # fmt: skip
+    tier = frames.tier if picture and frames else AccelTier.CPU
+    return tuple(parts.graph), tuple(args), _plan(preset, package, picture, audio_outs, tier)
+
+
+def _plan(
+    preset: StreamingPreset, package: str, picture: _Picture | None,
+    audio: tuple[AudioRendition, ...], tier: AccelTier,
+) -> StreamingPlan:  # fmt: skip
+    encoder = video_encoder(preset.video_codec, tier) if picture else "aac"
     rungs = picture.ladder.rungs if picture else ()
-    argv = [
-        "ffmpeg", *GLOBAL_FLAGS, *guard.flags(guard.demuxer(probe.format_name)), *decode,
-        "-i", f"file:{source}",
-        "-filter_complex", ";".join(parts.graph), *parts.maps, *parts.codecs,
-        "-map_metadata", "-1", "-map_chapters", "-1", *muxer, *parts.images,
-    ]  # fmt: skip
     return StreamingPlan(
-        argv=tuple(argv), kind=preset.kind, package_dir=package,
+        argv=(), kind=preset.kind, package_dir=package,
         master=f"{package}/master.m3u8",
         mpd=f"{package}/manifest.mpd" if package == "cmaf" else None,
-        video=picture.ladder.rungs if picture else (),
-        audio=audio_outs, ladder=picture.ladder if picture else None,
+        video=rungs, audio=audio, ladder=picture.ladder if picture else None,
         fps=picture.fps if picture else 0.0, segment_seconds=preset.segment_seconds,
-        encoder=encoder, tier=choice.tier,
+        encoder=encoder, tier=tier,
         thumbnails=picture.thumbnails if picture else None,
         storyboard=picture.storyboard if picture else None,
         notes=picture.notes if picture else (),
@@ -141,7 +174,7 @@ def plan_streaming(
 
 def _add_picture(
     parts: _Argv, preset: StreamingPreset, video: VideoStream, probe: ProbeResult,
-    out: PurePosixPath, frames: FramePath,
+    out: PurePosixPath, frames: FramePath, source: LadderSource,
 ) -> _Picture:  # fmt: skip
     """One conditioning chain, ``split`` to every rung and picture output."""
     ladder = fit_ladder(preset.ladder, *video.display_size)
@@ -149,32 +182,33 @@ def _add_picture(
     thumbs, board = image_plans(preset, ladder, fps)
     # trimmed before the split, so that every branch (rungs, thumbnails, board) stops there
     chain, notes = _condition(preset, video, fps, frames, _picture_end(video, probe))
-    images = image_branches(thumbs, board, video, probe, frames.to_cpu)
-    branches = [f"[r{i}]" for i in range(len(ladder.rungs))] + [label for label, _ in images]
-    parts.graph.append(f"[0:{video.index}]{chain},split={len(branches)}{''.join(branches)}")
+    tag = source.tag
+    images = image_branches(thumbs, board, video, probe, frames.to_cpu, tag)
+    branches = [f"[{tag}r{i}]" for i in range(len(ladder.rungs))] + [label for label, _ in images]
+    parts.graph.append(f"{source.video}{chain},split={len(branches)}{''.join(branches)}")
     encoder = video_encoder(preset.video_codec, frames.tier)
     for i, rung in enumerate(ladder.rungs):
         scaled = frames.scale(rung.width, rung.height, _pix_fmt(preset))
-        parts.graph.append(f"[r{i}]{scaled}[v{i}]")
-        parts.maps += ["-map", f"[v{i}]"]
+        parts.graph.append(f"[{tag}r{i}]{scaled}[{tag}v{i}]")
+        parts.maps += ["-map", f"[{tag}v{i}]"]
         parts.codecs += rung_rate_args(
             i, encoder, rung.video_kbps, rung.maxrate_kbps, rung.bufsize_kbps
         )
     parts.graph += [body for _, body in images]
     parts.codecs += ladder_args(preset, frames.tier, fps, video)
-    parts.images += image_outputs(out, thumbs, board)
+    parts.images += image_outputs(out, thumbs, board, tag)
     return _Picture(ladder, fps, thumbs, board, notes)
 
 
 def _add_audio(
-    parts: _Argv, audio: AudioStream, outs: tuple[AudioRendition, ...], copies: int, ends: str
+    parts: _Argv, source: LadderSource, outs: tuple[AudioRendition, ...], copies: int, ends: str
 ) -> None:
-    labels = "".join(f"[a{j}]" for j in range(copies))
+    labels = [f"[{source.tag}a{j}]" for j in range(copies)]
     chain = f"aresample=async=1:first_pts=0{ends}"
-    parts.graph.append(f"[0:{audio.index}]{chain},asplit={copies}{labels}")
-    for j in range(copies):
+    parts.graph.append(f"{source.audio}{chain},asplit={copies}{''.join(labels)}")
+    for j, label in enumerate(labels):
         spec = outs[min(j, len(outs) - 1)]
-        parts.maps += ["-map", f"[a{j}]"]
+        parts.maps += ["-map", label]
         parts.codecs += [f"-c:a:{j}", "aac", f"-b:a:{j}", f"{spec.bitrate_kbps}k",
                          f"-ac:a:{j}", str(spec.channels), f"-ar:a:{j}", "48000"]  # fmt: skip
 
