@@ -104,9 +104,7 @@ def _picture_size(probe: ProbeResult, where: str) -> tuple[int, int]:
 
 def draw_text(p: Pass, i: int, step: Text) -> None:
     name = f"captions/step-{i}.txt"
-    # a lone surrogate (valid JSON, no UTF-8) would fail the write: drawn as "?"
-    words = step.text.encode("utf-8", "replace").decode("utf-8")
-    p.files.append(CaptionFile(name=name, text=words))
+    p.files.append(CaptionFile(name=name, text=step.text))
     across, down = _PLACES[step.position]
     x = _TEXT_X[across].format(m=step.margin)
     y = _TEXT_Y[down].format(m=step.margin)
