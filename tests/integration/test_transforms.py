@@ -73,14 +73,16 @@ def compile_steps(
     )  # fmt: skip
 
 
-def run_chain(chain: Chain, tmp_path: Path, out: str = "out.mp4") -> Path:
+def run_chain(
+    chain: Chain, tmp_path: Path, out: str = "out.mp4", codec: Sequence[str] = ("libx264",)
+) -> Path:
     """The pass as the pipeline runs it: caption files first, ffmpeg in the job directory."""
     for caption in chain.files:
         (tmp_path / caption.name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / caption.name).write_text(caption.text, encoding="utf-8")
     maps = [a for label in (chain.video, chain.audio) if label for a in ("-map", label)]
     ran = ffmpeg(*chain.inputs, "-filter_complex", ";".join(chain.graph), *maps,
-                 "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", out,
+                 "-c:v", *codec, "-preset", "ultrafast", "-c:a", "aac", out,
                  cwd=tmp_path)  # fmt: skip
     assert ran.returncode == 0, ran.stderr
     return tmp_path / out
