@@ -44,11 +44,12 @@ def compile_transforms(
     font: str | None = None,
     need_audio: bool = False,
 ) -> Chain:
-    """``steps``: the request's transforms, each at its own index in the request's steps
-    (``(i, step)`` pairs are not needed: they are the first ``len(steps)`` steps).
-    ``attached``: the objects they name, by ``where``. ``font``: a font file for captions
-    (None: fontconfig's "Sans"). ``need_audio``: an output wants sound even from a silent
-    source (silence is made when no input has any)."""
+    """``steps``: the request's transforms (they come first in its steps, so each one's
+    index here is its index there, as errors and ``where`` name it). ``attached``: the
+    objects they name, by ``where``. ``decode_args``: before the main input's ``-i`` (a
+    tier's decoder). ``font``: a font file for captions, resolved by the caller (None:
+    fontconfig's "Sans"). ``need_audio``: an output wants sound even when no input has any
+    (silence of the chain's length)."""
     p = Pass(font=font)
     seek = _input_seek(steps, source)
     p.add_input([*guard.flags(guard.demuxer(source.format_name)), *decode_args, *seek,
@@ -88,8 +89,8 @@ def _condition(p: Pass, source: ProbeResult) -> None:
         # ffmpeg has turned the picture on decode: scaled by its SAR, it is as shown
         p.vf += [f"scale={even(width)}:{even(height)}", "setsar=1", f"fps={fps:g}",
                  "format=yuv420p"]  # fmt: skip
-        duration = video.duration or source.duration
-        p.shape = Shape(even(width), even(height), fps, duration or source.duration)
+        # the input's length: what a trim is held to (the picture may end sooner)
+        p.shape = Shape(even(width), even(height), fps, source.duration or video.duration)
     else:
         p.shape = Shape(0, 0, 0.0, source.duration, has_video=False)
     if audio is not None:
@@ -102,25 +103,35 @@ def _condition(p: Pass, source: ProbeResult) -> None:
 
 
 def _input_seek(steps: Sequence[TransformStep], source: ProbeResult) -> list[str]:
-    """A first trim seeks the input: only what is kept is decoded (frame-accurate, as the
-    pass re-encodes; a keyframe trim starts at the keyframe at or before ``start``)."""
+    """A first trim seeks the input: only what is kept is decoded. Accurate: frame-exact (the
+    pass re-encodes), ``-t`` the length. Keyframe: decoding starts at the keyframe at or
+    before ``start``, its frames timed from before 0, so the end is cut in the graph."""
     if not steps or not isinstance(steps[0], Trim):
         return []
     trim = steps[0]
     length = _trim_length(0, trim, source.duration)
     seek = ["-noaccurate_seek"] if trim.mode == "keyframe" else []
     seek += ["-ss", f"{trim.start:.3f}"] if trim.start > 0 else []
-    return seek + (["-t", f"{length:.3f}"] if trim.stop is not None else [])
+    exact = trim.mode == "accurate" and trim.stop is not None
+    return seek + (["-t", f"{length:.3f}"] if exact else [])
 
 
 def _seeked(p: Pass, trim: TransformStep, source: ProbeResult) -> None:
     assert isinstance(trim, Trim)
-    p.shape = replace(p.shape, duration=_trim_length(0, trim, p.shape.duration))
-    if trim.mode == "keyframe":
-        p.notes.append(
-            f"steps[0]: a keyframe trim; the outputs start at the keyframe at or before "
-            f"{seconds(trim.start)} s"
-        )
+    length = _trim_length(0, trim, p.shape.duration)
+    p.shape = replace(p.shape, duration=length)
+    if trim.mode == "accurate":
+        return
+    cut = [f"end={length:.3f}"] if trim.stop is not None else []
+    # both streams start together at the keyframe's time (before 0): each made to start at 0
+    if p.shape.has_video:
+        p.vf[:0] = [*(f"trim={c}" for c in cut), "setpts=PTS-STARTPTS"]
+    if p.audio is not None:
+        p.af[:0] = [*(f"atrim={c}" for c in cut), "asetpts=PTS-STARTPTS"]
+    p.notes.append(
+        f"steps[0]: a keyframe trim; the outputs start at the keyframe at or before "
+        f"{seconds(trim.start)} s (up to a keyframe interval earlier, and that much longer)"
+    )
 
 
 def _trim_length(i: int, trim: Trim, duration: float) -> float:

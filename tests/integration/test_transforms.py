@@ -22,6 +22,7 @@ from core.probe import ProbeResult, parse_probe
 from core.stage import Attached, Chain
 from core.steps import TransformStep
 from core.transforms import compile_transforms
+from tests.integration.sources import make_source
 
 pytestmark = pytest.mark.integration
 
@@ -160,6 +161,41 @@ def test_a_later_trim_cuts_in_the_graph(tmp_path: Path) -> None:
     assert "-ss" not in chain.inputs
     out = run_chain(chain, tmp_path)
     assert abs(duration(out) - 2.0) <= 1 / 25 + 1e-3
+
+
+def test_a_keyframe_trim_starts_at_a_keyframe_and_says_so(tmp_path: Path) -> None:
+    source = make(
+        tmp_path,
+        "src.mp4",
+        "testsrc2=size=320x240:rate=25:duration=6",
+        "sine=duration=6",
+        codecs=["-g", "25"],
+    )  # a keyframe every second
+    chain = compile_steps([{"op": "trim", "start": 2.5, "end": 4, "mode": "keyframe"}], source)
+    assert "-noaccurate_seek" in chain.inputs
+    assert chain.notes
+    out = run_chain(chain, tmp_path)
+    # from the keyframe at 2 s to 4 s, both streams
+    assert duration(out) == pytest.approx(2.0, abs=0.05)
+    assert duration(out, "a") == pytest.approx(2.0, abs=0.05)
+
+
+def test_a_rotated_phone_clip_is_shaped_as_shown(tmp_path: Path) -> None:
+    source = make_source("portrait-rotated", tmp_path, seconds=1.0)
+    chain = compile_steps([{"op": "scale", "height": 640}], source)
+    out = run_chain(chain, tmp_path)
+    assert size(out) == (360, 640) == (chain.shape.width, chain.shape.height)
+
+
+def test_concat_onto_a_silent_source_has_sound_from_its_clip(tmp_path: Path) -> None:
+    first = clip(tmp_path, "first.mp4", "320x240", 25, 1.0, sound=False)
+    second = clip(tmp_path, "second.mp4", "320x240", 25, 1.0, sound=True)
+    extra = attach("steps[0].inputs[0]", second)
+    chain = compile_steps([{"op": "concat", "inputs": [{"key": "second.mp4"}]}], first, [extra])
+    out = run_chain(chain, tmp_path)
+    assert duration(out, "a") == pytest.approx(2.0, abs=0.1)
+    assert mean_volume(out, 0.2, 0.6) < -80
+    assert mean_volume(out, 1.2, 0.6) > -40
 
 
 def test_concat_letterboxes_and_fills_the_silent_clip_with_silence(tmp_path: Path) -> None:

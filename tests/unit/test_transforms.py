@@ -141,10 +141,16 @@ def test_a_first_trim_seeks_the_input() -> None:
     assert c.shape.duration == 3.0
 
 
-def test_a_keyframe_trim_seeks_without_accuracy_and_says_so() -> None:
+def test_a_keyframe_trim_seeks_without_accuracy_and_cuts_the_end_in_the_graph() -> None:
     c = chain([{"op": "trim", "start": 4, "end": 6, "mode": "keyframe"}])
-    assert c.inputs[-7:-2] == ("-noaccurate_seek", "-ss", "4.000", "-t", "2.000")
+    assert c.inputs[-5:-2] == ("-noaccurate_seek", "-ss", "4.000")
+    assert video_of(c).startswith("[0:0]trim=end=2.000,setpts=PTS-STARTPTS,scale=1280:720,")
+    assert c.graph[-1].startswith("[0:1]atrim=end=2.000,asetpts=PTS-STARTPTS,aresample=")
     assert any("keyframe at or before 4 s" in n for n in c.notes)
+    assert c.shape.duration == 2.0
+    open_ended = chain([{"op": "trim", "start": 4, "mode": "keyframe"}], SILENT)
+    assert video_of(open_ended).startswith("[0:0]setpts=PTS-STARTPTS,scale=")
+    assert open_ended.shape.duration == 6.0
 
 
 def test_a_later_trim_cuts_both_streams_in_the_graph() -> None:
