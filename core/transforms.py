@@ -56,7 +56,7 @@ def compile_transforms(
                  "-i", f"file:{source_path}"])  # fmt: skip
     _condition(p, source)
     if seek:
-        _seeked(p, steps[0], source)
+        _seeked(p, steps[0])
     for i, step in enumerate(steps):
         if i == 0 and seek:
             continue
@@ -83,7 +83,8 @@ def _condition(p: Pass, source: ProbeResult) -> None:
     video, audio = source.video, source.audio
     if video is not None:
         width, height = video.display_size
-        fps = min(video.fps, MAX_FPS) if video.fps > 0 else DEFAULT_FPS
+        # the rate as the graph writes it, so that the shape states what comes out
+        fps = float(f"{min(video.fps, MAX_FPS):g}") if video.fps > 0 else DEFAULT_FPS
         p.video = f"[0:{video.index}]"
         p.vf += [*deinterlace(video), *([TONEMAP] if video.hdr else [])]
         # ffmpeg has turned the picture on decode: scaled by its SAR, it is as shown
@@ -116,7 +117,7 @@ def _input_seek(steps: Sequence[TransformStep], source: ProbeResult) -> list[str
     return seek + (["-t", f"{length:.3f}"] if exact else [])
 
 
-def _seeked(p: Pass, trim: TransformStep, source: ProbeResult) -> None:
+def _seeked(p: Pass, trim: TransformStep) -> None:
     assert isinstance(trim, Trim)
     length = _trim_length(0, trim, p.shape.duration)
     p.shape = replace(p.shape, duration=length)

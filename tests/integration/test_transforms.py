@@ -243,18 +243,19 @@ def test_speed_two_halves_the_length_and_keeps_the_sound(tmp_path: Path) -> None
     assert float(eval(stream(out, "v")["avg_frame_rate"])) == pytest.approx(25, abs=0.5)
 
 
-def _red_png(tmp_path: Path) -> Attached:
-    png = tmp_path / "logo.png"
+def _red_logo(tmp_path: Path, ext: str = "png") -> Attached:
+    png = tmp_path / f"logo.{ext}"
     ran = ffmpeg("-f", "lavfi", "-i", "color=c=red:s=64x64", "-frames:v", "1", str(png),
                  cwd=tmp_path)  # fmt: skip
     assert ran.returncode == 0, ran.stderr
     return attach("steps[0].image", png)
 
 
-def test_an_overlay_is_drawn_top_right(tmp_path: Path) -> None:
+@pytest.mark.parametrize("ext", ["png", "jpg", "webp"])
+def test_an_overlay_is_drawn_top_right(ext: str, tmp_path: Path) -> None:
     source = black_source(tmp_path)
-    step = {"op": "overlay", "image": {"key": "logo.png"}, "width": 0.2, "margin": 10}
-    out = run_chain(compile_steps([step], source, [_red_png(tmp_path)]), tmp_path)
+    step = {"op": "overlay", "image": {"key": f"logo.{ext}"}, "width": 0.2, "margin": 10}
+    out = run_chain(compile_steps([step], source, [_red_logo(tmp_path, ext)]), tmp_path)
     frame = frame_rgb(out, 1.0)
     red, green, blue = pixel(frame, 320 - 10 - 32, 10 + 32)  # the logo's middle (64x64)
     assert red > 200
@@ -267,7 +268,7 @@ def test_an_overlay_is_drawn_top_right(tmp_path: Path) -> None:
 def test_an_overlay_shows_only_within_its_span(tmp_path: Path) -> None:
     source = black_source(tmp_path, seconds=3.0)
     step = {"op": "overlay", "image": {"key": "logo.png"}, "start": 1.0, "end": 2.0}
-    out = run_chain(compile_steps([step], source, [_red_png(tmp_path)]), tmp_path)
+    out = run_chain(compile_steps([step], source, [_red_logo(tmp_path)]), tmp_path)
     corner = (320 - 16 - 24, 16 + 8)  # inside the 48 px logo
     assert max(pixel(frame_rgb(out, 0.4), *corner)) < 30
     assert pixel(frame_rgb(out, 1.5), *corner)[0] > 200
@@ -291,3 +292,12 @@ def test_a_caption_draws_in_the_bottom_area(tmp_path: Path) -> None:
     assert bottom_lit(out) > 50
     top = frame_rgb(out, 0.5)
     assert max(pixel(top, 160, 20)) < 30
+
+
+def test_an_hdr_ten_bit_source_is_conditioned_to_8_bit(tmp_path: Path) -> None:
+    source = make_source("ten-bit", tmp_path, seconds=1.0)
+    chain = compile_steps([{"op": "scale", "width": 640}], source)
+    assert "tonemap" in ";".join(chain.graph)
+    out = run_chain(chain, tmp_path)
+    assert stream(out, "v")["pix_fmt"] == "yuv420p"
+    assert size(out) == (640, 360)
