@@ -1,0 +1,87 @@
+"""The graph a steps job's transforms are compiled into, as it is built (:mod:`core.transforms`).
+
+A :class:`Pass` holds the inputs so far, the statements written, and the current picture and
+sound: a label and the filters pending on it. Single-input filters queue on the label; a
+step that joins inputs (concat, overlay) writes the queue out first. The numbers given to
+it are computed from validated fields and probes; no request text ever reaches a statement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NoReturn
+
+from core.errors import InvalidMessage
+from core.stage import CHAIN_SAMPLE_RATE, CaptionFile, Shape
+
+
+def refuse(message: str) -> NoReturn:
+    """A step this input cannot take: the request is at fault, not the media."""
+    raise InvalidMessage(message, code="invalid_request")
+
+
+def even(value: float) -> int:
+    """The nearest even number, at least 2 (4:2:0 pictures have even sides)."""
+    return max(2, round(value / 2.0) * 2)
+
+
+def seconds(value: float) -> str:
+    return f"{value:g}"
+
+
+@dataclass
+class Pass:
+    font: str | None = None
+    inputs: list[str] = field(default_factory=list)
+    graph: list[str] = field(default_factory=list)
+    files: list[CaptionFile] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    shape: Shape = field(default_factory=lambda: Shape(0, 0, 0.0, 0.0, has_video=False))
+    video: str | None = None  # the picture's label ("[0:0]", "[v3]")
+    audio: str | None = None  # the sound's (None: no input has any, so far)
+    vf: list[str] = field(default_factory=list)  # filters pending on the picture
+    af: list[str] = field(default_factory=list)  # on the sound
+    count: int = 0  # inputs so far
+    labels: int = 0  # labels made so far
+
+    def add_input(self, argv: list[str]) -> int:
+        """Add an input (its flags and ``-i``); its index in the pass."""
+        self.inputs += argv
+        self.count += 1
+        return self.count - 1
+
+    def label(self, kind: str) -> str:
+        self.labels += 1
+        return f"[{kind}{self.labels}]"
+
+    def sound_format(self, channels: int | None = None) -> list[str]:
+        """48 kHz in the chain's layout (stereo unless the chain is mono)."""
+        layout = "mono" if (channels or self.shape.channels) == 1 else "stereo"
+        return [f"aresample={CHAIN_SAMPLE_RATE}", f"aformat=channel_layouts={layout}"]
+
+    def emit_video(self, out: str | None = None) -> str:
+        """Write the pending picture filters out (to ``out``, or a new label); the label."""
+        assert self.video is not None
+        if not self.vf and out is None:
+            return self.video
+        target = out or self.label("v")
+        self.graph.append(f"{self.video}{','.join(self.vf) or 'null'}{target}")
+        self.video, self.vf = target, []
+        return target
+
+    def emit_audio(self, out: str | None = None) -> str:
+        assert self.audio is not None
+        if not self.af and out is None:
+            return self.audio
+        target = out or self.label("a")
+        self.graph.append(f"{self.audio}{','.join(self.af) or 'anull'}{target}")
+        self.audio, self.af = target, []
+        return target
+
+    def silence(self, duration: float, channels: int | None = None) -> str:
+        """A silent sound of ``duration`` seconds, made in the graph; its label."""
+        layout = "mono" if (channels or self.shape.channels) == 1 else "stereo"
+        target = self.label("s")
+        self.graph.append(f"anullsrc=r={CHAIN_SAMPLE_RATE}:cl={layout}:d={duration:.3f}"
+                          f"{target}")  # fmt: skip
+        return target
