@@ -27,8 +27,7 @@ from core.renditions import StreamingPlan
 from core.stage import CHAIN_PIX_FMT, Attached, Branch, Chain, shaped_probe
 from core.step_branches import frame_times, frames_branch, preview_branch, scenes_branch
 from core.step_outputs import Encode, Frames, OutputStep, Preview, Quality, Scenes, step_folders
-from core.steps import TRANSFORM_OPS
-from core.transforms import compile_transforms
+from core.transforms import TransformStep, compile_transforms
 
 # Filters only the CPU has: a chain with any of them keeps its frames in system memory.
 _CPU_OPS = {"overlay": "overlay", "text": "drawtext", "concat": "concat", "crop": "crop"}
@@ -85,7 +84,7 @@ def compile_steps(
     guard: InputGuard = SOURCE_GUARD, font: str | None = None,
 ) -> StepsPlan:  # fmt: skip
     """The main pass of ``preset``'s steps over ``probe``'s file at ``source``."""
-    transforms = [s for s in preset.steps if s.op in TRANSFORM_OPS]
+    transforms = [s for s in preset.steps if isinstance(s, TransformStep)]
     cpu_steps = tuple(
         f"steps[{i}] {s.op}: {_CPU_OPS[s.op]} runs on CPU frames"
         for i, s in enumerate(preset.steps)
@@ -94,7 +93,7 @@ def compile_steps(
     if probe.video is None or not choice.tier.on_gpu:
         choice = CPU_ONLY if probe.video is None else choice
     decode = _decode_args(choice, probe)
-    chain = compile_transforms(transforms, probe, source, attached, guard, decode, font)
+    chain = compile_transforms(transforms, probe, source, attached, guard, decode, font=font)
     folders = step_folders(preset.steps)
     targets: list[StepTarget] = []
     branches: dict[int, Branch] = {}
@@ -168,7 +167,11 @@ def _encode(
     pix = "yuv420p10le" if spec.hdr == "keep" else CHAIN_PIX_FMT
     # audio alone: nothing for a GPU to do
     tier = choice if spec.ladder else CPU_ONLY
-    rungs = FramePath.plan(tier, shaped.video, pix, cpu_filters=True) if shaped.video else None
+    rungs = (
+        FramePath.plan(tier, shaped.video, pix, cpu_filters=True)
+        if shaped.video
+        else FramePath(AccelTier.CPU, 0, False, False, pix)  # unused: no picture to encode
+    )
     branch, package = streaming_branch(spec, shaped, out, folder, rungs, video, audio, tag)
     return StepTarget(index, step, folder, package=package), branch
 

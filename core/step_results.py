@@ -15,7 +15,7 @@ from typing import Any
 from core.compile import SCAN_DIR, StepTarget
 from core.errors import TranscodeFailed
 from core.fallback import TierRun
-from core.hardening import OUTPUT_GUARD
+from core.hardening import InputGuard
 from core.jobs import LadderStep, OutputFile, StepResult, output_key
 from core.models import OutputLocation
 from core.packaging import Package
@@ -27,6 +27,11 @@ from core.step_outputs import Frames, Preview, Quality, Scenes
 from core.steps_run import StepsRun
 
 _PICTURE_ROLES = {"frames": "frame", "preview": "preview", "scenes": "scene"}
+# Our own pictures, read back: the formats the steps write (no decoding: headers only).
+_PICTURES = InputGuard(
+    formats=("image2", "jpeg_pipe", "png_pipe", "webp_pipe", "gif"), codecs=None,
+    max_pixels=None, max_streams=None,
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +119,7 @@ class StepResults:
         pictures = [n for n in names if not n.endswith(".json")]
         if not pictures:
             return None, None
-        doc = await self._media.probe(jobdir.out / folder / pictures[0], OUTPUT_GUARD)
+        doc = await self._media.probe(jobdir.out / folder / pictures[0], _PICTURES)
         video = parse_probe(doc, still=True).video
         return (video.width, video.height) if video else (None, None)
 

@@ -19,10 +19,10 @@ from core.compile import SCAN_DIR, StepsPlan, StepTarget, compile_steps
 from core.encoders import missing_encoder
 from core.errors import FfapiError, InputTooLong, InvalidMedia
 from core.fallback import TierRun, run_on_tiers
-from core.hardening import IMAGE_GUARD
 from core.jobs import OutputFile
 from core.limits import PipelineLimits
 from core.models import OutputLocation, S3ObjectRef, step_objects
+from core.overlays import image_guard
 from core.packaging import Package, StreamingPackager
 from core.phases import PhaseTimer
 from core.plan import GLOBAL_FLAGS
@@ -119,7 +119,7 @@ class StepsRunner:
         check_size(info.size, media, preset)
         await self._objects.download(ref.model_copy(update={"etag": info.etag}), path)
         image = where.endswith(".image")
-        doc = await self._media.probe(path, IMAGE_GUARD if image else media.guard)
+        doc = await self._media.probe(path, image_guard(media.guard) if image else media.guard)
         probe = parse_probe(doc, still=image)
         if image and probe.video is None:
             raise InvalidMedia("is not a picture")

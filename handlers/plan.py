@@ -23,7 +23,7 @@ from core.jobs import resolve_preset
 from core.models import JobRequest, S3ObjectRef
 from core.plan import plan_mp4
 from core.preflight import check_media
-from core.presets import Mp4Preset, OutputPreset
+from core.presets import Mp4Preset, OutputPreset, StepsPreset, StreamingPreset
 from core.probe import ProbeResult, parse_probe
 from core.renditions import StreamingPlan, plan_streaming
 from core.storyboard import sheets_argvs, tile_count
@@ -55,6 +55,11 @@ async def run_plan(options: PlanOptions, settings: Settings) -> int:
     if options.preset:
         request = request.model_copy(update={"preset": options.preset})
     preset = resolve_preset(settings.presets(), request)
+    if isinstance(preset, StepsPreset):
+        raise InvalidMessage(
+            f"{options.target} lists steps (preset {preset.name}): plan it with "
+            f"`ffapi plan --request {options.target}`"
+        )
     with tempfile.TemporaryDirectory(prefix="ffapi-plan-") as tmp:
         source = Path(tmp) / "source"
         if in_s3:
@@ -92,6 +97,7 @@ def describe(
                                 "fps": mp4.fps}], "outputs": outputs, "notes": [],
                 "tier": mp4.tier.value, "encoder": mp4.encoder,
                 "argv": list(mp4.argv)}  # fmt: skip
+    assert isinstance(preset, StreamingPreset), "run_plan sends steps to plan_steps"
     plan = plan_streaming(preset, probe, JOB_SOURCE, JOB_OUT, choice, guard)
     decisions = plan.ladder.decisions if plan.ladder else ()
     renditions = [

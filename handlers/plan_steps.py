@@ -19,9 +19,9 @@ import typer
 from core.accel import AccelTier, TierChoice
 from core.compile import StepsPlan, compile_steps
 from core.errors import InvalidMessage
-from core.hardening import IMAGE_GUARD
 from core.jobs import resolve_preset
 from core.models import S3ObjectRef, step_objects
+from core.overlays import image_guard
 from core.preflight import check_media
 from core.presets import StepsPreset
 from core.probe import parse_probe
@@ -79,7 +79,8 @@ async def run_steps_plan(options: StepsPlanOptions, settings: Settings) -> int:
             path = await fetch(ref, local.get(ref.key), f"attach-{n}")
             image = where.endswith(".image")
             found = parse_probe(
-                await media.probe(path, IMAGE_GUARD if image else limits.guard), still=image
+                await media.probe(path, image_guard(limits.guard) if image else limits.guard),
+                still=image,
             )
             attached[where] = Attached(where, JOB_ROOT / "attach" / str(n), found)
     plan = compile_steps(

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 
 from core.dispatch import Dispatcher, DispatchSettings
 from core.fallback import CpuOnly
-from core.pipeline import JobPipeline, PipelineLimits
+from core.limits import PipelineLimits
+from core.pipeline import JobPipeline
 from core.ports import Accelerator
 from infra.accel import AccelConfig, GpuAccelerator
 from infra.aws import AwsClients, open_clients

@@ -34,7 +34,8 @@ def render() -> dict[str, str]:
         "job-request.schema.json": _document(
             "job-request",
             JobRequest.model_json_schema(mode="validation"),
-            "FFAPI job request (version 1: a preset; version 2: a preset or typed steps): the body of an SQS message sent to the jobs queue.",
+            "FFAPI job request (version 1: a preset; version 2: a preset or typed steps): the "
+            "body of an SQS message sent to the jobs queue.",
         )
     }
     for type_, model in ENVELOPES.items():
