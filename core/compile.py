@@ -121,7 +121,10 @@ def compile_steps(
     )
     tier = choice.tier if any(isinstance(t.step, Encode) for t in targets) else AccelTier.CPU
     main = Pass("main", argv, tier, _why(choice, cpu_steps, targets), _weight(chain, targets))
-    dirs = tuple(d for b in branches.values() for d in b.dirs)
+    # every output step's folder (quality writes into its own after the pass), and the
+    # branches' own
+    dirs = tuple(dict.fromkeys([*(t.folder for t in targets),
+                                *(d for b in branches.values() for d in b.dirs)]))  # fmt: skip
     return StepsPlan(chain, main, tuple(targets), dirs, cpu_steps, reserve, chain.notes)
 
 

@@ -118,3 +118,62 @@ def test_a_trim_past_the_end_is_refused_before_any_encode(talk, tmp_path: Path) 
     assert "steps[0]" in outcome.error.message
     assert "start" in outcome.error.message
     assert outcome.transcodes == 0
+
+
+def test_concat_speed_ladder_and_quality(tmp_path: Path) -> None:
+    """A 720p clip with sound, a 320x240 clip without, joined, played twice as fast, packaged
+    as the web-hls ladder, and every rung scored against the joined picture."""
+    main = make(
+        tmp_path, "main.mp4", "-f", "lavfi", "-i", "testsrc2=s=1280x720:r=30:d=4",
+        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=4",
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac",
+    )  # fmt: skip
+    extra = make(tmp_path, "extra.mp4", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=2",
+                 "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p")  # fmt: skip
+    steps = [
+        {"op": "concat", "inputs": [{"key": "clips/extra.mp4"}]},
+        {"op": "speed", "factor": 2.0},
+        {"op": "encode", "preset": "web-hls"},
+        {"op": "quality"},
+    ]
+    outcome = run_steps(main, tmp_path / "run", steps, {"clips/extra.mp4": extra})
+    assert outcome.error is None, outcome.error
+    # the pass; the storyboard's tiles laid into sheets; the quality pass reading it back
+    assert outcome.transcodes == 3
+    package = outcome.step("encode")
+    assert package.qc.passed
+    assert [r.name for r in package.renditions if r.kind == "video"] == ["720p", "480p", "360p"]
+    for rendition in package.renditions:
+        assert abs(rendition.duration - 3.0) <= 0.1  # (4 + 2) s at twice the speed
+    quality = outcome.step("quality").quality
+    ssim = [r.ssim_mean for r in quality.renditions]
+    assert [r.name for r in quality.renditions] == ["encode/720p", "encode/480p", "encode/360p"]
+    assert ssim == sorted(ssim, reverse=True)
+    assert (quality.width, quality.height) == (1280, 720)
+    assert (outcome.out / "quality" / "quality.json").is_file()
+
+
+def test_crop_rotate_text_and_frames_at(tmp_path: Path) -> None:
+    source = make(
+        tmp_path, "src.mp4", "-f", "lavfi", "-i", "color=c=black:s=1280x720:r=25:d=4",
+        "-f", "lavfi", "-i", "sine=duration=4", "-c:v", "libx264", "-preset", "ultrafast",
+        "-pix_fmt", "yuv420p", "-c:a", "aac",
+    )  # fmt: skip
+    caption = 'It\'s 50% off: "now" \\ %{pts} [x];\nline two'
+    steps = [
+        {"op": "crop", "aspect": "9:16"},
+        {"op": "rotate", "degrees": 90},
+        {"op": "text", "text": caption, "position": "center", "size": 48},
+        {"op": "encode", "preset": "mp4-480p"},
+        {"op": "frames", "at": [0.5, 2.0], "format": "png", "width": 200},
+    ]
+    outcome = run_steps(source, tmp_path / "run", steps)
+    assert outcome.error is None, outcome.error
+    video = probe(outcome.out / "encode" / "video.mp4")["streams"][0]
+    # 9:16 of 1280x720 is 404x720 (even), turned a quarter: 720x404 (never upscaled to 480)
+    assert (video["width"], video["height"]) == (720, 404)
+    frames = outcome.step("frames").outputs
+    assert [o.time for o in frames] == [0.48, 2.0]
+    assert all(o.content_type == "image/png" for o in frames)
+    lit = frame_rgb(outcome.out / "encode" / "video.mp4", 1.0, 720, 404)
+    assert max(lit) > 200  # the caption, white on black, is drawn
