@@ -17,7 +17,7 @@ from pathlib import PurePosixPath
 from core.accel import CPU_ONLY, AccelTier, TierChoice
 from core.encode_branch import mp4_branch, streaming_branch
 from core.encoders import encoder_reserve_mib
-from core.errors import UnsupportedMedia
+from core.errors import InvalidMessage, UnsupportedMedia
 from core.frames import FramePath
 from core.hardening import SOURCE_GUARD, InputGuard
 from core.plan import GLOBAL_FLAGS, TranscodePlan
@@ -26,7 +26,7 @@ from core.probe import ProbeResult
 from core.renditions import StreamingPlan
 from core.stage import CHAIN_PIX_FMT, Attached, Branch, Chain, shaped_probe
 from core.step_branches import frame_times, frames_branch, preview_branch, scenes_branch
-from core.step_outputs import Encode, Frames, OutputStep, Preview, Quality, Scenes, step_folders
+from core.step_outputs import MAX_FRAMES, Encode, Frames, OutputStep, Preview, Quality, Scenes, step_folders
 from core.transforms import TransformStep, compile_transforms
 
 # Filters only the CPU has: a chain with any of them keeps its frames in system memory.
@@ -104,6 +104,12 @@ def compile_steps(
         targets.append(target)
         if branch is not None:
             branches[index] = branch
+    pictures = sum(len(t.times) for t in targets)
+    if pictures > MAX_FRAMES:
+        raise InvalidMessage(
+            f"steps: the frames steps ask for {pictures} pictures in all; at most "
+            f"{MAX_FRAMES} a job", code="invalid_request",
+        )  # fmt: skip
     graph = [
         *chain.graph,
         *_splits(chain, branches),

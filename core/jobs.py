@@ -147,7 +147,9 @@ class StepResult(BaseModel):
     name: str = Field(description="its folder under the job's output")
     preset: str | None = Field(default=None, description="an encode step's preset")
     tier: str | None = Field(default=None, description="the accelerator tier that ran it")
-    outputs: list[OutputFile] = Field(default_factory=list)
+    # Its files are the job's ``outputs`` whose ``step`` is this one's name (listed once:
+    # an event must stay within SNS's 256 KB).
+    files: int = Field(default=0, description="how many files it wrote")
     renditions: list[Rendition] = Field(default_factory=list)
     playback: dict[str, str] = Field(default_factory=dict)
     ladder: list[LadderStep] = Field(default_factory=list)

@@ -15,7 +15,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict
 
-from core.step_branches import SCENE_PATTERN
+from core.step_branches import MAX_SCENE_PICTURES, SCENE_PATTERN
 
 _TIME = re.compile(r"^frame:\s*\d+\s+pts:\s*\S+\s+pts_time:\s*(\S+)\s*$")
 _SCORE = re.compile(r"^lavfi\.scene_score=(\S+)\s*$")
@@ -56,7 +56,7 @@ def parse_scenes(
             start=round(start, 6),
             end=round(picks[i + 1][0] if i + 1 < len(picks) else max(duration, start), 6),
             score=score,
-            thumbnail=(SCENE_PATTERN % (i + 1)) if thumbnails else None,
+            thumbnail=(SCENE_PATTERN % (i + 1) if thumbnails and i < MAX_SCENE_PICTURES else None),
         )
         for i, (start, score) in enumerate(picks)
     )

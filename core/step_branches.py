@@ -23,6 +23,9 @@ _EPS = 1e-6  # float slack: 0.48 s * 25 fps is 11.999999999999998, frame 12
 SCAN_WIDTH = 320  # the scene scan's smallest width (see scenes_branch)
 FRAME_PATTERN = "frame-%05d"
 SCENE_PATTERN = "scene-%04d.jpg"
+# A picture for each of the first 100 scenes (a strobe or a slideshow can cut every frame;
+# scenes.json lists them all).
+MAX_SCENE_PICTURES = 100
 SCAN_FILE_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._/-]*$")
 
 
@@ -208,7 +211,10 @@ def scenes_branch(
         return Branch(graph=(f"{scan}{label}",), args=args, dirs=(folder,))
     label = f"[{tag}thumbs]"
     graph = (
-        f"{scan},scale={step.width}:{even_height(step.width, shape)}:flags=lanczos,setsar=1{label}"
+        # the first pictures only; later picks are dropped, not cut (an output that ends
+        # would stop the scan with it)
+        f"{scan},select=lt(n\\,{MAX_SCENE_PICTURES}),"
+        f"scale={step.width}:{even_height(step.width, shape)}:flags=lanczos,setsar=1{label}"
     )
     args = ("-map", label, "-fps_mode", "passthrough", "-c:v", "mjpeg", "-q:v", "3",
             "-f", "image2", f"file:{out / folder / SCENE_PATTERN}")  # fmt: skip

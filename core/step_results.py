@@ -26,6 +26,7 @@ from core.scenes import parse_scenes
 from core.step_outputs import Frames, Preview, Quality, Scenes
 from core.steps_run import StepsRun
 
+EVENT_SCENES = 100  # scenes an event names; scenes.json lists every one
 _PICTURE_ROLES = {"frames": "frame", "preview": "preview", "scenes": "scene"}
 # Our own pictures, read back: the formats the steps write (no decoding: headers only).
 _PICTURES = InputGuard(
@@ -37,11 +38,12 @@ _PICTURES = InputGuard(
 @dataclass(frozen=True, slots=True)
 class StepsOutcome:
     steps: list[StepResult]
+    outputs: list[OutputFile]  # every file the result lists, each with its step
     uploads: list[Upload]  # every file, by publishing tier, relative to the output directory
 
     def fields(self, run: TierRun[StepsRun]) -> dict[str, Any]:
         """The JobResult fields a steps job fills."""
-        outputs = [o for s in self.steps for o in s.outputs]
+        outputs = self.outputs
         encoders = [o.encoder for o in outputs if o.encoder]
         playback = next((s.playback for s in self.steps if s.playback), {})
         return {
@@ -58,17 +60,18 @@ class StepResults:
     async def collect(
         self, run: StepsRun, jobdir: JobDir, out: OutputLocation, job_id: str, tier: str
     ) -> StepsOutcome:
-        steps, uploads = [], []
+        steps, outputs, uploads = [], [], []
         for target in run.plan.targets:
-            result, files = await self._one(run, target, jobdir, out, job_id)
-            steps.append(result.model_copy(update={"tier": tier}))
+            result, listed, files = await self._one(run, target, jobdir, out, job_id)
+            steps.append(result.model_copy(update={"tier": tier, "files": len(files)}))
+            outputs += listed
             uploads += files
-        return StepsOutcome(steps, uploads)
+        return StepsOutcome(steps, outputs, uploads)
 
     async def _one(
         self, run: StepsRun, target: StepTarget, jobdir: JobDir, out: OutputLocation,
         job_id: str,
-    ) -> tuple[StepResult, list[Upload]]:  # fmt: skip
+    ) -> tuple[StepResult, list[OutputFile], list[Upload]]:  # fmt: skip
         step, folder = target.step, target.folder
         base = StepResult(step=target.index, op=step.op, name=folder)
         if target.index in run.packages:
@@ -77,18 +80,21 @@ class StepResults:
             outputs = [o.model_copy(update={"step": folder}) for o in run.mp4s[target.index]]
             preset = getattr(step, "preset", None)
             uploads = [Upload(o.key.rsplit(f"{job_id}/", 1)[1], 0) for o in outputs]
-            return base.model_copy(update={"outputs": outputs, "preset": preset}), uploads
+            return base.model_copy(update={"preset": preset}), outputs, uploads
         extra: dict[str, Any] = {}
         if isinstance(step, Scenes):
             scan = await self._files.read_text(jobdir.root / SCAN_DIR / f"{folder}.txt")
-            extra["scenes"] = parse_scenes(scan, run.plan.chain.shape.duration, step.threshold)
-            await self._write_json(jobdir, f"{folder}/scenes.json", extra["scenes"].model_dump())
+            scenes = parse_scenes(scan, run.plan.chain.shape.duration, step.threshold,
+                                  step.thumbnails)  # fmt: skip
+            await self._write_json(jobdir, f"{folder}/scenes.json", scenes.model_dump())
+            # the event names the first scenes (and their count); scenes.json has them all
+            extra["scenes"] = scenes.model_copy(update={"scenes": scenes.scenes[:EVENT_SCENES]})
         if isinstance(step, Quality) and run.quality is not None:
             extra["quality"] = run.quality
             await self._write_json(jobdir, f"{folder}/quality.json", run.quality.model_dump())
         outputs = await self._listed(target, jobdir, out, job_id)
         uploads = [Upload(o.key.rsplit(f"{job_id}/", 1)[1], 0) for o in outputs]
-        return base.model_copy(update={"outputs": outputs, **extra}), uploads
+        return base.model_copy(update=extra), outputs, uploads
 
     async def _listed(
         self, target: StepTarget, jobdir: JobDir, out: OutputLocation, job_id: str
@@ -130,7 +136,7 @@ class StepResults:
 
 def _package(
     base: StepResult, package: Package, target: StepTarget, out: OutputLocation, job_id: str
-) -> tuple[StepResult, list[Upload]]:
+) -> tuple[StepResult, list[OutputFile], list[Upload]]:
     """A streaming package's files under its step's folder, as a plain job lists them."""
     folder, plan = target.folder, package.plan
     keyed = {p: output_key(out, job_id, f"{folder}/{p}") for p in package.sizes}
@@ -148,11 +154,11 @@ def _package(
     playback = {"hls": keyed[plan.master], **({"dash": keyed[plan.mpd]} if plan.mpd else {})}
     ladder = plan.ladder.decisions if plan.ladder else ()
     result = base.model_copy(update={
-        "preset": getattr(target.step, "preset", None), "outputs": outputs,
+        "preset": getattr(target.step, "preset", None),
         "renditions": renditions, "playback": playback, "qc": package.qc,
         "ladder": [LadderStep(rung=d.name, kept=d.kept, reason=d.reason) for d in ladder],
     })  # fmt: skip
-    return result, [Upload(f"{folder}/{u.path}", u.tier) for u in package.files]
+    return result, outputs, [Upload(f"{folder}/{u.path}", u.tier) for u in package.files]
 
 
 def _role(path: str) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 
 def print_steps(data: dict[str, Any]) -> None:
     for step in data.get("steps") or []:
-        files = step.get("outputs") or []
+        files = [o for o in data.get("outputs") or [] if o.get("step") == step["name"]]
         total = sum(int(f.get("size") or 0) for f in files)
         label = f"{step['name']} ({step['op']}"
         label += f" {step['preset']})" if step.get("preset") else ")"
@@ -20,7 +20,8 @@ def _summary(step: dict[str, Any]) -> str:
     if step.get("scenes"):
         scenes = step["scenes"]["scenes"]
         cuts = ", ".join(f"{s['start']:.2f}" for s in scenes[1:])
-        return f"; {len(scenes)} scenes" + (f", cuts at {cuts} s" if cuts else "")
+        count = step["scenes"]["count"]
+        return f"; {count} scenes" + (f", cuts at {cuts} s" if cuts and count <= 10 else "")
     if step.get("quality"):
         shown = [
             f"{r['name']} SSIM {r['ssim']:.4f} PSNR {r['psnr']:.1f} dB"

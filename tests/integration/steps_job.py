@@ -61,6 +61,11 @@ class StepsOutcome:
         assert self.result is not None, self.error
         return next(s for s in self.result.steps if s.name == name)
 
+    def files(self, name: str) -> list[Any]:
+        """The result's outputs that the step ``name`` made."""
+        assert self.result is not None, self.error
+        return [o for o in self.result.outputs if o.step == name]
+
 
 def run_steps(
     source: Path, tmp_path: Path, steps: list[dict[str, Any]],

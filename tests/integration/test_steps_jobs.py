@@ -76,7 +76,7 @@ def test_the_trimmed_mp4_is_ten_seconds_with_the_logo_top_right(example) -> None
 
 
 def test_frames_every_two_seconds(example) -> None:
-    frames = example.step("frames").outputs
+    frames = example.files("frames")
     assert [o.time for o in frames] == [0.0, 2.0, 4.0, 6.0, 8.0]
     assert all(o.width == 320 and o.height == 180 for o in frames)
     assert sorted(p.name for p in (example.out / "frames").iterdir())[0].endswith(".jpg")
@@ -172,8 +172,26 @@ def test_crop_rotate_text_and_frames_at(tmp_path: Path) -> None:
     video = probe(outcome.out / "encode" / "video.mp4")["streams"][0]
     # 9:16 of 1280x720 is 404x720 (even), turned a quarter: 720x404 (never upscaled to 480)
     assert (video["width"], video["height"]) == (720, 404)
-    frames = outcome.step("frames").outputs
+    frames = outcome.files("frames")
     assert [o.time for o in frames] == [0.48, 2.0]
     assert all(o.content_type == "image/png" for o in frames)
     lit = frame_rgb(outcome.out / "encode" / "video.mp4", 1.0, 720, 404)
     assert max(lit) > 200  # the caption, white on black, is drawn
+
+
+def test_a_strobe_cuts_every_scene_and_draws_the_first_hundred(tmp_path: Path) -> None:
+    """150 cuts in 30 s: scenes.json lists them all; pictures stop at 100, and the event
+    names the first 100 scenes with the full count."""
+    strobe = make(
+        tmp_path, "strobe.mp4", "-f", "lavfi", "-i", "color=c=black:s=320x240:r=10:d=30",
+        "-vf", "geq=lum='if(mod(floor(T*5)\\,2)\\,230\\,20)':cb=128:cr=128",
+        "-c:v", "libx264", "-preset", "ultrafast",
+    )  # fmt: skip
+    outcome = run_steps(strobe, tmp_path / "run", [{"op": "scenes", "threshold": 0.3}])
+    assert outcome.error is None, outcome.error
+    report = json.loads((outcome.out / "scenes" / "scenes.json").read_text())
+    assert report["count"] == len(report["scenes"]) == 150
+    assert len(list((outcome.out / "scenes").glob("scene-*.jpg"))) == 100
+    summary = outcome.step("scenes").scenes
+    assert summary.count == 150
+    assert len(summary.scenes) == 100
