@@ -139,7 +139,7 @@ def _output(
     out: PurePosixPath, choice: TierChoice,
 ) -> tuple[StepTarget, Branch | None]:  # fmt: skip
     """One output step's branch, its labels ``[vN]``/``[aN]`` and internal labels ``sN``."""
-    shape, tag, video = chain.shape, f"s{index}", f"[v{index}]"
+    shape, tag, video = chain.shape, f"s{index}", _label(index, "v")
     if isinstance(step, Encode):
         return _encode(preset, step, index, folder, chain, out, choice)
     if isinstance(step, Frames):
@@ -161,8 +161,8 @@ def _encode(
 ) -> tuple[StepTarget, Branch]:  # fmt: skip
     spec = preset.encodes[step.preset]
     shaped = shaped_probe(chain.shape)
-    video = f"[v{index}]" if chain.shape.has_video else None
-    audio = f"[a{index}]" if chain.shape.has_audio else None
+    video = _label(index, "v") if chain.shape.has_video else None
+    audio = _label(index, "a") if chain.shape.has_audio else None
     tag = f"s{index}"
     if isinstance(spec, Mp4Preset):
         if shaped.video is None or video is None:
@@ -201,12 +201,18 @@ def _splits(chain: Chain, branches: Mapping[int, Branch]) -> list[str]:
     ):
         if label is None:
             continue
-        names = "".join(f"[{prefix}{i}]" for i in takes)
+        names = "".join(_label(i, prefix) for i in takes)
         if not takes:
             statements.append(f"{label}{sink}")
         else:
             statements.append(f"{label}{split}={len(takes)}{names}")
     return statements
+
+
+def _label(index: int, kind: str) -> str:
+    """Step ``index``'s copy of the picture (``v``) or sound (``a``): a name of its own,
+    never one the chain's statements use (theirs count up from the inputs)."""
+    return f"[out{index}{kind}]"
 
 
 def _decode_args(choice: TierChoice, probe: ProbeResult) -> tuple[str, ...]:

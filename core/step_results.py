@@ -63,7 +63,9 @@ class StepResults:
         steps, outputs, uploads = [], [], []
         for target in run.plan.targets:
             result, listed, files = await self._one(run, target, jobdir, out, job_id)
-            steps.append(result.model_copy(update={"tier": tier, "files": len(files)}))
+            # the quality pass decodes on the CPU whatever tier made what it compares
+            ran = "cpu" if isinstance(target.step, Quality) else tier
+            steps.append(result.model_copy(update={"tier": ran, "files": len(files)}))
             outputs += listed
             uploads += files
         return StepsOutcome(steps, outputs, uploads)

@@ -136,7 +136,7 @@ def test_scenes_scan_small_and_write_a_picture_per_scene() -> None:
     b = scenes_branch(step, SHAPE, OUT, "scenes", "[s4v]", "s4", "out/scenes/scan.txt")
     assert b.graph == (
         "[s4v]scale=640:360,select=eq(n\\,0)+gt(scene\\,0.4),"
-        "metadata=print:file=out/scenes/scan.txt,"
+        "metadata=print:file=out/scenes/scan.txt,select=lt(n\\,100),"
         "scale=640:360:flags=lanczos,setsar=1[s4thumbs]",
     )
     assert b.args[-1] == "file:/job/out/scenes/scene-%04d.jpg"
