@@ -26,7 +26,17 @@ from core.probe import ProbeResult
 from core.renditions import StreamingPlan
 from core.stage import CHAIN_PIX_FMT, Attached, Branch, Chain, shaped_probe
 from core.step_branches import frame_times, frames_branch, preview_branch, scenes_branch
-from core.step_outputs import MAX_FRAMES, Encode, Frames, OutputStep, Preview, Quality, Scenes, step_folders
+from core.step_outputs import (
+    MAX_FRAMES,
+    Encode,
+    Frames,
+    OutputStep,
+    Preview,
+    Quality,
+    Scenes,
+    step_folders,
+)
+from core.steps import Trim
 from core.transforms import TransformStep, compile_transforms
 
 # Filters only the CPU has: a chain with any of them keeps its frames in system memory.
@@ -39,7 +49,7 @@ class StepTarget:
     """What one output step writes, for verifying and reporting it."""
 
     index: int
-    step: OutputStep
+    step: OutputStep | Trim  # a first keyframe trim writes the stream copy of its cut
     folder: str
     mp4: TranscodePlan | None = None
     package: StreamingPlan | None = None
@@ -104,6 +114,11 @@ def compile_steps(
         targets.append(target)
         if branch is not None:
             branches[index] = branch
+    first = preset.steps[0]
+    if isinstance(first, Trim) and first.mode == "keyframe":
+        target, branch = _clip(first, probe, chain, out)
+        targets.insert(0, target)
+        branches[0] = branch
     pictures = sum(len(t.times) for t in targets)
     if pictures > MAX_FRAMES:
         raise InvalidMessage(
@@ -183,6 +198,32 @@ def _encode(
     )
     branch, package = streaming_branch(spec, shaped, out, folder, rungs, video, audio, tag)
     return StepTarget(index, step, folder, package=package), branch
+
+
+# Codecs an MP4 holds; a cut of anything else is copied into Matroska, which holds them all.
+_MP4_VIDEO = frozenset({"h264", "hevc", "av1", "mpeg4", "vp9"})
+_MP4_AUDIO = frozenset({"aac", "mp3", "opus", "ac3", "eac3", "alac", "flac"})
+CLIP_FOLDER = "clip"
+
+
+def _clip(
+    trim: Trim, probe: ProbeResult, chain: Chain, out: PurePosixPath
+) -> tuple[StepTarget, Branch]:
+    """The keyframe trim's stream copy: the input's picture and first sound as they are,
+    from the keyframe at or before ``start``; no decode, no encode."""
+    video, audio = probe.video, probe.audio
+    maps = [*(["-map", f"0:{video.index}"] if video else []),
+            *(["-map", f"0:{audio.index}"] if audio else [])]  # fmt: skip
+    fits = (video is None or video.codec in _MP4_VIDEO) and (
+        audio is None or audio.codec in _MP4_AUDIO
+    )
+    name = "clip.mp4" if fits else "clip.mkv"
+    length = ["-t", f"{chain.shape.duration:.3f}"] if trim.stop is not None else []
+    faststart = ["-movflags", "+faststart"] if fits else []
+    args = (*maps, "-c", "copy", *length, "-avoid_negative_ts", "make_zero",
+            "-map_metadata", "-1", *faststart, f"file:{out / CLIP_FOLDER / name}")  # fmt: skip
+    branch = Branch(graph=(), args=args, dirs=(CLIP_FOLDER,), takes_video=False)
+    return StepTarget(0, trim, CLIP_FOLDER), branch
 
 
 def _splits(chain: Chain, branches: Mapping[int, Branch]) -> list[str]:

@@ -25,6 +25,7 @@ GLOBAL_FLAGS: tuple[str, ...] = ("-hide_banner", "-nostdin", "-y", "-loglevel", 
 
 CONTENT_TYPES = {
     ".mp4": "video/mp4",
+    ".mkv": "video/x-matroska",
     ".jpg": "image/jpeg",
     ".png": "image/png",
     ".webp": "image/webp",

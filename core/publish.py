@@ -18,7 +18,7 @@ from core.models import OutputLocation
 from core.plan import CACHE_IMMUTABLE, CACHE_MANIFEST, CONTENT_TYPES
 from core.ports import ObjectStore
 
-_IMMUTABLE_SUFFIXES = (".m4s", ".ts", ".jpg", ".png", ".webp", ".gif", ".mp4")
+_IMMUTABLE_SUFFIXES = (".m4s", ".ts", ".jpg", ".png", ".webp", ".gif", ".mp4", ".mkv")
 
 
 @dataclass(frozen=True, slots=True)

@@ -109,9 +109,13 @@ def steps_problem(steps: tuple[object, ...]) -> str | None:
     """What makes a list of steps unusable as a whole (each step is valid on its own)."""
     ops = [getattr(s, "op", "") for s in steps]
     outputs = [i for i, op in enumerate(ops) if op not in TRANSFORM_OPS]
-    if not outputs:
-        return "steps: at least one output step (encode, frames, preview, scenes, quality)"
-    late = [i for i, op in enumerate(ops) if op in TRANSFORM_OPS and i > outputs[0]]
+    if not outputs and not (len(steps) == 1 and _copies(steps[0])):
+        return (
+            "steps: at least one output step (encode, frames, preview, scenes, quality; a "
+            "keyframe trim alone writes its stream copy)"
+        )
+    first = outputs[0] if outputs else len(ops)
+    late = [i for i, op in enumerate(ops) if op in TRANSFORM_OPS and i > first]
     if late:
         return f"steps[{late[0]}] ({ops[late[0]]}): transforms come before every output step"
     if "quality" in ops and "encode" not in ops:
@@ -120,6 +124,10 @@ def steps_problem(steps: tuple[object, ...]) -> str | None:
     if len(set(names.values())) != len(names):
         return "steps: two output steps have the same name"
     return None
+
+
+def _copies(step: object) -> bool:
+    return isinstance(step, Trim) and step.mode == "keyframe"
 
 
 def step_folders(steps: tuple[object, ...]) -> dict[int, str]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.compile import SCAN_DIR, StepTarget
-from core.errors import TranscodeFailed
+from core.errors import InvalidMedia, TranscodeFailed
 from core.fallback import TierRun
 from core.hardening import InputGuard
 from core.jobs import LadderStep, OutputFile, StepResult, output_key
@@ -24,9 +24,11 @@ from core.probe import parse_probe
 from core.publish import Upload, headers_for
 from core.scenes import parse_scenes
 from core.step_outputs import Frames, Preview, Quality, Scenes
+from core.steps import Trim
 from core.steps_run import StepsRun
 
 EVENT_SCENES = 100  # scenes an event names; scenes.json lists every one
+_CLIPS = InputGuard(formats=("mov", "matroska"), codecs=None, max_pixels=None, max_streams=None)
 _PICTURE_ROLES = {"frames": "frame", "preview": "preview", "scenes": "scene"}
 # Our own pictures, read back: the formats the steps write (no decoding: headers only).
 _PICTURES = InputGuard(
@@ -83,6 +85,10 @@ class StepResults:
             preset = getattr(step, "preset", None)
             uploads = [Upload(o.key.rsplit(f"{job_id}/", 1)[1], 0) for o in outputs]
             return base.model_copy(update={"preset": preset}), outputs, uploads
+        if isinstance(step, Trim):
+            outputs = await self._clip(target, jobdir, out, job_id)
+            uploads = [Upload(o.key.rsplit(f"{job_id}/", 1)[1], 0) for o in outputs]
+            return base, outputs, uploads
         extra: dict[str, Any] = {}
         if isinstance(step, Scenes):
             scan = await self._files.read_text(jobdir.root / SCAN_DIR / f"{folder}.txt")
@@ -120,6 +126,28 @@ class StepResults:
                 time=times[n] if n < len(times) else None,
             ))  # fmt: skip
         return outputs
+
+    async def _clip(
+        self, target: StepTarget, jobdir: JobDir, out: OutputLocation, job_id: str
+    ) -> list[OutputFile]:
+        """The keyframe trim's stream copy, read back (a copy of nothing is no clip)."""
+        sizes = await self._files.sizes(jobdir.out / target.folder)
+        found = []
+        for name in sorted(sizes):
+            path = f"{target.folder}/{name}"
+            try:
+                info = parse_probe(await self._media.probe(jobdir.out / path, _CLIPS))
+            except InvalidMedia as exc:
+                raise TranscodeFailed(f"{path} is unreadable: {exc.message}") from exc
+            if info.duration <= 0:
+                raise InvalidMedia(f"{target.where} (trim): the cut holds no media")
+            video = info.video
+            found.append(OutputFile(
+                key=output_key(out, job_id, path), role="clip", step=target.folder,
+                content_type=headers_for(path)[0], size=sizes[name], duration=info.duration,
+                width=video.width if video else None, height=video.height if video else None,
+            ))  # fmt: skip
+        return found
 
     async def _picture_size(
         self, jobdir: JobDir, folder: str, names: list[str]

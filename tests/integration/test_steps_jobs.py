@@ -195,3 +195,27 @@ def test_a_strobe_cuts_every_scene_and_draws_the_first_hundred(tmp_path: Path) -
     summary = outcome.step("scenes").scenes
     assert summary.count == 150
     assert len(summary.scenes) == 100
+
+
+def test_a_keyframe_trim_alone_is_a_stream_copy_from_the_keyframe(tmp_path: Path) -> None:
+    """Keyframes every second: a cut asked from 2.5 s starts at the keyframe at 2.0 s, and
+    nothing is decoded or encoded (the copy keeps the source's codec and bitrate)."""
+    source = make(
+        tmp_path, "src.mp4", "-f", "lavfi", "-i", "testsrc2=s=640x360:r=25:d=10",
+        "-f", "lavfi", "-i", "sine=duration=10", "-c:v", "libx264", "-preset", "ultrafast",
+        "-g", "25", "-keyint_min", "25", "-sc_threshold", "0", "-pix_fmt", "yuv420p",
+        "-c:a", "aac",
+    )  # fmt: skip
+    steps = [{"op": "trim", "start": 2.5, "end": 6.5, "mode": "keyframe"}]
+    outcome = run_steps(source, tmp_path / "run", steps)
+    assert outcome.error is None, outcome.error
+    (clip,) = outcome.files("clip")
+    assert clip.role == "clip"
+    assert clip.key.endswith("/clip/clip.mp4")
+    doc = probe(outcome.out / "clip" / "clip.mp4")
+    video = next(s for s in doc["streams"] if s["codec_type"] == "video")
+    assert video["codec_name"] == "h264"
+    assert any(s["codec_type"] == "audio" for s in doc["streams"])
+    # from the keyframe at 2.0 s to the asked end, 6.5 s
+    assert abs(float(doc["format"]["duration"]) - 4.5) <= 0.1, doc["format"]["duration"]
+    assert int(video["nb_read_frames"]) in range(110, 115)
