@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from urllib.parse import unquote_plus
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import ErrorDetails
 
 from core.admission import key_problem
 from core.errors import InvalidKey, InvalidMessage
@@ -198,16 +199,48 @@ def _parse(model: type[M], doc: dict[str, Any]) -> M:
 def _describe(model: type[BaseModel], exc: ValidationError) -> str:
     # Never echo input: values are left out, and a location names only fields we define
     # (an unknown field's name or a metadata key is the sender's text, so it is elided).
+    errors = _primary(exc.errors(include_input=False, include_url=False))
     problems = []
-    for err in exc.errors(include_input=False, include_url=False)[:5]:
+    for err in errors[:5]:
         loc = list(err["loc"])
         if err["type"] == "extra_forbidden":
             problems.append(f"{_loc(loc[:-1])}: unexpected field")
+        elif err["type"] == "union_tag_invalid":  # pydantic's text quotes the sender's tag
+            ctx = err.get("ctx", {})
+            problems.append(f"{_loc(loc)}: unknown {ctx.get('discriminator', 'tag')}"
+                            f" (expected one of {ctx.get('expected_tags', '?')})")  # fmt: skip
         else:
             problems.append(f"{_loc(loc)}: {err['msg']}")
     return f"invalid {model.__name__}: " + "; ".join(problems)
 
 
+def _primary(errors: list[ErrorDetails]) -> list[ErrorDetails]:
+    """Without the length errors that only echo another: a list whose item failed is
+    counted without it ("at least 1 item ... not 0")."""
+    locs = [tuple(e["loc"]) for e in errors]
+    return [
+        e
+        for e in errors
+        if e["type"] != "too_short"
+        or not any(len(o) > len(e["loc"]) and o[: len(e["loc"])] == tuple(e["loc"]) for o in locs)
+    ]
+
+
 def _loc(parts: list[int | str]) -> str:
+    if len(parts) >= 2 and parts[0] == "steps" and isinstance(parts[1], int):
+        return _step_loc(parts)
     shown = ["<key>" if i and parts[i - 1] == "metadata" else str(p) for i, p in enumerate(parts)]
     return ".".join(shown) or "<root>"
+
+
+def _step_loc(parts: list[int | str]) -> str:
+    """``steps[0] (trim).end``: the index, then the op (pydantic's tag, one of ours), then
+    the field, indexes in brackets (``steps[1] (concat).inputs[0]``)."""
+    text = f"steps[{parts[1]}]"
+    rest = parts[2:]
+    if rest and isinstance(rest[0], str):
+        text += f" ({rest[0]})"
+        rest = rest[1:]
+    for part in rest:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return text

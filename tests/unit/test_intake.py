@@ -13,7 +13,7 @@ from core.errors import InvalidMessage
 from core.intake import Intake, normalize
 from core.jobs import resolve_preset
 from core.models import OutputLocation
-from core.presets import builtin_catalog
+from core.presets import StepsPreset, builtin_catalog
 from tests.unit.sample_bodies import CONFIG, EVENTS, OUTPUTS, load_event, read_event, rejected
 
 
@@ -55,7 +55,29 @@ class Unresolvable:
     code: str
 
 
-Expectation = Jobs | Ignored | Rejected | Unresolvable
+@dataclass(frozen=True)
+class Steps:
+    """One version 2 request listing its own steps (these ops, in order): it resolves to a
+    steps preset whose encode presets are pinned; the objects it names are in the input's
+    bucket unless they name their own."""
+
+    key: str
+    ops: tuple[str, ...]
+    prefix: str
+    encodes: tuple[str, ...] = ()
+    objects: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RefusedFor:
+    """Refused for good, the reason naming where (the step and the field)."""
+
+    code: str
+    mentions: tuple[str, ...]
+
+
+MP4 = ("mp4-480p",)
+Expectation = Jobs | Ignored | Rejected | Unresolvable | Steps | RefusedFor
 EXPECTED: dict[str, Expectation] = {
     "invalid-forbidden-bucket.json": Rejected("forbidden_bucket"),
     "invalid-key-traversal.json": Rejected("invalid_key"),
@@ -143,6 +165,84 @@ EXPECTED: dict[str, Expectation] = {
     "invalid-preset.json": Unresolvable("invalid_request"),
     "invalid-unrecognized.json": Rejected("unrecognized_message"),
     "invalid-not-object.json": Rejected("unrecognized_message"),
+    "job-request-steps.json": Steps(
+        "library/talk.mp4",
+        ("trim", "overlay", "encode", "frames", "preview", "scenes"),
+        "outputs/talk",
+        ("mp4-480p",),
+        ("brand/logo.png",),
+    ),
+    "job-request-steps-trim.json": Steps(
+        "library/talk.mp4", ("trim", "encode"), "outputs/trim", MP4
+    ),
+    "job-request-steps-trim-keyframe.json": Steps(
+        "library/talk.mp4", ("trim", "encode"), "outputs/trim-keyframe", MP4
+    ),
+    "job-request-steps-concat.json": Steps(
+        "library/talk.mp4",
+        ("concat", "encode"),
+        "outputs/concat",
+        MP4,
+        ("library/outro.mp4", "library/credits.mov"),
+    ),
+    "job-request-steps-crop.json": Steps(
+        "library/talk.mp4", ("crop", "encode"), "outputs/crop", ("mp4-720p",)
+    ),
+    "job-request-steps-scale.json": Steps(
+        "library/talk.mp4", ("scale", "encode"), "outputs/scale", MP4
+    ),
+    "job-request-steps-rotate.json": Steps(
+        "library/talk.mp4", ("rotate", "encode"), "outputs/rotate", MP4
+    ),
+    "job-request-steps-flip.json": Steps(
+        "library/talk.mp4", ("flip", "encode"), "outputs/flip", MP4
+    ),
+    "job-request-steps-fps.json": Steps("library/talk.mp4", ("fps", "encode"), "outputs/fps", MP4),
+    "job-request-steps-speed.json": Steps(
+        "library/talk.mp4", ("speed", "encode"), "outputs/speed", MP4
+    ),
+    "job-request-steps-overlay.json": Steps(
+        "library/talk.mp4", ("overlay", "encode"), "outputs/overlay", MP4, ("brand/logo.png",)
+    ),
+    "job-request-steps-text.json": Steps(
+        "library/talk.mp4", ("text", "encode"), "outputs/text", MP4
+    ),
+    "job-request-steps-encode.json": Steps(
+        "library/talk.mp4", ("encode",), "outputs/encode", ("web-hls",)
+    ),
+    "job-request-steps-frames.json": Steps(
+        "library/talk.mp4", ("frames", "frames"), "outputs/frames"
+    ),
+    "job-request-steps-preview.json": Steps(
+        "library/talk.mp4", ("preview", "preview"), "outputs/preview"
+    ),
+    "job-request-steps-scenes.json": Steps("library/talk.mp4", ("scenes",), "outputs/scenes"),
+    "job-request-steps-quality.json": Steps(
+        "library/talk.mp4",
+        ("encode", "encode", "quality"),
+        "outputs/quality",
+        ("mp4-720p", "web-hls"),
+    ),
+    "invalid-steps-end-before-start.json": RefusedFor(
+        "invalid_request", ("steps[0] (trim)", "end")
+    ),
+    "invalid-steps-speed.json": RefusedFor("invalid_request", ("steps[0] (speed).factor",)),
+    "invalid-steps-fps.json": RefusedFor("invalid_request", ("steps[0] (fps).fps",)),
+    "invalid-steps-frames-count.json": RefusedFor("invalid_request", ("steps[0] (frames).count",)),
+    "invalid-steps-unknown-field.json": RefusedFor(
+        "invalid_request", ("steps[0] (overlay): unexpected field",)
+    ),
+    "invalid-steps-caption-length.json": RefusedFor(
+        "invalid_request", ("steps[0] (text).text", "2000")
+    ),
+    "invalid-steps-preset-and-steps.json": RefusedFor("invalid_request", ("preset or steps",)),
+    "invalid-steps-version-1.json": RefusedFor("invalid_request", ("steps need version 2",)),
+    "invalid-steps-transform-after-output.json": RefusedFor(
+        "invalid_request", ("steps[1] (crop)", "before every output")
+    ),
+    "invalid-steps-no-output.json": RefusedFor(
+        "invalid_request", ("steps", "at least one output step")
+    ),
 }
 
 
@@ -155,6 +255,9 @@ def test_every_sample_has_an_expectation() -> None:
 def test_sample(name: str) -> None:
     body = read_event(name)
     expected = EXPECTED[name]
+    if isinstance(expected, Steps | RefusedFor):
+        check_steps_sample(body, expected)
+        return
     if isinstance(expected, Rejected):
         assert rejected(body).code == expected.code
         return
@@ -201,3 +304,38 @@ def test_lambda_sqs_batch_carries_the_s3_put_sample() -> None:
     assert json.loads(record["body"]) == load_event("s3-put.json")
     expected: Intake = normalize(read_event("s3-put.json"), CONFIG)
     assert normalize(record["body"], CONFIG) == expected
+
+
+def check_steps_sample(body: str, expected: Steps | RefusedFor) -> None:
+    if isinstance(expected, RefusedFor):
+        refusal = rejected(body)
+        assert refusal.code == expected.code
+        for fragment in expected.mentions:
+            assert fragment in str(refusal)
+        return
+    (request,) = normalize(body, CONFIG).requests
+    assert (request.version, request.preset, request.input.key) == (2, None, expected.key)
+    assert request.output == OutputLocation(bucket="ffapi-output", prefix=expected.prefix)
+    assert tuple(s.op for s in request.steps or ()) == expected.ops
+    assert tuple(ref.key for _, ref in request.step_objects()) == expected.objects
+    assert {ref.bucket for _, ref in request.step_objects()} <= {"ffapi-input"}
+    spec = resolve_preset(builtin_catalog(), request)
+    assert isinstance(spec, StepsPreset)
+    assert tuple(sorted(spec.encodes)) == expected.encodes
+
+
+def test_the_issue_example_takes_the_overlay_bucket_from_the_input() -> None:
+    doc = load_event("job-request-steps.json")
+    assert "bucket" not in doc["steps"][1]["image"]
+    (request,) = normalize(json.dumps(doc), CONFIG).requests
+    ((where, ref),) = request.step_objects()
+    assert (where, ref.bucket, ref.key) == ("steps[1].image", "ffapi-input", "brand/logo.png")
+
+
+def test_every_operation_has_a_sample() -> None:
+    ops = {"trim", "concat", "crop", "scale", "rotate", "flip", "fps", "speed", "overlay",
+           "text", "encode", "frames", "preview", "scenes", "quality"}  # fmt: skip
+    for op in ops:
+        expected = EXPECTED[f"job-request-steps-{op}.json"]
+        assert isinstance(expected, Steps)
+        assert op in expected.ops
