@@ -23,6 +23,8 @@ from core.ports import JobDir, LocalFiles, MediaTool
 from core.probe import parse_probe
 from core.publish import Upload, headers_for
 from core.scenes import parse_scenes
+from core.stage import Shape
+from core.step_branches import even_height
 from core.step_outputs import Frames, Preview, Quality, Scenes
 from core.steps import Trim
 from core.steps_run import StepsRun
@@ -100,19 +102,23 @@ class StepResults:
         if isinstance(step, Quality) and run.quality is not None:
             extra["quality"] = run.quality
             await self._write_json(jobdir, f"{folder}/quality.json", run.quality.model_dump())
-        outputs = await self._listed(target, jobdir, out, job_id)
+        outputs = await self._listed(target, jobdir, out, job_id, run.plan.chain.shape)
         uploads = [Upload(o.key.rsplit(f"{job_id}/", 1)[1], 0) for o in outputs]
         return base.model_copy(update=extra), outputs, uploads
 
     async def _listed(
-        self, target: StepTarget, jobdir: JobDir, out: OutputLocation, job_id: str
-    ) -> list[OutputFile]:
+        self, target: StepTarget, jobdir: JobDir, out: OutputLocation, job_id: str,
+        shape: Shape,
+    ) -> list[OutputFile]:  # fmt: skip
         folder = target.folder
         sizes = await self._files.sizes(jobdir.out / folder)
         names = sorted(sizes)
         if isinstance(target.step, Frames | Preview) and not names:
             raise TranscodeFailed(f"{target.where} ({target.step.op}) wrote nothing")
         facts = await self._picture_size(jobdir, folder, names)
+        if isinstance(target.step, Preview):
+            # its size is the plan's: ffprobe 5.1 cannot read an animated WebP's frames
+            facts = (target.step.width, even_height(target.step.width, shape))
         times = target.times if isinstance(target.step, Frames) else ()
         outputs = []
         for n, name in enumerate(names):
@@ -152,7 +158,7 @@ class StepResults:
     async def _picture_size(
         self, jobdir: JobDir, folder: str, names: list[str]
     ) -> tuple[int | None, int | None]:
-        pictures = [n for n in names if not n.endswith(".json")]
+        pictures = [n for n in names if not n.endswith((".json", ".gif", ".webp"))]
         if not pictures:
             return None, None
         doc = await self._media.probe(jobdir.out / folder / pictures[0], _PICTURES)

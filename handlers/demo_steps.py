@@ -24,7 +24,7 @@ def _summary(step: dict[str, Any]) -> str:
         return f"; {count} scenes" + (f", cuts at {cuts} s" if cuts and count <= 10 else "")
     if step.get("quality"):
         shown = [
-            f"{r['name']} SSIM {r['ssim']:.4f} PSNR {r['psnr']:.1f} dB"
+            f"{r['name']} SSIM {r['ssim_mean']:.4f} PSNR {r['psnr_mean']:.1f} dB"
             for r in step["quality"]["renditions"]
         ]
         return "; " + "; ".join(shown)

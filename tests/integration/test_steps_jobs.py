@@ -219,3 +219,17 @@ def test_a_keyframe_trim_alone_is_a_stream_copy_from_the_keyframe(tmp_path: Path
     # from the keyframe at 2.0 s to the asked end, 6.5 s
     assert abs(float(doc["format"]["duration"]) - 4.5) <= 0.1, doc["format"]["duration"]
     assert int(video["nb_read_frames"]) in range(110, 115)
+
+
+def test_a_webp_preview_is_listed_at_its_planned_size(talk, tmp_path: Path) -> None:
+    clip, _ = talk
+    steps = [{"op": "preview", "format": "webp", "start": 4.0, "duration": 2.0, "fps": 5,
+              "width": 160}]  # fmt: skip
+    outcome = run_steps(clip, tmp_path, steps)
+    assert outcome.error is None, outcome.error
+    (preview,) = outcome.files("preview")
+    assert (preview.width, preview.height, preview.content_type) == (160, 90, "image/webp")
+    body = (outcome.out / "preview" / "preview.webp").read_bytes()
+    assert body[:4] == b"RIFF"
+    assert body[8:12] == b"WEBP"
+    assert body.count(b"ANMF") == 10  # 2 s at 5 frames a second

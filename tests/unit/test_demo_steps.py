@@ -1,0 +1,40 @@
+"""handlers.demo_steps: one line per output step of a completed steps job."""
+
+from __future__ import annotations
+
+import pytest
+
+from handlers.demo_steps import print_steps
+
+
+def test_each_step_is_summed_from_the_outputs_that_name_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    quality = {
+        "width": 1280, "height": 720, "psnr_cap": 100.0, "vmaf": None, "vmaf_reason": "x",
+        "renditions": [{"name": "encode/720p", "frames": 90, "ssim_mean": 0.9871,
+                        "ssim_min": 0.95, "psnr_mean": 41.26, "psnr_min": 38.0,
+                        "psnr_capped_frames": 0}],
+    }  # fmt: skip
+    scenes = {"threshold": 0.3, "count": 2, "scenes": [
+        {"index": 1, "start": 0.0, "end": 4.0, "score": 0.0, "thumbnail": "scene-0001.jpg"},
+        {"index": 2, "start": 4.0, "end": 9.0, "score": 0.8, "thumbnail": "scene-0002.jpg"},
+    ]}  # fmt: skip
+    data = {
+        "outputs": [
+            {"key": "o/j/frames/frame-00001.jpg", "size": 100, "step": "frames"},
+            {"key": "o/j/frames/frame-00002.jpg", "size": 150, "step": "frames"},
+            {"key": "o/j/scenes/scenes.json", "size": 10, "step": "scenes"},
+        ],
+        "steps": [
+            {"name": "frames", "op": "frames", "preset": None},
+            {"name": "scenes", "op": "scenes", "preset": None, "scenes": scenes},
+            {"name": "quality", "op": "quality", "preset": None, "quality": quality},
+        ],
+    }
+    print_steps(data)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("step       frames (frames)")
+    assert "2 files, 250 bytes" in lines[0]
+    assert "2 scenes, cuts at 4.00 s" in lines[1]
+    assert "encode/720p SSIM 0.9871 PSNR 41.3 dB" in lines[2]
