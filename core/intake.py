@@ -189,6 +189,12 @@ def _load_json(text: str | bytes, what: str) -> Any:
         raise InvalidMessage(f"{what} is not JSON", code="malformed_json") from exc
 
 
+def parse_model(model: type[M], doc: dict[str, Any]) -> M:
+    """``doc`` as ``model``, or InvalidMessage (``invalid_request``) saying where and why,
+    without echoing the sender's text."""
+    return _parse(model, doc)
+
+
 def _parse(model: type[M], doc: dict[str, Any]) -> M:
     try:
         return model.model_validate(doc)

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from core.errors import InvalidMessage
 from core.events import EventType
+from core.intake import parse_model
 from core.jobs import output_key
 from core.models import JobRequest
 from handlers.demo_steps import print_steps
@@ -118,11 +117,9 @@ def request_body(path: Path | None, bucket: str, key: str) -> str | None:
     doc["input"] = {"bucket": bucket, "key": key}
     doc.pop("output", None)  # the demo's output bucket
     try:
-        JobRequest.model_validate(doc)
-    except ValidationError as exc:
-        problem = exc.errors(include_input=False)[0]
-        where = ".".join(map(str, problem["loc"])) or "request"
-        raise InvalidMessage(f"{path}: {where}: {problem['msg']}") from exc
+        parse_model(JobRequest, doc)
+    except InvalidMessage as exc:
+        raise exc.at(str(path)) from None
     return json.dumps(doc)
 
 

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from core.contract import job_event
+from core.events import EventType
+from core.preflight import MediaLimits
+from tests.event_contract import check_event
 from tests.integration.steps_job import frame_rgb, make, probe, run_steps
 
 pytestmark = pytest.mark.integration
@@ -233,3 +238,29 @@ def test_a_webp_preview_is_listed_at_its_planned_size(talk, tmp_path: Path) -> N
     assert body[:4] == b"RIFF"
     assert body[8:12] == b"WEBP"
     assert body.count(b"ANMF") == 10  # 2 s at 5 frames a second
+
+
+def test_the_completion_event_of_a_steps_job_keeps_the_contract(example) -> None:
+    """job.completed as SNS and webhooks carry it: CloudEvents 1.0 and its committed schema,
+    each step's summary and each file's step included."""
+    event = job_event(EventType.COMPLETED, example.result.job_id, datetime.now(UTC),
+                      example.result.event_data(), 1)  # fmt: skip
+    body = event.to_json()
+    checked = check_event(body)
+    steps = {s["name"]: s for s in checked["data"]["steps"]}
+    assert steps["scenes"]["scenes"]["count"] == 2
+    assert steps["frames"]["files"] == 5
+    assert {o["step"] for o in checked["data"]["outputs"]} == {
+        "encode", "frames", "preview", "scenes", None  # None: probe.json, the job's own
+    }  # fmt: skip
+
+
+def test_the_length_cap_counts_what_the_steps_make(talk, tmp_path: Path) -> None:
+    """14 s at half speed is 28 s: over a 20 s cap, refused before any encode."""
+    clip, _ = talk
+    steps = [{"op": "speed", "factor": 0.5}, {"op": "encode", "preset": "mp4-480p"}]
+    outcome = run_steps(clip, tmp_path, steps, media=MediaLimits(max_duration_seconds=20))
+    assert outcome.error is not None
+    assert outcome.error.code == "input_too_long"
+    assert outcome.error.message.startswith("steps: the picture the steps make is 28 s")
+    assert outcome.transcodes == 0
