@@ -59,14 +59,15 @@ async def run_demo(options: DemoOptions, settings: Settings) -> int:
     if options.preset:
         overrides["preset"] = options.preset
     settings = settings.model_copy(update=overrides)
+    # A request is sent as it is; a file alone is announced by S3 (the watched prefix).
+    name = options.input.name if options.input else "sample.mp4"
+    key = f"{DEMO_PREFIX if options.request else settings.watch_prefix}{name}"
+    body = request_body(options.request, settings.input_bucket, key)  # before the emulator
     with embedded_emulator(settings.region) as emulator, tempfile.TemporaryDirectory() as tmp:
         print(f"emulator   moto server at {emulator.endpoint_url} (in this process)")
         resources = await asyncio.to_thread(bootstrap, settings)
-        source = options.input or await make_sample_clip(Path(tmp) / "sample.mp4")
+        source = options.input or await make_sample_clip(Path(tmp) / name)
         described = "your file" if options.input else "generated: 10 s, 1280x720, 30 fps, stereo"
-        # A request is sent as it is; a file alone is announced by S3 (the watched prefix).
-        key = f"{DEMO_PREFIX if options.request else settings.watch_prefix}{source.name}"
-        body = request_body(options.request, resources.input_bucket, key)
         async with open_runtime(settings) as runtime:
             try:
                 await _attach(runtime, resources, options.attach)
