@@ -50,10 +50,20 @@ def video_encoder(codec: str, tier: AccelTier) -> str:
     return _NVENC[codec] if tier is AccelTier.GPU else codec
 
 
+# The encoders of the steps' pictures (JPEG is ffmpeg's own mjpeg, in every build).
+_PICTURE_ENCODERS = {"png": "png", "webp": "libwebp", "gif": "gif", "jpg": "mjpeg"}
+
+
+def picture_formats(preset: StepsPreset) -> list[str]:
+    """The picture formats a steps preset's frames and previews write."""
+    return [f for s in preset.steps if (f := getattr(s, "format", None)) in _PICTURE_ENCODERS]
+
+
 def needed_encoders(preset: OutputPreset, tier: AccelTier) -> tuple[str, ...]:
     """The encoders a job of ``preset`` runs on ``tier`` (pictures use ffmpeg's own mjpeg)."""
-    if isinstance(preset, StepsPreset):  # every encode step's, once each
+    if isinstance(preset, StepsPreset):  # every encode step's, and the pictures', once each
         needed = [e for p in preset.encodes.values() for e in needed_encoders(p, tier)]
+        needed += [_PICTURE_ENCODERS[f] for f in picture_formats(preset)]
         return tuple(dict.fromkeys(needed))
     if isinstance(preset, StreamingPreset) and not preset.ladder:
         return ("aac",)  # audio alone, on the CPU whatever the tier

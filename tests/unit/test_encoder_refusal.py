@@ -14,6 +14,7 @@ from core.dispatch import Disposition
 from core.encoders import missing_encoder, needed_encoders
 from core.errors import EncoderUnavailable
 from core.fallback import CpuOnly, run_on_tiers
+from core.jobs import resolve_preset
 from core.models import JobRequest, S3ObjectRef
 from core.pipeline import JobPipeline, PipelineLimits
 from core.presets import builtin_catalog
@@ -105,3 +106,16 @@ def test_the_dispatcher_fails_such_a_job_at_once_before_any_disk_or_download() -
     assert "libx264" in job.error.message
     assert workspace.reserved == []
     assert jobs.records[job.job_id]["error"]["code"] == "encoder_unavailable"
+
+
+def test_a_steps_job_needs_its_encodes_and_its_pictures_encoders() -> None:
+    steps = JobRequest.model_validate({
+        "version": 2, "input": {"bucket": "ffapi-input", "key": "incoming/a.mov", "size": 10},
+        "steps": [{"op": "encode", "preset": "web-hls"}, {"op": "frames", "count": 3,
+                   "format": "png"}, {"op": "preview", "format": "webp"}],
+    })  # fmt: skip
+    preset = resolve_preset(CATALOG, steps)
+    assert needed_encoders(preset, GPU) == ("h264_nvenc", "aac", "png", "libwebp")
+    with pytest.raises(EncoderUnavailable) as info:
+        pipeline(GPU_BUILD | {"png"}).admit(steps, preset)
+    assert "libwebp" in info.value.message
