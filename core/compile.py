@@ -100,40 +100,13 @@ def compile_steps(
         for i, s in enumerate(preset.steps)
         if s.op in _CPU_OPS
     )
-    if probe.video is None or not choice.tier.on_gpu:
-        choice = CPU_ONLY if probe.video is None else choice
+    if probe.video is None:
+        choice = CPU_ONLY  # sound alone: nothing for a GPU to do
     decode = _decode_args(choice, probe)
     chain = compile_transforms(transforms, probe, source, attached, guard, decode, font=font)
-    folders = step_folders(preset.steps)
-    targets: list[StepTarget] = []
-    branches: dict[int, Branch] = {}
-    for index, folder in folders.items():
-        step = preset.steps[index]
-        assert isinstance(step, Encode | Frames | Preview | Scenes | Quality)
-        target, branch = _output(preset, step, index, folder, chain, out, choice)
-        targets.append(target)
-        if branch is not None:
-            branches[index] = branch
-    first = preset.steps[0]
-    if isinstance(first, Trim) and first.mode == "keyframe":
-        target, branch = _clip(first, probe, chain, out)
-        targets.insert(0, target)
-        branches[0] = branch
-    pictures = sum(len(t.times) for t in targets)
-    if pictures > MAX_FRAMES:
-        raise InvalidMessage(
-            f"steps: the frames steps ask for {pictures} pictures in all; at most "
-            f"{MAX_FRAMES} a job", code="invalid_request",
-        )  # fmt: skip
-    graph = [
-        *chain.graph,
-        *_splits(chain, branches),
-        *(s for b in branches.values() for s in b.graph),
-    ]
-    argv = (
-        "ffmpeg", *GLOBAL_FLAGS, *chain.inputs, "-filter_complex", ";".join(graph),
-        *(a for b in branches.values() for a in b.args),
-    )  # fmt: skip
+    targets, branches = _targets(preset, probe, chain, out, choice)
+    argv = ("ffmpeg", *GLOBAL_FLAGS, *chain.inputs, *_filters(chain, branches),
+            *(a for b in branches.values() for a in b.args))  # fmt: skip
     reserve = sum(
         encoder_reserve_mib(t.package.encoder, r.width, r.height)
         for t in targets
@@ -147,6 +120,44 @@ def compile_steps(
     dirs = tuple(dict.fromkeys([*(t.folder for t in targets),
                                 *(d for b in branches.values() for d in b.dirs)]))  # fmt: skip
     return StepsPlan(chain, main, tuple(targets), dirs, cpu_steps, reserve, chain.notes)
+
+
+def _targets(
+    preset: StepsPreset, probe: ProbeResult, chain: Chain, out: PurePosixPath,
+    choice: TierChoice,
+) -> tuple[list[StepTarget], dict[int, Branch]]:  # fmt: skip
+    """Every output step's target and branch (by step index), and a first keyframe trim's
+    stream copy; the job's frame pictures held to their cap."""
+    targets: list[StepTarget] = []
+    branches: dict[int, Branch] = {}
+    first = preset.steps[0]
+    if isinstance(first, Trim) and first.mode == "keyframe":
+        target, branches[0] = _clip(first, probe, chain, out)
+        targets.append(target)
+    for index, folder in step_folders(preset.steps).items():
+        step = preset.steps[index]
+        assert isinstance(step, Encode | Frames | Preview | Scenes | Quality)
+        target, branch = _output(preset, step, index, folder, chain, out, choice)
+        targets.append(target)
+        if branch is not None:
+            branches[index] = branch
+    pictures = sum(len(t.times) for t in targets)
+    if pictures > MAX_FRAMES:
+        raise InvalidMessage(
+            f"steps: the frames steps ask for {pictures} pictures in all; at most "
+            f"{MAX_FRAMES} a job", code="invalid_request",
+        )  # fmt: skip
+    return targets, branches
+
+
+def _filters(chain: Chain, branches: Mapping[int, Branch]) -> tuple[str, ...]:
+    """``-filter_complex`` and the graph: the chain, the splits, every branch's statements;
+    nothing when no branch decodes (a keyframe trim's stream copy alone)."""
+    if not any(b.takes_video or b.takes_audio for b in branches.values()):
+        return ()
+    graph = [*chain.graph, *_splits(chain, branches),
+             *(s for b in branches.values() for s in b.graph)]  # fmt: skip
+    return ("-filter_complex", ";".join(graph))
 
 
 def _output(

@@ -144,3 +144,23 @@ def test_progress_runs_once_from_zero_to_a_hundred_over_the_passes() -> None:
         (15.0, False), (30.0, False), (35.0, False), (40.0, True)
     ]  # fmt: skip
     assert passes.total == 40.0
+
+
+def test_a_keyframe_trim_alone_copies_and_decodes_nothing() -> None:
+    compiled = plan([{"op": "trim", "start": 2.5, "end": 6.5, "mode": "keyframe"}])
+    argv = compiled.main.argv
+    assert "-filter_complex" not in argv
+    assert argv[argv.index("-noaccurate_seek") : argv.index("-noaccurate_seek") + 3] == (
+        "-noaccurate_seek", "-ss", "2.500"
+    )  # fmt: skip
+    assert argv[argv.index("-c") + 1] == "copy"
+    assert argv[-1] == "file:/job/out/clip/clip.mp4"
+    assert [t.folder for t in compiled.targets] == ["clip"]
+
+
+def test_a_keyframe_trim_before_outputs_copies_beside_them() -> None:
+    compiled = plan([{"op": "trim", "start": 2.5, "mode": "keyframe"},
+                     {"op": "frames", "count": 2}])  # fmt: skip
+    assert [t.folder for t in compiled.targets] == ["clip", "frames"]
+    assert "-filter_complex" in compiled.main.argv
+    assert "-t" not in compiled.main.argv  # to the end: the copy has no length to keep
