@@ -135,16 +135,26 @@ def _packet(line: str) -> Packet | None:
 class StallWatch:
     """ffmpeg's encoded time (``out_time_us``), watched for advances.
 
-    The clock starts with the process: ffmpeg 5.1 prints no progress block until every
-    output has started, and its first blocks may say ``out_time_us=N/A``. Any advance (the
-    first number counts as one) starts it again.
+    The clock starts with the process. ffmpeg 5.1 prints no progress block until every
+    output has started (a steps job's preview from 5 min in, or its frames at fixed times,
+    start late), and its first blocks may say ``out_time_us=N/A``: until the first number,
+    the process's own CPU time advancing counts as progress (a wedged ffmpeg uses none).
+    After it, only an advance of the encoded time does; any advance starts the clock again.
     """
+
+    CPU_POLL = 1.0  # seconds between looks at the CPU time, before the first block
 
     def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.seconds = seconds
         self._clock = clock
         self._since = clock()
         self._furthest: int | None = None
+        self._cpu: Callable[[], float | None] | None = None
+        self._cpu_seen: float | None = None
+
+    def working(self, cpu: Callable[[], float | None]) -> None:
+        """How to read the process's CPU seconds (None: not readable)."""
+        self._cpu = cpu
 
     def feed(self, line: str) -> None:
         key, _, value = line.strip().partition("=")
@@ -160,10 +170,29 @@ class StallWatch:
     async def stalled(self) -> None:
         """Return once the encoded time has stood still for ``seconds``."""
         while True:  # every advance moves the deadline on
+            self._count_cpu()
             left = self._since + self.seconds - self._clock()
             if left <= 0:
                 return
-            await asyncio.sleep(left)
+            early = self._cpu is not None and self._furthest is None
+            await asyncio.sleep(min(left, self.CPU_POLL) if early else left)
+
+    def _count_cpu(self) -> None:
+        if self._cpu is None or self._furthest is not None:
+            return
+        used = self._cpu()
+        if used is not None and self._cpu_seen is not None and used > self._cpu_seen:
+            self._since = self._clock()
+        self._cpu_seen = used
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """The CPU time a process has used, all its threads (from /proc; None: unreadable)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _both(first: Callable[[str], None], second: Callable[[str], None]) -> Callable[[str], None]:
@@ -224,6 +253,8 @@ async def _run(
     )
     assert proc.stdout is not None
     assert proc.stderr is not None
+    if stall is not None:
+        stall.working(lambda: process_cpu_seconds(proc.pid))
     tail = bytearray()  # filled as stderr comes, so a stopped run still has its last words
     try:
         reader = (

@@ -257,6 +257,20 @@ def test_a_real_encode_longer_than_the_stall_time_completes(tmp_path: Path) -> N
     assert len(reports) >= 3
 
 
+def test_an_output_that_starts_late_is_not_taken_for_a_stall(tmp_path: Path) -> None:
+    """ffmpeg 5.1 reports nothing until every output has started: a branch from 5 s in, read
+    at real time, is silent for 5 s, over twice the stall time; its CPU work says it lives."""
+    argv = ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-v", "error", "-re",
+            "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=15:duration=7",
+            "-filter_complex", "[0:v]split=2[a][b];[b]trim=start=5,setpts=PTS-STARTPTS[c]",
+            "-map", "[a]", "-c:v", "libx264", "-preset", "ultrafast", "file:all.mp4",
+            "-map", "[c]", "-c:v", "libx264", "-preset", "ultrafast", "file:late.mp4"]  # fmt: skip
+    reports: list[Any] = []
+    asyncio.run(FfmpegMedia(stall_seconds=2).transcode(argv, tmp_path, 60, reports.append))
+    assert (tmp_path / "late.mp4").stat().st_size > 0
+    assert reports[0].out_seconds >= 4.5  # the first report came once the late one started
+
+
 def test_a_worker_retries_a_stalling_job(
     stack: Stack, short_clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
