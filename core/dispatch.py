@@ -30,6 +30,7 @@ from core.pipeline import JobPipeline
 from core.ports import EventPublisher, JobStore, ObjectStore, WebhookSender, Workspace
 from core.presets import OutputPreset, PresetCatalog
 from core.reporting import ProgressReporter
+from core.step_identity import pin_step_objects
 from core.watch import IntakeConfig
 
 log = structlog.get_logger("ffapi.dispatch")
@@ -149,7 +150,9 @@ class Dispatcher:
             correlation_id = request.correlation_id or message.message_id
             named = {} if request.steps is not None else {"preset": preset.name}
             request = request.model_copy(update={**named, "correlation_id": correlation_id})
-            request = await self._resolve_identity(request)
+            request = await pin_step_objects(self._objects, await self._resolve_identity(request))
+            if request.steps is not None:  # the steps as pinned: their ETags in the job id
+                preset = resolve_preset(self._settings.presets, request)
         except FfapiError as exc:
             if exc.retryable:
                 raise

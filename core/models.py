@@ -113,4 +113,6 @@ def step_objects(steps: tuple[object, ...], bucket: str) -> tuple[tuple[str, S3O
 
 
 def _ref(obj: StepObject, bucket: str) -> S3ObjectRef:
-    return S3ObjectRef(bucket=obj.bucket or bucket, key=obj.key, version_id=obj.version_id)
+    return S3ObjectRef(
+        bucket=obj.bucket or bucket, key=obj.key, version_id=obj.version_id, etag=obj.etag
+    )

@@ -44,6 +44,12 @@ class StepObject(_Step):
         Annotated[str, StringConstraints(min_length=1, max_length=1024, pattern=r"^[\x21-\x7e]+$")]
         | None
     ) = None
+    # The object's ETag: pinned by the worker when it takes the job (a replaced overlay is a
+    # job of its own, and the object downloaded is the one seen then); a sender may give it.
+    etag: (
+        Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
+        | None
+    ) = None
 
 
 class _Span(_Step):

@@ -117,7 +117,8 @@ class StepsRunner:
         media = self._limits.media
         info = await self._objects.head(ref)
         check_size(info.size, media, preset)
-        await self._objects.download(ref.model_copy(update={"etag": info.etag}), path)
+        # the ETag pinned when the job was taken, if any: an object replaced since is refused
+        await self._objects.download(ref.model_copy(update={"etag": ref.etag or info.etag}), path)
         image = where.endswith(".image")
         doc = await self._media.probe(path, image_guard(media.guard) if image else media.guard)
         probe = parse_probe(doc, still=image)

@@ -1,0 +1,75 @@
+"""core.step_identity: the objects a request's steps name, pinned before the claim."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+import pytest
+
+from core.errors import InputChanged, InputNotFound
+from core.jobs import derive_job_id, resolve_preset
+from core.models import JobRequest, S3ObjectRef
+from core.ports import ObjectInfo, ObjectStore
+from core.presets import builtin_catalog
+from core.step_identity import pin_step_objects
+
+
+class Heads:
+    def __init__(self, etags: dict[str, str]) -> None:
+        self.etags = etags
+
+    async def head(self, ref: S3ObjectRef) -> ObjectInfo:
+        if ref.key not in self.etags:
+            raise InputNotFound("the object does not exist")
+        return ObjectInfo(size=1, etag=self.etags[ref.key], version_id=None)
+
+
+def request(**image: Any) -> JobRequest:
+    return JobRequest.model_validate({
+        "version": 2, "input": {"bucket": "ffapi-input", "key": "in.mp4", "etag": "e0"},
+        "steps": [
+            {"op": "concat", "inputs": [{"key": "outro.mp4"}]},
+            {"op": "overlay", "image": {"key": "logo.png", **image}},
+            {"op": "encode", "preset": "mp4-480p"},
+        ],
+    })  # fmt: skip
+
+
+def pin(heads: Heads, req: JobRequest) -> JobRequest:
+    return asyncio.run(pin_step_objects(cast(ObjectStore, heads), req))
+
+
+def job_id(req: JobRequest) -> str:
+    return derive_job_id(req, resolve_preset(builtin_catalog(), req))
+
+
+def test_every_object_is_pinned_with_its_etag() -> None:
+    pinned = pin(Heads({"outro.mp4": "o1", "logo.png": "l1"}), request())
+    assert [ref.etag for _, ref in pinned.step_objects()] == ["o1", "l1"]
+
+
+def test_a_replaced_logo_is_a_job_of_its_own() -> None:
+    first = pin(Heads({"outro.mp4": "o1", "logo.png": "l1"}), request())
+    again = pin(Heads({"outro.mp4": "o1", "logo.png": "l1"}), request())
+    replaced = pin(Heads({"outro.mp4": "o1", "logo.png": "l2"}), request())
+    assert job_id(first) == job_id(again)
+    assert job_id(first) != job_id(replaced)
+
+
+def test_a_missing_object_is_named() -> None:
+    with pytest.raises(InputNotFound) as missing:
+        pin(Heads({"outro.mp4": "o1"}), request())
+    assert missing.value.message == "steps[1].image: the object does not exist"
+
+
+def test_an_object_overwritten_since_the_request_named_it_is_refused() -> None:
+    with pytest.raises(InputChanged) as changed:
+        pin(Heads({"outro.mp4": "o1", "logo.png": "l2"}), request(etag="l1"))
+    assert changed.value.message.startswith("steps[1].image: ")
+    assert not changed.value.retryable
+
+
+def test_a_preset_request_is_left_as_it_is() -> None:
+    plain = JobRequest(input=S3ObjectRef(bucket="ffapi-input", key="in.mp4"), preset="web-hls")
+    assert pin(Heads({}), plain) is plain
