@@ -215,8 +215,16 @@ BODY_CASES: tuple[Case, ...] = (
     Case("unknown-input-field", message(lambda c: c.request(
         _tagged_key(c, "u.mp4"), input={"options": "-vf movie=/etc/passwd"})),
          fails("invalid_request")),
-    Case("version-2", message(lambda c: c.request(_tagged_key(c, "v.mp4"), version=2)),
+    Case("version-3", message(lambda c: c.request(_tagged_key(c, "v.mp4"), version=3)),
          fails("invalid_request")),
+    # version 2's steps: a field of ffmpeg's (a font file to read) is no field of a step
+    Case("step-fontfile", message(lambda c: c.request(_tagged_key(c, "s.mp4"), version=2, steps=[
+        {"op": "text", "text": "x", "fontfile": "/etc/passwd"},
+        {"op": "encode", "preset": "mp4-480p"}])), fails("invalid_request")),
+    # an object a step names is held to the input bucket allowlist, like the input
+    Case("step-object-bucket", message(lambda c: c.request(_tagged_key(c, "s.mp4"), version=2,
+        steps=[{"op": "overlay", "image": {"bucket": "someone-elses", "key": "logo.png"}},
+               {"op": "encode", "preset": "mp4-480p"}])), fails("forbidden_bucket")),
     Case("preset-option", message(lambda c: c.request(_tagged_key(c, "p.mp4"), preset="-f")),
          fails("invalid_request")),
     Case("preset-shell", message(lambda c: c.request(_tagged_key(c, "p.mp4"),
