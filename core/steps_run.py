@@ -94,7 +94,6 @@ class StepsRunner:
         self._packager = packager
         self._accel = accel
         self._limits = limits
-        self.font: str | None = None  # the caption font (None: fontconfig's "Sans")
 
     async def fetch(self, preset: StepsPreset, bucket: str, jobdir: JobDir) -> dict[str, Attached]:
         """Every object the steps name, downloaded and probed, each refused as an input
@@ -135,14 +134,23 @@ class StepsRunner:
         """``progress(total)``: the job's progress sink for a whole of ``total`` seconds of
         work."""
 
+        # one sink for every tier tried (the same steps weigh the same on each): the percent
+        # never goes back when a fallback starts the pass again
+        sinks: dict[float, Progress | None] = {}
+
+        def sink(total: float) -> Progress | None:
+            if total not in sinks:
+                sinks[total] = progress(total)
+            return sinks[total]
+
         async def attempt(choice: TierChoice) -> StepsRun:
             plan = compile_steps(
                 preset, probe, PurePosixPath(jobdir.source), PurePosixPath(jobdir.out),
-                attached, choice, self._limits.media.guard, self.font,
+                attached, choice, self._limits.media.guard,
             )  # fmt: skip
             self._check_length(plan)
             weights = (plan.main.weight, *((_quality_weight(plan),) if plan.quality else ()))
-            passes = PassProgress(weights, progress(sum(weights)))
+            passes = PassProgress(weights, sink(sum(weights)))
             run = await self._main(plan, jobdir, out, job_id, timer, passes)
             if plan.quality is not None:
                 with timer.phase("quality"):
