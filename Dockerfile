@@ -38,7 +38,8 @@ ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       build-essential ca-certificates clang curl nasm pkg-config xz-utils \
-      libsvtav1enc-dev libx264-dev libx265-dev libzimg-dev zlib1g-dev \
+      libfontconfig-dev libfreetype-dev libsvtav1enc-dev libwebp-dev libx264-dev \
+      libx265-dev libzimg-dev zlib1g-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 RUN curl -fsSL --retry 3 -o nv-codec-headers.tar.gz \
@@ -54,6 +55,8 @@ RUN curl -fsSL --retry 3 -o nv-codec-headers.tar.gz \
  && mkdir ffmpeg \
  && tar -xJf ffmpeg.tar.xz -C ffmpeg --strip-components=1
 WORKDIR /src/ffmpeg
+# freetype and fontconfig: the steps' captions (drawtext, fontconfig's Sans: DejaVu); libwebp:
+# their WebP frames and previews.
 # libsvtav1 (Ubuntu 24.04's SVT-AV1 1.7): web-av1's encoder. ffmpeg 5.1 has no av1_nvenc, so
 # an AV1 ladder decodes on the GPU and encodes with SVT-AV1 (the gpu-decode tier).
 # --enable-cuda-llvm compiles the CUDA filters with clang to PTX against nv-codec-headers
@@ -70,6 +73,7 @@ RUN ./configure \
       --enable-static --disable-shared \
       --disable-doc --disable-debug --disable-ffplay \
       --enable-libsvtav1 --enable-libx264 --enable-libx265 --enable-libzimg --enable-zlib \
+      --enable-libfreetype --enable-libfontconfig --enable-libwebp \
       --enable-ffnvcodec --enable-nvenc --enable-nvdec --enable-cuvid \
       --enable-cuda-llvm \
       --nvccflags="--cuda-gpu-arch=sm_30 -O2 --cuda-feature=+ptx42" \
@@ -87,14 +91,16 @@ ARG DEBIAN_FRONTEND=noninteractive
 # Ubuntu 24.04's python3 is 3.12; pip into it is refused (PEP 668), hence the venv.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      ca-certificates libsvtav1enc1d1 libx264-164 libx265-199 libzimg2 python3 python3-venv \
+      ca-certificates fonts-dejavu-core libfontconfig1 libfreetype6 libsvtav1enc1d1 \
+      libwebp7 libwebpmux3 libx264-164 libx265-199 libzimg2 python3 python3-venv \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=ffmpeg-gpu /opt/ffmpeg/bin/ffmpeg /opt/ffmpeg/bin/ffprobe /usr/local/bin/
 # The build proves what it can without a GPU: the binary loads, and has what jobs use.
 RUN for want in "-encoders h264_nvenc" "-encoders hevc_nvenc" "-encoders libx264" \
                 "-encoders libx265" "-encoders libsvtav1" "-decoders h264_cuvid" "-hwaccels cuda" \
                 "-filters scale_cuda" "-filters hwupload_cuda" "-filters zscale" \
-                "-filters tonemap"; do \
+                "-filters tonemap" "-filters drawtext" "-filters overlay" \
+                "-filters palettegen" "-encoders libwebp" "-encoders gif"; do \
       set -- $want; \
       ffmpeg -hide_banner "$1" | grep -qw -- "$2" || { echo "ffmpeg lacks $2" >&2; exit 1; }; \
     done

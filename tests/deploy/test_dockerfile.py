@@ -222,6 +222,25 @@ def test_every_shipped_video_codec_has_its_encoder_in_the_gpu_image(
         assert re.search(rf'"-encoders {codec}"', runtime), f"the self-check skips {codec}"
 
 
+def test_the_gpu_ffmpeg_draws_captions_and_writes_webp(dockerfile: Dockerfile) -> None:
+    """The steps' text (drawtext: freetype, fontconfig's Sans from DejaVu) and WebP frames and
+    previews (libwebp): built in, their libraries and a font in the image, and self-checked
+    with the GIF palette and overlay filters."""
+    build, configure = ffmpeg_build(dockerfile)
+    installed = " ".join(build.args_of("RUN"))
+    runtime = " ".join(dockerfile.stage("gpu").args_of("RUN"))
+    for flag, dev, lib in (("--enable-libfreetype", "libfreetype-dev", "libfreetype6"),
+                           ("--enable-libfontconfig", "libfontconfig-dev", "libfontconfig1"),
+                           ("--enable-libwebp", "libwebp-dev", "libwebp7")):  # fmt: skip
+        assert flag in configure
+        assert dev in installed
+        assert lib in runtime
+    assert "fonts-dejavu-core" in runtime
+    for check in ("-filters drawtext", "-filters overlay", "-filters palettegen",
+                  "-encoders libwebp", "-encoders gif"):  # fmt: skip
+        assert f'"{check}"' in runtime, check
+
+
 @pytest.mark.parametrize("target", TARGETS)
 def test_the_target_runs_as_a_non_root_user(dockerfile: Dockerfile, target: str) -> None:
     stage = dockerfile.stage(target)
