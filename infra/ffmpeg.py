@@ -138,23 +138,24 @@ class StallWatch:
     The clock starts with the process. ffmpeg 5.1 prints no progress block until every
     output has started (a steps job's preview from 5 min in, or its frames at fixed times,
     start late), and its first blocks may say ``out_time_us=N/A``: until the first number,
-    the process's own CPU time advancing counts as progress (a wedged ffmpeg uses none).
-    After it, only an advance of the encoded time does; any advance starts the clock again.
+    the outputs that have started growing on disk counts as progress (a wedged ffmpeg, or
+    one spinning on a damaged input, writes nothing). After it, only an advance of the
+    encoded time does; any advance starts the clock again.
     """
 
-    CPU_POLL = 1.0  # seconds between looks at the CPU time, before the first block
+    POLL = 1.0  # seconds between looks at the bytes written, before the first block
 
     def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.seconds = seconds
         self._clock = clock
         self._since = clock()
         self._furthest: int | None = None
-        self._cpu: Callable[[], float | None] | None = None
-        self._cpu_seen: float | None = None
+        self._written: Callable[[], int] | None = None
+        self._written_seen: int | None = None
 
-    def working(self, cpu: Callable[[], float | None]) -> None:
-        """How to read the process's CPU seconds (None: not readable)."""
-        self._cpu = cpu
+    def writing(self, written: Callable[[], int]) -> None:
+        """How to read the bytes the run has written so far."""
+        self._written = written
 
     def feed(self, line: str) -> None:
         key, _, value = line.strip().partition("=")
@@ -170,29 +171,30 @@ class StallWatch:
     async def stalled(self) -> None:
         """Return once the encoded time has stood still for ``seconds``."""
         while True:  # every advance moves the deadline on
-            self._count_cpu()
+            self._count_written()
             left = self._since + self.seconds - self._clock()
             if left <= 0:
                 return
-            early = self._cpu is not None and self._furthest is None
-            await asyncio.sleep(min(left, self.CPU_POLL) if early else left)
+            early = self._written is not None and self._furthest is None
+            await asyncio.sleep(min(left, self.POLL) if early else left)
 
-    def _count_cpu(self) -> None:
-        if self._cpu is None or self._furthest is not None:
+    def _count_written(self) -> None:
+        if self._written is None or self._furthest is not None:
             return
-        used = self._cpu()
-        if used is not None and self._cpu_seen is not None and used > self._cpu_seen:
+        written = self._written()
+        if self._written_seen is not None and written > self._written_seen:
             self._since = self._clock()
-        self._cpu_seen = used
+        self._written_seen = written
 
 
-def process_cpu_seconds(pid: int) -> float | None:
-    """The CPU time a process has used, all its threads (from /proc; None: unreadable)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def bytes_under(root: Path) -> int:
+    """The size of every file under ``root`` (a job directory: a few thousand at most)."""
+    total = 0
+    for folder, _, names in os.walk(root):
+        for name in names:
+            with contextlib.suppress(OSError):  # a segment renamed or removed meanwhile
+                total += os.stat(os.path.join(folder, name), follow_symlinks=False).st_size
+    return total
 
 
 def _both(first: Callable[[str], None], second: Callable[[str], None]) -> Callable[[str], None]:
@@ -254,7 +256,7 @@ async def _run(
     assert proc.stdout is not None
     assert proc.stderr is not None
     if stall is not None:
-        stall.working(lambda: process_cpu_seconds(proc.pid))
+        stall.writing(lambda: bytes_under(cwd))
     tail = bytearray()  # filled as stderr comes, so a stopped run still has its last words
     try:
         reader = (
