@@ -15,6 +15,7 @@ from core.accel import AccelTier
 from core.frames import SDR_TAGS
 from core.presets import Mp4Preset, OutputPreset, StepsPreset, StreamingPreset
 from core.probe import VideoStream
+from core.step_outputs import Frames, Preview
 
 _NVENC = {"libx264": "h264_nvenc", "libx265": "hevc_nvenc", "libsvtav1": "av1_nvenc"}
 # x264 speed presets -> NVENC's p1 (fastest) .. p7 (best); NVENC is fast enough at every
@@ -56,7 +57,7 @@ _PICTURE_ENCODERS = {"png": "png", "webp": "libwebp", "gif": "gif", "jpg": "mjpe
 
 def picture_formats(preset: StepsPreset) -> list[str]:
     """The picture formats a steps preset's frames and previews write."""
-    return [f for s in preset.steps if (f := getattr(s, "format", None)) in _PICTURE_ENCODERS]
+    return [s.format for s in preset.steps if isinstance(s, Frames | Preview)]
 
 
 def needed_encoders(preset: OutputPreset, tier: AccelTier) -> tuple[str, ...]:

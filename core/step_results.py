@@ -25,7 +25,7 @@ from core.publish import Upload, headers_for
 from core.scenes import parse_scenes
 from core.stage import Shape
 from core.step_branches import even_height
-from core.step_outputs import Frames, Preview, Quality, Scenes
+from core.step_outputs import Encode, Frames, Preview, Quality, Scenes
 from core.steps import Trim
 from core.steps_run import StepsRun
 
@@ -84,7 +84,7 @@ class StepResults:
             return _package(base, run.packages[target.index], target, out, job_id)
         if target.index in run.mp4s:
             outputs = [o.model_copy(update={"step": folder}) for o in run.mp4s[target.index]]
-            preset = getattr(step, "preset", None)
+            preset = step.preset if isinstance(step, Encode) else None
             uploads = [Upload(o.key.rsplit(f"{job_id}/", 1)[1], 0) for o in outputs]
             return base.model_copy(update={"preset": preset}), outputs, uploads
         if isinstance(step, Trim):
@@ -190,7 +190,7 @@ def _package(
     playback = {"hls": keyed[plan.master], **({"dash": keyed[plan.mpd]} if plan.mpd else {})}
     ladder = plan.ladder.decisions if plan.ladder else ()
     result = base.model_copy(update={
-        "preset": getattr(target.step, "preset", None),
+        "preset": target.step.preset if isinstance(target.step, Encode) else None,
         "renditions": renditions, "playback": playback, "qc": package.qc,
         "ladder": [LadderStep(rung=d.name, kept=d.kept, reason=d.reason) for d in ladder],
     })  # fmt: skip
