@@ -27,9 +27,10 @@ from core.commit import JobCommit
 from core.encoders import missing_encoder
 from core.errors import EncoderUnavailable
 from core.fallback import TierRun, run_on_tiers
-from core.jobs import JobResult, LadderStep, OutputFile, SourceInfo, output_key
+from core.jobs import JobResult, OutputFile, SourceInfo, output_key
 from core.limits import PipelineLimits
 from core.models import JobRequest, OutputLocation
+from core.package_result import package_fields
 from core.packaging import Package, StreamingPackager
 from core.phases import PhaseTimer
 from core.plan import CACHE_RESULT, CONTENT_TYPES, TranscodePlan, plan_mp4
@@ -38,7 +39,7 @@ from core.preflight import check_media, check_size
 from core.presets import Mp4Preset, OutputPreset, StepsPreset
 from core.probe import ProbeResult, parse_probe, public_probe
 from core.progress import EncodeProgress, ProgressThrottle, ProgressUpdate
-from core.publish import Publisher, Upload, headers_for
+from core.publish import Publisher, Upload
 from core.step_results import StepResults
 from core.steps_run import StepsRunner
 from core.verify import verify_mp4
@@ -226,43 +227,18 @@ class JobPipeline:
 
 
 def _streaming_fields(package: Package, out: OutputLocation, job_id: str) -> dict[str, Any]:
+    fields = package_fields(package, out, job_id)
     plan = package.plan
-    keyed = {p: output_key(out, job_id, p) for p in package.sizes}
-    manifests = [p for p in (plan.master, plan.mpd) if p]
-    pictures = sorted(p for p in package.sizes if p.startswith("thumbnails/"))
-    outputs = [
-        OutputFile(key=keyed[p], role=_role(p), content_type=headers_for(p)[0],
-                   size=package.sizes[p])
-        for p in manifests + pictures
-    ]  # fmt: skip
-    renditions = [
-        r.model_copy(update={"playlist": keyed.get(r.playlist, r.playlist)})
-        for r in package.renditions
-    ]
-    playback = {"hls": keyed[plan.master]}
-    if plan.mpd:
-        playback["dash"] = keyed[plan.mpd]
-    ladder = plan.ladder.decisions if plan.ladder else ()
     return {
-        "outputs": outputs, "encoder": plan.encoder, "renditions": renditions,
-        "playback": playback, "qc": package.qc, "notes": list(plan.notes),
-        "ladder": [LadderStep(rung=d.name, kept=d.kept, reason=d.reason) for d in ladder],
+        "outputs": fields.outputs, "encoder": plan.encoder, "renditions": fields.renditions,
+        "playback": fields.playback, "qc": package.qc, "notes": list(plan.notes),
+        "ladder": fields.ladder,
     }  # fmt: skip
 
 
 def _tier_fields(run: TierRun[Any]) -> dict[str, Any]:
     return {"accel_tier": run.tier.value, "fallback_reason": run.fallback_reason,
             "fallbacks": run.fallbacks}  # fmt: skip
-
-
-def _role(path: str) -> str:
-    if path.endswith(".m3u8"):
-        return "hls"
-    if path.endswith(".mpd"):
-        return "dash"
-    if "storyboard" in path:
-        return "storyboard"
-    return "poster" if path.endswith("poster.jpg") else "thumbnail"
 
 
 def _source_info(probe: ProbeResult) -> SourceInfo:

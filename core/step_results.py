@@ -16,8 +16,9 @@ from core.compile import SCAN_DIR, StepTarget
 from core.errors import InvalidMedia, TranscodeFailed
 from core.fallback import TierRun
 from core.hardening import InputGuard
-from core.jobs import LadderStep, OutputFile, StepResult, output_key
+from core.jobs import OutputFile, StepResult, output_key
 from core.models import OutputLocation
+from core.package_result import package_fields
 from core.packaging import Package
 from core.ports import JobDir, LocalFiles, MediaTool
 from core.probe import parse_probe
@@ -174,34 +175,11 @@ def _package(
     base: StepResult, package: Package, target: StepTarget, out: OutputLocation, job_id: str
 ) -> tuple[StepResult, list[OutputFile], list[Upload]]:
     """A streaming package's files under its step's folder, as a plain job lists them."""
-    folder, plan = target.folder, package.plan
-    keyed = {p: output_key(out, job_id, f"{folder}/{p}") for p in package.sizes}
-    manifests = [p for p in (plan.master, plan.mpd) if p]
-    pictures = sorted(p for p in package.sizes if p.startswith("thumbnails/"))
-    outputs = [
-        OutputFile(key=keyed[p], role=_role(p), content_type=headers_for(p)[0],
-                   size=package.sizes[p], step=folder)
-        for p in manifests + pictures
-    ]  # fmt: skip
-    renditions = [
-        r.model_copy(update={"playlist": keyed.get(r.playlist, r.playlist)})
-        for r in package.renditions
-    ]
-    playback = {"hls": keyed[plan.master], **({"dash": keyed[plan.mpd]} if plan.mpd else {})}
-    ladder = plan.ladder.decisions if plan.ladder else ()
+    fields = package_fields(package, out, job_id, target.folder)
     result = base.model_copy(update={
         "preset": target.step.preset if isinstance(target.step, Encode) else None,
-        "renditions": renditions, "playback": playback, "qc": package.qc,
-        "ladder": [LadderStep(rung=d.name, kept=d.kept, reason=d.reason) for d in ladder],
+        "renditions": fields.renditions, "playback": fields.playback, "qc": package.qc,
+        "ladder": fields.ladder,
     })  # fmt: skip
-    return result, outputs, [Upload(f"{folder}/{u.path}", u.tier) for u in package.files]
-
-
-def _role(path: str) -> str:
-    if path.endswith(".m3u8"):
-        return "hls"
-    if path.endswith(".mpd"):
-        return "dash"
-    if "storyboard" in path:
-        return "storyboard"
-    return "poster" if path.endswith("poster.jpg") else "thumbnail"
+    uploads = [Upload(f"{target.folder}/{u.path}", u.tier) for u in package.files]
+    return result, fields.outputs, uploads

@@ -1,0 +1,53 @@
+"""How a streaming package reads in a result: its manifests and pictures as outputs, its
+renditions with their playlists' keys, the playback URLs' keys and the ladder's decisions.
+The same for a preset job's package and for a steps job's encode (under its folder)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.jobs import LadderStep, OutputFile, Rendition, output_key
+from core.models import OutputLocation
+from core.packaging import Package
+from core.publish import headers_for
+
+
+@dataclass(frozen=True, slots=True)
+class PackageFields:
+    outputs: list[OutputFile]
+    renditions: list[Rendition]
+    playback: dict[str, str]  # "hls" / "dash" -> object key
+    ladder: list[LadderStep]
+
+
+def package_fields(
+    package: Package, out: OutputLocation, job_id: str, folder: str | None = None
+) -> PackageFields:
+    """``folder``: the step's folder the package was written under (None: the job's own)."""
+    plan = package.plan
+    keyed = {p: output_key(out, job_id, f"{folder}/{p}" if folder else p) for p in package.sizes}
+    manifests = [p for p in (plan.master, plan.mpd) if p]
+    pictures = sorted(p for p in package.sizes if p.startswith("thumbnails/"))
+    outputs = [
+        OutputFile(key=keyed[p], role=_role(p), content_type=headers_for(p)[0],
+                   size=package.sizes[p], step=folder)
+        for p in manifests + pictures
+    ]  # fmt: skip
+    renditions = [
+        r.model_copy(update={"playlist": keyed.get(r.playlist, r.playlist)})
+        for r in package.renditions
+    ]
+    playback = {"hls": keyed[plan.master], **({"dash": keyed[plan.mpd]} if plan.mpd else {})}
+    ladder = plan.ladder.decisions if plan.ladder else ()
+    decisions = [LadderStep(rung=d.name, kept=d.kept, reason=d.reason) for d in ladder]
+    return PackageFields(outputs, renditions, playback, decisions)
+
+
+def _role(path: str) -> str:
+    if path.endswith(".m3u8"):
+        return "hls"
+    if path.endswith(".mpd"):
+        return "dash"
+    if "storyboard" in path:
+        return "storyboard"
+    return "poster" if path.endswith("poster.jpg") else "thumbnail"
