@@ -101,6 +101,22 @@ class Outcome:
     bodies: dict[str, bytes] = field(default_factory=dict)  # key -> what was put from memory
 
 
+def local_pipeline(
+    objects: LocalObjects, tool: CountingMedia, limits: PipelineLimits
+) -> JobPipeline:
+    """The real pipeline on the CPU tier, over local 'objects' and the real tools."""
+    return JobPipeline(objects, tool, LocalDiskFiles(), limits,  # type: ignore[arg-type]
+                       lambda: datetime.now(UTC), CpuOnly())  # fmt: skip
+
+
+def job_dir(tmp_path: Path) -> JobDir:
+    """A job directory as the workspace makes one: ``tmp_path / "job"``, input and out."""
+    root = tmp_path / "job"
+    (root / "input").mkdir(parents=True)
+    (root / "out").mkdir()
+    return JobDir(root=root, source=root / "input" / "source", out=root / "out")
+
+
 def run_local(
     source: Path, tmp_path: Path, preset: OutputPreset = WEB, media: MediaLimits | None = None,
     resources: ResourceLimits = NO_LIMITS,
@@ -108,14 +124,10 @@ def run_local(
     """One attempt of the real pipeline on ``source``, in ``tmp_path / "job"``; ``resources``:
     the kernel limits of each ffmpeg run (none unless asked)."""
     tool = CountingMedia()
-    limits = PipelineLimits(120.0, media or MediaLimits(), resources)
     objects = LocalObjects(source)
-    pipeline = JobPipeline(objects, tool, LocalDiskFiles(), limits,  # type: ignore[arg-type]
-                           lambda: datetime.now(UTC), CpuOnly())  # fmt: skip
-    root = tmp_path / "job"
-    (root / "input").mkdir(parents=True)
-    (root / "out").mkdir()
-    jobdir = JobDir(root=root, source=root / "input" / "source", out=root / "out")
+    pipeline = local_pipeline(objects, tool, PipelineLimits(120.0, media or MediaLimits(),
+                                                            resources))  # fmt: skip
+    jobdir = job_dir(tmp_path)
     request = JobRequest(
         input=S3ObjectRef(bucket="ffapi-input", key="incoming/upload"),
         output=OutputLocation(bucket="ffapi-output", prefix="outputs"),

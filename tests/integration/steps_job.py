@@ -11,22 +11,18 @@ import json
 import shutil
 import subprocess
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from core.errors import FfapiError, InputNotFound
-from core.fallback import CpuOnly
 from core.jobs import JobResult, resolve_preset
 from core.limits import PipelineLimits
 from core.models import JobRequest, S3ObjectRef
-from core.pipeline import JobPipeline
-from core.ports import JobDir, ObjectInfo
+from core.ports import ObjectInfo
 from core.preflight import MediaLimits
 from core.presets import builtin_catalog
 from core.progress import ProgressUpdate
-from infra.workspace import LocalDiskFiles
-from tests.integration.local_job import CountingMedia, LocalObjects
+from tests.integration.local_job import CountingMedia, LocalObjects, job_dir, local_pipeline
 
 INPUT_KEY = "library/talk.mp4"
 
@@ -81,12 +77,8 @@ def run_steps(
     objects = KeyedObjects({INPUT_KEY: source, **(attached or {})})
     limits = PipelineLimits(300.0, media or MediaLimits(), progress_interval=0.0,
                             progress_step=0.0)  # fmt: skip
-    pipeline = JobPipeline(objects, tool, LocalDiskFiles(), limits,  # type: ignore[arg-type]
-                           lambda: datetime.now(UTC), CpuOnly())  # fmt: skip
-    root = tmp_path / "job"
-    (root / "input").mkdir(parents=True)
-    (root / "out").mkdir()
-    jobdir = JobDir(root=root, source=root / "input" / "source", out=root / "out")
+    pipeline = local_pipeline(objects, tool, limits)
+    jobdir = job_dir(tmp_path)
     outcome = StepsOutcome(None, 0, jobdir.out, published=objects.published)
     try:
         outcome.result = asyncio.run(
