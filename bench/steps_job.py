@@ -77,6 +77,8 @@ async def job_once(
             await c.s3.upload_file(str(clip), settings.input_bucket, key)
             await c.s3.upload_file(str(logo), settings.input_bucket, LOGO_KEY)
             queue = await c.sqs.get_queue_url(QueueName=settings.jobs_queue)
+            if rt.accel is not None:  # as the service does at start, before its first job
+                await rt.accel.refresh(fresh=False)
             stop = asyncio.Event()
             worker = asyncio.create_task(Worker(rt).run(stop))
             started = time.perf_counter()

@@ -13,6 +13,7 @@ other. An attempt that finds ``job.json`` already there adopts it and encodes no
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable
@@ -40,6 +41,7 @@ from core.presets import Mp4Preset, OutputPreset, StepsPreset
 from core.probe import ProbeResult, parse_probe, public_probe
 from core.progress import EncodeProgress, ProgressThrottle, ProgressUpdate
 from core.publish import Publisher, Upload
+from core.stage import Attached
 from core.step_results import StepResults
 from core.steps_run import StepsRunner
 from core.verify import verify_mp4
@@ -82,19 +84,24 @@ class JobPipeline:
             # An earlier attempt committed and died before recording it: its result stands.
             log.info("job.adopted", committed_by_attempt=committed.attempt)
             return committed.model_copy(update={"attempt": attempt})
-        with timer.phase("download"):
-            await self._objects.download(request.input, jobdir.source)
-        media = self._limits.media
-        with timer.phase("probe"):
-            probe_doc = await self._media.probe(jobdir.source, media.guard)
-            probe = parse_probe(probe_doc)
-            # before any plan or encode: a refusal here is the job's answer
-            check_media(probe, media, preset)
+        # the objects the steps name come down while the input does and is probed
+        attaching = (
+            asyncio.create_task(self._steps.fetch(preset, request.input.bucket, jobdir))
+            if isinstance(preset, StepsPreset) else None
+        )  # fmt: skip
+        try:
+            probe_doc, probe = await self._source(request, preset, jobdir, timer)
+        except BaseException:
+            await _abandon(attaching)
+            raise
         total = (probe.video.duration if probe.video else 0.0) or probe.duration
         progress = self._progress(total, report)
         if isinstance(preset, StepsPreset):
-            fields, written = await self._run_steps(preset, request, probe, jobdir, job_id, timer,
-                                                    report)  # fmt: skip
+            assert attaching is not None
+            with timer.phase("download"):
+                attached = await attaching
+            fields, written = await self._run_steps(preset, request, probe, attached, jobdir,
+                                                    job_id, timer, report)  # fmt: skip
         elif isinstance(preset, Mp4Preset):
             fields, written = await self._mp4(preset, probe, jobdir, out, job_id, timer, progress)
         else:
@@ -109,7 +116,7 @@ class JobPipeline:
                     timer,
                     choice,
                     progress,
-                    guard=media.guard,
+                    guard=self._limits.media.guard,
                     limits=self._limits.resources.for_tier(choice.tier),
                 ),
                 lambda: self._packager.discard(jobdir),
@@ -133,6 +140,20 @@ class JobPipeline:
         )  # fmt: skip
         # job.json goes last: it is the commit marker, and it lists what came before it.
         return await self._commit.commit(result)
+
+    async def _source(
+        self, request: JobRequest, preset: OutputPreset, jobdir: JobDir, timer: PhaseTimer
+    ) -> tuple[dict[str, Any], ProbeResult]:
+        """The input downloaded and probed, and refused here if it is not what the job
+        can take: before any plan or encode, a refusal is the job's answer."""
+        with timer.phase("download"):
+            await self._objects.download(request.input, jobdir.source)
+        media = self._limits.media
+        with timer.phase("probe"):
+            probe_doc = await self._media.probe(jobdir.source, media.guard)
+            probe = parse_probe(probe_doc)
+            check_media(probe, media, preset)
+        return probe_doc, probe
 
     def admit(self, request: JobRequest, preset: OutputPreset) -> None:
         """Refuse, permanently, what no worker would take. The dispatcher asks before it
@@ -180,13 +201,12 @@ class JobPipeline:
         return fields, [output_key(out, job_id, p.name) for p in plan.outputs]
 
     async def _run_steps(
-        self, preset: StepsPreset, request: JobRequest, probe: ProbeResult, jobdir: JobDir,
-        job_id: str, timer: PhaseTimer, report: Report | None,
+        self, preset: StepsPreset, request: JobRequest, probe: ProbeResult,
+        attached: dict[str, Attached], jobdir: JobDir, job_id: str, timer: PhaseTimer,
+        report: Report | None,
     ) -> tuple[dict[str, Any], list[str]]:  # fmt: skip
         out = request.output
         assert out is not None
-        with timer.phase("download"):
-            attached = await self._steps.fetch(preset, request.input.bucket, jobdir)
         run = await self._steps.run(
             preset, probe, attached, jobdir, out, job_id, timer,
             lambda total: self._progress(total, report),
@@ -224,6 +244,14 @@ class JobPipeline:
         content_type = CONTENT_TYPES[".json"]
         size = await self._objects.put_bytes(body, out.bucket, key, content_type, CACHE_RESULT)
         return OutputFile(key=key, role=role, content_type=content_type, size=size)
+
+
+async def _abandon(task: asyncio.Task[Any] | None) -> None:
+    """Stop a side task the job no longer needs, and wait for it (its error, if any, is
+    not the job's: the one being raised is)."""
+    if task is not None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 def _streaming_fields(package: Package, out: OutputLocation, job_id: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ pictures share their size) so the result states their size.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -66,8 +67,11 @@ class StepResults:
         self, run: StepsRun, jobdir: JobDir, out: OutputLocation, job_id: str, tier: str
     ) -> StepsOutcome:
         steps, outputs, uploads = [], [], []
-        for target in run.plan.targets:
-            result, listed, files = await self._one(run, target, jobdir, out, job_id)
+        # each output read back at once: they are files apart, and each waits on ffprobe
+        found = await asyncio.gather(
+            *(self._one(run, target, jobdir, out, job_id) for target in run.plan.targets)
+        )
+        for target, (result, listed, files) in zip(run.plan.targets, found, strict=True):
             # the quality pass decodes on the CPU whatever tier made what it compares
             ran = "cpu" if isinstance(target.step, Quality) else tier
             steps.append(result.model_copy(update={"tier": ran, "files": len(files)}))

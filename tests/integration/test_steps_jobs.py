@@ -114,6 +114,18 @@ def test_a_missing_overlay_image_is_named(talk, tmp_path: Path) -> None:
     assert outcome.transcodes == 0
 
 
+def test_an_unreadable_input_is_the_answer_whatever_its_steps_name(tmp_path: Path) -> None:
+    # the overlay image is fetched while the input is probed: the input's refusal stands,
+    # the image's (missing too) is not reported in its place
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"not a video at all" * 1000)
+    outcome = run_steps(junk, tmp_path, EXAMPLE)
+    assert outcome.error is not None
+    assert outcome.error.code == "invalid_media"
+    assert not outcome.error.message.startswith("steps[")
+    assert outcome.transcodes == 0
+
+
 def test_a_trim_past_the_end_is_refused_before_any_encode(talk, tmp_path: Path) -> None:
     clip, _ = talk
     steps = [{"op": "trim", "start": 30.0}, {"op": "encode", "preset": "mp4-480p"}]
