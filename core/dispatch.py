@@ -242,7 +242,7 @@ class Dispatcher:
         report = ProgressReporter(job_id, attempt, context, self._jobs, announce, self._now)
         try:
             self._pipeline.admit(request, preset)
-            async with self._workspace.job_dir(job_id, request.input.size) as jobdir:
+            async with self._workspace.job_dir(job_id, request.job_bytes()) as jobdir:
                 result = await self._pipeline.run(job_id, request, preset, jobdir, attempt, report)
         except BaseException:
             report.cancel()  # a failed job's progress is moot; it must not outlive the attempt

@@ -99,6 +99,13 @@ class JobRequest(_Strict):
         bucket unless it names its own."""
         return step_objects(self.steps or (), self.input.bucket)
 
+    def job_bytes(self) -> int | None:
+        """What the job downloads: the input and every object its steps name, as their
+        HEADs said (None while the input's size is not known)."""
+        if self.input.size is None:
+            return None
+        return self.input.size + sum(ref.size or 0 for _, ref in self.step_objects())
+
 
 def step_objects(steps: tuple[object, ...], bucket: str) -> tuple[tuple[str, S3ObjectRef], ...]:
     found: list[tuple[str, S3ObjectRef]] = []
@@ -114,5 +121,9 @@ def step_objects(steps: tuple[object, ...], bucket: str) -> tuple[tuple[str, S3O
 
 def _ref(obj: StepObject, bucket: str) -> S3ObjectRef:
     return S3ObjectRef(
-        bucket=obj.bucket or bucket, key=obj.key, version_id=obj.version_id, etag=obj.etag
+        bucket=obj.bucket or bucket,
+        key=obj.key,
+        version_id=obj.version_id,
+        etag=obj.etag,
+        size=obj.size,
     )

@@ -45,4 +45,4 @@ async def _pin(objects: ObjectStore, obj: StepObject, bucket: str, where: str) -
             f"{where}: the object was overwritten since the request named it; the newer "
             "object is a job of its own"
         )
-    return obj.model_copy(update={"etag": obj.etag or info.etag})
+    return obj.model_copy(update={"etag": obj.etag or info.etag, "size": info.size})

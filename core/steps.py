@@ -50,6 +50,8 @@ class StepObject(_Step):
         Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
         | None
     ) = None
+    # Its size as the same HEAD saw it: the disk reserved for the job counts it.
+    size: Annotated[int, Field(ge=0)] | None = None
 
 
 class _Span(_Step):

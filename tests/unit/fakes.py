@@ -193,7 +193,7 @@ class FakePipeline:
             raise outcome
         assert request.output is not None
         return JobResult(
-            job_id=job_id, input=request.input, preset=request.preset, output=request.output,
+            job_id=job_id, input=request.input, preset=request.preset_name, output=request.output,
             source=SourceInfo(format="mov", duration=10.0, size=1000), outputs=[],
             encoder="libx264", attempt=attempt, started_at=NOW, completed_at=NOW,
             correlation_id=request.correlation_id, metadata=request.metadata,

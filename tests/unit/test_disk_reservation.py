@@ -4,6 +4,7 @@ a worker short of room hands the job back (transiently) instead of filling its d
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 from core.dispatch import Dispatcher, DispatchSettings, Disposition, Outcome, QueueMessage
@@ -66,3 +67,24 @@ def test_an_input_over_the_limit_fails_permanently_even_on_a_short_disk() -> Non
     assert job.error is not None
     assert (job.error.code, job.error.retryable) == ("input_too_large", False)
     assert workspace.reserved == []
+
+
+def test_the_objects_a_steps_job_names_are_reserved_with_its_input() -> None:
+    objects = FakeObjects({
+        ("ffapi-input", "in.mp4"): ObjectInfo(size=SIZE, etag="e0", version_id=None),
+        ("ffapi-input", "outro.mp4"): ObjectInfo(size=3_000_000, etag="e1", version_id=None),
+    })  # fmt: skip
+    body = json.dumps({
+        "version": 2, "input": {"bucket": "ffapi-input", "key": "in.mp4"},
+        "steps": [{"op": "concat", "inputs": [{"key": "outro.mp4"}]},
+                  {"op": "encode", "preset": "mp4-480p"}],
+    })  # fmt: skip
+    workspace = FakeWorkspace()
+    dispatcher = Dispatcher(
+        DispatchSettings(INTAKE, builtin_catalog(), 60, 3),
+        objects, FakeJobs(), FakeEvents(), workspace, FakePipeline(None),  # type: ignore[arg-type]
+        lambda: NOW,
+    )  # fmt: skip
+    outcome = asyncio.run(dispatcher.handle(QueueMessage("msg-1", body, 1)))
+    assert outcome.jobs[0].status == "COMPLETED"
+    assert workspace.reserved == [SIZE + 3_000_000]

@@ -22,7 +22,7 @@ class Heads:
     async def head(self, ref: S3ObjectRef) -> ObjectInfo:
         if ref.key not in self.etags:
             raise InputNotFound("the object does not exist")
-        return ObjectInfo(size=1, etag=self.etags[ref.key], version_id=None)
+        return ObjectInfo(size=len(ref.key) * 1000, etag=self.etags[ref.key], version_id=None)
 
 
 def request(**image: Any) -> JobRequest:
@@ -47,6 +47,15 @@ def job_id(req: JobRequest) -> str:
 def test_every_object_is_pinned_with_its_etag() -> None:
     pinned = pin(Heads({"outro.mp4": "o1", "logo.png": "l1"}), request())
     assert [ref.etag for _, ref in pinned.step_objects()] == ["o1", "l1"]
+
+
+def test_the_job_counts_the_bytes_of_every_object_it_downloads() -> None:
+    req = request()
+    sized = req.model_copy(update={"input": req.input.model_copy(update={"size": 7})})
+    pinned = pin(Heads({"outro.mp4": "o1", "logo.png": "l1"}), sized)
+    assert [ref.size for _, ref in pinned.step_objects()] == [9000, 8000]
+    assert pinned.job_bytes() == 7 + 9000 + 8000
+    assert req.job_bytes() is None  # the input not HEADed yet: nothing to reserve by
 
 
 def test_a_replaced_logo_is_a_job_of_its_own() -> None:
