@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from core.accel import CPU_ONLY, AccelTier, TierChoice
+from core.audio_branch import audio_branch
 from core.encode_branch import mp4_branch, streaming_branch
 from core.encoders import encoder_reserve_mib
 from core.errors import InvalidMessage, UnsupportedMedia
@@ -28,6 +29,7 @@ from core.stage import CHAIN_PIX_FMT, Attached, Branch, Chain, shaped_probe
 from core.step_branches import frame_times, frames_branch, preview_branch, scenes_branch
 from core.step_outputs import (
     MAX_FRAMES,
+    Audio,
     Encode,
     Frames,
     OutputStep,
@@ -136,7 +138,7 @@ def _targets(
         targets.append(target)
     for index, folder in step_folders(preset.steps).items():
         step = preset.steps[index]
-        assert isinstance(step, Encode | Frames | Preview | Scenes | Quality)
+        assert isinstance(step, Encode | Frames | Preview | Scenes | Quality | Audio)
         target, branch = _output(preset, step, index, folder, chain, out, choice)
         targets.append(target)
         if branch is not None:
@@ -178,6 +180,10 @@ def _output(
         return StepTarget(index, step, folder), scenes_branch(
             step, shape, out, folder, video, tag, scan
         )
+    if isinstance(step, Audio):
+        if chain.audio is None:
+            raise UnsupportedMedia(f"steps[{index}] (audio): the input has no sound")
+        return StepTarget(index, step, folder), audio_branch(step, out, folder, _label(index, "a"))
     return StepTarget(index, step, folder), None  # quality: a pass of its own, afterwards
 
 

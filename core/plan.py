@@ -36,6 +36,11 @@ CONTENT_TYPES = {
     ".m4s": "video/iso.segment",  # IANA's type for ISO BMFF media segments
     ".ts": "video/mp2t",
     ".vtt": "text/vtt",
+    ".mp3": "audio/mpeg",
+    ".m4a": "audio/mp4",
+    ".opus": "audio/ogg",
+    ".flac": "audio/flac",
+    ".wav": "audio/wav",
 }
 # Segments and pictures never change under their name (a job's outputs live under its own
 # id); manifests and the result may be rewritten by a retried attempt, so they stay short.

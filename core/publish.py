@@ -18,7 +18,8 @@ from core.models import OutputLocation
 from core.plan import CACHE_IMMUTABLE, CACHE_MANIFEST, CONTENT_TYPES
 from core.ports import ObjectStore
 
-_IMMUTABLE_SUFFIXES = (".m4s", ".ts", ".jpg", ".png", ".webp", ".gif", ".mp4", ".mkv")
+_IMMUTABLE_SUFFIXES = (".m4s", ".ts", ".jpg", ".png", ".webp", ".gif", ".mp4", ".mkv", ".mp3",
+                       ".m4a", ".opus", ".flac", ".wav")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,9 @@
 """The output steps of a job: each writes files under its own folder of the job's output.
 
 ``encode`` (any preset, ladders included), ``frames``, ``preview`` (GIF or WebP),
-``scenes`` (``scenes.json`` and a picture per scene) and ``quality`` (SSIM and PSNR of every
-encoded rendition against the transformed source). The one union of every step, and the
-rules a list of them obeys, are here too.
+``scenes`` (``scenes.json`` and a picture per scene), ``quality`` (SSIM and PSNR of every
+encoded rendition against the transformed source) and ``audio`` (the sound in a file).
+The one union of every step, and the rules a list of them obeys, are here too.
 """
 
 from __future__ import annotations
@@ -96,10 +96,41 @@ class Quality(_Output):
     op: Literal["quality"]
 
 
-OutputStep = Encode | Frames | Preview | Scenes | Quality
+AudioFormat = Literal["mp3", "aac", "m4a", "opus", "flac", "wav"]
+LOSSLESS = frozenset({"flac", "wav"})
+SampleRate = Literal[8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 96000]
+# libopus encodes at these rates only; MP3 (MPEG-1/2/2.5 layer III) tops out at 48 kHz
+_OPUS_RATES = frozenset({8000, 12000, 16000, 24000, 48000})
+
+
+class Audio(_Output):
+    """The sound alone, in a file of its own: MP3, AAC (in an ``.m4a``; ``aac`` is the
+    same), Opus (in Ogg), FLAC or WAV; ``bitrate_kbps`` for the lossy ones, ``channels``
+    and ``sample_rate`` for any (None: the transformed sound's, 48 kHz)."""
+
+    op: Literal["audio"]
+    format: AudioFormat = "m4a"
+    bitrate_kbps: Annotated[int, Field(ge=8, le=512)] | None = None
+    channels: Annotated[int, Field(ge=1, le=8)] | None = None
+    sample_rate: SampleRate | None = None
+
+    @model_validator(mode="after")
+    def _fits_the_format(self) -> Audio:
+        if self.bitrate_kbps is not None and self.format in LOSSLESS:
+            raise ValueError(f"bitrate_kbps: {self.format} is lossless; give no bitrate")
+        if self.format == "mp3" and (self.channels or 0) > 2:
+            raise ValueError("channels: MP3 holds at most 2")
+        if self.format == "mp3" and (self.sample_rate or 0) > 48000:
+            raise ValueError("sample_rate: MP3 goes up to 48000")
+        if self.format == "opus" and self.sample_rate and self.sample_rate not in _OPUS_RATES:
+            raise ValueError("sample_rate: Opus takes 8000, 12000, 16000, 24000 or 48000")
+        return self
+
+
+OutputStep = Encode | Frames | Preview | Scenes | Quality | Audio
 Step = Annotated[
     Trim | Concat | Crop | Scale | Rotate | Flip | Fps | Speed | Overlay | Text
-    | Encode | Frames | Preview | Scenes | Quality,
+    | Encode | Frames | Preview | Scenes | Quality | Audio,
     Field(discriminator="op"),
 ]  # fmt: skip
 StepList = Annotated[tuple[Step, ...], Field(strict=False, min_length=1, max_length=MAX_STEPS)]
@@ -111,8 +142,8 @@ def steps_problem(steps: tuple[object, ...]) -> str | None:
     outputs = [i for i, op in enumerate(ops) if op not in TRANSFORM_OPS]
     if not outputs and not (len(steps) == 1 and _copies(steps[0])):
         return (
-            "steps: at least one output step (encode, frames, preview, scenes, quality; a "
-            "keyframe trim alone writes its stream copy)"
+            "steps: at least one output step (encode, frames, preview, scenes, quality, "
+            "audio; a keyframe trim alone writes its stream copy)"
         )
     first = outputs[0] if outputs else len(ops)
     late = [i for i, op in enumerate(ops) if op in TRANSFORM_OPS and i > first]

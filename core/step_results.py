@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from core.audio_branch import audio_name
 from core.compile import SCAN_DIR, StepTarget
 from core.errors import InvalidMedia, TranscodeFailed
 from core.fallback import TierRun
@@ -27,13 +28,17 @@ from core.publish import Upload, headers_for
 from core.scenes import parse_scenes
 from core.stage import Shape
 from core.step_branches import even_height
-from core.step_outputs import Encode, Frames, Preview, Quality, Scenes
+from core.step_outputs import Audio, Encode, Frames, Preview, Quality, Scenes
 from core.steps import Trim
 from core.steps_run import StepsRun
 
 EVENT_SCENES = 100  # scenes an event names; scenes.json lists every one
 _CLIPS = InputGuard(formats=("mov", "matroska"), codecs=None, max_pixels=None, max_streams=None)
 _PICTURE_ROLES = {"frames": "frame", "preview": "preview", "scenes": "scene"}
+# Our own sound files, read back: the muxers the audio step writes with (headers only).
+_SOUNDS = InputGuard(
+    formats=("mov", "mp3", "ogg", "flac", "wav"), codecs=None, max_pixels=None, max_streams=None
+)
 # Our own pictures, read back: the formats the steps write (no decoding: headers only).
 _PICTURES = InputGuard(
     formats=("image2", "jpeg_pipe", "png_pipe", "webp_pipe", "gif"), codecs=None,
@@ -92,8 +97,9 @@ class StepResults:
             preset = step.preset if isinstance(step, Encode) else None
             uploads = [Upload(o.key.rsplit(f"{job_id}/", 1)[1], 0) for o in outputs]
             return base.model_copy(update={"preset": preset}), outputs, uploads
-        if isinstance(step, Trim):
-            outputs = await self._clip(target, jobdir, out, job_id)
+        if isinstance(step, Trim | Audio):
+            read = self._clip if isinstance(step, Trim) else self._sound
+            outputs = await read(target, jobdir, out, job_id)
             uploads = [Upload(o.key.rsplit(f"{job_id}/", 1)[1], 0) for o in outputs]
             return base, outputs, uploads
         extra: dict[str, Any] = {}
@@ -159,6 +165,25 @@ class StepResults:
                 width=video.width if video else None, height=video.height if video else None,
             ))  # fmt: skip
         return found
+
+    async def _sound(
+        self, target: StepTarget, jobdir: JobDir, out: OutputLocation, job_id: str
+    ) -> list[OutputFile]:
+        """The audio step's file, read back: it must open as the sound it claims to be."""
+        assert isinstance(target.step, Audio)
+        path = f"{target.folder}/{audio_name(target.step)}"
+        sizes = await self._files.sizes(jobdir.out / target.folder)
+        try:
+            info = parse_probe(await self._media.probe(jobdir.out / path, _SOUNDS))
+        except InvalidMedia as exc:
+            raise TranscodeFailed(f"{path} is unreadable: {exc.message}") from exc
+        if info.audio is None or info.duration <= 0:
+            raise TranscodeFailed(f"{path} holds no sound")
+        return [OutputFile(
+            key=output_key(out, job_id, path), role="audio", step=target.folder,
+            content_type=headers_for(path)[0], size=sizes[audio_name(target.step)],
+            duration=info.duration,
+        )]  # fmt: skip
 
     async def _picture_size(
         self, jobdir: JobDir, folder: str, names: list[str]

@@ -217,6 +217,9 @@ EXPECTED: dict[str, Expectation] = {
         "library/talk.mp4", ("preview", "preview"), "outputs/preview"
     ),
     "job-request-steps-scenes.json": Steps("library/talk.mp4", ("scenes",), "outputs/scenes"),
+    "job-request-steps-audio.json": Steps(
+        "library/talk.mp4", ("trim", "audio", "audio"), "outputs/audio"
+    ),
     "job-request-steps-quality.json": Steps(
         "library/talk.mp4",
         ("encode", "encode", "quality"),

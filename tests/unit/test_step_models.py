@@ -64,6 +64,11 @@ ACCEPTED = [
     {"op": "scenes", "threshold": 0.05, "thumbnails": False},
     {"op": "scenes", "threshold": 1.0, "width": 1920},
     {"op": "quality", "name": "scores"},
+    {"op": "audio"},
+    {"op": "audio", "format": "mp3", "bitrate_kbps": 8, "channels": 2, "sample_rate": 48000},
+    {"op": "audio", "format": "opus", "bitrate_kbps": 512, "channels": 8, "sample_rate": 24000},
+    {"op": "audio", "format": "flac", "channels": 1, "sample_rate": 96000},
+    {"op": "audio", "format": "wav", "sample_rate": 8000},
 ]
 
 
@@ -171,6 +176,20 @@ REFUSED = [
     pytest.param({"op": "scenes", "threshold": 0.01}, "greater than or equal", id="scenes-low"),
     pytest.param({"op": "scenes", "threshold": 1.5}, "less than or equal", id="scenes-high"),
     pytest.param({"op": "quality", "vmaf": True}, "Extra inputs", id="quality-extra"),
+    pytest.param(
+        {"op": "audio", "format": "flac", "bitrate_kbps": 500}, "lossless", id="audio-flac-rate"
+    ),
+    pytest.param({"op": "audio", "format": "mp3", "channels": 6}, "at most 2", id="audio-mp3-5.1"),
+    pytest.param(
+        {"op": "audio", "format": "mp3", "sample_rate": 96000}, "up to 48000", id="audio-mp3-96k"
+    ),
+    pytest.param(
+        {"op": "audio", "format": "opus", "sample_rate": 44100}, "Opus takes", id="audio-opus-44k"
+    ),
+    pytest.param({"op": "audio", "sample_rate": 44000}, "44100", id="audio-rate-44000"),
+    pytest.param({"op": "audio", "bitrate_kbps": 4}, "greater than or equal", id="audio-4k"),
+    pytest.param({"op": "audio", "channels": 9}, "less than or equal to 8", id="audio-9ch"),
+    pytest.param({"op": "audio", "format": "aiff"}, "'mp3'", id="audio-aiff"),
     pytest.param({"op": "transcode"}, "does not match any of the expected tags", id="unknown-op"),
     pytest.param({"preset": "web-hls"}, "Unable to extract tag", id="no-op"),
 ]

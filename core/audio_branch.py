@@ -1,0 +1,54 @@
+"""The ``audio`` step's branch of a steps pass: the transformed sound, encoded alone.
+
+It takes its own copy of the chain's sound (the compiler's ``asplit`` gives it a label) and
+writes one file under ``out / folder``. Every number in its options comes from the step's
+validated fields or from the format's defaults here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from core.stage import Branch
+from core.step_outputs import Audio
+
+
+@dataclass(frozen=True, slots=True)
+class AudioCodec:
+    encoder: str
+    muxer: str
+    extension: str
+    bitrate_kbps: int | None  # the default of a lossy codec; None: lossless
+
+
+# What each format is written as: the muxer named, never guessed from the extension.
+CODECS = {
+    "mp3": AudioCodec("libmp3lame", "mp3", "mp3", 192),
+    "aac": AudioCodec("aac", "ipod", "m4a", 160),
+    "m4a": AudioCodec("aac", "ipod", "m4a", 160),
+    "opus": AudioCodec("libopus", "ogg", "opus", 96),
+    "flac": AudioCodec("flac", "flac", "flac", None),
+    "wav": AudioCodec("pcm_s16le", "wav", "wav", None),
+}
+
+
+def audio_name(step: Audio) -> str:
+    """The file the step writes, under its folder."""
+    return f"audio.{CODECS[step.format].extension}"
+
+
+def audio_branch(step: Audio, out: PurePosixPath, folder: str, sound: str) -> Branch:
+    codec = CODECS[step.format]
+    rate = step.bitrate_kbps or codec.bitrate_kbps
+    options = [
+        "-map", sound, "-c:a", codec.encoder,
+        *(["-b:a", f"{rate}k"] if rate is not None else []),
+        *(["-ac", str(step.channels)] if step.channels else []),
+        *(["-ar", str(step.sample_rate)] if step.sample_rate else []),
+        *(["-movflags", "+faststart"] if codec.muxer == "ipod" else []),
+        "-map_metadata", "-1", "-f", codec.muxer,
+        f"file:{out / folder / audio_name(step)}",
+    ]  # fmt: skip
+    return Branch(graph=(), args=tuple(options), dirs=(folder,), takes_video=False,
+                  takes_audio=True)  # fmt: skip
