@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from core.presets import MAX_RUNGS, PresetName, Rung
 from core.step_outputs import StepList, steps_problem
-from core.steps import Concat, Overlay, StepObject
+from core.steps import Concat, Mix, Overlay, ReplaceAudio, StepObject
 from core.webhooks import MAX_JOB_WEBHOOKS, WebhookTarget
 
 # S3's own rules: 3-63 chars, lower-case letters, digits, dots and hyphens.
@@ -115,6 +115,13 @@ def step_objects(steps: tuple[object, ...], bucket: str) -> tuple[tuple[str, S3O
         elif isinstance(step, Concat):
             found += [
                 (f"steps[{i}].inputs[{j}]", _ref(o, bucket)) for j, o in enumerate(step.inputs)
+            ]
+        elif isinstance(step, ReplaceAudio):
+            found.append((f"steps[{i}].audio", _ref(step.audio, bucket)))
+        elif isinstance(step, Mix):
+            found += [
+                (f"steps[{i}].tracks[{j}].audio", _ref(t.audio, bucket))
+                for j, t in enumerate(step.tracks)
             ]
     return tuple(found)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from core.errors import FfapiError, InputChanged
 from core.models import JobRequest, S3ObjectRef
 from core.ports import ObjectStore
-from core.steps import Concat, Overlay, StepObject
+from core.steps import Concat, Mix, Overlay, ReplaceAudio, StepObject
 
 
 async def pin_step_objects(objects: ObjectStore, request: JobRequest) -> JobRequest:
@@ -30,8 +30,24 @@ async def pin_step_objects(objects: ObjectStore, request: JobRequest) -> JobRequ
                 for j, clip in enumerate(step.inputs)
             ]
             step = step.model_copy(update={"inputs": tuple(inputs)})
+        elif isinstance(step, ReplaceAudio | Mix):
+            step = await _pin_sound(objects, step, bucket, i)
         pinned.append(step)
     return request.model_copy(update={"steps": tuple(pinned)})
+
+
+async def _pin_sound(
+    objects: ObjectStore, step: ReplaceAudio | Mix, bucket: str, i: int
+) -> ReplaceAudio | Mix:
+    if isinstance(step, ReplaceAudio):
+        audio = await _pin(objects, step.audio, bucket, f"steps[{i}].audio")
+        return step.model_copy(update={"audio": audio})
+    tracks = [
+        t.model_copy(update={"audio": await _pin(objects, t.audio, bucket,
+                                                  f"steps[{i}].tracks[{j}].audio")})
+        for j, t in enumerate(step.tracks)
+    ]  # fmt: skip
+    return step.model_copy(update={"tracks": tuple(tracks)})
 
 
 async def _pin(objects: ObjectStore, obj: StepObject, bucket: str, where: str) -> StepObject:

@@ -19,7 +19,9 @@ from core.steps import (
     Crop,
     Flip,
     Fps,
+    Mix,
     Overlay,
+    ReplaceAudio,
     Rotate,
     Scale,
     Seconds,
@@ -129,8 +131,8 @@ class Audio(_Output):
 
 OutputStep = Encode | Frames | Preview | Scenes | Quality | Audio
 Step = Annotated[
-    Trim | Concat | Crop | Scale | Rotate | Flip | Fps | Speed | Overlay | Text
-    | Encode | Frames | Preview | Scenes | Quality | Audio,
+    Trim | Concat | Crop | Scale | Rotate | Flip | Fps | Speed | Overlay | Text | ReplaceAudio
+    | Mix | Encode | Frames | Preview | Scenes | Quality | Audio,
     Field(discriminator="op"),
 ]  # fmt: skip
 StepList = Annotated[tuple[Step, ...], Field(strict=False, min_length=1, max_length=MAX_STEPS)]

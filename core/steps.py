@@ -26,6 +26,7 @@ Corner = Literal["top-left", "top-right", "bottom-left", "bottom-right", "center
 Place = Literal["top-left", "top", "top-right", "center", "bottom-left", "bottom", "bottom-right"]
 MAX_STEPS = 32
 MAX_CONCAT_INPUTS = 8
+MAX_MIX_TRACKS = 8
 MAX_CAPTION_CHARS = 2000
 
 
@@ -200,10 +201,42 @@ class Text(_Span):
     box_color: Colour = "#00000099"
 
 
+Gain = Annotated[float, Field(ge=-60.0, le=20.0)]  # decibels
+
+
+class ReplaceAudio(_Step):
+    """The soundtrack swapped for another object's sound, cut or padded with silence to the
+    picture's length; ``gain_db`` raises or lowers it."""
+
+    op: Literal["replace_audio"]
+    audio: StepObject
+    gain_db: Gain = 0.0
+
+
+class MixTrack(_Step):
+    """A sound laid over the job's: from ``delay`` seconds into the picture, ``gain_db``
+    louder or softer; ``duck`` lowers it while the job's own sound (speech) plays."""
+
+    audio: StepObject
+    gain_db: Gain = 0.0
+    delay: Seconds = 0.0
+    duck: bool = False
+
+
+class Mix(_Step):
+    """Tracks from other objects mixed into the sound, which keeps its length."""
+
+    op: Literal["mix"]
+    tracks: Annotated[tuple[MixTrack, ...], Field(strict=False, min_length=1,
+                                                  max_length=MAX_MIX_TRACKS)]  # fmt: skip
+
+
 TransformStep = Annotated[
-    Trim | Concat | Crop | Scale | Rotate | Flip | Fps | Speed | Overlay | Text,
+    Trim | Concat | Crop | Scale | Rotate | Flip | Fps | Speed | Overlay | Text | ReplaceAudio
+    | Mix,
     Field(discriminator="op"),
-]
+]  # fmt: skip
 TRANSFORM_OPS = frozenset(
-    {"trim", "concat", "crop", "scale", "rotate", "flip", "fps", "speed", "overlay", "text"}
-)
+    {"trim", "concat", "crop", "scale", "rotate", "flip", "fps", "speed", "overlay", "text",
+     "replace_audio", "mix"}
+)  # fmt: skip

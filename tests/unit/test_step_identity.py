@@ -82,3 +82,21 @@ def test_an_object_overwritten_since_the_request_named_it_is_refused() -> None:
 def test_a_preset_request_is_left_as_it_is() -> None:
     plain = JobRequest(input=S3ObjectRef(bucket="ffapi-input", key="in.mp4"), preset="web-hls")
     assert pin(Heads({}), plain) is plain
+
+
+def test_the_sounds_a_job_mixes_are_pinned_too() -> None:
+    req = JobRequest.model_validate({
+        "version": 2, "input": {"bucket": "ffapi-input", "key": "in.mp4"},
+        "steps": [
+            {"op": "replace_audio", "audio": {"key": "song.mp3"}},
+            {"op": "mix", "tracks": [{"audio": {"key": "sfx.wav"}, "duck": True}]},
+            {"op": "encode", "preset": "mp4-480p"},
+        ],
+    })  # fmt: skip
+    pinned = pin(Heads({"song.mp3": "s1", "sfx.wav": "x1"}), req)
+    assert [ref.etag for _, ref in pinned.step_objects()] == ["s1", "x1"]
+    assert pinned.steps is not None
+    assert pinned.steps[1].tracks[0].duck  # the rest of the track as it was
+    with pytest.raises(InputNotFound) as missing:
+        pin(Heads({"song.mp3": "s1"}), req)
+    assert missing.value.message == "steps[1].tracks[0].audio: the object does not exist"

@@ -11,7 +11,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from core.models import STEPS_PRESET, JobRequest, S3ObjectRef
 from core.step_outputs import MAX_AT, MAX_FRAMES, Step, step_folders, steps_problem
-from core.steps import MAX_CAPTION_CHARS, MAX_CONCAT_INPUTS, MAX_STEPS, Trim
+from core.steps import MAX_CAPTION_CHARS, MAX_CONCAT_INPUTS, MAX_MIX_TRACKS, MAX_STEPS, Trim
 
 STEP: TypeAdapter[Any] = TypeAdapter(Step)
 INPUT = {"bucket": "ffapi-input", "key": "library/talk.mp4"}
@@ -64,6 +64,13 @@ ACCEPTED = [
     {"op": "scenes", "threshold": 0.05, "thumbnails": False},
     {"op": "scenes", "threshold": 1.0, "width": 1920},
     {"op": "quality", "name": "scores"},
+    {"op": "replace_audio", "audio": {"key": "music.mp3"}},
+    {"op": "replace_audio", "audio": {"key": "m.wav"}, "gain_db": -60.0},
+    {
+        "op": "mix",
+        "tracks": [{"audio": {"key": "m.mp3"}, "gain_db": 20, "delay": 86400, "duck": True}],
+    },
+    {"op": "mix", "tracks": [{"audio": {"key": f"t{i}.mp3"}} for i in range(MAX_MIX_TRACKS)]},
     {"op": "audio"},
     {"op": "audio", "format": "mp3", "bitrate_kbps": 8, "channels": 2, "sample_rate": 48000},
     {"op": "audio", "format": "opus", "bitrate_kbps": 512, "channels": 8, "sample_rate": 24000},
@@ -190,6 +197,33 @@ REFUSED = [
     pytest.param({"op": "audio", "bitrate_kbps": 4}, "greater than or equal", id="audio-4k"),
     pytest.param({"op": "audio", "channels": 9}, "less than or equal to 8", id="audio-9ch"),
     pytest.param({"op": "audio", "format": "aiff"}, "'mp3'", id="audio-aiff"),
+    pytest.param({"op": "replace_audio"}, "Field required", id="replace-no-audio"),
+    pytest.param(
+        {"op": "replace_audio", "audio": {"key": "m.mp3"}, "gain_db": 21},
+        "less than or equal",
+        id="replace-gain",
+    ),
+    pytest.param({"op": "mix", "tracks": []}, "at least 1", id="mix-empty"),
+    pytest.param(
+        {"op": "mix", "tracks": [{"audio": {"key": "m.mp3"}}] * (MAX_MIX_TRACKS + 1)},
+        "at most 8",
+        id="mix-9",
+    ),
+    pytest.param(
+        {"op": "mix", "tracks": [{"audio": {"key": "m.mp3"}, "delay": -1}]},
+        "greater than or equal",
+        id="mix-delay",
+    ),
+    pytest.param(
+        {"op": "mix", "tracks": [{"audio": {"key": "m.mp3"}, "duck": "yes"}]},
+        "boolean",
+        id="mix-duck-text",
+    ),
+    pytest.param(
+        {"op": "mix", "tracks": [{"audio": {"key": "m.mp3"}, "volume": 2}]},
+        "Extra inputs",
+        id="mix-extra",
+    ),
     pytest.param({"op": "transcode"}, "does not match any of the expected tags", id="unknown-op"),
     pytest.param({"preset": "web-hls"}, "Unable to extract tag", id="no-op"),
 ]
@@ -318,14 +352,20 @@ def test_step_objects_default_to_the_inputs_bucket() -> None:
             "steps": [
                 {"op": "concat", "inputs": [{"key": "a.mp4"}, {"bucket": "clips", "key": "b.mp4"}]},
                 {"op": "overlay", "image": {"key": "logo.png", "version_id": "v7"}},
+                {"op": "replace_audio", "audio": {"key": "song.mp3"}},
+                {"op": "mix", "tracks": [{"audio": {"key": "a.wav"}},
+                                         {"audio": {"bucket": "sfx", "key": "b.wav"}}]},
                 ENCODE,
             ],
         }
-    )
+    )  # fmt: skip
     assert request.step_objects() == (
         ("steps[0].inputs[0]", S3ObjectRef(bucket="ffapi-input", key="a.mp4")),
         ("steps[0].inputs[1]", S3ObjectRef(bucket="clips", key="b.mp4")),
         ("steps[1].image", S3ObjectRef(bucket="ffapi-input", key="logo.png", version_id="v7")),
+        ("steps[2].audio", S3ObjectRef(bucket="ffapi-input", key="song.mp3")),
+        ("steps[3].tracks[0].audio", S3ObjectRef(bucket="ffapi-input", key="a.wav")),
+        ("steps[3].tracks[1].audio", S3ObjectRef(bucket="sfx", key="b.wav")),
     )
     assert request.preset_name == STEPS_PRESET
 
