@@ -221,11 +221,17 @@ EXPECTED: dict[str, Expectation] = {
         "library/talk.mp4", ("trim", "audio", "audio"), "outputs/audio"
     ),
     "job-request-steps-replace-audio.json": Steps(
-        "library/talk.mp4", ("replace_audio", "encode"), "outputs/replace-audio", ("mp4-720p",),
+        "library/talk.mp4",
+        ("replace_audio", "encode"),
+        "outputs/replace-audio",
+        ("mp4-720p",),
         ("music/bed.mp3",),
     ),
     "job-request-steps-mix.json": Steps(
-        "library/talk.mp4", ("mix", "encode", "audio"), "outputs/mix", ("mp4-720p",),
+        "library/talk.mp4",
+        ("mix", "encode", "audio"),
+        "outputs/mix",
+        ("mp4-720p",),
         ("music/bed.mp3", "sfx/chime.wav"),
     ),
     "job-request-steps-quality.json": Steps(
