@@ -9,6 +9,7 @@ folder, exact versions in package-lock.json; ``./dev test`` runs it).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, NamedTuple
@@ -72,6 +73,12 @@ class PlayerReport:
 
 
 _REPORT = TypeAdapter(PlayerReport)
+
+
+def pinned(package: str) -> str:
+    """The version package.json pins for ``hls.js`` or ``dashjs``."""
+    wanted: dict[str, str] = json.loads((HERE / "package.json").read_text())["dependencies"]
+    return wanted[package]
 
 
 def hls_tracks(

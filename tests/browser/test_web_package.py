@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.players import PLAY_SECONDS, PlayerReport, dash_tracks, hls_tracks
+from tests.browser.players import PLAY_SECONDS, PlayerReport, dash_tracks, hls_tracks, pinned
 
 pytestmark = pytest.mark.browser
 
@@ -29,10 +29,13 @@ def check_plays_one_audio_track(report: PlayerReport) -> None:
 
 def test_hls_js_plays_the_web_package(web_package: Path) -> None:
     report = hls_tracks(web_package)
+    assert report.version == pinned("hls.js")  # the locked player, not another copy
     check_plays_one_audio_track(report)
     # hls.js lists the rendition by the master playlist's NAME (the preset's audio rendition).
     assert report.audio[0].name == "aac-128k"
 
 
 def test_dash_js_plays_the_web_package(web_package: Path) -> None:
-    check_plays_one_audio_track(dash_tracks(web_package))
+    report = dash_tracks(web_package)
+    assert report.version == pinned("dashjs")
+    check_plays_one_audio_track(report)
