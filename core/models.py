@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from core.presets import MAX_RUNGS, PresetName, Rung
 from core.step_outputs import StepList, steps_problem
-from core.steps import Concat, Overlay, StepObject
+from core.steps import Concat, Overlay, StepObject, Subtitles
 from core.webhooks import MAX_JOB_WEBHOOKS, WebhookTarget
 
 # S3's own rules: 3-63 chars, lower-case letters, digits, dots and hyphens.
@@ -109,6 +109,8 @@ def step_objects(steps: tuple[object, ...], bucket: str) -> tuple[tuple[str, S3O
             found += [
                 (f"steps[{i}].inputs[{j}]", _ref(o, bucket)) for j, o in enumerate(step.inputs)
             ]
+        elif isinstance(step, Subtitles) and step.source is not None:
+            found.append((f"steps[{i}].source", _ref(step.source, bucket)))
     return tuple(found)
 
 

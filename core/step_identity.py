@@ -12,7 +12,7 @@ from __future__ import annotations
 from core.errors import FfapiError, InputChanged
 from core.models import JobRequest, S3ObjectRef
 from core.ports import ObjectStore
-from core.steps import Concat, Overlay, StepObject
+from core.steps import Concat, Overlay, StepObject, Subtitles
 
 
 async def pin_step_objects(objects: ObjectStore, request: JobRequest) -> JobRequest:
@@ -30,6 +30,9 @@ async def pin_step_objects(objects: ObjectStore, request: JobRequest) -> JobRequ
                 for j, clip in enumerate(step.inputs)
             ]
             step = step.model_copy(update={"inputs": tuple(inputs)})
+        elif isinstance(step, Subtitles) and step.source is not None:
+            source = await _pin(objects, step.source, bucket, f"steps[{i}].source")
+            step = step.model_copy(update={"source": source})
         pinned.append(step)
     return request.model_copy(update={"steps": tuple(pinned)})
 

@@ -1,7 +1,8 @@
 """The steps of a job (request version 2): typed, bounded, discriminated by ``op``.
 
 Transforms change the picture or sound before any output (trim, concat, crop, scale,
-rotate, flip, fps, speed, overlay, text); outputs write files (:mod:`core.step_outputs`).
+rotate, flip, fps, speed, overlay, text, and subtitles: burnt in, or a sidecar track);
+outputs write files (:mod:`core.step_outputs`).
 A step never carries ffmpeg syntax: every field is a number within bounds, a choice from a
 closed set, an object in a bucket, or (``text``) words that reach ffmpeg through a file.
 :mod:`core.transforms` and :mod:`core.compile` turn a list of them into passes.
@@ -198,10 +199,31 @@ class Text(_Span):
     box_color: Colour = "#00000099"
 
 
+class Subtitles(_Step):
+    """A subtitle track: a file (SRT, WebVTT, ASS/SSA) or a text subtitle stream of the
+    input (``stream``, counted among its subtitle streams from 0). ``sidecar``: converted to
+    WebVTT and added to every streaming package the job's encodes make (and a plain ``.vtt``
+    beside it); ``burn``: drawn into the picture with libass."""
+
+    op: Literal["subtitles"]
+    source: StepObject | None = None
+    stream: Annotated[int, Field(ge=0, le=31)] | None = None
+    # a BCP 47 tag of letters, digits and hyphens ("eng", "en", "pt-BR", "zh-Hant")
+    language: Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$")]
+    mode: Literal["sidecar", "burn"] = "sidecar"
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Subtitles:
+        if (self.source is None) == (self.stream is None):
+            raise ValueError("give source or stream, not both")
+        return self
+
+
 TransformStep = Annotated[
-    Trim | Concat | Crop | Scale | Rotate | Flip | Fps | Speed | Overlay | Text,
+    Trim | Concat | Crop | Scale | Rotate | Flip | Fps | Speed | Overlay | Text | Subtitles,
     Field(discriminator="op"),
 ]
 TRANSFORM_OPS = frozenset(
-    {"trim", "concat", "crop", "scale", "rotate", "flip", "fps", "speed", "overlay", "text"}
-)
+    {"trim", "concat", "crop", "scale", "rotate", "flip", "fps", "speed", "overlay", "text",
+     "subtitles"}
+)  # fmt: skip

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from core.accel import AccelTier, TierChoice
+from core.chain_pass import refuse
 from core.compile import SCAN_DIR, StepsPlan, StepTarget, compile_steps
 from core.encoders import missing_encoder
 from core.errors import FfapiError, InputTooLong, InvalidMedia
@@ -40,6 +41,8 @@ from core.quality import (
     stats_files,
 )
 from core.stage import Attached, shaped_probe
+from core.subtitle_files import MAX_SUBTITLE_BYTES, subtitle_guard, subtitle_probe
+from core.subtitle_run import Sidecar, SidecarPackager, SubtitleConverter, SubtitleSources
 from core.verify import verify_mp4
 
 ATTACH_DIR = "attach"  # the step objects, under our own names (never the key's)
@@ -51,6 +54,7 @@ Progress = Callable[[EncodeProgress], None]
 @dataclass(slots=True)
 class StepsRun:
     plan: StepsPlan
+    sidecars: tuple[Sidecar, ...] = ()
     packages: dict[int, Package] = field(default_factory=dict)
     mp4s: dict[int, list[OutputFile]] = field(default_factory=dict)
     quality: QualityReport | None = None
@@ -116,8 +120,15 @@ class StepsRunner:
         media = self._limits.media
         info = await self._objects.head(ref)
         check_size(info.size, media, preset)
+        subtitles = where.endswith(".source")
+        if subtitles and (info.size or 0) > MAX_SUBTITLE_BYTES:
+            raise InvalidMedia(f"is {info.size} bytes; a subtitle file may have "
+                               f"{MAX_SUBTITLE_BYTES}")  # fmt: skip
         # the ETag pinned when the job was taken, if any: an object replaced since is refused
         await self._objects.download(ref.model_copy(update={"etag": ref.etag or info.etag}), path)
+        if subtitles:  # read by the subtitle demuxers only; converted before the pass
+            doc = await self._media.probe(path, subtitle_guard(media.guard))
+            return Attached(where, PurePosixPath(path), subtitle_probe(doc))
         image = where.endswith(".image")
         doc = await self._media.probe(path, image_guard(media.guard) if image else media.guard)
         probe = parse_probe(doc, still=image)
@@ -149,9 +160,12 @@ class StepsRunner:
                 attached, choice, self._limits.media.guard,
             )  # fmt: skip
             self._check_length(plan)
+            if sidecars and not any(t.package is not None for t in plan.encodes):
+                refuse(f"steps[{sidecars[0].index}] (subtitles): a sidecar track goes into a "
+                       "streaming package, and no encode step makes one")  # fmt: skip
             weights = (plan.main.weight, *((_quality_weight(plan),) if plan.quality else ()))
             passes = PassProgress(weights, sink(sum(weights)))
-            run = await self._main(plan, jobdir, out, job_id, timer, passes)
+            run = await self._main(plan, jobdir, out, job_id, timer, passes, sidecars)
             if plan.quality is not None:
                 with timer.phase("quality"):
                     run.quality = await self._quality(run, jobdir, passes)
@@ -160,6 +174,12 @@ class StepsRunner:
         async def discard() -> None:
             await self._packager.discard(jobdir)
 
+        sources = SubtitleSources(probe, PurePosixPath(jobdir.source), attached,
+                                  self._limits.media.guard)  # fmt: skip
+        converter = SubtitleConverter(self._media, self._files, self._limits.transcode_timeout,
+                                      self._limits.resources.for_tier(AccelTier.CPU))  # fmt: skip
+        with timer.phase("subtitles"):
+            sidecars = await converter.prepare(preset.steps, sources, jobdir.root)
         return await run_on_tiers(self._accel, attempt, discard, self._can_run(preset))
 
     def _can_run(self, preset: StepsPreset) -> Callable[[AccelTier], bool]:
@@ -177,7 +197,7 @@ class StepsRunner:
 
     async def _main(
         self, plan: StepsPlan, jobdir: JobDir, out: OutputLocation, job_id: str,
-        timer: PhaseTimer, passes: PassProgress,
+        timer: PhaseTimer, passes: PassProgress, sidecars: tuple[Sidecar, ...],
     ) -> StepsRun:  # fmt: skip
         files = self._files
         await files.make_dirs(jobdir.out, plan.dirs)
@@ -192,14 +212,20 @@ class StepsRunner:
                 passes.of(0, plan.chain.shape.duration),
                 limits.widened(plan.encoder_reserve_mib * 1024**2),
             )  # fmt: skip
-        run = StepsRun(plan)
+        run = StepsRun(plan, sidecars)
         shaped = shaped_probe(plan.chain.shape)
         for target in plan.encodes:
             if target.package is not None:
                 sub = JobDir(jobdir.root, jobdir.source, jobdir.out / target.folder)
-                run.packages[target.index] = await self._packager.finish(
+                package = await self._packager.finish(
                     target.package, shaped, sub, self._limits.transcode_timeout, timer, limits
                 )
+                if sidecars:
+                    with timer.phase("package"):
+                        package = await SidecarPackager(self._media, files).add(
+                            package, sub, sidecars
+                        )
+                run.packages[target.index] = package
             elif target.mp4 is not None:
                 with timer.phase("package"):
                     run.mp4s[target.index] = await verify_mp4(

@@ -18,10 +18,10 @@ from core.chain_pass import Pass, even, refuse, seconds
 from core.errors import InvalidMedia
 from core.frames import TONEMAP, deinterlace
 from core.hardening import InputGuard
-from core.overlays import draw_overlay, draw_text
+from core.overlays import burn_subtitles, draw_overlay, draw_text
 from core.probe import ProbeResult
 from core.stage import AUDIO_OUT, VIDEO_OUT, Attached, Chain, Shape
-from core.steps import Concat, Crop, Flip, Fps, Overlay, Rotate, Scale, Speed, Text, Trim
+from core.steps import Concat, Crop, Flip, Fps, Overlay, Rotate, Scale, Speed, Subtitles, Text, Trim
 
 MAX_FPS = 60.0
 DEFAULT_FPS = 30.0  # a source that states no rate
@@ -29,7 +29,9 @@ MAX_LONG_SIDE = 7680
 MAX_SHORT_SIDE = 4320
 MIN_SIDE = 16
 
-TransformStep = Trim | Concat | Crop | Scale | Rotate | Flip | Fps | Speed | Overlay | Text
+TransformStep = (
+    Trim | Concat | Crop | Scale | Rotate | Flip | Fps | Speed | Overlay | Text | Subtitles
+)
 _PICTURE_ONLY = (Crop, Scale, Rotate, Flip, Fps, Overlay, Text)
 
 
@@ -177,6 +179,8 @@ def _apply(
         draw_overlay(p, i, step, attached[f"steps[{i}].image"], guard)
     elif isinstance(step, Text):
         draw_text(p, i, step)
+    elif isinstance(step, Subtitles):
+        burn_subtitles(p, i, step)
     else:
         _picture(p, i, step)
 
