@@ -5,6 +5,7 @@ decoded picture; refusals naming the step and field."""
 from __future__ import annotations
 
 import re
+import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -211,3 +212,42 @@ def test_refusals_name_the_step_and_field(clip: Path, tmp_path: Path) -> None:
     assert "steps[0] (subtitles): a sidecar track goes into a streaming package" in str(
         nowhere.error
     )
+
+
+def _first_video_pts(segment: Path) -> float:
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time",
+         "-of", "csv=p=0", str(segment)],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    return min(float(line.strip(",")) for line in out.split() if line.strip(","))
+
+
+def test_an_input_stream_in_mpeg_ts_segments_maps_to_the_media_start(
+    clip: Path, tmp_path: Path
+) -> None:
+    """A text subtitle stream of the input (Matroska with SRT) as the sidecar of an hls-ts
+    package: its segments' X-TIMESTAMP-MAP names the first video PTS, which MPEG-TS does
+    not start at 0."""
+    srt = _write(tmp_path, "in.srt", ENGLISH_SRT)
+    mkv = make(tmp_path, "with-subs.mkv", "-i", str(clip), "-i", str(srt), "-map", "0",
+               "-map", "1", "-c", "copy", "-c:s", "srt")  # fmt: skip
+    steps = [{"op": "subtitles", "stream": 0, "language": "en"},
+             {"op": "encode", "preset": "hls-ts"}]  # fmt: skip
+    done = run_steps(mkv, tmp_path / "job", steps)
+    assert done.error is None, done.error
+    package = done.out / "encode"
+    master_path = next(package.rglob("master.m3u8"))
+    master = m3u8.load(str(master_path))
+    (track,) = [m for m in master.media if m.type == "SUBTITLES"]
+    assert track.language == "en"
+    video = m3u8.load(str(master_path.parent / master.playlists[0].uri))
+    first = master_path.parent / Path(master.playlists[0].uri).parent / video.segments[0].uri
+    expected = round(_first_video_pts(first) * 90000)
+    assert expected > 0  # the muxer's offset: a map of 0 would be wrong here
+    playlist = m3u8.load(str(master_path.parent / track.uri))
+    segment = (master_path.parent / track.uri).parent / playlist.segments[0].uri
+    assert segment.read_text().split("\n")[1] == (
+        f"X-TIMESTAMP-MAP=MPEGTS:{expected},LOCAL:00:00:00.000"
+    )
+    assert [c[2] for c in _cues(segment.read_text())][0].startswith("Hello")
