@@ -250,4 +250,4 @@ def test_an_input_stream_in_mpeg_ts_segments_maps_to_the_media_start(
     assert segment.read_text().split("\n")[1] == (
         f"X-TIMESTAMP-MAP=MPEGTS:{expected},LOCAL:00:00:00.000"
     )
-    assert [c[2] for c in _cues(segment.read_text())][0].startswith("Hello")
+    assert _cues(segment.read_text())[0][2].startswith("Hello")
