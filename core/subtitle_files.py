@@ -78,6 +78,15 @@ def convert_argv(
     )  # fmt: skip
 
 
+def plain_webvtt(text: str) -> str:
+    """A WebVTT file without its STYLE, REGION and NOTE blocks: ffmpeg 5.1's demuxer loses
+    every cue after a STYLE block, and a sidecar keeps no styling or regions anyway (a
+    player's CSS is its own; ``@import`` and ``url(...)`` never reach one)."""
+    blocks = re.split(r"\n[ \t]*\n", text.replace("\r\n", "\n").replace("\r", "\n"))
+    kept = [b for b in blocks if not b.lstrip().startswith(("STYLE", "REGION", "NOTE"))]
+    return "\n\n".join(kept) + "\n"
+
+
 def safe_ass(text: str) -> str:
     """An ASS script with only the sections libass draws from; a vector drawing refused."""
     if len(text) > MAX_ASS_BYTES:

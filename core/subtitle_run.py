@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from core.chain_pass import refuse
-from core.errors import FfapiError
+from core.errors import FfapiError, InvalidMedia
 from core.hardening import InputGuard, ResourceLimits
 from core.packaging import MEDIA_PLAYLISTS, SEGMENTS, Package
 from core.playlists import read_media, resolve
@@ -33,6 +33,7 @@ from core.subtitle_files import (
     TEXT_STREAM_CODECS,
     convert_argv,
     converted_name,
+    plain_webvtt,
     safe_ass,
     subtitle_guard,
 )
@@ -91,7 +92,7 @@ class SubtitleConverter:
                 if step.mode == "burn":
                     await self._files.write_text(root / converted_name(i, "burn"), safe_ass(text))
                 else:
-                    sidecars.append(Sidecar(i, step.language, parse_vtt(text)))
+                    sidecars.append(Sidecar(i, step.language, _cues(text)))
             except FfapiError as exc:
                 raise exc.at(where) from None
         return tuple(sidecars)
@@ -101,14 +102,32 @@ class SubtitleConverter:
         if step.source is not None:
             attached = sources.attached[f"steps[{i}].source"]
             guard = subtitle_guard(sources.guard)
-            flags = guard.flags(guard.demuxer(attached.probe.format_name))
-            argv = convert_argv(flags, attached.path, 0, dest, step.mode)
+            demuxer = guard.demuxer(attached.probe.format_name)
+            path = attached.path
+            if demuxer == "webvtt":  # its blocks that are no cues, left out first
+                path = PurePosixPath(f"{SUBS_DIR}/step-{i}.source.vtt")
+                plain = plain_webvtt(await self._text(Path(attached.path)))
+                await self._files.write_text(root / path, plain)
+            argv = convert_argv(guard.flags(demuxer), path, 0, dest, step.mode)
         else:
             stream = _input_stream(i, step, sources.probe)
             flags = sources.guard.flags(sources.guard.demuxer(sources.probe.format_name))
             argv = convert_argv(flags, sources.source, stream, dest, step.mode)
         await self._media.transcode(argv, root, self._timeout, None, self._limits)
-        return await self._files.read_text(root / dest)
+        return await self._text(root / dest)
+
+    async def _text(self, path: Path) -> str:
+        try:
+            return await self._files.read_text(path)
+        except UnicodeDecodeError:
+            raise InvalidMedia("is not UTF-8 text") from None
+
+
+def _cues(text: str) -> tuple[Cue, ...]:
+    cues = parse_vtt(text)
+    if not cues:  # a track with nothing to show is a broken file, not a silent success
+        raise InvalidMedia("has no cues")
+    return cues
 
 
 def _input_stream(i: int, step: Subtitles, probe: ProbeResult) -> int:

@@ -31,6 +31,11 @@ Last words
 """
 FRENCH_VTT = """WEBVTT
 
+STYLE
+::cue { color: yellow }
+
+NOTE a comment
+
 00:00:01.000 --> 00:00:02.000
 Bonjour
 
