@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from core.chain_pass import refuse
-from core.errors import FfapiError, InvalidMedia
+from core.errors import FfapiError, InvalidMedia, TranscodeFailed
 from core.hardening import InputGuard, ResourceLimits
 from core.packaging import MEDIA_PLAYLISTS, SEGMENTS, Package
 from core.playlists import read_media, resolve
@@ -113,7 +113,12 @@ class SubtitleConverter:
             stream = _input_stream(i, step, sources.probe)
             flags = sources.guard.flags(sources.guard.demuxer(sources.probe.format_name))
             argv = convert_argv(flags, sources.source, stream, dest, step.mode)
-        await self._media.transcode(argv, root, self._timeout, None, self._limits)
+        try:
+            await self._media.transcode(argv, root, self._timeout, None, self._limits)
+        except TranscodeFailed:
+            # the sender's file is all this run reads: its failure is the file's (an event
+            # over ffmpeg's ASS buffer, a broken encoding), and no retry reads it better
+            raise InvalidMedia("could not be read as subtitles") from None
         return await self._text(root / dest)
 
     async def _text(self, path: Path) -> str:
