@@ -84,7 +84,7 @@ def plain_webvtt(text: str) -> str:
     player's CSS is its own; ``@import`` and ``url(...)`` never reach one)."""
     blocks = re.split(r"\n[ \t]*\n", text.replace("\r\n", "\n").replace("\r", "\n"))
     kept = [b for b in blocks if not b.lstrip().startswith(("STYLE", "REGION", "NOTE"))]
-    return "\n\n".join(kept) + "\n"
+    return "\n\n".join(kept).rstrip("\n") + "\n"
 
 
 def safe_ass(text: str) -> str:

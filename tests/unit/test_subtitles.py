@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from core.errors import InvalidMedia
 from core.models import JobRequest
-from core.subtitle_files import safe_ass
+from core.subtitle_files import plain_webvtt, safe_ass, subtitle_probe
 from core.subtitle_manifests import SidecarTrack, master_with_subtitles, mpd_with_subtitles
 from core.subtitles import (
     MAX_CUES,
@@ -250,3 +250,33 @@ def test_a_burnt_track_may_follow_a_trim() -> None:
     burn = {**EN, "mode": "burn"}
     request = _request({"op": "trim", "start": 1.0}, burn, {"op": "encode", "preset": "mp4-480p"})
     assert request.steps is not None
+
+
+def test_a_webvtt_loses_its_style_region_and_note_blocks_only() -> None:
+    text = (
+        "WEBVTT\r\n\r\nSTYLE\r\n::cue { background: url(x) }\r\n\r\nREGION\r\nid:r\r\n\r\n"
+        "NOTE hi\r\n\r\n00:01.000 --> 00:02.000\r\nkept\r\n"
+    )
+    assert plain_webvtt(text) == "WEBVTT\n\n00:01.000 --> 00:02.000\nkept\n"
+
+
+@pytest.mark.parametrize(
+    "streams",
+    [
+        [],
+        [{"codec_type": "video", "codec_name": "png"}],
+        [{"codec_type": "subtitle", "codec_name": "dvd_subtitle"}],
+        [{"codec_type": "subtitle", "codec_name": "subrip"}] * 2,
+    ],
+)
+def test_only_one_text_subtitle_stream_is_a_subtitle_file(streams: list[dict[str, str]]) -> None:
+    with pytest.raises(InvalidMedia, match="not a subtitle file"):
+        subtitle_probe({"format": {"format_name": "srt"}, "streams": streams})
+
+
+def test_a_subtitle_file_probes_as_its_one_stream() -> None:
+    doc = {"format": {"format_name": "ass", "size": "120"},
+           "streams": [{"codec_type": "subtitle", "codec_name": "ass"}]}  # fmt: skip
+    probe = subtitle_probe(doc)
+    assert (probe.format_name, probe.size, probe.video, probe.audio) == ("ass", 120, None, None)
+    assert [(s.kind, s.codec) for s in probe.streams] == [("subtitle", "ass")]
