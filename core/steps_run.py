@@ -41,6 +41,7 @@ from core.quality import (
     stats_files,
 )
 from core.stage import Attached, shaped_probe
+from core.steps import Subtitles
 from core.subtitle_files import MAX_SUBTITLE_BYTES, subtitle_guard, subtitle_probe
 from core.subtitle_run import Sidecar, SidecarPackager, SubtitleConverter, SubtitleSources
 from core.verify import verify_mp4
@@ -174,13 +175,23 @@ class StepsRunner:
         async def discard() -> None:
             await self._packager.discard(jobdir)
 
+        sidecars = await self._subtitles(preset, probe, attached, jobdir, timer)
+        return await run_on_tiers(self._accel, attempt, discard, self._can_run(preset))
+
+    async def _subtitles(
+        self, preset: StepsPreset, probe: ProbeResult, attached: Mapping[str, Attached],
+        jobdir: JobDir, timer: PhaseTimer,
+    ) -> tuple[Sidecar, ...]:  # fmt: skip
+        """Every subtitles step's source converted once, before any tier runs the pass (a
+        hostile file is refused first); the sidecar tracks' cues."""
+        if not any(isinstance(s, Subtitles) for s in preset.steps):
+            return ()
         sources = SubtitleSources(probe, PurePosixPath(jobdir.source), attached,
                                   self._limits.media.guard)  # fmt: skip
         converter = SubtitleConverter(self._media, self._files, self._limits.transcode_timeout,
                                       self._limits.resources.for_tier(AccelTier.CPU))  # fmt: skip
         with timer.phase("subtitles"):
-            sidecars = await converter.prepare(preset.steps, sources, jobdir.root)
-        return await run_on_tiers(self._accel, attempt, discard, self._can_run(preset))
+            return await converter.prepare(preset.steps, sources, jobdir.root)
 
     def _can_run(self, preset: StepsPreset) -> Callable[[AccelTier], bool]:
         build = self._limits.encoders
