@@ -134,7 +134,12 @@ def _sidecars_problem(steps: tuple[object, ...]) -> str | None:
     if not sidecars:
         return None
     first = sidecars[0][0]
-    retimed = [i for i, s in enumerate(steps) if isinstance(s, Trim | Speed | Concat)]
+    # an accurate trim moves the times by its start; these change them in ways cues do not
+    retimed = [
+        i
+        for i, s in enumerate(steps)
+        if isinstance(s, Speed | Concat) or (isinstance(s, Trim) and s.mode != "accurate")
+    ]
     if retimed:
         return (f"steps[{first}] (subtitles).mode: a sidecar track keeps the input's times; "
                 f"steps[{retimed[0]}] changes them (burn it in instead)")  # fmt: skip

@@ -27,7 +27,7 @@ from core.probe import ProbeResult
 from core.publish import Upload
 from core.qc import Packet
 from core.stage import Attached
-from core.steps import Subtitles
+from core.steps import Subtitles, Trim
 from core.subtitle_files import (
     SUBS_DIR,
     TEXT_STREAM_CODECS,
@@ -44,6 +44,7 @@ from core.subtitles import (
     clipped,
     parse_vtt,
     segment_cues,
+    shifted,
     subtitle_playlist,
     vtt_document,
 )
@@ -92,7 +93,8 @@ class SubtitleConverter:
                 if step.mode == "burn":
                     await self._files.write_text(root / converted_name(i, "burn"), safe_ass(text))
                 else:
-                    sidecars.append(Sidecar(i, step.language, _cues(text)))
+                    cues = shifted(_cues(text), _trimmed(steps))
+                    sidecars.append(Sidecar(i, step.language, cues))
             except FfapiError as exc:
                 raise exc.at(where) from None
         return tuple(sidecars)
@@ -126,6 +128,12 @@ class SubtitleConverter:
             return await self._files.read_text(path)
         except UnicodeDecodeError:
             raise InvalidMedia("is not UTF-8 text") from None
+
+
+def _trimmed(steps: Sequence[object]) -> float:
+    """How much of the input's start the trims cut (each trim's start is on the timeline
+    the trims before it left)."""
+    return sum(s.start for s in steps if isinstance(s, Trim))
 
 
 def _cues(text: str) -> tuple[Cue, ...]:

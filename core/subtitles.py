@@ -110,6 +110,16 @@ def timestamp(seconds: float) -> str:
     return f"{hours:02d}:{minutes:02d}:{rest // 1000:02d}.{rest % 1000:03d}"
 
 
+def shifted(cues: Sequence[Cue], offset: float) -> tuple[Cue, ...]:
+    """The cues ``offset`` seconds earlier (a trim's start): what ends before 0 is gone, what
+    spans 0 starts there."""
+    if offset <= 0:
+        return tuple(cues)
+    return tuple(
+        Cue(max(0.0, c.start - offset), c.end - offset, c.text) for c in cues if c.end > offset
+    )
+
+
 def clipped(cues: Sequence[Cue], length: float) -> tuple[Cue, ...]:
     """The cues that show within ``length`` seconds, their ends cut there."""
     return tuple(Cue(c.start, min(c.end, length), c.text) for c in cues if c.start < length)

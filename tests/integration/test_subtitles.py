@@ -256,3 +256,15 @@ def test_an_input_stream_in_mpeg_ts_segments_maps_to_the_media_start(
         f"X-TIMESTAMP-MAP=MPEGTS:{expected},LOCAL:00:00:00.000"
     )
     assert _cues(segment.read_text())[0][2].startswith("Hello")
+
+
+def test_a_trim_moves_the_sidecar_cues_by_its_start(clip: Path, tmp_path: Path) -> None:
+    srt = _write(tmp_path, "en.srt", ENGLISH_SRT)
+    steps = [{"op": "trim", "start": 2.0, "end": 7.5},
+             {"op": "subtitles", "source": {"key": "subs/en.srt"}, "language": "eng"},
+             {"op": "encode", "preset": "web-hls"}]  # fmt: skip
+    done = run_steps(clip, tmp_path / "job", steps, {"subs/en.srt": srt})
+    assert done.error is None, done.error
+    whole = (done.out / "encode" / "cmaf" / "subtitles" / "eng.vtt").read_text()
+    # 0.5-1.5 is cut away; 3.5-4.5 and 6.0-7.0 are 2 s earlier
+    assert [(s, e) for s, e, _ in _cues(whole)] == [(1.5, 2.5), (4.0, 5.0)]

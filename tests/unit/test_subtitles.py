@@ -21,6 +21,7 @@ from core.subtitles import (
     escape_text,
     parse_vtt,
     segment_cues,
+    shifted,
     subtitle_playlist,
     timestamp,
     vtt_document,
@@ -85,6 +86,12 @@ def test_a_cue_over_a_boundary_is_in_both_segments() -> None:
     assert [s.name for s in segments] == ["eng.00001.vtt", "eng.00002.vtt", "eng.00003.vtt"]
     assert [[c.text for c in s.cues] for s in segments] == [["a", "b"], ["b"], ["c"]]
     assert [(s.start, s.duration) for s in segments] == [(0.0, 4.0), (4.0, 4.0), (8.0, 2.0)]
+
+
+def test_a_trim_moves_the_cues_by_its_start() -> None:
+    cues = (Cue(0.5, 1.0, "gone"), Cue(1.5, 3.0, "spans"), Cue(4.0, 5.0, "later"))
+    assert shifted(cues, 2.0) == (Cue(0.0, 1.0, "spans"), Cue(2.0, 3.0, "later"))
+    assert shifted(cues, 0.0) == cues
 
 
 def test_cues_past_the_media_are_cut_at_its_end() -> None:
@@ -236,7 +243,9 @@ def test_a_bad_step_is_refused(step: dict[str, object], reason: str) -> None:
          r"steps\[1\] \(subtitles\).language: a second sidecar track"),
         ((EN, {"op": "encode", "preset": "mp4-480p"}, ENCODE, EN),
          r"steps\[3\] \(subtitles\): transforms come before"),
-        (({"op": "trim", "start": 1.0}, EN, ENCODE),
+        (({"op": "speed", "factor": 2.0}, EN, ENCODE),
+         r"steps\[1\] \(subtitles\).mode: .*steps\[0\]"),
+        (({"op": "trim", "start": 1.0, "mode": "keyframe"}, EN, ENCODE),
          r"steps\[1\] \(subtitles\).mode: .*steps\[0\]"),
         ((EN, {"op": "frames", "count": 1}), r"steps\[0\] \(subtitles\): a sidecar track goes"),
     ],
@@ -244,6 +253,10 @@ def test_a_bad_step_is_refused(step: dict[str, object], reason: str) -> None:
 def test_a_bad_list_is_refused(steps: tuple[dict[str, object], ...], reason: str) -> None:
     with pytest.raises(ValidationError, match=reason):
         _request(*steps)
+
+
+def test_a_sidecar_may_follow_an_accurate_trim() -> None:
+    assert _request({"op": "trim", "start": 1.0}, EN, ENCODE).steps is not None
 
 
 def test_a_burnt_track_may_follow_a_trim() -> None:
