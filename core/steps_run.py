@@ -42,7 +42,7 @@ from core.quality import (
 )
 from core.stage import Attached, shaped_probe
 from core.steps import Subtitles
-from core.subtitle_files import MAX_SUBTITLE_BYTES, subtitle_guard, subtitle_probe
+from core.subtitle_files import check_subtitle_size, subtitle_guard, subtitle_probe
 from core.subtitle_run import Sidecar, SidecarPackager, SubtitleConverter, SubtitleSources
 from core.verify import verify_mp4
 
@@ -122,14 +122,14 @@ class StepsRunner:
         info = await self._objects.head(ref)
         check_size(info.size, media, preset)
         subtitles = where.endswith(".source")
-        if subtitles and (info.size or 0) > MAX_SUBTITLE_BYTES:
-            raise InvalidMedia(f"is {info.size} bytes; a subtitle file may have "
-                               f"{MAX_SUBTITLE_BYTES}")  # fmt: skip
+        if subtitles:
+            check_subtitle_size(info.size)
         # the ETag pinned when the job was taken, if any: an object replaced since is refused
         await self._objects.download(ref.model_copy(update={"etag": ref.etag or info.etag}), path)
         if subtitles:  # read by the subtitle demuxers only; converted before the pass
-            doc = await self._media.probe(path, subtitle_guard(media.guard))
-            return Attached(where, PurePosixPath(path), subtitle_probe(doc))
+            found = subtitle_probe(await self._media.probe(path, subtitle_guard(media.guard)))
+            check_subtitle_size(found.size)  # where the HEAD stated none
+            return Attached(where, PurePosixPath(path), found)
         image = where.endswith(".image")
         doc = await self._media.probe(path, image_guard(media.guard) if image else media.guard)
         probe = parse_probe(doc, still=image)

@@ -40,6 +40,12 @@ def subtitle_guard(guard: InputGuard) -> InputGuard:
     return replace(guard, formats=SUBTITLE_FORMATS, codecs=SUBTITLE_CODECS, max_streams=1)
 
 
+def check_subtitle_size(size: int | None) -> None:
+    """A subtitle file's bytes against the cap (None: unknown, checked again once here)."""
+    if size is not None and size > MAX_SUBTITLE_BYTES:
+        raise InvalidMedia(f"is {size} bytes; a subtitle file may have {MAX_SUBTITLE_BYTES}")
+
+
 def subtitle_probe(doc: dict[str, Any]) -> ProbeResult:
     """ffprobe's JSON for a subtitle file: one subtitle stream of a text codec, else refused."""
     fmt = doc.get("format") or {}
