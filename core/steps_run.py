@@ -55,7 +55,6 @@ Progress = Callable[[EncodeProgress], None]
 @dataclass(slots=True)
 class StepsRun:
     plan: StepsPlan
-    sidecars: tuple[Sidecar, ...] = ()
     packages: dict[int, Package] = field(default_factory=dict)
     mp4s: dict[int, list[OutputFile]] = field(default_factory=dict)
     quality: QualityReport | None = None
@@ -223,7 +222,7 @@ class StepsRunner:
                 passes.of(0, plan.chain.shape.duration),
                 limits.widened(plan.encoder_reserve_mib * 1024**2),
             )  # fmt: skip
-        run = StepsRun(plan, sidecars)
+        run = StepsRun(plan)
         shaped = shaped_probe(plan.chain.shape)
         for target in plan.encodes:
             if target.package is not None:
