@@ -200,22 +200,27 @@ class Text(_Span):
 
 
 class Subtitles(_Step):
-    """A subtitle track: a file (SRT, WebVTT, ASS/SSA) or a text subtitle stream of the
-    input (``stream``, counted among its subtitle streams from 0). ``sidecar``: converted to
-    WebVTT and added to every streaming package the job's encodes make (and a plain ``.vtt``
-    beside it); ``burn``: drawn into the picture with libass."""
+    """A subtitle track: a file (SRT, WebVTT, ASS/SSA), a text subtitle stream of the input
+    (``stream``, counted among its subtitle streams from 0), or the CEA-608 captions the
+    input's video carries (``captions``, a sidecar only). ``sidecar``: converted to WebVTT
+    and added to every streaming package the job's encodes make (and a plain ``.vtt`` beside
+    it); ``burn``: drawn into the picture with libass."""
 
     op: Literal["subtitles"]
     source: StepObject | None = None
     stream: Annotated[int, Field(ge=0, le=31)] | None = None
+    captions: Literal["cea-608"] | None = None
     # a BCP 47 tag of letters, digits and hyphens ("eng", "en", "pt-BR", "zh-Hant")
     language: Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$")]
     mode: Literal["sidecar", "burn"] = "sidecar"
 
     @model_validator(mode="after")
     def _one_source(self) -> Subtitles:
-        if (self.source is None) == (self.stream is None):
-            raise ValueError("give source or stream, not both")
+        given = [f for f in (self.source, self.stream, self.captions) if f is not None]
+        if len(given) != 1:
+            raise ValueError("give one of source, stream or captions")
+        if self.captions is not None and self.mode != "sidecar":
+            raise ValueError("captions: the video's captions are carried as a sidecar only")
         return self
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from core.accel import AccelTier, TierChoice
+from core.captions import CaptionReader
 from core.chain_pass import refuse
 from core.compile import SCAN_DIR, StepsPlan, StepTarget, compile_steps
 from core.encoders import missing_encoder
@@ -43,7 +44,7 @@ from core.quality import (
 from core.stage import Attached, shaped_probe
 from core.steps import Subtitles
 from core.subtitle_files import check_subtitle_size, subtitle_guard, subtitle_probe
-from core.subtitle_run import Sidecar, SidecarPackager, SubtitleConverter, SubtitleSources
+from core.subtitle_run import SidecarPackager, SubtitleConverter, SubtitleSources, TextTracks
 from core.verify import verify_mp4
 
 ATTACH_DIR = "attach"  # the step objects, under our own names (never the key's)
@@ -160,12 +161,12 @@ class StepsRunner:
                 attached, choice, self._limits.media.guard,
             )  # fmt: skip
             self._check_length(plan)
-            if sidecars and not any(t.package is not None for t in plan.encodes):
-                refuse(f"steps[{sidecars[0].index}] (subtitles): a sidecar track goes into a "
+            if tracks and not any(t.package is not None for t in plan.encodes):
+                refuse(f"steps[{tracks.first}] (subtitles): a sidecar track goes into a "
                        "streaming package, and no encode step makes one")  # fmt: skip
             weights = (plan.main.weight, *((_quality_weight(plan),) if plan.quality else ()))
             passes = PassProgress(weights, sink(sum(weights)))
-            run = await self._main(plan, jobdir, out, job_id, timer, passes, sidecars)
+            run = await self._main(plan, jobdir, out, job_id, timer, passes, tracks)
             if plan.quality is not None:
                 with timer.phase("quality"):
                     run.quality = await self._quality(run, jobdir, passes)
@@ -174,23 +175,37 @@ class StepsRunner:
         async def discard() -> None:
             await self._packager.discard(jobdir)
 
-        sidecars = await self._subtitles(preset, probe, attached, jobdir, timer)
+        tracks = await self._subtitles(preset, probe, attached, jobdir, timer)
         return await run_on_tiers(self._accel, attempt, discard, self._can_run(preset))
 
     async def _subtitles(
         self, preset: StepsPreset, probe: ProbeResult, attached: Mapping[str, Attached],
         jobdir: JobDir, timer: PhaseTimer,
-    ) -> tuple[Sidecar, ...]:  # fmt: skip
+    ) -> TextTracks:  # fmt: skip
         """Every subtitles step's source converted once, before any tier runs the pass (a
-        hostile file is refused first); the sidecar tracks' cues."""
-        if not any(isinstance(s, Subtitles) for s in preset.steps):
-            return ()
+        hostile file is refused first); the sidecar tracks' cues, and the captions steps."""
+        steps = [(i, s) for i, s in enumerate(preset.steps) if isinstance(s, Subtitles)]
+        if not steps:
+            return TextTracks()
+        captions = tuple((i, s) for i, s in steps if s.captions is not None)
         sources = SubtitleSources(probe, PurePosixPath(jobdir.source), attached,
                                   self._limits.media.guard)  # fmt: skip
-        converter = SubtitleConverter(self._media, self._files, self._limits.transcode_timeout,
-                                      self._limits.resources.for_tier(AccelTier.CPU))  # fmt: skip
         with timer.phase("subtitles"):
-            return await converter.prepare(preset.steps, sources, jobdir.root)
+            sidecars = await self._converter().prepare(preset.steps, sources, jobdir.root)
+        return TextTracks(sidecars, captions)
+
+    def _converter(self) -> SubtitleConverter:
+        cpu = self._limits.resources.for_tier(AccelTier.CPU)
+        return SubtitleConverter(self._media, self._files, self._limits.transcode_timeout, cpu)
+
+    async def _text_tracks(self, package: Package, sub: JobDir, tracks: TextTracks) -> Package:
+        """The sidecar tracks, and the captions found in the package's own video, added."""
+        cpu = self._limits.resources.for_tier(AccelTier.CPU)
+        reader = CaptionReader(self._media, self._files, self._limits.transcode_timeout, cpu)
+        found = tracks.sidecars + await reader.tracks(package, sub, tracks.captions)
+        if not found:
+            return package
+        return await SidecarPackager(self._media, self._files).add(package, sub, found)
 
     def _can_run(self, preset: StepsPreset) -> Callable[[AccelTier], bool]:
         build = self._limits.encoders
@@ -207,7 +222,7 @@ class StepsRunner:
 
     async def _main(
         self, plan: StepsPlan, jobdir: JobDir, out: OutputLocation, job_id: str,
-        timer: PhaseTimer, passes: PassProgress, sidecars: tuple[Sidecar, ...],
+        timer: PhaseTimer, passes: PassProgress, tracks: TextTracks,
     ) -> StepsRun:  # fmt: skip
         files = self._files
         await files.make_dirs(jobdir.out, plan.dirs)
@@ -230,11 +245,9 @@ class StepsRunner:
                 package = await self._packager.finish(
                     target.package, shaped, sub, self._limits.transcode_timeout, timer, limits
                 )
-                if sidecars:
+                if tracks:
                     with timer.phase("package"):
-                        package = await SidecarPackager(self._media, files).add(
-                            package, sub, sidecars
-                        )
+                        package = await self._text_tracks(package, sub, tracks)
                 run.packages[target.index] = package
             elif target.mp4 is not None:
                 with timer.phase("package"):

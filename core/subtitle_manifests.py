@@ -17,6 +17,8 @@ from xml.dom import minidom
 import m3u8
 
 SUBTITLE_GROUP = "subs"
+CAPTION_GROUP = "cc"
+_CEA608_SCHEME = "urn:scte:dash:cc:cea-608:2015"
 _DASH_URI = "urn:mpeg:dash:schema:mpd:2011"
 _ROLE_SCHEME = "urn:mpeg:dash:role:2011"
 # what a text Representation's @bandwidth states (a required attribute; a VTT is tiny)
@@ -43,6 +45,34 @@ def master_with_subtitles(text: str, tracks: Sequence[SidecarTrack]) -> str:
         variant.stream_info.subtitles = SUBTITLE_GROUP
         variant.media.append(entries[0])  # the variant names the group once
     return str(doc.dumps())
+
+
+def master_with_captions(text: str, language: str) -> str:
+    """CEA-608 captions (CC1) in the video, declared: a CLOSED-CAPTIONS rendition in group
+    ``cc`` and ``CLOSED-CAPTIONS="cc"`` on every variant. Only for captions found there."""
+    doc = m3u8.loads(text)
+    entry = m3u8.Media(type="CLOSED-CAPTIONS", group_id=CAPTION_GROUP, language=language,
+                       name=f"CC1 ({language})", default="NO", autoselect="YES",
+                       instream_id="CC1")  # fmt: skip
+    doc.add_media(entry)
+    for variant in doc.playlists:
+        variant.media.append(entry)
+    return str(doc.dumps())
+
+
+def mpd_with_captions(text: str, language: str) -> str:
+    """The same for DASH: an ``Accessibility`` CEA-608 descriptor on every video set."""
+    doc = minidom.parseString(text)  # noqa: S318 - written by our ffmpeg in our job directory
+    root = doc.documentElement
+    assert root is not None  # a parsed document has its root element
+    for aset in root.getElementsByTagNameNS(_DASH_URI, "AdaptationSet"):
+        if aset.getAttribute("contentType") == "video":
+            aset.insertBefore(
+                _element(doc, "Accessibility", schemeIdUri=_CEA608_SCHEME,
+                         value=f"CC1={language}"),
+                aset.firstChild,
+            )  # fmt: skip
+    return f'<?xml version="1.0" encoding="utf-8"?>\n{root.toxml()}\n'
 
 
 def mpd_with_subtitles(text: str, tracks: Sequence[SidecarTrack]) -> str:

@@ -37,7 +37,13 @@ from core.subtitle_files import (
     safe_ass,
     subtitle_guard,
 )
-from core.subtitle_manifests import SidecarTrack, master_with_subtitles, mpd_with_subtitles
+from core.subtitle_manifests import (
+    SidecarTrack,
+    master_with_captions,
+    master_with_subtitles,
+    mpd_with_captions,
+    mpd_with_subtitles,
+)
 from core.subtitles import (
     MPEGTS_HZ,
     Cue,
@@ -57,6 +63,24 @@ class Sidecar:
     index: int  # the step's
     language: str
     cues: tuple[Cue, ...]
+    in_band: bool = False  # read from the video's own captions, which the manifests declare
+
+
+@dataclass(frozen=True, slots=True)
+class TextTracks:
+    """A job's text tracks for its packages: the sidecars converted before the pass, and
+    the steps that ask for the video's own captions (read from each package after it)."""
+
+    sidecars: tuple[Sidecar, ...] = ()
+    captions: tuple[tuple[int, Subtitles], ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.sidecars or self.captions)
+
+    @property
+    def first(self) -> int:
+        """The first of their steps, for a refusal."""
+        return min([s.index for s in self.sidecars] + [i for i, _ in self.captions])
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +106,9 @@ class SubtitleConverter:
         self, steps: Sequence[object], sources: SubtitleSources, root: Path
     ) -> tuple[Sidecar, ...]:
         """Convert every subtitles step's source; the sidecar tracks' cues, in step order."""
-        wanted = [(i, s) for i, s in enumerate(steps) if isinstance(s, Subtitles)]
+        # the video's own captions are read from the package, after the pass (core.captions)
+        wanted = [(i, s) for i, s in enumerate(steps)
+                  if isinstance(s, Subtitles) and s.captions is None]  # fmt: skip
         if wanted:
             await self._files.make_dirs(root, (SUBS_DIR,))
         sidecars: list[Sidecar] = []
@@ -182,6 +208,9 @@ class SidecarPackager:
             await self._write(out, listing, subtitle_playlist(segments))
             uploads += [Upload(whole, SEGMENTS), Upload(listing, MEDIA_PLAYLISTS)]
         await self._manifests(package, out, folder, tracks)
+        in_band = next((t for t in tracks if t.in_band), None)
+        if in_band is not None:
+            await self._declare_captions(package, out, in_band.language)
         package.files = uploads + package.files  # the manifests' tier still comes last
         package.sizes = await self._files.sizes(out)
         return package
@@ -203,6 +232,14 @@ class SidecarPackager:
         if plan.mpd:
             mpd = await self._files.read_text(out / plan.mpd)
             await self._write(out, plan.mpd, mpd_with_subtitles(mpd, named))
+
+    async def _declare_captions(self, package: Package, out: Path, language: str) -> None:
+        plan = package.plan
+        master = await self._files.read_text(out / plan.master)
+        await self._write(out, plan.master, master_with_captions(master, language))
+        if plan.mpd:
+            mpd = await self._files.read_text(out / plan.mpd)
+            await self._write(out, plan.mpd, mpd_with_captions(mpd, language))
 
     async def _first_pts(self, package: Package, jobdir: JobDir, playlist: str, kind: str) -> int:
         """The media's first presentation time, in 90 kHz ticks: where a player's timeline

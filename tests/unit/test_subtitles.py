@@ -13,7 +13,13 @@ from pydantic import ValidationError
 from core.errors import InvalidMedia
 from core.models import JobRequest
 from core.subtitle_files import plain_webvtt, safe_ass, subtitle_probe
-from core.subtitle_manifests import SidecarTrack, master_with_subtitles, mpd_with_subtitles
+from core.subtitle_manifests import (
+    SidecarTrack,
+    master_with_captions,
+    master_with_subtitles,
+    mpd_with_captions,
+    mpd_with_subtitles,
+)
 from core.subtitles import (
     MAX_CUES,
     Cue,
@@ -223,8 +229,8 @@ def test_the_step_and_its_object_are_read() -> None:
 @pytest.mark.parametrize(
     ("step", "reason"),
     [
-        ({"op": "subtitles", "language": "eng"}, "give source or stream"),
-        ({**EN, "stream": 0}, "give source or stream"),
+        ({"op": "subtitles", "language": "eng"}, "give one of source, stream or captions"),
+        ({**EN, "stream": 0}, "give one of source, stream or captions"),
         ({**EN, "language": "english please"}, "steps.0.subtitles.language"),
         ({**EN, "mode": "karaoke"}, "steps.0.subtitles.mode"),
         ({**EN, "stream": 32, "source": None}, "steps.0.subtitles.stream"),
@@ -293,3 +299,30 @@ def test_a_subtitle_file_probes_as_its_one_stream() -> None:
     probe = subtitle_probe(doc)
     assert (probe.format_name, probe.size, probe.video, probe.audio) == ("ass", 120, None, None)
     assert [(s.kind, s.codec) for s in probe.streams] == [("subtitle", "ass")]
+
+
+def test_captions_in_the_video_are_declared_on_every_variant() -> None:
+    text = master_with_captions(MASTER, "eng")
+    doc = m3u8.loads(text)
+    (cc,) = [m for m in doc.media if m.type == "CLOSED-CAPTIONS"]
+    assert (cc.group_id, cc.instream_id, cc.language, cc.uri) == ("cc", "CC1", "eng", None)
+    assert text.count('CLOSED-CAPTIONS="cc"') == len(doc.playlists) == 2
+
+
+def test_captions_in_the_video_are_an_accessibility_mark_in_dash() -> None:
+    root = ET.fromstring(mpd_with_captions(MPD, "eng"))
+    marks = {a.get("contentType"): a.find(f"{_DASH}Accessibility")
+             for a in root.iter(f"{_DASH}AdaptationSet")}  # fmt: skip
+    assert marks["audio"] is None
+    video = marks["video"]
+    assert video is not None
+    assert (video.get("schemeIdUri"), video.get("value")) == (
+        "urn:scte:dash:cc:cea-608:2015", "CC1=eng")  # fmt: skip
+
+
+def test_captions_are_a_sidecar_only() -> None:
+    with pytest.raises(ValidationError, match="sidecar only"):
+        _request({"op": "subtitles", "captions": "cea-608", "language": "eng", "mode": "burn"},
+                 ENCODE)  # fmt: skip
+    captions = {"op": "subtitles", "captions": "cea-608", "language": "eng"}
+    assert _request(captions, ENCODE).step_objects() == ()
