@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from core.presets import MAX_RUNGS, PresetName, Rung
 from core.step_outputs import StepList, steps_problem
-from core.steps import Concat, Mix, Overlay, ReplaceAudio, StepObject
+from core.steps import Concat, Mix, Overlay, ReplaceAudio, StepObject, Subtitles
 from core.webhooks import MAX_JOB_WEBHOOKS, WebhookTarget
 
 # S3's own rules: 3-63 chars, lower-case letters, digits, dots and hyphens.
@@ -123,6 +123,8 @@ def step_objects(steps: tuple[object, ...], bucket: str) -> tuple[tuple[str, S3O
                 (f"steps[{i}].tracks[{j}].audio", _ref(t.audio, bucket))
                 for j, t in enumerate(step.tracks)
             ]
+        elif isinstance(step, Subtitles) and step.source is not None:
+            found.append((f"steps[{i}].source", _ref(step.source, bucket)))
     return tuple(found)
 
 

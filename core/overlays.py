@@ -16,7 +16,8 @@ from core.errors import InvalidMedia
 from core.hardening import InputGuard
 from core.probe import ProbeResult
 from core.stage import Attached, CaptionFile
-from core.steps import Overlay, Text
+from core.steps import Overlay, Subtitles, Text
+from core.subtitle_files import converted_name
 
 # Single pictures, each read as one frame: the pipe demuxers read one file and never a
 # sequence; image2 is told the name is no pattern.
@@ -114,6 +115,17 @@ def draw_text(p: Pass, i: int, step: Text) -> None:
         f"drawtext=textfile={name}:expansion=none:{_font(p.font)}:fontsize={step.size}"
         f":fontcolor={_colour(step.color)}:x={x}:y={y}{box}{enable(step.start, step.end)}"
     )
+
+
+def burn_subtitles(p: Pass, i: int, step: Subtitles) -> None:
+    """Subtitles drawn by libass from the script the job wrote (:mod:`core.subtitle_files`):
+    a plain file, so no font attached to a container is loaded, and no ``fontsdir``: the
+    fonts are the image's, through fontconfig. A sidecar track draws nothing."""
+    if step.mode != "burn":
+        return
+    if not p.shape.has_video:
+        refuse(f"steps[{i}]: subtitles burnt in need a picture; the input has none")
+    p.vf.append(f"ass=filename={converted_name(i, 'burn')}")
 
 
 def _colour(colour: str) -> str:

@@ -4,12 +4,15 @@ The same for a preset job's package and for a steps job's encode (under its fold
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from core.jobs import LadderStep, OutputFile, Rendition, output_key
 from core.models import OutputLocation
 from core.packaging import Package
 from core.publish import headers_for
+
+_WHOLE_TRACK = re.compile(r"(^|/)subtitles/[A-Za-z0-9-]+\.vtt$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,10 +31,12 @@ def package_fields(
     keyed = {p: output_key(out, job_id, f"{folder}/{p}" if folder else p) for p in package.sizes}
     manifests = [p for p in (plan.master, plan.mpd) if p]
     pictures = sorted(p for p in package.sizes if p.startswith("thumbnails/"))
+    # each sidecar track's whole WebVTT file (its segments are the manifests' business)
+    tracks = sorted(p for p in package.sizes if _WHOLE_TRACK.search(p))
     outputs = [
         OutputFile(key=keyed[p], role=_role(p), content_type=headers_for(p)[0],
                    size=package.sizes[p], step=folder)
-        for p in manifests + pictures
+        for p in manifests + pictures + tracks
     ]  # fmt: skip
     renditions = [
         r.model_copy(update={"playlist": keyed.get(r.playlist, r.playlist)})
@@ -44,6 +49,8 @@ def package_fields(
 
 
 def _role(path: str) -> str:
+    if path.endswith(".vtt") and "storyboard" not in path:
+        return "subtitles"
     if path.endswith(".m3u8"):
         return "hls"
     if path.endswith(".mpd"):

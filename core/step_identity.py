@@ -12,7 +12,7 @@ from __future__ import annotations
 from core.errors import FfapiError, InputChanged
 from core.models import JobRequest, S3ObjectRef
 from core.ports import ObjectStore
-from core.steps import Concat, Mix, Overlay, ReplaceAudio, StepObject
+from core.steps import Concat, Mix, Overlay, ReplaceAudio, StepObject, Subtitles
 
 
 async def pin_step_objects(objects: ObjectStore, request: JobRequest) -> JobRequest:
@@ -32,6 +32,9 @@ async def pin_step_objects(objects: ObjectStore, request: JobRequest) -> JobRequ
             step = step.model_copy(update={"inputs": tuple(inputs)})
         elif isinstance(step, ReplaceAudio | Mix):
             step = await _pin_sound(objects, step, bucket, i)
+        elif isinstance(step, Subtitles) and step.source is not None:
+            source = await _pin(objects, step.source, bucket, f"steps[{i}].source")
+            step = step.model_copy(update={"source": source})
         pinned.append(step)
     return request.model_copy(update={"steps": tuple(pinned)})
 

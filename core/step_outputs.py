@@ -27,6 +27,7 @@ from core.steps import (
     Seconds,
     Speed,
     StepName,
+    Subtitles,
     Text,
     Trim,
     _Step,
@@ -132,7 +133,7 @@ class Audio(_Output):
 OutputStep = Encode | Frames | Preview | Scenes | Quality | Audio
 Step = Annotated[
     Trim | Concat | Crop | Scale | Rotate | Flip | Fps | Speed | Overlay | Text | ReplaceAudio
-    | Mix | Encode | Frames | Preview | Scenes | Quality | Audio,
+    | Mix | Subtitles | Encode | Frames | Preview | Scenes | Quality | Audio,
     Field(discriminator="op"),
 ]  # fmt: skip
 StepList = Annotated[tuple[Step, ...], Field(strict=False, min_length=1, max_length=MAX_STEPS)]
@@ -156,6 +157,32 @@ def steps_problem(steps: tuple[object, ...]) -> str | None:
     names = step_folders(steps)
     if len(set(names.values())) != len(names):
         return "steps: two output steps have the same name"
+    return _sidecars_problem(steps)
+
+
+def _sidecars_problem(steps: tuple[object, ...]) -> str | None:
+    """Sidecar tracks keep the input's times, are one per language, and go into a package."""
+    sidecars = [(i, s) for i, s in enumerate(steps)
+                if isinstance(s, Subtitles) and s.mode == "sidecar"]  # fmt: skip
+    if not sidecars:
+        return None
+    first = sidecars[0][0]
+    # an accurate trim moves the times by its start; these change them in ways cues do not
+    retimed = [
+        i
+        for i, s in enumerate(steps)
+        if isinstance(s, Speed | Concat) or (isinstance(s, Trim) and s.mode != "accurate")
+    ]
+    if retimed:
+        return (f"steps[{first}] (subtitles).mode: a sidecar track keeps the input's times; "
+                f"steps[{retimed[0]}] changes them (burn it in instead)")  # fmt: skip
+    seen: set[str] = set()
+    for i, step in sidecars:
+        if step.language in seen:
+            return f"steps[{i}] (subtitles).language: a second sidecar track of that language"
+        seen.add(step.language)
+    if not any(isinstance(s, Encode) for s in steps):
+        return f"steps[{first}] (subtitles): a sidecar track goes into an encode step's package"
     return None
 
 

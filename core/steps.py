@@ -1,7 +1,8 @@
 """The steps of a job (request version 2): typed, bounded, discriminated by ``op``.
 
 Transforms change the picture or sound before any output (trim, concat, crop, scale,
-rotate, flip, fps, speed, overlay, text); outputs write files (:mod:`core.step_outputs`).
+rotate, flip, fps, speed, overlay, text, and subtitles: burnt in, or a sidecar track);
+outputs write files (:mod:`core.step_outputs`).
 A step never carries ffmpeg syntax: every field is a number within bounds, a choice from a
 closed set, an object in a bucket, or (``text``) words that reach ffmpeg through a file.
 :mod:`core.transforms` and :mod:`core.compile` turn a list of them into passes.
@@ -231,12 +232,37 @@ class Mix(_Step):
                                                   max_length=MAX_MIX_TRACKS)]  # fmt: skip
 
 
+class Subtitles(_Step):
+    """A subtitle track: a file (SRT, WebVTT, ASS/SSA), a text subtitle stream of the input
+    (``stream``, counted among its subtitle streams from 0), or the CEA-608 captions the
+    input's video carries (``captions``, a sidecar only). ``sidecar``: converted to WebVTT
+    and added to every streaming package the job's encodes make (and a plain ``.vtt`` beside
+    it); ``burn``: drawn into the picture with libass."""
+
+    op: Literal["subtitles"]
+    source: StepObject | None = None
+    stream: Annotated[int, Field(ge=0, le=31)] | None = None
+    captions: Literal["cea-608"] | None = None
+    # a BCP 47 tag of letters, digits and hyphens ("eng", "en", "pt-BR", "zh-Hant")
+    language: Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$")]
+    mode: Literal["sidecar", "burn"] = "sidecar"
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Subtitles:
+        given = [f for f in (self.source, self.stream, self.captions) if f is not None]
+        if len(given) != 1:
+            raise ValueError("give one of source, stream or captions")
+        if self.captions is not None and self.mode != "sidecar":
+            raise ValueError("captions: the video's captions are carried as a sidecar only")
+        return self
+
+
 TransformStep = Annotated[
     Trim | Concat | Crop | Scale | Rotate | Flip | Fps | Speed | Overlay | Text | ReplaceAudio
-    | Mix,
+    | Mix | Subtitles,
     Field(discriminator="op"),
 ]  # fmt: skip
 TRANSFORM_OPS = frozenset(
     {"trim", "concat", "crop", "scale", "rotate", "flip", "fps", "speed", "overlay", "text",
-     "replace_audio", "mix"}
+     "replace_audio", "mix", "subtitles"}
 )  # fmt: skip

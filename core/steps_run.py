@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from core.accel import AccelTier, TierChoice
+from core.captions import CaptionReader
+from core.chain_pass import refuse
 from core.compile import SCAN_DIR, StepsPlan, StepTarget, compile_steps
 from core.encoders import missing_encoder
 from core.errors import FfapiError, InputTooLong, InvalidMedia
@@ -40,6 +42,9 @@ from core.quality import (
     stats_files,
 )
 from core.stage import Attached, shaped_probe
+from core.steps import Subtitles
+from core.subtitle_files import check_subtitle_size, subtitle_guard, subtitle_probe
+from core.subtitle_run import SidecarPackager, SubtitleConverter, SubtitleSources, TextTracks
 from core.verify import verify_mp4
 
 ATTACH_DIR = "attach"  # the step objects, under our own names (never the key's)
@@ -116,8 +121,15 @@ class StepsRunner:
         media = self._limits.media
         info = await self._objects.head(ref)
         check_size(info.size, media, preset)
+        subtitles = where.endswith(".source")
+        if subtitles:
+            check_subtitle_size(info.size)
         # the ETag pinned when the job was taken, if any: an object replaced since is refused
         await self._objects.download(ref.model_copy(update={"etag": ref.etag or info.etag}), path)
+        if subtitles:  # read by the subtitle demuxers only; converted before the pass
+            found = subtitle_probe(await self._media.probe(path, subtitle_guard(media.guard)))
+            check_subtitle_size(found.size)  # where the HEAD stated none
+            return Attached(where, PurePosixPath(path), found)
         image = where.endswith(".image")
         doc = await self._media.probe(path, image_guard(media.guard) if image else media.guard)
         probe = parse_probe(doc, still=image)
@@ -149,9 +161,12 @@ class StepsRunner:
                 attached, choice, self._limits.media.guard,
             )  # fmt: skip
             self._check_length(plan)
+            if tracks and not any(t.package is not None for t in plan.encodes):
+                refuse(f"steps[{tracks.first}] (subtitles): a sidecar track goes into a "
+                       "streaming package, and no encode step makes one")  # fmt: skip
             weights = (plan.main.weight, *((_quality_weight(plan),) if plan.quality else ()))
             passes = PassProgress(weights, sink(sum(weights)))
-            run = await self._main(plan, jobdir, out, job_id, timer, passes)
+            run = await self._main(plan, jobdir, out, job_id, timer, passes, tracks)
             if plan.quality is not None:
                 with timer.phase("quality"):
                     run.quality = await self._quality(run, jobdir, passes)
@@ -160,7 +175,37 @@ class StepsRunner:
         async def discard() -> None:
             await self._packager.discard(jobdir)
 
+        tracks = await self._subtitles(preset, probe, attached, jobdir, timer)
         return await run_on_tiers(self._accel, attempt, discard, self._can_run(preset))
+
+    async def _subtitles(
+        self, preset: StepsPreset, probe: ProbeResult, attached: Mapping[str, Attached],
+        jobdir: JobDir, timer: PhaseTimer,
+    ) -> TextTracks:  # fmt: skip
+        """Every subtitles step's source converted once, before any tier runs the pass (a
+        hostile file is refused first); the sidecar tracks' cues, and the captions steps."""
+        steps = [(i, s) for i, s in enumerate(preset.steps) if isinstance(s, Subtitles)]
+        if not steps:
+            return TextTracks()
+        captions = tuple((i, s) for i, s in steps if s.captions is not None)
+        sources = SubtitleSources(probe, PurePosixPath(jobdir.source), attached,
+                                  self._limits.media.guard)  # fmt: skip
+        with timer.phase("subtitles"):
+            sidecars = await self._converter().prepare(preset.steps, sources, jobdir.root)
+        return TextTracks(sidecars, captions)
+
+    def _converter(self) -> SubtitleConverter:
+        cpu = self._limits.resources.for_tier(AccelTier.CPU)
+        return SubtitleConverter(self._media, self._files, self._limits.transcode_timeout, cpu)
+
+    async def _text_tracks(self, package: Package, sub: JobDir, tracks: TextTracks) -> Package:
+        """The sidecar tracks, and the captions found in the package's own video, added."""
+        cpu = self._limits.resources.for_tier(AccelTier.CPU)
+        reader = CaptionReader(self._media, self._files, self._limits.transcode_timeout, cpu)
+        found = tracks.sidecars + await reader.tracks(package, sub, tracks.captions)
+        if not found:
+            return package
+        return await SidecarPackager(self._media, self._files).add(package, sub, found)
 
     def _can_run(self, preset: StepsPreset) -> Callable[[AccelTier], bool]:
         build = self._limits.encoders
@@ -177,7 +222,7 @@ class StepsRunner:
 
     async def _main(
         self, plan: StepsPlan, jobdir: JobDir, out: OutputLocation, job_id: str,
-        timer: PhaseTimer, passes: PassProgress,
+        timer: PhaseTimer, passes: PassProgress, tracks: TextTracks,
     ) -> StepsRun:  # fmt: skip
         files = self._files
         await files.make_dirs(jobdir.out, plan.dirs)
@@ -197,9 +242,13 @@ class StepsRunner:
         for target in plan.encodes:
             if target.package is not None:
                 sub = JobDir(jobdir.root, jobdir.source, jobdir.out / target.folder)
-                run.packages[target.index] = await self._packager.finish(
+                package = await self._packager.finish(
                     target.package, shaped, sub, self._limits.transcode_timeout, timer, limits
                 )
+                if tracks:
+                    with timer.phase("package"):
+                        package = await self._text_tracks(package, sub, tracks)
+                run.packages[target.index] = package
             elif target.mp4 is not None:
                 with timer.phase("package"):
                     run.mp4s[target.index] = await verify_mp4(

@@ -18,7 +18,7 @@ from core.chain_pass import Pass, even, refuse, seconds
 from core.errors import InvalidMedia
 from core.frames import TONEMAP, deinterlace
 from core.hardening import InputGuard
-from core.overlays import draw_overlay, draw_text
+from core.overlays import burn_subtitles, draw_overlay, draw_text
 from core.probe import ProbeResult
 from core.sound_steps import mix, replace_audio
 from core.stage import AUDIO_OUT, VIDEO_OUT, Attached, Chain, Shape
@@ -33,6 +33,7 @@ from core.steps import (
     Rotate,
     Scale,
     Speed,
+    Subtitles,
     Text,
     Trim,
 )
@@ -44,7 +45,19 @@ MAX_SHORT_SIDE = 4320
 MIN_SIDE = 16
 
 TransformStep = (
-    Trim | Concat | Crop | Scale | Rotate | Flip | Fps | Speed | Overlay | Text | ReplaceAudio | Mix
+    Trim
+    | Concat
+    | Crop
+    | Scale
+    | Rotate
+    | Flip
+    | Fps
+    | Speed
+    | Overlay
+    | Text
+    | ReplaceAudio
+    | Mix
+    | Subtitles
 )
 _PICTURE_ONLY = (Crop, Scale, Rotate, Flip, Fps, Overlay, Text)
 
@@ -197,6 +210,8 @@ def _apply(
         replace_audio(p, i, step, attached, guard)
     elif isinstance(step, Mix):
         mix(p, i, step, attached, guard)
+    elif isinstance(step, Subtitles):
+        burn_subtitles(p, i, step)
     else:
         _picture(p, i, step)
 

@@ -19,14 +19,16 @@ import typer
 from core.accel import AccelTier, TierChoice
 from core.compile import StepsPlan, compile_steps
 from core.errors import InvalidMessage
+from core.hardening import InputGuard
 from core.jobs import resolve_preset
 from core.models import S3ObjectRef, step_objects
 from core.overlays import image_guard
 from core.preflight import check_media
 from core.presets import StepsPreset
-from core.probe import parse_probe
+from core.probe import ProbeResult, parse_probe
 from core.stage import Attached
 from core.steps_run import QUALITY_DIR, planned_quality
+from core.subtitle_files import subtitle_guard, subtitle_probe
 from handlers.plan import JOB_OUT, JOB_SOURCE, _job_request
 from infra.aws import open_clients
 from infra.ffmpeg import FfmpegMedia
@@ -77,11 +79,7 @@ async def run_steps_plan(options: StepsPlanOptions, settings: Settings) -> int:
         attached = {}
         for n, (where, ref) in enumerate(step_objects(preset.steps, request.input.bucket)):
             path = await fetch(ref, local.get(ref.key), f"attach-{n}")
-            image = where.endswith(".image")
-            found = parse_probe(
-                await media.probe(path, image_guard(limits.guard) if image else limits.guard),
-                still=image,
-            )
+            found = await _probe_object(media, path, where, limits.guard)
             attached[where] = Attached(where, JOB_ROOT / "attach" / str(n), found)
     plan = compile_steps(
         preset,
@@ -95,6 +93,18 @@ async def run_steps_plan(options: StepsPlanOptions, settings: Settings) -> int:
     shown = describe_steps(preset, plan)
     print(json.dumps(shown, indent=2) if options.as_json else render_steps(shown))
     return 0
+
+
+async def _probe_object(
+    media: FfmpegMedia, path: Path, where: str, guard: InputGuard
+) -> ProbeResult:
+    """An object a step names, read as the worker reads it: a subtitle file with the
+    subtitle demuxers only, an image with the image ones."""
+    if where.endswith(".source"):
+        return subtitle_probe(await media.probe(path, subtitle_guard(guard)))
+    image = where.endswith(".image")
+    doc = await media.probe(path, image_guard(guard) if image else guard)
+    return parse_probe(doc, still=image)
 
 
 class _Fetcher:

@@ -26,8 +26,9 @@ from .cases import Expect
 from .hostile import MediaFixtures
 from .media_cases import MEDIA_CASES
 from .message_cases import MESSAGE_CASES
+from .subtitle_cases import SUBTITLE_CASES
 
-CASES = MEDIA_CASES + MESSAGE_CASES
+CASES = MEDIA_CASES + MESSAGE_CASES + SUBTITLE_CASES
 WORKERS = ("a", "b")
 
 # Quick to settle: retries (there should be none) come back within a second, a stuck

@@ -207,6 +207,13 @@ EXPECTED: dict[str, Expectation] = {
     "job-request-steps-text.json": Steps(
         "library/talk.mp4", ("text", "encode"), "outputs/text", MP4
     ),
+    "job-request-steps-subtitles.json": Steps(
+        "library/talk.mp4",
+        ("subtitles", "subtitles", "encode"),
+        "outputs/subtitles",
+        ("web-hls",),
+        ("subs/talk.en.srt", "subs/talk.fr.vtt"),
+    ),
     "job-request-steps-encode.json": Steps(
         "library/talk.mp4", ("encode",), "outputs/encode", ("web-hls",)
     ),

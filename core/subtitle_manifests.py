@@ -1,0 +1,107 @@
+"""Sidecar subtitle tracks named in a package's manifests.
+
+HLS: one ``EXT-X-MEDIA:TYPE=SUBTITLES`` per track in group ``subs`` (``AUTOSELECT=YES``,
+none ``DEFAULT``: a viewer turns subtitles on) and ``SUBTITLES="subs"`` on every variant.
+DASH: one ``AdaptationSet contentType="text"`` per track, ``mimeType="text/vtt"``, ``lang``,
+a subtitle role, and one Representation whose ``BaseURL`` is the whole ``.vtt`` file (what
+dash.js and Shaka play for a side-loaded text track). The manifests are the ones our
+muxer wrote and the packager finished; a track's language is the step's validated tag.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from xml.dom import minidom
+
+import m3u8
+
+SUBTITLE_GROUP = "subs"
+CAPTION_GROUP = "cc"
+_CEA608_SCHEME = "urn:scte:dash:cc:cea-608:2015"
+_DASH_URI = "urn:mpeg:dash:schema:mpd:2011"
+_ROLE_SCHEME = "urn:mpeg:dash:role:2011"
+# what a text Representation's @bandwidth states (a required attribute; a VTT is tiny)
+_TEXT_BANDWIDTH = "256"
+
+
+@dataclass(frozen=True, slots=True)
+class SidecarTrack:
+    language: str  # BCP 47, as the step gave it
+    playlist: str  # the track's media playlist, relative to the master
+    whole: str  # the whole .vtt, relative to the MPD
+
+
+def master_with_subtitles(text: str, tracks: Sequence[SidecarTrack]) -> str:
+    doc = m3u8.loads(text)
+    entries = [
+        m3u8.Media(uri=t.playlist, type="SUBTITLES", group_id=SUBTITLE_GROUP,
+                   language=t.language, name=t.language, default="NO", autoselect="YES")
+        for t in tracks
+    ]  # fmt: skip
+    for entry in entries:
+        doc.add_media(entry)
+    for variant in doc.playlists:
+        variant.stream_info.subtitles = SUBTITLE_GROUP
+        variant.media.append(entries[0])  # the variant names the group once
+    return str(doc.dumps())
+
+
+def master_with_captions(text: str, language: str) -> str:
+    """CEA-608 captions (CC1) in the video, declared: a CLOSED-CAPTIONS rendition in group
+    ``cc`` and ``CLOSED-CAPTIONS="cc"`` on every variant. Only for captions found there."""
+    doc = m3u8.loads(text)
+    entry = m3u8.Media(type="CLOSED-CAPTIONS", group_id=CAPTION_GROUP, language=language,
+                       name=f"CC1 ({language})", default="NO", autoselect="YES",
+                       instream_id="CC1")  # fmt: skip
+    doc.add_media(entry)
+    for variant in doc.playlists:
+        variant.media.append(entry)
+    return str(doc.dumps())
+
+
+def mpd_with_captions(text: str, language: str) -> str:
+    """The same for DASH: an ``Accessibility`` CEA-608 descriptor on every video set."""
+    doc = minidom.parseString(text)  # noqa: S318 - written by our ffmpeg in our job directory
+    root = doc.documentElement
+    assert root is not None  # a parsed document has its root element
+    for aset in root.getElementsByTagNameNS(_DASH_URI, "AdaptationSet"):
+        if aset.getAttribute("contentType") == "video":
+            aset.insertBefore(
+                _element(doc, "Accessibility", schemeIdUri=_CEA608_SCHEME,
+                         value=f"CC1={language}"),
+                aset.firstChild,
+            )  # fmt: skip
+    return f'<?xml version="1.0" encoding="utf-8"?>\n{root.toxml()}\n'
+
+
+def mpd_with_subtitles(text: str, tracks: Sequence[SidecarTrack]) -> str:
+    doc = minidom.parseString(text)  # noqa: S318 - written by our ffmpeg in our job directory
+    root = doc.documentElement
+    assert root is not None  # a parsed document has its root element
+    period = root.getElementsByTagNameNS(_DASH_URI, "Period")[0]
+    taken = {a.getAttribute("id") for a in root.getElementsByTagNameNS(_DASH_URI, "AdaptationSet")}
+    next_id = 1 + max((int(i) for i in taken if i.isdigit()), default=-1)
+    for n, track in enumerate(tracks):
+        period.appendChild(_text_set(doc, str(next_id + n), track))
+    return f'<?xml version="1.0" encoding="utf-8"?>\n{root.toxml()}\n'
+
+
+def _text_set(doc: minidom.Document, set_id: str, track: SidecarTrack) -> minidom.Element:
+    aset = _element(doc, "AdaptationSet", id=set_id, contentType="text",
+                    mimeType="text/vtt", lang=track.language)  # fmt: skip
+    aset.appendChild(_element(doc, "Role", schemeIdUri=_ROLE_SCHEME, value="subtitle"))
+    rep = _element(doc, "Representation", id=f"subtitles-{track.language}",
+                   bandwidth=_TEXT_BANDWIDTH)  # fmt: skip
+    base = _element(doc, "BaseURL")
+    base.appendChild(doc.createTextNode(track.whole))
+    rep.appendChild(base)
+    aset.appendChild(rep)
+    return aset
+
+
+def _element(doc: minidom.Document, name: str, **attributes: str) -> minidom.Element:
+    element = doc.createElementNS(_DASH_URI, name)
+    for key, value in attributes.items():
+        element.setAttribute(key, value)
+    return element
