@@ -21,6 +21,7 @@ from core.encoders import encoder_reserve_mib
 from core.errors import InvalidMessage, UnsupportedMedia
 from core.frames import FramePath
 from core.hardening import SOURCE_GUARD, InputGuard
+from core.loudness import LoudnessMeasure, normalize
 from core.plan import GLOBAL_FLAGS, TranscodePlan
 from core.presets import Mp4Preset, StepsPreset, StreamingPreset
 from core.probe import ProbeResult
@@ -38,9 +39,12 @@ from core.step_outputs import (
     Scenes,
     step_folders,
 )
-from core.steps import Trim
+from core.steps import Loudness, Trim
 from core.transforms import TransformStep, compile_transforms
 
+# A pass whose normalizer prints its figures: at info level (where loudnorm prints them),
+# without the stats lines.
+LOGGED_FLAGS = ("-hide_banner", "-nostdin", "-y", "-nostats", "-loglevel", "info")
 # Filters only the CPU has: a chain with any of them keeps its frames in system memory.
 _CPU_OPS = {"overlay": "overlay", "text": "drawtext", "concat": "concat", "crop": "crop"}
 SCAN_DIR = "scan"  # scratch beside the outputs (metadata of the scene scan); never published
@@ -80,6 +84,7 @@ class StepsPlan:
     cpu_steps: tuple[str, ...] = ()  # why the frames are on the CPU, by step
     encoder_reserve_mib: int = 0
     notes: tuple[str, ...] = field(default_factory=tuple)
+    logged: bool = False  # the main pass's log holds the loudness normalizer's figures
 
     @property
     def encodes(self) -> tuple[StepTarget, ...]:
@@ -94,8 +99,10 @@ def compile_steps(
     preset: StepsPreset, probe: ProbeResult, source: PurePosixPath, out: PurePosixPath,
     attached: Mapping[str, Attached], choice: TierChoice = CPU_ONLY,
     guard: InputGuard = SOURCE_GUARD, font: str | None = None,
+    loudness: LoudnessMeasure | None = None,
 ) -> StepsPlan:  # fmt: skip
-    """The main pass of ``preset``'s steps over ``probe``'s file at ``source``."""
+    """The main pass of ``preset``'s steps over ``probe``'s file at ``source``; ``loudness``:
+    what the loudness step's measuring pass found (:mod:`core.loudness_pass`)."""
     transforms = [s for s in preset.steps if isinstance(s, TransformStep)]
     cpu_steps = tuple(
         f"steps[{i}] {s.op}: {_CPU_OPS[s.op]} runs on CPU frames"
@@ -105,9 +112,15 @@ def compile_steps(
     if probe.video is None:
         choice = CPU_ONLY  # sound alone: nothing for a GPU to do
     decode = _decode_args(choice, probe)
-    chain = compile_transforms(transforms, probe, source, attached, guard, decode, font=font)
+    chain = compile_transforms(transforms, probe, source, attached, guard, decode, font=font,
+                               loudness=loudness)  # fmt: skip
     targets, branches = _targets(preset, probe, chain, out, choice)
-    argv = ("ffmpeg", *GLOBAL_FLAGS, *chain.inputs, *_filters(chain, branches),
+    logged = any(
+        isinstance(s, Loudness) and loudness is not None and normalize(s, loudness)
+        for s in preset.steps
+    )
+    flags = LOGGED_FLAGS if logged else GLOBAL_FLAGS
+    argv = ("ffmpeg", *flags, *chain.inputs, *_filters(chain, branches),
             *(a for b in branches.values() for a in b.args))  # fmt: skip
     reserve = sum(
         encoder_reserve_mib(t.package.encoder, r.width, r.height)
@@ -121,7 +134,7 @@ def compile_steps(
     # branches' own
     dirs = tuple(dict.fromkeys([*(t.folder for t in targets),
                                 *(d for b in branches.values() for d in b.dirs)]))  # fmt: skip
-    return StepsPlan(chain, main, tuple(targets), dirs, cpu_steps, reserve, chain.notes)
+    return StepsPlan(chain, main, tuple(targets), dirs, cpu_steps, reserve, chain.notes, logged)
 
 
 def _targets(

@@ -82,6 +82,10 @@ class StepResults:
             steps.append(result.model_copy(update={"tier": ran, "files": len(files)}))
             outputs += listed
             uploads += files
+        if run.loudness is not None:  # a transform: figures, no files, before the outputs
+            index, report = run.loudness
+            steps.insert(0, StepResult(step=index, op="loudness", name="loudness", tier="cpu",
+                                       loudness=report))  # fmt: skip
         return StepsOutcome(steps, outputs, uploads)
 
     async def _one(

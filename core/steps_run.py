@@ -21,6 +21,8 @@ from core.errors import FfapiError, InputTooLong, InvalidMedia
 from core.fallback import TierRun, run_on_tiers
 from core.jobs import OutputFile
 from core.limits import PipelineLimits
+from core.loudness import LoudnessMeasure, LoudnessReport, loudness_report, parse_loudnorm
+from core.loudness_pass import MeasurePass, plan_measure, run_measure
 from core.models import OutputLocation, S3ObjectRef, step_objects
 from core.overlays import image_guard
 from core.packaging import Package, StreamingPackager
@@ -54,6 +56,8 @@ class StepsRun:
     packages: dict[int, Package] = field(default_factory=dict)
     mp4s: dict[int, list[OutputFile]] = field(default_factory=dict)
     quality: QualityReport | None = None
+    loudness: tuple[int, LoudnessReport] | None = None  # the loudness step's, by its index
+    log: str = ""  # the main pass's log, when it holds the normalizer's figures
 
 
 class PassProgress:
@@ -143,15 +147,31 @@ class StepsRunner:
                 sinks[total] = progress(total)
             return sinks[total]
 
+        source, guard = PurePosixPath(jobdir.source), self._limits.media.guard
+        measuring = plan_measure(preset, probe, source, attached, guard)
+        measured: list[LoudnessMeasure] = []  # once, whichever tier runs the main pass
+
         async def attempt(choice: TierChoice) -> StepsRun:
-            plan = compile_steps(
-                preset, probe, PurePosixPath(jobdir.source), PurePosixPath(jobdir.out),
-                attached, choice, self._limits.media.guard,
-            )  # fmt: skip
+            def planned() -> StepsPlan:
+                return compile_steps(
+                    preset, probe, source, PurePosixPath(jobdir.out), attached, choice, guard,
+                    loudness=measured[0] if measured else None,
+                )  # fmt: skip
+
+            plan = planned()  # refused here, before measuring, if the steps cannot run
             self._check_length(plan)
-            weights = (plan.main.weight, *((_quality_weight(plan),) if plan.quality else ()))
+            weights = (measuring.weight if measuring else 0.0, plan.main.weight,
+                       *((_quality_weight(plan),) if plan.quality else ()))  # fmt: skip
             passes = PassProgress(weights, sink(sum(weights)))
+            if measuring is not None and not measured:
+                with timer.phase("loudness"):
+                    measured.append(await self._measure(measuring, jobdir, passes))
+                plan = planned()
             run = await self._main(plan, jobdir, out, job_id, timer, passes)
+            if measuring is not None:
+                made = parse_loudnorm(run.log) if plan.logged else None
+                report = loudness_report(measuring.step, measured[0], made)
+                run.loudness = measuring.index, report
             if plan.quality is not None:
                 with timer.phase("quality"):
                     run.quality = await self._quality(run, jobdir, passes)
@@ -161,6 +181,15 @@ class StepsRunner:
             await self._packager.discard(jobdir)
 
         return await run_on_tiers(self._accel, attempt, discard, self._can_run(preset))
+
+    async def _measure(
+        self, measuring: MeasurePass, jobdir: JobDir, passes: PassProgress
+    ) -> LoudnessMeasure:
+        limits = self._limits.resources.for_tier(AccelTier.CPU)
+        return await run_measure(
+            self._media, measuring, jobdir.root, self._limits.transcode_timeout,
+            passes.of(0, measuring.duration), limits,
+        )  # fmt: skip
 
     def _can_run(self, preset: StepsPreset) -> Callable[[AccelTier], bool]:
         build = self._limits.encoders
@@ -186,13 +215,16 @@ class StepsRunner:
         for caption in plan.chain.files:  # the words reach ffmpeg through these files only
             await files.write_text(jobdir.root / caption.name, caption.text)
         limits = self._limits.resources.for_tier(plan.main.tier)
+        run = StepsRun(plan)
         with timer.phase("encode"):
-            await self._media.transcode(
+            # the same run either way; measure() hands back the log (the normalizer's figures)
+            ffmpeg = self._media.measure if plan.logged else self._media.transcode
+            log = await ffmpeg(
                 plan.main.argv, jobdir.root, self._limits.transcode_timeout,
-                passes.of(0, plan.chain.shape.duration),
+                passes.of(1, plan.chain.shape.duration),
                 limits.widened(plan.encoder_reserve_mib * 1024**2),
             )  # fmt: skip
-        run = StepsRun(plan)
+            run.log = log or ""
         shaped = shaped_probe(plan.chain.shape)
         for target in plan.encodes:
             if target.package is not None:
@@ -220,7 +252,7 @@ class StepsRunner:
         limits = self._limits.resources.for_tier(AccelTier.CPU)
         await self._media.transcode(
             argv, jobdir.root, self._limits.transcode_timeout,
-            passes.of(1, plan.chain.shape.duration), limits,
+            passes.of(2, plan.chain.shape.duration), limits,
         )  # fmt: skip
         measured = []
         for i, (ref, _) in enumerate(refs):

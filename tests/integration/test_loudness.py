@@ -1,0 +1,146 @@
+"""The loudness step through the real pipeline: outputs measured again with ffmpeg's own
+``ebur128`` (not the worker's figures), the figures the job reports checked against them."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from core.contract import job_event
+from core.events import EventType
+from tests.event_contract import check_event
+from tests.integration.steps_job import make, run_steps
+
+pytestmark = pytest.mark.integration
+
+TARGET = {"op": "loudness", "target_lufs": -16, "true_peak_db": -1.5, "lra": 11}
+MP4 = {"op": "encode", "preset": "mp4-480p"}
+
+
+def tone(tmp: Path, name: str, gain_db: float, seconds: int = 5) -> Path:
+    """A 320x240 clip whose sound is a 440 Hz tone (lavfi's sine: about -21.8 LUFS) moved
+    by ``gain_db``, in AAC."""
+    return make(
+        tmp, name,
+        "-f", "lavfi", "-i", f"testsrc=s=320x240:r=25:d={seconds}",
+        "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}",
+        "-af", f"volume={gain_db}dB", "-c:v", "libx264", "-preset", "ultrafast",
+        "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "192k", "-shortest",
+    )  # fmt: skip
+
+
+def ebur128(path: Path) -> tuple[float, float]:
+    """Integrated loudness (LUFS) and true peak (dBTP) of the file's sound, as ffmpeg's
+    ebur128 filter prints them in its summary."""
+    log = subprocess.run(
+        ["ffmpeg", "-hide_banner", "-nostats", "-i", str(path), "-map", "0:a:0",
+         "-af", "ebur128=peak=true", "-f", "null", "-"],
+        check=True, capture_output=True, text=True,
+    ).stderr  # fmt: skip
+    summary = log[log.rindex("Summary:") :]
+    integrated = float(re.search(r"I:\s+(-?[\d.]+) LUFS", summary).group(1))  # type: ignore[union-attr]
+    peak = re.search(r"True peak:\s+Peak:\s+(-?[\d.]+|-inf) dBFS", summary)
+    assert peak is not None, summary
+    return integrated, float(peak.group(1))
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    tmp = tmp_path_factory.mktemp("loud")
+    return {"quiet": tone(tmp, "quiet.mp4", -13.2), "loud": tone(tmp, "loud.mp4", 13.8)}
+
+
+@pytest.mark.parametrize("which", ["quiet", "loud"])
+def test_the_sound_reaches_the_target(sources, which: str, tmp_path: Path) -> None:
+    before, _ = ebur128(sources[which])
+    assert abs(before - {"quiet": -35.0, "loud": -8.0}[which]) < 1.0  # the source is as meant
+    outcome = run_steps(sources[which], tmp_path, [TARGET, MP4])
+    assert outcome.error is None, outcome.error
+    integrated, peak = ebur128(outcome.out / "encode" / "video.mp4")
+    assert abs(integrated - -16.0) <= 1.0
+    assert peak <= -1.5
+    report = outcome.step("loudness").loudness
+    assert report.mode == "linear"  # a tone's peak is far under the limit: a gain does it
+    assert abs(report.input.integrated_lufs - before) <= 0.5
+    assert abs(report.output.integrated_lufs - integrated) <= 0.5
+    assert report.gain_db == pytest.approx(-16.0 - report.input.integrated_lufs, abs=0.02)
+
+
+def test_a_peak_over_the_limit_is_normalized_dynamically(tmp_path: Path) -> None:
+    """Pink noise with short loud bursts: a gain to -16 LUFS would push the bursts past
+    -1.5 dBTP, so the dynamic normalizer (with its true-peak limiter) runs, and says so."""
+    source = make(
+        tmp_path, "bursts.mp4",
+        "-f", "lavfi", "-i", "testsrc=s=320x240:r=25:d=6",
+        "-f", "lavfi", "-i", "anoisesrc=color=pink:amplitude=0.1:seed=7:d=6:r=48000",
+        "-f", "lavfi", "-i",
+        "aevalsrc='0.6*lt(mod(t\\,0.5)\\,0.004)*sin(2*PI*1000*t)':s=48000:d=6",
+        "-filter_complex", "[1][2]amix=inputs=2:normalize=0,aformat=channel_layouts=stereo[a]",
+        "-map", "0:v", "-map", "[a]", "-c:v", "libx264", "-preset", "ultrafast",
+        "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "192k", "-shortest",
+    )  # fmt: skip
+    outcome = run_steps(source, tmp_path, [TARGET, MP4])
+    assert outcome.error is None, outcome.error
+    report = outcome.step("loudness").loudness
+    assert report.mode == "dynamic"
+    assert report.gain_db is None
+    assert report.input.true_peak_db + (-16.0 - report.input.integrated_lufs) > -1.5
+    integrated, peak = ebur128(outcome.out / "encode" / "video.mp4")
+    assert peak <= -1.0  # the limiter holds -1.5 dBTP before AAC, which may overshoot a bit
+    assert integrated > report.input.integrated_lufs + 2.0  # brought up towards the target
+    # what the job reports is what came out
+    assert abs(report.output.integrated_lufs - integrated) <= 1.0
+
+
+def test_measure_leaves_the_sound_as_it_was(sources, tmp_path: Path) -> None:
+    step = {"op": "loudness", "mode": "measure"}
+    outcome = run_steps(sources["quiet"], tmp_path, [step, MP4])
+    assert outcome.error is None, outcome.error
+    before, _ = ebur128(sources["quiet"])
+    after, _ = ebur128(outcome.out / "encode" / "video.mp4")
+    assert abs(after - before) <= 0.5  # (a normalized job moves it by 19 LU)
+    result = outcome.result
+    report = outcome.step("loudness").loudness
+    assert report.mode == "measure"
+    assert report.output is None
+    assert report.gain_db is None
+    assert abs(report.input.integrated_lufs - before) <= 0.5
+    # the figures are in the result (job.json is its JSON) and in the completion event
+    event = job_event(EventType.COMPLETED, result.job_id, datetime.now(UTC),
+                      result.event_data(), 1)  # fmt: skip
+    checked = check_event(event.to_json())
+    loud = next(s for s in checked["data"]["steps"] if s["op"] == "loudness")
+    assert loud["loudness"]["input"]["integrated_lufs"] == report.input.integrated_lufs
+
+
+def test_a_loudness_step_after_a_trim_measures_what_is_kept(tmp_path: Path) -> None:
+    """Loud for 3 s, then quiet: a trim to the quiet part before the step means the quiet
+    part is what is measured and brought to the target."""
+    source = make(
+        tmp_path, "two.mp4",
+        "-f", "lavfi", "-i", "testsrc=s=320x240:r=25:d=6",
+        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=6",
+        "-af", "volume='if(lt(t,3),2.0,0.1)':eval=frame", "-c:v", "libx264",
+        "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest",
+    )  # fmt: skip
+    steps = [{"op": "trim", "start": 3.0}, {"op": "scale", "width": 160}, TARGET, MP4]
+    outcome = run_steps(source, tmp_path, steps)
+    assert outcome.error is None, outcome.error
+    report = outcome.step("loudness").loudness
+    assert report.input.integrated_lufs < -35.0  # the quiet part alone (the tone -20 dB)
+    integrated, _ = ebur128(outcome.out / "encode" / "video.mp4")
+    assert abs(integrated - -16.0) <= 1.0
+
+
+def test_a_loudness_step_on_an_input_without_sound_is_refused(tmp_path: Path) -> None:
+    silent = make(tmp_path, "mute.mp4", "-f", "lavfi", "-i", "testsrc=s=320x240:r=25:d=2",
+                  "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p")  # fmt: skip
+    outcome = run_steps(silent, tmp_path, [TARGET, MP4])
+    assert outcome.error is not None
+    assert outcome.error.code == "invalid_request"
+    assert outcome.error.message == "steps[0] (loudness): the input has no sound to measure"
+    assert outcome.transcodes == 0
