@@ -22,7 +22,7 @@ from core.errors import InvalidMessage, UnsupportedMedia
 from core.frames import FramePath
 from core.hardening import SOURCE_GUARD, InputGuard
 from core.loudness import LoudnessMeasure, normalize
-from core.plan import GLOBAL_FLAGS, TranscodePlan
+from core.plan import GLOBAL_FLAGS, LOGGED_FLAGS, TranscodePlan
 from core.presets import Mp4Preset, StepsPreset, StreamingPreset
 from core.probe import ProbeResult
 from core.renditions import StreamingPlan
@@ -42,9 +42,6 @@ from core.step_outputs import (
 from core.steps import Loudness, Trim
 from core.transforms import TransformStep, compile_transforms
 
-# A pass whose normalizer prints its figures: at info level (where loudnorm prints them),
-# without the stats lines.
-LOGGED_FLAGS = ("-hide_banner", "-nostdin", "-y", "-nostats", "-loglevel", "info")
 # Filters only the CPU has: a chain with any of them keeps its frames in system memory.
 _CPU_OPS = {"overlay": "overlay", "text": "drawtext", "concat": "concat", "crop": "crop"}
 SCAN_DIR = "scan"  # scratch beside the outputs (metadata of the scene scan); never published

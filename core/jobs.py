@@ -188,6 +188,9 @@ class JobResult(BaseModel):
     playback: dict[str, str] = Field(default_factory=dict)  # "hls" / "dash" -> object key
     ladder: list[LadderStep] = Field(default_factory=list)
     qc: QcReport | None = None
+    loudness: LoudnessReport | None = Field(
+        default=None, description="a streaming preset's loudness target: measured, then met"
+    )
     notes: list[str] = Field(default_factory=list)  # conversions made (HDR, bit depth, fps)
     steps: list[StepResult] = Field(
         default_factory=list,

@@ -1,5 +1,7 @@
-"""The loudness step's measuring pass: the sound as the steps before it leave it, read by
-``loudnorm`` (no picture decoded, nothing written), its figures taken from the log."""
+"""Loudness measuring passes: ``loudnorm`` reads the sound alone (no picture decoded,
+nothing written) and its figures are taken from the log. A steps job's loudness step
+measures the sound as the steps before it leave it; a streaming preset's loudness target,
+the source's first sound, as its ladder's audio chain takes it."""
 
 from __future__ import annotations
 
@@ -9,24 +11,30 @@ from pathlib import Path, PurePosixPath
 
 from core.chain_pass import refuse
 from core.hardening import InputGuard, ResourceLimits
-from core.loudness import LoudnessMeasure, measure_filter, parse_loudnorm
+from core.loudness import (
+    LoudnessMeasure,
+    LoudnessReport,
+    loudness_report,
+    measure_filter,
+    normalize,
+    parse_loudnorm,
+)
+from core.plan import LOGGED_FLAGS
 from core.ports import MediaTool
-from core.presets import StepsPreset
+from core.presets import LoudnessTarget, StepsPreset
 from core.probe import ProbeResult
 from core.progress import EncodeProgress
 from core.stage import Attached
 from core.steps import Loudness
 from core.transforms import TransformStep, compile_transforms
 
-# info: loudnorm prints its figures at that level; -nostats: no progress lines among them
-MEASURE_FLAGS = ("-hide_banner", "-nostdin", "-nostats", "-loglevel", "info")
 # Decoding and measuring the sound alone, against the main pass's decode and encodes.
 MEASURE_COST = 0.1
 
 
 @dataclass(frozen=True, slots=True)
 class MeasurePass:
-    index: int  # the loudness step's, in the steps
+    index: int  # the loudness step's, in the steps (0: a preset's target)
     step: Loudness
     argv: tuple[str, ...]
     duration: float  # seconds of sound it reads
@@ -50,7 +58,7 @@ def plan_measure(
     if chain.audio is None:
         refuse(f"steps[{index}] (loudness): the input has no sound to measure")
     graph = ";".join([*chain.graph, f"{chain.audio}{measure_filter(step)}[loud]"])
-    argv = ("ffmpeg", *MEASURE_FLAGS, *chain.inputs, "-filter_complex", graph,
+    argv = ("ffmpeg", *LOGGED_FLAGS, *chain.inputs, "-filter_complex", graph,
             "-map", "[loud]", "-f", "null", "-")  # fmt: skip
     return MeasurePass(index, step, argv, chain.shape.duration)
 
@@ -61,3 +69,37 @@ async def run_measure(
 ) -> LoudnessMeasure:  # fmt: skip
     log = await media.measure(plan.argv, cwd, timeout, progress, limits)
     return parse_loudnorm(log)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceLoudness:
+    """A streaming preset's target and what the source measured."""
+
+    step: Loudness
+    measured: LoudnessMeasure
+
+    @property
+    def filters(self) -> tuple[str, ...]:
+        return tuple(normalize(self.step, self.measured))
+
+    def report(self, log: str) -> LoudnessReport:
+        """``log``: the ladder pass's, where the normalizer printed its figures."""
+        made = parse_loudnorm(log) if self.filters else None
+        return loudness_report(self.step, self.measured, made)
+
+
+async def measure_source(
+    media: MediaTool, target: LoudnessTarget | None, probe: ProbeResult, source: PurePosixPath,
+    cwd: Path, guard: InputGuard, timeout: float, limits: ResourceLimits,
+) -> SourceLoudness | None:  # fmt: skip
+    """The source's first sound measured for a preset's ``target`` (None: no target, or no
+    sound to normalize)."""
+    if target is None or probe.audio is None:
+        return None
+    step = target.step()
+    graph = f"[0:{probe.audio.index}]aresample=48000,{measure_filter(step)}[loud]"
+    argv = ("ffmpeg", *LOGGED_FLAGS, *guard.flags(guard.demuxer(probe.format_name)),
+            "-i", f"file:{source}", "-filter_complex", graph,
+            "-map", "[loud]", "-f", "null", "-")  # fmt: skip
+    measuring = MeasurePass(0, step, argv, probe.duration)
+    return SourceLoudness(step, await run_measure(media, measuring, cwd, timeout, None, limits))

@@ -12,7 +12,9 @@ import pytest
 
 from core.contract import job_event
 from core.events import EventType
+from core.presets import AudioRendition, LoudnessTarget, StreamingPreset, builtin_catalog
 from tests.event_contract import check_event
+from tests.integration.local_job import run_local
 from tests.integration.steps_job import make, run_steps
 
 pytestmark = pytest.mark.integration
@@ -144,3 +146,36 @@ def test_a_loudness_step_on_an_input_without_sound_is_refused(tmp_path: Path) ->
     assert outcome.error.code == "invalid_request"
     assert outcome.error.message == "steps[0] (loudness): the input has no sound to measure"
     assert outcome.transcodes == 0
+
+
+def _joined(package: Path, index: int, dest: Path) -> Path:
+    """Rendition ``index`` of a CMAF package as one file: its init segment, then its media
+    segments in order."""
+    parts = [package / f"init-{index}.m4s"]
+    parts += sorted(package.glob(f"seg-{index}-*.m4s"),
+                    key=lambda p: int(p.stem.rsplit("-", 1)[1]))  # fmt: skip
+    dest.write_bytes(b"".join(p.read_bytes() for p in parts))
+    return dest
+
+
+def test_a_streaming_preset_normalizes_every_audio_rendition_alike(sources, tmp_path: Path) -> None:
+    preset = builtin_catalog().get("web-hls")
+    assert isinstance(preset, StreamingPreset)
+    assert preset.loudness is None  # off unless a preset asks
+    loud = preset.model_copy(update={
+        "name": "web-hls-loud", "ladder": preset.ladder[-1:],
+        "audio": (AudioRendition(name="aac-128k"), AudioRendition(name="aac-64k", bitrate_kbps=64)),
+        "loudness": LoudnessTarget(target_lufs=-16, true_peak_db=-1.5),
+        "thumbnails": None, "storyboard": None,
+    })  # fmt: skip
+    outcome = run_local(sources["quiet"], tmp_path, loud)
+    assert outcome.error is None, outcome.error
+    report = outcome.result.loudness
+    assert report.mode == "linear"
+    assert abs(report.input.integrated_lufs - -35.0) <= 1.0
+    audio = [r for r in outcome.result.renditions if r.kind == "audio"]
+    assert len(audio) == 2
+    for i in (1, 2):  # after the one video rendition
+        integrated, peak = ebur128(_joined(outcome.out / "cmaf", i, tmp_path / f"a{i}.mp4"))
+        assert abs(integrated - -16.0) <= 1.0
+        assert peak <= -1.5

@@ -9,11 +9,14 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from core.compile import LOGGED_FLAGS, compile_steps
+from core.compile import compile_steps
 from core.errors import InvalidMessage, TranscodeFailed
 from core.hardening import SOURCE_GUARD
 from core.loudness import LoudnessMeasure, loudness_report, normalize, parse_loudnorm
 from core.loudness_pass import plan_measure
+from core.plan import LOGGED_FLAGS
+from core.presets import AudioRendition, StreamingPreset, builtin_catalog
+from core.renditions import plan_streaming
 from core.step_outputs import steps_problem
 from core.steps import Loudness
 from tests.unit.test_compile import ATTACHED, OUT, PROBE, SOURCE, steps
@@ -186,3 +189,20 @@ def test_measure_mode_leaves_the_main_pass_as_it_was() -> None:
     graph = done.main.argv[done.main.argv.index("-filter_complex") + 1]
     assert "[0:1]aresample=48000,aformat=channel_layouts=stereo[amain]" in graph
     assert "loudnorm" not in graph
+
+
+def test_a_ladder_normalizes_once_before_its_audio_renditions_split() -> None:
+    web = builtin_catalog().presets["web-hls"]
+    assert isinstance(web, StreamingPreset)
+    two = web.model_copy(update={"audio": (AudioRendition(name="a"), AudioRendition(name="b"))})
+    normalizer = tuple(normalize(STEP, measured()))
+    plan = plan_streaming(two, PROBE, SOURCE, OUT, loudness=normalizer)
+    graph = plan.argv[plan.argv.index("-filter_complex") + 1]
+    assert graph.count("loudnorm=") == 1
+    (audio,) = [s for s in graph.split(";") if s.startswith("[0:1]")]
+    assert audio.startswith("[0:1]aresample=async=1:first_pts=0")
+    assert audio.endswith(f",{','.join(normalizer)},asplit=2[a0][a1]")
+    assert plan.argv[1:7] == LOGGED_FLAGS
+    plain = plan_streaming(two, PROBE, SOURCE, OUT)
+    assert "loudnorm" not in " ".join(plain.argv)
+    assert "-loglevel error" in " ".join(plain.argv)

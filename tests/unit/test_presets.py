@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from core.presets import (
     AudioRendition,
+    LoudnessTarget,
     Mp4Preset,
     PresetFileError,
     Rung,
@@ -171,6 +172,7 @@ STREAMING_CHANGES = {
     "hdr": "keep",
     "thumbnails": Thumbnails(every_seconds=5.0),
     "storyboard": Storyboard(columns=5),
+    "loudness": LoudnessTarget(target_lufs=-16.0),
 }
 MP4_CHANGES = {
     "name": "mp4-other",
@@ -196,6 +198,16 @@ def test_streaming_spec_hash_changes_with_every_field():
     rung = web.ladder[1].model_copy(update={"bufsize_kbps": 4000})
     nudged = web.model_copy(update={"ladder": (web.ladder[0], rung, *web.ladder[2:])})
     assert nudged.spec_hash() not in hashes
+
+
+def test_a_preset_without_a_loudness_target_keeps_the_hash_it_had_before_there_was_one():
+    """The field is off by default: existing jobs keep their identities (hashes as of the
+    commit before it)."""
+    catalog = builtin_catalog().presets
+    assert {n: catalog[n].spec_hash() for n in ("web-hls", "hls-ts", "audio-only")} == {
+        "web-hls": "f833395634fbcdf3", "hls-ts": "a5087dbd0e40c77a",
+        "audio-only": "bf0a6be6e372bf49",
+    }  # fmt: skip
 
 
 def test_mp4_spec_hash_changes_with_every_field_it_can():
