@@ -22,6 +22,7 @@ from core.errors import InvalidMessage, UnsupportedMedia
 from core.frames import FramePath
 from core.hardening import SOURCE_GUARD, InputGuard
 from core.loudness import LoudnessMeasure, normalize
+from core.loudness_pass import job_loudness, ladder_loudness
 from core.plan import GLOBAL_FLAGS, LOGGED_FLAGS, TranscodePlan
 from core.presets import Mp4Preset, StepsPreset, StreamingPreset
 from core.probe import ProbeResult
@@ -39,7 +40,7 @@ from core.step_outputs import (
     Scenes,
     step_folders,
 )
-from core.steps import Loudness, Trim
+from core.steps import Trim
 from core.transforms import TransformStep, compile_transforms
 
 # Filters only the CPU has: a chain with any of them keeps its frames in system memory.
@@ -111,10 +112,10 @@ def compile_steps(
     decode = _decode_args(choice, probe)
     chain = compile_transforms(transforms, probe, source, attached, guard, decode, font=font,
                                loudness=loudness)  # fmt: skip
-    targets, branches = _targets(preset, probe, chain, out, choice)
-    logged = any(
-        isinstance(s, Loudness) and loudness is not None and normalize(s, loudness)
-        for s in preset.steps
+    targets, branches = _targets(preset, probe, chain, out, choice, loudness)
+    logged = loudness is not None and any(
+        normalize(s, loudness)
+        for s in (*job_loudness(preset), *(step for _, step in ladder_loudness(preset)))
     )
     flags = LOGGED_FLAGS if logged else GLOBAL_FLAGS
     argv = ("ffmpeg", *flags, *chain.inputs, *_filters(chain, branches),
@@ -136,7 +137,7 @@ def compile_steps(
 
 def _targets(
     preset: StepsPreset, probe: ProbeResult, chain: Chain, out: PurePosixPath,
-    choice: TierChoice,
+    choice: TierChoice, loudness: LoudnessMeasure | None,
 ) -> tuple[list[StepTarget], dict[int, Branch]]:  # fmt: skip
     """Every output step's target and branch (by step index), and a first keyframe trim's
     stream copy; the job's frame pictures held to their cap."""
@@ -149,7 +150,7 @@ def _targets(
     for index, folder in step_folders(preset.steps).items():
         step = preset.steps[index]
         assert isinstance(step, Encode | Frames | Preview | Scenes | Quality | Audio)
-        target, branch = _output(preset, step, index, folder, chain, out, choice)
+        target, branch = _output(preset, step, index, folder, chain, out, choice, loudness)
         targets.append(target)
         if branch is not None:
             branches[index] = branch
@@ -174,12 +175,12 @@ def _filters(chain: Chain, branches: Mapping[int, Branch]) -> tuple[str, ...]:
 
 def _output(
     preset: StepsPreset, step: OutputStep, index: int, folder: str, chain: Chain,
-    out: PurePosixPath, choice: TierChoice,
+    out: PurePosixPath, choice: TierChoice, loudness: LoudnessMeasure | None,
 ) -> tuple[StepTarget, Branch | None]:  # fmt: skip
     """One output step's branch, its labels ``[vN]``/``[aN]`` and internal labels ``sN``."""
     shape, tag, video = chain.shape, f"s{index}", _label(index, "v")
     if isinstance(step, Encode):
-        return _encode(preset, step, index, folder, chain, out, choice)
+        return _encode(preset, step, index, folder, chain, out, choice, loudness)
     if isinstance(step, Frames):
         branch = frames_branch(step, shape, out, folder, video, tag)
         return StepTarget(index, step, folder, times=frame_times(step, shape)), branch
@@ -199,7 +200,7 @@ def _output(
 
 def _encode(
     preset: StepsPreset, step: Encode, index: int, folder: str, chain: Chain,
-    out: PurePosixPath, choice: TierChoice,
+    out: PurePosixPath, choice: TierChoice, loudness: LoudnessMeasure | None,
 ) -> tuple[StepTarget, Branch]:  # fmt: skip
     spec = preset.encodes[step.preset]
     shaped = shaped_probe(chain.shape)
@@ -223,7 +224,12 @@ def _encode(
         if shaped.video
         else FramePath(AccelTier.CPU, 0, False, False, pix)  # unused: no picture to encode
     )
-    branch, package = streaming_branch(spec, shaped, out, folder, rungs, video, audio, tag)
+    # the preset's loudness target, met in its own audio chain (unless a loudness step sets
+    # the job's sound): measured on the chain's sound (core.loudness_pass)
+    target = spec.loudness.step() if spec.loudness and not job_loudness(preset) else None
+    normalizer = tuple(normalize(target, loudness)) if target else ()
+    branch, package = streaming_branch(spec, shaped, out, folder, rungs, video, audio, tag,
+                                       normalizer)  # fmt: skip
     return StepTarget(index, step, folder, package=package), branch
 
 

@@ -21,10 +21,11 @@ from core.loudness import (
 )
 from core.plan import LOGGED_FLAGS
 from core.ports import MediaTool
-from core.presets import LoudnessTarget, StepsPreset
+from core.presets import LoudnessTarget, StepsPreset, StreamingPreset
 from core.probe import ProbeResult
 from core.progress import EncodeProgress
 from core.stage import Attached
+from core.step_outputs import Encode
 from core.steps import Loudness
 from core.transforms import TransformStep, compile_transforms
 
@@ -48,19 +49,45 @@ def plan_measure(
     preset: StepsPreset, probe: ProbeResult, source: PurePosixPath,
     attached: Mapping[str, Attached], guard: InputGuard,
 ) -> MeasurePass | None:  # fmt: skip
-    """The measuring pass of the job's loudness step (None: it has none)."""
+    """The measuring pass of the job's loudness step, else of its ladders' loudness target,
+    on the sound every transform has made (None: nothing to measure)."""
     found = [(i, s) for i, s in enumerate(preset.steps) if isinstance(s, Loudness)]
-    if not found:
+    ladders = ladder_loudness(preset)
+    if not found and not ladders:
         return None
-    index, step = found[0]
+    index, step = found[0] if found else ladders[0]
+    if len({target for _, target in ladders}) > 1:
+        other = next(i for i, target in ladders if target != step)
+        refuse(f"steps[{other}].preset: its loudness target is not steps[{index}]'s; a job "
+               "has one sound to measure")  # fmt: skip
     before = [s for s in preset.steps[:index] if isinstance(s, TransformStep)]
     chain = compile_transforms(before, probe, source, attached, guard, sound_only=True)
+    if chain.audio is None and not found:
+        return None  # a ladder's target, and no sound: nothing to normalize
     if chain.audio is None:
         refuse(f"steps[{index}] (loudness): the input has no sound to measure")
     graph = ";".join([*chain.graph, f"{chain.audio}{measure_filter(step)}[loud]"])
     argv = ("ffmpeg", *LOGGED_FLAGS, *chain.inputs, "-filter_complex", graph,
             "-map", "[loud]", "-f", "null", "-")  # fmt: skip
     return MeasurePass(index, step, argv, chain.shape.duration)
+
+
+def job_loudness(preset: StepsPreset) -> list[Loudness]:
+    """The job's loudness steps (one at most: steps_problem)."""
+    return [s for s in preset.steps if isinstance(s, Loudness)]
+
+
+def ladder_loudness(preset: StepsPreset) -> list[tuple[int, Loudness]]:
+    """The loudness targets of the ladders the job encodes, by encode step, where no
+    loudness step sets the job's sound."""
+    if job_loudness(preset):
+        return []
+    found = []
+    for i, step in enumerate(preset.steps):
+        spec = preset.encodes.get(step.preset) if isinstance(step, Encode) else None
+        if isinstance(spec, StreamingPreset) and spec.loudness is not None:
+            found.append((i, spec.loudness.step()))
+    return found
 
 
 async def run_measure(

@@ -22,7 +22,7 @@ from core.fallback import TierRun, run_on_tiers
 from core.jobs import OutputFile
 from core.limits import PipelineLimits
 from core.loudness import LoudnessMeasure, LoudnessReport, loudness_report, parse_loudnorm
-from core.loudness_pass import MeasurePass, plan_measure, run_measure
+from core.loudness_pass import MeasurePass, ladder_loudness, plan_measure, run_measure
 from core.models import OutputLocation, S3ObjectRef, step_objects
 from core.overlays import image_guard
 from core.packaging import Package, StreamingPackager
@@ -56,7 +56,8 @@ class StepsRun:
     packages: dict[int, Package] = field(default_factory=dict)
     mp4s: dict[int, list[OutputFile]] = field(default_factory=dict)
     quality: QualityReport | None = None
-    loudness: tuple[int, LoudnessReport] | None = None  # the loudness step's, by its index
+    # the report, and the steps it belongs to: the loudness step, or the encodes that asked
+    loudness: tuple[tuple[int, ...], LoudnessReport] | None = None
     log: str = ""  # the main pass's log, when it holds the normalizer's figures
 
 
@@ -171,7 +172,9 @@ class StepsRunner:
             if measuring is not None:
                 made = parse_loudnorm(run.log) if plan.logged else None
                 report = loudness_report(measuring.step, measured[0], made)
-                run.loudness = measuring.index, report
+                # a loudness step's own result, or each ladder's that asked for the target
+                ladders = tuple(i for i, _ in ladder_loudness(preset))
+                run.loudness = ladders or (measuring.index,), report
             if plan.quality is not None:
                 with timer.phase("quality"):
                     run.quality = await self._quality(run, jobdir, passes)

@@ -158,17 +158,21 @@ def _joined(package: Path, index: int, dest: Path) -> Path:
     return dest
 
 
-def test_a_streaming_preset_normalizes_every_audio_rendition_alike(sources, tmp_path: Path) -> None:
+def loud_ladder() -> StreamingPreset:
+    """web-hls with one rung, two audio renditions, and a loudness target."""
     preset = builtin_catalog().get("web-hls")
     assert isinstance(preset, StreamingPreset)
     assert preset.loudness is None  # off unless a preset asks
-    loud = preset.model_copy(update={
+    return preset.model_copy(update={
         "name": "web-hls-loud", "ladder": preset.ladder[-1:],
         "audio": (AudioRendition(name="aac-128k"), AudioRendition(name="aac-64k", bitrate_kbps=64)),
         "loudness": LoudnessTarget(target_lufs=-16, true_peak_db=-1.5),
         "thumbnails": None, "storyboard": None,
     })  # fmt: skip
-    outcome = run_local(sources["quiet"], tmp_path, loud)
+
+
+def test_a_streaming_preset_normalizes_every_audio_rendition_alike(sources, tmp_path: Path) -> None:
+    outcome = run_local(sources["quiet"], tmp_path, loud_ladder())
     assert outcome.error is None, outcome.error
     report = outcome.result.loudness
     assert report.mode == "linear"
@@ -179,3 +183,25 @@ def test_a_streaming_preset_normalizes_every_audio_rendition_alike(sources, tmp_
         integrated, peak = ebur128(_joined(outcome.out / "cmaf", i, tmp_path / f"a{i}.mp4"))
         assert abs(integrated - -16.0) <= 1.0
         assert peak <= -1.5
+
+
+def test_a_steps_job_meets_its_ladders_loudness_target(sources, tmp_path: Path) -> None:
+    """No loudness step: the ladder's own target is met in its audio chain, measured on the
+    sound the transforms made; the MP4 beside it keeps its sound."""
+    ladder = loud_ladder()
+    shipped = builtin_catalog()
+    catalog = shipped.model_copy(update={"presets": {**shipped.presets, ladder.name: ladder}})
+    steps = [{"op": "trim", "start": 1.0}, {"op": "encode", "preset": ladder.name}, MP4]
+    outcome = run_steps(sources["loud"], tmp_path, steps, catalog=catalog)
+    assert outcome.error is None, outcome.error
+    package = outcome.out / "encode" / "cmaf"
+    for i in (1, 2):
+        integrated, peak = ebur128(_joined(package, i, tmp_path / f"a{i}.mp4"))
+        assert abs(integrated - -16.0) <= 1.0
+        assert peak <= -1.5
+    mp4, _ = ebur128(outcome.out / "encode-2" / "video.mp4")
+    assert abs(mp4 - -8.0) <= 1.0
+    report = outcome.step("encode").loudness
+    assert report.mode == "linear"
+    assert abs(report.input.integrated_lufs - -8.0) <= 1.0
+    assert outcome.step("encode-2").loudness is None
