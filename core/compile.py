@@ -132,7 +132,8 @@ def compile_steps(
     # branches' own
     dirs = tuple(dict.fromkeys([*(t.folder for t in targets),
                                 *(d for b in branches.values() for d in b.dirs)]))  # fmt: skip
-    return StepsPlan(chain, main, tuple(targets), dirs, cpu_steps, reserve, chain.notes, logged)
+    notes = (*chain.notes, *_unmet_targets(preset))
+    return StepsPlan(chain, main, tuple(targets), dirs, cpu_steps, reserve, notes, logged)
 
 
 def _targets(
@@ -257,6 +258,19 @@ def _clip(
             "-map_metadata", "-1", *faststart, f"file:{out / CLIP_FOLDER / name}")  # fmt: skip
     branch = Branch(graph=(), args=args, dirs=(CLIP_FOLDER,), takes_video=False)
     return StepTarget(0, trim, CLIP_FOLDER), branch
+
+
+def _unmet_targets(preset: StepsPreset) -> list[str]:
+    """A ladder's loudness target where a loudness step sets the job's sound: the step's."""
+    if not job_loudness(preset):
+        return []
+    return [
+        f"steps[{i}]: the loudness step sets the sound; preset {s.preset}'s target is not used"
+        for i, s in enumerate(preset.steps)
+        if isinstance(s, Encode)
+        and isinstance(spec := preset.encodes.get(s.preset), StreamingPreset)
+        and spec.loudness is not None
+    ]
 
 
 def _splits(chain: Chain, branches: Mapping[int, Branch]) -> list[str]:

@@ -15,10 +15,16 @@ from core.hardening import SOURCE_GUARD
 from core.loudness import LoudnessMeasure, loudness_report, normalize, parse_loudnorm
 from core.loudness_pass import plan_measure
 from core.plan import LOGGED_FLAGS
-from core.presets import AudioRendition, StreamingPreset, builtin_catalog
+from core.presets import (
+    AudioRendition,
+    LoudnessTarget,
+    StepsPreset,
+    StreamingPreset,
+    builtin_catalog,
+)
 from core.renditions import plan_streaming
-from core.step_outputs import steps_problem
-from core.steps import Loudness
+from core.step_outputs import Encode, steps_problem
+from core.steps import Loudness, Trim
 from tests.unit.test_compile import ATTACHED, OUT, PROBE, SOURCE, steps
 
 # The tail of ffmpeg 5.1's log for `loudnorm=...:print_format=json` at -loglevel info.
@@ -206,3 +212,55 @@ def test_a_ladder_normalizes_once_before_its_audio_renditions_split() -> None:
     plain = plan_streaming(two, PROBE, SOURCE, OUT)
     assert "loudnorm" not in " ".join(plain.argv)
     assert "-loglevel error" in " ".join(plain.argv)
+
+
+def _with_ladders(listed: tuple[Any, ...], *targets: float) -> StepsPreset:
+    """A job of the steps ``listed``, its encodes of ``loud-N`` pinned as resolve_preset
+    would: web-hls, each with a loudness target of its own."""
+    web = builtin_catalog().presets["web-hls"]
+    assert isinstance(web, StreamingPreset)
+    ladders = {
+        f"loud-{n}": web.model_copy(update={"name": f"loud-{n}",
+                                            "loudness": LoudnessTarget(target_lufs=t)})
+        for n, t in enumerate(targets)
+    }  # fmt: skip
+    return StepsPreset(name="steps", steps=listed, encodes=ladders)
+
+
+def test_a_ladders_target_is_measured_after_every_transform() -> None:
+    job = _with_ladders((Trim(op="trim", start=2.0), Encode(op="encode", preset="loud-0")), -16.0)
+    measuring = plan_measure(job, PROBE, SOURCE, ATTACHED, SOURCE_GUARD)
+    assert measuring is not None
+    assert measuring.index == 1
+    assert measuring.step.target_lufs == -16.0
+    assert "-ss 2.000" in " ".join(measuring.argv)
+    done = compile_steps(job, PROBE, SOURCE, OUT, ATTACHED, loudness=measured())
+    graph = done.main.argv[done.main.argv.index("-filter_complex") + 1]
+    assert "[amain]asplit=1[out1a]" in graph  # the chain's sound is as it was...
+    assert graph.count("loudnorm=I=-16.00") == 1  # ...and the ladder normalizes its own
+    assert done.logged
+
+
+def test_two_ladders_with_different_targets_are_refused() -> None:
+    encodes = (Encode(op="encode", preset="loud-0"), Encode(op="encode", preset="loud-1"))
+    job = _with_ladders(encodes, -16.0, -23.0)
+    with pytest.raises(InvalidMessage) as info:
+        plan_measure(job, PROBE, SOURCE, ATTACHED, SOURCE_GUARD)
+    assert info.value.message == (
+        "steps[1].preset: its loudness target is not steps[0]'s; a job has one sound to measure"
+    )
+
+
+def test_a_loudness_step_sets_the_sound_over_a_ladders_target() -> None:
+    listed = (Loudness(op="loudness", target_lufs=-20), Encode(op="encode", preset="loud-0"))
+    job = _with_ladders(listed, -16.0)
+    measuring = plan_measure(job, PROBE, SOURCE, ATTACHED, SOURCE_GUARD)
+    assert measuring is not None
+    assert (measuring.index, measuring.step.target_lufs) == (0, -20.0)
+    done = compile_steps(job, PROBE, SOURCE, OUT, ATTACHED, loudness=measured())
+    graph = done.main.argv[done.main.argv.index("-filter_complex") + 1]
+    assert graph.count("loudnorm=") == 1
+    assert "loudnorm=I=-20.00" in graph
+    assert "steps[1]: the loudness step sets the sound; preset loud-0's target is not used" in (
+        done.notes
+    )
