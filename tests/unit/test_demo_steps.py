@@ -44,7 +44,7 @@ def test_a_loudness_step_shows_its_mode_and_figures(capsys: pytest.CaptureFixtur
     loudness = {
         "mode": "linear", "target_lufs": -16.0, "true_peak_db": -1.5, "lra": 11.0,
         "gain_db": 5.8, "input": {"integrated_lufs": -21.8, "true_peak_db": -20.76, "lra": 0.1},
-        "output": {"integrated_lufs": -15.95, "true_peak_db": -14.96, "lra": 0.0},
+        "output": {"integrated_lufs": -16.02, "true_peak_db": -14.96, "lra": 0.0},
     }  # fmt: skip
     measure = {**loudness, "mode": "measure", "gain_db": None, "output": None}
     print_steps({"outputs": [], "steps": [
