@@ -3,6 +3,7 @@ the linear-or-dynamic rule, the filters and the refusals, without running ffmpeg
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from typing import Any
 
@@ -25,6 +26,7 @@ from core.presets import (
 from core.renditions import plan_streaming
 from core.step_outputs import Encode, steps_problem
 from core.steps import Loudness, Trim
+from tests.unit.sample_bodies import rejected
 from tests.unit.test_compile import ATTACHED, OUT, PROBE, SOURCE, steps
 
 # The tail of ffmpeg 5.1's log for `loudnorm=...:print_format=json` at -loglevel info.
@@ -129,6 +131,27 @@ def test_values_past_the_bounds_are_refused(field: str, value: object) -> None:
     with pytest.raises(ValidationError) as info:
         Loudness.model_validate({"op": "loudness", field: value})
     assert field in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [("target_lufs", -80, "greater than or equal to -70"),
+     ("target_lufs", -2, "less than or equal to -5"),
+     ("true_peak_db", 1, "less than or equal to 0"),
+     ("true_peak_db", -12, "greater than or equal to -9"),
+     ("lra", 60, "less than or equal to 50"), ("lra", 0, "greater than or equal to 1")],
+)  # fmt: skip
+def test_a_request_past_the_bounds_is_refused_naming_the_step_and_field(
+    field: str, value: float, reason: str
+) -> None:
+    body = json.dumps({
+        "version": 2, "input": {"bucket": "ffapi-input", "key": "in.mp4"},
+        "steps": [{"op": "trim", "start": 1.0}, {"op": "loudness", field: value},
+                  {"op": "encode", "preset": "mp4-480p"}],
+    })  # fmt: skip
+    refusal = rejected(body)
+    assert refusal.code == "invalid_request"
+    assert f"steps[1] (loudness).{field}: Input should be {reason}" in refusal.message
 
 
 def test_one_loudness_step_a_job() -> None:
