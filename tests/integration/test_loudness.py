@@ -70,6 +70,10 @@ def test_the_sound_reaches_the_target(sources, which: str, tmp_path: Path) -> No
     assert abs(report.input.integrated_lufs - before) <= 0.5
     assert abs(report.output.integrated_lufs - integrated) <= 0.5
     assert report.gain_db == pytest.approx(-16.0 - report.input.integrated_lufs, abs=0.02)
+    # the measuring pass has its share of the job's progress: it only goes up, to 100
+    percents = [p.percent for p in outcome.progress]
+    assert percents == sorted(percents)
+    assert percents[-1] == 100.0
 
 
 def test_a_peak_over_the_limit_is_normalized_dynamically(tmp_path: Path) -> None:
@@ -205,3 +209,21 @@ def test_a_steps_job_meets_its_ladders_loudness_target(sources, tmp_path: Path) 
     assert report.mode == "linear"
     assert abs(report.input.integrated_lufs - -8.0) <= 1.0
     assert outcome.step("encode-2").loudness is None
+
+
+def test_silence_is_left_as_it_is(tmp_path: Path) -> None:
+    """A sound track of digital silence has no loudness to bring anywhere: measured, and
+    reported unchanged."""
+    source = make(
+        tmp_path, "hush.mp4",
+        "-f", "lavfi", "-i", "testsrc=s=320x240:r=25:d=3",
+        "-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo:d=3",
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac",
+        "-shortest",
+    )  # fmt: skip
+    outcome = run_steps(source, tmp_path, [TARGET, MP4])
+    assert outcome.error is None, outcome.error
+    report = outcome.step("loudness").loudness
+    assert report.mode == "unchanged"
+    assert report.input.integrated_lufs is None
+    assert report.output is None
