@@ -227,3 +227,24 @@ def test_silence_is_left_as_it_is(tmp_path: Path) -> None:
     assert report.mode == "unchanged"
     assert report.input.integrated_lufs is None
     assert report.output is None
+
+
+def test_a_replaced_soundtrack_is_what_is_measured_and_normalized(tmp_path: Path) -> None:
+    """The input is silent-picture only; its sound comes from an object (a quiet tone, about
+    -35 LUFS): the measuring pass fetches the same sound, and the audio output is at the
+    target."""
+    mute = make(tmp_path, "mute.mp4", "-f", "lavfi", "-i", "testsrc=s=320x240:r=25:d=4",
+                "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p")  # fmt: skip
+    music = make(tmp_path, "music.wav", "-f", "lavfi", "-i",
+                 "sine=frequency=440:sample_rate=48000:duration=4", "-af", "volume=-13.2dB",
+                 "-ac", "2")  # fmt: skip
+    steps = [{"op": "replace_audio", "audio": {"key": "music/quiet.wav"}}, TARGET,
+             {"op": "audio", "format": "flac"}]  # fmt: skip
+    outcome = run_steps(mute, tmp_path, steps, {"music/quiet.wav": music})
+    assert outcome.error is None, outcome.error
+    report = outcome.step("loudness").loudness
+    assert abs(report.input.integrated_lufs - -35.0) <= 1.0
+    (flac,) = (outcome.out / "audio").glob("*.flac")
+    integrated, peak = ebur128(flac)
+    assert abs(integrated - -16.0) <= 1.0
+    assert peak <= -1.5
