@@ -132,6 +132,8 @@ class StreamingPreset(_Limited):
             raise ValueError("ladder rung names must be unique")
         if not self.ladder and not self.audio:
             raise ValueError("a preset needs a ladder, audio renditions, or both")
+        if self.loudness is not None and not self.audio:
+            raise ValueError("loudness: the preset has no audio renditions to normalize")
         if self.hdr == "keep" and self.video_codec != "libx265":
             raise ValueError('hdr = "keep" needs video_codec = "libx265" (HEVC Main 10)')
         if self.kind == "hls-ts" and (self.video_codec != "libx264" or len(self.audio) > 1):

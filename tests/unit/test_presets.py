@@ -129,6 +129,16 @@ BAD_FILES = {  # name: (file text, what the error says)
         " video_kbps = 800, maxrate_kbps = 700, bufsize_kbps = 1200 }]\n",
         "maxrate_kbps is below",
     ),
+    "loudness without audio renditions": (
+        '[presets.x]\nkind = "cmaf"\naudio = []\nloudness = { target_lufs = -16 }\nladder = ['
+        '{ name = "a", short_side = 360, video_kbps = 800, maxrate_kbps = 900,'
+        " bufsize_kbps = 1200 }]\n",
+        "no audio renditions to normalize",
+    ),
+    "loudness target out of range": (
+        '[presets.x]\nkind = "cmaf"\nloudness = { target_lufs = -80 }\n',
+        "loudness.target_lufs",
+    ),
     "bad preset name": ('[presets."Web HLS"]\nkind = "mp4"\nmax_height = 720\n', "pattern"),
     "preset is not a table": ("[presets]\nx = 3\n", "presets.x"),
 }
@@ -143,6 +153,13 @@ def test_bad_files_raise_preset_file_error(text: str, says: str):
 def test_a_file_without_base_needs_a_default():
     with pytest.raises(PresetFileError):
         parse_catalog('[presets.x]\nkind = "mp4"\nmax_height = 720\n')
+
+
+def test_a_loudness_target_is_read_with_its_defaults():
+    text = '[presets.x]\nkind = "cmaf"\nloudness = { target_lufs = -14 }\n'
+    preset = parse_catalog(text, builtin_catalog()).presets["x"]
+    assert isinstance(preset, StreamingPreset)
+    assert preset.loudness == LoudnessTarget(target_lufs=-14.0, true_peak_db=-1.5, lra=11.0)
 
 
 def test_keep_hdr_is_accepted_with_libx265():
