@@ -170,11 +170,7 @@ class StepsRunner:
                 plan = planned()
             run = await self._main(plan, jobdir, out, job_id, timer, passes)
             if measuring is not None:
-                made = parse_loudnorm(run.log) if plan.logged else None
-                report = loudness_report(measuring.step, measured[0], made)
-                # a loudness step's own result, or each ladder's that asked for the target
-                ladders = tuple(i for i, _ in ladder_loudness(preset))
-                run.loudness = ladders or (measuring.index,), report
+                run.loudness = _loudness(preset, measuring, measured[0], run)
             if plan.quality is not None:
                 with timer.phase("quality"):
                     run.quality = await self._quality(run, jobdir, passes)
@@ -319,6 +315,18 @@ def planned_quality(
     body = quality_argv(chain.inputs, chain.graph, chain.video, [r for r, _ in refs], width,
                         height, str(joined), sinks)  # fmt: skip
     return ("ffmpeg", *GLOBAL_FLAGS, *body)
+
+
+def _loudness(
+    preset: StepsPreset, measuring: MeasurePass, measured: LoudnessMeasure, run: StepsRun
+) -> tuple[tuple[int, ...], LoudnessReport]:
+    """The loudness report (the output's figures and the mode as the main pass's normalizer
+    printed them), and the steps it belongs to: the loudness step, or each ladder's encode
+    that asked for the target."""
+    made = parse_loudnorm(run.log) if run.plan.logged else None
+    report = loudness_report(measuring.step, measured, made)
+    ladders = tuple(i for i, _ in ladder_loudness(preset))
+    return ladders or (measuring.index,), report
 
 
 def _joined_name(target: StepTarget, rung: str) -> str:
