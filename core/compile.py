@@ -21,7 +21,9 @@ from core.encoders import encoder_reserve_mib
 from core.errors import InvalidMessage, UnsupportedMedia
 from core.frames import FramePath
 from core.hardening import SOURCE_GUARD, InputGuard
-from core.plan import GLOBAL_FLAGS, TranscodePlan
+from core.loudness import LoudnessMeasure, normalize
+from core.loudness_pass import job_loudness, ladder_loudness
+from core.plan import GLOBAL_FLAGS, LOGGED_FLAGS, TranscodePlan
 from core.presets import Mp4Preset, StepsPreset, StreamingPreset
 from core.probe import ProbeResult
 from core.renditions import StreamingPlan
@@ -80,6 +82,7 @@ class StepsPlan:
     cpu_steps: tuple[str, ...] = ()  # why the frames are on the CPU, by step
     encoder_reserve_mib: int = 0
     notes: tuple[str, ...] = field(default_factory=tuple)
+    logged: bool = False  # the main pass's log holds the loudness normalizer's figures
 
     @property
     def encodes(self) -> tuple[StepTarget, ...]:
@@ -94,8 +97,10 @@ def compile_steps(
     preset: StepsPreset, probe: ProbeResult, source: PurePosixPath, out: PurePosixPath,
     attached: Mapping[str, Attached], choice: TierChoice = CPU_ONLY,
     guard: InputGuard = SOURCE_GUARD, font: str | None = None,
+    loudness: LoudnessMeasure | None = None,
 ) -> StepsPlan:  # fmt: skip
-    """The main pass of ``preset``'s steps over ``probe``'s file at ``source``."""
+    """The main pass of ``preset``'s steps over ``probe``'s file at ``source``; ``loudness``:
+    what the loudness step's measuring pass found (:mod:`core.loudness_pass`)."""
     transforms = [s for s in preset.steps if isinstance(s, TransformStep)]
     cpu_steps = tuple(
         f"steps[{i}] {s.op}: {_CPU_OPS[s.op]} runs on CPU frames"
@@ -105,9 +110,15 @@ def compile_steps(
     if probe.video is None:
         choice = CPU_ONLY  # sound alone: nothing for a GPU to do
     decode = _decode_args(choice, probe)
-    chain = compile_transforms(transforms, probe, source, attached, guard, decode, font=font)
-    targets, branches = _targets(preset, probe, chain, out, choice)
-    argv = ("ffmpeg", *GLOBAL_FLAGS, *chain.inputs, *_filters(chain, branches),
+    chain = compile_transforms(transforms, probe, source, attached, guard, decode, font=font,
+                               loudness=loudness)  # fmt: skip
+    targets, branches = _targets(preset, probe, chain, out, choice, loudness)
+    logged = loudness is not None and any(
+        normalize(s, loudness)
+        for s in (*job_loudness(preset), *(step for _, step in ladder_loudness(preset)))
+    )
+    flags = LOGGED_FLAGS if logged else GLOBAL_FLAGS
+    argv = ("ffmpeg", *flags, *chain.inputs, *_filters(chain, branches),
             *(a for b in branches.values() for a in b.args))  # fmt: skip
     reserve = sum(
         encoder_reserve_mib(t.package.encoder, r.width, r.height)
@@ -121,12 +132,13 @@ def compile_steps(
     # branches' own
     dirs = tuple(dict.fromkeys([*(t.folder for t in targets),
                                 *(d for b in branches.values() for d in b.dirs)]))  # fmt: skip
-    return StepsPlan(chain, main, tuple(targets), dirs, cpu_steps, reserve, chain.notes)
+    notes = (*chain.notes, *_unmet_targets(preset))
+    return StepsPlan(chain, main, tuple(targets), dirs, cpu_steps, reserve, notes, logged)
 
 
 def _targets(
     preset: StepsPreset, probe: ProbeResult, chain: Chain, out: PurePosixPath,
-    choice: TierChoice,
+    choice: TierChoice, loudness: LoudnessMeasure | None,
 ) -> tuple[list[StepTarget], dict[int, Branch]]:  # fmt: skip
     """Every output step's target and branch (by step index), and a first keyframe trim's
     stream copy; the job's frame pictures held to their cap."""
@@ -139,7 +151,7 @@ def _targets(
     for index, folder in step_folders(preset.steps).items():
         step = preset.steps[index]
         assert isinstance(step, Encode | Frames | Preview | Scenes | Quality | Audio)
-        target, branch = _output(preset, step, index, folder, chain, out, choice)
+        target, branch = _output(preset, step, index, folder, chain, out, choice, loudness)
         targets.append(target)
         if branch is not None:
             branches[index] = branch
@@ -164,12 +176,12 @@ def _filters(chain: Chain, branches: Mapping[int, Branch]) -> tuple[str, ...]:
 
 def _output(
     preset: StepsPreset, step: OutputStep, index: int, folder: str, chain: Chain,
-    out: PurePosixPath, choice: TierChoice,
+    out: PurePosixPath, choice: TierChoice, loudness: LoudnessMeasure | None,
 ) -> tuple[StepTarget, Branch | None]:  # fmt: skip
     """One output step's branch, its labels ``[vN]``/``[aN]`` and internal labels ``sN``."""
     shape, tag, video = chain.shape, f"s{index}", _label(index, "v")
     if isinstance(step, Encode):
-        return _encode(preset, step, index, folder, chain, out, choice)
+        return _encode(preset, step, index, folder, chain, out, choice, loudness)
     if isinstance(step, Frames):
         branch = frames_branch(step, shape, out, folder, video, tag)
         return StepTarget(index, step, folder, times=frame_times(step, shape)), branch
@@ -189,7 +201,7 @@ def _output(
 
 def _encode(
     preset: StepsPreset, step: Encode, index: int, folder: str, chain: Chain,
-    out: PurePosixPath, choice: TierChoice,
+    out: PurePosixPath, choice: TierChoice, loudness: LoudnessMeasure | None,
 ) -> tuple[StepTarget, Branch]:  # fmt: skip
     spec = preset.encodes[step.preset]
     shaped = shaped_probe(chain.shape)
@@ -213,7 +225,12 @@ def _encode(
         if shaped.video
         else FramePath(AccelTier.CPU, 0, False, False, pix)  # unused: no picture to encode
     )
-    branch, package = streaming_branch(spec, shaped, out, folder, rungs, video, audio, tag)
+    # the preset's loudness target, met in its own audio chain (unless a loudness step sets
+    # the job's sound): measured on the chain's sound (core.loudness_pass)
+    target = spec.loudness.step() if spec.loudness and not job_loudness(preset) else None
+    normalizer = tuple(normalize(target, loudness)) if target else ()
+    branch, package = streaming_branch(spec, shaped, out, folder, rungs, video, audio, tag,
+                                       normalizer)  # fmt: skip
     return StepTarget(index, step, folder, package=package), branch
 
 
@@ -241,6 +258,19 @@ def _clip(
             "-map_metadata", "-1", *faststart, f"file:{out / CLIP_FOLDER / name}")  # fmt: skip
     branch = Branch(graph=(), args=args, dirs=(CLIP_FOLDER,), takes_video=False)
     return StepTarget(0, trim, CLIP_FOLDER), branch
+
+
+def _unmet_targets(preset: StepsPreset) -> list[str]:
+    """A ladder's loudness target where a loudness step sets the job's sound: the step's."""
+    if not job_loudness(preset):
+        return []
+    return [
+        f"steps[{i}]: the loudness step sets the sound; preset {s.preset}'s target is not used"
+        for i, s in enumerate(preset.steps)
+        if isinstance(s, Encode)
+        and isinstance(spec := preset.encodes.get(s.preset), StreamingPreset)
+        and spec.loudness is not None
+    ]
 
 
 def _splits(chain: Chain, branches: Mapping[int, Branch]) -> list[str]:

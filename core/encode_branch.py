@@ -39,11 +39,13 @@ def mp4_branch(
 def streaming_branch(
     preset: StreamingPreset, probe: ProbeResult, out: PurePosixPath, folder: str,
     frames: FramePath, video: str | None, audio: str | None, tag: str,
+    loudness: tuple[str, ...] = (),
 ) -> tuple[Branch, StreamingPlan]:  # fmt: skip
     """A ladder's package, thumbnails and storyboard tiles under ``out/folder``; the plan's
     paths are relative to ``out/folder`` (finish it with a JobDir whose ``out`` is that),
-    its argv empty. An audio-only preset, or no ``video``, takes no picture."""
-    source = LadderSource(video, audio, tag)
+    its argv empty. An audio-only preset, or no ``video``, takes no picture. ``loudness``:
+    the preset's normalizer, before its audio renditions' split."""
+    source = LadderSource(video, audio, tag, loudness)
     graph, args, plan = ladder_encode(preset, probe, out / folder, frames, source)
     dirs = (folder, *(f"{folder}/{d}" for d in plan.directories))
     branch = Branch(

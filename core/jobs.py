@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from core.accel import TierFailure
 from core.errors import InvalidMessage
+from core.loudness import LoudnessReport
 from core.models import STEPS_PRESET, JobRequest, OutputLocation, S3ObjectRef
 from core.presets import EncodePreset, OutputPreset, PresetCatalog, StepsPreset, StreamingPreset
 from core.qc import QcReport
@@ -140,7 +141,7 @@ class LadderStep(BaseModel):
 
 
 class StepResult(BaseModel):
-    """What one output step of a steps job made."""
+    """What one output step of a steps job made, or what its loudness step measured."""
 
     step: int = Field(description="its index in the steps")
     op: str
@@ -156,6 +157,7 @@ class StepResult(BaseModel):
     qc: QcReport | None = None
     scenes: ScenesReport | None = None
     quality: QualityReport | None = None
+    loudness: LoudnessReport | None = None
 
 
 class SourceInfo(BaseModel):
@@ -186,9 +188,13 @@ class JobResult(BaseModel):
     playback: dict[str, str] = Field(default_factory=dict)  # "hls" / "dash" -> object key
     ladder: list[LadderStep] = Field(default_factory=list)
     qc: QcReport | None = None
+    loudness: LoudnessReport | None = Field(
+        default=None, description="a streaming preset's loudness target: measured, then met"
+    )
     notes: list[str] = Field(default_factory=list)  # conversions made (HDR, bit depth, fps)
     steps: list[StepResult] = Field(
-        default_factory=list, description="a steps job's output steps, each with its files"
+        default_factory=list,
+        description="a steps job's output steps, each with its files (and its loudness step)",
     )
     timings: dict[str, float] = Field(default_factory=dict)
     attempt: int = 1

@@ -12,7 +12,7 @@ import math
 import posixpath
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
@@ -20,6 +20,8 @@ from core.accel import CPU_ONLY, TierChoice
 from core.errors import QcFailed
 from core.hardening import NO_LIMITS, SOURCE_GUARD, InputGuard, ResourceLimits
 from core.jobs import Rendition
+from core.loudness import LoudnessReport
+from core.loudness_pass import measure_source
 from core.phases import PhaseTimer
 from core.pictures import THUMBNAILS_DIR, TILES_DIR
 from core.playlists import (
@@ -55,6 +57,7 @@ class Package:
     renditions: list[Rendition]
     qc: QcReport
     sizes: dict[str, int] = field(default_factory=dict)
+    loudness: LoudnessReport | None = None  # the preset's loudness target: what it found
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,13 +92,18 @@ class StreamingPackager:
         """``guard``: the upload's input flags; ``limits``: each ffmpeg process's, for the
         tier ``choice`` names."""
         source, out = PurePosixPath(jobdir.source), PurePosixPath(jobdir.out)
-        plan = plan_streaming(preset, probe, source, out, choice, guard)
+        with timer.phase("loudness"):  # the preset's target, if any: measured first
+            loud = await measure_source(self._media, preset.loudness, probe, source,
+                                        jobdir.root, guard, timeout, limits)  # fmt: skip
+        normalizer = loud.filters if loud else ()
+        plan = plan_streaming(preset, probe, source, out, choice, guard, normalizer)
         await self._files.make_dirs(jobdir.out, plan.directories)
         with timer.phase("encode"):
-            await self._media.transcode(
-                plan.argv, jobdir.root, timeout, progress, plan.limits(limits)
-            )
-        return await self.finish(plan, probe, jobdir, timeout, timer, limits)
+            # the same run either way; measure() hands back the log (the normalizer's figures)
+            ffmpeg = self._media.measure if normalizer else self._media.transcode
+            log = await ffmpeg(plan.argv, jobdir.root, timeout, progress, plan.limits(limits))
+        package = await self.finish(plan, probe, jobdir, timeout, timer, limits)
+        return replace(package, loudness=loud.report(log or "")) if loud else package
 
     async def finish(
         self,

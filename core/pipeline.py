@@ -260,7 +260,7 @@ def _streaming_fields(package: Package, out: OutputLocation, job_id: str) -> dic
     return {
         "outputs": fields.outputs, "encoder": plan.encoder, "renditions": fields.renditions,
         "playback": fields.playback, "qc": package.qc, "notes": list(plan.notes),
-        "ladder": fields.ladder,
+        "ladder": fields.ladder, "loudness": package.loudness,
     }  # fmt: skip
 
 

@@ -22,6 +22,9 @@ from core.presets import Mp4Preset
 from core.probe import ProbeResult, VideoStream
 
 GLOBAL_FLAGS: tuple[str, ...] = ("-hide_banner", "-nostdin", "-y", "-loglevel", "error")
+# A pass whose log is read (a loudness normalizer's figures): at info level, where loudnorm
+# prints them, without the stats lines.
+LOGGED_FLAGS: tuple[str, ...] = ("-hide_banner", "-nostdin", "-y", "-nostats", "-loglevel", "info")
 
 CONTENT_TYPES = {
     ".mp4": "video/mp4",

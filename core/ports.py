@@ -141,6 +141,15 @@ class MediaTool(Protocol):
         ``progress`` is called with each of ffmpeg's progress reports while it runs."""
         ...
 
+    async def measure(
+        self, argv: Sequence[str], cwd: Path, timeout: float,
+        progress: Callable[[EncodeProgress], None] | None = None,
+        limits: ResourceLimits = NO_LIMITS,
+    ) -> str:  # fmt: skip
+        """Run ffmpeg for what it prints (a measuring filter's report, at ``-loglevel
+        info``): the tail of its log; a failure raises as :meth:`transcode` does."""
+        ...
+
     async def packets(
         self, path: Path, formats: tuple[str, ...], stream: Literal["v", "a"],
         on_packet: Callable[[Packet], None],

@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from core.step_outputs import StepList, steps_problem
+from core.steps import Loudness
 
 PresetName = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9.\-]*$")
@@ -74,6 +75,20 @@ class AudioRendition(_Spec):
     channels: int = Field(default=2, ge=1, le=2)  # HLS/DASH AAC renditions: mono or stereo
 
 
+class LoudnessTarget(_Spec):
+    """A streaming preset's loudness: every audio rendition made from one normalized sound
+    (measured first, then one linear gain; see :mod:`core.loudness`). The defaults are the
+    streaming figures most services publish (-16 LUFS, -1.5 dBTP), not broadcast's -23."""
+
+    target_lufs: float = Field(default=-16.0, ge=-70.0, le=-5.0)
+    true_peak_db: float = Field(default=-1.5, ge=-9.0, le=0.0)
+    lra: float = Field(default=11.0, ge=1.0, le=50.0)
+
+    def step(self) -> Loudness:
+        return Loudness(op="loudness", target_lufs=self.target_lufs,
+                        true_peak_db=self.true_peak_db, lra=self.lra)  # fmt: skip
+
+
 class Thumbnails(_Spec):
     """A poster plus one picture every ``every_seconds``."""
 
@@ -106,6 +121,7 @@ class StreamingPreset(_Limited):
     hdr: Literal["tonemap", "keep"] = "tonemap"
     thumbnails: Thumbnails | None = None
     storyboard: Storyboard | None = None
+    loudness: LoudnessTarget | None = None  # off: the sound as the source has it
 
     @model_validator(mode="after")
     def _coherent(self) -> StreamingPreset:
@@ -116,6 +132,8 @@ class StreamingPreset(_Limited):
             raise ValueError("ladder rung names must be unique")
         if not self.ladder and not self.audio:
             raise ValueError("a preset needs a ladder, audio renditions, or both")
+        if self.loudness is not None and not self.audio:
+            raise ValueError("loudness: the preset has no audio renditions to normalize")
         if self.hdr == "keep" and self.video_codec != "libx265":
             raise ValueError('hdr = "keep" needs video_codec = "libx265" (HEVC Main 10)')
         if self.kind == "hls-ts" and (self.video_codec != "libx264" or len(self.audio) > 1):
@@ -228,6 +246,8 @@ def builtin_catalog() -> PresetCatalog:
 
 def _hash(spec: BaseModel) -> str:
     """Identity of what a preset produces; part of the idempotency key."""
-    body = json.dumps(spec.model_dump(mode="json", exclude=set(_LIMIT_FIELDS)),
-                      sort_keys=True).encode()  # fmt: skip
+    doc = spec.model_dump(mode="json", exclude=set(_LIMIT_FIELDS))
+    if doc.get("loudness", True) is None:  # off, as before it existed: the same jobs
+        del doc["loudness"]
+    body = json.dumps(doc, sort_keys=True).encode()
     return hashlib.sha256(body).hexdigest()[:16]

@@ -32,7 +32,7 @@ from core.pictures import (
     image_outputs,
     image_plans,
 )
-from core.plan import GLOBAL_FLAGS, encode_cap
+from core.plan import GLOBAL_FLAGS, LOGGED_FLAGS, encode_cap
 from core.presets import AudioRendition, StreamingPreset
 from core.probe import ProbeResult, VideoStream
 
@@ -95,13 +95,16 @@ class LadderSource:
     video: str | None
     audio: str | None
     tag: str = ""
+    loudness: tuple[str, ...] = ()  # the normalizer, once before the audio renditions' split
 
 
 def plan_streaming(
     preset: StreamingPreset, probe: ProbeResult, source: PurePosixPath, out: PurePosixPath,
     choice: TierChoice = CPU_ONLY, guard: InputGuard = SOURCE_GUARD,
+    loudness: tuple[str, ...] = (),
 ) -> StreamingPlan:  # fmt: skip
-    """``guard``: the hardened input flags, with the demuxer ffprobe found."""
+    """``guard``: the hardened input flags, with the demuxer ffprobe found. ``loudness``: the
+    normalizer's filters (:func:`core.loudness.normalize`); its figures are in the log."""
     video = probe.video if preset.ladder else None
     if video is None:
         choice = CPU_ONLY  # audio alone: nothing for a GPU to do
@@ -111,10 +114,12 @@ def plan_streaming(
     labels = LadderSource(
         f"[0:{video.index}]" if video else None,
         f"[0:{probe.audio.index}]" if probe.audio else None,
+        loudness=loudness,
     )
     graph, args, plan = ladder_encode(preset, probe, out, frames, labels)
+    flags = LOGGED_FLAGS if loudness else GLOBAL_FLAGS  # the normalizer's figures: the log
     argv = [
-        "ffmpeg", *GLOBAL_FLAGS, *guard.flags(guard.demuxer(probe.format_name)),
+        "ffmpeg", *flags, *guard.flags(guard.demuxer(probe.format_name)),
         *(frames.input_args if frames else ()), "-i", f"file:{source}",
         "-filter_complex", ";".join(graph), *args,
     ]  # fmt: skip
@@ -204,7 +209,7 @@ def _add_audio(
     parts: _Argv, source: LadderSource, outs: tuple[AudioRendition, ...], copies: int, ends: str
 ) -> None:
     labels = [f"[{source.tag}a{j}]" for j in range(copies)]
-    chain = f"aresample=async=1:first_pts=0{ends}"
+    chain = ",".join([f"aresample=async=1:first_pts=0{ends}", *source.loudness])
     parts.graph.append(f"{source.audio}{chain},asplit={copies}{''.join(labels)}")
     for j, label in enumerate(labels):
         spec = outs[min(j, len(outs) - 1)]

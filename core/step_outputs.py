@@ -19,6 +19,7 @@ from core.steps import (
     Crop,
     Flip,
     Fps,
+    Loudness,
     Mix,
     Overlay,
     ReplaceAudio,
@@ -133,7 +134,7 @@ class Audio(_Output):
 OutputStep = Encode | Frames | Preview | Scenes | Quality | Audio
 Step = Annotated[
     Trim | Concat | Crop | Scale | Rotate | Flip | Fps | Speed | Overlay | Text | ReplaceAudio
-    | Mix | Subtitles | Encode | Frames | Preview | Scenes | Quality | Audio,
+    | Mix | Subtitles | Loudness | Encode | Frames | Preview | Scenes | Quality | Audio,
     Field(discriminator="op"),
 ]  # fmt: skip
 StepList = Annotated[tuple[Step, ...], Field(strict=False, min_length=1, max_length=MAX_STEPS)]
@@ -154,6 +155,8 @@ def steps_problem(steps: tuple[object, ...]) -> str | None:
         return f"steps[{late[0]}] ({ops[late[0]]}): transforms come before every output step"
     if "quality" in ops and "encode" not in ops:
         return "steps: quality compares what encode steps make, and there is none"
+    if ops.count("loudness") > 1:
+        return "steps: one loudness step a job (it measures and sets the whole sound)"
     names = step_folders(steps)
     if len(set(names.values())) != len(names):
         return "steps: two output steps have the same name"

@@ -82,7 +82,7 @@ class StepResults:
             steps.append(result.model_copy(update={"tier": ran, "files": len(files)}))
             outputs += listed
             uploads += files
-        return StepsOutcome(steps, outputs, uploads)
+        return StepsOutcome(_with_loudness(run, steps), outputs, uploads)
 
     async def _one(
         self, run: StepsRun, target: StepTarget, jobdir: JobDir, out: OutputLocation,
@@ -198,6 +198,20 @@ class StepResults:
     async def _write_json(self, jobdir: JobDir, path: str, doc: object) -> None:
         text = json.dumps(doc, indent=2, sort_keys=True)
         await self._files.write_text(jobdir.out / path, text)
+
+
+def _with_loudness(run: StepsRun, steps: list[StepResult]) -> list[StepResult]:
+    """The loudness report on the encodes whose presets asked for it, or as the loudness
+    step's own result (a transform: figures, no files), before the outputs'."""
+    if run.loudness is None:
+        return steps
+    indexes, report = run.loudness
+    if any(s.step in indexes for s in steps):
+        return [s.model_copy(update={"loudness": report}) if s.step in indexes else s
+                for s in steps]  # fmt: skip
+    own = StepResult(step=indexes[0], op="loudness", name="loudness", tier="cpu",
+                     loudness=report)  # fmt: skip
+    return [own, *steps]
 
 
 def _package(

@@ -1,8 +1,8 @@
 """The steps of a job (request version 2): typed, bounded, discriminated by ``op``.
 
 Transforms change the picture or sound before any output (trim, concat, crop, scale,
-rotate, flip, fps, speed, overlay, text, and subtitles: burnt in, or a sidecar track);
-outputs write files (:mod:`core.step_outputs`).
+rotate, flip, fps, speed, overlay, text, subtitles (burnt in, or a sidecar track),
+replace_audio, mix, loudness); outputs write files (:mod:`core.step_outputs`).
 A step never carries ffmpeg syntax: every field is a number within bounds, a choice from a
 closed set, an object in a bucket, or (``text``) words that reach ffmpeg through a file.
 :mod:`core.transforms` and :mod:`core.compile` turn a list of them into passes.
@@ -257,12 +257,26 @@ class Subtitles(_Step):
         return self
 
 
+class Loudness(_Step):
+    """The sound brought to ``target_lufs`` (EBU R128 integrated loudness) with its true peak
+    at most ``true_peak_db``: measured by a pass of its own, then a linear gain (a dynamic
+    normalizer only where a gain alone would pass the peak limit). ``measure``: the figures
+    only, the sound unchanged. Defaults: EBU R128 (-23 LUFS, -1 dBTP), a loudness range of
+    11 LU (broadcast speech and music pass it unchanged)."""
+
+    op: Literal["loudness"]
+    mode: Literal["normalize", "measure"] = "normalize"
+    target_lufs: Annotated[float, Field(ge=-70.0, le=-5.0)] = -23.0
+    true_peak_db: Annotated[float, Field(ge=-9.0, le=0.0)] = -1.0
+    lra: Annotated[float, Field(ge=1.0, le=50.0)] = 11.0
+
+
 TransformStep = Annotated[
     Trim | Concat | Crop | Scale | Rotate | Flip | Fps | Speed | Overlay | Text | ReplaceAudio
-    | Mix | Subtitles,
+    | Mix | Subtitles | Loudness,
     Field(discriminator="op"),
 ]  # fmt: skip
 TRANSFORM_OPS = frozenset(
     {"trim", "concat", "crop", "scale", "rotate", "flip", "fps", "speed", "overlay", "text",
-     "replace_audio", "mix", "subtitles"}
+     "replace_audio", "mix", "subtitles", "loudness"}
 )  # fmt: skip

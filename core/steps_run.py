@@ -23,6 +23,8 @@ from core.errors import FfapiError, InputTooLong, InvalidMedia
 from core.fallback import TierRun, run_on_tiers
 from core.jobs import OutputFile
 from core.limits import PipelineLimits
+from core.loudness import LoudnessMeasure, LoudnessReport, loudness_report, parse_loudnorm
+from core.loudness_pass import MeasurePass, ladder_loudness, plan_measure, run_measure
 from core.models import OutputLocation, S3ObjectRef, step_objects
 from core.overlays import image_guard
 from core.packaging import Package, StreamingPackager
@@ -59,6 +61,9 @@ class StepsRun:
     packages: dict[int, Package] = field(default_factory=dict)
     mp4s: dict[int, list[OutputFile]] = field(default_factory=dict)
     quality: QualityReport | None = None
+    # the report, and the steps it belongs to: the loudness step, or the encodes that asked
+    loudness: tuple[tuple[int, ...], LoudnessReport] | None = None
+    log: str = ""  # the main pass's log, when it holds the normalizer's figures
 
 
 class PassProgress:
@@ -155,18 +160,32 @@ class StepsRunner:
                 sinks[total] = progress(total)
             return sinks[total]
 
+        source, guard = PurePosixPath(jobdir.source), self._limits.media.guard
+        measuring = plan_measure(preset, probe, source, attached, guard)
+        measured: list[LoudnessMeasure] = []  # once, whichever tier runs the main pass
+
         async def attempt(choice: TierChoice) -> StepsRun:
-            plan = compile_steps(
-                preset, probe, PurePosixPath(jobdir.source), PurePosixPath(jobdir.out),
-                attached, choice, self._limits.media.guard,
-            )  # fmt: skip
+            def planned() -> StepsPlan:
+                return compile_steps(
+                    preset, probe, source, PurePosixPath(jobdir.out), attached, choice, guard,
+                    loudness=measured[0] if measured else None,
+                )  # fmt: skip
+
+            plan = planned()  # refused here, before measuring, if the steps cannot run
             self._check_length(plan)
             if tracks and not any(t.package is not None for t in plan.encodes):
                 refuse(f"steps[{tracks.first}] (subtitles): a sidecar track goes into a "
                        "streaming package, and no encode step makes one")  # fmt: skip
-            weights = (plan.main.weight, *((_quality_weight(plan),) if plan.quality else ()))
+            weights = (measuring.weight if measuring else 0.0, plan.main.weight,
+                       *((_quality_weight(plan),) if plan.quality else ()))  # fmt: skip
             passes = PassProgress(weights, sink(sum(weights)))
+            if measuring is not None and not measured:
+                with timer.phase("loudness"):
+                    measured.append(await self._measure(measuring, jobdir, passes))
+                plan = planned()
             run = await self._main(plan, jobdir, out, job_id, timer, passes, tracks)
+            if measuring is not None:
+                run.loudness = _loudness(preset, measuring, measured[0], run)
             if plan.quality is not None:
                 with timer.phase("quality"):
                     run.quality = await self._quality(run, jobdir, passes)
@@ -207,6 +226,15 @@ class StepsRunner:
             return package
         return await SidecarPackager(self._media, self._files).add(package, sub, found)
 
+    async def _measure(
+        self, measuring: MeasurePass, jobdir: JobDir, passes: PassProgress
+    ) -> LoudnessMeasure:
+        limits = self._limits.resources.for_tier(AccelTier.CPU)
+        return await run_measure(
+            self._media, measuring, jobdir.root, self._limits.transcode_timeout,
+            passes.of(0, measuring.duration), limits,
+        )  # fmt: skip
+
     def _can_run(self, preset: StepsPreset) -> Callable[[AccelTier], bool]:
         build = self._limits.encoders
         return lambda tier: build is None or missing_encoder(preset, tier, build) is None
@@ -231,13 +259,16 @@ class StepsRunner:
         for caption in plan.chain.files:  # the words reach ffmpeg through these files only
             await files.write_text(jobdir.root / caption.name, caption.text)
         limits = self._limits.resources.for_tier(plan.main.tier)
+        run = StepsRun(plan)
         with timer.phase("encode"):
-            await self._media.transcode(
+            # the same run either way; measure() hands back the log (the normalizer's figures)
+            ffmpeg = self._media.measure if plan.logged else self._media.transcode
+            log = await ffmpeg(
                 plan.main.argv, jobdir.root, self._limits.transcode_timeout,
-                passes.of(0, plan.chain.shape.duration),
+                passes.of(1, plan.chain.shape.duration),
                 limits.widened(plan.encoder_reserve_mib * 1024**2),
             )  # fmt: skip
-        run = StepsRun(plan)
+            run.log = log or ""
         shaped = shaped_probe(plan.chain.shape)
         for target in plan.encodes:
             if target.package is not None:
@@ -269,7 +300,7 @@ class StepsRunner:
         limits = self._limits.resources.for_tier(AccelTier.CPU)
         await self._media.transcode(
             argv, jobdir.root, self._limits.transcode_timeout,
-            passes.of(1, plan.chain.shape.duration), limits,
+            passes.of(2, plan.chain.shape.duration), limits,
         )  # fmt: skip
         measured = []
         for i, (ref, _) in enumerate(refs):
@@ -333,6 +364,18 @@ def planned_quality(
     body = quality_argv(chain.inputs, chain.graph, chain.video, [r for r, _ in refs], width,
                         height, str(joined), sinks)  # fmt: skip
     return ("ffmpeg", *GLOBAL_FLAGS, *body)
+
+
+def _loudness(
+    preset: StepsPreset, measuring: MeasurePass, measured: LoudnessMeasure, run: StepsRun
+) -> tuple[tuple[int, ...], LoudnessReport]:
+    """The loudness report (the output's figures and the mode as the main pass's normalizer
+    printed them), and the steps it belongs to: the loudness step, or each ladder's encode
+    that asked for the target."""
+    made = parse_loudnorm(run.log) if run.plan.logged else None
+    report = loudness_report(measuring.step, measured, made)
+    ladders = tuple(i for i, _ in ladder_loudness(preset))
+    return ladders or (measuring.index,), report
 
 
 def _joined_name(target: StepTarget, rung: str) -> str:

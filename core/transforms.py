@@ -18,6 +18,7 @@ from core.chain_pass import Pass, even, refuse, seconds
 from core.errors import InvalidMedia
 from core.frames import TONEMAP, deinterlace
 from core.hardening import InputGuard
+from core.loudness import LoudnessMeasure, normalize
 from core.overlays import burn_subtitles, draw_overlay, draw_text
 from core.probe import ProbeResult
 from core.sound_steps import mix, replace_audio
@@ -27,6 +28,7 @@ from core.steps import (
     Crop,
     Flip,
     Fps,
+    Loudness,
     Mix,
     Overlay,
     ReplaceAudio,
@@ -58,6 +60,7 @@ TransformStep = (
     | ReplaceAudio
     | Mix
     | Subtitles
+    | Loudness
 )
 _PICTURE_ONLY = (Crop, Scale, Rotate, Flip, Fps, Overlay, Text)
 
@@ -72,13 +75,19 @@ def compile_transforms(
     *,
     font: str | None = None,
     need_audio: bool = False,
+    loudness: LoudnessMeasure | None = None,
+    sound_only: bool = False,
 ) -> Chain:
     """``steps``: the request's transforms (they come first in its steps, so each one's
     index here is its index there, as errors and ``where`` name it). ``attached``: the
     objects they name, by ``where``. ``decode_args``: before the main input's ``-i`` (a
     tier's decoder). ``font``: a font file for captions, resolved by the caller (None:
     fontconfig's "Sans"). ``need_audio``: an output wants sound even when no input has any
-    (silence of the chain's length)."""
+    (silence of the chain's length). ``loudness``: the measuring pass's figures for the
+    loudness step (None: not measured yet). ``sound_only``: the sound alone, as the loudness
+    measuring pass reads it (no picture decoded; the picture's steps are passed over)."""
+    if sound_only:
+        source = replace(source, video=None)
     p = Pass(font=font)
     seek = _input_seek(steps, source)
     p.add_input([*guard.flags(guard.demuxer(source.format_name)), *decode_args, *seek,
@@ -89,7 +98,8 @@ def compile_transforms(
     for i, step in enumerate(steps):
         if i == 0 and seek:
             continue
-        _apply(p, i, step, attached, guard)
+        if not (sound_only and isinstance(step, _PICTURE_ONLY)):
+            _apply(p, i, step, attached, guard, loudness)
     if p.audio is None and need_audio and p.shape.has_video:
         p.audio = p.silence(p.shape.duration)
     return _finish(p)
@@ -192,11 +202,16 @@ def _trim(p: Pass, i: int, trim: Trim) -> None:
 
 
 def _apply(
-    p: Pass, i: int, step: TransformStep, attached: Mapping[str, Attached], guard: InputGuard
-) -> None:
+    p: Pass, i: int, step: TransformStep, attached: Mapping[str, Attached], guard: InputGuard,
+    loudness: LoudnessMeasure | None,
+) -> None:  # fmt: skip
     if isinstance(step, _PICTURE_ONLY) and not p.shape.has_video:
         refuse(f"steps[{i}]: {step.op} needs a picture; the input has none")
-    if isinstance(step, Trim):
+    if isinstance(step, Loudness):
+        if p.audio is None:
+            refuse(f"steps[{i}] (loudness): the input has no sound to measure")
+        p.af += normalize(step, loudness)
+    elif isinstance(step, Trim):
         _trim(p, i, step)
     elif isinstance(step, Concat):
         _concat(p, i, step, attached, guard)

@@ -17,6 +17,8 @@ def print_steps(data: dict[str, Any]) -> None:
 
 
 def _summary(step: dict[str, Any]) -> str:
+    if step.get("loudness"):
+        return "; " + _loudness(step["loudness"])
     if step.get("scenes"):
         scenes = step["scenes"]["scenes"]
         cuts = ", ".join(f"{s['start']:.2f}" for s in scenes[1:])
@@ -31,3 +33,15 @@ def _summary(step: dict[str, Any]) -> str:
     if step.get("qc"):
         return "; qc " + ("passed" if step["qc"]["passed"] else "FAILED")
     return ""
+
+
+def _loudness(report: dict[str, Any]) -> str:
+    """``linear: -21.8 LUFS -20.8 dBTP -> -16.0 LUFS -15.0 dBTP``."""
+
+    def figures(side: dict[str, Any] | None) -> str:
+        if not side or side.get("integrated_lufs") is None:
+            return "silent"
+        return f"{side['integrated_lufs']:.1f} LUFS {side['true_peak_db']:.1f} dBTP"
+
+    shown = f"{report['mode']}: {figures(report['input'])}"
+    return shown + (f" -> {figures(report['output'])}" if report.get("output") else "")

@@ -20,6 +20,7 @@ from core.accel import CPU_ONLY, AccelTier, TierChoice
 from core.errors import InvalidMessage
 from core.hardening import SOURCE_GUARD, InputGuard
 from core.jobs import resolve_preset
+from core.loudness import normalize
 from core.models import JobRequest, S3ObjectRef
 from core.plan import plan_mp4
 from core.preflight import check_media
@@ -98,7 +99,12 @@ def describe(
                 "tier": mp4.tier.value, "encoder": mp4.encoder,
                 "argv": list(mp4.argv)}  # fmt: skip
     assert isinstance(preset, StreamingPreset), "run_plan sends steps to plan_steps"
-    plan = plan_streaming(preset, probe, JOB_SOURCE, JOB_OUT, choice, guard)
+    # a loudness target: shown in loudnorm's one-pass form (the job measures the source
+    # first and gives it the figures)
+    loud = preset.loudness.step() if preset.loudness and probe.audio else None
+    normalizer = tuple(normalize(loud, None)) if loud else ()
+    plan = plan_streaming(preset, probe, JOB_SOURCE, JOB_OUT, choice, guard, normalizer)
+    notes = [*plan.notes, *(["the sound is measured first, then normalized"] if loud else [])]
     decisions = plan.ladder.decisions if plan.ladder else ()
     renditions = [
         {"name": v.name, "size": f"{v.width}x{v.height}", "fps": round(plan.fps, 3),
@@ -110,7 +116,7 @@ def describe(
         "preset": preset.name, "kind": plan.kind, "source": source,
         "ladder": [{"rung": d.name, "kept": d.kept, "reason": d.reason} for d in decisions],
         "renditions": renditions, "segment_seconds": plan.segment_seconds,
-        "outputs": [p for p in (plan.master, plan.mpd) if p], "notes": list(plan.notes),
+        "outputs": [p for p in (plan.master, plan.mpd) if p], "notes": notes,
         "tier": plan.tier.value, "encoder": plan.encoder, "argv": list(plan.argv),
         "then": [list(argv) for argv in _sheets(plan, probe)],
     }  # fmt: skip

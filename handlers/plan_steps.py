@@ -21,6 +21,7 @@ from core.compile import StepsPlan, compile_steps
 from core.errors import InvalidMessage
 from core.hardening import InputGuard
 from core.jobs import resolve_preset
+from core.loudness_pass import MeasurePass, plan_measure
 from core.models import S3ObjectRef, step_objects
 from core.overlays import image_guard
 from core.preflight import check_media
@@ -90,7 +91,8 @@ async def run_steps_plan(options: StepsPlanOptions, settings: Settings) -> int:
         TierChoice(AccelTier(options.accel)),
         limits.guard,
     )
-    shown = describe_steps(preset, plan)
+    measuring = plan_measure(preset, probe, JOB_SOURCE, attached, limits.guard)
+    shown = describe_steps(preset, plan, measuring)
     print(json.dumps(shown, indent=2) if options.as_json else render_steps(shown))
     return 0
 
@@ -124,9 +126,25 @@ class _Fetcher:
         return dest
 
 
-def describe_steps(preset: StepsPreset, plan: StepsPlan) -> dict[str, Any]:
+def describe_steps(
+    preset: StepsPreset, plan: StepsPlan, measuring: MeasurePass | None = None
+) -> dict[str, Any]:
     shape = plan.chain.shape
-    passes = [
+    passes = (
+        []
+        if measuring is None
+        else [
+            {
+                "name": "loudness",
+                "tier": "cpu",
+                "why": f"steps[{measuring.index}] measures the sound first (no picture "
+                "decoded); the main pass is shown with loudnorm's one-pass form, the job's "
+                "gets the figures",
+                "argv": list(measuring.argv),
+            }
+        ]
+    )
+    passes += [
         {
             "name": plan.main.name,
             "tier": plan.main.tier.value,

@@ -84,6 +84,20 @@ class FfmpegMedia:
         progress: Callable[[EncodeProgress], None] | None = None,
         limits: ResourceLimits = NO_LIMITS,
     ) -> None:  # fmt: skip
+        await self._ffmpeg(argv, cwd, timeout, progress, limits)
+
+    async def measure(
+        self, argv: Sequence[str], cwd: Path, timeout: float,
+        progress: Callable[[EncodeProgress], None] | None = None,
+        limits: ResourceLimits = NO_LIMITS,
+    ) -> str:  # fmt: skip
+        return await self._ffmpeg(argv, cwd, timeout, progress, limits)
+
+    async def _ffmpeg(
+        self, argv: Sequence[str], cwd: Path, timeout: float,
+        progress: Callable[[EncodeProgress], None] | None, limits: ResourceLimits,
+    ) -> str:  # fmt: skip
+        """Run ffmpeg (progress read from stdout, watched for stalls); its log's tail."""
         on_line: Callable[[str], None] | None = None
         stall: StallWatch | None = None
         if progress is not None:  # ffmpeg's key=value blocks on stdout, once a second
@@ -97,6 +111,7 @@ class FfmpegMedia:
                                          stall=stall, limits=limits)  # fmt: skip
         if code != 0:
             raise classify_ffmpeg_failure(stderr)
+        return stderr
 
     async def packets(
         self, path: Path, formats: tuple[str, ...], stream: Literal["v", "a"],

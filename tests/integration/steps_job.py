@@ -20,7 +20,7 @@ from core.limits import PipelineLimits
 from core.models import JobRequest, S3ObjectRef
 from core.ports import ObjectInfo
 from core.preflight import MediaLimits
-from core.presets import builtin_catalog
+from core.presets import PresetCatalog, builtin_catalog
 from core.progress import ProgressUpdate
 from tests.integration.local_job import CountingMedia, LocalObjects, job_dir, local_pipeline
 
@@ -66,13 +66,15 @@ class StepsOutcome:
 def run_steps(
     source: Path, tmp_path: Path, steps: list[dict[str, Any]],
     attached: dict[str, Path] | None = None, media: MediaLimits | None = None,
+    catalog: PresetCatalog | None = None,
 ) -> StepsOutcome:  # fmt: skip
-    """One attempt of the real pipeline running ``steps`` (request version 2) on ``source``."""
+    """One attempt of the real pipeline running ``steps`` (request version 2) on ``source``;
+    ``catalog``: the presets its encodes name (the shipped ones by default)."""
     request = JobRequest.model_validate({
         "version": 2, "input": {"bucket": "ffapi-input", "key": INPUT_KEY}, "steps": steps,
         "output": {"bucket": "ffapi-output", "prefix": "outputs"},
     })  # fmt: skip
-    preset = resolve_preset(builtin_catalog(), request)
+    preset = resolve_preset(catalog or builtin_catalog(), request)
     tool = CountingMedia()
     objects = KeyedObjects({INPUT_KEY: source, **(attached or {})})
     limits = PipelineLimits(300.0, media or MediaLimits(), progress_interval=0.0,

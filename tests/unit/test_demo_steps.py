@@ -38,3 +38,19 @@ def test_each_step_is_summed_from_the_outputs_that_name_it(
     assert "2 files, 250 bytes" in lines[0]
     assert "2 scenes, cuts at 4.00 s" in lines[1]
     assert "encode/720p SSIM 0.9871 PSNR 41.3 dB" in lines[2]
+
+
+def test_a_loudness_step_shows_its_mode_and_figures(capsys: pytest.CaptureFixture[str]) -> None:
+    loudness = {
+        "mode": "linear", "target_lufs": -16.0, "true_peak_db": -1.5, "lra": 11.0,
+        "gain_db": 5.8, "input": {"integrated_lufs": -21.8, "true_peak_db": -20.76, "lra": 0.1},
+        "output": {"integrated_lufs": -16.02, "true_peak_db": -14.96, "lra": 0.0},
+    }  # fmt: skip
+    measure = {**loudness, "mode": "measure", "gain_db": None, "output": None}
+    print_steps({"outputs": [], "steps": [
+        {"name": "loudness", "op": "loudness", "preset": None, "loudness": loudness},
+        {"name": "loudness", "op": "loudness", "preset": None, "loudness": measure},
+    ]})  # fmt: skip
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("; linear: -21.8 LUFS -20.8 dBTP -> -16.0 LUFS -15.0 dBTP")
+    assert lines[1].endswith("; measure: -21.8 LUFS -20.8 dBTP")

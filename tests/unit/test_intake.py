@@ -201,6 +201,9 @@ EXPECTED: dict[str, Expectation] = {
     "job-request-steps-speed.json": Steps(
         "library/talk.mp4", ("speed", "encode"), "outputs/speed", MP4
     ),
+    "job-request-steps-loudness.json": Steps(
+        "library/talk.mp4", ("loudness", "encode"), "outputs/loudness", MP4
+    ),
     "job-request-steps-overlay.json": Steps(
         "library/talk.mp4", ("overlay", "encode"), "outputs/overlay", MP4, ("brand/logo.png",)
     ),
@@ -251,6 +254,9 @@ EXPECTED: dict[str, Expectation] = {
         "invalid_request", ("steps[0] (trim)", "end")
     ),
     "invalid-steps-speed.json": RefusedFor("invalid_request", ("steps[0] (speed).factor",)),
+    "invalid-steps-loudness.json": RefusedFor(
+        "invalid_request", ("steps[0] (loudness).target_lufs",)
+    ),
     "invalid-steps-fps.json": RefusedFor("invalid_request", ("steps[0] (fps).fps",)),
     "invalid-steps-frames-count.json": RefusedFor("invalid_request", ("steps[0] (frames).count",)),
     "invalid-steps-unknown-field.json": RefusedFor(

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from core.presets import (
     AudioRendition,
+    LoudnessTarget,
     Mp4Preset,
     PresetFileError,
     Rung,
@@ -128,6 +129,16 @@ BAD_FILES = {  # name: (file text, what the error says)
         " video_kbps = 800, maxrate_kbps = 700, bufsize_kbps = 1200 }]\n",
         "maxrate_kbps is below",
     ),
+    "loudness without audio renditions": (
+        '[presets.x]\nkind = "cmaf"\naudio = []\nloudness = { target_lufs = -16 }\nladder = ['
+        '{ name = "a", short_side = 360, video_kbps = 800, maxrate_kbps = 900,'
+        " bufsize_kbps = 1200 }]\n",
+        "no audio renditions to normalize",
+    ),
+    "loudness target out of range": (
+        '[presets.x]\nkind = "cmaf"\nloudness = { target_lufs = -80 }\n',
+        "loudness.target_lufs",
+    ),
     "bad preset name": ('[presets."Web HLS"]\nkind = "mp4"\nmax_height = 720\n', "pattern"),
     "preset is not a table": ("[presets]\nx = 3\n", "presets.x"),
 }
@@ -142,6 +153,13 @@ def test_bad_files_raise_preset_file_error(text: str, says: str):
 def test_a_file_without_base_needs_a_default():
     with pytest.raises(PresetFileError):
         parse_catalog('[presets.x]\nkind = "mp4"\nmax_height = 720\n')
+
+
+def test_a_loudness_target_is_read_with_its_defaults():
+    text = '[presets.x]\nkind = "cmaf"\nloudness = { target_lufs = -14 }\n'
+    preset = parse_catalog(text, builtin_catalog()).presets["x"]
+    assert isinstance(preset, StreamingPreset)
+    assert preset.loudness == LoudnessTarget(target_lufs=-14.0, true_peak_db=-1.5, lra=11.0)
 
 
 def test_keep_hdr_is_accepted_with_libx265():
@@ -171,6 +189,7 @@ STREAMING_CHANGES = {
     "hdr": "keep",
     "thumbnails": Thumbnails(every_seconds=5.0),
     "storyboard": Storyboard(columns=5),
+    "loudness": LoudnessTarget(target_lufs=-16.0),
 }
 MP4_CHANGES = {
     "name": "mp4-other",
@@ -196,6 +215,16 @@ def test_streaming_spec_hash_changes_with_every_field():
     rung = web.ladder[1].model_copy(update={"bufsize_kbps": 4000})
     nudged = web.model_copy(update={"ladder": (web.ladder[0], rung, *web.ladder[2:])})
     assert nudged.spec_hash() not in hashes
+
+
+def test_a_preset_without_a_loudness_target_keeps_the_hash_it_had_before_there_was_one():
+    """The field is off by default: existing jobs keep their identities (hashes as of the
+    commit before it)."""
+    catalog = builtin_catalog().presets
+    assert {n: catalog[n].spec_hash() for n in ("web-hls", "hls-ts", "audio-only")} == {
+        "web-hls": "f833395634fbcdf3", "hls-ts": "a5087dbd0e40c77a",
+        "audio-only": "bf0a6be6e372bf49",
+    }  # fmt: skip
 
 
 def test_mp4_spec_hash_changes_with_every_field_it_can():
