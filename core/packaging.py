@@ -17,12 +17,15 @@ from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from core.accel import CPU_ONLY, TierChoice
+from core.audio_tracks import PlannedAudio
 from core.errors import QcFailed
 from core.hardening import NO_LIMITS, SOURCE_GUARD, InputGuard, ResourceLimits
 from core.jobs import Rendition
 from core.phases import PhaseTimer
 from core.pictures import THUMBNAILS_DIR, TILES_DIR
 from core.playlists import (
+    AudioLabel,
+    AudioSet,
     MasterPlaylist,
     MediaPlaylist,
     finish_master,
@@ -65,7 +68,7 @@ class _Media:
     playlist: MediaPlaylist  # paths resolved against the output directory
     width: int | None = None
     height: int | None = None
-    channels: int = 2
+    audio: PlannedAudio | None = None  # what an audio rendition is (its track and role)
 
 
 class StreamingPackager:
@@ -188,12 +191,7 @@ class StreamingPackager:
             missing.update(f for f in playlist.files if f not in sizes)
             medias.append(_describe(plan, index, uri, playlist))
         rates = _variant_rates(master, medias, sizes)
-        names = {
-            posixpath.basename(m.playlist.uri): (m.name, m.channels)
-            for m in medias
-            if m.kind == "audio"
-        }
-        text = finish_master(raw, rates, plan.fps, names)
+        text = finish_master(raw, rates, plan.fps, _audio_labels(medias, sizes))
         await self._files.write_text(out / plan.master, text)
         return medias, missing
 
@@ -224,7 +222,9 @@ class StreamingPackager:
             ]
         peaks = {rep: measured_rate(by_files[files].playlist, sizes)[0]
                  for rep, files in dash_sets.items()}  # fmt: skip
-        await self._files.write_text(out / plan.mpd, finish_mpd(raw, peaks))
+        sets = {rep: AudioSet(a.language, a.role) for rep, files in dash_sets.items()
+                if (a := by_files[files].audio) is not None}  # fmt: skip
+        await self._files.write_text(out / plan.mpd, finish_mpd(raw, peaks, sets))
         return []
 
     async def _measure(
@@ -300,21 +300,32 @@ def _describe(plan: StreamingPlan, index: int, uri: str, playlist: MediaPlaylist
         rung = plan.video[n]
         return _Media(rung.name, "video", rung.video_kbps, playlist, rung.width, rung.height)
     audio = plan.audio[min(n - len(plan.video), len(plan.audio) - 1)]
-    return _Media(audio.name, "audio", audio.bitrate_kbps, playlist, channels=audio.channels)
+    return _Media(audio.name, "audio", audio.bitrate_kbps, playlist, audio=audio)
 
 
 def _variant_rates(
     master: MasterPlaylist, medias: list[_Media], sizes: dict[str, int]
 ) -> dict[str, tuple[int, int]]:
+    """Each variant's own measured rates (finish_master adds its audio group's)."""
     by_uri = {posixpath.basename(m.playlist.uri): measured_rate(m.playlist, sizes) for m in medias}
-    audio = [measured_rate(m.playlist, sizes) for m in medias if m.kind == "audio"]
-    rates = {}
-    for variant in master.variants:
-        peak, average = by_uri.get(posixpath.basename(variant.uri), (variant.bandwidth, 0))
-        if variant.audio_group and audio:  # the loudest audio it may be paired with
-            peak, average = peak + max(a[0] for a in audio), average + max(a[1] for a in audio)
-        rates[variant.uri] = (peak, average)
-    return rates
+    return {v.uri: by_uri.get(posixpath.basename(v.uri), (v.bandwidth, 0)) for v in master.variants}
+
+
+def _audio_labels(medias: list[_Media], sizes: dict[str, int]) -> dict[str, AudioLabel]:
+    return {
+        posixpath.basename(m.playlist.uri): AudioLabel(
+            name=a.label,
+            group=a.group,
+            channels=a.channels,
+            language=a.language,
+            default=a.default,
+            autoselect=a.autoselect,
+            characteristics=a.characteristics,
+            rate=measured_rate(m.playlist, sizes),
+        )
+        for m in medias
+        if (a := m.audio) is not None
+    }
 
 
 def _by_media(facts: list[RenditionFacts], medias: list[_Media]) -> list[RenditionFacts | None]:

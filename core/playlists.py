@@ -13,6 +13,7 @@ attributes through a DOM (ElementTree reads it; minidom keeps the rest as ffmpeg
 
 from __future__ import annotations
 
+import copy
 import math
 import posixpath
 import re
@@ -102,22 +103,35 @@ def finish_media(text: str) -> str:
     return str(doc.dumps())
 
 
+@dataclass(frozen=True, slots=True)
+class AudioLabel:
+    """What the master playlist says of one audio rendition (its EXT-X-MEDIA), and its
+    measured rate, which every variant paired with its group adds to its own."""
+
+    name: str  # NAME: unique in its group
+    group: str  # GROUP-ID: one per codec, bitrate and layout
+    channels: int
+    language: str | None
+    default: bool
+    autoselect: bool
+    characteristics: str | None
+    rate: tuple[int, int]  # (peak, average) bits per second
+
+
 def finish_master(
     text: str,
     rates: Mapping[str, tuple[int, int]],
     fps: float | None,
-    audio: Mapping[str, tuple[str, int]] | None = None,
+    audio: Mapping[str, AudioLabel] | None = None,
 ) -> str:
     """Independent segments, and each variant's BANDWIDTH / AVERAGE-BANDWIDTH from
-    ``rates`` (media playlist URI -> (peak, average) bits per second, its audio included).
-    ``audio`` (media URI -> (name, channels)) names the audio renditions and states their
-    CHANNELS, which the muxer leaves out (it names them ``audio_<n>``)."""
+    ``rates`` (media playlist URI -> (peak, average) bits per second of that playlist).
+    ``audio`` (media URI -> label) describes the audio renditions the muxer left as
+    ``audio_<n>`` in one group: each gets its group, name, language, DEFAULT, AUTOSELECT and
+    CHANNELS, and each variant that takes audio is listed once per group, its rates with the
+    group's loudest rendition added (a player switches languages inside a group)."""
     doc = m3u8.loads(text)
     doc.is_independent_segments = True
-    for media in doc.media:
-        if media.type == "AUDIO" and media.uri and audio and media.uri in audio:
-            media.name, channels = audio[media.uri]
-            media.channels = str(channels)
     for playlist in doc.playlists:
         if playlist.uri and playlist.uri in rates:
             peak, average = rates[playlist.uri]
@@ -125,7 +139,48 @@ def finish_master(
             playlist.stream_info.average_bandwidth = average
         if fps and playlist.stream_info.resolution:
             playlist.stream_info.frame_rate = round(fps, 3)
+    if audio:
+        _label_audio(doc, audio)
+        _pair_audio_groups(doc, audio)
     return str(doc.dumps())
+
+
+def _label_audio(doc: m3u8.M3U8, labels: Mapping[str, AudioLabel]) -> None:
+    for media in doc.media:
+        label = labels.get(media.uri or "") if media.type == "AUDIO" else None
+        if label is None:
+            continue
+        media.group_id, media.name = label.group, label.name
+        media.language = label.language
+        media.default = "YES" if label.default else "NO"
+        media.autoselect = "YES" if label.autoselect else "NO"
+        media.channels = str(label.channels)
+        media.characteristics = label.characteristics
+
+
+def _pair_audio_groups(doc: m3u8.M3U8, labels: Mapping[str, AudioLabel]) -> None:
+    """Every variant with audio once per audio group (in the groups' order of first
+    appearance), naming that group; a variant without audio (its own muxed) as it is."""
+    groups: dict[str, tuple[int, int]] = {}
+    for label in labels.values():
+        peak, average = groups.get(label.group, (0, 0))
+        groups[label.group] = (max(peak, label.rate[0]), max(average, label.rate[1]))
+    paired = []
+    for playlist in doc.playlists:
+        if not playlist.stream_info.audio:
+            paired.append(playlist)
+            continue
+        for group, (peak, average) in groups.items():
+            variant = copy.deepcopy(playlist)
+            variant.stream_info.audio = group
+            variant.media = m3u8.model.MediaList(
+                m for m in doc.media if m.type == "AUDIO" and m.group_id == group
+            )
+            variant.stream_info.bandwidth = (variant.stream_info.bandwidth or 0) + peak
+            if variant.stream_info.average_bandwidth:
+                variant.stream_info.average_bandwidth += average
+            paired.append(variant)
+    doc.playlists[:] = paired
 
 
 def measured_rate(media: MediaPlaylist, sizes: Mapping[str, int]) -> tuple[int, int]:
@@ -186,7 +241,17 @@ def read_mpd(text: str) -> tuple[DashRepresentation, ...]:
     return tuple(reps)
 
 
-def finish_mpd(text: str, bandwidths: Mapping[str, int]) -> str:
+@dataclass(frozen=True, slots=True)
+class AudioSet:
+    """What an audio AdaptationSet says of its track: ``lang`` and ``Role``."""
+
+    language: str | None
+    role: str  # urn:mpeg:dash:role:2011: main, commentary, description
+
+
+def finish_mpd(
+    text: str, bandwidths: Mapping[str, int], audio: Mapping[str, AudioSet] | None = None
+) -> str:
     """The MPD with what ffmpeg's muxer states wrongly made right: each Representation's
     ``@bandwidth`` the measured figure in ``bandwidths`` (id -> bits per second), not the
     encoder's target; ``@maxSegmentDuration`` the longest segment of any representation
@@ -194,7 +259,8 @@ def finish_mpd(text: str, bandwidths: Mapping[str, int]) -> str:
     muxer states) and ``@mediaPresentationDuration`` the longest representation (the muxer
     cuts it to a tenth of a second); and no ``@bitstreamSwitching`` on a set whose
     representations each have their own initialization segment (one decoder set up once
-    cannot take their segments in turn)."""
+    cannot take their segments in turn). ``audio`` (representation id -> set) gives each
+    audio set its language and role."""
     reps = read_mpd(text)
     doc = minidom.parseString(text)  # noqa: S318 - written by our ffmpeg in our job directory
     root = doc.documentElement
@@ -211,7 +277,33 @@ def finish_mpd(text: str, bandwidths: Mapping[str, int]) -> str:
     for rep in root.getElementsByTagNameNS(_DASH_URI, "Representation"):
         if rep.getAttribute("id") in bandwidths:
             rep.setAttribute("bandwidth", str(bandwidths[rep.getAttribute("id")]))
+    _label_audio_sets(doc, root, audio or {})
     return f'<?xml version="1.0" encoding="utf-8"?>\n{root.toxml()}\n'
+
+
+def _label_audio_sets(
+    doc: minidom.Document, root: minidom.Element, audio: Mapping[str, AudioSet]
+) -> None:
+    """``@lang`` and a ``Role`` on each audio set, placed before its first Representation
+    (the schema's order); an audio description also says so in DVB's ``Accessibility``."""
+    for aset in root.getElementsByTagNameNS(_DASH_URI, "AdaptationSet"):
+        reps = aset.getElementsByTagNameNS(_DASH_URI, "Representation")
+        found = next((audio[r.getAttribute("id")] for r in reps if r.getAttribute("id") in audio),
+                     None)  # fmt: skip
+        if found is None or not reps:
+            continue
+        if found.language:
+            aset.setAttribute("lang", found.language)
+        for old in [n for n in aset.childNodes if getattr(n, "localName", None) == "Role"]:
+            aset.removeChild(old)
+        descriptors = [("Role", "urn:mpeg:dash:role:2011", found.role)]
+        if found.role == "description":
+            descriptors.append(("Accessibility", "urn:tva:metadata:cs:AudioPurposeCS:2007", "1"))
+        for name, scheme, value in sorted(descriptors):  # Accessibility comes before Role
+            element = doc.createElementNS(_DASH_URI, name)
+            element.setAttribute("schemeIdUri", scheme)
+            element.setAttribute("value", value)
+            aset.insertBefore(element, reps[0])
 
 
 def _iso_seconds(seconds: float) -> str:

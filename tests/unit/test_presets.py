@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from core.presets import (
     AudioRendition,
+    AudioSelection,
     Mp4Preset,
     PresetFileError,
     Rung,
@@ -47,7 +48,9 @@ def test_web_hls_is_a_four_rung_cmaf_ladder():
     assert all(r.maxrate_kbps >= r.video_kbps for r in web.ladder)
     assert all(r.bufsize_kbps >= r.maxrate_kbps for r in web.ladder)
     assert web.segment_seconds == 4
-    assert [(a.bitrate_kbps, a.channels) for a in web.audio] == [(128, 2)]
+    # stereo from every track, and 5.1 from a 5.1 track; every track kept
+    assert [(a.bitrate_kbps, a.channels) for a in web.audio] == [(128, 2), (384, 6)]
+    assert web.audio_tracks == AudioSelection()
     assert web.thumbnails is not None
     assert web.storyboard is not None
 
@@ -171,6 +174,7 @@ STREAMING_CHANGES = {
     "hdr": "keep",
     "thumbnails": Thumbnails(every_seconds=5.0),
     "storyboard": Storyboard(columns=5),
+    "audio_tracks": AudioSelection(languages=("eng",)),
 }
 MP4_CHANGES = {
     "name": "mp4-other",
