@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from core.errors import UnsupportedMedia
-from core.presets import MAX_TRACKS, AudioRendition, AudioSelection
-from core.probe import AudioStream, Role
+from core.presets import MAX_TRACKS, AudioRendition, AudioSelection, StreamingPreset
+from core.probe import AudioStream, ProbeResult, Role
 
 SURROUND = 6  # AAC 5.1
 # HLS CHARACTERISTICS of an audio description (Apple's authoring spec)
@@ -45,6 +45,15 @@ class PlannedAudio:
     @property
     def characteristics(self) -> str | None:
         return DESCRIBES_VIDEO if self.role == "description" else None
+
+
+def kept_tracks(preset: StreamingPreset, probe: ProbeResult) -> tuple[AudioStream, ...]:
+    """The source tracks a ladder encodes: those its selection keeps (hls-ts: the first of
+    them, muxed into every variant); none when it makes no audio."""
+    if not preset.audio:
+        return ()
+    tracks = select_tracks(preset.audio_tracks, probe.audio_tracks)
+    return tracks[:1] if preset.kind == "hls-ts" else tracks
 
 
 def select_tracks(

@@ -165,11 +165,14 @@ def _pair_audio_groups(doc: m3u8.M3U8, labels: Mapping[str, AudioLabel]) -> None
     for label in labels.values():
         peak, average = groups.get(label.group, (0, 0))
         groups[label.group] = (max(peak, label.rate[0]), max(average, label.rate[1]))
-    paired = []
+    paired, seen = [], set()
     for playlist in doc.playlists:
         if not playlist.stream_info.audio:
             paired.append(playlist)
             continue
+        if playlist.uri in seen:  # already paired: a master finished before
+            continue
+        seen.add(playlist.uri)
         for group, (peak, average) in groups.items():
             variant = copy.deepcopy(playlist)
             variant.stream_info.audio = group
@@ -294,7 +297,8 @@ def _label_audio_sets(
             continue
         if found.language:
             aset.setAttribute("lang", found.language)
-        for old in [n for n in aset.childNodes if getattr(n, "localName", None) == "Role"]:
+        ours = ("Role", "Accessibility")
+        for old in [n for n in aset.childNodes if getattr(n, "localName", None) in ours]:
             aset.removeChild(old)
         descriptors = [("Role", "urn:mpeg:dash:role:2011", found.role)]
         if found.role == "description":

@@ -22,8 +22,8 @@ from core.audio_tracks import (
     PlannedAudio,
     adaptation_streams,
     audio_args,
+    kept_tracks,
     plan_audio,
-    select_tracks,
 )
 from core.encoders import encoder_reserve_mib, ladder_args, rung_rate_args, video_encoder
 from core.errors import UnsupportedMedia
@@ -118,9 +118,7 @@ def plan_streaming(
     # tone mapping and deinterlacing run on the CPU
     cpu_filters = video is not None and (_tonemaps(preset, video) or video.interlaced)
     frames = FramePath.plan(choice, video, _pix_fmt(preset), cpu_filters) if video else None
-    tracks = select_tracks(preset.audio_tracks, probe.audio_tracks) if preset.audio else ()
-    if preset.kind == "hls-ts":
-        tracks = tracks[:1]  # one muxed audio per variant: the first track kept
+    tracks = kept_tracks(preset, probe)
     labels = LadderSource(
         f"[0:{video.index}]" if video else None,
         f"[0:{tracks[0].index}]" if tracks else None,

@@ -1,0 +1,200 @@
+"""Audio tracks: what the probe reads of each, which a ladder keeps, the renditions and argv
+planned from them, and what the finished master playlist and MPD say of each (parsed with
+the m3u8 library and an XML parser, from manifests ffmpeg 5.1 wrote)."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import PurePosixPath
+from typing import Any
+
+import m3u8
+import pytest
+from pydantic import ValidationError
+
+from core.audio_tracks import kept_tracks, plan_audio, select_tracks
+from core.errors import UnsupportedMedia
+from core.playlists import AudioLabel, AudioSet, finish_master, finish_mpd
+from core.presets import AudioRendition, AudioSelection, StreamingPreset, builtin_catalog
+from core.probe import AudioStream, ProbeResult, parse_probe
+from core.renditions import plan_streaming
+from tests.unit.ffmpeg_tracks_manifests import TRACKS_MASTER, TRACKS_MPD
+from tests.unit.ffprobe_docs import AAC_STREAM, mp4_doc
+
+DASH = "{urn:mpeg:dash:schema:mpd:2011}"
+WEB = builtin_catalog().presets["web-hls"]
+STEREO = AudioRendition(name="aac-128k", bitrate_kbps=128, channels=2)
+SURROUND = AudioRendition(name="aac-5.1", bitrate_kbps=384, channels=6)
+
+
+def sound(index: int, **fields: Any) -> dict[str, Any]:
+    stream = {**AAC_STREAM, "index": index, **fields}
+    stream["disposition"] = {"default": 0, **fields.get("disposition", {})}
+    return stream
+
+
+def three_tracks() -> ProbeResult:
+    """English (default), Spanish commentary with a title, French 5.1 (side)."""
+    doc = mp4_doc()
+    doc["streams"] = [
+        doc["streams"][0],
+        sound(1, tags={"language": "eng"}, disposition={"default": 1}),
+        sound(2, tags={"language": "spa", "title": "Comentarios"}, disposition={"comment": 1}),
+        sound(3, tags={"language": "fra"}, channels=6, channel_layout="5.1(side)"),
+    ]
+    return parse_probe(doc)
+
+
+def test_the_probe_lists_every_track_with_its_language_layout_and_role():
+    probe = three_tracks()
+    assert probe.audio == probe.audio_tracks[0]  # the first, for one-track callers
+    found = [(t.track, t.index, t.language, t.title, t.channel_layout, t.default, t.role)
+             for t in probe.audio_tracks]  # fmt: skip
+    assert found == [
+        (0, 1, "eng", None, "stereo", True, "main"),
+        (1, 2, "spa", "Comentarios", "stereo", False, "commentary"),
+        (2, 3, "fra", None, "5.1(side)", False, "main"),
+    ]
+
+
+def test_the_probe_keeps_no_tag_text_it_cannot_vouch_for():
+    doc = mp4_doc(
+        audio={
+            "tags": {"language": "und", "title": 'a "quoted"\nline'},
+            "channel_layout": "bad layout\n",
+            "disposition": {"visual_impaired": 1},
+        }
+    )
+    (track,) = parse_probe(doc).audio_tracks
+    assert (track.language, track.title, track.channel_layout) == (None, None, None)
+    assert track.role == "description"
+
+
+def test_a_probe_built_with_one_sound_lists_it_as_its_track():
+    one = AudioStream(codec="aac", channels=2, sample_rate=48000, index=1)
+    probe = ProbeResult("mp4", 4.0, None, None, one)
+    assert probe.audio_tracks == (one,)
+
+
+def test_selection_by_language_or_number_keeps_the_files_order():
+    tracks = three_tracks().audio_tracks
+    chosen = select_tracks(AudioSelection(languages=("fra", "eng")), tracks)
+    assert [t.language for t in chosen] == ["eng", "fra"]
+    assert [t.track for t in select_tracks(AudioSelection(tracks=(2, 0)), tracks)] == [0, 2]
+    assert select_tracks(AudioSelection(), tracks) == tracks
+
+
+def test_a_selection_the_input_cannot_meet_is_refused_permanently():
+    tracks = three_tracks().audio_tracks
+    with pytest.raises(UnsupportedMedia, match=r"audio_tracks\.tracks: track 5"):
+        select_tracks(AudioSelection(tracks=(0, 5)), tracks)
+    with pytest.raises(UnsupportedMedia, match=r"audio_tracks\.languages"):
+        select_tracks(AudioSelection(languages=("deu",)), tracks)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"languages": ["eng"], "tracks": [0]}, {"tracks": [1, 1]}, {"languages": ["English"]},
+     {"tracks": [40]}, {"languages": []}],
+)  # fmt: skip
+def test_bad_selections_are_refused_by_the_model(body: dict[str, Any]):
+    with pytest.raises(ValidationError):
+        AudioSelection.model_validate(body)
+
+
+def test_every_track_in_stereo_and_the_51_one_in_51_too():
+    planned = plan_audio((STEREO, SURROUND), three_tracks().audio_tracks)
+    found = [(p.name, p.group, p.channels, p.language, p.role, p.default, p.autoselect)
+             for p in planned]  # fmt: skip
+    assert found == [
+        ("aac-128k-eng", "aac-128k", 2, "eng", "main", True, True),
+        ("aac-128k-spa", "aac-128k", 2, "spa", "commentary", False, False),
+        ("aac-128k-fra", "aac-128k", 2, "fra", "main", False, True),
+        ("aac-5.1-fra", "aac-5.1", 6, "fra", "main", False, True),
+    ]
+    assert [p.label for p in planned] == ["eng", "Comentarios", "fra", "fra 5.1"]
+
+
+def test_one_track_keeps_the_presets_names_and_two_of_a_language_stay_apart():
+    (track,) = three_tracks().audio_tracks[:1]
+    assert [p.name for p in plan_audio((STEREO,), (track,))] == ["aac-128k"]
+    twins = (track, AudioStream("aac", 2, 48000, index=5, track=1, language="eng"))
+    planned = plan_audio((STEREO,), twins)
+    assert [(p.name, p.label, p.default) for p in planned] == [
+        ("aac-128k-eng", "eng", True),
+        ("aac-128k-eng-1", "eng (1)", False),
+    ]
+
+
+def test_the_cmaf_argv_maps_each_track_and_sets_one_adaptation_set_per_track():
+    plan = plan_streaming(WEB, three_tracks(), PurePosixPath("/j/in"), PurePosixPath("/j/out"))
+    argv, rungs = plan.argv, len(plan.video)
+    graph = argv[argv.index("-filter_complex") + 1]
+    for index, labels in ((1, "[a0]"), (2, "[a1]"), (3, "[a2][a3]")):
+        assert f"[0:{index}]aresample" in graph
+        assert f"asplit={len(labels) // 4}{labels}" in graph
+    sets = argv[argv.index("-adaptation_sets") + 1]
+    assert sets.split(" ")[1:] == [  # output streams: the rungs', then the audio's
+        f"id=1,seg_duration=8,streams={rungs}",
+        f"id=2,seg_duration=8,streams={rungs + 1}",
+        f"id=3,seg_duration=8,streams={rungs + 2},{rungs + 3}",
+    ]
+    assert argv[argv.index("-ac:a:3") + 1] == "6"
+    assert argv[argv.index("-metadata:s:a:1") + 1] == "language=spa"
+
+
+def test_hls_ts_and_the_steps_path_take_the_first_track():
+    probe = three_tracks()
+    ts = builtin_catalog().presets["hls-ts"]
+    assert isinstance(ts, StreamingPreset)
+    assert kept_tracks(ts, probe) == probe.audio_tracks[:1]
+    plan = plan_streaming(ts, probe, PurePosixPath("/j/in"), PurePosixPath("/j/out"))
+    assert {a.track for a in plan.audio} == {0}
+
+
+def labels() -> dict[str, AudioLabel]:
+    planned = plan_audio((STEREO, SURROUND), three_tracks().audio_tracks)
+    return {
+        f"media_{n}.m3u8": AudioLabel(p.label, p.group, p.channels, p.language, p.default,
+                                      p.autoselect, p.characteristics, (100_000 * n, 90_000 * n))
+        for n, p in enumerate(planned, start=1)
+    }  # fmt: skip
+
+
+def test_finish_master_describes_each_track_and_pairs_each_variant_with_each_group():
+    finished = m3u8.loads(finish_master(TRACKS_MASTER, {"media_0.m3u8": (300_000, 250_000)},
+                                        25.0, labels()))  # fmt: skip
+    media = [(m.group_id, m.language, m.name, m.default, m.autoselect, m.channels, m.uri)
+             for m in finished.media]  # fmt: skip
+    assert media == [
+        ("aac-128k", "eng", "eng", "YES", "YES", "2", "media_1.m3u8"),
+        ("aac-128k", "spa", "Comentarios", "NO", "NO", "2", "media_2.m3u8"),
+        ("aac-128k", "fra", "fra", "NO", "YES", "2", "media_3.m3u8"),
+        ("aac-5.1", "fra", "fra 5.1", "NO", "YES", "6", "media_4.m3u8"),
+    ]
+    variants = [(p.uri, p.stream_info.audio, p.stream_info.bandwidth,
+                 p.stream_info.average_bandwidth) for p in finished.playlists]  # fmt: skip
+    # the video's own rate plus the loudest rendition of the group
+    assert variants == [
+        ("media_0.m3u8", "aac-128k", 300_000 + 300_000, 250_000 + 270_000),
+        ("media_0.m3u8", "aac-5.1", 300_000 + 400_000, 250_000 + 360_000),
+    ]
+    # finishing twice changes nothing
+    again = finish_master(finished.dumps(), {"media_0.m3u8": (300_000, 250_000)}, 25.0, labels())
+    assert again == finished.dumps()
+
+
+def test_finish_mpd_gives_each_audio_set_its_language_and_role():
+    sets = {"1": AudioSet("eng", "main"), "2": AudioSet("spa", "commentary"),
+            "3": AudioSet("fra", "description"), "4": AudioSet("fra", "description")}  # fmt: skip
+    finished = finish_mpd(TRACKS_MPD, {}, sets)
+    root = ET.fromstring(finished)
+    audio = [a for a in root.iter(f"{DASH}AdaptationSet") if a.get("contentType") == "audio"]
+    found = [(a.get("lang"), [(c.tag.removeprefix(DASH), c.get("value")) for c in a][:2])
+             for a in audio]  # fmt: skip
+    assert found == [
+        ("eng", [("Role", "main"), ("Representation", None)]),
+        ("spa", [("Role", "commentary"), ("Representation", None)]),
+        ("fra", [("Accessibility", "1"), ("Role", "description")]),
+    ]
+    assert finish_mpd(finished, {}, sets) == finished  # one Role, however often finished
