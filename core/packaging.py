@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from core.accel import CPU_ONLY, TierChoice
+from core.audio_manifests import AudioLabel, AudioSet
 from core.audio_tracks import PlannedAudio
 from core.errors import QcFailed
 from core.hardening import NO_LIMITS, SOURCE_GUARD, InputGuard, ResourceLimits
@@ -24,8 +25,6 @@ from core.jobs import Rendition
 from core.phases import PhaseTimer
 from core.pictures import THUMBNAILS_DIR, TILES_DIR
 from core.playlists import (
-    AudioLabel,
-    AudioSet,
     MasterPlaylist,
     MediaPlaylist,
     finish_master,

@@ -13,7 +13,6 @@ attributes through a DOM (ElementTree reads it; minidom keeps the rest as ffmpeg
 
 from __future__ import annotations
 
-import copy
 import math
 import posixpath
 import re
@@ -23,6 +22,16 @@ from dataclasses import dataclass
 from xml.dom import minidom
 
 import m3u8
+
+from core.audio_manifests import (
+    AudioLabel,
+    AudioSet,
+    audio_alternatives,
+    label_audio,
+    label_audio_sets,
+    pair_audio_groups,
+    several_tracks_alone,
+)
 
 _DASH_URI = "urn:mpeg:dash:schema:mpd:2011"
 _DASH_NS = f"{{{_DASH_URI}}}"
@@ -103,21 +112,6 @@ def finish_media(text: str) -> str:
     return str(doc.dumps())
 
 
-@dataclass(frozen=True, slots=True)
-class AudioLabel:
-    """What the master playlist says of one audio rendition (its EXT-X-MEDIA), and its
-    measured rate, which every variant paired with its group adds to its own."""
-
-    name: str  # NAME: unique in its group
-    group: str  # GROUP-ID: one per codec, bitrate and layout
-    channels: int
-    language: str | None
-    default: bool
-    autoselect: bool
-    characteristics: str | None
-    rate: tuple[int, int]  # (peak, average) bits per second
-
-
 def finish_master(
     text: str,
     rates: Mapping[str, tuple[int, int]],
@@ -139,51 +133,12 @@ def finish_master(
             playlist.stream_info.average_bandwidth = average
         if fps and playlist.stream_info.resolution:
             playlist.stream_info.frame_rate = round(fps, 3)
-    if audio:
-        _label_audio(doc, audio)
-        _pair_audio_groups(doc, audio)
+    if audio and several_tracks_alone(doc, audio):
+        audio_alternatives(doc, audio)
+    elif audio:
+        label_audio(doc, audio)
+        pair_audio_groups(doc, audio)
     return str(doc.dumps())
-
-
-def _label_audio(doc: m3u8.M3U8, labels: Mapping[str, AudioLabel]) -> None:
-    for media in doc.media:
-        label = labels.get(media.uri or "") if media.type == "AUDIO" else None
-        if label is None:
-            continue
-        media.group_id, media.name = label.group, label.name
-        media.language = label.language
-        media.default = "YES" if label.default else "NO"
-        media.autoselect = "YES" if label.autoselect else "NO"
-        media.channels = str(label.channels)
-        media.characteristics = label.characteristics
-
-
-def _pair_audio_groups(doc: m3u8.M3U8, labels: Mapping[str, AudioLabel]) -> None:
-    """Every variant with audio once per audio group (in the groups' order of first
-    appearance), naming that group; a variant without audio (its own muxed) as it is."""
-    groups: dict[str, tuple[int, int]] = {}
-    for label in labels.values():
-        peak, average = groups.get(label.group, (0, 0))
-        groups[label.group] = (max(peak, label.rate[0]), max(average, label.rate[1]))
-    paired, seen = [], set()
-    for playlist in doc.playlists:
-        if not playlist.stream_info.audio:
-            paired.append(playlist)
-            continue
-        if playlist.uri in seen:  # already paired: a master finished before
-            continue
-        seen.add(playlist.uri)
-        for group, (peak, average) in groups.items():
-            variant = copy.deepcopy(playlist)
-            variant.stream_info.audio = group
-            variant.media = m3u8.model.MediaList(
-                m for m in doc.media if m.type == "AUDIO" and m.group_id == group
-            )
-            variant.stream_info.bandwidth = (variant.stream_info.bandwidth or 0) + peak
-            if variant.stream_info.average_bandwidth:
-                variant.stream_info.average_bandwidth += average
-            paired.append(variant)
-    doc.playlists[:] = paired
 
 
 def measured_rate(media: MediaPlaylist, sizes: Mapping[str, int]) -> tuple[int, int]:
@@ -244,14 +199,6 @@ def read_mpd(text: str) -> tuple[DashRepresentation, ...]:
     return tuple(reps)
 
 
-@dataclass(frozen=True, slots=True)
-class AudioSet:
-    """What an audio AdaptationSet says of its track: ``lang`` and ``Role``."""
-
-    language: str | None
-    role: str  # urn:mpeg:dash:role:2011: main, commentary, description
-
-
 def finish_mpd(
     text: str, bandwidths: Mapping[str, int], audio: Mapping[str, AudioSet] | None = None
 ) -> str:
@@ -280,34 +227,8 @@ def finish_mpd(
     for rep in root.getElementsByTagNameNS(_DASH_URI, "Representation"):
         if rep.getAttribute("id") in bandwidths:
             rep.setAttribute("bandwidth", str(bandwidths[rep.getAttribute("id")]))
-    _label_audio_sets(doc, root, audio or {})
+    label_audio_sets(doc, root, audio or {})
     return f'<?xml version="1.0" encoding="utf-8"?>\n{root.toxml()}\n'
-
-
-def _label_audio_sets(
-    doc: minidom.Document, root: minidom.Element, audio: Mapping[str, AudioSet]
-) -> None:
-    """``@lang`` and a ``Role`` on each audio set, placed before its first Representation
-    (the schema's order); an audio description also says so in DVB's ``Accessibility``."""
-    for aset in root.getElementsByTagNameNS(_DASH_URI, "AdaptationSet"):
-        reps = aset.getElementsByTagNameNS(_DASH_URI, "Representation")
-        found = next((audio[r.getAttribute("id")] for r in reps if r.getAttribute("id") in audio),
-                     None)  # fmt: skip
-        if found is None or not reps:
-            continue
-        if found.language:
-            aset.setAttribute("lang", found.language)
-        ours = ("Role", "Accessibility")
-        for old in [n for n in aset.childNodes if getattr(n, "localName", None) in ours]:
-            aset.removeChild(old)
-        descriptors = [("Role", "urn:mpeg:dash:role:2011", found.role)]
-        if found.role == "description":
-            descriptors.append(("Accessibility", "urn:tva:metadata:cs:AudioPurposeCS:2007", "1"))
-        for name, scheme, value in sorted(descriptors):  # Accessibility comes before Role
-            element = doc.createElementNS(_DASH_URI, name)
-            element.setAttribute("schemeIdUri", scheme)
-            element.setAttribute("value", value)
-            aset.insertBefore(element, reps[0])
 
 
 def _iso_seconds(seconds: float) -> str:

@@ -16,7 +16,7 @@ import m3u8
 import pytest
 
 from core.presets import AudioSelection, StreamingPreset
-from tests.integration.local_job import WEB, Outcome, ffmpeg, run_local
+from tests.integration.local_job import AUDIO_ONLY, WEB, Outcome, ffmpeg, run_local
 
 pytestmark = pytest.mark.integration
 
@@ -71,11 +71,11 @@ def joined(cmaf: Path, playlist: str, dest: Path) -> Path:
     return dest
 
 
-def loudest_frequency(path: Path) -> float:
-    """The tone's frequency from its zero crossings: one second of the first channel as
+def tone_frequency(path: Path) -> float:
+    """The tone's frequency from its zero crossings: one second, every channel mixed, as
     16-bit PCM, crossings counted."""
     pcm = subprocess.run(
-        ["ffmpeg", "-v", "error", "-i", str(path), "-t", "1", "-af", "pan=mono|c0=c0",
+        ["ffmpeg", "-v", "error", "-i", str(path), "-t", "1", "-ac", "1",
          "-f", "s16le", "-ar", "48000", "-"], capture_output=True, check=True,
     ).stdout  # fmt: skip
     samples = [int.from_bytes(pcm[i : i + 2], "little", signed=True) for i in range(0, len(pcm), 2)]
@@ -138,7 +138,7 @@ def test_each_rendition_decodes_to_its_own_track(package: Outcome, tmp_path: Pat
         # (ffmpeg 5.1's dash muxer leaves the segments' own language "und": the manifests
         # carry it, and players read it there)
         expected = TONES[media.language]  # the tones are far apart
-        assert abs(loudest_frequency(rendition) - expected) < 0.15 * expected, media.language
+        assert abs(tone_frequency(rendition) - expected) < 0.15 * expected, media.language
 
 
 def test_a_selection_keeps_only_its_languages(tmp_path: Path) -> None:
@@ -147,3 +147,15 @@ def test_a_selection_keeps_only_its_languages(tmp_path: Path) -> None:
     assert outcome.error is None, outcome.error
     doc = m3u8.load(str(outcome.out / "cmaf" / "master.m3u8"))
     assert [(m.language, m.group_id, m.default) for m in doc.media] == [("spa", "aac-128k", "YES")]
+
+
+def test_audio_alone_lists_the_tracks_as_alternatives(tmp_path: Path) -> None:
+    """No picture: one variant per group (its default track), every track an alternative."""
+    outcome = run_local(three_tracks(tmp_path), tmp_path, small(AUDIO_ONLY))
+    assert outcome.error is None, outcome.error
+    doc = m3u8.load(str(outcome.out / "cmaf" / "master.m3u8"))
+    media = sorted((m.group_id, m.language) for m in doc.media)
+    assert media == sorted((g, lang) for g in ("aac-128k", "aac-64k") for lang in TONES)
+    defaults = {m.group_id: m.uri for m in doc.media if m.default == "YES"}
+    assert [(p.stream_info.audio, p.uri) for p in doc.playlists] == list(defaults.items())
+    assert all(p.stream_info.resolution is None for p in doc.playlists)

@@ -12,9 +12,10 @@ import m3u8
 import pytest
 from pydantic import ValidationError
 
+from core.audio_manifests import AudioLabel, AudioSet
 from core.audio_tracks import kept_tracks, plan_audio, select_tracks
 from core.errors import UnsupportedMedia
-from core.playlists import AudioLabel, AudioSet, finish_master, finish_mpd
+from core.playlists import finish_master, finish_mpd
 from core.presets import AudioRendition, AudioSelection, StreamingPreset, builtin_catalog
 from core.probe import AudioStream, ProbeResult, parse_probe
 from core.renditions import plan_streaming

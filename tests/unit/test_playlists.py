@@ -9,8 +9,8 @@ import math
 import m3u8
 import pytest
 
+from core.audio_manifests import AudioLabel
 from core.playlists import (
-    AudioLabel,
     MediaPlaylist,
     finish_master,
     finish_media,
