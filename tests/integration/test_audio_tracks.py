@@ -17,6 +17,7 @@ import pytest
 
 from core.presets import AudioSelection, StreamingPreset
 from tests.integration.local_job import AUDIO_ONLY, WEB, Outcome, ffmpeg, run_local
+from tests.integration.steps_job import run_steps
 
 pytestmark = pytest.mark.integration
 
@@ -159,3 +160,18 @@ def test_audio_alone_lists_the_tracks_as_alternatives(tmp_path: Path) -> None:
     defaults = {m.group_id: m.uri for m in doc.media if m.default == "YES"}
     assert [(p.stream_info.audio, p.uri) for p in doc.playlists] == list(defaults.items())
     assert all(p.stream_info.resolution is None for p in doc.playlists)
+
+
+def test_a_steps_job_packages_the_first_track(tmp_path: Path) -> None:
+    """The transforms chain has one sound: a steps job's ladder carries the first track (in
+    stereo: the chain's), named as a one-track package is."""
+    steps = [{"op": "trim", "start": 0.5}, {"op": "encode", "preset": "web-hls"}]
+    outcome = run_steps(three_tracks(tmp_path), tmp_path / "run", steps)
+    assert outcome.error is None, outcome.error
+    audio = [r for r in outcome.step("encode").renditions if r.kind == "audio"]
+    assert [r.name for r in audio] == ["aac-128k"]
+    cmaf = outcome.out / "encode" / "cmaf"
+    doc = m3u8.load(str(cmaf / "master.m3u8"))
+    (media,) = doc.media
+    rendition = joined(cmaf, media.uri, tmp_path / "first.mp4")
+    assert abs(tone_frequency(rendition) - TONES["eng"]) < 0.15 * TONES["eng"]
