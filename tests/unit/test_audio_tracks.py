@@ -14,7 +14,9 @@ from pydantic import ValidationError
 
 from core.audio_manifests import AudioLabel, AudioSet
 from core.audio_tracks import kept_tracks, plan_audio, select_tracks
-from core.errors import UnsupportedMedia
+from core.errors import InvalidMessage, UnsupportedMedia
+from core.jobs import resolve_preset
+from core.models import JobRequest
 from core.playlists import finish_master, finish_mpd
 from core.presets import AudioRendition, AudioSelection, StreamingPreset, builtin_catalog
 from core.probe import AudioStream, ProbeResult, parse_probe
@@ -199,3 +201,46 @@ def test_finish_mpd_gives_each_audio_set_its_language_and_role():
         ("fra", [("Accessibility", "1"), ("Role", "description")]),
     ]
     assert finish_mpd(finished, {}, sets) == finished  # one Role, however often finished
+
+
+AUDIO_ALONE = """\
+#EXTM3U
+#EXT-X-VERSION:7
+#EXT-X-STREAM-INF:BANDWIDTH=71106,CODECS="mp4a.40.2"
+media_0.m3u8
+
+#EXT-X-STREAM-INF:BANDWIDTH=69000,CODECS="mp4a.40.2"
+media_1.m3u8
+
+"""  # what the muxer wrote for two tracks without a picture, one stream each
+
+
+def test_tracks_without_a_picture_become_alternatives_of_one_variant():
+    eng = AudioLabel("eng", "aac-128k", 2, "eng", True, True, None, (130_000, 120_000))
+    spa = AudioLabel("spa", "aac-128k", 2, "spa", False, True, None, (140_000, 110_000))
+    labels = {"media_0.m3u8": eng, "media_1.m3u8": spa}
+    finished = finish_master(AUDIO_ALONE, {}, None, labels)
+    doc = m3u8.loads(finished)
+    assert [(m.uri, m.language, m.default) for m in doc.media] == [
+        ("media_0.m3u8", "eng", "YES"),
+        ("media_1.m3u8", "spa", "NO"),
+    ]
+    (variant,) = doc.playlists  # the default track's playlist, with its group
+    assert (variant.uri, variant.stream_info.audio) == ("media_0.m3u8", "aac-128k")
+    assert (variant.stream_info.bandwidth, variant.stream_info.average_bandwidth) == (
+        140_000,
+        120_000,
+    )
+    assert finish_master(finished, {}, None, labels) == finished
+
+
+def test_a_request_chooses_the_tracks_of_its_streaming_preset_only():
+    body = {"input": {"bucket": "bucket-in", "key": "film.mkv"}, "preset": "web-hls",
+            "audio_tracks": {"languages": ["spa"]}}  # fmt: skip
+    preset = resolve_preset(builtin_catalog(), JobRequest.model_validate(body))
+    assert isinstance(preset, StreamingPreset)
+    assert preset.audio_tracks == AudioSelection(languages=("spa",))
+    assert preset.spec_hash() != WEB.spec_hash()  # another job than the preset's own
+    with pytest.raises(InvalidMessage, match="no audio tracks to replace"):
+        resolve_preset(builtin_catalog(),
+                       JobRequest.model_validate({**body, "preset": "mp4-720p"}))  # fmt: skip
