@@ -137,6 +137,11 @@ class Rendition(BaseModel):
     duration: float
     size: int  # bytes of its init and media segments
     encoder: str | None = None  # h264_nvenc, libx264, aac, ...
+    # an audio rendition: the source track it carries (its place among the audio streams)
+    track: int | None = None
+    language: str | None = None  # ISO 639-2, as the source tagged the track
+    role: str | None = None  # main, commentary, description
+    channels: int | None = None
 
 
 class LadderStep(BaseModel):

@@ -349,6 +349,10 @@ def _rendition(
         duration=round(facts.duration if facts else media.playlist.duration, 3),
         size=sum(sizes.get(f, 0) for f in media.playlist.files),
         encoder=encoder,
+        track=media.audio.track if media.audio else None,
+        language=media.audio.language if media.audio else None,
+        role=media.audio.role if media.audio else None,
+        channels=media.audio.channels if media.audio else None,
     )
 
 

@@ -175,3 +175,15 @@ def test_a_steps_job_packages_the_first_track(tmp_path: Path) -> None:
     (media,) = doc.media
     rendition = joined(cmaf, media.uri, tmp_path / "first.mp4")
     assert abs(tone_frequency(rendition) - TONES["eng"]) < 0.15 * TONES["eng"]
+
+
+def test_the_result_names_each_audio_renditions_track(package: Outcome) -> None:
+    assert package.result is not None
+    audio = [(r.name, r.track, r.language, r.role, r.channels)
+             for r in package.result.renditions if r.kind == "audio"]  # fmt: skip
+    assert audio == [
+        ("aac-128k-eng", 0, "eng", "main", 2),
+        ("aac-128k-spa", 1, "spa", "commentary", 2),
+        ("aac-128k-fra", 2, "fra", "main", 2),
+        ("aac-5.1-fra", 2, "fra", "main", 6),
+    ]
