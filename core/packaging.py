@@ -22,6 +22,7 @@ from core.audio_tracks import PlannedAudio
 from core.errors import QcFailed
 from core.hardening import NO_LIMITS, SOURCE_GUARD, InputGuard, ResourceLimits
 from core.jobs import Rendition
+from core.mp4_language import tag_language
 from core.phases import PhaseTimer
 from core.pictures import THUMBNAILS_DIR, TILES_DIR
 from core.playlists import (
@@ -131,6 +132,7 @@ class StreamingPackager:
     async def _check(self, plan: StreamingPlan, probe: ProbeResult, jobdir: JobDir) -> Package:
         sizes = await self._files.sizes(jobdir.out)
         medias, missing = await self._finish_hls(plan, jobdir.out, sizes)
+        await self._tag_languages(jobdir.out, medias, sizes)
         mismatched = await self._finish_dash(plan, jobdir.out, medias, sizes, missing)
         facts = await self._measure(plan, jobdir, medias, sizes)
         images = await self._images(plan, jobdir.out, sizes, facts)
@@ -193,6 +195,15 @@ class StreamingPackager:
         text = finish_master(raw, rates, plan.fps, _audio_labels(medias, sizes))
         await self._files.write_text(out / plan.master, text)
         return medias, missing
+
+    async def _tag_languages(self, out: Path, medias: list[_Media], sizes: dict[str, int]) -> None:
+        """Each audio rendition's language into its init segment, which the muxer leaves
+        ``und`` (same size: the measured rates stand)."""
+        for media in medias:
+            init, language = media.playlist.init, media.audio.language if media.audio else None
+            if init and language and init in sizes:
+                data = await self._files.read_bytes(out / init)
+                await self._files.write_bytes(out / init, tag_language(data, language))
 
     async def _finish_dash(
         self,

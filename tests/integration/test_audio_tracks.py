@@ -1,7 +1,7 @@
 """Audio tracks in a streaming package, with the real pipeline (``local_job.py``): a source
 with an English main track, a Spanish commentary and a French 5.1 track becomes one
 rendition per track and layout; the master playlist and the MPD say which is which, and
-each rendition decodes to its own track's sound and layout."""
+each rendition decodes to its own track's sound, layout and language."""
 
 from __future__ import annotations
 
@@ -136,8 +136,7 @@ def test_each_rendition_decodes_to_its_own_track(package: Outcome, tmp_path: Pat
         rendition = joined(cmaf, media.uri, tmp_path / f"{media.group_id}-{media.language}.mp4")
         [stream] = ffprobe(rendition)["streams"]
         assert stream["channels"] == int(media.channels)
-        # (ffmpeg 5.1's dash muxer leaves the segments' own language "und": the manifests
-        # carry it, and players read it there)
+        assert stream["tags"]["language"] == media.language
         expected = TONES[media.language]  # the tones are far apart
         assert abs(tone_frequency(rendition) - expected) < 0.15 * expected, media.language
 
