@@ -69,12 +69,15 @@ def select_tracks(
                 f"the input has {len(tracks)} audio tracks"
             )
         return tuple(t for t in tracks if t.track in selection.tracks)
+    # beside the first, a track ffprobe found no sound format in (an empty broadcast
+    # stream) is left out: it would hold the whole pass back waiting for its first frame
+    readable = [t for i, t in enumerate(tracks) if i == 0 or (t.channels and t.sample_rate)]
     if selection.languages is not None:
-        kept = tuple(t for t in tracks if t.language in selection.languages)
+        kept = tuple(t for t in readable if t.language in selection.languages)
         if tracks and not kept:
             raise UnsupportedMedia("audio_tracks.languages: no audio track of those languages")
         return kept[:MAX_TRACKS]
-    return tuple(tracks[:MAX_TRACKS])
+    return tuple(readable[:MAX_TRACKS])
 
 
 def plan_audio(

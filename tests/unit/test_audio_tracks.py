@@ -87,6 +87,13 @@ def test_selection_by_language_or_number_keeps_the_files_order():
     assert select_tracks(AudioSelection(), tracks) == tracks
 
 
+def test_a_track_without_a_sound_format_is_left_out_unless_it_is_the_only_one():
+    first, second, third = three_tracks().audio_tracks
+    empty = AudioStream("ac3", 0, 0, index=4, track=3, language="eng")
+    assert select_tracks(AudioSelection(), (first, second, third, empty)) == (first, second, third)
+    assert select_tracks(AudioSelection(), (empty,)) == (empty,)
+
+
 def test_a_selection_the_input_cannot_meet_is_refused_permanently():
     tracks = three_tracks().audio_tracks
     with pytest.raises(UnsupportedMedia, match=r"audio_tracks\.tracks: track 5"):
