@@ -48,12 +48,14 @@ class PlannedAudio:
 
 
 def kept_tracks(preset: StreamingPreset, probe: ProbeResult) -> tuple[AudioStream, ...]:
-    """The source tracks a ladder encodes: those its selection keeps (hls-ts: the first of
-    them, muxed into every variant); none when it makes no audio."""
+    """The source tracks a ladder encodes: those its selection keeps (hls-ts without a
+    picture: the first of them); none when it makes no audio."""
     if not preset.audio:
         return ()
     tracks = select_tracks(preset.audio_tracks, probe.audio_tracks)
-    return tracks[:1] if preset.kind == "hls-ts" else tracks
+    # an hls-ts master without a picture has no variant to hang alternatives on
+    alone = not (preset.ladder and probe.video)
+    return tracks[:1] if preset.kind == "hls-ts" and alone else tracks
 
 
 def select_tracks(
@@ -178,3 +180,20 @@ def adaptation_streams(outs: Sequence[PlannedAudio], first: int) -> tuple[str, .
     for j, out in enumerate(outs):
         by_track.setdefault(out.track, []).append(str(first + j))
     return tuple(",".join(streams) for streams in by_track.values())
+
+
+def several_tracks(outs: Sequence[PlannedAudio]) -> bool:
+    return len({out.track for out in outs}) > 1
+
+
+def ts_alternatives(outs: Sequence[PlannedAudio], n_video: int) -> list[str]:
+    """The hls muxer's ``-var_stream_map`` for hls-ts of several tracks: video-only
+    variants naming one audio group, each track an audio-only rendition in it (the
+    master is relabelled from the plan afterwards, as the CMAF one is)."""
+    group = outs[0].group
+    variants = [f"v:{i},agroup:{group},name:{i}" for i in range(n_video)]
+    for j, out in enumerate(outs):
+        language = f",language:{out.language}" if out.language else ""
+        default = ",default:yes" if out.default else ""
+        variants.append(f"a:{j},agroup:{group}{language}{default},name:{n_video + j}")
+    return variants

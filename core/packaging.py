@@ -260,8 +260,8 @@ class StreamingPackager:
         joined = jobdir.root / "qc" / f"rendition-{i}{'.mp4' if cmaf else '.ts'}"
         offsets = await self._files.concat([jobdir.out / f for f in media.playlist.files], joined)
         segment_offsets = offsets[1:] if media.playlist.init else offsets
-        # an MPEG-TS variant carries its audio: both are measured, for the drift check
-        both = media.kind == "video" and not cmaf and bool(plan.audio)
+        # an MPEG-TS variant of one track carries its audio: both measured, for the drift check
+        both = media.kind == "video" and plan.muxed_audio
         own: Literal["v", "a"] = "v" if media.kind == "video" else "a"
         streams: list[Literal["v", "a"]] = ["v", "a"] if both else [own]
         facts = []

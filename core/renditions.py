@@ -24,6 +24,8 @@ from core.audio_tracks import (
     audio_args,
     kept_tracks,
     plan_audio,
+    several_tracks,
+    ts_alternatives,
 )
 from core.encoders import encoder_reserve_mib, ladder_args, rung_rate_args, video_encoder
 from core.errors import UnsupportedMedia
@@ -63,6 +65,16 @@ class StreamingPlan:
     notes: tuple[str, ...]  # conversions a reader of job.json should know about
     # address space the rungs' encoders reserve beyond ffmpeg's own limit (SVT-AV1's)
     encoder_reserve_mib: int = 0
+
+    @property
+    def muxed_audio(self) -> bool:
+        """hls-ts of one track: every variant carries its copy of the audio."""
+        return (
+            self.kind == "hls-ts"
+            and bool(self.video)
+            and bool(self.audio)
+            and (not several_tracks(self.audio))
+        )
 
     def limits(self, base: ResourceLimits) -> ResourceLimits:
         """The run's kernel limits: the deployment's, with room for this ladder's encoders."""
@@ -151,8 +163,9 @@ def ladder_encode(
     n_video = len(picture.ladder.rungs) if picture else 0
     if audio:
         ends = _audio_end(video.duration if video else 0.0, encode_cap(probe))
-        # hls-ts muxes one copy of the audio into every variant; CMAF has one per rendition
-        muxed = preset.kind == "hls-ts" and n_video
+        # hls-ts muxes one copy of one track's audio into every variant; CMAF (and hls-ts of
+        # several tracks) has one stream per rendition
+        muxed = preset.kind == "hls-ts" and n_video and not several_tracks(audio)
         _add_audio(parts, source, (audio[0],) * n_video if muxed else audio, ends)
         audio = audio[:1] if muxed else audio
     package = "cmaf" if preset.kind == "cmaf" else "hls"
@@ -319,7 +332,9 @@ def _cmaf_muxer(
 def _ts_muxer(
     preset: StreamingPreset, out: PurePosixPath, n_video: int, audio: tuple[PlannedAudio, ...]
 ) -> list[str]:
-    if n_video:
+    if n_video and several_tracks(audio):
+        variants = ts_alternatives(audio, n_video)
+    elif n_video:
         variants = [f"v:{i},a:{i},name:{i}" if audio else f"v:{i},name:{i}" for i in range(n_video)]
     else:
         variants = ["a:0,name:0"]

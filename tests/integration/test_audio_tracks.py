@@ -15,13 +15,14 @@ from typing import Any
 import m3u8
 import pytest
 
-from core.presets import AudioSelection, StreamingPreset
+from core.presets import AudioSelection, StreamingPreset, builtin_catalog
 from tests.integration.local_job import AUDIO_ONLY, WEB, Outcome, ffmpeg, run_local
 from tests.integration.steps_job import run_steps
 
 pytestmark = pytest.mark.integration
 
 DASH = "{urn:mpeg:dash:schema:mpd:2011}"
+TS = builtin_catalog().presets["hls-ts"]
 SECONDS = "3"
 TONES = {"eng": 440, "spa": 1000, "fra": 3000}  # a tone per track, told apart by frequency
 
@@ -186,3 +187,27 @@ def test_the_result_names_each_audio_renditions_track(package: Outcome) -> None:
         ("aac-128k-fra", 2, "fra", "main", 2),
         ("aac-5.1-fra", 2, "fra", "main", 6),
     ]
+
+
+def test_hls_ts_of_several_tracks_makes_them_alternatives(tmp_path: Path) -> None:
+    """MPEG-TS: video-only variants naming one group, each track an audio-only rendition."""
+    outcome = run_local(three_tracks(tmp_path), tmp_path, small(TS))
+    assert outcome.error is None, outcome.error
+    hls = outcome.out / "hls"
+    doc = m3u8.load(str(hls / "master.m3u8"))
+    found = [(m.language, m.group_id, m.default, m.autoselect) for m in doc.media]
+    assert found == [
+        ("eng", "aac-128k", "YES", "YES"),
+        ("spa", "aac-128k", "NO", "NO"),
+        ("fra", "aac-128k", "NO", "YES"),
+    ]
+    assert {p.stream_info.audio for p in doc.playlists} == {"aac-128k"}
+    for playlist in doc.playlists:  # the variants carry no audio of their own
+        first = hls / m3u8.load(str(hls / playlist.uri)).segments[0].uri
+        assert [s["codec_type"] for s in ffprobe(first)["streams"]] == ["video"]
+    for media in doc.media:
+        rendition = tmp_path / f"{media.language}.ts"
+        parts = [hls / s.uri for s in m3u8.load(str(hls / media.uri)).segments]
+        rendition.write_bytes(b"".join(p.read_bytes() for p in parts))
+        expected = TONES[media.language]
+        assert abs(tone_frequency(rendition) - expected) < 0.15 * expected, media.language

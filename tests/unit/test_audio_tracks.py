@@ -153,13 +153,24 @@ def test_the_cmaf_argv_maps_each_track_and_sets_one_adaptation_set_per_track():
     assert argv[argv.index("-metadata:s:a:1") + 1] == "language=spa"
 
 
-def test_hls_ts_and_the_steps_path_take_the_first_track():
+def test_hls_ts_of_several_tracks_maps_them_as_alternatives_of_one_group():
     probe = three_tracks()
     ts = builtin_catalog().presets["hls-ts"]
     assert isinstance(ts, StreamingPreset)
-    assert kept_tracks(ts, probe) == probe.audio_tracks[:1]
     plan = plan_streaming(ts, probe, PurePosixPath("/j/in"), PurePosixPath("/j/out"))
-    assert {a.track for a in plan.audio} == {0}
+    rungs = len(plan.video)
+    assert [a.track for a in plan.audio] == [0, 1, 2]
+    assert not plan.muxed_audio
+    streams = plan.argv[plan.argv.index("-var_stream_map") + 1].split(" ")
+    assert streams == [
+        *(f"v:{i},agroup:aac-128k,name:{i}" for i in range(rungs)),
+        f"a:0,agroup:aac-128k,language:eng,default:yes,name:{rungs}",
+        f"a:1,agroup:aac-128k,language:spa,name:{rungs + 1}",
+        f"a:2,agroup:aac-128k,language:fra,name:{rungs + 2}",
+    ]
+    # without a picture there is no variant to hang alternatives on: the first track
+    sound = ts.model_copy(update={"ladder": ()})
+    assert kept_tracks(sound, probe) == probe.audio_tracks[:1]
 
 
 def labels() -> dict[str, AudioLabel]:
