@@ -14,10 +14,11 @@ from pydantic import ValidationError
 
 from core.audio_manifests import AudioLabel, AudioSet
 from core.audio_tracks import kept_tracks, plan_audio, select_tracks
-from core.errors import InvalidMessage, UnsupportedMedia
+from core.errors import InvalidMessage, UnsupportedCodec, UnsupportedMedia
 from core.jobs import resolve_preset
 from core.models import JobRequest
 from core.playlists import finish_master, finish_mpd
+from core.preflight import MediaLimits, check_media
 from core.presets import AudioRendition, AudioSelection, StreamingPreset, builtin_catalog
 from core.probe import AudioStream, ProbeResult, parse_probe
 from core.renditions import plan_streaming
@@ -262,3 +263,15 @@ def test_a_request_chooses_the_tracks_of_its_streaming_preset_only():
     with pytest.raises(InvalidMessage, match="no audio tracks to replace"):
         resolve_preset(builtin_catalog(),
                        JobRequest.model_validate({**body, "preset": "mp4-720p"}))  # fmt: skip
+
+
+def test_preflight_checks_the_codec_of_every_track_a_ladder_keeps():
+    doc = mp4_doc()
+    doc["streams"].append(sound(2, codec_name="wmav2", tags={"language": "spa"}))
+    probe = parse_probe(doc)
+    limits = MediaLimits(codecs=tuple(c for c in MediaLimits().codecs if c != "wmav2"))
+    with pytest.raises(UnsupportedCodec, match="audio stream 2 is wmav2"):
+        check_media(probe, limits, WEB)
+    first = WEB.model_copy(update={"audio_tracks": AudioSelection(tracks=(0,))})
+    check_media(probe, limits, first)  # not kept: not decoded
+    check_media(probe, limits, builtin_catalog().presets["mp4-720p"])  # an MP4: the first
