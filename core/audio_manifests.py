@@ -77,10 +77,18 @@ def audio_alternatives(doc: m3u8.M3U8, labels: Mapping[str, AudioLabel]) -> None
     for group, (uri, _) in chosen.items():
         variant = copy.deepcopy(variants[uri])
         variant.stream_info.audio = group
-        variant.media = m3u8.model.MediaList(m for m in doc.media if m.group_id == group)
+        variant.media = _with_group(variant, doc, group)
         variant.stream_info.bandwidth, variant.stream_info.average_bandwidth = groups[group]
         paired.append(variant)
     doc.playlists[:] = paired
+
+
+def _with_group(variant: m3u8.Playlist, doc: m3u8.M3U8, group: str) -> m3u8.model.MediaList:
+    """The variant's media (what the m3u8 library writes its group attributes from): its
+    other kinds (subtitles) as they are, and the audio of ``group``."""
+    others = [m for m in variant.media if m.type != "AUDIO"]
+    audio = [m for m in doc.media if m.type == "AUDIO" and m.group_id == group]
+    return m3u8.model.MediaList(others + audio)
 
 
 def label_audio(doc: m3u8.M3U8, labels: Mapping[str, AudioLabel]) -> None:
@@ -117,9 +125,7 @@ def pair_audio_groups(doc: m3u8.M3U8, labels: Mapping[str, AudioLabel]) -> None:
         for group, (peak, average) in groups.items():
             variant = copy.deepcopy(playlist)
             variant.stream_info.audio = group
-            variant.media = m3u8.model.MediaList(
-                m for m in doc.media if m.type == "AUDIO" and m.group_id == group
-            )
+            variant.media = _with_group(variant, doc, group)
             variant.stream_info.bandwidth = (variant.stream_info.bandwidth or 0) + peak
             if variant.stream_info.average_bandwidth:
                 variant.stream_info.average_bandwidth += average

@@ -275,3 +275,16 @@ def test_preflight_checks_the_codec_of_every_track_a_ladder_keeps():
     first = WEB.model_copy(update={"audio_tracks": AudioSelection(tracks=(0,))})
     check_media(probe, limits, first)  # not kept: not decoded
     check_media(probe, limits, builtin_catalog().presets["mp4-720p"])  # an MP4: the first
+
+
+def test_pairing_the_audio_groups_keeps_a_variants_subtitles():
+    subtitled = TRACKS_MASTER.replace(
+        '#EXT-X-STREAM-INF:', '#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs",NAME="English",'
+        'LANGUAGE="eng",URI="subs_eng.m3u8"\n#EXT-X-STREAM-INF:SUBTITLES="subs",'
+    )  # fmt: skip
+    finished = m3u8.loads(finish_master(subtitled, {}, None, labels()))
+    assert [(p.stream_info.audio, p.stream_info.subtitles) for p in finished.playlists] == [
+        ("aac-128k", "subs"),
+        ("aac-5.1", "subs"),
+    ]
+    assert 'SUBTITLES="subs"' in finished.dumps().split("#EXT-X-STREAM-INF:")[2]
