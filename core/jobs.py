@@ -41,14 +41,20 @@ def resolve_preset(catalog: PresetCatalog, request: JobRequest) -> OutputPreset:
     preset = catalog.get(name)
     if preset is None:
         raise InvalidMessage(f"unknown preset {name!r}", code="invalid_request")
-    if isinstance(preset, StepsPreset) and request.ladder is None:
+    if isinstance(preset, StepsPreset) and request.ladder is None and not request.audio_tracks:
         return _resolve_steps(catalog, preset)
-    if request.ladder is None:
+    if request.ladder is None and request.audio_tracks is None:
         return preset
     if not isinstance(preset, StreamingPreset):
-        raise InvalidMessage(f"preset {name!r} has no ladder to replace", code="invalid_request")
+        what = "ladder" if request.ladder is not None else "audio tracks"
+        raise InvalidMessage(f"preset {name!r} has no {what} to replace", code="invalid_request")
+    changes: dict[str, Any] = {}
+    if request.ladder is not None:
+        changes["ladder"] = request.ladder
+    if request.audio_tracks is not None:
+        changes["audio_tracks"] = request.audio_tracks
     try:
-        return StreamingPreset.model_validate({**preset.model_dump(), "ladder": request.ladder})
+        return StreamingPreset.model_validate({**preset.model_dump(), **changes})
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise InvalidMessage(f"invalid ladder: {_first_line(exc)}", code="invalid_request") from exc
 
@@ -132,6 +138,11 @@ class Rendition(BaseModel):
     duration: float
     size: int  # bytes of its init and media segments
     encoder: str | None = None  # h264_nvenc, libx264, aac, ...
+    # an audio rendition: the source track it carries (its place among the audio streams)
+    track: int | None = None
+    language: str | None = None  # ISO 639-2, as the source tagged the track
+    role: str | None = None  # main, commentary, description
+    channels: int | None = None
 
 
 class LadderStep(BaseModel):

@@ -22,7 +22,7 @@ from core.loudness import (
 from core.plan import LOGGED_FLAGS
 from core.ports import MediaTool
 from core.presets import LoudnessTarget, StepsPreset, StreamingPreset
-from core.probe import ProbeResult
+from core.probe import AudioStream, ProbeResult
 from core.progress import EncodeProgress
 from core.stage import Attached
 from core.step_outputs import Encode
@@ -118,13 +118,15 @@ class SourceLoudness:
 async def measure_source(
     media: MediaTool, target: LoudnessTarget | None, probe: ProbeResult, source: PurePosixPath,
     cwd: Path, guard: InputGuard, timeout: float, limits: ResourceLimits,
+    track: AudioStream | None = None,
 ) -> SourceLoudness | None:  # fmt: skip
-    """The source's first sound measured for a preset's ``target`` (None: no target, or no
-    sound to normalize)."""
-    if target is None or probe.audio is None:
+    """``track`` (default: the source's first sound) measured for a preset's ``target``
+    (None: no target, or no sound to normalize)."""
+    sound = track or probe.audio
+    if target is None or sound is None:
         return None
     step = target.step()
-    graph = f"[0:{probe.audio.index}]aresample=48000,{measure_filter(step)}[loud]"
+    graph = f"[0:{sound.index}]aresample=48000,{measure_filter(step)}[loud]"
     argv = ("ffmpeg", *LOGGED_FLAGS, *guard.flags(guard.demuxer(probe.format_name)),
             "-i", f"file:{source}", "-filter_complex", graph,
             "-map", "[loud]", "-f", "null", "-")  # fmt: skip

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from core.presets import MAX_RUNGS, PresetName, Rung
+from core.presets import MAX_RUNGS, AudioSelection, PresetName, Rung
 from core.step_outputs import StepList, steps_problem
 from core.steps import Concat, Mix, Overlay, ReplaceAudio, StepObject, Subtitles
 from core.webhooks import MAX_JOB_WEBHOOKS, WebhookTarget
@@ -64,6 +64,9 @@ class JobRequest(_Strict):
     ladder: (
         Annotated[tuple[Rung, ...], Field(strict=False, min_length=1, max_length=MAX_RUNGS)] | None
     ) = None
+    # Replaces the streaming preset's choice of the input's audio tracks (every one by
+    # default): {"languages": ["eng", "spa"]} or {"tracks": [0, 2]}.
+    audio_tracks: AudioSelection | None = None
     output: OutputLocation | None = None
     correlation_id: ShortToken | None = None
     # The caller's own idempotency key: the same key is the same job, whatever the rest of
@@ -83,7 +86,7 @@ class JobRequest(_Strict):
             return self
         if self.version < 2:
             raise ValueError("steps need version 2")
-        if self.preset is not None or self.ladder is not None:
+        if self.preset is not None or self.ladder is not None or self.audio_tracks is not None:
             raise ValueError("give preset or steps, not both")
         if (problem := steps_problem(self.steps)) is not None:
             raise ValueError(problem)

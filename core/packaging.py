@@ -17,11 +17,14 @@ from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from core.accel import CPU_ONLY, TierChoice
+from core.audio_manifests import AudioLabel, AudioSet
+from core.audio_tracks import PlannedAudio, kept_tracks
 from core.errors import QcFailed
 from core.hardening import NO_LIMITS, SOURCE_GUARD, InputGuard, ResourceLimits
 from core.jobs import Rendition
 from core.loudness import LoudnessReport
 from core.loudness_pass import measure_source
+from core.mp4_language import tag_language
 from core.phases import PhaseTimer
 from core.pictures import THUMBNAILS_DIR, TILES_DIR
 from core.playlists import (
@@ -68,7 +71,7 @@ class _Media:
     playlist: MediaPlaylist  # paths resolved against the output directory
     width: int | None = None
     height: int | None = None
-    channels: int = 2
+    audio: PlannedAudio | None = None  # what an audio rendition is (its track and role)
 
 
 class StreamingPackager:
@@ -93,8 +96,10 @@ class StreamingPackager:
         tier ``choice`` names."""
         source, out = PurePosixPath(jobdir.source), PurePosixPath(jobdir.out)
         with timer.phase("loudness"):  # the preset's target, if any: measured first
+            # the first track the ladder keeps: its renditions are the ones normalized
+            first = next(iter(kept_tracks(preset, probe)), None)
             loud = await measure_source(self._media, preset.loudness, probe, source,
-                                        jobdir.root, guard, timeout, limits)  # fmt: skip
+                                        jobdir.root, guard, timeout, limits, first)  # fmt: skip
         normalizer = loud.filters if loud else ()
         plan = plan_streaming(preset, probe, source, out, choice, guard, normalizer)
         await self._files.make_dirs(jobdir.out, plan.directories)
@@ -137,6 +142,7 @@ class StreamingPackager:
     async def _check(self, plan: StreamingPlan, probe: ProbeResult, jobdir: JobDir) -> Package:
         sizes = await self._files.sizes(jobdir.out)
         medias, missing = await self._finish_hls(plan, jobdir.out, sizes)
+        await self._tag_languages(jobdir.out, medias, sizes)
         mismatched = await self._finish_dash(plan, jobdir.out, medias, sizes, missing)
         facts = await self._measure(plan, jobdir, medias, sizes)
         images = await self._images(plan, jobdir.out, sizes, facts)
@@ -196,14 +202,18 @@ class StreamingPackager:
             missing.update(f for f in playlist.files if f not in sizes)
             medias.append(_describe(plan, index, uri, playlist))
         rates = _variant_rates(master, medias, sizes)
-        names = {
-            posixpath.basename(m.playlist.uri): (m.name, m.channels)
-            for m in medias
-            if m.kind == "audio"
-        }
-        text = finish_master(raw, rates, plan.fps, names)
+        text = finish_master(raw, rates, plan.fps, _audio_labels(medias, sizes))
         await self._files.write_text(out / plan.master, text)
         return medias, missing
+
+    async def _tag_languages(self, out: Path, medias: list[_Media], sizes: dict[str, int]) -> None:
+        """Each audio rendition's language into its init segment, which the muxer leaves
+        ``und`` (same size: the measured rates stand)."""
+        for media in medias:
+            init, language = media.playlist.init, media.audio.language if media.audio else None
+            if init and language and init in sizes:
+                data = await self._files.read_bytes(out / init)
+                await self._files.write_bytes(out / init, tag_language(data, language))
 
     async def _finish_dash(
         self,
@@ -232,7 +242,9 @@ class StreamingPackager:
             ]
         peaks = {rep: measured_rate(by_files[files].playlist, sizes)[0]
                  for rep, files in dash_sets.items()}  # fmt: skip
-        await self._files.write_text(out / plan.mpd, finish_mpd(raw, peaks))
+        sets = {rep: AudioSet(a.language, a.role) for rep, files in dash_sets.items()
+                if (a := by_files[files].audio) is not None}  # fmt: skip
+        await self._files.write_text(out / plan.mpd, finish_mpd(raw, peaks, sets))
         return []
 
     async def _measure(
@@ -258,8 +270,8 @@ class StreamingPackager:
         joined = jobdir.root / "qc" / f"rendition-{i}{'.mp4' if cmaf else '.ts'}"
         offsets = await self._files.concat([jobdir.out / f for f in media.playlist.files], joined)
         segment_offsets = offsets[1:] if media.playlist.init else offsets
-        # an MPEG-TS variant carries its audio: both are measured, for the drift check
-        both = media.kind == "video" and not cmaf and bool(plan.audio)
+        # an MPEG-TS variant of one track carries its audio: both measured, for the drift check
+        both = media.kind == "video" and plan.muxed_audio
         own: Literal["v", "a"] = "v" if media.kind == "video" else "a"
         streams: list[Literal["v", "a"]] = ["v", "a"] if both else [own]
         facts = []
@@ -308,21 +320,32 @@ def _describe(plan: StreamingPlan, index: int, uri: str, playlist: MediaPlaylist
         rung = plan.video[n]
         return _Media(rung.name, "video", rung.video_kbps, playlist, rung.width, rung.height)
     audio = plan.audio[min(n - len(plan.video), len(plan.audio) - 1)]
-    return _Media(audio.name, "audio", audio.bitrate_kbps, playlist, channels=audio.channels)
+    return _Media(audio.name, "audio", audio.bitrate_kbps, playlist, audio=audio)
 
 
 def _variant_rates(
     master: MasterPlaylist, medias: list[_Media], sizes: dict[str, int]
 ) -> dict[str, tuple[int, int]]:
+    """Each variant's own measured rates (finish_master adds its audio group's)."""
     by_uri = {posixpath.basename(m.playlist.uri): measured_rate(m.playlist, sizes) for m in medias}
-    audio = [measured_rate(m.playlist, sizes) for m in medias if m.kind == "audio"]
-    rates = {}
-    for variant in master.variants:
-        peak, average = by_uri.get(posixpath.basename(variant.uri), (variant.bandwidth, 0))
-        if variant.audio_group and audio:  # the loudest audio it may be paired with
-            peak, average = peak + max(a[0] for a in audio), average + max(a[1] for a in audio)
-        rates[variant.uri] = (peak, average)
-    return rates
+    return {v.uri: by_uri.get(posixpath.basename(v.uri), (v.bandwidth, 0)) for v in master.variants}
+
+
+def _audio_labels(medias: list[_Media], sizes: dict[str, int]) -> dict[str, AudioLabel]:
+    return {
+        posixpath.basename(m.playlist.uri): AudioLabel(
+            name=a.label,
+            group=a.group,
+            channels=a.channels,
+            language=a.language,
+            default=a.default,
+            autoselect=a.autoselect,
+            characteristics=a.characteristics,
+            rate=measured_rate(m.playlist, sizes),
+        )
+        for m in medias
+        if (a := m.audio) is not None
+    }
 
 
 def _by_media(facts: list[RenditionFacts], medias: list[_Media]) -> list[RenditionFacts | None]:
@@ -347,6 +370,10 @@ def _rendition(
         duration=round(facts.duration if facts else media.playlist.duration, 3),
         size=sum(sizes.get(f, 0) for f in media.playlist.files),
         encoder=encoder,
+        track=media.audio.track if media.audio else None,
+        language=media.audio.language if media.audio else None,
+        role=media.audio.role if media.audio else None,
+        channels=media.audio.channels if media.audio else None,
     )
 
 

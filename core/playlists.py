@@ -23,6 +23,16 @@ from xml.dom import minidom
 
 import m3u8
 
+from core.audio_manifests import (
+    AudioLabel,
+    AudioSet,
+    audio_alternatives,
+    label_audio,
+    label_audio_sets,
+    pair_audio_groups,
+    several_tracks_alone,
+)
+
 _DASH_URI = "urn:mpeg:dash:schema:mpd:2011"
 _DASH_NS = f"{{{_DASH_URI}}}"
 
@@ -106,18 +116,16 @@ def finish_master(
     text: str,
     rates: Mapping[str, tuple[int, int]],
     fps: float | None,
-    audio: Mapping[str, tuple[str, int]] | None = None,
+    audio: Mapping[str, AudioLabel] | None = None,
 ) -> str:
     """Independent segments, and each variant's BANDWIDTH / AVERAGE-BANDWIDTH from
-    ``rates`` (media playlist URI -> (peak, average) bits per second, its audio included).
-    ``audio`` (media URI -> (name, channels)) names the audio renditions and states their
-    CHANNELS, which the muxer leaves out (it names them ``audio_<n>``)."""
+    ``rates`` (media playlist URI -> (peak, average) bits per second of that playlist).
+    ``audio`` (media URI -> label) describes the audio renditions the muxer left as
+    ``audio_<n>`` in one group: each gets its group, name, language, DEFAULT, AUTOSELECT and
+    CHANNELS, and each variant that takes audio is listed once per group, its rates with the
+    group's loudest rendition added (a player switches languages inside a group)."""
     doc = m3u8.loads(text)
     doc.is_independent_segments = True
-    for media in doc.media:
-        if media.type == "AUDIO" and media.uri and audio and media.uri in audio:
-            media.name, channels = audio[media.uri]
-            media.channels = str(channels)
     for playlist in doc.playlists:
         if playlist.uri and playlist.uri in rates:
             peak, average = rates[playlist.uri]
@@ -125,6 +133,11 @@ def finish_master(
             playlist.stream_info.average_bandwidth = average
         if fps and playlist.stream_info.resolution:
             playlist.stream_info.frame_rate = round(fps, 3)
+    if audio and several_tracks_alone(doc, audio):
+        audio_alternatives(doc, audio)
+    elif audio:
+        label_audio(doc, audio)
+        pair_audio_groups(doc, audio)
     return str(doc.dumps())
 
 
@@ -186,7 +199,9 @@ def read_mpd(text: str) -> tuple[DashRepresentation, ...]:
     return tuple(reps)
 
 
-def finish_mpd(text: str, bandwidths: Mapping[str, int]) -> str:
+def finish_mpd(
+    text: str, bandwidths: Mapping[str, int], audio: Mapping[str, AudioSet] | None = None
+) -> str:
     """The MPD with what ffmpeg's muxer states wrongly made right: each Representation's
     ``@bandwidth`` the measured figure in ``bandwidths`` (id -> bits per second), not the
     encoder's target; ``@maxSegmentDuration`` the longest segment of any representation
@@ -194,7 +209,8 @@ def finish_mpd(text: str, bandwidths: Mapping[str, int]) -> str:
     muxer states) and ``@mediaPresentationDuration`` the longest representation (the muxer
     cuts it to a tenth of a second); and no ``@bitstreamSwitching`` on a set whose
     representations each have their own initialization segment (one decoder set up once
-    cannot take their segments in turn)."""
+    cannot take their segments in turn). ``audio`` (representation id -> set) gives each
+    audio set its language and role."""
     reps = read_mpd(text)
     doc = minidom.parseString(text)  # noqa: S318 - written by our ffmpeg in our job directory
     root = doc.documentElement
@@ -211,6 +227,7 @@ def finish_mpd(text: str, bandwidths: Mapping[str, int]) -> str:
     for rep in root.getElementsByTagNameNS(_DASH_URI, "Representation"):
         if rep.getAttribute("id") in bandwidths:
             rep.setAttribute("bandwidth", str(bandwidths[rep.getAttribute("id")]))
+    label_audio_sets(doc, root, audio or {})
     return f'<?xml version="1.0" encoding="utf-8"?>\n{root.toxml()}\n'
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.audio_tracks import kept_tracks
 from core.errors import (
     FrameRateTooHigh,
     FrameTooLarge,
@@ -22,7 +23,7 @@ from core.errors import (
 )
 from core.hardening import DEFAULT_CODECS, DEFAULT_MAX_PIXELS, SOURCE_FORMATS, InputGuard
 from core.presets import OutputPreset, StreamingPreset
-from core.probe import ProbeResult
+from core.probe import AudioStream, ProbeResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,19 +109,16 @@ def _duration(probe: ProbeResult, limits: MediaLimits, preset: OutputPreset) -> 
 
 def _codecs(probe: ProbeResult, limits: MediaLimits, preset: OutputPreset) -> None:
     """The streams this preset would decode: the picture (unless the preset has no video)
-    and the first audio (unless it makes none)."""
+    and the first audio, or every audio track a ladder keeps (none if it makes no audio)."""
     # an MP4 takes both; so do a steps job's transforms, whatever its outputs use
-    uses_video = uses_audio = True
+    uses_video = True
+    sounds: tuple[AudioStream, ...] = (probe.audio,) if probe.audio else ()
     if isinstance(preset, StreamingPreset):
-        uses_video, uses_audio = bool(preset.ladder), bool(preset.audio)
-    decoded = [
-        (kind, stream.codec, stream.index)
-        for kind, stream, used in (
-            ("video", probe.video, uses_video),
-            ("audio", probe.audio, uses_audio),
-        )
-        if stream is not None and used
-    ]
+        uses_video, sounds = bool(preset.ladder), kept_tracks(preset, probe)
+    decoded = (
+        [("video", probe.video.codec, probe.video.index)] if probe.video and uses_video else []
+    )
+    decoded += [("audio", sound.codec, sound.index) for sound in sounds]
     for kind, codec, index in decoded:
         if codec not in limits.codecs:
             raise UnsupportedCodec(

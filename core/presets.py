@@ -72,7 +72,38 @@ class Rung(_Spec):
 class AudioRendition(_Spec):
     name: RungName = "aac"
     bitrate_kbps: int = Field(default=128, ge=32, le=512)
-    channels: int = Field(default=2, ge=1, le=2)  # HLS/DASH AAC renditions: mono or stereo
+    # mono, stereo, or 6 (AAC 5.1: made only from a 5.1 source track, beside the stereo ones)
+    channels: Literal[1, 2, 6] = 2
+
+
+MAX_TRACKS = 8  # audio tracks kept at most: each is a full set of renditions
+Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}$")]
+TrackNumber = Annotated[int, Field(ge=0, lt=32)]
+
+
+class AudioSelection(BaseModel):
+    """The audio tracks a ladder keeps: every one (the default), those in ``languages``
+    (ISO 639-2 codes as the file tags them, "eng"), or ``tracks`` by their place among the
+    file's audio streams (0: the first)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    languages: (
+        Annotated[tuple[Language, ...], Field(strict=False, min_length=1, max_length=MAX_TRACKS)]
+        | None
+    ) = None
+    tracks: (
+        Annotated[tuple[TrackNumber, ...], Field(strict=False, min_length=1, max_length=MAX_TRACKS)]
+        | None
+    ) = None
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> AudioSelection:
+        if self.languages is not None and self.tracks is not None:
+            raise ValueError("give languages or tracks, not both")
+        if self.tracks is not None and len(set(self.tracks)) != len(self.tracks):
+            raise ValueError("tracks are listed more than once")
+        return self
 
 
 class LoudnessTarget(_Spec):
@@ -122,6 +153,7 @@ class StreamingPreset(_Limited):
     thumbnails: Thumbnails | None = None
     storyboard: Storyboard | None = None
     loudness: LoudnessTarget | None = None  # off: the sound as the source has it
+    audio_tracks: AudioSelection = AudioSelection()  # every source audio track by default
 
     @model_validator(mode="after")
     def _coherent(self) -> StreamingPreset:
@@ -138,6 +170,10 @@ class StreamingPreset(_Limited):
             raise ValueError('hdr = "keep" needs video_codec = "libx265" (HEVC Main 10)')
         if self.kind == "hls-ts" and (self.video_codec != "libx264" or len(self.audio) > 1):
             raise ValueError("hls-ts carries H.264 video with one muxed audio rendition")
+        if len({a.name for a in self.audio}) != len(self.audio):
+            raise ValueError("audio rendition names must be unique")
+        if self.audio and all(a.channels == 6 for a in self.audio):
+            raise ValueError("a 5.1 audio rendition needs a mono or stereo one beside it")
         return self
 
     def spec_hash(self) -> str:

@@ -8,9 +8,10 @@ means unknown: live-muxed WebM/MKV carry none in their header, and ffmpeg transc
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import Any, Literal
 
 from core.errors import InvalidMedia
 
@@ -61,12 +62,32 @@ class VideoStream:
         return (height, width) if self.rotation in (90, 270) else (width, height)
 
 
+Role = Literal["main", "commentary", "description"]
+# Tags are the uploader's text: a language is kept only as an ISO 639 code, a title only when
+# it is short plain text (it becomes an HLS NAME, a quoted attribute).
+_LANGUAGE = re.compile(r"[a-z]{2,3}")
+_TITLE = re.compile(r"[\w .()'&+\-]{1,48}")
+
+
 @dataclass(frozen=True, slots=True)
 class AudioStream:
     codec: str
     channels: int
     sample_rate: int
     index: int = 0
+    track: int = 0  # its place among the file's audio streams (0: the first)
+    language: str | None = None  # ISO 639-2/B as tagged ("eng"); None when absent or "und"
+    title: str | None = None
+    channel_layout: str | None = None  # ffprobe's name: mono, stereo, 5.1, 5.1(side), ...
+    default: bool = False  # the dispositions the file states
+    commentary: bool = False
+    visual_impaired: bool = False  # an audio description of the picture
+
+    @property
+    def role(self) -> Role:
+        if self.visual_impaired:
+            return "description"
+        return "commentary" if self.commentary else "main"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +109,13 @@ class ProbeResult:
     duration: float
     size: int | None
     video: VideoStream | None
-    audio: AudioStream | None
+    audio: AudioStream | None  # the first track: what one-track plans (MP4, steps, TS) use
     streams: tuple[StreamFacts, ...] = ()  # every stream, in the file's order
+    audio_tracks: tuple[AudioStream, ...] = ()  # every audio stream, in the file's order
+
+    def __post_init__(self) -> None:
+        if self.audio is not None and not self.audio_tracks:  # built by hand with one sound
+            object.__setattr__(self, "audio_tracks", (self.audio,))
 
     def count(self, kind: str) -> int:
         return sum(1 for s in self.streams if s.kind == kind)
@@ -110,7 +136,11 @@ def parse_probe(doc: dict[str, Any], *, still: bool = False) -> ProbeResult:
     video = next(
         (_video(s, origin) for s in streams if _is_video(s) and (still or not image)), None
     )
-    audio = next((_audio(s) for s in streams if s.get("codec_type") == "audio"), None)
+    tracks = tuple(
+        _audio(s, n)
+        for n, s in enumerate(s for s in streams if isinstance(s, dict) and _is_audio(s))
+    )
+    audio = tracks[0] if tracks else None
     if video is None and audio is None:
         raise InvalidMedia("no audio or video stream found")
     return ProbeResult(
@@ -120,7 +150,12 @@ def parse_probe(doc: dict[str, Any], *, still: bool = False) -> ProbeResult:
         video=video,
         audio=audio,
         streams=tuple(_facts(s) for s in streams if isinstance(s, dict)),
+        audio_tracks=tracks,
     )
+
+
+def _is_audio(stream: dict[str, Any]) -> bool:
+    return stream.get("codec_type") == "audio"
 
 
 def _facts(stream: dict[str, Any]) -> StreamFacts:
@@ -168,12 +203,24 @@ def _offset(start: float | None, origin: float | None) -> float:
     return _seconds(start - origin)
 
 
-def _audio(stream: dict[str, Any]) -> AudioStream:
+def _audio(stream: dict[str, Any], track: int) -> AudioStream:
+    tags = stream.get("tags") or {}
+    disposition = stream.get("disposition") or {}
+    language = str(tags.get("language") or "").lower()
+    title = str(tags.get("title") or "").strip()
+    layout = str(stream.get("channel_layout") or "")
     return AudioStream(
         codec=str(stream.get("codec_name", "unknown")),
         index=_int(stream.get("index")) or 0,
         channels=_int(stream.get("channels")) or 0,
         sample_rate=_int(stream.get("sample_rate")) or 0,
+        track=track,
+        language=language if _LANGUAGE.fullmatch(language) and language != "und" else None,
+        title=title if _TITLE.fullmatch(title) else None,
+        channel_layout=layout if re.fullmatch(r"[\w.()+\-]{1,32}", layout) else None,
+        default=disposition.get("default") == 1,
+        commentary=disposition.get("comment") == 1,
+        visual_impaired=disposition.get("visual_impaired") == 1,
     )
 
 

@@ -18,6 +18,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 
 from core.accel import CPU_ONLY, AccelTier, TierChoice
+from core.audio_tracks import (
+    PlannedAudio,
+    adaptation_streams,
+    audio_args,
+    kept_tracks,
+    plan_audio,
+    several_tracks,
+    ts_alternatives,
+)
 from core.encoders import encoder_reserve_mib, ladder_args, rung_rate_args, video_encoder
 from core.errors import UnsupportedMedia
 from core.frames import TONEMAP, FramePath, deinterlace
@@ -33,8 +42,8 @@ from core.pictures import (
     image_plans,
 )
 from core.plan import GLOBAL_FLAGS, LOGGED_FLAGS, encode_cap
-from core.presets import AudioRendition, StreamingPreset
-from core.probe import ProbeResult, VideoStream
+from core.presets import StreamingPreset
+from core.probe import AudioStream, ProbeResult, VideoStream
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +54,7 @@ class StreamingPlan:
     master: str  # relative paths from the job's output directory
     mpd: str | None
     video: tuple[FittedRung, ...]  # the fitted ladder's rungs, in stream order
-    audio: tuple[AudioRendition, ...]
+    audio: tuple[PlannedAudio, ...]  # in stream order, after the video rungs
     ladder: FittedLadder | None
     fps: float
     segment_seconds: float
@@ -56,6 +65,16 @@ class StreamingPlan:
     notes: tuple[str, ...]  # conversions a reader of job.json should know about
     # address space the rungs' encoders reserve beyond ffmpeg's own limit (SVT-AV1's)
     encoder_reserve_mib: int = 0
+
+    @property
+    def muxed_audio(self) -> bool:
+        """hls-ts of one track: every variant carries its copy of the audio."""
+        return (
+            self.kind == "hls-ts"
+            and bool(self.video)
+            and bool(self.audio)
+            and (not several_tracks(self.audio))
+        )
 
     def limits(self, base: ResourceLimits) -> ResourceLimits:
         """The run's kernel limits: the deployment's, with room for this ladder's encoders."""
@@ -90,12 +109,15 @@ class _Picture:
 @dataclass(frozen=True, slots=True)
 class LadderSource:
     """Where a ladder takes its picture and sound in the filter graph (None: none), and the
-    prefix of every label it makes (several encodes in one graph)."""
+    prefix of every label it makes (several encodes in one graph). ``tracks``: the input's
+    audio tracks the ladder keeps, each mapped from the input itself; empty, ``audio`` is
+    the one sound (a steps pass's chain)."""
 
     video: str | None
     audio: str | None
     tag: str = ""
     loudness: tuple[str, ...] = ()  # the normalizer, once before the audio renditions' split
+    tracks: tuple[AudioStream, ...] = ()
 
 
 def plan_streaming(
@@ -111,10 +133,12 @@ def plan_streaming(
     # tone mapping and deinterlacing run on the CPU
     cpu_filters = video is not None and (_tonemaps(preset, video) or video.interlaced)
     frames = FramePath.plan(choice, video, _pix_fmt(preset), cpu_filters) if video else None
+    tracks = kept_tracks(preset, probe)
     labels = LadderSource(
         f"[0:{video.index}]" if video else None,
-        f"[0:{probe.audio.index}]" if probe.audio else None,
+        f"[0:{tracks[0].index}]" if tracks else None,
         loudness=loudness,
+        tracks=tracks,
     )
     graph, args, plan = ladder_encode(preset, probe, out, frames, labels)
     flags = LOGGED_FLAGS if loudness else GLOBAL_FLAGS  # the normalizer's figures: the log
@@ -134,32 +158,33 @@ def ladder_encode(
     output arguments (files under ``out``), and the plan (its ``argv`` empty: the
     caller's). No picture where ``frames`` or the source's picture is None."""
     video = probe.video if preset.ladder and source.video and frames else None
-    audio_outs = preset.audio if probe.audio is not None and source.audio else ()
-    if video is None and not audio_outs:
+    audio = _audio_plan(preset, probe, source)
+    if video is None and not audio:
         raise UnsupportedMedia(f"preset {preset.name} needs a stream the input does not have")
     parts = _Argv()
     picture = None
     if video and frames:
         picture = _add_picture(parts, preset, video, probe, out, frames, source)
     n_video = len(picture.ladder.rungs) if picture else 0
-    if probe.audio is not None and source.audio and audio_outs:
-        # hls-ts muxes one copy of the audio into every variant; CMAF has one per rendition
-        copies = n_video if preset.kind == "hls-ts" and n_video else len(audio_outs)
+    if audio:
         ends = _audio_end(video.duration if video else 0.0, encode_cap(probe))
-        _add_audio(parts, source, audio_outs, copies, ends)
-        audio_outs = audio_outs[:1] if preset.kind == "hls-ts" and n_video else audio_outs
+        # hls-ts muxes one copy of one track's audio into every variant; CMAF (and hls-ts of
+        # several tracks) has one stream per rendition
+        muxed = preset.kind == "hls-ts" and n_video and not several_tracks(audio)
+        _add_audio(parts, source, (audio[0],) * n_video if muxed else audio, ends)
+        audio = audio[:1] if muxed else audio
     package = "cmaf" if preset.kind == "cmaf" else "hls"
     make_muxer = _cmaf_muxer if package == "cmaf" else _ts_muxer
-    muxer = make_muxer(preset, out, n_video, bool(audio_outs))
+    muxer = make_muxer(preset, out, n_video, audio)
     args = [*parts.maps, *parts.codecs, "-map_metadata", "-1", "-map_chapters", "-1", *muxer,
             *parts.images]  # fmt: skip
     tier = frames.tier if picture and frames else AccelTier.CPU
-    return tuple(parts.graph), tuple(args), _plan(preset, package, picture, audio_outs, tier)
+    return tuple(parts.graph), tuple(args), _plan(preset, package, picture, audio, tier)
 
 
 def _plan(
     preset: StreamingPreset, package: str, picture: _Picture | None,
-    audio: tuple[AudioRendition, ...], tier: AccelTier,
+    audio: tuple[PlannedAudio, ...], tier: AccelTier,
 ) -> StreamingPlan:  # fmt: skip
     encoder = video_encoder(preset.video_codec, tier) if picture else "aac"
     rungs = picture.ladder.rungs if picture else ()
@@ -206,16 +231,27 @@ def _add_picture(
 
 
 def _add_audio(
-    parts: _Argv, source: LadderSource, outs: tuple[AudioRendition, ...], copies: int, ends: str
+    parts: _Argv, source: LadderSource, outs: tuple[PlannedAudio, ...], ends: str
 ) -> None:
-    labels = [f"[{source.tag}a{j}]" for j in range(copies)]
-    chain = ",".join([f"aresample=async=1:first_pts=0{ends}", *source.loudness])
-    parts.graph.append(f"{source.audio}{chain},asplit={copies}{''.join(labels)}")
-    for j, label in enumerate(labels):
-        spec = outs[min(j, len(outs) - 1)]
-        parts.maps += ["-map", label]
-        parts.codecs += [f"-c:a:{j}", "aac", f"-b:a:{j}", f"{spec.bitrate_kbps}k",
-                         f"-ac:a:{j}", str(spec.channels), f"-ar:a:{j}", "48000"]  # fmt: skip
+    if source.tracks:
+        sources = {t.track: f"[0:{t.index}]" for t in source.tracks}
+    else:
+        sources = {outs[0].track: str(source.audio)}
+    # the normalizer on the track it measured: the first the ladder keeps
+    measured = {source.tracks[0].track if source.tracks else outs[0].track: source.loudness}
+    added = audio_args(sources, outs, ends, source.tag, measured if source.loudness else {})
+    parts.graph += added.graph
+    parts.maps += added.maps
+    parts.codecs += added.codecs
+
+
+def _audio_plan(
+    preset: StreamingPreset, probe: ProbeResult, source: LadderSource
+) -> tuple[PlannedAudio, ...]:
+    """The audio renditions: of every track ``source`` keeps, or of its one sound."""
+    if source.audio is None or probe.audio is None:
+        return ()
+    return plan_audio(preset.audio, source.tracks or (probe.audio,))
 
 
 def _pix_fmt(preset: StreamingPreset) -> str:
@@ -265,19 +301,16 @@ def _audio_end(picture: float, cap: float) -> str:
 
 
 def _cmaf_muxer(
-    preset: StreamingPreset, out: PurePosixPath, n_video: int, audio: bool
+    preset: StreamingPreset, out: PurePosixPath, n_video: int, audio: tuple[PlannedAudio, ...]
 ) -> list[str]:
-    sets = []
-    if n_video:
-        sets.append("id=0,streams=v")
-    if audio and n_video:
-        # The muxer cuts the audio wherever it cuts the video, and also once the audio's
-        # own segment reaches seg_duration: past the last video cut that made a runt of the
-        # audio's last few frames (53 ms after a 20 s picture). At twice the video's, the
-        # audio's own limit is never reached, and the last segment takes what remains.
-        sets.append(f"id=1,seg_duration={2 * preset.segment_seconds:g},streams=a")
-    elif audio:
-        sets.append("id=0,streams=a")
+    sets = ["id=0,streams=v"] if n_video else []
+    # The muxer cuts the audio wherever it cuts the video, and also once the audio's own
+    # segment reaches seg_duration: past the last video cut that made a runt of the audio's
+    # last few frames (53 ms after a 20 s picture). At twice the video's, the audio's own
+    # limit is never reached, and the last segment takes what remains.
+    own = f",seg_duration={2 * preset.segment_seconds:g}" if n_video else ""
+    sets += [f"id={len(sets) + i}{own},streams={streams}"
+             for i, streams in enumerate(adaptation_streams(audio, n_video))]  # fmt: skip
     return [
         "-f",
         "dash",
@@ -303,8 +336,12 @@ def _cmaf_muxer(
     ]
 
 
-def _ts_muxer(preset: StreamingPreset, out: PurePosixPath, n_video: int, audio: bool) -> list[str]:
-    if n_video:
+def _ts_muxer(
+    preset: StreamingPreset, out: PurePosixPath, n_video: int, audio: tuple[PlannedAudio, ...]
+) -> list[str]:
+    if n_video and several_tracks(audio):
+        variants = ts_alternatives(audio, n_video)
+    elif n_video:
         variants = [f"v:{i},a:{i},name:{i}" if audio else f"v:{i},name:{i}" for i in range(n_video)]
     else:
         variants = ["a:0,name:0"]

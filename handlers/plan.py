@@ -90,6 +90,11 @@ def describe(
                       rotation=video.rotation, fps=round(video.fps, 3), pix_fmt=video.pix_fmt,
                       transfer=video.color_transfer)  # fmt: skip
     source["audio"] = f"{probe.audio.codec} {probe.audio.channels}ch" if probe.audio else None
+    source["audio_tracks"] = [
+        {"track": t.track, "codec": t.codec, "channels": t.channels, "layout": t.channel_layout,
+         "language": t.language, "title": t.title, "role": t.role, "default": t.default}
+        for t in probe.audio_tracks
+    ]  # fmt: skip
     if isinstance(preset, Mp4Preset):
         mp4 = plan_mp4(preset, probe, JOB_SOURCE, JOB_OUT, choice, guard)
         outputs = [{"name": o.name, "role": o.role} for o in mp4.outputs]
@@ -110,7 +115,8 @@ def describe(
         {"name": v.name, "size": f"{v.width}x{v.height}", "fps": round(plan.fps, 3),
          "video_kbps": v.video_kbps, "maxrate_kbps": v.maxrate_kbps}
         for v in plan.video
-    ] + [{"name": a.name, "audio_kbps": a.bitrate_kbps, "channels": a.channels}
+    ] + [{"name": a.name, "audio_kbps": a.bitrate_kbps, "channels": a.channels,
+          "track": a.track, "language": a.language, "role": a.role, "default": a.default}
          for a in plan.audio]  # fmt: skip
     return {
         "preset": preset.name, "kind": plan.kind, "source": source,
@@ -133,8 +139,12 @@ def _sheets(plan: StreamingPlan, probe: ProbeResult) -> tuple[tuple[str, ...], .
 
 def render(shown: dict[str, Any]) -> str:
     src = shown["source"]
-    lines = [f"source     {', '.join(f'{k} {v}' for k, v in src.items() if v is not None)}",
-             f"preset     {shown['preset']} ({shown['kind']})",
+    facts = ", ".join(f"{k} {v}" for k, v in src.items() if v is not None and k != "audio_tracks")
+    lines = [f"source     {facts}"]
+    lines += [f"track      {t['track']}: " + ", ".join(f"{k} {v}" for k, v in t.items()
+                                                     if v is not None and k != "track")
+              for t in src.get("audio_tracks", [])]  # fmt: skip
+    lines += [f"preset     {shown['preset']} ({shown['kind']})",
              f"tier       {shown['tier']} (video encoder {shown['encoder']})"]  # fmt: skip
     for step in shown["ladder"]:
         verdict = "kept   " if step["kept"] else "dropped"

@@ -125,6 +125,12 @@ class LocalDiskFiles:
     async def write_text(self, path: Path, text: str) -> None:
         await asyncio.to_thread(path.write_text, text, "utf-8")
 
+    async def read_bytes(self, path: Path) -> bytes:
+        return await asyncio.to_thread(path.read_bytes)
+
+    async def write_bytes(self, path: Path, data: bytes) -> None:
+        await asyncio.to_thread(path.write_bytes, data)
+
     async def sizes(self, root: Path) -> dict[str, int]:
         def walk() -> dict[str, int]:
             return {

@@ -9,6 +9,7 @@ import math
 import m3u8
 import pytest
 
+from core.audio_manifests import AudioLabel
 from core.playlists import (
     MediaPlaylist,
     finish_master,
@@ -125,12 +126,17 @@ def test_finish_master_without_fps_sets_no_frame_rate():
 
 
 def test_finish_master_names_the_audio_rendition_and_states_its_channels():
-    finished = finish_master(CMAF_MASTER, RATES, 30.0, {"media_3.m3u8": ("aac-128k", 2)})
-    (audio,) = m3u8.loads(finished).media
-    assert audio.name == "aac-128k"
-    assert audio.channels == "2"
-    assert audio.group_id == "group_A1"
+    label = AudioLabel("English", "aac-128k", 2, "eng", True, True, None, (131_000, 129_000))
+    finished = finish_master(CMAF_MASTER, RATES, 30.0, {"media_3.m3u8": label})
+    doc = m3u8.loads(finished)
+    (audio,) = doc.media
+    assert (audio.name, audio.group_id, audio.language) == ("English", "aac-128k", "eng")
+    assert (audio.default, audio.autoselect, audio.channels) == ("YES", "YES", "2")
     assert 'CHANNELS="2"' in finished
+    # each variant names the group, and counts its audio's measured rate
+    assert [p.stream_info.audio for p in doc.playlists] == ["aac-128k"] * 3
+    assert doc.playlists[0].stream_info.bandwidth == 3_100_000 + 131_000
+    assert doc.playlists[0].stream_info.average_bandwidth == 2_900_000 + 129_000
 
 
 @pytest.mark.parametrize("raw", [CMAF_MEDIA_0, CMAF_MEDIA_3, TS_MEDIA_0])

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from core.presets import (
     AudioRendition,
+    AudioSelection,
     LoudnessTarget,
     Mp4Preset,
     PresetFileError,
@@ -48,7 +49,9 @@ def test_web_hls_is_a_four_rung_cmaf_ladder():
     assert all(r.maxrate_kbps >= r.video_kbps for r in web.ladder)
     assert all(r.bufsize_kbps >= r.maxrate_kbps for r in web.ladder)
     assert web.segment_seconds == 4
-    assert [(a.bitrate_kbps, a.channels) for a in web.audio] == [(128, 2)]
+    # stereo from every track, and 5.1 from a 5.1 track; every track kept
+    assert [(a.bitrate_kbps, a.channels) for a in web.audio] == [(128, 2), (384, 6)]
+    assert web.audio_tracks == AudioSelection()
     assert web.thumbnails is not None
     assert web.storyboard is not None
 
@@ -190,6 +193,7 @@ STREAMING_CHANGES = {
     "thumbnails": Thumbnails(every_seconds=5.0),
     "storyboard": Storyboard(columns=5),
     "loudness": LoudnessTarget(target_lufs=-16.0),
+    "audio_tracks": AudioSelection(languages=("eng",)),
 }
 MP4_CHANGES = {
     "name": "mp4-other",
@@ -217,13 +221,15 @@ def test_streaming_spec_hash_changes_with_every_field():
     assert nudged.spec_hash() not in hashes
 
 
-def test_a_preset_without_a_loudness_target_keeps_the_hash_it_had_before_there_was_one():
-    """The field is off by default: existing jobs keep their identities (hashes as of the
-    commit before it)."""
+def test_the_shipped_presets_hash_as_they_did_when_they_last_changed():
+    """A job's identity is its preset's hash: it changes only when what the preset makes
+    does. These are the hashes since ladders keep every audio track (and web-hls a 5.1
+    rendition beside the stereo one); a loudness target, off by default, is not part of a
+    preset's hash until it is set, so it changed none of them."""
     catalog = builtin_catalog().presets
     assert {n: catalog[n].spec_hash() for n in ("web-hls", "hls-ts", "audio-only")} == {
-        "web-hls": "f833395634fbcdf3", "hls-ts": "a5087dbd0e40c77a",
-        "audio-only": "bf0a6be6e372bf49",
+        "web-hls": "b9dee6623bd3f4fe", "hls-ts": "e43f6f11d1a3e64d",
+        "audio-only": "3cc3c744ac375f21",
     }  # fmt: skip
 
 

@@ -1,0 +1,213 @@
+"""Audio tracks in a streaming package, with the real pipeline (``local_job.py``): a source
+with an English main track, a Spanish commentary and a French 5.1 track becomes one
+rendition per track and layout; the master playlist and the MPD say which is which, and
+each rendition decodes to its own track's sound, layout and language."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import m3u8
+import pytest
+
+from core.presets import AudioSelection, StreamingPreset, builtin_catalog
+from tests.integration.local_job import AUDIO_ONLY, WEB, Outcome, ffmpeg, run_local
+from tests.integration.steps_job import run_steps
+
+pytestmark = pytest.mark.integration
+
+DASH = "{urn:mpeg:dash:schema:mpd:2011}"
+TS = builtin_catalog().presets["hls-ts"]
+SECONDS = "3"
+TONES = {"eng": 440, "spa": 1000, "fra": 3000}  # a tone per track, told apart by frequency
+
+
+def three_tracks(work: Path) -> Path:
+    """Matroska (it keeps titles): a picture, English (default), Spanish commentary titled
+    "Comentarios", French 5.1."""
+    inputs = ["-f", "lavfi", "-i", f"testsrc2=size=320x240:rate=25:duration={SECONDS}"]
+    for lang, freq in TONES.items():
+        layout = ",aformat=channel_layouts=5.1" if lang == "fra" else ""
+        inputs += ["-f", "lavfi", "-i", f"sine=frequency={freq}:duration={SECONDS}{layout}"]
+    ffmpeg(*inputs, "-map", "0:v", "-map", "1:a", "-map", "2:a", "-map", "3:a",
+           "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac",
+           "-metadata:s:a:0", "language=eng", "-metadata:s:a:1", "language=spa",
+           "-metadata:s:a:1", "title=Comentarios", "-metadata:s:a:2", "language=fra",
+           "-disposition:a:0", "default", "-disposition:a:1", "comment",
+           "-disposition:a:2", "0", "tracks.mkv", cwd=work)  # fmt: skip
+    return work / "tracks.mkv"
+
+
+def small(preset: StreamingPreset, **update: Any) -> StreamingPreset:
+    """The preset on the one 240p rung (the source's), faster to run."""
+    return StreamingPreset.model_validate({**preset.model_dump(), "name": "tracks", **update})
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory: pytest.TempPathFactory) -> Outcome:
+    work = tmp_path_factory.mktemp("tracks")
+    outcome = run_local(three_tracks(work), work, small(WEB))
+    assert outcome.error is None, outcome.error
+    return outcome
+
+
+def ffprobe(path: Path) -> dict[str, Any]:
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_streams", "-of", "json", str(path)],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    doc: dict[str, Any] = json.loads(out)
+    return doc
+
+
+def joined(cmaf: Path, playlist: str, dest: Path) -> Path:
+    """A rendition's init and media segments as one file, as a player feeds them."""
+    doc = m3u8.load(str(cmaf / playlist))
+    parts = [cmaf / doc.segment_map[0].uri] + [cmaf / s.uri for s in doc.segments]
+    dest.write_bytes(b"".join(p.read_bytes() for p in parts))
+    return dest
+
+
+def tone_frequency(path: Path) -> float:
+    """The tone's frequency from its zero crossings: one second, every channel mixed, as
+    16-bit PCM, crossings counted."""
+    pcm = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(path), "-t", "1", "-ac", "1",
+         "-f", "s16le", "-ar", "48000", "-"], capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    samples = [int.from_bytes(pcm[i : i + 2], "little", signed=True) for i in range(0, len(pcm), 2)]
+    crossings = sum(1 for a, b in itertools.pairwise(samples) if a < 0 <= b)
+    return crossings * 48000 / len(samples)
+
+
+def test_master_lists_every_track_per_group(package: Outcome) -> None:
+    doc = m3u8.load(str(package.out / "cmaf" / "master.m3u8"))
+    audio = [m for m in doc.media if m.type == "AUDIO"]
+    stereo = {m.language: m for m in audio if m.group_id == "aac-128k"}
+    surround = [m for m in audio if m.group_id == "aac-5.1"]
+    assert sorted(stereo) == ["eng", "fra", "spa"]
+    assert [(m.language, m.channels) for m in surround] == [("fra", "6")]
+    assert {m.channels for m in stereo.values()} == {"2"}
+    assert stereo["eng"].default == "YES"
+    assert stereo["eng"].autoselect == "YES"
+    assert stereo["spa"].default == "NO"
+    assert stereo["spa"].autoselect == "NO"
+    assert stereo["spa"].name == "Comentarios"
+    assert stereo["fra"].default == "NO"
+    assert stereo["fra"].autoselect == "YES"
+    assert len({m.name for m in stereo.values()}) == 3
+    # every variant once per group, naming it; the group's audio counted in its bandwidth
+    groups = [(p.uri, p.stream_info.audio) for p in doc.playlists]
+    assert sorted(g for _, g in groups) == ["aac-128k", "aac-5.1"]
+    assert len({uri for uri, _ in groups}) == 1
+    rates = {p.stream_info.audio: p.stream_info.bandwidth for p in doc.playlists}
+    assert rates["aac-5.1"] > rates["aac-128k"]
+
+
+def test_mpd_has_a_set_per_track_with_lang_and_role(package: Outcome) -> None:
+    root = ET.parse(package.out / "cmaf" / "manifest.mpd").getroot()
+    sets = [a for a in root.iter(f"{DASH}AdaptationSet") if a.get("contentType") == "audio"]
+    found = {
+        a.get("lang"): (
+            [r.get("value") for r in a.findall(f"{DASH}Role")],
+            sorted(
+                c.get("value") or ""
+                for r in a.findall(f"{DASH}Representation")
+                for c in r.findall(f"{DASH}AudioChannelConfiguration")
+            ),
+        )
+        for a in sets
+    }
+    assert found == {
+        "eng": (["main"], ["2"]),
+        "spa": (["commentary"], ["2"]),
+        "fra": (["main"], ["2", "6"]),
+    }
+
+
+def test_each_rendition_decodes_to_its_own_track(package: Outcome, tmp_path: Path) -> None:
+    cmaf = package.out / "cmaf"
+    doc = m3u8.load(str(cmaf / "master.m3u8"))
+    for media in (m for m in doc.media if m.type == "AUDIO"):
+        rendition = joined(cmaf, media.uri, tmp_path / f"{media.group_id}-{media.language}.mp4")
+        [stream] = ffprobe(rendition)["streams"]
+        assert stream["channels"] == int(media.channels)
+        assert stream["tags"]["language"] == media.language
+        expected = TONES[media.language]  # the tones are far apart
+        assert abs(tone_frequency(rendition) - expected) < 0.15 * expected, media.language
+
+
+def test_a_selection_keeps_only_its_languages(tmp_path: Path) -> None:
+    preset = small(WEB, audio_tracks=AudioSelection(languages=("spa",)))
+    outcome = run_local(three_tracks(tmp_path), tmp_path, preset)
+    assert outcome.error is None, outcome.error
+    doc = m3u8.load(str(outcome.out / "cmaf" / "master.m3u8"))
+    assert [(m.language, m.group_id, m.default) for m in doc.media] == [("spa", "aac-128k", "YES")]
+
+
+def test_audio_alone_lists_the_tracks_as_alternatives(tmp_path: Path) -> None:
+    """No picture: one variant per group (its default track), every track an alternative."""
+    outcome = run_local(three_tracks(tmp_path), tmp_path, small(AUDIO_ONLY))
+    assert outcome.error is None, outcome.error
+    doc = m3u8.load(str(outcome.out / "cmaf" / "master.m3u8"))
+    media = sorted((m.group_id, m.language) for m in doc.media)
+    assert media == sorted((g, lang) for g in ("aac-128k", "aac-64k") for lang in TONES)
+    defaults = {m.group_id: m.uri for m in doc.media if m.default == "YES"}
+    assert [(p.stream_info.audio, p.uri) for p in doc.playlists] == list(defaults.items())
+    assert all(p.stream_info.resolution is None for p in doc.playlists)
+
+
+def test_a_steps_job_packages_the_first_track(tmp_path: Path) -> None:
+    """The transforms chain has one sound: a steps job's ladder carries the first track (in
+    stereo: the chain's), named as a one-track package is."""
+    steps = [{"op": "trim", "start": 0.5}, {"op": "encode", "preset": "web-hls"}]
+    outcome = run_steps(three_tracks(tmp_path), tmp_path / "run", steps)
+    assert outcome.error is None, outcome.error
+    audio = [r for r in outcome.step("encode").renditions if r.kind == "audio"]
+    assert [r.name for r in audio] == ["aac-128k"]
+    cmaf = outcome.out / "encode" / "cmaf"
+    doc = m3u8.load(str(cmaf / "master.m3u8"))
+    (media,) = doc.media
+    rendition = joined(cmaf, media.uri, tmp_path / "first.mp4")
+    assert abs(tone_frequency(rendition) - TONES["eng"]) < 0.15 * TONES["eng"]
+
+
+def test_the_result_names_each_audio_renditions_track(package: Outcome) -> None:
+    assert package.result is not None
+    audio = [(r.name, r.track, r.language, r.role, r.channels)
+             for r in package.result.renditions if r.kind == "audio"]  # fmt: skip
+    assert audio == [
+        ("aac-128k-eng", 0, "eng", "main", 2),
+        ("aac-128k-spa", 1, "spa", "commentary", 2),
+        ("aac-128k-fra", 2, "fra", "main", 2),
+        ("aac-5.1-fra", 2, "fra", "main", 6),
+    ]
+
+
+def test_hls_ts_of_several_tracks_makes_them_alternatives(tmp_path: Path) -> None:
+    """MPEG-TS: video-only variants naming one group, each track an audio-only rendition."""
+    outcome = run_local(three_tracks(tmp_path), tmp_path, small(TS))
+    assert outcome.error is None, outcome.error
+    hls = outcome.out / "hls"
+    doc = m3u8.load(str(hls / "master.m3u8"))
+    found = [(m.language, m.group_id, m.default, m.autoselect) for m in doc.media]
+    assert found == [
+        ("eng", "aac-128k", "YES", "YES"),
+        ("spa", "aac-128k", "NO", "NO"),
+        ("fra", "aac-128k", "NO", "YES"),
+    ]
+    assert {p.stream_info.audio for p in doc.playlists} == {"aac-128k"}
+    for playlist in doc.playlists:  # the variants carry no audio of their own
+        first = hls / m3u8.load(str(hls / playlist.uri)).segments[0].uri
+        assert [s["codec_type"] for s in ffprobe(first)["streams"]] == ["video"]
+    for media in doc.media:
+        rendition = tmp_path / f"{media.language}.ts"
+        parts = [hls / s.uri for s in m3u8.load(str(hls / media.uri)).segments]
+        rendition.write_bytes(b"".join(p.read_bytes() for p in parts))
+        expected = TONES[media.language]
+        assert abs(tone_frequency(rendition) - expected) < 0.15 * expected, media.language
