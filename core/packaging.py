@@ -8,7 +8,6 @@ renditions as ``job.json`` describes them, and the QC report. A package that fai
 from __future__ import annotations
 
 import asyncio
-import math
 import posixpath
 import re
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from core.loudness import LoudnessReport
 from core.loudness_pass import measure_source
 from core.mp4_language import tag_language
 from core.phases import PhaseTimer
+from core.picture_check import picture_problems
 from core.pictures import THUMBNAILS_DIR, TILES_DIR
 from core.playlists import (
     MasterPlaylist,
@@ -46,7 +46,7 @@ from core.progress import EncodeProgress
 from core.publish import Upload
 from core.qc import PacketFold, QcInputs, QcReport, RateCap, RenditionFacts, evaluate
 from core.renditions import StreamingPlan, plan_streaming
-from core.storyboard import sheet_count, sheets_argvs, storyboard_vtt, tile_count
+from core.storyboard import sheets_argvs, storyboard_vtt
 
 # Publishing tiers: a reader who finds a manifest finds everything it names.
 SEGMENTS, MEDIA_PLAYLISTS, MANIFESTS = 0, 1, 2
@@ -290,25 +290,9 @@ class StreamingPackager:
         """Thumbnails and storyboard sheets: as many as the picture's length calls for; the
         storyboard's VTT is written here, from the frame count."""
         frames = next((f.frames for f in facts if f.kind == "video"), 0)
-        problems: list[str] = []
-        if plan.thumbnails:
-            expected = math.ceil(frames / plan.thumbnails.every_frames) if frames else 0
-            found = _count(sizes, plan.thumbnails.pattern)
-            if found != expected or plan.thumbnails.poster not in sizes:
-                problems.append(
-                    f"{found} thumbnails for {expected} expected, poster "
-                    f"{'present' if plan.thumbnails.poster in sizes else 'missing'}"
-                )
-        if plan.storyboard:
-            board = plan.storyboard
-            found, expected = _count(sizes, board.pattern), sheet_count(board, frames)
-            if found != expected:
-                problems.append(
-                    f"{found} storyboard sheets for {expected} expected "
-                    f"({tile_count(board, frames)} tiles)"
-                )
+        if (board := plan.storyboard) is not None:
             await self._files.write_text(out / board.vtt, storyboard_vtt(board, frames, plan.fps))
-        return problems
+        return picture_problems(plan.thumbnails, board, sizes, frames)
 
 
 def _describe(plan: StreamingPlan, index: int, uri: str, playlist: MediaPlaylist) -> _Media:
@@ -383,18 +367,6 @@ def _tiers(plan: StreamingPlan, medias: list[_Media], sizes: dict[str, int]) -> 
     files += [Upload(m.playlist.uri, MEDIA_PLAYLISTS) for m in medias]
     files += [Upload(p, MANIFESTS) for p in (plan.master, plan.mpd) if p]
     return files
-
-
-def _count(sizes: dict[str, int], pattern: str) -> int:
-    directory, name = posixpath.split(pattern)
-    regex = re.compile(
-        re.escape(name).replace(re.escape("%05d"), r"\d{5}").replace(re.escape("%03d"), r"\d{3}")
-    )
-    return sum(
-        1
-        for p in sizes
-        if posixpath.dirname(p) == directory and regex.fullmatch(posixpath.basename(p))
-    )
 
 
 def _source_duration(probe: ProbeResult, plan: StreamingPlan) -> float:
