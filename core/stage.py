@@ -74,6 +74,12 @@ class Chain:
     def audio(self) -> str | None:
         return AUDIO_OUT if self.shape.has_audio else None
 
+    @property
+    def sounds(self) -> tuple[str, ...]:
+        """Every sound label it ends in: the sound's and each track's (what a pass that
+        takes no sound sinks)."""
+        return (*((AUDIO_OUT,) if self.shape.has_audio else ()), *(t for _, t in self.tracks))
+
 
 @dataclass(frozen=True, slots=True)
 class Branch:

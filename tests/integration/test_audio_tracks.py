@@ -299,3 +299,26 @@ def test_hls_ts_of_several_tracks_makes_them_alternatives(tmp_path: Path) -> Non
         rendition.write_bytes(b"".join(p.read_bytes() for p in parts))
         expected = TONES[media.language]
         assert abs(tone_frequency(rendition) - expected) < 0.15 * expected, media.language
+
+
+def test_a_steps_job_s_quality_pass_and_hls_ts_take_the_tracks(tmp_path: Path) -> None:
+    """The quality pass reads the chain again (its tracks sunk); an hls-ts ladder makes each
+    track an audio-only rendition, as a preset job's does."""
+    steps = [{"op": "trim", "start": 0.5}, {"op": "encode", "preset": "hls-ts"},
+             {"op": "quality"}]  # fmt: skip
+    outcome = run_steps(three_tracks(tmp_path), tmp_path / "run", steps)
+    assert outcome.error is None, outcome.error
+    quality = outcome.step("quality").quality
+    assert [r.name for r in quality.renditions] == ["encode/source"]
+    assert all(r.ssim_mean > 0.9 for r in quality.renditions)
+    hls = outcome.out / "encode" / "hls"
+    doc = m3u8.load(str(hls / "master.m3u8"))
+    assert [(m.language, m.group_id) for m in doc.media] == [
+        ("eng", "aac-128k"), ("spa", "aac-128k"), ("fra", "aac-128k"),
+    ]  # fmt: skip
+    for media in doc.media:
+        rendition = tmp_path / f"{media.language}.ts"
+        parts = [hls / s.uri for s in m3u8.load(str(hls / media.uri)).segments]
+        rendition.write_bytes(b"".join(p.read_bytes() for p in parts))
+        expected = TONES[media.language]
+        assert abs(tone_frequency(rendition) - expected) < 0.15 * expected, media.language

@@ -6,11 +6,13 @@ from __future__ import annotations
 import re
 from collections import Counter
 from fractions import Fraction
+from pathlib import PurePosixPath
 from typing import Any
 
 from core.accel import AccelTier, TierChoice
 from core.compile import StepsPlan, compile_steps
 from core.probe import AudioStream, ProbeResult, StreamFacts, VideoStream
+from core.steps_run import planned_quality
 from tests.unit.test_compile import ATTACHED, OUT, PROBE, SOURCE, graph_of, steps
 
 VIDEO = VideoStream("h264", 640, 360, 25.0, 0, Fraction(1), "yuv420p", duration=8.0, index=0)
@@ -38,7 +40,11 @@ def plan(listed: list[dict[str, Any]], probe: ProbeResult = THREE) -> StepsPlan:
 
 
 def statements(compiled: StepsPlan) -> list[str]:
-    return graph_of(compiled.main.argv).split(";")
+    return statements_of(compiled.main.argv)
+
+
+def statements_of(argv: tuple[str, ...]) -> list[str]:
+    return graph_of(argv).split(";")
 
 
 def option(argv: tuple[str, ...], name: str) -> list[str]:
@@ -130,3 +136,11 @@ def test_one_track_plans_as_before() -> None:
     argv = plan(TRIMMED, PROBE).main.argv
     assert "atrack" not in graph_of(argv)
     assert "-metadata:s:a:0" not in argv
+
+
+def test_the_quality_pass_sinks_every_track() -> None:
+    compiled = plan([*TRIMMED, {"op": "quality"}])
+    argv = planned_quality(compiled, OUT, PurePosixPath("qc-quality"))
+    assert argv is not None
+    graph = statements_of(argv)
+    assert {"[amain]anullsink", "[atrack1]anullsink", "[atrack2]anullsink"} <= set(graph)
