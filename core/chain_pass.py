@@ -2,8 +2,11 @@
 
 A :class:`Pass` holds the inputs so far, the statements written, and the current picture and
 sound: a label and the filters pending on it. Single-input filters queue on the label; a
-step that joins inputs (concat, overlay) writes the queue out first. The numbers given to
-it are computed from validated fields and probes; no request text ever reaches a statement.
+step that joins inputs (concat, overlay) writes the queue out first. The input's other audio
+tracks a ladder keeps ride along (:class:`Track`): each takes the same track-wise filters as
+the sound (:meth:`Pass.sound`) until a step builds one soundtrack, which drops them
+(:meth:`Pass.one_sound`). The numbers given to it are computed from validated fields and
+probes; no request text ever reaches a statement.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import NoReturn
 
 from core.errors import InvalidMessage
+from core.probe import AudioStream
 from core.stage import CHAIN_SAMPLE_RATE, CaptionFile, Shape
 
 
@@ -30,6 +34,16 @@ def seconds(value: float) -> str:
 
 
 @dataclass
+class Track:
+    """One more audio track of the main input: the stream as the chain makes it (48 kHz,
+    mono or stereo), its input label and the filters pending on it."""
+
+    stream: AudioStream
+    label: str  # "[0:3]"
+    af: list[str]
+
+
+@dataclass
 class Pass:
     font: str | None = None
     inputs: list[str] = field(default_factory=list)
@@ -41,6 +55,7 @@ class Pass:
     audio: str | None = None  # the sound's (None: no input has any, so far)
     vf: list[str] = field(default_factory=list)  # filters pending on the picture
     af: list[str] = field(default_factory=list)  # on the sound
+    tracks: list[Track] = field(default_factory=list)  # the other audio tracks kept
     count: int = 0  # inputs so far
     labels: int = 0  # labels made so far
 
@@ -58,6 +73,28 @@ class Pass:
         """48 kHz in the chain's layout (stereo unless the chain is mono)."""
         layout = "mono" if (channels or self.shape.channels) == 1 else "stereo"
         return [f"aresample={CHAIN_SAMPLE_RATE}", f"aformat=channel_layouts={layout}"]
+
+    def sound(self, filters: list[str], first: bool = False) -> None:
+        """Track-wise filters (a trim, a tempo): on the sound and on every track kept."""
+        for af in (self.af, *(t.af for t in self.tracks)):
+            at = 0 if first else len(af)
+            af[at:at] = filters
+
+    def one_sound(self, i: int, op: str) -> None:
+        """A step that builds one soundtrack from the sound: the other tracks are left out."""
+        if self.tracks:
+            self.notes.append(f"steps[{i}] ({op}): one soundtrack; the package keeps only "
+                              "the first audio track")  # fmt: skip
+        self.tracks = []
+
+    def emit_tracks(self) -> tuple[tuple[AudioStream, str], ...]:
+        """Every track kept, its filters written out to a label of its own."""
+        out = []
+        for t in self.tracks:
+            target = f"[atrack{t.stream.track}]"
+            self.graph.append(f"{t.label}{','.join(t.af) or 'anull'}{target}")
+            out.append((t.stream, target))
+        return tuple(out)
 
     def emit_video(self, out: str | None = None) -> str:
         """Write the pending picture filters out (to ``out``, or a new label); the label."""

@@ -40,6 +40,7 @@ from core.step_outputs import (
     Scenes,
     step_folders,
 )
+from core.step_tracks import ladder_tracks, track_splits, wanted_tracks
 from core.steps import Trim
 from core.transforms import TransformStep, compile_transforms
 
@@ -111,7 +112,7 @@ def compile_steps(
         choice = CPU_ONLY  # sound alone: nothing for a GPU to do
     decode = _decode_args(choice, probe)
     chain = compile_transforms(transforms, probe, source, attached, guard, decode, font=font,
-                               loudness=loudness)  # fmt: skip
+                               loudness=loudness, tracks=wanted_tracks(preset, probe))  # fmt: skip
     targets, branches = _targets(preset, probe, chain, out, choice, loudness)
     logged = loudness is not None and any(
         normalize(s, loudness)
@@ -151,7 +152,8 @@ def _targets(
     for index, folder in step_folders(preset.steps).items():
         step = preset.steps[index]
         assert isinstance(step, Encode | Frames | Preview | Scenes | Quality | Audio)
-        target, branch = _output(preset, step, index, folder, chain, out, choice, loudness)
+        target, branch = _output(preset, step, index, folder, chain, out, choice, loudness,
+                                 probe)  # fmt: skip
         targets.append(target)
         if branch is not None:
             branches[index] = branch
@@ -169,7 +171,7 @@ def _filters(chain: Chain, branches: Mapping[int, Branch]) -> tuple[str, ...]:
     nothing when no branch decodes (a keyframe trim's stream copy alone)."""
     if not any(b.takes_video or b.takes_audio for b in branches.values()):
         return ()
-    graph = [*chain.graph, *_splits(chain, branches),
+    graph = [*chain.graph, *_splits(chain, branches), *track_splits(chain, branches),
              *(s for b in branches.values() for s in b.graph)]  # fmt: skip
     return ("-filter_complex", ";".join(graph))
 
@@ -177,11 +179,12 @@ def _filters(chain: Chain, branches: Mapping[int, Branch]) -> tuple[str, ...]:
 def _output(
     preset: StepsPreset, step: OutputStep, index: int, folder: str, chain: Chain,
     out: PurePosixPath, choice: TierChoice, loudness: LoudnessMeasure | None,
+    probe: ProbeResult,
 ) -> tuple[StepTarget, Branch | None]:  # fmt: skip
     """One output step's branch, its labels ``[vN]``/``[aN]`` and internal labels ``sN``."""
     shape, tag, video = chain.shape, f"s{index}", _label(index, "v")
     if isinstance(step, Encode):
-        return _encode(preset, step, index, folder, chain, out, choice, loudness)
+        return _encode(preset, step, index, folder, chain, out, choice, loudness, probe)
     if isinstance(step, Frames):
         branch = frames_branch(step, shape, out, folder, video, tag)
         return StepTarget(index, step, folder, times=frame_times(step, shape)), branch
@@ -202,6 +205,7 @@ def _output(
 def _encode(
     preset: StepsPreset, step: Encode, index: int, folder: str, chain: Chain,
     out: PurePosixPath, choice: TierChoice, loudness: LoudnessMeasure | None,
+    probe: ProbeResult,
 ) -> tuple[StepTarget, Branch]:  # fmt: skip
     spec = preset.encodes[step.preset]
     shaped = shaped_probe(chain.shape)
@@ -229,8 +233,9 @@ def _encode(
     # the job's sound): measured on the chain's sound (core.loudness_pass)
     target = spec.loudness.step() if spec.loudness and not job_loudness(preset) else None
     normalizer = tuple(normalize(target, loudness)) if target else ()
+    tracks, labels = ladder_tracks(spec, probe, chain, str(audio), index)
     branch, package = streaming_branch(spec, shaped, out, folder, rungs, video, audio, tag,
-                                       normalizer)  # fmt: skip
+                                       normalizer, tracks, labels)  # fmt: skip
     return StepTarget(index, step, folder, package=package), branch
 
 

@@ -1,7 +1,8 @@
 """The MP4 and ladder encoders as branches of a steps job's pass (:mod:`core.stage`).
 
 The transforms leave one picture (CPU frames, yuv420p, square pixels, a constant rate) and
-one sound (48 kHz); the compiler hands each output step its own copy, by label. An encode
+one sound (48 kHz), and the other audio tracks a ladder keeps (:mod:`core.step_tracks`);
+the compiler hands each output step its own copy, by label. An encode
 step fits its preset to that shape (:func:`core.stage.shaped_probe`) exactly as a plain job
 fits it to its source's probe, with the same graph (:func:`core.plan.mp4_encode`,
 :func:`core.renditions.ladder_encode`), taken from those labels instead of input 0.
@@ -19,7 +20,7 @@ from pathlib import PurePosixPath
 from core.frames import FramePath
 from core.plan import Mp4Source, TranscodePlan, mp4_encode
 from core.presets import Mp4Preset, StreamingPreset
-from core.probe import ProbeResult
+from core.probe import AudioStream, ProbeResult
 from core.renditions import LadderSource, StreamingPlan, ladder_encode
 from core.stage import Branch
 
@@ -39,17 +40,19 @@ def mp4_branch(
 def streaming_branch(
     preset: StreamingPreset, probe: ProbeResult, out: PurePosixPath, folder: str,
     frames: FramePath, video: str | None, audio: str | None, tag: str,
-    loudness: tuple[str, ...] = (),
+    loudness: tuple[str, ...] = (), tracks: tuple[AudioStream, ...] = (),
+    labels: tuple[str, ...] = (),
 ) -> tuple[Branch, StreamingPlan]:  # fmt: skip
     """A ladder's package, thumbnails and storyboard tiles under ``out/folder``; the plan's
     paths are relative to ``out/folder`` (finish it with a JobDir whose ``out`` is that),
     its argv empty. An audio-only preset, or no ``video``, takes no picture. ``loudness``:
-    the preset's normalizer, before its audio renditions' split."""
-    source = LadderSource(video, audio, tag, loudness)
+    the preset's normalizer, before its audio renditions' split. ``tracks``: the audio
+    tracks it packages, from ``labels`` (the first is ``audio``); none: ``audio`` alone."""
+    source = LadderSource(video, audio, tag, loudness, tracks, labels)
     graph, args, plan = ladder_encode(preset, probe, out / folder, frames, source)
     dirs = (folder, *(f"{folder}/{d}" for d in plan.directories))
     branch = Branch(
         graph=graph, args=args, dirs=dirs, takes_video=bool(plan.video),
-        takes_audio=bool(plan.audio),
+        takes_audio=bool(plan.audio), tracks=tuple(t.track for t in tracks[1:]),
     )  # fmt: skip
     return branch, plan

@@ -110,14 +110,15 @@ class _Picture:
 class LadderSource:
     """Where a ladder takes its picture and sound in the filter graph (None: none), and the
     prefix of every label it makes (several encodes in one graph). ``tracks``: the input's
-    audio tracks the ladder keeps, each mapped from the input itself; empty, ``audio`` is
-    the one sound (a steps pass's chain)."""
+    audio tracks the ladder keeps, each mapped from the input itself or, with ``labels``,
+    from those graph labels (a steps pass's tracks); empty, ``audio`` is the one sound."""
 
     video: str | None
     audio: str | None
     tag: str = ""
     loudness: tuple[str, ...] = ()  # the normalizer, once before the audio renditions' split
     tracks: tuple[AudioStream, ...] = ()
+    labels: tuple[str, ...] = ()  # each track's, beside ``tracks``
 
 
 def plan_streaming(
@@ -234,7 +235,8 @@ def _add_audio(
     parts: _Argv, source: LadderSource, outs: tuple[PlannedAudio, ...], ends: str
 ) -> None:
     if source.tracks:
-        sources = {t.track: f"[0:{t.index}]" for t in source.tracks}
+        labels = source.labels or tuple(f"[0:{t.index}]" for t in source.tracks)
+        sources = {t.track: label for t, label in zip(source.tracks, labels, strict=True)}
     else:
         sources = {outs[0].track: str(source.audio)}
     # the normalizer on the track it measured: the first the ladder keeps

@@ -63,6 +63,8 @@ class Chain:
     shape: Shape
     files: tuple[CaptionFile, ...] = ()
     notes: tuple[str, ...] = ()  # what a reader of the plan and job.json should know
+    # the main input's other audio tracks, each ending in a label of its own
+    tracks: tuple[tuple[AudioStream, str], ...] = ()
 
     @property
     def video(self) -> str | None:
@@ -71,6 +73,12 @@ class Chain:
     @property
     def audio(self) -> str | None:
         return AUDIO_OUT if self.shape.has_audio else None
+
+    @property
+    def sounds(self) -> tuple[str, ...]:
+        """Every sound label it ends in: the sound's and each track's (what a pass that
+        takes no sound sinks)."""
+        return (*((AUDIO_OUT,) if self.shape.has_audio else ()), *(t for _, t in self.tracks))
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +90,7 @@ class Branch:
     dirs: tuple[str, ...] = ()  # folders under the job's output directory to make first
     takes_video: bool = True
     takes_audio: bool = False
+    tracks: tuple[int, ...] = ()  # the chain's other audio tracks it takes (by track number)
 
 
 def shaped_probe(shape: Shape) -> ProbeResult:

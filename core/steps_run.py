@@ -360,9 +360,8 @@ def planned_quality(
     assert chain.video is not None, "a quality step needs an encode of the picture"
     # the renditions are compared at the largest one's size, as a player would show them
     width, height = common_size([size for _, size in refs])
-    sinks = (chain.audio,) if chain.audio else ()
     body = quality_argv(chain.inputs, chain.graph, chain.video, [r for r, _ in refs], width,
-                        height, str(joined), sinks)  # fmt: skip
+                        height, str(joined), chain.sounds)  # fmt: skip
     return ("ffmpeg", *GLOBAL_FLAGS, *body)
 
 

@@ -14,15 +14,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import PurePosixPath
 
-from core.chain_pass import Pass, even, refuse, seconds
+from core.chain_pass import Pass, Track, even, refuse, seconds
 from core.concat_steps import append_clips
 from core.frames import TONEMAP, deinterlace
 from core.hardening import InputGuard
 from core.loudness import LoudnessMeasure, normalize
 from core.overlays import burn_subtitles, draw_overlay, draw_text
-from core.probe import ProbeResult
+from core.probe import AudioStream, ProbeResult
 from core.sound_steps import mix, replace_audio
-from core.stage import AUDIO_OUT, VIDEO_OUT, Attached, Chain, Shape
+from core.stage import AUDIO_OUT, CHAIN_SAMPLE_RATE, VIDEO_OUT, Attached, Chain, Shape
 from core.steps import (
     Concat,
     Crop,
@@ -63,6 +63,7 @@ TransformStep = (
     | Loudness
 )
 _PICTURE_ONLY = (Crop, Scale, Rotate, Flip, Fps, Overlay, Text)
+_ONE_SOUND = (Concat, ReplaceAudio, Mix, Loudness)  # they build one soundtrack
 
 
 def compile_transforms(
@@ -77,6 +78,7 @@ def compile_transforms(
     need_audio: bool = False,
     loudness: LoudnessMeasure | None = None,
     sound_only: bool = False,
+    tracks: Sequence[AudioStream] = (),
 ) -> Chain:
     """``steps``: the request's transforms (they come first in its steps, so each one's
     index here is its index there, as errors and ``where`` name it). ``attached``: the
@@ -85,14 +87,15 @@ def compile_transforms(
     fontconfig's "Sans"). ``need_audio``: an output wants sound even when no input has any
     (silence of the chain's length). ``loudness``: the measuring pass's figures for the
     loudness step (None: not measured yet). ``sound_only``: the sound alone, as the loudness
-    measuring pass reads it (no picture decoded; the picture's steps are passed over)."""
+    measuring pass reads it (no picture decoded; the picture's steps are passed over).
+    ``tracks``: the main input's other audio tracks to carry along (a ladder keeps them)."""
     if sound_only:
         source = replace(source, video=None)
     p = Pass(font=font)
     seek = _input_seek(steps, source)
     p.add_input([*guard.flags(guard.demuxer(source.format_name)), *decode_args, *seek,
                  "-i", f"file:{source_path}"])  # fmt: skip
-    _condition(p, source)
+    _condition(p, source, () if sound_only else tracks)
     if seek:
         _seeked(p, steps[0])
     for i, step in enumerate(steps):
@@ -110,15 +113,23 @@ def _finish(p: Pass) -> Chain:
         p.emit_video(VIDEO_OUT)
     if p.audio is not None:
         p.emit_audio(AUDIO_OUT)
+    tracks = p.emit_tracks()
     shape = replace(p.shape, has_audio=p.audio is not None)
     return Chain(inputs=tuple(p.inputs), graph=tuple(p.graph), shape=shape,
-                 files=tuple(p.files), notes=tuple(p.notes))  # fmt: skip
+                 files=tuple(p.files), notes=tuple(p.notes), tracks=tracks)  # fmt: skip
 
 
 # --- conditioning -------------------------------------------------------------------------
 
 
-def _condition(p: Pass, source: ProbeResult) -> None:
+def _track(p: Pass, track: AudioStream) -> Track:
+    """Another track of the main input, conditioned as the sound is (in its own layout)."""
+    stream = replace(track, channels=1 if track.channels == 1 else 2,
+                     sample_rate=CHAIN_SAMPLE_RATE)  # fmt: skip
+    return Track(stream, f"[0:{track.index}]", p.sound_format(track.channels))
+
+
+def _condition(p: Pass, source: ProbeResult, tracks: Sequence[AudioStream] = ()) -> None:
     video, audio = source.video, source.audio
     if video is not None:
         width, height = video.display_size
@@ -137,6 +148,7 @@ def _condition(p: Pass, source: ProbeResult) -> None:
         p.audio = f"[0:{audio.index}]"
         p.shape = replace(p.shape, channels=1 if audio.channels == 1 else 2)
         p.af += p.sound_format()
+        p.tracks = [_track(p, t) for t in tracks if t.track != audio.track]
 
 
 # --- trim ---------------------------------------------------------------------------------
@@ -167,7 +179,7 @@ def _seeked(p: Pass, trim: TransformStep) -> None:
     if p.shape.has_video:
         p.vf[:0] = [*(f"trim={c}" for c in cut), "setpts=PTS-STARTPTS"]
     if p.audio is not None:
-        p.af[:0] = [*(f"atrim={c}" for c in cut), "asetpts=PTS-STARTPTS"]
+        p.sound([*(f"atrim={c}" for c in cut), "asetpts=PTS-STARTPTS"], first=True)
     p.notes.append(
         f"steps[0]: a keyframe trim; the outputs start at the keyframe at or before "
         f"{seconds(trim.start)} s (up to a keyframe interval earlier, and that much longer)"
@@ -194,7 +206,7 @@ def _trim(p: Pass, i: int, trim: Trim) -> None:
     if p.shape.has_video:
         p.vf += [f"trim=start={trim.start:.3f}{end}", "setpts=PTS-STARTPTS"]
     if p.audio is not None:
-        p.af += [f"atrim=start={trim.start:.3f}{end}", "asetpts=PTS-STARTPTS"]
+        p.sound([f"atrim=start={trim.start:.3f}{end}", "asetpts=PTS-STARTPTS"])
     p.shape = replace(p.shape, duration=length)
 
 
@@ -207,6 +219,8 @@ def _apply(
 ) -> None:  # fmt: skip
     if isinstance(step, _PICTURE_ONLY) and not p.shape.has_video:
         refuse(f"steps[{i}]: {step.op} needs a picture; the input has none")
+    if isinstance(step, _ONE_SOUND):
+        p.one_sound(i, step.op)
     if isinstance(step, Loudness):
         if p.audio is None:
             refuse(f"steps[{i}] (loudness): the input has no sound to measure")
@@ -310,7 +324,7 @@ def _speed(p: Pass, speed: Speed) -> None:
     if p.shape.has_video:
         p.vf += [f"setpts=PTS/{factor:g}", f"fps={p.shape.fps:g}"]
     if p.audio is not None:
-        p.af += [f"atempo={t:g}" for t in tempos(factor)]
+        p.sound([f"atempo={t:g}" for t in tempos(factor)])
     p.shape = replace(p.shape, duration=p.shape.duration / factor)
 
 

@@ -162,19 +162,107 @@ def test_audio_alone_lists_the_tracks_as_alternatives(tmp_path: Path) -> None:
     assert all(p.stream_info.resolution is None for p in doc.playlists)
 
 
-def test_a_steps_job_packages_the_first_track(tmp_path: Path) -> None:
-    """The transforms chain has one sound: a steps job's ladder carries the first track (in
-    stereo: the chain's), named as a one-track package is."""
-    steps = [{"op": "trim", "start": 0.5}, {"op": "encode", "preset": "web-hls"}]
+def seconds(path: Path) -> float:
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
+         str(path)], capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return float(out)
+
+
+def audio_sets(mpd: Path) -> dict[str | None, list[str]]:
+    """The MPD's audio AdaptationSets: lang -> its Representations' channel counts."""
+    root = ET.parse(mpd).getroot()
+    return {
+        a.get("lang"): sorted(
+            c.get("value") or ""
+            for r in a.findall(f"{DASH}Representation")
+            for c in r.findall(f"{DASH}AudioChannelConfiguration")
+        )
+        for a in root.iter(f"{DASH}AdaptationSet")
+        if a.get("contentType") == "audio"
+    }
+
+
+@pytest.mark.parametrize("factor", [1.0, 2.0])
+def test_a_steps_job_keeps_every_track(factor: float, tmp_path: Path) -> None:
+    """Trim, a caption (and a speed-up): each track is cut (and sped up, its pitch kept)
+    alike, in the chain's stereo (no 5.1 group)."""
+    speed = [{"op": "speed", "factor": factor}] if factor != 1.0 else []
+    steps = [{"op": "trim", "start": 0.5, "end": 2.5}, {"op": "text", "text": "FFAPI"},
+             *speed, {"op": "encode", "preset": "web-hls"}]  # fmt: skip
     outcome = run_steps(three_tracks(tmp_path), tmp_path / "run", steps)
     assert outcome.error is None, outcome.error
+    cmaf = outcome.out / "encode" / "cmaf"
+    doc = m3u8.load(str(cmaf / "master.m3u8"))
+    audio = [m for m in doc.media if m.type == "AUDIO"]
+    assert [(m.language, m.group_id, m.default) for m in audio] == [
+        ("eng", "aac-128k", "YES"), ("spa", "aac-128k", "NO"), ("fra", "aac-128k", "NO"),
+    ]  # fmt: skip
+    assert audio_sets(cmaf / "manifest.mpd") == {"eng": ["2"], "spa": ["2"], "fra": ["2"]}
+    for media in audio:
+        rendition = joined(cmaf, media.uri, tmp_path / f"{media.language}.mp4")
+        [stream] = ffprobe(rendition)["streams"]
+        assert (stream["channels"], stream["tags"]["language"]) == (2, media.language)
+        assert abs(seconds(rendition) - 2.0 / factor) < 0.1, media.language
+        expected = TONES[media.language]
+        assert abs(tone_frequency(rendition) - expected) < 0.15 * expected, media.language
+
+
+@pytest.mark.parametrize("op", ["mix", "concat"])
+def test_a_steps_job_of_one_soundtrack_keeps_the_first_track(op: str, tmp_path: Path) -> None:
+    """``mix`` and ``concat`` build one soundtrack from the first track: the package has it
+    alone, and the job's notes say so."""
+    ffmpeg("-f", "lavfi", "-i", "sine=frequency=200:duration=1", "-f", "lavfi", "-i",
+           "testsrc2=size=320x240:rate=25:duration=1", "-c:v", "libx264", "-preset",
+           "ultrafast", "-c:a", "aac", "more.mp4", cwd=tmp_path)  # fmt: skip
+    ref = {"key": "more/clip.mp4"}
+    first = {"op": "mix", "tracks": [{"audio": ref, "gain_db": -20.0}]}
+    steps = [first if op == "mix" else {"op": "concat", "inputs": [ref]},
+             {"op": "encode", "preset": "web-hls"}]  # fmt: skip
+    outcome = run_steps(three_tracks(tmp_path), tmp_path / "run", steps,
+                        {"more/clip.mp4": tmp_path / "more.mp4"})  # fmt: skip
+    assert outcome.error is None, outcome.error
+    assert outcome.result is not None
+    note = f"steps[0] ({op}): one soundtrack; the package keeps only the first audio track"
+    assert note in outcome.result.notes
     audio = [r for r in outcome.step("encode").renditions if r.kind == "audio"]
     assert [r.name for r in audio] == ["aac-128k"]
     cmaf = outcome.out / "encode" / "cmaf"
-    doc = m3u8.load(str(cmaf / "master.m3u8"))
-    (media,) = doc.media
+    (media,) = m3u8.load(str(cmaf / "master.m3u8")).media
     rendition = joined(cmaf, media.uri, tmp_path / "first.mp4")
     assert abs(tone_frequency(rendition) - TONES["eng"]) < 0.15 * TONES["eng"]
+
+
+def test_sidecar_subtitles_beside_every_audio_track(tmp_path: Path) -> None:
+    """Two sidecar subtitles steps on the three-track input: the master lists the three
+    audio languages and both subtitle languages, the MPD a set for each."""
+    (tmp_path / "en.srt").write_text("1\n00:00:00,500 --> 00:00:01,500\nHello\n")
+    (tmp_path / "fr.vtt").write_text("WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nBonjour\n")
+    steps = [
+        {"op": "subtitles", "source": {"key": "subs/en.srt"}, "language": "eng"},
+        {"op": "subtitles", "source": {"key": "subs/fr.vtt"}, "language": "fra"},
+        {"op": "encode", "preset": "web-hls"},
+    ]
+    attached = {"subs/en.srt": tmp_path / "en.srt", "subs/fr.vtt": tmp_path / "fr.vtt"}
+    outcome = run_steps(three_tracks(tmp_path), tmp_path / "run", steps, attached)
+    assert outcome.error is None, outcome.error
+    cmaf = outcome.out / "encode" / "cmaf"
+    doc = m3u8.load(str(cmaf / "master.m3u8"))
+    assert sorted(m.language for m in doc.media if m.type == "AUDIO") == ["eng", "fra", "spa"]
+    assert sorted(m.language for m in doc.media if m.type == "SUBTITLES") == ["eng", "fra"]
+    assert doc.playlists
+    assert all(p.stream_info.subtitles == "subs" for p in doc.playlists)
+    assert all(p.stream_info.audio == "aac-128k" for p in doc.playlists)
+    assert sorted(audio_sets(cmaf / "manifest.mpd")) == ["eng", "fra", "spa"]
+    root = ET.parse(cmaf / "manifest.mpd").getroot()
+    texts = [a.get("lang") for a in root.iter(f"{DASH}AdaptationSet")
+             if a.get("contentType") == "text"]  # fmt: skip
+    assert sorted(texts) == ["eng", "fra"]
+    for media in (m for m in doc.media if m.type == "AUDIO"):
+        rendition = joined(cmaf, media.uri, tmp_path / f"{media.language}.mp4")
+        expected = TONES[media.language]
+        assert abs(tone_frequency(rendition) - expected) < 0.15 * expected, media.language
 
 
 def test_the_result_names_each_audio_renditions_track(package: Outcome) -> None:
@@ -205,6 +293,29 @@ def test_hls_ts_of_several_tracks_makes_them_alternatives(tmp_path: Path) -> Non
     for playlist in doc.playlists:  # the variants carry no audio of their own
         first = hls / m3u8.load(str(hls / playlist.uri)).segments[0].uri
         assert [s["codec_type"] for s in ffprobe(first)["streams"]] == ["video"]
+    for media in doc.media:
+        rendition = tmp_path / f"{media.language}.ts"
+        parts = [hls / s.uri for s in m3u8.load(str(hls / media.uri)).segments]
+        rendition.write_bytes(b"".join(p.read_bytes() for p in parts))
+        expected = TONES[media.language]
+        assert abs(tone_frequency(rendition) - expected) < 0.15 * expected, media.language
+
+
+def test_a_steps_job_s_quality_pass_and_hls_ts_take_the_tracks(tmp_path: Path) -> None:
+    """The quality pass reads the chain again (its tracks sunk); an hls-ts ladder makes each
+    track an audio-only rendition, as a preset job's does."""
+    steps = [{"op": "trim", "start": 0.5}, {"op": "encode", "preset": "hls-ts"},
+             {"op": "quality"}]  # fmt: skip
+    outcome = run_steps(three_tracks(tmp_path), tmp_path / "run", steps)
+    assert outcome.error is None, outcome.error
+    quality = outcome.step("quality").quality
+    assert [r.name for r in quality.renditions] == ["encode/source"]
+    assert all(r.ssim_mean > 0.9 for r in quality.renditions)
+    hls = outcome.out / "encode" / "hls"
+    doc = m3u8.load(str(hls / "master.m3u8"))
+    assert [(m.language, m.group_id) for m in doc.media] == [
+        ("eng", "aac-128k"), ("spa", "aac-128k"), ("fra", "aac-128k"),
+    ]  # fmt: skip
     for media in doc.media:
         rendition = tmp_path / f"{media.language}.ts"
         parts = [hls / s.uri for s in m3u8.load(str(hls / media.uri)).segments]
