@@ -157,3 +157,14 @@ def label_audio_sets(
             element.setAttribute("schemeIdUri", scheme)
             element.setAttribute("value", value)
             aset.insertBefore(element, reps[0])
+
+
+def shared_bandwidths(peaks: Mapping[str, int], groups: Mapping[str, str]) -> dict[str, int]:
+    """Each audio representation's ``@bandwidth`` the largest of its group's (one preset
+    rendition in every language: ``groups`` maps representation id -> group); others as
+    measured. The larger figure is still a bound the representation keeps to, and dash.js
+    5.2.1 does not switch to a language whose figure is lower than the one playing."""
+    largest: dict[str, int] = {}
+    for rep, group in groups.items():
+        largest[group] = max(largest.get(group, 0), peaks[rep])
+    return {rep: largest[groups[rep]] if rep in groups else peak for rep, peak in peaks.items()}

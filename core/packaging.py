@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from core.accel import CPU_ONLY, TierChoice
-from core.audio_manifests import AudioLabel, AudioSet
+from core.audio_manifests import AudioLabel, AudioSet, shared_bandwidths
 from core.audio_tracks import PlannedAudio, kept_tracks
 from core.errors import QcFailed
 from core.hardening import NO_LIMITS, SOURCE_GUARD, InputGuard, ResourceLimits
@@ -242,8 +242,10 @@ class StreamingPackager:
             ]
         peaks = {rep: measured_rate(by_files[files].playlist, sizes)[0]
                  for rep, files in dash_sets.items()}  # fmt: skip
-        sets = {rep: AudioSet(a.language, a.role) for rep, files in dash_sets.items()
-                if (a := by_files[files].audio) is not None}  # fmt: skip
+        audio = {rep: a for rep, files in dash_sets.items()
+                 if (a := by_files[files].audio) is not None}  # fmt: skip
+        sets = {rep: AudioSet(a.language, a.role) for rep, a in audio.items()}
+        peaks = shared_bandwidths(peaks, {rep: a.group for rep, a in audio.items()})
         await self._files.write_text(out / plan.mpd, finish_mpd(raw, peaks, sets))
         return []
 

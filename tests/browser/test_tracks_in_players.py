@@ -1,6 +1,9 @@
-"""Audio languages and subtitles the worker packages, as real players see them: hls.js and
-dash.js in headless Chromium list a ladder's every audio track (and switch between them) and a
-steps job's sidecar subtitle tracks."""
+"""One package with two audio languages and two subtitle languages, as real players see it:
+a steps job (two sidecar subtitles, the web-hls ladder) on a source with an English and a
+Spanish track; hls.js and dash.js in headless Chromium list both sound tracks and both text
+tracks, and switch to the other language. And a preset job's package of the same source,
+whose Spanish track measures a few bits a second below the English one: dash.js switched to
+it only once the MPD stated one bandwidth for every language of a rendition."""
 
 from __future__ import annotations
 
@@ -16,12 +19,13 @@ pytestmark = pytest.mark.browser
 
 ENGLISH = "1\n00:00:00,500 --> 00:00:02,000\nHello\n\n2\n00:00:03,000 --> 00:00:05,000\nBye\n"
 FRENCH = "WEBVTT\n\n00:00:01.000 --> 00:00:02.500\nBonjour\n"
+# hls.js names a track by the master's LANGUAGE as written (ISO 639-2, "eng"); dash.js
+# shortens the MPD's @lang to its two-letter BCP 47 form ("en")
+TWO_LETTERS = {"eng": "en", "spa": "es", "fra": "fr"}
 
 
-@pytest.fixture(scope="module")
-def two_languages(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The web-hls package of a 12 s source with an English and a Spanish track."""
-    work = tmp_path_factory.mktemp("languages")
+def two_tracks(work: Path) -> Path:
+    """12 s (a switch needs playback after it) of English and Spanish sound."""
     ffmpeg("-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=12",
            "-f", "lavfi", "-i", "sine=frequency=440:duration=12",
            "-f", "lavfi", "-i", "sine=frequency=1000:duration=12",
@@ -30,19 +34,15 @@ def two_languages(tmp_path_factory: pytest.TempPathFactory) -> Path:
            "-metadata:s:a:0", "language=eng", "-metadata:s:a:1", "language=spa",
            "-disposition:a:0", "default", "-disposition:a:1", "0", "two.mkv",
            cwd=work)  # fmt: skip
-    outcome = run_local(work / "two.mkv", work)
-    assert outcome.error is None, outcome.error
-    return outcome.out / "cmaf"
+    return work / "two.mkv"
 
 
 @pytest.fixture(scope="module")
-def subtitled(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A steps job's web-hls package with English (SRT) and French (WebVTT) sidecars."""
-    work = tmp_path_factory.mktemp("subtitled")
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=12",
-           "-f", "lavfi", "-i", "sine=frequency=440:duration=12", "-c:v", "libx264",
-           "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "clip.mp4",
-           cwd=work)  # fmt: skip
+def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The steps job's web-hls package: the two sounds, English (SRT) and French (WebVTT)
+    subtitles."""
+    work = tmp_path_factory.mktemp("tracks")
+    source = two_tracks(work)
     (work / "en.srt").write_text(ENGLISH, encoding="utf-8")
     (work / "fr.vtt").write_text(FRENCH, encoding="utf-8")
     steps = [
@@ -51,51 +51,42 @@ def subtitled(tmp_path_factory: pytest.TempPathFactory) -> Path:
         {"op": "encode", "preset": "web-hls"},
     ]
     files = {"subs/en.srt": work / "en.srt", "subs/fr.vtt": work / "fr.vtt"}
-    outcome = run_steps(work / "clip.mp4", work, steps, files)
+    outcome = run_steps(source, work, steps, files)
     assert outcome.error is None, outcome.error
     return outcome.out / "encode" / "cmaf"
 
 
-# hls.js names a track by the master's LANGUAGE as written (ISO 639-2, "eng"); dash.js
-# shortens the MPD's @lang to its two-letter BCP 47 form ("en")
-TWO_LETTERS = {"eng": "en", "spa": "es", "fra": "fr"}
-
-
-def languages(report: PlayerReport) -> list[str]:
-    return sorted(TWO_LETTERS.get(lang, lang) for lang in report.audio_languages)
-
-
-DASH_SWITCH = pytest.mark.xfail(
-    strict=True,
-    reason="dash.js 5.2.1 lists both tracks but never reports the Spanish one rendered "
-    "(TRACK_CHANGE_RENDERED) after setCurrentTrack; a package whose two audio sets name the "
-    "same segments (test_harness.py) does switch: not yet understood",
-)
-
-
-@pytest.mark.parametrize(
-    "player",
-    [hls_tracks, pytest.param(dash_tracks, marks=DASH_SWITCH)],
-    ids=["hls.js", "dash.js"],
-)
-def test_both_audio_languages_are_listed_and_switched_to(two_languages: Path, player) -> None:
-    report = player(two_languages)
-    assert report.played(PLAY_SECONDS), report
-    assert languages(report) == ["en", "es"], report.audio
-    assert report.switched, report  # to the second track, and it kept playing
-
-
-def test_dash_js_lists_both_audio_languages(two_languages: Path) -> None:
-    report = dash_tracks(two_languages)
-    assert report.played(PLAY_SECONDS), report
-    assert languages(report) == ["en", "es"], report.audio
+def two_letters(languages: list[str]) -> list[str]:
+    return sorted(TWO_LETTERS.get(lang, lang) for lang in languages)
 
 
 @pytest.mark.parametrize("player", [hls_tracks, dash_tracks], ids=["hls.js", "dash.js"])
-def test_both_subtitle_languages_are_listed(subtitled: Path, player) -> None:
-    report = player(subtitled)
+def test_both_languages_of_sound_and_text_are_listed(package: Path, player) -> None:
+    report: PlayerReport = player(package)
     assert report.played(PLAY_SECONDS), report
-    assert sorted(TWO_LETTERS.get(lang, lang) for lang, _ in report.text) == ["en", "fr"], (
-        report.text
-    )
+    assert two_letters(report.audio_languages) == ["en", "es"], report.audio
+    assert two_letters([lang for lang, _ in report.text]) == ["en", "fr"], report.text
     assert {kind for _, kind in report.text} == {"subtitles"}, report.text
+
+
+@pytest.mark.parametrize("player", [hls_tracks, dash_tracks], ids=["hls.js", "dash.js"])
+def test_the_player_switches_to_the_other_language(package: Path, player) -> None:
+    report: PlayerReport = player(package)
+    assert report.played(PLAY_SECONDS), report
+    assert report.switched, report  # to the second track, and it kept playing
+
+
+@pytest.fixture(scope="module")
+def preset_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    work = tmp_path_factory.mktemp("preset")
+    outcome = run_local(two_tracks(work), work)
+    assert outcome.error is None, outcome.error
+    return outcome.out / "cmaf"
+
+
+@pytest.mark.parametrize("player", [hls_tracks, dash_tracks], ids=["hls.js", "dash.js"])
+def test_a_preset_jobs_package_switches_language_too(preset_package: Path, player) -> None:
+    report: PlayerReport = player(preset_package)
+    assert report.played(PLAY_SECONDS), report
+    assert two_letters(report.audio_languages) == ["en", "es"], report.audio
+    assert report.switched, report

@@ -12,7 +12,7 @@ import m3u8
 import pytest
 from pydantic import ValidationError
 
-from core.audio_manifests import AudioLabel, AudioSet
+from core.audio_manifests import AudioLabel, AudioSet, shared_bandwidths
 from core.audio_tracks import kept_tracks, plan_audio, select_tracks
 from core.errors import InvalidMessage, UnsupportedCodec, UnsupportedMedia
 from core.jobs import resolve_preset
@@ -288,3 +288,11 @@ def test_pairing_the_audio_groups_keeps_a_variants_subtitles():
         ("aac-5.1", "subs"),
     ]
     assert 'SUBTITLES="subs"' in finished.dumps().split("#EXT-X-STREAM-INF:")[2]
+
+
+def test_every_language_of_one_rendition_states_the_largest_bandwidth_of_them() -> None:
+    peaks = {"0": 800_000, "1": 130_313, "2": 130_307, "3": 390_000, "4": 130_900}
+    groups = {"1": "aac-128k", "2": "aac-128k", "3": "aac-5.1", "4": "aac-128k"}
+    assert shared_bandwidths(peaks, groups) == {
+        "0": 800_000, "1": 130_900, "2": 130_900, "3": 390_000, "4": 130_900,
+    }  # fmt: skip
