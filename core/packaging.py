@@ -95,11 +95,13 @@ class StreamingPackager:
         """``guard``: the upload's input flags; ``limits``: each ffmpeg process's, for the
         tier ``choice`` names."""
         source, out = PurePosixPath(jobdir.source), PurePosixPath(jobdir.out)
-        with timer.phase("loudness"):  # the preset's target, if any: measured first
-            # the first track the ladder keeps: its renditions are the ones normalized
-            first = next(iter(kept_tracks(preset, probe)), None)
-            loud = await measure_source(self._media, preset.loudness, probe, source,
-                                        jobdir.root, guard, timeout, limits, first)  # fmt: skip
+        loud = None
+        if preset.loudness is not None:  # the preset's target: measured first (a phase then)
+            with timer.phase("loudness"):
+                # the first track the ladder keeps: its renditions are the ones normalized
+                first = next(iter(kept_tracks(preset, probe)), None)
+                loud = await measure_source(self._media, preset.loudness, probe, source,
+                                            jobdir.root, guard, timeout, limits, first)  # fmt: skip
         normalizer = loud.filters if loud else ()
         plan = plan_streaming(preset, probe, source, out, choice, guard, normalizer)
         await self._files.make_dirs(jobdir.out, plan.directories)

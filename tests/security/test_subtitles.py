@@ -119,8 +119,10 @@ def test_a_hostile_file_is_refused_before_the_pass(name: str, clip: Path, tmp_pa
     assert not (outcome.out / "encode").exists() or not any((outcome.out / "encode").iterdir())
     assert SECRET not in message
     assert str(tmp_path) not in message
-    # every child (ffprobe, ffmpeg) stayed small: the caps hold, whatever the file says
-    assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss < max(before, 512 * 1024)
+    # every child (ffprobe, ffmpeg) stayed small: the caps hold, whatever the file says. The
+    # kernel keeps the largest of all this process's children, so after a larger one (an
+    # earlier test's encode) only a child larger still would show
+    assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss <= max(before, 512 * 1024)
 
 
 def test_a_hostile_ass_is_burnt_without_its_fonts_files_or_urls(clip: Path, tmp_path: Path) -> None:
