@@ -70,16 +70,26 @@ def select_tracks(
                 f"audio_tracks.tracks: track {missing[0]} asked for; "
                 f"the input has {len(tracks)} audio tracks"
             )
-        return tuple(t for t in tracks if t.track in selection.tracks)
+        chosen = tuple(t for t in tracks if t.track in selection.tracks)
+        if silent := [t for t in chosen if not _readable(t) and t.track != 0]:
+            raise UnsupportedMedia(
+                f"audio_tracks.tracks: track {silent[0].track} has no sound format ffprobe "
+                "can read (an empty stream)"
+            )
+        return chosen
     # beside the first, a track ffprobe found no sound format in (an empty broadcast
     # stream) is left out: it would hold the whole pass back waiting for its first frame
-    readable = [t for i, t in enumerate(tracks) if i == 0 or (t.channels and t.sample_rate)]
+    readable = [t for i, t in enumerate(tracks) if i == 0 or _readable(t)]
     if selection.languages is not None:
         kept = tuple(t for t in readable if t.language in selection.languages)
         if tracks and not kept:
             raise UnsupportedMedia("audio_tracks.languages: no audio track of those languages")
         return kept[:MAX_TRACKS]
     return tuple(readable[:MAX_TRACKS])
+
+
+def _readable(track: AudioStream) -> bool:
+    return bool(track.channels and track.sample_rate)
 
 
 def plan_audio(

@@ -95,6 +95,15 @@ def test_a_track_without_a_sound_format_is_left_out_unless_it_is_the_only_one():
     assert select_tracks(AudioSelection(), (empty,)) == (empty,)
 
 
+def test_a_track_without_a_sound_format_chosen_by_number_is_refused_not_waited_on():
+    first, second, third = three_tracks().audio_tracks
+    empty = AudioStream("ac3", 0, 0, index=4, track=3, language="eng")
+    with pytest.raises(UnsupportedMedia, match=r"audio_tracks\.tracks: track 3 has no sound"):
+        select_tracks(AudioSelection(tracks=(0, 3)), (first, second, third, empty))
+    only = AudioStream("ac3", 0, 0, index=1, track=0)
+    assert select_tracks(AudioSelection(tracks=(0,)), (only,)) == (only,)  # the first: as ever
+
+
 def test_a_selection_the_input_cannot_meet_is_refused_permanently():
     tracks = three_tracks().audio_tracks
     with pytest.raises(UnsupportedMedia, match=r"audio_tracks\.tracks: track 5"):
