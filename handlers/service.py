@@ -39,14 +39,15 @@ class LocalStack:
 async def run_worker(
     settings: Settings, concurrency: int | None, on_outcome: OnOutcome | None = None
 ) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    # first thing: a stop during the sweep below or the accelerator probe is a clean exit
+    for sig in (signal.SIGTERM, signal.SIGINT):  # ECS sends SIGTERM: finish running jobs first
+        loop.add_signal_handler(sig, stop.set)
     use_tools(settings.tools())
     # Job dirs of a killed worker (kill -9, OOM, a spot reclaim) are never cleaned by it.
     swept = await asyncio.to_thread(workspace(settings).sweep)
     log.info("workspace.swept", removed=len(swept), names=[p.name for p in swept])
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):  # ECS sends SIGTERM: finish running jobs first
-        loop.add_signal_handler(sig, stop.set)
     async with open_runtime(settings) as runtime, AsyncExitStack() as scope:
         if runtime.accel is not None and settings.accel != "cpu":
             await runtime.accel.refresh()  # measured before the first job, logged once

@@ -52,12 +52,22 @@ class WorkerProcess:
         self.proc.wait(10)
 
     def terminate(self, timeout: float = 60) -> tuple[int, float]:
-        """SIGTERM, as ECS sends it: (exit code, seconds it took to exit)."""
+        """SIGTERM, as ECS sends it: (exit code, seconds it took to exit). A worker started a
+        moment ago is let reach its loop first: a signal before Python has set its handler
+        ends the process at once (-15), which is not the drain a stop is meant to test."""
+        self._wait_started(min(timeout, 30.0))
         began = time.monotonic()
         if self.alive():
             self.proc.send_signal(signal.SIGTERM)
         code = self.proc.wait(timeout)
         return code, time.monotonic() - began
+
+    def _wait_started(self, limit: float) -> None:
+        deadline = time.monotonic() + limit
+        while self.alive() and time.monotonic() < deadline:
+            if any(line.get("event") == "worker.started" for line in self.log()):
+                return
+            time.sleep(0.1)
 
     def peak_rss_kib(self) -> int:
         """The worker's own peak resident memory so far (its children not included)."""
