@@ -21,13 +21,13 @@ from core.encoders import encoder_reserve_mib
 from core.errors import InvalidMessage, UnsupportedMedia
 from core.frames import FramePath
 from core.hardening import SOURCE_GUARD, InputGuard
-from core.loudness import LoudnessMeasure, normalize
-from core.loudness_pass import job_loudness, ladder_loudness
+from core.loudness import LoudnessMeasure, normalize, track_instance
+from core.loudness_pass import job_loudness, ladder_loudness, sound_track
 from core.plan import GLOBAL_FLAGS, LOGGED_FLAGS, TranscodePlan
 from core.presets import Mp4Preset, StepsPreset, StreamingPreset
-from core.probe import ProbeResult
+from core.probe import AudioStream, ProbeResult
 from core.renditions import StreamingPlan
-from core.stage import CHAIN_PIX_FMT, Attached, Branch, Chain, shaped_probe
+from core.stage import CHAIN_PIX_FMT, Attached, Branch, Chain, branch_tag, shaped_probe
 from core.step_branches import frame_times, frames_branch, preview_branch, scenes_branch
 from core.step_outputs import (
     MAX_FRAMES,
@@ -41,7 +41,7 @@ from core.step_outputs import (
     step_folders,
 )
 from core.step_tracks import ladder_tracks, track_splits, wanted_tracks
-from core.steps import Trim
+from core.steps import Loudness, Trim
 from core.transforms import TransformStep, compile_transforms
 
 # Filters only the CPU has: a chain with any of them keeps its frames in system memory.
@@ -98,10 +98,10 @@ def compile_steps(
     preset: StepsPreset, probe: ProbeResult, source: PurePosixPath, out: PurePosixPath,
     attached: Mapping[str, Attached], choice: TierChoice = CPU_ONLY,
     guard: InputGuard = SOURCE_GUARD, font: str | None = None,
-    loudness: LoudnessMeasure | None = None,
+    loudness: Mapping[int, LoudnessMeasure] | None = None,
 ) -> StepsPlan:  # fmt: skip
     """The main pass of ``preset``'s steps over ``probe``'s file at ``source``; ``loudness``:
-    what the loudness step's measuring pass found (:mod:`core.loudness_pass`)."""
+    what the measuring pass found, by audio track (:mod:`core.loudness_pass`)."""
     transforms = [s for s in preset.steps if isinstance(s, TransformStep)]
     cpu_steps = tuple(
         f"steps[{i}] {s.op}: {_CPU_OPS[s.op]} runs on CPU frames"
@@ -112,11 +112,13 @@ def compile_steps(
         choice = CPU_ONLY  # sound alone: nothing for a GPU to do
     decode = _decode_args(choice, probe)
     chain = compile_transforms(transforms, probe, source, attached, guard, decode, font=font,
-                               loudness=loudness, tracks=wanted_tracks(preset, probe))  # fmt: skip
+                               loudness=(loudness or {}).get(sound_track(probe)),
+                               tracks=wanted_tracks(preset, probe))  # fmt: skip
     targets, branches = _targets(preset, probe, chain, out, choice, loudness)
     logged = loudness is not None and any(
-        normalize(s, loudness)
+        normalize(s, measured)
         for s in (*job_loudness(preset), *(step for _, step in ladder_loudness(preset)))
+        for measured in loudness.values()
     )
     flags = LOGGED_FLAGS if logged else GLOBAL_FLAGS
     argv = ("ffmpeg", *flags, *chain.inputs, *_filters(chain, branches),
@@ -139,7 +141,7 @@ def compile_steps(
 
 def _targets(
     preset: StepsPreset, probe: ProbeResult, chain: Chain, out: PurePosixPath,
-    choice: TierChoice, loudness: LoudnessMeasure | None,
+    choice: TierChoice, loudness: Mapping[int, LoudnessMeasure] | None,
 ) -> tuple[list[StepTarget], dict[int, Branch]]:  # fmt: skip
     """Every output step's target and branch (by step index), and a first keyframe trim's
     stream copy; the job's frame pictures held to their cap."""
@@ -178,11 +180,11 @@ def _filters(chain: Chain, branches: Mapping[int, Branch]) -> tuple[str, ...]:
 
 def _output(
     preset: StepsPreset, step: OutputStep, index: int, folder: str, chain: Chain,
-    out: PurePosixPath, choice: TierChoice, loudness: LoudnessMeasure | None,
+    out: PurePosixPath, choice: TierChoice, loudness: Mapping[int, LoudnessMeasure] | None,
     probe: ProbeResult,
 ) -> tuple[StepTarget, Branch | None]:  # fmt: skip
     """One output step's branch, its labels ``[vN]``/``[aN]`` and internal labels ``sN``."""
-    shape, tag, video = chain.shape, f"s{index}", _label(index, "v")
+    shape, tag, video = chain.shape, branch_tag(index), _label(index, "v")
     if isinstance(step, Encode):
         return _encode(preset, step, index, folder, chain, out, choice, loudness, probe)
     if isinstance(step, Frames):
@@ -204,14 +206,14 @@ def _output(
 
 def _encode(
     preset: StepsPreset, step: Encode, index: int, folder: str, chain: Chain,
-    out: PurePosixPath, choice: TierChoice, loudness: LoudnessMeasure | None,
+    out: PurePosixPath, choice: TierChoice, loudness: Mapping[int, LoudnessMeasure] | None,
     probe: ProbeResult,
 ) -> tuple[StepTarget, Branch]:  # fmt: skip
     spec = preset.encodes[step.preset]
     shaped = shaped_probe(chain.shape)
     video = _label(index, "v") if chain.shape.has_video else None
     audio = _label(index, "a") if chain.shape.has_audio else None
-    tag = f"s{index}"
+    tag = branch_tag(index)
     if isinstance(spec, Mp4Preset):
         if shaped.video is None or video is None:
             raise UnsupportedMedia(
@@ -230,13 +232,32 @@ def _encode(
         else FramePath(AccelTier.CPU, 0, False, False, pix)  # unused: no picture to encode
     )
     # the preset's loudness target, met in its own audio chain (unless a loudness step sets
-    # the job's sound): measured on the chain's sound (core.loudness_pass)
+    # the job's sound): each track measured as the chain leaves it (core.loudness_pass)
     target = spec.loudness.step() if spec.loudness and not job_loudness(preset) else None
-    normalizer = tuple(normalize(target, loudness)) if target else ()
     tracks, labels = ladder_tracks(spec, probe, chain, str(audio), index)
+    normalizers = _normalizers(target, loudness, tracks, shaped, probe, tag) if target else {}
     branch, package = streaming_branch(spec, shaped, out, folder, rungs, video, audio, tag,
-                                       normalizer, tracks, labels)  # fmt: skip
+                                       normalizers, tracks, labels)  # fmt: skip
     return StepTarget(index, step, folder, package=package), branch
+
+
+def _normalizers(
+    target: Loudness, measured: Mapping[int, LoudnessMeasure] | None,
+    tracks: tuple[AudioStream, ...], shaped: ProbeResult, probe: ProbeResult, tag: str,
+) -> dict[int, tuple[str, ...]]:  # fmt: skip
+    """A ladder's normalizer of each track, by the number its renditions carry: each track
+    it packages, or its one sound (measured as the input's first track). A loudnorm named
+    by the track and the ladder's ``tag`` prints that track's figures in the log."""
+    if tracks:
+        numbers = {t.track: t.track for t in tracks}
+    elif shaped.audio is not None:
+        numbers = {shaped.audio.track: sound_track(probe)}
+    else:
+        return {}
+    return {
+        own: tuple(normalize(target, (measured or {}).get(n), track_instance(n, tag)))
+        for own, n in numbers.items()
+    }
 
 
 # Codecs an MP4 holds; a cut of anything else is copied into Matroska, which holds them all.

@@ -15,6 +15,7 @@ in system memory, uploaded once per branch, and the pictures are copied back out
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import PurePosixPath
 
 from core.frames import FramePath
@@ -40,15 +41,17 @@ def mp4_branch(
 def streaming_branch(
     preset: StreamingPreset, probe: ProbeResult, out: PurePosixPath, folder: str,
     frames: FramePath, video: str | None, audio: str | None, tag: str,
-    loudness: tuple[str, ...] = (), tracks: tuple[AudioStream, ...] = (),
+    loudness: Mapping[int, tuple[str, ...]] | None = None,
+    tracks: tuple[AudioStream, ...] = (),
     labels: tuple[str, ...] = (),
 ) -> tuple[Branch, StreamingPlan]:  # fmt: skip
     """A ladder's package, thumbnails and storyboard tiles under ``out/folder``; the plan's
     paths are relative to ``out/folder`` (finish it with a JobDir whose ``out`` is that),
     its argv empty. An audio-only preset, or no ``video``, takes no picture. ``loudness``:
-    the preset's normalizer, before its audio renditions' split. ``tracks``: the audio
-    tracks it packages, from ``labels`` (the first is ``audio``); none: ``audio`` alone."""
-    source = LadderSource(video, audio, tag, loudness, tracks, labels)
+    the preset's normalizer of each track (by number), before its renditions' split.
+    ``tracks``: the audio tracks it packages, from ``labels`` (the first is ``audio``);
+    none: ``audio`` alone."""
+    source = LadderSource(video, audio, tag, loudness or {}, tracks, labels)
     graph, args, plan = ladder_encode(preset, probe, out / folder, frames, source)
     dirs = (folder, *(f"{folder}/{d}" for d in plan.directories))
     branch = Branch(

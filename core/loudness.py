@@ -9,6 +9,10 @@ range fits the target, which we widen to the measured one so that it always does
 it normalizes dynamically (a gain that follows the programme, and a true-peak limiter).
 The main pass's ``loudnorm`` prints its figures too (its own measure of what it made, and
 the mode it ran in): the report takes the output's figures and the mode from there.
+
+Several audio tracks are measured and normalized each on its own, in the same passes: every
+``loudnorm`` is a named instance (``loudnorm@t1``: track 1), and ffmpeg prefixes each one's
+figures with its name (:func:`parse_named`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -29,6 +34,11 @@ SILENT_LUFS = -70.0  # R128's absolute gate: nothing louder, nothing to normaliz
 # ffmpeg's "unset" values for a measured figure: given one, it will not normalize linearly
 _UNSET_THRESH = -70.0
 _JSON = re.compile(r"\{[^{}]*\"input_i\"[^{}]*\}")
+# a named instance's figures: "[loudnorm@t1 @ 0x55d0c1] " then the JSON block
+_NAMED = re.compile(r"\[loudnorm@(\w+) @ [^\]]*\]\s*(\{[^{}]*\"input_i\"[^{}]*\})")
+
+# the loudness step's normalizer in a steps job's chain (a ladder's: track_instance)
+STEP_INSTANCE = "step"
 
 LoudnessMode = Literal["linear", "dynamic", "measure", "unchanged"]
 
@@ -55,6 +65,17 @@ class LoudnessFigures(BaseModel):
     lra: float | None = Field(description="loudness range, LU")
 
 
+class TrackLoudness(BaseModel):
+    """One audio track's loudness, where a ladder keeps several (each normalized alone)."""
+
+    track: int = Field(ge=0, description="the input's audio track, counted from 0")
+    language: str | None = None
+    mode: LoudnessMode
+    gain_db: float | None = Field(default=None, description="the linear gain applied")
+    input: LoudnessFigures
+    output: LoudnessFigures | None = None
+
+
 class LoudnessReport(BaseModel):
     """What a loudness step measured, and what it did."""
 
@@ -72,6 +93,11 @@ class LoudnessReport(BaseModel):
         description="the sound the outputs were made from, as the normalizing filter "
         "measured it; none when unchanged",
     )
+    tracks: list[TrackLoudness] = Field(
+        default_factory=list,
+        description="every audio track's own figures, where a ladder keeps several (the "
+        "figures above are the first's); empty for one track",
+    )
 
 
 def parse_loudnorm(log: str) -> LoudnessMeasure:
@@ -79,8 +105,22 @@ def parse_loudnorm(log: str) -> LoudnessMeasure:
     found = _JSON.findall(log)
     if not found:
         raise TranscodeFailed("the loudness measuring pass printed no figures")
+    return _measure(found[-1])
+
+
+def parse_named(log: str) -> dict[str, LoudnessMeasure]:
+    """Each named ``loudnorm`` instance's figures in ffmpeg's log, by its name."""
+    return {name: _measure(block) for name, block in _NAMED.findall(log)}
+
+
+def track_instance(track: int, tag: str = "") -> str:
+    """The name of the ``loudnorm`` of audio track ``track`` (``tag``: its ladder's)."""
+    return f"{tag}t{track}"
+
+
+def _measure(block: str) -> LoudnessMeasure:
     try:
-        doc = json.loads(found[-1])
+        doc = json.loads(block)
         return LoudnessMeasure(
             input_i=float(doc["input_i"]), input_tp=float(doc["input_tp"]),
             input_lra=float(doc["input_lra"]), input_thresh=float(doc["input_thresh"]),
@@ -92,19 +132,18 @@ def parse_loudnorm(log: str) -> LoudnessMeasure:
         raise TranscodeFailed("the loudness measuring pass printed unreadable figures") from exc
 
 
-def measure_filter(step: Loudness) -> str:
-    """The measuring pass's filter: loudnorm to the step's targets, its figures printed."""
-    return (
-        f"loudnorm=I={_num(step.target_lufs)}:TP={_num(step.true_peak_db)}:"
-        f"LRA={_num(step.lra)}:print_format=json"
-    )
+def measure_filter(step: Loudness, name: str = "") -> str:
+    """The measuring pass's filter: loudnorm to the step's targets, its figures printed
+    (``name``: the instance's, :func:`track_instance`)."""
+    return f"{_target(step, step.lra, name)}:print_format=json"
 
 
-def normalize(step: Loudness, measured: LoudnessMeasure | None) -> list[str]:
+def normalize(step: Loudness, measured: LoudnessMeasure | None, name: str = "") -> list[str]:
     """The main pass's filters for ``step`` (none: the sound stays as it is). ``measured``
-    None: a plan drawn before measuring (``ffapi plan``): loudnorm's one-pass form."""
+    None: a plan drawn before measuring (``ffapi plan``): loudnorm's one-pass form.
+    ``name``: the instance's, whose figures the log will show under it."""
     if measured is None:
-        return [_target(step, step.lra), "aresample=48000"]
+        return [_target(step, step.lra, name), "aresample=48000"]
     if not _changes(step, measured):
         return []
     i, tp = _fixed(measured.input_i, -99.0, 0.0), _fixed(measured.input_tp, -99.0, 99.0)
@@ -114,7 +153,7 @@ def normalize(step: Loudness, measured: LoudnessMeasure | None) -> list[str]:
     wide = max(step.lra, float(lra))  # the range kept as it is: a gain does not change it
     linear = _linear_holds(step, i, tp, lra, thresh, wide)
     filt = (
-        f"{_target(step, wide if linear else step.lra)}:measured_I={i}:measured_TP={tp}:"
+        f"{_target(step, wide if linear else step.lra, name)}:measured_I={i}:measured_TP={tp}:"
         f"measured_LRA={lra}:measured_thresh={thresh}:offset={offset}:linear=true:"
         "print_format=json"
     )
@@ -158,12 +197,32 @@ def loudness_report(
     )  # fmt: skip
 
 
+def tracks_report(
+    step: Loudness, measured: Mapping[int, LoudnessMeasure],
+    made: Mapping[int, LoudnessMeasure], languages: Mapping[int, str | None],
+) -> LoudnessReport:  # fmt: skip
+    """The report of the tracks ``measured`` (by track number, the first first), each
+    normalized alone (``made``: what each one's normalizer printed, where one ran): the
+    first track's figures at the top, and every track's in ``tracks`` when there are several."""
+    reports = {t: loudness_report(step, m, made.get(t)) for t, m in measured.items()}
+    first = next(iter(reports.values()))
+    if len(reports) < 2:
+        return first
+    tracks = [
+        TrackLoudness(track=t, language=languages.get(t), mode=r.mode, gain_db=r.gain_db,
+                      input=r.input, output=r.output)
+        for t, r in reports.items()
+    ]  # fmt: skip
+    return first.model_copy(update={"tracks": tracks})
+
+
 def _figures(i: float, tp: float, lra: float) -> LoudnessFigures:
     return LoudnessFigures(integrated_lufs=_finite(i), true_peak_db=_finite(tp), lra=_finite(lra))
 
 
-def _target(step: Loudness, lra: float) -> str:
-    return f"loudnorm=I={_num(step.target_lufs)}:TP={_num(step.true_peak_db)}:LRA={_num(lra)}"
+def _target(step: Loudness, lra: float, name: str = "") -> str:
+    instance = f"loudnorm@{name}" if name else "loudnorm"
+    return f"{instance}=I={_num(step.target_lufs)}:TP={_num(step.true_peak_db)}:LRA={_num(lra)}"
 
 
 def _fixed(value: float, low: float, high: float) -> str:

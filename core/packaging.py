@@ -98,16 +98,16 @@ class StreamingPackager:
         loud = None
         if preset.loudness is not None:  # the preset's target: measured first (a phase then)
             with timer.phase("loudness"):
-                # the first track the ladder keeps: its renditions are the ones normalized
-                first = next(iter(kept_tracks(preset, probe)), None)
+                # every track the ladder keeps, each normalized alone
+                kept = kept_tracks(preset, probe)
                 loud = await measure_source(self._media, preset.loudness, probe, source,
-                                            jobdir.root, guard, timeout, limits, first)  # fmt: skip
-        normalizer = loud.filters if loud else ()
-        plan = plan_streaming(preset, probe, source, out, choice, guard, normalizer)
+                                            jobdir.root, guard, timeout, limits, kept)  # fmt: skip
+        normalizers = loud.filters if loud else {}
+        plan = plan_streaming(preset, probe, source, out, choice, guard, normalizers)
         await self._files.make_dirs(jobdir.out, plan.directories)
         with timer.phase("encode"):
-            # the same run either way; measure() hands back the log (the normalizer's figures)
-            ffmpeg = self._media.measure if normalizer else self._media.transcode
+            # the same run either way; measure() hands back the log (the normalizers' figures)
+            ffmpeg = self._media.measure if loud and loud.logged else self._media.transcode
             log = await ffmpeg(plan.argv, jobdir.root, timeout, progress, plan.limits(limits))
         package = await self.finish(plan, probe, jobdir, timeout, timer, limits)
         return replace(package, loudness=loud.report(log or "")) if loud else package

@@ -14,6 +14,7 @@ Every number in the graph comes from the preset or the probe; no message text re
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 
@@ -116,7 +117,8 @@ class LadderSource:
     video: str | None
     audio: str | None
     tag: str = ""
-    loudness: tuple[str, ...] = ()  # the normalizer, once before the audio renditions' split
+    # each track's normalizer (by track number), once before its renditions' split
+    loudness: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
     tracks: tuple[AudioStream, ...] = ()
     labels: tuple[str, ...] = ()  # each track's, beside ``tracks``
 
@@ -124,10 +126,11 @@ class LadderSource:
 def plan_streaming(
     preset: StreamingPreset, probe: ProbeResult, source: PurePosixPath, out: PurePosixPath,
     choice: TierChoice = CPU_ONLY, guard: InputGuard = SOURCE_GUARD,
-    loudness: tuple[str, ...] = (),
+    loudness: Mapping[int, tuple[str, ...]] | None = None,
 ) -> StreamingPlan:  # fmt: skip
-    """``guard``: the hardened input flags, with the demuxer ffprobe found. ``loudness``: the
-    normalizer's filters (:func:`core.loudness.normalize`); its figures are in the log."""
+    """``guard``: the hardened input flags, with the demuxer ffprobe found. ``loudness``:
+    each kept track's normalizer, by track number (:func:`core.loudness.normalize`); their
+    figures are in the log."""
     video = probe.video if preset.ladder else None
     if video is None:
         choice = CPU_ONLY  # audio alone: nothing for a GPU to do
@@ -138,11 +141,12 @@ def plan_streaming(
     labels = LadderSource(
         f"[0:{video.index}]" if video else None,
         f"[0:{tracks[0].index}]" if tracks else None,
-        loudness=loudness,
+        loudness=loudness or {},
         tracks=tracks,
     )
     graph, args, plan = ladder_encode(preset, probe, out, frames, labels)
-    flags = LOGGED_FLAGS if loudness else GLOBAL_FLAGS  # the normalizer's figures: the log
+    logged = loudness and any(loudness.values())
+    flags = LOGGED_FLAGS if logged else GLOBAL_FLAGS  # the normalizers' figures: the log
     argv = [
         "ffmpeg", *flags, *guard.flags(guard.demuxer(probe.format_name)),
         *(frames.input_args if frames else ()), "-i", f"file:{source}",
@@ -239,9 +243,7 @@ def _add_audio(
         sources = {t.track: label for t, label in zip(source.tracks, labels, strict=True)}
     else:
         sources = {outs[0].track: str(source.audio)}
-    # the normalizer on the track it measured: the first the ladder keeps
-    measured = {source.tracks[0].track if source.tracks else outs[0].track: source.loudness}
-    added = audio_args(sources, outs, ends, source.tag, measured if source.loudness else {})
+    added = audio_args(sources, outs, ends, source.tag, source.loudness)
     parts.graph += added.graph
     parts.maps += added.maps
     parts.codecs += added.codecs

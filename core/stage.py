@@ -81,6 +81,12 @@ class Chain:
         return (*((AUDIO_OUT,) if self.shape.has_audio else ()), *(t for _, t in self.tracks))
 
 
+def branch_tag(index: int) -> str:
+    """What every graph label (and named filter) of output step ``index``'s branch starts
+    with: several branches live in one graph."""
+    return f"s{index}"
+
+
 @dataclass(frozen=True, slots=True)
 class Branch:
     """One output step's part of a pass."""

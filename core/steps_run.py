@@ -23,8 +23,8 @@ from core.errors import FfapiError, InputTooLong, InvalidMedia
 from core.fallback import TierRun, run_on_tiers
 from core.jobs import OutputFile
 from core.limits import PipelineLimits
-from core.loudness import LoudnessMeasure, LoudnessReport, loudness_report, parse_loudnorm
-from core.loudness_pass import MeasurePass, ladder_loudness, plan_measure, run_measure
+from core.loudness import LoudnessMeasure, LoudnessReport, parse_named
+from core.loudness_pass import MeasurePass, plan_measure, run_measure, steps_report
 from core.models import OutputLocation, S3ObjectRef, step_objects
 from core.overlays import image_guard
 from core.packaging import Package, StreamingPackager
@@ -162,7 +162,8 @@ class StepsRunner:
 
         source, guard = PurePosixPath(jobdir.source), self._limits.media.guard
         measuring = plan_measure(preset, probe, source, attached, guard)
-        measured: list[LoudnessMeasure] = []  # once, whichever tier runs the main pass
+        # by audio track; once, whichever tier runs the main pass
+        measured: list[dict[int, LoudnessMeasure]] = []
 
         async def attempt(choice: TierChoice) -> StepsRun:
             def planned() -> StepsPlan:
@@ -185,7 +186,8 @@ class StepsRunner:
                 plan = planned()
             run = await self._main(plan, jobdir, out, job_id, timer, passes, tracks)
             if measuring is not None:
-                run.loudness = _loudness(preset, measuring, measured[0], run)
+                named = parse_named(run.log) if plan.logged else {}
+                run.loudness = steps_report(preset, measuring, measured[0], named, probe)
             if plan.quality is not None:
                 with timer.phase("quality"):
                     run.quality = await self._quality(run, jobdir, passes)
@@ -228,7 +230,7 @@ class StepsRunner:
 
     async def _measure(
         self, measuring: MeasurePass, jobdir: JobDir, passes: PassProgress
-    ) -> LoudnessMeasure:
+    ) -> dict[int, LoudnessMeasure]:
         limits = self._limits.resources.for_tier(AccelTier.CPU)
         return await run_measure(
             self._media, measuring, jobdir.root, self._limits.transcode_timeout,
@@ -363,18 +365,6 @@ def planned_quality(
     body = quality_argv(chain.inputs, chain.graph, chain.video, [r for r, _ in refs], width,
                         height, str(joined), chain.sounds)  # fmt: skip
     return ("ffmpeg", *GLOBAL_FLAGS, *body)
-
-
-def _loudness(
-    preset: StepsPreset, measuring: MeasurePass, measured: LoudnessMeasure, run: StepsRun
-) -> tuple[tuple[int, ...], LoudnessReport]:
-    """The loudness report (the output's figures and the mode as the main pass's normalizer
-    printed them), and the steps it belongs to: the loudness step, or each ladder's encode
-    that asked for the target."""
-    made = parse_loudnorm(run.log) if run.plan.logged else None
-    report = loudness_report(measuring.step, measured, made)
-    ladders = tuple(i for i, _ in ladder_loudness(preset))
-    return ladders or (measuring.index,), report
 
 
 def _joined_name(target: StepTarget, rung: str) -> str:

@@ -18,7 +18,7 @@ from core.chain_pass import Pass, Track, even, refuse, seconds
 from core.concat_steps import append_clips
 from core.frames import TONEMAP, deinterlace
 from core.hardening import InputGuard
-from core.loudness import LoudnessMeasure, normalize
+from core.loudness import STEP_INSTANCE, LoudnessMeasure, normalize
 from core.overlays import burn_subtitles, draw_overlay, draw_text
 from core.probe import AudioStream, ProbeResult
 from core.sound_steps import mix, replace_audio
@@ -95,7 +95,7 @@ def compile_transforms(
     seek = _input_seek(steps, source)
     p.add_input([*guard.flags(guard.demuxer(source.format_name)), *decode_args, *seek,
                  "-i", f"file:{source_path}"])  # fmt: skip
-    _condition(p, source, () if sound_only else tracks)
+    _condition(p, source, tracks)
     if seek:
         _seeked(p, steps[0])
     for i, step in enumerate(steps):
@@ -224,7 +224,7 @@ def _apply(
     if isinstance(step, Loudness):
         if p.audio is None:
             refuse(f"steps[{i}] (loudness): the input has no sound to measure")
-        p.af += normalize(step, loudness)
+        p.af += normalize(step, loudness, STEP_INSTANCE)
     elif isinstance(step, Trim):
         _trim(p, i, step)
     elif isinstance(step, Concat):

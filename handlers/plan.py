@@ -17,10 +17,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from core.accel import CPU_ONLY, AccelTier, TierChoice
+from core.audio_tracks import kept_tracks
 from core.errors import InvalidMessage
 from core.hardening import SOURCE_GUARD, InputGuard
 from core.jobs import resolve_preset
-from core.loudness import normalize
+from core.loudness import normalize, track_instance
 from core.models import JobRequest, S3ObjectRef
 from core.plan import plan_mp4
 from core.preflight import check_media
@@ -107,8 +108,11 @@ def describe(
     # a loudness target: shown in loudnorm's one-pass form (the job measures the source
     # first and gives it the figures)
     loud = preset.loudness.step() if preset.loudness and probe.audio else None
-    normalizer = tuple(normalize(loud, None)) if loud else ()
-    plan = plan_streaming(preset, probe, JOB_SOURCE, JOB_OUT, choice, guard, normalizer)
+    normalizers = {}
+    if loud is not None:
+        kept = kept_tracks(preset, probe)
+        normalizers = {t.track: tuple(normalize(loud, None, track_instance(t.track))) for t in kept}
+    plan = plan_streaming(preset, probe, JOB_SOURCE, JOB_OUT, choice, guard, normalizers)
     notes = [*plan.notes, *(["the sound is measured first, then normalized"] if loud else [])]
     decisions = plan.ladder.decisions if plan.ladder else ()
     renditions = [

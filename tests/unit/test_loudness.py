@@ -176,8 +176,10 @@ def test_the_measuring_pass_reads_the_sound_alone_after_the_steps_before_it() ->
     assert "atempo=2" in argv
     assert "[0:0]" not in argv  # no picture decoded: the scale is passed over
     assert "scale=" not in argv
-    assert "loudnorm=I=-23.00:TP=-1.00:LRA=11.00:print_format=json[loud]" in argv
-    assert measuring.argv[-4:] == ("[loud]", "-f", "null", "-")
+    # a named instance: its figures are found by its name (the input's first track's)
+    assert "loudnorm@t0=I=-23.00:TP=-1.00:LRA=11.00:print_format=json[loud0]" in argv
+    assert measuring.argv[-4:] == ("[loud0]", "-f", "null", "-")
+    assert measuring.tracks == (0,)
     assert "-loglevel info" in argv
 
 
@@ -201,8 +203,8 @@ def test_the_main_pass_normalizes_and_prints_its_figures_once_measured() -> None
     unmeasured = compile_steps(listed, PROBE, SOURCE, OUT, ATTACHED)
     assert not unmeasured.logged  # `ffapi plan`: loudnorm's one-pass form, at error level
     graph = unmeasured.main.argv[unmeasured.main.argv.index("-filter_complex") + 1]
-    assert "loudnorm=I=-16.00:TP=-1.00:LRA=11.00,aresample=48000[amain]" in graph
-    done = compile_steps(listed, PROBE, SOURCE, OUT, ATTACHED, loudness=measured())
+    assert "loudnorm@step=I=-16.00:TP=-1.00:LRA=11.00,aresample=48000[amain]" in graph
+    done = compile_steps(listed, PROBE, SOURCE, OUT, ATTACHED, loudness={0: measured()})
     assert done.logged
     assert done.main.argv[1:7] == LOGGED_FLAGS
     graph = done.main.argv[done.main.argv.index("-filter_complex") + 1]
@@ -213,7 +215,7 @@ def test_the_main_pass_normalizes_and_prints_its_figures_once_measured() -> None
 def test_measure_mode_leaves_the_main_pass_as_it_was() -> None:
     listed = steps([{"op": "loudness", "mode": "measure"},
                     {"op": "encode", "preset": "mp4-480p"}])  # fmt: skip
-    done = compile_steps(listed, PROBE, SOURCE, OUT, ATTACHED, loudness=measured())
+    done = compile_steps(listed, PROBE, SOURCE, OUT, ATTACHED, loudness={0: measured()})
     assert not done.logged
     graph = done.main.argv[done.main.argv.index("-filter_complex") + 1]
     assert "[0:1]aresample=48000,aformat=channel_layouts=stereo[amain]" in graph
@@ -224,10 +226,10 @@ def test_a_ladder_normalizes_once_before_its_audio_renditions_split() -> None:
     web = builtin_catalog().presets["web-hls"]
     assert isinstance(web, StreamingPreset)
     two = web.model_copy(update={"audio": (AudioRendition(name="a"), AudioRendition(name="b"))})
-    normalizer = tuple(normalize(STEP, measured()))
-    plan = plan_streaming(two, PROBE, SOURCE, OUT, loudness=normalizer)
+    normalizer = tuple(normalize(STEP, measured(), "t0"))
+    plan = plan_streaming(two, PROBE, SOURCE, OUT, loudness={0: normalizer})
     graph = plan.argv[plan.argv.index("-filter_complex") + 1]
-    assert graph.count("loudnorm=") == 1
+    assert graph.count("loudnorm@t0=") == 1
     (audio,) = [s for s in graph.split(";") if s.startswith("[0:1]")]
     assert audio.startswith("[0:1]aresample=async=1:first_pts=0")
     assert audio.endswith(f",{','.join(normalizer)},asplit=2[a0][a1]")
@@ -257,10 +259,10 @@ def test_a_ladders_target_is_measured_after_every_transform() -> None:
     assert measuring.index == 1
     assert measuring.step.target_lufs == -16.0
     assert "-ss 2.000" in " ".join(measuring.argv)
-    done = compile_steps(job, PROBE, SOURCE, OUT, ATTACHED, loudness=measured())
+    done = compile_steps(job, PROBE, SOURCE, OUT, ATTACHED, loudness={0: measured()})
     graph = done.main.argv[done.main.argv.index("-filter_complex") + 1]
     assert "[amain]asplit=1[out1a]" in graph  # the chain's sound is as it was...
-    assert graph.count("loudnorm=I=-16.00") == 1  # ...and the ladder normalizes its own
+    assert graph.count("loudnorm@s1t0=I=-16.00") == 1  # ...and the ladder normalizes its own
     assert done.logged
 
 
@@ -280,10 +282,10 @@ def test_a_loudness_step_sets_the_sound_over_a_ladders_target() -> None:
     measuring = plan_measure(job, PROBE, SOURCE, ATTACHED, SOURCE_GUARD)
     assert measuring is not None
     assert (measuring.index, measuring.step.target_lufs) == (0, -20.0)
-    done = compile_steps(job, PROBE, SOURCE, OUT, ATTACHED, loudness=measured())
+    done = compile_steps(job, PROBE, SOURCE, OUT, ATTACHED, loudness={0: measured()})
     graph = done.main.argv[done.main.argv.index("-filter_complex") + 1]
-    assert graph.count("loudnorm=") == 1
-    assert "loudnorm=I=-20.00" in graph
+    assert graph.count("loudnorm") == 1
+    assert "loudnorm@step=I=-20.00" in graph
     assert "steps[1]: the loudness step sets the sound; preset loud-0's target is not used" in (
         done.notes
     )
