@@ -43,5 +43,12 @@ def _loudness(report: dict[str, Any]) -> str:
             return "silent"
         return f"{side['integrated_lufs']:.1f} LUFS {side['true_peak_db']:.1f} dBTP"
 
-    shown = f"{report['mode']}: {figures(report['input'])}"
-    return shown + (f" -> {figures(report['output'])}" if report.get("output") else "")
+    def one(side: dict[str, Any]) -> str:
+        shown = f"{side['mode']}: {figures(side['input'])}"
+        return shown + (f" -> {figures(side['output'])}" if side.get("output") else "")
+
+    tracks = report.get("tracks") or []
+    if not tracks:
+        return one(report)
+    # several tracks, each normalized alone: ``eng linear: ...; spa linear: ...``
+    return "; ".join(f"{t.get('language') or 'track ' + str(t['track'])} {one(t)}" for t in tracks)

@@ -54,3 +54,22 @@ def test_a_loudness_step_shows_its_mode_and_figures(capsys: pytest.CaptureFixtur
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].endswith("; linear: -21.8 LUFS -20.8 dBTP -> -16.0 LUFS -15.0 dBTP")
     assert lines[1].endswith("; measure: -21.8 LUFS -20.8 dBTP")
+
+
+def test_a_ladder_of_several_tracks_shows_each_track(capsys: pytest.CaptureFixture[str]) -> None:
+    quiet = {"integrated_lufs": -35.0, "true_peak_db": -31.0, "lra": 0.1}
+    loud = {"integrated_lufs": -8.0, "true_peak_db": -4.0, "lra": 0.1}
+    done = {"integrated_lufs": -16.0, "true_peak_db": -12.0, "lra": 0.0}
+    tracks = [
+        {"track": 0, "language": "eng", "mode": "linear", "input": quiet, "output": done},
+        {"track": 1, "language": None, "mode": "linear", "input": loud, "output": done},
+    ]
+    loudness = {"mode": "linear", "input": quiet, "output": done, "tracks": tracks}
+    print_steps({"outputs": [], "steps": [
+        {"name": "encode", "op": "encode", "preset": "web-hls", "loudness": loudness},
+    ]})  # fmt: skip
+    (line,) = capsys.readouterr().out.splitlines()
+    assert line.endswith(
+        "; eng linear: -35.0 LUFS -31.0 dBTP -> -16.0 LUFS -12.0 dBTP"
+        "; track 1 linear: -8.0 LUFS -4.0 dBTP -> -16.0 LUFS -12.0 dBTP"
+    )
