@@ -38,13 +38,17 @@ def audio_name(step: Audio) -> str:
     return f"audio.{CODECS[step.format].extension}"
 
 
-def audio_branch(step: Audio, out: PurePosixPath, folder: str, sound: str) -> Branch:
+def audio_branch(
+    step: Audio, out: PurePosixPath, folder: str, sound: str, channels: int = 2
+) -> Branch:
+    """``channels``: the chain's sound's (an MP3 holds two: a 5.1 sound is downmixed)."""
     codec = CODECS[step.format]
     rate = step.bitrate_kbps or codec.bitrate_kbps
+    layout = step.channels or (2 if step.format == "mp3" and channels > 2 else None)
     options = [
         "-map", sound, "-c:a", codec.encoder,
         *(["-b:a", f"{rate}k"] if rate is not None else []),
-        *(["-ac", str(step.channels)] if step.channels else []),
+        *(["-ac", str(layout)] if layout else []),
         *(["-ar", str(step.sample_rate)] if step.sample_rate else []),
         *(["-movflags", "+faststart"] if codec.muxer == "ipod" else []),
         "-map_metadata", "-1", "-f", codec.muxer,

@@ -16,7 +16,7 @@ from typing import NoReturn
 
 from core.errors import InvalidMessage
 from core.probe import AudioStream
-from core.stage import CHAIN_SAMPLE_RATE, CaptionFile, Shape
+from core.stage import CHAIN_LAYOUTS, CHAIN_SAMPLE_RATE, CaptionFile, Shape, chain_channels
 
 
 def refuse(message: str) -> NoReturn:
@@ -70,8 +70,8 @@ class Pass:
         return f"[{kind}{self.labels}]"
 
     def sound_format(self, channels: int | None = None) -> list[str]:
-        """48 kHz in the chain's layout (stereo unless the chain is mono)."""
-        layout = "mono" if (channels or self.shape.channels) == 1 else "stereo"
+        """48 kHz in the chain's layout (``channels``: a carried track's own)."""
+        layout = CHAIN_LAYOUTS[chain_channels(channels or self.shape.channels)]
         return [f"aresample={CHAIN_SAMPLE_RATE}", f"aformat=channel_layouts={layout}"]
 
     def sound(self, filters: list[str], first: bool = False) -> None:
@@ -92,7 +92,9 @@ class Pass:
         out = []
         for t in self.tracks:
             target = f"[atrack{t.stream.track}]"
-            self.graph.append(f"{t.label}{','.join(t.af) or 'anull'}{target}")
+            held = self.sound_format(t.stream.channels)[-1]  # its layout, held (as the sound's)
+            af = t.af if t.af[-1:] == [held] else [*t.af, held]
+            self.graph.append(f"{t.label}{','.join(af)}{target}")
             out.append((t.stream, target))
         return tuple(out)
 
@@ -117,7 +119,7 @@ class Pass:
 
     def silence(self, duration: float, channels: int | None = None) -> str:
         """A silent sound of ``duration`` seconds, made in the graph; its label."""
-        layout = "mono" if (channels or self.shape.channels) == 1 else "stereo"
+        layout = CHAIN_LAYOUTS[chain_channels(channels or self.shape.channels)]
         target = self.label("s")
         self.graph.append(f"anullsrc=r={CHAIN_SAMPLE_RATE}:cl={layout}:d={duration:.3f}"
                           f"{target}")  # fmt: skip

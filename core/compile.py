@@ -200,7 +200,9 @@ def _output(
     if isinstance(step, Audio):
         if chain.audio is None:
             raise UnsupportedMedia(f"steps[{index}] (audio): the input has no sound")
-        return StepTarget(index, step, folder), audio_branch(step, out, folder, _label(index, "a"))
+        return StepTarget(index, step, folder), audio_branch(
+            step, out, folder, _label(index, "a"), chain.shape.channels
+        )
     return StepTarget(index, step, folder), None  # quality: a pass of its own, afterwards
 
 

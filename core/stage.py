@@ -21,12 +21,21 @@ VIDEO_OUT = "[vmain]"
 AUDIO_OUT = "[amain]"
 CHAIN_PIX_FMT = "yuv420p"
 CHAIN_SAMPLE_RATE = 48000
+# The layouts the chain keeps a sound in, by channel count; any other count is made stereo.
+# Mono and 5.1 stay as they are: a ladder makes its 5.1 rendition of a 5.1 sound (and its
+# stereo downmix), as a plain job does from the source.
+CHAIN_LAYOUTS = {1: "mono", 2: "stereo", 6: "5.1"}
+
+
+def chain_channels(channels: int) -> int:
+    """How many channels the chain keeps of a sound of ``channels``."""
+    return channels if channels in CHAIN_LAYOUTS else 2
 
 
 @dataclass(frozen=True, slots=True)
 class Shape:
     """The picture and sound after every transform: square pixels, progressive, SDR 8-bit,
-    a constant frame rate; the sound resampled to 48 kHz."""
+    a constant frame rate; the sound resampled to 48 kHz, mono, stereo or 5.1."""
 
     width: int
     height: int

@@ -22,7 +22,15 @@ from core.loudness import STEP_INSTANCE, LoudnessMeasure, normalize
 from core.overlays import burn_subtitles, draw_overlay, draw_text
 from core.probe import AudioStream, ProbeResult
 from core.sound_steps import mix, replace_audio
-from core.stage import AUDIO_OUT, CHAIN_SAMPLE_RATE, VIDEO_OUT, Attached, Chain, Shape
+from core.stage import (
+    AUDIO_OUT,
+    CHAIN_SAMPLE_RATE,
+    VIDEO_OUT,
+    Attached,
+    Chain,
+    Shape,
+    chain_channels,
+)
 from core.steps import (
     Concat,
     Crop,
@@ -112,6 +120,10 @@ def _finish(p: Pass) -> Chain:
     if p.shape.has_video:
         p.emit_video(VIDEO_OUT)
     if p.audio is not None:
+        # the layout held where the outputs split from it: else ffmpeg may settle the whole
+        # split on the one layout an output asks for (an MP3's stereo under a 5.1 ladder)
+        held = p.sound_format()[-1]
+        p.af += [] if p.af[-1:] == [held] else [held]
         p.emit_audio(AUDIO_OUT)
     tracks = p.emit_tracks()
     shape = replace(p.shape, has_audio=p.audio is not None)
@@ -124,7 +136,7 @@ def _finish(p: Pass) -> Chain:
 
 def _track(p: Pass, track: AudioStream) -> Track:
     """Another track of the main input, conditioned as the sound is (in its own layout)."""
-    stream = replace(track, channels=1 if track.channels == 1 else 2,
+    stream = replace(track, channels=chain_channels(track.channels),
                      sample_rate=CHAIN_SAMPLE_RATE)  # fmt: skip
     return Track(stream, f"[0:{track.index}]", p.sound_format(track.channels))
 
@@ -146,7 +158,7 @@ def _condition(p: Pass, source: ProbeResult, tracks: Sequence[AudioStream] = ())
         p.shape = Shape(0, 0, 0.0, source.duration, has_video=False)
     if audio is not None:
         p.audio = f"[0:{audio.index}]"
-        p.shape = replace(p.shape, channels=1 if audio.channels == 1 else 2)
+        p.shape = replace(p.shape, channels=chain_channels(audio.channels))
         p.af += p.sound_format()
         p.tracks = [_track(p, t) for t in tracks if t.track != audio.track]
 

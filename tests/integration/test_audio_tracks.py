@@ -18,6 +18,7 @@ import pytest
 from core.presets import AudioSelection, StreamingPreset, builtin_catalog
 from tests.integration.local_job import AUDIO_ONLY, WEB, Outcome, ffmpeg, run_local
 from tests.integration.steps_job import run_steps
+from tests.integration.test_surround_steps import centre_volume
 
 pytestmark = pytest.mark.integration
 
@@ -187,7 +188,8 @@ def audio_sets(mpd: Path) -> dict[str | None, list[str]]:
 @pytest.mark.parametrize("factor", [1.0, 2.0])
 def test_a_steps_job_keeps_every_track(factor: float, tmp_path: Path) -> None:
     """Trim, a caption (and a speed-up): each track is cut (and sped up, its pitch kept)
-    alike, in the chain's stereo (no 5.1 group)."""
+    alike; the French 5.1 track stays 5.1 through the chain (a 5.1 rendition and its stereo
+    downmix, as a plain job makes)."""
     speed = [{"op": "speed", "factor": factor}] if factor != 1.0 else []
     steps = [{"op": "trim", "start": 0.5, "end": 2.5}, {"op": "text", "text": "FFAPI"},
              *speed, {"op": "encode", "preset": "web-hls"}]  # fmt: skip
@@ -198,12 +200,16 @@ def test_a_steps_job_keeps_every_track(factor: float, tmp_path: Path) -> None:
     audio = [m for m in doc.media if m.type == "AUDIO"]
     assert [(m.language, m.group_id, m.default) for m in audio] == [
         ("eng", "aac-128k", "YES"), ("spa", "aac-128k", "NO"), ("fra", "aac-128k", "NO"),
+        ("fra", "aac-5.1", "NO"),
     ]  # fmt: skip
-    assert audio_sets(cmaf / "manifest.mpd") == {"eng": ["2"], "spa": ["2"], "fra": ["2"]}
-    for media in audio:
-        rendition = joined(cmaf, media.uri, tmp_path / f"{media.language}.mp4")
+    assert audio_sets(cmaf / "manifest.mpd") == {"eng": ["2"], "spa": ["2"], "fra": ["2", "6"]}
+    for n, media in enumerate(audio):
+        rendition = joined(cmaf, media.uri, tmp_path / f"{n}-{media.language}.mp4")
         [stream] = ffprobe(rendition)["streams"]
-        assert (stream["channels"], stream["tags"]["language"]) == (2, media.language)
+        channels = 6 if media.group_id == "aac-5.1" else 2
+        assert (stream["channels"], stream["tags"]["language"]) == (channels, media.language)
+        if channels == 6:  # the track's own 5.1 (its tone in the centre), not stereo spread
+            assert centre_volume(rendition) > -40.0
         assert abs(seconds(rendition) - 2.0 / factor) < 0.1, media.language
         expected = TONES[media.language]
         assert abs(tone_frequency(rendition) - expected) < 0.15 * expected, media.language
@@ -249,18 +255,20 @@ def test_sidecar_subtitles_beside_every_audio_track(tmp_path: Path) -> None:
     assert outcome.error is None, outcome.error
     cmaf = outcome.out / "encode" / "cmaf"
     doc = m3u8.load(str(cmaf / "master.m3u8"))
-    assert sorted(m.language for m in doc.media if m.type == "AUDIO") == ["eng", "fra", "spa"]
+    # the French 5.1 track: a stereo rendition and a 5.1 one (a group of its own)
+    audio = sorted(m.language for m in doc.media if m.type == "AUDIO")
+    assert audio == ["eng", "fra", "fra", "spa"]
     assert sorted(m.language for m in doc.media if m.type == "SUBTITLES") == ["eng", "fra"]
     assert doc.playlists
     assert all(p.stream_info.subtitles == "subs" for p in doc.playlists)
-    assert all(p.stream_info.audio == "aac-128k" for p in doc.playlists)
+    assert {p.stream_info.audio for p in doc.playlists} == {"aac-128k", "aac-5.1"}
     assert sorted(audio_sets(cmaf / "manifest.mpd")) == ["eng", "fra", "spa"]
     root = ET.parse(cmaf / "manifest.mpd").getroot()
     texts = [a.get("lang") for a in root.iter(f"{DASH}AdaptationSet")
              if a.get("contentType") == "text"]  # fmt: skip
     assert sorted(texts) == ["eng", "fra"]
-    for media in (m for m in doc.media if m.type == "AUDIO"):
-        rendition = joined(cmaf, media.uri, tmp_path / f"{media.language}.mp4")
+    for n, media in enumerate(m for m in doc.media if m.type == "AUDIO"):
+        rendition = joined(cmaf, media.uri, tmp_path / f"{n}-{media.language}.mp4")
         expected = TONES[media.language]
         assert abs(tone_frequency(rendition) - expected) < 0.15 * expected, media.language
 

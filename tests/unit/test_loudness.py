@@ -203,13 +203,13 @@ def test_the_main_pass_normalizes_and_prints_its_figures_once_measured() -> None
     unmeasured = compile_steps(listed, PROBE, SOURCE, OUT, ATTACHED)
     assert not unmeasured.logged  # `ffapi plan`: loudnorm's one-pass form, at error level
     graph = unmeasured.main.argv[unmeasured.main.argv.index("-filter_complex") + 1]
-    assert "loudnorm@step=I=-16.00:TP=-1.00:LRA=11.00,aresample=48000[amain]" in graph
+    assert "loudnorm@step=I=-16.00:TP=-1.00:LRA=11.00,aresample=48000,aformat" in graph
     done = compile_steps(listed, PROBE, SOURCE, OUT, ATTACHED, loudness={0: measured()})
     assert done.logged
     assert done.main.argv[1:7] == LOGGED_FLAGS
     graph = done.main.argv[done.main.argv.index("-filter_complex") + 1]
     assert "measured_I=-41.81" in graph
-    assert "linear=true:print_format=json,aresample=48000[amain]" in graph
+    assert "linear=true:print_format=json,aresample=48000,aformat" in graph
 
 
 def test_measure_mode_leaves_the_main_pass_as_it_was() -> None:

@@ -55,8 +55,10 @@ def test_every_track_takes_the_chain_s_track_wise_filters() -> None:
     graph = statements(plan(TRIMMED))
     # the first trim seeks the input (every stream); speed's tempo on every track
     sound = "aresample=48000,aformat=channel_layouts=stereo,atempo=2"
-    assert f"[0:2]{sound}[atrack1]" in graph
-    assert f"[0:3]{sound}[atrack2]" in graph  # the chain's layout: 5.1 downmixed
+    # each track's layout held at its end too, where the ladders split from it
+    assert f"[0:2]{sound},aformat=channel_layouts=stereo[atrack1]" in graph
+    five = "aresample=48000,aformat=channel_layouts=5.1,atempo=2,aformat=channel_layouts=5.1"
+    assert f"[0:3]{five}[atrack2]" in graph  # a 5.1 track stays 5.1
     assert any(s.startswith(f"[0:1]{sound}") for s in graph)
     assert "[atrack1]asplit=1[out3t1]" in graph
     assert "[atrack2]asplit=1[out3t2]" in graph
@@ -86,11 +88,13 @@ def test_the_ladder_maps_each_track_with_its_language() -> None:
     assert audio == [
         ("aac-128k-eng", 0, "eng", 2),
         ("aac-128k-spa", 1, "spa", 2),
-        ("aac-128k-fra", 2, "fra", 2),  # stereo in the chain: no 5.1 made up
+        ("aac-128k-fra", 2, "fra", 2),  # the 5.1 track's stereo downmix...
+        ("aac-5.1-fra", 2, "fra", 6),  # ...and its 5.1, kept 5.1 through the chain
     ]
-    languages = [v for v in option(argv, "-metadata:s:a:0") + option(argv, "-metadata:s:a:1")
-                 + option(argv, "-metadata:s:a:2")]  # fmt: skip
-    assert languages == ["language=eng", "language=spa", "language=fra"]
+    languages = [v for j in range(4) for v in option(argv, f"-metadata:s:a:{j}")]
+    assert languages == ["language=eng", "language=spa", "language=fra", "language=fra"]
+    assert option(argv, "-ac:a:3") == ["6"]
+    assert option(argv, "-ac:a:2") == ["2"]
     graph = statements(compiled)
     assert any(s.startswith("[out3a]aresample=async=1") for s in graph)
     assert any(s.startswith("[out3t1]aresample=async=1") for s in graph)
@@ -123,7 +127,7 @@ def test_a_step_that_builds_one_soundtrack_keeps_the_first_track() -> None:
         assert noted == ([] if carried else [note])
         [encode] = compiled.encodes
         assert encode.package is not None
-        assert len(encode.package.audio) == (3 if carried else 1)
+        assert len(encode.package.audio) == (4 if carried else 1)
 
 
 def test_an_mp4_alone_carries_no_other_track() -> None:

@@ -22,6 +22,8 @@ from core.steps import TransformStep
 from core.transforms import compile_transforms, tempos
 
 STEPS = TypeAdapter(list[TransformStep])
+# the chain's layout, held at its end (transforms._finish)
+HELD = "aformat=channel_layouts=stereo"
 SOURCE = PurePosixPath("/job/input")
 VIDEO = VideoStream(codec="h264", width=1280, height=720, fps=30.0, rotation=0,
                     sample_aspect=Fraction(1), pix_fmt="yuv420p", duration=10.0)  # fmt: skip
@@ -119,7 +121,7 @@ def test_no_sound_anywhere_means_no_amain_unless_an_output_needs_it() -> None:
     assert not any("[amain]" in s for s in c.graph)
     needed = chain([], SILENT, need_audio=True)
     assert "anullsrc=r=48000:cl=stereo:d=10.000[s1]" in needed.graph
-    assert needed.graph[-1] == "[s1]anull[amain]"
+    assert needed.graph[-1] == f"[s1]{HELD}[amain]"
     assert needed.shape.has_audio
 
 
@@ -157,7 +159,7 @@ def test_a_later_trim_cuts_both_streams_in_the_graph() -> None:
     c = chain([{"op": "flip", "direction": "vertical"}, {"op": "trim", "start": 1, "end": 9}])
     assert "-ss" not in c.inputs
     assert video_of(c).endswith(",vflip,trim=start=1.000:end=9.000,setpts=PTS-STARTPTS[vmain]")
-    assert c.graph[-1].endswith(",atrim=start=1.000:end=9.000,asetpts=PTS-STARTPTS[amain]")
+    assert c.graph[-1].endswith(f",atrim=start=1.000:end=9.000,asetpts=PTS-STARTPTS,{HELD}[amain]")
     assert c.shape.duration == 8.0
 
 
@@ -285,10 +287,10 @@ def test_a_portrait_8k_scale_is_allowed() -> None:
 def test_speed_keeps_the_rate_and_the_pitch() -> None:
     c = chain([{"op": "speed", "factor": 2}])
     assert video_of(c).endswith(",setpts=PTS/2,fps=30[vmain]")
-    assert c.graph[-1].endswith(",atempo=2[amain]")
+    assert c.graph[-1].endswith(f",atempo=2,{HELD}[amain]")
     assert c.shape.duration == 5.0
     slow = chain([{"op": "speed", "factor": 0.25}])
-    assert slow.graph[-1].endswith(",atempo=0.5,atempo=0.5[amain]")
+    assert slow.graph[-1].endswith(f",atempo=0.5,atempo=0.5,{HELD}[amain]")
     assert slow.shape.duration == 40.0
 
 
