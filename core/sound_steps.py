@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 
 from core.chain_pass import Pass, refuse
 from core.errors import InvalidMedia
 from core.hardening import InputGuard
-from core.stage import Attached
+from core.stage import Attached, chain_channels
 from core.steps import Mix, MixTrack, ReplaceAudio
 
 # Lowered 10:1 above -40 dBFS RMS of the job's sound (speech at -27 dBFS takes the music down
@@ -31,7 +32,10 @@ def replace_audio(
 ) -> None:
     length = _length(p, i, "replace_audio")
     _drop_sound(p)
-    p.audio, p.af = _sound_input(p, attached[f"steps[{i}].audio"], guard), []
+    obj = attached[f"steps[{i}].audio"]
+    p.audio, p.af = _sound_input(p, obj, guard), []
+    if obj.probe.audio is not None:  # the soundtrack in its own layout (mono, stereo, 5.1)
+        p.shape = replace(p.shape, channels=chain_channels(obj.probe.audio.channels))
     p.af += _fitted(p, step.gain_db, 0.0, length)
 
 

@@ -43,12 +43,16 @@ def centre_volume(path: Path) -> float:
     return float(found.group(1))
 
 
-def test_a_5_1_sound_stays_5_1_through_the_steps(tmp_path: Path) -> None:
-    surround = make(tmp_path, "surround.mp4",
+def surround_clip(tmp_path: Path) -> Path:
+    return make(tmp_path, "surround.mp4",
                     "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=3",
                     "-f", "lavfi", "-i", f"sine=frequency=440:duration=3,{FIVE_ONE}",
                     "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
                     "-c:a", "aac", "-shortest")  # fmt: skip
+
+
+def test_a_5_1_sound_stays_5_1_through_the_steps(tmp_path: Path) -> None:
+    surround = surround_clip(tmp_path)
     clip = make(tmp_path, "stereo.mp4", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=1",
                 "-f", "lavfi", "-i", "sine=frequency=880:duration=1", "-c:v", "libx264",
                 "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-ac", "2",
@@ -91,3 +95,17 @@ def test_a_5_1_sound_stays_5_1_through_the_steps(tmp_path: Path) -> None:
     assert report.output is not None
     assert report.output.integrated_lufs is not None
     assert abs(report.output.integrated_lufs - -20.0) <= 1.0
+
+
+def test_a_replaced_soundtrack_brings_its_own_layout(tmp_path: Path) -> None:
+    """A stereo soundtrack in place of a 5.1 sound: the package is stereo (no 5.1 rendition
+    made up from it)."""
+    music = make(tmp_path, "music.m4a", "-f", "lavfi", "-i", "sine=frequency=200:duration=4",
+                 "-c:a", "aac", "-ac", "2")  # fmt: skip
+    steps = [{"op": "replace_audio", "audio": {"key": "more/music.m4a"}},
+             {"op": "encode", "preset": "web-hls"}]  # fmt: skip
+    outcome = run_steps(surround_clip(tmp_path), tmp_path / "run", steps,
+                        {"more/music.m4a": music})  # fmt: skip
+    assert outcome.error is None, outcome.error
+    master = m3u8.load(str(outcome.out / "encode" / "cmaf" / "master.m3u8"))
+    assert [m.group_id for m in master.media if m.type == "AUDIO"] == ["aac-128k"]
