@@ -1,0 +1,103 @@
+"""The A/53 caption data a video carries, read: whether CEA-608 field 1 carries anything,
+and which CEA-708 services do. Pure: the ``cc_data`` bytes in (as ffmpeg's ``subcc``
+stream hands them over, frame after frame), a summary out.
+
+A triplet is ``marker(5) cc_valid(1) cc_type(2)`` and two bytes; one with ``cc_valid`` 0
+is padding. ``cc_type`` 0/1: a CEA-608 byte pair of field 1/2 (odd parity; 0x80 0x80 is
+padding). 3 starts a DTVCC packet and 2 continues it (CTA-708): the packet's header
+``sequence(2) size_code(6)`` gives its length, header included (``size_code * 2`` bytes,
+0 meaning 128), and its data is service blocks: ``service(3) block_size(5)``, where
+service 7 is followed by ``null(2) extended_service(6)`` (7..63), then ``block_size``
+bytes. A block of service 0 is the null block: the rest of the packet is padding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+FIELD1, FIELD2, DTVCC_DATA, DTVCC_START = 0, 1, 2, 3
+_EXTENDED = 7  # the service number that says an extended one follows
+
+
+@dataclass(frozen=True, slots=True)
+class Triplet:
+    valid: bool
+    kind: int  # cc_type
+    pair: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceBlock:
+    service: int  # 1..63
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class CaptionData:
+    """What a video's caption data holds: CEA-608 field 1 data (CC1/CC2) other than
+    padding, and the CEA-708 services with a block that is not all NUL."""
+
+    field1: bool
+    services: frozenset[int]
+
+
+def triplets(data: bytes) -> Iterator[Triplet]:
+    """The whole triplets of ``data`` (a trailing partial one is left out)."""
+    for at in range(0, len(data) - 2, 3):
+        head = data[at]
+        yield Triplet(bool(head & 0x04), head & 0x03, data[at + 1 : at + 3])
+
+
+def packet_size(header: int) -> int:
+    """A DTVCC packet's length in bytes, its header included."""
+    code = header & 0x3F
+    return 128 if code == 0 else code * 2
+
+
+def dtvcc_packets(data: bytes) -> Iterator[bytes]:
+    """The complete DTVCC packets (header byte first). A packet the next start cuts short,
+    or continuation data with no start before it, is dropped."""
+    packet, size = bytearray(), 0
+    for t in triplets(data):
+        if not t.valid or t.kind == FIELD1 or t.kind == FIELD2:
+            continue
+        if t.kind == DTVCC_START:
+            packet, size = bytearray(t.pair), packet_size(t.pair[0])
+        elif size:
+            packet += t.pair
+        if size and len(packet) >= size:
+            yield bytes(packet[:size])
+            packet, size = bytearray(), 0
+
+
+def service_blocks(packet: bytes) -> Iterator[ServiceBlock]:
+    """The service blocks of one DTVCC packet, up to its null block; a block header that
+    is broken (an extended number under 7, a block past the packet's end) ends it too."""
+    at, end = 1, len(packet)
+    while at < end:
+        service, size = packet[at] >> 5, packet[at] & 0x1F
+        at += 1
+        if service == _EXTENDED:
+            if at >= end or packet[at] & 0x3F < _EXTENDED:
+                return
+            service = packet[at] & 0x3F
+            at += 1
+        if service == 0 or at + size > end:
+            return
+        yield ServiceBlock(service, packet[at : at + size])
+        at += size
+
+
+def read_cc_data(data: bytes) -> CaptionData:
+    field1 = any(
+        t.valid and t.kind == FIELD1 and bool((t.pair[0] | t.pair[1]) & 0x7F)
+        for t in triplets(data)
+    )
+    services = {
+        block.service
+        for packet in dtvcc_packets(data)
+        for block in service_blocks(packet)
+        if any(block.data)
+    }
+    return CaptionData(field1, frozenset(services))
