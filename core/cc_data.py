@@ -16,15 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-FIELD1, FIELD2, DTVCC_DATA, DTVCC_START = 0, 1, 2, 3
+FIELD1, FIELD2, DTVCC_DATA, DTVCC_START = 0, 1, 2, 3  # cc_type
 _EXTENDED = 7  # the service number that says an extended one follows
-
-
-@dataclass(frozen=True, slots=True)
-class Triplet:
-    valid: bool
-    kind: int  # cc_type
-    pair: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,11 +35,13 @@ class CaptionData:
     services: frozenset[int]
 
 
-def triplets(data: bytes) -> Iterator[Triplet]:
-    """The whole triplets of ``data`` (a trailing partial one is left out)."""
-    for at in range(0, len(data) - 2, 3):
-        head = data[at]
-        yield Triplet(bool(head & 0x04), head & 0x03, data[at + 1 : at + 3])
+def valid_triplets(data: bytes) -> Iterator[tuple[int, int, int]]:
+    """``(cc_type, byte 1, byte 2)`` of the whole triplets of ``data`` with ``cc_valid`` set
+    (a trailing partial one is left out)."""
+    whole = len(data) - len(data) % 3
+    for head, one, two in zip(data[0:whole:3], data[1:whole:3], data[2:whole:3], strict=True):
+        if head & 0x04:
+            yield head & 0x03, one, two
 
 
 def packet_size(header: int) -> int:
@@ -59,13 +54,11 @@ def dtvcc_packets(data: bytes) -> Iterator[bytes]:
     """The complete DTVCC packets (header byte first). A packet the next start cuts short,
     or continuation data with no start before it, is dropped."""
     packet, size = bytearray(), 0
-    for t in triplets(data):
-        if not t.valid or t.kind == FIELD1 or t.kind == FIELD2:
-            continue
-        if t.kind == DTVCC_START:
-            packet, size = bytearray(t.pair), packet_size(t.pair[0])
-        elif size:
-            packet += t.pair
+    for kind, one, two in valid_triplets(data):
+        if kind == DTVCC_START:
+            packet, size = bytearray((one, two)), packet_size(one)
+        elif kind == DTVCC_DATA and size:
+            packet += bytes((one, two))
         if size and len(packet) >= size:
             yield bytes(packet[:size])
             packet, size = bytearray(), 0
@@ -90,10 +83,7 @@ def service_blocks(packet: bytes) -> Iterator[ServiceBlock]:
 
 
 def read_cc_data(data: bytes) -> CaptionData:
-    field1 = any(
-        t.valid and t.kind == FIELD1 and bool((t.pair[0] | t.pair[1]) & 0x7F)
-        for t in triplets(data)
-    )
+    field1 = any(kind == FIELD1 and (one | two) & 0x7F for kind, one, two in valid_triplets(data))
     services = {
         block.service
         for packet in dtvcc_packets(data)
