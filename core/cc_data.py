@@ -13,7 +13,7 @@ bytes. A block of service 0 is the null block: the rest of the packet is padding
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 FIELD1, FIELD2, DTVCC_DATA, DTVCC_START = 0, 1, 2, 3  # cc_type
@@ -35,6 +35,35 @@ class CaptionData:
     services: frozenset[int]
 
 
+@dataclass(frozen=True, slots=True)
+class CcFrame:
+    time: float  # seconds: the frame's presentation time
+    data: bytes  # its cc_data triplets
+
+
+def cc_frames(data: bytes, listing: str) -> list[CcFrame]:
+    """``data`` (the frames' cc_data, one after the other) cut into frames by the sizes and
+    times ffmpeg's ``framemd5`` muxer listed for the same packets (``#tb 0: 1/12800``, then
+    ``stream, dts, pts, duration, size, hash`` a packet). A frame without a time keeps the
+    time before it; a listing that outruns the data ends there."""
+    num, den, at, time = 1, 1, 0, 0.0
+    frames: list[CcFrame] = []
+    for line in listing.splitlines():
+        if line.startswith("#tb 0:"):
+            num, den = (int(x) for x in line.split(":", 1)[1].strip().split("/"))
+            continue
+        fields = [f.strip() for f in line.split(",")]
+        if line.startswith("#") or len(fields) != 6 or not fields[4].isdigit():
+            continue
+        size = int(fields[4])
+        if at + size > len(data):
+            break
+        time = int(fields[2]) * num / den if fields[2].lstrip("-").isdigit() else time
+        frames.append(CcFrame(time, data[at : at + size]))
+        at += size
+    return frames
+
+
 def valid_triplets(data: bytes) -> Iterator[tuple[int, int, int]]:
     """``(cc_type, byte 1, byte 2)`` of the whole triplets of ``data`` with ``cc_valid`` set
     (a trailing partial one is left out)."""
@@ -53,14 +82,25 @@ def packet_size(header: int) -> int:
 def dtvcc_packets(data: bytes) -> Iterator[bytes]:
     """The complete DTVCC packets (header byte first). A packet the next start cuts short,
     or continuation data with no start before it, is dropped."""
+    for _, packet in _packets((0.0, kind, one, two) for kind, one, two in valid_triplets(data)):
+        yield packet
+
+
+def timed_packets(frames: Iterable[CcFrame]) -> Iterator[tuple[float, bytes]]:
+    """The same over timed frames: each packet with the time of the frame that ends it."""
+    triplets = ((f.time, *t) for f in frames for t in valid_triplets(f.data))
+    yield from _packets(triplets)
+
+
+def _packets(triplets: Iterable[tuple[float, int, int, int]]) -> Iterator[tuple[float, bytes]]:
     packet, size = bytearray(), 0
-    for kind, one, two in valid_triplets(data):
+    for time, kind, one, two in triplets:
         if kind == DTVCC_START:
             packet, size = bytearray((one, two)), packet_size(one)
         elif kind == DTVCC_DATA and size:
             packet += bytes((one, two))
         if size and len(packet) >= size:
-            yield bytes(packet[:size])
+            yield time, bytes(packet[:size])
             packet, size = bytearray(), 0
 
 

@@ -187,18 +187,17 @@ def _sidecars_problem(steps: tuple[object, ...]) -> str | None:
 
 
 def _one_each(sidecars: list[tuple[int, Subtitles]]) -> str | None:
-    """A track per language; a CEA-708 service (declared, no track of its own) read once."""
+    """A track per language (the tracks' files are named by it), a CEA-708 service read once."""
     languages: set[str] = set()
     services: set[int] = set()
     for i, step in sidecars:
+        if step.language in languages:
+            return f"steps[{i}] (subtitles).language: a second sidecar track of that language"
+        languages.add(step.language)
         if step.captions == "cea-708":
             if step.service_number in services:
                 return f"steps[{i}] (subtitles).service: a second step for that service"
             services.add(step.service_number)
-        elif step.language in languages:
-            return f"steps[{i}] (subtitles).language: a second sidecar track of that language"
-        else:
-            languages.add(step.language)
     return None
 
 

@@ -237,8 +237,8 @@ class Subtitles(_Step):
     (``stream``, counted among its subtitle streams from 0), or the captions the input's
     video carries (``captions``, a sidecar only): CEA-608 CC1, or CEA-708 ``service`` (1..63,
     default 1). ``sidecar``: converted to WebVTT and added to every streaming package the
-    job's encodes make (and a plain ``.vtt`` beside it; a CEA-708 service is declared in the
-    manifests, not converted); ``burn``: drawn into the picture with libass."""
+    job's encodes make (and a plain ``.vtt`` beside it); ``burn``: drawn into the picture
+    with libass."""
 
     op: Literal["subtitles"]
     source: StepObject | None = None

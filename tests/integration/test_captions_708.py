@@ -1,6 +1,6 @@
 """CEA-708 captions in the input's H.264: carried through the encode into every rendition
-(read back from an output's SEI, by hand) and declared in the manifests, only the services
-that are there."""
+(read back from an output's SEI, by hand), declared in the manifests (only the services
+that are there) and decoded to a WebVTT track."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 from tests.integration.cea608 import captioned_clip
 from tests.integration.cea708 import TEXT, plan_708, rendition_h264, service_blocks
 from tests.integration.steps_job import run_steps
+from tests.integration.test_subtitles import _cues
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +25,7 @@ STEPS = [{"op": "subtitles", "captions": "cea-708", "language": "eng"},
          {"op": "encode", "preset": "web-hls"}]  # fmt: skip
 
 
-def test_708_captions_are_carried_and_declared(tmp_path: Path) -> None:
+def test_708_captions_are_carried_declared_and_decoded(tmp_path: Path) -> None:
     clip = captioned_clip(tmp_path, 4, plan_708())
     done = run_steps(clip, tmp_path / "job", STEPS)
     assert done.error is None, done.error
@@ -35,8 +36,13 @@ def test_708_captions_are_carried_and_declared(tmp_path: Path) -> None:
     assert cc == [("cc", "SERVICE1", "eng")]
     assert [p.stream_info.closed_captions for p in master.playlists] == (
         ['"cc"'] * len(master.playlists))  # fmt: skip
-    assert not [m for m in master.media if m.type == "SUBTITLES"]  # declared, not converted
-    assert not (package / "subtitles").exists()
+    (track,) = [m for m in master.media if m.type == "SUBTITLES"]
+    assert (track.language, track.uri) == ("eng", "subtitles/eng.m3u8")
+    ((start, end, words),) = _cues((package / "subtitles" / "eng.vtt").read_text())
+    assert words == TEXT
+    assert abs(start - 1.2) <= 0.05  # shown at frame 30, cleared at frame 75 (25 fps)
+    assert abs(end - 3.0) <= 0.05
+    assert not (package / "subtitles" / "fra.vtt").exists()
     root = ET.parse(package / "manifest.mpd").getroot()
     video = [a for a in root.iter(f"{_DASH}AdaptationSet") if a.get("contentType") == "video"]
     assert video

@@ -10,7 +10,6 @@ import pytest
 from pydantic import ValidationError
 
 from core.captions import found_captions
-from core.cc_data import CaptionData
 from core.models import JobRequest
 from core.steps import Subtitles
 from core.subtitle_manifests import InBandCaption, master_with_captions, mpd_with_captions
@@ -60,21 +59,39 @@ def test_a_bad_captions_step_is_refused(step: dict[str, object], reason: str) ->
         _request(step, ENCODE)
 
 
-def test_a_service_is_read_once_but_may_share_a_language() -> None:
+def test_a_service_is_read_once_and_a_language_is_one_track() -> None:
     with pytest.raises(ValidationError, match=r"steps\[1\] \(subtitles\)\.service: a second"):
         _request({**CC708, "service": 2}, {**CC708, "service": 2, "language": "fra"}, ENCODE)
-    request = _request(CC608, CC708, {**CC708, "service": 2}, ENCODE)
+    with pytest.raises(ValidationError, match=r"steps\[1\] \(subtitles\)\.language: a second"):
+        _request(CC608, CC708, ENCODE)
+    request = _request(
+        CC608, {**CC708, "language": "fra"}, {**CC708, "service": 2, "language": "deu"}, ENCODE
+    )
     assert [_step(request, i).service_number for i in range(3)] == [1, 1, 2]
+
+
+# service 1: a visible window with "HI" at 0 s, cleared at 0.4 s; service 9 (extended): a NUL
+_SVC1 = [
+    bytes([0xFF, 0x06, 0x2A, 0xFE, 0x98, 0x38, 0xFE, 0, 0, 0xFE, 0, 0x1F, 0xFE, 0x09, 0x48,
+           0xFE, 0x49, 0x00]),
+    b"",
+    bytes([0xFF, 0x02, 0x22, 0xFE, 0x88, 0x01]),
+]  # fmt: skip
+_SVC9 = bytes([0xFF, 0x02, 0xE1, 0xFE, 0x09, 0x00])
+RAW = _SVC1[0] + _SVC9 + _SVC1[2]
+LISTING = "#tb 0: 1/10\n0, 0, 0, 0, 24, x\n0, 2, 2, 0, 0, x\n0, 4, 4, 0, 6, x\n"
 
 
 def test_only_captions_the_video_carries_are_declared() -> None:
     steps = [(0, _step(_request(CC608, ENCODE))),
              (1, _step(_request({**CC708, "language": "fra"}, ENCODE))),
-             (2, _step(_request({**CC708, "service": 5}, ENCODE)))]  # fmt: skip
+             (2, _step(_request({**CC708, "service": 9}, ENCODE)))]  # fmt: skip
     cue = (Cue(1.0, 2.0, "HI"),)
-    found = found_captions(steps, (), CaptionData(field1=True, services=frozenset({1, 9})))
-    assert (found.sidecars, found.declared) == ((), (InBandCaption("cea-708", 1, "fra"),))
-    found = found_captions(steps, cue, CaptionData(field1=True, services=frozenset()))
+    found = found_captions(steps, (), RAW, LISTING)
+    assert [(s.index, s.language, s.cues) for s in found.sidecars] == [
+        (1, "fra", (Cue(0.0, 0.4, "HI"),))]  # fmt: skip
+    assert found.declared == (InBandCaption("cea-708", 1, "fra"),)
+    found = found_captions(steps, cue, b"", "")
     assert [s.index for s in found.sidecars] == [0]
     assert found.declared == (InBandCaption("cea-608", 1, "eng"),)
 

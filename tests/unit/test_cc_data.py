@@ -1,15 +1,18 @@
 """The A/53 caption data read: CEA-608 field 1, DTVCC packets put together from triplets,
-their service blocks (extended service numbers too), and padding or broken data ignored."""
+their service blocks (extended service numbers too), padding or broken data ignored, and
+the frames timed by ffmpeg's framemd5 listing."""
 
 from __future__ import annotations
 
 from core.cc_data import (
     CaptionData,
     ServiceBlock,
+    cc_frames,
     dtvcc_packets,
     packet_size,
     read_cc_data,
     service_blocks,
+    timed_packets,
 )
 
 PAD_608 = bytes([0xFC, 0x80, 0x80])  # field 1 padding (odd parity 0x00 0x00)
@@ -74,3 +77,15 @@ def test_608_padding_and_field_2_are_not_field_1_captions() -> None:
     field2 = bytes([0xFD, 0xC8, 0x45])
     assert read_cc_data(PAD_608 * 4 + field2).field1 is False
     assert read_cc_data(b"") == CaptionData(field1=False, services=frozenset())
+
+
+def test_frames_are_cut_by_the_listed_sizes_and_timed_by_their_pts() -> None:
+    listing = (
+        "#format: frame checksums\n#tb 0: 1/12800\n#stream#, dts, pts, duration, size, hash\n"
+        "0, 0, 0, 0, 3, a\n0, 512, 512, 0, 6, b\n0, 1024, NOPTS, 0, 3, c\n0, 1536, 1536, 0, 9, d\n"
+    )
+    data = PAD_608 + start(0x02, 0x21) + more(0x41, 0x00) + PAD_608 + PAD_608
+    frames = cc_frames(data, listing)
+    assert [(f.time, f.data) for f in frames] == [
+        (0.0, PAD_608), (0.04, data[3:9]), (0.04, PAD_608)]  # fmt: skip
+    assert list(timed_packets(frames)) == [(0.04, bytes([0x02, 0x21, 0x41, 0x00]))]
