@@ -93,14 +93,18 @@ def timed_packets(frames: Iterable[CcFrame]) -> Iterator[tuple[float, bytes]]:
 
 
 def _packets(triplets: Iterable[tuple[float, int, int, int]]) -> Iterator[tuple[float, bytes]]:
-    packet, size = bytearray(), 0
+    packet, size, last = bytearray(), 0, b""
     for time, kind, one, two in triplets:
         if kind == DTVCC_START:
             packet, size = bytearray((one, two)), packet_size(one)
         elif kind == DTVCC_DATA and size:
             packet += bytes((one, two))
         if size and len(packet) >= size:
-            yield time, bytes(packet[:size])
+            # a frame repeated (a higher frame rate) repeats its packet, sequence number and
+            # all; a new packet has the next sequence number
+            if packet[:size] != last:
+                last = bytes(packet[:size])
+                yield time, last
             packet, size = bytearray(), 0
 
 

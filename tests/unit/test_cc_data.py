@@ -89,3 +89,10 @@ def test_frames_are_cut_by_the_listed_sizes_and_timed_by_their_pts() -> None:
     assert [(f.time, f.data) for f in frames] == [
         (0.0, PAD_608), (0.04, data[3:9]), (0.04, PAD_608)]  # fmt: skip
     assert list(timed_packets(frames)) == [(0.04, bytes([0x02, 0x21, 0x41, 0x00]))]
+
+
+def test_a_packet_repeated_with_its_sequence_number_is_read_once() -> None:
+    first = start(0x02, 0x21) + more(0x41, 0x00)  # sequence 0: "A"
+    second = start(0x42, 0x21) + more(0x41, 0x00)  # sequence 1: "A" again, a new packet
+    packets = list(dtvcc_packets(first + first + second + first))
+    assert [p[0] >> 6 for p in packets] == [0, 1, 0]
