@@ -55,8 +55,8 @@ def captions_argv(joined: str, demuxer: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True, slots=True)
 class FoundCaptions:
-    """What a package's video carries, for the steps that asked: the CC1 tracks, and the
-    captions the manifests declare."""
+    """What a package's video carries, for the steps that asked: the tracks (CEA-608 CC1,
+    CEA-708 services with text), and the captions the manifests declare."""
 
     sidecars: tuple[Sidecar, ...] = ()
     declared: tuple[InBandCaption, ...] = ()
