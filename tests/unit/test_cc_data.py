@@ -4,6 +4,9 @@ the frames timed by ffmpeg's framemd5 listing."""
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from core.cc_data import (
     CaptionData,
     ServiceBlock,
@@ -96,3 +99,11 @@ def test_a_packet_repeated_with_its_sequence_number_is_read_once() -> None:
     second = start(0x42, 0x21) + more(0x41, 0x00)  # sequence 1: "A" again, a new packet
     packets = list(dtvcc_packets(first + first + second + first))
     assert [p[0] >> 6 for p in packets] == [0, 1, 0]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=600))
+def test_any_bytes_read_to_services_in_range(data: bytes) -> None:
+    carried = read_cc_data(data)
+    assert all(1 <= s <= 63 for s in carried.services)
+    assert all(len(p) == packet_size(p[0]) for p in dtvcc_packets(data))

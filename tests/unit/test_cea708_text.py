@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core.cea708_text import ServiceDecoder, service_cues
 from core.errors import InvalidMedia
@@ -78,3 +80,13 @@ def test_too_many_cues_are_refused() -> None:
     flips = [(float(t), windows(TGW, 0)) for t in range(2 * MAX_CUES + 4)]
     with pytest.raises(InvalidMedia, match="cues"):
         service_cues([(0.0, define(0) + b"X"), *flips], 1e9)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.binary(max_size=40), max_size=12))
+def test_any_bytes_decode_to_bounded_cues_or_none(blocks: list[bytes]) -> None:
+    """A hostile caption stream is data: it never breaks the decoder, and its cues are
+    ordered, escaped text within the bounds."""
+    cues = service_cues([(float(t), b) for t, b in enumerate(blocks)], 99.0)
+    assert all(c.start < c.end and 0 < len(c.text) <= MAX_CUE_CHARS for c in cues)
+    assert all("<" not in c.text and "" not in c.text.split("\n") for c in cues)
