@@ -179,13 +179,25 @@ def _sidecars_problem(steps: tuple[object, ...]) -> str | None:
     if retimed:
         return (f"steps[{first}] (subtitles).mode: a sidecar track keeps the input's times; "
                 f"steps[{retimed[0]}] changes them (burn it in instead)")  # fmt: skip
-    seen: set[str] = set()
-    for i, step in sidecars:
-        if step.language in seen:
-            return f"steps[{i}] (subtitles).language: a second sidecar track of that language"
-        seen.add(step.language)
+    if (problem := _one_each(sidecars)) is not None:
+        return problem
     if not any(isinstance(s, Encode) for s in steps):
         return f"steps[{first}] (subtitles): a sidecar track goes into an encode step's package"
+    return None
+
+
+def _one_each(sidecars: list[tuple[int, Subtitles]]) -> str | None:
+    """A track per language (the tracks' files are named by it), a CEA-708 service read once."""
+    languages: set[str] = set()
+    services: set[int] = set()
+    for i, step in sidecars:
+        if step.language in languages:
+            return f"steps[{i}] (subtitles).language: a second sidecar track of that language"
+        languages.add(step.language)
+        if step.captions == "cea-708":
+            if step.service_number in services:
+                return f"steps[{i}] (subtitles).service: a second step for that service"
+            services.add(step.service_number)
     return None
 
 

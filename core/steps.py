@@ -234,15 +234,17 @@ class Mix(_Step):
 
 class Subtitles(_Step):
     """A subtitle track: a file (SRT, WebVTT, ASS/SSA), a text subtitle stream of the input
-    (``stream``, counted among its subtitle streams from 0), or the CEA-608 captions the
-    input's video carries (``captions``, a sidecar only). ``sidecar``: converted to WebVTT
-    and added to every streaming package the job's encodes make (and a plain ``.vtt`` beside
-    it); ``burn``: drawn into the picture with libass."""
+    (``stream``, counted among its subtitle streams from 0), or the captions the input's
+    video carries (``captions``, a sidecar only): CEA-608 CC1, or CEA-708 ``service`` (1..63,
+    default 1). ``sidecar``: converted to WebVTT and added to every streaming package the
+    job's encodes make (and a plain ``.vtt`` beside it); ``burn``: drawn into the picture
+    with libass."""
 
     op: Literal["subtitles"]
     source: StepObject | None = None
     stream: Annotated[int, Field(ge=0, le=31)] | None = None
-    captions: Literal["cea-608"] | None = None
+    captions: Literal["cea-608", "cea-708"] | None = None
+    service: Annotated[int, Field(ge=1, le=63)] | None = None  # CEA-708 only; None: 1
     # a BCP 47 tag of letters, digits and hyphens ("eng", "en", "pt-BR", "zh-Hant")
     language: Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$")]
     mode: Literal["sidecar", "burn"] = "sidecar"
@@ -254,7 +256,14 @@ class Subtitles(_Step):
             raise ValueError("give one of source, stream or captions")
         if self.captions is not None and self.mode != "sidecar":
             raise ValueError("captions: the video's captions are carried as a sidecar only")
+        if self.service is not None and self.captions != "cea-708":
+            raise ValueError('service: a CEA-708 service, only with captions "cea-708"')
         return self
+
+    @property
+    def service_number(self) -> int:
+        """The CEA-708 service the step reads (1 unless it names one)."""
+        return self.service or 1
 
 
 class Loudness(_Step):

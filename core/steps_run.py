@@ -223,10 +223,12 @@ class StepsRunner:
         """The sidecar tracks, and the captions found in the package's own video, added."""
         cpu = self._limits.resources.for_tier(AccelTier.CPU)
         reader = CaptionReader(self._media, self._files, self._limits.transcode_timeout, cpu)
-        found = tracks.sidecars + await reader.tracks(package, sub, tracks.captions)
-        if not found:
+        found = await reader.read(package, sub, tracks.captions)
+        sidecars = tracks.sidecars + found.sidecars
+        if not sidecars and not found.declared:
             return package
-        return await SidecarPackager(self._media, self._files).add(package, sub, found)
+        packager = SidecarPackager(self._media, self._files)
+        return await packager.add(package, sub, sidecars, found.declared)
 
     async def _measure(
         self, measuring: MeasurePass, jobdir: JobDir, passes: PassProgress

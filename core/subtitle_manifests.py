@@ -6,19 +6,23 @@ DASH: one ``AdaptationSet contentType="text"`` per track, ``mimeType="text/vtt"`
 a subtitle role, and one Representation whose ``BaseURL`` is the whole ``.vtt`` file (what
 dash.js and Shaka play for a side-loaded text track). The manifests are the ones our
 muxer wrote and the packager finished; a track's language is the step's validated tag.
+Captions the video itself carries (CEA-608 CC1, CEA-708 services) are declared as
+``CLOSED-CAPTIONS`` renditions and DASH ``Accessibility`` descriptors, only where found.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 from xml.dom import minidom
 
 import m3u8
 
 SUBTITLE_GROUP = "subs"
 CAPTION_GROUP = "cc"
-_CEA608_SCHEME = "urn:scte:dash:cc:cea-608:2015"
+_CC_SCHEMES = {"cea-608": "urn:scte:dash:cc:cea-608:2015",
+               "cea-708": "urn:scte:dash:cc:cea-708:2015"}  # fmt: skip
 _DASH_URI = "urn:mpeg:dash:schema:mpd:2011"
 _ROLE_SCHEME = "urn:mpeg:dash:role:2011"
 # what a text Representation's @bandwidth states (a required attribute; a VTT is tiny)
@@ -30,6 +34,26 @@ class SidecarTrack:
     language: str  # BCP 47, as the step gave it
     playlist: str  # the track's media playlist, relative to the master
     whole: str  # the whole .vtt, relative to the MPD
+
+
+@dataclass(frozen=True, slots=True)
+class InBandCaption:
+    """Captions the video carries, as the manifests name them."""
+
+    standard: Literal["cea-608", "cea-708"]
+    number: int  # the CEA-608 channel (1: CC1), or the CEA-708 service (1..63)
+    language: str  # BCP 47, as the step gave it
+
+    @property
+    def instream_id(self) -> str:
+        return f"CC{self.number}" if self.standard == "cea-608" else f"SERVICE{self.number}"
+
+    @property
+    def dash_value(self) -> str:
+        """Its part of the DASH descriptor's value (SCTE 214-1, DASH-IF IOP)."""
+        if self.standard == "cea-608":
+            return f"CC{self.number}={self.language}"
+        return f"{self.number}=lang:{self.language}"
 
 
 def master_with_subtitles(text: str, tracks: Sequence[SidecarTrack]) -> str:
@@ -47,31 +71,39 @@ def master_with_subtitles(text: str, tracks: Sequence[SidecarTrack]) -> str:
     return str(doc.dumps())
 
 
-def master_with_captions(text: str, language: str) -> str:
-    """CEA-608 captions (CC1) in the video, declared: a CLOSED-CAPTIONS rendition in group
-    ``cc`` and ``CLOSED-CAPTIONS="cc"`` on every variant. Only for captions found there."""
+def master_with_captions(text: str, captions: Sequence[InBandCaption]) -> str:
+    """Captions in the video, declared: a CLOSED-CAPTIONS rendition each in group ``cc``
+    (``INSTREAM-ID`` CC1 or SERVICEn) and ``CLOSED-CAPTIONS="cc"`` on every variant. Only
+    for captions found there."""
     doc = m3u8.loads(text)
-    entry = m3u8.Media(type="CLOSED-CAPTIONS", group_id=CAPTION_GROUP, language=language,
-                       name=f"CC1 ({language})", default="NO", autoselect="YES",
-                       instream_id="CC1")  # fmt: skip
-    doc.add_media(entry)
+    entries = [
+        m3u8.Media(type="CLOSED-CAPTIONS", group_id=CAPTION_GROUP, language=c.language,
+                   name=f"{c.instream_id} ({c.language})", default="NO", autoselect="YES",
+                   instream_id=c.instream_id)
+        for c in captions
+    ]  # fmt: skip
+    for entry in entries:
+        doc.add_media(entry)
     for variant in doc.playlists:
-        variant.media.append(entry)
+        variant.media.append(entries[0])  # the variant names the group once
     return str(doc.dumps())
 
 
-def mpd_with_captions(text: str, language: str) -> str:
-    """The same for DASH: an ``Accessibility`` CEA-608 descriptor on every video set."""
+def mpd_with_captions(text: str, captions: Sequence[InBandCaption]) -> str:
+    """The same for DASH: an ``Accessibility`` descriptor per standard on every video set,
+    its value every channel or service found (``CC1=eng``, ``1=lang:eng;2=lang:fra``)."""
     doc = minidom.parseString(text)  # noqa: S318 - written by our ffmpeg in our job directory
     root = doc.documentElement
     assert root is not None  # a parsed document has its root element
+    marks = [(scheme, ";".join(c.dash_value for c in captions if c.standard == standard))
+             for standard, scheme in _CC_SCHEMES.items()]  # fmt: skip
     for aset in root.getElementsByTagNameNS(_DASH_URI, "AdaptationSet"):
-        if aset.getAttribute("contentType") == "video":
-            aset.insertBefore(
-                _element(doc, "Accessibility", schemeIdUri=_CEA608_SCHEME,
-                         value=f"CC1={language}"),
-                aset.firstChild,
-            )  # fmt: skip
+        if aset.getAttribute("contentType") != "video":
+            continue
+        for scheme, value in reversed(marks):
+            if value:
+                mark = _element(doc, "Accessibility", schemeIdUri=scheme, value=value)
+                aset.insertBefore(mark, aset.firstChild)
     return f'<?xml version="1.0" encoding="utf-8"?>\n{root.toxml()}\n'
 
 

@@ -38,6 +38,7 @@ from core.subtitle_files import (
     subtitle_guard,
 )
 from core.subtitle_manifests import (
+    InBandCaption,
     SidecarTrack,
     master_with_captions,
     master_with_subtitles,
@@ -63,7 +64,6 @@ class Sidecar:
     index: int  # the step's
     language: str
     cues: tuple[Cue, ...]
-    in_band: bool = False  # read from the video's own captions, which the manifests declare
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +186,21 @@ class SidecarPackager:
         self._media = media
         self._files = files
 
-    async def add(self, package: Package, jobdir: JobDir, tracks: Sequence[Sidecar]) -> Package:
+    async def add(
+        self, package: Package, jobdir: JobDir, tracks: Sequence[Sidecar],
+        declared: Sequence[InBandCaption] = (),
+    ) -> Package:  # fmt: skip
+        """The tracks, and the captions the video carries (``declared``), in the package."""
+        uploads = await self._tracks(package, jobdir, tracks) if tracks else []
+        if declared:
+            await self._declare_captions(package, jobdir.out, declared)
+        package.files = uploads + package.files  # the manifests' tier still comes last
+        package.sizes = await self._files.sizes(jobdir.out)
+        return package
+
+    async def _tracks(
+        self, package: Package, jobdir: JobDir, tracks: Sequence[Sidecar]
+    ) -> list[Upload]:
         out, plan = jobdir.out, package.plan
         first = package.renditions[0]
         timeline = read_media(first.playlist, await self._files.read_text(out / first.playlist))
@@ -208,12 +222,7 @@ class SidecarPackager:
             await self._write(out, listing, subtitle_playlist(segments))
             uploads += [Upload(whole, SEGMENTS), Upload(listing, MEDIA_PLAYLISTS)]
         await self._manifests(package, out, folder, tracks)
-        in_band = next((t for t in tracks if t.in_band), None)
-        if in_band is not None:
-            await self._declare_captions(package, out, in_band.language)
-        package.files = uploads + package.files  # the manifests' tier still comes last
-        package.sizes = await self._files.sizes(out)
-        return package
+        return uploads
 
     async def _manifests(
         self, package: Package, out: Path, folder: str, tracks: Sequence[Sidecar]
@@ -233,13 +242,15 @@ class SidecarPackager:
             mpd = await self._files.read_text(out / plan.mpd)
             await self._write(out, plan.mpd, mpd_with_subtitles(mpd, named))
 
-    async def _declare_captions(self, package: Package, out: Path, language: str) -> None:
+    async def _declare_captions(
+        self, package: Package, out: Path, captions: Sequence[InBandCaption]
+    ) -> None:
         plan = package.plan
         master = await self._files.read_text(out / plan.master)
-        await self._write(out, plan.master, master_with_captions(master, language))
+        await self._write(out, plan.master, master_with_captions(master, captions))
         if plan.mpd:
             mpd = await self._files.read_text(out / plan.mpd)
-            await self._write(out, plan.mpd, mpd_with_captions(mpd, language))
+            await self._write(out, plan.mpd, mpd_with_captions(mpd, captions))
 
     async def _first_pts(self, package: Package, jobdir: JobDir, playlist: str, kind: str) -> int:
         """The media's first presentation time, in 90 kHz ticks: where a player's timeline

@@ -35,42 +35,57 @@ def _escaped(payload: bytes) -> bytes:
     return bytes(out)
 
 
-def _sei(pair: tuple[int, int]) -> bytes:
-    cc = bytes([0xFC, _odd_parity(pair[0]), _odd_parity(pair[1])])  # field 1, valid
-    body = bytes([0xB5, 0x00, 0x31]) + b"GA94" + bytes([0x03, 0x41, 0xFF]) + cc + b"\xff"
+def sei(cc_data: bytes) -> bytes:
+    """An A/53 SEI NAL unit carrying ``cc_data`` (whole triplets, at most 31)."""
+    count = len(cc_data) // 3
+    assert len(cc_data) == 3 * count
+    assert 1 <= count <= 31
+    body = bytes([0xB5, 0x00, 0x31]) + b"GA94" + bytes([0x03, 0x40 | count, 0xFF])
+    body += cc_data + b"\xff"
     return b"\x00\x00\x00\x01\x06" + _escaped(bytes([4, len(body)]) + body + b"\x80")
 
 
-def _plan() -> dict[int, tuple[int, int]]:
+def field1(pair: tuple[int, int]) -> bytes:
+    """A valid CEA-608 field 1 triplet."""
+    return bytes([0xFC, _odd_parity(pair[0]), _odd_parity(pair[1])])
+
+
+PADDING = field1(_PADDING)
+
+
+def plan_608() -> dict[int, bytes]:
+    """Each frame's CEA-608 triplet that is not padding, by frame number."""
     text = TEXT.encode()
     pairs = [_RCL, _RCL, _ENM, _ENM] + [(text[i], text[i + 1]) for i in range(0, len(text), 2)]
     plan = dict(enumerate(pairs, start=10))
     plan.update({SHOWN: _EOC, SHOWN + 1: _EOC, CLEARED: _EDM, CLEARED + 1: _EDM})
-    return plan
+    return {frame: field1(pair) for frame, pair in plan.items()}
 
 
-def with_captions(raw: bytes) -> bytes:
-    """``raw`` (Annex B H.264, no B-frames) with one caption pair before each picture."""
+def with_captions(raw: bytes, plan: dict[int, bytes]) -> bytes:
+    """``raw`` (Annex B H.264, no B-frames) with an A/53 SEI before each picture: the
+    frame's ``cc_data`` from ``plan``, else one padding pair."""
     starts = [m.start() for m in re.finditer(b"\x00\x00\x01", raw)]
-    plan, out, frame = _plan(), bytearray(), 0
+    out, frame = bytearray(), 0
     for n, at in enumerate(starts):
         begin = at - 1 if at > 0 and raw[at - 1] == 0 else at
         nxt = starts[n + 1] if n + 1 < len(starts) else None
         end = len(raw) if nxt is None else nxt - (1 if raw[nxt - 1] == 0 else 0)
         if raw[at + 3] & 0x1F in (1, 5):  # a slice: a picture starts
-            out += _sei(plan.get(frame, _PADDING))
+            out += sei(plan.get(frame, PADDING))
             frame += 1
         out += raw[begin:end]
     return bytes(out)
 
 
-def captioned_clip(tmp: Path, seconds: int = 6) -> Path:
-    """An MP4 (H.264 with CEA-608, AAC) of ``seconds`` at 320x240, 25 fps."""
+def captioned_clip(tmp: Path, seconds: int = 6, plan: dict[int, bytes] | None = None) -> Path:
+    """An MP4 (H.264 with A/53 captions: ``plan``, CEA-608 by default; AAC) of ``seconds``
+    at 320x240, 25 fps."""
     raw = make(tmp, "raw.h264", "-f", "lavfi", "-i", f"testsrc2=s=320x240:r=25:d={seconds}",
                "-c:v", "libx264", "-preset", "ultrafast", "-bf", "0", "-pix_fmt", "yuv420p",
                "-f", "h264")  # fmt: skip
     captioned = tmp / "captioned.h264"
-    captioned.write_bytes(with_captions(raw.read_bytes()))
+    captioned.write_bytes(with_captions(raw.read_bytes(), plan_608() if plan is None else plan))
     return make(tmp, "captioned.mp4", "-r", "25", "-f", "h264", "-i", str(captioned),
                 "-f", "lavfi", "-i", f"sine=duration={seconds}", "-c:v", "copy", "-c:a", "aac",
                 "-shortest")  # fmt: skip

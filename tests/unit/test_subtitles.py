@@ -14,6 +14,7 @@ from core.errors import InvalidMedia
 from core.models import JobRequest
 from core.subtitle_files import plain_webvtt, safe_ass, subtitle_probe
 from core.subtitle_manifests import (
+    InBandCaption,
     SidecarTrack,
     master_with_captions,
     master_with_subtitles,
@@ -301,8 +302,11 @@ def test_a_subtitle_file_probes_as_its_one_stream() -> None:
     assert [(s.kind, s.codec) for s in probe.streams] == [("subtitle", "ass")]
 
 
+CC1 = InBandCaption("cea-608", 1, "eng")
+
+
 def test_captions_in_the_video_are_declared_on_every_variant() -> None:
-    text = master_with_captions(MASTER, "eng")
+    text = master_with_captions(MASTER, [CC1])
     doc = m3u8.loads(text)
     (cc,) = [m for m in doc.media if m.type == "CLOSED-CAPTIONS"]
     assert (cc.group_id, cc.instream_id, cc.language, cc.uri) == ("cc", "CC1", "eng", None)
@@ -310,7 +314,7 @@ def test_captions_in_the_video_are_declared_on_every_variant() -> None:
 
 
 def test_captions_in_the_video_are_an_accessibility_mark_in_dash() -> None:
-    root = ET.fromstring(mpd_with_captions(MPD, "eng"))
+    root = ET.fromstring(mpd_with_captions(MPD, [CC1]))
     marks = {a.get("contentType"): a.find(f"{_DASH}Accessibility")
              for a in root.iter(f"{_DASH}AdaptationSet")}  # fmt: skip
     assert marks["audio"] is None
