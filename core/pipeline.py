@@ -16,8 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any
@@ -42,7 +41,6 @@ from core.presets import Mp4Preset, OutputPreset, StepsPreset
 from core.probe import ProbeResult, parse_probe, public_probe
 from core.progress import EncodeProgress, ProgressThrottle, ProgressUpdate
 from core.publish import Publisher, Upload
-from core.segment_follow import SegmentFollower
 from core.stage import Attached
 from core.step_results import StepResults
 from core.steps_run import StepsRunner
@@ -108,26 +106,24 @@ class JobPipeline:
             fields, written = await self._mp4(preset, probe, jobdir, out, job_id, timer, progress)
         else:
             timeout = self._limits.transcode_timeout
-            async with self._following(jobdir, out, job_id) as follower:
-                run = await run_on_tiers(
-                    self._accel,
-                    lambda choice: self._packager.produce(
-                        preset,
-                        probe,
-                        jobdir,
-                        timeout,
-                        timer,
-                        choice,
-                        progress,
-                        guard=self._limits.media.guard,
-                        limits=self._limits.resources.for_tier(choice.tier),
-                    ),
-                    lambda: self._packager.discard(jobdir),
-                    self._can_run(preset),
-                )
-            sent = await follower.unchanged()
+            run = await run_on_tiers(
+                self._accel,
+                lambda choice: self._packager.produce(
+                    preset,
+                    probe,
+                    jobdir,
+                    timeout,
+                    timer,
+                    choice,
+                    progress,
+                    guard=self._limits.media.guard,
+                    limits=self._limits.resources.for_tier(choice.tier),
+                ),
+                lambda: self._packager.discard(jobdir),
+                self._can_run(preset),
+            )
             with timer.phase("upload"):
-                await self._publisher.publish(jobdir.out, out, job_id, run.result.files, sent)
+                await self._publisher.publish(jobdir.out, out, job_id, run.result.files)
             fields = _streaming_fields(run.result, out, job_id) | _tier_fields(run)
             written = [output_key(out, job_id, u.path) for u in run.result.files]
         with timer.phase("upload"):
@@ -211,30 +207,16 @@ class JobPipeline:
     ) -> tuple[dict[str, Any], list[str]]:  # fmt: skip
         out = request.output
         assert out is not None
-        async with self._following(jobdir, out, job_id) as follower:
-            run = await self._steps.run(
-                preset, probe, attached, jobdir, out, job_id, timer,
-                lambda total: self._progress(total, report),
-            )  # fmt: skip
+        run = await self._steps.run(
+            preset, probe, attached, jobdir, out, job_id, timer,
+            lambda total: self._progress(total, report),
+        )  # fmt: skip
         with timer.phase("package"):
             outcome = await self._results.collect(run.result, jobdir, out, job_id, run.tier.value)
-        sent = await follower.unchanged()
         with timer.phase("upload"):
-            await self._publisher.publish(jobdir.out, out, job_id, outcome.uploads, sent)
+            await self._publisher.publish(jobdir.out, out, job_id, outcome.uploads)
         written = [output_key(out, job_id, u.path) for u in outcome.uploads]
         return outcome.fields(run) | _tier_fields(run), written
-
-    @asynccontextmanager
-    async def _following(
-        self, jobdir: JobDir, out: OutputLocation, job_id: str
-    ) -> AsyncIterator[SegmentFollower]:
-        """The segments the encode finishes, sent while it runs (:mod:`core.segment_follow`)."""
-        follower = SegmentFollower(self._publisher, self._files, jobdir.out, out, job_id)
-        task = asyncio.create_task(follower.follow())
-        try:
-            yield follower
-        finally:
-            await _abandon(task)
 
     def _progress(
         self, total: float, report: Report | None

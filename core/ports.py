@@ -177,14 +177,6 @@ class Accelerator(Protocol):
     def succeeded(self, tier: AccelTier) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class FileStamp:
-    """A local file as it was: a file written again (another tier's pass) has another."""
-
-    size: int
-    written_ns: int
-
-
 class LocalFiles(Protocol):
     """The job directory's files, for the steps between ffmpeg and the upload."""
 
@@ -198,11 +190,6 @@ class LocalFiles(Protocol):
 
     async def sizes(self, root: Path) -> dict[str, int]:
         """Every file under ``root`` by its path relative to it."""
-        ...
-
-    async def stamps(self, root: Path) -> dict[str, FileStamp]:
-        """Every file under ``root`` by its path relative to it: its size and when it was
-        last written (a file that vanishes meanwhile is left out)."""
         ...
 
     async def concat(self, parts: Sequence[Path], dest: Path) -> list[int]:

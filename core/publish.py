@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import posixpath
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,13 +42,9 @@ class Publisher:
         self._concurrency = concurrency
 
     async def publish(
-        self, local: Path, location: OutputLocation, job_id: str, uploads: Sequence[Upload],
-        sent: Collection[str] = frozenset(),
-    ) -> None:  # fmt: skip
-        """``sent``: files already in the bucket as they are here (sent during the encode,
-        :mod:`core.segment_follow`)."""
+        self, local: Path, location: OutputLocation, job_id: str, uploads: Sequence[Upload]
+    ) -> None:
         gate = asyncio.Semaphore(self._concurrency)
-        uploads = [u for u in uploads if u.path not in sent]
 
         async def one(item: Upload) -> None:
             content_type, cache = headers_for(item.path)

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from core.errors import InsufficientDisk
-from core.ports import FileStamp, JobDir
+from core.ports import JobDir
 
 MIB = 1024 * 1024
 
@@ -138,25 +138,6 @@ class LocalDiskFiles:
                 for p in root.rglob("*")
                 if p.is_file()
             }
-
-        return await asyncio.to_thread(walk)
-
-    async def stamps(self, root: Path) -> dict[str, FileStamp]:
-        def walk() -> dict[str, FileStamp]:
-            # os.walk passes over a directory that vanishes under it: a pass may be
-            # clearing this one (a tier's fallback) while it is read
-            found = {}
-            for folder, _, names in os.walk(root):
-                for name in names:
-                    path = Path(folder) / name
-                    try:
-                        info = path.lstat()
-                    except FileNotFoundError:
-                        continue
-                    if stat.S_ISREG(info.st_mode):
-                        relative = path.relative_to(root).as_posix()
-                        found[relative] = FileStamp(info.st_size, info.st_mtime_ns)
-            return found
 
         return await asyncio.to_thread(walk)
 
