@@ -25,15 +25,14 @@ from pathlib import Path
 from core.cc_data import CcFrame, cc_frames, read_cc_data
 from core.cea708_text import service_text
 from core.errors import FfapiError
-from core.hardening import ResourceLimits
 from core.jobs import Rendition
 from core.packaging import Package
 from core.plan import GLOBAL_FLAGS
 from core.playlists import read_media, resolve
-from core.ports import JobDir, LocalFiles, MediaTool
+from core.ports import JobDir
 from core.steps import Subtitles
 from core.subtitle_manifests import InBandCaption
-from core.subtitle_run import Sidecar
+from core.subtitle_run import Sidecar, TextTools
 from core.subtitles import Cue, parse_vtt
 
 JOINED = "qc/captions-rendition"  # relative to the job directory: plain characters only
@@ -93,13 +92,11 @@ def _service_text(i: int, frames: Sequence[CcFrame], service: int) -> tuple[Cue,
 
 
 class CaptionReader:
-    def __init__(
-        self, media: MediaTool, files: LocalFiles, timeout: float, limits: ResourceLimits
-    ) -> None:
-        self._media = media
-        self._files = files
-        self._timeout = timeout
-        self._limits = limits
+    def __init__(self, tools: TextTools) -> None:
+        self._media = tools.media
+        self._files = tools.files
+        self._timeout = tools.timeout
+        self._limits = tools.limits
 
     async def read(
         self, package: Package, jobdir: JobDir, steps: Sequence[tuple[int, Subtitles]]

@@ -46,7 +46,13 @@ from core.quality import (
 from core.stage import Attached, shaped_probe
 from core.steps import Subtitles
 from core.subtitle_files import check_subtitle_size, subtitle_guard, subtitle_probe
-from core.subtitle_run import SidecarPackager, SubtitleConverter, SubtitleSources, TextTracks
+from core.subtitle_run import (
+    SidecarPackager,
+    SubtitleConverter,
+    SubtitleSources,
+    TextTools,
+    TextTracks,
+)
 from core.verify import verify_mp4
 
 ATTACH_DIR = "attach"  # the step objects, under our own names (never the key's)
@@ -212,17 +218,18 @@ class StepsRunner:
         sources = SubtitleSources(probe, PurePosixPath(jobdir.source), attached,
                                   self._limits.media.guard)  # fmt: skip
         with timer.phase("subtitles"):
-            sidecars = await self._converter().prepare(preset.steps, sources, jobdir.root)
+            sidecars = await SubtitleConverter(self._text_tools()).prepare(
+                preset.steps, sources, jobdir.root
+            )
         return TextTracks(sidecars, captions)
 
-    def _converter(self) -> SubtitleConverter:
+    def _text_tools(self) -> TextTools:
         cpu = self._limits.resources.for_tier(AccelTier.CPU)
-        return SubtitleConverter(self._media, self._files, self._limits.transcode_timeout, cpu)
+        return TextTools(self._media, self._files, self._limits.transcode_timeout, cpu)
 
     async def _text_tracks(self, package: Package, sub: JobDir, tracks: TextTracks) -> Package:
         """The sidecar tracks, and the captions found in the package's own video, added."""
-        cpu = self._limits.resources.for_tier(AccelTier.CPU)
-        reader = CaptionReader(self._media, self._files, self._limits.transcode_timeout, cpu)
+        reader = CaptionReader(self._text_tools())
         found = await reader.read(package, sub, tracks.captions)
         sidecars = tracks.sidecars + found.sidecars
         if not sidecars and not found.declared:

@@ -93,14 +93,23 @@ class SubtitleSources:
     guard: InputGuard
 
 
+@dataclass(frozen=True, slots=True)
+class TextTools:
+    """What the text-track passes beside the main one run with: the tools, the job's files,
+    and each ffmpeg run's time and resource bounds (the CPU tier's)."""
+
+    media: MediaTool
+    files: LocalFiles
+    timeout: float
+    limits: ResourceLimits
+
+
 class SubtitleConverter:
-    def __init__(
-        self, media: MediaTool, files: LocalFiles, timeout: float, limits: ResourceLimits
-    ) -> None:
-        self._media = media
-        self._files = files
-        self._timeout = timeout
-        self._limits = limits
+    def __init__(self, tools: TextTools) -> None:
+        self._media = tools.media
+        self._files = tools.files
+        self._timeout = tools.timeout
+        self._limits = tools.limits
 
     async def prepare(
         self, steps: Sequence[object], sources: SubtitleSources, root: Path
