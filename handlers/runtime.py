@@ -21,6 +21,7 @@ from infra.notify import SnsPublisher
 from infra.queue import SqsQueue
 from infra.settings import Settings
 from infra.storage import S3ObjectStore
+from infra.task_protection import EcsTaskProtection, open_task_protection
 from infra.topic import EventsTopic, events_topic_arn
 from infra.webhooks import WebhookDispatcher, open_webhooks
 from infra.workspace import LocalDiskFiles, LocalWorkspace
@@ -39,6 +40,8 @@ class Runtime:
     jobs: DynamoJobStore
     accel: GpuAccelerator | None  # None where only the CPU runs jobs (Lambda)
     hooks: WebhookDispatcher
+    # ECS_AGENT_URI's endpoint, for the container worker in an ECS task; None elsewhere
+    protection: EcsTaskProtection | None = None
 
 
 def accelerator(settings: Settings) -> GpuAccelerator:
@@ -90,4 +93,7 @@ async def open_runtime(
             dispatch,
             objects, jobs, events, workspace(settings), pipeline, utcnow, hooks,
         )  # fmt: skip
-        yield Runtime(settings, clients, dispatcher, queue, jobs, accel, hooks)
+        protection = None  # Lambda (no queue of its own) is never an ECS task
+        if with_queue:
+            protection = await scope.enter_async_context(open_task_protection())
+        yield Runtime(settings, clients, dispatcher, queue, jobs, accel, hooks, protection)
