@@ -26,6 +26,7 @@ from core.ports import TaskProtection
 log = structlog.get_logger("ffapi.scale_in")
 
 MAX_MINUTES = 2880  # the agent's bound: 48 hours
+RENEWALS_PER_LEASE = 3  # as the lease itself is renewed (core/keepalive.py)
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -45,7 +46,7 @@ class ScaleInGuard:
     ) -> None:  # fmt: skip
         self._port = port
         self._minutes = protection_minutes(lease_seconds)
-        self._interval = renew_every if renew_every is not None else lease_seconds / 3
+        self._interval = renew_every or lease_seconds / RENEWALS_PER_LEASE
         self._sleep = sleep
         self._running = 0
         self._renewals: asyncio.Task[None] | None = None

@@ -16,7 +16,6 @@ from core.dispatch import Disposition, JobOutcomeStatus, Outcome
 from core.errors import FfapiError
 from core.jobs import JobResult
 from core.keepalive import keep_alive
-from core.scale_in import ScaleInGuard
 from handlers.runtime import Runtime
 from infra.metrics import (
     DOWNLOADED_BYTES,
@@ -50,7 +49,6 @@ class Worker:
         runtime: Runtime,
         concurrency: int | None = None,
         on_outcome: Callable[[Outcome], None] | None = None,
-        scale_in: ScaleInGuard | None = None,
     ) -> None:
         assert runtime.queue is not None, "the worker needs the jobs queue"
         self._rt = runtime
@@ -64,8 +62,6 @@ class Worker:
         self._stall = settings.stall_seconds
         self._tasks: set[asyncio.Task[None]] = set()
         self._on_outcome = on_outcome  # e.g. `ffapi local` printing each job's outcome
-        # ECS: no scale-in stops this task while a job runs (a no-op elsewhere)
-        self._scale_in = scale_in or ScaleInGuard(runtime.protection, settings.lease_seconds)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until ``stop`` is set, then let the running jobs finish within the drain
@@ -148,10 +144,6 @@ class Worker:
             MESSAGE_SECONDS.observe(time.monotonic() - started)
 
     async def _dispatch(self, delivery: Delivery) -> Outcome:
-        async with self._scale_in.job():
-            return await self._handle(delivery)
-
-    async def _handle(self, delivery: Delivery) -> Outcome:
         with pulse.bound(pulse.Pulse()) as job:  # beaten by running ffmpeg and S3 transfers
             heartbeat = asyncio.create_task(self._heartbeat(delivery, job))
             try:

@@ -4,7 +4,8 @@ a refused or unanswered call never stops a job. Time is driven by the test (no c
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
@@ -61,7 +62,7 @@ class Clock:
         await self.asleep.wait()
 
 
-def run(scenario: Callable[[], Awaitable[None]]) -> None:
+def run(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
     asyncio.run(scenario())
 
 
