@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,18 @@ from structlog.testing import capture_logs
 from handlers.runtime import open_runtime
 from handlers.watcher import EventWatcher
 from handlers.worker import Worker
-from infra.task_protection import AGENT_URI_VARIABLE
+from infra.task_protection import AGENT_URI_VARIABLE, open_task_protection
 
 from .conftest import Stack
-from .ecs_agent import AGENT_PATH, AgentRequest, EcsAgentStub, Reply, refused, server_error
+from .ecs_agent import (
+    AGENT_PATH,
+    AgentRequest,
+    EcsAgentStub,
+    Reply,
+    applied,
+    refused,
+    server_error,
+)  # fmt: skip
 
 pytestmark = pytest.mark.integration
 
@@ -132,3 +141,80 @@ def test_outside_ecs_the_agent_is_never_asked(
 
     assert events[-1]["type"] == "ffapi.job.completed"
     assert agent.requests == []
+
+
+# --- the adapter alone, against the same stand-in --------------------------------------------
+
+
+def adapter_calls(
+    answer: Callable[[AgentRequest], Reply], monkeypatch: pytest.MonkeyPatch
+) -> tuple[list[bool], list[str]]:
+    """protect(3) and release() through open_task_protection; what each returned, and the
+    codes of the refusals logged."""
+    agent = EcsAgentStub(answer=answer)
+
+    async def scenario() -> list[bool]:
+        async with agent.serve():
+            monkeypatch.setenv(AGENT_URI_VARIABLE, agent.uri + "/")  # a trailing slash too
+            async with open_task_protection() as port:
+                assert port is not None
+                return [await port.protect(3), await port.release()]
+
+    with capture_logs() as logs:
+        results = asyncio.run(scenario())
+    assert [r.body for r in agent.requests] == [
+        {"ProtectionEnabled": True, "ExpiresInMinutes": 3}, {"ProtectionEnabled": False},
+    ]  # fmt: skip
+    assert {r.path for r in agent.requests} == {STATE_PATH}
+    return results, [e["code"] for e in logs if e["event"] == "task_protection.refused"]
+
+
+def test_the_adapter_accepts_only_the_state_it_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert adapter_calls(applied, monkeypatch) == ([True, True], [])
+
+    def stale(request: AgentRequest) -> Reply:  # applied, but not what was asked
+        return Reply(200, {"protection": {"ProtectionEnabled": not request.enabled}})
+
+    assert adapter_calls(stale, monkeypatch) == ([False, False], ["not_applied"] * 2)
+
+    def garbled(_: AgentRequest) -> Reply:
+        return Reply(200, {"protection": "yes"})
+
+    assert adapter_calls(garbled, monkeypatch) == ([False, False], ["unreadable_answer"] * 2)
+
+
+def test_an_agent_that_is_not_there_is_a_refusal_without_its_address(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def scenario() -> tuple[str, list[bool]]:
+        agent = EcsAgentStub()
+        async with agent.serve():
+            uri = agent.uri  # its port, closed once the stand-in stops
+        monkeypatch.setenv(AGENT_URI_VARIABLE, uri)
+        async with open_task_protection() as port:
+            assert port is not None
+            return uri, [await port.protect(3), await port.release()]
+
+    with capture_logs() as logs:
+        uri, results = asyncio.run(scenario())
+
+    assert results == [False, False]
+    refusals = [e for e in logs if e["event"] == "task_protection.refused"]
+    assert [(e["action"], e["status"]) for e in refusals] == [("protect", None), ("release", None)]
+    assert uri not in json.dumps(logs, default=str)
+
+
+@pytest.mark.parametrize("value", [None, "", "  "])
+def test_without_an_agent_uri_there_is_no_adapter(
+    value: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if value is None:
+        monkeypatch.delenv(AGENT_URI_VARIABLE, raising=False)
+    else:
+        monkeypatch.setenv(AGENT_URI_VARIABLE, value)
+
+    async def scenario() -> object:
+        async with open_task_protection() as port:
+            return port
+
+    assert asyncio.run(scenario()) is None
