@@ -11,8 +11,15 @@ import pytest
 from structlog.testing import capture_logs
 
 from core import scale_in
+from core.dispatch import Dispatcher, DispatchSettings
+from core.errors import FfapiError, InvalidMedia
+from core.jobs import JobResult
 from core.keepalive import RETRY_SECONDS
+from core.presets import builtin_catalog
 from core.scale_in import MAX_MINUTES, ScaleInGuard, protection_minutes
+
+from .dispatch_harness import INTAKE, Harness, body, s3_put
+from .fakes import NOW, FakePipeline
 
 LEASE = 120.0  # seconds: protection for 5 minutes, renewed every 40 s
 
@@ -25,11 +32,13 @@ class Agent:
         self.answers = list(answers)
         self.hang = False
         self.released = asyncio.Event()
+        self.on_release: Callable[[], object] = lambda: None
 
     async def protect(self, expires_minutes: int) -> bool:
         return await self._answer(("protect", expires_minutes))
 
     async def release(self) -> bool:
+        self.on_release()
         try:
             return await self._answer(("release", None))
         finally:
@@ -219,3 +228,61 @@ def test_outside_ecs_nothing_is_asked() -> None:
 
     run(scenario)
     assert ran
+
+
+# --- held by the dispatcher: around a claimed job, and only there ------------------------------
+
+
+class WatchedPipeline(FakePipeline):
+    """Records what the agent had been asked when the job's work began."""
+
+    def __init__(self, agent: Agent, *script: FfapiError | None) -> None:
+        super().__init__(*script)
+        self.agent = agent
+        self.asked_before_work: list[tuple[str, int | None]] = []
+
+    async def run(self, *args: Any, **kwargs: Any) -> JobResult:
+        self.asked_before_work = list(self.agent.calls)
+        return await super().run(*args, **kwargs)
+
+
+def guarded(pipeline: FakePipeline, agent: Agent) -> Harness:
+    h = Harness(pipeline)
+    h.dispatcher = Dispatcher(
+        DispatchSettings(INTAKE, builtin_catalog(), LEASE, 3),
+        h.objects, h.jobs, h.events, h.workspace, pipeline,  # type: ignore[arg-type]
+        lambda: NOW, scale_in=ScaleInGuard(agent, LEASE),
+    )  # fmt: skip
+    return h
+
+
+@pytest.mark.parametrize(
+    ("error", "final"), [(None, "ffapi.job.completed"), (InvalidMedia("no"), "ffapi.job.failed")]
+)
+def test_a_claimed_job_is_protected_from_before_its_work_to_after_its_final_event(
+    error: FfapiError | None, final: str
+) -> None:
+    agent = Agent()
+    pipeline = WatchedPipeline(agent, error)
+    h = guarded(pipeline, agent)
+    events_when_released: list[str] = []
+    agent.on_release = lambda: events_when_released.extend(h.events.types)
+
+    h.handle(s3_put())
+
+    assert pipeline.asked_before_work == [("protect", 5)]
+    assert agent.calls == [("protect", 5), ("release", None)]
+    assert events_when_released[-1] == final
+
+
+def test_messages_that_run_no_job_ask_the_agent_nothing() -> None:
+    agent = Agent()
+    h = guarded(FakePipeline(), agent)
+    h.handle(s3_put())
+    agent.calls.clear()
+
+    h.handle(s3_put(), message_id="msg-2")  # a duplicate of a finished job
+    for name in ("s3-test-event.json", "invalid-bad-json.json", "s3-outside-prefix.json"):
+        h.handle(body(name))
+
+    assert agent.calls == []
