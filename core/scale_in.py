@@ -80,9 +80,13 @@ class ScaleInGuard:
         """Bring the agent's state in line with the count (a no-op if it already is)."""
         async with self._turn:
             if self._running and self._renewals is None:
-                accepted = await self._call(port.protect(self._minutes), "protect")
-                first = self._interval if accepted else min(RETRY_SECONDS, self._interval)
-                self._renewals = asyncio.create_task(self._renew(port, first))
+                accepted = False
+                try:
+                    accepted = await self._call(port.protect(self._minutes), "protect")
+                finally:  # even if cancelled mid-call (the agent may have applied it): the
+                    # last job's exit finds renewals to stop, and releases
+                    first = self._interval if accepted else min(RETRY_SECONDS, self._interval)
+                    self._renewals = asyncio.create_task(self._renew(port, first))
             elif not self._running and self._renewals is not None:
                 self._renewals.cancel()
                 # a renewal in flight ends before the release goes out, never after it

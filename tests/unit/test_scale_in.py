@@ -30,7 +30,8 @@ class Agent:
     def __init__(self, *answers: bool) -> None:
         self.calls: list[tuple[str, int | None]] = []
         self.answers = list(answers)
-        self.hang = False
+        self.hang: set[str] = set()  # calls left unanswered
+        self.asked = asyncio.Event()
         self.released = asyncio.Event()
         self.on_release: Callable[[], object] = lambda: None
 
@@ -46,7 +47,8 @@ class Agent:
 
     async def _answer(self, call: tuple[str, int | None]) -> bool:
         self.calls.append(call)
-        if self.hang:
+        self.asked.set()
+        if call[0] in self.hang:
             await asyncio.Event().wait()
         return self.answers.pop(0) if self.answers else True
 
@@ -194,12 +196,36 @@ def test_a_cancelled_job_still_releases_the_task() -> None:
     assert agent.calls == [("protect", 5), ("release", None)]
 
 
+def test_a_job_cancelled_while_protection_is_asked_still_releases_the_task() -> None:
+    """The agent may have applied a protection whose answer never came back."""
+    agent = Agent()
+    agent.hang = {"protect"}
+
+    async def scenario() -> None:
+        guard = ScaleInGuard(agent, LEASE, sleep=Clock().sleep)
+
+        async def job() -> None:
+            async with guard.job():
+                pytest.fail("the job was cancelled before it began")
+
+        task = asyncio.create_task(job())
+        await agent.asked.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        async with asyncio.timeout(10):  # a hang guard, not a measure: it is due at once
+            await agent.released.wait()
+
+    run(scenario)
+    assert agent.calls == [("protect", 5), ("release", None)]
+
+
 def test_an_agent_that_does_not_answer_delays_the_job_only_briefly(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(scale_in, "MAX_WAIT_SECONDS", 0.01)
     agent = Agent()
-    agent.hang = True
+    agent.hang = {"protect", "release"}
     ran = False
 
     async def scenario() -> None:
