@@ -1,9 +1,10 @@
 """Scale-in protection while jobs run: a task busy with a job is not the one a scale-in stops.
 
-The worker holds the guard around each job it handles. Protection is one state of the whole
-task, so the guard counts: the first job to start turns it on, the last one to end turns it
-off, and in between it is renewed on its own timer (no per-job flips: with N jobs at once
-the agent sees one ``protect`` and one ``release``, plus renewals).
+The dispatcher holds the guard around each job it has claimed (a message that runs no job
+asks the agent nothing). Protection is one state of the whole task, so the guard counts: the
+first job to start turns it on, the last one to end turns it off, and in between it is
+renewed on its own timer (no per-job flips: with N jobs at once the agent sees one
+``protect`` and one ``release``, plus renewals).
 
 Its expiry outlasts the job's lease (twice it, and a minute more), so a worker that dies
 without releasing is stoppable again soon after its jobs could be taken over; it is renewed
@@ -41,20 +42,15 @@ class ScaleInGuard:
     happens."""
 
     def __init__(
-        self, port: TaskProtection | None, lease_seconds: float,
-        *, renew_every: float | None = None, sleep: Sleep = asyncio.sleep,
-    ) -> None:  # fmt: skip
+        self, port: TaskProtection | None, lease_seconds: float, *, sleep: Sleep = asyncio.sleep
+    ) -> None:
         self._port = port
         self._minutes = protection_minutes(lease_seconds)
-        self._interval = renew_every or lease_seconds / RENEWALS_PER_LEASE
+        self._interval = lease_seconds / RENEWALS_PER_LEASE
         self._sleep = sleep
         self._running = 0
         self._renewals: asyncio.Task[None] | None = None
         self._turn = asyncio.Lock()  # one transition at a time, in the order asked
-
-    @property
-    def minutes(self) -> int:
-        return self._minutes
 
     @property
     def running(self) -> int:
