@@ -4,6 +4,7 @@ state was applied) or as told (an error status, a ``failure``)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -57,11 +58,14 @@ class EcsAgentStub:
     answer: Callable[[AgentRequest], Reply] = applied
     requests: list[AgentRequest] = field(default_factory=list)
     uri: str = ""
+    protected: asyncio.Event = field(default_factory=asyncio.Event)  # a protection was asked
 
     async def _state(self, request: web.Request) -> web.Response:
         body = json.loads(await request.read() or b"{}")
         seen = AgentRequest(datetime.now(UTC), request.method, request.path, body)
         self.requests.append(seen)
+        if seen.enabled:
+            self.protected.set()
         reply = self.answer(seen)
         return web.json_response(reply.body, status=reply.status)
 

@@ -143,6 +143,35 @@ def test_outside_ecs_the_agent_is_never_asked(
     assert agent.requests == []
 
 
+def test_a_job_stopped_by_the_drain_releases_the_task(
+    stack: Stack, sample_clip: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM as the job starts, with no drain budget: the job is handed back as before, and
+    the task's protection goes with it."""
+    settings = stack.settings.model_copy(update={"drain_seconds": 0})
+    agent = EcsAgentStub()
+    stack.client("sqs").purge_queue(QueueUrl=stack.resources.queue_url)
+
+    async def scenario() -> None:
+        async with agent.serve():
+            monkeypatch.setenv(AGENT_URI_VARIABLE, agent.uri)
+            async with open_runtime(settings) as rt:
+                stop = asyncio.Event()
+                worker = asyncio.create_task(Worker(rt).run(stop))
+                key = f"{settings.watch_prefix}stopped.mp4"
+                await rt.clients.s3.upload_file(str(sample_clip), settings.input_bucket, key)
+                async with asyncio.timeout(60):
+                    await agent.protected.wait()
+                stop.set()  # what SIGTERM does (handlers/service.py)
+                async with asyncio.timeout(60):
+                    await worker
+
+    asyncio.run(scenario())
+
+    assert [r.enabled for r in agent.requests] == [True, False]
+    assert stack.queue_depth(stack.resources.queue_url) == 1  # handed back for another worker
+
+
 # --- the adapter alone, against the same stand-in --------------------------------------------
 
 
