@@ -30,6 +30,7 @@ from core.pipeline import JobPipeline
 from core.ports import EventPublisher, JobStore, ObjectStore, WebhookSender, Workspace
 from core.presets import OutputPreset, PresetCatalog
 from core.reporting import ProgressReporter
+from core.scale_in import ScaleInGuard
 from core.step_identity import pin_step_objects
 from core.watch import IntakeConfig
 
@@ -104,8 +105,11 @@ class Dispatcher:
         pipeline: JobPipeline,
         now: Callable[[], datetime],
         hooks: WebhookSender | None = None,
+        scale_in: ScaleInGuard | None = None,
     ) -> None:
         self._settings = settings
+        # held while a claimed job runs: no scale-in stops an ECS task busy with a job
+        self._scale_in = scale_in or ScaleInGuard(None, settings.lease_seconds)
         self._objects = objects
         self._jobs = jobs
         self._announcer = Announcer(events, hooks)
@@ -180,7 +184,10 @@ class Dispatcher:
                 return JobOutcome(
                     job_id, JobOutcomeStatus.BUSY, busy, retry_after=claim.lease_remaining
                 )
-            return await self._run_claimed(job_id, request, preset, claim.attempt, receive_count)
+            async with self._scale_in.job():
+                return await self._run_claimed(
+                    job_id, request, preset, claim.attempt, receive_count
+                )
 
     async def _run_claimed(
         self,

@@ -177,6 +177,18 @@ class Accelerator(Protocol):
     def succeeded(self, tier: AccelTier) -> None: ...
 
 
+class TaskProtection(Protocol):
+    """The task's scale-in protection (ECS): while on, a scale-in or a deployment does not
+    stop this task. Each call answers whether the agent accepted it; a refusal or an
+    unreachable agent is False, never an exception (the job goes on either way)."""
+
+    async def protect(self, expires_minutes: int) -> bool:
+        """On, for ``expires_minutes`` from now (1..2880); a renewal is the same call."""
+        ...
+
+    async def release(self) -> bool: ...
+
+
 class LocalFiles(Protocol):
     """The job directory's files, for the steps between ffmpeg and the upload."""
 

@@ -12,6 +12,7 @@ from core.fallback import CpuOnly
 from core.limits import PipelineLimits
 from core.pipeline import JobPipeline
 from core.ports import Accelerator
+from core.scale_in import ScaleInGuard
 from infra.accel import AccelConfig, GpuAccelerator
 from infra.aws import AwsClients, open_clients
 from infra.capabilities import ffmpeg_encoders, probe_capabilities
@@ -21,6 +22,7 @@ from infra.notify import SnsPublisher
 from infra.queue import SqsQueue
 from infra.settings import Settings
 from infra.storage import S3ObjectStore
+from infra.task_protection import open_task_protection
 from infra.topic import EventsTopic, events_topic_arn
 from infra.webhooks import WebhookDispatcher, open_webhooks
 from infra.workspace import LocalDiskFiles, LocalWorkspace
@@ -86,8 +88,12 @@ async def open_runtime(
             settings.intake, presets, settings.lease_seconds, settings.max_receive_count,
             settings.stall_seconds,
         )  # fmt: skip
+        protection = None  # Lambda (no queue of its own) is never an ECS task
+        if with_queue:
+            protection = await scope.enter_async_context(open_task_protection())
+        scale_in = ScaleInGuard(protection, settings.lease_seconds)
         dispatcher = Dispatcher(
             dispatch,
-            objects, jobs, events, workspace(settings), pipeline, utcnow, hooks,
+            objects, jobs, events, workspace(settings), pipeline, utcnow, hooks, scale_in,
         )  # fmt: skip
         yield Runtime(settings, clients, dispatcher, queue, jobs, accel, hooks)

@@ -76,3 +76,8 @@ GPU_JOBS = Gauge("ffapi_gpu_jobs", "Jobs holding a GPU slot now")
 WEBHOOK_DELIVERIES = Counter(
     "ffapi_webhook_deliveries_total", "Webhook deliveries, by final outcome", ["outcome"]
 )
+TASK_PROTECTION_FAILURES = Counter(
+    "ffapi_task_protection_failures_total",
+    "ECS task scale-in protection calls the agent refused or did not answer (the jobs ran on)",
+    ["action"],
+)
