@@ -35,6 +35,12 @@ ARG FFMPEG_SHA256
 ARG NV_CODEC_HEADERS_VERSION
 ARG NV_CODEC_HEADERS_SHA256
 ARG DEBIAN_FRONTEND=noninteractive
+# pipefail: a failed download or checksum in a pipe fails the build.
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+# DL3008 (apt versions unpinned): the distribution's archive keeps only its current
+# versions, so exact pins stop building at the next security update; the base images are
+# pinned and the ffmpeg sources checksummed instead (docs/deploy-compose.md, "Reproducible").
+# hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       build-essential ca-certificates clang curl nasm pkg-config xz-utils \
@@ -88,7 +94,9 @@ RUN grep -qs '^#define CONFIG_SCALE_CUDA_FILTER 1' config.h config_components.h 
 # libraries (libcuda, libnvidia-encode, libnvcuvid) and nvidia-smi are mounted in at run time.
 FROM nvidia/cuda:${CUDA_VERSION}-runtime-ubuntu24.04 AS gpu
 ARG DEBIAN_FRONTEND=noninteractive
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # Ubuntu 24.04's python3 is 3.12; pip into it is refused (PEP 668), hence the venv.
+# hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       ca-certificates fonts-dejavu-core libfontconfig1 libfreetype6 libsvtav1enc1d1 \
@@ -101,8 +109,9 @@ RUN for want in "-encoders h264_nvenc" "-encoders hevc_nvenc" "-encoders libx264
                 "-filters scale_cuda" "-filters hwupload_cuda" "-filters zscale" \
                 "-filters tonemap" "-filters drawtext" "-filters overlay" \
                 "-filters palettegen" "-encoders libwebp" "-encoders gif"; do \
-      set -- $want; \
-      ffmpeg -hide_banner "$1" | grep -qw -- "$2" || { echo "ffmpeg lacks $2" >&2; exit 1; }; \
+      read -r kind name <<<"$want"; \
+      listed=$(ffmpeg -hide_banner "$kind"); \
+      grep -qw -- "$name" <<<"$listed" || { echo "ffmpeg lacks $name" >&2; exit 1; }; \
     done
 # The dependencies are the locked ones, hashes checked; the wheel brings only the project.
 RUN --mount=type=bind,from=wheel,source=/wheels,target=/wheels \
@@ -142,9 +151,21 @@ CMD ["worker"]
 # The CPU image: Debian bookworm's ffmpeg package, the exact build CI tests.
 FROM python:${PYTHON_VERSION}-slim-bookworm AS cpu
 ARG DEBIAN_FRONTEND=noninteractive
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+# fonts-dejavu-core: fontconfig's Sans for the steps' captions (drawtext).
+# hadolint ignore=DL3008
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ffmpeg \
+ && apt-get install -y --no-install-recommends ffmpeg fonts-dejavu-core \
  && rm -rf /var/lib/apt/lists/*
+# The same self-check as the gpu image's, less the GPU: every encoder a shipped preset names
+# (web-av1's libsvtav1 included) and the filters jobs use.
+RUN for want in "-encoders libx264" "-encoders libx265" "-encoders libsvtav1" \
+                "-filters zscale" "-filters tonemap" "-filters drawtext" "-filters overlay" \
+                "-filters palettegen" "-encoders libwebp" "-encoders gif"; do \
+      read -r kind name <<<"$want"; \
+      listed=$(ffmpeg -hide_banner "$kind"); \
+      grep -qw -- "$name" <<<"$listed" || { echo "ffmpeg lacks $name" >&2; exit 1; }; \
+    done
 # The dependencies are the locked ones, hashes checked; the wheel brings only the project.
 RUN --mount=type=bind,from=wheel,source=/wheels,target=/wheels \
     --mount=type=bind,from=wheel,source=/src/requirements.txt,target=/tmp/requirements.txt \
