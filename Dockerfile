@@ -3,8 +3,11 @@
 # The worker's two images, one file:
 #   docker build --target gpu -t ffapi:gpu .   NVDEC/NVENC + CUDA filters; falls back to the CPU
 #   docker build --target cpu -t ffapi:cpu .   Debian bookworm's ffmpeg: the build CI tests
-# docs/gpu.md says how to run them. Nothing here is built by CI (it has no Docker daemon);
-# tests/deploy/test_dockerfile.py checks this file's text.
+# docs/gpu.md says how to run them; docker-compose.localstack.yml runs the cpu one against
+# LocalStack (docs/deploy-compose.md), deploy/k8s both on Kubernetes (docs/deploy-k8s.md).
+# `docker run IMAGE doctor` prints what an image can do. Nothing here is built by CI (it has
+# no Docker daemon): tests/deploy/test_dockerfile.py checks this file's text, and
+# test_dockerfile_lint.py runs hadolint on it and each image's ffmpeg self-check.
 
 # Every version in one place. FFmpeg stays on the 5.1 series, the one Debian bookworm ships
 # and CI tests, so both images take the same argv the same way.
@@ -20,12 +23,20 @@ ARG NV_CODEC_HEADERS_SHA256=
 # ---------------------------------------------------------------------------------------
 # The project's wheel, built once for both targets (pure Python: any CPython >= 3.11).
 FROM python:${PYTHON_VERSION}-slim-bookworm AS wheel
+# BuildKit takes SOURCE_DATE_EPOCH for the images' dates; declared here, the wheel's files
+# carry it too (docs/deploy-compose.md, "Reproducible builds").
+ARG SOURCE_DATE_EPOCH
 WORKDIR /src
-COPY pyproject.toml README.md requirements.txt ./
+COPY pyproject.toml README.md requirements.txt requirements-embedded.txt ./
 COPY core ./core
 COPY infra ./infra
 COPY handlers ./handlers
-RUN pip wheel --no-cache-dir --disable-pip-version-check --no-deps . -w /wheels
+# The build backend as the lock names it, hashes checked, not whatever is newest today.
+RUN sed -n '/^setuptools==/,/[^\\]$/p' requirements-embedded.txt >/tmp/build-system.txt \
+ && pip install --no-cache-dir --disable-pip-version-check --require-hashes --no-deps \
+      -r /tmp/build-system.txt \
+ && pip wheel --no-cache-dir --disable-pip-version-check --no-deps --no-build-isolation \
+      . -w /wheels
 
 # ---------------------------------------------------------------------------------------
 # FFmpeg with NVENC, NVDEC/CUVID and the CUDA filters (scale_cuda, hwupload_cuda).

@@ -16,6 +16,8 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.version import Version
 
 from tests.deploy.test_dockerfile import Dockerfile, Stage, parse
 
@@ -102,3 +104,28 @@ def test_the_self_check_fails_on_an_encoder_the_build_lacks(dockerfile: Dockerfi
     result = _run_check(check)
     assert result.returncode == 1
     assert "ffmpeg lacks av1_nvenc" in result.stderr
+
+
+def test_the_wheel_is_built_with_the_locked_build_backend(dockerfile: Dockerfile) -> None:
+    """The wheel stage's sed, run here: it lifts the build backend's pin and hashes out of the
+    lock, so the image's wheel is made by the setuptools the lock names."""
+    [run] = [r for r in dockerfile.stage("wheel").args_of("RUN") if "pip wheel" in r]
+    assert "--no-build-isolation" in run  # else pip would fetch the newest backend
+    extract = run.split(" && ")[0]
+    assert extract.startswith("sed ")
+    lines = subprocess.run(
+        ["/bin/bash", "-c", extract.replace(">/tmp/build-system.txt", "")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    [backend] = [Requirement(r) for r in project["build-system"]["requires"]]
+    name, _, version = lines[0].removesuffix(" \\").partition("==")
+    assert name == backend.name
+    assert Version(version) in backend.specifier
+    hashes = lines[1:]
+    assert hashes
+    assert all(re.fullmatch(r"\s+--hash=sha256:[0-9a-f]{64}( \\)?", h) for h in hashes)
+    assert not hashes[-1].endswith("\\")
