@@ -3,7 +3,8 @@
 No Docker engine runs in CI, so the file is parsed and checked here: the three services, the
 order `up` starts them in (health checks, the one-shot bootstrap), the worker's settings
 against the real Settings model, and the images against the Dockerfile. Where a compose
-client is installed, `docker compose config` validates it against the Compose spec too.
+client is installed (`docker compose`, or Debian's `docker-compose` 1.29), its `config`
+validates the file against the Compose schema too.
 """
 
 from __future__ import annotations
@@ -129,17 +130,33 @@ def test_the_worker_is_checked_on_healthz_and_drains_before_docker_kills_it(
     assert worker.get("stop_signal", "SIGTERM") == "SIGTERM"
 
 
-def test_docker_compose_config_accepts_it() -> None:
-    docker = shutil.which("docker")
-    plugin = docker and subprocess.run(
-        [docker, "compose", "version"], capture_output=True, check=False
+def compose_client() -> list[str] | None:
+    """`docker compose` (v2), else `docker-compose` (Debian's 1.29 also reads this file)."""
+    for argv in (["docker", "compose"], ["docker-compose"]):
+        if shutil.which(argv[0]):
+            found = subprocess.run([*argv, "version"], capture_output=True, check=False)
+            if found.returncode == 0:
+                return argv
+    return None
+
+
+def compose_config(client: list[str], path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*client, "-f", str(path), "config"], capture_output=True, text=True, check=False
     )
-    if not docker or not plugin or plugin.returncode != 0:
-        pytest.skip("no `docker compose` client here (the file is still parsed above)")
-    result = subprocess.run(
-        [docker, "compose", "-f", str(COMPOSE), "config", "--quiet"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+
+
+def test_a_compose_client_accepts_it_and_refuses_a_broken_copy(tmp_path: Path) -> None:
+    client = compose_client()
+    if client is None:
+        pytest.skip("no `docker compose` or `docker-compose` here (the file is parsed above)")
+    result = compose_config(client, COMPOSE)
     assert result.returncode == 0, result.stderr
+    rendered = yaml.safe_load(result.stdout)
+    assert set(rendered["services"]) == {"localstack", "bootstrap", "worker"}
+    # The client validates, not only parses: an unknown start condition is refused.
+    broken = tmp_path / "docker-compose.localstack.yml"
+    broken.write_text(COMPOSE.read_text().replace("service_completed_successfully", "done"))
+    refused = compose_config(client, broken)
+    assert refused.returncode != 0
+    assert "condition" in refused.stderr
