@@ -23,9 +23,6 @@ ARG NV_CODEC_HEADERS_SHA256=
 # ---------------------------------------------------------------------------------------
 # The project's wheel, built once for both targets (pure Python: any CPython >= 3.11).
 FROM python:${PYTHON_VERSION}-slim-bookworm AS wheel
-# BuildKit takes SOURCE_DATE_EPOCH for the images' dates; declared here, the wheel's files
-# carry it too (docs/deploy-compose.md, "Reproducible builds").
-ARG SOURCE_DATE_EPOCH
 WORKDIR /src
 COPY pyproject.toml README.md requirements.txt requirements-embedded.txt ./
 COPY core ./core
