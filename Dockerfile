@@ -3,8 +3,11 @@
 # The worker's two images, one file:
 #   docker build --target gpu -t ffapi:gpu .   NVDEC/NVENC + CUDA filters; falls back to the CPU
 #   docker build --target cpu -t ffapi:cpu .   Debian bookworm's ffmpeg: the build CI tests
-# docs/gpu.md says how to run them. Nothing here is built by CI (it has no Docker daemon);
-# tests/deploy/test_dockerfile.py checks this file's text.
+# docs/gpu.md says how to run them; docker-compose.localstack.yml runs the cpu one against
+# LocalStack (docs/deploy-compose.md), deploy/k8s both on Kubernetes (docs/deploy-k8s.md).
+# `docker run IMAGE doctor` prints what an image can do. Nothing here is built by CI (it has
+# no Docker daemon): tests/deploy/test_dockerfile.py checks this file's text, and
+# test_dockerfile_lint.py runs hadolint on it and each image's ffmpeg self-check.
 
 # Every version in one place. FFmpeg stays on the 5.1 series, the one Debian bookworm ships
 # and CI tests, so both images take the same argv the same way.
@@ -21,11 +24,16 @@ ARG NV_CODEC_HEADERS_SHA256=
 # The project's wheel, built once for both targets (pure Python: any CPython >= 3.11).
 FROM python:${PYTHON_VERSION}-slim-bookworm AS wheel
 WORKDIR /src
-COPY pyproject.toml README.md requirements.txt ./
+COPY pyproject.toml README.md requirements.txt requirements-embedded.txt ./
 COPY core ./core
 COPY infra ./infra
 COPY handlers ./handlers
-RUN pip wheel --no-cache-dir --disable-pip-version-check --no-deps . -w /wheels
+# The build backend as the lock names it, hashes checked, not whatever is newest today.
+RUN sed -n '/^setuptools==/,/[^\\]$/p' requirements-embedded.txt >/tmp/build-system.txt \
+ && pip install --no-cache-dir --disable-pip-version-check --require-hashes --no-deps \
+      -r /tmp/build-system.txt \
+ && pip wheel --no-cache-dir --disable-pip-version-check --no-deps --no-build-isolation \
+      . -w /wheels
 
 # ---------------------------------------------------------------------------------------
 # FFmpeg with NVENC, NVDEC/CUVID and the CUDA filters (scale_cuda, hwupload_cuda).
@@ -35,6 +43,12 @@ ARG FFMPEG_SHA256
 ARG NV_CODEC_HEADERS_VERSION
 ARG NV_CODEC_HEADERS_SHA256
 ARG DEBIAN_FRONTEND=noninteractive
+# pipefail: a failed download or checksum in a pipe fails the build.
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+# DL3008 (apt versions unpinned): the distribution's archive keeps only its current
+# versions, so exact pins stop building at the next security update; the base images are
+# pinned and the ffmpeg sources checksummed instead (docs/deploy-compose.md, "Reproducible").
+# hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       build-essential ca-certificates clang curl nasm pkg-config xz-utils \
@@ -88,7 +102,9 @@ RUN grep -qs '^#define CONFIG_SCALE_CUDA_FILTER 1' config.h config_components.h 
 # libraries (libcuda, libnvidia-encode, libnvcuvid) and nvidia-smi are mounted in at run time.
 FROM nvidia/cuda:${CUDA_VERSION}-runtime-ubuntu24.04 AS gpu
 ARG DEBIAN_FRONTEND=noninteractive
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # Ubuntu 24.04's python3 is 3.12; pip into it is refused (PEP 668), hence the venv.
+# hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       ca-certificates fonts-dejavu-core libfontconfig1 libfreetype6 libsvtav1enc1d1 \
@@ -101,8 +117,9 @@ RUN for want in "-encoders h264_nvenc" "-encoders hevc_nvenc" "-encoders libx264
                 "-filters scale_cuda" "-filters hwupload_cuda" "-filters zscale" \
                 "-filters tonemap" "-filters drawtext" "-filters overlay" \
                 "-filters palettegen" "-encoders libwebp" "-encoders gif"; do \
-      set -- $want; \
-      ffmpeg -hide_banner "$1" | grep -qw -- "$2" || { echo "ffmpeg lacks $2" >&2; exit 1; }; \
+      read -r kind name <<<"$want"; \
+      listed=$(ffmpeg -hide_banner "$kind"); \
+      grep -qw -- "$name" <<<"$listed" || { echo "ffmpeg lacks $name" >&2; exit 1; }; \
     done
 # The dependencies are the locked ones, hashes checked; the wheel brings only the project.
 RUN --mount=type=bind,from=wheel,source=/wheels,target=/wheels \
@@ -142,9 +159,21 @@ CMD ["worker"]
 # The CPU image: Debian bookworm's ffmpeg package, the exact build CI tests.
 FROM python:${PYTHON_VERSION}-slim-bookworm AS cpu
 ARG DEBIAN_FRONTEND=noninteractive
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+# fonts-dejavu-core: fontconfig's Sans for the steps' captions (drawtext).
+# hadolint ignore=DL3008
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ffmpeg \
+ && apt-get install -y --no-install-recommends ffmpeg fonts-dejavu-core \
  && rm -rf /var/lib/apt/lists/*
+# The same self-check as the gpu image's, less the GPU: every encoder a shipped preset names
+# (web-av1's libsvtav1 included) and the filters jobs use.
+RUN for want in "-encoders libx264" "-encoders libx265" "-encoders libsvtav1" \
+                "-filters zscale" "-filters tonemap" "-filters drawtext" "-filters overlay" \
+                "-filters palettegen" "-encoders libwebp" "-encoders gif"; do \
+      read -r kind name <<<"$want"; \
+      listed=$(ffmpeg -hide_banner "$kind"); \
+      grep -qw -- "$name" <<<"$listed" || { echo "ffmpeg lacks $name" >&2; exit 1; }; \
+    done
 # The dependencies are the locked ones, hashes checked; the wheel brings only the project.
 RUN --mount=type=bind,from=wheel,source=/wheels,target=/wheels \
     --mount=type=bind,from=wheel,source=/src/requirements.txt,target=/tmp/requirements.txt \

@@ -2,8 +2,9 @@
 
 The same probe the worker runs at start: the NVIDIA devices ``nvidia-smi`` lists, the NVENC
 encoders, NVDEC decoders, hwaccels and CUDA filters of the ffmpeg build, and a real
-one-second test encode per tier. Exit status 0 when the CPU tier works (jobs can run), 1 when
-not.
+one-second test encode per tier; then which presets the build can run on the CPU tier (the one
+every job can fall back to), so each image says what it can do. Exit status 0 when the CPU
+tier works (jobs can run), 1 when not.
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ import json
 from typing import Any
 
 from core.accel import AccelTier, Capabilities
+from core.encoders import missing_encoder
+from core.presets import PresetCatalog
 from handlers.runtime import accelerator
+from infra.capabilities import ffmpeg_encoders
 from infra.settings import Settings
 from infra.tools import use_tools
 
@@ -26,6 +30,7 @@ async def run_doctor(settings: Settings, as_json: bool) -> int:
         "mode": settings.accel,
         "tiers": [t.value for t in accel.order()],
         "capabilities": caps.model_dump(mode="json"),
+        "presets": preset_support(settings.presets(), await ffmpeg_encoders()),
     }
     print(json.dumps(shown, indent=2) if as_json else render(shown, caps))
     return 0 if caps.passed(AccelTier.CPU) else 1
@@ -48,4 +53,22 @@ def render(shown: dict[str, Any], caps: Capabilities) -> str:
         verdict = f"ok, test encode {check.seconds:.2f} s" if check.ok else f"no: {check.reason}"
         lines.append(f"tier        {check.tier.value:<11} {verdict}")
     lines.append(f"jobs run on {' -> '.join(shown['tiers'])} (FFAPI_ACCEL={shown['mode']})")
-    return "\n".join(lines)
+    return "\n".join([*lines, *_preset_lines(shown["presets"])])
+
+
+def _preset_lines(presets: dict[str, str]) -> list[str]:
+    runs = [name for name, verdict in presets.items() if verdict == "ok"]
+    lacking = [f"presets     {name}: {v}" for name, v in presets.items() if name not in runs]
+    return [f"presets     {', '.join(runs) or 'none'} (the CPU tier runs them)", *lacking]
+
+
+def preset_support(catalog: PresetCatalog, build: frozenset[str] | None) -> dict[str, str]:
+    """Each preset: "ok" when the build has every encoder it needs on the CPU tier, else the
+    one it lacks (the worker refuses such jobs before they start)."""
+    if build is None:
+        return dict.fromkeys(catalog.presets, "unknown: ffmpeg -encoders failed")
+    verdicts: dict[str, str] = {}
+    for name, preset in catalog.presets.items():
+        lacking = missing_encoder(preset, AccelTier.CPU, build)
+        verdicts[name] = "ok" if lacking is None else f"no {lacking} in this ffmpeg build"
+    return verdicts
