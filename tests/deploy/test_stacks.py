@@ -1,11 +1,10 @@
 """The whole system's templates: template.yaml and its nested stacks (templates/), as SAM
-transforms them and as cfn-lint reads them; every setting reachable; the run modes, the
-scaling rule, the alarms' metrics and the retention rules as the templates state them."""
+transforms them and as cfn-lint reads them; every setting reachable; the run modes,
+retention and encryption as the root template states them (the fleets: test_fleets.py)."""
 
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,16 +12,13 @@ from typing import Any
 
 import boto3
 import pytest
-from cfnlint.decode import decode
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 
 from core.hardening import DEFAULT_CODECS
-from infra import metrics
 from infra.settings import Settings
-from tests.template_role import FLEET_ONLY, as_list, container_policy, fleet_task_policy, statements
+from tests.deploy.templates import ROOT, load
 
-ROOT = Path(__file__).parents[2]
 TEMPLATES = [ROOT / "template.yaml", *sorted((ROOT / "templates").glob("*.yaml"))]
 SAM = "AWS::Serverless-2016-10-31"
 
@@ -33,12 +29,6 @@ NOT_IN_THE_TEMPLATE = {
     "FFAPI_FFPROBE": "as FFAPI_FFMPEG",
     "FFAPI_WEBHOOK_ALLOW_LOOPBACK": "development only (http:// and loopback webhooks)",
 }
-
-
-def load(path: Path) -> dict[str, Any]:
-    doc, problems = decode(str(path))
-    assert not problems, problems
-    return dict(json.loads(json.dumps(doc)))
 
 
 def packaged(template: dict[str, Any]) -> dict[str, Any]:
@@ -71,21 +61,6 @@ def cfn_lint(*paths: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(lint), "--", *map(str, paths)], capture_output=True, text=True, check=False
     )
-
-
-@pytest.fixture(scope="module")
-def root() -> dict[str, Any]:
-    return load(ROOT / "template.yaml")
-
-
-@pytest.fixture(scope="module")
-def fleet() -> dict[str, Any]:
-    return load(ROOT / "templates" / "fleet.yaml")
-
-
-@pytest.fixture(scope="module")
-def observability() -> dict[str, Any]:
-    return load(ROOT / "templates" / "observability.yaml")
 
 
 def test_cfn_lint_finds_nothing_in_any_template() -> None:
@@ -225,139 +200,6 @@ def test_the_run_mode_picks_the_workers(
     assert fallback == (mode == "gpu+cpu")  # beside a GPU fleet, the CPU fleet is the fallback
 
 
-def test_the_gpu_fleet_runs_on_gpu_instances_and_the_cpu_fleet_on_fargate(
-    fleet: dict[str, Any],
-) -> None:
-    res = fleet["Resources"]
-    on_gpu = {n for n, r in res.items() if r.get("Condition") == "OnGpu"}
-    assert on_gpu == {"InstanceRole", "InstanceProfile", "LaunchTemplate", "GpuInstances",
-                      "GpuCapacity"}  # fmt: skip
-    image = res["LaunchTemplate"]["Properties"]["LaunchTemplateData"]["ImageId"]
-    assert image.startswith("{{resolve:ssm:/aws/service/ecs/optimized-ami/")
-    assert "/gpu/" in image
-    [worker, _] = res["TaskDefinition"]["Properties"]["ContainerDefinitions"]
-    assert worker["ResourceRequirements"] == {
-        "Fn::If": ["OnGpu", [{"Type": "GPU", "Value": "1"}], {"Ref": "AWS::NoValue"}]
-    }
-    strategy = res["Service"]["Properties"]["CapacityProviderStrategy"][0]["CapacityProvider"]
-    assert strategy == {"Fn::If": ["OnGpu", {"Ref": "GpuCapacity"}, {"Ref": "FargateCapacity"}]}
-    assert fleet["Parameters"]["FargateCapacity"]["AllowedValues"] == ["FARGATE_SPOT", "FARGATE"]
-
-
-def _backlog_load(
-    fleet: dict[str, Any], visible: float, running: float, job: int, wait: int
-) -> float:
-    """The target-tracking expression, evaluated as CloudWatch would for these values."""
-    policy = fleet["Resources"]["BacklogTracking"]["Properties"]
-    spec = policy["TargetTrackingScalingPolicyConfiguration"]["CustomizedMetricSpecification"]
-    [expression] = [m["Expression"]["Fn::Sub"] for m in spec["Metrics"] if "Expression" in m]
-    ids = {m["Id"] for m in spec["Metrics"]}
-    assert set(re.findall(r"\b[a-z_]+\b", expression)) <= ids
-    text = expression.replace("${JobSeconds}", str(job))
-    text = text.replace("${AcceptableWaitSeconds}", str(wait))
-    return float(eval(text, {"__builtins__": {}}, {"visible": visible, "running": running}))
-
-
-def test_the_fleet_tracks_backlog_per_task_against_wait_over_job_time(
-    fleet: dict[str, Any],
-) -> None:
-    config = fleet["Resources"]["BacklogTracking"]["Properties"][
-        "TargetTrackingScalingPolicyConfiguration"]  # fmt: skip
-    target = config["TargetValue"]
-    # 300 s acceptable wait, 60 s per job: 5 waiting jobs per running task is just right.
-    assert _backlog_load(fleet, visible=10, running=2, job=60, wait=300) == target
-    assert _backlog_load(fleet, visible=30, running=2, job=60, wait=300) > target  # out
-    assert _backlog_load(fleet, visible=2, running=2, job=60, wait=300) < target  # in
-    assert _backlog_load(fleet, visible=0, running=3, job=60, wait=300) == 0  # to zero
-    target_of = fleet["Resources"]["ScalableTarget"]["Properties"]
-    assert target_of["MinCapacity"] == 0
-    assert target_of["MaxCapacity"] == {"Ref": "MaxTasks"}
-
-
-def test_a_fleet_at_zero_wakes_on_waiting_work(fleet: dict[str, Any]) -> None:
-    alarm = fleet["Resources"]["WakeAlarm"]["Properties"]
-    assert alarm["AlarmActions"] == [{"Ref": "WakePolicy"}]
-    [expression] = [m["Expression"]["Fn::Sub"] for m in alarm["Metrics"] if "Expression" in m]
-    by_id = {m["Id"]: m["MetricStat"]["Metric"] for m in alarm["Metrics"] if "MetricStat" in m}
-    assert by_id["wake"]["MetricName"] == {"Ref": "WakeMetric"}
-    assert by_id["desired"]["MetricName"] == "DesiredTaskCount"
-
-    def fires(wake: float, desired: float | None, above: int) -> bool:
-        text = expression.replace("${WakeAbove}", str(above)).replace("AND", "and")
-        text = re.sub(r"IF\((.*), 1, 0\)", r"(1 if \1 else 0)", text)
-        text = text.replace("FILL(desired, 0)", "(0 if desired is None else desired)")
-        verdict = eval(text, {"__builtins__": {}}, {"wake": wake, "desired": desired})
-        return float(verdict) >= alarm["Threshold"]
-
-    assert fires(wake=3, desired=0, above=0)
-    assert fires(wake=3, desired=None, above=0)  # no data yet for a new service
-    assert not fires(wake=0, desired=0, above=0)
-    assert not fires(wake=3, desired=2, above=0)  # target tracking's from here on
-    assert not fires(wake=300, desired=0, above=600)  # the fallback waits for the GPU fleet
-    step = fleet["Resources"]["WakePolicy"]["Properties"]["StepScalingPolicyConfiguration"]
-    assert step["AdjustmentType"] == "ExactCapacity"
-    assert step["StepAdjustments"] == [{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1}]
-
-
-def _published_names(fleet: dict[str, Any]) -> dict[str, set[str]]:
-    """The worker's metrics as the collector publishes them: each name the rename rule in
-    the sidecar's configuration makes of a Prometheus name, with the metric's labels."""
-    [_, sidecar] = fleet["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"]
-    config = sidecar["Environment"][0]["Value"]["Fn::Sub"]
-    include = re.search(r"- include: (\S+)", config)
-    new_name = re.search(r"new_name: (\S+)", config)
-    assert include
-    assert new_name
-    replacement = new_name.group(1).replace("$${!1}", r"\1")
-    published = {}
-    for collector in (getattr(metrics, n) for n in dir(metrics) if n.isupper()):
-        if not hasattr(collector, "_name"):
-            continue
-        for family in collector.describe():
-            name = re.sub(include.group(1), replacement, family.name)
-            published[name] = set(collector._labelnames)
-    return published
-
-
-def test_the_alarms_and_dashboard_name_metrics_the_worker_publishes(
-    fleet: dict[str, Any], observability: dict[str, Any]
-) -> None:
-    published = _published_names(fleet)
-    assert {"ffapi_jobs", "ffapi_accel_fallbacks", "ffapi_job_phase_seconds"} <= set(published)
-    used: list[tuple[str, set[str]]] = []
-    for resource in observability["Resources"].values():
-        props = resource["Properties"]
-        if props.get("Namespace") == {"Ref": "MetricsNamespace"}:
-            used.append((props["MetricName"], {d["Name"] for d in props.get("Dimensions", [])}))
-        for query in props.get("Metrics", []):
-            metric = query.get("MetricStat", {}).get("Metric", {})
-            if metric.get("Namespace") == {"Ref": "MetricsNamespace"}:
-                used.append((metric["MetricName"], {d["Name"] for d in metric["Dimensions"]}))
-    body = observability["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
-    for widget in json.loads(re.sub(r"\$\{[^}]+\}", "x", body))["widgets"]:
-        for line in widget["properties"]["metrics"]:
-            if line[0] == "x" and line[1].startswith("ffapi_"):
-                names = [v for v in line[2:] if isinstance(v, str)]
-                used.append((line[1], set(names[0::2])))
-    assert len(used) >= 10
-    for name, dimensions in used:
-        assert name in published, name
-        assert dimensions <= published[name], (name, dimensions)
-
-
-def test_alarms_cover_dead_letters_age_failures_and_fallbacks(
-    observability: dict[str, Any],
-) -> None:
-    res = observability["Resources"]
-    assert res["DeadLettersAlarm"]["Properties"]["Dimensions"] == [
-        {"Name": "QueueName", "Value": {"Ref": "DeadLetterQueueName"}}
-    ]
-    assert res["DeadLettersAlarm"]["Properties"]["Threshold"] == 0
-    assert res["OldestMessageAlarm"]["Properties"]["MetricName"] == "ApproximateAgeOfOldestMessage"
-    assert res["FailureRateAlarm"]["Condition"] == "HasWorkerMetrics"
-    assert res["GpuFallbacksAlarm"]["Properties"]["MetricName"] == "ffapi_accel_fallbacks"
-
-
 def test_uploads_expire_and_incomplete_uploads_are_aborted(root: dict[str, Any]) -> None:
     res = root["Resources"]
     rules = {
@@ -401,49 +243,3 @@ def test_a_customer_key_encrypts_queues_topic_buckets_and_table(
     table = chosen(res["JobsTable"]["Properties"]["SSESpecification"])
     assert table == ({"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": key} if cmk
                      else no_value)  # fmt: skip
-
-
-DOCUMENTED = {  # docs/iam.md's example names, as the root stack would pass them
-    "InputBucket": "my-uploads", "OutputBucket": "my-renditions", "WatchPrefix": "incoming/",
-    "SubmitPrefix": "submitted/", "OutputPrefix": "outputs",
-    "QueueArn": "arn:aws:sqs:us-east-1:123456789012:ffapi-jobs",
-    "EventsTopic": "arn:aws:sns:us-east-1:123456789012:ffapi-events", "JobsTable": "ffapi-jobs",
-}  # fmt: skip
-
-
-def test_the_fleets_task_role_is_the_documented_one_plus_protection_and_metrics() -> None:
-    """The statements docs/iam.md documents for the container worker (which
-    tests/integration/test_iam_task_role.py runs a job on), and only two more."""
-    found = {st["Sid"]: st for st in statements(fleet_task_policy(DOCUMENTED))}
-    documented = {st["Sid"]: st for st in statements(container_policy())}
-    assert set(found) == set(documented) | FLEET_ONLY
-    for sid, st in documented.items():
-        assert set(as_list(st["Action"])) == set(as_list(found[sid]["Action"])), sid
-        assert set(as_list(st["Resource"])) == set(as_list(found[sid]["Resource"])), sid
-        assert st.get("Condition") == found[sid].get("Condition"), sid
-    assert (
-        found["ProtectTask"]["Resource"] == "arn:aws:ecs:us-east-1:123456789012:task/ffapi-fleet/*"
-    )
-    assert set(found["ProtectTask"]["Action"]) == {
-        "ecs:UpdateTaskProtection",
-        "ecs:GetTaskProtection",
-    }
-    assert found["PublishMetrics"]["Resource"] == (
-        "arn:aws:logs:us-east-1:123456789012:log-group:/ffapi/metrics:*"
-    )
-
-
-def test_the_fleet_roles_hold_no_wildcard_but_ecr_login(fleet: dict[str, Any]) -> None:
-    for name, resource in fleet["Resources"].items():
-        if resource["Type"] not in ("AWS::IAM::Role", "AWS::IAM::Policy"):
-            continue
-        props = resource["Properties"]
-        docs = [p["PolicyDocument"] for p in props.get("Policies", [])]
-        docs += [props["PolicyDocument"]] if "PolicyDocument" in props else []
-        for st in (st for doc in docs for st in statements(doc)):
-            assert all("*" not in a for a in as_list(st["Action"])), (name, st)
-            if st["Resource"] == "*":
-                assert st["Action"] == "ecr:GetAuthorizationToken"  # no resource-level form
-    # Only the GPU instances' role takes a managed policy: the ECS agent's, on EC2.
-    managed = {n for n, r in fleet["Resources"].items() if "ManagedPolicyArns" in r["Properties"]}
-    assert managed == {"InstanceRole"}
