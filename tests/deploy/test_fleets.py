@@ -233,6 +233,26 @@ def test_each_fleet_works_on_the_root_stacks_resources(
         assert given[parameter] == source, parameter
     # The grants name the same resources: the queue's ARN and name are one queue's.
     assert given["QueueArn"] == {"Fn::GetAtt": ["JobsQueue", "Arn"]}
+    # Webhook URLs (tokens) and signing secrets come from Secrets Manager, not the task
+    # definition's plain-text environment; the root stack makes them from its parameters.
+    secrets = {e["Name"]: e["ValueFrom"] for e in worker["Secrets"]}
+    for variable, parameter, secret, value in [
+        ("FFAPI_WEBHOOK_ENDPOINTS", "WebhookEndpointsSecretArn", "WebhookEndpointsSecret",
+         "WebhookEndpoints"),
+        ("FFAPI_WEBHOOK_SECRETS", "WebhookSecretsSecretArn", "WebhookSecretsSecret",
+         "WebhookSecrets"),
+    ]:  # fmt: skip
+        assert secrets[variable] == {"Ref": parameter}
+        assert variable not in env
+        assert given[parameter] == {"Ref": secret}
+        made = root["Resources"][secret]["Properties"]["SecretString"]
+        assert made == {"Ref": value}
+        assert root["Parameters"][value]["NoEcho"] is True
+    execution = fleet["Resources"]["ExecutionRole"]["Properties"]["Policies"][0]
+    [read] = [st for st in statements(execution["PolicyDocument"])
+              if st["Sid"] == "ReadWebhookSecrets"]  # fmt: skip
+    assert read["Resource"] == [{"Ref": "WebhookEndpointsSecretArn"},
+                                {"Ref": "WebhookSecretsSecretArn"}]  # fmt: skip
 
 
 def test_the_keys_the_fleet_worker_derives_are_the_ones_its_role_covers(
@@ -242,7 +262,6 @@ def test_the_keys_the_fleet_worker_derives_are_the_ones_its_role_covers(
     the nested stack's parameters), keys made by the code's own functions."""
     parameters = {**DOCUMENTED, "QueueName": "ffapi-jobs", "DeadLetterQueueName": "ffapi-dlq",
                   "Preset": "web-hls", "MaxReceiveCount": "3", "WorkerConcurrency": "2",
-                  "WebhookEndpoints": "[]", "WebhookSecrets": "[]",
                   "AllowedCodecs": ",".join(DEFAULT_CODECS)}  # fmt: skip
     stack = Stack(fleet, {}, parameters)
     [worker, _] = fleet["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"]

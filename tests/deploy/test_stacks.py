@@ -107,7 +107,7 @@ def _environment(root: dict[str, Any], fleet: dict[str, Any]) -> set[str]:
     function = root["Resources"]["WorkerFunction"]["Properties"]["Environment"]["Variables"]
     [worker] = [c for c in fleet["Resources"]["TaskDefinition"]["Properties"][
         "ContainerDefinitions"] if c["Name"] == "worker"]  # fmt: skip
-    names = [e["Name"] for e in worker["Environment"]]
+    names = [e["Name"] for e in worker["Environment"]] + [e["Name"] for e in worker["Secrets"]]
     assert len(names) == len(set(names))
     return set(function) | set(names)
 
