@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 import pytest
+import yaml
 
 from core.hardening import DEFAULT_CODECS
 from core.jobs import output_key
@@ -292,3 +293,19 @@ def test_the_keys_the_fleet_worker_derives_are_the_ones_its_role_covers(
     assert allows(policies, "dynamodb:UpdateItem", table)
     assert allows(policies, "sns:Publish", settings.events_topic)
     assert settings.allowed_codecs == list(DEFAULT_CODECS)
+
+
+def test_the_collector_configuration_is_one_pipeline_of_defined_parts(
+    fleet: dict[str, Any],
+) -> None:
+    [_, sidecar] = fleet["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"]
+    text = sidecar["Environment"][0]["Value"]["Fn::Sub"]
+    rendered = re.sub(r"\$\{(?!!)[^}]+\}", "x", text).replace("${!", "${")
+    config = yaml.safe_load(rendered)
+    [pipeline] = config["service"]["pipelines"].values()
+    for part in ("receivers", "processors", "exporters"):
+        assert set(pipeline[part]) <= set(config[part]), part
+    assert config["receivers"]["prometheus"]["config"]["scrape_configs"][0]["static_configs"] == [
+        {"targets": ["127.0.0.1:8080"]}  # the worker's FFAPI_HTTP_PORT, in the same task
+    ]
+    assert config["exporters"]["awsemf"]["log_group_name"] == "x"  # ${MetricsLogGroup}
