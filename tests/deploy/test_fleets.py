@@ -27,15 +27,20 @@ from tests.template_role import (
 
 
 def test_the_gpu_fleet_runs_on_gpu_instances_and_the_cpu_fleet_on_fargate(
-    fleet: dict[str, Any],
+    root: dict[str, Any], fleet: dict[str, Any]
 ) -> None:
+    ami = root["Parameters"]["GpuAmiParameter"]
+    assert re.fullmatch(ami["AllowedPattern"], ami["Default"])  # an ECS GPU-optimized AMI
+    assert not re.fullmatch(
+        ami["AllowedPattern"],
+        "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id",
+    )
     res = fleet["Resources"]
     on_gpu = {n for n, r in res.items() if r.get("Condition") == "OnGpu"}
     assert on_gpu == {"InstanceRole", "InstanceProfile", "LaunchTemplate", "GpuInstances",
                       "GpuCapacity"}  # fmt: skip
     image = res["LaunchTemplate"]["Properties"]["LaunchTemplateData"]["ImageId"]
-    assert image.startswith("{{resolve:ssm:/aws/service/ecs/optimized-ami/")
-    assert "/gpu/" in image
+    assert image == {"Fn::Sub": "{{resolve:ssm:${GpuAmiParameter}}}"}
     [worker, _] = res["TaskDefinition"]["Properties"]["ContainerDefinitions"]
     assert worker["ResourceRequirements"] == {
         "Fn::If": ["OnGpu", [{"Type": "GPU", "Value": "1"}], {"Ref": "AWS::NoValue"}]
