@@ -1,7 +1,7 @@
 """The SAM template's worker role as IAM will read it: the policy with every intrinsic
 resolved to concrete ARNs for given physical names, and a small evaluator of its Allow
 statements (the subset of IAM's rules the template uses; anything else is refused). Also the
-container worker's task role as docs/iam.md shows it.
+container worker's task role as docs/iam.md shows it and as templates/fleet.yaml makes it.
 
 tests/deploy checks the policies statically with it; tests/integration hands the same
 policies to moto's server, which enforces them on real jobs.
