@@ -1,7 +1,7 @@
 """The SAM template's worker role as IAM will read it: the policy with every intrinsic
 resolved to concrete ARNs for given physical names, and a small evaluator of its Allow
 statements (the subset of IAM's rules the template uses; anything else is refused). Also the
-container worker's task role as docs/iam.md shows it.
+container worker's task role as docs/iam.md shows it and as templates/fleet.yaml makes it.
 
 tests/deploy checks the policies statically with it; tests/integration hands the same
 policies to moto's server, which enforces them on real jobs.
@@ -19,13 +19,14 @@ from typing import Any
 from cfnlint.decode import decode
 
 TEMPLATE = Path(__file__).parents[1] / "template.yaml"
+FLEET = Path(__file__).parents[1] / "templates" / "fleet.yaml"  # the ECS fleets' nested stack
 IAM_DOC = Path(__file__).parents[1] / "docs" / "iam.md"
 ROLE = "WorkerRole"
 PARTITION, REGION, ACCOUNT, STACK = "aws", "us-east-1", "123456789012", "ffapi"
 
 
-def load_template() -> dict[str, Any]:
-    doc, problems = decode(str(TEMPLATE))
+def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
+    doc, problems = decode(str(path))
     assert not problems, problems
     return dict(doc)
 
@@ -75,13 +76,23 @@ class Stack:
         if not isinstance(value, dict):
             return str(value) if isinstance(value, str) else value
         if set(value) == {"Ref"}:
+            spec = self.template.get("Parameters", {}).get(value["Ref"], {})
+            if spec.get("Type") == "CommaDelimitedList":
+                return self.ref(value["Ref"]).split(",")
             return self.ref(value["Ref"])
+        if set(value) == {"Fn::Join"}:
+            separator, parts = value["Fn::Join"]
+            return separator.join(self.resolve(parts))
         if set(value) == {"Fn::GetAtt"}:
             target = value["Fn::GetAtt"]
             name, attribute = target if isinstance(target, list) else target.split(".", 1)
             return self.get_att(name, attribute)
+        if set(value) == {"Fn::Sub"} and isinstance(value["Fn::Sub"], list):
+            text, variables = value["Fn::Sub"]
+            for name, given in variables.items():
+                text = text.replace(f"${{{name}}}", self.resolve(given))
+            return self.resolve({"Fn::Sub": text})
         if set(value) == {"Fn::Sub"}:
-            assert isinstance(value["Fn::Sub"], str), "only the one-argument Fn::Sub"
             return re.sub(r"\$\{([^}]+)\}", self._substitute, value["Fn::Sub"])
         assert not any(k.startswith("Fn::") for k in value), value
         return {str(k): self.resolve(v) for k, v in value.items()}
@@ -90,10 +101,22 @@ class Stack:
         name, _, attribute = match.group(1).partition(".")
         return self.get_att(name, attribute) if attribute else self.ref(name)
 
-    def role_policies(self) -> list[dict[str, Any]]:
-        """Every policy document of the worker's role, resolved."""
-        role = self.template["Resources"][ROLE]["Properties"]
+    def role_policies(self, role_name: str = ROLE) -> list[dict[str, Any]]:
+        """Every policy document of the worker's role (or another), resolved."""
+        role = self.template["Resources"][role_name]["Properties"]
         return [self.resolve(p["PolicyDocument"]) for p in role["Policies"]]
+
+
+# The fleet's task role adds these to the worker's calls: task scale-in protection (the ECS
+# agent's endpoint calls ECS with the task's credentials) and the metrics sidecar's EMF.
+FLEET_ONLY = {"ProtectTask", "PublishMetrics"}
+
+
+def fleet_task_policy(parameters: Mapping[str, str]) -> dict[str, Any]:
+    """templates/fleet.yaml's task role, resolved for these nested-stack parameters."""
+    names = {"Cluster": "ffapi-fleet", "MetricsLogGroup": "/ffapi/metrics"}
+    [policy] = Stack(load_template(FLEET), names, parameters).role_policies("TaskRole")
+    return policy
 
 
 def container_policy() -> dict[str, Any]:

@@ -169,7 +169,13 @@ def test_the_function_runs_as_its_own_role_and_nothing_else(template: dict[str, 
     assert "Policies" not in fn  # SAM ignores them beside a Role; none is kept to mislead
     assert fn["LoggingConfig"] == {"LogGroup": {"Ref": "WorkerLogGroup"}}
     iam = {name for name, r in resources.items() if str(r["Type"]).startswith("AWS::IAM::")}
-    assert iam == {"WorkerRole"}
+    assert iam == {"WorkerRole", "WorkerKeyPolicy"}
+    # The key's statement, only with a customer managed key (tests/deploy/test_stacks.py).
+    key_policy = resources["WorkerKeyPolicy"]
+    assert key_policy["Condition"] == "LambdaWithCmk"
+    assert key_policy["Properties"]["Roles"] == [{"Ref": "WorkerRole"}]
+    [use_key] = statements(key_policy["Properties"]["PolicyDocument"])
+    assert use_key["Resource"] == {"Ref": "KmsKeyArn"}
     role = resources["WorkerRole"]["Properties"]
     assert set(role) == {"AssumeRolePolicyDocument", "Policies"}  # no managed policies
     [trust] = statements(role["AssumeRolePolicyDocument"])

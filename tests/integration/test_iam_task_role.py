@@ -1,12 +1,13 @@
 """The container worker's task role, enforced: a real job runs through `Worker` with the
-credentials of an IAM user holding the task role docs/iam.md shows, on moto's server with its
-IAM access control switched on (`moto_iam`), the queue found by name and nothing refused.
+credentials of an IAM user holding the ECS fleets' task role (templates/fleet.yaml, resolved
+for this deployment; tests/deploy holds it to the one docs/iam.md shows), on moto's server
+with its IAM access control switched on (`moto_iam`), the queue found by name and nothing
+refused.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from handlers.worker import Worker
 from infra.bootstrap import Resources
 from infra.settings import Settings
 from tests.integration.moto_iam import Deployment, IamServer, drain
-from tests.template_role import as_list, container_policy, statements
+from tests.template_role import as_list, fleet_task_policy, statements
 
 pytestmark = pytest.mark.integration
 
@@ -25,14 +26,14 @@ FINAL = ("ffapi.job.completed", "ffapi.job.failed")
 
 
 def task_role_policy(settings: Settings, resources: Resources) -> dict[str, Any]:
-    """docs/iam.md's ECS task role, its example names replaced by this deployment's."""
-    text = json.dumps(container_policy())
-    for example, real in {
-        "my-uploads": settings.input_bucket, "my-renditions": settings.output_bucket,
-        "arn:aws:sqs:us-east-1:123456789012:ffapi-jobs": resources.queue_arn,
-    }.items():  # fmt: skip
-        text = text.replace(example, real)
-    policy = json.loads(text)
+    """The fleet stack's task role, given this deployment's resources as the root stack
+    gives them (its task-protection and metrics statements name calls moto never sees)."""
+    policy = fleet_task_policy({
+        "InputBucket": settings.input_bucket, "OutputBucket": settings.output_bucket,
+        "WatchPrefix": settings.watch_prefix, "SubmitPrefix": settings.submit_prefix,
+        "OutputPrefix": settings.output_prefix, "QueueArn": resources.queue_arn,
+        "EventsTopic": resources.topic_arn, "JobsTable": resources.table,
+    })  # fmt: skip
     for st in statements(policy):
         if all(a.startswith(("sns:", "dynamodb:")) for a in as_list(st["Action"])):
             st["Resource"] = "*"  # moto authorizes these two services against "*"
@@ -42,7 +43,7 @@ def task_role_policy(settings: Settings, resources: Resources) -> dict[str, Any]
 
 
 @pytest.mark.parametrize("topic_form", ["arn", "name"])
-def test_the_container_worker_runs_on_the_documented_task_role(
+def test_the_container_worker_runs_on_the_fleets_task_role(
     iam_server: IamServer, deployment: Deployment, short_clip: Path,
     monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str], topic_form: str,
 ) -> None:  # fmt: skip
