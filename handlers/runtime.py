@@ -67,7 +67,9 @@ async def open_runtime(
     events_topic = EventsTopic.parse(settings.events_topic, settings.region)  # and a bad topic
     async with open_clients(settings) as clients, AsyncExitStack() as scope:
         objects = S3ObjectStore(clients.s3, settings.transfer_concurrency)
-        jobs = DynamoJobStore(clients.dynamodb, settings.jobs_table)
+        jobs = DynamoJobStore(
+            clients.dynamodb, settings.jobs_table, keep_days=settings.job_record_days
+        )
         # Left before the clients close: a delivery's outcome is written to the job store.
         hooks = await scope.enter_async_context(open_webhooks(settings, jobs, webhook_grace))
         queue = await SqsQueue.open(clients.sqs, settings.jobs_queue) if with_queue else None

@@ -39,10 +39,17 @@ _deserializer = TypeDeserializer()
 
 
 class DynamoJobStore:
-    def __init__(self, dynamodb: Any, table: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, dynamodb: Any, table: str, clock: Callable[[], float] = time.time,
+        *, keep_days: int = 0,
+    ) -> None:  # fmt: skip
+        """``keep_days``: how long a finished job's record stays (the table's TTL deletes it
+        once its ``expires_at`` has passed; a later delivery of the job then finds its
+        ``job.json`` and adopts it); 0: for ever."""
         self._ddb = dynamodb
         self._table = table
         self._clock = clock
+        self._keep_days = keep_days
 
     async def claim(
         self, job_id: str, request: JobRequest, lease_seconds: float, carrier: str
@@ -63,7 +70,7 @@ class DynamoJobStore:
             " attempts = if_not_exists(attempts, :zero) + :one,"
             " #q = :req, input_bucket = :bucket, input_key = :key, preset = :preset,"
             " carrier = :carrier, last_write = :token"
-            " REMOVE #e, retryable"
+            " REMOVE #e, retryable, expires_at"
         )
         with aws_errors("dynamodb:UpdateItem"):
             try:
@@ -100,11 +107,11 @@ class DynamoJobStore:
     async def complete(self, job_id: str, result: JobResult) -> bool:
         values = {
             ":s": {"S": JobStatus.COMPLETED}, ":r": {"S": result.model_dump_json()},
-            ":no": {"BOOL": False},
+            ":no": {"BOOL": False}, **self._expiry(),
         }  # fmt: skip
         return await self._update(
             job_id,
-            "SET #s = :s, #r = :r, announced = :no, updated_at = :ts"
+            f"SET #s = :s, #r = :r, announced = :no, updated_at = :ts{self._expires()}"
             " REMOVE lease_until, #e, retryable",
             values, {"#r": "result"}, fenced_by=result.attempt,
         )  # fmt: skip
@@ -116,10 +123,11 @@ class DynamoJobStore:
         values = {
             ":s": {"S": status}, ":err": {"S": json.dumps(error)},
             ":retryable": {"BOOL": bool(error.get("retryable"))}, ":announced": {"BOOL": not final},
+            **(self._expiry() if final else {}),
         }  # fmt: skip
         expression = (
             "SET #s = :s, #e = :err, retryable = :retryable, announced = :announced,"
-            " updated_at = :ts REMOVE lease_until"
+            f" updated_at = :ts{self._expires() if final else ''} REMOVE lease_until"
         )
         if attempt is not None:
             return await self._update(job_id, expression, values, fenced_by=attempt)
@@ -129,6 +137,16 @@ class DynamoJobStore:
             job_id, expression, values,
             condition="attribute_not_exists(job_id) OR #s = :retrying",
         )  # fmt: skip
+
+    def _expiry(self) -> dict[str, Any]:
+        """``:expires``: when a record finished now is deleted (epoch seconds; none kept
+        for ever)."""
+        if self._keep_days <= 0:
+            return {}
+        return {":expires": {"N": str(int(self._clock()) + self._keep_days * 86400)}}
+
+    def _expires(self) -> str:
+        return ", expires_at = :expires" if self._keep_days > 0 else ""
 
     async def release(self, job_id: str, attempt: int) -> bool:
         return await self._update(

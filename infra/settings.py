@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     max_receive_count: int = Field(default=3, ge=1, le=1000)
     events_topic: str = "ffapi-events"
     jobs_table: str = "ffapi-jobs"
+    job_record_days: int = Field(
+        default=90, ge=0, le=36500,
+        description="days a finished job's record is kept (its expires_at, the table's TTL "
+        "attribute); 0: kept for ever",
+    )  # fmt: skip
     worker_concurrency: int = Field(default=2, ge=1, le=64)
     temp_dir: Path | None = Field(default=None, description="parent of per-job directories")
     disk_headroom_factor: float = Field(
