@@ -6,7 +6,9 @@ http://127.0.0.1:4566, and ``FFAPI_LOCALSTACK_DYNAMODB_URL``), or starts it with
 ``./dev localstack start`` within ``FFAPI_LOCALSTACK_BUDGET`` seconds (default 240: the first
 run installs LocalStack into its own virtualenv) and stops it at the end. When it cannot, the
 tests are skipped with the reason, printed in the run's summary; ``FFAPI_LOCALSTACK_TESTS``
-set to ``required`` makes that a failure and ``off`` skips the suite without trying.
+set to ``required`` makes that a failure and ``off`` skips the suite without trying;
+``./dev test`` installs LocalStack first and, where it cannot, says why in
+``FFAPI_LOCALSTACK_UNAVAILABLE``.
 """
 
 from __future__ import annotations
@@ -86,6 +88,9 @@ def _dev(action: str, endpoints: Endpoints, budget: float) -> str | None:
 
 
 def _start() -> Started | str:
+    unavailable = os.environ.get("FFAPI_LOCALSTACK_UNAVAILABLE")  # ./dev test's install
+    if unavailable:
+        return unavailable
     endpoints = _configured()
     began = time.monotonic()
     if healthy(endpoints.url) and answers(endpoints.dynamodb_url):
