@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 import structlog
@@ -35,3 +36,26 @@ def test_a_logged_traceback_shows_no_local_variables(
         line = json.loads(err.strip().splitlines()[-1])
         assert line["event"] == "message.unhandled"
         assert all("locals" not in frame for frame in line["exception"][0]["frames"])
+
+
+def test_every_line_is_json_with_its_logger_s_name(capsys: pytest.CaptureFixture[str]) -> None:
+    """The libraries' own records join the stream: one JSON object a line, named, with the
+    job's context; their routine INFO stays out."""
+    configure_logging("INFO", "json")
+    structlog.contextvars.bind_contextvars(job_id="j-logs")
+    try:
+        structlog.get_logger("ffapi.pipeline").info("job.started", preset="web-hls")
+        logging.getLogger("botocore.retryhandler").warning("retry needed (%s)", 2)
+        logging.getLogger("botocore.credentials").info("found credentials")  # routine: out
+        logging.getLogger("aiohttp.client").error("connection reset")
+        structlog.get_logger("ffapi.pipeline").debug("below the level")
+    finally:
+        structlog.contextvars.unbind_contextvars("job_id")
+    lines = [json.loads(line) for line in capsys.readouterr().err.strip().splitlines()]
+    assert [(x["logger"], x["level"], x["event"]) for x in lines] == [
+        ("ffapi.pipeline", "info", "job.started"),
+        ("botocore.retryhandler", "warning", "retry needed (2)"),
+        ("aiohttp.client", "error", "connection reset"),
+    ]
+    assert all(x["job_id"] == "j-logs" for x in lines)
+    assert lines[0]["preset"] == "web-hls"
