@@ -233,11 +233,34 @@ def _apply(
         refuse(f"steps[{i}]: {step.op} needs a picture; the input has none")
     if isinstance(step, _ONE_SOUND):
         p.one_sound(i, step.op)
-    if isinstance(step, Loudness):
+    if isinstance(step, Loudness | ReplaceAudio | Mix):
+        _sound(p, i, step, attached, guard, loudness)
+    elif isinstance(step, Crop | Scale | Rotate | Flip | Fps):
+        _picture(p, i, step)
+    else:
+        _timeline(p, i, step, attached, guard)
+
+
+def _sound(
+    p: Pass, i: int, step: Loudness | ReplaceAudio | Mix, attached: Mapping[str, Attached],
+    guard: InputGuard, loudness: LoudnessMeasure | None,
+) -> None:  # fmt: skip
+    if isinstance(step, ReplaceAudio):
+        replace_audio(p, i, step, attached, guard)
+    elif isinstance(step, Mix):
+        mix(p, i, step, attached, guard)
+    else:
         if p.audio is None:
             refuse(f"steps[{i}] (loudness): the input has no sound to measure")
         p.af += normalize(step, loudness, STEP_INSTANCE)
-    elif isinstance(step, Trim):
+
+
+def _timeline(
+    p: Pass, i: int, step: Trim | Concat | Speed | Overlay | Text | Subtitles,
+    attached: Mapping[str, Attached], guard: InputGuard,
+) -> None:  # fmt: skip
+    """The steps that change the timeline, or draw on the picture."""
+    if isinstance(step, Trim):
         _trim(p, i, step)
     elif isinstance(step, Concat):
         append_clips(p, i, step, attached, guard)
@@ -247,14 +270,8 @@ def _apply(
         draw_overlay(p, i, step, attached[f"steps[{i}].image"], guard)
     elif isinstance(step, Text):
         draw_text(p, i, step)
-    elif isinstance(step, ReplaceAudio):
-        replace_audio(p, i, step, attached, guard)
-    elif isinstance(step, Mix):
-        mix(p, i, step, attached, guard)
-    elif isinstance(step, Subtitles):
-        burn_subtitles(p, i, step)
     else:
-        _picture(p, i, step)
+        burn_subtitles(p, i, step)
 
 
 def _picture(p: Pass, i: int, step: Crop | Scale | Rotate | Flip | Fps) -> None:

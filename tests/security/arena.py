@@ -97,17 +97,26 @@ class Verdict:
 
     def problems(self) -> list[str]:
         """What this case did wrong; empty when it behaved as the issue asks."""
-        expect, outcome = self.case.expect, self.outcome()
+        return [*self._delivery_problems(), *self._containment_problems(),
+                *self._tool_problems()]  # fmt: skip
+
+    def _delivery_problems(self) -> list[str]:
+        """Sent, handled once, with the outcome expected."""
         found = []
         if self.sent.refused_by_aws:
             found.append(f"not submitted: {self.sent.refused_by_aws}")
         if not self.as_expected():
-            found.append(f"outcome {outcome}, expected {expect.label}")
+            found.append(f"outcome {self.outcome()}, expected {self.case.expect.label}")
         for message_id, counts in self.deliveries.items():
             if counts != [1]:
                 found.append(f"message {message_id} received with counts {sorted(counts)}")
         if self.returned:
             found.append(f"{self.returned} deliveries handed back for a retry")
+        return found
+
+    def _containment_problems(self) -> list[str]:
+        """Nothing reached out, nothing was injected, nothing leaked."""
+        found = []
         if self.hits:
             paths = sorted({h.path for h in self.hits if h.path})
             found.append(f"{len(self.hits)} canary hits (connections, requests for {paths})")
@@ -120,11 +129,16 @@ class Verdict:
             for e in self.terminal if e["type"] == "ffapi.job.failed"
             if (match := INTERNALS.search(json.dumps(e["data"]["error"])))
         ]  # fmt: skip
+        return found
+
+    def _tool_problems(self) -> list[str]:
+        """The tools ran only for what they had to, within their memory."""
+        outcome, found = self.outcome(), []
         tools = sorted({r.tool for r in self.runs})
         if (outcome in UNOPENED_CODES or outcome == "ignored") and tools:
             found.append(f"refused before its download, yet {tools} ran for it")
         encodes = [r for r in self.runs if r.tool == "ffmpeg"]
-        if outcome in MEDIA_CODES and encodes and not expect.may_encode:
+        if outcome in MEDIA_CODES and encodes and not self.case.expect.may_encode:
             found.append(f"refused media, yet ffmpeg ran {len(encodes)} time(s)")
         if self.peak_child_kib > MAX_CHILD_RSS_KIB:
             found.append(f"a child peaked at {self.peak_child_kib // MIB} MiB")
