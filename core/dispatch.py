@@ -108,8 +108,7 @@ class Dispatcher:
         scale_in: ScaleInGuard | None = None,
     ) -> None:
         self._settings = settings
-        # held while a claimed job runs: no scale-in stops an ECS task busy with a job
-        self._scale_in = scale_in or ScaleInGuard(None, settings.lease_seconds)
+        self._scale_in = scale_in or ScaleInGuard(None, settings.lease_seconds)  # core.scale_in
         self._objects = objects
         self._jobs = jobs
         self._announcer = Announcer(events, hooks)
