@@ -1,8 +1,10 @@
 """Making a streaming package in the job directory: encode, finish the manifests, check.
 
-Nothing here uploads. The result is a :class:`Package`: the files in publishing tiers, the
-renditions as ``job.json`` describes them, and the QC report. A package that fails QC raises
-:class:`QcFailed` with the report attached, and nothing of it is published.
+Nothing here uploads, but the media segments, final once the encode is over, are handed to
+an :class:`UploadAhead` while the rest is finished. The result is a :class:`Package`: the
+files in publishing tiers, the renditions as ``job.json`` describes them, and the QC report.
+A package that fails QC raises :class:`QcFailed` with the report attached: nothing that
+names its files is published (and the job withdraws the segments).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import posixpath
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Literal
@@ -43,7 +45,7 @@ from core.ports import JobDir, LocalFiles, MediaTool
 from core.presets import StreamingPreset
 from core.probe import ProbeResult
 from core.progress import EncodeProgress
-from core.publish import Upload
+from core.publish import Upload, UploadAhead
 from core.qc import PacketFold, QcInputs, QcReport, RateCap, RenditionFacts, evaluate
 from core.renditions import StreamingPlan, plan_streaming
 from core.storyboard import sheets_argvs, storyboard_vtt
@@ -91,9 +93,10 @@ class StreamingPackager:
         *,
         guard: InputGuard = SOURCE_GUARD,
         limits: ResourceLimits = NO_LIMITS,
+        ahead: UploadAhead | None = None,
     ) -> Package:
         """``guard``: the upload's input flags; ``limits``: each ffmpeg process's, for the
-        tier ``choice`` names."""
+        tier ``choice`` names; ``ahead``: where the segments go as soon as they are final."""
         source, out = PurePosixPath(jobdir.source), PurePosixPath(jobdir.out)
         loud = None
         if preset.loudness is not None:  # the preset's target: measured first (a phase then)
@@ -109,45 +112,59 @@ class StreamingPackager:
             # the same run either way; measure() hands back the log (the normalizers' figures)
             ffmpeg = self._media.measure if loud and loud.logged else self._media.transcode
             log = await ffmpeg(plan.argv, jobdir.root, timeout, progress, plan.limits(limits))
-        package = await self.finish(plan, probe, jobdir, timeout, timer, limits)
+        package = await self.finish(plan, probe, jobdir, timeout, timer, limits, ahead)
         return replace(package, loudness=loud.report(log or "")) if loud else package
 
     async def finish(
-        self,
-        plan: StreamingPlan,
-        probe: ProbeResult,
-        jobdir: JobDir,
-        timeout: float,
-        timer: PhaseTimer,
-        limits: ResourceLimits = NO_LIMITS,
-    ) -> Package:
+        self, plan: StreamingPlan, probe: ProbeResult, jobdir: JobDir, timeout: float,
+        timer: PhaseTimer, limits: ResourceLimits = NO_LIMITS, ahead: UploadAhead | None = None,
+    ) -> Package:  # fmt: skip
         """All that follows the encode, whoever's pass wrote the segments: the storyboard's
-        sheets, the manifests finished, the QC. ``jobdir.out`` is the package's own output
-        directory (the plan's paths are relative to it)."""
+        sheets, the manifests finished, the QC; the segments meanwhile sent ``ahead``.
+        ``jobdir.out`` is the package's own output directory (the plan's paths are relative
+        to it)."""
         await self._files.make_dirs(jobdir.root, ("qc",))
+        if ahead is not None:
+            ahead.send(jobdir.out, await self._files.sizes(jobdir.out))
         with timer.phase("package"):
-            if plan.storyboard is not None:  # the storyboard's tiles into sprite sheets
-                # No tile, no run: not one frame of the picture came through (a damaged input).
-                # The QC says so, permanently; ffmpeg would only fail to find them, and be retried.
-                tiles = len(await self._files.sizes(jobdir.out / TILES_DIR))
-                out = PurePosixPath(jobdir.out)
-                for argv in sheets_argvs(plan.storyboard, out, tiles):
-                    await self._media.transcode(argv, jobdir.root, timeout, None, limits)
-                await self._files.clear(jobdir.out / TILES_DIR)
-            return await self._check(plan, probe, jobdir)
+            # the sheets (ffmpeg, from the tiles) and the QC (ffprobe, over the segments)
+            # read different files: both at once
+            sheets = asyncio.create_task(self._sheets(plan, jobdir, timeout, limits))
+            try:
+                return await self._check(plan, probe, jobdir, sheets)
+            finally:
+                if not sheets.done():  # the QC failed first: its error is the job's
+                    sheets.cancel()
+                    await asyncio.gather(sheets, return_exceptions=True)
+
+    async def _sheets(
+        self, plan: StreamingPlan, jobdir: JobDir, timeout: float, limits: ResourceLimits
+    ) -> None:
+        """The storyboard's tiles into sprite sheets. No tile, no run (a damaged input): the
+        QC says so, permanently, where ffmpeg would fail to find them and be retried."""
+        if plan.storyboard is None:
+            return
+        tiles = len(await self._files.sizes(jobdir.out / TILES_DIR))
+        out = PurePosixPath(jobdir.out)
+        for argv in sheets_argvs(plan.storyboard, out, tiles):
+            await self._media.transcode(argv, jobdir.root, timeout, None, limits)
+        await self._files.clear(jobdir.out / TILES_DIR)
 
     async def discard(self, jobdir: JobDir) -> None:
         """Forget a failed run's files (partial segments, QC scratch) before another tier."""
         await self._files.clear(jobdir.out)
         await self._files.clear(jobdir.root / "qc")
 
-    async def _check(self, plan: StreamingPlan, probe: ProbeResult, jobdir: JobDir) -> Package:
+    async def _check(
+        self, plan: StreamingPlan, probe: ProbeResult, jobdir: JobDir, sheets: Awaitable[None]
+    ) -> Package:
         sizes = await self._files.sizes(jobdir.out)
         medias, missing = await self._finish_hls(plan, jobdir.out, sizes)
         await self._tag_languages(jobdir.out, medias, sizes)
         mismatched = await self._finish_dash(plan, jobdir.out, medias, sizes, missing)
         facts = await self._measure(plan, jobdir, medias, sizes)
-        images = await self._images(plan, jobdir.out, sizes, facts)
+        await sheets
+        images = await self._images(plan, jobdir.out, await self._files.sizes(jobdir.out), facts)
         report = evaluate(
             QcInputs(
                 source_duration=_source_duration(probe, plan),

@@ -37,10 +37,10 @@ from core.phases import PhaseTimer
 from core.plan import CACHE_RESULT, CONTENT_TYPES, TranscodePlan, plan_mp4
 from core.ports import Accelerator, JobDir, LocalFiles, MediaTool, ObjectStore
 from core.preflight import check_media, check_size
-from core.presets import Mp4Preset, OutputPreset, StepsPreset
+from core.presets import Mp4Preset, OutputPreset, StepsPreset, StreamingPreset
 from core.probe import ProbeResult, parse_probe, public_probe
 from core.progress import EncodeProgress, ProgressThrottle, ProgressUpdate
-from core.publish import Publisher, Upload
+from core.publish import Publisher, Upload, UploadAhead
 from core.stage import Attached
 from core.step_results import StepResults
 from core.steps_run import StepsRunner
@@ -80,52 +80,33 @@ class JobPipeline:
     ) -> JobResult:  # fmt: skip
         started_at, timer, out = self._now(), PhaseTimer(), request.output
         assert out is not None, "intake fills in the output location"
-        if (committed := await self._commit.committed(out, job_id)) is not None:
-            # An earlier attempt committed and died before recording it: its result stands.
-            log.info("job.adopted", committed_by_attempt=committed.attempt)
-            return committed.model_copy(update={"attempt": attempt})
         # the objects the steps name come down while the input does and is probed
         attaching = (
             asyncio.create_task(self._steps.fetch(preset, request.input.bucket, jobdir))
             if isinstance(preset, StepsPreset) else None
         )  # fmt: skip
         try:
-            probe_doc, probe = await self._source(request, preset, jobdir, timer)
+            sourced = await self._source_unless_committed(request, preset, jobdir, timer, job_id)
         except BaseException:
             await _abandon(attaching)
             raise
-        total = (probe.video.duration if probe.video else 0.0) or probe.duration
-        progress = self._progress(total, report)
-        if isinstance(preset, StepsPreset):
-            assert attaching is not None
-            with timer.phase("download"):
-                attached = await attaching
-            fields, written = await self._run_steps(preset, request, probe, attached, jobdir,
-                                                    job_id, timer, report)  # fmt: skip
-        elif isinstance(preset, Mp4Preset):
-            fields, written = await self._mp4(preset, probe, jobdir, out, job_id, timer, progress)
-        else:
-            timeout = self._limits.transcode_timeout
-            run = await run_on_tiers(
-                self._accel,
-                lambda choice: self._packager.produce(
-                    preset,
-                    probe,
-                    jobdir,
-                    timeout,
-                    timer,
-                    choice,
-                    progress,
-                    guard=self._limits.media.guard,
-                    limits=self._limits.resources.for_tier(choice.tier),
-                ),
-                lambda: self._packager.discard(jobdir),
-                self._can_run(preset),
+        if isinstance(sourced, JobResult):
+            # An earlier attempt committed and died before recording it: its result stands.
+            await _abandon(attaching)
+            log.info("job.adopted", committed_by_attempt=sourced.attempt)
+            return sourced.model_copy(update={"attempt": attempt})
+        probe_doc, probe = sourced
+        ahead = self._publisher.ahead(jobdir.out, out, job_id)
+        try:
+            fields, written = await self._produce(
+                job_id, request, preset, probe, jobdir, timer, report, attaching, ahead
             )
-            with timer.phase("upload"):
-                await self._publisher.publish(jobdir.out, out, job_id, run.result.files)
-            fields = _streaming_fields(run.result, out, job_id) | _tier_fields(run)
-            written = [output_key(out, job_id, u.path) for u in run.result.files]
+        except Exception:
+            await self._withdraw(ahead, out, job_id)
+            raise
+        except BaseException:  # cancelled: the attempt that follows sends them again
+            await ahead.halt()
+            raise
         with timer.phase("upload"):
             probe_file = await self._put_json(
                 public_probe(probe_doc), out, job_id, "probe.json", "probe"
@@ -140,6 +121,86 @@ class JobPipeline:
         )  # fmt: skip
         # job.json goes last: it is the commit marker, and it lists what came before it.
         return await self._commit.commit(result)
+
+    async def _produce(
+        self, job_id: str, request: JobRequest, preset: OutputPreset, probe: ProbeResult,
+        jobdir: JobDir, timer: PhaseTimer, report: Report | None,
+        attaching: asyncio.Task[dict[str, Attached]] | None, ahead: UploadAhead,
+    ) -> tuple[dict[str, Any], list[str]]:  # fmt: skip
+        """Encode, check and publish all but ``probe.json`` and ``job.json``: the result's
+        fields, and the keys written."""
+        out = request.output
+        assert out is not None
+        if isinstance(preset, StepsPreset):
+            assert attaching is not None
+            with timer.phase("download"):
+                attached = await attaching
+            return await self._run_steps(preset, request, probe, attached, jobdir, job_id,
+                                         timer, report, ahead)  # fmt: skip
+        total = (probe.video.duration if probe.video else 0.0) or probe.duration
+        progress = self._progress(total, report)
+        if isinstance(preset, Mp4Preset):
+            return await self._mp4(preset, probe, jobdir, out, job_id, timer, progress)
+        return await self._streaming(preset, probe, jobdir, out, job_id, timer, progress, ahead)
+
+    async def _streaming(
+        self, preset: StreamingPreset, probe: ProbeResult, jobdir: JobDir, out: OutputLocation,
+        job_id: str, timer: PhaseTimer, progress: Callable[[EncodeProgress], None] | None,
+        ahead: UploadAhead,
+    ) -> tuple[dict[str, Any], list[str]]:  # fmt: skip
+        timeout = self._limits.transcode_timeout
+
+        async def discard() -> None:
+            await ahead.halt()  # a failed tier's segments are about to go
+            await self._packager.discard(jobdir)
+
+        run = await run_on_tiers(
+            self._accel,
+            lambda choice: self._packager.produce(
+                preset, probe, jobdir, timeout, timer, choice, progress,
+                guard=self._limits.media.guard,
+                limits=self._limits.resources.for_tier(choice.tier), ahead=ahead,
+            ),
+            discard,
+            self._can_run(preset),
+        )  # fmt: skip
+        with timer.phase("upload"):
+            await self._publisher.publish(jobdir.out, out, job_id, run.result.files, ahead)
+        fields = _streaming_fields(run.result, out, job_id) | _tier_fields(run)
+        return fields, [output_key(out, job_id, u.path) for u in run.result.files]
+
+    async def _withdraw(self, ahead: UploadAhead, out: OutputLocation, job_id: str) -> None:
+        """A failed job's segments, sent ahead, deleted: unless another attempt (this one's
+        lease lapsed) committed the job meanwhile, and they are its segments too. The job's
+        own error stands whatever happens here."""
+        if not ahead.sent_any:
+            return
+        try:
+            if await self._commit.committed(out, job_id) is None:
+                await ahead.withdraw()
+            else:
+                await ahead.halt()
+        except Exception as exc:  # left for the next attempt's prune, or a lifecycle rule
+            log.warning("job.withdraw_failed", error=type(exc).__name__)
+
+    async def _source_unless_committed(
+        self, request: JobRequest, preset: OutputPreset, jobdir: JobDir, timer: PhaseTimer,
+        job_id: str,
+    ) -> JobResult | tuple[dict[str, Any], ProbeResult]:  # fmt: skip
+        """The committed result of an earlier attempt, or else the input, downloaded and
+        probed. The question is asked while the input comes down: the answer is almost
+        always no, and the input is the job's first need."""
+        assert request.output is not None
+        sourcing = asyncio.create_task(self._source(request, preset, jobdir, timer))
+        try:
+            committed = await self._commit.committed(request.output, job_id)
+        except BaseException:
+            await _abandon(sourcing)
+            raise
+        if committed is not None:
+            await _abandon(sourcing)
+            return committed
+        return await sourcing
 
     async def _source(
         self, request: JobRequest, preset: OutputPreset, jobdir: JobDir, timer: PhaseTimer
@@ -203,18 +264,18 @@ class JobPipeline:
     async def _run_steps(
         self, preset: StepsPreset, request: JobRequest, probe: ProbeResult,
         attached: dict[str, Attached], jobdir: JobDir, job_id: str, timer: PhaseTimer,
-        report: Report | None,
+        report: Report | None, ahead: UploadAhead,
     ) -> tuple[dict[str, Any], list[str]]:  # fmt: skip
         out = request.output
         assert out is not None
         run = await self._steps.run(
             preset, probe, attached, jobdir, out, job_id, timer,
-            lambda total: self._progress(total, report),
+            lambda total: self._progress(total, report), ahead,
         )  # fmt: skip
         with timer.phase("package"):
             outcome = await self._results.collect(run.result, jobdir, out, job_id, run.tier.value)
         with timer.phase("upload"):
-            await self._publisher.publish(jobdir.out, out, job_id, outcome.uploads)
+            await self._publisher.publish(jobdir.out, out, job_id, outcome.uploads, ahead)
         written = [output_key(out, job_id, u.path) for u in outcome.uploads]
         return outcome.fields(run) | _tier_fields(run), written
 

@@ -35,6 +35,7 @@ from core.preflight import check_media, check_size
 from core.presets import StepsPreset
 from core.probe import ProbeResult, parse_probe
 from core.progress import EncodeProgress
+from core.publish import UploadAhead
 from core.quality import (
     QualityReport,
     RenditionRef,
@@ -152,10 +153,10 @@ class StepsRunner:
     async def run(
         self, preset: StepsPreset, probe: ProbeResult, attached: Mapping[str, Attached],
         jobdir: JobDir, out: OutputLocation, job_id: str, timer: PhaseTimer,
-        progress: Callable[[float], Progress | None],
+        progress: Callable[[float], Progress | None], ahead: UploadAhead,
     ) -> TierRun[StepsRun]:  # fmt: skip
         """``progress(total)``: the job's progress sink for a whole of ``total`` seconds of
-        work."""
+        work; ``ahead``: where the packages' segments go as soon as they are final."""
 
         # one sink for every tier tried (the same steps weigh the same on each): the percent
         # never goes back when a fallback starts the pass again
@@ -190,7 +191,7 @@ class StepsRunner:
                 with timer.phase("loudness"):
                     measured.append(await self._measure(measuring, jobdir, passes))
                 plan = planned()
-            run = await self._main(plan, jobdir, out, job_id, timer, passes, tracks)
+            run = await self._main(plan, jobdir, out, job_id, timer, passes, tracks, ahead)
             if measuring is not None:
                 named = parse_named(run.log) if plan.logged else {}
                 run.loudness = steps_report(preset, measuring, measured[0], named, probe)
@@ -200,6 +201,7 @@ class StepsRunner:
             return run
 
         async def discard() -> None:
+            await ahead.halt()  # a failed tier's segments are about to go
             await self._packager.discard(jobdir)
 
         tracks = await self._subtitles(preset, probe, attached, jobdir, timer)
@@ -261,7 +263,7 @@ class StepsRunner:
 
     async def _main(
         self, plan: StepsPlan, jobdir: JobDir, out: OutputLocation, job_id: str,
-        timer: PhaseTimer, passes: PassProgress, tracks: TextTracks,
+        timer: PhaseTimer, passes: PassProgress, tracks: TextTracks, ahead: UploadAhead,
     ) -> StepsRun:  # fmt: skip
         files = self._files
         await files.make_dirs(jobdir.out, plan.dirs)
@@ -285,8 +287,9 @@ class StepsRunner:
             if target.package is not None:
                 sub = JobDir(jobdir.root, jobdir.source, jobdir.out / target.folder)
                 package = await self._packager.finish(
-                    target.package, shaped, sub, self._limits.transcode_timeout, timer, limits
-                )
+                    target.package, shaped, sub, self._limits.transcode_timeout, timer, limits,
+                    ahead,
+                )  # fmt: skip
                 if tracks:
                     with timer.phase("package"):
                         package = await self._text_tracks(package, sub, tracks)

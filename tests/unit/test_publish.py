@@ -1,4 +1,5 @@
-"""core.publish: tiers in order, headers by file type, bounded parallelism, first error kept."""
+"""core.publish: tiers in order, headers by file type, bounded parallelism, first error kept;
+segments sent ahead are not sent again, and are withdrawn when the job fails."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 from core.errors import StorageUnavailable
 from core.models import OutputLocation
-from core.publish import Publisher, Upload, headers_for
+from core.publish import Publisher, Upload, UploadAhead, headers_for
 
 OUT = OutputLocation(bucket="out-bucket", prefix="outputs")
 
@@ -19,6 +20,7 @@ class RecordingStore:
         self.calls: list[tuple[str, str, str | None]] = []
         self.active = self.peak = 0
         self.fail_on, self.delay = fail_on, delay
+        self.deleted: list[str] = []
 
     async def upload_file(
         self, path: Path, bucket: str, key: str, content_type: str, cache_control: str | None
@@ -34,6 +36,10 @@ class RecordingStore:
             self.calls.append((key, content_type, cache_control))
         finally:
             self.active -= 1
+
+    async def delete_keys(self, bucket: str, keys: list[str]) -> None:
+        assert bucket == "out-bucket"
+        self.deleted += keys
 
 
 PACKAGE = [
@@ -86,3 +92,65 @@ def test_a_failed_upload_stops_before_the_next_tier_with_its_own_error() -> None
         publish(store)
     published = [key for key, _, _ in store.calls]
     assert not any(key.endswith((".mpd", "master.m3u8")) for key in published)
+
+
+def keys(store: RecordingStore) -> list[str]:
+    return [key.removeprefix("outputs/j-1/") for key, _, _ in store.calls]
+
+
+def ahead(store: RecordingStore) -> UploadAhead:
+    return Publisher(store, 3).ahead(Path("/job/out"), OUT, "j-1")  # type: ignore[arg-type]
+
+
+def test_segments_sent_ahead_are_waited_for_and_not_sent_again() -> None:
+    store = RecordingStore(delay=0.001)
+
+    async def run() -> None:
+        early = ahead(store)
+        # the package's own directory, below the job's output directory; a playlist and an
+        # init segment are not final yet (rewritten, tagged): only media segments go ahead
+        early.send(Path("/job/out/cmaf"), ["seg-0-00001.m4s", "seg-0-00002.m4s", "init-0.m4s",
+                                            "media_0.m3u8"])  # fmt: skip
+        await Publisher(store, 3).publish(Path("/job/out"), OUT, "j-1", PACKAGE, early)  # type: ignore[arg-type]
+
+    asyncio.run(run())
+    sent = keys(store)
+    assert sorted(sent) == sorted(u.path for u in PACKAGE)  # each once
+    assert set(sent[:2]) == {"cmaf/seg-0-00001.m4s", "cmaf/seg-0-00002.m4s"}
+    tiers = {u.path: u.tier for u in PACKAGE}
+    assert [tiers[k] for k in sent] == sorted(tiers[k] for k in sent)
+
+
+def test_a_failed_job_withdraws_what_every_attempt_began_to_send() -> None:
+    store = RecordingStore(delay=0.05)
+
+    async def run() -> None:
+        early = ahead(store)
+        early.send(Path("/job/out/cmaf"), ["seg-0-00001.m4s", "seg-0-00002.m4s"])
+        await early.settle()
+        early.send(Path("/job/out/cmaf"), ["seg-0-00003.m4s"])
+        await asyncio.sleep(0.01)  # under way: the request may land though it is cut short
+        await early.halt()  # a tier failed: its files are about to be cleared
+        early.send(Path("/job/out/hls"), ["seg-0-00001.ts", "seg-0-00002.ts"])  # the next's
+        await asyncio.sleep(0.01)
+        await early.withdraw()
+
+    asyncio.run(run())
+    assert sorted(k.removeprefix("outputs/j-1/") for k in store.deleted) == [
+        "cmaf/seg-0-00001.m4s", "cmaf/seg-0-00002.m4s", "cmaf/seg-0-00003.m4s",
+        "hls/seg-0-00001.ts", "hls/seg-0-00002.ts",
+    ]  # fmt: skip
+    assert len(store.calls) == 2  # the rest were cut short
+
+
+def test_a_failed_upload_ahead_is_the_publishing_error() -> None:
+    store = RecordingStore(fail_on="seg-0-00002.m4s")
+
+    async def run() -> None:
+        early = ahead(store)
+        early.send(Path("/job/out/cmaf"), ["seg-0-00001.m4s", "seg-0-00002.m4s"])
+        await Publisher(store, 3).publish(Path("/job/out"), OUT, "j-1", PACKAGE, early)  # type: ignore[arg-type]
+
+    with pytest.raises(StorageUnavailable, match=r"seg-0-00002"):
+        asyncio.run(run())
+    assert not any(k.endswith((".m3u8", ".mpd")) for k in keys(store))  # nothing names them
