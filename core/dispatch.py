@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 import structlog
 
@@ -23,6 +21,7 @@ from core.contract import job_event
 from core.errors import AttemptsExhausted, FfapiError, InputChanged, JobBusy, as_ffapi_error
 from core.events import CloudEvent, EventType
 from core.intake import normalize
+from core.job_record import JobRecord, RecordedError
 from core.jobs import JobResult, JobStatus, derive_job_id, resolve_preset
 from core.keepalive import keep_alive
 from core.models import JobRequest
@@ -129,7 +128,7 @@ class Dispatcher:
             log.warning("message.rejected", code=exc.code, reason=exc.message)
             # Attempt 1 always: a redelivery of the same body re-sends the same event id.
             await self._announce_failure(
-                job_id, None, exc.to_dict(), attempt=1, correlation_id=message.message_id
+                job_id, None, RecordedError.of(exc), attempt=1, correlation_id=message.message_id
             )
             return Outcome(jobs=[JobOutcome(job_id, JobOutcomeStatus.FAILED, exc)])
         outcome = Outcome(ignored=intake.ignored)
@@ -327,19 +326,19 @@ class Dispatcher:
                     reason=error.message)  # fmt: skip
         if final and error.retryable:  # out of deliveries: said once, with the last cause
             error = AttemptsExhausted.after(error, attempt or receive_count)
-        if not await self._jobs.fail(job_id, error.to_dict(), final=final, attempt=attempt):
+        if not await self._jobs.fail(job_id, RecordedError.of(error), final=final, attempt=attempt):
             if attempt is not None:
                 return self._superseded(job_id)
             log.info("job.duplicate", reason="finished or running elsewhere; not failing it")
             return JobOutcome(job_id, JobOutcomeStatus.DUPLICATE)
         if final:
-            await self._announce_failure(job_id, request, error.to_dict(), attempt or 1)
+            await self._announce_failure(job_id, request, RecordedError.of(error), attempt or 1)
             await self._jobs.mark_announced(job_id)
         status = JobOutcomeStatus.RETRYING if error.retryable else JobOutcomeStatus.FAILED
         return JobOutcome(job_id, status, error, preset=request.preset_name)
 
     async def _announce_failure(
-        self, job_id: str, request: JobRequest | None, error: dict[str, Any], attempt: int,
+        self, job_id: str, request: JobRequest | None, error: RecordedError, attempt: int,
         correlation_id: str | None = None,
     ) -> CloudEvent:  # fmt: skip
         data: dict[str, object] = (
@@ -347,17 +346,17 @@ class Dispatcher:
             if request
             else {"input": None, "attempt": attempt, "correlation_id": correlation_id}
         )
-        data.update(status="FAILED", error=error)
+        data.update(status="FAILED", error=error.event_error())
         event = job_event(EventType.FAILED, job_id, self._now(), data, attempt)
         await self._announcer.announce(event, request.webhooks if request else ())
         return event
 
     async def _reannounce(self, job_id: str, request: JobRequest) -> None:
-        record = await self._jobs.get(job_id) or {}
-        if await self._announce_final(job_id, record, request) is None:
+        record = await self._jobs.get(job_id)
+        if record is None or await self._announce_final(job_id, record, request) is None:
             return
         await self._jobs.mark_announced(job_id)
-        log.info("job.reannounced", status=record.get("status"))
+        log.info("job.reannounced", status=record.status)
 
     async def replay(self, job_id: str) -> CloudEvent | None:
         """Send a finished job's final event again, to the topic and to its webhooks, under
@@ -365,27 +364,25 @@ class Dispatcher:
         record = await self._jobs.get(job_id)
         if record is None:
             return None
-        request = None
-        if isinstance(record.get("request"), dict):
-            request = JobRequest.model_validate_json(json.dumps(record["request"]))
         with structlog.contextvars.bound_contextvars(job_id=job_id):
-            event = await self._announce_final(job_id, record, request)
-            log.info("job.replayed", status=record.get("status"), announced=event is not None)
+            event = await self._announce_final(job_id, record, record.request)
+            log.info("job.replayed", status=record.status, announced=event is not None)
         return event
 
     async def _announce_final(
-        self, job_id: str, record: dict[str, Any], request: JobRequest | None
+        self, job_id: str, record: JobRecord, request: JobRequest | None
     ) -> CloudEvent | None:
         """The terminal event of a finished job, from its record; None when it is not
         finished."""
-        attempt = int(record.get("attempts") or 1)
+        attempt = record.attempts or 1
         targets = request.webhooks if request else ()
-        if record.get("status") == JobStatus.COMPLETED and record.get("result"):
-            event = job_event(EventType.COMPLETED, job_id, self._now(), record["result"], attempt)
+        if record.status == JobStatus.COMPLETED and record.result is not None:
+            data = record.result.event_data()
+            event = job_event(EventType.COMPLETED, job_id, self._now(), data, attempt)
             await self._announcer.announce(event, targets)
             return event
-        if record.get("status") == JobStatus.FAILED and record.get("error"):
-            return await self._announce_failure(job_id, request, record["error"], attempt)
+        if record.status == JobStatus.FAILED and record.error is not None:
+            return await self._announce_failure(job_id, request, record.error, attempt)
         return None
 
 

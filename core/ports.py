@@ -14,9 +14,10 @@ from typing import Any, Literal, Protocol
 from core.accel import AccelTier, TierChoice
 from core.events import CloudEvent
 from core.hardening import NO_LIMITS, InputGuard, ResourceLimits
+from core.job_record import JobRecord, RecordedError, WebhookDelivery
 from core.jobs import JobResult
 from core.models import JobRequest, S3ObjectRef
-from core.progress import EncodeProgress
+from core.progress import EncodeProgress, ProgressUpdate
 from core.qc import Packet
 from core.webhooks import WebhookTarget
 
@@ -87,7 +88,7 @@ class JobStore(Protocol):
         the next delivery claims it at once."""
         ...
 
-    async def progress(self, job_id: str, progress: dict[str, Any], attempt: int) -> bool:
+    async def progress(self, job_id: str, progress: ProgressUpdate, attempt: int) -> bool:
         """The running attempt's latest progress (phase, percent, speed, ETA)."""
         ...
 
@@ -96,13 +97,13 @@ class JobStore(Protocol):
         ...
 
     async def fail(
-        self, job_id: str, error: dict[str, Any], *, final: bool, attempt: int | None
+        self, job_id: str, error: RecordedError, *, final: bool, attempt: int | None
     ) -> bool:
         """``attempt=None``: a failure before any claim; refused over a finished or running
         job (a duplicate delivery must not turn COMPLETED into FAILED)."""
         ...
 
-    async def record_delivery(self, job_id: str, delivery: dict[str, Any]) -> None:
+    async def record_delivery(self, job_id: str, delivery: WebhookDelivery) -> None:
         """Append one webhook delivery's outcome to the job's record (not fenced: deliveries
         finish after the job does); nothing when the job has no record."""
         ...
@@ -111,7 +112,7 @@ class JobStore(Protocol):
         """The terminal event went out; later deliveries need not announce it again."""
         ...
 
-    async def get(self, job_id: str) -> dict[str, Any] | None: ...
+    async def get(self, job_id: str) -> JobRecord | None: ...
 
 
 class EventPublisher(Protocol):

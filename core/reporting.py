@@ -58,7 +58,7 @@ class ProgressReporter:
             update, self._pending = self._pending, None
             progress = update.model_dump(mode="json")
             try:
-                await self._jobs.progress(self._job_id, progress, self._attempt)
+                await self._jobs.progress(self._job_id, update, self._attempt)
                 data = {**self._context, "attempt": self._attempt, "progress": progress}
                 await self._announce(job_event(
                     EventType.PROGRESS, self._job_id, self._now(), data, self._attempt,

@@ -17,7 +17,8 @@ from typing import Any
 from core.errors import InvalidMessage
 from core.events import EventType
 from core.intake import parse_model
-from core.jobs import output_key
+from core.job_record import JobRecord
+from core.jobs import JobStatus, output_key
 from core.models import JobRequest
 from handlers.demo_steps import print_steps
 from handlers.preset_option import require_preset
@@ -47,7 +48,7 @@ class DemoOptions:
 class DemoResult:
     event: dict[str, Any]
     raw_event: str
-    record: dict[str, Any] | None
+    record: JobRecord | None
     objects: list[tuple[str, int]]  # (key, size) under the job's output prefix
 
 
@@ -99,7 +100,7 @@ def _problem(result: DemoResult) -> str | None:
     missing = [key for key in listed if key not in stored]
     if missing or not any(key.endswith("/job.json") for key in stored):
         return f"job completed but outputs are missing: {missing or ['job.json']}"
-    if (result.record or {}).get("status") != "COMPLETED":
+    if result.record is None or result.record.status != JobStatus.COMPLETED:
         return "job completed but its record says otherwise"
     return None
 
@@ -172,11 +173,12 @@ async def _copy_out(
 def print_summary(
     settings: Settings, source: Path, key: str, described: str, result: DemoResult
 ) -> None:
-    data, record = result.event["data"], result.record or {}
+    data, record = result.event["data"], result.record
     print(f"input      s3://{settings.input_bucket}/{key}  ({_size(source.stat().st_size)}, "
           f"{described})")  # fmt: skip
-    print(f"job        {result.event['subject']}  {record.get('status', '?')}  "
-          f"attempt {record.get('attempts', '?')}  preset {data.get('preset')}")  # fmt: skip
+    status, attempts = (record.status, record.attempts) if record else ("?", "?")
+    print(f"job        {result.event['subject']}  {status}  "
+          f"attempt {attempts}  preset {data.get('preset')}")  # fmt: skip
     if result.event["type"] == EventType.COMPLETED:
         print(f"encoder    {data['encoder']} (tier {data['accel_tier']})")
         for step in data.get("fallbacks", []):

@@ -10,7 +10,6 @@ import json
 import os
 from collections import Counter
 from collections.abc import Iterable
-from typing import Any
 
 from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
@@ -18,8 +17,9 @@ from rich.table import Table
 from rich.text import Text
 
 from core.dispatch import JobOutcome, Outcome
-from core.jobs import output_key
-from core.models import OutputLocation
+from core.job_record import JobRecord, RecordedError, WebhookDelivery
+from core.jobs import JobResult, JobStatus, output_key
+from core.progress import ProgressUpdate
 from handlers.cli_errors import EXIT_FAILED, CommandError
 from infra.aws import open_clients
 from infra.jobstore import DynamoJobStore
@@ -42,7 +42,7 @@ async def show_status(settings: Settings, job_id: str, as_json: bool) -> int:
     if record is None:
         raise CommandError(f"no job {job_id}", "list recent jobs with `ffapi jobs`", EXIT_FAILED)
     if as_json:
-        print(json.dumps(record, indent=2, sort_keys=True))
+        print(json.dumps(record.model_dump(mode="json"), indent=2, sort_keys=True))
     else:
         console().print(record_panel(record))
     return 0
@@ -60,94 +60,93 @@ async def list_jobs(settings: Settings, status: str | None, limit: int) -> int:
     return 0
 
 
-def record_panel(record: dict[str, Any]) -> RenderableType:
+def record_panel(record: JobRecord) -> RenderableType:
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
     facts.add_column()
     for name, value in _facts(record):
         facts.add_row(name, value)
     parts: list[RenderableType] = [facts]
-    result = record.get("result") or {}
-    if result.get("outputs"):
+    result = record.result
+    if result is not None and result.outputs:
         parts += [Text(f"outputs in {outputs_folder(result)}", style="bold"), outputs_table(result)]
-    title = Text.assemble(str(record.get("job_id", "")), "  ", status_text(record.get("status")))
+    title = Text.assemble(record.job_id, "  ", status_text(record.status))
     return Panel(Group(*parts), title=title, title_align="left", expand=False)
 
 
-def _facts(record: dict[str, Any]) -> Iterable[tuple[str, Text]]:
-    yield "attempts", Text(str(record.get("attempts", "-")))
-    yield "preset", Text(str(record.get("preset", "-")))
-    yield "input", Text(f"s3://{record.get('input_bucket', '?')}/{record.get('input_key', '?')}")
-    yield "created", Text(str(record.get("created_at", "-")))
-    yield "updated", Text(str(record.get("updated_at", "-")))
-    correlation = (record.get("request") or {}).get("correlation_id")
-    if correlation:
-        yield "correlation", Text(str(correlation))
-    if record.get("status") in ("RUNNING", "RETRYING") and record.get("progress"):
-        yield "progress", Text(progress_text(record["progress"]))
-    if record.get("error"):
-        yield "error", Text(error_text(record["error"]), style="red")
-    result = record.get("result") or {}
-    if result.get("encoder"):
-        yield "encoder", Text(f"{result['encoder']} (tier {result.get('accel_tier', '?')})")
-    if result.get("fallback_reason"):
-        yield "fallback", Text(str(result["fallback_reason"]))
-    if result.get("timings"):
-        yield "timings", Text("  ".join(f"{k} {v:.2f}s" for k, v in result["timings"].items()))
-    for kind, key in (result.get("playback") or {}).items():
-        yield "playback", Text(f"{kind}: s3://{result['output']['bucket']}/{key}")
-    for endpoint, outcomes in _deliveries_by_endpoint(record.get("webhooks") or []).items():
+def _facts(record: JobRecord) -> Iterable[tuple[str, Text]]:
+    yield "attempts", Text(str(record.attempts or "-"))
+    yield "preset", Text(record.preset or "-")
+    yield "input", Text(f"s3://{record.input_bucket or '?'}/{record.input_key or '?'}")
+    yield "created", Text(record.created_at or "-")
+    yield "updated", Text(record.updated_at or "-")
+    if record.correlation_id:
+        yield "correlation", Text(record.correlation_id)
+    if record.status in (JobStatus.RUNNING, JobStatus.RETRYING) and record.progress:
+        yield "progress", Text(progress_text(record.progress))
+    if record.error:
+        yield "error", Text(error_text(record.error), style="red")
+    if record.result is not None:
+        yield from _result_facts(record.result)
+    for endpoint, outcomes in _deliveries_by_endpoint(record.webhooks).items():
         yield "webhook", Text(f"{endpoint}: {outcomes}")
 
 
-def _deliveries_by_endpoint(deliveries: list[dict[str, Any]]) -> dict[str, str]:
+def _result_facts(result: JobResult) -> Iterable[tuple[str, Text]]:
+    yield "encoder", Text(f"{result.encoder} (tier {result.accel_tier})")
+    if result.fallback_reason:
+        yield "fallback", Text(result.fallback_reason)
+    if result.timings:
+        yield "timings", Text("  ".join(f"{k} {v:.2f}s" for k, v in result.timings.items()))
+    for kind, key in result.playback.items():
+        yield "playback", Text(f"{kind}: s3://{result.output.bucket}/{key}")
+
+
+def _deliveries_by_endpoint(deliveries: Iterable[WebhookDelivery]) -> dict[str, str]:
     """Each endpoint's recorded outcomes, e.g. ``delivered 3, expired 1 (HTTP 503)``."""
     counts: dict[str, Counter[str]] = {}
     for d in deliveries:
-        outcome = str(d.get("outcome"))
-        if outcome != "delivered" and d.get("reason"):
-            outcome += f" ({d['reason']})"
-        counts.setdefault(str(d.get("endpoint")), Counter())[outcome] += 1
+        outcome = d.outcome
+        if outcome != "delivered" and d.reason:
+            outcome += f" ({d.reason})"
+        counts.setdefault(d.endpoint, Counter())[outcome] += 1
     return {
         endpoint: ", ".join(f"{outcome} x{n}" for outcome, n in c.items())
         for endpoint, c in counts.items()
     }
 
 
-def outputs_folder(result: dict[str, Any]) -> str:
+def outputs_folder(result: JobResult) -> str:
     """Where a job's outputs are, named once: a full key is twice as wide as a key column."""
-    folder = output_key(OutputLocation.model_validate(result["output"]), result["job_id"], "")
-    return f"s3://{result['output']['bucket']}/{folder}"
+    return f"s3://{result.output.bucket}/{output_key(result.output, result.job_id, '')}"
 
 
-def outputs_table(result: dict[str, Any]) -> Table:
+def outputs_table(result: JobResult) -> Table:
     """The job's outputs, keys relative to ``outputs_folder``."""
-    folder = output_key(OutputLocation.model_validate(result["output"]), result["job_id"], "")
-    outputs = result.get("outputs") or []
-    timed = any(o.get("duration") for o in outputs)  # a streaming package's files are not
+    folder = output_key(result.output, result.job_id, "")
+    timed = any(o.duration for o in result.outputs)  # a streaming package's files are not
     table = Table(show_edge=False)
     table.add_column("key", overflow="fold")
     table.add_column("role")
     table.add_column("size", justify="right")
     if timed:
         table.add_column("duration", justify="right")
-    for output in outputs:
+    for output in result.outputs:
         row: list[RenderableType] = [
-            Text(output["key"].removeprefix(folder)), Text(output.get("role", "")),
-            human_size(output.get("size")),
+            Text(output.key.removeprefix(folder)), Text(output.role), human_size(output.size),
         ]  # fmt: skip
         if timed:
-            row.append(f"{output['duration']:.2f} s" if output.get("duration") else "")
+            row.append(f"{output.duration:.2f} s" if output.duration else "")
         table.add_row(*row)
     return table
 
 
-def playback_lines(result: dict[str, Any]) -> list[str]:
-    bucket = result.get("output", {}).get("bucket", "?")
-    return [f"playback   {kind}: s3://{bucket}/{key}" for kind, key in result["playback"].items()]
+def playback_lines(result: JobResult) -> list[str]:
+    bucket = result.output.bucket
+    return [f"playback   {kind}: s3://{bucket}/{key}" for kind, key in result.playback.items()]
 
 
-def jobs_table(records: list[dict[str, Any]], input_bucket: str) -> Table:
+def jobs_table(records: list[JobRecord], input_bucket: str) -> Table:
     # The job id is the handle every other command takes: never cut. The input last, folded,
     # its bucket named only when it is not the usual one.
     table = Table(box=None, pad_edge=False, header_style="bold underline")
@@ -157,24 +156,24 @@ def jobs_table(records: list[dict[str, Any]], input_bucket: str) -> Table:
     table.add_column("detail", overflow="fold")
     table.add_column("input", overflow="fold")
     for record in records:
-        created = str(record.get("created_at") or record.get("updated_at") or "")
-        bucket, key = record.get("input_bucket", "?"), str(record.get("input_key", ""))
+        created = record.created_at or record.updated_at or ""
+        bucket, key = record.input_bucket or "?", record.input_key or ""
         table.add_row(
-            Text(str(record["job_id"])), status_text(record.get("status")),
-            Text(str(record.get("preset", ""))), created[5:19].replace("T", " "),
-            Text(_detail(record)), Text(key if bucket == input_bucket else f"s3://{bucket}/{key}"),
+            Text(record.job_id), status_text(record.status), Text(record.preset or ""),
+            created[5:19].replace("T", " "), Text(_detail(record)),
+            Text(key if bucket == input_bucket else f"s3://{bucket}/{key}"),
         )  # fmt: skip
     return table
 
 
-def _detail(record: dict[str, Any]) -> str:
+def _detail(record: JobRecord) -> str:
     parts = []
-    if record.get("error"):
-        parts.append(str(record["error"].get("code", "")))
-    elif record.get("status") == "RUNNING" and record.get("progress"):
-        parts.append(progress_text(record["progress"]))
-    if int(record.get("attempts") or 1) > 1:
-        parts.append(f"attempt {record['attempts']}")
+    if record.error:
+        parts.append(record.error.code)
+    elif record.status == JobStatus.RUNNING and record.progress:
+        parts.append(progress_text(record.progress))
+    if record.attempts > 1:
+        parts.append(f"attempt {record.attempts}")
     return " ".join(parts)
 
 
@@ -182,18 +181,18 @@ def status_text(status: object) -> Text:
     return Text(str(status or "?"), style=_STATUS_STYLE.get(str(status), ""))
 
 
-def progress_text(progress: dict[str, Any], with_phase: bool = True) -> str:
-    parts = [str(progress.get("phase", ""))] if with_phase else []
-    parts.append(f"{float(progress.get('percent', 0)):.0f}%")
-    if progress.get("speed"):
-        parts.append(f"{progress['speed']:.2f}x")
-    if progress.get("eta_seconds") is not None:
-        parts.append(f"eta {progress['eta_seconds']:.0f}s")
+def progress_text(progress: ProgressUpdate, with_phase: bool = True) -> str:
+    parts = [progress.phase] if with_phase else []
+    parts.append(f"{progress.percent:.0f}%")
+    if progress.speed:
+        parts.append(f"{progress.speed:.2f}x")
+    if progress.eta_seconds is not None:
+        parts.append(f"eta {progress.eta_seconds:.0f}s")
     return " ".join(parts)
 
 
-def error_text(error: dict[str, Any]) -> str:
-    return f"{error.get('code', '?')}: {error.get('message', '')}"
+def error_text(error: RecordedError) -> str:
+    return f"{error.code}: {error.message}"
 
 
 def outcome_lines(outcome: Outcome) -> list[str]:

@@ -7,7 +7,6 @@ webhook deadline, a consumer's queue purged) gets it now.
 
 from __future__ import annotations
 
-from core.jobs import TERMINAL
 from handlers.cli_errors import EXIT_FAILED, CommandError
 from handlers.runtime import open_runtime
 from infra.settings import Settings
@@ -19,9 +18,9 @@ async def run_replay(settings: Settings, job_id: str) -> int:
         record = await runtime.jobs.get(job_id)
         if record is None:
             raise CommandError(f"no job {job_id}", "list jobs with `ffapi jobs`", EXIT_FAILED)
-        if record.get("status") not in TERMINAL:
+        if not record.finished:
             raise CommandError(
-                f"job {job_id} is {record.get('status')}: only a finished job has a final event",
+                f"job {job_id} is {record.status}: only a finished job has a final event",
                 f"see where it is: ffapi status {job_id}", EXIT_FAILED,
             )  # fmt: skip
         event = await runtime.dispatcher.replay(job_id)

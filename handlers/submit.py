@@ -15,14 +15,14 @@ import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.text import Text
 
-from core.jobs import TERMINAL, JobStatus, derive_job_id, resolve_preset
+from core.job_record import JobRecord
+from core.jobs import JobStatus, derive_job_id, resolve_preset
 from core.models import JobRequest, S3ObjectRef
 from core.presets import PresetCatalog
 from handlers.cli_errors import EXIT_FAILED, EXIT_USAGE, CommandError
@@ -147,9 +147,7 @@ def submit_key(settings: Settings, filename: str) -> str:
     return key
 
 
-async def follow(
-    store: DynamoJobStore, job_id: str, timeout: float, out: Console
-) -> dict[str, Any]:
+async def follow(store: DynamoJobStore, job_id: str, timeout: float, out: Console) -> JobRecord:
     """Poll the job's record, showing its progress, until it is COMPLETED or FAILED."""
     columns = (
         TextColumn("{task.description:<18}"), BarColumn(), TextColumn("{task.fields[detail]}"),
@@ -161,7 +159,7 @@ async def follow(
                 while True:
                     record = await store.get(job_id)
                     _show(bar, task, record)
-                    if record is not None and record.get("status") in TERMINAL:
+                    if record is not None and record.finished:
                         return record
                     await asyncio.sleep(POLL_SECONDS)
         except TimeoutError:
@@ -171,28 +169,27 @@ async def follow(
             ) from None  # fmt: skip
 
 
-def _show(bar: Progress, task: TaskID, record: dict[str, Any] | None) -> None:
-    if record is None or record.get("status") is None:  # not claimed yet: waits for a worker
+def _show(bar: Progress, task: TaskID, record: JobRecord | None) -> None:
+    if record is None or record.status is None:  # not claimed yet: waits for a worker
         return
-    status = record["status"]
-    progress = record.get("progress") or {}
+    status, progress = record.status, record.progress
     if status == JobStatus.COMPLETED:
         bar.update(task, description="completed", completed=100, detail="100%")
         return
-    description = f"{status} #{record.get('attempts', 1)}"
+    description = f"{status} #{record.attempts or 1}"
     if status == JobStatus.RUNNING and progress:
-        description = str(progress.get("phase", status))
-    bar.update(task, description=description, completed=float(progress.get("percent", 0)),
+        description = progress.phase
+    bar.update(task, description=description, completed=progress.percent if progress else 0.0,
                detail=progress_text(progress, with_phase=False) if progress else "")  # fmt: skip
 
 
-def show_outcome(record: dict[str, Any], out: Console) -> int:
-    if record.get("status") == JobStatus.FAILED:
+def show_outcome(record: JobRecord, out: Console) -> int:
+    result = record.result
+    if record.status == JobStatus.FAILED or result is None:
+        said = f"failed: {error_text(record.error)}" if record.error else "has no result"
         raise CommandError(
-            f"job {record['job_id']} failed: {error_text(record.get('error') or {})}",
-            f"details: ffapi status {record['job_id']}", EXIT_FAILED,
-        )  # fmt: skip
-    result = record.get("result") or {}
+            f"job {record.job_id} {said}", f"details: ffapi status {record.job_id}", EXIT_FAILED
+        )
     out.print(Text(f"outputs in {outputs_folder(result)}"), soft_wrap=True)
     out.print(outputs_table(result))
     for line in playback_lines(result):

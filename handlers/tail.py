@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from core.events import EventType
+from core.progress import ProgressUpdate
 from handlers.jobs_view import progress_text
 from infra.aws import AwsClients, aws_errors, open_clients
 from infra.settings import Settings
@@ -103,7 +104,8 @@ def event_line(event: dict[str, Any]) -> str:
     data = event.get("data") or {}
     kind = str(event.get("type", "?")).removeprefix("ffapi.job.")
     if kind == "progress":
-        detail = progress_text(data.get("progress") or {})
+        progress = data.get("progress")
+        detail = progress_text(ProgressUpdate.model_validate(progress)) if progress else ""
     elif kind == "failed":
         detail = f"FAILED {(data.get('error') or {}).get('code', '?')}"
     elif kind == "completed":

@@ -22,12 +22,16 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import structlog
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
+from pydantic import ValidationError
 
+from core.job_record import JobRecord, RecordedError, WebhookDelivery
 from core.jobs import TERMINAL, JobResult, JobStatus
 from core.models import JobRequest
 from core.ports import Claim
+from core.progress import ProgressUpdate
 from infra.aws import aws_errors, error_code
 
 _CLAIMABLE = (
@@ -36,6 +40,7 @@ _CLAIMABLE = (
 )
 LAST_WRITE = "last_write"  # the write token of the item's latest conditional write
 _deserializer = TypeDeserializer()
+log = structlog.get_logger("ffapi.jobstore")
 
 
 class DynamoJobStore:
@@ -117,12 +122,12 @@ class DynamoJobStore:
         )  # fmt: skip
 
     async def fail(
-        self, job_id: str, error: dict[str, Any], *, final: bool, attempt: int | None
+        self, job_id: str, error: RecordedError, *, final: bool, attempt: int | None
     ) -> bool:
         status = JobStatus.FAILED if final else JobStatus.RETRYING
         values = {
-            ":s": {"S": status}, ":err": {"S": json.dumps(error)},
-            ":retryable": {"BOOL": bool(error.get("retryable"))}, ":announced": {"BOOL": not final},
+            ":s": {"S": status}, ":err": {"S": error.model_dump_json(exclude_none=True)},
+            ":retryable": {"BOOL": error.retryable}, ":announced": {"BOOL": not final},
             **(self._expiry() if final else {}),
         }  # fmt: skip
         expression = (
@@ -154,16 +159,16 @@ class DynamoJobStore:
             {":retrying": {"S": JobStatus.RETRYING}}, fenced_by=attempt,
         )  # fmt: skip
 
-    async def progress(self, job_id: str, progress: dict[str, Any], attempt: int) -> bool:
-        values = {":p": {"S": json.dumps(progress)}}
+    async def progress(self, job_id: str, progress: ProgressUpdate, attempt: int) -> bool:
+        values = {":p": {"S": progress.model_dump_json()}}
         return await self._update(
             job_id, "SET progress = :p, updated_at = :ts", values, fenced_by=attempt
         )
 
-    async def record_delivery(self, job_id: str, delivery: dict[str, Any]) -> None:
+    async def record_delivery(self, job_id: str, delivery: WebhookDelivery) -> None:
         # No write token: webhook lanes record in the background, and theirs would replace a
         # fenced write's token between its first copy and its resent one.
-        values = {":d": {"L": [{"S": json.dumps(delivery)}]}, ":empty": {"L": []}}
+        values = {":d": {"L": [{"S": delivery.model_dump_json()}]}, ":empty": {"L": []}}
         await self._write(
             job_id, "SET webhooks = list_append(if_not_exists(webhooks, :empty), :d),"
             " updated_at = :ts", values, condition="attribute_exists(job_id)",
@@ -230,9 +235,13 @@ class DynamoJobStore:
         item = refused.response.get("Item")
         if item is not None:
             return _record(item)
-        return await self.get(job_id) or {}
+        return await self._item(job_id) or {}
 
-    async def get(self, job_id: str) -> dict[str, Any] | None:
+    async def get(self, job_id: str) -> JobRecord | None:
+        raw = await self._item(job_id)
+        return _typed(raw) if raw is not None else None
+
+    async def _item(self, job_id: str) -> dict[str, Any] | None:
         with aws_errors("dynamodb:GetItem"):
             resp = await self._ddb.get_item(
                 TableName=self._table, Key={"job_id": {"S": job_id}}, ConsistentRead=True
@@ -240,7 +249,7 @@ class DynamoJobStore:
         item = resp.get("Item")
         return _record(item) if item is not None else None
 
-    async def recent(self, status: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+    async def recent(self, status: str | None = None, limit: int = 20) -> list[JobRecord]:
         """The newest ``limit`` jobs (by creation), optionally of one status, summarized:
         no request or result. A Scan reads the whole table: fine for an operator's look at
         a jobs table; a status/created_at index is the way once the table is large."""
@@ -253,9 +262,9 @@ class DynamoJobStore:
         if status is not None:
             kwargs["FilterExpression"] = "#s = :status"
             kwargs["ExpressionAttributeValues"] = {":status": {"S": status}}
-        records = [_record(item) for item in await _scan_pages(self._ddb, **kwargs)]
+        records = [_typed(_record(item)) for item in await _scan_pages(self._ddb, **kwargs)]
         # A job refused before its claim has no created_at; its one write dates it.
-        records.sort(key=lambda r: str(r.get("created_at") or r.get("updated_at")), reverse=True)
+        records.sort(key=lambda r: str(r.created_at or r.updated_at), reverse=True)
         return records[:limit]
 
 
@@ -294,3 +303,19 @@ def _record(item: dict[str, Any]) -> dict[str, Any]:
     if isinstance(record.get("webhooks"), list):
         record["webhooks"] = [json.loads(d) for d in record["webhooks"]]
     return record
+
+
+def _typed(raw: dict[str, Any]) -> JobRecord:
+    """The record as the port hands it out. A request or result that this version's models
+    no longer read (written by an older worker) is left out, and said so, rather than
+    making the whole record unreadable."""
+    fields = dict(raw)
+    for name, model in (("request", JobRequest), ("result", JobResult)):
+        if fields.get(name) is not None:
+            try:
+                fields[name] = model.model_validate(fields[name])
+            except ValidationError as exc:
+                log.warning("job.record_field_unread", job_id=raw.get("job_id"), field=name,
+                            errors=exc.error_count())  # fmt: skip
+                fields[name] = None
+    return JobRecord.model_validate(fields)

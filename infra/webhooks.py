@@ -36,6 +36,7 @@ from tenacity.wait import wait_base, wait_random_exponential
 
 from core.destinations import webhook_url_problem
 from core.events import CloudEvent, EventType
+from core.job_record import WebhookDelivery
 from core.ports import JobStore
 from core.webhooks import WebhookTarget, signature_headers, without_query
 from infra.metrics import WEBHOOK_DELIVERIES
@@ -322,10 +323,8 @@ class WebhookDispatcher:
             log.warning("webhook.record_unread", job_id=job_id, error=type(exc).__name__)
             return False
         endpoint = without_query(url)
-        return any(
-            isinstance(d, dict) and d.get("endpoint") == endpoint and d.get("outcome") == "gone"
-            for d in (record or {}).get("webhooks") or ()
-        )
+        deliveries = record.webhooks if record is not None else ()
+        return any(d.endpoint == endpoint and d.outcome == "gone" for d in deliveries)
 
     async def _finish(self, delivery: _Delivery, outcome: Outcome) -> None:
         delivery.outcome = outcome
@@ -335,9 +334,11 @@ class WebhookDispatcher:
         emit(f"webhook.{outcome.value}", **facts)
         if event.type is EventType.PROGRESS:
             return
-        record = {k: v for k, v in facts.items() if k not in ("job_id", "correlation_id")} | {
-            "outcome": outcome.value, "at": _iso(self._wall()),
-        }  # fmt: skip
+        record = WebhookDelivery(
+            event_id=event.id, event_type=event.type.value, endpoint=delivery.endpoint,
+            status=delivery.status, attempts=delivery.attempts, reason=delivery.reason,
+            outcome=outcome.value, at=_iso(self._wall()),
+        )  # fmt: skip
         try:
             await self._jobs.record_delivery(event.subject, record)
         except Exception as exc:

@@ -21,6 +21,7 @@ import pytest
 
 from core.contract import job_event
 from core.events import EventType
+from core.job_record import RecordedError
 from core.jobs import JobResult, SourceInfo
 from core.models import JobRequest, OutputLocation, S3ObjectRef
 from infra.aws import open_clients
@@ -116,7 +117,7 @@ def test_a_lost_claim_answer_leaves_the_job_busy_for_another_message(
     assert record(emulator, stack, "j-lost-2")["attempts"] == "1"
 
 
-ERROR = {"code": "transcode_failed", "message": "x", "retryable": True}
+ERROR = RecordedError(code="transcode_failed", message="x", retryable=True)
 # Each fenced write of attempt 1, a piece of its request, and the status it leaves.
 FENCED: dict[str, tuple[Write, bytes, str]] = {
     "complete": (lambda s: s.complete("j-w", result("j-w", 1)), b"announced = :no", "COMPLETED"),
@@ -160,7 +161,7 @@ def test_a_failure_before_any_claim_whose_answer_was_lost_stands(
     """The input is gone: FAILED before any claim. Read as refused, the dispatcher would
     take the job for a finished duplicate and never announce its failure."""
     proxy.lose_answer(UPDATE, b"retryable = :retryable")
-    error = {"code": "input_not_found", "message": "x", "retryable": False}
+    error = RecordedError(code="input_not_found", message="x", retryable=False)
     [failed] = through(proxy, stack, monkeypatch,
                        lambda s: s.fail("j-gone", error, final=True, attempt=None))  # fmt: skip
 

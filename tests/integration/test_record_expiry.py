@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from core.job_record import RecordedError
 from core.jobs import JobResult
 from core.models import JobRequest, S3ObjectRef
 from infra.aws import open_clients
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.integration
 NOW = 1_800_000_000.0
 DAY = 86400
 REQUEST = JobRequest(input=S3ObjectRef(bucket="in-bucket", key="clip.mp4"), preset="web-hls")
-ERROR = {"code": "transcode_failed", "retryable": True, "message": "ffmpeg failed"}
+ERROR = RecordedError(code="transcode_failed", retryable=True, message="ffmpeg failed")
 
 
 def _result(job_id: str, attempt: int) -> JobResult:

@@ -28,6 +28,8 @@ from pydantic import SecretStr
 from rich.console import Console
 
 from core.events import CloudEvent, EventType
+from core.job_record import JobRecord, WebhookDelivery
+from core.jobs import JobStatus
 from core.webhooks import WebhookEndpoint, WebhookTarget
 from handlers.jobs_view import record_panel
 from handlers.runtime import Runtime
@@ -354,7 +356,9 @@ def test_a_jobs_events_reach_its_webhook_and_the_global_one_signed_in_order(
     assert "s3cret" not in json.dumps(deliveries)
     # `ffapi status` sums them up per endpoint.
     shown = Console(width=200, record=True)
-    shown.print(record_panel({"job_id": job_id, "status": "COMPLETED", "webhooks": deliveries}))
+    recorded = tuple(WebhookDelivery.model_validate(d) for d in deliveries)
+    record = JobRecord(job_id=job_id, status=JobStatus.COMPLETED, webhooks=recorded)
+    shown.print(record_panel(record))
     text = shown.export_text()
     for path in ("/job", "/global"):
         assert f"{rx.url(path)}: delivered x3" in text

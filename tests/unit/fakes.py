@@ -17,6 +17,7 @@ from core.errors import (
     StorageUnavailable,
 )
 from core.events import CloudEvent
+from core.job_record import JobRecord, RecordedError, WebhookDelivery
 from core.jobs import TERMINAL, JobResult, JobStatus, SourceInfo
 from core.models import JobRequest, S3ObjectRef
 from core.ports import Claim, JobDir, ObjectInfo
@@ -98,7 +99,7 @@ class FakeJobs:
         return True
 
     async def fail(
-        self, job_id: str, error: dict[str, Any], *, final: bool, attempt: int | None
+        self, job_id: str, error: RecordedError, *, final: bool, attempt: int | None
     ) -> bool:
         if attempt is not None and not self._holds(job_id, attempt):
             return False
@@ -108,7 +109,8 @@ class FakeJobs:
         rec = self.records.setdefault(job_id, {"attempts": 0})
         rec.update(
             status=JobStatus.FAILED if final else JobStatus.RETRYING,
-            error=error, retryable=error["retryable"], lease_until=0, announced=not final,
+            error=error.event_error(), retryable=error.retryable, lease_until=0,
+            announced=not final,
         )  # fmt: skip
         return True
 
@@ -118,21 +120,22 @@ class FakeJobs:
         self.records[job_id].update(status=JobStatus.RETRYING, lease_until=0)
         return True
 
-    async def progress(self, job_id: str, progress: dict[str, Any], attempt: int) -> bool:
+    async def progress(self, job_id: str, progress: ProgressUpdate, attempt: int) -> bool:
         if not self._holds(job_id, attempt):
             return False
-        self.records[job_id]["progress"] = progress
+        self.records[job_id]["progress"] = progress.model_dump(mode="json")
         return True
 
-    async def record_delivery(self, job_id: str, delivery: dict[str, Any]) -> None:
+    async def record_delivery(self, job_id: str, delivery: WebhookDelivery) -> None:
         if job_id in self.records:
-            self.records[job_id].setdefault("webhooks", []).append(delivery)
+            self.records[job_id].setdefault("webhooks", []).append(delivery.model_dump())
 
     async def mark_announced(self, job_id: str) -> None:
         self.records[job_id]["announced"] = True
 
-    async def get(self, job_id: str) -> dict[str, Any] | None:
-        return self.records.get(job_id)
+    async def get(self, job_id: str) -> JobRecord | None:
+        rec = self.records.get(job_id)
+        return JobRecord.model_validate({**rec, "job_id": job_id}) if rec is not None else None
 
 
 @dataclass

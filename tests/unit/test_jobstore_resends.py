@@ -14,8 +14,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from core.job_record import RecordedError
 from core.jobs import JobResult, JobStatus, SourceInfo
 from core.models import JobRequest, OutputLocation, S3ObjectRef
+from core.progress import ProgressUpdate
 from infra.jobstore import DynamoJobStore
 from tests.unit.fakes import NOW
 
@@ -74,7 +76,7 @@ def result(attempt: int) -> JobResult:
     )  # fmt: skip
 
 
-ERROR = {"code": "transcode_failed", "message": "x", "retryable": True}
+ERROR = RecordedError(code="transcode_failed", message="x", retryable=True)
 # Each fenced write by the holder of attempt 2, and the state its first copy leaves. Renew
 # and progress leave their own condition true, so on DynamoDB their resent copy applies again
 # (the integration test shows it); they are here because they carry the token all the same.
@@ -86,7 +88,7 @@ FENCED: dict[str, tuple[Callable[[DynamoJobStore], Coroutine[Any, Any, bool]], d
     ),
     "release": (lambda s: s.release("j-1", 2), {"status": JobStatus.RETRYING}),
     "renew": (lambda s: s.renew("j-1", 60, 2), {"lease_until": NOW_S + 60}),
-    "progress": (lambda s: s.progress("j-1", {"percent": 50}, 2), {}),
+    "progress": (lambda s: s.progress("j-1", ProgressUpdate(phase="encode", percent=50), 2), {}),
     "fail before a claim": (
         lambda s: s.fail("j-1", ERROR, final=True, attempt=None), {"status": JobStatus.FAILED}
     ),

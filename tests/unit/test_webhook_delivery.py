@@ -154,7 +154,8 @@ def test_410_stops_that_jobs_events_to_that_endpoint_only() -> None:
 
 def test_a_410_recorded_by_an_earlier_process_is_honoured() -> None:
     jobs = FakeJobs(records={"j-1": {"status": "COMPLETED", "webhooks": [
-        {"endpoint": "https://hooks.example/in", "outcome": "gone", "event_id": "x"},
+        {"endpoint": "https://hooks.example/in", "outcome": "gone", "event_id": "x",
+         "event_type": "ffapi.job.started", "at": "2026-01-01T00:00:00.000+00:00"},
     ]}})  # fmt: skip
     r = rig(jobs=jobs)
     r.run((event(EventType.COMPLETED), (target(), target("https://other.example/h"))))

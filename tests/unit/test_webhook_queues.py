@@ -5,11 +5,11 @@ progress giving way to the next event, and send/aclose that never block or raise
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from structlog.testing import capture_logs
 
 from core.events import CloudEvent, EventType
+from core.job_record import WebhookDelivery
 from core.webhooks import WebhookEndpoint
 from tests.unit.fakes import NOW, FakeJobs
 from tests.unit.webhook_rig import (
@@ -131,7 +131,7 @@ def test_a_failing_progress_event_alone_is_retried_like_any_other() -> None:
 
 def test_a_recording_failure_is_logged_never_raised() -> None:
     class BrokenJobs(FakeJobs):
-        async def record_delivery(self, job_id: str, delivery: dict[str, Any]) -> None:
+        async def record_delivery(self, job_id: str, delivery: WebhookDelivery) -> None:
             raise RuntimeError("dynamodb down")
 
     r = rig(jobs=BrokenJobs(records={"j-1": {"status": "RUNNING"}}))
