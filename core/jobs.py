@@ -181,15 +181,11 @@ class SourceInfo(BaseModel):
     audio_codec: str | None = None
 
 
-class JobResult(BaseModel):
-    """The committed result of a completed job; written last, as ``job.json``."""
+class Produced(BaseModel):
+    """What an attempt's encode made: the part of a result that a preset's package, an MP4
+    preset's files or a steps job's outputs fill, before the job's identity and times join
+    it (:class:`JobResult`)."""
 
-    job_id: str
-    status: JobStatus = JobStatus.COMPLETED
-    input: S3ObjectRef
-    preset: str
-    output: OutputLocation
-    source: SourceInfo
     outputs: list[OutputFile]
     encoder: str
     accel_tier: str = "cpu"  # the tier that made the outputs: gpu, gpu-decode or cpu
@@ -207,6 +203,17 @@ class JobResult(BaseModel):
         default_factory=list,
         description="a steps job's output steps, each with its files (and its loudness step)",
     )
+
+
+class JobResult(Produced):
+    """The committed result of a completed job; written last, as ``job.json``."""
+
+    job_id: str
+    status: JobStatus = JobStatus.COMPLETED
+    input: S3ObjectRef
+    preset: str
+    output: OutputLocation
+    source: SourceInfo
     timings: dict[str, float] = Field(default_factory=dict)
     attempt: int = 1
     started_at: datetime

@@ -28,7 +28,7 @@ from core.commit import JobCommit
 from core.encoders import missing_encoder
 from core.errors import EncoderUnavailable
 from core.fallback import TierRun, run_on_tiers
-from core.jobs import JobResult, OutputFile, SourceInfo, output_key
+from core.jobs import JobResult, OutputFile, Produced, SourceInfo, output_key
 from core.limits import PipelineLimits
 from core.models import JobRequest, OutputLocation
 from core.package_result import package_fields
@@ -98,7 +98,7 @@ class JobPipeline:
         probe_doc, probe = sourced
         ahead = self._publisher.ahead(jobdir.out, out, job_id)
         try:
-            fields, written = await self._produce(
+            produced, written = await self._produce(
                 job_id, request, preset, probe, jobdir, timer, report, attaching, ahead
             )
         except Exception:
@@ -111,13 +111,13 @@ class JobPipeline:
             probe_file = await self._put_json(
                 public_probe(probe_doc), out, job_id, "probe.json", "probe"
             )
-            fields["outputs"].append(probe_file)
+            produced.outputs.append(probe_file)
             await self._commit.prune(out, job_id, [*written, probe_file.key])
         result = JobResult(
             job_id=job_id, input=request.input, preset=preset.name, output=out,
             source=_source_info(probe), timings=timer.timings, attempt=attempt,
             started_at=started_at, completed_at=self._now(),
-            correlation_id=request.correlation_id, metadata=request.metadata, **fields,
+            correlation_id=request.correlation_id, metadata=request.metadata, **dict(produced),
         )  # fmt: skip
         # job.json goes last: it is the commit marker, and it lists what came before it.
         return await self._commit.commit(result)
@@ -126,9 +126,9 @@ class JobPipeline:
         self, job_id: str, request: JobRequest, preset: OutputPreset, probe: ProbeResult,
         jobdir: JobDir, timer: PhaseTimer, report: Report | None,
         attaching: asyncio.Task[dict[str, Attached]] | None, ahead: UploadAhead,
-    ) -> tuple[dict[str, Any], list[str]]:  # fmt: skip
-        """Encode, check and publish all but ``probe.json`` and ``job.json``: the result's
-        fields, and the keys written."""
+    ) -> tuple[Produced, list[str]]:  # fmt: skip
+        """Encode, check and publish all but ``probe.json`` and ``job.json``: what was
+        made, and the keys written."""
         out = request.output
         assert out is not None
         if isinstance(preset, StepsPreset):
@@ -147,7 +147,7 @@ class JobPipeline:
         self, preset: StreamingPreset, probe: ProbeResult, jobdir: JobDir, out: OutputLocation,
         job_id: str, timer: PhaseTimer, progress: Callable[[EncodeProgress], None] | None,
         ahead: UploadAhead,
-    ) -> tuple[dict[str, Any], list[str]]:  # fmt: skip
+    ) -> tuple[Produced, list[str]]:  # fmt: skip
         timeout = self._limits.transcode_timeout
 
         async def discard() -> None:
@@ -166,8 +166,8 @@ class JobPipeline:
         )  # fmt: skip
         with timer.phase("upload"):
             await self._publisher.publish(jobdir.out, out, job_id, run.result.files, ahead)
-        fields = _streaming_fields(run.result, out, job_id) | _tier_fields(run)
-        return fields, [output_key(out, job_id, u.path) for u in run.result.files]
+        produced = _with_tier(_streaming(run.result, out, job_id), run)
+        return produced, [output_key(out, job_id, u.path) for u in run.result.files]
 
     async def _withdraw(self, ahead: UploadAhead, out: OutputLocation, job_id: str) -> None:
         """A failed job's segments, sent ahead, deleted: unless another attempt (this one's
@@ -239,7 +239,7 @@ class JobPipeline:
     async def _mp4(
         self, preset: Mp4Preset, probe: ProbeResult, jobdir: JobDir, out: OutputLocation,
         job_id: str, timer: PhaseTimer, progress: Callable[[EncodeProgress], None] | None,
-    ) -> tuple[dict[str, Any], list[str]]:  # fmt: skip
+    ) -> tuple[Produced, list[str]]:  # fmt: skip
         timeout = self._limits.transcode_timeout
 
         async def attempt(choice: TierChoice) -> tuple[TranscodePlan, list[OutputFile]]:
@@ -258,14 +258,14 @@ class JobPipeline:
         with timer.phase("upload"):
             uploads = [Upload(p.name, 0) for p in plan.outputs]
             await self._publisher.publish(jobdir.out, out, job_id, uploads)
-        fields = {"outputs": outputs, "encoder": plan.encoder} | _tier_fields(run)
-        return fields, [output_key(out, job_id, p.name) for p in plan.outputs]
+        produced = _with_tier(Produced(outputs=outputs, encoder=plan.encoder), run)
+        return produced, [output_key(out, job_id, p.name) for p in plan.outputs]
 
     async def _run_steps(
         self, preset: StepsPreset, request: JobRequest, probe: ProbeResult,
         attached: dict[str, Attached], jobdir: JobDir, job_id: str, timer: PhaseTimer,
         report: Report | None, ahead: UploadAhead,
-    ) -> tuple[dict[str, Any], list[str]]:  # fmt: skip
+    ) -> tuple[Produced, list[str]]:  # fmt: skip
         out = request.output
         assert out is not None
         run = await self._steps.run(
@@ -277,7 +277,7 @@ class JobPipeline:
         with timer.phase("upload"):
             await self._publisher.publish(jobdir.out, out, job_id, outcome.uploads, ahead)
         written = [output_key(out, job_id, u.path) for u in outcome.uploads]
-        return outcome.fields(run) | _tier_fields(run), written
+        return _with_tier(outcome.produced(run), run), written
 
     def _progress(
         self, total: float, report: Report | None
@@ -315,19 +315,22 @@ async def _abandon(task: asyncio.Task[Any] | None) -> None:
         await asyncio.gather(task, return_exceptions=True)
 
 
-def _streaming_fields(package: Package, out: OutputLocation, job_id: str) -> dict[str, Any]:
+def _streaming(package: Package, out: OutputLocation, job_id: str) -> Produced:
     fields = package_fields(package, out, job_id)
     plan = package.plan
-    return {
-        "outputs": fields.outputs, "encoder": plan.encoder, "renditions": fields.renditions,
-        "playback": fields.playback, "qc": package.qc, "notes": list(plan.notes),
-        "ladder": fields.ladder, "loudness": package.loudness,
-    }  # fmt: skip
+    return Produced(
+        outputs=fields.outputs, encoder=plan.encoder, renditions=fields.renditions,
+        playback=fields.playback, qc=package.qc, notes=list(plan.notes), ladder=fields.ladder,
+        loudness=package.loudness,
+    )  # fmt: skip
 
 
-def _tier_fields(run: TierRun[Any]) -> dict[str, Any]:
-    return {"accel_tier": run.tier.value, "fallback_reason": run.fallback_reason,
-            "fallbacks": run.fallbacks}  # fmt: skip
+def _with_tier(produced: Produced, run: TierRun[Any]) -> Produced:
+    """The tier that made it, and every tier it left on the way."""
+    return produced.model_copy(update={
+        "accel_tier": run.tier.value, "fallback_reason": run.fallback_reason,
+        "fallbacks": run.fallbacks,
+    })  # fmt: skip
 
 
 def _source_info(probe: ProbeResult) -> SourceInfo:

@@ -18,7 +18,7 @@ from core.compile import SCAN_DIR, StepTarget
 from core.errors import InvalidMedia, TranscodeFailed
 from core.fallback import TierRun
 from core.hardening import InputGuard
-from core.jobs import OutputFile, StepResult, output_key
+from core.jobs import OutputFile, Produced, StepResult, output_key
 from core.models import OutputLocation
 from core.package_result import package_fields
 from core.packaging import Package
@@ -52,15 +52,15 @@ class StepsOutcome:
     outputs: list[OutputFile]  # every file the result lists, each with its step
     uploads: list[Upload]  # every file, by publishing tier, relative to the output directory
 
-    def fields(self, run: TierRun[StepsRun]) -> dict[str, Any]:
-        """The JobResult fields a steps job fills."""
+    def produced(self, run: TierRun[StepsRun]) -> Produced:
+        """What a steps job's result holds of its outputs."""
         outputs = self.outputs
         encoders = [o.encoder for o in outputs if o.encoder]
         playback = next((s.playback for s in self.steps if s.playback), {})
-        return {
-            "outputs": outputs, "steps": self.steps, "playback": playback,
-            "encoder": encoders[0] if encoders else "none", "notes": list(run.result.plan.notes),
-        }  # fmt: skip
+        return Produced(
+            outputs=outputs, steps=self.steps, playback=playback,
+            encoder=encoders[0] if encoders else "none", notes=list(run.result.plan.notes),
+        )  # fmt: skip
 
 
 class StepResults:
