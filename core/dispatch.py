@@ -26,7 +26,14 @@ from core.jobs import JobResult, JobStatus, derive_job_id, resolve_preset
 from core.keepalive import keep_alive
 from core.models import JobRequest
 from core.pipeline import JobPipeline
-from core.ports import EventPublisher, JobStore, ObjectStore, WebhookSender, Workspace
+from core.ports import (
+    EventPublisher,
+    JobStore,
+    ObjectStore,
+    QueueMessage,
+    WebhookSender,
+    Workspace,
+)
 from core.presets import OutputPreset, PresetCatalog
 from core.reporting import ProgressReporter
 from core.scale_in import ScaleInGuard
@@ -34,13 +41,6 @@ from core.step_identity import pin_step_objects
 from core.watch import IntakeConfig
 
 log = structlog.get_logger("ffapi.dispatch")
-
-
-@dataclass(frozen=True, slots=True)
-class QueueMessage:
-    message_id: str
-    body: str
-    receive_count: int = 1
 
 
 class Disposition(StrEnum):

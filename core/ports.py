@@ -1,6 +1,7 @@
 """The seams between the domain and the outside world; ``infra`` implements them.
 
-Tests may pass in-memory fakes; production passes the S3/SQS/SNS/DynamoDB/ffmpeg adapters.
+Tests may pass in-memory adapters (``infra.memory``); production passes the
+S3/SQS/SNS/DynamoDB/ffmpeg adapters.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -20,6 +22,45 @@ from core.models import JobRequest, S3ObjectRef
 from core.progress import EncodeProgress, ProgressUpdate
 from core.qc import Packet
 from core.webhooks import WebhookTarget
+
+
+@dataclass(frozen=True, slots=True)
+class QueueMessage:
+    message_id: str
+    body: str
+    receive_count: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One receipt of a message: the handle that settles it is this receipt's alone."""
+
+    message: QueueMessage
+    receipt_handle: str
+    sent_at: datetime | None = None  # when the queue took it: queue lag is measured from it
+
+
+class Queue(Protocol):
+    """The jobs queue: at-least-once, each receipt hidden from other consumers for a
+    visibility timeout that the holder extends, or shortens to hand the message back."""
+
+    async def receive(self, max_messages: int, wait_seconds: int) -> list[Delivery]:
+        """Up to ``max_messages``, waiting up to ``wait_seconds`` for the first."""
+        ...
+
+    async def extend(self, delivery: Delivery, seconds: int) -> None:
+        """Keep it hidden for ``seconds`` from now (the holder is still at work)."""
+        ...
+
+    async def release(self, delivery: Delivery, delay: int = 0) -> None:
+        """Let it be delivered again after ``delay`` seconds (to any consumer)."""
+        ...
+
+    async def delete(self, delivery: Delivery) -> None: ...
+
+    async def send(self, body: str) -> str:
+        """Enqueue a message; its id."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,8 @@ from typing import Any
 
 import structlog
 
-from core.dispatch import Disposition, QueueMessage
+from core.dispatch import Disposition
+from core.ports import QueueMessage
 from handlers.runtime import open_runtime
 from infra.logs import configure_logging
 from infra.settings import Settings

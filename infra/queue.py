@@ -3,22 +3,18 @@ read that ``/readyz`` uses to tell whether the queue answers."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from core.dispatch import QueueMessage
+from core.ports import Delivery, QueueMessage
 from infra.aws import aws_errors
 
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    message: QueueMessage
-    receipt_handle: str
-    sent_at: datetime | None = None  # SQS's SentTimestamp: queue lag is measured from it
+_MAX_VISIBILITY = 43200  # SQS's ceiling: 12 hours
 
 
 class SqsQueue:
+    """The jobs queue (``core.ports.Queue``) on SQS."""
+
     def __init__(self, sqs: Any, queue_url: str) -> None:
         self._sqs = sqs
         self.url = queue_url
@@ -53,12 +49,23 @@ class SqsQueue:
         with aws_errors("sqs:DeleteMessage"):
             await self._sqs.delete_message(QueueUrl=self.url, ReceiptHandle=delivery.receipt_handle)
 
-    async def set_visibility(self, delivery: Delivery, seconds: int) -> None:
+    async def extend(self, delivery: Delivery, seconds: int) -> None:
+        await self._visibility(delivery, seconds)
+
+    async def release(self, delivery: Delivery, delay: int = 0) -> None:
+        await self._visibility(delivery, delay)
+
+    async def send(self, body: str) -> str:
+        with aws_errors("sqs:SendMessage"):
+            resp = await self._sqs.send_message(QueueUrl=self.url, MessageBody=body)
+        return str(resp["MessageId"])
+
+    async def _visibility(self, delivery: Delivery, seconds: int) -> None:
         with aws_errors("sqs:ChangeMessageVisibility"):
             await self._sqs.change_message_visibility(
                 QueueUrl=self.url,
                 ReceiptHandle=delivery.receipt_handle,
-                VisibilityTimeout=max(0, min(43200, seconds)),
+                VisibilityTimeout=max(0, min(_MAX_VISIBILITY, seconds)),
             )
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from core.dispatch import Dispatcher, DispatchSettings, Outcome, QueueMessage
+from core.dispatch import Dispatcher, DispatchSettings, Outcome
 from core.models import OutputLocation
-from core.ports import ObjectInfo
+from core.ports import ObjectInfo, QueueMessage
 from core.presets import builtin_catalog
 from core.watch import IntakeConfig, WatchRule
 

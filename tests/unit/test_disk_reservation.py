@@ -7,10 +7,10 @@ import asyncio
 import json
 from pathlib import Path
 
-from core.dispatch import Dispatcher, DispatchSettings, Disposition, Outcome, QueueMessage
+from core.dispatch import Dispatcher, DispatchSettings, Disposition, Outcome
 from core.jobs import JobStatus
 from core.models import OutputLocation
-from core.ports import ObjectInfo
+from core.ports import ObjectInfo, QueueMessage
 from core.presets import builtin_catalog
 from core.watch import IntakeConfig, WatchRule
 

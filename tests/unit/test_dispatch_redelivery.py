@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 import pytest
 
 from core.contract import job_event
-from core.dispatch import Dispatcher, DispatchSettings, Disposition, QueueMessage
+from core.dispatch import Dispatcher, DispatchSettings, Disposition
 from core.errors import InvalidMedia, StorageUnavailable
 from core.events import EventType
 from core.jobs import JobResult, JobStatus
-from core.ports import ObjectInfo
+from core.ports import ObjectInfo, QueueMessage
 from core.presets import builtin_catalog
 
 from .dispatch_harness import INTAKE, Harness, body, s3_put

@@ -8,8 +8,9 @@ import asyncio
 import pytest
 
 from core import pulse
-from core.dispatch import Disposition, Outcome, QueueMessage
+from core.dispatch import Disposition, Outcome
 from core.jobs import JobStatus
+from core.ports import QueueMessage
 
 from .dispatch_harness import Harness, s3_put
 from .fakes import FakeJobs, FakePipeline
