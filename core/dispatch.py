@@ -18,11 +18,12 @@ import structlog
 from core import pulse
 from core.announce import Announcer
 from core.contract import job_event
-from core.errors import AttemptsExhausted, FfapiError, InputChanged, JobBusy, as_ffapi_error
+from core.errors import AttemptsExhausted, FfapiError, JobBusy, as_ffapi_error
 from core.events import CloudEvent, EventType
+from core.identity import named_request, pin_request
 from core.intake import normalize
 from core.job_record import JobRecord, RecordedError
-from core.jobs import JobResult, JobStatus, derive_job_id, resolve_preset
+from core.jobs import JobResult, JobStatus, derive_job_id
 from core.keepalive import keep_alive
 from core.models import JobRequest
 from core.pipeline import JobPipeline
@@ -37,7 +38,6 @@ from core.ports import (
 from core.presets import OutputPreset, PresetCatalog
 from core.reporting import ProgressReporter
 from core.scale_in import ScaleInGuard
-from core.step_identity import pin_step_objects
 from core.watch import IntakeConfig
 
 log = structlog.get_logger("ffapi.dispatch")
@@ -145,16 +145,13 @@ class Dispatcher:
 
     async def _handle_request(self, request: JobRequest, message: QueueMessage) -> JobOutcome:
         receive_count = message.receive_count
-        preset = None
+        preset, catalog = None, self._settings.presets
+        # A request without a correlation id is traced by the message that carried it.
+        correlation_id = request.correlation_id or message.message_id
+        request = request.model_copy(update={"correlation_id": correlation_id})
         try:
-            preset = resolve_preset(self._settings.presets, request)
-            # A request without a correlation id is traced by the message that carried it.
-            correlation_id = request.correlation_id or message.message_id
-            named = {} if request.steps is not None else {"preset": preset.name}
-            request = request.model_copy(update={**named, "correlation_id": correlation_id})
-            request = await pin_step_objects(self._objects, await self._resolve_identity(request))
-            if request.steps is not None:  # the steps as pinned: their ETags in the job id
-                preset = resolve_preset(self._settings.presets, request)
+            request, preset = named_request(catalog, request)
+            request, preset = await pin_request(self._objects, catalog, request, preset)
         except FfapiError as exc:
             if exc.retryable:
                 raise
@@ -294,22 +291,6 @@ class Dispatcher:
             return False
         log.warning("lease.withheld", quiet_for=round(job.quiet_for(), 1))
         return True
-
-    async def _resolve_identity(self, request: JobRequest) -> JobRequest:
-        """Check the input exists and pin its identity (ETag, size) before claiming the job."""
-        info = await self._objects.head(request.input)
-        announced = request.input.etag
-        if announced and info.etag and announced != info.etag and not request.input.version_id:
-            raise InputChanged(
-                f"s3://{request.input.bucket}/{request.input.key} was overwritten since it was "
-                "announced; the newer object is a job of its own"
-            )
-        ref = request.input.model_copy(update={
-            "etag": request.input.etag or info.etag,
-            "version_id": request.input.version_id or info.version_id,
-            "size": info.size,
-        })  # fmt: skip
-        return request.model_copy(update={"input": ref})
 
     async def _fail(
         self,

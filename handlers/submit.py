@@ -21,8 +21,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.text import Text
 
+from core import identity
 from core.job_record import JobRecord
-from core.jobs import JobStatus, derive_job_id, resolve_preset
+from core.jobs import JobStatus, derive_job_id
 from core.models import JobRequest, S3ObjectRef
 from core.presets import PresetCatalog
 from handlers.cli_errors import EXIT_FAILED, EXIT_USAGE, CommandError
@@ -63,7 +64,7 @@ async def run_submit(options: SubmitOptions, settings: Settings) -> int:
         objects = S3ObjectStore(clients.s3, settings.transfer_concurrency)
         source = await _source(options.target, settings, objects, out)
         draft = _draft(source, options.preset, settings)
-        request, job_id = await pin_request(draft, catalog, objects)
+        request, job_id = await pinned_job(draft, catalog, objects)
         with aws_errors("sqs:SendMessage"):
             await clients.sqs.send_message(
                 QueueUrl=queue.url, MessageBody=request.model_dump_json(exclude_none=True)
@@ -78,20 +79,13 @@ async def run_submit(options: SubmitOptions, settings: Settings) -> int:
     return show_outcome(record, out)
 
 
-async def pin_request(
+async def pinned_job(
     request: JobRequest, catalog: PresetCatalog, objects: S3ObjectStore
 ) -> tuple[JobRequest, str]:
-    """The request as the worker will see it, and its job id, derived as ``Dispatcher`` does:
-    the effective preset, and the input's ETag and version from a HEAD (sent along, they
-    also pin the job to exactly this object)."""
-    preset = resolve_preset(catalog, request)
-    info = await objects.head(request.input)
-    ref = S3ObjectRef(
-        bucket=request.input.bucket, key=request.input.key, size=info.size,
-        etag=request.input.etag or info.etag,
-        version_id=request.input.version_id or info.version_id,
-    )  # fmt: skip
-    pinned = request.model_copy(update={"input": ref, "preset": preset.name})
+    """The request as the worker will see it, and its job id (``core.identity``): sent along
+    pinned, it also holds the job to exactly these objects."""
+    named, preset = identity.named_request(catalog, request)
+    pinned, preset = await identity.pin_request(objects, catalog, named, preset)
     return pinned, derive_job_id(pinned, preset)
 
 

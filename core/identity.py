@@ -1,18 +1,59 @@
-"""The objects a request's steps name, pinned before the job is claimed.
+"""A job's identity: the request as the job runs it, pinned before the job is claimed, and
+so its id (:func:`core.jobs.derive_job_id`). The dispatcher and ``ffapi submit`` (which
+prints the id before the worker sees the message) both pin it here.
 
-Each is HEADed once, as the input is (:meth:`core.dispatch.Dispatcher._resolve_identity`):
-a missing one fails the job at once, naming the step (``steps[1].image: ...``), and its ETag
-goes into the request. So an overlay replaced under the same key makes a job of its own (the
-ETags are part of the steps, and so of the job id), and the worker downloads exactly the
-object seen here (If-Match), or fails as ``input_changed``.
+The preset a request names is resolved and named in it (a preset job), the input is HEADed
+for its ETag, version and size, and so is each object the steps name: a missing one fails
+the job at once, naming the step (``steps[1].image: ...``). So an input or overlay replaced
+under the same key makes a job of its own (the ETags are part of the request, and so of the
+job id), and the worker downloads exactly the objects seen here (If-Match), or fails as
+``input_changed``.
 """
 
 from __future__ import annotations
 
 from core.errors import FfapiError, InputChanged
+from core.jobs import resolve_preset
 from core.models import JobRequest, S3ObjectRef
 from core.ports import ObjectStore
+from core.presets import OutputPreset, PresetCatalog
 from core.steps import Concat, Mix, Overlay, ReplaceAudio, StepObject, Subtitles
+
+
+def named_request(catalog: PresetCatalog, request: JobRequest) -> tuple[JobRequest, OutputPreset]:
+    """The effective preset, named in a preset job's request (a steps job's is its steps)."""
+    preset = resolve_preset(catalog, request)
+    if request.steps is not None:
+        return request, preset
+    return request.model_copy(update={"preset": preset.name}), preset
+
+
+async def pin_request(
+    objects: ObjectStore, catalog: PresetCatalog, request: JobRequest, preset: OutputPreset
+) -> tuple[JobRequest, OutputPreset]:
+    """``request`` (named) with its input and step objects pinned; a steps job's preset made
+    again from the pinned steps (their ETags are in its spec, and so in the job id)."""
+    request = await pin_step_objects(objects, await pin_input(objects, request))
+    if request.steps is not None:
+        preset = resolve_preset(catalog, request)
+    return request, preset
+
+
+async def pin_input(objects: ObjectStore, request: JobRequest) -> JobRequest:
+    """Check the input exists and pin its identity (ETag, version, size)."""
+    info = await objects.head(request.input)
+    announced = request.input.etag
+    if announced and info.etag and announced != info.etag and not request.input.version_id:
+        raise InputChanged(
+            f"s3://{request.input.bucket}/{request.input.key} was overwritten since it was "
+            "announced; the newer object is a job of its own"
+        )
+    ref = request.input.model_copy(update={
+        "etag": request.input.etag or info.etag,
+        "version_id": request.input.version_id or info.version_id,
+        "size": info.size,
+    })  # fmt: skip
+    return request.model_copy(update={"input": ref})
 
 
 async def pin_step_objects(objects: ObjectStore, request: JobRequest) -> JobRequest:
