@@ -250,3 +250,66 @@ def _step_loc(parts: list[int | str]) -> str:
     for part in rest:
         text += f"[{part}]" if isinstance(part, int) else f".{part}"
     return text
+
+
+# --- what a message names, for people looking at one (the DLQ tools) -------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Named:
+    """An object a message names: its ``s3://`` URL, and the preset a request asks for."""
+
+    url: str
+    preset: str | None = None
+
+
+def named_inputs(body: str) -> tuple[Named, ...]:
+    """The objects a message names, whatever the watch rules and limits would make of it
+    (a dead letter may be one they refused); () when it names none that can be read."""
+    doc = _json_or_none(body)
+    if isinstance(doc, dict) and doc.get("Type") == "Notification":
+        doc = _json_or_none(doc.get("Message"))  # an S3 event delivered through SNS
+    if not isinstance(doc, dict):
+        return ()
+    try:
+        return _named(doc)
+    except ValidationError:
+        return ()
+
+
+def _named(doc: dict[str, Any]) -> tuple[Named, ...]:
+    if "Records" in doc:
+        # S3 URL-encodes the keys it announces (the worker reads them so too)
+        event = S3Event.model_validate(doc)
+        return tuple(Named(_url(r.s3.bucket.name, unquote_plus(r.s3.object.key)))
+                     for r in event.records)  # fmt: skip
+    if doc.get("source") == "aws.s3":
+        detail = EventBridgeS3Event.model_validate(doc).detail  # the key as written
+        return (Named(_url(detail.bucket.name, detail.object.key)),)
+    if isinstance(doc.get("input"), dict):
+        ref = _NamedRequest.model_validate(doc)
+        return (Named(_url(ref.input.bucket, ref.input.key), ref.preset or "default"),)
+    return ()
+
+
+class _NamedObject(_Lenient):
+    bucket: str
+    key: str
+
+
+class _NamedRequest(_Lenient):
+    input: _NamedObject
+    preset: str | None = None
+
+
+def _url(bucket: str, key: str) -> str:
+    return f"s3://{bucket}/{key}"
+
+
+def _json_or_none(text: object) -> Any:
+    if not isinstance(text, str):
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None

@@ -4,193 +4,24 @@ A message lands in the DLQ when the jobs queue's redrive policy gave up on it
 (``maxReceiveCount`` receives): a retryable failure that outlasted its attempts. Once its
 cause is fixed (a bucket policy, an outage, a worker bug), ``redrive`` sends it to the jobs
 queue again; the worker's claim takes a retryably failed job back, so the job runs again
-under the same id.
-
-Both commands read the DLQ the only way SQS allows, by receiving: each message received is
-hidden for ``_HOLD_SECONDS`` while the scan pages on (releasing it at once would let the next
-receive return it again, and a scan could then never get past the first page), and every
-message not moved is made visible again (visibility 0) before the command returns. A crash
-mid-scan hides them for at most ``_HOLD_SECONDS``. Each receive counts in a message's
-``ApproximateReceiveCount``; the DLQ has no redrive policy of its own, so that is harmless.
-
-SQS's own ``StartMessageMoveTask`` moves a whole DLQ back to its source, but it cannot pick
-messages, and moto's server (the tests, ``ffapi local``) does not implement it: we move
-messages ourselves, with SendMessage then DeleteMessage.
+under the same id. How the queue is read without being taken apart: ``infra.dead_letters``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
-from urllib.parse import unquote_plus
 
 from rich.table import Table
 from rich.text import Text
 
+from core.intake import named_inputs
 from handlers.cli_errors import EXIT_FAILED, CommandError
 from handlers.jobs_view import console
-from infra.aws import aws_errors, open_clients
-from infra.queue import SqsQueue
+from infra.aws import open_clients
+from infra.dead_letters import DeadLetter, DeadLetters
 from infra.settings import Settings
 
-_HOLD_SECONDS = 30  # how long a scan keeps what it received hidden, at most
-_SCAN_WAIT_SECONDS = 1  # a long poll asks every SQS server: an empty answer means none left
 _TEXT_PREVIEW = 60
-_PAGE = 10  # SQS's maximum per receive and per batch call
-_EPOCH = datetime.fromtimestamp(0, UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """One message of the DLQ, as SQS returned it to this scan."""
-
-    raw: dict[str, Any]
-
-    @property
-    def message_id(self) -> str:
-        return str(self.raw["MessageId"])
-
-    @property
-    def body(self) -> str:
-        return str(self.raw["Body"])
-
-    @property
-    def receipt_handle(self) -> str:
-        return str(self.raw["ReceiptHandle"])
-
-    @property
-    def sent_at(self) -> datetime | None:
-        sent = self.raw.get("Attributes", {}).get("SentTimestamp")  # epoch ms, as a string
-        return datetime.fromtimestamp(int(sent) / 1000, UTC) if sent else None
-
-    @property
-    def receive_count(self) -> int:
-        return int(self.raw.get("Attributes", {}).get("ApproximateReceiveCount", 0))
-
-    def as_dict(self) -> dict[str, Any]:
-        """What ``--json`` prints: the message as received, less the scan's receipt handle."""
-        return {k: v for k, v in self.raw.items() if k != "ReceiptHandle"}
-
-
-@dataclass(slots=True)
-class _Scan:
-    seen: set[str] = field(default_factory=set)  # every id received, moved or not
-    held: dict[str, DeadLetter] = field(default_factory=dict)  # hidden by us: release them
-
-
-@dataclass(frozen=True, slots=True)
-class Redriven:
-    moved: list[DeadLetter]
-    missing: list[str]  # named ids the scan did not find
-
-
-class DeadLetters:
-    """The dead-letter queue and the jobs queue its letters go back to."""
-
-    def __init__(self, sqs: Any, dlq_url: str, jobs_url: str) -> None:
-        self._sqs = sqs
-        self.url = dlq_url
-        self.jobs_url = jobs_url
-
-    @classmethod
-    async def open(cls, sqs: Any, settings: Settings) -> DeadLetters:
-        dlq = await SqsQueue.open(sqs, settings.dead_letter_queue)
-        jobs = await SqsQueue.open(sqs, settings.jobs_queue)
-        return cls(sqs, dlq.url, jobs.url)
-
-    async def peek(self, limit: int) -> list[DeadLetter]:
-        """Up to ``limit`` dead letters, oldest first, all left in the queue and visible."""
-        scan = _Scan()
-        try:
-            while len(scan.held) < limit and await self._next_page(scan, limit - len(scan.held)):
-                pass
-        finally:
-            await self._release(scan.held.values())
-        return sorted(scan.held.values(), key=lambda m: m.sent_at or _EPOCH)
-
-    async def redrive(self, wanted: Iterable[str] | None, limit: int | None) -> Redriven:
-        """Move the ``wanted`` ids (every letter when None) to the jobs queue, ``limit`` at most.
-
-        Each page is moved as soon as it is received, while it is surely still hidden."""
-        names = None if wanted is None else set(wanted)
-        scan = _Scan()
-        moved: list[DeadLetter] = []
-        try:
-            while not _done(names, moved, limit):
-                page = await self._next_page(scan, _PAGE)
-                if not page:
-                    break
-                for letter in page:
-                    if _done(names, moved, limit):
-                        break
-                    if names is None or letter.message_id in names:
-                        await self._move(letter)
-                        del scan.held[letter.message_id]
-                        moved.append(letter)
-        finally:
-            await self._release(scan.held.values())
-        found = {m.message_id for m in moved}
-        return Redriven(moved, sorted((names or set()) - found))
-
-    async def _next_page(self, scan: _Scan, count: int) -> list[DeadLetter]:
-        """The letters of one receive not seen before in this scan (none: the scan is over)."""
-        with aws_errors("sqs:ReceiveMessage"):
-            resp = await self._sqs.receive_message(
-                QueueUrl=self.url,
-                MaxNumberOfMessages=max(1, min(_PAGE, count)),
-                WaitTimeSeconds=_SCAN_WAIT_SECONDS,
-                VisibilityTimeout=_HOLD_SECONDS,
-                MessageSystemAttributeNames=["All"],
-                MessageAttributeNames=["All"],
-            )
-        page = [DeadLetter(m) for m in resp.get("Messages", [])]
-        new = [m for m in page if m.message_id not in scan.seen]
-        scan.seen.update(m.message_id for m in page)
-        # A letter received again (its hold ran out) is released by its latest handle only;
-        # one already moved stays moved (SQS may, rarely, deliver a deleted message again).
-        keep = scan.held.keys() | {m.message_id for m in new}
-        scan.held.update((m.message_id, m) for m in page if m.message_id in keep)
-        return new
-
-    async def _move(self, letter: DeadLetter) -> None:
-        # Send first, then delete: a crash in between leaves the message in both queues, and
-        # the worker's idempotency turns the copy into a no-op; the other order could lose it.
-        kwargs: dict[str, Any] = {"QueueUrl": self.jobs_url, "MessageBody": letter.body}
-        attributes = _sendable_attributes(letter.raw.get("MessageAttributes") or {})
-        if attributes:
-            kwargs["MessageAttributes"] = attributes
-        with aws_errors("sqs:SendMessage"):
-            await self._sqs.send_message(**kwargs)
-        with aws_errors("sqs:DeleteMessage"):
-            await self._sqs.delete_message(QueueUrl=self.url, ReceiptHandle=letter.receipt_handle)
-
-    async def _release(self, letters: Iterable[DeadLetter]) -> None:
-        """Visible again at once. A batch reports failures per entry instead of raising: a
-        letter whose handle went stale (held past ``_HOLD_SECONDS``) is already visible."""
-        handles = [m.receipt_handle for m in letters]
-        for start in range(0, len(handles), _PAGE):
-            entries = [
-                {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0}
-                for i, h in enumerate(handles[start : start + _PAGE])
-            ]
-            with aws_errors("sqs:ChangeMessageVisibilityBatch"):
-                await self._sqs.change_message_visibility_batch(QueueUrl=self.url, Entries=entries)
-
-
-def _done(names: set[str] | None, moved: list[DeadLetter], limit: int | None) -> bool:
-    if limit is not None and len(moved) >= limit:
-        return True
-    return names is not None and names <= {m.message_id for m in moved}
-
-
-def _sendable_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
-    # ReceiveMessage also returns the list fields SQS reserves (StringListValues, ...), which
-    # SendMessage refuses: keep the type and the value only.
-    keep = ("DataType", "StringValue", "BinaryValue")
-    return {name: {k: v[k] for k in keep if k in v} for name, v in attributes.items()}
 
 
 # --- the commands ----------------------------------------------------------------------------
@@ -253,55 +84,10 @@ def dead_letters_table(letters: list[DeadLetter]) -> Table:
 
 def describe(body: str) -> str:
     """The objects an S3 event announces, a JobRequest's input and preset, or the text."""
-    doc = _json(body)
-    if isinstance(doc, dict) and doc.get("Type") == "Notification":
-        doc = _json(doc.get("Message"))  # an S3 event delivered through SNS
-    if isinstance(doc, dict):
-        found = _describe_doc(doc)
-        if found:
-            return found
-    return _preview(body)
-
-
-def _describe_doc(doc: dict[str, Any]) -> str | None:
-    if isinstance(doc.get("Records"), list):
-        objects = [_record_object(r) for r in doc["Records"] if isinstance(r, dict)]
-        return ", ".join(o for o in objects if o) or None
-    if doc.get("source") == "aws.s3" and isinstance(doc.get("detail"), dict):
-        detail = doc["detail"]  # EventBridge: the key as written, not URL-encoded
-        return _s3_url(detail.get("bucket"), detail.get("object"), encoded=False)
-    if isinstance(doc.get("input"), dict):
-        ref = _s3_url(doc["input"], doc["input"], encoded=False)
-        return f"{ref} preset {doc.get('preset') or 'default'}" if ref else None
-    return None
-
-
-def _record_object(record: dict[str, Any]) -> str | None:
-    s3 = record.get("s3")
-    if not isinstance(s3, dict):
-        return None
-    return _s3_url(s3.get("bucket"), s3.get("object"), encoded=True)
-
-
-def _s3_url(bucket: Any, obj: Any, *, encoded: bool) -> str | None:
-    """``s3://bucket/key`` from ``{"name": ...}`` or ``{"bucket": ...}`` and ``{"key": ...}``."""
-    if not isinstance(bucket, dict) or not isinstance(obj, dict):
-        return None
-    name = bucket.get("name", bucket.get("bucket"))
-    key = obj.get("key")
-    if not isinstance(name, str) or not isinstance(key, str):
-        return None
-    # S3 notifications URL-encode keys; the worker reads them with unquote_plus as well.
-    return f"s3://{name}/{unquote_plus(key) if encoded else key}"
-
-
-def _json(text: Any) -> Any:
-    if not isinstance(text, str):
-        return None
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError):
-        return None
+    named = named_inputs(body)
+    if not named:
+        return _preview(body)
+    return ", ".join(f"{n.url} preset {n.preset}" if n.preset else n.url for n in named)
 
 
 def _preview(body: str) -> str:
