@@ -26,7 +26,7 @@ from core.job_record import JobRecord, RecordedError
 from core.jobs import JobResult, JobStatus, derive_job_id
 from core.keepalive import keep_alive
 from core.models import JobRequest
-from core.pipeline import JobPipeline
+from core.pipeline import JobRunner
 from core.ports import (
     EventPublisher,
     JobStore,
@@ -101,7 +101,7 @@ class Dispatcher:
         jobs: JobStore,
         events: EventPublisher,
         workspace: Workspace,
-        pipeline: JobPipeline,
+        pipeline: JobRunner,
         now: Callable[[], datetime],
         hooks: WebhookSender | None = None,
         scale_in: ScaleInGuard | None = None,

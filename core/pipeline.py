@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -50,6 +50,17 @@ log = structlog.get_logger("ffapi.pipeline")
 
 
 Report = Callable[[ProgressUpdate], None]
+
+
+class JobRunner(Protocol):
+    """What the dispatcher asks of a job's pipeline (``JobPipeline``; a test's script)."""
+
+    def admit(self, request: JobRequest, preset: OutputPreset) -> None: ...
+
+    async def run(
+        self, job_id: str, request: JobRequest, preset: OutputPreset, jobdir: JobDir,
+        attempt: int, report: Report | None = None,
+    ) -> JobResult: ...  # fmt: skip
 
 
 class JobPipeline:

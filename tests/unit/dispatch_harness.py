@@ -34,14 +34,24 @@ class Harness:
             ("ffapi-input", "incoming/batch/second take.mov"): info,
         })  # fmt: skip
         self.jobs, self.events, self.workspace = FakeJobs(), FakeEvents(), FakeWorkspace()
+        self.settings = DispatchSettings(
+            INTAKE, builtin_catalog(), lease_seconds, max_receive_count, stall_seconds
+        )
+        self.use(pipeline)
+
+    def use(self, pipeline: FakePipeline) -> None:
+        """A dispatcher running ``pipeline`` on the same store, topic and bucket (the next
+        worker, or a pipeline that needs the harness's fakes)."""
         self.pipeline = pipeline
         self.dispatcher = Dispatcher(
-            DispatchSettings(
-                INTAKE, builtin_catalog(), lease_seconds, max_receive_count, stall_seconds
-            ),
-            self.objects, self.jobs, self.events, self.workspace, pipeline,  # type: ignore[arg-type]
+            self.settings,
+            self.objects,
+            self.jobs,
+            self.events,
+            self.workspace,
+            pipeline,
             lambda: NOW,
-        )  # fmt: skip
+        )
 
     def handle(self, body: str, receive_count: int = 1, message_id: str = "msg-1") -> Outcome:
         message = QueueMessage(message_id, body, receive_count)

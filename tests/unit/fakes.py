@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,13 +37,33 @@ class FakeObjects:
         except KeyError:
             raise InputNotFound(f"s3://{ref.bucket}/{ref.key} does not exist") from None
 
-    async def download(self, ref: S3ObjectRef, dest: Path) -> None:  # the pipeline is faked
+    # The pipeline is faked: the dispatcher only HEADs. The rest is the port's, unused here.
+
+    async def download(self, ref: S3ObjectRef, dest: Path) -> None:
         raise AssertionError("not used")
 
-    async def upload_file(self, path: Path, bucket: str, key: str, content_type: str) -> None:
+    async def upload_file(
+        self, path: Path, bucket: str, key: str, content_type: str, cache_control: str | None
+    ) -> None:
         raise AssertionError("not used")
 
-    async def put_bytes(self, data: bytes, bucket: str, key: str, content_type: str) -> int:
+    async def put_bytes(
+        self, data: bytes, bucket: str, key: str, content_type: str, cache_control: str | None
+    ) -> int:
+        raise AssertionError("not used")
+
+    async def put_new(
+        self, data: bytes, bucket: str, key: str, content_type: str, cache_control: str | None
+    ) -> bool:
+        raise AssertionError("not used")
+
+    async def get_bytes(self, bucket: str, key: str, limit: int) -> bytes | None:
+        raise AssertionError("not used")
+
+    async def list_keys(self, bucket: str, prefix: str) -> list[str]:
+        raise AssertionError("not used")
+
+    async def delete_keys(self, bucket: str, keys: Sequence[str]) -> None:
         raise AssertionError("not used")
 
 

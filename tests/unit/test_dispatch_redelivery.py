@@ -147,8 +147,7 @@ def test_a_job_interrupted_by_shutdown_is_handed_back_for_the_next_delivery() ->
     [record] = h.jobs.records.values()
     assert record["status"] == JobStatus.RETRYING  # claimable now, not after the lease
     assert h.events.types == ["ffapi.job.received", "ffapi.job.started"]  # nothing final
-    h.pipeline = FakePipeline(None)
-    h.dispatcher._pipeline = h.pipeline  # the next worker
+    h.use(FakePipeline(None))  # the next worker
     again = h.handle(s3_put(), receive_count=2)
     assert again.jobs[0].status == "COMPLETED"
 

@@ -9,8 +9,11 @@ import pytest
 
 from core import pulse
 from core.dispatch import Disposition, Outcome
-from core.jobs import JobStatus
-from core.ports import QueueMessage
+from core.jobs import JobResult, JobStatus
+from core.models import JobRequest
+from core.pipeline import Report
+from core.ports import JobDir, QueueMessage
+from core.presets import OutputPreset
 
 from .dispatch_harness import Harness, s3_put
 from .fakes import FakeJobs, FakePipeline
@@ -23,7 +26,10 @@ class TakenOver(FakePipeline):
         super().__init__(None)
         self.jobs = jobs
 
-    async def run(self, job_id, request, preset, jobdir, attempt, report=None):  # type: ignore[no-untyped-def]
+    async def run(
+        self, job_id: str, request: JobRequest, preset: OutputPreset, jobdir: JobDir,
+        attempt: int, report: Report | None = None,
+    ) -> JobResult:  # fmt: skip
         self.jobs.now += 10_000  # the lease lapsed...
         await self.jobs.claim(job_id, request, 60)  # ...and another delivery claimed it
         return await super().run(job_id, request, preset, jobdir, attempt)
@@ -31,8 +37,7 @@ class TakenOver(FakePipeline):
 
 def test_a_worker_whose_lease_was_taken_over_neither_records_nor_announces() -> None:
     h = Harness(FakePipeline())
-    h.pipeline = TakenOver(h.jobs)
-    h.dispatcher._pipeline = h.pipeline  # type: ignore[assignment]
+    h.use(TakenOver(h.jobs))
 
     outcome = h.handle(s3_put())
 
@@ -55,7 +60,10 @@ class Stalls(FakePipeline):
         self.jobs = jobs
         self.cancelled = False
 
-    async def run(self, job_id, request, preset, jobdir, attempt, report=None):  # type: ignore[no-untyped-def]
+    async def run(
+        self, job_id: str, request: JobRequest, preset: OutputPreset, jobdir: JobDir,
+        attempt: int, report: Report | None = None,
+    ) -> JobResult:  # fmt: skip
         self.runs.append((job_id, attempt))
         self.jobs.records[job_id]["attempts"] += 1  # another worker's claim
         try:
@@ -69,7 +77,7 @@ class Stalls(FakePipeline):
 def test_losing_the_lease_stops_the_attempt() -> None:
     h = Harness(FakePipeline(), lease_seconds=0.03)  # renewals every 10 ms
     stalls = Stalls(h.jobs)
-    h.dispatcher._pipeline = stalls  # type: ignore[assignment]
+    h.use(stalls)
 
     outcome = h.handle(s3_put())
 
@@ -88,7 +96,10 @@ class GoesQuiet(FakePipeline):
         self.jobs, self.clock = jobs, clock
         self.renewals: dict[str, int] = {}
 
-    async def run(self, job_id, request, preset, jobdir, attempt, report=None):  # type: ignore[no-untyped-def]
+    async def run(
+        self, job_id: str, request: JobRequest, preset: OutputPreset, jobdir: JobDir,
+        attempt: int, report: Report | None = None,
+    ) -> JobResult:  # fmt: skip
         self.clock[0] += 100  # quiet past the stall time
         self.renewals["quiet"] = await self._renewals_over(0.1)
         pulse.beat()  # alive again (ffmpeg wrote a line, bytes moved)
@@ -106,7 +117,7 @@ def test_a_quiet_job_stops_renewing_its_lease_where_a_pulse_is_kept(kept: bool) 
     clock = [0.0]
     h = Harness(FakePipeline(), lease_seconds=0.03, stall_seconds=10)  # renewals every 10 ms
     quiet = GoesQuiet(h.jobs, clock)
-    h.dispatcher._pipeline = quiet  # type: ignore[assignment]
+    h.use(quiet)
 
     async def handle() -> Outcome:
         message = QueueMessage("msg-1", s3_put(), 1)
