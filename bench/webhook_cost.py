@@ -54,11 +54,11 @@ from infra.ffmpeg import make_sample_clip
 from infra.logs import configure_logging
 from infra.settings import Settings
 from infra.topic import EventsTopic, events_topic_arn
-from infra.webhooks import Outcome
+from infra.webhooks import DeliveryOutcome
 
 PRESET = "mp4-480p"
 DRAIN_GRACE = 10.0  # open_runtime's default for the worker, stated here for the table
-OUTCOMES = [o.value for o in Outcome]  # delivered ... abandoned
+OUTCOMES = [o.value for o in DeliveryOutcome]  # delivered ... abandoned
 
 
 def verify(key: bytes, headers: Mapping[str, str], body: bytes, tolerance: int = 300) -> bool:

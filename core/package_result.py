@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from core.jobs import LadderStep, OutputFile, Rendition, output_key
 from core.models import OutputLocation
 from core.packaging import Package
-from core.publish import headers_for
+from core.upload import headers_for
 
 _WHOLE_TRACK = re.compile(r"(^|/)subtitles/[A-Za-z0-9-]+\.vtt$")
 

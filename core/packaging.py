@@ -45,10 +45,10 @@ from core.ports import JobDir, LocalFiles, MediaTool
 from core.presets import StreamingPreset
 from core.probe import ProbeResult
 from core.progress import EncodeProgress
-from core.publish import Upload, UploadAhead
 from core.qc import PacketFold, QcInputs, QcReport, RateCap, RenditionFacts, evaluate
 from core.renditions import StreamingPlan, plan_streaming
 from core.storyboard import sheets_argvs, storyboard_vtt
+from core.upload import Upload, UploadAhead
 
 # Publishing tiers: a reader who finds a manifest finds everything it names.
 SEGMENTS, MEDIA_PLAYLISTS, MANIFESTS = 0, 1, 2

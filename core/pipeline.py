@@ -40,10 +40,10 @@ from core.preflight import check_media, check_size
 from core.presets import Mp4Preset, OutputPreset, StepsPreset, StreamingPreset
 from core.probe import ProbeResult, parse_probe, public_probe
 from core.progress import EncodeProgress, ProgressThrottle, ProgressUpdate
-from core.publish import Publisher, Upload, UploadAhead
 from core.stage import Attached
 from core.step_results import StepResults
 from core.steps_run import StepsRunner
+from core.upload import Upload, UploadAhead, Uploader
 from core.verify import verify_mp4
 
 log = structlog.get_logger("ffapi.pipeline")
@@ -82,7 +82,7 @@ class JobPipeline:
         self._packager = StreamingPackager(media, files)
         self._steps = StepsRunner(objects, media, files, self._packager, accel, limits)
         self._results = StepResults(media, files)
-        self._publisher = Publisher(objects, limits.upload_concurrency)
+        self._uploader = Uploader(objects, limits.upload_concurrency)
         self._commit = JobCommit(objects, CONTENT_TYPES[".json"], CACHE_RESULT)
 
     async def run(
@@ -107,7 +107,7 @@ class JobPipeline:
             log.info("job.adopted", committed_by_attempt=sourced.attempt)
             return sourced.model_copy(update={"attempt": attempt})
         probe_doc, probe = sourced
-        ahead = self._publisher.ahead(jobdir.out, out, job_id)
+        ahead = self._uploader.ahead(jobdir.out, out, job_id)
         try:
             produced, written = await self._produce(
                 job_id, request, preset, probe, jobdir, timer, report, attaching, ahead
@@ -176,7 +176,7 @@ class JobPipeline:
             self._can_run(preset),
         )  # fmt: skip
         with timer.phase("upload"):
-            await self._publisher.publish(jobdir.out, out, job_id, run.result.files, ahead)
+            await self._uploader.upload(jobdir.out, out, job_id, run.result.files, ahead)
         produced = _with_tier(_streaming(run.result, out, job_id), run)
         return produced, [output_key(out, job_id, u.path) for u in run.result.files]
 
@@ -268,7 +268,7 @@ class JobPipeline:
         plan, outputs = run.result
         with timer.phase("upload"):
             uploads = [Upload(p.name, 0) for p in plan.outputs]
-            await self._publisher.publish(jobdir.out, out, job_id, uploads)
+            await self._uploader.upload(jobdir.out, out, job_id, uploads)
         produced = _with_tier(Produced(outputs=outputs, encoder=plan.encoder), run)
         return produced, [output_key(out, job_id, p.name) for p in plan.outputs]
 
@@ -286,7 +286,7 @@ class JobPipeline:
         with timer.phase("package"):
             outcome = await self._results.collect(run.result, jobdir, out, job_id, run.tier.value)
         with timer.phase("upload"):
-            await self._publisher.publish(jobdir.out, out, job_id, outcome.uploads, ahead)
+            await self._uploader.upload(jobdir.out, out, job_id, outcome.uploads, ahead)
         written = [output_key(out, job_id, u.path) for u in outcome.uploads]
         return _with_tier(outcome.produced(run), run), written
 

@@ -24,13 +24,13 @@ from core.package_result import package_fields
 from core.packaging import Package
 from core.ports import JobDir, LocalFiles, MediaTool
 from core.probe import parse_probe
-from core.publish import Upload, headers_for
 from core.scenes import parse_scenes
 from core.stage import Shape
 from core.step_branches import even_height
 from core.step_outputs import Audio, Encode, Frames, Preview, Quality, Scenes
 from core.steps import Trim
 from core.steps_run import StepsRun
+from core.upload import Upload, headers_for
 
 EVENT_SCENES = 100  # scenes an event names; scenes.json lists every one
 _CLIPS = InputGuard(formats=("mov", "matroska"), codecs=None, max_pixels=None, max_streams=None)

@@ -35,7 +35,6 @@ from core.preflight import check_media, check_size
 from core.presets import StepsPreset
 from core.probe import ProbeResult, parse_probe
 from core.progress import EncodeProgress
-from core.publish import UploadAhead
 from core.quality import (
     QualityReport,
     RenditionRef,
@@ -54,6 +53,7 @@ from core.subtitle_run import (
     TextTools,
     TextTracks,
 )
+from core.upload import UploadAhead
 from core.verify import verify_mp4
 
 ATTACH_DIR = "attach"  # the step objects, under our own names (never the key's)

@@ -24,7 +24,6 @@ from core.packaging import MEDIA_PLAYLISTS, SEGMENTS, Package
 from core.playlists import read_media, resolve
 from core.ports import JobDir, LocalFiles, MediaTool
 from core.probe import ProbeResult
-from core.publish import Upload
 from core.qc import Packet
 from core.stage import Attached
 from core.steps import Subtitles, Trim
@@ -55,6 +54,7 @@ from core.subtitles import (
     subtitle_playlist,
     vtt_document,
 )
+from core.upload import Upload
 
 TRACKS_DIR = "subtitles"  # beside the package's manifests
 

@@ -62,7 +62,7 @@ _REMEMBERED = 10_000  # (job, endpoint) pairs kept in memory for 410 and record 
 Lane = tuple[str, str]  # (job id, endpoint url)
 
 
-class Outcome(StrEnum):
+class DeliveryOutcome(StrEnum):
     DELIVERED = "delivered"
     FAILED = "failed"  # a final answer other than 2xx/410, or nothing to sign with
     GONE = "gone"  # 410: the endpoint wants no more of this job's events
@@ -87,7 +87,7 @@ class _Delivery:
     attempts: int = 0
     status: int | None = None  # of the last attempt
     reason: str | None = None
-    outcome: Outcome | None = None  # once final
+    outcome: DeliveryOutcome | None = None  # once final
 
     @property
     def endpoint(self) -> str:
@@ -221,22 +221,22 @@ class WebhookDispatcher:
             outcome = await self._outcome(lane, delivery)
         except Exception as exc:  # a bug here must not stall the lane's later events
             _log_error("webhook.error", exc, job_id=lane[0], endpoint=delivery.endpoint)
-            delivery.reason, outcome = "internal error", Outcome.FAILED
-        if outcome is Outcome.GONE:
+            delivery.reason, outcome = "internal error", DeliveryOutcome.FAILED
+        if outcome is DeliveryOutcome.GONE:
             _remember(self._gone, lane)
         await self._finish(delivery, outcome)
 
-    async def _outcome(self, lane: Lane, delivery: _Delivery) -> Outcome:
+    async def _outcome(self, lane: Lane, delivery: _Delivery) -> DeliveryOutcome:
         if await self._is_gone(lane):
             delivery.reason = "the endpoint answered 410 Gone for this job"
-            return Outcome.GONE
+            return DeliveryOutcome.GONE
         policy = self._config.policy(delivery.configured)
         if problem := webhook_url_problem(delivery.url, policy=policy):
             delivery.reason = f"{FORBIDDEN_DESTINATION}: {problem}"
-            return Outcome.FORBIDDEN
+            return DeliveryOutcome.FORBIDDEN
         if not delivery.secrets:
             delivery.reason = "no FFAPI_WEBHOOK_SECRETS to sign the job's own webhooks with"
-            return Outcome.FAILED
+            return DeliveryOutcome.FAILED
         retrying = AsyncRetrying(
             sleep=self._sleep, stop=self._stop(lane, delivery), wait=self._wait,
             retry=retry_if_exception_type(_TryAgain), before_sleep=_log_retry(delivery),
@@ -246,9 +246,13 @@ class WebhookDispatcher:
             return await retrying(self._attempt, delivery)
         except _TryAgain as exc:
             delivery.reason = exc.reason
-            return Outcome.SUPERSEDED if self._superseded(lane, delivery) else Outcome.EXPIRED
+            return (
+                DeliveryOutcome.SUPERSEDED
+                if self._superseded(lane, delivery)
+                else DeliveryOutcome.EXPIRED
+            )
 
-    async def _attempt(self, delivery: _Delivery) -> Outcome:
+    async def _attempt(self, delivery: _Delivery) -> DeliveryOutcome:
         delivery.attempts += 1
         headers = signature_headers(
             delivery.secrets, delivery.event.id, int(self._wall()), delivery.body
@@ -263,15 +267,17 @@ class WebhookDispatcher:
             raise _TryAgain(f"no answer ({exc})") from None
         except ForbiddenDestination as exc:  # final: where it leads will not change by waiting
             delivery.status, delivery.reason = None, f"{FORBIDDEN_DESTINATION}: {exc}"
-            return Outcome.FORBIDDEN
+            return DeliveryOutcome.FORBIDDEN
         delivery.status = status
         return self._judge(status, answer, delivery)
 
-    def _judge(self, status: int, answer: Mapping[str, str], delivery: _Delivery) -> Outcome:
+    def _judge(
+        self, status: int, answer: Mapping[str, str], delivery: _Delivery
+    ) -> DeliveryOutcome:
         if 200 <= status < 300:
-            return Outcome.DELIVERED
+            return DeliveryOutcome.DELIVERED
         if status == 410:
-            return Outcome.GONE
+            return DeliveryOutcome.GONE
         if status in _RETRIED_STATUSES or status >= 500:
             wait = retry_after(answer.get("retry-after"), self._wall())
             raise _TryAgain(f"HTTP {status}", wait)
@@ -279,7 +285,7 @@ class WebhookDispatcher:
         delivery.reason = f"HTTP {status}" + (
             " (redirects are not followed)" if status < 400 else ""
         )
-        return Outcome.FAILED
+        return DeliveryOutcome.FAILED
 
     def _wait(self, state: RetryCallState) -> float:
         failure = state.outcome.exception() if state.outcome else None
@@ -326,11 +332,11 @@ class WebhookDispatcher:
         deliveries = record.webhooks if record is not None else ()
         return any(d.endpoint == endpoint and d.outcome == "gone" for d in deliveries)
 
-    async def _finish(self, delivery: _Delivery, outcome: Outcome) -> None:
+    async def _finish(self, delivery: _Delivery, outcome: DeliveryOutcome) -> None:
         delivery.outcome = outcome
         WEBHOOK_DELIVERIES.labels(outcome.value).inc()
         event, facts = delivery.event, delivery.facts()
-        emit = log.info if outcome is Outcome.DELIVERED else log.warning
+        emit = log.info if outcome is DeliveryOutcome.DELIVERED else log.warning
         emit(f"webhook.{outcome.value}", **facts)
         if event.type is EventType.PROGRESS:
             return
@@ -347,7 +353,7 @@ class WebhookDispatcher:
 
 def _abandon(deliveries: list[_Delivery]) -> None:
     for d in deliveries:
-        WEBHOOK_DELIVERIES.labels(Outcome.ABANDONED.value).inc()
+        WEBHOOK_DELIVERIES.labels(DeliveryOutcome.ABANDONED.value).inc()
         log.warning("webhook.abandoned", **d.facts())
 
 

@@ -1,4 +1,4 @@
-"""core.publish: tiers in order, headers by file type, bounded parallelism, first error kept;
+"""core.upload: tiers in order, headers by file type, bounded parallelism, first error kept;
 segments sent ahead are not sent again, and are withdrawn when the job fails."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 
 from core.errors import StorageUnavailable
 from core.models import OutputLocation
-from core.publish import Publisher, Upload, UploadAhead, headers_for
+from core.upload import Upload, UploadAhead, Uploader, headers_for
 
 OUT = OutputLocation(bucket="out-bucket", prefix="outputs")
 
@@ -55,7 +55,7 @@ PACKAGE = [
 
 
 def publish(store: RecordingStore, concurrency: int = 3) -> None:
-    asyncio.run(Publisher(store, concurrency).publish(Path("/job/out"), OUT, "j-1", PACKAGE))  # type: ignore[arg-type]
+    asyncio.run(Uploader(store, concurrency).upload(Path("/job/out"), OUT, "j-1", PACKAGE))  # type: ignore[arg-type]
 
 
 def test_segments_then_media_playlists_then_manifests() -> None:
@@ -99,7 +99,7 @@ def keys(store: RecordingStore) -> list[str]:
 
 
 def ahead(store: RecordingStore) -> UploadAhead:
-    return Publisher(store, 3).ahead(Path("/job/out"), OUT, "j-1")  # type: ignore[arg-type]
+    return Uploader(store, 3).ahead(Path("/job/out"), OUT, "j-1")  # type: ignore[arg-type]
 
 
 def test_segments_sent_ahead_are_waited_for_and_not_sent_again() -> None:
@@ -111,7 +111,7 @@ def test_segments_sent_ahead_are_waited_for_and_not_sent_again() -> None:
         # init segment are not final yet (rewritten, tagged): only media segments go ahead
         early.send(Path("/job/out/cmaf"), ["seg-0-00001.m4s", "seg-0-00002.m4s", "init-0.m4s",
                                             "media_0.m3u8"])  # fmt: skip
-        await Publisher(store, 3).publish(Path("/job/out"), OUT, "j-1", PACKAGE, early)  # type: ignore[arg-type]
+        await Uploader(store, 3).upload(Path("/job/out"), OUT, "j-1", PACKAGE, early)  # type: ignore[arg-type]
 
     asyncio.run(run())
     sent = keys(store)
@@ -149,7 +149,7 @@ def test_a_failed_upload_ahead_is_the_publishing_error() -> None:
     async def run() -> None:
         early = ahead(store)
         early.send(Path("/job/out/cmaf"), ["seg-0-00001.m4s", "seg-0-00002.m4s"])
-        await Publisher(store, 3).publish(Path("/job/out"), OUT, "j-1", PACKAGE, early)  # type: ignore[arg-type]
+        await Uploader(store, 3).upload(Path("/job/out"), OUT, "j-1", PACKAGE, early)  # type: ignore[arg-type]
 
     with pytest.raises(StorageUnavailable, match=r"seg-0-00002"):
         asyncio.run(run())

@@ -1,4 +1,5 @@
-"""Publishing a job's files in the order that makes every reader safe.
+"""Uploading a job's files in the order that makes every reader safe. (Events are
+*published*, on SNS; files are *uploaded*, here.)
 
 Tier by tier, each tier's uploads in parallel (bounded): segments and pictures, then media
 playlists, then the master playlist and the MPD; the caller writes ``job.json`` last. A player
@@ -44,7 +45,7 @@ def is_media_segment(name: str) -> bool:
     return base.startswith("seg-") and base.endswith((".m4s", ".ts"))
 
 
-class Publisher:
+class Uploader:
     def __init__(self, objects: ObjectStore, concurrency: int = 8) -> None:
         self._objects = objects
         self._concurrency = concurrency
@@ -52,7 +53,7 @@ class Publisher:
     def ahead(self, local: Path, location: OutputLocation, job_id: str) -> UploadAhead:
         return UploadAhead(self._objects, self._concurrency, local, location, job_id)
 
-    async def publish(
+    async def upload(
         self, local: Path, location: OutputLocation, job_id: str, uploads: Sequence[Upload],
         ahead: UploadAhead | None = None,
     ) -> None:  # fmt: skip
