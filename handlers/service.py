@@ -15,6 +15,7 @@ import structlog
 from core.dispatch import Outcome
 from handlers.runtime import open_runtime, workspace
 from handlers.worker import Worker
+from infra.allocator import return_large_blocks
 from infra.bootstrap import Resources, bootstrap
 from infra.emulator import embedded_emulator
 from infra.health import serve_health
@@ -45,6 +46,7 @@ async def run_worker(
     for sig in (signal.SIGTERM, signal.SIGINT):  # ECS sends SIGTERM: finish running jobs first
         loop.add_signal_handler(sig, stop.set)
     use_tools(settings.tools())
+    return_large_blocks()  # or freed transfer parts stay in the heap, job after job
     # Job dirs of a killed worker (kill -9, OOM, a spot reclaim) are never cleaned by it.
     swept = await asyncio.to_thread(workspace(settings).sweep)
     log.info("workspace.swept", removed=len(swept), names=[p.name for p in swept])

@@ -15,6 +15,7 @@ import structlog
 from core.dispatch import Disposition
 from core.ports import QueueMessage
 from handlers.runtime import open_runtime
+from infra.allocator import return_large_blocks
 from infra.logs import configure_logging
 from infra.settings import Settings
 from infra.tools import use_tools
@@ -30,6 +31,7 @@ def handler(event: dict[str, Any], context: object) -> dict[str, list[dict[str, 
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
     use_tools(settings.tools())
+    return_large_blocks()  # a warm environment runs batch after batch, as a worker does
     return asyncio.run(process_batch(event, settings))
 
 
