@@ -9,7 +9,9 @@ Three tiers run the same job plan::
 A job starts on the best tier that passed its test encode (or the one ``FFAPI_ACCEL``
 forces) and walks down on a GPU-class failure, in the same attempt, from the same input.
 Which failures are GPU-class is decided by their text (:mod:`core.diagnose`), never by an
-exit code.
+exit code. An NVENC cause (``NVENC_REASONS``) tries ``gpu-decode`` next; a CUDA cause goes
+straight to the CPU (:func:`next_tier`). :func:`tier_order` gives the tiers a job tries:
+the probe's verdicts or the forced tier, and the CPU alone while the breaker is open.
 """
 
 from __future__ import annotations

@@ -5,6 +5,10 @@ refusal is permanent and has its own code (``forbidden_bucket``, ``invalid_key``
 ``forbidden_prefix``, ``forbidden_webhook``). Messages never repeat a key or URL: they are
 the sender's text, and an error travels into logs and events. Bucket names are safe to name
 (the schema holds them to S3's alphabet).
+
+Output prefixes are compared with the output root segment by segment. A refusal happens at
+intake, before any job: its ``job.failed`` goes to the topic only, and the refused
+request's own webhooks are never called.
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 
 It takes its own copy of the chain's sound (the compiler's ``asplit`` gives it a label) and
 writes one file under ``out / folder``. Every number in its options comes from the step's
-validated fields or from the format's defaults here.
+validated fields or from the format's defaults here. Each format (mp3, aac, m4a, Ogg Opus,
+FLAC, WAV) names its encoder and muxer; the file is read back before the result lists it
+(:mod:`core.step_results`).
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ The transforms become one chain (:mod:`core.transforms`) and every output step h
 frames, the preview (its GIF palette made from its own frames inside the same graph) and the
 scene scan. One decode feeds them all. Only the quality comparison needs its own pass: it
 reads back what the first one wrote. On a GPU tier the chain's filters run on CPU frames
-(NVDEC decodes, the CPU draws, each encode uploads once), and the plan says so.
+(NVDEC decodes, the CPU draws, each encode uploads once), and the plan says so, with why
+each pass is one. A first trim in keyframe mode also writes the stream copy of its cut (no
+decode); the job's frame pictures are held to their cap.
 """
 
 from __future__ import annotations

@@ -10,6 +10,10 @@ location, the caller's correlation id and ``metadata`` echoed back (bounded by t
 own limits: 16 keys, 256 characters each), and the attempt. ``completed`` adds the result
 (``job.json``); ``failed`` adds ``{code, message, retryable, stderr_tail, details}``, their
 text scrubbed of memory addresses and filesystem paths (:mod:`core.scrub`).
+
+Event ids are derived, never random: uuid5 of (job id, type, attempt; a progress event's
+phase and percent too), so an event sent again carries the same id (a failure before any
+claim is attempt 1).
 """
 
 from __future__ import annotations

@@ -10,7 +10,10 @@ anything is resolved (the scheme, user info, the port, a literal address). Both 
 
 Ranges come from the IANA special-purpose registries, written out here rather than read from
 ``ipaddress``'s ``is_global``: its tables change between Python releases, and 3.11 calls
-IPv4-mapped and 6to4 addresses global whatever they embed.
+IPv4-mapped and 6to4 addresses global whatever they embed. An IPv4 address inside NAT64,
+6to4 or Teredo is judged as well. Loopback is admitted only in development
+(``FFAPI_WEBHOOK_ALLOW_LOOPBACK``), private ranges only for the deployment's opted-in
+endpoints (:mod:`infra.webhook_config`); a refusal is final (``forbidden``), never retried.
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@ with a comparable speed preset, high-quality tuning, VBR with
 lookahead, spatial AQ and B-frames. Keyframe alignment is identical on every tier: a fixed
 GOP of one segment, keyframes forced at segment times (IDR on NVENC), and no scene-cut
 keyframes, so rungs from any tier switch cleanly and a fallback changes no segment boundary.
+SVT-AV1 runs each rung at level of parallelism 1, and the address space its rungs reserve
+is added to the plan's RLIMIT_AS (:func:`encoder_reserve_mib`). Also here: the encoders a
+preset needs per tier (:func:`missing_encoder`).
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Types are ``ffapi.job.received``, ``ffapi.job.started``, ``ffapi.job.progress``,
 ``ffapi.job.completed`` and ``ffapi.job.failed``; ``subject`` is the job id. SNS carries
 ``type``, ``status`` and ``preset`` as message attributes for filter policies. What ``data``
-holds for each type is :mod:`core.contract`, which also builds the events.
+holds for each type is :mod:`core.contract`, which also builds the events. ``received`` goes
+out once, before the first attempt's ``started``; ``completed`` or ``failed`` ends the job.
 """
 
 from __future__ import annotations

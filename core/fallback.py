@@ -4,7 +4,9 @@ The job is planned for the first tier its session offers. A failure with a GPU-c
 (:func:`core.accel.fallback_reason`) discards whatever the failed run wrote, re-plans on the
 next tier that can help and runs again from the same downloaded input; any other failure is
 the job's, and is raised at once. Every step down is reported to the accelerator (its
-circuit breaker and metrics) and recorded for ``job.json``.
+circuit breaker and metrics) and recorded for ``job.json``. A tier the job cannot run on
+(its encoder is not in the build) is left out, never tried. :class:`CpuOnly` is the
+Accelerator of a machine without GPU tiers.
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ demuxer ffprobe found (``-f``), so it never guesses again from the bytes.
 
 :class:`ResourceLimits` is what the runner (:mod:`infra.ffmpeg`) applies to the process with
 ``setrlimit`` before ``exec``: CPU seconds, address space (the CPU tier only) and file size.
+Hitting one fails as ``cpu_time_exceeded`` (the wall clock's backstop), ``memory_limit`` or
+``output_too_large``; ``infra.settings`` sizes them (the transcode timeout x cores,
+``FFAPI_FFMPEG_MEMORY_MB``, ``FFAPI_FFMPEG_MAX_FILE_MB``).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ for its ETag, version and size, and so is each object the steps name: a missing 
 the job at once, naming the step (``steps[1].image: ...``). So an input or overlay replaced
 under the same key makes a job of its own (the ETags are part of the request, and so of the
 job id), and the worker downloads exactly the objects seen here (If-Match), or fails as
-``input_changed``.
+``input_changed``. The sizes pinned here are the disk the job's directory reserves.
 """
 
 from __future__ import annotations

@@ -3,6 +3,12 @@
 Accepted shapes: S3 event notifications (``Records``), the same wrapped in an SNS envelope,
 EventBridge "Object Created" events, direct ``JobRequest`` bodies, and ``s3:TestEvent``
 (acknowledged and ignored). Anything else raises :class:`InvalidMessage`: it can never succeed.
+
+:func:`normalize` gives an :class:`Intake`: the requests, and what was ignored and why
+(non-create records, folder markers, keys outside every watch rule). S3's URL-encoded keys
+are read with ``unquote_plus``. A direct request is admitted (:mod:`core.admission`) and
+refused when its output location is watched (its files would start new jobs).
+:func:`named_inputs` reads what a body names, leniently, for the DLQ tools.
 """
 
 from __future__ import annotations

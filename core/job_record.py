@@ -4,6 +4,8 @@ Like Powertools' idempotency ``DataRecord``, the record crosses the job-store po
 whatever the table stores it as; only the adapter that stores it knows its attribute names
 and encodings. The readers (the dispatcher's re-announcements, ``ffapi status``, ``jobs``,
 ``submit --wait``, ``replay``, the webhook lanes) read fields, and mypy sees a renamed one.
+Beside the :class:`JobRecord`: :class:`RecordedError` (a failure, kept raw) and
+:class:`WebhookDelivery` (one delivery's outcome).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The job request: the one contract every message shape is normalized to.
 
 Strict, versioned and bounded: a request names a preset (version 1 or 2) or lists typed
-steps (version 2, :mod:`core.steps`), never ffmpeg arguments or filter text.
+steps (version 2, :mod:`core.steps`), never ffmpeg arguments or filter text. Every model
+here (the request, :class:`S3ObjectRef`, :class:`OutputLocation`) refuses unknown fields.
 """
 
 from __future__ import annotations

@@ -5,6 +5,11 @@ an :class:`UploadAhead` while the rest is finished. The result is a :class:`Pack
 files in publishing tiers, the renditions as ``job.json`` describes them, and the QC report.
 A package that fails QC raises :class:`QcFailed` with the report attached: nothing that
 names its files is published (and the job withdraws the segments).
+
+``produce`` measures a preset's loudness target first (when it has one), encodes, then
+``finish``es: the storyboard's sheets made while the packets are read, the manifests
+finished (audio languages into the init segments), measured and checked. ``finish`` also
+takes a package that a steps job's pass wrote.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Wall-clock time per phase of a job (download, probe, encode, package, upload)."""
+"""Wall-clock time per phase of a job (download, probe, encode, package, upload; a steps job
+adds subtitles, loudness and quality)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,12 @@ Publishing order is the commit protocol: media first (segments and pictures, the
 playlists, then the master playlist and MPD), then ``probe.json``, then whatever an earlier
 unfinished attempt left is removed, then ``job.json`` last, written once
 (:mod:`core.commit`), so a reader that sees ``job.json`` sees every file it lists and no
-other. An attempt that finds ``job.json`` already there adopts it and encodes nothing.
+other. An attempt that finds ``job.json`` already there adopts it and encodes nothing
+(the question is asked while the input downloads). ``probe.json`` is ffprobe's facts
+without our local path or metadata tags such as GPS positions (:func:`core.probe.public_probe`).
+
+:meth:`JobPipeline.admit` is asked by the dispatcher before the job directory is made: the
+size limit, and the encoders the build lacks for the preset's CPU tier.
 """
 
 from __future__ import annotations

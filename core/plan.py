@@ -3,6 +3,13 @@
 One ffmpeg process per job: one decode, ``split`` to the MP4 encode and the poster frame, on
 whichever accelerator tier the job runs (:mod:`core.frames`, :mod:`core.encoders`). Every
 number in the filter graph is computed here from the probe; no message text reaches it.
+
+:func:`plan_mp4` writes ``video.mp4`` (+faststart; an interlaced source deinterlaced, PQ/HLG
+tone-mapped to SDR, sized within the preset's cap with even sides) and ``poster.jpg``
+(:func:`poster_pick`: the last frame when the picture ends before the poster's time).
+:func:`encode_cap` ends every encode near what the input states (1.5x its length + 2 s):
+damaged timestamps make ffmpeg fill a gap with copies of a frame, for hours. Also here: the
+probe and packets argv, the content types and the cache policies.
 """
 
 from __future__ import annotations

@@ -2,6 +2,11 @@
 
 Tests may pass in-memory adapters (``infra.memory``); production passes the
 S3/SQS/SNS/DynamoDB/ffmpeg adapters.
+
+The ports: ``Queue`` (receive, extend, release, delete, send), ``ObjectStore``, ``JobStore``,
+``EventPublisher``, ``WebhookSender``, ``MediaTool``, ``LocalFiles``, ``Workspace``,
+``Accelerator``, ``TaskProtection``; and the values crossing them (``QueueMessage``,
+``Delivery``, ``Claim``, ``JobDir``).
 """
 
 from __future__ import annotations

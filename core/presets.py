@@ -3,6 +3,11 @@
 A preset is data: the shipped ``presets.toml`` beside this module, read over by a user's file
 (``FFAPI_PRESETS_FILE``). :mod:`core.ladder` fits a preset's ladder to a source and
 :mod:`core.plan` / :mod:`core.renditions` turn it into an ffmpeg argv.
+
+Kinds: :class:`StreamingPreset` (``cmaf`` or ``hls-ts``), :class:`Mp4Preset`, and
+:class:`StepsPreset` (a saved list of steps; the encode presets it names are pinned when
+it is resolved, :func:`core.jobs.resolve_preset`). :func:`parse_catalog` reads TOML over a
+base catalog; each preset's ``spec_hash`` is part of the job id.
 """
 
 from __future__ import annotations

@@ -3,6 +3,11 @@
 ``parse_probe`` takes ffprobe's ``-show_format -show_streams`` JSON (already decoded) and
 raises :class:`InvalidMedia` when the file has nothing a media job can use. A duration of 0.0
 means unknown: live-muxed WebM/MKV carry none in their header, and ffmpeg transcodes them.
+
+The facts: the picture's size, rotation, sample aspect, frame rate, pixel format, HDR
+transfer and field order; every stream's kind, codec, size and duration; every audio
+track's language, title, layout and dispositions (default, commentary, description).
+:func:`public_probe` is what ``probe.json`` publishes.
 """
 
 from __future__ import annotations

@@ -3,6 +3,11 @@
 Pure: the caller measures (parses the manifests, reads the packets of each rendition) and
 this module judges. A failed check fails the job with ``qc_failed``; the report goes into
 ``job.json`` and the completion event either way.
+
+The checks: every referenced file present, durations, segment lengths, keyframes at every
+segment start at one time across rungs, audio/video drift under 100 ms, each video rung
+within its maxrate as its VBV buffer allows, and the picture counts.
+:class:`PacketFold` folds a rendition's packets one at a time (one entry per segment).
 """
 
 from __future__ import annotations

@@ -8,6 +8,9 @@ manifests come from ffmpeg's own muxers: ``dash`` with ``-hls_playlist 1`` write
 CMAF segments behind both ``manifest.mpd`` and ``master.m3u8``; ``hls`` writes MPEG-TS.
 The same plan runs on every accelerator tier (:mod:`core.frames` moves and scales the frames,
 :mod:`core.encoders` picks the encoders); the ladder, GOP and segment times do not change.
+The picture is trimmed before the ``split`` where the video says it ends (else at
+:func:`core.plan.encode_cap`), the sound padded or cut to it; the audio set's own
+``seg_duration`` is twice the video's, so the muxer cuts the audio only where it cuts the video.
 Every number in the graph comes from the preset or the probe; no message text reaches it.
 """
 

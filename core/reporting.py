@@ -5,7 +5,7 @@ Progress arrives from the ffmpeg reader, synchronously. Each update is recorded 
 announcement in flight, and only the latest update waiting behind it (a slow topic skips
 stale percents rather than queue them). Progress is best effort: a failure to announce it
 is logged, never the job's failure. ``flush`` waits for the last one, so every progress
-event precedes the job's completion event.
+event precedes the job's completion event; ``cancel`` drops them when the attempt fails.
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ and file names we choose, nothing a request spells.
 
 Frames are picked by number from the constant-rate picture: the picture shown at time ``t``
 is frame ``floor(t * fps)``, so a pick is exact and the count is known before the pass runs.
+The preview is a GIF (its palette made in the same graph) or WebP; the scene scan runs on a
+scaled-down picture and pictures the first 100 scenes.
 """
 
 from __future__ import annotations

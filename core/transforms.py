@@ -2,7 +2,8 @@
 
 The main input is conditioned first (the picture as shown, progressive, SDR, square pixels,
 a constant rate of at most 60 fps, 8-bit 4:2:0; the sound at 48 kHz), then each step is
-applied in the order given, its shape tracked exactly. Every number in the graph comes from
+applied in the order given, its shape tracked exactly. A first trim seeks the input, so
+only what is kept is decoded. Every number in the graph comes from
 a validated field or from a probe; captions reach ffmpeg only through files
 (:mod:`core.overlays`). What passes the models but not this input (a crop off the frame, a
 trim past the end) is refused here, naming the step and the field.

@@ -4,7 +4,11 @@
 Tier by tier, each tier's uploads in parallel (bounded): segments and pictures, then media
 playlists, then the master playlist and the MPD; the caller writes ``job.json`` last. A player
 that can fetch a manifest can fetch everything it names. The media segments may go ahead
-(:class:`UploadAhead`), while the package is finished and checked.
+(:class:`UploadAhead`), while the package is finished and checked; they are withdrawn if
+the job fails, and stopped when a tier falls back.
+
+Content-Type by suffix; Cache-Control ``immutable`` (a year) for media and pictures,
+``max-age=60`` for manifests and text tracks, and ``no-cache`` for the JSON results.
 """
 
 from __future__ import annotations

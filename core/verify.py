@@ -1,4 +1,9 @@
-"""Reading back what ffmpeg wrote, before anything is published."""
+"""Reading back what ffmpeg wrote, before anything is published.
+
+An MP4 job's outputs are probed: one that does not read back is our failure
+(``transcode_failed``), never the input's; one ffmpeg left unwritten after exiting 0 got no
+frame, so the input's picture decodes to nothing (``invalid_media``).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""Watch rules: which uploaded objects become jobs, with which preset, written where."""
+"""Watch rules: which uploaded objects become jobs, with which preset, written where.
+
+A :class:`WatchRule` maps a bucket, prefix and suffixes to a preset and an output location;
+:class:`IntakeConfig` holds the rules and the admission policy (built by
+``Settings.intake``; derived from the rules when none is given).
+"""
 
 from __future__ import annotations
 

@@ -3,6 +3,9 @@
 Start moto's server in-process, create the resources, upload a clip into the watched prefix so
 that S3's own notification queues the job, run the worker until the job ends, and print what
 happened, including the terminal event as it arrived on a queue subscribed to the SNS topic.
+With ``--request REQUEST.json --attach KEY=FILE`` it sends a steps job instead (its input
+the uploaded clip, outside the watched prefix), and :mod:`handlers.demo_steps` prints each
+step's outputs.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Probes the input (a local media file, or the S3 object a job request names, downloaded into
 a private directory), fits the preset's ladder to it and prints each rung's fate with the
-reason, the renditions and the exact argv the worker would run.
+reason, the renditions and the exact argv the worker would run (``--accel TIER``: on that
+accelerator tier; the CPU's by default).
 """
 
 from __future__ import annotations

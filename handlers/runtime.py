@@ -1,4 +1,9 @@
-"""The composition root: settings + AWS clients -> a ready Dispatcher and the jobs queue."""
+"""The composition root: settings + AWS clients -> a ready Dispatcher and the jobs queue.
+
+Also the job store, the accelerator (Lambda: the CPU tier only, no probe), ECS scale-in
+protection (where there is a queue of our own), and the webhooks, drained on leaving: a
+grace for the worker, up to the webhook deadline for Lambda, until done for a command.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,10 @@
 """Running the worker as a service: ``ffapi worker`` (against AWS or an emulator) and
-``ffapi local`` (the embedded emulator and the worker in one process)."""
+``ffapi local`` (the embedded emulator and the worker in one process).
+
+In order: SIGTERM/SIGINT handlers (a stop is a clean exit at any point), the sweep of dead
+workers' job directories, the accelerator probe, the HTTP server (``/healthz``, ``/readyz``
+with the worker's readiness checks, ``/metrics``), then the :class:`handlers.worker.Worker`.
+"""
 
 from __future__ import annotations
 

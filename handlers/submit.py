@@ -1,5 +1,6 @@
 """``ffapi submit FILE|s3://bucket/key``: send one job request and print its job id; with
-``--wait``, follow the job on its record to the end.
+``--wait``, follow the job on its record to the end (a live progress bar, then the outputs
+table).
 
 A local file is uploaded under ``FFAPI_SUBMIT_PREFIX``, which is not watched: the request
 sent to the queue is the job, and the upload must not start a second one through S3's

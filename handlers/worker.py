@@ -1,4 +1,8 @@
-"""The container worker: the core's consumer loop over SQS, with the service's metrics."""
+"""The container worker: the core's consumer loop over SQS, with the service's metrics.
+
+:class:`core.consumer.Consumer` runs on the SQS queue with the service's settings; what it
+reports is observed here as Prometheus metrics (core never imports prometheus).
+"""
 
 from __future__ import annotations
 

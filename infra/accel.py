@@ -2,7 +2,9 @@
 breaker, and what ``/healthz`` and the metrics say about them.
 
 One instance per worker process. Nothing here is shared with other workers: each measures
-its own machine and trips its own breaker.
+its own machine and trips its own breaker. ``GpuAccelerator`` (the Accelerator port) orders
+the tiers from the probe and ``FFAPI_ACCEL``, offers the CPU alone while the breaker is
+open or every GPU slot is taken, and re-probes when the breaker's cool-down ends.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """AWS clients: one aioboto3 session, botocore's own retry mode, endpoints from the environment.
 
 Nothing here takes an endpoint URL: ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_<SERVICE>`` point
-the same code at AWS, LocalStack or moto.
+the same code at AWS, LocalStack or moto. An SDK failure that outlasts botocore's standard
+retries becomes :class:`core.errors.StorageUnavailable` (transient).
 """
 
 from __future__ import annotations

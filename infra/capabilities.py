@@ -5,6 +5,10 @@ ffmpeg build have the parts a tier needs (NVENC encoders, the ``cuda`` hwaccel, 
 filters); and does a real one-second encode on the tier work. Only the last one counts: a
 tier is used when its test encode passed, built from the same planner the jobs use, so the
 test runs the argv shape a job would. A tier whose parts are missing is not tried.
+
+The verdicts are cached per process (by the ffmpeg in force and ``PATH``) until refreshed.
+The build's encoders (``ffmpeg -encoders``) are asked once per binary: a preset whose
+encoder is missing is refused before its job starts, a GPU tier without it skipped.
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 Starting it points this process's AWS clients at it through the standard environment
 variables (``AWS_ENDPOINT_URL`` and dummy credentials), exactly as a user would by hand.
+moto's DynamoDB item writes are serialized here: a conditional write is atomic on DynamoDB,
+claims rely on it, and moto's threaded server alone let two claims of one job win.
 """
 
 from __future__ import annotations

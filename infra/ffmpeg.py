@@ -4,6 +4,13 @@ for (:class:`core.hardening.ResourceLimits`) set in the child before ``exec``.
 
 Failures are classified from stderr by :func:`core.diagnose.classify_ffmpeg_failure`, and
 first by :func:`core.diagnose.limit_breach` when a limit explains them.
+
+Each child runs from the absolute paths :mod:`infra.tools` resolved at start, in a process
+group of its own (a kill takes the group), with a clean environment and
+``PR_SET_PDEATHSIG`` (:mod:`infra.confinement`: a worker killed with -9 takes its ffmpeg
+with it). An encode asked for progress gets ``-progress pipe:1``, its lines fed as they
+come; ``packets`` hands QC ffprobe's ``-show_packets`` CSV (no decoding) line by line. A
+running child beats the job's pulse every second.
 """
 
 from __future__ import annotations

@@ -9,7 +9,13 @@ botocore resends a write whose response was lost (a connection reset after Dynam
 it), and the resent copy's condition then fails against our own write: a claim would read its
 own lease as another's, a completion as a takeover. The item DynamoDB returns with the failed
 condition tells the two apart: our token on it means the first copy applied, and the write
-stands.
+stands (an emulator that omits the item: it is read, consistently).
+
+Every write after the claim (renew, progress, complete, fail, release) is fenced by the
+claim's attempt number. ``release`` (a worker stopping mid-job) sets ``RETRYING`` and drops
+the lease. The webhook outcomes (``record_delivery``, appended from background lanes) and
+``announced`` carry no token, so they never replace one between a write and its resent copy.
+``recent`` is a Scan. Records go out as :class:`core.job_record.JobRecord`.
 """
 
 from __future__ import annotations

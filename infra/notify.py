@@ -1,4 +1,9 @@
-"""Announce job events on SNS, with message attributes for subscribers' filter policies."""
+"""Announce job events on SNS, with message attributes for subscribers' filter policies.
+
+Each event is CloudEvent JSON with ``type``, ``status`` and ``preset`` as attributes. A
+``Publish`` that botocore resends is a second copy under the same event id: delivery is
+at-least-once, and subscribers de-duplicate on the id.
+"""
 
 from __future__ import annotations
 

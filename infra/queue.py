@@ -1,5 +1,10 @@
 """The SQS jobs queue: long-poll receive, delete, visibility changes, and a cheap backlog
-read that ``/readyz`` uses to tell whether the queue answers."""
+read that ``/readyz`` uses to tell whether the queue answers.
+
+``SqsQueue`` implements :class:`core.ports.Queue` (receive, extend, release, delete, send);
+a receive asks for ``ApproximateReceiveCount`` (the last delivery's rule) and
+``SentTimestamp`` (the queue lag the metrics report).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,12 @@
-"""S3 as the job's object store: managed transfers with a bounded TransferConfig."""
+"""S3 as the job's object store: managed transfers with a bounded TransferConfig.
+
+``head`` pins an input (a 403 is told apart by a listing under its key: absent is
+``input_not_found``, else ``input_forbidden``); ``download`` sends the pinned ETag as
+If-Match (an object swapped since is ``input_changed``, never fetched); transfers go in
+16 MiB parts, 8 at once, one part read ahead, and every transfer callback beats the job's
+pulse. ``put_bytes`` and uploads set Content-Type and Cache-Control; ``put_new``
+(If-None-Match), ``get_bytes``, ``list_keys`` and ``delete_keys`` serve the commit marker.
+"""
 
 from __future__ import annotations
 

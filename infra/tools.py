@@ -5,6 +5,8 @@ Every process this package runs goes through :func:`infra.ffmpeg.run_argv`, whic
 these paths: a directory put early on ``PATH`` later, or a ``PATH`` changed under a running
 worker, cannot swap the binary. core builds argv with the tool's name as ``argv[0]`` (it does
 no I/O and knows no paths); the name is mapped here, at the one place processes start.
+A tool not found is :class:`MissingBinary` (``ffapi`` exits 3); ``ffapi doctor`` shows the
+paths in force.
 """
 
 from __future__ import annotations

@@ -1,5 +1,12 @@
 """Per-job private directories on local disk: created fresh (when there is room for the job)
-and always removed; those of a killed process are swept at the next start."""
+and always removed; those of a killed process are swept at the next start.
+
+``LocalWorkspace`` makes one ``mkdtemp`` directory (mode 0700, named for the job and its
+owner process) per attempt, refused before anything is made while free disk is below the
+input's size x ``FFAPI_DISK_HEADROOM_FACTOR`` (``insufficient_disk``, transient: another
+worker may have room); ``sweep`` removes those whose process is gone. ``LocalDiskFiles`` is
+the job directory's files (text, bytes, sizes, concat) for packaging.
+"""
 
 from __future__ import annotations
 

@@ -4,6 +4,11 @@ the queue is settled, then gather the evidence and judge each case from it.
 Evidence comes from outside the worker only: the events a subscriber of the topic receives,
 the workers' JSON logs, the measuring ffmpeg/ffprobe stand-ins (tests/harness/tools.py), the
 canary's record of connections, and what the buckets and the job table hold afterwards.
+
+A case passes with: the outcome it expects (one terminal event and its code, or none),
+each message received once, no canary hit, the secret in no object, event, log line, job
+record or argv, injected text in no argv, no tool run for a refusal before the download
+and no ffmpeg for refused media, and every child and worker under 512 MiB.
 """
 
 from __future__ import annotations
