@@ -1,15 +1,12 @@
 """Making a streaming package in the job directory: encode, finish the manifests, check.
 
-Nothing here uploads, but the media segments, final once the encode is over, are handed to
-an :class:`UploadAhead` while the rest is finished. The result is a :class:`Package`: the
-files in publishing tiers, the renditions as ``job.json`` describes them, and the QC report.
-A package that fails QC raises :class:`QcFailed` with the report attached: nothing that
-names its files is published (and the job withdraws the segments).
-
 ``produce`` measures a preset's loudness target first (when it has one), encodes, then
-``finish``es: the storyboard's sheets made while the packets are read, the manifests
-finished (audio languages into the init segments), measured and checked. ``finish`` also
-takes a package that a steps job's pass wrote.
+``finish``es (also a package a steps job's pass wrote): the storyboard's sheets made while
+the packets are read, the manifests finished (audio languages into the init segments),
+measured and checked, the media segments handed meanwhile to an :class:`UploadAhead`. The
+result is a :class:`Package`: the files in upload tiers, the renditions as ``job.json``
+describes them, the QC report. A package that fails QC raises :class:`QcFailed` with the
+report: nothing that names its files is uploaded (and the job withdraws the segments).
 """
 
 from __future__ import annotations
