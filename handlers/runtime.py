@@ -25,6 +25,7 @@ from infra.ffmpeg import FfmpegMedia
 from infra.jobstore import DynamoJobStore
 from infra.notify import SnsPublisher
 from infra.queue import SqsQueue
+from infra.setting_groups import EncodeSettings
 from infra.settings import Settings
 from infra.storage import S3ObjectStore
 from infra.task_protection import open_task_protection
@@ -48,15 +49,18 @@ class Runtime:
     hooks: WebhookDispatcher
 
 
-def accelerator(settings: Settings) -> GpuAccelerator:
+def accelerator(settings: EncodeSettings) -> GpuAccelerator:
     config = AccelConfig(
-        settings.accel, settings.gpu_jobs_per_device, settings.gpu_breaker_failures,
-        settings.gpu_breaker_window, settings.gpu_breaker_cooldown,
-    )  # fmt: skip
+        mode=settings.accel,
+        jobs_per_device=settings.gpu_jobs_per_device,
+        breaker_failures=settings.gpu_breaker_failures,
+        breaker_window=settings.gpu_breaker_window,
+        breaker_cooldown=settings.gpu_breaker_cooldown,
+    )
     return GpuAccelerator(config, probe_capabilities)
 
 
-def workspace(settings: Settings) -> LocalWorkspace:
+def workspace(settings: EncodeSettings) -> LocalWorkspace:
     return LocalWorkspace(settings.temp_dir, settings.disk_headroom_factor)
 
 
@@ -83,24 +87,39 @@ async def open_runtime(
         )
         events = SnsPublisher(clients.sns, topic)
         limits = PipelineLimits(
-            float(settings.transcode_timeout), settings.media_limits(), settings.ffmpeg_limits(),
-            settings.transfer_concurrency, settings.progress_interval, settings.progress_step,
-            await ffmpeg_encoders(),
-        )  # fmt: skip
+            transcode_timeout=float(settings.transcode_timeout),
+            media=settings.media_limits(),
+            resources=settings.ffmpeg_limits(),
+            upload_concurrency=settings.transfer_concurrency,
+            progress_interval=settings.progress_interval,
+            progress_step=settings.progress_step,
+            encoders=await ffmpeg_encoders(),
+        )
         accel = accelerator(settings) if gpu else None
         tiers: Accelerator = accel or CpuOnly()
         media = FfmpegMedia(settings.stall_seconds, settings.probe_limits())
-        pipeline = JobPipeline(objects, media, LocalDiskFiles(), limits, utcnow, tiers)
+        pipeline = JobPipeline(
+            objects=objects,
+            media=media,
+            files=LocalDiskFiles(),
+            limits=limits,
+            now=utcnow,
+            accel=tiers,
+        )
         dispatch = DispatchSettings(
-            settings.intake, presets, settings.lease_seconds, settings.max_receive_count,
-            settings.stall_seconds,
-        )  # fmt: skip
+            intake=settings.intake,
+            presets=presets,
+            lease_seconds=settings.lease_seconds,
+            max_receive_count=settings.max_receive_count,
+            stall_seconds=settings.stall_seconds,
+        )
         protection = None  # Lambda (no queue of its own) is never an ECS task
         if with_queue:
             protection = await scope.enter_async_context(open_task_protection())
         scale_in = ScaleInGuard(protection, settings.lease_seconds)
         dispatcher = Dispatcher(
-            dispatch,
-            objects, jobs, events, workspace(settings), pipeline, utcnow, hooks, scale_in,
+            settings=dispatch, objects=objects, jobs=jobs, events=events,
+            workspace=workspace(settings), pipeline=pipeline, now=utcnow, hooks=hooks,
+            scale_in=scale_in,
         )  # fmt: skip
         yield Runtime(settings, clients, dispatcher, queue, jobs, accel, hooks)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import structlog
 
-from core.consumer import Consumer, ConsumerPolicy
+from core.consumer import Consumer
 from core.dispatch import JobOutcomeStatus, Outcome
 from core.jobs import JobResult
 from core.ports import Delivery
@@ -45,13 +45,7 @@ class Worker:
         on_outcome: Callable[[Outcome], None] | None = None,
     ) -> None:
         assert runtime.queue is not None, "the worker needs the jobs queue"
-        settings = runtime.settings
-        policy = ConsumerPolicy(
-            concurrency=concurrency or settings.worker_concurrency,
-            visibility=settings.visibility_timeout, wait=settings.wait_time_seconds,
-            backoff_base=settings.retry_backoff_base, drain=settings.drain_seconds,
-            stall=settings.stall_seconds,
-        )  # fmt: skip
+        policy = runtime.settings.consumer_policy(concurrency)
         self._url = runtime.queue.url
         self._consumer = Consumer(
             runtime.queue, runtime.dispatcher.handle, policy, observer=Metrics(on_outcome)

@@ -21,7 +21,7 @@ from typing import Any
 
 from infra.aws import aws_errors
 from infra.queue import SqsQueue
-from infra.settings import Settings
+from infra.setting_groups import QueueSettings
 
 _HOLD_SECONDS = 30  # how long a scan keeps what it received hidden, at most
 _SCAN_WAIT_SECONDS = 1  # a long poll asks every SQS server: an empty answer means none left
@@ -82,9 +82,9 @@ class DeadLetters:
         self.jobs_url = jobs_url
 
     @classmethod
-    async def open(cls, sqs: Any, settings: Settings) -> DeadLetters:
-        dlq = await SqsQueue.open(sqs, settings.dead_letter_queue)
-        jobs = await SqsQueue.open(sqs, settings.jobs_queue)
+    async def open(cls, sqs: Any, queues: QueueSettings) -> DeadLetters:
+        dlq = await SqsQueue.open(sqs, queues.dead_letter_queue)
+        jobs = await SqsQueue.open(sqs, queues.jobs_queue)
         return cls(sqs, dlq.url, jobs.url)
 
     async def peek(self, limit: int) -> list[DeadLetter]:

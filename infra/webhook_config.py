@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from core.destinations import DestinationPolicy
 from core.webhooks import WebhookEndpoint
-from infra.settings import Settings
+from infra.setting_groups import EventSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,13 +25,17 @@ class WebhookConfig:
     endpoints_allow_private: bool = False  # the deployment's endpoints only, never a job's
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> WebhookConfig:
+    def from_settings(cls, settings: EventSettings) -> WebhookConfig:
         return cls(
-            tuple(settings.webhook_secrets), tuple(settings.webhook_endpoints),
-            settings.webhook_deadline, settings.webhook_backoff_base,
-            settings.webhook_backoff_max, settings.webhook_timeout,
-            settings.webhook_allow_loopback, settings.webhook_endpoints_allow_private,
-        )  # fmt: skip
+            secrets=tuple(settings.webhook_secrets),
+            endpoints=tuple(settings.webhook_endpoints),
+            deadline=settings.webhook_deadline,
+            backoff_base=settings.webhook_backoff_base,
+            backoff_max=settings.webhook_backoff_max,
+            timeout=settings.webhook_timeout,
+            allow_loopback=settings.webhook_allow_loopback,
+            endpoints_allow_private=settings.webhook_endpoints_allow_private,
+        )
 
     def policy(self, configured: bool) -> DestinationPolicy:
         """Where a delivery may go: a deployment endpoint's (``configured``) or a job's."""

@@ -41,7 +41,7 @@ from core.ports import JobStore
 from core.webhooks import WebhookTarget, signature_headers, without_query
 from infra.metrics import WEBHOOK_DELIVERIES
 from infra.pinned_resolver import Lookup, getaddrinfo
-from infra.settings import Settings
+from infra.setting_groups import EventSettings
 from infra.webhook_config import WebhookConfig
 from infra.webhook_transport import (
     ForbiddenDestination,
@@ -378,7 +378,7 @@ def _iso(epoch: float) -> str:
 
 @asynccontextmanager
 async def open_webhooks(
-    settings: Settings, jobs: JobStore, grace: float | None, *,
+    settings: EventSettings, jobs: JobStore, grace: float | None, *,
     lookup: Lookup = getaddrinfo, tls: ssl.SSLContext | None = None,
 ) -> AsyncIterator[WebhookDispatcher]:  # fmt: skip
     """The dispatcher over two HTTP sessions (jobs' own webhooks, the deployment's endpoints:
