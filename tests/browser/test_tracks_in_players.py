@@ -7,6 +7,7 @@ it only once the MPD stated one bandwidth for every language of a rendition."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ import pytest
 from tests.browser.players import PLAY_SECONDS, PlayerReport, dash_tracks, hls_tracks
 from tests.integration.local_job import ffmpeg, run_local
 from tests.integration.steps_job import run_steps
+from tests.step_docs import StepDocs
 
 pytestmark = pytest.mark.browser
 
@@ -45,7 +47,7 @@ def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
     source = two_tracks(work)
     (work / "en.srt").write_text(ENGLISH, encoding="utf-8")
     (work / "fr.vtt").write_text(FRENCH, encoding="utf-8")
-    steps = [
+    steps: StepDocs = [
         {"op": "subtitles", "source": {"key": "subs/en.srt"}, "language": "eng"},
         {"op": "subtitles", "source": {"key": "subs/fr.vtt"}, "language": "fra"},
         {"op": "encode", "preset": "web-hls"},
@@ -61,8 +63,10 @@ def two_letters(languages: list[str]) -> list[str]:
 
 
 @pytest.mark.parametrize("player", [hls_tracks, dash_tracks], ids=["hls.js", "dash.js"])
-def test_both_languages_of_sound_and_text_are_listed(package: Path, player) -> None:
-    report: PlayerReport = player(package)
+def test_both_languages_of_sound_and_text_are_listed(
+    package: Path, player: Callable[[Path], PlayerReport]
+) -> None:
+    report = player(package)
     assert report.played(PLAY_SECONDS), report
     assert two_letters(report.audio_languages) == ["en", "es"], report.audio
     assert two_letters([lang for lang, _ in report.text]) == ["en", "fr"], report.text
@@ -70,8 +74,10 @@ def test_both_languages_of_sound_and_text_are_listed(package: Path, player) -> N
 
 
 @pytest.mark.parametrize("player", [hls_tracks, dash_tracks], ids=["hls.js", "dash.js"])
-def test_the_player_switches_to_the_other_language(package: Path, player) -> None:
-    report: PlayerReport = player(package)
+def test_the_player_switches_to_the_other_language(
+    package: Path, player: Callable[[Path], PlayerReport]
+) -> None:
+    report = player(package)
     assert report.played(PLAY_SECONDS), report
     assert report.switched, report  # to the second track, and it kept playing
 
@@ -85,8 +91,10 @@ def preset_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize("player", [hls_tracks, dash_tracks], ids=["hls.js", "dash.js"])
-def test_a_preset_jobs_package_switches_language_too(preset_package: Path, player) -> None:
-    report: PlayerReport = player(preset_package)
+def test_a_preset_jobs_package_switches_language_too(
+    preset_package: Path, player: Callable[[Path], PlayerReport]
+) -> None:
+    report = player(preset_package)
     assert report.played(PLAY_SECONDS), report
     assert two_letters(report.audio_languages) == ["en", "es"], report.audio
     assert report.switched, report

@@ -20,8 +20,9 @@ from core.errors import FfapiError
 from core.fallback import CpuOnly
 from core.hardening import NO_LIMITS, ResourceLimits
 from core.jobs import JobResult
+from core.limits import PipelineLimits
 from core.models import JobRequest, OutputLocation, S3ObjectRef
-from core.pipeline import JobPipeline, PipelineLimits
+from core.pipeline import JobPipeline
 from core.ports import JobDir
 from core.preflight import MediaLimits
 from core.presets import OutputPreset, builtin_catalog

@@ -10,6 +10,7 @@ import asyncio
 import json
 import shutil
 import subprocess
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,7 @@ class StepsOutcome:
 
 
 def run_steps(
-    source: Path, tmp_path: Path, steps: list[dict[str, Any]],
+    source: Path, tmp_path: Path, steps: Sequence[Mapping[str, object]],
     attached: dict[str, Path] | None = None, media: MediaLimits | None = None,
     catalog: PresetCatalog | None = None,
 ) -> StepsOutcome:  # fmt: skip

@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.steps_job import make, probe, run_steps
+from tests.integration.steps_job import StepsOutcome, make, probe, run_steps
+from tests.step_docs import StepDocs
 
 pytestmark = pytest.mark.integration
 
-FORMATS = [
-    # (step, codec, channels, sample rate, the file)
+# (step, codec, channels, sample rate, the file)
+Format = tuple[dict[str, object], str, int, int, str]
+FORMATS: list[Format] = [
     ({"format": "mp3", "bitrate_kbps": 96, "channels": 1}, "mp3", 1, 48000, "audio.mp3"),
     ({"format": "m4a"}, "aac", 2, 48000, "audio.m4a"),
     ({"format": "opus", "sample_rate": 24000}, "opus", 2, 48000, "audio.opus"),
@@ -36,8 +38,8 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def job(clip: Path, tmp_path_factory: pytest.TempPathFactory):
-    steps = [
+def job(clip: Path, tmp_path_factory: pytest.TempPathFactory) -> StepsOutcome:
+    steps: StepDocs = [
         {"op": "trim", "start": 1.0, "end": 5.0},
         *({"op": "audio", "name": f"sound-{n}", **doc} for n, (doc, *_) in enumerate(FORMATS)),
     ]
@@ -55,7 +57,7 @@ def mean_volume(path: Path) -> float:
 
 
 @pytest.mark.parametrize(("n", "case"), list(enumerate(FORMATS)), ids=[c[1] for c in FORMATS])
-def test_each_format_holds_the_trimmed_sound(job, n: int, case) -> None:
+def test_each_format_holds_the_trimmed_sound(job: StepsOutcome, n: int, case: Format) -> None:
     _, codec, channels, rate, name = case
     path = job.out / f"sound-{n}" / name
     doc = probe(path)
@@ -68,7 +70,7 @@ def test_each_format_holds_the_trimmed_sound(job, n: int, case) -> None:
     assert mean_volume(path) > -30.0  # the tone, not silence
 
 
-def test_each_file_is_listed_and_published_with_its_type(job) -> None:
+def test_each_file_is_listed_and_published_with_its_type(job: StepsOutcome) -> None:
     assert job.error is None
     listed = {o.step: o for o in job.result.outputs if o.role == "audio"}
     assert sorted(listed) == [f"sound-{n}" for n in range(len(FORMATS))]

@@ -19,6 +19,7 @@ from core.presets import AudioSelection, StreamingPreset, builtin_catalog
 from tests.integration.local_job import AUDIO_ONLY, WEB, Outcome, ffmpeg, run_local
 from tests.integration.steps_job import run_steps
 from tests.integration.test_surround_steps import centre_volume
+from tests.step_docs import StepDocs
 
 pytestmark = pytest.mark.integration
 
@@ -191,7 +192,7 @@ def test_a_steps_job_keeps_every_track(factor: float, tmp_path: Path) -> None:
     alike; the French 5.1 track stays 5.1 through the chain (a 5.1 rendition and its stereo
     downmix, as a plain job makes)."""
     speed = [{"op": "speed", "factor": factor}] if factor != 1.0 else []
-    steps = [{"op": "trim", "start": 0.5, "end": 2.5}, {"op": "text", "text": "FFAPI"},
+    steps: StepDocs = [{"op": "trim", "start": 0.5, "end": 2.5}, {"op": "text", "text": "FFAPI"},
              *speed, {"op": "encode", "preset": "web-hls"}]  # fmt: skip
     outcome = run_steps(three_tracks(tmp_path), tmp_path / "run", steps)
     assert outcome.error is None, outcome.error
@@ -224,7 +225,7 @@ def test_a_steps_job_of_one_soundtrack_keeps_the_first_track(op: str, tmp_path: 
            "ultrafast", "-c:a", "aac", "more.mp4", cwd=tmp_path)  # fmt: skip
     ref = {"key": "more/clip.mp4"}
     first = {"op": "mix", "tracks": [{"audio": ref, "gain_db": -20.0}]}
-    steps = [first if op == "mix" else {"op": "concat", "inputs": [ref]},
+    steps: StepDocs = [first if op == "mix" else {"op": "concat", "inputs": [ref]},
              {"op": "encode", "preset": "web-hls"}]  # fmt: skip
     outcome = run_steps(three_tracks(tmp_path), tmp_path / "run", steps,
                         {"more/clip.mp4": tmp_path / "more.mp4"})  # fmt: skip
@@ -245,7 +246,7 @@ def test_sidecar_subtitles_beside_every_audio_track(tmp_path: Path) -> None:
     audio languages and both subtitle languages, the MPD a set for each."""
     (tmp_path / "en.srt").write_text("1\n00:00:00,500 --> 00:00:01,500\nHello\n")
     (tmp_path / "fr.vtt").write_text("WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nBonjour\n")
-    steps = [
+    steps: StepDocs = [
         {"op": "subtitles", "source": {"key": "subs/en.srt"}, "language": "eng"},
         {"op": "subtitles", "source": {"key": "subs/fr.vtt"}, "language": "fra"},
         {"op": "encode", "preset": "web-hls"},
@@ -312,7 +313,7 @@ def test_hls_ts_of_several_tracks_makes_them_alternatives(tmp_path: Path) -> Non
 def test_a_steps_job_s_quality_pass_and_hls_ts_take_the_tracks(tmp_path: Path) -> None:
     """The quality pass reads the chain again (its tracks sunk); an hls-ts ladder makes each
     track an audio-only rendition, as a preset job's does."""
-    steps = [{"op": "trim", "start": 0.5}, {"op": "encode", "preset": "hls-ts"},
+    steps: StepDocs = [{"op": "trim", "start": 0.5}, {"op": "encode", "preset": "hls-ts"},
              {"op": "quality"}]  # fmt: skip
     outcome = run_steps(three_tracks(tmp_path), tmp_path / "run", steps)
     assert outcome.error is None, outcome.error

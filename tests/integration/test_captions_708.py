@@ -14,13 +14,14 @@ from tests.integration.cea608 import captioned_clip
 from tests.integration.cea708 import TEXT, plan_708, rendition_h264, service_blocks
 from tests.integration.steps_job import run_steps
 from tests.integration.test_subtitles import _cues
+from tests.step_docs import StepDocs
 
 pytestmark = pytest.mark.integration
 
 _DASH = "{urn:mpeg:dash:schema:mpd:2011}"
 CEA708 = "urn:scte:dash:cc:cea-708:2015"
 # service 2 is asked for, but the clip carries service 1 only
-STEPS = [{"op": "subtitles", "captions": "cea-708", "language": "eng"},
+STEPS: StepDocs = [{"op": "subtitles", "captions": "cea-708", "language": "eng"},
          {"op": "subtitles", "captions": "cea-708", "service": 2, "language": "fra"},
          {"op": "encode", "preset": "web-hls"}]  # fmt: skip
 

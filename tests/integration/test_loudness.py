@@ -16,6 +16,7 @@ from core.presets import AudioRendition, LoudnessTarget, StreamingPreset, builti
 from tests.event_contract import check_event
 from tests.integration.local_job import run_local
 from tests.integration.steps_job import make, run_steps
+from tests.step_docs import StepDocs
 
 pytestmark = pytest.mark.integration
 
@@ -57,7 +58,7 @@ def sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.mark.parametrize("which", ["quiet", "loud"])
-def test_the_sound_reaches_the_target(sources, which: str, tmp_path: Path) -> None:
+def test_the_sound_reaches_the_target(sources: dict[str, Path], which: str, tmp_path: Path) -> None:
     before, _ = ebur128(sources[which])
     assert abs(before - {"quiet": -35.0, "loud": -8.0}[which]) < 1.0  # the source is as meant
     outcome = run_steps(sources[which], tmp_path, [TARGET, MP4])
@@ -102,7 +103,7 @@ def test_a_peak_over_the_limit_is_normalized_dynamically(tmp_path: Path) -> None
     assert abs(report.output.integrated_lufs - integrated) <= 1.0
 
 
-def test_measure_leaves_the_sound_as_it_was(sources, tmp_path: Path) -> None:
+def test_measure_leaves_the_sound_as_it_was(sources: dict[str, Path], tmp_path: Path) -> None:
     step = {"op": "loudness", "mode": "measure"}
     outcome = run_steps(sources["quiet"], tmp_path, [step, MP4])
     assert outcome.error is None, outcome.error
@@ -133,7 +134,7 @@ def test_a_loudness_step_after_a_trim_measures_what_is_kept(tmp_path: Path) -> N
         "-af", "volume='if(lt(t,3),2.0,0.1)':eval=frame", "-c:v", "libx264",
         "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest",
     )  # fmt: skip
-    steps = [{"op": "trim", "start": 3.0}, {"op": "scale", "width": 160}, TARGET, MP4]
+    steps: StepDocs = [{"op": "trim", "start": 3.0}, {"op": "scale", "width": 160}, TARGET, MP4]
     outcome = run_steps(source, tmp_path, steps)
     assert outcome.error is None, outcome.error
     report = outcome.step("loudness").loudness
@@ -175,7 +176,9 @@ def loud_ladder() -> StreamingPreset:
     })  # fmt: skip
 
 
-def test_a_streaming_preset_normalizes_every_audio_rendition_alike(sources, tmp_path: Path) -> None:
+def test_a_streaming_preset_normalizes_every_audio_rendition_alike(
+    sources: dict[str, Path], tmp_path: Path
+) -> None:
     outcome = run_local(sources["quiet"], tmp_path, loud_ladder())
     assert outcome.error is None, outcome.error
     report = outcome.result.loudness
@@ -189,13 +192,15 @@ def test_a_streaming_preset_normalizes_every_audio_rendition_alike(sources, tmp_
         assert peak <= -1.5
 
 
-def test_a_steps_job_meets_its_ladders_loudness_target(sources, tmp_path: Path) -> None:
+def test_a_steps_job_meets_its_ladders_loudness_target(
+    sources: dict[str, Path], tmp_path: Path
+) -> None:
     """No loudness step: the ladder's own target is met in its audio chain, measured on the
     sound the transforms made; the MP4 beside it keeps its sound."""
     ladder = loud_ladder()
     shipped = builtin_catalog()
     catalog = shipped.model_copy(update={"presets": {**shipped.presets, ladder.name: ladder}})
-    steps = [{"op": "trim", "start": 1.0}, {"op": "encode", "preset": ladder.name}, MP4]
+    steps: StepDocs = [{"op": "trim", "start": 1.0}, {"op": "encode", "preset": ladder.name}, MP4]
     outcome = run_steps(sources["loud"], tmp_path, steps, catalog=catalog)
     assert outcome.error is None, outcome.error
     package = outcome.out / "encode" / "cmaf"
@@ -238,7 +243,7 @@ def test_a_replaced_soundtrack_is_what_is_measured_and_normalized(tmp_path: Path
     music = make(tmp_path, "music.wav", "-f", "lavfi", "-i",
                  "sine=frequency=440:sample_rate=48000:duration=4", "-af", "volume=-13.2dB",
                  "-ac", "2")  # fmt: skip
-    steps = [{"op": "replace_audio", "audio": {"key": "music/quiet.wav"}}, TARGET,
+    steps: StepDocs = [{"op": "replace_audio", "audio": {"key": "music/quiet.wav"}}, TARGET,
              {"op": "audio", "format": "flac"}]  # fmt: skip
     outcome = run_steps(mute, tmp_path, steps, {"music/quiet.wav": music})
     assert outcome.error is None, outcome.error

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.steps_job import make, probe, run_steps
+from tests.step_docs import StepDocs
 
 pytestmark = pytest.mark.integration
 
@@ -74,8 +75,10 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }  # fmt: skip
 
 
-def test_a_shorter_soundtrack_replaces_the_sound_and_is_padded_with_silence(media, tmp_path):
-    steps = [{"op": "replace_audio", "audio": {"key": "music/short.mp3"}}, SOUND,
+def test_a_shorter_soundtrack_replaces_the_sound_and_is_padded_with_silence(
+    media: dict[str, Path], tmp_path: Path
+) -> None:
+    steps: StepDocs = [{"op": "replace_audio", "audio": {"key": "music/short.mp3"}}, SOUND,
              {"op": "encode", "preset": "mp4-480p"}]  # fmt: skip
     job = run_steps(media["clip"], tmp_path, steps, {"music/short.mp3": media["short"]})
     assert job.error is None, job.error
@@ -89,8 +92,10 @@ def test_a_shorter_soundtrack_replaces_the_sound_and_is_padded_with_silence(medi
     assert durations["audio"] == pytest.approx(durations["video"], abs=0.1)
 
 
-def test_a_longer_soundtrack_is_cut_at_the_end_of_the_picture(media, tmp_path):
-    steps = [
+def test_a_longer_soundtrack_is_cut_at_the_end_of_the_picture(
+    media: dict[str, Path], tmp_path: Path
+) -> None:
+    steps: StepDocs = [
         {"op": "trim", "start": 1.0, "end": 3.0},
         {"op": "replace_audio", "audio": {"key": "music/long.mp3"}, "gain_db": -6},
         SOUND,
@@ -103,9 +108,9 @@ def test_a_longer_soundtrack_is_cut_at_the_end_of_the_picture(media, tmp_path):
     assert FULL / 2 < tone(samples, 1000, 0.2, 1.8) < FULL * 0.75
 
 
-def test_a_track_mixed_in_after_a_delay(media, tmp_path):
-    steps = [{"op": "mix", "tracks": [{"audio": {"key": "music/long.mp3"}, "delay": 1.0}]},
-             SOUND]  # fmt: skip
+def test_a_track_mixed_in_after_a_delay(media: dict[str, Path], tmp_path: Path) -> None:
+    mix = {"op": "mix", "tracks": [{"audio": {"key": "music/long.mp3"}, "delay": 1.0}]}
+    steps: StepDocs = [mix, SOUND]
     job = run_steps(media["clip"], tmp_path, steps, {"music/long.mp3": media["long"]})
     assert job.error is None, job.error
     samples = pcm(job.out / "sound" / "audio.wav")
@@ -117,8 +122,10 @@ def test_a_track_mixed_in_after_a_delay(media, tmp_path):
     assert speech[0] == pytest.approx(speech[1], rel=0.1)
 
 
-def test_a_ducked_track_is_lowered_while_the_speech_plays(media, tmp_path):
-    steps = [{"op": "mix", "tracks": [{"audio": {"key": "m.mp3"}, "duck": True}]}, SOUND]
+def test_a_ducked_track_is_lowered_while_the_speech_plays(
+    media: dict[str, Path], tmp_path: Path
+) -> None:
+    steps: StepDocs = [{"op": "mix", "tracks": [{"audio": {"key": "m.mp3"}, "duck": True}]}, SOUND]
     job = run_steps(media["talk"], tmp_path, steps, {"m.mp3": media["music"]})
     assert job.error is None, job.error
     samples = pcm(job.out / "sound" / "audio.wav")
@@ -127,8 +134,8 @@ def test_a_ducked_track_is_lowered_while_the_speech_plays(media, tmp_path):
     assert tone(samples, 440, 0.5, 1.8) > FULL / 2  # the speech itself (at -6 dB) untouched
 
 
-def test_ducking_needs_a_sound_to_duck_under(media, tmp_path):
-    steps = [{"op": "mix", "tracks": [{"audio": {"key": "m.mp3"}, "duck": True}]}, SOUND]
+def test_ducking_needs_a_sound_to_duck_under(media: dict[str, Path], tmp_path: Path) -> None:
+    steps: StepDocs = [{"op": "mix", "tracks": [{"audio": {"key": "m.mp3"}, "duck": True}]}, SOUND]
     job = run_steps(media["silent"], tmp_path, steps, {"m.mp3": media["music"]})
     assert job.error is not None
     assert job.error.code == "invalid_request"
@@ -136,8 +143,10 @@ def test_ducking_needs_a_sound_to_duck_under(media, tmp_path):
     assert job.transcodes == 0
 
 
-def test_mixing_into_a_silent_input_gives_it_the_track(media, tmp_path):
-    steps = [{"op": "mix", "tracks": [{"audio": {"key": "m.mp3"}}]}, SOUND]
+def test_mixing_into_a_silent_input_gives_it_the_track(
+    media: dict[str, Path], tmp_path: Path
+) -> None:
+    steps: StepDocs = [{"op": "mix", "tracks": [{"audio": {"key": "m.mp3"}}]}, SOUND]
     job = run_steps(media["silent"], tmp_path, steps, {"m.mp3": media["music"]})
     assert job.error is None, job.error
     samples = pcm(job.out / "sound" / "audio.wav")
@@ -145,8 +154,8 @@ def test_mixing_into_a_silent_input_gives_it_the_track(media, tmp_path):
     assert tone(samples, 1000, 0.2, 1.8) > 100
 
 
-def test_an_object_without_sound_is_named(media, tmp_path):
-    steps = [{"op": "replace_audio", "audio": {"key": "quiet.mp4"}}, SOUND]
+def test_an_object_without_sound_is_named(media: dict[str, Path], tmp_path: Path) -> None:
+    steps: StepDocs = [{"op": "replace_audio", "audio": {"key": "quiet.mp4"}}, SOUND]
     job = run_steps(media["clip"], tmp_path, steps, {"quiet.mp4": media["silent"]})
     assert job.error is not None
     assert job.error.code == "invalid_media"

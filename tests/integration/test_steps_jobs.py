@@ -12,12 +12,13 @@ from core.contract import job_event
 from core.events import EventType
 from core.preflight import MediaLimits
 from tests.event_contract import check_event
-from tests.integration.steps_job import frame_rgb, make, probe, run_steps
+from tests.integration.steps_job import StepsOutcome, frame_rgb, make, probe, run_steps
+from tests.step_docs import StepDocs
 
 pytestmark = pytest.mark.integration
 
 # The issue's example request, on a 640x360 clip: black for 5 s, then grey (one hard cut).
-EXAMPLE = [
+EXAMPLE: StepDocs = [
     {"op": "trim", "start": 1.0, "end": 11.0},
     {"op": "overlay", "image": {"key": "brand/logo.png"}, "position": "top-right",
      "margin": 16, "width": 0.12, "opacity": 0.85},
@@ -46,13 +47,13 @@ def talk(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="module")
-def example(talk: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory):
+def example(talk: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> StepsOutcome:
     clip, logo = talk
     return run_steps(clip, tmp_path_factory.mktemp("example"), EXAMPLE,
                      {"brand/logo.png": logo})  # fmt: skip
 
 
-def test_the_example_runs_in_one_pass(example) -> None:
+def test_the_example_runs_in_one_pass(example: StepsOutcome) -> None:
     assert example.error is None, example.error
     assert example.transcodes == 1  # one decode for the encode, frames, preview and scenes
     assert [s.name for s in example.result.steps] == ["encode", "frames", "preview", "scenes"]
@@ -60,7 +61,7 @@ def test_the_example_runs_in_one_pass(example) -> None:
     assert example.progress[-1].percent == 100.0
 
 
-def test_the_trimmed_mp4_is_ten_seconds_with_the_logo_top_right(example) -> None:
+def test_the_trimmed_mp4_is_ten_seconds_with_the_logo_top_right(example: StepsOutcome) -> None:
     mp4 = example.out / "encode" / "video.mp4"
     doc = probe(mp4)
     video = next(s for s in doc["streams"] if s["codec_type"] == "video")
@@ -80,14 +81,14 @@ def test_the_trimmed_mp4_is_ten_seconds_with_the_logo_top_right(example) -> None
     assert max(pixel(530, 35)) < 40  # just left of the logo
 
 
-def test_frames_every_two_seconds(example) -> None:
+def test_frames_every_two_seconds(example: StepsOutcome) -> None:
     frames = example.files("frames")
     assert [o.time for o in frames] == [0.0, 2.0, 4.0, 6.0, 8.0]
     assert all(o.width == 320 and o.height == 180 for o in frames)
     assert sorted(p.name for p in (example.out / "frames").iterdir())[0].endswith(".jpg")
 
 
-def test_the_preview_gif_has_thirty_frames(example) -> None:
+def test_the_preview_gif_has_thirty_frames(example: StepsOutcome) -> None:
     gif = example.out / "preview" / "preview.gif"
     video = probe(gif)["streams"][0]
     assert video["codec_name"] == "gif"
@@ -95,7 +96,7 @@ def test_the_preview_gif_has_thirty_frames(example) -> None:
     assert int(video["nb_read_frames"]) == 30
 
 
-def test_scenes_finds_the_cut_after_the_trim(example) -> None:
+def test_scenes_finds_the_cut_after_the_trim(example: StepsOutcome) -> None:
     scenes = example.step("scenes").scenes
     starts = [s.start for s in scenes.scenes]
     assert len(starts) == 2
@@ -105,7 +106,7 @@ def test_scenes_finds_the_cut_after_the_trim(example) -> None:
     assert len(doc["scenes"]) == 2
 
 
-def test_a_missing_overlay_image_is_named(talk, tmp_path: Path) -> None:
+def test_a_missing_overlay_image_is_named(talk: tuple[Path, Path], tmp_path: Path) -> None:
     clip, _ = talk
     outcome = run_steps(clip, tmp_path, EXAMPLE)
     assert outcome.error is not None
@@ -126,9 +127,11 @@ def test_an_unreadable_input_is_the_answer_whatever_its_steps_name(tmp_path: Pat
     assert outcome.transcodes == 0
 
 
-def test_a_trim_past_the_end_is_refused_before_any_encode(talk, tmp_path: Path) -> None:
+def test_a_trim_past_the_end_is_refused_before_any_encode(
+    talk: tuple[Path, Path], tmp_path: Path
+) -> None:
     clip, _ = talk
-    steps = [{"op": "trim", "start": 30.0}, {"op": "encode", "preset": "mp4-480p"}]
+    steps: StepDocs = [{"op": "trim", "start": 30.0}, {"op": "encode", "preset": "mp4-480p"}]
     outcome = run_steps(clip, tmp_path, steps)
     assert outcome.error is not None
     assert outcome.error.code == "invalid_request"
@@ -147,7 +150,7 @@ def test_concat_speed_ladder_and_quality(tmp_path: Path) -> None:
     )  # fmt: skip
     extra = make(tmp_path, "extra.mp4", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=2",
                  "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p")  # fmt: skip
-    steps = [
+    steps: StepDocs = [
         {"op": "concat", "inputs": [{"key": "clips/extra.mp4"}]},
         {"op": "speed", "factor": 2.0},
         {"op": "encode", "preset": "web-hls"},
@@ -177,7 +180,7 @@ def test_crop_rotate_text_and_frames_at(tmp_path: Path) -> None:
         "-pix_fmt", "yuv420p", "-c:a", "aac",
     )  # fmt: skip
     caption = 'It\'s 50% off: "now" \\ %{pts} [x];\nline two'
-    steps = [
+    steps: StepDocs = [
         {"op": "crop", "aspect": "9:16"},
         {"op": "rotate", "degrees": 90},
         {"op": "text", "text": caption, "position": "center", "size": 48},
@@ -238,7 +241,9 @@ def test_a_keyframe_trim_alone_is_a_stream_copy_from_the_keyframe(tmp_path: Path
     assert int(video["nb_read_frames"]) in range(110, 115)
 
 
-def test_a_webp_preview_is_listed_at_its_planned_size(talk, tmp_path: Path) -> None:
+def test_a_webp_preview_is_listed_at_its_planned_size(
+    talk: tuple[Path, Path], tmp_path: Path
+) -> None:
     clip, _ = talk
     steps = [{"op": "preview", "format": "webp", "start": 4.0, "duration": 2.0, "fps": 5,
               "width": 160}]  # fmt: skip
@@ -252,7 +257,7 @@ def test_a_webp_preview_is_listed_at_its_planned_size(talk, tmp_path: Path) -> N
     assert body.count(b"ANMF") == 10  # 2 s at 5 frames a second
 
 
-def test_the_completion_event_of_a_steps_job_keeps_the_contract(example) -> None:
+def test_the_completion_event_of_a_steps_job_keeps_the_contract(example: StepsOutcome) -> None:
     """job.completed as SNS and webhooks carry it: CloudEvents 1.0 and its committed schema,
     each step's summary and each file's step included."""
     event = job_event(EventType.COMPLETED, example.result.job_id, datetime.now(UTC),
@@ -267,10 +272,10 @@ def test_the_completion_event_of_a_steps_job_keeps_the_contract(example) -> None
     }  # fmt: skip
 
 
-def test_the_length_cap_counts_what_the_steps_make(talk, tmp_path: Path) -> None:
+def test_the_length_cap_counts_what_the_steps_make(talk: tuple[Path, Path], tmp_path: Path) -> None:
     """14 s at half speed is 28 s: over a 20 s cap, refused before any encode."""
     clip, _ = talk
-    steps = [{"op": "speed", "factor": 0.5}, {"op": "encode", "preset": "mp4-480p"}]
+    steps: StepDocs = [{"op": "speed", "factor": 0.5}, {"op": "encode", "preset": "mp4-480p"}]
     outcome = run_steps(clip, tmp_path, steps, media=MediaLimits(max_duration_seconds=20))
     assert outcome.error is not None
     assert outcome.error.code == "input_too_long"

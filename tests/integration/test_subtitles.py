@@ -12,7 +12,8 @@ from pathlib import Path
 import m3u8
 import pytest
 
-from tests.integration.steps_job import frame_rgb, make, run_steps
+from tests.integration.steps_job import StepsOutcome, frame_rgb, make, run_steps
+from tests.step_docs import StepDocs
 
 pytestmark = pytest.mark.integration
 
@@ -80,11 +81,11 @@ def _write(tmp: Path, name: str, text: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def sidecars(clip: Path, tmp_path_factory: pytest.TempPathFactory):
+def sidecars(clip: Path, tmp_path_factory: pytest.TempPathFactory) -> StepsOutcome:
     tmp = tmp_path_factory.mktemp("sidecars")
     files = {"subs/talk.en.srt": _write(tmp, "talk.en.srt", ENGLISH_SRT),
              "subs/talk.fr.vtt": _write(tmp, "talk.fr.vtt", FRENCH_VTT)}  # fmt: skip
-    steps = [
+    steps: StepDocs = [
         {"op": "subtitles", "source": {"key": "subs/talk.en.srt"}, "language": "eng"},
         {"op": "subtitles", "source": {"key": "subs/talk.fr.vtt"}, "language": "fra",
          "mode": "sidecar"},
@@ -106,7 +107,7 @@ def _cues(text: str) -> list[tuple[float, float, str]]:
     return cues
 
 
-def test_the_master_names_both_languages_on_every_variant(sidecars) -> None:
+def test_the_master_names_both_languages_on_every_variant(sidecars: StepsOutcome) -> None:
     assert sidecars.error is None, sidecars.error
     package = sidecars.out / "encode" / "cmaf"
     master = m3u8.load(str(package / "master.m3u8"))
@@ -120,7 +121,7 @@ def test_the_master_names_both_languages_on_every_variant(sidecars) -> None:
     assert "CLOSED-CAPTIONS" not in text  # the clip has none, and nothing claims any
 
 
-def test_each_segment_holds_the_cues_of_its_range(sidecars) -> None:
+def test_each_segment_holds_the_cues_of_its_range(sidecars: StepsOutcome) -> None:
     package = sidecars.out / "encode" / "cmaf"
     master = m3u8.load(str(package / "master.m3u8"))
     video = m3u8.load(str(package / master.playlists[0].uri))
@@ -140,7 +141,7 @@ def test_each_segment_holds_the_cues_of_its_range(sidecars) -> None:
                     (3.5, 4.5, "Across the boundary"), (6.0, 7.0, "Last words")}  # fmt: skip
 
 
-def test_a_cue_over_a_boundary_is_in_both_segments(sidecars) -> None:
+def test_a_cue_over_a_boundary_is_in_both_segments(sidecars: StepsOutcome) -> None:
     track = sidecars.out / "encode" / "cmaf" / "subtitles"
     playlist = m3u8.load(str(track / "eng.m3u8"))
     holding = [s.uri for s in playlist.segments
@@ -149,7 +150,7 @@ def test_a_cue_over_a_boundary_is_in_both_segments(sidecars) -> None:
     assert len(holding) == 2, holding
 
 
-def test_the_mpd_has_a_text_set_per_language(sidecars) -> None:
+def test_the_mpd_has_a_text_set_per_language(sidecars: StepsOutcome) -> None:
     package = sidecars.out / "encode" / "cmaf"
     root = ET.parse(package / "manifest.mpd").getroot()
     texts = [a for a in root.iter(f"{_DASH}AdaptationSet") if a.get("contentType") == "text"]
@@ -164,7 +165,7 @@ def test_the_mpd_has_a_text_set_per_language(sidecars) -> None:
         assert len(_cues(whole)) == (3 if aset.get("lang") == "eng" else 2)
 
 
-def test_the_tracks_are_published_and_listed(sidecars) -> None:
+def test_the_tracks_are_published_and_listed(sidecars: StepsOutcome) -> None:
     keys = set(sidecars.published)
     assert any(k.endswith("encode/cmaf/subtitles/eng.vtt") for k in keys)
     assert any(k.endswith("encode/cmaf/subtitles/fra.m3u8") for k in keys)
@@ -175,7 +176,7 @@ def test_the_tracks_are_published_and_listed(sidecars) -> None:
 
 def test_a_burnt_track_is_drawn_only_during_its_cue(clip: Path, tmp_path: Path) -> None:
     styled = _write(tmp_path, "styled.ass", STYLED_ASS)
-    steps = [
+    steps: StepDocs = [
         {"op": "subtitles", "source": {"key": "subs/styled.ass"}, "language": "eng",
          "mode": "burn"},
         {"op": "encode", "preset": "mp4-480p"},
@@ -199,17 +200,17 @@ def test_a_burnt_track_is_drawn_only_during_its_cue(clip: Path, tmp_path: Path) 
 def test_refusals_name_the_step_and_field(clip: Path, tmp_path: Path) -> None:
     picture = make(tmp_path, "not-subs.png", "-f", "lavfi", "-i", "color=c=red:s=32x32",
                    "-frames:v", "1")  # fmt: skip
-    steps = [{"op": "subtitles", "source": {"key": "subs/x.srt"}, "language": "eng"},
+    steps: StepDocs = [{"op": "subtitles", "source": {"key": "subs/x.srt"}, "language": "eng"},
              {"op": "encode", "preset": "web-hls"}]  # fmt: skip
     refused = run_steps(clip, tmp_path / "png", steps, {"subs/x.srt": picture})
     assert refused.error is not None
     assert str(refused.error).startswith("steps[0].source:"), refused.error
-    stream = [{"op": "subtitles", "stream": 0, "language": "eng"},
+    stream: StepDocs = [{"op": "subtitles", "stream": 0, "language": "eng"},
               {"op": "encode", "preset": "web-hls"}]  # fmt: skip
     missing = run_steps(clip, tmp_path / "stream", stream)
     assert missing.error is not None
     assert "steps[0].stream: the input has 0 subtitle streams" in str(missing.error)
-    mp4_only = [{"op": "subtitles", "source": {"key": "subs/x.srt"}, "language": "eng"},
+    mp4_only: StepDocs = [{"op": "subtitles", "source": {"key": "subs/x.srt"}, "language": "eng"},
                 {"op": "encode", "preset": "mp4-480p"}]  # fmt: skip
     srt = _write(tmp_path, "x.srt", ENGLISH_SRT)
     nowhere = run_steps(clip, tmp_path / "mp4", mp4_only, {"subs/x.srt": srt})
@@ -237,7 +238,7 @@ def test_an_input_stream_in_mpeg_ts_segments_maps_to_the_media_start(
     srt = _write(tmp_path, "in.srt", ENGLISH_SRT)
     mkv = make(tmp_path, "with-subs.mkv", "-i", str(clip), "-i", str(srt), "-map", "0",
                "-map", "1", "-c", "copy", "-c:s", "srt")  # fmt: skip
-    steps = [{"op": "subtitles", "stream": 0, "language": "en"},
+    steps: StepDocs = [{"op": "subtitles", "stream": 0, "language": "en"},
              {"op": "encode", "preset": "hls-ts"}]  # fmt: skip
     done = run_steps(mkv, tmp_path / "job", steps)
     assert done.error is None, done.error
@@ -260,7 +261,7 @@ def test_an_input_stream_in_mpeg_ts_segments_maps_to_the_media_start(
 
 def test_a_trim_moves_the_sidecar_cues_by_its_start(clip: Path, tmp_path: Path) -> None:
     srt = _write(tmp_path, "en.srt", ENGLISH_SRT)
-    steps = [{"op": "trim", "start": 2.0, "end": 7.5},
+    steps: StepDocs = [{"op": "trim", "start": 2.0, "end": 7.5},
              {"op": "subtitles", "source": {"key": "subs/en.srt"}, "language": "eng"},
              {"op": "encode", "preset": "web-hls"}]  # fmt: skip
     done = run_steps(clip, tmp_path / "job", steps, {"subs/en.srt": srt})

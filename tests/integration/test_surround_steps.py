@@ -14,6 +14,7 @@ import m3u8
 import pytest
 
 from tests.integration.steps_job import make, run_steps
+from tests.step_docs import StepDocs
 
 pytestmark = pytest.mark.integration
 
@@ -59,7 +60,7 @@ def test_a_5_1_sound_stays_5_1_through_the_steps(tmp_path: Path) -> None:
                 "-shortest")  # fmt: skip
     music = make(tmp_path, "music.m4a", "-f", "lavfi", "-i", "sine=frequency=200:duration=4",
                  "-c:a", "aac", "-ac", "2")  # fmt: skip
-    steps = [
+    steps: StepDocs = [
         {"op": "concat", "inputs": [{"key": "more/stereo.mp4"}]},
         {"op": "mix", "tracks": [{"audio": {"key": "more/music.m4a"}, "duck": True}]},
         {"op": "loudness", "target_lufs": -20},
@@ -102,7 +103,7 @@ def test_a_replaced_soundtrack_brings_its_own_layout(tmp_path: Path) -> None:
     made up from it)."""
     music = make(tmp_path, "music.m4a", "-f", "lavfi", "-i", "sine=frequency=200:duration=4",
                  "-c:a", "aac", "-ac", "2")  # fmt: skip
-    steps = [{"op": "replace_audio", "audio": {"key": "more/music.m4a"}},
+    steps: StepDocs = [{"op": "replace_audio", "audio": {"key": "more/music.m4a"}},
              {"op": "encode", "preset": "web-hls"}]  # fmt: skip
     outcome = run_steps(surround_clip(tmp_path), tmp_path / "run", steps,
                         {"more/music.m4a": music})  # fmt: skip

@@ -13,6 +13,7 @@ from core.presets import builtin_catalog
 from tests.integration.local_job import run_local
 from tests.integration.steps_job import make, run_steps
 from tests.integration.test_loudness import ebur128, loud_ladder
+from tests.step_docs import StepDocs
 
 pytestmark = pytest.mark.integration
 
@@ -82,7 +83,7 @@ def test_a_steps_ladder_normalizes_each_track_alone(two_languages: Path, tmp_pat
     ladder = loud_ladder()
     shipped = builtin_catalog()
     catalog = shipped.model_copy(update={"presets": {**shipped.presets, ladder.name: ladder}})
-    steps = [{"op": "trim", "start": 1.0}, {"op": "encode", "preset": ladder.name}]
+    steps: StepDocs = [{"op": "trim", "start": 1.0}, {"op": "encode", "preset": ladder.name}]
     outcome = run_steps(two_languages, tmp_path, steps, catalog=catalog)
     assert outcome.error is None, outcome.error
     assert_every_track_at_the_target(outcome.out / "encode" / "cmaf", tmp_path)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -23,6 +23,7 @@ from core.stage import Attached, Chain
 from core.steps import TransformStep
 from core.transforms import compile_transforms
 from tests.integration.sources import make_source
+from tests.step_docs import StepDocs
 
 pytestmark = pytest.mark.integration
 
@@ -66,7 +67,7 @@ def attach(where: str, path: Path) -> Attached:
 
 
 def compile_steps(
-    steps: list[dict[str, object]], source: Path, attached: Sequence[Attached] = ()
+    steps: Sequence[Mapping[str, object]], source: Path, attached: Sequence[Attached] = ()
 ) -> Chain:
     return compile_transforms(
         STEPS.validate_python(steps), probe(source), PurePosixPath(source.name),
@@ -156,7 +157,10 @@ def test_an_accurate_trim_keeps_its_length_within_a_frame(tmp_path: Path) -> Non
 
 def test_a_later_trim_cuts_in_the_graph(tmp_path: Path) -> None:
     source = clip(tmp_path, "src.mp4", "320x240", 25, 6.0, sound=True)
-    steps = [{"op": "flip", "direction": "horizontal"}, {"op": "trim", "start": 1, "end": 3}]
+    steps: StepDocs = [
+        {"op": "flip", "direction": "horizontal"},
+        {"op": "trim", "start": 1, "end": 3},
+    ]
     chain = compile_steps(steps, source)
     assert "-ss" not in chain.inputs
     out = run_chain(chain, tmp_path)

@@ -49,7 +49,7 @@ def three_tracks() -> ProbeResult:
     return parse_probe(doc)
 
 
-def test_the_probe_lists_every_track_with_its_language_layout_and_role():
+def test_the_probe_lists_every_track_with_its_language_layout_and_role() -> None:
     probe = three_tracks()
     assert probe.audio == probe.audio_tracks[0]  # the first, for one-track callers
     found = [(t.track, t.index, t.language, t.title, t.channel_layout, t.default, t.role)
@@ -61,7 +61,7 @@ def test_the_probe_lists_every_track_with_its_language_layout_and_role():
     ]
 
 
-def test_the_probe_keeps_no_tag_text_it_cannot_vouch_for():
+def test_the_probe_keeps_no_tag_text_it_cannot_vouch_for() -> None:
     doc = mp4_doc(
         audio={
             "tags": {"language": "und", "title": 'a "quoted"\nline'},
@@ -74,13 +74,13 @@ def test_the_probe_keeps_no_tag_text_it_cannot_vouch_for():
     assert track.role == "description"
 
 
-def test_a_probe_built_with_one_sound_lists_it_as_its_track():
+def test_a_probe_built_with_one_sound_lists_it_as_its_track() -> None:
     one = AudioStream(codec="aac", channels=2, sample_rate=48000, index=1)
     probe = ProbeResult("mp4", 4.0, None, None, one)
     assert probe.audio_tracks == (one,)
 
 
-def test_selection_by_language_or_number_keeps_the_files_order():
+def test_selection_by_language_or_number_keeps_the_files_order() -> None:
     tracks = three_tracks().audio_tracks
     chosen = select_tracks(AudioSelection(languages=("fra", "eng")), tracks)
     assert [t.language for t in chosen] == ["eng", "fra"]
@@ -88,14 +88,14 @@ def test_selection_by_language_or_number_keeps_the_files_order():
     assert select_tracks(AudioSelection(), tracks) == tracks
 
 
-def test_a_track_without_a_sound_format_is_left_out_unless_it_is_the_only_one():
+def test_a_track_without_a_sound_format_is_left_out_unless_it_is_the_only_one() -> None:
     first, second, third = three_tracks().audio_tracks
     empty = AudioStream("ac3", 0, 0, index=4, track=3, language="eng")
     assert select_tracks(AudioSelection(), (first, second, third, empty)) == (first, second, third)
     assert select_tracks(AudioSelection(), (empty,)) == (empty,)
 
 
-def test_a_track_without_a_sound_format_chosen_by_number_is_refused_not_waited_on():
+def test_a_track_without_a_sound_format_chosen_by_number_is_refused_not_waited_on() -> None:
     first, second, third = three_tracks().audio_tracks
     empty = AudioStream("ac3", 0, 0, index=4, track=3, language="eng")
     with pytest.raises(UnsupportedMedia, match=r"audio_tracks\.tracks: track 3 has no sound"):
@@ -104,7 +104,7 @@ def test_a_track_without_a_sound_format_chosen_by_number_is_refused_not_waited_o
     assert select_tracks(AudioSelection(tracks=(0,)), (only,)) == (only,)  # the first: as ever
 
 
-def test_a_selection_the_input_cannot_meet_is_refused_permanently():
+def test_a_selection_the_input_cannot_meet_is_refused_permanently() -> None:
     tracks = three_tracks().audio_tracks
     with pytest.raises(UnsupportedMedia, match=r"audio_tracks\.tracks: track 5"):
         select_tracks(AudioSelection(tracks=(0, 5)), tracks)
@@ -117,12 +117,12 @@ def test_a_selection_the_input_cannot_meet_is_refused_permanently():
     [{"languages": ["eng"], "tracks": [0]}, {"tracks": [1, 1]}, {"languages": ["English"]},
      {"tracks": [40]}, {"languages": []}],
 )  # fmt: skip
-def test_bad_selections_are_refused_by_the_model(body: dict[str, Any]):
+def test_bad_selections_are_refused_by_the_model(body: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         AudioSelection.model_validate(body)
 
 
-def test_every_track_in_stereo_and_the_51_one_in_51_too():
+def test_every_track_in_stereo_and_the_51_one_in_51_too() -> None:
     planned = plan_audio((STEREO, SURROUND), three_tracks().audio_tracks)
     found = [(p.name, p.group, p.channels, p.language, p.role, p.default, p.autoselect)
              for p in planned]  # fmt: skip
@@ -135,7 +135,7 @@ def test_every_track_in_stereo_and_the_51_one_in_51_too():
     assert [p.label for p in planned] == ["eng", "Comentarios", "fra", "fra 5.1"]
 
 
-def test_one_track_keeps_the_presets_names_and_two_of_a_language_stay_apart():
+def test_one_track_keeps_the_presets_names_and_two_of_a_language_stay_apart() -> None:
     (track,) = three_tracks().audio_tracks[:1]
     assert [p.name for p in plan_audio((STEREO,), (track,))] == ["aac-128k"]
     twins = (track, AudioStream("aac", 2, 48000, index=5, track=1, language="eng"))
@@ -146,7 +146,7 @@ def test_one_track_keeps_the_presets_names_and_two_of_a_language_stay_apart():
     ]
 
 
-def test_the_cmaf_argv_maps_each_track_and_sets_one_adaptation_set_per_track():
+def test_the_cmaf_argv_maps_each_track_and_sets_one_adaptation_set_per_track() -> None:
     plan = plan_streaming(WEB, three_tracks(), PurePosixPath("/j/in"), PurePosixPath("/j/out"))
     argv, rungs = plan.argv, len(plan.video)
     graph = argv[argv.index("-filter_complex") + 1]
@@ -163,7 +163,7 @@ def test_the_cmaf_argv_maps_each_track_and_sets_one_adaptation_set_per_track():
     assert argv[argv.index("-metadata:s:a:1") + 1] == "language=spa"
 
 
-def test_hls_ts_of_several_tracks_maps_them_as_alternatives_of_one_group():
+def test_hls_ts_of_several_tracks_maps_them_as_alternatives_of_one_group() -> None:
     probe = three_tracks()
     ts = builtin_catalog().presets["hls-ts"]
     assert isinstance(ts, StreamingPreset)
@@ -192,7 +192,7 @@ def labels() -> dict[str, AudioLabel]:
     }  # fmt: skip
 
 
-def test_finish_master_describes_each_track_and_pairs_each_variant_with_each_group():
+def test_finish_master_describes_each_track_and_pairs_each_variant_with_each_group() -> None:
     finished = m3u8.loads(finish_master(TRACKS_MASTER, {"media_0.m3u8": (300_000, 250_000)},
                                         25.0, labels()))  # fmt: skip
     media = [(m.group_id, m.language, m.name, m.default, m.autoselect, m.channels, m.uri)
@@ -215,7 +215,7 @@ def test_finish_master_describes_each_track_and_pairs_each_variant_with_each_gro
     assert again == finished.dumps()
 
 
-def test_finish_mpd_gives_each_audio_set_its_language_and_role():
+def test_finish_mpd_gives_each_audio_set_its_language_and_role() -> None:
     sets = {"1": AudioSet("eng", "main"), "2": AudioSet("spa", "commentary"),
             "3": AudioSet("fra", "description"), "4": AudioSet("fra", "description")}  # fmt: skip
     finished = finish_mpd(TRACKS_MPD, {}, sets)
@@ -243,7 +243,7 @@ media_1.m3u8
 """  # what the muxer wrote for two tracks without a picture, one stream each
 
 
-def test_tracks_without_a_picture_become_alternatives_of_one_variant():
+def test_tracks_without_a_picture_become_alternatives_of_one_variant() -> None:
     eng = AudioLabel("eng", "aac-128k", 2, "eng", True, True, None, (130_000, 120_000))
     spa = AudioLabel("spa", "aac-128k", 2, "spa", False, True, None, (140_000, 110_000))
     labels = {"media_0.m3u8": eng, "media_1.m3u8": spa}
@@ -262,7 +262,7 @@ def test_tracks_without_a_picture_become_alternatives_of_one_variant():
     assert finish_master(finished, {}, None, labels) == finished
 
 
-def test_a_request_chooses_the_tracks_of_its_streaming_preset_only():
+def test_a_request_chooses_the_tracks_of_its_streaming_preset_only() -> None:
     body = {"input": {"bucket": "bucket-in", "key": "film.mkv"}, "preset": "web-hls",
             "audio_tracks": {"languages": ["spa"]}}  # fmt: skip
     preset = resolve_preset(builtin_catalog(), JobRequest.model_validate(body))
@@ -274,7 +274,7 @@ def test_a_request_chooses_the_tracks_of_its_streaming_preset_only():
                        JobRequest.model_validate({**body, "preset": "mp4-720p"}))  # fmt: skip
 
 
-def test_preflight_checks_the_codec_of_every_track_a_ladder_keeps():
+def test_preflight_checks_the_codec_of_every_track_a_ladder_keeps() -> None:
     doc = mp4_doc()
     doc["streams"].append(sound(2, codec_name="wmav2", tags={"language": "spa"}))
     probe = parse_probe(doc)
@@ -286,7 +286,7 @@ def test_preflight_checks_the_codec_of_every_track_a_ladder_keeps():
     check_media(probe, limits, builtin_catalog().presets["mp4-720p"])  # an MP4: the first
 
 
-def test_pairing_the_audio_groups_keeps_a_variants_subtitles():
+def test_pairing_the_audio_groups_keeps_a_variants_subtitles() -> None:
     subtitled = TRACKS_MASTER.replace(
         '#EXT-X-STREAM-INF:', '#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs",NAME="English",'
         'LANGUAGE="eng",URI="subs_eng.m3u8"\n#EXT-X-STREAM-INF:SUBTITLES="subs",'

@@ -4,6 +4,7 @@ how the manifests name them (HLS CLOSED-CAPTIONS SERVICEn, DASH cea-708 Accessib
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 
 import m3u8
 import pytest
@@ -22,7 +23,7 @@ CC608 = {"op": "subtitles", "captions": "cea-608", "language": "eng"}
 CC708 = {"op": "subtitles", "captions": "cea-708", "language": "eng"}
 
 
-def _request(*steps: dict[str, object]) -> JobRequest:
+def _request(*steps: Mapping[str, object]) -> JobRequest:
     return JobRequest.model_validate({
         "version": 2, "input": {"bucket": "ffapi-input", "key": "a.mp4"},
         "steps": list(steps), "output": {"bucket": "ffapi-output", "prefix": "o"},

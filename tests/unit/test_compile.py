@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from pathlib import PurePosixPath
-from typing import Any
 
 import pytest
 
@@ -20,6 +20,7 @@ from core.probe import AudioStream, ProbeResult, StreamFacts, VideoStream
 from core.progress import EncodeProgress
 from core.stage import Attached
 from core.steps_run import PassProgress, planned_quality
+from tests.step_docs import StepDocs
 
 SOURCE = PurePosixPath("/job/input/source")
 OUT = PurePosixPath("/job/out")
@@ -35,7 +36,7 @@ LOGO = ProbeResult(
 )  # fmt: skip
 ATTACHED = {"steps[1].image": Attached("steps[1].image", PurePosixPath("/job/attach/0"), LOGO)}
 # the multi-step job: trim + overlay + text + web-hls + frames + preview
-BENCH = [
+BENCH: StepDocs = [
     {"op": "trim", "start": 1.0, "end": 11.0},
     {"op": "overlay", "image": {"key": "brand/logo.png"}, "width": 0.12, "opacity": 0.85},
     {"op": "text", "text": "FFAPI", "position": "bottom-left", "box": True},
@@ -45,7 +46,7 @@ BENCH = [
 ]  # fmt: skip
 
 
-def steps(listed: list[dict[str, Any]]) -> StepsPreset:
+def steps(listed: Sequence[Mapping[str, object]]) -> StepsPreset:
     request = JobRequest.model_validate(
         {"version": 2, "input": {"bucket": "ffapi-input", "key": "in.mp4"}, "steps": listed}
     )
@@ -54,7 +55,7 @@ def steps(listed: list[dict[str, Any]]) -> StepsPreset:
     return preset
 
 
-def plan(listed: list[dict[str, Any]], choice: TierChoice | None = None) -> StepsPlan:
+def plan(listed: Sequence[Mapping[str, object]], choice: TierChoice | None = None) -> StepsPlan:
     chosen = choice or TierChoice(AccelTier.CPU)
     return compile_steps(steps(listed), PROBE, SOURCE, OUT, ATTACHED, chosen)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pytest
@@ -13,10 +14,11 @@ import pytest
 from core.contract import job_event
 from core.dispatch import Dispatcher, DispatchSettings, Disposition
 from core.errors import InvalidMedia, StorageUnavailable
-from core.events import EventType
+from core.events import CloudEvent, EventType
 from core.jobs import JobResult, JobStatus
 from core.ports import ObjectInfo, QueueMessage
 from core.presets import builtin_catalog
+from core.webhooks import WebhookTarget
 
 from .dispatch_harness import INTAKE, Harness, body, s3_put
 from .fakes import NOW, FakePipeline
@@ -121,7 +123,7 @@ class BlockingPipeline(FakePipeline):
         self.running = asyncio.Event()
         self.stopped = False
 
-    async def run(self, *args: object, **kwargs: object) -> JobResult:  # type: ignore[override]
+    async def run(self, *args: object, **kwargs: object) -> JobResult:
         self.running.set()
         try:
             await asyncio.Event().wait()
@@ -156,7 +158,7 @@ def test_a_job_interrupted_by_shutdown_is_handed_back_for_the_next_delivery() ->
 class FakeHooks:
     sent: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
 
-    def send(self, event, targets) -> None:
+    def send(self, event: CloudEvent, targets: Sequence[WebhookTarget]) -> None:
         self.sent.append((event.type.value, tuple(t.url for t in targets)))
 
 
@@ -164,7 +166,7 @@ def test_replay_resends_a_finished_jobs_final_event_under_its_id_to_its_webhooks
     h = Harness(FakePipeline(None))
     h.dispatcher = Dispatcher(
         DispatchSettings(INTAKE, builtin_catalog(), 60, 3),
-        h.objects, h.jobs, h.events, h.workspace, h.pipeline,  # type: ignore[arg-type]
+        h.objects, h.jobs, h.events, h.workspace, h.pipeline,
         lambda: NOW, hooks := FakeHooks(),
     )  # fmt: skip
     request = json.loads(body("job-request-minimal.json"))

@@ -15,8 +15,9 @@ from core.encoders import missing_encoder, needed_encoders
 from core.errors import EncoderUnavailable
 from core.fallback import CpuOnly, run_on_tiers
 from core.jobs import resolve_preset
+from core.limits import PipelineLimits
 from core.models import JobRequest, S3ObjectRef
-from core.pipeline import JobPipeline, PipelineLimits
+from core.pipeline import JobPipeline
 from core.presets import builtin_catalog
 from tests.unit.fakes import FakeJobs, FakeObjects, FakeWorkspace
 from tests.unit.test_disk_reservation import handle

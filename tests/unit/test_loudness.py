@@ -26,6 +26,7 @@ from core.presets import (
 from core.renditions import plan_streaming
 from core.step_outputs import Encode, steps_problem
 from core.steps import Loudness, Trim
+from tests.step_docs import StepDocs
 from tests.unit.sample_bodies import rejected
 from tests.unit.test_compile import ATTACHED, OUT, PROBE, SOURCE, steps
 
@@ -164,7 +165,7 @@ def test_one_loudness_step_a_job() -> None:
 
 
 def test_the_measuring_pass_reads_the_sound_alone_after_the_steps_before_it() -> None:
-    listed = [{"op": "trim", "start": 2.0, "end": 8.0}, {"op": "scale", "width": 640},
+    listed: StepDocs = [{"op": "trim", "start": 2.0, "end": 8.0}, {"op": "scale", "width": 640},
               {"op": "speed", "factor": 2.0}, {"op": "loudness"},
               {"op": "encode", "preset": "mp4-480p"}]  # fmt: skip
     measuring = plan_measure(steps(listed), PROBE, SOURCE, ATTACHED, SOURCE_GUARD)

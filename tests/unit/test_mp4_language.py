@@ -33,7 +33,7 @@ def language(data: bytes) -> str:
 
 
 @pytest.mark.parametrize("version", [0, 1])
-def test_the_language_lands_in_mdhd_and_nothing_else_moves(version: int):
+def test_the_language_lands_in_mdhd_and_nothing_else_moves(version: int) -> None:
     before = init(version)
     after = tag_language(before, "spa")
     assert language(before) == "und"
@@ -44,11 +44,11 @@ def test_the_language_lands_in_mdhd_and_nothing_else_moves(version: int):
 
 
 @pytest.mark.parametrize("code", ["en", "ENG", "e1g", ""])
-def test_what_mdhd_cannot_hold_leaves_the_segment_alone(code: str):
+def test_what_mdhd_cannot_hold_leaves_the_segment_alone(code: str) -> None:
     assert tag_language(init(0), code) == init(0)
 
 
-def test_a_damaged_box_tree_is_left_alone():
+def test_a_damaged_box_tree_is_left_alone() -> None:
     whole = init(0)
     damaged = whole[:12] + b"\xff\xff\xff\xff" + whole[16:]  # moov's size: past the end
     assert tag_language(damaged, "spa") == damaged

@@ -47,7 +47,9 @@ MEDIA = [
 
 
 @pytest.mark.parametrize(("raw", "init"), MEDIA)
-def test_finish_media_makes_a_vod_playlist_with_the_same_segments(raw: str, init: str | None):
+def test_finish_media_makes_a_vod_playlist_with_the_same_segments(
+    raw: str, init: str | None
+) -> None:
     finished = finish_media(raw)
     before, after = m3u8.loads(raw), m3u8.loads(finished)
 
@@ -76,7 +78,7 @@ def test_finish_media_makes_a_vod_playlist_with_the_same_segments(raw: str, init
         assert f'#EXT-X-MAP:URI="{init}"' in raw_lines
 
 
-def test_finish_master_sets_measured_rates_frame_rate_and_independent_segments():
+def test_finish_master_sets_measured_rates_frame_rate_and_independent_segments() -> None:
     finished = finish_master(CMAF_MASTER, RATES, 30.0)
     doc = m3u8.loads(finished)
 
@@ -107,7 +109,7 @@ def test_finish_master_sets_measured_rates_frame_rate_and_independent_segments()
     assert "FRAME-RATE=30" in finished
 
 
-def test_finish_master_rounds_the_frame_rate_and_reads_back():
+def test_finish_master_rounds_the_frame_rate_and_reads_back() -> None:
     finished = finish_master(TS_MASTER, {"media_0.m3u8": (3_300_000, 3_000_000)}, 30000 / 1001)
     doc = m3u8.loads(finished)
     assert doc.is_independent_segments
@@ -121,11 +123,11 @@ def test_finish_master_rounds_the_frame_rate_and_reads_back():
     assert [v.bandwidth for v in master.variants] == [3_300_000, 1_680_800, 1_020_800]
 
 
-def test_finish_master_without_fps_sets_no_frame_rate():
+def test_finish_master_without_fps_sets_no_frame_rate() -> None:
     assert "FRAME-RATE" not in finish_master(CMAF_MASTER, RATES, None)
 
 
-def test_finish_master_names_the_audio_rendition_and_states_its_channels():
+def test_finish_master_names_the_audio_rendition_and_states_its_channels() -> None:
     label = AudioLabel("English", "aac-128k", 2, "eng", True, True, None, (131_000, 129_000))
     finished = finish_master(CMAF_MASTER, RATES, 30.0, {"media_3.m3u8": label})
     doc = m3u8.loads(finished)
@@ -140,18 +142,18 @@ def test_finish_master_names_the_audio_rendition_and_states_its_channels():
 
 
 @pytest.mark.parametrize("raw", [CMAF_MEDIA_0, CMAF_MEDIA_3, TS_MEDIA_0])
-def test_finish_media_is_idempotent(raw: str):
+def test_finish_media_is_idempotent(raw: str) -> None:
     once = finish_media(raw)
     assert finish_media(once) == once
 
 
 @pytest.mark.parametrize("raw", [CMAF_MASTER, TS_MASTER])
-def test_finish_master_is_idempotent(raw: str):
+def test_finish_master_is_idempotent(raw: str) -> None:
     once = finish_master(raw, RATES, 29.97)
     assert finish_master(once, RATES, 29.97) == once
 
 
-def test_measured_rate_of_a_recorded_playlist_average_counts_init():
+def test_measured_rate_of_a_recorded_playlist_average_counts_init() -> None:
     video = read_media("media_0.m3u8", CMAF_MEDIA_0)
     peak, average = measured_rate(video, CMAF_SIZES)
     assert peak == 2_801_476  # ceil(max(8 * 1400738 / 4, 8 * 698829 / 2))
@@ -161,7 +163,7 @@ def test_measured_rate_of_a_recorded_playlist_average_counts_init():
     assert measured_rate(audio, CMAF_SIZES) == (131_829, 131_962)
 
 
-def test_measured_rate_synthetic():
+def test_measured_rate_synthetic() -> None:
     media = MediaPlaylist("m.m3u8", "init.mp4", (("a", 2.0), ("b", 1.0), ("c", 0.0)), 2)
     sizes = {"init.mp4": 1000, "a": 500, "b": 400, "c": 10_000}
     # Runs of 1 to 3 s (half to one and a half targets): a, a+b, b, b+c, a+b+c; b+c is the
@@ -171,7 +173,7 @@ def test_measured_rate_synthetic():
     assert measured_rate(MediaPlaylist("m", None, (), 0), {"x": 1}) == (0, 0)
 
 
-def test_measured_rate_counts_a_runt_only_with_its_neighbour():
+def test_measured_rate_counts_a_runt_only_with_its_neighbour() -> None:
     # 4 s segments and a last one of 50 ms: alone it would be 8 * 1000 / 0.05 = 160 kb/s.
     media = MediaPlaylist("m", None, (("a", 4.0), ("b", 4.0), ("c", 0.05)), 4)
     sizes = {"a": 50_000, "b": 60_000, "c": 1_000}
@@ -182,12 +184,12 @@ def test_measured_rate_counts_a_runt_only_with_its_neighbour():
     assert measured_rate(media, sizes)[0] == 160_000  # a+b: 8 * 40_000 / 2
 
 
-def test_measured_rate_of_a_playlist_shorter_than_half_its_target_is_its_densest_segment():
+def test_measured_rate_of_a_playlist_shorter_than_half_its_target_is_its_densest_segment() -> None:
     media = MediaPlaylist("m", None, (("a", 0.5), ("b", 1.0)), 4)
     assert measured_rate(media, {"a": 1_000, "b": 1_000})[0] == 16_000
 
 
-def test_measured_rate_of_a_recorded_runt_audio_segment():
+def test_measured_rate_of_a_recorded_runt_audio_segment() -> None:
     """The 53 ms last audio segment ffmpeg cut after 20 s of sound (RUNT_MEDIA_3): counted
     alone it made a peak of 173,702 b/s; in a run with the segment before it, 130,518."""
     audio = read_media("media_3.m3u8", RUNT_MEDIA_3)

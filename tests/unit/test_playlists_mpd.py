@@ -50,7 +50,7 @@ def representations(mpd: Any) -> list[tuple[Any, Any, list[float]]]:
 
 
 @pytest.mark.parametrize("raw", RECORDED)
-def test_finished_durations_are_never_shorter_than_the_segments(raw: str):
+def test_finished_durations_are_never_shorter_than_the_segments(raw: str) -> None:
     mpd = MPEGDASHParser.parse(finish_mpd(raw, {}))
     reps = representations(mpd)
     longest = max(d for _, _, lengths in reps for d in lengths)
@@ -59,7 +59,7 @@ def test_finished_durations_are_never_shorter_than_the_segments(raw: str):
     assert total <= seconds(mpd.media_presentation_duration) < total + 0.001
 
 
-def test_the_muxer_states_the_target_where_segments_run_longer():
+def test_the_muxer_states_the_target_where_segments_run_longer() -> None:
     """What the finishing is for: the muxer states the target (the audio set's own, 8 s,
     where the audio is cut with the video), while AAC segments run to 4.011 s (1024-sample
     frames at 48 kHz) and 59.94 fps segments to 4.004 s."""
@@ -75,7 +75,7 @@ def test_the_muxer_states_the_target_where_segments_run_longer():
 
 
 @pytest.mark.parametrize("raw", RECORDED)
-def test_bitstream_switching_only_where_one_init_segment_serves_the_set(raw: str):
+def test_bitstream_switching_only_where_one_init_segment_serves_the_set(raw: str) -> None:
     before = MPEGDASHParser.parse(raw)
     assert all(a.bitstream_switching for a in before.periods[0].adaptation_sets)
     after = MPEGDASHParser.parse(finish_mpd(raw, {}))
@@ -88,7 +88,7 @@ def test_bitstream_switching_only_where_one_init_segment_serves_the_set(raw: str
         assert aset.bitstream_switching is (True if len(inits) == 1 else None)
 
 
-def test_video_sets_of_several_rungs_lose_bitstream_switching():
+def test_video_sets_of_several_rungs_lose_bitstream_switching() -> None:
     sets = MPEGDASHParser.parse(finish_mpd(RUNT_MPD, {})).periods[0].adaptation_sets
     assert [(a.content_type, len(a.representations), a.bitstream_switching) for a in sets] == [
         ("video", 3, None),
@@ -96,7 +96,7 @@ def test_video_sets_of_several_rungs_lose_bitstream_switching():
     ]
 
 
-def test_bandwidths_are_the_measured_peaks_of_the_same_files():
+def test_bandwidths_are_the_measured_peaks_of_the_same_files() -> None:
     media = {p.init: p for p in (read_media("media_0.m3u8", NTSC_MEDIA_0),
                                  read_media("media_1.m3u8", NTSC_MEDIA_1))}  # fmt: skip
     peaks = {r.id: measured_rate(media[r.init], NTSC_SIZES)[0] for r in read_mpd(NTSC_MPD)}
@@ -108,14 +108,14 @@ def test_bandwidths_are_the_measured_peaks_of_the_same_files():
     assert [r.bandwidth for _, r, _ in representations(finished)] == [peaks["0"], peaks["1"]]
 
 
-def test_a_representation_without_a_figure_keeps_its_own():
+def test_a_representation_without_a_figure_keeps_its_own() -> None:
     finished = MPEGDASHParser.parse(finish_mpd(CMAF_MPD, {"1": 1_500_000}))
     assert [r.bandwidth for _, r, _ in representations(finished)] == [
         2_800_000, 1_500_000, 800_000, 128_000]  # fmt: skip
 
 
 @pytest.mark.parametrize("raw", RECORDED)
-def test_finishing_keeps_every_segment_and_is_idempotent(raw: str):
+def test_finishing_keeps_every_segment_and_is_idempotent(raw: str) -> None:
     once = finish_mpd(raw, {"0": 1_000_000})
     assert finish_mpd(once, {"0": 1_000_000}) == once
     assert once.startswith('<?xml version="1.0" encoding="utf-8"?>\n<MPD ')

@@ -23,7 +23,7 @@ from tests.unit.ffmpeg_manifests import (
 )
 
 
-def test_read_master():
+def test_read_master() -> None:
     master = read_master(CMAF_MASTER)
     assert [(v.uri, v.width, v.height, v.bandwidth, v.audio_group) for v in master.variants] == [
         ("media_0.m3u8", 1280, 720, 2_932_168, "group_A1"),
@@ -38,7 +38,7 @@ def test_read_master():
     assert ts.media_uris == ("media_0.m3u8", "media_1.m3u8", "media_2.m3u8")
 
 
-def test_read_media():
+def test_read_media() -> None:
     cmaf = read_media("media_0.m3u8", CMAF_MEDIA_0)
     assert cmaf.init == "init-0.m4s"
     assert cmaf.segments == (("seg-0-00001.m4s", 4.0), ("seg-0-00002.m4s", 2.0))
@@ -57,7 +57,7 @@ def test_read_media():
     )
 
 
-def test_read_mpd_of_ffmpeg():
+def test_read_mpd_of_ffmpeg() -> None:
     reps = read_mpd(CMAF_MPD)
     assert [(r.id, r.content_type, r.width, r.height) for r in reps] == [
         ("0", "video", 1280, 720),
@@ -104,7 +104,7 @@ SYNTHETIC_MPD = """\
 """
 
 
-def test_read_mpd_expands_repeats_templates_and_timescales():
+def test_read_mpd_expands_repeats_templates_and_timescales() -> None:
     hi, lo, audio = read_mpd(SYNTHETIC_MPD)
     assert (hi.id, hi.content_type, hi.width, hi.height) == ("hi", "video", 1920, 1080)
     assert hi.durations == (4.0, 4.0, 4.0, 1.0)  # r="2": three segments of 360000/90000
@@ -125,7 +125,7 @@ def test_read_mpd_expands_repeats_templates_and_timescales():
         ("v/media.m3u8", "seg.ts", "v/seg.ts"),
     ],
 )
-def test_resolve_keeps_paths_inside_the_package(base: str, uri: str, expected: str):
+def test_resolve_keeps_paths_inside_the_package(base: str, uri: str, expected: str) -> None:
     assert resolve(base, uri) == expected
 
 
@@ -133,6 +133,6 @@ def test_resolve_keeps_paths_inside_the_package(base: str, uri: str, expected: s
     "uri",
     ["../x", "..", "a/../../x", "/abs", "/etc/passwd", "http://evil.example/x.ts", "s3://b/k"],
 )
-def test_resolve_refuses_references_leaving_the_package(uri: str):
+def test_resolve_refuses_references_leaving_the_package(uri: str) -> None:
     with pytest.raises(ValueError, match="leaves the package"):
         resolve("media_0.m3u8", uri)

@@ -11,8 +11,9 @@ import pytest
 
 from core.errors import FfapiError
 from core.fallback import CpuOnly
+from core.limits import PipelineLimits
 from core.models import JobRequest, S3ObjectRef
-from core.pipeline import JobPipeline, PipelineLimits
+from core.pipeline import JobPipeline
 from core.preflight import MediaLimits, check_media, check_size, input_byte_limit
 from core.presets import OutputPreset, builtin_catalog
 from core.probe import AudioStream, ProbeResult, StreamFacts, VideoStream

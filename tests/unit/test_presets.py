@@ -23,7 +23,7 @@ from core.presets import (
 )
 
 
-def test_builtin_catalog_names_and_default():
+def test_builtin_catalog_names_and_default() -> None:
     catalog = builtin_catalog()
     assert set(catalog.presets) == {
         "web-hls",
@@ -40,7 +40,7 @@ def test_builtin_catalog_names_and_default():
     assert builtin_catalog() is catalog  # read once
 
 
-def test_web_hls_is_a_four_rung_cmaf_ladder():
+def test_web_hls_is_a_four_rung_cmaf_ladder() -> None:
     web = builtin_catalog().presets["web-hls"]
     assert isinstance(web, StreamingPreset)
     assert web.kind == "cmaf"
@@ -56,7 +56,7 @@ def test_web_hls_is_a_four_rung_cmaf_ladder():
     assert web.storyboard is not None
 
 
-def test_hls_ts_audio_only_and_mp4_presets():
+def test_hls_ts_audio_only_and_mp4_presets() -> None:
     presets = builtin_catalog().presets
     ts = presets["hls-ts"]
     assert isinstance(ts, StreamingPreset)
@@ -74,7 +74,7 @@ def test_hls_ts_audio_only_and_mp4_presets():
     assert (mp4_480.max_height, mp4_480.crf, mp4_480.audio_bitrate_kbps) == (480, 24, 96)
 
 
-def test_a_user_file_replaces_adds_and_keeps():
+def test_a_user_file_replaces_adds_and_keeps() -> None:
     base = builtin_catalog()
     user_file = (
         '[presets.web-hls]\nkind = "cmaf"\nladder = [{ name = "540p", short_side = 540, '
@@ -98,7 +98,7 @@ def test_a_user_file_replaces_adds_and_keeps():
     assert len(base.presets["web-hls"].ladder) == 4  # the base is left alone
 
 
-def test_a_user_file_can_change_the_default():
+def test_a_user_file_can_change_the_default() -> None:
     catalog = parse_catalog('default = "mp4-480p"', builtin_catalog())
     assert catalog.default == "mp4-480p"
     assert catalog.presets == builtin_catalog().presets
@@ -148,24 +148,24 @@ BAD_FILES = {  # name: (file text, what the error says)
 
 
 @pytest.mark.parametrize(("text", "says"), BAD_FILES.values(), ids=list(BAD_FILES))
-def test_bad_files_raise_preset_file_error(text: str, says: str):
+def test_bad_files_raise_preset_file_error(text: str, says: str) -> None:
     with pytest.raises(PresetFileError, match=re.escape(says)):
         parse_catalog(text, builtin_catalog())
 
 
-def test_a_file_without_base_needs_a_default():
+def test_a_file_without_base_needs_a_default() -> None:
     with pytest.raises(PresetFileError):
         parse_catalog('[presets.x]\nkind = "mp4"\nmax_height = 720\n')
 
 
-def test_a_loudness_target_is_read_with_its_defaults():
+def test_a_loudness_target_is_read_with_its_defaults() -> None:
     text = '[presets.x]\nkind = "cmaf"\nloudness = { target_lufs = -14 }\n'
     preset = parse_catalog(text, builtin_catalog()).presets["x"]
     assert isinstance(preset, StreamingPreset)
     assert preset.loudness == LoudnessTarget(target_lufs=-14.0, true_peak_db=-1.5, lra=11.0)
 
 
-def test_keep_hdr_is_accepted_with_libx265():
+def test_keep_hdr_is_accepted_with_libx265() -> None:
     text = '[presets.x]\nkind = "cmaf"\nhdr = "keep"\nvideo_codec = "libx265"\n'
     preset = parse_catalog(text, builtin_catalog()).presets["x"]
     assert isinstance(preset, StreamingPreset)
@@ -173,7 +173,7 @@ def test_keep_hdr_is_accepted_with_libx265():
 
 
 @pytest.mark.parametrize("text", ['presets = "x"', "presets = [1]"])
-def test_presets_that_is_not_a_table_raises_preset_file_error(text: str):
+def test_presets_that_is_not_a_table_raises_preset_file_error(text: str) -> None:
     with pytest.raises(PresetFileError):
         parse_catalog(text, builtin_catalog())
 
@@ -207,7 +207,7 @@ MP4_CHANGES = {
 }
 
 
-def test_streaming_spec_hash_changes_with_every_field():
+def test_streaming_spec_hash_changes_with_every_field() -> None:
     web = builtin_catalog().presets["web-hls"]
     assert isinstance(web, StreamingPreset)
     assert set(STREAMING_CHANGES) | LIMITS == set(StreamingPreset.model_fields)
@@ -221,7 +221,7 @@ def test_streaming_spec_hash_changes_with_every_field():
     assert nudged.spec_hash() not in hashes
 
 
-def test_the_shipped_presets_hash_as_they_did_when_they_last_changed():
+def test_the_shipped_presets_hash_as_they_did_when_they_last_changed() -> None:
     """A job's identity is its preset's hash: it changes only when what the preset makes
     does. These are the hashes since ladders keep every audio track (and web-hls a 5.1
     rendition beside the stereo one); a loudness target, off by default, is not part of a
@@ -233,7 +233,7 @@ def test_the_shipped_presets_hash_as_they_did_when_they_last_changed():
     }  # fmt: skip
 
 
-def test_mp4_spec_hash_changes_with_every_field_it_can():
+def test_mp4_spec_hash_changes_with_every_field_it_can() -> None:
     mp4 = builtin_catalog().presets["mp4-720p"]
     assert isinstance(mp4, Mp4Preset)
     fixed = {"kind", "video_codec", "audio_codec"}  # single-valued literals
@@ -277,7 +277,7 @@ def test_lossless_crf_is_refused() -> None:
     assert Mp4Preset(max_height=720, crf=1).crf == 1
 
 
-def test_spec_hash_is_stable_and_short():
+def test_spec_hash_is_stable_and_short() -> None:
     web = builtin_catalog().presets["web-hls"]
     again = parse_catalog("", builtin_catalog()).presets["web-hls"]
     assert web.spec_hash() == again.spec_hash()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from core.playlists import MediaPlaylist
-from core.qc import Packet, QcInputs, RateCap, RenditionFacts, evaluate, facts_from_packets
+from core.qc import Packet, QcCheck, QcInputs, RateCap, RenditionFacts, evaluate, facts_from_packets
 
 FPS = 30
 MAXRATE = 1_000_000  # bits per second
@@ -15,7 +15,9 @@ BUFSIZE = 1_500_000  # bits: 1.5 s of maxrate, as the shipped presets have
 CAP = RateCap("720p", MAXRATE, BUFSIZE)
 
 
-def rung(kbits: list[float], lengths: list[float] | None = None, name: str = "720p"):
+def rung(
+    kbits: list[float], lengths: list[float] | None = None, name: str = "720p"
+) -> RenditionFacts:
     """A rendition whose segments carry ``kbits`` of packets each, 30 frames a second."""
     lengths = lengths or [4.0] * len(kbits)
     packets, offsets, pos, n = [], [], 1000, 0
@@ -32,17 +34,17 @@ def rung(kbits: list[float], lengths: list[float] | None = None, name: str = "72
     return facts_from_packets(name, "video", playlist, packets, offsets)
 
 
-def check(*renditions: RenditionFacts, caps: tuple[RateCap, ...] = (CAP,)):
+def check(*renditions: RenditionFacts, caps: tuple[RateCap, ...] = (CAP,)) -> QcCheck:
     inputs = QcInputs(0.0, 4.0, FPS, renditions, (), (), rate_caps=caps)
     (found,) = [c for c in evaluate(inputs).checks if c.name == "bitrates"]
     return found
 
 
-def test_segment_bits_are_the_packets_bytes():
+def test_segment_bits_are_the_packets_bytes() -> None:
     assert rung([4000, 3000]).segment_bits == (4_000_000, 3_000_000)
 
 
-def test_a_rung_at_its_maxrate_passes_and_says_its_peak():
+def test_a_rung_at_its_maxrate_passes_and_says_its_peak() -> None:
     result = check(rung([4000, 4000, 2000], [4.0, 4.0, 2.0]))
     assert result.passed
     assert "720p 1000/1000" in result.detail
@@ -59,12 +61,14 @@ def test_a_rung_at_its_maxrate_passes_and_says_its_peak():
         ([4000, 4000, 500 + 1510], [4.0, 4.0, 0.5], False),
     ],
 )
-def test_one_segment_may_rise_above_maxrate_by_the_buffer_and_no_more(kbits, lengths, passed):
+def test_one_segment_may_rise_above_maxrate_by_the_buffer_and_no_more(
+    kbits: list[float], lengths: list[float], passed: bool
+) -> None:
     result = check(rung(kbits, lengths))
     assert result.passed is passed, result.detail
 
 
-def test_a_long_run_a_little_above_maxrate_fails_though_no_segment_alone_would():
+def test_a_long_run_a_little_above_maxrate_fails_though_no_segment_alone_would() -> None:
     # 10 % over maxrate in each 4 s segment: 400 kbit each, past the buffer by the fourth
     result = check(rung([4400] * 3))
     assert result.passed
@@ -76,13 +80,13 @@ def test_a_long_run_a_little_above_maxrate_fails_though_no_segment_alone_would()
     )
 
 
-def test_the_worst_run_is_named_and_a_quiet_stretch_resets_it():
+def test_the_worst_run_is_named_and_a_quiet_stretch_resets_it() -> None:
     result = check(rung([4400, 4400, 2000, 4800, 4800, 4800]))
     assert not result.passed
     assert "720p segments 4-6 carry 2400 kbit" in result.detail
 
 
-def test_every_rung_against_its_own_cap_and_audio_or_uncapped_renditions_are_not_judged():
+def test_every_rung_against_its_own_cap_and_audio_or_uncapped_renditions_are_not_judged() -> None:
     loud = rung([9000], name="480p")
     caps = (CAP, RateCap("480p", 500_000, 750_000))
     result = check(rung([4000]), loud, caps=caps)
@@ -92,7 +96,7 @@ def test_every_rung_against_its_own_cap_and_audio_or_uncapped_renditions_are_not
     assert check(rung([9000]), caps=()).passed
 
 
-def test_a_failing_bitrate_fails_the_package_with_the_check_named():
+def test_a_failing_bitrate_fails_the_package_with_the_check_named() -> None:
     report = evaluate(QcInputs(0.0, 4.0, FPS, (rung([9000]),), (), (), rate_caps=(CAP,)))
     assert not report.passed
     assert [c.name for c in report.failures()] == ["bitrates"]

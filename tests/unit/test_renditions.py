@@ -72,7 +72,7 @@ def maps(argv: tuple[str, ...]) -> list[str]:
     return [argv[i + 1] for i, arg in enumerate(argv) if arg == "-map"]
 
 
-def test_web_hls_argv_for_a_720p_source_with_audio():
+def test_web_hls_argv_for_a_720p_source_with_audio() -> None:
     p = plan(source())
     argv = p.argv
     assert isinstance(argv, tuple)
@@ -129,7 +129,7 @@ def test_web_hls_argv_for_a_720p_source_with_audio():
     assert p.directories == ("cmaf", "thumbnails", ".storyboard-tiles")
 
 
-def test_an_audio_only_source_under_web_hls_maps_no_video():
+def test_an_audio_only_source_under_web_hls_maps_no_video() -> None:
     p = plan(source(video=False))
     assert maps(p.argv) == ["[a0]"]
     assert after(p.argv, "-adaptation_sets") == "id=0,streams=a"
@@ -140,14 +140,14 @@ def test_an_audio_only_source_under_web_hls_maps_no_video():
     assert p.directories == ("cmaf",)
 
 
-def test_the_audio_only_preset_ignores_the_picture():
+def test_the_audio_only_preset_ignores_the_picture() -> None:
     p = plan(source(), "audio-only")
     assert maps(p.argv) == ["[a0]", "[a1]"]
     assert after(p.argv, "-b:a:1") == "64k"
     assert "[0:0]" not in graph(p)
 
 
-def test_a_source_without_audio_has_no_audio_branch():
+def test_a_source_without_audio_has_no_audio_branch() -> None:
     p = plan(source(audio=False))
     assert "[a0]" not in graph(p)
     assert "aresample" not in graph(p)
@@ -156,12 +156,12 @@ def test_a_source_without_audio_has_no_audio_branch():
     assert not any(a.startswith("-c:a") for a in p.argv)
 
 
-def test_nothing_usable_is_refused():
+def test_nothing_usable_is_refused() -> None:
     with pytest.raises(UnsupportedMedia):
         plan(source(audio=False), "audio-only")
 
 
-def test_hls_ts_muxes_one_audio_copy_per_rung():
+def test_hls_ts_muxes_one_audio_copy_per_rung() -> None:
     p = plan(source(), "hls-ts")
     argv = p.argv
     assert muxer(argv) == "hls"
@@ -178,12 +178,12 @@ def test_hls_ts_muxes_one_audio_copy_per_rung():
     assert p.storyboard is None
 
 
-def test_hls_ts_without_audio():
+def test_hls_ts_without_audio() -> None:
     p = plan(source(audio=False), "hls-ts")
     assert after(p.argv, "-var_stream_map") == "v:0,name:0 v:1,name:1 v:2,name:2"
 
 
-def test_hdr_is_tone_mapped_to_8_bit_sdr():
+def test_hdr_is_tone_mapped_to_8_bit_sdr() -> None:
     p = plan(source(3840, 2160, 30.0, pix_fmt="yuv420p10le", transfer="smpte2084"))
     g = graph(p)
     assert "tonemap" in g
@@ -194,7 +194,7 @@ def test_hdr_is_tone_mapped_to_8_bit_sdr():
     assert [v.height for v in p.video] == [1080, 720, 486, 360]
 
 
-def test_a_preset_may_keep_hdr_as_hevc_main10():
+def test_a_preset_may_keep_hdr_as_hevc_main10() -> None:
     keep = PRESETS["web-hls"].model_copy(update={"hdr": "keep", "video_codec": "libx265"})
     p = plan_streaming(keep, source(pix_fmt="yuv420p10le", transfer="arib-std-b67"), SOURCE, OUT)
     g = graph(p)
@@ -206,7 +206,7 @@ def test_a_preset_may_keep_hdr_as_hevc_main10():
     assert "keyint=120:min-keyint=120:scenecut=0" in after(p.argv, "-x265-params")
 
 
-def test_10_bit_sdr_is_reduced_to_8_bits_without_tone_mapping():
+def test_10_bit_sdr_is_reduced_to_8_bits_without_tone_mapping() -> None:
     p = plan(source(pix_fmt="yuv420p10le"))
     assert "tonemap" not in graph(p)
     assert any("8-bit" in note for note in p.notes)
@@ -216,7 +216,7 @@ def test_10_bit_sdr_is_reduced_to_8_bits_without_tone_mapping():
     ("preset", "rate", "fps", "gop"),
     [("hls-ts", "30000/1001", 29.97, "180"), ("web-hls", "60000/1001", 59.94, "240")],
 )
-def test_ntsc_rates_stay_exact_fractions(preset: str, rate: str, fps: float, gop: str):
+def test_ntsc_rates_stay_exact_fractions(preset: str, rate: str, fps: float, gop: str) -> None:
     p = plan(source(fps=59.94), preset)
     assert f"fps={rate}," in graph(p)
     assert p.fps == pytest.approx(fps, abs=1e-3)
@@ -225,7 +225,7 @@ def test_ntsc_rates_stay_exact_fractions(preset: str, rate: str, fps: float, gop
         assert any("capped to 29.97" in note for note in p.notes)
 
 
-def test_a_rotated_source_gets_portrait_rungs():
+def test_a_rotated_source_gets_portrait_rungs() -> None:
     p = plan(source(rotation=90))
     assert [(v.width, v.height) for v in p.video] == [(720, 1280), (486, 864), (360, 640)]
     assert "scale=720:1280:" in graph(p)

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from pathlib import PurePosixPath
-from typing import Any
 
 from core.accel import AccelTier, TierChoice
 from core.compile import StepsPlan, compile_steps
 from core.probe import AudioStream, ProbeResult, StreamFacts, VideoStream
 from core.steps_run import planned_quality
+from tests.step_docs import StepDocs
 from tests.unit.test_compile import ATTACHED, OUT, PROBE, SOURCE, graph_of, steps
 
 VIDEO = VideoStream("h264", 640, 360, 25.0, 0, Fraction(1), "yuv420p", duration=8.0, index=0)
@@ -27,7 +28,7 @@ THREE = ProbeResult(
      *(StreamFacts(t.index, "audio", "aac") for t in TRACKS)),
     audio_tracks=TRACKS,
 )  # fmt: skip
-TRIMMED = [
+TRIMMED: StepDocs = [
     {"op": "trim", "start": 1.0, "end": 5.0},
     {"op": "speed", "factor": 2.0},
     {"op": "text", "text": "FFAPI"},
@@ -35,7 +36,7 @@ TRIMMED = [
 ]
 
 
-def plan(listed: list[dict[str, Any]], probe: ProbeResult = THREE) -> StepsPlan:
+def plan(listed: Sequence[Mapping[str, object]], probe: ProbeResult = THREE) -> StepsPlan:
     return compile_steps(steps(listed), probe, SOURCE, OUT, ATTACHED, TierChoice(AccelTier.CPU))
 
 
@@ -72,7 +73,7 @@ def test_a_later_trim_cuts_every_track() -> None:
 
 
 def test_a_keyframe_trim_starts_every_track_at_zero() -> None:
-    listed = [{"op": "trim", "start": 1.0, "end": 3.0, "mode": "keyframe"},
+    listed: StepDocs = [{"op": "trim", "start": 1.0, "end": 3.0, "mode": "keyframe"},
               {"op": "encode", "preset": "web-hls"}]  # fmt: skip
     graph = statements(plan(listed))
     first = "atrim=end=2.000,asetpts=PTS-STARTPTS,aresample=48000"

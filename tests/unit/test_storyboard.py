@@ -50,7 +50,7 @@ def cues(vtt: str) -> list[tuple[float, float, str, tuple[int, int, int, int]]]:
     return out
 
 
-def test_counts():
+def test_counts() -> None:
     p = plan(every_frames=150, columns=10, rows=10)
     assert tile_count(p, 0) == 0
     assert sheet_count(p, 0) == 0
@@ -64,7 +64,7 @@ def test_counts():
     assert sheet_count(p, 150 * 100 + 1) == 2
 
 
-def test_the_file_starts_with_webvtt_and_has_one_cue_per_tile():
+def test_the_file_starts_with_webvtt_and_has_one_cue_per_tile() -> None:
     vtt = storyboard_vtt(plan(), frames=1860, fps=30.0)  # 62 s: 12 full tiles and a part
     assert vtt.startswith("WEBVTT\n\n")
     assert vtt.endswith("\n")
@@ -76,7 +76,7 @@ def test_the_file_starts_with_webvtt_and_has_one_cue_per_tile():
     assert lines[-2] == "00:01:00.000 --> 00:01:02.000"
 
 
-def test_cues_are_contiguous_and_the_last_ends_at_the_picture_end():
+def test_cues_are_contiguous_and_the_last_ends_at_the_picture_end() -> None:
     frames, fps = 1000, 29.97
     parsed = cues(storyboard_vtt(plan(), frames, fps))
     assert parsed[0][0] == 0.0
@@ -87,13 +87,13 @@ def test_cues_are_contiguous_and_the_last_ends_at_the_picture_end():
     assert parsed[1][0] == pytest.approx(150 / fps, abs=0.0005)  # 5.005 s at 29.97
 
 
-def test_timestamps_past_an_hour():
+def test_timestamps_past_an_hour() -> None:
     vtt = storyboard_vtt(plan(every_frames=300), frames=30 * 3725, fps=30.0)
     assert "01:00:00.000 --> 01:00:10.000" in vtt
     assert vtt.splitlines()[-2] == "01:02:00.000 --> 01:02:05.000"
 
 
-def test_tiles_wrap_by_columns_then_rows_then_roll_over_to_the_next_sheet():
+def test_tiles_wrap_by_columns_then_rows_then_roll_over_to_the_next_sheet() -> None:
     p = plan(every_frames=30, columns=3, rows=2)
     parsed = cues(storyboard_vtt(p, frames=30 * 14, fps=30.0))
     assert len(parsed) == 14
@@ -117,14 +117,14 @@ def test_tiles_wrap_by_columns_then_rows_then_roll_over_to_the_next_sheet():
     assert all(xywh[2:] == (160, 90) for _, _, _, xywh in parsed)
 
 
-def test_the_default_grid_rolls_over_after_a_hundred_tiles():
+def test_the_default_grid_rolls_over_after_a_hundred_tiles() -> None:
     parsed = cues(storyboard_vtt(plan(), frames=150 * 101, fps=30.0))
     assert parsed[99][2:] == ("storyboard-001.jpg", (1440, 810, 160, 90))
     assert parsed[100][2:] == ("storyboard-002.jpg", (0, 0, 160, 90))
     assert parsed[100][0] == 500.0
 
 
-def test_no_frames_no_cues():
+def test_no_frames_no_cues() -> None:
     assert storyboard_vtt(plan(), frames=0, fps=30.0) == "WEBVTT\n"
     assert cues(storyboard_vtt(plan(), frames=0, fps=30.0)) == []
 
@@ -143,11 +143,11 @@ GRIDS = [(1, (1, 1)), (6, (6, 1)), (10, (10, 1)), (11, (10, 2)), (23, (10, 3)),
 
 
 @pytest.mark.parametrize(("tiles", "grid"), GRIDS)
-def test_a_sheet_is_as_big_as_the_tiles_it_holds(tiles: int, grid: tuple[int, int]):
+def test_a_sheet_is_as_big_as_the_tiles_it_holds(tiles: int, grid: tuple[int, int]) -> None:
     assert sheet_grid(plan(), tiles) == grid
 
 
-def test_a_30s_clip_makes_one_960x90_sheet_and_its_cues_lie_on_it():
+def test_a_30s_clip_makes_one_960x90_sheet_and_its_cues_lie_on_it() -> None:
     """Six tiles, 5 s apart: the sheet the issue saw at 1600x900, five sixths of it black."""
     p, frames = plan(), 30 * 30
     tiles = tile_count(p, frames)
@@ -159,7 +159,7 @@ def test_a_30s_clip_makes_one_960x90_sheet_and_its_cues_lie_on_it():
         assert y + h <= 90
 
 
-def test_every_cue_lies_on_its_sheet_however_the_tiles_fall():
+def test_every_cue_lies_on_its_sheet_however_the_tiles_fall() -> None:
     p = plan(every_frames=30, columns=3, rows=2)
     for seconds in range(1, 20):
         tiles = tile_count(p, 30 * seconds)
@@ -172,7 +172,7 @@ def test_every_cue_lies_on_its_sheet_however_the_tiles_fall():
             assert y + h <= height, (seconds, sheet, y)
 
 
-def test_full_sheets_in_one_run_and_the_last_at_its_own_size():
+def test_full_sheets_in_one_run_and_the_last_at_its_own_size() -> None:
     p, out = plan(every_frames=30, columns=3, rows=2), PurePosixPath("/w/out")
     full, last = sheets_argvs(p, out, 14)  # two sheets of 3x2 and one of two tiles
     for argv in (full, last):
@@ -187,7 +187,7 @@ def test_full_sheets_in_one_run_and_the_last_at_its_own_size():
     assert after(last, "-start_number", 1) == "3"
 
 
-def test_one_run_when_the_sheets_are_all_full_or_there_is_only_one():
+def test_one_run_when_the_sheets_are_all_full_or_there_is_only_one() -> None:
     p, out = plan(), PurePosixPath("o")
     (only,) = sheets_argvs(p, out, 6)
     assert (after(only, "-vf"), after(only, "-start_number")) == ("tile=6x1", "1")

@@ -5,6 +5,7 @@ draws from, and the step's rules."""
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 
 import m3u8
 import pytest
@@ -210,7 +211,7 @@ def test_a_vector_drawing_is_refused(tag: str) -> None:
         safe_ass(drawing)
 
 
-def _request(*steps: dict[str, object]) -> JobRequest:
+def _request(*steps: Mapping[str, object]) -> JobRequest:
     return JobRequest.model_validate({
         "version": 2, "input": {"bucket": "ffapi-input", "key": "a.mp4"},
         "steps": list(steps), "output": {"bucket": "ffapi-output", "prefix": "o"},

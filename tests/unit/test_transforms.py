@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import PurePosixPath
@@ -20,6 +20,7 @@ from core.probe import AudioStream, ProbeResult, StreamFacts, VideoStream
 from core.stage import Attached, Chain
 from core.steps import TransformStep
 from core.transforms import compile_transforms, tempos
+from tests.step_docs import StepDocs
 
 STEPS = TypeAdapter(list[TransformStep])
 # the chain's layout, held at its end (transforms._finish)
@@ -37,7 +38,7 @@ SAFE = re.compile(r"^[A-Za-z0-9\[\]:=,._/()'+*-]+$")
 
 
 def chain(
-    steps: Sequence[dict[str, object]],
+    steps: Sequence[Mapping[str, object]],
     probe: ProbeResult = PROBE,
     attached: Sequence[Attached] = (),
     **kwargs: object,
@@ -303,7 +304,7 @@ def test_tempos_multiply_to_the_factor_each_within_range(factor: float) -> None:
 
 def test_the_total_length_after_concat_and_speed() -> None:
     extra = clip("steps[0].inputs[0]", VIDEO, AUDIO)
-    steps = [{"op": "concat", "inputs": [{"key": "a"}]}, {"op": "speed", "factor": 0.5}]
+    steps: StepDocs = [{"op": "concat", "inputs": [{"key": "a"}]}, {"op": "speed", "factor": 0.5}]
     assert chain(steps, attached=[extra]).shape.duration == pytest.approx(40.0)  # (10 + 10) / 0.5
 
 
