@@ -25,12 +25,13 @@ from core.models import JobRequest, OutputLocation, S3ObjectRef
 from core.pipeline import JobPipeline
 from core.ports import JobDir
 from core.preflight import MediaLimits
-from core.presets import OutputPreset, builtin_catalog
+from core.presets import OutputPreset, StreamingPreset, builtin_catalog
 from core.progress import EncodeProgress
 from infra.ffmpeg import FfmpegMedia
 from infra.workspace import LocalDiskFiles
+from tests.shipped_presets import shipped
 
-WEB = builtin_catalog().presets["web-hls"]
+WEB = shipped("web-hls", StreamingPreset)
 MP4 = builtin_catalog().presets["mp4-720p"]
 AUDIO_ONLY = builtin_catalog().presets["audio-only"]
 

@@ -11,11 +11,12 @@ import pytest
 
 from core.errors import CpuTimeExceeded, MemoryLimitExceeded, OutputTooLarge
 from core.hardening import ResourceLimits
-from core.presets import builtin_catalog
+from core.presets import StreamingPreset
 from core.probe import parse_probe
 from core.renditions import plan_streaming
 from infra.ffmpeg import FfmpegMedia, run_argv
 from infra.settings import Settings
+from tests.shipped_presets import shipped
 
 pytestmark = pytest.mark.integration
 
@@ -72,7 +73,7 @@ def test_a_4k_hevc_ladder_encode_fits_the_default_limits(tmp_path: Path) -> None
                     "-pix_fmt", "yuv420p10le", "-c:a", "aac", str(source)], check=True)  # fmt: skip
     media = FfmpegMedia()
     probe = parse_probe(asyncio.run(media.probe(source)))
-    preset = builtin_catalog().presets["web-hls"]
+    preset = shipped("web-hls", StreamingPreset)
     out = tmp_path / "out"
     plan = plan_streaming(preset, probe, PurePosixPath(source), PurePosixPath(out))
     for name in plan.directories:

@@ -22,11 +22,12 @@ from core.preflight import MediaLimits, check_media
 from core.presets import AudioRendition, AudioSelection, StreamingPreset, builtin_catalog
 from core.probe import AudioStream, ProbeResult, parse_probe
 from core.renditions import plan_streaming
+from tests.shipped_presets import shipped
 from tests.unit.ffmpeg_tracks_manifests import TRACKS_MASTER, TRACKS_MPD
 from tests.unit.ffprobe_docs import AAC_STREAM, mp4_doc
 
 DASH = "{urn:mpeg:dash:schema:mpd:2011}"
-WEB = builtin_catalog().presets["web-hls"]
+WEB = shipped("web-hls", StreamingPreset)
 STEREO = AudioRendition(name="aac-128k", bitrate_kbps=128, channels=2)
 SURROUND = AudioRendition(name="aac-5.1", bitrate_kbps=384, channels=6)
 

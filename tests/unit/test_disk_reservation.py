@@ -30,7 +30,7 @@ def handle(workspace: FakeWorkspace, pipeline: FakePipeline, jobs: FakeJobs) -> 
     objects = FakeObjects({("ffapi-input", "incoming/My Clip+1.mp4"): info})
     dispatcher = Dispatcher(
         DispatchSettings(INTAKE, builtin_catalog(), 60, 3),
-        objects, jobs, FakeEvents(), workspace, pipeline,  # type: ignore[arg-type]
+        objects, jobs, FakeEvents(), workspace, pipeline,
         lambda: NOW,
     )  # fmt: skip
     return asyncio.run(dispatcher.handle(QueueMessage("msg-1", S3_PUT, 1)))
@@ -82,7 +82,7 @@ def test_the_objects_a_steps_job_names_are_reserved_with_its_input() -> None:
     workspace = FakeWorkspace()
     dispatcher = Dispatcher(
         DispatchSettings(INTAKE, builtin_catalog(), 60, 3),
-        objects, FakeJobs(), FakeEvents(), workspace, FakePipeline(None),  # type: ignore[arg-type]
+        objects, FakeJobs(), FakeEvents(), workspace, FakePipeline(None),
         lambda: NOW,
     )  # fmt: skip
     outcome = asyncio.run(dispatcher.handle(QueueMessage("msg-1", body, 1)))

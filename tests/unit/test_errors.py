@@ -23,8 +23,8 @@ from core.errors import (
 )
 
 
-def _all_subclasses(cls: type) -> list[type]:
-    found = []
+def _all_subclasses(cls: type[FfapiError]) -> list[type[FfapiError]]:
+    found: list[type[FfapiError]] = []
     for sub in cls.__subclasses__():
         found.append(sub)
         found.extend(_all_subclasses(sub))
@@ -106,7 +106,7 @@ def test_retryable_follows_the_family(cls: type[FfapiError]) -> None:
     else:
         assert issubclass(cls, TransientError)
         assert cls.retryable is True
-        extra = {"reason": "cuda_error"} if cls is AcceleratorFailed else {}
+        extra: dict[str, Any] = {"reason": "cuda_error"} if cls is AcceleratorFailed else {}
         assert cls("x", **extra).retryable is True
 
 

@@ -13,6 +13,7 @@ from core.jobs import derive_job_id, resolve_preset
 from core.models import JobRequest, S3ObjectRef
 from core.ports import ObjectInfo, ObjectStore
 from core.presets import builtin_catalog
+from core.steps import Mix
 
 
 class Heads:
@@ -96,7 +97,9 @@ def test_the_sounds_a_job_mixes_are_pinned_too() -> None:
     pinned = pin(Heads({"song.mp3": "s1", "sfx.wav": "x1"}), req)
     assert [ref.etag for _, ref in pinned.step_objects()] == ["s1", "x1"]
     assert pinned.steps is not None
-    assert pinned.steps[1].tracks[0].duck  # the rest of the track as it was
+    mix = pinned.steps[1]
+    assert isinstance(mix, Mix)
+    assert mix.tracks[0].duck  # the rest of the track as it was
     with pytest.raises(InputNotFound) as missing:
         pin(Heads({"song.mp3": "s1"}), req)
     assert missing.value.message == "steps[1].tracks[0].audio: the object does not exist"

@@ -24,7 +24,7 @@ class Job:
     key: str
     bucket: str = "ffapi-input"
     preset: str | None = "mp4-720p"
-    output: OutputLocation = OUTPUTS
+    output: OutputLocation | None = OUTPUTS
     etag: str | None = None
     version_id: str | None = None
     size: int | None = None

@@ -12,7 +12,7 @@ from core.events import EventType
 from core.intake import normalize
 from core.jobs import resolve_preset
 from core.models import OutputLocation
-from core.presets import builtin_catalog
+from core.presets import StreamingPreset, builtin_catalog
 from core.watch import IntakeConfig
 from tests.unit.sample_bodies import CONFIG, read_event
 
@@ -29,7 +29,8 @@ def test_direct_job_request_keeps_its_own_fields() -> None:
 def test_a_request_may_bring_its_own_ladder() -> None:
     (request,) = normalize(read_event("job-request-ladder.json"), CONFIG).requests
     preset = resolve_preset(builtin_catalog(), request)
-    assert [r.short_side for r in preset.ladder] == [720, 540, 270]  # type: ignore[union-attr]
+    assert isinstance(preset, StreamingPreset)
+    assert [r.short_side for r in preset.ladder] == [720, 540, 270]
     assert preset.segment_seconds == 4  # everything else is the named preset's
     assert request.correlation_id == "course-101"
 

@@ -64,7 +64,9 @@ def test_an_inline_ladder_replaces_the_presets_and_is_part_of_the_identity() -> 
          "descending"),
     ],
 )  # fmt: skip
-def test_a_request_without_a_usable_preset_is_refused(change: dict, message: str) -> None:
+def test_a_request_without_a_usable_preset_is_refused(
+    change: dict[str, object], message: str
+) -> None:
     req = JobRequest.model_validate({**request().model_dump(), **change})
     with pytest.raises(InvalidMessage, match=message) as info:
         resolve_preset(builtin_catalog(), req)

@@ -77,14 +77,14 @@ def test_rungs_are_named_by_the_short_side_and_taller_ones_are_dropped(
     for rung in LADDER:
         if rung.short_side > math.ceil(short - 1e-9):
             assert not decisions[rung.name].kept
-    for rung in fitted.rungs:
-        assert min(rung.width, rung.height) <= math.ceil(short)
-        if rung.name != "source" and len(fitted.rungs) > 1:
+    for kept in fitted.rungs:
+        assert min(kept.width, kept.height) <= math.ceil(short)
+        if kept.name != "source" and len(fitted.rungs) > 1:
             # a named rung is its name rounded to a whole step of the shared shape
             num, den = fitted.aspect
             step = min(num, den) * (1 if num % 2 == 0 and den % 2 == 0 else 2)
-            nominal = next(r.short_side for r in LADDER if r.name == rung.name)
-            assert min(rung.width, rung.height) <= nominal + step / 2
+            nominal = next(r.short_side for r in LADDER if r.name == kept.name)
+            assert min(kept.width, kept.height) <= nominal + step / 2
 
 
 @given(source=rates, cap=st.sampled_from([24.0, 25.0, 30.0, 60.0]))

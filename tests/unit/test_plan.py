@@ -13,12 +13,12 @@ import pytest
 from core.errors import UnsupportedMedia
 from core.hardening import SOURCE_GUARD, InputGuard
 from core.plan import plan_mp4, probe_argv
-from core.presets import Mp4Preset, builtin_catalog
+from core.presets import Mp4Preset
 from core.probe import AudioStream, ProbeResult, VideoStream
+from tests.shipped_presets import shipped
 
-P720 = builtin_catalog().presets["mp4-720p"]
-P480 = builtin_catalog().presets["mp4-480p"]
-P480 = builtin_catalog().presets["mp4-480p"]
+P720 = shipped("mp4-720p", Mp4Preset)
+P480 = shipped("mp4-480p", Mp4Preset)
 SOURCE = PurePosixPath("/tmp/ffapi/j-0123456789abcdef01234567/input")
 OUT_DIR = PurePosixPath("/tmp/ffapi/j-0123456789abcdef01234567/out")
 AAC = AudioStream(codec="aac", channels=2, sample_rate=48000)

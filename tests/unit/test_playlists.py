@@ -100,7 +100,7 @@ def test_finish_master_sets_measured_rates_frame_rate_and_independent_segments()
     assert all(s.frame_rate == 30.0 for s in info.values())
     assert [s.resolution for s in info.values()] == [(1280, 720), (864, 486), (640, 360)]
     assert all(s.audio == "group_A1" for s in info.values())
-    assert all(s.codecs.startswith("avc1.") for s in info.values())
+    assert all((s.codecs or "").startswith("avc1.") for s in info.values())
     # The audio rendition group survives untouched.
     assert [(m.type, m.group_id, m.name, m.default, m.uri) for m in doc.media] == [
         ("AUDIO", "group_A1", "audio_3", "YES", "media_3.m3u8")

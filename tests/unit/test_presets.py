@@ -95,7 +95,9 @@ def test_a_user_file_replaces_adds_and_keeps() -> None:
     assert catalog.presets["hls-ts"] == base.presets["hls-ts"]
     assert catalog.default == "web-hls"  # the base's, when the file names none
     assert base.presets["web-hls"].spec_hash() != web.spec_hash()
-    assert len(base.presets["web-hls"].ladder) == 4  # the base is left alone
+    base_web = base.presets["web-hls"]
+    assert isinstance(base_web, StreamingPreset)
+    assert len(base_web.ladder) == 4  # the base is left alone
 
 
 def test_a_user_file_can_change_the_default() -> None:

@@ -276,7 +276,7 @@ def guarded(pipeline: FakePipeline, agent: Agent) -> Harness:
     h = Harness(pipeline)
     h.dispatcher = Dispatcher(
         DispatchSettings(INTAKE, builtin_catalog(), LEASE, 3),
-        h.objects, h.jobs, h.events, h.workspace, pipeline,  # type: ignore[arg-type]
+        h.objects, h.jobs, h.events, h.workspace, pipeline,
         lambda: NOW, scale_in=ScaleInGuard(agent, LEASE),
     )  # fmt: skip
     return h

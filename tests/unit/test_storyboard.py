@@ -45,8 +45,8 @@ def cues(vtt: str) -> list[tuple[float, float, str, tuple[int, int, int, int]]]:
         t, c = CUE_TIME.match(timing), CUE_TEXT.match(text)
         assert t, timing
         assert c, text
-        xywh = tuple(int(v) for v in c.groups()[1:])
-        out.append((seconds(*t.groups()[:4]), seconds(*t.groups()[4:]), c.group(1), xywh))
+        x, y, w, h = (int(v) for v in c.groups()[1:])
+        out.append((seconds(*t.groups()[:4]), seconds(*t.groups()[4:]), c.group(1), (x, y, w, h)))
     return out
 
 
