@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -142,7 +142,10 @@ def _glob(pattern: str, value: str, *, case: bool = True) -> bool:
     return re.fullmatch(regex, value, 0 if case else re.IGNORECASE) is not None
 
 
-_OPERATORS = {"StringLike": _glob, "StringEquals": lambda p, v: p == v}
+_OPERATORS: dict[str, Callable[[str, str], bool]] = {
+    "StringLike": _glob,
+    "StringEquals": lambda p, v: p == v,
+}
 
 
 def _conditions_hold(condition: Mapping[str, Any], context: Mapping[str, str]) -> bool:

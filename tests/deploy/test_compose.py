@@ -37,7 +37,7 @@ def compose() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    found = compose["services"]
+    found: dict[str, dict[str, Any]] = compose["services"]
     assert set(found) == {"localstack", "bootstrap", "worker"}
     return found
 

@@ -93,7 +93,8 @@ def test_a_fleet_at_zero_wakes_on_waiting_work(fleet: dict[str, Any]) -> None:
         text = re.sub(r"IF\((.*), 1, 0\)", r"(1 if \1 else 0)", text)
         text = text.replace("FILL(desired, 0)", "(0 if desired is None else desired)")
         verdict = eval(text, {"__builtins__": {}}, {"wake": wake, "desired": desired})
-        return float(verdict) >= alarm["Threshold"]
+        threshold: float = alarm["Threshold"]
+        return float(verdict) >= threshold
 
     assert fires(wake=3, desired=0, above=0)
     assert fires(wake=3, desired=None, above=0)  # no data yet for a new service

@@ -229,7 +229,13 @@ def test_ffapi_local_says_where_to_drop_files_and_prints_each_jobs_outcome(
     )  # fmt: skip
     lines: queue.Queue[str] = queue.Queue()
     assert proc.stdout is not None
-    threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True).start()
+    stdout = proc.stdout
+
+    def pump() -> None:
+        for line in stdout:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
 
     def next_line(timeout: float = 120) -> str:
         return lines.get(timeout=timeout)

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from infra.settings import Settings, environment_text, settings_environment
 
@@ -197,7 +197,7 @@ class Fleet:
     def logged(self, event: str) -> list[dict[str, Any]]:
         return [line for w in self.workers for line in w.log() if line.get("event") == event]
 
-    def __enter__(self) -> Fleet:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

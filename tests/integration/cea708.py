@@ -16,6 +16,7 @@ from pathlib import Path
 
 import m3u8
 
+from tests.hls_entries import uri_of
 from tests.integration.cea608 import PADDING, SHOWN
 
 TEXT = "HELLO 708"
@@ -93,8 +94,8 @@ def rendition_h264(playlist: Path, dest: Path) -> bytes:
     """A fMP4 rendition (its init and segments, joined) as Annex B H.264."""
     media = m3u8.load(str(playlist))
     base = playlist.parent
-    init = [base / media.segment_map[0].uri] if media.segment_map else []
-    parts = [*init, *(base / s.uri for s in media.segments)]
+    init = [base / uri_of(media.segment_map[0])] if media.segment_map else []
+    parts = [*init, *(base / uri_of(s) for s in media.segments)]
     joined = dest.with_suffix(".mp4")
     joined.write_bytes(b"".join(p.read_bytes() for p in parts))
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(joined), "-map", "0:v", "-c:v",

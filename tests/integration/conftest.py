@@ -200,7 +200,7 @@ async def _run(
 def subscribe_queue(stack: Stack, filter_policy: dict[str, Any] | None = None) -> str:
     """A queue subscribed to the events topic with raw delivery, as a consumer would have."""
     sqs, sns = stack.client("sqs"), stack.client("sns")
-    url = sqs.create_queue(QueueName=f"sub-{uuid.uuid4().hex[:10]}")["QueueUrl"]
+    url: str = sqs.create_queue(QueueName=f"sub-{uuid.uuid4().hex[:10]}")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
     attributes = {"RawMessageDelivery": "true"}
     if filter_policy is not None:
@@ -213,7 +213,8 @@ def subscribe_queue(stack: Stack, filter_policy: dict[str, Any] | None = None) -
 
 
 def drain_events(stack: Stack, url: str) -> list[dict[str, Any]]:
-    sqs, events = stack.client("sqs"), []
+    sqs = stack.client("sqs")
+    events: list[dict[str, Any]] = []
     while True:
         msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
         if not msgs.get("Messages"):

@@ -25,15 +25,15 @@ from core.models import JobRequest, OutputLocation, S3ObjectRef
 from core.pipeline import JobPipeline
 from core.ports import JobDir
 from core.preflight import MediaLimits
-from core.presets import OutputPreset, StreamingPreset, builtin_catalog
+from core.presets import Mp4Preset, OutputPreset, StreamingPreset
 from core.progress import EncodeProgress
 from infra.ffmpeg import FfmpegMedia
 from infra.workspace import LocalDiskFiles
 from tests.shipped_presets import shipped
 
 WEB = shipped("web-hls", StreamingPreset)
-MP4 = builtin_catalog().presets["mp4-720p"]
-AUDIO_ONLY = builtin_catalog().presets["audio-only"]
+MP4 = shipped("mp4-720p", Mp4Preset)
+AUDIO_ONLY = shipped("audio-only", StreamingPreset)
 
 
 def ffmpeg(*args: str, cwd: Path) -> None:

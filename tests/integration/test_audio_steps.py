@@ -72,7 +72,8 @@ def test_each_format_holds_the_trimmed_sound(job: StepsOutcome, n: int, case: Fo
 
 def test_each_file_is_listed_and_published_with_its_type(job: StepsOutcome) -> None:
     assert job.error is None
-    listed = {o.step: o for o in job.result.outputs if o.role == "audio"}
+    assert job.result is not None
+    listed = {o.step or "": o for o in job.result.outputs if o.role == "audio"}
     assert sorted(listed) == [f"sound-{n}" for n in range(len(FORMATS))]
     types = {o.key.rsplit("/", 1)[1]: o.content_type for o in listed.values()}
     assert types == {"audio.mp3": "audio/mpeg", "audio.m4a": "audio/mp4",

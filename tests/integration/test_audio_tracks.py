@@ -15,16 +15,18 @@ from typing import Any
 import m3u8
 import pytest
 
-from core.presets import AudioSelection, StreamingPreset, builtin_catalog
+from core.presets import AudioSelection, StreamingPreset
+from tests.hls_entries import language_of, uri_of
 from tests.integration.local_job import AUDIO_ONLY, WEB, Outcome, ffmpeg, run_local
 from tests.integration.steps_job import run_steps
 from tests.integration.test_surround_steps import centre_volume
+from tests.shipped_presets import shipped
 from tests.step_docs import StepDocs
 
 pytestmark = pytest.mark.integration
 
 DASH = "{urn:mpeg:dash:schema:mpd:2011}"
-TS = builtin_catalog().presets["hls-ts"]
+TS = shipped("hls-ts", StreamingPreset)
 SECONDS = "3"
 TONES = {"eng": 440, "spa": 1000, "fra": 3000}  # a tone per track, told apart by frequency
 
@@ -70,7 +72,7 @@ def ffprobe(path: Path) -> dict[str, Any]:
 def joined(cmaf: Path, playlist: str, dest: Path) -> Path:
     """A rendition's init and media segments as one file, as a player feeds them."""
     doc = m3u8.load(str(cmaf / playlist))
-    parts = [cmaf / doc.segment_map[0].uri] + [cmaf / s.uri for s in doc.segments]
+    parts = [cmaf / uri_of(doc.segment_map[0])] + [cmaf / uri_of(s) for s in doc.segments]
     dest.write_bytes(b"".join(p.read_bytes() for p in parts))
     return dest
 
@@ -90,7 +92,7 @@ def tone_frequency(path: Path) -> float:
 def test_master_lists_every_track_per_group(package: Outcome) -> None:
     doc = m3u8.load(str(package.out / "cmaf" / "master.m3u8"))
     audio = [m for m in doc.media if m.type == "AUDIO"]
-    stereo = {m.language: m for m in audio if m.group_id == "aac-128k"}
+    stereo = {language_of(m): m for m in audio if m.group_id == "aac-128k"}
     surround = [m for m in audio if m.group_id == "aac-5.1"]
     assert sorted(stereo) == ["eng", "fra", "spa"]
     assert [(m.language, m.channels) for m in surround] == [("fra", "6")]
@@ -105,9 +107,9 @@ def test_master_lists_every_track_per_group(package: Outcome) -> None:
     assert len({m.name for m in stereo.values()}) == 3
     # every variant once per group, naming it; the group's audio counted in its bandwidth
     groups = [(p.uri, p.stream_info.audio) for p in doc.playlists]
-    assert sorted(g for _, g in groups) == ["aac-128k", "aac-5.1"]
+    assert sorted(g or "" for _, g in groups) == ["aac-128k", "aac-5.1"]
     assert len({uri for uri, _ in groups}) == 1
-    rates = {p.stream_info.audio: p.stream_info.bandwidth for p in doc.playlists}
+    rates = {p.stream_info.audio: p.stream_info.bandwidth or 0 for p in doc.playlists}
     assert rates["aac-5.1"] > rates["aac-128k"]
 
 
@@ -136,11 +138,11 @@ def test_each_rendition_decodes_to_its_own_track(package: Outcome, tmp_path: Pat
     cmaf = package.out / "cmaf"
     doc = m3u8.load(str(cmaf / "master.m3u8"))
     for media in (m for m in doc.media if m.type == "AUDIO"):
-        rendition = joined(cmaf, media.uri, tmp_path / f"{media.group_id}-{media.language}.mp4")
+        rendition = joined(cmaf, uri_of(media), tmp_path / f"{media.group_id}-{media.language}.mp4")
         [stream] = ffprobe(rendition)["streams"]
-        assert stream["channels"] == int(media.channels)
+        assert stream["channels"] == int(media.channels or "")
         assert stream["tags"]["language"] == media.language
-        expected = TONES[media.language]  # the tones are far apart
+        expected = TONES[language_of(media)]  # the tones are far apart
         assert abs(tone_frequency(rendition) - expected) < 0.15 * expected, media.language
 
 
@@ -172,11 +174,11 @@ def seconds(path: Path) -> float:
     return float(out)
 
 
-def audio_sets(mpd: Path) -> dict[str | None, list[str]]:
+def audio_sets(mpd: Path) -> dict[str, list[str]]:
     """The MPD's audio AdaptationSets: lang -> its Representations' channel counts."""
     root = ET.parse(mpd).getroot()
     return {
-        a.get("lang"): sorted(
+        a.get("lang", ""): sorted(
             c.get("value") or ""
             for r in a.findall(f"{DASH}Representation")
             for c in r.findall(f"{DASH}AudioChannelConfiguration")
@@ -205,14 +207,14 @@ def test_a_steps_job_keeps_every_track(factor: float, tmp_path: Path) -> None:
     ]  # fmt: skip
     assert audio_sets(cmaf / "manifest.mpd") == {"eng": ["2"], "spa": ["2"], "fra": ["2", "6"]}
     for n, media in enumerate(audio):
-        rendition = joined(cmaf, media.uri, tmp_path / f"{n}-{media.language}.mp4")
+        rendition = joined(cmaf, uri_of(media), tmp_path / f"{n}-{media.language}.mp4")
         [stream] = ffprobe(rendition)["streams"]
         channels = 6 if media.group_id == "aac-5.1" else 2
         assert (stream["channels"], stream["tags"]["language"]) == (channels, media.language)
         if channels == 6:  # the track's own 5.1 (its tone in the centre), not stereo spread
             assert centre_volume(rendition) > -40.0
         assert abs(seconds(rendition) - 2.0 / factor) < 0.1, media.language
-        expected = TONES[media.language]
+        expected = TONES[language_of(media)]
         assert abs(tone_frequency(rendition) - expected) < 0.15 * expected, media.language
 
 
@@ -237,7 +239,7 @@ def test_a_steps_job_of_one_soundtrack_keeps_the_first_track(op: str, tmp_path: 
     assert [r.name for r in audio] == ["aac-128k"]
     cmaf = outcome.out / "encode" / "cmaf"
     (media,) = m3u8.load(str(cmaf / "master.m3u8")).media
-    rendition = joined(cmaf, media.uri, tmp_path / "first.mp4")
+    rendition = joined(cmaf, uri_of(media), tmp_path / "first.mp4")
     assert abs(tone_frequency(rendition) - TONES["eng"]) < 0.15 * TONES["eng"]
 
 
@@ -257,20 +259,20 @@ def test_sidecar_subtitles_beside_every_audio_track(tmp_path: Path) -> None:
     cmaf = outcome.out / "encode" / "cmaf"
     doc = m3u8.load(str(cmaf / "master.m3u8"))
     # the French 5.1 track: a stereo rendition and a 5.1 one (a group of its own)
-    audio = sorted(m.language for m in doc.media if m.type == "AUDIO")
+    audio = sorted(language_of(m) for m in doc.media if m.type == "AUDIO")
     assert audio == ["eng", "fra", "fra", "spa"]
-    assert sorted(m.language for m in doc.media if m.type == "SUBTITLES") == ["eng", "fra"]
+    assert sorted(language_of(m) for m in doc.media if m.type == "SUBTITLES") == ["eng", "fra"]
     assert doc.playlists
     assert all(p.stream_info.subtitles == "subs" for p in doc.playlists)
     assert {p.stream_info.audio for p in doc.playlists} == {"aac-128k", "aac-5.1"}
     assert sorted(audio_sets(cmaf / "manifest.mpd")) == ["eng", "fra", "spa"]
     root = ET.parse(cmaf / "manifest.mpd").getroot()
-    texts = [a.get("lang") for a in root.iter(f"{DASH}AdaptationSet")
+    texts = [a.get("lang", "") for a in root.iter(f"{DASH}AdaptationSet")
              if a.get("contentType") == "text"]  # fmt: skip
     assert sorted(texts) == ["eng", "fra"]
     for n, media in enumerate(m for m in doc.media if m.type == "AUDIO"):
-        rendition = joined(cmaf, media.uri, tmp_path / f"{n}-{media.language}.mp4")
-        expected = TONES[media.language]
+        rendition = joined(cmaf, uri_of(media), tmp_path / f"{n}-{media.language}.mp4")
+        expected = TONES[language_of(media)]
         assert abs(tone_frequency(rendition) - expected) < 0.15 * expected, media.language
 
 
@@ -300,13 +302,13 @@ def test_hls_ts_of_several_tracks_makes_them_alternatives(tmp_path: Path) -> Non
     ]
     assert {p.stream_info.audio for p in doc.playlists} == {"aac-128k"}
     for playlist in doc.playlists:  # the variants carry no audio of their own
-        first = hls / m3u8.load(str(hls / playlist.uri)).segments[0].uri
+        first = hls / uri_of(m3u8.load(str(hls / uri_of(playlist))).segments[0])
         assert [s["codec_type"] for s in ffprobe(first)["streams"]] == ["video"]
     for media in doc.media:
         rendition = tmp_path / f"{media.language}.ts"
-        parts = [hls / s.uri for s in m3u8.load(str(hls / media.uri)).segments]
+        parts = [hls / uri_of(s) for s in m3u8.load(str(hls / uri_of(media))).segments]
         rendition.write_bytes(b"".join(p.read_bytes() for p in parts))
-        expected = TONES[media.language]
+        expected = TONES[language_of(media)]
         assert abs(tone_frequency(rendition) - expected) < 0.15 * expected, media.language
 
 
@@ -327,7 +329,7 @@ def test_a_steps_job_s_quality_pass_and_hls_ts_take_the_tracks(tmp_path: Path) -
     ]  # fmt: skip
     for media in doc.media:
         rendition = tmp_path / f"{media.language}.ts"
-        parts = [hls / s.uri for s in m3u8.load(str(hls / media.uri)).segments]
+        parts = [hls / uri_of(s) for s in m3u8.load(str(hls / uri_of(media))).segments]
         rendition.write_bytes(b"".join(p.read_bytes() for p in parts))
-        expected = TONES[media.language]
+        expected = TONES[language_of(media)]
         assert abs(tone_frequency(rendition) - expected) < 0.15 * expected, media.language

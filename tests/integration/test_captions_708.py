@@ -10,6 +10,7 @@ from pathlib import Path
 import m3u8
 import pytest
 
+from tests.hls_entries import uri_of
 from tests.integration.cea608 import captioned_clip
 from tests.integration.cea708 import TEXT, plan_708, rendition_h264, service_blocks
 from tests.integration.steps_job import run_steps
@@ -51,7 +52,7 @@ def test_708_captions_are_carried_declared_and_decoded(tmp_path: Path) -> None:
         marks = [(m.get("schemeIdUri"), m.get("value")) for m in aset.iter(f"{_DASH}Accessibility")]
         assert marks == [(CEA708, "1=lang:eng")]
     # the passthrough itself: the caption's text in service 1 of an output rendition's SEI
-    h264 = rendition_h264(package / master.playlists[-1].uri, tmp_path / "out.h264")
+    h264 = rendition_h264(package / uri_of(master.playlists[-1]), tmp_path / "out.h264")
     blocks = service_blocks(h264)
     assert any(service == 1 and TEXT.encode() in data for service, data in blocks)
     assert {service for service, _ in blocks} == {1}

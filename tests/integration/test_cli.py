@@ -302,9 +302,11 @@ def test_sdk_failures_and_bad_settings_are_explained() -> None:
     assert explain(MissingBinary("ffmpeg not found")).exit_code == 3
 
 
-COMMANDS = (["demo"], ["local"], ["bootstrap"], ["worker"], ["plan"], ["doctor"], ["submit"],
-            ["status"], ["jobs"], ["events", "tail"], ["events", "replay"], ["dlq", "list"],
-            ["dlq", "redrive"], [])  # fmt: skip
+COMMANDS: tuple[list[str], ...] = (
+    ["demo"], ["local"], ["bootstrap"], ["worker"], ["plan"], ["doctor"], ["submit"],
+    ["status"], ["jobs"], ["events", "tail"], ["events", "replay"], ["dlq", "list"],
+    ["dlq", "redrive"], [],
+)  # fmt: skip
 PRESETS = ("web-hls", "hls-ts", "web-av1", "audio-only", "mp4-720p", "mp4-480p")
 
 

@@ -56,7 +56,8 @@ def _visible(stack: Stack, url: str) -> tuple[int, int]:
 
 def _drain_jobs(stack: Stack) -> list[dict[str, Any]]:
     """Every message on the jobs queue but S3's s3:TestEvent (bootstrap's notification)."""
-    sqs, url, found = stack.client("sqs"), stack.resources.queue_url, []
+    sqs, url = stack.client("sqs"), stack.resources.queue_url
+    found: list[dict[str, Any]] = []
     while True:
         msgs = sqs.receive_message(
             QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,

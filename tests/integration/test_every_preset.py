@@ -25,6 +25,7 @@ from core.encoders import missing_encoder
 from core.presets import Mp4Preset, OutputPreset, StreamingPreset
 from infra.capabilities import ffmpeg_encoders
 from infra.settings import Settings
+from tests.hls_entries import uri_of
 
 from .local_job import run_local
 from .sources import make_source
@@ -70,7 +71,7 @@ def streams(path: Path) -> list[str]:
 def check_package(preset: StreamingPreset, out: Path) -> None:
     master_path = out / ("cmaf" if preset.kind == "cmaf" else "hls") / "master.m3u8"
     master = m3u8.load(str(master_path))
-    uris = [p.uri for p in master.playlists] + [m.uri for m in master.media if m.uri]
+    uris = [uri_of(p) for p in master.playlists] + [m.uri for m in master.media if m.uri]
     assert uris, "the master lists no playlist"
     kinds: set[str] = set()
     for uri in dict.fromkeys(uris):
@@ -99,6 +100,7 @@ def test_every_shipped_preset_completes_on_its_defaults(
     if isinstance(preset, Mp4Preset):
         check_mp4(outcome.out)
     else:
+        assert isinstance(preset, StreamingPreset)
         check_package(preset, outcome.out)
 
 

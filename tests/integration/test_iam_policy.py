@@ -74,7 +74,7 @@ def test_a_job_runs_on_exactly_the_templates_grants(
     admin_s3.upload_file(str(short_clip), s.input_bucket, "library/clip.mp4")
     admin_s3.upload_file(str(short_clip), s.input_bucket, "submitted/0f3a/clip.mp4")  # ffapi submit
     sqs = deployment.worker.client(endpoint, "sqs")
-    messages = []
+    messages: list[dict[str, Any]] = []
     deadline = time.monotonic() + 20
     while not any("ObjectCreated" in m["Body"] for m in messages):  # (its key is URL-encoded)
         assert time.monotonic() < deadline, "S3's notification never reached the queue"

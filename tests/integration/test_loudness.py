@@ -111,6 +111,7 @@ def test_measure_leaves_the_sound_as_it_was(sources: dict[str, Path], tmp_path: 
     after, _ = ebur128(outcome.out / "encode" / "video.mp4")
     assert abs(after - before) <= 0.5  # (a normalized job moves it by 19 LU)
     result = outcome.result
+    assert result is not None
     report = outcome.step("loudness").loudness
     assert report.mode == "measure"
     assert report.output is None
@@ -181,8 +182,11 @@ def test_a_streaming_preset_normalizes_every_audio_rendition_alike(
 ) -> None:
     outcome = run_local(sources["quiet"], tmp_path, loud_ladder())
     assert outcome.error is None, outcome.error
+    assert outcome.result is not None
     report = outcome.result.loudness
+    assert report is not None
     assert report.mode == "linear"
+    assert report.input.integrated_lufs is not None
     assert abs(report.input.integrated_lufs - -35.0) <= 1.0
     audio = [r for r in outcome.result.renditions if r.kind == "audio"]
     assert len(audio) == 2

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 import subprocess
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import m3u8
@@ -61,7 +61,8 @@ def peak_rate(playlist: Any, folder: Path) -> float:
         for j in range(i + 1, len(bits) + 1)
         if low <= sum(seconds[i:j]) <= high
     ]
-    return max(rates)
+    peak: float = max(rates)
+    return peak
 
 
 def iso_seconds(value: str) -> float:
@@ -162,7 +163,7 @@ def test_sheets_are_sized_to_their_tiles_and_keep_them_in_order(tmp_path: Path) 
         vtt="thumbnails/storyboard.vtt", every_frames=150, every_seconds=5.0,
         tile_width=160, tile_height=90, columns=10, rows=2,
     )  # fmt: skip
-    for argv in sheets_argvs(board, tmp_path, 23):
+    for argv in sheets_argvs(board, PurePosixPath(tmp_path), 23):
         subprocess.run(argv, cwd=tmp_path, check=True, capture_output=True, timeout=60)
     sheets = sorted(p.name for p in (tmp_path / "thumbnails").iterdir())
     assert sheets == ["storyboard-001.jpg", "storyboard-002.jpg"]

@@ -56,6 +56,7 @@ def example(talk: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -
 def test_the_example_runs_in_one_pass(example: StepsOutcome) -> None:
     assert example.error is None, example.error
     assert example.transcodes == 1  # one decode for the encode, frames, preview and scenes
+    assert example.result is not None
     assert [s.name for s in example.result.steps] == ["encode", "frames", "preview", "scenes"]
     assert all(o.step for o in example.result.outputs if not o.key.endswith("probe.json"))
     assert example.progress[-1].percent == 100.0
@@ -260,6 +261,7 @@ def test_a_webp_preview_is_listed_at_its_planned_size(
 def test_the_completion_event_of_a_steps_job_keeps_the_contract(example: StepsOutcome) -> None:
     """job.completed as SNS and webhooks carry it: CloudEvents 1.0 and its committed schema,
     each step's summary and each file's step included."""
+    assert example.result is not None
     event = job_event(EventType.COMPLETED, example.result.job_id, datetime.now(UTC),
                       example.result.event_data(), 1)  # fmt: skip
     body = event.to_json()

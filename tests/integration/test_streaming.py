@@ -21,9 +21,10 @@ import pytest
 from mpegdash.parser import MPEGDASHParser
 
 from core.presets import StreamingPreset, builtin_catalog
-from core.probe import parse_probe
-from core.renditions import plan_streaming
+from core.probe import ProbeResult, parse_probe
+from core.renditions import StreamingPlan, plan_streaming
 from handlers.watcher import TERMINAL_TYPES
+from tests.hls_entries import uri_of
 
 from .conftest import Stack, run_worker
 from .sources import make_source, probe_streams
@@ -76,7 +77,7 @@ def publish(stack: Stack, clip: Path, preset: str, tmp: Path) -> Published:
     return Published(event, event["data"], prefix, local, heads)
 
 
-def expected_plan(clip: Path, preset: str):
+def expected_plan(clip: Path, preset: str) -> tuple[StreamingPlan, ProbeResult]:
     spec = builtin_catalog().presets[preset]
     assert isinstance(spec, StreamingPreset)
     probe = parse_probe(probe_streams(clip))
@@ -87,7 +88,7 @@ def hls_files(pub: Published, master_rel: str) -> tuple[Any, dict[str, Any]]:
     """The master and each media playlist, parsed with the m3u8 library."""
     package = (pub.local / master_rel).parent
     master = m3u8.load(str(pub.local / master_rel))
-    uris = [p.uri for p in master.playlists] + [m.uri for m in master.media if m.uri]
+    uris = [uri_of(p) for p in master.playlists] + [m.uri for m in master.media if m.uri]
     return master, {uri: m3u8.load(str(package / uri)) for uri in dict.fromkeys(uris)}
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import m3u8
 import pytest
 
+from tests.hls_entries import language_of, seconds_of, uri_of
 from tests.integration.steps_job import StepsOutcome, frame_rgb, make, run_steps
 from tests.step_docs import StepDocs
 
@@ -112,7 +113,7 @@ def test_the_master_names_both_languages_on_every_variant(sidecars: StepsOutcome
     package = sidecars.out / "encode" / "cmaf"
     master = m3u8.load(str(package / "master.m3u8"))
     subs = [m for m in master.media if m.type == "SUBTITLES"]
-    assert sorted(m.language for m in subs) == ["eng", "fra"]
+    assert sorted(language_of(m) for m in subs) == ["eng", "fra"]
     assert {m.group_id for m in subs} == {"subs"}
     assert all(m.autoselect == "YES" and m.uri for m in subs)
     assert master.playlists
@@ -124,19 +125,19 @@ def test_the_master_names_both_languages_on_every_variant(sidecars: StepsOutcome
 def test_each_segment_holds_the_cues_of_its_range(sidecars: StepsOutcome) -> None:
     package = sidecars.out / "encode" / "cmaf"
     master = m3u8.load(str(package / "master.m3u8"))
-    video = m3u8.load(str(package / master.playlists[0].uri))
+    video = m3u8.load(str(package / uri_of(master.playlists[0])))
     english = next(m for m in master.media if m.language == "eng")
-    track = m3u8.load(str(package / english.uri))
+    track = m3u8.load(str(package / uri_of(english)))
     assert len(track.segments) == len(video.segments)
     start, seen = 0.0, set()
     for seg in track.segments:
-        body = (package / "subtitles" / seg.uri).read_text()
+        body = (package / "subtitles" / uri_of(seg)).read_text()
         assert body.startswith("WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:")
         for cue_start, cue_end, words in _cues(body):
-            assert cue_start < start + seg.duration, (seg.uri, cue_start)
+            assert cue_start < start + seconds_of(seg), (seg.uri, cue_start)
             assert cue_end > start, (seg.uri, cue_end)
             seen.add((cue_start, cue_end, words))
-        start += seg.duration
+        start += seconds_of(seg)
     assert seen == {(0.5, 1.5, "Hello &amp; 1 &lt; 2 --&gt; 3 &gt; 2"),
                     (3.5, 4.5, "Across the boundary"), (6.0, 7.0, "Last words")}  # fmt: skip
 
@@ -145,7 +146,7 @@ def test_a_cue_over_a_boundary_is_in_both_segments(sidecars: StepsOutcome) -> No
     track = sidecars.out / "encode" / "cmaf" / "subtitles"
     playlist = m3u8.load(str(track / "eng.m3u8"))
     holding = [s.uri for s in playlist.segments
-               if "Across the boundary" in (track / s.uri).read_text()]  # fmt: skip
+               if "Across the boundary" in (track / uri_of(s)).read_text()]  # fmt: skip
     # web-hls cuts 4 s segments: the cue from 3.5 s to 4.5 s is in the first two
     assert len(holding) == 2, holding
 
@@ -154,7 +155,7 @@ def test_the_mpd_has_a_text_set_per_language(sidecars: StepsOutcome) -> None:
     package = sidecars.out / "encode" / "cmaf"
     root = ET.parse(package / "manifest.mpd").getroot()
     texts = [a for a in root.iter(f"{_DASH}AdaptationSet") if a.get("contentType") == "text"]
-    assert sorted(a.get("lang") for a in texts) == ["eng", "fra"]
+    assert sorted(a.get("lang", "") for a in texts) == ["eng", "fra"]
     for aset in texts:
         assert aset.get("mimeType") == "text/vtt"
         base = aset.find(f"{_DASH}Representation/{_DASH}BaseURL")
@@ -247,12 +248,14 @@ def test_an_input_stream_in_mpeg_ts_segments_maps_to_the_media_start(
     master = m3u8.load(str(master_path))
     (track,) = [m for m in master.media if m.type == "SUBTITLES"]
     assert track.language == "en"
-    video = m3u8.load(str(master_path.parent / master.playlists[0].uri))
-    first = master_path.parent / Path(master.playlists[0].uri).parent / video.segments[0].uri
+    video = m3u8.load(str(master_path.parent / uri_of(master.playlists[0])))
+    first = (
+        master_path.parent / Path(uri_of(master.playlists[0])).parent / uri_of(video.segments[0])
+    )
     expected = round(_first_video_pts(first) * 90000)
     assert expected > 0  # the muxer's offset: a map of 0 would be wrong here
-    playlist = m3u8.load(str(master_path.parent / track.uri))
-    segment = (master_path.parent / track.uri).parent / playlist.segments[0].uri
+    playlist = m3u8.load(str(master_path.parent / uri_of(track)))
+    segment = (master_path.parent / uri_of(track)).parent / uri_of(playlist.segments[0])
     assert segment.read_text().split("\n")[1] == (
         f"X-TIMESTAMP-MAP=MPEGTS:{expected},LOCAL:00:00:00.000"
     )

@@ -13,6 +13,7 @@ from typing import Any
 import m3u8
 import pytest
 
+from tests.hls_entries import uri_of
 from tests.integration.steps_job import make, run_steps
 from tests.step_docs import StepDocs
 
@@ -73,11 +74,14 @@ def test_a_5_1_sound_stays_5_1_through_the_steps(tmp_path: Path) -> None:
     assert outcome.error is None, outcome.error
     cmaf = outcome.out / "encode" / "cmaf"
     master = m3u8.load(str(cmaf / "master.m3u8"))
-    groups = {m.group_id: m.uri for m in master.media if m.type == "AUDIO"}
+    groups = {m.group_id or "": uri_of(m) for m in master.media if m.type == "AUDIO"}
     assert sorted(groups) == ["aac-128k", "aac-5.1"]
     for group, channels in (("aac-128k", 2), ("aac-5.1", 6)):
         playlist = m3u8.load(str(cmaf / groups[group]))
-        parts = [cmaf / playlist.segment_map[0].uri, *(cmaf / s.uri for s in playlist.segments)]
+        parts = [
+            cmaf / uri_of(playlist.segment_map[0]),
+            *(cmaf / uri_of(s) for s in playlist.segments),
+        ]
         joined = tmp_path / f"{group}.mp4"
         joined.write_bytes(b"".join(p.read_bytes() for p in parts))
         stream, form = streams(joined)

@@ -10,6 +10,7 @@ import m3u8
 import pytest
 
 from core.presets import builtin_catalog
+from tests.hls_entries import uri_of
 from tests.integration.local_job import run_local
 from tests.integration.steps_job import make, run_steps
 from tests.integration.test_loudness import ebur128, loud_ladder
@@ -40,9 +41,12 @@ def audio_renditions(package: Path, tmp: Path) -> list[tuple[str, Path]]:
     master = m3u8.load(str(package / "master.m3u8"))
     found = []
     for n, media in enumerate(m for m in master.media if m.type == "AUDIO"):
-        playlist = m3u8.load(str(package / media.uri))
-        folder = (package / media.uri).parent
-        parts = [folder / playlist.segment_map[0].uri, *(folder / s.uri for s in playlist.segments)]
+        playlist = m3u8.load(str(package / uri_of(media)))
+        folder = (package / uri_of(media)).parent
+        parts = [
+            folder / uri_of(playlist.segment_map[0]),
+            *(folder / uri_of(s) for s in playlist.segments),
+        ]
         joined = tmp / f"audio-{n}.mp4"
         joined.write_bytes(b"".join(p.read_bytes() for p in parts))
         found.append((str(media.language), joined))
@@ -63,6 +67,7 @@ def test_a_preset_normalizes_each_track_alone(two_languages: Path, tmp_path: Pat
     outcome = run_local(two_languages, tmp_path, loud_ladder())
     assert outcome.error is None, outcome.error
     assert_every_track_at_the_target(outcome.out / "cmaf", tmp_path)
+    assert outcome.result is not None
     report = outcome.result.loudness
     assert report is not None
     assert [(t.track, t.language, t.mode) for t in report.tracks] == [

@@ -29,6 +29,7 @@ pytestmark = pytest.mark.integration
 
 Behaviour = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 CHUNK = 16 * 1024
+Written = bytes | bytearray | memoryview  # what StreamWriter.write takes
 
 
 async def read_request(reader: asyncio.StreamReader) -> bytes:
@@ -104,7 +105,9 @@ class Listener:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
-        writer.write = self._counting(writer.write)  # type: ignore[method-assign]
+        # the bytes sent counted by wrapping the stream's write: a patched method, which
+        # mypy types as the unbound def (self included), hence both codes
+        writer.write = self._counting(writer.write)  # type: ignore[method-assign, assignment]
         try:
             await self.behave(_Recording(reader, self.requests), writer)  # type: ignore[arg-type]
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -112,8 +115,8 @@ class Listener:
         finally:
             writer.close()
 
-    def _counting(self, write: Callable[[bytes], None]) -> Callable[[bytes], None]:
-        def counted(data: bytes) -> None:
+    def _counting(self, write: Callable[[Written], None]) -> Callable[[Written], None]:
+        def counted(data: Written) -> None:
             self.sent += len(data)
             write(data)
 
@@ -154,10 +157,11 @@ def deliver(
 ) -> list[dict[str, Any]]:
     """One completed event to each URL through the worker's transport; the recorded outcomes."""
     jobs = FakeJobs(records={"j-1": {"status": "RUNNING"}})
-    settings = WebhookConfig(**({
+    fields: dict[str, Any] = {
         "secrets": (SecretStr(whsec(JOB_KEY)),), "backoff_base": 0.05, "backoff_max": 0.2,
         "deadline": 30.0, "timeout": 5.0, "allow_loopback": allow_loopback,
-    } | config))  # fmt: skip
+    }  # fmt: skip
+    settings = WebhookConfig(**(fields | config))
 
     async def scenario() -> None:
         policy = DestinationPolicy(allow_loopback=allow_loopback)

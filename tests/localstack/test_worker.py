@@ -22,6 +22,7 @@ from infra.ffmpeg import make_sample_clip
 from infra.settings import Settings, settings_environment
 from tests.harness.fleet import FFAPI, REPO, wait_for
 from tests.harness.stack import EventLog, fleet_settings, queue_empty
+from tests.hls_entries import seconds_of, uri_of
 from tests.localstack.services import (
     Endpoints,
     LocalStackFleet,
@@ -149,7 +150,7 @@ def test_watched_upload_becomes_a_package(
     master = m3u8.load(str(files["master.m3u8"]))
     assert master.is_variant
     assert master.playlists
-    media = [p.uri for p in master.playlists] + [m.uri for m in master.media if m.uri]
+    media = [uri_of(p) for p in master.playlists] + [m.uri for m in master.media if m.uri]
     for uri in media:
         playlist = m3u8.load(str(files[uri]))
         folder = str(Path(uri).parent)
@@ -157,7 +158,7 @@ def test_watched_upload_becomes_a_package(
         inits = {os.path.normpath(f"{folder}/{m.uri}") for m in playlist.segment_map}
         assert segments, uri
         assert set(segments) | inits <= set(files), uri
-        assert 1.5 <= sum(s.duration for s in playlist.segments) <= 2.5, uri
+        assert 1.5 <= sum(seconds_of(s) for s in playlist.segments) <= 2.5, uri
 
 
 def test_text_file_fails_once_as_invalid_media(

@@ -18,6 +18,7 @@ import pytest
 from core.subtitle_files import MAX_SUBTITLE_BYTES
 from core.subtitles import MAX_CUE_CHARS, MAX_CUES
 from tests.integration.steps_job import make, run_steps
+from tests.step_docs import StepDocs
 
 pytestmark = pytest.mark.security
 
@@ -96,7 +97,7 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )  # fmt: skip
 
 
-def _steps(mode: str) -> list[dict[str, object]]:
+def _steps(mode: str) -> StepDocs:
     subtitles = {"op": "subtitles", "source": {"key": "subs/x.srt"}, "language": "eng",
                  "mode": mode}  # fmt: skip
     encode = "web-hls" if mode == "sidecar" else "mp4-480p"
