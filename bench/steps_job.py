@@ -33,8 +33,8 @@ from core.overlays import image_guard
 from core.pictures import TILES_DIR
 from core.presets import StepsPreset, builtin_catalog
 from core.probe import parse_probe
+from core.quality_pass import planned_quality
 from core.stage import Attached
-from core.steps_run import planned_quality
 from core.storyboard import sheets_argvs
 from handlers.runtime import open_runtime
 from handlers.watcher import EventWatcher

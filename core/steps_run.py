@@ -10,6 +10,7 @@ Progress is one 0 to 100 over every pass, each weighted by its expected work.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -17,7 +18,7 @@ from pathlib import Path, PurePosixPath
 from core.accel import AccelTier, TierChoice
 from core.captions import CaptionReader
 from core.chain_pass import refuse
-from core.compile import SCAN_DIR, StepsPlan, StepTarget, compile_steps
+from core.compile import SCAN_DIR, StepsPlan, compile_steps
 from core.encoders import missing_encoder
 from core.errors import FfapiError, InputTooLong, InvalidMedia
 from core.fallback import TierRun, run_on_tiers
@@ -29,21 +30,15 @@ from core.models import OutputLocation, S3ObjectRef, step_objects
 from core.overlays import image_guard
 from core.packaging import Package, StreamingPackager
 from core.phases import PhaseTimer
-from core.plan import GLOBAL_FLAGS
 from core.ports import Accelerator, JobDir, LocalFiles, MediaTool, ObjectStore
 from core.preflight import check_media, check_size
 from core.presets import StepsPreset
 from core.probe import ProbeResult, parse_probe
 from core.progress import EncodeProgress
-from core.quality import (
-    QualityReport,
-    RenditionRef,
-    common_size,
-    parse_quality,
-    quality_argv,
-    stats_files,
-)
+from core.quality import QualityReport
+from core.quality_pass import QualityPass, quality_weight
 from core.stage import Attached, shaped_probe
+from core.step_files import StepFiles, StepFilesRead, writes_in_main_pass
 from core.steps import Subtitles
 from core.subtitle_files import check_subtitle_size, subtitle_guard, subtitle_probe
 from core.subtitle_run import (
@@ -57,7 +52,6 @@ from core.upload import UploadAhead
 from core.verify import verify_mp4
 
 ATTACH_DIR = "attach"  # the step objects, under our own names (never the key's)
-QUALITY_DIR = "qc-quality"  # the renditions joined into single files, and the stats
 
 Progress = Callable[[EncodeProgress], None]
 
@@ -67,6 +61,7 @@ class StepsRun:
     plan: StepsPlan
     packages: dict[int, Package] = field(default_factory=dict)
     mp4s: dict[int, list[OutputFile]] = field(default_factory=dict)
+    written: dict[int, StepFilesRead] = field(default_factory=dict)  # by the main pass
     quality: QualityReport | None = None
     # the report, and the steps it belongs to: the loudness step, or the encodes that asked
     loudness: tuple[tuple[int, ...], LoudnessReport] | None = None
@@ -111,6 +106,8 @@ class StepsRunner:
         self._packager = packager
         self._accel = accel
         self._limits = limits
+        self._step_files = StepFiles(media, files)
+        self._quality = QualityPass(media, files, limits)
 
     async def fetch(self, preset: StepsPreset, bucket: str, jobdir: JobDir) -> dict[str, Attached]:
         """Every object the steps name, downloaded and probed, each refused as an input
@@ -185,7 +182,7 @@ class StepsRunner:
                 refuse(f"steps[{tracks.first}] (subtitles): a sidecar track goes into a "
                        "streaming package, and no encode step makes one")  # fmt: skip
             weights = (measuring.weight if measuring else 0.0, plan.main.weight,
-                       *((_quality_weight(plan),) if plan.quality else ()))  # fmt: skip
+                       *((quality_weight(plan),) if plan.quality else ()))  # fmt: skip
             passes = PassProgress(weights, sink(sum(weights)))
             if measuring is not None and not measured:
                 with timer.phase("loudness"):
@@ -197,7 +194,9 @@ class StepsRunner:
                 run.loudness = steps_report(preset, measuring, measured[0], named, probe)
             if plan.quality is not None:
                 with timer.phase("quality"):
-                    run.quality = await self._quality(run, jobdir, passes)
+                    run.quality = await self._quality.run(
+                        plan, jobdir, passes.of(2, plan.chain.shape.duration)
+                    )
             return run
 
         async def discard() -> None:
@@ -282,6 +281,24 @@ class StepsRunner:
                 limits.widened(plan.encoder_reserve_mib * 1024**2),
             )  # fmt: skip
             run.log = log or ""
+        # the files the steps wrote themselves are final: read (and sent) meanwhile
+        reading = asyncio.create_task(self._read_written(plan, jobdir, out, job_id, ahead))
+        try:
+            await self._check_encodes(run, jobdir, out, job_id, timer, tracks, ahead)
+            run.written = await reading
+        finally:
+            if not reading.done():  # a package failed first: its error is the job's
+                reading.cancel()
+                await asyncio.gather(reading, return_exceptions=True)
+        return run
+
+    async def _check_encodes(
+        self, run: StepsRun, jobdir: JobDir, out: OutputLocation, job_id: str,
+        timer: PhaseTimer, tracks: TextTracks, ahead: UploadAhead,
+    ) -> None:  # fmt: skip
+        """Each streaming package finished and checked, each MP4 read back."""
+        plan, files = run.plan, self._files
+        limits = self._limits.resources.for_tier(plan.main.tier)
         shaped = shaped_probe(plan.chain.shape)
         for target in plan.encodes:
             if target.package is not None:
@@ -299,94 +316,15 @@ class StepsRunner:
                     run.mp4s[target.index] = await verify_mp4(
                         self._media, files, target.mp4, jobdir, out, job_id
                     )
-        return run
 
-    async def _quality(self, run: StepsRun, jobdir: JobDir, passes: PassProgress) -> QualityReport:
-        """Every rendition the encodes made against the transformed source: the chain
-        decoded again, each rendition read back as one file."""
-        plan = run.plan
-        await self._files.make_dirs(jobdir.root, (QUALITY_DIR,))
-        refs = planned_refs(plan, PurePosixPath(jobdir.out), PurePosixPath(QUALITY_DIR))
-        for target in plan.encodes:
-            await self._join(target, jobdir)
-        argv = planned_quality(plan, PurePosixPath(jobdir.out), PurePosixPath(QUALITY_DIR))
-        assert argv is not None, "a quality step needs an encode step (steps_problem)"
-        limits = self._limits.resources.for_tier(AccelTier.CPU)
-        await self._media.transcode(
-            argv, jobdir.root, self._limits.transcode_timeout,
-            passes.of(2, plan.chain.shape.duration), limits,
-        )  # fmt: skip
-        measured = []
-        for i, (ref, _) in enumerate(refs):
-            ssim, psnr = stats_files(QUALITY_DIR, i)
-            measured.append(parse_quality(
-                await self._files.read_text(jobdir.root / ssim),
-                await self._files.read_text(jobdir.root / psnr), ref.name,
-            ))  # fmt: skip
-        width, height = common_size([size for _, size in refs])
-        return QualityReport(width=width, height=height, renditions=tuple(measured))
-
-    async def _join(self, target: StepTarget, jobdir: JobDir) -> None:
-        """A package's video renditions, each joined into one file (its init segment and
-        media segments in order: a whole fragmented MP4, or MPEG-TS)."""
-        plan = target.package
-        if plan is None:
-            return
-        package_dir = jobdir.out / target.folder / plan.package_dir
-        names = sorted(await self._files.sizes(package_dir))
-        for i, rung in enumerate(plan.video):
-            first = () if plan.kind == "hls-ts" else (f"init-{i}.",)
-            parts = [n for n in names if n.startswith((*first, f"seg-{i}-"))]
-            parts.sort(key=lambda n: not n.startswith("init-"))  # the init segment first
-            dest = jobdir.root / QUALITY_DIR / _joined_name(target, rung.name)
-            await self._files.concat([package_dir / n for n in parts], dest)
-
-
-Sized = tuple[RenditionRef, tuple[int, int]]
-
-
-def planned_refs(plan: StepsPlan, out: PurePosixPath, joined: PurePosixPath) -> list[Sized]:
-    """The renditions the quality pass compares, with their sizes: each MP4 as written, each
-    ladder rung as the one file its segments are joined into (under ``joined``)."""
-    refs: list[Sized] = []
-    for target in plan.encodes:
-        if target.mp4 is not None:
-            video = next(p for p in target.mp4.outputs if p.role == "video")
-            ref = RenditionRef(f"{target.folder}/video", out / video.name)
-            refs.append((ref, (target.mp4.width, target.mp4.height)))
-        elif target.package is not None:
-            refs += [
-                (RenditionRef(f"{target.folder}/{r.name}", joined / _joined_name(target, r.name)),
-                 (r.width, r.height))
-                for r in target.package.video
-            ]  # fmt: skip
-    return refs
-
-
-def planned_quality(
-    plan: StepsPlan, out: PurePosixPath, joined: PurePosixPath
-) -> tuple[str, ...] | None:
-    """The quality pass's argv (None: the job has no quality step, or nothing to compare)."""
-    refs = planned_refs(plan, out, joined)
-    if plan.quality is None or not refs:
-        return None
-    chain = plan.chain
-    assert chain.video is not None, "a quality step needs an encode of the picture"
-    # the renditions are compared at the largest one's size, as a player would show them
-    width, height = common_size([size for _, size in refs])
-    body = quality_argv(chain.inputs, chain.graph, chain.video, [r for r, _ in refs], width,
-                        height, str(joined), chain.sounds)  # fmt: skip
-    return ("ffmpeg", *GLOBAL_FLAGS, *body)
-
-
-def _joined_name(target: StepTarget, rung: str) -> str:
-    return f"{target.folder}-{rung}.bin"
-
-
-def _quality_weight(plan: StepsPlan) -> float:
-    """The reference decoded again, and every rendition decoded once."""
-    renditions = sum(
-        1 if t.mp4 is not None else len(t.package.video) if t.package is not None else 0
-        for t in plan.encodes
-    )
-    return max(plan.chain.shape.duration, 1.0) * (1 + renditions) * 0.5
+    async def _read_written(
+        self, plan: StepsPlan, jobdir: JobDir, out: OutputLocation, job_id: str,
+        ahead: UploadAhead,
+    ) -> dict[int, StepFilesRead]:  # fmt: skip
+        """The frames, previews, scenes, clips and sounds, read back and sent ahead."""
+        targets = [t for t in plan.targets if writes_in_main_pass(t)]
+        found = await asyncio.gather(*(
+            self._step_files.read(t, plan.chain.shape, jobdir, out, job_id) for t in targets
+        ))  # fmt: skip
+        ahead.send_files(path for read in found for path in read.paths(job_id))
+        return {t.index: read for t, read in zip(targets, found, strict=True)}

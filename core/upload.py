@@ -74,9 +74,9 @@ class Uploader:
 
 
 class UploadAhead:
-    """A package's media segments, sent while the rest of the package is still being
-    finished and checked (sheets, manifests, QC, the steps' other outputs): over a network
-    the upload then overlaps that work instead of following it.
+    """A package's media segments (and a steps job's pictures), sent while the rest of the
+    package is still being finished and checked (sheets, manifests, QC): over a network the
+    upload then overlaps that work instead of following it.
 
     Nothing that names a segment (a playlist, the MPD, ``job.json``) is sent before the
     package has passed its checks, so no reader ever sees a half package; a job that fails
@@ -99,10 +99,16 @@ class UploadAhead:
     def send(self, out: Path, names: Iterable[str]) -> None:
         """Start sending the media segments among ``names`` (files under ``out``, a
         directory at or below ``local``)."""
-        for name in names:
-            if is_media_segment(name):
-                path = (out / name).relative_to(self._local).as_posix()
-                self._tasks.append(asyncio.create_task(self._one(path)))
+        self.send_files(
+            (out / name).relative_to(self._local).as_posix() for name in names
+            if is_media_segment(name)
+        )  # fmt: skip
+
+    def send_files(self, paths: Iterable[str]) -> None:
+        """Start sending files that are final as they are (paths relative to ``local``): a
+        step's frames, preview, scenes once the main pass is over."""
+        for path in paths:
+            self._tasks.append(asyncio.create_task(self._one(path)))
 
     async def _one(self, path: str) -> None:
         async with self._gate:

@@ -27,8 +27,8 @@ from core.overlays import image_guard
 from core.preflight import check_media
 from core.presets import StepsPreset
 from core.probe import ProbeResult, parse_probe
+from core.quality_pass import QUALITY_DIR, planned_quality
 from core.stage import Attached
-from core.steps_run import QUALITY_DIR, planned_quality
 from core.subtitle_files import subtitle_guard, subtitle_probe
 from handlers.plan import JOB_OUT, JOB_SOURCE, _job_request
 from infra.aws import open_clients

@@ -65,6 +65,43 @@ def test_a_package_that_fails_qc_fails_the_job_and_publishes_nothing(
     assert job_record(stack, failed["subject"])["status"] == {"S": "FAILED"}
 
 
+def test_a_steps_job_whose_package_fails_qc_leaves_nothing_it_sent_ahead(
+    stack: Stack, clip: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The frames and the preview are final when the pass ends and go up while the package
+    is checked; when the package then fails QC they are withdrawn with its segments."""
+    encode = FfmpegMedia.transcode
+
+    async def lose_a_segment(
+        self: FfmpegMedia, argv: Sequence[str], cwd: Path, timeout: float, *rest: Any
+    ) -> None:
+        await encode(self, argv, cwd, timeout, *rest)
+        if "dash" in argv:  # the steps job's main pass
+            (cwd / "out" / "encode" / "cmaf" / "seg-1-00002.m4s").unlink()
+
+    monkeypatch.setattr(FfmpegMedia, "transcode", lose_a_segment)
+    s3, settings = stack.client("s3"), stack.settings
+    s3.upload_file(str(clip), settings.input_bucket, "library/gate.mp4")
+    body = json.dumps({
+        "version": 2, "input": {"bucket": settings.input_bucket, "key": "library/gate.mp4"},
+        "steps": [
+            {"op": "encode", "preset": "web-hls"},
+            {"op": "frames", "every": 2.0, "width": 160},
+            {"op": "preview", "format": "gif", "duration": 1.0, "fps": 5, "width": 160},
+        ],
+    })  # fmt: skip
+    stack.client("sqs").send_message(QueueUrl=stack.resources.queue_url, MessageBody=body)
+
+    scenario = run_worker(stack, settle=2.0)
+
+    (failed,) = scenario.of_type("failed")
+    assert failed["data"]["error"]["code"] == "qc_failed"
+    listing = s3.list_objects_v2(
+        Bucket=settings.output_bucket, Prefix=f"{settings.output_prefix}/{failed['subject']}/"
+    )
+    assert listing.get("KeyCount", 0) == 0, [o["Key"] for o in listing.get("Contents", [])]
+
+
 def test_a_presets_file_adds_and_replaces_presets(stack: Stack, clip: Path, tmp_path: Path) -> None:
     presets = tmp_path / "presets.toml"
     presets.write_text(

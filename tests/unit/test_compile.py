@@ -18,8 +18,9 @@ from core.models import JobRequest
 from core.presets import StepsPreset, builtin_catalog
 from core.probe import AudioStream, ProbeResult, StreamFacts, VideoStream
 from core.progress import EncodeProgress
+from core.quality_pass import planned_quality
 from core.stage import Attached
-from core.steps_run import PassProgress, planned_quality
+from core.steps_run import PassProgress
 from tests.step_docs import StepDocs
 
 SOURCE = PurePosixPath("/job/input/source")

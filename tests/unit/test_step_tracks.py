@@ -12,7 +12,7 @@ from pathlib import PurePosixPath
 from core.accel import AccelTier, TierChoice
 from core.compile import StepsPlan, compile_steps
 from core.probe import AudioStream, ProbeResult, StreamFacts, VideoStream
-from core.steps_run import planned_quality
+from core.quality_pass import planned_quality
 from tests.step_docs import StepDocs
 from tests.unit.test_compile import ATTACHED, OUT, PROBE, SOURCE, graph_of, steps
 
