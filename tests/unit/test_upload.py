@@ -143,6 +143,27 @@ def test_a_failed_job_withdraws_what_every_attempt_began_to_send() -> None:
     assert len(store.calls) == 2  # the rest were cut short
 
 
+def test_a_steps_pictures_go_ahead_as_they_are_and_are_withdrawn_with_the_segments() -> None:
+    """Files that are final as written (a frames step's pictures) go ahead unfiltered, are
+    not sent again, and a failed job withdraws them too."""
+    store = RecordingStore(delay=0.001)
+    pictures = [Upload("frames/frame-00001.jpg", 0), Upload("frames/frame-00002.jpg", 0)]
+
+    async def run() -> None:
+        early = ahead(store)
+        early.send_files(u.path for u in pictures)
+        early.send(Path("/job/out/cmaf"), ["seg-0-00001.m4s"])
+        uploads = [*PACKAGE, *pictures]
+        await Uploader(store, 3).upload(Path("/job/out"), OUT, "j-1", uploads, early)  # type: ignore[arg-type]
+        await early.withdraw()
+
+    asyncio.run(run())
+    assert sorted(keys(store)) == sorted(u.path for u in [*PACKAGE, *pictures])  # each once
+    assert sorted(k.removeprefix("outputs/j-1/") for k in store.deleted) == [
+        "cmaf/seg-0-00001.m4s", "frames/frame-00001.jpg", "frames/frame-00002.jpg",
+    ]  # fmt: skip
+
+
 def test_a_failed_upload_ahead_is_the_publishing_error() -> None:
     store = RecordingStore(fail_on="seg-0-00002.m4s")
 
