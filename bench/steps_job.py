@@ -7,7 +7,9 @@ embedded stack: the clip and the logo are uploaded, the request is sent to the j
 the time is taken from the send to job.completed on a queue subscribed to the topic. The bare
 run is the same plan's argv (``ffapi plan --request``) run by ffmpeg in a directory prepared
 by hand, followed by the storyboard's sheets run: what the job would cost with no worker
-around it. Prints the passes of the plan (decodes of the input), the medians and the ratio.
+around it. The two take turns, each going first every other run. Prints the passes of the
+plan (decodes of the input), the medians, the worker's own time (the job less its encode:
+on a busy host the encode varies by more than that) and the ratio.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -92,8 +95,15 @@ async def job_once(
     return wall, event["data"]["timings"]
 
 
-async def bare_once(clip: Path, logo: Path, tmp: Path, seconds: int) -> tuple[float, int]:
-    """The plan's commands, by hand: (seconds, passes that decode the input)."""
+@dataclass(frozen=True)
+class Bare:
+    seconds: float  # the main pass, then the storyboard's sheets
+    main_pass: float
+    passes: int  # that decode the input
+
+
+async def bare_once(clip: Path, logo: Path, tmp: Path, seconds: int) -> Bare:
+    """The plan's commands, by hand."""
     root = tmp / "bare"
     shutil.rmtree(root, ignore_errors=True)
     for sub in ("input", "out", "attach", SCAN_DIR):
@@ -121,6 +131,7 @@ async def bare_once(clip: Path, logo: Path, tmp: Path, seconds: int) -> tuple[fl
         (root / caption.name).write_text(caption.text)
     started = time.perf_counter()
     await asyncio.to_thread(subprocess.run, plan.main.argv, cwd=root, check=True)
+    main_pass = time.perf_counter() - started
     for target in plan.encodes:
         board = target.package.storyboard if target.package else None
         if board is not None:
@@ -129,7 +140,7 @@ async def bare_once(clip: Path, logo: Path, tmp: Path, seconds: int) -> tuple[fl
             for argv in sheets_argvs(board, PurePosixPath(here), tiles):
                 await asyncio.to_thread(subprocess.run, argv, cwd=root, check=True)
     passes = 1 + (planned_quality(plan, out, PurePosixPath("q")) is not None)
-    return time.perf_counter() - started, passes
+    return Bare(time.perf_counter() - started, main_pass, passes)
 
 
 async def main(seconds: int, size: str, runs: int) -> None:
@@ -144,20 +155,37 @@ async def main(seconds: int, size: str, runs: int) -> None:
         logo_argv = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
                      "color=c=0x00ff00:s=400x200", "-frames:v", "1", str(logo)]  # fmt: skip
         await asyncio.to_thread(subprocess.run, logo_argv, check=True)
-        jobs, bares, passes, phases = [], [], 0, []
-        for n in range(runs):  # interleaved, so that both see the same machine
-            wall, timings = await job_once(settings, clip, logo, n, seconds)
-            jobs.append(wall)
-            phases.append(timings)
-            bare, passes = await bare_once(clip, logo, tmp, seconds)
-            bares.append(bare)
-    job, bare = statistics.median(jobs), statistics.median(bares)
-    print(f"source     {width}x{height} {seconds} s, {runs} runs (medians)")
-    print(f"plan       {passes} pass decoding the input (+ the storyboard's sheets run)")
+        jobs: list[float] = []
+        bares: list[Bare] = []
+        phases: list[dict[str, float]] = []
+        for n in range(runs):  # in turns, each first every other time: both see the machine
+            for job_now in [n % 2 == 0, n % 2 == 1]:
+                if job_now:
+                    wall, timings = await job_once(settings, clip, logo, n, seconds)
+                    jobs.append(wall)
+                    phases.append(timings)
+                else:
+                    bares.append(await bare_once(clip, logo, tmp, seconds))
+    report(f"{width}x{height} {seconds} s", jobs, phases, bares)
+
+
+def report(
+    source: str, jobs: list[float], phases: list[dict[str, float]], bares: list[Bare]
+) -> None:
+    job, bare = statistics.median(jobs), statistics.median(b.seconds for b in bares)
+    # the worker's own time: the job less its encode; the bare run's main pass is that encode
+    own = statistics.median(w - t["encode"] for w, t in zip(jobs, phases, strict=True))
+    encode = statistics.median(t["encode"] for t in phases)
+    main_pass = statistics.median(b.main_pass for b in bares)
+    print(f"source     {source}, {len(jobs)} runs (medians)")
+    print(f"plan       {bares[0].passes} pass decoding the input (+ the storyboard's sheets run)")
     print(f"job        {job:.2f} s  (send -> job.completed, embedded stack)")
     shown = "  ".join(f"{k} {statistics.median(t[k] for t in phases):.2f}s" for k in phases[0])
     print(f"phases     {shown}")
-    print(f"bare       {bare:.2f} s  (the plan's ffmpeg commands)")
+    print(f"bare       {bare:.2f} s  (the plan's ffmpeg commands; main pass {main_pass:.2f} s)")
+    print(f"encode     {encode:.2f} s in the job, {main_pass:.2f} s bare")
+    print(f"own        {own:.2f} s  (the job less its encode: intake, download, probe, checks, "
+          "uploads, events)")  # fmt: skip
     print(f"ratio      {job / bare:.3f}x")
 
 

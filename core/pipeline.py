@@ -124,11 +124,14 @@ class JobPipeline:
             await ahead.halt()
             raise
         with timer.phase("upload"):
-            probe_file = await self._put_json(
-                public_probe(probe_doc), out, job_id, "probe.json", "probe"
+            # the stale objects of an earlier attempt go while probe.json goes up (it is
+            # one of the keys kept): both before job.json, which names what stands
+            probe_key = output_key(out, job_id, "probe.json")
+            probe_file, _ = await asyncio.gather(
+                self._put_json(public_probe(probe_doc), out, job_id, "probe.json", "probe"),
+                self._commit.prune(out, job_id, [*written, probe_key]),
             )
             produced.outputs.append(probe_file)
-            await self._commit.prune(out, job_id, [*written, probe_file.key])
         result = JobResult(
             job_id=job_id, input=request.input, preset=preset.name, output=out,
             source=_source_info(probe), timings=timer.timings, attempt=attempt,
