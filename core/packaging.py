@@ -12,27 +12,33 @@ report: nothing that names its files is uploaded (and the job withdraws the segm
 from __future__ import annotations
 
 import asyncio
-import posixpath
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from core.accel import CPU_ONLY, TierChoice
-from core.audio_manifests import AudioLabel, AudioSet, shared_bandwidths
-from core.audio_tracks import PlannedAudio, kept_tracks
+from core.audio_manifests import AudioSet, shared_bandwidths
+from core.audio_tracks import kept_tracks
 from core.errors import QcFailed
 from core.hardening import NO_LIMITS, SOURCE_GUARD, InputGuard, ResourceLimits
 from core.jobs import Rendition
 from core.loudness import LoudnessReport
 from core.loudness_pass import measure_source
 from core.mp4_language import tag_language
+from core.package_media import (
+    PackageMedia,
+    as_rendition,
+    audio_labels,
+    describe,
+    facts_by_media,
+    upload_tiers,
+    variant_rates,
+)
 from core.phases import PhaseTimer
 from core.picture_check import picture_problems
-from core.pictures import THUMBNAILS_DIR, TILES_DIR
+from core.pictures import TILES_DIR
 from core.playlists import (
-    MasterPlaylist,
     MediaPlaylist,
     finish_master,
     finish_media,
@@ -52,8 +58,6 @@ from core.renditions import StreamingPlan, plan_streaming
 from core.storyboard import sheets_argvs, storyboard_vtt
 from core.upload import Upload, UploadAhead
 
-# Publishing tiers: a reader who finds a manifest finds everything it names.
-SEGMENTS, MEDIA_PLAYLISTS, MANIFESTS = 0, 1, 2
 _MEASURE_CONCURRENCY = 4
 
 
@@ -65,17 +69,6 @@ class Package:
     qc: QcReport
     sizes: dict[str, int] = field(default_factory=dict)
     loudness: LoudnessReport | None = None  # the preset's loudness target: what it found
-
-
-@dataclass(frozen=True, slots=True)
-class _Media:
-    name: str
-    kind: Literal["video", "audio"]
-    bitrate_kbps: int
-    playlist: MediaPlaylist  # paths resolved against the output directory
-    width: int | None = None
-    height: int | None = None
-    audio: PlannedAudio | None = None  # what an audio rendition is (its track and role)
 
 
 class StreamingPackager:
@@ -126,14 +119,15 @@ class StreamingPackager:
         ``jobdir.out`` is the package's own output directory (the plan's paths are relative
         to it)."""
         await self._files.make_dirs(jobdir.root, ("qc",))
+        sizes = await self._files.sizes(jobdir.out)
         if ahead is not None:
-            ahead.send(jobdir.out, await self._files.sizes(jobdir.out))
+            ahead.send(jobdir.out, sizes)
         with timer.phase("package"):
             # the sheets (ffmpeg, from the tiles) and the QC (ffprobe, over the segments)
             # read different files: both at once
             sheets = asyncio.create_task(self._sheets(plan, jobdir, timeout, limits))
             try:
-                return await self._check(plan, probe, jobdir, sheets)
+                return await self._check(plan, probe, jobdir, sheets, sizes)
             finally:
                 if not sheets.done():  # the QC failed first: its error is the job's
                     sheets.cancel()
@@ -158,12 +152,15 @@ class StreamingPackager:
         await self._files.clear(jobdir.root / "qc")
 
     async def _check(
-        self, plan: StreamingPlan, probe: ProbeResult, jobdir: JobDir, sheets: Awaitable[None]
-    ) -> Package:
-        sizes = await self._files.sizes(jobdir.out)
+        self, plan: StreamingPlan, probe: ProbeResult, jobdir: JobDir, sheets: Awaitable[None],
+        sizes: dict[str, int],
+    ) -> Package:  # fmt: skip
+        """``sizes``: the files the encode wrote (the tiles before they became sheets)."""
         medias, missing = await self._finish_hls(plan, jobdir.out, sizes)
-        await self._tag_languages(jobdir.out, medias, sizes)
-        mismatched = await self._finish_dash(plan, jobdir.out, medias, sizes, missing)
+        _, mismatched = await asyncio.gather(
+            self._tag_languages(jobdir.out, medias, sizes),
+            self._finish_dash(plan, jobdir.out, medias, sizes, missing),
+        )
         facts = await self._measure(plan, jobdir, medias, sizes)
         await sheets
         images = await self._images(plan, jobdir.out, await self._files.sizes(jobdir.out), facts)
@@ -186,16 +183,16 @@ class StreamingPackager:
             failed = "; ".join(f"{c.name}: {c.detail}" for c in report.failures())
             raise QcFailed(f"package failed QC: {failed}", details={"qc": report.model_dump()})
         sizes = await self._files.sizes(jobdir.out)  # playlists were rewritten, a VTT added
-        files = _tiers(plan, medias, sizes)
+        files = upload_tiers(plan, medias, sizes)
         renditions = [
-            _rendition(m, f, sizes, plan.encoder if m.kind == "video" else "aac")
-            for m, f in zip(medias, _by_media(facts, medias), strict=True)
+            as_rendition(m, f, sizes, plan.encoder if m.kind == "video" else "aac")
+            for m, f in zip(medias, facts_by_media(facts, medias), strict=True)
         ]
         return Package(plan, files, renditions, report, sizes)
 
     async def _finish_hls(
         self, plan: StreamingPlan, out: Path, sizes: dict[str, int]
-    ) -> tuple[list[_Media], set[str]]:
+    ) -> tuple[list[PackageMedia], set[str]]:
         """Rewrite every media playlist (VOD, independent segments, no PDT) and the master
         (independent segments, measured bandwidths); return the media playlists as
         published and the files they name that are missing."""
@@ -205,14 +202,14 @@ class StreamingPackager:
             return [], missing
         raw = await self._files.read_text(out / plan.master)
         master = read_master(raw)
-        medias: list[_Media] = []
-        for index, uri in enumerate(master.media_uris):
-            path = resolve(plan.master, uri)
-            if path not in sizes:
-                missing.add(path)
-                continue
-            text = finish_media(await self._files.read_text(out / path))
-            await self._files.write_text(out / path, text)
+        named = [(i, uri, resolve(plan.master, uri)) for i, uri in enumerate(master.media_uris)]
+        missing.update(path for _, _, path in named if path not in sizes)
+        present = [(i, uri, path) for i, uri, path in named if path in sizes]
+        # the playlists read, finished and written back all at once: they are files apart
+        texts = await asyncio.gather(*(self._files.read_text(out / p) for _, _, p in present))
+        finished = [finish_media(text) for text in texts]
+        medias: list[PackageMedia] = []
+        for (index, uri, path), text in zip(present, finished, strict=True):
             parsed = read_media(path, text)
             playlist = MediaPlaylist(
                 uri=path,
@@ -221,26 +218,35 @@ class StreamingPackager:
                 target_duration=parsed.target_duration,
             )
             missing.update(f for f in playlist.files if f not in sizes)
-            medias.append(_describe(plan, index, uri, playlist))
-        rates = _variant_rates(master, medias, sizes)
-        text = finish_master(raw, rates, plan.fps, _audio_labels(medias, sizes))
-        await self._files.write_text(out / plan.master, text)
+            medias.append(describe(plan, index, uri, playlist))
+        rates = variant_rates(master, medias, sizes)
+        text = finish_master(raw, rates, plan.fps, audio_labels(medias, sizes))
+        await asyncio.gather(
+            *(self._files.write_text(out / p, t)
+              for (_, _, p), t in zip(present, finished, strict=True)),
+            self._files.write_text(out / plan.master, text),
+        )  # fmt: skip
         return medias, missing
 
-    async def _tag_languages(self, out: Path, medias: list[_Media], sizes: dict[str, int]) -> None:
+    async def _tag_languages(
+        self, out: Path, medias: list[PackageMedia], sizes: dict[str, int]
+    ) -> None:
         """Each audio rendition's language into its init segment, which the muxer leaves
         ``und`` (same size: the measured rates stand)."""
-        for media in medias:
-            init, language = media.playlist.init, media.audio.language if media.audio else None
-            if init and language and init in sizes:
-                data = await self._files.read_bytes(out / init)
-                await self._files.write_bytes(out / init, tag_language(data, language))
+
+        async def tag(init: str, language: str) -> None:
+            data = await self._files.read_bytes(out / init)
+            await self._files.write_bytes(out / init, tag_language(data, language))
+
+        labels = [(m.playlist.init, m.audio.language) for m in medias if m.audio]
+        await asyncio.gather(*(tag(init, language) for init, language in labels
+                               if init is not None and init in sizes and language))  # fmt: skip
 
     async def _finish_dash(
         self,
         plan: StreamingPlan,
         out: Path,
-        medias: list[_Media],
+        medias: list[PackageMedia],
         sizes: dict[str, int],
         missing: set[str],
     ) -> list[str]:
@@ -271,13 +277,13 @@ class StreamingPackager:
         return []
 
     async def _measure(
-        self, plan: StreamingPlan, jobdir: JobDir, medias: list[_Media], sizes: dict[str, int]
+        self, plan: StreamingPlan, jobdir: JobDir, medias: list[PackageMedia], sizes: dict[str, int]
     ) -> list[RenditionFacts]:
         """Read every rendition's packets (init and segments joined into one file), a few
         renditions at once: the encode is over and the cores are free."""
         gate = asyncio.Semaphore(_MEASURE_CONCURRENCY)
 
-        async def one(i: int, media: _Media) -> list[RenditionFacts]:
+        async def one(i: int, media: PackageMedia) -> list[RenditionFacts]:
             if any(f not in sizes for f in media.playlist.files):
                 return []  # already a failed "references" check
             async with gate:
@@ -287,7 +293,7 @@ class StreamingPackager:
         return [facts for group in found for facts in group]
 
     async def _measure_one(
-        self, plan: StreamingPlan, jobdir: JobDir, i: int, media: _Media
+        self, plan: StreamingPlan, jobdir: JobDir, i: int, media: PackageMedia
     ) -> list[RenditionFacts]:
         cmaf = plan.kind == "cmaf"
         joined = jobdir.root / "qc" / f"rendition-{i}{'.mp4' if cmaf else '.ts'}"
@@ -316,80 +322,6 @@ class StreamingPackager:
         if (board := plan.storyboard) is not None:
             await self._files.write_text(out / board.vtt, storyboard_vtt(board, frames, plan.fps))
         return picture_problems(plan.thumbnails, board, sizes, frames)
-
-
-def _describe(plan: StreamingPlan, index: int, uri: str, playlist: MediaPlaylist) -> _Media:
-    """Which planned rendition a media playlist is. Both muxers name them in stream order:
-    ``media_<n>.m3u8``, video rungs first."""
-    match = re.search(r"media_(\d+)\.m3u8$", uri)
-    n = int(match.group(1)) if match else index
-    if n < len(plan.video):
-        rung = plan.video[n]
-        return _Media(rung.name, "video", rung.video_kbps, playlist, rung.width, rung.height)
-    audio = plan.audio[min(n - len(plan.video), len(plan.audio) - 1)]
-    return _Media(audio.name, "audio", audio.bitrate_kbps, playlist, audio=audio)
-
-
-def _variant_rates(
-    master: MasterPlaylist, medias: list[_Media], sizes: dict[str, int]
-) -> dict[str, tuple[int, int]]:
-    """Each variant's own measured rates (finish_master adds its audio group's)."""
-    by_uri = {posixpath.basename(m.playlist.uri): measured_rate(m.playlist, sizes) for m in medias}
-    return {v.uri: by_uri.get(posixpath.basename(v.uri), (v.bandwidth, 0)) for v in master.variants}
-
-
-def _audio_labels(medias: list[_Media], sizes: dict[str, int]) -> dict[str, AudioLabel]:
-    return {
-        posixpath.basename(m.playlist.uri): AudioLabel(
-            name=a.label,
-            group=a.group,
-            channels=a.channels,
-            language=a.language,
-            default=a.default,
-            autoselect=a.autoselect,
-            characteristics=a.characteristics,
-            rate=measured_rate(m.playlist, sizes),
-        )
-        for m in medias
-        if (a := m.audio) is not None
-    }
-
-
-def _by_media(facts: list[RenditionFacts], medias: list[_Media]) -> list[RenditionFacts | None]:
-    found = {f.name: f for f in facts}
-    return [found.get(m.name) for m in medias]
-
-
-def _rendition(
-    media: _Media, facts: RenditionFacts | None, sizes: dict[str, int], encoder: str
-) -> Rendition:
-    peak, average = measured_rate(media.playlist, sizes)
-    return Rendition(
-        name=media.name,
-        kind=media.kind,
-        playlist=media.playlist.uri,
-        width=media.width,
-        height=media.height,
-        bitrate_kbps=media.bitrate_kbps,
-        peak_bandwidth=peak,
-        average_bandwidth=average,
-        segments=len(media.playlist.segments),
-        duration=round(facts.duration if facts else media.playlist.duration, 3),
-        size=sum(sizes.get(f, 0) for f in media.playlist.files),
-        encoder=encoder,
-        track=media.audio.track if media.audio else None,
-        language=media.audio.language if media.audio else None,
-        role=media.audio.role if media.audio else None,
-        channels=media.audio.channels if media.audio else None,
-    )
-
-
-def _tiers(plan: StreamingPlan, medias: list[_Media], sizes: dict[str, int]) -> list[Upload]:
-    files = [Upload(f, SEGMENTS) for m in medias for f in m.playlist.files]
-    files += [Upload(p, SEGMENTS) for p in sorted(sizes) if p.startswith(f"{THUMBNAILS_DIR}/")]
-    files += [Upload(m.playlist.uri, MEDIA_PLAYLISTS) for m in medias]
-    files += [Upload(p, MANIFESTS) for p in (plan.master, plan.mpd) if p]
-    return files
 
 
 def _source_duration(probe: ProbeResult, plan: StreamingPlan) -> float:

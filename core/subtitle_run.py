@@ -20,7 +20,8 @@ from typing import Literal
 from core.chain_pass import refuse
 from core.errors import FfapiError, InvalidMedia, TranscodeFailed
 from core.hardening import InputGuard, ResourceLimits
-from core.packaging import MEDIA_PLAYLISTS, SEGMENTS, Package
+from core.package_media import MEDIA_PLAYLISTS, SEGMENTS
+from core.packaging import Package
 from core.playlists import read_media, resolve
 from core.ports import JobDir, LocalFiles, MediaTool
 from core.probe import ProbeResult
