@@ -44,6 +44,7 @@ from core.ports import Accelerator, JobDir, LocalFiles, MediaTool, ObjectStore
 from core.preflight import check_media, check_size
 from core.presets import Mp4Preset, OutputPreset, StepsPreset, StreamingPreset
 from core.probe import ProbeResult, parse_probe, public_probe
+from core.probe_doc import ProbeDoc
 from core.progress import EncodeProgress, ProgressThrottle, ProgressUpdate
 from core.stage import Attached
 from core.step_results import StepResults
@@ -205,7 +206,7 @@ class JobPipeline:
     async def _source_unless_committed(
         self, request: JobRequest, preset: OutputPreset, jobdir: JobDir, timer: PhaseTimer,
         job_id: str,
-    ) -> JobResult | tuple[dict[str, Any], ProbeResult]:  # fmt: skip
+    ) -> JobResult | tuple[ProbeDoc, ProbeResult]:  # fmt: skip
         """The committed result of an earlier attempt, or else the input, downloaded and
         probed. The question is asked while the input comes down: the answer is almost
         always no, and the input is the job's first need."""
@@ -223,7 +224,7 @@ class JobPipeline:
 
     async def _source(
         self, request: JobRequest, preset: OutputPreset, jobdir: JobDir, timer: PhaseTimer
-    ) -> tuple[dict[str, Any], ProbeResult]:
+    ) -> tuple[ProbeDoc, ProbeResult]:
         """The input downloaded and probed, and refused here if it is not what the job
         can take: before any plan or encode, a refusal is the job's answer."""
         with timer.phase("download"):

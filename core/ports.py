@@ -16,7 +16,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 from core.accel import AccelTier, TierChoice
 from core.events import CloudEvent
@@ -24,6 +24,7 @@ from core.hardening import NO_LIMITS, InputGuard, ResourceLimits
 from core.job_record import JobRecord, RecordedError, WebhookDelivery
 from core.jobs import JobResult
 from core.models import JobRequest, S3ObjectRef
+from core.probe_doc import ProbeDoc
 from core.progress import EncodeProgress, ProgressUpdate
 from core.qc import Packet
 from core.webhooks import WebhookTarget
@@ -173,10 +174,11 @@ class WebhookSender(Protocol):
 
 
 class MediaTool(Protocol):
-    async def probe(self, path: Path, guard: InputGuard) -> dict[str, Any]:
-        """ffprobe's JSON, read under ``guard`` (demuxers, decoders, caps); raise InvalidMedia
-        when ffprobe cannot read the file, or an UnsupportedMedia (a refused container or
-        codec, a picture over the cap, too many streams) when the guard refused it."""
+    async def probe(self, path: Path, guard: InputGuard) -> ProbeDoc:
+        """ffprobe's JSON as a typed :class:`ProbeDoc`, read under ``guard`` (demuxers,
+        decoders, caps); raise InvalidMedia when ffprobe cannot read the file, or an
+        UnsupportedMedia (a refused container or codec, a picture over the cap, too many
+        streams) when the guard refused it."""
         ...
 
     async def transcode(

@@ -1,8 +1,9 @@
 """What ffprobe said about a file, reduced to the facts planning needs.
 
-``parse_probe`` takes ffprobe's ``-show_format -show_streams`` JSON (already decoded) and
-raises :class:`InvalidMedia` when the file has nothing a media job can use. A duration of 0.0
-means unknown: live-muxed WebM/MKV carry none in their header, and ffmpeg transcodes them.
+``parse_probe`` takes ffprobe's ``-show_format -show_streams`` JSON, as the typed
+:class:`core.probe_doc.ProbeDoc` the MediaTool port returns, and raises
+:class:`InvalidMedia` when the file has nothing a media job can use. A duration of 0.0 means
+unknown: live-muxed WebM/MKV carry none in their header, and ffmpeg transcodes them.
 
 The facts: the picture's size, rotation, sample aspect, frame rate, pixel format, HDR
 transfer and field order; every stream's kind, codec, size and duration; every audio
@@ -16,9 +17,10 @@ import math
 import re
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Literal
+from typing import Literal
 
 from core.errors import InvalidMedia
+from core.probe_doc import Disposition, ProbeDoc, ProbeStream
 
 _FIELDS = ("tt", "bb", "tb", "bt")  # top or bottom field first, coded and shown
 # Demuxers of single images: a picture is not a video source (MJPEG inside AVI/MOV is).
@@ -132,72 +134,70 @@ class ProbeResult:
         return max([self.duration, *(s.duration for s in self.streams)])
 
 
-def parse_probe(doc: dict[str, Any], *, still: bool = False) -> ProbeResult:
+def parse_probe(doc: ProbeDoc, *, still: bool = False) -> ProbeResult:
     """``still=True`` accepts a single image (a poster we wrote) as the picture stream."""
-    fmt = doc.get("format") or {}
-    streams = doc.get("streams") or []
-    image = str(fmt.get("format_name", "")).endswith(_IMAGE_FORMATS)
-    origin = _float(fmt.get("start_time"))
+    fmt = doc.format
+    image = (fmt.format_name or "").endswith(_IMAGE_FORMATS)
+    origin = _float(fmt.start_time)
     video = next(
-        (_video(s, origin) for s in streams if _is_video(s) and (still or not image)), None
+        (_video(s, origin) for s in doc.streams if _is_video(s) and (still or not image)), None
     )
     tracks = tuple(
-        _audio(s, n)
-        for n, s in enumerate(s for s in streams if isinstance(s, dict) and _is_audio(s))
+        _audio(s, n) for n, s in enumerate(s for s in doc.streams if s.codec_type == "audio")
     )
     audio = tracks[0] if tracks else None
     if video is None and audio is None:
         raise InvalidMedia("no audio or video stream found")
     return ProbeResult(
-        format_name=str(fmt.get("format_name", "")),
-        duration=_seconds(fmt.get("duration")),
-        size=_int(fmt.get("size")),
+        format_name=fmt.format_name or "",
+        duration=_seconds(fmt.duration),
+        size=_int(fmt.size),
         video=video,
         audio=audio,
-        streams=tuple(_facts(s) for s in streams if isinstance(s, dict)),
+        streams=tuple(_facts(s) for s in doc.streams),
         audio_tracks=tracks,
     )
 
 
-def _is_audio(stream: dict[str, Any]) -> bool:
-    return stream.get("codec_type") == "audio"
-
-
-def _facts(stream: dict[str, Any]) -> StreamFacts:
+def _facts(stream: ProbeStream) -> StreamFacts:
     return StreamFacts(
-        index=_int(stream.get("index")) or 0,
-        kind=str(stream.get("codec_type") or "unknown"),
-        codec=str(stream.get("codec_name") or "unknown"),
-        width=max(0, _int(stream.get("width")) or 0),
-        height=max(0, _int(stream.get("height")) or 0),
-        duration=_seconds(stream.get("duration")),
-        attached=(stream.get("disposition") or {}).get("attached_pic") == 1,
+        index=stream.index or 0,
+        kind=stream.codec_type or "unknown",
+        codec=stream.codec_name or "unknown",
+        width=max(0, stream.width or 0),
+        height=max(0, stream.height or 0),
+        duration=_seconds(stream.duration),
+        attached=_attached(stream),
     )
 
 
-def _is_video(stream: dict[str, Any]) -> bool:
-    attached = (stream.get("disposition") or {}).get("attached_pic") == 1  # cover art
-    return stream.get("codec_type") == "video" and not attached
+def _attached(stream: ProbeStream) -> bool:
+    """Cover art: a picture stream that is no video."""
+    return stream.disposition is not None and stream.disposition.attached_pic == 1
 
 
-def _video(stream: dict[str, Any], origin: float | None = None) -> VideoStream:
-    width, height = _int(stream.get("width")), _int(stream.get("height"))
+def _is_video(stream: ProbeStream) -> bool:
+    return stream.codec_type == "video" and not _attached(stream)
+
+
+def _video(stream: ProbeStream, origin: float | None = None) -> VideoStream:
+    width, height = stream.width, stream.height
     if not width or not height or width <= 0 or height <= 0:
         raise InvalidMedia("video stream has no frame size")
     return VideoStream(
-        index=_int(stream.get("index")) or 0,
-        codec=str(stream.get("codec_name", "unknown")),
+        index=stream.index or 0,
+        codec=stream.codec_name or "unknown",
         width=width,
         height=height,
-        fps=_rate(stream.get("avg_frame_rate")) or _rate(stream.get("r_frame_rate")) or 0.0,
+        fps=_rate(stream.avg_frame_rate) or _rate(stream.r_frame_rate) or 0.0,
         rotation=_rotation(stream),
-        sample_aspect=_ratio(stream.get("sample_aspect_ratio")) or Fraction(1),
-        pix_fmt=stream.get("pix_fmt"),
-        duration=_seconds(stream.get("duration")),
-        color_transfer=stream.get("color_transfer"),
-        frames=_int(stream.get("nb_frames")) or 0,
-        start=_offset(_float(stream.get("start_time")), origin),
-        field_order=stream.get("field_order"),
+        sample_aspect=_ratio(stream.sample_aspect_ratio) or Fraction(1),
+        pix_fmt=stream.pix_fmt,
+        duration=_seconds(stream.duration),
+        color_transfer=stream.color_transfer,
+        frames=_int(stream.nb_frames) or 0,
+        start=_offset(_float(stream.start_time), origin),
+        field_order=stream.field_order,
     )
 
 
@@ -208,48 +208,48 @@ def _offset(start: float | None, origin: float | None) -> float:
     return _seconds(start - origin)
 
 
-def _audio(stream: dict[str, Any], track: int) -> AudioStream:
-    tags = stream.get("tags") or {}
-    disposition = stream.get("disposition") or {}
-    language = str(tags.get("language") or "").lower()
-    title = str(tags.get("title") or "").strip()
-    layout = str(stream.get("channel_layout") or "")
+def _audio(stream: ProbeStream, track: int) -> AudioStream:
+    tags = stream.tags or {}
+    disposition = stream.disposition or Disposition()
+    language = (tags.get("language") or "").lower()
+    title = (tags.get("title") or "").strip()
+    layout = stream.channel_layout or ""
     return AudioStream(
-        codec=str(stream.get("codec_name", "unknown")),
-        index=_int(stream.get("index")) or 0,
-        channels=_int(stream.get("channels")) or 0,
-        sample_rate=_int(stream.get("sample_rate")) or 0,
+        codec=stream.codec_name or "unknown",
+        index=stream.index or 0,
+        channels=stream.channels or 0,
+        sample_rate=_int(stream.sample_rate) or 0,
         track=track,
         language=language if _LANGUAGE.fullmatch(language) and language != "und" else None,
         title=title if _TITLE.fullmatch(title) else None,
         channel_layout=layout if re.fullmatch(r"[\w.()+\-]{1,32}", layout) else None,
-        default=disposition.get("default") == 1,
-        commentary=disposition.get("comment") == 1,
-        visual_impaired=disposition.get("visual_impaired") == 1,
+        default=disposition.default == 1,
+        commentary=disposition.comment == 1,
+        visual_impaired=disposition.visual_impaired == 1,
     )
 
 
-def _rotation(stream: dict[str, Any]) -> int:
+def _rotation(stream: ProbeStream) -> int:
     """Rotation from the display matrix (ffmpeg >= 5) or the legacy ``rotate`` tag."""
     angle: float | None = None
-    for side in stream.get("side_data_list") or []:
-        if "rotation" in side:
+    for side in stream.side_data_list or []:
+        if (turned := _float(side.rotation)) is not None:
             # The display matrix rotation is counter-clockwise; players turn it clockwise.
-            angle = -float(side["rotation"])
+            angle = -turned
     if angle is None:
-        angle = _float((stream.get("tags") or {}).get("rotate")) or 0.0
+        angle = _float((stream.tags or {}).get("rotate")) or 0.0
     if not math.isfinite(angle):
         return 0
     return round(angle / 90.0) * 90 % 360
 
 
-def _rate(value: Any) -> float | None:
+def _rate(value: str | None) -> float | None:
     ratio = _ratio(value, sep="/")
     return float(ratio) if ratio else None
 
 
-def _ratio(value: Any, sep: str = ":") -> Fraction | None:
-    if not isinstance(value, str) or sep not in value:
+def _ratio(value: str | None, sep: str = ":") -> Fraction | None:
+    if value is None or sep not in value:
         return None
     num, _, den = value.partition(sep)
     try:
@@ -259,35 +259,39 @@ def _ratio(value: Any, sep: str = ":") -> Fraction | None:
     return Fraction(n, d) if n > 0 and d > 0 else None
 
 
-def _seconds(value: Any) -> float:
+def _seconds(value: str | float | None) -> float:
     """A duration in seconds, 0.0 when absent, "N/A", negative or not finite."""
     seconds = _float(value)
     return seconds if seconds is not None and math.isfinite(seconds) and seconds > 0 else 0.0
 
 
-def public_probe(doc: dict[str, Any]) -> dict[str, Any]:
+def public_probe(doc: ProbeDoc) -> dict[str, object]:
     """ffprobe's JSON fit to publish as ``probe.json``: without our local path, and without
     metadata tags (GPS position, device, names), except each stream's language."""
-    fmt = {k: v for k, v in (doc.get("format") or {}).items() if k not in ("filename", "tags")}
+    fmt = doc.format.model_dump(exclude_unset=True, exclude={"filename", "tags"})
     streams = []
-    for stream in doc.get("streams") or []:
-        kept = {k: v for k, v in stream.items() if k != "tags"}
-        language = (stream.get("tags") or {}).get("language")
+    for stream in doc.streams:
+        kept = stream.model_dump(exclude_unset=True, exclude={"tags"})
+        language = (stream.tags or {}).get("language")
         if language:
             kept["tags"] = {"language": language}
         streams.append(kept)
     return {"streams": streams, "format": fmt}
 
 
-def _float(value: Any) -> float | None:
+def _float(value: str | float | None) -> float | None:
+    if value is None:
+        return None
     try:
         return float(value)
-    except (TypeError, ValueError):
+    except (ValueError, OverflowError):  # "N/A"; an integer past a float's range
         return None
 
 
-def _int(value: Any) -> int | None:
+def _int(value: str | None) -> int | None:
+    if value is None:
+        return None
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except ValueError:
         return None

@@ -16,12 +16,12 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from pathlib import PurePosixPath
-from typing import Any
 
 from core.errors import InvalidMedia
 from core.hardening import InputGuard
 from core.plan import GLOBAL_FLAGS
 from core.probe import ProbeResult, StreamFacts
+from core.probe_doc import ProbeDoc
 
 SUBTITLE_FORMATS = ("srt", "webvtt", "ass")
 SUBTITLE_CODECS = ("subrip", "webvtt", "ass")
@@ -46,20 +46,19 @@ def check_subtitle_size(size: int | None) -> None:
         raise InvalidMedia(f"is {size} bytes; a subtitle file may have {MAX_SUBTITLE_BYTES}")
 
 
-def subtitle_probe(doc: dict[str, Any]) -> ProbeResult:
+def subtitle_probe(doc: ProbeDoc) -> ProbeResult:
     """ffprobe's JSON for a subtitle file: one subtitle stream of a text codec, else refused."""
-    fmt = doc.get("format") or {}
-    streams = [s for s in doc.get("streams") or [] if isinstance(s, dict)]
-    if len(streams) != 1 or streams[0].get("codec_type") != "subtitle":
+    fmt = doc.format
+    if len(doc.streams) != 1 or doc.streams[0].codec_type != "subtitle":
         raise InvalidMedia("is not a subtitle file (SRT, WebVTT, ASS/SSA)")
-    codec = str(streams[0].get("codec_name") or "")
+    codec = doc.streams[0].codec_name or ""
     if codec not in SUBTITLE_CODECS:
         raise InvalidMedia("is not a subtitle file (SRT, WebVTT, ASS/SSA)")
-    size = fmt.get("size")
+    size = fmt.size
     return ProbeResult(
-        format_name=str(fmt.get("format_name", "")),
+        format_name=fmt.format_name or "",
         duration=0.0,
-        size=int(size) if isinstance(size, str) and size.isdigit() else None,
+        size=int(size) if size is not None and size.isdigit() else None,
         video=None,
         audio=None,
         streams=(StreamFacts(index=0, kind="subtitle", codec=codec),),

@@ -23,7 +23,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
 import structlog
 
@@ -39,6 +39,7 @@ from core.errors import (
 )
 from core.hardening import NO_LIMITS, SOURCE_GUARD, InputGuard, ResourceLimits
 from core.plan import packets_argv, probe_argv
+from core.probe_doc import ProbeDoc, probe_doc
 from core.progress import EncodeProgress, ProgressBlocks
 from core.qc import Packet
 from infra.confinement import child_env, in_child
@@ -69,7 +70,7 @@ class FfmpegMedia:
         self._stall_seconds = stall_seconds
         self._probe_limits = probe_limits
 
-    async def probe(self, path: Path, guard: InputGuard = SOURCE_GUARD) -> dict[str, Any]:
+    async def probe(self, path: Path, guard: InputGuard = SOURCE_GUARD) -> ProbeDoc:
         code, stdout, stderr = await run_argv(
             probe_argv(PurePosixPath(path), guard), cwd=path.parent, timeout=PROBE_TIMEOUT,
             limits=self._probe_limits,
@@ -84,7 +85,7 @@ class FfmpegMedia:
             doc = json.loads(stdout)
         except ValueError as exc:
             raise InvalidMedia("ffprobe printed no JSON", stderr_tail=stderr_tail(stderr)) from exc
-        return doc if isinstance(doc, dict) else {}
+        return probe_doc(doc)
 
     async def transcode(
         self, argv: Sequence[str], cwd: Path, timeout: float,

@@ -22,6 +22,7 @@ from mpegdash.parser import MPEGDASHParser
 
 from core.presets import StreamingPreset, builtin_catalog
 from core.probe import ProbeResult, parse_probe
+from core.probe_doc import probe_doc
 from core.renditions import StreamingPlan, plan_streaming
 from handlers.watcher import TERMINAL_TYPES
 from tests.hls_entries import uri_of
@@ -80,7 +81,7 @@ def publish(stack: Stack, clip: Path, preset: str, tmp: Path) -> Published:
 def expected_plan(clip: Path, preset: str) -> tuple[StreamingPlan, ProbeResult]:
     spec = builtin_catalog().presets[preset]
     assert isinstance(spec, StreamingPreset)
-    probe = parse_probe(probe_streams(clip))
+    probe = parse_probe(probe_doc(probe_streams(clip)))
     return plan_streaming(spec, probe, PurePosixPath("s"), PurePosixPath("o")), probe
 
 

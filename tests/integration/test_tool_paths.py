@@ -83,7 +83,7 @@ def test_a_path_changed_after_start_changes_nothing(
     probe = asyncio.run(FfmpegMedia().probe(clip))
 
     assert not note.exists()
-    assert {s["codec_type"] for s in probe["streams"]} == {"video", "audio"}
+    assert {s.codec_type for s in probe.streams} == {"video", "audio"}
 
 
 def test_a_setting_that_names_no_executable_stops_the_command(

@@ -19,6 +19,7 @@ from pydantic import TypeAdapter
 
 from core.hardening import SOURCE_GUARD
 from core.probe import ProbeResult, parse_probe
+from core.probe_doc import probe_doc
 from core.stage import Attached, Chain
 from core.steps import TransformStep
 from core.transforms import compile_transforms
@@ -59,7 +60,7 @@ def probe(path: Path) -> ProbeResult:
             capture_output=True, text=True, check=True, timeout=TIMEOUT,
         ).stdout
     )  # fmt: skip
-    return parse_probe(doc, still=path.suffix in (".png", ".jpg", ".webp"))
+    return parse_probe(probe_doc(doc), still=path.suffix in (".png", ".jpg", ".webp"))
 
 
 def attach(where: str, path: Path) -> Attached:

@@ -34,7 +34,7 @@ def top_level_boxes(data: bytes) -> list[str]:
 
 def ffprobe_duration(path: Path) -> float:
     doc = asyncio.run(FfmpegMedia().probe(path))
-    return float(doc["format"]["duration"])
+    return float(doc.format.duration or "nan")
 
 
 def test_upload_into_watched_prefix_completes_the_job(
@@ -102,11 +102,11 @@ def test_upload_into_watched_prefix_completes_the_job(
     assert abs(ffprobe_duration(video) - ffprobe_duration(sample_clip)) <= 0.1
     boxes = top_level_boxes(video.read_bytes())
     assert boxes.index("moov") < boxes.index("mdat")  # +faststart: playable while downloading
-    streams = {s["codec_type"]: s for s in asyncio.run(FfmpegMedia().probe(video))["streams"]}
-    assert streams["video"]["codec_name"] == "h264"
-    assert (streams["video"]["width"], streams["video"]["height"]) == (1280, 720)
-    assert streams["audio"]["codec_name"] == "aac"
-    assert streams["audio"]["channels"] == 2
+    streams = {s.codec_type: s for s in asyncio.run(FfmpegMedia().probe(video)).streams}
+    assert streams["video"].codec_name == "h264"
+    assert (streams["video"].width, streams["video"].height) == (1280, 720)
+    assert streams["audio"].codec_name == "aac"
+    assert streams["audio"].channels == 2
 
     # The job record is COMPLETED, and the queues are empty: the message was deleted.
     record = job_record(stack, job_id)

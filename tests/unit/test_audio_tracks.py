@@ -21,6 +21,7 @@ from core.playlists import finish_master, finish_mpd
 from core.preflight import MediaLimits, check_media
 from core.presets import AudioRendition, AudioSelection, StreamingPreset, builtin_catalog
 from core.probe import AudioStream, ProbeResult, parse_probe
+from core.probe_doc import probe_doc
 from core.renditions import plan_streaming
 from tests.shipped_presets import shipped
 from tests.unit.ffmpeg_tracks_manifests import TRACKS_MASTER, TRACKS_MPD
@@ -47,7 +48,7 @@ def three_tracks() -> ProbeResult:
         sound(2, tags={"language": "spa", "title": "Comentarios"}, disposition={"comment": 1}),
         sound(3, tags={"language": "fra"}, channels=6, channel_layout="5.1(side)"),
     ]
-    return parse_probe(doc)
+    return parse_probe(probe_doc(doc))
 
 
 def test_the_probe_lists_every_track_with_its_language_layout_and_role() -> None:
@@ -70,7 +71,7 @@ def test_the_probe_keeps_no_tag_text_it_cannot_vouch_for() -> None:
             "disposition": {"visual_impaired": 1},
         }
     )
-    (track,) = parse_probe(doc).audio_tracks
+    (track,) = parse_probe(probe_doc(doc)).audio_tracks
     assert (track.language, track.title, track.channel_layout) == (None, None, None)
     assert track.role == "description"
 
@@ -278,7 +279,7 @@ def test_a_request_chooses_the_tracks_of_its_streaming_preset_only() -> None:
 def test_preflight_checks_the_codec_of_every_track_a_ladder_keeps() -> None:
     doc = mp4_doc()
     doc["streams"].append(sound(2, codec_name="wmav2", tags={"language": "spa"}))
-    probe = parse_probe(doc)
+    probe = parse_probe(probe_doc(doc))
     limits = MediaLimits(codecs=tuple(c for c in MediaLimits().codecs if c != "wmav2"))
     with pytest.raises(UnsupportedCodec, match="audio stream 2 is wmav2"):
         check_media(probe, limits, WEB)

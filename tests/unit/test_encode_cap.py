@@ -11,6 +11,7 @@ import pytest
 from core.plan import encode_cap, plan_mp4
 from core.presets import Mp4Preset, StreamingPreset, builtin_catalog
 from core.probe import AudioStream, ProbeResult, StreamFacts, VideoStream, parse_probe
+from core.probe_doc import probe_doc
 from core.renditions import plan_streaming
 
 SOURCE = PurePosixPath("/w/in/source")
@@ -104,7 +105,7 @@ def test_the_probe_reads_how_late_the_video_starts() -> None:
                      "height": 180, "avg_frame_rate": "15/1", "start_time": "1.533333",
                      "duration": "2.0"}],
     }  # fmt: skip
-    video = parse_probe(doc).video
+    video = parse_probe(probe_doc(doc)).video
     assert video is not None
     assert video.start == pytest.approx(0.021333)
 
@@ -120,6 +121,6 @@ def test_an_unknown_or_early_start_reads_as_none(
     if stream_start is not None:
         stream["start_time"] = stream_start
     fmt = {"format_name": "mov"} | ({"start_time": file_start} if file_start else {})
-    video = parse_probe({"format": fmt, "streams": [stream]}).video
+    video = parse_probe(probe_doc({"format": fmt, "streams": [stream]})).video
     assert video is not None
     assert video.start == 0.0

@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 
 from core.probe import VideoStream, parse_probe
+from core.probe_doc import probe_doc
 from tests.unit.ffprobe_docs import DISPLAY_MATRIX, H264_STREAM, mp4_doc
 
 
 def test_ntsc_frame_rate() -> None:
     doc = mp4_doc(video={"r_frame_rate": "30000/1001", "avg_frame_rate": "30000/1001"})
-    v = parse_probe(doc).video
+    v = parse_probe(probe_doc(doc)).video
     assert v is not None
     assert v.fps == pytest.approx(29.97, abs=0.001)
 
@@ -23,7 +24,7 @@ def test_ntsc_frame_rate() -> None:
 def test_avg_frame_rate_preferred_over_r_frame_rate() -> None:
     # A variable-frame-rate phone clip: r_frame_rate is the timebase-ish maximum.
     doc = mp4_doc(video={"r_frame_rate": "120/1", "avg_frame_rate": "14985/500"})
-    v = parse_probe(doc).video
+    v = parse_probe(probe_doc(doc)).video
     assert v is not None
     assert v.fps == pytest.approx(29.97)
 
@@ -33,7 +34,7 @@ def test_avg_frame_rate_preferred_over_r_frame_rate() -> None:
 )
 def test_garbage_frame_rates(rate: Any) -> None:
     doc = mp4_doc(video={"avg_frame_rate": rate, "r_frame_rate": rate})
-    v = parse_probe(doc).video
+    v = parse_probe(probe_doc(doc)).video
     assert v is not None
     assert v.fps == 0.0
 
@@ -45,7 +46,7 @@ def test_garbage_frame_rates(rate: Any) -> None:
 def test_rotation_from_display_matrix(matrix_rotation: int, expected: int) -> None:
     side = [{**DISPLAY_MATRIX, "rotation": matrix_rotation}]
     doc = mp4_doc(video={"side_data_list": side})
-    v = parse_probe(doc).video
+    v = parse_probe(probe_doc(doc)).video
     assert v is not None
     assert v.rotation == expected
 
@@ -53,7 +54,7 @@ def test_rotation_from_display_matrix(matrix_rotation: int, expected: int) -> No
 def test_display_matrix_wins_over_the_legacy_tag() -> None:
     side = [{**DISPLAY_MATRIX, "rotation": -90}]
     doc = mp4_doc(video={"side_data_list": side, "tags": {"rotate": "180"}})
-    v = parse_probe(doc).video
+    v = parse_probe(probe_doc(doc)).video
     assert v is not None
     assert v.rotation == 90
 
@@ -63,7 +64,7 @@ def test_display_matrix_found_among_other_side_data() -> None:
         {"side_data_type": "Stereo 3D", "type": "2D", "inverted": 0},
         {**DISPLAY_MATRIX, "rotation": -90},
     ]
-    v = parse_probe(mp4_doc(video={"side_data_list": side})).video
+    v = parse_probe(probe_doc(mp4_doc(video={"side_data_list": side}))).video
     assert v is not None
     assert v.rotation == 90
 
@@ -71,7 +72,7 @@ def test_display_matrix_found_among_other_side_data() -> None:
 @pytest.mark.parametrize(("tag", "expected"), [("90", 90), ("180", 180), ("270", 270)])
 def test_rotation_from_legacy_rotate_tag(tag: str, expected: int) -> None:
     tags = {**H264_STREAM["tags"], "rotate": tag}
-    v = parse_probe(mp4_doc(video={"tags": tags})).video
+    v = parse_probe(probe_doc(mp4_doc(video={"tags": tags}))).video
     assert v is not None
     assert v.rotation == expected
 
@@ -79,7 +80,7 @@ def test_rotation_from_legacy_rotate_tag(tag: str, expected: int) -> None:
 def test_a_nonsense_rotate_tag_is_no_rotation() -> None:
     for value in ("nan", "inf", "-inf", "banana"):
         doc = mp4_doc(video={"tags": {"rotate": value}, "side_data_list": []})
-        result = parse_probe(doc)
+        result = parse_probe(probe_doc(doc))
         assert result.video is not None
         assert result.video.rotation == 0
 
@@ -87,7 +88,7 @@ def test_a_nonsense_rotate_tag_is_no_rotation() -> None:
 def test_phone_portrait_clip_display_size() -> None:
     # An iPhone portrait recording: coded 1920x1080, displaymatrix rotation -90.
     side = [{**DISPLAY_MATRIX, "rotation": -90}]
-    v = parse_probe(mp4_doc(video={"side_data_list": side})).video
+    v = parse_probe(probe_doc(mp4_doc(video={"side_data_list": side}))).video
     assert v is not None
     assert (v.width, v.height) == (1920, 1080)
     assert v.display_size == (1080, 1920)
@@ -111,7 +112,7 @@ def test_display_size_applies_sample_aspect() -> None:
             "display_aspect_ratio": "16:9",
         }
     )
-    v = parse_probe(doc).video
+    v = parse_probe(probe_doc(doc)).video
     assert v is not None
     assert v.sample_aspect == Fraction(32, 27)
     width, height = v.display_size

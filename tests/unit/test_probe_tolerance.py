@@ -11,6 +11,7 @@ import pytest
 
 from core.errors import InvalidMedia
 from core.probe import parse_probe
+from core.probe_doc import probe_doc
 from tests.unit.ffprobe_docs import MP4_FORMAT, mp4_doc
 
 
@@ -22,7 +23,7 @@ def test_an_unknown_duration_is_zero_not_an_error(duration: str | None) -> None:
         del doc["format"]["duration"]
     else:
         doc["format"]["duration"] = duration
-    result = parse_probe(doc)
+    result = parse_probe(probe_doc(doc))
     assert result.duration == 0.0
     assert result.video is not None
 
@@ -30,11 +31,11 @@ def test_an_unknown_duration_is_zero_not_an_error(duration: str | None) -> None:
 def test_the_stated_duration_is_the_longest_the_file_or_a_stream_claims() -> None:
     # A container may state one length and a stream another: ffmpeg is led by both.
     doc = mp4_doc(video={"duration": "36000.0"}, duration="10.0")
-    result = parse_probe(doc)
+    result = parse_probe(probe_doc(doc))
     assert result.duration == pytest.approx(10.0)
     assert result.stated_duration == pytest.approx(36000.0)
-    unknown = parse_probe(mp4_doc(video={"duration": "N/A"}, audio={"duration": None},
-                                  duration="N/A"))  # fmt: skip
+    unknown = parse_probe(probe_doc(mp4_doc(video={"duration": "N/A"}, audio={"duration": None},
+                                            duration="N/A")))  # fmt: skip
     assert unknown.stated_duration == 0.0
 
 
@@ -50,7 +51,7 @@ def test_garbage_values_do_not_crash() -> None:
         audio={"channels": "N/A", "sample_rate": "N/A"},
         size="N/A",
     )
-    result = parse_probe(doc)
+    result = parse_probe(probe_doc(doc))
     assert result.size is None
     v = result.video
     assert v is not None
@@ -74,7 +75,7 @@ def test_garbage_values_do_not_crash() -> None:
 )
 def test_no_usable_streams_is_invalid_media(doc: dict[str, Any]) -> None:
     with pytest.raises(InvalidMedia) as info:
-        parse_probe(doc)
+        parse_probe(probe_doc(doc))
     assert info.value.code == "invalid_media"
     assert info.value.retryable is False
 
@@ -83,4 +84,4 @@ def test_no_usable_streams_is_invalid_media(doc: dict[str, Any]) -> None:
 def test_video_without_a_frame_size_is_invalid(size: tuple[Any, Any]) -> None:
     doc = mp4_doc(video={"width": size[0], "height": size[1]})
     with pytest.raises(InvalidMedia):
-        parse_probe(doc)
+        parse_probe(probe_doc(doc))

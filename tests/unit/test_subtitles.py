@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from core.errors import InvalidMedia
 from core.models import JobRequest
+from core.probe_doc import probe_doc
 from core.subtitle_files import plain_webvtt, safe_ass, subtitle_probe
 from core.subtitle_manifests import (
     InBandCaption,
@@ -292,13 +293,13 @@ def test_a_webvtt_loses_its_style_region_and_note_blocks_only() -> None:
 )
 def test_only_one_text_subtitle_stream_is_a_subtitle_file(streams: list[dict[str, str]]) -> None:
     with pytest.raises(InvalidMedia, match="not a subtitle file"):
-        subtitle_probe({"format": {"format_name": "srt"}, "streams": streams})
+        subtitle_probe(probe_doc({"format": {"format_name": "srt"}, "streams": streams}))
 
 
 def test_a_subtitle_file_probes_as_its_one_stream() -> None:
     doc = {"format": {"format_name": "ass", "size": "120"},
            "streams": [{"codec_type": "subtitle", "codec_name": "ass"}]}  # fmt: skip
-    probe = subtitle_probe(doc)
+    probe = subtitle_probe(probe_doc(doc))
     assert (probe.format_name, probe.size, probe.video, probe.audio) == ("ass", 120, None, None)
     assert [(s.kind, s.codec) for s in probe.streams] == [("subtitle", "ass")]
 
