@@ -12,6 +12,7 @@ report: nothing that names its files is uploaded (and the job withdraws the segm
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
@@ -38,6 +39,7 @@ from core.package_media import (
 from core.phases import PhaseTimer
 from core.picture_check import picture_problems
 from core.pictures import TILES_DIR
+from core.plan import reads_as_one
 from core.playlists import (
     MediaPlaylist,
     finish_master,
@@ -279,25 +281,31 @@ class StreamingPackager:
     async def _measure(
         self, plan: StreamingPlan, jobdir: JobDir, medias: list[PackageMedia], sizes: dict[str, int]
     ) -> list[RenditionFacts]:
-        """Read every rendition's packets (init and segments joined into one file), a few
-        renditions at once: the encode is over and the cores are free."""
+        """Read every rendition's packets (its init and media segments read in place as one
+        file), a few renditions at once: the encode is over and the cores are free."""
         gate = asyncio.Semaphore(_MEASURE_CONCURRENCY)
 
         async def one(i: int, media: PackageMedia) -> list[RenditionFacts]:
             if any(f not in sizes for f in media.playlist.files):
                 return []  # already a failed "references" check
             async with gate:
-                return await self._measure_one(plan, jobdir, i, media)
+                return await self._measure_one(plan, jobdir, i, media, sizes)
 
         found = await asyncio.gather(*(one(i, m) for i, m in enumerate(medias)))
         return [facts for group in found for facts in group]
 
     async def _measure_one(
-        self, plan: StreamingPlan, jobdir: JobDir, i: int, media: PackageMedia
-    ) -> list[RenditionFacts]:
+        self, plan: StreamingPlan, jobdir: JobDir, i: int, media: PackageMedia,
+        sizes: dict[str, int],
+    ) -> list[RenditionFacts]:  # fmt: skip
         cmaf = plan.kind == "cmaf"
-        joined = jobdir.root / "qc" / f"rendition-{i}{'.mp4' if cmaf else '.ts'}"
-        offsets = await self._files.concat([jobdir.out / f for f in media.playlist.files], joined)
+        files = media.playlist.files
+        in_place = reads_as_one(files)
+        parts = [jobdir.out / f for f in files]
+        if not in_place:  # too many to name in one argument: a copy, joined
+            joined = jobdir.root / "qc" / f"rendition-{i}{'.mp4' if cmaf else '.ts'}"
+            await self._files.concat(parts, joined)
+        offsets = list(itertools.accumulate((sizes[f] for f in files), initial=0))[:-1]
         segment_offsets = offsets[1:] if media.playlist.init else offsets
         # an MPEG-TS variant of one track carries its audio: both measured, for the drift check
         both = media.kind == "video" and plan.muxed_audio
@@ -306,11 +314,13 @@ class StreamingPackager:
         facts = []
         for stream in streams:
             fold = PacketFold(segment_offsets)
-            await self._media.packets(joined, ("mov",) if cmaf else ("mpegts",), stream, fold.add)
+            read = parts if in_place else [joined]
+            await self._media.packets(read, ("mov",) if cmaf else ("mpegts",), stream, fold.add)
             kind: Literal["video", "audio"] = "video" if stream == "v" else "audio"
             name = media.name if kind == media.kind else f"{media.name} audio"
             facts.append(fold.facts(name, kind, media.playlist))
-        await self._files.remove(joined)  # a copy of the rendition: free the disk now
+        if not in_place:
+            await self._files.remove(joined)  # a copy of the rendition: free the disk now
         return facts
 
     async def _images(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import posixpath
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 from typing import Literal
@@ -210,17 +211,44 @@ def probe_argv(path: PurePosixPath, guard: InputGuard = SOURCE_GUARD) -> tuple[s
     )  # fmt: skip
 
 
+# A file's parts read as one stream (ffmpeg's concat protocol), named in one argument: Linux
+# takes up to 128 KiB in one; past this the parts are joined into a file first.
+CONCAT_ARGUMENT_LIMIT = 64 * 1024
+
+
+def packets_input(names: Sequence[str]) -> str:
+    """ffprobe's input for a file in parts (an init segment, then its media segments),
+    named relative to the working directory: the parts read one after another, as one."""
+    if len(names) == 1:
+        return f"file:{names[0]}"
+    return "concat:" + "|".join(names)
+
+
+def reads_as_one(paths: Sequence[str]) -> bool:
+    """Whether a file's parts can be read in place as one stream (else they are joined):
+    in one directory, named plainly, and named in one argument."""
+    if len({posixpath.dirname(p) for p in paths}) != 1:
+        return False
+    names = [posixpath.basename(p) for p in paths]
+    fits = len(packets_input(names)) <= CONCAT_ARGUMENT_LIMIT
+    return fits and not any("|" in n or ":" in n for n in names)
+
+
 def packets_argv(
-    path: PurePosixPath, formats: tuple[str, ...], stream: Literal["v", "a"]
+    names: Sequence[str], formats: tuple[str, ...], stream: Literal["v", "a"]
 ) -> tuple[str, ...]:
-    """The first video or audio stream's packets as CSV (pts, duration, size, byte offset,
-    flags), read without decoding (our own renditions: the format whitelist is the guard)."""
+    """The first video or audio stream's packets as CSV (pts, duration, size, byte offset
+    from the first part's start, flags), read without decoding (our own renditions: the
+    format whitelist is the guard)."""
     guard = InputGuard(formats=formats, codecs=None, max_pixels=None, max_streams=None)
+    flags = list(guard.flags())
+    if len(names) > 1:  # the parts: each opened as a file, by the concat protocol
+        flags[flags.index("-protocol_whitelist") + 1] = "file,concat"
     return (
-        "ffprobe", "-hide_banner", "-loglevel", "error", *guard.flags(),
+        "ffprobe", "-hide_banner", "-loglevel", "error", *flags,
         "-select_streams", f"{stream}:0",
         "-show_entries", "packet=pts_time,duration_time,size,pos,flags",
-        "-of", "csv=p=0", f"file:{path}",
+        "-of", "csv=p=0", packets_input(names),
     )  # fmt: skip
 
 

@@ -200,12 +200,15 @@ class MediaTool(Protocol):
         ...
 
     async def packets(
-        self, path: Path, formats: tuple[str, ...], stream: Literal["v", "a"],
+        self, parts: Sequence[Path], formats: tuple[str, ...], stream: Literal["v", "a"],
         on_packet: Callable[[Packet], None],
     ) -> None:  # fmt: skip
         """Hand over every packet of the file's first video (``v``) or audio (``a``) stream
         as ffprobe reads it (without decoding): pts, duration, keyframe flag, byte offset.
-        None is kept: a long rendition has hundreds of thousands."""
+        The file is in ``parts`` (an init segment, then media segments: one directory,
+        ``core.plan.reads_as_one`` of their names) read one after another, in place; the
+        offset counts from the first part's start. None is kept: a long rendition has
+        hundreds of thousands."""
         ...
 
 

@@ -269,16 +269,14 @@ class SidecarPackager:
         first = [resolve(playlist, parsed.segments[0][0])]
         init = [resolve(playlist, parsed.init)] if parsed.init else []
         cmaf = package.plan.kind == "cmaf"
-        joined = jobdir.root / "qc" / f"subtitles-first{'.mp4' if cmaf else '.ts'}"
-        await self._files.concat([jobdir.out / f for f in (*init, *first)], joined)
         starts: list[float] = []
 
         def take(packet: Packet) -> None:
             starts.append(packet.pts)
 
         stream: Literal["v", "a"] = "v" if kind == "video" else "a"
-        await self._media.packets(joined, ("mov",) if cmaf else ("mpegts",), stream, take)
-        await self._files.remove(joined)
+        parts = [jobdir.out / f for f in (*init, *first)]  # two parts, side by side
+        await self._media.packets(parts, ("mov",) if cmaf else ("mpegts",), stream, take)
         return round(min(starts, default=0.0) * MPEGTS_HZ)
 
     async def _write(self, out: Path, path: str, text: str) -> None:

@@ -122,20 +122,23 @@ class FfmpegMedia:
         return stderr
 
     async def packets(
-        self, path: Path, formats: tuple[str, ...], stream: Literal["v", "a"],
+        self, parts: Sequence[Path], formats: tuple[str, ...], stream: Literal["v", "a"],
         on_packet: Callable[[Packet], None],
     ) -> None:  # fmt: skip
-        argv = packets_argv(PurePosixPath(path), formats, stream)
+        where = parts[0].parent
+        if any(p.parent != where for p in parts):
+            raise ValueError("a file's parts are read from one directory")
+        argv = packets_argv([p.name for p in parts], formats, stream)
 
         def on_line(line: str) -> None:  # one packet a line, parsed as it comes
             if (packet := _packet(line)) is not None:
                 on_packet(packet)
 
-        code, _, stderr = await run_argv(argv, cwd=path.parent, timeout=PACKETS_TIMEOUT,
+        code, _, stderr = await run_argv(argv, cwd=where, timeout=PACKETS_TIMEOUT,
                                          on_line=on_line, limits=self._probe_limits)  # fmt: skip
         if code != 0:
             raise TranscodeFailed(
-                f"cannot read the packets of {path.name}", stderr_tail=stderr_tail(stderr)
+                f"cannot read the packets of {parts[0].name}", stderr_tail=stderr_tail(stderr)
             )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -145,7 +146,7 @@ def test_the_branches_wrote_nothing_outside_their_folders(one_pass: Pass) -> Non
     assert sorted(p.name for p in one_pass.out.iterdir()) == ["encode", "hls"]
 
 
-def test_an_mpeg_ts_ladder_branch_alone(tmp_path: Path) -> None:
+def test_an_mpeg_ts_ladder_branch_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """hls-ts (one audio copy muxed into every variant) straight from the chain's labels."""
     clip = make_clip(tmp_path / "clip.mp4")
     preset = builtin_catalog().get("hls-ts")
@@ -165,10 +166,19 @@ def test_an_mpeg_ts_ladder_branch_alone(tmp_path: Path) -> None:
     ]  # fmt: skip
     media = FfmpegMedia()
     asyncio.run(media.transcode(argv, tmp_path, TIMEOUT, None))
+    shutil.copytree(out, tmp_path / "joined")
     jobdir = JobDir(root=tmp_path, source=clip, out=out / "ts")
     packager = StreamingPackager(media, LocalDiskFiles())
     package = asyncio.run(packager.finish(plan, probe, jobdir, TIMEOUT, PhaseTimer()))
     assert package.qc.passed
+    # a rendition of too many segments to name in one argument is read as a joined copy:
+    # the same facts, the same QC
+    monkeypatch.setattr("core.plan.CONCAT_ARGUMENT_LIMIT", 0)
+    copy = JobDir(root=tmp_path, source=clip, out=tmp_path / "joined" / "ts")
+    joined = asyncio.run(packager.finish(plan, probe, copy, TIMEOUT, PhaseTimer()))
+    assert joined.qc == package.qc
+    assert joined.renditions == package.renditions
+    assert not list((tmp_path / "qc").iterdir())  # the copies are gone
     master = m3u8.load(str(out / "ts" / "hls" / "master.m3u8"))
     assert len(master.playlists) == len(plan.video)
     assert all((p.stream_info.bandwidth or 0) > 0 for p in master.playlists)

@@ -126,13 +126,42 @@ def test_packets_are_handed_over_as_they_come_however_many(
     fake.chmod(0o755)
     use_tools_for_test(monkeypatch, ffprobe=str(fake))
     fold = PacketFold([48 + n * 120_000 for n in range(5400)])  # 4 s segments: 120 packets
-    asyncio.run(FfmpegMedia().packets(tmp_path / "rendition.mp4", ("mov",), "v", fold.add))
+    asyncio.run(FfmpegMedia().packets([tmp_path / "rendition.mp4"], ("mov",), "v", fold.add))
     facts = fold.facts("1080p", "video", MediaPlaylist("1080p.m3u8", None, (), 4))
     assert facts.frames == 648_000
     assert facts.duration == pytest.approx(6 * 3600, abs=0.1)
     assert len(facts.segment_starts) == 5400
     assert all(facts.segment_keyframes)
     assert facts.segment_bits == (8 * 120 * 1000,) * 5400  # packet sizes, per segment
+
+
+def test_a_renditions_parts_read_in_place_as_their_joined_file_reads(tmp_path: Path) -> None:
+    """An init segment and its media segments, read as one stream where they lie, give the
+    packets (times, sizes, offsets, keyframes) the same file joined by hand gives."""
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=320x180:r=30", "-t", "6",
+         "-c:v", "libx264", "-g", "30", "-f", "hls", "-hls_time", "1",
+         "-hls_segment_type", "fmp4", "-hls_fmp4_init_filename", "init.mp4",
+         "-hls_segment_filename", str(tmp_path / "seg-%05d.m4s"), str(tmp_path / "v.m3u8")],
+        check=True, cwd=tmp_path,
+    )  # fmt: skip
+    parts = [tmp_path / "init.mp4", *sorted(tmp_path.glob("seg-*.m4s"))]
+    joined = tmp_path / "joined" / "v.mp4"
+    joined.parent.mkdir()
+    joined.write_bytes(b"".join(p.read_bytes() for p in parts))
+
+    def read(files: list[Path]) -> list[tuple[float, float, int, int, bool]]:
+        found: list[tuple[float, float, int, int, bool]] = []
+        asyncio.run(FfmpegMedia().packets(
+            files, ("mov",), "v", lambda p: found.append((p.pts, p.duration, p.size, p.pos, p.key))
+        ))  # fmt: skip
+        return found
+
+    in_place = read(parts)
+    assert len(parts) >= 6
+    assert len(in_place) == 180
+    assert in_place == read([joined])
+    assert sum(key for *_, key in in_place) == 6  # a keyframe a second
 
 
 def test_a_silent_child_keeps_its_jobs_pulse_beating(tmp_path: Path) -> None:

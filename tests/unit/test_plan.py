@@ -12,7 +12,7 @@ import pytest
 
 from core.errors import UnsupportedMedia
 from core.hardening import SOURCE_GUARD, InputGuard
-from core.plan import plan_mp4, probe_argv
+from core.plan import packets_argv, plan_mp4, probe_argv, reads_as_one
 from core.presets import Mp4Preset
 from core.probe import AudioStream, ProbeResult, VideoStream
 from tests.shipped_presets import shipped
@@ -352,3 +352,18 @@ def test_the_poster_is_timed_on_the_picture_not_the_file() -> None:
     plan = plan_mp4(P720, probe(v=video(duration=0.5), duration=20.0), SOURCE, OUT_DIR)
     assert plan.poster_at == 0.0
     assert "trim=start=0.000" in graph_of(plan.argv)
+
+
+def test_a_files_parts_are_read_in_place_when_one_argument_can_name_them() -> None:
+    parts = ["cmaf/init-0.m4s", *(f"cmaf/seg-0-{n:05d}.m4s" for n in range(1, 4))]
+    assert reads_as_one(parts)
+    argv = packets_argv(["init-0.m4s", "seg-0-00001.m4s"], ("mov",), "v")
+    assert argv[-1] == "concat:init-0.m4s|seg-0-00001.m4s"
+    assert argv[argv.index("-protocol_whitelist") + 1] == "file,concat"
+    one = packets_argv(["rendition.mp4"], ("mov",), "v")
+    assert one[-1] == "file:rendition.mp4"
+    assert one[one.index("-protocol_whitelist") + 1] == "file"  # no concat for one file
+    # a six-hour rendition in 1 s segments: too long for one argument, joined instead
+    assert not reads_as_one([f"cmaf/seg-0-{n:05d}.m4s" for n in range(21_600)])
+    assert not reads_as_one(["cmaf/init-0.m4s", "hls/seg-0-00001.ts"])  # two directories
+    assert not reads_as_one(["cmaf/init-0.m4s", "cmaf/seg|0.m4s"])  # not a plain name
