@@ -180,7 +180,7 @@ class Dispatcher:
             if claim.outcome == "done":
                 log.info("job.duplicate", status=claim.status, announced=claim.announced)
                 if not claim.announced:  # recorded, then the announcement failed: finish it
-                    await self._reannounce(job_id, request)
+                    await self.reannounce(job_id, request)
                 return JobOutcome(job_id, JobOutcomeStatus.DUPLICATE)
             if claim.outcome == "busy" and claim.carrier not in (None, message.message_id):
                 # Another message carries this job and stays queued until its outcome is
@@ -346,12 +346,15 @@ class Dispatcher:
         await self._announcer.announce(event, request.webhooks if request else ())
         return event
 
-    async def _reannounce(self, job_id: str, request: JobRequest) -> None:
+    async def reannounce(self, job_id: str, request: JobRequest) -> bool:
+        """Announce a finished job's outcome from its record, then mark it announced (also
+        the dead-letter sweep's, core.dlq_sweep); False when it is not finished."""
         record = await self._jobs.get(job_id)
         if record is None or await self._announce_final(job_id, record, request) is None:
-            return
+            return False
         await self._jobs.mark_announced(job_id)
         log.info("job.reannounced", status=record.status)
+        return True
 
     async def replay(self, job_id: str) -> CloudEvent | None:
         """Send a finished job's final event again, to the topic and to its webhooks, under

@@ -1,6 +1,7 @@
 """The composition root: settings + AWS clients -> a ready Dispatcher and the jobs queue.
 
-Also the job store, the accelerator (Lambda: the CPU tier only, no probe), ECS scale-in
+Also the dead-letter sweep (a worker with a queue of its own and FFAPI_DLQ_SWEEP_SECONDS > 0),
+the job store, the accelerator (Lambda: the CPU tier only, no probe), ECS scale-in
 protection (where there is a queue of our own), and the webhooks, drained on leaving: a
 grace for the worker, up to the webhook deadline for Lambda, until done for a command.
 """
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from core.dispatch import Dispatcher, DispatchSettings
+from core.dlq_sweep import DeadLetterSweep
 from core.fallback import CpuOnly
 from core.limits import PipelineLimits
 from core.pipeline import JobPipeline
@@ -21,6 +23,7 @@ from core.scale_in import ScaleInGuard
 from infra.accel import AccelConfig, GpuAccelerator
 from infra.aws import AwsClients, open_clients
 from infra.capabilities import ffmpeg_encoders, probe_capabilities
+from infra.dead_letters import SweptDeadLetters
 from infra.ffmpeg import FfmpegMedia
 from infra.jobstore import DynamoJobStore
 from infra.notify import SnsPublisher
@@ -47,6 +50,7 @@ class Runtime:
     jobs: DynamoJobStore
     accel: GpuAccelerator | None  # None where only the CPU runs jobs (Lambda)
     hooks: WebhookDispatcher
+    sweep: DeadLetterSweep | None = None  # None: Lambda, or FFAPI_DLQ_SWEEP_SECONDS=0
 
 
 def accelerator(settings: EncodeSettings) -> GpuAccelerator:
@@ -122,4 +126,10 @@ async def open_runtime(
             workspace=workspace(settings), pipeline=pipeline, now=utcnow, hooks=hooks,
             scale_in=scale_in,
         )  # fmt: skip
-        yield Runtime(settings, clients, dispatcher, queue, jobs, accel, hooks)
+        sweep = None
+        if with_queue and settings.dlq_sweep_seconds > 0:
+            sweep = DeadLetterSweep(
+                dispatch, objects, jobs, SweptDeadLetters(clients.sqs, settings),
+                dispatcher.reannounce,
+            )  # fmt: skip
+        yield Runtime(settings, clients, dispatcher, queue, jobs, accel, hooks, sweep)
