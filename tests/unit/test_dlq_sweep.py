@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from core.dlq_sweep import DeadLetterSweep, SweepReport
 from core.errors import StorageUnavailable
@@ -52,7 +53,7 @@ def _killed_on_every_delivery(attempts: int = 2) -> tuple[Harness, str]:
     return h, job.job_id
 
 
-def _failed(h: Harness) -> list[dict[str, object]]:
+def _failed(h: Harness) -> list[dict[str, Any]]:
     return [e.data for e in h.events.published if e.type is EventType.FAILED]
 
 
