@@ -300,6 +300,11 @@ def test_the_documented_task_role_is_the_functions_plus_the_queue_calls_it_makes
         "sqs:ChangeMessageVisibility",
         "sqs:GetQueueUrl",
     ]
+    expected["SweepDeadLetters"] = {  # the dead-letter sweep: letters read, left in place
+        "Sid": "SweepDeadLetters", "Effect": "Allow",
+        "Action": ["sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl"],
+        "Resource": "arn:aws:sqs:us-east-1:123456789012:ffapi-jobs-dlq",
+    }  # fmt: skip
     documented = {st["Sid"]: st for st in statements(container_policy())}
     assert set(documented) == set(expected)
     for sid, st in documented.items():
