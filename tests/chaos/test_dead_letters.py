@@ -56,8 +56,10 @@ def test_a_job_killed_on_every_delivery_is_failed_once_from_the_dlq(
         assert stack.queue_depth(stack.resources.queue_url) == 0
         assert stack.queue_depth(dlq) == 1  # the letter stays, for `ffapi dlq redrive`
         assert fleet.stop() == [0]
+        [said] = [line for line in fleet.logged("job.failed") if line.get("via") == "dlq_sweep"]
 
     job_id = failed["subject"]
+    assert said["job_id"] == job_id  # said by the sweep: no worker lived to say it
     error = failed["data"]["error"]
     assert error["code"] == "max_attempts"
     assert error["details"]["cause"]["code"] == "worker_lost"
