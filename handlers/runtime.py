@@ -116,6 +116,9 @@ async def open_runtime(
             lease_seconds=settings.lease_seconds,
             max_receive_count=settings.max_receive_count,
             stall_seconds=settings.stall_seconds,
+            # The container worker's heartbeat keeps a waiting delivery's message hidden;
+            # Lambda's poller does not (core.lease_wait).
+            busy_wait_seconds=float(settings.lease_seconds) if with_queue else 0.0,
         )
         protection = None  # Lambda (no queue of its own) is never an ECS task
         if with_queue:
