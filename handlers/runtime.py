@@ -1,9 +1,9 @@
 """The composition root: settings + AWS clients -> a ready Dispatcher and the jobs queue.
 
-Also the dead-letter sweep (a worker with a queue of its own and FFAPI_DLQ_SWEEP_SECONDS > 0),
-the job store, the accelerator (Lambda: the CPU tier only, no probe), ECS scale-in
-protection (where there is a queue of our own), and the webhooks, drained on leaving: a
-grace for the worker, up to the webhook deadline for Lambda, until done for a command.
+Also the dead-letter sweep (unless FFAPI_DLQ_SWEEP_SECONDS=0), the job store, the
+accelerator (Lambda: the CPU tier only, no probe), ECS scale-in protection (where there is a
+queue of our own), and the webhooks, drained on leaving: a grace for the worker, up to the
+webhook deadline for Lambda, until done for a command.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class Runtime:
     jobs: DynamoJobStore
     accel: GpuAccelerator | None  # None where only the CPU runs jobs (Lambda)
     hooks: WebhookDispatcher
-    sweep: DeadLetterSweep | None = None  # None: Lambda, or FFAPI_DLQ_SWEEP_SECONDS=0
+    sweep: DeadLetterSweep | None = None  # None: FFAPI_DLQ_SWEEP_SECONDS=0
 
 
 def accelerator(settings: EncodeSettings) -> GpuAccelerator:
@@ -129,8 +129,8 @@ async def open_runtime(
             workspace=workspace(settings), pipeline=pipeline, now=utcnow, hooks=hooks,
             scale_in=scale_in,
         )  # fmt: skip
-        sweep = None
-        if with_queue and settings.dlq_sweep_seconds > 0:
+        sweep = None  # the worker runs it every FFAPI_DLQ_SWEEP_SECONDS; Lambda on a schedule
+        if settings.dlq_sweep_seconds > 0:
             sweep = DeadLetterSweep(
                 dispatch, objects, jobs, SweptDeadLetters(clients.sqs, settings),
                 dispatcher.reannounce,
