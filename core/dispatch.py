@@ -10,9 +10,10 @@ identity (:mod:`core.identity`), the claim, the attempt inside the scale-in guar
 done is a duplicate (ACK; an unannounced outcome is announced from the record first); a
 live lease under another message makes this one a duplicate too (that carrier stays queued
 until the outcome is recorded); one under this same message is BUSY (retry after the
-lease). The lease is renewed every third of it while the job's pulse is not quiet; a lease
-taken over stops the attempt (its ffmpeg killed) and announces nothing (SUPERSEDED). A
-worker stopping mid-attempt releases its claim. A transient failure on the queue's last
+lease; a container worker first waits a lapsing lease out, :mod:`core.lease_wait`). The
+lease is renewed every third of it while the job's pulse is not quiet; a lease taken over
+stops the attempt (its ffmpeg killed) and announces nothing (SUPERSEDED). A worker
+stopping mid-attempt releases its claim. A transient failure on the queue's last
 delivery is recorded FAILED (still retryable by a DLQ redrive) and announced as
 ``max_attempts``. A failure before any claim never overwrites a finished job.
 :meth:`Dispatcher.replay` sends a finished job's final event again, under its id.
@@ -38,7 +39,8 @@ from core.identity import named_request, pin_request
 from core.intake import normalize
 from core.job_record import JobRecord, RecordedError
 from core.jobs import JobResult, JobStatus, derive_job_id
-from core.keepalive import keep_alive
+from core.keepalive import Sleep, keep_alive
+from core.lease_wait import claim_after_lease
 from core.models import JobRequest
 from core.pipeline import JobRunner
 from core.ports import (
@@ -98,6 +100,9 @@ class DispatchSettings:
     # A job quiet this long (core/pulse.py) stops renewing its lease, so another worker can
     # take it over. None: always renew (no pulse is kept, as in Lambda, timed out by AWS).
     stall_seconds: float | None = None
+    # At most this long a delivery waits out the lease of its own message's earlier delivery
+    # (core.lease_wait) rather than go back BUSY; 0: never (Lambda: no heartbeat runs).
+    busy_wait_seconds: float = 0.0
 
 
 # Outcomes that leave the message on the queue: the job is not finished, and this delivery
@@ -119,6 +124,7 @@ class Dispatcher:
         now: Callable[[], datetime],
         hooks: WebhookSender | None = None,
         scale_in: ScaleInGuard | None = None,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._settings = settings
         self._scale_in = scale_in or ScaleInGuard(None, settings.lease_seconds)  # core.scale_in
@@ -128,6 +134,7 @@ class Dispatcher:
         self._workspace = workspace
         self._pipeline = pipeline
         self._now = now
+        self._sleep = sleep
 
     async def handle(self, message: QueueMessage) -> Outcome:
         with structlog.contextvars.bound_contextvars(message_id=message.message_id):
@@ -174,13 +181,16 @@ class Dispatcher:
         with structlog.contextvars.bound_contextvars(
             job_id=job_id, correlation_id=request.correlation_id
         ):
-            claim = await self._jobs.claim(
-                job_id, request, self._settings.lease_seconds, message.message_id
-            )
+            lease, carrier = self._settings.lease_seconds, message.message_id
+            claim = await claim_after_lease(  # a dead worker's lease is waited out here
+                await self._jobs.claim(job_id, request, lease, carrier), carrier,
+                self._settings.busy_wait_seconds,
+                lambda: self._jobs.claim(job_id, request, lease, carrier), self._sleep,
+            )  # fmt: skip
             if claim.outcome == "done":
                 log.info("job.duplicate", status=claim.status, announced=claim.announced)
                 if not claim.announced:  # recorded, then the announcement failed: finish it
-                    await self._reannounce(job_id, request)
+                    await self.reannounce(job_id, request)
                 return JobOutcome(job_id, JobOutcomeStatus.DUPLICATE)
             if claim.outcome == "busy" and claim.carrier not in (None, message.message_id):
                 # Another message carries this job and stays queued until its outcome is
@@ -346,12 +356,15 @@ class Dispatcher:
         await self._announcer.announce(event, request.webhooks if request else ())
         return event
 
-    async def _reannounce(self, job_id: str, request: JobRequest) -> None:
+    async def reannounce(self, job_id: str, request: JobRequest) -> bool:
+        """Announce a finished job's outcome from its record, then mark it announced (also
+        the dead-letter sweep's, core.dlq_sweep); False when it is not finished."""
         record = await self._jobs.get(job_id)
         if record is None or await self._announce_final(job_id, record, request) is None:
-            return
+            return False
         await self._jobs.mark_announced(job_id)
         log.info("job.reannounced", status=record.status)
+        return True
 
     async def replay(self, job_id: str) -> CloudEvent | None:
         """Send a finished job's final event again, to the topic and to its webhooks, under

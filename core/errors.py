@@ -65,6 +65,9 @@ The tree (codes in brackets; ``retryable`` decides whether the message goes back
         ├── AttemptsExhausted             the last delivery failed transiently: the job is
         │                                 FAILED (still retryable by a DLQ redrive), the
         │                                 cause in ``details.cause`` [max_attempts]
+        ├── WorkerLost                    no attempt recorded an outcome: each worker that
+        │                                 took the job stopped dead (the cause of a
+        │                                 ``max_attempts`` said by the DLQ sweep) [worker_lost]
         └── InternalError                 a bug; retried, then the DLQ [internal_error]
 
 Codes are part of the event contract: add new ones, never rename or reuse one.
@@ -304,6 +307,14 @@ class AttemptsExhausted(TransientError):
             stderr_tail=cause.stderr_tail,
             details={"cause": cause.to_dict(), "attempts": attempts},
         )
+
+
+class WorkerLost(TransientError):
+    """The job's message was dead-lettered with no outcome recorded: every worker that took
+    it stopped dead (killed, out of memory) mid-attempt. Said only as a ``max_attempts``
+    cause, by the dead-letter sweep (``core.dlq_sweep``)."""
+
+    default_code = "worker_lost"
 
 
 class InternalError(TransientError):

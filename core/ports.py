@@ -5,13 +5,13 @@ S3/SQS/SNS/DynamoDB/ffmpeg adapters.
 
 The ports: ``Queue`` (receive, extend, release, delete, send), ``ObjectStore``, ``JobStore``,
 ``EventPublisher``, ``WebhookSender``, ``MediaTool``, ``LocalFiles``, ``Workspace``,
-``Accelerator``, ``TaskProtection``; and the values crossing them (``QueueMessage``,
-``Delivery``, ``Claim``, ``JobDir``).
+``Accelerator``, ``TaskProtection``, ``DeadLetterQueue``; and the values crossing them
+(``QueueMessage``, ``Delivery``, ``Claim``, ``JobDir``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -150,6 +150,16 @@ class JobStore(Protocol):
         job (a duplicate delivery must not turn COMPLETED into FAILED)."""
         ...
 
+    async def give_up(
+        self, job_id: str, request: JobRequest, error: RecordedError, carrier: str
+    ) -> bool:
+        """The job's message ``carrier`` was dead-lettered: FAILED with ``error`` (retryable,
+        so a redriven message claims it again), unannounced, in one conditional write, when
+        nothing else will finish it: no record, or RETRYING, or RUNNING with a lapsed lease,
+        last claimed by ``carrier`` (or by no message). False, and nothing written, otherwise
+        (finished, leased, or carried by another message)."""
+        ...
+
     async def record_delivery(self, job_id: str, delivery: WebhookDelivery) -> None:
         """Append one webhook delivery's outcome to the job's record (not fenced: deliveries
         finish after the job does); nothing when the job has no record."""
@@ -160,6 +170,16 @@ class JobStore(Protocol):
         ...
 
     async def get(self, job_id: str) -> JobRecord | None: ...
+
+
+class DeadLetterQueue(Protocol):
+    """The jobs queue's dead-letter queue, read without taking it apart."""
+
+    async def visit(self, limit: int, visitor: Callable[[QueueMessage], Awaitable[None]]) -> int:
+        """Hand up to ``limit`` dead letters, one at a time, to ``visitor`` while they are
+        hidden from other readers; each stays in the queue, visible again once its page is
+        visited. How many were visited."""
+        ...
 
 
 class EventPublisher(Protocol):

@@ -1,8 +1,9 @@
 """The composition root: settings + AWS clients -> a ready Dispatcher and the jobs queue.
 
-Also the job store, the accelerator (Lambda: the CPU tier only, no probe), ECS scale-in
-protection (where there is a queue of our own), and the webhooks, drained on leaving: a
-grace for the worker, up to the webhook deadline for Lambda, until done for a command.
+Also the dead-letter sweep (unless FFAPI_DLQ_SWEEP_SECONDS=0), the job store, the
+accelerator (Lambda: the CPU tier only, no probe), ECS scale-in protection (where there is a
+queue of our own), and the webhooks, drained on leaving: a grace for the worker, up to the
+webhook deadline for Lambda, until done for a command.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from core.dispatch import Dispatcher, DispatchSettings
+from core.dlq_sweep import DeadLetterSweep
 from core.fallback import CpuOnly
 from core.limits import PipelineLimits
 from core.pipeline import JobPipeline
@@ -21,6 +23,7 @@ from core.scale_in import ScaleInGuard
 from infra.accel import AccelConfig, GpuAccelerator
 from infra.aws import AwsClients, open_clients
 from infra.capabilities import ffmpeg_encoders, probe_capabilities
+from infra.dead_letters import SweptDeadLetters
 from infra.ffmpeg import FfmpegMedia
 from infra.jobstore import DynamoJobStore
 from infra.notify import SnsPublisher
@@ -47,6 +50,7 @@ class Runtime:
     jobs: DynamoJobStore
     accel: GpuAccelerator | None  # None where only the CPU runs jobs (Lambda)
     hooks: WebhookDispatcher
+    sweep: DeadLetterSweep | None = None  # None: FFAPI_DLQ_SWEEP_SECONDS=0
 
 
 def accelerator(settings: EncodeSettings) -> GpuAccelerator:
@@ -112,6 +116,9 @@ async def open_runtime(
             lease_seconds=settings.lease_seconds,
             max_receive_count=settings.max_receive_count,
             stall_seconds=settings.stall_seconds,
+            # The container worker's heartbeat keeps a waiting delivery's message hidden;
+            # Lambda's poller does not (core.lease_wait).
+            busy_wait_seconds=float(settings.lease_seconds) if with_queue else 0.0,
         )
         protection = None  # Lambda (no queue of its own) is never an ECS task
         if with_queue:
@@ -122,4 +129,10 @@ async def open_runtime(
             workspace=workspace(settings), pipeline=pipeline, now=utcnow, hooks=hooks,
             scale_in=scale_in,
         )  # fmt: skip
-        yield Runtime(settings, clients, dispatcher, queue, jobs, accel, hooks)
+        sweep = None  # the worker runs it every FFAPI_DLQ_SWEEP_SECONDS; Lambda on a schedule
+        if settings.dlq_sweep_seconds > 0:
+            sweep = DeadLetterSweep(
+                dispatch, objects, jobs, SweptDeadLetters(clients.sqs, settings),
+                dispatcher.reannounce,
+            )  # fmt: skip
+        yield Runtime(settings, clients, dispatcher, queue, jobs, accel, hooks, sweep)

@@ -3,6 +3,10 @@
 Configure the event source mapping with ``FunctionResponseTypes: [ReportBatchItemFailures]``.
 Records that failed transiently are returned in ``batchItemFailures`` and come back; the rest
 are deleted by Lambda. As in Powertools, a batch in which every record failed raises.
+
+The same function, invoked by its schedule (an EventBridge ``Scheduled Event``), runs one
+pass of the dead-letter sweep (:mod:`core.dlq_sweep`): a job whose every invocation died
+(the function timed out, ran out of memory) is failed and announced from the DLQ.
 """
 
 from __future__ import annotations
@@ -27,12 +31,24 @@ class BatchProcessingError(Exception):
     """Every record of the batch failed; Lambda retries the whole batch."""
 
 
-def handler(event: dict[str, Any], context: object) -> dict[str, list[dict[str, str]]]:
+def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
     use_tools(settings.tools())
     return_large_blocks()  # a warm environment runs batch after batch, as a worker does
+    if event.get("detail-type") == "Scheduled Event":
+        return asyncio.run(sweep_dead_letters(settings))
     return asyncio.run(process_batch(event, settings))
+
+
+async def sweep_dead_letters(settings: Settings) -> dict[str, Any]:
+    async with open_runtime(
+        settings, with_queue=False, gpu=False, webhook_grace=settings.webhook_deadline
+    ) as runtime:
+        if runtime.sweep is None:  # FFAPI_DLQ_SWEEP_SECONDS=0
+            return {"letters": 0, "failed": [], "announced": []}
+        report = await runtime.sweep.sweep()
+    return {"letters": report.letters, "failed": report.failed, "announced": report.announced}
 
 
 async def process_batch(

@@ -1,7 +1,8 @@
 """The container worker: the core's consumer loop over SQS, with the service's metrics.
 
 :class:`core.consumer.Consumer` runs on the SQS queue with the service's settings; what it
-reports is observed here as Prometheus metrics (core never imports prometheus).
+reports is observed here as Prometheus metrics (core never imports prometheus). Beside it,
+the dead-letter sweep (:mod:`core.dlq_sweep`) runs every ``FFAPI_DLQ_SWEEP_SECONDS``.
 """
 
 from __future__ import annotations
@@ -47,13 +48,22 @@ class Worker:
         assert runtime.queue is not None, "the worker needs the jobs queue"
         policy = runtime.settings.consumer_policy(concurrency)
         self._url = runtime.queue.url
+        self._sweep, self._sweep_every = runtime.sweep, runtime.settings.dlq_sweep_seconds
         self._consumer = Consumer(
             runtime.queue, runtime.dispatcher.handle, policy, observer=Metrics(on_outcome)
         )
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("worker.queue", queue=self._url)
-        await self._consumer.run(stop)
+        if self._sweep is None:
+            await self._consumer.run(stop)
+            return
+        sweeping = asyncio.create_task(self._sweep.run(stop, self._sweep_every))
+        try:
+            await self._consumer.run(stop)
+        finally:  # a pass under way is cut short: its letters are visible again in 30 s
+            sweeping.cancel()
+            await asyncio.gather(sweeping, return_exceptions=True)
 
 
 class Metrics:

@@ -10,15 +10,21 @@ them for at most ``_HOLD_SECONDS``. Each receive counts in a message's
 SQS's own ``StartMessageMoveTask`` moves a whole DLQ back to its source, but it cannot pick
 messages, and moto's server (the tests, ``ffapi local``) does not implement it: letters are
 moved here, with SendMessage then DeleteMessage.
+
+The worker's sweep (``core.dlq_sweep``) reads letters through ``visit`` (the
+``DeadLetterQueue`` port): each is handed over while the scan still hides it, so two workers
+sweeping at once mostly see different letters; the job store's conditional write settles
+the rest.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from core.ports import QueueMessage
 from infra.aws import aws_errors
 from infra.queue import SqsQueue
 from infra.setting_groups import QueueSettings
@@ -55,6 +61,9 @@ class DeadLetter:
     @property
     def receive_count(self) -> int:
         return int(self.raw.get("Attributes", {}).get("ApproximateReceiveCount", 0))
+
+    def message(self) -> QueueMessage:
+        return QueueMessage(self.message_id, self.body, self.receive_count)
 
     def as_dict(self) -> dict[str, Any]:
         """What ``--json`` prints: the message as received, less the scan's receipt handle."""
@@ -96,6 +105,19 @@ class DeadLetters:
         finally:
             await self._release(scan.held.values())
         return sorted(scan.held.values(), key=lambda m: m.sent_at or _EPOCH)
+
+    async def visit(self, limit: int, visitor: Callable[[QueueMessage], Awaitable[None]]) -> int:
+        """Hand up to ``limit`` letters to ``visitor`` as they are received (hidden), then
+        make them all visible again."""
+        scan, visited = _Scan(), 0
+        try:
+            while visited < limit and (page := await self._next_page(scan, limit - visited)):
+                for letter in page[: limit - visited]:
+                    await visitor(letter.message())
+                    visited += 1
+        finally:
+            await self._release(scan.held.values())
+        return visited
 
     async def redrive(self, wanted: Iterable[str] | None, limit: int | None) -> Redriven:
         """Move the ``wanted`` ids (every letter when None) to the jobs queue, ``limit`` at most.
@@ -164,6 +186,21 @@ class DeadLetters:
             ]
             with aws_errors("sqs:ChangeMessageVisibilityBatch"):
                 await self._sqs.change_message_visibility_batch(QueueUrl=self.url, Entries=entries)
+
+
+class SweptDeadLetters:
+    """The DLQ as a worker's sweep reads it: found on the first pass, not at start (a worker
+    whose DLQ cannot be reached still runs jobs; each pass says why it could not sweep)."""
+
+    def __init__(self, sqs: Any, queues: QueueSettings) -> None:
+        self._sqs = sqs
+        self._queues = queues
+        self._dlq: DeadLetters | None = None
+
+    async def visit(self, limit: int, visitor: Callable[[QueueMessage], Awaitable[None]]) -> int:
+        if self._dlq is None:
+            self._dlq = await DeadLetters.open(self._sqs, self._queues)
+        return await self._dlq.visit(limit, visitor)
 
 
 def _done(names: set[str] | None, moved: list[DeadLetter], limit: int | None) -> bool:

@@ -44,6 +44,11 @@ _CLAIMABLE = (
     "attribute_not_exists(job_id) OR #s = :retrying OR (#s = :running AND lease_until <= :now)"
     " OR (#s = :failed AND retryable = :true)"
 )
+# The sweep of dead letters gives a job up only when no live delivery can still finish it.
+_ABANDONED = (
+    "(attribute_not_exists(job_id) OR #s = :retrying OR (#s = :running AND lease_until <= :now))"
+    " AND (attribute_not_exists(carrier) OR carrier = :carrier)"
+)
 LAST_WRITE = "last_write"  # the write token of the item's latest conditional write
 _deserializer = TypeDeserializer()
 log = structlog.get_logger("ffapi.jobstore")
@@ -148,6 +153,32 @@ class DynamoJobStore:
             job_id, expression, values,
             condition="attribute_not_exists(job_id) OR #s = :retrying",
         )  # fmt: skip
+
+    async def give_up(
+        self, job_id: str, request: JobRequest, error: RecordedError, carrier: str
+    ) -> bool:
+        now = self._clock()
+        values = {
+            ":s": {"S": JobStatus.FAILED}, ":err": {"S": error.model_dump_json(exclude_none=True)},
+            ":true": {"BOOL": True}, ":no": {"BOOL": False}, ":zero": {"N": "0"},
+            ":req": {"S": request.model_dump_json()}, ":bucket": {"S": request.input.bucket},
+            ":key": {"S": request.input.key}, ":preset": {"S": request.preset_name},
+            ":running": {"S": JobStatus.RUNNING}, ":retrying": {"S": JobStatus.RETRYING},
+            ":now": {"N": str(int(now))}, ":carrier": {"S": carrier}, **self._expiry(),
+        }  # fmt: skip
+        # A job never claimed (its workers died before the claim) gets the request, as a
+        # claim would have recorded it, so `ffapi status` shows what it was.
+        expression = (
+            "SET #s = :s, #e = :err, retryable = :true, announced = :no, updated_at = :ts,"
+            " created_at = if_not_exists(created_at, :ts),"
+            " attempts = if_not_exists(attempts, :zero), #q = if_not_exists(#q, :req),"
+            " input_bucket = if_not_exists(input_bucket, :bucket),"
+            " input_key = if_not_exists(input_key, :key),"
+            f" preset = if_not_exists(preset, :preset){self._expires()} REMOVE lease_until"
+        )
+        return await self._update(
+            job_id, expression, values, {"#q": "request"}, condition=_ABANDONED
+        )
 
     def _expiry(self) -> dict[str, Any]:
         """``:expires``: when a record finished now is deleted (epoch seconds; none kept

@@ -83,6 +83,13 @@ class QueueSettings(BaseSettings):
         "for another worker",
     )  # fmt: skip
 
+    dlq_sweep_seconds: float = Field(
+        default=300.0, ge=0,
+        description="how often a container worker sweeps the DLQ for jobs dead-lettered with no "
+        "outcome announced (their workers died on every delivery) and fails them as "
+        "max_attempts; 0: never",
+    )  # fmt: skip
+
     @property
     def lease_seconds(self) -> int:
         # Renewed every third of its length while the job runs: a crashed worker's job can be

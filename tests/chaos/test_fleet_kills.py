@@ -39,8 +39,8 @@ def test_forty_jobs_through_two_workers_killed_at_random(
     figure: Callable[[str], None],
 ) -> None:
     rng = random.Random(SEED)  # a reproducible schedule: the seed is in every message
-    # A kill costs a job up to two receives (the killed one, and one that finds the lease
-    # not yet lapsed); a job hit by several kills must not be moved to the DLQ meanwhile.
+    # A kill costs a job a receive (the redelivery that finds the lease not yet lapsed waits
+    # it out: core/lease_wait.py); a job hit by several kills must not reach the DLQ.
     stack = make_stack(tmp_path, worker_concurrency=2, max_receive_count=10)
     events = EventLog(stack)
     s3, settings = stack.client("s3"), stack.settings

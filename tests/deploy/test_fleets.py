@@ -169,6 +169,7 @@ DOCUMENTED = {  # docs/iam.md's example names, as the root stack would pass them
     "InputBucket": "my-uploads", "OutputBucket": "my-renditions", "WatchPrefix": "incoming/",
     "SubmitPrefix": "submitted/", "OutputPrefix": "outputs",
     "QueueArn": "arn:aws:sqs:us-east-1:123456789012:ffapi-jobs",
+    "DeadLetterQueueName": "ffapi-jobs-dlq",
     "EventsTopic": "arn:aws:sns:us-east-1:123456789012:ffapi-events", "JobsTable": "ffapi-jobs",
 }  # fmt: skip
 
@@ -267,7 +268,7 @@ def test_the_keys_the_fleet_worker_derives_are_the_ones_its_role_covers(
 ) -> None:
     """Settings built from the task definition's own environment (the documented names as
     the nested stack's parameters), keys made by the code's own functions."""
-    parameters = {**DOCUMENTED, "QueueName": "ffapi-jobs", "DeadLetterQueueName": "ffapi-dlq",
+    parameters = {**DOCUMENTED, "QueueName": "ffapi-jobs",
                   "Preset": "web-hls", "MaxReceiveCount": "3", "WorkerConcurrency": "2",
                   "AllowedCodecs": ",".join(DEFAULT_CODECS)}  # fmt: skip
     stack = Stack(fleet, {}, parameters)
@@ -290,11 +291,11 @@ def test_the_keys_the_fleet_worker_derives_are_the_ones_its_role_covers(
     assert queue.rsplit(":", 1)[1] == settings.jobs_queue
     for action in ("sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl"):
         assert allows(policies, action, queue)
-    assert not allows(
-        policies,
-        "sqs:ReceiveMessage",
-        f"arn:aws:sqs:us-east-1:123456789012:{settings.dead_letter_queue}",
-    )
+    dlq = f"arn:aws:sqs:us-east-1:123456789012:{settings.dead_letter_queue}"
+    for action in ("sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl"):
+        assert allows(policies, action, dlq)  # the dead-letter sweep
+    for action in ("sqs:DeleteMessage", "sqs:SendMessage"):
+        assert not allows(policies, action, dlq)  # moving letters is the operator's
     table = f"arn:aws:dynamodb:us-east-1:123456789012:table/{settings.jobs_table}"
     assert allows(policies, "dynamodb:UpdateItem", table)
     assert allows(policies, "sns:Publish", settings.events_topic)

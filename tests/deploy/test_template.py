@@ -39,9 +39,14 @@ def test_the_function_runs_our_handler_on_the_queue(template: dict[str, Any]) ->
     fn = template["Resources"]["WorkerFunction"]["Properties"]
     module, _, name = fn["Handler"].rpartition(".")
     assert callable(getattr(importlib.import_module(module), name))
-    [event] = fn["Events"].values()
+    events = fn["Events"]
+    assert set(events) == {"Jobs", "SweepDeadLetters"}
+    event = events["Jobs"]
     assert event["Type"] == "SQS"
     assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    # The schedule invokes the dead-letter sweep (handlers.sqs_lambda, a Scheduled Event).
+    assert events["SweepDeadLetters"]["Type"] == "Schedule"
+    assert fn["Environment"]["Variables"]["FFAPI_DEAD_LETTER_QUEUE"] == {"Ref": "DeadLetterQueue"}
     queue = template["Resources"]["JobsQueue"]["Properties"]
     assert queue["VisibilityTimeout"] >= fn["Timeout"]  # Lambda refuses the mapping otherwise
 
@@ -69,9 +74,11 @@ def test_every_variable_is_a_setting(template: dict[str, Any]) -> None:
 #   DynamoJobStore.get                         dynamodb:GetItem
 #   SnsPublisher.publish                       sns:Publish
 #   Lambda's SQS poller (not our code)         sqs:ReceiveMessage, DeleteMessage, GetQueueAttributes
+#   DeadLetters.visit (the scheduled sweep)    sqs:ReceiveMessage, ChangeMessageVisibility (the DLQ)
 #   Lambda's log agent                         logs:CreateLogStream, logs:PutLogEvents
-# Not called in Lambda mode: sqs:ChangeMessageVisibility and sqs:GetQueueUrl (the container
-# worker's), dynamodb:Scan (`ffapi jobs`). The topic is given as an ARN: nothing is called for it.
+# Not called in Lambda mode: sqs:ChangeMessageVisibility on the jobs queue and sqs:GetQueueUrl
+# (the container worker's), dynamodb:Scan (`ffapi jobs`). The topic is given as an ARN: nothing
+# is called for it.
 NAMES = {
     "InputBucket": "ffapi-input-123456789012", "OutputBucket": "ffapi-output-bucket",
     "JobsQueue": "ffapi-JobsQueue", "DeadLetterQueue": "ffapi-DeadLetterQueue",
@@ -95,6 +102,7 @@ EXPECTED_STATEMENTS = {
     "ListOutputs": ({"s3:ListBucket"}, {OUT}, {"StringLike": {"s3:prefix": "outputs/*"}}),
     "ConsumeJobs": ({"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"},
                     {QUEUE}, None),
+    "SweepDeadLetters": ({"sqs:ReceiveMessage", "sqs:ChangeMessageVisibility"}, {DLQ}, None),
     "AnnounceEvents": ({"sns:Publish"}, {TOPIC}, None),
     "RecordJobs": ({"dynamodb:GetItem", "dynamodb:UpdateItem"}, {TABLE}, None),
     "WriteLogs": ({"logs:CreateLogStream", "logs:PutLogEvents"}, {f"{LOGS}:*"}, None),
@@ -116,6 +124,8 @@ NEEDED = [
     ("sqs:ReceiveMessage", QUEUE, {}),
     ("sqs:DeleteMessage", QUEUE, {}),
     ("sqs:GetQueueAttributes", QUEUE, {}),
+    ("sqs:ReceiveMessage", DLQ, {}),  # the scheduled dead-letter sweep reads letters
+    ("sqs:ChangeMessageVisibility", DLQ, {}),  # and makes them visible again
     ("sns:Publish", TOPIC, {}),
     ("dynamodb:UpdateItem", TABLE, {}),
     ("dynamodb:GetItem", TABLE, {}),
@@ -142,8 +152,8 @@ REFUSED = [
     ("sqs:SendMessage", QUEUE, {}),
     ("sqs:ChangeMessageVisibility", QUEUE, {}),  # the poller settles; our Lambda code never does
     ("sqs:PurgeQueue", QUEUE, {}),
-    ("sqs:ReceiveMessage", DLQ, {}),  # the DLQ is the operator's (`ffapi dlq`)
-    ("sqs:DeleteMessage", DLQ, {}),
+    ("sqs:DeleteMessage", DLQ, {}),  # moving letters is the operator's (`ffapi dlq redrive`)
+    ("sqs:SendMessage", DLQ, {}),
     ("sns:Publish", "arn:aws:sns:us-east-1:123456789012:another-topic", {}),
     ("sns:Subscribe", TOPIC, {}),
     ("dynamodb:Scan", TABLE, {}),
@@ -290,14 +300,18 @@ def test_the_documented_task_role_is_the_functions_plus_the_queue_calls_it_makes
     queue calls (heartbeat and hand-back; the queue's URL from its name)."""
     names = {
         "InputBucket": "my-uploads", "OutputBucket": "my-renditions", "JobsQueue": "ffapi-jobs",
-        "EventsTopic": "ffapi-events", "JobsTable": "ffapi-jobs",
-        "WorkerLogGroup": "/aws/lambda/ffapi-worker",
+        "DeadLetterQueue": "ffapi-jobs-dlq", "EventsTopic": "ffapi-events",
+        "JobsTable": "ffapi-jobs", "WorkerLogGroup": "/aws/lambda/ffapi-worker",
     }  # fmt: skip
     [role] = Stack(template, names, {}).role_policies()
     expected = {st["Sid"]: st for st in statements(role) if st["Sid"] != "WriteLogs"}
     expected["ConsumeJobs"]["Action"] = [
         *expected["ConsumeJobs"]["Action"],
         "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueUrl",
+    ]
+    expected["SweepDeadLetters"]["Action"] = [
+        *expected["SweepDeadLetters"]["Action"],
         "sqs:GetQueueUrl",
     ]
     documented = {st["Sid"]: st for st in statements(container_policy())}

@@ -3,13 +3,17 @@ moved back to the jobs queue one by one or all, and a poison message's whole rou
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from core.ports import QueueMessage
 from handlers import cli
+from infra.aws import open_clients
+from infra.dead_letters import SweptDeadLetters
 
 from .conftest import Stack, job_record, run_worker
 
@@ -193,3 +197,24 @@ def test_a_poison_message_dead_lettered_by_the_queue_is_redriven_and_then_runs(
     [completed] = run_worker(stack, settings=broken).of_type("completed")
     assert completed["subject"] == failed["subject"]
     assert job_record(stack, failed["subject"])["status"]["S"] == "COMPLETED"
+
+
+def test_the_sweeps_visit_hands_over_each_letter_and_leaves_it_visible(ffapi_env: Stack) -> None:
+    """What the worker's dead-letter sweep reads (``DeadLetters.visit``): every letter once,
+    with the message id the jobs queue gave it, and all of them still in the DLQ after."""
+    stack = ffapi_env
+    letters = _dead_letters(stack)
+    seen: list[QueueMessage] = []
+
+    async def visit() -> int:
+        async def look(letter: QueueMessage) -> None:
+            assert _visible(stack, stack.resources.dlq_url)[1] >= 1  # hidden while visited
+            seen.append(letter)
+
+        async with open_clients(stack.settings) as clients:
+            dlq = SweptDeadLetters(clients.sqs, stack.settings)
+            return await dlq.visit(10, look) + await dlq.visit(2, lambda _: asyncio.sleep(0))
+
+    assert asyncio.run(visit()) == 5
+    assert {m.message_id: m.body for m in seen} == letters
+    assert _visible(stack, stack.resources.dlq_url) == (3, 0)

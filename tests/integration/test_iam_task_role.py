@@ -32,6 +32,7 @@ def task_role_policy(settings: Settings, resources: Resources) -> dict[str, Any]
         "InputBucket": settings.input_bucket, "OutputBucket": settings.output_bucket,
         "WatchPrefix": settings.watch_prefix, "SubmitPrefix": settings.submit_prefix,
         "OutputPrefix": settings.output_prefix, "QueueArn": resources.queue_arn,
+        "DeadLetterQueueName": resources.dlq_url.rsplit("/", 1)[1],
         "EventsTopic": resources.topic_arn, "JobsTable": resources.table,
     })  # fmt: skip
     for st in statements(policy):

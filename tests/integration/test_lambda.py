@@ -67,3 +67,39 @@ def test_transient_failures_are_reported_per_record(stack: Stack, short_clip: Pa
     every = {"Records": [sqs_record("m-3", request)]}
     with pytest.raises(sqs_lambda.BatchProcessingError):
         asyncio.run(sqs_lambda.process_batch(every, broken))
+
+
+SCHEDULED = {
+    "version": "0", "id": "5c7a4f0e-0000-4000-8000-000000000000",
+    "detail-type": "Scheduled Event", "source": "aws.events", "account": "123456789012",
+    "time": "2026-12-07T13:00:00Z", "region": "us-east-1", "detail": {},
+    "resources": ["arn:aws:events:us-east-1:123456789012:rule/ffapi-SweepDeadLetters"],
+}  # fmt: skip
+
+
+def test_the_schedule_sweeps_the_dlq_and_announces_a_dead_lettered_job_once(
+    stack: Stack, short_clip: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job whose every invocation died (here: never even claimed) sits in the DLQ; the
+    function's schedule fails it once as max_attempts and leaves the letter. (Which records
+    the sweep may fail: tests/integration/test_give_up_contract.py.)"""
+    settings = stack.settings
+    stack.client("s3").upload_file(str(short_clip), settings.input_bucket, "library/d.mp4")
+    events_queue = subscribe_queue(stack)
+    for name, value in settings_environment(settings).items():
+        monkeypatch.setenv(name, value)
+    request = {"input": {"bucket": settings.input_bucket, "key": "library/d.mp4"}}
+    dlq = stack.resources.dlq_url
+    stack.client("sqs").send_message(QueueUrl=dlq, MessageBody=json.dumps(request))
+
+    first = sqs_lambda.handler(SCHEDULED, None)
+    again = sqs_lambda.handler(SCHEDULED, None)
+
+    [job_id] = first["failed"]
+    assert (first["letters"], first["announced"]) == (1, [])
+    assert again == {"letters": 1, "failed": [], "announced": []}
+    [failed] = [e for e in drain_events(stack, events_queue) if e["type"] == "ffapi.job.failed"]
+    assert failed["subject"] == job_id
+    assert failed["data"]["error"]["code"] == "max_attempts"
+    assert failed["data"]["error"]["details"]["cause"]["code"] == "worker_lost"
+    assert stack.queue_depth(dlq) == 1

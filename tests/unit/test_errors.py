@@ -75,6 +75,7 @@ def test_the_tree_is_what_the_docstring_says() -> None:
         "TranscodeFailed",
         "AcceleratorFailed",
         "JobBusy",
+        "WorkerLost",
         "InternalError",
     }
     assert all(issubclass(c, PermanentError | TransientError) for c in CONCRETE)

@@ -92,6 +92,11 @@ FENCED: dict[str, tuple[Callable[[DynamoJobStore], Coroutine[Any, Any, bool]], d
     "fail before a claim": (
         lambda s: s.fail("j-1", ERROR, final=True, attempt=None), {"status": JobStatus.FAILED}
     ),
+    # The dead-letter sweep's: a lost answer must not read as another sweeper's win (the
+    # failure would then go unannounced until the next pass).
+    "give up": (
+        lambda s: s.give_up("j-1", REQUEST, ERROR, "message-1"), {"status": JobStatus.FAILED}
+    ),
 }  # fmt: skip
 
 
