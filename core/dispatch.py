@@ -4,19 +4,16 @@ This is the worker's whole contract with SQS, shared by the container loop and t
 handler: a message is acknowledged only after its outcome is recorded and announced.
 
 For each request a message carries: intake (:mod:`core.intake`; a body that can never be a
-job is announced once as ``job.failed`` under ``m-`` + a hash of the body, and deleted),
-identity (:mod:`core.identity`), the claim, the attempt inside the scale-in guard
-(:mod:`core.scale_in`), then record, announce, mark announced. A claim that finds the job
-done is a duplicate (ACK; an unannounced outcome is announced from the record first); a
-live lease under another message makes this one a duplicate too (that carrier stays queued
-until the outcome is recorded); one under this same message is BUSY (retry after the
-lease; a container worker first waits a lapsing lease out, :mod:`core.lease_wait`). The
-lease is renewed every third of it while the job's pulse is not quiet; a lease taken over
-stops the attempt (its ffmpeg killed) and announces nothing (SUPERSEDED). A worker
-stopping mid-attempt releases its claim. A transient failure on the queue's last
-delivery is recorded FAILED (still retryable by a DLQ redrive) and announced as
-``max_attempts``. A failure before any claim never overwrites a finished job.
-:meth:`Dispatcher.replay` sends a finished job's final event again, under its id.
+job is announced once as ``job.failed`` under ``m-`` + a hash of the body), identity
+(:mod:`core.identity`), the claim, the attempt inside the scale-in guard (:mod:`core.scale_in`),
+then record, announce, mark announced. A job found done is a duplicate (an unannounced
+outcome is announced first); a live lease under another message makes this one a duplicate
+too; one under this same message is BUSY (a container worker first waits a lapsing lease
+out, :mod:`core.lease_wait`). The lease is renewed while the job's pulse beats; a lease
+taken over stops the attempt and announces nothing (SUPERSEDED); a worker stopping
+releases its claim. A transient failure on the last delivery is recorded FAILED (retryable
+by a DLQ redrive) and announced as ``max_attempts``; a failure before any claim never
+overwrites a finished job. :meth:`Dispatcher.replay` sends a finished job's final event again.
 """
 
 from __future__ import annotations
