@@ -56,5 +56,6 @@ def audio_branch(
         "-map_metadata", "-1", "-f", codec.muxer,
         f"file:{out / folder / audio_name(step)}",
     ]  # fmt: skip
-    return Branch(graph=(), args=tuple(options), dirs=(folder,), takes_video=False,
-                  takes_audio=True)  # fmt: skip
+    return Branch(
+        graph=(), args=tuple(options), dirs=(folder,), takes_video=False, takes_audio=True
+    )

@@ -140,8 +140,9 @@ def label_audio_sets(
     (the schema's order); an audio description also says so in DVB's ``Accessibility``."""
     for aset in root.getElementsByTagNameNS(_DASH_URI, "AdaptationSet"):
         reps = aset.getElementsByTagNameNS(_DASH_URI, "Representation")
-        found = next((audio[r.getAttribute("id")] for r in reps if r.getAttribute("id") in audio),
-                     None)  # fmt: skip
+        found = next(
+            (audio[r.getAttribute("id")] for r in reps if r.getAttribute("id") in audio), None
+        )
         if found is None or not reps:
             continue
         if found.language:

@@ -107,12 +107,18 @@ def plan_audio(
             suffix = f"-{track.language or track.track}" if several else ""
             planned.append(
                 PlannedAudio(
-                    name=f"{spec.name}{suffix}", bitrate_kbps=spec.bitrate_kbps,
-                    channels=spec.channels, track=track.track, index=track.index,
-                    group=spec.name, label=_label(track, spec), language=track.language,
-                    role=track.role, default=track is default,
+                    name=f"{spec.name}{suffix}",
+                    bitrate_kbps=spec.bitrate_kbps,
+                    channels=spec.channels,
+                    track=track.track,
+                    index=track.index,
+                    group=spec.name,
+                    label=_label(track, spec),
+                    language=track.language,
+                    role=track.role,
+                    default=track is default,
                 )
-            )  # fmt: skip
+            )
     return _unique(planned)
 
 
@@ -145,8 +151,20 @@ def _unique(planned: list[PlannedAudio]) -> tuple[PlannedAudio, ...]:
             label = f"{label} ({p.track})"
         seen_names.add(name)
         seen_labels.add((p.group, label))
-        out.append(PlannedAudio(name, p.bitrate_kbps, p.channels, p.track, p.index, p.group,
-                                label, p.language, p.role, p.default))  # fmt: skip
+        out.append(
+            PlannedAudio(
+                name,
+                p.bitrate_kbps,
+                p.channels,
+                p.track,
+                p.index,
+                p.group,
+                label,
+                p.language,
+                p.role,
+                p.default,
+            )
+        )
     return tuple(out)
 
 
@@ -160,9 +178,12 @@ class AudioArgs:
 
 
 def audio_args(
-    sources: Mapping[int, str], outs: Sequence[PlannedAudio], ends: str, tag: str = "",
+    sources: Mapping[int, str],
+    outs: Sequence[PlannedAudio],
+    ends: str,
+    tag: str = "",
     filters: Mapping[int, Sequence[str]] | None = None,
-) -> AudioArgs:  # fmt: skip
+) -> AudioArgs:
     """One resampled chain per source track (``sources``: track -> graph label), ``asplit``
     to each of its renditions; output audio stream ``j`` is ``outs[j]``, AAC at its rate and
     channels (a 5.1 track downmixed to its stereo ones), tagged with the track's language.

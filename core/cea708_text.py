@@ -51,8 +51,9 @@ class ServiceDecoder:
 
     def shown(self) -> tuple[str, ...]:
         """The lines the visible windows show, in window order."""
-        return tuple(line for n, w in sorted(self._windows.items()) if w.visible
-                     for line in w.lines())  # fmt: skip
+        return tuple(
+            line for n, w in sorted(self._windows.items()) if w.visible for line in w.lines()
+        )
 
     def feed(self, data: bytes) -> None:
         at = 0
@@ -139,8 +140,12 @@ def _extended_end(data: bytes, at: int) -> int:
 
 def service_text(frames: Sequence[CcFrame], service: int) -> tuple[Cue, ...]:
     """The cues of ``service`` in the frames' caption data."""
-    blocks = [(time, block.data) for time, packet in timed_packets(frames)
-              for block in service_blocks(packet) if block.service == service]  # fmt: skip
+    blocks = [
+        (time, block.data)
+        for time, packet in timed_packets(frames)
+        for block in service_blocks(packet)
+        if block.service == service
+    ]
     return service_cues(blocks, frames[-1].time if frames else 0.0)
 
 

@@ -83,8 +83,9 @@ class Pass:
     def one_sound(self, i: int, op: str) -> None:
         """A step that builds one soundtrack from the sound: the other tracks are left out."""
         if self.tracks:
-            self.notes.append(f"steps[{i}] ({op}): one soundtrack; the package keeps only "
-                              "the first audio track")  # fmt: skip
+            self.notes.append(
+                f"steps[{i}] ({op}): one soundtrack; the package keeps only the first audio track"
+            )
         self.tracks = []
 
     def emit_tracks(self) -> tuple[tuple[AudioStream, str], ...]:
@@ -121,6 +122,5 @@ class Pass:
         """A silent sound of ``duration`` seconds, made in the graph; its label."""
         layout = CHAIN_LAYOUTS[chain_channels(channels or self.shape.channels)]
         target = self.label("s")
-        self.graph.append(f"anullsrc=r={CHAIN_SAMPLE_RATE}:cl={layout}:d={duration:.3f}"
-                          f"{target}")  # fmt: skip
+        self.graph.append(f"anullsrc=r={CHAIN_SAMPLE_RATE}:cl={layout}:d={duration:.3f}{target}")
         return target

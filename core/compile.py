@@ -97,11 +97,16 @@ class StepsPlan:
 
 
 def compile_steps(
-    preset: StepsPreset, probe: ProbeResult, source: PurePosixPath, out: PurePosixPath,
-    attached: Mapping[str, Attached], choice: TierChoice = CPU_ONLY,
-    guard: InputGuard = SOURCE_GUARD, font: str | None = None,
+    preset: StepsPreset,
+    probe: ProbeResult,
+    source: PurePosixPath,
+    out: PurePosixPath,
+    attached: Mapping[str, Attached],
+    choice: TierChoice = CPU_ONLY,
+    guard: InputGuard = SOURCE_GUARD,
+    font: str | None = None,
     loudness: Mapping[int, LoudnessMeasure] | None = None,
-) -> StepsPlan:  # fmt: skip
+) -> StepsPlan:
     """The main pass of ``preset``'s steps over ``probe``'s file at ``source``; ``loudness``:
     what the measuring pass found, by audio track (:mod:`core.loudness_pass`)."""
     transforms = [s for s in preset.steps if isinstance(s, TransformStep)]
@@ -123,8 +128,13 @@ def compile_steps(
         for measured in loudness.values()
     )
     flags = LOGGED_FLAGS if logged else GLOBAL_FLAGS
-    argv = ("ffmpeg", *flags, *chain.inputs, *_filters(chain, branches),
-            *(a for b in branches.values() for a in b.args))  # fmt: skip
+    argv = (
+        "ffmpeg",
+        *flags,
+        *chain.inputs,
+        *_filters(chain, branches),
+        *(a for b in branches.values() for a in b.args),
+    )
     reserve = sum(
         encoder_reserve_mib(t.package.encoder, r.width, r.height)
         for t in targets
@@ -135,16 +145,23 @@ def compile_steps(
     main = Pass("main", argv, tier, _why(choice, cpu_steps, targets), _weight(chain, targets))
     # every output step's folder (quality writes into its own after the pass), and the
     # branches' own
-    dirs = tuple(dict.fromkeys([*(t.folder for t in targets),
-                                *(d for b in branches.values() for d in b.dirs)]))  # fmt: skip
+    dirs = tuple(
+        dict.fromkeys(
+            [*(t.folder for t in targets), *(d for b in branches.values() for d in b.dirs)]
+        )
+    )
     notes = (*chain.notes, *_unmet_targets(preset))
     return StepsPlan(chain, main, tuple(targets), dirs, cpu_steps, reserve, notes, logged)
 
 
 def _targets(
-    preset: StepsPreset, probe: ProbeResult, chain: Chain, out: PurePosixPath,
-    choice: TierChoice, loudness: Mapping[int, LoudnessMeasure] | None,
-) -> tuple[list[StepTarget], dict[int, Branch]]:  # fmt: skip
+    preset: StepsPreset,
+    probe: ProbeResult,
+    chain: Chain,
+    out: PurePosixPath,
+    choice: TierChoice,
+    loudness: Mapping[int, LoudnessMeasure] | None,
+) -> tuple[list[StepTarget], dict[int, Branch]]:
     """Every output step's target and branch (by step index), and a first keyframe trim's
     stream copy; the job's frame pictures held to their cap."""
     targets: list[StepTarget] = []
@@ -156,8 +173,7 @@ def _targets(
     for index, folder in step_folders(preset.steps).items():
         step = preset.steps[index]
         assert isinstance(step, Encode | Frames | Preview | Scenes | Quality | Audio)
-        target, branch = _output(preset, step, index, folder, chain, out, choice, loudness,
-                                 probe)  # fmt: skip
+        target, branch = _output(preset, step, index, folder, chain, out, choice, loudness, probe)
         targets.append(target)
         if branch is not None:
             branches[index] = branch
@@ -165,8 +181,9 @@ def _targets(
     if pictures > MAX_FRAMES:
         raise InvalidMessage(
             f"steps: the frames steps ask for {pictures} pictures in all; at most "
-            f"{MAX_FRAMES} a job", code="invalid_request",
-        )  # fmt: skip
+            f"{MAX_FRAMES} a job",
+            code="invalid_request",
+        )
     return targets, branches
 
 
@@ -175,16 +192,26 @@ def _filters(chain: Chain, branches: Mapping[int, Branch]) -> tuple[str, ...]:
     nothing when no branch decodes (a keyframe trim's stream copy alone)."""
     if not any(b.takes_video or b.takes_audio for b in branches.values()):
         return ()
-    graph = [*chain.graph, *_splits(chain, branches), *track_splits(chain, branches),
-             *(s for b in branches.values() for s in b.graph)]  # fmt: skip
+    graph = [
+        *chain.graph,
+        *_splits(chain, branches),
+        *track_splits(chain, branches),
+        *(s for b in branches.values() for s in b.graph),
+    ]
     return ("-filter_complex", ";".join(graph))
 
 
 def _output(
-    preset: StepsPreset, step: OutputStep, index: int, folder: str, chain: Chain,
-    out: PurePosixPath, choice: TierChoice, loudness: Mapping[int, LoudnessMeasure] | None,
+    preset: StepsPreset,
+    step: OutputStep,
+    index: int,
+    folder: str,
+    chain: Chain,
+    out: PurePosixPath,
+    choice: TierChoice,
+    loudness: Mapping[int, LoudnessMeasure] | None,
     probe: ProbeResult,
-) -> tuple[StepTarget, Branch | None]:  # fmt: skip
+) -> tuple[StepTarget, Branch | None]:
     """One output step's branch, its labels ``[vN]``/``[aN]`` and internal labels ``sN``."""
     shape, tag, video = chain.shape, branch_tag(index), _label(index, "v")
     if isinstance(step, Encode):
@@ -209,10 +236,16 @@ def _output(
 
 
 def _encode(
-    preset: StepsPreset, step: Encode, index: int, folder: str, chain: Chain,
-    out: PurePosixPath, choice: TierChoice, loudness: Mapping[int, LoudnessMeasure] | None,
+    preset: StepsPreset,
+    step: Encode,
+    index: int,
+    folder: str,
+    chain: Chain,
+    out: PurePosixPath,
+    choice: TierChoice,
+    loudness: Mapping[int, LoudnessMeasure] | None,
     probe: ProbeResult,
-) -> tuple[StepTarget, Branch]:  # fmt: skip
+) -> tuple[StepTarget, Branch]:
     spec = preset.encodes[step.preset]
     shaped = shaped_probe(chain.shape)
     video = _label(index, "v") if chain.shape.has_video else None
@@ -240,15 +273,20 @@ def _encode(
     target = spec.loudness.step() if spec.loudness and not job_loudness(preset) else None
     tracks, labels = ladder_tracks(spec, probe, chain, str(audio), index)
     normalizers = _normalizers(target, loudness, tracks, shaped, probe, tag) if target else {}
-    branch, package = streaming_branch(spec, shaped, out, folder, rungs, video, audio, tag,
-                                       normalizers, tracks, labels)  # fmt: skip
+    branch, package = streaming_branch(
+        spec, shaped, out, folder, rungs, video, audio, tag, normalizers, tracks, labels
+    )
     return StepTarget(index, step, folder, package=package), branch
 
 
 def _normalizers(
-    target: Loudness, measured: Mapping[int, LoudnessMeasure] | None,
-    tracks: tuple[AudioStream, ...], shaped: ProbeResult, probe: ProbeResult, tag: str,
-) -> dict[int, tuple[str, ...]]:  # fmt: skip
+    target: Loudness,
+    measured: Mapping[int, LoudnessMeasure] | None,
+    tracks: tuple[AudioStream, ...],
+    shaped: ProbeResult,
+    probe: ProbeResult,
+    tag: str,
+) -> dict[int, tuple[str, ...]]:
     """A ladder's normalizer of each track, by the number its renditions carry: each track
     it packages, or its one sound (measured as the input's first track). A loudnorm named
     by the track and the ladder's ``tag`` prints that track's figures in the log."""

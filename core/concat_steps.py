@@ -34,8 +34,10 @@ def append_clips(
         total += _length(clip)
     video_out = p.label("v") if p.shape.has_video else ""
     audio_out = p.label("a") if sound else ""
-    p.graph.append(f"{''.join(parts)}concat=n={len(clips) + 1}:v={int(bool(video_out))}"
-                   f":a={int(sound)}{video_out}{audio_out}")  # fmt: skip
+    p.graph.append(
+        f"{''.join(parts)}concat=n={len(clips) + 1}:v={int(bool(video_out))}"
+        f":a={int(sound)}{video_out}{audio_out}"
+    )
     p.video = video_out or None
     p.audio = audio_out or None
     p.shape = replace(p.shape, duration=total)
@@ -55,8 +57,9 @@ def _main_segment(p: Pass, sound: bool) -> list[str]:
 
 
 def _clip_segment(p: Pass, clip: Attached, guard: InputGuard, sound: bool) -> list[str]:
-    k = p.add_input([*guard.flags(guard.demuxer(clip.probe.format_name)),
-                     "-i", f"file:{clip.path}"])  # fmt: skip
+    k = p.add_input(
+        [*guard.flags(guard.demuxer(clip.probe.format_name)), "-i", f"file:{clip.path}"]
+    )
     parts = []
     if p.shape.has_video:
         parts.append(_clip_picture(p, k, clip))
@@ -78,8 +81,10 @@ def _clip_picture(p: Pass, k: int, clip: Attached) -> str:
     video = clip.probe.video
     if video is None:
         length = _known(clip.probe.duration, clip.where)
-        p.graph.append(f"color=c=black:s={width}x{height}:r={fps:g}:d={length:.3f},"
-                       f"format=yuv420p,setsar=1{label}")  # fmt: skip
+        p.graph.append(
+            f"color=c=black:s={width}x{height}:r={fps:g}:d={length:.3f},"
+            f"format=yuv420p,setsar=1{label}"
+        )
         return label
     shown_w, shown_h = video.display_size
     fit = min(width / shown_w, height / shown_h)

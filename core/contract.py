@@ -157,15 +157,22 @@ _EVENT_ID_NAMESPACE = uuid.UUID("6f0e7c1e-8a4b-5d2c-9a51-3f6f1d2b9c10")
 
 
 def job_event(
-    type_: EventType, job_id: str, now: datetime, data: dict[str, Any], attempt: int,
+    type_: EventType,
+    job_id: str,
+    now: datetime,
+    data: dict[str, Any],
+    attempt: int,
     step: str = "",
-) -> CloudEvent:  # fmt: skip
+) -> CloudEvent:
     """``step`` tells apart the events one attempt has several of (progress: the percent).
 
     Raises pydantic's ValidationError when ``data`` breaks the contract."""
     seed = f"{job_id}/{type_.value}/{attempt}" + (f"/{step}" if step else "")
     checked = DATA_MODELS[type_].model_validate({**data, "job_id": job_id})
     return CloudEvent(
-        id=str(uuid.uuid5(_EVENT_ID_NAMESPACE, seed)), type=type_, subject=job_id, time=now,
+        id=str(uuid.uuid5(_EVENT_ID_NAMESPACE, seed)),
+        type=type_,
+        subject=job_id,
+        time=now,
         data=checked.model_dump(mode="json"),
-    )  # fmt: skip
+    )

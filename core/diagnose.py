@@ -96,8 +96,9 @@ def classify_ffmpeg_failure(stderr: str, *, tool: str = "ffmpeg") -> FfapiError:
         if match := pattern.search(stderr):
             # the line that said so, which the tail may have scrolled past
             line = _line_of(stderr, match.start())
-            return AcceleratorFailed(f"{tool} failed: {why}: {line}", reason=reason,
-                                     stderr_tail=tail)  # fmt: skip
+            return AcceleratorFailed(
+                f"{tool} failed: {why}: {line}", reason=reason, stderr_tail=tail
+            )
     for pattern, error, why in _PATTERNS:
         if match := pattern.search(stderr):
             return error(f"{tool} failed: {_named(why, match)}", stderr_tail=tail)
@@ -125,15 +126,17 @@ _FFMPEG_SIGNAL_EXIT = 255
 _CRASHES = frozenset({-signal.SIGSEGV, -signal.SIGABRT, -signal.SIGBUS})
 
 
-def limit_breach(stderr: str, code: int, limits: ResourceLimits, *, tool: str = "ffmpeg"
-                 ) -> FfapiError | None:  # fmt: skip
+def limit_breach(
+    stderr: str, code: int, limits: ResourceLimits, *, tool: str = "ffmpeg"
+) -> FfapiError | None:
     """The failure a process's own limits explain, or None. Asked for every exit, 0 too:
     ffmpeg carries on past decode errors, so a picture over the pixel cap, or frames the
     memory cap refused, can end in a "successful" run that is missing them."""
     tail = stderr_tail(stderr)
     if match := _PIXELS_PATTERN.search(stderr):
-        return FrameTooLarge(f"{tool} refused a picture: {_line_of(stderr, match.start())}",
-                             stderr_tail=tail)  # fmt: skip
+        return FrameTooLarge(
+            f"{tool} refused a picture: {_line_of(stderr, match.start())}", stderr_tail=tail
+        )
     if code == 0:
         return _memory(stderr, code, limits, tool)
     for pattern, error, why in _GUARD_PATTERNS:  # the guard's refusals, not the limits'

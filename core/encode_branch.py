@@ -27,9 +27,15 @@ from core.stage import Branch
 
 
 def mp4_branch(
-    preset: Mp4Preset, probe: ProbeResult, out: PurePosixPath, folder: str, frames: FramePath,
-    video: str, audio: str | None, tag: str,
-) -> tuple[Branch, TranscodePlan]:  # fmt: skip
+    preset: Mp4Preset,
+    probe: ProbeResult,
+    out: PurePosixPath,
+    folder: str,
+    frames: FramePath,
+    video: str,
+    audio: str | None,
+    tag: str,
+) -> tuple[Branch, TranscodePlan]:
     """``out/folder/video.mp4`` and ``poster.jpg`` from the ``video`` (and ``audio``) labels;
     the plan's output names are relative to ``out`` (``folder/video.mp4``), its argv empty."""
     source = Mp4Source(video, audio, (), tag=tag, folder=folder)
@@ -39,12 +45,18 @@ def mp4_branch(
 
 
 def streaming_branch(
-    preset: StreamingPreset, probe: ProbeResult, out: PurePosixPath, folder: str,
-    frames: FramePath, video: str | None, audio: str | None, tag: str,
+    preset: StreamingPreset,
+    probe: ProbeResult,
+    out: PurePosixPath,
+    folder: str,
+    frames: FramePath,
+    video: str | None,
+    audio: str | None,
+    tag: str,
     loudness: Mapping[int, tuple[str, ...]] | None = None,
     tracks: tuple[AudioStream, ...] = (),
     labels: tuple[str, ...] = (),
-) -> tuple[Branch, StreamingPlan]:  # fmt: skip
+) -> tuple[Branch, StreamingPlan]:
     """A ladder's package, thumbnails and storyboard tiles under ``out/folder``; the plan's
     paths are relative to ``out/folder`` (finish it with a JobDir whose ``out`` is that),
     its argv empty. An audio-only preset, or no ``video``, takes no picture. ``loudness``:
@@ -55,7 +67,11 @@ def streaming_branch(
     graph, args, plan = ladder_encode(preset, probe, out / folder, frames, source)
     dirs = (folder, *(f"{folder}/{d}" for d in plan.directories))
     branch = Branch(
-        graph=graph, args=args, dirs=dirs, takes_video=bool(plan.video),
-        takes_audio=bool(plan.audio), tracks=tuple(t.track for t in tracks[1:]),
-    )  # fmt: skip
+        graph=graph,
+        args=args,
+        dirs=dirs,
+        takes_video=bool(plan.video),
+        takes_audio=bool(plan.audio),
+        tracks=tuple(t.track for t in tracks[1:]),
+    )
     return branch, plan

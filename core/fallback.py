@@ -62,8 +62,13 @@ async def run_on_tiers(
                 nxt = next_tier(order, choice.tier, reason)
                 if nxt is None:
                     raise
-                log.warning("job.fallback", tier=choice.tier.value, to=nxt.value, reason=reason,
-                            error=exc.message)  # fmt: skip
+                log.warning(
+                    "job.fallback",
+                    tier=choice.tier.value,
+                    to=nxt.value,
+                    reason=reason,
+                    error=exc.message,
+                )
                 fallbacks.append(TierFailure(tier=choice.tier, reason=reason, message=exc.message))
                 await discard()  # partial segments of the failed run must not be published
                 choice = next(c for c in choices if c.tier is nxt)

@@ -75,8 +75,9 @@ class FramePath:
         stays = nvdec and not cpu_filters and video.rotation == 0
         # NVDEC's own output (NV12, or P010 from a 10-bit source), or what was uploaded
         native = "p010le" if video.high_bit_depth else "nv12"
-        return cls(choice.tier, choice.device, nvdec, stays,
-                   native if stays else gpu_pix_fmt(pix_fmt))  # fmt: skip
+        return cls(
+            choice.tier, choice.device, nvdec, stays, native if stays else gpu_pix_fmt(pix_fmt)
+        )
 
     @property
     def input_args(self) -> tuple[str, ...]:

@@ -48,11 +48,13 @@ async def pin_input(objects: ObjectStore, request: JobRequest) -> JobRequest:
             f"s3://{request.input.bucket}/{request.input.key} was overwritten since it was "
             "announced; the newer object is a job of its own"
         )
-    ref = request.input.model_copy(update={
-        "etag": request.input.etag or info.etag,
-        "version_id": request.input.version_id or info.version_id,
-        "size": info.size,
-    })  # fmt: skip
+    ref = request.input.model_copy(
+        update={
+            "etag": request.input.etag or info.etag,
+            "version_id": request.input.version_id or info.version_id,
+            "size": info.size,
+        }
+    )
     return request.model_copy(update={"input": ref})
 
 
@@ -87,10 +89,11 @@ async def _pin_sound(
         audio = await _pin(objects, step.audio, bucket, f"steps[{i}].audio")
         return step.model_copy(update={"audio": audio})
     tracks = [
-        t.model_copy(update={"audio": await _pin(objects, t.audio, bucket,
-                                                  f"steps[{i}].tracks[{j}].audio")})
+        t.model_copy(
+            update={"audio": await _pin(objects, t.audio, bucket, f"steps[{i}].tracks[{j}].audio")}
+        )
         for j, t in enumerate(step.tracks)
-    ]  # fmt: skip
+    ]
     return step.model_copy(update={"tracks": tuple(tracks)})
 
 

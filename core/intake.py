@@ -147,8 +147,16 @@ def _from_s3_event(event: S3Event, config: IntakeConfig) -> Intake:
         # S3 URL-encodes keys in notifications: '+' for spaces on AWS, %20 on LocalStack, and
         # moto also encodes '/' as %2F. unquote_plus reads all three.
         key = unquote_plus(obj.key)
-        outcomes.append(_job_for(config, record.s3.bucket.name, key=key, etag=obj.e_tag,
-                                 version_id=obj.version_id, size=obj.size))  # fmt: skip
+        outcomes.append(
+            _job_for(
+                config,
+                record.s3.bucket.name,
+                key=key,
+                etag=obj.e_tag,
+                version_id=obj.version_id,
+                size=obj.size,
+            )
+        )
     return _collect(outcomes)
 
 
@@ -156,16 +164,29 @@ def _from_eventbridge(event: EventBridgeS3Event, config: IntakeConfig) -> Intake
     if event.detail_type != "Object Created":
         return Intake(ignored=(f"aws.s3 {event.detail_type}",))
     obj = event.detail.object  # EventBridge carries the key as written, not URL-encoded
-    return _collect([
-        _job_for(config, event.detail.bucket.name, key=obj.key, etag=obj.etag,
-                 version_id=obj.version_id, size=obj.size),
-    ])  # fmt: skip
+    return _collect(
+        [
+            _job_for(
+                config,
+                event.detail.bucket.name,
+                key=obj.key,
+                etag=obj.etag,
+                version_id=obj.version_id,
+                size=obj.size,
+            ),
+        ]
+    )
 
 
 def _job_for(
-    config: IntakeConfig, bucket: str, *, key: str, etag: str | None, version_id: str | None,
+    config: IntakeConfig,
+    bucket: str,
+    *,
+    key: str,
+    etag: str | None,
+    version_id: str | None,
     size: int | None,
-) -> JobRequest | str:  # fmt: skip
+) -> JobRequest | str:
     """The job an object announcement asks for, or why it asks for none."""
     if key.endswith("/"):
         return f"folder marker s3://{bucket}/{key}"
@@ -176,8 +197,16 @@ def _job_for(
     # object per message, so no other job rides on it.
     if (problem := key_problem(key)) is not None:
         raise InvalidKey(f"input key {problem}")
-    ref = _parse(S3ObjectRef, {"bucket": bucket, "key": key, "etag": etag and etag.strip('"'),
-                               "version_id": version_id, "size": size})  # fmt: skip
+    ref = _parse(
+        S3ObjectRef,
+        {
+            "bucket": bucket,
+            "key": key,
+            "etag": etag and etag.strip('"'),
+            "version_id": version_id,
+            "size": size,
+        },
+    )
     return JobRequest(input=ref, preset=rule.preset, output=rule.output)
 
 
@@ -219,8 +248,10 @@ def _describe(model: type[BaseModel], exc: ValidationError) -> str:
             problems.append(f"{_loc(loc[:-1])}: unexpected field")
         elif err["type"] == "union_tag_invalid":  # pydantic's text quotes the sender's tag
             ctx = err.get("ctx", {})
-            problems.append(f"{_loc(loc)}: unknown {ctx.get('discriminator', 'tag')}"
-                            f" (expected one of {ctx.get('expected_tags', '?')})")  # fmt: skip
+            problems.append(
+                f"{_loc(loc)}: unknown {ctx.get('discriminator', 'tag')}"
+                f" (expected one of {ctx.get('expected_tags', '?')})"
+            )
         else:
             problems.append(f"{_loc(loc)}: {err['msg']}")
     return f"invalid {model.__name__}: " + "; ".join(problems)
@@ -287,8 +318,9 @@ def _named(doc: dict[str, Any]) -> tuple[Named, ...]:
     if "Records" in doc:
         # S3 URL-encodes the keys it announces (the worker reads them so too)
         event = S3Event.model_validate(doc)
-        return tuple(Named(_url(r.s3.bucket.name, unquote_plus(r.s3.object.key)))
-                     for r in event.records)  # fmt: skip
+        return tuple(
+            Named(_url(r.s3.bucket.name, unquote_plus(r.s3.object.key))) for r in event.records
+        )
     if doc.get("source") == "aws.s3":
         detail = EventBridgeS3Event.model_validate(doc).detail  # the key as written
         return (Named(_url(detail.bucket.name, detail.object.key)),)

@@ -97,10 +97,14 @@ def derive_job_id(request: JobRequest, preset: OutputPreset | None) -> str:
         return f"{JOB_ID_PREFIX}{digest[:24]}"
     ref, out = request.input, request.output
     parts = [
-        ref.bucket, ref.key, ref.version_id or "", ref.etag or "",
+        ref.bucket,
+        ref.key,
+        ref.version_id or "",
+        ref.etag or "",
         preset.spec_hash() if preset else f"unresolved:{request.preset}",
-        out.bucket if out else "", out.prefix if out else "",
-    ]  # fmt: skip
+        out.bucket if out else "",
+        out.prefix if out else "",
+    ]
     digest = hashlib.sha256("\x00".join(parts).encode()).hexdigest()
     return f"{JOB_ID_PREFIX}{digest[:24]}"
 

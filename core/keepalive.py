@@ -33,9 +33,13 @@ Sleep = Callable[[float], Awaitable[None]]
 
 
 async def keep_alive(
-    renew: Renewal, interval: float, failed: str, *, first: float | None = None,
+    renew: Renewal,
+    interval: float,
+    failed: str,
+    *,
+    first: float | None = None,
     sleep: Sleep = asyncio.sleep,
-) -> None:  # fmt: skip
+) -> None:
     """Call ``renew`` every ``interval`` seconds (the first after ``first``, by default an
     interval) until it returns False. A renewal that raises, or is unanswered after
     ``min(interval, MAX_WAIT_SECONDS)``, is logged as ``failed`` and tried again after

@@ -122,12 +122,16 @@ def _measure(block: str) -> LoudnessMeasure:
     try:
         doc = json.loads(block)
         return LoudnessMeasure(
-            input_i=float(doc["input_i"]), input_tp=float(doc["input_tp"]),
-            input_lra=float(doc["input_lra"]), input_thresh=float(doc["input_thresh"]),
-            output_i=float(doc["output_i"]), output_tp=float(doc["output_tp"]),
-            output_lra=float(doc["output_lra"]), target_offset=float(doc["target_offset"]),
+            input_i=float(doc["input_i"]),
+            input_tp=float(doc["input_tp"]),
+            input_lra=float(doc["input_lra"]),
+            input_thresh=float(doc["input_thresh"]),
+            output_i=float(doc["output_i"]),
+            output_tp=float(doc["output_tp"]),
+            output_lra=float(doc["output_lra"]),
+            target_offset=float(doc["target_offset"]),
             kind=str(doc["normalization_type"]),
-        )  # fmt: skip
+        )
     except (ValueError, KeyError, TypeError) as exc:
         raise TranscodeFailed("the loudness measuring pass printed unreadable figures") from exc
 
@@ -191,16 +195,22 @@ def loudness_report(
         if mode == "linear":
             gain = round(step.target_lufs - float(_fixed(measured.input_i, -99.0, 0.0)), 2)
     return LoudnessReport(
-        mode=mode, target_lufs=step.target_lufs, true_peak_db=step.true_peak_db, lra=step.lra,
-        gain_db=gain, input=_figures(measured.input_i, measured.input_tp, measured.input_lra),
+        mode=mode,
+        target_lufs=step.target_lufs,
+        true_peak_db=step.true_peak_db,
+        lra=step.lra,
+        gain_db=gain,
+        input=_figures(measured.input_i, measured.input_tp, measured.input_lra),
         output=output,
-    )  # fmt: skip
+    )
 
 
 def tracks_report(
-    step: Loudness, measured: Mapping[int, LoudnessMeasure],
-    made: Mapping[int, LoudnessMeasure], languages: Mapping[int, str | None],
-) -> LoudnessReport:  # fmt: skip
+    step: Loudness,
+    measured: Mapping[int, LoudnessMeasure],
+    made: Mapping[int, LoudnessMeasure],
+    languages: Mapping[int, str | None],
+) -> LoudnessReport:
     """The report of the tracks ``measured`` (by track number, the first first), each
     normalized alone (``made``: what each one's normalizer printed, where one ran): the
     first track's figures at the top, and every track's in ``tracks`` when there are several."""
@@ -209,10 +219,16 @@ def tracks_report(
     if len(reports) < 2:
         return first
     tracks = [
-        TrackLoudness(track=t, language=languages.get(t), mode=r.mode, gain_db=r.gain_db,
-                      input=r.input, output=r.output)
+        TrackLoudness(
+            track=t,
+            language=languages.get(t),
+            mode=r.mode,
+            gain_db=r.gain_db,
+            input=r.input,
+            output=r.output,
+        )
         for t, r in reports.items()
-    ]  # fmt: skip
+    ]
     return first.model_copy(update={"tracks": tracks})
 
 

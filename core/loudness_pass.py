@@ -52,9 +52,12 @@ class MeasurePass:
 
 
 def plan_measure(
-    preset: StepsPreset, probe: ProbeResult, source: PurePosixPath,
-    attached: Mapping[str, Attached], guard: InputGuard,
-) -> MeasurePass | None:  # fmt: skip
+    preset: StepsPreset,
+    probe: ProbeResult,
+    source: PurePosixPath,
+    attached: Mapping[str, Attached],
+    guard: InputGuard,
+) -> MeasurePass | None:
     """The measuring pass of the job's loudness step, else of its ladders' loudness target,
     on the sound every transform has made (None: nothing to measure)."""
     found = [(i, s) for i, s in enumerate(preset.steps) if isinstance(s, Loudness)]
@@ -64,13 +67,16 @@ def plan_measure(
     index, step = found[0] if found else ladders[0]
     if len({target for _, target in ladders}) > 1:
         other = next(i for i, target in ladders if target != step)
-        refuse(f"steps[{other}].preset: its loudness target is not steps[{index}]'s; a job "
-               "has one sound to measure")  # fmt: skip
+        refuse(
+            f"steps[{other}].preset: its loudness target is not steps[{index}]'s; a job "
+            "has one sound to measure"
+        )
     before = [s for s in preset.steps[:index] if isinstance(s, TransformStep)]
     # a ladder's target: every track the ladders keep (a loudness step makes one sound)
     carried = () if found else wanted_tracks(preset, probe)
-    chain = compile_transforms(before, probe, source, attached, guard, sound_only=True,
-                               tracks=carried)  # fmt: skip
+    chain = compile_transforms(
+        before, probe, source, attached, guard, sound_only=True, tracks=carried
+    )
     if chain.audio is None and not found:
         return None  # a ladder's target, and no sound: nothing to normalize
     if chain.audio is None:
@@ -85,9 +91,13 @@ def sound_track(probe: ProbeResult) -> int:
 
 
 def _measuring(
-    index: int, step: Loudness, inputs: Sequence[str], graph: Sequence[str],
-    sounds: Sequence[tuple[int, str]], duration: float,
-) -> MeasurePass:  # fmt: skip
+    index: int,
+    step: Loudness,
+    inputs: Sequence[str],
+    graph: Sequence[str],
+    sounds: Sequence[tuple[int, str]],
+    duration: float,
+) -> MeasurePass:
     """``sounds``: each track's number and graph label, measured by a loudnorm of its own."""
     measures = [f"{label}{measure_filter(step, track_instance(n))}[loud{n}]" for n, label in sounds]
     maps = [a for n, _ in sounds for a in ("-map", f"[loud{n}]")]
@@ -115,9 +125,13 @@ def ladder_loudness(preset: StepsPreset) -> list[tuple[int, Loudness]]:
 
 
 async def run_measure(
-    media: MediaTool, plan: MeasurePass, cwd: Path, timeout: float,
-    progress: Callable[[EncodeProgress], None] | None, limits: ResourceLimits,
-) -> dict[int, LoudnessMeasure]:  # fmt: skip
+    media: MediaTool,
+    plan: MeasurePass,
+    cwd: Path,
+    timeout: float,
+    progress: Callable[[EncodeProgress], None] | None,
+    limits: ResourceLimits,
+) -> dict[int, LoudnessMeasure]:
     """Each measured track's figures, by track number."""
     log = await media.measure(plan.argv, cwd, timeout, progress, limits)
     return by_track(parse_named(log), plan.tracks)
@@ -161,10 +175,16 @@ class SourceLoudness:
 
 
 async def measure_source(
-    media: MediaTool, target: LoudnessTarget | None, probe: ProbeResult, source: PurePosixPath,
-    cwd: Path, guard: InputGuard, timeout: float, limits: ResourceLimits,
+    media: MediaTool,
+    target: LoudnessTarget | None,
+    probe: ProbeResult,
+    source: PurePosixPath,
+    cwd: Path,
+    guard: InputGuard,
+    timeout: float,
+    limits: ResourceLimits,
     tracks: Sequence[AudioStream] = (),
-) -> SourceLoudness | None:  # fmt: skip
+) -> SourceLoudness | None:
     """``tracks`` (default: the source's first sound), each measured for a preset's
     ``target`` in one pass (None: no target, or no sound to normalize)."""
     sounds = tuple(tracks) or ((probe.audio,) if probe.audio else ())
@@ -180,9 +200,12 @@ async def measure_source(
 
 
 def steps_report(
-    preset: StepsPreset, measuring: MeasurePass, measured: Mapping[int, LoudnessMeasure],
-    named: Mapping[str, LoudnessMeasure], probe: ProbeResult,
-) -> tuple[tuple[int, ...], LoudnessReport]:  # fmt: skip
+    preset: StepsPreset,
+    measuring: MeasurePass,
+    measured: Mapping[int, LoudnessMeasure],
+    named: Mapping[str, LoudnessMeasure],
+    probe: ProbeResult,
+) -> tuple[tuple[int, ...], LoudnessReport]:
     """A steps job's loudness report, and the steps it belongs to: the loudness step, or
     each ladder's encode that asked for the target. ``named``: the main pass's normalizers'
     figures (what each made and how); a track's are its first ladder's."""

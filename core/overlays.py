@@ -61,8 +61,10 @@ def draw_overlay(p: Pass, i: int, step: Overlay, image: Attached, guard: InputGu
     w = min(frame_w, even(step.width * frame_w))
     h = even(w * image_h / image_w)
     if h > frame_h:
-        refuse(f"steps[{i}].width: the image ({w}x{h} px) is larger than the frame "
-               f"({frame_w}x{frame_h} px)")  # fmt: skip
+        refuse(
+            f"steps[{i}].width: the image ({w}x{h} px) is larger than the frame "
+            f"({frame_w}x{frame_h} px)"
+        )
     x, y = _placed(i, step, w, h, frame_w, frame_h)
     k = p.add_input(image_input(image, guard))
     alpha = [f"colorchannelmixer=aa={step.opacity:g}"] if step.opacity < 1.0 else []
@@ -70,8 +72,9 @@ def draw_overlay(p: Pass, i: int, step: Overlay, image: Attached, guard: InputGu
     p.graph.append(f"[{k}:v:0]{','.join(['format=rgba', f'scale={w}:{h}', *alpha])}{logo}")
     base = p.emit_video()
     out = p.label("v")
-    p.graph.append(f"{base}{logo}overlay=x={x}:y={y}:eof_action=repeat"
-                   f"{enable(step.start, step.end)}{out}")  # fmt: skip
+    p.graph.append(
+        f"{base}{logo}overlay=x={x}:y={y}:eof_action=repeat{enable(step.start, step.end)}{out}"
+    )
     p.video = out
     p.vf.append("format=yuv420p")
 
@@ -80,15 +83,19 @@ def _placed(i: int, step: Overlay, w: int, h: int, frame_w: int, frame_h: int) -
     if step.x is not None and step.y is not None:
         for name, at, size, frame in (("x", step.x, w, frame_w), ("y", step.y, h, frame_h)):
             if at + size > frame:
-                refuse(f"steps[{i}].{name}: the image ({name} {at} + {size} px) runs off the "
-                       f"frame ({frame} px)")  # fmt: skip
+                refuse(
+                    f"steps[{i}].{name}: the image ({name} {at} + {size} px) runs off the "
+                    f"frame ({frame} px)"
+                )
         return step.x, step.y
     if step.position == "center":
         return (frame_w - w) // 2, (frame_h - h) // 2
     m = step.margin
     if w + m > frame_w or h + m > frame_h:
-        refuse(f"steps[{i}].margin: a {m} px margin puts the image ({w}x{h} px) off the "
-               f"frame ({frame_w}x{frame_h} px)")  # fmt: skip
+        refuse(
+            f"steps[{i}].margin: a {m} px margin puts the image ({w}x{h} px) off the "
+            f"frame ({frame_w}x{frame_h} px)"
+        )
     x = m if step.position.endswith("left") else frame_w - w - m
     y = m if step.position.startswith("top") else frame_h - h - m
     return x, y
@@ -109,8 +116,11 @@ def draw_text(p: Pass, i: int, step: Text) -> None:
     across, down = _PLACES[step.position]
     x = _TEXT_X[across].format(m=step.margin)
     y = _TEXT_Y[down].format(m=step.margin)
-    box = (f":box=1:boxcolor={_colour(step.box_color)}:boxborderw={max(2, step.size // 4)}"
-           if step.box else "")  # fmt: skip
+    box = (
+        f":box=1:boxcolor={_colour(step.box_color)}:boxborderw={max(2, step.size // 4)}"
+        if step.box
+        else ""
+    )
     p.vf.append(
         f"drawtext=textfile={name}:expansion=none:{_font(p.font)}:fontsize={step.size}"
         f":fontcolor={_colour(step.color)}:x={x}:y={y}{box}{enable(step.start, step.end)}"

@@ -34,10 +34,15 @@ def package_fields(
     # each sidecar track's whole WebVTT file (its segments are the manifests' business)
     tracks = sorted(p for p in package.sizes if _WHOLE_TRACK.search(p))
     outputs = [
-        OutputFile(key=keyed[p], role=_role(p), content_type=headers_for(p)[0],
-                   size=package.sizes[p], step=folder)
+        OutputFile(
+            key=keyed[p],
+            role=_role(p),
+            content_type=headers_for(p)[0],
+            size=package.sizes[p],
+            step=folder,
+        )
         for p in manifests + pictures + tracks
-    ]  # fmt: skip
+    ]
     renditions = [
         r.model_copy(update={"playlist": keyed.get(r.playlist, r.playlist)})
         for r in package.renditions

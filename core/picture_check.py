@@ -13,9 +13,11 @@ from core.storyboard import sheet_count, tile_count
 
 
 def picture_problems(
-    thumbnails: ThumbnailPlan | None, storyboard: StoryboardPlan | None,
-    sizes: Mapping[str, int], frames: int,
-) -> list[str]:  # fmt: skip
+    thumbnails: ThumbnailPlan | None,
+    storyboard: StoryboardPlan | None,
+    sizes: Mapping[str, int],
+    frames: int,
+) -> list[str]:
     """What is missing or too many, in words (none: every picture is there)."""
     problems: list[str] = []
     if thumbnails:

@@ -81,9 +81,13 @@ def image_plans(
 
 
 def image_branches(
-    thumbs: ThumbnailPlan | None, board: StoryboardPlan | None, video: VideoStream,
-    probe: ProbeResult, to_cpu: str = "", tag: str = "",
-) -> list[tuple[str, str]]:  # fmt: skip
+    thumbs: ThumbnailPlan | None,
+    board: StoryboardPlan | None,
+    video: VideoStream,
+    probe: ProbeResult,
+    to_cpu: str = "",
+    tag: str = "",
+) -> list[tuple[str, str]]:
     """(split label, filter chain) for each picture output; frames picked by number, which
     the constant rate makes exact (one every N seconds, from the first). ``to_cpu`` copies
     the picked frames out of GPU memory on a GPU tier, before the CPU scales them (the

@@ -106,9 +106,13 @@ def poster_size(width: int, height: int, long_side: int) -> tuple[int, int]:
 
 
 def plan_mp4(
-    preset: Mp4Preset, probe: ProbeResult, source: PurePosixPath, out_dir: PurePosixPath,
-    choice: TierChoice = CPU_ONLY, guard: InputGuard = SOURCE_GUARD,
-) -> TranscodePlan:  # fmt: skip
+    preset: Mp4Preset,
+    probe: ProbeResult,
+    source: PurePosixPath,
+    out_dir: PurePosixPath,
+    choice: TierChoice = CPU_ONLY,
+    guard: InputGuard = SOURCE_GUARD,
+) -> TranscodePlan:
     """``guard``: the hardened input flags, with the demuxer ffprobe found."""
     video = _picture(preset, probe)
     # an 8-bit H.264 cannot carry PQ/HLG: tone-mapped to SDR, as the ladders are
@@ -138,9 +142,12 @@ class Mp4Source:
 
 
 def mp4_encode(
-    preset: Mp4Preset, probe: ProbeResult, out_dir: PurePosixPath, frames: FramePath,
+    preset: Mp4Preset,
+    probe: ProbeResult,
+    out_dir: PurePosixPath,
+    frames: FramePath,
     source: Mp4Source,
-) -> tuple[tuple[str, ...], tuple[str, ...], TranscodePlan]:  # fmt: skip
+) -> tuple[tuple[str, ...], tuple[str, ...], TranscodePlan]:
     """The MP4 and its poster from ``source``: the filter statements, the output arguments
     (files under ``out_dir``), and the plan (its ``argv`` empty: the caller's)."""
     video = _picture(preset, probe)
@@ -178,10 +185,16 @@ def mp4_encode(
         PlannedOutput(named[1], "poster", CONTENT_TYPES[".jpg"]),
     )
     plan = TranscodePlan(
-        argv=(), outputs=outputs, encoder=video_encoder(preset.video_codec, frames.tier),
-        width=width, height=height, fps=fps, poster_at=poster_at,
-        has_audio=source.audio is not None, tier=frames.tier,
-    )  # fmt: skip
+        argv=(),
+        outputs=outputs,
+        encoder=video_encoder(preset.video_codec, frames.tier),
+        width=width,
+        height=height,
+        fps=fps,
+        poster_at=poster_at,
+        has_audio=source.audio is not None,
+        tier=frames.tier,
+    )
     return graph, tuple(args), plan
 
 
@@ -197,8 +210,13 @@ def _mp4_chain(
     """Condition (deinterlace, tone-map), scale and cap the rate once, before the split to
     the MP4 and the poster."""
     if frames.tier is AccelTier.CPU:
-        return [*conditioning, f"scale={width}:{height}:flags=bicubic", "setsar=1", *rate,
-                "format=yuv420p"]  # fmt: skip
+        return [
+            *conditioning,
+            f"scale={width}:{height}:flags=bicubic",
+            "setsar=1",
+            *rate,
+            "format=yuv420p",
+        ]
     # rotated, conditioned or not NVDEC-decodable: on the CPU, then uploaded once
     upload = [*conditioning, "format=yuv420p", f"hwupload_cuda=device={frames.device}"]
     return [*([] if frames.on_gpu else upload), *rate, frames.scale(width, height, "yuv420p")]

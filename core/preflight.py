@@ -100,8 +100,9 @@ def _frames(probe: ProbeResult, limits: MediaLimits) -> None:
 
 
 def _duration(probe: ProbeResult, limits: MediaLimits, preset: OutputPreset) -> None:
-    limit = min(limits.max_duration_seconds,
-                preset.max_duration_seconds or limits.max_duration_seconds)  # fmt: skip
+    limit = min(
+        limits.max_duration_seconds, preset.max_duration_seconds or limits.max_duration_seconds
+    )
     stated = probe.stated_duration
     if stated > limit:
         raise InputTooLong(f"the input states {stated:.0f} s; the limit is {limit:.0f} s")

@@ -121,8 +121,12 @@ class LoudnessTarget(_Spec):
     lra: float = Field(default=11.0, ge=1.0, le=50.0)
 
     def step(self) -> Loudness:
-        return Loudness(op="loudness", target_lufs=self.target_lufs,
-                        true_peak_db=self.true_peak_db, lra=self.lra)  # fmt: skip
+        return Loudness(
+            op="loudness",
+            target_lufs=self.target_lufs,
+            true_peak_db=self.true_peak_db,
+            lra=self.lra,
+        )
 
 
 class Thumbnails(_Spec):

@@ -105,9 +105,11 @@ class ProgressThrottle:
             return None
         self._sent_at, self._sent_percent, self._ended = now, self._percent, progress.done
         return ProgressUpdate(
-            phase="encode", percent=self._percent, speed=progress.speed,
+            phase="encode",
+            percent=self._percent,
+            speed=progress.speed,
             eta_seconds=0.0 if progress.done else self._eta(progress),
-        )  # fmt: skip
+        )
 
     def _eta(self, progress: EncodeProgress) -> float | None:
         if not progress.speed or self._total <= 0:

@@ -91,9 +91,12 @@ class PacketFold:
 
 
 def facts_from_packets(
-    name: str, kind: Literal["video", "audio"], playlist: MediaPlaylist,
-    packets: Sequence[Packet], segment_offsets: Sequence[int],
-) -> RenditionFacts:  # fmt: skip
+    name: str,
+    kind: Literal["video", "audio"],
+    playlist: MediaPlaylist,
+    packets: Sequence[Packet],
+    segment_offsets: Sequence[int],
+) -> RenditionFacts:
     fold = PacketFold(segment_offsets)
     for packet in packets:
         fold.add(packet)
@@ -137,9 +140,13 @@ class QcInputs:
 
 def evaluate(facts: QcInputs) -> QcReport:
     checks = [
-        _references(facts), _durations(facts), _segment_lengths(facts), _keyframes(facts),
-        _drift(facts), _bitrates(facts),
-    ]  # fmt: skip
+        _references(facts),
+        _durations(facts),
+        _segment_lengths(facts),
+        _keyframes(facts),
+        _drift(facts),
+        _bitrates(facts),
+    ]
     if facts.images:
         checks.append(QcCheck(name="images", passed=False, detail="; ".join(facts.images)))
     return QcReport(passed=all(c.passed for c in checks), checks=checks)
@@ -156,10 +163,11 @@ def _durations(facts: QcInputs) -> QcCheck:
     if facts.source_duration <= 0:
         return QcCheck(name="durations", passed=True, detail="source duration unknown")
     off = [
-        f"{r.name} {r.duration:.3f}s" for r in facts.renditions
+        f"{r.name} {r.duration:.3f}s"
+        for r in facts.renditions
         if abs(r.duration - facts.source_duration) > facts.segment_seconds
         or abs(r.playlist.duration - facts.source_duration) > facts.segment_seconds
-    ]  # fmt: skip
+    ]
     detail = (
         f"more than {facts.segment_seconds:g}s from the source's {facts.source_duration:.3f}s: "
         + ", ".join(off)
@@ -193,10 +201,15 @@ def _keyframes(facts: QcInputs) -> QcCheck:
         return QcCheck(name="keyframes", passed=True, detail="no video renditions")
     bad = [
         f"{r.name} segment {i + 1} starts without a keyframe"
-        for r in video for i, key in enumerate(r.segment_keyframes) if not key
-    ]  # fmt: skip
-    bad += [f"{r.name} has {len(r.segment_starts)} readable segments of {len(r.playlist.segments)}"
-            for r in video if len(r.segment_starts) != len(r.playlist.segments)]  # fmt: skip
+        for r in video
+        for i, key in enumerate(r.segment_keyframes)
+        if not key
+    ]
+    bad += [
+        f"{r.name} has {len(r.segment_starts)} readable segments of {len(r.playlist.segments)}"
+        for r in video
+        if len(r.segment_starts) != len(r.playlist.segments)
+    ]
     half_frame = 0.5 / facts.fps if facts.fps else 0.02
     reference = video[0]
     for r in video[1:]:
@@ -205,9 +218,11 @@ def _keyframes(facts: QcInputs) -> QcCheck:
             abs(a - b) > half_frame for a, b in pairs
         ):
             bad.append(f"{r.name} segment starts differ from {reference.name}")
-    detail = "; ".join(bad[:5]) if bad else (
-        f"{len(video)} renditions, every segment starts on a keyframe at the same time"
-    )  # fmt: skip
+    detail = (
+        "; ".join(bad[:5])
+        if bad
+        else (f"{len(video)} renditions, every segment starts on a keyframe at the same time")
+    )
     return QcCheck(name="keyframes", passed=not bad, detail=detail)
 
 
@@ -251,9 +266,11 @@ def _bitrates(facts: QcInputs) -> QcCheck:
                 f"{cap.bufsize / 1000:.0f} kbit buffer allows (peak "
                 f"{peak / 1000:.0f} kb/s)"
             )
-    detail = "; ".join(bad) if bad else (
-        "within maxrate and buffer; peak/maxrate kb/s: " + ", ".join(peaks)
-    )  # fmt: skip
+    detail = (
+        "; ".join(bad)
+        if bad
+        else ("within maxrate and buffer; peak/maxrate kb/s: " + ", ".join(peaks))
+    )
     return QcCheck(name="bitrates", passed=not bad, detail=detail)
 
 

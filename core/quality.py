@@ -75,10 +75,15 @@ def stats_files(stats_dir: str, index: int) -> tuple[str, str]:
 
 
 def quality_argv(
-    reference_inputs: tuple[str, ...], reference_graph: tuple[str, ...], reference_label: str,
-    renditions: Sequence[RenditionRef], width: int, height: int, stats_dir: str,
+    reference_inputs: tuple[str, ...],
+    reference_graph: tuple[str, ...],
+    reference_label: str,
+    renditions: Sequence[RenditionRef],
+    width: int,
+    height: int,
+    stats_dir: str,
     discard_audio: tuple[str, ...] = (),
-) -> tuple[str, ...]:  # fmt: skip
+) -> tuple[str, ...]:
     """The pass's argv after ``ffmpeg`` and its global flags. ``discard_audio``: sound
     labels the reference graph ends in (``[amain]``) that nothing here reads."""
     if not renditions:

@@ -127,10 +127,14 @@ class LadderSource:
 
 
 def plan_streaming(
-    preset: StreamingPreset, probe: ProbeResult, source: PurePosixPath, out: PurePosixPath,
-    choice: TierChoice = CPU_ONLY, guard: InputGuard = SOURCE_GUARD,
+    preset: StreamingPreset,
+    probe: ProbeResult,
+    source: PurePosixPath,
+    out: PurePosixPath,
+    choice: TierChoice = CPU_ONLY,
+    guard: InputGuard = SOURCE_GUARD,
     loudness: Mapping[int, tuple[str, ...]] | None = None,
-) -> StreamingPlan:  # fmt: skip
+) -> StreamingPlan:
     """``guard``: the hardened input flags, with the demuxer ffprobe found. ``loudness``:
     each kept track's normalizer, by track number (:func:`core.loudness.normalize`); their
     figures are in the log."""
@@ -159,9 +163,12 @@ def plan_streaming(
 
 
 def ladder_encode(
-    preset: StreamingPreset, probe: ProbeResult, out: PurePosixPath, frames: FramePath | None,
+    preset: StreamingPreset,
+    probe: ProbeResult,
+    out: PurePosixPath,
+    frames: FramePath | None,
     source: LadderSource,
-) -> tuple[tuple[str, ...], tuple[str, ...], StreamingPlan]:  # fmt: skip
+) -> tuple[tuple[str, ...], tuple[str, ...], StreamingPlan]:
     """The ladder, its pictures and its audio from ``source``: the filter statements, the
     output arguments (files under ``out``), and the plan (its ``argv`` empty: the
     caller's). No picture where ``frames`` or the source's picture is None."""
@@ -191,9 +198,12 @@ def ladder_encode(
 
 
 def _plan(
-    preset: StreamingPreset, package: str, picture: _Picture | None,
-    audio: tuple[PlannedAudio, ...], tier: AccelTier,
-) -> StreamingPlan:  # fmt: skip
+    preset: StreamingPreset,
+    package: str,
+    picture: _Picture | None,
+    audio: tuple[PlannedAudio, ...],
+    tier: AccelTier,
+) -> StreamingPlan:
     encoder = video_encoder(preset.video_codec, tier) if picture else "aac"
     rungs = picture.ladder.rungs if picture else ()
     return StreamingPlan(
@@ -211,9 +221,14 @@ def _plan(
 
 
 def _add_picture(
-    parts: _Argv, preset: StreamingPreset, video: VideoStream, probe: ProbeResult,
-    out: PurePosixPath, frames: FramePath, source: LadderSource,
-) -> _Picture:  # fmt: skip
+    parts: _Argv,
+    preset: StreamingPreset,
+    video: VideoStream,
+    probe: ProbeResult,
+    out: PurePosixPath,
+    frames: FramePath,
+    source: LadderSource,
+) -> _Picture:
     """One conditioning chain, ``split`` to every rung and picture output."""
     ladder = fit_ladder(preset.ladder, *video.display_size)
     fps = fit_fps(video.fps, preset.max_fps)
@@ -316,8 +331,10 @@ def _cmaf_muxer(
     # last few frames (53 ms after a 20 s picture). At twice the video's, the audio's own
     # limit is never reached, and the last segment takes what remains.
     own = f",seg_duration={2 * preset.segment_seconds:g}" if n_video else ""
-    sets += [f"id={len(sets) + i}{own},streams={streams}"
-             for i, streams in enumerate(adaptation_streams(audio, n_video))]  # fmt: skip
+    sets += [
+        f"id={len(sets) + i}{own},streams={streams}"
+        for i, streams in enumerate(adaptation_streams(audio, n_video))
+    ]
     return [
         "-f",
         "dash",

@@ -28,9 +28,14 @@ log = structlog.get_logger("ffapi.progress")
 
 class ProgressReporter:
     def __init__(
-        self, job_id: str, attempt: int, context: dict[str, Any], jobs: JobStore,
-        announce: Callable[[CloudEvent], Awaitable[None]], now: Callable[[], datetime],
-    ) -> None:  # fmt: skip
+        self,
+        job_id: str,
+        attempt: int,
+        context: dict[str, Any],
+        jobs: JobStore,
+        announce: Callable[[CloudEvent], Awaitable[None]],
+        now: Callable[[], datetime],
+    ) -> None:
         self._job_id = job_id
         self._attempt = attempt
         self._context = context  # preset, correlation id: what every event of the job says
@@ -60,9 +65,15 @@ class ProgressReporter:
             try:
                 await self._jobs.progress(self._job_id, update, self._attempt)
                 data = {**self._context, "attempt": self._attempt, "progress": progress}
-                await self._announce(job_event(
-                    EventType.PROGRESS, self._job_id, self._now(), data, self._attempt,
-                    step=f"{update.phase}/{update.percent:g}",
-                ))  # fmt: skip
+                await self._announce(
+                    job_event(
+                        EventType.PROGRESS,
+                        self._job_id,
+                        self._now(),
+                        data,
+                        self._attempt,
+                        step=f"{update.phase}/{update.percent:g}",
+                    )
+                )
             except FfapiError as exc:
                 log.warning("progress.not_announced", code=exc.code, reason=exc.message)

@@ -52,17 +52,25 @@ def mix(p: Pass, i: int, step: Mix, attached: Mapping[str, Attached], guard: Inp
         p.graph.append(f"{p.emit_audio()}asplit={len(copies)}{''.join(copies)}")
         mains, keys = copies[:1], copies[1:]
     tracks = [
-        _track(p, track, attached[f"steps[{i}].tracks[{j}].audio"], guard, length,
-               keys.pop(0) if track.duck else None)
+        _track(
+            p,
+            track,
+            attached[f"steps[{i}].tracks[{j}].audio"],
+            guard,
+            length,
+            keys.pop(0) if track.duck else None,
+        )
         for j, track in enumerate(step.tracks)
-    ]  # fmt: skip
+    ]
     inputs = [*mains, *tracks]
     if len(inputs) == 1:
         p.audio, p.af = inputs[0], []
         return
     out = p.label("a")
-    p.graph.append(f"{''.join(inputs)}amix=inputs={len(inputs)}:duration=longest:"
-                   f"dropout_transition=0:normalize=0{out}")  # fmt: skip
+    p.graph.append(
+        f"{''.join(inputs)}amix=inputs={len(inputs)}:duration=longest:"
+        f"dropout_transition=0:normalize=0{out}"
+    )
     p.audio, p.af = out, []
 
 
@@ -83,19 +91,20 @@ def _sound_input(p: Pass, obj: Attached, guard: InputGuard) -> str:
     sound = obj.probe.audio
     if sound is None:
         raise InvalidMedia(f"{obj.where}: the object has no sound")
-    k = p.add_input([*guard.flags(guard.demuxer(obj.probe.format_name)), "-i",
-                     f"file:{obj.path}"])  # fmt: skip
+    k = p.add_input([*guard.flags(guard.demuxer(obj.probe.format_name)), "-i", f"file:{obj.path}"])
     return f"[{k}:{sound.index}]"
 
 
 def _fitted(p: Pass, gain_db: float, delay: float, length: float) -> list[str]:
     """A sound in the chain's format, from ``delay`` on, exactly ``length`` seconds long."""
     return [
-        *p.sound_format(), "asetpts=PTS-STARTPTS",
+        *p.sound_format(),
+        "asetpts=PTS-STARTPTS",
         *([f"volume={gain_db:g}dB"] if gain_db else []),
         *([f"adelay={round(delay * 1000)}:all=1"] if delay else []),
-        f"apad=whole_dur={length:.3f}", f"atrim=end={length:.3f}",
-    ]  # fmt: skip
+        f"apad=whole_dur={length:.3f}",
+        f"atrim=end={length:.3f}",
+    ]
 
 
 def _drop_sound(p: Pass) -> None:

@@ -140,6 +140,10 @@ def shaped_probe(shape: Shape) -> ProbeResult:
         if (kind == "video" and shape.has_video) or (kind == "audio" and shape.has_audio)
     )
     return ProbeResult(
-        format_name="lavfi", duration=shape.duration, size=None, video=video, audio=audio,
+        format_name="lavfi",
+        duration=shape.duration,
+        size=None,
+        video=video,
+        audio=audio,
         streams=streams,
-    )  # fmt: skip
+    )

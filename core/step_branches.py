@@ -57,9 +57,14 @@ def frame_times(step: Frames, shape: Shape, where: str = "steps[?]") -> tuple[fl
 
 
 def frames_branch(
-    step: Frames, shape: Shape, out: PurePosixPath, folder: str, video: str, tag: str,
+    step: Frames,
+    shape: Shape,
+    out: PurePosixPath,
+    folder: str,
+    video: str,
+    tag: str,
     where: str = "steps[?]",
-) -> Branch:  # fmt: skip
+) -> Branch:
     numbers = frame_numbers(step, shape, where)
     height = even_height(step.width, shape)
     graph = (
@@ -142,9 +147,14 @@ def _image_codec(fmt: str) -> tuple[str, ...]:
 
 
 def preview_branch(
-    step: Preview, shape: Shape, out: PurePosixPath, folder: str, video: str, tag: str,
+    step: Preview,
+    shape: Shape,
+    out: PurePosixPath,
+    folder: str,
+    video: str,
+    tag: str,
     where: str = "steps[?]",
-) -> Branch:  # fmt: skip
+) -> Branch:
     """A GIF with a palette made from its own frames (``palettegen`` waits for the end of
     its input, the trimmed few seconds only), or an animated WebP."""
     if shape.duration > 0 and step.start >= shape.duration - _EPS:
@@ -186,9 +196,14 @@ def preview_frames(step: Preview, shape: Shape) -> int:
 
 
 def scenes_branch(
-    step: Scenes, shape: Shape, out: PurePosixPath, folder: str, video: str, tag: str,
+    step: Scenes,
+    shape: Shape,
+    out: PurePosixPath,
+    folder: str,
+    video: str,
+    tag: str,
     scan_file: str,
-) -> Branch:  # fmt: skip
+) -> Branch:
     """Cuts where the ``scene`` score passes the threshold, the first frame opening scene 1;
     each pick's time and score printed to ``scan_file`` (relative to ffmpeg's working
     directory: :func:`core.scenes.parse_scenes` reads it) and, with thumbnails, its picture.

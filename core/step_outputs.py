@@ -165,8 +165,9 @@ def steps_problem(steps: tuple[object, ...]) -> str | None:
 
 def _sidecars_problem(steps: tuple[object, ...]) -> str | None:
     """Sidecar tracks keep the input's times, are one per language, and go into a package."""
-    sidecars = [(i, s) for i, s in enumerate(steps)
-                if isinstance(s, Subtitles) and s.mode == "sidecar"]  # fmt: skip
+    sidecars = [
+        (i, s) for i, s in enumerate(steps) if isinstance(s, Subtitles) and s.mode == "sidecar"
+    ]
     if not sidecars:
         return None
     first = sidecars[0][0]
@@ -177,8 +178,10 @@ def _sidecars_problem(steps: tuple[object, ...]) -> str | None:
         if isinstance(s, Speed | Concat) or (isinstance(s, Trim) and s.mode != "accurate")
     ]
     if retimed:
-        return (f"steps[{first}] (subtitles).mode: a sidecar track keeps the input's times; "
-                f"steps[{retimed[0]}] changes them (burn it in instead)")  # fmt: skip
+        return (
+            f"steps[{first}] (subtitles).mode: a sidecar track keeps the input's times; "
+            f"steps[{retimed[0]}] changes them (burn it in instead)"
+        )
     if (problem := _one_each(sidecars)) is not None:
         return problem
     if not any(isinstance(s, Encode) for s in steps):

@@ -105,8 +105,9 @@ class Concat(_Step):
     """Append these objects after the main input, normalized to its picture and sound."""
 
     op: Literal["concat"]
-    inputs: Annotated[tuple[StepObject, ...], Field(strict=False, min_length=1,
-                                                    max_length=MAX_CONCAT_INPUTS)]  # fmt: skip
+    inputs: Annotated[
+        tuple[StepObject, ...], Field(strict=False, min_length=1, max_length=MAX_CONCAT_INPUTS)
+    ]
 
 
 class Crop(_Step):
@@ -228,8 +229,9 @@ class Mix(_Step):
     """Tracks from other objects mixed into the sound, which keeps its length."""
 
     op: Literal["mix"]
-    tracks: Annotated[tuple[MixTrack, ...], Field(strict=False, min_length=1,
-                                                  max_length=MAX_MIX_TRACKS)]  # fmt: skip
+    tracks: Annotated[
+        tuple[MixTrack, ...], Field(strict=False, min_length=1, max_length=MAX_MIX_TRACKS)
+    ]
 
 
 class Subtitles(_Step):

@@ -21,8 +21,10 @@ import m3u8
 
 SUBTITLE_GROUP = "subs"
 CAPTION_GROUP = "cc"
-_CC_SCHEMES = {"cea-608": "urn:scte:dash:cc:cea-608:2015",
-               "cea-708": "urn:scte:dash:cc:cea-708:2015"}  # fmt: skip
+_CC_SCHEMES = {
+    "cea-608": "urn:scte:dash:cc:cea-608:2015",
+    "cea-708": "urn:scte:dash:cc:cea-708:2015",
+}
 _DASH_URI = "urn:mpeg:dash:schema:mpd:2011"
 _ROLE_SCHEME = "urn:mpeg:dash:role:2011"
 # what a text Representation's @bandwidth states (a required attribute; a VTT is tiny)
@@ -59,10 +61,17 @@ class InBandCaption:
 def master_with_subtitles(text: str, tracks: Sequence[SidecarTrack]) -> str:
     doc = m3u8.loads(text)
     entries = [
-        m3u8.Media(uri=t.playlist, type="SUBTITLES", group_id=SUBTITLE_GROUP,
-                   language=t.language, name=t.language, default="NO", autoselect="YES")
+        m3u8.Media(
+            uri=t.playlist,
+            type="SUBTITLES",
+            group_id=SUBTITLE_GROUP,
+            language=t.language,
+            name=t.language,
+            default="NO",
+            autoselect="YES",
+        )
         for t in tracks
-    ]  # fmt: skip
+    ]
     for entry in entries:
         doc.add_media(entry)
     for variant in doc.playlists:
@@ -77,11 +86,17 @@ def master_with_captions(text: str, captions: Sequence[InBandCaption]) -> str:
     for captions found there."""
     doc = m3u8.loads(text)
     entries = [
-        m3u8.Media(type="CLOSED-CAPTIONS", group_id=CAPTION_GROUP, language=c.language,
-                   name=f"{c.instream_id} ({c.language})", default="NO", autoselect="YES",
-                   instream_id=c.instream_id)
+        m3u8.Media(
+            type="CLOSED-CAPTIONS",
+            group_id=CAPTION_GROUP,
+            language=c.language,
+            name=f"{c.instream_id} ({c.language})",
+            default="NO",
+            autoselect="YES",
+            instream_id=c.instream_id,
+        )
         for c in captions
-    ]  # fmt: skip
+    ]
     for entry in entries:
         doc.add_media(entry)
     for variant in doc.playlists:
@@ -95,8 +110,10 @@ def mpd_with_captions(text: str, captions: Sequence[InBandCaption]) -> str:
     doc = minidom.parseString(text)  # noqa: S318 - written by our ffmpeg in our job directory
     root = doc.documentElement
     assert root is not None  # a parsed document has its root element
-    marks = [(scheme, ";".join(c.dash_value for c in captions if c.standard == standard))
-             for standard, scheme in _CC_SCHEMES.items()]  # fmt: skip
+    marks = [
+        (scheme, ";".join(c.dash_value for c in captions if c.standard == standard))
+        for standard, scheme in _CC_SCHEMES.items()
+    ]
     for aset in root.getElementsByTagNameNS(_DASH_URI, "AdaptationSet"):
         if aset.getAttribute("contentType") != "video":
             continue
@@ -120,11 +137,18 @@ def mpd_with_subtitles(text: str, tracks: Sequence[SidecarTrack]) -> str:
 
 
 def _text_set(doc: minidom.Document, set_id: str, track: SidecarTrack) -> minidom.Element:
-    aset = _element(doc, "AdaptationSet", id=set_id, contentType="text",
-                    mimeType="text/vtt", lang=track.language)  # fmt: skip
+    aset = _element(
+        doc,
+        "AdaptationSet",
+        id=set_id,
+        contentType="text",
+        mimeType="text/vtt",
+        lang=track.language,
+    )
     aset.appendChild(_element(doc, "Role", schemeIdUri=_ROLE_SCHEME, value="subtitle"))
-    rep = _element(doc, "Representation", id=f"subtitles-{track.language}",
-                   bandwidth=_TEXT_BANDWIDTH)  # fmt: skip
+    rep = _element(
+        doc, "Representation", id=f"subtitles-{track.language}", bandwidth=_TEXT_BANDWIDTH
+    )
     base = _element(doc, "BaseURL")
     base.appendChild(doc.createTextNode(track.whole))
     rep.appendChild(base)

@@ -117,8 +117,9 @@ class SubtitleConverter:
     ) -> tuple[Sidecar, ...]:
         """Convert every subtitles step's source; the sidecar tracks' cues, in step order."""
         # the video's own captions are read from the package, after the pass (core.captions)
-        wanted = [(i, s) for i, s in enumerate(steps)
-                  if isinstance(s, Subtitles) and s.captions is None]  # fmt: skip
+        wanted = [
+            (i, s) for i, s in enumerate(steps) if isinstance(s, Subtitles) and s.captions is None
+        ]
         if wanted:
             await self._files.make_dirs(root, (SUBS_DIR,))
         sidecars: list[Sidecar] = []
@@ -197,9 +198,12 @@ class SidecarPackager:
         self._files = files
 
     async def add(
-        self, package: Package, jobdir: JobDir, tracks: Sequence[Sidecar],
+        self,
+        package: Package,
+        jobdir: JobDir,
+        tracks: Sequence[Sidecar],
         declared: Sequence[InBandCaption] = (),
-    ) -> Package:  # fmt: skip
+    ) -> Package:
         """The tracks, and the captions the video carries (``declared``), in the package."""
         uploads = await self._tracks(package, jobdir, tracks) if tracks else []
         if declared:
@@ -223,8 +227,9 @@ class SidecarPackager:
             cues = clipped(track.cues, sum(durations))
             segments = segment_cues(cues, durations, track.language)
             for seg in segments:
-                await self._write(out, posixpath.join(folder, seg.name),
-                                  vtt_document(seg.cues, mpegts))  # fmt: skip
+                await self._write(
+                    out, posixpath.join(folder, seg.name), vtt_document(seg.cues, mpegts)
+                )
                 uploads.append(Upload(posixpath.join(folder, seg.name), SEGMENTS))
             whole = posixpath.join(folder, f"{track.language}.vtt")
             listing = posixpath.join(folder, f"{track.language}.m3u8")

@@ -154,9 +154,14 @@ def segment_cues(cues: Sequence[Cue], durations: Sequence[float], stem: str) -> 
 def subtitle_playlist(segments: Sequence[VttSegment]) -> str:
     """The VOD media playlist of a track's segments."""
     target = max((math.ceil(s.duration) for s in segments), default=1)
-    lines = ["#EXTM3U", "#EXT-X-VERSION:6", f"#EXT-X-TARGETDURATION:{max(1, target)}",
-             "#EXT-X-MEDIA-SEQUENCE:0", "#EXT-X-PLAYLIST-TYPE:VOD",
-             "#EXT-X-INDEPENDENT-SEGMENTS"]  # fmt: skip
+    lines = [
+        "#EXTM3U",
+        "#EXT-X-VERSION:6",
+        f"#EXT-X-TARGETDURATION:{max(1, target)}",
+        "#EXT-X-MEDIA-SEQUENCE:0",
+        "#EXT-X-PLAYLIST-TYPE:VOD",
+        "#EXT-X-INDEPENDENT-SEGMENTS",
+    ]
     for s in segments:
         lines += [f"#EXTINF:{s.duration:.6f},", s.name]
     return "\n".join([*lines, "#EXT-X-ENDLIST", ""])

@@ -128,8 +128,14 @@ def _finish(p: Pass) -> Chain:
         p.emit_audio(AUDIO_OUT)
     tracks = p.emit_tracks()
     shape = replace(p.shape, has_audio=p.audio is not None)
-    return Chain(inputs=tuple(p.inputs), graph=tuple(p.graph), shape=shape,
-                 files=tuple(p.files), notes=tuple(p.notes), tracks=tracks)  # fmt: skip
+    return Chain(
+        inputs=tuple(p.inputs),
+        graph=tuple(p.graph),
+        shape=shape,
+        files=tuple(p.files),
+        notes=tuple(p.notes),
+        tracks=tracks,
+    )
 
 
 # --- conditioning -------------------------------------------------------------------------
@@ -137,8 +143,7 @@ def _finish(p: Pass) -> Chain:
 
 def _track(p: Pass, track: AudioStream) -> Track:
     """Another track of the main input, conditioned as the sound is (in its own layout)."""
-    stream = replace(track, channels=chain_channels(track.channels),
-                     sample_rate=CHAIN_SAMPLE_RATE)  # fmt: skip
+    stream = replace(track, channels=chain_channels(track.channels), sample_rate=CHAIN_SAMPLE_RATE)
     return Track(stream, f"[0:{track.index}]", p.sound_format(track.channels))
 
 
@@ -151,8 +156,12 @@ def _condition(p: Pass, source: ProbeResult, tracks: Sequence[AudioStream] = ())
         p.video = f"[0:{video.index}]"
         p.vf += [*deinterlace(video), *([TONEMAP] if video.hdr else [])]
         # ffmpeg has turned the picture on decode: scaled by its SAR, it is as shown
-        p.vf += [f"scale={even(width)}:{even(height)}", "setsar=1", f"fps={fps:g}",
-                 "format=yuv420p"]  # fmt: skip
+        p.vf += [
+            f"scale={even(width)}:{even(height)}",
+            "setsar=1",
+            f"fps={fps:g}",
+            "format=yuv420p",
+        ]
         # the input's length: what a trim is held to (the picture may end sooner)
         p.shape = Shape(even(width), even(height), fps, source.duration or video.duration)
     else:
@@ -203,8 +212,10 @@ def _trim_length(i: int, trim: Trim, duration: float) -> float:
     """Seconds kept; a trim that starts past the end is refused, and one that ends past it
     keeps up to the end."""
     if duration > 0 and trim.start >= duration:
-        refuse(f"steps[{i}].start: {seconds(trim.start)} s is past the end of the input "
-               f"({duration:.1f} s)")  # fmt: skip
+        refuse(
+            f"steps[{i}].start: {seconds(trim.start)} s is past the end of the input "
+            f"({duration:.1f} s)"
+        )
     stop = trim.stop
     if duration > 0:
         stop = duration if stop is None else min(stop, duration)
@@ -227,9 +238,13 @@ def _trim(p: Pass, i: int, trim: Trim) -> None:
 
 
 def _apply(
-    p: Pass, i: int, step: TransformStep, attached: Mapping[str, Attached], guard: InputGuard,
+    p: Pass,
+    i: int,
+    step: TransformStep,
+    attached: Mapping[str, Attached],
+    guard: InputGuard,
     loudness: LoudnessMeasure | None,
-) -> None:  # fmt: skip
+) -> None:
     if isinstance(step, _PICTURE_ONLY) and not p.shape.has_video:
         refuse(f"steps[{i}]: {step.op} needs a picture; the input has none")
     if isinstance(step, _ONE_SOUND):
@@ -243,9 +258,13 @@ def _apply(
 
 
 def _sound(
-    p: Pass, i: int, step: Loudness | ReplaceAudio | Mix, attached: Mapping[str, Attached],
-    guard: InputGuard, loudness: LoudnessMeasure | None,
-) -> None:  # fmt: skip
+    p: Pass,
+    i: int,
+    step: Loudness | ReplaceAudio | Mix,
+    attached: Mapping[str, Attached],
+    guard: InputGuard,
+    loudness: LoudnessMeasure | None,
+) -> None:
     if isinstance(step, ReplaceAudio):
         replace_audio(p, i, step, attached, guard)
     elif isinstance(step, Mix):
@@ -257,9 +276,12 @@ def _sound(
 
 
 def _timeline(
-    p: Pass, i: int, step: Trim | Concat | Speed | Overlay | Text | Subtitles,
-    attached: Mapping[str, Attached], guard: InputGuard,
-) -> None:  # fmt: skip
+    p: Pass,
+    i: int,
+    step: Trim | Concat | Speed | Overlay | Text | Subtitles,
+    attached: Mapping[str, Attached],
+    guard: InputGuard,
+) -> None:
     """The steps that change the timeline, or draw on the picture."""
     if isinstance(step, Trim):
         _trim(p, i, step)
@@ -328,8 +350,10 @@ def _window(i: int, name: str, size: int, at: int | None, frame: int, more: str)
     if size > frame:
         refuse(f"steps[{i}].{name}: {size} px is {more} than the frame ({frame} px)")
     if at is not None and at + size > frame:
-        refuse(f"steps[{i}].{axis}: the window ({axis} {at} + {name} {size}) runs off the "
-               f"frame ({frame} px)")  # fmt: skip
+        refuse(
+            f"steps[{i}].{axis}: the window ({axis} {at} + {name} {size}) runs off the "
+            f"frame ({frame} px)"
+        )
     return max(2, size // 2 * 2)
 
 

@@ -17,9 +17,13 @@ from core.probe import parse_probe
 
 
 async def verify_mp4(
-    media: MediaTool, files: LocalFiles, plan: TranscodePlan, jobdir: JobDir,
-    out: OutputLocation, job_id: str,
-) -> list[OutputFile]:  # fmt: skip
+    media: MediaTool,
+    files: LocalFiles,
+    plan: TranscodePlan,
+    jobdir: JobDir,
+    out: OutputLocation,
+    job_id: str,
+) -> list[OutputFile]:
     """Probe every output before anything is published: each must open as what it claims
     to be (ffprobe reads headers; it does not decode), and its size and duration go into
     the result."""
@@ -41,12 +45,16 @@ async def verify_mp4(
             raise TranscodeFailed(f"{planned.name} is unreadable: {exc.message}") from exc
         if planned.role == "video" and info.duration <= 0:
             raise TranscodeFailed(f"{planned.name} has no duration")
-        found.append(OutputFile(
-            key=output_key(out, job_id, planned.name), role=planned.role,
-            content_type=planned.content_type, size=info.size or 0,
-            duration=info.duration if planned.role == "video" else None,
-            width=info.video.width if info.video else None,
-            height=info.video.height if info.video else None,
-            encoder=plan.encoder if planned.role == "video" else None,
-        ))  # fmt: skip
+        found.append(
+            OutputFile(
+                key=output_key(out, job_id, planned.name),
+                role=planned.role,
+                content_type=planned.content_type,
+                size=info.size or 0,
+                duration=info.duration if planned.role == "video" else None,
+                width=info.video.width if info.video else None,
+                height=info.video.height if info.video else None,
+                encoder=plan.encoder if planned.role == "video" else None,
+            )
+        )
     return found
