@@ -47,9 +47,10 @@ app = typer.Typer(
     cls=FlagGroup,
 )
 events_app = typer.Typer(
-    help="Watch the events topic, or send a job's final event again.", no_args_is_help=True,
+    help="Watch the events topic, or send a job's final event again.",
+    no_args_is_help=True,
     cls=FlagGroup,
-)  # fmt: skip
+)
 app.add_typer(events_app, name="events")
 dlq_app = typer.Typer(
     help="Look at the dead-letter queue, or move dead letters back to the jobs queue.",
@@ -333,8 +334,10 @@ def _local_banner(settings: Settings) -> Callable[[LocalStack], None]:
         print(f"emulator   {url} (moto server, in this process)")
         print(f"bucket     s3://{bucket}  watched prefix {prefix} (uploads there become jobs)")
         print("try        in another shell (with the same FFAPI_* variables, if any):")
-        print(f"  export AWS_ENDPOINT_URL={url} AWS_ACCESS_KEY_ID=testing "
-              f"AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION={settings.region}")  # fmt: skip
+        print(
+            f"  export AWS_ENDPOINT_URL={url} AWS_ACCESS_KEY_ID=testing "
+            f"AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION={settings.region}"
+        )
         print(f"  aws s3 cp clip.mp4 s3://{bucket}/{prefix}")
         print("  ffapi submit clip.mp4 --wait")
         print("outcomes   one line per job as it ends (Ctrl-C stops):", flush=True)

@@ -127,9 +127,10 @@ def explain(exc: BaseException) -> Problem:
     if isinstance(exc, OSError):
         return Problem(str(exc), None, EXIT_USAGE)
     return Problem(
-        f"unexpected {type(exc).__name__}: {exc}", "run again with --debug for the traceback",
+        f"unexpected {type(exc).__name__}: {exc}",
+        "run again with --debug for the traceback",
         EXIT_FAILED,
-    )  # fmt: skip
+    )
 
 
 def _bad_settings(exc: ValidationError) -> Problem:
@@ -146,20 +147,25 @@ def _aws_problem(exc: BaseException) -> Problem | None:
     for cause in _chain(exc):
         if isinstance(cause, AwsConnectionError):
             url = cause.kwargs.get("endpoint_url") or os.environ.get("AWS_ENDPOINT_URL", "AWS")
-            return Problem(f"cannot reach {url} ({type(cause).__name__})", _NO_ENDPOINT_HINT,
-                           EXIT_FAILED)  # fmt: skip
+            return Problem(
+                f"cannot reach {url} ({type(cause).__name__})", _NO_ENDPOINT_HINT, EXIT_FAILED
+            )
         if isinstance(cause, NoCredentialsError):
             return Problem(
-                "no AWS credentials", "set AWS_PROFILE or AWS_ACCESS_KEY_ID and "
-                f"AWS_SECRET_ACCESS_KEY, or {_NO_ENDPOINT_HINT}", EXIT_FAILED,
-            )  # fmt: skip
+                "no AWS credentials",
+                "set AWS_PROFILE or AWS_ACCESS_KEY_ID and "
+                f"AWS_SECRET_ACCESS_KEY, or {_NO_ENDPOINT_HINT}",
+                EXIT_FAILED,
+            )
         if isinstance(cause, NoRegionError):
             return Problem("no AWS region", "set FFAPI_REGION", EXIT_USAGE)
         if isinstance(cause, ClientError) and error_code(cause) in _MISSING_RESOURCE:
             return Problem(
-                str(exc), "create the resources with `ffapi bootstrap` (or check the FFAPI_* "
-                "names of the bucket, queue, topic and table)", EXIT_FAILED,
-            )  # fmt: skip
+                str(exc),
+                "create the resources with `ffapi bootstrap` (or check the FFAPI_* "
+                "names of the bucket, queue, topic and table)",
+                EXIT_FAILED,
+            )
     return None
 
 

@@ -137,9 +137,13 @@ async def _attach(
 
 
 async def _run_one_job(
-    runtime: Runtime, resources: Resources, source: Path, key: str, timeout: float,
+    runtime: Runtime,
+    resources: Resources,
+    source: Path,
+    key: str,
+    timeout: float,
     body: str | None = None,
-) -> DemoResult:  # fmt: skip
+) -> DemoResult:
     sqs, s3 = runtime.clients.sqs, runtime.clients.s3
     async with EventWatcher.subscribe(sqs, runtime.clients.sns, resources.topic_arn) as watcher:
         # Without a request, the upload itself is the job request: S3's notification puts it
@@ -177,11 +181,15 @@ def print_summary(
     settings: Settings, source: Path, key: str, described: str, result: DemoResult
 ) -> None:
     data, record = result.event["data"], result.record
-    print(f"input      s3://{settings.input_bucket}/{key}  ({_size(source.stat().st_size)}, "
-          f"{described})")  # fmt: skip
+    print(
+        f"input      s3://{settings.input_bucket}/{key}  ({_size(source.stat().st_size)}, "
+        f"{described})"
+    )
     status, attempts = (record.status, record.attempts) if record else ("?", "?")
-    print(f"job        {result.event['subject']}  {status}  "
-          f"attempt {attempts}  preset {data.get('preset')}")  # fmt: skip
+    print(
+        f"job        {result.event['subject']}  {status}  "
+        f"attempt {attempts}  preset {data.get('preset')}"
+    )
     if result.event["type"] == EventType.COMPLETED:
         print(f"encoder    {data['encoder']} (tier {data['accel_tier']})")
         for step in data.get("fallbacks", []):
@@ -196,8 +204,10 @@ def print_summary(
         for obj_key, size in result.objects:
             if (obj_key, size) in segments:
                 continue
-            print(f"  s3://{settings.output_bucket}/{obj_key}  {_size(size)}"
-                  f"{_detail(obj_key, described_outputs.get(obj_key))}")  # fmt: skip
+            print(
+                f"  s3://{settings.output_bucket}/{obj_key}  {_size(size)}"
+                f"{_detail(obj_key, described_outputs.get(obj_key))}"
+            )
         if segments:
             total = sum(n for _, n in segments)
             print(f"  ... and {len(segments)} segments, {_size(total)}")
@@ -208,13 +218,17 @@ def print_summary(
 def _print_package(data: dict[str, Any]) -> None:
     """The ladder as fitted, the renditions as published and the QC verdict."""
     for step in data.get("ladder") or []:
-        print(f"ladder     {step['rung']:<8} {'kept' if step['kept'] else 'dropped'}: "
-              f"{step['reason']}")  # fmt: skip
+        print(
+            f"ladder     {step['rung']:<8} {'kept' if step['kept'] else 'dropped'}: "
+            f"{step['reason']}"
+        )
     for r in data.get("renditions") or []:
         size = f"{r['width']}x{r['height']}" if r.get("width") else "audio"
-        print(f"rendition  {r['name']:<9} {size:<10} target {r['bitrate_kbps']} kb/s  peak "
-              f"{r['peak_bandwidth'] // 1000} kb/s  {r['segments']} segments  "
-              f"{r['duration']:.2f} s")  # fmt: skip
+        print(
+            f"rendition  {r['name']:<9} {size:<10} target {r['bitrate_kbps']} kb/s  peak "
+            f"{r['peak_bandwidth'] // 1000} kb/s  {r['segments']} segments  "
+            f"{r['duration']:.2f} s"
+        )
     if data.get("qc"):
         verdict = "passed" if data["qc"]["passed"] else "FAILED"
         print(f"qc         {verdict}: " + ", ".join(c["name"] for c in data["qc"]["checks"]))

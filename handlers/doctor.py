@@ -37,8 +37,9 @@ async def run_doctor(settings: Settings, as_json: bool) -> int:
 
 
 def render(shown: dict[str, Any], caps: Capabilities) -> str:
-    devices = ", ".join(f"{d.index}: {d.name} (driver {d.driver}, {d.memory_mib} MiB)"
-                        for d in caps.devices)  # fmt: skip
+    devices = ", ".join(
+        f"{d.index}: {d.name} (driver {d.driver}, {d.memory_mib} MiB)" for d in caps.devices
+    )
     cuvid = [d.removesuffix("_cuvid") for d in caps.cuvid_decoders]
     lines = [
         f"ffmpeg      {shown['tools']['ffmpeg']} ({caps.ffmpeg_version or 'version unknown'})",

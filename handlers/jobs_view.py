@@ -133,8 +133,10 @@ def outputs_table(result: JobResult) -> Table:
         table.add_column("duration", justify="right")
     for output in result.outputs:
         row: list[RenderableType] = [
-            Text(output.key.removeprefix(folder)), Text(output.role), human_size(output.size),
-        ]  # fmt: skip
+            Text(output.key.removeprefix(folder)),
+            Text(output.role),
+            human_size(output.size),
+        ]
         if timed:
             row.append(f"{output.duration:.2f} s" if output.duration else "")
         table.add_row(*row)
@@ -159,10 +161,13 @@ def jobs_table(records: list[JobRecord], input_bucket: str) -> Table:
         created = record.created_at or record.updated_at or ""
         bucket, key = record.input_bucket or "?", record.input_key or ""
         table.add_row(
-            Text(record.job_id), status_text(record.status), Text(record.preset or ""),
-            created[5:19].replace("T", " "), Text(_detail(record)),
+            Text(record.job_id),
+            status_text(record.status),
+            Text(record.preset or ""),
+            created[5:19].replace("T", " "),
+            Text(_detail(record)),
             Text(key if bucket == input_bucket else f"s3://{bucket}/{key}"),
-        )  # fmt: skip
+        )
     return table
 
 

@@ -80,31 +80,55 @@ async def run_plan(options: PlanOptions, settings: Settings) -> int:
 
 
 def describe(
-    preset: OutputPreset, probe: ProbeResult, choice: TierChoice = CPU_ONLY,
+    preset: OutputPreset,
+    probe: ProbeResult,
+    choice: TierChoice = CPU_ONLY,
     guard: InputGuard = SOURCE_GUARD,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """The plan as data: source, preset, ladder decisions, renditions and argv, for a tier."""
     video = probe.video
     source: dict[str, Any] = {"format": probe.format_name, "duration": probe.duration}
     if video:
         width, height = video.display_size
-        source.update(size=f"{video.width}x{video.height}", display=f"{width:g}x{height:g}",
-                      rotation=video.rotation, fps=round(video.fps, 3), pix_fmt=video.pix_fmt,
-                      transfer=video.color_transfer)  # fmt: skip
+        source.update(
+            size=f"{video.width}x{video.height}",
+            display=f"{width:g}x{height:g}",
+            rotation=video.rotation,
+            fps=round(video.fps, 3),
+            pix_fmt=video.pix_fmt,
+            transfer=video.color_transfer,
+        )
     source["audio"] = f"{probe.audio.codec} {probe.audio.channels}ch" if probe.audio else None
     source["audio_tracks"] = [
-        {"track": t.track, "codec": t.codec, "channels": t.channels, "layout": t.channel_layout,
-         "language": t.language, "title": t.title, "role": t.role, "default": t.default}
+        {
+            "track": t.track,
+            "codec": t.codec,
+            "channels": t.channels,
+            "layout": t.channel_layout,
+            "language": t.language,
+            "title": t.title,
+            "role": t.role,
+            "default": t.default,
+        }
         for t in probe.audio_tracks
-    ]  # fmt: skip
+    ]
     if isinstance(preset, Mp4Preset):
         mp4 = plan_mp4(preset, probe, JOB_SOURCE, JOB_OUT, choice, guard)
         outputs = [{"name": o.name, "role": o.role} for o in mp4.outputs]
-        return {"preset": preset.name, "kind": "mp4", "source": source, "ladder": [],
-                "renditions": [{"name": "video.mp4", "size": f"{mp4.width}x{mp4.height}",
-                                "fps": mp4.fps}], "outputs": outputs, "notes": [],
-                "tier": mp4.tier.value, "encoder": mp4.encoder,
-                "argv": list(mp4.argv)}  # fmt: skip
+        return {
+            "preset": preset.name,
+            "kind": "mp4",
+            "source": source,
+            "ladder": [],
+            "renditions": [
+                {"name": "video.mp4", "size": f"{mp4.width}x{mp4.height}", "fps": mp4.fps}
+            ],
+            "outputs": outputs,
+            "notes": [],
+            "tier": mp4.tier.value,
+            "encoder": mp4.encoder,
+            "argv": list(mp4.argv),
+        }
     assert isinstance(preset, StreamingPreset), "run_plan sends steps to plan_steps"
     # a loudness target: shown in loudnorm's one-pass form (the job measures the source
     # first and gives it the figures)
@@ -117,20 +141,40 @@ def describe(
     notes = [*plan.notes, *(["the sound is measured first, then normalized"] if loud else [])]
     decisions = plan.ladder.decisions if plan.ladder else ()
     renditions = [
-        {"name": v.name, "size": f"{v.width}x{v.height}", "fps": round(plan.fps, 3),
-         "video_kbps": v.video_kbps, "maxrate_kbps": v.maxrate_kbps}
+        {
+            "name": v.name,
+            "size": f"{v.width}x{v.height}",
+            "fps": round(plan.fps, 3),
+            "video_kbps": v.video_kbps,
+            "maxrate_kbps": v.maxrate_kbps,
+        }
         for v in plan.video
-    ] + [{"name": a.name, "audio_kbps": a.bitrate_kbps, "channels": a.channels,
-          "track": a.track, "language": a.language, "role": a.role, "default": a.default}
-         for a in plan.audio]  # fmt: skip
+    ] + [
+        {
+            "name": a.name,
+            "audio_kbps": a.bitrate_kbps,
+            "channels": a.channels,
+            "track": a.track,
+            "language": a.language,
+            "role": a.role,
+            "default": a.default,
+        }
+        for a in plan.audio
+    ]
     return {
-        "preset": preset.name, "kind": plan.kind, "source": source,
+        "preset": preset.name,
+        "kind": plan.kind,
+        "source": source,
         "ladder": [{"rung": d.name, "kept": d.kept, "reason": d.reason} for d in decisions],
-        "renditions": renditions, "segment_seconds": plan.segment_seconds,
-        "outputs": [p for p in (plan.master, plan.mpd) if p], "notes": notes,
-        "tier": plan.tier.value, "encoder": plan.encoder, "argv": list(plan.argv),
+        "renditions": renditions,
+        "segment_seconds": plan.segment_seconds,
+        "outputs": [p for p in (plan.master, plan.mpd) if p],
+        "notes": notes,
+        "tier": plan.tier.value,
+        "encoder": plan.encoder,
+        "argv": list(plan.argv),
         "then": [list(argv) for argv in _sheets(plan, probe)],
-    }  # fmt: skip
+    }
 
 
 def _sheets(plan: StreamingPlan, probe: ProbeResult) -> tuple[tuple[str, ...], ...]:
@@ -146,11 +190,15 @@ def render(shown: dict[str, Any]) -> str:
     src = shown["source"]
     facts = ", ".join(f"{k} {v}" for k, v in src.items() if v is not None and k != "audio_tracks")
     lines = [f"source     {facts}"]
-    lines += [f"track      {t['track']}: " + ", ".join(f"{k} {v}" for k, v in t.items()
-                                                     if v is not None and k != "track")
-              for t in src.get("audio_tracks", [])]  # fmt: skip
-    lines += [f"preset     {shown['preset']} ({shown['kind']})",
-             f"tier       {shown['tier']} (video encoder {shown['encoder']})"]  # fmt: skip
+    lines += [
+        f"track      {t['track']}: "
+        + ", ".join(f"{k} {v}" for k, v in t.items() if v is not None and k != "track")
+        for t in src.get("audio_tracks", [])
+    ]
+    lines += [
+        f"preset     {shown['preset']} ({shown['kind']})",
+        f"tier       {shown['tier']} (video encoder {shown['encoder']})",
+    ]
     for step in shown["ladder"]:
         verdict = "kept   " if step["kept"] else "dropped"
         lines.append(f"ladder     {step['rung']:<8} {verdict} {step['reason']}")

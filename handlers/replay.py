@@ -21,8 +21,9 @@ async def run_replay(settings: Settings, job_id: str) -> int:
         if not record.finished:
             raise CommandError(
                 f"job {job_id} is {record.status}: only a finished job has a final event",
-                f"see where it is: ffapi status {job_id}", EXIT_FAILED,
-            )  # fmt: skip
+                f"see where it is: ffapi status {job_id}",
+                EXIT_FAILED,
+            )
         event = await runtime.dispatcher.replay(job_id)
     if event is None:
         raise CommandError(f"job {job_id} has no final event to send", exit_code=EXIT_FAILED)

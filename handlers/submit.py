@@ -94,9 +94,11 @@ def _draft(source: S3ObjectRef, preset: str | None, settings: Settings) -> JobRe
     try:
         # The output named here, not left to the worker's default: the id depends on it.
         return JobRequest(
-            input=source, preset=preset, output=settings.output_location,
+            input=source,
+            preset=preset,
+            output=settings.output_location,
             correlation_id=str(uuid.uuid4()),
-        )  # fmt: skip
+        )
     except ValidationError as exc:
         problem = exc.errors()[0]
         where = ".".join(str(p) for p in problem["loc"])
@@ -123,8 +125,7 @@ async def _source(
     key = submit_key(settings, path.name)
     content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     await objects.upload_file(path, settings.input_bucket, key, content_type, None)
-    out.print(f"uploaded   s3://{settings.input_bucket}/{key}  "
-              f"({human_size(path.stat().st_size)})")  # fmt: skip
+    out.print(f"uploaded   s3://{settings.input_bucket}/{key}  ({human_size(path.stat().st_size)})")
     return S3ObjectRef(bucket=settings.input_bucket, key=key)
 
 
@@ -137,16 +138,19 @@ def submit_key(settings: Settings, filename: str) -> str:
         raise CommandError(
             f"uploads to s3://{settings.input_bucket}/{prefix}/ are watched: the upload would "
             "start a second job",
-            "set FFAPI_SUBMIT_PREFIX outside FFAPI_WATCH_PREFIX", EXIT_USAGE,
-        )  # fmt: skip
+            "set FFAPI_SUBMIT_PREFIX outside FFAPI_WATCH_PREFIX",
+            EXIT_USAGE,
+        )
     return key
 
 
 async def follow(store: DynamoJobStore, job_id: str, timeout: float, out: Console) -> JobRecord:
     """Poll the job's record, showing its progress, until it is COMPLETED or FAILED."""
     columns = (
-        TextColumn("{task.description:<18}"), BarColumn(), TextColumn("{task.fields[detail]}"),
-    )  # fmt: skip
+        TextColumn("{task.description:<18}"),
+        BarColumn(),
+        TextColumn("{task.fields[detail]}"),
+    )
     with Progress(*columns, console=out) as bar:
         task = bar.add_task("queued", total=100, detail="")
         try:
@@ -160,8 +164,9 @@ async def follow(store: DynamoJobStore, job_id: str, timeout: float, out: Consol
         except TimeoutError:
             raise CommandError(
                 f"job {job_id} did not finish within {timeout:.0f} s",
-                f"it may still be running: ffapi status {job_id}", EXIT_USAGE,
-            ) from None  # fmt: skip
+                f"it may still be running: ffapi status {job_id}",
+                EXIT_USAGE,
+            ) from None
 
 
 def _show(bar: Progress, task: TaskID, record: JobRecord | None) -> None:
@@ -174,8 +179,12 @@ def _show(bar: Progress, task: TaskID, record: JobRecord | None) -> None:
     description = f"{status} #{record.attempts or 1}"
     if status == JobStatus.RUNNING and progress:
         description = progress.phase
-    bar.update(task, description=description, completed=progress.percent if progress else 0.0,
-               detail=progress_text(progress, with_phase=False) if progress else "")  # fmt: skip
+    bar.update(
+        task,
+        description=description,
+        completed=progress.percent if progress else 0.0,
+        detail=progress_text(progress, with_phase=False) if progress else "",
+    )
 
 
 def show_outcome(record: JobRecord, out: Console) -> int:

@@ -61,19 +61,32 @@ async def subscribed_queue(
                 "Attributes"
             ]["QueueArn"]
             topic = events_topic.in_account_of(arn)
-            policy = json.dumps({"Version": "2012-10-17", "Statement": [{
-                "Sid": "ffapi-tail", "Effect": "Allow",
-                "Principal": {"Service": "sns.amazonaws.com"}, "Action": "sqs:SendMessage",
-                "Resource": arn, "Condition": {"ArnEquals": {"aws:SourceArn": topic}},
-            }]})  # fmt: skip
+            policy = json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "ffapi-tail",
+                            "Effect": "Allow",
+                            "Principal": {"Service": "sns.amazonaws.com"},
+                            "Action": "sqs:SendMessage",
+                            "Resource": arn,
+                            "Condition": {"ArnEquals": {"aws:SourceArn": topic}},
+                        }
+                    ],
+                }
+            )
             await sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": policy})
             attributes = {"RawMessageDelivery": "true"}
             if types:
                 attributes["FilterPolicy"] = json.dumps({"type": types})
             sub = await sns.subscribe(
-                TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes=attributes,
+                TopicArn=topic,
+                Protocol="sqs",
+                Endpoint=arn,
+                Attributes=attributes,
                 ReturnSubscriptionArn=True,
-            )  # fmt: skip
+            )
         try:
             yield url, topic
         finally:
@@ -91,8 +104,9 @@ async def _receive(clients: AwsClients, url: str, wait_seconds: int) -> list[dic
         )
     messages = resp.get("Messages", [])
     if messages:
-        entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                   for i, m in enumerate(messages)]  # fmt: skip
+        entries = [
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)
+        ]
         with aws_errors("sqs:DeleteMessageBatch"):
             await clients.sqs.delete_message_batch(QueueUrl=url, Entries=entries)
     # A standard queue does not keep order; within one batch, the events' own times do.

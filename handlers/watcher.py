@@ -33,9 +33,12 @@ class EventWatcher:
         ]["QueueArn"]
         # Raw delivery: the queue receives the CloudEvent itself, not an SNS envelope.
         sub = await sns.subscribe(
-            TopicArn=topic_arn, Protocol="sqs", Endpoint=arn,
-            Attributes={"RawMessageDelivery": "true"}, ReturnSubscriptionArn=True,
-        )  # fmt: skip
+            TopicArn=topic_arn,
+            Protocol="sqs",
+            Endpoint=arn,
+            Attributes={"RawMessageDelivery": "true"},
+            ReturnSubscriptionArn=True,
+        )
         try:
             yield cls(sqs, url)
         finally:

@@ -96,10 +96,14 @@ class GpuAccelerator:
         caps = await self._prober(fresh)
         self._caps = caps
         self._slots = self._slots.resized([d.index for d in caps.devices])
-        log.info("accel.capabilities", mode=self._config.mode,
-                 tiers=[t.value for t in self.order()],
-                 devices=[d.name for d in caps.devices], device_note=caps.device_note,
-                 checks={c.tier.value: c.reason or "ok" for c in caps.checks})  # fmt: skip
+        log.info(
+            "accel.capabilities",
+            mode=self._config.mode,
+            tiers=[t.value for t in self.order()],
+            devices=[d.name for d in caps.devices],
+            device_note=caps.device_note,
+            checks={c.tier.value: c.reason or "ok" for c in caps.checks},
+        )
         return caps
 
     def order(self) -> tuple[AccelTier, ...]:
@@ -126,8 +130,13 @@ class GpuAccelerator:
         if self._breaker.record_failure():
             BREAKER_OPEN.set(1)
             self._reprobed = False
-            log.error("accel.breaker_open", reason=reason, threshold=self._breaker.threshold,
-                      window=self._breaker.window, cooldown=self._breaker.cooldown)  # fmt: skip
+            log.error(
+                "accel.breaker_open",
+                reason=reason,
+                threshold=self._breaker.threshold,
+                window=self._breaker.window,
+                cooldown=self._breaker.cooldown,
+            )
 
     def succeeded(self, tier: AccelTier) -> None:
         if self._breaker.state is BreakerState.HALF_OPEN:
@@ -166,5 +175,8 @@ class GpuAccelerator:
             if self._config.mode == "auto" and not any(t.on_gpu for t in caps.usable()):
                 self._breaker.trip()
                 self._reprobed = False
-                log.error("accel.breaker_open", reason="re-probe found no usable GPU tier",
-                          cooldown=self._breaker.cooldown)  # fmt: skip
+                log.error(
+                    "accel.breaker_open",
+                    reason="re-probe found no usable GPU tier",
+                    cooldown=self._breaker.cooldown,
+                )

@@ -44,25 +44,40 @@ def bootstrap(settings: Settings) -> Resources:
     )
     for bucket in dict.fromkeys((settings.input_bucket, settings.output_bucket)):
         _ensure_bucket(s3, bucket, settings.region)
-    dlq_url, dlq_arn = _ensure_queue(sqs, settings.dead_letter_queue, {
-        "MessageRetentionPeriod": str(14 * 24 * 3600),
-    })  # fmt: skip
-    queue_url, queue_arn = _ensure_queue(sqs, settings.jobs_queue, {
-        "VisibilityTimeout": str(settings.visibility_timeout),
-        "ReceiveMessageWaitTimeSeconds": str(settings.wait_time_seconds),
-        "RedrivePolicy": json.dumps({
-            "deadLetterTargetArn": dlq_arn, "maxReceiveCount": settings.max_receive_count,
-        }),
-    })  # fmt: skip
+    dlq_url, dlq_arn = _ensure_queue(
+        sqs,
+        settings.dead_letter_queue,
+        {
+            "MessageRetentionPeriod": str(14 * 24 * 3600),
+        },
+    )
+    queue_url, queue_arn = _ensure_queue(
+        sqs,
+        settings.jobs_queue,
+        {
+            "VisibilityTimeout": str(settings.visibility_timeout),
+            "ReceiveMessageWaitTimeSeconds": str(settings.wait_time_seconds),
+            "RedrivePolicy": json.dumps(
+                {
+                    "deadLetterTargetArn": dlq_arn,
+                    "maxReceiveCount": settings.max_receive_count,
+                }
+            ),
+        },
+    )
     _ensure_policy(sqs, queue_url, _s3_may_send(queue_arn, settings.input_bucket))
     _ensure_notification(s3, settings.input_bucket, queue_arn, settings.watch_prefix)
     topic_arn = _ensure_topic(sns, topic, queue_arn)
     _ensure_table(ddb, settings.jobs_table)
     return Resources(
-        input_bucket=settings.input_bucket, output_bucket=settings.output_bucket,
-        queue_url=queue_url, queue_arn=queue_arn, dlq_url=dlq_url, topic_arn=topic_arn,
+        input_bucket=settings.input_bucket,
+        output_bucket=settings.output_bucket,
+        queue_url=queue_url,
+        queue_arn=queue_arn,
+        dlq_url=dlq_url,
+        topic_arn=topic_arn,
         table=settings.jobs_table,
-    )  # fmt: skip
+    )
 
 
 def _ensure_topic(sns: Any, topic: EventsTopic, queue_arn: str) -> str:
@@ -73,8 +88,10 @@ def _ensure_topic(sns: Any, topic: EventsTopic, queue_arn: str) -> str:
         _check_same_account(topic.arn, queue_arn)
     made = str(sns.create_topic(Name=topic.name)["TopicArn"])
     if topic.arn is not None and made != str(topic.arn):
-        raise InvalidTopic(f"FFAPI_EVENTS_TOPIC is {topic.arn}, but SNS made {made}: these "
-                           "credentials and endpoint answer for another account")  # fmt: skip
+        raise InvalidTopic(
+            f"FFAPI_EVENTS_TOPIC is {topic.arn}, but SNS made {made}: these "
+            "credentials and endpoint answer for another account"
+        )
     return made
 
 
@@ -161,9 +178,11 @@ def same_rule(a: dict[str, Any], b: dict[str, Any]) -> bool:
     def key(rule: dict[str, Any]) -> tuple[Any, ...]:
         filters = rule.get("Filter", {}).get("Key", {}).get("FilterRules", [])
         return (
-            rule.get("Id"), rule.get("QueueArn"), sorted(rule.get("Events", [])),
+            rule.get("Id"),
+            rule.get("QueueArn"),
+            sorted(rule.get("Events", [])),
             sorted((f["Name"].lower(), f["Value"]) for f in filters),
-        )  # fmt: skip
+        )
 
     return key(a) == key(b)
 

@@ -66,8 +66,7 @@ async def _probe() -> Capabilities:
     caps = Capabilities(devices=devices, device_note=note, **await _build())
     with tempfile.TemporaryDirectory(prefix="ffapi-accel-") as tmp:
         try:
-            clip = await make_sample_clip(Path(tmp) / "clip.mp4", seconds=1, width=320,
-                                          height=240)  # fmt: skip
+            clip = await make_sample_clip(Path(tmp) / "clip.mp4", seconds=1, width=320, height=240)
         except RuntimeError as exc:  # a build without libx264: nothing can be tested
             caps.checks = [TierCheck(tier=t, ok=False, reason=str(exc)) for t in TIERS]
         else:

@@ -72,9 +72,11 @@ class FfmpegMedia:
 
     async def probe(self, path: Path, guard: InputGuard = SOURCE_GUARD) -> ProbeDoc:
         code, stdout, stderr = await run_argv(
-            probe_argv(PurePosixPath(path), guard), cwd=path.parent, timeout=PROBE_TIMEOUT,
+            probe_argv(PurePosixPath(path), guard),
+            cwd=path.parent,
+            timeout=PROBE_TIMEOUT,
             limits=self._probe_limits,
-        )  # fmt: skip
+        )
         if code != 0:
             error = classify_ffmpeg_failure(stderr, tool="ffprobe")
             if isinstance(error, ResourceExhausted | UnsupportedMedia):
@@ -88,17 +90,23 @@ class FfmpegMedia:
         return probe_doc(doc)
 
     async def transcode(
-        self, argv: Sequence[str], cwd: Path, timeout: float,
+        self,
+        argv: Sequence[str],
+        cwd: Path,
+        timeout: float,
         progress: Callable[[EncodeProgress], None] | None = None,
         limits: ResourceLimits = NO_LIMITS,
-    ) -> None:  # fmt: skip
+    ) -> None:
         await self._ffmpeg(argv, cwd, timeout, progress, limits)
 
     async def measure(
-        self, argv: Sequence[str], cwd: Path, timeout: float,
+        self,
+        argv: Sequence[str],
+        cwd: Path,
+        timeout: float,
         progress: Callable[[EncodeProgress], None] | None = None,
         limits: ResourceLimits = NO_LIMITS,
-    ) -> str:  # fmt: skip
+    ) -> str:
         return await self._ffmpeg(argv, cwd, timeout, progress, limits)
 
     async def _ffmpeg(
@@ -115,16 +123,20 @@ class FfmpegMedia:
             if self._stall_seconds is not None:
                 stall = StallWatch(self._stall_seconds)
                 on_line = _both(blocks.feed, stall.feed)
-        code, _, stderr = await run_argv(argv, cwd=cwd, timeout=timeout, on_line=on_line,
-                                         stall=stall, limits=limits)  # fmt: skip
+        code, _, stderr = await run_argv(
+            argv, cwd=cwd, timeout=timeout, on_line=on_line, stall=stall, limits=limits
+        )
         if code != 0:
             raise classify_ffmpeg_failure(stderr)
         return stderr
 
     async def packets(
-        self, parts: Sequence[Path], formats: tuple[str, ...], stream: Literal["v", "a"],
+        self,
+        parts: Sequence[Path],
+        formats: tuple[str, ...],
+        stream: Literal["v", "a"],
         on_packet: Callable[[Packet], None],
-    ) -> None:  # fmt: skip
+    ) -> None:
         where = parts[0].parent
         if any(p.parent != where for p in parts):
             raise ValueError("a file's parts are read from one directory")
@@ -134,8 +146,9 @@ class FfmpegMedia:
             if (packet := _packet(line)) is not None:
                 on_packet(packet)
 
-        code, _, stderr = await run_argv(argv, cwd=where, timeout=PACKETS_TIMEOUT,
-                                         on_line=on_line, limits=self._probe_limits)  # fmt: skip
+        code, _, stderr = await run_argv(
+            argv, cwd=where, timeout=PACKETS_TIMEOUT, on_line=on_line, limits=self._probe_limits
+        )
         if code != 0:
             raise TranscodeFailed(
                 f"cannot read the packets of {parts[0].name}", stderr_tail=stderr_tail(stderr)
@@ -366,8 +379,9 @@ def _kill(proc: asyncio.subprocess.Process) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-async def make_sample_clip(dest: Path, seconds: int = 10, width: int = 1280, height: int = 720,
-                           fps: int = 30) -> Path:  # fmt: skip
+async def make_sample_clip(
+    dest: Path, seconds: int = 10, width: int = 1280, height: int = 720, fps: int = 30
+) -> Path:
     """A synthetic test clip: moving test pattern plus a stereo tone, H.264/AAC in MP4."""
     argv = [
         "ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "error",

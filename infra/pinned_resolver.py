@@ -66,12 +66,16 @@ class PinnedResolver(AbstractResolver):
                 raise ForbiddenDestination(f"{host}: {problem}")
             results.append(
                 ResolveResult(
-                    hostname=host, host=str(ip), port=int(sockaddr[1]), family=fam, proto=proto,
+                    hostname=host,
+                    host=str(ip),
+                    port=int(sockaddr[1]),
+                    family=fam,
+                    proto=proto,
                     # The address is numeric: aiohttp must not hand it to getaddrinfo again
                     # as a name.
                     flags=socket.AI_NUMERICHOST | socket.AI_NUMERICSERV,
                 )
-            )  # fmt: skip
+            )
         if not results:
             raise OSError(f"{host} has no address")
         return results

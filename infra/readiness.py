@@ -81,8 +81,11 @@ def accelerator(accel: GpuAccelerator | None) -> Check:
         if accel is None:
             return CheckResult(True, {"tiers": ["cpu"]})
         health = accel.health()
-        detail = {"tiers": health["tiers"], "breaker": health["breaker"]["state"],
-                  "gpu_jobs": health["gpu_jobs"]}  # fmt: skip
+        detail = {
+            "tiers": health["tiers"],
+            "breaker": health["breaker"]["state"],
+            "gpu_jobs": health["gpu_jobs"],
+        }
         return CheckResult(True, detail)  # the CPU tier is always there
 
     return check
@@ -133,8 +136,11 @@ def cached(check: Check, seconds: float, clock: Callable[[], float] = time.monot
 
 def local_checks(accel: GpuAccelerator | None) -> dict[str, Check]:
     """What this process can tell without settings: the tools and the accelerator."""
-    return {"ffmpeg": binary("ffmpeg"), "ffprobe": binary("ffprobe"),
-            "accelerator": accelerator(accel)}  # fmt: skip
+    return {
+        "ffmpeg": binary("ffmpeg"),
+        "ffprobe": binary("ffprobe"),
+        "accelerator": accelerator(accel),
+    }
 
 
 def worker_readiness(

@@ -112,9 +112,13 @@ class S3ObjectStore:
         with aws_errors("s3:GetObject"):
             try:
                 await self._s3.download_file(
-                    ref.bucket, ref.key, str(dest), ExtraArgs=extra or None,
-                    Config=self._transfer, Callback=_moved,
-                )  # fmt: skip
+                    ref.bucket,
+                    ref.key,
+                    str(dest),
+                    ExtraArgs=extra or None,
+                    Config=self._transfer,
+                    Callback=_moved,
+                )
             except Exception as exc:
                 if error_code(exc) in _CHANGED:  # a part's refusal too (see sdk_error)
                     raise InputChanged(
@@ -128,10 +132,13 @@ class S3ObjectStore:
     ) -> None:
         with aws_errors("s3:PutObject"):
             await self._s3.upload_file(
-                str(path), bucket, key,
-                ExtraArgs=_headers(content_type, cache_control), Config=self._transfer,
+                str(path),
+                bucket,
+                key,
+                ExtraArgs=_headers(content_type, cache_control),
+                Config=self._transfer,
                 Callback=_moved,
-            )  # fmt: skip
+            )
 
     async def put_bytes(
         self, data: bytes, bucket: str, key: str, content_type: str, cache_control: str | None
@@ -148,9 +155,12 @@ class S3ObjectStore:
         with aws_errors("s3:PutObject"):
             try:
                 await self._s3.put_object(
-                    Bucket=bucket, Key=key, Body=data, IfNoneMatch="*",
+                    Bucket=bucket,
+                    Key=key,
+                    Body=data,
+                    IfNoneMatch="*",
                     **_headers(content_type, cache_control),
-                )  # fmt: skip
+                )
             except ClientError as exc:
                 # 412: it exists. 409: a concurrent conditional write to the key is under way;
                 # its writer commits, so for us it exists too.

@@ -71,8 +71,10 @@ class EventsTopic:
             return str(self.arn)
         queue = Arn.parse(queue_arn)
         if queue is None:
-            raise InvalidTopic(f"cannot tell the account of {SETTING}: the queue's ARN "
-                               f"{queue_arn!r} does not say it; give the topic's ARN")  # fmt: skip
+            raise InvalidTopic(
+                f"cannot tell the account of {SETTING}: the queue's ARN "
+                f"{queue_arn!r} does not say it; give the topic's ARN"
+            )
         return str(Arn(queue.partition, "sns", queue.region, queue.account, self.name))
 
 

@@ -59,9 +59,12 @@ class AiohttpTransport:
     ``policy`` (``open_transport`` builds both)."""
 
     def __init__(
-        self, session: aiohttp.ClientSession, *, policy: DestinationPolicy = PUBLIC_ONLY,
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        policy: DestinationPolicy = PUBLIC_ONLY,
         connect_timeout: float = CONNECT_TIMEOUT,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._session = session
         self._policy = policy
         self._connect_timeout = connect_timeout
@@ -92,9 +95,12 @@ class AiohttpTransport:
 
 @asynccontextmanager
 async def open_transport(
-    *, policy: DestinationPolicy = PUBLIC_ONLY, connect_timeout: float = CONNECT_TIMEOUT,
-    lookup: Lookup = getaddrinfo, tls: ssl.SSLContext | None = None,
-) -> AsyncIterator[AiohttpTransport]:  # fmt: skip
+    *,
+    policy: DestinationPolicy = PUBLIC_ONLY,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    lookup: Lookup = getaddrinfo,
+    tls: ssl.SSLContext | None = None,
+) -> AsyncIterator[AiohttpTransport]:
     """The guarded transport over its own session, judging by ``policy``. aiohttp's DNS
     cache is off: each new connection resolves and is judged afresh (a pooled keep-alive
     connection is already to a judged address), so an endpoint that moves is followed at the
@@ -108,9 +114,11 @@ async def open_transport(
     # decompression: the answer is dropped, and the cap then counts the bytes that came in,
     # not what a small gzip body expands to.
     async with aiohttp.ClientSession(
-        connector=connector, cookie_jar=aiohttp.DummyCookieJar(), trust_env=False,
+        connector=connector,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        trust_env=False,
         auto_decompress=False,
-    ) as session:  # fmt: skip
+    ) as session:
         yield AiohttpTransport(session, policy=policy, connect_timeout=connect_timeout)
 
 
