@@ -24,15 +24,20 @@ INTAKE = IntakeConfig(
 
 class Harness:
     def __init__(
-        self, pipeline: FakePipeline, max_receive_count: int = 3, lease_seconds: float = 60,
+        self,
+        pipeline: FakePipeline,
+        max_receive_count: int = 3,
+        lease_seconds: float = 60,
         stall_seconds: float | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         info = ObjectInfo(size=1234, etag=None, version_id=None)  # the event's ETag stands
-        self.objects = FakeObjects({
-            ("ffapi-input", "incoming/My Clip+1.mp4"): info,
-            ("ffapi-input", "incoming/batch/first.mp4"): info,
-            ("ffapi-input", "incoming/batch/second take.mov"): info,
-        })  # fmt: skip
+        self.objects = FakeObjects(
+            {
+                ("ffapi-input", "incoming/My Clip+1.mp4"): info,
+                ("ffapi-input", "incoming/batch/first.mp4"): info,
+                ("ffapi-input", "incoming/batch/second take.mov"): info,
+            }
+        )
         self.jobs, self.events, self.workspace = FakeJobs(), FakeEvents(), FakeWorkspace()
         self.settings = DispatchSettings(
             INTAKE, builtin_catalog(), lease_seconds, max_receive_count, stall_seconds

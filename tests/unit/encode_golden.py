@@ -20,14 +20,22 @@ AAC = AudioStream(codec="aac", channels=2, sample_rate=48000, index=1)
 
 
 def _probe(video: VideoStream | None, audio: bool = True) -> ProbeResult:
-    return ProbeResult(format_name="mov", duration=12.0, size=1, video=video,
-                       audio=AAC if audio else None)  # fmt: skip
+    return ProbeResult(
+        format_name="mov", duration=12.0, size=1, video=video, audio=AAC if audio else None
+    )
 
 
 def _video(width: int, height: int, **kw: object) -> VideoStream:
-    base: dict[str, object] = dict(codec="h264", width=width, height=height, fps=30.0,
-                                   rotation=0, sample_aspect=Fraction(1), pix_fmt="yuv420p",
-                                   duration=12.0)  # fmt: skip
+    base: dict[str, object] = dict(
+        codec="h264",
+        width=width,
+        height=height,
+        fps=30.0,
+        rotation=0,
+        sample_aspect=Fraction(1),
+        pix_fmt="yuv420p",
+        duration=12.0,
+    )
     return VideoStream(**{**base, **kw})  # type: ignore[arg-type]
 
 

@@ -94,9 +94,12 @@ class FakeJobs:
             )
         attempts = (rec or {}).get("attempts", 0) + 1
         self.records[job_id] = {
-            "status": JobStatus.RUNNING, "lease_until": self.now + lease_seconds,
-            "attempts": attempts, "request": request.model_dump(mode="json"), "carrier": carrier,
-        }  # fmt: skip
+            "status": JobStatus.RUNNING,
+            "lease_until": self.now + lease_seconds,
+            "attempts": attempts,
+            "request": request.model_dump(mode="json"),
+            "carrier": carrier,
+        }
         return Claim("claimed", attempt=attempts)
 
     def _holds(self, job_id: str, attempt: int) -> bool:
@@ -129,9 +132,11 @@ class FakeJobs:
         rec = self.records.setdefault(job_id, {"attempts": 0})
         rec.update(
             status=JobStatus.FAILED if final else JobStatus.RETRYING,
-            error=error.event_error(), retryable=error.retryable, lease_until=0,
+            error=error.event_error(),
+            retryable=error.retryable,
+            lease_until=0,
             announced=not final,
-        )  # fmt: skip
+        )
         return True
 
     async def give_up(
@@ -227,17 +232,30 @@ class FakePipeline:
             raise InputTooLarge(f"input is {size} bytes")
 
     async def run(
-        self, job_id: str, request: JobRequest, preset: OutputPreset, jobdir: JobDir, attempt: int,
+        self,
+        job_id: str,
+        request: JobRequest,
+        preset: OutputPreset,
+        jobdir: JobDir,
+        attempt: int,
         report: Callable[[ProgressUpdate], None] | None = None,
-    ) -> JobResult:  # fmt: skip
+    ) -> JobResult:
         self.runs.append((job_id, attempt))
         outcome = self.script.pop(0) if self.script else None
         if outcome is not None:
             raise outcome
         assert request.output is not None
         return JobResult(
-            job_id=job_id, input=request.input, preset=request.preset_name, output=request.output,
-            source=SourceInfo(format="mov", duration=10.0, size=1000), outputs=[],
-            encoder="libx264", attempt=attempt, started_at=NOW, completed_at=NOW,
-            correlation_id=request.correlation_id, metadata=request.metadata,
-        )  # fmt: skip
+            job_id=job_id,
+            input=request.input,
+            preset=request.preset_name,
+            output=request.output,
+            source=SourceInfo(format="mov", duration=10.0, size=1000),
+            outputs=[],
+            encoder="libx264",
+            attempt=attempt,
+            started_at=NOW,
+            completed_at=NOW,
+            correlation_id=request.correlation_id,
+            metadata=request.metadata,
+        )

@@ -121,9 +121,14 @@ def test_an_nvenc_failure_on_gpu_tries_gpu_decode(reason: str) -> None:
 
 @pytest.mark.parametrize(
     "reason",
-    ["cuda_unavailable", "cuda_error", "gpu_out_of_memory", "gpu_device_failed",
-     "nvdec_unsupported"],
-)  # fmt: skip
+    [
+        "cuda_unavailable",
+        "cuda_error",
+        "gpu_out_of_memory",
+        "gpu_device_failed",
+        "nvdec_unsupported",
+    ],
+)
 def test_a_cuda_failure_on_gpu_skips_gpu_decode(reason: str) -> None:
     assert next_tier(ALL, GPU, reason) is CPU
 
@@ -195,10 +200,16 @@ INVALID_DATA = "file:/tmp/ffapi/j-0123/input: Invalid data found when processing
 @pytest.mark.parametrize(
     ("stderr", "reason", "line"),
     [
-        (NO_CUDA_DECODE, "cuda_unavailable",
-         "[AVHWDeviceContext @ 0x55ff8759ca40] Cannot load libcuda.so.1"),
-        (NO_CUDA_ENCODE, "cuda_unavailable",
-         "[h264_nvenc @ 0x559ea4055f00] Cannot load libcuda.so.1"),
+        (
+            NO_CUDA_DECODE,
+            "cuda_unavailable",
+            "[AVHWDeviceContext @ 0x55ff8759ca40] Cannot load libcuda.so.1",
+        ),
+        (
+            NO_CUDA_ENCODE,
+            "cuda_unavailable",
+            "[h264_nvenc @ 0x559ea4055f00] Cannot load libcuda.so.1",
+        ),
         (NVENC_SESSION, "nvenc_session_failed", NVENC_SESSION.strip()),
         (NVENC_NO_DEVICE, "nvenc_unavailable", NVENC_NO_DEVICE.strip()),
         (NVENC_NOT_BUILT, "nvenc_unavailable", NVENC_NOT_BUILT.strip()),
@@ -207,9 +218,18 @@ INVALID_DATA = "file:/tmp/ffapi/j-0123/input: Invalid data found when processing
         (NVDEC_UNSUPPORTED, "nvdec_unsupported", NVDEC_UNSUPPORTED.strip()),
         (CUDA_FILTER, "gpu_filter_failed", CUDA_FILTER.strip()),
     ],
-    ids=["no-cuda-decode", "no-cuda-encode", "nvenc-session", "nvenc-no-device",
-         "nvenc-not-built", "gpu-oom", "cuda-launch", "nvdec-unsupported", "cuda-filter"],
-)  # fmt: skip
+    ids=[
+        "no-cuda-decode",
+        "no-cuda-encode",
+        "nvenc-session",
+        "nvenc-no-device",
+        "nvenc-not-built",
+        "gpu-oom",
+        "cuda-launch",
+        "nvdec-unsupported",
+        "cuda-filter",
+    ],
+)
 def test_gpu_class_stderr_is_an_accelerator_failure(stderr: str, reason: str, line: str) -> None:
     error = classify_ffmpeg_failure(stderr)
     assert isinstance(error, AcceleratorFailed)

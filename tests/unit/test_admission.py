@@ -64,9 +64,17 @@ def test_hostile_keys_are_refused(key: str, problem: str) -> None:
 
 @pytest.mark.parametrize(
     ("prefix", "ok"),
-    [("", True), ("/", True), ("outputs", True), ("outputs/2026/", True),
-     ("a//b", False), ("-x", False), ("a/../b", False), ("a\x1bb", False)],
-)  # fmt: skip
+    [
+        ("", True),
+        ("/", True),
+        ("outputs", True),
+        ("outputs/2026/", True),
+        ("a//b", False),
+        ("-x", False),
+        ("a/../b", False),
+        ("a\x1bb", False),
+    ],
+)
 def test_prefix_rules(prefix: str, ok: bool) -> None:
     assert (prefix_problem(prefix) is None) is ok
 
@@ -143,8 +151,10 @@ def test_an_explicit_policy_widens_the_allowlists() -> None:
         output_root="outputs",
     )
     config = IntakeConfig(rules=(RULE,), default_output=OUT, policy=policy)
-    body = _request(input={"bucket": "archive", "key": "a.mp4"},
-                    output={"bucket": "cdn-origin", "prefix": "outputs/a"})  # fmt: skip
+    body = _request(
+        input={"bucket": "archive", "key": "a.mp4"},
+        output={"bucket": "cdn-origin", "prefix": "outputs/a"},
+    )
     [request] = normalize(body, config).requests
     assert request.input.bucket == "archive"
     # the derived policy knows only the buckets the deployment names
@@ -162,9 +172,13 @@ def _s3_event(key: str) -> str:
 
 @pytest.mark.parametrize(
     "encoded",
-    ["incoming/..%2F..%2Fetc%2Fpasswd", "incoming/a%0Ab.mp4", "incoming/%00.mp4",
-     "incoming/.%2Fclip.mp4"],
-)  # fmt: skip
+    [
+        "incoming/..%2F..%2Fetc%2Fpasswd",
+        "incoming/a%0Ab.mp4",
+        "incoming/%00.mp4",
+        "incoming/.%2Fclip.mp4",
+    ],
+)
 def test_watched_uploads_with_hostile_names_fail_the_message(encoded: str) -> None:
     assert _refusal(_s3_event(encoded)).code == "invalid_key"
 

@@ -53,8 +53,11 @@ def free_bytes_held(mode: str) -> int:
     env["PYTHONPATH"] = str(REPO)
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT, mode, str(PARTS)],
-        env=env, capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return int(done.stdout)
 
 

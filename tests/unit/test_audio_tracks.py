@@ -54,8 +54,10 @@ def three_tracks() -> ProbeResult:
 def test_the_probe_lists_every_track_with_its_language_layout_and_role() -> None:
     probe = three_tracks()
     assert probe.audio == probe.audio_tracks[0]  # the first, for one-track callers
-    found = [(t.track, t.index, t.language, t.title, t.channel_layout, t.default, t.role)
-             for t in probe.audio_tracks]  # fmt: skip
+    found = [
+        (t.track, t.index, t.language, t.title, t.channel_layout, t.default, t.role)
+        for t in probe.audio_tracks
+    ]
     assert found == [
         (0, 1, "eng", None, "stereo", True, "main"),
         (1, 2, "spa", "Comentarios", "stereo", False, "commentary"),
@@ -116,9 +118,14 @@ def test_a_selection_the_input_cannot_meet_is_refused_permanently() -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [{"languages": ["eng"], "tracks": [0]}, {"tracks": [1, 1]}, {"languages": ["English"]},
-     {"tracks": [40]}, {"languages": []}],
-)  # fmt: skip
+    [
+        {"languages": ["eng"], "tracks": [0]},
+        {"tracks": [1, 1]},
+        {"languages": ["English"]},
+        {"tracks": [40]},
+        {"languages": []},
+    ],
+)
 def test_bad_selections_are_refused_by_the_model(body: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         AudioSelection.model_validate(body)
@@ -126,8 +133,9 @@ def test_bad_selections_are_refused_by_the_model(body: dict[str, Any]) -> None:
 
 def test_every_track_in_stereo_and_the_51_one_in_51_too() -> None:
     planned = plan_audio((STEREO, SURROUND), three_tracks().audio_tracks)
-    found = [(p.name, p.group, p.channels, p.language, p.role, p.default, p.autoselect)
-             for p in planned]  # fmt: skip
+    found = [
+        (p.name, p.group, p.channels, p.language, p.role, p.default, p.autoselect) for p in planned
+    ]
     assert found == [
         ("aac-128k-eng", "aac-128k", 2, "eng", "main", True, True),
         ("aac-128k-spa", "aac-128k", 2, "spa", "commentary", False, False),
@@ -188,25 +196,38 @@ def test_hls_ts_of_several_tracks_maps_them_as_alternatives_of_one_group() -> No
 def labels() -> dict[str, AudioLabel]:
     planned = plan_audio((STEREO, SURROUND), three_tracks().audio_tracks)
     return {
-        f"media_{n}.m3u8": AudioLabel(p.label, p.group, p.channels, p.language, p.default,
-                                      p.autoselect, p.characteristics, (100_000 * n, 90_000 * n))
+        f"media_{n}.m3u8": AudioLabel(
+            p.label,
+            p.group,
+            p.channels,
+            p.language,
+            p.default,
+            p.autoselect,
+            p.characteristics,
+            (100_000 * n, 90_000 * n),
+        )
         for n, p in enumerate(planned, start=1)
-    }  # fmt: skip
+    }
 
 
 def test_finish_master_describes_each_track_and_pairs_each_variant_with_each_group() -> None:
-    finished = m3u8.loads(finish_master(TRACKS_MASTER, {"media_0.m3u8": (300_000, 250_000)},
-                                        25.0, labels()))  # fmt: skip
-    media = [(m.group_id, m.language, m.name, m.default, m.autoselect, m.channels, m.uri)
-             for m in finished.media]  # fmt: skip
+    finished = m3u8.loads(
+        finish_master(TRACKS_MASTER, {"media_0.m3u8": (300_000, 250_000)}, 25.0, labels())
+    )
+    media = [
+        (m.group_id, m.language, m.name, m.default, m.autoselect, m.channels, m.uri)
+        for m in finished.media
+    ]
     assert media == [
         ("aac-128k", "eng", "eng", "YES", "YES", "2", "media_1.m3u8"),
         ("aac-128k", "spa", "Comentarios", "NO", "NO", "2", "media_2.m3u8"),
         ("aac-128k", "fra", "fra", "NO", "YES", "2", "media_3.m3u8"),
         ("aac-5.1", "fra", "fra 5.1", "NO", "YES", "6", "media_4.m3u8"),
     ]
-    variants = [(p.uri, p.stream_info.audio, p.stream_info.bandwidth,
-                 p.stream_info.average_bandwidth) for p in finished.playlists]  # fmt: skip
+    variants = [
+        (p.uri, p.stream_info.audio, p.stream_info.bandwidth, p.stream_info.average_bandwidth)
+        for p in finished.playlists
+    ]
     # the video's own rate plus the loudest rendition of the group
     assert variants == [
         ("media_0.m3u8", "aac-128k", 300_000 + 300_000, 250_000 + 270_000),
@@ -218,13 +239,18 @@ def test_finish_master_describes_each_track_and_pairs_each_variant_with_each_gro
 
 
 def test_finish_mpd_gives_each_audio_set_its_language_and_role() -> None:
-    sets = {"1": AudioSet("eng", "main"), "2": AudioSet("spa", "commentary"),
-            "3": AudioSet("fra", "description"), "4": AudioSet("fra", "description")}  # fmt: skip
+    sets = {
+        "1": AudioSet("eng", "main"),
+        "2": AudioSet("spa", "commentary"),
+        "3": AudioSet("fra", "description"),
+        "4": AudioSet("fra", "description"),
+    }
     finished = finish_mpd(TRACKS_MPD, {}, sets)
     root = ET.fromstring(finished)
     audio = [a for a in root.iter(f"{DASH}AdaptationSet") if a.get("contentType") == "audio"]
-    found = [(a.get("lang"), [(c.tag.removeprefix(DASH), c.get("value")) for c in a][:2])
-             for a in audio]  # fmt: skip
+    found = [
+        (a.get("lang"), [(c.tag.removeprefix(DASH), c.get("value")) for c in a][:2]) for a in audio
+    ]
     assert found == [
         ("eng", [("Role", "main"), ("Representation", None)]),
         ("spa", [("Role", "commentary"), ("Representation", None)]),
@@ -265,15 +291,17 @@ def test_tracks_without_a_picture_become_alternatives_of_one_variant() -> None:
 
 
 def test_a_request_chooses_the_tracks_of_its_streaming_preset_only() -> None:
-    body = {"input": {"bucket": "bucket-in", "key": "film.mkv"}, "preset": "web-hls",
-            "audio_tracks": {"languages": ["spa"]}}  # fmt: skip
+    body = {
+        "input": {"bucket": "bucket-in", "key": "film.mkv"},
+        "preset": "web-hls",
+        "audio_tracks": {"languages": ["spa"]},
+    }
     preset = resolve_preset(builtin_catalog(), JobRequest.model_validate(body))
     assert isinstance(preset, StreamingPreset)
     assert preset.audio_tracks == AudioSelection(languages=("spa",))
     assert preset.spec_hash() != WEB.spec_hash()  # another job than the preset's own
     with pytest.raises(InvalidMessage, match="no audio tracks to replace"):
-        resolve_preset(builtin_catalog(),
-                       JobRequest.model_validate({**body, "preset": "mp4-720p"}))  # fmt: skip
+        resolve_preset(builtin_catalog(), JobRequest.model_validate({**body, "preset": "mp4-720p"}))
 
 
 def test_preflight_checks_the_codec_of_every_track_a_ladder_keeps() -> None:
@@ -290,9 +318,10 @@ def test_preflight_checks_the_codec_of_every_track_a_ladder_keeps() -> None:
 
 def test_pairing_the_audio_groups_keeps_a_variants_subtitles() -> None:
     subtitled = TRACKS_MASTER.replace(
-        '#EXT-X-STREAM-INF:', '#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs",NAME="English",'
-        'LANGUAGE="eng",URI="subs_eng.m3u8"\n#EXT-X-STREAM-INF:SUBTITLES="subs",'
-    )  # fmt: skip
+        "#EXT-X-STREAM-INF:",
+        '#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs",NAME="English",'
+        'LANGUAGE="eng",URI="subs_eng.m3u8"\n#EXT-X-STREAM-INF:SUBTITLES="subs",',
+    )
     finished = m3u8.loads(finish_master(subtitled, {}, None, labels()))
     assert [(p.stream_info.audio, p.stream_info.subtitles) for p in finished.playlists] == [
         ("aac-128k", "subs"),

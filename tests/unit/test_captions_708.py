@@ -24,10 +24,14 @@ CC708 = {"op": "subtitles", "captions": "cea-708", "language": "eng"}
 
 
 def _request(*steps: Mapping[str, object]) -> JobRequest:
-    return JobRequest.model_validate({
-        "version": 2, "input": {"bucket": "ffapi-input", "key": "a.mp4"},
-        "steps": list(steps), "output": {"bucket": "ffapi-output", "prefix": "o"},
-    })  # fmt: skip
+    return JobRequest.model_validate(
+        {
+            "version": 2,
+            "input": {"bucket": "ffapi-input", "key": "a.mp4"},
+            "steps": list(steps),
+            "output": {"bucket": "ffapi-output", "prefix": "o"},
+        }
+    )
 
 
 def _step(request: JobRequest, i: int = 0) -> Subtitles:
@@ -49,12 +53,14 @@ def test_a_708_step_reads_service_1_unless_it_names_one() -> None:
         ({**CC708, "service": 64}, r"steps\.0\.subtitles\.service"),
         ({**CC708, "service": "2"}, r"steps\.0\.subtitles\.service"),
         ({**CC608, "service": 1}, 'service: a CEA-708 service, only with captions "cea-708"'),
-        ({"op": "subtitles", "source": {"key": "a.srt"}, "language": "eng", "service": 2},
-         "service: a CEA-708 service"),
+        (
+            {"op": "subtitles", "source": {"key": "a.srt"}, "language": "eng", "service": 2},
+            "service: a CEA-708 service",
+        ),
         ({**CC708, "mode": "burn"}, "sidecar only"),
         ({**CC708, "captions": "cea-709"}, r"steps\.0\.subtitles\.captions"),
     ],
-)  # fmt: skip
+)
 def test_a_bad_captions_step_is_refused(step: dict[str, object], reason: str) -> None:
     with pytest.raises(ValidationError, match=reason):
         _request(step, ENCODE)
@@ -84,30 +90,42 @@ LISTING = "#tb 0: 1/10\n0, 0, 0, 0, 24, x\n0, 2, 2, 0, 0, x\n0, 4, 4, 0, 6, x\n"
 
 
 def test_only_captions_the_video_carries_are_declared() -> None:
-    steps = [(0, _step(_request(CC608, ENCODE))),
-             (1, _step(_request({**CC708, "language": "fra"}, ENCODE))),
-             (2, _step(_request({**CC708, "service": 9}, ENCODE)))]  # fmt: skip
+    steps = [
+        (0, _step(_request(CC608, ENCODE))),
+        (1, _step(_request({**CC708, "language": "fra"}, ENCODE))),
+        (2, _step(_request({**CC708, "service": 9}, ENCODE))),
+    ]
     cue = (Cue(1.0, 2.0, "HI"),)
     found = found_captions(steps, (), RAW, LISTING)
     assert [(s.index, s.language, s.cues) for s in found.sidecars] == [
-        (1, "fra", (Cue(0.0, 0.4, "HI"),))]  # fmt: skip
+        (1, "fra", (Cue(0.0, 0.4, "HI"),))
+    ]
     assert found.declared == (InBandCaption("cea-708", 1, "fra"),)
     found = found_captions(steps, cue, b"", "")
     assert [s.index for s in found.sidecars] == [0]
     assert found.declared == (InBandCaption("cea-608", 1, "eng"),)
 
 
-SERVICES = [InBandCaption("cea-608", 1, "eng"), InBandCaption("cea-708", 1, "eng"),
-            InBandCaption("cea-708", 12, "pt-BR")]  # fmt: skip
+SERVICES = [
+    InBandCaption("cea-608", 1, "eng"),
+    InBandCaption("cea-708", 1, "eng"),
+    InBandCaption("cea-708", 12, "pt-BR"),
+]
 
 
 def test_708_services_join_the_caption_group_on_every_variant() -> None:
     text = master_with_captions(MASTER, SERVICES)
     doc = m3u8.loads(text)
-    cc = [(m.group_id, m.instream_id, m.language, m.uri) for m in doc.media
-          if m.type == "CLOSED-CAPTIONS"]  # fmt: skip
-    assert cc == [("cc", "CC1", "eng", None), ("cc", "SERVICE1", "eng", None),
-                  ("cc", "SERVICE12", "pt-BR", None)]  # fmt: skip
+    cc = [
+        (m.group_id, m.instream_id, m.language, m.uri)
+        for m in doc.media
+        if m.type == "CLOSED-CAPTIONS"
+    ]
+    assert cc == [
+        ("cc", "CC1", "eng", None),
+        ("cc", "SERVICE1", "eng", None),
+        ("cc", "SERVICE12", "pt-BR", None),
+    ]
     assert len({m.name for m in doc.media}) == len(doc.media)  # names unique in the group
     assert text.count('CLOSED-CAPTIONS="cc"') == len(doc.playlists) == 2
 

@@ -90,7 +90,10 @@ def test_frames_are_cut_by_the_listed_sizes_and_timed_by_their_pts() -> None:
     data = PAD_608 + start(0x02, 0x21) + more(0x41, 0x00) + PAD_608 + PAD_608
     frames = cc_frames(data, listing)
     assert [(f.time, f.data) for f in frames] == [
-        (0.0, PAD_608), (0.04, data[3:9]), (0.04, PAD_608)]  # fmt: skip
+        (0.0, PAD_608),
+        (0.04, data[3:9]),
+        (0.04, PAD_608),
+    ]
     assert list(timed_packets(frames)) == [(0.04, bytes([0x02, 0x21, 0x41, 0x00]))]
 
 

@@ -43,10 +43,17 @@ class Bucket:
 
 def result(attempt: int = 1, encoder: str = "libx264") -> JobResult:
     return JobResult(
-        job_id="j-1", input=S3ObjectRef(bucket="ffapi-input", key="a.mp4"), preset="mp4-720p",
-        output=OUT, source=SourceInfo(format="mov", duration=1.0, size=1), outputs=[],
-        encoder=encoder, attempt=attempt, started_at=NOW, completed_at=NOW,
-    )  # fmt: skip
+        job_id="j-1",
+        input=S3ObjectRef(bucket="ffapi-input", key="a.mp4"),
+        preset="mp4-720p",
+        output=OUT,
+        source=SourceInfo(format="mov", duration=1.0, size=1),
+        outputs=[],
+        encoder=encoder,
+        attempt=attempt,
+        started_at=NOW,
+        completed_at=NOW,
+    )
 
 
 def commit(bucket: Bucket) -> JobCommit:
@@ -69,11 +76,15 @@ def test_the_first_commit_stands_and_a_later_attempt_adopts_it() -> None:
 
 
 def test_prune_removes_only_what_this_attempt_did_not_write() -> None:
-    bucket = Bucket({
-        "outputs/j-1/cmaf/v0/seg_1.m4s": b"new", "outputs/j-1/cmaf/v0/seg_9.m4s": b"old",
-        "outputs/j-1/job.json": b"{}", "outputs/j-10/video.mp4": b"another job",
-        "outputs/j-1/probe.json": b"{}",
-    })  # fmt: skip
+    bucket = Bucket(
+        {
+            "outputs/j-1/cmaf/v0/seg_1.m4s": b"new",
+            "outputs/j-1/cmaf/v0/seg_9.m4s": b"old",
+            "outputs/j-1/job.json": b"{}",
+            "outputs/j-10/video.mp4": b"another job",
+            "outputs/j-1/probe.json": b"{}",
+        }
+    )
     written = ["outputs/j-1/cmaf/v0/seg_1.m4s", "outputs/j-1/probe.json"]
     asyncio.run(commit(bucket).prune(OUT, "j-1", written))
     assert bucket.deleted == ["outputs/j-1/cmaf/v0/seg_9.m4s"]  # never the marker, never j-10

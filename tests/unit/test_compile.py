@@ -28,13 +28,21 @@ OUT = PurePosixPath("/job/out")
 LABEL = re.compile(r"\[([A-Za-z0-9_:]+)\]")
 VIDEO = VideoStream("h264", 1280, 720, 30.0, 0, Fraction(1), "yuv420p", duration=12.0, index=0)
 PROBE = ProbeResult(
-    "mov,mp4,m4a,3gp,3g2,mj2", 12.0, 1_000_000, VIDEO, AudioStream("aac", 2, 48000, index=1),
+    "mov,mp4,m4a,3gp,3g2,mj2",
+    12.0,
+    1_000_000,
+    VIDEO,
+    AudioStream("aac", 2, 48000, index=1),
     (StreamFacts(0, "video", "h264", 1280, 720, 12.0), StreamFacts(1, "audio", "aac")),
-)  # fmt: skip
+)
 LOGO = ProbeResult(
-    "png_pipe", 0.0, 400, VideoStream("png", 200, 100, 25.0, 0, Fraction(1), "rgba"), None,
+    "png_pipe",
+    0.0,
+    400,
+    VideoStream("png", 200, 100, 25.0, 0, Fraction(1), "rgba"),
+    None,
     (StreamFacts(0, "video", "png", 200, 100),),
-)  # fmt: skip
+)
 ATTACHED = {"steps[1].image": Attached("steps[1].image", PurePosixPath("/job/attach/0"), LOGO)}
 # the multi-step job: trim + overlay + text + web-hls + frames + preview
 BENCH: StepDocs = [
@@ -44,7 +52,7 @@ BENCH: StepDocs = [
     {"op": "encode", "preset": "web-hls"},
     {"op": "frames", "every": 2.0},
     {"op": "preview", "format": "gif", "duration": 3.0},
-]  # fmt: skip
+]
 
 
 def steps(listed: Sequence[Mapping[str, object]]) -> StepsPreset:
@@ -143,8 +151,11 @@ def test_progress_runs_once_from_zero_to_a_hundred_over_the_passes() -> None:
     second(EncodeProgress(5.0, 1.0, False))
     second(EncodeProgress(10.0, 1.0, True))
     assert [(p.out_seconds, p.done) for p in seen] == [
-        (15.0, False), (30.0, False), (35.0, False), (40.0, True)
-    ]  # fmt: skip
+        (15.0, False),
+        (30.0, False),
+        (35.0, False),
+        (40.0, True),
+    ]
     assert passes.total == 40.0
 
 
@@ -153,16 +164,19 @@ def test_a_keyframe_trim_alone_copies_and_decodes_nothing() -> None:
     argv = compiled.main.argv
     assert "-filter_complex" not in argv
     assert argv[argv.index("-noaccurate_seek") : argv.index("-noaccurate_seek") + 3] == (
-        "-noaccurate_seek", "-ss", "2.500"
-    )  # fmt: skip
+        "-noaccurate_seek",
+        "-ss",
+        "2.500",
+    )
     assert argv[argv.index("-c") + 1] == "copy"
     assert argv[-1] == "file:/job/out/clip/clip.mp4"
     assert [t.folder for t in compiled.targets] == ["clip"]
 
 
 def test_a_keyframe_trim_before_outputs_copies_beside_them() -> None:
-    compiled = plan([{"op": "trim", "start": 2.5, "mode": "keyframe"},
-                     {"op": "frames", "count": 2}])  # fmt: skip
+    compiled = plan(
+        [{"op": "trim", "start": 2.5, "mode": "keyframe"}, {"op": "frames", "count": 2}]
+    )
     assert [t.folder for t in compiled.targets] == ["clip", "frames"]
     assert "-filter_complex" in compiled.main.argv
     assert "-t" not in compiled.main.argv  # to the end: the copy has no length to keep

@@ -16,8 +16,9 @@ from core.ports import Delivery, QueueMessage
 from infra.memory import MemoryQueue
 from tests.unit.fake_time import FakeTime
 
-POLICY = ConsumerPolicy(concurrency=2, visibility=30, wait=20, backoff_base=5.0, drain=60.0,
-                        stall=90.0)  # fmt: skip
+POLICY = ConsumerPolicy(
+    concurrency=2, visibility=30, wait=20, backoff_base=5.0, drain=60.0, stall=90.0
+)
 Handler = Callable[[QueueMessage], Awaitable[Outcome]]
 
 
@@ -27,9 +28,13 @@ class Rig:
         self.queue = MemoryQueue(30, clock=self.time.clock, sleep=self.time.sleep)
         self.stop = asyncio.Event()
         self.consumer = Consumer(
-            self.queue, handler, policy, sleep=self.time.sleep, jitter=lambda a, b: b,
+            self.queue,
+            handler,
+            policy,
+            sleep=self.time.sleep,
+            jitter=lambda a, b: b,
             clock=self.time.clock,
-        )  # fmt: skip
+        )
         self.task = asyncio.create_task(self.consumer.run(self.stop))
 
     async def finish(self) -> None:
@@ -187,8 +192,9 @@ def test_a_failed_receive_waits_a_jittered_while_then_polls_again() -> None:
         time = FakeTime()
         queue, stop = FlakyQueue(time), asyncio.Event()
         seen: list[QueueMessage] = []
-        consumer = Consumer(queue, ack(seen), POLICY, sleep=time.sleep,
-                            jitter=lambda a, b: b, clock=time.clock)  # fmt: skip
+        consumer = Consumer(
+            queue, ack(seen), POLICY, sleep=time.sleep, jitter=lambda a, b: b, clock=time.clock
+        )
         task = asyncio.create_task(consumer.run(stop))
         await queue.send("after the outage")
         await time.advance(4.9)

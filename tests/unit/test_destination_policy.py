@@ -81,17 +81,19 @@ def test_each_range_for_each_kind_of_destination(
 
 @pytest.mark.parametrize(
     ("url", "endpoint_words", "request_words"),
-    [("https://10.0.3.7/hook", None, "10.0.3.7 is private"),
-     ("https://[fd12:3456:789a::1]:8443/hook", None, "is private"),
-     # A name is judged when it is resolved (infra/pinned_resolver.py), by the same policy.
-     ("https://hooks.internal.example/hook", None, None),
-     ("http://10.0.3.7/hook", "http:// is refused", "http:// is refused"),  # https only
-     ("https://[fd00:ec2::254]/latest/meta-data/", "EC2 instance service", "EC2 instance"),
-     ("https://169.254.169.254/latest/meta-data/", "link-local", "link-local"),
-     ("https://[::ffff:10.0.3.7]/", "IPv4-mapped", "IPv4-mapped"),
-     ("https://127.0.0.1/", "loopback", "loopback"),
-     ("https://localhost/", "loopback", "loopback")],
-)  # fmt: skip
+    [
+        ("https://10.0.3.7/hook", None, "10.0.3.7 is private"),
+        ("https://[fd12:3456:789a::1]:8443/hook", None, "is private"),
+        # A name is judged when it is resolved (infra/pinned_resolver.py), by the same policy.
+        ("https://hooks.internal.example/hook", None, None),
+        ("http://10.0.3.7/hook", "http:// is refused", "http:// is refused"),  # https only
+        ("https://[fd00:ec2::254]/latest/meta-data/", "EC2 instance service", "EC2 instance"),
+        ("https://169.254.169.254/latest/meta-data/", "link-local", "link-local"),
+        ("https://[::ffff:10.0.3.7]/", "IPv4-mapped", "IPv4-mapped"),
+        ("https://127.0.0.1/", "loopback", "loopback"),
+        ("https://localhost/", "loopback", "loopback"),
+    ],
+)
 def test_the_urls_an_opted_in_endpoint_and_a_request_may_name(
     url: str, endpoint_words: str | None, request_words: str | None
 ) -> None:

@@ -75,9 +75,17 @@ def test_the_development_setting_admits_loopback(address: str) -> None:
 
 @pytest.mark.parametrize(
     "address",
-    ["::ffff:127.0.0.1", "64:ff9b::7f00:1", "2002:7f00:1::1", "10.0.0.1", "169.254.169.254",
-     "fd00:ec2::254", "0.0.0.0", "::"],
-)  # fmt: skip
+    [
+        "::ffff:127.0.0.1",
+        "64:ff9b::7f00:1",
+        "2002:7f00:1::1",
+        "10.0.0.1",
+        "169.254.169.254",
+        "fd00:ec2::254",
+        "0.0.0.0",
+        "::",
+    ],
+)
 def test_the_development_setting_admits_loopback_only_plainly(address: str) -> None:
     assert address_problem(ip_address(address), policy=DEV) is not None
 
@@ -158,10 +166,19 @@ def test_a_refusal_never_repeats_the_path_or_query() -> None:
 
 @pytest.mark.parametrize(
     ("host", "loopback"),
-    [("localhost", True), ("127.0.0.1", True), ("127.9.9.9", True), ("::1", True),
-     ("[::1]", True), ("::ffff:127.0.0.1", False), ("example.com", False), ("10.0.0.1", False),
-     ("127.1", False), ("localhost.example.com", False)],
-)  # fmt: skip
+    [
+        ("localhost", True),
+        ("127.0.0.1", True),
+        ("127.9.9.9", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("::ffff:127.0.0.1", False),
+        ("example.com", False),
+        ("10.0.0.1", False),
+        ("127.1", False),
+        ("localhost.example.com", False),
+    ],
+)
 def test_the_hosts_plain_http_may_reach_in_development(host: str, loopback: bool) -> None:
     assert is_loopback_host(host) is loopback
 

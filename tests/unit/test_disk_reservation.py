@@ -30,9 +30,13 @@ def handle(workspace: FakeWorkspace, pipeline: FakePipeline, jobs: FakeJobs) -> 
     objects = FakeObjects({("ffapi-input", "incoming/My Clip+1.mp4"): info})
     dispatcher = Dispatcher(
         DispatchSettings(INTAKE, builtin_catalog(), 60, 3),
-        objects, jobs, FakeEvents(), workspace, pipeline,
+        objects,
+        jobs,
+        FakeEvents(),
+        workspace,
+        pipeline,
         lambda: NOW,
-    )  # fmt: skip
+    )
     return asyncio.run(dispatcher.handle(QueueMessage("msg-1", S3_PUT, 1)))
 
 
@@ -70,21 +74,32 @@ def test_an_input_over_the_limit_fails_permanently_even_on_a_short_disk() -> Non
 
 
 def test_the_objects_a_steps_job_names_are_reserved_with_its_input() -> None:
-    objects = FakeObjects({
-        ("ffapi-input", "in.mp4"): ObjectInfo(size=SIZE, etag="e0", version_id=None),
-        ("ffapi-input", "outro.mp4"): ObjectInfo(size=3_000_000, etag="e1", version_id=None),
-    })  # fmt: skip
-    body = json.dumps({
-        "version": 2, "input": {"bucket": "ffapi-input", "key": "in.mp4"},
-        "steps": [{"op": "concat", "inputs": [{"key": "outro.mp4"}]},
-                  {"op": "encode", "preset": "mp4-480p"}],
-    })  # fmt: skip
+    objects = FakeObjects(
+        {
+            ("ffapi-input", "in.mp4"): ObjectInfo(size=SIZE, etag="e0", version_id=None),
+            ("ffapi-input", "outro.mp4"): ObjectInfo(size=3_000_000, etag="e1", version_id=None),
+        }
+    )
+    body = json.dumps(
+        {
+            "version": 2,
+            "input": {"bucket": "ffapi-input", "key": "in.mp4"},
+            "steps": [
+                {"op": "concat", "inputs": [{"key": "outro.mp4"}]},
+                {"op": "encode", "preset": "mp4-480p"},
+            ],
+        }
+    )
     workspace = FakeWorkspace()
     dispatcher = Dispatcher(
         DispatchSettings(INTAKE, builtin_catalog(), 60, 3),
-        objects, FakeJobs(), FakeEvents(), workspace, FakePipeline(None),
+        objects,
+        FakeJobs(),
+        FakeEvents(),
+        workspace,
+        FakePipeline(None),
         lambda: NOW,
-    )  # fmt: skip
+    )
     outcome = asyncio.run(dispatcher.handle(QueueMessage("msg-1", body, 1)))
     assert outcome.jobs[0].status == "COMPLETED"
     assert workspace.reserved == [SIZE + 3_000_000]

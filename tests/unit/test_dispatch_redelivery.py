@@ -166,9 +166,14 @@ def test_replay_resends_a_finished_jobs_final_event_under_its_id_to_its_webhooks
     h = Harness(FakePipeline(None))
     h.dispatcher = Dispatcher(
         DispatchSettings(INTAKE, builtin_catalog(), 60, 3),
-        h.objects, h.jobs, h.events, h.workspace, h.pipeline,
-        lambda: NOW, hooks := FakeHooks(),
-    )  # fmt: skip
+        h.objects,
+        h.jobs,
+        h.events,
+        h.workspace,
+        h.pipeline,
+        lambda: NOW,
+        hooks := FakeHooks(),
+    )
     request = json.loads(body("job-request-minimal.json"))
     request["webhooks"] = [{"url": "https://hooks.example/ffapi"}]
     h.objects.existing[("ffapi-input", request["input"]["key"])] = ObjectInfo(1, None, None)
@@ -179,13 +184,18 @@ def test_replay_resends_a_finished_jobs_final_event_under_its_id_to_its_webhooks
 
     assert replayed is not None
     assert (replayed.type, replayed.id, replayed.data) == (
-        EventType.COMPLETED, completed.id, completed.data,
-    )  # fmt: skip
+        EventType.COMPLETED,
+        completed.id,
+        completed.data,
+    )
     assert h.events.published[-1].id == completed.id
     assert hooks.sent[-1] == ("ffapi.job.completed", ("https://hooks.example/ffapi",))
     assert [t for t, _ in hooks.sent] == [
-        "ffapi.job.received", "ffapi.job.started", "ffapi.job.completed", "ffapi.job.completed",
-    ]  # fmt: skip
+        "ffapi.job.received",
+        "ffapi.job.started",
+        "ffapi.job.completed",
+        "ffapi.job.completed",
+    ]
     assert asyncio.run(h.dispatcher.replay("j-unknown")) is None
 
 

@@ -23,9 +23,17 @@ AAC = AudioStream(codec="aac", channels=2, sample_rate=48000, index=1)
 def probe(
     file: float = 12.0, video: float | None = 12.0, start: float = 0.0, audio_tail: float = 0.0
 ) -> ProbeResult:
-    picture = VideoStream(codec="h264", width=640, height=360, fps=30.0, rotation=0,
-                          sample_aspect=Fraction(1), pix_fmt="yuv420p", duration=video or 0.0,
-                          start=start)  # fmt: skip
+    picture = VideoStream(
+        codec="h264",
+        width=640,
+        height=360,
+        fps=30.0,
+        rotation=0,
+        sample_aspect=Fraction(1),
+        pix_fmt="yuv420p",
+        duration=video or 0.0,
+        start=start,
+    )
     streams = (
         StreamFacts(0, "video", "h264", 640, 360, video or 0.0),
         StreamFacts(1, "audio", "aac", duration=file + audio_tail),
@@ -101,10 +109,19 @@ def test_sound_alone_stops_at_the_cap() -> None:
 def test_the_probe_reads_how_late_the_video_starts() -> None:
     doc = {
         "format": {"format_name": "mpegts", "duration": "2.02", "start_time": "1.512000"},
-        "streams": [{"index": 0, "codec_type": "video", "codec_name": "h264", "width": 320,
-                     "height": 180, "avg_frame_rate": "15/1", "start_time": "1.533333",
-                     "duration": "2.0"}],
-    }  # fmt: skip
+        "streams": [
+            {
+                "index": 0,
+                "codec_type": "video",
+                "codec_name": "h264",
+                "width": 320,
+                "height": 180,
+                "avg_frame_rate": "15/1",
+                "start_time": "1.533333",
+                "duration": "2.0",
+            }
+        ],
+    }
     video = parse_probe(probe_doc(doc)).video
     assert video is not None
     assert video.start == pytest.approx(0.021333)

@@ -26,20 +26,28 @@ from tests.unit.test_fallback import EVERY_TIER, FakeAccelerator, Script
 CATALOG = builtin_catalog()
 GPU, GPU_DECODE, CPU = AccelTier.GPU, AccelTier.GPU_DECODE, AccelTier.CPU
 # ffmpeg 5.1 built with NVENC and SVT-AV1, as the GPU image is: no av1_nvenc before ffmpeg 6
-GPU_BUILD = frozenset({"libx264", "libx265", "libsvtav1", "h264_nvenc", "hevc_nvenc", "aac",
-                       "mjpeg"})  # fmt: skip
+GPU_BUILD = frozenset(
+    {"libx264", "libx265", "libsvtav1", "h264_nvenc", "hevc_nvenc", "aac", "mjpeg"}
+)
 WITHOUT_SVT = GPU_BUILD - {"libsvtav1"}
 
 
 def pipeline(encoders: frozenset[str] | None) -> JobPipeline:
     limits = PipelineLimits(60.0, encoders=encoders)
-    return JobPipeline(FakeObjects(), cast(Any, None), cast(Any, None), limits,
-                       lambda: datetime.now(UTC), CpuOnly())  # fmt: skip
+    return JobPipeline(
+        FakeObjects(),
+        cast(Any, None),
+        cast(Any, None),
+        limits,
+        lambda: datetime.now(UTC),
+        CpuOnly(),
+    )
 
 
 def request(preset: str) -> JobRequest:
-    return JobRequest(input=S3ObjectRef(bucket="ffapi-input", key="incoming/a.mov", size=10),
-                      preset=preset)  # fmt: skip
+    return JobRequest(
+        input=S3ObjectRef(bucket="ffapi-input", key="incoming/a.mov", size=10), preset=preset
+    )
 
 
 def test_each_tier_needs_its_own_video_encoder_and_aac() -> None:
@@ -110,11 +118,17 @@ def test_the_dispatcher_fails_such_a_job_at_once_before_any_disk_or_download() -
 
 
 def test_a_steps_job_needs_its_encodes_and_its_pictures_encoders() -> None:
-    steps = JobRequest.model_validate({
-        "version": 2, "input": {"bucket": "ffapi-input", "key": "incoming/a.mov", "size": 10},
-        "steps": [{"op": "encode", "preset": "web-hls"}, {"op": "frames", "count": 3,
-                   "format": "png"}, {"op": "preview", "format": "webp"}],
-    })  # fmt: skip
+    steps = JobRequest.model_validate(
+        {
+            "version": 2,
+            "input": {"bucket": "ffapi-input", "key": "incoming/a.mov", "size": 10},
+            "steps": [
+                {"op": "encode", "preset": "web-hls"},
+                {"op": "frames", "count": 3, "format": "png"},
+                {"op": "preview", "format": "webp"},
+            ],
+        }
+    )
     preset = resolve_preset(CATALOG, steps)
     assert needed_encoders(preset, GPU) == ("h264_nvenc", "aac", "png", "libwebp")
     with pytest.raises(EncoderUnavailable) as info:

@@ -93,9 +93,10 @@ def test_cuda_unavailable_on_gpu_skips_gpu_decode_and_runs_on_the_cpu() -> None:
     assert [c.tier for c in script.calls] == [GPU, CPU]
     assert (outcome.result, outcome.tier) == ("cpu ok", CPU)
     assert outcome.fallbacks == [
-        TierFailure(tier=GPU, reason="cuda_unavailable",
-                    message="ffmpeg failed: cuda_unavailable happened")
-    ]  # fmt: skip
+        TierFailure(
+            tier=GPU, reason="cuda_unavailable", message="ffmpeg failed: cuda_unavailable happened"
+        )
+    ]
     assert outcome.fallback_reason == "cuda_unavailable"
     assert script.discards == 1
     assert accel.failures == [(GPU, "cuda_unavailable")]

@@ -27,14 +27,17 @@ class Heads:
 
 
 def request(**image: Any) -> JobRequest:
-    return JobRequest.model_validate({
-        "version": 2, "input": {"bucket": "ffapi-input", "key": "in.mp4", "etag": "e0"},
-        "steps": [
-            {"op": "concat", "inputs": [{"key": "outro.mp4"}]},
-            {"op": "overlay", "image": {"key": "logo.png", **image}},
-            {"op": "encode", "preset": "mp4-480p"},
-        ],
-    })  # fmt: skip
+    return JobRequest.model_validate(
+        {
+            "version": 2,
+            "input": {"bucket": "ffapi-input", "key": "in.mp4", "etag": "e0"},
+            "steps": [
+                {"op": "concat", "inputs": [{"key": "outro.mp4"}]},
+                {"op": "overlay", "image": {"key": "logo.png", **image}},
+                {"op": "encode", "preset": "mp4-480p"},
+            ],
+        }
+    )
 
 
 def pin(heads: Heads, req: JobRequest) -> JobRequest:
@@ -86,14 +89,17 @@ def test_a_preset_request_is_left_as_it_is() -> None:
 
 
 def test_the_sounds_a_job_mixes_are_pinned_too() -> None:
-    req = JobRequest.model_validate({
-        "version": 2, "input": {"bucket": "ffapi-input", "key": "in.mp4"},
-        "steps": [
-            {"op": "replace_audio", "audio": {"key": "song.mp3"}},
-            {"op": "mix", "tracks": [{"audio": {"key": "sfx.wav"}, "duck": True}]},
-            {"op": "encode", "preset": "mp4-480p"},
-        ],
-    })  # fmt: skip
+    req = JobRequest.model_validate(
+        {
+            "version": 2,
+            "input": {"bucket": "ffapi-input", "key": "in.mp4"},
+            "steps": [
+                {"op": "replace_audio", "audio": {"key": "song.mp3"}},
+                {"op": "mix", "tracks": [{"audio": {"key": "sfx.wav"}, "duck": True}]},
+                {"op": "encode", "preset": "mp4-480p"},
+            ],
+        }
+    )
     pinned = pin(Heads({"song.mp3": "s1", "sfx.wav": "x1"}), req)
     assert [ref.etag for _, ref in pinned.step_objects()] == ["s1", "x1"]
     assert pinned.steps is not None

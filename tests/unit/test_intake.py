@@ -363,8 +363,23 @@ def test_the_issue_example_takes_the_overlay_bucket_from_the_input() -> None:
 
 
 def test_every_operation_has_a_sample() -> None:
-    ops = {"trim", "concat", "crop", "scale", "rotate", "flip", "fps", "speed", "overlay",
-           "text", "encode", "frames", "preview", "scenes", "quality"}  # fmt: skip
+    ops = {
+        "trim",
+        "concat",
+        "crop",
+        "scale",
+        "rotate",
+        "flip",
+        "fps",
+        "speed",
+        "overlay",
+        "text",
+        "encode",
+        "frames",
+        "preview",
+        "scenes",
+        "quality",
+    }
     for op in ops:
         expected = EXPECTED[f"job-request-steps-{op}.json"]
         assert isinstance(expected, Steps)

@@ -19,9 +19,10 @@ from core.events import EVENT_SOURCE, CloudEvent, EventType
 
 NOW = datetime(2024, 5, 1, 12, 30, 15, 123456, tzinfo=UTC)
 CONTEXT = {
-    "input": {"bucket": "ffapi-input", "key": "incoming/a.mp4"}, "preset": "mp4-720p",
+    "input": {"bucket": "ffapi-input", "key": "incoming/a.mp4"},
+    "preset": "mp4-720p",
     "attempt": 1,
-}  # fmt: skip
+}
 ERROR = {"code": "invalid_media", "message": "unreadable", "retryable": False}
 FAILED = {**CONTEXT, "error": ERROR}
 
@@ -31,11 +32,14 @@ FAILED = {**CONTEXT, "error": ERROR}
     [
         (EventType.RECEIVED, "received", CONTEXT),
         (EventType.STARTED, "started", CONTEXT),
-        (EventType.PROGRESS, "progress", {"attempt": 1, "progress": {"phase": "encode",
-                                                                   "percent": 40.0}}),
+        (
+            EventType.PROGRESS,
+            "progress",
+            {"attempt": 1, "progress": {"phase": "encode", "percent": 40.0}},
+        ),
         (EventType.FAILED, "failed", {**CONTEXT, "error": ERROR}),
     ],
-)  # fmt: skip
+)
 def test_job_event_envelope(type_: EventType, status: str, data: dict[str, object]) -> None:
     job_id = "j-0123456789abcdef01234567"
     event = job_event(type_, job_id, NOW, data, 1)
@@ -118,5 +122,7 @@ def test_event_ids_name_one_announcement() -> None:
 def test_events_about_a_preset_carry_it_as_a_routing_attribute() -> None:
     event = job_event(EventType.FAILED, "j-x", NOW, {**FAILED, "preset": "mp4-480p"}, 1)
     assert event.attributes == {
-        "type": "ffapi.job.failed", "status": "failed", "preset": "mp4-480p",
-    }  # fmt: skip
+        "type": "ffapi.job.failed",
+        "status": "failed",
+        "preset": "mp4-480p",
+    }

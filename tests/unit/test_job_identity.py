@@ -43,8 +43,13 @@ def job_id(req: JobRequest) -> str:
     return derive_job_id(req, resolve_preset(builtin_catalog(), req))
 
 
-RUNG = {"name": "540p", "short_side": 540, "video_kbps": 2000, "maxrate_kbps": 2140,
-        "bufsize_kbps": 3000}  # fmt: skip
+RUNG = {
+    "name": "540p",
+    "short_side": 540,
+    "video_kbps": 2000,
+    "maxrate_kbps": 2140,
+    "bufsize_kbps": 3000,
+}
 
 
 def test_an_inline_ladder_replaces_the_presets_and_is_part_of_the_identity() -> None:
@@ -60,10 +65,12 @@ def test_an_inline_ladder_replaces_the_presets_and_is_part_of_the_identity() -> 
     [
         ({"preset": "no-such-preset"}, "unknown preset"),
         ({"preset": "mp4-720p", "ladder": [RUNG]}, "no ladder"),
-        ({"preset": "web-hls", "ladder": [RUNG, {**RUNG, "name": "x", "short_side": 720}]},
-         "descending"),
+        (
+            {"preset": "web-hls", "ladder": [RUNG, {**RUNG, "name": "x", "short_side": 720}]},
+            "descending",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_request_without_a_usable_preset_is_refused(
     change: dict[str, object], message: str
 ) -> None:

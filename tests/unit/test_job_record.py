@@ -26,14 +26,29 @@ def item(**fields: object) -> dict[str, object]:
 def test_a_stored_item_reads_back_as_typed_fields() -> None:
     error = RecordedError.of(InputNotFound("s3://in/clips/a.mp4 does not exist"))
     raw = item(
-        job_id="j-1", status="FAILED", attempts=2, lease_until=1700000000,
-        request=json.dumps(REQUEST), error=error.model_dump_json(), retryable=False,
+        job_id="j-1",
+        status="FAILED",
+        attempts=2,
+        lease_until=1700000000,
+        request=json.dumps(REQUEST),
+        error=error.model_dump_json(),
+        retryable=False,
         progress=ProgressUpdate(phase="encode", percent=40.0).model_dump_json(),
-        webhooks=[json.dumps({"event_id": "j-1:failed", "event_type": "ffapi.job.failed",
-                              "endpoint": "https://hooks.example/in", "outcome": "delivered",
-                              "at": "2026-01-01T00:00:00.000+00:00", "status": 200})],
-        announced=True, last_write="abc",
-    )  # fmt: skip
+        webhooks=[
+            json.dumps(
+                {
+                    "event_id": "j-1:failed",
+                    "event_type": "ffapi.job.failed",
+                    "endpoint": "https://hooks.example/in",
+                    "outcome": "delivered",
+                    "at": "2026-01-01T00:00:00.000+00:00",
+                    "status": 200,
+                }
+            )
+        ],
+        announced=True,
+        last_write="abc",
+    )
     record = _typed(_record(raw))
     assert record.status is JobStatus.FAILED
     assert record.finished

@@ -23,8 +23,12 @@ from tests.unit.fakes import NOW
 
 NOW_S = 1_000.0
 REQUEST = JobRequest(input=S3ObjectRef(bucket="in-bucket", key="clip.mp4"), preset="mp4-720p")
-RUNNING = {"status": JobStatus.RUNNING, "attempts": 2, "lease_until": NOW_S + 60,
-           "carrier": "message-1"}  # fmt: skip
+RUNNING = {
+    "status": JobStatus.RUNNING,
+    "attempts": 2,
+    "lease_until": NOW_S + 60,
+    "carrier": "message-1",
+}
 
 
 @dataclass
@@ -69,11 +73,17 @@ def store(table: ResendingTable) -> DynamoJobStore:
 
 def result(attempt: int) -> JobResult:
     return JobResult(
-        job_id="j-1", input=REQUEST.input, preset="mp4-720p",
+        job_id="j-1",
+        input=REQUEST.input,
+        preset="mp4-720p",
         output=OutputLocation(bucket="out-bucket", prefix="outputs"),
-        source=SourceInfo(format="mov", duration=1.0, size=1), outputs=[], encoder="libx264",
-        attempt=attempt, started_at=NOW, completed_at=NOW,
-    )  # fmt: skip
+        source=SourceInfo(format="mov", duration=1.0, size=1),
+        outputs=[],
+        encoder="libx264",
+        attempt=attempt,
+        started_at=NOW,
+        completed_at=NOW,
+    )
 
 
 ERROR = RecordedError(code="transcode_failed", message="x", retryable=True)
@@ -84,25 +94,29 @@ FENCED: dict[str, tuple[Callable[[DynamoJobStore], Coroutine[Any, Any, bool]], d
     "complete": (lambda s: s.complete("j-1", result(2)), {"status": JobStatus.COMPLETED}),
     "fail": (lambda s: s.fail("j-1", ERROR, final=True, attempt=2), {"status": JobStatus.FAILED}),
     "retrying": (
-        lambda s: s.fail("j-1", ERROR, final=False, attempt=2), {"status": JobStatus.RETRYING}
+        lambda s: s.fail("j-1", ERROR, final=False, attempt=2),
+        {"status": JobStatus.RETRYING},
     ),
     "release": (lambda s: s.release("j-1", 2), {"status": JobStatus.RETRYING}),
     "renew": (lambda s: s.renew("j-1", 60, 2), {"lease_until": NOW_S + 60}),
     "progress": (lambda s: s.progress("j-1", ProgressUpdate(phase="encode", percent=50), 2), {}),
     "fail before a claim": (
-        lambda s: s.fail("j-1", ERROR, final=True, attempt=None), {"status": JobStatus.FAILED}
+        lambda s: s.fail("j-1", ERROR, final=True, attempt=None),
+        {"status": JobStatus.FAILED},
     ),
     # The dead-letter sweep's: a lost answer must not read as another sweeper's win (the
     # failure would then go unannounced until the next pass).
     "give up": (
-        lambda s: s.give_up("j-1", REQUEST, ERROR, "message-1"), {"status": JobStatus.FAILED}
+        lambda s: s.give_up("j-1", REQUEST, ERROR, "message-1"),
+        {"status": JobStatus.FAILED},
     ),
-}  # fmt: skip
+}
 
 
 def test_a_claim_whose_answer_was_lost_is_ours_with_the_attempt_it_made() -> None:
-    table = ResendingTable(item={"status": JobStatus.RETRYING, "attempts": 2},
-                           leaves={**RUNNING, "attempts": 3})  # fmt: skip
+    table = ResendingTable(
+        item={"status": JobStatus.RETRYING, "attempts": 2}, leaves={**RUNNING, "attempts": 3}
+    )
     claim = asyncio.run(store(table).claim("j-1", REQUEST, 60, "message-1"))
     assert (claim.outcome, claim.attempt) == ("claimed", 3)
 
@@ -134,7 +148,8 @@ def test_a_fenced_write_refused_by_another_write_is_refused(write: str) -> None:
 
 
 def test_without_the_item_in_the_refusal_the_record_is_read_consistently() -> None:
-    table = ResendingTable(item=dict(RUNNING), leaves={"status": JobStatus.COMPLETED},
-                           returns_item=False)  # fmt: skip
+    table = ResendingTable(
+        item=dict(RUNNING), leaves={"status": JobStatus.COMPLETED}, returns_item=False
+    )
     assert asyncio.run(store(table).complete("j-1", result(2))) is True
     assert [r["ConsistentRead"] for r in table.reads] == [True]

@@ -20,8 +20,17 @@ assert isinstance(WEB, StreamingPreset)
 LADDER = WEB.ladder
 
 sides = st.integers(min_value=2, max_value=8192)
-sars = st.sampled_from([Fraction(1), Fraction(4, 3), Fraction(32, 27), Fraction(8, 9),
-                        Fraction(10, 11), Fraction(16, 11), Fraction(40, 33)])  # fmt: skip
+sars = st.sampled_from(
+    [
+        Fraction(1),
+        Fraction(4, 3),
+        Fraction(32, 27),
+        Fraction(8, 9),
+        Fraction(10, 11),
+        Fraction(16, 11),
+        Fraction(40, 33),
+    ]
+)
 rotations = st.sampled_from([0, 90, 180, 270])
 rates = st.sampled_from([0.0, 12.0, 23.976, 25.0, 29.97, 30.0, 50.0, 59.94, 60.0, 120.0, 240.0])
 rungs = st.lists(st.integers(144, 4320), min_size=1, max_size=8, unique=True).map(
@@ -33,8 +42,15 @@ rungs = st.lists(st.integers(144, 4320), min_size=1, max_size=8, unique=True).ma
 
 
 def display(w: int, h: int, sar: Fraction, rotation: int) -> tuple[float, float]:
-    stream = VideoStream(codec="h264", width=w, height=h, fps=30.0, rotation=rotation,
-                         sample_aspect=sar, pix_fmt="yuv420p")  # fmt: skip
+    stream = VideoStream(
+        codec="h264",
+        width=w,
+        height=h,
+        fps=30.0,
+        rotation=rotation,
+        sample_aspect=sar,
+        pix_fmt="yuv420p",
+    )
     return stream.display_size
 
 

@@ -27,9 +27,14 @@ class TakenOver(FakePipeline):
         self.jobs = jobs
 
     async def run(
-        self, job_id: str, request: JobRequest, preset: OutputPreset, jobdir: JobDir,
-        attempt: int, report: Report | None = None,
-    ) -> JobResult:  # fmt: skip
+        self,
+        job_id: str,
+        request: JobRequest,
+        preset: OutputPreset,
+        jobdir: JobDir,
+        attempt: int,
+        report: Report | None = None,
+    ) -> JobResult:
         self.jobs.now += 10_000  # the lease lapsed...
         await self.jobs.claim(job_id, request, 60)  # ...and another delivery claimed it
         return await super().run(job_id, request, preset, jobdir, attempt)
@@ -61,9 +66,14 @@ class Stalls(FakePipeline):
         self.cancelled = False
 
     async def run(
-        self, job_id: str, request: JobRequest, preset: OutputPreset, jobdir: JobDir,
-        attempt: int, report: Report | None = None,
-    ) -> JobResult:  # fmt: skip
+        self,
+        job_id: str,
+        request: JobRequest,
+        preset: OutputPreset,
+        jobdir: JobDir,
+        attempt: int,
+        report: Report | None = None,
+    ) -> JobResult:
         self.runs.append((job_id, attempt))
         self.jobs.records[job_id]["attempts"] += 1  # another worker's claim
         try:
@@ -97,9 +107,14 @@ class GoesQuiet(FakePipeline):
         self.renewals: dict[str, int] = {}
 
     async def run(
-        self, job_id: str, request: JobRequest, preset: OutputPreset, jobdir: JobDir,
-        attempt: int, report: Report | None = None,
-    ) -> JobResult:  # fmt: skip
+        self,
+        job_id: str,
+        request: JobRequest,
+        preset: OutputPreset,
+        jobdir: JobDir,
+        attempt: int,
+        report: Report | None = None,
+    ) -> JobResult:
         self.clock[0] += 100  # quiet past the stall time
         self.renewals["quiet"] = await self._renewals_over(0.1)
         pulse.beat()  # alive again (ffmpeg wrote a line, bytes moved)

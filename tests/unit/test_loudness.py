@@ -58,11 +58,17 @@ def measured(**changed: Any) -> LoudnessMeasure:
 def test_the_figures_are_read_from_the_log() -> None:
     got = parse_loudnorm("Input #0, mov ...\n" + LOG)
     assert (got.input_i, got.input_tp, got.input_lra, got.input_thresh) == (
-        -41.81, -37.27, 0.10, -51.81
-    )  # fmt: skip
+        -41.81,
+        -37.27,
+        0.10,
+        -51.81,
+    )
     assert (got.output_i, got.output_tp, got.kind, got.target_offset) == (
-        -16.0, -11.48, "dynamic", 0.0
-    )  # fmt: skip
+        -16.0,
+        -11.48,
+        "dynamic",
+        0.0,
+    )
 
 
 def test_silence_reads_as_minus_infinity() -> None:
@@ -125,9 +131,16 @@ def test_measure_mode_changes_nothing() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("target_lufs", -71), ("target_lufs", -4), ("true_peak_db", 0.5), ("true_peak_db", -10),
-     ("lra", 0.5), ("lra", 51), ("mode", "louder")],
-)  # fmt: skip
+    [
+        ("target_lufs", -71),
+        ("target_lufs", -4),
+        ("true_peak_db", 0.5),
+        ("true_peak_db", -10),
+        ("lra", 0.5),
+        ("lra", 51),
+        ("mode", "louder"),
+    ],
+)
 def test_values_past_the_bounds_are_refused(field: str, value: object) -> None:
     with pytest.raises(ValidationError) as info:
         Loudness.model_validate({"op": "loudness", field: value})
@@ -136,20 +149,29 @@ def test_values_past_the_bounds_are_refused(field: str, value: object) -> None:
 
 @pytest.mark.parametrize(
     ("field", "value", "reason"),
-    [("target_lufs", -80, "greater than or equal to -70"),
-     ("target_lufs", -2, "less than or equal to -5"),
-     ("true_peak_db", 1, "less than or equal to 0"),
-     ("true_peak_db", -12, "greater than or equal to -9"),
-     ("lra", 60, "less than or equal to 50"), ("lra", 0, "greater than or equal to 1")],
-)  # fmt: skip
+    [
+        ("target_lufs", -80, "greater than or equal to -70"),
+        ("target_lufs", -2, "less than or equal to -5"),
+        ("true_peak_db", 1, "less than or equal to 0"),
+        ("true_peak_db", -12, "greater than or equal to -9"),
+        ("lra", 60, "less than or equal to 50"),
+        ("lra", 0, "greater than or equal to 1"),
+    ],
+)
 def test_a_request_past_the_bounds_is_refused_naming_the_step_and_field(
     field: str, value: float, reason: str
 ) -> None:
-    body = json.dumps({
-        "version": 2, "input": {"bucket": "ffapi-input", "key": "in.mp4"},
-        "steps": [{"op": "trim", "start": 1.0}, {"op": "loudness", field: value},
-                  {"op": "encode", "preset": "mp4-480p"}],
-    })  # fmt: skip
+    body = json.dumps(
+        {
+            "version": 2,
+            "input": {"bucket": "ffapi-input", "key": "in.mp4"},
+            "steps": [
+                {"op": "trim", "start": 1.0},
+                {"op": "loudness", field: value},
+                {"op": "encode", "preset": "mp4-480p"},
+            ],
+        }
+    )
     refusal = rejected(body)
     assert refusal.code == "invalid_request"
     assert f"steps[1] (loudness).{field}: Input should be {reason}" in refusal.message
@@ -165,9 +187,13 @@ def test_one_loudness_step_a_job() -> None:
 
 
 def test_the_measuring_pass_reads_the_sound_alone_after_the_steps_before_it() -> None:
-    listed: StepDocs = [{"op": "trim", "start": 2.0, "end": 8.0}, {"op": "scale", "width": 640},
-              {"op": "speed", "factor": 2.0}, {"op": "loudness"},
-              {"op": "encode", "preset": "mp4-480p"}]  # fmt: skip
+    listed: StepDocs = [
+        {"op": "trim", "start": 2.0, "end": 8.0},
+        {"op": "scale", "width": 640},
+        {"op": "speed", "factor": 2.0},
+        {"op": "loudness"},
+        {"op": "encode", "preset": "mp4-480p"},
+    ]
     measuring = plan_measure(steps(listed), PROBE, SOURCE, ATTACHED, SOURCE_GUARD)
     assert measuring is not None
     assert measuring.index == 3
@@ -191,16 +217,18 @@ def test_no_measuring_pass_without_a_loudness_step() -> None:
 
 def test_a_loudness_step_without_sound_is_refused_by_its_name() -> None:
     mute = replace(PROBE, audio=None, streams=PROBE.streams[:1])
-    listed = [{"op": "crop", "aspect": "1:1"}, {"op": "loudness"},
-              {"op": "encode", "preset": "mp4-480p"}]  # fmt: skip
+    listed = [
+        {"op": "crop", "aspect": "1:1"},
+        {"op": "loudness"},
+        {"op": "encode", "preset": "mp4-480p"},
+    ]
     with pytest.raises(InvalidMessage) as info:
         plan_measure(steps(listed), mute, SOURCE, ATTACHED, SOURCE_GUARD)
     assert info.value.message == "steps[1] (loudness): the input has no sound to measure"
 
 
 def test_the_main_pass_normalizes_and_prints_its_figures_once_measured() -> None:
-    listed = steps([{"op": "loudness", "target_lufs": -16},
-                    {"op": "encode", "preset": "mp4-480p"}])  # fmt: skip
+    listed = steps([{"op": "loudness", "target_lufs": -16}, {"op": "encode", "preset": "mp4-480p"}])
     unmeasured = compile_steps(listed, PROBE, SOURCE, OUT, ATTACHED)
     assert not unmeasured.logged  # `ffapi plan`: loudnorm's one-pass form, at error level
     graph = unmeasured.main.argv[unmeasured.main.argv.index("-filter_complex") + 1]
@@ -214,8 +242,7 @@ def test_the_main_pass_normalizes_and_prints_its_figures_once_measured() -> None
 
 
 def test_measure_mode_leaves_the_main_pass_as_it_was() -> None:
-    listed = steps([{"op": "loudness", "mode": "measure"},
-                    {"op": "encode", "preset": "mp4-480p"}])  # fmt: skip
+    listed = steps([{"op": "loudness", "mode": "measure"}, {"op": "encode", "preset": "mp4-480p"}])
     done = compile_steps(listed, PROBE, SOURCE, OUT, ATTACHED, loudness={0: measured()})
     assert not done.logged
     graph = done.main.argv[done.main.argv.index("-filter_complex") + 1]
@@ -246,10 +273,11 @@ def _with_ladders(listed: tuple[Any, ...], *targets: float) -> StepsPreset:
     web = builtin_catalog().presets["web-hls"]
     assert isinstance(web, StreamingPreset)
     ladders = {
-        f"loud-{n}": web.model_copy(update={"name": f"loud-{n}",
-                                            "loudness": LoudnessTarget(target_lufs=t)})
+        f"loud-{n}": web.model_copy(
+            update={"name": f"loud-{n}", "loudness": LoudnessTarget(target_lufs=t)}
+        )
         for n, t in enumerate(targets)
-    }  # fmt: skip
+    }
     return StepsPreset(name="steps", steps=listed, encodes=ladders)
 
 

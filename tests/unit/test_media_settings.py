@@ -62,5 +62,7 @@ def test_the_ffmpeg_limits_follow_the_timeout_and_the_cores(
     assert (limits.memory_bytes, limits.file_bytes) == (3000 * 1024**2, 10 * 1024**2)
     probe = Settings().probe_limits()
     assert (probe.cpu_seconds, probe.memory_bytes, probe.file_bytes) == (
-        60 * cores, 3000 * 1024**2, None,
-    )  # fmt: skip
+        60 * cores,
+        3000 * 1024**2,
+        None,
+    )

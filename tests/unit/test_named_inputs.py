@@ -25,18 +25,24 @@ EVENTBRIDGE = {
     ("body", "named"),
     [
         (json.dumps(S3_EVENT), (Named("s3://in-bucket/talks/my talk!.mp4"),)),
-        (json.dumps({"Type": "Notification", "Message": json.dumps(S3_EVENT)}),
-         (Named("s3://in-bucket/talks/my talk!.mp4"),)),
+        (
+            json.dumps({"Type": "Notification", "Message": json.dumps(S3_EVENT)}),
+            (Named("s3://in-bucket/talks/my talk!.mp4"),),
+        ),
         (json.dumps(EVENTBRIDGE), (Named("s3://in-bucket/a b.mov"),)),
-        (json.dumps({"input": {"bucket": "in-bucket", "key": "x.mp4"}, "preset": "web-hls"}),
-         (Named("s3://in-bucket/x.mp4", "web-hls"),)),
-        (json.dumps({"version": 2, "input": {"bucket": "b", "key": "k"}}),  # refused by intake
-         (Named("s3://b/k", "default"),)),
+        (
+            json.dumps({"input": {"bucket": "in-bucket", "key": "x.mp4"}, "preset": "web-hls"}),
+            (Named("s3://in-bucket/x.mp4", "web-hls"),),
+        ),
+        (
+            json.dumps({"version": 2, "input": {"bucket": "b", "key": "k"}}),  # refused by intake
+            (Named("s3://b/k", "default"),),
+        ),
         ("not json", ()),
         (json.dumps({"Records": "nope"}), ()),
         (json.dumps([1, 2]), ()),
     ],
-)  # fmt: skip
+)
 def test_what_a_message_names(body: str, named: tuple[Named, ...]) -> None:
     assert named_inputs(body) == named
 

@@ -215,7 +215,7 @@ def test_rotated_source_yields_portrait_output(rotation: int) -> None:
         ((720, 1280), P720, (720, 1280), (360, 640)),  # never upscaled
         ((1080, 1080), P480, (480, 480), (480, 480)),  # square: never larger than the video
     ],
-)  # fmt: skip
+)
 def test_mp4_fits_the_short_side_and_the_poster_follows_the_shape(
     size: tuple[int, int], preset: Mp4Preset, fitted: tuple[int, int], poster: tuple[int, int]
 ) -> None:

@@ -16,8 +16,17 @@ from core.presets import Mp4Preset, builtin_catalog
 from core.probe import AudioStream, ProbeResult, VideoStream
 
 sides = st.integers(min_value=2, max_value=8192)
-sars = st.sampled_from([Fraction(1), Fraction(4, 3), Fraction(32, 27), Fraction(8, 9),
-                        Fraction(10, 11), Fraction(16, 11), Fraction(40, 33)])  # fmt: skip
+sars = st.sampled_from(
+    [
+        Fraction(1),
+        Fraction(4, 3),
+        Fraction(32, 27),
+        Fraction(8, 9),
+        Fraction(10, 11),
+        Fraction(16, 11),
+        Fraction(40, 33),
+    ]
+)
 rotations = st.sampled_from([0, 90, 180, 270])
 rates = st.sampled_from([0.0, 12.0, 23.976, 25.0, 29.97, 30.0, 50.0, 59.94, 60.0, 120.0, 240.0])
 PRESETS = {n: p for n, p in builtin_catalog().presets.items() if isinstance(p, Mp4Preset)}
@@ -39,13 +48,27 @@ def test_fitted_sizes_are_even_capped_and_never_larger(w: float, h: float, cap: 
     assert abs(width - w * scale) <= 1.0 + 1e-6 or width == 2
 
 
-@given(w=sides, h=sides, sar=sars, rotation=rotations, fps=rates,
-       preset=st.sampled_from(sorted(PRESETS)), has_audio=st.booleans())  # fmt: skip
+@given(
+    w=sides,
+    h=sides,
+    sar=sars,
+    rotation=rotations,
+    fps=rates,
+    preset=st.sampled_from(sorted(PRESETS)),
+    has_audio=st.booleans(),
+)
 def test_every_plan_is_a_safe_argv_with_a_numeric_filter_graph(
     w: int, h: int, sar: Fraction, rotation: int, fps: float, preset: str, has_audio: bool
 ) -> None:
-    video = VideoStream(codec="h264", width=w, height=h, fps=fps, rotation=rotation,
-                        sample_aspect=sar, pix_fmt="yuv420p")  # fmt: skip
+    video = VideoStream(
+        codec="h264",
+        width=w,
+        height=h,
+        fps=fps,
+        rotation=rotation,
+        sample_aspect=sar,
+        pix_fmt="yuv420p",
+    )
     audio = AudioStream(codec="aac", channels=2, sample_rate=48000) if has_audio else None
     probe = ProbeResult(format_name="mov", duration=12.5, size=1, video=video, audio=audio)
     plan = plan_mp4(PRESETS[preset], probe, PurePosixPath("/w/in/source"), PurePosixPath("/w/out"))

@@ -97,8 +97,13 @@ def test_video_sets_of_several_rungs_lose_bitstream_switching() -> None:
 
 
 def test_bandwidths_are_the_measured_peaks_of_the_same_files() -> None:
-    media = {p.init: p for p in (read_media("media_0.m3u8", NTSC_MEDIA_0),
-                                 read_media("media_1.m3u8", NTSC_MEDIA_1))}  # fmt: skip
+    media = {
+        p.init: p
+        for p in (
+            read_media("media_0.m3u8", NTSC_MEDIA_0),
+            read_media("media_1.m3u8", NTSC_MEDIA_1),
+        )
+    }
     peaks = {r.id: measured_rate(media[r.init], NTSC_SIZES)[0] for r in read_mpd(NTSC_MPD)}
     # the densest segment of each: the video's first 4.004 s, the audio's last 2.014 s
     assert peaks == {"0": math.ceil(8 * 402_688 / 4.004), "1": math.ceil(8 * 33_099 / 2.014333)}
@@ -111,7 +116,11 @@ def test_bandwidths_are_the_measured_peaks_of_the_same_files() -> None:
 def test_a_representation_without_a_figure_keeps_its_own() -> None:
     finished = MPEGDASHParser.parse(finish_mpd(CMAF_MPD, {"1": 1_500_000}))
     assert [r.bandwidth for _, r, _ in representations(finished)] == [
-        2_800_000, 1_500_000, 800_000, 128_000]  # fmt: skip
+        2_800_000,
+        1_500_000,
+        800_000,
+        128_000,
+    ]
 
 
 @pytest.mark.parametrize("raw", RECORDED)
@@ -119,10 +128,10 @@ def test_finishing_keeps_every_segment_and_is_idempotent(raw: str) -> None:
     once = finish_mpd(raw, {"0": 1_000_000})
     assert finish_mpd(once, {"0": 1_000_000}) == once
     assert once.startswith('<?xml version="1.0" encoding="utf-8"?>\n<MPD ')
-    strip = [(r.id, r.content_type, r.width, r.height, r.files, r.durations)
-             for r in read_mpd(raw)]  # fmt: skip
-    assert [(r.id, r.content_type, r.width, r.height, r.files, r.durations)
-            for r in read_mpd(once)] == strip  # fmt: skip
+    strip = [(r.id, r.content_type, r.width, r.height, r.files, r.durations) for r in read_mpd(raw)]
+    assert [
+        (r.id, r.content_type, r.width, r.height, r.files, r.durations) for r in read_mpd(once)
+    ] == strip
     before, after = MPEGDASHParser.parse(raw), MPEGDASHParser.parse(once)
     assert after.min_buffer_time == before.min_buffer_time
     assert after.profiles == before.profiles

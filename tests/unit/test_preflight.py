@@ -27,14 +27,25 @@ LIMITS = MediaLimits()
 
 
 def source(
-    width: int = 1920, height: int = 1080, fps: float = 30.0, duration: float = 60.0,
-    video_codec: str = "h264", audio_codec: str = "aac", size: int | None = 50_000_000,
+    width: int = 1920,
+    height: int = 1080,
+    fps: float = 30.0,
+    duration: float = 60.0,
+    video_codec: str = "h264",
+    audio_codec: str = "aac",
+    size: int | None = 50_000_000,
     extra: tuple[StreamFacts, ...] = (),
-) -> ProbeResult:  # fmt: skip
+) -> ProbeResult:
     video = VideoStream(
-        codec=video_codec, width=width, height=height, fps=fps, rotation=0,
-        sample_aspect=Fraction(1), pix_fmt="yuv420p", duration=duration,
-    )  # fmt: skip
+        codec=video_codec,
+        width=width,
+        height=height,
+        fps=fps,
+        rotation=0,
+        sample_aspect=Fraction(1),
+        pix_fmt="yuv420p",
+        duration=duration,
+    )
     audio = AudioStream(codec=audio_codec, channels=2, sample_rate=48000, index=1)
     streams = (
         StreamFacts(0, "video", video_codec, width, height, duration),
@@ -158,8 +169,14 @@ def test_the_limits_make_the_input_guard() -> None:
 def test_the_pipeline_admits_by_the_stricter_byte_limit() -> None:
     # asked by the dispatcher before any disk is reserved or byte downloaded
     limits = PipelineLimits(60.0, MediaLimits(max_input_bytes=5_000))
-    pipeline = JobPipeline(FakeObjects(), cast(Any, None), cast(Any, None), limits,
-                           lambda: datetime.now(UTC), CpuOnly())  # fmt: skip
+    pipeline = JobPipeline(
+        FakeObjects(),
+        cast(Any, None),
+        cast(Any, None),
+        limits,
+        lambda: datetime.now(UTC),
+        CpuOnly(),
+    )
     ref = S3ObjectRef(bucket="ffapi-input", key="incoming/a.mov", size=4_000)
     request = JobRequest(input=ref, preset="mp4-720p")
     pipeline.admit(request, MP4)

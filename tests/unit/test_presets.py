@@ -230,9 +230,10 @@ def test_the_shipped_presets_hash_as_they_did_when_they_last_changed() -> None:
     preset's hash until it is set, so it changed none of them."""
     catalog = builtin_catalog().presets
     assert {n: catalog[n].spec_hash() for n in ("web-hls", "hls-ts", "audio-only")} == {
-        "web-hls": "b9dee6623bd3f4fe", "hls-ts": "e43f6f11d1a3e64d",
+        "web-hls": "b9dee6623bd3f4fe",
+        "hls-ts": "e43f6f11d1a3e64d",
         "audio-only": "3cc3c744ac375f21",
-    }  # fmt: skip
+    }
 
 
 def test_mp4_spec_hash_changes_with_every_field_it_can() -> None:

@@ -62,13 +62,15 @@ def test_a_literal_private_endpoint_needs_the_opt_in(env: pytest.MonkeyPatch) ->
 
 @pytest.mark.parametrize(
     ("url", "words"),
-    [("https://169.254.169.254/latest/meta-data/", "169.254.169.254 is link-local"),
-     ("https://[fd00:ec2::254]/latest/meta-data/", "fd00:ec2::254 is an EC2 instance service"),
-     ("https://100.100.100.200/latest/meta-data/", "is shared address space"),
-     ("https://[::ffff:10.0.3.7]/hook", "IPv4-mapped"),
-     ("https://127.0.0.1/hook", "127.0.0.1 is loopback"),
-     ("http://10.0.3.7/hook", "http:// is refused")],
-)  # fmt: skip
+    [
+        ("https://169.254.169.254/latest/meta-data/", "169.254.169.254 is link-local"),
+        ("https://[fd00:ec2::254]/latest/meta-data/", "fd00:ec2::254 is an EC2 instance service"),
+        ("https://100.100.100.200/latest/meta-data/", "is shared address space"),
+        ("https://[::ffff:10.0.3.7]/hook", "IPv4-mapped"),
+        ("https://127.0.0.1/hook", "127.0.0.1 is loopback"),
+        ("http://10.0.3.7/hook", "http:// is refused"),
+    ],
+)
 def test_the_opt_in_never_admits_the_metadata_service_or_loopback(
     env: pytest.MonkeyPatch, url: str, words: str
 ) -> None:
@@ -84,10 +86,12 @@ def test_a_request_naming_a_private_address_is_refused_with_the_opt_in_on(
     env.setenv("FFAPI_WEBHOOK_ENDPOINTS_ALLOW_PRIVATE", "true")
     env.setenv("FFAPI_WEBHOOK_ENDPOINTS", endpoints(INTERNAL))
     settings = Settings()
-    body = json.dumps({
-        "input": {"bucket": settings.input_bucket, "key": "library/talk.mp4"},
-        "webhooks": [{"url": INTERNAL}],
-    })  # fmt: skip
+    body = json.dumps(
+        {
+            "input": {"bucket": settings.input_bucket, "key": "library/talk.mp4"},
+            "webhooks": [{"url": INTERNAL}],
+        }
+    )
     with pytest.raises(InvalidMessage) as refused:
         normalize(body, settings.intake)
     assert refused.value.code == "forbidden_webhook"
@@ -102,9 +106,14 @@ def run(
     own, deployment = FakeTransport(time), FakeTransport(time)
     jobs = FakeJobs(records={"j-1": {"status": "RUNNING"}})
     hooks = WebhookDispatcher(
-        config, own, jobs, endpoint_transport=deployment, clock=time.clock, wall=time.wall,
+        config,
+        own,
+        jobs,
+        endpoint_transport=deployment,
+        clock=time.clock,
+        wall=time.wall,
         sleep=time.sleep,
-    )  # fmt: skip
+    )
 
     async def scenario() -> None:
         for e, targets in sends:
@@ -118,9 +127,10 @@ def run(
 def test_each_kind_goes_through_its_own_transport_by_its_own_policy() -> None:
     # A request names the operator's internal endpoint, and a public one of its own.
     config = WebhookConfig(
-        secrets=(SECRET,), endpoints_allow_private=True,
+        secrets=(SECRET,),
+        endpoints_allow_private=True,
         endpoints=(WebhookEndpoint(url=INTERNAL, secrets=(GLOBAL_SECRET,)),),
-    )  # fmt: skip
+    )
     public = "https://hooks.example/in"
     jobs, own, deployment = run(
         config, (event(EventType.COMPLETED), (target(INTERNAL), target(public)))
@@ -147,5 +157,6 @@ def test_without_the_opt_in_a_private_endpoint_is_refused_before_any_post() -> N
     assert own.posts == deployment.posts == []
     [record] = jobs.records["j-1"]["webhooks"]
     assert (record["outcome"], record["reason"]) == (
-        "forbidden", "forbidden_destination: 10.0.3.7 is private",
-    )  # fmt: skip
+        "forbidden",
+        "forbidden_destination: 10.0.3.7 is private",
+    )

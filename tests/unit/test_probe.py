@@ -149,22 +149,36 @@ def test_still_accepts_a_single_mjpeg_image() -> None:
 
 
 def test_every_stream_is_described_for_the_preflight() -> None:
-    cover = {"index": 2, "codec_name": "png", "codec_type": "video", "width": 16000,
-             "height": 9000, "disposition": {"attached_pic": 1}}  # fmt: skip
-    subtitle = {"index": 3, "codec_name": "mov_text", "codec_type": "subtitle",
-                "duration": "9.5"}  # fmt: skip
+    cover = {
+        "index": 2,
+        "codec_name": "png",
+        "codec_type": "video",
+        "width": 16000,
+        "height": 9000,
+        "disposition": {"attached_pic": 1},
+    }
+    subtitle = {"index": 3, "codec_name": "mov_text", "codec_type": "subtitle", "duration": "9.5"}
     timecode = {"index": 4, "codec_name": None, "codec_type": "data"}
     font = {"index": 5, "codec_name": "ttf", "codec_type": "attachment"}
     doc = mp4_doc()
     doc["streams"] += [cover, subtitle, timecode, font]
     result = parse_probe(probe_doc(doc))
     kinds = [(s.index, s.kind, s.codec) for s in result.streams]
-    assert kinds == [(0, "video", "h264"), (1, "audio", "aac"), (2, "video", "png"),
-                     (3, "subtitle", "mov_text"), (4, "data", "unknown"),
-                     (5, "attachment", "ttf")]  # fmt: skip
+    assert kinds == [
+        (0, "video", "h264"),
+        (1, "audio", "aac"),
+        (2, "video", "png"),
+        (3, "subtitle", "mov_text"),
+        (4, "data", "unknown"),
+        (5, "attachment", "ttf"),
+    ]
     assert [result.count(k) for k in ("video", "audio", "subtitle", "data", "attachment")] == [
-        2, 1, 1, 1, 1,
-    ]  # fmt: skip
+        2,
+        1,
+        1,
+        1,
+        1,
+    ]
     art = result.streams[2]
     assert (art.width, art.height, art.attached) == (16000, 9000, True)
     assert result.video is not None

@@ -29,11 +29,17 @@ def test_a_document_that_is_no_object_is_invalid_media(value: object) -> None:
 def test_fields_of_the_wrong_type_read_as_absent() -> None:
     doc = probe_doc(
         mp4_doc(
-            video={"width": "N/A", "index": [0], "tags": "rotate=90", "disposition": "yes",
-                   "side_data_list": {"rotation": 90}, "pix_fmt": {"name": "yuv420p"}},
+            video={
+                "width": "N/A",
+                "index": [0],
+                "tags": "rotate=90",
+                "disposition": "yes",
+                "side_data_list": {"rotation": 90},
+                "pix_fmt": {"name": "yuv420p"},
+            },
             audio={"channels": "two", "tags": {"language": ["fra"]}},
         )
-    )  # fmt: skip
+    )
     video, audio = doc.streams
     assert (video.width, video.index, video.tags, video.disposition) == (None, None, None, None)
     assert (video.side_data_list, video.pix_fmt) == ([], None)
@@ -85,9 +91,10 @@ def test_fields_it_does_not_type_are_kept_as_printed() -> None:
     assert video.model_extra["time_base"] == "1/15360"
     assert video.disposition is not None
     assert video.disposition.model_extra == {
-        k: v for k, v in H264_STREAM["disposition"].items()
+        k: v
+        for k, v in H264_STREAM["disposition"].items()
         if k not in ("default", "comment", "visual_impaired", "attached_pic")
-    }  # fmt: skip
+    }
     assert doc.model_dump(exclude_unset=True) == mp4_doc()
 
 

@@ -34,8 +34,9 @@ def test_the_stated_duration_is_the_longest_the_file_or_a_stream_claims() -> Non
     result = parse_probe(probe_doc(doc))
     assert result.duration == pytest.approx(10.0)
     assert result.stated_duration == pytest.approx(36000.0)
-    unknown = parse_probe(probe_doc(mp4_doc(video={"duration": "N/A"}, audio={"duration": None},
-                                            duration="N/A")))  # fmt: skip
+    unknown = parse_probe(
+        probe_doc(mp4_doc(video={"duration": "N/A"}, audio={"duration": None}, duration="N/A"))
+    )
     assert unknown.stated_duration == 0.0
 
 

@@ -54,8 +54,14 @@ def test_blocks_are_assembled_from_lines_and_parsed() -> None:
 def test_a_block_without_a_time_yet_is_skipped_but_the_end_never_is() -> None:
     seen: list[EncodeProgress] = []
     blocks = ProgressBlocks(seen.append)
-    for line in ["out_time_us=N/A", "speed=N/A", "progress=continue", "garbage",
-                 "out_time_us=N/A", "progress=end"]:  # fmt: skip
+    for line in [
+        "out_time_us=N/A",
+        "speed=N/A",
+        "progress=continue",
+        "garbage",
+        "out_time_us=N/A",
+        "progress=end",
+    ]:
         blocks.feed(line)
     assert seen == [EncodeProgress(0.0, None, True)]
 

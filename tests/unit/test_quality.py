@@ -28,8 +28,9 @@ SIZE = "scale=1280:720:flags=bicubic,format=yuv420p,setsar=1,settb=AVTB,setpts=P
 
 
 def test_the_reference_is_split_once_per_comparison_and_each_rendition_follows_the_inputs() -> None:
-    argv = quality_argv(INPUTS, GRAPH, "[vmain]", RENDITIONS, 1280, 720, "quality",
-                        discard_audio=("[amain]",))  # fmt: skip
+    argv = quality_argv(
+        INPUTS, GRAPH, "[vmain]", RENDITIONS, 1280, 720, "quality", discard_audio=("[amain]",)
+    )
     at = argv.index("-filter_complex")
     assert argv[:at] == (*INPUTS, "-i", "file:/job/out/encode/720p.mp4",
                          "-i", "file:/job/scratch/360p-joined.mp4")  # fmt: skip

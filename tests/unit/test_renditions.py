@@ -39,9 +39,17 @@ def source(
     video: bool = True,
     duration: float = 12.0,
 ) -> ProbeResult:
-    stream = VideoStream(codec="h264", width=width, height=height, fps=fps, rotation=rotation,
-                         sample_aspect=sar, pix_fmt=pix_fmt, duration=duration,
-                         color_transfer=transfer)  # fmt: skip
+    stream = VideoStream(
+        codec="h264",
+        width=width,
+        height=height,
+        fps=fps,
+        rotation=rotation,
+        sample_aspect=sar,
+        pix_fmt=pix_fmt,
+        duration=duration,
+        color_transfer=transfer,
+    )
     return ProbeResult(
         format_name="mov",
         duration=duration,
@@ -236,12 +244,28 @@ def test_a_rotated_source_gets_portrait_rungs() -> None:
 sides = st.integers(min_value=16, max_value=4096)
 rotations = st.sampled_from([0, 90, 180, 270])
 rates = st.sampled_from([0.0, 12.0, 23.976, 25.0, 29.97, 30.0, 50.0, 59.94, 60.0, 120.0, 240.0])
-sars = st.sampled_from([Fraction(1), Fraction(4, 3), Fraction(32, 27), Fraction(8, 9),
-                        Fraction(10, 11), Fraction(16, 11), Fraction(40, 33)])  # fmt: skip
+sars = st.sampled_from(
+    [
+        Fraction(1),
+        Fraction(4, 3),
+        Fraction(32, 27),
+        Fraction(8, 9),
+        Fraction(10, 11),
+        Fraction(16, 11),
+        Fraction(40, 33),
+    ]
+)
 
 
-@given(w=sides, h=sides, rotation=rotations, fps=rates, sar=sars, audio=st.booleans(),
-       preset=st.sampled_from(["web-hls", "hls-ts", "audio-only"]))  # fmt: skip
+@given(
+    w=sides,
+    h=sides,
+    rotation=rotations,
+    fps=rates,
+    sar=sars,
+    audio=st.booleans(),
+    preset=st.sampled_from(["web-hls", "hls-ts", "audio-only"]),
+)
 def test_every_plan_is_a_safe_argv_with_one_aspect_ratio(
     w: int, h: int, rotation: int, fps: float, sar: Fraction, audio: bool, preset: str
 ) -> None:

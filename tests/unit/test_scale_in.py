@@ -235,8 +235,9 @@ def test_an_agent_that_does_not_answer_delays_the_job_only_briefly(
             async with guard.job():
                 ran = True
         assert [e["action"] for e in logs if e["event"] == "scale_in.failed"] == [
-            "protect", "release",
-        ]  # fmt: skip
+            "protect",
+            "release",
+        ]
 
     run(scenario)
     assert ran
@@ -276,9 +277,14 @@ def guarded(pipeline: FakePipeline, agent: Agent) -> Harness:
     h = Harness(pipeline)
     h.dispatcher = Dispatcher(
         DispatchSettings(INTAKE, builtin_catalog(), LEASE, 3),
-        h.objects, h.jobs, h.events, h.workspace, pipeline,
-        lambda: NOW, scale_in=ScaleInGuard(agent, LEASE),
-    )  # fmt: skip
+        h.objects,
+        h.jobs,
+        h.events,
+        h.workspace,
+        pipeline,
+        lambda: NOW,
+        scale_in=ScaleInGuard(agent, LEASE),
+    )
     return h
 
 

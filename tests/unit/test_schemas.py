@@ -20,9 +20,12 @@ from .fakes import NOW
 EVENTS = Path(__file__).parents[2] / "events"
 CONTEXT = {
     "input": {"bucket": "ffapi-input", "key": "incoming/a.mp4", "size": 10},
-    "preset": "mp4-720p", "output": {"bucket": "ffapi-output", "prefix": "outputs"},
-    "correlation_id": "c-1", "metadata": {"tenant": "acme"}, "attempt": 1,
-}  # fmt: skip
+    "preset": "mp4-720p",
+    "output": {"bucket": "ffapi-output", "prefix": "outputs"},
+    "correlation_id": "c-1",
+    "metadata": {"tenant": "acme"},
+    "attempt": 1,
+}
 
 
 def test_committed_schemas_match_the_models() -> None:
@@ -74,15 +77,27 @@ def test_the_request_schema_refuses_what_the_model_refuses(change: dict[str, obj
     [
         (EventType.RECEIVED, CONTEXT),
         (EventType.STARTED, CONTEXT),
-        (EventType.PROGRESS, {"preset": "web-hls", "correlation_id": None, "attempt": 2,
-                              "progress": {"phase": "encode", "percent": 12.5, "speed": 1.5,
-                                           "eta_seconds": 30.0}}),
+        (
+            EventType.PROGRESS,
+            {
+                "preset": "web-hls",
+                "correlation_id": None,
+                "attempt": 2,
+                "progress": {"phase": "encode", "percent": 12.5, "speed": 1.5, "eta_seconds": 30.0},
+            },
+        ),
         (EventType.FAILED, {**CONTEXT, "error": InvalidMedia("bad", stderr_tail="x").to_dict()}),
-        (EventType.FAILED, {"input": None, "attempt": 1, "correlation_id": "m-1",
-                            "error": {"code": "malformed_json", "message": "not JSON",
-                                      "retryable": False}}),
+        (
+            EventType.FAILED,
+            {
+                "input": None,
+                "attempt": 1,
+                "correlation_id": "m-1",
+                "error": {"code": "malformed_json", "message": "not JSON", "retryable": False},
+            },
+        ),
     ],
-)  # fmt: skip
+)
 def test_built_events_validate_against_their_committed_schema(
     type_: EventType, data: dict[str, object]
 ) -> None:

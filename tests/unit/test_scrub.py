@@ -88,11 +88,18 @@ def test_scrubbing_twice_changes_nothing() -> None:
 
 
 def test_nested_values_are_scrubbed_and_keys_kept() -> None:
-    raw = {"reason": f"{JOB_DIR}/x", "cause": {"stderr_tail": "[h264 @ 0x55d0c1a4b2c0] e"},
-           "tries": [f"file:{JOB_DIR}/a", 3], "ok": True}  # fmt: skip
+    raw = {
+        "reason": f"{JOB_DIR}/x",
+        "cause": {"stderr_tail": "[h264 @ 0x55d0c1a4b2c0] e"},
+        "tries": [f"file:{JOB_DIR}/a", 3],
+        "ok": True,
+    }
     assert scrub_values(raw) == {
-        "reason": "x", "cause": {"stderr_tail": "[h264] e"}, "tries": ["a", 3], "ok": True,
-    }  # fmt: skip
+        "reason": "x",
+        "cause": {"stderr_tail": "[h264] e"},
+        "tries": ["a", 3],
+        "ok": True,
+    }
 
 
 BOMB_STDERR = (

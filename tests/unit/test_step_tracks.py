@@ -23,11 +23,17 @@ TRACKS = (
     AudioStream("aac", 6, 48000, index=3, track=2, language="fra"),
 )
 THREE = ProbeResult(
-    "matroska,webm", 8.0, 1_000_000, VIDEO, TRACKS[0],
-    (StreamFacts(0, "video", "h264", 640, 360, 8.0),
-     *(StreamFacts(t.index, "audio", "aac") for t in TRACKS)),
+    "matroska,webm",
+    8.0,
+    1_000_000,
+    VIDEO,
+    TRACKS[0],
+    (
+        StreamFacts(0, "video", "h264", 640, 360, 8.0),
+        *(StreamFacts(t.index, "audio", "aac") for t in TRACKS),
+    ),
     audio_tracks=TRACKS,
-)  # fmt: skip
+)
 TRIMMED: StepDocs = [
     {"op": "trim", "start": 1.0, "end": 5.0},
     {"op": "speed", "factor": 2.0},
@@ -66,15 +72,24 @@ def test_every_track_takes_the_chain_s_track_wise_filters() -> None:
 
 
 def test_a_later_trim_cuts_every_track() -> None:
-    graph = statements(plan([{"op": "text", "text": "x"}, {"op": "trim", "start": 2.0},
-                             {"op": "encode", "preset": "web-hls"}]))  # fmt: skip
+    graph = statements(
+        plan(
+            [
+                {"op": "text", "text": "x"},
+                {"op": "trim", "start": 2.0},
+                {"op": "encode", "preset": "web-hls"},
+            ]
+        )
+    )
     cut = "atrim=start=2.000:end=8.000,asetpts=PTS-STARTPTS"
     assert sum(cut in s for s in graph) == 3
 
 
 def test_a_keyframe_trim_starts_every_track_at_zero() -> None:
-    listed: StepDocs = [{"op": "trim", "start": 1.0, "end": 3.0, "mode": "keyframe"},
-              {"op": "encode", "preset": "web-hls"}]  # fmt: skip
+    listed: StepDocs = [
+        {"op": "trim", "start": 1.0, "end": 3.0, "mode": "keyframe"},
+        {"op": "encode", "preset": "web-hls"},
+    ]
     graph = statements(plan(listed))
     first = "atrim=end=2.000,asetpts=PTS-STARTPTS,aresample=48000"
     assert [s[:5] for s in graph if first in s] == ["[0:1]", "[0:2]", "[0:3]"]
@@ -103,8 +118,9 @@ def test_the_ladder_maps_each_track_with_its_language() -> None:
 
 
 def test_every_label_is_made_once_and_used_once() -> None:
-    argv = plan([*TRIMMED, {"op": "encode", "preset": "mp4-480p"},
-                 {"op": "encode", "preset": "hls-ts"}]).main.argv  # fmt: skip
+    argv = plan(
+        [*TRIMMED, {"op": "encode", "preset": "mp4-480p"}, {"op": "encode", "preset": "hls-ts"}]
+    ).main.argv
     label = re.compile(r"\[([A-Za-z0-9_:]+)\]")
     made: Counter[str] = Counter()
     used: Counter[str] = Counter()

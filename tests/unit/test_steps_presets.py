@@ -115,13 +115,15 @@ def test_a_request_step_naming_a_steps_preset_is_refused() -> None:
     ("steps", "reason"),
     [
         ('[{ op = "trim", start = 1.0 }]', "at least one output step"),
-        ('[{ op = "encode", preset = "web-hls" }, { op = "flip", direction = "vertical" }]',
-         "transforms come before every output step"),
+        (
+            '[{ op = "encode", preset = "web-hls" }, { op = "flip", direction = "vertical" }]',
+            "transforms come before every output step",
+        ),
         ('[{ op = "speed", factor = 0.01 }, { op = "encode", preset = "web-hls" }]', "0.25"),
         ('[{ op = "encode", preset = "web-hls", crf = 18 }]', "Extra inputs"),
         ("[]", "at least 1"),
     ],
-)  # fmt: skip
+)
 def test_a_presets_file_with_an_unusable_steps_preset_is_refused(steps: str, reason: str) -> None:
     with pytest.raises(PresetFileError, match=reason):
         catalog(f'[presets.broken]\nkind = "steps"\nsteps = {steps}\n')
@@ -129,8 +131,13 @@ def test_a_presets_file_with_an_unusable_steps_preset_is_refused(steps: str, rea
 
 def test_a_request_naming_a_steps_preset_cannot_replace_a_ladder() -> None:
     # a ladder replaces a streaming preset's own; a list of steps has none
-    rung = {"name": "360p", "short_side": 360, "video_kbps": 800, "maxrate_kbps": 900,
-            "bufsize_kbps": 1600}  # fmt: skip
+    rung = {
+        "name": "360p",
+        "short_side": 360,
+        "video_kbps": 800,
+        "maxrate_kbps": 900,
+        "bufsize_kbps": 1600,
+    }
     with pytest.raises(InvalidMessage, match="no ladder to replace"):
         resolve_preset(catalog(), request(preset="social-clip", ladder=[rung]))
 

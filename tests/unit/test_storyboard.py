@@ -180,10 +180,16 @@ def test_full_sheets_in_one_run_and_the_last_at_its_own_size() -> None:
         assert after(argv, "-i") == "file:/w/out/.storyboard-tiles/tile-%05d.jpg"
         assert argv[-1] == "file:/w/out/thumbnails/storyboard-%03d.jpg"
     assert (after(full, "-start_number"), after(full, "-vf"), after(full, "-frames:v")) == (
-        "1", "tile=3x2", "2")  # fmt: skip
+        "1",
+        "tile=3x2",
+        "2",
+    )
     assert after(full, "-start_number", 1) == "1"  # the first sheet's number
     assert (after(last, "-start_number"), after(last, "-vf"), after(last, "-frames:v")) == (
-        "13", "tile=2x1", "1")  # fmt: skip
+        "13",
+        "tile=2x1",
+        "1",
+    )
     assert after(last, "-start_number", 1) == "3"
 
 

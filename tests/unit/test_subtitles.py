@@ -135,8 +135,10 @@ media_0.m3u8
 #EXT-X-STREAM-INF:BANDWIDTH=500,RESOLUTION=320x180,AUDIO="group_A1"
 media_1.m3u8
 """
-TRACKS = (SidecarTrack("eng", "subtitles/eng.m3u8", "subtitles/eng.vtt"),
-          SidecarTrack("pt-BR", "subtitles/pt-BR.m3u8", "subtitles/pt-BR.vtt"))  # fmt: skip
+TRACKS = (
+    SidecarTrack("eng", "subtitles/eng.m3u8", "subtitles/eng.vtt"),
+    SidecarTrack("pt-BR", "subtitles/pt-BR.m3u8", "subtitles/pt-BR.vtt"),
+)
 
 
 def test_the_master_gets_a_subtitles_group_on_every_variant() -> None:
@@ -168,7 +170,9 @@ def test_the_mpd_gets_a_text_set_per_track() -> None:
     assert [a.get("id") for a in sets] == ["0", "1", "2", "3"]
     texts = [a for a in sets if a.get("contentType") == "text"]
     assert [(a.get("lang"), a.get("mimeType")) for a in texts] == [
-        ("eng", "text/vtt"), ("pt-BR", "text/vtt")]  # fmt: skip
+        ("eng", "text/vtt"),
+        ("pt-BR", "text/vtt"),
+    ]
     bases = [a.findtext(f"{_DASH}Representation/{_DASH}BaseURL") for a in texts]
     assert bases == ["subtitles/eng.vtt", "subtitles/pt-BR.vtt"]
     reps = [a.find(f"{_DASH}Representation") for a in texts]
@@ -213,10 +217,14 @@ def test_a_vector_drawing_is_refused(tag: str) -> None:
 
 
 def _request(*steps: Mapping[str, object]) -> JobRequest:
-    return JobRequest.model_validate({
-        "version": 2, "input": {"bucket": "ffapi-input", "key": "a.mp4"},
-        "steps": list(steps), "output": {"bucket": "ffapi-output", "prefix": "o"},
-    })  # fmt: skip
+    return JobRequest.model_validate(
+        {
+            "version": 2,
+            "input": {"bucket": "ffapi-input", "key": "a.mp4"},
+            "steps": list(steps),
+            "output": {"bucket": "ffapi-output", "prefix": "o"},
+        }
+    )
 
 
 ENCODE = {"op": "encode", "preset": "web-hls"}
@@ -224,8 +232,9 @@ EN = {"op": "subtitles", "source": {"key": "subs/en.srt"}, "language": "eng"}
 
 
 def test_the_step_and_its_object_are_read() -> None:
-    request = _request(EN, {"op": "subtitles", "stream": 1, "language": "fra", "mode": "burn"},
-                       ENCODE)  # fmt: skip
+    request = _request(
+        EN, {"op": "subtitles", "stream": 1, "language": "fra", "mode": "burn"}, ENCODE
+    )
     assert [w for w, _ in request.step_objects()] == ["steps[0].source"]
 
 
@@ -248,17 +257,25 @@ def test_a_bad_step_is_refused(step: dict[str, object], reason: str) -> None:
 @pytest.mark.parametrize(
     ("steps", "reason"),
     [
-        ((EN, {**EN, "source": {"key": "b.srt"}}, ENCODE),
-         r"steps\[1\] \(subtitles\).language: a second sidecar track"),
-        ((EN, {"op": "encode", "preset": "mp4-480p"}, ENCODE, EN),
-         r"steps\[3\] \(subtitles\): transforms come before"),
-        (({"op": "speed", "factor": 2.0}, EN, ENCODE),
-         r"steps\[1\] \(subtitles\).mode: .*steps\[0\]"),
-        (({"op": "trim", "start": 1.0, "mode": "keyframe"}, EN, ENCODE),
-         r"steps\[1\] \(subtitles\).mode: .*steps\[0\]"),
+        (
+            (EN, {**EN, "source": {"key": "b.srt"}}, ENCODE),
+            r"steps\[1\] \(subtitles\).language: a second sidecar track",
+        ),
+        (
+            (EN, {"op": "encode", "preset": "mp4-480p"}, ENCODE, EN),
+            r"steps\[3\] \(subtitles\): transforms come before",
+        ),
+        (
+            ({"op": "speed", "factor": 2.0}, EN, ENCODE),
+            r"steps\[1\] \(subtitles\).mode: .*steps\[0\]",
+        ),
+        (
+            ({"op": "trim", "start": 1.0, "mode": "keyframe"}, EN, ENCODE),
+            r"steps\[1\] \(subtitles\).mode: .*steps\[0\]",
+        ),
         ((EN, {"op": "frames", "count": 1}), r"steps\[0\] \(subtitles\): a sidecar track goes"),
     ],
-)  # fmt: skip
+)
 def test_a_bad_list_is_refused(steps: tuple[dict[str, object], ...], reason: str) -> None:
     with pytest.raises(ValidationError, match=reason):
         _request(*steps)
@@ -297,8 +314,10 @@ def test_only_one_text_subtitle_stream_is_a_subtitle_file(streams: list[dict[str
 
 
 def test_a_subtitle_file_probes_as_its_one_stream() -> None:
-    doc = {"format": {"format_name": "ass", "size": "120"},
-           "streams": [{"codec_type": "subtitle", "codec_name": "ass"}]}  # fmt: skip
+    doc = {
+        "format": {"format_name": "ass", "size": "120"},
+        "streams": [{"codec_type": "subtitle", "codec_name": "ass"}],
+    }
     probe = subtitle_probe(probe_doc(doc))
     assert (probe.format_name, probe.size, probe.video, probe.audio) == ("ass", 120, None, None)
     assert [(s.kind, s.codec) for s in probe.streams] == [("subtitle", "ass")]
@@ -317,18 +336,23 @@ def test_captions_in_the_video_are_declared_on_every_variant() -> None:
 
 def test_captions_in_the_video_are_an_accessibility_mark_in_dash() -> None:
     root = ET.fromstring(mpd_with_captions(MPD, [CC1]))
-    marks = {a.get("contentType"): a.find(f"{_DASH}Accessibility")
-             for a in root.iter(f"{_DASH}AdaptationSet")}  # fmt: skip
+    marks = {
+        a.get("contentType"): a.find(f"{_DASH}Accessibility")
+        for a in root.iter(f"{_DASH}AdaptationSet")
+    }
     assert marks["audio"] is None
     video = marks["video"]
     assert video is not None
     assert (video.get("schemeIdUri"), video.get("value")) == (
-        "urn:scte:dash:cc:cea-608:2015", "CC1=eng")  # fmt: skip
+        "urn:scte:dash:cc:cea-608:2015",
+        "CC1=eng",
+    )
 
 
 def test_captions_are_a_sidecar_only() -> None:
     with pytest.raises(ValidationError, match="sidecar only"):
-        _request({"op": "subtitles", "captions": "cea-608", "language": "eng", "mode": "burn"},
-                 ENCODE)  # fmt: skip
+        _request(
+            {"op": "subtitles", "captions": "cea-608", "language": "eng", "mode": "burn"}, ENCODE
+        )
     captions = {"op": "subtitles", "captions": "cea-608", "language": "eng"}
     assert _request(captions, ENCODE).step_objects() == ()

@@ -34,12 +34,25 @@ AAC = AudioStream(codec="aac", channels=2, sample_rate=48000, index=1)
 
 
 def probe(
-    codec: str = "h264", pix_fmt: str = "yuv420p", *, rotation: int = 0,
-    transfer: str | None = None, field_order: str | None = None,
-) -> ProbeResult:  # fmt: skip
-    video = VideoStream(codec=codec, width=1920, height=1080, fps=30.0, rotation=rotation,
-                        sample_aspect=Fraction(1), pix_fmt=pix_fmt, duration=12.0,
-                        color_transfer=transfer, field_order=field_order)  # fmt: skip
+    codec: str = "h264",
+    pix_fmt: str = "yuv420p",
+    *,
+    rotation: int = 0,
+    transfer: str | None = None,
+    field_order: str | None = None,
+) -> ProbeResult:
+    video = VideoStream(
+        codec=codec,
+        width=1920,
+        height=1080,
+        fps=30.0,
+        rotation=rotation,
+        sample_aspect=Fraction(1),
+        pix_fmt=pix_fmt,
+        duration=12.0,
+        color_transfer=transfer,
+        field_order=field_order,
+    )
     return ProbeResult(format_name="mov", duration=12.0, size=1, video=video, audio=AAC)
 
 

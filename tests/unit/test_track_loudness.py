@@ -99,8 +99,9 @@ def test_a_steps_ladder_s_target_measures_every_track_it_keeps() -> None:
     maps = [measuring.argv[i + 1] for i, a in enumerate(measuring.argv) if a == "-map"]
     assert maps == ["[loud0]", "[loud1]", "[loud2]"]
     assert "-ss 1.000" in " ".join(measuring.argv)  # the trim seeks every track
-    main = compile_steps(job, THREE, SOURCE, OUT, ATTACHED, TierChoice(AccelTier.CPU),
-                         loudness=measures())  # fmt: skip
+    main = compile_steps(
+        job, THREE, SOURCE, OUT, ATTACHED, TierChoice(AccelTier.CPU), loudness=measures()
+    )
     chains = statements_of(main.main.argv)
     for track, measured in ((0, "-21.82"), (1, "-35.34"), (2, "-30.00")):
         (chain,) = [s for s in chains if f"loudnorm@s1t{track}=" in s]
@@ -122,7 +123,10 @@ def test_the_report_gives_the_first_track_and_every_track_s_own() -> None:
     report = tracks_report(STEP, measured, made, languages)
     assert report.input.integrated_lufs == -21.82  # the first track's, at the top
     assert [(t.track, t.language, t.mode) for t in report.tracks] == [
-        (0, "eng", "linear"), (1, "spa", "linear"), (2, "fra", "linear")]  # fmt: skip
+        (0, "eng", "linear"),
+        (1, "spa", "linear"),
+        (2, "fra", "linear"),
+    ]
     assert [t.gain_db for t in report.tracks] == [5.82, 19.34, 14.0]
     one = tracks_report(STEP, {0: measured[0]}, {0: made[0]}, languages)
     assert one.tracks == []
@@ -138,6 +142,9 @@ def test_a_steps_report_takes_each_track_s_figures_from_its_ladder() -> None:
     steps_of, report = steps_report(job, measuring, measured, named, THREE)
     assert steps_of == (1,)
     assert [(t.track, t.mode) for t in report.tracks] == [
-        (0, "linear"), (1, "linear"), (2, "linear")]  # fmt: skip
+        (0, "linear"),
+        (1, "linear"),
+        (2, "linear"),
+    ]
     assert report.tracks[1].output is not None
     assert report.tracks[1].output.integrated_lufs == -16.0

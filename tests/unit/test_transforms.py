@@ -29,8 +29,9 @@ SOURCE = PurePosixPath("/job/input")
 VIDEO = VideoStream(codec="h264", width=1280, height=720, fps=30.0, rotation=0,
                     sample_aspect=Fraction(1), pix_fmt="yuv420p", duration=10.0)  # fmt: skip
 AUDIO = AudioStream(codec="aac", channels=2, sample_rate=44100, index=1)
-PROBE = ProbeResult(format_name="mov,mp4,m4a,3gp,3g2,mj2", duration=10.0, size=1000,
-                    video=VIDEO, audio=AUDIO)  # fmt: skip
+PROBE = ProbeResult(
+    format_name="mov,mp4,m4a,3gp,3g2,mj2", duration=10.0, size=1000, video=VIDEO, audio=AUDIO
+)
 SILENT = replace(PROBE, audio=None)
 SOUND_ONLY = ProbeResult(format_name="wav", duration=10.0, size=1000, video=None, audio=AUDIO)
 # Statements built from numbers, fixed filter names and the files the pass names.
@@ -44,9 +45,13 @@ def chain(
     **kwargs: object,
 ) -> Chain:
     built = compile_transforms(
-        STEPS.validate_python(list(steps)), probe, SOURCE, {a.where: a for a in attached},
-        SOURCE_GUARD, **kwargs,  # type: ignore[arg-type]
-    )  # fmt: skip
+        STEPS.validate_python(list(steps)),
+        probe,
+        SOURCE,
+        {a.where: a for a in attached},
+        SOURCE_GUARD,
+        **kwargs,  # type: ignore[arg-type]
+    )
     assert all(SAFE.match(s) for s in built.graph), built.graph
     return built
 
@@ -59,15 +64,15 @@ def refusal(steps: Sequence[dict[str, object]], *args: object) -> str:
 
 
 def clip(where: str, video: VideoStream | None, audio: AudioStream | None) -> Attached:
-    probe = ProbeResult(format_name="matroska,webm", duration=2.0, size=1, video=video,
-                        audio=audio)  # fmt: skip
+    probe = ProbeResult(format_name="matroska,webm", duration=2.0, size=1, video=video, audio=audio)
     return Attached(where=where, path=PurePosixPath(f"/job/{where}"), probe=probe)
 
 
 def image(where: str = "steps[0].image", width: int = 100, height: int = 50) -> Attached:
     facts = (StreamFacts(index=0, kind="video", codec="png", width=width, height=height),)
-    probe = ProbeResult(format_name="png_pipe", duration=0.0, size=1, video=None, audio=None,
-                        streams=facts)  # fmt: skip
+    probe = ProbeResult(
+        format_name="png_pipe", duration=0.0, size=1, video=None, audio=None, streams=facts
+    )
     return Attached(where=where, path=PurePosixPath("/job/logo"), probe=probe)
 
 
@@ -233,8 +238,11 @@ def test_a_clip_without_picture_becomes_black_and_sound_only_sources_concat_soun
         ({"op": "crop", "aspect": "4:1"}, "crop=1280:320:0:200", (1280, 320)),
         ({"op": "scale", "width": 640}, "scale=640:360:flags=bicubic,setsar=1", (640, 360)),
         ({"op": "scale", "height": 101}, "scale=180:100:flags=bicubic,setsar=1", (180, 100)),
-        ({"op": "scale", "width": 99, "height": 99}, "scale=100:100:flags=bicubic,setsar=1",
-         (100, 100)),
+        (
+            {"op": "scale", "width": 99, "height": 99},
+            "scale=100:100:flags=bicubic,setsar=1",
+            (100, 100),
+        ),
         ({"op": "rotate", "degrees": 90}, "transpose=1", (720, 1280)),
         ({"op": "rotate", "degrees": 270}, "transpose=2", (720, 1280)),
         ({"op": "rotate", "degrees": 180}, "hflip,vflip", (1280, 720)),
@@ -242,7 +250,7 @@ def test_a_clip_without_picture_becomes_black_and_sound_only_sources_concat_soun
         ({"op": "flip", "direction": "vertical"}, "vflip", (1280, 720)),
         ({"op": "fps", "fps": 23.976}, "fps=23.976", (1280, 720)),
     ],
-)  # fmt: skip
+)
 def test_picture_steps(step: dict[str, object], filters: str, size: tuple[int, int]) -> None:
     c = chain([step])
     assert video_of(c) == f"[0:0]scale=1280:720,setsar=1,fps=30,format=yuv420p,{filters}[vmain]"
@@ -374,8 +382,14 @@ def test_a_caption_is_a_file_the_graph_names() -> None:
 
 
 def test_caption_places_colours_spans_and_fonts() -> None:
-    step = {"op": "text", "text": "hi", "position": "top-right", "margin": 10,
-            "color": "#FF000080", "start": 2}  # fmt: skip
+    step = {
+        "op": "text",
+        "text": "hi",
+        "position": "top-right",
+        "margin": 10,
+        "color": "#FF000080",
+        "start": 2,
+    }
     c = chain([step], font="/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
     assert ":fontfile=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf:" in video_of(c)
     assert ":fontcolor=0xFF000080:x=w-text_w-10:y=10:enable='gte(t,2.000)'" in video_of(c)

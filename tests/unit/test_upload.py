@@ -109,8 +109,10 @@ def test_segments_sent_ahead_are_waited_for_and_not_sent_again() -> None:
         early = ahead(store)
         # the package's own directory, below the job's output directory; a playlist and an
         # init segment are not final yet (rewritten, tagged): only media segments go ahead
-        early.send(Path("/job/out/cmaf"), ["seg-0-00001.m4s", "seg-0-00002.m4s", "init-0.m4s",
-                                            "media_0.m3u8"])  # fmt: skip
+        early.send(
+            Path("/job/out/cmaf"),
+            ["seg-0-00001.m4s", "seg-0-00002.m4s", "init-0.m4s", "media_0.m3u8"],
+        )
         await Uploader(store, 3).upload(Path("/job/out"), OUT, "j-1", PACKAGE, early)  # type: ignore[arg-type]
 
     asyncio.run(run())
@@ -160,8 +162,10 @@ def test_a_steps_pictures_go_ahead_as_they_are_and_are_withdrawn_with_the_segmen
     asyncio.run(run())
     assert sorted(keys(store)) == sorted(u.path for u in [*PACKAGE, *pictures])  # each once
     assert sorted(k.removeprefix("outputs/j-1/") for k in store.deleted) == [
-        "cmaf/seg-0-00001.m4s", "frames/frame-00001.jpg", "frames/frame-00002.jpg",
-    ]  # fmt: skip
+        "cmaf/seg-0-00001.m4s",
+        "frames/frame-00001.jpg",
+        "frames/frame-00002.jpg",
+    ]
 
 
 def test_a_failed_upload_ahead_is_the_publishing_error() -> None:

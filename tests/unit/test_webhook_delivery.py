@@ -60,8 +60,11 @@ def test_retries_back_off_exponentially_and_sign_each_attempt_afresh() -> None:
     assert all(verify(p, KEY) for p in posts)
     assert {p.headers["webhook-id"] for p in posts} == {"j-1:completed"}
     assert r.record()[0] | {"at": None} == r.record()[0] | {
-        "outcome": "delivered", "attempts": 5, "status": 200, "at": None,
-    }  # fmt: skip
+        "outcome": "delivered",
+        "attempts": 5,
+        "status": 200,
+        "at": None,
+    }
 
 
 def test_the_jitter_is_full_and_stays_under_the_exponential_ceiling() -> None:
@@ -112,12 +115,16 @@ def test_no_answer_is_retried_and_408_425_too() -> None:
     r.transport.script[HOOK] = [WebhookUnreachable("ClientConnectorError"), 408, 425]
     r.run((event(EventType.COMPLETED), (target(),)))
     assert r.record()[0] | {"at": None} == r.record()[0] | {
-        "outcome": "delivered", "attempts": 4, "at": None,
-    }  # fmt: skip
+        "outcome": "delivered",
+        "attempts": 4,
+        "at": None,
+    }
 
 
-@pytest.mark.parametrize(("status", "reason"), [(400, "HTTP 400"), (404, "HTTP 404"),
-                                                 (302, "redirects are not followed")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [(400, "HTTP 400"), (404, "HTTP 404"), (302, "redirects are not followed")],
+)
 def test_other_answers_are_final_failures(status: int, reason: str) -> None:
     r = rig(backoff=CEILING)
     r.transport.script[HOOK] = [status]
@@ -136,13 +143,16 @@ def test_410_stops_that_jobs_events_to_that_endpoint_only() -> None:
     r.transport.respond = lambda url, h: 410 if (url, h["webhook-id"]) == gone else None
     both = (target(), target(other))
     r.run(
-        (event(EventType.RECEIVED), both), (event(EventType.STARTED), both),
-        (event(EventType.RECEIVED, "j-2"), both), (event(EventType.COMPLETED), both),
-    )  # fmt: skip
+        (event(EventType.RECEIVED), both),
+        (event(EventType.STARTED), both),
+        (event(EventType.RECEIVED, "j-2"), both),
+        (event(EventType.COMPLETED), both),
+    )
 
     assert [p.headers["webhook-id"] for p in r.transport.to(HOOK)] == [
-        "j-1:received", "j-2:received",
-    ]  # fmt: skip
+        "j-1:received",
+        "j-2:received",
+    ]
     assert len(r.transport.to(other)) == 4
     outcomes = [(d["event_type"], d["endpoint"], d["outcome"], d["attempts"]) for d in r.record()]
     assert [o for o in outcomes if o[1] == "https://hooks.example/in"] == [
@@ -153,10 +163,22 @@ def test_410_stops_that_jobs_events_to_that_endpoint_only() -> None:
 
 
 def test_a_410_recorded_by_an_earlier_process_is_honoured() -> None:
-    jobs = FakeJobs(records={"j-1": {"status": "COMPLETED", "webhooks": [
-        {"endpoint": "https://hooks.example/in", "outcome": "gone", "event_id": "x",
-         "event_type": "ffapi.job.started", "at": "2026-01-01T00:00:00.000+00:00"},
-    ]}})  # fmt: skip
+    jobs = FakeJobs(
+        records={
+            "j-1": {
+                "status": "COMPLETED",
+                "webhooks": [
+                    {
+                        "endpoint": "https://hooks.example/in",
+                        "outcome": "gone",
+                        "event_id": "x",
+                        "event_type": "ffapi.job.started",
+                        "at": "2026-01-01T00:00:00.000+00:00",
+                    },
+                ],
+            }
+        }
+    )
     r = rig(jobs=jobs)
     r.run((event(EventType.COMPLETED), (target(), target("https://other.example/h"))))
 
@@ -166,8 +188,16 @@ def test_a_410_recorded_by_an_earlier_process_is_honoured() -> None:
 
 @pytest.mark.parametrize(
     ("value", "seconds"),
-    [(None, 0.0), ("", 0.0), ("17", 17.0), (" 5 ", 5.0), ("soon", 0.0), ("-3", 0.0),
-     ("Tue, 14 Nov 2023 22:14:00 GMT", 40.0), ("Tue, 14 Nov 2023 22:00:00 GMT", 0.0)],
-)  # fmt: skip
+    [
+        (None, 0.0),
+        ("", 0.0),
+        ("17", 17.0),
+        (" 5 ", 5.0),
+        ("soon", 0.0),
+        ("-3", 0.0),
+        ("Tue, 14 Nov 2023 22:14:00 GMT", 40.0),
+        ("Tue, 14 Nov 2023 22:00:00 GMT", 0.0),
+    ],
+)
 def test_retry_after_reads_seconds_and_http_dates(value: str | None, seconds: float) -> None:
     assert retry_after(value, EPOCH) == seconds

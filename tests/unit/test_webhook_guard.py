@@ -59,8 +59,9 @@ def test_the_checked_addresses_are_returned_under_the_hosts_name_resolved_once()
 
     assert dns.asked == [("hooks.example.com", 443, socket.AF_UNSPEC)]
     assert [(r["host"], r["port"], r["family"]) for r in results] == [
-        ("93.184.215.14", 443, V4), ("2606:2800:21f:cb07:6820:80da:af6b:8b2c", 443, V6),
-    ]  # fmt: skip
+        ("93.184.215.14", 443, V4),
+        ("2606:2800:21f:cb07:6820:80da:af6b:8b2c", 443, V6),
+    ]
     # The name stays with them: TLS verifies the certificate against it, not the address.
     assert {r["hostname"] for r in results} == {"hooks.example.com"}
     assert all(r["flags"] & socket.AI_NUMERICHOST for r in results)  # never looked up again
@@ -68,13 +69,15 @@ def test_the_checked_addresses_are_returned_under_the_hosts_name_resolved_once()
 
 @pytest.mark.parametrize(
     ("addresses", "words"),
-    [(("93.184.215.14", "10.0.0.7"), "10.0.0.7 is private"),
-     (("10.0.0.7", "93.184.215.14"), "10.0.0.7 is private"),
-     (("2606:4700::1111", "fd00:ec2::254"), "fd00:ec2::254 is an EC2 instance service"),
-     (("169.254.169.254",), "169.254.169.254 is link-local"),
-     (("::ffff:a9fe:a9fe",), "IPv4-mapped"),
-     (("127.0.0.1",), "127.0.0.1 is loopback")],
-)  # fmt: skip
+    [
+        (("93.184.215.14", "10.0.0.7"), "10.0.0.7 is private"),
+        (("10.0.0.7", "93.184.215.14"), "10.0.0.7 is private"),
+        (("2606:4700::1111", "fd00:ec2::254"), "fd00:ec2::254 is an EC2 instance service"),
+        (("169.254.169.254",), "169.254.169.254 is link-local"),
+        (("::ffff:a9fe:a9fe",), "IPv4-mapped"),
+        (("127.0.0.1",), "127.0.0.1 is loopback"),
+    ],
+)
 def test_a_host_is_refused_whole_when_any_of_its_addresses_is(
     addresses: tuple[str, ...], words: str
 ) -> None:
@@ -91,8 +94,9 @@ def test_loopback_answers_pass_only_with_the_development_setting() -> None:
         resolve(dns, "localhost")
     allowed = resolve(dns, "localhost", DestinationPolicy(allow_loopback=True))
     assert [r["host"] for r in allowed] == [
-        "127.0.0.1", "::1",
-    ]  # fmt: skip
+        "127.0.0.1",
+        "::1",
+    ]
 
 
 def test_no_address_is_an_ordinary_failure_not_a_refusal() -> None:
@@ -127,9 +131,15 @@ def post(url: str, dns: Dns, **options: Any) -> tuple[int, Any]:
 
 @pytest.mark.parametrize(
     "url",
-    ["https://[::ffff:a9fe:a9fe]/in", "https://169.254.169.254/latest", "https://10.0.0.1/",
-     "https://[fd00:ec2::254]/", "http://127.0.0.1:9/", "https://localhost/"],
-)  # fmt: skip
+    [
+        "https://[::ffff:a9fe:a9fe]/in",
+        "https://169.254.169.254/latest",
+        "https://10.0.0.1/",
+        "https://[fd00:ec2::254]/",
+        "http://127.0.0.1:9/",
+        "https://localhost/",
+    ],
+)
 def test_a_literal_address_is_judged_before_any_connection(url: str) -> None:
     # aiohttp connects to a literal address without asking the resolver: the transport judges.
     dns = Dns()

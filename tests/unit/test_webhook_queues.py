@@ -41,8 +41,13 @@ def test_each_endpoint_gets_a_jobs_events_in_order_without_waiting_for_the_other
     r.run(*((event(t), (target(slow), target())) for t in lifecycle))
 
     assert [p.event_type for p in r.transport.to(slow)] == [
-        "received", "started", "progress", "completed", "completed", "completed",
-    ]  # fmt: skip
+        "received",
+        "started",
+        "progress",
+        "completed",
+        "completed",
+        "completed",
+    ]
     fast = r.transport.to(HOOK)
     assert [p.event_type for p in fast] == ["received", "started", "progress", "completed"]
     # Not held behind the slow endpoint's retries.
@@ -98,8 +103,11 @@ def test_a_failing_progress_event_gives_way_to_the_next_event_of_its_job() -> No
     )
     # One try for the progress event, then the completion (after its own retries).
     assert [p.event_type for p in r.transport.posts] == [
-        "progress/40", "completed", "completed", "completed",
-    ]  # fmt: skip
+        "progress/40",
+        "completed",
+        "completed",
+        "completed",
+    ]
     assert delivered("superseded") == before + 1
     assert [d["outcome"] for d in r.record()] == ["delivered"]
 
@@ -175,9 +183,12 @@ def test_aclose_abandons_what_is_still_in_flight_after_the_grace() -> None:
 def test_delivery_logs_name_the_job_and_its_correlation_id_never_the_query() -> None:
     r = rig()
     completed = CloudEvent(
-        id="j-1:completed", type=EventType.COMPLETED, subject="j-1", time=NOW,
+        id="j-1:completed",
+        type=EventType.COMPLETED,
+        subject="j-1",
+        time=NOW,
         data={"correlation_id": "order-4711"},
-    )  # fmt: skip
+    )
     with capture_logs() as logs:
         r.run((completed, (target(),)))
     [line] = [e for e in logs if e["event"] == "webhook.delivered"]

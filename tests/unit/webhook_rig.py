@@ -112,9 +112,14 @@ def rig(backoff: Any = None, jobs: FakeJobs | None = None, **config: Any) -> Rig
     jobs = jobs or FakeJobs(records={"j-1": {"status": "RUNNING"}, "j-2": {"status": "RUNNING"}})
     settings = WebhookConfig(**({"secrets": (SECRET,)} | config))
     hooks = WebhookDispatcher(
-        settings, transport, jobs, clock=time.clock, wall=time.wall, sleep=time.sleep,
+        settings,
+        transport,
+        jobs,
+        clock=time.clock,
+        wall=time.wall,
+        sleep=time.sleep,
         backoff=backoff,
-    )  # fmt: skip
+    )
     return Rig(hooks, transport, time, jobs)
 
 
