@@ -33,8 +33,17 @@ def _segment(kind: int, pts: int, body: bytes) -> bytes:
 def _display_set(pts: int, width: int, height: int, shown: bool) -> bytes:
     box_w, box_h, x, y = 64, 16, 16, height - 32
     # presentation composition: epoch start with one object, or a normal case with none
-    pcs = struct.pack(">HHBHBBBB", width, height, 0x10, 0 if shown else 1,
-                      0x80 if shown else 0, 0, 0, 1 if shown else 0)  # fmt: skip
+    pcs = struct.pack(
+        ">HHBHBBBB",
+        width,
+        height,
+        0x10,
+        0 if shown else 1,
+        0x80 if shown else 0,
+        0,
+        0,
+        1 if shown else 0,
+    )
     if shown:
         pcs += struct.pack(">HBBHH", 0, 0, 0, x, y)
     out = _segment(0x16, pts, pcs)

@@ -44,8 +44,10 @@ def triplets(dtvcc: bytes) -> bytes:
 def plan_708() -> dict[int, bytes]:
     """Each frame's cc_data: the 608 padding pair first, then a packet where there is one."""
     blocks = {10: _DEFINE + TEXT.encode(), SHOWN: _DISPLAY, CLEARED: _CLEAR + _HIDE}
-    return {frame: PADDING + triplets(packet(n, 1, block))
-            for n, (frame, block) in enumerate(blocks.items())}  # fmt: skip
+    return {
+        frame: PADDING + triplets(packet(n, 1, block))
+        for n, (frame, block) in enumerate(blocks.items())
+    }
 
 
 def _unescaped(nal: bytes) -> bytes:

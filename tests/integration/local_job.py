@@ -38,8 +38,11 @@ AUDIO_ONLY = shipped("audio-only", StreamingPreset)
 
 def ffmpeg(*args: str, cwd: Path) -> None:
     """Fixture making, with the plain ffmpeg (no guard): what an uploader could send."""
-    subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "error", *args],
-                   cwd=cwd, check=True)  # fmt: skip
+    subprocess.run(
+        ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "error", *args],
+        cwd=cwd,
+        check=True,
+    )
 
 
 class LocalObjects:
@@ -85,10 +88,13 @@ class CountingMedia(FfmpegMedia):
         self.transcodes = 0
 
     async def transcode(
-        self, argv: Sequence[str], cwd: Path, timeout: float,
+        self,
+        argv: Sequence[str],
+        cwd: Path,
+        timeout: float,
         progress: Callable[[EncodeProgress], None] | None = None,
         limits: ResourceLimits = NO_LIMITS,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.transcodes += 1
         await super().transcode(argv, cwd, timeout, progress, limits)
 
@@ -107,8 +113,14 @@ def local_pipeline(
     objects: LocalObjects, tool: CountingMedia, limits: PipelineLimits
 ) -> JobPipeline:
     """The real pipeline on the CPU tier, over local 'objects' and the real tools."""
-    return JobPipeline(objects, tool, LocalDiskFiles(), limits,  # type: ignore[arg-type]
-                       lambda: datetime.now(UTC), CpuOnly())  # fmt: skip
+    return JobPipeline(
+        objects,  # type: ignore[arg-type]
+        tool,
+        LocalDiskFiles(),
+        limits,
+        lambda: datetime.now(UTC),
+        CpuOnly(),
+    )
 
 
 def job_dir(tmp_path: Path) -> JobDir:
@@ -120,15 +132,19 @@ def job_dir(tmp_path: Path) -> JobDir:
 
 
 def run_local(
-    source: Path, tmp_path: Path, preset: OutputPreset = WEB, media: MediaLimits | None = None,
+    source: Path,
+    tmp_path: Path,
+    preset: OutputPreset = WEB,
+    media: MediaLimits | None = None,
     resources: ResourceLimits = NO_LIMITS,
-) -> Outcome:  # fmt: skip
+) -> Outcome:
     """One attempt of the real pipeline on ``source``, in ``tmp_path / "job"``; ``resources``:
     the kernel limits of each ffmpeg run (none unless asked)."""
     tool = CountingMedia()
     objects = LocalObjects(source)
-    pipeline = local_pipeline(objects, tool, PipelineLimits(120.0, media or MediaLimits(),
-                                                            resources))  # fmt: skip
+    pipeline = local_pipeline(
+        objects, tool, PipelineLimits(120.0, media or MediaLimits(), resources)
+    )
     jobdir = job_dir(tmp_path)
     request = JobRequest(
         input=S3ObjectRef(bucket="ffapi-input", key="incoming/upload"),

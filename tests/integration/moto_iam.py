@@ -35,8 +35,10 @@ from tests.event_contract import check_event
 from tests.template_role import Stack, as_list, load_template, statements
 
 REGION = "us-east-1"
-ADMIN_POLICY = {"Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}  # fmt: skip
+ADMIN_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+}
 
 
 @dataclass(frozen=True)
@@ -49,9 +51,12 @@ class Keys:
 
     def client(self, endpoint: str, service: str) -> Any:
         return boto3.client(
-            service, region_name=REGION, endpoint_url=endpoint,
-            aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key,
-        )  # fmt: skip
+            service,
+            region_name=REGION,
+            endpoint_url=endpoint,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+        )
 
 
 @dataclass(frozen=True)
@@ -93,8 +98,9 @@ def serve_iam() -> Iterator[IamServer]:
     port = endpoint.rsplit(":", 1)[1]
     proc = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", port],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         _wait_until_up(endpoint, proc)
         # Before the switch, anyone may do anything: make the administrator, then switch.
@@ -123,14 +129,20 @@ def serve_iam() -> Iterator[IamServer]:
 def worker_policy(settings: Settings, resources: Resources) -> dict[str, Any]:
     """The template's role policy for these resources, as moto can enforce it."""
     names = {
-        "InputBucket": settings.input_bucket, "OutputBucket": settings.output_bucket,
+        "InputBucket": settings.input_bucket,
+        "OutputBucket": settings.output_bucket,
         "JobsQueue": resources.queue_arn.rsplit(":", 1)[1],
         "DeadLetterQueue": resources.dlq_url.rsplit("/", 1)[1],
-        "EventsTopic": resources.topic_arn.rsplit(":", 1)[1], "JobsTable": resources.table,
-        "WorkerLogGroup": "/aws/lambda/ffapi-worker", "WorkerRole": "ffapi-WorkerRole",
-    }  # fmt: skip
-    parameters = {"WatchPrefix": settings.watch_prefix, "SubmitPrefix": settings.submit_prefix,
-                  "OutputPrefix": settings.output_prefix}  # fmt: skip
+        "EventsTopic": resources.topic_arn.rsplit(":", 1)[1],
+        "JobsTable": resources.table,
+        "WorkerLogGroup": "/aws/lambda/ffapi-worker",
+        "WorkerRole": "ffapi-WorkerRole",
+    }
+    parameters = {
+        "WatchPrefix": settings.watch_prefix,
+        "SubmitPrefix": settings.submit_prefix,
+        "OutputPrefix": settings.output_prefix,
+    }
     [policy] = Stack(load_template(), names, parameters).role_policies()
     for st in statements(policy):
         if all(a.startswith(("sns:", "dynamodb:")) for a in as_list(st["Action"])):
@@ -151,12 +163,19 @@ def deploy(iam_server: IamServer, tmp_path: Path) -> Deployment:
     template's role policy for them."""
     suffix = uuid.uuid4().hex[:8]
     settings = Settings(
-        region=REGION, input_bucket=f"in-{suffix}", output_bucket=f"out-{suffix}",
-        jobs_queue=f"jobs-{suffix}", dead_letter_queue=f"dlq-{suffix}",
-        events_topic=f"events-{suffix}", jobs_table=f"jobs-{suffix}", preset="mp4-720p",
-        watch_prefix="incoming/", submit_prefix="submitted/", output_prefix="outputs",
+        region=REGION,
+        input_bucket=f"in-{suffix}",
+        output_bucket=f"out-{suffix}",
+        jobs_queue=f"jobs-{suffix}",
+        dead_letter_queue=f"dlq-{suffix}",
+        events_topic=f"events-{suffix}",
+        jobs_table=f"jobs-{suffix}",
+        preset="mp4-720p",
+        watch_prefix="incoming/",
+        submit_prefix="submitted/",
+        output_prefix="outputs",
         temp_dir=tmp_path / "work",
-    )  # fmt: skip
+    )
     with pytest.MonkeyPatch.context() as env:
         for name, value in iam_server.admin.env().items():
             env.setenv(name, value)
@@ -165,15 +184,19 @@ def deploy(iam_server: IamServer, tmp_path: Path) -> Deployment:
     events = sqs.create_queue(QueueName=f"sub-{suffix}")["QueueUrl"]
     events_arn = sqs.get_queue_attributes(QueueUrl=events, AttributeNames=["QueueArn"])
     sns.subscribe(
-        TopicArn=resources.topic_arn, Protocol="sqs",
-        Endpoint=events_arn["Attributes"]["QueueArn"], Attributes={"RawMessageDelivery": "true"},
-    )  # fmt: skip
+        TopicArn=resources.topic_arn,
+        Protocol="sqs",
+        Endpoint=events_arn["Attributes"]["QueueArn"],
+        Attributes={"RawMessageDelivery": "true"},
+    )
     worker = iam_server.user(worker_policy(settings, resources))
     # The template passes the topic's ARN (its Ref), never a name.
     return Deployment(
-        settings.model_copy(update={"events_topic": resources.topic_arn}), resources, worker,
+        settings.model_copy(update={"events_topic": resources.topic_arn}),
+        resources,
+        worker,
         events,
-    )  # fmt: skip
+    )
 
 
 def drain(sqs: Any, url: str) -> list[dict[str, Any]]:

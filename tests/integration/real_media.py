@@ -166,8 +166,7 @@ def xvid_avi_odd(work: Path) -> Path:
 
 def obs_lossless(work: Path) -> Path:
     """OBS's "Lossless Quality" recording: Ut Video and 16-bit PCM in AVI."""
-    ffmpeg(*picture(), *tone(), "-c:v", "utvideo", "-c:a", "pcm_s16le", "lossless.avi",
-           cwd=work)  # fmt: skip
+    ffmpeg(*picture(), *tone(), "-c:v", "utvideo", "-c:a", "pcm_s16le", "lossless.avi", cwd=work)
     return work / "lossless.avi"
 
 
@@ -179,8 +178,7 @@ def animation_mov(work: Path) -> Path:
 
 def flash_flv(work: Path) -> Path:
     """A Flash-era FLV: Sorenson Spark (flv1) and MP3."""
-    ffmpeg(*picture(), *tone(rate=44100), "-c:v", "flv1", "-c:a", "libmp3lame", "old.flv",
-           cwd=work)  # fmt: skip
+    ffmpeg(*picture(), *tone(rate=44100), "-c:v", "flv1", "-c:a", "libmp3lame", "old.flv", cwd=work)
     return work / "old.flv"
 
 
@@ -276,8 +274,7 @@ def mxf_dnxhr(work: Path) -> Path:
 
 
 def _cover(work: Path) -> str:
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=300x300", "-frames:v", "1", "cover.png",
-           cwd=work)  # fmt: skip
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=300x300", "-frames:v", "1", "cover.png", cwd=work)
     return "cover.png"
 
 

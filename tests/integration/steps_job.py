@@ -65,21 +65,27 @@ class StepsOutcome:
 
 
 def run_steps(
-    source: Path, tmp_path: Path, steps: Sequence[Mapping[str, object]],
-    attached: dict[str, Path] | None = None, media: MediaLimits | None = None,
+    source: Path,
+    tmp_path: Path,
+    steps: Sequence[Mapping[str, object]],
+    attached: dict[str, Path] | None = None,
+    media: MediaLimits | None = None,
     catalog: PresetCatalog | None = None,
-) -> StepsOutcome:  # fmt: skip
+) -> StepsOutcome:
     """One attempt of the real pipeline running ``steps`` (request version 2) on ``source``;
     ``catalog``: the presets its encodes name (the shipped ones by default)."""
-    request = JobRequest.model_validate({
-        "version": 2, "input": {"bucket": "ffapi-input", "key": INPUT_KEY}, "steps": steps,
-        "output": {"bucket": "ffapi-output", "prefix": "outputs"},
-    })  # fmt: skip
+    request = JobRequest.model_validate(
+        {
+            "version": 2,
+            "input": {"bucket": "ffapi-input", "key": INPUT_KEY},
+            "steps": steps,
+            "output": {"bucket": "ffapi-output", "prefix": "outputs"},
+        }
+    )
     preset = resolve_preset(catalog or builtin_catalog(), request)
     tool = CountingMedia()
     objects = KeyedObjects({INPUT_KEY: source, **(attached or {})})
-    limits = PipelineLimits(300.0, media or MediaLimits(), progress_interval=0.0,
-                            progress_step=0.0)  # fmt: skip
+    limits = PipelineLimits(300.0, media or MediaLimits(), progress_interval=0.0, progress_step=0.0)
     pipeline = local_pipeline(objects, tool, limits)
     jobdir = job_dir(tmp_path)
     outcome = StepsOutcome(None, 0, jobdir.out, published=objects.published)
@@ -96,8 +102,10 @@ def run_steps(
 def make(tmp_path: Path, name: str, *args: str) -> Path:
     """A fixture file made by the plain ffmpeg (what an uploader could send)."""
     dest = tmp_path / name
-    subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "error", *args,
-                    str(dest)], check=True)  # fmt: skip
+    subprocess.run(
+        ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "error", *args, str(dest)],
+        check=True,
+    )
     return dest
 
 

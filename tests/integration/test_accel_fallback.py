@@ -77,8 +77,13 @@ def encodes(log: Path) -> list[list[str]]:
     if not log.exists():
         return []
     calls = [json.loads(line) for line in log.read_text().splitlines()]
-    return [c for c in calls if "-filter_complex" in c and "accel-check" not in " ".join(c)
-            and not any("ffapi-accel-" in a for a in c)]  # fmt: skip
+    return [
+        c
+        for c in calls
+        if "-filter_complex" in c
+        and "accel-check" not in " ".join(c)
+        and not any("ffapi-accel-" in a for a in c)
+    ]
 
 
 def upload(stack: Stack, clip: Path, name: str = "clip.mp4") -> str:
@@ -244,7 +249,7 @@ def test_an_av1_ladder_skips_the_gpu_tier_and_walks_down_to_svt_av1(
     data = assert_one_completion_on_cpu(stack, scenario, "gpu-decode")
     assert [(f["tier"], f["reason"]) for f in data["fallbacks"]] == [
         ("gpu-decode", "cuda_unavailable"),
-    ]  # fmt: skip
+    ]
     assert data["encoder"] == "libsvtav1"
     assert data["qc"]["passed"] is True
     master_key = data["playback"]["hls"]

@@ -223,8 +223,10 @@ def test_failures_open_the_breaker_and_a_reprobe_and_a_success_close_it() -> Non
     assert events(logs, "accel.breaker_open") == []
     breaker = accel.health()["breaker"]
     assert (breaker["state"], breaker["reopens_in"], breaker["recent_failures"]) == (
-        "closed", None, 0,
-    )  # fmt: skip
+        "closed",
+        None,
+        0,
+    )
     assert asyncio.run(offered(accel)) == gpu_tiers(0)
     assert prober.calls == [False, True]  # closed again: no more probes
 

@@ -21,7 +21,7 @@ FORMATS: list[Format] = [
     ({"format": "opus", "sample_rate": 24000}, "opus", 2, 48000, "audio.opus"),
     ({"format": "flac", "sample_rate": 44100}, "flac", 2, 44100, "audio.flac"),
     ({"format": "wav", "channels": 1, "sample_rate": 16000}, "pcm_s16le", 1, 16000, "audio.wav"),
-]  # fmt: skip
+]
 # Opus decodes at 48 kHz whatever it was encoded at (the header keeps the input rate only as
 # a hint): ffprobe reports 48000 for it.
 
@@ -76,9 +76,13 @@ def test_each_file_is_listed_and_published_with_its_type(job: StepsOutcome) -> N
     listed = {o.step or "": o for o in job.result.outputs if o.role == "audio"}
     assert sorted(listed) == [f"sound-{n}" for n in range(len(FORMATS))]
     types = {o.key.rsplit("/", 1)[1]: o.content_type for o in listed.values()}
-    assert types == {"audio.mp3": "audio/mpeg", "audio.m4a": "audio/mp4",
-                     "audio.opus": "audio/ogg", "audio.flac": "audio/flac",
-                     "audio.wav": "audio/wav"}  # fmt: skip
+    assert types == {
+        "audio.mp3": "audio/mpeg",
+        "audio.m4a": "audio/mp4",
+        "audio.opus": "audio/ogg",
+        "audio.flac": "audio/flac",
+        "audio.wav": "audio/wav",
+    }
     for output in listed.values():
         assert output.key in job.published
         assert output.duration is not None

@@ -63,8 +63,10 @@ def package(tmp_path_factory: pytest.TempPathFactory) -> Outcome:
 def ffprobe(path: Path) -> dict[str, Any]:
     out = subprocess.run(
         ["ffprobe", "-v", "error", "-show_streams", "-of", "json", str(path)],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     doc: dict[str, Any] = json.loads(out)
     return doc
 
@@ -168,9 +170,11 @@ def test_audio_alone_lists_the_tracks_as_alternatives(tmp_path: Path) -> None:
 
 def seconds(path: Path) -> float:
     out = subprocess.run(
-        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
-         str(path)], capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return float(out)
 
 
@@ -194,17 +198,23 @@ def test_a_steps_job_keeps_every_track(factor: float, tmp_path: Path) -> None:
     alike; the French 5.1 track stays 5.1 through the chain (a 5.1 rendition and its stereo
     downmix, as a plain job makes)."""
     speed = [{"op": "speed", "factor": factor}] if factor != 1.0 else []
-    steps: StepDocs = [{"op": "trim", "start": 0.5, "end": 2.5}, {"op": "text", "text": "FFAPI"},
-             *speed, {"op": "encode", "preset": "web-hls"}]  # fmt: skip
+    steps: StepDocs = [
+        {"op": "trim", "start": 0.5, "end": 2.5},
+        {"op": "text", "text": "FFAPI"},
+        *speed,
+        {"op": "encode", "preset": "web-hls"},
+    ]
     outcome = run_steps(three_tracks(tmp_path), tmp_path / "run", steps)
     assert outcome.error is None, outcome.error
     cmaf = outcome.out / "encode" / "cmaf"
     doc = m3u8.load(str(cmaf / "master.m3u8"))
     audio = [m for m in doc.media if m.type == "AUDIO"]
     assert [(m.language, m.group_id, m.default) for m in audio] == [
-        ("eng", "aac-128k", "YES"), ("spa", "aac-128k", "NO"), ("fra", "aac-128k", "NO"),
+        ("eng", "aac-128k", "YES"),
+        ("spa", "aac-128k", "NO"),
+        ("fra", "aac-128k", "NO"),
         ("fra", "aac-5.1", "NO"),
-    ]  # fmt: skip
+    ]
     assert audio_sets(cmaf / "manifest.mpd") == {"eng": ["2"], "spa": ["2"], "fra": ["2", "6"]}
     for n, media in enumerate(audio):
         rendition = joined(cmaf, uri_of(media), tmp_path / f"{n}-{media.language}.mp4")
@@ -227,10 +237,13 @@ def test_a_steps_job_of_one_soundtrack_keeps_the_first_track(op: str, tmp_path: 
            "ultrafast", "-c:a", "aac", "more.mp4", cwd=tmp_path)  # fmt: skip
     ref = {"key": "more/clip.mp4"}
     first = {"op": "mix", "tracks": [{"audio": ref, "gain_db": -20.0}]}
-    steps: StepDocs = [first if op == "mix" else {"op": "concat", "inputs": [ref]},
-             {"op": "encode", "preset": "web-hls"}]  # fmt: skip
-    outcome = run_steps(three_tracks(tmp_path), tmp_path / "run", steps,
-                        {"more/clip.mp4": tmp_path / "more.mp4"})  # fmt: skip
+    steps: StepDocs = [
+        first if op == "mix" else {"op": "concat", "inputs": [ref]},
+        {"op": "encode", "preset": "web-hls"},
+    ]
+    outcome = run_steps(
+        three_tracks(tmp_path), tmp_path / "run", steps, {"more/clip.mp4": tmp_path / "more.mp4"}
+    )
     assert outcome.error is None, outcome.error
     assert outcome.result is not None
     note = f"steps[0] ({op}): one soundtrack; the package keeps only the first audio track"
@@ -267,8 +280,11 @@ def test_sidecar_subtitles_beside_every_audio_track(tmp_path: Path) -> None:
     assert {p.stream_info.audio for p in doc.playlists} == {"aac-128k", "aac-5.1"}
     assert sorted(audio_sets(cmaf / "manifest.mpd")) == ["eng", "fra", "spa"]
     root = ET.parse(cmaf / "manifest.mpd").getroot()
-    texts = [a.get("lang", "") for a in root.iter(f"{DASH}AdaptationSet")
-             if a.get("contentType") == "text"]  # fmt: skip
+    texts = [
+        a.get("lang", "")
+        for a in root.iter(f"{DASH}AdaptationSet")
+        if a.get("contentType") == "text"
+    ]
     assert sorted(texts) == ["eng", "fra"]
     for n, media in enumerate(m for m in doc.media if m.type == "AUDIO"):
         rendition = joined(cmaf, uri_of(media), tmp_path / f"{n}-{media.language}.mp4")
@@ -278,8 +294,11 @@ def test_sidecar_subtitles_beside_every_audio_track(tmp_path: Path) -> None:
 
 def test_the_result_names_each_audio_renditions_track(package: Outcome) -> None:
     assert package.result is not None
-    audio = [(r.name, r.track, r.language, r.role, r.channels)
-             for r in package.result.renditions if r.kind == "audio"]  # fmt: skip
+    audio = [
+        (r.name, r.track, r.language, r.role, r.channels)
+        for r in package.result.renditions
+        if r.kind == "audio"
+    ]
     assert audio == [
         ("aac-128k-eng", 0, "eng", "main", 2),
         ("aac-128k-spa", 1, "spa", "commentary", 2),
@@ -315,8 +334,11 @@ def test_hls_ts_of_several_tracks_makes_them_alternatives(tmp_path: Path) -> Non
 def test_a_steps_job_s_quality_pass_and_hls_ts_take_the_tracks(tmp_path: Path) -> None:
     """The quality pass reads the chain again (its tracks sunk); an hls-ts ladder makes each
     track an audio-only rendition, as a preset job's does."""
-    steps: StepDocs = [{"op": "trim", "start": 0.5}, {"op": "encode", "preset": "hls-ts"},
-             {"op": "quality"}]  # fmt: skip
+    steps: StepDocs = [
+        {"op": "trim", "start": 0.5},
+        {"op": "encode", "preset": "hls-ts"},
+        {"op": "quality"},
+    ]
     outcome = run_steps(three_tracks(tmp_path), tmp_path / "run", steps)
     assert outcome.error is None, outcome.error
     quality = outcome.step("quality").quality
@@ -325,8 +347,10 @@ def test_a_steps_job_s_quality_pass_and_hls_ts_take_the_tracks(tmp_path: Path) -
     hls = outcome.out / "encode" / "hls"
     doc = m3u8.load(str(hls / "master.m3u8"))
     assert [(m.language, m.group_id) for m in doc.media] == [
-        ("eng", "aac-128k"), ("spa", "aac-128k"), ("fra", "aac-128k"),
-    ]  # fmt: skip
+        ("eng", "aac-128k"),
+        ("spa", "aac-128k"),
+        ("fra", "aac-128k"),
+    ]
     for media in doc.media:
         rendition = tmp_path / f"{media.language}.ts"
         parts = [hls / uri_of(s) for s in m3u8.load(str(hls / uri_of(media))).segments]

@@ -17,9 +17,11 @@ pytestmark = pytest.mark.integration
 
 _DASH = "{urn:mpeg:dash:schema:mpd:2011}"
 # the CEA-708 step asks for a service these clips do not carry: it is not declared
-STEPS = [{"op": "subtitles", "captions": "cea-608", "language": "eng"},
-         {"op": "subtitles", "captions": "cea-708", "language": "fra"},
-         {"op": "encode", "preset": "web-hls"}]  # fmt: skip
+STEPS = [
+    {"op": "subtitles", "captions": "cea-608", "language": "eng"},
+    {"op": "subtitles", "captions": "cea-708", "language": "fra"},
+    {"op": "encode", "preset": "web-hls"},
+]
 CEA608 = "urn:scte:dash:cc:cea-608:2015"
 
 

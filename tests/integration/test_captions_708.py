@@ -22,9 +22,11 @@ pytestmark = pytest.mark.integration
 _DASH = "{urn:mpeg:dash:schema:mpd:2011}"
 CEA708 = "urn:scte:dash:cc:cea-708:2015"
 # service 2 is asked for, but the clip carries service 1 only
-STEPS: StepDocs = [{"op": "subtitles", "captions": "cea-708", "language": "eng"},
-         {"op": "subtitles", "captions": "cea-708", "service": 2, "language": "fra"},
-         {"op": "encode", "preset": "web-hls"}]  # fmt: skip
+STEPS: StepDocs = [
+    {"op": "subtitles", "captions": "cea-708", "language": "eng"},
+    {"op": "subtitles", "captions": "cea-708", "service": 2, "language": "fra"},
+    {"op": "encode", "preset": "web-hls"},
+]
 
 
 def test_708_captions_are_carried_declared_and_decoded(tmp_path: Path) -> None:
@@ -33,11 +35,13 @@ def test_708_captions_are_carried_declared_and_decoded(tmp_path: Path) -> None:
     assert done.error is None, done.error
     package = done.out / "encode" / "cmaf"
     master = m3u8.load(str(package / "master.m3u8"))
-    cc = [(m.group_id, m.instream_id, m.language) for m in master.media
-          if m.type == "CLOSED-CAPTIONS"]  # fmt: skip
+    cc = [
+        (m.group_id, m.instream_id, m.language) for m in master.media if m.type == "CLOSED-CAPTIONS"
+    ]
     assert cc == [("cc", "SERVICE1", "eng")]
     assert [p.stream_info.closed_captions for p in master.playlists] == (
-        ['"cc"'] * len(master.playlists))  # fmt: skip
+        ['"cc"'] * len(master.playlists)
+    )
     (track,) = [m for m in master.media if m.type == "SUBTITLES"]
     assert (track.language, track.uri) == ("eng", "subtitles/eng.m3u8")
     ((start, end, words),) = _cues((package / "subtitles" / "eng.vtt").read_text())

@@ -31,10 +31,12 @@ def test_concurrent_claims_of_one_job_have_one_winner(
         async with open_clients(stack.settings) as clients:
             store = DynamoJobStore(clients.dynamodb, stack.settings.jobs_table)
             for trial in range(trials):  # a fresh job each time
-                claims = await asyncio.gather(*(
-                    store.claim(f"j-race-{claimants}-{trial}", request, 60, f"message-{n}")
-                    for n in range(claimants)
-                ))  # fmt: skip
+                claims = await asyncio.gather(
+                    *(
+                        store.claim(f"j-race-{claimants}-{trial}", request, 60, f"message-{n}")
+                        for n in range(claimants)
+                    )
+                )
                 winners.append([c.outcome for c in claims].count("claimed"))
         return winners
 

@@ -86,8 +86,10 @@ def test_submit_wait_follows_the_job_it_names_to_its_outputs(
     # The id printed before the worker saw the request is the id of every event of the job.
     assert {e["subject"] for e in scenario.events + scenario.progress} == {job_id}
     assert [e["type"] for e in scenario.events] == [
-        "ffapi.job.received", "ffapi.job.started", "ffapi.job.completed",
-    ]  # fmt: skip
+        "ffapi.job.received",
+        "ffapi.job.started",
+        "ffapi.job.completed",
+    ]
     [completed] = scenario.of_type("completed")
     correlation = re.search(r"correlation (\S+)", printed)
     assert correlation
@@ -206,9 +208,12 @@ def test_events_tail_cleans_up_on_ctrl_c(ffapi_env: Stack) -> None:
     inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         proc = subprocess.Popen(
-            [ffapi, "events", "tail"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, env=env,
-        )  # fmt: skip
+            [ffapi, "events", "tail"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
     finally:
         signal.signal(signal.SIGINT, inherited)
     try:
@@ -303,10 +308,21 @@ def test_sdk_failures_and_bad_settings_are_explained() -> None:
 
 
 COMMANDS: tuple[list[str], ...] = (
-    ["demo"], ["local"], ["bootstrap"], ["worker"], ["plan"], ["doctor"], ["submit"],
-    ["status"], ["jobs"], ["events", "tail"], ["events", "replay"], ["dlq", "list"],
-    ["dlq", "redrive"], [],
-)  # fmt: skip
+    ["demo"],
+    ["local"],
+    ["bootstrap"],
+    ["worker"],
+    ["plan"],
+    ["doctor"],
+    ["submit"],
+    ["status"],
+    ["jobs"],
+    ["events", "tail"],
+    ["events", "replay"],
+    ["dlq", "list"],
+    ["dlq", "redrive"],
+    [],
+)
 PRESETS = ("web-hls", "hls-ts", "web-av1", "audio-only", "mp4-720p", "mp4-480p")
 
 

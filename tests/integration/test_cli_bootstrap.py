@@ -51,9 +51,12 @@ def test_bootstrap_keeps_other_queue_policy_statements(stack: Stack) -> None:
         sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])["Attributes"]["Policy"]
     )
     sns_may_send = {
-        "Sid": "sns-fanout", "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
-        "Action": "sqs:SendMessage", "Resource": stack.resources.queue_arn,
-    }  # fmt: skip
+        "Sid": "sns-fanout",
+        "Effect": "Allow",
+        "Principal": {"Service": "sns.amazonaws.com"},
+        "Action": "sqs:SendMessage",
+        "Resource": stack.resources.queue_arn,
+    }
     policy["Statement"].append(sns_may_send)
     sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
 
@@ -63,8 +66,9 @@ def test_bootstrap_keeps_other_queue_policy_statements(stack: Stack) -> None:
         sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])["Attributes"]["Policy"]
     )
     assert sorted(st["Sid"] for st in after["Statement"]) == [
-        "ffapi-s3-notifications", "sns-fanout",
-    ]  # fmt: skip
+        "ffapi-s3-notifications",
+        "sns-fanout",
+    ]
 
 
 def test_bootstrap_keeps_other_notification_rules(stack: Stack) -> None:
@@ -73,10 +77,13 @@ def test_bootstrap_keeps_other_notification_rules(stack: Stack) -> None:
     other_arn = sqs.get_queue_attributes(QueueUrl=other_url, AttributeNames=["QueueArn"])
     config = s3.get_bucket_notification_configuration(Bucket=stack.settings.input_bucket)
     config.pop("ResponseMetadata")
-    config["QueueConfigurations"].append({
-        "Id": "someone-else", "QueueArn": other_arn["Attributes"]["QueueArn"],
-        "Events": ["s3:ObjectRemoved:*"],
-    })  # fmt: skip
+    config["QueueConfigurations"].append(
+        {
+            "Id": "someone-else",
+            "QueueArn": other_arn["Attributes"]["QueueArn"],
+            "Events": ["s3:ObjectRemoved:*"],
+        }
+    )
     s3.put_bucket_notification_configuration(
         Bucket=stack.settings.input_bucket, NotificationConfiguration=config
     )
@@ -92,10 +99,11 @@ def test_bootstrap_keeps_other_notification_rules(stack: Stack) -> None:
 
 def test_notification_rules_compare_as_s3_returns_them() -> None:
     ours = {
-        "Id": NOTIFICATION_ID, "QueueArn": "arn:aws:sqs:us-east-1:1:q",
+        "Id": NOTIFICATION_ID,
+        "QueueArn": "arn:aws:sqs:us-east-1:1:q",
         "Events": ["s3:ObjectCreated:*"],
         "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "incoming/"}]}},
-    }  # fmt: skip
+    }
     as_returned = {
         **ours,
         "Filter": {"Key": {"FilterRules": [{"Name": "Prefix", "Value": "incoming/"}]}},

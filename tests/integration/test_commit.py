@@ -42,8 +42,10 @@ def test_a_committed_job_is_adopted_not_encoded_again(stack: Stack, short_clip: 
     assert isinstance(data, dict)
     job_id = str(completed["subject"])
     prefix = f"{stack.settings.output_prefix}/{job_id}/"
-    before = {k: stack.client("s3").head_object(Bucket=stack.settings.output_bucket, Key=k)["ETag"]
-              for k in keys(stack, prefix)}  # fmt: skip
+    before = {
+        k: stack.client("s3").head_object(Bucket=stack.settings.output_bucket, Key=k)["ETag"]
+        for k in keys(stack, prefix)
+    }
     forget_the_outcome(stack, job_id)
 
     again = first_run(stack, short_clip)
@@ -55,8 +57,10 @@ def test_a_committed_job_is_adopted_not_encoded_again(stack: Stack, short_clip: 
     assert {k: v for k, v in adopted.items() if k != "attempt"} == {
         k: v for k, v in data.items() if k != "attempt"
     }
-    after = {k: stack.client("s3").head_object(Bucket=stack.settings.output_bucket, Key=k)["ETag"]
-             for k in keys(stack, prefix)}  # fmt: skip
+    after = {
+        k: stack.client("s3").head_object(Bucket=stack.settings.output_bucket, Key=k)["ETag"]
+        for k in keys(stack, prefix)
+    }
     assert after == before  # not one object rewritten
 
 

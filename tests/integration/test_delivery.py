@@ -21,8 +21,11 @@ pytestmark = pytest.mark.integration
 def test_requests_under_one_idempotency_key_run_one_job(stack: Stack, short_clip: Path) -> None:
     s3, sqs, settings = stack.client("s3"), stack.client("sqs"), stack.settings
     s3.upload_file(str(short_clip), settings.input_bucket, "library/keyed.mp4")
-    first = {"input": {"bucket": settings.input_bucket, "key": "library/keyed.mp4"},
-             "preset": "mp4-480p", "idempotency_key": "order-4711"}  # fmt: skip
+    first = {
+        "input": {"bucket": settings.input_bucket, "key": "library/keyed.mp4"},
+        "preset": "mp4-480p",
+        "idempotency_key": "order-4711",
+    }
     # Re-sent by a client that timed out, and this time asking for another preset.
     resent = {**first, "preset": "mp4-720p"}
     for body in (first, resent):
@@ -108,8 +111,11 @@ def test_a_version_never_issued_fails_permanently(stack: Stack, short_clip: Path
     retried as storage_unavailable into the DLQ, unannounced)."""
     s3, sqs, settings = stack.client("s3"), stack.client("sqs"), stack.settings
     s3.upload_file(str(short_clip), settings.input_bucket, "library/versioned.mp4")
-    ref = {"bucket": settings.input_bucket, "key": "library/versioned.mp4",
-           "version_id": "not.a.version~id"}  # fmt: skip
+    ref = {
+        "bucket": settings.input_bucket,
+        "key": "library/versioned.mp4",
+        "version_id": "not.a.version~id",
+    }
     sqs.send_message(QueueUrl=stack.resources.queue_url, MessageBody=json.dumps({"input": ref}))
 
     scenario = run_worker(stack, settle=2.0)
@@ -143,9 +149,11 @@ def test_transient_failure_is_retried_then_dead_lettered(stack: Stack, short_cli
     broken = settings.model_copy(update={"output_bucket": f"{settings.output_bucket}-missing"})
 
     scenario = run_worker(
-        stack, settings=broken, settle=20.0,
+        stack,
+        settings=broken,
+        settle=20.0,
         until=lambda: stack.queue_depth(stack.resources.dlq_url) == 1,
-    )  # fmt: skip
+    )
 
     # Tried max_receive_count times, announced once on the last try, then kept in the DLQ.
     assert len(scenario.of_type("started")) == settings.max_receive_count
@@ -170,11 +178,18 @@ def test_a_late_duplicate_after_the_upload_was_deleted_changes_nothing(
     [done] = run_worker(stack).of_type("completed")
     etag = s3.head_object(Bucket=settings.input_bucket, Key=key)["ETag"].strip('"')
     s3.delete_object(Bucket=settings.input_bucket, Key=key)  # the client cleans up
-    late = {"Records": [{
-        "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
-        "s3": {"bucket": {"name": settings.input_bucket},
-               "object": {"key": "incoming/late.mp4", "eTag": etag, "size": 1}},
-    }]}  # fmt: skip
+    late = {
+        "Records": [
+            {
+                "eventSource": "aws:s3",
+                "eventName": "ObjectCreated:Put",
+                "s3": {
+                    "bucket": {"name": settings.input_bucket},
+                    "object": {"key": "incoming/late.mp4", "eTag": etag, "size": 1},
+                },
+            }
+        ]
+    }
     sqs.send_message(QueueUrl=stack.resources.queue_url, MessageBody=json.dumps(late))
 
     scenario = run_worker(stack, terminal=0, settle=3.0)

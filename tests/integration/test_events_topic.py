@@ -57,16 +57,21 @@ def test_the_worker_publishes_to_the_topic_given_either_way(
 
     [completed] = scenario.of_type("completed")
     assert [e["type"].removeprefix("ffapi.job.") for e in scenario.events] == [
-        "received", "started", "completed",
-    ]  # fmt: skip
+        "received",
+        "started",
+        "completed",
+    ]
     assert completed["data"]["input"]["key"] == key
 
 
 @pytest.mark.parametrize("form", FORMS)
 def test_events_tail_follows_the_topic_given_either_way(
-    ffapi_env: Stack, no_sts: None, form: str, monkeypatch: pytest.MonkeyPatch,
+    ffapi_env: Stack,
+    no_sts: None,
+    form: str,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+) -> None:
     stack = ffapi_env
     monkeypatch.setenv("FFAPI_EVENTS_TOPIC", topic_setting(stack, form))
     codes: list[int] = []
@@ -74,8 +79,12 @@ def test_events_tail_follows_the_topic_given_either_way(
     tail = threading.Thread(target=lambda: codes.append(cli.main(argv)))
     tail.start()
     _wait_until(lambda: _tail_subscriptions(stack))
-    event = {"type": "ffapi.job.received", "subject": "j-topic", "time": "2026-01-01T00:00:00Z",
-             "data": {"attempt": 1, "preset": "mp4-720p"}}  # fmt: skip
+    event = {
+        "type": "ffapi.job.received",
+        "subject": "j-topic",
+        "time": "2026-01-01T00:00:00Z",
+        "data": {"attempt": 1, "preset": "mp4-720p"},
+    }
     stack.client("sns").publish(TopicArn=stack.resources.topic_arn, Message=json.dumps(event))
     tail.join(timeout=60)
 
@@ -90,9 +99,12 @@ def test_events_tail_follows_the_topic_given_either_way(
 
 @pytest.mark.parametrize("form", FORMS)
 def test_bootstrap_takes_the_topic_either_way(
-    ffapi_env: Stack, no_sts: None, form: str, monkeypatch: pytest.MonkeyPatch,
+    ffapi_env: Stack,
+    no_sts: None,
+    form: str,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+) -> None:
     stack = ffapi_env
     monkeypatch.setenv("FFAPI_EVENTS_TOPIC", topic_setting(stack, form))
 

@@ -56,8 +56,10 @@ def streams(path: Path) -> list[str]:
     of it without an error."""
     decoded = subprocess.run(
         ["ffmpeg", "-v", "error", "-xerror", "-i", str(path), "-map", "0", "-f", "null", "-"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert decoded.returncode == 0, decoded.stderr
     assert decoded.stderr == "", decoded.stderr
     listed = subprocess.run(

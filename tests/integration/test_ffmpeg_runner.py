@@ -82,8 +82,11 @@ def test_a_worker_killed_outright_takes_its_child_with_it(tmp_path: Path) -> Non
         "import asyncio, pathlib; from infra.ffmpeg import run_argv; "
         f"asyncio.run(run_argv(['sleep', '{marker}'], cwd=pathlib.Path('.'), timeout=600))"
     )
-    worker = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path,
-                              env={**os.environ, "PYTHONPATH": str(Path.cwd())})  # fmt: skip
+    worker = subprocess.Popen(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(Path.cwd())},
+    )
     try:
         assert wait_until(lambda: bool(pids_of(f"sleep {marker}")), 30)
         worker.kill()
@@ -96,8 +99,9 @@ def test_a_worker_killed_outright_takes_its_child_with_it(tmp_path: Path) -> Non
 
 
 def pids_of(command_line: str) -> list[int]:
-    found = subprocess.run(["pgrep", "-fx", command_line], capture_output=True, text=True,
-                           check=False)  # fmt: skip
+    found = subprocess.run(
+        ["pgrep", "-fx", command_line], capture_output=True, text=True, check=False
+    )
     return [int(pid) for pid in found.stdout.split()]
 
 

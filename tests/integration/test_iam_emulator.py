@@ -32,10 +32,23 @@ def test_s3_calls_are_authorized_by_their_iam_action(iam_server: IamServer) -> N
     admin_s3 = iam_server.admin.client(iam_server.endpoint, "s3")
     admin_s3.create_bucket(Bucket=BUCKET)
     admin_s3.put_object(Bucket=BUCKET, Key="incoming/a.mp4", Body=b"x")
-    reader = iam_server.user({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{BUCKET}/*"},
-        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{BUCKET}"},
-    ]})  # fmt: skip
+    reader = iam_server.user(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": "s3:GetObject",
+                    "Resource": f"arn:aws:s3:::{BUCKET}/*",
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": "s3:ListBucket",
+                    "Resource": f"arn:aws:s3:::{BUCKET}",
+                },
+            ],
+        }
+    )
     s3 = reader.client(iam_server.endpoint, "s3")
 
     assert {

@@ -55,21 +55,28 @@ def _poll(sqs: Any, url: str) -> list[dict[str, Any]]:
     """Lambda's SQS poller, with the function's role: receive, and later delete."""
     sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
     resp = sqs.receive_message(
-        QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+        QueueUrl=url,
+        MaxNumberOfMessages=10,
+        WaitTimeSeconds=1,
         MessageSystemAttributeNames=["ApproximateReceiveCount"],
-    )  # fmt: skip
+    )
     return list(resp.get("Messages", []))
 
 
 def _record(message_id: str, body: str, receive_count: str = "1") -> dict[str, Any]:
-    return {"messageId": message_id, "body": body,
-            "attributes": {"ApproximateReceiveCount": receive_count}}  # fmt: skip
+    return {
+        "messageId": message_id,
+        "body": body,
+        "attributes": {"ApproximateReceiveCount": receive_count},
+    }
 
 
 def test_a_job_runs_on_exactly_the_templates_grants(
-    iam_server: IamServer, deployment: Deployment, short_clip: Path,
+    iam_server: IamServer,
+    deployment: Deployment,
+    short_clip: Path,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     s, endpoint = deployment.settings, iam_server.endpoint
     admin_s3 = iam_server.admin.client(endpoint, "s3")
     admin_s3.upload_file(str(short_clip), s.input_bucket, "incoming/clip.mp4")  # -> the queue
@@ -82,8 +89,11 @@ def test_a_job_runs_on_exactly_the_templates_grants(
         assert time.monotonic() < deadline, "S3's notification never reached the queue"
         messages += _poll(sqs, deployment.resources.queue_url)
     records = [_record(m["MessageId"], m["Body"]) for m in messages]
-    direct = {"submitted": "submitted/0f3a/clip.mp4", "outside": "library/clip.mp4",
-              "missing": "incoming/gone.mp4"}  # fmt: skip
+    direct = {
+        "submitted": "submitted/0f3a/clip.mp4",
+        "outside": "library/clip.mp4",
+        "missing": "incoming/gone.mp4",
+    }
     for name, key in direct.items():
         records.append(_record(name, json.dumps({"input": {"bucket": s.input_bucket, "key": key}})))
     for name, value in deployment.worker.env().items():
@@ -97,10 +107,16 @@ def test_a_job_runs_on_exactly_the_templates_grants(
             QueueUrl=deployment.resources.queue_url, ReceiptHandle=m["ReceiptHandle"]
         )
     events = drain(iam_server.admin.client(endpoint, "sqs"), deployment.events_queue)
-    completed = {e["data"]["input"]["key"]: e["subject"] for e in events
-                 if e["type"] == "ffapi.job.completed"}  # fmt: skip
-    failed = {e["data"]["input"]["key"]: e["data"]["error"] for e in events
-              if e["type"] == "ffapi.job.failed"}  # fmt: skip
+    completed = {
+        e["data"]["input"]["key"]: e["subject"]
+        for e in events
+        if e["type"] == "ffapi.job.completed"
+    }
+    failed = {
+        e["data"]["input"]["key"]: e["data"]["error"]
+        for e in events
+        if e["type"] == "ffapi.job.failed"
+    }
     assert set(completed) == {"incoming/clip.mp4", "submitted/0f3a/clip.mp4"}
     assert {k: (e["code"], e["retryable"]) for k, e in failed.items()} == {
         "library/clip.mp4": ("input_forbidden", False),
@@ -109,5 +125,6 @@ def test_a_job_runs_on_exactly_the_templates_grants(
     written = admin_s3.list_objects_v2(Bucket=s.output_bucket)["Contents"]
     markers = {f"outputs/{job_id}/job.json" for job_id in completed.values()}
     assert markers <= {o["Key"] for o in written}
-    assert all(o["Key"].startswith(tuple(m.removesuffix("job.json") for m in markers))
-               for o in written)  # fmt: skip
+    assert all(
+        o["Key"].startswith(tuple(m.removesuffix("job.json") for m in markers)) for o in written
+    )

@@ -24,11 +24,17 @@ pytestmark = pytest.mark.integration
 def _bucket_policy(bucket: str, *, get: str | None, listing: bool) -> dict[str, Any]:
     grants: list[dict[str, Any]] = []
     if get is not None:
-        grants.append({"Effect": "Allow", "Action": "s3:GetObject",
-                       "Resource": f"arn:aws:s3:::{bucket}/{get}"})  # fmt: skip
+        grants.append(
+            {
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": f"arn:aws:s3:::{bucket}/{get}",
+            }
+        )
     if listing:
-        grants.append({"Effect": "Allow", "Action": "s3:ListBucket",
-                       "Resource": f"arn:aws:s3:::{bucket}"})  # fmt: skip
+        grants.append(
+            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{bucket}"}
+        )
     return {"Version": "2012-10-17", "Statement": grants}
 
 

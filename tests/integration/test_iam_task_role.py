@@ -28,13 +28,19 @@ FINAL = ("ffapi.job.completed", "ffapi.job.failed")
 def task_role_policy(settings: Settings, resources: Resources) -> dict[str, Any]:
     """The fleet stack's task role, given this deployment's resources as the root stack
     gives them (its task-protection and metrics statements name calls moto never sees)."""
-    policy = fleet_task_policy({
-        "InputBucket": settings.input_bucket, "OutputBucket": settings.output_bucket,
-        "WatchPrefix": settings.watch_prefix, "SubmitPrefix": settings.submit_prefix,
-        "OutputPrefix": settings.output_prefix, "QueueArn": resources.queue_arn,
-        "DeadLetterQueueName": resources.dlq_url.rsplit("/", 1)[1],
-        "EventsTopic": resources.topic_arn, "JobsTable": resources.table,
-    })  # fmt: skip
+    policy = fleet_task_policy(
+        {
+            "InputBucket": settings.input_bucket,
+            "OutputBucket": settings.output_bucket,
+            "WatchPrefix": settings.watch_prefix,
+            "SubmitPrefix": settings.submit_prefix,
+            "OutputPrefix": settings.output_prefix,
+            "QueueArn": resources.queue_arn,
+            "DeadLetterQueueName": resources.dlq_url.rsplit("/", 1)[1],
+            "EventsTopic": resources.topic_arn,
+            "JobsTable": resources.table,
+        }
+    )
     for st in statements(policy):
         if all(a.startswith(("sns:", "dynamodb:")) for a in as_list(st["Action"])):
             st["Resource"] = "*"  # moto authorizes these two services against "*"
@@ -45,18 +51,24 @@ def task_role_policy(settings: Settings, resources: Resources) -> dict[str, Any]
 
 @pytest.mark.parametrize("topic_form", ["arn", "name"])
 def test_the_container_worker_runs_on_the_fleets_task_role(
-    iam_server: IamServer, deployment: Deployment, short_clip: Path,
-    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str], topic_form: str,
-) -> None:  # fmt: skip
+    iam_server: IamServer,
+    deployment: Deployment,
+    short_clip: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    topic_form: str,
+) -> None:
     endpoint = iam_server.endpoint
     worker = iam_server.user(task_role_policy(deployment.settings, deployment.resources))
     # The queue by name, as FFAPI_JOBS_QUEUE usually is: sqs:GetQueueUrl is used too. The
     # topic by name needs no more: its account comes from the queue's ARN (no STS).
     topic = deployment.resources.topic_arn
-    settings = deployment.settings.model_copy(update={
-        "wait_time_seconds": 1,
-        "events_topic": topic if topic_form == "arn" else topic.rsplit(":", 1)[1],
-    })  # fmt: skip
+    settings = deployment.settings.model_copy(
+        update={
+            "wait_time_seconds": 1,
+            "events_topic": topic if topic_form == "arn" else topic.rsplit(":", 1)[1],
+        }
+    )
     assert not settings.jobs_queue.startswith("http")
     admin_s3 = iam_server.admin.client(endpoint, "s3")
     admin_s3.upload_file(str(short_clip), settings.input_bucket, "incoming/clip.mp4")
@@ -85,8 +97,10 @@ def test_the_container_worker_runs_on_the_fleets_task_role(
     refusals = [e["data"]["error"] for e in events if e["type"] == "ffapi.job.failed"]
     assert not refusals, refusals  # e.g. input_forbidden: a grant the role lacks, or moto's
     assert [e["type"] for e in events if e["type"] != "ffapi.job.progress"] == [
-        "ffapi.job.received", "ffapi.job.started", "ffapi.job.completed",
-    ]  # fmt: skip
+        "ffapi.job.received",
+        "ffapi.job.started",
+        "ffapi.job.completed",
+    ]
     left = admin_sqs.get_queue_attributes(
         QueueUrl=deployment.resources.queue_url, AttributeNames=["All"]
     )["Attributes"]

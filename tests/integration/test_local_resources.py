@@ -113,8 +113,10 @@ def hold_job_dir(parent: Path, job_id: str) -> tuple[subprocess.Popen[str], Path
     """Another worker process, inside a job directory."""
     proc = subprocess.Popen(
         [sys.executable, "-c", HOLDER, str(parent), job_id],
-        cwd=REPO, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     return proc, Path(proc.stdout.readline().strip())
 

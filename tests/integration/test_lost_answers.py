@@ -47,8 +47,13 @@ def proxy(emulator: EmbeddedEmulator) -> Iterator[OutageProxy]:
         yield proxy
 
 
-def through(proxy: OutageProxy, stack: Stack, monkeypatch: pytest.MonkeyPatch,
-            *steps: Write, clock: Callable[[], float] = time.time) -> list[Any]:  # fmt: skip
+def through(
+    proxy: OutageProxy,
+    stack: Stack,
+    monkeypatch: pytest.MonkeyPatch,
+    *steps: Write,
+    clock: Callable[[], float] = time.time,
+) -> list[Any]:
     """Run ``steps`` in order on a job store whose clients reach moto through the proxy."""
 
     async def run() -> list[Any]:
@@ -76,11 +81,17 @@ def claim(job_id: str, carrier: str = "message-1") -> Write:
 
 def result(job_id: str, attempt: int) -> JobResult:
     return JobResult(
-        job_id=job_id, input=REQUEST.input, preset="mp4-720p",
+        job_id=job_id,
+        input=REQUEST.input,
+        preset="mp4-720p",
         output=OutputLocation(bucket="out-bucket", prefix="outputs"),
-        source=SourceInfo(format="mov", duration=1.0, size=1), outputs=[], encoder="libx264",
-        attempt=attempt, started_at=NOW, completed_at=NOW,
-    )  # fmt: skip
+        source=SourceInfo(format="mov", duration=1.0, size=1),
+        outputs=[],
+        encoder="libx264",
+        attempt=attempt,
+        started_at=NOW,
+        completed_at=NOW,
+    )
 
 
 def lose(proxy: OutageProxy, *markers: bytes) -> Write:
@@ -91,9 +102,11 @@ def lose(proxy: OutageProxy, *markers: bytes) -> Write:
 
 
 def test_a_claim_whose_answer_was_lost_is_claimed_once(
-    proxy: OutageProxy, stack: Stack, emulator: EmbeddedEmulator,
+    proxy: OutageProxy,
+    stack: Stack,
+    emulator: EmbeddedEmulator,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     """Read as busy, the worker would put its own job back and nobody would run it until the
     lease lapsed."""
     proxy.lose_answer(UPDATE, b"attribute_not_exists(job_id)")
@@ -106,9 +119,11 @@ def test_a_claim_whose_answer_was_lost_is_claimed_once(
 
 
 def test_a_lost_claim_answer_leaves_the_job_busy_for_another_message(
-    proxy: OutageProxy, stack: Stack, emulator: EmbeddedEmulator,
+    proxy: OutageProxy,
+    stack: Stack,
+    emulator: EmbeddedEmulator,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     """The token does not make a claim more claimable: another delivery is still refused."""
     proxy.lose_answer(UPDATE, b"attribute_not_exists(job_id)")
     first, second = through(proxy, stack, monkeypatch, claim("j-lost-2"), claim("j-lost-2", "m2"))
@@ -122,30 +137,40 @@ ERROR = RecordedError(code="transcode_failed", message="x", retryable=True)
 FENCED: dict[str, tuple[Write, bytes, str]] = {
     "complete": (lambda s: s.complete("j-w", result("j-w", 1)), b"announced = :no", "COMPLETED"),
     "fail": (
-        lambda s: s.fail("j-w", ERROR, final=True, attempt=1), b"retryable = :retryable", "FAILED"
+        lambda s: s.fail("j-w", ERROR, final=True, attempt=1),
+        b"retryable = :retryable",
+        "FAILED",
     ),
     "retrying": (
-        lambda s: s.fail("j-w", ERROR, final=False, attempt=1), b"retryable = :retryable",
+        lambda s: s.fail("j-w", ERROR, final=False, attempt=1),
+        b"retryable = :retryable",
         "RETRYING",
     ),
     "release": (lambda s: s.release("j-w", 1), b"#s = :retrying, updated_at", "RETRYING"),
     # A renewal's resent copy finds its own condition still true and applies again: True
     # with or without the token (shown here, not assumed).
-    "renew": (lambda s: s.renew("j-w", 60, 1), b'lease_until = :lease, updated_at = :ts"',
-              "RUNNING"),
-}  # fmt: skip
+    "renew": (
+        lambda s: s.renew("j-w", 60, 1),
+        b'lease_until = :lease, updated_at = :ts"',
+        "RUNNING",
+    ),
+}
 
 
 @pytest.mark.parametrize("write", FENCED)
 def test_a_fenced_write_whose_answer_was_lost_stands(
-    write: str, proxy: OutageProxy, stack: Stack, emulator: EmbeddedEmulator,
+    write: str,
+    proxy: OutageProxy,
+    stack: Stack,
+    emulator: EmbeddedEmulator,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     """Read as refused, a completion would be taken for a takeover (SUPERSEDED: no event,
     the message back on the queue), a renewal for a lost lease."""
     call, marker, status = FENCED[write]
-    claimed, _, written = through(proxy, stack, monkeypatch, claim("j-w"), lose(proxy, marker),
-                                  call)  # fmt: skip
+    claimed, _, written = through(
+        proxy, stack, monkeypatch, claim("j-w"), lose(proxy, marker), call
+    )
 
     assert proxy.lost_answers == 1
     assert claimed.attempt == 1
@@ -155,15 +180,18 @@ def test_a_fenced_write_whose_answer_was_lost_stands(
 
 
 def test_a_failure_before_any_claim_whose_answer_was_lost_stands(
-    proxy: OutageProxy, stack: Stack, emulator: EmbeddedEmulator,
+    proxy: OutageProxy,
+    stack: Stack,
+    emulator: EmbeddedEmulator,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     """The input is gone: FAILED before any claim. Read as refused, the dispatcher would
     take the job for a finished duplicate and never announce its failure."""
     proxy.lose_answer(UPDATE, b"retryable = :retryable")
     error = RecordedError(code="input_not_found", message="x", retryable=False)
-    [failed] = through(proxy, stack, monkeypatch,
-                       lambda s: s.fail("j-gone", error, final=True, attempt=None))  # fmt: skip
+    [failed] = through(
+        proxy, stack, monkeypatch, lambda s: s.fail("j-gone", error, final=True, attempt=None)
+    )
 
     assert (proxy.lost_answers, failed) == (1, True)
     rec = record(emulator, stack, "j-gone")
@@ -171,9 +199,11 @@ def test_a_failure_before_any_claim_whose_answer_was_lost_stands(
 
 
 def test_a_fenced_write_after_a_takeover_is_still_refused(
-    proxy: OutageProxy, stack: Stack, emulator: EmbeddedEmulator,
+    proxy: OutageProxy,
+    stack: Stack,
+    emulator: EmbeddedEmulator,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     """Someone else's write refused ours: the token changes nothing (SUPERSEDED, as before)."""
     now = [1_000.0]
 
@@ -193,8 +223,13 @@ def test_a_resent_publish_is_a_second_copy_of_the_same_event(
     proxy: OutageProxy, stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     subscriber = subscribe_queue(stack)
-    data = {"input": None, "attempt": 1, "correlation_id": "m-1", "status": "FAILED",
-            "error": {"code": "invalid_request", "message": "x", "retryable": False}}  # fmt: skip
+    data = {
+        "input": None,
+        "attempt": 1,
+        "correlation_id": "m-1",
+        "status": "FAILED",
+        "error": {"code": "invalid_request", "message": "x", "retryable": False},
+    }
     event = job_event(EventType.FAILED, "m-lost-publish", NOW, data, 1)
 
     async def publish(store: DynamoJobStore) -> None:

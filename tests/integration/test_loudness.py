@@ -118,8 +118,7 @@ def test_measure_leaves_the_sound_as_it_was(sources: dict[str, Path], tmp_path: 
     assert report.gain_db is None
     assert abs(report.input.integrated_lufs - before) <= 0.5
     # the figures are in the result (job.json is its JSON) and in the completion event
-    event = job_event(EventType.COMPLETED, result.job_id, datetime.now(UTC),
-                      result.event_data(), 1)  # fmt: skip
+    event = job_event(EventType.COMPLETED, result.job_id, datetime.now(UTC), result.event_data(), 1)
     checked = check_event(event.to_json())
     loud = next(s for s in checked["data"]["steps"] if s["op"] == "loudness")
     assert loud["loudness"]["input"]["integrated_lufs"] == report.input.integrated_lufs
@@ -158,8 +157,7 @@ def _joined(package: Path, index: int, dest: Path) -> Path:
     """Rendition ``index`` of a CMAF package as one file: its init segment, then its media
     segments in order."""
     parts = [package / f"init-{index}.m4s"]
-    parts += sorted(package.glob(f"seg-{index}-*.m4s"),
-                    key=lambda p: int(p.stem.rsplit("-", 1)[1]))  # fmt: skip
+    parts += sorted(package.glob(f"seg-{index}-*.m4s"), key=lambda p: int(p.stem.rsplit("-", 1)[1]))
     dest.write_bytes(b"".join(p.read_bytes() for p in parts))
     return dest
 
@@ -169,12 +167,19 @@ def loud_ladder() -> StreamingPreset:
     preset = builtin_catalog().get("web-hls")
     assert isinstance(preset, StreamingPreset)
     assert preset.loudness is None  # off unless a preset asks
-    return preset.model_copy(update={
-        "name": "web-hls-loud", "ladder": preset.ladder[-1:],
-        "audio": (AudioRendition(name="aac-128k"), AudioRendition(name="aac-64k", bitrate_kbps=64)),
-        "loudness": LoudnessTarget(target_lufs=-16, true_peak_db=-1.5),
-        "thumbnails": None, "storyboard": None,
-    })  # fmt: skip
+    return preset.model_copy(
+        update={
+            "name": "web-hls-loud",
+            "ladder": preset.ladder[-1:],
+            "audio": (
+                AudioRendition(name="aac-128k"),
+                AudioRendition(name="aac-64k", bitrate_kbps=64),
+            ),
+            "loudness": LoudnessTarget(target_lufs=-16, true_peak_db=-1.5),
+            "thumbnails": None,
+            "storyboard": None,
+        }
+    )
 
 
 def test_a_streaming_preset_normalizes_every_audio_rendition_alike(
@@ -247,8 +252,11 @@ def test_a_replaced_soundtrack_is_what_is_measured_and_normalized(tmp_path: Path
     music = make(tmp_path, "music.wav", "-f", "lavfi", "-i",
                  "sine=frequency=440:sample_rate=48000:duration=4", "-af", "volume=-13.2dB",
                  "-ac", "2")  # fmt: skip
-    steps: StepDocs = [{"op": "replace_audio", "audio": {"key": "music/quiet.wav"}}, TARGET,
-             {"op": "audio", "format": "flac"}]  # fmt: skip
+    steps: StepDocs = [
+        {"op": "replace_audio", "audio": {"key": "music/quiet.wav"}},
+        TARGET,
+        {"op": "audio", "format": "flac"},
+    ]
     outcome = run_steps(mute, tmp_path, steps, {"music/quiet.wav": music})
     assert outcome.error is None, outcome.error
     report = outcome.step("loudness").loudness

@@ -184,8 +184,9 @@ def test_an_ordinary_upload_still_goes_through(tmp_path: Path) -> None:
 def test_the_codec_allowlist_names_every_decoder_this_build_would_pick() -> None:
     """``-codec_whitelist`` takes decoder names: for each allowed codec, every software
     decoder this ffmpeg registers for it must be on the list, or the codec would be refused."""
-    listing = subprocess.run(["ffmpeg", "-hide_banner", "-codecs"], capture_output=True,
-                             text=True, check=True).stdout  # fmt: skip
+    listing = subprocess.run(
+        ["ffmpeg", "-hide_banner", "-codecs"], capture_output=True, text=True, check=True
+    ).stdout
     allowed = set(decoders(DEFAULT_CODECS))
     hardware = ("_cuvid", "_qsv", "_v4l2m2m", "_mediacodec", "_mmal", "_rkmpp")
     missing = {}

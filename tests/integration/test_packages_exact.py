@@ -159,10 +159,16 @@ def test_sheets_are_sized_to_their_tiles_and_keep_them_in_order(tmp_path: Path) 
             check=True, capture_output=True, timeout=30,
         )  # fmt: skip
     board = StoryboardPlan(
-        pattern="thumbnails/storyboard-%03d.jpg", tiles=".storyboard-tiles/tile-%05d.jpg",
-        vtt="thumbnails/storyboard.vtt", every_frames=150, every_seconds=5.0,
-        tile_width=160, tile_height=90, columns=10, rows=2,
-    )  # fmt: skip
+        pattern="thumbnails/storyboard-%03d.jpg",
+        tiles=".storyboard-tiles/tile-%05d.jpg",
+        vtt="thumbnails/storyboard.vtt",
+        every_frames=150,
+        every_seconds=5.0,
+        tile_width=160,
+        tile_height=90,
+        columns=10,
+        rows=2,
+    )
     for argv in sheets_argvs(board, PurePosixPath(tmp_path), 23):
         subprocess.run(argv, cwd=tmp_path, check=True, capture_output=True, timeout=60)
     sheets = sorted(p.name for p in (tmp_path / "thumbnails").iterdir())

@@ -31,8 +31,12 @@ def displayed(path: Path) -> tuple[int, int]:
 
 
 def decodes(path: Path) -> None:
-    result = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-f", "null",
-                             "-"], capture_output=True, text=True, check=False)  # fmt: skip
+    result = subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
 

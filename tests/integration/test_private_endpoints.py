@@ -126,17 +126,22 @@ def deliver(
 def settings_for(url: str, *, allow_private: bool) -> Settings:
     return Settings(
         webhook_endpoints=[{"url": url, "secrets": [whsec(GLOBAL_KEY)]}],
-        webhook_endpoints_allow_private=allow_private, webhook_secrets=[whsec(JOB_KEY)],
-        webhook_backoff_base=0.05, webhook_backoff_max=0.2, webhook_deadline=10.0,
+        webhook_endpoints_allow_private=allow_private,
+        webhook_secrets=[whsec(JOB_KEY)],
+        webhook_backoff_base=0.05,
+        webhook_backoff_max=0.2,
+        webhook_deadline=10.0,
         webhook_timeout=5.0,
-    )  # fmt: skip
+    )
 
 
 @pytest.mark.parametrize(
     ("host", "refusal", "attempts"),
-    [(HOST, f"{HOST}: {PRIVATE} is private", 1),  # refused as it resolves
-     (PRIVATE, f"{PRIVATE} is private", 0)],  # refused by the URL check, before any attempt
-)  # fmt: skip
+    [
+        (HOST, f"{HOST}: {PRIVATE} is private", 1),  # refused as it resolves
+        (PRIVATE, f"{PRIVATE} is private", 0),
+    ],  # refused by the URL check, before any attempt
+)
 def test_the_endpoint_reaches_its_private_address_and_a_requests_webhook_there_does_not(
     tls: Tls, host: str, refusal: str, attempts: int
 ) -> None:
@@ -145,15 +150,19 @@ def test_the_endpoint_reaches_its_private_address_and_a_requests_webhook_there_d
         # started reaches the endpoint first: its connection is pooled by the time the
         # request's own webhook to the same host and port is tried (completed).
         records, dialled = deliver(
-            settings_for(url, allow_private=True), tls,
-            [(event(EventType.STARTED), ()),
-             (event(EventType.COMPLETED), (WebhookTarget(url=url),))],
-        )  # fmt: skip
+            settings_for(url, allow_private=True),
+            tls,
+            [
+                (event(EventType.STARTED), ()),
+                (event(EventType.COMPLETED), (WebhookTarget(url=url),)),
+            ],
+        )
 
         received = rx.requests("/hook")
     assert [(r.event["type"], r.verdict) for r in received] == [
-        ("ffapi.job.started", "ok"), ("ffapi.job.completed", "ok"),  # the endpoint's secret
-    ]  # fmt: skip
+        ("ffapi.job.started", "ok"),
+        ("ffapi.job.completed", "ok"),  # the endpoint's secret
+    ]
     assert set(dialled) == {PRIVATE}  # the judged address, and only it
     assert [(r["event_type"], r["outcome"], r["status"], r["attempts"]) for r in records] == [
         ("ffapi.job.started", "delivered", 200, 1),
@@ -175,5 +184,7 @@ def test_without_the_opt_in_the_endpoint_is_refused_where_it_resolves(tls: Tls) 
     assert dialled == []
     [record] = records
     assert (record["outcome"], record["attempts"], record["reason"]) == (
-        "forbidden", 1, f"forbidden_destination: {HOST}: {PRIVATE} is private",
-    )  # fmt: skip
+        "forbidden",
+        1,
+        f"forbidden_destination: {HOST}: {PRIVATE} is private",
+    )

@@ -38,8 +38,9 @@ def tagged_portrait(tmp_path: Path) -> Path:
 def raw_ffprobe(path: Path) -> dict[str, object]:
     """ffprobe's JSON as it prints it, untyped: what the port returned before ProbeDoc."""
     argv = ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams"]
-    out = subprocess.run([*argv, f"file:{path}"], check=True, capture_output=True, text=True,
-                         timeout=60).stdout  # fmt: skip
+    out = subprocess.run(
+        [*argv, f"file:{path}"], check=True, capture_output=True, text=True, timeout=60
+    ).stdout
     doc: dict[str, object] = json.loads(out)
     return doc
 

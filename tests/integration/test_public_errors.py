@@ -21,8 +21,9 @@ ADDRESS = re.compile(r"\b0x[0-9a-fA-F]+")  # `[png @ 0x55…]`; not the 0x of 16
 
 
 def _failed(events: list[dict[str, Any]], key: str) -> dict[str, Any]:
-    [event] = [e for e in events if e["type"] == "ffapi.job.failed"
-               and e["data"]["input"]["key"] == key]  # fmt: skip
+    [event] = [
+        e for e in events if e["type"] == "ffapi.job.failed" and e["data"]["input"]["key"] == key
+    ]
     return event
 
 

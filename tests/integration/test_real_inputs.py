@@ -179,8 +179,9 @@ def assert_not_combed(video: Path) -> None:
         ["ffmpeg", "-hide_banner", "-nostdin", "-i", str(video), "-map", "0:v", "-vf", "idet",
          "-f", "null", "-"], capture_output=True, text=True, check=True,
     ).stderr  # fmt: skip
-    found = re.search(r"Multi frame detection: TFF:\s*(\d+) BFF:\s*(\d+) Progressive:\s*(\d+)",
-                      stderr)  # fmt: skip
+    found = re.search(
+        r"Multi frame detection: TFF:\s*(\d+) BFF:\s*(\d+) Progressive:\s*(\d+)", stderr
+    )
     assert found is not None, stderr
     tff, bff, progressive = map(int, found.groups())
     assert progressive >= 4 * (tff + bff), (
@@ -190,9 +191,10 @@ def assert_not_combed(video: Path) -> None:
 
 def check_audio_only(name: str, outcome: Outcome) -> None:
     variants = [
-        line for line in (outcome.out / "cmaf" / "master.m3u8").read_text().splitlines()
+        line
+        for line in (outcome.out / "cmaf" / "master.m3u8").read_text().splitlines()
         if line.startswith("#EXT-X-STREAM-INF:")
-    ]  # fmt: skip
+    ]
     # the preset's two AAC renditions, and no picture (the cover art is not one)
     assert len(variants) == 2
     assert all('CODECS="mp4a.40.2"' in v and "RESOLUTION" not in v for v in variants)

@@ -25,20 +25,29 @@ ERROR = RecordedError(code="transcode_failed", retryable=True, message="ffmpeg f
 
 
 def _result(job_id: str, attempt: int) -> JobResult:
-    return JobResult.model_validate({
-        "job_id": job_id, "input": {"bucket": "in-bucket", "key": "clip.mp4"},
-        "preset": "web-hls", "output": {"bucket": "out", "prefix": "p"},
-        "source": {"format": "mov", "duration": 1.0, "size": 1}, "timings": {},
-        "attempt": attempt, "started_at": "2027-01-15T08:00:00Z",
-        "completed_at": "2027-01-15T08:00:01Z", "outputs": [], "encoder": "libx264",
-    })  # fmt: skip
+    return JobResult.model_validate(
+        {
+            "job_id": job_id,
+            "input": {"bucket": "in-bucket", "key": "clip.mp4"},
+            "preset": "web-hls",
+            "output": {"bucket": "out", "prefix": "p"},
+            "source": {"format": "mov", "duration": 1.0, "size": 1},
+            "timings": {},
+            "attempt": attempt,
+            "started_at": "2027-01-15T08:00:00Z",
+            "completed_at": "2027-01-15T08:00:01Z",
+            "outputs": [],
+            "encoder": "libx264",
+        }
+    )
 
 
 def test_a_finished_record_expires_after_its_days(stack: Stack) -> None:
     async def records() -> dict[str, dict[str, Any]]:
         async with open_clients(stack.settings) as clients:
-            store = DynamoJobStore(clients.dynamodb, stack.settings.jobs_table, lambda: NOW,
-                                   keep_days=30)  # fmt: skip
+            store = DynamoJobStore(
+                clients.dynamodb, stack.settings.jobs_table, lambda: NOW, keep_days=30
+            )
             found = {}
             for job in ("j-ttl-done", "j-ttl-failed", "j-ttl-retrying", "j-ttl-redriven"):
                 claim = await store.claim(job, REQUEST, 60, "message")

@@ -29,7 +29,7 @@ from .ecs_agent import (
     applied,
     refused,
     server_error,
-)  # fmt: skip
+)
 
 pytestmark = pytest.mark.integration
 
@@ -88,8 +88,10 @@ def test_the_task_is_protected_while_its_job_runs(
     events = run_job(stack, sample_clip, agent, monkeypatch, ecs=True)
 
     assert [e["type"] for e in events if e["type"] != "ffapi.job.progress"] == [
-        "ffapi.job.received", "ffapi.job.started", "ffapi.job.completed",
-    ]  # fmt: skip
+        "ffapi.job.received",
+        "ffapi.job.started",
+        "ffapi.job.completed",
+    ]
     requests = agent.requests
     assert {(r.method, r.path) for r in requests} == {("PUT", STATE_PATH)}
     on, *renewals, off = requests
@@ -117,8 +119,10 @@ def test_an_agent_that_refuses_does_not_fail_the_job(
         events = run_job(stack, short_clip, agent, monkeypatch, ecs=True)
 
     assert [e["type"] for e in events if e["type"] != "ffapi.job.progress"] == [
-        "ffapi.job.received", "ffapi.job.started", "ffapi.job.completed",
-    ]  # fmt: skip
+        "ffapi.job.received",
+        "ffapi.job.started",
+        "ffapi.job.completed",
+    ]
     protects = [r for r in agent.requests if r.enabled]
     assert agent.requests[0] is protects[0]  # each refused protection tried again
     assert not agent.requests[-1].enabled  # and released all the same
@@ -192,8 +196,9 @@ def adapter_calls(
     with capture_logs() as logs:
         results = asyncio.run(scenario())
     assert [r.body for r in agent.requests] == [
-        {"ProtectionEnabled": True, "ExpiresInMinutes": 3}, {"ProtectionEnabled": False},
-    ]  # fmt: skip
+        {"ProtectionEnabled": True, "ExpiresInMinutes": 3},
+        {"ProtectionEnabled": False},
+    ]
     assert {r.path for r in agent.requests} == {STATE_PATH}
     return results, [e["code"] for e in logs if e["event"] == "task_protection.refused"]
 

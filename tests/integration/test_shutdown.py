@@ -28,8 +28,9 @@ def long_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def ffmpeg_in(directory: Path) -> list[str]:
     """Command lines of the ffmpeg processes working under ``directory``."""
-    found = subprocess.run(["pgrep", "-af", f"ffmpeg .*{directory}"], capture_output=True,
-                           text=True, check=False)  # fmt: skip
+    found = subprocess.run(
+        ["pgrep", "-af", f"ffmpeg .*{directory}"], capture_output=True, text=True, check=False
+    )
     return [line for line in found.stdout.splitlines() if "pgrep" not in line]
 
 
@@ -68,8 +69,10 @@ def test_sigterm_mid_encode_hands_the_job_back_and_another_worker_finishes_it(
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
     )["Attributes"]
     # Visible again at once, not after the visibility timeout.
-    assert attrs == {"ApproximateNumberOfMessages": "1",
-                     "ApproximateNumberOfMessagesNotVisible": "0"}  # fmt: skip
+    assert attrs == {
+        "ApproximateNumberOfMessages": "1",
+        "ApproximateNumberOfMessagesNotVisible": "0",
+    }
 
     # Another worker picks it up at once and finishes it.
     finish = settings.model_copy(update={"preset": "web-hls"})

@@ -69,17 +69,23 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     silent = make(tmp, "silent.mp4", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=2",
                   "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p")  # fmt: skip
     return {
-        "clip": clip, "talk": talk, "silent": silent,
-        "short": sine(tmp, "short.mp3", 1000, 2.0), "long": sine(tmp, "long.mp3", 1000, 6.0),
+        "clip": clip,
+        "talk": talk,
+        "silent": silent,
+        "short": sine(tmp, "short.mp3", 1000, 2.0),
+        "long": sine(tmp, "long.mp3", 1000, 6.0),
         "music": sine(tmp, "music.mp3", 1000, 6.0, -18.0),
-    }  # fmt: skip
+    }
 
 
 def test_a_shorter_soundtrack_replaces_the_sound_and_is_padded_with_silence(
     media: dict[str, Path], tmp_path: Path
 ) -> None:
-    steps: StepDocs = [{"op": "replace_audio", "audio": {"key": "music/short.mp3"}}, SOUND,
-             {"op": "encode", "preset": "mp4-480p"}]  # fmt: skip
+    steps: StepDocs = [
+        {"op": "replace_audio", "audio": {"key": "music/short.mp3"}},
+        SOUND,
+        {"op": "encode", "preset": "mp4-480p"},
+    ]
     job = run_steps(media["clip"], tmp_path, steps, {"music/short.mp3": media["short"]})
     assert job.error is None, job.error
     samples = pcm(job.out / "sound" / "audio.wav")

@@ -100,8 +100,11 @@ def probe(path: Path, *entries: str) -> dict[str, object]:
 )
 def test_each_picture_is_the_source_frame_shown_at_its_time(tmp_path: Path, step: Frames) -> None:
     out = PurePosixPath(tmp_path / "out")
-    run_pass(tmp_path, ("-f", "lavfi", "-i", CLIP),
-             [lambda v, t: frames_branch(step, SHAPE, out, "frames", v, t)])  # fmt: skip
+    run_pass(
+        tmp_path,
+        ("-f", "lavfi", "-i", CLIP),
+        [lambda v, t: frames_branch(step, SHAPE, out, "frames", v, t)],
+    )
     written = pictures(tmp_path / "out" / "frames", f"frame-*.{step.format}")
     expected = frame_numbers(step, SHAPE)
     assert len(written) == len(expected)
@@ -116,22 +119,31 @@ def test_each_picture_is_the_source_frame_shown_at_its_time(tmp_path: Path, step
 def test_webp_frames_decode_at_the_asked_width(tmp_path: Path) -> None:
     out = PurePosixPath(tmp_path / "out")
     step = Frames(op="frames", count=2, width=64, format="webp")
-    run_pass(tmp_path, ("-f", "lavfi", "-i", CLIP),
-             [lambda v, t: frames_branch(step, SHAPE, out, "stills", v, t)])  # fmt: skip
+    run_pass(
+        tmp_path,
+        ("-f", "lavfi", "-i", CLIP),
+        [lambda v, t: frames_branch(step, SHAPE, out, "stills", v, t)],
+    )
     written = pictures(tmp_path / "out" / "stills", "frame-*.webp")
     assert [p.name for p in written] == ["frame-00001.webp", "frame-00002.webp"]
     assert probe(written[0], "codec_name", "width", "height") == {
-        "codec_name": "webp", "width": 64, "height": 48,
-    }  # fmt: skip
+        "codec_name": "webp",
+        "width": 64,
+        "height": 48,
+    }
 
 
 def test_gif_preview_has_its_duration_at_its_rate(tmp_path: Path) -> None:
     out = PurePosixPath(tmp_path / "out")
     step = Preview(op="preview", start=6.0, duration=3.0, fps=10.0, width=120)
-    run_pass(tmp_path, ("-f", "lavfi", "-i", CLIP),
-             [lambda v, t: preview_branch(step, SHAPE, out, "preview", v, t)])  # fmt: skip
-    facts = probe(tmp_path / "out/preview/preview.gif", "codec_name", "width", "height",
-                  "nb_read_frames")  # fmt: skip
+    run_pass(
+        tmp_path,
+        ("-f", "lavfi", "-i", CLIP),
+        [lambda v, t: preview_branch(step, SHAPE, out, "preview", v, t)],
+    )
+    facts = probe(
+        tmp_path / "out/preview/preview.gif", "codec_name", "width", "height", "nb_read_frames"
+    )
     assert facts == {"codec_name": "gif", "width": 120, "height": 90, "nb_read_frames": "30"}
 
 
@@ -154,8 +166,11 @@ def webp_frames(path: Path) -> list[tuple[int, int, int]]:
 def test_webp_preview_is_an_animation_of_its_frames(tmp_path: Path) -> None:
     out = PurePosixPath(tmp_path / "out")
     step = Preview(op="preview", format="webp", duration=2.0, fps=10.0, width=80)
-    run_pass(tmp_path, ("-f", "lavfi", "-i", CLIP),
-             [lambda v, t: preview_branch(step, SHAPE, out, "preview", v, t)])  # fmt: skip
+    run_pass(
+        tmp_path,
+        ("-f", "lavfi", "-i", CLIP),
+        [lambda v, t: preview_branch(step, SHAPE, out, "preview", v, t)],
+    )
     frames = webp_frames(tmp_path / "out/preview/preview.webp")
     assert len(frames) == 20
     assert {(w, h) for w, h, _ in frames} == {(80, 60)}
@@ -167,8 +182,11 @@ def test_scenes_finds_the_hard_cuts_and_none_in_a_fade(tmp_path: Path) -> None:
     shape = Shape(width=160, height=120, fps=FPS, duration=9.0)
     step = Scenes(op="scenes", threshold=0.3, width=96)
     scan = "out/scenes/scan.txt"
-    run_pass(tmp_path, ("-f", "lavfi", "-i", CUTS),
-             [lambda v, t: scenes_branch(step, shape, out, "scenes", v, t, scan)])  # fmt: skip
+    run_pass(
+        tmp_path,
+        ("-f", "lavfi", "-i", CUTS),
+        [lambda v, t: scenes_branch(step, shape, out, "scenes", v, t, scan)],
+    )
     report = parse_scenes((tmp_path / scan).read_text(), shape.duration, step.threshold)
     starts = [s.start for s in report.scenes]
     assert len(starts) == 4
@@ -187,11 +205,15 @@ def test_branches_share_one_pass_the_palette_holding_back_none(tmp_path: Path) -
     every = Frames(op="frames", every=1.0, width=80)
     gif = Preview(op="preview", start=1.0, duration=2.0, fps=5.0, width=80)
     scenes = Scenes(op="scenes", thumbnails=False)
-    run_pass(tmp_path, ("-f", "lavfi", "-i", CLIP), [
-        lambda v, t: preview_branch(gif, SHAPE, out, "preview", v, t),
-        lambda v, t: frames_branch(every, SHAPE, out, "frames", v, t),
-        lambda v, t: scenes_branch(scenes, SHAPE, out, "scenes", v, t, "out/scenes/scan.txt"),
-    ])  # fmt: skip
+    run_pass(
+        tmp_path,
+        ("-f", "lavfi", "-i", CLIP),
+        [
+            lambda v, t: preview_branch(gif, SHAPE, out, "preview", v, t),
+            lambda v, t: frames_branch(every, SHAPE, out, "frames", v, t),
+            lambda v, t: scenes_branch(scenes, SHAPE, out, "scenes", v, t, "out/scenes/scan.txt"),
+        ],
+    )
     assert len(pictures(tmp_path / "out" / "frames", "frame-*.jpg")) == 10
     assert probe(tmp_path / "out/preview/preview.gif", "nb_read_frames") == {"nb_read_frames": "10"}
     assert (tmp_path / "out/scenes/scan.txt").read_text().startswith("frame:0 ")
@@ -207,8 +229,7 @@ def test_quality_orders_renditions_as_their_quality(tmp_path: Path) -> None:
         )  # fmt: skip
     renditions = [RenditionRef(n, PurePosixPath(tmp_path / f"{n}.mp4")) for n in ("high", "low")]
     (tmp_path / "q").mkdir()
-    argv = quality_argv(("-f", "lavfi", "-i", clip), (CHAIN,), "[vmain]", renditions, 320, 240,
-                        "q")  # fmt: skip
+    argv = quality_argv(("-f", "lavfi", "-i", clip), (CHAIN,), "[vmain]", renditions, 320, 240, "q")
     subprocess.run([*FFMPEG, *argv], cwd=tmp_path, check=True, capture_output=True, timeout=120)
     scores = []
     for i, r in enumerate(renditions):
@@ -240,8 +261,15 @@ def test_a_cmaf_rendition_joined_into_one_file_is_compared_whole(tmp_path: Path)
     joined = tmp_path / "joined.mp4"
     joined.write_bytes(b"".join(p.read_bytes() for p in [package / "init.mp4", *segments]))
     (tmp_path / "q").mkdir()
-    argv = quality_argv(("-f", "lavfi", "-i", clip), (CHAIN,), "[vmain]",
-                        [RenditionRef("cmaf", PurePosixPath(joined))], 320, 240, "q")  # fmt: skip
+    argv = quality_argv(
+        ("-f", "lavfi", "-i", clip),
+        (CHAIN,),
+        "[vmain]",
+        [RenditionRef("cmaf", PurePosixPath(joined))],
+        320,
+        240,
+        "q",
+    )
     subprocess.run([*FFMPEG, *argv], cwd=tmp_path, check=True, capture_output=True, timeout=120)
     ssim, psnr = (Path(tmp_path / f).read_text() for f in stats_files("q", 0))
     score = parse_quality(ssim, psnr, "cmaf")

@@ -20,13 +20,19 @@ pytestmark = pytest.mark.integration
 # The issue's example request, on a 640x360 clip: black for 5 s, then grey (one hard cut).
 EXAMPLE: StepDocs = [
     {"op": "trim", "start": 1.0, "end": 11.0},
-    {"op": "overlay", "image": {"key": "brand/logo.png"}, "position": "top-right",
-     "margin": 16, "width": 0.12, "opacity": 0.85},
+    {
+        "op": "overlay",
+        "image": {"key": "brand/logo.png"},
+        "position": "top-right",
+        "margin": 16,
+        "width": 0.12,
+        "opacity": 0.85,
+    },
     {"op": "encode", "preset": "mp4-480p"},
     {"op": "frames", "every": 2.0, "format": "jpg", "width": 320},
     {"op": "preview", "format": "gif", "start": 0.0, "duration": 3.0, "fps": 10, "width": 320},
     {"op": "scenes", "threshold": 0.3},
-]  # fmt: skip
+]
 
 
 @pytest.fixture(scope="module")
@@ -41,16 +47,16 @@ def talk(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-pix_fmt", "yuv420p",
         "-c:a", "aac",
     )  # fmt: skip
-    logo = make(tmp, "logo.png", "-f", "lavfi", "-i", "color=c=0x00ff00:s=200x100",
-                "-frames:v", "1")  # fmt: skip
+    logo = make(
+        tmp, "logo.png", "-f", "lavfi", "-i", "color=c=0x00ff00:s=200x100", "-frames:v", "1"
+    )
     return clip, logo
 
 
 @pytest.fixture(scope="module")
 def example(talk: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> StepsOutcome:
     clip, logo = talk
-    return run_steps(clip, tmp_path_factory.mktemp("example"), EXAMPLE,
-                     {"brand/logo.png": logo})  # fmt: skip
+    return run_steps(clip, tmp_path_factory.mktemp("example"), EXAMPLE, {"brand/logo.png": logo})
 
 
 def test_the_example_runs_in_one_pass(example: StepsOutcome) -> None:
@@ -246,8 +252,9 @@ def test_a_webp_preview_is_listed_at_its_planned_size(
     talk: tuple[Path, Path], tmp_path: Path
 ) -> None:
     clip, _ = talk
-    steps = [{"op": "preview", "format": "webp", "start": 4.0, "duration": 2.0, "fps": 5,
-              "width": 160}]  # fmt: skip
+    steps = [
+        {"op": "preview", "format": "webp", "start": 4.0, "duration": 2.0, "fps": 5, "width": 160}
+    ]
     outcome = run_steps(clip, tmp_path, steps)
     assert outcome.error is None, outcome.error
     (preview,) = outcome.files("preview")
@@ -262,16 +269,25 @@ def test_the_completion_event_of_a_steps_job_keeps_the_contract(example: StepsOu
     """job.completed as SNS and webhooks carry it: CloudEvents 1.0 and its committed schema,
     each step's summary and each file's step included."""
     assert example.result is not None
-    event = job_event(EventType.COMPLETED, example.result.job_id, datetime.now(UTC),
-                      example.result.event_data(), 1)  # fmt: skip
+    event = job_event(
+        EventType.COMPLETED,
+        example.result.job_id,
+        datetime.now(UTC),
+        example.result.event_data(),
+        1,
+    )
     body = event.to_json()
     checked = check_event(body)
     steps = {s["name"]: s for s in checked["data"]["steps"]}
     assert steps["scenes"]["scenes"]["count"] == 2
     assert steps["frames"]["files"] == 5
     assert {o["step"] for o in checked["data"]["outputs"]} == {
-        "encode", "frames", "preview", "scenes", None  # None: probe.json, the job's own
-    }  # fmt: skip
+        "encode",
+        "frames",
+        "preview",
+        "scenes",
+        None,  # None: probe.json, the job's own
+    }
 
 
 def test_the_length_cap_counts_what_the_steps_make(talk: tuple[Path, Path], tmp_path: Path) -> None:

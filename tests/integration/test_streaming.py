@@ -32,8 +32,14 @@ from .sources import make_source, probe_streams
 
 pytestmark = pytest.mark.integration
 SECONDS = 9.0  # three 4 s segments: two whole ones and a short last one
-CACHE = {".m4s": "immutable", ".ts": "immutable", ".jpg": "immutable", ".m3u8": "max-age=60",
-         ".mpd": "max-age=60", ".vtt": "max-age=60"}  # fmt: skip
+CACHE = {
+    ".m4s": "immutable",
+    ".ts": "immutable",
+    ".jpg": "immutable",
+    ".m3u8": "max-age=60",
+    ".mpd": "max-age=60",
+    ".vtt": "max-age=60",
+}
 TYPES = {".m4s": "video/iso.segment", ".ts": "video/mp2t", ".jpg": "image/jpeg",
          ".m3u8": "application/vnd.apple.mpegurl", ".mpd": "application/dash+xml",
          ".vtt": "text/vtt"}  # fmt: skip
@@ -143,8 +149,10 @@ def check_plays(manifest: Path) -> None:
     absolute path)."""
     result = subprocess.run(
         ["ffmpeg", "-v", "error", "-i", str(manifest.resolve()), "-map", "0", "-f", "null", "-"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
 
@@ -193,8 +201,10 @@ def check_cmaf(pub: Published, clip: Path, preset: str, tmp: Path) -> None:
     check_plays(package / "master.m3u8")
     check_plays(package / "manifest.mpd")
     assert pub.data["qc"]["passed"]
-    assert pub.data["playback"] == {"hls": pub.prefix + "cmaf/master.m3u8",
-                                    "dash": pub.prefix + "cmaf/manifest.mpd"}  # fmt: skip
+    assert pub.data["playback"] == {
+        "hls": pub.prefix + "cmaf/master.m3u8",
+        "dash": pub.prefix + "cmaf/manifest.mpd",
+    }
     assert json.loads((pub.local / "job.json").read_text()) == pub.data
 
 
@@ -235,8 +245,10 @@ def test_audio_only_source_makes_an_audio_only_package(
     pub = publish(stack, clip, "web-hls", tmp_path)
     master, _medias = hls_files(pub, "cmaf/master.m3u8")
     assert all(p.stream_info.resolution is None for p in master.playlists)
-    assert all("mp4a" in p.stream_info.codecs and "avc1" not in p.stream_info.codecs
-               for p in master.playlists)  # fmt: skip
+    assert all(
+        "mp4a" in p.stream_info.codecs and "avc1" not in p.stream_info.codecs
+        for p in master.playlists
+    )
     dash = dash_files(pub.local / "cmaf" / "manifest.mpd")
     assert len(dash) == 1
     assert all(r.width is None for _, _, r in dash.values())
@@ -254,11 +266,13 @@ def test_hls_ts_package_for_old_players(
     master, medias = hls_files(pub, "hls/master.m3u8")
     assert master.is_independent_segments
     assert [tuple(p.stream_info.resolution) for p in master.playlists] == [
-        (1280, 720), (864, 486), (640, 360)]  # fmt: skip
+        (1280, 720),
+        (864, 486),
+        (640, 360),
+    ]
     for uri, playlist in medias.items():
         assert playlist.playlist_type == "vod"
-        assert all(s.uri.endswith(".ts") and f"hls/{s.uri}" in pub.heads
-                   for s in playlist.segments)  # fmt: skip
+        assert all(s.uri.endswith(".ts") and f"hls/{s.uri}" in pub.heads for s in playlist.segments)
         first = joined(pub.local / "hls", [s.uri for s in playlist.segments], tmp_path / "a.ts")
         assert packets(first, "a:0"), f"{uri} carries its audio"
     assert "dash" not in pub.data["playback"]

@@ -82,14 +82,17 @@ def test_a_steps_job_whose_package_fails_qc_leaves_nothing_it_sent_ahead(
     monkeypatch.setattr(FfmpegMedia, "transcode", lose_a_segment)
     s3, settings = stack.client("s3"), stack.settings
     s3.upload_file(str(clip), settings.input_bucket, "library/gate.mp4")
-    body = json.dumps({
-        "version": 2, "input": {"bucket": settings.input_bucket, "key": "library/gate.mp4"},
-        "steps": [
-            {"op": "encode", "preset": "web-hls"},
-            {"op": "frames", "every": 2.0, "width": 160},
-            {"op": "preview", "format": "gif", "duration": 1.0, "fps": 5, "width": 160},
-        ],
-    })  # fmt: skip
+    body = json.dumps(
+        {
+            "version": 2,
+            "input": {"bucket": settings.input_bucket, "key": "library/gate.mp4"},
+            "steps": [
+                {"op": "encode", "preset": "web-hls"},
+                {"op": "frames", "every": 2.0, "width": 160},
+                {"op": "preview", "format": "gif", "duration": 1.0, "fps": 5, "width": 160},
+            ],
+        }
+    )
     stack.client("sqs").send_message(QueueUrl=stack.resources.queue_url, MessageBody=body)
 
     scenario = run_worker(stack, settle=2.0)
@@ -138,10 +141,14 @@ def test_plan_of_a_job_request_probes_its_s3_input_and_encodes_nothing(
     settings = stack.settings
     stack.client("s3").upload_file(str(clip), settings.input_bucket, "library/talk.mp4")
     request = tmp_path / "job.json"
-    request.write_text(json.dumps({
-        "input": {"bucket": settings.input_bucket, "key": "library/talk.mp4"},
-        "preset": "web-hls",
-    }))  # fmt: skip
+    request.write_text(
+        json.dumps(
+            {
+                "input": {"bucket": settings.input_bucket, "key": "library/talk.mp4"},
+                "preset": "web-hls",
+            }
+        )
+    )
     assert asyncio.run(run_plan(PlanOptions(request, as_json=True), settings)) == 0
     plan = json.loads(capsys.readouterr().out)
     assert plan["preset"] == "web-hls"

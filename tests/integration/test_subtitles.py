@@ -84,14 +84,20 @@ def _write(tmp: Path, name: str, text: str) -> Path:
 @pytest.fixture(scope="module")
 def sidecars(clip: Path, tmp_path_factory: pytest.TempPathFactory) -> StepsOutcome:
     tmp = tmp_path_factory.mktemp("sidecars")
-    files = {"subs/talk.en.srt": _write(tmp, "talk.en.srt", ENGLISH_SRT),
-             "subs/talk.fr.vtt": _write(tmp, "talk.fr.vtt", FRENCH_VTT)}  # fmt: skip
+    files = {
+        "subs/talk.en.srt": _write(tmp, "talk.en.srt", ENGLISH_SRT),
+        "subs/talk.fr.vtt": _write(tmp, "talk.fr.vtt", FRENCH_VTT),
+    }
     steps: StepDocs = [
         {"op": "subtitles", "source": {"key": "subs/talk.en.srt"}, "language": "eng"},
-        {"op": "subtitles", "source": {"key": "subs/talk.fr.vtt"}, "language": "fra",
-         "mode": "sidecar"},
+        {
+            "op": "subtitles",
+            "source": {"key": "subs/talk.fr.vtt"},
+            "language": "fra",
+            "mode": "sidecar",
+        },
         {"op": "encode", "preset": "web-hls"},
-    ]  # fmt: skip
+    ]
     return run_steps(clip, tmp, steps, files)
 
 
@@ -138,15 +144,19 @@ def test_each_segment_holds_the_cues_of_its_range(sidecars: StepsOutcome) -> Non
             assert cue_end > start, (seg.uri, cue_end)
             seen.add((cue_start, cue_end, words))
         start += seconds_of(seg)
-    assert seen == {(0.5, 1.5, "Hello &amp; 1 &lt; 2 --&gt; 3 &gt; 2"),
-                    (3.5, 4.5, "Across the boundary"), (6.0, 7.0, "Last words")}  # fmt: skip
+    assert seen == {
+        (0.5, 1.5, "Hello &amp; 1 &lt; 2 --&gt; 3 &gt; 2"),
+        (3.5, 4.5, "Across the boundary"),
+        (6.0, 7.0, "Last words"),
+    }
 
 
 def test_a_cue_over_a_boundary_is_in_both_segments(sidecars: StepsOutcome) -> None:
     track = sidecars.out / "encode" / "cmaf" / "subtitles"
     playlist = m3u8.load(str(track / "eng.m3u8"))
-    holding = [s.uri for s in playlist.segments
-               if "Across the boundary" in (track / uri_of(s)).read_text()]  # fmt: skip
+    holding = [
+        s.uri for s in playlist.segments if "Across the boundary" in (track / uri_of(s)).read_text()
+    ]
     # web-hls cuts 4 s segments: the cue from 3.5 s to 4.5 s is in the first two
     assert len(holding) == 2, holding
 
@@ -178,10 +188,14 @@ def test_the_tracks_are_published_and_listed(sidecars: StepsOutcome) -> None:
 def test_a_burnt_track_is_drawn_only_during_its_cue(clip: Path, tmp_path: Path) -> None:
     styled = _write(tmp_path, "styled.ass", STYLED_ASS)
     steps: StepDocs = [
-        {"op": "subtitles", "source": {"key": "subs/styled.ass"}, "language": "eng",
-         "mode": "burn"},
+        {
+            "op": "subtitles",
+            "source": {"key": "subs/styled.ass"},
+            "language": "eng",
+            "mode": "burn",
+        },
         {"op": "encode", "preset": "mp4-480p"},
-    ]  # fmt: skip
+    ]
     burnt = run_steps(clip, tmp_path / "burnt", steps, {"subs/styled.ass": styled})
     assert burnt.error is None, burnt.error
     plain = run_steps(clip, tmp_path / "plain", [{"op": "encode", "preset": "mp4-480p"}])
@@ -199,20 +213,27 @@ def test_a_burnt_track_is_drawn_only_during_its_cue(clip: Path, tmp_path: Path) 
 
 
 def test_refusals_name_the_step_and_field(clip: Path, tmp_path: Path) -> None:
-    picture = make(tmp_path, "not-subs.png", "-f", "lavfi", "-i", "color=c=red:s=32x32",
-                   "-frames:v", "1")  # fmt: skip
-    steps: StepDocs = [{"op": "subtitles", "source": {"key": "subs/x.srt"}, "language": "eng"},
-             {"op": "encode", "preset": "web-hls"}]  # fmt: skip
+    picture = make(
+        tmp_path, "not-subs.png", "-f", "lavfi", "-i", "color=c=red:s=32x32", "-frames:v", "1"
+    )
+    steps: StepDocs = [
+        {"op": "subtitles", "source": {"key": "subs/x.srt"}, "language": "eng"},
+        {"op": "encode", "preset": "web-hls"},
+    ]
     refused = run_steps(clip, tmp_path / "png", steps, {"subs/x.srt": picture})
     assert refused.error is not None
     assert str(refused.error).startswith("steps[0].source:"), refused.error
-    stream: StepDocs = [{"op": "subtitles", "stream": 0, "language": "eng"},
-              {"op": "encode", "preset": "web-hls"}]  # fmt: skip
+    stream: StepDocs = [
+        {"op": "subtitles", "stream": 0, "language": "eng"},
+        {"op": "encode", "preset": "web-hls"},
+    ]
     missing = run_steps(clip, tmp_path / "stream", stream)
     assert missing.error is not None
     assert "steps[0].stream: the input has 0 subtitle streams" in str(missing.error)
-    mp4_only: StepDocs = [{"op": "subtitles", "source": {"key": "subs/x.srt"}, "language": "eng"},
-                {"op": "encode", "preset": "mp4-480p"}]  # fmt: skip
+    mp4_only: StepDocs = [
+        {"op": "subtitles", "source": {"key": "subs/x.srt"}, "language": "eng"},
+        {"op": "encode", "preset": "mp4-480p"},
+    ]
     srt = _write(tmp_path, "x.srt", ENGLISH_SRT)
     nowhere = run_steps(clip, tmp_path / "mp4", mp4_only, {"subs/x.srt": srt})
     assert nowhere.error is not None
@@ -239,8 +260,10 @@ def test_an_input_stream_in_mpeg_ts_segments_maps_to_the_media_start(
     srt = _write(tmp_path, "in.srt", ENGLISH_SRT)
     mkv = make(tmp_path, "with-subs.mkv", "-i", str(clip), "-i", str(srt), "-map", "0",
                "-map", "1", "-c", "copy", "-c:s", "srt")  # fmt: skip
-    steps: StepDocs = [{"op": "subtitles", "stream": 0, "language": "en"},
-             {"op": "encode", "preset": "hls-ts"}]  # fmt: skip
+    steps: StepDocs = [
+        {"op": "subtitles", "stream": 0, "language": "en"},
+        {"op": "encode", "preset": "hls-ts"},
+    ]
     done = run_steps(mkv, tmp_path / "job", steps)
     assert done.error is None, done.error
     package = done.out / "encode"
@@ -264,9 +287,11 @@ def test_an_input_stream_in_mpeg_ts_segments_maps_to_the_media_start(
 
 def test_a_trim_moves_the_sidecar_cues_by_its_start(clip: Path, tmp_path: Path) -> None:
     srt = _write(tmp_path, "en.srt", ENGLISH_SRT)
-    steps: StepDocs = [{"op": "trim", "start": 2.0, "end": 7.5},
-             {"op": "subtitles", "source": {"key": "subs/en.srt"}, "language": "eng"},
-             {"op": "encode", "preset": "web-hls"}]  # fmt: skip
+    steps: StepDocs = [
+        {"op": "trim", "start": 2.0, "end": 7.5},
+        {"op": "subtitles", "source": {"key": "subs/en.srt"}, "language": "eng"},
+        {"op": "encode", "preset": "web-hls"},
+    ]
     done = run_steps(clip, tmp_path / "job", steps, {"subs/en.srt": srt})
     assert done.error is None, done.error
     whole = (done.out / "encode" / "cmaf" / "subtitles" / "eng.vtt").read_text()

@@ -25,8 +25,10 @@ FIVE_ONE = "aformat=channel_layouts=5.1"
 def streams(path: Path) -> list[dict[str, Any]]:
     out = subprocess.run(
         ["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", str(path)],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     doc: dict[str, Any] = json.loads(out)
     return [*doc["streams"], doc["format"]]
 
@@ -107,10 +109,11 @@ def test_a_replaced_soundtrack_brings_its_own_layout(tmp_path: Path) -> None:
     made up from it)."""
     music = make(tmp_path, "music.m4a", "-f", "lavfi", "-i", "sine=frequency=200:duration=4",
                  "-c:a", "aac", "-ac", "2")  # fmt: skip
-    steps: StepDocs = [{"op": "replace_audio", "audio": {"key": "more/music.m4a"}},
-             {"op": "encode", "preset": "web-hls"}]  # fmt: skip
-    outcome = run_steps(surround_clip(tmp_path), tmp_path / "run", steps,
-                        {"more/music.m4a": music})  # fmt: skip
+    steps: StepDocs = [
+        {"op": "replace_audio", "audio": {"key": "more/music.m4a"}},
+        {"op": "encode", "preset": "web-hls"},
+    ]
+    outcome = run_steps(surround_clip(tmp_path), tmp_path / "run", steps, {"more/music.m4a": music})
     assert outcome.error is None, outcome.error
     master = m3u8.load(str(outcome.out / "encode" / "cmaf" / "master.m3u8"))
     assert [m.group_id for m in master.media if m.type == "AUDIO"] == ["aac-128k"]

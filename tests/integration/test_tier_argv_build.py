@@ -34,8 +34,7 @@ def knows(help_text: str, option: str) -> bool:
 
 def argvs() -> list[tuple[str, tuple[str, ...]]]:
     plans = [(f"web-hls {s} {t}", streaming(s, t).argv) for s in SOURCES for t in TIERS]
-    plans += [(f"mp4-720p {s} {t}", mp4(s, t).argv)
-              for s in SOURCES for t in TIERS]  # fmt: skip
+    plans += [(f"mp4-720p {s} {t}", mp4(s, t).argv) for s in SOURCES for t in TIERS]
     plans += [(f"web-av1 h264-1080p {t}", av1(t).argv) for t in TIERS]
     return plans
 

@@ -71,7 +71,9 @@ def test_a_preset_normalizes_each_track_alone(two_languages: Path, tmp_path: Pat
     report = outcome.result.loudness
     assert report is not None
     assert [(t.track, t.language, t.mode) for t in report.tracks] == [
-        (0, "eng", "linear"), (1, "spa", "linear")]  # fmt: skip
+        (0, "eng", "linear"),
+        (1, "spa", "linear"),
+    ]
     quiet, loud = (t.input.integrated_lufs for t in report.tracks)
     assert quiet is not None
     assert abs(quiet - -35.0) <= 1.0

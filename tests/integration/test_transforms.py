@@ -57,9 +57,12 @@ def probe(path: Path) -> ProbeResult:
     doc = json.loads(
         subprocess.run(
             ["ffprobe", "-v", "error", "-of", "json", "-show_format", "-show_streams", str(path)],
-            capture_output=True, text=True, check=True, timeout=TIMEOUT,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=TIMEOUT,
         ).stdout
-    )  # fmt: skip
+    )
     return parse_probe(probe_doc(doc), still=path.suffix in (".png", ".jpg", ".webp"))
 
 
@@ -71,9 +74,12 @@ def compile_steps(
     steps: Sequence[Mapping[str, object]], source: Path, attached: Sequence[Attached] = ()
 ) -> Chain:
     return compile_transforms(
-        STEPS.validate_python(steps), probe(source), PurePosixPath(source.name),
-        {a.where: a for a in attached}, SOURCE_GUARD,
-    )  # fmt: skip
+        STEPS.validate_python(steps),
+        probe(source),
+        PurePosixPath(source.name),
+        {a.where: a for a in attached},
+        SOURCE_GUARD,
+    )
 
 
 def run_chain(
@@ -143,8 +149,13 @@ def mean_volume(path: Path, start: float, length: float) -> float:
 
 
 def black_source(tmp_path: Path, seconds: float = 2.0, size: str = "320x240") -> Path:
-    return make(tmp_path, "black.mp4", f"color=c=black:s={size}:r=25:d={seconds}",
-                f"anullsrc=r=48000:cl=stereo:d={seconds}", codecs=["-shortest"])  # fmt: skip
+    return make(
+        tmp_path,
+        "black.mp4",
+        f"color=c=black:s={size}:r=25:d={seconds}",
+        f"anullsrc=r=48000:cl=stereo:d={seconds}",
+        codecs=["-shortest"],
+    )
 
 
 def test_an_accurate_trim_keeps_its_length_within_a_frame(tmp_path: Path) -> None:
@@ -250,8 +261,9 @@ def test_speed_two_halves_the_length_and_keeps_the_sound(tmp_path: Path) -> None
 
 def _red_logo(tmp_path: Path, ext: str = "png") -> Attached:
     png = tmp_path / f"logo.{ext}"
-    ran = ffmpeg("-f", "lavfi", "-i", "color=c=red:s=64x64", "-frames:v", "1", str(png),
-                 cwd=tmp_path)  # fmt: skip
+    ran = ffmpeg(
+        "-f", "lavfi", "-i", "color=c=red:s=64x64", "-frames:v", "1", str(png), cwd=tmp_path
+    )
     assert ran.returncode == 0, ran.stderr
     return attach("steps[0].image", png)
 

@@ -95,8 +95,10 @@ def test_upload_into_watched_prefix_completes_the_job(
     s3.download_file(settings.output_bucket, prefix + "video.mp4", str(video))
     decode = subprocess.run(
         ["ffmpeg", "-nostdin", "-v", "error", "-xerror", "-i", str(video), "-f", "null", "-"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert decode.returncode == 0, decode.stderr
     assert decode.stderr == ""
     assert abs(ffprobe_duration(video) - ffprobe_duration(sample_clip)) <= 0.1

@@ -35,10 +35,13 @@ Written = bytes | bytearray | memoryview  # what StreamWriter.write takes
 async def read_request(reader: asyncio.StreamReader) -> bytes:
     head = await reader.readuntil(b"\r\n\r\n")
     length = next(
-        (int(line.split(b":")[1]) for line in head.split(b"\r\n")
-         if line.lower().startswith(b"content-length:")),
+        (
+            int(line.split(b":")[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        ),
         0,
-    )  # fmt: skip
+    )
     return head + await reader.readexactly(length)
 
 
@@ -158,9 +161,13 @@ def deliver(
     """One completed event to each URL through the worker's transport; the recorded outcomes."""
     jobs = FakeJobs(records={"j-1": {"status": "RUNNING"}})
     fields: dict[str, Any] = {
-        "secrets": (SecretStr(whsec(JOB_KEY)),), "backoff_base": 0.05, "backoff_max": 0.2,
-        "deadline": 30.0, "timeout": 5.0, "allow_loopback": allow_loopback,
-    }  # fmt: skip
+        "secrets": (SecretStr(whsec(JOB_KEY)),),
+        "backoff_base": 0.05,
+        "backoff_max": 0.2,
+        "deadline": 30.0,
+        "timeout": 5.0,
+        "allow_loopback": allow_loopback,
+    }
     settings = WebhookConfig(**(fields | config))
 
     async def scenario() -> None:
@@ -187,9 +194,14 @@ def post(url: str, *, allow_loopback: bool, lookup: Any = getaddrinfo) -> tuple[
 
 def test_with_the_setting_off_loopback_is_refused_by_address_and_by_name_unreached() -> None:
     with Listener(answers("200 OK")) as rx:
-        urls = [rx.url(), rx.url(host="localhost"), rx.url(scheme="https"),
-                rx.url(host="localhost", scheme="https"), rx.url(host="[::ffff:127.0.0.1]"),
-                rx.url(host="hooks.test", scheme="https")]  # fmt: skip
+        urls = [
+            rx.url(),
+            rx.url(host="localhost"),
+            rx.url(scheme="https"),
+            rx.url(host="localhost", scheme="https"),
+            rx.url(host="[::ffff:127.0.0.1]"),
+            rx.url(host="hooks.test", scheme="https"),
+        ]
         records = deliver(urls, allow_loopback=False, lookup=names(**{"hooks.test": "127.0.0.1"}))
         # Past the URL check, the connection layer refuses on its own: a literal address, a
         # name whose DNS answer is loopback, and localhost by its name.
@@ -218,9 +230,10 @@ def test_the_system_resolvers_localhost_is_judged_by_its_address() -> None:
 def test_the_connection_goes_to_the_address_judged_under_the_urls_name() -> None:
     with Listener(answers("200 OK")) as rx:
         status, _ = post(
-            rx.url(host="hooks.test"), allow_loopback=True,
+            rx.url(host="hooks.test"),
+            allow_loopback=True,
             lookup=names(**{"hooks.test": "127.0.0.1"}),
-        )  # fmt: skip
+        )
 
     assert status == 200
     assert rx.connections == 1

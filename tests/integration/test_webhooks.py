@@ -75,9 +75,10 @@ def verify(secrets: list[str], headers: Mapping[str, str], body: bytes, now: flo
 def sign_by_hand(key: bytes, msg_id: str, stamp: int, body: bytes) -> dict[str, str]:
     mac = hmac.new(key, f"{msg_id}.{stamp}.".encode() + body, hashlib.sha256).digest()
     return {
-        "webhook-id": msg_id, "webhook-timestamp": str(stamp),
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(stamp),
         "webhook-signature": "v1," + base64.b64encode(mac).decode(),
-    }  # fmt: skip
+    }
 
 
 @dataclass
@@ -149,9 +150,13 @@ class Receiver:
         body = await request.read()
         verdict = verify(self.trusts.get(request.path, []), request.headers, body, time.time())
         got = Received(
-            request.path, request.query_string, dict(request.headers), body,
-            time.monotonic(), verdict,
-        )  # fmt: skip
+            request.path,
+            request.query_string,
+            dict(request.headers),
+            body,
+            time.monotonic(),
+            verdict,
+        )
         with self._lock:
             self._requests.append(got)
             answers = self.script.get(request.path)
@@ -178,21 +183,29 @@ def post(url: str, headers: dict[str, str], body: bytes) -> tuple[int, str]:
 
 def event(type_: EventType, job_id: str = "j-1") -> CloudEvent:
     return CloudEvent(
-        id=f"{job_id}-{type_.status}", type=type_, subject=job_id, time=datetime.now(UTC),
+        id=f"{job_id}-{type_.status}",
+        type=type_,
+        subject=job_id,
+        time=datetime.now(UTC),
         data={"job_id": job_id},
-    )  # fmt: skip
+    )
 
 
 def deliver(
-    sends: list[tuple[CloudEvent, tuple[WebhookTarget, ...]]], jobs: FakeJobs | None = None,
+    sends: list[tuple[CloudEvent, tuple[WebhookTarget, ...]]],
+    jobs: FakeJobs | None = None,
     **config: Any,
-) -> FakeJobs:  # fmt: skip
+) -> FakeJobs:
     """Hand the events over, then wait for every delivery to finish."""
     jobs = jobs or FakeJobs(records={"j-1": {"status": "RUNNING"}, "j-2": {"status": "RUNNING"}})
     defaults: dict[str, Any] = {
-        "secrets": (SecretStr(whsec(JOB_KEY)),), "backoff_base": 0.05, "backoff_max": 0.5,
-        "deadline": 30.0, "timeout": 5.0, "allow_loopback": True,
-    }  # fmt: skip
+        "secrets": (SecretStr(whsec(JOB_KEY)),),
+        "backoff_base": 0.05,
+        "backoff_max": 0.5,
+        "deadline": 30.0,
+        "timeout": 5.0,
+        "allow_loopback": True,
+    }
     settings = WebhookConfig(**(defaults | config))
 
     async def scenario() -> None:
@@ -235,10 +248,14 @@ def test_the_receiver_refuses_tampered_stale_and_wrongly_keyed_requests() -> Non
 
     assert [r.verdict for r in rx.requests()[-3:]] == ["ok", "ok", "no valid signature"]
     assert len(rx.requests()[-3].headers["webhook-signature"].split(" ")) == 2
-    assert [(d["endpoint"].rsplit("/", 1)[1], d["outcome"], d["status"]) for d in
-            jobs.records["j-1"]["webhooks"]] == [
-        ("in", "delivered", 200), ("new-only", "delivered", 200), ("nobody", "failed", 401),
-    ]  # fmt: skip
+    assert [
+        (d["endpoint"].rsplit("/", 1)[1], d["outcome"], d["status"])
+        for d in jobs.records["j-1"]["webhooks"]
+    ] == [
+        ("in", "delivered", 200),
+        ("new-only", "delivered", 200),
+        ("nobody", "failed", 401),
+    ]
 
 
 def test_500_then_429_with_retry_after_then_200_retries_with_growing_delays() -> None:
@@ -279,18 +296,26 @@ def test_a_410_stops_deliveries_to_that_endpoint_for_that_job() -> None:
     with Receiver({"/hook": [whsec(JOB_KEY)]}) as rx:
         rx.respond = lambda r: Answer(410) if r.event["id"] == "j-1-received" else None
         hook = (WebhookTarget(url=rx.url("/hook")),)
-        jobs = deliver([
-            (event(EventType.RECEIVED), hook), (event(EventType.RECEIVED, "j-2"), hook),
-            (event(EventType.STARTED), hook), (event(EventType.COMPLETED), hook),
-            (event(EventType.COMPLETED, "j-2"), hook),
-        ])  # fmt: skip
+        jobs = deliver(
+            [
+                (event(EventType.RECEIVED), hook),
+                (event(EventType.RECEIVED, "j-2"), hook),
+                (event(EventType.STARTED), hook),
+                (event(EventType.COMPLETED), hook),
+                (event(EventType.COMPLETED, "j-2"), hook),
+            ]
+        )
 
     assert sorted(r.event["id"] for r in rx.requests()) == [
-        "j-1-received", "j-2-completed", "j-2-received",
-    ]  # fmt: skip
+        "j-1-received",
+        "j-2-completed",
+        "j-2-received",
+    ]
     assert [(d["outcome"], d["attempts"]) for d in jobs.records["j-1"]["webhooks"]] == [
-        ("gone", 1), ("gone", 0), ("gone", 0),
-    ]  # fmt: skip
+        ("gone", 1),
+        ("gone", 0),
+        ("gone", 0),
+    ]
     assert {d["outcome"] for d in jobs.records["j-2"]["webhooks"]} == {"delivered"}
 
 
@@ -304,10 +329,14 @@ def test_a_jobs_events_reach_its_webhook_and_the_global_one_signed_in_order(
         global_hook = WebhookEndpoint(
             url=rx.url("/global"), secrets=(SecretStr(whsec(GLOBAL_KEY)),)
         )
-        settings = stack.settings.model_copy(update={
-            "webhook_secrets": [SecretStr(whsec(JOB_KEY))], "webhook_endpoints": [global_hook],
-            "webhook_backoff_base": 0.05, "webhook_allow_loopback": True,
-        })  # fmt: skip
+        settings = stack.settings.model_copy(
+            update={
+                "webhook_secrets": [SecretStr(whsec(JOB_KEY))],
+                "webhook_endpoints": [global_hook],
+                "webhook_backoff_base": 0.05,
+                "webhook_allow_loopback": True,
+            }
+        )
         key = "library/hooked.mp4"  # outside the watched prefix: only our request starts it
         stack.client("s3").upload_file(str(short_clip), settings.input_bucket, key)
         request = {
@@ -349,8 +378,9 @@ def test_a_jobs_events_reach_its_webhook_and_the_global_one_signed_in_order(
     deliveries = [json.loads(d["S"]) for d in item["webhooks"]["L"]]
     assert sorted((d["endpoint"], d["event_type"], d["outcome"]) for d in deliveries) == sorted(
         (rx.url(p), f"ffapi.job.{t}", "delivered")
-        for p in ("/job", "/global") for t in ("received", "started", "completed")
-    )  # fmt: skip
+        for p in ("/job", "/global")
+        for t in ("received", "started", "completed")
+    )
     assert {d["event_id"] for d in deliveries} == set(sns_ids)
     # The outcomes leave the query out (the stored request keeps it: replay needs the URL).
     assert "s3cret" not in json.dumps(deliveries)
