@@ -46,8 +46,12 @@ class Stack:
         return str(self.template["Parameters"][name]["Default"])
 
     def ref(self, name: str) -> str:
-        pseudo = {"AWS::Partition": PARTITION, "AWS::Region": REGION,
-                  "AWS::AccountId": ACCOUNT, "AWS::StackName": STACK}  # fmt: skip
+        pseudo = {
+            "AWS::Partition": PARTITION,
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT,
+            "AWS::StackName": STACK,
+        }
         if name in pseudo:
             return pseudo[name]
         if name in self.template.get("Parameters", {}):
@@ -136,9 +140,7 @@ def as_list(value: Any) -> list[str]:
 
 def _glob(pattern: str, value: str, *, case: bool = True) -> bool:
     """IAM's wildcards: ``*`` any run of characters (``/`` too), ``?`` one character."""
-    regex = "".join(
-        ".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern
-    )  # fmt: skip
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
     return re.fullmatch(regex, value, 0 if case else re.IGNORECASE) is not None
 
 
@@ -160,9 +162,11 @@ def _conditions_hold(condition: Mapping[str, Any], context: Mapping[str, str]) -
 
 
 def allows(
-    policies: list[dict[str, Any]], action: str, resource: str,
+    policies: list[dict[str, Any]],
+    action: str,
+    resource: str,
     context: Mapping[str, str] | None = None,
-) -> bool:  # fmt: skip
+) -> bool:
     """Does some Allow statement grant ``action`` on ``resource`` in this request context?
     (The role has no Deny, NotAction or NotResource; the static tests check that.)"""
     for policy in policies:

@@ -64,8 +64,11 @@ def open_page(chromium: str, url: str, reports: queue.Queue[bytes], timeout: flo
         with log.open("wb") as sink:
             browser = subprocess.Popen(
                 [chromium, *FLAGS, f"--user-data-dir={profile}/data", url],
-                stdin=subprocess.DEVNULL, stdout=sink, stderr=sink, start_new_session=True,
-            )  # fmt: skip
+                stdin=subprocess.DEVNULL,
+                stdout=sink,
+                stderr=sink,
+                start_new_session=True,
+            )
             try:
                 return _await_report(browser, reports, timeout, log)
             finally:

@@ -105,8 +105,14 @@ def play(
         raise FileNotFoundError("no chromium on PATH (./dev test installs it)")
     site = Site({"/package/": package, "/page/": PAGE, "/node_modules/": NODE_MODULES})
     with serve(site) as base:
-        query = urlencode({"player": player, "src": f"/package/{manifest}", "seconds": seconds,
-                           "deadline_ms": int(deadline * 1000)})  # fmt: skip
+        query = urlencode(
+            {
+                "player": player,
+                "src": f"/package/{manifest}",
+                "seconds": seconds,
+                "deadline_ms": int(deadline * 1000),
+            }
+        )
         # Chromium's own start, and a page that never reports, get 20 s more.
         body = open_page(chromium, f"{base}/page/player.html?{query}", site.reports, deadline + 20)
     return _REPORT.validate_json(body)

@@ -229,15 +229,22 @@ def test_the_gpu_ffmpeg_draws_captions_and_writes_webp(dockerfile: Dockerfile) -
     build, configure = ffmpeg_build(dockerfile)
     installed = " ".join(build.args_of("RUN"))
     runtime = " ".join(dockerfile.stage("gpu").args_of("RUN"))
-    for flag, dev, lib in (("--enable-libfreetype", "libfreetype-dev", "libfreetype6"),
-                           ("--enable-libfontconfig", "libfontconfig-dev", "libfontconfig1"),
-                           ("--enable-libwebp", "libwebp-dev", "libwebp7")):  # fmt: skip
+    for flag, dev, lib in (
+        ("--enable-libfreetype", "libfreetype-dev", "libfreetype6"),
+        ("--enable-libfontconfig", "libfontconfig-dev", "libfontconfig1"),
+        ("--enable-libwebp", "libwebp-dev", "libwebp7"),
+    ):
         assert flag in configure
         assert dev in installed
         assert lib in runtime
     assert "fonts-dejavu-core" in runtime
-    for check in ("-filters drawtext", "-filters overlay", "-filters palettegen",
-                  "-encoders libwebp", "-encoders gif"):  # fmt: skip
+    for check in (
+        "-filters drawtext",
+        "-filters overlay",
+        "-filters palettegen",
+        "-encoders libwebp",
+        "-encoders gif",
+    ):
         assert f'"{check}"' in runtime, check
 
 

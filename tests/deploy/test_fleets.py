@@ -37,8 +37,13 @@ def test_the_gpu_fleet_runs_on_gpu_instances_and_the_cpu_fleet_on_fargate(
     )
     res = fleet["Resources"]
     on_gpu = {n for n, r in res.items() if r.get("Condition") == "OnGpu"}
-    assert on_gpu == {"InstanceRole", "InstanceProfile", "LaunchTemplate", "GpuInstances",
-                      "GpuCapacity"}  # fmt: skip
+    assert on_gpu == {
+        "InstanceRole",
+        "InstanceProfile",
+        "LaunchTemplate",
+        "GpuInstances",
+        "GpuCapacity",
+    }
     image = res["LaunchTemplate"]["Properties"]["LaunchTemplateData"]["ImageId"]
     assert image == {"Fn::Sub": "{{resolve:ssm:${GpuAmiParameter}}}"}
     [worker, _] = res["TaskDefinition"]["Properties"]["ContainerDefinitions"]
@@ -68,7 +73,8 @@ def test_the_fleet_tracks_backlog_per_task_against_wait_over_job_time(
     fleet: dict[str, Any],
 ) -> None:
     config = fleet["Resources"]["BacklogTracking"]["Properties"][
-        "TargetTrackingScalingPolicyConfiguration"]  # fmt: skip
+        "TargetTrackingScalingPolicyConfiguration"
+    ]
     target = config["TargetValue"]
     # 300 s acceptable wait, 60 s per job: 5 waiting jobs per running task is just right.
     assert _backlog_load(fleet, visible=10, running=2, job=60, wait=300) == target
@@ -257,10 +263,13 @@ def test_each_fleet_works_on_the_root_stacks_resources(
         assert made == {"Ref": value}
         assert root["Parameters"][value]["NoEcho"] is True
     execution = fleet["Resources"]["ExecutionRole"]["Properties"]["Policies"][0]
-    [read] = [st for st in statements(execution["PolicyDocument"])
-              if st["Sid"] == "ReadWebhookSecrets"]  # fmt: skip
-    assert read["Resource"] == [{"Ref": "WebhookEndpointsSecretArn"},
-                                {"Ref": "WebhookSecretsSecretArn"}]  # fmt: skip
+    [read] = [
+        st for st in statements(execution["PolicyDocument"]) if st["Sid"] == "ReadWebhookSecrets"
+    ]
+    assert read["Resource"] == [
+        {"Ref": "WebhookEndpointsSecretArn"},
+        {"Ref": "WebhookSecretsSecretArn"},
+    ]
 
 
 def test_the_keys_the_fleet_worker_derives_are_the_ones_its_role_covers(
@@ -268,9 +277,14 @@ def test_the_keys_the_fleet_worker_derives_are_the_ones_its_role_covers(
 ) -> None:
     """Settings built from the task definition's own environment (the documented names as
     the nested stack's parameters), keys made by the code's own functions."""
-    parameters = {**DOCUMENTED, "QueueName": "ffapi-jobs",
-                  "Preset": "web-hls", "MaxReceiveCount": "3", "WorkerConcurrency": "2",
-                  "AllowedCodecs": ",".join(DEFAULT_CODECS)}  # fmt: skip
+    parameters = {
+        **DOCUMENTED,
+        "QueueName": "ffapi-jobs",
+        "Preset": "web-hls",
+        "MaxReceiveCount": "3",
+        "WorkerConcurrency": "2",
+        "AllowedCodecs": ",".join(DEFAULT_CODECS),
+    }
     stack = Stack(fleet, {}, parameters)
     [worker, _] = fleet["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"]
     for env in worker["Environment"]:

@@ -75,8 +75,9 @@ SAM_TEMPLATES = [p for p in TEMPLATES if SAM in json.dumps(load(p).get("Transfor
 def test_only_the_root_template_needs_the_sam_transform() -> None:
     assert SAM_TEMPLATES == [ROOT / "template.yaml"]
     for path in TEMPLATES[1:]:
-        assert not any(r["Type"].startswith("AWS::Serverless::")
-                       for r in load(path)["Resources"].values())  # fmt: skip
+        assert not any(
+            r["Type"].startswith("AWS::Serverless::") for r in load(path)["Resources"].values()
+        )
 
 
 @pytest.mark.parametrize("path", SAM_TEMPLATES, ids=lambda p: p.name)
@@ -105,8 +106,11 @@ def test_every_nested_stack_is_given_exactly_its_parameters(root: dict[str, Any]
 
 def _environment(root: dict[str, Any], fleet: dict[str, Any]) -> set[str]:
     function = root["Resources"]["WorkerFunction"]["Properties"]["Environment"]["Variables"]
-    [worker] = [c for c in fleet["Resources"]["TaskDefinition"]["Properties"][
-        "ContainerDefinitions"] if c["Name"] == "worker"]  # fmt: skip
+    [worker] = [
+        c
+        for c in fleet["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"]
+        if c["Name"] == "worker"
+    ]
     names = [e["Name"] for e in worker["Environment"]] + [e["Name"] for e in worker["Secrets"]]
     assert len(names) == len(set(names))
     return set(function) | set(names)
@@ -127,8 +131,11 @@ def test_the_fleets_literal_settings_are_valid_settings(
     fleet: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every literal value the task definition sets is one the worker accepts."""
-    [worker] = [c for c in fleet["Resources"]["TaskDefinition"]["Properties"][
-        "ContainerDefinitions"] if c["Name"] == "worker"]  # fmt: skip
+    [worker] = [
+        c
+        for c in fleet["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"]
+        if c["Name"] == "worker"
+    ]
     for env in worker["Environment"]:
         if isinstance(env["Value"], str):
             monkeypatch.setenv(env["Name"], env["Value"])
@@ -191,8 +198,14 @@ def test_the_run_mode_picks_the_workers(
     root: dict[str, Any], mode: str, expected: set[str]
 ) -> None:
     conditions = _conditions(root, {"RunMode": mode})
-    workers = {"WorkerFunction", "WorkerRole", "WorkerLogGroup", "GpuFleet", "CpuFleet",
-               "Observability"}  # fmt: skip
+    workers = {
+        "WorkerFunction",
+        "WorkerRole",
+        "WorkerLogGroup",
+        "GpuFleet",
+        "CpuFleet",
+        "Observability",
+    }
     present = {n for n in workers if conditions.get(root["Resources"][n].get("Condition"), True)}
     assert present == expected
     wake = root["Resources"]["CpuFleet"]["Properties"]["Parameters"]["WakeMetric"]
@@ -210,8 +223,11 @@ def test_uploads_expire_and_incomplete_uploads_are_aborted(root: dict[str, Any])
     for rule in ("expire-watched-uploads", "expire-submitted-uploads"):
         assert rules[rule]["ExpirationInDays"] == {"Ref": "ProcessedUploadDays"}
     for bucket in ("InputBucket", "OutputBucket"):
-        [abort] = [r for r in res[bucket]["Properties"]["LifecycleConfiguration"]["Rules"]
-                   if "AbortIncompleteMultipartUpload" in r]  # fmt: skip
+        [abort] = [
+            r
+            for r in res[bucket]["Properties"]["LifecycleConfiguration"]["Rules"]
+            if "AbortIncompleteMultipartUpload" in r
+        ]
         assert "Prefix" not in abort
     ttl = res["JobsTable"]["Properties"]["TimeToLiveSpecification"]
     assert ttl == {"AttributeName": "expires_at", "Enabled": True}
@@ -241,5 +257,6 @@ def test_a_customer_key_encrypts_queues_topic_buckets_and_table(
         default = chosen(sse["ServerSideEncryptionByDefault"])
         assert default["SSEAlgorithm"] == ("aws:kms" if cmk else "AES256")
     table = chosen(res["JobsTable"]["Properties"]["SSESpecification"])
-    assert table == ({"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": key} if cmk
-                     else no_value)  # fmt: skip
+    assert table == (
+        {"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": key} if cmk else no_value
+    )

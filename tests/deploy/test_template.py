@@ -93,20 +93,32 @@ TABLE = "arn:aws:dynamodb:us-east-1:123456789012:table/ffapi-JobsTable"
 LOGS = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/ffapi-worker"
 
 EXPECTED_STATEMENTS = {
-    "ReadInputs": ({"s3:GetObject", "s3:GetObjectVersion"},
-                   {f"{IN}/incoming/*", f"{IN}/submitted/*"}, None),
-    "ListInputs": ({"s3:ListBucket"}, {IN},
-                   {"StringLike": {"s3:prefix": ["incoming/*", "submitted/*"]}}),
-    "WriteOutputs": ({"s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload"},
-                     {f"{OUT}/outputs/*"}, None),
+    "ReadInputs": (
+        {"s3:GetObject", "s3:GetObjectVersion"},
+        {f"{IN}/incoming/*", f"{IN}/submitted/*"},
+        None,
+    ),
+    "ListInputs": (
+        {"s3:ListBucket"},
+        {IN},
+        {"StringLike": {"s3:prefix": ["incoming/*", "submitted/*"]}},
+    ),
+    "WriteOutputs": (
+        {"s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload"},
+        {f"{OUT}/outputs/*"},
+        None,
+    ),
     "ListOutputs": ({"s3:ListBucket"}, {OUT}, {"StringLike": {"s3:prefix": "outputs/*"}}),
-    "ConsumeJobs": ({"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"},
-                    {QUEUE}, None),
+    "ConsumeJobs": (
+        {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"},
+        {QUEUE},
+        None,
+    ),
     "SweepDeadLetters": ({"sqs:ReceiveMessage", "sqs:ChangeMessageVisibility"}, {DLQ}, None),
     "AnnounceEvents": ({"sns:Publish"}, {TOPIC}, None),
     "RecordJobs": ({"dynamodb:GetItem", "dynamodb:UpdateItem"}, {TABLE}, None),
     "WriteLogs": ({"logs:CreateLogStream", "logs:PutLogEvents"}, {f"{LOGS}:*"}, None),
-}  # fmt: skip
+}
 
 NEEDED = [
     ("s3:GetObject", f"{IN}/incoming/clip.mp4", {}),
@@ -189,8 +201,11 @@ def test_the_function_runs_as_its_own_role_and_nothing_else(template: dict[str, 
     role = resources["WorkerRole"]["Properties"]
     assert set(role) == {"AssumeRolePolicyDocument", "Policies"}  # no managed policies
     [trust] = statements(role["AssumeRolePolicyDocument"])
-    assert trust == {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-                     "Action": "sts:AssumeRole"}  # fmt: skip
+    assert trust == {
+        "Effect": "Allow",
+        "Principal": {"Service": "lambda.amazonaws.com"},
+        "Action": "sts:AssumeRole",
+    }
 
 
 def test_the_role_grants_exactly_these_statements(stack: Stack) -> None:

@@ -53,11 +53,19 @@ def test_the_first_command_runs_the_demo_and_prints_the_summary() -> None:
     assert re.search(r"^encoder\s+libx264 \(tier cpu\)", out, re.M)
     assert re.search(r"^timings\s+download [\d.]+s\s+probe [\d.]+s\s+encode [\d.]+s", out, re.M)
     assert re.findall(r"^ladder\s+(\w+)\s+(kept|dropped)", out, re.M) == [
-        ("1080p", "dropped"), ("720p", "kept"), ("480p", "kept"), ("360p", "kept"),
-    ]  # fmt: skip
+        ("1080p", "dropped"),
+        ("720p", "kept"),
+        ("480p", "kept"),
+        ("360p", "kept"),
+    ]
     assert re.search(r"^qc\s+passed: references, durations", out, re.M)
-    names = ("cmaf/master.m3u8", "cmaf/manifest.mpd", "thumbnails/poster.jpg", "probe.json",
-             "job.json")  # fmt: skip
+    names = (
+        "cmaf/master.m3u8",
+        "cmaf/manifest.mpd",
+        "thumbnails/poster.jpg",
+        "probe.json",
+        "job.json",
+    )
     for name in names:
         assert re.search(rf"s3://ffapi-output/outputs/j-[0-9a-f]+/{name}\s+[\d.]+ [KM]?B", out)
     # The last line is the event exactly as the subscribed queue received it.
@@ -80,15 +88,20 @@ def test_demo_on_your_own_file_with_a_preset_copies_the_outputs(tmp_path: Path) 
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert sorted(p.name for p in out_dir.iterdir()) == [
-        "job.json", "poster.jpg", "probe.json", "video.mp4",
-    ]  # fmt: skip
+        "job.json",
+        "poster.jpg",
+        "probe.json",
+        "video.mp4",
+    ]
     job = json.loads((out_dir / "job.json").read_text())
     assert job["preset"] == "mp4-480p"
     assert job["source"]["audio_codec"] is None  # a silent input makes a silent MP4
     decoded = subprocess.run(
         ["ffmpeg", "-nostdin", "-v", "error", "-i", str(out_dir / "video.mp4"), "-f", "null", "-"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert decoded.returncode == 0
     assert decoded.stderr == ""
 
@@ -107,8 +120,11 @@ def test_plan_prints_the_fitted_ladder_and_argv_without_encoding(tmp_path: Path)
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)
     assert [(s["rung"], s["kept"]) for s in plan["ladder"]] == [
-        ("1080p", False), ("720p", True), ("480p", True), ("360p", True),
-    ]  # fmt: skip
+        ("1080p", False),
+        ("720p", True),
+        ("480p", True),
+        ("360p", True),
+    ]
     assert "taller than the source" in plan["ladder"][0]["reason"]
     assert [r["size"] for r in plan["renditions"]] == ["1280x720", "864x486", "640x360"]
     assert plan["argv"][0] == "ffmpeg"
@@ -224,9 +240,13 @@ def test_ffapi_local_says_where_to_drop_files_and_prints_each_jobs_outcome(
     env |= {"FFAPI_WAIT_TIME_SECONDS": "1", "FFAPI_PRESET": "mp4-480p"}
     ffapi = str(Path(sys.executable).parent / "ffapi")
     proc = subprocess.Popen(
-        [ffapi, "local"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        [ffapi, "local"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
         text=True,
-    )  # fmt: skip
+    )
     lines: queue.Queue[str] = queue.Queue()
     assert proc.stdout is not None
     stdout = proc.stdout
@@ -246,9 +266,12 @@ def test_ffapi_local_says_where_to_drop_files_and_prints_each_jobs_outcome(
         assert found is not None
         bucket, prefix = found.groups()
         s3 = boto3.client(
-            "s3", endpoint_url=url, region_name="us-east-1",
-            aws_access_key_id="testing", aws_secret_access_key="testing",
-        )  # fmt: skip
+            "s3",
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
         s3.upload_file(str(clip), bucket, f"{prefix}clip.mp4")
         s3.put_object(Bucket=bucket, Key=f"{prefix}notes.mp4", Body=b"not a video\n" * 50)
         outcomes: list[str] = []

@@ -32,8 +32,12 @@ def test_demo_runs_the_example_request_and_copies_every_step(logo: Path, tmp_pat
                   "--out", str(out)])  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "attached   s3://ffapi-input/brand/logo.png" in result.stdout
-    for line in ("step       encode (encode mp4-480p)", "step       frames (frames)",
-                 "step       preview (preview)", "step       scenes (scenes)"):  # fmt: skip
+    for line in (
+        "step       encode (encode mp4-480p)",
+        "step       frames (frames)",
+        "step       preview (preview)",
+        "step       scenes (scenes)",
+    ):
         assert line in result.stdout
     job = json.loads((out / "job.json").read_text())
     assert job["preset"] == "steps"
@@ -47,8 +51,15 @@ def test_demo_runs_the_example_request_and_copies_every_step(logo: Path, tmp_pat
 
 def test_demo_refuses_a_bad_request_before_it_starts(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"version": 2, "input": {"bucket": "b-b", "key": "k"},
-                               "steps": [{"op": "speed", "factor": 9}]}))  # fmt: skip
+    bad.write_text(
+        json.dumps(
+            {
+                "version": 2,
+                "input": {"bucket": "b-b", "key": "k"},
+                "steps": [{"op": "speed", "factor": 9}],
+            }
+        )
+    )
     result = run([FFAPI, "demo", "--request", str(bad)])
     assert result.returncode != 0
     assert "steps[0] (speed).factor" in result.stdout + result.stderr
@@ -65,7 +76,12 @@ def test_plan_prints_one_pass_for_the_example(logo: Path, tmp_path: Path) -> Non
     assert result.returncode == 0, result.stdout + result.stderr
     shown = json.loads(result.stdout)
     assert [p["name"] for p in shown["passes"]] == ["main"]
-    assert shown["picture"] == {"width": 1280, "height": 720, "fps": 30.0, "duration": 10.0,
-                                "audio": False}  # fmt: skip
+    assert shown["picture"] == {
+        "width": 1280,
+        "height": 720,
+        "fps": 30.0,
+        "duration": 10.0,
+        "audio": False,
+    }
     assert [o["folder"] for o in shown["outputs"]] == ["encode", "frames", "preview", "scenes"]
     assert not (ROOT / "job").exists()  # nothing was written, nothing encoded

@@ -89,9 +89,13 @@ class Fleet:
     ``root`` (as each ECS task has its own disk)."""
 
     def __init__(
-        self, settings: Settings, root: Path, endpoint_url: str, stall_encodes: bool = False,
+        self,
+        settings: Settings,
+        root: Path,
+        endpoint_url: str,
+        stall_encodes: bool = False,
         measure_tools: bool = False,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.settings = settings
         self.root = root
         self.endpoint_url = endpoint_url
@@ -106,8 +110,9 @@ class Fleet:
         else:
             _recording_ffmpeg(self._bin / "ffmpeg", self.ffmpeg_runs, stall_encodes)
 
-    def start(self, name: str, *, hold: str | None = None, marker: Path | None = None,
-              **overrides: object) -> WorkerProcess:  # fmt: skip
+    def start(
+        self, name: str, *, hold: str | None = None, marker: Path | None = None, **overrides: object
+    ) -> WorkerProcess:
         """A worker; with ``hold``, one that stops dead at that phase of its first job when
         it is the first to reach ``marker`` (see holding_worker)."""
         work = self.root / name
@@ -119,8 +124,9 @@ class Fleet:
             assert marker is not None
             argv = [sys.executable, "-m", "tests.chaos.holding_worker", hold, str(marker)]
         with log_path.open("wb") as log:
-            proc = subprocess.Popen(argv, cwd=REPO, env=self._env(work, overrides),
-                                    stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+            proc = subprocess.Popen(
+                argv, cwd=REPO, env=self._env(work, overrides), stdout=log, stderr=subprocess.STDOUT
+            )
         worker = WorkerProcess(name, work, log_path, proc)
         self.workers.append(worker)
         return worker
@@ -152,8 +158,9 @@ class Fleet:
 
     def ffmpeg_processes(self) -> list[str]:
         """ffmpeg processes working under this fleet's directories, by command line."""
-        found = subprocess.run(["pgrep", "-af", f"ffmpeg .*{self.root}/"], capture_output=True,
-                               text=True, check=False)  # fmt: skip
+        found = subprocess.run(
+            ["pgrep", "-af", f"ffmpeg .*{self.root}/"], capture_output=True, text=True, check=False
+        )
         return [line for line in found.stdout.splitlines() if "pgrep" not in line]
 
     def ffmpeg_under(self, worker: WorkerProcess) -> list[str]:

@@ -135,9 +135,12 @@ class OutageProxy:
                 writer.close()
 
     async def _pipe(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, exchange: _Exchange,
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        exchange: _Exchange,
         watch: bool = False,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """Copy one direction until EOF, and pass the EOF on. ``watch``: the client's
         direction, where the triggers are looked for; the other carries the answers."""
         try:

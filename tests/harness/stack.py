@@ -76,8 +76,9 @@ class EventLog:
         run, so reading until the queue is empty could take as long as the jobs)."""
         sqs = self._stack.client("sqs")
         for _ in range(20):
-            batch = sqs.receive_message(QueueUrl=self._url, MaxNumberOfMessages=10,
-                                        WaitTimeSeconds=1).get("Messages", [])  # fmt: skip
+            batch = sqs.receive_message(
+                QueueUrl=self._url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+            ).get("Messages", [])
             for message in batch:
                 self.events.append(check_event(message["Body"]))
                 sqs.delete_message(QueueUrl=self._url, ReceiptHandle=message["ReceiptHandle"])
@@ -87,9 +88,10 @@ class EventLog:
 
     def of_type(self, suffix: str, job_id: str | None = None) -> list[dict[str, Any]]:
         return [
-            e for e in self.events
+            e
+            for e in self.events
             if e["type"] == f"ffapi.job.{suffix}" and job_id in (None, e["subject"])
-        ]  # fmt: skip
+        ]
 
     def wait_terminal(self, count: int, timeout: float) -> list[dict[str, Any]]:
         def terminal() -> list[dict[str, Any]]:

@@ -107,9 +107,12 @@ def read_tool_runs(log: Path) -> list[ToolRun]:
 
 def _run(start: dict[str, Any], end: dict[str, Any] | None) -> ToolRun:
     return ToolRun(
-        tool=start["tool"], argv=tuple(start["argv"]), cwd=start["cwd"],
-        maxrss_kib=end["maxrss_kib"] if end else None, status=end["status"] if end else None,
-    )  # fmt: skip
+        tool=start["tool"],
+        argv=tuple(start["argv"]),
+        cwd=start["cwd"],
+        maxrss_kib=end["maxrss_kib"] if end else None,
+        status=end["status"] if end else None,
+    )
 
 
 def runs_for(runs: Iterable[ToolRun], job_id: str) -> list[ToolRun]:

@@ -72,9 +72,14 @@ def _dev(action: str, endpoints: Endpoints, budget: float) -> str | None:
     """``./dev localstack ACTION``; None when it succeeded, else why not. Its own process
     group: on timeout the pip or LocalStack it began goes with it."""
     proc = subprocess.Popen(
-        [str(REPO / "dev"), "localstack", action], cwd=REPO, env=_dev_env(endpoints),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-    )  # fmt: skip
+        [str(REPO / "dev"), "localstack", action],
+        cwd=REPO,
+        env=_dev_env(endpoints),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         out, _ = proc.communicate(timeout=budget)
     except subprocess.TimeoutExpired:
@@ -118,8 +123,10 @@ def localstack() -> Iterator[Endpoints]:
             pytest.fail(reason)
         pytest.skip(reason)
     how = f"started in {started.seconds:.0f}s" if started.by_us else "already running"
-    SUMMARY.append(f"LocalStack at {started.endpoints.url} ({how}), "
-                   f"DynamoDB (moto) at {started.endpoints.dynamodb_url}")  # fmt: skip
+    SUMMARY.append(
+        f"LocalStack at {started.endpoints.url} ({how}), "
+        f"DynamoDB (moto) at {started.endpoints.dynamodb_url}"
+    )
     try:
         yield started.endpoints
     finally:

@@ -69,8 +69,10 @@ def localstack_session(endpoints: Endpoints) -> localstack_client.session.Sessio
         return localstack_client.session.Session(
             aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-            aws_session_token=None, region_name=REGION, localstack_host=host,
-        )  # fmt: skip
+            aws_session_token=None,
+            region_name=REGION,
+            localstack_host=host,
+        )
 
 
 @dataclass
@@ -83,10 +85,12 @@ class LocalStackStack(Stack):
     def client(self, service: str) -> Any:
         if service == "dynamodb":
             return boto3.client(
-                service, region_name=REGION, endpoint_url=self.endpoints.dynamodb_url,
+                service,
+                region_name=REGION,
+                endpoint_url=self.endpoints.dynamodb_url,
                 aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
                 aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-            )  # fmt: skip
+            )
         return self.session.client(service)
 
 

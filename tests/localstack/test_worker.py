@@ -49,8 +49,15 @@ def command_env(settings: Settings, endpoints: Endpoints) -> dict[str, str]:
 
 
 def ffapi_bootstrap(env: dict[str, str]) -> Resources:
-    done = subprocess.run([str(FFAPI), "bootstrap"], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=120, check=False)  # fmt: skip
+    done = subprocess.run(
+        [str(FFAPI), "bootstrap"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     return Resources(**json.loads(done.stdout))
 
@@ -72,8 +79,10 @@ def stack(deployed: Deployed) -> LocalStackStack:
 
 
 @pytest.fixture(scope="module")
-def running(stack: LocalStackStack, tmp_path_factory: pytest.TempPathFactory,
-            ) -> Iterator[tuple[LocalStackFleet, EventLog]]:  # fmt: skip
+def running(
+    stack: LocalStackStack,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[LocalStackFleet, EventLog]]:
     """One worker process for the module, and a subscriber that was there before it."""
     events = EventLog(stack)
     with LocalStackFleet(stack, tmp_path_factory.mktemp("fleet")) as fleet:
@@ -95,8 +104,11 @@ def final_events(events: EventLog, key: str) -> list[dict[str, Any]]:
 
     def arrived() -> list[dict[str, Any]]:
         events.poll()
-        return [e for e in events.events
-                if e["type"] in TERMINAL_TYPES and e["data"]["input"]["key"] == key]  # fmt: skip
+        return [
+            e
+            for e in events.events
+            if e["type"] in TERMINAL_TYPES and e["data"]["input"]["key"] == key
+        ]
 
     return list(wait_for(arrived, JOB_SECONDS, f"the final event for {key}", every=0))
 
@@ -134,9 +146,11 @@ def test_bootstrap_twice_makes_the_same_resources_and_one_watch_rule(
 
 
 def test_watched_upload_becomes_a_package(
-    stack: LocalStackStack, running: tuple[LocalStackFleet, EventLog], clip: Path,
+    stack: LocalStackStack,
+    running: tuple[LocalStackFleet, EventLog],
+    clip: Path,
     tmp_path: Path,
-) -> None:  # fmt: skip
+) -> None:
     _, events = running
     key = f"{stack.settings.watch_prefix}talk one.mp4"  # LocalStack sends the space as %20
     stack.client("s3").upload_file(str(clip), stack.settings.input_bucket, key)
@@ -166,8 +180,9 @@ def test_text_file_fails_once_as_invalid_media(
 ) -> None:
     fleet, events = running
     key = f"{stack.settings.watch_prefix}notes.txt"
-    stack.client("s3").put_object(Bucket=stack.settings.input_bucket, Key=key,
-                                  Body=b"not a video, only words\n" * 40)  # fmt: skip
+    stack.client("s3").put_object(
+        Bucket=stack.settings.input_bucket, Key=key, Body=b"not a video, only words\n" * 40
+    )
 
     [failed] = final_events(events, key)
 
@@ -184,9 +199,11 @@ def test_text_file_fails_once_as_invalid_media(
 
 
 def test_request_sent_to_the_queue_completes(
-    stack: LocalStackStack, running: tuple[LocalStackFleet, EventLog], clip: Path,
+    stack: LocalStackStack,
+    running: tuple[LocalStackFleet, EventLog],
+    clip: Path,
     tmp_path: Path,
-) -> None:  # fmt: skip
+) -> None:
     _, events = running
     key = "library/direct.mp4"  # outside the watched prefix: only the request starts a job
     stack.client("s3").upload_file(str(clip), stack.settings.input_bucket, key)

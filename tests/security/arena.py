@@ -102,8 +102,7 @@ class Verdict:
 
     def problems(self) -> list[str]:
         """What this case did wrong; empty when it behaved as the issue asks."""
-        return [*self._delivery_problems(), *self._containment_problems(),
-                *self._tool_problems()]  # fmt: skip
+        return [*self._delivery_problems(), *self._containment_problems(), *self._tool_problems()]
 
     def _delivery_problems(self) -> list[str]:
         """Sent, handled once, with the outcome expected."""
@@ -131,9 +130,10 @@ class Verdict:
             found.append(f"the canary's secret in: {self.leaks}")
         found += [
             f"job.failed event says {match.group()!r}"
-            for e in self.terminal if e["type"] == "ffapi.job.failed"
+            for e in self.terminal
+            if e["type"] == "ffapi.job.failed"
             if (match := INTERNALS.search(json.dumps(e["data"]["error"])))
-        ]  # fmt: skip
+        ]
         return found
 
     def _tool_problems(self) -> list[str]:
@@ -151,8 +151,14 @@ class Verdict:
 
 
 class Arena:
-    def __init__(self, stack: FleetStack, fleet: Fleet, canary: Canary, media: MediaFixtures,
-                 foreign_bucket: str) -> None:  # fmt: skip
+    def __init__(
+        self,
+        stack: FleetStack,
+        fleet: Fleet,
+        canary: Canary,
+        media: MediaFixtures,
+        foreign_bucket: str,
+    ) -> None:
         self.stack = stack
         self.fleet = fleet
         self.canary = canary
@@ -187,18 +193,25 @@ class Arena:
         s3, sqs = self.stack.client("s3"), self.stack.client("sqs")
         sent = []
         for index, case in enumerate(cases):
-            ctx = Ctx(f"t{index:03d}{self.session}", self.stack.settings, self.canary,
-                      self.media, self.foreign_bucket)  # fmt: skip
+            ctx = Ctx(
+                f"t{index:03d}{self.session}",
+                self.stack.settings,
+                self.canary,
+                self.media,
+                self.foreign_bucket,
+            )
             one = Sent(case, ctx)
             sent.append(one)
             try:
                 submission = case.build(ctx)
                 for put in submission.puts:
-                    s3.put_object(Bucket=put.bucket, Key=put.key, Body=put.body,
-                                  ContentType=put.content_type)  # fmt: skip
+                    s3.put_object(
+                        Bucket=put.bucket, Key=put.key, Body=put.body, ContentType=put.content_type
+                    )
                 if submission.body is not None:
-                    reply = sqs.send_message(QueueUrl=self.stack.resources.queue_url,
-                                             MessageBody=submission.body)  # fmt: skip
+                    reply = sqs.send_message(
+                        QueueUrl=self.stack.resources.queue_url, MessageBody=submission.body
+                    )
                     one.message_ids.append(reply["MessageId"])
             except Exception as exc:  # recorded: the case fails with the reason, not the run
                 one.refused_by_aws = f"{type(exc).__name__}: {exc}"[:300]
@@ -250,14 +263,18 @@ class Arena:
         job_ids = {e["subject"] for e in events if _owns(sent, e)}
         mine = [e for e in events if e["subject"] in job_ids]
         message_ids = set(sent.message_ids) | {
-            line["message_id"] for line in logs
+            line["message_id"]
+            for line in logs
             if line.get("job_id") in job_ids and "message_id" in line
-        }  # fmt: skip
+        }
         deliveries = {
-            m: [line["receive_count"] for line in logs
-                if line.get("event") == "message.received" and line.get("message_id") == m]
+            m: [
+                line["receive_count"]
+                for line in logs
+                if line.get("event") == "message.received" and line.get("message_id") == m
+            ]
             for m in message_ids
-        }  # fmt: skip
+        }
         returned = sum(
             line.get("event") == "message.returned" and line.get("message_id") in message_ids
             for line in logs
@@ -266,14 +283,24 @@ class Arena:
         marks = sent.case.marks(sent.ctx)
         injected = sorted({m for r in runs for m in marks if r.mentions(m)})
         case_lines = [
-            line for line in logs
+            line
+            for line in logs
             if line.get("message_id") in message_ids or line.get("job_id") in job_ids
-        ]  # fmt: skip
+        ]
         secret = self.canary.secret
         leaks = [f"event {e['type']}" for e in mine if secret in json.dumps(e)]
         leaks += [f"log {line.get('event')}" for line in case_lines if secret in json.dumps(line)]
-        return Verdict(sent, mine, job_ids, deliveries, returned, case_runs,
-                       self.canary.hits_on(sent.tag), injected, leaks)  # fmt: skip
+        return Verdict(
+            sent,
+            mine,
+            job_ids,
+            deliveries,
+            returned,
+            case_runs,
+            self.canary.hits_on(sent.tag),
+            injected,
+            leaks,
+        )
 
     def leaks(self) -> list[str]:
         """Everywhere the secret is, among all the worker wrote or said: every object in
@@ -290,8 +317,11 @@ class Arena:
                         found.append(f"s3://{bucket}/{obj['Key']}")
         scan = self.stack.client("dynamodb").get_paginator("scan")
         for page in scan.paginate(TableName=settings.jobs_table):
-            found += [f"jobs table {item['job_id']['S']}" for item in page["Items"]
-                      if secret in json.dumps(item)]  # fmt: skip
+            found += [
+                f"jobs table {item['job_id']['S']}"
+                for item in page["Items"]
+                if secret in json.dumps(item)
+            ]
         found += [f"event {e['subject']}" for e in self.events.events if secret in json.dumps(e)]
         for worker in self.fleet.workers:
             text = worker.log_path.read_text(errors="replace")

@@ -132,11 +132,15 @@ class Ctx:
     def s3_event(self, key: str, bucket: str | None = None) -> str:
         """An S3 ObjectCreated notification, keys URL-encoded as S3 sends them."""
         record = {
-            "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": self.settings.region,
+            "eventVersion": "2.1",
+            "eventSource": "aws:s3",
+            "awsRegion": self.settings.region,
             "eventName": "ObjectCreated:Put",
-            "s3": {"bucket": {"name": bucket or self.settings.input_bucket},
-                   "object": {"key": quote_plus(key, safe="/"), "size": 1000}},
-        }  # fmt: skip
+            "s3": {
+                "bucket": {"name": bucket or self.settings.input_bucket},
+                "object": {"key": quote_plus(key, safe="/"), "size": 1000},
+            },
+        }
         return json.dumps({"Records": [record]})
 
     def sns_s3_event(self, key: str) -> str:
@@ -145,8 +149,10 @@ class Ctx:
 
     def eventbridge_event(self, key: str) -> str:
         """EventBridge's "Object Created" (keys as written, not URL-encoded)."""
-        detail = {"bucket": {"name": self.settings.input_bucket},
-                  "object": {"key": key, "size": 1000}}  # fmt: skip
+        detail = {
+            "bucket": {"name": self.settings.input_bucket},
+            "object": {"key": key, "size": 1000},
+        }
         return json.dumps({"source": "aws.s3", "detail-type": "Object Created", "detail": detail})
 
 
@@ -170,16 +176,21 @@ def upload(name: str, body: Callable[[Ctx], bytes], content_type: str = "video/m
 Fields = Callable[[Ctx], dict[str, Any]]
 
 
-def staged_request(name: str, body: Callable[[Ctx], bytes], content_type: str = "video/mp4",
-                   fields: Fields | None = None) -> Build:  # fmt: skip
+def staged_request(
+    name: str,
+    body: Callable[[Ctx], bytes],
+    content_type: str = "video/mp4",
+    fields: Fields | None = None,
+) -> Build:
     """The file put outside the watched prefix, and a direct request for it (with
     ``fields`` added to the request)."""
 
     def build(ctx: Ctx) -> Submission:
         key = ctx.staged(name)
         extra = fields(ctx) if fields else {}
-        return Submission(puts=(ctx.put(key, body(ctx), content_type),),
-                          body=ctx.request(key, **extra))  # fmt: skip
+        return Submission(
+            puts=(ctx.put(key, body(ctx), content_type),), body=ctx.request(key, **extra)
+        )
 
     return build
 

@@ -150,13 +150,17 @@ def security_run(
         runs = fleet.tool_runs()
         top = max(runs, key=lambda r: r.maxrss_kib or 0)
         run = SecurityRun(
-            verdicts={v.case.name: v for v in verdicts}, leaks=arena.leaks(),
-            connections=list(canary.connections), hits=list(canary.hits),
+            verdicts={v.case.name: v for v in verdicts},
+            leaks=arena.leaks(),
+            connections=list(canary.connections),
+            hits=list(canary.hits),
             worker_peaks=arena.worker_peaks,
             max_child=(top.maxrss_kib or 0, _describe(top, verdicts)),
-            seconds=seconds, queue_left=queue_left, dead_letters=dead_letters,
+            seconds=seconds,
+            queue_left=queue_left,
+            dead_letters=dead_letters,
             stray_runs=[" ".join((r.tool, *r.argv))[:300] for r in stray],
-        )  # fmt: skip
+        )
         run.write_table(root / "outcomes.txt")
         FIGURES.extend(run.figures())
         yield run

@@ -129,8 +129,9 @@ def claim_duration(mp4: bytes, seconds: int = TEN_HOURS) -> bytes:
     return bytes(data)
 
 
-def _set_duration(data: bytearray, at: int, version: int, scale_at: tuple[int, int],
-                  seconds: int = TEN_HOURS) -> int:  # fmt: skip
+def _set_duration(
+    data: bytearray, at: int, version: int, scale_at: tuple[int, int], seconds: int = TEN_HOURS
+) -> int:
     """mvhd and mdhd: version, flags, two times, the timescale, the duration."""
     offset = scale_at[1] if version else scale_at[0]
     scale = struct.unpack_from(">I", data, at + offset)[0]

@@ -35,10 +35,14 @@ def _hls(ctx: Ctx) -> bytes:
 
 def _concat_protocols(ctx: Ctx) -> bytes:
     secret = ctx.secret_path
-    return ffconcat([
-        ctx.url("c.ts"), f"file:{secret}", f"subfile,,start,0,end,0,,:{secret}",
-        f"concat:{secret}|{secret}",
-    ])  # fmt: skip
+    return ffconcat(
+        [
+            ctx.url("c.ts"),
+            f"file:{secret}",
+            f"subfile,,start,0,end,0,,:{secret}",
+            f"concat:{secret}|{secret}",
+        ]
+    )
 
 
 def _flipped(seed: int) -> Callable[[Ctx], bytes]:

@@ -83,9 +83,9 @@ def test_expansions_are_drawn_literally(words: str, source: Path, tmp_path: Path
     early, late = frame_rgb(out, 0.2), frame_rgb(out, 1.6)
     assert any(b > 100 for b in early[2]), "the caption was not drawn"
     assert early == late
-    expanded = replace(chain, graph=tuple(
-        s.replace("expansion=none", "expansion=normal") for s in chain.graph
-    ))  # fmt: skip
+    expanded = replace(
+        chain, graph=tuple(s.replace("expansion=none", "expansion=normal") for s in chain.graph)
+    )
     control = run_chain(expanded, tmp_path, "expanded.mkv", codec=LOSSLESS)
     assert frame_rgb(control, 0.2) != frame_rgb(control, 1.6)
 

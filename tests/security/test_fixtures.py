@@ -29,8 +29,10 @@ def probe(data: bytes, tmp_path: Path) -> dict[str, Any]:
     path.write_bytes(data)
     out = subprocess.run(
         ["ffprobe", "-v", "error", "-of", "json", "-show_format", "-show_streams", str(path)],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return dict(json.loads(out.stdout))
 
 

@@ -44,8 +44,9 @@ def _srt_time(millis: int) -> str:
 
 def _srt(cues: int, text: str = "x") -> str:
     # each its own time: ffmpeg drops a cue that repeats another's times and text
-    return "".join(f"{n + 1}\n{_srt_time(n)} --> {_srt_time(n + 1)}\n{text}\n\n"
-                   for n in range(cues))  # fmt: skip
+    return "".join(
+        f"{n + 1}\n{_srt_time(n)} --> {_srt_time(n + 1)}\n{text}\n\n" for n in range(cues)
+    )
 
 
 def _hostile_ass() -> str:
@@ -98,8 +99,12 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _steps(mode: str) -> StepDocs:
-    subtitles = {"op": "subtitles", "source": {"key": "subs/x.srt"}, "language": "eng",
-                 "mode": mode}  # fmt: skip
+    subtitles = {
+        "op": "subtitles",
+        "source": {"key": "subs/x.srt"},
+        "language": "eng",
+        "mode": mode,
+    }
     encode = "web-hls" if mode == "sidecar" else "mp4-480p"
     return [subtitles, {"op": "encode", "preset": encode}]
 
