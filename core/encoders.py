@@ -123,8 +123,7 @@ def _software_gop(preset: StreamingPreset, gop: int, keyframes: list[str]) -> li
     if preset.video_codec == "libsvtav1":  # SVT-AV1 takes a number for its speed
         speed = str(_SVT_PRESET[preset.encoder_preset])
         return ["-preset", speed, "-g", str(gop), *keyframes]  # the rest per rung
-    args = ["-preset", preset.encoder_preset, "-g", str(gop), "-keyint_min", str(gop),
-            *keyframes]  # fmt: skip
+    args = ["-preset", preset.encoder_preset, "-g", str(gop), "-keyint_min", str(gop), *keyframes]
     if preset.video_codec == "libx264":
         return [*args, "-sc_threshold", "0"]
     return [*args, "-x265-params", f"keyint={gop}:min-keyint={gop}:scenecut=0:log-level=error"]

@@ -107,16 +107,19 @@ def demo(
     request: Annotated[
         Path | None,
         typer.Option(
-            exists=True, dir_okay=False,
+            exists=True,
+            dir_okay=False,
             help="A JobRequest JSON (version 2 steps) to run on the input, sent to the queue.",
         ),
     ] = None,
     attach: Annotated[
         list[str] | None,
-        typer.Option(help="KEY=FILE: upload FILE to the input bucket as KEY (an overlay image, "
-                     "a clip to append); repeatable."),
+        typer.Option(
+            help="KEY=FILE: upload FILE to the input bucket as KEY (an overlay image, "
+            "a clip to append); repeatable."
+        ),
     ] = None,
-) -> None:  # fmt: skip
+) -> None:
     """Run one job end to end on the embedded emulator."""
     if preset and request:
         raise typer.BadParameter("give --preset or --request, not both", param_hint="--preset")
