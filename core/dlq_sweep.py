@@ -54,9 +54,15 @@ class SweepReport:
 
 class DeadLetterSweep:
     def __init__(
-        self, settings: DispatchSettings, objects: ObjectStore, jobs: JobStore,
-        letters: DeadLetterQueue, reannounce: Reannounce, *, limit: int = LETTERS_PER_PASS,
-    ) -> None:  # fmt: skip
+        self,
+        settings: DispatchSettings,
+        objects: ObjectStore,
+        jobs: JobStore,
+        letters: DeadLetterQueue,
+        reannounce: Reannounce,
+        *,
+        limit: int = LETTERS_PER_PASS,
+    ) -> None:
         self._settings = settings
         self._objects = objects
         self._jobs = jobs
@@ -87,8 +93,13 @@ class DeadLetterSweep:
 
         await self._letters.visit(self._limit, visit)
         if report.failed or report.announced:
-            log.info("dlq.swept", letters=report.letters, failed=len(report.failed),
-                     announced=len(report.announced), skipped=report.skipped)  # fmt: skip
+            log.info(
+                "dlq.swept",
+                letters=report.letters,
+                failed=len(report.failed),
+                announced=len(report.announced),
+                skipped=report.skipped,
+            )
         return report
 
     async def _letter(self, letter: QueueMessage, report: SweepReport) -> None:
@@ -125,13 +136,20 @@ class DeadLetterSweep:
             if not record.announced and await self._reannounce(job_id, request):
                 report.announced.append(job_id)
             return
-        cause = WorkerLost("no attempt recorded an outcome: each worker that took the job "
-                           "stopped before it could")  # fmt: skip
+        cause = WorkerLost(
+            "no attempt recorded an outcome: each worker that took the job stopped before it could"
+        )
         error = AttemptsExhausted.after(cause, record.attempts if record else 0)
         if not await self._jobs.give_up(job_id, request, RecordedError.of(error), carrier):
             log.info("dlq.job_held", reason="leased, or carried by another message")
             return
-        log.warning("job.failed", code=error.code, cause=cause.code, final=True,
-                    reason=error.message, via="dlq_sweep")  # fmt: skip
+        log.warning(
+            "job.failed",
+            code=error.code,
+            cause=cause.code,
+            final=True,
+            reason=error.message,
+            via="dlq_sweep",
+        )
         if await self._reannounce(job_id, request):
             report.failed.append(job_id)

@@ -28,9 +28,12 @@ MARGIN_SECONDS = 1.0  # leases are stored in whole seconds
 
 
 async def claim_after_lease(
-    claim: Claim, carrier: str, most: float, again: Callable[[], Awaitable[Claim]],
+    claim: Claim,
+    carrier: str,
+    most: float,
+    again: Callable[[], Awaitable[Claim]],
     sleep: Sleep,
-) -> Claim:  # fmt: skip
+) -> Claim:
     """``claim`` itself unless it is BUSY under ``carrier`` with at most ``most`` seconds of
     lease left; else, after that lease, ``again()``."""
     if claim.outcome != "busy" or claim.carrier != carrier or claim.lease_remaining > most:

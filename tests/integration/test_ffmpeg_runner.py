@@ -156,9 +156,14 @@ def test_a_renditions_parts_read_in_place_as_their_joined_file_reads(tmp_path: P
 
     def read(files: list[Path]) -> list[tuple[float, float, int, int, bool]]:
         found: list[tuple[float, float, int, int, bool]] = []
-        asyncio.run(FfmpegMedia().packets(
-            files, ("mov",), "v", lambda p: found.append((p.pts, p.duration, p.size, p.pos, p.key))
-        ))  # fmt: skip
+        asyncio.run(
+            FfmpegMedia().packets(
+                files,
+                ("mov",),
+                "v",
+                lambda p: found.append((p.pts, p.duration, p.size, p.pos, p.key)),
+            )
+        )
         return found
 
     in_place = read(parts)

@@ -82,8 +82,10 @@ def test_a_job_never_claimed_is_failed_and_a_redrive_claims_it(opened: Opener) -
         record = await rig.store.get(job_id)
         assert record is not None
         assert (record.status, record.retryable, record.announced) == (
-            JobStatus.FAILED, True, False,
-        )  # fmt: skip
+            JobStatus.FAILED,
+            True,
+            False,
+        )
         assert record.error is not None
         assert record.error.code == "max_attempts"
         assert record.attempts == 0
@@ -148,8 +150,14 @@ def test_a_finished_job_is_not_failed_again(opened: Opener, outcome: str) -> Non
 
 def _result(job_id: str, attempt: int) -> JobResult:
     return JobResult(
-        job_id=job_id, input=REQUEST.input, preset="web-hls",
+        job_id=job_id,
+        input=REQUEST.input,
+        preset="web-hls",
         output=OutputLocation(bucket="out-bucket", prefix="outputs"),
-        source=SourceInfo(format="mov", duration=2.0, size=1000), outputs=[],
-        encoder="libx264", attempt=attempt, started_at=NOW, completed_at=NOW,
-    )  # fmt: skip
+        source=SourceInfo(format="mov", duration=2.0, size=1000),
+        outputs=[],
+        encoder="libx264",
+        attempt=attempt,
+        started_at=NOW,
+        completed_at=NOW,
+    )

@@ -144,19 +144,24 @@ class FakeJobs:
     ) -> bool:
         rec = self.records.get(job_id)
         abandoned = rec is None or (
-            (rec["status"] == JobStatus.RETRYING
-             or (rec["status"] == JobStatus.RUNNING and rec["lease_until"] <= self.now))
+            (
+                rec["status"] == JobStatus.RETRYING
+                or (rec["status"] == JobStatus.RUNNING and rec["lease_until"] <= self.now)
+            )
             and rec.get("carrier") in (None, carrier)
-        )  # fmt: skip
+        )
         if not abandoned:
             return False
         rec = self.records.setdefault(
             job_id, {"attempts": 0, "request": request.model_dump(mode="json")}
         )
         rec.update(
-            status=JobStatus.FAILED, error=error.event_error(), retryable=True, lease_until=0,
+            status=JobStatus.FAILED,
+            error=error.event_error(),
+            retryable=True,
+            lease_until=0,
             announced=False,
-        )  # fmt: skip
+        )
         return True
 
     async def release(self, job_id: str, attempt: int) -> bool:

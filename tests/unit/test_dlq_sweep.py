@@ -47,8 +47,9 @@ def _killed_on_every_delivery(attempts: int = 2) -> tuple[Harness, str]:
     h = Harness(FakePipeline(StorageUnavailable("s3 down")))
     [job] = h.handle(s3_put()).jobs  # RETRYING: the record exists, carried by msg-1
     record = h.jobs.records[job.job_id]
-    record.update(status=JobStatus.RUNNING, attempts=attempts, carrier=LETTER,
-                  lease_until=h.jobs.now - 1)  # fmt: skip
+    record.update(
+        status=JobStatus.RUNNING, attempts=attempts, carrier=LETTER, lease_until=h.jobs.now - 1
+    )
     h.events.published.clear()
     return h, job.job_id
 
@@ -74,8 +75,10 @@ def test_a_job_whose_workers_died_is_failed_once_as_max_attempts() -> None:
     assert event.data["attempt"] == 2
     record = h.jobs.records[job_id]
     assert (record["status"], record["retryable"], record["announced"]) == (
-        JobStatus.FAILED, True, True,
-    )  # fmt: skip
+        JobStatus.FAILED,
+        True,
+        True,
+    )
 
 
 def test_a_live_lease_is_waited_for_then_the_job_is_failed() -> None:

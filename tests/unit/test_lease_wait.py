@@ -27,8 +27,9 @@ def _dead_holder(
     whose sleeps move the store's clock."""
     h = Harness(FakePipeline(None), lease_seconds=LEASE)
     [job] = h.handle(s3_put()).jobs
-    h.jobs.records[job.job_id].update(status=JobStatus.RUNNING, carrier="msg-1",
-                                      lease_until=h.jobs.now + lease_left)  # fmt: skip
+    h.jobs.records[job.job_id].update(
+        status=JobStatus.RUNNING, carrier="msg-1", lease_until=h.jobs.now + lease_left
+    )
     h.settings = dataclasses.replace(h.settings, busy_wait_seconds=busy_wait)
     slept: list[float] = []
 
@@ -39,8 +40,9 @@ def _dead_holder(
             h.jobs.records[job.job_id]["lease_until"] = h.jobs.now + 20
 
     h.use(FakePipeline(None))
-    h.dispatcher = Dispatcher(h.settings, h.objects, h.jobs, h.events, h.workspace,
-                              h.pipeline, lambda: NOW, sleep=sleep)  # fmt: skip
+    h.dispatcher = Dispatcher(
+        h.settings, h.objects, h.jobs, h.events, h.workspace, h.pipeline, lambda: NOW, sleep=sleep
+    )
     return h, job.job_id, slept
 
 

@@ -308,8 +308,14 @@ def test_a_list_that_can_run_has_no_problem(docs: list[dict[str, Any]]) -> None:
 
 
 def test_a_list_is_bounded() -> None:
-    JobRequest.model_validate({"version": 2, "input": INPUT, "steps": [ENCODE] * 1 + [
-        {"op": "frames", "count": 1, "name": f"f{i}"} for i in range(MAX_STEPS - 1)]})  # fmt: skip
+    JobRequest.model_validate(
+        {
+            "version": 2,
+            "input": INPUT,
+            "steps": [ENCODE] * 1
+            + [{"op": "frames", "count": 1, "name": f"f{i}"} for i in range(MAX_STEPS - 1)],
+        }
+    )
     with pytest.raises(ValidationError, match="at most 32"):
         JobRequest.model_validate(
             {"version": 2, "input": INPUT, "steps": [{"op": "frames", "count": 1}] * 33}

@@ -24,12 +24,17 @@ def test_step_objects_default_to_the_inputs_bucket() -> None:
                 {"op": "concat", "inputs": [{"key": "a.mp4"}, {"bucket": "clips", "key": "b.mp4"}]},
                 {"op": "overlay", "image": {"key": "logo.png", "version_id": "v7"}},
                 {"op": "replace_audio", "audio": {"key": "song.mp3"}},
-                {"op": "mix", "tracks": [{"audio": {"key": "a.wav"}},
-                                         {"audio": {"bucket": "sfx", "key": "b.wav"}}]},
+                {
+                    "op": "mix",
+                    "tracks": [
+                        {"audio": {"key": "a.wav"}},
+                        {"audio": {"bucket": "sfx", "key": "b.wav"}},
+                    ],
+                },
                 ENCODE,
             ],
         }
-    )  # fmt: skip
+    )
     assert request.step_objects() == (
         ("steps[0].inputs[0]", S3ObjectRef(bucket="ffapi-input", key="a.mp4")),
         ("steps[0].inputs[1]", S3ObjectRef(bucket="clips", key="b.mp4")),
@@ -52,10 +57,22 @@ def test_a_preset_request_names_no_objects() -> None:
     [
         ({"version": 1}, "steps need version 2"),
         ({"preset": "web-hls"}, "give preset or steps, not both"),
-        ({"ladder": [{"name": "360p", "short_side": 360, "video_kbps": 800,
-                      "maxrate_kbps": 900, "bufsize_kbps": 1600}]}, "not both"),
+        (
+            {
+                "ladder": [
+                    {
+                        "name": "360p",
+                        "short_side": 360,
+                        "video_kbps": 800,
+                        "maxrate_kbps": 900,
+                        "bufsize_kbps": 1600,
+                    }
+                ]
+            },
+            "not both",
+        ),
     ],
-)  # fmt: skip
+)
 def test_steps_with_a_preset_or_in_version_1_are_refused(
     extra: dict[str, Any], reason: str
 ) -> None:
