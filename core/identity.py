@@ -12,12 +12,19 @@ job id), and the worker downloads exactly the objects seen here (If-Match), or f
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Sequence
+from typing import TypeVar
+
 from core.errors import FfapiError, InputChanged
 from core.jobs import resolve_preset
 from core.models import JobRequest, S3ObjectRef
 from core.ports import ObjectStore
 from core.presets import OutputPreset, PresetCatalog
+from core.step_outputs import Step
 from core.steps import Concat, Mix, Overlay, ReplaceAudio, StepObject, Subtitles
+
+T = TypeVar("T")
 
 
 def named_request(catalog: PresetCatalog, request: JobRequest) -> tuple[JobRequest, OutputPreset]:
@@ -33,7 +40,11 @@ async def pin_request(
 ) -> tuple[JobRequest, OutputPreset]:
     """``request`` (named) with its input and step objects pinned; a steps job's preset made
     again from the pinned steps (their ETags are in its spec, and so in the job id)."""
-    request = await pin_step_objects(objects, await pin_input(objects, request))
+    # every HEAD at once: a concat of twenty clips waits for one round trip, not twenty
+    pinned_input, pinned_steps = await _in_order(
+        [pin_input(objects, request), pin_step_objects(objects, request)]
+    )
+    request = pinned_input.model_copy(update={"steps": pinned_steps.steps})
     if request.steps is not None:
         preset = resolve_preset(catalog, request)
     return request, preset
@@ -62,24 +73,44 @@ async def pin_step_objects(objects: ObjectStore, request: JobRequest) -> JobRequ
     if not request.steps:
         return request
     bucket = request.input.bucket
-    pinned: list[object] = []
-    for i, step in enumerate(request.steps):
-        if isinstance(step, Overlay):
-            image = await _pin(objects, step.image, bucket, f"steps[{i}].image")
-            step = step.model_copy(update={"image": image})
-        elif isinstance(step, Concat):
-            inputs = [
-                await _pin(objects, clip, bucket, f"steps[{i}].inputs[{j}]")
+    pinned = await _in_order(
+        [_pin_step(objects, step, bucket, i) for i, step in enumerate(request.steps)]
+    )
+    return request.model_copy(update={"steps": tuple(pinned)})
+
+
+async def _pin_step(objects: ObjectStore, step: Step, bucket: str, i: int) -> Step:
+    if isinstance(step, Overlay):
+        return step.model_copy(
+            update={"image": await _pin(objects, step.image, bucket, f"steps[{i}].image")}
+        )
+    if isinstance(step, Concat):
+        inputs = await _in_order(
+            [
+                _pin(objects, clip, bucket, f"steps[{i}].inputs[{j}]")
                 for j, clip in enumerate(step.inputs)
             ]
-            step = step.model_copy(update={"inputs": tuple(inputs)})
-        elif isinstance(step, ReplaceAudio | Mix):
-            step = await _pin_sound(objects, step, bucket, i)
-        elif isinstance(step, Subtitles) and step.source is not None:
-            source = await _pin(objects, step.source, bucket, f"steps[{i}].source")
-            step = step.model_copy(update={"source": source})
-        pinned.append(step)
-    return request.model_copy(update={"steps": tuple(pinned)})
+        )
+        return step.model_copy(update={"inputs": tuple(inputs)})
+    if isinstance(step, ReplaceAudio | Mix):
+        return await _pin_sound(objects, step, bucket, i)
+    if isinstance(step, Subtitles) and step.source is not None:
+        return step.model_copy(
+            update={"source": await _pin(objects, step.source, bucket, f"steps[{i}].source")}
+        )
+    return step
+
+
+async def _in_order(work: Sequence[Awaitable[T]]) -> list[T]:
+    """Run them together; when some fail, the first failure in ``work``'s order stands: the
+    error naming the first bad object, as one HEAD after another would have named it."""
+    outcomes = await asyncio.gather(*work, return_exceptions=True)
+    found: list[T] = []
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+        found.append(outcome)
+    return found
 
 
 async def _pin_sound(
@@ -88,12 +119,13 @@ async def _pin_sound(
     if isinstance(step, ReplaceAudio):
         audio = await _pin(objects, step.audio, bucket, f"steps[{i}].audio")
         return step.model_copy(update={"audio": audio})
-    tracks = [
-        t.model_copy(
-            update={"audio": await _pin(objects, t.audio, bucket, f"steps[{i}].tracks[{j}].audio")}
-        )
-        for j, t in enumerate(step.tracks)
-    ]
+    sounds = await _in_order(
+        [
+            _pin(objects, t.audio, bucket, f"steps[{i}].tracks[{j}].audio")
+            for j, t in enumerate(step.tracks)
+        ]
+    )
+    tracks = [t.model_copy(update={"audio": a}) for t, a in zip(step.tracks, sounds, strict=True)]
     return step.model_copy(update={"tracks": tuple(tracks)})
 
 

@@ -8,7 +8,7 @@ from typing import Any, cast
 import pytest
 
 from core.errors import InputChanged, InputNotFound
-from core.identity import pin_step_objects
+from core.identity import pin_request, pin_step_objects
 from core.jobs import derive_job_id, resolve_preset
 from core.models import JobRequest, S3ObjectRef
 from core.ports import ObjectInfo, ObjectStore
@@ -109,3 +109,63 @@ def test_the_sounds_a_job_mixes_are_pinned_too() -> None:
     with pytest.raises(InputNotFound) as missing:
         pin(Heads({"song.mp3": "s1"}), req)
     assert missing.value.message == "steps[1].tracks[0].audio: the object does not exist"
+
+
+class SlowHeads(Heads):
+    """HEADs that take a while, counted as they overlap."""
+
+    def __init__(self, etags: dict[str, str]) -> None:
+        super().__init__(etags)
+        self.active = self.peak = 0
+
+    async def head(self, ref: S3ObjectRef) -> ObjectInfo:
+        self.active += 1
+        self.peak = max(self.peak, self.active)
+        try:
+            await asyncio.sleep(0.01 if ref.key != "in.mp4" else 0.02)
+            return await super().head(ref)
+        finally:
+            self.active -= 1
+
+
+def concat_of(*keys: str) -> JobRequest:
+    return JobRequest.model_validate(
+        {
+            "version": 2,
+            "input": {"bucket": "ffapi-input", "key": "in.mp4"},
+            "steps": [
+                {"op": "concat", "inputs": [{"key": k} for k in keys]},
+                {"op": "encode", "preset": "mp4-480p"},
+            ],
+        }
+    )
+
+
+def test_the_input_and_every_object_are_headed_at_once() -> None:
+    keys = [f"clip-{n}.mp4" for n in range(6)]
+    heads = SlowHeads({"in.mp4": "e0", **{k: k for k in keys}})
+    catalog = builtin_catalog()
+    req = concat_of(*keys)
+    pinned, _ = asyncio.run(
+        pin_request(cast(ObjectStore, heads), catalog, req, resolve_preset(catalog, req))
+    )
+    assert heads.peak == 7  # the input and the six clips
+    assert pinned.input.etag == "e0"
+    assert [ref.etag for _, ref in pinned.step_objects()] == keys
+
+
+def test_of_several_missing_objects_the_first_in_the_request_is_named() -> None:
+    """The HEADs overlap, and the later ones fail first here: the error still names the
+    first missing object, as one HEAD after another would."""
+
+    class LaterFailsFirst(Heads):
+        async def head(self, ref: S3ObjectRef) -> ObjectInfo:
+            await asyncio.sleep(0.02 if ref.key == "clip-1.mp4" else 0.0)
+            return await super().head(ref)
+
+    with pytest.raises(InputNotFound) as info:
+        pin(
+            LaterFailsFirst({"in.mp4": "e0", "clip-0.mp4": "c0"}),
+            concat_of("clip-0.mp4", "clip-1.mp4", "clip-2.mp4"),
+        )
+    assert info.value.message.startswith("steps[0].inputs[1]")
