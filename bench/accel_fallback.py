@@ -24,10 +24,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.job_phases import one_job
-from core.accel import AccelTier, TierChoice
+from core.media.accel import AccelTier, TierChoice
+from core.media.probe import parse_probe
 from core.presets import StreamingPreset, builtin_catalog
-from core.probe import parse_probe
-from core.renditions import plan_streaming
+from core.streaming.renditions import plan_streaming
 from infra.bootstrap import bootstrap
 from infra.capabilities import probe_capabilities
 from infra.emulator import embedded_emulator

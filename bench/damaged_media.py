@@ -50,11 +50,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from core.attempt.pipeline import JobPipeline, PipelineLimits
 from core.errors import FfapiError, InputNotFound
-from core.fallback import CpuOnly
-from core.jobs import JobResult
+from core.jobs.results import JobResult
+from core.media.fallback import CpuOnly
 from core.models import JobRequest, OutputLocation, S3ObjectRef
-from core.pipeline import JobPipeline, PipelineLimits
 from core.ports import ObjectInfo
 from core.presets import OutputPreset
 from infra.ffmpeg import FfmpegMedia

@@ -29,10 +29,10 @@ from pathlib import Path, PurePosixPath
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.plan import plan_mp4
+from core.media.plan import plan_mp4
+from core.media.probe import ProbeResult, parse_probe
 from core.presets import Mp4Preset, OutputPreset, builtin_catalog
-from core.probe import ProbeResult, parse_probe
-from core.renditions import plan_streaming
+from core.streaming.renditions import plan_streaming
 from infra.ffmpeg import FfmpegMedia, make_sample_clip
 from infra.settings import Settings
 

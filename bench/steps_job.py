@@ -28,17 +28,17 @@ from pathlib import Path, PurePosixPath
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.accel import CPU_ONLY
-from core.compile import SCAN_DIR, compile_steps
-from core.jobs import resolve_preset
+from core.jobs.results import resolve_preset
+from core.media.accel import CPU_ONLY
+from core.media.probe import parse_probe
 from core.models import JobRequest
-from core.overlays import image_guard
-from core.pictures import TILES_DIR
 from core.presets import StepsPreset, builtin_catalog
-from core.probe import parse_probe
-from core.quality_pass import planned_quality
-from core.stage import Attached
-from core.storyboard import sheets_argvs
+from core.steps.compile import SCAN_DIR, compile_steps
+from core.steps.overlays import image_guard
+from core.steps.quality_pass import planned_quality
+from core.steps.stage import Attached
+from core.streaming.pictures import TILES_DIR
+from core.streaming.storyboard import sheets_argvs
 from handlers.runtime import open_runtime
 from handlers.watcher import EventWatcher
 from handlers.worker import Worker

@@ -28,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from job_phases import one_job  # the same whole job: upload, worker, completion event
 
+from core.media.probe import parse_probe
 from core.presets import StreamingPreset, builtin_catalog
-from core.probe import parse_probe
-from core.renditions import StreamingPlan, plan_streaming
+from core.streaming.renditions import StreamingPlan, plan_streaming
 from infra.bootstrap import bootstrap
 from infra.emulator import embedded_emulator
 from infra.ffmpeg import FfmpegMedia, make_sample_clip

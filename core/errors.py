@@ -312,7 +312,7 @@ class AttemptsExhausted(TransientError):
 class WorkerLost(TransientError):
     """The job's message was dead-lettered with no outcome recorded: every worker that took
     it stopped dead (killed, out of memory) mid-attempt. Said only as a ``max_attempts``
-    cause, by the dead-letter sweep (``core.dlq_sweep``)."""
+    cause, by the dead-letter sweep (``core.jobs.dlq_sweep``)."""
 
     default_code = "worker_lost"
 

@@ -1,7 +1,7 @@
 """The job request: the one contract every message shape is normalized to.
 
 Strict, versioned and bounded: a request names a preset (version 1 or 2) or lists typed
-steps (version 2, :mod:`core.steps`), never ffmpeg arguments or filter text. Every model
+steps (version 2, :mod:`core.steps.model`), never ffmpeg arguments or filter text. Every model
 here (the request, :class:`S3ObjectRef`, :class:`OutputLocation`) refuses unknown fields.
 """
 
@@ -11,10 +11,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from core.events.webhooks import MAX_JOB_WEBHOOKS, WebhookTarget
 from core.presets import MAX_RUNGS, AudioSelection, PresetName, Rung
-from core.step_outputs import StepList, steps_problem
-from core.steps import Concat, Mix, Overlay, ReplaceAudio, StepObject, Subtitles
-from core.webhooks import MAX_JOB_WEBHOOKS, WebhookTarget
+from core.steps.model import Concat, Mix, Overlay, ReplaceAudio, StepObject, Subtitles
+from core.steps.outputs import StepList, steps_problem
 
 # S3's own rules: 3-63 chars, lower-case letters, digits, dots and hyphens.
 BucketName = Annotated[

@@ -18,16 +18,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal, Protocol
 
-from core.accel import AccelTier, TierChoice
-from core.events import CloudEvent
-from core.hardening import NO_LIMITS, InputGuard, ResourceLimits
-from core.job_record import JobRecord, RecordedError, WebhookDelivery
-from core.jobs import JobResult
+from core.events.cloudevent import CloudEvent
+from core.events.progress import EncodeProgress, ProgressUpdate
+from core.events.webhooks import WebhookTarget
+from core.jobs.job_record import JobRecord, RecordedError, WebhookDelivery
+from core.jobs.results import JobResult
+from core.media.accel import AccelTier, TierChoice
+from core.media.hardening import NO_LIMITS, InputGuard, ResourceLimits
+from core.media.probe_doc import ProbeDoc
 from core.models import JobRequest, S3ObjectRef
-from core.probe_doc import ProbeDoc
-from core.progress import EncodeProgress, ProgressUpdate
-from core.qc import Packet
-from core.webhooks import WebhookTarget
+from core.streaming.qc import Packet
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +226,7 @@ class MediaTool(Protocol):
         """Hand over every packet of the file's first video (``v``) or audio (``a``) stream
         as ffprobe reads it (without decoding): pts, duration, keyframe flag, byte offset.
         The file is in ``parts`` (an init segment, then media segments: one directory,
-        ``core.plan.reads_as_one`` of their names) read one after another, in place; the
+        ``core.media.plan.reads_as_one`` of their names) read one after another, in place; the
         offset counts from the first part's start. None is kept: a long rendition has
         hundreds of thousands."""
         ...

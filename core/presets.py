@@ -1,12 +1,12 @@
 """Named output presets: what a job produces, chosen by name, never by free-form arguments.
 
 A preset is data: the shipped ``presets.toml`` beside this module, read over by a user's file
-(``FFAPI_PRESETS_FILE``). :mod:`core.ladder` fits a preset's ladder to a source and
-:mod:`core.plan` / :mod:`core.renditions` turn it into an ffmpeg argv.
+(``FFAPI_PRESETS_FILE``). :mod:`core.streaming.ladder` fits a preset's ladder to a source and
+:mod:`core.media.plan` / :mod:`core.streaming.renditions` turn it into an ffmpeg argv.
 
 Kinds: :class:`StreamingPreset` (``cmaf`` or ``hls-ts``), :class:`Mp4Preset`, and
 :class:`StepsPreset` (a saved list of steps; the encode presets it names are pinned when
-it is resolved, :func:`core.jobs.resolve_preset`). :func:`parse_catalog` reads TOML over a
+it is resolved, :func:`core.jobs.results.resolve_preset`). :func:`parse_catalog` reads TOML over a
 base catalog; each preset's ``spec_hash`` is part of the job id.
 """
 
@@ -28,8 +28,8 @@ from pydantic import (
     model_validator,
 )
 
-from core.step_outputs import StepList, steps_problem
-from core.steps import Loudness
+from core.steps.model import Loudness
+from core.steps.outputs import StepList, steps_problem
 
 PresetName = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9.\-]*$")
@@ -113,7 +113,7 @@ class AudioSelection(BaseModel):
 
 class LoudnessTarget(_Spec):
     """A streaming preset's loudness: every audio rendition made from one normalized sound
-    (measured first, then one linear gain; see :mod:`core.loudness`). The defaults are the
+    (measured first, then one linear gain; see :mod:`core.steps.loudness`). The defaults are the
     streaming figures most services publish (-16 LUFS, -1.5 dBTP), not broadcast's -23."""
 
     target_lufs: float = Field(default=-16.0, ge=-70.0, le=-5.0)

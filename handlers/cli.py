@@ -18,10 +18,10 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from core.accel import AccelTier
-from core.dispatch import Outcome
-from core.events import EventType
-from core.jobs import JobStatus
+from core.events.cloudevent import EventType
+from core.jobs.dispatch import Outcome
+from core.jobs.results import JobStatus
+from core.media.accel import AccelTier
 from handlers.cli_errors import Work, run_command
 from handlers.cli_help import FlagCommand, FlagGroup, flag
 from handlers.demo import DemoOptions, run_demo

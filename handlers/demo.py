@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import InvalidMessage
-from core.events import EventType
-from core.intake import parse_model
-from core.job_record import JobRecord
-from core.jobs import JobStatus, output_key
+from core.events.cloudevent import EventType
+from core.jobs.intake import parse_model
+from core.jobs.job_record import JobRecord
+from core.jobs.results import JobStatus, output_key
 from core.models import JobRequest
 from handlers.demo_steps import print_steps
 from handlers.preset_option import require_preset

@@ -14,7 +14,7 @@ import json
 from rich.table import Table
 from rich.text import Text
 
-from core.intake import named_inputs
+from core.jobs.intake import named_inputs
 from handlers.cli_errors import EXIT_FAILED, CommandError
 from handlers.jobs_view import console
 from infra.aws import open_clients

@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from core.accel import AccelTier, Capabilities
-from core.encoders import missing_encoder
+from core.media.accel import AccelTier, Capabilities
+from core.media.encoders import missing_encoder
 from core.presets import PresetCatalog
 from handlers.runtime import accelerator
 from infra.capabilities import ffmpeg_encoders

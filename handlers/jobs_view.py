@@ -16,10 +16,10 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from core.dispatch import JobOutcome, Outcome
-from core.job_record import JobRecord, RecordedError, WebhookDelivery
-from core.jobs import JobResult, JobStatus, output_key
-from core.progress import ProgressUpdate
+from core.events.progress import ProgressUpdate
+from core.jobs.dispatch import JobOutcome, Outcome
+from core.jobs.job_record import JobRecord, RecordedError, WebhookDelivery
+from core.jobs.results import JobResult, JobStatus, output_key
 from handlers.cli_errors import EXIT_FAILED, CommandError
 from infra.aws import open_clients
 from infra.jobstore import DynamoJobStore

@@ -17,19 +17,19 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from core.accel import CPU_ONLY, AccelTier, TierChoice
-from core.audio_tracks import kept_tracks
 from core.errors import InvalidMessage
-from core.hardening import SOURCE_GUARD, InputGuard
-from core.jobs import resolve_preset
-from core.loudness import normalize, track_instance
+from core.jobs.results import resolve_preset
+from core.media.accel import CPU_ONLY, AccelTier, TierChoice
+from core.media.hardening import SOURCE_GUARD, InputGuard
+from core.media.plan import plan_mp4
+from core.media.preflight import check_media
+from core.media.probe import ProbeResult, parse_probe
 from core.models import JobRequest, S3ObjectRef
-from core.plan import plan_mp4
-from core.preflight import check_media
 from core.presets import Mp4Preset, OutputPreset, StepsPreset, StreamingPreset
-from core.probe import ProbeResult, parse_probe
-from core.renditions import StreamingPlan, plan_streaming
-from core.storyboard import sheets_argvs, tile_count
+from core.steps.loudness import normalize, track_instance
+from core.streaming.audio_tracks import kept_tracks
+from core.streaming.renditions import StreamingPlan, plan_streaming
+from core.streaming.storyboard import sheets_argvs, tile_count
 from handlers.preset_option import require_preset
 from infra.aws import open_clients
 from infra.ffmpeg import FfmpegMedia

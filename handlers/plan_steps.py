@@ -16,20 +16,20 @@ from typing import Any
 
 import typer
 
-from core.accel import AccelTier, TierChoice
-from core.compile import StepsPlan, compile_steps
 from core.errors import InvalidMessage
-from core.hardening import InputGuard
-from core.jobs import resolve_preset
-from core.loudness_pass import MeasurePass, plan_measure
+from core.jobs.results import resolve_preset
+from core.media.accel import AccelTier, TierChoice
+from core.media.hardening import InputGuard
+from core.media.preflight import check_media
+from core.media.probe import ProbeResult, parse_probe
 from core.models import S3ObjectRef, step_objects
-from core.overlays import image_guard
-from core.preflight import check_media
 from core.presets import StepsPreset
-from core.probe import ProbeResult, parse_probe
-from core.quality_pass import QUALITY_DIR, planned_quality
-from core.stage import Attached
-from core.subtitle_files import subtitle_guard, subtitle_probe
+from core.steps.compile import StepsPlan, compile_steps
+from core.steps.loudness_pass import MeasurePass, plan_measure
+from core.steps.overlays import image_guard
+from core.steps.quality_pass import QUALITY_DIR, planned_quality
+from core.steps.stage import Attached
+from core.text.subtitle_files import subtitle_guard, subtitle_probe
 from handlers.plan import JOB_OUT, JOB_SOURCE, _job_request
 from infra.aws import open_clients
 from infra.ffmpeg import FfmpegMedia

@@ -13,13 +13,13 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from core.dispatch import Dispatcher, DispatchSettings
-from core.dlq_sweep import DeadLetterSweep
-from core.fallback import CpuOnly
-from core.limits import PipelineLimits
-from core.pipeline import JobPipeline
+from core.attempt.limits import PipelineLimits
+from core.attempt.pipeline import JobPipeline
+from core.jobs.dispatch import Dispatcher, DispatchSettings
+from core.jobs.dlq_sweep import DeadLetterSweep
+from core.jobs.scale_in import ScaleInGuard
+from core.media.fallback import CpuOnly
 from core.ports import Accelerator
-from core.scale_in import ScaleInGuard
 from infra.accel import AccelConfig, GpuAccelerator
 from infra.aws import AwsClients, open_clients
 from infra.capabilities import ffmpeg_encoders, probe_capabilities
@@ -117,7 +117,7 @@ async def open_runtime(
             max_receive_count=settings.max_receive_count,
             stall_seconds=settings.stall_seconds,
             # The container worker's heartbeat keeps a waiting delivery's message hidden;
-            # Lambda's poller does not (core.lease_wait).
+            # Lambda's poller does not (core.jobs.lease_wait).
             busy_wait_seconds=float(settings.lease_seconds) if with_queue else 0.0,
         )
         protection = None  # Lambda (no queue of its own) is never an ECS task

@@ -5,7 +5,7 @@
 
 One schema for the job request (what a producer sends; the validation form) and one per
 event type (what a consumer receives; the serialization form). They are generated from the
-pydantic models in :mod:`core.models` and :mod:`core.contract`, never edited by hand.
+pydantic models in :mod:`core.models` and :mod:`core.events.contract`, never edited by hand.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from core.contract import ENVELOPES
+from core.events.contract import ENVELOPES
 from core.models import JobRequest
 
 SCHEMA_DIR = Path(__file__).resolve().parents[1] / "events" / "schemas"

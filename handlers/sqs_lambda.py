@@ -5,7 +5,7 @@ Records that failed transiently are returned in ``batchItemFailures`` and come b
 are deleted by Lambda. As in Powertools, a batch in which every record failed raises.
 
 The same function, invoked by its schedule (an EventBridge ``Scheduled Event``), runs one
-pass of the dead-letter sweep (:mod:`core.dlq_sweep`): a job whose every invocation died
+pass of the dead-letter sweep (:mod:`core.jobs.dlq_sweep`): a job whose every invocation died
 (the function timed out, ran out of memory) is failed and announced from the DLQ.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from core.dispatch import Disposition
+from core.jobs.dispatch import Disposition
 from core.ports import QueueMessage
 from handlers.runtime import open_runtime
 from infra.allocator import return_large_blocks

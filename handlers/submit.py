@@ -22,9 +22,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.text import Text
 
-from core import identity
-from core.job_record import JobRecord
-from core.jobs import JobStatus, derive_job_id
+from core.jobs import identity
+from core.jobs.job_record import JobRecord
+from core.jobs.results import JobStatus, derive_job_id
 from core.models import JobRequest, S3ObjectRef
 from core.presets import PresetCatalog
 from handlers.cli_errors import EXIT_FAILED, EXIT_USAGE, CommandError
@@ -83,7 +83,7 @@ async def run_submit(options: SubmitOptions, settings: Settings) -> int:
 async def pinned_job(
     request: JobRequest, catalog: PresetCatalog, objects: S3ObjectStore
 ) -> tuple[JobRequest, str]:
-    """The request as the worker will see it, and its job id (``core.identity``): sent along
+    """The request as the worker will see it, and its job id (``core.jobs.identity``): sent along
     pinned, it also holds the job to exactly these objects."""
     named, preset = identity.named_request(catalog, request)
     pinned, preset = await identity.pin_request(objects, catalog, named, preset)

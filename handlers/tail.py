@@ -16,8 +16,8 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from core.events import EventType
-from core.progress import ProgressUpdate
+from core.events.cloudevent import EventType
+from core.events.progress import ProgressUpdate
 from handlers.jobs_view import progress_text
 from infra.aws import AwsClients, aws_errors, open_clients
 from infra.settings import Settings

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from core.events import EventType
+from core.events.cloudevent import EventType
 
 TERMINAL_TYPES = {EventType.COMPLETED.value, EventType.FAILED.value}
 

@@ -1,8 +1,8 @@
 """The container worker: the core's consumer loop over SQS, with the service's metrics.
 
-:class:`core.consumer.Consumer` runs on the SQS queue with the service's settings; what it
+:class:`core.jobs.consumer.Consumer` runs on the SQS queue with the service's settings; what it
 reports is observed here as Prometheus metrics (core never imports prometheus). Beside it,
-the dead-letter sweep (:mod:`core.dlq_sweep`) runs every ``FFAPI_DLQ_SWEEP_SECONDS``.
+the dead-letter sweep (:mod:`core.jobs.dlq_sweep`) runs every ``FFAPI_DLQ_SWEEP_SECONDS``.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 
 import structlog
 
-from core.consumer import Consumer
-from core.dispatch import JobOutcomeStatus, Outcome
-from core.jobs import JobResult
+from core.jobs.consumer import Consumer
+from core.jobs.dispatch import JobOutcomeStatus, Outcome
+from core.jobs.results import JobResult
 from core.ports import Delivery
 from handlers.runtime import Runtime
 from infra.metrics import (
@@ -36,7 +36,7 @@ log = structlog.get_logger("ffapi.worker")
 
 
 class Worker:
-    """The consumer loop (``core.consumer``) on the runtime's queue and dispatcher, its
+    """The consumer loop (``core.jobs.consumer``) on the runtime's queue and dispatcher, its
     settings and Prometheus metrics."""
 
     def __init__(

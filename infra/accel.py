@@ -18,8 +18,8 @@ from typing import Any
 
 import structlog
 
-from core.accel import CPU_ONLY, AccelMode, AccelTier, Capabilities, TierChoice, tier_order
-from core.breaker import BreakerState, CircuitBreaker
+from core.media.accel import CPU_ONLY, AccelMode, AccelTier, Capabilities, TierChoice, tier_order
+from core.media.breaker import BreakerState, CircuitBreaker
 from infra.metrics import ACCEL_FALLBACKS, BREAKER_OPEN, GPU_JOBS
 
 log = structlog.get_logger("ffapi.accel")

@@ -22,12 +22,12 @@ from pathlib import Path, PurePosixPath
 
 import structlog
 
-from core.accel import TIERS, AccelTier, Capabilities, Device, TierCheck, TierChoice
 from core.errors import FfapiError
-from core.hardening import OUTPUT_GUARD
-from core.plan import plan_mp4
+from core.media.accel import TIERS, AccelTier, Capabilities, Device, TierCheck, TierChoice
+from core.media.hardening import OUTPUT_GUARD
+from core.media.plan import plan_mp4
+from core.media.probe import parse_probe
 from core.presets import Mp4Preset
-from core.probe import parse_probe
 from infra.ffmpeg import FfmpegMedia, make_sample_clip, run_argv
 from infra.tools import MissingBinary, tools_in_force
 

@@ -1,6 +1,6 @@
 """What an ffmpeg/ffprobe child is confined to, set between fork and exec: it dies with the
 worker, sees no credentials, and runs under the kernel limits its plan asked for
-(:class:`core.hardening.ResourceLimits`)."""
+(:class:`core.media.hardening.ResourceLimits`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import signal
 import sys
 from collections.abc import Callable
 
-from core.hardening import ResourceLimits
+from core.media.hardening import ResourceLimits
 
 # CPU seconds a process may run on after SIGXCPU before the kernel kills it: ffmpeg stops
 # cleanly on that signal (flushing its encoders), which takes a few seconds of all threads.

@@ -11,7 +11,7 @@ SQS's own ``StartMessageMoveTask`` moves a whole DLQ back to its source, but it 
 messages, and moto's server (the tests, ``ffapi local``) does not implement it: letters are
 moved here, with SendMessage then DeleteMessage.
 
-The worker's sweep (``core.dlq_sweep``) reads letters through ``visit`` (the
+The worker's sweep (``core.jobs.dlq_sweep``) reads letters through ``visit`` (the
 ``DeadLetterQueue`` port): each is handed over while the scan still hides it, so two workers
 sweeping at once mostly see different letters; the job store's conditional write settles
 the rest.

@@ -1,9 +1,9 @@
 """Run ffmpeg and ffprobe: argv lists only (never a shell), a wall-clock timeout, a stall
 watchdog on encodes that report progress, bounded stderr, and the kernel limits a plan asks
-for (:class:`core.hardening.ResourceLimits`) set in the child before ``exec``.
+for (:class:`core.media.hardening.ResourceLimits`) set in the child before ``exec``.
 
-Failures are classified from stderr by :func:`core.diagnose.classify_ffmpeg_failure`, and
-first by :func:`core.diagnose.limit_breach` when a limit explains them.
+Failures are classified from stderr by :func:`core.media.diagnose.classify_ffmpeg_failure`, and
+first by :func:`core.media.diagnose.limit_breach` when a limit explains them.
 
 Each child runs from the absolute paths :mod:`infra.tools` resolved at start, in a process
 group of its own (a kill takes the group), with a clean environment and
@@ -27,8 +27,6 @@ from typing import Literal, TypeVar
 
 import structlog
 
-from core import pulse
-from core.diagnose import classify_ffmpeg_failure, limit_breach, stderr_tail
 from core.errors import (
     InvalidMedia,
     ResourceExhausted,
@@ -37,11 +35,13 @@ from core.errors import (
     TranscodeTimeout,
     UnsupportedMedia,
 )
-from core.hardening import NO_LIMITS, SOURCE_GUARD, InputGuard, ResourceLimits
-from core.plan import packets_argv, probe_argv
-from core.probe_doc import ProbeDoc, probe_doc
-from core.progress import EncodeProgress, ProgressBlocks
-from core.qc import Packet
+from core.events.progress import EncodeProgress, ProgressBlocks
+from core.jobs import pulse
+from core.media.diagnose import classify_ffmpeg_failure, limit_breach, stderr_tail
+from core.media.hardening import NO_LIMITS, SOURCE_GUARD, InputGuard, ResourceLimits
+from core.media.plan import packets_argv, probe_argv
+from core.media.probe_doc import ProbeDoc, probe_doc
+from core.streaming.qc import Packet
 from infra.confinement import child_env, in_child
 from infra.tools import tools_in_force
 
@@ -256,11 +256,11 @@ async def run_argv(
     Returns (exit code, stdout, the last STDERR_LIMIT bytes of stderr). With ``on_line``,
     stdout is handed over line by line as it comes instead (and "" returned for it). A
     failure one of ``limits`` explains, or a refusal of the input guard that ffmpeg survived
-    (a picture over ``-max_pixels``), is raised (:func:`core.diagnose.limit_breach`); a
+    (a picture over ``-max_pixels``), is raised (:func:`core.media.diagnose.limit_breach`); a
     process killed by a signal we did not send (the OOM killer, most often) fails as
     ResourceExhausted.
 
-    While it runs, the job's pulse (core/pulse.py) beats: a child within its deadline is
+    While it runs, the job's pulse (core/jobs/pulse.py) beats: a child within its deadline is
     a sign of life, silent or not (a storyboard over hours of input prints nothing for
     minutes); its own timeout and the stall watchdog are what bound it.
     """

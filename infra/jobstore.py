@@ -15,7 +15,7 @@ Every write after the claim (renew, progress, complete, fail, release) is fenced
 claim's attempt number. ``release`` (a worker stopping mid-job) sets ``RETRYING`` and drops
 the lease. The webhook outcomes (``record_delivery``, appended from background lanes) and
 ``announced`` carry no token, so they never replace one between a write and its resent copy.
-``recent`` is a Scan. Records go out as :class:`core.job_record.JobRecord`.
+``recent`` is a Scan. Records go out as :class:`core.jobs.job_record.JobRecord`.
 """
 
 from __future__ import annotations
@@ -33,11 +33,11 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
-from core.job_record import JobRecord, RecordedError, WebhookDelivery
-from core.jobs import TERMINAL, JobResult, JobStatus
+from core.events.progress import ProgressUpdate
+from core.jobs.job_record import JobRecord, RecordedError, WebhookDelivery
+from core.jobs.results import TERMINAL, JobResult, JobStatus
 from core.models import JobRequest
 from core.ports import Claim
-from core.progress import ProgressUpdate
 from infra.aws import aws_errors, error_code
 
 _CLAIMABLE = (

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.events import CloudEvent
+from core.events.cloudevent import CloudEvent
 from infra.aws import aws_errors
 
 

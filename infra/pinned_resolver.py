@@ -1,5 +1,5 @@
 """The webhook session's resolver: a host's addresses are looked up once, judged by the
-destination policy (``core/destinations.py``), and only then handed to aiohttp, which
+destination policy (``core/events/destinations.py``), and only then handed to aiohttp, which
 connects to exactly those. Nothing resolves the name a second time, so a DNS answer that
 changes between the check and the connection (rebinding) has nothing to change; TLS still
 verifies the certificate against the URL's host name.
@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from core.destinations import PUBLIC_ONLY, DestinationPolicy, address_problem
+from core.events.destinations import PUBLIC_ONLY, DestinationPolicy, address_problem
 
 # getaddrinfo's answer: (family, type, proto, canonname, sockaddr) tuples.
 AddrInfo = list[tuple[Any, ...]]

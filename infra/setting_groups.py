@@ -10,12 +10,12 @@ from typing import Annotated
 from pydantic import Field, StringConstraints
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from core.accel import AccelMode
-from core.consumer import ConsumerPolicy
-from core.hardening import DEFAULT_CODECS, DEFAULT_MAX_PIXELS, ResourceLimits
+from core.events.webhooks import WebhookEndpoint, WebhookSecret
+from core.jobs.consumer import ConsumerPolicy
+from core.media.accel import AccelMode
+from core.media.hardening import DEFAULT_CODECS, DEFAULT_MAX_PIXELS, ResourceLimits
+from core.media.preflight import MediaLimits
 from core.models import OutputLocation
-from core.preflight import MediaLimits
-from core.webhooks import WebhookEndpoint, WebhookSecret
 from infra.ffmpeg import PROBE_TIMEOUT
 from infra.tools import ToolPaths, resolve_tools
 
@@ -218,7 +218,7 @@ class LimitSettings(BaseSettings):
         default_factory=lambda: list(DEFAULT_CODECS), min_length=1,
         description="JSON list of ffprobe codec names ffprobe/ffmpeg may decode (every stream "
         "ffprobe opens); a job's video or audio off it fails as unsupported_codec "
-        "(default: core/hardening.py DEFAULT_CODECS)",
+        "(default: core/media/hardening.py DEFAULT_CODECS)",
     )  # fmt: skip
 
     def media_limits(self) -> MediaLimits:

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr, model_validator
 
-from core.admission import AdmissionPolicy
-from core.destinations import DestinationPolicy, webhook_url_problem
+from core.events.destinations import DestinationPolicy, webhook_url_problem
+from core.jobs.admission import AdmissionPolicy
+from core.jobs.watch import IntakeConfig, WatchRule
 from core.presets import PresetCatalog, PresetFileError
-from core.watch import IntakeConfig, WatchRule
 from infra.setting_groups import (
     ENVIRONMENT,
     EncodeSettings,

@@ -17,7 +17,6 @@ from typing import Any
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
-from core import pulse
 from core.errors import (
     FfapiError,
     InputChanged,
@@ -25,6 +24,7 @@ from core.errors import (
     InputNotFound,
     StorageUnavailable,
 )
+from core.jobs import pulse
 from core.models import S3ObjectRef
 from core.ports import ObjectInfo
 from infra.aws import aws_errors, error_code
@@ -206,7 +206,7 @@ class S3ObjectStore:
 
 
 def _moved(_bytes: int) -> None:
-    """Bytes moving are the job's sign of life (core/pulse.py): a long transfer is not a
+    """Bytes moving are the job's sign of life (core/jobs/pulse.py): a long transfer is not a
     stuck job."""
     pulse.beat()
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from pydantic import SecretStr
 
-from core.destinations import DestinationPolicy
-from core.webhooks import WebhookEndpoint
+from core.events.destinations import DestinationPolicy
+from core.events.webhooks import WebhookEndpoint
 from infra.setting_groups import EventSettings
 
 

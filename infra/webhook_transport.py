@@ -25,7 +25,7 @@ from typing import Protocol
 import aiohttp
 from yarl import URL
 
-from core.destinations import PUBLIC_ONLY, DestinationPolicy, host_problem
+from core.events.destinations import PUBLIC_ONLY, DestinationPolicy, host_problem
 from infra.pinned_resolver import ForbiddenDestination, Lookup, PinnedResolver, getaddrinfo
 
 __all__ = [

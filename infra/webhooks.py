@@ -34,11 +34,11 @@ from pydantic import SecretStr
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 from tenacity.wait import wait_base, wait_random_exponential
 
-from core.destinations import webhook_url_problem
-from core.events import CloudEvent, EventType
-from core.job_record import WebhookDelivery
+from core.events.cloudevent import CloudEvent, EventType
+from core.events.destinations import webhook_url_problem
+from core.events.webhooks import WebhookTarget, signature_headers, without_query
+from core.jobs.job_record import WebhookDelivery
 from core.ports import JobStore
-from core.webhooks import WebhookTarget, signature_headers, without_query
 from infra.metrics import WEBHOOK_DELIVERIES
 from infra.pinned_resolver import Lookup, getaddrinfo
 from infra.setting_groups import EventSettings

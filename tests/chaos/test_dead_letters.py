@@ -1,6 +1,6 @@
 """A job whose worker is killed (-9) on every delivery: no worker lives to say the job failed,
 and the redrive policy moves its message to the DLQ. The dead-letter sweep of the next
-worker (core/dlq_sweep.py) says it: exactly one ``job.failed`` (``max_attempts``, cause
+worker (core/jobs/dlq_sweep.py) says it: exactly one ``job.failed`` (``max_attempts``, cause
 ``worker_lost``), and the message stays in the DLQ for ``ffapi dlq redrive``. Every delivery
 runs an attempt (maxReceiveCount of them): none is spent finding a dead worker's lease.
 
@@ -68,7 +68,7 @@ def test_a_job_killed_on_every_delivery_is_failed_once_from_the_dlq(
     assert events.of_type("completed") == []
     attempts = [e["data"]["attempt"] for e in events.of_type("started", job_id)]
     # Each delivery ran an attempt: one that found the killed worker's lease still held
-    # waited it out (core/lease_wait.py) instead of spending a receive on a BUSY return.
+    # waited it out (core/jobs/lease_wait.py) instead of spending a receive on a BUSY return.
     assert attempts == list(range(1, MAX_RECEIVE_COUNT + 1))
     assert kills == MAX_RECEIVE_COUNT
     record = job_record(stack, job_id)

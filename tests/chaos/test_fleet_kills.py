@@ -40,7 +40,7 @@ def test_forty_jobs_through_two_workers_killed_at_random(
 ) -> None:
     rng = random.Random(SEED)  # a reproducible schedule: the seed is in every message
     # A kill costs a job a receive (the redelivery that finds the lease not yet lapsed waits
-    # it out: core/lease_wait.py); a job hit by several kills must not reach the DLQ.
+    # it out: core/jobs/lease_wait.py); a job hit by several kills must not reach the DLQ.
     stack = make_stack(tmp_path, worker_concurrency=2, max_receive_count=10)
     events = EventLog(stack)
     s3, settings = stack.client("s3"), stack.settings

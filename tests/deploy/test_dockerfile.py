@@ -23,7 +23,7 @@ from typing import get_args
 import pytest
 import typer
 
-from core.accel import AccelMode
+from core.media.accel import AccelMode
 from handlers import cli
 from infra.settings import Settings
 

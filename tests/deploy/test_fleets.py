@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from core.hardening import DEFAULT_CODECS
-from core.jobs import output_key
+from core.jobs.results import output_key
+from core.media.hardening import DEFAULT_CODECS
 from handlers.submit import submit_key
 from infra import metrics
 from infra.settings import Settings

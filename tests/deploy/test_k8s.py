@@ -21,7 +21,7 @@ import pytest
 import typer
 import yaml
 
-from core.accel import AccelMode
+from core.media.accel import AccelMode
 from handlers import cli
 from infra.settings import Settings
 from tests.deploy.test_dockerfile import Dockerfile, exec_form, parse

@@ -15,7 +15,7 @@ import pytest
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 
-from core.hardening import DEFAULT_CODECS
+from core.media.hardening import DEFAULT_CODECS
 from infra.settings import Settings
 from tests.deploy.templates import ROOT, load
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from cfnlint.decode import decode
 
-from core.jobs import output_key
+from core.jobs.results import output_key
 from handlers.submit import submit_key
 from infra.settings import Settings
 from tests.template_role import Stack, allows, as_list, container_policy, statements

@@ -16,17 +16,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from core.attempt.limits import PipelineLimits
+from core.attempt.pipeline import JobPipeline
 from core.errors import FfapiError
-from core.fallback import CpuOnly
-from core.hardening import NO_LIMITS, ResourceLimits
-from core.jobs import JobResult
-from core.limits import PipelineLimits
+from core.events.progress import EncodeProgress
+from core.jobs.results import JobResult
+from core.media.fallback import CpuOnly
+from core.media.hardening import NO_LIMITS, ResourceLimits
+from core.media.preflight import MediaLimits
 from core.models import JobRequest, OutputLocation, S3ObjectRef
-from core.pipeline import JobPipeline
 from core.ports import JobDir
-from core.preflight import MediaLimits
 from core.presets import Mp4Preset, OutputPreset, StreamingPreset
-from core.progress import EncodeProgress
 from infra.ffmpeg import FfmpegMedia
 from infra.workspace import LocalDiskFiles
 from tests.shipped_presets import shipped

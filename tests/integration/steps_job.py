@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.attempt.limits import PipelineLimits
 from core.errors import FfapiError, InputNotFound
-from core.jobs import JobResult, resolve_preset
-from core.limits import PipelineLimits
+from core.events.progress import ProgressUpdate
+from core.jobs.results import JobResult, resolve_preset
+from core.media.preflight import MediaLimits
 from core.models import JobRequest, S3ObjectRef
 from core.ports import ObjectInfo
-from core.preflight import MediaLimits
 from core.presets import PresetCatalog, builtin_catalog
-from core.progress import ProgressUpdate
 from tests.integration.local_job import CountingMedia, LocalObjects, job_dir, local_pipeline
 
 INPUT_KEY = "library/talk.mp4"

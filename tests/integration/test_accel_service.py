@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 
-from core.accel import CPU_ONLY, AccelTier, Capabilities, Device, TierCheck, TierChoice
+from core.media.accel import CPU_ONLY, AccelTier, Capabilities, Device, TierCheck, TierChoice
 from infra.accel import AccelConfig, GpuAccelerator
 from infra.health import serve_health
 

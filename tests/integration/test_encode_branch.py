@@ -15,15 +15,15 @@ import m3u8
 import pytest
 from mpegdash.parser import MPEGDASHParser
 
-from core.accel import CPU_ONLY
-from core.encode_branch import mp4_branch, streaming_branch
-from core.frames import FramePath
-from core.packaging import Package, StreamingPackager
-from core.phases import PhaseTimer
-from core.plan import GLOBAL_FLAGS, TranscodePlan
+from core.attempt.phases import PhaseTimer
+from core.media.accel import CPU_ONLY
+from core.media.frames import FramePath
+from core.media.plan import GLOBAL_FLAGS, TranscodePlan
 from core.ports import JobDir
 from core.presets import Mp4Preset, StreamingPreset, builtin_catalog
-from core.stage import Shape, shaped_probe
+from core.steps.encode_branch import mp4_branch, streaming_branch
+from core.steps.stage import Shape, shaped_probe
+from core.streaming.packaging import Package, StreamingPackager
 from infra.ffmpeg import FfmpegMedia
 from infra.workspace import LocalDiskFiles
 
@@ -173,7 +173,7 @@ def test_an_mpeg_ts_ladder_branch_alone(tmp_path: Path, monkeypatch: pytest.Monk
     assert package.qc.passed
     # a rendition of too many segments to name in one argument is read as a joined copy:
     # the same facts, the same QC
-    monkeypatch.setattr("core.plan.CONCAT_ARGUMENT_LIMIT", 0)
+    monkeypatch.setattr("core.media.plan.CONCAT_ARGUMENT_LIMIT", 0)
     copy = JobDir(root=tmp_path, source=clip, out=tmp_path / "joined" / "ts")
     joined = asyncio.run(packager.finish(plan, probe, copy, TIMEOUT, PhaseTimer()))
     assert joined.qc == package.qc

@@ -11,11 +11,11 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from core.plan import encode_cap, plan_mp4
-from core.playlists import read_master, read_media
+from core.media.plan import encode_cap, plan_mp4
+from core.media.probe import ProbeResult, parse_probe
 from core.presets import Mp4Preset, StreamingPreset, builtin_catalog
-from core.probe import ProbeResult, parse_probe
-from core.renditions import plan_streaming
+from core.streaming.playlists import read_master, read_media
+from core.streaming.renditions import plan_streaming
 from infra.ffmpeg import FfmpegMedia
 from tests.security.hostile import FFMPEG, jump_pts
 

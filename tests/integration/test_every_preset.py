@@ -20,8 +20,8 @@ from pathlib import Path
 import m3u8
 import pytest
 
-from core.accel import AccelTier
-from core.encoders import missing_encoder
+from core.media.accel import AccelTier
+from core.media.encoders import missing_encoder
 from core.presets import Mp4Preset, OutputPreset, StreamingPreset
 from infra.capabilities import ffmpeg_encoders
 from infra.settings import Settings

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from core import pulse
 from core.errors import InvalidMedia, ResourceExhausted, TranscodeTimeout, UnsupportedMedia
-from core.playlists import MediaPlaylist
-from core.qc import PacketFold
+from core.jobs import pulse
+from core.streaming.playlists import MediaPlaylist
+from core.streaming.qc import PacketFold
 from infra.ffmpeg import STDERR_LIMIT, FfmpegMedia, run_argv
 
 from .conftest import use_tools_for_test

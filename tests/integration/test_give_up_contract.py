@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import pytest
 
 from core.errors import AttemptsExhausted, WorkerLost
-from core.job_record import RecordedError
-from core.jobs import JobResult, JobStatus, SourceInfo
+from core.jobs.job_record import RecordedError
+from core.jobs.results import JobResult, JobStatus, SourceInfo
 from core.models import JobRequest, OutputLocation, S3ObjectRef
 from core.ports import JobStore
 from infra.aws import open_clients

@@ -19,10 +19,10 @@ from typing import Any
 import boto3
 import pytest
 
-from core.contract import job_event
-from core.events import EventType
-from core.job_record import RecordedError
-from core.jobs import JobResult, SourceInfo
+from core.events.cloudevent import EventType
+from core.events.contract import job_event
+from core.jobs.job_record import RecordedError
+from core.jobs.results import JobResult, SourceInfo
 from core.models import JobRequest, OutputLocation, S3ObjectRef
 from infra.aws import open_clients
 from infra.emulator import EmbeddedEmulator

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from core.contract import job_event
-from core.events import EventType
+from core.events.cloudevent import EventType
+from core.events.contract import job_event
 from core.presets import AudioRendition, LoudnessTarget, StreamingPreset, builtin_catalog
 from tests.event_contract import check_event
 from tests.integration.local_job import run_local

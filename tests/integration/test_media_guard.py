@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 
 from core.errors import FfapiError
-from core.hardening import DEFAULT_CODECS, SOURCE_GUARD, InputGuard, decoders
-from core.preflight import MediaLimits, check_media
+from core.media.hardening import DEFAULT_CODECS, SOURCE_GUARD, InputGuard, decoders
+from core.media.preflight import MediaLimits, check_media
+from core.media.probe import parse_probe
 from core.presets import OutputPreset
-from core.probe import parse_probe
 from infra.ffmpeg import FfmpegMedia
 from tests.integration.local_job import AUDIO_ONLY, MP4, WEB, ffmpeg, run_job
 

@@ -20,8 +20,8 @@ import m3u8
 import pytest
 from mpegdash.parser import MPEGDASHParser
 
-from core.pictures import StoryboardPlan
-from core.storyboard import sheets_argvs
+from core.streaming.pictures import StoryboardPlan
+from core.streaming.storyboard import sheets_argvs
 
 from .conftest import Stack
 from .test_streaming import dash_files, hls_files, publish

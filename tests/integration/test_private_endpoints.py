@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from core.events import CloudEvent, EventType
-from core.webhooks import WebhookTarget
+from core.events.cloudevent import CloudEvent, EventType
+from core.events.webhooks import WebhookTarget
 from infra.pinned_resolver import AddrInfo
 from infra.settings import Settings
 from infra.webhooks import open_webhooks

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from core.probe import parse_probe, public_probe
+from core.media.probe import parse_probe, public_probe
 from infra.ffmpeg import FfmpegMedia
 
 pytestmark = pytest.mark.integration

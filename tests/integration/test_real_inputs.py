@@ -52,7 +52,7 @@ SHOWN: dict[str, tuple[int, int]] = {
     "mxf-xdcam": (1024, 576),
     "mxf-dnxhr": (320, 240),
 }
-# Refusing is right: legacy decoders are off the codec list on purpose (core/hardening.py),
+# Refusing is right: legacy decoders are off the codec list on purpose (core/media/hardening.py),
 # and the message names the decoder, so the uploader knows what to re-encode.
 REFUSED: dict[str, tuple[str, str]] = {
     "asf-wmv2-wma2": ("unsupported_codec", "decoder wmv2"),

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from core.job_record import RecordedError
-from core.jobs import JobResult
+from core.jobs.job_record import RecordedError
+from core.jobs.results import JobResult
 from core.models import JobRequest, S3ObjectRef
 from infra.aws import open_clients
 from infra.jobstore import DynamoJobStore

@@ -10,10 +10,10 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from core.errors import CpuTimeExceeded, MemoryLimitExceeded, OutputTooLarge
-from core.hardening import ResourceLimits
+from core.media.hardening import ResourceLimits
+from core.media.probe import parse_probe
 from core.presets import StreamingPreset
-from core.probe import parse_probe
-from core.renditions import plan_streaming
+from core.streaming.renditions import plan_streaming
 from infra.ffmpeg import FfmpegMedia, run_argv
 from infra.settings import Settings
 from tests.shipped_presets import shipped

@@ -82,7 +82,7 @@ def test_the_task_is_protected_while_its_job_runs(
     stack: Stack, sample_clip: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Renewed every 1/100 of the 30 s lease: a job of a few seconds sees renewals.
-    monkeypatch.setattr("core.scale_in.RENEWALS_PER_LEASE", 100)
+    monkeypatch.setattr("core.jobs.scale_in.RENEWALS_PER_LEASE", 100)
     agent = EcsAgentStub()
 
     events = run_job(stack, sample_clip, agent, monkeypatch, ecs=True)

@@ -17,11 +17,11 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from core.quality import RenditionRef, parse_quality, quality_argv, stats_files
-from core.scenes import parse_scenes
-from core.stage import Branch, Shape
-from core.step_branches import frame_numbers, frames_branch, preview_branch, scenes_branch
-from core.step_outputs import Frames, Preview, Scenes
+from core.steps.branches import frame_numbers, frames_branch, preview_branch, scenes_branch
+from core.steps.outputs import Frames, Preview, Scenes
+from core.steps.quality import RenditionRef, parse_quality, quality_argv, stats_files
+from core.steps.scenes import parse_scenes
+from core.steps.stage import Branch, Shape
 
 pytestmark = pytest.mark.integration
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from core.contract import job_event
-from core.events import EventType
-from core.preflight import MediaLimits
+from core.events.cloudevent import EventType
+from core.events.contract import job_event
+from core.media.preflight import MediaLimits
 from tests.event_contract import check_event
 from tests.integration.steps_job import StepsOutcome, frame_rgb, make, probe, run_steps
 from tests.step_docs import StepDocs

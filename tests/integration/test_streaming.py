@@ -20,10 +20,10 @@ import m3u8
 import pytest
 from mpegdash.parser import MPEGDASHParser
 
+from core.media.probe import ProbeResult, parse_probe
+from core.media.probe_doc import probe_doc
 from core.presets import StreamingPreset, builtin_catalog
-from core.probe import ProbeResult, parse_probe
-from core.probe_doc import probe_doc
-from core.renditions import StreamingPlan, plan_streaming
+from core.streaming.renditions import StreamingPlan, plan_streaming
 from handlers.watcher import TERMINAL_TYPES
 from tests.hls_entries import uri_of
 

@@ -14,7 +14,7 @@ from functools import cache
 
 import pytest
 
-from core.accel import TIERS, AccelTier
+from core.media.accel import TIERS, AccelTier
 from tests.unit.test_tier_argv import SOURCES, av1, graph, mp4, streaming
 
 NVENC_OPTIONS = {"tune", "rc", "rc-lookahead", "spatial-aq", "forced-idr", "no-scenecut", "cq"}

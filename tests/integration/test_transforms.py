@@ -1,7 +1,7 @@
 """The transform steps, compiled and run by the real ffmpeg on generated media (issue 17).
 
 Each test makes its sources with lavfi in ``tmp_path``, compiles steps with
-:func:`core.transforms.compile_transforms`, runs one pass as the pipeline would (caption
+:func:`core.steps.transforms.compile_transforms`, runs one pass as the pipeline would (caption
 files written first, ffmpeg in the job directory) and reads the result back: durations and
 sizes by ffprobe, pixels and loudness by decoding.
 """
@@ -17,12 +17,12 @@ from pathlib import Path, PurePosixPath
 import pytest
 from pydantic import TypeAdapter
 
-from core.hardening import SOURCE_GUARD
-from core.probe import ProbeResult, parse_probe
-from core.probe_doc import probe_doc
-from core.stage import Attached, Chain
-from core.steps import TransformStep
-from core.transforms import compile_transforms
+from core.media.hardening import SOURCE_GUARD
+from core.media.probe import ProbeResult, parse_probe
+from core.media.probe_doc import probe_doc
+from core.steps.model import TransformStep
+from core.steps.stage import Attached, Chain
+from core.steps.transforms import compile_transforms
 from tests.integration.sources import make_source
 from tests.step_docs import StepDocs
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from core.probe import public_probe
+from core.media.probe import public_probe
 from infra.ffmpeg import FfmpegMedia
 
 from .conftest import Stack, drain_events, job_record, run_worker, subscribe_queue

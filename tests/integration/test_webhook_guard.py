@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from core.destinations import DestinationPolicy
-from core.events import EventType
-from core.webhooks import WebhookTarget
+from core.events.cloudevent import EventType
+from core.events.destinations import DestinationPolicy
+from core.events.webhooks import WebhookTarget
 from infra.pinned_resolver import AddrInfo, ForbiddenDestination, PinnedResolver, getaddrinfo
 from infra.webhook_config import WebhookConfig
 from infra.webhook_transport import MAX_RESPONSE_BYTES, open_transport

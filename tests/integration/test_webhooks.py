@@ -27,10 +27,10 @@ from aiohttp import web
 from pydantic import SecretStr
 from rich.console import Console
 
-from core.events import CloudEvent, EventType
-from core.job_record import JobRecord, WebhookDelivery
-from core.jobs import JobStatus
-from core.webhooks import WebhookEndpoint, WebhookTarget
+from core.events.cloudevent import CloudEvent, EventType
+from core.events.webhooks import WebhookEndpoint, WebhookTarget
+from core.jobs.job_record import JobRecord, WebhookDelivery
+from core.jobs.results import JobStatus
 from handlers.jobs_view import record_panel
 from handlers.runtime import Runtime
 from infra.webhook_config import WebhookConfig

@@ -36,7 +36,7 @@ SETTLE_TIMEOUT = 150.0  # seconds for every case to be settled; each case fails 
 QUIET_SECONDS = 5.0  # queue empty and no new event this long: nothing more is coming
 
 TERMINAL = ("ffapi.job.completed", "ffapi.job.failed")
-# What a job.failed event must not carry (core/scrub.py): a tool's memory address
+# What a job.failed event must not carry (core/events/scrub.py): a tool's memory address
 # (`[png @ 0x55…]`; not the 0x of 16000x16000), or an absolute path or file: URL.
 INTERNALS = re.compile(r"\b0x[0-9a-fA-F]+|file:|(?<![\w.:/-])/(?!/)[\w.-]+/")
 _TAG_LETTERS = "ghjkmnpqrstvwxyz"  # no hex digit: a tag never occurs inside a message id

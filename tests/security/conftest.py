@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from core.webhooks import SECRET_PREFIX
+from core.events.webhooks import SECRET_PREFIX
 from infra.emulator import EmbeddedEmulator, embedded_emulator
 from infra.tools import tools_in_force
 from tests.harness.fleet import Fleet

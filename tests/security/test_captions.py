@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from core.steps import MAX_CAPTION_CHARS
+from core.steps.model import MAX_CAPTION_CHARS
 from tests.integration.test_transforms import (
     STEPS,
     black_source,

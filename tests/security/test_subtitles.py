@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from core.subtitle_files import MAX_SUBTITLE_BYTES
-from core.subtitles import MAX_CUE_CHARS, MAX_CUES
+from core.text.subtitle_files import MAX_SUBTITLE_BYTES
+from core.text.subtitles import MAX_CUE_CHARS, MAX_CUES
 from tests.integration.steps_job import make, run_steps
 from tests.step_docs import StepDocs
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from core.dispatch import Dispatcher, DispatchSettings, Outcome
+from core.jobs.dispatch import Dispatcher, DispatchSettings, Outcome
+from core.jobs.watch import IntakeConfig, WatchRule
 from core.models import OutputLocation
 from core.ports import ObjectInfo, QueueMessage
 from core.presets import builtin_catalog
-from core.watch import IntakeConfig, WatchRule
 
 from .fakes import NOW, FakeEvents, FakeJobs, FakeObjects, FakePipeline, FakeWorkspace
 

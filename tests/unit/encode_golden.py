@@ -1,16 +1,16 @@
 """The v1 argv of plan_mp4 / plan_streaming for a few sources and tiers, recorded before
-the encoders were split into branches (:mod:`core.encode_branch`): they must not change."""
+the encoders were split into branches (:mod:`core.steps.encode_branch`): they must not change."""
 
 from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path, PurePosixPath
 
-from core.accel import CPU_ONLY, AccelTier, TierChoice
-from core.plan import plan_mp4
+from core.media.accel import CPU_ONLY, AccelTier, TierChoice
+from core.media.plan import plan_mp4
+from core.media.probe import AudioStream, ProbeResult, VideoStream
 from core.presets import Mp4Preset, StreamingPreset, builtin_catalog
-from core.probe import AudioStream, ProbeResult, VideoStream
-from core.renditions import plan_streaming
+from core.streaming.renditions import plan_streaming
 
 FIXTURE = Path(__file__).with_name("golden") / "v1-encode-argv.json"
 SOURCE = PurePosixPath("/w/in/source")

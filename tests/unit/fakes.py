@@ -16,13 +16,13 @@ from core.errors import (
     InsufficientDisk,
     StorageUnavailable,
 )
-from core.events import CloudEvent
-from core.job_record import JobRecord, RecordedError, WebhookDelivery
-from core.jobs import TERMINAL, JobResult, JobStatus, SourceInfo
+from core.events.cloudevent import CloudEvent
+from core.events.progress import ProgressUpdate
+from core.jobs.job_record import JobRecord, RecordedError, WebhookDelivery
+from core.jobs.results import TERMINAL, JobResult, JobStatus, SourceInfo
 from core.models import JobRequest, S3ObjectRef
 from core.ports import Claim, JobDir, ObjectInfo
 from core.presets import OutputPreset
-from core.progress import ProgressUpdate
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

@@ -1,4 +1,4 @@
-"""The real manifests ffmpeg 5.1 wrote, copied verbatim, for the core.playlists tests: a
+"""The real manifests ffmpeg 5.1 wrote, copied verbatim, for the core.streaming.playlists tests: a
 ``dash`` muxer package with ``-hls_playlist 1`` (CMAF, 3 video rungs + 1 audio) and an ``hls``
 muxer package (MPEG-TS, a rotated portrait source); with the CMAF package's file sizes and
 measured rates to finish a master with. Then two more ``dash`` packages, for the MPD's

@@ -1,4 +1,4 @@
-"""ffprobe documents shaped like the real thing, for the core.probe tests.
+"""ffprobe documents shaped like the real thing, for the core.media.probe tests.
 
 The documents below follow ``ffprobe -print_format json -show_format -show_streams`` output
 (ffmpeg 5.1) for an H.264/AAC MP4, trimmed of fields the parser ignores only where noted;

@@ -1,4 +1,4 @@
-"""The sample message bodies in events/, read for the core.intake tests, and the watch
+"""The sample message bodies in events/, read for the core.jobs.intake tests, and the watch
 configuration they are normalized under; `rejected` expects a body refused for good."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from core.errors import InvalidMessage
-from core.intake import normalize
+from core.jobs.intake import normalize
+from core.jobs.watch import IntakeConfig, WatchRule
 from core.models import OutputLocation
-from core.watch import IntakeConfig, WatchRule
 
 EVENTS = Path(__file__).parents[2] / "events"
 OUTPUTS = OutputLocation(bucket="ffapi-output", prefix="outputs")

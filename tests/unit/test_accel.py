@@ -1,21 +1,10 @@
-"""core.accel: the tiers a job tries, when a failure falls back, and to which tier; and the
-GPU-class failures core.diagnose reads from ffmpeg 5.1's stderr."""
+"""core.media.accel: the tiers a job tries, when a failure falls back, and to which tier; and the
+GPU-class failures core.media.diagnose reads from ffmpeg 5.1's stderr."""
 
 from __future__ import annotations
 
 import pytest
 
-from core.accel import (
-    AccelMode,
-    AccelTier,
-    Capabilities,
-    Device,
-    TierCheck,
-    fallback_reason,
-    next_tier,
-    tier_order,
-)
-from core.diagnose import classify_ffmpeg_failure
 from core.errors import (
     AcceleratorFailed,
     FfapiError,
@@ -25,6 +14,17 @@ from core.errors import (
     TranscodeFailed,
     TranscodeTimeout,
 )
+from core.media.accel import (
+    AccelMode,
+    AccelTier,
+    Capabilities,
+    Device,
+    TierCheck,
+    fallback_reason,
+    next_tier,
+    tier_order,
+)
+from core.media.diagnose import classify_ffmpeg_failure
 
 GPU, GPU_DECODE, CPU = AccelTier.GPU, AccelTier.GPU_DECODE, AccelTier.CPU
 ALL = (GPU, GPU_DECODE, CPU)

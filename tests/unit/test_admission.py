@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from core.admission import AdmissionPolicy, key_problem, prefix_problem, within
 from core.errors import InvalidMessage
-from core.intake import normalize
+from core.jobs.admission import AdmissionPolicy, key_problem, prefix_problem, within
+from core.jobs.intake import normalize
+from core.jobs.watch import IntakeConfig, WatchRule
 from core.models import OutputLocation
-from core.watch import IntakeConfig, WatchRule
 
 OUT = OutputLocation(bucket="ffapi-output", prefix="outputs")
 RULE = WatchRule(bucket="ffapi-input", prefix="incoming/", preset="mp4-720p", output=OUT)

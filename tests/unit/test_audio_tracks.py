@@ -12,17 +12,17 @@ import m3u8
 import pytest
 from pydantic import ValidationError
 
-from core.audio_manifests import AudioLabel, AudioSet, shared_bandwidths
-from core.audio_tracks import kept_tracks, plan_audio, select_tracks
 from core.errors import InvalidMessage, UnsupportedCodec, UnsupportedMedia
-from core.jobs import resolve_preset
+from core.jobs.results import resolve_preset
+from core.media.preflight import MediaLimits, check_media
+from core.media.probe import AudioStream, ProbeResult, parse_probe
+from core.media.probe_doc import probe_doc
 from core.models import JobRequest
-from core.playlists import finish_master, finish_mpd
-from core.preflight import MediaLimits, check_media
 from core.presets import AudioRendition, AudioSelection, StreamingPreset, builtin_catalog
-from core.probe import AudioStream, ProbeResult, parse_probe
-from core.probe_doc import probe_doc
-from core.renditions import plan_streaming
+from core.streaming.audio_manifests import AudioLabel, AudioSet, shared_bandwidths
+from core.streaming.audio_tracks import kept_tracks, plan_audio, select_tracks
+from core.streaming.playlists import finish_master, finish_mpd
+from core.streaming.renditions import plan_streaming
 from tests.shipped_presets import shipped
 from tests.unit.ffmpeg_tracks_manifests import TRACKS_MASTER, TRACKS_MPD
 from tests.unit.ffprobe_docs import AAC_STREAM, mp4_doc

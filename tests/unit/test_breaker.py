@@ -1,11 +1,11 @@
-"""core.breaker: K GPU-class failures within a window open the breaker for a cool-down; then
+"""core.media.breaker: K GPU-class failures within a window open the breaker for a cool-down; then
 half-open, where one success closes it and one failure opens it again. Time is a fake clock."""
 
 from __future__ import annotations
 
 import pytest
 
-from core.breaker import BreakerState, CircuitBreaker
+from core.media.breaker import BreakerState, CircuitBreaker
 
 
 class FakeClock:

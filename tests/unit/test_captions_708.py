@@ -10,11 +10,11 @@ import m3u8
 import pytest
 from pydantic import ValidationError
 
-from core.captions import found_captions
 from core.models import JobRequest
-from core.steps import Subtitles
-from core.subtitle_manifests import InBandCaption, master_with_captions, mpd_with_captions
-from core.subtitles import Cue
+from core.steps.model import Subtitles
+from core.text.captions import found_captions
+from core.text.subtitle_manifests import InBandCaption, master_with_captions, mpd_with_captions
+from core.text.subtitles import Cue
 from tests.unit.test_subtitles import MASTER, MPD
 
 _DASH = "{urn:mpeg:dash:schema:mpd:2011}"

@@ -7,7 +7,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.cc_data import (
+from core.text.cc_data import (
     CaptionData,
     ServiceBlock,
     cc_frames,

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.cea708_text import ServiceDecoder, service_cues
 from core.errors import InvalidMedia
-from core.subtitles import MAX_CUE_CHARS, MAX_CUES, Cue
+from core.text.cea708_text import ServiceDecoder, service_cues
+from core.text.subtitles import MAX_CUE_CHARS, MAX_CUES, Cue
 
 HIDDEN = bytes([0x18, 0x41, 0x50, 0x70, 0x1F, 0x09])  # DefineWindow's parameters
 VISIBLE = bytes([0x38, 0x41, 0x50, 0x70, 0x1F, 0x09])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from core.commit import JobCommit
-from core.jobs import JobResult, SourceInfo
+from core.attempt.commit import JobCommit
+from core.jobs.results import JobResult, SourceInfo
 from core.models import OutputLocation, S3ObjectRef
 
 from .fakes import NOW

@@ -1,4 +1,4 @@
-"""core.compile: a steps job's passes, planned without running anything."""
+"""core.steps.compile: a steps job's passes, planned without running anything."""
 
 from __future__ import annotations
 
@@ -10,17 +10,17 @@ from pathlib import PurePosixPath
 
 import pytest
 
-from core.accel import AccelTier, TierChoice
-from core.compile import StepsPlan, compile_steps
 from core.errors import InvalidMessage
-from core.jobs import resolve_preset
+from core.events.progress import EncodeProgress
+from core.jobs.results import resolve_preset
+from core.media.accel import AccelTier, TierChoice
+from core.media.probe import AudioStream, ProbeResult, StreamFacts, VideoStream
 from core.models import JobRequest
 from core.presets import StepsPreset, builtin_catalog
-from core.probe import AudioStream, ProbeResult, StreamFacts, VideoStream
-from core.progress import EncodeProgress
-from core.quality_pass import planned_quality
-from core.stage import Attached
-from core.steps_run import PassProgress
+from core.steps.compile import StepsPlan, compile_steps
+from core.steps.quality_pass import planned_quality
+from core.steps.run import PassProgress
+from core.steps.stage import Attached
 from tests.step_docs import StepDocs
 
 SOURCE = PurePosixPath("/job/input/source")

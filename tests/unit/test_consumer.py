@@ -1,4 +1,4 @@
-"""core.consumer: the loop's policy on an in-memory queue and fake time (no I/O, no waits):
+"""core.jobs.consumer: the loop's policy on an in-memory queue and fake time (no I/O, no waits):
 settling, backoff, the lease holder's hint, concurrency, the heartbeat and its withholding,
 a failed receive, and the stop (releases, the drain budget)."""
 
@@ -8,10 +8,10 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
-from core import pulse
-from core.consumer import Consumer, ConsumerPolicy
-from core.dispatch import Disposition, Outcome
 from core.errors import StorageUnavailable
+from core.jobs import pulse
+from core.jobs.consumer import Consumer, ConsumerPolicy
+from core.jobs.dispatch import Disposition, Outcome
 from core.ports import Delivery, QueueMessage
 from infra.memory import MemoryQueue
 from tests.unit.fake_time import FakeTime

@@ -8,7 +8,7 @@ from ipaddress import ip_address
 
 import pytest
 
-from core.destinations import DestinationPolicy, address_problem, webhook_url_problem
+from core.events.destinations import DestinationPolicy, address_problem, webhook_url_problem
 from infra.webhook_config import WebhookConfig
 
 KINDS = ["request", "request+opt-in", "endpoint", "endpoint+opt-in"]

@@ -6,7 +6,7 @@ from ipaddress import ip_address
 
 import pytest
 
-from core.destinations import (
+from core.events.destinations import (
     DestinationPolicy,
     address_problem,
     host_problem,

@@ -1,4 +1,4 @@
-"""core.diagnose: ffmpeg stderr (as ffmpeg 5.1 prints it) -> error code and retryable flag."""
+"""core.media.diagnose: ffmpeg stderr (as ffmpeg 5.1 prints it) -> error code and retryable flag."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import signal
 
 import pytest
 
-from core.diagnose import classify_ffmpeg_failure, limit_breach, stderr_tail
 from core.errors import InvalidMedia, ResourceExhausted, TranscodeFailed, TranscodeTimeout
-from core.hardening import NO_LIMITS, ResourceLimits
+from core.media.diagnose import classify_ffmpeg_failure, limit_breach, stderr_tail
+from core.media.hardening import NO_LIMITS, ResourceLimits
 
 INPUT = "file:/tmp/ffapi/j-0123456789abcdef01234567/input"
 OUTPUT = "file:/tmp/ffapi/j-0123456789abcdef01234567/out/video.mp4"

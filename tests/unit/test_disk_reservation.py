@@ -7,12 +7,12 @@ import asyncio
 import json
 from pathlib import Path
 
-from core.dispatch import Dispatcher, DispatchSettings, Disposition, Outcome
-from core.jobs import JobStatus
+from core.jobs.dispatch import Dispatcher, DispatchSettings, Disposition, Outcome
+from core.jobs.results import JobStatus
+from core.jobs.watch import IntakeConfig, WatchRule
 from core.models import OutputLocation
 from core.ports import ObjectInfo, QueueMessage
 from core.presets import builtin_catalog
-from core.watch import IntakeConfig, WatchRule
 
 from .fakes import NOW, FakeEvents, FakeJobs, FakeObjects, FakePipeline, FakeWorkspace
 

@@ -10,9 +10,9 @@ import pytest
 from structlog.contextvars import merge_contextvars
 from structlog.testing import capture_logs
 
-from core.dispatch import Disposition
 from core.errors import InvalidMedia, StorageUnavailable
-from core.jobs import JobStatus
+from core.jobs.dispatch import Disposition
+from core.jobs.results import JobStatus
 from core.ports import ObjectInfo
 
 from .dispatch_harness import Harness, body, s3_put

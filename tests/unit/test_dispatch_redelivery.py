@@ -11,14 +11,14 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from core.contract import job_event
-from core.dispatch import Dispatcher, DispatchSettings, Disposition
 from core.errors import InvalidMedia, StorageUnavailable
-from core.events import CloudEvent, EventType
-from core.jobs import JobResult, JobStatus
+from core.events.cloudevent import CloudEvent, EventType
+from core.events.contract import job_event
+from core.events.webhooks import WebhookTarget
+from core.jobs.dispatch import Dispatcher, DispatchSettings, Disposition
+from core.jobs.results import JobResult, JobStatus
 from core.ports import ObjectInfo, QueueMessage
 from core.presets import builtin_catalog
-from core.webhooks import WebhookTarget
 
 from .dispatch_harness import INTAKE, Harness, body, s3_put
 from .fakes import NOW, FakePipeline

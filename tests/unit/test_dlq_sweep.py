@@ -1,4 +1,4 @@
-"""The dead-letter sweep (core/dlq_sweep.py) on the dispatcher's in-memory ports: a job
+"""The dead-letter sweep (core/jobs/dlq_sweep.py) on the dispatcher's in-memory ports: a job
 dead-lettered with no outcome is failed and announced once, as ``max_attempts`` (cause
 ``worker_lost``), only when no live delivery can still finish it; a finished job is left
 alone, an unannounced outcome announced; the letter stays for a redrive, which runs the job
@@ -10,10 +10,10 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from core.dlq_sweep import DeadLetterSweep, SweepReport
 from core.errors import StorageUnavailable
-from core.events import EventType
-from core.jobs import JobStatus
+from core.events.cloudevent import EventType
+from core.jobs.dlq_sweep import DeadLetterSweep, SweepReport
+from core.jobs.results import JobStatus
 from core.ports import QueueMessage
 
 from .dispatch_harness import Harness, body, s3_put

@@ -1,4 +1,4 @@
-"""core.encode_branch: the MP4 and ladder encoders as branches of a steps job's pass, and the
+"""core.steps.encode_branch: the MP4 and ladder encoders as branches of a steps job's pass, and the
 v1 argv of plan_mp4 / plan_streaming, byte for byte as before the encoders were shared."""
 
 from __future__ import annotations
@@ -9,13 +9,13 @@ from pathlib import PurePosixPath
 
 import pytest
 
-from core.accel import CPU_ONLY, AccelTier, TierChoice
-from core.encode_branch import mp4_branch, streaming_branch
-from core.frames import FramePath
-from core.plan import TranscodePlan
+from core.media.accel import CPU_ONLY, AccelTier, TierChoice
+from core.media.frames import FramePath
+from core.media.plan import TranscodePlan
 from core.presets import Mp4Preset, OutputPreset, StreamingPreset, builtin_catalog
-from core.renditions import StreamingPlan
-from core.stage import Branch, Shape, shaped_probe
+from core.steps.encode_branch import mp4_branch, streaming_branch
+from core.steps.stage import Branch, Shape, shaped_probe
+from core.streaming.renditions import StreamingPlan
 from tests.unit.encode_golden import FIXTURE, all_argvs
 
 GOLDEN: dict[str, list[str]] = json.loads(FIXTURE.read_text())

@@ -1,5 +1,5 @@
 """The end of every encode: no output runs far past what the input states, however its
-timestamps are damaged (core.plan.encode_cap, and where the planners put it)."""
+timestamps are damaged (core.media.plan.encode_cap, and where the planners put it)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from pathlib import PurePosixPath
 
 import pytest
 
-from core.plan import encode_cap, plan_mp4
+from core.media.plan import encode_cap, plan_mp4
+from core.media.probe import AudioStream, ProbeResult, StreamFacts, VideoStream, parse_probe
+from core.media.probe_doc import probe_doc
 from core.presets import Mp4Preset, StreamingPreset, builtin_catalog
-from core.probe import AudioStream, ProbeResult, StreamFacts, VideoStream, parse_probe
-from core.probe_doc import probe_doc
-from core.renditions import plan_streaming
+from core.streaming.renditions import plan_streaming
 
 SOURCE = PurePosixPath("/w/in/source")
 OUT = PurePosixPath("/w/out")

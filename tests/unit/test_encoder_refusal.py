@@ -9,15 +9,15 @@ from typing import Any, cast
 
 import pytest
 
-from core.accel import CPU_ONLY, AccelTier, TierChoice
-from core.dispatch import Disposition
-from core.encoders import missing_encoder, needed_encoders
+from core.attempt.limits import PipelineLimits
+from core.attempt.pipeline import JobPipeline
 from core.errors import EncoderUnavailable
-from core.fallback import CpuOnly, run_on_tiers
-from core.jobs import resolve_preset
-from core.limits import PipelineLimits
+from core.jobs.dispatch import Disposition
+from core.jobs.results import resolve_preset
+from core.media.accel import CPU_ONLY, AccelTier, TierChoice
+from core.media.encoders import missing_encoder, needed_encoders
+from core.media.fallback import CpuOnly, run_on_tiers
 from core.models import JobRequest, S3ObjectRef
-from core.pipeline import JobPipeline
 from core.presets import builtin_catalog
 from tests.unit.fakes import FakeJobs, FakeObjects, FakeWorkspace
 from tests.unit.test_disk_reservation import handle

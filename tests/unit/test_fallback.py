@@ -1,4 +1,4 @@
-"""core.fallback.run_on_tiers: one encode walked down the tiers its session offers, within one
+"""core.media.fallback.run_on_tiers: one encode walked down the tiers its session offers, within one
 attempt, on an in-memory Accelerator and a scripted attempt."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from core.accel import CPU_ONLY, AccelTier, TierChoice, TierFailure
 from core.errors import AcceleratorFailed, FfapiError, InvalidMedia
-from core.fallback import CpuOnly, TierRun, run_on_tiers
+from core.media.accel import CPU_ONLY, AccelTier, TierChoice, TierFailure
+from core.media.fallback import CpuOnly, TierRun, run_on_tiers
 from core.ports import Accelerator
 
 GPU, GPU_DECODE, CPU = AccelTier.GPU, AccelTier.GPU_DECODE, AccelTier.CPU

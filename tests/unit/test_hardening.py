@@ -1,13 +1,13 @@
-"""core.hardening: the one set of input flags ffprobe and ffmpeg read uploads with, the
+"""core.media.hardening: the one set of input flags ffprobe and ffmpeg read uploads with, the
 demuxer ffmpeg is told, and the kernel limits per tier."""
 
 from __future__ import annotations
 
 import pytest
 
-from core.accel import AccelTier
 from core.errors import UnsupportedFormat
-from core.hardening import (
+from core.media.accel import AccelTier
+from core.media.hardening import (
     DEFAULT_CODECS,
     DEFAULT_MAX_PIXELS,
     OUTPUT_GUARD,

@@ -1,4 +1,4 @@
-"""core.identity: the objects a request's steps name, pinned before the claim."""
+"""core.jobs.identity: the objects a request's steps name, pinned before the claim."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from typing import Any, cast
 import pytest
 
 from core.errors import InputChanged, InputNotFound
-from core.identity import pin_request, pin_step_objects
-from core.jobs import derive_job_id, resolve_preset
+from core.jobs.identity import pin_request, pin_step_objects
+from core.jobs.results import derive_job_id, resolve_preset
 from core.models import JobRequest, S3ObjectRef
 from core.ports import ObjectInfo, ObjectStore
 from core.presets import builtin_catalog
-from core.steps import Mix
+from core.steps.model import Mix
 
 
 class Heads:

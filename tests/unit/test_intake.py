@@ -1,4 +1,4 @@
-"""core.intake.normalize against every sample body in events/ (`EXPECTED`: the request, the
+"""core.jobs.intake.normalize against every sample body in events/ (`EXPECTED`: the request, the
 ignore or the refusal each one gives), the same bodies as bytes and inside the Lambda sample."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import pytest
 
 from core.errors import InvalidMessage
-from core.intake import Intake, normalize
-from core.jobs import resolve_preset
+from core.jobs.intake import Intake, normalize
+from core.jobs.results import resolve_preset
 from core.models import OutputLocation
 from core.presets import StepsPreset, builtin_catalog
 from tests.unit.sample_bodies import CONFIG, EVENTS, OUTPUTS, load_event, read_event, rejected

@@ -1,4 +1,4 @@
-"""core.intake.normalize refusing hostile bodies: the 256 KiB limit (as text, bytes and
+"""core.jobs.intake.normalize refusing hostile bodies: the 256 KiB limit (as text, bytes and
 UTF-8), deeply nested JSON, and error messages that never echo the untrusted input."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from core.intake import MAX_BODY_BYTES, normalize
+from core.jobs.intake import MAX_BODY_BYTES, normalize
 from tests.unit.sample_bodies import CONFIG, load_event, read_event, rejected
 
 

@@ -1,4 +1,4 @@
-"""core.intake.normalize on direct job requests: the fields a request keeps, its own ladder,
+"""core.jobs.intake.normalize on direct job requests: the fields a request keeps, its own ladder,
 its own webhooks (and their bounds), and the defaults a minimal request gets."""
 
 from __future__ import annotations
@@ -8,12 +8,12 @@ import json
 import pytest
 
 from core.errors import FfapiError
-from core.events import EventType
-from core.intake import normalize
-from core.jobs import resolve_preset
+from core.events.cloudevent import EventType
+from core.jobs.intake import normalize
+from core.jobs.results import resolve_preset
+from core.jobs.watch import IntakeConfig
 from core.models import OutputLocation
 from core.presets import StreamingPreset, builtin_catalog
-from core.watch import IntakeConfig
 from tests.unit.sample_bodies import CONFIG, read_event
 
 

@@ -1,4 +1,4 @@
-"""core.intake.normalize on variations of the S3, EventBridge and SNS message shapes: unwatched
+"""core.jobs.intake.normalize on variations of the S3, EventBridge and SNS message shapes: unwatched
 buckets, quoted ETags, mixed and deleted records, SNS messages that are not JSON, not an
 object, a test event or another SNS envelope."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from core.intake import normalize
+from core.jobs.intake import normalize
 from tests.unit.sample_bodies import CONFIG, load_event, read_event, rejected
 
 

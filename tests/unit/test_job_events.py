@@ -1,4 +1,4 @@
-"""The CloudEvents contract of job events (core.contract.job_event): the envelope and its
+"""The CloudEvents contract of job events (core.events.contract.job_event): the envelope and its
 routing attributes, refusal of data that breaks the contract, JSON round trips, time offsets,
 and ids that name one announcement."""
 
@@ -11,11 +11,11 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
-from core.contract import job_event
 from core.errors import (
     InvalidMedia,
 )
-from core.events import EVENT_SOURCE, CloudEvent, EventType
+from core.events.cloudevent import EVENT_SOURCE, CloudEvent, EventType
+from core.events.contract import job_event
 
 NOW = datetime(2024, 5, 1, 12, 30, 15, 123456, tzinfo=UTC)
 CONTEXT = {

@@ -11,7 +11,7 @@ import pytest
 from core.errors import (
     InvalidMessage,
 )
-from core.jobs import derive_job_id, output_key, resolve_preset
+from core.jobs.results import derive_job_id, output_key, resolve_preset
 from core.models import JobRequest, OutputLocation, S3ObjectRef
 from core.presets import builtin_catalog
 

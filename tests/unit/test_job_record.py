@@ -9,9 +9,9 @@ import json
 from boto3.dynamodb.types import TypeSerializer
 
 from core.errors import InputNotFound
-from core.job_record import JobRecord, RecordedError
-from core.jobs import JobStatus
-from core.progress import ProgressUpdate
+from core.events.progress import ProgressUpdate
+from core.jobs.job_record import JobRecord, RecordedError
+from core.jobs.results import JobStatus
 from infra.jobstore import _record, _typed
 
 _serialize = TypeSerializer().serialize

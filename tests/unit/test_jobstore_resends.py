@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from core.job_record import RecordedError
-from core.jobs import JobResult, JobStatus, SourceInfo
+from core.events.progress import ProgressUpdate
+from core.jobs.job_record import RecordedError
+from core.jobs.results import JobResult, JobStatus, SourceInfo
 from core.models import JobRequest, OutputLocation, S3ObjectRef
-from core.progress import ProgressUpdate
 from infra.jobstore import DynamoJobStore
 from tests.unit.fakes import NOW
 

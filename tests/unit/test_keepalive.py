@@ -7,7 +7,7 @@ import asyncio
 from structlog.testing import capture_logs
 
 from core.errors import StorageUnavailable
-from core.keepalive import RETRY_SECONDS, keep_alive
+from core.jobs.keepalive import RETRY_SECONDS, keep_alive
 
 
 class Script:

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.ladder import ASPECT_TOLERANCE, fit_fps, fit_ladder, ladder_aspect
+from core.media.probe import VideoStream
 from core.presets import Rung, StreamingPreset, builtin_catalog
-from core.probe import VideoStream
+from core.streaming.ladder import ASPECT_TOLERANCE, fit_fps, fit_ladder, ladder_aspect
 
 WEB = builtin_catalog().presets["web-hls"]
 assert isinstance(WEB, StreamingPreset)

@@ -7,11 +7,11 @@ import asyncio
 
 import pytest
 
-from core import pulse
-from core.dispatch import Disposition, Outcome
-from core.jobs import JobResult, JobStatus
+from core.attempt.pipeline import Report
+from core.jobs import pulse
+from core.jobs.dispatch import Disposition, Outcome
+from core.jobs.results import JobResult, JobStatus
 from core.models import JobRequest
-from core.pipeline import Report
 from core.ports import JobDir, QueueMessage
 from core.presets import OutputPreset
 

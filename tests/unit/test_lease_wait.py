@@ -1,4 +1,4 @@
-"""BUSY kept off the receive budget (core/lease_wait.py): a delivery that finds its own
+"""BUSY kept off the receive budget (core/jobs/lease_wait.py): a delivery that finds its own
 message's earlier delivery holding the lease (that worker died) waits the lease out and runs
 the job, instead of going back to the queue and spending a receive; a lease still renewed
 after the wait, one held under another message, or a dispatcher told not to wait (Lambda)
@@ -10,8 +10,8 @@ import dataclasses
 
 import pytest
 
-from core.dispatch import Dispatcher, Disposition
-from core.jobs import JobStatus
+from core.jobs.dispatch import Dispatcher, Disposition
+from core.jobs.results import JobStatus
 
 from .dispatch_harness import Harness, s3_put
 from .fakes import NOW, FakePipeline

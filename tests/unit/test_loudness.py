@@ -1,4 +1,4 @@
-"""core.loudness and its measuring pass, planned: figures read from captured ffmpeg logs,
+"""core.steps.loudness and its measuring pass, planned: figures read from captured ffmpeg logs,
 the linear-or-dynamic rule, the filters and the refusals, without running ffmpeg."""
 
 from __future__ import annotations
@@ -10,12 +10,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from core.compile import compile_steps
 from core.errors import InvalidMessage, TranscodeFailed
-from core.hardening import SOURCE_GUARD
-from core.loudness import LoudnessMeasure, loudness_report, normalize, parse_loudnorm
-from core.loudness_pass import plan_measure
-from core.plan import LOGGED_FLAGS
+from core.media.hardening import SOURCE_GUARD
+from core.media.plan import LOGGED_FLAGS
 from core.presets import (
     AudioRendition,
     LoudnessTarget,
@@ -23,9 +20,12 @@ from core.presets import (
     StreamingPreset,
     builtin_catalog,
 )
-from core.renditions import plan_streaming
-from core.step_outputs import Encode, steps_problem
-from core.steps import Loudness, Trim
+from core.steps.compile import compile_steps
+from core.steps.loudness import LoudnessMeasure, loudness_report, normalize, parse_loudnorm
+from core.steps.loudness_pass import plan_measure
+from core.steps.model import Loudness, Trim
+from core.steps.outputs import Encode, steps_problem
+from core.streaming.renditions import plan_streaming
 from tests.step_docs import StepDocs
 from tests.unit.sample_bodies import rejected
 from tests.unit.test_compile import ATTACHED, OUT, PROBE, SOURCE, steps

@@ -1,11 +1,11 @@
-"""core.mp4_language: the language of an init segment's track, read back by the bit layout
+"""core.streaming.mp4_language: the language of an init segment's track, read back by the bit layout
 ISO/IEC 14496-12 gives ``mdhd`` (and by ffprobe in tests/integration/test_audio_tracks.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from core.mp4_language import tag_language
+from core.streaming.mp4_language import tag_language
 
 
 def box(kind: bytes, body: bytes) -> bytes:

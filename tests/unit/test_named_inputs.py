@@ -1,4 +1,4 @@
-"""core.intake.named_inputs: what a message names, read once with intake's own models, for
+"""core.jobs.intake.named_inputs: what a message names, read once with intake's own models, for
 the DLQ tools (a dead letter may be a message intake refused)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from core.intake import Named, named_inputs
+from core.jobs.intake import Named, named_inputs
 from handlers.dlq import describe
 
 S3_OBJECT = {"bucket": {"name": "in-bucket"}, "object": {"key": "talks/my+talk%21.mp4"}}

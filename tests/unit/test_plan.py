@@ -1,5 +1,5 @@
-"""core.plan: the ffmpeg argv and the filter graph, from hand-built probes (output sizing on its
-own: test_plan_sizing.py)."""
+"""core.media.plan: the ffmpeg argv and the filter graph, from hand-built probes (output sizing on
+its own: test_plan_sizing.py)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from pathlib import PurePosixPath
 import pytest
 
 from core.errors import UnsupportedMedia
-from core.hardening import SOURCE_GUARD, InputGuard
-from core.plan import packets_argv, plan_mp4, probe_argv, reads_as_one
+from core.media.hardening import SOURCE_GUARD, InputGuard
+from core.media.plan import packets_argv, plan_mp4, probe_argv, reads_as_one
+from core.media.probe import AudioStream, ProbeResult, VideoStream
 from core.presets import Mp4Preset
-from core.probe import AudioStream, ProbeResult, VideoStream
 from tests.shipped_presets import shipped
 
 P720 = shipped("mp4-720p", Mp4Preset)

@@ -11,9 +11,9 @@ from pathlib import PurePosixPath
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.plan import fit_size, plan_mp4
+from core.media.plan import fit_size, plan_mp4
+from core.media.probe import AudioStream, ProbeResult, VideoStream
 from core.presets import Mp4Preset, builtin_catalog
-from core.probe import AudioStream, ProbeResult, VideoStream
 
 sides = st.integers(min_value=2, max_value=8192)
 sars = st.sampled_from(

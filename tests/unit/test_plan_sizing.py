@@ -1,11 +1,11 @@
-"""core.plan.fit_size: the output size for a source under a cap of its short side, from a table
-and over a grid of sources (even, at least 2x2, capped, aspect kept, never upscaled)."""
+"""core.media.plan.fit_size: the output size for a source under a cap of its short side, from a
+table and over a grid of sources (even, at least 2x2, capped, aspect kept, never upscaled)."""
 
 from __future__ import annotations
 
 import pytest
 
-from core.plan import fit_size
+from core.media.plan import fit_size
 
 
 @pytest.mark.parametrize(

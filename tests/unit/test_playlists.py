@@ -1,5 +1,5 @@
-"""core.playlists finishing the HLS playlists ffmpeg 5.1 wrote (`ffmpeg_manifests`, checked
-through the m3u8 library): VOD media playlists with the same segments, masters with measured
+"""core.streaming.playlists finishing the HLS playlists ffmpeg 5.1 wrote (`ffmpeg_manifests`,
+checked through the m3u8 library): VOD media playlists with the same segments, masters with measured
 rates, frame rate and named audio, both idempotent; and measuring the rates."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import math
 import m3u8
 import pytest
 
-from core.audio_manifests import AudioLabel
-from core.playlists import (
+from core.streaming.audio_manifests import AudioLabel
+from core.streaming.playlists import (
     MediaPlaylist,
     finish_master,
     finish_media,

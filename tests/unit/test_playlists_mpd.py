@@ -1,7 +1,7 @@
-"""core.playlists finishing the MPD ffmpeg 5.1's dash muxer wrote (`ffmpeg_manifests`), checked
-through the ``mpegdash`` parser, not our own reader: measured bandwidths, a maxSegmentDuration
-and mediaPresentationDuration no shorter than the segments and representations, and
-bitstreamSwitching only where one initialization segment serves the whole set."""
+"""core.streaming.playlists finishing the MPD ffmpeg 5.1's dash muxer wrote (`ffmpeg_manifests`),
+checked through the ``mpegdash`` parser, not our own reader: measured bandwidths, a
+maxSegmentDuration and mediaPresentationDuration no shorter than the segments and representations,
+and bitstreamSwitching only where one initialization segment serves the whole set."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from mpegdash.parser import MPEGDASHParser
 
-from core.playlists import finish_mpd, measured_rate, read_media, read_mpd
+from core.streaming.playlists import finish_mpd, measured_rate, read_media, read_mpd
 from tests.unit.ffmpeg_manifests import (
     CMAF_MPD,
     NTSC_MEDIA_0,

@@ -1,4 +1,4 @@
-"""core.playlists reading packages: the HLS master and media playlists ffmpeg 5.1 wrote
+"""core.streaming.playlists reading packages: the HLS master and media playlists ffmpeg 5.1 wrote
 (`ffmpeg_manifests`), its MPD and a synthetic one (repeats, templates, timescales), and
 `resolve` refusing references that leave the package."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.playlists import (
+from core.streaming.playlists import (
     finish_media,
     read_master,
     read_media,

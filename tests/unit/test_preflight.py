@@ -1,4 +1,4 @@
-"""core.preflight: a probe held against the limits, each refusal with its own code; a
+"""core.media.preflight: a probe held against the limits, each refusal with its own code; a
 preset's own limits are applied when they are the stricter."""
 
 from __future__ import annotations
@@ -9,14 +9,14 @@ from typing import Any, cast
 
 import pytest
 
+from core.attempt.limits import PipelineLimits
+from core.attempt.pipeline import JobPipeline
 from core.errors import FfapiError
-from core.fallback import CpuOnly
-from core.limits import PipelineLimits
+from core.media.fallback import CpuOnly
+from core.media.preflight import MediaLimits, check_media, check_size, input_byte_limit
+from core.media.probe import AudioStream, ProbeResult, StreamFacts, VideoStream
 from core.models import JobRequest, S3ObjectRef
-from core.pipeline import JobPipeline
-from core.preflight import MediaLimits, check_media, check_size, input_byte_limit
 from core.presets import OutputPreset, builtin_catalog
-from core.probe import AudioStream, ProbeResult, StreamFacts, VideoStream
 from tests.unit.fakes import FakeObjects
 
 CATALOG = builtin_catalog().presets

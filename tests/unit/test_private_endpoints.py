@@ -12,9 +12,9 @@ import pytest
 from pydantic import ValidationError
 
 from core.errors import InvalidMessage
-from core.events import CloudEvent, EventType
-from core.intake import normalize
-from core.webhooks import WebhookEndpoint, WebhookTarget
+from core.events.cloudevent import CloudEvent, EventType
+from core.events.webhooks import WebhookEndpoint, WebhookTarget
+from core.jobs.intake import normalize
 from infra.settings import Settings
 from infra.webhook_config import WebhookConfig
 from infra.webhooks import WebhookDispatcher

@@ -1,4 +1,4 @@
-"""core.probe.parse_probe: which streams it finds and which it picks, on ffprobe JSON shaped
+"""core.media.probe.parse_probe: which streams it finds and which it picks, on ffprobe JSON shaped
 like the real thing (`ffprobe_docs`): an H.264/AAC MP4, cover art that is no video, a still
 image, every stream described for the preflight; and what `public_probe` keeps.
 """
@@ -12,8 +12,8 @@ from fractions import Fraction
 import pytest
 
 from core.errors import InvalidMedia
-from core.probe import ProbeResult, parse_probe, public_probe
-from core.probe_doc import probe_doc
+from core.media.probe import ProbeResult, parse_probe, public_probe
+from core.media.probe_doc import probe_doc
 from tests.unit.ffprobe_docs import AAC_STREAM, H264_STREAM, MP4_FORMAT, mp4_doc
 
 

@@ -1,4 +1,4 @@
-"""core.probe_doc: ffprobe's JSON as the typed ProbeDoc. A value of the wrong type is ignored
+"""core.media.probe_doc: ffprobe's JSON as the typed ProbeDoc. A value of the wrong type is ignored
 as an absent one is (never a ValidationError), a stream that is no object is dropped, only a
 document that is no object is refused (InvalidMedia), and fields it does not type are kept."""
 
@@ -13,9 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.errors import InvalidMedia
-from core.probe import parse_probe, public_probe
-from core.probe_doc import ProbeStream, probe_doc
-from core.subtitle_files import subtitle_probe
+from core.media.probe import parse_probe, public_probe
+from core.media.probe_doc import ProbeStream, probe_doc
+from core.text.subtitle_files import subtitle_probe
 from tests.unit.ffprobe_docs import AAC_STREAM, DISPLAY_MATRIX, H264_STREAM, mp4_doc
 
 

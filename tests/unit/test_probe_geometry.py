@@ -1,4 +1,4 @@
-"""core.probe.parse_probe: a video stream's frame rate, rotation (display matrix, legacy
+"""core.media.probe.parse_probe: a video stream's frame rate, rotation (display matrix, legacy
 rotate tag) and display size (quarter turns, sample aspect), and the garbage each falls back from.
 """
 
@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from core.probe import VideoStream, parse_probe
-from core.probe_doc import probe_doc
+from core.media.probe import VideoStream, parse_probe
+from core.media.probe_doc import probe_doc
 from tests.unit.ffprobe_docs import DISPLAY_MATRIX, H264_STREAM, mp4_doc
 
 

@@ -1,4 +1,4 @@
-"""core.probe.parse_probe on incomplete or damaged documents: durations that are unknown or
+"""core.media.probe.parse_probe on incomplete or damaged documents: durations that are unknown or
 disagree, garbage values that must not crash it, and what it refuses as invalid_media.
 """
 
@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from core.errors import InvalidMedia
-from core.probe import parse_probe
-from core.probe_doc import probe_doc
+from core.media.probe import parse_probe
+from core.media.probe_doc import probe_doc
 from tests.unit.ffprobe_docs import MP4_FORMAT, mp4_doc
 
 

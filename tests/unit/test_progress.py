@@ -1,5 +1,5 @@
-"""core.progress and core.reporting: ffmpeg's -progress blocks -> throttled updates -> the job
-record and ffapi.job.progress events, without holding up the encode."""
+"""core.events.progress and core.events.reporting: ffmpeg's -progress blocks -> throttled updates ->
+the job record and ffapi.job.progress events, without holding up the encode."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 import pytest
 
 from core.errors import StorageUnavailable
-from core.events import CloudEvent
-from core.progress import EncodeProgress, ProgressBlocks, ProgressThrottle, ProgressUpdate
-from core.reporting import ProgressReporter
+from core.events.cloudevent import CloudEvent
+from core.events.progress import EncodeProgress, ProgressBlocks, ProgressThrottle, ProgressUpdate
+from core.events.reporting import ProgressReporter
 
 from .fakes import FakeEvents, FakeJobs
 

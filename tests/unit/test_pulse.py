@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from core import pulse
+from core.jobs import pulse
 
 
 def test_quiet_is_the_time_since_the_last_beat() -> None:

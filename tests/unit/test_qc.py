@@ -1,4 +1,4 @@
-"""core.qc: the quality gate over facts measured from synthetic packet lists.
+"""core.streaming.qc: the quality gate over facts measured from synthetic packet lists.
 
 A good package is 12 s of 30 fps video in three rungs plus one audio rendition, cut into 4 s
 segments with a keyframe every 120 packets; each defect fails exactly its own named check."""
@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from core.playlists import MediaPlaylist
-from core.qc import (
+from core.streaming.playlists import MediaPlaylist
+from core.streaming.qc import (
     DRIFT_LIMIT,
     Packet,
     PacketFold,

@@ -1,4 +1,4 @@
-"""core.qc's bitrate check: every video rung within its maxrate as far as its VBV buffer
+"""core.streaming.qc's bitrate check: every video rung within its maxrate as far as its VBV buffer
 allows (over any run of segments lasting t seconds, at most maxrate * t + bufsize bits),
 measured on the elementary stream's packet sizes."""
 
@@ -6,8 +6,16 @@ from __future__ import annotations
 
 import pytest
 
-from core.playlists import MediaPlaylist
-from core.qc import Packet, QcCheck, QcInputs, RateCap, RenditionFacts, evaluate, facts_from_packets
+from core.streaming.playlists import MediaPlaylist
+from core.streaming.qc import (
+    Packet,
+    QcCheck,
+    QcInputs,
+    RateCap,
+    RenditionFacts,
+    evaluate,
+    facts_from_packets,
+)
 
 FPS = 30
 MAXRATE = 1_000_000  # bits per second

@@ -7,7 +7,7 @@ from pathlib import PurePosixPath
 import pytest
 
 from core.errors import TranscodeFailed
-from core.quality import (
+from core.steps.quality import (
     NO_VMAF,
     PSNR_CAP,
     QualityReport,

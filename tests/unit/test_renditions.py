@@ -1,5 +1,5 @@
-"""core.renditions: the one ffmpeg argv of an adaptive-streaming job, from hand-built probes,
-and its properties over many sources (hypothesis)."""
+"""core.streaming.renditions: the one ffmpeg argv of an adaptive-streaming job, from hand-built
+probes, and its properties over many sources (hypothesis)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.errors import UnsupportedMedia
-from core.hardening import SOURCE_GUARD
+from core.media.hardening import SOURCE_GUARD
+from core.media.probe import AudioStream, ProbeResult, VideoStream
 from core.presets import StreamingPreset, builtin_catalog
-from core.probe import AudioStream, ProbeResult, VideoStream
-from core.renditions import StreamingPlan, plan_streaming
+from core.streaming.renditions import StreamingPlan, plan_streaming
 
 SOURCE = PurePosixPath("/w/in/source")
 OUT = PurePosixPath("/w/out")

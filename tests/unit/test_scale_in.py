@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from core import scale_in
-from core.dispatch import Dispatcher, DispatchSettings
 from core.errors import FfapiError, InvalidMedia
-from core.jobs import JobResult
-from core.keepalive import RETRY_SECONDS
+from core.jobs import scale_in
+from core.jobs.dispatch import Dispatcher, DispatchSettings
+from core.jobs.keepalive import RETRY_SECONDS
+from core.jobs.results import JobResult
+from core.jobs.scale_in import MAX_MINUTES, ScaleInGuard, protection_minutes
 from core.presets import builtin_catalog
-from core.scale_in import MAX_MINUTES, ScaleInGuard, protection_minutes
 
 from .dispatch_harness import INTAKE, Harness, body, s3_put
 from .fakes import NOW, FakePipeline

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from jsonschema import ValidationError
 
-from core.contract import job_event
 from core.errors import InvalidMedia
-from core.events import EventType
+from core.events.cloudevent import EventType
+from core.events.contract import job_event
 from core.models import JobRequest
 from handlers.schemas import SCHEMA_DIR, render, stale
 from tests.event_contract import check_event, validator

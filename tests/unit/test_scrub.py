@@ -1,4 +1,4 @@
-"""Tool text that leaves the worker (core.scrub): real ffmpeg 5.1 / ffprobe stderr lines lose
+"""Tool text that leaves the worker (core.events.scrub): real ffmpeg 5.1 / ffprobe stderr lines lose
 their memory addresses and filesystem paths and keep what they say; job.failed events and a
 fallback's message carry the scrubbed text, the error itself (the job record's) the raw."""
 
@@ -9,13 +9,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from core.accel import AccelTier, TierFailure
-from core.contract import job_event
-from core.diagnose import classify_ffmpeg_failure, limit_breach
 from core.errors import AttemptsExhausted
-from core.events import EventType
-from core.hardening import ResourceLimits
-from core.scrub import scrub, scrub_values
+from core.events.cloudevent import EventType
+from core.events.contract import job_event
+from core.events.scrub import scrub, scrub_values
+from core.media.accel import AccelTier, TierFailure
+from core.media.diagnose import classify_ffmpeg_failure, limit_breach
+from core.media.hardening import ResourceLimits
 
 ADDRESS = re.compile(r"\b0x[0-9a-fA-F]+")  # not the 0x of 16000x16000
 JOB_DIR = "/tmp/ffapi-work/ffapi-j-0123456789abcdef01234567-n4026531836-p5123-k2x9q1wz"

@@ -8,9 +8,7 @@ from pathlib import PurePosixPath
 import pytest
 
 from core.errors import InvalidMessage
-from core.scenes import parse_scenes
-from core.stage import Shape
-from core.step_branches import (
+from core.steps.branches import (
     frame_numbers,
     frame_times,
     frames_branch,
@@ -19,7 +17,9 @@ from core.step_branches import (
     preview_frames,
     scenes_branch,
 )
-from core.step_outputs import MAX_FRAMES, Frames, Preview, Scenes
+from core.steps.outputs import MAX_FRAMES, Frames, Preview, Scenes
+from core.steps.scenes import parse_scenes
+from core.steps.stage import Shape
 
 SHAPE = Shape(width=1280, height=720, fps=25.0, duration=10.0)
 OUT = PurePosixPath("/job/out")

@@ -1,4 +1,4 @@
-"""The step models of a version 2 request (core/steps.py, core/step_outputs.py): each model's
+"""The step models of a version 2 request (core/steps/model.py, core/steps/outputs.py): each model's
 bounds (the edge values taken, the ones past them refused), the rules a list obeys, the
 folders output steps write to (the request around them: test_step_requests.py)."""
 
@@ -10,8 +10,8 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from core.models import JobRequest
-from core.step_outputs import MAX_AT, MAX_FRAMES, Step, step_folders, steps_problem
-from core.steps import MAX_CAPTION_CHARS, MAX_CONCAT_INPUTS, MAX_MIX_TRACKS, MAX_STEPS, Trim
+from core.steps.model import MAX_CAPTION_CHARS, MAX_CONCAT_INPUTS, MAX_MIX_TRACKS, MAX_STEPS, Trim
+from core.steps.outputs import MAX_AT, MAX_FRAMES, Step, step_folders, steps_problem
 
 STEP: TypeAdapter[Any] = TypeAdapter(Step)
 INPUT = {"bucket": "ffapi-input", "key": "library/talk.mp4"}

@@ -1,4 +1,4 @@
-"""core.step_tracks: a steps job's ladder keeps every audio track its selection keeps, each
+"""core.steps.tracks: a steps job's ladder keeps every audio track its selection keeps, each
 with the chain's track-wise filters; a step that builds one soundtrack keeps the first."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from pathlib import PurePosixPath
 
-from core.accel import AccelTier, TierChoice
-from core.compile import StepsPlan, compile_steps
-from core.probe import AudioStream, ProbeResult, StreamFacts, VideoStream
-from core.quality_pass import planned_quality
+from core.media.accel import AccelTier, TierChoice
+from core.media.probe import AudioStream, ProbeResult, StreamFacts, VideoStream
+from core.steps.compile import StepsPlan, compile_steps
+from core.steps.quality_pass import planned_quality
 from tests.step_docs import StepDocs
 from tests.unit.test_compile import ATTACHED, OUT, PROBE, SOURCE, graph_of, steps
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from core.errors import InvalidMessage
-from core.jobs import derive_job_id, resolve_preset
+from core.jobs.results import derive_job_id, resolve_preset
 from core.models import STEPS_PRESET, JobRequest, OutputLocation
 from core.presets import (
     Mp4Preset,

@@ -1,4 +1,4 @@
-"""core.storyboard: the WebVTT track of sprite tiles, from a hand-built StoryboardPlan."""
+"""core.streaming.storyboard: the WebVTT track of sprite tiles, from a hand-built StoryboardPlan."""
 
 from __future__ import annotations
 
@@ -8,8 +8,14 @@ from pathlib import PurePosixPath
 
 import pytest
 
-from core.pictures import StoryboardPlan
-from core.storyboard import sheet_count, sheet_grid, sheets_argvs, storyboard_vtt, tile_count
+from core.streaming.pictures import StoryboardPlan
+from core.streaming.storyboard import (
+    sheet_count,
+    sheet_grid,
+    sheets_argvs,
+    storyboard_vtt,
+    tile_count,
+)
 
 CUE_TIME = re.compile(r"^(\d{2}):(\d{2}):(\d{2})\.(\d{3}) --> (\d{2}):(\d{2}):(\d{2})\.(\d{3})$")
 CUE_TEXT = re.compile(r"^(storyboard-\d{3}\.jpg)#xywh=(\d+),(\d+),(\d+),(\d+)$")

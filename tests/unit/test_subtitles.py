@@ -12,10 +12,10 @@ import pytest
 from pydantic import ValidationError
 
 from core.errors import InvalidMedia
+from core.media.probe_doc import probe_doc
 from core.models import JobRequest
-from core.probe_doc import probe_doc
-from core.subtitle_files import plain_webvtt, safe_ass, subtitle_probe
-from core.subtitle_manifests import (
+from core.text.subtitle_files import plain_webvtt, safe_ass, subtitle_probe
+from core.text.subtitle_manifests import (
     InBandCaption,
     SidecarTrack,
     master_with_captions,
@@ -23,7 +23,7 @@ from core.subtitle_manifests import (
     mpd_with_captions,
     mpd_with_subtitles,
 )
-from core.subtitles import (
+from core.text.subtitles import (
     MAX_CUES,
     Cue,
     clipped,

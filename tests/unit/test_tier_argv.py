@@ -16,13 +16,13 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from core.accel import TIERS, AccelTier, TierChoice
-from core.encoders import encoder_reserve_mib
-from core.hardening import ResourceLimits
-from core.plan import TranscodePlan, plan_mp4
+from core.media.accel import TIERS, AccelTier, TierChoice
+from core.media.encoders import encoder_reserve_mib
+from core.media.hardening import ResourceLimits
+from core.media.plan import TranscodePlan, plan_mp4
+from core.media.probe import AudioStream, ProbeResult, VideoStream
 from core.presets import Mp4Preset, StreamingPreset, builtin_catalog
-from core.probe import AudioStream, ProbeResult, VideoStream
-from core.renditions import StreamingPlan, plan_streaming
+from core.streaming.renditions import StreamingPlan, plan_streaming
 
 GOLDEN = Path(__file__).parent / "golden"
 SOURCE = PurePosixPath("/w/in/source")

@@ -7,15 +7,15 @@ from dataclasses import replace
 
 import pytest
 
-from core.accel import AccelTier, TierChoice
-from core.compile import compile_steps
 from core.errors import TranscodeFailed
-from core.hardening import SOURCE_GUARD
-from core.loudness import LoudnessMeasure, normalize, parse_named, tracks_report
-from core.loudness_pass import by_track, plan_measure, steps_report
+from core.media.accel import AccelTier, TierChoice
+from core.media.hardening import SOURCE_GUARD
 from core.presets import LoudnessTarget, StreamingPreset, builtin_catalog
-from core.renditions import plan_streaming
-from core.steps import Loudness
+from core.steps.compile import compile_steps
+from core.steps.loudness import LoudnessMeasure, normalize, parse_named, tracks_report
+from core.steps.loudness_pass import by_track, plan_measure, steps_report
+from core.steps.model import Loudness
+from core.streaming.renditions import plan_streaming
 from tests.unit.test_compile import ATTACHED, OUT, SOURCE, steps
 from tests.unit.test_step_tracks import THREE, statements_of
 

@@ -1,4 +1,4 @@
-"""core.transforms: the inputs, graph text and shape of each transform step, from hand-built
+"""core.steps.transforms: the inputs, graph text and shape of each transform step, from hand-built
 probes, and what a step that this input cannot take is refused with."""
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ import pytest
 from pydantic import TypeAdapter
 
 from core.errors import InvalidMessage
-from core.frames import TONEMAP
-from core.hardening import SOURCE_GUARD
-from core.probe import AudioStream, ProbeResult, StreamFacts, VideoStream
-from core.stage import Attached, Chain
-from core.steps import TransformStep
-from core.transforms import compile_transforms, tempos
+from core.media.frames import TONEMAP
+from core.media.hardening import SOURCE_GUARD
+from core.media.probe import AudioStream, ProbeResult, StreamFacts, VideoStream
+from core.steps.model import TransformStep
+from core.steps.stage import Attached, Chain
+from core.steps.transforms import compile_transforms, tempos
 from tests.step_docs import StepDocs
 
 STEPS = TypeAdapter(list[TransformStep])

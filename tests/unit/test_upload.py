@@ -1,4 +1,4 @@
-"""core.upload: tiers in order, headers by file type, bounded parallelism, first error kept;
+"""core.attempt.upload: tiers in order, headers by file type, bounded parallelism, first error kept;
 segments sent ahead are not sent again, and are withdrawn when the job fails."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from core.attempt.upload import Upload, UploadAhead, Uploader, headers_for
 from core.errors import StorageUnavailable
 from core.models import OutputLocation
-from core.upload import Upload, UploadAhead, Uploader, headers_for
 
 OUT = OutputLocation(bucket="out-bucket", prefix="outputs")
 

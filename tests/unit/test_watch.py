@@ -7,11 +7,11 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from core.admission import AdmissionPolicy
 from core.errors import InvalidMessage
-from core.intake import normalize
+from core.jobs.admission import AdmissionPolicy
+from core.jobs.intake import normalize
+from core.jobs.watch import IntakeConfig, WatchRule, watches_output
 from core.models import OutputLocation
-from core.watch import IntakeConfig, WatchRule, watches_output
 from infra.settings import Settings
 
 OUT = OutputLocation(bucket="media", prefix="outputs")

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from tenacity.wait import wait_exponential
 
-from core.events import EventType
+from core.events.cloudevent import EventType
 from infra.webhook_transport import WebhookUnreachable, retry_after
 from tests.unit.fakes import FakeJobs
 from tests.unit.webhook_rig import (

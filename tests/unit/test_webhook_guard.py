@@ -12,8 +12,8 @@ import pytest
 from pydantic import ValidationError
 from structlog.testing import capture_logs
 
-from core.destinations import PUBLIC_ONLY, DestinationPolicy
-from core.events import EventType
+from core.events.cloudevent import EventType
+from core.events.destinations import PUBLIC_ONLY, DestinationPolicy
 from infra.pinned_resolver import AddrInfo, ForbiddenDestination, PinnedResolver, getaddrinfo
 from infra.settings import Settings
 from infra.webhook_config import WebhookConfig

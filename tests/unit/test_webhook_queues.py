@@ -8,9 +8,9 @@ import asyncio
 
 from structlog.testing import capture_logs
 
-from core.events import CloudEvent, EventType
-from core.job_record import WebhookDelivery
-from core.webhooks import WebhookEndpoint
+from core.events.cloudevent import CloudEvent, EventType
+from core.events.webhooks import WebhookEndpoint
+from core.jobs.job_record import WebhookDelivery
 from tests.unit.fakes import NOW, FakeJobs
 from tests.unit.webhook_rig import (
     CEILING,

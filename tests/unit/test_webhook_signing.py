@@ -9,7 +9,7 @@ import hmac
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from core.webhooks import (
+from core.events.webhooks import (
     WebhookEndpoint,
     WebhookSecretError,
     secret_key,

@@ -16,8 +16,8 @@ from prometheus_client import REGISTRY
 from pydantic import SecretStr
 from tenacity.wait import wait_exponential
 
-from core.events import CloudEvent, EventType
-from core.webhooks import WebhookTarget
+from core.events.cloudevent import CloudEvent, EventType
+from core.events.webhooks import WebhookTarget
 from infra.webhook_config import WebhookConfig
 from infra.webhooks import WebhookDispatcher
 from tests.unit.fakes import NOW, FakeJobs

@@ -1,0 +1,404 @@
+"""From one queue message to a decision: acknowledge it, or let the queue deliver it again.
+
+This is the worker's whole contract with SQS, shared by the container loop and the Lambda
+handler: a message is acknowledged only after its outcome is recorded and announced.
+
+For each request a message carries: intake (:mod:`core.jobs.intake`; a body that can never be a
+job is announced once as ``job.failed`` under ``m-`` + a hash of the body), identity
+(:mod:`core.jobs.identity`), the claim, the attempt inside the scale-in guard
+(:mod:`core.jobs.scale_in`), then record, announce, mark announced. A job found done is a duplicate
+(an unannounced outcome is announced first); a live lease under another message makes this one a
+duplicate too; one under this same message is BUSY (a container worker first waits a lapsing lease
+out, :mod:`core.jobs.lease_wait`). The lease is renewed while the job's pulse beats; a lease
+taken over stops the attempt and announces nothing (SUPERSEDED); a worker stopping
+releases its claim. A transient failure on the last delivery is recorded FAILED (retryable
+by a DLQ redrive) and announced as ``max_attempts``; a failure before any claim never
+overwrites a finished job. :meth:`Dispatcher.replay` sends a finished job's final event again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+import structlog
+
+from core.attempt.pipeline import JobRunner
+from core.errors import AttemptsExhausted, FfapiError, JobBusy, as_ffapi_error
+from core.events.announce import Announcer
+from core.events.cloudevent import CloudEvent, EventType
+from core.events.contract import job_event
+from core.events.reporting import ProgressReporter
+from core.jobs import pulse
+from core.jobs.identity import named_request, pin_request
+from core.jobs.intake import normalize
+from core.jobs.job_record import JobRecord, RecordedError
+from core.jobs.keepalive import Sleep, keep_alive
+from core.jobs.lease_wait import claim_after_lease
+from core.jobs.results import JobResult, JobStatus, derive_job_id
+from core.jobs.scale_in import ScaleInGuard
+from core.jobs.watch import IntakeConfig
+from core.models import JobRequest
+from core.ports import (
+    EventPublisher,
+    JobStore,
+    ObjectStore,
+    QueueMessage,
+    WebhookSender,
+    Workspace,
+)
+from core.presets import OutputPreset, PresetCatalog
+
+log = structlog.get_logger("ffapi.dispatch")
+
+
+class Disposition(StrEnum):
+    ACK = "ack"  # done with it: delete from the queue
+    RETRY = "retry"  # leave it: the queue delivers it again (and moves it to the DLQ after N)
+
+
+class JobOutcomeStatus(StrEnum):
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"  # permanently (a transient failure stays RETRYING, even on the last try)
+    RETRYING = "RETRYING"  # transient failure: the message comes back
+    DUPLICATE = "DUPLICATE"  # already completed or failed: nothing to do
+    BUSY = "BUSY"  # another delivery holds the lease: come back after it
+    SUPERSEDED = "SUPERSEDED"  # our lease lapsed and another worker took the job over
+
+
+@dataclass(frozen=True, slots=True)
+class JobOutcome:
+    job_id: str
+    status: JobOutcomeStatus
+    error: FfapiError | None = None
+    retry_after: float | None = None
+    preset: str | None = None  # the effective preset, once resolved
+    result: JobResult | None = None  # when COMPLETED: what the job made, and how long it took
+
+
+@dataclass(slots=True)
+class Outcome:
+    disposition: Disposition = Disposition.ACK
+    retry_after: float | None = None  # seconds, a hint for the queue's visibility timeout
+    jobs: list[JobOutcome] = field(default_factory=list)
+    ignored: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchSettings:
+    intake: IntakeConfig
+    presets: PresetCatalog
+    lease_seconds: float
+    max_receive_count: int  # the queue's redrive threshold: the last delivery announces failure
+    # A job quiet this long (core/jobs/pulse.py) stops renewing its lease, so another worker can
+    # take it over. None: always renew (no pulse is kept, as in Lambda, timed out by AWS).
+    stall_seconds: float | None = None
+    # At most this long a delivery waits out the lease of its own message's earlier delivery
+    # (core.jobs.lease_wait) rather than go back BUSY; 0: never (Lambda: no heartbeat runs).
+    busy_wait_seconds: float = 0.0
+
+
+# Outcomes that leave the message on the queue: the job is not finished, and this delivery
+# (or its redelivery) is what will finish it.
+_COME_BACK = frozenset(
+    {JobOutcomeStatus.RETRYING, JobOutcomeStatus.BUSY, JobOutcomeStatus.SUPERSEDED}
+)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        settings: DispatchSettings,
+        objects: ObjectStore,
+        jobs: JobStore,
+        events: EventPublisher,
+        workspace: Workspace,
+        pipeline: JobRunner,
+        now: Callable[[], datetime],
+        hooks: WebhookSender | None = None,
+        scale_in: ScaleInGuard | None = None,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self._settings = settings
+        self._scale_in = scale_in or ScaleInGuard(
+            None, settings.lease_seconds
+        )  # core.jobs.scale_in
+        self._objects = objects
+        self._jobs = jobs
+        self._announcer = Announcer(events, hooks)
+        self._workspace = workspace
+        self._pipeline = pipeline
+        self._now = now
+        self._sleep = sleep
+
+    async def handle(self, message: QueueMessage) -> Outcome:
+        with structlog.contextvars.bound_contextvars(message_id=message.message_id):
+            return await self._handle(message)
+
+    async def _handle(self, message: QueueMessage) -> Outcome:
+        try:
+            intake = normalize(message.body, self._settings.intake)
+        except FfapiError as exc:
+            # It can never become a job: announce once under an id derived from the body.
+            job_id = "m-" + hashlib.sha256(message.body.encode()).hexdigest()[:24]
+            log.warning("message.rejected", code=exc.code, reason=exc.message)
+            # Attempt 1 always: a redelivery of the same body re-sends the same event id.
+            await self._announce_failure(
+                job_id, None, RecordedError.of(exc), attempt=1, correlation_id=message.message_id
+            )
+            return Outcome(jobs=[JobOutcome(job_id, JobOutcomeStatus.FAILED, exc)])
+        outcome = Outcome(ignored=intake.ignored)
+        for reason in intake.ignored:
+            log.info("message.ignored", reason=reason)
+        for request in intake.requests:
+            job = await self._handle_request(request, message)
+            outcome.jobs.append(job)
+            if job.status in _COME_BACK:
+                outcome.disposition = Disposition.RETRY
+                if job.retry_after is not None:
+                    outcome.retry_after = max(outcome.retry_after or 0.0, job.retry_after)
+        return outcome
+
+    async def _handle_request(self, request: JobRequest, message: QueueMessage) -> JobOutcome:
+        receive_count = message.receive_count
+        preset, catalog = None, self._settings.presets
+        # A request without a correlation id is traced by the message that carried it.
+        correlation_id = request.correlation_id or message.message_id
+        request = request.model_copy(update={"correlation_id": correlation_id})
+        try:
+            request, preset = named_request(catalog, request)
+            request, preset = await pin_request(self._objects, catalog, request, preset)
+        except FfapiError as exc:
+            if exc.retryable:
+                raise
+            return await self._fail(derive_job_id(request, preset), request, exc, receive_count)
+        job_id = derive_job_id(request, preset)
+        with structlog.contextvars.bound_contextvars(
+            job_id=job_id, correlation_id=request.correlation_id
+        ):
+            lease, carrier = self._settings.lease_seconds, message.message_id
+            claim = await claim_after_lease(  # a dead worker's lease is waited out here
+                await self._jobs.claim(job_id, request, lease, carrier), carrier,
+                self._settings.busy_wait_seconds,
+                lambda: self._jobs.claim(job_id, request, lease, carrier), self._sleep,
+            )  # fmt: skip
+            if claim.outcome == "done":
+                log.info("job.duplicate", status=claim.status, announced=claim.announced)
+                if not claim.announced:  # recorded, then the announcement failed: finish it
+                    await self.reannounce(job_id, request)
+                return JobOutcome(job_id, JobOutcomeStatus.DUPLICATE)
+            if claim.outcome == "busy" and claim.carrier not in (None, message.message_id):
+                # Another message carries this job and stays queued until its outcome is
+                # recorded: this duplicate can go (a long job would otherwise push it to the DLQ).
+                log.info("job.duplicate", reason="running under another message")
+                return JobOutcome(job_id, JobOutcomeStatus.DUPLICATE)
+            if claim.outcome == "busy":
+                log.info("job.busy", lease_remaining=claim.lease_remaining)
+                busy = JobBusy(f"job is leased by another worker for {claim.lease_remaining:.0f}s")
+                return JobOutcome(
+                    job_id, JobOutcomeStatus.BUSY, busy, retry_after=claim.lease_remaining
+                )
+            async with self._scale_in.job():
+                return await self._run_claimed(
+                    job_id, request, preset, claim.attempt, receive_count
+                )
+
+    async def _run_claimed(
+        self,
+        job_id: str,
+        request: JobRequest,
+        preset: OutputPreset,
+        attempt: int,
+        receive_count: int,
+    ) -> JobOutcome:
+        log.info("job.started", attempt=attempt, preset=request.preset_name)
+        work = asyncio.create_task(self._attempt(job_id, request, preset, attempt))
+        lease = asyncio.create_task(self._keep_lease(job_id, attempt))  # ends only if lost
+        try:
+            await asyncio.wait({work, lease}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:  # we are being cancelled: the attempt must not run on alone
+            work.cancel()
+            await self._release(job_id, attempt, work)
+            raise
+        finally:
+            lease.cancel()
+        if not work.done():  # taken over: stop our ffmpeg rather than race the new owner
+            work.cancel()
+            await asyncio.gather(work, return_exceptions=True)
+            return self._superseded(job_id)
+        try:
+            result = work.result()
+        except Exception as exc:  # every failure becomes a coded error; none escapes unrecorded
+            error = as_ffapi_error(exc)
+            return await self._fail(job_id, request, error, receive_count, attempt)
+        # Record, announce, then mark announced: a crash in between leaves a record that the
+        # next delivery of this job finds unannounced, and it announces (same event id).
+        if not await self._jobs.complete(job_id, result):
+            return self._superseded(job_id)
+        await self._announcer.announce(
+            job_event(EventType.COMPLETED, job_id, self._now(), result.event_data(), attempt),
+            request.webhooks,
+        )
+        await self._jobs.mark_announced(job_id)
+        log.info("job.completed", timings=result.timings)
+        return JobOutcome(
+            job_id, JobOutcomeStatus.COMPLETED, preset=request.preset_name, result=result
+        )
+
+    async def _attempt(
+        self, job_id: str, request: JobRequest, preset: OutputPreset, attempt: int
+    ) -> JobResult:
+        started = _request_data(request, attempt)
+        if attempt == 1:  # the job is accepted: announced once, before its first attempt
+            received = job_event(EventType.RECEIVED, job_id, self._now(), started, attempt)
+            await self._announcer.announce(received, request.webhooks)
+        await self._announcer.announce(
+            job_event(EventType.STARTED, job_id, self._now(), started, attempt), request.webhooks
+        )
+        context = {"preset": request.preset_name, "correlation_id": request.correlation_id}
+
+        async def announce(event: CloudEvent) -> None:
+            await self._announcer.announce(event, request.webhooks)
+
+        report = ProgressReporter(job_id, attempt, context, self._jobs, announce, self._now)
+        try:
+            self._pipeline.admit(request, preset)
+            async with self._workspace.job_dir(job_id, request.job_bytes()) as jobdir:
+                result = await self._pipeline.run(job_id, request, preset, jobdir, attempt, report)
+        except BaseException:
+            report.cancel()  # a failed job's progress is moot; it must not outlive the attempt
+            raise
+        await report.flush()  # every progress event goes out before the completion event
+        return result
+
+    async def _release(self, job_id: str, attempt: int, work: asyncio.Task[JobResult]) -> None:
+        """The worker is stopping mid-job: wait for the attempt to stop (its ffmpeg killed,
+        its directory removed), then hand the job back so another worker need not wait for
+        the lease to lapse. Shielded: this runs while we are being cancelled."""
+
+        async def release() -> None:
+            await asyncio.gather(work, return_exceptions=True)
+            try:
+                released = await self._jobs.release(job_id, attempt)
+            except FfapiError as exc:  # the lease lapses on its own
+                log.warning("job.release_failed", code=exc.code, reason=exc.message)
+                return
+            log.info("job.released", attempt=attempt, released=released)
+
+        await asyncio.shield(release())
+
+    def _superseded(self, job_id: str) -> JobOutcome:
+        log.warning("lease.lost", reason="another worker took the job over; its result stands")
+        lease = float(self._settings.lease_seconds)
+        return JobOutcome(job_id, JobOutcomeStatus.SUPERSEDED, retry_after=lease)
+
+    async def _keep_lease(self, job_id: str, attempt: int) -> None:
+        """Renew the lease every third of it while the job shows life; return when it is
+        lost (taken over)."""
+        lease = self._settings.lease_seconds
+
+        async def renew() -> bool:
+            if self._stuck():
+                return True  # let it lapse: a worker that is alive may take the job over
+            return await self._jobs.renew(job_id, lease, attempt)
+
+        await keep_alive(renew, lease / 3, "lease.renew_failed")
+
+    def _stuck(self) -> bool:
+        stall, job = self._settings.stall_seconds, pulse.current()
+        if stall is None or job is None or job.quiet_for() <= stall:
+            return False
+        log.warning("lease.withheld", quiet_for=round(job.quiet_for(), 1))
+        return True
+
+    async def _fail(
+        self,
+        job_id: str,
+        request: JobRequest,
+        error: FfapiError,
+        receive_count: int,
+        attempt: int | None = None,
+    ) -> JobOutcome:
+        # A transient failure on the queue's last delivery is announced too: the message then
+        # moves to the DLQ, and subscribers learn the job did not finish.
+        final = not error.retryable or receive_count >= self._settings.max_receive_count
+        log.warning("job.failed", code=error.code, retryable=error.retryable, final=final,
+                    reason=error.message)  # fmt: skip
+        if final and error.retryable:  # out of deliveries: said once, with the last cause
+            error = AttemptsExhausted.after(error, attempt or receive_count)
+        if not await self._jobs.fail(job_id, RecordedError.of(error), final=final, attempt=attempt):
+            if attempt is not None:
+                return self._superseded(job_id)
+            log.info("job.duplicate", reason="finished or running elsewhere; not failing it")
+            return JobOutcome(job_id, JobOutcomeStatus.DUPLICATE)
+        if final:
+            await self._announce_failure(job_id, request, RecordedError.of(error), attempt or 1)
+            await self._jobs.mark_announced(job_id)
+        status = JobOutcomeStatus.RETRYING if error.retryable else JobOutcomeStatus.FAILED
+        return JobOutcome(job_id, status, error, preset=request.preset_name)
+
+    async def _announce_failure(
+        self, job_id: str, request: JobRequest | None, error: RecordedError, attempt: int,
+        correlation_id: str | None = None,
+    ) -> CloudEvent:  # fmt: skip
+        data: dict[str, object] = (
+            _request_data(request, attempt)
+            if request
+            else {"input": None, "attempt": attempt, "correlation_id": correlation_id}
+        )
+        data.update(status="FAILED", error=error.event_error())
+        event = job_event(EventType.FAILED, job_id, self._now(), data, attempt)
+        await self._announcer.announce(event, request.webhooks if request else ())
+        return event
+
+    async def reannounce(self, job_id: str, request: JobRequest) -> bool:
+        """Announce a finished job's outcome from its record, then mark it announced (also
+        the dead-letter sweep's, core.jobs.dlq_sweep); False when it is not finished."""
+        record = await self._jobs.get(job_id)
+        if record is None or await self._announce_final(job_id, record, request) is None:
+            return False
+        await self._jobs.mark_announced(job_id)
+        log.info("job.reannounced", status=record.status)
+        return True
+
+    async def replay(self, job_id: str) -> CloudEvent | None:
+        """Send a finished job's final event again, to the topic and to its webhooks, under
+        its original id (receivers de-duplicate on it). None: no such finished job."""
+        record = await self._jobs.get(job_id)
+        if record is None:
+            return None
+        with structlog.contextvars.bound_contextvars(job_id=job_id):
+            event = await self._announce_final(job_id, record, record.request)
+            log.info("job.replayed", status=record.status, announced=event is not None)
+        return event
+
+    async def _announce_final(
+        self, job_id: str, record: JobRecord, request: JobRequest | None
+    ) -> CloudEvent | None:
+        """The terminal event of a finished job, from its record; None when it is not
+        finished."""
+        attempt = record.attempts or 1
+        targets = request.webhooks if request else ()
+        if record.status == JobStatus.COMPLETED and record.result is not None:
+            data = record.result.event_data()
+            event = job_event(EventType.COMPLETED, job_id, self._now(), data, attempt)
+            await self._announcer.announce(event, targets)
+            return event
+        if record.status == JobStatus.FAILED and record.error is not None:
+            return await self._announce_failure(job_id, request, record.error, attempt)
+        return None
+
+
+def _request_data(request: JobRequest, attempt: int) -> dict[str, object]:
+    return {
+        "input": request.input.model_dump(mode="json"),
+        "preset": request.preset_name,
+        "output": request.output.model_dump(mode="json") if request.output else None,
+        "correlation_id": request.correlation_id,
+        "metadata": request.metadata,
+        "attempt": attempt,
+    }
