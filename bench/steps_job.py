@@ -1,15 +1,17 @@
 """A multi-step job end to end, against the bare ffmpeg commands of the same plan.
 
-    .venv/bin/python bench/steps_job.py [--seconds 20] [--size 1280x720] [--runs 3]
+    .venv/bin/python bench/steps_job.py [--seconds 30] [--size 1920x1080] [--runs 5]
 
-The job (trim + overlay + text + the web-hls ladder + frames + a GIF preview) runs on the
-embedded stack: the clip and the logo are uploaded, the request is sent to the jobs queue, and
-the time is taken from the send to job.completed on a queue subscribed to the topic. The bare
-run is the same plan's argv (``ffapi plan --request``) run by ffmpeg in a directory prepared
-by hand, followed by the storyboard's sheets run: what the job would cost with no worker
-around it. The two take turns, each going first every other run. Prints the passes of the
-plan (decodes of the input), the medians, the worker's own time (the job less its encode:
-on a busy host the encode varies by more than that) and the ratio.
+The clip is the one bench/streaming_ladder.py measures the plain ladder on (30 s, 1080p),
+under the same target. The job (trim + overlay + text + the web-hls ladder + frames + a GIF
+preview) runs on the embedded stack: the clip and the logo are uploaded, the request is
+sent to the jobs queue, and the time is taken from the send to job.completed on a queue
+subscribed to the topic. The bare run is the same plan's argv (``ffapi plan --request``)
+run by ffmpeg in a directory prepared by hand, followed by the storyboard's sheets run:
+what the job would cost with no worker around it. The two take turns, each going first
+every other run. Prints the passes of the plan (decodes of the input), the medians, the
+worker's own time (the job less its encode: on a busy host the encode varies by more than
+that) and the ratio.
 """
 
 from __future__ import annotations
@@ -191,8 +193,8 @@ def report(
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=20)
-    parser.add_argument("--size", default="1280x720")
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--size", default="1920x1080")
+    parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     asyncio.run(main(args.seconds, args.size, args.runs))

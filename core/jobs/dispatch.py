@@ -1,16 +1,14 @@
 """From one queue message to a decision: acknowledge it, or let the queue deliver it again.
 
-This is the worker's whole contract with SQS, shared by the container loop and the Lambda
-handler: a message is acknowledged only after its outcome is recorded and announced.
-
-For each request a message carries: intake (:mod:`core.jobs.intake`; a body that can never be a
-job is announced once as ``job.failed`` under ``m-`` + a hash of the body), identity
-(:mod:`core.jobs.identity`), the claim, the attempt inside the scale-in guard
-(:mod:`core.jobs.scale_in`), then record, announce, mark announced. A job found done is a duplicate
-(an unannounced outcome is announced first); a live lease under another message makes this one a
-duplicate too; one under this same message is BUSY (a container worker first waits a lapsing lease
-out, :mod:`core.jobs.lease_wait`). The lease is renewed while the job's pulse beats; a lease
-taken over stops the attempt and announces nothing (SUPERSEDED); a worker stopping
+The worker's whole contract with SQS, shared by the container loop and the Lambda handler:
+a message is acknowledged only after its outcome is recorded and announced. For each request
+it carries: intake (:mod:`core.jobs.intake`; a body that is no job is announced once as
+``job.failed`` under ``m-`` + its hash), identity (:mod:`core.jobs.identity`), the claim,
+the attempt inside the scale-in guard (:mod:`core.jobs.scale_in`), then record, announce,
+mark announced. A job found done is a duplicate (an unannounced outcome is announced first),
+and so is one leased under another message; one leased under this message is BUSY (a
+container worker first waits a lapsing lease out, :mod:`core.jobs.lease_wait`). A lease
+taken over stops the attempt, which announces nothing (SUPERSEDED); a worker stopping
 releases its claim. A transient failure on the last delivery is recorded FAILED (retryable
 by a DLQ redrive) and announced as ``max_attempts``; a failure before any claim never
 overwrites a finished job. :meth:`Dispatcher.replay` sends a finished job's final event again.
@@ -102,11 +100,8 @@ class DispatchSettings:
     busy_wait_seconds: float = 0.0
 
 
-# Outcomes that leave the message on the queue: the job is not finished, and this delivery
-# (or its redelivery) is what will finish it.
-_COME_BACK = frozenset(
-    {JobOutcomeStatus.RETRYING, JobOutcomeStatus.BUSY, JobOutcomeStatus.SUPERSEDED}
-)
+# Outcomes that leave the message on the queue: a delivery of it will finish the job.
+_COME_BACK = {JobOutcomeStatus.RETRYING, JobOutcomeStatus.BUSY, JobOutcomeStatus.SUPERSEDED}
 
 
 class Dispatcher:
