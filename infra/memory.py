@@ -1,5 +1,7 @@
 """In-memory adapters, shipped with the worker as httpx ships ``MockTransport``: the ports'
-semantics without a network, for tests and for trying the core on its own.
+semantics without a network, for tests and for trying the core on its own (an ``ffapi`` dry
+run). Here the queue and the event publisher; the object store is ``infra.memory_objects``,
+the job store ``infra.memory_jobs``.
 
 ``MemoryQueue`` is SQS's standard queue as the worker relies on it: at-least-once, a
 receipt hides a message for a visibility timeout that its holder extends or shortens, each
@@ -7,6 +9,10 @@ receipt counts toward the message's receive count, a long poll returns as soon a
 is visible. It is held to the same contract tests as ``infra.queue.SqsQueue``
 (``tests/integration/test_queue_contract.py``). Time comes from the clock and sleep given
 (a test's fake time, or the real one).
+
+``MemoryEvents`` keeps what was published, in order, where SNS hands it to subscribers: no
+attributes for filter policies, no fan-out, no outage (``tests/integration/
+test_events_contract.py`` reads both back).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from core.errors import StorageUnavailable
+from core.events.cloudevent import CloudEvent
 from core.ports import Delivery, QueueMessage
 
 _MAX_VISIBILITY = 43200
@@ -113,3 +120,11 @@ class MemoryQueue:
         held = self._holding(delivery)
         if held is not None:
             held.visible_at = self._clock() + max(0, min(_MAX_VISIBILITY, seconds))
+
+
+class MemoryEvents:
+    def __init__(self) -> None:
+        self.published: list[CloudEvent] = []
+
+    async def publish(self, event: CloudEvent) -> None:
+        self.published.append(event)
