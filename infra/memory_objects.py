@@ -3,7 +3,8 @@
 For tests and for trying the core without AWS (an ``ffapi`` dry run). An object is its bytes,
 Content-Type and Cache-Control, and an ETag (the MD5 of its bytes, as S3 gives an object put
 in one part). ``head`` of a missing object is ``input_not_found``; ``download`` honours the
-pinned ETag as S3 does If-Match (an object overwritten since is ``input_changed``);
+pinned ETag as S3 does If-Match (an object overwritten since is ``input_changed``; one
+deleted since is ``storage_unavailable``, as ``S3ObjectStore`` answers a GET's 404);
 ``put_new`` writes only where nothing is; ``get_bytes`` refuses more than its limit
 (``storage_unavailable``) and answers None for nothing; ``list_keys`` lists by prefix in
 S3's order (by the key's UTF-8 bytes).
@@ -47,11 +48,17 @@ class MemoryObjectStore:
         return self.objects.get((bucket, key))
 
     async def head(self, ref: S3ObjectRef) -> ObjectInfo:
-        stored = self._pinned(ref)
+        stored = self.objects.get((ref.bucket, ref.key))
+        if stored is None or ref.version_id:
+            raise InputNotFound(f"s3://{ref.bucket}/{ref.key} does not exist")
         return ObjectInfo(size=len(stored.data), etag=stored.etag, version_id=None)
 
     async def download(self, ref: S3ObjectRef, dest: Path) -> None:
-        stored = self._pinned(ref)
+        stored = self.objects.get((ref.bucket, ref.key))
+        if stored is None or ref.version_id:
+            # As S3ObjectStore answers a GET's 404: transient; the next delivery's HEAD
+            # finds the input gone (input_not_found).
+            raise StorageUnavailable("s3:GetObject: 404: Not Found")
         if ref.etag and ref.etag != stored.etag:
             raise InputChanged(
                 "the input was overwritten after it was announced; the newer object "
@@ -93,9 +100,3 @@ class MemoryObjectStore:
     async def delete_keys(self, bucket: str, keys: Sequence[str]) -> None:
         for key in keys:
             self.objects.pop((bucket, key), None)  # a missing key is no error, as in S3
-
-    def _pinned(self, ref: S3ObjectRef) -> StoredObject:
-        stored = self.objects.get((ref.bucket, ref.key))
-        if stored is None or ref.version_id:
-            raise InputNotFound(f"s3://{ref.bucket}/{ref.key} does not exist")
-        return stored
