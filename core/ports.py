@@ -1,6 +1,7 @@
 """The seams between the domain and the outside world; ``infra`` implements them.
 
-Tests may pass in-memory adapters (``infra.memory``); production passes the
+Tests may pass in-memory adapters (``infra.memory``, ``infra.memory_objects``,
+``infra.memory_jobs``); production passes the
 S3/SQS/SNS/DynamoDB/ffmpeg adapters.
 
 The ports: ``Queue`` (receive, extend, release, delete, send), ``ObjectStore``, ``JobStore``,

@@ -1,7 +1,7 @@
 """In-memory adapters, shipped with the worker as httpx ships ``MockTransport``: the ports'
-semantics without a network, for tests and for trying the core on its own (an ``ffapi`` dry
-run). Here the queue and the event publisher; the object store is ``infra.memory_objects``,
-the job store ``infra.memory_jobs``.
+semantics without a network, for tests and for trying the core on its own (a dry run; no
+``ffapi`` command wires them yet). Here the queue and the event publisher; the object store
+is ``infra.memory_objects``, the job store ``infra.memory_jobs``.
 
 ``MemoryQueue`` is SQS's standard queue as the worker relies on it: at-least-once, a
 receipt hides a message for a visibility timeout that its holder extends or shortens, each

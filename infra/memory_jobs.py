@@ -1,12 +1,13 @@
 """The job store in memory: ``infra.jobstore.DynamoJobStore``'s conditions on a dict.
 
 For tests (the dispatcher's, the sweep's, the webhook lanes'), and for trying the core
-without AWS (an ``ffapi`` dry run). Each record is held as the DynamoDB table holds its item,
-in plain Python (the JSON-encoded fields as parsed JSON), and every write applies, or refuses,
-on the same condition the DynamoDB adapter sends: the claim (new, RETRYING, a lapsed lease,
-or a retryable failure), the attempt fence on renew/progress/complete/fail/release, the
-sweep's ``give_up`` (abandoned, and carried by that letter or none), and a failure before any
-claim (never over a finished or running job). Time is the ``clock`` given (epoch seconds).
+without AWS (a dry run; no ``ffapi`` command wires it yet). Each record is held as the
+DynamoDB table holds its item, in plain Python (the JSON-encoded fields as parsed JSON), and
+every write applies, or refuses, on the same condition the DynamoDB adapter sends: the claim
+(new, RETRYING, a lapsed lease, or a retryable failure), the attempt fence on
+renew/progress/complete/fail/release, the sweep's ``give_up`` (abandoned, and carried by
+that letter or none), and a failure before any claim (never over a finished or running job).
+Time is the ``clock`` given (epoch seconds).
 
 What it does not model: lost answers and resent writes (a call here applies once and
 answers; the write token that tells a resent copy from a refusal has nothing to do, so none

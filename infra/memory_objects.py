@@ -1,13 +1,13 @@
 """The object store in memory: S3 as ``infra.storage.S3ObjectStore`` relies on it, on a dict.
 
-For tests and for trying the core without AWS (an ``ffapi`` dry run). An object is its bytes,
-Content-Type and Cache-Control, and an ETag (the MD5 of its bytes, as S3 gives an object put
-in one part). ``head`` of a missing object is ``input_not_found``; ``download`` honours the
-pinned ETag as S3 does If-Match (an object overwritten since is ``input_changed``; one
-deleted since is ``storage_unavailable``, as ``S3ObjectStore`` answers a GET's 404);
-``put_new`` writes only where nothing is; ``get_bytes`` refuses more than its limit
-(``storage_unavailable``) and answers None for nothing; ``list_keys`` lists by prefix in
-S3's order (by the key's UTF-8 bytes).
+For tests, and for trying the core without AWS (a dry run; no ``ffapi`` command wires it
+yet). An object is its bytes, Content-Type and Cache-Control, and an ETag (the MD5 of its
+bytes, as S3 gives an object put in one part). ``head`` of a missing object is
+``input_not_found``; ``download`` honours the pinned ETag as S3 does If-Match (an object
+overwritten since is ``input_changed``; one deleted since is ``storage_unavailable``, as
+``S3ObjectStore`` answers a GET's 404); ``put_new`` writes only where nothing is;
+``get_bytes`` refuses more than its limit (``storage_unavailable``) and answers None for
+nothing; ``list_keys`` lists by prefix in S3's order (by the key's UTF-8 bytes).
 
 What it does not model: buckets (every bucket exists, empty until written), versions (no
 object has a version id; a ref that names one is not found, as on an unversioned bucket),
