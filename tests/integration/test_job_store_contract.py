@@ -41,6 +41,12 @@ def delivery(event_id: str, outcome: str) -> WebhookDelivery:
     )  # fmt: skip
 
 
+async def status_and_error(rig: Rig, job_id: str) -> tuple[JobStatus | None, str | None]:
+    record = await rig.store.get(job_id)
+    assert record is not None, job_id
+    return record.status, record.error.code if record.error else None
+
+
 def test_a_new_job_is_claimed_and_recorded(opened: Opener) -> None:
     async def check(rig: Rig, job_id: str) -> None:
         assert await rig.store.claim(job_id, REQUEST, LEASE, "m-1") == Claim("claimed", attempt=1)
@@ -151,7 +157,7 @@ def test_a_failure_is_final_or_retried_as_its_error_says(opened: Opener) -> None
         assert record.error.code == "storage_unavailable"
         # RETRYING is claimed at once, without waiting out any lease, and its error cleared.
         assert await rig.store.claim(job_id, REQUEST, LEASE, "m-1") == Claim("claimed", attempt=2)
-        assert (await rig.store.get(job_id)).error is None  # type: ignore[union-attr]
+        assert await status_and_error(rig, job_id) == (JobStatus.RUNNING, None)
         assert await rig.store.fail(job_id, PERMANENT, final=True, attempt=2)
         done = await rig.store.claim(job_id, REQUEST, LEASE, "m-2")
         assert done == Claim("done", status=JobStatus.FAILED, announced=False)
@@ -177,7 +183,10 @@ def test_a_failure_before_any_claim_never_overrides_a_running_job(opened: Opener
         running = f"{job_id}-running"
         await rig.store.claim(running, REQUEST, LEASE, "m-1")
         assert not await rig.store.fail(running, PERMANENT, final=True, attempt=None)
-        assert (await rig.store.get(running)).status == JobStatus.RUNNING  # type: ignore[union-attr]
+        assert await status_and_error(rig, running) == (JobStatus.RUNNING, None)
+        assert await rig.store.release(running, 1)  # RETRYING: a failure before a claim may land
+        assert await rig.store.fail(running, PERMANENT, final=True, attempt=None)
+        assert await status_and_error(rig, running) == (JobStatus.FAILED, "invalid_media")
 
     contract(opened, check)
 
