@@ -286,10 +286,9 @@ class StepsRunner:
         try:
             await self._check_encodes(run, jobdir, out, job_id, timer, tracks, ahead)
             run.written = await reading
-        finally:
-            if not reading.done():  # a package failed first: its error is the job's
-                reading.cancel()
-                await asyncio.gather(reading, return_exceptions=True)
+        finally:  # a package failed first: its error is the job's (this one's is read)
+            reading.cancel()
+            await asyncio.gather(reading, return_exceptions=True)
         return run
 
     async def _check_encodes(

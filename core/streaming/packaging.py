@@ -130,10 +130,9 @@ class StreamingPackager:
             sheets = asyncio.create_task(self._sheets(plan, jobdir, timeout, limits))
             try:
                 return await self._check(plan, probe, jobdir, sheets, sizes)
-            finally:
-                if not sheets.done():  # the QC failed first: its error is the job's
-                    sheets.cancel()
-                    await asyncio.gather(sheets, return_exceptions=True)
+            finally:  # the QC failed first: its error is the job's (the sheets' is read)
+                sheets.cancel()
+                await asyncio.gather(sheets, return_exceptions=True)
 
     async def _sheets(
         self, plan: StreamingPlan, jobdir: JobDir, timeout: float, limits: ResourceLimits
