@@ -34,11 +34,12 @@ from core.events.reporting import ProgressReporter
 from core.jobs import pulse
 from core.jobs.identity import named_request, pin_request
 from core.jobs.intake import normalize
-from core.jobs.job_record import JobRecord, RecordedError
+from core.jobs.job_record import RecordedError
 from core.jobs.keepalive import Sleep, keep_alive
 from core.jobs.lease_wait import claim_after_lease
-from core.jobs.results import JobResult, JobStatus, derive_job_id
+from core.jobs.results import JobResult, derive_job_id
 from core.jobs.scale_in import ScaleInGuard
+from core.jobs.verdicts import Verdicts, request_data
 from core.jobs.watch import IntakeConfig
 from core.models import JobRequest
 from core.ports import (
@@ -125,6 +126,7 @@ class Dispatcher:
         self._objects = objects
         self._jobs = jobs
         self._announcer = Announcer(events, hooks)
+        self._verdicts = Verdicts(self._announcer, jobs, now)
         self._workspace = workspace
         self._pipeline = pipeline
         self._now = now
@@ -142,7 +144,7 @@ class Dispatcher:
             job_id = "m-" + hashlib.sha256(message.body.encode()).hexdigest()[:24]
             log.warning("message.rejected", code=exc.code, reason=exc.message)
             # Attempt 1 always: a redelivery of the same body re-sends the same event id.
-            await self._announce_failure(
+            await self._verdicts.failure(
                 job_id, None, RecordedError.of(exc), attempt=1, correlation_id=message.message_id
             )
             return Outcome(jobs=[JobOutcome(job_id, JobOutcomeStatus.FAILED, exc)])
@@ -247,7 +249,7 @@ class Dispatcher:
     async def _attempt(
         self, job_id: str, request: JobRequest, preset: OutputPreset, attempt: int
     ) -> JobResult:
-        started = _request_data(request, attempt)
+        started = request_data(request, attempt)
         if attempt == 1:  # the job is accepted: announced once, before its first attempt
             received = job_event(EventType.RECEIVED, job_id, self._now(), started, attempt)
             await self._announcer.announce(received, request.webhooks)
@@ -331,69 +333,17 @@ class Dispatcher:
             log.info("job.duplicate", reason="finished or running elsewhere; not failing it")
             return JobOutcome(job_id, JobOutcomeStatus.DUPLICATE)
         if final:
-            await self._announce_failure(job_id, request, RecordedError.of(error), attempt or 1)
+            await self._verdicts.failure(job_id, request, RecordedError.of(error), attempt or 1)
             await self._jobs.mark_announced(job_id)
         status = JobOutcomeStatus.RETRYING if error.retryable else JobOutcomeStatus.FAILED
         return JobOutcome(job_id, status, error, preset=request.preset_name)
 
-    async def _announce_failure(
-        self, job_id: str, request: JobRequest | None, error: RecordedError, attempt: int,
-        correlation_id: str | None = None,
-    ) -> CloudEvent:  # fmt: skip
-        data: dict[str, object] = (
-            _request_data(request, attempt)
-            if request
-            else {"input": None, "attempt": attempt, "correlation_id": correlation_id}
-        )
-        data.update(status="FAILED", error=error.event_error())
-        event = job_event(EventType.FAILED, job_id, self._now(), data, attempt)
-        await self._announcer.announce(event, request.webhooks if request else ())
-        return event
-
     async def reannounce(self, job_id: str, request: JobRequest) -> bool:
         """Announce a finished job's outcome from its record, then mark it announced (also
         the dead-letter sweep's, core.jobs.dlq_sweep); False when it is not finished."""
-        record = await self._jobs.get(job_id)
-        if record is None or await self._announce_final(job_id, record, request) is None:
-            return False
-        await self._jobs.mark_announced(job_id)
-        log.info("job.reannounced", status=record.status)
-        return True
+        return await self._verdicts.reannounce(job_id, request)
 
     async def replay(self, job_id: str) -> CloudEvent | None:
-        """Send a finished job's final event again, to the topic and to its webhooks, under
-        its original id (receivers de-duplicate on it). None: no such finished job."""
-        record = await self._jobs.get(job_id)
-        if record is None:
-            return None
-        with structlog.contextvars.bound_contextvars(job_id=job_id):
-            event = await self._announce_final(job_id, record, record.request)
-            log.info("job.replayed", status=record.status, announced=event is not None)
-        return event
-
-    async def _announce_final(
-        self, job_id: str, record: JobRecord, request: JobRequest | None
-    ) -> CloudEvent | None:
-        """The terminal event of a finished job, from its record; None when it is not
-        finished."""
-        attempt = record.attempts or 1
-        targets = request.webhooks if request else ()
-        if record.status == JobStatus.COMPLETED and record.result is not None:
-            data = record.result.event_data()
-            event = job_event(EventType.COMPLETED, job_id, self._now(), data, attempt)
-            await self._announcer.announce(event, targets)
-            return event
-        if record.status == JobStatus.FAILED and record.error is not None:
-            return await self._announce_failure(job_id, request, record.error, attempt)
-        return None
-
-
-def _request_data(request: JobRequest, attempt: int) -> dict[str, object]:
-    return {
-        "input": request.input.model_dump(mode="json"),
-        "preset": request.preset_name,
-        "output": request.output.model_dump(mode="json") if request.output else None,
-        "correlation_id": request.correlation_id,
-        "metadata": request.metadata,
-        "attempt": attempt,
-    }
+        """Send a finished job's final event again under its original id; None: no such
+        finished job."""
+        return await self._verdicts.replay(job_id)
