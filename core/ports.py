@@ -6,8 +6,8 @@ S3/SQS/SNS/DynamoDB/ffmpeg adapters.
 
 The ports: ``Queue`` (receive, extend, release, delete, send), ``ObjectStore``, ``JobStore``,
 ``EventPublisher``, ``WebhookSender``, ``MediaTool``, ``LocalFiles``, ``Workspace``,
-``Accelerator``, ``TaskProtection``, ``DeadLetterQueue``; and the values crossing them
-(``QueueMessage``, ``Delivery``, ``Claim``, ``JobDir``).
+``Accelerator``, ``TaskProtection``, ``DeadLetterQueue``, ``ConfigReader``; and the values
+crossing them (``QueueMessage``, ``Delivery``, ``Claim``, ``JobDir``, ``ConfigText``).
 """
 
 from __future__ import annotations
@@ -308,4 +308,21 @@ class Workspace(Protocol):
         ``reserve_bytes`` is the input's size: with too little free disk for it (and what is
         made from it) the directory is refused with InsufficientDisk, before anything is
         created or downloaded. None: the size is unknown, nothing is checked."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigText:
+    """The configuration document as read, with its version (an ETag, or a file's stamp)."""
+
+    text: str
+    version: str
+
+
+class ConfigReader(Protocol):
+    """Where the configuration document lives (``FFAPI_CONFIG``: an S3 object or a file)."""
+
+    async def read(self, unless: str | None = None) -> ConfigText | None:
+        """The document; None when its version is still ``unless`` (a conditional GET).
+        Raises ConfigError when it is missing or cannot be read."""
         ...

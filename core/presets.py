@@ -269,18 +269,26 @@ def parse_catalog(text: str, base: PresetCatalog | None = None) -> PresetCatalog
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PresetFileError(f"presets file is not TOML: {exc}") from exc
-    presets: dict[str, Any] = dict(base.presets) if base else {}
     tables = doc.get("presets") or {}
     if not isinstance(tables, dict):
         raise PresetFileError("invalid presets file: `presets` must be a table of presets")
-    for name, body in tables.items():
-        presets[name] = {**body, "name": name} if isinstance(body, dict) else body
     try:
-        return PresetCatalog.model_validate(
-            {"default": doc.get("default", base.default if base else None), "presets": presets}
-        )
+        return build_catalog(doc.get("default"), tables, base)
     except ValidationError as exc:
         raise PresetFileError(f"invalid presets file: {exc}") from exc
+
+
+def build_catalog(
+    default: object, tables: dict[str, Any], base: PresetCatalog | None = None
+) -> PresetCatalog:
+    """A catalog of preset tables (TOML's, by name) over ``base``; raises ValidationError
+    (its locations name the preset and field: ``presets.web.ladder.0.short_side``)."""
+    presets: dict[str, Any] = dict(base.presets) if base else {}
+    for name, body in tables.items():
+        presets[name] = {**body, "name": name} if isinstance(body, dict) else body
+    if default is None and base is not None:
+        default = base.default
+    return PresetCatalog.model_validate({"default": default, "presets": presets})
 
 
 @cache

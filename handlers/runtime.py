@@ -15,11 +15,13 @@ from datetime import UTC, datetime
 
 from core.attempt.limits import PipelineLimits
 from core.attempt.pipeline import JobPipeline
+from core.jobs.config_reload import ConfigReloader
 from core.jobs.dispatch import Dispatcher, DispatchSettings
 from core.jobs.dlq_sweep import DeadLetterSweep
 from core.jobs.scale_in import ScaleInGuard
 from core.media.fallback import CpuOnly
 from core.ports import Accelerator
+from handlers.live_config import LiveConfig, open_live_config
 from infra.accel import AccelConfig, GpuAccelerator
 from infra.aws import AwsClients, open_clients
 from infra.capabilities import ffmpeg_encoders, probe_capabilities
@@ -51,6 +53,7 @@ class Runtime:
     accel: GpuAccelerator | None  # None where only the CPU runs jobs (Lambda)
     hooks: WebhookDispatcher
     sweep: DeadLetterSweep | None = None  # None: FFAPI_DLQ_SWEEP_SECONDS=0
+    config: LiveConfig | None = None  # None: no FFAPI_CONFIG, the settings' presets and rule
 
 
 def accelerator(settings: EncodeSettings) -> GpuAccelerator:
@@ -71,15 +74,18 @@ def workspace(settings: EncodeSettings) -> LocalWorkspace:
 @asynccontextmanager
 async def open_runtime(
     settings: Settings, with_queue: bool = True, gpu: bool = True,
-    *, webhook_grace: float | None = 10.0,
+    *, webhook_grace: float | None = 10.0, warm_config: ConfigReloader | None = None,
 ) -> AsyncIterator[Runtime]:  # fmt: skip
     """``gpu=False``: the CPU tier only, without a probe (Lambda has no GPU).
     ``webhook_grace``: seconds webhook deliveries still in flight get on leaving (None: until
-    they finish, as a one-shot command that sends events wants)."""
+    they finish, as a one-shot command that sends events wants). ``warm_config``: the live
+    configuration of an earlier Lambda invocation (handlers.live_config)."""
     presets = settings.presets()  # before any client: a bad presets file stops us here
     events_topic = EventsTopic.parse(settings.events_topic, settings.region)  # and a bad topic
     async with open_clients(settings) as clients, AsyncExitStack() as scope:
         objects = S3ObjectStore(clients.s3, settings.transfer_concurrency)
+        # Before any job: a missing or invalid configuration document stops us here.
+        live = await open_live_config(settings, presets, clients.s3, warm_config)
         jobs = DynamoJobStore(
             clients.dynamodb, settings.jobs_table, keep_days=settings.job_record_days
         )
@@ -119,6 +125,7 @@ async def open_runtime(
             # The container worker's heartbeat keeps a waiting delivery's message hidden;
             # Lambda's poller does not (core.jobs.lease_wait).
             busy_wait_seconds=float(settings.lease_seconds) if with_queue else 0.0,
+            config=live.in_force if live else None,
         )
         protection = None  # Lambda (no queue of its own) is never an ECS task
         if with_queue:
@@ -135,4 +142,4 @@ async def open_runtime(
                 dispatch, objects, jobs, SweptDeadLetters(clients.sqs, settings),
                 dispatcher.reannounce,
             )  # fmt: skip
-        yield Runtime(settings, clients, dispatcher, queue, jobs, accel, hooks, sweep)
+        yield Runtime(settings, clients, dispatcher, queue, jobs, accel, hooks, sweep, live)

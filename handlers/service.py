@@ -1,9 +1,10 @@
 """Running the worker as a service: ``ffapi worker`` (against AWS or an emulator) and
 ``ffapi local`` (the embedded emulator and the worker in one process).
 
-In order: SIGTERM/SIGINT handlers (a stop is a clean exit at any point), the sweep of dead
-workers' job directories, the accelerator probe, the HTTP server (``/healthz``, ``/readyz``
-with the worker's readiness checks, ``/metrics``), then the :class:`handlers.worker.Worker`.
+In order: SIGTERM/SIGINT handlers (a stop is a clean exit at any point; SIGHUP checks the
+configuration document now), the sweep of dead workers' job directories, the accelerator
+probe, the HTTP server (``/healthz``, ``/readyz`` with the worker's readiness checks,
+``/metrics``), then the :class:`handlers.worker.Worker`.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ async def run_worker(
     # first thing: a stop during the sweep below or the accelerator probe is a clean exit
     for sig in (signal.SIGTERM, signal.SIGINT):  # ECS sends SIGTERM: finish running jobs first
         loop.add_signal_handler(sig, stop.set)
+    reload = asyncio.Event()  # SIGHUP: check FFAPI_CONFIG now (handlers.live_config)
+    loop.add_signal_handler(signal.SIGHUP, reload.set)
     use_tools(settings.tools())
     return_large_blocks()  # or freed transfer parts stay in the heap, job after job
     # Job dirs of a killed worker (kill -9, OOM, a spot reclaim) are never cleaned by it.
@@ -67,7 +70,7 @@ async def run_worker(
             port = await scope.enter_async_context(server)
             note = f"serving /healthz, /readyz and /metrics on port {port}"
             print(note, file=sys.stderr, flush=True)
-        await Worker(runtime, concurrency, on_outcome).run(stop)
+        await Worker(runtime, concurrency, on_outcome, reload).run(stop)
     return 0
 
 

@@ -7,6 +7,10 @@ are deleted by Lambda. As in Powertools, a batch in which every record failed ra
 The same function, invoked by its schedule (an EventBridge ``Scheduled Event``), runs one
 pass of the dead-letter sweep (:mod:`core.jobs.dlq_sweep`): a job whose every invocation died
 (the function timed out, ran out of memory) is failed and announced from the DLQ.
+
+The configuration document (``FFAPI_CONFIG``) is read at cold start and kept by the warm
+environment; an invocation checks its ETag at most every ``FFAPI_CONFIG_CHECK_SECONDS``
+(no thread runs between invocations).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 
 import structlog
 
+from core.jobs.config_reload import ConfigReloader
 from core.jobs.dispatch import Disposition
 from core.ports import QueueMessage
 from handlers.runtime import open_runtime
@@ -29,6 +34,16 @@ log = structlog.get_logger("ffapi.lambda")
 
 class BatchProcessingError(Exception):
     """Every record of the batch failed; Lambda retries the whole batch."""
+
+
+class _Warm:
+    """What a warm environment keeps between invocations: the live configuration."""
+
+    config: ConfigReloader | None = None
+
+
+def _runtime_config(config: ConfigReloader | None) -> None:
+    _Warm.config = config
 
 
 def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
@@ -59,8 +74,10 @@ async def process_batch(
     # Webhooks still in flight are waited for (up to their deadline) before returning: a
     # frozen function delivers nothing.
     async with open_runtime(
-        settings, with_queue=False, gpu=False, webhook_grace=settings.webhook_deadline
-    ) as runtime:
+        settings, with_queue=False, gpu=False, webhook_grace=settings.webhook_deadline,
+        warm_config=_Warm.config,
+    ) as runtime:  # fmt: skip
+        _runtime_config(runtime.config.reloader if runtime.config else None)
         for record in records:
             message = QueueMessage(
                 message_id=record["messageId"],

@@ -44,26 +44,31 @@ class Worker:
         runtime: Runtime,
         concurrency: int | None = None,
         on_outcome: Callable[[Outcome], None] | None = None,
+        reload: asyncio.Event | None = None,
     ) -> None:
         assert runtime.queue is not None, "the worker needs the jobs queue"
         policy = runtime.settings.consumer_policy(concurrency)
         self._url = runtime.queue.url
         self._sweep, self._sweep_every = runtime.sweep, runtime.settings.dlq_sweep_seconds
+        self._config = runtime.config  # checked on a timer, and when ``reload`` is set (SIGHUP)
+        self._reload = reload or asyncio.Event()
         self._consumer = Consumer(
             runtime.queue, runtime.dispatcher.handle, policy, observer=Metrics(on_outcome)
         )
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("worker.queue", queue=self._url)
-        if self._sweep is None:
-            await self._consumer.run(stop)
-            return
-        sweeping = asyncio.create_task(self._sweep.run(stop, self._sweep_every))
+        beside = []
+        if self._sweep is not None:
+            beside.append(asyncio.create_task(self._sweep.run(stop, self._sweep_every)))
+        if self._config is not None:
+            beside.append(asyncio.create_task(self._config.run(stop, self._reload)))
         try:
             await self._consumer.run(stop)
-        finally:  # a pass under way is cut short: its letters are visible again in 30 s
-            sweeping.cancel()
-            await asyncio.gather(sweeping, return_exceptions=True)
+        finally:  # a sweep under way is cut short: its letters are visible again in 30 s
+            for task in beside:
+                task.cancel()
+            await asyncio.gather(*beside, return_exceptions=True)
 
 
 class Metrics:

@@ -81,3 +81,10 @@ TASK_PROTECTION_FAILURES = Counter(
     "ECS task scale-in protection calls the agent refused or did not answer (the jobs ran on)",
     ["action"],
 )
+CONFIG_RELOADS = Counter(
+    "ffapi_config_reloads_total",
+    "Changes of the configuration document (FFAPI_CONFIG) judged after start, by outcome: "
+    "replaced (in force now), refused (invalid or missing: the old stays in force), unreadable "
+    "(the store did not answer: checked again)",
+    ["outcome"],
+)

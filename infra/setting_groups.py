@@ -117,6 +117,15 @@ class EncodeSettings(BaseSettings):
     presets_file: Path | None = Field(
         default=None, description="TOML presets read over the shipped ones (core/presets.toml)"
     )
+    config: str | None = Field(
+        default=None,
+        description="the configuration document (presets and watch rules): s3://bucket/key "
+        "or a local path; reloaded when it changes; missing or invalid, the worker stops at start",
+    )
+    config_check_seconds: float = Field(
+        default=30.0, gt=0, description="seconds between checks of FFAPI_CONFIG's ETag (and on "
+        "SIGHUP); Lambda checks at most this often, between invocations",
+    )  # fmt: skip
     temp_dir: Path | None = Field(default=None, description="parent of per-job directories")
     disk_headroom_factor: float = Field(
         default=3.0, ge=1.0,

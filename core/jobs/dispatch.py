@@ -32,6 +32,8 @@ from core.events.cloudevent import CloudEvent, EventType
 from core.events.contract import job_event
 from core.events.reporting import ProgressReporter
 from core.jobs import pulse
+from core.jobs.config import WorkerConfig
+from core.jobs.config_reload import ConfigInForce
 from core.jobs.identity import named_request, pin_request
 from core.jobs.intake import normalize
 from core.jobs.job_record import RecordedError
@@ -99,6 +101,11 @@ class DispatchSettings:
     # At most this long a delivery waits out the lease of its own message's earlier delivery
     # (core.jobs.lease_wait) rather than go back BUSY; 0: never (Lambda: no heartbeat runs).
     busy_wait_seconds: float = 0.0
+    # The live configuration (core.jobs.config_reload); None: ``intake`` and ``presets``.
+    config: ConfigInForce | None = None
+
+    def in_force(self) -> WorkerConfig:
+        return self.config.current if self.config else WorkerConfig(self.presets, self.intake)
 
 
 # Outcomes that leave the message on the queue: a delivery of it will finish the job.
@@ -137,8 +144,9 @@ class Dispatcher:
             return await self._handle(message)
 
     async def _handle(self, message: QueueMessage) -> Outcome:
+        config = self._settings.in_force()  # one configuration for the whole message
         try:
-            intake = normalize(message.body, self._settings.intake)
+            intake = normalize(message.body, config.intake)
         except FfapiError as exc:
             # It can never become a job: announce once under an id derived from the body.
             job_id = "m-" + hashlib.sha256(message.body.encode()).hexdigest()[:24]
@@ -152,7 +160,7 @@ class Dispatcher:
         for reason in intake.ignored:
             log.info("message.ignored", reason=reason)
         for request in intake.requests:
-            job = await self._handle_request(request, message)
+            job = await self._handle_request(request, message, config.catalog)
             outcome.jobs.append(job)
             if job.status in _COME_BACK:
                 outcome.disposition = Disposition.RETRY
@@ -160,9 +168,11 @@ class Dispatcher:
                     outcome.retry_after = max(outcome.retry_after or 0.0, job.retry_after)
         return outcome
 
-    async def _handle_request(self, request: JobRequest, message: QueueMessage) -> JobOutcome:
+    async def _handle_request(
+        self, request: JobRequest, message: QueueMessage, catalog: PresetCatalog
+    ) -> JobOutcome:
         receive_count = message.receive_count
-        preset, catalog = None, self._settings.presets
+        preset = None
         # A request without a correlation id is traced by the message that carried it.
         correlation_id = request.correlation_id or message.message_id
         request = request.model_copy(update={"correlation_id": correlation_id})

@@ -104,7 +104,7 @@ class DeadLetterSweep:
 
     async def _letter(self, letter: QueueMessage, report: SweepReport) -> None:
         try:
-            requests = normalize(letter.body, self._settings.intake).requests
+            requests = normalize(letter.body, self._settings.in_force().intake).requests
         except FfapiError as exc:  # the dispatcher announced it (m- id) and deleted it
             log.info("dlq.letter_skipped", code=exc.code)
             report.skipped += 1
@@ -121,7 +121,7 @@ class DeadLetterSweep:
 
     async def _identify(self, request: JobRequest, letter: QueueMessage) -> tuple[str, JobRequest]:
         """The job id and request exactly as the dispatcher made them for this message."""
-        catalog = self._settings.presets
+        catalog = self._settings.in_force().catalog
         correlation_id = request.correlation_id or letter.message_id
         request = request.model_copy(update={"correlation_id": correlation_id})
         request, preset = named_request(catalog, request)
