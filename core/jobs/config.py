@@ -85,17 +85,17 @@ def parse_config(text: str, base: ConfigBase, version: str = "") -> WorkerConfig
     try:
         catalog = build_catalog(doc.default, doc.presets, base.catalog)
     except ValidationError as exc:
-        raise ConfigError(f"invalid configuration: {describe(exc, 'presets')}") from exc
+        raise ConfigError(f"invalid configuration: {describe(exc)}") from exc
     intake = _intake(doc.watch, base) if doc.watch else base.intake
     _check_rules(intake, catalog)
     return WorkerConfig(catalog, intake, version)
 
 
-def describe(exc: ValidationError, root: str = "") -> str:
+def describe(exc: ValidationError) -> str:
     """Each problem as ``where: what``, without the values (they can be long, or secret)."""
     problems = []
     for error in exc.errors():
-        where = root
+        where = ""
         for part in error["loc"]:
             where += f"[{part}]" if isinstance(part, int) else f".{part}" if where else str(part)
         problems.append(f"{where or 'document'}: {error['msg']}")
