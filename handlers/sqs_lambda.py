@@ -23,7 +23,7 @@ import structlog
 from core.jobs.config_reload import ConfigReloader
 from core.jobs.dispatch import Disposition
 from core.ports import QueueMessage
-from handlers.runtime import open_runtime
+from handlers.runtime import Runtime, open_runtime
 from infra.allocator import return_large_blocks
 from infra.logs import configure_logging
 from infra.settings import Settings
@@ -37,13 +37,21 @@ class BatchProcessingError(Exception):
 
 
 class _Warm:
-    """What a warm environment keeps between invocations: the live configuration."""
+    """What a warm environment keeps between invocations: the live configuration, by the
+    FFAPI_CONFIG it was read from."""
 
-    config: ConfigReloader | None = None
+    config: tuple[str, ConfigReloader] | None = None
 
+    @classmethod
+    def reloader(cls, settings: Settings) -> ConfigReloader | None:
+        if cls.config is None or cls.config[0] != settings.config:
+            return None
+        return cls.config[1]
 
-def _runtime_config(config: ConfigReloader | None) -> None:
-    _Warm.config = config
+    @classmethod
+    def keep(cls, settings: Settings, runtime: Runtime) -> None:
+        live = runtime.config
+        cls.config = (settings.config, live.reloader) if settings.config and live else None
 
 
 def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
@@ -58,8 +66,10 @@ def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
 
 async def sweep_dead_letters(settings: Settings) -> dict[str, Any]:
     async with open_runtime(
-        settings, with_queue=False, gpu=False, webhook_grace=settings.webhook_deadline
-    ) as runtime:
+        settings, with_queue=False, gpu=False, webhook_grace=settings.webhook_deadline,
+        warm_config=_Warm.reloader(settings),
+    ) as runtime:  # fmt: skip
+        _Warm.keep(settings, runtime)
         if runtime.sweep is None:  # FFAPI_DLQ_SWEEP_SECONDS=0
             return {"letters": 0, "failed": [], "announced": []}
         report = await runtime.sweep.sweep()
@@ -75,9 +85,9 @@ async def process_batch(
     # frozen function delivers nothing.
     async with open_runtime(
         settings, with_queue=False, gpu=False, webhook_grace=settings.webhook_deadline,
-        warm_config=_Warm.config,
+        warm_config=_Warm.reloader(settings),
     ) as runtime:  # fmt: skip
-        _runtime_config(runtime.config.reloader if runtime.config else None)
+        _Warm.keep(settings, runtime)
         for record in records:
             message = QueueMessage(
                 message_id=record["messageId"],

@@ -2,7 +2,8 @@
 a preset changed in the object takes effect for the next job without a restart (the output,
 decoded, has the new height), a broken document put afterwards is refused whole (counted in
 the metric) and the next job still uses the good one; a worker process given SIGHUP reads a
-changed document at once, long before its timer would."""
+changed document at once, long before its timer would; the Lambda handler keeps the
+document of its cold start and checks it no more often than FFAPI_CONFIG_CHECK_SECONDS."""
 
 from __future__ import annotations
 
@@ -19,15 +20,18 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
+from handlers import sqs_lambda
 from handlers.runtime import Runtime, open_runtime
 from handlers.watcher import TERMINAL_TYPES, EventWatcher
 from handlers.worker import Worker
 from infra.emulator import EmbeddedEmulator
 from infra.ffmpeg import make_sample_clip
+from infra.settings import settings_environment
 from tests.event_contract import check_event
 from tests.harness.fleet import Fleet, WorkerProcess
 
-from .conftest import Stack, subscribe_queue
+from .conftest import Stack, drain_events, subscribe_queue
+from .test_lambda import sqs_record
 
 pytestmark = pytest.mark.integration
 
@@ -76,12 +80,14 @@ def refusals() -> float:
     return REGISTRY.get_sample_value("ffapi_config_reloads_total", labels) or 0.0
 
 
-def video_height(stack: Stack, event: dict[str, Any], work: Path) -> int:
-    """The height of the job's MP4, downloaded and read by ffprobe; it lies under the rule's
-    output prefix."""
+def video_height(
+    stack: Stack, event: dict[str, Any], work: Path, under: str = "outputs/clips/"
+) -> int:
+    """The height of the job's MP4, downloaded and read by ffprobe; a watched upload's lies
+    under its rule's output prefix."""
     data = event["data"]
     (video,) = [o for o in data["outputs"] if o["key"].endswith(".mp4")]
-    assert video["key"].startswith("outputs/clips/")
+    assert video["key"].startswith(under)
     path = work / f"{data['job_id']}.mp4"
     stack.client("s3").download_file(data["output"]["bucket"], video["key"], str(path))
     probe = subprocess.run(
@@ -200,3 +206,32 @@ def wait_for_log(
                 return True
         time.sleep(0.2)
     return False
+
+
+def test_lambda_keeps_its_cold_start_document_between_checks(
+    stack: Stack, clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket = config_bucket(stack)
+    put(stack, bucket, 'default = "clip-mp4"\n' + document(240))
+    settings = stack.settings.model_copy(
+        update={"config": f"s3://{bucket}/{KEY}", "config_check_seconds": 3600}
+    )
+    for name, value in settings_environment(settings).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(sqs_lambda._Warm, "config", None)  # a cold start
+    events = subscribe_queue(stack)
+
+    def invoke(name: str) -> int:
+        stack.client("s3").upload_file(str(clip), settings.input_bucket, f"library/{name}.mp4")
+        request = {"input": {"bucket": settings.input_bucket, "key": f"library/{name}.mp4"}}
+        response = sqs_lambda.handler({"Records": [sqs_record(name, json.dumps(request))]}, None)
+        assert response == {"batchItemFailures": []}
+        (done,) = [e for e in drain_events(stack, events) if e["type"] in TERMINAL_TYPES]
+        assert done["type"] == "ffapi.job.completed", done
+        return video_height(stack, done, tmp_path, under="outputs/")  # a request: the default
+
+    assert invoke("a") == 240
+    put(stack, bucket, 'default = "clip-mp4"\n' + document(144))
+    assert invoke("b") == 240  # checked at most every hour: the warm document stands
+    monkeypatch.setenv("FFAPI_CONFIG_CHECK_SECONDS", "0.001")
+    assert invoke("c") == 144  # due: the changed document is read before the job
