@@ -80,10 +80,7 @@ class Stack:
         if not isinstance(value, dict):
             return str(value) if isinstance(value, str) else value
         if set(value) == {"Ref"}:
-            spec = self.template.get("Parameters", {}).get(value["Ref"], {})
-            if spec.get("Type") == "CommaDelimitedList":
-                return self.ref(value["Ref"]).split(",")
-            return self.ref(value["Ref"])
+            return self._ref_value(value["Ref"])
         if set(value) == {"Fn::Join"}:
             separator, parts = value["Fn::Join"]
             return separator.join(self.resolve(parts))
@@ -98,8 +95,33 @@ class Stack:
             return self.resolve({"Fn::Sub": text})
         if set(value) == {"Fn::Sub"}:
             return re.sub(r"\$\{([^}]+)\}", self._substitute, value["Fn::Sub"])
+        if set(value) == {"Fn::If"}:
+            name, then, otherwise = value["Fn::If"]
+            return self.resolve(then if self.condition(name) else otherwise)
         assert not any(k.startswith("Fn::") for k in value), value
         return {str(k): self.resolve(v) for k, v in value.items()}
+
+    def _ref_value(self, name: str) -> str | list[str]:
+        spec = self.template.get("Parameters", {}).get(name, {})
+        if spec.get("Type") == "CommaDelimitedList":
+            return self.ref(name).split(",")
+        return self.ref(name)
+
+    def condition(self, name: str) -> bool:
+        """A condition of the template for these parameters (the forms the templates use)."""
+        return self._holds(self.template["Conditions"][name])
+
+    def _holds(self, spec: Mapping[str, Any]) -> bool:
+        [(form, args)] = spec.items()
+        if form == "Fn::Equals":
+            left, right = (self.resolve(a) for a in args)
+            return bool(left == right)
+        if form == "Fn::Not":
+            return not self._holds(args[0])
+        if form == "Fn::And":
+            return all(self._holds(a) for a in args)
+        assert form == "Condition", form
+        return self.condition(args)
 
     def _substitute(self, match: re.Match[str]) -> str:
         name, _, attribute = match.group(1).partition(".")

@@ -191,7 +191,7 @@ def test_the_function_runs_as_its_own_role_and_nothing_else(template: dict[str, 
     assert "Policies" not in fn  # SAM ignores them beside a Role; none is kept to mislead
     assert fn["LoggingConfig"] == {"LogGroup": {"Ref": "WorkerLogGroup"}}
     iam = {name for name, r in resources.items() if str(r["Type"]).startswith("AWS::IAM::")}
-    assert iam == {"WorkerRole", "WorkerKeyPolicy"}
+    assert iam == {"WorkerRole", "WorkerKeyPolicy", "WorkerConfigPolicy"}
     # The key's statement, only with a customer managed key (tests/deploy/test_stacks.py).
     key_policy = resources["WorkerKeyPolicy"]
     assert key_policy["Condition"] == "LambdaWithCmk"
@@ -336,3 +336,46 @@ def test_the_documented_task_role_is_the_functions_plus_the_queue_calls_it_makes
         assert set(as_list(st["Action"])) == set(as_list(expected[sid]["Action"])), sid
         assert set(as_list(st["Resource"])) == set(as_list(expected[sid]["Resource"])), sid
         assert st.get("Condition") == expected[sid].get("Condition"), sid
+
+
+CONFIG_OBJECT = "my-config/ffapi-config.toml"
+
+
+@pytest.mark.parametrize("path", ["template.yaml", "templates/fleet.yaml"])
+def test_a_configuration_object_is_the_one_more_object_the_workers_read(path: str) -> None:
+    """ConfigObject: FFAPI_CONFIG names it, and a policy of its own (only then) grants the
+    GetObject of that object and of nothing beside it; empty, FFAPI_CONFIG is empty (none)."""
+    doc = dict(decode(str(ROOT / path))[0])
+    lambda_template = path == "template.yaml"
+    policy_name = "WorkerConfigPolicy" if lambda_template else "TaskConfigPolicy"
+    given = Stack(doc, {}, {"ConfigObject": CONFIG_OBJECT, "RunMode": "lambda"})
+    policy = doc["Resources"][policy_name]
+    assert given.condition(policy["Condition"])
+    [granted] = [given.resolve(policy["Properties"]["PolicyDocument"])]
+    assert allows([granted], "s3:GetObject", f"arn:aws:s3:::{CONFIG_OBJECT}")
+    assert not allows([granted], "s3:GetObject", "arn:aws:s3:::my-config/other.toml")
+    assert not allows([granted], "s3:PutObject", f"arn:aws:s3:::{CONFIG_OBJECT}")
+    none = Stack(doc, {}, {"RunMode": "lambda"})
+    assert not none.condition(policy["Condition"])
+    for stack, expected in ((given, f"s3://{CONFIG_OBJECT}"), (none, "")):
+        assert stack.resolve(_config_variable(doc, lambda_template)) == expected
+
+
+def _config_variable(doc: dict[str, Any], lambda_template: bool) -> Any:
+    if lambda_template:
+        return doc["Resources"]["WorkerFunction"]["Properties"]["Environment"]["Variables"][
+            "FFAPI_CONFIG"
+        ]
+    [worker, _] = doc["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"]
+    [value] = [e["Value"] for e in worker["Environment"] if e["Name"] == "FFAPI_CONFIG"]
+    return value
+
+
+@pytest.mark.parametrize("value", ["my-config/*", "my-config/", "My_Bucket/x.toml", "x"])
+def test_a_config_object_that_would_widen_the_grant_is_refused_at_deploy(
+    template: dict[str, Any], value: str
+) -> None:
+    pattern = template["Parameters"]["ConfigObject"]["AllowedPattern"]
+    assert re.fullmatch(pattern, "")
+    assert re.fullmatch(pattern, CONFIG_OBJECT)
+    assert not re.fullmatch(pattern, value)
