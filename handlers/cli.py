@@ -24,6 +24,7 @@ from core.jobs.results import JobStatus
 from core.media.accel import AccelTier
 from handlers.cli_errors import Work, run_command
 from handlers.cli_help import FlagCommand, FlagGroup, flag
+from handlers.config_check import run_config_check
 from handlers.demo import DemoOptions, run_demo
 from handlers.dlq import run_dlq_list, run_dlq_redrive
 from handlers.doctor import run_doctor
@@ -58,6 +59,12 @@ dlq_app = typer.Typer(
     cls=FlagGroup,
 )
 app.add_typer(dlq_app, name="dlq")
+config_app = typer.Typer(
+    help="Judge a configuration document (presets and watch rules) as the worker would.",
+    no_args_is_help=True,
+    cls=FlagGroup,
+)
+app.add_typer(config_app, name="config")
 
 
 # --concurrency's default is the setting's: typer would show a str default in parentheses
@@ -316,6 +323,17 @@ def dlq_redrive(
     """Send dead letters back to the jobs queue (then delete them from the DLQ)."""
     ids = list(message_ids or [])
     _run(ctx, lambda settings: run_dlq_redrive(settings, ids, every, limit), uses_aws=True)
+
+
+@config_app.command("check", cls=FlagCommand)
+def config_check(
+    ctx: typer.Context,
+    source: Annotated[
+        str | None, typer.Argument(help="A file or s3://bucket/key (default: FFAPI_CONFIG).")
+    ] = None,
+) -> None:
+    """Validate a configuration document whole; say what it would put in force."""
+    _run(ctx, lambda settings: run_config_check(settings, source))
 
 
 def _event_type(name: str) -> EventType:

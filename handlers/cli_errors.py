@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from core.errors import FfapiError
+from core.jobs.config import ConfigError
 from core.presets import PresetFileError
 from infra.aws import error_code
 from infra.logs import configure_logging
@@ -116,6 +117,8 @@ def explain(exc: BaseException) -> Problem:
         found = re.search(r'field "(\w+)"', str(exc))
         name = f"FFAPI_{found[1].upper()}" if found else "an FFAPI_* variable"
         return Problem(f"{name} cannot be read: {exc}", f"fix or unset {name}", EXIT_USAGE)
+    if isinstance(exc, ConfigError):  # before PresetFileError: it is one
+        return Problem(str(exc), "fix the configuration document (FFAPI_CONFIG)", EXIT_USAGE)
     if isinstance(exc, PresetFileError):
         return Problem(str(exc), "check FFAPI_PRESETS_FILE and FFAPI_PRESET", EXIT_USAGE)
     aws = _aws_problem(exc)

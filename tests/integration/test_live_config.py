@@ -3,7 +3,8 @@ a preset changed in the object takes effect for the next job without a restart (
 decoded, has the new height), a broken document put afterwards is refused whole (counted in
 the metric) and the next job still uses the good one; a worker process given SIGHUP reads a
 changed document at once, long before its timer would; the Lambda handler keeps the
-document of its cold start and checks it no more often than FFAPI_CONFIG_CHECK_SECONDS."""
+document of its cold start and checks it no more often than FFAPI_CONFIG_CHECK_SECONDS;
+`ffapi config check` judges a file offline."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from handlers import sqs_lambda
+from handlers.cli import main
 from handlers.runtime import Runtime, open_runtime
 from handlers.watcher import TERMINAL_TYPES, EventWatcher
 from handlers.worker import Worker
@@ -235,3 +237,21 @@ def test_lambda_keeps_its_cold_start_document_between_checks(
     assert invoke("b") == 240  # checked at most every hour: the warm document stands
     monkeypatch.setenv("FFAPI_CONFIG_CHECK_SECONDS", "0.001")
     assert invoke("c") == 144  # due: the changed document is read before the job
+
+
+def test_config_check_judges_a_file_offline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FFAPI_CONFIG", raising=False)
+    good, broken = tmp_path / "good.toml", tmp_path / "broken.toml"
+    good.write_text(document(240))
+    broken.write_text(BROKEN)
+    assert main(["config", "check", str(good)]) == 0
+    out = capsys.readouterr().out
+    assert "clip-mp4" in out
+    assert "incoming/* (.mp4) -> clip-mp4 -> s3://ffapi-output/outputs/clips" in out
+    assert main(["config", "check", str(broken)]) == 2
+    err = capsys.readouterr().err
+    assert "watch[1].preset 'no-such-preset' is not a preset" in err
+    assert main(["config", "check"]) == 2  # nothing named, no FFAPI_CONFIG
+    assert "FFAPI_CONFIG" in capsys.readouterr().err

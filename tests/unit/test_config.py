@@ -4,6 +4,7 @@ kind of broken document refused whole, naming the line or the field."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -139,3 +140,10 @@ prefix = "outputs/"
         parse_config('[[watch]]\nprefix = "in/"\n\n[[watch]]\nprefix = "outputs/"\n', base)
     with pytest.raises(ConfigError, match=r"the default output .* watch\[0\] watches"):
         parse_config('[[watch]]\nprefix = ""\noutput_bucket = "partner-output"\n', base)
+
+
+def test_the_readmes_example_is_a_valid_document() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    example = readme.split("## Live configuration", 1)[1].split("```toml\n", 1)[1]
+    config = parse_config(example.split("```", 1)[0], BASE)
+    assert [rule.preset for rule in config.intake.rules] == ["phone-mp4", "web-hls"]
