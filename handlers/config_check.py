@@ -6,11 +6,8 @@ reason, naming the line or field, and exit 2."""
 from __future__ import annotations
 
 from core.jobs.config import WorkerConfig
-from core.jobs.config_reload import load_config
 from handlers.cli_errors import CommandError
-from handlers.live_config import config_base
-from infra.aws import open_clients
-from infra.config_source import S3Location, config_reader, parse_location
+from handlers.live_config import read_config
 from infra.settings import Settings
 
 
@@ -18,13 +15,7 @@ async def run_config_check(settings: Settings, source: str | None) -> int:
     where = source or settings.config
     if not where:
         raise CommandError("no configuration document to check", "give a file, or set FFAPI_CONFIG")
-    base = config_base(settings, settings.presets())
-    if isinstance(parse_location(where), S3Location):
-        async with open_clients(settings) as clients:
-            config = await load_config(config_reader(where, clients.s3), base)
-    else:
-        config = await load_config(config_reader(where, None), base)
-    print("\n".join(summary(where, config)))
+    print("\n".join(summary(where, await read_config(settings, where))))
     return 0
 
 

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from core.jobs.config import ConfigBase
+from core.jobs.config import ConfigBase, WorkerConfig
 from core.jobs.config_reload import (
     ConfigInForce,
     ConfigReloader,
@@ -23,7 +23,8 @@ from core.jobs.config_reload import (
 )
 from core.ports import ConfigReader
 from core.presets import PresetCatalog
-from infra.config_source import config_reader
+from infra.aws import open_clients
+from infra.config_source import S3Location, config_reader, parse_location
 from infra.metrics import CONFIG_RELOADS
 from infra.settings import Settings
 
@@ -68,3 +69,20 @@ async def open_live_config(
     in_force = ConfigInForce(await load_config(reader, base))
     reloader = ConfigReloader(base, in_force, time.monotonic, ReloadMetrics())
     return LiveConfig(reloader, reader, every)
+
+
+async def read_config(settings: Settings, where: str) -> WorkerConfig:
+    """A document judged once, as the worker would at start (the CLI's commands)."""
+    base = config_base(settings, settings.presets())
+    if isinstance(parse_location(where), S3Location):
+        async with open_clients(settings) as clients:
+            return await load_config(config_reader(where, clients.s3), base)
+    return await load_config(config_reader(where, None), base)
+
+
+async def catalog_in_force(settings: Settings) -> PresetCatalog:
+    """The presets a worker with these settings starts with: FFAPI_CONFIG's over the files'
+    (a command that derives a job id must derive the worker's)."""
+    if not settings.config:
+        return settings.presets()
+    return (await read_config(settings, settings.config)).catalog

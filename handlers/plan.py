@@ -30,6 +30,7 @@ from core.steps.loudness import normalize, track_instance
 from core.streaming.audio_tracks import kept_tracks
 from core.streaming.renditions import StreamingPlan, plan_streaming
 from core.streaming.storyboard import sheets_argvs, tile_count
+from handlers.live_config import catalog_in_force
 from handlers.preset_option import require_preset
 from infra.aws import open_clients
 from infra.ffmpeg import FfmpegMedia
@@ -57,7 +58,7 @@ async def run_plan(options: PlanOptions, settings: Settings) -> int:
     request = _job_request(options.target) if in_s3 else _local_request(settings.preset)
     if options.preset:
         request = request.model_copy(update={"preset": options.preset})
-    preset = resolve_preset(settings.presets(), request)
+    preset = resolve_preset(await catalog_in_force(settings), request)
     if isinstance(preset, StepsPreset):
         raise InvalidMessage(
             f"{options.target} lists steps (preset {preset.name}): plan it with "

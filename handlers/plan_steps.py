@@ -30,6 +30,7 @@ from core.steps.overlays import image_guard
 from core.steps.quality_pass import QUALITY_DIR, planned_quality
 from core.steps.stage import Attached
 from core.text.subtitle_files import subtitle_guard, subtitle_probe
+from handlers.live_config import catalog_in_force
 from handlers.plan import JOB_OUT, JOB_SOURCE, _job_request
 from infra.aws import open_clients
 from infra.ffmpeg import FfmpegMedia
@@ -63,7 +64,7 @@ def attachment(text: str) -> tuple[str, Path]:
 async def run_steps_plan(options: StepsPlanOptions, settings: Settings) -> int:
     use_tools(settings.tools())
     request = _job_request(options.request)
-    preset = resolve_preset(settings.presets(), request)
+    preset = resolve_preset(await catalog_in_force(settings), request)
     if not isinstance(preset, StepsPreset):
         raise InvalidMessage(
             f"{options.request} has no steps (preset {preset.name}): "

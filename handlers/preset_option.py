@@ -18,8 +18,9 @@ def preset_help(what: str) -> str:
 
 def require_preset(settings: Settings, name: str | None, flag: str = "--preset") -> None:
     """Refuse ``name`` unless the catalog in force has it. The catalog is the files', not
-    ``settings.presets()``: that one judges FFAPI_PRESET, which is not what was typed."""
-    if name is None:
+    ``settings.presets()``: that one judges FFAPI_PRESET, which is not what was typed. With
+    FFAPI_CONFIG, its document may define more: the command judges the name against it later."""
+    if name is None or settings.config:
         return
     catalog = load_presets(settings.presets_file)
     if catalog.get(name) is None:

@@ -37,6 +37,7 @@ from handlers.jobs_view import (
     playback_lines,
     progress_text,
 )
+from handlers.live_config import catalog_in_force
 from handlers.preset_option import require_preset
 from infra.aws import aws_errors, open_clients
 from infra.jobstore import DynamoJobStore
@@ -58,7 +59,7 @@ class SubmitOptions:
 
 async def run_submit(options: SubmitOptions, settings: Settings) -> int:
     require_preset(settings, options.preset)  # before anything is uploaded
-    catalog = settings.presets()  # a bad presets file stops us there too
+    catalog = await catalog_in_force(settings)  # a bad presets file or document stops us too
     out = console()
     async with open_clients(settings) as clients:
         queue = await SqsQueue.open(clients.sqs, settings.jobs_queue)  # before any upload

@@ -10,7 +10,8 @@ changed (a conditional GET on the last version seen: an unchanged document costs
 on a timer, when woken (SIGHUP), or, in Lambda, at most every N seconds between invocations.
 A changed document is parsed and validated whole; a valid one replaces the old in one
 assignment, an invalid one is refused (one warning naming the reason) and the old stays in
-force. A refused version is not judged again until the document changes once more.
+force. A refused version is not judged again until the document changes once more (nor is
+a missing document refused again until it has been found).
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ class ConfigReloader:
         self._clock = clock
         self._observer = observer
         self._seen = in_force.current.version  # the last version judged, valid or not
+        self._unreadable: str | None = None  # the reader's last refusal (a missing document)
         self._checked = clock()
 
     async def check(self, reader: ConfigReader) -> ReloadOutcome:
@@ -107,11 +109,15 @@ class ConfigReloader:
         try:
             found = await reader.read(unless=self._seen)
         except ConfigError as exc:
+            if str(exc) == self._unreadable:  # said once, not at every check while it lasts
+                return ReloadOutcome.UNCHANGED
+            self._unreadable = str(exc)
             log.warning("config.refused", reason=str(exc), in_force=self.in_force.current.version)
             return ReloadOutcome.REFUSED
         except Exception as exc:  # a store that does not answer now may answer the next check
             log.warning("config.unreadable", error=type(exc).__name__)
             return ReloadOutcome.UNREADABLE
+        self._unreadable = None
         if found is None:
             return ReloadOutcome.UNCHANGED
         self._seen = found.version

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 import subprocess
 import time
@@ -32,7 +33,7 @@ from infra.settings import settings_environment
 from tests.event_contract import check_event
 from tests.harness.fleet import Fleet, WorkerProcess
 
-from .conftest import Stack, drain_events, subscribe_queue
+from .conftest import Stack, drain_events, run_worker, subscribe_queue
 from .test_lambda import sqs_record
 
 pytestmark = pytest.mark.integration
@@ -255,3 +256,29 @@ def test_config_check_judges_a_file_offline(
     assert "watch[1].preset 'no-such-preset' is not a preset" in err
     assert main(["config", "check"]) == 2  # nothing named, no FFAPI_CONFIG
     assert "FFAPI_CONFIG" in capsys.readouterr().err
+
+
+def test_submit_derives_the_job_id_of_the_live_configuration(
+    ffapi_env: Stack,
+    clip: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A preset the document defines (or changes) is the one `ffapi submit` pins: the job id
+    it prints is the one the worker runs."""
+    stack = ffapi_env
+    bucket = config_bucket(stack)
+    put(stack, bucket, document(144))
+    monkeypatch.setenv("FFAPI_CONFIG", f"s3://{bucket}/{KEY}")
+    key = "elsewhere/submitted.mp4"
+    stack.client("s3").upload_file(str(clip), stack.settings.input_bucket, key)
+    url = f"s3://{stack.settings.input_bucket}/{key}"
+
+    assert main(["submit", url, "--preset", "clip-mp4"]) == 0
+    [job_id] = re.findall(r"^job\s+(j-[0-9a-f]{24})\s", capsys.readouterr().out, re.MULTILINE)
+    settings = stack.settings.model_copy(update={"config": f"s3://{bucket}/{KEY}"})
+    [completed] = run_worker(stack, settings=settings).of_type("completed")
+    assert completed["subject"] == job_id
+    assert video_height(stack, completed, tmp_path, under="outputs/") == 144
+    assert main(["submit", url, "--preset", "no-such"]) == 2  # judged by the document's catalog

@@ -117,6 +117,7 @@ def test_a_missing_document_is_refused_and_an_unanswering_store_tried_again() ->
     reloader = started(doc)
     doc.found = ConfigError("s3://cfg/ffapi-config.toml cannot be read (NoSuchKey)")
     assert asyncio.run(reloader.check(doc)) is ReloadOutcome.REFUSED
+    assert asyncio.run(reloader.check(doc)) is ReloadOutcome.UNCHANGED  # said once
     doc.found = StorageUnavailable("s3:GetObject: timed out")
     assert asyncio.run(reloader.check(doc)) is ReloadOutcome.UNREADABLE
     assert height(reloader.in_force.current) == 720
