@@ -22,16 +22,20 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
+from core.jobs.config import ConfigError, parse_config
 from handlers import sqs_lambda
 from handlers.cli import main
 from handlers.runtime import Runtime, open_runtime
 from handlers.watcher import TERMINAL_TYPES, EventWatcher
 from handlers.worker import Worker
+from infra.aws import open_clients
+from infra.config_source import config_reader
 from infra.emulator import EmbeddedEmulator
 from infra.ffmpeg import make_sample_clip
 from infra.settings import settings_environment
 from tests.event_contract import check_event
 from tests.harness.fleet import Fleet, WorkerProcess
+from tests.unit.test_config import BASE
 
 from .conftest import Stack, drain_events, run_worker, subscribe_queue
 from .test_lambda import sqs_record
@@ -282,3 +286,31 @@ def test_submit_derives_the_job_id_of_the_live_configuration(
     assert completed["subject"] == job_id
     assert video_height(stack, completed, tmp_path, under="outputs/") == 144
     assert main(["submit", url, "--preset", "no-such"]) == 2  # judged by the document's catalog
+
+
+def test_both_readers_answer_unchanged_without_the_body_and_refuse_a_missing_document(
+    stack: Stack, tmp_path: Path
+) -> None:
+    bucket = config_bucket(stack)
+    etag = put(stack, bucket, document(240))
+    path = tmp_path / KEY
+    path.write_text(document(240))
+
+    async def read_both() -> None:
+        async with open_clients(stack.settings) as clients:
+            for where in (f"s3://{bucket}/{KEY}", str(path)):
+                reader = config_reader(where, clients.s3)
+                found = await reader.read()
+                assert found is not None
+                assert parse_config(found.text, BASE).catalog.get("clip-mp4") is not None
+                assert await reader.read(unless=found.version) is None  # 304 / same stamp
+                if where.startswith("s3://"):
+                    assert found.version == etag
+                changed = await reader.read(unless="an older version")
+                assert changed is not None
+                assert changed.version == found.version
+                missing = config_reader(where.replace(KEY, "absent.toml"), clients.s3)
+                with pytest.raises(ConfigError, match=r"absent\.toml"):
+                    await missing.read()
+
+    asyncio.run(read_both())
