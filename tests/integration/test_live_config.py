@@ -4,7 +4,8 @@ decoded, has the new height), a broken document put afterwards is refused whole 
 the metric) and the next job still uses the good one; a worker process given SIGHUP reads a
 changed document at once, long before its timer would; the Lambda handler keeps the
 document of its cold start and checks it no more often than FFAPI_CONFIG_CHECK_SECONDS;
-`ffapi config check` judges a file offline."""
+`ffapi config check` judges a file offline, `ffapi submit` pins the document's presets, and
+a worker whose document is broken or missing at start stops, saying why."""
 
 from __future__ import annotations
 
@@ -314,3 +315,21 @@ def test_both_readers_answer_unchanged_without_the_body_and_refuse_a_missing_doc
                     await missing.read()
 
     asyncio.run(read_both())
+
+
+def test_a_worker_with_a_broken_or_missing_document_stops_at_start_saying_why(
+    ffapi_env: Stack,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    broken = tmp_path / "broken.toml"
+    broken.write_text(BROKEN)
+    monkeypatch.setenv("FFAPI_CONFIG", str(broken))
+    assert main(["worker"]) == 2
+    err = capsys.readouterr().err
+    assert "watch[1].preset 'no-such-preset' is not a preset" in err
+    assert "FFAPI_CONFIG" in err  # the hint
+    monkeypatch.setenv("FFAPI_CONFIG", str(tmp_path / "absent.toml"))
+    assert main(["worker"]) == 2
+    assert "absent.toml" in capsys.readouterr().err
