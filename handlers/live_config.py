@@ -50,7 +50,7 @@ class LiveConfig:
 
 
 def config_base(settings: Settings, catalog: PresetCatalog) -> ConfigBase:
-    return ConfigBase(catalog, settings.intake, settings.input_bucket)
+    return ConfigBase(catalog, settings.intake, settings.input_bucket, settings.submit_prefix)
 
 
 async def open_live_config(

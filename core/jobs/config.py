@@ -39,6 +39,7 @@ class ConfigBase:
     catalog: PresetCatalog
     intake: IntakeConfig
     input_bucket: str
+    submit_prefix: str = ""  # where `ffapi submit` uploads: no rule may watch it ("": none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,8 @@ def parse_config(text: str, base: ConfigBase, version: str = "") -> WorkerConfig
         raise ConfigError(f"invalid configuration: {describe(exc)}") from exc
     intake = _intake(doc.watch, base) if doc.watch else base.intake
     _check_rules(intake, catalog)
+    if doc.watch:
+        _check_submit_prefix(intake.rules, base)
     return WorkerConfig(catalog, intake, version)
 
 
@@ -155,3 +158,19 @@ def _check_rules(intake: IntakeConfig, catalog: PresetCatalog) -> None:
                     f"{location.prefix}, which watch[{number}] watches: each output would "
                     "start a new job"
                 )
+
+
+def _check_submit_prefix(rules: tuple[WatchRule, ...], base: ConfigBase) -> None:
+    """A submitted file is sent as a job of its own: watched too, it would be two jobs."""
+    submitted = base.submit_prefix.strip("/")
+    if not submitted:
+        return
+    submitted += "/"
+    for number, rule in enumerate(rules):
+        if rule.bucket == base.input_bucket and (
+            submitted.startswith(rule.prefix) or rule.prefix.startswith(submitted)
+        ):
+            raise ConfigError(
+                f"invalid configuration: watch[{number}] watches {submitted!r}, where "
+                "`ffapi submit` uploads (FFAPI_SUBMIT_PREFIX): each would start a second job"
+            )

@@ -147,3 +147,13 @@ def test_the_readmes_example_is_a_valid_document() -> None:
     example = readme.split("## Live configuration", 1)[1].split("```toml\n", 1)[1]
     config = parse_config(example.split("```", 1)[0], BASE)
     assert [rule.preset for rule in config.intake.rules] == ["phone-mp4", "web-hls"]
+
+
+def test_a_rule_that_watches_the_submit_prefix_is_refused() -> None:
+    base = ConfigBase(BASE.catalog, BASE.intake, "ffapi-input", submit_prefix="submitted/")
+    for prefix in ("", "submitted/", "submitted/batch/"):
+        with pytest.raises(ConfigError, match=r"watch\[0\] watches 'submitted/'"):
+            parse_config(f'[[watch]]\nprefix = "{prefix}"\n', base)
+    parse_config('[[watch]]\nprefix = "submissions/"\n', base)  # a sibling is no loop
+    other = '[[watch]]\nbucket = "partner-uploads"\nprefix = "submitted/"\n'
+    parse_config(other, base)  # another bucket's
