@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, replace
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
@@ -69,7 +69,7 @@ class WatchSpec(_Doc):
 
 class ConfigDoc(_Doc):
     default: PresetName | None = None
-    presets: dict[str, Any] = Field(default_factory=dict)  # judged by build_catalog
+    presets: dict[str, dict[str, object]] = Field(default_factory=dict)  # build_catalog judges
     watch: list[WatchSpec] = Field(default_factory=list, max_length=MAX_RULES)
 
 
