@@ -32,12 +32,13 @@ from core.events.cloudevent import CloudEvent, EventType
 from core.events.contract import job_event
 from core.events.reporting import ProgressReporter
 from core.jobs import pulse
+from core.jobs.batches import Batches, BatchPorts
 from core.jobs.identity import named_request, pin_request
 from core.jobs.intake import normalize
 from core.jobs.job_record import RecordedError
 from core.jobs.keepalive import Sleep, keep_alive
 from core.jobs.lease_wait import claim_after_lease
-from core.jobs.results import JobResult, derive_job_id
+from core.jobs.results import JobResult, JobStatus, derive_job_id
 from core.jobs.scale_in import ScaleInGuard
 from core.jobs.verdicts import Verdicts, request_data
 from core.jobs.watch import IntakeConfig
@@ -118,6 +119,7 @@ class Dispatcher:
         hooks: WebhookSender | None = None,
         scale_in: ScaleInGuard | None = None,
         sleep: Sleep = asyncio.sleep,
+        batches: BatchPorts | None = None,
     ) -> None:
         self._settings = settings
         self._scale_in = scale_in or ScaleInGuard(
@@ -131,6 +133,9 @@ class Dispatcher:
         self._pipeline = pipeline
         self._now = now
         self._sleep = sleep
+        self._batches = Batches(  # core.jobs.batches: fan-out, endings, dependents
+            batches, objects, jobs, self._verdicts, self._announcer, settings.intake, now
+        )
 
     async def handle(self, message: QueueMessage) -> Outcome:
         with structlog.contextvars.bound_contextvars(message_id=message.message_id):
@@ -139,7 +144,12 @@ class Dispatcher:
     async def _handle(self, message: QueueMessage) -> Outcome:
         try:
             intake = normalize(message.body, self._settings.intake)
+            if intake.batch is not None:
+                await self._batches.submit(intake.batch)
+                return Outcome()
         except FfapiError as exc:
+            if exc.retryable:  # a batch's record or fan-out: its next delivery goes on
+                raise
             # It can never become a job: announce once under an id derived from the body.
             job_id = "m-" + hashlib.sha256(message.body.encode()).hexdigest()[:24]
             log.warning("message.rejected", code=exc.code, reason=exc.message)
@@ -187,6 +197,7 @@ class Dispatcher:
                 log.info("job.duplicate", status=claim.status, announced=claim.announced)
                 if not claim.announced:  # recorded, then the announcement failed: finish it
                     await self.reannounce(job_id, request)
+                await self._batches.job_ended(request, job_id, claim.status)
                 return JobOutcome(job_id, JobOutcomeStatus.DUPLICATE)
             if claim.outcome == "busy" and claim.carrier not in (None, message.message_id):
                 # Another message carries this job and stays queued until its outcome is
@@ -240,6 +251,7 @@ class Dispatcher:
             job_event(EventType.COMPLETED, job_id, self._now(), result.event_data(), attempt),
             request.webhooks,
         )
+        await self._batches.job_ended(request, job_id, JobStatus.COMPLETED)
         await self._jobs.mark_announced(job_id)
         log.info("job.completed", timings=result.timings)
         return JobOutcome(
@@ -334,6 +346,7 @@ class Dispatcher:
             return JobOutcome(job_id, JobOutcomeStatus.DUPLICATE)
         if final:
             await self._verdicts.failure(job_id, request, RecordedError.of(error), attempt or 1)
+            await self._batches.job_ended(request, job_id, JobStatus.FAILED)
             await self._jobs.mark_announced(job_id)
         status = JobOutcomeStatus.RETRYING if error.retryable else JobOutcomeStatus.FAILED
         return JobOutcome(job_id, status, error, preset=request.preset_name)
