@@ -123,7 +123,7 @@ def _normalize_doc(doc: dict[str, Any], config: IntakeConfig, depth: int) -> Int
         return _normalize_doc(inner, config, depth=1)
     if doc.get("source") == "aws.s3" and "detail-type" in doc:
         return _from_eventbridge(_parse(EventBridgeS3Event, doc), config)
-    if "batch" in doc or "batch_manifest" in doc:
+    if "batch_manifest" in doc or ("batch" in doc and "input" not in doc):  # a job's is its ref
         return Intake(batch=_parse(BatchMessage, doc))
     if "input" in doc or "version" in doc:
         request = _parse(JobRequest, doc)
