@@ -313,6 +313,12 @@ class Workspace(Protocol):
         ...
 
 
+class JobSender(Protocol):
+    """Where a batch's jobs are sent: the jobs queue (``Queue.send``)."""
+
+    async def send(self, body: str) -> str: ...
+
+
 class BatchStore(Protocol):
     """Batch records (:class:`core.jobs.batch_model.BatchRecord`): the plan, written once,
     and each job's ending, kept as sets of job ids so that recording one twice is harmless."""

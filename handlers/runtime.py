@@ -23,6 +23,7 @@ from core.media.fallback import CpuOnly
 from core.ports import Accelerator
 from infra.accel import AccelConfig, GpuAccelerator
 from infra.aws import AwsClients, open_clients
+from infra.batch_sender import QueueSender
 from infra.batchstore import DynamoBatchStore
 from infra.capabilities import ffmpeg_encoders, probe_capabilities
 from infra.dead_letters import SweptDeadLetters
@@ -127,7 +128,7 @@ async def open_runtime(
             protection = await scope.enter_async_context(open_task_protection())
         scale_in = ScaleInGuard(protection, settings.lease_seconds)
         # A batch's jobs go out on the jobs queue (Lambda too: it sends, the mapping reads).
-        sender = queue or await SqsQueue.open(clients.sqs, settings.jobs_queue)
+        sender = queue or QueueSender(clients.sqs, settings.jobs_queue)
         batches = BatchPorts(DynamoBatchStore(clients.dynamodb, settings.jobs_table), sender)
         dispatcher = Dispatcher(
             settings=dispatch, objects=objects, jobs=jobs, events=events,

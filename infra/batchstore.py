@@ -1,7 +1,7 @@
 """DynamoDB batch records, in the jobs table: each under ``b-`` and a hash of the batch id
 (job records are ``j-``; ``ffapi jobs`` leaves batches out).
 
-The item: the plan as JSON text (written once, by a conditional put), ``job_ids`` (a string
+The item: the plan as JSON text (written once, by a conditional write), ``job_ids`` (a string
 set: the jobs that may end in it), one string set per ending (``completed``, ``failed``,
 ``cancelled``: an ending added twice is one), ``fanned_out``, and the announcement's two
 marks. ``record_end`` is one UpdateItem (ADD to the set, on condition that the job is one
@@ -35,19 +35,24 @@ class DynamoBatchStore:
         self._clock = clock
 
     async def create(self, plan: BatchPlan) -> bool:
-        item = {
-            "job_id": {"S": plan.key}, "record_type": {"S": "batch"},
-            "batch_id": {"S": plan.batch_id}, "digest": {"S": plan.digest},
-            "total": {"N": str(plan.total)}, "plan": {"S": plan.model_dump_json()},
-            "job_ids": {"SS": [j.job_id for j in plan.jobs]},
-            "created_at": {"S": datetime.fromtimestamp(self._clock(), UTC).isoformat()},
+        # An UpdateItem, not a PutItem: the worker's role writes the jobs table by UpdateItem.
+        values = {
+            ":type": {"S": "batch"}, ":batch": {"S": plan.batch_id}, ":digest": {"S": plan.digest},
+            ":total": {"N": str(plan.total)}, ":plan": {"S": plan.model_dump_json()},
+            ":ids": {"SS": [j.job_id for j in plan.jobs]},
+            ":at": {"S": datetime.fromtimestamp(self._clock(), UTC).isoformat()},
         }  # fmt: skip
         return await self._conditional(
-            "dynamodb:PutItem",
-            self._ddb.put_item(
-                TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(job_id)"
+            "dynamodb:UpdateItem",
+            self._ddb.update_item(
+                TableName=self._table, Key={"job_id": {"S": plan.key}},
+                UpdateExpression="SET record_type = :type, batch_id = :batch, digest = :digest,"
+                " #total = :total, #plan = :plan, job_ids = :ids, created_at = :at",
+                ConditionExpression="attribute_not_exists(job_id)",
+                ExpressionAttributeNames={"#total": "total", "#plan": "plan"},
+                ExpressionAttributeValues=values,
             ),
-        )
+        )  # fmt: skip
 
     async def get(self, key: str) -> BatchRecord | None:
         with aws_errors("dynamodb:GetItem"):

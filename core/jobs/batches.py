@@ -43,7 +43,7 @@ from core.jobs.results import JobStatus
 from core.jobs.verdicts import Verdicts
 from core.jobs.watch import IntakeConfig
 from core.models import JobRequest, S3ObjectRef
-from core.ports import BatchStore, JobStore, ObjectStore, Queue
+from core.ports import BatchStore, JobSender, JobStore, ObjectStore
 
 log = structlog.get_logger("ffapi.batch")
 
@@ -61,7 +61,7 @@ class BatchPorts:
     to send the fanned-out jobs on."""
 
     store: BatchStore
-    queue: Queue
+    queue: JobSender
 
 
 class Batches:
