@@ -335,8 +335,9 @@ class BatchStore(Protocol):
         ...
 
     async def record_end(self, key: str, job_id: str, ending: Ending) -> BatchRecord | None:
-        """Add ``job_id`` to the ``ending`` set; the record as this write left it. None,
-        and nothing written, when there is no such batch or the job is not one of its."""
+        """Add ``job_id`` to the ``ending`` set (COMPLETED takes it out of FAILED: a failed
+        job redriven from the DLQ); the record as this write left it. None, and nothing
+        written, when there is no such batch or the job is not one of its."""
         ...
 
     async def claim_announcement(self, key: str, job_id: str) -> bool:

@@ -70,7 +70,9 @@ class DynamoBatchStore:
             try:
                 resp = await self._ddb.update_item(
                     TableName=self._table, Key={"job_id": {"S": key}},
-                    UpdateExpression="ADD #ending :ids",
+                    # A job redriven from the DLQ and completed is no longer counted failed.
+                    UpdateExpression="ADD #ending :ids"
+                    + (" DELETE failed :ids" if ending == Ending.COMPLETED else ""),
                     ConditionExpression="attribute_exists(#plan) AND contains(job_ids, :id)",
                     ExpressionAttributeNames={"#ending": ending.value, "#plan": "plan"},
                     ExpressionAttributeValues={":ids": {"SS": [job_id]}, ":id": {"S": job_id}},

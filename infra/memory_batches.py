@@ -35,7 +35,10 @@ class MemoryBatchStore:
         if record is None or record.plan.job(job_id) is None:
             return None
         ids = getattr(record, ending.value) | {job_id}
-        self.records[key] = record = replace(record, **{ending.value: ids})
+        record = replace(record, **{ending.value: ids})
+        if ending == Ending.COMPLETED:  # redriven from the DLQ and completed: not failed
+            record = replace(record, failed=record.failed - {job_id})
+        self.records[key] = record
         return record
 
     async def claim_announcement(self, key: str, job_id: str) -> bool:

@@ -71,6 +71,7 @@ class Batches:
     ) -> None:  # fmt: skip
         self._ports = ports
         self._objects = objects
+        self._jobs = jobs
         self._announcer = announcer
         self._intake = intake
         self._now = now
@@ -97,9 +98,15 @@ class Batches:
         return len(submission.roots)
 
     async def job_ended(self, request: JobRequest, job_id: str, status: str | None) -> None:
-        """Count a batch job's ending (nothing for a job of no batch, or one not ended)."""
+        """Count a batch job's ending (nothing for a job of no batch, or one not ended);
+        ``status`` None: as its record says."""
+        if request.batch is None or self._ports is None:
+            return
+        if status is None:
+            record = await self._jobs.get(job_id)
+            status = record.status if record else None
         ending = _ENDINGS.get(status or "")
-        if request.batch is None or ending is None or self._ports is None:
+        if ending is None:
             return
         await self._record_end(batch_key(request.batch.id), job_id, ending)
 

@@ -354,7 +354,10 @@ class Dispatcher:
     async def reannounce(self, job_id: str, request: JobRequest) -> bool:
         """Announce a finished job's outcome from its record, then mark it announced (also
         the dead-letter sweep's, core.jobs.dlq_sweep); False when it is not finished."""
-        return await self._verdicts.reannounce(job_id, request)
+        announced = await self._verdicts.reannounce(job_id, request)
+        if announced:  # the sweep's dead letter of a batch job ends it in its batch too
+            await self._batches.job_ended(request, job_id, None)
+        return announced
 
     async def replay(self, job_id: str) -> CloudEvent | None:
         """Send a finished job's final event again under its original id; None: no such

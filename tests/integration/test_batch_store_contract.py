@@ -129,3 +129,19 @@ def test_jobs_listing_leaves_batch_records_out(stack: Stack) -> None:
             return [r.job_id for r in await DynamoJobStore(clients.dynamodb, table).recent()]
 
     assert asyncio.run(run()) == []
+
+
+def test_a_failed_job_that_completes_after_a_redrive_counts_completed(opened: Opener) -> None:
+    async def check(store: BatchStore, plan: BatchPlan) -> None:
+        first = plan.jobs[0].job_id
+        await store.create(plan)
+        await store.record_end(plan.key, first, Ending.FAILED)
+        record = await store.record_end(plan.key, first, Ending.COMPLETED)
+        assert record is not None
+        assert (record.completed, record.failed, record.ended) == (
+            frozenset({first}),
+            frozenset(),
+            1,
+        )
+
+    contract(opened, check)

@@ -9,10 +9,13 @@ import json
 
 import pytest
 
-from core.errors import StorageUnavailable
+from core.errors import AttemptsExhausted, StorageUnavailable, WorkerLost
 from core.jobs.batch_model import batch_key
 from core.jobs.dispatch import Disposition
-from core.jobs.results import JobStatus
+from core.jobs.intake import parse_model
+from core.jobs.job_record import RecordedError
+from core.jobs.results import JobStatus, derive_job_id
+from core.models import JobRequest
 
 from .batch_harness import BatchHarness, batch, job
 
@@ -176,3 +179,24 @@ def test_a_manifest_in_the_bucket_carries_the_batch() -> None:
     h.drain()
     [done] = h.of_type("batch.completed")
     assert (done["batch_id"], done["completed"]) == ("from-bucket", 2)
+
+
+def test_a_job_the_dead_letter_sweep_gives_up_ends_in_its_batch() -> None:
+    h = BatchHarness()
+    h.send(batch("lost", job(None, "a"), job(None, "b")))
+    h.queue.visibility_timeout = 3600
+    first, second = asyncio.run(h.queue.receive(10, 0))
+    h.resend(first.message.body)  # one job completes; the other's worker dies: dead-lettered
+    request = parse_model(JobRequest, json.loads(second.message.body))
+    job_id = derive_job_id(request, None)
+    error = AttemptsExhausted.after(WorkerLost("every worker stopped dead"), 2)
+
+    async def sweep() -> None:
+        assert await h.jobs.give_up(job_id, request, RecordedError.of(error), "m")
+        assert await h.dispatcher.reannounce(job_id, request)
+
+    asyncio.run(sweep())
+    [done] = h.of_type("batch.completed")
+    assert (done["completed"], done["failed"]) == (1, 1)
+    [lost] = [j for j in done["jobs"] if j["status"] == "FAILED"]
+    assert lost["job_id"] == job_id
