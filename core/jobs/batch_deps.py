@@ -27,25 +27,26 @@ from core.ports import JobStore
 log = structlog.get_logger("ffapi.batch")
 
 SendJob = Callable[[JobRequest], Awaitable[None]]
-RecordEnd = Callable[[str, str, Ending], Awaitable[None]]
+CountEnd = Callable[[str, str, Ending], Awaitable[None]]  # record it; announce the batch
 
 
 class Dependents:
     def __init__(
-        self, jobs: JobStore, verdicts: Verdicts, send: SendJob, record_end: RecordEnd
+        self, jobs: JobStore, verdicts: Verdicts, send: SendJob, count_end: CountEnd
     ) -> None:
         self._jobs = jobs
         self._verdicts = verdicts
         self._send = send
-        self._record_end = record_end
+        self._count_end = count_end
 
     async def after(self, record: BatchRecord, parent_id: str, ending: Ending) -> None:
+        if ending != Ending.COMPLETED:
+            await self._fail_downstream(record, parent_id, "a job it waits for did not complete")
+            return
         for child in record.plan.children(parent_id):
             if record.ending_of(child.job_id) is not None or child.request is None:
                 continue  # ended already (a resent ending), or sent at the fan-out
-            if ending != Ending.COMPLETED:
-                await self._fail(record, child, "a job it waits for did not complete")
-            elif all(p in record.completed for p in child.after):
+            if all(p in record.completed for p in child.after):
                 await self._start(record, child, child.request)
 
     async def _start(self, record: BatchRecord, child: PlannedJob, request: JobRequest) -> None:
@@ -56,6 +57,7 @@ class Dependents:
                 await self._fail(
                     record, child, "the job it takes its input from made no such output"
                 )
+                await self._fail_downstream(record, child.job_id, "a job it waits for failed")
                 return
             request = request.model_copy(update={"input": source})
         log.info("batch.dependent_started", job=child.job_id)
@@ -70,20 +72,40 @@ class Dependents:
             return None
         return S3ObjectRef(bucket=parent.result.output.bucket, key=found.key, size=found.size)
 
-    async def _fail(self, record: BatchRecord, child: PlannedJob, why: str) -> None:
-        assert child.request is not None  # a job that waits keeps its request
+    async def _fail_downstream(self, record: BatchRecord, job_id: str, why: str) -> None:
+        """Every job downstream of ``job_id`` not ended yet, found in one walk of the plan
+        (not one call per level: a long chain must not run out of stack)."""
+        for job in downstream(record, job_id):
+            await self._fail(record, job, why)
+
+    async def _fail(self, record: BatchRecord, job: PlannedJob, why: str) -> None:
+        assert job.request is not None  # a job that waits keeps its request
         error = RecordedError.of(DependencyFailed(why))
-        wrote = await self._jobs.fail(child.job_id, error, final=True, attempt=None)
-        if wrote or await self._unannounced(child.job_id):
-            await self._verdicts.failure(child.job_id, child.request, error, attempt=1)
-            await self._jobs.mark_announced(child.job_id)
-        log.info("batch.dependency_failed", job=child.job_id)
-        # Counted as failed; its own dependents fail in turn (the recursion ends: no cycles).
-        await self._record_end(record.plan.key, child.job_id, Ending.FAILED)
+        wrote = await self._jobs.fail(job.job_id, error, final=True, attempt=None)
+        if wrote or await self._unannounced(job.job_id):
+            await self._verdicts.failure(job.job_id, job.request, error, attempt=1)
+            await self._jobs.mark_announced(job.job_id)
+        log.info("batch.dependency_failed", job=job.job_id)
+        # Counted failed; its own dependents are the walk's (the count alone, no cascade).
+        await self._count_end(record.plan.key, job.job_id, Ending.FAILED)
 
     async def _unannounced(self, job_id: str) -> bool:
         found = await self._jobs.get(job_id)
         return found is not None and found.status == JobStatus.FAILED and not found.announced
+
+
+def downstream(record: BatchRecord, job_id: str) -> list[PlannedJob]:
+    """The jobs that wait, directly or not, for ``job_id`` and have not ended, nearest
+    first."""
+    found: dict[str, PlannedJob] = {}
+    frontier = [job_id]
+    while frontier:
+        parent = frontier.pop(0)
+        for child in record.plan.children(parent):
+            if child.job_id not in found and record.ending_of(child.job_id) is None:
+                found[child.job_id] = child
+                frontier.append(child.job_id)
+    return list(found.values())
 
 
 def pick_output(outputs: list[OutputFile], name: str) -> OutputFile | None:

@@ -75,7 +75,7 @@ class Batches:
         self._announcer = announcer
         self._intake = intake
         self._now = now
-        self._dependents = Dependents(jobs, verdicts, self._send, self._record_end)
+        self._dependents = Dependents(jobs, verdicts, self._send, self._counted)
 
     async def submit(self, message: BatchMessage) -> int:
         """Check, record and fan out a batch; how many jobs were sent."""
@@ -111,13 +111,22 @@ class Batches:
         await self._record_end(batch_key(request.batch.id), job_id, ending)
 
     async def _record_end(self, key: str, job_id: str, ending: Ending) -> None:
+        record = await self._count_end(key, job_id, ending)
+        if record is not None:
+            await self._dependents.after(record, job_id, ending)
+
+    async def _count_end(self, key: str, job_id: str, ending: Ending) -> BatchRecord | None:
+        """Record the ending; announce the batch when this write ended its last job."""
         assert self._ports is not None  # only reached through job_ended
         record = await self._ports.store.record_end(key, job_id, ending)
         if record is None:
             log.warning("batch.unknown_job", batch=key, ended=job_id)
-            return
-        await self._dependents.after(record, job_id, ending)
+            return None
         await self._announce_if_done(record, job_id)
+        return record
+
+    async def _counted(self, key: str, job_id: str, ending: Ending) -> None:
+        await self._count_end(key, job_id, ending)
 
     async def _announce_if_done(self, record: BatchRecord, job_id: str) -> None:
         assert self._ports is not None

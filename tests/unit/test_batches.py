@@ -200,3 +200,15 @@ def test_a_job_the_dead_letter_sweep_gives_up_ends_in_its_batch() -> None:
     assert (done["completed"], done["failed"]) == (1, 1)
     [lost] = [j for j in done["jobs"] if j["status"] == "FAILED"]
     assert lost["job_id"] == job_id
+
+
+def test_a_long_chain_fails_downstream_of_its_first_job() -> None:
+    h = BatchHarness()
+    chain = [job("n0", "bad")] + [job(f"n{i}", "a", after=[f"n{i - 1}"]) for i in range(1, 400)]
+    h.send(batch("chain-400", *chain))
+    h.drain()
+    assert len(h.media.runs) == 1
+    [done] = h.of_type("batch.completed")
+    assert (done["total"], done["completed"], done["failed"]) == (400, 0, 400)
+    codes = [e["error"]["code"] for e in h.of_type("job.failed")]
+    assert codes.count("dependency_failed") == 399
