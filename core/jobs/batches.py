@@ -51,7 +51,9 @@ _SENDS_AT_ONCE = 8
 _ENDINGS: dict[str, Ending] = {
     JobStatus.COMPLETED: Ending.COMPLETED,
     JobStatus.FAILED: Ending.FAILED,
-    # JobStatus.CANCELLED (job control's cancel) maps to Ending.CANCELLED here.
+    # Job control's cancel: a cancelled job of a batch is counted by calling job_ended with
+    # its status "CANCELLED" (JobStatus.CANCELLED once it exists); its dependents then fail.
+    "CANCELLED": Ending.CANCELLED,
 }
 
 

@@ -12,6 +12,7 @@ taken over stops the attempt, which announces nothing (SUPERSEDED); a worker sto
 releases its claim. A transient failure on the last delivery is recorded FAILED (retryable
 by a DLQ redrive) and announced as ``max_attempts``; a failure before any claim never
 overwrites a finished job. :meth:`Dispatcher.replay` sends a finished job's final event again.
+A batch message is fanned out, and a batch job's ending counted, by :mod:`core.jobs.batches`.
 """
 
 from __future__ import annotations
