@@ -79,7 +79,8 @@ class Dependents:
             await self._fail(record, job, why)
 
     async def _fail(self, record: BatchRecord, job: PlannedJob, why: str) -> None:
-        assert job.request is not None  # a job that waits keeps its request
+        if job.request is None:  # sent at the fan-out: no parent of its own to fail it
+            return
         error = RecordedError.of(DependencyFailed(why))
         wrote = await self._jobs.fail(job.job_id, error, final=True, attempt=None)
         if wrote or await self._unannounced(job.job_id):

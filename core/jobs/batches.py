@@ -79,13 +79,18 @@ class Batches:
         self._now = now
         self._dependents = Dependents(jobs, verdicts, self._send, self._counted)
 
-    async def submit(self, message: BatchMessage) -> int:
-        """Check, record and fan out a batch; how many jobs were sent."""
+    @property
+    def _on(self) -> BatchPorts:
         if self._ports is None:
             raise InvalidMessage("this worker has no batch store: batches are refused")
+        return self._ports
+
+    async def submit(self, message: BatchMessage) -> int:
+        """Check, record and fan out a batch; how many jobs were sent."""
+        store = self._on.store
         doc = message.batch or await self._manifest(message.batch_manifest)
         submission = plan_batch(doc, self._intake)
-        plan, store = submission.plan, self._ports.store
+        plan = submission.plan
         with structlog.contextvars.bound_contextvars(batch_id=plan.batch_id, batch=plan.key):
             if not await store.create(plan):
                 record = await store.get(plan.key)
@@ -119,8 +124,7 @@ class Batches:
 
     async def _count_end(self, key: str, job_id: str, ending: Ending) -> BatchRecord | None:
         """Record the ending; announce the batch when this write ended its last job."""
-        assert self._ports is not None  # only reached through job_ended
-        record = await self._ports.store.record_end(key, job_id, ending)
+        record = await self._on.store.record_end(key, job_id, ending)
         if record is None:
             log.warning("batch.unknown_job", batch=key, ended=job_id)
             return None
@@ -131,8 +135,7 @@ class Batches:
         await self._count_end(key, job_id, ending)
 
     async def _announce_if_done(self, record: BatchRecord, job_id: str) -> None:
-        assert self._ports is not None
-        plan, store = record.plan, self._ports.store
+        plan, store = record.plan, self._on.store
         if record.ended < plan.total or record.announced:
             return
         if not await store.claim_announcement(plan.key, job_id):
@@ -153,7 +156,8 @@ class Batches:
         log.info("batch.completed", batch=plan.key, completed=data.completed, failed=data.failed)
 
     async def _manifest(self, ref: ManifestRef | None) -> BatchDoc:
-        assert ref is not None  # BatchMessage holds one or the other
+        if ref is None:  # BatchMessage holds one or the other
+            raise InvalidMessage("give batch or batch_manifest")
         self._intake.admission.admit_input(S3ObjectRef(bucket=ref.bucket, key=ref.key))
         info = await self._objects.head(S3ObjectRef(bucket=ref.bucket, key=ref.key))
         if info.size > MAX_MANIFEST_BYTES:
@@ -179,5 +183,4 @@ class Batches:
         await asyncio.gather(*(send(r) for r in requests))
 
     async def _send(self, request: JobRequest) -> None:
-        assert self._ports is not None
-        await self._ports.queue.send(request.model_dump_json(exclude_none=True))
+        await self._on.queue.send(request.model_dump_json(exclude_none=True))

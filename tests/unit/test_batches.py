@@ -212,3 +212,28 @@ def test_a_long_chain_fails_downstream_of_its_first_job() -> None:
     assert (done["total"], done["completed"], done["failed"]) == (400, 0, 400)
     codes = [e["error"]["code"] for e in h.of_type("job.failed")]
     assert codes.count("dependency_failed") == 399
+
+
+def test_a_cancelled_job_counts_cancelled_and_fails_its_dependents() -> None:
+    h = BatchHarness()
+    h.send(batch("stop", job("p", "a"), job("q", "b"), job("r", "c", after=["p"])))
+    h.queue.visibility_timeout = 3600
+    first, second = asyncio.run(h.queue.receive(10, 0))
+    h.resend(second.message.body)
+    request = parse_model(JobRequest, json.loads(first.message.body))
+    # Job control (cancel) ends the job and counts it through the same call.
+    asyncio.run(h.dispatcher._batches.job_ended(request, derive_job_id(request, None), "CANCELLED"))
+    [done] = h.of_type("batch.completed")
+    assert (done["completed"], done["failed"], done["cancelled"]) == (1, 1, 1)
+    assert {j["name"]: j["status"] for j in done["jobs"]} == {
+        "p": "CANCELLED", "q": "COMPLETED", "r": "FAILED",
+    }  # fmt: skip
+
+
+def test_a_worker_without_a_batch_store_refuses_batches() -> None:
+    h = BatchHarness()
+    h.use(h.media)  # the dispatcher without batch ports
+    [refused] = h.send(batch("none", job(None, "a"))).jobs
+    assert refused.error is not None
+    assert "no batch store" in refused.error.message
+    assert h.queue.depth() == 0
