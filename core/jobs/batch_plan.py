@@ -29,9 +29,10 @@ from core.jobs.batch_model import (
     batch_key,
 )
 from core.jobs.intake import parse_model
-from core.jobs.results import derive_job_id, output_key
+from core.jobs.results import derive_job_id, output_key, resolve_preset
 from core.jobs.watch import IntakeConfig
 from core.models import BatchRef, JobRequest, S3ObjectRef
+from core.presets import PresetCatalog
 
 _BATCH_SET = ("idempotency_key", "batch")  # fields the batch sets on each job
 PENDING_INPUT = "pending"  # a dependent's input key until its parent's output is known
@@ -55,9 +56,15 @@ class Submission:
     roots: tuple[JobRequest, ...]  # the jobs sent at the fan-out: those without parents
 
 
-def plan_batch(doc: BatchDoc, config: IntakeConfig) -> Submission:
-    """Raise InvalidMessage (``invalid_request``) at the first problem."""
+def plan_batch(
+    doc: BatchDoc, config: IntakeConfig, catalog: PresetCatalog | None = None
+) -> Submission:
+    """Raise InvalidMessage (``invalid_request``) at the first problem; with ``catalog``, a
+    preset it lacks (or a ladder it cannot take) is one."""
     parsed = [_parse_job(doc.id, i, raw, config) for i, raw in enumerate(doc.jobs)]
+    if catalog is not None:
+        for p in parsed:
+            _resolves(p, catalog)
     names = _names(parsed)
     ids = [derive_job_id(p.request, None) for p in parsed]
     parents = [_parents(p, names) for p in parsed]
@@ -112,6 +119,13 @@ def _parse_job(
         }
     )
     return _Parsed(index, place, source, request)
+
+
+def _resolves(p: _Parsed, catalog: PresetCatalog) -> None:
+    try:
+        resolve_preset(catalog, p.request)
+    except FfapiError as exc:
+        raise exc.at(p.where) from None
 
 
 def _names(parsed: list[_Parsed]) -> dict[str, int]:

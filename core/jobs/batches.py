@@ -44,6 +44,7 @@ from core.jobs.verdicts import Verdicts
 from core.jobs.watch import IntakeConfig
 from core.models import JobRequest, S3ObjectRef
 from core.ports import BatchStore, JobSender, JobStore, ObjectStore
+from core.presets import PresetCatalog
 
 log = structlog.get_logger("ffapi.batch")
 
@@ -69,13 +70,15 @@ class BatchPorts:
 class Batches:
     def __init__(
         self, ports: BatchPorts | None, objects: ObjectStore, jobs: JobStore, verdicts: Verdicts,
-        announcer: Announcer, intake: IntakeConfig, now: Callable[[], datetime],
+        announcer: Announcer, intake: IntakeConfig, presets: PresetCatalog,
+        now: Callable[[], datetime],
     ) -> None:  # fmt: skip
         self._ports = ports
         self._objects = objects
         self._jobs = jobs
         self._announcer = announcer
         self._intake = intake
+        self._presets = presets
         self._now = now
         self._dependents = Dependents(jobs, verdicts, self._send, self._counted)
 
@@ -89,7 +92,7 @@ class Batches:
         """Check, record and fan out a batch; how many jobs were sent."""
         store = self._on.store
         doc = message.batch or await self._manifest(message.batch_manifest)
-        submission = plan_batch(doc, self._intake)
+        submission = plan_batch(doc, self._intake, self._presets)
         plan = submission.plan
         with structlog.contextvars.bound_contextvars(batch_id=plan.batch_id, batch=plan.key):
             if not await store.create(plan):

@@ -135,8 +135,9 @@ class Dispatcher:
         self._now = now
         self._sleep = sleep
         self._batches = Batches(  # core.jobs.batches: fan-out, endings, dependents
-            batches, objects, jobs, self._verdicts, self._announcer, settings.intake, now
-        )
+            batches, objects, jobs, self._verdicts, self._announcer, settings.intake,
+            settings.presets, now,
+        )  # fmt: skip
 
     async def handle(self, message: QueueMessage) -> Outcome:
         with structlog.contextvars.bound_contextvars(message_id=message.message_id):

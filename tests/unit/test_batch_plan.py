@@ -11,6 +11,7 @@ from core.errors import InvalidMessage
 from core.jobs.batch_model import BatchDoc
 from core.jobs.batch_plan import plan_batch
 from core.jobs.results import derive_job_id
+from core.presets import builtin_catalog
 
 from .batch_harness import job
 from .dispatch_harness import INTAKE
@@ -81,6 +82,16 @@ def test_a_dependent_is_kept_to_be_sent_later_with_its_parent_named() -> None:
 )
 def test_a_bad_batch_is_refused_naming_the_place(jobs: list[dict[str, Any]], where: str) -> None:
     assert where in refusal(*jobs)
+
+
+def test_a_preset_the_catalog_lacks_refuses_the_batch() -> None:
+    doc = BatchDoc.model_validate(
+        {"id": "b1", "jobs": [job("x", "a"), job("y", "b", preset="nope")]}
+    )
+    with pytest.raises(InvalidMessage) as caught:
+        plan_batch(doc, INTAKE, builtin_catalog())
+    assert caught.value.message.startswith("batch.jobs[1]: unknown preset")
+    assert plan_batch(doc.model_copy(update={"jobs": doc.jobs[:1]}), INTAKE, builtin_catalog())
 
 
 def test_a_refusal_echoes_no_name_the_sender_gave() -> None:

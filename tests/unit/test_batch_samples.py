@@ -9,6 +9,7 @@ from core.errors import InvalidMessage
 from core.jobs.batch_model import BatchDoc, BatchMessage
 from core.jobs.batch_plan import Submission, plan_batch
 from core.jobs.intake import normalize
+from core.presets import builtin_catalog
 from tests.unit.sample_bodies import CONFIG, EVENTS, load_event, read_event
 
 SAMPLES = EVENTS / "batch"
@@ -23,7 +24,7 @@ def message(name: str) -> BatchMessage:
 def planned(name: str) -> Submission:
     doc = message(name).batch
     assert doc is not None
-    return plan_batch(doc, CONFIG)
+    return plan_batch(doc, CONFIG, builtin_catalog())
 
 
 def test_every_batch_sample_is_checked() -> None:
@@ -57,7 +58,7 @@ def test_a_manifest_names_the_object_holding_the_batch() -> None:
     assert ref is not None
     assert (ref.bucket, ref.key) == ("ffapi-input", "batches/nightly-2026-12-07.json")
     doc = BatchDoc.model_validate(load_event("batch/manifest.json"))
-    assert plan_batch(doc, CONFIG).plan.total == 2
+    assert plan_batch(doc, CONFIG, builtin_catalog()).plan.total == 2
 
 
 def test_a_cycle_is_refused() -> None:
