@@ -27,7 +27,10 @@ from core.ports import JobStore
 log = structlog.get_logger("ffapi.batch")
 
 SendJob = Callable[[JobRequest], Awaitable[None]]
-CountEnd = Callable[[str, str, Ending], Awaitable[None]]  # record it; announce the batch
+# Count a job's ending (batch key, job id, ending) and announce the batch if it was the last;
+# the announcement is claimed in the name of the ending being handled (the last argument),
+# so that its message's redelivery takes it again after a crash.
+CountEnd = Callable[[str, str, Ending, str], Awaitable[None]]
 
 
 class Dependents:
@@ -41,23 +44,27 @@ class Dependents:
 
     async def after(self, record: BatchRecord, parent_id: str, ending: Ending) -> None:
         if ending != Ending.COMPLETED:
-            await self._fail_downstream(record, parent_id, "a job it waits for did not complete")
+            why = "a job it waits for did not complete"
+            await self._fail_downstream(record, parent_id, why, parent_id)
             return
         for child in record.plan.children(parent_id):
             if record.ending_of(child.job_id) is not None or child.request is None:
                 continue  # ended already (a resent ending), or sent at the fan-out
             if all(p in record.completed for p in child.after):
-                await self._start(record, child, child.request)
+                await self._start(record, child, child.request, parent_id)
 
-    async def _start(self, record: BatchRecord, child: PlannedJob, request: JobRequest) -> None:
+    async def _start(
+        self, record: BatchRecord, child: PlannedJob, request: JobRequest, origin: str
+    ) -> None:
         parent_id = request.batch.input_from if request.batch else None
         if parent_id is not None:
             source = await self._output_of(parent_id, child.output or "")
             if source is None:
-                await self._fail(
-                    record, child, "the job it takes its input from made no such output"
+                why = "the job it takes its input from made no such output"
+                await self._fail(record, child, why, origin)
+                await self._fail_downstream(
+                    record, child.job_id, "a job it waits for failed", origin
                 )
-                await self._fail_downstream(record, child.job_id, "a job it waits for failed")
                 return
             request = request.model_copy(update={"input": source})
         log.info("batch.dependent_started", job=child.job_id)
@@ -72,13 +79,15 @@ class Dependents:
             return None
         return S3ObjectRef(bucket=parent.result.output.bucket, key=found.key, size=found.size)
 
-    async def _fail_downstream(self, record: BatchRecord, job_id: str, why: str) -> None:
+    async def _fail_downstream(
+        self, record: BatchRecord, job_id: str, why: str, origin: str
+    ) -> None:
         """Every job downstream of ``job_id`` not ended yet, found in one walk of the plan
         (not one call per level: a long chain must not run out of stack)."""
         for job in downstream(record, job_id):
-            await self._fail(record, job, why)
+            await self._fail(record, job, why, origin)
 
-    async def _fail(self, record: BatchRecord, job: PlannedJob, why: str) -> None:
+    async def _fail(self, record: BatchRecord, job: PlannedJob, why: str, origin: str) -> None:
         if job.request is None:  # sent at the fan-out: no parent of its own to fail it
             return
         error = RecordedError.of(DependencyFailed(why))
@@ -88,7 +97,7 @@ class Dependents:
             await self._jobs.mark_announced(job.job_id)
         log.info("batch.dependency_failed", job=job.job_id)
         # Counted failed; its own dependents are the walk's (the count alone, no cascade).
-        await self._count_end(record.plan.key, job.job_id, Ending.FAILED)
+        await self._count_end(record.plan.key, job.job_id, Ending.FAILED, origin)
 
     async def _unannounced(self, job_id: str) -> bool:
         found = await self._jobs.get(job_id)

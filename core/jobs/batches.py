@@ -125,17 +125,20 @@ class Batches:
         if record is not None:
             await self._dependents.after(record, job_id, ending)
 
-    async def _count_end(self, key: str, job_id: str, ending: Ending) -> BatchRecord | None:
-        """Record the ending; announce the batch when this write ended its last job."""
+    async def _count_end(
+        self, key: str, job_id: str, ending: Ending, by: str | None = None
+    ) -> BatchRecord | None:
+        """Record the ending; announce the batch when this write ended its last job, in the
+        name of ``by`` (the ending being handled; the job's own by default)."""
         record = await self._on.store.record_end(key, job_id, ending)
         if record is None:
             log.warning("batch.unknown_job", batch=key, ended=job_id)
             return None
-        await self._announce_if_done(record, job_id)
+        await self._announce_if_done(record, by or job_id)
         return record
 
-    async def _counted(self, key: str, job_id: str, ending: Ending) -> None:
-        await self._count_end(key, job_id, ending)
+    async def _counted(self, key: str, job_id: str, ending: Ending, by: str) -> None:
+        await self._count_end(key, job_id, ending, by)
 
     async def _announce_if_done(self, record: BatchRecord, job_id: str) -> None:
         plan, store = record.plan, self._on.store

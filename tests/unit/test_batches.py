@@ -237,3 +237,21 @@ def test_a_worker_without_a_batch_store_refuses_batches() -> None:
     assert refused.error is not None
     assert "no batch store" in refused.error.message
     assert h.queue.depth() == 0
+
+
+def test_a_lost_announcement_is_made_by_the_redelivery_of_the_ending_that_took_it() -> None:
+    h = BatchHarness()
+    h.send(batch("outage", job("p", "bad"), job("c", "a", after=["p"])))
+    h.queue.visibility_timeout = 3600
+    [parent] = asyncio.run(h.queue.receive(10, 0))
+    h.events.outage = {"ffapi.batch.completed"}  # SNS fails the batch's event, once
+    with pytest.raises(StorageUnavailable):  # the consumer leaves the message on the queue
+        h.resend(parent.message.body)
+    assert h.of_type("batch.completed") == []
+    # The dependent's failure (in the parent's cascade) took the announcement in the
+    # parent's name: the parent's message, delivered again, announces.
+    assert h.resend(parent.message.body).jobs[0].status == "DUPLICATE"
+    [done] = h.of_type("batch.completed")
+    assert (done["completed"], done["failed"]) == (0, 2)
+    h.resend(parent.message.body)
+    assert len(h.of_type("batch.completed")) == 1
