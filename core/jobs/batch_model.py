@@ -11,6 +11,7 @@ output as its input). :mod:`core.jobs.batch_plan` checks a document whole and ma
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -143,17 +144,29 @@ class BatchRecord:
         return None
 
 
+JOB_ID = re.compile(r"j-[0-9a-f]{24}")  # core.jobs.results.derive_job_id's
+
+
+def _job_folder(key: str) -> str | None:
+    """The job folder an output key lies in: ``{prefix}/{job id}/{file}``, or a step's
+    ``{prefix}/{job id}/{step}/{file}``."""
+    parts = key.split("/")
+    return next((p for p in reversed(parts[:-1]) if JOB_ID.fullmatch(p)), None)
+
+
 def admit_job(config: IntakeConfig, request: JobRequest) -> None:
     """Admit a direct request. A batch job whose input is a parent's output reads it from
     an output bucket, under the output root and that job's folder: the worker wrote it
-    there, under an output location it admitted."""
+    there, under an output location it admitted. (A sender that sets ``batch.input_from``
+    itself can so have a job read another job's output: what the output root holds.)"""
     policy = config.admission
     ref, batch = request.input, request.batch
     if (
         batch is not None
         and batch.input_from is not None
+        and JOB_ID.fullmatch(batch.input_from)
         and ref.bucket in policy.output_buckets
-        and f"/{batch.input_from}/" in f"/{ref.key}"
+        and _job_folder(ref.key) == batch.input_from
         and within(ref.key.rsplit("/", 1)[0], policy.output_root)
     ):
         policy = replace(policy, input_buckets=policy.input_buckets | {ref.bucket})

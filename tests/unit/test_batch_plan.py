@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 from core.errors import InvalidMessage
-from core.jobs.batch_model import BatchDoc
+from core.jobs.batch_model import BatchDoc, admit_job
 from core.jobs.batch_plan import plan_batch
 from core.jobs.results import derive_job_id
+from core.models import BatchRef, JobRequest, S3ObjectRef
 from core.presets import builtin_catalog
 
 from .batch_harness import job
@@ -97,3 +98,32 @@ def test_a_preset_the_catalog_lacks_refuses_the_batch() -> None:
 def test_a_refusal_echoes_no_name_the_sender_gave() -> None:
     message = refusal(job("secret-name", "a", after=["other-secret"]))
     assert "secret" not in message
+
+
+PARENT = "j-" + "0123456789abcdef01234567"
+
+
+@pytest.mark.parametrize(
+    ("input_from", "bucket", "key", "admitted"),
+    [
+        (PARENT, "ffapi-output", f"outputs/{PARENT}/video.mp4", True),
+        (PARENT, "ffapi-output", f"outputs/{PARENT}/encode/video.mp4", True),  # a step's
+        (PARENT, "ffapi-output", "outputs/j-ffffffffffffffffffffffff/video.mp4", False),
+        (PARENT, "ffapi-output", f"elsewhere/{PARENT}/video.mp4", False),  # off the root
+        ("outputs", "ffapi-output", "outputs/video.mp4", False),  # not a job id
+        (None, "ffapi-output", f"outputs/{PARENT}/video.mp4", False),  # no parent named
+    ],
+)
+def test_a_parents_output_is_admitted_from_its_own_folder_only(
+    input_from: str | None, bucket: str, key: str, admitted: bool
+) -> None:
+    ref = BatchRef(id="b1", index=1, input_from=input_from)
+    request = JobRequest(
+        version=2, input=S3ObjectRef(bucket=bucket, key=key), output=INTAKE.default_output,
+        batch=ref,
+    )  # fmt: skip
+    if admitted:
+        admit_job(INTAKE, request)
+        return
+    with pytest.raises(InvalidMessage):
+        admit_job(INTAKE, request)
