@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from handlers import sqs_lambda
 from handlers.runtime import open_runtime
 from handlers.watcher import EventWatcher
 from handlers.worker import Worker
@@ -176,3 +177,31 @@ def test_a_dependent_runs_on_its_parents_output_and_another_fails_with_its_paren
     assert failures[orphan]["retryable"] is False
     assert sum(e["subject"] == orphan for e in of_type(events, "ffapi.job.failed")) == 1
     assert not any(e["subject"] == orphan for e in of_type(events, "ffapi.job.started"))
+
+
+def test_lambda_fans_a_batch_out_onto_the_jobs_queue(stack: Stack) -> None:
+    """Lambda holds no queue of its own (the event source mapping reads it): the fan-out
+    sends on the queue its settings name."""
+    sqs, url = stack.client("sqs"), stack.resources.queue_url
+    sqs.purge_queue(QueueUrl=url)  # bootstrap's s3:TestEvent
+    body = {
+        "version": 2,
+        "batch": {"id": "from-lambda", "jobs": [job(stack, "a"), job(stack, "b")]},
+    }
+    record = {
+        "messageId": "m-batch", "receiptHandle": "handle", "body": json.dumps(body),
+        "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
+        "eventSource": "aws:sqs", "awsRegion": "us-east-1",
+    }  # fmt: skip
+
+    response = asyncio.run(sqs_lambda.process_batch({"Records": [record]}, stack.settings))
+
+    assert response == {"batchItemFailures": []}
+    sent = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+    jobs = sorted(
+        (json.loads(m["Body"]) for m in sent["Messages"]), key=lambda j: j["input"]["key"]
+    )
+    assert [(j["input"]["key"], j["batch"]["index"]) for j in jobs] == [
+        ("batch/a.mp4", 0), ("batch/b.mp4", 1),
+    ]  # fmt: skip
+    assert [j["idempotency_key"] for j in jobs] == ["from-lambda/0", "from-lambda/1"]
