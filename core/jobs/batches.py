@@ -27,6 +27,7 @@ import structlog
 from core.errors import InputNotFound, InvalidMessage
 from core.events.announce import Announcer
 from core.events.contract import BatchCompletedData, BatchJobEnding, batch_event
+from core.jobs import pulse
 from core.jobs.batch_deps import Dependents
 from core.jobs.batch_model import (
     MAX_MANIFEST_BYTES,
@@ -185,6 +186,7 @@ class Batches:
         async def send(request: JobRequest) -> None:
             async with gate:
                 await self._send(request)
+            pulse.beat()  # a long fan-out is alive: the heartbeat keeps the message hidden
 
         await asyncio.gather(*(send(r) for r in requests))
 
