@@ -54,8 +54,13 @@ class OutputLocation(_Strict):
 
 
 # A batch's id (the sender's) and a job's batch-local name: what job ids are derived from.
-BatchId = Annotated[str, StringConstraints(min_length=1, max_length=96, pattern=r"^[\w.:\-]+$")]
-JobName = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\w.\-]+$")]
+# ASCII only: the id goes into each job's idempotency key (a ShortToken).
+BatchId = Annotated[
+    str, StringConstraints(min_length=1, max_length=96, pattern=r"^[A-Za-z0-9_.:\-]+$")
+]
+JobName = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
+]
 
 
 class BatchRef(_Strict):

@@ -168,8 +168,13 @@ def _refuse_cycle(parents: list[tuple[int, ...]]) -> None:
                 if not after:
                     ready.append(i)
         waiting.pop(done)
-    if waiting:
-        first = min(waiting)
+    if waiting:  # each job left waits for one left: walking back from any ends in a cycle
+        walked: list[int] = []
+        job = min(waiting)
+        while job not in walked:
+            walked.append(job)
+            job = min(waiting[job])
+        first = min(walked[walked.index(job) :])
         raise InvalidMessage(f"batch.jobs[{first}].after: a cycle of jobs waiting for each other")
 
 

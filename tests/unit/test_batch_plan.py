@@ -62,6 +62,10 @@ def test_a_dependent_is_kept_to_be_sent_later_with_its_parent_named() -> None:
             "batch.jobs[0].after: a cycle",
         ),
         ([job("x", "a", after=["x"])], "batch.jobs[0].after: a job cannot wait for itself"),
+        (  # the first job only waits downstream of the cycle: the cycle is named
+            [job("w", "a", after=["y"]), job("x", "b", after=["y"]), job("y", "c", after=["x"])],
+            "batch.jobs[1].after: a cycle",
+        ),
         ([job("x", "a"), job("y", "b", after=["nope"])], "batch.jobs[1].after[0]: no job"),
         (
             [job("x", "a"), {"version": 2, "input": {"from": "nope", "output": "mp4"}}],
@@ -93,6 +97,11 @@ def test_a_preset_the_catalog_lacks_refuses_the_batch() -> None:
         plan_batch(doc, INTAKE, builtin_catalog())
     assert caught.value.message.startswith("batch.jobs[1]: unknown preset")
     assert plan_batch(doc.model_copy(update={"jobs": doc.jobs[:1]}), INTAKE, builtin_catalog())
+
+
+def test_a_batch_id_is_ascii() -> None:
+    with pytest.raises(ValueError, match="pattern"):
+        BatchDoc.model_validate({"id": "nächtlich", "jobs": [job(None, "a")]})
 
 
 def test_a_refusal_echoes_no_name_the_sender_gave() -> None:
