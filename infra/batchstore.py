@@ -1,7 +1,8 @@
 """DynamoDB batch records, in the jobs table: each under ``b-`` and a hash of the batch id
 (job records are ``j-``; ``ffapi jobs`` leaves batches out).
 
-The item: the plan as JSON text (written once, by a conditional write), ``job_ids`` (a string
+The item: the plan, packed (``BatchPlan.packed``: JSON, compressed; written once, by a
+conditional write), ``job_ids`` (a string
 set: the jobs that may end in it), one string set per ending (``completed``, ``failed``,
 ``cancelled``: an ending added twice is one), ``fanned_out``, and the announcement's two
 marks. ``record_end`` is one UpdateItem (ADD to the set, on condition that the job is one
@@ -13,7 +14,6 @@ job's own redelivery while ``announced`` is unset), so one ending announces.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -38,7 +38,7 @@ class DynamoBatchStore:
         # An UpdateItem, not a PutItem: the worker's role writes the jobs table by UpdateItem.
         values = {
             ":type": {"S": "batch"}, ":batch": {"S": plan.batch_id}, ":digest": {"S": plan.digest},
-            ":total": {"N": str(plan.total)}, ":plan": {"S": plan.model_dump_json()},
+            ":total": {"N": str(plan.total)}, ":plan": {"B": plan.packed()},
             ":ids": {"SS": [j.job_id for j in plan.jobs]},
             ":at": {"S": datetime.fromtimestamp(self._clock(), UTC).isoformat()},
         }  # fmt: skip
@@ -123,7 +123,7 @@ class DynamoBatchStore:
 def _record(item: dict[str, Any]) -> BatchRecord:
     plain = {k: _deserializer.deserialize(v) for k, v in item.items()}
     return BatchRecord(
-        plan=BatchPlan.model_validate(json.loads(plain["plan"])),
+        plan=BatchPlan.unpacked(bytes(plain["plan"])),
         completed=frozenset(plain.get("completed", ())),
         failed=frozenset(plain.get("failed", ())),
         cancelled=frozenset(plain.get("cancelled", ())),

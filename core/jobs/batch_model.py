@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import zlib
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -25,7 +26,7 @@ from core.models import BatchId, BucketName, JobName, JobRequest, ObjectKey
 MAX_BATCH_JOBS = 2000  # the record keeps every job id (DynamoDB items end at 400 KB)
 MAX_AFTER = 16  # parents one job may wait for
 MAX_MANIFEST_BYTES = 8 * 1024 * 1024
-MAX_PLAN_BYTES = 256 * 1024  # the plan's JSON in the record, beside the id sets
+MAX_PLAN_BYTES = 256 * 1024  # the plan, packed, in the record (beside the sets of ids)
 BATCH_KEY_PREFIX = "b-"
 
 OutputName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
@@ -100,6 +101,14 @@ class BatchPlan(BaseModel):
     @property
     def total(self) -> int:
         return len(self.jobs)
+
+    def packed(self) -> bytes:
+        """As the record keeps it: its JSON (defaults left out), compressed."""
+        return zlib.compress(self.model_dump_json(exclude_defaults=True).encode())
+
+    @classmethod
+    def unpacked(cls, data: bytes) -> BatchPlan:
+        return cls.model_validate_json(zlib.decompress(data))
 
     def job(self, job_id: str) -> PlannedJob | None:
         return next((j for j in self.jobs if j.job_id == job_id), None)

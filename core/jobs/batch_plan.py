@@ -85,7 +85,7 @@ def plan_batch(
         if not waits:
             roots.append(request)
     plan = BatchPlan(batch_id=doc.id, key=batch_key(doc.id), digest=_digest(doc), jobs=tuple(jobs))
-    if len(plan.model_dump_json()) > MAX_PLAN_BYTES:
+    if len(plan.packed()) > MAX_PLAN_BYTES:
         raise InvalidMessage(
             "batch.jobs: too much for one batch record (fewer jobs, or fewer waiting ones)"
         )

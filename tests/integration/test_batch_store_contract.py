@@ -9,10 +9,11 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 import pytest
 
-from core.jobs.batch_model import BatchDoc, BatchPlan, Ending
+from core.jobs.batch_model import MAX_BATCH_JOBS, BatchDoc, BatchPlan, Ending
 from core.jobs.batch_plan import plan_batch
 from core.jobs.watch import IntakeConfig, WatchRule
 from core.models import OutputLocation
@@ -49,12 +50,17 @@ def opened(request: pytest.FixtureRequest, stack: Stack) -> Opener:
     return dynamodb if request.param == "dynamodb" else memory
 
 
-def a_plan(jobs: int = 3) -> BatchPlan:
-    doc = {
-        "id": f"batch-{uuid.uuid4().hex[:8]}",
-        "jobs": [{"input": {"bucket": "in-bucket", "key": f"in/{i}.mp4"}} for i in range(jobs)],
-    }
-    return plan_batch(BatchDoc.model_validate(doc), INTAKE).plan
+def a_plan(jobs: int = 3, chained: bool = False) -> BatchPlan:
+    """``chained``: every other job waits for the one before it (and is kept whole)."""
+    docs: list[dict[str, Any]] = [
+        {"name": f"n{i}", "input": {"bucket": "in-bucket", "key": f"in/{i}.mp4"}}
+        for i in range(jobs)
+    ]
+    for i, doc in enumerate(docs):
+        if chained and i % 2:
+            doc["after"] = [f"n{i - 1}"]
+    batch = {"id": f"batch-{uuid.uuid4().hex[:8]}", "jobs": docs}
+    return plan_batch(BatchDoc.model_validate(batch), INTAKE).plan
 
 
 def contract(opened: Opener, check: Callable[[BatchStore, BatchPlan], Awaitable[None]]) -> None:
@@ -145,3 +151,18 @@ def test_a_failed_job_that_completes_after_a_redrive_counts_completed(opened: Op
         )
 
     contract(opened, check)
+
+
+def test_a_batch_of_the_largest_size_fits_its_record(opened: Opener) -> None:
+    async def run() -> None:
+        plan = a_plan(MAX_BATCH_JOBS, chained=True)  # a thousand of them wait, kept whole
+        async with opened() as store:
+            assert await store.create(plan)
+            for job in plan.jobs[:: MAX_BATCH_JOBS // 4]:
+                await store.record_end(plan.key, job.job_id, Ending.FAILED)
+            record = await store.get(plan.key)
+            assert record is not None
+            assert record.plan == plan
+            assert record.ended == 4
+
+    asyncio.run(run())
