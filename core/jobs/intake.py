@@ -1,7 +1,8 @@
 """Normalize every message shape that reaches the jobs queue into :class:`JobRequest` objects.
 
 Accepted shapes: S3 event notifications (``Records``), the same wrapped in an SNS envelope,
-EventBridge "Object Created" events, direct ``JobRequest`` bodies, and ``s3:TestEvent``
+EventBridge "Object Created" events, direct ``JobRequest`` bodies, batches (``batch`` or
+``batch_manifest``: read here, fanned out by :mod:`core.jobs.batches`), and ``s3:TestEvent``
 (acknowledged and ignored). Anything else raises :class:`InvalidMessage`: it can never succeed.
 
 :func:`normalize` gives an :class:`Intake`: the requests, and what was ignored and why
