@@ -41,9 +41,11 @@ The tree (codes in brackets; ``retryable`` decides whether the message goes back
     │   │                                 [output_too_large]
     │   ├── QcFailed                      the package failed its quality gate; nothing of
     │   │                                 it was published as complete [qc_failed]
-    │   └── InvalidTopic                  FFAPI_EVENTS_TOPIC names no topic this worker can
-    │                                     use: not a name or an SNS ARN, another region, or
-    │                                     (bootstrap) another account [invalid_topic]
+    │   ├── InvalidTopic                  FFAPI_EVENTS_TOPIC names no topic this worker can
+    │   │                                 use: not a name or an SNS ARN, another region, or
+    │   │                                 (bootstrap) another account [invalid_topic]
+    │   └── DependencyFailed              a job of a batch waited for one that failed or was
+    │                                     cancelled (or has no such output) [dependency_failed]
     └── TransientError                    retryable=True: message returns to the queue, DLQ after N
         ├── StorageUnavailable            S3/DynamoDB/SNS/SQS errors [storage_unavailable]
         ├── ResourceExhausted             disk, memory [resource_exhausted]
@@ -321,6 +323,12 @@ class InternalError(TransientError):
     """A bug: retried (it may be a race), and it ends in the DLQ if it is not."""
 
     default_code = "internal_error"
+
+
+class DependencyFailed(PermanentError):
+    """A batch job's parent (``after``, ``input.from``) did not complete: it never runs."""
+
+    default_code = "dependency_failed"
 
 
 def as_ffapi_error(exc: BaseException) -> FfapiError:

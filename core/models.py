@@ -53,6 +53,27 @@ class OutputLocation(_Strict):
     prefix: KeyPrefix = ""
 
 
+# A batch's id (the sender's) and a job's batch-local name: what job ids are derived from.
+# ASCII only: the id goes into each job's idempotency key (a ShortToken).
+BatchId = Annotated[
+    str, StringConstraints(min_length=1, max_length=96, pattern=r"^[A-Za-z0-9_.:\-]+$")
+]
+JobName = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
+]
+
+
+class BatchRef(_Strict):
+    """The batch a job was fanned out from (set by the worker, core.jobs.batches)."""
+
+    id: BatchId
+    index: Annotated[int, Field(ge=0)]
+    name: JobName | None = None
+    # The parent job whose output is this job's input (``input.from``): read from an output
+    # bucket, under that job's own folder.
+    input_from: ShortToken | None = None
+
+
 class JobRequest(_Strict):
     """The job request (the SQS body another system may send). Version 1 names a preset;
     version 2 names a preset or lists ``steps`` (one or the other)."""
@@ -80,6 +101,8 @@ class JobRequest(_Strict):
     webhooks: Annotated[
         tuple[WebhookTarget, ...], Field(strict=False, max_length=MAX_JOB_WEBHOOKS)
     ] = ()
+    # Set on the jobs a batch fans out: its end is counted in the batch's record.
+    batch: BatchRef | None = None
 
     @model_validator(mode="after")
     def _steps_or_preset(self) -> JobRequest:

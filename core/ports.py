@@ -6,8 +6,9 @@ S3/SQS/SNS/DynamoDB/ffmpeg adapters.
 
 The ports: ``Queue`` (receive, extend, release, delete, send), ``ObjectStore``, ``JobStore``,
 ``EventPublisher``, ``WebhookSender``, ``MediaTool``, ``LocalFiles``, ``Workspace``,
-``Accelerator``, ``TaskProtection``, ``DeadLetterQueue``, ``ConfigReader``; and the values
-crossing them (``QueueMessage``, ``Delivery``, ``Claim``, ``JobDir``, ``ConfigText``).
+``Accelerator``, ``TaskProtection``, ``DeadLetterQueue``, ``ConfigReader``, ``BatchStore``,
+``JobSender``; and the values crossing them (``QueueMessage``, ``Delivery``, ``Claim``,
+``JobDir``, ``ConfigText``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Literal, Protocol
 from core.events.cloudevent import CloudEvent
 from core.events.progress import EncodeProgress, ProgressUpdate
 from core.events.webhooks import WebhookTarget
+from core.jobs.batch_model import BatchPlan, BatchRecord, Ending
 from core.jobs.job_record import JobRecord, RecordedError, WebhookDelivery
 from core.jobs.results import JobResult
 from core.media.accel import AccelTier, TierChoice
@@ -326,3 +328,39 @@ class ConfigReader(Protocol):
         """The document; None when its version is still ``unless`` (a conditional GET).
         Raises ConfigError when it is missing or cannot be read."""
         ...
+
+
+class JobSender(Protocol):
+    """Where a batch's jobs are sent: the jobs queue (``Queue.send``)."""
+
+    async def send(self, body: str) -> str: ...
+
+
+class BatchStore(Protocol):
+    """Batch records (:class:`core.jobs.batch_model.BatchRecord`): the plan, written once,
+    and each job's ending, kept as sets of job ids so that recording one twice is harmless."""
+
+    async def create(self, plan: BatchPlan) -> bool:
+        """Write the record, only if there is none under ``plan.key`` (one conditional
+        write); False when there is."""
+        ...
+
+    async def get(self, key: str) -> BatchRecord | None: ...
+
+    async def mark_fanned_out(self, key: str) -> None:
+        """Every job without parents was sent: a resent batch need not send them again."""
+        ...
+
+    async def record_end(self, key: str, job_id: str, ending: Ending) -> BatchRecord | None:
+        """Add ``job_id`` to the ``ending`` set (COMPLETED takes it out of FAILED: a failed
+        job redriven from the DLQ); the record as this write left it. None, and nothing
+        written, when there is no such batch or the job is not one of its."""
+        ...
+
+    async def claim_announcement(self, key: str, job_id: str) -> bool:
+        """Take the right to announce the batch's end, for the ending of ``job_id``: True
+        when nobody holds it, or ``job_id`` does and it was not announced yet (a redelivery
+        of the job that took it). One conditional write."""
+        ...
+
+    async def mark_announced(self, key: str) -> None: ...

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from core.attempt.limits import PipelineLimits
 from core.attempt.pipeline import JobPipeline
+from core.jobs.batches import BatchPorts
 from core.jobs.config_reload import ConfigReloader
 from core.jobs.dispatch import Dispatcher, DispatchSettings
 from core.jobs.dlq_sweep import DeadLetterSweep
@@ -24,6 +25,8 @@ from core.ports import Accelerator
 from handlers.live_config import LiveConfig, open_live_config
 from infra.accel import AccelConfig, GpuAccelerator
 from infra.aws import AwsClients, open_clients
+from infra.batch_sender import QueueSender
+from infra.batchstore import DynamoBatchStore
 from infra.capabilities import ffmpeg_encoders, probe_capabilities
 from infra.dead_letters import SweptDeadLetters
 from infra.ffmpeg import FfmpegMedia
@@ -131,10 +134,13 @@ async def open_runtime(
         if with_queue:
             protection = await scope.enter_async_context(open_task_protection())
         scale_in = ScaleInGuard(protection, settings.lease_seconds)
+        # A batch's jobs go out on the jobs queue (Lambda too: it sends, the mapping reads).
+        sender = queue or QueueSender(clients.sqs, settings.jobs_queue)
+        batches = BatchPorts(DynamoBatchStore(clients.dynamodb, settings.jobs_table), sender)
         dispatcher = Dispatcher(
             settings=dispatch, objects=objects, jobs=jobs, events=events,
             workspace=workspace(settings), pipeline=pipeline, now=utcnow, hooks=hooks,
-            scale_in=scale_in,
+            scale_in=scale_in, batches=batches,
         )  # fmt: skip
         sweep = None  # the worker runs it every FFAPI_DLQ_SWEEP_SECONDS; Lambda on a schedule
         if settings.dlq_sweep_seconds > 0:

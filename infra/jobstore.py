@@ -34,6 +34,7 @@ from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from core.events.progress import ProgressUpdate
+from core.jobs.batch_model import BATCH_KEY_PREFIX
 from core.jobs.job_record import JobRecord, RecordedError, WebhookDelivery
 from core.jobs.results import TERMINAL, JobResult, JobStatus
 from core.models import JobRequest
@@ -295,10 +296,13 @@ class DynamoJobStore:
             "ProjectionExpression": "job_id, #s, preset, input_bucket, input_key, attempts,"
             " created_at, updated_at, #e, progress",
             "ExpressionAttributeNames": {"#s": "status", "#e": "error"},
+            # Batch records share the table (infra.batchstore): not jobs.
+            "FilterExpression": "NOT begins_with(job_id, :batch)",
+            "ExpressionAttributeValues": {":batch": {"S": BATCH_KEY_PREFIX}},
         }
         if status is not None:
-            kwargs["FilterExpression"] = "#s = :status"
-            kwargs["ExpressionAttributeValues"] = {":status": {"S": status}}
+            kwargs["FilterExpression"] += " AND #s = :status"
+            kwargs["ExpressionAttributeValues"][":status"] = {"S": status}
         records = [_typed(_record(item)) for item in await _scan_pages(self._ddb, **kwargs)]
         # A job refused before its claim has no created_at; its one write dates it.
         records.sort(key=lambda r: str(r.created_at or r.updated_at), reverse=True)

@@ -97,12 +97,31 @@ class FailedData(JobContext):
     error: ErrorInfo
 
 
+class BatchJobEnding(_Data):
+    job_id: str
+    name: str | None = Field(default=None, description="its batch-local name")
+    status: Literal["COMPLETED", "FAILED", "CANCELLED"]
+
+
+class BatchCompletedData(_Data):
+    """Every job of a batch has ended: how many each way, and each job's id and status."""
+
+    batch_id: str = Field(description="the sender's")
+    key: str = Field(description="the batch record's key (the event's subject)")
+    total: int = Field(ge=1)
+    completed: int = Field(ge=0)
+    failed: int = Field(ge=0, description="dependency_failed included")
+    cancelled: int = Field(ge=0)
+    jobs: list[BatchJobEnding]
+
+
 DATA_MODELS: dict[EventType, type[BaseModel]] = {
     EventType.RECEIVED: ReceivedData,
     EventType.STARTED: StartedData,
     EventType.PROGRESS: ProgressData,
     EventType.COMPLETED: CompletedData,
     EventType.FAILED: FailedData,
+    EventType.BATCH_COMPLETED: BatchCompletedData,
 }
 
 
@@ -142,12 +161,18 @@ class FailedEvent(_Envelope):
     data: FailedData
 
 
+class BatchCompletedEvent(_Envelope):
+    type: Literal["ffapi.batch.completed"]
+    data: BatchCompletedData
+
+
 ENVELOPES: dict[EventType, type[_Envelope]] = {
     EventType.RECEIVED: ReceivedEvent,
     EventType.STARTED: StartedEvent,
     EventType.PROGRESS: ProgressEvent,
     EventType.COMPLETED: CompletedEvent,
     EventType.FAILED: FailedEvent,
+    EventType.BATCH_COMPLETED: BatchCompletedEvent,
 }
 
 # Event ids are derived, not random: an event announced again (after a crash between
@@ -175,4 +200,16 @@ def job_event(
         subject=job_id,
         time=now,
         data=checked.model_dump(mode="json"),
+    )
+
+
+def batch_event(data: BatchCompletedData, now: datetime) -> CloudEvent:
+    """``batch.completed``; its id derived from the batch record's key: said again, the same."""
+    seed = f"{data.key}/{EventType.BATCH_COMPLETED.value}"
+    return CloudEvent(
+        id=str(uuid.uuid5(_EVENT_ID_NAMESPACE, seed)),
+        type=EventType.BATCH_COMPLETED,
+        subject=data.key,
+        time=now,
+        data=data.model_dump(mode="json"),
     )

@@ -12,6 +12,7 @@ taken over stops the attempt, which announces nothing (SUPERSEDED); a worker sto
 releases its claim. A transient failure on the last delivery is recorded FAILED (retryable
 by a DLQ redrive) and announced as ``max_attempts``; a failure before any claim never
 overwrites a finished job. :meth:`Dispatcher.replay` sends a finished job's final event again.
+A batch message is fanned out, and a batch job's ending counted, by :mod:`core.jobs.batches`.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from core.events.cloudevent import CloudEvent, EventType
 from core.events.contract import job_event
 from core.events.reporting import ProgressReporter
 from core.jobs import pulse
+from core.jobs.batches import Batches, BatchPorts
 from core.jobs.config import WorkerConfig
 from core.jobs.config_reload import ConfigInForce
 from core.jobs.identity import named_request, pin_request
@@ -39,7 +41,7 @@ from core.jobs.intake import normalize
 from core.jobs.job_record import RecordedError
 from core.jobs.keepalive import Sleep, keep_alive
 from core.jobs.lease_wait import claim_after_lease
-from core.jobs.results import JobResult, derive_job_id
+from core.jobs.results import JobResult, JobStatus, derive_job_id
 from core.jobs.scale_in import ScaleInGuard
 from core.jobs.verdicts import Verdicts, request_data
 from core.jobs.watch import IntakeConfig
@@ -125,6 +127,7 @@ class Dispatcher:
         hooks: WebhookSender | None = None,
         scale_in: ScaleInGuard | None = None,
         sleep: Sleep = asyncio.sleep,
+        batches: BatchPorts | None = None,
     ) -> None:
         self._settings = settings
         self._scale_in = scale_in or ScaleInGuard(
@@ -138,6 +141,9 @@ class Dispatcher:
         self._pipeline = pipeline
         self._now = now
         self._sleep = sleep
+        self._batches = Batches(  # core.jobs.batches: fan-out, endings, dependents
+            batches, objects, jobs, self._verdicts, self._announcer, settings.in_force, now
+        )  # fmt: skip
 
     async def handle(self, message: QueueMessage) -> Outcome:
         with structlog.contextvars.bound_contextvars(message_id=message.message_id):
@@ -147,7 +153,12 @@ class Dispatcher:
         config = self._settings.in_force()  # one configuration for the whole message
         try:
             intake = normalize(message.body, config.intake)
+            if intake.batch is not None:
+                await self._batches.submit(intake.batch, config)
+                return Outcome()
         except FfapiError as exc:
+            if exc.retryable:  # a batch's record or fan-out: its next delivery goes on
+                raise
             # It can never become a job: announce once under an id derived from the body.
             job_id = "m-" + hashlib.sha256(message.body.encode()).hexdigest()[:24]
             log.warning("message.rejected", code=exc.code, reason=exc.message)
@@ -197,6 +208,7 @@ class Dispatcher:
                 log.info("job.duplicate", status=claim.status, announced=claim.announced)
                 if not claim.announced:  # recorded, then the announcement failed: finish it
                     await self.reannounce(job_id, request)
+                await self._batches.job_ended(request, job_id, claim.status)
                 return JobOutcome(job_id, JobOutcomeStatus.DUPLICATE)
             if claim.outcome == "busy" and claim.carrier not in (None, message.message_id):
                 # Another message carries this job and stays queued until its outcome is
@@ -250,6 +262,7 @@ class Dispatcher:
             job_event(EventType.COMPLETED, job_id, self._now(), result.event_data(), attempt),
             request.webhooks,
         )
+        await self._batches.job_ended(request, job_id, JobStatus.COMPLETED)
         await self._jobs.mark_announced(job_id)
         log.info("job.completed", timings=result.timings)
         return JobOutcome(
@@ -344,6 +357,7 @@ class Dispatcher:
             return JobOutcome(job_id, JobOutcomeStatus.DUPLICATE)
         if final:
             await self._verdicts.failure(job_id, request, RecordedError.of(error), attempt or 1)
+            await self._batches.job_ended(request, job_id, JobStatus.FAILED)
             await self._jobs.mark_announced(job_id)
         status = JobOutcomeStatus.RETRYING if error.retryable else JobOutcomeStatus.FAILED
         return JobOutcome(job_id, status, error, preset=request.preset_name)
@@ -351,7 +365,10 @@ class Dispatcher:
     async def reannounce(self, job_id: str, request: JobRequest) -> bool:
         """Announce a finished job's outcome from its record, then mark it announced (also
         the dead-letter sweep's, core.jobs.dlq_sweep); False when it is not finished."""
-        return await self._verdicts.reannounce(job_id, request)
+        announced = await self._verdicts.reannounce(job_id, request)
+        if announced:  # the sweep's dead letter of a batch job ends it in its batch too
+            await self._batches.job_ended(request, job_id, None)
+        return announced
 
     async def replay(self, job_id: str) -> CloudEvent | None:
         """Send a finished job's final event again under its original id; None: no such

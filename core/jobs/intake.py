@@ -1,7 +1,8 @@
 """Normalize every message shape that reaches the jobs queue into :class:`JobRequest` objects.
 
 Accepted shapes: S3 event notifications (``Records``), the same wrapped in an SNS envelope,
-EventBridge "Object Created" events, direct ``JobRequest`` bodies, and ``s3:TestEvent``
+EventBridge "Object Created" events, direct ``JobRequest`` bodies, batches (``batch`` or
+``batch_manifest``: read here, fanned out by :mod:`core.jobs.batches`), and ``s3:TestEvent``
 (acknowledged and ignored). Anything else raises :class:`InvalidMessage`: it can never succeed.
 
 :func:`normalize` gives an :class:`Intake`: the requests, and what was ignored and why
@@ -23,6 +24,7 @@ from pydantic_core import ErrorDetails
 
 from core.errors import InvalidKey, InvalidMessage
 from core.jobs.admission import key_problem
+from core.jobs.batch_model import BatchMessage, admit_job
 from core.jobs.watch import IntakeConfig
 from core.models import JobRequest, S3ObjectRef
 
@@ -37,6 +39,7 @@ class Intake:
 
     requests: tuple[JobRequest, ...] = ()
     ignored: tuple[str, ...] = field(default_factory=tuple)
+    batch: BatchMessage | None = None  # a batch to fan out (core.jobs.batches)
 
 
 # --- the wire shapes, lenient about fields AWS adds, strict about the ones we use -----------
@@ -121,11 +124,13 @@ def _normalize_doc(doc: dict[str, Any], config: IntakeConfig, depth: int) -> Int
         return _normalize_doc(inner, config, depth=1)
     if doc.get("source") == "aws.s3" and "detail-type" in doc:
         return _from_eventbridge(_parse(EventBridgeS3Event, doc), config)
+    if "batch_manifest" in doc or ("batch" in doc and "input" not in doc):  # a job's is its ref
+        return Intake(batch=_parse(BatchMessage, doc))
     if "input" in doc or "version" in doc:
         request = _parse(JobRequest, doc)
         output = request.output or config.default_output
         request = request.model_copy(update={"output": output})
-        config.admission.admit(request)
+        admit_job(config, request)
         if config.watches(output):
             raise InvalidMessage(
                 "the output location is watched: its files would start new jobs",
@@ -224,20 +229,21 @@ def _load_json(text: str | bytes, what: str) -> Any:
         raise InvalidMessage(f"{what} is not JSON", code="malformed_json") from exc
 
 
-def parse_model(model: type[M], doc: dict[str, Any]) -> M:
+def parse_model(model: type[M], doc: dict[str, Any], where: str = "") -> M:
     """``doc`` as ``model``, or InvalidMessage (``invalid_request``) saying where and why,
-    without echoing the sender's text."""
-    return _parse(model, doc)
+    without echoing the sender's text; ``where``: the document's place in a larger one
+    (``batch.jobs[3]``)."""
+    return _parse(model, doc, where)
 
 
-def _parse(model: type[M], doc: dict[str, Any]) -> M:
+def _parse(model: type[M], doc: dict[str, Any], where: str = "") -> M:
     try:
         return model.model_validate(doc)
     except ValidationError as exc:
-        raise InvalidMessage(_describe(model, exc), code="invalid_request") from exc
+        raise InvalidMessage(_describe(model, exc, where), code="invalid_request") from exc
 
 
-def _describe(model: type[BaseModel], exc: ValidationError) -> str:
+def _describe(model: type[BaseModel], exc: ValidationError, where: str = "") -> str:
     # Never echo input: values are left out, and a location names only fields we define
     # (an unknown field's name or a metadata key is the sender's text, so it is elided).
     errors = _primary(exc.errors(include_input=False, include_url=False))
@@ -254,6 +260,11 @@ def _describe(model: type[BaseModel], exc: ValidationError) -> str:
             )
         else:
             problems.append(f"{_loc(loc)}: {err['msg']}")
+    if where:
+        problems = [
+            where + p.removeprefix("<root>") if p.startswith("<root>") else f"{where}.{p}"
+            for p in problems
+        ]
     return f"invalid {model.__name__}: " + "; ".join(problems)
 
 
