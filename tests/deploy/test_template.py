@@ -109,8 +109,8 @@ EXPECTED_STATEMENTS = {
         None,
     ),
     "ListOutputs": ({"s3:ListBucket"}, {OUT}, {"StringLike": {"s3:prefix": "outputs/*"}}),
-    "ConsumeJobs": (
-        {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"},
+    "ConsumeJobs": (  # SendMessage: a batch's jobs are fanned out onto the queue
+        {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:SendMessage"},
         {QUEUE},
         None,
     ),
@@ -161,7 +161,6 @@ REFUSED = [
     ("s3:PutObjectAcl", f"{OUT}/outputs/j-1/video.mp4", {}),  # no output made public
     ("s3:PutBucketPolicy", OUT, {}),
     ("s3:DeleteBucket", OUT, {}),
-    ("sqs:SendMessage", QUEUE, {}),
     ("sqs:ChangeMessageVisibility", QUEUE, {}),  # the poller settles; our Lambda code never does
     ("sqs:PurgeQueue", QUEUE, {}),
     ("sqs:DeleteMessage", DLQ, {}),  # moving letters is the operator's (`ffapi dlq redrive`)
