@@ -115,9 +115,14 @@ class Destinations:
             async with self._slots:
                 await self._objects.copy(result.output.bucket, key, place.bucket, dest)
 
-        async with asyncio.TaskGroup() as copies:  # the first failure stops the others
-            for key, dest in zip(keys, written, strict=True):
-                copies.create_task(copy(key, dest))
+        copies = [asyncio.create_task(copy(k, d)) for k, d in zip(keys, written, strict=True)]
+        try:
+            await asyncio.gather(*copies)
+        except BaseException:  # the first failure is the attempt's; the other copies stop
+            for task in copies:
+                task.cancel()
+            await asyncio.gather(*copies, return_exceptions=True)
+            raise
         await self._commit.prune(place, result.job_id, written)
         await self._commit.commit(relocate(result, place))
         log.info("job.destination_committed", bucket=place.bucket, files=len(written))
