@@ -79,8 +79,6 @@ def _summary(result: JobResult, place: OutputLocation) -> DestinationResult:
         prefix=place.prefix,
         marker=output_key(place, result.job_id, MARKER),
         playback=moved.playback,
-        files=len(moved.outputs),
-        size=sum(o.size for o in moved.outputs),
     )
 
 

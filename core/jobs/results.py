@@ -214,14 +214,12 @@ class Produced(BaseModel):
 
 class DestinationResult(BaseModel):
     """One place the job's package was committed to: its own copy, with its own ``job.json``
-    (the files are the result's ``outputs``, each key under this location's prefix)."""
+    (that copy's result: the same files, each key under this location's prefix)."""
 
     bucket: str
     prefix: str
     marker: str = Field(description="the key of this copy's job.json, its commit marker")
     playback: dict[str, str] = Field(default_factory=dict, description="hls / dash -> key here")
-    files: int = Field(description="how many files the copy holds, job.json aside")
-    size: int = Field(description="their bytes")
 
 
 class JobResult(Produced):
