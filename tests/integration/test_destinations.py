@@ -88,3 +88,62 @@ def test_a_job_commits_one_package_to_each_destination(
     assert frames[0] == frames[1] > 0  # the same picture in both
     record = job_record(stack, job_id)
     assert json.loads(record["result"]["S"])["destinations"] == data["destinations"]
+
+
+def test_a_destination_not_yet_writable_retries_the_job_without_encoding_again(
+    stack: Stack, short_clip: Path
+) -> None:
+    """The first attempt commits the output, then its copy fails (the destination bucket does
+    not exist yet): the job is RETRYING, not completed. Once the bucket exists, the next
+    delivery adopts the output's commit (nothing is encoded again) and finishes the copy."""
+    s3, sqs = stack.client("s3"), stack.client("sqs")
+    archive = f"archive-{uuid.uuid4().hex[:10]}"
+    # deliveries enough for the copies failing while the bucket is missing (the retries come
+    # back within a second or two: their count is not this test's business)
+    settings = stack.settings.model_copy(
+        update={"allowed_output_buckets": [archive], "preset": "mp4-480p", "max_receive_count": 8}
+    )
+    dlq_arn = sqs.get_queue_attributes(
+        QueueUrl=stack.resources.dlq_url, AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 8}
+    sqs.set_queue_attributes(
+        QueueUrl=stack.resources.queue_url, Attributes={"RedrivePolicy": json.dumps(redrive)}
+    )
+    s3.upload_file(str(short_clip), settings.input_bucket, "library/late.mp4")
+    request = {
+        "input": {"bucket": settings.input_bucket, "key": "library/late.mp4"},
+        "destinations": [{"bucket": archive, "prefix": "outputs"}],
+    }
+    sqs.send_message(QueueUrl=stack.resources.queue_url, MessageBody=json.dumps(request))
+    job_ids: list[str] = []
+
+    def retrying() -> bool:
+        table = stack.client("dynamodb")
+        items = table.scan(TableName=settings.jobs_table)["Items"]
+        job_ids[:] = [i["job_id"]["S"] for i in items if i["status"]["S"] == "RETRYING"]
+        return bool(job_ids)
+
+    first = run_worker(stack, settings=settings, terminal=0, settle=120, until=retrying)
+    assert first.of_type("completed") == []
+    [job_id] = job_ids
+    assert "storage_unavailable" in job_record(stack, job_id)["error"]["S"]
+    primary = f"{settings.output_prefix}/{job_id}/job.json"
+    committed = json.loads(s3.get_object(Bucket=settings.output_bucket, Key=primary)["Body"].read())
+    assert committed["attempt"] == 1
+
+    s3.create_bucket(Bucket=archive)
+    [completed] = run_worker(stack, settings=settings, timeout=120).of_type("completed")
+    data = completed["data"]
+    assert data["attempt"] >= 2
+    # adopted: the output's job.json of attempt 1 stands, its times those of that encode
+    encoded = (committed["started_at"], committed["completed_at"], committed["timings"])
+    assert (data["started_at"], data["completed_at"], data["timings"]) == encoded
+    copy = json.loads(
+        s3.get_object(Bucket=archive, Key=f"outputs/{job_id}/job.json")["Body"].read()
+    )
+    assert (copy["started_at"], copy["completed_at"], copy["timings"]) == encoded
+    assert copy["output"] == {"bucket": archive, "prefix": "outputs"}
+    [video] = [o for o in copy["outputs"] if o["key"].endswith(".mp4")]
+    body = s3.get_object(Bucket=archive, Key=video["key"])["Body"].read()
+    assert len(body) == video["size"] > 0
