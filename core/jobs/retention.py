@@ -5,10 +5,11 @@ A watch rule may keep its jobs' outputs ``output_retention_days`` and its proces
 (``template.yaml``); ``ffapi prune`` (``handlers/prune.py``) does it on any S3-compatible
 store, from this decision, which is pure: a listing and a time in, what to delete out.
 
-- **Outputs** go a job's package at a time: every key under ``{prefix}/{job id}/``, expired
-  when its newest object is older than the cutoff (a package is never cut in half), with its
-  ``job.json`` deleted first, so a reader never finds a commit marker over a half-deleted
-  package. Keys under the prefix outside a job's folder are not the worker's: left alone.
+- **Outputs** go a job's package at a time: every key under ``{prefix}/{job id}/`` (or under
+  a request's own prefix below it: ``{prefix}/web/{job id}/``), expired when its newest object
+  is older than the cutoff (a package is never cut in half), with its ``job.json`` deleted
+  first, so a reader never finds a commit marker over a half-deleted package. Keys under the
+  prefix outside a job's folder are not the worker's: left alone.
 - **Inputs**: each object under the watched prefix that the rule matches (its suffixes too),
   by its own age.
 
@@ -18,6 +19,7 @@ shorter retention wins (as S3 applies the shortest of overlapping lifecycle expi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,6 +31,7 @@ from core.jobs.watch import WatchRule
 from core.ports import ObjectListing
 
 Kind = Literal["outputs", "inputs"]
+JOB_ID = re.compile(rf"{JOB_ID_PREFIX}[0-9a-f]{{24}}")  # as derive_job_id makes them
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,9 +100,8 @@ def _packages(
 ) -> list[Expired]:
     packages: dict[str, list[ObjectListing]] = {}
     for obj in listing:
-        folder, slash, _ = obj.key[len(target.prefix) :].partition("/")
-        if slash and folder.startswith(JOB_ID_PREFIX):
-            packages.setdefault(f"{target.prefix}{folder}/", []).append(obj)
+        if (name := _package_of(obj.key, target.prefix)) is not None:
+            packages.setdefault(name, []).append(obj)
     found = []
     for name, objects in packages.items():
         newest = max(o.last_modified for o in objects)
@@ -111,6 +113,16 @@ def _packages(
             Expired(target.bucket, name, tuple(keys), sum(o.size for o in objects), newest)
         )
     return found
+
+
+def _package_of(key: str, prefix: str) -> str | None:
+    """The job folder holding ``key`` (``{prefix}[request's sub-prefix/]{job id}/``), or None:
+    the first segment below the prefix that is a job id, with something under it."""
+    segments = key[len(prefix) :].split("/")
+    for depth, segment in enumerate(segments[:-1]):
+        if JOB_ID.fullmatch(segment):
+            return prefix + "/".join(segments[: depth + 1]) + "/"
+    return None
 
 
 def _uploads(

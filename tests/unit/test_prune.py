@@ -13,6 +13,7 @@ from handlers.prune import PruneCount, prune
 from infra.memory_objects import MemoryObjectStore
 
 T0 = datetime(2027, 1, 1, tzinfo=UTC)
+JOB = "j-" + "0123456789abcdef01234567"
 TARGETS = [
     RetentionTarget("outputs", "out", "outputs/", 30),
     RetentionTarget("inputs", "in", "incoming/", 7),
@@ -33,10 +34,10 @@ class Recording(MemoryObjectStore):
 def filled() -> Recording:
     store = Recording()
     for bucket, key in (
-        ("out", "outputs/j-1/video.mp4"),
-        ("out", "outputs/j-1/probe.json"),
-        ("out", "outputs/j-1/job.json"),
-        ("out", "elsewhere/j-2/job.json"),
+        ("out", f"outputs/{JOB}/video.mp4"),
+        ("out", f"outputs/{JOB}/probe.json"),
+        ("out", f"outputs/{JOB}/job.json"),
+        ("out", f"elsewhere/{JOB}/job.json"),
         ("in", "incoming/clip.mp4"),
         ("in", "submitted/clip.mp4"),
     ):
@@ -58,7 +59,7 @@ def test_a_dry_run_names_what_goes_and_deletes_nothing() -> None:
     assert keys(store) == before
     assert store.requests == []
     assert [line.split()[:3] for line in lines] == [
-        ["would", "delete", "s3://out/outputs/j-1/"],
+        ["would", "delete", f"s3://out/outputs/{JOB}/"],
         ["would", "delete", "s3://in/incoming/clip.mp4"],
         ["would", "delete", "s3://in/incoming/later.mp4"],
     ]
@@ -69,13 +70,13 @@ def test_the_marker_goes_first_and_alone_then_its_package() -> None:
     count = asyncio.run(prune(store, TARGETS, T0 + timedelta(days=31), False, lambda _: None))
     assert count == PruneCount(packages=1, uploads=2, size=21)
     assert store.requests == [
-        ["outputs/j-1/job.json"],
-        ["outputs/j-1/probe.json", "outputs/j-1/video.mp4"],
+        [f"outputs/{JOB}/job.json"],
+        [f"outputs/{JOB}/probe.json", f"outputs/{JOB}/video.mp4"],
         ["incoming/clip.mp4"],
         ["incoming/later.mp4"],
     ]
     # outside every rule's prefix: never listed, never deleted
-    assert keys(store) == {"out/elsewhere/j-2/job.json", "in/submitted/clip.mp4"}
+    assert keys(store) == {f"out/elsewhere/{JOB}/job.json", "in/submitted/clip.mp4"}
 
 
 def test_what_is_younger_than_its_retention_stays() -> None:
@@ -84,10 +85,10 @@ def test_what_is_younger_than_its_retention_stays() -> None:
     # day 12: the upload of day 0 is past its 7 days, the one of day 10 is not, and the
     # package is far from its 30
     assert keys(store) == {
-        "out/outputs/j-1/video.mp4",
-        "out/outputs/j-1/probe.json",
-        "out/outputs/j-1/job.json",
-        "out/elsewhere/j-2/job.json",
+        f"out/outputs/{JOB}/video.mp4",
+        f"out/outputs/{JOB}/probe.json",
+        f"out/outputs/{JOB}/job.json",
+        f"out/elsewhere/{JOB}/job.json",
         "in/submitted/clip.mp4",
         "in/incoming/later.mp4",
     }

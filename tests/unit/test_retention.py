@@ -12,6 +12,7 @@ from core.models import OutputLocation
 from core.ports import ObjectListing
 
 NOW = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
+OLD, MIXED, NEW, LOST = (f"j-{n:024x}" for n in (1, 2, 3, 4))  # job ids, as derived
 OUT = OutputLocation(bucket="ffapi-output", prefix="outputs/")
 
 
@@ -48,31 +49,43 @@ def test_each_prefix_is_pruned_once_with_the_shortest_retention() -> None:
 def test_a_package_goes_whole_once_its_newest_object_is_older_than_the_retention() -> None:
     target = RetentionTarget("outputs", "ffapi-output", "outputs/", 30)
     listing = [
-        aged("outputs/j-old/cmaf/seg_00001.m4s", 40, 100),
-        aged("outputs/j-old/cmaf/master.m3u8", 40, 5),
-        aged("outputs/j-old/job.json", 39, 7),
-        aged("outputs/j-mixed/cmaf/seg_00001.m4s", 45),  # rewritten 2 days ago: it stays
-        aged("outputs/j-mixed/job.json", 2),
-        aged("outputs/j-new/job.json", 1),
+        aged(f"outputs/{OLD}/cmaf/seg_00001.m4s", 40, 100),
+        aged(f"outputs/{OLD}/cmaf/master.m3u8", 40, 5),
+        aged(f"outputs/{OLD}/job.json", 39, 7),
+        aged(f"outputs/{MIXED}/cmaf/seg_00001.m4s", 45),  # rewritten 2 days ago: it stays
+        aged(f"outputs/{MIXED}/job.json", 2),
+        aged(f"outputs/{NEW}/job.json", 1),
         aged("outputs/readme.txt", 400),  # not a job's package: not the worker's
         aged("outputs/notes/old.txt", 400),
-        aged("outputs-x/j-old/job.json", 400),  # a listing's stray: outside the prefix
+        aged("outputs/j-notes/old.txt", 400),  # not a job id
+        aged(f"outputs-x/{OLD}/job.json", 400),  # a listing's stray: outside the prefix
     ]
     [package] = expired(target, listing, NOW)
-    assert package.name == "outputs/j-old/"
+    assert package.name == f"outputs/{OLD}/"
     assert package.keys == (
-        "outputs/j-old/job.json",  # the commit marker first
-        "outputs/j-old/cmaf/master.m3u8",
-        "outputs/j-old/cmaf/seg_00001.m4s",
+        f"outputs/{OLD}/job.json",  # the commit marker first
+        f"outputs/{OLD}/cmaf/master.m3u8",
+        f"outputs/{OLD}/cmaf/seg_00001.m4s",
     )
     assert (package.size, package.newest) == (112, NOW - timedelta(days=39))
+
+
+def test_a_requests_own_prefix_below_the_rules_holds_packages_too() -> None:
+    target = RetentionTarget("outputs", "ffapi-output", "outputs/", 30)
+    listing = [
+        aged(f"outputs/web/{OLD}/job.json", 40),
+        aged(f"outputs/web/{OLD}/{NEW}/x.mp4", 40),  # inside the package: a name, no job
+        aged(f"outputs/web/{NEW}", 40),  # a file named like a job: no folder
+    ]
+    [package] = expired(target, listing, NOW)
+    assert (package.name, len(package.keys)) == (f"outputs/web/{OLD}/", 2)
 
 
 def test_a_package_without_its_marker_goes_too() -> None:
     """What a dead worker (or an interrupted prune) left: no job.json, still old."""
     target = RetentionTarget("outputs", "out", "", 1)
-    [package] = expired(target, [aged("j-abandoned/a.mp4", 3), aged("top.mp4", 3)], NOW)
-    assert (package.name, package.keys) == ("j-abandoned/", ("j-abandoned/a.mp4",))
+    [package] = expired(target, [aged(f"{LOST}/a.mp4", 3), aged("top.mp4", 3)], NOW)
+    assert (package.name, package.keys) == (f"{LOST}/", (f"{LOST}/a.mp4",))
 
 
 def test_uploads_go_one_by_one_by_age_and_suffix() -> None:
