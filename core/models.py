@@ -30,6 +30,7 @@ MetaValue = Annotated[str, StringConstraints(max_length=256)]
 
 
 STEPS_PRESET = "steps"  # the name a request's own list of steps runs under
+MAX_DESTINATIONS = 4  # where one job's package may go: its output and up to 3 more
 
 
 class _Strict(BaseModel):
@@ -51,6 +52,10 @@ class S3ObjectRef(_Strict):
 class OutputLocation(_Strict):
     bucket: BucketName
     prefix: KeyPrefix = ""
+
+    def same_place(self, other: OutputLocation) -> bool:
+        """Do the two name one place (``out/`` is ``out``: keys are made without the ``/``)?"""
+        return self.bucket == other.bucket and self.prefix.strip("/") == other.prefix.strip("/")
 
 
 # A batch's id (the sender's) and a job's batch-local name: what job ids are derived from.
@@ -103,6 +108,19 @@ class JobRequest(_Strict):
     ] = ()
     # Set on the jobs a batch fans out: its end is counted in the batch's record.
     batch: BatchRef | None = None
+    # Further places the same package is written to, each committed with its own job.json
+    # (core/attempt/destinations.py); the output stays the first.
+    destinations: Annotated[
+        tuple[OutputLocation, ...], Field(strict=False, max_length=MAX_DESTINATIONS - 1)
+    ] = ()
+
+    @model_validator(mode="after")
+    def _distinct_destinations(self) -> JobRequest:
+        places = [*([self.output] if self.output else []), *self.destinations]
+        for i, place in enumerate(places):
+            if any(place.same_place(p) for p in places[:i]):
+                raise ValueError("destinations: each location may be named once (the output too)")
+        return self
 
     @model_validator(mode="after")
     def _steps_or_preset(self) -> JobRequest:

@@ -79,6 +79,15 @@ class ObjectInfo:
     version_id: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class ObjectListing:
+    """One object as a listing shows it: what retention judges by (its age)."""
+
+    key: str
+    size: int
+    last_modified: datetime  # aware, UTC
+
+
 class ObjectStore(Protocol):
     async def head(self, ref: S3ObjectRef) -> ObjectInfo:
         """Raise InputNotFound if the object (version) does not exist."""
@@ -108,6 +117,15 @@ class ObjectStore(Protocol):
     async def list_keys(self, bucket: str, prefix: str) -> list[str]: ...
 
     async def delete_keys(self, bucket: str, keys: Sequence[str]) -> None: ...
+
+    async def list_objects(self, bucket: str, prefix: str) -> list[ObjectListing]:
+        """Every object under ``prefix``, in the order of its key's UTF-8 bytes."""
+        ...
+
+    async def copy(self, bucket: str, key: str, dest_bucket: str, dest_key: str) -> None:
+        """A server-side copy of one object, headers (Content-Type, Cache-Control) and all;
+        raise StorageUnavailable when the source is gone."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

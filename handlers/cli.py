@@ -32,6 +32,7 @@ from handlers.jobs_view import list_jobs, outcome_lines, show_status
 from handlers.plan import PlanOptions, run_plan
 from handlers.plan_steps import StepsPlanOptions, attachment, run_steps_plan
 from handlers.preset_option import preset_help
+from handlers.prune import run_prune
 from handlers.replay import run_replay
 from handlers.service import LocalStack, run_local, run_worker
 from handlers.submit import SubmitOptions, run_submit
@@ -160,6 +161,20 @@ def bootstrap_command(ctx: typer.Context) -> None:
         return 0
 
     _run(ctx, work, uses_aws=True)
+
+
+@app.command(cls=FlagCommand)
+def prune(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool, flag("--dry-run", help="Print what would go; delete nothing.")
+    ] = False,
+    now: Annotated[
+        datetime | None, typer.Option(help="Judge ages as of this time (UTC), not now.")
+    ] = None,
+) -> None:
+    """Delete outputs and uploads older than their watch rule's retention (docs/cli.md)."""
+    _run(ctx, lambda settings: run_prune(settings, dry_run, now), uses_aws=True)
 
 
 @app.command(cls=FlagCommand)

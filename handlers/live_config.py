@@ -21,6 +21,7 @@ from core.jobs.config_reload import (
     ReloadOutcome,
     load_config,
 )
+from core.jobs.watch import WatchRule
 from core.ports import ConfigReader
 from core.presets import PresetCatalog
 from infra.aws import open_clients
@@ -86,3 +87,11 @@ async def catalog_in_force(settings: Settings) -> PresetCatalog:
     if not settings.config:
         return settings.presets()
     return (await read_config(settings, settings.config)).catalog
+
+
+async def rules_in_force(settings: Settings) -> tuple[WatchRule, ...]:
+    """The watch rules a worker with these settings starts with: FFAPI_CONFIG's, else the
+    settings' one rule (``ffapi prune`` keeps what they say)."""
+    if not settings.config:
+        return settings.intake.rules
+    return (await read_config(settings, settings.config)).intake.rules

@@ -199,3 +199,17 @@ def _ensure_table(ddb: Any, table: str) -> None:
         if error_code(exc) != "ResourceInUseException":
             raise
     ddb.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1})
+    _ensure_ttl(ddb, table)
+
+
+def _ensure_ttl(ddb: Any, table: str) -> None:
+    """The table deletes a finished job's record once its ``expires_at`` (epoch seconds, set
+    FFAPI_JOB_RECORD_DAYS after the job ends: infra/jobstore.py) has passed, as the
+    template's table does. Turning it on twice is an error: asked first."""
+    described = ddb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+    if described.get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
+        return
+    ddb.update_time_to_live(
+        TableName=table,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
+    )

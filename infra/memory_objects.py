@@ -7,7 +7,9 @@ bytes, as S3 gives an object put in one part). ``head`` of a missing object is
 overwritten since is ``input_changed``; one deleted since is ``storage_unavailable``, as
 ``S3ObjectStore`` answers a GET's 404); ``put_new`` writes only where nothing is;
 ``get_bytes`` refuses more than its limit (``storage_unavailable``) and answers None for
-nothing; ``list_keys`` lists by prefix in S3's order (by the key's UTF-8 bytes).
+nothing; ``list_keys`` and ``list_objects`` list by prefix in S3's order (by the key's UTF-8
+bytes), each object modified when its write happened by the store's clock; ``copy`` keeps the
+headers, as S3's copy does.
 
 What it does not model: buckets (every bucket exists, empty until written), versions (no
 object has a version id; a ref that names one is not found, as on an unversioned bucket),
@@ -19,13 +21,14 @@ holds both adapters to one contract.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from core.errors import InputChanged, InputNotFound, StorageUnavailable
 from core.models import S3ObjectRef
-from core.ports import ObjectInfo
+from core.ports import ObjectInfo, ObjectListing
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +36,7 @@ class StoredObject:
     data: bytes
     content_type: str
     cache_control: str | None
+    modified: datetime
 
     @property
     def etag(self) -> str:
@@ -40,8 +44,9 @@ class StoredObject:
 
 
 class MemoryObjectStore:
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.objects: dict[tuple[str, str], StoredObject] = {}
+        self._clock = clock  # what each write's LastModified is
 
     def stored(self, bucket: str, key: str) -> StoredObject | None:
         """The object at ``key`` with its headers, as a test reads it back."""
@@ -69,12 +74,16 @@ class MemoryObjectStore:
     async def upload_file(
         self, path: Path, bucket: str, key: str, content_type: str, cache_control: str | None
     ) -> None:
-        self.objects[(bucket, key)] = StoredObject(path.read_bytes(), content_type, cache_control)
+        self.objects[(bucket, key)] = StoredObject(
+            path.read_bytes(), content_type, cache_control, self._clock()
+        )
 
     async def put_bytes(
         self, data: bytes, bucket: str, key: str, content_type: str, cache_control: str | None
     ) -> int:
-        self.objects[(bucket, key)] = StoredObject(bytes(data), content_type, cache_control)
+        self.objects[(bucket, key)] = StoredObject(
+            bytes(data), content_type, cache_control, self._clock()
+        )
         return len(data)
 
     async def put_new(
@@ -96,6 +105,19 @@ class MemoryObjectStore:
     async def list_keys(self, bucket: str, prefix: str) -> list[str]:
         keys = [k for b, k in self.objects if b == bucket and k.startswith(prefix)]
         return sorted(keys, key=lambda k: k.encode())
+
+    async def list_objects(self, bucket: str, prefix: str) -> list[ObjectListing]:
+        return [
+            ObjectListing(key, len(stored.data), stored.modified)
+            for key in await self.list_keys(bucket, prefix)
+            if (stored := self.objects[(bucket, key)])
+        ]
+
+    async def copy(self, bucket: str, key: str, dest_bucket: str, dest_key: str) -> None:
+        stored = self.objects.get((bucket, key))
+        if stored is None:  # as S3ObjectStore answers a copy's 404
+            raise StorageUnavailable("s3:CopyObject: 404: Not Found")
+        self.objects[(dest_bucket, dest_key)] = replace(stored, modified=self._clock())
 
     async def delete_keys(self, bucket: str, keys: Sequence[str]) -> None:
         for key in keys:

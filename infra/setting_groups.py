@@ -52,6 +52,16 @@ class StorageSettings(BaseSettings):
         description="`ffapi submit FILE` uploads under this input-bucket prefix; it must not be "
         "watched (the submitted request is the job, not the upload)",
     )
+    output_retention_days: int = Field(
+        default=0, ge=0, le=36500,
+        description="days a job's package under the output prefix is kept (the bucket's "
+        "lifecycle rule, or `ffapi prune`); 0: for ever",
+    )  # fmt: skip
+    input_retention_days: int = Field(
+        default=0, ge=0, le=36500,
+        description="days an upload under the watch prefix is kept (the bucket's lifecycle "
+        "rule, or `ffapi prune`); 0: for ever",
+    )  # fmt: skip
 
     @property
     def output_location(self) -> OutputLocation:

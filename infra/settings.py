@@ -68,6 +68,8 @@ class Settings(StorageSettings, QueueSettings, EncodeSettings, LimitSettings, Ev
             prefix=self.watch_prefix,
             preset=self.preset,
             output=self.output_location,
+            output_retention_days=self.output_retention_days or None,
+            input_retention_days=self.input_retention_days or None,
         )
         policy = AdmissionPolicy(
             input_buckets=frozenset([self.input_bucket, *self.allowed_input_buckets]),

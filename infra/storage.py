@@ -5,7 +5,9 @@
 If-Match (an object swapped since is ``input_changed``, never fetched); transfers go in
 16 MiB parts, 8 at once, one part read ahead, and every transfer callback beats the job's
 pulse. ``put_bytes`` and uploads set Content-Type and Cache-Control; ``put_new``
-(If-None-Match), ``get_bytes``, ``list_keys`` and ``delete_keys`` serve the commit marker.
+(If-None-Match), ``get_bytes``, ``list_keys`` and ``delete_keys`` serve the commit marker;
+``list_objects`` (with each object's LastModified) serves retention (``ffapi prune``), and
+``copy`` (server-side, multipart above the part size) a job's further destinations.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from core.errors import (
 )
 from core.jobs import pulse
 from core.models import S3ObjectRef
-from core.ports import ObjectInfo
+from core.ports import ObjectInfo, ObjectListing
 from infra.aws import aws_errors, error_code
 
 _MISSING = {"404", "NoSuchKey", "NoSuchVersion", "NoSuchBucket", "NotFound"}
@@ -191,6 +193,26 @@ class S3ObjectStore:
             async for page in pages:
                 keys += [obj["Key"] for obj in page.get("Contents", [])]
         return keys
+
+    async def list_objects(self, bucket: str, prefix: str) -> list[ObjectListing]:
+        found: list[ObjectListing] = []
+        with aws_errors("s3:ListObjectsV2"):
+            pages = self._s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            async for page in pages:
+                found += [
+                    ObjectListing(obj["Key"], int(obj["Size"]), obj["LastModified"])
+                    for obj in page.get("Contents", [])
+                ]
+        return found
+
+    async def copy(self, bucket: str, key: str, dest_bucket: str, dest_key: str) -> None:
+        """The managed copy: one CopyObject up to the part size, UploadPartCopy above it
+        (CopyObject alone stops at 5 GiB); the metadata directive COPY keeps the headers."""
+        with aws_errors("s3:CopyObject"):
+            await self._s3.copy(
+                {"Bucket": bucket, "Key": key}, dest_bucket, dest_key,
+                Config=self._transfer, Callback=_moved,
+            )  # fmt: skip
 
     async def delete_keys(self, bucket: str, keys: Sequence[str]) -> None:
         for start in range(0, len(keys), 1000):  # DeleteObjects takes 1000 keys at most

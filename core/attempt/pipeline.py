@@ -30,6 +30,7 @@ from typing import Any, Protocol
 import structlog
 
 from core.attempt.commit import JobCommit
+from core.attempt.destinations import Destinations, with_destinations
 from core.attempt.limits import PipelineLimits
 from core.attempt.phases import PhaseTimer
 from core.attempt.upload import Upload, UploadAhead, Uploader
@@ -91,6 +92,7 @@ class JobPipeline:
         self._results = StepResults(media, files)
         self._uploader = Uploader(objects, limits.upload_concurrency)
         self._commit = JobCommit(objects, CONTENT_TYPES[".json"], CACHE_RESULT)
+        self._copies = Destinations(objects, self._commit, limits.upload_concurrency)
 
     async def run(
         self, job_id: str, request: JobRequest, preset: OutputPreset, jobdir: JobDir,
@@ -112,7 +114,7 @@ class JobPipeline:
             # An earlier attempt committed and died before recording it: its result stands.
             await _abandon(attaching)
             log.info("job.adopted", committed_by_attempt=sourced.attempt)
-            return sourced.model_copy(update={"attempt": attempt})
+            return await self._copies.publish(sourced.model_copy(update={"attempt": attempt}))
         probe_doc, probe = sourced
         ahead = self._uploader.ahead(jobdir.out, out, job_id)
         try:
@@ -140,8 +142,10 @@ class JobPipeline:
             started_at=started_at, completed_at=self._now(),
             correlation_id=request.correlation_id, metadata=request.metadata, **dict(produced),
         )  # fmt: skip
-        # job.json goes last: it is the commit marker, and it lists what came before it.
-        return await self._commit.commit(result)
+        # job.json goes last: it is the commit marker, and it lists what came before it;
+        # then the copies for the request's further destinations, each committed alike.
+        result = with_destinations(result, request.destinations)
+        return await self._copies.publish(await self._commit.commit(result))
 
     async def _produce(
         self, job_id: str, request: JobRequest, preset: OutputPreset, probe: ProbeResult,

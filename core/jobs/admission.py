@@ -16,7 +16,13 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
-from core.errors import ForbiddenBucket, ForbiddenPrefix, ForbiddenWebhook, InvalidKey
+from core.errors import (
+    ForbiddenBucket,
+    ForbiddenPrefix,
+    ForbiddenWebhook,
+    InvalidKey,
+    InvalidMessage,
+)
 from core.events.destinations import DestinationPolicy, webhook_url_problem
 from core.models import JobRequest, OutputLocation, S3ObjectRef
 
@@ -90,6 +96,12 @@ class AdmissionPolicy:
                 raise InvalidKey(f"{where}: key {problem}")
         if request.output is not None:
             self.admit_output(request.output)
+        for i, place in enumerate(request.destinations):  # each admitted as the output is
+            self.admit_output(place)
+            if request.output is not None and place.same_place(request.output):
+                raise InvalidMessage(
+                    f"destinations[{i}]: the output's own location", code="invalid_request"
+                )
         for number, hook in enumerate(request.webhooks, 1):
             # A request's own webhook: never private addresses, whatever the deployment's
             # endpoints may reach.

@@ -191,7 +191,8 @@ def _with_source(
             batch = request.batch.model_copy(update={"input_from": parent_id})
             request = request.model_copy(update={"input": ref, "batch": batch})
         admit_job(config, request)
-        if request.output is not None and config.watches(request.output):
+        places = (*([request.output] if request.output else []), *request.destinations)
+        if any(config.watches(place) for place in places):
             raise InvalidMessage("the output location is watched: its files would start new jobs")
     except FfapiError as exc:
         raise exc.at(p.where) from None

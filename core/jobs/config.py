@@ -65,6 +65,9 @@ class WatchSpec(_Doc):
     preset: PresetName | None = None  # None: the catalog's default
     output_bucket: BucketName | None = None
     output_prefix: Prefix | None = None
+    # Days this rule's packages / uploads are kept (ffapi prune; lifecycle rules on AWS).
+    output_retention_days: Annotated[int, Field(ge=1, le=36500)] | None = None
+    input_retention_days: Annotated[int, Field(ge=1, le=36500)] | None = None
 
 
 class ConfigDoc(_Doc):
@@ -139,6 +142,8 @@ def _rule(number: int, spec: WatchSpec, base: ConfigBase) -> WatchRule:
         preset=spec.preset,
         output=output,
         suffixes=tuple(spec.suffixes),
+        output_retention_days=spec.output_retention_days,
+        input_retention_days=spec.input_retention_days,
     )
 
 

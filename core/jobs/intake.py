@@ -131,7 +131,7 @@ def _normalize_doc(doc: dict[str, Any], config: IntakeConfig, depth: int) -> Int
         output = request.output or config.default_output
         request = request.model_copy(update={"output": output})
         admit_job(config, request)
-        if config.watches(output):
+        if any(config.watches(place) for place in (output, *request.destinations)):
             raise InvalidMessage(
                 "the output location is watched: its files would start new jobs",
                 code="invalid_request",

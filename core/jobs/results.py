@@ -105,6 +105,9 @@ def derive_job_id(request: JobRequest, preset: OutputPreset | None) -> str:
         out.bucket if out else "",
         out.prefix if out else "",
     ]
+    # Further destinations are part of what is asked (a request re-sent with one more must
+    # write it); none leaves the ids of requests without them as they were.
+    parts += [f"{d.bucket}\x00{d.prefix}" for d in request.destinations]
     digest = hashlib.sha256("\x00".join(parts).encode()).hexdigest()
     return f"{JOB_ID_PREFIX}{digest[:24]}"
 
@@ -209,6 +212,16 @@ class Produced(BaseModel):
     )
 
 
+class DestinationResult(BaseModel):
+    """One place the job's package was committed to: its own copy, with its own ``job.json``
+    (that copy's result: the same files, each key under this location's prefix)."""
+
+    bucket: str
+    prefix: str
+    marker: str = Field(description="the key of this copy's job.json, its commit marker")
+    playback: dict[str, str] = Field(default_factory=dict, description="hls / dash -> key here")
+
+
 class JobResult(Produced):
     """The committed result of a completed job; written last, as ``job.json``."""
 
@@ -224,6 +237,11 @@ class JobResult(Produced):
     completed_at: datetime
     correlation_id: str | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
+    destinations: list[DestinationResult] = Field(
+        default_factory=list,
+        description="every place the package was committed to, the output first; empty when "
+        "the request named no further destinations",
+    )
 
     def event_data(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -21,6 +21,10 @@ class WatchRule:
     preset: str | None  # None: the catalog's default
     output: OutputLocation
     suffixes: tuple[str, ...] = ()  # empty: any suffix; compared case-insensitively
+    # Days its jobs' packages and its processed uploads are kept (None: for ever); S3
+    # lifecycle rules or `ffapi prune` delete them (core/jobs/retention.py).
+    output_retention_days: int | None = None
+    input_retention_days: int | None = None
 
     def matches(self, bucket: str, key: str) -> bool:
         if bucket != self.bucket or not key.startswith(self.prefix):

@@ -28,6 +28,10 @@ NOT_IN_THE_TEMPLATE = {
     "FFAPI_FFMPEG": "the images put their ffmpeg on PATH; the function's layer on /opt/bin",
     "FFAPI_FFPROBE": "as FFAPI_FFMPEG",
     "FFAPI_WEBHOOK_ALLOW_LOOPBACK": "development only (http:// and loopback webhooks)",
+    # `ffapi prune`'s, for stores without lifecycle rules; the stack's buckets have them
+    # (OutputRetentionDays, ProcessedUploadDays)
+    "FFAPI_OUTPUT_RETENTION_DAYS": "the output bucket's lifecycle rule",
+    "FFAPI_INPUT_RETENTION_DAYS": "the input bucket's lifecycle rules",
 }
 
 
@@ -229,6 +233,13 @@ def test_uploads_expire_and_incomplete_uploads_are_aborted(root: dict[str, Any])
             if "AbortIncompleteMultipartUpload" in r
         ]
         assert "Prefix" not in abort
+    outputs = res["OutputBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    [(condition, expire, absent)] = [r["Fn::If"] for r in outputs if "Fn::If" in r]
+    assert (condition, absent) == ("ExpireOutputs", {"Ref": "AWS::NoValue"})
+    assert expire["Prefix"] == {"Fn::Sub": "${OutputPrefix}/"}  # the packages, by segment
+    assert expire["ExpirationInDays"] == {"Ref": "OutputRetentionDays"}
+    for days, on in (("0", False), ("30", True)):  # as CloudFormation passes them: text
+        assert _conditions(root, {"OutputRetentionDays": days})["ExpireOutputs"] is on
     ttl = res["JobsTable"]["Properties"]["TimeToLiveSpecification"]
     assert ttl == {"AttributeName": "expires_at", "Enabled": True}
 

@@ -1,5 +1,5 @@
-"""`ffapi bootstrap` against the emulator: idempotent, and it leaves what others set up
-(queue policy statements, notification rules) in place."""
+"""`ffapi bootstrap` against the emulator: idempotent (the table's TTL turned on once), and it
+leaves what others set up (queue policy statements, notification rules) in place."""
 
 from __future__ import annotations
 
@@ -42,6 +42,10 @@ def test_bootstrap_twice_changes_nothing(
         "ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{stack.settings.input_bucket}"}
     }
     assert stack.queue_depth(stack.resources.queue_url) == depth_after_first
+    ttl = stack.client("dynamodb").describe_time_to_live(TableName=stack.settings.jobs_table)
+    assert ttl["TimeToLiveDescription"] == {  # on, once: the second run asked first
+        "TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at",
+    }  # fmt: skip
 
 
 def test_bootstrap_keeps_other_queue_policy_statements(stack: Stack) -> None:

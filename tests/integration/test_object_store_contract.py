@@ -16,6 +16,7 @@ import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -172,5 +173,33 @@ def test_keys_are_listed_by_prefix_and_deleted(opened: Opener) -> None:
         await rig.store.delete_keys(rig.bucket, ["job/a/1.ts", "job/b/2.ts", "job/never"])
         assert await rig.store.list_keys(rig.bucket, "job") == ["job/a.m3u8", "jobs/x"]
         assert await rig.store.get_bytes(rig.bucket, "job/a/1.ts", 10) is None
+
+    contract(opened, check)
+
+
+def test_a_listing_gives_each_objects_size_and_age(opened: Opener) -> None:
+    async def check(rig: Rig) -> None:
+        before = datetime.now(UTC) - timedelta(seconds=5)  # S3 keeps whole seconds
+        for key, size in (("aged/b/2.ts", 3), ("aged/a.m3u8", 1), ("aged-not/x", 2)):
+            await rig.store.put_bytes(b"x" * size, rig.bucket, key, "video/mp2t", None)
+        listed = await rig.store.list_objects(rig.bucket, "aged/")
+        assert [(o.key, o.size) for o in listed] == [("aged/a.m3u8", 1), ("aged/b/2.ts", 3)]
+        for listing in listed:  # aware, and when the write happened
+            assert before <= listing.last_modified <= datetime.now(UTC) + timedelta(seconds=5)
+        assert await rig.store.list_objects(rig.bucket, "nothing/") == []
+
+    contract(opened, check)
+
+
+def test_a_copy_is_the_same_object_with_its_headers(opened: Opener) -> None:
+    async def check(rig: Rig) -> None:
+        immutable = "public, max-age=31536000, immutable"
+        await rig.store.put_bytes(b"\x00segment", rig.bucket, "from/seg.m4s", SEGMENT, immutable)
+        await rig.store.copy(rig.bucket, "from/seg.m4s", rig.bucket, "to/seg.m4s")
+        assert await rig.store.get_bytes(rig.bucket, "to/seg.m4s", 100) == b"\x00segment"
+        assert await rig.headers("to/seg.m4s") == (SEGMENT, immutable)
+        assert await rig.store.get_bytes(rig.bucket, "from/seg.m4s", 100) == b"\x00segment"
+        with pytest.raises(StorageUnavailable):  # the source gone: transient, as S3 says it
+            await rig.store.copy(rig.bucket, "from/gone.m4s", rig.bucket, "to/gone.m4s")
 
     contract(opened, check)

@@ -157,3 +157,15 @@ def test_a_rule_that_watches_the_submit_prefix_is_refused() -> None:
     parse_config('[[watch]]\nprefix = "submissions/"\n', base)  # a sibling is no loop
     other = '[[watch]]\nbucket = "partner-uploads"\nprefix = "submitted/"\n'
     parse_config(other, base)  # another bucket's
+
+
+def test_a_rule_keeps_its_packages_and_uploads_as_long_as_it_says() -> None:
+    text = GOOD.replace(
+        'output_prefix = "outputs/phone"',
+        'output_prefix = "outputs/phone"\noutput_retention_days = 30\ninput_retention_days = 7',
+    )
+    phone, partner = parse_config(text, BASE).intake.rules
+    assert (phone.output_retention_days, phone.input_retention_days) == (30, 7)
+    assert (partner.output_retention_days, partner.input_retention_days) == (None, None)
+    broken = GOOD.replace('preset = "web-hls"', 'preset = "web-hls"\noutput_retention_days = 0')
+    assert "watch[1].output_retention_days" in refusal(broken)

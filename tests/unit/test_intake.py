@@ -159,6 +159,15 @@ EXPECTED: dict[str, Expectation] = {
     ),
     "job-request-minimal.json": Jobs((Job(key="library/minimal.mp4", preset=None),)),
     "job-request-webhooks.json": Jobs((Job(key="library/talk.mp4", preset="web-hls"),)),
+    "job-request-destinations.json": Jobs(
+        (
+            Job(
+                key="library/talk.mp4",
+                preset="web-hls",
+                output=OutputLocation(bucket="ffapi-output", prefix="outputs/web"),
+            ),
+        )
+    ),
     "invalid-bad-json.json": Rejected("malformed_json"),
     "invalid-unknown-field.json": Rejected("invalid_request"),
     "invalid-missing-key.json": Rejected("invalid_request"),
