@@ -41,9 +41,11 @@ The tree (codes in brackets; ``retryable`` decides whether the message goes back
     │   │                                 [output_too_large]
     │   ├── QcFailed                      the package failed its quality gate; nothing of
     │   │                                 it was published as complete [qc_failed]
-    │   └── InvalidTopic                  FFAPI_EVENTS_TOPIC names no topic this worker can
-    │                                     use: not a name or an SNS ARN, another region, or
-    │                                     (bootstrap) another account [invalid_topic]
+    │   ├── InvalidTopic                  FFAPI_EVENTS_TOPIC names no topic this worker can
+    │   │                                 use: not a name or an SNS ARN, another region, or
+    │   │                                 (bootstrap) another account [invalid_topic]
+    │   └── DeadlinePassed                the request's ``deadline`` came before the job
+    │                                     could start [deadline_passed]
     └── TransientError                    retryable=True: message returns to the queue, DLQ after N
         ├── StorageUnavailable            S3/DynamoDB/SNS/SQS errors [storage_unavailable]
         ├── ResourceExhausted             disk, memory [resource_exhausted]
@@ -328,3 +330,10 @@ def as_ffapi_error(exc: BaseException) -> FfapiError:
     if isinstance(exc, FfapiError):
         return exc
     return InternalError(f"{type(exc).__name__}: {exc}")
+
+
+class DeadlinePassed(PermanentError):
+    """The job could not start before the request's ``deadline`` (``core.jobs.schedule``):
+    starting it late is what the sender asked us not to do, so it is never retried."""
+
+    default_code = "deadline_passed"

@@ -50,7 +50,10 @@ class Worker:
         self._url = runtime.queue.url
         self._sweep, self._sweep_every = runtime.sweep, runtime.settings.dlq_sweep_seconds
         self._consumer = Consumer(
-            runtime.queue, runtime.dispatcher.handle, policy, observer=Metrics(on_outcome)
+            runtime.lanes or runtime.queue,
+            runtime.dispatcher.handle,
+            policy,
+            observer=Metrics(on_outcome),
         )
 
     async def run(self, stop: asyncio.Event) -> None:

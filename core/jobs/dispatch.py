@@ -26,7 +26,7 @@ from enum import StrEnum
 import structlog
 
 from core.attempt.pipeline import JobRunner
-from core.errors import AttemptsExhausted, FfapiError, JobBusy, as_ffapi_error
+from core.errors import AttemptsExhausted, DeadlinePassed, FfapiError, JobBusy, as_ffapi_error
 from core.events.announce import Announcer
 from core.events.cloudevent import CloudEvent, EventType
 from core.events.contract import job_event
@@ -39,6 +39,7 @@ from core.jobs.keepalive import Sleep, keep_alive
 from core.jobs.lease_wait import claim_after_lease
 from core.jobs.results import JobResult, derive_job_id
 from core.jobs.scale_in import ScaleInGuard
+from core.jobs.schedule import DEFAULT_LEAD, Schedule
 from core.jobs.verdicts import Verdicts, request_data
 from core.jobs.watch import IntakeConfig
 from core.models import JobRequest
@@ -58,6 +59,7 @@ log = structlog.get_logger("ffapi.dispatch")
 class Disposition(StrEnum):
     ACK = "ack"  # done with it: delete from the queue
     RETRY = "retry"  # leave it: the queue delivers it again (and moves it to the DLQ after N)
+    DEFER = "defer"  # not due: a fresh copy, delayed retry_after seconds (core.jobs.schedule)
 
 
 class JobOutcomeStatus(StrEnum):
@@ -67,6 +69,7 @@ class JobOutcomeStatus(StrEnum):
     DUPLICATE = "DUPLICATE"  # already completed or failed: nothing to do
     BUSY = "BUSY"  # another delivery holds the lease: come back after it
     SUPERSEDED = "SUPERSEDED"  # our lease lapsed and another worker took the job over
+    SCHEDULED = "SCHEDULED"  # not due yet: its message is requeued (core.jobs.schedule)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +102,8 @@ class DispatchSettings:
     # At most this long a delivery waits out the lease of its own message's earlier delivery
     # (core.jobs.lease_wait) rather than go back BUSY; 0: never (Lambda: no heartbeat runs).
     busy_wait_seconds: float = 0.0
+    # A message due within this (+1 s) is held until its not_before (core.jobs.schedule).
+    schedule_lead: float = DEFAULT_LEAD
 
 
 # Outcomes that leave the message on the queue: a delivery of it will finish the job.
@@ -131,6 +136,7 @@ class Dispatcher:
         self._pipeline = pipeline
         self._now = now
         self._sleep = sleep
+        self._schedule = Schedule(jobs, now, sleep, settings.schedule_lead)
 
     async def handle(self, message: QueueMessage) -> Outcome:
         with structlog.contextvars.bound_contextvars(message_id=message.message_id):
@@ -158,6 +164,8 @@ class Dispatcher:
                 outcome.disposition = Disposition.RETRY
                 if job.retry_after is not None:
                     outcome.retry_after = max(outcome.retry_after or 0.0, job.retry_after)
+            elif job.status is JobOutcomeStatus.SCHEDULED:
+                outcome.disposition, outcome.retry_after = Disposition.DEFER, job.retry_after
         return outcome
 
     async def _handle_request(self, request: JobRequest, message: QueueMessage) -> JobOutcome:
@@ -177,6 +185,11 @@ class Dispatcher:
         with structlog.contextvars.bound_contextvars(
             job_id=job_id, correlation_id=request.correlation_id
         ):
+            try:  # core.jobs.schedule: not before its not_before, never after its deadline
+                if (delay := await self._schedule.wait(job_id, request)) is not None:
+                    return JobOutcome(job_id, JobOutcomeStatus.SCHEDULED, retry_after=delay)
+            except DeadlinePassed as exc:
+                return await self._fail(job_id, request, exc, receive_count)
             lease, carrier = self._settings.lease_seconds, message.message_id
             claim = await claim_after_lease(  # a dead worker's lease is waited out here
                 await self._jobs.claim(job_id, request, lease, carrier), carrier,
