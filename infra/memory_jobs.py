@@ -35,7 +35,7 @@ from core.ports import Claim
 Item = dict[str, Any]
 _SUMMARY = (
     "status", "preset", "input_bucket", "input_key", "attempts", "created_at", "updated_at",
-    "error", "progress",
+    "error", "progress", "not_before",
 )  # fmt: skip
 
 
