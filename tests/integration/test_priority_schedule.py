@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from core.jobs.job_record import JobRecord
 from core.jobs.results import JobStatus
 from core.models import JobRequest, S3ObjectRef
 from handlers.runtime import Runtime, open_runtime
@@ -124,7 +125,7 @@ def test_a_scheduled_job_starts_within_a_second_of_its_time(stack: Stack, short_
         not_before = datetime.now(UTC) + timedelta(seconds=9)
         await send(rt, settings.jobs_queue, request(settings, "later", not_before=not_before))
         store = DynamoJobStore(rt.clients.dynamodb, settings.jobs_table)
-        scheduled = []
+        scheduled: list[JobRecord] = []
         async with asyncio.timeout(8):  # listed as scheduled while it waits
             while not scheduled:
                 await w.poll(wait_seconds=1)  # no event comes before its time
