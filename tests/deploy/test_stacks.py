@@ -28,6 +28,10 @@ NOT_IN_THE_TEMPLATE = {
     "FFAPI_FFMPEG": "the images put their ffmpeg on PATH; the function's layer on /opt/bin",
     "FFAPI_FFPROBE": "as FFAPI_FFMPEG",
     "FFAPI_WEBHOOK_ALLOW_LOOPBACK": "development only (http:// and loopback webhooks)",
+    "FFAPI_PRIORITY_QUEUES": "the template makes the high and low queues: always on",
+    "FFAPI_PRIORITY_WEIGHTS": "the worker's default (4:2:1); set it on the task to change it",
+    "FFAPI_PRIORITY_POLL_SECONDS": "the worker's default (1 s)",
+    "FFAPI_SCHEDULE_LEAD_SECONDS": "the worker's default (5 s)",
 }
 
 
@@ -247,7 +251,7 @@ def test_a_customer_key_encrypts_queues_topic_buckets_and_table(
 
     key = {"Ref": "KmsKeyArn"}
     no_value = {"Ref": "AWS::NoValue"}
-    for queue in ("JobsQueue", "DeadLetterQueue"):
+    for queue in ("JobsQueue", "HighJobsQueue", "LowJobsQueue", "DeadLetterQueue"):
         props = res[queue]["Properties"]
         assert chosen(props["KmsMasterKeyId"]) == (key if cmk else no_value)
         assert chosen(props["SqsManagedSseEnabled"]) == (no_value if cmk else True)

@@ -18,6 +18,7 @@ import pytest
 from core.jobs.job_record import JobRecord
 from core.jobs.results import JobStatus
 from core.models import JobRequest, S3ObjectRef
+from handlers import sqs_lambda
 from handlers.runtime import Runtime, open_runtime
 from handlers.watcher import TERMINAL_TYPES, EventWatcher
 from handlers.worker import Worker
@@ -169,3 +170,34 @@ def test_a_job_past_its_deadline_fails_once_as_deadline_passed(
     error = events[0]["data"]["error"]
     assert (error["code"], error["retryable"]) == ("deadline_passed", False)
     assert stack.queue_depth(stack.resources.queue_url) == 0  # acknowledged, not retried
+
+
+def test_lambda_requeues_a_job_for_later_on_the_queue_it_came_from(
+    stack: Stack, short_clip: Path
+) -> None:
+    settings = stack.settings
+    stack.client("s3").upload_file(str(short_clip), settings.input_bucket, KEY)
+    sqs = stack.client("sqs")
+    high_url = stack.resources.high_queue_url
+    arn = sqs.get_queue_attributes(QueueUrl=high_url, AttributeNames=["QueueArn"])
+    not_before = datetime.now(UTC) + timedelta(hours=2)
+    body = request(settings, "tonight", priority="high", not_before=not_before)
+    record = {
+        "messageId": "m-later", "receiptHandle": "handle-later", "body": body,
+        "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
+        "eventSource": "aws:sqs", "eventSourceARN": arn["Attributes"]["QueueArn"],
+        "awsRegion": "us-east-1",
+    }  # fmt: skip
+    lambda_settings = settings.model_copy(
+        update={"high_queue": high_url, "low_queue": stack.resources.low_queue_url}
+    )
+
+    response = asyncio.run(sqs_lambda.process_batch({"Records": [record]}, lambda_settings))
+
+    assert response == {"batchItemFailures": []}  # acknowledged: its copy waits instead
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=high_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed"],
+    )["Attributes"]
+    assert attrs == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesDelayed": "1"}
+    assert stack.queue_depth(stack.resources.queue_url) <= 1  # only bootstrap's s3:TestEvent
