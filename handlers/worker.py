@@ -95,8 +95,8 @@ class Metrics:
 
 # --- metrics of what the worker did (core stays free of prometheus) ---------------------------
 
-# Outcomes in which the job did no work here: counted, not timed.
-_IDLE = frozenset({JobOutcomeStatus.DUPLICATE, JobOutcomeStatus.BUSY})
+# Outcomes in which the job did no work here: counted, not timed (a scheduled job requeued).
+_IDLE = frozenset({JobOutcomeStatus.DUPLICATE, JobOutcomeStatus.BUSY, JobOutcomeStatus.SCHEDULED})
 
 
 def observe_queue_lag(deliveries: Iterable[Delivery]) -> None:
