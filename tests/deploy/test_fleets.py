@@ -237,6 +237,8 @@ WIRING = {
     "FFAPI_INPUT_BUCKET": ("InputBucket", {"Ref": "InputBucket"}),
     "FFAPI_OUTPUT_BUCKET": ("OutputBucket", {"Ref": "OutputBucket"}),
     "FFAPI_JOBS_QUEUE": ("QueueName", {"Fn::GetAtt": ["JobsQueue", "QueueName"]}),
+    "FFAPI_HIGH_QUEUE": ("HighQueueName", {"Fn::GetAtt": ["HighJobsQueue", "QueueName"]}),
+    "FFAPI_LOW_QUEUE": ("LowQueueName", {"Fn::GetAtt": ["LowJobsQueue", "QueueName"]}),
     "FFAPI_DEAD_LETTER_QUEUE": (
         "DeadLetterQueueName",
         {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]},
