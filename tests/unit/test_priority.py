@@ -159,3 +159,36 @@ def test_the_consumer_never_starves_the_low_queue() -> None:
     lows = [i for i, lane in enumerate(order) if lane == "low"]
     assert lows[0] <= 6
     assert all(b - a <= 7 for a, b in itertools.pairwise(lows))
+
+
+def test_the_heartbeat_and_the_stop_act_on_the_queue_a_delivery_came_from() -> None:
+    """A long low job: its message stays hidden past the visibility timeout (the beats reach
+    the low queue); stopped past the drain budget, it is handed back to the low queue at once."""
+
+    async def run() -> None:
+        time, stop = FakeTime(), asyncio.Event()
+        lanes = Lanes(time)
+        await lanes.fill("low", 1)
+        began = asyncio.Event()
+
+        async def long_job(message: QueueMessage) -> Outcome:
+            began.set()
+            await asyncio.Event().wait()  # runs until cancelled
+            return Outcome(Disposition.ACK)
+
+        policy = ConsumerPolicy(
+            concurrency=1, visibility=30, wait=1, backoff_base=1, drain=5, stall=600
+        )
+        consumer = Consumer(lanes.set, long_job, policy, sleep=time.sleep, clock=time.clock)
+        task = asyncio.create_task(consumer.run(stop))
+        await time.advance(3)  # a turn of high's: 1 s polls of the empty high and normal queues
+        assert began.is_set()
+        await time.advance(95)  # three visibility timeouts
+        assert await lanes.queues["low"].receive(1, 0) == []  # still hidden: beaten
+        stop.set()
+        await time.advance(10)  # past the drain budget: cancelled and handed back
+        await asyncio.wait_for(task, 5)
+        (back,) = await lanes.queues["low"].receive(1, 0)
+        assert (back.message.body, back.message.receive_count) == ("low-0", 2)
+
+    asyncio.run(run())
