@@ -4,8 +4,8 @@ Tests may pass in-memory adapters (``infra.memory``, ``infra.memory_objects``,
 ``infra.memory_jobs``); production passes the
 S3/SQS/SNS/DynamoDB/ffmpeg adapters.
 
-The ports: ``Queue`` (receive, extend, release, delete, send), ``ObjectStore``, ``JobStore``,
-``EventPublisher``, ``WebhookSender``, ``MediaTool``, ``LocalFiles``, ``Workspace``,
+The ports: ``Queue`` (receive, extend, release, delete, send, requeue), ``ObjectStore``,
+``JobStore``, ``EventPublisher``, ``WebhookSender``, ``MediaTool``, ``LocalFiles``, ``Workspace``,
 ``Accelerator``, ``TaskProtection``, ``DeadLetterQueue``; and the values crossing them
 (``QueueMessage``, ``Delivery``, ``Claim``, ``JobDir``).
 """
