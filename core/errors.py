@@ -46,6 +46,8 @@ The tree (codes in brackets; ``retryable`` decides whether the message goes back
     │   │                                 (bootstrap) another account [invalid_topic]
     │   └── DependencyFailed              a job of a batch waited for one that failed or was
     │                                     cancelled (or has no such output) [dependency_failed]
+    │   └── DeadlinePassed                the request's ``deadline`` came before the job
+    │                                     could start [deadline_passed]
     └── TransientError                    retryable=True: message returns to the queue, DLQ after N
         ├── StorageUnavailable            S3/DynamoDB/SNS/SQS errors [storage_unavailable]
         ├── ResourceExhausted             disk, memory [resource_exhausted]
@@ -336,3 +338,10 @@ def as_ffapi_error(exc: BaseException) -> FfapiError:
     if isinstance(exc, FfapiError):
         return exc
     return InternalError(f"{type(exc).__name__}: {exc}")
+
+
+class DeadlinePassed(PermanentError):
+    """The job could not start before the request's ``deadline`` (``core.jobs.schedule``):
+    starting it late is what the sender asked us not to do, so it is never retried."""
+
+    default_code = "deadline_passed"

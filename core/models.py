@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from core.events.webhooks import MAX_JOB_WEBHOOKS, WebhookTarget
 from core.presets import MAX_RUNGS, AudioSelection, PresetName, Rung
@@ -28,6 +35,11 @@ ShortToken = Annotated[
 MetaKey = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\w.\-]+$")]
 MetaValue = Annotated[str, StringConstraints(max_length=256)]
 
+
+# A queue per class (SQS has no priorities): core.jobs.priority polls them by weight.
+Priority = Literal["high", "normal", "low"]
+# An ISO 8601 time with its zone ("2026-12-07T18:00:00Z"); a zoneless time is refused.
+ZonedTime = Annotated[AwareDatetime, Field(strict=False)]
 
 STEPS_PRESET = "steps"  # the name a request's own list of steps runs under
 MAX_DESTINATIONS = 4  # where one job's package may go: its output and up to 3 more
@@ -114,12 +126,25 @@ class JobRequest(_Strict):
         tuple[OutputLocation, ...], Field(strict=False, max_length=MAX_DESTINATIONS - 1)
     ] = ()
 
+    # Which queue `ffapi submit` sends it to; the queue it arrives on is what counts.
+    priority: Priority = "normal"
+    # Not started before this time (core.jobs.schedule): kept out of sight until then.
+    not_before: ZonedTime | None = None
+    # Not started after this time: a job that cannot start by then fails (deadline_passed).
+    deadline: ZonedTime | None = None
+
     @model_validator(mode="after")
     def _distinct_destinations(self) -> JobRequest:
         places = [*([self.output] if self.output else []), *self.destinations]
         for i, place in enumerate(places):
             if any(place.same_place(p) for p in places[:i]):
                 raise ValueError("destinations: each location may be named once (the output too)")
+        return self
+
+    @model_validator(mode="after")
+    def _schedule(self) -> JobRequest:
+        if self.not_before and self.deadline and self.deadline <= self.not_before:
+            raise ValueError("deadline must come after not_before")
         return self
 
     @model_validator(mode="after")

@@ -4,8 +4,8 @@ Tests may pass in-memory adapters (``infra.memory``, ``infra.memory_objects``,
 ``infra.memory_jobs``); production passes the
 S3/SQS/SNS/DynamoDB/ffmpeg adapters.
 
-The ports: ``Queue`` (receive, extend, release, delete, send), ``ObjectStore``, ``JobStore``,
-``EventPublisher``, ``WebhookSender``, ``MediaTool``, ``LocalFiles``, ``Workspace``,
+The ports: ``Queue`` (receive, extend, release, delete, send, requeue), ``ObjectStore``,
+``JobStore``, ``EventPublisher``, ``WebhookSender``, ``MediaTool``, ``LocalFiles``, ``Workspace``,
 ``Accelerator``, ``TaskProtection``, ``DeadLetterQueue``, ``ConfigReader``, ``BatchStore``,
 ``JobSender``; and the values crossing them (``QueueMessage``, ``Delivery``, ``Claim``,
 ``JobDir``, ``ConfigText``).
@@ -47,6 +47,8 @@ class Delivery:
     message: QueueMessage
     receipt_handle: str
     sent_at: datetime | None = None  # when the queue took it: queue lag is measured from it
+    # Which of the worker's queues it came from (core.jobs.priority): settled there.
+    queue: str = ""
 
 
 class Queue(Protocol):
@@ -69,6 +71,11 @@ class Queue(Protocol):
 
     async def send(self, body: str) -> str:
         """Enqueue a message; its id."""
+        ...
+
+    async def requeue(self, delivery: Delivery, delay: int) -> None:
+        """Send a fresh copy of the message to the queue it came from, hidden for ``delay``
+        seconds (0..900), then delete this receipt: a wait that spends no receive count."""
         ...
 
 
@@ -191,6 +198,11 @@ class JobStore(Protocol):
         ...
 
     async def get(self, job_id: str) -> JobRecord | None: ...
+
+    async def schedule(self, job_id: str, request: JobRequest, not_before: datetime) -> None:
+        """Record the job as SCHEDULED for ``not_before`` when it has no record yet (a
+        claim takes a SCHEDULED job like a new one); nothing otherwise."""
+        ...
 
 
 class DeadLetterQueue(Protocol):

@@ -260,9 +260,18 @@ def submit(
         bool, flag("--wait", help="Follow the job with a progress bar to its end.")
     ] = False,
     timeout: Annotated[float, typer.Option(help="Seconds --wait waits, at most.")] = 600.0,
+    priority: Annotated[
+        str, typer.Option(help="high, normal or low: the queue it goes to.")
+    ] = "normal",
+    not_before: Annotated[
+        str | None, typer.Option(help="Not started before this ISO 8601 time (with a zone).")
+    ] = None,
+    deadline: Annotated[
+        str | None, typer.Option(help="Fails as deadline_passed if not started by this time.")
+    ] = None,
 ) -> None:
     """Send a job request to the queue and print its job id (a file is uploaded first)."""
-    options = SubmitOptions(target, preset, wait, timeout)
+    options = SubmitOptions(target, preset, wait, timeout, priority, not_before, deadline)
     _run(ctx, lambda settings: run_submit(options, settings), uses_aws=True)
 
 

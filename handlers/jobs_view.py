@@ -25,7 +25,10 @@ from infra.aws import open_clients
 from infra.jobstore import DynamoJobStore
 from infra.settings import Settings
 
-_STATUS_STYLE = {"COMPLETED": "green", "FAILED": "red", "RUNNING": "cyan", "RETRYING": "yellow"}
+_STATUS_STYLE = {
+    "COMPLETED": "green", "FAILED": "red", "RUNNING": "cyan", "RETRYING": "yellow",
+    "SCHEDULED": "magenta",
+}  # fmt: skip
 _PIPE_WIDTH = 160  # piped output is read by tools and people alike: do not fold job ids
 
 
@@ -82,6 +85,8 @@ def _facts(record: JobRecord) -> Iterable[tuple[str, Text]]:
     yield "updated", Text(record.updated_at or "-")
     if record.correlation_id:
         yield "correlation", Text(record.correlation_id)
+    if record.not_before:  # core.jobs.schedule
+        yield "not before", Text(record.not_before)
     if record.status in (JobStatus.RUNNING, JobStatus.RETRYING) and record.progress:
         yield "progress", Text(progress_text(record.progress))
     if record.error:
@@ -177,6 +182,8 @@ def _detail(record: JobRecord) -> str:
         parts.append(record.error.code)
     elif record.status == JobStatus.RUNNING and record.progress:
         parts.append(progress_text(record.progress))
+    elif record.status == JobStatus.SCHEDULED and record.not_before:  # core.jobs.schedule
+        parts.append(f"not before {record.not_before}")
     if record.attempts > 1:
         parts.append(f"attempt {record.attempts}")
     return " ".join(parts)

@@ -19,9 +19,11 @@ from core.jobs.batches import BatchPorts
 from core.jobs.config_reload import ConfigReloader
 from core.jobs.dispatch import Dispatcher, DispatchSettings
 from core.jobs.dlq_sweep import DeadLetterSweep
+from core.jobs.priority import PriorityQueues, WeightedTurns
 from core.jobs.scale_in import ScaleInGuard
 from core.media.fallback import CpuOnly
-from core.ports import Accelerator
+from core.models import Priority
+from core.ports import Accelerator, Queue
 from handlers.live_config import LiveConfig, open_live_config
 from infra.accel import AccelConfig, GpuAccelerator
 from infra.aws import AwsClients, open_clients
@@ -57,6 +59,8 @@ class Runtime:
     hooks: WebhookDispatcher
     sweep: DeadLetterSweep | None = None  # None: FFAPI_DLQ_SWEEP_SECONDS=0
     config: LiveConfig | None = None  # None: no FFAPI_CONFIG, the settings' presets and rule
+    # The high, normal (``queue``) and low queues polled by weight; None: the jobs queue alone.
+    lanes: PriorityQueues | None = None
 
 
 def accelerator(settings: EncodeSettings) -> GpuAccelerator:
@@ -95,6 +99,7 @@ async def open_runtime(
         # Left before the clients close: a delivery's outcome is written to the job store.
         hooks = await scope.enter_async_context(open_webhooks(settings, jobs, webhook_grace))
         queue = await SqsQueue.open(clients.sqs, settings.jobs_queue) if with_queue else None
+        lanes = await open_lanes(clients, settings, queue) if queue is not None else None
         topic = await events_topic_arn(
             clients.sqs, events_topic, queue.url if queue else settings.jobs_queue
         )
@@ -129,6 +134,7 @@ async def open_runtime(
             # Lambda's poller does not (core.jobs.lease_wait).
             busy_wait_seconds=float(settings.lease_seconds) if with_queue else 0.0,
             config=live.in_force if live else None,
+            schedule_lead=settings.schedule_lead_seconds,
         )
         protection = None  # Lambda (no queue of its own) is never an ECS task
         if with_queue:
@@ -148,4 +154,20 @@ async def open_runtime(
                 dispatch, objects, jobs, SweptDeadLetters(clients.sqs, settings),
                 dispatcher.reannounce,
             )  # fmt: skip
-        yield Runtime(settings, clients, dispatcher, queue, jobs, accel, hooks, sweep, live)
+        yield Runtime(settings, clients, dispatcher, queue, jobs, accel, hooks, sweep, live, lanes)
+
+
+async def open_lanes(
+    clients: AwsClients, settings: Settings, normal: SqsQueue
+) -> PriorityQueues | None:
+    """The priority queues (``core.jobs.priority``) around the jobs queue, the normal one;
+    None with FFAPI_PRIORITY_QUEUES=false. A missing queue stops the worker here, as the jobs
+    queue's does: jobs sent to it would otherwise never run."""
+    if not settings.priority_queues:
+        return None
+    names = settings.lane_names()
+    lanes: dict[Priority, Queue] = {"normal": normal}
+    for lane in ("high", "low"):
+        lanes[lane] = await SqsQueue.open(clients.sqs, names[lane])
+    turns = WeightedTurns(settings.lane_weights())
+    return PriorityQueues(lanes, turns, settings.priority_poll_seconds)

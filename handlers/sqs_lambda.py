@@ -11,6 +11,11 @@ pass of the dead-letter sweep (:mod:`core.jobs.dlq_sweep`): a job whose every in
 The configuration document (``FFAPI_CONFIG``) is read at cold start and kept by the warm
 environment; an invocation checks its ETag at most every ``FFAPI_CONFIG_CHECK_SECONDS``
 (no thread runs between invocations).
+
+A job for later (``not_before``, :mod:`core.jobs.schedule`) is requeued: a fresh copy sent,
+delayed, to the queue its record came from (``eventSourceARN``), and the record acknowledged.
+The three priority queues each have their own event source: Lambda polls them without
+weights (the template caps the low queue's concurrency instead).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from core.jobs.dispatch import Disposition
 from core.ports import QueueMessage
 from handlers.runtime import Runtime, open_runtime
 from infra.allocator import return_large_blocks
+from infra.aws import aws_errors
 from infra.logs import configure_logging
 from infra.settings import Settings
 from infra.tools import use_tools
@@ -96,6 +102,8 @@ async def process_batch(
             )
             try:
                 outcome = await runtime.dispatcher.handle(message)
+                if outcome.disposition is Disposition.DEFER:  # core.jobs.schedule
+                    await requeue(runtime, record, int(outcome.retry_after or 0))
                 failed = outcome.disposition is Disposition.RETRY
             except Exception:  # the job store or SNS is down: the record comes back
                 log.exception("record.unhandled", message_id=message.message_id)
@@ -105,3 +113,21 @@ async def process_batch(
     if records and len(failures) == len(records):
         raise BatchProcessingError(f"all {len(records)} records failed; the batch will be retried")
     return {"batchItemFailures": failures}
+
+
+async def requeue(runtime: Runtime, record: dict[str, Any], delay: int) -> None:
+    """A job for later: a fresh copy of the record's body, delayed, on the queue it came from
+    (Lambda deletes this one, as for any record not reported failed). The queue's URL is one
+    of the function's settings (the template passes URLs); a failed send raises, and the
+    record is reported failed and comes back."""
+    name = str(record.get("eventSourceARN", "")).rsplit(":", 1)[-1]
+    urls = [u for u in runtime.settings.lane_names().values() if u.rsplit("/", 1)[-1] == name]
+    sqs = runtime.clients.sqs
+    if urls and urls[0].startswith(("https://", "http://")):
+        url = urls[0]
+    else:  # names, not URLs (a hand-made deployment)
+        with aws_errors("sqs:GetQueueUrl"):
+            url = (await sqs.get_queue_url(QueueName=name))["QueueUrl"]
+    with aws_errors("sqs:SendMessage"):
+        await sqs.send_message(QueueUrl=url, MessageBody=record["body"], DelaySeconds=delay)
+    log.info("record.requeued", message_id=record.get("messageId"), delay=delay)

@@ -15,7 +15,9 @@ import mimetypes
 import re
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 from rich.console import Console
@@ -25,6 +27,7 @@ from rich.text import Text
 from core.jobs import identity
 from core.jobs.job_record import JobRecord
 from core.jobs.results import JobStatus, derive_job_id
+from core.jobs.schedule import send_delay
 from core.models import JobRequest, S3ObjectRef
 from core.presets import PresetCatalog
 from handlers.cli_errors import EXIT_FAILED, EXIT_USAGE, CommandError
@@ -55,6 +58,9 @@ class SubmitOptions:
     preset: str | None = None
     wait: bool = False
     timeout: float = 600.0
+    priority: str = "normal"  # the queue it goes to (core.jobs.priority)
+    not_before: str | None = None  # ISO 8601 with a zone (core.jobs.schedule)
+    deadline: str | None = None
 
 
 async def run_submit(options: SubmitOptions, settings: Settings) -> int:
@@ -62,21 +68,21 @@ async def run_submit(options: SubmitOptions, settings: Settings) -> int:
     catalog = await catalog_in_force(settings)  # a bad presets file or document stops us too
     out = console()
     async with open_clients(settings) as clients:
-        queue = await SqsQueue.open(clients.sqs, settings.jobs_queue)  # before any upload
+        lane = submit_queue(settings, options.priority)
+        queue = await SqsQueue.open(clients.sqs, lane)  # before any upload
         objects = S3ObjectStore(clients.s3, settings.transfer_concurrency)
         source = await _source(options.target, settings, objects, out)
-        draft = _draft(source, options.preset, settings)
+        draft = _draft(source, options, settings)
         request, job_id = await pinned_job(draft, catalog, objects)
-        with aws_errors("sqs:SendMessage"):
-            await clients.sqs.send_message(
-                QueueUrl=queue.url, MessageBody=request.model_dump_json(exclude_none=True)
-            )
+        store = DynamoJobStore(clients.dynamodb, settings.jobs_table)
+        await send_request(clients.sqs, store, queue.url, request, job_id, settings)
         out.print(f"job        {job_id}  preset {request.preset_name}")
         out.print(f"correlation {request.correlation_id}")
+        if request.not_before is not None:
+            out.print(f"scheduled  for {request.not_before.isoformat()}")
         if not options.wait:
-            out.print(f"queued     on {settings.jobs_queue}; follow it: ffapi status {job_id}")
+            out.print(f"queued     on {lane}; follow it: ffapi status {job_id}")
             return 0
-        store = DynamoJobStore(clients.dynamodb, settings.jobs_table)
         record = await follow(store, job_id, options.timeout, out)
     return show_outcome(record, out)
 
@@ -91,14 +97,43 @@ async def pinned_job(
     return pinned, derive_job_id(pinned, preset)
 
 
-def _draft(source: S3ObjectRef, preset: str | None, settings: Settings) -> JobRequest:
+def submit_queue(settings: Settings, priority: str) -> str:
+    """The queue of a priority class (the jobs queue alone with FFAPI_PRIORITY_QUEUES=false)."""
+    lanes = {str(lane): name for lane, name in settings.lane_names().items()}
+    if priority not in lanes:
+        message = f"--priority {priority!r}: give high, normal or low"
+        raise CommandError(message, exit_code=EXIT_USAGE)
+    return lanes[priority] if settings.priority_queues else settings.jobs_queue
+
+
+async def send_request(
+    sqs: Any, store: DynamoJobStore, url: str, request: JobRequest, job_id: str,
+    settings: Settings,
+) -> None:  # fmt: skip
+    """Send to the queue at ``url``, delayed up to 15 minutes when the job is for later (the
+    worker requeues it until it is due, ``core.jobs.schedule``); a job for later is recorded
+    SCHEDULED at once, so ``ffapi jobs`` lists it."""
+    delay = send_delay(datetime.now(UTC), request.not_before, settings.schedule_lead_seconds)
+    if request.not_before is not None and request.not_before > datetime.now(UTC):
+        await store.schedule(job_id, request, request.not_before)
+    with aws_errors("sqs:SendMessage"):
+        await sqs.send_message(
+            QueueUrl=url, MessageBody=request.model_dump_json(exclude_none=True),
+            DelaySeconds=delay,
+        )  # fmt: skip
+
+
+def _draft(source: S3ObjectRef, options: SubmitOptions, settings: Settings) -> JobRequest:
     try:
         # The output named here, not left to the worker's default: the id depends on it.
         return JobRequest(
             input=source,
-            preset=preset,
+            preset=options.preset,
             output=settings.output_location,
             correlation_id=str(uuid.uuid4()),
+            priority=options.priority,  # type: ignore[arg-type]  # the model checks it
+            not_before=options.not_before,  # type: ignore[arg-type]
+            deadline=options.deadline,  # type: ignore[arg-type]
         )
     except ValidationError as exc:
         problem = exc.errors()[0]

@@ -53,7 +53,10 @@ class Worker:
         self._config = runtime.config  # checked on a timer, and when ``reload`` is set (SIGHUP)
         self._reload = reload or asyncio.Event()
         self._consumer = Consumer(
-            runtime.queue, runtime.dispatcher.handle, policy, observer=Metrics(on_outcome)
+            runtime.lanes or runtime.queue,
+            runtime.dispatcher.handle,
+            policy,
+            observer=Metrics(on_outcome),
         )
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -97,8 +100,8 @@ class Metrics:
 
 # --- metrics of what the worker did (core stays free of prometheus) ---------------------------
 
-# Outcomes in which the job did no work here: counted, not timed.
-_IDLE = frozenset({JobOutcomeStatus.DUPLICATE, JobOutcomeStatus.BUSY})
+# Outcomes in which the job did no work here: counted, not timed (a scheduled job requeued).
+_IDLE = frozenset({JobOutcomeStatus.DUPLICATE, JobOutcomeStatus.BUSY, JobOutcomeStatus.SCHEDULED})
 
 
 def observe_queue_lag(deliveries: Iterable[Delivery]) -> None:

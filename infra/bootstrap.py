@@ -1,7 +1,9 @@
 """Create the worker's resources, idempotently, on AWS, LocalStack or moto.
 
 Buckets, the jobs queue with its dead-letter queue and a policy that lets S3 send to it, the
-S3 -> SQS ObjectCreated notification on the watched prefix, the events topic, the jobs table.
+high- and low-priority queues beside it (``core.jobs.priority``; same attributes, same DLQ;
+S3 sends to the jobs queue only), the S3 -> SQS ObjectCreated notification on the watched
+prefix, the events topic, the jobs table.
 Running it twice changes nothing; it never removes a bucket's other notification rules.
 """
 
@@ -31,6 +33,8 @@ class Resources:
     dlq_url: str
     topic_arn: str
     table: str
+    high_queue_url: str = ""  # "" with FFAPI_PRIORITY_QUEUES=false
+    low_queue_url: str = ""
 
     def as_dict(self) -> dict[str, str]:
         return asdict(self)
@@ -51,19 +55,18 @@ def bootstrap(settings: Settings) -> Resources:
             "MessageRetentionPeriod": str(14 * 24 * 3600),
         },
     )
-    queue_url, queue_arn = _ensure_queue(
-        sqs,
-        settings.jobs_queue,
-        {
-            "VisibilityTimeout": str(settings.visibility_timeout),
-            "ReceiveMessageWaitTimeSeconds": str(settings.wait_time_seconds),
-            "RedrivePolicy": json.dumps(
-                {
-                    "deadLetterTargetArn": dlq_arn,
-                    "maxReceiveCount": settings.max_receive_count,
-                }
-            ),
-        },
+    attributes = {
+        "VisibilityTimeout": str(settings.visibility_timeout),
+        "ReceiveMessageWaitTimeSeconds": str(settings.wait_time_seconds),
+        "RedrivePolicy": json.dumps(
+            {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": settings.max_receive_count}
+        ),
+    }
+    queue_url, queue_arn = _ensure_queue(sqs, settings.jobs_queue, attributes)
+    lanes = settings.lane_names()
+    high_url, low_url = (
+        _ensure_queue(sqs, lanes[lane], attributes)[0] if settings.priority_queues else ""
+        for lane in ("high", "low")
     )
     _ensure_policy(sqs, queue_url, _s3_may_send(queue_arn, settings.input_bucket))
     _ensure_notification(s3, settings.input_bucket, queue_arn, settings.watch_prefix)
@@ -77,6 +80,8 @@ def bootstrap(settings: Settings) -> Resources:
         dlq_url=dlq_url,
         topic_arn=topic_arn,
         table=settings.jobs_table,
+        high_queue_url=high_url,
+        low_queue_url=low_url,
     )
 
 

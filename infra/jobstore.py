@@ -40,10 +40,11 @@ from core.jobs.results import TERMINAL, JobResult, JobStatus
 from core.models import JobRequest
 from core.ports import Claim
 from infra.aws import aws_errors, error_code
+from infra.jobstore_schedule import put_scheduled
 
 _CLAIMABLE = (
     "attribute_not_exists(job_id) OR #s = :retrying OR (#s = :running AND lease_until <= :now)"
-    " OR (#s = :failed AND retryable = :true)"
+    " OR (#s = :failed AND retryable = :true) OR #s = :scheduled"
 )
 # The sweep of dead letters gives a job up only when no live delivery can still finish it.
 _ABANDONED = (
@@ -75,6 +76,7 @@ class DynamoJobStore:
         values = {
             ":running": {"S": JobStatus.RUNNING}, ":retrying": {"S": JobStatus.RETRYING},
             ":failed": {"S": JobStatus.FAILED}, ":true": {"BOOL": True},
+            ":scheduled": {"S": JobStatus.SCHEDULED},
             ":now": {"N": str(int(now))}, ":lease": {"N": str(int(now + lease_seconds))},
             ":ts": {"S": _iso(now)}, ":zero": {"N": "0"}, ":one": {"N": "1"},
             ":req": {"S": request.model_dump_json()}, ":bucket": {"S": request.input.bucket},
@@ -150,9 +152,10 @@ class DynamoJobStore:
             return await self._update(job_id, expression, values, fenced_by=attempt)
         # Before any claim (the input vanished): never over a finished or running job.
         values[":retrying"] = {"S": JobStatus.RETRYING}
+        values[":scheduled"] = {"S": JobStatus.SCHEDULED}
         return await self._update(
             job_id, expression, values,
-            condition="attribute_not_exists(job_id) OR #s = :retrying",
+            condition="attribute_not_exists(job_id) OR #s IN (:retrying, :scheduled)",
         )  # fmt: skip
 
     async def give_up(
@@ -275,6 +278,9 @@ class DynamoJobStore:
             return _record(item)
         return await self._item(job_id) or {}
 
+    async def schedule(self, job_id: str, request: JobRequest, not_before: datetime) -> None:
+        await put_scheduled(self._ddb, self._table, job_id, request, not_before, self._clock())
+
     async def get(self, job_id: str) -> JobRecord | None:
         raw = await self._item(job_id)
         return _typed(raw) if raw is not None else None
@@ -294,7 +300,7 @@ class DynamoJobStore:
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "ProjectionExpression": "job_id, #s, preset, input_bucket, input_key, attempts,"
-            " created_at, updated_at, #e, progress",
+            " created_at, updated_at, #e, progress, not_before",
             "ExpressionAttributeNames": {"#s": "status", "#e": "error"},
             # Batch records share the table (infra.batchstore): not jobs.
             "FilterExpression": "NOT begins_with(job_id, :batch)",

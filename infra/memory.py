@@ -30,6 +30,7 @@ from core.events.cloudevent import CloudEvent
 from core.ports import Delivery, QueueMessage
 
 _MAX_VISIBILITY = 43200
+_MAX_DELAY = 900
 
 
 @dataclass(slots=True)
@@ -88,6 +89,13 @@ class MemoryQueue:
         self._set_visibility(delivery, delay)
         if delay <= 0:
             self._arrived.set()
+
+    async def requeue(self, delivery: Delivery, delay: int) -> None:
+        """A fresh copy hidden ``delay`` seconds (SQS's DelaySeconds, at most 900), then this
+        receipt deleted."""
+        copy = await self.send(delivery.message.body)
+        self._messages[copy].visible_at = self._clock() + max(0, min(_MAX_DELAY, delay))
+        await self.delete(delivery)
 
     async def delete(self, delivery: Delivery) -> None:
         held = self._holding(delivery)

@@ -35,7 +35,7 @@ from core.ports import Claim
 Item = dict[str, Any]
 _SUMMARY = (
     "status", "preset", "input_bucket", "input_key", "attempts", "created_at", "updated_at",
-    "error", "progress",
+    "error", "progress", "not_before",
 )  # fmt: skip
 
 
@@ -89,10 +89,22 @@ class MemoryJobStore:
         if attempt is not None:
             return self._fenced(job_id, attempt, ("lease_until",), **fields)
         rec = self.records.get(job_id)
-        if rec is not None and rec.get("status") != JobStatus.RETRYING:
+        if rec is not None and rec.get("status") not in (JobStatus.RETRYING, JobStatus.SCHEDULED):
             return False  # before any claim: never over a finished or running job
         self._set(job_id, ("lease_until",), **fields)
         return True
+
+    async def schedule(self, job_id: str, request: JobRequest, not_before: datetime) -> None:
+        rec = self.records.get(job_id)
+        if rec is not None and rec.get("status") != JobStatus.SCHEDULED:
+            return  # a claimed or finished job keeps its record
+        now, item = self._clock(), self.records.setdefault(job_id, {})
+        item.setdefault("created_at", _iso(now))
+        item.update(
+            status=JobStatus.SCHEDULED, not_before=not_before.isoformat(), updated_at=_iso(now),
+            request=request.model_dump(mode="json"), input_bucket=request.input.bucket,
+            input_key=request.input.key, preset=request.preset_name,
+        )  # fmt: skip
 
     async def give_up(
         self, job_id: str, request: JobRequest, error: RecordedError, carrier: str
@@ -178,6 +190,7 @@ def _claimable(rec: Item, now: float) -> bool:
         status == JobStatus.RETRYING
         or (status == JobStatus.RUNNING and _lapsed(rec, now))
         or (status == JobStatus.FAILED and rec.get("retryable") is True)
+        or status == JobStatus.SCHEDULED
     )
 
 

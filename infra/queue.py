@@ -1,7 +1,8 @@
 """The SQS jobs queue: long-poll receive, delete, visibility changes, and a cheap backlog
 read that ``/readyz`` uses to tell whether the queue answers.
 
-``SqsQueue`` implements :class:`core.ports.Queue` (receive, extend, release, delete, send);
+``SqsQueue`` implements :class:`core.ports.Queue` (receive, extend, release, delete, send,
+requeue);
 a receive asks for ``ApproximateReceiveCount`` (the last delivery's rule) and
 ``SentTimestamp`` (the queue lag the metrics report).
 """
@@ -15,6 +16,7 @@ from core.ports import Delivery, QueueMessage
 from infra.aws import aws_errors
 
 _MAX_VISIBILITY = 43200  # SQS's ceiling: 12 hours
+_MAX_DELAY = 900  # SQS's ceiling on DelaySeconds: 15 minutes
 
 
 class SqsQueue:
@@ -64,6 +66,16 @@ class SqsQueue:
         with aws_errors("sqs:SendMessage"):
             resp = await self._sqs.send_message(QueueUrl=self.url, MessageBody=body)
         return str(resp["MessageId"])
+
+    async def requeue(self, delivery: Delivery, delay: int) -> None:
+        """A fresh copy (its receive count starts again) hidden ``delay`` seconds, then this
+        receipt deleted: a copy left by a failed delete is a duplicate the claim turns away."""
+        with aws_errors("sqs:SendMessage"):
+            await self._sqs.send_message(
+                QueueUrl=self.url, MessageBody=delivery.message.body,
+                DelaySeconds=max(0, min(_MAX_DELAY, delay)),
+            )  # fmt: skip
+        await self.delete(delivery)
 
     async def _visibility(self, delivery: Delivery, seconds: int) -> None:
         with aws_errors("sqs:ChangeMessageVisibility"):

@@ -15,7 +15,7 @@ from core.jobs.consumer import ConsumerPolicy
 from core.media.accel import AccelMode
 from core.media.hardening import DEFAULT_CODECS, DEFAULT_MAX_PIXELS, ResourceLimits
 from core.media.preflight import MediaLimits
-from core.models import OutputLocation
+from core.models import OutputLocation, Priority
 from infra.ffmpeg import PROBE_TIMEOUT
 from infra.tools import ToolPaths, resolve_tools
 
@@ -99,6 +99,45 @@ class QueueSettings(BaseSettings):
         "outcome announced (their workers died on every delivery) and fails them as "
         "max_attempts; 0: never",
     )  # fmt: skip
+
+    high_queue: str = Field(
+        default="", description="the high-priority queue (name or URL); empty: "
+        "FFAPI_JOBS_QUEUE + '-high'",
+    )  # fmt: skip
+    low_queue: str = Field(
+        default="", description="the low-priority queue; empty: FFAPI_JOBS_QUEUE + '-low'"
+    )
+    priority_queues: bool = Field(
+        default=True, description="poll the high and low queues beside the jobs queue "
+        "(core.jobs.priority); false: the jobs queue alone",
+    )  # fmt: skip
+    priority_weights: Annotated[
+        str, StringConstraints(pattern=r"^[1-9][0-9]?:[1-9][0-9]?:[1-9][0-9]?$")
+    ] = Field(
+        default="4:2:1", description="high:normal:low share of receive turns, each 1-99: any "
+        "sum-of-them consecutive turns give each queue its share (none is starved)",
+    )  # fmt: skip
+    priority_poll_seconds: int = Field(
+        default=1, ge=1, le=20,
+        description="long-poll seconds of each queue in a turn (with priority queues)",
+    )  # fmt: skip
+    schedule_lead_seconds: float = Field(
+        default=5.0, ge=1, le=60,
+        description="a job with not_before comes back this long before its time and is held "
+        "by the worker until then",
+    )  # fmt: skip
+
+    def lane_names(self) -> dict[Priority, str]:
+        """The queue of each priority class (core.jobs.priority)."""
+        return {
+            "high": self.high_queue or f"{self.jobs_queue}-high",
+            "normal": self.jobs_queue,
+            "low": self.low_queue or f"{self.jobs_queue}-low",
+        }
+
+    def lane_weights(self) -> dict[Priority, int]:
+        high, normal, low = (int(w) for w in self.priority_weights.split(":"))
+        return {"high": high, "normal": normal, "low": low}
 
     @property
     def lease_seconds(self) -> int:

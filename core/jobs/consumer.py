@@ -206,6 +206,10 @@ class Consumer:
             await self._queue.delete(delivery)
             log.info("message.deleted", message_id=message_id)
             return
+        if outcome.disposition is Disposition.DEFER:  # core.jobs.schedule: due later
+            await self._queue.requeue(delivery, int(outcome.retry_after or 0))
+            log.info("message.requeued", message_id=message_id, delay=outcome.retry_after)
+            return
         delay = retry_delay(
             outcome, delivery.message.receive_count, self._policy.backoff_base, self._jitter
         )

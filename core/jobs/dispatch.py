@@ -27,7 +27,7 @@ from enum import StrEnum
 import structlog
 
 from core.attempt.pipeline import JobRunner
-from core.errors import AttemptsExhausted, FfapiError, JobBusy, as_ffapi_error
+from core.errors import AttemptsExhausted, DeadlinePassed, FfapiError, JobBusy, as_ffapi_error
 from core.events.announce import Announcer
 from core.events.cloudevent import CloudEvent, EventType
 from core.events.contract import job_event
@@ -43,6 +43,7 @@ from core.jobs.keepalive import Sleep, keep_alive
 from core.jobs.lease_wait import claim_after_lease
 from core.jobs.results import JobResult, JobStatus, derive_job_id
 from core.jobs.scale_in import ScaleInGuard
+from core.jobs.schedule import DEFAULT_LEAD, Schedule
 from core.jobs.verdicts import Verdicts, request_data
 from core.jobs.watch import IntakeConfig
 from core.models import JobRequest
@@ -62,6 +63,7 @@ log = structlog.get_logger("ffapi.dispatch")
 class Disposition(StrEnum):
     ACK = "ack"  # done with it: delete from the queue
     RETRY = "retry"  # leave it: the queue delivers it again (and moves it to the DLQ after N)
+    DEFER = "defer"  # not due: a fresh copy, delayed retry_after seconds (core.jobs.schedule)
 
 
 class JobOutcomeStatus(StrEnum):
@@ -71,6 +73,7 @@ class JobOutcomeStatus(StrEnum):
     DUPLICATE = "DUPLICATE"  # already completed or failed: nothing to do
     BUSY = "BUSY"  # another delivery holds the lease: come back after it
     SUPERSEDED = "SUPERSEDED"  # our lease lapsed and another worker took the job over
+    SCHEDULED = "SCHEDULED"  # not due yet: its message is requeued (core.jobs.schedule)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +112,9 @@ class DispatchSettings:
     def in_force(self) -> WorkerConfig:
         return self.config.current if self.config else WorkerConfig(self.presets, self.intake)
 
+    # A message due within this (+1 s) is held until its not_before (core.jobs.schedule).
+    schedule_lead: float = DEFAULT_LEAD
+
 
 # Outcomes that leave the message on the queue: a delivery of it will finish the job.
 _COME_BACK = {JobOutcomeStatus.RETRYING, JobOutcomeStatus.BUSY, JobOutcomeStatus.SUPERSEDED}
@@ -144,6 +150,7 @@ class Dispatcher:
         self._batches = Batches(  # core.jobs.batches: fan-out, endings, dependents
             batches, objects, jobs, self._verdicts, self._announcer, settings.in_force, now
         )  # fmt: skip
+        self._schedule = Schedule(jobs, now, sleep, settings.schedule_lead)
 
     async def handle(self, message: QueueMessage) -> Outcome:
         with structlog.contextvars.bound_contextvars(message_id=message.message_id):
@@ -177,6 +184,8 @@ class Dispatcher:
                 outcome.disposition = Disposition.RETRY
                 if job.retry_after is not None:
                     outcome.retry_after = max(outcome.retry_after or 0.0, job.retry_after)
+            elif job.status is JobOutcomeStatus.SCHEDULED:
+                outcome.disposition, outcome.retry_after = Disposition.DEFER, job.retry_after
         return outcome
 
     async def _handle_request(
@@ -198,6 +207,11 @@ class Dispatcher:
         with structlog.contextvars.bound_contextvars(
             job_id=job_id, correlation_id=request.correlation_id
         ):
+            try:  # core.jobs.schedule: not before its not_before, never after its deadline
+                if (delay := await self._schedule.wait(job_id, request)) is not None:
+                    return JobOutcome(job_id, JobOutcomeStatus.SCHEDULED, retry_after=delay)
+            except DeadlinePassed as exc:
+                return await self._fail(job_id, request, exc, receive_count)
             lease, carrier = self._settings.lease_seconds, message.message_id
             claim = await claim_after_lease(  # a dead worker's lease is waited out here
                 await self._jobs.claim(job_id, request, lease, carrier), carrier,

@@ -78,6 +78,7 @@ class JobRecord(BaseModel):
     webhooks: tuple[WebhookDelivery, ...] = ()
     announced: bool = True
     expires_at: int | None = None
+    not_before: str | None = None  # when SCHEDULED: the time it waits for (ISO 8601)
 
     @property
     def finished(self) -> bool:

@@ -25,6 +25,7 @@ class JobStatus(StrEnum):
     RETRYING = "RETRYING"  # failed transiently; the next delivery may claim it
     COMPLETED = "COMPLETED"  # terminal: duplicates are no-ops
     FAILED = "FAILED"  # terminal: permanent error, or retries exhausted
+    SCHEDULED = "SCHEDULED"  # waits for its not_before (core.jobs.schedule); claimable once due
 
 
 TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED})

@@ -56,8 +56,9 @@ def test_the_gpu_fleet_runs_on_gpu_instances_and_the_cpu_fleet_on_fargate(
 
 
 def _backlog_load(
-    fleet: dict[str, Any], visible: float, running: float, job: int, wait: int
-) -> float:
+    fleet: dict[str, Any], visible: float, running: float, job: int, wait: int,
+    high: float = 0, low: float = 0,
+) -> float:  # fmt: skip
     """The target-tracking expression, evaluated as CloudWatch would for these values."""
     policy = fleet["Resources"]["BacklogTracking"]["Properties"]
     spec = policy["TargetTrackingScalingPolicyConfiguration"]["CustomizedMetricSpecification"]
@@ -66,7 +67,8 @@ def _backlog_load(
     assert set(re.findall(r"\b[a-z_]+\b", expression)) <= ids
     text = expression.replace("${JobSeconds}", str(job))
     text = text.replace("${AcceptableWaitSeconds}", str(wait))
-    return float(eval(text, {"__builtins__": {}}, {"visible": visible, "running": running}))
+    values = {"visible": visible, "visible_high": high, "visible_low": low, "running": running}
+    return float(eval(text, {"__builtins__": {}}, values))
 
 
 def test_the_fleet_tracks_backlog_per_task_against_wait_over_job_time(
@@ -81,6 +83,8 @@ def test_the_fleet_tracks_backlog_per_task_against_wait_over_job_time(
     assert _backlog_load(fleet, visible=30, running=2, job=60, wait=300) > target  # out
     assert _backlog_load(fleet, visible=2, running=2, job=60, wait=300) < target  # in
     assert _backlog_load(fleet, visible=0, running=3, job=60, wait=300) == 0  # to zero
+    # Every task polls the three priority queues (core/jobs/priority.py): their backlogs add.
+    assert _backlog_load(fleet, visible=4, high=3, low=3, running=2, job=60, wait=300) == target
     target_of = fleet["Resources"]["ScalableTarget"]["Properties"]
     assert target_of["MinCapacity"] == 0
     assert target_of["MaxCapacity"] == {"Ref": "MaxTasks"}
@@ -94,11 +98,18 @@ def test_a_fleet_at_zero_wakes_on_waiting_work(fleet: dict[str, Any]) -> None:
     assert by_id["wake"]["MetricName"] == {"Ref": "WakeMetric"}
     assert by_id["desired"]["MetricName"] == "DesiredTaskCount"
 
-    def fires(wake: float, desired: float | None, above: int) -> bool:
+    for lane in ("wake_high", "wake_low"):
+        assert by_id[lane]["MetricName"] == {"Ref": "WakeMetric"}
+
+    def fires(
+        wake: float, desired: float | None, above: int, high: float = 0, low: float = 0
+    ) -> bool:
         text = expression.replace("${WakeAbove}", str(above)).replace("AND", "and")
         text = re.sub(r"IF\((.*), 1, 0\)", r"(1 if \1 else 0)", text)
-        text = text.replace("FILL(desired, 0)", "(0 if desired is None else desired)")
-        verdict = eval(text, {"__builtins__": {}}, {"wake": wake, "desired": desired})
+        text = re.sub(r"FILL\((\w+), 0\)", r"(0 if \1 is None else \1)", text)
+        text = text.replace("MAX([", "max([")
+        values = {"wake": wake, "desired": desired, "wake_high": high, "wake_low": low}
+        verdict = eval(text, {"__builtins__": {"max": max}}, values)
         threshold: float = alarm["Threshold"]
         return float(verdict) >= threshold
 
@@ -107,6 +118,8 @@ def test_a_fleet_at_zero_wakes_on_waiting_work(fleet: dict[str, Any]) -> None:
     assert not fires(wake=0, desired=0, above=0)
     assert not fires(wake=3, desired=2, above=0)  # target tracking's from here on
     assert not fires(wake=300, desired=0, above=600)  # the fallback waits for the GPU fleet
+    assert fires(wake=0, desired=0, above=0, low=1)  # any priority queue wakes it
+    assert fires(wake=0, desired=None, above=0, high=2)
     step = fleet["Resources"]["WakePolicy"]["Properties"]["StepScalingPolicyConfiguration"]
     assert step["AdjustmentType"] == "ExactCapacity"
     assert step["StepAdjustments"] == [{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1}]
@@ -176,6 +189,7 @@ DOCUMENTED = {  # docs/iam.md's example names, as the root stack would pass them
     "SubmitPrefix": "submitted/", "OutputPrefix": "outputs",
     "QueueArn": "arn:aws:sqs:us-east-1:123456789012:ffapi-jobs",
     "DeadLetterQueueName": "ffapi-jobs-dlq",
+    "HighQueueName": "ffapi-jobs-high", "LowQueueName": "ffapi-jobs-low",
     "EventsTopic": "arn:aws:sns:us-east-1:123456789012:ffapi-events", "JobsTable": "ffapi-jobs",
 }  # fmt: skip
 
@@ -223,6 +237,8 @@ WIRING = {
     "FFAPI_INPUT_BUCKET": ("InputBucket", {"Ref": "InputBucket"}),
     "FFAPI_OUTPUT_BUCKET": ("OutputBucket", {"Ref": "OutputBucket"}),
     "FFAPI_JOBS_QUEUE": ("QueueName", {"Fn::GetAtt": ["JobsQueue", "QueueName"]}),
+    "FFAPI_HIGH_QUEUE": ("HighQueueName", {"Fn::GetAtt": ["HighJobsQueue", "QueueName"]}),
+    "FFAPI_LOW_QUEUE": ("LowQueueName", {"Fn::GetAtt": ["LowJobsQueue", "QueueName"]}),
     "FFAPI_DEAD_LETTER_QUEUE": (
         "DeadLetterQueueName",
         {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]},

@@ -134,15 +134,22 @@ def test_each_scaled_object_scales_a_worker_on_the_jobs_queue(resources: list[Re
     for scaled in of_kind(resources, "ScaledObject"):
         deployment = one(resources, "Deployment", scaled["spec"]["scaleTargetRef"]["name"])
         env = container_env(deployment, config)
-        [trigger] = scaled["spec"]["triggers"]
-        assert trigger["type"] == "aws-sqs-queue"
-        one(resources, "TriggerAuthentication", trigger["authenticationRef"]["name"])
-        meta = trigger["metadata"]
-        assert meta["queueURL"].rsplit("/", 1)[1] == env["FFAPI_JOBS_QUEUE"]
-        assert f"sqs.{env['FFAPI_REGION']}." in meta["queueURL"]
-        assert meta["awsRegion"] == env["FFAPI_REGION"]
-        # One pod per FFAPI_WORKER_CONCURRENCY messages (visible plus in flight).
-        assert meta["queueLength"] == env["FFAPI_WORKER_CONCURRENCY"]
+        triggers = scaled["spec"]["triggers"]
+        # The jobs queue and the priority queues every pod polls (core/jobs/priority.py); the
+        # worker's defaults name them after the jobs queue.
+        jobs = env["FFAPI_JOBS_QUEUE"]
+        queues = [t["metadata"]["queueURL"].rsplit("/", 1)[1] for t in triggers]
+        assert queues == [jobs, f"{jobs}-high", f"{jobs}-low"]
+        assert "FFAPI_HIGH_QUEUE" not in env
+        assert "FFAPI_LOW_QUEUE" not in env
+        for trigger in triggers:
+            assert trigger["type"] == "aws-sqs-queue"
+            one(resources, "TriggerAuthentication", trigger["authenticationRef"]["name"])
+            meta = trigger["metadata"]
+            assert f"sqs.{env['FFAPI_REGION']}." in meta["queueURL"]
+            assert meta["awsRegion"] == env["FFAPI_REGION"]
+            # One pod per FFAPI_WORKER_CONCURRENCY messages (visible plus in flight).
+            assert meta["queueLength"] == env["FFAPI_WORKER_CONCURRENCY"]
         assert scaled["spec"]["minReplicaCount"] == 0
     scaled_names = {s["spec"]["scaleTargetRef"]["name"] for s in of_kind(resources, "ScaledObject")}
     assert scaled_names == {d["metadata"]["name"] for d in of_kind(resources, "Deployment")}

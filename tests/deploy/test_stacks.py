@@ -32,6 +32,10 @@ NOT_IN_THE_TEMPLATE = {
     # (OutputRetentionDays, ProcessedUploadDays)
     "FFAPI_OUTPUT_RETENTION_DAYS": "the output bucket's lifecycle rule",
     "FFAPI_INPUT_RETENTION_DAYS": "the input bucket's lifecycle rules",
+    "FFAPI_PRIORITY_QUEUES": "the template makes the high and low queues: always on",
+    "FFAPI_PRIORITY_WEIGHTS": "the worker's default (4:2:1); set it on the task to change it",
+    "FFAPI_PRIORITY_POLL_SECONDS": "the worker's default (1 s)",
+    "FFAPI_SCHEDULE_LEAD_SECONDS": "the worker's default (5 s)",
 }
 
 
@@ -258,7 +262,7 @@ def test_a_customer_key_encrypts_queues_topic_buckets_and_table(
 
     key = {"Ref": "KmsKeyArn"}
     no_value = {"Ref": "AWS::NoValue"}
-    for queue in ("JobsQueue", "DeadLetterQueue"):
+    for queue in ("JobsQueue", "HighJobsQueue", "LowJobsQueue", "DeadLetterQueue"):
         props = res[queue]["Properties"]
         assert chosen(props["KmsMasterKeyId"]) == (key if cmk else no_value)
         assert chosen(props["SqsManagedSseEnabled"]) == (no_value if cmk else True)

@@ -40,10 +40,19 @@ def test_the_function_runs_our_handler_on_the_queue(template: dict[str, Any]) ->
     module, _, name = fn["Handler"].rpartition(".")
     assert callable(getattr(importlib.import_module(module), name))
     events = fn["Events"]
-    assert set(events) == {"Jobs", "SweepDeadLetters"}
-    event = events["Jobs"]
-    assert event["Type"] == "SQS"
-    assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert set(events) == {"Jobs", "JobsHigh", "JobsLow", "SweepDeadLetters"}
+    for name, queue_name in (
+        ("Jobs", "JobsQueue"), ("JobsHigh", "HighJobsQueue"), ("JobsLow", "LowJobsQueue"),
+    ):  # fmt: skip
+        event = events[name]
+        assert event["Type"] == "SQS"
+        assert event["Properties"]["Queue"] == {"Fn::GetAtt": [queue_name, "Arn"]}
+        assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        queue = template["Resources"][queue_name]["Properties"]
+        assert queue["VisibilityTimeout"] >= fn["Timeout"]  # Lambda refuses the mapping otherwise
+        assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {
+            "Fn::GetAtt": ["DeadLetterQueue", "Arn"]
+        }
     # The schedule invokes the dead-letter sweep (handlers.sqs_lambda, a Scheduled Event).
     assert events["SweepDeadLetters"]["Type"] == "Schedule"
     assert fn["Environment"]["Variables"]["FFAPI_DEAD_LETTER_QUEUE"] == {"Ref": "DeadLetterQueue"}
@@ -74,6 +83,8 @@ def test_every_variable_is_a_setting(template: dict[str, Any]) -> None:
 #   DynamoJobStore.get                         dynamodb:GetItem
 #   SnsPublisher.publish                       sns:Publish
 #   Lambda's SQS poller (not our code)         sqs:ReceiveMessage, DeleteMessage, GetQueueAttributes
+#     (on the jobs queue and the high and low ones)
+#   a job for later, requeued (sqs_lambda)     sqs:SendMessage (the queue it came from, by URL)
 #   DeadLetters.visit (the scheduled sweep)    sqs:ReceiveMessage, ChangeMessageVisibility (the DLQ)
 #   Lambda's log agent                         logs:CreateLogStream, logs:PutLogEvents
 # Not called in Lambda mode: sqs:ChangeMessageVisibility on the jobs queue and sqs:GetQueueUrl
@@ -82,11 +93,14 @@ def test_every_variable_is_a_setting(template: dict[str, Any]) -> None:
 NAMES = {
     "InputBucket": "ffapi-input-123456789012", "OutputBucket": "ffapi-output-bucket",
     "JobsQueue": "ffapi-JobsQueue", "DeadLetterQueue": "ffapi-DeadLetterQueue",
+    "HighJobsQueue": "ffapi-HighJobsQueue", "LowJobsQueue": "ffapi-LowJobsQueue",
     "EventsTopic": "ffapi-EventsTopic", "JobsTable": "ffapi-JobsTable",
     "WorkerLogGroup": "/aws/lambda/ffapi-worker", "WorkerRole": "ffapi-WorkerRole",
 }  # fmt: skip
 IN, OUT = "arn:aws:s3:::ffapi-input-123456789012", "arn:aws:s3:::ffapi-output-bucket"
 QUEUE = "arn:aws:sqs:us-east-1:123456789012:ffapi-JobsQueue"
+HIGH = "arn:aws:sqs:us-east-1:123456789012:ffapi-HighJobsQueue"
+LOW = "arn:aws:sqs:us-east-1:123456789012:ffapi-LowJobsQueue"
 DLQ = "arn:aws:sqs:us-east-1:123456789012:ffapi-DeadLetterQueue"
 TOPIC = "arn:aws:sns:us-east-1:123456789012:ffapi-EventsTopic"
 TABLE = "arn:aws:dynamodb:us-east-1:123456789012:table/ffapi-JobsTable"
@@ -109,11 +123,12 @@ EXPECTED_STATEMENTS = {
         None,
     ),
     "ListOutputs": ({"s3:ListBucket"}, {OUT}, {"StringLike": {"s3:prefix": "outputs/*"}}),
-    "ConsumeJobs": (  # SendMessage: a batch's jobs are fanned out onto the queue
-        {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:SendMessage"},
-        {QUEUE},
+    "ConsumeJobs": (
+        {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"},
+        {QUEUE, HIGH, LOW},
         None,
     ),
+    "RequeueJobs": ({"sqs:SendMessage"}, {QUEUE, HIGH, LOW}, None),
     "SweepDeadLetters": ({"sqs:ReceiveMessage", "sqs:ChangeMessageVisibility"}, {DLQ}, None),
     "AnnounceEvents": ({"sns:Publish"}, {TOPIC}, None),
     "RecordJobs": ({"dynamodb:GetItem", "dynamodb:UpdateItem"}, {TABLE}, None),
@@ -136,6 +151,11 @@ NEEDED = [
     ("sqs:ReceiveMessage", QUEUE, {}),
     ("sqs:DeleteMessage", QUEUE, {}),
     ("sqs:GetQueueAttributes", QUEUE, {}),
+    ("sqs:ReceiveMessage", HIGH, {}),
+    ("sqs:DeleteMessage", LOW, {}),
+    ("sqs:SendMessage", QUEUE, {}),  # a job for later, requeued (core/jobs/schedule.py)
+    ("sqs:SendMessage", HIGH, {}),
+    ("sqs:SendMessage", LOW, {}),
     ("sqs:ReceiveMessage", DLQ, {}),  # the scheduled dead-letter sweep reads letters
     ("sqs:ChangeMessageVisibility", DLQ, {}),  # and makes them visible again
     ("sns:Publish", TOPIC, {}),
@@ -314,6 +334,7 @@ def test_the_documented_task_role_is_the_functions_plus_the_queue_calls_it_makes
     queue calls (heartbeat and hand-back; the queue's URL from its name)."""
     names = {
         "InputBucket": "my-uploads", "OutputBucket": "my-renditions", "JobsQueue": "ffapi-jobs",
+        "HighJobsQueue": "ffapi-jobs-high", "LowJobsQueue": "ffapi-jobs-low",
         "DeadLetterQueue": "ffapi-jobs-dlq", "EventsTopic": "ffapi-events",
         "JobsTable": "ffapi-jobs", "WorkerLogGroup": "/aws/lambda/ffapi-worker",
     }  # fmt: skip

@@ -133,6 +133,8 @@ def worker_policy(settings: Settings, resources: Resources) -> dict[str, Any]:
         "OutputBucket": settings.output_bucket,
         "JobsQueue": resources.queue_arn.rsplit(":", 1)[1],
         "DeadLetterQueue": resources.dlq_url.rsplit("/", 1)[1],
+        "HighJobsQueue": resources.high_queue_url.rsplit("/", 1)[1],
+        "LowJobsQueue": resources.low_queue_url.rsplit("/", 1)[1],
         "EventsTopic": resources.topic_arn.rsplit(":", 1)[1],
         "JobsTable": resources.table,
         "WorkerLogGroup": "/aws/lambda/ffapi-worker",

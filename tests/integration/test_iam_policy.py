@@ -44,8 +44,12 @@ def test_the_worker_user_is_held_to_the_policy(
     assert refused(s3.put_object, Bucket=s.input_bucket, Key="incoming/x.mp4", Body=b"x")
     assert refused(s3.put_object, Bucket=s.output_bucket, Key="elsewhere/x", Body=b"x")
     assert refused(ddb.scan, TableName=s.jobs_table)
-    # A batch's fan-out sends its jobs on the jobs queue (core.jobs.batches); nothing else.
+    # A job for later is requeued to its own queue (core.jobs.schedule), and a batch fans out
+    # its jobs (core.jobs.batches): the jobs queues only.
     assert not refused(sqs.send_message, QueueUrl=deployment.resources.queue_url, MessageBody="x")
+    assert not refused(
+        sqs.send_message, QueueUrl=deployment.resources.low_queue_url, MessageBody="x"
+    )
     # The scheduled dead-letter sweep reads the DLQ; moving letters is the operator's.
     assert refused(sqs.send_message, QueueUrl=deployment.resources.dlq_url, MessageBody="x")
     assert not refused(sqs.receive_message, QueueUrl=deployment.resources.dlq_url)

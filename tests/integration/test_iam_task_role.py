@@ -37,6 +37,8 @@ def task_role_policy(settings: Settings, resources: Resources) -> dict[str, Any]
             "OutputPrefix": settings.output_prefix,
             "QueueArn": resources.queue_arn,
             "DeadLetterQueueName": resources.dlq_url.rsplit("/", 1)[1],
+            "HighQueueName": resources.high_queue_url.rsplit("/", 1)[1],
+            "LowQueueName": resources.low_queue_url.rsplit("/", 1)[1],
             "EventsTopic": resources.topic_arn,
             "JobsTable": resources.table,
         }

@@ -78,6 +78,7 @@ def test_the_tree_is_what_the_docstring_says() -> None:
         "WorkerLost",
         "InternalError",
         "DependencyFailed",
+        "DeadlinePassed",
     }
     assert all(issubclass(c, PermanentError | TransientError) for c in CONCRETE)
 

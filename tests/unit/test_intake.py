@@ -148,6 +148,8 @@ EXPECTED: dict[str, Expectation] = {
         )
     ),
     "job-request-ladder.json": Jobs((Job(key="library/lecture.mov", preset="web-hls"),)),
+    "job-request-scheduled.json": Jobs((Job(key="library/keynote.mp4", preset="web-hls"),)),
+    "invalid-deadline-before-not-before.json": Rejected("invalid_request"),
     "job-request.json": Jobs(
         (
             Job(
