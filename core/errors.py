@@ -41,9 +41,11 @@ The tree (codes in brackets; ``retryable`` decides whether the message goes back
     │   │                                 [output_too_large]
     │   ├── QcFailed                      the package failed its quality gate; nothing of
     │   │                                 it was published as complete [qc_failed]
-    │   └── InvalidTopic                  FFAPI_EVENTS_TOPIC names no topic this worker can
-    │                                     use: not a name or an SNS ARN, another region, or
-    │                                     (bootstrap) another account [invalid_topic]
+    │   ├── InvalidTopic                  FFAPI_EVENTS_TOPIC names no topic this worker can
+    │   │                                 use: not a name or an SNS ARN, another region, or
+    │   │                                 (bootstrap) another account [invalid_topic]
+    │   └── JobCancelled                  a cancel request stopped the job (core.jobs.cancel);
+    │                                     the record is CANCELLED, not FAILED [cancelled]
     └── TransientError                    retryable=True: message returns to the queue, DLQ after N
         ├── StorageUnavailable            S3/DynamoDB/SNS/SQS errors [storage_unavailable]
         ├── ResourceExhausted             disk, memory [resource_exhausted]
@@ -321,6 +323,14 @@ class InternalError(TransientError):
     """A bug: retried (it may be a race), and it ends in the DLQ if it is not."""
 
     default_code = "internal_error"
+
+
+class JobCancelled(PermanentError):
+    """A cancel was requested for the running job (``ffapi cancel``, a cancel message): the
+    job store refuses the attempt's lease renewal and progress with this, and the dispatcher
+    stops the attempt (core.jobs.cancel). Never retried."""
+
+    default_code = "cancelled"
 
 
 def as_ffapi_error(exc: BaseException) -> FfapiError:

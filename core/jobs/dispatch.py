@@ -9,9 +9,11 @@ mark announced. A job found done is a duplicate (an unannounced outcome is annou
 and so is one leased under another message; one leased under this message is BUSY (a
 container worker first waits a lapsing lease out, :mod:`core.jobs.lease_wait`). A lease
 taken over stops the attempt, which announces nothing (SUPERSEDED); a worker stopping
-releases its claim. A transient failure on the last delivery is recorded FAILED (retryable
-by a DLQ redrive) and announced as ``max_attempts``; a failure before any claim never
-overwrites a finished job. :meth:`Dispatcher.replay` sends a finished job's final event again.
+releases its claim. A cancel (:mod:`core.jobs.cancel`) stops the attempt as a takeover does,
+and records and announces CANCELLED. A transient failure on the last delivery is recorded
+FAILED (retryable by a DLQ redrive) and announced as ``max_attempts``; a failure before any
+claim never overwrites a finished job. :meth:`Dispatcher.replay` sends a finished job's
+final event again.
 """
 
 from __future__ import annotations
@@ -26,12 +28,13 @@ from enum import StrEnum
 import structlog
 
 from core.attempt.pipeline import JobRunner
-from core.errors import AttemptsExhausted, FfapiError, JobBusy, as_ffapi_error
+from core.errors import AttemptsExhausted, FfapiError, JobBusy, JobCancelled, as_ffapi_error
 from core.events.announce import Announcer
 from core.events.cloudevent import CloudEvent, EventType
 from core.events.contract import job_event
 from core.events.reporting import ProgressReporter
 from core.jobs import pulse
+from core.jobs.cancel import Cancels
 from core.jobs.identity import named_request, pin_request
 from core.jobs.intake import normalize
 from core.jobs.job_record import RecordedError
@@ -67,6 +70,7 @@ class JobOutcomeStatus(StrEnum):
     DUPLICATE = "DUPLICATE"  # already completed or failed: nothing to do
     BUSY = "BUSY"  # another delivery holds the lease: come back after it
     SUPERSEDED = "SUPERSEDED"  # our lease lapsed and another worker took the job over
+    CANCELLED = "CANCELLED"  # a cancel ended it (or asked it to end: core.jobs.cancel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +131,7 @@ class Dispatcher:
         self._jobs = jobs
         self._announcer = Announcer(events, hooks)
         self._verdicts = Verdicts(self._announcer, jobs, now)
+        self._cancels = Cancels(jobs, self._verdicts, objects)  # core.jobs.cancel
         self._workspace = workspace
         self._pipeline = pipeline
         self._now = now
@@ -151,6 +156,11 @@ class Dispatcher:
         outcome = Outcome(ignored=intake.ignored)
         for reason in intake.ignored:
             log.info("message.ignored", reason=reason)
+        for cancel in intake.cancels:
+            said = await self._cancels.handle(cancel)
+            done = said.outcome == "finished"
+            status = JobOutcomeStatus.DUPLICATE if done else JobOutcomeStatus.CANCELLED
+            outcome.jobs.append(JobOutcome(cancel.job_id, status))
         for request in intake.requests:
             job = await self._handle_request(request, message)
             outcome.jobs.append(job)
@@ -199,6 +209,8 @@ class Dispatcher:
                 return JobOutcome(
                     job_id, JobOutcomeStatus.BUSY, busy, retry_after=claim.lease_remaining
                 )
+            if claim.cancel_requested:  # cancelled while an earlier attempt ran: not run
+                return await self._cancelled(job_id, request, claim.attempt)
             async with self._scale_in.job():
                 return await self._run_claimed(
                     job_id, request, preset, claim.attempt, receive_count
@@ -213,19 +225,25 @@ class Dispatcher:
         receive_count: int,
     ) -> JobOutcome:
         log.info("job.started", attempt=attempt, preset=request.preset_name)
+        stop = self._cancels.running.enter(job_id)  # set by a cancel (core.jobs.cancel)
         work = asyncio.create_task(self._attempt(job_id, request, preset, attempt))
         lease = asyncio.create_task(self._keep_lease(job_id, attempt))  # ends only if lost
+        stopped = asyncio.create_task(stop.wait())
         try:
-            await asyncio.wait({work, lease}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({work, lease, stopped}, return_when=asyncio.FIRST_COMPLETED)
         except BaseException:  # we are being cancelled: the attempt must not run on alone
             work.cancel()
             await self._release(job_id, attempt, work)
             raise
         finally:
             lease.cancel()
-        if not work.done():  # taken over: stop our ffmpeg rather than race the new owner
+            stopped.cancel()
+            self._cancels.running.leave(job_id, stop)
+        if not work.done():  # taken over or cancelled: stop our ffmpeg
             work.cancel()
             await asyncio.gather(work, return_exceptions=True)
+            if stop.is_set():
+                return await self._cancelled(job_id, request, attempt)
             return self._superseded(job_id)
         try:
             result = work.result()
@@ -261,7 +279,10 @@ class Dispatcher:
         async def announce(event: CloudEvent) -> None:
             await self._announcer.announce(event, request.webhooks)
 
-        report = ProgressReporter(job_id, attempt, context, self._jobs, announce, self._now)
+        report = ProgressReporter(
+            job_id, attempt, context, self._jobs, announce, self._now,
+            on_cancel=lambda: self._cancels.running.stop(job_id),
+        )  # fmt: skip
         try:
             self._pipeline.admit(request, preset)
             async with self._workspace.job_dir(job_id, request.job_bytes()) as jobdir:
@@ -288,6 +309,11 @@ class Dispatcher:
 
         await asyncio.shield(release())
 
+    async def _cancelled(self, job_id: str, request: JobRequest, attempt: int) -> JobOutcome:
+        if not await self._cancels.stopped(job_id, request, attempt):
+            return self._superseded(job_id)
+        return JobOutcome(job_id, JobOutcomeStatus.CANCELLED, preset=request.preset_name)
+
     def _superseded(self, job_id: str) -> JobOutcome:
         log.warning("lease.lost", reason="another worker took the job over; its result stands")
         lease = float(self._settings.lease_seconds)
@@ -301,7 +327,11 @@ class Dispatcher:
         async def renew() -> bool:
             if self._stuck():
                 return True  # let it lapse: a worker that is alive may take the job over
-            return await self._jobs.renew(job_id, lease, attempt)
+            try:
+                return await self._jobs.renew(job_id, lease, attempt)
+            except JobCancelled:  # the lease holds; the attempt stops (core.jobs.cancel)
+                self._cancels.running.stop(job_id)
+                return True
 
         await keep_alive(renew, lease / 3, "lease.renew_failed")
 

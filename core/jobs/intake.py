@@ -1,8 +1,9 @@
 """Normalize every message shape that reaches the jobs queue into :class:`JobRequest` objects.
 
 Accepted shapes: S3 event notifications (``Records``), the same wrapped in an SNS envelope,
-EventBridge "Object Created" events, direct ``JobRequest`` bodies, and ``s3:TestEvent``
-(acknowledged and ignored). Anything else raises :class:`InvalidMessage`: it can never succeed.
+EventBridge "Object Created" events, direct ``JobRequest`` bodies, cancel requests
+(:mod:`core.jobs.cancel_request`), and ``s3:TestEvent`` (acknowledged and ignored). Anything
+else raises :class:`InvalidMessage`: it can never succeed.
 
 :func:`normalize` gives an :class:`Intake`: the requests, and what was ignored and why
 (non-create records, folder markers, keys outside every watch rule). S3's URL-encoded keys
@@ -23,6 +24,7 @@ from pydantic_core import ErrorDetails
 
 from core.errors import InvalidKey, InvalidMessage
 from core.jobs.admission import key_problem
+from core.jobs.cancel_request import CancelRequest, is_cancel
 from core.jobs.watch import IntakeConfig
 from core.models import JobRequest, S3ObjectRef
 
@@ -37,6 +39,7 @@ class Intake:
 
     requests: tuple[JobRequest, ...] = ()
     ignored: tuple[str, ...] = field(default_factory=tuple)
+    cancels: tuple[CancelRequest, ...] = ()  # jobs to stop (core.jobs.cancel)
 
 
 # --- the wire shapes, lenient about fields AWS adds, strict about the ones we use -----------
@@ -121,6 +124,8 @@ def _normalize_doc(doc: dict[str, Any], config: IntakeConfig, depth: int) -> Int
         return _normalize_doc(inner, config, depth=1)
     if doc.get("source") == "aws.s3" and "detail-type" in doc:
         return _from_eventbridge(_parse(EventBridgeS3Event, doc), config)
+    if is_cancel(doc):
+        return Intake(cancels=(_parse(CancelRequest, doc),))
     if "input" in doc or "version" in doc:
         request = _parse(JobRequest, doc)
         output = request.output or config.default_output

@@ -25,9 +25,10 @@ class JobStatus(StrEnum):
     RETRYING = "RETRYING"  # failed transiently; the next delivery may claim it
     COMPLETED = "COMPLETED"  # terminal: duplicates are no-ops
     FAILED = "FAILED"  # terminal: permanent error, or retries exhausted
+    CANCELLED = "CANCELLED"  # terminal: cancelled before or while it ran (core.jobs.cancel)
 
 
-TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED})
+TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
 JOB_ID_PREFIX = "j-"
 
 

@@ -77,6 +77,7 @@ def test_the_tree_is_what_the_docstring_says() -> None:
         "JobBusy",
         "WorkerLost",
         "InternalError",
+        "JobCancelled",
     }
     assert all(issubclass(c, PermanentError | TransientError) for c in CONCRETE)
 
