@@ -210,7 +210,7 @@ class DynamoJobStore:
         )  # fmt: skip
 
     async def cancel(self, job_id: str) -> CancelAnswer:
-        item: dict[str, Any] | None = None  # assumed queued: a refusal says what it is
+        item = await self._item(job_id)  # the write for its state; a refusal says the next
         for _ in range(cancels.CANCEL_TRIES):
             step = cancels.next_cancel(item, self._expiry())
             if isinstance(step, CancelAnswer):

@@ -2,13 +2,13 @@
 send, and how a refusal reads. Beside ``infra.jobstore``, which sends them (with its write
 token); the memory store shares the names and reasons.
 
-``cancel`` is one conditional write for the state the job is in, tried first as if the job
-had no record (the commonest case: still queued). Queued (no status) or RETRYING: a
-tombstone, CANCELLED and unannounced, that the job's next delivery finds finished. RUNNING: the
-flag ``cancel_requested``, conditional on the attempt seen; the attempt's own fenced renewals
-and progress writes carry ``attribute_not_exists(cancel_requested)``, so the worker learns of it
-on its next one, with no read of its own (:func:`raise_if_cancelled`). Finished: nothing. A
-refused write returns the item as it was, which says the state to write for next.
+``cancel`` reads the record, then makes one conditional write for the state it is in (a
+refusal returns the item as it had become, which says the write to try next). Queued (no
+status) or RETRYING: a tombstone, CANCELLED and unannounced, that the job's next delivery
+finds finished. RUNNING: the flag ``cancel_requested``, conditional on the attempt seen; the
+attempt's own fenced renewals and progress writes carry
+``attribute_not_exists(cancel_requested)``, so the worker learns of it on its next one, with
+no read of its own (:func:`raise_if_cancelled`). Finished: nothing.
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ class CancelWrite:
 
 
 def next_cancel(item: dict[str, Any] | None, expiry: dict[str, Any]) -> CancelWrite | CancelAnswer:
-    """The write that cancels a job whose item is ``item`` (None: assumed to have none), or
-    the answer when there is nothing to write."""
+    """The write that cancels a job whose item is ``item`` (None: no record), or the answer
+    when there is nothing to write."""
     status = item.get("status") if item else None
     attempts = int(item.get("attempts", 0)) if item else 0
     if status in TERMINAL:
