@@ -25,7 +25,10 @@ from infra.aws import open_clients
 from infra.jobstore import DynamoJobStore
 from infra.settings import Settings
 
-_STATUS_STYLE = {"COMPLETED": "green", "FAILED": "red", "RUNNING": "cyan", "RETRYING": "yellow"}
+_STATUS_STYLE = {
+    "COMPLETED": "green", "FAILED": "red", "RUNNING": "cyan", "RETRYING": "yellow",
+    "CANCELLED": "magenta",
+}  # fmt: skip
 _PIPE_WIDTH = 160  # piped output is read by tools and people alike: do not fold job ids
 
 

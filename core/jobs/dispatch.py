@@ -35,6 +35,7 @@ from core.events.contract import job_event
 from core.events.reporting import ProgressReporter
 from core.jobs import pulse
 from core.jobs.cancel import Cancels
+from core.jobs.cancel_request import CancelRequest
 from core.jobs.identity import named_request, pin_request
 from core.jobs.intake import normalize
 from core.jobs.job_record import RecordedError
@@ -46,6 +47,7 @@ from core.jobs.verdicts import Verdicts, request_data
 from core.jobs.watch import IntakeConfig
 from core.models import JobRequest
 from core.ports import (
+    CancelAnswer,
     EventPublisher,
     JobStore,
     ObjectStore,
@@ -372,6 +374,10 @@ class Dispatcher:
         """Announce a finished job's outcome from its record, then mark it announced (also
         the dead-letter sweep's, core.jobs.dlq_sweep); False when it is not finished."""
         return await self._verdicts.reannounce(job_id, request)
+
+    async def cancel(self, cancel: CancelRequest) -> CancelAnswer:
+        """Cancel a job from outside the queue (``ffapi cancel``), as a cancel message would."""
+        return await self._cancels.handle(cancel)
 
     async def replay(self, job_id: str) -> CloudEvent | None:
         """Send a finished job's final event again under its original id; None: no such
