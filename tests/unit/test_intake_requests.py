@@ -39,7 +39,7 @@ def test_a_request_may_name_its_own_webhooks() -> None:
     (request,) = normalize(read_event("job-request-webhooks.json"), CONFIG).requests
     only_final, everything = request.webhooks
     assert only_final.url == "https://hooks.example.com/ffapi"
-    assert [only_final.wants(t) for t in EventType] == [False, False, False, True, True]
+    assert [only_final.wants(t) for t in EventType] == [False, False, False, True, True, False]
     assert everything.events is None
     assert all(everything.wants(t) for t in EventType)
 
