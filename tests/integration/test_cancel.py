@@ -119,19 +119,22 @@ def check_cancelled(stack: Stack, seen: dict[str, Any]) -> None:
 
 
 def test_a_cancel_message_stops_the_running_encode_it_reaches(
-    stack: Stack, long_clip: Path
+    ffapi_env: Stack, long_clip: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    stack = ffapi_env
     settings = stack.settings.model_copy(update={"preset": "web-hls"})
     stack.client("s3").upload_file(
         str(long_clip), settings.input_bucket, f"{settings.watch_prefix}long.mp4"
     )
+    said: list[int] = []
 
-    async def send_cancel(rt: Runtime, job_id: str) -> None:
-        assert rt.queue is not None
-        await rt.queue.send(json.dumps({"version": 2, "cancel": {"job_id": job_id}}))
+    async def send_cancel(rt: Runtime, job_id: str) -> None:  # the message, on the jobs queue
+        said.append(await asyncio.to_thread(cli.main, ["cancel", job_id, "--via-queue"]))
 
     seen = asyncio.run(cancel_mid_encode(stack, settings, send_cancel))
 
+    assert said == [0]
+    assert f"sent       cancel for {seen['job_id']}" in capsys.readouterr().out
     check_cancelled(stack, seen)
 
 
