@@ -82,8 +82,8 @@ class Verdicts:
             return event
         if record.status == JobStatus.FAILED and record.error is not None:
             return await self.failure(job_id, request, record.error, attempt)
-        if record.status == JobStatus.CANCELLED:
-            return await self.cancelled(job_id, request, attempt)
+        if record.status == JobStatus.CANCELLED:  # said as first said: from what it recorded
+            return await self.cancelled(job_id, record.request, attempt)
         return None
 
     async def cancelled(self, job_id: str, request: JobRequest | None, attempt: int) -> CloudEvent:

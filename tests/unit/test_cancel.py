@@ -11,6 +11,8 @@ import asyncio
 import json
 from collections.abc import Callable
 
+import pytest
+
 from core.attempt.pipeline import Report
 from core.errors import StorageUnavailable
 from core.events.progress import ProgressUpdate
@@ -208,3 +210,20 @@ def test_a_cancel_naming_no_job_id_of_ours_is_refused() -> None:
         ("FAILED", "invalid_request")
     ]
     assert h.jobs.records == {}
+
+
+def test_a_cancellation_whose_announcement_failed_is_said_by_the_job_s_delivery() -> None:
+    h = Harness(FakePipeline())
+    h.events.outage = {"ffapi.job.cancelled"}  # the topic fails the first one
+    with pytest.raises(StorageUnavailable):  # the consumer hands the cancel message back
+        handle(h, cancel_body())
+    assert h.jobs.records[JOB_ID]["status"] == JobStatus.CANCELLED  # recorded, unannounced
+    assert h.jobs.records[JOB_ID]["announced"] is False
+
+    later = h.handle(s3_put())
+
+    assert [j.status for j in later.jobs] == ["DUPLICATE"]
+    assert h.pipeline.runs == []
+    [event] = h.events.published
+    assert (event.type.value, event.data["input"]) == ("ffapi.job.cancelled", None)  # as first
+    assert h.jobs.records[JOB_ID]["announced"] is True
