@@ -4,12 +4,14 @@ registry of running attempts), and by ``ffapi cancel`` writing the table (the wo
 it at its next lease renewal, with no polling of its own). Either way: no ffmpeg left,
 its job directory gone, nothing under the job's output prefix, exactly one
 ``job.cancelled`` on the topic, the record CANCELLED, and both messages gone from the queue.
-A job that completed before the cancel stays completed, and the command says so."""
+A job that completed before the cancel stays completed, and the command says so; one
+cancelled while still queued is acknowledged unrun when its message comes."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -26,7 +28,7 @@ from infra.ffmpeg import make_sample_clip
 from infra.settings import Settings
 from tests.event_contract import check_event
 
-from .conftest import Stack, job_record, run_worker
+from .conftest import Stack, drain_events, job_record, run_worker, subscribe_queue
 
 pytestmark = pytest.mark.integration
 
@@ -174,3 +176,26 @@ def test_a_job_completed_before_the_cancel_stays_completed(
     assert cli.main(["cancel", completed["subject"]]) == 1
     assert "had already completed" in capsys.readouterr().out
     assert job_record(stack, completed["subject"])["status"]["S"] == "COMPLETED"
+
+
+def test_a_queued_job_cancelled_before_any_worker_took_it_never_runs(
+    ffapi_env: Stack, short_clip: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = ffapi_env
+    events = subscribe_queue(stack)
+    assert cli.main(["submit", str(short_clip)]) == 0
+    [job_id] = re.findall(r"job\s+(j-[0-9a-f]{24})", capsys.readouterr().out)
+
+    assert cli.main(["cancel", job_id]) == 0
+    assert f"cancelled  {job_id} (not started: it will not run)" in capsys.readouterr().out
+    queue = stack.resources.queue_url
+    scenario = run_worker(stack, terminal=0, settle=30, until=lambda: stack.queue_depth(queue) == 0)
+
+    assert stack.queue_depth(queue) == 0  # its message taken and acknowledged, unrun
+    assert scenario.events == []  # no received, no started: the worker never began it
+    [cancelled] = drain_events(stack, events)
+    assert (cancelled["type"], cancelled["subject"]) == ("ffapi.job.cancelled", job_id)
+    assert cancelled["data"]["input"] is None  # no worker had read its request
+    assert job_record(stack, job_id)["status"]["S"] == "CANCELLED"
+    published = stack.client("s3").list_objects_v2(Bucket=stack.settings.output_bucket)
+    assert published["KeyCount"] == 0
