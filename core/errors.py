@@ -48,6 +48,8 @@ The tree (codes in brackets; ``retryable`` decides whether the message goes back
     │                                     cancelled (or has no such output) [dependency_failed]
     │   └── DeadlinePassed                the request's ``deadline`` came before the job
     │                                     could start [deadline_passed]
+    │   └── JobCancelled                  a cancel request stopped the job (core.jobs.cancel);
+    │                                     the record is CANCELLED, not FAILED [cancelled]
     └── TransientError                    retryable=True: message returns to the queue, DLQ after N
         ├── StorageUnavailable            S3/DynamoDB/SNS/SQS errors [storage_unavailable]
         ├── ResourceExhausted             disk, memory [resource_exhausted]
@@ -331,6 +333,14 @@ class DependencyFailed(PermanentError):
     """A batch job's parent (``after``, ``input.from``) did not complete: it never runs."""
 
     default_code = "dependency_failed"
+
+
+class JobCancelled(PermanentError):
+    """A cancel was requested for the running job (``ffapi cancel``, a cancel message): the
+    job store refuses the attempt's lease renewal and progress with this, and the dispatcher
+    stops the attempt (core.jobs.cancel). Never retried."""
+
+    default_code = "cancelled"
 
 
 def as_ffapi_error(exc: BaseException) -> FfapiError:

@@ -8,7 +8,8 @@ The ports: ``Queue`` (receive, extend, release, delete, send, requeue), ``Object
 ``JobStore``, ``EventPublisher``, ``WebhookSender``, ``MediaTool``, ``LocalFiles``, ``Workspace``,
 ``Accelerator``, ``TaskProtection``, ``DeadLetterQueue``, ``ConfigReader``, ``BatchStore``,
 ``JobSender``; and the values crossing them (``QueueMessage``, ``Delivery``, ``Claim``,
-``JobDir``, ``ConfigText``).
+``CancelAnswer``, ``JobDir``,
+``ConfigText``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from core.jobs.results import JobResult
 from core.media.accel import AccelTier, TierChoice
 from core.media.hardening import NO_LIMITS, InputGuard, ResourceLimits
 from core.media.probe_doc import ProbeDoc
-from core.models import JobRequest, S3ObjectRef
+from core.models import JobRequest, Priority, S3ObjectRef
 from core.streaming.qc import Packet
 
 
@@ -143,6 +144,24 @@ class Claim:
     carrier: str | None = None  # when busy: the queue message whose delivery holds the claim
     status: str | None = None  # the record's status, when done
     announced: bool = True  # when done: False if its outcome was recorded but never announced
+    # When claimed: a cancel was requested while an earlier attempt ran (its worker died, or
+    # it was handed back): the claimant records the job CANCELLED rather than run it.
+    cancel_requested: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CancelAnswer:
+    """What ``JobStore.cancel`` did, in one conditional write (or none).
+
+    ``cancelled``: the job was queued (no record) or RETRYING and is now CANCELLED, its
+    event unannounced: the caller announces it, then marks it announced. ``requested``: it is
+    RUNNING; its attempt is flagged and stops at its next renewal or progress write (whoever
+    records CANCELLED announces). ``finished``: it had already ended (``status``: COMPLETED,
+    FAILED or CANCELLED); nothing written."""
+
+    outcome: Literal["cancelled", "requested", "finished"]
+    status: str | None = None  # the record's status before the cancel; None: no record
+    attempt: int = 0  # the record's attempts (0: never claimed)
 
 
 class JobStore(Protocol):
@@ -155,6 +174,9 @@ class JobStore(Protocol):
     # Writes after a claim are fenced by its attempt number: each returns False, and writes
     # nothing, when the job is no longer this claim's to write (its lease lapsed and another
     # worker took it over).
+
+    # renew and progress also carry "no cancel requested": once a cancel flagged the job,
+    # they raise JobCancelled (the attempt learns it with no polling of its own).
 
     async def renew(self, job_id: str, lease_seconds: float, attempt: int) -> bool: ...
 
@@ -202,6 +224,16 @@ class JobStore(Protocol):
     async def schedule(self, job_id: str, request: JobRequest, not_before: datetime) -> None:
         """Record the job as SCHEDULED for ``not_before`` when it has no record yet (a
         claim takes a SCHEDULED job like a new one); nothing otherwise."""
+        ...
+
+    async def cancel(self, job_id: str) -> CancelAnswer:
+        """Cancel the job in whatever state it is (see :class:`CancelAnswer`); harmless when
+        repeated."""
+        ...
+
+    async def record_cancelled(self, job_id: str, attempt: int) -> bool:
+        """The attempt stopped for a cancel: CANCELLED, unannounced; fenced by ``attempt``
+        (whoever writes it announces ``job.cancelled``)."""
         ...
 
 
@@ -361,9 +393,12 @@ class ConfigReader(Protocol):
 
 
 class JobSender(Protocol):
-    """Where a batch's jobs are sent: the jobs queue (``Queue.send``)."""
+    """Where a batch's jobs are sent: the queue of each job's priority class (the jobs queue
+    for ``normal``, core.jobs.priority)."""
 
-    async def send(self, body: str) -> str: ...
+    async def send_job(self, body: str, priority: Priority) -> str:
+        """Enqueue one job's request; its message id."""
+        ...
 
 
 class BatchStore(Protocol):

@@ -22,6 +22,7 @@ from core.events.cloudevent import EventType
 from core.jobs.dispatch import Outcome
 from core.jobs.results import JobStatus
 from core.media.accel import AccelTier
+from handlers.cancel import run_cancel
 from handlers.cli_errors import Work, run_command
 from handlers.cli_help import FlagCommand, FlagGroup, flag
 from handlers.config_check import run_config_check
@@ -283,6 +284,18 @@ def status(
 ) -> None:
     """Show a job's record: status, progress, error, outputs."""
     _run(ctx, lambda settings: show_status(settings, job_id, as_json), uses_aws=True)
+
+
+@app.command(cls=FlagCommand)
+def cancel(
+    ctx: typer.Context,
+    job_id: Annotated[str, typer.Argument(help="The job id (j-...).")],
+    via_queue: Annotated[
+        bool, flag("--via-queue", help="Send a cancel message instead of writing the table.")
+    ] = False,
+) -> None:
+    """Cancel a job: queued or retrying, it never runs; running, its worker stops it."""
+    _run(ctx, lambda settings: run_cancel(settings, job_id, via_queue), uses_aws=True)
 
 
 @app.command(cls=FlagCommand)

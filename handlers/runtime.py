@@ -141,7 +141,7 @@ async def open_runtime(
             protection = await scope.enter_async_context(open_task_protection())
         scale_in = ScaleInGuard(protection, settings.lease_seconds)
         # A batch's jobs go out on the jobs queue (Lambda too: it sends, the mapping reads).
-        sender = queue or QueueSender(clients.sqs, settings.jobs_queue)
+        sender = QueueSender(clients.sqs, job_lanes(settings))
         batches = BatchPorts(DynamoBatchStore(clients.dynamodb, settings.jobs_table), sender)
         dispatcher = Dispatcher(
             settings=dispatch, objects=objects, jobs=jobs, events=events,
@@ -171,3 +171,12 @@ async def open_lanes(
         lanes[lane] = await SqsQueue.open(clients.sqs, names[lane])
     turns = WeightedTurns(settings.lane_weights())
     return PriorityQueues(lanes, turns, settings.priority_poll_seconds)
+
+
+def job_lanes(settings: Settings) -> dict[Priority, str]:
+    """Where a job of each priority class is sent (the jobs queue for all three when the
+    priority queues are off)."""
+    if settings.priority_queues:
+        return settings.lane_names()
+    lanes: tuple[Priority, ...] = ("high", "normal", "low")
+    return dict.fromkeys(lanes, settings.jobs_queue)

@@ -3,9 +3,10 @@
     python -m handlers.schemas            # (re)write them
     python -m handlers.schemas --check    # exit 1 when the committed files are out of date
 
-One schema for the job request (what a producer sends; the validation form) and one per
-event type (what a consumer receives; the serialization form). They are generated from the
-pydantic models in :mod:`core.models` and :mod:`core.events.contract`, never edited by hand.
+One schema for the job request and one for the cancel request (what a producer sends; the
+validation form), and one per event type (what a consumer receives; the serialization form).
+They are generated from the pydantic models in :mod:`core.models`,
+:mod:`core.jobs.cancel_request` and :mod:`core.events.contract`, never edited by hand.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from core.events.contract import ENVELOPES
+from core.jobs.cancel_request import CancelRequest
 from core.models import JobRequest
 
 SCHEMA_DIR = Path(__file__).resolve().parents[1] / "events" / "schemas"
@@ -36,7 +38,13 @@ def render() -> dict[str, str]:
             JobRequest.model_json_schema(mode="validation"),
             "FFAPI job request (version 1: a preset; version 2: a preset or typed steps): the "
             "body of an SQS message sent to the jobs queue.",
-        )
+        ),
+        "cancel-request.schema.json": _document(
+            "cancel-request",
+            CancelRequest.model_json_schema(mode="validation"),
+            "FFAPI cancel request: the body of an SQS message sent to the jobs queue to cancel "
+            "one job, queued, retrying or running.",
+        ),
     }
     for type_, model in ENVELOPES.items():
         files[f"{type_.value}.schema.json"] = _document(

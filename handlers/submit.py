@@ -225,6 +225,8 @@ def _show(bar: Progress, task: TaskID, record: JobRecord | None) -> None:
 
 def show_outcome(record: JobRecord, out: Console) -> int:
     result = record.result
+    if record.status == JobStatus.CANCELLED:
+        raise CommandError(f"job {record.job_id} was cancelled", exit_code=EXIT_FAILED)
     if record.status == JobStatus.FAILED or result is None:
         said = f"failed: {error_text(record.error)}" if record.error else "has no result"
         raise CommandError(

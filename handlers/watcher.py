@@ -14,7 +14,7 @@ from typing import Any
 
 from core.events.cloudevent import EventType
 
-TERMINAL_TYPES = {EventType.COMPLETED.value, EventType.FAILED.value}
+TERMINAL_TYPES = {EventType.COMPLETED.value, EventType.FAILED.value, EventType.CANCELLED.value}
 
 
 class EventWatcher:
@@ -46,7 +46,7 @@ class EventWatcher:
             await sqs.delete_queue(QueueUrl=url)
 
     async def wait_for_terminal(self, timeout: float) -> str:
-        """The raw body of the first job.completed or job.failed event."""
+        """The raw body of the first job.completed, job.failed or job.cancelled event."""
         async with asyncio.timeout(timeout):
             while True:
                 for body in await self.poll(wait_seconds=1):

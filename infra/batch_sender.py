@@ -1,21 +1,25 @@
-"""The jobs queue as a batch's fan-out sends on it, where the worker holds no queue of its own
-(Lambda: the event source mapping reads it): its URL resolved on the first send only, so a
-worker that never meets a batch never asks for it."""
+"""The queues a batch's fan-out sends its jobs on, one per priority class
+(``core.jobs.priority``): each URL resolved on its first send only, so a worker that never
+meets a batch never asks for one (Lambda holds no queue of its own: its event source
+mappings read them)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from core.models import Priority
 from infra.queue import SqsQueue
 
 
 class QueueSender:
-    def __init__(self, sqs: Any, name_or_url: str) -> None:
+    def __init__(self, sqs: Any, names: Mapping[Priority, str]) -> None:
         self._sqs = sqs
-        self._name = name_or_url
-        self._queue: SqsQueue | None = None
+        self._names = dict(names)  # name or URL of each class's queue
+        self._queues: dict[Priority, SqsQueue] = {}
 
-    async def send(self, body: str) -> str:
-        if self._queue is None:
-            self._queue = await SqsQueue.open(self._sqs, self._name)
-        return await self._queue.send(body)
+    async def send_job(self, body: str, priority: Priority) -> str:
+        queue = self._queues.get(priority)
+        if queue is None:
+            queue = self._queues[priority] = await SqsQueue.open(self._sqs, self._names[priority])
+        return await queue.send(body)

@@ -15,7 +15,8 @@ Every write after the claim (renew, progress, complete, fail, release) is fenced
 claim's attempt number. ``release`` (a worker stopping mid-job) sets ``RETRYING`` and drops
 the lease. The webhook outcomes (``record_delivery``, appended from background lanes) and
 ``announced`` carry no token, so they never replace one between a write and its resent copy.
-``recent`` is a Scan. Records go out as :class:`core.jobs.job_record.JobRecord`.
+``cancel`` and ``record_cancelled``: ``infra.jobstore_cancel``. ``recent`` is a Scan. Records
+go out as :class:`core.jobs.job_record.JobRecord`.
 """
 
 from __future__ import annotations
@@ -33,12 +34,14 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
+from core.errors import StorageUnavailable
 from core.events.progress import ProgressUpdate
 from core.jobs.batch_model import BATCH_KEY_PREFIX
 from core.jobs.job_record import JobRecord, RecordedError, WebhookDelivery
 from core.jobs.results import TERMINAL, JobResult, JobStatus
 from core.models import JobRequest
-from core.ports import Claim
+from core.ports import CancelAnswer, Claim
+from infra import jobstore_cancel as cancels
 from infra.aws import aws_errors, error_code
 from infra.jobstore_schedule import put_scheduled
 
@@ -104,11 +107,13 @@ class DynamoJobStore:
                 if error_code(exc) != "ConditionalCheckFailedException":
                     raise
                 return self._existing_claim(await self._refusing(job_id, exc), token, now)
-        return Claim("claimed", attempt=int(resp["Attributes"]["attempts"]["N"]))
+        flagged = cancels.CANCEL_FLAG in resp["Attributes"]  # a cancel outlived its attempt
+        return Claim("claimed", int(resp["Attributes"]["attempts"]["N"]), cancel_requested=flagged)
 
     def _existing_claim(self, record: dict[str, Any], token: str, now: float) -> Claim:
         if record.get(LAST_WRITE) == token:  # our claim applied; its answer was lost and resent
-            return Claim("claimed", attempt=int(record["attempts"]))
+            flagged = bool(record.get(cancels.CANCEL_FLAG))
+            return Claim("claimed", attempt=int(record["attempts"]), cancel_requested=flagged)
         status = record.get("status")
         if status in TERMINAL:
             return Claim("done", status=status, announced=bool(record.get("announced", True)))
@@ -120,8 +125,9 @@ class DynamoJobStore:
     async def renew(self, job_id: str, lease_seconds: float, attempt: int) -> bool:
         lease = {":lease": {"N": str(int(self._clock() + lease_seconds))}}
         return await self._update(
-            job_id, "SET lease_until = :lease, updated_at = :ts", lease, fenced_by=attempt
-        )
+            job_id, "SET lease_until = :lease, updated_at = :ts", lease, fenced_by=attempt,
+            cancellable=True,
+        )  # fmt: skip
 
     async def complete(self, job_id: str, result: JobResult) -> bool:
         values = {
@@ -203,8 +209,24 @@ class DynamoJobStore:
     async def progress(self, job_id: str, progress: ProgressUpdate, attempt: int) -> bool:
         values = {":p": {"S": progress.model_dump_json()}}
         return await self._update(
-            job_id, "SET progress = :p, updated_at = :ts", values, fenced_by=attempt
-        )
+            job_id, "SET progress = :p, updated_at = :ts", values, fenced_by=attempt,
+            cancellable=True,
+        )  # fmt: skip
+
+    async def cancel(self, job_id: str) -> CancelAnswer:
+        item = await self._item(job_id)  # the write for its state; a refusal says the next
+        for _ in range(cancels.CANCEL_TRIES):
+            step = cancels.next_cancel(item, self._expiry())
+            if isinstance(step, CancelAnswer):
+                return step
+            item = await self._conditional(job_id, step.expression, step.values, step.condition)
+            if item is None:
+                return step.answer
+        raise StorageUnavailable(f"job {job_id} kept changing state under the cancel")
+
+    async def record_cancelled(self, job_id: str, attempt: int) -> bool:
+        expression, values = cancels.cancelled(cancels.WHILE_RUNNING, self._expiry())
+        return await self._update(job_id, expression, values, fenced_by=attempt)
 
     async def record_delivery(self, job_id: str, delivery: WebhookDelivery) -> None:
         # No write token: webhook lanes record in the background, and theirs would replace a
@@ -223,26 +245,40 @@ class DynamoJobStore:
     async def _update(
         self, job_id: str, expression: str, values: dict[str, Any],
         names: dict[str, str] | None = None, *, fenced_by: int | None = None,
-        condition: str | None = None,
+        condition: str | None = None, cancellable: bool = False,
     ) -> bool:  # fmt: skip
         """One conditional UpdateItem with a write token; False when its condition does not
         hold, unless the item bears the token (ours applied, and botocore resent it).
 
         ``fenced_by``: the claim's attempt number. Only the worker holding that claim may
         write: a worker whose lease lapsed and was taken over finds its writes refused.
+        ``cancellable``: refused too once a cancel flagged the job, with JobCancelled.
         """
-        token = _write_token()
-        values = {**values, ":token": {"S": token}}
         if fenced_by is not None:
             condition = "#s = :running AND attempts = :attempt"
-            values |= {":running": {"S": JobStatus.RUNNING}, ":attempt": {"N": str(fenced_by)}}
+            condition += cancels.NOT_CANCELLED if cancellable else ""
+            fence = {":running": {"S": JobStatus.RUNNING}, ":attempt": {"N": str(fenced_by)}}
+            values = {**values, **fence}
         assert condition is not None, "a write token only tells conditional writes apart"
+        refused = await self._conditional(job_id, expression, values, condition, names)
+        if refused is not None and cancellable and fenced_by is not None:
+            cancels.raise_if_cancelled(refused, fenced_by)
+        return refused is None
+
+    async def _conditional(
+        self, job_id: str, expression: str, values: dict[str, Any], condition: str,
+        names: dict[str, str] | None = None,
+    ) -> dict[str, Any] | None:  # fmt: skip
+        """``_update``'s write: None when it applied, else the item that refused it."""
+        token = _write_token()
+        values = {**values, ":token": {"S": token}}
         assert expression.startswith("SET "), expression
         expression = f"SET {LAST_WRITE} = :token, {expression.removeprefix('SET ')}"
         refused = await self._write(job_id, expression, values, names, condition=condition)
         if refused is None:
-            return True
-        return (await self._refusing(job_id, refused)).get(LAST_WRITE) == token
+            return None
+        item = await self._refusing(job_id, refused)
+        return None if item.get(LAST_WRITE) == token else item
 
     async def _write(
         self, job_id: str, expression: str, values: dict[str, Any],

@@ -6,7 +6,8 @@ DynamoDB table holds its item, in plain Python (the JSON-encoded fields as parse
 every write applies, or refuses, on the same condition the DynamoDB adapter sends: the claim
 (new, RETRYING, a lapsed lease, or a retryable failure), the attempt fence on
 renew/progress/complete/fail/release, the sweep's ``give_up`` (abandoned, and carried by
-that letter or none), and a failure before any claim (never over a finished or running job).
+that letter or none), a failure before any claim (never over a finished or running job), and
+``cancel`` (a tombstone, or the flag that renew and progress then refuse with JobCancelled).
 Time is the ``clock`` given (epoch seconds).
 
 What it does not model: lost answers and resent writes (a call here applies once and
@@ -24,11 +25,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from core.errors import JobCancelled
 from core.events.progress import ProgressUpdate
 from core.jobs.job_record import JobRecord, RecordedError, WebhookDelivery
 from core.jobs.results import TERMINAL, JobResult, JobStatus
 from core.models import JobRequest
-from core.ports import Claim
+from core.ports import CancelAnswer, Claim
+from infra.jobstore_cancel import BEFORE_START, CANCEL_FLAG, WHILE_RUNNING
 
 # A record as the table holds it: attribute name -> plain value (tests read and set them
 # as they would a DynamoDB item's). It never crosses the port: ``get`` hands out JobRecord.
@@ -65,10 +68,13 @@ class MemoryJobStore:
             input_bucket=request.input.bucket, input_key=request.input.key,
             preset=request.preset_name, carrier=carrier,
         )  # fmt: skip
-        return Claim("claimed", attempt=item["attempts"])
+        return Claim(
+            "claimed", attempt=item["attempts"], cancel_requested=bool(item.get(CANCEL_FLAG))
+        )
 
     async def renew(self, job_id: str, lease_seconds: float, attempt: int) -> bool:
-        return self._fenced(job_id, attempt, lease_until=self._clock() + lease_seconds)
+        lease = self._clock() + lease_seconds
+        return self._fenced(job_id, attempt, cancellable=True, lease_until=lease)
 
     async def complete(self, job_id: str, result: JobResult) -> bool:
         return self._fenced(
@@ -131,7 +137,27 @@ class MemoryJobStore:
         return self._fenced(job_id, attempt, ("lease_until",), status=JobStatus.RETRYING)
 
     async def progress(self, job_id: str, progress: ProgressUpdate, attempt: int) -> bool:
-        return self._fenced(job_id, attempt, progress=progress.model_dump(mode="json"))
+        update = progress.model_dump(mode="json")
+        return self._fenced(job_id, attempt, cancellable=True, progress=update)
+
+    async def cancel(self, job_id: str) -> CancelAnswer:
+        rec = self.records.get(job_id, {})
+        status, attempts = rec.get("status"), int(rec.get("attempts", 0))
+        if status in TERMINAL:
+            return CancelAnswer("finished", status, attempts)
+        if status == JobStatus.RUNNING:
+            self._set(job_id, (), **{CANCEL_FLAG: True})
+            return CancelAnswer("requested", status, attempts)
+        # Queued (no record) or RETRYING: a tombstone the job's next delivery finds finished.
+        item = self.records.setdefault(job_id, {})
+        item.setdefault("created_at", _iso(self._clock()))
+        item.setdefault("attempts", 0)
+        self._set(job_id, ("lease_until", CANCEL_FLAG), **self._cancelled(BEFORE_START))
+        return CancelAnswer("cancelled", status, attempts)
+
+    async def record_cancelled(self, job_id: str, attempt: int) -> bool:
+        fields = self._cancelled(WHILE_RUNNING)
+        return self._fenced(job_id, attempt, ("lease_until", CANCEL_FLAG), **fields)
 
     async def record_delivery(self, job_id: str, delivery: WebhookDelivery) -> None:
         if job_id in self.records:
@@ -162,15 +188,26 @@ class MemoryJobStore:
         return records[:limit]
 
     def _fenced(
-        self, job_id: str, attempt: int, remove: tuple[str, ...] = (), **fields: Any
-    ) -> bool:
+        self, job_id: str, attempt: int, remove: tuple[str, ...] = (),
+        *, cancellable: bool = False, **fields: Any,
+    ) -> bool:  # fmt: skip
         """A write only the claim of ``attempt`` may make: False, nothing written, when the
-        job is not RUNNING under that attempt (taken over, released, or finished)."""
+        job is not RUNNING under that attempt (taken over, released, or finished).
+        ``cancellable``: refused with JobCancelled once a cancel flagged the job."""
         rec = self.records.get(job_id)
         if rec is None or rec.get("status") != JobStatus.RUNNING or rec.get("attempts") != attempt:
             return False
+        if cancellable and rec.get(CANCEL_FLAG):
+            raise JobCancelled("a cancel was requested")
         self._set(job_id, remove, **fields)
         return True
+
+    def _cancelled(self, reason: str) -> Item:
+        error = RecordedError.of(JobCancelled(reason)).model_dump(mode="json", exclude_none=True)
+        return {
+            "status": JobStatus.CANCELLED, "error": error, "retryable": False,
+            "announced": False, **self._expiry(),
+        }  # fmt: skip
 
     def _set(self, job_id: str, remove: tuple[str, ...] = (), **fields: Any) -> None:
         item = self.records.setdefault(job_id, {})

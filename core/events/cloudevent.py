@@ -1,11 +1,12 @@
 """The event contract: CloudEvents 1.0 structured JSON, the same on every channel.
 
 Types are ``ffapi.job.received``, ``ffapi.job.started``, ``ffapi.job.progress``,
-``ffapi.job.completed`` and ``ffapi.job.failed``; ``subject`` is the job id.
-``ffapi.batch.completed`` (subject: the batch record's key) ends a batch. SNS carries
+``ffapi.job.completed``, ``ffapi.job.failed`` and ``ffapi.job.cancelled``; ``subject`` is the
+job id. ``ffapi.batch.completed`` (subject: the batch record's key) ends a batch. SNS carries
 ``type``, ``status`` and ``preset`` as message attributes for filter policies. What ``data``
-holds for each type is :mod:`core.events.contract`, which also builds the events. ``received`` goes
-out once, before the first attempt's ``started``; ``completed`` or ``failed`` ends the job.
+holds for each type is :mod:`core.events.contract`, which also builds the events.
+``received`` goes out once, before the first attempt's ``started``; ``completed``,
+``failed`` or ``cancelled`` ends the job.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class EventType(StrEnum):
     COMPLETED = "ffapi.job.completed"
     FAILED = "ffapi.job.failed"
     BATCH_COMPLETED = "ffapi.batch.completed"  # every job of a batch has ended
+    CANCELLED = "ffapi.job.cancelled"
 
     @property
     def status(self) -> str:

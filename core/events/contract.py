@@ -8,8 +8,9 @@ worker. The JSON Schemas in ``events/schemas/`` are generated from these models
 What every job event says (``JobContext``): the job id, the input, the preset, the output
 location, the caller's correlation id and ``metadata`` echoed back (bounded by the request's
 own limits: 16 keys, 256 characters each), and the attempt. ``completed`` adds the result
-(``job.json``); ``failed`` adds ``{code, message, retryable, stderr_tail, details}``, their
-text scrubbed of memory addresses and filesystem paths (:mod:`core.events.scrub`).
+(``job.json``); ``cancelled`` its status; ``failed`` adds ``{code, message, retryable,
+stderr_tail, details}``, their text scrubbed of memory addresses and filesystem paths
+(:mod:`core.events.scrub`).
 
 Event ids are derived, never random: uuid5 of (job id, type, attempt; a progress event's
 phase and percent too), so an event sent again carries the same id (a failure before any
@@ -115,6 +116,14 @@ class BatchCompletedData(_Data):
     jobs: list[BatchJobEnding]
 
 
+class CancelledData(JobContext):
+    """A cancel request ended the job (core.jobs.cancel): it never started, or its attempt was
+    stopped and nothing of it published. ``input`` is None when it was cancelled before any
+    worker took it (the worker had not read its request yet)."""
+
+    status: Literal["CANCELLED"] = "CANCELLED"
+
+
 DATA_MODELS: dict[EventType, type[BaseModel]] = {
     EventType.RECEIVED: ReceivedData,
     EventType.STARTED: StartedData,
@@ -122,6 +131,7 @@ DATA_MODELS: dict[EventType, type[BaseModel]] = {
     EventType.COMPLETED: CompletedData,
     EventType.FAILED: FailedData,
     EventType.BATCH_COMPLETED: BatchCompletedData,
+    EventType.CANCELLED: CancelledData,
 }
 
 
@@ -166,6 +176,11 @@ class BatchCompletedEvent(_Envelope):
     data: BatchCompletedData
 
 
+class CancelledEvent(_Envelope):
+    type: Literal["ffapi.job.cancelled"]
+    data: CancelledData
+
+
 ENVELOPES: dict[EventType, type[_Envelope]] = {
     EventType.RECEIVED: ReceivedEvent,
     EventType.STARTED: StartedEvent,
@@ -173,6 +188,7 @@ ENVELOPES: dict[EventType, type[_Envelope]] = {
     EventType.COMPLETED: CompletedEvent,
     EventType.FAILED: FailedEvent,
     EventType.BATCH_COMPLETED: BatchCompletedEvent,
+    EventType.CANCELLED: CancelledEvent,
 }
 
 # Event ids are derived, not random: an event announced again (after a crash between

@@ -5,7 +5,8 @@ Progress arrives from the ffmpeg reader, synchronously. Each update is recorded 
 announcement in flight, and only the latest update waiting behind it (a slow topic skips
 stale percents rather than queue them). Progress is best effort: a failure to announce it
 is logged, never the job's failure. ``flush`` waits for the last one, so every progress
-event precedes the job's completion event; ``cancel`` drops them when the attempt fails.
+event precedes the job's completion event; ``cancel`` drops them when the attempt fails. A
+write refused for a cancel request (``JobCancelled``) is handed to ``on_cancel``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 import structlog
 
-from core.errors import FfapiError
+from core.errors import FfapiError, JobCancelled
 from core.events.cloudevent import CloudEvent, EventType
 from core.events.contract import job_event
 from core.events.progress import ProgressUpdate
@@ -35,6 +36,7 @@ class ProgressReporter:
         jobs: JobStore,
         announce: Callable[[CloudEvent], Awaitable[None]],
         now: Callable[[], datetime],
+        on_cancel: Callable[[], object] = lambda: None,
     ) -> None:
         self._job_id = job_id
         self._attempt = attempt
@@ -42,6 +44,7 @@ class ProgressReporter:
         self._jobs = jobs
         self._announce = announce  # the topic, then the job's webhooks
         self._now = now
+        self._on_cancel = on_cancel  # the store refused a write: a cancel was requested
         self._pending: ProgressUpdate | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -75,5 +78,8 @@ class ProgressReporter:
                         step=f"{update.phase}/{update.percent:g}",
                     )
                 )
+            except JobCancelled:
+                self._on_cancel()
+                return
             except FfapiError as exc:
                 log.warning("progress.not_announced", code=exc.code, reason=exc.message)

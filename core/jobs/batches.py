@@ -189,4 +189,4 @@ class Batches:
         await asyncio.gather(*(send(r) for r in requests))
 
     async def _send(self, request: JobRequest) -> None:
-        await self._on.queue.send(request.model_dump_json(exclude_none=True))
+        await self._on.queue.send_job(request.model_dump_json(exclude_none=True), request.priority)

@@ -9,9 +9,11 @@ mark announced. A job found done is a duplicate (an unannounced outcome is annou
 and so is one leased under another message; one leased under this message is BUSY (a
 container worker first waits a lapsing lease out, :mod:`core.jobs.lease_wait`). A lease
 taken over stops the attempt, which announces nothing (SUPERSEDED); a worker stopping
-releases its claim. A transient failure on the last delivery is recorded FAILED (retryable
-by a DLQ redrive) and announced as ``max_attempts``; a failure before any claim never
-overwrites a finished job. :meth:`Dispatcher.replay` sends a finished job's final event again.
+releases its claim. A cancel (:mod:`core.jobs.cancel`) stops the attempt as a takeover does,
+and records and announces CANCELLED. A transient failure on the last delivery is recorded
+FAILED (retryable by a DLQ redrive) and announced as ``max_attempts``; a failure before any
+claim never overwrites a finished job. :meth:`Dispatcher.replay` sends a finished job's
+final event again.
 A batch message is fanned out, and a batch job's ending counted, by :mod:`core.jobs.batches`.
 """
 
@@ -27,19 +29,27 @@ from enum import StrEnum
 import structlog
 
 from core.attempt.pipeline import JobRunner
-from core.errors import AttemptsExhausted, DeadlinePassed, FfapiError, JobBusy, as_ffapi_error
+from core.errors import (
+    AttemptsExhausted,
+    DeadlinePassed,
+    FfapiError,
+    JobBusy,
+    as_ffapi_error,
+)
 from core.events.announce import Announcer
 from core.events.cloudevent import CloudEvent, EventType
 from core.events.contract import job_event
 from core.events.reporting import ProgressReporter
-from core.jobs import pulse
 from core.jobs.batches import Batches, BatchPorts
+from core.jobs.cancel import Cancels
+from core.jobs.cancel_request import CancelRequest
 from core.jobs.config import WorkerConfig
 from core.jobs.config_reload import ConfigInForce
 from core.jobs.identity import named_request, pin_request
 from core.jobs.intake import normalize
 from core.jobs.job_record import RecordedError
-from core.jobs.keepalive import Sleep, keep_alive
+from core.jobs.keepalive import Sleep
+from core.jobs.lease_keeper import LeaseKeeper
 from core.jobs.lease_wait import claim_after_lease
 from core.jobs.results import JobResult, JobStatus, derive_job_id
 from core.jobs.scale_in import ScaleInGuard
@@ -48,6 +58,7 @@ from core.jobs.verdicts import Verdicts, request_data
 from core.jobs.watch import IntakeConfig
 from core.models import JobRequest
 from core.ports import (
+    CancelAnswer,
     EventPublisher,
     JobStore,
     ObjectStore,
@@ -74,6 +85,7 @@ class JobOutcomeStatus(StrEnum):
     BUSY = "BUSY"  # another delivery holds the lease: come back after it
     SUPERSEDED = "SUPERSEDED"  # our lease lapsed and another worker took the job over
     SCHEDULED = "SCHEDULED"  # not due yet: its message is requeued (core.jobs.schedule)
+    CANCELLED = "CANCELLED"  # a cancel ended it (or asked it to end: core.jobs.cancel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +155,10 @@ class Dispatcher:
         self._jobs = jobs
         self._announcer = Announcer(events, hooks)
         self._verdicts = Verdicts(self._announcer, jobs, now)
+        self._cancels = Cancels(jobs, self._verdicts, objects)  # core.jobs.cancel
+        self._lease = LeaseKeeper(
+            jobs, settings.lease_seconds, settings.stall_seconds, self._cancels.running.stop
+        )
         self._workspace = workspace
         self._pipeline = pipeline
         self._now = now
@@ -177,6 +193,11 @@ class Dispatcher:
         outcome = Outcome(ignored=intake.ignored)
         for reason in intake.ignored:
             log.info("message.ignored", reason=reason)
+        for cancel in intake.cancels:
+            said = await self._cancels.handle(cancel)
+            done = said.outcome == "finished"
+            status = JobOutcomeStatus.DUPLICATE if done else JobOutcomeStatus.CANCELLED
+            outcome.jobs.append(JobOutcome(cancel.job_id, status))
         for request in intake.requests:
             job = await self._handle_request(request, message, config.catalog)
             outcome.jobs.append(job)
@@ -235,6 +256,8 @@ class Dispatcher:
                 return JobOutcome(
                     job_id, JobOutcomeStatus.BUSY, busy, retry_after=claim.lease_remaining
                 )
+            if claim.cancel_requested:  # cancelled while an earlier attempt ran: not run
+                return await self._cancelled(job_id, request, claim.attempt)
             async with self._scale_in.job():
                 return await self._run_claimed(
                     job_id, request, preset, claim.attempt, receive_count
@@ -249,19 +272,25 @@ class Dispatcher:
         receive_count: int,
     ) -> JobOutcome:
         log.info("job.started", attempt=attempt, preset=request.preset_name)
+        stop = self._cancels.running.enter(job_id)  # set by a cancel (core.jobs.cancel)
         work = asyncio.create_task(self._attempt(job_id, request, preset, attempt))
-        lease = asyncio.create_task(self._keep_lease(job_id, attempt))  # ends only if lost
+        lease = asyncio.create_task(self._lease.keep(job_id, attempt))  # ends only if lost
+        stopped = asyncio.create_task(stop.wait())
         try:
-            await asyncio.wait({work, lease}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({work, lease, stopped}, return_when=asyncio.FIRST_COMPLETED)
         except BaseException:  # we are being cancelled: the attempt must not run on alone
             work.cancel()
-            await self._release(job_id, attempt, work)
+            await self._lease.release(job_id, attempt, work)
             raise
         finally:
             lease.cancel()
-        if not work.done():  # taken over: stop our ffmpeg rather than race the new owner
+            stopped.cancel()
+            self._cancels.running.leave(job_id, stop)
+        if not work.done():  # taken over or cancelled: stop our ffmpeg
             work.cancel()
             await asyncio.gather(work, return_exceptions=True)
+            if stop.is_set():
+                return await self._cancelled(job_id, request, attempt)
             return self._superseded(job_id)
         try:
             result = work.result()
@@ -298,7 +327,10 @@ class Dispatcher:
         async def announce(event: CloudEvent) -> None:
             await self._announcer.announce(event, request.webhooks)
 
-        report = ProgressReporter(job_id, attempt, context, self._jobs, announce, self._now)
+        report = ProgressReporter(
+            job_id, attempt, context, self._jobs, announce, self._now,
+            on_cancel=lambda: self._cancels.running.stop(job_id),
+        )  # fmt: skip
         try:
             self._pipeline.admit(request, preset)
             async with self._workspace.job_dir(job_id, request.job_bytes()) as jobdir:
@@ -309,45 +341,16 @@ class Dispatcher:
         await report.flush()  # every progress event goes out before the completion event
         return result
 
-    async def _release(self, job_id: str, attempt: int, work: asyncio.Task[JobResult]) -> None:
-        """The worker is stopping mid-job: wait for the attempt to stop (its ffmpeg killed,
-        its directory removed), then hand the job back so another worker need not wait for
-        the lease to lapse. Shielded: this runs while we are being cancelled."""
-
-        async def release() -> None:
-            await asyncio.gather(work, return_exceptions=True)
-            try:
-                released = await self._jobs.release(job_id, attempt)
-            except FfapiError as exc:  # the lease lapses on its own
-                log.warning("job.release_failed", code=exc.code, reason=exc.message)
-                return
-            log.info("job.released", attempt=attempt, released=released)
-
-        await asyncio.shield(release())
+    async def _cancelled(self, job_id: str, request: JobRequest, attempt: int) -> JobOutcome:
+        if not await self._cancels.stopped(job_id, request, attempt):
+            return self._superseded(job_id)
+        await self._batches.job_ended(request, job_id, JobStatus.CANCELLED)
+        return JobOutcome(job_id, JobOutcomeStatus.CANCELLED, preset=request.preset_name)
 
     def _superseded(self, job_id: str) -> JobOutcome:
         log.warning("lease.lost", reason="another worker took the job over; its result stands")
         lease = float(self._settings.lease_seconds)
         return JobOutcome(job_id, JobOutcomeStatus.SUPERSEDED, retry_after=lease)
-
-    async def _keep_lease(self, job_id: str, attempt: int) -> None:
-        """Renew the lease every third of it while the job shows life; return when it is
-        lost (taken over)."""
-        lease = self._settings.lease_seconds
-
-        async def renew() -> bool:
-            if self._stuck():
-                return True  # let it lapse: a worker that is alive may take the job over
-            return await self._jobs.renew(job_id, lease, attempt)
-
-        await keep_alive(renew, lease / 3, "lease.renew_failed")
-
-    def _stuck(self) -> bool:
-        stall, job = self._settings.stall_seconds, pulse.current()
-        if stall is None or job is None or job.quiet_for() <= stall:
-            return False
-        log.warning("lease.withheld", quiet_for=round(job.quiet_for(), 1))
-        return True
 
     async def _fail(
         self,
@@ -383,6 +386,10 @@ class Dispatcher:
         if announced:  # the sweep's dead letter of a batch job ends it in its batch too
             await self._batches.job_ended(request, job_id, None)
         return announced
+
+    async def cancel(self, cancel: CancelRequest) -> CancelAnswer:
+        """Cancel a job from outside the queue (``ffapi cancel``), as a cancel message would."""
+        return await self._cancels.handle(cancel)
 
     async def replay(self, job_id: str) -> CloudEvent | None:
         """Send a finished job's final event again under its original id; None: no such

@@ -2,8 +2,9 @@
 
 Accepted shapes: S3 event notifications (``Records``), the same wrapped in an SNS envelope,
 EventBridge "Object Created" events, direct ``JobRequest`` bodies, batches (``batch`` or
-``batch_manifest``: read here, fanned out by :mod:`core.jobs.batches`), and ``s3:TestEvent``
-(acknowledged and ignored). Anything else raises :class:`InvalidMessage`: it can never succeed.
+``batch_manifest``: read here, fanned out by :mod:`core.jobs.batches`), cancel requests
+(:mod:`core.jobs.cancel_request`), and ``s3:TestEvent`` (acknowledged and ignored). Anything
+else raises :class:`InvalidMessage`: it can never succeed.
 
 :func:`normalize` gives an :class:`Intake`: the requests, and what was ignored and why
 (non-create records, folder markers, keys outside every watch rule). S3's URL-encoded keys
@@ -25,6 +26,7 @@ from pydantic_core import ErrorDetails
 from core.errors import InvalidKey, InvalidMessage
 from core.jobs.admission import key_problem
 from core.jobs.batch_model import BatchMessage, admit_job
+from core.jobs.cancel_request import CancelRequest, is_cancel
 from core.jobs.watch import IntakeConfig
 from core.models import JobRequest, S3ObjectRef
 
@@ -40,6 +42,7 @@ class Intake:
     requests: tuple[JobRequest, ...] = ()
     ignored: tuple[str, ...] = field(default_factory=tuple)
     batch: BatchMessage | None = None  # a batch to fan out (core.jobs.batches)
+    cancels: tuple[CancelRequest, ...] = ()  # jobs to stop (core.jobs.cancel)
 
 
 # --- the wire shapes, lenient about fields AWS adds, strict about the ones we use -----------
@@ -124,6 +127,8 @@ def _normalize_doc(doc: dict[str, Any], config: IntakeConfig, depth: int) -> Int
         return _normalize_doc(inner, config, depth=1)
     if doc.get("source") == "aws.s3" and "detail-type" in doc:
         return _from_eventbridge(_parse(EventBridgeS3Event, doc), config)
+    if is_cancel(doc):
+        return Intake(cancels=(_parse(CancelRequest, doc),))
     if "batch_manifest" in doc or ("batch" in doc and "input" not in doc):  # a job's is its ref
         return Intake(batch=_parse(BatchMessage, doc))
     if "input" in doc or "version" in doc:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from core.errors import FfapiError
 from core.events.progress import ProgressUpdate
-from core.jobs.results import JobResult, JobStatus
+from core.jobs.results import TERMINAL, JobResult, JobStatus
 from core.models import JobRequest
 
 _RECORD = ConfigDict(frozen=True, extra="ignore")
@@ -79,10 +79,13 @@ class JobRecord(BaseModel):
     announced: bool = True
     expires_at: int | None = None
     not_before: str | None = None  # when SCHEDULED: the time it waits for (ISO 8601)
+    cancel_requested: bool = Field(
+        default=False, description="a cancel arrived while it ran: its attempt stops"
+    )
 
     @property
     def finished(self) -> bool:
-        return self.status in (JobStatus.COMPLETED, JobStatus.FAILED)
+        return self.status in TERMINAL
 
     @property
     def correlation_id(self) -> str | None:

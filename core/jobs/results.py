@@ -26,9 +26,10 @@ class JobStatus(StrEnum):
     COMPLETED = "COMPLETED"  # terminal: duplicates are no-ops
     FAILED = "FAILED"  # terminal: permanent error, or retries exhausted
     SCHEDULED = "SCHEDULED"  # waits for its not_before (core.jobs.schedule); claimable once due
+    CANCELLED = "CANCELLED"  # terminal: cancelled before or while it ran (core.jobs.cancel)
 
 
-TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED})
+TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
 JOB_ID_PREFIX = "j-"
 
 

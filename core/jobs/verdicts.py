@@ -1,8 +1,9 @@
 """A job's terminal event: said once when the job ends, said again from its record.
 
-The dispatcher announces a failure here as it records it; a duplicate delivery that finds an
-outcome recorded but never announced (the worker died in between), the dead-letter sweep and
-``ffapi replay`` announce it from the job's record. Event ids are derived from the job and
+The dispatcher announces a failure (and :mod:`core.jobs.cancel` a cancellation) here as it
+records it; a duplicate delivery that finds an outcome recorded but never announced (the
+worker died in between), the dead-letter sweep and ``ffapi replay`` announce it from the
+job's record. Event ids are derived from the job and
 attempt (:func:`core.events.contract.job_event`), so a repeat carries the first one's id.
 """
 
@@ -81,7 +82,21 @@ class Verdicts:
             return event
         if record.status == JobStatus.FAILED and record.error is not None:
             return await self.failure(job_id, request, record.error, attempt)
+        if record.status == JobStatus.CANCELLED:  # said as first said: from what it recorded
+            return await self.cancelled(job_id, record.request, attempt)
         return None
+
+    async def cancelled(self, job_id: str, request: JobRequest | None, attempt: int) -> CloudEvent:
+        """Announce ``job.cancelled``; without a request (cancelled while queued: no worker
+        read it), the event names no input."""
+        data: dict[str, object] = (
+            request_data(request, attempt) if request else {"input": None, "attempt": attempt}
+        )
+        event = job_event(
+            EventType.CANCELLED, job_id, self._now(), {**data, "status": "CANCELLED"}, attempt
+        )
+        await self._announcer.announce(event, request.webhooks if request else ())
+        return event
 
 
 def request_data(request: JobRequest, attempt: int) -> dict[str, object]:

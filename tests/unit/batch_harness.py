@@ -14,7 +14,7 @@ from core.errors import InvalidMedia, StorageUnavailable
 from core.jobs.batches import BatchPorts
 from core.jobs.dispatch import Dispatcher, Outcome
 from core.jobs.results import JobResult, OutputFile, SourceInfo, output_key
-from core.models import JobRequest
+from core.models import JobRequest, Priority
 from core.ports import JobDir, ObjectInfo, QueueMessage
 from core.presets import OutputPreset
 from infra.memory import MemoryQueue
@@ -62,6 +62,11 @@ class FlakyQueue(MemoryQueue):
         super().__init__(visibility_timeout=0)
         self.fail_after: int | None = None
         self.sent = 0
+        self.lanes: list[str] = []  # each job's priority class, in the order sent
+
+    async def send_job(self, body: str, priority: Priority) -> str:
+        self.lanes.append(priority)
+        return await self.send(body)
 
     async def send(self, body: str) -> str:
         if self.fail_after is not None and self.sent >= self.fail_after:

@@ -255,3 +255,15 @@ def test_a_lost_announcement_is_made_by_the_redelivery_of_the_ending_that_took_i
     assert (done["completed"], done["failed"]) == (0, 2)
     h.resend(parent.message.body)
     assert len(h.of_type("batch.completed")) == 1
+
+
+def test_each_job_of_a_batch_goes_to_its_priority_class_queue() -> None:
+    h = BatchHarness()
+    urgent, later = job("a", "a", priority="high"), job("c", "c", priority="low")
+    followup = job("b", "b", after=["a"], priority="high")
+    h.send(batch("mixed-1", urgent, followup, later, job(None, "d")))
+    assert h.queue.lanes == ["high", "low", "normal"]  # the parentless jobs, in order
+    h.drain()
+    assert h.queue.lanes[3:] == ["high"]  # the dependent, sent when its parent completed
+    [done] = h.of_type("batch.completed")
+    assert done["completed"] == 4

@@ -79,6 +79,7 @@ def test_the_tree_is_what_the_docstring_says() -> None:
         "InternalError",
         "DependencyFailed",
         "DeadlinePassed",
+        "JobCancelled",
     }
     assert all(issubclass(c, PermanentError | TransientError) for c in CONCRETE)
 

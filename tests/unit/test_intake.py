@@ -76,8 +76,15 @@ class RefusedFor:
     mentions: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Cancel:
+    """No job: a cancel request naming this one."""
+
+    job_id: str
+
+
 MP4 = ("mp4-480p",)
-Expectation = Jobs | Ignored | Rejected | Unresolvable | Steps | RefusedFor
+Expectation = Jobs | Ignored | Rejected | Unresolvable | Steps | RefusedFor | Cancel
 EXPECTED: dict[str, Expectation] = {
     "invalid-forbidden-bucket.json": Rejected("forbidden_bucket"),
     "invalid-key-traversal.json": Rejected("invalid_key"),
@@ -284,6 +291,8 @@ EXPECTED: dict[str, Expectation] = {
     "invalid-steps-no-output.json": RefusedFor(
         "invalid_request", ("steps", "at least one output step")
     ),
+    "cancel-request.json": Cancel("j-4f2a9c1e8b7d6a5f3e2d1c0b"),
+    "invalid-cancel-job-id.json": Rejected("invalid_request"),
 }
 
 
@@ -303,6 +312,10 @@ def test_sample(name: str) -> None:
         assert rejected(body).code == expected.code
         return
     intake = normalize(body, CONFIG)
+    if isinstance(expected, Cancel):
+        assert (intake.requests, intake.ignored) == ((), ())
+        assert [c.job_id for c in intake.cancels] == [expected.job_id]
+        return
     if isinstance(expected, Unresolvable):
         (request,) = intake.requests
         with pytest.raises(InvalidMessage) as info:

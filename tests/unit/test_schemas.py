@@ -11,6 +11,7 @@ from jsonschema import ValidationError
 from core.errors import InvalidMedia
 from core.events.cloudevent import EventType
 from core.events.contract import job_event
+from core.jobs.cancel_request import CancelRequest
 from core.models import JobRequest
 from handlers.schemas import SCHEMA_DIR, render, stale
 from tests.event_contract import check_event, validator
@@ -45,7 +46,17 @@ def test_a_model_change_is_caught(tmp_path: Path) -> None:
 
 def test_there_is_a_schema_per_event_type_and_for_the_request() -> None:
     names = {p.name for p in SCHEMA_DIR.glob("*.schema.json")}
-    assert names == {f"{t.value}.schema.json" for t in EventType} | {"job-request.schema.json"}
+    requests = {"job-request.schema.json", "cancel-request.schema.json"}
+    assert names == {f"{t.value}.schema.json" for t in EventType} | requests
+
+
+def test_the_cancel_sample_is_valid_and_a_hostile_id_is_refused_by_both() -> None:
+    validator("cancel-request").validate(json.loads((EVENTS / "cancel-request.json").read_text()))
+    hostile = (EVENTS / "invalid-cancel-job-id.json").read_text()
+    with pytest.raises(ValidationError):
+        validator("cancel-request").validate(json.loads(hostile))
+    with pytest.raises(ValueError, match="validation error"):
+        CancelRequest.model_validate_json(hostile)
 
 
 @pytest.mark.parametrize("sample", sorted(EVENTS.glob("job-request*.json")), ids=lambda p: p.name)
@@ -87,6 +98,8 @@ def test_the_request_schema_refuses_what_the_model_refuses(change: dict[str, obj
             },
         ),
         (EventType.FAILED, {**CONTEXT, "error": InvalidMedia("bad", stderr_tail="x").to_dict()}),
+        (EventType.CANCELLED, {**CONTEXT, "status": "CANCELLED"}),
+        (EventType.CANCELLED, {"input": None, "attempt": 1, "status": "CANCELLED"}),
         (
             EventType.FAILED,
             {
