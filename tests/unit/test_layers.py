@@ -1,5 +1,5 @@
 """The layers, read from the source: imports go handlers -> infra -> core, core does no I/O of
-its own (every outside effect goes through core/ports.py), and each room of core says what it
+its own (every outside effect goes through core/ports/), and each room of core says what it
 holds."""
 
 from __future__ import annotations
