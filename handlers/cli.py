@@ -11,33 +11,28 @@ import asyncio
 import json
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
-from core.events.cloudevent import EventType
 from core.jobs.dispatch import Outcome
 from core.jobs.results import JobStatus
 from core.media.accel import AccelTier
 from handlers.cancel import run_cancel
-from handlers.cli_errors import Work, run_command
+from handlers.cli_errors import Flags, run_in
+from handlers.cli_groups import GROUPS
 from handlers.cli_help import FlagCommand, FlagGroup, flag
-from handlers.config_check import run_config_check
 from handlers.demo import DemoOptions, run_demo
-from handlers.dlq import run_dlq_list, run_dlq_redrive
 from handlers.doctor import run_doctor
 from handlers.jobs_view import list_jobs, outcome_lines, show_status
 from handlers.plan import PlanOptions, run_plan
 from handlers.plan_steps import StepsPlanOptions, attachment, run_steps_plan
 from handlers.preset_option import preset_help
 from handlers.prune import run_prune
-from handlers.replay import run_replay
 from handlers.service import LocalStack, run_local, run_worker
 from handlers.submit import SubmitOptions, run_submit
-from handlers.tail import event_type, run_tail
 from infra.bootstrap import bootstrap
 from infra.settings import Settings
 
@@ -49,24 +44,8 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
     cls=FlagGroup,
 )
-events_app = typer.Typer(
-    help="Watch the events topic, or send a job's final event again.",
-    no_args_is_help=True,
-    cls=FlagGroup,
-)
-app.add_typer(events_app, name="events")
-dlq_app = typer.Typer(
-    help="Look at the dead-letter queue, or move dead letters back to the jobs queue.",
-    no_args_is_help=True,
-    cls=FlagGroup,
-)
-app.add_typer(dlq_app, name="dlq")
-config_app = typer.Typer(
-    help="Judge a configuration document (presets and watch rules) as the worker would.",
-    no_args_is_help=True,
-    cls=FlagGroup,
-)
-app.add_typer(config_app, name="config")
+for group, group_name in GROUPS:
+    app.add_typer(group, name=group_name)
 
 
 # --concurrency's default is the setting's: typer would show a str default in parentheses
@@ -75,16 +54,6 @@ _CONCURRENCY = (
     "Jobs at once. \\[default: FFAPI_WORKER_CONCURRENCY, else "
     f"{Settings.model_fields['worker_concurrency'].default}]"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Flags:
-    debug: bool = False
-
-
-def _run(ctx: typer.Context, work: Work, *, quiet: bool = True, uses_aws: bool = False) -> NoReturn:
-    flags = ctx.obj if isinstance(ctx.obj, Flags) else Flags()
-    raise typer.Exit(run_command(work, debug=flags.debug, quiet=quiet, uses_aws=uses_aws))
 
 
 @app.callback()
@@ -134,7 +103,7 @@ def demo(
         raise typer.BadParameter("give --preset or --request, not both", param_hint="--preset")
     attached = tuple(attachment(a) for a in attach or ())
     options = DemoOptions(input_file, preset, out, timeout, request, attached)
-    _run(ctx, lambda settings: run_demo(options, settings), quiet=not verbose)
+    run_in(ctx, lambda settings: run_demo(options, settings), quiet=not verbose)
 
 
 @app.command(cls=FlagCommand)
@@ -149,7 +118,7 @@ def local(
             settings, concurrency, on_outcome=_print_outcome, on_ready=_local_banner(settings)
         )
 
-    _run(ctx, work, quiet=False)
+    run_in(ctx, work, quiet=False)
 
 
 @app.command("bootstrap", cls=FlagCommand)
@@ -161,7 +130,7 @@ def bootstrap_command(ctx: typer.Context) -> None:
         print(json.dumps(resources.as_dict(), indent=2))
         return 0
 
-    _run(ctx, work, uses_aws=True)
+    run_in(ctx, work, uses_aws=True)
 
 
 @app.command(cls=FlagCommand)
@@ -175,7 +144,7 @@ def prune(
     ] = None,
 ) -> None:
     """Delete outputs and uploads older than their watch rule's retention (docs/cli.md)."""
-    _run(ctx, lambda settings: run_prune(settings, dry_run, now), uses_aws=True)
+    run_in(ctx, lambda settings: run_prune(settings, dry_run, now), uses_aws=True)
 
 
 @app.command(cls=FlagCommand)
@@ -198,7 +167,7 @@ def worker(
             settings = settings.model_copy(update={"http_port": http_port})
         return await run_worker(settings, concurrency)
 
-    _run(ctx, work, quiet=False)
+    run_in(ctx, work, quiet=False)
 
 
 @app.command(cls=FlagCommand)
@@ -233,12 +202,12 @@ def plan(
     if request is not None:
         attached = tuple(attachment(a) for a in attach or ())
         steps = StepsPlanOptions(request, target, attached, as_json, accel.value)
-        _run(ctx, lambda settings: run_steps_plan(steps, settings))
+        run_in(ctx, lambda settings: run_steps_plan(steps, settings))
         return
     if target is None:
         raise typer.BadParameter("give a media file or a JobRequest JSON", param_hint="TARGET")
     options = PlanOptions(target, preset, as_json, accel.value)
-    _run(ctx, lambda settings: run_plan(options, settings))
+    run_in(ctx, lambda settings: run_plan(options, settings))
 
 
 @app.command(cls=FlagCommand)
@@ -247,7 +216,7 @@ def doctor(
     as_json: Annotated[bool, flag("--json", help="Print the probe as JSON.")] = False,
 ) -> None:
     """Probe the GPU/CPU tiers; say what jobs run on."""
-    _run(ctx, lambda settings: run_doctor(settings, as_json))
+    run_in(ctx, lambda settings: run_doctor(settings, as_json))
 
 
 @app.command(cls=FlagCommand)
@@ -273,7 +242,7 @@ def submit(
 ) -> None:
     """Send a job request to the queue and print its job id (a file is uploaded first)."""
     options = SubmitOptions(target, preset, wait, timeout, priority, not_before, deadline)
-    _run(ctx, lambda settings: run_submit(options, settings), uses_aws=True)
+    run_in(ctx, lambda settings: run_submit(options, settings), uses_aws=True)
 
 
 @app.command(cls=FlagCommand)
@@ -283,7 +252,7 @@ def status(
     as_json: Annotated[bool, flag("--json", help="Print the raw record.")] = False,
 ) -> None:
     """Show a job's record: status, progress, error, outputs."""
-    _run(ctx, lambda settings: show_status(settings, job_id, as_json), uses_aws=True)
+    run_in(ctx, lambda settings: show_status(settings, job_id, as_json), uses_aws=True)
 
 
 @app.command(cls=FlagCommand)
@@ -295,7 +264,7 @@ def cancel(
     ] = False,
 ) -> None:
     """Cancel a job: queued or retrying, it never runs; running, its worker stops it."""
-    _run(ctx, lambda settings: run_cancel(settings, job_id, via_queue), uses_aws=True)
+    run_in(ctx, lambda settings: run_cancel(settings, job_id, via_queue), uses_aws=True)
 
 
 @app.command(cls=FlagCommand)
@@ -307,78 +276,11 @@ def jobs(
     limit: Annotated[int, typer.Option(min=1, max=1000, help="How many, newest first.")] = 20,
 ) -> None:
     """List recent jobs, newest first."""
-    _run(
+    run_in(
         ctx,
         lambda settings: list_jobs(settings, status.value if status else None, limit),
         uses_aws=True,
     )
-
-
-@events_app.command("tail", cls=FlagCommand)
-def events_tail(
-    ctx: typer.Context,
-    types: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--type", help="Only this type (completed, ffapi.job.failed, ...); repeat for more."
-        ),
-    ] = None,
-    count: Annotated[int | None, typer.Option(min=1, help="Stop after this many events.")] = None,
-) -> None:
-    """Print each event published on the topic as it arrives, until Ctrl-C."""
-    wanted = [_event_type(name) for name in types or []]
-    _run(ctx, lambda settings: run_tail(settings, wanted, count), uses_aws=True)
-
-
-@events_app.command("replay", cls=FlagCommand)
-def events_replay(
-    ctx: typer.Context, job_id: Annotated[str, typer.Argument(help="A finished job's id.")]
-) -> None:
-    """Send a finished job's final event again (topic and webhooks), under its id."""
-    _run(ctx, lambda settings: run_replay(settings, job_id), uses_aws=True)
-
-
-@dlq_app.command("list", cls=FlagCommand)
-def dlq_list(
-    ctx: typer.Context,
-    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many, at most.")] = 20,
-    as_json: Annotated[bool, flag("--json", help="Print the raw messages.")] = False,
-) -> None:
-    """Show the dead letters (they stay in the queue, visible to others)."""
-    _run(ctx, lambda settings: run_dlq_list(settings, limit, as_json), uses_aws=True)
-
-
-@dlq_app.command("redrive", cls=FlagCommand)
-def dlq_redrive(
-    ctx: typer.Context,
-    message_ids: Annotated[
-        list[str] | None, typer.Argument(help="Message ids (from `ffapi dlq list`).")
-    ] = None,
-    every: Annotated[bool, flag("--all", help="Every dead letter.")] = False,
-    limit: Annotated[int | None, typer.Option(min=1, help="Move this many, at most.")] = None,
-) -> None:
-    """Send dead letters back to the jobs queue (then delete them from the DLQ)."""
-    ids = list(message_ids or [])
-    _run(ctx, lambda settings: run_dlq_redrive(settings, ids, every, limit), uses_aws=True)
-
-
-@config_app.command("check", cls=FlagCommand)
-def config_check(
-    ctx: typer.Context,
-    source: Annotated[
-        str | None, typer.Argument(help="A file or s3://bucket/key (default: FFAPI_CONFIG).")
-    ] = None,
-) -> None:
-    """Validate a configuration document whole; say what it would put in force."""
-    _run(ctx, lambda settings: run_config_check(settings, source))
-
-
-def _event_type(name: str) -> EventType:
-    try:
-        return event_type(name)
-    except ValueError:
-        known = ", ".join(t.status for t in EventType)
-        raise typer.BadParameter(f"{name!r} is not an event type ({known})") from None
 
 
 def _print_outcome(outcome: Outcome) -> None:

@@ -15,9 +15,10 @@ import sys
 import traceback
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
+import typer
 from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
 from botocore.exceptions import ConnectionError as AwsConnectionError
 from pydantic import ValidationError
@@ -179,3 +180,16 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         seen.add(id(current))
         yield current
         current = current.__cause__ or current.__context__
+
+
+@dataclass(frozen=True, slots=True)
+class Flags:
+    debug: bool = False
+
+
+def run_in(
+    ctx: typer.Context, work: Work, *, quiet: bool = True, uses_aws: bool = False
+) -> NoReturn:
+    """Run ``work`` as the command ``ctx`` names, and exit with its code."""
+    flags = ctx.obj if isinstance(ctx.obj, Flags) else Flags()
+    raise typer.Exit(run_command(work, debug=flags.debug, quiet=quiet, uses_aws=uses_aws))

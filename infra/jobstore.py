@@ -16,23 +16,19 @@ claim's attempt number. ``release`` (a worker stopping mid-job) sets ``RETRYING`
 the lease. The webhook outcomes (``record_delivery``, appended from background lanes) and
 ``announced`` carry no token, so they never replace one between a write and its resent copy.
 ``cancel`` and ``record_cancelled``: ``infra.jobstore_cancel``. ``recent`` is a Scan. Records
-go out as :class:`core.jobs.job_record.JobRecord`.
+go out as :class:`core.jobs.job_record.JobRecord` (``infra.jobstore_items`` reads the items).
 """
 
 from __future__ import annotations
 
-import json
 import time
-import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
-from decimal import Decimal
+from datetime import datetime
 from typing import Any
 
 import structlog
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
-from pydantic import ValidationError
 
 from core.errors import StorageUnavailable
 from core.events.progress import ProgressUpdate
@@ -42,6 +38,7 @@ from core.jobs.results import TERMINAL, JobResult, JobStatus
 from core.models import JobRequest
 from core.ports import CancelAnswer, Claim
 from infra import jobstore_cancel as cancels
+from infra import jobstore_items as stored
 from infra.aws import aws_errors, error_code
 from infra.jobstore_schedule import put_scheduled
 
@@ -75,13 +72,13 @@ class DynamoJobStore:
     async def claim(
         self, job_id: str, request: JobRequest, lease_seconds: float, carrier: str
     ) -> Claim:
-        now, token = self._clock(), _write_token()
+        now, token = self._clock(), stored.write_token()
         values = {
             ":running": {"S": JobStatus.RUNNING}, ":retrying": {"S": JobStatus.RETRYING},
             ":failed": {"S": JobStatus.FAILED}, ":true": {"BOOL": True},
             ":scheduled": {"S": JobStatus.SCHEDULED},
             ":now": {"N": str(int(now))}, ":lease": {"N": str(int(now + lease_seconds))},
-            ":ts": {"S": _iso(now)}, ":zero": {"N": "0"}, ":one": {"N": "1"},
+            ":ts": {"S": stored.iso(now)}, ":zero": {"N": "0"}, ":one": {"N": "1"},
             ":req": {"S": request.model_dump_json()}, ":bucket": {"S": request.input.bucket},
             ":key": {"S": request.input.key}, ":preset": {"S": request.preset_name},
             ":carrier": {"S": carrier}, ":token": {"S": token},
@@ -270,7 +267,7 @@ class DynamoJobStore:
         names: dict[str, str] | None = None,
     ) -> dict[str, Any] | None:  # fmt: skip
         """``_update``'s write: None when it applied, else the item that refused it."""
-        token = _write_token()
+        token = stored.write_token()
         values = {**values, ":token": {"S": token}}
         assert expression.startswith("SET "), expression
         expression = f"SET {LAST_WRITE} = :token, {expression.removeprefix('SET ')}"
@@ -286,7 +283,7 @@ class DynamoJobStore:
     ) -> ClientError | None:  # fmt: skip
         """One UpdateItem; the ConditionalCheckFailedException when its condition does not
         hold (with the item as the condition saw it)."""
-        values = {**values, ":ts": {"S": _iso(self._clock())}}
+        values = {**values, ":ts": {"S": stored.iso(self._clock())}}
         all_names = {"#s": "status", "#e": "error", **(names or {})}
         text = expression + (condition or "")
         used = {k: v for k, v in all_names.items() if k in text}  # DynamoDB refuses extras
@@ -311,7 +308,7 @@ class DynamoJobStore:
         (consistently) when the refusal lacks it: no item, or an emulator that omits it."""
         item = refused.response.get("Item")
         if item is not None:
-            return _record(item)
+            return stored.record(item)
         return await self._item(job_id) or {}
 
     async def schedule(self, job_id: str, request: JobRequest, not_before: datetime) -> None:
@@ -319,7 +316,7 @@ class DynamoJobStore:
 
     async def get(self, job_id: str) -> JobRecord | None:
         raw = await self._item(job_id)
-        return _typed(raw) if raw is not None else None
+        return stored.typed(raw) if raw is not None else None
 
     async def _item(self, job_id: str) -> dict[str, Any] | None:
         with aws_errors("dynamodb:GetItem"):
@@ -327,7 +324,7 @@ class DynamoJobStore:
                 TableName=self._table, Key={"job_id": {"S": job_id}}, ConsistentRead=True
             )
         item = resp.get("Item")
-        return _record(item) if item is not None else None
+        return stored.record(item) if item is not None else None
 
     async def recent(self, status: str | None = None, limit: int = 20) -> list[JobRecord]:
         """The newest ``limit`` jobs (by creation), optionally of one status, summarized:
@@ -345,60 +342,8 @@ class DynamoJobStore:
         if status is not None:
             kwargs["FilterExpression"] += " AND #s = :status"
             kwargs["ExpressionAttributeValues"][":status"] = {"S": status}
-        records = [_typed(_record(item)) for item in await _scan_pages(self._ddb, **kwargs)]
+        found = await stored.scan_pages(self._ddb, **kwargs)
+        records = [stored.typed(stored.record(item)) for item in found]
         # A job refused before its claim has no created_at; its one write dates it.
         records.sort(key=lambda r: str(r.created_at or r.updated_at), reverse=True)
         return records[:limit]
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    return value
-
-
-def _write_token() -> str:
-    return uuid.uuid4().hex
-
-
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
-
-
-async def _scan_pages(ddb: Any, **kwargs: Any) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    while True:
-        with aws_errors("dynamodb:Scan"):
-            resp = await ddb.scan(**kwargs)
-        items.extend(resp.get("Items", []))
-        if "LastEvaluatedKey" not in resp:
-            return items
-        kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
-
-
-def _record(item: dict[str, Any]) -> dict[str, Any]:
-    """A DynamoDB item as plain Python; the fields stored as JSON text (no float surprises)
-    parsed back."""
-    record = {k: _plain(_deserializer.deserialize(v)) for k, v in item.items()}
-    for field in ("request", "result", "error", "progress"):
-        if isinstance(record.get(field), str):
-            record[field] = json.loads(record[field])
-    if isinstance(record.get("webhooks"), list):
-        record["webhooks"] = [json.loads(d) for d in record["webhooks"]]
-    return record
-
-
-def _typed(raw: dict[str, Any]) -> JobRecord:
-    """The record as the port hands it out. A request or result that this version's models
-    no longer read (written by an older worker) is left out, and said so, rather than
-    making the whole record unreadable."""
-    fields = dict(raw)
-    for name, model in (("request", JobRequest), ("result", JobResult)):
-        if fields.get(name) is not None:
-            try:
-                fields[name] = model.model_validate(fields[name])
-            except ValidationError as exc:
-                log.warning("job.record_field_unread", job_id=raw.get("job_id"), field=name,
-                            errors=exc.error_count())  # fmt: skip
-                fields[name] = None
-    return JobRecord.model_validate(fields)

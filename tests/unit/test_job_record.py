@@ -12,7 +12,8 @@ from core.errors import InputNotFound
 from core.events.progress import ProgressUpdate
 from core.jobs.job_record import JobRecord, RecordedError
 from core.jobs.results import JobStatus
-from infra.jobstore import _record, _typed
+from infra.jobstore_items import record as _record
+from infra.jobstore_items import typed as _typed
 
 _serialize = TypeSerializer().serialize
 REQUEST = {"input": {"bucket": "input-bucket", "key": "clips/a.mp4"}, "preset": "mp4-720p"}
