@@ -96,15 +96,15 @@ class Cancels:
 
     async def _withdraw(self, job_id: str, request: JobRequest) -> None:
         """Delete whatever the job's attempts uploaded (segments sent ahead; a dead worker's
-        leftovers): a cancelled job publishes nothing. Only once it is CANCELLED, when no
-        attempt of it can run again. A failure here is logged; the cancel stands."""
-        out = request.output
-        if out is None:
-            return
+        leftovers; copies to its further destinations): a cancelled job publishes nothing.
+        Only once it is CANCELLED, when no attempt of it can run again. A failure here is
+        logged; the cancel stands."""
+        places = (*([request.output] if request.output else []), *request.destinations)
         try:
-            keys = await self._objects.list_keys(out.bucket, output_key(out, job_id, ""))
-            if keys:
-                await self._objects.delete_keys(out.bucket, keys)
-                log.info("job.outputs_withdrawn", count=len(keys))
+            for out in places:  # the output, then the copies (core.attempt.destinations)
+                keys = await self._objects.list_keys(out.bucket, output_key(out, job_id, ""))
+                if keys:
+                    await self._objects.delete_keys(out.bucket, keys)
+                    log.info("job.outputs_withdrawn", count=len(keys), bucket=out.bucket)
         except FfapiError as exc:  # a lifecycle rule, or an operator, has the rest
             log.warning("job.withdraw_failed", code=exc.code, reason=exc.message)

@@ -227,3 +227,26 @@ def test_a_cancellation_whose_announcement_failed_is_said_by_the_job_s_delivery(
     [event] = h.events.published
     assert (event.type.value, event.data["input"]) == ("ffapi.job.cancelled", None)  # as first
     assert h.jobs.records[JOB_ID]["announced"] is True
+
+
+def test_a_cancelled_job_leaves_nothing_in_its_further_destinations_either() -> None:
+    h = Harness(FakePipeline())
+    mirror = {"bucket": OUT.bucket, "prefix": "outputs/mirror"}
+    request = {"version": 2, "input": {"bucket": "ffapi-input", "key": "incoming/My Clip+1.mp4"},
+               "destinations": [mirror]}  # fmt: skip
+
+    async def copied_then_cancelled(job_id: str, report: Report | None) -> None:
+        key = f"outputs/mirror/{job_id}/video/seg-1.m4s"  # a copy the attempt had made
+        await h.objects.put_bytes(b"segment", OUT.bucket, key, "video/mp4", None)
+        await h.dispatcher.handle(QueueMessage("msg-2", cancel_body(job_id)))
+
+    pipeline = RunsUntilStopped(h, copied_then_cancelled)
+    h.use(pipeline)
+
+    out = handle(h, json.dumps(request))
+
+    [job] = out.jobs
+    assert (job.status, pipeline.stopped) == ("CANCELLED", True)
+    for prefix in (f"{OUT.prefix}/{job.job_id}/", f"outputs/mirror/{job.job_id}/"):
+        assert asyncio.run(h.objects.list_keys(OUT.bucket, prefix)) == []
+    assert h.events.types.count("ffapi.job.cancelled") == 1
