@@ -3,9 +3,9 @@
     python -m handlers.schemas            # (re)write them
     python -m handlers.schemas --check    # exit 1 when the committed files are out of date
 
-One schema for the job request and one for the cancel request (what a producer sends; the
-validation form), and one per event type (what a consumer receives; the serialization form).
-They are generated from the pydantic models in :mod:`core.models`,
+One schema for each request, job, batch and cancel (what a producer sends; the validation
+form), and one per event type (what a consumer receives; the serialization form). They are
+generated from the pydantic models in :mod:`core.models`, :mod:`core.jobs.batch_model`,
 :mod:`core.jobs.cancel_request` and :mod:`core.events.contract`, never edited by hand.
 """
 
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from core.events.contract import ENVELOPES
+from core.jobs.batch_model import BatchMessage
 from core.jobs.cancel_request import CancelRequest
 from core.models import JobRequest
 
@@ -38,6 +39,13 @@ def render() -> dict[str, str]:
             JobRequest.model_json_schema(mode="validation"),
             "FFAPI job request (version 1: a preset; version 2: a preset or typed steps): the "
             "body of an SQS message sent to the jobs queue.",
+        ),
+        "batch-request.schema.json": _document(
+            "batch-request",
+            BatchMessage.model_json_schema(mode="validation"),
+            "FFAPI batch request: the body of an SQS message sent to the jobs queue to fan out "
+            "many jobs as one batch (each job a job request, with a batch-local name and its "
+            "dependencies), or to name a manifest object holding one.",
         ),
         "cancel-request.schema.json": _document(
             "cancel-request",

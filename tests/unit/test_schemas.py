@@ -11,6 +11,7 @@ from jsonschema import ValidationError
 from core.errors import InvalidMedia
 from core.events.cloudevent import EventType
 from core.events.contract import job_event
+from core.jobs.batch_model import BatchMessage
 from core.jobs.cancel_request import CancelRequest
 from core.models import JobRequest
 from handlers.schemas import SCHEMA_DIR, render, stale
@@ -46,7 +47,7 @@ def test_a_model_change_is_caught(tmp_path: Path) -> None:
 
 def test_there_is_a_schema_per_event_type_and_for_the_request() -> None:
     names = {p.name for p in SCHEMA_DIR.glob("*.schema.json")}
-    requests = {"job-request.schema.json", "cancel-request.schema.json"}
+    requests = {f"{r}-request.schema.json" for r in ("job", "batch", "cancel")}
     assert names == {f"{t.value}.schema.json" for t in EventType} | requests
 
 
@@ -57,6 +58,25 @@ def test_the_cancel_sample_is_valid_and_a_hostile_id_is_refused_by_both() -> Non
         validator("cancel-request").validate(json.loads(hostile))
     with pytest.raises(ValueError, match="validation error"):
         CancelRequest.model_validate_json(hostile)
+
+
+BATCHES = sorted((EVENTS / "batch").glob("batch*.json"))
+
+
+@pytest.mark.parametrize("sample", BATCHES, ids=lambda p: p.name)
+def test_batch_samples_are_valid_by_the_schema_and_the_model(sample: Path) -> None:
+    validator("batch-request").validate(json.loads(sample.read_text()))
+    BatchMessage.model_validate_json(sample.read_text())
+
+
+def test_the_batch_schema_refuses_a_batch_and_a_manifest_at_once() -> None:
+    both = json.loads((EVENTS / "batch" / "batch.json").read_text())
+    both["batch_manifest"] = {"bucket": "ffapi-input", "key": "batches/b.json"}
+    with pytest.raises(ValueError, match="one of them"):
+        BatchMessage.model_validate(both)
+    unknown = {**json.loads((EVENTS / "batch" / "batch.json").read_text()), "surprise": 1}
+    with pytest.raises(ValidationError):
+        validator("batch-request").validate(unknown)
 
 
 @pytest.mark.parametrize("sample", sorted(EVENTS.glob("job-request*.json")), ids=lambda p: p.name)
