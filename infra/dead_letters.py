@@ -82,9 +82,10 @@ class DeadLetter:
     def lane(self, queues: Mapping[Priority, str]) -> Priority:
         """Its priority class, given each class's queue (a name or a URL)."""
         source = self.source_queue
-        for lane, queue in queues.items():
-            if source is not None and queue.rstrip("/").rsplit("/", 1)[-1] == source:
-                return lane
+        if source is not None:
+            for lane, queue in queues.items():
+                if queue.rstrip("/").rsplit("/", 1)[-1] == source:  # a URL ends in the name
+                    return lane
         return stated_priority(self.body)
 
     def message(self) -> QueueMessage:
