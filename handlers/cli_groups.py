@@ -21,7 +21,7 @@ events_app = typer.Typer(
     cls=FlagGroup,
 )
 dlq_app = typer.Typer(
-    help="Look at the dead-letter queue, or move dead letters back to the jobs queue.",
+    help="Look at the dead-letter queue, or move dead letters back to their queues.",
     no_args_is_help=True,
     cls=FlagGroup,
 )
@@ -76,7 +76,7 @@ def dlq_redrive(
     every: Annotated[bool, flag("--all", help="Every dead letter.")] = False,
     limit: Annotated[int | None, typer.Option(min=1, help="Move this many, at most.")] = None,
 ) -> None:
-    """Send dead letters back to the jobs queue (then delete them from the DLQ)."""
+    """Send dead letters back to their priority class's queue (then delete them from the DLQ)."""
     ids = list(message_ids or [])
     run_in(ctx, lambda settings: run_dlq_redrive(settings, ids, every, limit), uses_aws=True)
 

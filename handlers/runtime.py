@@ -176,7 +176,4 @@ async def open_lanes(
 def job_lanes(settings: Settings) -> dict[Priority, str]:
     """Where a job of each priority class is sent (the jobs queue for all three when the
     priority queues are off)."""
-    if settings.priority_queues:
-        return settings.lane_names()
-    lanes: tuple[Priority, ...] = ("high", "normal", "low")
-    return dict.fromkeys(lanes, settings.jobs_queue)
+    return settings.job_lanes()

@@ -1,5 +1,13 @@
 """The dead-letter queue on SQS: scan it without taking it apart, and move letters back.
 
+The jobs queue and the high and low ones (``core.jobs.priority``) share one DLQ, so each
+letter goes back to the queue of its priority class (``DeadLetter.lane``): the queue SQS names
+in the letter's ``DeadLetterQueueSourceArn`` attribute where it names one of the three; else
+the class its body asks for (``core.jobs.priority.stated_priority``: a job request's
+``priority``, normal for anything else). moto's server sets no such attribute, so there (the
+tests, ``ffapi local``) the body decides; AWS documents the attribute among those a receive
+may return, without saying when it is set.
+
 SQS lets a queue be read only by receiving: each message received is hidden for
 ``_HOLD_SECONDS`` while the scan pages on (releasing it at once would let the next receive
 return it again, and a scan could then never get past the first page), and every message not
@@ -19,15 +27,18 @@ the rest.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from core.jobs.priority import stated_priority
+from core.models import Priority
 from core.ports import QueueMessage
 from infra.aws import aws_errors
 from infra.queue import SqsQueue
 from infra.setting_groups import QueueSettings
+from infra.topic import Arn
 
 _HOLD_SECONDS = 30  # how long a scan keeps what it received hidden, at most
 _SCAN_WAIT_SECONDS = 1  # a long poll asks every SQS server: an empty answer means none left
@@ -62,6 +73,21 @@ class DeadLetter:
     def receive_count(self) -> int:
         return int(self.raw.get("Attributes", {}).get("ApproximateReceiveCount", 0))
 
+    @property
+    def source_queue(self) -> str | None:
+        """The name of the queue SQS moved it from, where SQS says (see the module's doc)."""
+        arn = Arn.parse(str(self.raw.get("Attributes", {}).get("DeadLetterQueueSourceArn", "")))
+        return arn.resource if arn is not None and arn.service == "sqs" else None
+
+    def lane(self, queues: Mapping[Priority, str]) -> Priority:
+        """Its priority class, given each class's queue (a name or a URL)."""
+        source = self.source_queue
+        if source is not None:
+            for lane, queue in queues.items():
+                if queue.rstrip("/").rsplit("/", 1)[-1] == source:  # a URL ends in the name
+                    return lane
+        return stated_priority(self.body)
+
     def message(self) -> QueueMessage:
         return QueueMessage(self.message_id, self.body, self.receive_count)
 
@@ -77,24 +103,36 @@ class _Scan:
 
 
 @dataclass(frozen=True, slots=True)
+class Moved:
+    letter: DeadLetter
+    lane: Priority
+    queue: str  # where it went: the setting (a name or a URL) of its class's queue
+
+
+@dataclass(frozen=True, slots=True)
 class Redriven:
-    moved: list[DeadLetter]
+    moved: list[Moved]
     missing: list[str]  # named ids the scan did not find
 
 
 class DeadLetters:
-    """The dead-letter queue and the jobs queue its letters go back to."""
+    """The dead-letter queue and the queues its letters go back to. Those are found only
+    when a letter is moved: the worker's sweep reads the DLQ alone."""
 
-    def __init__(self, sqs: Any, dlq_url: str, jobs_url: str) -> None:
+    def __init__(self, sqs: Any, dlq_url: str, queues: QueueSettings) -> None:
         self._sqs = sqs
         self.url = dlq_url
-        self.jobs_url = jobs_url
+        self._classes = queues.lane_names()  # the queue each class's letters come from
+        self._targets = queues.job_lanes()  # ...and go back to (polled ones only)
+        self._urls: dict[str, str] = {}
 
     @classmethod
     async def open(cls, sqs: Any, queues: QueueSettings) -> DeadLetters:
         dlq = await SqsQueue.open(sqs, queues.dead_letter_queue)
-        jobs = await SqsQueue.open(sqs, queues.jobs_queue)
-        return cls(sqs, dlq.url, jobs.url)
+        return cls(sqs, dlq.url, queues)
+
+    def lane_of(self, letter: DeadLetter) -> Priority:
+        return letter.lane(self._classes)
 
     async def peek(self, limit: int) -> list[DeadLetter]:
         """Up to ``limit`` dead letters, oldest first, all left in the queue and visible."""
@@ -120,12 +158,12 @@ class DeadLetters:
         return visited
 
     async def redrive(self, wanted: Iterable[str] | None, limit: int | None) -> Redriven:
-        """Move the ``wanted`` ids (every letter when None) to the jobs queue, ``limit`` at most.
+        """Move the ``wanted`` ids (every letter when None) back, ``limit`` at most.
 
         Each page is moved as soon as it is received, while it is surely still hidden."""
         names = None if wanted is None else set(wanted)
         scan = _Scan()
-        moved: list[DeadLetter] = []
+        moved: list[Moved] = []
         try:
             while not _done(names, moved, limit):
                 page = await self._next_page(scan, _PAGE)
@@ -135,12 +173,11 @@ class DeadLetters:
                     if _done(names, moved, limit):
                         break
                     if names is None or letter.message_id in names:
-                        await self._move(letter)
+                        moved.append(await self._move(letter))
                         del scan.held[letter.message_id]
-                        moved.append(letter)
         finally:
             await self._release(scan.held.values())
-        found = {m.message_id for m in moved}
+        found = {m.letter.message_id for m in moved}
         return Redriven(moved, sorted((names or set()) - found))
 
     async def _next_page(self, scan: _Scan, count: int) -> list[DeadLetter]:
@@ -163,10 +200,12 @@ class DeadLetters:
         scan.held.update((m.message_id, m) for m in page if m.message_id in keep)
         return new
 
-    async def _move(self, letter: DeadLetter) -> None:
+    async def _move(self, letter: DeadLetter) -> Moved:
         # Send first, then delete: a crash in between leaves the message in both queues, and
         # the worker's idempotency turns the copy into a no-op; the other order could lose it.
-        kwargs: dict[str, Any] = {"QueueUrl": self.jobs_url, "MessageBody": letter.body}
+        lane = self.lane_of(letter)
+        queue = self._targets[lane]
+        kwargs: dict[str, Any] = {"QueueUrl": await self._url(queue), "MessageBody": letter.body}
         attributes = _sendable_attributes(letter.raw.get("MessageAttributes") or {})
         if attributes:
             kwargs["MessageAttributes"] = attributes
@@ -174,6 +213,12 @@ class DeadLetters:
             await self._sqs.send_message(**kwargs)
         with aws_errors("sqs:DeleteMessage"):
             await self._sqs.delete_message(QueueUrl=self.url, ReceiptHandle=letter.receipt_handle)
+        return Moved(letter, lane, queue)
+
+    async def _url(self, queue: str) -> str:
+        if queue not in self._urls:
+            self._urls[queue] = (await SqsQueue.open(self._sqs, queue)).url
+        return self._urls[queue]
 
     async def _release(self, letters: Iterable[DeadLetter]) -> None:
         """Visible again at once. A batch reports failures per entry instead of raising: a
@@ -203,10 +248,10 @@ class SweptDeadLetters:
         return await self._dlq.visit(limit, visitor)
 
 
-def _done(names: set[str] | None, moved: list[DeadLetter], limit: int | None) -> bool:
+def _done(names: set[str] | None, moved: list[Moved], limit: int | None) -> bool:
     if limit is not None and len(moved) >= limit:
         return True
-    return names is not None and names <= {m.message_id for m in moved}
+    return names is not None and names <= {m.letter.message_id for m in moved}
 
 
 def _sendable_attributes(attributes: dict[str, Any]) -> dict[str, Any]:

@@ -135,6 +135,13 @@ class QueueSettings(BaseSettings):
             "low": self.low_queue or f"{self.jobs_queue}-low",
         }
 
+    def job_lanes(self) -> dict[Priority, str]:
+        """Where a job of each class is sent: its class's queue, or the jobs queue for all
+        three with FFAPI_PRIORITY_QUEUES=false (the only one polled then)."""
+        if self.priority_queues:
+            return self.lane_names()
+        return {lane: self.jobs_queue for lane in self.lane_names()}
+
     def lane_weights(self) -> dict[Priority, int]:
         high, normal, low = (int(w) for w in self.priority_weights.split(":"))
         return {"high": high, "normal": normal, "low": low}

@@ -24,12 +24,14 @@ makes one receive a second (about $1 a month per worker); a message arriving at 
 waits at most the polls of the other two queues (2 s).
 
 A delivery remembers its class (``Delivery.queue``), so the heartbeat, the settle and a
-requeue each go to the queue it came from.
+requeue each go to the queue it came from. A dead letter is sent back to its class's queue
+(``ffapi dlq redrive``): the queue SQS says it came from, else :func:`stated_priority`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
 from typing import get_args
 
@@ -63,6 +65,20 @@ class WeightedTurns:
         turn = max(LANES, key=lambda lane: self._credit[lane])  # a tie goes to the higher class
         self._credit[turn] -= self._total
         return turn
+
+
+def stated_priority(body: str) -> Priority:
+    """The class a message body asks for, read leniently: a direct job request's
+    ``priority``; normal for anything else (S3 events, batches, cancels, text that is not
+    JSON, an unknown class), as the jobs queue is where those are sent."""
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError):
+        return "normal"
+    if not isinstance(doc, dict) or not isinstance(doc.get("input"), dict):
+        return "normal"
+    stated = doc.get("priority")
+    return next((lane for lane in LANES if lane == stated), "normal")
 
 
 def poll_order(turn: Priority) -> tuple[Priority, ...]:

@@ -275,3 +275,38 @@ def test_a_customer_key_encrypts_queues_topic_buckets_and_table(
     assert table == (
         {"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": key} if cmk else no_value
     )
+
+
+def test_every_queue_jobs_wait_on_has_an_age_alarm_and_a_dashboard_line(
+    root: dict[str, Any], observability: dict[str, Any]
+) -> None:
+    """The jobs queue and the high and low ones (each with a redrive policy: the DLQ is not
+    one), as the root passes them to the observability stack, each watched for jobs waiting
+    too long: a low job held back behind a flood of high ones shows as its own alarm."""
+    queues = {
+        name for name, r in root["Resources"].items()
+        if r["Type"] == "AWS::SQS::Queue" and "RedrivePolicy" in r["Properties"]
+    }  # fmt: skip
+    assert queues == {"JobsQueue", "HighJobsQueue", "LowJobsQueue"}
+    given = root["Resources"]["Observability"]["Properties"]["Parameters"]
+    params = {
+        p for p, v in given.items() if v in [{"Fn::GetAtt": [q, "QueueName"]} for q in queues]
+    }
+    assert len(params) == 3
+
+    alarmed = [
+        r["Properties"] for r in observability["Resources"].values()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+        and r["Properties"].get("MetricName") == "ApproximateAgeOfOldestMessage"
+    ]  # fmt: skip
+    watched = {d["Value"]["Ref"] for a in alarmed for d in a["Dimensions"]}
+    assert watched == params
+    for alarm in alarmed:
+        assert alarm["Threshold"] == {"Ref": "OldestMessageAlarmSeconds"}
+        assert alarm["Namespace"] == "AWS/SQS"
+
+    body = observability["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    widgets = json.loads(body)["widgets"]
+    [oldest] = [w for w in widgets if w["properties"]["title"].startswith("Oldest waiting job")]
+    lines = oldest["properties"]["metrics"]
+    assert {line[3] for line in lines} == {f"${{{p}}}" for p in params}

@@ -1,5 +1,6 @@
 """`ffapi dlq list|redrive` against the emulator: dead letters seen without being consumed,
-moved back to the jobs queue one by one or all, and a poison message's whole round trip."""
+moved back one by one or all, each to its priority class's queue, and a poison message's whole
+round trip."""
 
 from __future__ import annotations
 
@@ -30,11 +31,11 @@ def _s3_event(stack: Stack) -> str:
     return json.dumps(event)  # key as S3 encodes it: incoming/My+Clip%2B1.mp4
 
 
-def _job_request(stack: Stack) -> str:
+def _job_request(stack: Stack, **changes: str) -> str:
     request = json.loads((EVENTS / "job-request.json").read_text())
     request["input"]["bucket"] = stack.settings.input_bucket
     request["output"]["bucket"] = stack.settings.output_bucket
-    return json.dumps(request)
+    return json.dumps({**request, **changes})
 
 
 def _dead_letters(stack: Stack) -> dict[str, str]:
@@ -45,6 +46,19 @@ def _dead_letters(stack: Stack) -> dict[str, str]:
         extra: dict[str, Any] = {"MessageAttributes": ORIGIN} if body is MARKUP else {}
         ids[sqs.send_message(QueueUrl=url, MessageBody=body, **extra)["MessageId"]] = body
     return ids
+
+
+def _dead_lettered_by(stack: Stack, url: str, body: str) -> str:
+    """Sent to ``url`` and received until that queue's redrive policy moves it to the DLQ."""
+    sqs = stack.client("sqs")
+    message_id = str(sqs.send_message(QueueUrl=url, MessageBody=body)["MessageId"])
+    for _ in range(stack.settings.max_receive_count):
+        [message] = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1, VisibilityTimeout=0)[
+            "Messages"
+        ]
+        assert message["MessageId"] == message_id
+    assert "Messages" not in sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)  # moved
+    return message_id
 
 
 def _visible(stack: Stack, url: str) -> tuple[int, int]:
@@ -58,9 +72,9 @@ def _visible(stack: Stack, url: str) -> tuple[int, int]:
     )
 
 
-def _drain_jobs(stack: Stack) -> list[dict[str, Any]]:
-    """Every message on the jobs queue but S3's s3:TestEvent (bootstrap's notification)."""
-    sqs, url = stack.client("sqs"), stack.resources.queue_url
+def _drain_jobs(stack: Stack, url: str = "") -> list[dict[str, Any]]:
+    """Every message on the jobs queue (or ``url``) but S3's s3:TestEvent (bootstrap's)."""
+    sqs, url = stack.client("sqs"), url or stack.resources.queue_url
     found: list[dict[str, Any]] = []
     while True:
         msgs = sqs.receive_message(
@@ -132,6 +146,56 @@ def test_redrive_moves_the_named_letter_then_the_rest(
     rest = {m["Body"] for m in _drain_jobs(stack)}
     assert rest == {body for i, body in letters.items() if i != markup_id}
     assert stack.queue_depth(stack.resources.dlq_url) == 0
+
+
+def test_redrive_sends_each_letter_back_to_its_priority_class_queue(
+    ffapi_env: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack, res, settings = ffapi_env, ffapi_env.resources, ffapi_env.settings
+    bodies = {
+        "high": _job_request(stack, priority="high"),
+        "low": _job_request(stack, priority="low"),
+        "normal": _s3_event(stack),
+    }
+    high = _dead_lettered_by(stack, res.high_queue_url, bodies["high"])
+    low = _dead_lettered_by(stack, res.low_queue_url, bodies["low"])
+    sqs = stack.client("sqs")  # the jobs queue holds bootstrap's s3:TestEvent: straight in
+    normal = sqs.send_message(QueueUrl=res.dlq_url, MessageBody=bodies["normal"])["MessageId"]
+
+    assert cli.main(["dlq", "list", "--json"]) == 0
+    listed = {m["MessageId"]: m["Priority"] for m in json.loads(capsys.readouterr().out)}
+    assert listed == {high: "high", low: "low", normal: "normal"}
+    assert cli.main(["dlq", "list"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert {row[0]: row[4] for row in rows if row[0] in listed} == listed
+
+    assert cli.main(["dlq", "redrive", "--all"]) == 0
+
+    printed = capsys.readouterr().out
+    assert f"moved      {high}  high    " in printed
+    names = settings.lane_names()
+    assert (
+        f"3 moved from {settings.dead_letter_queue}: 1 to {names['high']} (high), "
+        f"1 to {names['normal']} (normal), 1 to {names['low']} (low)"
+    ) in printed
+    assert stack.queue_depth(res.dlq_url) == 0
+    for lane, url in (("high", res.high_queue_url), ("low", res.low_queue_url), ("normal", "")):
+        assert [m["Body"] for m in _drain_jobs(stack, url)] == [bodies[lane]]
+
+
+def test_without_priority_queues_every_letter_goes_back_to_the_jobs_queue(
+    ffapi_env: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack, res = ffapi_env, ffapi_env.resources
+    body = _job_request(stack, priority="high")
+    letter = _dead_lettered_by(stack, res.high_queue_url, body)  # before they were turned off
+    monkeypatch.setenv("FFAPI_PRIORITY_QUEUES", "false")
+
+    assert cli.main(["dlq", "redrive", letter]) == 0
+
+    assert f"1 to {stack.settings.jobs_queue} (high)" in capsys.readouterr().out
+    assert [m["Body"] for m in _drain_jobs(stack)] == [body]
+    assert stack.queue_depth(res.high_queue_url) == 0
 
 
 def test_redrive_of_an_unknown_id_exits_1_and_moves_nothing(
