@@ -80,6 +80,22 @@ JobName = Annotated[
 ]
 
 
+# A job's id (core.jobs.results.derive_job_id's): what ``after`` and ``input.from`` name.
+JobId = Annotated[str, StringConstraints(pattern=r"^j-[0-9a-f]{24}$")]
+MAX_AFTER = 16  # parents one job may wait for
+
+
+class InputFrom(_Strict):
+    """The job whose output is this job's input (``input: {"from": ..., "output": ...}``,
+    kept here by the worker): read from that job's result once it completed
+    (core.jobs.job_deps), whatever ``input`` says meanwhile."""
+
+    job_id: JobId
+    output: Annotated[
+        str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
+    ]
+
+
 class BatchRef(_Strict):
     """The batch a job was fanned out from (set by the worker, core.jobs.batches)."""
 
@@ -132,6 +148,10 @@ class JobRequest(_Strict):
     not_before: ZonedTime | None = None
     # Not started after this time: a job that cannot start by then fails (deadline_passed).
     deadline: ZonedTime | None = None
+    # Jobs (by id, each with a record already) it waits for: started once they all complete,
+    # failed as dependency_failed when one does not (core.jobs.job_deps).
+    after: Annotated[tuple[JobId, ...], Field(strict=False, max_length=MAX_AFTER)] = ()
+    input_from: InputFrom | None = None  # set by the worker from ``input: {"from": ...}``
 
     @model_validator(mode="after")
     def _distinct_destinations(self) -> JobRequest:
@@ -158,6 +178,14 @@ class JobRequest(_Strict):
         if (problem := steps_problem(self.steps)) is not None:
             raise ValueError(problem)
         return self
+
+    @property
+    def parents(self) -> tuple[str, ...]:
+        """The jobs it waits for: ``after``, and the one its input comes from."""
+        found = self.after
+        if self.input_from is not None and self.input_from.job_id not in found:
+            found = (*found, self.input_from.job_id)
+        return found
 
     @property
     def preset_name(self) -> str | None:

@@ -100,8 +100,14 @@ class Metrics:
 
 # --- metrics of what the worker did (core stays free of prometheus) ---------------------------
 
-# Outcomes in which the job did no work here: counted, not timed (a scheduled job requeued).
-_IDLE = frozenset({JobOutcomeStatus.DUPLICATE, JobOutcomeStatus.BUSY, JobOutcomeStatus.SCHEDULED})
+# Outcomes in which the job did no work here: counted, not timed (a scheduled job requeued, a
+# dependent recorded waiting).
+_IDLE = frozenset(
+    {
+        JobOutcomeStatus.DUPLICATE, JobOutcomeStatus.BUSY, JobOutcomeStatus.SCHEDULED,
+        JobOutcomeStatus.WAITING,
+    }
+)  # fmt: skip
 
 
 def observe_queue_lag(deliveries: Iterable[Delivery]) -> None:

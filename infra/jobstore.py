@@ -15,7 +15,8 @@ Every write after the claim (renew, progress, complete, fail, release) is fenced
 claim's attempt number. ``release`` (a worker stopping mid-job) sets ``RETRYING`` and drops
 the lease. The webhook outcomes (``record_delivery``, appended from background lanes) and
 ``announced`` carry no token, so they never replace one between a write and its resent copy.
-``cancel`` and ``record_cancelled``: ``infra.jobstore_cancel``. ``recent`` is a Scan. Records
+``cancel`` and ``record_cancelled``: ``infra.jobstore_cancel``; ``wait`` and
+``add_dependent``: ``infra.jobstore_waits``. ``recent`` is a Scan. Records
 go out as :class:`core.jobs.job_record.JobRecord` (``infra.jobstore_items`` reads the items).
 """
 
@@ -39,12 +40,13 @@ from core.models import JobRequest
 from core.ports import CancelAnswer, Claim
 from infra import jobstore_cancel as cancels
 from infra import jobstore_items as stored
+from infra import jobstore_waits as waits
 from infra.aws import aws_errors, error_code
 from infra.jobstore_schedule import put_scheduled
 
 _CLAIMABLE = (
     "attribute_not_exists(job_id) OR #s = :retrying OR (#s = :running AND lease_until <= :now)"
-    " OR (#s = :failed AND retryable = :true) OR #s = :scheduled"
+    " OR (#s = :failed AND retryable = :true) OR #s IN (:scheduled, :waiting)"
 )
 # The sweep of dead letters gives a job up only when no live delivery can still finish it.
 _ABANDONED = (
@@ -76,7 +78,7 @@ class DynamoJobStore:
         values = {
             ":running": {"S": JobStatus.RUNNING}, ":retrying": {"S": JobStatus.RETRYING},
             ":failed": {"S": JobStatus.FAILED}, ":true": {"BOOL": True},
-            ":scheduled": {"S": JobStatus.SCHEDULED},
+            ":scheduled": {"S": JobStatus.SCHEDULED}, ":waiting": {"S": JobStatus.WAITING},
             ":now": {"N": str(int(now))}, ":lease": {"N": str(int(now + lease_seconds))},
             ":ts": {"S": stored.iso(now)}, ":zero": {"N": "0"}, ":one": {"N": "1"},
             ":req": {"S": request.model_dump_json()}, ":bucket": {"S": request.input.bucket},
@@ -156,9 +158,10 @@ class DynamoJobStore:
         # Before any claim (the input vanished): never over a finished or running job.
         values[":retrying"] = {"S": JobStatus.RETRYING}
         values[":scheduled"] = {"S": JobStatus.SCHEDULED}
+        values[":waiting"] = {"S": JobStatus.WAITING}
         return await self._update(
             job_id, expression, values,
-            condition="attribute_not_exists(job_id) OR #s IN (:retrying, :scheduled)",
+            condition="attribute_not_exists(job_id) OR #s IN (:retrying, :scheduled, :waiting)",
         )  # fmt: skip
 
     async def give_up(
@@ -313,6 +316,12 @@ class DynamoJobStore:
 
     async def schedule(self, job_id: str, request: JobRequest, not_before: datetime) -> None:
         await put_scheduled(self._ddb, self._table, job_id, request, not_before, self._clock())
+
+    async def wait(self, job_id: str, request: JobRequest) -> None:
+        await waits.put_waiting(self._ddb, self._table, job_id, request, self._clock())
+
+    async def add_dependent(self, parent_id: str, job_id: str) -> bool:
+        return await waits.add_dependent(self._ddb, self._table, parent_id, job_id)
 
     async def get(self, job_id: str) -> JobRecord | None:
         raw = await self._item(job_id)

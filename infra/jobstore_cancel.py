@@ -59,9 +59,12 @@ def next_cancel(item: dict[str, Any] | None, expiry: dict[str, Any]) -> CancelWr
         " REMOVE", ", created_at = if_not_exists(created_at, :ts),"
         " attempts = if_not_exists(attempts, :zero) REMOVE",
     )  # fmt: skip
-    values |= {":zero": {"N": "0"}, ":retrying": {"S": JobStatus.RETRYING}}
-    return CancelWrite(
-        expression, values, "attribute_not_exists(#s) OR #s = :retrying",
+    values |= {
+        ":zero": {"N": "0"}, ":retrying": {"S": JobStatus.RETRYING},
+        ":scheduled": {"S": JobStatus.SCHEDULED}, ":waiting": {"S": JobStatus.WAITING},
+    }  # fmt: skip
+    return CancelWrite(  # a job not started: as memory_jobs's cancel, whatever it waits for
+        expression, values, "attribute_not_exists(#s) OR #s IN (:retrying, :scheduled, :waiting)",
         CancelAnswer("cancelled", status, attempts),
     )  # fmt: skip
 

@@ -33,6 +33,8 @@ from core.models import JobRequest
 from core.ports import CancelAnswer, Claim
 from infra.jobstore_cancel import BEFORE_START, CANCEL_FLAG, WHILE_RUNNING
 
+# A failure before any claim may be recorded over these (never over a finished or running job).
+_NOT_STARTED = (JobStatus.RETRYING, JobStatus.SCHEDULED, JobStatus.WAITING)
 # A record as the table holds it: attribute name -> plain value (tests read and set them
 # as they would a DynamoDB item's). It never crosses the port: ``get`` hands out JobRecord.
 Item = dict[str, Any]
@@ -95,7 +97,7 @@ class MemoryJobStore:
         if attempt is not None:
             return self._fenced(job_id, attempt, ("lease_until",), **fields)
         rec = self.records.get(job_id)
-        if rec is not None and rec.get("status") not in (JobStatus.RETRYING, JobStatus.SCHEDULED):
+        if rec is not None and rec.get("status") not in _NOT_STARTED:
             return False  # before any claim: never over a finished or running job
         self._set(job_id, ("lease_until",), **fields)
         return True
@@ -111,6 +113,24 @@ class MemoryJobStore:
             request=request.model_dump(mode="json"), input_bucket=request.input.bucket,
             input_key=request.input.key, preset=request.preset_name,
         )  # fmt: skip
+
+    async def wait(self, job_id: str, request: JobRequest) -> None:
+        rec = self.records.get(job_id)
+        if rec is not None and rec.get("status") != JobStatus.WAITING:
+            return  # a claimed or finished job keeps its record
+        now, item = self._clock(), self.records.setdefault(job_id, {})
+        item.setdefault("created_at", _iso(now))
+        item.update(
+            status=JobStatus.WAITING, updated_at=_iso(now), request=request.model_dump(mode="json"),
+            input_bucket=request.input.bucket, input_key=request.input.key,
+            preset=request.preset_name,
+        )  # fmt: skip
+
+    async def add_dependent(self, parent_id: str, job_id: str) -> bool:
+        if parent_id not in self.records:
+            return False
+        self.records[parent_id].setdefault("dependents", set()).add(job_id)
+        return True
 
     async def give_up(
         self, job_id: str, request: JobRequest, error: RecordedError, carrier: str
@@ -227,7 +247,7 @@ def _claimable(rec: Item, now: float) -> bool:
         status == JobStatus.RETRYING
         or (status == JobStatus.RUNNING and _lapsed(rec, now))
         or (status == JobStatus.FAILED and rec.get("retryable") is True)
-        or status == JobStatus.SCHEDULED
+        or status in (JobStatus.SCHEDULED, JobStatus.WAITING)
     )
 
 

@@ -170,12 +170,14 @@ def admit_job(config: IntakeConfig, request: JobRequest) -> None:
     itself can so have a job read another job's output: what the output root holds.)"""
     policy = config.admission
     ref, batch = request.input, request.batch
+    source = batch.input_from if batch is not None else None
+    if request.input_from is not None:  # a job named by id (core.jobs.job_deps)
+        source = request.input_from.job_id
     if (
-        batch is not None
-        and batch.input_from is not None
-        and JOB_ID.fullmatch(batch.input_from)
+        source is not None
+        and JOB_ID.fullmatch(source)
         and ref.bucket in policy.output_buckets
-        and _job_folder(ref.key) == batch.input_from
+        and _job_folder(ref.key) == source
         and within(ref.key.rsplit("/", 1)[0], policy.output_root)
     ):
         policy = replace(policy, input_buckets=policy.input_buckets | {ref.bucket})

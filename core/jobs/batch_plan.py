@@ -2,10 +2,13 @@
 
 Every job is checked as a direct request would be (the model, admission, a watched output),
 and the batch's own rules on top: unique names, ``after`` naming jobs of the batch, no cycle,
-``input.from`` naming a parent (it implies ``after``). The first problem refuses the whole
-batch with ``invalid_request`` naming its place (``batch.jobs[3].input.key: ...``); nothing
-is created. Each job's id is derived from the batch id and its index (its
-``idempotency_key``, ``core.jobs.results.derive_job_id``): a resent batch names the same jobs.
+``input.from`` naming a parent (it implies ``after``). A job id (``j-`` and 24 hex digits) in
+``after`` or ``input.from`` names a job outside the batch: it goes into the job's own request,
+waited for when the job's message is handled (:mod:`core.jobs.job_deps`). The first problem
+refuses the whole batch with ``invalid_request`` naming its place
+(``batch.jobs[3].input.key: ...``); nothing is created. Each job's id is derived from the
+batch id and its index (its ``idempotency_key``, ``core.jobs.results.derive_job_id``): a
+resent batch names the same jobs.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pydantic import JsonValue
 
 from core.errors import FfapiError, InvalidMessage
 from core.jobs.batch_model import (
+    JOB_ID,
     MAX_PLAN_BYTES,
     BatchDoc,
     BatchPlan,
@@ -28,6 +32,7 @@ from core.jobs.batch_model import (
     admit_job,
     batch_key,
 )
+from core.jobs.input_from import names_job, take_input_from
 from core.jobs.intake import parse_model
 from core.jobs.results import derive_job_id, output_key, resolve_preset
 from core.jobs.watch import IntakeConfig
@@ -105,14 +110,19 @@ def _parse_job(
             raise InvalidMessage(f"{where}.{name}: set by the batch, not by its jobs")
     source = None
     given = fields.get("input")
-    if isinstance(given, dict) and "from" in given:
+    if names_job(given):  # a job outside the batch, by id (core.jobs.job_deps)
+        fields = take_input_from(fields, config, where)
+    elif isinstance(given, dict) and "from" in given:
         source = parse_model(InputFrom, given, f"{where}.input")
         # Checked whole once the parent's output location is known (_with_source).
         fields["input"] = {"bucket": config.default_output.bucket, "key": PENDING_INPUT}
     request = parse_model(JobRequest, fields, where)
     ref = BatchRef(id=batch_id, index=index, name=place.name)
+    if place.name is not None and JOB_ID.fullmatch(place.name):
+        raise InvalidMessage(f"{where}.name: a job id, not a name (after would be ambiguous)")
     request = request.model_copy(
         update={
+            "after": tuple(a for a in place.after if JOB_ID.fullmatch(a)),
             "output": request.output or config.default_output,
             "idempotency_key": f"{batch_id}/{index}",
             "batch": ref,
@@ -146,6 +156,8 @@ def _parents(p: _Parsed, names: dict[str, int]) -> tuple[int, ...]:
         after.append(p.source.from_)
     found: list[int] = []
     for k, name in enumerate(after):
+        if JOB_ID.fullmatch(name):  # a job outside the batch: the request's own after
+            continue
         if name not in names:
             field = f"after[{k}]" if k < len(p.place.after) else "input.from"
             raise InvalidMessage(f"{p.where}.{field}: no job of the batch has this name")

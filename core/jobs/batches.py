@@ -11,7 +11,9 @@ acknowledged as duplicates.
 the job announced, and again on every duplicate delivery of an ended job: a crash in
 between is made good). It adds the job to its ending's set; its dependents are started or
 failed (:mod:`core.jobs.batch_deps`); the write that brings the ended count to the total
-takes the announcement (a conditional mark) and sends ``ffapi.batch.completed`` once.
+takes the announcement (a conditional mark) and sends ``ffapi.batch.completed`` once. Any
+job's ending (of a batch or not) first sends the jobs waiting for it by id
+(:mod:`core.jobs.job_deps`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from core.jobs.batch_model import (
 from core.jobs.batch_plan import plan_batch
 from core.jobs.config import WorkerConfig
 from core.jobs.intake import parse_model
+from core.jobs.job_deps import JobDeps
 from core.jobs.results import JobStatus
 from core.jobs.verdicts import Verdicts
 from core.models import JobRequest, S3ObjectRef
@@ -79,6 +82,8 @@ class Batches:
         self._config = config  # the live configuration in force (core.jobs.config_reload)
         self._now = now
         self._dependents = Dependents(jobs, verdicts, self._send, self._counted)
+        # Jobs waiting for jobs named by id, in or out of a batch (core.jobs.job_deps).
+        self.waits = JobDeps(jobs, ports.queue if ports is not None else None)
 
     @property
     def _on(self) -> BatchPorts:
@@ -108,7 +113,8 @@ class Batches:
 
     async def job_ended(self, request: JobRequest, job_id: str, status: str | None) -> None:
         """Count a batch job's ending (nothing for a job of no batch, or one not ended);
-        ``status`` None: as its record says."""
+        ``status`` None: as its record says. Jobs waiting for it by id go on first."""
+        await self.waits.parent_ended(job_id)
         if request.batch is None or self._ports is None:
             return
         if status is None:

@@ -29,13 +29,7 @@ from enum import StrEnum
 import structlog
 
 from core.attempt.pipeline import JobRunner
-from core.errors import (
-    AttemptsExhausted,
-    DeadlinePassed,
-    FfapiError,
-    JobBusy,
-    as_ffapi_error,
-)
+from core.errors import AttemptsExhausted, DeadlinePassed, FfapiError, JobBusy, as_ffapi_error
 from core.events.announce import Announcer
 from core.events.cloudevent import CloudEvent, EventType
 from core.events.contract import job_event
@@ -59,6 +53,7 @@ from core.jobs.watch import IntakeConfig
 from core.models import JobRequest
 from core.ports import (
     CancelAnswer,
+    Claim,
     EventPublisher,
     JobStore,
     ObjectStore,
@@ -86,6 +81,7 @@ class JobOutcomeStatus(StrEnum):
     SUPERSEDED = "SUPERSEDED"  # our lease lapsed and another worker took the job over
     SCHEDULED = "SCHEDULED"  # not due yet: its message is requeued (core.jobs.schedule)
     CANCELLED = "CANCELLED"  # a cancel ended it (or asked it to end: core.jobs.cancel)
+    WAITING = "WAITING"  # for the jobs it names by id, recorded so (core.jobs.job_deps)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,9 +144,7 @@ class Dispatcher:
         batches: BatchPorts | None = None,
     ) -> None:
         self._settings = settings
-        self._scale_in = scale_in or ScaleInGuard(
-            None, settings.lease_seconds
-        )  # core.jobs.scale_in
+        self._scale_in = scale_in or ScaleInGuard(None, settings.lease_seconds)  # scale_in
         self._objects = objects
         self._jobs = jobs
         self._announcer = Announcer(events, hooks)
@@ -220,11 +214,14 @@ class Dispatcher:
         try:
             request, preset = named_request(catalog, request)
             request, preset = await pin_request(self._objects, catalog, request, preset)
+            ready = await self._batches.waits.ready(derive_job_id(request, preset), request)
         except FfapiError as exc:
             if exc.retryable:
                 raise
             return await self._fail(derive_job_id(request, preset), request, exc, receive_count)
-        job_id = derive_job_id(request, preset)
+        if ready is None:  # waits for jobs it names by id (core.jobs.job_deps)
+            return JobOutcome(derive_job_id(request, preset), JobOutcomeStatus.WAITING)
+        job_id = derive_job_id(request := ready, preset)
         with structlog.contextvars.bound_contextvars(
             job_id=job_id, correlation_id=request.correlation_id
         ):
@@ -240,11 +237,7 @@ class Dispatcher:
                 lambda: self._jobs.claim(job_id, request, lease, carrier), self._sleep,
             )  # fmt: skip
             if claim.outcome == "done":
-                log.info("job.duplicate", status=claim.status, announced=claim.announced)
-                if not claim.announced:  # recorded, then the announcement failed: finish it
-                    await self.reannounce(job_id, request)
-                await self._batches.job_ended(request, job_id, claim.status)
-                return JobOutcome(job_id, JobOutcomeStatus.DUPLICATE)
+                return await self._duplicate(job_id, request, claim)
             if claim.outcome == "busy" and claim.carrier not in (None, message.message_id):
                 # Another message carries this job and stays queued until its outcome is
                 # recorded: this duplicate can go (a long job would otherwise push it to the DLQ).
@@ -262,6 +255,13 @@ class Dispatcher:
                 return await self._run_claimed(
                     job_id, request, preset, claim.attempt, receive_count
                 )
+
+    async def _duplicate(self, job_id: str, request: JobRequest, claim: Claim) -> JobOutcome:
+        log.info("job.duplicate", status=claim.status, announced=claim.announced)
+        if not claim.announced:  # recorded, then the announcement failed: finish it
+            await self.reannounce(job_id, request)
+        await self._batches.job_ended(request, job_id, claim.status)
+        return JobOutcome(job_id, JobOutcomeStatus.DUPLICATE)
 
     async def _run_claimed(
         self,

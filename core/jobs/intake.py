@@ -27,6 +27,7 @@ from core.errors import InvalidKey, InvalidMessage
 from core.jobs.admission import key_problem
 from core.jobs.batch_model import BatchMessage, admit_job
 from core.jobs.cancel_request import CancelRequest, is_cancel
+from core.jobs.input_from import take_input_from
 from core.jobs.watch import IntakeConfig
 from core.models import JobRequest, S3ObjectRef
 
@@ -132,7 +133,7 @@ def _normalize_doc(doc: dict[str, Any], config: IntakeConfig, depth: int) -> Int
     if "batch_manifest" in doc or ("batch" in doc and "input" not in doc):  # a job's is its ref
         return Intake(batch=_parse(BatchMessage, doc))
     if "input" in doc or "version" in doc:
-        request = _parse(JobRequest, doc)
+        request = _parse(JobRequest, take_input_from(doc, config))  # input.from: a job
         output = request.output or config.default_output
         request = request.model_copy(update={"output": output})
         admit_job(config, request)

@@ -79,6 +79,8 @@ class JobRecord(BaseModel):
     announced: bool = True
     expires_at: int | None = None
     not_before: str | None = None  # when SCHEDULED: the time it waits for (ISO 8601)
+    # The jobs WAITING for this one (core.jobs.job_deps): sent on its ending.
+    dependents: frozenset[str] = frozenset()
     cancel_requested: bool = Field(
         default=False, description="a cancel arrived while it ran: its attempt stops"
     )

@@ -27,6 +27,7 @@ class JobStatus(StrEnum):
     FAILED = "FAILED"  # terminal: permanent error, or retries exhausted
     SCHEDULED = "SCHEDULED"  # waits for its not_before (core.jobs.schedule); claimable once due
     CANCELLED = "CANCELLED"  # terminal: cancelled before or while it ran (core.jobs.cancel)
+    WAITING = "WAITING"  # for the jobs it names in after (core.jobs.job_deps); claimable
 
 
 TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
@@ -98,11 +99,15 @@ def derive_job_id(request: JobRequest, preset: OutputPreset | None) -> str:
         digest = hashlib.sha256(f"key\x00{request.idempotency_key}".encode()).hexdigest()
         return f"{JOB_ID_PREFIX}{digest[:24]}"
     ref, out = request.input, request.output
+    # A parent's output is known only once it completed: the job is named by the parent.
+    source = request.input_from
+    inputs = (
+        [ref.bucket, ref.key, ref.version_id or "", ref.etag or ""]
+        if source is None
+        else ["", f"from:{source.job_id}/{source.output}", "", ""]
+    )
     parts = [
-        ref.bucket,
-        ref.key,
-        ref.version_id or "",
-        ref.etag or "",
+        *inputs,
         preset.spec_hash() if preset else f"unresolved:{request.preset}",
         out.bucket if out else "",
         out.prefix if out else "",
@@ -110,6 +115,7 @@ def derive_job_id(request: JobRequest, preset: OutputPreset | None) -> str:
     # Further destinations are part of what is asked (a request re-sent with one more must
     # write it); none leaves the ids of requests without them as they were.
     parts += [f"{d.bucket}\x00{d.prefix}" for d in request.destinations]
+    parts += [f"after:{p}" for p in sorted(request.after)]  # none: ids as they were
     digest = hashlib.sha256("\x00".join(parts).encode()).hexdigest()
     return f"{JOB_ID_PREFIX}{digest[:24]}"
 

@@ -103,6 +103,16 @@ class JobStore(Protocol):
         claim takes a SCHEDULED job like a new one); nothing otherwise."""
         ...
 
+    async def wait(self, job_id: str, request: JobRequest) -> None:
+        """Record the job as WAITING for the jobs its request names in ``after`` when it has
+        no record yet (a claim takes a WAITING job like a new one); nothing otherwise."""
+        ...
+
+    async def add_dependent(self, parent_id: str, job_id: str) -> bool:
+        """Add ``job_id`` to the ``dependents`` of the job ``parent_id`` (a set: added twice,
+        it is there once); False, and nothing written, when that job has no record."""
+        ...
+
     async def cancel(self, job_id: str) -> CancelAnswer:
         """Cancel the job in whatever state it is (see :class:`CancelAnswer`); harmless when
         repeated."""
