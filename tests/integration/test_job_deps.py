@@ -1,6 +1,6 @@
 """Jobs waiting for jobs named by id, on the embedded stack (moto's server over HTTP, the
-real ffmpeg, our worker): a standalone dependent sent while its parent is queued (scheduled a
-few seconds ahead, so that it has a record and has not ended) waits, is started by the
+real ffmpeg, our worker): a standalone dependent sent while its parent is queued (scheduled
+seconds ahead, so that it has a record and has not ended) waits, is started by the
 parent's completion and runs on its output; one whose parent fails ends as
 ``dependency_failed`` without running."""
 
@@ -34,7 +34,8 @@ def item(stack: Stack, job_id: str) -> dict[str, Any] | None:
     found = stack.client("dynamodb").get_item(
         TableName=stack.settings.jobs_table, Key={"job_id": {"S": job_id}}, ConsistentRead=True
     )
-    return found.get("Item")
+    got: dict[str, Any] | None = found.get("Item")
+    return got
 
 
 def run(stack: Stack, parents: list[dict[str, Any]], dependents: list[dict[str, Any]],
