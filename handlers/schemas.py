@@ -19,6 +19,7 @@ from typing import Any
 from core.events.contract import ENVELOPES
 from core.jobs.batch_model import BatchMessage
 from core.jobs.cancel_request import CancelRequest
+from core.jobs.input_from import InputFromJob
 from core.models import JobRequest
 
 SCHEMA_DIR = Path(__file__).resolve().parents[1] / "events" / "schemas"
@@ -31,12 +32,25 @@ def _document(name: str, schema: dict[str, Any], description: str) -> str:
     return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
 
+def _request_schema() -> dict[str, Any]:
+    """JobRequest's, with ``input``'s second form: a job's output (``{"from", "output"}``),
+    which intake turns into the request's ``input_from`` (core.jobs.input_from)."""
+    schema = JobRequest.model_json_schema(mode="validation")
+    wire = InputFromJob.model_json_schema(mode="validation")
+    schema["$defs"].update(wire.pop("$defs", {}))
+    schema["$defs"]["InputFromJob"] = wire
+    schema["properties"]["input"] = {
+        "anyOf": [schema["properties"]["input"], {"$ref": "#/$defs/InputFromJob"}]
+    }
+    return schema
+
+
 def render() -> dict[str, str]:
     """File name -> its text."""
     files = {
         "job-request.schema.json": _document(
             "job-request",
-            JobRequest.model_json_schema(mode="validation"),
+            _request_schema(),
             "FFAPI job request (version 1: a preset; version 2: a preset or typed steps): the "
             "body of an SQS message sent to the jobs queue.",
         ),

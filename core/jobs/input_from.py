@@ -9,17 +9,31 @@ handled (the parent must have a record by then).
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from core.errors import InvalidMessage
-from core.jobs.batch_model import JOB_ID
+from core.jobs.batch_model import JOB_ID, OutputName
 from core.jobs.results import output_key
 from core.jobs.watch import IntakeConfig
-from core.models import InputFrom, S3ObjectRef
+from core.models import InputFrom, JobId, S3ObjectRef
 
-_OUTPUT = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 PENDING_INPUT = "pending"  # the stand-in input's file name, in the parent's folder
+
+
+class InputFromJob(BaseModel):
+    """``input`` as a sender names a job's output (the request schema's second form)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, title="InputFromJob")
+    from_: JobId = Field(alias="from", description="the job (by id) whose output is the input")
+    output: OutputName = Field(description="its output: a step name, a role or an extension")
+
+
+_PROBLEMS = {
+    "from": "not a job id (j- and 24 hex digits)",
+    "output": "an output name (a step, a role or an extension)",
+}
 
 
 def names_job(given: object) -> bool:
@@ -41,16 +55,19 @@ def take_input_from(
     if not (isinstance(given, dict) and "from" in given):
         return fields
     at = f"{where}.input" if where else "input"
-    if set(given) - {"from", "output"}:
-        raise InvalidMessage(f"{at}: unexpected field (give from and output)")
-    if not names_job(given):
-        raise InvalidMessage(f"{at}.from: not a job id (j- and 24 hex digits)")
-    output = given.get("output")
-    if not isinstance(output, str) or not _OUTPUT.fullmatch(output):
-        raise InvalidMessage(f"{at}.output: an output name (a step, a role or an extension)")
+    try:
+        wire = InputFromJob.model_validate(given)
+    except ValidationError as exc:
+        errors = exc.errors(include_input=False)
+        field = str(errors[0]["loc"][0]) if errors[0]["loc"] else ""
+        if any(e["type"] == "extra_forbidden" for e in errors) or field not in _PROBLEMS:
+            raise InvalidMessage(f"{at}: unexpected field (give from and output)") from None
+        raise InvalidMessage(f"{at}.{field}: {_PROBLEMS[field]}") from None
     out = config.default_output
-    stand_in = S3ObjectRef(
-        bucket=out.bucket, key=output_key(out, given["from"], PENDING_INPUT)
-    ).model_dump(mode="json", exclude_none=True)
-    source = InputFrom(job_id=given["from"], output=output).model_dump(mode="json")
-    return {**fields, "input": stand_in, "input_from": source}
+    stand_in = S3ObjectRef(bucket=out.bucket, key=output_key(out, wire.from_, PENDING_INPUT))
+    source = InputFrom(job_id=wire.from_, output=wire.output)
+    return {
+        **fields,
+        "input": stand_in.model_dump(mode="json", exclude_none=True),
+        "input_from": source.model_dump(mode="json"),
+    }

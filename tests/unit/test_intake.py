@@ -157,6 +157,16 @@ EXPECTED: dict[str, Expectation] = {
     "job-request-ladder.json": Jobs((Job(key="library/lecture.mov", preset="web-hls"),)),
     "job-request-scheduled.json": Jobs((Job(key="library/keynote.mp4", preset="web-hls"),)),
     "invalid-deadline-before-not-before.json": Rejected("invalid_request"),
+    # Its input stands in its parent's folder until the parent's result names the object.
+    "job-request-after.json": Jobs(
+        (
+            Job(
+                key="outputs/j-3f9a1c07d2e84b6a95c1e0f7/pending",
+                bucket="ffapi-output",
+                preset="web-hls",
+            ),
+        )
+    ),
     "job-request.json": Jobs(
         (
             Job(

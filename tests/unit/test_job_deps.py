@@ -19,7 +19,7 @@ from core.jobs.results import JobStatus, derive_job_id
 from core.models import JobRequest
 from core.ports import JobStore, QueueMessage
 
-from .batch_harness import BatchHarness, batch, job
+from .batch_harness import EVENTS, BatchHarness, batch, job
 
 OUT_BUCKET = "ffapi-output"
 
@@ -198,3 +198,16 @@ def test_a_malformed_dependency_is_refused_at_submission(doc: dict[str, Any], fi
         normalize(json.dumps(doc), h.settings.intake)
     assert refused.value.code == "invalid_request"
     assert f"{field}" in refused.value.message
+
+
+def test_the_sample_names_its_parents_and_keeps_its_input_source() -> None:
+    body = (EVENTS / "job-request-after.json").read_text()
+    [request] = normalize(body, BatchHarness().settings.intake).requests
+    assert request.input_from is not None
+    assert (request.input_from.job_id, request.input_from.output) == (
+        "j-3f9a1c07d2e84b6a95c1e0f7", "mp4",
+    )  # fmt: skip
+    assert request.parents == ("j-8b20d4e6f1a37c59e02b4d81", "j-3f9a1c07d2e84b6a95c1e0f7")
+    # Sent again by a parent's ending, the request reads back as itself: the same job id.
+    again = normalize(request.model_dump_json(exclude_none=True), BatchHarness().settings.intake)
+    assert derive_job_id(again.requests[0], None) == derive_job_id(request, None)

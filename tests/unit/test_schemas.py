@@ -13,11 +13,13 @@ from core.events.cloudevent import EventType
 from core.events.contract import job_event
 from core.jobs.batch_model import BatchMessage
 from core.jobs.cancel_request import CancelRequest
+from core.jobs.input_from import take_input_from
 from core.models import JobRequest
 from handlers.schemas import SCHEMA_DIR, render, stale
 from tests.event_contract import check_event, validator
 
 from .fakes import NOW
+from .sample_bodies import CONFIG
 
 EVENTS = Path(__file__).parents[2] / "events"
 CONTEXT = {
@@ -83,7 +85,8 @@ def test_the_batch_schema_refuses_a_batch_and_a_manifest_at_once() -> None:
 def test_sample_requests_are_valid_by_the_schema_and_the_model(sample: Path) -> None:
     body = json.loads(sample.read_text())
     validator("job-request").validate(body)
-    JobRequest.model_validate_json(sample.read_text())
+    # input.from (a job's output) is the wire's form: intake makes it the model's input_from.
+    JobRequest.model_validate(take_input_from(body, CONFIG))
 
 
 @pytest.mark.parametrize(
