@@ -36,6 +36,9 @@ from core.ports import JobSender, JobStore
 log = structlog.get_logger("ffapi.deps")
 
 Parents = dict[str, JobRecord]
+# A dependent cancelled while it waited (a cancel writes CANCELLED and nothing more) is sent
+# too: its delivery, a duplicate, passes its ending on (its batch, its own dependents).
+_SENT_ON = frozenset({JobStatus.WAITING, JobStatus.CANCELLED})
 
 
 class JobDeps:
@@ -68,16 +71,22 @@ class JobDeps:
             return
         for job_id in sorted(parent.dependents):
             job = await self._jobs.get(job_id)
-            if job is None or job.status != JobStatus.WAITING or job.request is None:
-                continue  # started, ended or cancelled already
+            if job is None or job.request is None or job.status not in _SENT_ON:
+                continue  # started or ended already: its own ending passes on
+            if job.status == JobStatus.CANCELLED:
+                await self._send(job_id, job.request, parent_id)
+                continue
             try:
                 if _unfinished(job.request, await self._read(job.request)):
                     continue  # another parent's ending sends it
             except DependencyFailed:
                 pass  # its handling fails it, as it would on its first arrival
-            log.info("job.dependent_sent", dependent=job_id, parent=parent_id)
-            body = job.request.model_dump_json(exclude_none=True)
-            await self._queue.send_job(body, job.request.priority)
+            await self._send(job_id, job.request, parent_id)
+
+    async def _send(self, job_id: str, request: JobRequest, parent_id: str) -> None:
+        assert self._queue is not None  # parent_ended sends nothing without one
+        log.info("job.dependent_sent", dependent=job_id, parent=parent_id)
+        await self._queue.send_job(request.model_dump_json(exclude_none=True), request.priority)
 
     async def _read(self, request: JobRequest) -> Parents:
         found: Parents = {}

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from core.errors import InvalidMessage
+from core.jobs.cancel_request import CancelRequest
 from core.jobs.dispatch import JobOutcome
 from core.jobs.intake import normalize, parse_model
 from core.jobs.results import JobStatus, derive_job_id
@@ -211,3 +212,21 @@ def test_the_sample_names_its_parents_and_keeps_its_input_source() -> None:
     # Sent again by a parent's ending, the request reads back as itself: the same job id.
     again = normalize(request.model_dump_json(exclude_none=True), BatchHarness().settings.intake)
     assert derive_job_id(again.requests[0], None) == derive_job_id(request, None)
+
+
+def test_a_dependent_cancelled_while_waiting_fails_its_own_dependents() -> None:
+    h = BatchHarness()
+    doc, pid = parent()
+    asyncio.run(h.jobs.claim(pid, parse_model(JobRequest, doc), 300, "m-parent"))
+    child = one(h, dependent(pid), "m-child")
+    grandchild = one(h, dependent(child.job_id), "m-grandchild")
+    cancel = {"version": 2, "cancel": {"job_id": child.job_id}}
+    answer = asyncio.run(h.dispatcher.cancel(CancelRequest.model_validate(cancel)))
+    assert (answer.outcome, answer.status) == ("cancelled", JobStatus.WAITING)
+    asyncio.run(h.jobs.release(pid, 1))
+    assert one(h, doc, "m-parent").status == "COMPLETED"
+    h.drain()
+    assert h.jobs.records[child.job_id]["status"] == JobStatus.CANCELLED
+    assert h.jobs.records[grandchild.job_id]["error"]["code"] == "dependency_failed"
+    assert ended(h, "job.failed") == {grandchild.job_id: 1}
+    assert h.media.inputs.keys() == {pid}
