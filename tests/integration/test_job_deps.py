@@ -17,6 +17,8 @@ import pytest
 
 from core.jobs.results import derive_job_id
 from core.models import JobRequest
+from core.ports import QueueMessage
+from handlers import cli
 from handlers.runtime import open_runtime
 from handlers.watcher import EventWatcher
 from handlers.worker import Worker
@@ -120,3 +122,29 @@ def test_a_dependent_waits_for_its_parent_by_id_and_runs_on_its_output(
     bad_item = item(stack, bad_id)
     assert bad_item is not None
     assert bad_item["dependents"]["SS"] == [orphan_id]
+
+
+def test_ffapi_jobs_lists_a_waiting_job(
+    ffapi_env: Stack, short_clip: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = ffapi_env
+    upload_inputs(stack, short_clip, ["other"])
+    running = job(stack, "parent", idempotency_key="deps-listed")
+    parent_id = derive_job_id(JobRequest.model_validate(running), None)
+    waiting = job(stack, "other", after=[parent_id])
+
+    async def arrive() -> str:
+        async with open_runtime(stack.settings) as rt:
+            request = JobRequest.model_validate(running)
+            await rt.jobs.claim(parent_id, request, 300, "m-parent")  # a worker runs it
+            message = QueueMessage("m-dependent", json.dumps(waiting), 1)
+            [outcome] = (await rt.dispatcher.handle(message)).jobs
+            assert outcome.status == "WAITING"
+            return outcome.job_id
+
+    dependent_id = asyncio.run(arrive())
+    assert cli.main(["jobs", "--status", "waiting"]) == 0
+    listed = capsys.readouterr().out
+    assert dependent_id in listed
+    assert "WAITING" in listed
+    assert parent_id not in listed  # RUNNING, not waiting
