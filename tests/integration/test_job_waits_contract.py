@@ -3,6 +3,8 @@ by both adapters: DynamoDB (moto's server, over HTTP) and the in-memory store.""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from core.errors import DependencyFailed, InvalidMedia
@@ -56,13 +58,16 @@ def test_a_waiting_job_fails_before_any_claim_and_can_be_cancelled(opened: Opene
         assert record.status == JobStatus.FAILED
         assert record.error is not None
         assert record.error.code == "dependency_failed"
-        other = job_id + "-2"
-        await rig.store.wait(other, REQUEST)
-        answer = await rig.store.cancel(other)
-        assert (answer.outcome, answer.status) == ("cancelled", JobStatus.WAITING)
-        record = await rig.store.get(other)
-        assert record is not None
-        assert record.status == JobStatus.CANCELLED
+        # Cancelled as a job not started is (a SCHEDULED one too: the same condition).
+        waiting, scheduled = job_id + "-w", job_id + "-s"
+        await rig.store.wait(waiting, REQUEST)
+        await rig.store.schedule(scheduled, REQUEST, datetime(2030, 1, 1, tzinfo=UTC))
+        for other, was in ((waiting, JobStatus.WAITING), (scheduled, JobStatus.SCHEDULED)):
+            answer = await rig.store.cancel(other)
+            assert (answer.outcome, answer.status) == ("cancelled", was)
+            record = await rig.store.get(other)
+            assert record is not None
+            assert record.status == JobStatus.CANCELLED
 
     contract(opened, check)
 
