@@ -144,7 +144,7 @@ class Dispatcher:
         batches: BatchPorts | None = None,
     ) -> None:
         self._settings = settings
-        self._scale_in = scale_in or ScaleInGuard(None, settings.lease_seconds)  # scale_in
+        self._scale_in = scale_in or ScaleInGuard(None, settings.lease_seconds)  # scale_in.py
         self._objects = objects
         self._jobs = jobs
         self._announcer = Announcer(events, hooks)
@@ -221,7 +221,8 @@ class Dispatcher:
             return await self._fail(derive_job_id(request, preset), request, exc, receive_count)
         if ready is None:  # waits for jobs it names by id (core.jobs.job_deps)
             return JobOutcome(derive_job_id(request, preset), JobOutcomeStatus.WAITING)
-        job_id = derive_job_id(request := ready, preset)
+        request = ready  # its input resolved from the job it comes from, if any
+        job_id = derive_job_id(request, preset)
         with structlog.contextvars.bound_contextvars(
             job_id=job_id, correlation_id=request.correlation_id
         ):

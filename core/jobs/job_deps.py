@@ -60,7 +60,7 @@ class JobDeps:
                 await self._jobs.add_dependent(parent_id, job_id)
             parents = await self._read(request)  # ended meanwhile? then it is ours to start
             if _unfinished(request, parents):
-                log.info("job.waiting", parents=list(unfinished))
+                log.info("job.waiting", job_id=job_id, parents=list(unfinished))
                 return None
         return _resolved(request, parents)
 
