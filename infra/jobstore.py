@@ -48,9 +48,11 @@ _CLAIMABLE = (
     "attribute_not_exists(job_id) OR #s = :retrying OR (#s = :running AND lease_until <= :now)"
     " OR (#s = :failed AND retryable = :true) OR #s IN (:scheduled, :waiting)"
 )
-# The sweep of dead letters gives a job up only when no live delivery can still finish it.
+# The sweep of dead letters gives a job up only when no live delivery can still finish it (a
+# WAITING one's letter was sent by its parents' ending: nothing else sends it again).
 _ABANDONED = (
-    "(attribute_not_exists(job_id) OR #s = :retrying OR (#s = :running AND lease_until <= :now))"
+    "(attribute_not_exists(job_id) OR #s IN (:retrying, :waiting)"
+    " OR (#s = :running AND lease_until <= :now))"
     " AND (attribute_not_exists(carrier) OR carrier = :carrier)"
 )
 LAST_WRITE = "last_write"  # the write token of the item's latest conditional write
@@ -174,6 +176,7 @@ class DynamoJobStore:
             ":req": {"S": request.model_dump_json()}, ":bucket": {"S": request.input.bucket},
             ":key": {"S": request.input.key}, ":preset": {"S": request.preset_name},
             ":running": {"S": JobStatus.RUNNING}, ":retrying": {"S": JobStatus.RETRYING},
+            ":waiting": {"S": JobStatus.WAITING},
             ":now": {"N": str(int(now))}, ":carrier": {"S": carrier}, **self._expiry(),
         }  # fmt: skip
         # A job never claimed (its workers died before the claim) gets the request, as a

@@ -4,10 +4,12 @@ For tests (the dispatcher's, the sweep's, the webhook lanes'), and for trying th
 without AWS (a dry run; no ``ffapi`` command wires it yet). Each record is held as the
 DynamoDB table holds its item, in plain Python (the JSON-encoded fields as parsed JSON), and
 every write applies, or refuses, on the same condition the DynamoDB adapter sends: the claim
-(new, RETRYING, a lapsed lease, or a retryable failure), the attempt fence on
-renew/progress/complete/fail/release, the sweep's ``give_up`` (abandoned, and carried by
-that letter or none), a failure before any claim (never over a finished or running job), and
-``cancel`` (a tombstone, or the flag that renew and progress then refuse with JobCancelled).
+(new, RETRYING, SCHEDULED, WAITING, a lapsed lease, or a retryable failure), the attempt
+fence on renew/progress/complete/fail/release, the sweep's ``give_up`` (abandoned, and
+carried by that letter or none), ``wait`` (only where there is no record) and
+``add_dependent`` (a set, on a parent with a record), a failure before any claim (never
+over a finished or running job), and ``cancel`` (a tombstone, or the flag that renew and
+progress then refuse with JobCancelled).
 Time is the ``clock`` given (epoch seconds).
 
 What it does not model: lost answers and resent writes (a call here applies once and
@@ -254,7 +256,9 @@ def _claimable(rec: Item, now: float) -> bool:
 def _abandoned(rec: Item, now: float, carrier: str) -> bool:
     """The sweep's condition: nothing but this dead letter could still finish the job."""
     status = rec.get("status")
-    idle = status == JobStatus.RETRYING or (status == JobStatus.RUNNING and _lapsed(rec, now))
+    idle = status in (JobStatus.RETRYING, JobStatus.WAITING) or (
+        status == JobStatus.RUNNING and _lapsed(rec, now)
+    )
     return idle and rec.get("carrier") in (None, carrier)
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from core.errors import DependencyFailed, InvalidMedia
+from core.errors import DependencyFailed, InvalidMedia, StorageUnavailable
 from core.jobs.job_record import RecordedError
 from core.jobs.results import JobStatus
 from core.ports import Claim
@@ -89,5 +89,25 @@ def test_dependents_are_a_set_on_a_recorded_parent(opened: Opener) -> None:
         assert record is not None
         assert record.status == JobStatus.FAILED
         assert record.dependents == {"j-" + "1" * 24, "j-" + "2" * 24}
+
+    contract(opened, check)
+
+
+def test_a_dead_lettered_waiting_job_is_given_up(opened: Opener) -> None:
+    """Its letter was the one its parents' ending sent: nothing else will send it again."""
+
+    async def check(rig: Rig, job_id: str) -> None:
+        error = RecordedError.of(StorageUnavailable("dynamodb down"))
+        await rig.store.wait(job_id, REQUEST)
+        assert await rig.store.give_up(job_id, REQUEST, error, "m-dead")
+        record = await rig.store.get(job_id)
+        assert record is not None
+        assert (record.status, record.retryable, record.announced) == (
+            JobStatus.FAILED, True, False,
+        )  # fmt: skip
+        # A redrive claims it again (and its parents are read again first: core.jobs.job_deps).
+        assert await rig.store.claim(job_id, REQUEST, LEASE, "m-redriven") == Claim(
+            "claimed", attempt=1
+        )
 
     contract(opened, check)
