@@ -230,3 +230,12 @@ def test_a_dependent_cancelled_while_waiting_fails_its_own_dependents() -> None:
     assert h.jobs.records[grandchild.job_id]["error"]["code"] == "dependency_failed"
     assert ended(h, "job.failed") == {grandchild.job_id: 1}
     assert h.media.inputs.keys() == {pid}
+
+
+def test_a_batch_job_may_not_be_named_like_a_job_id() -> None:
+    h = BatchHarness()
+    [refused] = h.send(batch("b-names", job("j-" + "a" * 24, "a"))).jobs
+    assert refused.error is not None
+    assert refused.error.code == "invalid_request"
+    assert refused.error.message.startswith("batch.jobs[0].name: a job id")
+    assert h.queue.depth() == 0
