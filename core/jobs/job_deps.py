@@ -11,7 +11,8 @@ parent's record), and its message acknowledged; nothing is announced until it st
 batch's waiting job: ``job.received`` comes with its first attempt). Register, then read
 the parents again: one that ended between the first read and the registration may have
 read its dependents before ours was there, so the dependent goes on itself (a second start
-by the parent is the same job id: a duplicate).
+by the parent is the same job id: a duplicate). A dependent that has ended for good goes
+straight to its claim, a duplicate that passes its ending on.
 
 When a job ends (:meth:`JobDeps.parent_ended`, from the dispatcher's ``Batches.job_ended``),
 each WAITING dependent whose parents have all ended, or one of which did not complete, has
@@ -49,7 +50,7 @@ class JobDeps:
     async def ready(self, job_id: str, request: JobRequest) -> JobRequest | None:
         """``request`` with its input resolved when every parent completed; None when it
         waits (recorded WAITING). Raises InvalidMessage or DependencyFailed."""
-        if not request.parents:
+        if not request.parents or await self._settled(job_id):
             return request
         parents = await self._read(request)
         if unfinished := _unfinished(request, parents):
@@ -79,9 +80,17 @@ class JobDeps:
             try:
                 if _unfinished(job.request, await self._read(job.request)):
                     continue  # another parent's ending sends it
-            except DependencyFailed:
+            except (DependencyFailed, InvalidMessage):
                 pass  # its handling fails it, as it would on its first arrival
             await self._send(job_id, job.request, parent_id)
+
+    async def _settled(self, job_id: str) -> bool:
+        """Has the job itself ended for good? Then its claim, a duplicate, passes its
+        ending on (a dependent cancelled while it waited, sent by its parent's ending)."""
+        own = await self._jobs.get(job_id)
+        if own is None or not own.finished:
+            return False
+        return not (own.status == JobStatus.FAILED and own.retryable)  # a redrive runs it
 
     async def _send(self, job_id: str, request: JobRequest, parent_id: str) -> None:
         assert self._queue is not None  # parent_ended sends nothing without one

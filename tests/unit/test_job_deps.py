@@ -214,9 +214,10 @@ def test_the_sample_names_its_parents_and_keeps_its_input_source() -> None:
     assert derive_job_id(again.requests[0], None) == derive_job_id(request, None)
 
 
-def test_a_dependent_cancelled_while_waiting_fails_its_own_dependents() -> None:
+@pytest.mark.parametrize("key", ["a", "bad"])
+def test_a_dependent_cancelled_while_waiting_fails_its_own_dependents(key: str) -> None:
     h = BatchHarness()
-    doc, pid = parent()
+    doc, pid = parent(key)
     asyncio.run(h.jobs.claim(pid, parse_model(JobRequest, doc), 300, "m-parent"))
     child = one(h, dependent(pid), "m-child")
     grandchild = one(h, dependent(child.job_id), "m-grandchild")
@@ -224,11 +225,12 @@ def test_a_dependent_cancelled_while_waiting_fails_its_own_dependents() -> None:
     answer = asyncio.run(h.dispatcher.cancel(CancelRequest.model_validate(cancel)))
     assert (answer.outcome, answer.status) == ("cancelled", JobStatus.WAITING)
     asyncio.run(h.jobs.release(pid, 1))
-    assert one(h, doc, "m-parent").status == "COMPLETED"
-    h.drain()
+    assert one(h, doc, "m-parent").status == ("COMPLETED" if key == "a" else "FAILED")
+    assert [o.jobs[0].status for o in h.drain()] == ["DUPLICATE", "FAILED"]
     assert h.jobs.records[child.job_id]["status"] == JobStatus.CANCELLED
     assert h.jobs.records[grandchild.job_id]["error"]["code"] == "dependency_failed"
-    assert ended(h, "job.failed") == {grandchild.job_id: 1}
+    assert ended(h, "job.failed")[grandchild.job_id] == 1
+    assert ended(h, "job.failed")[child.job_id] == 0
     assert h.media.inputs.keys() == {pid}
 
 
