@@ -316,12 +316,12 @@ class Dispatcher:
     async def _attempt(
         self, job_id: str, request: JobRequest, preset: OutputPreset, attempt: int
     ) -> JobResult:
-        started = request_data(request, attempt)
+        started, at = request_data(request, attempt), self._now()  # the claim's moment
         if attempt == 1:  # the job is accepted: announced once, before its first attempt
-            received = job_event(EventType.RECEIVED, job_id, self._now(), started, attempt)
+            received = job_event(EventType.RECEIVED, job_id, at, started, attempt)
             await self._announcer.announce(received, request.webhooks)
         await self._announcer.announce(
-            job_event(EventType.STARTED, job_id, self._now(), started, attempt), request.webhooks
+            job_event(EventType.STARTED, job_id, at, started, attempt), request.webhooks
         )
         context = {"preset": request.preset_name, "correlation_id": request.correlation_id}
 

@@ -155,7 +155,7 @@ def test_a_scheduled_job_starts_within_a_second_of_its_time(stack: Stack, short_
     ]  # fmt: skip
     (when,) = store_seen
     not_before = datetime.fromisoformat(when)
-    start = datetime.fromisoformat(events[1]["time"])
+    start = datetime.fromisoformat(events[1]["time"])  # the claim's moment (core.jobs.dispatch)
     assert timedelta(0) <= start - not_before <= timedelta(seconds=1)
 
 
