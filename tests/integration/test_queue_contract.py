@@ -27,6 +27,12 @@ Opener = Callable[[], AbstractAsyncContextManager[Queue]]
 
 @pytest.fixture(params=["sqs", "memory"])
 def opened(request: pytest.FixtureRequest, stack: Stack) -> Opener:
+    return queue_opener(request.param, stack)
+
+
+def queue_opener(kind: str, stack: Stack) -> Opener:
+    """A fresh queue of ``kind``: an SQS queue on moto's server, or the in-memory one."""
+
     @asynccontextmanager
     async def sqs() -> AsyncIterator[Queue]:
         name = f"contract-{uuid.uuid4().hex[:8]}"
@@ -40,7 +46,7 @@ def opened(request: pytest.FixtureRequest, stack: Stack) -> Opener:
     async def memory() -> AsyncIterator[Queue]:
         yield MemoryQueue(VISIBILITY)
 
-    return sqs if request.param == "sqs" else memory
+    return sqs if kind == "sqs" else memory
 
 
 def contract(opened: Opener, check: Callable[[Queue], Awaitable[None]]) -> None:

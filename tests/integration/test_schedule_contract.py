@@ -7,9 +7,6 @@ received copy gone)."""
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 import pytest
@@ -18,15 +15,12 @@ from core.errors import DeadlinePassed
 from core.jobs.job_record import RecordedError
 from core.jobs.results import JobStatus
 from core.ports import Claim, Queue
-from infra.aws import open_clients
-from infra.memory import MemoryQueue
-from infra.queue import SqsQueue
 
 from .conftest import Stack
 from .job_store_rig import LEASE, REQUEST, Opener, Rig, contract, opener
-from .test_queue_contract import VISIBILITY
 from .test_queue_contract import Opener as QueueOpener
 from .test_queue_contract import contract as queue_contract
+from .test_queue_contract import queue_opener
 
 pytestmark = pytest.mark.integration
 
@@ -73,20 +67,7 @@ def test_a_scheduled_job_past_its_deadline_fails_before_any_claim(opened: Opener
 
 @pytest.fixture(params=["sqs", "memory"])
 def opened_queue(request: pytest.FixtureRequest, stack: Stack) -> QueueOpener:
-    @asynccontextmanager
-    async def sqs() -> AsyncIterator[Queue]:
-        name = f"contract-{uuid.uuid4().hex[:8]}"
-        url = stack.client("sqs").create_queue(
-            QueueName=name, Attributes={"VisibilityTimeout": str(VISIBILITY)}
-        )["QueueUrl"]
-        async with open_clients(stack.settings) as clients:
-            yield SqsQueue(clients.sqs, url)
-
-    @asynccontextmanager
-    async def memory() -> AsyncIterator[Queue]:
-        yield MemoryQueue(VISIBILITY)
-
-    return sqs if request.param == "sqs" else memory
+    return queue_opener(request.param, stack)
 
 
 def test_a_requeued_message_comes_back_fresh_after_its_delay(opened_queue: QueueOpener) -> None:
