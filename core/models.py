@@ -152,6 +152,10 @@ class JobRequest(_Strict):
     # failed as dependency_failed when one does not (core.jobs.job_deps).
     after: Annotated[tuple[JobId, ...], Field(strict=False, max_length=MAX_AFTER)] = ()
     input_from: InputFrom | None = None  # set by the worker from ``input: {"from": ...}``
+    # Version 2, a streaming preset: the package is published as a growing stream while it
+    # encodes, and job.playable says so (core/attempt/progressive_run.py). The job's id is
+    # the same either way: the finished package is.
+    progressive: bool = False
 
     @model_validator(mode="after")
     def _distinct_destinations(self) -> JobRequest:
@@ -165,6 +169,12 @@ class JobRequest(_Strict):
     def _schedule(self) -> JobRequest:
         if self.not_before and self.deadline and self.deadline <= self.not_before:
             raise ValueError("deadline must come after not_before")
+        return self
+
+    @model_validator(mode="after")
+    def _progressive(self) -> JobRequest:
+        if self.progressive and (self.version < 2 or self.steps is not None):
+            raise ValueError("progressive needs version 2 and a streaming preset, not steps")
         return self
 
     @model_validator(mode="after")

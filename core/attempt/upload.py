@@ -91,6 +91,7 @@ class UploadAhead:
         self._gate = asyncio.Semaphore(concurrency)
         self._local, self._location, self._job_id = local, location, job_id
         self._tasks: list[asyncio.Task[None]] = []
+        self._by_path: dict[str, asyncio.Task[None]] = {}  # each file sent once
         # paths relative to ``local``: begun and sent by this attempt; begun by any (a
         # request cut short may still have landed: withdrawn all the same)
         self._sent: set[str] = set()
@@ -108,7 +109,15 @@ class UploadAhead:
         """Start sending files that are final as they are (paths relative to ``local``): a
         step's frames, preview, scenes once the main pass is over."""
         for path in paths:
-            self._tasks.append(asyncio.create_task(self._one(path)))
+            if path not in self._by_path:  # told by the segment watch, or waited for already
+                self._by_path[path] = asyncio.create_task(self._one(path))
+                self._tasks.append(self._by_path[path])
+
+    async def uploaded(self, paths: Sequence[str]) -> None:
+        """Return once each file (relative to ``local``) is in the bucket, sending those
+        not sent yet: a progressive package names no segment before (the first failure stands)."""
+        self.send_files(paths)
+        await asyncio.gather(*(asyncio.shield(self._by_path[p]) for p in paths))
 
     async def _one(self, path: str) -> None:
         async with self._gate:
@@ -124,7 +133,7 @@ class UploadAhead:
 
     async def halt(self) -> None:
         """Stop what is still being sent; what was begun is kept in mind, to withdraw."""
-        tasks, self._tasks = self._tasks, []
+        tasks, self._tasks, self._by_path = self._tasks, [], {}
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

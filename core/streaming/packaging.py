@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Literal
@@ -58,6 +58,7 @@ from core.streaming.playlists import (
 )
 from core.streaming.qc import PacketFold, QcInputs, QcReport, RateCap, RenditionFacts, evaluate
 from core.streaming.renditions import StreamingPlan, plan_streaming
+from core.streaming.segment_watch import SegmentSink, SegmentWatch, watched
 from core.streaming.storyboard import sheets_argvs, storyboard_vtt
 
 _MEASURE_CONCURRENCY = 4
@@ -91,9 +92,11 @@ class StreamingPackager:
         guard: InputGuard = SOURCE_GUARD,
         limits: ResourceLimits = NO_LIMITS,
         ahead: UploadAhead | None = None,
+        sinks: Sequence[SegmentSink] = (),
     ) -> Package:
         """``guard``: the upload's input flags; ``limits``: each ffmpeg process's, for the
-        tier ``choice`` names; ``ahead``: where the segments go as soon as they are final."""
+        tier ``choice`` names; ``ahead``: where the segments go as soon as they are final;
+        ``sinks``: told of each segment as it lands, while ffmpeg runs."""
         source, out = PurePosixPath(jobdir.source), PurePosixPath(jobdir.out)
         loud = None
         if preset.loudness is not None:  # the preset's target: measured first (a phase then)
@@ -108,7 +111,9 @@ class StreamingPackager:
         with timer.phase("encode"):
             # the same run either way; measure() hands back the log (the normalizers' figures)
             ffmpeg = self._media.measure if loud and loud.logged else self._media.transcode
-            log = await ffmpeg(plan.argv, jobdir.root, timeout, progress, plan.limits(limits))
+            encode = ffmpeg(plan.argv, jobdir.root, timeout, progress, plan.limits(limits))
+            watch = SegmentWatch(self._files, jobdir.out, plan, sinks) if sinks else None
+            log = await (watched(watch, encode) if watch else encode)
         package = await self.finish(plan, probe, jobdir, timeout, timer, limits, ahead)
         return replace(package, loudness=loud.report(log or "")) if loud else package
 
