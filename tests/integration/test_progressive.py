@@ -118,7 +118,7 @@ def test_a_progressive_job_is_playable_before_it_completes(stack: Stack, long_cl
         assert not media.is_endlist, uri
         assert "no-cache" in cache
         assert media.segments, uri
-        named = [s.uri for s in media.segments] + [m.uri for m in media.segment_map]
+        named = [str(s.uri) for s in media.segments] + [str(m.uri) for m in media.segment_map]
         for name in named:
             key = f"{seen['base']}/{posixpath.join(posixpath.dirname(uri), name)}"
             assert key in seen["keys"], (uri, name)

@@ -5,6 +5,8 @@ job nor dropped for later progress."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
+from typing import Any
 
 from core.errors import AttemptsExhausted, QcFailed
 from core.events.cloudevent import CloudEvent, EventType
@@ -41,9 +43,10 @@ def test_the_playable_event_validates_against_its_schema() -> None:
     assert again.id != job_event(EventType.PLAYABLE, "j-1", NOW, data, 3).id  # per attempt
 
 
-def failed(error: dict[str, object]) -> dict[str, object]:
-    return check_event(job_event(EventType.FAILED, "j-1", NOW, {**CONTEXT, "error": error}, 2)
-                       .to_json())["data"]  # fmt: skip
+def failed(error: Mapping[str, object]) -> dict[str, Any]:
+    event = job_event(EventType.FAILED, "j-1", NOW, {**CONTEXT, "error": error}, 2)
+    data: dict[str, Any] = check_event(event.to_json())["data"]
+    return data
 
 
 def test_a_job_failed_after_playable_says_its_package_is_partial() -> None:

@@ -112,7 +112,7 @@ def test_an_event_playlist_grows_and_never_ends() -> None:
         assert doc.is_independent_segments
         assert [m.uri for m in doc.segment_map] == ["init-0.m4s"]
         assert [s.uri for s in doc.segments] == [f"seg-0-{i:05d}.m4s" for i in range(1, n + 1)]
-        assert sum(s.duration for s in doc.segments) == pytest.approx(4.0 * n)
+        assert sum(s.duration or 0.0 for s in doc.segments) == pytest.approx(4.0 * n)
         counts.append(len(doc.segments))
     assert counts == [1, 2, 3]
 

@@ -16,7 +16,7 @@ import pytest
 
 from core.attempt.progressive_run import after_failure, is_progressive, progressive_sink
 from core.attempt.upload import UploadAhead
-from core.errors import QcFailed, StorageUnavailable
+from core.errors import FfapiError, QcFailed, StorageUnavailable
 from core.events.playable import PlayableNotice
 from core.models import JobRequest, OutputLocation, S3ObjectRef
 from core.presets import StreamingPreset, builtin_catalog
@@ -105,7 +105,7 @@ class Package:
         for rep in (0, 1, 2):
             text = self.text(f"media_{rep}.m3u8")
             doc = m3u8.loads(text or "#EXTM3U\n")
-            names = [s.uri for s in doc.segments] + [m.uri for m in doc.segment_map]
+            names = [str(s.uri) for s in doc.segments] + [str(m.uri) for m in doc.segment_map]
             state[f"media_{rep}"] = (
                 text is not None and doc.playlist_type == "event" and not doc.is_endlist
                 and bool(doc.segments)
@@ -199,7 +199,7 @@ def ahead(p: Package) -> UploadAhead:
 def test_a_failure_after_playable_keeps_the_package_marked_failed(tmp_path: Path) -> None:
     p = Package(tmp_path)
 
-    async def go() -> Exception | None:
+    async def go() -> FfapiError | None:
         await p.sink.landed([p.segment(0), p.segment(1), p.segment(2)])
         await p.sink.landed([p.segment(0), p.segment(1), p.segment(2)])
         await settle()
@@ -219,13 +219,13 @@ def test_a_failure_after_playable_keeps_the_package_marked_failed(tmp_path: Path
         doc = m3u8.loads(p.text(f"media_{rep}.m3u8") or "")
         assert doc.playlist_type == "event"
         assert not doc.is_endlist
-        assert all(p.has(s.uri) for s in doc.segments)  # not withdrawn
+        assert all(p.has(str(s.uri)) for s in doc.segments)  # not withdrawn
 
 
 def test_a_failure_after_another_attempt_committed_leaves_its_package(tmp_path: Path) -> None:
     p = Package(tmp_path)
 
-    async def go() -> Exception | None:
+    async def go() -> FfapiError | None:
         await p.sink.landed([p.segment(0), p.segment(1), p.segment(2)])
         await settle()
 
@@ -244,7 +244,7 @@ def test_a_failure_after_another_attempt_committed_leaves_its_package(tmp_path: 
 def test_a_failure_before_playable_withdraws_what_was_put(tmp_path: Path) -> None:
     p = Package(tmp_path)
 
-    async def go() -> Exception | None:
+    async def go() -> FfapiError | None:
         await p.sink.landed([p.segment(0), p.segment(1)])
         await settle()
 
