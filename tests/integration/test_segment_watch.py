@@ -86,7 +86,7 @@ def test_segments_reach_the_bucket_before_the_encode_ends(stack: Stack, tmp_path
         async with open_clients(settings) as clients:
             store = TimedStore(S3ObjectStore(clients.s3), clock)
             pipeline = JobPipeline(
-                store,  # type: ignore[arg-type]
+                store,
                 media, LocalDiskFiles(), PipelineLimits(120.0, MediaLimits(), NO_LIMITS),
                 lambda: datetime.now(UTC), CpuOnly(),
             )  # fmt: skip
