@@ -1,6 +1,7 @@
 """Making a streaming package in the job directory: encode, finish the manifests, check.
 
-``produce`` measures a preset's loudness target first (when it has one), encodes, then
+``produce`` measures a preset's loudness target first (when it has one), encodes (the
+segments checked and sent ``ahead`` as the encoder finishes them: :func:`watched`), then
 ``finish``es (also a package a steps job's pass wrote): the storyboard's sheets made while
 the packets are read, the manifests finished (audio languages into the init segments),
 measured and checked, the media segments handed meanwhile to an :class:`UploadAhead`. The
@@ -58,6 +59,7 @@ from core.streaming.playlists import (
 )
 from core.streaming.qc import PacketFold, QcInputs, QcReport, RateCap, RenditionFacts, evaluate
 from core.streaming.renditions import StreamingPlan, plan_streaming
+from core.streaming.segment_qc import SegmentCheck
 from core.streaming.segment_watch import SegmentSink, SegmentWatch, watched
 from core.streaming.storyboard import sheets_argvs, storyboard_vtt
 
@@ -96,7 +98,7 @@ class StreamingPackager:
     ) -> Package:
         """``guard``: the upload's input flags; ``limits``: each ffmpeg process's, for the
         tier ``choice`` names; ``ahead``: where the segments go as soon as they are final;
-        ``sinks``: told of each segment as it lands, while ffmpeg runs."""
+        ``sinks``: told of them too, after their QC and ``ahead``."""
         source, out = PurePosixPath(jobdir.source), PurePosixPath(jobdir.out)
         loud = None
         if preset.loudness is not None:  # the preset's target: measured first (a phase then)
@@ -112,8 +114,12 @@ class StreamingPackager:
             # the same run either way; measure() hands back the log (the normalizers' figures)
             ffmpeg = self._media.measure if loud and loud.logged else self._media.transcode
             encode = ffmpeg(plan.argv, jobdir.root, timeout, progress, plan.limits(limits))
-            watch = SegmentWatch(self._files, jobdir.out, plan, sinks) if sinks else None
-            log = await (watched(watch, encode) if watch else encode)
+            told: list[SegmentSink] = [
+                SegmentCheck(self._files, jobdir.out),
+                *([ahead] if ahead else []),
+                *sinks,
+            ]
+            log = await watched(SegmentWatch(self._files, jobdir.out, plan, told), encode)
         package = await self.finish(plan, probe, jobdir, timeout, timer, limits, ahead)
         return replace(package, loudness=loud.report(log or "")) if loud else package
 

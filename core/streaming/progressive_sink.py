@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -48,9 +48,10 @@ from core.streaming.segment_watch import LandedSegment
 class SegmentUploads(Protocol):
     """Where the segments go (:class:`core.attempt.upload.UploadAhead`)."""
 
-    async def uploaded(self, paths: Sequence[str]) -> None:
-        """Return once each file (relative to the job's output directory) is in the bucket,
-        sending those not sent yet; raise what an upload raised."""
+    async def delivered(self, paths: Iterable[str]) -> None:
+        """Return once those of ``paths`` (relative to the job's output directory) that were
+        sent are in the bucket; raise what an upload raised. The watch tells the upload of
+        each segment before this sink."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +163,7 @@ class ProgressiveSink:
             told = {playlist: list(segments) for playlist, segments in self._told.items()}
             up = self._in_bucket
             waiting = [s.path for p, segs in told.items() for s in segs[up.get(p, 0) :]]
-            await self._uploads.uploaded(waiting)
+            await self._uploads.delivered(waiting)
             self._in_bucket.update({playlist: len(segs) for playlist, segs in told.items()})
             if not self._rungs:
                 self._rungs = await self._read_rungs()

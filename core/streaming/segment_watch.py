@@ -56,6 +56,9 @@ class _Progress:
 
     told: int = 0  # segments told
     start: float = 0.0  # where the next one starts
+    size: int = -1  # the playlist's size when last read: unchanged, not read again
+    init: str | None = None  # its init segment, from the first reading
+    last_uri: str = ""  # the last segment told, as the playlist writes it
 
 
 class SegmentWatch:
@@ -131,24 +134,31 @@ class SegmentWatch:
         return tuple(resolve(master, uri) for uri in uris)
 
     async def _read_playlist(self, playlist: str, sizes: dict[str, int]) -> list[LandedSegment]:
+        progress = self._progress.setdefault(playlist, _Progress())
+        if sizes[playlist] == progress.size:
+            return []  # not rewritten since: nothing new
         text = await self._read(playlist)
         if not text:
             return []
         try:
-            parsed = read_media(playlist, text)
+            parsed = read_media(playlist, _untold(text, progress))
         except ValueError:
             return []
-        progress = self._progress.setdefault(playlist, _Progress())
-        init = resolve(playlist, parsed.init) if parsed.init else None
+        progress.size = sizes[playlist]
+        if progress.told == 0:
+            progress.init = resolve(playlist, parsed.init) if parsed.init else None
         landed = []
-        for index, (uri, duration) in enumerate(parsed.segments[progress.told :], progress.told):
+        for index, (uri, duration) in enumerate(parsed.segments, progress.told):
             path = resolve(playlist, uri)
             if path not in sizes:  # named before this tick's listing saw it: next tick
+                progress.size = -1  # read again
                 break
-            landed.append(
-                LandedSegment(playlist, path, init, index, progress.start, duration, sizes[path])
+            segment = LandedSegment(
+                playlist, path, progress.init, index, progress.start, duration, sizes[path]
             )
-            progress.told, progress.start = index + 1, progress.start + duration
+            landed.append(segment)
+            progress.told, progress.last_uri = index + 1, uri
+            progress.start = segment.start + duration
         return landed
 
     async def _read(self, path: str) -> str | None:
@@ -156,6 +166,19 @@ class SegmentWatch:
             return await self._files.read_text(self._out / path)
         except FileNotFoundError:  # renamed away between the listing and the read
             return None
+
+
+def _untold(text: str, progress: _Progress) -> str:
+    """The playlist from after its last segment told: a long job's playlist holds thousands,
+    and parsing it whole on every segment would cost the encode a core's worth of time."""
+    if not progress.told:
+        return text
+    end = f"\n{progress.last_uri}\n"
+    text += "\n"
+    at = text.rfind(end)
+    if at < 0:  # not grown from what was told (no muxer does that): the finish sends it all
+        raise ValueError(f"{progress.last_uri} is no longer listed")
+    return "#EXTM3U\n" + text[at + len(end) :]
 
 
 async def watched(watch: SegmentWatch, encode: Awaitable[T]) -> T:

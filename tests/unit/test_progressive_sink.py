@@ -7,7 +7,7 @@ failure after it leaves the package marked failed and its segments, one before w
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -55,7 +55,7 @@ class HeldUploads:
         self.go.set()
         self.fail: Exception | None = None
 
-    async def uploaded(self, paths: Sequence[str]) -> None:
+    async def delivered(self, paths: Iterable[str]) -> None:
         await self.go.wait()
         if self.fail is not None:
             raise self.fail

@@ -190,3 +190,28 @@ def test_an_encode_error_stands_and_nothing_more_is_told() -> None:
     with pytest.raises(RuntimeError, match="ffmpeg failed"):
         asyncio.run(watched(watch, encode()))
     assert sink.paths == []
+
+
+def test_an_unchanged_playlist_is_not_read_again_and_a_grown_one_from_its_tail() -> None:
+    files, sink = GrowingFiles(), Recorder()
+    watch = SegmentWatch(files, OUT, plan(), [sink])  # type: ignore[arg-type]
+    files.put("master.m3u8", MASTER)
+    for n in range(1, 4):
+        files.put(f"seg-0-{n:05d}.m4s")
+    files.put("media_0.m3u8", media(0, [4.0, 4.0]))
+
+    async def go() -> int:
+        await watch.tick()
+        reads = files.reads
+        await watch.tick()
+        await watch.tick()
+        unchanged = files.reads - reads
+        files.put("media_0.m3u8", media(0, [4.0, 4.0, 3.0], ended=True))
+        await watch.tick()
+        return unchanged
+
+    assert asyncio.run(go()) == 0
+    assert [(s.index, s.start, s.duration, s.init) for b in sink.batches for s in b] == [
+        (0, 0.0, 4.0, "cmaf/init-0.m4s"), (1, 4.0, 4.0, "cmaf/init-0.m4s"),
+        (2, 8.0, 3.0, "cmaf/init-0.m4s"),
+    ]  # fmt: skip
