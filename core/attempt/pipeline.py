@@ -136,6 +136,8 @@ class JobPipeline:
             raise
         except BaseException:  # cancelled: the attempt that follows sends them again
             await ahead.halt()
+            if live:
+                await live.stop()
             raise
         with timer.phase("upload"):
             # the stale objects of an earlier attempt go while probe.json goes up (it is

@@ -86,6 +86,12 @@ def growing_mpd(raw: str, mpd: str, uploaded: Collection[str], now: datetime) ->
         root.setAttribute("minimumUpdatePeriod", "PT2S")
     for timeline, count in zip(_timelines(root), counts, strict=True):
         _cut(doc, timeline, count)
+    for aset in root.getElementsByTagNameNS(_DASH_URI, "AdaptationSet"):
+        # each representation has its own init (finish_mpd says so of the static MPD too):
+        # a player must not switch between them without it
+        several = len(aset.getElementsByTagNameNS(_DASH_URI, "Representation")) > 1
+        if several and aset.hasAttribute("bitstreamSwitching"):
+            aset.removeAttribute("bitstreamSwitching")
     return f'<?xml version="1.0" encoding="utf-8"?>\n{root.toxml()}\n'
 
 

@@ -119,7 +119,7 @@ class ProgressiveSink:
 
     async def close(self) -> None:
         """The encode is over: publish what was told, announce if not yet, then stop."""
-        await self._stop()
+        await self.stop()
         if self._error is not None:
             raise self._error
         if self._told:
@@ -128,19 +128,20 @@ class ProgressiveSink:
     async def mark_failed(self) -> None:
         """The job failed after the package was playable: the master and MPD published
         again as they were, with a comment that says so (the playlists stay ``EVENT``)."""
-        await self._stop()
+        await self.stop()
         for path, text in self._said.items():
             marked = failed_mpd(text) if path == self._layout.mpd else failed_master(text)
             await self._put_text(path, marked)
 
     async def withdraw(self) -> None:
         """The job failed before it was playable: delete what this attempt put."""
-        await self._stop()
+        await self.stop()
         if self._put:
             await self._objects.delete_keys(self._location.bucket, sorted(self._put))
         self._put = set()
 
-    async def _stop(self) -> None:
+    async def stop(self) -> None:
+        """Publish no more (the attempt is cancelled, or its package is being finished)."""
         task, self._task = self._task, None
         if task is not None:
             task.cancel()

@@ -1,7 +1,9 @@
-"""A progressive web-hls job end to end (real ffmpeg, moto over HTTP): ``job.playable`` comes
-before ``job.completed``; when it comes, the bucket holds a master playlist and media
-playlists of type ``EVENT`` (no ``ENDLIST``) whose segments and inits are all there, and a
-dynamic MPD; after the completion the playlists are VOD with ``ENDLIST`` and the MPD static.
+"""Progressive jobs end to end (real ffmpeg, moto over HTTP): ``job.playable`` comes before
+``job.completed``; when it comes, the bucket holds a master playlist and media playlists of
+type ``EVENT`` (no ``ENDLIST``) whose segments and inits are all there, and (web-hls) a dynamic
+MPD; after the completion the playlists are VOD with ``ENDLIST`` and the MPD static. A job
+that fails after playable leaves them EVENT, its master and MPD marked failed, its segments
+in place, and says ``package: "partial"``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ from typing import Any
 import m3u8
 import pytest
 
+from core.errors import QcFailed
+from core.streaming.packaging import StreamingPackager
+from core.streaming.progressive import FAILED_NOTE
 from handlers.runtime import open_runtime
 from handlers.watcher import TERMINAL_TYPES, EventWatcher
 from handlers.worker import Worker
@@ -56,7 +61,8 @@ def _snapshot(stack: Stack, playable: dict[str, Any]) -> dict[str, Any]:
     master = m3u8.loads(master_text)
     uris = [p.uri for p in master.playlists] + [m.uri for m in master.media if m.uri]
     medias = {uri: _text(stack, bucket, f"{base}/{uri}") for uri in uris}
-    mpd, mpd_cache = _text(stack, bucket, playable["data"]["playback"]["dash"])
+    dash = playable["data"]["playback"].get("dash")
+    mpd, mpd_cache = _text(stack, bucket, dash) if dash else ("", "")
     return {
         "keys": keys, "base": base, "master_cache": master_cache, "medias": medias,
         "mpd": mpd, "mpd_cache": mpd_cache,
@@ -87,28 +93,22 @@ async def _run(stack: Stack, body: dict[str, Any]) -> tuple[list[dict[str, Any]]
     return events, snapshot
 
 
-def test_a_progressive_job_is_playable_before_it_completes(stack: Stack, long_clip: Path) -> None:
+def _progressive_job(
+    stack: Stack, clip: Path, preset: str
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     settings = stack.settings
-    stack.client("s3").upload_file(str(long_clip), settings.input_bucket, "library/long.mp4")
+    stack.client("s3").upload_file(str(clip), settings.input_bucket, "library/long.mp4")
     body = {
         "version": 2,
         "input": {"bucket": settings.input_bucket, "key": "library/long.mp4"},
-        "preset": "web-hls",
+        "preset": preset,
         "progressive": True,
     }
+    return asyncio.run(_run(stack, body))
 
-    events, seen = asyncio.run(_run(stack, body))
 
-    types = [e["type"] for e in events if e["type"] != "ffapi.job.progress"]
-    assert types == [
-        "ffapi.job.received", "ffapi.job.started", "ffapi.job.playable", "ffapi.job.completed",
-    ]  # fmt: skip
-    [playable] = [e for e in events if e["type"] == "ffapi.job.playable"]
-    [completed] = [e for e in events if e["type"] == "ffapi.job.completed"]
-    assert playable["data"]["playback"] == completed["data"]["playback"]
-    assert playable["data"]["attempt"] == 1
-    assert playable["data"]["seconds"] > 0
-    # when it was said: EVENT playlists, growing, whose every segment is in the bucket
+def _check_growing(seen: dict[str, Any]) -> None:
+    """When playable was said: EVENT playlists whose every segment is in the bucket."""
     assert seen, "the job completed before its playable event was read"
     assert "no-cache" in seen["master_cache"]
     assert len(seen["medias"]) >= 2  # a video rung and the audio at least
@@ -122,19 +122,79 @@ def test_a_progressive_job_is_playable_before_it_completes(stack: Stack, long_cl
         for name in named:
             key = f"{seen['base']}/{posixpath.join(posixpath.dirname(uri), name)}"
             assert key in seen["keys"], (uri, name)
-    mpd = ET.fromstring(seen["mpd"])
-    assert mpd.get("type") == "dynamic"
-    assert mpd.get("availabilityStartTime")
-    assert mpd.get("publishTime")
-    assert "no-cache" in seen["mpd_cache"]
-    # completed: VOD with ENDLIST, a static MPD, today's headers
-    bucket, base = completed["data"]["output"]["bucket"], seen["base"]
+
+
+def _check_final(stack: Stack, seen: dict[str, Any], bucket: str) -> None:
+    """Completed: VOD with ENDLIST, today's headers."""
     for uri in seen["medias"]:
-        text, cache = _text(stack, bucket, f"{base}/{uri}")
+        text, cache = _text(stack, bucket, f"{seen['base']}/{uri}")
         final = m3u8.loads(text)
         assert final.playlist_type == "vod", uri
         assert final.is_endlist, uri
         assert len(final.segments) >= len(m3u8.loads(seen["medias"][uri][0]).segments)
         assert "max-age=60" in cache
+
+
+def test_an_hls_ts_job_grows_as_it_encodes(stack: Stack, long_clip: Path) -> None:
+    events, seen = _progressive_job(stack, long_clip, "hls-ts")
+
+    types = [e["type"] for e in events if e["type"] != "ffapi.job.progress"]
+    assert types[-2:] == ["ffapi.job.playable", "ffapi.job.completed"]
+    [completed] = [e for e in events if e["type"] == "ffapi.job.completed"]
+    assert list(completed["data"]["playback"]) == ["hls"]
+    _check_growing(seen)
+    _check_final(stack, seen, completed["data"]["output"]["bucket"])
+
+
+def test_a_progressive_job_is_playable_before_it_completes(stack: Stack, long_clip: Path) -> None:
+    events, seen = _progressive_job(stack, long_clip, "web-hls")
+
+    types = [e["type"] for e in events if e["type"] != "ffapi.job.progress"]
+    assert types == [
+        "ffapi.job.received", "ffapi.job.started", "ffapi.job.playable", "ffapi.job.completed",
+    ]  # fmt: skip
+    [playable] = [e for e in events if e["type"] == "ffapi.job.playable"]
+    [completed] = [e for e in events if e["type"] == "ffapi.job.completed"]
+    assert playable["data"]["playback"] == completed["data"]["playback"]
+    assert playable["data"]["attempt"] == 1
+    assert playable["data"]["seconds"] > 0
+    _check_growing(seen)
+    mpd = ET.fromstring(seen["mpd"])
+    assert mpd.get("type") == "dynamic"
+    assert mpd.get("availabilityStartTime")
+    assert mpd.get("publishTime")
+    assert "no-cache" in seen["mpd_cache"]
+    _check_final(stack, seen, completed["data"]["output"]["bucket"])
+    bucket = completed["data"]["output"]["bucket"]
     final_mpd, _ = _text(stack, bucket, completed["data"]["playback"]["dash"])
     assert ET.fromstring(final_mpd).get("type") == "static"
+
+
+def test_a_job_failing_after_playable_leaves_its_package_marked_failed(
+    stack: Stack, long_clip: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def fail_after_encode(*_: object, **__: object) -> None:
+        raise QcFailed("package failed QC: forced by the test")
+
+    monkeypatch.setattr(StreamingPackager, "finish", fail_after_encode)
+
+    events, seen = _progressive_job(stack, long_clip, "web-hls")
+
+    types = [e["type"] for e in events if e["type"] != "ffapi.job.progress"]
+    assert types[-2:] == ["ffapi.job.playable", "ffapi.job.failed"]
+    [failed] = [e for e in events if e["type"] == "ffapi.job.failed"]
+    assert failed["data"]["package"] == "partial"
+    assert failed["data"]["error"]["code"] == "qc_failed"
+    bucket = failed["data"]["output"]["bucket"]
+    master, _ = _text(stack, bucket, f"{seen['base']}/master.m3u8")
+    assert FAILED_NOTE in master
+    mpd, _ = _text(stack, bucket, f"{seen['base']}/manifest.mpd")
+    assert FAILED_NOTE in mpd
+    keys = _bucket(stack, bucket, seen["base"])
+    for uri in seen["medias"]:
+        media = m3u8.loads(_text(stack, bucket, f"{seen['base']}/{uri}")[0])
+        assert media.playlist_type == "event", uri  # a stalled live stream, never VOD
+        assert not media.is_endlist, uri
+        for segment in media.segments:  # kept: a player may be playing them
+            assert f"{seen['base']}/{segment.uri}" in keys
+    assert not any(key.endswith("/job.json") for key in keys)

@@ -157,6 +157,9 @@ def test_the_mpd_names_only_the_segments_in_the_bucket() -> None:
     assert root.get("availabilityStartTime") == "2026-12-07T19:19:02.062Z"  # ffmpeg's: kept
     assert root.get("minimumUpdatePeriod")
     assert root.get("mediaPresentationDuration") is None
+    sets = list(root.iter(f"{NS}AdaptationSet"))
+    assert sets[0].get("bitstreamSwitching") is None  # two video rungs, two inits
+    assert sets[1].get("bitstreamSwitching") == "true"  # one audio: as ffmpeg said
     reps = {r.get("id"): r for r in root.iter(f"{NS}Representation")}
     assert timeline_seconds(reps["0"]) == [4.0, 4.0]
     assert timeline_seconds(reps["1"]) == [4.0]
