@@ -11,14 +11,17 @@ and ``job.json`` -> completion event), back to back under the same machine condi
 say where the rest goes (after the encode: ``package`` and ``upload``).
 
 The whole job comes from ``job_phases.one_job`` and the plan from ``streaming_ladder``:
-this file only pairs them at the issue's size. On a shared machine the ratio moves with the
-neighbours' load: read it with the run-to-run spread printed beside it.
+this file only pairs them at the issue's size. On a shared machine the wall-clock ratio moves
+with the neighbours' load; the CPU seconds do much less, so they are printed too: ffmpeg's
+(and ffprobe's) in each case, and this process's during the job (the worker, and the moto
+server, which runs in it: the segment watch, per-segment QC and uploads are in there).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import resource
 import statistics
 import sys
 import tempfile
@@ -36,8 +39,13 @@ from infra.logs import configure_logging
 from infra.settings import Settings
 
 
+def cpu(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
 def measure(seconds: int, runs: int) -> list[tuple[float, float, dict[str, float]]]:
-    """(bare, pipeline, the job's phases) per run."""
+    """(bare, pipeline, the job's phases) per run; CPU seconds said as they are taken."""
     configure_logging("WARNING")
     settings = Settings(wait_time_seconds=1, preset="web-hls")
     found = []
@@ -47,9 +55,17 @@ def measure(seconds: int, runs: int) -> list[tuple[float, float, dict[str, float
         clip = asyncio.run(make_sample_clip(root / "source.mp4", seconds, 1920, 1080))
         for run in range(runs):
             plan = plan_for(web_hls(True), clip, root / f"bare-{run}")
+            children = cpu(resource.RUSAGE_CHILDREN)
             bare = timed(sequential([list(plan.argv)]))
+            bare_cpu = cpu(resource.RUSAGE_CHILDREN) - children
             key = f"{settings.watch_prefix}overhead-{run}.mp4"
+            children, own = cpu(resource.RUSAGE_CHILDREN), cpu(resource.RUSAGE_SELF)
             phases, wall = asyncio.run(one_job(settings, clip, key))
+            tools_cpu = cpu(resource.RUSAGE_CHILDREN) - children
+            own_cpu = cpu(resource.RUSAGE_SELF) - own
+            print(f"  run {run + 1}: CPU s: bare ffmpeg {bare_cpu:.1f}; pipeline: ffmpeg and "
+                  f"ffprobe {tools_cpu:.1f}, worker and moto {own_cpu:.1f}, "
+                  f"{(tools_cpu + own_cpu) / bare_cpu:.3f}x", file=sys.stderr)  # fmt: skip
             print(f"  run {run + 1}: bare {bare:.2f} s, pipeline {wall:.2f} s, "
                   f"{wall / bare:.3f}x", file=sys.stderr)  # fmt: skip
             found.append((bare, wall, phases))
