@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import posixpath
+import xml.etree.ElementTree as ET
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from xml.dom import minidom
@@ -65,10 +66,14 @@ def event_playlist(
     return "\n".join(lines) + "\n"
 
 
-def growing_mpd(raw: str, mpd: str, uploaded: Collection[str], now: datetime) -> str:
+def growing_mpd(
+    raw: str, mpd: str, uploaded: Collection[str], now: datetime, start: str | None = None
+) -> str:
     """ffmpeg's MPD of the encode so far (``raw``, at ``mpd`` in the output directory) with
     each representation's timeline cut to its leading segments in ``uploaded`` (paths from
-    the output directory), stamped ``publishTime`` ``now``; dynamic, and without a duration."""
+    the output directory), stamped ``publishTime`` ``now``; dynamic, and without a duration.
+    ``start``: the ``availabilityStartTime`` first published, which a player's clock counts
+    from and which never changes (ffmpeg's, else ``now``)."""
     counts = [
         _leading(tuple(resolve(mpd, f) for f in rep.files if f != rep.init), uploaded)
         for rep in read_mpd(raw)
@@ -80,8 +85,8 @@ def growing_mpd(raw: str, mpd: str, uploaded: Collection[str], now: datetime) ->
     root.setAttribute("publishTime", _xs_time(now))
     if root.hasAttribute("mediaPresentationDuration"):
         root.removeAttribute("mediaPresentationDuration")
-    if not root.hasAttribute("availabilityStartTime"):  # ffmpeg's, from its start: kept
-        root.setAttribute("availabilityStartTime", _xs_time(now))
+    if start or not root.hasAttribute("availabilityStartTime"):
+        root.setAttribute("availabilityStartTime", start or _xs_time(now))
     if not root.hasAttribute("minimumUpdatePeriod"):
         root.setAttribute("minimumUpdatePeriod", "PT2S")
     for timeline, count in zip(_timelines(root), counts, strict=True):
@@ -93,6 +98,13 @@ def growing_mpd(raw: str, mpd: str, uploaded: Collection[str], now: datetime) ->
         if several and aset.hasAttribute("bitstreamSwitching"):
             aset.removeAttribute("bitstreamSwitching")
     return f'<?xml version="1.0" encoding="utf-8"?>\n{root.toxml()}\n'
+
+
+def availability_start(mpd: str) -> str | None:
+    """An MPD's ``availabilityStartTime`` (a dynamic one's, as ffmpeg writes it while it
+    encodes; None in a static one)."""
+    root = ET.fromstring(mpd)  # noqa: S314 - written by our ffmpeg in our job directory
+    return root.get("availabilityStartTime")
 
 
 def failed_master(text: str) -> str:

@@ -36,6 +36,7 @@ from core.presets import StreamingPreset
 from core.streaming.playlists import read_master, resolve
 from core.streaming.progressive import (
     CACHE_GROWING,
+    availability_start,
     event_playlist,
     failed_master,
     failed_mpd,
@@ -96,12 +97,14 @@ class ProgressiveSink:
         self._begin()
         self._put: set[str] = set()  # keys this attempt began to put, to withdraw
         self._said: dict[str, str] = {}  # the master and MPD as last published
+        self._start: str | None = None  # the MPD's availabilityStartTime, once published
 
     def _begin(self) -> None:
         self._told: dict[str, list[LandedSegment]] = {}  # per media playlist, in order
         self._in_bucket: dict[str, int] = {}  # per media playlist: its leading segments up
         self._inits: set[str] = set()
         self._rungs: tuple[str, ...] = ()  # the master's media playlists, once read
+        self._published: dict[str, int] = {}  # segments per playlist at the last publication
 
     def restart(self) -> None:
         """A tier failed and the encode starts again: its segments are told anew (the
@@ -168,8 +171,11 @@ class ProgressiveSink:
             self._in_bucket.update({playlist: len(segs) for playlist, segs in told.items()})
             if not self._rungs:
                 self._rungs = await self._read_rungs()
-            if self._rungs and all(told.get(rung) for rung in self._rungs):
+            counts = {playlist: len(segs) for playlist, segs in told.items()}
+            ready = self._rungs and all(told.get(rung) for rung in self._rungs)
+            if ready and counts != self._published:  # nothing new: nothing to say again
                 await self._publish({rung: told[rung] for rung in self._rungs})
+                self._published = counts
 
     async def _read_rungs(self) -> tuple[str, ...]:
         """The master's media playlists; none while ffmpeg has not written it."""
@@ -196,7 +202,8 @@ class ProgressiveSink:
         if layout.mpd is not None:
             uploaded = {s.path for segs in told.values() for s in segs}
             raw = await self._files.read_text(self._local / layout.mpd)
-            mpd = growing_mpd(raw, layout.mpd, uploaded, self._now())
+            self._start = self._start or availability_start(raw)
+            mpd = growing_mpd(raw, layout.mpd, uploaded, self._now(), self._start)
             await self._put_text(layout.mpd, mpd)
             self._said[layout.mpd] = mpd
         if not self.playable:

@@ -19,6 +19,7 @@ from core.media.probe import AudioStream, ProbeResult, VideoStream
 from core.presets import StreamingPreset, builtin_catalog
 from core.streaming.progressive import (
     FAILED_NOTE,
+    availability_start,
     event_playlist,
     failed_master,
     failed_mpd,
@@ -186,14 +187,21 @@ def test_the_timeline_grows_to_the_landed_durations() -> None:
 
 
 def test_a_static_mpd_is_made_dynamic() -> None:
-    static = GROWING_MPD.replace('type="dynamic"', 'type="static"').replace(
-        'minimumUpdatePeriod="PT4S"', 'mediaPresentationDuration="PT8.0S"'
+    static = (
+        GROWING_MPD.replace('type="dynamic"', 'type="static"')
+        .replace('minimumUpdatePeriod="PT4S"', 'mediaPresentationDuration="PT8.0S"')
+        .replace('availabilityStartTime="2026-12-07T19:19:02.062Z"', "")
     )
     uploaded = {s.path for rep in (0, 1, 2) for s in landed(rep, [4.0])}
     root = ET.fromstring(growing_mpd(static, "cmaf/manifest.mpd", uploaded, NOW))
     assert root.get("type") == "dynamic"
     assert root.get("mediaPresentationDuration") is None
     assert root.get("minimumUpdatePeriod")
+    assert root.get("availabilityStartTime") == "2026-12-07T19:20:00.250Z"  # none: now
+    kept = growing_mpd(static, "cmaf/manifest.mpd", uploaded, NOW, "2026-12-07T19:19:02.062Z")
+    assert ET.fromstring(kept).get("availabilityStartTime") == "2026-12-07T19:19:02.062Z"
+    assert availability_start(static) is None
+    assert availability_start(GROWING_MPD) == "2026-12-07T19:19:02.062Z"
 
 
 def test_a_failed_package_says_so_and_still_parses() -> None:
