@@ -82,11 +82,11 @@ def growing_mpd(
     root = doc.documentElement
     assert root is not None  # a parsed document has its root element
     root.setAttribute("type", "dynamic")
-    root.setAttribute("publishTime", _xs_time(now))
+    root.setAttribute("publishTime", xs_time(now))
     if root.hasAttribute("mediaPresentationDuration"):
         root.removeAttribute("mediaPresentationDuration")
     if start or not root.hasAttribute("availabilityStartTime"):
-        root.setAttribute("availabilityStartTime", start or _xs_time(now))
+        root.setAttribute("availabilityStartTime", start or xs_time(now))
     if not root.hasAttribute("minimumUpdatePeriod"):
         root.setAttribute("minimumUpdatePeriod", "PT2S")
     for timeline, count in zip(_timelines(root), counts, strict=True):
@@ -176,7 +176,7 @@ def _cut(doc: minidom.Document, timeline: minidom.Element, count: int) -> None:
         timeline.appendChild(entry)
 
 
-def _xs_time(moment: datetime) -> str:
+def xs_time(moment: datetime) -> str:
     """An xs:dateTime in UTC, to the millisecond, as ffmpeg writes its own."""
     utc = moment.astimezone(UTC)
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
