@@ -11,7 +11,8 @@ the cores) and fails the job with :class:`QcFailed` at the first segment that
 - does not start where the previous segment of its playlist ended (a gap or an overlap in
   the track's decode timeline, to the tick);
 - is audio and starts more than ``DRIFT_LIMIT`` (the whole-package QC's) away from the video
-  segment that starts nearest to it. ffmpeg 5.1's ``dash`` muxer cuts the audio when the
+  segment that starts nearest to it, each counted from its track's first segment (the sound
+  has slipped from the picture since the start). ffmpeg 5.1's ``dash`` muxer cuts the audio when the
   video's keyframe is muxed, ahead of it by the interleaving (32-43 ms between the decode
   times, measured at 30 fps), so one frame would fail sound packages; what this catches is
   sound that has slipped.
@@ -55,6 +56,7 @@ class SegmentCheck:
         self._out = out
         self._tracks: dict[str, TrackDefaults] = {}  # by init segment
         self._last: dict[str, SegmentTimes] = {}  # by playlist: its last segment checked
+        self._origins: dict[str, float] = {}  # by playlist: where its first segment starts
         self._video_starts: list[float] = []
         self._audio: list[tuple[LandedSegment, float]] = []  # waiting for their video
 
@@ -74,7 +76,10 @@ class SegmentCheck:
         if track.handler == "vide" and not facts.starts_with_sync:
             _fail(segment, "keyframes", "does not start on a keyframe")
         self._check_timeline(segment, facts, track.timescale)
+        # from the track's own first segment: an offset at the start (a source whose tracks
+        # begin apart) is the whole-package QC's to judge; this is the drift as it grows
         start = facts.decode_time / track.timescale
+        start -= self._origins.setdefault(segment.playlist, start)
         if track.handler == "vide":
             self._video_starts.append(start)
         elif track.handler == "soun":

@@ -99,11 +99,20 @@ def test_a_duration_the_playlist_does_not_state_fails() -> None:
     assert failed.value.details["check"] == "durations"
 
 
-def test_audio_slipped_from_the_video_fails() -> None:
+def test_audio_slipping_from_the_video_fails() -> None:
     files = Files()
-    slipped = audio(files, 0, 9600, 187)  # 200 ms late, from the start
-    with pytest.raises(QcFailed, match=r"seg-1-00001\.m4s failed QC: av_drift: starts 200 ms"):
-        check(files, [video(files, 0), slipped], [video(files, 1)])
+    long = 197 * 1024  # 4.203 s of sound a segment against 4 s of picture
+    with pytest.raises(QcFailed, match=r"seg-1-00002\.m4s failed QC: av_drift: starts 203 ms"):
+        check(files, [video(files, 0), audio(files, 0, 0, 197)],
+              [video(files, 1), audio(files, 1, long, 197)], [video(files, 2)])  # fmt: skip
+
+
+def test_tracks_that_begin_apart_are_left_to_the_package_qc() -> None:
+    files = Files()
+    late = 9600  # the sound's first segment starts 200 ms after the picture's, and stays so
+    second = audio(files, 1, late + 187 * 1024, 187)
+    check(files, [video(files, 0), audio(files, 0, late, 187)], [video(files, 1), second],
+          [video(files, 2)])  # fmt: skip
 
 
 def test_audio_ahead_of_its_video_waits_for_it() -> None:
