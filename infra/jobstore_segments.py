@@ -1,5 +1,5 @@
-"""The segment ledger on a DynamoDB job item: the attribute ``segments``, one Binary value
-(``core.attempt.ledger.encode_ledger``: zlib over a columnar document, some 40 KB for a
+"""The segment ledger on a DynamoDB job item: the attribute ``segment_ledger``, one Binary value
+(``core.attempt.ledger_codec.encode_ledger``: some 40 KB for a
 two-hour film), beside ``infra.jobstore``, which sends the write with its fence and token.
 
 ``note_segments`` replaces it in one conditional UpdateItem fenced by the attempt, and
@@ -23,7 +23,7 @@ from boto3.dynamodb.types import Binary
 from core.attempt.ledger import SegmentLedger
 from core.attempt.ledger_codec import LedgerUnreadable, decode_ledger, encode_ledger
 
-SEGMENTS = "segments"
+SEGMENTS = "segment_ledger"  # the item's attribute ("segments" is a DynamoDB reserved word)
 NOTE = f"SET {SEGMENTS} = :segments, updated_at = :ts"
 log = structlog.get_logger("ffapi.jobstore")
 

@@ -203,7 +203,7 @@ class MemoryJobStore:
         rec = self.records.get(job_id)
         if rec is None:
             return None
-        return JobRecord.model_validate({**rec, "job_id": job_id, SEGMENTS: carried(rec, job_id)})
+        return JobRecord.model_validate({**rec, "job_id": job_id, "segments": carried(rec, job_id)})
 
     async def recent(self, status: str | None = None, limit: int = 20) -> list[JobRecord]:
         """As DynamoJobStore's: the newest ``limit`` by creation, summarized (no request,

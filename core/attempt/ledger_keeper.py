@@ -120,7 +120,9 @@ class SegmentLedgerKeeper:
         await self._write(force=True)
 
     def _due(self, rows: int, force: bool) -> bool:
-        if rows <= self._written_rows and not (force and self._written_rows < 0):
+        if force and self._written_rows < 0:
+            return True  # the attempt's first: what it starts from, even no row
+        if rows <= max(self._written_rows, 0):
             return False
         if force or self._written_at is None:
             return True
