@@ -191,10 +191,14 @@ class _Reader:
         return part
 
     def varint(self) -> int:
-        value = 0
+        data, at, value = self._data, self._at, 0
         for shift in range(0, 7 * _LONGEST_VARINT, 7):
-            byte = self.take(1)[0]
+            if at >= len(data):
+                raise LedgerUnreadable("the ledger is cut short")
+            byte = data[at]
+            at += 1
             value |= (byte & 0x7F) << shift
             if byte < 0x80:
+                self._at = at
                 return value
         raise LedgerUnreadable("a number longer than 64 bits")

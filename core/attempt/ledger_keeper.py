@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
@@ -29,6 +29,10 @@ from core.attempt.ledger import LedgerSegment, PlaylistLedger, SegmentLedger
 from core.attempt.ledger_codec import MAX_LEDGER_BYTES, encode_ledger
 from core.errors import FfapiError, JobCancelled, LeaseLost
 from core.ports import JobStore
+from core.streaming.audio_tracks import several_tracks
+
+if TYPE_CHECKING:
+    from core.streaming.renditions import StreamingPlan
 
 log = structlog.get_logger("ffapi.ledger")
 
@@ -155,3 +159,15 @@ class SegmentLedgerKeeper:
 def start_ledger(fingerprint: str, playlists: Sequence[str]) -> SegmentLedger:
     """A fresh encode's ledger: its playlists, no segment yet."""
     return SegmentLedger(fingerprint, tuple(PlaylistLedger(p) for p in playlists))
+
+
+def media_playlists(plan: StreamingPlan) -> tuple[str, ...]:
+    """The media playlists the plan's muxer writes, in its order (the rungs, then the audio
+    renditions): CMAF one per output stream; hls-ts one per ``-var_stream_map`` variant
+    (a rung with its copy of the audio, or an audio-only rendition of several tracks)."""
+    if plan.kind == "hls-ts":
+        alone = len(plan.audio) if plan.video and several_tracks(plan.audio) else 0
+        count = len(plan.video) + alone or 1
+    else:
+        count = len(plan.video) + len(plan.audio)
+    return tuple(f"{plan.package_dir}/media_{n}.m3u8" for n in range(count))

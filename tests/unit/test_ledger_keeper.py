@@ -12,10 +12,11 @@ from dataclasses import dataclass
 import pytest
 
 from core.attempt.ledger import SegmentLedger
-from core.attempt.ledger_keeper import SegmentLedgerKeeper, start_ledger
+from core.attempt.ledger_keeper import SegmentLedgerKeeper, media_playlists, start_ledger
 from core.errors import JobCancelled, LeaseLost, StorageUnavailable
 from core.models import JobRequest, S3ObjectRef
 from infra.memory_jobs import MemoryJobStore
+from tests.unit.test_renditions import after, maps, plan, source
 
 FP = "fp-1"
 REQUEST = JobRequest(input=S3ObjectRef(bucket="in-bucket", key="clip.mp4"), preset="web-hls")
@@ -216,3 +217,24 @@ def test_a_ledger_past_its_limit_is_no_longer_written(monkeypatch: pytest.Monkey
         assert record.segments.rows == jobs.notes[-1]
 
     run(check)
+
+
+@pytest.mark.parametrize(
+    ("preset", "probe"),
+    [
+        ("web-hls", source()),
+        ("web-hls", source(audio=False)),
+        ("audio-only", source(video=False)),
+        ("hls-ts", source()),
+        ("hls-ts", source(audio=False)),
+    ],
+)
+def test_the_playlists_are_those_the_muxer_writes(preset: str, probe: object) -> None:
+    p = plan(probe, preset)  # type: ignore[arg-type]
+    names = media_playlists(p)
+    assert names == tuple(f"{p.package_dir}/media_{n}.m3u8" for n in range(len(names)))
+    argv = p.argv[: p.argv.index("-f", p.argv.index("-i"))]  # the package's own output
+    if p.kind == "hls-ts":
+        assert len(names) == len(after(p.argv, "-var_stream_map").split())
+    else:
+        assert len(names) == len(maps(argv))  # a representation per output stream
