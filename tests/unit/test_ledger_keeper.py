@@ -10,6 +10,8 @@ import asyncio
 from dataclasses import dataclass
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from core.attempt.ledger import SegmentLedger
 from core.attempt.ledger_keeper import SegmentLedgerKeeper, media_playlists, start_ledger
@@ -95,6 +97,27 @@ def test_uploads_finishing_out_of_order_leave_no_hole() -> None:
         first = keep.ledger.playlists[0]
         assert [s.path for s in first.segments] == [f"cmaf/seg-0-0000{n}.m4s" for n in (1, 2, 3)]
         assert (first.init, first.segments[0].duration_us) == ("cmaf/init-0.m4s", 4_000_000)
+
+    run(check)
+
+
+@given(st.permutations([(rung, k) for rung in range(2) for k in range(6)]))
+def test_any_order_of_uploads_ends_in_the_same_ledger(order: list[tuple[int, int]]) -> None:
+    async def check(jobs: Jobs, clock: Clock) -> None:
+        keep = keeper(jobs, clock)
+        for rung, index in order:
+            clock.now += 20  # every write due: each one is checked
+            await keep.uploaded(landed(rung, index))
+            for p in keep.ledger.playlists:  # no hole, whatever has landed
+                assert [s.path for s in p.segments] == [
+                    landed(int(p.playlist[-6]), k).path for k in range(len(p.segments))
+                ]
+        await keep.flush()
+        assert keep.ledger.rows == 6
+        assert jobs.notes == sorted(set(jobs.notes))  # the rows written only ever grow
+        record = await jobs.get("j-1")
+        assert record is not None
+        assert record.segments == keep.ledger
 
     run(check)
 
