@@ -11,10 +11,11 @@ own lease as another's, a completion as a takeover. The item DynamoDB returns wi
 condition tells the two apart: our token on it means the first copy applied, and the write
 stands (an emulator that omits the item: it is read, consistently).
 
-Every write after the claim (renew, progress, complete, fail, release) is fenced by the
-claim's attempt number. ``release`` (a worker stopping mid-job) sets ``RETRYING`` and drops
-the lease. The webhook outcomes (``record_delivery``, appended from background lanes) and
-``announced`` carry no token, so they never replace one between a write and its resent copy.
+Every write after the claim (renew, progress, note_segments, complete, fail, release) is
+fenced by the claim's attempt number (the segment ledger: ``infra.jobstore_segments``).
+``release`` (a worker stopping mid-job) sets ``RETRYING`` and drops the lease. The webhook
+outcomes (``record_delivery``, appended from background lanes) and ``announced`` carry no
+token, so they never replace one between a write and its resent copy.
 ``cancel`` and ``record_cancelled``: ``infra.jobstore_cancel``; ``wait`` and
 ``add_dependent``: ``infra.jobstore_waits``. ``recent`` is a Scan. Records
 go out as :class:`core.jobs.job_record.JobRecord` (``infra.jobstore_items`` reads the items).
