@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
+from core.attempt.ledger import SegmentLedger
 from core.events.progress import ProgressUpdate
 from core.jobs.batch_model import BatchPlan, BatchRecord, Ending
 from core.jobs.job_record import JobRecord, RecordedError, WebhookDelivery
@@ -24,6 +25,9 @@ class Claim:
     # When claimed: a cancel was requested while an earlier attempt ran (its worker died, or
     # it was handed back): the claimant records the job CANCELLED rather than run it.
     cancel_requested: bool = False
+    # When claimed: the segments an earlier attempt recorded (note_segments), which this
+    # one may keep (core.attempt.resume); None when none did.
+    segments: SegmentLedger | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +70,16 @@ class JobStore(Protocol):
         """The running attempt's latest progress (phase, percent, speed, ETA)."""
         ...
 
+    async def note_segments(self, job_id: str, ledger: SegmentLedger, attempt: int) -> bool:
+        """The attempt's segments in the bucket (core.attempt.ledger), in place of the
+        record's: one fenced write, refused with JobCancelled as ``progress`` is. Kept
+        through a release, a failure and a cancel (a later claim reads it); ``complete``
+        drops it."""
+        ...
+
     async def complete(self, job_id: str, result: JobResult) -> bool:
-        """Fenced by ``result.attempt``."""
+        """Fenced by ``result.attempt``. The record's segment ledger goes: a committed job
+        is never encoded again."""
         ...
 
     async def fail(
