@@ -48,7 +48,7 @@ async def pickups(settings: Settings, clip: Path, uploads: int, tag: str) -> lis
         async with EventWatcher.subscribe(c.sqs, c.sns, topic) as watcher:
             stop = asyncio.Event()
             worker = asyncio.create_task(Worker(rt).run(stop))
-            await asyncio.sleep(2)  # past the worker's first polls
+            await asyncio.sleep(3)  # past the first receives: an idle worker races (priority.py)
             for n in range(uploads):
                 key = f"{settings.watch_prefix}pickup-{tag}/{n}.mp4"
                 put_at = time.time()
