@@ -39,7 +39,8 @@ its message back at once. While messages flow (the last receive took some, no ra
 flight) receives poll one queue at a time, as above: a race over a backlog on several queues
 would take from each and hand most back, each hand-back a receive spent toward the DLQ.
 An idle worker makes three receives per ``lane_wait`` (about $3 a month per worker).
-bench/pickup.py, 50 uploads: {BENCH}.
+From an upload to job.started, 50 uploads (bench/pickup.py): p95 0.26 s, as with the jobs
+queue alone (0.28 s); it was 2.9 s when an idle worker polled the queues one by one.
 
 A delivery remembers its class (``Delivery.queue``), so the heartbeat, the settle and a
 requeue each go to the queue it came from. A dead letter is sent back to its class's queue
