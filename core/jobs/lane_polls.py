@@ -4,8 +4,9 @@ A long poll cannot be called off: SQS may already have taken messages for it, an
 would stay hidden a whole visibility timeout. So a poll that has not answered when the race
 is won stays in flight, here, at most one per queue, and its answer has exactly one taker:
 
-- the next race, which waits on the polls still in flight before starting any (the consumer
-  races again at once while it has a free slot, so that is where a late answer usually goes);
+- the next race, which waits on the polls still in flight beside new ones for the other
+  queues (the consumer races again at once while it has a free slot, so that is where a
+  late answer usually goes);
 - else, when it answers with no race waiting (every slot taken, or the worker stopping), the
   message is handed back at once (visibility 0) rather than held: a job this worker cannot
   start now is another worker's. It spends one of the message's receives (a chance at the
