@@ -17,9 +17,10 @@ Measured with ``.venv/bin/python bench/pickup.py --uploads 50`` on the 2-core sh
     priority queues on   median 0.081  p95 0.259  max 0.386
     priority queues off  median 0.072  p95 0.281  max 0.417
 
-An earlier run under the same load: on 0.120 / 0.363 / 0.412, off 0.133 / 0.542 / 1.126: the
-tail is the host's, the same with or without the priority queues (the race answers at once;
-what remains is S3's notification, the claim, and the CPU). Before the race (an idle worker
+Two more runs (median / p95 / max): on 0.057 / 0.117 / 0.201, off 0.067 / 0.267 / 0.347
+(load 8-9); on 0.120 / 0.363 / 0.412, off 0.133 / 0.542 / 1.126 (load 10-16). The tail is
+the host's, alike with or without the priority queues (the race answers at once; what
+remains is S3's notification, the claim, and the CPU). Before the race (an idle worker
 polling the three queues one after another, 1 s each): on 0.88 / 2.9, off 0.09 / 0.18.
 """
 
