@@ -4,8 +4,9 @@
 Tier by tier, each tier's uploads in parallel (bounded): segments and pictures, then media
 playlists, then the master playlist and the MPD; the caller writes ``job.json`` last. A player
 that can fetch a manifest can fetch everything it names. The media segments may go ahead
-(:class:`UploadAhead`), while the package is finished and checked; they are withdrawn if
-the job fails, and stopped when a tier falls back.
+(:class:`UploadAhead`): each as the encoder finishes it (a
+:class:`~core.streaming.segment_watch.SegmentSink`), the rest while the package is finished
+and checked; they are withdrawn if the job fails, and stopped when a tier falls back.
 
 Content-Type by suffix; Cache-Control ``immutable`` (a year) for media and pictures,
 ``max-age=60`` for manifests and text tracks, and ``no-cache`` for the JSON results.
@@ -23,6 +24,7 @@ from core.jobs.results import output_key
 from core.media.plan import CACHE_IMMUTABLE, CACHE_MANIFEST, CONTENT_TYPES
 from core.models import OutputLocation
 from core.ports import ObjectStore
+from core.streaming.segment_watch import LandedSegment
 
 _IMMUTABLE_SUFFIXES = (".m4s", ".ts", ".jpg", ".png", ".webp", ".gif", ".mp4", ".mkv", ".mp3",
                        ".m4a", ".opus", ".flac", ".wav")  # fmt: skip
@@ -74,9 +76,10 @@ class Uploader:
 
 
 class UploadAhead:
-    """A package's media segments (and a steps job's pictures), sent while the rest of the
-    package is still being finished and checked (sheets, manifests, QC): over a network the
-    upload then overlaps that work instead of following it.
+    """A package's media segments (and a steps job's pictures), sent while the encode goes on
+    (:meth:`landed`, told by the segment watch) and while the rest of the package is still
+    being finished and checked (sheets, manifests, QC): over a network the upload then
+    overlaps that work instead of following it. Each file is sent once per tier run.
 
     Nothing that names a segment (a playlist, the MPD, ``job.json``) is sent before the
     package has passed its checks, so no reader ever sees a half package; a job that fails
@@ -91,6 +94,7 @@ class UploadAhead:
         self._gate = asyncio.Semaphore(concurrency)
         self._local, self._location, self._job_id = local, location, job_id
         self._tasks: list[asyncio.Task[None]] = []
+        self._queued: dict[str, asyncio.Task[None]] = {}  # this tier run's, by path
         # paths relative to ``local``: begun and sent by this attempt; begun by any (a
         # request cut short may still have landed: withdrawn all the same)
         self._sent: set[str] = set()
@@ -108,7 +112,18 @@ class UploadAhead:
         """Start sending files that are final as they are (paths relative to ``local``): a
         step's frames, preview, scenes once the main pass is over."""
         for path in paths:
-            self._tasks.append(asyncio.create_task(self._one(path)))
+            if path not in self._queued:
+                self._queued[path] = task = asyncio.create_task(self._one(path))
+                self._tasks.append(task)
+
+    async def landed(self, segments: Sequence[LandedSegment]) -> None:
+        """Segments the encoder finished (paths relative to the job's output directory, which
+        is ``local``): each starts on its way at once, in the background."""
+        self.send_files(segment.path for segment in segments)
+
+    async def delivered(self, paths: Iterable[str]) -> None:
+        """Wait until those of ``paths`` that were sent are in the bucket (a failure stands)."""
+        await asyncio.gather(*(self._queued[p] for p in paths if p in self._queued))
 
     async def _one(self, path: str) -> None:
         async with self._gate:
@@ -129,6 +144,7 @@ class UploadAhead:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._sent = set()
+        self._queued = {}  # the next tier's segments go again, under the same names
 
     @property
     def sent_any(self) -> bool:

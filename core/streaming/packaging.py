@@ -1,6 +1,7 @@
 """Making a streaming package in the job directory: encode, finish the manifests, check.
 
-``produce`` measures a preset's loudness target first (when it has one), encodes, then
+``produce`` measures a preset's loudness target first (when it has one), encodes (the
+segments checked and sent ``ahead`` as the encoder finishes them: :func:`watched`), then
 ``finish``es (also a package a steps job's pass wrote): the storyboard's sheets made while
 the packets are read, the manifests finished (audio languages into the init segments),
 measured and checked, the media segments handed meanwhile to an :class:`UploadAhead`. The
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Literal
@@ -58,6 +59,8 @@ from core.streaming.playlists import (
 )
 from core.streaming.qc import PacketFold, QcInputs, QcReport, RateCap, RenditionFacts, evaluate
 from core.streaming.renditions import StreamingPlan, plan_streaming
+from core.streaming.segment_qc import SegmentCheck
+from core.streaming.segment_watch import SegmentSink, SegmentWatch, watched
 from core.streaming.storyboard import sheets_argvs, storyboard_vtt
 
 _MEASURE_CONCURRENCY = 4
@@ -91,9 +94,11 @@ class StreamingPackager:
         guard: InputGuard = SOURCE_GUARD,
         limits: ResourceLimits = NO_LIMITS,
         ahead: UploadAhead | None = None,
+        sinks: Sequence[SegmentSink] = (),
     ) -> Package:
         """``guard``: the upload's input flags; ``limits``: each ffmpeg process's, for the
-        tier ``choice`` names; ``ahead``: where the segments go as soon as they are final."""
+        tier ``choice`` names; ``ahead``: where the segments go as soon as they are final;
+        ``sinks``: told of them too, after their QC and ``ahead``."""
         source, out = PurePosixPath(jobdir.source), PurePosixPath(jobdir.out)
         loud = None
         if preset.loudness is not None:  # the preset's target: measured first (a phase then)
@@ -108,7 +113,13 @@ class StreamingPackager:
         with timer.phase("encode"):
             # the same run either way; measure() hands back the log (the normalizers' figures)
             ffmpeg = self._media.measure if loud and loud.logged else self._media.transcode
-            log = await ffmpeg(plan.argv, jobdir.root, timeout, progress, plan.limits(limits))
+            encode = ffmpeg(plan.argv, jobdir.root, timeout, progress, plan.limits(limits))
+            told: list[SegmentSink] = [
+                SegmentCheck(self._files, jobdir.out),
+                *([ahead] if ahead else []),
+                *sinks,
+            ]
+            log = await watched(SegmentWatch(self._files, jobdir.out, plan, told), encode)
         package = await self.finish(plan, probe, jobdir, timeout, timer, limits, ahead)
         return replace(package, loudness=loud.report(log or "")) if loud else package
 

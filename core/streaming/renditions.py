@@ -374,10 +374,12 @@ def _ts_muxer(
         "hls",
         "-hls_time",
         f"{preset.segment_seconds:g}",
+        # EVENT: playlists rewritten per segment (VOD: at the end), for the segment watch;
+        # finish_media makes them VOD. temp_file: a name the watch sees is a whole file.
         "-hls_playlist_type",
-        "vod",
+        "event",
         "-hls_flags",
-        "independent_segments",
+        "independent_segments+temp_file",
         "-hls_segment_type",
         "mpegts",
         "-master_pl_name",

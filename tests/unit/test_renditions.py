@@ -173,7 +173,8 @@ def test_hls_ts_muxes_one_audio_copy_per_rung() -> None:
     p = plan(source(), "hls-ts")
     argv = p.argv
     assert muxer(argv) == "hls"
-    assert after(argv, "-hls_playlist_type") == "vod"
+    assert after(argv, "-hls_playlist_type") == "event"  # made VOD after the encode
+    assert after(argv, "-hls_flags") == "independent_segments+temp_file"
     assert after(argv, "-hls_segment_type") == "mpegts"
     assert after(argv, "-var_stream_map") == "v:0,a:0,name:0 v:1,a:1,name:1 v:2,a:2,name:2"
     assert after(argv, "-hls_time") == "6"

@@ -11,6 +11,7 @@ import pytest
 from core.attempt.upload import Upload, UploadAhead, Uploader, headers_for
 from core.errors import StorageUnavailable
 from core.models import OutputLocation
+from core.streaming.segment_watch import LandedSegment
 
 OUT = OutputLocation(bucket="out-bucket", prefix="outputs")
 
@@ -179,3 +180,43 @@ def test_a_failed_upload_ahead_is_the_publishing_error() -> None:
     with pytest.raises(StorageUnavailable, match=r"seg-0-00002"):
         asyncio.run(run())
     assert not any(k.endswith((".m3u8", ".mpd")) for k in keys(store))  # nothing names them
+
+
+def landed(*names: str) -> list[LandedSegment]:
+    return [
+        LandedSegment("cmaf/media_0.m3u8", f"cmaf/{n}", "cmaf/init-0.m4s", i, 4.0 * i, 4.0, 1)
+        for i, n in enumerate(names)
+    ]
+
+
+def test_segments_told_as_they_land_go_at_once_and_only_once() -> None:
+    """The upload as a segment sink: each landed segment starts on its way at once; the
+    finish's send of the whole directory and the final tiers send none of them again."""
+    store = RecordingStore(delay=0.001)
+
+    async def run() -> None:
+        early = ahead(store)
+        await early.landed(landed("seg-0-00001.m4s"))
+        await early.delivered(["cmaf/seg-0-00001.m4s", "cmaf/never-sent.m4s"])
+        assert keys(store) == ["cmaf/seg-0-00001.m4s"]  # in the bucket while "encoding"
+        await early.landed(landed("seg-0-00001.m4s", "seg-0-00002.m4s")[1:])
+        early.send(Path("/job/out/cmaf"), ["seg-0-00001.m4s", "seg-0-00002.m4s", "init-0.m4s"])
+        await Uploader(store, 3).upload(Path("/job/out"), OUT, "j-1", PACKAGE, early)  # type: ignore[arg-type]
+
+    asyncio.run(run())
+    assert sorted(keys(store)) == sorted(u.path for u in PACKAGE)  # each once
+
+
+def test_after_a_halt_the_next_tier_sends_its_segments_again() -> None:
+    store = RecordingStore(delay=0.001)
+
+    async def run() -> None:
+        early = ahead(store)
+        await early.landed(landed("seg-0-00001.m4s"))
+        await early.settle()
+        await early.halt()  # the tier failed; the next one writes the same names
+        await early.landed(landed("seg-0-00001.m4s"))
+        await early.settle()
+
+    asyncio.run(run())
+    assert keys(store) == ["cmaf/seg-0-00001.m4s", "cmaf/seg-0-00001.m4s"]
