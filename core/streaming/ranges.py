@@ -55,6 +55,8 @@ caller encodes whole.
 
 from __future__ import annotations
 
+import bisect
+import functools
 import math
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -80,6 +82,7 @@ WARMUP_SEGMENTS = 1
 _MICROSECONDS = 1_000_000  # the muxer's seg_duration is a duration in microseconds
 
 
+@functools.lru_cache(maxsize=16)  # a grid's, asked for by every chunk
 def keyframe_frames(rate: Fraction, segment_seconds: float, frames: int) -> tuple[int, ...]:
     """The frames ``expr:gte(t,n_forced*S)`` makes keyframes, computed in doubles as ffmpeg
     does (``t`` is the frame number times the encoder's time base, a double; ``S`` as the
@@ -133,19 +136,18 @@ class SegmentGrid:
     def cuts(self) -> tuple[int, ...]:
         """The first frame of every segment: a keyframe once the segment has lasted
         ``seg_duration`` (the muxer compares exactly, in microseconds)."""
-        least = Fraction(round(self.segment_seconds * _MICROSECONDS), _MICROSECONDS)
-        cuts = [0]
-        for n in self.keyframes[1:]:
-            if Fraction(n - cuts[-1]) / self.rate >= least:
-                cuts.append(n)
-        return tuple(cuts)
+        return _cuts(self.rate, self.segment_seconds, self.frames)
+
+    def _keyframe(self, frame: int) -> int:
+        keys = self.keyframes
+        return bisect.bisect_left(keys, frame)
 
     def warmed(self, chunk: SegmentRange, segments: int = WARMUP_SEGMENTS) -> SegmentRange:
         """``chunk`` with up to ``segments`` segments before it: what a range encodes."""
         first = max(0, chunk.first - segments)
         start = self.cuts[first]
         return replace(chunk, first=first, count=chunk.count + chunk.first - first, start=start,
-                       keyframe=self.keyframes.index(start))  # fmt: skip
+                       keyframe=self._keyframe(start))  # fmt: skip
 
     def seconds(self, frame: int) -> float:
         return float(frame / self.rate)
@@ -155,11 +157,12 @@ class SegmentGrid:
         of ``chunk_seconds`` (a long segment passing several multiples makes one chunk)."""
         if chunk_seconds <= 0:
             raise ValueError("chunk_seconds must be positive")
-        cuts, keys = self.cuts, self.keyframes
+        cuts = self.cuts
+        times = [c / self.rate for c in cuts]
         firsts, m = {0}, 1
         while m * chunk_seconds < self.frames / self.rate:
-            at = next((i for i, c in enumerate(cuts) if c / self.rate >= m * chunk_seconds), None)
-            if at is not None:
+            at = bisect.bisect_left(times, m * chunk_seconds)  # the first cut at or after
+            if at < len(cuts):
                 firsts.add(at)
             m += 1
         starts = sorted(firsts)
@@ -168,10 +171,20 @@ class SegmentGrid:
             SegmentRange(
                 first=a, count=b - a, start=cuts[a],
                 end=cuts[b] if b < len(cuts) else self.frames,
-                keyframe=keys.index(cuts[a]), last=b == len(cuts),
+                keyframe=self._keyframe(cuts[a]), last=b == len(cuts),
             )
             for a, b in zip(starts, ends, strict=True)
         )  # fmt: skip
+
+
+@functools.lru_cache(maxsize=16)
+def _cuts(rate: Fraction, segment_seconds: float, frames: int) -> tuple[int, ...]:
+    least = Fraction(round(segment_seconds * _MICROSECONDS), _MICROSECONDS)
+    cuts = [0]
+    for n in keyframe_frames(rate, segment_seconds, frames)[1:]:
+        if Fraction(n - cuts[-1]) / rate >= least:
+            cuts.append(n)
+    return tuple(cuts)
 
 
 def split_ranges(
