@@ -142,7 +142,8 @@ def test_the_audio_part_is_the_whole_plan_with_a_black_picture_of_as_many_frames
     assert plan is not None
     argv = list(plan.argv)
     graph = argv[argv.index("-filter_complex") + 1]
-    assert graph.startswith("color=c=black:s=64x36:r=30000/1001,trim=end_frame=1319[stand];")
+    assert graph.startswith("color=c=black:s=32x18:r=30000/1001,trim=end_frame=1319[stand];")
+    assert graph.count("scale=32:18:") == 3  # every rung a stand-in
     assert "[stand]format=yuv420p,fps=30000/1001,trim=end=44.011,split=" in graph
     assert argv.count("-i") == 1
     assert "-c:a:0" in argv

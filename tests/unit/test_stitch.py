@@ -17,6 +17,7 @@ from core.streaming.stitch import (
     Timeline,
     joined,
     landed_files,
+    stitch_master,
     stitch_media,
     stitch_mpd,
     timelines,
@@ -152,3 +153,20 @@ def test_a_32_bit_time_that_would_overflow_or_a_broken_box_is_refused() -> None:
         retime(segment(10, version=0), 2**32, 2)
     with pytest.raises(ValueError, match="overruns"):
         retime(segment(10)[:-2], 1, 1)
+
+
+def test_the_master_takes_the_real_sizes_and_video_codecs() -> None:
+    skeleton = (
+        "#EXTM3U\n#EXT-X-VERSION:7\n"
+        '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="group_A1",NAME="audio_1",DEFAULT=YES,URI="media_1.m3u8"\n'
+        '#EXT-X-STREAM-INF:BANDWIDTH=932165,RESOLUTION=32x18,CODECS="avc1.64000a,mp4a.40.2",'
+        'AUDIO="group_A1"\nmedia_0.m3u8\n'
+    )
+    first = RangeListing(
+        chunk(0, 3), FIRST.mpd.replace('bandwidth="1"', 'width="640" height="360"')
+    )
+    doc = m3u8.loads(stitch_master(skeleton, first, ["0"]))
+    (variant,) = doc.playlists
+    assert variant.stream_info.resolution == (640, 360)
+    assert variant.stream_info.codecs == "avc1.64001f,mp4a.40.2"
+    assert [m.uri for m in doc.media] == ["media_1.m3u8"]
