@@ -260,3 +260,14 @@ def test_a_long_ntsc_source_keeps_the_whole_encodes_segments(tmp_path: Path) -> 
     pts = sorted(p for p, _, _ in packets(joined(package, 0, tmp_path / "v.mp4")))
     assert len(pts) == 1319
     assert all(abs(b - a - 1001 / 30000) < 1e-4 for a, b in itertools.pairwise(pts))
+
+
+def test_ffmpeg_plays_the_stitched_master_end_to_end(encoded: Encoded) -> None:
+    played = subprocess.run(
+        ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-xerror",
+         "-allowed_extensions", "ALL", "-i", "master.m3u8", "-map", "0:v:0", "-map", "0:a:0",
+         "-f", "null", "-"],
+        cwd=encoded.stitched_dir, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert played.returncode == 0, played.stderr
+    assert played.stderr == ""
