@@ -4,8 +4,11 @@ The package directory starts as the audio part's output (its audio segments and 
 package's manifests, :func:`core.streaming.ranges.plan_audio_part`). Each range's media
 segments are moved to their place in the timeline (:func:`core.streaming.fragment_time.retime`)
 under their numbers in the whole package, the first range's init segments replace the black
-stand-in's, and the video playlists and the MPD are rewritten from the ranges' timelines
+stand-in's, and the video playlists, the MPD and the master are rewritten from the ranges
 (:mod:`core.streaming.stitch`). What follows is the whole encode's: ``finish`` and its QC.
+A resumed encode lands one range from its first missing segment: the kept segments before
+it, and the init segments (the whole encode's), are the caller's to bring into the package
+directory, over the stand-in's, before ``finish``.
 """
 
 from __future__ import annotations
@@ -17,11 +20,11 @@ from core.ports import LocalFiles
 from core.streaming.fragment_time import retime
 from core.streaming.stitch import (
     RangeListing,
-    joined,
     landed_files,
     stitch_master,
     stitch_media,
     stitch_mpd,
+    whole_timeline,
 )
 
 
@@ -46,9 +49,11 @@ async def stitch_package(
     """The video playlists, the MPD and the master of ``package`` (the audio part's) from
     ``ranges``."""
     mpd, master = package / "manifest.mpd", package / "master.m3u8"
-    await files.write_text(mpd, stitch_mpd(await files.read_text(mpd), ranges, reps))
+    skeleton = await files.read_text(mpd)
+    await files.write_text(mpd, stitch_mpd(skeleton, ranges, reps))
     await files.write_text(master, stitch_master(await files.read_text(master), ranges[0], reps))
     for rep in reps:
         playlist = package / f"media_{rep}.m3u8"
-        text = stitch_media(await files.read_text(playlist), rep, joined(ranges, rep))
+        timeline = whole_timeline(skeleton, ranges, rep)
+        text = stitch_media(await files.read_text(playlist), rep, timeline)
         await files.write_text(playlist, text)

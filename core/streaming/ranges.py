@@ -153,6 +153,14 @@ class SegmentGrid:
         return replace(chunk, first=first, count=chunk.count + chunk.first - first, start=start,
                        keyframe=self._keyframe(start))  # fmt: skip
 
+    def tail(self, first: int) -> SegmentRange:
+        """From 0-based segment ``first`` to the end: a resumed encode's range."""
+        cuts = self.cuts
+        if not 0 <= first < len(cuts):
+            raise ValueError(f"no segment {first + 1} in a grid of {len(cuts)}")
+        return SegmentRange(first, len(cuts) - first, cuts[first], self.frames,
+                            self._keyframe(cuts[first]), last=True)  # fmt: skip
+
     def seconds(self, frame: int) -> float:
         return float(frame / self.rate)
 

@@ -11,6 +11,8 @@ muxer's format, and its description (sizes, codecs: the MPD's attributes, the ma
 RESOLUTION and CODECS) taken from the first range, the real encoder's. The
 ranges must tile the picture: each starts at the tick where the one before ends, with the
 number of segments its chunk says; anything else is refused (``qc_failed``), never glossed.
+Ranges that start after segment 1 (a resumed encode) continue the segments already kept,
+timed as the skeleton's stand-in, on the same grid, times them.
 :func:`landed_files` says which of a range's files become which of the package's, and the tick
 each segment moves by (:func:`core.streaming.fragment_time.retime`).
 """
@@ -116,6 +118,24 @@ def joined(ranges: Sequence[RangeListing], rep: str) -> Timeline:
     return Timeline(whole[0].timescale, whole[0].start, durations)
 
 
+def whole_timeline(skeleton: str, ranges: Sequence[RangeListing], rep: str) -> Timeline:
+    """``rep``'s timeline in the package: the segments before the first range (a resumed
+    encode's kept ones) as the skeleton's stand-in has them on the same grid, then the
+    ranges'; refused unless they meet."""
+    tail = joined(ranges, rep)
+    kept = ranges[0].chunk.first
+    if kept == 0:
+        return tail
+    own = timelines(skeleton).get(rep)
+    if own is None or len(own.durations) < kept or own.timescale != tail.timescale:
+        raise QcFailed(f"representation {rep}: the package's timeline has no {kept} segments")
+    before = own.durations[:kept]
+    if own.start + sum(before) != tail.start:
+        raise QcFailed(f"representation {rep}: the kept segments end at "
+                       f"{own.start + sum(before)}, the ranges start at {tail.start}")  # fmt: skip
+    return Timeline(tail.timescale, own.start, before + tail.durations)
+
+
 def landed_files(listing: RangeListing, rep: str) -> tuple[LandedFile, ...]:
     """Which of a range's media segments of ``rep`` become which of the package's (the
     warm-up's none)."""
@@ -160,7 +180,7 @@ def stitch_mpd(skeleton: str, ranges: Sequence[RangeListing], reps: Sequence[str
         if isinstance(parent, minidom.Element) and rep_id in sets:
             _describe(parent, sets[rep_id])
         for timeline in rep.getElementsByTagNameNS(_DASH_URI, "SegmentTimeline"):
-            _retime(doc, timeline, joined(ranges, rep_id))
+            _retime(doc, timeline, whole_timeline(skeleton, ranges, rep_id))
     root = doc.documentElement
     assert root is not None  # a parsed document has its root element
     return f'<?xml version="1.0" encoding="utf-8"?>\n{root.toxml()}\n'

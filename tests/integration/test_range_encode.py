@@ -271,3 +271,43 @@ def test_ffmpeg_plays_the_stitched_master_end_to_end(encoded: Encoded) -> None:
     )  # fmt: skip
     assert played.returncode == 0, played.stderr
     assert played.stderr == ""
+
+
+async def resume(encoded: Encoded, root: Path, kept: int) -> Package:
+    """A resumed attempt: the whole encode's first ``kept`` segments (and its init
+    segments) are kept; one range encodes from there, the audio part the sound."""
+    media, files, at = FfmpegMedia(), LocalDiskFiles(), PurePosixPath(root)
+    probe = parse_probe(await media.probe(encoded.clip))
+    grid = source_grid(PRESET, probe)
+    audio = plan_audio_part(PRESET, probe, PurePosixPath(encoded.clip), at / "out")
+    assert grid is not None
+    assert audio is not None
+    ranged = plan_range(PRESET, probe, PurePosixPath(encoded.clip), at / "range", grid.tail(kept))
+    assert ranged is not None
+    await encode(audio, root / "out", media)
+    await encode(ranged.plan, root / "range", media)
+    listing = RangeListing(ranged.chunk, (root / "range" / "cmaf" / "manifest.mpd").read_text(),
+                           ranged.warmup)  # fmt: skip
+    package, reps = root / "out" / "cmaf", ["0", "1"]
+    await land_range(files, listing, reps, root / "range" / "cmaf", package)
+    for rep in reps:  # what the bucket kept, brought back over the stand-in's
+        names = [f"init-{rep}.m4s"] + [f"seg-{rep}-{n:05d}.m4s" for n in range(1, kept + 1)]
+        for name in names:
+            shutil.copyfile(encoded.whole_dir / name, package / name)
+    await stitch_package(files, package, [listing], reps)
+    plan = plan_streaming(PRESET, probe, PurePosixPath(encoded.clip), at / "out")
+    return await finish(plan, probe, encoded.clip, root / "out")
+
+
+def test_a_resumed_encode_continues_the_segments_an_earlier_attempt_kept(
+    encoded: Encoded, tmp_path: Path
+) -> None:
+    package = asyncio.run(resume(encoded, tmp_path, kept=4))
+    assert package.qc.passed, package.qc.failures()
+    stitched = tmp_path / "out" / "cmaf"
+    assert sorted(p.name for p in stitched.iterdir()) == sorted(
+        p.name for p in encoded.whole_dir.iterdir()
+    )
+    pts = sorted(p for p, _, _ in packets(joined(stitched, 0, tmp_path / "v.mp4")))
+    assert len(pts) == 720
+    assert all(abs(b - a - float(1 / encoded.rate)) < 1e-4 for a, b in itertools.pairwise(pts))

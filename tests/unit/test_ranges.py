@@ -151,3 +151,11 @@ def test_the_audio_part_is_the_whole_plan_with_a_black_picture_of_as_many_frames
     assert plan.thumbnails is None
     assert plan.storyboard is None
     assert "id=0,streams=v id=1,seg_duration=8,streams=a" in argv
+
+
+def test_a_resumed_encode_runs_from_a_segment_to_the_end() -> None:
+    grid = SegmentGrid(NTSC, 4.0, 1319)
+    tail = grid.tail(9)
+    assert (tail.first, tail.count, tail.start, tail.end, tail.keyframe) == (9, 1, 1199, 1319, 10)
+    assert tail.last
+    assert grid.warmed(tail).start == 960

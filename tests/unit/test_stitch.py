@@ -21,6 +21,7 @@ from core.streaming.stitch import (
     stitch_media,
     stitch_mpd,
     timelines,
+    whole_timeline,
 )
 
 TEMPLATE = (
@@ -170,3 +171,14 @@ def test_the_master_takes_the_real_sizes_and_video_codecs() -> None:
     assert variant.stream_info.resolution == (640, 360)
     assert variant.stream_info.codecs == "avc1.64001f,mp4a.40.2"
     assert [m.uri for m in doc.media] == ["media_1.m3u8"]
+
+
+def test_a_resumed_range_continues_the_kept_segments_on_the_skeletons_grid() -> None:
+    skeleton = mpd(entry(0, 120120, 5))
+    resumed = RangeListing(chunk(3, 3, last=True), mpd(entry(360360, 120120, 2)))
+    assert whole_timeline(skeleton, [resumed], "0") == Timeline(30000, 0, (120120,) * 6)
+    off = RangeListing(chunk(3, 3, last=True), mpd(entry(361361, 120120, 2)))
+    with pytest.raises(QcFailed, match="kept segments end at 360360"):
+        whole_timeline(skeleton, [off], "0")
+    text = stitch_mpd(skeleton, [resumed], ["0"])
+    assert read_mpd(text)[0].durations == (4.004,) * 6
