@@ -59,6 +59,7 @@ from __future__ import annotations
 import bisect
 import functools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import PurePosixPath
@@ -66,7 +67,7 @@ from pathlib import PurePosixPath
 from core.media.accel import CPU_ONLY, TierChoice
 from core.media.frames import FramePath
 from core.media.hardening import SOURCE_GUARD, InputGuard
-from core.media.plan import GLOBAL_FLAGS, encode_cap
+from core.media.plan import GLOBAL_FLAGS, LOGGED_FLAGS, encode_cap
 from core.media.probe import ProbeResult
 from core.presets import StreamingPreset
 from core.streaming.audio_tracks import kept_tracks
@@ -296,16 +297,19 @@ def plan_audio_part(
     source: PurePosixPath,
     out: PurePosixPath,
     guard: InputGuard = SOURCE_GUARD,
+    loudness: Mapping[int, tuple[str, ...]] | None = None,
 ) -> StreamingPlan | None:
     """The whole audio, as the whole plan encodes it, with a black stand-in picture through
     the same ladder (None: no picture or not CMAF). Its video segments are scratch; its
-    audio segments and its manifests are the package's (:mod:`core.streaming.stitch`)."""
+    audio segments and its manifests are the package's (:mod:`core.streaming.stitch`).
+    ``loudness``: each kept track's normalizer, as :func:`plan_streaming` takes them."""
     grid, video = source_grid(preset, probe), probe.video
     if preset.kind != "cmaf" or grid is None or video is None:
         return None
     tracks = kept_tracks(preset, probe)
     frames = FramePath.plan(CPU_ONLY, video, "yuv420p", cpu_filters=False)
-    labels = LadderSource("[stand]", f"[0:{tracks[0].index}]" if tracks else None, tracks=tracks)
+    sound = f"[0:{tracks[0].index}]" if tracks else None
+    labels = LadderSource("[stand]", sound, loudness=loudness or {}, tracks=tracks)
     # black, progressive, SDR: nothing to condition
     stand_in = replace(video, field_order="progressive", color_transfer=None, pix_fmt="yuv420p")
     probe = replace(probe, video=stand_in)
@@ -314,7 +318,8 @@ def plan_audio_part(
     # as many frames as the picture, so that the muxer cuts where it cuts the picture
     size = "x".join(map(str, STAND_IN))
     black = f"color=c=black:s={size}:r={grid.rate},trim=end_frame={grid.frames}[stand]"
-    argv = ("ffmpeg", *GLOBAL_FLAGS, *guard.flags(guard.demuxer(probe.format_name)),
+    flags = LOGGED_FLAGS if loudness and any(loudness.values()) else GLOBAL_FLAGS
+    argv = ("ffmpeg", *flags, *guard.flags(guard.demuxer(probe.format_name)),
             "-i", f"file:{source}", "-filter_complex", ";".join((black, *graph)),
             *args)  # fmt: skip
     return replace(plan, argv=argv)

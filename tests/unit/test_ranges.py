@@ -22,6 +22,7 @@ from core.streaming.ranges import (
     source_grid,
     split_ranges,
 )
+from core.streaming.renditions import plan_streaming
 from tests.shipped_presets import shipped
 
 NTSC = Fraction(30000, 1001)
@@ -159,3 +160,15 @@ def test_a_resumed_encode_runs_from_a_segment_to_the_end() -> None:
     assert (tail.first, tail.count, tail.start, tail.end, tail.keyframe) == (9, 1, 1199, 1319, 10)
     assert tail.last
     assert grid.warmed(tail).start == 960
+
+
+def test_the_audio_part_normalizes_as_the_whole_plan_does() -> None:
+    normalizer = ("loudnorm=I=-16:TP=-1.5:LRA=11:linear=true",)
+    plan = plan_audio_part(WEB, probe(), SOURCE, OUT, loudness={0: normalizer})
+    whole = plan_streaming(WEB, probe(), SOURCE, OUT, loudness={0: normalizer})
+    assert plan is not None
+    graph = plan.argv[plan.argv.index("-filter_complex") + 1]
+    sound = [s for s in graph.split(";") if s.startswith("[0:1]")]
+    assert sound == [s for s in whole.argv[whole.argv.index("-filter_complex") + 1].split(";")
+                     if s.startswith("[0:1]")]  # fmt: skip
+    assert normalizer[0] in sound[0]
