@@ -42,6 +42,7 @@ from infra import jobstore_cancel as cancels
 from infra import jobstore_items as stored
 from infra import jobstore_waits as waits
 from infra.aws import aws_errors, error_code
+from infra.jobstore_chunks import DynamoJobChunks
 from infra.jobstore_schedule import put_scheduled
 
 _CLAIMABLE = (
@@ -60,7 +61,7 @@ _deserializer = TypeDeserializer()
 log = structlog.get_logger("ffapi.jobstore")
 
 
-class DynamoJobStore:
+class DynamoJobStore(DynamoJobChunks):  # split jobs: infra.jobstore_chunks
     def __init__(
         self, dynamodb: Any, table: str, clock: Callable[[], float] = time.time,
         *, keep_days: int = 0,

@@ -34,6 +34,7 @@ from core.jobs.results import TERMINAL, JobResult, JobStatus
 from core.models import JobRequest
 from core.ports import CancelAnswer, Claim
 from infra.jobstore_cancel import BEFORE_START, CANCEL_FLAG, WHILE_RUNNING
+from infra.memory_job_chunks import MemoryJobChunks
 
 # A failure before any claim may be recorded over these (never over a finished or running job).
 _NOT_STARTED = (JobStatus.RETRYING, JobStatus.SCHEDULED, JobStatus.WAITING)
@@ -46,7 +47,7 @@ _SUMMARY = (
 )  # fmt: skip
 
 
-class MemoryJobStore:
+class MemoryJobStore(MemoryJobChunks):  # split jobs: infra.memory_job_chunks
     def __init__(
         self, clock: Callable[[], float] = time.time, *, keep_days: int = 0,
         records: dict[str, Item] | None = None,
