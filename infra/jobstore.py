@@ -117,7 +117,7 @@ class DynamoJobStore(DynamoJobChunks):  # split jobs: infra.jobstore_chunks
             flagged = bool(record.get(cancels.CANCEL_FLAG))
             return Claim("claimed", attempt=int(record["attempts"]), cancel_requested=flagged)
         status = record.get("status")
-        if status in TERMINAL:
+        if status in TERMINAL or status == JobStatus.SPLIT:  # SPLIT: its chunks run it
             return Claim("done", status=status, announced=bool(record.get("announced", True)))
         remaining = max(0.0, float(record.get("lease_until", now)) - now)
         return Claim(

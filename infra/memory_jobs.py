@@ -271,7 +271,7 @@ def _lapsed(rec: Item, now: float) -> bool:
 
 def _refused_claim(rec: Item, now: float) -> Claim:
     status = rec.get("status")
-    if status in TERMINAL:
+    if status in TERMINAL or status == JobStatus.SPLIT:  # SPLIT: its chunks run it
         return Claim("done", status=status, announced=bool(rec.get("announced", True)))
     remaining = max(0.0, float(rec.get("lease_until", now)) - now)
     return Claim("busy", lease_remaining=remaining, status=status, carrier=rec.get("carrier"))

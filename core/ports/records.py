@@ -20,7 +20,7 @@ class Claim:
     attempt: int = 0
     lease_remaining: float = 0.0  # seconds, when busy
     carrier: str | None = None  # when busy: the queue message whose delivery holds the claim
-    status: str | None = None  # the record's status, when done
+    status: str | None = None  # the record's status, when done (SPLIT: its chunks run it)
     announced: bool = True  # when done: False if its outcome was recorded but never announced
     # When claimed: a cancel was requested while an earlier attempt ran (its worker died, or
     # it was handed back): the claimant records the job CANCELLED rather than run it.
@@ -123,7 +123,6 @@ class JobStore(Protocol):
         """The attempt stopped for a cancel: CANCELLED, unannounced; fenced by ``attempt``
         (whoever writes it announces ``job.cancelled``)."""
         ...
-
 
     # A split job (core.jobs.chunks): the parent's chunk plan, its chunks' endings, its end.
 
