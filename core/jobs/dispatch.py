@@ -182,6 +182,7 @@ class Dispatcher:
             if intake.batch is not None:
                 await self._batches.submit(intake.batch, config)
                 return Outcome()
+            chunks = [await self._chunks.request(c) for c in intake.chunks]  # core.jobs.chunks
         except FfapiError as exc:
             if exc.retryable:  # a batch's record or fan-out: its next delivery goes on
                 raise
@@ -201,8 +202,7 @@ class Dispatcher:
             done = said.outcome == "finished"
             status = JobOutcomeStatus.DUPLICATE if done else JobOutcomeStatus.CANCELLED
             outcome.jobs.append(JobOutcome(cancel.job_id, status))
-        requests = [*intake.requests, *[await self._chunks.request(c) for c in intake.chunks]]
-        for request in requests:
+        for request in (*intake.requests, *chunks):
             job = await self._handle_request(request, message, config.catalog)
             outcome.jobs.append(job)
             if job.status in _COME_BACK:
