@@ -1,0 +1,45 @@
+"""Putting range encodes into one package directory, through the :class:`LocalFiles` port.
+
+The package directory starts as the audio part's output (its audio segments and the whole
+package's manifests, :func:`core.streaming.ranges.plan_audio_part`). Each range's media
+segments are moved to their place in the timeline (:func:`core.streaming.fragment_time.retime`)
+under their numbers in the whole package, the first range's init segments replace the black
+stand-in's, and the video playlists and the MPD are rewritten from the ranges' timelines
+(:mod:`core.streaming.stitch`). What follows is the whole encode's: ``finish`` and its QC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from core.ports import LocalFiles
+from core.streaming.fragment_time import retime
+from core.streaming.stitch import RangeListing, joined, landed_files, stitch_media, stitch_mpd
+
+
+async def land_range(
+    files: LocalFiles, listing: RangeListing, reps: Sequence[str], source: Path, package: Path
+) -> None:
+    """One range's video segments from its package directory ``source`` into ``package``
+    (and its init segments, when it is the first range)."""
+    for rep in reps:
+        for landed in landed_files(listing, rep):
+            data = await files.read_bytes(source / landed.local)
+            moved = retime(data, landed.ticks, landed.number)
+            await files.write_bytes(package / landed.final, moved)
+        if listing.chunk.first == 0:
+            init = f"init-{rep}.m4s"
+            await files.write_bytes(package / init, await files.read_bytes(source / init))
+
+
+async def stitch_package(
+    files: LocalFiles, package: Path, ranges: Sequence[RangeListing], reps: Sequence[str]
+) -> None:
+    """The video playlists and the MPD of ``package`` (the audio part's) from ``ranges``."""
+    mpd = package / "manifest.mpd"
+    await files.write_text(mpd, stitch_mpd(await files.read_text(mpd), ranges, reps))
+    for rep in reps:
+        playlist = package / f"media_{rep}.m3u8"
+        text = stitch_media(await files.read_text(playlist), rep, joined(ranges, rep))
+        await files.write_text(playlist, text)
