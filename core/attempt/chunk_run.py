@@ -21,8 +21,9 @@ request runs here, any other job in the whole pipeline.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Protocol
 
 import structlog
@@ -33,8 +34,10 @@ from core.attempt.pipeline import JobRunner, Report
 from core.attempt.upload import Upload, Uploader, headers_for
 from core.errors import InvalidMessage
 from core.jobs.chunk_model import ChunkEnding, ChunkPlan, ChunkRange, ChunkTally, PieceFile
-from core.jobs.results import JobResult, OutputFile, output_key
+from core.jobs.results import JobResult, OutputFile, Produced, output_key
 from core.media.plan import CACHE_RESULT, CONTENT_TYPES
+from core.media.probe import ProbeResult
+from core.media.probe_doc import ProbeDoc
 from core.models import JobRequest, OutputLocation
 from core.ports import JobDir, JobStore, ObjectStore
 from core.presets import OutputPreset
@@ -42,44 +45,51 @@ from core.presets import OutputPreset
 log = structlog.get_logger("ffapi.chunks")
 
 
-class ChunkMedia(Protocol):
-    async def encode(
-        self, plan: ChunkPlan, piece: ChunkRange, jobdir: JobDir, report: Report | None
-    ) -> tuple[PieceFile, ...]:
-        """The parent's input downloaded and ``piece`` encoded (its range of every rung,
-        numbering and timestamps continued; or the whole audio) under ``jobdir.out``: the
-        files made, paths relative to it as they are to the parent's output prefix."""
-        ...
-
-
 @dataclass(frozen=True, slots=True)
-class StitchedFile:
-    path: str  # relative to the parent's output prefix: "master.m3u8"
-    body: bytes
+class Sourced:
+    """The parent's input, downloaded and probed in this job directory."""
+
+    probe: ProbeResult
+    doc: ProbeDoc | None = None  # ffprobe's own (``probe.json``)
 
 
 @dataclass(frozen=True, slots=True)
 class Stitched:
-    """The whole package's manifests, made from the chunks' segment lists."""
+    """The whole package, made in the local directory ``out`` (manifests finished, QC
+    passed): what to publish from it (the media segments are up already), and what it made."""
 
-    files: tuple[StitchedFile, ...]
-    encoder: str
-    playback: dict[str, str] = field(default_factory=dict)  # "hls" -> "master.m3u8"
+    out: Path
+    uploads: tuple[Upload, ...]
+    produced: Produced
 
 
-class Stitcher(Protocol):
-    def stitch(self, plan: ChunkPlan, ended: Sequence[ChunkEnding]) -> Stitched: ...
+class ChunkMedia(Protocol):
+    """The media side of a chunk (:mod:`core.attempt.chunk_media`)."""
+
+    async def source(self, plan: ChunkPlan, jobdir: JobDir) -> Sourced: ...
+
+    async def encode(
+        self, plan: ChunkPlan, piece: ChunkRange, source: Sourced, jobdir: JobDir,
+        report: Report | None,
+    ) -> ChunkEnding:  # fmt: skip
+        """``piece`` encoded (its range of every rung, numbering and timestamps continued;
+        or the whole audio) under ``jobdir.out``: its files, paths relative to it as they
+        are to the parent's output prefix."""
+        ...
+
+    async def stitch(
+        self, plan: ChunkPlan, ended: Sequence[ChunkEnding], source: Sourced, jobdir: JobDir
+    ) -> Stitched: ...
 
 
 class ChunkRun:
     def __init__(
-        self, objects: ObjectStore, jobs: JobStore, media: ChunkMedia, stitcher: Stitcher,
+        self, objects: ObjectStore, jobs: JobStore, media: ChunkMedia,
         now: Callable[[], datetime], upload_concurrency: int = 8,
     ) -> None:  # fmt: skip
         self._objects = objects
         self._jobs = jobs
         self._media = media
-        self._stitcher = stitcher
         self._now = now
         self._uploader = Uploader(objects, upload_concurrency)
         self._commit = JobCommit(objects, CONTENT_TYPES[".json"], CACHE_RESULT)
@@ -97,18 +107,20 @@ class ChunkRun:
         plan, started, timer = split.plan, self._now(), PhaseTimer()
         out = plan.request.output
         assert out is not None, "intake fills in the output location"
+        sourced: Sourced | None = None
         ending = next((e for e in split.ended if e.index == ref.index), None)
         if ending is None:  # recorded already: a redelivery encodes nothing again
+            with timer.phase("download"):
+                sourced = await self._media.source(plan, jobdir)
             with timer.phase("encode"):
-                files = await self._media.encode(plan, piece, jobdir, report)
+                ending = await self._media.encode(plan, piece, sourced, jobdir, report)
             with timer.phase("upload"):
-                uploads = [Upload(f.path, 0) for f in files]
+                uploads = [Upload(f.path, 0) for f in ending.files]
                 await self._uploader.upload(jobdir.out, out, ref.parent, uploads)
-            ending = ChunkEnding(index=ref.index, files=files)
         tally = await self._jobs.end_chunk(ref.parent, ending)
         if tally is not None and tally.stitch:
-            with timer.phase("package"):
-                await self._stitch(plan, tally, out)
+            sourced = sourced or await self._media.source(plan, jobdir)
+            await self._stitch(plan, tally, sourced, jobdir, timer)
         log.info(
             "chunk.done", parent=ref.parent, chunk=ref.index, stitched=bool(tally and tally.stitch)
         )
@@ -119,27 +131,27 @@ class ChunkRun:
             completed_at=self._now(), correlation_id=plan.request.correlation_id,
         )  # fmt: skip
 
-    async def _stitch(self, plan: ChunkPlan, tally: ChunkTally, out: OutputLocation) -> None:
-        """The manifests up, then ``job.json`` (written once: an existing one stands)."""
-        stitched = self._stitcher.stitch(plan, tally.ended)
-        outputs = [f for e in tally.ended for f in _outputs(out, plan.parent, e.files)]
-        for made in stitched.files:
-            key = output_key(out, plan.parent, made.path)
-            content_type, cache = headers_for(made.path)
-            size = await self._objects.put_bytes(made.body, out.bucket, key, content_type, cache)
-            outputs.append(
-                OutputFile(key=key, role="manifest", content_type=content_type, size=size)
-            )
+    async def _stitch(
+        self, plan: ChunkPlan, tally: ChunkTally, sourced: Sourced, jobdir: JobDir,
+        timer: PhaseTimer,
+    ) -> None:  # fmt: skip
+        """The whole package's manifests up, then ``job.json`` (written once: an existing
+        one stands)."""
+        out = plan.request.output
+        assert out is not None
+        with timer.phase("package"):
+            stitched = await self._media.stitch(plan, tally.ended, sourced, jobdir)
+        with timer.phase("upload"):
+            await self._uploader.upload(stitched.out, out, plan.parent, stitched.uploads)
         parent = await self._jobs.get(plan.parent)
         created = parent.created_at if parent is not None else None
-        started = datetime.fromisoformat(created) if created else self._now()
-        playback = {k: output_key(out, plan.parent, v) for k, v in stitched.playback.items()}
         result = JobResult(
             job_id=plan.parent, input=plan.request.input, preset=plan.preset.name, output=out,
-            source=plan.source, outputs=outputs, encoder=stitched.encoder, playback=playback,
-            attempt=(parent.attempts if parent else 0) or 1, started_at=started,
+            source=plan.source, timings=timer.timings,
+            attempt=(parent.attempts if parent else 0) or 1,
+            started_at=datetime.fromisoformat(created) if created else self._now(),
             completed_at=self._now(), correlation_id=plan.request.correlation_id,
-            metadata=plan.request.metadata, notes=[f"split into {plan.total} chunks"],
+            metadata=plan.request.metadata, **dict(stitched.produced),
         )  # fmt: skip
         await self._commit.commit(result)
 

@@ -31,6 +31,8 @@ from core.media.probe import ProbeResult
 from core.models import ChunkRef, JobRequest
 from core.ports import JobSender, JobStore
 from core.presets import OutputPreset, StreamingPreset
+from core.streaming.audio_tracks import kept_tracks
+from core.streaming.ranges import source_grid
 
 log = structlog.get_logger("ffapi.chunks")
 
@@ -88,9 +90,10 @@ class SplitCheck:
         duration = (probe.video.duration if probe.video else 0.0) or probe.duration
         if not isinstance(preset, StreamingPreset) or not self.wanted(request, preset, duration):
             return
-        chunks = plan_chunks(
-            duration, preset.segment_seconds, self._chunk_seconds, audio=probe.audio is not None
-        )
+        grid = source_grid(preset, probe)  # the whole encode's segments (core.streaming.ranges)
+        if grid is None:
+            return
+        chunks = plan_chunks(grid, self._chunk_seconds, audio=bool(kept_tracks(preset, probe)))
         plan = ChunkPlan(
             parent=job_id, request=request, preset=preset, source=_source(probe),
             duration=duration, chunks=chunks,

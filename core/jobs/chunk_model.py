@@ -15,7 +15,6 @@ edges would click.
 
 from __future__ import annotations
 
-import math
 import zlib
 from typing import Annotated, Literal
 
@@ -25,6 +24,7 @@ from core.jobs.job_record import RecordedError
 from core.jobs.results import JobResult, SourceInfo
 from core.models import CHUNK_ID_PREFIX, ChunkRef, JobId, JobRequest
 from core.presets import StreamingPreset
+from core.streaming.ranges import SegmentGrid, SegmentRange
 
 MAX_CHUNKS = 400  # a 2-hour film in 20 s chunks; the record keeps every chunk's segments
 AUDIO: Literal["audio"] = "audio"
@@ -43,14 +43,26 @@ class ChunkMessage(_Wire):
 
 
 class ChunkRange(_Wire):
-    """One chunk: its index, its kind, and its time range on the segment grid (seconds of
-    the picture; the audio chunk spans the whole input)."""
+    """One chunk: its index, its kind, its time range (seconds of the picture; the audio
+    chunk spans it whole) and, for the picture, its whole segments on the whole encode's
+    grid (:class:`core.streaming.ranges.SegmentRange`, by field)."""
 
     index: Annotated[int, Field(ge=0, lt=MAX_CHUNKS + 1)]
     kind: Literal["video", "audio"] = "video"
     start: Annotated[float, Field(ge=0)]
     end: Annotated[float, Field(gt=0)]
     first_segment: Annotated[int, Field(ge=0)] = 0  # the numbering continues from here
+    count: Annotated[int, Field(ge=0)] = 0  # segments
+    start_frame: Annotated[int, Field(ge=0)] = 0  # of the conditioned picture
+    end_frame: Annotated[int, Field(ge=0)] = 0  # exclusive
+    keyframe: Annotated[int, Field(ge=0)] = 0  # its first frame's place among the keyframes
+    last: bool = False  # runs to the picture's end
+
+    def segments(self) -> SegmentRange:
+        return SegmentRange(
+            first=self.first_segment, count=self.count, start=self.start_frame,
+            end=self.end_frame, keyframe=self.keyframe, last=self.last,
+        )  # fmt: skip
 
 
 class ChunkPlan(_Wire):
@@ -88,11 +100,20 @@ class PieceFile(_Wire):
     size: int = 0
 
 
+class ManifestText(_Wire):
+    path: str  # relative to the parent's output dir: "cmaf/manifest.mpd"
+    text: str
+
+
 class ChunkEnding(_Wire):
-    """A chunk done: the files it uploaded, in playlist order per playlist."""
+    """A chunk done: the files it uploaded, in playlist order per playlist; a picture
+    range's MPD (its timelines, for the stitch); the audio part's manifests (the whole
+    package's skeleton, kept here rather than published before the commit)."""
 
     index: int
     files: tuple[PieceFile, ...] = ()
+    mpd: str = ""
+    skeleton: tuple[ManifestText, ...] = ()
 
     def packed(self) -> bytes:
         return zlib.compress(self.model_dump_json(exclude_defaults=True).encode())
@@ -153,27 +174,23 @@ def is_chunk(job_id: str) -> bool:
 
 
 def plan_chunks(
-    duration: float, segment_seconds: float, chunk_seconds: float, *, audio: bool = True
+    grid: SegmentGrid, chunk_seconds: float, *, audio: bool = True
 ) -> tuple[ChunkRange, ...]:
-    """Video chunks of whole segments covering ``duration`` (the last takes the
-    remainder), then the audio chunk when the input has sound. Until the segment grid of
-    :mod:`core.streaming.ranges` is merged: the same grid, segment k at k * segment_seconds."""
-    if duration <= 0 or segment_seconds <= 0:
-        raise ValueError("duration and segment_seconds must be positive")
-    per = max(1, round(chunk_seconds / segment_seconds))
-    segments = max(1, math.ceil(duration / segment_seconds - 1e-6))
-    starts = list(range(0, segments, per))
-    if len(starts) > MAX_CHUNKS:
+    """The picture's chunks of whole segments on the whole encode's ``grid``
+    (:meth:`SegmentGrid.split`), then the audio chunk when the input has sound."""
+    ranges = grid.split(chunk_seconds)
+    if len(ranges) > MAX_CHUNKS:
         raise ValueError(f"over {MAX_CHUNKS} chunks: give a longer chunk length")
-    chunks = [
-        ChunkRange(
-            index=i,
-            start=first * segment_seconds,
-            first_segment=first,
-            end=duration if i == len(starts) - 1 else (first + per) * segment_seconds,
-        )
-        for i, first in enumerate(starts)
-    ]
+    chunks = [_range(i, grid, r) for i, r in enumerate(ranges)]
     if not audio:
         return tuple(chunks)
-    return (*chunks, ChunkRange(index=len(chunks), kind=AUDIO, start=0.0, end=duration))
+    end = grid.seconds(grid.frames)
+    return (*chunks, ChunkRange(index=len(chunks), kind=AUDIO, start=0.0, end=end))
+
+
+def _range(index: int, grid: SegmentGrid, r: SegmentRange) -> ChunkRange:
+    return ChunkRange(
+        index=index, start=grid.seconds(r.start), end=grid.seconds(r.end),
+        first_segment=r.first, count=r.count, start_frame=r.start, end_frame=r.end,
+        keyframe=r.keyframe, last=r.last,
+    )  # fmt: skip

@@ -8,6 +8,7 @@ and a SPLIT job cancelled like one not started."""
 from __future__ import annotations
 
 import uuid
+from fractions import Fraction
 
 import pytest
 
@@ -17,6 +18,7 @@ from core.jobs.job_record import RecordedError
 from core.jobs.results import JobStatus, SourceInfo
 from core.models import OutputLocation
 from core.presets import StreamingPreset, builtin_catalog
+from core.streaming.ranges import SegmentGrid
 
 from .conftest import Stack
 from .job_store_rig import LEASE, REQUEST, Opener, Rig, contract, opener, result
@@ -37,7 +39,7 @@ def a_plan(parent: str) -> ChunkPlan:
     return ChunkPlan(
         parent=parent, request=REQUEST.model_copy(update={"output": OUT}), preset=preset,
         source=SourceInfo(format="mov", duration=24.0, size=1000), duration=24.0,
-        chunks=plan_chunks(24.0, 4.0, 8.0),
+        chunks=plan_chunks(SegmentGrid(Fraction(25), 4.0, 600), 8.0),
     )  # fmt: skip
 
 

@@ -1,7 +1,7 @@
 """A dispatcher that splits long jobs, on the in-memory ports: the parent's pipeline "probes"
 a picture of ``duration`` seconds and asks the real :class:`SplitCheck`; each chunk runs the
 real :class:`ChunkRun` with a fake range encode (it writes each segment the range holds, in
-a real job directory) and a fake stitcher (a master listing every segment, counted)."""
+a real job directory) and a fake stitch (a master listing every segment, counted)."""
 
 from __future__ import annotations
 
@@ -14,13 +14,14 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from core.attempt.chunk_run import ChunkedRunner, ChunkRun, Stitched, StitchedFile
+from core.attempt.chunk_run import ChunkedRunner, ChunkRun, Sourced, Stitched
+from core.attempt.upload import Upload
 from core.errors import FfapiError
 from core.jobs.batches import BatchPorts
 from core.jobs.chunk_fanout import ChunkFanOut, SplitCheck
 from core.jobs.chunk_model import ChunkEnding, ChunkPlan, ChunkRange, PieceFile
 from core.jobs.dispatch import Dispatcher, Outcome
-from core.jobs.results import JobResult
+from core.jobs.results import JobResult, Produced, output_key
 from core.media.probe import AudioStream, ProbeResult, VideoStream
 from core.models import JobRequest
 from core.ports import JobDir, ObjectInfo, QueueMessage
@@ -62,21 +63,27 @@ class ProbingPipeline(FakePipeline):
 
 class RangeMedia:
     """Writes each segment of its range for every rung (or the audio's), as an encode of
-    that range would name them; ``fail``: chunk indexes whose encode raises it."""
+    that range would name them; ``fail``: chunk indexes whose encode raises it. Its stitch
+    lists every segment in a master (counted)."""
 
     def __init__(self) -> None:
         self.encoded: list[int] = []
         self.fail: dict[int, FfapiError] = {}
+        self.stitched = 0
+
+    async def source(self, plan: ChunkPlan, jobdir: JobDir) -> Sourced:
+        return Sourced(probe_of(plan.duration))
 
     async def encode(
-        self, plan: ChunkPlan, piece: ChunkRange, jobdir: JobDir, report: Any
-    ) -> tuple[PieceFile, ...]:
+        self, plan: ChunkPlan, piece: ChunkRange, source: Sourced, jobdir: JobDir, report: Any
+    ) -> ChunkEnding:
         self.encoded.append(piece.index)
         if piece.index in self.fail:
             raise self.fail[piece.index]
         seconds = plan.preset.segment_seconds
-        count = round((piece.end - piece.start) / seconds + 0.49)
-        rungs = [f"a{0}"] if piece.kind == "audio" else [str(r) for r in range(RUNGS)]
+        audio = piece.kind == "audio"
+        count = round(piece.end / seconds + 0.49) if audio else piece.count
+        rungs = ["a"] if audio else [str(r) for r in range(RUNGS)]
         files = []
         for rung in rungs:
             for k in range(piece.first_segment, piece.first_segment + count):
@@ -85,18 +92,19 @@ class RangeMedia:
                 (jobdir.out / path).write_bytes(b"seg")
                 files.append(PieceFile(path=path, playlist=f"cmaf/media_{rung}.m3u8",
                                        duration=seconds, size=3))  # fmt: skip
-        return tuple(files)
+        return ChunkEnding(index=piece.index, files=tuple(files))
 
-
-class ListStitcher:
-    def __init__(self) -> None:
-        self.stitched = 0
-
-    def stitch(self, plan: ChunkPlan, ended: Sequence[ChunkEnding]) -> Stitched:
+    async def stitch(
+        self, plan: ChunkPlan, ended: Sequence[ChunkEnding], source: Sourced, jobdir: JobDir
+    ) -> Stitched:
         self.stitched += 1
         names = [f.path for e in ended for f in e.files]
-        master = "\n".join(["#EXTM3U", *names]).encode()
-        return Stitched((StitchedFile("master.m3u8", master),), "libx264", {"hls": "master.m3u8"})
+        (jobdir.root / "whole").mkdir(parents=True, exist_ok=True)
+        (jobdir.root / "whole" / "master.m3u8").write_text("\n".join(["#EXTM3U", *names]))
+        assert plan.request.output is not None
+        master = output_key(plan.request.output, plan.parent, "master.m3u8")
+        produced = Produced(outputs=[], encoder="libx264", playback={"hls": master})
+        return Stitched(jobdir.root / "whole", (Upload("master.m3u8", 0),), produced)
 
 
 class TmpWorkspace:
@@ -118,11 +126,11 @@ class ChunkHarness(Harness):
         super().__init__(FakePipeline())
         self.objects.existing[(INPUT, KEY)] = ObjectInfo(size=1234, etag="e1", version_id=None)
         self.queue = FlakyQueue()
-        self.media, self.stitcher = RangeMedia(), ListStitcher()
+        self.media = RangeMedia()
         check = SplitCheck(ChunkFanOut(self.jobs, self.queue), above, chunk_seconds=8.0)
         self.whole = ProbingPipeline(check, duration)
         runner = ChunkedRunner(
-            self.whole, ChunkRun(self.objects, self.jobs, self.media, self.stitcher, lambda: NOW)
+            self.whole, ChunkRun(self.objects, self.jobs, self.media, lambda: NOW)
         )
         self.dispatcher = Dispatcher(
             self.settings, self.objects, self.jobs, self.events, TmpWorkspace(tmp), runner,
