@@ -95,6 +95,7 @@ class RangeChunkMedia:
         mpd = await self._files.read_text(made / "manifest.mpd")
         listing = RangeListing(piece.segments(), mpd)
         package = ranged.plan.package_dir
+        await self._files.make_dirs(jobdir.out, (package,))
         files: list[PieceFile] = []
         for rep in _video_reps(ranged.plan):
             for landed in landed_files(listing, rep):
