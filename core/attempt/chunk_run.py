@@ -11,11 +11,11 @@ that same chunk while the parent is not closed: manifests are written again over
 themselves, and ``job.json`` is written once (an existing one stands). The dispatcher then
 closes the parent from that ``job.json`` and announces it (:meth:`Chunks.ended`).
 
-The media side is two ports of the range-encode work (``core.streaming.ranges`` and
-``core.streaming.stitch``): :class:`ChunkMedia` encodes one range of every rung (or the whole
-audio) into the job directory, :class:`Stitcher` makes the whole package's manifests from
-the chunks' segment lists. :class:`ChunkedRunner` is the dispatcher's ``JobRunner``: a chunk's
-request runs here, any other job in the whole pipeline.
+The media side is one port (:class:`ChunkMedia`; :mod:`core.attempt.chunk_media` on the range
+encodes of :mod:`core.streaming.ranges`): the input sourced, one range of every rung (or the
+whole audio) encoded into the job directory, the whole package stitched, finished and
+checked. :class:`ChunkedRunner` is the dispatcher's ``JobRunner``: a chunk's request runs
+here, any other job in the whole pipeline.
 """
 
 from __future__ import annotations
