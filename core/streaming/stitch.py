@@ -45,10 +45,20 @@ class Timeline:
 
 @dataclass(frozen=True, slots=True)
 class RangeListing:
-    """A range encode's result: its chunk and the MPD its muxer wrote."""
+    """A range encode's result: its chunk, the MPD its muxer wrote, and how many segments
+    it encoded before the chunk's (its warm-up, :attr:`core.streaming.ranges.RangePlan.warmup`)."""
 
     chunk: SegmentRange
     mpd: str
+    warmup: int = 0
+
+    def timeline(self, rep: str) -> Timeline | None:
+        """``rep``'s segments of the chunk (the warm-up left out)."""
+        found = timelines(self.mpd).get(rep)
+        if found is None:
+            return None
+        skipped = found.durations[: self.warmup]
+        return Timeline(found.timescale, found.start + sum(skipped), found.durations[self.warmup :])
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,12 +91,16 @@ def timelines(mpd: str) -> dict[str, Timeline]:
 
 def joined(ranges: Sequence[RangeListing], rep: str) -> Timeline:
     """``rep``'s whole timeline from the ranges in order; refused unless they tile."""
-    parts = [timelines(r.mpd).get(rep) for r in ranges]
+    parts = [r.timeline(rep) for r in ranges]
     if any(p is None for p in parts):
         raise QcFailed(f"a range has no representation {rep}")
     whole = [p for p in parts if p is not None]
     for listing, part in zip(ranges, whole, strict=True):
-        if len(part.durations) != listing.chunk.count:
+        # the last runs to the picture's end, as many segments as it has (the grid's count
+        # of frames is the probe's estimate); the others tile exactly
+        if len(part.durations) != listing.chunk.count and not (
+            listing.chunk.last and part.durations
+        ):
             raise QcFailed(
                 f"representation {rep}: range from segment {listing.chunk.first + 1} has "
                 f"{len(part.durations)} segments, its chunk {listing.chunk.count}"
@@ -100,12 +114,15 @@ def joined(ranges: Sequence[RangeListing], rep: str) -> Timeline:
 
 
 def landed_files(listing: RangeListing, rep: str) -> tuple[LandedFile, ...]:
-    """Which of a range's media segments of ``rep`` become which of the package's."""
-    timeline = timelines(listing.mpd)[rep]
+    """Which of a range's media segments of ``rep`` become which of the package's (the
+    warm-up's none)."""
+    encoded = timelines(listing.mpd)[rep]
+    count = len(encoded.durations) - listing.warmup if listing.chunk.last else listing.chunk.count
+    first = listing.chunk.first + 1  # the muxer's $Number$ of the chunk's first segment
     return tuple(
-        LandedFile(f"seg-{rep}-{i + 1:05d}.m4s", f"seg-{rep}-{number:05d}.m4s",
-                   timeline.start, number)
-        for i, number in enumerate(listing.chunk.numbers)
+        LandedFile(f"seg-{rep}-{listing.warmup + i + 1:05d}.m4s", f"seg-{rep}-{first + i:05d}.m4s",
+                   encoded.start, first + i)  # its encode starts at tfdt 0
+        for i in range(count)
     )  # fmt: skip
 
 
@@ -144,7 +161,10 @@ def stitch_mpd(skeleton: str, ranges: Sequence[RangeListing], reps: Sequence[str
 
 
 def _retime(doc: minidom.Document, element: minidom.Element, timeline: Timeline) -> None:
-    """``element``'s ``S`` entries: runs of equal lengths, the first with its tick."""
+    """``element``'s ``S`` entries: runs of equal lengths, the first with its tick, laid
+    out as the muxer did (its indentation kept)."""
+    spaces = [c.data for c in element.childNodes if isinstance(c, minidom.Text)]
+    inner, outer = (spaces[0], spaces[-1]) if spaces else ("", "")
     for child in list(element.childNodes):
         element.removeChild(child)
     runs: list[list[int]] = []
@@ -160,4 +180,6 @@ def _retime(doc: minidom.Document, element: minidom.Element, timeline: Timeline)
         entry.setAttribute("d", str(d))
         if repeat:
             entry.setAttribute("r", str(repeat))
+        element.appendChild(doc.createTextNode(inner))
         element.appendChild(entry)
+    element.appendChild(doc.createTextNode(outer))
