@@ -93,7 +93,7 @@ class RangeChunkMedia:
         await self._run(ranged.plan, scratch, jobdir, piece.end - piece.start, report)
         made = scratch / ranged.plan.package_dir
         mpd = await self._files.read_text(made / "manifest.mpd")
-        listing = RangeListing(piece.segments(), mpd)
+        listing = RangeListing(piece.segments(), mpd, ranged.warmup)
         package = ranged.plan.package_dir
         await self._files.make_dirs(jobdir.out, (package,))
         files: list[PieceFile] = []
@@ -105,7 +105,7 @@ class RangeChunkMedia:
             if piece.first_segment == 0:  # the whole encode's init segments are range 0's
                 init = await self._files.read_bytes(made / f"init-{rep}.m4s")
                 files.append(await self._put(jobdir, f"{package}/init-{rep}.m4s", init, rep))
-        return ChunkEnding(index=piece.index, files=tuple(files), mpd=mpd)
+        return ChunkEnding(index=piece.index, files=tuple(files), mpd=mpd, warmup=ranged.warmup)
 
     async def _audio(
         self, plan: ChunkPlan, piece: ChunkRange, source: Sourced, jobdir: JobDir,
@@ -178,7 +178,7 @@ class RangeChunkMedia:
         await self._files.make_dirs(out, (whole.package_dir,))
         await self._fetch(plan, ended, out)
         listings = [
-            RangeListing(c.segments(), e.mpd)
+            RangeListing(c.segments(), e.mpd, e.warmup)
             for c, e in zip(plan.chunks, ended, strict=True)
             if c.kind == "video"
         ]

@@ -113,6 +113,7 @@ class ChunkEnding(_Wire):
     index: int
     files: tuple[PieceFile, ...] = ()
     mpd: str = ""
+    warmup: int = 0  # segments the range encoded before its own (in its MPD, not landed)
     skeleton: tuple[ManifestText, ...] = ()
 
     def packed(self) -> bytes:
