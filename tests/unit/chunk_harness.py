@@ -70,6 +70,7 @@ class RangeMedia:
         self.encoded: list[int] = []
         self.fail: dict[int, FfapiError] = {}
         self.stitched = 0
+        self.stitch_fails: list[FfapiError] = []  # raised by the next stitches, in turn
 
     async def source(self, plan: ChunkPlan, jobdir: JobDir) -> Sourced:
         return Sourced(probe_of(plan.duration))
@@ -98,6 +99,8 @@ class RangeMedia:
         self, plan: ChunkPlan, ended: Sequence[ChunkEnding], source: Sourced, jobdir: JobDir
     ) -> Stitched:
         self.stitched += 1
+        if self.stitch_fails:
+            raise self.stitch_fails.pop(0)
         names = [f.path for e in ended for f in e.files]
         (jobdir.root / "whole").mkdir(parents=True, exist_ok=True)
         (jobdir.root / "whole" / "master.m3u8").write_text("\n".join(["#EXTM3U", *names]))

@@ -127,6 +127,27 @@ def test_a_chunk_retried_on_a_transient_failure_is_redone_alone(tmp_path: Path) 
     assert len(h.of_type("job.completed")) == 1
 
 
+def test_a_stitch_that_fails_is_done_again_by_its_chunks_next_delivery(tmp_path: Path) -> None:
+    h = ChunkHarness(tmp_path)
+    h.media.stitch_fails.append(StorageUnavailable("s3:PutObject: SlowDown"))
+    h.submit(split=True)
+    bodies = h.bodies()
+    outcomes = h.deliver(bodies)
+    assert outcomes[-1].disposition is Disposition.RETRY  # the last ending's stitch failed
+    assert h.of_type("job.completed") == []
+    h.deliver(bodies)  # each again: the last one stitches again, encoding nothing again
+    assert sorted(h.media.encoded) == [0, 1, 2, 3]
+    assert h.media.stitched == 2
+    assert len(h.of_type("job.completed")) == 1
+
+
+def test_a_job_that_cannot_be_split_runs_whole(tmp_path: Path) -> None:
+    h = ChunkHarness(tmp_path)
+    outcome = h.submit(split=True, preset="mp4-720p")
+    assert outcome.jobs[0].status == "COMPLETED"
+    assert h.bodies() == []
+
+
 def test_cancelling_the_parent_cancels_its_chunks(tmp_path: Path) -> None:
     h = ChunkHarness(tmp_path)
     h.submit(split=True)
