@@ -328,9 +328,8 @@ def test_sample(name: str) -> None:
     intake = normalize(body, CONFIG)
     if isinstance(expected, Cancel):
         assert (intake.requests, intake.ignored) == ((), ())
-        named = [(c.parent, c.index) for c in intake.chunks] or [
-            (c.job_id, None) for c in intake.cancels
-        ]
+        named: list[tuple[str, int | None]] = [(c.parent, c.index) for c in intake.chunks]
+        named += [(c.job_id, None) for c in intake.cancels]
         assert named == [(expected.job_id, expected.chunk)]
         return
     if isinstance(expected, Unresolvable):
