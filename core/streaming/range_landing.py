@@ -15,7 +15,14 @@ from pathlib import Path
 
 from core.ports import LocalFiles
 from core.streaming.fragment_time import retime
-from core.streaming.stitch import RangeListing, joined, landed_files, stitch_media, stitch_mpd
+from core.streaming.stitch import (
+    RangeListing,
+    joined,
+    landed_files,
+    stitch_master,
+    stitch_media,
+    stitch_mpd,
+)
 
 
 async def land_range(
@@ -36,9 +43,11 @@ async def land_range(
 async def stitch_package(
     files: LocalFiles, package: Path, ranges: Sequence[RangeListing], reps: Sequence[str]
 ) -> None:
-    """The video playlists and the MPD of ``package`` (the audio part's) from ``ranges``."""
-    mpd = package / "manifest.mpd"
+    """The video playlists, the MPD and the master of ``package`` (the audio part's) from
+    ``ranges``."""
+    mpd, master = package / "manifest.mpd", package / "master.m3u8"
     await files.write_text(mpd, stitch_mpd(await files.read_text(mpd), ranges, reps))
+    await files.write_text(master, stitch_master(await files.read_text(master), ranges[0], reps))
     for rep in reps:
         playlist = package / f"media_{rep}.m3u8"
         text = stitch_media(await files.read_text(playlist), rep, joined(ranges, rep))

@@ -179,7 +179,8 @@ def ladder_encode(
     output arguments (files under ``out``), and the plan (its ``argv`` empty: the
     caller's). No picture where ``frames`` or the source's picture is None."""
     video = probe.video if preset.ladder and source.video and frames else None
-    audio = () if span else _audio_plan(preset, probe, source)  # a range: video alone
+    # a range: video alone
+    audio = () if span and not span.sound else _audio_plan(preset, probe, source)
     if video is None and not audio:
         raise UnsupportedMedia(f"preset {preset.name} needs a stream the input does not have")
     parts = _Argv()
@@ -249,7 +250,8 @@ def _add_picture(
     parts.graph.append(f"{source.video}{chain},split={len(branches)}{''.join(branches)}")
     encoder = video_encoder(preset.video_codec, frames.tier)
     for i, rung in enumerate(ladder.rungs):
-        scaled = frames.scale(rung.width, rung.height, _pix_fmt(preset))
+        size = span.size(rung.width, rung.height) if span else (rung.width, rung.height)
+        scaled = frames.scale(*size, _pix_fmt(preset))
         parts.graph.append(f"[{tag}r{i}]{scaled}[{tag}v{i}]")
         parts.maps += ["-map", f"[{tag}v{i}]"]
         parts.codecs += rung_rate_args(

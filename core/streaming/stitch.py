@@ -4,10 +4,11 @@ unchanged.
 
 The skeleton is the audio part's output (:func:`core.streaming.ranges.plan_audio_part`): the
 whole plan's muxer wrote its ``master.m3u8``, audio playlists and ``manifest.mpd`` with every
-representation id, name and attribute of the whole encode, its video from a black stand-in
-on the same grid. Here each video representation's timeline (the MPD's ``SegmentTimeline``,
-in the track's ticks, and its HLS media playlist) is rebuilt from the ranges' own MPDs, in
-the muxer's format, and its ``codecs`` taken from the first range (the real encoder's). The
+representation id and name of the whole encode, its video a tiny black stand-in on the same
+grid. Here each video representation's timeline (the MPD's ``SegmentTimeline``, in the
+track's ticks, and its HLS media playlist) is rebuilt from the ranges' own MPDs, in the
+muxer's format, and its description (sizes, codecs: the MPD's attributes, the master's
+RESOLUTION and CODECS) taken from the first range, the real encoder's. The
 ranges must tile the picture: each starts at the tick where the one before ends, with the
 number of segments its chunk says; anything else is refused (``qc_failed``), never glossed.
 :func:`landed_files` says which of a range's files become which of the package's, and the tick
@@ -21,6 +22,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
 from xml.dom import minidom
+
+import m3u8
 
 from core.errors import QcFailed
 from core.streaming.ranges import SegmentRange
@@ -143,21 +146,49 @@ def stitch_media(skeleton: str, rep: str, timeline: Timeline) -> str:
 
 def stitch_mpd(skeleton: str, ranges: Sequence[RangeListing], reps: Sequence[str]) -> str:
     """The skeleton's MPD with each of ``reps`` (the video representations) timed by the
-    ranges, and its ``codecs`` the first range's."""
+    ranges, and described (sizes, codecs; its adaptation set's too) as the first range's."""
     doc = minidom.parseString(skeleton)  # noqa: S318 - written by our ffmpeg
     first = ET.fromstring(ranges[0].mpd)  # noqa: S314 - written by our ffmpeg
-    codecs = {r.get("id"): r.get("codecs") for r in first.iter(f"{_NS}Representation")}
+    real = {r.get("id"): r for r in first.iter(f"{_NS}Representation")}
+    sets = {r.get("id"): s for s in first.iter(f"{_NS}AdaptationSet") for r in s}
     for rep in doc.getElementsByTagNameNS(_DASH_URI, "Representation"):
         rep_id = rep.getAttribute("id")
-        if rep_id not in reps:
+        if rep_id not in reps or rep_id not in real:
             continue
-        if codecs.get(rep_id):
-            rep.setAttribute("codecs", str(codecs[rep_id]))
+        _describe(rep, real[rep_id])
+        parent = rep.parentNode
+        if isinstance(parent, minidom.Element) and rep_id in sets:
+            _describe(parent, sets[rep_id])
         for timeline in rep.getElementsByTagNameNS(_DASH_URI, "SegmentTimeline"):
             _retime(doc, timeline, joined(ranges, rep_id))
     root = doc.documentElement
     assert root is not None  # a parsed document has its root element
     return f'<?xml version="1.0" encoding="utf-8"?>\n{root.toxml()}\n'
+
+
+def stitch_master(skeleton: str, first: RangeListing, reps: Sequence[str]) -> str:
+    """The skeleton's master playlist with each video variant's RESOLUTION and video codec
+    the first range's (the audio part's picture was a stand-in)."""
+    doc = m3u8.loads(skeleton)
+    root = ET.fromstring(first.mpd)  # noqa: S314 - written by our ffmpeg
+    real = {r.get("id"): r for r in root.iter(f"{_NS}Representation")}
+    for variant in doc.playlists:
+        rep_id = (variant.uri or "").removeprefix("media_").removesuffix(".m3u8")
+        if rep_id not in reps or rep_id not in real:
+            continue
+        rep = real[rep_id]
+        variant.stream_info.resolution = (int(rep.get("width", "0")), int(rep.get("height", "0")))
+        codecs = (variant.stream_info.codecs or "").split(",")
+        variant.stream_info.codecs = ",".join([rep.get("codecs", ""), *codecs[1:]])
+    return str(doc.dumps())
+
+
+def _describe(element: minidom.Element, real: ET.Element) -> None:
+    """``element``'s attributes made ``real``'s (in its order)."""
+    for name in list(element.attributes.keys()):
+        element.removeAttribute(name)
+    for name, value in real.attrib.items():
+        element.setAttribute(name, value)
 
 
 def _retime(doc: minidom.Document, element: minidom.Element, timeline: Timeline) -> None:
