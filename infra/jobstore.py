@@ -45,6 +45,7 @@ from infra import jobstore_items as stored
 from infra import jobstore_segments as segments
 from infra import jobstore_waits as waits
 from infra.aws import aws_errors, error_code
+from infra.jobstore_chunks import DynamoJobChunks
 from infra.jobstore_schedule import put_scheduled
 
 _CLAIMABLE = (
@@ -63,7 +64,7 @@ _deserializer = TypeDeserializer()
 log = structlog.get_logger("ffapi.jobstore")
 
 
-class DynamoJobStore:
+class DynamoJobStore(DynamoJobChunks):  # split jobs: infra.jobstore_chunks
     def __init__(
         self, dynamodb: Any, table: str, clock: Callable[[], float] = time.time,
         *, keep_days: int = 0,
@@ -126,7 +127,7 @@ class DynamoJobStore:
                 "claimed", int(record["attempts"]), cancel_requested=flagged, segments=ledger
             )
         status = record.get("status")
-        if status in TERMINAL:
+        if status in TERMINAL or status == JobStatus.SPLIT:  # SPLIT: its chunks run it
             return Claim("done", status=status, announced=bool(record.get("announced", True)))
         remaining = max(0.0, float(record.get("lease_until", now)) - now)
         return Claim(

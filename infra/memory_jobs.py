@@ -37,6 +37,7 @@ from core.models import JobRequest
 from core.ports import CancelAnswer, Claim
 from infra.jobstore_cancel import BEFORE_START, CANCEL_FLAG, WHILE_RUNNING
 from infra.jobstore_segments import SEGMENTS, carried
+from infra.memory_job_chunks import MemoryJobChunks
 
 # A failure before any claim may be recorded over these (never over a finished or running job).
 _NOT_STARTED = (JobStatus.RETRYING, JobStatus.SCHEDULED, JobStatus.WAITING)
@@ -49,7 +50,7 @@ _SUMMARY = (
 )  # fmt: skip
 
 
-class MemoryJobStore:
+class MemoryJobStore(MemoryJobChunks):  # split jobs: infra.memory_job_chunks
     def __init__(
         self, clock: Callable[[], float] = time.time, *, keep_days: int = 0,
         records: dict[str, Item] | None = None,
@@ -279,7 +280,7 @@ def _lapsed(rec: Item, now: float) -> bool:
 
 def _refused_claim(rec: Item, now: float) -> Claim:
     status = rec.get("status")
-    if status in TERMINAL:
+    if status in TERMINAL or status == JobStatus.SPLIT:  # SPLIT: its chunks run it
         return Claim("done", status=status, announced=bool(rec.get("announced", True)))
     remaining = max(0.0, float(rec.get("lease_until", now)) - now)
     return Claim("busy", lease_remaining=remaining, status=status, carrier=rec.get("carrier"))

@@ -71,6 +71,16 @@ class JobRunner(Protocol):
     ) -> JobResult: ...  # fmt: skip
 
 
+class SplitHook(Protocol):
+    """Asked once the input is probed: a long job goes out as chunks instead (it raises
+    ``JobSplit``; :class:`core.jobs.chunk_fanout.SplitCheck`)."""
+
+    async def after_probe(
+        self, job_id: str, request: JobRequest, preset: OutputPreset, probe: ProbeResult,
+        attempt: int,
+    ) -> None: ...  # fmt: skip
+
+
 class JobPipeline:
     def __init__(
         self,
@@ -80,7 +90,9 @@ class JobPipeline:
         limits: PipelineLimits,
         now: Callable[[], datetime],
         accel: Accelerator,
+        split: SplitHook | None = None,
     ) -> None:
+        self._split = split
         self._objects = objects
         self._media = media
         self._files = files
@@ -116,6 +128,8 @@ class JobPipeline:
             log.info("job.adopted", committed_by_attempt=sourced.attempt)
             return await self._copies.publish(sourced.model_copy(update={"attempt": attempt}))
         probe_doc, probe = sourced
+        if self._split is not None:  # core.jobs.chunk_fanout: a long job goes out as chunks
+            await self._split.after_probe(job_id, request, preset, probe, attempt)
         ahead = self._uploader.ahead(jobdir.out, out, job_id)
         try:
             produced, written = await self._produce(
