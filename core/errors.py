@@ -74,6 +74,9 @@ The tree (codes in brackets; ``retryable`` decides whether the message goes back
         ├── WorkerLost                    no attempt recorded an outcome: each worker that
         │                                 took the job stopped dead (the cause of a
         │                                 ``max_attempts`` said by the DLQ sweep) [worker_lost]
+        ├── LeaseLost                     a fenced write of a running attempt was refused:
+        │                                 the job is no longer its own (taken over, or
+        │                                 ended); its outcome is never recorded [lease_lost]
         └── InternalError                 a bug; retried, then the DLQ [internal_error]
 
 Codes are part of the event contract: add new ones, never rename or reuse one.
@@ -321,6 +324,15 @@ class WorkerLost(TransientError):
     cause, by the dead-letter sweep (``core.jobs.dlq_sweep``)."""
 
     default_code = "worker_lost"
+
+
+class LeaseLost(TransientError):
+    """A write the running attempt makes from inside its work (the segment ledger,
+    ``core.attempt.ledger_keeper``) was refused by its fence: another attempt holds the job,
+    or it ended. Raised to stop the attempt; the dispatcher's own fenced write of its
+    outcome is refused in turn, so it ends SUPERSEDED and says nothing."""
+
+    default_code = "lease_lost"
 
 
 class InternalError(TransientError):

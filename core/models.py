@@ -7,6 +7,7 @@ here (the request, :class:`S3ObjectRef`, :class:`OutputLocation`) refuses unknow
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -83,6 +84,7 @@ JobName = Annotated[
 # A job's id (core.jobs.results.derive_job_id's): what ``after`` and ``input.from`` name.
 JobId = Annotated[str, StringConstraints(pattern=r"^j-[0-9a-f]{24}$")]
 MAX_AFTER = 16  # parents one job may wait for
+CHUNK_ID_PREFIX = "k-"  # a chunk sub-job's id (ChunkRef.job_id)
 
 
 class InputFrom(_Strict):
@@ -105,6 +107,21 @@ class BatchRef(_Strict):
     # The parent job whose output is this job's input (``input.from``): read from an output
     # bucket, under that job's own folder.
     input_from: ShortToken | None = None
+
+
+class ChunkRef(_Strict):
+    """A chunk sub-job of a split job (core.jobs.chunks): its parent and its index in the
+    parent's chunk plan. Set by the worker only (a request that carries one is refused)."""
+
+    parent: JobId
+    index: Annotated[int, Field(ge=0, le=1000)]
+
+    @property
+    def job_id(self) -> str:
+        """The chunk's own job id: derived from its parent's and its index (each send of it
+        is the same job), of a form of its own (``k-``), never a user's job's."""
+        digest = hashlib.sha256(f"chunk\x00{self.parent}\x00{self.index}".encode()).hexdigest()
+        return f"{CHUNK_ID_PREFIX}{digest[:24]}"
 
 
 class JobRequest(_Strict):
@@ -152,6 +169,10 @@ class JobRequest(_Strict):
     # failed as dependency_failed when one does not (core.jobs.job_deps).
     after: Annotated[tuple[JobId, ...], Field(strict=False, max_length=MAX_AFTER)] = ()
     input_from: InputFrom | None = None  # set by the worker from ``input: {"from": ...}``
+    # A long streaming job across many workers (core.jobs.chunks): true splits it into
+    # chunks whatever its length, false never; None: when longer than FFAPI_SPLIT_ABOVE_SECONDS.
+    split: bool | None = None
+    chunk: ChunkRef | None = None  # set by the worker on a chunk sub-job's request
     # Version 2, a streaming preset: the package is published as a growing stream while it
     # encodes, and job.playable says so (core/attempt/progressive_run.py). The job's id is
     # the same either way: the finished package is.
@@ -169,6 +190,12 @@ class JobRequest(_Strict):
     def _schedule(self) -> JobRequest:
         if self.not_before and self.deadline and self.deadline <= self.not_before:
             raise ValueError("deadline must come after not_before")
+        return self
+
+    @model_validator(mode="after")
+    def _split(self) -> JobRequest:
+        if self.split is not None and self.version < 2:
+            raise ValueError("split needs version 2")
         return self
 
     @model_validator(mode="after")

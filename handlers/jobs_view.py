@@ -27,7 +27,7 @@ from infra.settings import Settings
 
 _STATUS_STYLE = {
     "COMPLETED": "green", "FAILED": "red", "RUNNING": "cyan", "RETRYING": "yellow",
-    "SCHEDULED": "magenta", "WAITING": "blue",
+    "SCHEDULED": "magenta", "WAITING": "blue", "SPLIT": "cyan",
     "CANCELLED": "bright_black",
 }  # fmt: skip
 _PIPE_WIDTH = 160  # piped output is read by tools and people alike: do not fold job ids

@@ -8,14 +8,18 @@ webhook deadline for Lambda, until done for a command.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from core.attempt.chunk_media import RangeChunkMedia
+from core.attempt.chunk_run import ChunkedRunner, ChunkRun
 from core.attempt.limits import PipelineLimits
 from core.attempt.pipeline import JobPipeline
 from core.jobs.batches import BatchPorts
+from core.jobs.chunk_fanout import ChunkFanOut, SplitCheck
 from core.jobs.config_reload import ConfigReloader
 from core.jobs.dispatch import Dispatcher, DispatchSettings
 from core.jobs.dlq_sweep import DeadLetterSweep
@@ -116,14 +120,18 @@ async def open_runtime(
         accel = accelerator(settings) if gpu else None
         tiers: Accelerator = accel or CpuOnly()
         media = FfmpegMedia(settings.stall_seconds, settings.probe_limits())
-        pipeline = JobPipeline(
-            objects=objects,
-            media=media,
-            files=LocalDiskFiles(),
-            limits=limits,
-            now=utcnow,
-            accel=tiers,
-        )
+        # A long job's chunks go out on the jobs queues (core.jobs.chunks), as a batch's jobs.
+        sender = QueueSender(clients.sqs, job_lanes(settings))
+        split = SplitCheck(ChunkFanOut(jobs, sender), settings.split_above_seconds,
+                           settings.split_chunk_seconds)  # fmt: skip
+        pipeline = ChunkedRunner(
+            JobPipeline(
+                objects=objects, media=media, files=LocalDiskFiles(), limits=limits, now=utcnow,
+                accel=tiers, split=split,
+            ),
+            ChunkRun(objects, jobs, RangeChunkMedia(objects, media, LocalDiskFiles(), limits,
+                     time.monotonic), utcnow, settings.transfer_concurrency),
+        )  # fmt: skip
         dispatch = DispatchSettings(
             intake=settings.intake,
             presets=presets,
@@ -141,7 +149,6 @@ async def open_runtime(
             protection = await scope.enter_async_context(open_task_protection())
         scale_in = ScaleInGuard(protection, settings.lease_seconds)
         # A batch's jobs go out on the jobs queue (Lambda too: it sends, the mapping reads).
-        sender = QueueSender(clients.sqs, job_lanes(settings))
         batches = BatchPorts(DynamoBatchStore(clients.dynamodb, settings.jobs_table), sender)
         dispatcher = Dispatcher(
             settings=dispatch, objects=objects, jobs=jobs, events=events,

@@ -11,10 +11,11 @@ own lease as another's, a completion as a takeover. The item DynamoDB returns wi
 condition tells the two apart: our token on it means the first copy applied, and the write
 stands (an emulator that omits the item: it is read, consistently).
 
-Every write after the claim (renew, progress, complete, fail, release) is fenced by the
-claim's attempt number. ``release`` (a worker stopping mid-job) sets ``RETRYING`` and drops
-the lease. The webhook outcomes (``record_delivery``, appended from background lanes) and
-``announced`` carry no token, so they never replace one between a write and its resent copy.
+Every write after the claim (renew, progress, note_segments, complete, fail, release) is
+fenced by the claim's attempt number (the segment ledger: ``infra.jobstore_segments``).
+``release`` (a worker stopping mid-job) sets ``RETRYING`` and drops the lease. The webhook
+outcomes (``record_delivery``, appended from background lanes) and ``announced`` carry no
+token, so they never replace one between a write and its resent copy.
 ``cancel`` and ``record_cancelled``: ``infra.jobstore_cancel``; ``wait`` and
 ``add_dependent``: ``infra.jobstore_waits``. ``recent`` is a Scan. Records
 go out as :class:`core.jobs.job_record.JobRecord` (``infra.jobstore_items`` reads the items).
@@ -31,6 +32,7 @@ import structlog
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
+from core.attempt.ledger import SegmentLedger
 from core.errors import StorageUnavailable
 from core.events.progress import ProgressUpdate
 from core.jobs.batch_model import BATCH_KEY_PREFIX
@@ -40,8 +42,10 @@ from core.models import JobRequest
 from core.ports import CancelAnswer, Claim
 from infra import jobstore_cancel as cancels
 from infra import jobstore_items as stored
+from infra import jobstore_segments as segments
 from infra import jobstore_waits as waits
 from infra.aws import aws_errors, error_code
+from infra.jobstore_chunks import DynamoJobChunks
 from infra.jobstore_schedule import put_scheduled
 
 _CLAIMABLE = (
@@ -60,7 +64,7 @@ _deserializer = TypeDeserializer()
 log = structlog.get_logger("ffapi.jobstore")
 
 
-class DynamoJobStore:
+class DynamoJobStore(DynamoJobChunks):  # split jobs: infra.jobstore_chunks
     def __init__(
         self, dynamodb: Any, table: str, clock: Callable[[], float] = time.time,
         *, keep_days: int = 0,
@@ -107,16 +111,23 @@ class DynamoJobStore:
             except ClientError as exc:
                 if error_code(exc) != "ConditionalCheckFailedException":
                     raise
-                return self._existing_claim(await self._refusing(job_id, exc), token, now)
-        flagged = cancels.CANCEL_FLAG in resp["Attributes"]  # a cancel outlived its attempt
-        return Claim("claimed", int(resp["Attributes"]["attempts"]["N"]), cancel_requested=flagged)
+                return self._existing_claim(await self._refusing(job_id, exc), token, now, job_id)
+        item = resp["Attributes"]
+        flagged = cancels.CANCEL_FLAG in item  # a cancel outlived its attempt
+        ledger = segments.carried(item, job_id)  # an earlier attempt's, to keep
+        return Claim(
+            "claimed", int(item["attempts"]["N"]), cancel_requested=flagged, segments=ledger
+        )
 
-    def _existing_claim(self, record: dict[str, Any], token: str, now: float) -> Claim:
+    def _existing_claim(self, record: dict[str, Any], token: str, now: float, job_id: str) -> Claim:
         if record.get(LAST_WRITE) == token:  # our claim applied; its answer was lost and resent
             flagged = bool(record.get(cancels.CANCEL_FLAG))
-            return Claim("claimed", attempt=int(record["attempts"]), cancel_requested=flagged)
+            ledger = segments.carried(record, job_id)
+            return Claim(
+                "claimed", int(record["attempts"]), cancel_requested=flagged, segments=ledger
+            )
         status = record.get("status")
-        if status in TERMINAL:
+        if status in TERMINAL or status == JobStatus.SPLIT:  # SPLIT: its chunks run it
             return Claim("done", status=status, announced=bool(record.get("announced", True)))
         remaining = max(0.0, float(record.get("lease_until", now)) - now)
         return Claim(
@@ -130,6 +141,11 @@ class DynamoJobStore:
             cancellable=True,
         )  # fmt: skip
 
+    async def note_segments(self, job_id: str, ledger: SegmentLedger, attempt: int) -> bool:
+        return await self._update(
+            job_id, segments.NOTE, segments.noted(ledger), fenced_by=attempt, cancellable=True
+        )
+
     async def complete(self, job_id: str, result: JobResult) -> bool:
         values = {
             ":s": {"S": JobStatus.COMPLETED}, ":r": {"S": result.model_dump_json()},
@@ -138,7 +154,7 @@ class DynamoJobStore:
         return await self._update(
             job_id,
             f"SET #s = :s, #r = :r, announced = :no, updated_at = :ts{self._expires()}"
-            " REMOVE lease_until, #e, retryable",
+            f" REMOVE lease_until, #e, retryable, {segments.SEGMENTS}",
             values, {"#r": "result"}, fenced_by=result.attempt,
         )  # fmt: skip
 

@@ -62,9 +62,11 @@ def next_cancel(item: dict[str, Any] | None, expiry: dict[str, Any]) -> CancelWr
     values |= {
         ":zero": {"N": "0"}, ":retrying": {"S": JobStatus.RETRYING},
         ":scheduled": {"S": JobStatus.SCHEDULED}, ":waiting": {"S": JobStatus.WAITING},
+        ":split": {"S": JobStatus.SPLIT},  # its chunks run: core.jobs.chunks cancels them
     }  # fmt: skip
     return CancelWrite(  # a job not started: as memory_jobs's cancel, whatever it waits for
-        expression, values, "attribute_not_exists(#s) OR #s IN (:retrying, :scheduled, :waiting)",
+        expression, values,
+        "attribute_not_exists(#s) OR #s IN (:retrying, :scheduled, :waiting, :split)",
         CancelAnswer("cancelled", status, attempts),
     )  # fmt: skip
 

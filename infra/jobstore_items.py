@@ -17,6 +17,7 @@ from core.jobs.job_record import JobRecord
 from core.jobs.results import JobResult
 from core.models import JobRequest
 from infra.aws import aws_errors
+from infra.jobstore_segments import carried
 
 _deserializer = TypeDeserializer()
 log = structlog.get_logger("ffapi.jobstore")
@@ -64,6 +65,7 @@ def typed(raw: dict[str, Any]) -> JobRecord:
     no longer read (written by an older worker) is left out, and said so, rather than
     making the whole record unreadable."""
     fields = dict(raw)
+    fields["segments"] = carried(raw, str(raw.get("job_id")))
     for name, model in (("request", JobRequest), ("result", JobResult)):
         if fields.get(name) is not None:
             try:

@@ -5,7 +5,7 @@ without AWS (a dry run; no ``ffapi`` command wires it yet). Each record is held 
 DynamoDB table holds its item, in plain Python (the JSON-encoded fields as parsed JSON), and
 every write applies, or refuses, on the same condition the DynamoDB adapter sends: the claim
 (new, RETRYING, SCHEDULED, WAITING, a lapsed lease, or a retryable failure), the attempt
-fence on renew/progress/complete/fail/release, the sweep's ``give_up`` (abandoned, and
+fence on renew/progress/note_segments/complete/fail/release, the sweep's ``give_up`` (abandoned, and
 carried by that letter or none), ``wait`` (only where there is no record) and
 ``add_dependent`` (a set, on a parent with a record), a failure before any claim (never
 over a finished or running job), and ``cancel`` (a tombstone, or the flag that renew and
@@ -27,6 +27,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from core.attempt.ledger import SegmentLedger
+from core.attempt.ledger_codec import encode_ledger
 from core.errors import JobCancelled
 from core.events.progress import ProgressUpdate
 from core.jobs.job_record import JobRecord, RecordedError, WebhookDelivery
@@ -34,6 +36,8 @@ from core.jobs.results import TERMINAL, JobResult, JobStatus
 from core.models import JobRequest
 from core.ports import CancelAnswer, Claim
 from infra.jobstore_cancel import BEFORE_START, CANCEL_FLAG, WHILE_RUNNING
+from infra.jobstore_segments import SEGMENTS, carried
+from infra.memory_job_chunks import MemoryJobChunks
 
 # A failure before any claim may be recorded over these (never over a finished or running job).
 _NOT_STARTED = (JobStatus.RETRYING, JobStatus.SCHEDULED, JobStatus.WAITING)
@@ -46,7 +50,7 @@ _SUMMARY = (
 )  # fmt: skip
 
 
-class MemoryJobStore:
+class MemoryJobStore(MemoryJobChunks):  # split jobs: infra.memory_job_chunks
     def __init__(
         self, clock: Callable[[], float] = time.time, *, keep_days: int = 0,
         records: dict[str, Item] | None = None,
@@ -72,17 +76,21 @@ class MemoryJobStore:
             input_bucket=request.input.bucket, input_key=request.input.key,
             preset=request.preset_name, carrier=carrier,
         )  # fmt: skip
-        return Claim(
-            "claimed", attempt=item["attempts"], cancel_requested=bool(item.get(CANCEL_FLAG))
-        )
+        flagged, ledger = bool(item.get(CANCEL_FLAG)), carried(item, job_id)
+        return Claim("claimed", item["attempts"], cancel_requested=flagged, segments=ledger)
 
     async def renew(self, job_id: str, lease_seconds: float, attempt: int) -> bool:
         lease = self._clock() + lease_seconds
         return self._fenced(job_id, attempt, cancellable=True, lease_until=lease)
 
+    async def note_segments(self, job_id: str, ledger: SegmentLedger, attempt: int) -> bool:
+        # kept as the table keeps it: the encoded bytes
+        fields: Item = {SEGMENTS: encode_ledger(ledger)}
+        return self._fenced(job_id, attempt, cancellable=True, **fields)
+
     async def complete(self, job_id: str, result: JobResult) -> bool:
         return self._fenced(
-            job_id, result.attempt, ("lease_until", "error", "retryable"),
+            job_id, result.attempt, ("lease_until", "error", "retryable", SEGMENTS),
             status=JobStatus.COMPLETED, result=result.model_dump(mode="json"), announced=False,
             **self._expiry(),
         )  # fmt: skip
@@ -194,7 +202,9 @@ class MemoryJobStore:
 
     async def get(self, job_id: str) -> JobRecord | None:
         rec = self.records.get(job_id)
-        return JobRecord.model_validate({**rec, "job_id": job_id}) if rec is not None else None
+        if rec is None:
+            return None
+        return JobRecord.model_validate({**rec, "job_id": job_id, "segments": carried(rec, job_id)})
 
     async def recent(self, status: str | None = None, limit: int = 20) -> list[JobRecord]:
         """As DynamoJobStore's: the newest ``limit`` by creation, summarized (no request,
@@ -270,7 +280,7 @@ def _lapsed(rec: Item, now: float) -> bool:
 
 def _refused_claim(rec: Item, now: float) -> Claim:
     status = rec.get("status")
-    if status in TERMINAL:
+    if status in TERMINAL or status == JobStatus.SPLIT:  # SPLIT: its chunks run it
         return Claim("done", status=status, announced=bool(rec.get("announced", True)))
     remaining = max(0.0, float(rec.get("lease_until", now)) - now)
     return Claim("busy", lease_remaining=remaining, status=status, carrier=rec.get("carrier"))

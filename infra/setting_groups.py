@@ -189,6 +189,16 @@ class EncodeSettings(BaseSettings):
         "size (the input, the outputs, scratch); short: retried, another worker may have room",
     )  # fmt: skip
     transcode_timeout: int = Field(default=3600, ge=10)
+    split_above_seconds: float = Field(
+        default=600.0, ge=0,
+        description="a streaming CMAF job whose picture is longer is split into chunk "
+        "sub-jobs any worker takes (core/jobs/chunks.py); 0: only when its request says "
+        "split: true",
+    )  # fmt: skip
+    split_chunk_seconds: float = Field(
+        default=60.0, gt=0,
+        description="a split job's chunk length, in whole segments (rounded to the grid)",
+    )  # fmt: skip
     ffmpeg: str = Field(
         default="", description="the ffmpeg that runs: a path (or a name looked up on PATH), "
         "resolved once at start; empty: the first ffmpeg on PATH at start",

@@ -75,6 +75,16 @@ class JobRunner(Protocol):
     ) -> JobResult: ...  # fmt: skip
 
 
+class SplitHook(Protocol):
+    """Asked once the input is probed: a long job goes out as chunks instead (it raises
+    ``JobSplit``; :class:`core.jobs.chunk_fanout.SplitCheck`)."""
+
+    async def after_probe(
+        self, job_id: str, request: JobRequest, preset: OutputPreset, probe: ProbeResult,
+        attempt: int,
+    ) -> None: ...  # fmt: skip
+
+
 class JobPipeline:
     def __init__(
         self,
@@ -84,7 +94,9 @@ class JobPipeline:
         limits: PipelineLimits,
         now: Callable[[], datetime],
         accel: Accelerator,
+        split: SplitHook | None = None,
     ) -> None:
+        self._split = split
         self._objects = objects
         self._media = media
         self._files = files
@@ -120,6 +132,8 @@ class JobPipeline:
             log.info("job.adopted", committed_by_attempt=sourced.attempt)
             return await self._copies.publish(sourced.model_copy(update={"attempt": attempt}))
         probe_doc, probe = sourced
+        if self._split is not None:  # core.jobs.chunk_fanout: a long job goes out as chunks
+            await self._split.after_probe(job_id, request, preset, probe, attempt)
         ahead = self._uploader.ahead(jobdir.out, out, job_id)
         since = lambda: (self._now() - started_at).total_seconds()  # noqa: E731
         live = progressive_sink(self._objects, self._files, request, preset, jobdir.out, job_id,

@@ -16,8 +16,10 @@ The policy, over the ``Queue`` port:
   minutes. A handler that raises is a RETRY: the job store or SNS was out.
 - **Stop.** A long poll in flight is let finish (SQS may have taken messages for it, which
   would stay hidden a whole visibility timeout); what it brings after the stop is released
-  at once. Running jobs get the drain budget, counted from the stop; those still running
-  then are cancelled (the dispatcher hands the job back) and their messages released.
+  at once, and so is what the priority queues' polls still in flight bring
+  (``core.jobs.lane_polls``). Running jobs get the drain budget, counted from the stop;
+  those still running then are cancelled (the dispatcher hands the job back) and their
+  messages released.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import structlog
 
@@ -52,6 +54,14 @@ class ConsumerPolicy:
     backoff_base: float  # seconds, doubled per delivery for a retry
     drain: float  # seconds running jobs get after a stop
     stall: float  # seconds of silence after which a job's message is let go
+
+
+@runtime_checkable
+class PollsInFlight(Protocol):
+    """A queue that may still have receives in flight after one returned (the priority
+    queues' race): they are let answer at the stop, and their messages handed back."""
+
+    async def settle(self) -> None: ...
 
 
 class ConsumerObserver(Protocol):
@@ -125,6 +135,8 @@ class Consumer:
                 task = asyncio.create_task(self._process(delivery))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
+        if isinstance(self._queue, PollsInFlight):
+            await self._queue.settle()
         if self._tasks:
             log.info("worker.draining", running=len(self._tasks))
             await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -14,7 +14,9 @@ and records and announces CANCELLED. A transient failure on the last delivery is
 FAILED (retryable by a DLQ redrive) and announced as ``max_attempts``; a failure before any
 claim never overwrites a finished job. :meth:`Dispatcher.replay` sends a finished job's
 final event again.
-A batch message is fanned out, and a batch job's ending counted, by :mod:`core.jobs.batches`.
+A batch message is fanned out, and a batch job's ending counted, by :mod:`core.jobs.batches`;
+a long job's chunk sub-jobs are run, counted and announced as their parent by
+:mod:`core.jobs.chunks` (a split parent's attempt ends SPLIT, acknowledged).
 """
 
 from __future__ import annotations
@@ -30,13 +32,15 @@ import structlog
 
 from core.attempt.pipeline import JobRunner
 from core.errors import AttemptsExhausted, DeadlinePassed, FfapiError, JobBusy, as_ffapi_error
-from core.events.announce import Announcer
 from core.events.cloudevent import CloudEvent, EventType
 from core.events.contract import job_event
 from core.events.reporting import ProgressReporter
 from core.jobs.batches import Batches, BatchPorts
 from core.jobs.cancel import Cancels
 from core.jobs.cancel_request import CancelRequest
+from core.jobs.chunk_fanout import ChunkFanOut
+from core.jobs.chunk_model import JobSplit
+from core.jobs.chunks import Chunks, QuietChunks
 from core.jobs.config import WorkerConfig
 from core.jobs.config_reload import ConfigInForce
 from core.jobs.identity import named_request, pin_request
@@ -82,6 +86,7 @@ class JobOutcomeStatus(StrEnum):
     SCHEDULED = "SCHEDULED"  # not due yet: its message is requeued (core.jobs.schedule)
     CANCELLED = "CANCELLED"  # a cancel ended it (or asked it to end: core.jobs.cancel)
     WAITING = "WAITING"  # for the jobs it names by id, recorded so (core.jobs.job_deps)
+    SPLIT = "SPLIT"  # goes on as chunk sub-jobs (core.jobs.chunks); its message is done
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +152,7 @@ class Dispatcher:
         self._scale_in = scale_in or ScaleInGuard(None, settings.lease_seconds)  # scale_in.py
         self._objects = objects
         self._jobs = jobs
-        self._announcer = Announcer(events, hooks)
+        self._announcer = QuietChunks(events, hooks)  # a chunk says nothing: core.jobs.chunks
         self._verdicts = Verdicts(self._announcer, jobs, now)
         self._cancels = Cancels(jobs, self._verdicts, objects)  # core.jobs.cancel
         self._lease = LeaseKeeper(
@@ -161,6 +166,10 @@ class Dispatcher:
             batches, objects, jobs, self._verdicts, self._announcer, settings.in_force, now
         )  # fmt: skip
         self._schedule = Schedule(jobs, now, sleep, settings.schedule_lead)
+        self._chunks = Chunks(
+            jobs, objects, self._announcer, self._verdicts, now, self._batches.job_ended
+        )
+        self._fan_out = ChunkFanOut(jobs, batches.queue) if batches is not None else None
 
     async def handle(self, message: QueueMessage) -> Outcome:
         with structlog.contextvars.bound_contextvars(message_id=message.message_id):
@@ -173,6 +182,7 @@ class Dispatcher:
             if intake.batch is not None:
                 await self._batches.submit(intake.batch, config)
                 return Outcome()
+            chunks = [await self._chunks.request(c) for c in intake.chunks]  # core.jobs.chunks
         except FfapiError as exc:
             if exc.retryable:  # a batch's record or fan-out: its next delivery goes on
                 raise
@@ -188,11 +198,11 @@ class Dispatcher:
         for reason in intake.ignored:
             log.info("message.ignored", reason=reason)
         for cancel in intake.cancels:
-            said = await self._cancels.handle(cancel)
+            said = await self.cancel(cancel)
             done = said.outcome == "finished"
             status = JobOutcomeStatus.DUPLICATE if done else JobOutcomeStatus.CANCELLED
             outcome.jobs.append(JobOutcome(cancel.job_id, status))
-        for request in intake.requests:
+        for request in (*intake.requests, *chunks):
             job = await self._handle_request(request, message, config.catalog)
             outcome.jobs.append(job)
             if job.status in _COME_BACK:
@@ -257,11 +267,19 @@ class Dispatcher:
                     job_id, request, preset, claim.attempt, receive_count
                 )
 
+    async def _split_again(self, job_id: str, request: JobRequest) -> JobOutcome:
+        """A parent found SPLIT: its chunks are sent unless they all went out."""
+        if self._fan_out is not None:
+            await self._fan_out.send(job_id)
+        return JobOutcome(job_id, JobOutcomeStatus.SPLIT, preset=request.preset_name)
+
     async def _duplicate(self, job_id: str, request: JobRequest, claim: Claim) -> JobOutcome:
+        if claim.status == JobStatus.SPLIT:  # a redelivered parent (core.jobs.chunk_fanout)
+            return await self._split_again(job_id, request)
         log.info("job.duplicate", status=claim.status, announced=claim.announced)
         if not claim.announced:  # recorded, then the announcement failed: finish it
             await self.reannounce(job_id, request)
-        await self._batches.job_ended(request, job_id, claim.status)
+        await self._ended(request, job_id, claim.status)
         return JobOutcome(job_id, JobOutcomeStatus.DUPLICATE)
 
     async def _run_claimed(
@@ -295,6 +313,8 @@ class Dispatcher:
             return self._superseded(job_id)
         try:
             result = work.result()
+        except JobSplit:  # its chunks go on as jobs of their own (core.jobs.chunk_fanout)
+            return JobOutcome(job_id, JobOutcomeStatus.SPLIT, preset=request.preset_name)
         except Exception as exc:  # every failure becomes a coded error; none escapes unrecorded
             error = as_ffapi_error(exc)
             return await self._fail(job_id, request, error, receive_count, attempt)
@@ -306,7 +326,7 @@ class Dispatcher:
             job_event(EventType.COMPLETED, job_id, self._now(), result.event_data(), attempt),
             request.webhooks,
         )
-        await self._batches.job_ended(request, job_id, JobStatus.COMPLETED)
+        await self._ended(request, job_id, JobStatus.COMPLETED)
         await self._jobs.mark_announced(job_id)
         log.info("job.completed", timings=result.timings)
         return JobOutcome(
@@ -345,7 +365,7 @@ class Dispatcher:
     async def _cancelled(self, job_id: str, request: JobRequest, attempt: int) -> JobOutcome:
         if not await self._cancels.stopped(job_id, request, attempt):
             return self._superseded(job_id)
-        await self._batches.job_ended(request, job_id, JobStatus.CANCELLED)
+        await self._ended(request, job_id, JobStatus.CANCELLED)
         return JobOutcome(job_id, JobOutcomeStatus.CANCELLED, preset=request.preset_name)
 
     def _superseded(self, job_id: str) -> JobOutcome:
@@ -375,7 +395,7 @@ class Dispatcher:
             return JobOutcome(job_id, JobOutcomeStatus.DUPLICATE)
         if final:
             await self._verdicts.failure(job_id, request, RecordedError.of(error), attempt or 1)
-            await self._batches.job_ended(request, job_id, JobStatus.FAILED)
+            await self._ended(request, job_id, JobStatus.FAILED)
             await self._jobs.mark_announced(job_id)
         status = JobOutcomeStatus.RETRYING if error.retryable else JobOutcomeStatus.FAILED
         return JobOutcome(job_id, status, error, preset=request.preset_name)
@@ -385,12 +405,20 @@ class Dispatcher:
         the dead-letter sweep's, core.jobs.dlq_sweep); False when it is not finished."""
         announced = await self._verdicts.reannounce(job_id, request)
         if announced:  # the sweep's dead letter of a batch job ends it in its batch too
-            await self._batches.job_ended(request, job_id, None)
+            await self._ended(request, job_id, None)
         return announced
 
+    async def _ended(self, request: JobRequest, job_id: str, status: str | None) -> None:
+        """A job's ending passed on: a chunk's to its parent, any job's to its batch."""
+        await self._chunks.ended(request, job_id, status)
+        await self._batches.job_ended(request, job_id, status)
+
     async def cancel(self, cancel: CancelRequest) -> CancelAnswer:
-        """Cancel a job from outside the queue (``ffapi cancel``), as a cancel message would."""
-        return await self._cancels.handle(cancel)
+        """Cancel a job from outside the queue (``ffapi cancel``), as a cancel message would;
+        a split job's chunks with it (core.jobs.chunks)."""
+        answer = await self._cancels.handle(cancel)
+        await self._chunks.cancelled(cancel.job_id, answer, self._cancels.running.stop)
+        return answer
 
     async def replay(self, job_id: str) -> CloudEvent | None:
         """Send a finished job's final event again under its original id; None: no such

@@ -3,7 +3,8 @@
 Accepted shapes: S3 event notifications (``Records``), the same wrapped in an SNS envelope,
 EventBridge "Object Created" events, direct ``JobRequest`` bodies, batches (``batch`` or
 ``batch_manifest``: read here, fanned out by :mod:`core.jobs.batches`), cancel requests
-(:mod:`core.jobs.cancel_request`), and ``s3:TestEvent`` (acknowledged and ignored). Anything
+(:mod:`core.jobs.cancel_request`), a long job's chunks (:mod:`core.jobs.chunk_model`, sent
+by the worker), and ``s3:TestEvent`` (acknowledged and ignored). Anything
 else raises :class:`InvalidMessage`: it can never succeed.
 
 :func:`normalize` gives an :class:`Intake`: the requests, and what was ignored and why
@@ -27,9 +28,10 @@ from core.errors import InvalidKey, InvalidMessage
 from core.jobs.admission import key_problem
 from core.jobs.batch_model import BatchMessage, admit_job
 from core.jobs.cancel_request import CancelRequest, is_cancel
+from core.jobs.chunk_model import ChunkMessage
 from core.jobs.input_from import take_input_from
 from core.jobs.watch import IntakeConfig
-from core.models import JobRequest, S3ObjectRef
+from core.models import ChunkRef, JobRequest, S3ObjectRef
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -44,6 +46,7 @@ class Intake:
     ignored: tuple[str, ...] = field(default_factory=tuple)
     batch: BatchMessage | None = None  # a batch to fan out (core.jobs.batches)
     cancels: tuple[CancelRequest, ...] = ()  # jobs to stop (core.jobs.cancel)
+    chunks: tuple[ChunkRef, ...] = ()  # a split job's chunk to run (core.jobs.chunks)
 
 
 # --- the wire shapes, lenient about fields AWS adds, strict about the ones we use -----------
@@ -132,20 +135,29 @@ def _normalize_doc(doc: dict[str, Any], config: IntakeConfig, depth: int) -> Int
         return Intake(cancels=(_parse(CancelRequest, doc),))
     if "batch_manifest" in doc or ("batch" in doc and "input" not in doc):  # a job's is its ref
         return Intake(batch=_parse(BatchMessage, doc))
+    if "chunk" in doc and "input" not in doc:
+        return Intake(chunks=(_parse(ChunkMessage, doc).chunk,))
     if "input" in doc or "version" in doc:
-        request = _parse(JobRequest, take_input_from(doc, config))  # input.from: a job
-        output = request.output or config.default_output
-        request = request.model_copy(update={"output": output})
-        admit_job(config, request)
-        if any(config.watches(place) for place in (output, *request.destinations)):
-            raise InvalidMessage(
-                "the output location is watched: its files would start new jobs",
-                code="invalid_request",
-            )
-        return Intake(requests=(request,))
+        return _direct(doc, config)
     raise InvalidMessage(
         "message is not a job request or a known event", code="unrecognized_message"
     )
+
+
+def _direct(doc: dict[str, Any], config: IntakeConfig) -> Intake:
+    """A job request sent as the body, admitted."""
+    request = _parse(JobRequest, take_input_from(doc, config))  # input.from: a job
+    if request.chunk is not None:  # a chunk's request is its parent's plan's
+        raise InvalidMessage("chunk: set by the worker only", code="invalid_request")
+    output = request.output or config.default_output
+    request = request.model_copy(update={"output": output})
+    admit_job(config, request)
+    if any(config.watches(place) for place in (output, *request.destinations)):
+        raise InvalidMessage(
+            "the output location is watched: its files would start new jobs",
+            code="invalid_request",
+        )
+    return Intake(requests=(request,))
 
 
 def _from_s3_event(event: S3Event, config: IntakeConfig) -> Intake:

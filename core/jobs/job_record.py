@@ -10,8 +10,9 @@ Beside the :class:`JobRecord`: :class:`RecordedError` (a failure, kept raw) and
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, InstanceOf, JsonValue
 
+from core.attempt.ledger import SegmentLedger
 from core.errors import FfapiError
 from core.events.progress import ProgressUpdate
 from core.jobs.results import TERMINAL, JobResult, JobStatus
@@ -84,6 +85,9 @@ class JobRecord(BaseModel):
     cancel_requested: bool = Field(
         default=False, description="a cancel arrived while it ran: its attempt stops"
     )
+    # The segments an attempt recorded in the bucket (core.attempt.ledger), for the next one
+    # to keep; left out of dumps (``ffapi status --json``): thousands of them, the worker's.
+    segments: InstanceOf[SegmentLedger] | None = Field(default=None, exclude=True)
 
     @property
     def finished(self) -> bool:

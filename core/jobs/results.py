@@ -28,6 +28,7 @@ class JobStatus(StrEnum):
     SCHEDULED = "SCHEDULED"  # waits for its not_before (core.jobs.schedule); claimable once due
     CANCELLED = "CANCELLED"  # terminal: cancelled before or while it ran (core.jobs.cancel)
     WAITING = "WAITING"  # for the jobs it names in after (core.jobs.job_deps); claimable
+    SPLIT = "SPLIT"  # runs as chunk sub-jobs (core.jobs.chunks); ended by their endings
 
 
 TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
@@ -95,6 +96,8 @@ def derive_job_id(request: JobRequest, preset: OutputPreset | None) -> str:
     A request's own ``idempotency_key`` replaces all of that: one key, one job.
     ``preset`` is None only for a request refused before its preset resolved.
     """
+    if request.chunk is not None:  # a chunk of a split job (core.jobs.chunks)
+        return request.chunk.job_id
     if request.idempotency_key:  # the caller names the job; nothing else identifies it
         digest = hashlib.sha256(f"key\x00{request.idempotency_key}".encode()).hexdigest()
         return f"{JOB_ID_PREFIX}{digest[:24]}"

@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
+from core.attempt.ledger import SegmentLedger
 from core.events.progress import ProgressUpdate
 from core.jobs.batch_model import BatchPlan, BatchRecord, Ending
+from core.jobs.chunk_model import ChunkEnding, ChunkPlan, ChunkTally, SplitClose, SplitRecord
 from core.jobs.job_record import JobRecord, RecordedError, WebhookDelivery
 from core.jobs.results import JobResult
 from core.models import JobRequest
@@ -19,11 +21,14 @@ class Claim:
     attempt: int = 0
     lease_remaining: float = 0.0  # seconds, when busy
     carrier: str | None = None  # when busy: the queue message whose delivery holds the claim
-    status: str | None = None  # the record's status, when done
+    status: str | None = None  # the record's status, when done (SPLIT: its chunks run it)
     announced: bool = True  # when done: False if its outcome was recorded but never announced
     # When claimed: a cancel was requested while an earlier attempt ran (its worker died, or
     # it was handed back): the claimant records the job CANCELLED rather than run it.
     cancel_requested: bool = False
+    # When claimed: the segments an earlier attempt recorded (note_segments), which this
+    # one may keep (core.attempt.resume); None when none did.
+    segments: SegmentLedger | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +71,16 @@ class JobStore(Protocol):
         """The running attempt's latest progress (phase, percent, speed, ETA)."""
         ...
 
+    async def note_segments(self, job_id: str, ledger: SegmentLedger, attempt: int) -> bool:
+        """The attempt's segments in the bucket (core.attempt.ledger), in place of the
+        record's: one fenced write, refused with JobCancelled as ``progress`` is. Kept
+        through a release, a failure and a cancel (a later claim reads it); ``complete``
+        drops it."""
+        ...
+
     async def complete(self, job_id: str, result: JobResult) -> bool:
-        """Fenced by ``result.attempt``."""
+        """Fenced by ``result.attempt``. The record's segment ledger goes: a committed job
+        is never encoded again."""
         ...
 
     async def fail(
@@ -121,6 +134,36 @@ class JobStore(Protocol):
     async def record_cancelled(self, job_id: str, attempt: int) -> bool:
         """The attempt stopped for a cancel: CANCELLED, unannounced; fenced by ``attempt``
         (whoever writes it announces ``job.cancelled``)."""
+        ...
+
+    # A split job (core.jobs.chunks): the parent's chunk plan, its chunks' endings, its end.
+
+    async def split(self, job_id: str, plan: ChunkPlan, attempt: int) -> bool:
+        """Fenced by ``attempt``: SPLIT, with its chunk plan and no lease (no worker holds
+        it while its chunks run); True too when it is SPLIT already (the plan is written
+        once: a redelivered parent finds it)."""
+        ...
+
+    async def mark_chunks_sent(self, job_id: str) -> None:
+        """Every chunk's message went out: a redelivered parent sends none again."""
+        ...
+
+    async def get_split(self, job_id: str) -> SplitRecord | None:
+        """The split side of a job's record; None when it was never split."""
+        ...
+
+    async def end_chunk(self, job_id: str, ending: ChunkEnding) -> ChunkTally | None:
+        """Record a chunk's ending on its SPLIT parent ``job_id`` (by index: twice is
+        once), in one conditional write; the tally as it left it, ``stitch`` True for the
+        ending that completed the set (and for that ending again while the parent is not
+        closed). None, and nothing written, when the parent is not SPLIT."""
+        ...
+
+    async def close_split(self, job_id: str, close: SplitClose) -> bool:
+        """End the SPLIT parent: COMPLETED with ``close.result`` or FAILED with
+        ``close.error``, unannounced, in one conditional write. True for the write that
+        closed it, and again for the same ``close.by`` while it is unannounced (its
+        redelivery announces); False otherwise, nothing written."""
         ...
 
 

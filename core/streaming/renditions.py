@@ -31,13 +31,13 @@ from core.media.probe import AudioStream, ProbeResult, VideoStream
 from core.presets import StreamingPreset
 from core.streaming.audio_tracks import (
     PlannedAudio,
-    adaptation_streams,
     audio_args,
     kept_tracks,
     plan_audio,
     several_tracks,
     ts_alternatives,
 )
+from core.streaming.cmaf_muxer import cmaf_muxer
 from core.streaming.ladder import FittedLadder, FittedRung, fit_fps, fit_ladder
 from core.streaming.pictures import (
     THUMBNAILS_DIR,
@@ -48,6 +48,8 @@ from core.streaming.pictures import (
     image_outputs,
     image_plans,
 )
+from core.streaming.span import VideoSpan
+from core.streaming.span import conditioned_rate as _rate
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,10 +136,12 @@ def plan_streaming(
     choice: TierChoice = CPU_ONLY,
     guard: InputGuard = SOURCE_GUARD,
     loudness: Mapping[int, tuple[str, ...]] | None = None,
+    span: VideoSpan | None = None,
 ) -> StreamingPlan:
     """``guard``: the hardened input flags, with the demuxer ffprobe found. ``loudness``:
     each kept track's normalizer, by track number (:func:`core.steps.loudness.normalize`); their
-    figures are in the log."""
+    figures are in the log. ``span``: a time range of the video rungs alone
+    (:mod:`core.streaming.ranges`)."""
     video = probe.video if preset.ladder else None
     if video is None:
         choice = CPU_ONLY  # audio alone: nothing for a GPU to do
@@ -151,12 +155,13 @@ def plan_streaming(
         loudness=loudness or {},
         tracks=tracks,
     )
-    graph, args, plan = ladder_encode(preset, probe, out, frames, labels)
+    graph, args, plan = ladder_encode(preset, probe, out, frames, labels, span)
     logged = loudness and any(loudness.values())
     flags = LOGGED_FLAGS if logged else GLOBAL_FLAGS  # the normalizers' figures: the log
     argv = [
         "ffmpeg", *flags, *guard.flags(guard.demuxer(probe.format_name)),
-        *(frames.input_args if frames else ()), "-i", f"file:{source}",
+        *(frames.input_args if frames else ()), *(span.input_args if span else ()),
+        "-i", f"file:{source}",
         "-filter_complex", ";".join(graph), *args,
     ]  # fmt: skip
     return replace(plan, argv=tuple(argv))
@@ -168,18 +173,20 @@ def ladder_encode(
     out: PurePosixPath,
     frames: FramePath | None,
     source: LadderSource,
+    span: VideoSpan | None = None,
 ) -> tuple[tuple[str, ...], tuple[str, ...], StreamingPlan]:
     """The ladder, its pictures and its audio from ``source``: the filter statements, the
     output arguments (files under ``out``), and the plan (its ``argv`` empty: the
     caller's). No picture where ``frames`` or the source's picture is None."""
     video = probe.video if preset.ladder and source.video and frames else None
-    audio = _audio_plan(preset, probe, source)
+    # a range: video alone
+    audio = () if span and not span.sound else _audio_plan(preset, probe, source)
     if video is None and not audio:
         raise UnsupportedMedia(f"preset {preset.name} needs a stream the input does not have")
     parts = _Argv()
     picture = None
     if video and frames:
-        picture = _add_picture(parts, preset, video, probe, out, frames, source)
+        picture = _add_picture(parts, preset, video, probe, out, frames, source, span)
     n_video = len(picture.ladder.rungs) if picture else 0
     if audio:
         ends = _audio_end(video.duration if video else 0.0, encode_cap(probe))
@@ -189,7 +196,7 @@ def ladder_encode(
         _add_audio(parts, source, (audio[0],) * n_video if muxed else audio, ends)
         audio = audio[:1] if muxed else audio
     package = "cmaf" if preset.kind == "cmaf" else "hls"
-    make_muxer = _cmaf_muxer if package == "cmaf" else _ts_muxer
+    make_muxer = cmaf_muxer if package == "cmaf" else _ts_muxer
     muxer = make_muxer(preset, out, n_video, audio)
     args = [*parts.maps, *parts.codecs, "-map_metadata", "-1", "-map_chapters", "-1", *muxer,
             *parts.images]  # fmt: skip
@@ -228,6 +235,7 @@ def _add_picture(
     out: PurePosixPath,
     frames: FramePath,
     source: LadderSource,
+    span: VideoSpan | None = None,
 ) -> _Picture:
     """One conditioning chain, ``split`` to every rung and picture output."""
     ladder = fit_ladder(preset.ladder, *video.display_size)
@@ -235,20 +243,23 @@ def _add_picture(
     thumbs, board = image_plans(preset, ladder, fps)
     # trimmed before the split, so that every branch (rungs, thumbnails, board) stops there
     chain, notes = _condition(preset, video, fps, frames, _picture_end(video, probe))
+    chain += span.trim if span else ""
     tag = source.tag
     images = image_branches(thumbs, board, video, probe, frames.to_cpu, tag)
     branches = [f"[{tag}r{i}]" for i in range(len(ladder.rungs))] + [label for label, _ in images]
     parts.graph.append(f"{source.video}{chain},split={len(branches)}{''.join(branches)}")
     encoder = video_encoder(preset.video_codec, frames.tier)
     for i, rung in enumerate(ladder.rungs):
-        scaled = frames.scale(rung.width, rung.height, _pix_fmt(preset))
+        size = span.size(rung.width, rung.height) if span else (rung.width, rung.height)
+        scaled = frames.scale(*size, _pix_fmt(preset))
         parts.graph.append(f"[{tag}r{i}]{scaled}[{tag}v{i}]")
         parts.maps += ["-map", f"[{tag}v{i}]"]
         parts.codecs += rung_rate_args(
             i, encoder, rung.video_kbps, rung.maxrate_kbps, rung.bufsize_kbps
         )
     parts.graph += [body for _, body in images]
-    parts.codecs += ladder_args(preset, frames.tier, fps, video)
+    shared = ladder_args(preset, frames.tier, fps, video)
+    parts.codecs += span.keyframed(shared) if span else shared
     parts.images += image_outputs(out, thumbs, board, tag)
     return _Picture(ladder, fps, thumbs, board, notes)
 
@@ -322,44 +333,6 @@ def _audio_end(picture: float, cap: float) -> str:
     return f",atrim=end={cap:.3f}" if cap > 0 else ""
 
 
-def _cmaf_muxer(
-    preset: StreamingPreset, out: PurePosixPath, n_video: int, audio: tuple[PlannedAudio, ...]
-) -> list[str]:
-    sets = ["id=0,streams=v"] if n_video else []
-    # The muxer cuts the audio wherever it cuts the video, and also once the audio's own
-    # segment reaches seg_duration: past the last video cut that made a runt of the audio's
-    # last few frames (53 ms after a 20 s picture). At twice the video's, the audio's own
-    # limit is never reached, and the last segment takes what remains.
-    own = f",seg_duration={2 * preset.segment_seconds:g}" if n_video else ""
-    sets += [
-        f"id={len(sets) + i}{own},streams={streams}"
-        for i, streams in enumerate(adaptation_streams(audio, n_video))
-    ]
-    return [
-        "-f",
-        "dash",
-        "-dash_segment_type",
-        "mp4",
-        "-seg_duration",
-        f"{preset.segment_seconds:g}",
-        "-use_template",
-        "1",
-        "-use_timeline",
-        "1",
-        "-streaming",
-        "0",
-        "-hls_playlist",
-        "1",
-        "-adaptation_sets",
-        " ".join(sets),
-        "-init_seg_name",
-        "init-$RepresentationID$.m4s",
-        "-media_seg_name",
-        "seg-$RepresentationID$-$Number%05d$.m4s",
-        f"file:{out / 'cmaf' / 'manifest.mpd'}",
-    ]
-
-
 def _ts_muxer(
     preset: StreamingPreset, out: PurePosixPath, n_video: int, audio: tuple[PlannedAudio, ...]
 ) -> list[str]:
@@ -390,11 +363,3 @@ def _ts_muxer(
         f"file:{out / 'hls' / 'seg-%v-%05d.ts'}",
         f"file:{out / 'hls' / 'media_%v.m3u8'}",
     ]
-
-
-def _rate(fps: float) -> str:
-    """NTSC rates as exact fractions, so 29.97 stays 30000/1001."""
-    for base in (24, 30, 48, 60, 120):
-        if abs(fps - base * 1000 / 1001) < 0.005:
-            return f"{base * 1000}/1001"
-    return f"{fps:.6g}"

@@ -3,7 +3,9 @@ HTTP) and the in-memory store shipped with the worker (``infra.memory_jobs``), w
 dispatcher's, consumer's and webhook lanes' unit tests run on (``tests/unit/fakes.FakeJobs``);
 this is what lets them speak for the first. The claim (new, busy under a live lease, done
 once finished, taken over once the lease lapsed, each claim an attempt), the attempt fence
-on every later write, and the unfenced ones. ``give_up``: ``test_give_up_contract.py``.
+on every later write, and the unfenced ones; the segment ledger (written fenced, handed to
+the next claim, dropped by the completion, kept by a cancel).
+``give_up``: ``test_give_up_contract.py``.
 
 Where they differ, by design: DynamoDB keeps epoch seconds as integers, the memory store as
 given (the clock here ticks whole seconds, so the leases read alike); the memory store has
@@ -14,7 +16,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.errors import InvalidMedia, StorageUnavailable
+from core.attempt.ledger import LedgerSegment, PlaylistLedger, SegmentLedger
+from core.errors import InvalidMedia, JobCancelled, StorageUnavailable
 from core.events.progress import ProgressUpdate
 from core.jobs.job_record import RecordedError, WebhookDelivery
 from core.jobs.results import JobStatus
@@ -280,3 +283,85 @@ def test_a_finished_record_expires_after_the_days_kept(opened: Opener) -> None:
         assert record.expires_at == 1_000 + 2 * 86400
 
     contract(opened, check, keep_days=2)
+
+
+def ledger(rows: int, fingerprint: str = "fp-1", playlists: int = 2) -> SegmentLedger:
+    return SegmentLedger(
+        fingerprint,
+        tuple(
+            PlaylistLedger(
+                f"cmaf/media_{n}.m3u8",
+                f"cmaf/init-{n}.m4s",
+                tuple(
+                    LedgerSegment(f"cmaf/seg-{n}-{k + 1:05d}.m4s", 4_000_000, 1_500_000 + 7 * k)
+                    for k in range(rows)
+                ),
+            )
+            for n in range(playlists)
+        ),
+    )
+
+
+def test_the_segment_ledger_is_read_back_by_the_next_claim(opened: Opener) -> None:
+    async def check(rig: Rig, job_id: str) -> None:
+        claim = await rig.store.claim(job_id, REQUEST, LEASE, "m-1")
+        assert claim.segments is None
+        assert await rig.store.note_segments(job_id, ledger(3), 1)
+        film = ledger(1800, playlists=7)  # two hours of 4 s segments, seven playlists
+        assert await rig.store.note_segments(job_id, film, 1)  # in place of the first
+        record = await rig.store.get(job_id)
+        assert record is not None
+        assert record.segments == film
+        assert "segments" not in record.model_dump()  # not in `ffapi status --json`
+        rig.advance(LEASE + 1)  # the worker was lost: the next claim takes it over
+        claim = await rig.store.claim(job_id, REQUEST, LEASE, "m-2")
+        assert (claim.attempt, claim.segments) == (2, film)
+        assert await rig.store.fail(job_id, TRANSIENT, final=False, attempt=2)
+        claim = await rig.store.claim(job_id, REQUEST, LEASE, "m-2")  # kept through RETRYING
+        assert (claim.attempt, claim.segments) == (3, film)
+        assert [r.job_id for r in await rig.store.recent()] == [job_id]  # the summary reads
+
+    contract(opened, check)
+
+
+def test_a_segment_ledger_is_refused_when_fenced_out(opened: Opener) -> None:
+    async def check(rig: Rig, job_id: str) -> None:
+        assert not await rig.store.note_segments(job_id, ledger(1), 1)  # no record
+        assert await rig.store.get(job_id) is None
+        await rig.store.claim(job_id, REQUEST, LEASE, "m-1")
+        assert await rig.store.note_segments(job_id, ledger(2), 1)
+        rig.advance(LEASE + 1)
+        await rig.store.claim(job_id, REQUEST, LEASE, "m-2")
+        assert not await rig.store.note_segments(job_id, ledger(5), 1)  # attempt 1: taken over
+        record = await rig.store.get(job_id)
+        assert record is not None
+        assert record.segments == ledger(2)
+        assert await rig.store.note_segments(job_id, ledger(4, "fp-2"), 2)
+        assert await rig.store.complete(job_id, result(job_id, 2))
+        record = await rig.store.get(job_id)  # committed: never encoded again
+        assert record is not None
+        assert (record.status, record.segments) == (
+            JobStatus.COMPLETED,
+            None,
+        )
+        assert not await rig.store.note_segments(job_id, ledger(5), 2)
+
+    contract(opened, check)
+
+
+def test_a_segment_ledger_is_unchanged_by_a_cancel(opened: Opener) -> None:
+    async def check(rig: Rig, job_id: str) -> None:
+        await rig.store.claim(job_id, REQUEST, LEASE, "m-1")
+        assert await rig.store.note_segments(job_id, ledger(2), 1)
+        assert (await rig.store.cancel(job_id)).outcome == "requested"
+        with pytest.raises(JobCancelled):
+            await rig.store.note_segments(job_id, ledger(3), 1)
+        record = await rig.store.get(job_id)
+        assert record is not None
+        assert record.segments == ledger(2)
+        assert await rig.store.record_cancelled(job_id, 1)
+        record = await rig.store.get(job_id)
+        assert record is not None
+        assert (record.status, record.segments) == (JobStatus.CANCELLED, ledger(2))
+
+    contract(opened, check)

@@ -76,6 +76,7 @@ def test_the_tree_is_what_the_docstring_says() -> None:
         "AcceleratorFailed",
         "JobBusy",
         "WorkerLost",
+        "LeaseLost",
         "InternalError",
         "DependencyFailed",
         "DeadlinePassed",

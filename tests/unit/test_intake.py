@@ -78,9 +78,11 @@ class RefusedFor:
 
 @dataclass(frozen=True)
 class Cancel:
-    """No job: a cancel request naming this one."""
+    """No job: a cancel request naming this one (or, with ``chunk``, a chunk of it to run:
+    core.jobs.chunks)."""
 
     job_id: str
+    chunk: int | None = None
 
 
 MP4 = ("mp4-480p",)
@@ -303,6 +305,8 @@ EXPECTED: dict[str, Expectation] = {
         "invalid_request", ("steps", "at least one output step")
     ),
     "cancel-request.json": Cancel("j-4f2a9c1e8b7d6a5f3e2d1c0b"),
+    "chunk-request.json": Cancel("j-4f2a9c1e8b7d6a5f3e2d1c0b", chunk=3),
+    "job-request-split.json": Jobs((Job(key="library/film.mov", preset="web-hls"),)),
     "invalid-cancel-job-id.json": Rejected("invalid_request"),
 }
 
@@ -325,7 +329,9 @@ def test_sample(name: str) -> None:
     intake = normalize(body, CONFIG)
     if isinstance(expected, Cancel):
         assert (intake.requests, intake.ignored) == ((), ())
-        assert [c.job_id for c in intake.cancels] == [expected.job_id]
+        named: list[tuple[str, int | None]] = [(c.parent, c.index) for c in intake.chunks]
+        named += [(c.job_id, None) for c in intake.cancels]
+        assert named == [(expected.job_id, expected.chunk)]
         return
     if isinstance(expected, Unresolvable):
         (request,) = intake.requests

@@ -1,0 +1,117 @@
+"""The fan-out of a long job: decided after the probe, recorded once, sent once.
+
+:class:`SplitCheck` is asked by the parent's attempt once the input is probed (the
+picture's length is known then). A streaming CMAF job splits when its request says
+``split: true``, or says nothing and its picture is longer than ``above_seconds``
+(``FFAPI_SPLIT_ABOVE_SECONDS``; 0: never); ``split: false`` never does. A job with further
+destinations is not split (their copies are made from one attempt's files).
+
+:meth:`ChunkFanOut.split` writes the parent's chunk plan into its record (one write fenced
+by the attempt: SPLIT, no lease; a redelivered parent finds it written), sends one message
+per chunk (``{"version": 2, "chunk": {"parent": ..., "index": i}}``, each chunk's job id
+derived from the parent's and its index) on the parent's priority class queue, marks them
+sent, and raises :class:`JobSplit`: the dispatcher acknowledges the parent's message, and no
+worker holds the parent while its chunks run. A crash between the write and the mark
+leaves the parent's message on the queue; its next delivery finds the record SPLIT and
+sends them all again (:meth:`ChunkFanOut.send`), harmless: a chunk sent twice is one job
+(its second message is a duplicate).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+
+from core.errors import JobBusy
+from core.jobs import pulse
+from core.jobs.chunk_model import ChunkMessage, ChunkPlan, JobSplit, plan_chunks
+from core.jobs.results import SourceInfo
+from core.media.probe import ProbeResult
+from core.models import ChunkRef, JobRequest
+from core.ports import JobSender, JobStore
+from core.presets import OutputPreset, StreamingPreset
+from core.streaming.audio_tracks import kept_tracks
+from core.streaming.ranges import source_grid
+
+log = structlog.get_logger("ffapi.chunks")
+
+_SENDS_AT_ONCE = 8
+
+
+class ChunkFanOut:
+    def __init__(self, jobs: JobStore, queue: JobSender) -> None:
+        self._jobs = jobs
+        self._queue = queue
+
+    async def split(self, plan: ChunkPlan, attempt: int) -> None:
+        """Record the plan (fenced by ``attempt``), send the chunks, raise JobSplit."""
+        if not await self._jobs.split(plan.parent, plan, attempt):
+            raise JobBusy("the job was taken over before its chunk plan was recorded")
+        await self.send(plan.parent)
+        raise JobSplit(plan)
+
+    async def send(self, parent: str) -> bool:
+        """Send every chunk of the SPLIT job ``parent`` unless they were all sent; False
+        when it was never split."""
+        record = await self._jobs.get_split(parent)
+        if record is None:
+            return False
+        if record.sent:
+            return True
+        plan = record.plan
+        gate = asyncio.Semaphore(_SENDS_AT_ONCE)
+
+        async def send_one(index: int) -> None:
+            body = ChunkMessage(version=2, chunk=ChunkRef(parent=parent, index=index))
+            async with gate:
+                await self._queue.send_job(body.model_dump_json(), plan.request.priority)
+            pulse.beat()  # a long fan-out is alive
+
+        await asyncio.gather(*(send_one(c.index) for c in plan.chunks))
+        await self._jobs.mark_chunks_sent(parent)
+        log.info("job.split", chunks=plan.total, duration=round(plan.duration, 3))
+        return True
+
+
+class SplitCheck:
+    """The parent's attempt asks it after the probe (``JobPipeline``'s ``split`` hook)."""
+
+    def __init__(self, fan_out: ChunkFanOut, above_seconds: float, chunk_seconds: float) -> None:
+        self._fan_out = fan_out
+        self._above = above_seconds
+        self._chunk_seconds = chunk_seconds
+
+    async def after_probe(
+        self, job_id: str, request: JobRequest, preset: OutputPreset, probe: ProbeResult,
+        attempt: int,
+    ) -> None:  # fmt: skip
+        """Nothing when the job runs whole; else its chunks go out and JobSplit is raised."""
+        duration = (probe.video.duration if probe.video else 0.0) or probe.duration
+        if not isinstance(preset, StreamingPreset) or not self.wanted(request, preset, duration):
+            return
+        grid = source_grid(preset, probe)  # the whole encode's segments (core.streaming.ranges)
+        if grid is None:
+            return
+        chunks = plan_chunks(grid, self._chunk_seconds, audio=bool(kept_tracks(preset, probe)))
+        plan = ChunkPlan(
+            parent=job_id, request=request, preset=preset, source=_source(probe),
+            duration=duration, chunks=chunks,
+        )  # fmt: skip
+        await self._fan_out.split(plan, attempt)
+
+    def wanted(self, request: JobRequest, preset: StreamingPreset, duration: float) -> bool:
+        if request.split is False or request.chunk is not None or request.destinations:
+            return False
+        if preset.kind != "cmaf" or duration <= 0:
+            return False
+        return request.split is True or 0 < self._above < duration
+
+
+def _source(probe: ProbeResult) -> SourceInfo:
+    video, audio = probe.video, probe.audio
+    return SourceInfo(
+        format=probe.format_name, duration=probe.duration, size=probe.size,
+        width=video.width if video else None, height=video.height if video else None,
+        video_codec=video.codec if video else None, audio_codec=audio.codec if audio else None,
+    )  # fmt: skip

@@ -1,0 +1,325 @@
+"""Encoding a time range of a CMAF ladder whose segments are exactly the whole encode's there.
+
+Resuming after a lost worker and splitting one long job across workers both need this: the
+segment grid of a source, chunks of whole segments, and the plan of one chunk's encode.
+
+**The grid.** Every rung forces keyframes with ``expr:gte(t,n_forced*S)``
+(:func:`core.media.encoders.ladder_args`): keyframe ``k`` is the first frame of the
+conditioned constant rate whose time ``t = n * av_q2d(1/rate)``, a double, is at or after
+``k * S`` (:func:`keyframe_frames` computes it with the same doubles, so 30000/1001 lands on the
+same frames). The ``dash`` muxer (``use_timeline=1``) cuts a segment at a keyframe only once
+the current segment has lasted ``seg_duration``: measured, at 30000/1001 with 4 s
+segments the gap between forced keyframes is 120 frames, but 119 frames (3.97 s) once every
+~8 segments (frame 1079 after 960), and there the muxer does NOT cut: the whole encode has a
+7.97 s segment at 32-40 s (every NTSC source over 36 s; QC's segment_durations rejects it).
+:class:`SegmentGrid` models that as it is (``cuts``), so ranges reproduce the whole encode.
+
+**The range encode** (ffmpeg 5.1, measured): input ``-ss`` a second before the range with
+``-copyts -start_at_zero``, so the decoded frames keep the whole encode's timestamps (the
+same ``fps`` filter output frame numbers), then ``trim=start_pts=A:end_pts=B`` on the
+conditioned frames: frame-exact whatever the seek lands on. ffmpeg's ``t`` in
+``-force_key_frames expr:`` counts from the encode's own first frame (``forced_kf_ref_pts``),
+not from the timestamps, so a range forces ``gte((n+A)*tick,(n_forced+K)*S)`` (A: its first
+frame, K: its first keyframe on the grid): the whole encode's ``t``, in the same doubles.
+(Forced with the whole plan's ``t`` instead, a range's keyframes only came from x264's own
+GOP: right at 30 fps by luck, a frame late at 1080 for 1079 at 30000/1001.)
+
+**Timestamps.** With ``-copyts`` the muxer's MPD already says the global ``S@t``, but the
+fMP4 fragments do not: the mov muxer inside ``dash`` restarts every track's decode time at 0
+(``tfdt`` 0, ``sidx`` earliest presentation 0, ``mfhd`` sequence 1) and writes the offset as
+an empty edit in the range's own init segment. ``-output_ts_offset 12.012`` (measured) does
+the same: MPD ``t=360360``, ``tfdt`` 0, an empty edit of 12012 ms. So a range's init segments
+are thrown away (range 0's are byte-for-byte the whole encode's, and kept), and every media
+segment is rewritten by :mod:`core.streaming.fragment_time` (``tfdt`` and ``sidx`` plus the
+tick its encode starts at, ``mfhd`` its global number) and renamed to its global number (the
+muxer has no start number: ``$Number$`` starts at 1).
+
+**Warm-up.** x264's rate control starts cold: the first ~10 frames of any encode are worse
+(SSIM 0.990 against 0.996). A range therefore encodes ``WARMUP_SEGMENTS`` (1) whole segment
+before its chunk and throws it away; measured, the frames after the boundary are then as
+good as the whole encode's there (0.997 over frames 360-369, where without it 0.990).
+
+**Audio** is not in the ranges (AAC priming at each range's edge would click): one audio plan
+(:func:`plan_audio_part`) encodes it whole with the preset's settings, in the whole plan's
+muxer with a black stand-in for the picture, so that the muxer cuts the audio where the
+whole encode's video cuts it and writes the whole package's manifests (same representation
+ids, names, master and MPD): :mod:`core.streaming.stitch` puts the ranges' video into them.
+Measured (x264, CPU): its audio init and segments are byte-for-byte the whole encode's (the
+stand-in's encoder has the same B-frame delay, so the muxer interleaves and cuts alike). The
+stand-in's rungs are 32x18: the stitcher takes the video's sizes and codecs from the first
+range. Its frame count is the probe's estimate (:func:`source_grid`).
+
+Thumbnails and the storyboard are made by a whole encode only (a range makes none).
+MPEG-TS (``hls-ts``) packages are not made by ranges: :func:`plan_range` returns None, and the
+caller encodes whole.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from pathlib import PurePosixPath
+
+from core.media.accel import CPU_ONLY, TierChoice
+from core.media.frames import FramePath
+from core.media.hardening import SOURCE_GUARD, InputGuard
+from core.media.plan import GLOBAL_FLAGS, LOGGED_FLAGS, encode_cap
+from core.media.probe import ProbeResult
+from core.presets import StreamingPreset
+from core.streaming.audio_tracks import kept_tracks
+from core.streaming.ladder import fit_fps
+from core.streaming.renditions import LadderSource, StreamingPlan, ladder_encode, plan_streaming
+from core.streaming.span import VideoSpan, conditioned_rate
+
+PREROLL_SECONDS = 1.0  # decoded before a range and trimmed away: the seek need not be exact
+# Segments encoded before a range and thrown away: an encoder's first second is worse (x264's
+# rate control starts cold: SSIM 0.990 over the first 10 frames against 0.996 after, at the
+# start of a whole encode too), and one segment of warm-up makes the frames after a range
+# boundary as good as the whole encode's there.
+WARMUP_SEGMENTS = 1
+# The audio part's picture: black, every rung this small (the frames cost nothing to encode;
+# at the rungs' own sizes the stand-in took 38 % of a whole 720p encode's CPU).
+STAND_IN = (32, 18)
+_MICROSECONDS = 1_000_000  # the muxer's seg_duration is a duration in microseconds
+
+
+@functools.lru_cache(maxsize=16)  # a grid's, asked for by every chunk
+def keyframe_frames(rate: Fraction, segment_seconds: float, frames: int) -> tuple[int, ...]:
+    """The frames ``expr:gte(t,n_forced*S)`` makes keyframes, computed in doubles as ffmpeg
+    does (``t`` is the frame number times the encoder's time base, a double; ``S`` as the
+    argv writes it)."""
+    tick = rate.denominator / rate.numerator  # av_q2d(time_base)
+    step = float(f"{segment_seconds:g}")
+    found: list[int] = []
+    n = 0
+    while n < frames:
+        target = len(found) * step  # n_forced * S
+        n = max(n, math.floor(target / tick) - 2)  # a guess a little early, then frame by frame
+        while n * tick < target:
+            n += 1
+        if n < frames:
+            found.append(n)
+        n += 1
+    return tuple(found)
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentRange:
+    """Whole segments of the whole encode: ``count`` from 0-based ``first``, frames
+    ``start``..``end`` (end exclusive) of the conditioned rate."""
+
+    first: int
+    count: int
+    start: int
+    end: int
+    keyframe: int  # the place of ``start`` among the forced keyframes (n_forced's offset)
+    last: bool  # runs to the picture's end
+
+    @property
+    def numbers(self) -> range:
+        """The muxer's ``$Number$`` of its segments in the whole package (from 1)."""
+        return range(self.first + 1, self.first + self.count + 1)
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentGrid:
+    """Where the whole encode's keyframes and segment cuts fall, in frames."""
+
+    rate: Fraction
+    segment_seconds: float
+    frames: int  # of the conditioned picture
+
+    @property
+    def keyframes(self) -> tuple[int, ...]:
+        return keyframe_frames(self.rate, self.segment_seconds, self.frames)
+
+    @property
+    def cuts(self) -> tuple[int, ...]:
+        """The first frame of every segment: a keyframe once the segment has lasted
+        ``seg_duration`` (the muxer compares exactly, in microseconds)."""
+        return _cuts(self.rate, self.segment_seconds, self.frames)
+
+    def _keyframe(self, frame: int) -> int:
+        keys = self.keyframes
+        return bisect.bisect_left(keys, frame)
+
+    def warmed(self, chunk: SegmentRange, segments: int = WARMUP_SEGMENTS) -> SegmentRange:
+        """``chunk`` with up to ``segments`` segments before it: what a range encodes."""
+        first = max(0, chunk.first - segments)
+        start = self.cuts[first]
+        return replace(chunk, first=first, count=chunk.count + chunk.first - first, start=start,
+                       keyframe=self._keyframe(start))  # fmt: skip
+
+    def tail(self, first: int) -> SegmentRange:
+        """From 0-based segment ``first`` to the end: a resumed encode's range."""
+        cuts = self.cuts
+        if not 0 <= first < len(cuts):
+            raise ValueError(f"no segment {first + 1} in a grid of {len(cuts)}")
+        return SegmentRange(first, len(cuts) - first, cuts[first], self.frames,
+                            self._keyframe(cuts[first]), last=True)  # fmt: skip
+
+    def seconds(self, frame: int) -> float:
+        return float(frame / self.rate)
+
+    def split(self, chunk_seconds: float) -> tuple[SegmentRange, ...]:
+        """Chunks of whole segments, each starting at the first cut at or after a multiple
+        of ``chunk_seconds`` (a long segment passing several multiples makes one chunk)."""
+        if chunk_seconds <= 0:
+            raise ValueError("chunk_seconds must be positive")
+        cuts = self.cuts
+        times = [c / self.rate for c in cuts]
+        firsts, m = {0}, 1
+        while m * chunk_seconds < self.frames / self.rate:
+            at = bisect.bisect_left(times, m * chunk_seconds)  # the first cut at or after
+            if at < len(cuts):
+                firsts.add(at)
+            m += 1
+        starts = sorted(firsts)
+        ends = [*starts[1:], len(cuts)]
+        return tuple(
+            SegmentRange(
+                first=a, count=b - a, start=cuts[a],
+                end=cuts[b] if b < len(cuts) else self.frames,
+                keyframe=self._keyframe(cuts[a]), last=b == len(cuts),
+            )
+            for a, b in zip(starts, ends, strict=True)
+        )  # fmt: skip
+
+
+@functools.lru_cache(maxsize=16)
+def _cuts(rate: Fraction, segment_seconds: float, frames: int) -> tuple[int, ...]:
+    least = Fraction(round(segment_seconds * _MICROSECONDS), _MICROSECONDS)
+    cuts = [0]
+    for n in keyframe_frames(rate, segment_seconds, frames)[1:]:
+        if Fraction(n - cuts[-1]) / rate >= least:
+            cuts.append(n)
+    return tuple(cuts)
+
+
+def split_ranges(
+    duration: float, segment_seconds: float, chunk_seconds: float, rate: Fraction = Fraction(30)
+) -> tuple[SegmentRange, ...]:
+    """Chunks of whole segments of a picture of ``duration`` seconds at ``rate``."""
+    frames = math.ceil(round(duration * rate, 6))
+    return SegmentGrid(rate, segment_seconds, frames).split(chunk_seconds)
+
+
+def source_grid(preset: StreamingPreset, probe: ProbeResult) -> SegmentGrid | None:
+    """The grid of the whole encode of ``probe`` (None: no picture to grid)."""
+    video = probe.video
+    if video is None or not preset.ladder:
+        return None
+    rate = Fraction(conditioned_rate(fit_fps(video.fps, preset.max_fps)))
+    frames = math.ceil(round(picture_end(probe) * rate, 6))  # those before the trim's end
+    if video.duration > 0:  # ... that the source has (44.0106 s at 29.97: 1319, not 1320)
+        frames = min(frames, round(video.duration * rate))
+    return SegmentGrid(rate, preset.segment_seconds, frames)
+
+
+def picture_end(probe: ProbeResult) -> float:
+    """Where the whole plan trims the picture (as :mod:`core.streaming.renditions` does)."""
+    video, cap = probe.video, encode_cap(probe)
+    if video is None or video.duration <= 0:
+        return cap
+    end = math.ceil((video.start + video.duration) * 1000) / 1000
+    return min(end, cap) if cap else end
+
+
+def range_span(grid: SegmentGrid, chunk: SegmentRange) -> VideoSpan:
+    """The hooks of ``chunk``'s encode in the whole plan (see the module's docstring)."""
+    seek = max(0.0, grid.seconds(chunk.start) - PREROLL_SECONDS)
+    end = "" if chunk.last else f":end_pts={chunk.end}"  # the last: the picture's own end
+    return VideoSpan(
+        input_args=("-copyts", "-start_at_zero", "-ss", f"{seek:.6f}"),
+        trim=f",trim=start_pts={chunk.start}{end}",
+        keyframes=keyframe_expression(grid, chunk),
+    )
+
+
+def keyframe_expression(grid: SegmentGrid, chunk: SegmentRange) -> str:
+    """The whole encode's ``gte(t,n_forced*S)`` for a range starting at frame A, keyframe K.
+    ffmpeg's ``t`` counts from the encode's own first frame (``forced_kf_ref_pts``), so a
+    range cannot use it: ``(n+A)*tick`` is the whole encode's ``t`` computed with the same
+    doubles (``n`` counts the range's frames; ``tick`` written so that it parses back to
+    the very double ``av_q2d`` gives)."""
+    tick = grid.rate.denominator / grid.rate.numerator
+    step = f"{grid.segment_seconds:g}"
+    return f"expr:gte((n+{chunk.start})*{tick!r},(n_forced+{chunk.keyframe})*{step})"
+
+
+@dataclass(frozen=True, slots=True)
+class RangePlan:
+    plan: StreamingPlan  # the video rungs of the range, written under ``out``
+    chunk: SegmentRange  # the segments it makes for the package
+    grid: SegmentGrid
+    warmup: int  # segments it encodes before ``chunk``'s, thrown away
+
+
+def _pictures_off(preset: StreamingPreset) -> StreamingPreset:
+    return preset.model_copy(update={"thumbnails": None, "storyboard": None})
+
+
+def plan_range(
+    preset: StreamingPreset,
+    probe: ProbeResult,
+    source: PurePosixPath,
+    out: PurePosixPath,
+    chunk: SegmentRange,
+    choice: TierChoice = CPU_ONLY,
+    guard: InputGuard = SOURCE_GUARD,
+    warmup: int = WARMUP_SEGMENTS,
+) -> RangePlan | None:
+    """The encode of ``chunk``'s video rungs (and ``warmup`` segments before them) into
+    ``out``; None where a range cannot be made (hls-ts, or no picture): the caller encodes
+    whole."""
+    grid = source_grid(preset, probe)
+    if preset.kind != "cmaf" or grid is None or not _starts_at_zero(probe):
+        return None
+    encoded = grid.warmed(chunk, warmup)
+    span = range_span(grid, encoded)
+    plan = plan_streaming(_pictures_off(preset), probe, source, out, choice, guard, span=span)
+    return RangePlan(plan, chunk, grid, chunk.first - encoded.first)
+
+
+def _starts_at_zero(probe: ProbeResult) -> bool:
+    """The picture's first frame is the grid's frame 0: a video that starts after the file
+    does (its ``fps`` output starting later) is encoded whole."""
+    return probe.video is not None and abs(probe.video.start) < 1e-3
+
+
+def plan_audio_part(
+    preset: StreamingPreset,
+    probe: ProbeResult,
+    source: PurePosixPath,
+    out: PurePosixPath,
+    guard: InputGuard = SOURCE_GUARD,
+    loudness: Mapping[int, tuple[str, ...]] | None = None,
+) -> StreamingPlan | None:
+    """The whole audio, as the whole plan encodes it, with a black stand-in picture through
+    the same ladder (None: no picture or not CMAF). Its video segments are scratch; its
+    audio segments and its manifests are the package's (:mod:`core.streaming.stitch`).
+    ``loudness``: each kept track's normalizer, as :func:`plan_streaming` takes them."""
+    grid, video = source_grid(preset, probe), probe.video
+    if preset.kind != "cmaf" or grid is None or video is None:
+        return None
+    tracks = kept_tracks(preset, probe)
+    frames = FramePath.plan(CPU_ONLY, video, "yuv420p", cpu_filters=False)
+    sound = f"[0:{tracks[0].index}]" if tracks else None
+    labels = LadderSource("[stand]", sound, loudness=loudness or {}, tracks=tracks)
+    # black, progressive, SDR: nothing to condition
+    stand_in = replace(video, field_order="progressive", color_transfer=None, pix_fmt="yuv420p")
+    probe = replace(probe, video=stand_in)
+    stand = VideoSpan(sound=True, stand_in=STAND_IN)
+    graph, args, plan = ladder_encode(_pictures_off(preset), probe, out, frames, labels, stand)
+    # as many frames as the picture, so that the muxer cuts where it cuts the picture
+    size = "x".join(map(str, STAND_IN))
+    black = f"color=c=black:s={size}:r={grid.rate},trim=end_frame={grid.frames}[stand]"
+    flags = LOGGED_FLAGS if loudness and any(loudness.values()) else GLOBAL_FLAGS
+    argv = ("ffmpeg", *flags, *guard.flags(guard.demuxer(probe.format_name)),
+            "-i", f"file:{source}", "-filter_complex", ";".join((black, *graph)),
+            *args)  # fmt: skip
+    return replace(plan, argv=argv)

@@ -1,0 +1,41 @@
+"""What a range encode changes in the whole ladder's plan (:mod:`core.streaming.ranges`
+makes it; :func:`core.streaming.renditions.plan_streaming` takes it): the input read from
+shortly before the range with its own timestamps kept, the conditioned frames trimmed to the
+range by frame number, and the keyframes forced on the whole encode's grid; or, for the audio
+part, the sound kept and every rung's picture a tiny stand-in. Kept apart from both so that
+neither imports the other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+KEYFRAMES_FLAG = "-force_key_frames:v"
+
+
+@dataclass(frozen=True, slots=True)
+class VideoSpan:
+    input_args: tuple[str, ...] = ()  # before ``-i``
+    trim: str = ""  # appended to the conditioning chain, before the ``split``
+    keyframes: str | None = None  # the ``-force_key_frames:v`` expression (None: the plan's)
+    sound: bool = False  # the audio renditions too (else the video rungs alone)
+    stand_in: tuple[int, int] | None = None  # every rung scaled to this size instead
+
+    def keyframed(self, args: list[str]) -> list[str]:
+        """``args`` (the ladder's shared encoder arguments) forcing this span's keyframes."""
+        if self.keyframes is None:
+            return args
+        at = args.index(KEYFRAMES_FLAG)
+        return [*args[: at + 1], self.keyframes, *args[at + 2 :]]
+
+    def size(self, width: int, height: int) -> tuple[int, int]:
+        """A rung's picture size in this span's encode."""
+        return self.stand_in or (width, height)
+
+
+def conditioned_rate(fps: float) -> str:
+    """The ``fps`` filter's rate: NTSC rates as exact fractions, so 29.97 stays 30000/1001."""
+    for base in (24, 30, 48, 60, 120):
+        if abs(fps - base * 1000 / 1001) < 0.005:
+            return f"{base * 1000}/1001"
+    return f"{fps:.6g}"

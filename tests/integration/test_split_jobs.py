@@ -1,0 +1,96 @@
+"""One long job across many workers, end to end on the embedded stack (moto's server over
+HTTP, the real ffmpeg, our worker): a 24 s clip sent with ``split: true`` and 8 s chunks is
+split into three picture chunks and the audio, each a sub-job of the queue; the worker that
+ends the last stitches and commits. One ``job.completed`` (no event names a chunk), the
+package passes the whole encode's QC, and its segments, init segments and manifests are
+named and counted as those of the same job encoded whole."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.jobs.chunk_model import is_chunk
+from handlers.runtime import Runtime
+
+from .conftest import Stack, run_worker
+
+pytestmark = pytest.mark.integration
+
+SECONDS = 24
+LADDER = [
+    {"name": n, "short_side": side, "video_kbps": kbps, "maxrate_kbps": kbps, "bufsize_kbps": kbps}
+    for n, side, kbps in (("360p", 360, 800), ("240p", 240, 400))
+]
+
+
+def make_clip(dest: Path) -> Path:
+    subprocess.run(
+        ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "error",
+         "-f", "lavfi", "-i", f"testsrc2=size=640x360:rate=30:duration={SECONDS}",
+         "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={SECONDS}",
+         "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
+         "-c:a", "aac", "-b:a", "128k", "-ac", "2", "-shortest", f"file:{dest}"],
+        check=True,
+    )  # fmt: skip
+    return dest
+
+
+def request(stack: Stack, prefix: str, split: bool) -> dict[str, Any]:
+    return {
+        "version": 2, "input": {"bucket": stack.settings.input_bucket, "key": "long/clip.mp4"},
+        "preset": "web-hls", "ladder": LADDER, "split": split,
+        "output": {"bucket": stack.settings.output_bucket, "prefix": prefix},
+    }  # fmt: skip
+
+
+def package_names(stack: Stack, prefix: str) -> list[str]:
+    s3 = stack.client("s3")
+    pages = s3.get_paginator("list_objects_v2").paginate(
+        Bucket=stack.settings.output_bucket, Prefix=f"{prefix}/"
+    )
+    keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
+    return sorted(k.removeprefix(f"{prefix}/") for k in keys)
+
+
+def test_a_split_job_ends_in_one_package_as_the_whole_encode_makes(
+    stack: Stack, tmp_path: Path
+) -> None:
+    clip = make_clip(tmp_path / "clip.mp4")
+    stack.client("s3").upload_file(str(clip), stack.settings.input_bucket, "long/clip.mp4")
+    settings = stack.settings.model_copy(
+        update={"split_chunk_seconds": 8.0, "visibility_timeout": 120}
+    )
+
+    async def send(rt: Runtime) -> None:
+        url = stack.resources.queue_url
+        for body in (request(stack, "outputs/split", True), request(stack, "outputs/whole", False)):
+            await rt.clients.sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body))
+
+    scenario = run_worker(stack, send, terminal=2, settle=3.0, timeout=300.0, settings=settings)
+    assert scenario.of_type("failed") == []
+    done = scenario.of_type("completed")
+    assert len(done) == 2
+    assert not [e for e in scenario.events + scenario.progress if is_chunk(e["subject"])]
+    by_prefix = {e["data"]["output"]["prefix"]: e["data"] for e in done}
+    split, whole = by_prefix["outputs/split"], by_prefix["outputs/whole"]
+    assert split["qc"]["passed"], split["qc"]
+    assert [r["name"] for r in split["renditions"]] == [r["name"] for r in whole["renditions"]]
+    assert set(split["playback"]) == {"hls", "dash"}
+    # the same package, but for the pictures a whole encode alone makes
+    split_names = package_names(stack, f"outputs/split/{split['job_id']}")
+    whole_names = package_names(stack, f"outputs/whole/{whole['job_id']}")
+    media = [n for n in whole_names if n.startswith("cmaf/")]
+    assert [n for n in split_names if n.startswith("cmaf/")] == media
+    assert len([n for n in media if n.startswith("cmaf/seg-0-")]) == SECONDS // 4
+    assert {"job.json", "probe.json"} <= set(split_names)
+    # the parent's record says it was split, and into how many chunks
+    record = stack.client("dynamodb").get_item(
+        TableName=stack.settings.jobs_table, Key={"job_id": {"S": split["job_id"]}}
+    )["Item"]
+    assert record["status"]["S"] == "COMPLETED"
+    assert int(record["chunk_total"]["N"]) == 3 + 1
