@@ -135,9 +135,8 @@ class JobPipeline:
         if self._split is not None:  # core.jobs.chunk_fanout: a long job goes out as chunks
             await self._split.after_probe(job_id, request, preset, probe, attempt)
         ahead = self._uploader.ahead(jobdir.out, out, job_id)
-        since = lambda: (self._now() - started_at).total_seconds()  # noqa: E731
         live = progressive_sink(self._objects, self._files, request, preset, jobdir.out, job_id,
-                                ahead, report, since, self._now)  # fmt: skip
+                                ahead, report, started_at, self._now)  # fmt: skip
         try:
             produced, written = await self._produce(
                 job_id, request, preset, probe, jobdir, timer, report, attaching, ahead, live

@@ -40,9 +40,9 @@ def is_progressive(request: JobRequest, preset: OutputPreset) -> bool:
 def progressive_sink(
     objects: ObjectStore, files: LocalFiles, request: JobRequest, preset: OutputPreset,
     local: Path, job_id: str, ahead: UploadAhead, report: Callable[[PlayableNotice], None] | None,
-    since: Callable[[], float], now: Callable[[], datetime],
+    started_at: datetime, now: Callable[[], datetime],
 ) -> ProgressiveSink | None:  # fmt: skip
-    """The sink of a progressive job (None for any other); ``since``: the attempt's seconds."""
+    """The sink of a progressive job (None for any other); ``started_at``: the attempt's."""
     if not isinstance(preset, StreamingPreset) or not is_progressive(request, preset):
         return None
     out = request.output
@@ -51,9 +51,10 @@ def progressive_sink(
     playback = {kind: output_key(out, job_id, path) for kind, path in layout.playback.items()}
 
     def playable() -> None:
-        log.info("job.playable", seconds=round(since(), 3))
+        seconds = (now() - started_at).total_seconds()
+        log.info("job.playable", seconds=round(seconds, 3))
         if report is not None:
-            report(PlayableNotice(output=out, playback=playback, seconds=since()))
+            report(PlayableNotice(output=out, playback=playback, seconds=seconds))
 
     return ProgressiveSink(objects, files, ahead, local, out, job_id, layout, playable, now)
 

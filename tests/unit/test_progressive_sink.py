@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import m3u8
@@ -30,6 +30,7 @@ from tests.unit.test_progressive import GROWING_MPD
 OUT = OutputLocation(bucket="out-bucket", prefix="outputs")
 JOB = "j-" + "1" * 24
 KEY = f"outputs/{JOB}/cmaf"
+START = datetime(2026, 12, 7, 19, 0, tzinfo=UTC)
 MASTER = """#EXTM3U
 #EXT-X-VERSION:7
 #EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="group_A1",NAME="audio_2",DEFAULT=YES,URI="media_2.m3u8"
@@ -273,8 +274,8 @@ def test_progressive_comes_from_the_request_or_the_preset(tmp_path: Path) -> Non
     store = MemoryObjectStore()
     sink = progressive_sink(
         store, LocalDiskFiles(), request(progressive=True), hls, tmp_path, JOB,
-        UploadAhead(store, 1, tmp_path, OUT, JOB), heard.append, lambda: 2.5,
-        lambda: datetime.now(UTC),
+        UploadAhead(store, 1, tmp_path, OUT, JOB), heard.append, START,
+        lambda: START + timedelta(seconds=2.5),
     )  # fmt: skip
     assert sink is not None
     sink._on_playable()
