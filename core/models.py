@@ -173,6 +173,10 @@ class JobRequest(_Strict):
     # chunks whatever its length, false never; None: when longer than FFAPI_SPLIT_ABOVE_SECONDS.
     split: bool | None = None
     chunk: ChunkRef | None = None  # set by the worker on a chunk sub-job's request
+    # Version 2, a streaming preset: the package is published as a growing stream while it
+    # encodes, and job.playable says so (core/attempt/progressive_run.py). The job's id is
+    # the same either way: the finished package is.
+    progressive: bool = False
 
     @model_validator(mode="after")
     def _distinct_destinations(self) -> JobRequest:
@@ -192,6 +196,12 @@ class JobRequest(_Strict):
     def _split(self) -> JobRequest:
         if self.split is not None and self.version < 2:
             raise ValueError("split needs version 2")
+        return self
+
+    @model_validator(mode="after")
+    def _progressive(self) -> JobRequest:
+        if self.progressive and (self.version < 2 or self.steps is not None):
+            raise ValueError("progressive needs version 2 and a streaming preset, not steps")
         return self
 
     @model_validator(mode="after")

@@ -163,6 +163,9 @@ class StreamingPreset(_Limited):
     storyboard: Storyboard | None = None
     loudness: LoudnessTarget | None = None  # off: the sound as the source has it
     audio_tracks: AudioSelection = AudioSelection()  # every source audio track by default
+    # Published as a growing stream while it encodes, announced by job.playable
+    # (core/attempt/progressive_run.py); the finished package is the same either way.
+    progressive: bool = False
 
     @model_validator(mode="after")
     def _coherent(self) -> StreamingPreset:
@@ -302,5 +305,6 @@ def _hash(spec: BaseModel) -> str:
     doc = spec.model_dump(mode="json", exclude=set(_LIMIT_FIELDS))
     if doc.get("loudness", True) is None:  # off, as before it existed: the same jobs
         del doc["loudness"]
+    doc.pop("progressive", None)  # how the package is published, not what it is
     body = json.dumps(doc, sort_keys=True).encode()
     return hashlib.sha256(body).hexdigest()[:16]

@@ -97,12 +97,19 @@ def demo(
             "a clip to append); repeatable."
         ),
     ] = None,
+    progressive: Annotated[
+        bool,
+        flag(
+            "--progressive",
+            help="Publish the package while it encodes; print the time to job.playable.",
+        ),
+    ] = False,
 ) -> None:
     """Run one job end to end on the embedded emulator."""
     if preset and request:
         raise typer.BadParameter("give --preset or --request, not both", param_hint="--preset")
     attached = tuple(attachment(a) for a in attach or ())
-    options = DemoOptions(input_file, preset, out, timeout, request, attached)
+    options = DemoOptions(input_file, preset, out, timeout, request, attached, progressive)
     run_in(ctx, lambda settings: run_demo(options, settings), quiet=not verbose)
 
 

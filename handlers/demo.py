@@ -5,7 +5,8 @@ that S3's own notification queues the job, run the worker until the job ends, an
 happened, including the terminal event as it arrived on a queue subscribed to the SNS topic.
 With ``--request REQUEST.json --attach KEY=FILE`` it sends a steps job instead (its input
 the uploaded clip, outside the watched prefix), and :mod:`handlers.demo_steps` prints each
-step's outputs.
+step's outputs. With ``--progressive`` the job is published while it encodes, and the time to
+its ``job.playable`` is printed beside the job's.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 import json
 import tempfile
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,7 @@ class DemoOptions:
     timeout: float = 600.0
     request: Path | None = None  # a JobRequest to send (its input: the uploaded file)
     attach: tuple[tuple[str, Path], ...] = ()  # objects its steps name: (key, local file)
+    progressive: bool = False  # published while it encodes: the time to job.playable shown
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +56,7 @@ class DemoResult:
     raw_event: str
     record: JobRecord | None
     objects: list[tuple[str, int]]  # (key, size) under the job's output prefix
+    playable: dict[str, Any] | None = None  # job.playable, when the job was progressive
 
 
 async def run_demo(options: DemoOptions, settings: Settings) -> int:
@@ -65,8 +69,11 @@ async def run_demo(options: DemoOptions, settings: Settings) -> int:
     settings = settings.model_copy(update=overrides)
     # A request is sent as it is; a file alone is announced by S3 (the watched prefix).
     name = options.input.name if options.input else "sample.mp4"
-    key = f"{DEMO_PREFIX if options.request else settings.watch_prefix}{name}"
-    body = request_body(options.request, settings.input_bucket, key)  # before the emulator
+    sent = options.request or options.progressive
+    key = f"{DEMO_PREFIX if sent else settings.watch_prefix}{name}"
+    body = request_body(  # checked before the emulator starts
+        options.request, settings.input_bucket, key, options.progressive, options.preset
+    )
     with embedded_emulator(settings.region) as emulator, tempfile.TemporaryDirectory() as tmp:
         print(f"emulator   moto server at {emulator.endpoint_url} (in this process)")
         resources = await asyncio.to_thread(bootstrap, settings)
@@ -108,24 +115,36 @@ def _problem(result: DemoResult) -> str | None:
     return None
 
 
-def request_body(path: Path | None, bucket: str, key: str) -> str | None:
+def request_body(
+    path: Path | None, bucket: str, key: str, progressive: bool = False, preset: str | None = None
+) -> str | None:
     """The request file with its input replaced by the uploaded file (checked here, so a
-    mistake in it is said before the emulator runs a job)."""
-    if path is None:
+    mistake in it is said before the emulator runs a job); ``progressive``: a version 2
+    request that asks for it (the preset's, without a file)."""
+    if path is None and not progressive:
         return None
+    doc: dict[str, Any] = _request_doc(path) if path else {}
+    if path is None and preset:
+        doc["preset"] = preset
+    if progressive:
+        doc.update(version=2, progressive=True)
+    doc["input"] = {"bucket": bucket, "key": key}
+    doc.pop("output", None)  # the demo's output bucket
+    try:
+        parse_model(JobRequest, doc)
+    except InvalidMessage as exc:
+        raise exc.at(str(path or "--progressive")) from None
+    return json.dumps(doc)
+
+
+def _request_doc(path: Path) -> dict[str, Any]:
     try:
         doc = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise InvalidMessage(f"{path} is not a JSON job request: {exc}") from exc
     if not isinstance(doc, dict):
         raise InvalidMessage(f"{path} is not a JSON object")
-    doc["input"] = {"bucket": bucket, "key": key}
-    doc.pop("output", None)  # the demo's output bucket
-    try:
-        parse_model(JobRequest, doc)
-    except InvalidMessage as exc:
-        raise exc.at(str(path)) from None
-    return json.dumps(doc)
+    return doc
 
 
 async def _attach(
@@ -160,10 +179,12 @@ async def _run_one_job(
             await worker
     event = json.loads(raw)
     job_id = event["subject"]
+    said = (json.loads(body) for body in watcher.received)
+    playable = next((e for e in said if e.get("type") == EventType.PLAYABLE), None)
     prefix = output_key(runtime.settings.output_location, job_id, "")
     listing = await s3.list_objects_v2(Bucket=resources.output_bucket, Prefix=prefix)
     objects = [(o["Key"], int(o["Size"])) for o in listing.get("Contents", [])]
-    return DemoResult(event, raw, await runtime.jobs.get(job_id), objects)
+    return DemoResult(event, raw, await runtime.jobs.get(job_id), objects, playable)
 
 
 async def _copy_out(
@@ -196,6 +217,8 @@ def print_summary(
             print(f"fallback   left {step['tier']}: {step['reason']}: {step['message']}")
         timings = "  ".join(f"{k} {v:.2f}s" for k, v in data["timings"].items())
         print(f"timings    {timings}")
+        if result.playable is not None:
+            print(f"playable   {playable_line(result.playable['data'], data)}")
         _print_package(data)
         print_steps(data)
         described_outputs = {o["key"]: o for o in data["outputs"]}
@@ -213,6 +236,15 @@ def print_summary(
             print(f"  ... and {len(segments)} segments, {_size(total)}")
     print(f"\n{result.event['type']} as it arrived on an SQS queue subscribed to the SNS topic:")
     print(result.raw_event)
+
+
+def playable_line(playable: dict[str, Any], completed: dict[str, Any]) -> str:
+    """The time to job.playable beside the job's (both from the attempt's start)."""
+    start = datetime.fromisoformat(completed["started_at"])
+    job = (datetime.fromisoformat(completed["completed_at"]) - start).total_seconds()
+    seconds = float(playable["seconds"])
+    share = f" ({seconds / job:.0%} of it)" if job > 0 else ""
+    return f"after {seconds:.2f} s; the job took {job:.2f} s{share}"
 
 
 def _print_package(data: dict[str, Any]) -> None:

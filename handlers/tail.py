@@ -122,6 +122,8 @@ def event_line(event: dict[str, Any]) -> str:
         detail = progress_text(ProgressUpdate.model_validate(progress)) if progress else ""
     elif kind == "failed":
         detail = f"FAILED {(data.get('error') or {}).get('code', '?')}"
+    elif kind == "playable":
+        detail = f"after {data.get('seconds', 0):.2f} s: {(data.get('playback') or {}).get('hls')}"
     elif kind == "completed":
         detail = f"COMPLETED {data.get('encoder', '')} ({len(data.get('outputs') or [])} outputs)"
     else:

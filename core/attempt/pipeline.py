@@ -33,9 +33,11 @@ from core.attempt.commit import JobCommit
 from core.attempt.destinations import Destinations, with_destinations
 from core.attempt.limits import PipelineLimits
 from core.attempt.phases import PhaseTimer
+from core.attempt.progressive_run import after_failure, progressive_sink
 from core.attempt.upload import Upload, UploadAhead, Uploader
 from core.attempt.verify import verify_mp4
 from core.errors import EncoderUnavailable
+from core.events.playable import PlayableNotice
 from core.events.progress import EncodeProgress, ProgressThrottle, ProgressUpdate
 from core.jobs.results import JobResult, OutputFile, Produced, SourceInfo, output_key
 from core.media.accel import AccelTier, TierChoice
@@ -53,11 +55,13 @@ from core.steps.run import StepsRunner
 from core.steps.stage import Attached
 from core.streaming.package_result import package_fields
 from core.streaming.packaging import Package, StreamingPackager
+from core.streaming.progressive_sink import ProgressiveSink
 
 log = structlog.get_logger("ffapi.pipeline")
 
 
-Report = Callable[[ProgressUpdate], None]
+# what a running attempt tells its reporter: progress, and a progressive package's playable
+Report = Callable[[ProgressUpdate | PlayableNotice], None]
 
 
 class JobRunner(Protocol):
@@ -131,15 +135,22 @@ class JobPipeline:
         if self._split is not None:  # core.jobs.chunk_fanout: a long job goes out as chunks
             await self._split.after_probe(job_id, request, preset, probe, attempt)
         ahead = self._uploader.ahead(jobdir.out, out, job_id)
+        live = progressive_sink(self._objects, self._files, request, preset, jobdir.out, job_id,
+                                ahead, report, started_at, self._now)  # fmt: skip
         try:
             produced, written = await self._produce(
-                job_id, request, preset, probe, jobdir, timer, report, attaching, ahead
+                job_id, request, preset, probe, jobdir, timer, report, attaching, ahead, live
             )
-        except Exception:
+        except Exception as exc:
+            committed = lambda: self._commit.committed(out, job_id)  # noqa: E731
+            if live and (partial := await after_failure(live, ahead, exc, committed)):
+                raise partial from (None if partial is exc else exc)  # its segments are kept
             await self._withdraw(ahead, out, job_id)
             raise
         except BaseException:  # cancelled: the attempt that follows sends them again
             await ahead.halt()
+            if live:
+                await live.stop()
             raise
         with timer.phase("upload"):
             # the stale objects of an earlier attempt go while probe.json goes up (it is
@@ -165,9 +176,10 @@ class JobPipeline:
         self, job_id: str, request: JobRequest, preset: OutputPreset, probe: ProbeResult,
         jobdir: JobDir, timer: PhaseTimer, report: Report | None,
         attaching: asyncio.Task[dict[str, Attached]] | None, ahead: UploadAhead,
+        live: ProgressiveSink | None = None,
     ) -> tuple[Produced, list[str]]:  # fmt: skip
         """Encode, check and publish all but ``probe.json`` and ``job.json``: what was
-        made, and the keys written."""
+        made, and the keys written; ``live``: a progressive package's sink."""
         out = request.output
         assert out is not None
         if isinstance(preset, StepsPreset):
@@ -180,18 +192,22 @@ class JobPipeline:
         progress = self._progress(total, report)
         if isinstance(preset, Mp4Preset):
             return await self._mp4(preset, probe, jobdir, out, job_id, timer, progress)
-        return await self._streaming(preset, probe, jobdir, out, job_id, timer, progress, ahead)
+        return await self._streaming(
+            preset, probe, jobdir, out, job_id, timer, progress, ahead, live
+        )
 
     async def _streaming(
         self, preset: StreamingPreset, probe: ProbeResult, jobdir: JobDir, out: OutputLocation,
         job_id: str, timer: PhaseTimer, progress: Callable[[EncodeProgress], None] | None,
-        ahead: UploadAhead,
+        ahead: UploadAhead, live: ProgressiveSink | None,
     ) -> tuple[Produced, list[str]]:  # fmt: skip
         timeout = self._limits.transcode_timeout
 
         async def discard() -> None:
             await ahead.halt()  # a failed tier's segments are about to go
             await self._packager.discard(jobdir)
+            if live:
+                live.restart()  # the next tier's segments are told anew
 
         run = await run_on_tiers(
             self._accel,
@@ -199,10 +215,13 @@ class JobPipeline:
                 preset, probe, jobdir, timeout, timer, choice, progress,
                 guard=self._limits.media.guard,
                 limits=self._limits.resources.for_tier(choice.tier), ahead=ahead,
+                sinks=(live,) if live else (),
             ),
             discard,
             self._can_run(preset),
         )  # fmt: skip
+        if live:  # the growing manifests stop before the finished ones replace them
+            await live.close()
         with timer.phase("upload"):
             await self._uploader.upload(jobdir.out, out, job_id, run.result.files, ahead)
         produced = _with_tier(_streaming(run.result, out, job_id), run)

@@ -1,7 +1,8 @@
 """The event contract: CloudEvents 1.0 structured JSON, the same on every channel.
 
 Types are ``ffapi.job.received``, ``ffapi.job.started``, ``ffapi.job.progress``,
-``ffapi.job.completed``, ``ffapi.job.failed`` and ``ffapi.job.cancelled``; ``subject`` is the
+``ffapi.job.playable``, ``ffapi.job.completed``, ``ffapi.job.failed`` and
+``ffapi.job.cancelled``; ``subject`` is the
 job id. ``ffapi.batch.completed`` (subject: the batch record's key) ends a batch. SNS carries
 ``type``, ``status`` and ``preset`` as message attributes for filter policies. What ``data``
 holds for each type is :mod:`core.events.contract`, which also builds the events.
@@ -29,6 +30,7 @@ class EventType(StrEnum):
     FAILED = "ffapi.job.failed"
     BATCH_COMPLETED = "ffapi.batch.completed"  # every job of a batch has ended
     CANCELLED = "ffapi.job.cancelled"
+    PLAYABLE = "ffapi.job.playable"  # a progressive package can be played while it encodes
 
     @property
     def status(self) -> str:

@@ -10,7 +10,9 @@ location, the caller's correlation id and ``metadata`` echoed back (bounded by t
 own limits: 16 keys, 256 characters each), and the attempt. ``completed`` adds the result
 (``job.json``); ``cancelled`` its status; ``failed`` adds ``{code, message, retryable,
 stderr_tail, details}``, their text scrubbed of memory addresses and filesystem paths
-(:mod:`core.events.scrub`).
+(:mod:`core.events.scrub`), and ``package: "partial"`` when the job failed after its package
+was announced ``playable`` (published while it encoded, left marked failed). ``playable``
+says where a progressive package can be played while it encodes.
 
 Event ids are derived, never random: uuid5 of (job id, type, attempt; a progress event's
 phase and percent too), so an event sent again carries the same id (a failure before any
@@ -23,9 +25,10 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from core.events.cloudevent import CloudEvent, EventType
+from core.events.playable import PARTIAL
 from core.events.progress import ProgressUpdate
 from core.events.scrub import scrub, scrub_values
 from core.jobs.results import JobResult
@@ -67,6 +70,22 @@ class ProgressData(_Data):
     progress: ProgressUpdate
 
 
+class PlayableData(_Data):
+    """A progressive package can be played while it encodes: every rung's first segment is
+    in the bucket, behind growing manifests (HLS ``EVENT`` playlists, a dynamic MPD). Once an
+    attempt; ``completed`` follows when the package is whole (VOD playlists, static MPD)."""
+
+    job_id: str
+    preset: str | None = None
+    correlation_id: str | None = None
+    attempt: int = Field(ge=1)
+    output: OutputLocation
+    playback: dict[str, str] = Field(
+        description="hls / dash -> the manifest's key, as job.completed's playback"
+    )
+    seconds: float = Field(ge=0, description="since the attempt started")
+
+
 class CompletedData(JobResult):
     """The job's result, as ``job.json`` holds it."""
 
@@ -96,6 +115,27 @@ class ErrorInfo(_Data):
 class FailedData(JobContext):
     status: Literal["FAILED"] = "FAILED"
     error: ErrorInfo
+    package: Literal["partial"] | None = Field(
+        default=None,
+        description="partial: the package was published while it encoded (job.playable) and "
+        "is left incomplete, marked failed; null: nothing of it stands",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _partial(cls, data: Any) -> Any:
+        """Said by the error's details (the record keeps them): also when it is a
+        ``max_attempts``'s cause."""
+        if isinstance(data, dict) and "package" not in data and _partial(data.get("error")):
+            return {**data, "package": PARTIAL}
+        return data
+
+
+def _partial(error: object) -> bool:
+    details = error.get("details") if isinstance(error, dict) else None
+    if not isinstance(details, dict):
+        return False
+    return details.get("package") == PARTIAL or _partial(details.get("cause"))
 
 
 class BatchJobEnding(_Data):
@@ -128,6 +168,7 @@ DATA_MODELS: dict[EventType, type[BaseModel]] = {
     EventType.RECEIVED: ReceivedData,
     EventType.STARTED: StartedData,
     EventType.PROGRESS: ProgressData,
+    EventType.PLAYABLE: PlayableData,
     EventType.COMPLETED: CompletedData,
     EventType.FAILED: FailedData,
     EventType.BATCH_COMPLETED: BatchCompletedData,
@@ -161,6 +202,11 @@ class ProgressEvent(_Envelope):
     data: ProgressData
 
 
+class PlayableEvent(_Envelope):
+    type: Literal["ffapi.job.playable"]
+    data: PlayableData
+
+
 class CompletedEvent(_Envelope):
     type: Literal["ffapi.job.completed"]
     data: CompletedData
@@ -185,6 +231,7 @@ ENVELOPES: dict[EventType, type[_Envelope]] = {
     EventType.RECEIVED: ReceivedEvent,
     EventType.STARTED: StartedEvent,
     EventType.PROGRESS: ProgressEvent,
+    EventType.PLAYABLE: PlayableEvent,
     EventType.COMPLETED: CompletedEvent,
     EventType.FAILED: FailedEvent,
     EventType.BATCH_COMPLETED: BatchCompletedEvent,

@@ -7,6 +7,11 @@ stale percents rather than queue them). Progress is best effort: a failure to an
 is logged, never the job's failure. ``flush`` waits for the last one, so every progress
 event precedes the job's completion event; ``cancel`` drops them when the attempt fails. A
 write refused for a cancel request (``JobCancelled``) is handed to ``on_cancel``.
+
+A progressive package's :class:`PlayableNotice` travels the same way, as
+``ffapi.job.playable``: once an attempt, never dropped for a later update, not recorded on
+the job, and not cancelled with the progress (a job that fails after it was playable has
+said so; its ``job.failed`` says the package is partial).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import structlog
 from core.errors import FfapiError, JobCancelled
 from core.events.cloudevent import CloudEvent, EventType
 from core.events.contract import job_event
+from core.events.playable import PlayableNotice
 from core.events.progress import ProgressUpdate
 from core.ports import JobStore
 
@@ -47,13 +53,20 @@ class ProgressReporter:
         self._on_cancel = on_cancel  # the store refused a write: a cancel was requested
         self._pending: ProgressUpdate | None = None
         self._task: asyncio.Task[None] | None = None
+        self._playable: asyncio.Task[None] | None = None
 
-    def __call__(self, update: ProgressUpdate) -> None:
+    def __call__(self, update: ProgressUpdate | PlayableNotice) -> None:
+        if isinstance(update, PlayableNotice):
+            if self._playable is None:  # once an attempt
+                self._playable = asyncio.get_running_loop().create_task(self._say(update))
+            return
         self._pending = update
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._drain())
 
     async def flush(self) -> None:
+        if self._playable is not None:
+            await self._playable
         if self._task is not None:
             await self._task
 
@@ -83,3 +96,11 @@ class ProgressReporter:
                 return
             except FfapiError as exc:
                 log.warning("progress.not_announced", code=exc.code, reason=exc.message)
+
+    async def _say(self, notice: PlayableNotice) -> None:
+        data = {**self._context, "attempt": self._attempt, **notice.model_dump(mode="json")}
+        event = job_event(EventType.PLAYABLE, self._job_id, self._now(), data, self._attempt)
+        try:
+            await self._announce(event)
+        except FfapiError as exc:
+            log.warning("playable.not_announced", code=exc.code, reason=exc.message)

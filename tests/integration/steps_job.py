@@ -54,6 +54,11 @@ class StepsOutcome:
     published: dict[str, int] = field(default_factory=dict)
     progress: list[ProgressUpdate] = field(default_factory=list)
 
+    def heard(self, update: object) -> None:
+        """The attempt's reports: its progress kept (a steps job is never progressive)."""
+        if isinstance(update, ProgressUpdate):
+            self.progress.append(update)
+
     def step(self, name: str) -> Any:
         assert self.result is not None, self.error
         return next(s for s in self.result.steps if s.name == name)
@@ -91,7 +96,7 @@ def run_steps(
     outcome = StepsOutcome(None, 0, jobdir.out, published=objects.published)
     try:
         outcome.result = asyncio.run(
-            pipeline.run("j-" + "1" * 24, request, preset, jobdir, 1, outcome.progress.append)
+            pipeline.run("j-" + "1" * 24, request, preset, jobdir, 1, outcome.heard)
         )
     except FfapiError as exc:
         outcome.error = exc

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from core.errors import FfapiError, InputTooLarge, InsufficientDisk, StorageUnavailable
 from core.events.cloudevent import CloudEvent
+from core.events.playable import PlayableNotice
 from core.events.progress import ProgressUpdate
 from core.jobs.results import JobResult, SourceInfo
 from core.models import JobRequest, S3ObjectRef
@@ -113,7 +114,7 @@ class FakePipeline:
         preset: OutputPreset,
         jobdir: JobDir,
         attempt: int,
-        report: Callable[[ProgressUpdate], None] | None = None,
+        report: Callable[[ProgressUpdate | PlayableNotice], None] | None = None,
     ) -> JobResult:
         self.runs.append((job_id, attempt))
         outcome = self.script.pop(0) if self.script else None

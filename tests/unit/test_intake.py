@@ -158,6 +158,7 @@ EXPECTED: dict[str, Expectation] = {
     ),
     "job-request-ladder.json": Jobs((Job(key="library/lecture.mov", preset="web-hls"),)),
     "job-request-scheduled.json": Jobs((Job(key="library/keynote.mp4", preset="web-hls"),)),
+    "job-request-progressive.json": Jobs((Job(key="library/keynote.mp4", preset="web-hls"),)),
     "invalid-deadline-before-not-before.json": Rejected("invalid_request"),
     # Its input stands in its parent's folder until the parent's result names the object.
     "job-request-after.json": Jobs(

@@ -112,7 +112,9 @@ async function main() {
   const player = make(query.get('src'));
   if (player === undefined) return;
   video.muted = true;
-  video.play().catch(() => {}); // hls.js attaches first; `canplay` below retries
+  // hls.js attaches first; `canplay` below retries. dash.js plays itself (autoplay): a play()
+  // before it listens hides the `play` event it starts its live manifest updates on.
+  if (report.player !== 'dash') video.play().catch(() => {});
   video.addEventListener('canplay', () => video.play().catch((e) => fail(`play(): ${e}`)));
   await playedTo(seconds);
   report.audio = player.audio();
