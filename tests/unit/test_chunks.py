@@ -179,6 +179,17 @@ def test_a_long_job_splits_on_its_own_and_split_false_forbids_it(tmp_path: Path)
     assert h.submit().jobs[0].status == "COMPLETED"
 
 
+def test_a_progressive_job_is_split_only_on_request(tmp_path: Path) -> None:
+    # its growing package needs segments in order: its length alone never splits it
+    h = ChunkHarness(tmp_path, duration=24.0, above=20.0)
+    assert h.submit(progressive=True).jobs[0].status == "COMPLETED"
+    h = ChunkHarness(tmp_path, duration=24.0, above=20.0)
+    assert h.submit(progressive=True, split=True).jobs[0].status == "SPLIT"
+    h.deliver(h.bodies())
+    assert len(h.of_type("job.completed")) == 1
+    assert h.of_type("job.playable") == []  # a split job publishes at its stitch
+
+
 def test_a_chunk_message_naming_no_split_job_is_refused(tmp_path: Path) -> None:
     h = ChunkHarness(tmp_path)
     body = {"version": 2, "chunk": {"parent": "j-" + "0" * 24, "index": 0}}
