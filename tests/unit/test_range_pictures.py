@@ -22,8 +22,10 @@ WEB = shipped("web-hls", StreamingPreset)  # a thumbnail every 10 s, a tile ever
 
 
 def probe(fps: float, duration: float) -> ProbeResult:
-    video = VideoStream(codec="h264", width=1280, height=720, fps=fps, rotation=0,
-                        sample_aspect=Fraction(1), pix_fmt="yuv420p", duration=duration)  # fmt: skip
+    video = VideoStream(
+        codec="h264", width=1280, height=720, fps=fps, rotation=0,
+        sample_aspect=Fraction(1), pix_fmt="yuv420p", duration=duration,
+    )  # fmt: skip
     audio = AudioStream(codec="aac", channels=2, sample_rate=48000, index=1)
     return ProbeResult(format_name="mov", duration=duration, size=1, video=video, audio=audio)
 
@@ -32,8 +34,9 @@ def picked(span: PictureSpan, every: int, frames: int) -> dict[int, int]:
     """What ``select`` lets through of ``frames`` frames of the range's encode (n from 0),
     as image2 numbers them from the span's start number: {number: global frame}."""
     expr = span.pick(every).replace("\\,", ",")
-    offset, first = map(int, re.fullmatch(r"not\(mod\(n\+(\d+),\d+\)\)\*gte\(n,(-?\d+)\)",
-                                          expr).groups())  # fmt: skip
+    match = re.fullmatch(r"not\(mod\(n\+(\d+),\d+\)\)\*gte\(n,(-?\d+)\)", expr)
+    assert match is not None
+    offset, first = map(int, match.groups())
     through = [n + offset for n in range(frames) if (n + offset) % every == 0 and n >= first]
     return {span.start_number(every) + i: g for i, g in enumerate(through)}
 
@@ -86,7 +89,8 @@ def test_the_poster_is_one_ranges(duration: float) -> None:
     ]  # fmt: skip
     assert len(owners) == 1
     at = poster_frame(grid, p)
-    assert owners[0].start <= at and (owners[0].last or at < owners[0].end)
+    assert owners[0].start <= at
+    assert owners[0].last or at < owners[0].end
 
 
 def test_a_range_with_pictures_numbers_them_in_its_argv() -> None:
@@ -95,7 +99,9 @@ def test_a_range_with_pictures_numbers_them_in_its_argv() -> None:
     assert grid is not None
     last = grid.split(10.0)[-1]  # from 20 s: thumbnail 3, tile 5, no poster
     ranged = plan_range(WEB, p, PurePosixPath("/w/s"), PurePosixPath("/w/r"), last, pictures=True)
-    assert ranged is not None and ranged.plan.thumbnails and ranged.plan.storyboard
+    assert ranged is not None
+    assert ranged.plan.thumbnails
+    assert ranged.plan.storyboard
     argv = list(ranged.plan.argv)
     graph = argv[argv.index("-filter_complex") + 1]
     assert "select=not(mod(n+480\\,300))*gte(n\\,120)" in graph
@@ -103,4 +109,5 @@ def test_a_range_with_pictures_numbers_them_in_its_argv() -> None:
     assert starts == ["3", "5"]
     assert not any(a.endswith("poster.jpg") for a in argv)
     plain = plan_range(WEB, p, PurePosixPath("/w/s"), PurePosixPath("/w/r"), last)
-    assert plain is not None and plain.plan.thumbnails is None  # the default: none
+    assert plain is not None
+    assert plain.plan.thumbnails is None  # the default: none
