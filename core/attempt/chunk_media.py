@@ -95,7 +95,7 @@ class RangeChunkMedia:
         listing = RangeListing(piece.segments(), mpd, ranged.warmup)
         package = ranged.plan.package_dir
         await self._files.make_dirs(jobdir.out, (package,))
-        files = await chunk_pictures.range_pictures(self._files, ranged.plan, made, jobdir.out)
+        files = await chunk_pictures.range_pictures(self._files, ranged.plan, scratch, jobdir.out)
         for rep in _video_reps(ranged.plan):
             for landed in landed_files(listing, rep):
                 data = retime(await self._files.read_bytes(made / landed.local), landed.ticks,
@@ -174,7 +174,7 @@ class RangeChunkMedia:
             plan.preset, source.probe, PurePosixPath(jobdir.source),
             PurePosixPath(out), guard=self._limits.media.guard,
         )  # fmt: skip
-        await self._files.make_dirs(out, (whole.package_dir,))
+        await self._files.make_dirs(out, whole.directories)
         await self._fetch(plan, ended, out)
         listings = [
             RangeListing(c.segments(), e.mpd, e.warmup)

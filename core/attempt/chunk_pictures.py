@@ -25,8 +25,8 @@ _PICTURE_DIRS = (THUMBNAILS_DIR, TILES_DIR)
 async def range_pictures(
     files: LocalFiles, plan: StreamingPlan, made: Path, out: Path
 ) -> list[PieceFile]:
-    """The pictures the range's encode wrote under ``made``, copied to ``out`` (same paths:
-    numbered as the whole encode numbers them)."""
+    """The pictures the range's encode wrote under ``made`` (its output directory),
+    copied to ``out`` (same paths: numbered as the whole encode numbers them)."""
     if plan.thumbnails is None and plan.storyboard is None:
         return []
     await files.make_dirs(out, _PICTURE_DIRS)
