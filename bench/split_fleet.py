@@ -8,14 +8,16 @@ The emulator (moto's server) runs in this process; each worker is a real ``ffapi
 process started under ``taskset -c N`` (its ffmpeg inherits the one core), one job slot
 each. A 1080p clip of ``--seconds`` (testsrc2, 30 fps, a tone) is sent as a ``web-hls`` job
 (the preset's rungs named by ``--rungs``; thumbnails and storyboard as the preset has them):
-first whole (``split: false``) to one worker on core 0, then, with ``--workers`` workers on
-cores 0..N-1, split (``split: true``, ``--chunk-seconds`` chunks and the audio); each timed
-from its send to its ``job.completed``. The workers' logs give every chunk's phases
+first whole (``split: false``) to one worker on core 0, then, with ``--workers`` fresh
+workers on cores 0..N-1, split (``split: true``, ``--chunk-seconds`` chunks and the audio);
+each timed from its send to its ``job.completed``. The workers' logs give every chunk's phases
 (download, encode, upload; the stitch's package), which ``--json`` writes out for
 ``bench/split_sim.py``, with the input's size and the S3 and SQS latencies measured here.
 
 The host's other load is printed (load average before and after): on a shared host the
-pinned cores are not the workers' alone.
+pinned cores are not the workers' alone. So each worker's CPU seconds (its ffmpeg runs
+included, from ``wait4``) are printed too: the whole job's over the busiest split worker's is
+the speed-up the same work would give on idle cores.
 """
 
 from __future__ import annotations
@@ -107,7 +109,8 @@ def send_and_wait(res: Resources, events: str, body: dict[str, Any]) -> tuple[fl
 
 
 def latencies(res: Resources, clip: Path) -> dict[str, float]:
-    """S3 throughput (the clip down, 3 times) and an SQS send-to-receive, on this stack."""
+    """S3 throughput (the clip down, 3 times, by this process: the emulator's own, GIL
+    shared) and an SQS send-to-receive, on this stack."""
     s3, sqs = boto3.client("s3"), boto3.client("sqs")
     url = str(sqs.create_queue(QueueName=f"lat-{uuid.uuid4().hex[:8]}")["QueueUrl"])
     with tempfile.TemporaryDirectory() as tmp:
@@ -142,11 +145,23 @@ def chunk_phases(logs: list[Path]) -> list[dict[str, Any]]:
                   key=lambda c: c["chunk"])  # fmt: skip
 
 
-def stop(workers: list[subprocess.Popen[bytes]]) -> None:
+def stop(workers: list[subprocess.Popen[bytes]]) -> list[float]:
+    """Stop them; each one's CPU seconds, its ffmpeg runs included (reaped by it)."""
     for w in workers:
         w.terminate()
+    cpu = []
     for w in workers:
-        w.wait(120)
+        _, _, usage = os.wait4(w.pid, 0)
+        w.returncode = 0
+        cpu.append(usage.ru_utime + usage.ru_stime)
+    return cpu
+
+
+def package_bytes(bucket: str, prefix: str) -> int:
+    pages = (
+        boto3.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    )
+    return sum(o["Size"] for page in pages for o in page.get("Contents", []))
 
 
 def main(args: argparse.Namespace) -> None:
@@ -172,25 +187,28 @@ def main(args: argparse.Namespace) -> None:
             }  # fmt: skip
 
         logs = [root / f"worker-{i}.log" for i in range(args.workers)]
-        workers = [start_worker(settings, 0, root / "w0", logs[0])]
+        one = [start_worker(settings, 0, root / "whole", root / "whole.log")]
         try:
             whole, whole_data = send_and_wait(res, events, job(False))
-            workers += [
-                start_worker(settings, i, root / f"w{i}", logs[i]) for i in range(1, args.workers)
-            ]
-            time.sleep(3)  # the new workers polling
+        finally:
+            [whole_cpu] = stop(one)
+        workers = [start_worker(settings, i, root / f"w{i}", logs[i]) for i in range(args.workers)]
+        try:
             split, split_data = send_and_wait(res, events, job(True))
         finally:
-            stop(workers)
+            split_cpu = stop(workers)
         measured = latencies(res, clip)
         phases = chunk_phases(logs)
         size = clip.stat().st_size
+        out_bytes = package_bytes(res.output_bucket, "outputs/split-False/")
+        # the S3 throughput a worker saw: its own download of the input, whole
+        measured["s3_mb_per_s"] = size / 1e6 / whole_data["timings"]["download"]
     report = {
         "seconds": args.seconds, "chunk_seconds": args.chunk_seconds, "workers": args.workers,
         "rungs": args.rungs, "input_bytes": size, "whole_s": whole,
         "split_s": split, "whole_timings": whole_data["timings"],
         "split_timings": split_data["timings"], "chunks": phases,
-        "output_bytes": sum(o["size"] for o in whole_data["outputs"]), **measured,
+        "output_bytes": out_bytes, **measured, "whole_cpu_s": whole_cpu, "split_cpu_s": split_cpu,
         "load_before": load_before, "load_after": os.getloadavg(),
     }  # fmt: skip
     if args.json:
@@ -200,6 +218,11 @@ def main(args: argparse.Namespace) -> None:
     print(f"  split, {args.workers} workers on 1 core each "
           f"({args.chunk_seconds:g} s chunks)  {split:8.2f} s")  # fmt: skip
     print(f"  speed-up                                 {whole / split:8.2f}x")
+    print(
+        f"  CPU seconds: whole {whole_cpu:.1f}; split, by worker "
+        f"{', '.join(f'{c:.1f}' for c in split_cpu)}: on idle cores "
+        f"{whole_cpu / max(split_cpu):.2f}x (whole CPU over the busiest worker's)"
+    )
     print(f"  load average before {load_before[0]:.2f}, after {report['load_after'][0]:.2f}")
     for c in phases:
         print(f"  chunk {c}")
