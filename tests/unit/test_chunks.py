@@ -141,6 +141,30 @@ def test_a_stitch_that_fails_is_done_again_by_its_chunks_next_delivery(tmp_path:
     assert len(h.of_type("job.completed")) == 1
 
 
+def test_the_stitchs_scratch_goes_once_committed_and_a_committed_stitch_is_not_redone(
+    tmp_path: Path,
+) -> None:
+    h = ChunkHarness(tmp_path)
+    h.media.scratch = (".storyboard-tiles/tile-00001.jpg",)
+    h.submit(split=True)
+    parent = parent_id(h)
+    tile = output_key(OUT, parent, ".storyboard-tiles/tile-00001.jpg")
+    asyncio.run(h.objects.put_bytes(b"jpeg", OUT.bucket, tile, "image/jpeg", ""))
+    bodies = h.bodies()
+    h.deliver(bodies)
+    assert h.media.stitched == 1
+    keys = set(asyncio.run(h.objects.list_keys(OUT.bucket, "")))
+    assert output_key(OUT, parent, "job.json") in keys
+    assert tile not in keys  # the tiles, laid out into sheets, withdrawn
+    # as a crash after the commit leaves them: the parent open, the last chunk to retry
+    h.jobs.records[parent]["status"] = JobStatus.SPLIT
+    last = chunk_job_id(parent, json.loads(bodies[-1])["chunk"]["index"])
+    h.jobs.records[last]["status"] = JobStatus.RETRYING
+    h.deliver(bodies[-1:])
+    assert h.jobs.records[parent]["status"] == JobStatus.COMPLETED
+    assert h.media.stitched == 1  # committed already: not stitched again (its tiles are gone)
+
+
 def test_a_job_that_cannot_be_split_runs_whole(tmp_path: Path) -> None:
     h = ChunkHarness(tmp_path)
     outcome = h.submit(split=True, preset="mp4-720p")
