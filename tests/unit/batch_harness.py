@@ -12,7 +12,8 @@ from typing import Any
 
 from core.errors import InvalidMedia, StorageUnavailable
 from core.jobs.batches import BatchPorts
-from core.jobs.dispatch import Dispatcher, Outcome
+from core.jobs.dispatch import Dispatcher
+from core.jobs.outcome import Outcome
 from core.jobs.results import JobResult, OutputFile, SourceInfo, output_key
 from core.models import JobRequest, Priority
 from core.ports import JobDir, ObjectInfo, QueueMessage

@@ -20,7 +20,8 @@ from core.errors import FfapiError
 from core.jobs.batches import BatchPorts
 from core.jobs.chunk_fanout import ChunkFanOut, SplitCheck
 from core.jobs.chunk_model import ChunkEnding, ChunkPlan, ChunkRange, PieceFile
-from core.jobs.dispatch import Dispatcher, Outcome
+from core.jobs.dispatch import Dispatcher
+from core.jobs.outcome import Outcome
 from core.jobs.results import JobResult, Produced, output_key
 from core.media.probe import AudioStream, ProbeResult, VideoStream
 from core.models import JobRequest

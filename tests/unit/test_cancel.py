@@ -16,7 +16,7 @@ import pytest
 from core.attempt.pipeline import Report
 from core.errors import StorageUnavailable
 from core.events.progress import ProgressUpdate
-from core.jobs.dispatch import Disposition, Outcome
+from core.jobs.outcome import Disposition, Outcome
 from core.jobs.results import JobResult, JobStatus, output_key
 from core.models import JobRequest
 from core.ports import JobDir, QueueMessage

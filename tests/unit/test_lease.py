@@ -9,7 +9,7 @@ import pytest
 
 from core.attempt.pipeline import Report
 from core.jobs import pulse
-from core.jobs.dispatch import Disposition, Outcome
+from core.jobs.outcome import Disposition, Outcome
 from core.jobs.results import JobResult, JobStatus
 from core.models import JobRequest
 from core.ports import JobDir, QueueMessage
