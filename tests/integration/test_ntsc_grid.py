@@ -9,6 +9,7 @@ NTSC source over ~36 s: these clips (44 s, 320x180 so that they are quick) are p
 
 from __future__ import annotations
 
+import math
 import subprocess
 from fractions import Fraction
 from pathlib import Path
@@ -37,7 +38,8 @@ def ntsc_clip(folder: Path, rate: str) -> Path:
 
 
 def check_gops(durations: list[float], gop_seconds: float, what: str) -> None:
-    assert len(durations) == 11, what  # 44 s in 4.004 s segments: ten whole and a short last
+    """Whole GOPs, then a short last one (44 s: ten of 4.004 s, or seven of 6.006 s)."""
+    assert len(durations) == math.ceil(SECONDS / gop_seconds), (what, durations)
     assert all(abs(d - gop_seconds) < 1e-3 for d in durations[:-1]), (what, durations)
     assert 0 < durations[-1] <= gop_seconds, what
 
@@ -63,10 +65,10 @@ def test_a_long_ntsc_hls_ts_package_is_cut_at_every_gop_and_passes_qc(
     stack: Stack, tmp_path: Path
 ) -> None:
     """The hls muxer cuts at a keyframe once the stream has run ``number * hls_time``: every
-    GOP of 4.004 s passes it, so its segments are the same."""
+    GOP passes it (hls-ts has 6 s segments: 180 frames, 6.006 s)."""
     pub = publish(stack, ntsc_clip(tmp_path, "30000/1001"), "hls-ts", tmp_path)
     assert pub.data["qc"]["passed"], pub.data["qc"]
     master, medias = hls_files(pub, "hls/master.m3u8")
     for playlist in master.playlists:
-        check_gops([s.duration for s in medias[playlist.uri].segments], 120 * 1001 / 30000,
+        check_gops([s.duration for s in medias[playlist.uri].segments], 180 * 1001 / 30000,
                    playlist.uri)  # fmt: skip
