@@ -45,7 +45,8 @@ def test_a_lost_attempt_is_resumed_from_its_last_complete_row(stack: Stack, tmp_
     kept = resumed.kept.rows
     assert kept >= KILL_AT
     result = resumed.result
-    assert result.qc is not None and result.qc.passed, result.qc
+    assert result.qc is not None
+    assert result.qc.passed, result.qc
     assert any(note.startswith(f"resumed from segment {kept + 1} of 6") for note in result.notes)
 
     # attempt 2 encoded the picture from one warm-up segment before the first missing one
@@ -75,7 +76,8 @@ def test_a_lost_attempt_is_resumed_from_its_last_complete_row(stack: Stack, tmp_
         pts = _video_pts(stack, settings.output_bucket, RESUMED, rep, tmp_path)
         assert len(pts) == probe_frames
         assert all(abs(b - a - 1 / 30) < 1e-4 for a, b in itertools.pairwise(pts))
-    assert whole.qc is not None and whole.qc.passed
+    assert whole.qc is not None
+    assert whole.qc.passed
 
 
 def _video_pts(stack: Stack, bucket: str, job_id: str, rep: int, tmp: Path) -> list[float]:
