@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from core.attempt.ledger import SegmentLedger
-from core.attempt.ledger_keeper import SegmentLedgerKeeper
+from core.attempt.ledger_keeper import DEFAULT_INTERVAL, SegmentLedgerKeeper
 from core.errors import FfapiError
 from core.ports import JobStore
 from core.streaming.segment_watch import LandedSegment
@@ -43,15 +43,16 @@ class AttemptLedger:
 
 def attempt_ledger(
     jobs: JobStore, job_id: str, attempt: int, previous: SegmentLedger | None,
-    on_cancel: Callable[[], object],
+    on_cancel: Callable[[], object], interval: float = DEFAULT_INTERVAL,
 ) -> AttemptLedger:  # fmt: skip
-    """An attempt's: its keeper writes fenced by ``attempt``, telling ``on_cancel`` of a
-    cancel as the progress reporter does."""
+    """An attempt's: its keeper writes fenced by ``attempt``, at most once per ``interval``
+    seconds, telling ``on_cancel`` of a cancel as the progress reporter does."""
 
     def keeper(start: SegmentLedger) -> SegmentLedgerKeeper:
         return SegmentLedgerKeeper(
-            jobs, job_id, attempt, start, clock=time.monotonic, on_cancel=on_cancel
-        )
+            jobs, job_id, attempt, start, clock=time.monotonic, interval=interval,
+            on_cancel=on_cancel,
+        )  # fmt: skip
 
     return AttemptLedger(previous, keeper)
 

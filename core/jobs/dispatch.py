@@ -31,6 +31,7 @@ from enum import StrEnum
 import structlog
 
 from core.attempt.ledger import SegmentLedger
+from core.attempt.ledger_keeper import DEFAULT_INTERVAL
 from core.attempt.ledger_sink import attempt_ledger
 from core.attempt.pipeline import JobRunner
 from core.errors import AttemptsExhausted, DeadlinePassed, FfapiError, JobBusy, as_ffapi_error
@@ -129,6 +130,7 @@ class DispatchSettings:
 
     # A message due within this (+1 s) is held until its not_before (core.jobs.schedule).
     schedule_lead: float = DEFAULT_LEAD
+    ledger_seconds: float = DEFAULT_INTERVAL  # between segment ledger writes, at least
 
 
 # Outcomes that leave the message on the queue: a delivery of it will finish the job.
@@ -359,7 +361,8 @@ class Dispatcher:
             on_cancel=lambda: self._cancels.running.stop(job_id),
         )  # fmt: skip
         stop = lambda: self._cancels.running.stop(job_id)  # noqa: E731
-        ledger = attempt_ledger(self._jobs, job_id, attempt, segments, stop)  # resume_run.py
+        ledger = attempt_ledger(self._jobs, job_id, attempt, segments, stop,  # resume_run.py
+                                self._settings.ledger_seconds)  # fmt: skip
         try:
             self._pipeline.admit(request, preset)
             async with self._workspace.job_dir(job_id, request.job_bytes()) as jobdir:
