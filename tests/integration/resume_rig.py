@@ -172,3 +172,47 @@ def trim_start(argv: Sequence[str]) -> int | None:
         if "trim=start_pts=" in arg:
             return int(arg.split("trim=start_pts=", 1)[1].split(":")[0].split(",")[0])
     return None
+
+
+async def download_package(objects: ObjectStore, result: JobResult, dest: Path) -> Path:
+    """The committed package's files (every key under the job's output prefix but the
+    JSON), into ``dest``: the directory holding master.m3u8 and manifest.mpd."""
+    out = result.output
+    prefix = f"{out.prefix.strip('/')}/{result.job_id}/"
+    for listed in await objects.list_objects(out.bucket, prefix):
+        name = listed.key.removeprefix(prefix)
+        if name.endswith(".json"):
+            continue
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        await objects.download(S3ObjectRef(bucket=out.bucket, key=listed.key), dest / name)
+    return dest / "cmaf"
+
+
+def resumed_package(root: Path, seconds: int, kill_at: int) -> Path:
+    """A web-hls package of a generated 640x360 clip, lost after ``kill_at`` rows and
+    resumed, made on an embedded moto stack and downloaded under ``root``."""
+    from infra.aws import open_clients
+    from infra.bootstrap import bootstrap
+    from infra.emulator import embedded_emulator
+    from infra.ffmpeg import make_sample_clip
+    from infra.settings import Settings
+    from infra.storage import S3ObjectStore
+    from tests.integration.local_job import WEB
+
+    settings = Settings(wait_time_seconds=1, preset="web-hls")
+
+    async def run() -> Path:
+        clip = await make_sample_clip(root / "clip.mp4", seconds, 640, 360)
+        request = request_for(settings.input_bucket, "resume/clip.mp4", settings.output_bucket)
+        async with open_clients(settings) as clients:
+            await clients.s3.upload_file(str(clip), settings.input_bucket, "resume/clip.mp4")
+            store = S3ObjectStore(clients.s3)
+            job = "j-" + "9" * 24
+            resumed = await lost_then_resumed(store, request, WEB, job, root / "job", kill_at)
+            assert resumed.kept.rows >= kill_at
+            assert any(n.startswith("resumed from segment") for n in resumed.result.notes)
+            return await download_package(store, resumed.result, root / "package")
+
+    with embedded_emulator(settings.region):
+        bootstrap(settings)
+        return asyncio.run(run())
