@@ -88,7 +88,6 @@ class ResumableEncode:
         self._files = files
         self._packager = packager
         self._limits = limits
-        self._listing: list[ObjectListing] | None = None  # the bucket's, listed once
 
     async def produce(
         self, ledger: AttemptLedger | None, preset: StreamingPreset, probe: ProbeResult,
@@ -138,7 +137,7 @@ class ResumableEncode:
         # every row kept: the last is encoded again (a range has at least one segment)
         previous = previous.head(min(previous.rows, len(grid.cuts) - 1))
         prefix = output_key(location, job_id, "")
-        listing = await self._list(location.bucket, prefix)
+        listing = await self._objects.list_objects(location.bucket, prefix)  # once per tier
         point = resume_point(previous, fingerprint, listing, prefix)
         if not rungs or point is None or not _inits_there(point, listing, prefix, rungs):
             return None
@@ -158,11 +157,6 @@ class ResumableEncode:
         )
         log.info("job.resumed", rows=point.rows, segments=len(grid.cuts), at=point.boundary)
         return Tail(point, ranged, audio, replace(whole, notes=(*whole.notes, note)))
-
-    async def _list(self, bucket: str, prefix: str) -> list[ObjectListing]:
-        if self._listing is None:
-            self._listing = await self._objects.list_objects(bucket, prefix)
-        return self._listing
 
     async def _resumed(
         self, tail: Tail, probe: ProbeResult, jobdir: JobDir, location: OutputLocation,
