@@ -54,9 +54,10 @@ def test_a_worker_killed_at_80_percent_is_resumed_by_the_next(
     figure: Callable[[str], None],
 ) -> None:
     clip = asyncio.run(make_sample_clip(tmp_path / "clip.mp4", SECONDS, 640, 360, FPS))
-    stack = make_stack(tmp_path / "work", preset="web-hls", stall_seconds=60)
+    work = tmp_path / "work"
+    stack = make_stack(work, preset="web-hls", stall_seconds=60)
     events = EventLog(stack)
-    with Fleet(stack.settings, tmp_path / "work", emulator.endpoint_url) as fleet:
+    with Fleet(stack.settings, work, emulator.endpoint_url, measure_tools=True) as fleet:
         first = fleet.start("a", ledger_seconds=0)
         s3, settings = stack.client("s3"), stack.settings
         s3.upload_file(str(clip), settings.input_bucket, f"{settings.watch_prefix}clip.mp4")
@@ -64,8 +65,7 @@ def test_a_worker_killed_at_80_percent_is_resumed_by_the_next(
         job_id = started["subject"]
         wait_for(lambda: rows(stack, job_id) >= KILL_AT, 240, f"{KILL_AT} rows in the ledger")
         first.kill()
-        runs_before = len([r for r in fleet.tool_runs() if r.encodes])
-        fleet.start("b", ledger_seconds=0)
+        second = fleet.start("b", ledger_seconds=0)
         [final] = events.wait_terminal(1, 300)
         assert final["type"] == "ffapi.job.completed", final["data"].get("error")
         assert fleet.stop() == [0]
@@ -78,9 +78,9 @@ def test_a_worker_killed_at_80_percent_is_resumed_by_the_next(
     [note] = [n for n in committed["notes"] if n.startswith("resumed from segment")]
     kept = int(note.split()[3]) - 1
     assert kept >= KILL_AT
-    second = [r for r in fleet.tool_runs()[runs_before:] if r.encodes]
-    ranged = [s for r in second if (s := trim_start(r.argv)) is not None]
-    assert len(ranged) == 1, [r.argv for r in second]  # the tail; besides: the sound's part
+    runs = [r for r in fleet.tool_runs() if r.encodes and r.cwd.startswith(str(second.work_dir))]
+    ranged = [s for r in runs if (s := trim_start(r.argv)) is not None]
+    assert len(ranged) == 1, [r.argv for r in runs]  # the tail; besides: the sound's part
     frames = SECONDS * FPS
     share = (frames - ranged[0]) / frames
     assert share <= 1 - kept / ROWS + 1 / ROWS  # the tail and one warm-up segment
