@@ -143,6 +143,7 @@ async def open_runtime(
             busy_wait_seconds=float(settings.lease_seconds) if with_queue else 0.0,
             config=live.in_force if live else None,
             schedule_lead=settings.schedule_lead_seconds,
+            ledger_seconds=settings.ledger_seconds,
         )
         protection = None  # Lambda (no queue of its own) is never an ECS task
         if with_queue:

@@ -29,6 +29,9 @@ from datetime import datetime
 
 import structlog
 
+from core.attempt.ledger import SegmentLedger
+from core.attempt.ledger_keeper import DEFAULT_INTERVAL
+from core.attempt.ledger_sink import attempt_ledger
 from core.attempt.pipeline import JobRunner
 from core.errors import AttemptsExhausted, DeadlinePassed, FfapiError, JobBusy, as_ffapi_error
 from core.events.cloudevent import CloudEvent, EventType
@@ -90,6 +93,7 @@ class DispatchSettings:
 
     # A message due within this (+1 s) is held until its not_before (core.jobs.schedule).
     schedule_lead: float = DEFAULT_LEAD
+    ledger_seconds: float = DEFAULT_INTERVAL  # between segment ledger writes, at least
 
 
 # Outcomes that leave the message on the queue: a delivery of it will finish the job.
@@ -227,7 +231,7 @@ class Dispatcher:
                 return await self._cancelled(job_id, request, claim.attempt)
             async with self._scale_in.job():
                 return await self._run_claimed(
-                    job_id, request, preset, claim.attempt, receive_count
+                    job_id, request, preset, claim.attempt, receive_count, claim.segments
                 )
 
     async def _split_again(self, job_id: str, request: JobRequest) -> JobOutcome:
@@ -252,10 +256,11 @@ class Dispatcher:
         preset: OutputPreset,
         attempt: int,
         receive_count: int,
+        segments: SegmentLedger | None = None,
     ) -> JobOutcome:
         log.info("job.started", attempt=attempt, preset=request.preset_name)
         stop = self._cancels.running.enter(job_id)  # set by a cancel (core.jobs.cancel)
-        work = asyncio.create_task(self._attempt(job_id, request, preset, attempt))
+        work = asyncio.create_task(self._attempt(job_id, request, preset, attempt, segments))
         lease = asyncio.create_task(self._lease.keep(job_id, attempt))  # ends only if lost
         stopped = asyncio.create_task(stop.wait())
         try:
@@ -279,6 +284,8 @@ class Dispatcher:
         except JobSplit:  # its chunks go on as jobs of their own (core.jobs.chunk_fanout)
             return JobOutcome(job_id, JobOutcomeStatus.SPLIT, preset=request.preset_name)
         except Exception as exc:  # every failure becomes a coded error; none escapes unrecorded
+            if stop.is_set():  # a cancel stopped it (the ledger's write refused): CANCELLED
+                return await self._cancelled(job_id, request, attempt)
             error = as_ffapi_error(exc)
             return await self._fail(job_id, request, error, receive_count, attempt)
         # Record, announce, then mark announced: a crash in between leaves a record that the
@@ -297,8 +304,9 @@ class Dispatcher:
         )
 
     async def _attempt(
-        self, job_id: str, request: JobRequest, preset: OutputPreset, attempt: int
-    ) -> JobResult:
+        self, job_id: str, request: JobRequest, preset: OutputPreset, attempt: int,
+        segments: SegmentLedger | None = None,
+    ) -> JobResult:  # fmt: skip
         started, at = request_data(request, attempt), self._now()  # the claim's moment
         if attempt == 1:  # the job is accepted: announced once, before its first attempt
             received = job_event(EventType.RECEIVED, job_id, at, started, attempt)
@@ -315,10 +323,15 @@ class Dispatcher:
             job_id, attempt, context, self._jobs, announce, self._now,
             on_cancel=lambda: self._cancels.running.stop(job_id),
         )  # fmt: skip
+        stop = lambda: self._cancels.running.stop(job_id)  # noqa: E731
+        ledger = attempt_ledger(self._jobs, job_id, attempt, segments, stop,  # resume_run.py
+                                self._settings.ledger_seconds)  # fmt: skip
         try:
             self._pipeline.admit(request, preset)
             async with self._workspace.job_dir(job_id, request.job_bytes()) as jobdir:
-                result = await self._pipeline.run(job_id, request, preset, jobdir, attempt, report)
+                result = await self._pipeline.run(
+                    job_id, request, preset, jobdir, attempt, report, ledger=ledger
+                )
         except BaseException:
             report.cancel()  # a failed job's progress is moot; it must not outlive the attempt
             raise

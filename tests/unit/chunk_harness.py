@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from core.attempt.chunk_run import ChunkedRunner, ChunkRun, Sourced, Stitched
+from core.attempt.ledger_sink import AttemptLedger
 from core.attempt.upload import Upload
 from core.errors import FfapiError
 from core.jobs.batches import BatchPorts
@@ -57,6 +58,7 @@ class ProbingPipeline(FakePipeline):
     async def run(
         self, job_id: str, request: JobRequest, preset: OutputPreset, jobdir: JobDir,
         attempt: int, report: Callable[..., None] | None = None,
+        ledger: AttemptLedger | None = None,
     ) -> JobResult:  # fmt: skip
         await self.check.after_probe(job_id, request, preset, probe_of(self.duration), attempt)
         return await super().run(job_id, request, preset, jobdir, attempt, report)
