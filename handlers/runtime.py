@@ -21,7 +21,8 @@ from core.attempt.pipeline import JobPipeline
 from core.jobs.batches import BatchPorts
 from core.jobs.chunk_fanout import ChunkFanOut, SplitCheck
 from core.jobs.config_reload import ConfigReloader
-from core.jobs.dispatch import Dispatcher, DispatchSettings
+from core.jobs.dispatch import Dispatcher
+from core.jobs.dispatch_settings import DispatchSettings
 from core.jobs.dlq_sweep import DeadLetterSweep
 from core.jobs.priority import PriorityQueues, WeightedTurns
 from core.jobs.scale_in import ScaleInGuard

@@ -55,8 +55,8 @@ from core.presets import Mp4Preset, OutputPreset, StepsPreset, StreamingPreset
 from core.steps.results import StepResults
 from core.steps.run import StepsRunner
 from core.steps.stage import Attached
-from core.streaming.package_result import package_fields
-from core.streaming.packaging import Package, StreamingPackager
+from core.streaming.package_result import package_produced
+from core.streaming.packaging import StreamingPackager
 from core.streaming.progressive_sink import ProgressiveSink
 
 log = structlog.get_logger("ffapi.pipeline")
@@ -234,7 +234,7 @@ class JobPipeline:
             await live.close()
         with timer.phase("upload"):
             await self._uploader.upload(jobdir.out, out, job_id, run.result.files, ahead)
-        produced = _with_tier(_streaming(run.result, out, job_id), run)
+        produced = _with_tier(package_produced(run.result, out, job_id), run)
         return produced, [output_key(out, job_id, u.path) for u in run.result.files]
 
     async def _withdraw(self, ahead: UploadAhead, out: OutputLocation, job_id: str) -> None:
@@ -381,16 +381,6 @@ async def _abandon(task: asyncio.Task[Any] | None) -> None:
     if task is not None:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-
-
-def _streaming(package: Package, out: OutputLocation, job_id: str) -> Produced:
-    fields = package_fields(package, out, job_id)
-    plan = package.plan
-    return Produced(
-        outputs=fields.outputs, encoder=plan.encoder, renditions=fields.renditions,
-        playback=fields.playback, qc=package.qc, notes=list(plan.notes), ladder=fields.ladder,
-        loudness=package.loudness,
-    )  # fmt: skip
 
 
 def _with_tier(produced: Produced, run: TierRun[Any]) -> Produced:

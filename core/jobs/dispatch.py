@@ -24,13 +24,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
 
 from core.attempt.ledger import SegmentLedger
-from core.attempt.ledger_keeper import DEFAULT_INTERVAL
 from core.attempt.ledger_sink import attempt_ledger
 from core.attempt.pipeline import JobRunner
 from core.errors import AttemptsExhausted, DeadlinePassed, FfapiError, JobBusy, as_ffapi_error
@@ -43,8 +41,7 @@ from core.jobs.cancel_request import CancelRequest
 from core.jobs.chunk_fanout import ChunkFanOut
 from core.jobs.chunk_model import JobSplit
 from core.jobs.chunks import Chunks, QuietChunks
-from core.jobs.config import WorkerConfig
-from core.jobs.config_reload import ConfigInForce
+from core.jobs.dispatch_settings import DispatchSettings
 from core.jobs.identity import named_request, pin_request
 from core.jobs.intake import normalize
 from core.jobs.job_record import RecordedError
@@ -54,9 +51,8 @@ from core.jobs.lease_wait import claim_after_lease
 from core.jobs.outcome import Disposition, JobOutcome, JobOutcomeStatus, Outcome
 from core.jobs.results import JobResult, JobStatus, derive_job_id
 from core.jobs.scale_in import ScaleInGuard
-from core.jobs.schedule import DEFAULT_LEAD, Schedule
+from core.jobs.schedule import Schedule
 from core.jobs.verdicts import Verdicts, request_data
-from core.jobs.watch import IntakeConfig
 from core.models import JobRequest
 from core.ports import (
     CancelAnswer,
@@ -71,29 +67,6 @@ from core.ports import (
 from core.presets import OutputPreset, PresetCatalog
 
 log = structlog.get_logger("ffapi.dispatch")
-
-
-@dataclass(frozen=True, slots=True)
-class DispatchSettings:
-    intake: IntakeConfig
-    presets: PresetCatalog
-    lease_seconds: float
-    max_receive_count: int  # the queue's redrive threshold: the last delivery announces failure
-    # A job quiet this long (core/jobs/pulse.py) stops renewing its lease, so another worker can
-    # take it over. None: always renew (no pulse is kept, as in Lambda, timed out by AWS).
-    stall_seconds: float | None = None
-    # At most this long a delivery waits out the lease of its own message's earlier delivery
-    # (core.jobs.lease_wait) rather than go back BUSY; 0: never (Lambda: no heartbeat runs).
-    busy_wait_seconds: float = 0.0
-    # The live configuration (core.jobs.config_reload); None: ``intake`` and ``presets``.
-    config: ConfigInForce | None = None
-
-    def in_force(self) -> WorkerConfig:
-        return self.config.current if self.config else WorkerConfig(self.presets, self.intake)
-
-    # A message due within this (+1 s) is held until its not_before (core.jobs.schedule).
-    schedule_lead: float = DEFAULT_LEAD
-    ledger_seconds: float = DEFAULT_INTERVAL  # between segment ledger writes, at least
 
 
 # Outcomes that leave the message on the queue: a delivery of it will finish the job.

@@ -11,7 +11,7 @@ from core.attempt.ledger import LedgerSegment, PlaylistLedger, SegmentLedger
 from core.attempt.ledger_sink import AttemptLedger
 from core.attempt.pipeline import Report
 from core.errors import StorageUnavailable
-from core.jobs.dispatch import Disposition
+from core.jobs.outcome import Disposition
 from core.jobs.results import JobResult, JobStatus
 from core.models import JobRequest
 from core.ports import JobDir
