@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from core.jobs.dispatch import Outcome
+from core.jobs.outcome import Outcome
 from core.jobs.results import JobStatus
 from core.media.accel import AccelTier
 from handlers.cancel import run_cancel

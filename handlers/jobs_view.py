@@ -17,8 +17,8 @@ from rich.table import Table
 from rich.text import Text
 
 from core.events.progress import ProgressUpdate
-from core.jobs.dispatch import JobOutcome, Outcome
 from core.jobs.job_record import JobRecord, RecordedError, WebhookDelivery
+from core.jobs.outcome import JobOutcome, Outcome
 from core.jobs.results import JobResult, JobStatus, output_key
 from handlers.cli_errors import EXIT_FAILED, CommandError
 from infra.aws import open_clients

@@ -21,7 +21,8 @@ from core.attempt.pipeline import JobPipeline
 from core.jobs.batches import BatchPorts
 from core.jobs.chunk_fanout import ChunkFanOut, SplitCheck
 from core.jobs.config_reload import ConfigReloader
-from core.jobs.dispatch import Dispatcher, DispatchSettings
+from core.jobs.dispatch import Dispatcher
+from core.jobs.dispatch_settings import DispatchSettings
 from core.jobs.dlq_sweep import DeadLetterSweep
 from core.jobs.priority import PriorityQueues, WeightedTurns
 from core.jobs.scale_in import ScaleInGuard
@@ -143,6 +144,7 @@ async def open_runtime(
             busy_wait_seconds=float(settings.lease_seconds) if with_queue else 0.0,
             config=live.in_force if live else None,
             schedule_lead=settings.schedule_lead_seconds,
+            ledger_seconds=settings.ledger_seconds,
         )
         protection = None  # Lambda (no queue of its own) is never an ECS task
         if with_queue:

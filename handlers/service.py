@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from core.jobs.dispatch import Outcome
+from core.jobs.outcome import Outcome
 from handlers.runtime import open_runtime, workspace
 from handlers.worker import Worker
 from infra.allocator import return_large_blocks

@@ -26,7 +26,7 @@ from typing import Any
 import structlog
 
 from core.jobs.config_reload import ConfigReloader
-from core.jobs.dispatch import Disposition
+from core.jobs.outcome import Disposition
 from core.ports import QueueMessage
 from handlers.runtime import Runtime, open_runtime
 from infra.allocator import return_large_blocks

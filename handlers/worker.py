@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import structlog
 
 from core.jobs.consumer import Consumer
-from core.jobs.dispatch import JobOutcomeStatus, Outcome
+from core.jobs.outcome import JobOutcomeStatus, Outcome
 from core.jobs.results import JobResult
 from core.ports import Delivery
 from handlers.runtime import Runtime

@@ -93,6 +93,13 @@ class QueueSettings(BaseSettings):
         "for another worker",
     )  # fmt: skip
 
+    ledger_seconds: float = Field(
+        default=15.0, ge=0,
+        description="at least this long between writes of a job's segment ledger (which "
+        "segments are in the bucket: a retry after a lost worker resumes from them); 0: a "
+        "write per row of segments",
+    )  # fmt: skip
+
     dlq_sweep_seconds: float = Field(
         default=300.0, ge=0,
         description="how often a container worker sweeps the DLQ for jobs dead-lettered with no "

@@ -38,13 +38,13 @@ from core.attempt.upload import Upload, is_media_segment
 from core.errors import QcFailed
 from core.events.progress import EncodeProgress, ProgressThrottle
 from core.jobs.chunk_model import ChunkEnding, ChunkPlan, ChunkRange, ManifestText, PieceFile
-from core.jobs.results import OutputFile, Produced, output_key
+from core.jobs.results import OutputFile, output_key
 from core.media.probe import parse_probe, public_probe
-from core.models import OutputLocation, S3ObjectRef
+from core.models import S3ObjectRef
 from core.ports import JobDir, LocalFiles, MediaTool, ObjectStore
 from core.streaming.fragment_time import retime
-from core.streaming.package_result import package_fields
-from core.streaming.packaging import Package, StreamingPackager
+from core.streaming.package_result import package_produced
+from core.streaming.packaging import StreamingPackager
 from core.streaming.range_landing import stitch_package
 from core.streaming.ranges import plan_audio_part, plan_range
 from core.streaming.renditions import StreamingPlan, plan_streaming
@@ -188,7 +188,7 @@ class RangeChunkMedia:
         )  # fmt: skip
         up = chunk_pictures.uploaded(ended)
         uploads = [u for u in package.files if not is_media_segment(u.path) and u.path not in up]
-        produced = _produced(package, out_loc, plan.parent)
+        produced = package_produced(package, out_loc, plan.parent)
         if source.doc is not None:
             body = json.dumps(public_probe(source.doc), indent=2, sort_keys=True)
             await self._files.write_text(out / "probe.json", body)
@@ -221,14 +221,3 @@ class RangeChunkMedia:
 
 def _video_reps(plan: StreamingPlan) -> list[str]:
     return [str(i) for i in range(len(plan.video))]
-
-
-def _produced(package: Package, out: OutputLocation, job_id: str) -> Produced:
-    """As the whole pipeline reads a package into its result."""
-    fields = package_fields(package, out, job_id)
-    plan = package.plan
-    return Produced(
-        outputs=fields.outputs, encoder=plan.encoder, renditions=fields.renditions,
-        playback=fields.playback, qc=package.qc, notes=list(plan.notes), ladder=fields.ladder,
-        loudness=package.loudness,
-    )  # fmt: skip

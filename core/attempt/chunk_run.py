@@ -29,6 +29,7 @@ from typing import Protocol
 import structlog
 
 from core.attempt.commit import JobCommit
+from core.attempt.ledger_sink import AttemptLedger
 from core.attempt.phases import PhaseTimer
 from core.attempt.pipeline import JobRunner, Report
 from core.attempt.upload import Upload, Uploader, headers_for
@@ -189,8 +190,8 @@ class ChunkedRunner:
 
     async def run(
         self, job_id: str, request: JobRequest, preset: OutputPreset, jobdir: JobDir,
-        attempt: int, report: Report | None = None,
+        attempt: int, report: Report | None = None, ledger: AttemptLedger | None = None,
     ) -> JobResult:  # fmt: skip
-        if request.chunk is not None:
+        if request.chunk is not None:  # a chunk keeps no ledger: it is redone alone
             return await self._chunks.run(job_id, request, jobdir, attempt, report)
-        return await self._whole.run(job_id, request, preset, jobdir, attempt, report)
+        return await self._whole.run(job_id, request, preset, jobdir, attempt, report, ledger)

@@ -31,9 +31,11 @@ import structlog
 
 from core.attempt.commit import JobCommit
 from core.attempt.destinations import Destinations, with_destinations
+from core.attempt.ledger_sink import AttemptLedger
 from core.attempt.limits import PipelineLimits
 from core.attempt.phases import PhaseTimer
 from core.attempt.progressive_run import after_failure, progressive_sink
+from core.attempt.resume_run import ResumableEncode, keeps_segments
 from core.attempt.upload import Upload, UploadAhead, Uploader
 from core.attempt.verify import verify_mp4
 from core.errors import EncoderUnavailable
@@ -53,8 +55,8 @@ from core.presets import Mp4Preset, OutputPreset, StepsPreset, StreamingPreset
 from core.steps.results import StepResults
 from core.steps.run import StepsRunner
 from core.steps.stage import Attached
-from core.streaming.package_result import package_fields
-from core.streaming.packaging import Package, StreamingPackager
+from core.streaming.package_result import package_produced
+from core.streaming.packaging import StreamingPackager
 from core.streaming.progressive_sink import ProgressiveSink
 
 log = structlog.get_logger("ffapi.pipeline")
@@ -71,7 +73,7 @@ class JobRunner(Protocol):
 
     async def run(
         self, job_id: str, request: JobRequest, preset: OutputPreset, jobdir: JobDir,
-        attempt: int, report: Report | None = None,
+        attempt: int, report: Report | None = None, ledger: AttemptLedger | None = None,
     ) -> JobResult: ...  # fmt: skip
 
 
@@ -109,11 +111,13 @@ class JobPipeline:
         self._uploader = Uploader(objects, limits.upload_concurrency)
         self._commit = JobCommit(objects, CONTENT_TYPES[".json"], CACHE_RESULT)
         self._copies = Destinations(objects, self._commit, limits.upload_concurrency)
+        self._resumable = ResumableEncode(objects, media, files, self._packager, limits)
 
     async def run(
         self, job_id: str, request: JobRequest, preset: OutputPreset, jobdir: JobDir,
-        attempt: int, report: Report | None = None,
+        attempt: int, report: Report | None = None, ledger: AttemptLedger | None = None,
     ) -> JobResult:  # fmt: skip
+        """``ledger``: the segment ledger's (core.attempt.resume_run); None: none kept."""
         started_at, timer, out = self._now(), PhaseTimer(), request.output
         assert out is not None, "intake fills in the output location"
         # the objects the steps name come down while the input does and is probed
@@ -138,14 +142,17 @@ class JobPipeline:
         live = progressive_sink(self._objects, self._files, request, preset, jobdir.out, job_id,
                                 ahead, report, started_at, self._now)  # fmt: skip
         try:
-            produced, written = await self._produce(
-                job_id, request, preset, probe, jobdir, timer, report, attaching, ahead, live
-            )
+            produced, written = await self._produce(job_id, request, preset, probe, jobdir, timer,
+                                                    report, attaching, ahead, live,
+                                                    None if live else ledger)  # fmt: skip
         except Exception as exc:
             committed = lambda: self._commit.committed(out, job_id)  # noqa: E731
             if live and (partial := await after_failure(live, ahead, exc, committed)):
                 raise partial from (None if partial is exc else exc)  # its segments are kept
-            await self._withdraw(ahead, out, job_id)
+            if not live and keeps_segments(ledger, exc):  # the next attempt resumes from them
+                await ahead.halt()
+            else:
+                await self._withdraw(ahead, out, job_id)
             raise
         except BaseException:  # cancelled: the attempt that follows sends them again
             await ahead.halt()
@@ -176,7 +183,7 @@ class JobPipeline:
         self, job_id: str, request: JobRequest, preset: OutputPreset, probe: ProbeResult,
         jobdir: JobDir, timer: PhaseTimer, report: Report | None,
         attaching: asyncio.Task[dict[str, Attached]] | None, ahead: UploadAhead,
-        live: ProgressiveSink | None = None,
+        live: ProgressiveSink | None = None, ledger: AttemptLedger | None = None,
     ) -> tuple[Produced, list[str]]:  # fmt: skip
         """Encode, check and publish all but ``probe.json`` and ``job.json``: what was
         made, and the keys written; ``live``: a progressive package's sink."""
@@ -193,13 +200,13 @@ class JobPipeline:
         if isinstance(preset, Mp4Preset):
             return await self._mp4(preset, probe, jobdir, out, job_id, timer, progress)
         return await self._streaming(
-            preset, probe, jobdir, out, job_id, timer, progress, ahead, live
+            preset, probe, jobdir, out, job_id, timer, progress, ahead, live, ledger
         )
 
     async def _streaming(
         self, preset: StreamingPreset, probe: ProbeResult, jobdir: JobDir, out: OutputLocation,
         job_id: str, timer: PhaseTimer, progress: Callable[[EncodeProgress], None] | None,
-        ahead: UploadAhead, live: ProgressiveSink | None,
+        ahead: UploadAhead, live: ProgressiveSink | None, ledger: AttemptLedger | None,
     ) -> tuple[Produced, list[str]]:  # fmt: skip
         timeout = self._limits.transcode_timeout
 
@@ -211,11 +218,14 @@ class JobPipeline:
 
         run = await run_on_tiers(
             self._accel,
-            lambda choice: self._packager.produce(
-                preset, probe, jobdir, timeout, timer, choice, progress,
-                guard=self._limits.media.guard,
-                limits=self._limits.resources.for_tier(choice.tier), ahead=ahead,
-                sinks=(live,) if live else (),
+            lambda choice: self._resumable.produce(  # core.attempt.resume_run
+                ledger, preset, probe, jobdir, out, job_id, choice, ahead,
+                lambda sinks: self._packager.produce(
+                    preset, probe, jobdir, timeout, timer, choice, progress,
+                    guard=self._limits.media.guard,
+                    limits=self._limits.resources.for_tier(choice.tier), ahead=ahead,
+                    sinks=(*sinks, live) if live else sinks,
+                ), timer, progress,
             ),
             discard,
             self._can_run(preset),
@@ -224,7 +234,7 @@ class JobPipeline:
             await live.close()
         with timer.phase("upload"):
             await self._uploader.upload(jobdir.out, out, job_id, run.result.files, ahead)
-        produced = _with_tier(_streaming(run.result, out, job_id), run)
+        produced = _with_tier(package_produced(run.result, out, job_id), run)
         return produced, [output_key(out, job_id, u.path) for u in run.result.files]
 
     async def _withdraw(self, ahead: UploadAhead, out: OutputLocation, job_id: str) -> None:
@@ -371,16 +381,6 @@ async def _abandon(task: asyncio.Task[Any] | None) -> None:
     if task is not None:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-
-
-def _streaming(package: Package, out: OutputLocation, job_id: str) -> Produced:
-    fields = package_fields(package, out, job_id)
-    plan = package.plan
-    return Produced(
-        outputs=fields.outputs, encoder=plan.encoder, renditions=fields.renditions,
-        playback=fields.playback, qc=package.qc, notes=list(plan.notes), ladder=fields.ladder,
-        loudness=package.loudness,
-    )  # fmt: skip
 
 
 def _with_tier(produced: Produced, run: TierRun[Any]) -> Produced:

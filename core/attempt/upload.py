@@ -112,9 +112,15 @@ class UploadAhead:
         """Start sending files that are final as they are (paths relative to ``local``): a
         step's frames, preview, scenes once the main pass is over."""
         for path in paths:
-            if path not in self._queued:
+            if path not in self._queued and path not in self._sent:
                 self._queued[path] = task = asyncio.create_task(self._one(path))
                 self._tasks.append(task)
+
+    def kept(self, paths: Iterable[str]) -> None:
+        """Files an earlier attempt left in the bucket, published as they are (a resumed
+        attempt's kept segments): never sent again, withdrawn with the rest."""
+        self._sent.update(paths)
+        self._begun.update(self._sent)
 
     async def landed(self, segments: Sequence[LandedSegment]) -> None:
         """Segments the encoder finished (paths relative to the job's output directory, which

@@ -35,8 +35,8 @@ import structlog
 
 from core.errors import FfapiError
 from core.jobs import pulse
-from core.jobs.dispatch import Disposition, Outcome
 from core.jobs.keepalive import Sleep, keep_alive
+from core.jobs.outcome import Disposition, Outcome
 from core.ports import Delivery, Queue, QueueMessage
 
 log = structlog.get_logger("ffapi.worker")

@@ -24,12 +24,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 
 import structlog
 
+from core.attempt.ledger import SegmentLedger
+from core.attempt.ledger_sink import attempt_ledger
 from core.attempt.pipeline import JobRunner
 from core.errors import AttemptsExhausted, DeadlinePassed, FfapiError, JobBusy, as_ffapi_error
 from core.events.cloudevent import CloudEvent, EventType
@@ -41,19 +41,18 @@ from core.jobs.cancel_request import CancelRequest
 from core.jobs.chunk_fanout import ChunkFanOut
 from core.jobs.chunk_model import JobSplit
 from core.jobs.chunks import Chunks, QuietChunks
-from core.jobs.config import WorkerConfig
-from core.jobs.config_reload import ConfigInForce
+from core.jobs.dispatch_settings import DispatchSettings
 from core.jobs.identity import named_request, pin_request
 from core.jobs.intake import normalize
 from core.jobs.job_record import RecordedError
 from core.jobs.keepalive import Sleep
 from core.jobs.lease_keeper import LeaseKeeper
 from core.jobs.lease_wait import claim_after_lease
+from core.jobs.outcome import Disposition, JobOutcome, JobOutcomeStatus, Outcome
 from core.jobs.results import JobResult, JobStatus, derive_job_id
 from core.jobs.scale_in import ScaleInGuard
-from core.jobs.schedule import DEFAULT_LEAD, Schedule
+from core.jobs.schedule import Schedule
 from core.jobs.verdicts import Verdicts, request_data
-from core.jobs.watch import IntakeConfig
 from core.models import JobRequest
 from core.ports import (
     CancelAnswer,
@@ -68,65 +67,6 @@ from core.ports import (
 from core.presets import OutputPreset, PresetCatalog
 
 log = structlog.get_logger("ffapi.dispatch")
-
-
-class Disposition(StrEnum):
-    ACK = "ack"  # done with it: delete from the queue
-    RETRY = "retry"  # leave it: the queue delivers it again (and moves it to the DLQ after N)
-    DEFER = "defer"  # not due: a fresh copy, delayed retry_after seconds (core.jobs.schedule)
-
-
-class JobOutcomeStatus(StrEnum):
-    COMPLETED = "COMPLETED"
-    FAILED = "FAILED"  # permanently (a transient failure stays RETRYING, even on the last try)
-    RETRYING = "RETRYING"  # transient failure: the message comes back
-    DUPLICATE = "DUPLICATE"  # already completed or failed: nothing to do
-    BUSY = "BUSY"  # another delivery holds the lease: come back after it
-    SUPERSEDED = "SUPERSEDED"  # our lease lapsed and another worker took the job over
-    SCHEDULED = "SCHEDULED"  # not due yet: its message is requeued (core.jobs.schedule)
-    CANCELLED = "CANCELLED"  # a cancel ended it (or asked it to end: core.jobs.cancel)
-    WAITING = "WAITING"  # for the jobs it names by id, recorded so (core.jobs.job_deps)
-    SPLIT = "SPLIT"  # goes on as chunk sub-jobs (core.jobs.chunks); its message is done
-
-
-@dataclass(frozen=True, slots=True)
-class JobOutcome:
-    job_id: str
-    status: JobOutcomeStatus
-    error: FfapiError | None = None
-    retry_after: float | None = None
-    preset: str | None = None  # the effective preset, once resolved
-    result: JobResult | None = None  # when COMPLETED: what the job made, and how long it took
-
-
-@dataclass(slots=True)
-class Outcome:
-    disposition: Disposition = Disposition.ACK
-    retry_after: float | None = None  # seconds, a hint for the queue's visibility timeout
-    jobs: list[JobOutcome] = field(default_factory=list)
-    ignored: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class DispatchSettings:
-    intake: IntakeConfig
-    presets: PresetCatalog
-    lease_seconds: float
-    max_receive_count: int  # the queue's redrive threshold: the last delivery announces failure
-    # A job quiet this long (core/jobs/pulse.py) stops renewing its lease, so another worker can
-    # take it over. None: always renew (no pulse is kept, as in Lambda, timed out by AWS).
-    stall_seconds: float | None = None
-    # At most this long a delivery waits out the lease of its own message's earlier delivery
-    # (core.jobs.lease_wait) rather than go back BUSY; 0: never (Lambda: no heartbeat runs).
-    busy_wait_seconds: float = 0.0
-    # The live configuration (core.jobs.config_reload); None: ``intake`` and ``presets``.
-    config: ConfigInForce | None = None
-
-    def in_force(self) -> WorkerConfig:
-        return self.config.current if self.config else WorkerConfig(self.presets, self.intake)
-
-    # A message due within this (+1 s) is held until its not_before (core.jobs.schedule).
-    schedule_lead: float = DEFAULT_LEAD
 
 
 # Outcomes that leave the message on the queue: a delivery of it will finish the job.
@@ -264,7 +204,7 @@ class Dispatcher:
                 return await self._cancelled(job_id, request, claim.attempt)
             async with self._scale_in.job():
                 return await self._run_claimed(
-                    job_id, request, preset, claim.attempt, receive_count
+                    job_id, request, preset, claim.attempt, receive_count, claim.segments
                 )
 
     async def _split_again(self, job_id: str, request: JobRequest) -> JobOutcome:
@@ -289,10 +229,11 @@ class Dispatcher:
         preset: OutputPreset,
         attempt: int,
         receive_count: int,
+        segments: SegmentLedger | None = None,
     ) -> JobOutcome:
         log.info("job.started", attempt=attempt, preset=request.preset_name)
         stop = self._cancels.running.enter(job_id)  # set by a cancel (core.jobs.cancel)
-        work = asyncio.create_task(self._attempt(job_id, request, preset, attempt))
+        work = asyncio.create_task(self._attempt(job_id, request, preset, attempt, segments))
         lease = asyncio.create_task(self._lease.keep(job_id, attempt))  # ends only if lost
         stopped = asyncio.create_task(stop.wait())
         try:
@@ -316,6 +257,8 @@ class Dispatcher:
         except JobSplit:  # its chunks go on as jobs of their own (core.jobs.chunk_fanout)
             return JobOutcome(job_id, JobOutcomeStatus.SPLIT, preset=request.preset_name)
         except Exception as exc:  # every failure becomes a coded error; none escapes unrecorded
+            if stop.is_set():  # a cancel stopped it (the ledger's write refused): CANCELLED
+                return await self._cancelled(job_id, request, attempt)
             error = as_ffapi_error(exc)
             return await self._fail(job_id, request, error, receive_count, attempt)
         # Record, announce, then mark announced: a crash in between leaves a record that the
@@ -334,8 +277,9 @@ class Dispatcher:
         )
 
     async def _attempt(
-        self, job_id: str, request: JobRequest, preset: OutputPreset, attempt: int
-    ) -> JobResult:
+        self, job_id: str, request: JobRequest, preset: OutputPreset, attempt: int,
+        segments: SegmentLedger | None = None,
+    ) -> JobResult:  # fmt: skip
         started, at = request_data(request, attempt), self._now()  # the claim's moment
         if attempt == 1:  # the job is accepted: announced once, before its first attempt
             received = job_event(EventType.RECEIVED, job_id, at, started, attempt)
@@ -352,10 +296,15 @@ class Dispatcher:
             job_id, attempt, context, self._jobs, announce, self._now,
             on_cancel=lambda: self._cancels.running.stop(job_id),
         )  # fmt: skip
+        stop = lambda: self._cancels.running.stop(job_id)  # noqa: E731
+        ledger = attempt_ledger(self._jobs, job_id, attempt, segments, stop,  # resume_run.py
+                                self._settings.ledger_seconds)  # fmt: skip
         try:
             self._pipeline.admit(request, preset)
             async with self._workspace.job_dir(job_id, request.job_bytes()) as jobdir:
-                result = await self._pipeline.run(job_id, request, preset, jobdir, attempt, report)
+                result = await self._pipeline.run(
+                    job_id, request, preset, jobdir, attempt, report, ledger=ledger
+                )
         except BaseException:
             report.cancel()  # a failed job's progress is moot; it must not outlive the attempt
             raise

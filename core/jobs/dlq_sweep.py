@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from core.errors import AttemptsExhausted, FfapiError, WorkerLost
-from core.jobs.dispatch import DispatchSettings
+from core.jobs.dispatch_settings import DispatchSettings
 from core.jobs.identity import named_request, pin_request
 from core.jobs.intake import normalize
 from core.jobs.job_record import RecordedError

@@ -5,8 +5,9 @@ the ``gpu`` tier maps them to ``h264_nvenc``/``hevc_nvenc``/``av1_nvenc`` (where
 it: a build without it fails as ``nvenc_unavailable`` and the job moves to ``gpu-decode``)
 with a comparable speed preset, high-quality tuning, VBR with
 lookahead, spatial AQ and B-frames. Keyframe alignment is identical on every tier: a fixed
-GOP of one segment, keyframes forced at segment times (IDR on NVENC), and no scene-cut
-keyframes, so rungs from any tier switch cleanly and a fallback changes no segment boundary.
+GOP of one segment in whole frames (:mod:`core.media.gop`: at 29.97, 120 frames, 4.004 s),
+keyframes forced every GOP (IDR on NVENC), and no scene-cut keyframes, so rungs from any tier
+switch cleanly and a fallback changes no segment boundary.
 SVT-AV1 runs each rung at level of parallelism 1, and the address space its rungs reserve
 is added to the plan's RLIMIT_AS (:func:`encoder_reserve_mib`). Also here: the encoders a
 preset needs per tier (:func:`missing_encoder`).
@@ -14,11 +15,15 @@ preset needs per tier (:func:`missing_encoder`).
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 from core.media.accel import AccelTier
 from core.media.frames import SDR_TAGS
+from core.media.gop import KEYFRAMES_FLAG, keyframe_expression, segment_gop
 from core.media.probe import VideoStream
 from core.presets import Mp4Preset, OutputPreset, StepsPreset, StreamingPreset
 from core.steps.outputs import Frames, Preview
+from core.streaming.span import conditioned_rate
 
 _NVENC = {"libx264": "h264_nvenc", "libx265": "hevc_nvenc", "libsvtav1": "av1_nvenc"}
 # x264 speed presets -> NVENC's p1 (fastest) .. p7 (best); NVENC is fast enough at every
@@ -104,8 +109,8 @@ def ladder_args(
     preset: StreamingPreset, tier: AccelTier, fps: float, video: VideoStream
 ) -> list[str]:
     """Arguments every rung shares: speed, GOP and keyframes, profile, colour tags."""
-    gop = max(1, round(fps * preset.segment_seconds))
-    keyframes = ["-force_key_frames:v", f"expr:gte(t,n_forced*{preset.segment_seconds:g})"]
+    gop = segment_gop(Fraction(conditioned_rate(fps)), preset.segment_seconds)
+    keyframes = [KEYFRAMES_FLAG, keyframe_expression(gop)]
     ten_bit = preset.hdr == "keep"
     if tier is AccelTier.GPU:
         args = [*_nvenc_quality(preset.encoder_preset), "-rc:v", "vbr", "-g:v", str(gop),

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 
 from core.attempt.upload import headers_for
-from core.jobs.results import LadderStep, OutputFile, Rendition, output_key
+from core.jobs.results import LadderStep, OutputFile, Produced, Rendition, output_key
 from core.models import OutputLocation
 from core.streaming.packaging import Package
 
@@ -63,3 +63,14 @@ def _role(path: str) -> str:
     if "storyboard" in path:
         return "storyboard"
     return "poster" if path.endswith("poster.jpg") else "thumbnail"
+
+
+def package_produced(package: Package, out: OutputLocation, job_id: str) -> Produced:
+    """A streaming package as a job's result reads it (a whole encode's, a stitched one's)."""
+    fields = package_fields(package, out, job_id)
+    plan = package.plan
+    return Produced(
+        outputs=fields.outputs, encoder=plan.encoder, renditions=fields.renditions,
+        playback=fields.playback, qc=package.qc, notes=list(plan.notes), ladder=fields.ladder,
+        loudness=package.loudness,
+    )  # fmt: skip

@@ -3,26 +3,23 @@
 Resuming after a lost worker and splitting one long job across workers both need this: the
 segment grid of a source, chunks of whole segments, and the plan of one chunk's encode.
 
-**The grid.** Every rung forces keyframes with ``expr:gte(t,n_forced*S)``
-(:func:`core.media.encoders.ladder_args`): keyframe ``k`` is the first frame of the
-conditioned constant rate whose time ``t = n * av_q2d(1/rate)``, a double, is at or after
-``k * S`` (:func:`keyframe_frames` computes it with the same doubles, so 30000/1001 lands on the
-same frames). The ``dash`` muxer (``use_timeline=1``) cuts a segment at a keyframe only once
-the current segment has lasted ``seg_duration``: measured, at 30000/1001 with 4 s
-segments the gap between forced keyframes is 120 frames, but 119 frames (3.97 s) once every
-~8 segments (frame 1079 after 960), and there the muxer does NOT cut: the whole encode has a
-7.97 s segment at 32-40 s (every NTSC source over 36 s; QC's segment_durations rejects it).
-:class:`SegmentGrid` models that as it is (``cuts``), so ranges reproduce the whole encode.
+**The grid.** Every rung forces a keyframe every ``G`` frames of the conditioned constant
+rate, ``G = ceil(S * rate)`` (:mod:`core.media.gop`, :func:`core.media.encoders.ladder_args`):
+each GOP lasts at least ``S`` and less than a frame more (120 frames, 4.004 s, at 30000/1001).
+The ``dash`` muxer (``use_timeline=1``) cuts a segment at a keyframe only once the current
+segment has lasted ``seg_duration`` (compared exactly, in microseconds); measured, with
+keyframes forced at ``gte(t,n_forced*S)`` instead, 30000/1001 had a 119-frame GOP once every
+~8 segments (frame 1079 after 960) where the muxer did NOT cut, and a 7.97 s segment QC
+rejected. Now every keyframe is a cut. :class:`SegmentGrid` still derives the cuts from the
+muxer's rule (``cuts``), so that ranges reproduce the whole encode whatever it does.
 
 **The range encode** (ffmpeg 5.1, measured): input ``-ss`` a second before the range with
 ``-copyts -start_at_zero``, so the decoded frames keep the whole encode's timestamps (the
 same ``fps`` filter output frame numbers), then ``trim=start_pts=A:end_pts=B`` on the
 conditioned frames: frame-exact whatever the seek lands on. ffmpeg's ``t`` in
 ``-force_key_frames expr:`` counts from the encode's own first frame (``forced_kf_ref_pts``),
-not from the timestamps, so a range forces ``gte((n+A)*tick,(n_forced+K)*S)`` (A: its first
-frame, K: its first keyframe on the grid): the whole encode's ``t``, in the same doubles.
-(Forced with the whole plan's ``t`` instead, a range's keyframes only came from x264's own
-GOP: right at 30 fps by luck, a frame late at 1080 for 1079 at 30000/1001.)
+not from the timestamps, and so does ``n``: a range forces ``gte(n+A,(n_forced+K)*G)`` (A: its
+first frame, K: its first keyframe on the grid), the whole encode's frame number, in integers.
 
 **Timestamps.** With ``-copyts`` the muxer's MPD already says the global ``S@t``, but the
 fMP4 fragments do not: the mov muxer inside ``dash`` restarts every track's decode time at 0
@@ -71,6 +68,7 @@ from pathlib import PurePosixPath
 
 from core.media.accel import CPU_ONLY, TierChoice
 from core.media.frames import FramePath
+from core.media.gop import keyframe_expression, segment_gop, segment_length
 from core.media.hardening import SOURCE_GUARD, InputGuard
 from core.media.plan import GLOBAL_FLAGS, LOGGED_FLAGS, encode_cap, poster_time
 from core.media.probe import ProbeResult
@@ -89,27 +87,11 @@ WARMUP_SEGMENTS = 1
 # The audio part's picture: black, every rung this small (the frames cost nothing to encode;
 # at the rungs' own sizes the stand-in took 38 % of a whole 720p encode's CPU).
 STAND_IN = (32, 18)
-_MICROSECONDS = 1_000_000  # the muxer's seg_duration is a duration in microseconds
 
 
-@functools.lru_cache(maxsize=16)  # a grid's, asked for by every chunk
 def keyframe_frames(rate: Fraction, segment_seconds: float, frames: int) -> tuple[int, ...]:
-    """The frames ``expr:gte(t,n_forced*S)`` makes keyframes, computed in doubles as ffmpeg
-    does (``t`` is the frame number times the encoder's time base, a double; ``S`` as the
-    argv writes it)."""
-    tick = rate.denominator / rate.numerator  # av_q2d(time_base)
-    step = float(f"{segment_seconds:g}")
-    found: list[int] = []
-    n = 0
-    while n < frames:
-        target = len(found) * step  # n_forced * S
-        n = max(n, math.floor(target / tick) - 2)  # a guess a little early, then frame by frame
-        while n * tick < target:
-            n += 1
-        if n < frames:
-            found.append(n)
-        n += 1
-    return tuple(found)
+    """The frames the whole encode makes keyframes: every GOP (:func:`segment_gop`)."""
+    return tuple(range(0, frames, segment_gop(rate, segment_seconds)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +179,7 @@ class SegmentGrid:
 
 @functools.lru_cache(maxsize=16)
 def _cuts(rate: Fraction, segment_seconds: float, frames: int) -> tuple[int, ...]:
-    least = Fraction(round(segment_seconds * _MICROSECONDS), _MICROSECONDS)
+    least = segment_length(segment_seconds)  # seg_duration as the muxer reads it, exactly
     cuts = [0]
     for n in keyframe_frames(rate, segment_seconds, frames)[1:]:
         if Fraction(n - cuts[-1]) / rate >= least:
@@ -241,19 +223,15 @@ def range_span(grid: SegmentGrid, chunk: SegmentRange) -> VideoSpan:
     return VideoSpan(
         input_args=("-copyts", "-start_at_zero", "-ss", f"{seek:.6f}"),
         trim=f",trim=start_pts={chunk.start}{end}",
-        keyframes=keyframe_expression(grid, chunk),
+        keyframes=range_keyframes(grid, chunk),
     )
 
 
-def keyframe_expression(grid: SegmentGrid, chunk: SegmentRange) -> str:
-    """The whole encode's ``gte(t,n_forced*S)`` for a range starting at frame A, keyframe K.
-    ffmpeg's ``t`` counts from the encode's own first frame (``forced_kf_ref_pts``), so a
-    range cannot use it: ``(n+A)*tick`` is the whole encode's ``t`` computed with the same
-    doubles (``n`` counts the range's frames; ``tick`` written so that it parses back to
-    the very double ``av_q2d`` gives)."""
-    tick = grid.rate.denominator / grid.rate.numerator
-    step = f"{grid.segment_seconds:g}"
-    return f"expr:gte((n+{chunk.start})*{tick!r},(n_forced+{chunk.keyframe})*{step})"
+def range_keyframes(grid: SegmentGrid, chunk: SegmentRange) -> str:
+    """The whole encode's keyframes for a range starting at frame A, keyframe K: ffmpeg's
+    ``n`` counts the range's own frames, so ``n+A`` is the whole encode's frame number."""
+    gop = segment_gop(grid.rate, grid.segment_seconds)
+    return keyframe_expression(gop, chunk.start, chunk.keyframe)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-KEYFRAMES_FLAG = "-force_key_frames:v"
+from core.media.gop import KEYFRAMES_FLAG
 
 
 @dataclass(frozen=True, slots=True)

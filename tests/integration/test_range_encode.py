@@ -241,25 +241,29 @@ def test_a_hls_ts_preset_is_encoded_whole(tmp_path: Path) -> None:
 
 
 def test_a_long_ntsc_source_keeps_the_whole_encodes_segments(tmp_path: Path) -> None:
-    """44 s at 30000/1001: the forced keyframes are 119 frames apart once (960 -> 1079), where
-    the muxer does not cut, so the whole encode has a 7.97 s segment (ranges.py): the
-    ranges, cut at 12 s, make the very same timeline, and run on without a gap."""
+    """44 s at 30000/1001: a keyframe every 120 frames, so every segment but the last lasts
+    4.004 s (forced at multiples of 4 s, 960 -> 1079 had made a 7.97 s segment QC rejected);
+    the ranges, cut at 12 s, make the very same timeline, run on without a gap, and the
+    whole encode passes finish and QC."""
     clip = make_clip(tmp_path / "clip.mp4", "30000/1001", 44)
     media = FfmpegMedia()
     probe = parse_probe(asyncio.run(media.probe(clip)))
     whole = plan_streaming(PRESET, probe, PurePosixPath(clip), PurePosixPath(tmp_path) / "whole")
     asyncio.run(encode(whole, tmp_path / "whole", media))
     listings = asyncio.run(stitched_ranges(tmp_path, clip, probe, 12.0))
-    assert [(r.chunk.first, r.chunk.count) for r in listings] == [(0, 3), (3, 3), (6, 3), (9, 1)]
+    assert [(r.chunk.first, r.chunk.count) for r in listings] == [(0, 3), (3, 3), (6, 3), (9, 2)]
     package, whole_dir = tmp_path / "stitched" / "out" / "cmaf", tmp_path / "whole" / "cmaf"
     assert sorted(p.name for p in package.iterdir()) == sorted(p.name for p in whole_dir.iterdir())
     for name in ("media_0.m3u8", "media_1.m3u8", "media_2.m3u8"):
         extinf = [line for line in (whole_dir / name).read_text().splitlines() if "EXTINF" in line]
         assert [x for x in (package / name).read_text().splitlines() if "EXTINF" in x] == extinf
-    assert "#EXTINF:7.974633," in (package / "media_0.m3u8").read_text()
+    video = [x for x in (whole_dir / "media_0.m3u8").read_text().splitlines() if "EXTINF" in x]
+    assert video[:-1] == ["#EXTINF:4.004000,"] * 10  # 120 frames each
     pts = sorted(p for p, _, _ in packets(joined(package, 0, tmp_path / "v.mp4")))
     assert len(pts) == 1319
     assert all(abs(b - a - 1001 / 30000) < 1e-4 for a, b in itertools.pairwise(pts))
+    checked = asyncio.run(finish(whole, probe, clip, tmp_path / "whole"))
+    assert checked.qc.passed, checked.qc.failures()
 
 
 def test_ffmpeg_plays_the_stitched_master_end_to_end(encoded: Encoded) -> None:

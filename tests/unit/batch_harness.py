@@ -10,9 +10,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from core.attempt.ledger_sink import AttemptLedger
 from core.errors import InvalidMedia, StorageUnavailable
 from core.jobs.batches import BatchPorts
-from core.jobs.dispatch import Dispatcher, Outcome
+from core.jobs.dispatch import Dispatcher
+from core.jobs.outcome import Outcome
 from core.jobs.results import JobResult, OutputFile, SourceInfo, output_key
 from core.models import JobRequest, Priority
 from core.ports import JobDir, ObjectInfo, QueueMessage
@@ -37,6 +39,7 @@ class MediaPipeline(FakePipeline):
     async def run(
         self, job_id: str, request: JobRequest, preset: OutputPreset, jobdir: JobDir,
         attempt: int, report: Callable[..., None] | None = None,
+        ledger: AttemptLedger | None = None,
     ) -> JobResult:  # fmt: skip
         self.runs.append((job_id, attempt))
         self.inputs[job_id] = request.input.key

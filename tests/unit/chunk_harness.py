@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from core.attempt.chunk_run import ChunkedRunner, ChunkRun, Sourced, Stitched
+from core.attempt.ledger_sink import AttemptLedger
 from core.attempt.upload import Upload
 from core.errors import FfapiError
 from core.jobs.batches import BatchPorts
 from core.jobs.chunk_fanout import ChunkFanOut, SplitCheck
 from core.jobs.chunk_model import ChunkEnding, ChunkPlan, ChunkRange, PieceFile
-from core.jobs.dispatch import Dispatcher, Outcome
+from core.jobs.dispatch import Dispatcher
+from core.jobs.outcome import Outcome
 from core.jobs.results import JobResult, Produced, output_key
 from core.media.probe import AudioStream, ProbeResult, VideoStream
 from core.models import JobRequest
@@ -56,6 +58,7 @@ class ProbingPipeline(FakePipeline):
     async def run(
         self, job_id: str, request: JobRequest, preset: OutputPreset, jobdir: JobDir,
         attempt: int, report: Callable[..., None] | None = None,
+        ledger: AttemptLedger | None = None,
     ) -> JobResult:  # fmt: skip
         await self.check.after_probe(job_id, request, preset, probe_of(self.duration), attempt)
         return await super().run(job_id, request, preset, jobdir, attempt, report)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from core.jobs.dispatch import Dispatcher, DispatchSettings, Outcome
+from core.jobs.dispatch import Dispatcher
+from core.jobs.dispatch_settings import DispatchSettings
+from core.jobs.outcome import Outcome
 from core.jobs.watch import IntakeConfig, WatchRule
 from core.models import OutputLocation
 from core.ports import ObjectInfo, QueueMessage

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from core.attempt.ledger_sink import AttemptLedger
 from core.errors import FfapiError, InputTooLarge, InsufficientDisk, StorageUnavailable
 from core.events.cloudevent import CloudEvent
 from core.events.playable import PlayableNotice
@@ -100,6 +101,7 @@ class FakePipeline:
     def __init__(self, *script: FfapiError | Exception | None) -> None:
         self.script = list(script)
         self.runs: list[tuple[str, int]] = []
+        self.ledgers: list[AttemptLedger | None] = []  # what each run was handed
         self.max_input_bytes: int | None = None
 
     def admit(self, request: JobRequest, preset: OutputPreset) -> None:
@@ -115,8 +117,10 @@ class FakePipeline:
         jobdir: JobDir,
         attempt: int,
         report: Callable[[ProgressUpdate | PlayableNotice], None] | None = None,
+        ledger: AttemptLedger | None = None,
     ) -> JobResult:
         self.runs.append((job_id, attempt))
+        self.ledgers.append(ledger)
         outcome = self.script.pop(0) if self.script else None
         if outcome is not None:
             raise outcome

@@ -11,9 +11,9 @@ import pytest
 
 from core.errors import AttemptsExhausted, StorageUnavailable, WorkerLost
 from core.jobs.batch_model import batch_key
-from core.jobs.dispatch import Disposition
 from core.jobs.intake import parse_model
 from core.jobs.job_record import RecordedError
+from core.jobs.outcome import Disposition
 from core.jobs.results import JobStatus, derive_job_id
 from core.models import JobRequest
 

@@ -13,10 +13,11 @@ from collections.abc import Callable
 
 import pytest
 
+from core.attempt.ledger_sink import AttemptLedger
 from core.attempt.pipeline import Report
 from core.errors import StorageUnavailable
 from core.events.progress import ProgressUpdate
-from core.jobs.dispatch import Disposition, Outcome
+from core.jobs.outcome import Disposition, Outcome
 from core.jobs.results import JobResult, JobStatus, output_key
 from core.models import JobRequest
 from core.ports import JobDir, QueueMessage
@@ -55,7 +56,7 @@ class RunsUntilStopped(FakePipeline):
 
     async def run(
         self, job_id: str, request: JobRequest, preset: OutputPreset, jobdir: JobDir,
-        attempt: int, report: Report | None = None,
+        attempt: int, report: Report | None = None, ledger: AttemptLedger | None = None,
     ) -> JobResult:  # fmt: skip
         self.runs.append((job_id, attempt))
         key = output_key(OUT, job_id, "video/seg-1.m4s")

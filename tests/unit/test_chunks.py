@@ -15,7 +15,7 @@ import pytest
 
 from core.errors import InvalidMedia, StorageUnavailable
 from core.jobs.chunk_model import chunk_job_id, is_chunk, plan_chunks
-from core.jobs.dispatch import Disposition, JobOutcomeStatus
+from core.jobs.outcome import Disposition, JobOutcomeStatus
 from core.jobs.results import JobStatus, output_key
 from core.streaming.ranges import SegmentGrid
 

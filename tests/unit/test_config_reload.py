@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
+from core.attempt.ledger_sink import AttemptLedger
 from core.errors import StorageUnavailable
 from core.events.progress import ProgressUpdate
 from core.jobs.config import ConfigError, WorkerConfig, parse_config
@@ -172,6 +173,7 @@ class ReloadingPipeline(FakePipeline):
     async def run(
         self, job_id: str, request: JobRequest, preset: OutputPreset, jobdir: JobDir,
         attempt: int, report: Callable[[ProgressUpdate], None] | None = None,
+        ledger: AttemptLedger | None = None,
     ) -> JobResult:  # fmt: skip
         self.presets.append(preset)
         self.in_force.put(self.new)

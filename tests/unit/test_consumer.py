@@ -11,7 +11,7 @@ from dataclasses import replace
 from core.errors import StorageUnavailable
 from core.jobs import pulse
 from core.jobs.consumer import Consumer, ConsumerPolicy
-from core.jobs.dispatch import Disposition, Outcome
+from core.jobs.outcome import Disposition, Outcome
 from core.ports import Delivery, QueueMessage
 from infra.memory import MemoryQueue
 from tests.unit.fake_time import FakeTime

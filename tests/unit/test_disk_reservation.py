@@ -7,7 +7,9 @@ import asyncio
 import json
 from pathlib import Path
 
-from core.jobs.dispatch import Dispatcher, DispatchSettings, Disposition, Outcome
+from core.jobs.dispatch import Dispatcher
+from core.jobs.dispatch_settings import DispatchSettings
+from core.jobs.outcome import Disposition, Outcome
 from core.jobs.results import JobStatus
 from core.jobs.watch import IntakeConfig, WatchRule
 from core.models import OutputLocation

@@ -11,7 +11,7 @@ from structlog.contextvars import merge_contextvars
 from structlog.testing import capture_logs
 
 from core.errors import InvalidMedia, StorageUnavailable
-from core.jobs.dispatch import Disposition
+from core.jobs.outcome import Disposition
 from core.jobs.results import JobStatus
 from core.ports import ObjectInfo
 

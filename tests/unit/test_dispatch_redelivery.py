@@ -15,7 +15,9 @@ from core.errors import InvalidMedia, StorageUnavailable
 from core.events.cloudevent import CloudEvent, EventType
 from core.events.contract import job_event
 from core.events.webhooks import WebhookTarget
-from core.jobs.dispatch import Dispatcher, DispatchSettings, Disposition
+from core.jobs.dispatch import Dispatcher
+from core.jobs.dispatch_settings import DispatchSettings
+from core.jobs.outcome import Disposition
 from core.jobs.results import JobResult, JobStatus
 from core.ports import ObjectInfo, QueueMessage
 from core.presets import builtin_catalog

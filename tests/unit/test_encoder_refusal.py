@@ -12,7 +12,7 @@ import pytest
 from core.attempt.limits import PipelineLimits
 from core.attempt.pipeline import JobPipeline
 from core.errors import EncoderUnavailable
-from core.jobs.dispatch import Disposition
+from core.jobs.outcome import Disposition
 from core.jobs.results import resolve_preset
 from core.media.accel import CPU_ONLY, AccelTier, TierChoice
 from core.media.encoders import missing_encoder, needed_encoders

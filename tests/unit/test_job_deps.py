@@ -14,8 +14,8 @@ import pytest
 
 from core.errors import InvalidMessage
 from core.jobs.cancel_request import CancelRequest
-from core.jobs.dispatch import JobOutcome
 from core.jobs.intake import normalize, parse_model
+from core.jobs.outcome import JobOutcome
 from core.jobs.results import JobStatus, derive_job_id
 from core.models import JobRequest
 from core.ports import JobStore, QueueMessage

@@ -7,9 +7,10 @@ import asyncio
 
 import pytest
 
+from core.attempt.ledger_sink import AttemptLedger
 from core.attempt.pipeline import Report
 from core.jobs import pulse
-from core.jobs.dispatch import Disposition, Outcome
+from core.jobs.outcome import Disposition, Outcome
 from core.jobs.results import JobResult, JobStatus
 from core.models import JobRequest
 from core.ports import JobDir, QueueMessage
@@ -34,6 +35,7 @@ class TakenOver(FakePipeline):
         jobdir: JobDir,
         attempt: int,
         report: Report | None = None,
+        ledger: AttemptLedger | None = None,
     ) -> JobResult:
         self.jobs.now += 10_000  # the lease lapsed...
         await self.jobs.claim(job_id, request, 60)  # ...and another delivery claimed it
@@ -73,6 +75,7 @@ class Stalls(FakePipeline):
         jobdir: JobDir,
         attempt: int,
         report: Report | None = None,
+        ledger: AttemptLedger | None = None,
     ) -> JobResult:
         self.runs.append((job_id, attempt))
         self.jobs.records[job_id]["attempts"] += 1  # another worker's claim
@@ -114,6 +117,7 @@ class GoesQuiet(FakePipeline):
         jobdir: JobDir,
         attempt: int,
         report: Report | None = None,
+        ledger: AttemptLedger | None = None,
     ) -> JobResult:
         self.clock[0] += 100  # quiet past the stall time
         self.renewals["quiet"] = await self._renewals_over(0.1)

@@ -10,7 +10,8 @@ import dataclasses
 
 import pytest
 
-from core.jobs.dispatch import Dispatcher, Disposition
+from core.jobs.dispatch import Dispatcher
+from core.jobs.outcome import Disposition
 from core.jobs.results import JobStatus
 
 from .dispatch_harness import Harness, s3_put

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from core.errors import StorageUnavailable
 from core.jobs.consumer import Consumer, ConsumerPolicy
-from core.jobs.dispatch import Disposition, Outcome
+from core.jobs.outcome import Disposition, Outcome
 from core.jobs.priority import LANES, PriorityQueues, WeightedTurns, poll_order
 from core.models import Priority
 from core.ports import Delivery, QueueMessage

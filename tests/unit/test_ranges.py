@@ -39,11 +39,12 @@ def probe(fps: float = 30000 / 1001, duration: float = 44.0106, start: float = 0
     return ProbeResult(format_name="mov", duration=duration, size=1, video=video, audio=audio)
 
 
-def test_ntsc_keyframes_fall_where_ffmpeg_forces_them_and_one_segment_is_merged() -> None:
-    """Measured on ffmpeg 5.1 (44 s at 30000/1001, 4 s): a 239-frame segment at 960."""
+def test_ntsc_keyframes_are_a_fixed_gop_apart_and_every_one_is_a_cut() -> None:
+    """44 s at 30000/1001, 4 s: every 120 frames (4.004 s), where forcing keyframes at
+    multiples of 4 s had made 960 -> 1079 and a 239-frame segment."""
     grid = SegmentGrid(NTSC, 4.0, 1319)
-    assert grid.keyframes == (0, 120, 240, 360, 480, 600, 720, 840, 960, 1079, 1199)
-    assert grid.cuts == (0, 120, 240, 360, 480, 600, 720, 840, 960, 1199)
+    assert grid.keyframes == tuple(range(0, 1319, 120))
+    assert grid.cuts == grid.keyframes
 
 
 def test_integer_rates_key_every_segment() -> None:
@@ -52,13 +53,13 @@ def test_integer_rates_key_every_segment() -> None:
 
 
 @given(st.sampled_from(RATES), st.sampled_from([2.0, 4.0, 6.0, 10.0]), st.integers(1, 20_000))
-def test_a_keyframe_is_the_first_frame_at_or_after_its_time(
+def test_every_keyframe_the_whole_encode_forces_is_a_cut(
     rate: Fraction, seconds: float, frames: int
 ) -> None:
-    tick = rate.denominator / rate.numerator
-    for k, n in enumerate(keyframe_frames(rate, seconds, frames)):
-        assert n * tick >= k * seconds
-        assert n == 0 or (n - 1) * tick < k * seconds
+    grid = SegmentGrid(rate, seconds, frames)
+    assert grid.cuts == grid.keyframes
+    gaps = {b - a for a, b in itertools.pairwise(grid.keyframes)}
+    assert all(seconds <= g / rate < seconds + 1 / rate for g in gaps)
 
 
 @given(
@@ -99,7 +100,7 @@ def test_a_range_plan_seeks_before_it_trims_by_frame_and_keys_on_the_whole_grid(
     p = probe()
     grid = source_grid(WEB, p)
     assert grid is not None
-    chunk = grid.split(12.0)[2]  # segments 7-9: frames 720-1199
+    chunk = grid.split(12.0)[2]  # segments 7-9: frames 720-1079
     ranged = plan_range(WEB, p, SOURCE, OUT, chunk)
     assert ranged is not None
     assert ranged.warmup == 1
@@ -108,9 +109,9 @@ def test_a_range_plan_seeks_before_it_trims_by_frame_and_keys_on_the_whole_grid(
     assert argv[seek - 2 : seek + 2] == ["-copyts", "-start_at_zero", "-ss", "19.020000"]
     assert seek < argv.index("-i")
     graph = argv[argv.index("-filter_complex") + 1]
-    assert "trim=start_pts=600:end_pts=1199,split=" in graph  # a warm-up segment from 600
+    assert "trim=start_pts=600:end_pts=1080,split=" in graph  # a warm-up segment from 600
     keys = argv[argv.index("-force_key_frames:v") + 1]
-    assert keys == f"expr:gte((n+600)*{1001 / 30000!r},(n_forced+5)*4)"
+    assert keys == "expr:gte(n+600,(n_forced+5)*120)"  # frame 600 is keyframe 5
     assert not any(a.startswith("-c:a") for a in argv)
     assert "[0:1]" not in graph
     assert ranged.plan.thumbnails is None
@@ -124,7 +125,7 @@ def test_the_last_range_runs_to_the_pictures_end() -> None:
     ranged = plan_range(WEB, probe(), SOURCE, OUT, grid.split(12.0)[-1], warmup=0)
     assert ranged is not None
     graph = ranged.plan.argv[ranged.plan.argv.index("-filter_complex") + 1]
-    assert "trim=end=44.011,trim=start_pts=1199,split" in graph
+    assert "trim=end=44.011,trim=start_pts=1080,split" in graph
 
 
 def test_no_range_for_hls_ts_or_a_late_picture() -> None:
@@ -157,7 +158,7 @@ def test_the_audio_part_is_the_whole_plan_with_a_black_picture_of_as_many_frames
 def test_a_resumed_encode_runs_from_a_segment_to_the_end() -> None:
     grid = SegmentGrid(NTSC, 4.0, 1319)
     tail = grid.tail(9)
-    assert (tail.first, tail.count, tail.start, tail.end, tail.keyframe) == (9, 1, 1199, 1319, 10)
+    assert (tail.first, tail.count, tail.start, tail.end, tail.keyframe) == (9, 2, 1080, 1319, 9)
     assert tail.last
     assert grid.warmed(tail).start == 960
 

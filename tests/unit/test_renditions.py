@@ -113,7 +113,7 @@ def test_web_hls_argv_for_a_720p_source_with_audio() -> None:
     assert muxer(argv) == "dash"
     assert after(argv, "-hls_playlist") == "1"
     assert after(argv, "-seg_duration") == "4"
-    assert after(argv, "-force_key_frames:v") == "expr:gte(t,n_forced*4)"
+    assert after(argv, "-force_key_frames:v") == "expr:gte(n,n_forced*120)"
     assert after(argv, "-g") == "120"
     assert after(argv, "-keyint_min") == "120"
     assert after(argv, "-sc_threshold") == "0"

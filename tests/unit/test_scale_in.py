@@ -12,7 +12,8 @@ from structlog.testing import capture_logs
 
 from core.errors import FfapiError, InvalidMedia
 from core.jobs import scale_in
-from core.jobs.dispatch import Dispatcher, DispatchSettings
+from core.jobs.dispatch import Dispatcher
+from core.jobs.dispatch_settings import DispatchSettings
 from core.jobs.keepalive import RETRY_SECONDS
 from core.jobs.results import JobResult
 from core.jobs.scale_in import MAX_MINUTES, ScaleInGuard, protection_minutes

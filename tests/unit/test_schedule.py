@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from core.jobs.consumer import Consumer, ConsumerPolicy
-from core.jobs.dispatch import Dispatcher, Disposition, Outcome
+from core.jobs.dispatch import Dispatcher
+from core.jobs.outcome import Disposition, Outcome
 from core.jobs.results import JobStatus
 from core.jobs.schedule import MAX_DELAY, Hold, Requeue, plan_wait, send_delay
 from core.models import JobRequest
