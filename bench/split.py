@@ -9,6 +9,10 @@ jobs at once: a clip of ``--seconds`` (640x360 testsrc2, 30 fps, a tone) is sent
 ``job.completed``. With one worker the chunks share its host: the ratio says what splitting
 costs (the extra downloads, probes, the stitch's fetch, finish and QC) or gains from the
 cores one ffmpeg leaves idle; across hosts the chunks run side by side.
+
+Across worker processes pinned to a core each: ``bench/split_fleet.py``; a 2-hour film on up
+to 100 workers, from its measured numbers: ``bench/split_sim.py``; where the pictures of a
+split job are made: ``bench/split_pictures.py``.
 """
 
 from __future__ import annotations

@@ -15,7 +15,10 @@ range encodes of :mod:`core.streaming.ranges`.
   rebuilt (:func:`core.streaming.range_landing.stitch_package`), then the whole encode's own
   ``finish`` and QC run on it (:meth:`StreamingPackager.finish`): the package is judged as an
   unsplit one is. Its manifests, init segments and ``probe.json`` are then published.
-  Pictures (thumbnails, storyboard) are made by a whole encode only: a split package has none.
+  The pictures are the whole encode's too: each range made its share
+  (:mod:`core.attempt.chunk_pictures`), the stitch fetches them, ``finish`` lays the tiles
+  out into the storyboard's sheets, writes its WebVTT and counts them all in the QC; the
+  tiles are then withdrawn from the bucket.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import posixpath
 from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
 
+from core.attempt import chunk_pictures
 from core.attempt.chunk_run import Sourced, Stitched
 from core.attempt.limits import PipelineLimits
 from core.attempt.phases import PhaseTimer
@@ -38,7 +42,6 @@ from core.jobs.results import OutputFile, output_key
 from core.media.probe import parse_probe, public_probe
 from core.models import S3ObjectRef
 from core.ports import JobDir, LocalFiles, MediaTool, ObjectStore
-from core.presets import StreamingPreset
 from core.streaming.fragment_time import retime
 from core.streaming.package_result import package_produced
 from core.streaming.packaging import StreamingPackager
@@ -49,10 +52,6 @@ from core.streaming.stitch import RangeListing, landed_files
 
 _MANIFESTS = (".m3u8", ".mpd")
 _FETCHES_AT_ONCE = 16
-
-
-def pictures_off(preset: StreamingPreset) -> StreamingPreset:
-    return preset.model_copy(update={"thumbnails": None, "storyboard": None})
 
 
 class RangeChunkMedia:
@@ -86,7 +85,7 @@ class RangeChunkMedia:
         scratch = jobdir.root / "range"
         ranged = plan_range(
             plan.preset, source.probe, PurePosixPath(jobdir.source), PurePosixPath(scratch),
-            piece.segments(), guard=self._limits.media.guard,
+            piece.segments(), guard=self._limits.media.guard, pictures=True,
         )  # fmt: skip
         if ranged is None:
             raise QcFailed("this package cannot be made in ranges")
@@ -96,7 +95,7 @@ class RangeChunkMedia:
         listing = RangeListing(piece.segments(), mpd, ranged.warmup)
         package = ranged.plan.package_dir
         await self._files.make_dirs(jobdir.out, (package,))
-        files: list[PieceFile] = []
+        files = await chunk_pictures.range_pictures(self._files, ranged.plan, scratch, jobdir.out)
         for rep in _video_reps(ranged.plan):
             for landed in landed_files(listing, rep):
                 data = retime(await self._files.read_bytes(made / landed.local), landed.ticks,
@@ -137,7 +136,7 @@ class RangeChunkMedia:
         self, plan: StreamingPlan, out: Path, jobdir: JobDir, seconds: float,
         report: Report | None,
     ) -> None:  # fmt: skip
-        await self._files.make_dirs(out, (plan.package_dir,))
+        await self._files.make_dirs(out, plan.directories)
         limits = plan.limits(self._limits.resources.for_tier(plan.tier))
         progress = self._progress(seconds, report)
         await self._media.transcode(plan.argv, jobdir.root, self._limits.transcode_timeout,
@@ -172,10 +171,10 @@ class RangeChunkMedia:
         root = jobdir.root / "whole"
         out = root / "out"
         whole = plan_streaming(
-            pictures_off(plan.preset), source.probe, PurePosixPath(jobdir.source),
+            plan.preset, source.probe, PurePosixPath(jobdir.source),
             PurePosixPath(out), guard=self._limits.media.guard,
         )  # fmt: skip
-        await self._files.make_dirs(out, (whole.package_dir,))
+        await self._files.make_dirs(out, whole.directories)
         await self._fetch(plan, ended, out)
         listings = [
             RangeListing(c.segments(), e.mpd, e.warmup)
@@ -187,7 +186,8 @@ class RangeChunkMedia:
             whole, source.probe, JobDir(root=root, source=jobdir.source, out=out),
             self._limits.transcode_timeout, PhaseTimer(),
         )  # fmt: skip
-        uploads = [u for u in package.files if not is_media_segment(u.path)]
+        up = chunk_pictures.uploaded(ended)
+        uploads = [u for u in package.files if not is_media_segment(u.path) and u.path not in up]
         produced = package_produced(package, out_loc, plan.parent)
         if source.doc is not None:
             body = json.dumps(public_probe(source.doc), indent=2, sort_keys=True)
@@ -196,16 +196,12 @@ class RangeChunkMedia:
             key = output_key(out_loc, plan.parent, "probe.json")
             produced.outputs.append(OutputFile(key=key, role="probe", size=len(body.encode()),
                                                content_type="application/json"))  # fmt: skip
-        return Stitched(out, tuple(uploads), produced)
+        return Stitched(out, tuple(uploads), produced, tuple(chunk_pictures.tiles(ended)))
 
     async def _fetch(self, plan: ChunkPlan, ended: Sequence[ChunkEnding], out: Path) -> None:
         """Every chunk's files from the bucket, and the skeleton's manifests, into ``out``."""
         out_loc = plan.request.output
         assert out_loc is not None
-        paths = [
-            p for e in ended for p in (*(t.path for t in e.skeleton), *(f.path for f in e.files))
-        ]
-        await self._files.make_dirs(out, sorted({posixpath.dirname(p) for p in paths} - {""}))
         paths = [
             p for e in ended for p in (*(t.path for t in e.skeleton), *(f.path for f in e.files))
         ]

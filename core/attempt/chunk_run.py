@@ -62,6 +62,7 @@ class Stitched:
     out: Path
     uploads: tuple[Upload, ...]
     produced: Produced
+    scratch: tuple[str, ...] = ()  # in the bucket, withdrawn once committed (the tiles)
 
 
 class ChunkMedia(Protocol):
@@ -137,9 +138,12 @@ class ChunkRun:
         timer: PhaseTimer,
     ) -> None:  # fmt: skip
         """The whole package's manifests up, then ``job.json`` (written once: an existing
-        one stands)."""
+        one stands), then its scratch withdrawn. Committed already (a redelivery after the
+        commit): nothing to do, and the scratch it needs may be gone."""
         out = plan.request.output
         assert out is not None
+        if await self._commit.committed(out, plan.parent) is not None:
+            return
         with timer.phase("package"):
             stitched = await self._media.stitch(plan, tally.ended, sourced, jobdir)
         with timer.phase("upload"):
@@ -155,6 +159,9 @@ class ChunkRun:
             metadata=plan.request.metadata, **dict(stitched.produced),
         )  # fmt: skip
         await self._commit.commit(result)
+        if stitched.scratch:
+            keys = [output_key(out, plan.parent, p) for p in stitched.scratch]
+            await self._objects.delete_keys(out.bucket, keys)
 
 
 def _outputs(out: OutputLocation, parent: str, files: Sequence[PieceFile]) -> list[OutputFile]:

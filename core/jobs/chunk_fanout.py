@@ -3,7 +3,10 @@
 :class:`SplitCheck` is asked by the parent's attempt once the input is probed (the
 picture's length is known then). A streaming CMAF job splits when its request says
 ``split: true``, or says nothing and its picture is longer than ``above_seconds``
-(``FFAPI_SPLIT_ABOVE_SECONDS``; 0: never); ``split: false`` never does. A job with further
+(``FFAPI_SPLIT_ABOVE_SECONDS``; 0: never); ``split: false`` never does. A progressive job
+(``progressive: true`` on its request or preset) is not split by its length: its growing
+package needs its segments in order. ``split: true`` splits it anyway; it is then published
+as any split job is, at the stitch, and says no ``job.playable``. A job with further
 destinations is not split (their copies are made from one attempt's files).
 
 :meth:`ChunkFanOut.split` writes the parent's chunk plan into its record (one write fenced
@@ -105,7 +108,12 @@ class SplitCheck:
             return False
         if preset.kind != "cmaf" or duration <= 0:
             return False
-        return request.split is True or 0 < self._above < duration
+        if request.split is True:  # asked for: a progressive job then says no job.playable
+            return True
+        # a progressive package grows in segment order, which chunks landing in any order
+        # cannot give: only ``split: true`` splits it, whatever its length
+        progressive = request.progressive or preset.progressive
+        return not progressive and 0 < self._above < duration
 
 
 def _source(probe: ProbeResult) -> SourceInfo:

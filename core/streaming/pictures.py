@@ -21,6 +21,7 @@ from core.media.plan import poster_pick, poster_time
 from core.media.probe import ProbeResult, VideoStream
 from core.presets import StreamingPreset
 from core.streaming.ladder import FittedLadder, FittedRung
+from core.streaming.span import PictureSpan
 
 THUMBNAILS_DIR = "thumbnails"
 TILES_DIR = ".storyboard-tiles"  # scratch in the output directory; never published
@@ -87,13 +88,15 @@ def image_branches(
     probe: ProbeResult,
     to_cpu: str = "",
     tag: str = "",
+    span: PictureSpan | None = None,
 ) -> list[tuple[str, str]]:
     """(split label, filter chain) for each picture output; frames picked by number, which
     the constant rate makes exact (one every N seconds, from the first). ``to_cpu`` copies
     the picked frames out of GPU memory on a GPU tier, before the CPU scales them (the
-    poster's, before the pick: see ``poster_pick``). ``tag`` prefixes every label."""
+    poster's, before the pick: see ``poster_pick``). ``tag`` prefixes every label. ``span``:
+    a range's share (its frames numbered globally; the poster only where it falls)."""
     branches = []
-    if thumbs:
+    if thumbs and (span is None or span.poster):
         at = poster_time(video.duration or probe.duration)
         branches.append(
             (
@@ -102,10 +105,11 @@ def image_branches(
                 f"scale={thumbs.width}:{thumbs.height},setsar=1[{tag}poster]",
             )
         )
+    if thumbs:
         branches.append(
             (
                 f"[{tag}t]",
-                f"[{tag}t]select=not(mod(n\\,{thumbs.every_frames})),"
+                f"[{tag}t]select={_pick(thumbs.every_frames, span)},"
                 f"{to_cpu}scale={thumbs.width}:{thumbs.height},setsar=1[{tag}thumbs]",
             )
         )
@@ -113,31 +117,40 @@ def image_branches(
         branches.append(
             (
                 f"[{tag}s]",
-                f"[{tag}s]select=not(mod(n\\,{board.every_frames})),"
+                f"[{tag}s]select={_pick(board.every_frames, span)},"
                 f"{to_cpu}scale={board.tile_width}:{board.tile_height},setsar=1[{tag}board]",
             )
         )
     return branches
 
 
+def _pick(every: int, span: PictureSpan | None) -> str:
+    return span.pick(every) if span else f"not(mod(n\\,{every}))"
+
+
 def image_outputs(
-    out: PurePosixPath, thumbs: ThumbnailPlan | None, board: StoryboardPlan | None, tag: str = ""
-) -> list[str]:
+    out: PurePosixPath, thumbs: ThumbnailPlan | None, board: StoryboardPlan | None,
+    tag: str = "", span: PictureSpan | None = None,
+) -> list[str]:  # fmt: skip
     args: list[str] = []
-    if thumbs:
+    if thumbs and (span is None or span.poster):
         poster = f"[{tag}poster]"
         args += ["-map", poster, "-frames:v", "1", "-q:v", "3", f"file:{out / thumbs.poster}"]
-        args += _numbered_jpegs(f"[{tag}thumbs]", out / thumbs.pattern)
+    if thumbs:
+        first = span.start_number(thumbs.every_frames) if span else 1
+        args += _numbered_jpegs(f"[{tag}thumbs]", out / thumbs.pattern, first)
     if board:
-        args += _numbered_jpegs(f"[{tag}board]", out / board.tiles)
+        first = span.start_number(board.every_frames) if span else 1
+        args += _numbered_jpegs(f"[{tag}board]", out / board.tiles, first)
     return args
 
 
-def _numbered_jpegs(label: str, pattern: PurePosixPath) -> list[str]:
-    """One JPEG per frame the branch lets through, numbered from 1 (``-fps_mode
+def _numbered_jpegs(label: str, pattern: PurePosixPath, first: int = 1) -> list[str]:
+    """One JPEG per frame the branch lets through, numbered from ``first`` (``-fps_mode
     passthrough``: the picked frames are written as they come, never duplicated)."""
+    numbered = ("-start_number", str(first)) if first != 1 else ()
     return ["-map", label, "-fps_mode", "passthrough", "-q:v", "4", "-f", "image2",
-            f"file:{pattern}"]  # fmt: skip
+            *numbered, f"file:{pattern}"]  # fmt: skip
 
 
 def _even_height(width: int, top: FittedRung) -> int:

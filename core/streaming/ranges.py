@@ -46,7 +46,12 @@ stand-in's encoder has the same B-frame delay, so the muxer interleaves and cuts
 stand-in's rungs are 32x18: the stitcher takes the video's sizes and codecs from the first
 range. Its frame count is the probe's estimate (:func:`source_grid`).
 
-Thumbnails and the storyboard are made by a whole encode only (a range makes none).
+**Pictures.** Asked to (``pictures=True``: a split job's ranges), a range makes its share of
+the thumbnails and storyboard tiles: those whose global frame number (one every N from the
+whole picture's frame 0) is among the frames it owns (from its chunk's first frame, not its
+warm-up's, to its end), numbered as the whole encode numbers them (image2's
+``-start_number``), and the poster where its frame falls (:class:`PictureSpan`); so each
+picture is made by exactly one range, and the stitch lays the tiles out into the sheets.
 MPEG-TS (``hls-ts``) packages are not made by ranges: :func:`plan_range` returns None, and the
 caller encodes whole.
 """
@@ -65,13 +70,13 @@ from core.media.accel import CPU_ONLY, TierChoice
 from core.media.frames import FramePath
 from core.media.gop import keyframe_expression, segment_gop, segment_length
 from core.media.hardening import SOURCE_GUARD, InputGuard
-from core.media.plan import GLOBAL_FLAGS, LOGGED_FLAGS, encode_cap
+from core.media.plan import GLOBAL_FLAGS, LOGGED_FLAGS, encode_cap, poster_time
 from core.media.probe import ProbeResult
 from core.presets import StreamingPreset
 from core.streaming.audio_tracks import kept_tracks
 from core.streaming.ladder import fit_fps
 from core.streaming.renditions import LadderSource, StreamingPlan, ladder_encode, plan_streaming
-from core.streaming.span import VideoSpan, conditioned_rate
+from core.streaming.span import PictureSpan, VideoSpan, conditioned_rate
 
 PREROLL_SECONDS = 1.0  # decoded before a range and trimmed away: the seek need not be exact
 # Segments encoded before a range and thrown away: an encoder's first second is worse (x264's
@@ -250,17 +255,45 @@ def plan_range(
     choice: TierChoice = CPU_ONLY,
     guard: InputGuard = SOURCE_GUARD,
     warmup: int = WARMUP_SEGMENTS,
+    pictures: bool = False,
 ) -> RangePlan | None:
     """The encode of ``chunk``'s video rungs (and ``warmup`` segments before them) into
-    ``out``; None where a range cannot be made (hls-ts, or no picture): the caller encodes
-    whole."""
+    ``out``, and its share of the preset's pictures when ``pictures``; None where a range
+    cannot be made (hls-ts, or no picture): the caller encodes whole."""
     grid = source_grid(preset, probe)
     if preset.kind != "cmaf" or grid is None or not _starts_at_zero(probe):
         return None
     encoded = grid.warmed(chunk, warmup)
     span = range_span(grid, encoded)
-    plan = plan_streaming(_pictures_off(preset), probe, source, out, choice, guard, span=span)
+    if pictures:
+        span = replace(span, pictures=picture_span(grid, chunk, encoded, probe))
+    else:
+        preset = _pictures_off(preset)
+    plan = plan_streaming(preset, probe, source, out, choice, guard, span=span)
     return RangePlan(plan, chunk, grid, chunk.first - encoded.first)
+
+
+def picture_span(
+    grid: SegmentGrid, chunk: SegmentRange, encoded: SegmentRange, probe: ProbeResult
+) -> PictureSpan:
+    """``chunk``'s share of the pictures, its encode starting at ``encoded.start``."""
+    return PictureSpan(
+        offset=encoded.start, first=chunk.start, poster=owns(chunk, poster_frame(grid, probe))
+    )
+
+
+def poster_frame(grid: SegmentGrid, probe: ProbeResult) -> int:
+    """The frame the poster is picked at: the first at or after its time (as ``poster_pick``
+    writes it, to the millisecond)."""
+    video = probe.video
+    at = poster_time((video.duration if video else 0.0) or probe.duration)
+    return math.ceil(Fraction(f"{at:.3f}") * grid.rate)
+
+
+def owns(chunk: SegmentRange, frame: int) -> bool:
+    """``frame`` is among ``chunk``'s (the last runs on: a frame past the picture's end is
+    its, as the poster then is its last frame)."""
+    return chunk.start <= frame and (chunk.last or frame < chunk.end)
 
 
 def _starts_at_zero(probe: ProbeResult) -> bool:

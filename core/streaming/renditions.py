@@ -245,7 +245,8 @@ def _add_picture(
     chain, notes = _condition(preset, video, fps, frames, _picture_end(video, probe))
     chain += span.trim if span else ""
     tag = source.tag
-    images = image_branches(thumbs, board, video, probe, frames.to_cpu, tag)
+    share = span.pictures if span else None  # a range's pictures
+    images = image_branches(thumbs, board, video, probe, frames.to_cpu, tag, share)
     branches = [f"[{tag}r{i}]" for i in range(len(ladder.rungs))] + [label for label, _ in images]
     parts.graph.append(f"{source.video}{chain},split={len(branches)}{''.join(branches)}")
     encoder = video_encoder(preset.video_codec, frames.tier)
@@ -260,7 +261,7 @@ def _add_picture(
     parts.graph += [body for _, body in images]
     shared = ladder_args(preset, frames.tier, fps, video)
     parts.codecs += span.keyframed(shared) if span else shared
-    parts.images += image_outputs(out, thumbs, board, tag)
+    parts.images += image_outputs(out, thumbs, board, tag, share)
     return _Picture(ladder, fps, thumbs, board, notes)
 
 

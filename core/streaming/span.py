@@ -14,12 +14,34 @@ from core.media.gop import KEYFRAMES_FLAG
 
 
 @dataclass(frozen=True, slots=True)
+class PictureSpan:
+    """A range's share of the pictures (thumbnails, storyboard tiles, poster). A picture is
+    picked at a global frame number (one every N from frame 0 of the whole picture), so a
+    range picks those of its own frames, from ``first`` on (its warm-up's belong to the range
+    before), and numbers them where the whole encode would: a picture falls in exactly one
+    range."""
+
+    offset: int  # the global number of the range encode's first frame (its ``n`` 0)
+    first: int  # the first frame the range owns
+    poster: bool  # the poster's frame is one of the range's
+
+    def pick(self, every: int) -> str:
+        """``select``'s expression: the range's frames whose global number is a multiple."""
+        return f"not(mod(n+{self.offset}\\,{every}))*gte(n\\,{self.first - self.offset})"
+
+    def start_number(self, every: int) -> int:
+        """The image2 number (from 1) of the range's first picture of one every ``every``."""
+        return -(-self.first // every) + 1
+
+
+@dataclass(frozen=True, slots=True)
 class VideoSpan:
     input_args: tuple[str, ...] = ()  # before ``-i``
     trim: str = ""  # appended to the conditioning chain, before the ``split``
     keyframes: str | None = None  # the ``-force_key_frames:v`` expression (None: the plan's)
     sound: bool = False  # the audio renditions too (else the video rungs alone)
     stand_in: tuple[int, int] | None = None  # every rung scaled to this size instead
+    pictures: PictureSpan | None = None  # the range's pictures (None: a range makes none)
 
     def keyframed(self, args: list[str]) -> list[str]:
         """``args`` (the ladder's shared encoder arguments) forcing this span's keyframes."""

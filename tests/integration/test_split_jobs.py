@@ -1,9 +1,11 @@
 """One long job across many workers, end to end on the embedded stack (moto's server over
-HTTP, the real ffmpeg, our worker): a 24 s clip sent with ``split: true`` and 8 s chunks is
-split into three picture chunks and the audio, each a sub-job of the queue; the worker that
-ends the last stitches and commits. One ``job.completed`` (no event names a chunk), the
-package passes the whole encode's QC, and its segments, init segments and manifests are
-named and counted as those of the same job encoded whole."""
+HTTP, the real ffmpeg, our worker): a 24 s clip sent with ``split: true`` and 10 s chunks
+is split into three picture chunks (0-12, 12-20, 20-24 s: a thumbnail and a tile in the
+second's warm-up, and on the third's first frame) and the audio, each a sub-job of the
+queue; the worker that ends the last stitches and commits. One ``job.completed`` (no event
+names a chunk), the package passes the whole encode's QC (its picture checks too), and its
+segments, init segments, manifests, thumbnails, poster and storyboard are named and counted
+as those of the same job encoded whole; no storyboard tile is left in the bucket."""
 
 from __future__ import annotations
 
@@ -63,7 +65,7 @@ def test_a_split_job_ends_in_one_package_as_the_whole_encode_makes(
     clip = make_clip(tmp_path / "clip.mp4")
     stack.client("s3").upload_file(str(clip), stack.settings.input_bucket, "long/clip.mp4")
     settings = stack.settings.model_copy(
-        update={"split_chunk_seconds": 8.0, "visibility_timeout": 120}
+        update={"split_chunk_seconds": 10.0, "visibility_timeout": 120}
     )
 
     async def send(rt: Runtime) -> None:
@@ -81,13 +83,28 @@ def test_a_split_job_ends_in_one_package_as_the_whole_encode_makes(
     assert split["qc"]["passed"], split["qc"]
     assert [r["name"] for r in split["renditions"]] == [r["name"] for r in whole["renditions"]]
     assert set(split["playback"]) == {"hls", "dash"}
-    # the same package, but for the pictures a whole encode alone makes
+    # the same package, file for file
     split_names = package_names(stack, f"outputs/split/{split['job_id']}")
     whole_names = package_names(stack, f"outputs/whole/{whole['job_id']}")
     media = [n for n in whole_names if n.startswith("cmaf/")]
     assert [n for n in split_names if n.startswith("cmaf/")] == media
     assert len([n for n in media if n.startswith("cmaf/seg-0-")]) == SECONDS // 4
     assert {"job.json", "probe.json"} <= set(split_names)
+    pictures = [n for n in whole_names if n.startswith("thumbnails/")]
+    assert [n for n in split_names if n.startswith("thumbnails/")] == pictures
+    assert len([n for n in pictures if n.startswith("thumbnails/thumb-")]) == 3  # 0, 10, 20 s
+    assert {"thumbnails/poster.jpg", "thumbnails/storyboard.vtt"} <= set(pictures)
+    assert not [n for n in split_names if n.startswith(".storyboard-tiles/")]
+    s3 = stack.client("s3")
+    vtt = {
+        name: s3.get_object(Bucket=stack.settings.output_bucket,
+                            Key=f"outputs/{name}/{d['job_id']}/thumbnails/storyboard.vtt")
+        ["Body"].read()
+        for name, d in (("split", split), ("whole", whole))
+    }  # fmt: skip
+    assert vtt["split"] == vtt["whole"]
+    assert vtt["split"].decode().count("#xywh=") == 5  # a tile every 5 s
+    assert {o["role"] for o in split["outputs"]} >= {"thumbnail", "storyboard"}
     # the parent's record says it was split, and into how many chunks
     record = stack.client("dynamodb").get_item(
         TableName=stack.settings.jobs_table, Key={"job_id": {"S": split["job_id"]}}

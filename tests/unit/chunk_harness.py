@@ -74,6 +74,7 @@ class RangeMedia:
         self.fail: dict[int, FfapiError] = {}
         self.stitched = 0
         self.stitch_fails: list[FfapiError] = []  # raised by the next stitches, in turn
+        self.scratch: tuple[str, ...] = ()  # what the stitch says to withdraw once committed
 
     async def source(self, plan: ChunkPlan, jobdir: JobDir) -> Sourced:
         return Sourced(probe_of(plan.duration))
@@ -110,7 +111,8 @@ class RangeMedia:
         assert plan.request.output is not None
         master = output_key(plan.request.output, plan.parent, "master.m3u8")
         produced = Produced(outputs=[], encoder="libx264", playback={"hls": master})
-        return Stitched(jobdir.root / "whole", (Upload("master.m3u8", 0),), produced)
+        uploads = (Upload("master.m3u8", 0),)
+        return Stitched(jobdir.root / "whole", uploads, produced, self.scratch)
 
 
 class TmpWorkspace:

@@ -141,6 +141,30 @@ def test_a_stitch_that_fails_is_done_again_by_its_chunks_next_delivery(tmp_path:
     assert len(h.of_type("job.completed")) == 1
 
 
+def test_the_stitchs_scratch_goes_once_committed_and_a_committed_stitch_is_not_redone(
+    tmp_path: Path,
+) -> None:
+    h = ChunkHarness(tmp_path)
+    h.media.scratch = (".storyboard-tiles/tile-00001.jpg",)
+    h.submit(split=True)
+    parent = parent_id(h)
+    tile = output_key(OUT, parent, ".storyboard-tiles/tile-00001.jpg")
+    asyncio.run(h.objects.put_bytes(b"jpeg", OUT.bucket, tile, "image/jpeg", ""))
+    bodies = h.bodies()
+    h.deliver(bodies)
+    assert h.media.stitched == 1
+    keys = set(asyncio.run(h.objects.list_keys(OUT.bucket, "")))
+    assert output_key(OUT, parent, "job.json") in keys
+    assert tile not in keys  # the tiles, laid out into sheets, withdrawn
+    # as a crash after the commit leaves them: the parent open, the last chunk to retry
+    h.jobs.records[parent]["status"] = JobStatus.SPLIT
+    last = chunk_job_id(parent, json.loads(bodies[-1])["chunk"]["index"])
+    h.jobs.records[last]["status"] = JobStatus.RETRYING
+    h.deliver(bodies[-1:])
+    assert h.jobs.records[parent]["status"] == JobStatus.COMPLETED
+    assert h.media.stitched == 1  # committed already: not stitched again (its tiles are gone)
+
+
 def test_a_job_that_cannot_be_split_runs_whole(tmp_path: Path) -> None:
     h = ChunkHarness(tmp_path)
     outcome = h.submit(split=True, preset="mp4-720p")
@@ -177,6 +201,17 @@ def test_a_long_job_splits_on_its_own_and_split_false_forbids_it(tmp_path: Path)
     assert h.submit().jobs[0].status == "COMPLETED"
     h = ChunkHarness(tmp_path, duration=24.0, above=0.0)  # 0: never on its own
     assert h.submit().jobs[0].status == "COMPLETED"
+
+
+def test_a_progressive_job_is_split_only_on_request(tmp_path: Path) -> None:
+    # its growing package needs segments in order: its length alone never splits it
+    h = ChunkHarness(tmp_path, duration=24.0, above=20.0)
+    assert h.submit(progressive=True).jobs[0].status == "COMPLETED"
+    h = ChunkHarness(tmp_path, duration=24.0, above=20.0)
+    assert h.submit(progressive=True, split=True).jobs[0].status == "SPLIT"
+    h.deliver(h.bodies())
+    assert len(h.of_type("job.completed")) == 1
+    assert h.of_type("job.playable") == []  # a split job publishes at its stitch
 
 
 def test_a_chunk_message_naming_no_split_job_is_refused(tmp_path: Path) -> None:

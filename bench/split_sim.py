@@ -1,0 +1,182 @@
+"""What N workers would do with a 2-hour film split into chunks: a small discrete-event
+simulation fed with the per-chunk times ``bench/split_fleet.py`` measured.
+
+    .venv/bin/python bench/split_sim.py --measured /tmp/split-fleet.json [--film-seconds 7200]
+        [--input-mbps 10] [--s3-mb-per-s N] [--workers 1,2,4,8,16,32,64,100]
+
+The model follows what a split job does today (``core.jobs.chunk_fanout``,
+``core.attempt.chunk_run``, ``chunk_media``):
+
+- the parent: picked up (one SQS round trip), the input downloaded whole and probed, the
+  chunk plan written and one message per chunk sent (8 at a time), video chunks first,
+  the audio chunk last;
+- every chunk, on the first free worker, in the order sent: picked up, the WHOLE input
+  downloaded and probed (a chunk reads its range from a local copy), its range encoded
+  (one warm-up segment before it, thrown away), its segments uploaded, its ending written;
+- the audio chunk encodes the whole film's sound (and a 32x18 stand-in picture);
+- the worker whose chunk ends last stitches (its input already there): every segment of
+  every rung fetched back from
+  the bucket, the manifests rebuilt, the whole encode's finish and QC (ffprobe over every
+  segment), the storyboard's sheets, the manifests and ``job.json`` uploaded.
+
+Measured on a shared host, the CPU-bound costs are scaled to an idle core (:func:`core_share`).
+
+Each cost is the measured one scaled by content seconds (encode: seconds of encode per
+second of picture encoded, warm-up included; the audio part's and the stitch's per second of
+film) or by bytes (downloads and fetches at the measured S3 throughput). The input's size
+is ``--input-mbps`` (a 1080p mezzanine) times the film's length. It prints the total for
+each worker count at its best chunk length, what bounds it, and where doubling the workers
+stops paying (under 10 % faster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SEGMENT = 4.0  # web-hls
+WARMUP = SEGMENT  # one segment encoded before every range but the first
+MAX_CHUNKS = 400  # core.jobs.chunk_model
+CHUNK_LENGTHS = (20, 32, 60, 120, 300, 600, 1200)
+SENDS_AT_ONCE = 8
+
+
+@dataclass(frozen=True)
+class Costs:
+    """Seconds, from one measured run (see ``from_measured``)."""
+
+    pickup: float  # an SQS message to a polling worker
+    s3_bytes_per_s: float
+    probe: float
+    encode_per_s: float  # a range's encode per second of picture encoded (warm-up in)
+    upload_per_s: float  # a range's upload per second of its picture
+    audio_per_s: float  # the audio part's encode per second of film
+    finish_per_s: float  # the stitch's finish and QC per second of film (its fetch apart)
+    output_bytes_per_s: float  # the package's bytes per second of film
+    ending: float  # a chunk's ending written (one DynamoDB write)
+
+
+def from_measured(m: dict[str, Any], s3_mb_per_s: float | None) -> Costs:
+    seconds, chunk = float(m["seconds"]), float(m["chunk_seconds"])
+    chunks = m["chunks"]
+    audio = max(chunks, key=lambda c: c["chunk"])
+    video = [c for c in chunks if c is not audio]
+    lengths = [min(chunk, seconds - c["chunk"] * chunk) for c in video]
+    encoded = [n + (WARMUP if c["chunk"] else 0) for c, n in zip(video, lengths, strict=True)]
+    s3 = (s3_mb_per_s or m["s3_mb_per_s"]) * 1e6
+    out_bytes = float(m["output_bytes"])
+    stitch = next(c for c in chunks if "package" in c)
+    fetch = out_bytes / s3
+    share = core_share(m)
+    return Costs(
+        pickup=m["sqs_roundtrip_s"], s3_bytes_per_s=s3,
+        probe=m["whole_timings"].get("probe", 0.2),
+        encode_per_s=share * sum(c["encode"] for c in video) / sum(encoded),
+        upload_per_s=sum(c["upload"] for c in video if c is not stitch) / max(1.0, sum(
+            n for c, n in zip(video, lengths, strict=True) if c is not stitch)),
+        audio_per_s=share * audio["encode"] / seconds,
+        finish_per_s=share * max(0.0, stitch["package"] - fetch) / seconds,
+        output_bytes_per_s=out_bytes / seconds, ending=m["sqs_roundtrip_s"],
+    )  # fmt: skip
+
+
+def core_share(m: dict[str, Any]) -> float:
+    """The share of its pinned core the whole job's worker got (its CPU seconds over its
+    wall seconds): on a shared host the measured encode times are this much longer than an
+    idle core's, so the CPU-bound costs are scaled by it (1: measured on idle cores)."""
+    cpu = m.get("whole_cpu_s")
+    return min(1.0, cpu / m["whole_s"]) if cpu else 1.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    total: float
+    parent: float
+    chunks_end: float  # when the last chunk ended (from the parent's end)
+    audio: float  # the audio chunk's own length
+    stitch: float
+
+
+def simulate(c: Costs, film: float, input_bytes: float, workers: int, length: float,
+             audio_first: bool = False) -> Outcome:  # fmt: skip
+    download = input_bytes / c.s3_bytes_per_s
+    n = math.ceil(film / length)
+    tasks = []
+    for i in range(n):
+        picture = min(length, film - i * length)
+        encode = c.encode_per_s * (picture + (WARMUP if i else 0))
+        tasks.append(download + c.probe + encode + c.upload_per_s * picture + c.ending)
+    audio = download + c.probe + c.audio_per_s * film + c.ending
+    tasks = [audio, *tasks] if audio_first else [*tasks, audio]
+    parent = c.pickup + download + c.probe + math.ceil((n + 1) / SENDS_AT_ONCE) * c.pickup
+    free = [0.0] * workers  # each worker's next free time, from the parent's end
+    heapq.heapify(free)
+    ends = []
+    for k, task in enumerate(tasks):
+        sent = (k // SENDS_AT_ONCE) * c.pickup
+        start = max(heapq.heappop(free), sent) + c.pickup
+        ends.append(start + task)
+        heapq.heappush(free, ends[-1])
+    fetch = c.output_bytes_per_s * film / c.s3_bytes_per_s  # the input is there already
+    stitch = fetch + c.finish_per_s * film
+    last = max(ends)
+    return Outcome(parent + last + stitch, parent, last, audio, stitch)
+
+
+def best(c: Costs, film: float, input_bytes: float, workers: int,
+         audio_first: bool = False) -> tuple[float, Outcome]:  # fmt: skip
+    lengths = [x for x in CHUNK_LENGTHS if math.ceil(film / x) <= MAX_CHUNKS]
+    runs = [(x, simulate(c, film, input_bytes, workers, x, audio_first)) for x in lengths]
+    return min(runs, key=lambda r: r[1].total)
+
+
+def main(args: argparse.Namespace) -> None:
+    measured = json.loads(Path(args.measured).read_text())
+    c = from_measured(measured, args.s3_mb_per_s)
+    print(
+        f"measured encode times scaled by {core_share(measured):.2f} (the share of a core "
+        "the whole job's worker got)"
+    )
+    film, input_bytes = args.film_seconds, args.input_mbps * 1e6 / 8 * args.film_seconds
+    print(
+        f"{film / 3600:g} h film, input {input_bytes / 1e9:.1f} GB ({args.input_mbps:g} Mbit/s),"
+        f" S3 {c.s3_bytes_per_s / 1e6:.0f} MB/s, SQS pickup {c.pickup * 1000:.0f} ms"
+    )
+    print(
+        f"per second of picture: encode {c.encode_per_s:.3f} s (one core), upload "
+        f"{c.upload_per_s:.4f} s; audio part {c.audio_per_s:.4f} s/s; stitch finish+QC "
+        f"{c.finish_per_s:.4f} s/s, package {c.output_bytes_per_s / 1e6:.2f} MB/s of film"
+    )
+    print(
+        "| workers | best chunk s | total s | parent s | chunks end s | audio chunk s "
+        "| stitch s | audio sent first: total s |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    previous = None
+    stops = None
+    for w in args.workers:
+        length, o = best(c, film, input_bytes, w)
+        _, first = best(c, film, input_bytes, w, audio_first=True)
+        print(f"| {w} | {length:g} | {o.total:.0f} | {o.parent:.0f} | {o.chunks_end:.0f} "
+              f"| {o.audio:.0f} | {o.stitch:.0f} | {first.total:.0f} |")  # fmt: skip
+        if previous is not None and stops is None and o.total > 0.9 * previous:
+            stops = w
+        previous = o.total
+    if stops:
+        print(f"doubling the workers stops paying (under 10 % faster) at {stops}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--measured", required=True, help="bench/split_fleet.py --json's file")
+    parser.add_argument("--film-seconds", type=float, default=7200.0)
+    parser.add_argument("--input-mbps", type=float, default=10.0)
+    parser.add_argument("--s3-mb-per-s", type=float, default=None)
+    parser.add_argument("--workers", type=lambda s: [int(x) for x in s.split(",")],
+                        default=[1, 2, 4, 8, 16, 32, 64, 100])  # fmt: skip
+    main(parser.parse_args())
