@@ -36,7 +36,6 @@ from core.attempt.phases import PhaseTimer
 from core.attempt.pipeline import Report
 from core.attempt.upload import Upload, is_media_segment
 from core.errors import QcFailed
-from core.events.progress import EncodeProgress, ProgressThrottle
 from core.jobs.chunk_model import ChunkEnding, ChunkPlan, ChunkRange, ManifestText, PieceFile
 from core.jobs.results import OutputFile, output_key
 from core.media.probe import parse_probe, public_probe
@@ -138,7 +137,7 @@ class RangeChunkMedia:
     ) -> None:  # fmt: skip
         await self._files.make_dirs(out, plan.directories)
         limits = plan.limits(self._limits.resources.for_tier(plan.tier))
-        progress = self._progress(seconds, report)
+        progress = self._limits.progress(seconds, report, self._clock)
         await self._media.transcode(plan.argv, jobdir.root, self._limits.transcode_timeout,
                                     progress, limits)  # fmt: skip
 
@@ -146,22 +145,6 @@ class RangeChunkMedia:
         await self._files.write_bytes(jobdir.out / path, data)
         playlist = f"{posixpath.dirname(path)}/media_{rep}.m3u8"
         return PieceFile(path=path, playlist=playlist, size=len(data))
-
-    def _progress(
-        self, total: float, report: Report | None
-    ) -> Callable[[EncodeProgress], None] | None:
-        if report is None:
-            return None
-        limits = self._limits
-        throttle = ProgressThrottle(
-            total, limits.progress_interval, limits.progress_step, self._clock
-        )
-
-        def offer(progress: EncodeProgress) -> None:
-            if (update := throttle.offer(progress)) is not None:
-                report(update)
-
-        return offer
 
     async def stitch(
         self, plan: ChunkPlan, ended: Sequence[ChunkEnding], source: Sourced, jobdir: JobDir

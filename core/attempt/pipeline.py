@@ -40,7 +40,7 @@ from core.attempt.upload import Upload, UploadAhead, Uploader
 from core.attempt.verify import verify_mp4
 from core.errors import EncoderUnavailable
 from core.events.playable import PlayableNotice
-from core.events.progress import EncodeProgress, ProgressThrottle, ProgressUpdate
+from core.events.progress import EncodeProgress, ProgressUpdate
 from core.jobs.results import JobResult, OutputFile, Produced, SourceInfo, output_key
 from core.media.accel import AccelTier, TierChoice
 from core.media.encoders import missing_encoder
@@ -196,7 +196,7 @@ class JobPipeline:
             return await self._run_steps(preset, request, probe, attached, jobdir, job_id,
                                          timer, report, ahead)  # fmt: skip
         total = (probe.video.duration if probe.video else 0.0) or probe.duration
-        progress = self._progress(total, report)
+        progress = self._limits.progress(total, report, time.monotonic)
         if isinstance(preset, Mp4Preset):
             return await self._mp4(preset, probe, jobdir, out, job_id, timer, progress)
         return await self._streaming(
@@ -338,7 +338,7 @@ class JobPipeline:
         assert out is not None
         run = await self._steps.run(
             preset, probe, attached, jobdir, out, job_id, timer,
-            lambda total: self._progress(total, report), ahead,
+            lambda total: self._limits.progress(total, report, time.monotonic), ahead,
         )  # fmt: skip
         with timer.phase("package"):
             outcome = await self._results.collect(run.result, jobdir, out, job_id, run.tier.value)
@@ -346,24 +346,6 @@ class JobPipeline:
             await self._uploader.upload(jobdir.out, out, job_id, outcome.uploads, ahead)
         written = [output_key(out, job_id, u.path) for u in outcome.uploads]
         return _with_tier(outcome.produced(run), run), written
-
-    def _progress(
-        self, total: float, report: Report | None
-    ) -> Callable[[EncodeProgress], None] | None:
-        """ffmpeg's reports, throttled, to ``report``; ``total``: the seconds of work (the
-        picture's length, or the file's for audio alone; a steps job's passes together)."""
-        if report is None:
-            return None
-        limits = self._limits
-        throttle = ProgressThrottle(
-            total, limits.progress_interval, limits.progress_step, time.monotonic
-        )
-
-        def offer(progress: EncodeProgress) -> None:
-            if (update := throttle.offer(progress)) is not None:
-                report(update)
-
-        return offer
 
     async def _put_json(
         self, doc: object, out: OutputLocation, job_id: str, name: str, role: str
