@@ -170,7 +170,7 @@ class JobPipeline:
             produced.outputs.append(probe_file)
         result = JobResult(
             job_id=job_id, input=request.input, preset=preset.name, output=out,
-            source=_source_info(probe), timings=timer.timings, attempt=attempt,
+            source=SourceInfo.of(probe), timings=timer.timings, attempt=attempt,
             started_at=started_at, completed_at=self._now(),
             correlation_id=request.correlation_id, metadata=request.metadata, **dict(produced),
         )  # fmt: skip
@@ -371,12 +371,3 @@ def _with_tier(produced: Produced, run: TierRun[Any]) -> Produced:
         "accel_tier": run.tier.value, "fallback_reason": run.fallback_reason,
         "fallbacks": run.fallbacks,
     })  # fmt: skip
-
-
-def _source_info(probe: ProbeResult) -> SourceInfo:
-    video, audio = probe.video, probe.audio
-    return SourceInfo(
-        format=probe.format_name, duration=probe.duration, size=probe.size,
-        width=video.width if video else None, height=video.height if video else None,
-        video_codec=video.codec if video else None, audio_codec=audio.codec if audio else None,
-    )  # fmt: skip

@@ -98,7 +98,7 @@ class SplitCheck:
             return
         chunks = plan_chunks(grid, self._chunk_seconds, audio=bool(kept_tracks(preset, probe)))
         plan = ChunkPlan(
-            parent=job_id, request=request, preset=preset, source=_source(probe),
+            parent=job_id, request=request, preset=preset, source=SourceInfo.of(probe),
             duration=duration, chunks=chunks,
         )  # fmt: skip
         await self._fan_out.split(plan, attempt)
@@ -114,12 +114,3 @@ class SplitCheck:
         # cannot give: only ``split: true`` splits it, whatever its length
         progressive = request.progressive or preset.progressive
         return not progressive and 0 < self._above < duration
-
-
-def _source(probe: ProbeResult) -> SourceInfo:
-    video, audio = probe.video, probe.audio
-    return SourceInfo(
-        format=probe.format_name, duration=probe.duration, size=probe.size,
-        width=video.width if video else None, height=video.height if video else None,
-        video_codec=video.codec if video else None, audio_codec=audio.codec if audio else None,
-    )  # fmt: skip

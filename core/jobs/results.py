@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from core.errors import InvalidMessage
 from core.media.accel import TierFailure
+from core.media.probe import ProbeResult
 from core.models import STEPS_PRESET, JobRequest, OutputLocation, S3ObjectRef
 from core.presets import EncodePreset, OutputPreset, PresetCatalog, StepsPreset, StreamingPreset
 from core.steps.loudness import LoudnessReport
@@ -197,6 +198,16 @@ class SourceInfo(BaseModel):
     height: int | None = None
     video_codec: str | None = None
     audio_codec: str | None = None
+
+    @classmethod
+    def of(cls, probe: ProbeResult) -> SourceInfo:
+        video, audio = probe.video, probe.audio
+        return cls(
+            format=probe.format_name, duration=probe.duration, size=probe.size,
+            width=video.width if video else None, height=video.height if video else None,
+            video_codec=video.codec if video else None,
+            audio_codec=audio.codec if audio else None,
+        )  # fmt: skip
 
 
 class Produced(BaseModel):
