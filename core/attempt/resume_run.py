@@ -15,7 +15,7 @@ Every CMAF or hls-ts encode on a tier is planned here first, to take its plan fi
   come down from the bucket into the package over the stand-in's, the tail is landed and
   the manifests stitched (:mod:`core.streaming.range_landing`), and the whole encode's own
   ``finish`` and QC judge the package. The kept segments are published as they are (never
-  sent again) and stay in ``job.json``'s outputs, so the commit's prune keeps them.
+  sent again) and are among the package's files, so the commit's prune keeps them.
 
 A resumed package has no thumbnails or storyboard (a range encode makes none): its notes
 say so, and from which segment it was resumed. A loudness preset's plan needs its
