@@ -3,10 +3,10 @@
     .venv/bin/python bench/range_encode.py [--seconds 60] [--chunk 20] [--preset web-hls]
 
 A generated 1280x720 30 fps clip with sound is encoded whole with the preset's plan, then as
-chunks of whole segments (:mod:`core.streaming.ranges`: each with its warm-up segment) plus the
+chunks of whole segments (:mod:`core.streaming.ranges`: each with a second of warm-up) plus the
 audio part (the sound, whole, under a black stand-in picture), landed and stitched. Printed:
 each run's wall and CPU seconds (ffmpeg's, from the children's rusage), and the total CPU of
-the ranged encode against the whole one: the price of the warm-up segments, the pre-roll
+the ranged encode against the whole one: the price of the warm-ups, the pre-roll
 decode and the stand-in, which many workers pay in parallel to finish sooner.
 """
 

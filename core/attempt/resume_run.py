@@ -9,7 +9,7 @@ Every CMAF or hls-ts encode on a tier is planned here first, to take its plan fi
 - **A resume** from row ``k`` (:class:`~core.attempt.resume.ResumePoint`): the kept
   segments are the whole encode's first ``k`` of every video rung, made with the same
   settings; only the tail's picture is encoded (:func:`core.streaming.ranges.plan_range`,
-  from segment ``k`` with one warm-up segment before it, the segment numbers continued) and
+  from segment ``k`` with a second of warm-up before it, the segment numbers continued) and
   the whole sound (:func:`~core.streaming.ranges.plan_audio_part`: AAC priming would click
   at a cut; a 32x18 stand-in picture, cheap). The kept segments and the rungs' init segments
   come down from the bucket into the package over the stand-in's, the tail is landed and

@@ -32,9 +32,17 @@ tick its encode starts at, ``mfhd`` its global number) and renamed to its global
 muxer has no start number: ``$Number$`` starts at 1).
 
 **Warm-up.** x264's rate control starts cold: the first ~10 frames of any encode are worse
-(SSIM 0.990 against 0.996). A range therefore encodes ``WARMUP_SEGMENTS`` (1) whole segment
-before its chunk and throws it away; measured, the frames after the boundary are then as
-good as the whole encode's there (0.997 over frames 360-369, where without it 0.990).
+(SSIM 0.990 against 0.996). A range therefore encodes ``WARMUP_SECONDS`` (1 s, in frames on
+the grid's rate, never more than the segment before it) before its chunk and throws them
+away. The muxer cuts a segment only once it has lasted ``seg_duration``, so a warm-up
+shorter than a segment would merge into the chunk's first one: a range's muxer is given
+``RANGE_SEG_DURATION`` (0.1 s) instead, and cuts at every keyframe, which are its first
+frame and the grid's (``-sc_threshold 0``, keyint = GOP): the warm-up is its own segment
+and the chunk's cuts are the whole encode's. Measured (``bench/range_warmup.py``, 360p, the
+least SSIM over frames 357-362 around the boundary, at 30 and 30000/1001 fps; the clip's
+average 0.9960/0.9959, the test's bound 0.003 below): no warm-up 0.9900/0.9877, 0.5 s
+0.9946/0.9933 (0.0004 inside the bound), 1 s 0.9945/0.9950, a whole segment 0.9943/0.9952,
+the whole encode 0.9952/0.9956.
 
 **Audio** is not in the ranges (AAC priming at each range's edge would click): one audio plan
 (:func:`plan_audio_part`) encodes it whole with the preset's settings, in the whole plan's
@@ -79,11 +87,13 @@ from core.streaming.renditions import LadderSource, StreamingPlan, ladder_encode
 from core.streaming.span import PictureSpan, VideoSpan, conditioned_rate
 
 PREROLL_SECONDS = 1.0  # decoded before a range and trimmed away: the seek need not be exact
-# Segments encoded before a range and thrown away: an encoder's first second is worse (x264's
-# rate control starts cold: SSIM 0.990 over the first 10 frames against 0.996 after, at the
-# start of a whole encode too), and one segment of warm-up makes the frames after a range
-# boundary as good as the whole encode's there.
-WARMUP_SEGMENTS = 1
+# Encoded before a range and thrown away (frames on the grid's rate, at most the segment
+# before it): x264's rate control starts cold (SSIM 0.990 over the first 10 frames against
+# 0.996 after, at the start of a whole encode too). Measured: see the module's docstring.
+WARMUP_SECONDS = 1.0
+# A range's muxer cuts at every keyframe (the first frame's, then the grid's): shorter than
+# any warm-up, so that the warm-up is its own segment and the chunk's cuts are the grid's.
+RANGE_SEG_DURATION = "0.1"
 # The audio part's picture: black, every rung this small (the frames cost nothing to encode;
 # at the rungs' own sizes the stand-in took 38 % of a whole 720p encode's CPU).
 STAND_IN = (32, 18)
@@ -134,11 +144,14 @@ class SegmentGrid:
         keys = self.keyframes
         return bisect.bisect_left(keys, frame)
 
-    def warmed(self, chunk: SegmentRange, segments: int = WARMUP_SEGMENTS) -> SegmentRange:
-        """``chunk`` with up to ``segments`` segments before it: what a range encodes."""
-        first = max(0, chunk.first - segments)
-        start = self.cuts[first]
-        return replace(chunk, first=first, count=chunk.count + chunk.first - first, start=start,
+    def warmed(self, chunk: SegmentRange, seconds: float = WARMUP_SECONDS) -> SegmentRange:
+        """``chunk`` with up to ``seconds`` of frames before it, in the segment before it:
+        what a range encodes (its muxer cuts the warm-up off as one segment, ``first``)."""
+        if chunk.first == 0 or seconds <= 0:
+            return chunk
+        frames = math.ceil(round(seconds * self.rate, 6))
+        start = max(self.cuts[chunk.first - 1], chunk.start - frames)
+        return replace(chunk, first=chunk.first - 1, count=chunk.count + 1, start=start,
                        keyframe=self._keyframe(start))  # fmt: skip
 
     def tail(self, first: int) -> SegmentRange:
@@ -224,6 +237,7 @@ def range_span(grid: SegmentGrid, chunk: SegmentRange) -> VideoSpan:
         input_args=("-copyts", "-start_at_zero", "-ss", f"{seek:.6f}"),
         trim=f",trim=start_pts={chunk.start}{end}",
         keyframes=range_keyframes(grid, chunk),
+        seg_duration=RANGE_SEG_DURATION,
     )
 
 
@@ -239,7 +253,7 @@ class RangePlan:
     plan: StreamingPlan  # the video rungs of the range, written under ``out``
     chunk: SegmentRange  # the segments it makes for the package
     grid: SegmentGrid
-    warmup: int  # segments it encodes before ``chunk``'s, thrown away
+    warmup: int  # segments it encodes before ``chunk``'s, thrown away (0 or 1)
 
 
 def _pictures_off(preset: StreamingPreset) -> StreamingPreset:
@@ -254,10 +268,10 @@ def plan_range(
     chunk: SegmentRange,
     choice: TierChoice = CPU_ONLY,
     guard: InputGuard = SOURCE_GUARD,
-    warmup: int = WARMUP_SEGMENTS,
+    warmup: float = WARMUP_SECONDS,
     pictures: bool = False,
 ) -> RangePlan | None:
-    """The encode of ``chunk``'s video rungs (and ``warmup`` segments before them) into
+    """The encode of ``chunk``'s video rungs (and ``warmup`` seconds before them) into
     ``out``, and its share of the preset's pictures when ``pictures``; None where a range
     cannot be made (hls-ts, or no picture): the caller encodes whole."""
     grid = source_grid(preset, probe)

@@ -198,6 +198,7 @@ def ladder_encode(
     package = "cmaf" if preset.kind == "cmaf" else "hls"
     make_muxer = cmaf_muxer if package == "cmaf" else _ts_muxer
     muxer = make_muxer(preset, out, n_video, audio)
+    muxer = span.muxed(muxer) if span else muxer
     args = [*parts.maps, *parts.codecs, "-map_metadata", "-1", "-map_chapters", "-1", *muxer,
             *parts.images]  # fmt: skip
     tier = frames.tier if picture and frames else AccelTier.CPU

@@ -42,6 +42,7 @@ class VideoSpan:
     sound: bool = False  # the audio renditions too (else the video rungs alone)
     stand_in: tuple[int, int] | None = None  # every rung scaled to this size instead
     pictures: PictureSpan | None = None  # the range's pictures (None: a range makes none)
+    seg_duration: str | None = None  # the muxer's ``-seg_duration`` (None: the preset's)
 
     def keyframed(self, args: list[str]) -> list[str]:
         """``args`` (the ladder's shared encoder arguments) forcing this span's keyframes."""
@@ -49,6 +50,13 @@ class VideoSpan:
             return args
         at = args.index(KEYFRAMES_FLAG)
         return [*args[: at + 1], self.keyframes, *args[at + 2 :]]
+
+    def muxed(self, args: list[str]) -> list[str]:
+        """``args`` (the muxer's) cutting segments at this span's ``seg_duration``."""
+        if self.seg_duration is None or "-seg_duration" not in args:
+            return args
+        at = args.index("-seg_duration")
+        return [*args[: at + 1], self.seg_duration, *args[at + 2 :]]
 
     def size(self, width: int, height: int) -> tuple[int, int]:
         """A rung's picture size in this span's encode."""

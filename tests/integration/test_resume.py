@@ -1,6 +1,6 @@
 """A web-hls job lost part-way (its worker stopped dead once its ledger held 4 of 6 rows)
 and resumed by a second attempt, on the real pipeline (real ffmpeg, S3 on moto's server):
-the second attempt encodes only the tail (its range starts one warm-up segment before the
+the second attempt encodes only the tail (its range starts a second of warm-up before the
 first missing one), and the committed package has one init segment per rung, the clean
 encode's segment names, passes QC, and runs on without a gap or an overlap (ffprobe)."""
 
@@ -49,13 +49,13 @@ def test_a_lost_attempt_is_resumed_from_its_last_complete_row(stack: Stack, tmp_
     assert result.qc.passed, result.qc
     assert any(note.startswith(f"resumed from segment {kept + 1} of 6") for note in result.notes)
 
-    # attempt 2 encoded the picture from one warm-up segment before the first missing one
+    # attempt 2 encoded the picture from a second of warm-up before the first missing one
     starts = [trim_start(a) for a in resumed.second.argvs if "dash" in a]
     ranged = [s for s in starts if s is not None]
     assert len(ranged) == 1, starts  # one range; the other run is the sound's stand-in
     probe_frames = SECONDS * 30
-    grid_cut = probe_frames * (kept - 1) // 6  # 4 s segments at 30 fps: cuts every 120
-    assert ranged[0] == grid_cut
+    grid_cut = probe_frames * kept // 6  # 4 s segments at 30 fps: cuts every 120
+    assert ranged[0] == grid_cut - 30  # ranges.WARMUP_SECONDS at 30 fps
     assert probe_frames - ranged[0] <= (6 - kept + 1) * probe_frames // 6  # tail + warm-up
 
     # the same segment names and count as a clean encode, one init segment per rung

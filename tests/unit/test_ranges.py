@@ -83,10 +83,11 @@ def test_chunks_tile_the_picture_in_whole_segments(
     assert all(grid.keyframes[c.keyframe] == c.start for c in chunks)
     assert [n for c in chunks for n in c.numbers] == list(range(1, len(grid.cuts) + 1))
     for c in chunks:
-        warmed = grid.warmed(c)
+        warmed = grid.warmed(c)  # at most the segment before, the first chunk none
         assert warmed.first == max(0, c.first - 1)
         assert warmed.end == c.end
-        assert warmed.start == grid.cuts[warmed.first]
+        assert warmed.start == max(grid.cuts[warmed.first], c.start - round(grid.rate))
+        assert grid.keyframes[warmed.keyframe] == c.start
 
 
 def test_the_grid_counts_the_frames_the_source_has() -> None:
@@ -106,12 +107,13 @@ def test_a_range_plan_seeks_before_it_trims_by_frame_and_keys_on_the_whole_grid(
     assert ranged.warmup == 1
     argv = list(ranged.plan.argv)
     seek = argv.index("-ss")
-    assert argv[seek - 2 : seek + 2] == ["-copyts", "-start_at_zero", "-ss", "19.020000"]
+    assert argv[seek - 2 : seek + 2] == ["-copyts", "-start_at_zero", "-ss", "22.023000"]
     assert seek < argv.index("-i")
     graph = argv[argv.index("-filter_complex") + 1]
-    assert "trim=start_pts=600:end_pts=1080,split=" in graph  # a warm-up segment from 600
+    assert "trim=start_pts=690:end_pts=1080,split=" in graph  # a second of warm-up
     keys = argv[argv.index("-force_key_frames:v") + 1]
-    assert keys == "expr:gte(n+600,(n_forced+5)*120)"  # frame 600 is keyframe 5
+    assert keys == "expr:gte(n+690,(n_forced+6)*120)"  # the first forced: 720, keyframe 6
+    assert argv[argv.index("-seg_duration") + 1] == "0.1"  # a cut at every keyframe
     assert not any(a.startswith("-c:a") for a in argv)
     assert "[0:1]" not in graph
     assert ranged.plan.thumbnails is None
@@ -160,7 +162,8 @@ def test_a_resumed_encode_runs_from_a_segment_to_the_end() -> None:
     tail = grid.tail(9)
     assert (tail.first, tail.count, tail.start, tail.end, tail.keyframe) == (9, 2, 1080, 1319, 9)
     assert tail.last
-    assert grid.warmed(tail).start == 960
+    assert grid.warmed(tail).start == 1080 - 30  # a second of warm-up
+    assert grid.warmed(tail, 8.0).start == 960  # never more than the segment before
 
 
 def test_the_audio_part_normalizes_as_the_whole_plan_does() -> None:
