@@ -29,6 +29,7 @@ from core.streaming.ranges import (
     range_span,
 )
 from core.streaming.renditions import StreamingPlan, plan_streaming
+from core.streaming.span import VideoSpan
 
 
 def head_range(grid: SegmentGrid, rows: int) -> SegmentRange:
@@ -48,10 +49,13 @@ def head_pictures(
     small scalings, nothing for a GPU to do."""
     if preset.thumbnails is None and preset.storyboard is None:
         return None
-    head = head_range(grid, rows)
-    span = replace(
-        range_span(grid, head),
-        stand_in=STAND_IN,
-        pictures=picture_span(grid, head, head, probe),
-    )
+    span = head_span(grid, rows, probe)
     return plan_streaming(preset, probe, source, out, CPU_ONLY, guard, span=span)
+
+
+def head_span(grid: SegmentGrid, rows: int, probe: ProbeResult) -> VideoSpan:
+    """The head pass's hooks: the head's frames, their pictures numbered from the first,
+    every rung a stand-in."""
+    head = head_range(grid, rows)
+    pictures = picture_span(grid, head, head, probe)
+    return replace(range_span(grid, head), stand_in=STAND_IN, pictures=pictures)
