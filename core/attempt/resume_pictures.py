@@ -5,11 +5,11 @@ resumed attempt encodes only the tail (from the resume point), whose range encod
 tail's share of them (numbered globally, as a split job's ranges do:
 :func:`core.streaming.ranges.plan_range` with ``pictures``). The head's (the frames before
 the resume point) come from a pass over the head alone (:func:`head_pictures`), run beside
-the tail's encode: the same conditioning and picks as the whole encode, its rungs 32x18
-stand-ins (a range plan needs rungs; that small they cost next to nothing beside the
-decode). Both shares are copied into the package (:func:`core.attempt.chunk_pictures.
-range_pictures`); the whole plan's ``finish`` lays the tiles out into sheets and writes the
-storyboard's VTT, as for a clean encode.
+the tail's encode: the same conditioning and picks as the whole encode, and one rung, a
+32x18 stand-in (a range plan needs a rung; that small it costs little beside the decode).
+Both shares are copied into the package (:func:`core.attempt.chunk_pictures.range_pictures`);
+the whole plan's ``finish`` lays the tiles out into sheets and writes the storyboard's VTT,
+as for a clean encode.
 """
 
 from __future__ import annotations
@@ -44,13 +44,22 @@ def head_pictures(
     preset: StreamingPreset, probe: ProbeResult, source: PurePosixPath, out: PurePosixPath,
     grid: SegmentGrid, rows: int, guard: InputGuard,
 ) -> StreamingPlan | None:  # fmt: skip
-    """The pass that makes the head's pictures under ``out`` (scratch: its stand-in rungs
-    are thrown away); None where the preset makes no picture. On the CPU: a decode and a few
+    """The pass that makes the head's pictures under ``out`` (scratch: its stand-in rung
+    is thrown away); None where the preset makes no picture. On the CPU: a decode and a few
     small scalings, nothing for a GPU to do."""
     if preset.thumbnails is None and preset.storyboard is None:
         return None
     span = head_span(grid, rows, probe)
-    return plan_streaming(preset, probe, source, out, CPU_ONLY, guard, span=span)
+    full = plan_streaming(preset, probe, source, out, CPU_ONLY, guard, span=span)
+    if full.ladder is None or not full.ladder.rungs:
+        return full
+    # one stand-in rung, not the ladder's: each costs a scaling of every decoded frame.
+    # The pictures' sizes follow the top rung: kept only where they come out the same
+    top = full.ladder.rungs[0].name
+    slim = preset.model_copy(update={"ladder": tuple(r for r in preset.ladder if r.name == top)})
+    plan = plan_streaming(slim, probe, source, out, CPU_ONLY, guard, span=span)
+    same = (plan.thumbnails, plan.storyboard) == (full.thumbnails, full.storyboard)
+    return plan if same else full
 
 
 def head_span(grid: SegmentGrid, rows: int, probe: ProbeResult) -> VideoSpan:

@@ -42,14 +42,17 @@ LEASE = 60.0
 
 @dataclass
 class Runs:
-    """The ffmpeg runs of one attempt: argv and the CPU seconds (user + system) each took."""
+    """The ffmpeg runs of one attempt: argv, and the CPU seconds (user + system) of the
+    process's children from the first run's start to the last one's end (runs at once, as a
+    resume's are, would count each other's in a sum of their own deltas)."""
 
     argvs: list[tuple[str, ...]] = field(default_factory=list)
-    cpu: list[float] = field(default_factory=list)
+    began: float | None = None
+    ended: float = 0.0
 
     @property
     def cpu_seconds(self) -> float:
-        return sum(self.cpu)
+        return self.ended - self.began if self.began is not None else 0.0
 
 
 class NotedMedia(FfmpegMedia):
@@ -64,12 +67,13 @@ class NotedMedia(FfmpegMedia):
         progress: Callable[[EncodeProgress], None] | None = None,
         limits: ResourceLimits = NO_LIMITS,
     ) -> None:  # fmt: skip
-        before = _children_cpu()
+        if self.runs.began is None:
+            self.runs.began = _children_cpu()
         self.runs.argvs.append(tuple(argv))
         try:
             await super().transcode(argv, cwd, timeout, progress, limits)
         finally:
-            self.runs.cpu.append(_children_cpu() - before)
+            self.runs.ended = max(self.runs.ended, _children_cpu())
 
 
 def _children_cpu() -> float:

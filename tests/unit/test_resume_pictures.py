@@ -45,7 +45,7 @@ def test_the_head_pass_decodes_the_head_alone_with_stand_in_rungs() -> None:
     assert plan is not None
     graph = plan.argv[plan.argv.index("-filter_complex") + 1]
     assert f"trim=start_pts=0:end_pts={grid.cuts[4]}" in graph
-    assert graph.count("scale={}:{}".format(*STAND_IN)) == len(plan.video)
+    assert graph.count("scale={}:{}".format(*STAND_IN)) == len(plan.video) == 1
     assert plan.thumbnails is not None
     assert plan.storyboard is not None
     bare = WEB.model_copy(update={"thumbnails": None, "storyboard": None})
