@@ -6,8 +6,10 @@ One generated clip (30 fps, with sound) on the embedded moto stack, through the 
 pipeline (``tests/integration/resume_rig.py``): a clean run; then a run whose first attempt
 is stopped dead (its ffmpeg killed, nothing withdrawn) once the job record's segment ledger
 holds ``--at`` of the rows, and whose second attempt resumes from the ledger. The work is the
-CPU seconds (user + system) of the ffmpeg runs, each attempt's summed. Issue 22's target:
-both attempts together at most 1.3x the clean run (a retry from the start: about 1.8x).
+CPU seconds (user + system) of the ffmpeg runs, each attempt's from its first run's start to
+its last one's end (a resumed attempt's runs go at once: summed, they would count each
+other's). Issue 22's target: both attempts together at most 1.3x the clean run (a retry from
+the start: about 1.8x).
 """
 
 from __future__ import annotations

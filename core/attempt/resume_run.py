@@ -17,10 +17,14 @@ Every CMAF or hls-ts encode on a tier is planned here first, to take its plan fi
   ``finish`` and QC judge the package. The kept segments are published as they are (never
   sent again) and are among the package's files, so the commit's prune keeps them.
 
-A resumed package has no thumbnails or storyboard (a range encode makes none): its notes
-say so, and from which segment it was resumed. A loudness preset's plan needs its
-measurement first: it keeps no ledger (always a whole encode). The resumed attempt's own
-tail is not recorded in the ledger: a second loss resumes from the same row.
+A resumed package has the clean encode's pictures (:mod:`core.attempt.resume_pictures`):
+the tail's range makes the tail's share, a cheap pass over the head, beside it, the head's;
+``finish`` lays out the sheets. Its notes say from which segment it was resumed. A
+loudness preset's plan needs its measurement first: it keeps no ledger (always a whole
+encode). The resumed attempt's own tail goes into the ledger once it is landed (its
+segments under their global names, retimed: before that they are not the package's bytes)
+and sent ahead, before ``finish``: a loss during ``finish`` resumes from the tail's rows,
+one during the tail's encode from the same row as before.
 """
 
 from __future__ import annotations
@@ -32,12 +36,14 @@ from pathlib import Path, PurePosixPath
 
 import structlog
 
+from core.attempt.chunk_pictures import range_pictures
 from core.attempt.ledger import SegmentLedger, plan_fingerprint
 from core.attempt.ledger_keeper import media_playlists, start_ledger
 from core.attempt.ledger_sink import AttemptLedger, LedgerSink
 from core.attempt.limits import PipelineLimits
 from core.attempt.phases import PhaseTimer
 from core.attempt.resume import ResumePoint, resume_point
+from core.attempt.resume_pictures import head_pictures
 from core.attempt.upload import UploadAhead
 from core.errors import FfapiError
 from core.events.progress import EncodeProgress
@@ -51,7 +57,7 @@ from core.streaming.packaging import Package, StreamingPackager
 from core.streaming.range_landing import land_range, stitch_package
 from core.streaming.ranges import RangePlan, plan_audio_part, plan_range, source_grid
 from core.streaming.renditions import StreamingPlan, plan_streaming
-from core.streaming.segment_watch import SegmentSink
+from core.streaming.segment_watch import SegmentSink, SegmentWatch
 from core.streaming.stitch import RangeListing
 
 log = structlog.get_logger("ffapi.resume")
@@ -68,7 +74,8 @@ class Tail:
     point: ResumePoint
     ranged: RangePlan
     audio: StreamingPlan
-    whole: StreamingPlan  # the whole encode's, without pictures: what finish judges
+    whole: StreamingPlan  # the whole encode's: what finish judges
+    head: StreamingPlan | None  # the head's pictures (None: the preset makes none)
 
 
 def keeps_segments(ledger: AttemptLedger | None, error: BaseException) -> bool:
@@ -118,7 +125,7 @@ class ResumableEncode:
                 package = await whole((sink,))
             else:
                 package = await self._resumed(tail, probe, jobdir, location, job_id, ahead,
-                                              timer, progress)  # fmt: skip
+                                              timer, progress, sink)  # fmt: skip
             await sink.close()
         except BaseException:
             await sink.abort()
@@ -144,41 +151,49 @@ class ResumableEncode:
         guard = self._limits.media.guard
         source, out = PurePosixPath(jobdir.source), PurePosixPath(jobdir.out)
         scratch = PurePosixPath(jobdir.root / "tail")
-        ranged = plan_range(preset, probe, source, scratch, grid.tail(point.rows), choice, guard)
+        ranged = plan_range(preset, probe, source, scratch, grid.tail(point.rows), choice, guard,
+                            pictures=True)  # fmt: skip
         audio = plan_audio_part(preset, probe, source, out, guard)
         if ranged is None or audio is None:
             return None
-        bare = preset.model_copy(update={"thumbnails": None, "storyboard": None})
-        whole = plan_streaming(bare, probe, source, out, choice, guard)
+        whole = plan_streaming(preset, probe, source, out, choice, guard)
+        head = head_pictures(preset, probe, source, PurePosixPath(jobdir.root / "head"), grid,
+                             point.rows, guard)  # fmt: skip
         note = (
             f"resumed from segment {point.rows + 1} of {len(grid.cuts)}: an earlier attempt's "
-            f"first {point.rows} segments of each rung were kept; a resumed package has no "
-            "thumbnails or storyboard"
+            f"first {point.rows} segments of each rung were kept"
         )
         log.info("job.resumed", rows=point.rows, segments=len(grid.cuts), at=point.boundary)
-        return Tail(point, ranged, audio, replace(whole, notes=(*whole.notes, note)))
+        return Tail(point, ranged, audio, replace(whole, notes=(*whole.notes, note)), head)
 
     async def _resumed(
         self, tail: Tail, probe: ProbeResult, jobdir: JobDir, location: OutputLocation,
         job_id: str, ahead: UploadAhead, timer: PhaseTimer,
-        progress: Callable[[EncodeProgress], None] | None,
+        progress: Callable[[EncodeProgress], None] | None, sink: SegmentSink,
     ) -> Package:  # fmt: skip
         ranged, audio = tail.ranged, tail.audio
-        scratch = jobdir.root / "tail"
+        scratch, heads = jobdir.root / "tail", jobdir.root / "head"
         package = jobdir.out / audio.package_dir
         kept = _kept_video(tail)
         with timer.phase("encode"):
             await asyncio.gather(
                 self._sound_then_kept(audio, jobdir, location, job_id, kept),
                 self._encode(ranged.plan, scratch, jobdir, progress),
+                *([self._encode(tail.head, heads, jobdir, None)] if tail.head else []),
             )
         mpd = await self._files.read_text(scratch / ranged.plan.package_dir / "manifest.mpd")
         listing = RangeListing(ranged.chunk, mpd, ranged.warmup)
         reps = [str(i) for i in range(len(audio.video))]
         await land_range(self._files, listing, reps, scratch / ranged.plan.package_dir, package)
         await stitch_package(self._files, package, [listing], reps)
+        if tail.head:
+            await range_pictures(self._files, tail.head, heads, jobdir.out)
+        await range_pictures(self._files, ranged.plan, scratch, jobdir.out)
         await self._files.clear(scratch)
+        await self._files.clear(heads)
         ahead.kept(kept)
+        # the landed tail sent ahead and told to the ledger, as a whole encode's segments are
+        await SegmentWatch(self._files, jobdir.out, tail.whole, (ahead, sink)).drain()
         timeout = self._limits.transcode_timeout
         limits = self._limits.resources.for_tier(tail.whole.tier)
         return await self._packager.finish(tail.whole, probe, jobdir, timeout, timer, limits,
@@ -203,8 +218,8 @@ class ResumableEncode:
         self, plan: StreamingPlan, out: Path, jobdir: JobDir,
         progress: Callable[[EncodeProgress], None] | None,
     ) -> None:  # fmt: skip
-        """``plan`` run, its package directory under ``out``."""
-        await self._files.make_dirs(out, (plan.package_dir,))
+        """``plan`` run, its directories (package, pictures) under ``out``."""
+        await self._files.make_dirs(out, plan.directories)
         limits = plan.limits(self._limits.resources.for_tier(plan.tier))
         timeout = self._limits.transcode_timeout
         await self._media.transcode(plan.argv, jobdir.root, timeout, progress, limits)

@@ -30,6 +30,7 @@ from core.media.hardening import NO_LIMITS, ResourceLimits
 from core.media.preflight import MediaLimits
 from core.models import JobRequest, OutputLocation, S3ObjectRef
 from core.ports import JobDir, ObjectStore
+from core.ports.records import Claim
 from core.presets import StreamingPreset
 from infra.ffmpeg import FfmpegMedia
 from infra.jobstore_segments import SEGMENTS
@@ -41,14 +42,17 @@ LEASE = 60.0
 
 @dataclass
 class Runs:
-    """The ffmpeg runs of one attempt: argv and the CPU seconds (user + system) each took."""
+    """The ffmpeg runs of one attempt: argv, and the CPU seconds (user + system) of the
+    process's children from the first run's start to the last one's end (runs at once, as a
+    resume's are, would count each other's in a sum of their own deltas)."""
 
     argvs: list[tuple[str, ...]] = field(default_factory=list)
-    cpu: list[float] = field(default_factory=list)
+    began: float | None = None
+    ended: float = 0.0
 
     @property
     def cpu_seconds(self) -> float:
-        return sum(self.cpu)
+        return self.ended - self.began if self.began is not None else 0.0
 
 
 class NotedMedia(FfmpegMedia):
@@ -63,12 +67,13 @@ class NotedMedia(FfmpegMedia):
         progress: Callable[[EncodeProgress], None] | None = None,
         limits: ResourceLimits = NO_LIMITS,
     ) -> None:  # fmt: skip
-        before = _children_cpu()
+        if self.runs.began is None:
+            self.runs.began = _children_cpu()
         self.runs.argvs.append(tuple(argv))
         try:
             await super().transcode(argv, cwd, timeout, progress, limits)
         finally:
-            self.runs.cpu.append(_children_cpu() - before)
+            self.runs.ended = max(self.runs.ended, _children_cpu())
 
 
 def _children_cpu() -> float:
@@ -143,27 +148,69 @@ async def lost_then_resumed(
     """Attempt 1 stopped dead once the record holds ``kill_at`` rows; attempt 2 finishes."""
     clock = Clock()
     jobs = MemoryJobStore(clock)
-    claim = await jobs.claim(job_id, request, LEASE, "m")
-    first = NotedMedia()
+    first = await _lost(objects, jobs, request, preset, job_id, root / "a1", kill_at)
+    again = await _reclaim(jobs, clock, job_id, request)
+    return await _resumed(objects, jobs, request, preset, job_id, root / "a2", first, again)
+
+
+async def lost_twice_then_resumed(
+    objects: ObjectStore, request: JobRequest, preset: StreamingPreset, job_id: str, root: Path,
+    kill_at: int,
+) -> tuple[SegmentLedger, Resumed]:  # fmt: skip
+    """Attempt 1 lost at ``kill_at`` rows; attempt 2 (resumed) lost once the record holds
+    more rows than it kept; attempt 3 finishes. The ledger attempt 2 claimed, and attempt
+    3's run."""
+    clock = Clock()
+    jobs = MemoryJobStore(clock)
+    await _lost(objects, jobs, request, preset, job_id, root / "a1", kill_at)
+    claim = await _reclaim(jobs, clock, job_id, request)
+    assert claim.segments is not None
+    further = claim.segments.rows + 1
+    second = await _lost(objects, jobs, request, preset, job_id, root / "a2", further, claim)
+    again = await _reclaim(jobs, clock, job_id, request)
+    resumed = await _resumed(objects, jobs, request, preset, job_id, root / "a3", second, again)
+    return claim.segments, resumed
+
+
+async def _lost(
+    objects: ObjectStore, jobs: MemoryJobStore, request: JobRequest, preset: StreamingPreset,
+    job_id: str, root: Path, kill_at: int, claim: Claim | None = None,
+) -> Runs:  # fmt: skip
+    """An attempt (of ``claim``, else a first claim) stopped dead once the record holds
+    ``kill_at`` rows: its ffmpeg runs."""
+    claim = claim or await jobs.claim(job_id, request, LEASE, "m")
+    media = NotedMedia()
     work = asyncio.create_task(
-        pipeline(objects, first).run(job_id, request, preset, job_dir(root / "a1"), claim.attempt,
-                                     ledger=ledger_for(jobs, job_id, claim.attempt, None))
+        pipeline(objects, media).run(job_id, request, preset, job_dir(root), claim.attempt,
+                                     ledger=ledger_for(jobs, job_id, claim.attempt,
+                                                       claim.segments))
     )  # fmt: skip
     while rows_recorded(jobs, job_id) < kill_at:
         if work.done():
-            raise AssertionError(f"attempt 1 ended before {kill_at} rows: {work.result()}")
+            raise AssertionError(f"the attempt ended before {kill_at} rows: {work.result()}")
         await asyncio.sleep(0.02)
     work.cancel()  # as a kill -9 leaves it: nothing withdrawn, the record as it was
     await asyncio.gather(work, return_exceptions=True)
+    return media.runs
+
+
+async def _reclaim(jobs: MemoryJobStore, clock: Clock, job_id: str, request: JobRequest) -> Claim:
     clock.now += 2 * LEASE  # the dead worker's lease lapses
-    again = await jobs.claim(job_id, request, LEASE, "m")
+    return await jobs.claim(job_id, request, LEASE, "m")
+
+
+async def _resumed(
+    objects: ObjectStore, jobs: MemoryJobStore, request: JobRequest, preset: StreamingPreset,
+    job_id: str, root: Path, first: Runs, again: Claim,
+) -> Resumed:  # fmt: skip
+    """The attempt of ``again`` (a claim after a loss, with its ledger) run to its end."""
     assert again.segments is not None
     second = NotedMedia()
     result = await pipeline(objects, second).run(
-        job_id, request, preset, job_dir(root / "a2"), again.attempt,
+        job_id, request, preset, job_dir(root), again.attempt,
         ledger=ledger_for(jobs, job_id, again.attempt, again.segments),
     )  # fmt: skip
-    return Resumed(first.runs, second.runs, again.segments, result)
+    return Resumed(first, second.runs, again.segments, result)
 
 
 def trim_start(argv: Sequence[str]) -> int | None:

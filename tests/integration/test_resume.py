@@ -18,12 +18,18 @@ from infra.aws import open_clients
 from infra.ffmpeg import make_sample_clip
 from infra.storage import S3ObjectStore
 from tests.integration.local_job import WEB
-from tests.integration.resume_rig import clean, lost_then_resumed, request_for, trim_start
+from tests.integration.resume_rig import (
+    clean,
+    lost_then_resumed,
+    lost_twice_then_resumed,
+    request_for,
+    trim_start,
+)
 
 from .conftest import Stack
 
 pytestmark = pytest.mark.integration
-RESUMED, CLEAN = "j-" + "7" * 24, "j-" + "8" * 24
+RESUMED, CLEAN, TWICE = "j-" + "7" * 24, "j-" + "8" * 24, "j-" + "6" * 24
 SECONDS, KILL_AT = 24, 4  # 6 segments of 4 s
 
 
@@ -51,8 +57,10 @@ def test_a_lost_attempt_is_resumed_from_its_last_complete_row(stack: Stack, tmp_
 
     # attempt 2 encoded the picture from a second of warm-up before the first missing one
     starts = [trim_start(a) for a in resumed.second.argvs if "dash" in a]
-    ranged = [s for s in starts if s is not None]
-    assert len(ranged) == 1, starts  # one range; the other run is the sound's stand-in
+    ranged = [s for s in starts if s]
+    # one range; the head's pictures' pass (from frame 0); the sound's stand-in (untrimmed)
+    assert len(ranged) == 1, starts
+    assert sorted(starts, key=str) == sorted([0, ranged[0], None], key=str), starts
     probe_frames = SECONDS * 30
     grid_cut = probe_frames * kept // 6  # 4 s segments at 30 fps: cuts every 120
     assert ranged[0] == grid_cut - 30  # ranges.WARMUP_SECONDS at 30 fps
@@ -78,6 +86,57 @@ def test_a_lost_attempt_is_resumed_from_its_last_complete_row(stack: Stack, tmp_
         assert all(abs(b - a - 1 / 30) < 1e-4 for a, b in itertools.pairwise(pts))
     assert whole.qc is not None
     assert whole.qc.passed
+
+    # the clean encode's pictures: the same files (head's pass + tail's range), the same VTT
+    assert _pictures(stack, settings.output_bucket, RESUMED) == _pictures(
+        stack, settings.output_bucket, CLEAN
+    )
+    assert any(n.startswith("storyboard-") for n in _pictures(stack, settings.output_bucket,
+                                                            CLEAN))  # fmt: skip
+    assert _vtt(stack, settings.output_bucket, RESUMED) == _vtt(
+        stack, settings.output_bucket, CLEAN
+    )
+
+
+def test_a_second_loss_resumes_from_the_tail_the_first_resume_recorded(
+    stack: Stack, tmp_path: Path
+) -> None:
+    settings = stack.settings
+    clip = asyncio.run(make_sample_clip(tmp_path / "clip.mp4", SECONDS, 640, 360, 30))
+    stack.client("s3").upload_file(str(clip), settings.input_bucket, "incoming/twice.mp4")
+    request = request_for(settings.input_bucket, "incoming/twice.mp4", settings.output_bucket)
+
+    async def run() -> tuple:  # type: ignore[type-arg]
+        async with open_clients(settings) as clients:
+            store = S3ObjectStore(clients.s3)
+            return await lost_twice_then_resumed(store, request, WEB, TWICE, tmp_path / "t",
+                                                 KILL_AT)  # fmt: skip
+
+    first_kept, third = asyncio.run(run())
+    # attempt 2 recorded its tail's rows: attempt 3 keeps more than attempt 2 did
+    assert third.kept.rows > first_kept.rows >= KILL_AT
+    result = third.result
+    assert result.qc is not None
+    assert result.qc.passed, result.qc
+    kept = min(third.kept.rows, 5)  # every row kept: the last is encoded again
+    assert any(note.startswith(f"resumed from segment {kept + 1} of 6") for note in result.notes)
+    ranged = [s for s in (trim_start(a) for a in third.second.argvs if "dash" in a) if s]
+    assert ranged == [SECONDS * 30 * (kept - 1) // 6]
+
+
+def _pictures(stack: Stack, bucket: str, job_id: str) -> dict[str, int]:
+    """The package's pictures: name to count (1 each; no storyboard tile left behind)."""
+    prefix = f"outputs/{job_id}/thumbnails/"
+    listed = stack.client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix)
+    names = [o["Key"].removeprefix(prefix) for o in listed.get("Contents", [])]
+    assert not [n for n in names if "/" in n], names  # the tiles withdrawn
+    return {n: names.count(n) for n in names}
+
+
+def _vtt(stack: Stack, bucket: str, job_id: str) -> str:
+    key = f"outputs/{job_id}/thumbnails/storyboard.vtt"
+    body = stack.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    return str(body.decode())
 
 
 def _video_pts(stack: Stack, bucket: str, job_id: str, rep: int, tmp: Path) -> list[float]:
