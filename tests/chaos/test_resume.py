@@ -6,8 +6,8 @@ A 40 s clip (10 segments of 4 s); the first worker writes its segment ledger eve
 worker then takes the job over. Exactly one ``job.completed``; the committed package passed
 QC and says it was resumed; each rung's segments play on without a gap or an overlap
 (ffprobe over init + segments); and the second attempt encoded only the tail: its one range
-encode starts one warm-up segment before the first missing one (at most 20 % of the frames
-and a segment). The package is kept for the browser test when ``FFAPI_KEEP_RESUMED`` names
+encode starts a second of warm-up before the first missing one (at most 20 % of the frames
+and a second). The package is kept for the browser test when ``FFAPI_KEEP_RESUMED`` names
 a directory."""
 
 from __future__ import annotations
@@ -83,8 +83,8 @@ def test_a_worker_killed_at_80_percent_is_resumed_by_the_next(
     assert len(ranged) == 1, [r.argv for r in runs]  # the tail; besides: the sound's part
     frames = SECONDS * FPS
     share = (frames - ranged[0]) / frames
-    # the tail and one warm-up segment (in frames: no float rounding)
-    assert frames - ranged[0] <= (ROWS - kept + 1) * frames // ROWS
+    # the tail and its second of warm-up (ranges.WARMUP_SECONDS; in frames: no float rounding)
+    assert frames - ranged[0] <= (ROWS - kept) * frames // ROWS + FPS
     package = _download(stack, job_id, present, tmp_path / "package")
     inits = sorted(p.name for p in package.glob("init-*.m4s"))
     assert len(inits) == len(committed["renditions"])  # one per rung and sound
@@ -96,7 +96,7 @@ def test_a_worker_killed_at_80_percent_is_resumed_by_the_next(
     if keep := os.environ.get("FFAPI_KEEP_RESUMED"):
         shutil.copytree(package, keep, dirs_exist_ok=True)
     figure(f"killed at {KILL_AT}/{ROWS} rows; attempt 2 kept {kept}, encoded {share:.0%} of "
-           f"the frames (a warm-up segment included); 1 completed event")  # fmt: skip
+           f"the frames (its second of warm-up included); 1 completed event")  # fmt: skip
 
 
 def _download(stack: ChaosStack, job_id: str, keys: set[str], dest: Path) -> Path:
