@@ -42,6 +42,7 @@ from infra.notify import SnsPublisher
 from infra.queue import SqsQueue
 from infra.setting_groups import EncodeSettings
 from infra.settings import Settings
+from infra.source_copies import LinkedSourceCopies
 from infra.storage import S3ObjectStore
 from infra.task_protection import open_task_protection
 from infra.topic import EventsTopic, events_topic_arn
@@ -123,15 +124,18 @@ async def open_runtime(
         media = FfmpegMedia(settings.stall_seconds, settings.probe_limits())
         # A long job's chunks go out on the jobs queues (core.jobs.chunks), as a batch's jobs.
         sender = QueueSender(clients.sqs, job_lanes(settings))
+        # the split job's input, kept for its chunks that land here (one per job slot)
+        copies = LinkedSourceCopies(workspace(settings).parent, settings.worker_concurrency)
+        scope.callback(copies.close)
         split = SplitCheck(ChunkFanOut(jobs, sender), settings.split_above_seconds,
-                           settings.split_chunk_seconds)  # fmt: skip
+                           settings.split_chunk_seconds, copies)  # fmt: skip
         pipeline = ChunkedRunner(
             JobPipeline(
                 objects=objects, media=media, files=LocalDiskFiles(), limits=limits, now=utcnow,
                 accel=tiers, split=split,
             ),
             ChunkRun(objects, jobs, RangeChunkMedia(objects, media, LocalDiskFiles(), limits,
-                     time.monotonic), utcnow, settings.transfer_concurrency),
+                     time.monotonic, copies), utcnow, settings.transfer_concurrency),
         )  # fmt: skip
         dispatch = DispatchSettings(
             intake=settings.intake,

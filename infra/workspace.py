@@ -51,7 +51,7 @@ class LocalWorkspace:
             await asyncio.to_thread(self._require_room, reserve_bytes)
         # mkdtemp: a new name every attempt, mode 0700; the job id is ours, never the S3 key.
         # The owner's pid in the name lets a later start tell a dead process's leftovers.
-        prefix = f"ffapi-{job_id}-{_owner_tag()}-"
+        prefix = f"ffapi-{job_id}-{owner_tag()}-"
         root = Path(tempfile.mkdtemp(prefix=prefix, dir=self._parent))
         try:
             (root / "input").mkdir()
@@ -88,7 +88,8 @@ class LocalWorkspace:
         return removed
 
 
-def _owner_tag() -> str:
+def owner_tag() -> str:
+    """This process, as the directories it makes are named: what a sweep tells apart."""
     return f"n{_pid_namespace()}-p{os.getpid()}"
 
 

@@ -40,7 +40,7 @@ from core.jobs.chunk_model import ChunkEnding, ChunkPlan, ChunkRange, ManifestTe
 from core.jobs.results import OutputFile, output_key
 from core.media.probe import parse_probe, public_probe
 from core.models import S3ObjectRef
-from core.ports import JobDir, LocalFiles, MediaTool, ObjectStore
+from core.ports import JobDir, LocalFiles, MediaTool, ObjectStore, SourceCopies
 from core.streaming.fragment_time import retime
 from core.streaming.package_result import package_produced
 from core.streaming.packaging import StreamingPackager
@@ -54,10 +54,14 @@ _FETCHES_AT_ONCE = 16
 
 
 class RangeChunkMedia:
+    """``copies``: the inputs kept on this worker (its parent's download, an earlier
+    chunk's): a chunk links one rather than downloading the whole input again."""
+
     def __init__(
         self, objects: ObjectStore, media: MediaTool, files: LocalFiles, limits: PipelineLimits,
-        clock: Callable[[], float],
+        clock: Callable[[], float], copies: SourceCopies | None = None,
     ) -> None:  # fmt: skip
+        self._copies = copies
         self._objects = objects
         self._media = media
         self._files = files
@@ -65,8 +69,14 @@ class RangeChunkMedia:
         self._clock = clock  # monotonic seconds, for the progress throttle
 
     async def source(self, plan: ChunkPlan, jobdir: JobDir) -> Sourced:
-        await self._objects.download(plan.request.input, jobdir.source)
-        doc = await self._media.probe(jobdir.source, self._limits.media.guard)
+        """The parent's input in ``jobdir`` (a kept copy, else downloaded and kept), and its
+        probe (the parent's, else probed here: a plan recorded before it carried one)."""
+        ref, copies = plan.request.input, self._copies
+        if copies is None or not await copies.link(ref, jobdir.source):
+            await self._objects.download(ref, jobdir.source)
+            if copies is not None:
+                await copies.keep(ref, jobdir.source)
+        doc = plan.probe or await self._media.probe(jobdir.source, self._limits.media.guard)
         return Sourced(parse_probe(doc), doc)
 
     async def encode(

@@ -24,7 +24,7 @@ import json
 import time
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
 import structlog
@@ -83,7 +83,7 @@ class SplitHook(Protocol):
 
     async def after_probe(
         self, job_id: str, request: JobRequest, preset: OutputPreset, probe: ProbeResult,
-        attempt: int,
+        attempt: int, *, doc: ProbeDoc | None = None, source: Path | None = None,
     ) -> None: ...  # fmt: skip
 
 
@@ -137,7 +137,9 @@ class JobPipeline:
             return await self._copies.publish(sourced.model_copy(update={"attempt": attempt}))
         probe_doc, probe = sourced
         if self._split is not None:  # core.jobs.chunk_fanout: a long job goes out as chunks
-            await self._split.after_probe(job_id, request, preset, probe, attempt)
+            await self._split.after_probe(
+                job_id, request, preset, probe, attempt, doc=probe_doc, source=jobdir.source
+            )
         ahead = self._uploader.ahead(jobdir.out, out, job_id)
         live = progressive_sink(self._objects, self._files, request, preset, jobdir.out, job_id,
                                 ahead, report, started_at, self._now)  # fmt: skip

@@ -23,6 +23,7 @@ sends them all again (:meth:`ChunkFanOut.send`), harmless: a chunk sent twice is
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import structlog
 
@@ -31,8 +32,9 @@ from core.jobs import pulse
 from core.jobs.chunk_model import ChunkMessage, ChunkPlan, JobSplit, plan_chunks
 from core.jobs.results import SourceInfo
 from core.media.probe import ProbeResult
+from core.media.probe_doc import ProbeDoc
 from core.models import ChunkRef, JobRequest
-from core.ports import JobSender, JobStore
+from core.ports import JobSender, JobStore, SourceCopies
 from core.presets import OutputPreset, StreamingPreset
 from core.streaming.audio_tracks import kept_tracks
 from core.streaming.ranges import source_grid
@@ -78,18 +80,25 @@ class ChunkFanOut:
 
 
 class SplitCheck:
-    """The parent's attempt asks it after the probe (``JobPipeline``'s ``split`` hook)."""
+    """The parent's attempt asks it after the probe (``JobPipeline``'s ``split`` hook).
+    ``copies``: where the parent's download is kept for the chunks that land on this worker
+    (the plan carries the probe: no chunk probes again)."""
 
-    def __init__(self, fan_out: ChunkFanOut, above_seconds: float, chunk_seconds: float) -> None:
+    def __init__(
+        self, fan_out: ChunkFanOut, above_seconds: float, chunk_seconds: float,
+        copies: SourceCopies | None = None,
+    ) -> None:  # fmt: skip
         self._fan_out = fan_out
         self._above = above_seconds
         self._chunk_seconds = chunk_seconds
+        self._copies = copies
 
     async def after_probe(
         self, job_id: str, request: JobRequest, preset: OutputPreset, probe: ProbeResult,
-        attempt: int,
+        attempt: int, *, doc: ProbeDoc | None = None, source: Path | None = None,
     ) -> None:  # fmt: skip
-        """Nothing when the job runs whole; else its chunks go out and JobSplit is raised."""
+        """Nothing when the job runs whole; else its chunks go out and JobSplit is raised.
+        ``doc``: ffprobe's document behind ``probe``; ``source``: the input, downloaded."""
         duration = (probe.video.duration if probe.video else 0.0) or probe.duration
         if not isinstance(preset, StreamingPreset) or not self.wanted(request, preset, duration):
             return
@@ -99,8 +108,10 @@ class SplitCheck:
         chunks = plan_chunks(grid, self._chunk_seconds, audio=bool(kept_tracks(preset, probe)))
         plan = ChunkPlan(
             parent=job_id, request=request, preset=preset, source=SourceInfo.of(probe),
-            duration=duration, chunks=chunks,
+            duration=duration, chunks=chunks, probe=doc,
         )  # fmt: skip
+        if self._copies is not None and source is not None:
+            await self._copies.keep(request.input, source)
         await self._fan_out.split(plan, attempt)
 
     def wanted(self, request: JobRequest, preset: StreamingPreset, duration: float) -> bool:

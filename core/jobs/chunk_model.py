@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.jobs.job_record import RecordedError
 from core.jobs.results import JobResult, SourceInfo
+from core.media.probe_doc import ProbeDoc
 from core.models import CHUNK_ID_PREFIX, ChunkRef, JobId, JobRequest
 from core.presets import StreamingPreset
 from core.streaming.ranges import SegmentGrid, SegmentRange
@@ -75,6 +76,9 @@ class ChunkPlan(_Wire):
     source: SourceInfo
     duration: float
     chunks: tuple[ChunkRange, ...]
+    # ffprobe's document of the input as the parent read it: a chunk plans from it (and the
+    # stitch publishes it as probe.json) without probing the input again
+    probe: ProbeDoc | None = None
 
     @property
     def total(self) -> int:

@@ -7,13 +7,21 @@ S3/SQS/SNS/DynamoDB/ffmpeg adapters. Each port is in the module of its seam (``m
 
 The ports: ``Queue`` (receive, extend, release, delete, send, requeue), ``ObjectStore``,
 ``JobStore``, ``EventPublisher``, ``WebhookSender``, ``MediaTool``, ``LocalFiles``, ``Workspace``,
-``Accelerator``, ``TaskProtection``, ``DeadLetterQueue``, ``ConfigReader``, ``BatchStore``,
-``JobSender``; and the values crossing them (``QueueMessage``, ``Delivery``, ``Claim``,
-``CancelAnswer``, ``JobDir``, ``ConfigText``).
+``SourceCopies``, ``Accelerator``, ``TaskProtection``, ``DeadLetterQueue``, ``ConfigReader``,
+``BatchStore``, ``JobSender``; and the values crossing them (``QueueMessage``, ``Delivery``,
+``Claim``, ``CancelAnswer``, ``JobDir``, ``ConfigText``).
 """
 
 from core.ports.announcing import EventPublisher, WebhookSender
-from core.ports.machine import Accelerator, JobDir, LocalFiles, MediaTool, TaskProtection, Workspace
+from core.ports.machine import (
+    Accelerator,
+    JobDir,
+    LocalFiles,
+    MediaTool,
+    SourceCopies,
+    TaskProtection,
+    Workspace,
+)
 from core.ports.messages import DeadLetterQueue, Delivery, JobSender, Queue, QueueMessage
 from core.ports.records import BatchStore, CancelAnswer, Claim, JobStore
 from core.ports.storage import ConfigReader, ConfigText, ObjectInfo, ObjectListing, ObjectStore
@@ -38,6 +46,7 @@ __all__ = [
     "ObjectStore",
     "Queue",
     "QueueMessage",
+    "SourceCopies",
     "TaskProtection",
     "WebhookSender",
     "Workspace",

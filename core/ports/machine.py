@@ -13,6 +13,7 @@ from core.events.progress import EncodeProgress
 from core.media.accel import AccelTier, TierChoice
 from core.media.hardening import NO_LIMITS, InputGuard, ResourceLimits
 from core.media.probe_doc import ProbeDoc
+from core.models import S3ObjectRef
 from core.streaming.qc import Packet
 
 
@@ -109,6 +110,20 @@ class LocalFiles(Protocol):
 
     async def clear(self, root: Path) -> None:
         """Remove everything under ``root``, keeping ``root`` itself."""
+        ...
+
+
+class SourceCopies(Protocol):
+    """Inputs kept on this machine after their job, by their pinned identity: the chunks of
+    a split job that land on one worker download its input once, not once each
+    (``infra.source_copies``)."""
+
+    async def link(self, ref: S3ObjectRef, dest: Path) -> bool:
+        """Put the kept copy of ``ref`` at ``dest``; False when there is none."""
+        ...
+
+    async def keep(self, ref: S3ObjectRef, path: Path) -> None:
+        """Keep ``path`` (the whole of ``ref``, downloaded) for a later :meth:`link`."""
         ...
 
 

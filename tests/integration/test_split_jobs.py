@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
-from core.jobs.chunk_model import is_chunk
+from core.jobs.chunk_model import ChunkPlan, is_chunk
 from handlers.runtime import Runtime
 
 from .conftest import Stack, run_worker
@@ -73,8 +74,11 @@ def test_a_split_job_ends_in_one_package_as_the_whole_encode_makes(
         for body in (request(stack, "outputs/split", True), request(stack, "outputs/whole", False)):
             await rt.clients.sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body))
 
-    scenario = run_worker(stack, send, terminal=2, settle=3.0, timeout=300.0, settings=settings)
+    with capture_logs() as logs:
+        scenario = run_worker(stack, send, terminal=2, settle=3.0, timeout=300.0, settings=settings)
     assert scenario.of_type("failed") == []
+    # the input came down once, for the parent: each chunk linked the worker's kept copy
+    assert len([e for e in logs if e["event"] == "source.linked"]) == 3 + 1
     done = scenario.of_type("completed")
     assert len(done) == 2
     assert not [e for e in scenario.events + scenario.progress if is_chunk(e["subject"])]
@@ -111,3 +115,7 @@ def test_a_split_job_ends_in_one_package_as_the_whole_encode_makes(
     )["Item"]
     assert record["status"]["S"] == "COMPLETED"
     assert int(record["chunk_total"]["N"]) == 3 + 1
+    # the plan carries the parent's probe: no chunk probed the input again
+    plan = ChunkPlan.unpacked(record["chunk_plan"]["B"])
+    assert plan.probe is not None
+    assert {s.codec_type for s in plan.probe.streams} == {"video", "audio"}
