@@ -199,6 +199,7 @@ def main(args: argparse.Namespace) -> None:
             split_cpu = stop(workers)
         measured = latencies(res, clip)
         phases = chunk_phases(logs)
+        texts = {p.name: p.read_text(errors="replace") for p in [*logs, root / "whole.log"]}
         size = clip.stat().st_size
         out_bytes = package_bytes(res.output_bucket, "outputs/split-False/")
         # the S3 throughput a worker saw: its own download of the input, whole
@@ -213,6 +214,10 @@ def main(args: argparse.Namespace) -> None:
     }  # fmt: skip
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
+    if args.logs:  # the workers' JSON logs, for a timeline of who did what when
+        Path(args.logs).mkdir(parents=True, exist_ok=True)
+        for name, text in texts.items():
+            (Path(args.logs) / name).write_text(text)
     print(f"{args.seconds} s 1080p clip, web-hls {'+'.join(args.rungs)}, taskset-pinned workers:")
     print(f"  whole, 1 worker on 1 core               {whole:8.2f} s")
     print(f"  split, {args.workers} workers on 1 core each "
@@ -235,4 +240,5 @@ if __name__ == "__main__":
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rungs", type=lambda s: s.split(","), default=["720p", "360p"])
     parser.add_argument("--json", default="")
+    parser.add_argument("--logs", default="", help="a directory to keep the workers' logs in")
     main(parser.parse_args())

@@ -17,13 +17,15 @@ first, and taken from, at least once in any W consecutive turns: with one job sl
 a turn), at most W - 1 jobs from the other queues start before a waiting low job (6 with the
 default weights), however many high jobs keep coming.
 
-The turn's own queue is long-polled (``lane_wait`` seconds, 1 by default): SQS answers at once
-when a message is there, and unlike a short poll (which samples some of SQS's servers and may
-answer empty while messages wait) it sees every message; the guarantee needs that, as a turn
-is passed on only when its queue is empty. The queues it is passed to are polled short (a
-second long poll each would hold the turn a second per empty queue): a miss there takes no
-turn from anyone, and a receive that finds nothing is followed by a race of long polls, which
-sees every message.
+While messages flow, a turn's queues are polled short, one after another (``WaitTimeSeconds``
+0: each answers at once, empty or not). A long poll of the turn's own queue would see every
+message where a short one samples some of SQS's servers, but on an empty queue it holds the
+turn for its whole second: with work on one queue only, 5 of every 7 job starts waited a
+second for an empty class (measured: a second between each chunk of a split job and the next
+on one worker). A short poll that misses a waiting message takes one turn from its class,
+no more: the next period's turn polls it again, and the guarantee holds as exactly as SQS's
+sampling lets it (exactly, on the emulators). A receive that finds nothing anywhere is
+followed by a race of long polls, which sees every message.
 
 **Idle: a race.** Polled one after another, an empty queue holds the receive for its whole
 long poll, so a message arriving at an idle worker waited for the polls of the others (p95
@@ -127,7 +129,7 @@ class PriorityQueues:
         if self._idle or self._polls.in_flight:
             taken = await self._polls.race(order, max_messages, wait)
         else:
-            taken = await self._in_turn(order, max_messages, wait)
+            taken = await self._in_turn(order, max_messages)
         self._idle = not taken
         return taken
 
@@ -135,14 +137,11 @@ class PriorityQueues:
         """Stopping: the polls still in flight answer, and what they bring is handed back."""
         await self._polls.settle()
 
-    async def _in_turn(
-        self, order: tuple[Priority, ...], max_messages: int, wait: int
-    ) -> list[Delivery]:
-        """The turn's queue long-polled (its turn is passed only when it is empty), then the
-        others polled short: one that misses a message loses nothing, as a receive that
-        finds nothing is followed by a race of long polls."""
-        for lane, lane_wait in zip(order, (wait, 0, 0), strict=True):
-            taken = await self._lanes[lane].receive(max_messages, lane_wait)
+    async def _in_turn(self, order: tuple[Priority, ...], max_messages: int) -> list[Delivery]:
+        """The turn's queue, then the others, polled short: a busy worker never waits on an
+        empty class, and a receive that finds nothing is followed by a race of long polls."""
+        for lane in order:
+            taken = await self._lanes[lane].receive(max_messages, 0)
             if taken:
                 return [dataclasses.replace(d, queue=lane) for d in taken]
         return []

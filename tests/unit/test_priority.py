@@ -102,6 +102,26 @@ def test_an_empty_class_gives_its_turn_away_by_priority() -> None:
     assert asyncio.run(run()) == ["normal-0", "normal-1", "low-0", "low-1"]
 
 
+def test_a_busy_worker_never_waits_on_an_empty_class() -> None:
+    """Work on one queue only: the turns of the empty classes (5 of 7) pass it on at once,
+    no long poll of an empty queue first (time here moves only when told: one would hang)."""
+
+    async def run() -> tuple[list[str], list[float]]:
+        time = FakeTime()
+        lanes = Lanes(time)
+        await lanes.fill("normal", 7)
+        taken = []
+        for _ in range(7):
+            (delivery,) = await asyncio.wait_for(lanes.set.receive(1, 1), 5)
+            taken.append(delivery.message.body)
+            await lanes.set.delete(delivery)
+        return taken, time.slept
+
+    taken, slept = asyncio.run(run())
+    assert taken == [f"normal-{n}" for n in range(7)]
+    assert [s for s in slept if s > 0] == []
+
+
 def test_each_delivery_is_settled_on_the_queue_it_came_from() -> None:
     async def run() -> None:
         time = FakeTime()
