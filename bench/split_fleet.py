@@ -10,9 +10,10 @@ each. A 1080p clip of ``--seconds`` (testsrc2, 30 fps, a tone) is sent as a ``we
 (the preset's rungs named by ``--rungs``; thumbnails and storyboard as the preset has them):
 first whole (``split: false``) to one worker on core 0, then, with ``--workers`` fresh
 workers on cores 0..N-1, split (``split: true``, ``--chunk-seconds`` chunks and the audio);
-each timed from its send to its ``job.completed``. The workers' logs give every chunk's phases
-(download, encode, upload; the stitch's package), which ``--json`` writes out for
-``bench/split_sim.py``, with the input's size and the S3 and SQS latencies measured here.
+each timed from its send (once the workers have started) to its ``job.completed``. The
+workers' logs give every chunk's phases (download, encode, upload; the stitch's package),
+which ``--json`` writes out for ``bench/split_sim.py``, with the input's size and the S3
+and SQS latencies measured here.
 
 The host's other load is printed (load average before and after): on a shared host the
 pinned cores are not the workers' alone. So each worker's CPU seconds (its ffmpeg runs
@@ -81,6 +82,16 @@ def start_worker(settings: Settings, core: int, work: Path, log: Path) -> subpro
     with log.open("wb") as out:
         return subprocess.Popen(["taskset", "-c", str(core), str(FFAPI), "worker"], cwd=REPO,
                                 env=env, stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+
+
+def wait_ready(logs: list[Path], timeout: float = 60.0) -> None:
+    """Until every worker says ``worker.started``: a job's time is not its workers' start."""
+    began = time.monotonic()
+    while not all(log.exists() and '"worker.started"' in log.read_text(errors="replace")
+                  for log in logs):  # fmt: skip
+        if time.monotonic() - began > timeout:
+            raise TimeoutError("the workers did not start")
+        time.sleep(0.05)
 
 
 def subscribe(topic_arn: str) -> str:
@@ -189,11 +200,13 @@ def main(args: argparse.Namespace) -> None:
         logs = [root / f"worker-{i}.log" for i in range(args.workers)]
         one = [start_worker(settings, 0, root / "whole", root / "whole.log")]
         try:
+            wait_ready([root / "whole.log"])
             whole, whole_data = send_and_wait(res, events, job(False))
         finally:
             [whole_cpu] = stop(one)
         workers = [start_worker(settings, i, root / f"w{i}", logs[i]) for i in range(args.workers)]
         try:
+            wait_ready(logs)
             split, split_data = send_and_wait(res, events, job(True))
         finally:
             split_cpu = stop(workers)
