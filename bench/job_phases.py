@@ -35,17 +35,25 @@ SOURCES = [(640, 360, 10), (1280, 720, 10), (1920, 1080, 10)]
 PHASES = ["download", "probe", "encode", "package", "upload"]
 
 
-async def one_job(settings: Settings, clip: Path, key: str) -> tuple[dict[str, float], float]:
+async def one_job(
+    settings: Settings, clip: Path, key: str, *, from_arrival: bool = False
+) -> tuple[dict[str, float], float]:
+    """The job's phases and its wall-clock seconds to ``job.completed``: from the start of the
+    source's upload, or (``from_arrival``) from the source in the bucket."""
     async with open_runtime(settings) as rt:
         c = rt.clients
         topic = await events_topic_arn(
             c.sqs, EventsTopic.parse(settings.events_topic, settings.region), settings.jobs_queue
         )
         async with EventWatcher.subscribe(c.sqs, c.sns, topic) as watcher:
+            if rt.accel is not None and settings.accel != "cpu":  # as `ffapi worker` does
+                await rt.accel.refresh()
             stop = asyncio.Event()
             worker = asyncio.create_task(Worker(rt).run(stop))
             started = time.perf_counter()
             await c.s3.upload_file(str(clip), settings.input_bucket, key)
+            if from_arrival:
+                started = time.perf_counter()
             event = json.loads(await watcher.wait_for_terminal(600))
             wall = time.perf_counter() - started
             stop.set()
