@@ -8,11 +8,13 @@ The model follows what a split job does today (``core.jobs.chunk_fanout``,
 ``core.attempt.chunk_run``, ``chunk_media``):
 
 - the parent: picked up (one SQS round trip), the input downloaded whole and probed, the
-  chunk plan written and one message per chunk sent (8 at a time), video chunks first,
-  the audio chunk last;
+  chunk plan written and one message per chunk sent (8 at a time), the audio chunk first,
+  then the video chunks;
 - every chunk, on the first free worker, in the order sent: picked up, the WHOLE input
-  downloaded and probed (a chunk reads its range from a local copy), its range encoded
-  (one warm-up segment before it, thrown away), its segments uploaded, its ending written;
+  downloaded unless that worker has it already (the parent's, an earlier chunk's:
+  ``infra.source_copies``; the probe is the parent's, carried in the plan), its range
+  encoded (after a warm-up of ``WARMUP_SECONDS``, thrown away), its segments uploaded, its
+  ending written;
 - the audio chunk encodes the whole film's sound (and a 32x18 stand-in picture);
 - the worker whose chunk ends last stitches (its input already there): every segment of
   every rung fetched back from
@@ -35,12 +37,16 @@ import argparse
 import heapq
 import json
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SEGMENT = 4.0  # web-hls
-WARMUP = SEGMENT  # one segment encoded before every range but the first
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from core.streaming.ranges import WARMUP_SECONDS
+
+WARMUP = WARMUP_SECONDS  # encoded before every range but the first
 MAX_CHUNKS = 400  # core.jobs.chunk_model
 CHUNK_LENGTHS = (20, 32, 60, 120, 300, 600, 1200)
 SENDS_AT_ONCE = 8
@@ -103,25 +109,28 @@ class Outcome:
 
 
 def simulate(c: Costs, film: float, input_bytes: float, workers: int, length: float,
-             audio_first: bool = False) -> Outcome:  # fmt: skip
+             audio_first: bool = True) -> Outcome:  # fmt: skip
     download = input_bytes / c.s3_bytes_per_s
     n = math.ceil(film / length)
     tasks = []
     for i in range(n):
         picture = min(length, film - i * length)
         encode = c.encode_per_s * (picture + (WARMUP if i else 0))
-        tasks.append(download + c.probe + encode + c.upload_per_s * picture + c.ending)
-    audio = download + c.probe + c.audio_per_s * film + c.ending
+        tasks.append(encode + c.upload_per_s * picture + c.ending)
+    audio = c.audio_per_s * film + c.ending
     tasks = [audio, *tasks] if audio_first else [*tasks, audio]
     parent = c.pickup + download + c.probe + math.ceil((n + 1) / SENDS_AT_ONCE) * c.pickup
-    free = [0.0] * workers  # each worker's next free time, from the parent's end
+    free = [(0.0, w) for w in range(workers)]  # each worker's next free time, from the parent's end
     heapq.heapify(free)
+    copies = {0}  # the workers holding the input: the parent's kept its download
     ends = []
     for k, task in enumerate(tasks):
         sent = (k // SENDS_AT_ONCE) * c.pickup
-        start = max(heapq.heappop(free), sent) + c.pickup
-        ends.append(start + task)
-        heapq.heappush(free, ends[-1])
+        ready, worker = heapq.heappop(free)
+        start = max(ready, sent) + c.pickup
+        ends.append(start + (0.0 if worker in copies else download) + task)
+        copies.add(worker)
+        heapq.heappush(free, (ends[-1], worker))
     fetch = c.output_bytes_per_s * film / c.s3_bytes_per_s  # the input is there already
     stitch = fetch + c.finish_per_s * film
     last = max(ends)
@@ -129,7 +138,7 @@ def simulate(c: Costs, film: float, input_bytes: float, workers: int, length: fl
 
 
 def best(c: Costs, film: float, input_bytes: float, workers: int,
-         audio_first: bool = False) -> tuple[float, Outcome]:  # fmt: skip
+         audio_first: bool = True) -> tuple[float, Outcome]:  # fmt: skip
     lengths = [x for x in CHUNK_LENGTHS if math.ceil(film / x) <= MAX_CHUNKS]
     runs = [(x, simulate(c, film, input_bytes, workers, x, audio_first)) for x in lengths]
     return min(runs, key=lambda r: r[1].total)
@@ -154,16 +163,16 @@ def main(args: argparse.Namespace) -> None:
     )
     print(
         "| workers | best chunk s | total s | parent s | chunks end s | audio chunk s "
-        "| stitch s | audio sent first: total s |"
+        "| stitch s | audio sent last: total s |"
     )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     previous = None
     stops = None
     for w in args.workers:
         length, o = best(c, film, input_bytes, w)
-        _, first = best(c, film, input_bytes, w, audio_first=True)
+        _, last_ = best(c, film, input_bytes, w, audio_first=False)
         print(f"| {w} | {length:g} | {o.total:.0f} | {o.parent:.0f} | {o.chunks_end:.0f} "
-              f"| {o.audio:.0f} | {o.stitch:.0f} | {first.total:.0f} |")  # fmt: skip
+              f"| {o.audio:.0f} | {o.stitch:.0f} | {last_.total:.0f} |")  # fmt: skip
         if previous is not None and stops is None and o.total > 0.9 * previous:
             stops = w
         previous = o.total

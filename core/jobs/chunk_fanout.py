@@ -29,7 +29,7 @@ import structlog
 
 from core.errors import JobBusy
 from core.jobs import pulse
-from core.jobs.chunk_model import ChunkMessage, ChunkPlan, JobSplit, plan_chunks
+from core.jobs.chunk_model import AUDIO, ChunkMessage, ChunkPlan, JobSplit, plan_chunks
 from core.jobs.results import SourceInfo
 from core.media.probe import ProbeResult
 from core.media.probe_doc import ProbeDoc
@@ -73,7 +73,11 @@ class ChunkFanOut:
                 await self._queue.send_job(body.model_dump_json(), plan.request.priority)
             pulse.beat()  # a long fan-out is alive
 
-        await asyncio.gather(*(send_one(c.index) for c in plan.chunks))
+        # the audio first: it spans the whole film, and on a wide fleet it would be the last
+        # to end if it started last (bench/split_sim.py: 243 s against 310 s for a 2-hour
+        # film on 100 workers); on two workers the order costs nothing
+        first = sorted(plan.chunks, key=lambda c: c.kind != AUDIO)
+        await asyncio.gather(*(send_one(c.index) for c in first))
         await self._jobs.mark_chunks_sent(parent)
         log.info("job.split", chunks=plan.total, duration=round(plan.duration, 3))
         return True
