@@ -126,7 +126,8 @@ class QueueSettings(BaseSettings):
     )  # fmt: skip
     priority_poll_seconds: int = Field(
         default=1, ge=1, le=20,
-        description="long-poll seconds of each queue in a turn (with priority queues)",
+        description="long-poll seconds of each queue in an idle worker's race "
+        "(with priority queues)",
     )  # fmt: skip
     schedule_lead_seconds: float = Field(
         default=5.0, ge=1, le=60,
