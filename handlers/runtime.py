@@ -43,6 +43,7 @@ from infra.queue import SqsQueue
 from infra.setting_groups import EncodeSettings
 from infra.settings import Settings
 from infra.source_copies import LinkedSourceCopies
+from infra.source_index import Mp4SourceIndex
 from infra.storage import S3ObjectStore
 from infra.task_protection import open_task_protection
 from infra.topic import EventsTopic, events_topic_arn
@@ -128,14 +129,14 @@ async def open_runtime(
         copies = LinkedSourceCopies(workspace(settings).parent, settings.worker_concurrency)
         scope.callback(copies.close)
         split = SplitCheck(ChunkFanOut(jobs, sender), settings.split_above_seconds,
-                           settings.split_chunk_seconds, copies)  # fmt: skip
+                           settings.split_chunk_seconds, copies, Mp4SourceIndex())  # fmt: skip
         pipeline = ChunkedRunner(
             JobPipeline(
                 objects=objects, media=media, files=LocalDiskFiles(), limits=limits, now=utcnow,
                 accel=tiers, split=split,
             ),
             ChunkRun(objects, jobs, RangeChunkMedia(objects, media, LocalDiskFiles(), limits,
-                     time.monotonic, copies), utcnow, settings.transfer_concurrency),
+                     time.monotonic, copies, objects), utcnow, settings.transfer_concurrency),
         )  # fmt: skip
         dispatch = DispatchSettings(
             intake=settings.intake,

@@ -6,12 +6,15 @@ If-Match (an object swapped since is ``input_changed``, never fetched); transfer
 16 MiB parts, 8 at once, one part read ahead, and every transfer callback beats the job's
 pulse. ``put_bytes`` and uploads set Content-Type and Cache-Control; ``put_new``
 (If-None-Match), ``get_bytes``, ``list_keys`` and ``delete_keys`` serve the commit marker;
-``list_objects`` (with each object's LastModified) serves retention (``ffapi prune``), and
-``copy`` (server-side, multipart above the part size) a job's further destinations.
+``list_objects`` (with each object's LastModified) serves retention (``ffapi prune``),
+``copy`` (server-side, multipart above the part size) a job's further destinations, and
+``download_spans`` (ranged GETs into a sparse file) a split job's chunk, its part of the input.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -49,6 +52,7 @@ class S3ObjectStore:
 
     def __init__(self, s3: Any, max_concurrency: int = 8, part_size: int = PART_SIZE) -> None:
         self._s3 = s3
+        self._part, self._concurrency = part_size, max_concurrency
         self._transfer = TransferConfig(
             multipart_threshold=part_size,
             multipart_chunksize=part_size,
@@ -128,6 +132,48 @@ class S3ObjectStore:
                         "is a job of its own"
                     ) from exc
                 raise
+
+    async def download_spans(
+        self, ref: S3ObjectRef, spans: Sequence[tuple[int, int]], dest: Path
+    ) -> None:
+        """Ranged GETs of the pinned object (If-Match, in parts, ``max_concurrency`` at
+        once), each written at its offset into a sparse file of the object's size."""
+        if ref.size is None:
+            raise ValueError("a ranged read needs the object's size, pinned")
+        await asyncio.to_thread(_sparse, dest, ref.size)
+        parts = [(a, min(a + self._part, end)) for start, end in spans
+                 for a in range(start, end, self._part)]  # fmt: skip
+        gate = asyncio.Semaphore(self._concurrency)
+
+        async def part(start: int, end: int) -> None:
+            async with gate:
+                body = await self._range(ref, start, end)
+            await asyncio.to_thread(_write_at, dest, start, body)
+            pulse.beat()
+
+        await asyncio.gather(*(part(a, b) for a, b in parts))
+
+    async def _range(self, ref: S3ObjectRef, start: int, end: int) -> bytes:
+        extra: dict[str, str] = {"Range": f"bytes={start}-{end - 1}"}
+        if ref.version_id:
+            extra["VersionId"] = ref.version_id
+        if ref.etag:
+            extra["IfMatch"] = f'"{ref.etag}"'
+        with aws_errors("s3:GetObject"):
+            try:
+                resp = await self._s3.get_object(Bucket=ref.bucket, Key=ref.key, **extra)
+                async with resp["Body"] as body:
+                    data: bytes = await body.read()
+            except Exception as exc:
+                if error_code(exc) in _CHANGED:
+                    raise InputChanged(
+                        "the input was overwritten after it was announced; the newer object "
+                        "is a job of its own"
+                    ) from exc
+                raise
+        if len(data) != end - start:
+            raise StorageUnavailable(f"s3:GetObject: {len(data)} bytes of a {end - start} range")
+        return data
 
     async def upload_file(
         self, path: Path, bucket: str, key: str, content_type: str, cache_control: str | None
@@ -225,6 +271,19 @@ class S3ObjectStore:
                 raise StorageUnavailable(
                     f"s3:DeleteObjects: {len(errors)} not deleted, e.g. {errors[0].get('Code')}"
                 )
+
+
+def _sparse(dest: Path, size: int) -> None:
+    with dest.open("wb") as f:
+        f.truncate(size)  # holes: no disk until written
+
+
+def _write_at(dest: Path, offset: int, data: bytes) -> None:
+    fd = os.open(dest, os.O_WRONLY)
+    try:
+        os.pwrite(fd, data, offset)
+    finally:
+        os.close(fd)
 
 
 def _moved(_bytes: int) -> None:

@@ -29,6 +29,8 @@ import posixpath
 from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
 
+import structlog
+
 from core.attempt import chunk_pictures
 from core.attempt.chunk_run import Sourced, Stitched
 from core.attempt.limits import PipelineLimits
@@ -40,7 +42,7 @@ from core.jobs.chunk_model import ChunkEnding, ChunkPlan, ChunkRange, ManifestTe
 from core.jobs.results import OutputFile, output_key
 from core.media.probe import parse_probe, public_probe
 from core.models import S3ObjectRef
-from core.ports import JobDir, LocalFiles, MediaTool, ObjectStore, SourceCopies
+from core.ports import JobDir, LocalFiles, MediaTool, ObjectStore, SourceCopies, SpanReads
 from core.streaming.fragment_time import retime
 from core.streaming.package_result import package_produced
 from core.streaming.packaging import StreamingPackager
@@ -49,35 +51,55 @@ from core.streaming.ranges import plan_audio_part, plan_range
 from core.streaming.renditions import StreamingPlan, plan_streaming
 from core.streaming.stitch import RangeListing, landed_files
 
+log = structlog.get_logger("ffapi.chunks")
+
 _MANIFESTS = (".m3u8", ".mpd")
 _FETCHES_AT_ONCE = 16
 
 
 class RangeChunkMedia:
     """``copies``: the inputs kept on this worker (its parent's download, an earlier
-    chunk's): a chunk links one rather than downloading the whole input again."""
+    chunk's): a chunk links one rather than downloading the whole input again. ``spans``:
+    where a picture chunk without a copy downloads only the bytes its plan names."""
 
     def __init__(
         self, objects: ObjectStore, media: MediaTool, files: LocalFiles, limits: PipelineLimits,
         clock: Callable[[], float], copies: SourceCopies | None = None,
+        spans: SpanReads | None = None,
     ) -> None:  # fmt: skip
         self._copies = copies
+        self._spans = spans
         self._objects = objects
         self._media = media
         self._files = files
         self._limits = limits
         self._clock = clock  # monotonic seconds, for the progress throttle
 
-    async def source(self, plan: ChunkPlan, jobdir: JobDir) -> Sourced:
-        """The parent's input in ``jobdir`` (a kept copy, else downloaded and kept), and its
-        probe (the parent's, else probed here: a plan recorded before it carried one)."""
-        ref, copies = plan.request.input, self._copies
-        if copies is None or not await copies.link(ref, jobdir.source):
-            await self._objects.download(ref, jobdir.source)
-            if copies is not None:
-                await copies.keep(ref, jobdir.source)
+    async def source(
+        self, plan: ChunkPlan, jobdir: JobDir, piece: ChunkRange | None = None
+    ) -> Sourced:
+        """The parent's input in ``jobdir`` as ``piece`` reads it (a kept copy; else only
+        the bytes its plan names; else downloaded whole and kept), and its probe (the
+        parent's, else probed here: a plan recorded before it carried one). The stitch
+        (no ``piece``) reads no input: the parent's probe is all it needs."""
+        if piece is None and plan.probe is not None:
+            return Sourced(parse_probe(plan.probe), plan.probe)
+        await self._fetch_input(plan, jobdir, piece)
         doc = plan.probe or await self._media.probe(jobdir.source, self._limits.media.guard)
         return Sourced(parse_probe(doc), doc)
+
+    async def _fetch_input(self, plan: ChunkPlan, jobdir: JobDir, piece: ChunkRange | None) -> None:
+        ref, copies = plan.request.input, self._copies
+        if copies is not None and await copies.link(ref, jobdir.source):
+            return
+        if piece is not None and piece.input_spans and self._spans and ref.size is not None:
+            await self._spans.download_spans(ref, piece.input_spans, jobdir.source)
+            log.info("source.spans", bytes=sum(b - a for a, b in piece.input_spans),
+                     of=ref.size)  # fmt: skip
+            return  # a part of the input: never kept for another chunk
+        await self._objects.download(ref, jobdir.source)
+        if copies is not None:
+            await copies.keep(ref, jobdir.source)
 
     async def encode(
         self, plan: ChunkPlan, piece: ChunkRange, source: Sourced, jobdir: JobDir,

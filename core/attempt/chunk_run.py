@@ -68,7 +68,11 @@ class Stitched:
 class ChunkMedia(Protocol):
     """The media side of a chunk (:mod:`core.attempt.chunk_media`)."""
 
-    async def source(self, plan: ChunkPlan, jobdir: JobDir) -> Sourced: ...
+    async def source(
+        self, plan: ChunkPlan, jobdir: JobDir, piece: ChunkRange | None = None
+    ) -> Sourced:
+        """The input as ``piece`` reads it (None: the stitch's)."""
+        ...
 
     async def encode(
         self, plan: ChunkPlan, piece: ChunkRange, source: Sourced, jobdir: JobDir,
@@ -113,7 +117,7 @@ class ChunkRun:
         ending = next((e for e in split.ended if e.index == ref.index), None)
         if ending is None:  # recorded already: a redelivery encodes nothing again
             with timer.phase("download"):
-                sourced = await self._media.source(plan, jobdir)
+                sourced = await self._media.source(plan, jobdir, piece)
             with timer.phase("encode"):
                 ending = await self._media.encode(plan, piece, sourced, jobdir, report)
             with timer.phase("upload"):

@@ -29,19 +29,32 @@ import structlog
 
 from core.errors import JobBusy
 from core.jobs import pulse
-from core.jobs.chunk_model import AUDIO, ChunkMessage, ChunkPlan, JobSplit, plan_chunks
+from core.jobs.chunk_model import (
+    AUDIO,
+    VIDEO,
+    ChunkMessage,
+    ChunkPlan,
+    ChunkRange,
+    JobSplit,
+    plan_chunks,
+)
 from core.jobs.results import SourceInfo
 from core.media.probe import ProbeResult
 from core.media.probe_doc import ProbeDoc
 from core.models import ChunkRef, JobRequest
-from core.ports import JobSender, JobStore, SourceCopies
+from core.ports import JobSender, JobStore, SourceCopies, SourceIndex
 from core.presets import OutputPreset, StreamingPreset
 from core.streaming.audio_tracks import kept_tracks
-from core.streaming.ranges import source_grid
+from core.streaming.ranges import PREROLL_SECONDS, WARMUP_SECONDS, source_grid
 
 log = structlog.get_logger("ffapi.chunks")
 
 _SENDS_AT_ONCE = 8
+# A picture chunk's window of the input: its warm-up and the seek's preroll before it, and a
+# second more (a track's edit list, the seek landing on the keyframe before); after it, what
+# the decoder reads ahead (frame threads, reordering) before the trim ends the encode.
+BEFORE = WARMUP_SECONDS + PREROLL_SECONDS + 1.0
+AFTER = 2.0
 
 
 class ChunkFanOut:
@@ -86,16 +99,18 @@ class ChunkFanOut:
 class SplitCheck:
     """The parent's attempt asks it after the probe (``JobPipeline``'s ``split`` hook).
     ``copies``: where the parent's download is kept for the chunks that land on this worker
-    (the plan carries the probe: no chunk probes again)."""
+    (the plan carries the probe: no chunk probes again); ``index``: where each picture
+    chunk's window lies in the input, so that a worker without a copy downloads only that."""
 
     def __init__(
         self, fan_out: ChunkFanOut, above_seconds: float, chunk_seconds: float,
-        copies: SourceCopies | None = None,
+        copies: SourceCopies | None = None, index: SourceIndex | None = None,
     ) -> None:  # fmt: skip
         self._fan_out = fan_out
         self._above = above_seconds
         self._chunk_seconds = chunk_seconds
         self._copies = copies
+        self._index = index
 
     async def after_probe(
         self, job_id: str, request: JobRequest, preset: OutputPreset, probe: ProbeResult,
@@ -110,6 +125,8 @@ class SplitCheck:
         if grid is None:
             return
         chunks = plan_chunks(grid, self._chunk_seconds, audio=bool(kept_tracks(preset, probe)))
+        if self._index is not None and source is not None:
+            chunks = await self._spanned(chunks, source)
         plan = ChunkPlan(
             parent=job_id, request=request, preset=preset, source=SourceInfo.of(probe),
             duration=duration, chunks=chunks, probe=doc,
@@ -117,6 +134,22 @@ class SplitCheck:
         if self._copies is not None and source is not None:
             await self._copies.keep(request.input, source)
         await self._fan_out.split(plan, attempt)
+
+    async def _spanned(
+        self, chunks: tuple[ChunkRange, ...], source: Path
+    ) -> tuple[ChunkRange, ...]:
+        """Each picture chunk with the bytes of the input it reads (the audio reads it all)."""
+        assert self._index is not None
+        video = [c for c in chunks if c.kind == VIDEO]
+        windows = [(max(0.0, c.start - BEFORE), c.end + AFTER) for c in video]
+        found = await self._index.spans(source, windows)
+        if found is None:
+            return chunks
+        spans = {c.index: s for c, s in zip(video, found, strict=True)}
+        return tuple(
+            c.model_copy(update={"input_spans": spans[c.index]}) if c.index in spans else c
+            for c in chunks
+        )
 
     def wanted(self, request: JobRequest, preset: StreamingPreset, duration: float) -> bool:
         if request.split is False or request.chunk is not None or request.destinations:

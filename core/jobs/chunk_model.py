@@ -58,6 +58,9 @@ class ChunkRange(_Wire):
     end_frame: Annotated[int, Field(ge=0)] = 0  # exclusive
     keyframe: Annotated[int, Field(ge=0)] = 0  # its first frame's place among the keyframes
     last: bool = False  # runs to the picture's end
+    # the bytes of the input its encode reads ([start, end) each: its window of every track
+    # and the boxes that index them, infra.source_index); none: it reads the input whole
+    input_spans: tuple[tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(gt=0)]], ...] = ()
 
     def segments(self) -> SegmentRange:
         return SegmentRange(

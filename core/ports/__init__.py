@@ -7,9 +7,9 @@ S3/SQS/SNS/DynamoDB/ffmpeg adapters. Each port is in the module of its seam (``m
 
 The ports: ``Queue`` (receive, extend, release, delete, send, requeue), ``ObjectStore``,
 ``JobStore``, ``EventPublisher``, ``WebhookSender``, ``MediaTool``, ``LocalFiles``, ``Workspace``,
-``SourceCopies``, ``Accelerator``, ``TaskProtection``, ``DeadLetterQueue``, ``ConfigReader``,
-``BatchStore``, ``JobSender``; and the values crossing them (``QueueMessage``, ``Delivery``,
-``Claim``, ``CancelAnswer``, ``JobDir``, ``ConfigText``).
+``SourceCopies``, ``SourceIndex``, ``SpanReads``, ``Accelerator``, ``TaskProtection``,
+``DeadLetterQueue``, ``ConfigReader``, ``BatchStore``, ``JobSender``; and the values crossing
+them (``QueueMessage``, ``Delivery``, ``Claim``, ``CancelAnswer``, ``JobDir``, ``ConfigText``).
 """
 
 from core.ports.announcing import EventPublisher, WebhookSender
@@ -19,12 +19,20 @@ from core.ports.machine import (
     LocalFiles,
     MediaTool,
     SourceCopies,
+    SourceIndex,
     TaskProtection,
     Workspace,
 )
 from core.ports.messages import DeadLetterQueue, Delivery, JobSender, Queue, QueueMessage
 from core.ports.records import BatchStore, CancelAnswer, Claim, JobStore
-from core.ports.storage import ConfigReader, ConfigText, ObjectInfo, ObjectListing, ObjectStore
+from core.ports.storage import (
+    ConfigReader,
+    ConfigText,
+    ObjectInfo,
+    ObjectListing,
+    ObjectStore,
+    SpanReads,
+)
 
 __all__ = [
     "Accelerator",
@@ -47,6 +55,8 @@ __all__ = [
     "Queue",
     "QueueMessage",
     "SourceCopies",
+    "SourceIndex",
+    "SpanReads",
     "TaskProtection",
     "WebhookSender",
     "Workspace",

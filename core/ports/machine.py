@@ -127,6 +127,17 @@ class SourceCopies(Protocol):
         ...
 
 
+class SourceIndex(Protocol):
+    """Where time windows of a downloaded input lie in its file (``infra.source_index``)."""
+
+    async def spans(
+        self, path: Path, windows: Sequence[tuple[float, float]]
+    ) -> list[tuple[tuple[int, int], ...]] | None:
+        """Per window (seconds), the byte ranges a reader of it needs; None when this input
+        is not one whose index this reads (it is then read whole)."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class JobDir:
     """A fresh private directory for one job attempt; the names are ours, never the key's."""

@@ -27,6 +27,17 @@ class ObjectListing:
     last_modified: datetime  # aware, UTC
 
 
+class SpanReads(Protocol):
+    async def download_spans(
+        self, ref: S3ObjectRef, spans: Sequence[tuple[int, int]], dest: Path
+    ) -> None:
+        """Only ``spans`` of the object ([start, end) each), each at its own offset in
+        ``dest``, a sparse file of the object's size (``ref.size``, pinned): what a reader
+        of those bytes alone sees as the object. Refused as ``download`` is when the object
+        changed."""
+        ...
+
+
 class ObjectStore(Protocol):
     async def head(self, ref: S3ObjectRef) -> ObjectInfo:
         """Raise InputNotFound if the object (version) does not exist."""

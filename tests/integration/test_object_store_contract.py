@@ -24,7 +24,7 @@ import pytest
 
 from core.errors import InputChanged, InputNotFound, StorageUnavailable
 from core.models import S3ObjectRef
-from core.ports import ObjectStore
+from core.ports import ObjectStore, SpanReads
 from infra.aws import open_clients
 from infra.memory_objects import MemoryObjectStore
 from infra.storage import S3ObjectStore
@@ -43,6 +43,7 @@ class Rig:
     store: ObjectStore
     bucket: str
     headers: Callable[[str], Awaitable[Headers]]  # as a reader of the key sees them
+    spans: SpanReads  # the same store, as a split job's chunk reads its part of the input
 
     def ref(self, key: str, etag: str | None = None) -> S3ObjectRef:
         return S3ObjectRef(bucket=self.bucket, key=key, etag=etag)
@@ -63,7 +64,8 @@ def opened(request: pytest.FixtureRequest, stack: Stack) -> Opener:
                 meta: dict[str, Any] = await clients.s3.head_object(Bucket=bucket, Key=key)
                 return meta["ContentType"], meta.get("CacheControl")
 
-            yield Rig(S3ObjectStore(clients.s3), bucket, headers)
+            ranged = S3ObjectStore(clients.s3, part_size=64)  # its ranges cut into parts too
+            yield Rig(S3ObjectStore(clients.s3), bucket, headers, ranged)
 
     @asynccontextmanager
     async def memory() -> AsyncIterator[Rig]:
@@ -74,7 +76,7 @@ def opened(request: pytest.FixtureRequest, stack: Stack) -> Opener:
             assert stored is not None, key
             return stored.content_type, stored.cache_control
 
-        yield Rig(store, bucket, headers)
+        yield Rig(store, bucket, headers, store)
 
     return s3 if request.param == "s3" else memory
 
@@ -120,6 +122,28 @@ def test_a_download_is_pinned_to_the_etag_its_head_saw(opened: Opener, tmp_path:
         # Gone since its HEAD: transient (the next delivery's HEAD says input_not_found).
         with pytest.raises(StorageUnavailable):
             await rig.store.download(rig.ref("in/gone.mp4"), tmp_path / "gone")
+
+    contract(opened, check)
+
+
+def test_a_ranged_read_writes_its_spans_in_place_and_honours_the_pin(
+    opened: Opener, tmp_path: Path
+) -> None:
+    async def check(rig: Rig) -> None:
+        data = bytes(range(256)) * 4  # 1 KiB, every byte where it belongs
+        await rig.store.put_bytes(data, rig.bucket, "in/film.mp4", "video/mp4", None)
+        info = await rig.store.head(rig.ref("in/film.mp4"))
+        pinned = rig.ref("in/film.mp4", info.etag).model_copy(update={"size": info.size})
+        spans = [(0, 40), (300, 700), (1000, 1024)]
+        await rig.spans.download_spans(pinned, spans, tmp_path / "sparse")
+        got = (tmp_path / "sparse").read_bytes()
+        assert len(got) == len(data)  # the object's size: offsets are the object's own
+        for start, end in spans:
+            assert got[start:end] == data[start:end]
+        assert got[40:300] == bytes(260)  # a hole between, never read
+        await rig.store.put_bytes(b"newer", rig.bucket, "in/film.mp4", "video/mp4", None)
+        with pytest.raises(InputChanged):
+            await rig.spans.download_spans(pinned, spans, tmp_path / "stale")
 
     contract(opened, check)
 

@@ -19,6 +19,8 @@ from structlog.testing import capture_logs
 
 from core.jobs.chunk_model import ChunkPlan, is_chunk
 from handlers.runtime import Runtime
+from infra import source_index
+from infra.source_copies import LinkedSourceCopies
 
 from .conftest import Stack, run_worker
 
@@ -119,3 +121,69 @@ def test_a_split_job_ends_in_one_package_as_the_whole_encode_makes(
     plan = ChunkPlan.unpacked(record["chunk_plan"]["B"])
     assert plan.probe is not None
     assert {s.codec_type for s in plan.probe.streams} == {"video", "audio"}
+
+
+def rendition(stack: Stack, prefix: str, dest: Path) -> Path:
+    """The first rung as a player reads it: its init segment, then its media segments."""
+    s3, bucket = stack.client("s3"), stack.settings.output_bucket
+    segments = [n for n in package_names(stack, prefix) if n.startswith("cmaf/seg-0-")]
+    with dest.open("wb") as out:
+        for name in ["cmaf/init-0.m4s", *segments]:
+            out.write(s3.get_object(Bucket=bucket, Key=f"{prefix}/{name}")["Body"].read())
+    return dest
+
+
+def psnr_per_frame(a: Path, b: Path, log: Path) -> list[float]:
+    subprocess.run(
+        ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-i", f"file:{a}",
+         "-i", f"file:{b}", "-lavfi", f"[0:v][1:v]psnr=stats_file={log.name}", "-f", "null",
+         "-"], cwd=log.parent, check=True,
+    )  # fmt: skip
+    return [
+        float(dict(kv.split(":") for kv in line.split())["psnr_avg"].replace("inf", "99"))
+        for line in log.read_text().splitlines()
+    ]
+
+
+def test_chunks_without_the_input_read_only_their_part_of_it(
+    stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every chunk on a worker that does not hold the input (here: none is kept) downloads
+    only its window of it, a sparse file; the package decodes as the whole encode's does,
+    frame for frame (no frame decoded from a hole: a window too short would show here)."""
+    clip = make_clip(tmp_path / "clip.mp4")
+    stack.client("s3").upload_file(str(clip), stack.settings.input_bucket, "long/clip.mp4")
+    monkeypatch.setattr(LinkedSourceCopies, "link", _none_kept)
+    monkeypatch.setattr(source_index, "MOST", 1.0)  # a small clip: its windows are most of it
+    settings = stack.settings.model_copy(
+        update={"split_chunk_seconds": 10.0, "visibility_timeout": 120}
+    )
+
+    async def send(rt: Runtime) -> None:
+        url = stack.resources.queue_url
+        for body in (
+            request(stack, "outputs/ranged-split", True),
+            request(stack, "outputs/ranged-whole", False),
+        ):
+            await rt.clients.sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body))
+
+    with capture_logs() as logs:
+        scenario = run_worker(stack, send, terminal=2, settle=3.0, timeout=300.0, settings=settings)
+    assert scenario.of_type("failed") == [], [
+        e["data"]["error"] for e in scenario.of_type("failed")
+    ]
+    ranged = [e for e in logs if e["event"] == "source.spans"]
+    assert len(ranged) == 3  # the picture chunks; the audio reads the input whole
+    assert all(e["bytes"] < e["of"] for e in ranged)
+    by_prefix = {e["data"]["output"]["prefix"]: e["data"] for e in scenario.of_type("completed")}
+    split, whole = by_prefix["outputs/ranged-split"], by_prefix["outputs/ranged-whole"]
+    assert split["qc"]["passed"], split["qc"]
+    ours = rendition(stack, f"outputs/ranged-split/{split['job_id']}", tmp_path / "split.mp4")
+    theirs = rendition(stack, f"outputs/ranged-whole/{whole['job_id']}", tmp_path / "whole.mp4")
+    psnr = psnr_per_frame(ours, theirs, tmp_path / "psnr.log")
+    assert len(psnr) == SECONDS * 30
+    assert min(psnr) > 30, min(psnr)  # two encodes of the same frames, not of a hole
+
+
+async def _none_kept(self: LinkedSourceCopies, ref: object, dest: Path) -> bool:
+    return False

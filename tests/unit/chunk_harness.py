@@ -76,7 +76,9 @@ class RangeMedia:
         self.stitch_fails: list[FfapiError] = []  # raised by the next stitches, in turn
         self.scratch: tuple[str, ...] = ()  # what the stitch says to withdraw once committed
 
-    async def source(self, plan: ChunkPlan, jobdir: JobDir) -> Sourced:
+    async def source(
+        self, plan: ChunkPlan, jobdir: JobDir, piece: ChunkRange | None = None
+    ) -> Sourced:
         return Sourced(probe_of(plan.duration))
 
     async def encode(
