@@ -10,9 +10,11 @@ The model follows what a split job does today (``core.jobs.chunk_fanout``,
 - the parent: picked up (one SQS round trip), the input downloaded whole and probed, the
   chunk plan written and one message per chunk sent (8 at a time), the audio chunk first,
   then the video chunks;
-- every chunk, on the first free worker, in the order sent: picked up, the WHOLE input
-  downloaded unless that worker has it already (the parent's, an earlier chunk's:
-  ``infra.source_copies``; the probe is the parent's, carried in the plan), its range
+- every chunk, on the first free worker, in the order sent: picked up, its input read
+  unless that worker holds the whole of it (the parent's download, kept:
+  ``infra.source_copies``; the probe is the parent's, carried in the plan): a picture
+  chunk reads only its window (its range, ``BEFORE`` and ``AFTER`` it and the opening
+  seconds: ``infra.source_index``), the audio chunk the whole input (then kept); its range
   encoded (after a warm-up of ``WARMUP_SECONDS``, thrown away), its segments uploaded, its
   ending written;
 - the audio chunk encodes the whole film's sound (and a 32x18 stand-in picture);
@@ -44,7 +46,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from core.jobs.chunk_fanout import AFTER, BEFORE
 from core.streaming.ranges import WARMUP_SECONDS
+from infra.source_index import OPENING_SECONDS
 
 WARMUP = WARMUP_SECONDS  # encoded before every range but the first
 MAX_CHUNKS = 400  # core.jobs.chunk_model
@@ -112,29 +116,31 @@ def simulate(c: Costs, film: float, input_bytes: float, workers: int, length: fl
              audio_first: bool = True) -> Outcome:  # fmt: skip
     download = input_bytes / c.s3_bytes_per_s
     n = math.ceil(film / length)
-    tasks = []
+    tasks: list[tuple[float, float]] = []  # (its input read without a copy, its work)
     for i in range(n):
         picture = min(length, film - i * length)
         encode = c.encode_per_s * (picture + (WARMUP if i else 0))
-        tasks.append(encode + c.upload_per_s * picture + c.ending)
-    audio = c.audio_per_s * film + c.ending
+        window = min(1.0, (picture + BEFORE + AFTER + OPENING_SECONDS) / film)
+        tasks.append((download * window, encode + c.upload_per_s * picture + c.ending))
+    audio = (download, c.audio_per_s * film + c.ending)
     tasks = [audio, *tasks] if audio_first else [*tasks, audio]
     parent = c.pickup + download + c.probe + math.ceil((n + 1) / SENDS_AT_ONCE) * c.pickup
     free = [(0.0, w) for w in range(workers)]  # each worker's next free time, from the parent's end
     heapq.heapify(free)
-    copies = {0}  # the workers holding the input: the parent's kept its download
+    copies = {0}  # the workers holding the whole input: the parent's kept its download
     ends = []
-    for k, task in enumerate(tasks):
+    for k, (read, work) in enumerate(tasks):
         sent = (k // SENDS_AT_ONCE) * c.pickup
         ready, worker = heapq.heappop(free)
         start = max(ready, sent) + c.pickup
-        ends.append(start + (0.0 if worker in copies else download) + task)
-        copies.add(worker)
+        ends.append(start + (0.0 if worker in copies else read) + work)
+        if read == download:  # read whole: kept
+            copies.add(worker)
         heapq.heappush(free, (ends[-1], worker))
     fetch = c.output_bytes_per_s * film / c.s3_bytes_per_s  # the input is there already
     stitch = fetch + c.finish_per_s * film
     last = max(ends)
-    return Outcome(parent + last + stitch, parent, last, audio, stitch)
+    return Outcome(parent + last + stitch, parent, last, audio[1], stitch)
 
 
 def best(c: Costs, film: float, input_bytes: float, workers: int,
