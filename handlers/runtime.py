@@ -128,8 +128,9 @@ async def open_runtime(
         # the split job's input, kept for its chunks that land here (one per job slot)
         copies = LinkedSourceCopies(workspace(settings).parent, settings.worker_concurrency)
         scope.callback(copies.close)
+        index = Mp4SourceIndex(objects)  # a chunk's part of the input; a split parent's head
         split = SplitCheck(ChunkFanOut(jobs, sender), settings.split_above_seconds,
-                           settings.split_chunk_seconds, copies, Mp4SourceIndex())  # fmt: skip
+                           settings.split_chunk_seconds, copies, index)  # fmt: skip
         pipeline = ChunkedRunner(
             JobPipeline(
                 objects=objects, media=media, files=LocalDiskFiles(), limits=limits, now=utcnow,

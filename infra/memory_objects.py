@@ -83,7 +83,9 @@ class MemoryObjectStore:
                 "the input was overwritten after it was announced; the newer object "
                 "is a job of its own"
             )
-        with dest.open("wb") as f:
+        with dest.open("ab"):
+            pass
+        with dest.open("r+b") as f:
             f.truncate(len(stored.data))
             for start, end in spans:
                 f.seek(start)

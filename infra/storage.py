@@ -137,7 +137,8 @@ class S3ObjectStore:
         self, ref: S3ObjectRef, spans: Sequence[tuple[int, int]], dest: Path
     ) -> None:
         """Ranged GETs of the pinned object (If-Match, in parts, ``max_concurrency`` at
-        once), each written at its offset into a sparse file of the object's size."""
+        once), each written at its offset into a sparse file of the object's size (one
+        that exists keeps what it holds: spans read in turn add up)."""
         if ref.size is None:
             raise ValueError("a ranged read needs the object's size, pinned")
         await asyncio.to_thread(_sparse, dest, ref.size)
@@ -274,8 +275,10 @@ class S3ObjectStore:
 
 
 def _sparse(dest: Path, size: int) -> None:
-    with dest.open("wb") as f:
-        f.truncate(size)  # holes: no disk until written
+    """``dest`` of ``size`` bytes, holes where nothing was written (what an earlier read of
+    other spans wrote stays)."""
+    with dest.open("ab") as f:
+        f.truncate(size)
 
 
 def _write_at(dest: Path, offset: int, data: bytes) -> None:

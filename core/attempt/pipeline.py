@@ -81,9 +81,15 @@ class SplitHook(Protocol):
     """Asked once the input is probed: a long job goes out as chunks instead (it raises
     ``JobSplit``; :class:`core.jobs.chunk_fanout.SplitCheck`)."""
 
+    async def fetch_head(self, request: JobRequest, preset: OutputPreset, dest: Path) -> bool:
+        """Before the probe: only the input's head into ``dest`` when the job is to be split
+        (its chunks read their own parts); False: download it whole."""
+        ...
+
     async def after_probe(
         self, job_id: str, request: JobRequest, preset: OutputPreset, probe: ProbeResult,
         attempt: int, *, doc: ProbeDoc | None = None, source: Path | None = None,
+        whole: bool = True,
     ) -> None: ...  # fmt: skip
 
 
@@ -135,11 +141,15 @@ class JobPipeline:
             await _abandon(attaching)
             log.info("job.adopted", committed_by_attempt=sourced.attempt)
             return await self._copies.publish(sourced.model_copy(update={"attempt": attempt}))
-        probe_doc, probe = sourced
+        probe_doc, probe, whole = sourced
         if self._split is not None:  # core.jobs.chunk_fanout: a long job goes out as chunks
             await self._split.after_probe(
-                job_id, request, preset, probe, attempt, doc=probe_doc, source=jobdir.source
-            )
+                job_id, request, preset, probe, attempt, doc=probe_doc, source=jobdir.source,
+                whole=whole,
+            )  # fmt: skip
+        if not whole:  # its head was read to be split, and it was not: the whole of it now
+            with timer.phase("download"):
+                await self._objects.download(request.input, jobdir.source)
         ahead = self._uploader.ahead(jobdir.out, out, job_id)
         live = progressive_sink(self._objects, self._files, request, preset, jobdir.out, job_id,
                                 ahead, report, started_at, self._now)  # fmt: skip
@@ -256,10 +266,11 @@ class JobPipeline:
     async def _source_unless_committed(
         self, request: JobRequest, preset: OutputPreset, jobdir: JobDir, timer: PhaseTimer,
         job_id: str,
-    ) -> JobResult | tuple[ProbeDoc, ProbeResult]:  # fmt: skip
-        """The committed result of an earlier attempt, or else the input, downloaded and
-        probed. The question is asked while the input comes down: the answer is almost
-        always no, and the input is the job's first need."""
+    ) -> JobResult | tuple[ProbeDoc, ProbeResult, bool]:  # fmt: skip
+        """The committed result of an earlier attempt, or else the input, downloaded (whole:
+        True; its head only, to be split: False) and probed. The question is asked while
+        the input comes down: the answer is almost always no, and the input is the job's
+        first need."""
         assert request.output is not None
         sourcing = asyncio.create_task(self._source(request, preset, jobdir, timer))
         try:
@@ -274,17 +285,21 @@ class JobPipeline:
 
     async def _source(
         self, request: JobRequest, preset: OutputPreset, jobdir: JobDir, timer: PhaseTimer
-    ) -> tuple[ProbeDoc, ProbeResult]:
-        """The input downloaded and probed, and refused here if it is not what the job
-        can take: before any plan or encode, a refusal is the job's answer."""
+    ) -> tuple[ProbeDoc, ProbeResult, bool]:
+        """The input downloaded (whole, or its head for a job to be split) and probed, and
+        refused here if it is not what the job can take: before any plan or encode, a
+        refusal is the job's answer."""
         with timer.phase("download"):
-            await self._objects.download(request.input, jobdir.source)
+            split = self._split
+            whole = split is None or not await split.fetch_head(request, preset, jobdir.source)
+            if whole:
+                await self._objects.download(request.input, jobdir.source)
         media = self._limits.media
         with timer.phase("probe"):
             probe_doc = await self._media.probe(jobdir.source, media.guard)
             probe = parse_probe(probe_doc)
             check_media(probe, media, preset)
-        return probe_doc, probe
+        return probe_doc, probe, whole
 
     def admit(self, request: JobRequest, preset: OutputPreset) -> None:
         """Refuse, permanently, what no worker would take. The dispatcher asks before it

@@ -112,12 +112,29 @@ class SplitCheck:
         self._copies = copies
         self._index = index
 
+    async def fetch_head(self, request: JobRequest, preset: OutputPreset, dest: Path) -> bool:
+        """Before the probe: for a job asked to be split (``split: true``) whose input is an
+        MP4 this reads, only its index and opening seconds into ``dest`` (a chunk reads its
+        own part); False: it is downloaded whole, as any job's is. A job whose length decides
+        is not asked: most are not split, and they would read their head twice."""
+        if (
+            self._index is None
+            or request.split is not True
+            or not isinstance(preset, StreamingPreset)
+        ):
+            return False
+        if not self.wanted(request, preset, duration=1.0):
+            return False
+        return await self._index.fetch_head(request.input, dest)
+
     async def after_probe(
         self, job_id: str, request: JobRequest, preset: OutputPreset, probe: ProbeResult,
         attempt: int, *, doc: ProbeDoc | None = None, source: Path | None = None,
+        whole: bool = True,
     ) -> None:  # fmt: skip
         """Nothing when the job runs whole; else its chunks go out and JobSplit is raised.
-        ``doc``: ffprobe's document behind ``probe``; ``source``: the input, downloaded."""
+        ``doc``: ffprobe's document behind ``probe``; ``source``: the input, downloaded
+        (``whole``) or its head only (:meth:`fetch_head`: not kept for the chunks)."""
         duration = (probe.video.duration if probe.video else 0.0) or probe.duration
         if not isinstance(preset, StreamingPreset) or not self.wanted(request, preset, duration):
             return
@@ -131,7 +148,7 @@ class SplitCheck:
             parent=job_id, request=request, preset=preset, source=SourceInfo.of(probe),
             duration=duration, chunks=chunks, probe=doc,
         )  # fmt: skip
-        if self._copies is not None and source is not None:
+        if self._copies is not None and source is not None and whole:
             await self._copies.keep(request.input, source)
         await self._fan_out.split(plan, attempt)
 

@@ -128,7 +128,12 @@ class SourceCopies(Protocol):
 
 
 class SourceIndex(Protocol):
-    """Where time windows of a downloaded input lie in its file (``infra.source_index``)."""
+    """Where time windows of an input lie in its file (``infra.source_index``)."""
+
+    async def fetch_head(self, ref: S3ObjectRef, dest: Path) -> bool:
+        """Only the input's index and opening seconds into ``dest`` (a sparse file: enough
+        to probe it and find the spans); False when it is not one this reads."""
+        ...
 
     async def spans(
         self, path: Path, windows: Sequence[tuple[float, float]]

@@ -33,8 +33,8 @@ class SpanReads(Protocol):
     ) -> None:
         """Only ``spans`` of the object ([start, end) each), each at its own offset in
         ``dest``, a sparse file of the object's size (``ref.size``, pinned): what a reader
-        of those bytes alone sees as the object. Refused as ``download`` is when the object
-        changed."""
+        of those bytes alone sees as the object. A ``dest`` that exists keeps what it holds
+        (spans read in turn add up). Refused as ``download`` is when the object changed."""
         ...
 
 

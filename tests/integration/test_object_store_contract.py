@@ -141,6 +141,10 @@ def test_a_ranged_read_writes_its_spans_in_place_and_honours_the_pin(
         for start, end in spans:
             assert got[start:end] == data[start:end]
         assert got[40:300] == bytes(260)  # a hole between, never read
+        await rig.spans.download_spans(pinned, [(100, 200)], tmp_path / "sparse")  # and more
+        more = (tmp_path / "sparse").read_bytes()
+        assert more[100:200] == data[100:200]
+        assert more[:40] == data[:40]  # what the first read wrote stays
         await rig.store.put_bytes(b"newer", rig.bucket, "in/film.mp4", "video/mp4", None)
         with pytest.raises(InputChanged):
             await rig.spans.download_spans(pinned, spans, tmp_path / "stale")

@@ -79,8 +79,12 @@ def test_a_split_job_ends_in_one_package_as_the_whole_encode_makes(
     with capture_logs() as logs:
         scenario = run_worker(stack, send, terminal=2, settle=3.0, timeout=300.0, settings=settings)
     assert scenario.of_type("failed") == []
-    # the input came down once, for the parent: each chunk linked the worker's kept copy
-    assert len([e for e in logs if e["event"] == "source.linked"]) == 3 + 1
+    # the parent read only the input's head (index, opening seconds); each picture chunk
+    # linked a copy this worker kept (the audio chunk's whole download) or read its window
+    [head] = [e for e in logs if e["event"] == "source.head"]
+    assert head["bytes"] < head["of"] / 2
+    read = [e for e in logs if e["event"] in ("source.linked", "source.spans")]
+    assert len(read) == 3
     done = scenario.of_type("completed")
     assert len(done) == 2
     assert not [e for e in scenario.events + scenario.progress if is_chunk(e["subject"])]
@@ -187,3 +191,37 @@ def test_chunks_without_the_input_read_only_their_part_of_it(
 
 async def _none_kept(self: LinkedSourceCopies, ref: object, dest: Path) -> bool:
     return False
+
+
+def test_a_job_read_in_part_to_be_split_that_cannot_be_reads_the_rest_and_runs_whole(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """``split: true`` on a package of no picture (``audio-only``): the parent reads the
+    input's head to split it, finds nothing to split, downloads the rest, and makes the
+    whole package: its sound lasts the input's length."""
+    clip = make_clip(tmp_path / "clip.mp4")
+    stack.client("s3").upload_file(str(clip), stack.settings.input_bucket, "long/clip.mp4")
+    body = {**request(stack, "outputs/audio", True), "preset": "audio-only"}
+    body.pop("ladder")
+
+    async def send(rt: Runtime) -> None:
+        await rt.clients.sqs.send_message(
+            QueueUrl=stack.resources.queue_url, MessageBody=json.dumps(body)
+        )
+
+    with capture_logs() as logs:
+        scenario = run_worker(stack, send, terminal=1, settle=1.0, timeout=120.0)
+    assert [e["event"] for e in logs if e["event"].startswith("source.")] == ["source.head"]
+    [done] = scenario.of_type("completed")
+    prefix = f"outputs/audio/{done['data']['job_id']}"
+    s3, bucket = stack.client("s3"), stack.settings.output_bucket
+    names = package_names(stack, prefix)
+    track = tmp_path / "audio.mp4"
+    with track.open("wb") as out:
+        for name in ["cmaf/init-0.m4s", *(n for n in names if n.startswith("cmaf/seg-0-"))]:
+            out.write(s3.get_object(Bucket=bucket, Key=f"{prefix}/{name}")["Body"].read())
+    decoded = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
+         f"file:{track}"], capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert abs(float(decoded.stdout) - SECONDS) < 0.1
