@@ -7,9 +7,10 @@ simulation fed with the per-chunk times ``bench/split_fleet.py`` measured.
 The model follows what a split job does today (``core.jobs.chunk_fanout``,
 ``core.attempt.chunk_run``, ``chunk_media``):
 
-- the parent: picked up (one SQS round trip), the input downloaded whole and probed, the
-  chunk plan written and one message per chunk sent (8 at a time), the audio chunk first,
-  then the video chunks;
+- the parent: picked up (one SQS round trip), the input's index and opening seconds read
+  (asked to split; ``--by-length``: the whole input, downloaded before its length was
+  known, and kept) and probed, the chunk plan written and one message per chunk sent (8 at
+  a time), the audio chunk first, then the video chunks;
 - every chunk, on the first free worker, in the order sent: picked up, its input read
   unless that worker holds the whole of it (the parent's download, kept:
   ``infra.source_copies``; the probe is the parent's, carried in the plan): a picture
@@ -54,6 +55,8 @@ WARMUP = WARMUP_SECONDS  # encoded before every range but the first
 MAX_CHUNKS = 400  # core.jobs.chunk_model
 CHUNK_LENGTHS = (20, 32, 60, 120, 300, 600, 1200)
 SENDS_AT_ONCE = 8
+HEAD_SHARE = 0.001  # the index (moov) of an MP4: ~5 MB of a 9 GB film
+ASKED = True  # --by-length: False
 
 
 @dataclass(frozen=True)
@@ -124,10 +127,13 @@ def simulate(c: Costs, film: float, input_bytes: float, workers: int, length: fl
         tasks.append((download * window, encode + c.upload_per_s * picture + c.ending))
     audio = (download, c.audio_per_s * film + c.ending)
     tasks = [audio, *tasks] if audio_first else [*tasks, audio]
-    parent = c.pickup + download + c.probe + math.ceil((n + 1) / SENDS_AT_ONCE) * c.pickup
+    # asked to split (``split: true``), the parent reads the index and the opening seconds;
+    # split by its length, it has downloaded the whole input before it knew
+    head = download * min(1.0, HEAD_SHARE + OPENING_SECONDS / film) if ASKED else download
+    parent = c.pickup + head + c.probe + math.ceil((n + 1) / SENDS_AT_ONCE) * c.pickup
     free = [(0.0, w) for w in range(workers)]  # each worker's next free time, from the parent's end
     heapq.heapify(free)
-    copies = {0}  # the workers holding the whole input: the parent's kept its download
+    copies = set() if ASKED else {0}  # the workers holding the whole input
     ends = []
     for k, (read, work) in enumerate(tasks):
         sent = (k // SENDS_AT_ONCE) * c.pickup
@@ -151,6 +157,8 @@ def best(c: Costs, film: float, input_bytes: float, workers: int,
 
 
 def main(args: argparse.Namespace) -> None:
+    global ASKED
+    ASKED = not args.by_length
     measured = json.loads(Path(args.measured).read_text())
     c = from_measured(measured, args.s3_mb_per_s)
     print(
@@ -192,6 +200,10 @@ if __name__ == "__main__":
     parser.add_argument("--film-seconds", type=float, default=7200.0)
     parser.add_argument("--input-mbps", type=float, default=10.0)
     parser.add_argument("--s3-mb-per-s", type=float, default=None)
+    parser.add_argument(
+        "--by-length", action="store_true",
+        help="the job split by its length: its parent downloads the whole input",
+    )  # fmt: skip
     parser.add_argument("--workers", type=lambda s: [int(x) for x in s.split(",")],
                         default=[1, 2, 4, 8, 16, 32, 64, 100])  # fmt: skip
     main(parser.parse_args())

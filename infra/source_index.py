@@ -4,9 +4,13 @@ The parent has the input's index on its disk when it plans the chunks: its top-l
 are walked (a header each), its ``moov`` read and its sample index parsed
 (:mod:`core.media.mp4_index`), and each picture chunk is given the bytes its range encode
 decodes: its window of every track (a margin either side of the seek and the trim), the
-first seconds (what ffmpeg reads to open the file) and the boxes that describe them. A chunk
-downloads only those, into a sparse file of the input's size (``ObjectStore``'s
-``download_spans``). The parent of a job that may be split need not download the input
+first seconds (what ffmpeg reads to open the file) and the boxes that describe them; the
+audio chunk, the sound's samples alone (runs between the picture's, one request each: the
+unmapped picture is demuxed from the holes and never decoded), where they lie in few enough
+runs (a file interleaved by the second, as editors write them; ffmpeg's own interleaves by
+the frame: its sound is read whole). A chunk downloads only
+those, into a sparse file of the input's size (``ObjectStore``'s ``download_spans``). The
+parent of a job that may be split need not download the input
 either: :meth:`Mp4SourceIndex.fetch_head` reads its boxes (a header each, the index whole)
 and its opening seconds, enough for ffprobe and for the chunks' spans; a job that is not
 split after all downloads the rest then. An input this does not read exactly (not MP4 or
@@ -32,6 +36,8 @@ OPENING_SECONDS = 2.0  # what ffmpeg reads of every track to open the file, befo
 MOST = 0.7  # of the file: a chunk reading more than this reads it whole
 MAX_BOXES = 10_000
 MAX_MOOV = 256 << 20  # a 2-hour film's index is a few MB
+MAX_SOUND_RUNS = 8192  # a request each: a 2-hour film interleaved by the second
+SOUND_GAP = 64 << 10  # the sound's runs lie between the picture's: joined only when this close
 HEADER_READ = 64 << 10  # read at each top-level box: its header, and a small box whole
 
 
@@ -82,8 +88,38 @@ class Mp4SourceIndex:
         """Per window (seconds of the input), the byte ranges a reader of it needs."""
         return await asyncio.to_thread(_spans, path, windows)
 
+    async def sound(self, path: Path) -> tuple[Span, ...] | None:
+        """The byte ranges a reader of the whole sound needs (the picture's left out)."""
+        return await asyncio.to_thread(_sound, path)
+
 
 def _spans(path: Path, windows: Sequence[tuple[float, float]]) -> list[tuple[Span, ...]] | None:
+    read = _read_index(path)
+    if read is None:
+        return None
+    index, head, size = read
+    opening = index.spans(0.0, OPENING_SECONDS)
+    gap = min(1 << 20, size // 100)  # spans this close are one request
+    found = [tuple(merge([*head, *opening, *index.spans(a, b)], gap)) for a, b in windows]
+    if any(_total(w) > MOST * size for w in found):
+        return None
+    return found
+
+
+def _sound(path: Path) -> tuple[Span, ...] | None:
+    read = _read_index(path)
+    if read is None:
+        return None
+    index, head, size = read
+    sound = index.sound(SOUND_GAP)
+    if sound is None or len(sound) > MAX_SOUND_RUNS:
+        return None  # no sound, or interleaved so finely that its runs are too many requests
+    found = tuple(merge([*head, *index.spans(0.0, OPENING_SECONDS), *sound], SOUND_GAP))
+    return found if _total(found) <= MOST * size else None
+
+
+def _read_index(path: Path) -> tuple[SampleIndex, list[Span], int] | None:
+    """The file's sample index, the spans of its boxes but the media data's body, its size."""
     size = path.stat().st_size
     with path.open("rb") as f:
         boxes: list[Box] = []
@@ -102,12 +138,7 @@ def _spans(path: Path, windows: Sequence[tuple[float, float]]) -> list[tuple[Spa
         return None
     # every box but the media data whole, and the media data's header (a reader walks it)
     head = [(b.start, b.end) if b.kind != b"mdat" else (b.start, b.start + 16) for b in boxes]
-    opening = index.spans(0.0, OPENING_SECONDS)
-    gap = min(1 << 20, size // 100)  # spans this close are one request
-    found = [tuple(merge([*head, *opening, *index.spans(a, b)], gap)) for a, b in windows]
-    if any(_total(w) > MOST * size for w in found):
-        return None
-    return found
+    return index, head, size
 
 
 def _box_at(path: Path, at: int, size: int) -> Box | None:

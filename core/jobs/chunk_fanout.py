@@ -155,7 +155,8 @@ class SplitCheck:
     async def _spanned(
         self, chunks: tuple[ChunkRange, ...], source: Path
     ) -> tuple[ChunkRange, ...]:
-        """Each picture chunk with the bytes of the input it reads (the audio reads it all)."""
+        """Each chunk with the bytes of the input it reads: a picture chunk its window, the
+        audio chunk the sound's samples (the picture between them left out)."""
         assert self._index is not None
         video = [c for c in chunks if c.kind == VIDEO]
         windows = [(max(0.0, c.start - BEFORE), c.end + AFTER) for c in video]
@@ -163,6 +164,8 @@ class SplitCheck:
         if found is None:
             return chunks
         spans = {c.index: s for c, s in zip(video, found, strict=True)}
+        sound = await self._index.sound(source)
+        spans |= {c.index: sound for c in chunks if c.kind == AUDIO and sound}
         return tuple(
             c.model_copy(update={"input_spans": spans[c.index]}) if c.index in spans else c
             for c in chunks

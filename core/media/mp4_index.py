@@ -78,10 +78,21 @@ class Track:
         offsets, sizes = self.offsets[first : last + 1], self.sizes[first : last + 1]
         return min(offsets), max(o + s for o, s in zip(offsets, sizes, strict=True))
 
+    def runs(self) -> list[Span]:
+        """The bytes of all its samples, as the runs they lie in (a chunk's samples are one
+        run): a track interleaved with others is read without them."""
+        ends = [o + s for o, s in zip(self.offsets, self.sizes, strict=True)]
+        return merge(list(zip(self.offsets, ends, strict=True)), 0)
+
 
 @dataclass(frozen=True, slots=True)
 class SampleIndex:
     tracks: tuple[Track, ...]
+
+    def sound(self, gap: int) -> list[Span] | None:
+        """Every sound track's samples (runs closer than ``gap`` joined); None without one."""
+        runs = [r for t in self.tracks if not t.video for r in t.runs()]
+        return merge(runs, gap) if runs else None
 
     def spans(self, start: float, end: float) -> list[Span]:
         """Every track's bytes for [start, end] seconds, overlapping ones merged."""

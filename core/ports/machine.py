@@ -142,6 +142,10 @@ class SourceIndex(Protocol):
         is not one whose index this reads (it is then read whole)."""
         ...
 
+    async def sound(self, path: Path) -> tuple[tuple[int, int], ...] | None:
+        """The byte ranges a reader of the whole sound needs, the picture left out."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class JobDir:

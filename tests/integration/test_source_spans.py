@@ -75,11 +75,36 @@ def test_a_window_read_from_its_spans_decodes_as_the_whole_file(
         assert frames(part, seek, start, end) == expected
 
 
+def sound(path: Path) -> list[str]:
+    out = subprocess.run(
+        ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-i", f"file:{path}",
+         "-map", "0:a", "-f", "framemd5", "-"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert out.stderr == ""
+    return [line for line in out.stdout.splitlines() if not line.startswith("#")]
+
+
+def test_the_sound_read_alone_decodes_as_the_whole_files(tmp_path: Path) -> None:
+    """The audio chunk's read: the sound's runs between the picture's, and the boxes, in a
+    file interleaved by the second (as editors write them); ffmpeg's own default interleaves
+    by the frame, too many runs to read one by one: that sound is read whole."""
+    source = clip(tmp_path / "film.mp4", "-b:v", "2M", "-chunk_duration", "1000000")
+    spans = asyncio.run(Mp4SourceIndex().sound(source))
+    assert spans is not None
+    assert len(spans) < 50  # a run a second, the boxes
+    assert sum(b - a for a, b in spans) < 0.25 * source.stat().st_size
+    assert sound(sparse(source, spans, tmp_path / "sound.mp4")) == sound(source)
+    fine = clip(tmp_path / "fine.mp4", "-b:v", "2M")
+    assert asyncio.run(Mp4SourceIndex().sound(fine)) is None
+
+
 def test_a_file_whose_index_is_not_read_is_read_whole(tmp_path: Path) -> None:
     mkv = clip(tmp_path / "film.mkv")
     fragmented = clip(tmp_path / "frag.mp4", "-movflags", "+frag_keyframe+empty_moov")
     for path in (mkv, fragmented):
         assert asyncio.run(Mp4SourceIndex().spans(path, [(10.0, 20.0)])) is None
+        assert asyncio.run(Mp4SourceIndex().sound(path)) is None
 
 
 def test_spans_that_would_save_little_read_the_file_whole(tmp_path: Path) -> None:
