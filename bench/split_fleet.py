@@ -61,13 +61,16 @@ def ladder(names: list[str]) -> list[dict[str, Any]]:
     ]
 
 
-def make_clip(dest: Path, seconds: int) -> Path:
+def make_clip(dest: Path, seconds: int, by_the_second: bool = False) -> Path:
+    """``by_the_second``: its tracks interleaved by the second, as editors write them
+    (ffmpeg's default interleaves by the frame)."""
+    interleave = ["-chunk_duration", "1000000"] if by_the_second else []
     subprocess.run(
         ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "error",
          "-f", "lavfi", "-i", f"testsrc2=size=1920x1080:rate=30:duration={seconds}",
          "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}",
          "-c:v", "libx264", "-preset", "ultrafast", "-crf", "20", "-pix_fmt", "yuv420p",
-         "-c:a", "aac", "-b:a", "128k", "-ac", "2", "-shortest", f"file:{dest}"],
+         "-c:a", "aac", "-b:a", "128k", "-ac", "2", "-shortest", *interleave, f"file:{dest}"],
         check=True,
     )  # fmt: skip
     return dest
@@ -187,7 +190,7 @@ def main(args: argparse.Namespace) -> None:
         )  # fmt: skip
         res = bootstrap(settings)
         events = subscribe(res.topic_arn)
-        clip = make_clip(root / "clip.mp4", args.seconds)
+        clip = make_clip(root / "clip.mp4", args.seconds, args.by_the_second)
         boto3.client("s3").upload_file(str(clip), res.input_bucket, "bench/clip.mp4")
 
         def job(split: bool) -> dict[str, Any]:
@@ -253,5 +256,9 @@ if __name__ == "__main__":
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rungs", type=lambda s: s.split(","), default=["720p", "360p"])
     parser.add_argument("--json", default="")
+    parser.add_argument(
+        "--by-the-second", action="store_true",
+        help="the clip interleaved by the second (its sound read apart)",
+    )  # fmt: skip
     parser.add_argument("--logs", default="", help="a directory to keep the workers' logs in")
     main(parser.parse_args())

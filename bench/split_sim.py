@@ -15,7 +15,8 @@ The model follows what a split job does today (``core.jobs.chunk_fanout``,
   unless that worker holds the whole of it (the parent's download, kept:
   ``infra.source_copies``; the probe is the parent's, carried in the plan): a picture
   chunk reads only its window (its range, ``BEFORE`` and ``AFTER`` it and the opening
-  seconds: ``infra.source_index``), the audio chunk the whole input (then kept); its range
+  seconds: ``infra.source_index``), the audio chunk the whole input (then kept;
+  ``--sound-apart``: its sound alone, a request a second); its range
   encoded (after a warm-up of ``WARMUP_SECONDS``, thrown away), its segments uploaded, its
   ending written;
 - the audio chunk encodes the whole film's sound (and a 32x18 stand-in picture);
@@ -57,6 +58,10 @@ CHUNK_LENGTHS = (20, 32, 60, 120, 300, 600, 1200)
 SENDS_AT_ONCE = 8
 HEAD_SHARE = 0.001  # the index (moov) of an MP4: ~5 MB of a 9 GB film
 ASKED = True  # --by-length: False
+SOUND_APART = False  # --sound-apart: the input interleaved by the second
+SOUND_MBPS = 0.192  # its sound track
+INPUT_MBPS = 10.0  # --input-mbps
+GET_S, GETS = 0.02, 8  # a ranged GET's latency on S3, and how many at once
 
 
 @dataclass(frozen=True)
@@ -125,7 +130,9 @@ def simulate(c: Costs, film: float, input_bytes: float, workers: int, length: fl
         encode = c.encode_per_s * (picture + (WARMUP if i else 0))
         window = min(1.0, (picture + BEFORE + AFTER + OPENING_SECONDS) / film)
         tasks.append((download * window, encode + c.upload_per_s * picture + c.ending))
-    audio = (download, c.audio_per_s * film + c.ending)
+    # the sound read apart (an input interleaved by the second): its bytes, a request a second
+    sound = download * min(1.0, HEAD_SHARE + SOUND_MBPS / INPUT_MBPS) + film * GET_S / GETS
+    audio = (sound if SOUND_APART else download, c.audio_per_s * film + c.ending)
     tasks = [audio, *tasks] if audio_first else [*tasks, audio]
     # asked to split (``split: true``), the parent reads the index and the opening seconds;
     # split by its length, it has downloaded the whole input before it knew
@@ -140,7 +147,7 @@ def simulate(c: Costs, film: float, input_bytes: float, workers: int, length: fl
         ready, worker = heapq.heappop(free)
         start = max(ready, sent) + c.pickup
         ends.append(start + (0.0 if worker in copies else read) + work)
-        if read == download:  # read whole: kept
+        if read == download and not SOUND_APART:  # read whole: kept
             copies.add(worker)
         heapq.heappush(free, (ends[-1], worker))
     fetch = c.output_bytes_per_s * film / c.s3_bytes_per_s  # the input is there already
@@ -157,8 +164,8 @@ def best(c: Costs, film: float, input_bytes: float, workers: int,
 
 
 def main(args: argparse.Namespace) -> None:
-    global ASKED
-    ASKED = not args.by_length
+    global ASKED, SOUND_APART, INPUT_MBPS
+    ASKED, SOUND_APART, INPUT_MBPS = not args.by_length, args.sound_apart, args.input_mbps
     measured = json.loads(Path(args.measured).read_text())
     c = from_measured(measured, args.s3_mb_per_s)
     print(
@@ -203,6 +210,10 @@ if __name__ == "__main__":
     parser.add_argument(
         "--by-length", action="store_true",
         help="the job split by its length: its parent downloads the whole input",
+    )  # fmt: skip
+    parser.add_argument(
+        "--sound-apart", action="store_true",
+        help="the input interleaved by the second: the audio chunk reads its sound alone",
     )  # fmt: skip
     parser.add_argument("--workers", type=lambda s: [int(x) for x in s.split(",")],
                         default=[1, 2, 4, 8, 16, 32, 64, 100])  # fmt: skip

@@ -36,7 +36,7 @@ OPENING_SECONDS = 2.0  # what ffmpeg reads of every track to open the file, befo
 MOST = 0.7  # of the file: a chunk reading more than this reads it whole
 MAX_BOXES = 10_000
 MAX_MOOV = 256 << 20  # a 2-hour film's index is a few MB
-MAX_SOUND_RUNS = 8192  # a request each: a 2-hour film interleaved by the second
+RUNS_PER_SECOND = 2  # a request each: a film interleaved by the second, or the half-second
 SOUND_GAP = 64 << 10  # the sound's runs lie between the picture's: joined only when this close
 HEADER_READ = 64 << 10  # read at each top-level box: its header, and a small box whole
 
@@ -112,7 +112,7 @@ def _sound(path: Path) -> tuple[Span, ...] | None:
         return None
     index, head, size = read
     sound = index.sound(SOUND_GAP)
-    if sound is None or len(sound) > MAX_SOUND_RUNS:
+    if sound is None or len(sound) > RUNS_PER_SECOND * index.duration + 16:
         return None  # no sound, or interleaved so finely that its runs are too many requests
     found = tuple(merge([*head, *index.spans(0.0, OPENING_SECONDS), *sound], SOUND_GAP))
     return found if _total(found) <= MOST * size else None

@@ -89,6 +89,11 @@ class Track:
 class SampleIndex:
     tracks: tuple[Track, ...]
 
+    @property
+    def duration(self) -> float:
+        """Seconds, the longest track's decode times."""
+        return max(t.times[-1] / t.timescale for t in self.tracks)
+
     def sound(self, gap: int) -> list[Span] | None:
         """Every sound track's samples (runs closer than ``gap`` joined); None without one."""
         runs = [r for t in self.tracks if not t.video for r in t.runs()]
