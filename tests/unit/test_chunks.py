@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import InvalidMedia, StorageUnavailable
+from core.jobs.chunk_fanout import sending_order
 from core.jobs.chunk_model import chunk_job_id, is_chunk, plan_chunks
 from core.jobs.outcome import Disposition, JobOutcomeStatus
 from core.jobs.results import JobStatus, output_key
@@ -41,8 +42,8 @@ def test_a_split_job_sends_its_chunks_and_the_audio_once(tmp_path: Path) -> None
     assert h.submit(message_id="other-msg").jobs[0].status == "SPLIT"
     bodies = h.bodies()
     assert len(bodies) == 3 + 1  # 24 s in 8 s chunks, and the audio
-    # the audio (the last index) first: it spans the film, the longest to run on a wide fleet
-    assert [json.loads(b)["chunk"]["index"] for b in bodies] == [3, 0, 1, 2]
+    # the pictures first: 24 s of sound is the shortest to encode (test_sending_order)
+    assert [json.loads(b)["chunk"]["index"] for b in bodies] == [0, 1, 2, 3]
     assert all(json.loads(b)["chunk"]["parent"] == parent for b in bodies)
     assert h.events.types == ["ffapi.job.received", "ffapi.job.started"]
 
@@ -243,3 +244,17 @@ def test_the_chunk_plan_is_whole_segments_of_the_grid_then_the_audio() -> None:
     assert all(c.index == i for i, c in enumerate(chunks))
     grid = SegmentGrid(Fraction(25), 4.0, 200)
     assert [c.kind for c in plan_chunks(grid, 8.0, audio=False)] == ["video"]
+
+
+def test_the_longest_chunks_are_sent_first() -> None:
+    """A film's sound encodes ~30 times faster than its ladder: the audio chunk goes first
+    when it outlasts a picture chunk (a long film), last when it is the shortest."""
+
+    def order(duration: float, chunk: float) -> list[str]:
+        grid = SegmentGrid(rate=Fraction(30), segment_seconds=4.0, frames=int(duration * 30))
+        return [c.kind for c in sending_order(plan_chunks(grid, chunk, audio=True), duration)]
+
+    film = order(7200.0, 60.0)
+    assert film[0] == "audio"
+    assert film.count("video") == 120
+    assert order(120.0, 16.0)[-1] == "audio"
