@@ -16,7 +16,8 @@ The model follows what a split job does today (``core.jobs.chunk_fanout``,
   ``infra.source_copies``; the probe is the parent's, carried in the plan): a picture
   chunk reads only its window (its range, ``BEFORE`` and ``AFTER`` it and the opening
   seconds: ``infra.source_index``), the audio chunk the whole input (then kept;
-  ``--sound-apart``: its sound alone, a request a second); its range
+  ``--sound-apart``: its sound alone, a request a second, for a film of at most
+  ``MAX_RUNS`` seconds); its range
   encoded (after a warm-up of ``WARMUP_SECONDS``, thrown away), its segments uploaded, its
   ending written;
 - the audio chunk encodes the whole film's sound (and a 32x18 stand-in picture);
@@ -50,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.jobs.chunk_fanout import AFTER, AUDIO_SPEED, BEFORE
 from core.streaming.ranges import WARMUP_SECONDS
-from infra.source_index import OPENING_SECONDS
+from infra.source_index import MAX_RUNS, OPENING_SECONDS
 
 WARMUP = WARMUP_SECONDS  # encoded before every range but the first
 MAX_CHUNKS = 400  # core.jobs.chunk_model
@@ -132,7 +133,8 @@ def simulate(c: Costs, film: float, input_bytes: float, workers: int, length: fl
         tasks.append((download * window, encode + c.upload_per_s * picture + c.ending))
     # the sound read apart (an input interleaved by the second): its bytes, a request a second
     sound = download * min(1.0, HEAD_SHARE + SOUND_MBPS / INPUT_MBPS) + film * GET_S / GETS
-    audio = (sound if SOUND_APART else download, c.audio_per_s * film + c.ending)
+    apart = SOUND_APART and film <= MAX_RUNS  # a run a second, as many as the plan keeps
+    audio = (sound if apart else download, c.audio_per_s * film + c.ending)
     audio_first = (film > AUDIO_SPEED * length) != other_order  # core.jobs.chunk_fanout
     tasks = [audio, *tasks] if audio_first else [*tasks, audio]
     # asked to split (``split: true``), the parent reads the index and the opening seconds;
@@ -148,7 +150,7 @@ def simulate(c: Costs, film: float, input_bytes: float, workers: int, length: fl
         ready, worker = heapq.heappop(free)
         start = max(ready, sent) + c.pickup
         ends.append(start + (0.0 if worker in copies else read) + work)
-        if read == download and not SOUND_APART:  # read whole: kept
+        if read == download:  # read whole: kept
             copies.add(worker)
         heapq.heappush(free, (ends[-1], worker))
     fetch = c.output_bytes_per_s * film / c.s3_bytes_per_s  # the input is there already

@@ -7,10 +7,10 @@ decodes: its window of every track (a margin either side of the seek and the tri
 first seconds (what ffmpeg reads to open the file) and the boxes that describe them; the
 audio chunk, the sound's samples alone (runs between the picture's, one request each: the
 unmapped picture is demuxed from the holes and never decoded), where they lie in few enough
-runs (a file interleaved by the second, as editors write them; ffmpeg's own interleaves by
-the frame: its sound is read whole). A chunk downloads only
-those, into a sparse file of the input's size (``ObjectStore``'s ``download_spans``). The
-parent of a job that may be split need not download the input
+runs (at most two a second and ``MAX_RUNS``: half an hour interleaved by the second, as
+editors write files; ffmpeg's own interleaves by the frame: its sound is read whole). A
+chunk downloads only those, into a sparse file of the input's size (``ObjectStore``'s
+``download_spans``). The parent of a job that may be split need not download the input
 either: :meth:`Mp4SourceIndex.fetch_head` reads its boxes (a header each, the index whole)
 and its opening seconds, enough for ffprobe and for the chunks' spans; a job that is not
 split after all downloads the rest then. An input this does not read exactly (not MP4 or
@@ -37,6 +37,7 @@ MOST = 0.7  # of the file: a chunk reading more than this reads it whole
 MAX_BOXES = 10_000
 MAX_MOOV = 256 << 20  # a 2-hour film's index is a few MB
 RUNS_PER_SECOND = 2  # a request each: a film interleaved by the second, or the half-second
+MAX_RUNS = 2048  # the plan keeps them in the job's record (DynamoDB: 400 KB an item)
 SOUND_GAP = 64 << 10  # the sound's runs lie between the picture's: joined only when this close
 HEADER_READ = 64 << 10  # read at each top-level box: its header, and a small box whole
 
@@ -112,8 +113,8 @@ def _sound(path: Path) -> tuple[Span, ...] | None:
         return None
     index, head, size = read
     sound = index.sound(SOUND_GAP)
-    if sound is None or len(sound) > RUNS_PER_SECOND * index.duration + 16:
-        return None  # no sound, or interleaved so finely that its runs are too many requests
+    if sound is None or len(sound) > min(RUNS_PER_SECOND * index.duration + 16, MAX_RUNS):
+        return None  # no sound, or in too many runs: as many requests, and the plan's size
     found = tuple(merge([*head, *index.spans(0.0, OPENING_SECONDS), *sound], SOUND_GAP))
     return found if _total(found) <= MOST * size else None
 

@@ -100,9 +100,8 @@ def sending_order(chunks: Sequence[ChunkRange], duration: float) -> list[ChunkRa
     whole film's sound) before the pictures when it takes longer than a picture chunk, after
     them when it is the shortest. A second of sound encodes about ``AUDIO_SPEED`` times
     faster than a second of the ladder (measured: 0.016 s against 0.47 s a second on one
-    core, bench/split_fleet.py); a 2-hour film's audio, sent last, ended last on a wide
-    fleet (bench/split_sim.py: 310 s against 243 s on 100 workers), while a 2-minute one,
-    sent first, left two workers unevenly loaded."""
+    core, bench/split_fleet.py): a 2-hour film's audio sent last ends last (bench/split_sim.py,
+    16 workers: 366 s against 308 s), a 2-minute film's is its shortest chunk."""
     video = [c for c in chunks if c.kind == VIDEO]
     audio = [c for c in chunks if c.kind == AUDIO]
     longest = max((c.end - c.start for c in video), default=0.0)
