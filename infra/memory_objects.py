@@ -59,6 +59,10 @@ class MemoryObjectStore:
         return ObjectInfo(size=len(stored.data), etag=stored.etag, version_id=None)
 
     async def download(self, ref: S3ObjectRef, dest: Path) -> None:
+        dest.write_bytes(self._pinned(ref).data)
+
+    def _pinned(self, ref: S3ObjectRef) -> StoredObject:
+        """The object a GET of ``ref`` reads, refused as S3 refuses it."""
         stored = self.objects.get((ref.bucket, ref.key))
         if stored is None or ref.version_id:
             # As S3ObjectStore answers a GET's 404: transient; the next delivery's HEAD
@@ -69,27 +73,20 @@ class MemoryObjectStore:
                 "the input was overwritten after it was announced; the newer object "
                 "is a job of its own"
             )
-        dest.write_bytes(stored.data)
+        return stored
 
     async def download_spans(
         self, ref: S3ObjectRef, spans: Sequence[tuple[int, int]], dest: Path
     ) -> None:
         """As S3ObjectStore's: ``spans`` of the object at their offsets, holes between."""
-        stored = self.objects.get((ref.bucket, ref.key))
-        if stored is None or ref.version_id:
-            raise StorageUnavailable("s3:GetObject: 404: Not Found")
-        if ref.etag and ref.etag != stored.etag:
-            raise InputChanged(
-                "the input was overwritten after it was announced; the newer object "
-                "is a job of its own"
-            )
+        data = self._pinned(ref).data
         with dest.open("ab"):
             pass
         with dest.open("r+b") as f:
-            f.truncate(len(stored.data))
+            f.truncate(len(data))
             for start, end in spans:
                 f.seek(start)
-                f.write(stored.data[start:end])
+                f.write(data[start:end])
 
     async def upload_file(
         self, path: Path, bucket: str, key: str, content_type: str, cache_control: str | None

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -115,23 +116,15 @@ class S3ObjectStore:
             extra["VersionId"] = ref.version_id
         if ref.etag:
             extra["IfMatch"] = f'"{ref.etag}"'
-        with aws_errors("s3:GetObject"):
-            try:
-                await self._s3.download_file(
-                    ref.bucket,
-                    ref.key,
-                    str(dest),
-                    ExtraArgs=extra or None,
-                    Config=self._transfer,
-                    Callback=_moved,
-                )
-            except Exception as exc:
-                if error_code(exc) in _CHANGED:  # a part's refusal too (see sdk_error)
-                    raise InputChanged(
-                        "the input was overwritten after it was announced; the newer object "
-                        "is a job of its own"
-                    ) from exc
-                raise
+        with aws_errors("s3:GetObject"), _refused_if_changed():
+            await self._s3.download_file(
+                ref.bucket,
+                ref.key,
+                str(dest),
+                ExtraArgs=extra or None,
+                Config=self._transfer,
+                Callback=_moved,
+            )
 
     async def download_spans(
         self, ref: S3ObjectRef, spans: Sequence[tuple[int, int]], dest: Path
@@ -160,18 +153,10 @@ class S3ObjectStore:
             extra["VersionId"] = ref.version_id
         if ref.etag:
             extra["IfMatch"] = f'"{ref.etag}"'
-        with aws_errors("s3:GetObject"):
-            try:
-                resp = await self._s3.get_object(Bucket=ref.bucket, Key=ref.key, **extra)
-                async with resp["Body"] as body:
-                    data: bytes = await body.read()
-            except Exception as exc:
-                if error_code(exc) in _CHANGED:
-                    raise InputChanged(
-                        "the input was overwritten after it was announced; the newer object "
-                        "is a job of its own"
-                    ) from exc
-                raise
+        with aws_errors("s3:GetObject"), _refused_if_changed():
+            resp = await self._s3.get_object(Bucket=ref.bucket, Key=ref.key, **extra)
+            async with resp["Body"] as body:
+                data: bytes = await body.read()
         if len(data) != end - start:
             raise StorageUnavailable(f"s3:GetObject: {len(data)} bytes of a {end - start} range")
         return data
@@ -272,6 +257,21 @@ class S3ObjectStore:
                 raise StorageUnavailable(
                     f"s3:DeleteObjects: {len(errors)} not deleted, e.g. {errors[0].get('Code')}"
                 )
+
+
+@contextmanager
+def _refused_if_changed() -> Iterator[None]:
+    """A GET refused for its If-Match (a part's refusal too: see sdk_error) is the input
+    overwritten since it was pinned."""
+    try:
+        yield
+    except Exception as exc:
+        if error_code(exc) in _CHANGED:
+            raise InputChanged(
+                "the input was overwritten after it was announced; the newer object "
+                "is a job of its own"
+            ) from exc
+        raise
 
 
 def _sparse(dest: Path, size: int) -> None:
