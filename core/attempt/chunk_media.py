@@ -60,7 +60,7 @@ _FETCHES_AT_ONCE = 16
 class RangeChunkMedia:
     """``copies``: the inputs kept on this worker (its parent's download, an earlier
     chunk's): a chunk links one rather than downloading the whole input again. ``spans``:
-    where a picture chunk without a copy downloads only the bytes its plan names."""
+    where a chunk without a copy downloads only the bytes its plan names."""
 
     def __init__(
         self, objects: ObjectStore, media: MediaTool, files: LocalFiles, limits: PipelineLimits,

@@ -38,7 +38,7 @@ from core.attempt.progressive_run import after_failure, progressive_sink
 from core.attempt.resume_run import ResumableEncode, keeps_segments
 from core.attempt.upload import Upload, UploadAhead, Uploader
 from core.attempt.verify import verify_mp4
-from core.errors import EncoderUnavailable
+from core.errors import EncoderUnavailable, InvalidMedia
 from core.events.playable import PlayableNotice
 from core.events.progress import EncodeProgress, ProgressUpdate
 from core.jobs.results import JobResult, OutputFile, Produced, SourceInfo, output_key
@@ -82,8 +82,7 @@ class SplitHook(Protocol):
     ``JobSplit``; :class:`core.jobs.chunk_fanout.SplitCheck`)."""
 
     async def fetch_head(self, request: JobRequest, preset: OutputPreset, dest: Path) -> bool:
-        """Before the probe: only the input's head into ``dest`` when the job is to be split
-        (its chunks read their own parts); False: download it whole."""
+        """Only the input's head into ``dest``, for a job to be split; False: read it whole."""
         ...
 
     async def after_probe(
@@ -296,9 +295,20 @@ class JobPipeline:
                 await self._objects.download(request.input, jobdir.source)
         media = self._limits.media
         with timer.phase("probe"):
-            probe_doc = await self._media.probe(jobdir.source, media.guard)
-            probe = parse_probe(probe_doc)
-            check_media(probe, media, preset)
+            try:
+                probe_doc = await self._media.probe(jobdir.source, media.guard)
+            except InvalidMedia:
+                if whole:
+                    raise
+                probe_doc = None  # its head alone did not probe: the input is judged whole
+        if probe_doc is None:
+            with timer.phase("download"):
+                await self._objects.download(request.input, jobdir.source)
+            whole = True
+            with timer.phase("probe"):
+                probe_doc = await self._media.probe(jobdir.source, media.guard)
+        probe = parse_probe(probe_doc)
+        check_media(probe, media, preset)
         return probe_doc, probe, whole
 
     def admit(self, request: JobRequest, preset: OutputPreset) -> None:

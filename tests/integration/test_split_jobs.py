@@ -21,6 +21,7 @@ from core.jobs.chunk_model import ChunkPlan, is_chunk
 from handlers.runtime import Runtime
 from infra import source_index
 from infra.source_copies import LinkedSourceCopies
+from infra.source_index import Mp4SourceIndex
 
 from .conftest import Stack, run_worker
 
@@ -244,3 +245,35 @@ def test_a_job_read_in_part_to_be_split_that_cannot_be_reads_the_rest_and_runs_w
          f"file:{track}"], capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert abs(float(decoded.stdout) - SECONDS) < 0.1
+
+
+def test_a_head_that_does_not_probe_is_read_whole(
+    stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Should ffprobe not read the input's head alone (here: the head is made unreadable),
+    the parent downloads the whole input and probes it again: the job is split and ends as
+    any other, rather than failing on a file that was never bad."""
+    clip = make_clip(tmp_path / "clip.mp4")
+    stack.client("s3").upload_file(str(clip), stack.settings.input_bucket, "long/clip.mp4")
+
+    async def unreadable(self: Mp4SourceIndex, ref: object, dest: Path) -> bool:
+        dest.write_bytes(bytes(4096))
+        return True
+
+    monkeypatch.setattr(Mp4SourceIndex, "fetch_head", unreadable)
+    settings = stack.settings.model_copy(
+        update={"split_chunk_seconds": 10.0, "visibility_timeout": 120}
+    )
+
+    async def send(rt: Runtime) -> None:
+        body = json.dumps(request(stack, "outputs/unread", True))
+        await rt.clients.sqs.send_message(QueueUrl=stack.resources.queue_url, MessageBody=body)
+
+    scenario = run_worker(stack, send, terminal=1, settle=1.0, timeout=300.0, settings=settings)
+    assert scenario.of_type("failed") == []
+    [done] = scenario.of_type("completed")
+    assert done["data"]["qc"]["passed"]
+    record = stack.client("dynamodb").get_item(
+        TableName=stack.settings.jobs_table, Key={"job_id": {"S": done["data"]["job_id"]}}
+    )["Item"]
+    assert int(record["chunk_total"]["N"]) == 3 + 1  # split all the same
