@@ -12,8 +12,9 @@ bytes the parent planned from, never a newer object under the same key. The copi
 read-only (a job that wrote into its input would fail there, not change another's). At most
 ``keep`` are kept (the worker's job slots), the least recently used leave first, and none
 outlives ``max_age`` seconds unused: the disk a kept copy holds is the disk a job reserves.
-The directory is named as a job directory of this process, so a later start sweeps it
-(:meth:`infra.workspace.LocalWorkspace.sweep`) if this one dies; :meth:`close` removes it.
+The directory, made with the first copy, is named as a job directory of this process, so
+a later start sweeps it (:meth:`infra.workspace.LocalWorkspace.sweep`) if this one dies;
+:meth:`close` removes it.
 """
 
 from __future__ import annotations
@@ -39,21 +40,20 @@ _READ_ONLY = stat.S_IRUSR | stat.S_IRGRP
 
 class LinkedSourceCopies:
     def __init__(self, parent: Path, keep: int = 1, max_age: float = 900.0) -> None:
-        parent.mkdir(parents=True, exist_ok=True)
-        # ffapi-<word>-<hex>-n<ns>-p<pid>-<8>: a job directory's shape, swept as one
-        self._dir = Path(tempfile.mkdtemp(prefix=f"ffapi-sources-0-{owner_tag()}-", dir=parent))
+        self._parent = parent
+        self._dir: Path | None = None  # made with the first copy: a worker never split has none
         self._keep = max(1, keep)
         self._max_age = max_age
 
     @property
-    def directory(self) -> Path:
+    def directory(self) -> Path | None:
         return self._dir
 
     async def link(self, ref: S3ObjectRef, dest: Path) -> bool:
         """Link the kept copy of ``ref`` to ``dest``; False when none is kept (or it cannot
         be linked there: then the caller downloads, as without a copy)."""
         name = _name(ref)
-        if name is None:
+        if name is None or self._dir is None:
             return False
         return await asyncio.to_thread(self._link, self._dir / name, dest)
 
@@ -64,10 +64,19 @@ class LinkedSourceCopies:
             await asyncio.to_thread(self._keep_one, path, name)
 
     def close(self) -> None:
-        shutil.rmtree(self._dir, ignore_errors=True)
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+
+    def _made(self) -> Path:
+        if self._dir is None:
+            self._parent.mkdir(parents=True, exist_ok=True)
+            # ffapi-<word>-<hex>-n<ns>-p<pid>-<8>: a job directory's shape, swept as one
+            prefix = f"ffapi-sources-0-{owner_tag()}-"
+            self._dir = Path(tempfile.mkdtemp(prefix=prefix, dir=self._parent))
+        return self._dir
 
     def _link(self, copy: Path, dest: Path) -> bool:
-        self._expire()
+        self._expire(copy.parent)
         try:
             os.link(copy, dest)
             os.utime(copy)  # used now: the last to leave
@@ -77,8 +86,9 @@ class LinkedSourceCopies:
         return True
 
     def _keep_one(self, path: Path, name: str) -> None:
-        copy = self._dir / name
-        staged = self._dir / f".{name}.{os.getpid()}"
+        directory = self._made()
+        copy = directory / name
+        staged = directory / f".{name}.{os.getpid()}"
         try:
             os.chmod(path, _READ_ONLY)  # the job's link shares it: no one writes into it
             os.link(path, staged)
@@ -87,12 +97,12 @@ class LinkedSourceCopies:
             log.info("source.not_kept", error=type(exc).__name__)
             staged.unlink(missing_ok=True)
             return
-        self._expire(spare=copy)
+        self._expire(directory, spare=copy)
 
-    def _expire(self, spare: Path | None = None) -> None:
+    def _expire(self, directory: Path, spare: Path | None = None) -> None:
         """The copies beyond ``keep`` (least recently used first) and the stale ones go."""
         now, copies = time.time(), []
-        for entry in self._dir.iterdir():
+        for entry in directory.iterdir():
             try:
                 copies.append((entry.stat().st_mtime, entry))
             except FileNotFoundError:

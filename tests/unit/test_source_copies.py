@@ -25,6 +25,11 @@ def ref(key: str = "films/long.mp4", etag: str | None = "e1") -> S3ObjectRef:
     return S3ObjectRef(bucket="input", key=key, etag=etag)
 
 
+def kept_in(copies: LinkedSourceCopies) -> Path:
+    assert copies.directory is not None, "made with the first copy"
+    return copies.directory
+
+
 def downloaded(root: Path, name: str, data: bytes) -> Path:
     """A job directory's input, as a download leaves it."""
     (root / name).mkdir(parents=True)
@@ -35,6 +40,7 @@ def downloaded(root: Path, name: str, data: bytes) -> Path:
 
 def test_a_kept_input_is_linked_into_a_later_job_and_outlives_the_first(tmp_path: Path) -> None:
     copies = LinkedSourceCopies(tmp_path / "work")
+    assert copies.directory is None  # a worker that never splits leaves nothing behind
     first = downloaded(tmp_path, "job-1", b"the film")
     asyncio.run(copies.keep(ref(), first))
     shutil.rmtree(first.parent)  # the parent's job directory goes when it has split
@@ -43,7 +49,7 @@ def test_a_kept_input_is_linked_into_a_later_job_and_outlives_the_first(tmp_path
     assert later.read_bytes() == b"the film"
     assert later.stat().st_mode & 0o222 == 0  # read-only: no job writes into another's input
     copies.close()
-    assert not copies.directory.exists()
+    assert not kept_in(copies).exists()
     assert later.read_bytes() == b"the film"  # the job's own link stays its own
 
 
@@ -55,17 +61,17 @@ def test_only_the_same_pinned_object_is_linked(tmp_path: Path) -> None:
     unpinned = ref(etag=None)
     asyncio.run(copies.keep(unpinned, downloaded(tmp_path, "job-2", b"v?")))
     assert not asyncio.run(copies.link(unpinned, tmp_path / "unpinned"))
-    assert len(list(copies.directory.iterdir())) == 1
+    assert len(list(kept_in(copies).iterdir())) == 1
     # no key text on the disk
-    assert all("films" not in p.name for p in copies.directory.iterdir())
+    assert all("films" not in p.name for p in kept_in(copies).iterdir())
 
 
 def test_the_least_recently_used_copy_leaves_first(tmp_path: Path) -> None:
     copies = LinkedSourceCopies(tmp_path / "work", keep=2)
     asyncio.run(copies.keep(ref("a"), downloaded(tmp_path, "a", b"a")))
     asyncio.run(copies.keep(ref("b"), downloaded(tmp_path, "b", b"b")))
-    old = os.stat(copies.directory).st_mtime - 60
-    for entry in copies.directory.iterdir():  # both kept a minute ago
+    old = os.stat(kept_in(copies)).st_mtime - 60
+    for entry in kept_in(copies).iterdir():  # both kept a minute ago
         os.utime(entry, (old, old))
     assert asyncio.run(copies.link(ref("a"), tmp_path / "a-again"))  # "a" used now
     asyncio.run(copies.keep(ref("c"), downloaded(tmp_path, "c", b"c")))
@@ -77,11 +83,11 @@ def test_the_least_recently_used_copy_leaves_first(tmp_path: Path) -> None:
 def test_a_copy_unused_past_its_age_is_dropped(tmp_path: Path) -> None:
     copies = LinkedSourceCopies(tmp_path / "work", keep=4, max_age=600)
     asyncio.run(copies.keep(ref(), downloaded(tmp_path, "job-1", b"x")))
-    [entry] = copies.directory.iterdir()
+    [entry] = kept_in(copies).iterdir()
     stale = entry.stat().st_mtime - 601
     os.utime(entry, (stale, stale))
     assert not asyncio.run(copies.link(ref(), tmp_path / "late"))
-    assert list(copies.directory.iterdir()) == []
+    assert list(kept_in(copies).iterdir()) == []
 
 
 def test_a_dead_workers_copies_are_swept_and_a_live_ones_are_not(
@@ -89,6 +95,7 @@ def test_a_dead_workers_copies_are_swept_and_a_live_ones_are_not(
 ) -> None:
     work = tmp_path / "work"
     live = LinkedSourceCopies(work)
+    asyncio.run(live.keep(ref(), downloaded(tmp_path, "live", b"x")))
     done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)  # fmt: skip
     namespace = owner_tag().split("-p")[0]
@@ -96,5 +103,5 @@ def test_a_dead_workers_copies_are_swept_and_a_live_ones_are_not(
     monkeypatch.setattr("infra.source_copies.owner_tag", lambda: dead_tag)
     dead = LinkedSourceCopies(work)
     asyncio.run(dead.keep(ref(), downloaded(tmp_path, "job", b"x")))
-    assert LocalWorkspace(work).sweep() == [dead.directory]
-    assert live.directory.exists()
+    assert LocalWorkspace(work).sweep() == [kept_in(dead)]
+    assert kept_in(live).exists()
