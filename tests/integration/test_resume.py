@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from core.models import JobRequest
 from infra.aws import open_clients
 from infra.ffmpeg import make_sample_clip
 from infra.storage import S3ObjectStore
@@ -33,11 +34,17 @@ RESUMED, CLEAN, TWICE = "j-" + "7" * 24, "j-" + "8" * 24, "j-" + "6" * 24
 SECONDS, KILL_AT = 24, 4  # 6 segments of 4 s
 
 
-def test_a_lost_attempt_is_resumed_from_its_last_complete_row(stack: Stack, tmp_path: Path) -> None:
+def uploaded(stack: Stack, tmp_path: Path, key: str) -> JobRequest:
+    """A generated clip of ``SECONDS`` in the input bucket under ``key``, and its request."""
     settings = stack.settings
     clip = asyncio.run(make_sample_clip(tmp_path / "clip.mp4", SECONDS, 640, 360, 30))
-    stack.client("s3").upload_file(str(clip), settings.input_bucket, "incoming/clip.mp4")
-    request = request_for(settings.input_bucket, "incoming/clip.mp4", settings.output_bucket)
+    stack.client("s3").upload_file(str(clip), settings.input_bucket, key)
+    return request_for(settings.input_bucket, key, settings.output_bucket)
+
+
+def test_a_lost_attempt_is_resumed_from_its_last_complete_row(stack: Stack, tmp_path: Path) -> None:
+    settings = stack.settings
+    request = uploaded(stack, tmp_path, "incoming/clip.mp4")
 
     async def run() -> tuple:  # type: ignore[type-arg]
         async with open_clients(settings) as clients:
@@ -102,9 +109,7 @@ def test_a_second_loss_resumes_from_the_tail_the_first_resume_recorded(
     stack: Stack, tmp_path: Path
 ) -> None:
     settings = stack.settings
-    clip = asyncio.run(make_sample_clip(tmp_path / "clip.mp4", SECONDS, 640, 360, 30))
-    stack.client("s3").upload_file(str(clip), settings.input_bucket, "incoming/twice.mp4")
-    request = request_for(settings.input_bucket, "incoming/twice.mp4", settings.output_bucket)
+    request = uploaded(stack, tmp_path, "incoming/twice.mp4")
 
     async def run() -> tuple:  # type: ignore[type-arg]
         async with open_clients(settings) as clients:
