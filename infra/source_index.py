@@ -21,6 +21,7 @@ whole. So does one where the ranges would save little (more than ``MOST`` of the
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -121,7 +122,15 @@ def _sound(path: Path) -> tuple[Span, ...] | None:
 
 def _read_index(path: Path) -> tuple[SampleIndex, list[Span], int] | None:
     """The file's sample index, the spans of its boxes but the media data's body, its size."""
-    size = path.stat().st_size
+    info = path.stat()
+    return _index_of(str(path), info.st_size, info.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=2)
+def _index_of(name: str, size: int, _mtime_ns: int) -> tuple[SampleIndex, list[Span], int] | None:
+    """Read once per file as it is (its windows, then its sound: a film's index is parsed
+    once, not twice)."""
+    path = Path(name)
     with path.open("rb") as f:
         boxes: list[Box] = []
         while len(boxes) < MAX_BOXES and (at := boxes[-1].end if boxes else 0) < size:
